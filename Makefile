@@ -1,0 +1,88 @@
+# hnet — one build for everything. `make` builds the runtime library, the hnet CLI,
+# every layer plugin (layers/NAME -> build/layers/NAME.so) and every other plugin
+# (plugins/NAME -> build/plugins/NAME.so). `make run` / `make test` also install the
+# system packages first (scripts/deps.sh).
+
+CC      ?= cc
+PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -pthread \
+           -Iruntime -Ibuild/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
+B       := build
+
+HNET_DATA_DIR ?= $(abspath ../shared/data)
+export HNET_DATA_DIR
+
+RUNTIME_SRC := $(shell find runtime -name '*.c' ! -path 'runtime/cli/*' | sort)
+CORE_SRC    := $(wildcard runtime/core/*.c)
+CLI_SRC     := $(wildcard runtime/cli/*.c)
+GEN_SRC     := $(B)/gen/prelude_lua.c
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/prelude_lua.o
+CORE_OBJ    := $(CORE_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
+
+LAYER_DIRS  := $(patsubst %/,%,$(dir $(wildcard layers/*/*.c)))
+PLUGIN_DIRS := $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c)))
+LAYER_SO    := $(sort $(foreach d,$(LAYER_DIRS),$(B)/layers/$(notdir $(d)).so))
+PLUGIN_SO   := $(sort $(foreach d,$(PLUGIN_DIRS),$(B)/plugins/$(notdir $(d)).so))
+
+TEST_SRC    := $(wildcard tests/unit/test_*.c)
+TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+TEST_HELPERS := $(wildcard tests/unit/support/*.c)
+
+.PHONY: all deps run test test-unit test-e2e clean
+all: $(B)/hnet $(LAYER_SO) $(PLUGIN_SO)
+
+deps: $(B)/.deps-ok
+$(B)/.deps-ok: scripts/deps.sh
+	@mkdir -p $(B) && sh scripts/deps.sh && touch $@
+
+$(B)/gen/prelude_lua.c: runtime/lua/prelude.lua scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh hn_lua_prelude $< > $@
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/libhnet.a: $(RUNTIME_OBJ)
+	ar rcs $@ $^
+
+$(B)/libhncore.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+$(B)/hnet: $(CLI_OBJ) $(B)/libhnet.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libhnet.a $(LDLIBS)
+
+# A plugin is every .c file of its folder, linked with the small core library
+# (errors) but never with the runtime: it reaches the device through the backend table.
+.SECONDEXPANSION:
+$(B)/layers/%.so: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard layers/%/*.c)) $(B)/libhncore.a
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+
+$(B)/plugins/%.so: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard plugins/%/*.c)) $(B)/libhncore.a
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+
+$(B)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(B)/libhnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
+
+# The README's two commands.
+run: deps all
+	$(B)/hnet run experiments/llamabyte.lua
+
+test: deps all $(TEST_BIN)
+	sh scripts/run-tests.sh $(TEST_BIN) $(wildcard tests/e2e/*.sh)
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,213 @@
+/* The attention layer plugin: causal multi-head self-attention with rotary embeddings
+ * and an optional sliding window, as the reference H-Net's CausalMHA (Wqkv and
+ * out_proj without biases; qkv rows are [q | k | v], each [heads, head_dim]).
+ * This file: the plugin table, configuration, parameters and FLOPs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+
+static const hn_letter_def letters[] = {
+    {'t', "attention", NULL},
+    {'T', "attention", "*"},
+};
+
+static const hn_config_key config_keys[] = {
+    {"heads", "integer", "0",
+     "number of attention heads; 0 = d_model / head_dim"},
+    {"head_dim", "integer", "0",
+     "dims per head; 0 = d_model / heads, or 64 when heads is 0 too"},
+    {"window", "window", "\"global\"",
+     "sliding window: a row attends to itself and the `window` rows before it; \"global\" = "
+     "the whole sequence so far"},
+    {"rotary_dim", "integer", "32",
+     "dims per head rotated by RoPE (even, <= head_dim); 0 = no rotary embedding"},
+    {"rope_theta", "number", "10000", "RoPE base"},
+};
+
+#define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
+
+/* The runtime fills defaults, but create() also stands alone (tests, other hosts):
+ * a missing key falls back to its default from the table above. */
+static const cJSON *cfg_get(const cJSON *cfg, const char *key, cJSON **owned) {
+    *owned = NULL;
+    const cJSON *it = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
+    if (it) return it;
+    for (int i = 0; i < N_KEYS; i++)
+        if (!strcmp(config_keys[i].key, key) && config_keys[i].default_json)
+            return *owned = cJSON_Parse(config_keys[i].default_json);
+    return NULL;
+}
+
+static int cfg_int(const cJSON *cfg, const char *key, int *out, hn_error *err) {
+    cJSON *owned;
+    const cJSON *it = cfg_get(cfg, key, &owned);
+    int ok = it && cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) &&
+             fabs(it->valuedouble) < 1e9;
+    if (ok) *out = (int)it->valuedouble;
+    cJSON_Delete(owned);
+    return ok ? HN_OK : hn_fail(err, "attention.%s must be an integer", key);
+}
+
+static int cfg_number(const cJSON *cfg, const char *key, double *out, hn_error *err) {
+    cJSON *owned;
+    const cJSON *it = cfg_get(cfg, key, &owned);
+    int ok = it && cJSON_IsNumber(it);
+    if (ok) *out = it->valuedouble;
+    cJSON_Delete(owned);
+    return ok ? HN_OK : hn_fail(err, "attention.%s must be a number", key);
+}
+
+/* window: a non-negative integer, or "global" (returned as -1) */
+static int cfg_window(const cJSON *cfg, int *out, hn_error *err) {
+    cJSON *owned;
+    const cJSON *it = cfg_get(cfg, "window", &owned);
+    int ok = 0;
+    if (it && cJSON_IsString(it) && !strcmp(it->valuestring, "global")) {
+        *out = -1;
+        ok = 1;
+    } else if (it && cJSON_IsNumber(it) && it->valuedouble >= 0 &&
+               it->valuedouble == floor(it->valuedouble) && it->valuedouble < 2147483647.0) {
+        *out = (int)it->valuedouble;
+        ok = 1;
+    }
+    cJSON_Delete(owned);
+    return ok ? HN_OK
+              : hn_fail(err, "attention.window must be a non-negative integer or \"global\"");
+}
+
+/* Resolves heads x head_dim = d_model from the two (possibly 0 = derived) keys. */
+static int resolve_heads(int d, int heads, int head_dim, int *h_out, int *hd_out,
+                         hn_error *err) {
+    if (heads < 0 || head_dim < 0)
+        return hn_fail(err, "attention.heads and attention.head_dim must be >= 0");
+    if (heads == 0 && head_dim == 0) head_dim = 64;
+    if (heads == 0) {
+        if (d % head_dim)
+            return hn_fail(err,
+                           "attention: d_model %d is not a multiple of head_dim %d; set "
+                           "attention.heads or attention.head_dim",
+                           d, head_dim);
+        heads = d / head_dim;
+    } else if (head_dim == 0) {
+        if (d % heads)
+            return hn_fail(err, "attention: d_model %d is not divisible by heads %d", d, heads);
+        head_dim = d / heads;
+    } else if (heads * head_dim != d) {
+        return hn_fail(err, "attention: heads %d x head_dim %d = %d, but d_model is %d", heads,
+                       head_dim, heads * head_dim, d);
+    }
+    *h_out = heads;
+    *hd_out = head_dim;
+    return HN_OK;
+}
+
+static int attn_create(const hn_layer_args *args, void **self, hn_error *err) {
+    *self = NULL;
+    int d = args->d_model, heads, head_dim, window, rot;
+    double theta;
+    if (d <= 0) return hn_fail(err, "attention: d_model must be positive, got %d", d);
+    if (cfg_int(args->cfg, "heads", &heads, err) || cfg_int(args->cfg, "head_dim", &head_dim, err) ||
+        cfg_window(args->cfg, &window, err) || cfg_int(args->cfg, "rotary_dim", &rot, err) ||
+        cfg_number(args->cfg, "rope_theta", &theta, err))
+        return HN_ERR;
+    if (resolve_heads(d, heads, head_dim, &heads, &head_dim, err)) return HN_ERR;
+    if (rot < 0 || rot % 2 || rot > head_dim)
+        return hn_fail(err,
+                       "attention.rotary_dim must be even and between 0 and head_dim (%d), got %d",
+                       head_dim, rot);
+    if (!(theta > 0)) return hn_fail(err, "attention.rope_theta must be positive, got %g", theta);
+
+    hn_attn *a = calloc(1, sizeof *a);
+    if (!a) return hn_fail(err, "attention: out of host memory");
+    a->d = d;
+    a->heads = heads;
+    a->head_dim = head_dim;
+    a->rot_dim = rot;
+    a->window = window;
+    a->theta = (float)theta;
+    a->scale = (float)(1.0 / sqrt((double)head_dim));
+    /* GPT-2 / mamba_ssm residual scaling: n_layers counts the residual sublayers */
+    int n = args->n_layers > 0 ? args->n_layers : 1;
+    a->std_in = 0.02f;
+    a->std_out = (float)(0.02 / sqrt((double)n));
+    *self = a;
+    return HN_OK;
+}
+
+static void attn_destroy(void *self, const hn_backend *be) {
+    hn_attn *a = self;
+    if (!a) return;
+    hn_attn_release(a);
+    free(a);
+}
+
+static int attn_param_count(void *self) { return 2; }
+
+static void set_param(hn_param *p, const char *name, int64_t rows, int64_t cols, float std) {
+    memset(p, 0, sizeof *p);
+    strncpy(p->name, name, sizeof p->name - 1);
+    p->ndim = 2;
+    p->shape[0] = rows;
+    p->shape[1] = cols;
+    p->init = HN_INIT_NORMAL;
+    p->a = std;
+    p->weight_decay = 1;
+}
+
+static void attn_describe(void *self, hn_param *params) {
+    hn_attn *a = self;
+    set_param(&params[0], "Wqkv.weight", 3 * (int64_t)a->d, a->d, a->std_in);
+    set_param(&params[1], "out_proj.weight", a->d, a->d, a->std_out);
+}
+
+static void attn_bind(void *self, const hn_param *params) {
+    hn_attn *a = self;
+    a->wqkv = params[0].value;
+    a->gwqkv = params[0].grad;
+    a->wo = params[1].value;
+    a->gwo = params[1].grad;
+}
+
+/* Appendix B, 2 FLOPs per multiply-accumulate, with the score and value products
+ * counted over the keys each position really sees: min(window + 1, pos + 1). */
+static double attn_flops(void *self, const int32_t *seq_lens, int n_seqs) {
+    hn_attn *a = self;
+    double D = a->d, flops = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        double L = seq_lens[s];
+        double m = a->window < 0 || seq_lens[s] < a->window + 1 ? L : (double)a->window + 1;
+        double keys = m * (m + 1) / 2 + (L - m) * m; /* sum over positions of keys seen */
+        flops += 2 * 3 * L * D * D;                  /* qkv projections */
+        flops += 2 * keys * D;                       /* logits */
+        flops += 3 * keys * a->heads;                /* softmax */
+        flops += 2 * keys * D;                       /* scores @ values */
+        flops += 2 * L * D * D;                      /* output projection */
+    }
+    return flops;
+}
+
+static const hn_layer_plugin plugin = {
+    .abi_version = HN_LAYER_ABI_VERSION,
+    .name = "attention",
+    .version = "1.0",
+    .role = "mixer",
+    .letters = letters,
+    .n_letters = (int)(sizeof letters / sizeof letters[0]),
+    .config_keys = config_keys,
+    .n_config_keys = N_KEYS,
+    .create = attn_create,
+    .destroy = attn_destroy,
+    .param_count = attn_param_count,
+    .describe_params = attn_describe,
+    .init_custom = NULL,
+    .bind = attn_bind,
+    .forward = hn_attn_forward,
+    .backward = hn_attn_backward,
+    .flops = attn_flops,
+    .state_floats = hn_attn_state_floats,
+    .step = hn_attn_step,
+};
+
+const hn_layer_plugin *hn_layer_plugin_v1(void) { return &plugin; }

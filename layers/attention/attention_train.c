@@ -1,0 +1,91 @@
+/* The attention plugin's training path: forward over packed sequences and backward.
+ *
+ *   qkv = x Wqkv^T           [T, 3D], rows [q | k | v]
+ *   q, k <- rope(q, k, pos)  in place
+ *   att = attention(q, k, v) [T, D], lse saved
+ *   y   = att Wo^T
+ *
+ * Backward runs these in reverse; the rope of dq and dk is undone with the inverse
+ * rotation (the rotation is orthogonal). */
+#include "attention.h"
+
+void hn_attn_release(hn_attn *a) {
+    if (a->be) {
+        float *bufs[] = {a->qkv, a->att, a->lse, a->datt, a->dqkv};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (bufs[i]) a->be->free(bufs[i]);
+    }
+    a->qkv = a->att = a->lse = a->datt = a->dqkv = NULL;
+    a->cap = 0;
+    a->be = NULL;
+}
+
+int hn_attn_reserve(hn_attn *a, const hn_backend *be, int T, hn_error *err) {
+    if (T <= a->cap && a->be == be) return HN_OK;
+    int cap = a->be == be ? a->cap + a->cap / 2 : 0; /* grow by 1.5x at least */
+    if (cap < T) cap = T;
+    hn_attn_release(a);
+    size_t rows = (size_t)cap, D = (size_t)a->d;
+    a->be = be;
+    a->qkv = be->alloc(rows * 3 * D * sizeof(float));
+    a->att = be->alloc(rows * D * sizeof(float));
+    a->lse = be->alloc(rows * (size_t)a->heads * sizeof(float));
+    a->datt = be->alloc(rows * D * sizeof(float));
+    a->dqkv = be->alloc(rows * 3 * D * sizeof(float));
+    if (!a->qkv || !a->att || !a->lse || !a->datt || !a->dqkv) {
+        hn_attn_release(a);
+        return hn_fail(err, "attention: out of %s memory for %d rows of work buffers", be->name,
+                       cap);
+    }
+    a->cap = cap;
+    return HN_OK;
+}
+
+int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
+                    hn_error *err) {
+    hn_attn *a = self;
+    const hn_backend *be = ctx->be;
+    const hn_seqs *seqs = ctx->seqs;
+    int T = seqs->total, D = a->d;
+    a->x = x;
+    a->T = T;
+    if (T == 0) return HN_OK;
+    if (hn_attn_reserve(a, be, T, err)) return HN_ERR;
+    be->matmul(0, 1, T, 3 * D, D, 1.0f, x, a->wqkv, 0.0f, a->qkv);
+    if (a->rot_dim > 0) {
+        be->rope(a->qkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 0);
+        be->rope(a->qkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta,
+                 0);
+    }
+    be->attention_forward(a->att, a->lse, a->qkv, a->qkv + D, a->qkv + 2 * D, 3 * D, seqs,
+                          a->heads, a->head_dim, a->window, a->scale);
+    be->matmul(0, 1, T, D, D, 1.0f, a->att, a->wo, 0.0f, y);
+    return HN_OK;
+}
+
+int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
+                     hn_error *err) {
+    hn_attn *a = self;
+    const hn_backend *be = ctx->be;
+    const hn_seqs *seqs = ctx->seqs;
+    int T = seqs->total, D = a->d;
+    if (T != a->T)
+        return hn_fail(err, "attention: backward over %d rows follows a forward over %d", T, a->T);
+    if (T == 0) return HN_OK;
+    /* out_proj: dWo += dy^T att, datt = dy Wo */
+    be->matmul(1, 0, D, D, T, 1.0f, dy, a->att, 1.0f, a->gwo);
+    be->matmul(0, 0, T, D, D, 1.0f, dy, a->wo, 0.0f, a->datt);
+    be->zero(a->dqkv, (size_t)T * 3 * D * sizeof(float));
+    be->attention_backward(a->dqkv, a->dqkv + D, a->dqkv + 2 * D, a->datt, a->qkv, a->qkv + D,
+                           a->qkv + 2 * D, 3 * D, a->att, a->lse, seqs, a->heads, a->head_dim,
+                           a->window, a->scale);
+    if (a->rot_dim > 0) {
+        be->rope(a->dqkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 1);
+        be->rope(a->dqkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev,
+                 a->theta, 1);
+    }
+    /* Wqkv: dW += dqkv^T x, dx += dqkv Wqkv */
+    be->matmul(1, 0, 3 * D, D, T, 1.0f, a->dqkv, a->x, 1.0f, a->gwqkv);
+    be->matmul(0, 0, T, D, 3 * D, 1.0f, a->dqkv, a->wqkv, 1.0f, dx);
+    return HN_OK;
+}

@@ -1,0 +1,119 @@
+/* The backend operation table: the only way the runtime and the plugins touch a device.
+ *
+ * One table per device kind (cpu: float32 + OpenBLAS, the reference; cuda: later).
+ * All pointers passed to these ops are device pointers of that backend (host pointers
+ * on the cpu backend). Shapes are row-major; a "packed" tensor is [T, ...] holding the
+ * tokens of several sequences back to back, described by hn_seqs.
+ *
+ * Conventions every op follows (so callers never have to guess):
+ *  - forward ops OVERWRITE their outputs;
+ *  - backward ops ACCUMULATE (+=) into every gradient they produce, activation and
+ *    parameter gradients alike; callers zero a gradient buffer before its first use.
+ *  - `ld` arguments are row strides in elements (lets q, k, v live inside one qkv row).
+ */
+#ifndef HN_BACKEND_H
+#define HN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum hn_device_kind { HN_DEVICE_CPU = 0, HN_DEVICE_CUDA = 1 } hn_device_kind;
+
+/* Packed variable-length sequences (cu_seqlens style). Sequence i occupies rows
+ * [offsets[i], offsets[i+1]). Sequence starts reset recurrent state and attention. */
+typedef struct hn_seqs {
+    int n;                  /* number of sequences */
+    int total;              /* T = offsets[n] */
+    int max_len;            /* longest sequence */
+    const int32_t *offsets; /* host copy, n + 1 entries */
+    const int32_t *offsets_dev; /* device copy, n + 1 entries */
+    const int32_t *pos_dev; /* device: position of each row within its sequence, [T] */
+} hn_seqs;
+
+struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
+struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
+
+typedef struct hn_backend {
+    const char *name;
+    hn_device_kind kind;
+
+    /* ---- memory ---- */
+    void *(*alloc)(size_t bytes); /* zero-filled; NULL on failure */
+    void (*free)(void *p);
+    void (*upload)(void *dst_dev, const void *src_host, size_t bytes);
+    void (*download)(void *dst_host, const void *src_dev, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    void (*zero)(void *p, size_t bytes);
+    void (*sync)(void);
+
+    /* ---- dense algebra ----
+     * C[m,n] = alpha * op(A) * op(B) + beta * C, row-major, packed (lda/ldb/ldc
+     * implied: op(A) is [m,k], op(B) is [k,n]; trans_a means A is stored [k,m]). */
+    void (*matmul)(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                   const float *a, const float *b, float beta, float *c);
+
+    /* ---- elementwise and reductions ---- */
+    void (*fill)(float *x, float value, size_t n);
+    void (*add)(float *y, const float *x, size_t n);          /* y += x */
+    void (*scale)(float *x, float s, size_t n);               /* x *= s */
+    double (*sum_squares)(const float *x, size_t n);          /* result on host */
+    void (*add_bias)(float *y, const float *b, int rows, int cols);     /* y[r,:] += b */
+    void (*bias_backward)(float *db, const float *dy, int rows, int cols); /* db += sum_r dy */
+
+    /* ---- embedding: out[t,:] = table[tok[t],:] ---- */
+    void (*embedding_forward)(float *out, const float *table, const int32_t *tok, int T, int D);
+    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *tok, int T, int D);
+
+    /* ---- RMSNorm: y = x / rms(x) * w; rstd[t] saved for backward ---- */
+    void (*rmsnorm_forward)(float *y, float *rstd, const float *x, const float *w, int T, int D,
+                            float eps);
+    void (*rmsnorm_backward)(float *dx, float *dw, const float *dy, const float *x,
+                             const float *w, const float *rstd, int T, int D);
+
+    /* ---- SwiGLU activation: gu is [T, 2H] = [value | gate]; h = value * silu(gate) ---- */
+    void (*swiglu_forward)(float *h, const float *gu, int T, int H);
+    void (*swiglu_backward)(float *dgu, const float *dh, const float *gu, int T, int H);
+
+    /* ---- rotary embedding, in place, GPT-NeoX half-split on the first rot_dim dims of
+     * each head; pos[t] is the position within its sequence. inverse=1 rotates by -angle
+     * (the backward of the forward rotation). ---- */
+    void (*rope)(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
+                 const int32_t *pos, float theta, int inverse);
+
+    /* ---- causal attention over packed sequences with a sliding window ----
+     * q, k, v: [T, heads, head_dim] rows with stride ld; out: [T, heads*head_dim] contiguous;
+     * lse: [T, heads] log-sum-exp of the scaled scores, saved for backward.
+     * Row t of sequence s attends to rows j of s with t - window <= j <= t
+     * (window < 0: global). This is flash-attn's window_size = (window, 0). */
+    void (*attention_forward)(float *out, float *lse, const float *q, const float *k,
+                              const float *v, int ld, const hn_seqs *seqs, int heads,
+                              int head_dim, int window, float scale);
+    void (*attention_backward)(float *dq, float *dk, float *dv, const float *dout,
+                               const float *q, const float *k, const float *v, int ld,
+                               const float *out, const float *lse, const hn_seqs *seqs,
+                               int heads, int head_dim, int window, float scale);
+
+    /* ---- softmax cross-entropy over V classes; loss[t] in nats ---- */
+    void (*xent_forward)(float *loss, const float *logits, const int32_t *target, int T, int V);
+    /* dlogits += scale * (softmax(logits) - onehot(target)) */
+    void (*xent_backward)(float *dlogits, const float *logits, const int32_t *target, int T,
+                          int V, float scale);
+
+    /* ---- AdamW on a contiguous parameter range (decoupled weight decay) ----
+     * g is multiplied by grad_scale first (gradient clipping); bc1/bc2 are the bias
+     * corrections 1 - beta^step. */
+    void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, float bc1, float bc2,
+                  float grad_scale);
+
+    /* ---- op families owned by other concerns (NULL until implemented) ---- */
+    const struct hn_ops_ssm *ssm;
+    const struct hn_ops_chunk *chunk;
+} hn_backend;
+
+/* The backends compiled into this build. hn_backend_get returns NULL for a kind that
+ * was not built (e.g. cuda without nvcc). */
+const hn_backend *hn_backend_cpu(void);
+const hn_backend *hn_backend_get(const char *name);
+
+#endif

@@ -1,0 +1,37 @@
+/* The cpu backend table: float32 reference ops, OpenBLAS for matrix products. */
+#include "backend/cpu/cpu_ops.h"
+
+static const hn_backend cpu_backend = {
+    .name = "cpu",
+    .kind = HN_DEVICE_CPU,
+    .alloc = hn_cpu_alloc,
+    .free = hn_cpu_free,
+    .upload = hn_cpu_upload,
+    .download = hn_cpu_download,
+    .copy = hn_cpu_copy,
+    .zero = hn_cpu_zero,
+    .sync = hn_cpu_sync,
+    .matmul = hn_cpu_matmul,
+    .fill = hn_cpu_fill,
+    .add = hn_cpu_add,
+    .scale = hn_cpu_scale,
+    .sum_squares = hn_cpu_sum_squares,
+    .add_bias = hn_cpu_add_bias,
+    .bias_backward = hn_cpu_bias_backward,
+    .embedding_forward = hn_cpu_embedding_forward,
+    .embedding_backward = hn_cpu_embedding_backward,
+    .rmsnorm_forward = hn_cpu_rmsnorm_forward,
+    .rmsnorm_backward = hn_cpu_rmsnorm_backward,
+    .swiglu_forward = hn_cpu_swiglu_forward,
+    .swiglu_backward = hn_cpu_swiglu_backward,
+    .rope = hn_cpu_rope,
+    .attention_forward = hn_cpu_attention_forward,
+    .attention_backward = hn_cpu_attention_backward,
+    .xent_forward = hn_cpu_xent_forward,
+    .xent_backward = hn_cpu_xent_backward,
+    .adamw = hn_cpu_adamw,
+    .ssm = NULL,
+    .chunk = NULL,
+};
+
+const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

@@ -1,0 +1,66 @@
+/* The cpu backend's operations (float32 reference implementations). Each has the
+ * contract of the matching hn_backend field in backend/backend.h. */
+#ifndef HN_CPU_OPS_H
+#define HN_CPU_OPS_H
+
+#include "backend/backend.h"
+
+/* memory.c */
+void *hn_cpu_alloc(size_t bytes);
+void hn_cpu_free(void *p);
+void hn_cpu_upload(void *dst, const void *src, size_t bytes);
+void hn_cpu_download(void *dst, const void *src, size_t bytes);
+void hn_cpu_copy(void *dst, const void *src, size_t bytes);
+void hn_cpu_zero(void *p, size_t bytes);
+void hn_cpu_sync(void);
+
+/* matmul.c (OpenBLAS) */
+void hn_cpu_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   const float *b, float beta, float *c);
+
+/* elementwise.c */
+void hn_cpu_fill(float *x, float value, size_t n);
+void hn_cpu_add(float *y, const float *x, size_t n);
+void hn_cpu_scale(float *x, float s, size_t n);
+double hn_cpu_sum_squares(const float *x, size_t n);
+void hn_cpu_add_bias(float *y, const float *b, int rows, int cols);
+void hn_cpu_bias_backward(float *db, const float *dy, int rows, int cols);
+
+/* embedding.c */
+void hn_cpu_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D);
+void hn_cpu_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T, int D);
+
+/* rmsnorm.c */
+void hn_cpu_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int T, int D,
+                            float eps);
+void hn_cpu_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                             const float *w, const float *rstd, int T, int D);
+
+/* swiglu.c */
+void hn_cpu_swiglu_forward(float *h, const float *gu, int T, int H);
+void hn_cpu_swiglu_backward(float *dgu, const float *dh, const float *gu, int T, int H);
+
+/* rope.c */
+void hn_cpu_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
+                 const int32_t *pos, float theta, int inverse);
+
+/* attention.c */
+void hn_cpu_attention_forward(float *out, float *lse, const float *q, const float *k,
+                              const float *v, int ld, const hn_seqs *seqs, int heads,
+                              int head_dim, int window, float scale);
+void hn_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                               const float *q, const float *k, const float *v, int ld,
+                               const float *out, const float *lse, const hn_seqs *seqs,
+                               int heads, int head_dim, int window, float scale);
+
+/* xent.c */
+void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
+void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
+                          int V, float scale);
+
+/* adamw.c */
+void hn_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, float bc1, float bc2,
+                  float grad_scale);
+
+#endif

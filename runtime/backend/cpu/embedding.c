@@ -1,0 +1,19 @@
+/* cpu token embedding: a row gather forward, a scatter-add backward (sequential, so
+ * repeated tokens accumulate deterministically). */
+#include <string.h>
+
+#include "backend/cpu/cpu_ops.h"
+
+void hn_cpu_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D) {
+    for (int t = 0; t < T; t++)
+        memcpy(out + (size_t)t * D, table + (size_t)tok[t] * D, (size_t)D * sizeof(float));
+}
+
+void hn_cpu_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T,
+                               int D) {
+    for (int t = 0; t < T; t++) {
+        float *row = dtable + (size_t)tok[t] * D;
+        const float *g = dout + (size_t)t * D;
+        for (int d = 0; d < D; d++) row[d] += g[d];
+    }
+}

@@ -1,0 +1,110 @@
+/* Mamba-2 kernels (Dao & Gu 2024): the op family the mamba2 layer plugin reaches through
+ * be->ssm. Same conventions as backend.h: forward ops OVERWRITE their outputs, backward
+ * ops ACCUMULATE (+=) into every gradient; row strides (`ld`, in elements) let inputs be
+ * column slices of one wider row (x, B, C live inside the convolution output, z and dt
+ * inside the input projection). All sequences are packed (hn_seqs); every sequence
+ * start resets the convolution history and the SSM state.
+ *
+ * Notation: T rows, H heads of headdim P, G groups (heads h share B, C of group
+ * h / (H/G)), state size N, chunk length Q. Per head the SSM is
+ *     dt_t = softplus(dt_raw_t + dt_bias),  A = -exp(A_log),
+ *     S_t  = exp(dt_t A) S_{t-1} + dt_t x_t B_t^T        (S: [P, N], S_{-1} = 0)
+ *     y_t  = S_t C_t + D x_t
+ * computed by the chunked SSD algorithm: a quadratic (attention-like) form inside each
+ * chunk of Q rows and state passing between chunks. Chunks never cross a sequence
+ * boundary: sequence s has ceil(L_s / Q) chunks, numbered in row order. */
+#ifndef HN_OPS_SSM_H
+#define HN_OPS_SSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+typedef struct hn_ssm_dims {
+    int heads;   /* H */
+    int headdim; /* P */
+    int d_state; /* N */
+    int ngroups; /* G, divides H */
+    int chunk;   /* Q >= 1 */
+} hn_ssm_dims;
+
+/* Number of SSD chunks for these sequences (host offsets): the first dimension of the
+ * chunk_states buffer. At most ceil(T / Q) + n. */
+static inline int hn_ssd_n_chunks(const hn_seqs *s, int chunk) {
+    int n = 0;
+    for (int i = 0; i < s->n; i++) n += (s->offsets[i + 1] - s->offsets[i] + chunk - 1) / chunk;
+    return n;
+}
+
+typedef struct hn_ops_ssm {
+    /* ---- depthwise causal convolution + SiLU over packed sequences ----
+     * x: [T, C] rows of stride ld_x; w: [C, K] (PyTorch conv1d.weight [C, 1, K]);
+     * bias: [C]; out: [T, C] contiguous.
+     *   out[t, c] = silu(bias[c] + sum_k w[c, k] * x[t - (K-1) + k, c])
+     * where rows before the start of t's sequence count as zero. */
+    void (*conv1d_forward)(float *out, const float *x, int ld_x, const float *w,
+                           const float *bias, const hn_seqs *seqs, int C, int K);
+    /* dx ([T, C], stride ld_dx), dw [C, K], dbias [C] += gradients for dout [T, C]. */
+    void (*conv1d_backward)(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
+                            const float *x, int ld_x, const float *w, const float *bias,
+                            const hn_seqs *seqs, int C, int K);
+
+    /* ---- the chunked SSD scan ----
+     * x: [T, H*P], B, C: [T, G*N], all three with row stride ld_xbc; dt_raw: [T, H] with
+     * stride ld_dt; dt_bias, A_log, D: [H]. Writes y: [T, H*P] contiguous and
+     * chunk_states: [n_chunks, H, P, N], the state entering each chunk (what backward
+     * needs). final_state (may be NULL): the state after the last row of sequence i is
+     * written to final_state + i * final_stride ([H, P, N]), e.g. into the step state
+     * after a prefill. ws: ssd_workspace_floats(dims) floats of scratch. */
+    size_t (*ssd_workspace_floats)(const hn_ssm_dims *dims);
+    void (*ssd_forward)(float *y, float *chunk_states, float *final_state, size_t final_stride,
+                        const float *x, const float *B, const float *C, int ld_xbc,
+                        const float *dt_raw, int ld_dt, const float *dt_bias,
+                        const float *A_log, const float *D, const hn_seqs *seqs,
+                        const hn_ssm_dims *dims, float *ws);
+    /* Accumulates dx, dB, dC (stride ld_dxbc), ddt_raw (stride ld_ddt), ddt_bias,
+     * dA_log, dD for dy: [T, H*P]; chunk_states as written by ssd_forward. */
+    void (*ssd_backward)(float *dx, float *dB, float *dC, int ld_dxbc, float *ddt_raw,
+                         int ld_ddt, float *ddt_bias, float *dA_log, float *dD,
+                         const float *dy, const float *x, const float *B, const float *C,
+                         int ld_xbc, const float *dt_raw, int ld_dt, const float *dt_bias,
+                         const float *A_log, const float *D, const float *chunk_states,
+                         const hn_seqs *seqs, const hn_ssm_dims *dims, float *ws);
+
+    /* ---- gated RMSNorm (Mamba-2, norm_before_gate = False) ----
+     * x: [T, Dm] contiguous; z: [T, Dm] with stride ld_z; w: [Dm]. Per row and per group
+     * of group_size columns: g = x * silu(z), out = g / sqrt(mean(g^2) + eps) * w.
+     * rstd: [T, Dm / group_size], saved for backward. */
+    void (*gated_rmsnorm_forward)(float *out, float *rstd, const float *x, const float *z,
+                                  int ld_z, const float *w, int T, int Dm, int group_size,
+                                  float eps);
+    /* dx [T, Dm], dz (stride ld_dz), dw [Dm] += gradients for dout [T, Dm]. */
+    void (*gated_rmsnorm_backward)(float *dx, float *dz, int ld_dz, float *dw,
+                                   const float *dout, const float *x, const float *z,
+                                   int ld_z, const float *w, const float *rstd, int T, int Dm,
+                                   int group_size);
+
+    /* ---- inference: one new row for each of n independent sequences ----
+     * States live in per-sequence blocks: sequence i's conv state is
+     * conv_state + i * stride ([K-1, C], oldest input first), its SSM state
+     * ssm_state + i * stride ([H, P, N]). pos[i] (device) is the new row's position in
+     * its sequence; pos 0 clears the state first. */
+
+    /* The conv state a parallel forward leaves behind: for each sequence, its last K-1
+     * input rows (zeros where the sequence is shorter). x as in conv1d_forward. */
+    void (*conv1d_state)(float *conv_state, size_t stride, const float *x, int ld_x,
+                         const hn_seqs *seqs, int C, int K);
+    /* out: [n, C]; x: [n, C] with stride ld_x. Updates the conv state. */
+    void (*conv1d_step)(float *out, float *conv_state, size_t stride, const float *x,
+                        int ld_x, const float *w, const float *bias, const int32_t *pos,
+                        int n, int C, int K);
+    /* y: [n, H*P]; x, B, C: one row per sequence with stride ld_xbc; dt_raw stride
+     * ld_dt. Updates the SSM state (the recurrence above, one step). */
+    void (*ssd_step)(float *y, float *ssm_state, size_t stride, const float *x, const float *B,
+                     const float *C, int ld_xbc, const float *dt_raw, int ld_dt,
+                     const float *dt_bias, const float *A_log, const float *D,
+                     const int32_t *pos, int n, const hn_ssm_dims *dims);
+} hn_ops_ssm;
+
+#endif

@@ -1,0 +1,131 @@
+/* hnet run FILE: resolve a Lua experiment, train it, print the BPB table. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/util.h"
+#include "lua/experiment.h"
+#include "plugin/registry.h"
+#include "train/progress.h"
+#include "train/trainer.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hnet run FILE [options]\n\n"
+            "Trains the experiment in the Lua file FILE and records its curves in results.db.\n\n"
+            "options:\n"
+            "  --steps N        train N steps instead of train.steps\n"
+            "  --db PATH        results database (default: log.db of the experiment,\n"
+            "                   results/results.db)\n"
+            "  --device NAME    cpu or cuda (default: the experiment's backend)\n"
+            "  --unsafe-lua     let the experiment file use os.execute, io.popen, package.loadlib\n"
+            "  --quiet          no progress line\n"
+            "  --print-config   print the resolved config as JSON and exit\n");
+}
+
+static void print_table(const hn_train_result *r) {
+    char params[32], bytes[32];
+    hn_human_count(params, sizeof params, (double)r->n_params);
+    hn_human_count(bytes, sizeof bytes, (double)r->bytes_seen);
+    printf("\n%-24s %-11s %8s %7s %9s %10s %10s %9s %8s\n", "run", "status", "params", "steps",
+           "bytes", "GFLOPs/B", "start BPB", "valid BPB", "time");
+    printf("%-24s %-11s %8s %7ld %9s %10.4f %10.3f %9.3f %7.1fs\n", r->name, r->status, params,
+           r->steps_done, bytes, r->flops_per_byte / 1e9, r->first_valid_bpb, r->final_valid_bpb,
+           r->seconds);
+}
+
+int hn_cmd_run(int argc, char **argv) {
+    const char *file = NULL;
+    hn_train_options opt = {0};
+    hn_lua_options lua_opt = {0};
+    int print_config = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--steps") && i + 1 < argc) {
+            if (hn_parse_long(argv[++i], &opt.steps) || opt.steps < 1) {
+                fprintf(stderr, "hnet run: --steps expects a positive integer, found '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--db") && i + 1 < argc) {
+            opt.db_path = argv[++i];
+        } else if (!strcmp(a, "--device") && i + 1 < argc) {
+            opt.device = argv[++i];
+        } else if (!strcmp(a, "--unsafe-lua")) {
+            lua_opt.allow_unsafe = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            opt.quiet = 1;
+        } else if (!strcmp(a, "--print-config")) {
+            print_config = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "hnet run: unknown option '%s' (see hnet run --help)\n", a);
+            return 2;
+        } else if (!file) {
+            file = a;
+        } else {
+            fprintf(stderr, "hnet run: one experiment file at a time ('%s' and '%s')\n", file, a);
+            return 2;
+        }
+    }
+    if (!file) {
+        usage(stderr);
+        return 2;
+    }
+
+    hn_registry reg;
+    hn_registry_init(&reg);
+    hn_error err;
+    cJSON *cfg = NULL;
+    char *text = NULL;
+    int status = 1;
+    if (hn_registry_load_default(&reg, &err) || hn_experiment_load(file, &lua_opt, &reg, &cfg, &err)) {
+        fprintf(stderr, "hnet run: %s\n", err.msg);
+        goto done;
+    }
+    if (print_config) {
+        char *s = cJSON_Print(cfg);
+        printf("%s\n", s);
+        free(s);
+        status = 0;
+        goto done;
+    }
+    text = hn_read_text_file(file);
+    char commit[64];
+    hn_git_commit(commit, sizeof commit);
+    opt.experiment_file = file;
+    opt.experiment_text = text;
+    opt.git_commit = commit;
+    opt.stop = &stop_requested;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    hn_train_result res;
+    int rc = hn_train(cfg, &reg, &opt, &res, &err);
+    if (res.run_id > 0) print_table(&res);
+    if (rc) {
+        fprintf(stderr, "hnet run: %s\n", err.msg);
+        goto done;
+    }
+    if (!strcmp(res.status, "interrupted")) {
+        fprintf(stderr, "hnet run: interrupted; run %lld is recorded as interrupted\n",
+                (long long)res.run_id);
+        status = 130;
+        goto done;
+    }
+    status = 0;
+done:
+    free(text);
+    cJSON_Delete(cfg);
+    hn_registry_close(&reg);
+    return status;
+}

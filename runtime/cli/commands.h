@@ -1,0 +1,11 @@
+/* The hnet subcommands. Each takes the arguments after its name (argv[0] is the
+ * subcommand) and returns the process exit status. */
+#ifndef HN_COMMANDS_H
+#define HN_COMMANDS_H
+
+int hn_cmd_run(int argc, char **argv);
+int hn_cmd_show(int argc, char **argv);
+int hn_cmd_plugins(int argc, char **argv);
+int hn_cmd_fetch(int argc, char **argv);
+
+#endif

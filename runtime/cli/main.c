@@ -1,0 +1,39 @@
+/* hnet: the command-line entry point; dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", hn_cmd_run, "train one experiment file and record it in results.db"},
+    {"show", hn_cmd_show, "list the runs in results.db with status and final BPB"},
+    {"plugins", hn_cmd_plugins, "list the loaded layer plugins: name, version, letters, file"},
+    {"fetch", hn_cmd_fetch, "download a well-known corpus once (e.g. enwik8), checksum-verified"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: hnet COMMAND [ARGS]   (hnet COMMAND --help for details)\n\n"
+                 "A harness for byte-level hierarchical language models (H-Net and baselines).\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "hnet: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,14 @@
+/* Small helpers shared by the subcommands. */
+#ifndef HN_CLI_UTIL_H
+#define HN_CLI_UTIL_H
+
+#include <stddef.h>
+
+/* Strict integer parse: the whole string must be a number. */
+int hn_parse_long(const char *s, long *out);
+/* The whole file as a NUL-terminated string (NULL if unreadable). */
+char *hn_read_text_file(const char *path);
+/* The current git commit of the working directory, or "unknown". */
+void hn_git_commit(char *out, size_t size);
+
+#endif

@@ -1,0 +1,33 @@
+#include "model/layer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int hn_layer_create(hn_layer *l, const hn_layer_plugin *plugin, const hn_layer_args *args,
+                    hn_param_store *store, const char *prefix, int group, hn_error *err) {
+    memset(l, 0, sizeof *l);
+    l->plugin = plugin;
+    if (plugin->create(args, &l->self, err)) return hn_fail_prefix(err, "%s", prefix);
+    l->n_params = plugin->param_count(l->self);
+    l->first_param = store->n;
+    if (l->n_params > 0) {
+        hn_param *specs = calloc((size_t)l->n_params, sizeof *specs);
+        plugin->describe_params(l->self, specs);
+        for (int i = 0; i < l->n_params; i++)
+            hn_params_declare(store, prefix, &specs[i], group, plugin, l->self, i);
+        free(specs);
+    }
+    return HN_OK;
+}
+
+void hn_layer_bind(hn_layer *l, const hn_param_store *store) {
+    hn_param *bound = calloc((size_t)(l->n_params ? l->n_params : 1), sizeof *bound);
+    hn_params_slice(store, l->first_param, l->n_params, bound);
+    l->plugin->bind(l->self, bound);
+    free(bound);
+}
+
+void hn_layer_destroy(hn_layer *l, const hn_backend *be) {
+    if (l->plugin && l->self) l->plugin->destroy(l->self, be);
+    memset(l, 0, sizeof *l);
+}

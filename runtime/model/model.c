@@ -1,0 +1,171 @@
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int json_int(const cJSON *o, const char *key, int fallback) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valueint : fallback;
+}
+
+/* The isotropic backbone's layout: model.layout is ["T4"] (or "T4"). */
+static const char *isotropic_layout(const cJSON *model, hn_error *err) {
+    const cJSON *layout = cJSON_GetObjectItem(model, "layout");
+    if (cJSON_IsString(layout)) return layout->valuestring;
+    if (cJSON_IsArray(layout) && cJSON_GetArraySize(layout) == 1 &&
+        cJSON_IsString(cJSON_GetArrayItem(layout, 0)))
+        return cJSON_GetArrayItem(layout, 0)->valuestring;
+    hn_fail(err, "model.layout: an isotropic model needs one layout string, like {\"T4\"}");
+    return NULL;
+}
+
+int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const hn_backend *be,
+                   uint64_t seed, hn_error *err) {
+    memset(m, 0, sizeof *m);
+    m->be = be;
+    hn_params_init(&m->params, be);
+    const cJSON *kind = cJSON_GetObjectItem(cfg, "kind");
+    snprintf(m->kind, sizeof m->kind, "%s", cJSON_IsString(kind) ? kind->valuestring : "isotropic");
+    if (strcmp(m->kind, "isotropic"))
+        return hn_fail(err, "model kind '%s' is not supported yet by this hnet build (isotropic is)",
+                       m->kind);
+    m->vocab = json_int(cfg, "vocab", 256);
+    const cJSON *d = cJSON_GetObjectItem(cfg, "d");
+    if (cJSON_IsArray(d)) d = cJSON_GetArrayItem(d, 0);
+    m->d = cJSON_IsNumber(d) ? d->valueint : 0;
+    if (m->d <= 0) return hn_fail(err, "model.d: expected a positive width");
+
+    hn_param emb = {.name = "embeddings.weight", .ndim = 2, .shape = {m->vocab, m->d},
+                    .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
+    m->emb_param = hn_params_declare(&m->params, "", &emb, 0, NULL, NULL, 0);
+    const char *layout = isotropic_layout(cfg, err);
+    if (!layout) return HN_ERR;
+    if (hn_network_build(&m->backbone, layout, m->d, 0, cfg, reg, &m->params, "backbone.", 0, err))
+        return HN_ERR;
+    hn_param head = {.name = "lm_head.weight", .ndim = 2, .shape = {m->vocab, m->d},
+                     .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
+    m->head_param = hn_params_declare(&m->params, "", &head, 0, NULL, NULL, 0);
+    if (hn_params_allocate(&m->params, seed, err)) return HN_ERR;
+    hn_network_bind(&m->backbone, &m->params);
+    return HN_OK;
+}
+
+static void free_buffers(hn_model *m) {
+    const hn_backend *be = m->be;
+    void *bufs[] = {m->tok_dev, m->tgt_dev, m->offsets_dev, m->pos_dev, m->x, m->h,
+                    m->logits, m->loss, m->dlogits, m->dh, m->dx};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->free(bufs[i]);
+    free(m->offsets_host);
+    free(m->loss_host);
+    m->tok_dev = m->tgt_dev = m->offsets_dev = m->pos_dev = NULL;
+    m->x = m->h = m->logits = m->loss = m->dlogits = m->dh = m->dx = NULL;
+    m->offsets_host = NULL;
+    m->loss_host = NULL;
+    m->max_T = m->max_seqs = 0;
+}
+
+void hn_model_free(hn_model *m) {
+    if (!m->be) return;
+    free_buffers(m);
+    hn_network_free(&m->backbone, m->be);
+    hn_params_free(&m->params);
+    memset(m, 0, sizeof *m);
+}
+
+static int ensure_buffers(hn_model *m, int T, int n_seqs, hn_error *err) {
+    if (T <= m->max_T && n_seqs <= m->max_seqs) return HN_OK;
+    free_buffers(m);
+    const hn_backend *be = m->be;
+    size_t t = (size_t)T, d = (size_t)m->d, v = (size_t)m->vocab;
+    m->tok_dev = be->alloc(t * sizeof(int32_t));
+    m->tgt_dev = be->alloc(t * sizeof(int32_t));
+    m->pos_dev = be->alloc(t * sizeof(int32_t));
+    m->offsets_dev = be->alloc(((size_t)n_seqs + 1) * sizeof(int32_t));
+    m->x = be->alloc(t * d * sizeof(float));
+    m->h = be->alloc(t * d * sizeof(float));
+    m->dh = be->alloc(t * d * sizeof(float));
+    m->dx = be->alloc(t * d * sizeof(float));
+    m->logits = be->alloc(t * v * sizeof(float));
+    m->dlogits = be->alloc(t * v * sizeof(float));
+    m->loss = be->alloc(t * sizeof(float));
+    m->offsets_host = malloc(((size_t)n_seqs + 1) * sizeof(int32_t));
+    m->loss_host = malloc(t * sizeof(float));
+    if (!m->tok_dev || !m->tgt_dev || !m->pos_dev || !m->offsets_dev || !m->x || !m->h ||
+        !m->dh || !m->dx || !m->logits || !m->dlogits || !m->loss || !m->offsets_host ||
+        !m->loss_host) {
+        free_buffers(m);
+        return hn_fail(err, "out of %s memory for a batch of %d bytes", be->name, T);
+    }
+    m->max_T = T;
+    m->max_seqs = n_seqs;
+    return HN_OK;
+}
+
+/* Packs n_seqs equal-length sequences: offsets and per-row positions. */
+static void pack_sequences(hn_model *m, int n_seqs, int seq_len) {
+    int T = n_seqs * seq_len;
+    for (int i = 0; i <= n_seqs; i++) m->offsets_host[i] = i * seq_len;
+    int32_t *pos = malloc((size_t)T * sizeof *pos);
+    for (int t = 0; t < T; t++) pos[t] = t % seq_len;
+    m->be->upload(m->offsets_dev, m->offsets_host, ((size_t)n_seqs + 1) * sizeof(int32_t));
+    m->be->upload(m->pos_dev, pos, (size_t)T * sizeof *pos);
+    free(pos);
+    m->seqs = (hn_seqs){.n = n_seqs, .total = T, .max_len = seq_len,
+                        .offsets = m->offsets_host, .offsets_dev = m->offsets_dev,
+                        .pos_dev = m->pos_dev};
+}
+
+static const float *value(const hn_model *m, int idx) { return m->params.entries[idx].p.value; }
+static float *grad(const hn_model *m, int idx) { return m->params.entries[idx].p.grad; }
+
+int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                     int seq_len, hn_loss *loss, hn_error *err) {
+    const hn_backend *be = m->be;
+    int T = n_seqs * seq_len;
+    if (ensure_buffers(m, T, n_seqs, err)) return HN_ERR;
+    pack_sequences(m, n_seqs, seq_len);
+    be->upload(m->tok_dev, tok, (size_t)T * sizeof(int32_t));
+    be->upload(m->tgt_dev, tgt, (size_t)T * sizeof(int32_t));
+    be->embedding_forward(m->x, value(m, m->emb_param), m->tok_dev, T, m->d);
+    if (hn_network_forward(&m->backbone, be, &m->seqs, m->x, m->h, err)) return HN_ERR;
+    be->matmul(0, 1, T, m->vocab, m->d, 1.0f, m->h, value(m, m->head_param), 0.0f, m->logits);
+    be->xent_forward(m->loss, m->logits, m->tgt_dev, T, m->vocab);
+    be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
+    double sum = 0;
+    for (int t = 0; t < T; t++) sum += m->loss_host[t];
+    loss->ce_nats = sum;
+    loss->count = T;
+    loss->aux = 0;
+    return HN_OK;
+}
+
+int hn_model_backward(hn_model *m, hn_error *err) {
+    const hn_backend *be = m->be;
+    int T = m->seqs.total;
+    size_t td = (size_t)T * (size_t)m->d;
+    be->zero(m->dlogits, (size_t)T * (size_t)m->vocab * sizeof(float));
+    be->xent_backward(m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
+    /* logits = h W^T: dh = dlogits W, dW += dlogits^T h */
+    be->matmul(0, 0, T, m->d, m->vocab, 1.0f, m->dlogits, value(m, m->head_param), 0.0f, m->dh);
+    be->matmul(1, 0, m->vocab, m->d, T, 1.0f, m->dlogits, m->h, 1.0f, grad(m, m->head_param));
+    be->zero(m->dx, td * sizeof(float));
+    if (hn_network_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
+    be->embedding_backward(grad(m, m->emb_param), m->dx, m->tok_dev, T, m->d);
+    return HN_OK;
+}
+
+double hn_model_flops_per_byte(const hn_model *m, int seq_len) {
+    int32_t len = seq_len;
+    double f = hn_network_flops(&m->backbone, &len, 1);
+    f += 2.0 * (double)seq_len * (double)m->d * (double)m->vocab; /* LM head */
+    return f / (double)seq_len;
+}
+
+long hn_model_param_count(const hn_model *m) {
+    long n = 0;
+    for (int i = 0; i < m->params.n; i++) n += (long)m->params.entries[i].numel;
+    return n;
+}

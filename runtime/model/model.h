@@ -1,0 +1,55 @@
+/* A byte language model: byte embedding (256) -> backbone -> LM head, trained with
+ * cross-entropy reported in bits. The backbone is the model's hierarchy: for an
+ * isotropic model one network; H-Net stages plug in here. */
+#ifndef HN_MODEL_H
+#define HN_MODEL_H
+
+#include <cJSON.h>
+
+#include "model/network.h"
+#include "model/params.h"
+#include "plugin/registry.h"
+
+typedef struct hn_model {
+    const hn_backend *be;
+    hn_param_store params;
+    char kind[32];
+    int vocab;
+    int d; /* width of the outermost stage */
+    int emb_param, head_param;
+    hn_network backbone;
+
+    /* per-batch packing and buffers (device), sized for max_T rows */
+    int max_T;
+    int32_t *tok_dev, *tgt_dev, *offsets_dev, *pos_dev;
+    int32_t *offsets_host;
+    int max_seqs;
+    hn_seqs seqs;
+    float *x, *h, *logits, *loss, *dlogits, *dh, *dx;
+    float *loss_host;
+} hn_model;
+
+/* The loss of one forward pass. */
+typedef struct hn_loss {
+    double ce_nats;  /* summed over predicted bytes */
+    long count;      /* predicted bytes */
+    double aux;      /* auxiliary losses added to the training objective (ratio loss) */
+} hn_loss;
+
+int hn_model_build(hn_model *m, const cJSON *model_cfg, const hn_registry *reg,
+                   const hn_backend *be, uint64_t seed, hn_error *err);
+void hn_model_free(hn_model *m);
+
+/* Forward over n_seqs sequences of seq_len bytes each (tok/tgt host arrays of
+ * n_seqs*seq_len); fills loss. */
+int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                     int seq_len, hn_loss *loss, hn_error *err);
+/* Backward of the mean cross-entropy of the last forward (plus aux losses);
+ * accumulates into the parameter gradients. */
+int hn_model_backward(hn_model *m, hn_error *err);
+
+/* Forward FLOPs per byte for sequences of seq_len (Appendix B; a training step is 3x). */
+double hn_model_flops_per_byte(const hn_model *m, int seq_len);
+long hn_model_param_count(const hn_model *m);
+
+#endif

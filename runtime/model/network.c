@@ -1,0 +1,245 @@
+#include "model/network.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RUNS 64
+
+int hn_layout_parse(const char *layout, char *letters, int *counts, int max_runs, hn_error *err) {
+    int n = 0;
+    const char *s = layout;
+    if (!*s) return hn_fail(err, "empty layout string");
+    while (*s) {
+        if (!isalpha((unsigned char)*s))
+            return hn_fail(err, "layout \"%s\": expected a layer letter at position %d, found '%c'",
+                           layout, (int)(s - layout) + 1, *s);
+        char letter = *s++;
+        if (!isdigit((unsigned char)*s))
+            return hn_fail(err, "layout \"%s\": letter '%c' must be followed by a count", layout,
+                           letter);
+        long count = strtol(s, (char **)&s, 10);
+        if (count <= 0 || count > 100000)
+            return hn_fail(err, "layout \"%s\": bad count for '%c'", layout, letter);
+        if (n == max_runs) return hn_fail(err, "layout \"%s\": too many runs", layout);
+        letters[n] = letter;
+        counts[n] = (int)count;
+        n++;
+    }
+    return n;
+}
+
+static const cJSON *stage_item(const cJSON *arr, int stage) {
+    if (!arr) return NULL;
+    if (!cJSON_IsArray(arr)) return arr;
+    return cJSON_GetArrayItem(arr, stage);
+}
+
+/* Declares one sublayer: its pre-norm weight, then the plugin's parameters. */
+static int add_sublayer(hn_network *net, const hn_layer_plugin *p, const cJSON *cfg, int stage,
+                        int n_sub_total, hn_param_store *store, const char *block_prefix,
+                        const char *norm_name, const char *role_name, int group, hn_error *err) {
+    hn_sublayer *sl = &net->subs[net->n_sub];
+    hn_param norm = {.ndim = 1, .shape = {net->d}, .init = HN_INIT_ONES, .weight_decay = 0};
+    snprintf(norm.name, sizeof norm.name, "%s.weight", norm_name);
+    sl->norm_param = hn_params_declare(store, block_prefix, &norm, group, NULL, NULL, 0);
+    hn_layer_args args = {
+        .d_model = net->d, .stage = stage, .layer = net->n_sub, .n_layers = n_sub_total, .cfg = cfg};
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s%s.", block_prefix, role_name);
+    if (hn_layer_create(&sl->layer, p, &args, store, prefix, group, err)) return HN_ERR;
+    net->n_sub++;
+    return HN_OK;
+}
+
+int hn_network_build(hn_network *net, const char *layout, int d, int stage, const cJSON *model,
+                     const hn_registry *reg, hn_param_store *store, const char *prefix,
+                     int group, hn_error *err) {
+    memset(net, 0, sizeof *net);
+    net->d = d;
+    const cJSON *eps = cJSON_GetObjectItem(model, "norm_eps");
+    net->eps = cJSON_IsNumber(eps) ? (float)eps->valuedouble : 1e-5f;
+    char letters[MAX_RUNS];
+    int counts[MAX_RUNS];
+    int runs = hn_layout_parse(layout, letters, counts, MAX_RUNS, err);
+    if (runs < 0) return HN_ERR;
+
+    const cJSON *mlp = stage_item(cJSON_GetObjectItem(model, "mlp"), stage);
+    const hn_layer_plugin *stage_mlp = NULL;
+    if (mlp && cJSON_IsObject(mlp)) {
+        const cJSON *name = cJSON_GetObjectItem(mlp, "plugin");
+        const char *mlp_name = cJSON_IsString(name) ? name->valuestring : "swiglu";
+        stage_mlp = hn_registry_find(reg, mlp_name);
+        if (!stage_mlp) return hn_fail(err, "model.mlp: no plugin named '%s' is loaded", mlp_name);
+    }
+
+    /* count sublayers first so plugins can scale their init by depth */
+    int total_sub = 0, total_blocks = 0;
+    for (int r = 0; r < runs; r++) {
+        const hn_letter_def *def = hn_registry_letter(reg, letters[r]);
+        if (!def) return hn_fail(err, "layout \"%s\": unknown layer letter '%c'", layout, letters[r]);
+        int has_mlp = def->mlp && (strcmp(def->mlp, "*") || stage_mlp);
+        total_sub += counts[r] * (1 + has_mlp);
+        total_blocks += counts[r];
+    }
+    net->subs = calloc((size_t)total_sub, sizeof *net->subs);
+    net->n_blocks = total_blocks;
+
+    int block = 0;
+    for (int r = 0; r < runs; r++) {
+        const hn_letter_def *def = hn_registry_letter(reg, letters[r]);
+        const hn_layer_plugin *mixer = hn_registry_find(reg, def->mixer);
+        if (!mixer)
+            return hn_fail(err, "letter '%c' needs the plugin '%s', which is not loaded", def->letter,
+                           def->mixer);
+        const hn_layer_plugin *block_mlp = NULL;
+        const cJSON *mlp_cfg = mlp;
+        if (def->mlp && !strcmp(def->mlp, "*")) {
+            block_mlp = stage_mlp;
+        } else if (def->mlp) {
+            block_mlp = hn_registry_find(reg, def->mlp);
+            if (!block_mlp)
+                return hn_fail(err, "letter '%c' needs the MLP plugin '%s', which is not loaded",
+                               def->letter, def->mlp);
+            if (!mlp_cfg || strcmp(block_mlp->name, stage_mlp ? stage_mlp->name : "")) {
+                mlp_cfg = stage_item(cJSON_GetObjectItem(cJSON_GetObjectItem(model, "layers"),
+                                                         block_mlp->name), stage);
+            }
+        }
+        const cJSON *mixer_cfg = stage_item(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(model, "layers"), mixer->name), stage);
+        cJSON *empty = NULL;
+        if (!mixer_cfg) mixer_cfg = empty = cJSON_CreateObject();
+        for (int i = 0; i < counts[r]; i++, block++) {
+            char bp[256];
+            snprintf(bp, sizeof bp, "%slayers.%d.", prefix, block);
+            if (add_sublayer(net, mixer, mixer_cfg, stage, total_sub, store, bp, "norm1", "mixer",
+                             group, err) ||
+                (block_mlp && add_sublayer(net, block_mlp, mlp_cfg, stage, total_sub, store, bp,
+                                           "norm2", "mlp", group, err))) {
+                cJSON_Delete(empty);
+                return HN_ERR;
+            }
+        }
+        cJSON_Delete(empty);
+    }
+    hn_param fin = {.ndim = 1, .shape = {d}, .init = HN_INIT_ONES, .weight_decay = 0};
+    snprintf(fin.name, sizeof fin.name, "rmsnorm.weight");
+    net->final_norm_param = hn_params_declare(store, prefix, &fin, group, NULL, NULL, 0);
+    return HN_OK;
+}
+
+void hn_network_bind(hn_network *net, const hn_param_store *store) {
+    net->store = store;
+    for (int i = 0; i < net->n_sub; i++) hn_layer_bind(&net->subs[i].layer, store);
+}
+
+static void free_buffers(hn_network *net, const hn_backend *be) {
+    if (net->resid)
+        for (int i = 0; i <= net->n_sub; i++) be->free(net->resid[i]);
+    if (net->normed)
+        for (int i = 0; i < net->n_sub; i++) be->free(net->normed[i]);
+    if (net->rstd)
+        for (int i = 0; i <= net->n_sub; i++) be->free(net->rstd[i]);
+    free(net->resid);
+    free(net->normed);
+    free(net->rstd);
+    if (net->f_out) be->free(net->f_out);
+    if (net->d_resid) be->free(net->d_resid);
+    if (net->d_normed) be->free(net->d_normed);
+    net->resid = net->normed = net->rstd = NULL;
+    net->f_out = net->d_resid = net->d_normed = NULL;
+    net->max_T = 0;
+}
+
+void hn_network_free(hn_network *net, const hn_backend *be) {
+    free_buffers(net, be);
+    for (int i = 0; i < net->n_sub; i++) hn_layer_destroy(&net->subs[i].layer, be);
+    free(net->subs);
+    memset(net, 0, sizeof *net);
+}
+
+/* Sizes the activation buffers for T rows; grows geometrically so a varying T (dynamic
+ * chunking) settles after a few steps. */
+static int ensure_buffers(hn_network *net, const hn_backend *be, int T, hn_error *err) {
+    if (T <= net->max_T) return HN_OK;
+    int cap = net->max_T ? net->max_T : T;
+    while (cap < T) cap *= 2;
+    free_buffers(net, be);
+    size_t row = (size_t)net->d * sizeof(float);
+    net->resid = calloc((size_t)net->n_sub + 1, sizeof(float *));
+    net->normed = calloc((size_t)net->n_sub + 1, sizeof(float *));
+    net->rstd = calloc((size_t)net->n_sub + 1, sizeof(float *));
+    int ok = 1;
+    for (int i = 0; i <= net->n_sub; i++) {
+        ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
+        ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
+        if (i < net->n_sub) ok &= !!(net->normed[i] = be->alloc(row * (size_t)cap));
+    }
+    ok &= !!(net->f_out = be->alloc(row * (size_t)cap));
+    ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
+    ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+    if (!ok) {
+        free_buffers(net, be);
+        return hn_fail(err, "out of %s memory for activations (%d rows x %d)", be->name, cap, net->d);
+    }
+    net->max_T = cap;
+    return HN_OK;
+}
+
+static const float *param_value(const hn_network *net, int idx) {
+    return net->store->entries[idx].p.value;
+}
+static float *param_grad(const hn_network *net, int idx) { return net->store->entries[idx].p.grad; }
+
+int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
+                       const float *x, float *y, hn_error *err) {
+    int T = seqs->total, D = net->d;
+    if (ensure_buffers(net, be, T, err)) return HN_ERR;
+    size_t n = (size_t)T * (size_t)D;
+    hn_layer_ctx ctx = {.be = be, .seqs = seqs};
+    be->copy(net->resid[0], x, n * sizeof(float));
+    for (int i = 0; i < net->n_sub; i++) {
+        hn_sublayer *sl = &net->subs[i];
+        be->rmsnorm_forward(net->normed[i], net->rstd[i], net->resid[i],
+                            param_value(net, sl->norm_param), T, D, net->eps);
+        if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed[i], net->f_out, err))
+            return hn_fail_prefix(err, "%s forward", sl->layer.plugin->name);
+        be->copy(net->resid[i + 1], net->resid[i], n * sizeof(float));
+        be->add(net->resid[i + 1], net->f_out, n);
+    }
+    be->rmsnorm_forward(y, net->rstd[net->n_sub], net->resid[net->n_sub],
+                        param_value(net, net->final_norm_param), T, D, net->eps);
+    return HN_OK;
+}
+
+int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
+                        const float *dy, float *dx, hn_error *err) {
+    int T = seqs->total, D = net->d;
+    size_t n = (size_t)T * (size_t)D;
+    hn_layer_ctx ctx = {.be = be, .seqs = seqs};
+    be->zero(net->d_resid, n * sizeof(float));
+    be->rmsnorm_backward(net->d_resid, param_grad(net, net->final_norm_param), dy,
+                         net->resid[net->n_sub], param_value(net, net->final_norm_param),
+                         net->rstd[net->n_sub], T, D);
+    for (int i = net->n_sub - 1; i >= 0; i--) {
+        hn_sublayer *sl = &net->subs[i];
+        /* d_resid holds dL/d resid[i+1]; the residual passes it through unchanged and
+         * the sublayer adds its branch */
+        be->zero(net->d_normed, n * sizeof(float));
+        if (sl->layer.plugin->backward(sl->layer.self, &ctx, net->d_resid, net->d_normed, err))
+            return hn_fail_prefix(err, "%s backward", sl->layer.plugin->name);
+        be->rmsnorm_backward(net->d_resid, param_grad(net, sl->norm_param), net->d_normed,
+                             net->resid[i], param_value(net, sl->norm_param), net->rstd[i], T, D);
+    }
+    be->add(dx, net->d_resid, n);
+    return HN_OK;
+}
+
+double hn_network_flops(const hn_network *net, const int32_t *lens, int n) {
+    double f = 0;
+    for (int i = 0; i < net->n_sub; i++)
+        f += net->subs[i].layer.plugin->flops(net->subs[i].layer.self, lens, n);
+    return f;
+}

@@ -1,0 +1,63 @@
+/* A network: a stack of residual sublayers built from a layout string ("T1m4"), each
+ * y = x + f(RMSNorm(x)), closed by a final RMSNorm. Encoder, decoder and main networks
+ * of every stage are networks; so is the backbone of an isotropic model.
+ *
+ * Parameter names follow the reference H-Net: PREFIX.layers.B.norm1.weight,
+ * PREFIX.layers.B.mixer.*, PREFIX.layers.B.norm2.weight, PREFIX.layers.B.mlp.*,
+ * PREFIX.rmsnorm.weight. */
+#ifndef HN_NETWORK_H
+#define HN_NETWORK_H
+
+#include <cJSON.h>
+
+#include "model/layer.h"
+#include "plugin/registry.h"
+
+typedef struct hn_sublayer {
+    hn_layer layer;
+    int norm_param; /* index of its pre-norm weight in the store */
+} hn_sublayer;
+
+typedef struct hn_network {
+    int d;
+    float eps;
+    int n_blocks;
+    int n_sub;
+    hn_sublayer *subs;
+    int final_norm_param;
+    const hn_param_store *store;
+
+    /* activations, sized for max_T rows (grown geometrically, never per step) */
+    int max_T;
+    float **resid;  /* n_sub + 1 buffers [T, d]: the residual stream before each sublayer */
+    float **normed; /* n_sub buffers [T, d]: pre-norm outputs (the plugins' inputs) */
+    float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
+    float *f_out;   /* [T, d] a sublayer's output before the residual add */
+    float *d_resid; /* [T, d] */
+    float *d_normed;/* [T, d] */
+} hn_network;
+
+/* Builds the sublayers of `layout` (e.g. "T1m4") at width d for stage `stage`.
+ * model is the resolved model config: its "layers" section gives each mixer plugin's
+ * per-stage config and "mlp" the per-stage MLP choice. */
+int hn_network_build(hn_network *net, const char *layout, int d, int stage, const cJSON *model,
+                     const hn_registry *reg, hn_param_store *store, const char *prefix,
+                     int group, hn_error *err);
+/* After hn_params_allocate. */
+void hn_network_bind(hn_network *net, const hn_param_store *store);
+void hn_network_free(hn_network *net, const hn_backend *be);
+
+/* y = RMSNorm(stack(x)), x and y [T, d] with T = seqs->total. */
+int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
+                       const float *x, float *y, hn_error *err);
+/* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. */
+int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
+                        const float *dy, float *dx, hn_error *err);
+/* Forward FLOPs for sequences of these lengths (sum over sublayers). */
+double hn_network_flops(const hn_network *net, const int32_t *lens, int n);
+
+/* Parses one layout string into (letter, count) runs; returns the number of runs or
+ * HN_ERR with a message naming the bad character. */
+int hn_layout_parse(const char *layout, char *letters, int *counts, int max_runs, hn_error *err);
+
+#endif

@@ -1,0 +1,49 @@
+/* The parameter store: every parameter of a model in one contiguous value buffer and
+ * one contiguous gradient buffer on the device, with names, shapes, weight-decay flags
+ * and parameter groups (per-stage learning-rate multipliers). Initialisation is
+ * deterministic: each parameter draws from its own generator derived from
+ * (seed, its index), so adding a parameter never shifts the values of another. */
+#ifndef HN_PARAMS_H
+#define HN_PARAMS_H
+
+#include "plugin/layer_abi.h"
+
+typedef struct hn_param_entry {
+    hn_param p;       /* full name (e.g. "backbone.layers.0.mixer.Wqkv.weight"), shape, init */
+    size_t offset;    /* in floats, into values/grads */
+    size_t numel;
+    int group;        /* parameter group (stage) for LR multipliers */
+    void *owner;      /* plugin instance for HN_INIT_CUSTOM (NULL: none) */
+    const hn_layer_plugin *plugin;
+    int owner_index;  /* index of this param within its owner's list */
+} hn_param_entry;
+
+typedef struct hn_param_store {
+    const hn_backend *be;
+    hn_param_entry *entries;
+    int n, cap;
+    size_t total;     /* floats */
+    float *values;    /* device */
+    float *grads;     /* device */
+} hn_param_store;
+
+void hn_params_init(hn_param_store *s, const hn_backend *be);
+void hn_params_free(hn_param_store *s);
+
+/* Declares a parameter (before hn_params_allocate). Returns its index. The name is
+ * prefix + p->name. */
+int hn_params_declare(hn_param_store *s, const char *prefix, const hn_param *p, int group,
+                      const hn_layer_plugin *plugin, void *owner, int owner_index);
+
+/* Allocates the buffers, initialises every parameter from seed, uploads, and sets
+ * entries[i].p.value/grad. Gradients start at zero. */
+int hn_params_allocate(hn_param_store *s, uint64_t seed, hn_error *err);
+
+/* Copies entries [first, first+count) (with value/grad set) into out, for a plugin's
+ * bind(). */
+void hn_params_slice(const hn_param_store *s, int first, int count, hn_param *out);
+
+void hn_params_zero_grads(hn_param_store *s);
+int hn_params_find(const hn_param_store *s, const char *name);
+
+#endif

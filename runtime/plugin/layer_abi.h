@@ -1,0 +1,136 @@
+/* The layer plugin ABI. A layer plugin is a residual sublayer y = x + f(norm(x)): the
+ * runtime owns the RMSNorm and the residual stream; the plugin computes f. Mixers
+ * (attention, mamba2) and MLPs (swiglu, moe) share this one interface.
+ *
+ * A plugin is a shared object exporting
+ *     const hn_layer_plugin *hn_layer_plugin_v1(void);
+ * whose abi_version must equal HN_LAYER_ABI_VERSION. Bump the version whenever this
+ * struct or a type it uses changes shape.
+ *
+ * Lifecycle: create(args) -> describe_params -> (runtime allocates and initialises
+ * parameters) -> bind -> forward/backward (many times) -> destroy.
+ * Device access goes through ctx->be only (runtime/backend/backend.h). */
+#ifndef HN_LAYER_ABI_H
+#define HN_LAYER_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+#define HN_LAYER_ABI_VERSION 1u
+#define HN_LAYER_ENTRY_SYMBOL "hn_layer_plugin_v1"
+
+/* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
+ * mlp == "*": the MLP the stage chooses (swiglu by default, or moe{...});
+ * any other string: that MLP plugin by name. */
+typedef struct hn_letter_def {
+    char letter;
+    const char *mixer;
+    const char *mlp;
+} hn_letter_def;
+
+/* One config key the plugin accepts. type is one of "integer", "number", "boolean",
+ * "string", "window" (a non-negative integer or the string "global"). default_json is a
+ * JSON literal ("64", "\"global\"", "true") or NULL when the key is required. The
+ * runtime validates user input against this list (with file:line) and fills defaults,
+ * so create() can read every key without checking. */
+typedef struct hn_config_key {
+    const char *key;
+    const char *type;
+    const char *default_json;
+    const char *help;
+} hn_config_key;
+
+typedef enum hn_init_kind {
+    HN_INIT_ZEROS = 0,
+    HN_INIT_ONES,
+    HN_INIT_NORMAL,  /* normal(0, a) */
+    HN_INIT_UNIFORM, /* uniform(a, b) */
+    HN_INIT_CUSTOM,  /* plugin's init_custom() fills the values */
+} hn_init_kind;
+
+#define HN_PARAM_MAX_DIMS 4
+
+/* One parameter tensor. The plugin fills name..weight_decay in describe_params; the
+ * runtime fills value and grad (device pointers) before bind. Names follow the
+ * reference PyTorch H-Net state dict, relative to the sublayer (e.g. "in_proj.weight";
+ * the runtime prefixes "backbone.layers.3.mixer."). */
+typedef struct hn_param {
+    char name[96];
+    int ndim;
+    int64_t shape[HN_PARAM_MAX_DIMS];
+    hn_init_kind init;
+    float a, b;
+    int weight_decay; /* 1: decayed by AdamW; 0: norms, biases, SSM scalars */
+    float *value;
+    float *grad;
+} hn_param;
+
+/* What create() gets. cfg is the plugin's own section of the resolved config for this
+ * stage, validated against config_keys with defaults filled in (never NULL). */
+typedef struct hn_layer_args {
+    int d_model;
+    int stage;      /* 0 = outermost */
+    int layer;      /* index of this sublayer in its network */
+    int n_layers;   /* sublayers in its network (for residual-scaled init) */
+    const cJSON *cfg;
+} hn_layer_args;
+
+/* Per-call context. seqs describes how the T rows of x are split into sequences. */
+typedef struct hn_layer_ctx {
+    const hn_backend *be;
+    const hn_seqs *seqs;
+} hn_layer_ctx;
+
+typedef struct hn_layer_plugin {
+    uint32_t abi_version;
+    const char *name;    /* e.g. "attention"; also the Lua config section name */
+    const char *version; /* plugin's own version string */
+    const char *role;    /* "mixer" or "mlp" */
+    const hn_letter_def *letters;
+    int n_letters;
+    const hn_config_key *config_keys;
+    int n_config_keys;
+
+    int (*create)(const hn_layer_args *args, void **self, hn_error *err);
+    void (*destroy)(void *self, const hn_backend *be);
+
+    int (*param_count)(void *self);
+    void (*describe_params)(void *self, hn_param *params);
+    /* Fills host memory for params with init == HN_INIT_CUSTOM; may be NULL otherwise. */
+    void (*init_custom)(void *self, int index, float *host, size_t n, hn_rng *rng);
+    /* The list of describe_params, same order, value/grad set (names now carry the
+     * runtime's prefix). The plugin keeps the pointers, not the array. */
+    void (*bind)(void *self, const hn_param *params);
+
+    /* y = f(x) for the T = ctx->seqs->total rows of x ([T, d_model]); y is overwritten.
+     * x stays valid and unchanged until the matching backward. Work buffers are the
+     * plugin's: allocate through ctx->be, size for the largest T seen, grow
+     * geometrically, never per step. */
+    int (*forward)(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
+                   hn_error *err);
+    /* dx += d f / dx applied to dy; parameter grads accumulate into hn_param.grad. */
+    int (*backward)(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
+                    hn_error *err);
+
+    /* Forward FLOPs for sequences of the given lengths (Appendix B of the paper:
+     * 2 per multiply-accumulate). A training step counts 3x this. */
+    double (*flops)(void *self, const int32_t *seq_lens, int n_seqs);
+
+    /* Inference (may be NULL: the layer cannot step). Per-sequence state of
+     * state_floats(max_len) floats; step advances n_seqs independent sequences by one
+     * position each: x, y are [n_seqs, d_model]; state is [n_seqs, state_floats];
+     * pos (device, [n_seqs]) is the position of the new row within its sequence. */
+    size_t (*state_floats)(void *self, int max_len);
+    int (*step)(void *self, const hn_backend *be, const float *x, float *y, float *state,
+                const int32_t *pos, int n_seqs, hn_error *err);
+} hn_layer_plugin;
+
+typedef const hn_layer_plugin *(*hn_layer_entry_fn)(void);
+
+#endif

@@ -1,0 +1,183 @@
+#include "plugin/registry.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void hn_registry_init(hn_registry *reg) { memset(reg, 0, sizeof *reg); }
+
+void hn_registry_close(hn_registry *reg) {
+    for (int i = 0; i < reg->n_plugins; i++)
+        if (reg->plugins[i].handle) dlclose(reg->plugins[i].handle);
+    memset(reg, 0, sizeof *reg);
+}
+
+static int check_table(const hn_layer_plugin *p, const char *path, hn_error *err) {
+    if (p->abi_version != HN_LAYER_ABI_VERSION)
+        return hn_fail(err,
+                       "plugin %s (%s): layer ABI version %u, but this hnet expects version %u; "
+                       "rebuild the plugin against this hnet",
+                       p->name ? p->name : "?", path, p->abi_version, HN_LAYER_ABI_VERSION);
+    const char *missing = NULL;
+    if (!p->name || !*p->name) missing = "name";
+    else if (!p->version) missing = "version";
+    else if (!p->role) missing = "role";
+    else if (!p->create) missing = "create";
+    else if (!p->destroy) missing = "destroy";
+    else if (!p->param_count) missing = "param_count";
+    else if (!p->describe_params) missing = "describe_params";
+    else if (!p->bind) missing = "bind";
+    else if (!p->forward) missing = "forward";
+    else if (!p->backward) missing = "backward";
+    else if (!p->flops) missing = "flops";
+    if (missing) return hn_fail(err, "plugin %s (%s): its table has no '%s' function", p->name ? p->name : "?", path, missing);
+    if (strcmp(p->role, "mixer") && strcmp(p->role, "mlp"))
+        return hn_fail(err, "plugin %s (%s): role must be \"mixer\" or \"mlp\", not \"%s\"", p->name, path, p->role);
+    return HN_OK;
+}
+
+int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path, hn_error *err) {
+    if (!p) return hn_fail(err, "%s: the plugin entry returned no table", path);
+    if (check_table(p, path, err)) return HN_ERR;
+    const hn_layer_plugin *dup = hn_registry_find(reg, p->name);
+    if (dup) {
+        for (int i = 0; i < reg->n_plugins; i++)
+            if (reg->plugins[i].plugin == dup)
+                return hn_fail(err, "plugin '%s' is loaded twice: %s and %s", p->name,
+                               reg->plugins[i].path, path);
+    }
+    if (reg->n_plugins == HN_MAX_PLUGINS) return hn_fail(err, "too many plugins (max %d)", HN_MAX_PLUGINS);
+    for (int i = 0; i < p->n_letters; i++) {
+        const hn_letter_def *l = &p->letters[i];
+        if (!((l->letter >= 'a' && l->letter <= 'z') || (l->letter >= 'A' && l->letter <= 'Z')))
+            return hn_fail(err, "plugin %s (%s): letter '%c' is not an ASCII letter", p->name, path, l->letter);
+        const hn_letter_def *other = hn_registry_letter(reg, l->letter);
+        if (other)
+            return hn_fail(err, "plugin %s (%s): letter '%c' is already registered (mixer %s)",
+                           p->name, path, l->letter, other->mixer);
+        if (reg->n_letters == HN_MAX_LETTERS) return hn_fail(err, "too many layer letters");
+    }
+    int idx = reg->n_plugins++;
+    reg->plugins[idx].plugin = p;
+    snprintf(reg->plugins[idx].path, sizeof reg->plugins[idx].path, "%s", path);
+    reg->plugins[idx].handle = NULL;
+    for (int i = 0; i < p->n_letters; i++) {
+        reg->letters[reg->n_letters] = p->letters[i];
+        reg->letter_owner[reg->n_letters] = idx;
+        reg->n_letters++;
+    }
+    return HN_OK;
+}
+
+static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_error *err) {
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return hn_fail(err, "cannot load plugin %s: %s", path, dlerror());
+    hn_layer_entry_fn entry = (hn_layer_entry_fn)dlsym(h, HN_LAYER_ENTRY_SYMBOL);
+    if (!entry) {
+        dlclose(h);
+        return hn_fail(err, "%s is not an hnet layer plugin: it has no symbol '%s'", path,
+                       HN_LAYER_ENTRY_SYMBOL);
+    }
+    const hn_layer_plugin *p = entry();
+    if (skip_loaded && p && p->name && hn_registry_find(reg, p->name)) {
+        dlclose(h); /* found earlier on the search path: the first one wins */
+        return HN_OK;
+    }
+    if (hn_registry_add(reg, p, path, err)) {
+        dlclose(h);
+        return HN_ERR;
+    }
+    reg->plugins[reg->n_plugins - 1].handle = h;
+    return HN_OK;
+}
+
+int hn_registry_load_file(hn_registry *reg, const char *path, hn_error *err) {
+    return load_file(reg, path, 0, err);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_dir(hn_registry *reg, const char *dir, int skip_loaded, hn_error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return HN_OK; /* an absent folder is simply not a source of plugins */
+    char *names[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        size_t len = strlen(e->d_name);
+        if (len > 3 && !strcmp(e->d_name + len - 3, ".so")) names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    int rc = HN_OK;
+    for (int i = 0; i < n; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (rc == HN_OK && load_file(reg, path, skip_loaded, err)) rc = HN_ERR;
+        free(names[i]);
+    }
+    return rc;
+}
+
+int hn_registry_load_dir(hn_registry *reg, const char *dir, hn_error *err) {
+    return load_dir(reg, dir, 0, err);
+}
+
+/* The folder holding the running executable, e.g. /src/hnet/build. */
+static int exe_dir(char *out, size_t size) {
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return HN_ERR;
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    if (!slash) return HN_ERR;
+    *slash = 0;
+    snprintf(out, size, "%s", buf);
+    return HN_OK;
+}
+
+int hn_registry_load_default(hn_registry *reg, hn_error *err) {
+    const char *env = getenv("HNET_PLUGIN_PATH");
+    if (env && *env) {
+        char *copy = strdup(env), *save = NULL;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+            if (load_dir(reg, dir, 1, err)) {
+                free(copy);
+                return HN_ERR;
+            }
+        }
+        free(copy);
+    }
+    char base[PATH_MAX];
+    if (exe_dir(base, sizeof base) == HN_OK) {
+        /* the executable lives in build/ (or build/tests/ for test binaries) */
+        const char *rel[] = {"layers", "plugins", "../layers", "../plugins", "../lib/hnet"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            char dir[PATH_MAX + 32];
+            snprintf(dir, sizeof dir, "%s/%s", base, rel[i]);
+            if (load_dir(reg, dir, 1, err)) return HN_ERR;
+        }
+    }
+    if (reg->n_plugins == 0)
+        return hn_fail(err, "no layer plugins found: build them with `make`, or set HNET_PLUGIN_PATH "
+                            "to the folder holding them");
+    return HN_OK;
+}
+
+const hn_layer_plugin *hn_registry_find(const hn_registry *reg, const char *name) {
+    for (int i = 0; i < reg->n_plugins; i++)
+        if (!strcmp(reg->plugins[i].plugin->name, name)) return reg->plugins[i].plugin;
+    return NULL;
+}
+
+const hn_letter_def *hn_registry_letter(const hn_registry *reg, char letter) {
+    for (int i = 0; i < reg->n_letters; i++)
+        if (reg->letters[i].letter == letter) return &reg->letters[i];
+    return NULL;
+}

@@ -1,0 +1,43 @@
+/* Loads layer plugins (dlopen) and answers "which plugin is this name / letter".
+ * Search order for hn_registry_load_default: $HNET_PLUGIN_PATH (colon-separated
+ * folders), then build/layers and build/plugins next to the hnet executable's tree,
+ * then <prefix>/lib/hnet. */
+#ifndef HN_REGISTRY_H
+#define HN_REGISTRY_H
+
+#include "plugin/layer_abi.h"
+
+#define HN_MAX_PLUGINS 64
+#define HN_MAX_LETTERS 64
+
+typedef struct hn_loaded_plugin {
+    const hn_layer_plugin *plugin;
+    char path[1024];
+    void *handle; /* dlopen handle; NULL for plugins registered in-process */
+} hn_loaded_plugin;
+
+typedef struct hn_registry {
+    hn_loaded_plugin plugins[HN_MAX_PLUGINS];
+    int n_plugins;
+    hn_letter_def letters[HN_MAX_LETTERS];
+    int letter_owner[HN_MAX_LETTERS]; /* index into plugins */
+    int n_letters;
+} hn_registry;
+
+void hn_registry_init(hn_registry *reg);
+void hn_registry_close(hn_registry *reg);
+
+/* Loads one shared object. Clear errors for: not loadable, missing entry symbol,
+ * wrong ABI version, incomplete table, a name or letter already registered. */
+int hn_registry_load_file(hn_registry *reg, const char *path, hn_error *err);
+/* Loads every *.so in a folder (sorted by name, so the order is reproducible). */
+int hn_registry_load_dir(hn_registry *reg, const char *dir, hn_error *err);
+/* The default search (see above). Fails if no layer plugin was found at all. */
+int hn_registry_load_default(hn_registry *reg, hn_error *err);
+/* Registers a plugin table that is linked in (tests). */
+int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path, hn_error *err);
+
+const hn_layer_plugin *hn_registry_find(const hn_registry *reg, const char *name);
+const hn_letter_def *hn_registry_letter(const hn_registry *reg, char letter);
+
+#endif

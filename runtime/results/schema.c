@@ -1,0 +1,146 @@
+/* The schema of results.db and its migrations. Version N is in PRAGMA user_version and
+ * mirrored in meta('schema_version'); results/README.md documents every column. A
+ * schema change appends a migration here (never edits an old one) and bumps
+ * HN_RESULTS_SCHEMA_VERSION. */
+#include <stdio.h>
+#include <string.h>
+
+#include "results/store_internal.h"
+
+/* migrations[v] takes a version-v database to version v+1. */
+static const char *const migrations[HN_RESULTS_SCHEMA_VERSION] = {
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE meta (\n"
+    "  key   TEXT PRIMARY KEY,\n"
+    "  value TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE runs (\n"
+    "  id              INTEGER PRIMARY KEY,\n"
+    "  name            TEXT NOT NULL,\n"
+    "  experiment_file TEXT,\n"
+    "  experiment_text TEXT,\n"
+    "  config_json     TEXT,\n"
+    "  config_hash     TEXT,\n"
+    "  seed            INTEGER,\n"
+    "  n_params        INTEGER,\n"
+    "  git_commit      TEXT,\n"
+    "  host            TEXT,\n"
+    "  pid             INTEGER,\n"
+    "  device          TEXT,\n"
+    "  started_at      TEXT NOT NULL,\n"
+    "  ended_at        TEXT,\n"
+    "  heartbeat_at    TEXT,\n"
+    "  status          TEXT NOT NULL DEFAULT 'running'\n"
+    "                  CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),\n"
+    "  error           TEXT\n"
+    ");\n"
+    "CREATE INDEX runs_by_config_hash ON runs (config_hash);\n"
+    "CREATE TABLE metrics (\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "  step   INTEGER NOT NULL,\n"
+    "  bytes  INTEGER,\n"
+    "  split  TEXT NOT NULL,\n"
+    "  name   TEXT NOT NULL,\n"
+    "  value  REAL\n"
+    ");\n"
+    "CREATE INDEX metrics_by_run_name ON metrics (run_id, name, split, step);\n"
+    "CREATE INDEX metrics_by_run_step ON metrics (run_id, step);\n"
+    /* Correlated subqueries, each answered from an index, so the view costs a few
+     * lookups per run however long the curves are. */
+    "CREATE VIEW final_bpb AS\n"
+    "SELECT x.run_id, x.name, x.status, x.params, x.steps,\n"
+    "  (SELECT max(m.bytes) FROM metrics m\n"
+    "    WHERE m.run_id = x.run_id AND m.step = x.steps) AS bytes_seen,\n"
+    "  (SELECT m.value FROM metrics m\n"
+    "    WHERE m.run_id = x.run_id AND m.name = 'bpb' AND m.split = 'valid'\n"
+    "    ORDER BY m.step DESC LIMIT 1) AS valid_bpb,\n"
+    "  (SELECT max(m.step) FROM metrics m\n"
+    "    WHERE m.run_id = x.run_id AND m.name = 'bpb' AND m.split = 'valid') AS valid_step\n"
+    "FROM (SELECT r.id AS run_id, r.name AS name, r.status AS status, r.n_params AS params,\n"
+    "        (SELECT max(m.step) FROM metrics m WHERE m.run_id = r.id) AS steps\n"
+    "      FROM runs r) x;\n"
+    "CREATE VIEW curves AS\n"
+    "SELECT m.run_id, r.name AS run_name, m.split, m.name, m.step, m.bytes, m.value\n"
+    "FROM metrics m JOIN runs r ON r.id = m.run_id\n"
+    "ORDER BY m.run_id, m.split, m.name, m.step;\n"
+    "CREATE VIEW latest_runs AS\n"
+    "SELECT r.id, r.name, r.status, f.params, f.steps, f.bytes_seen, f.valid_bpb,\n"
+    "  r.started_at, r.ended_at,\n"
+    "  round((julianday(coalesce(r.ended_at, r.heartbeat_at, r.started_at))\n"
+    "         - julianday(r.started_at)) * 86400.0, 3) AS duration_s,\n"
+    "  r.config_hash, r.seed, r.git_commit, r.host, r.pid, r.device, r.error\n"
+    "FROM runs r JOIN final_bpb f ON f.run_id = r.id\n"
+    "ORDER BY r.id DESC;\n",
+};
+
+/* Reads one integer from a query; -1 on error (rc left in *rc). */
+static long long query_int(hn_results *r, const char *sql, int *rc) {
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    *rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+    if (*rc == SQLITE_OK && (*rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+        *rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int read_version(hn_results *r, long long *version, hn_error *err) {
+    int rc;
+    *version = query_int(r, "PRAGMA user_version", &rc);
+    if (rc != SQLITE_OK) return hn_results_sql_fail(r, err, rc, "reading the schema version");
+    return HN_OK;
+}
+
+static int refuse_newer(hn_results *r, long long version, hn_error *err) {
+    return hn_fail(err,
+                   "%s: results database has schema version %lld, newer than version %d that "
+                   "this build of hnet knows; use a newer hnet (the file was not modified)",
+                   r->path, version, HN_RESULTS_SCHEMA_VERSION);
+}
+
+int hn_results_check_version(hn_results *r, hn_error *err) {
+    long long v;
+    if (read_version(r, &v, err)) return HN_ERR;
+    if (v > HN_RESULTS_SCHEMA_VERSION) return refuse_newer(r, v, err);
+    if (v < HN_RESULTS_SCHEMA_VERSION)
+        return hn_fail(err,
+                       "%s: read-only database with schema version %lld; this hnet needs "
+                       "version %d and cannot migrate a read-only file",
+                       r->path, v, HN_RESULTS_SCHEMA_VERSION);
+    return HN_OK;
+}
+
+int hn_results_migrate(hn_results *r, hn_error *err) {
+    long long v;
+    if (read_version(r, &v, err)) return HN_ERR;
+    if (v > HN_RESULTS_SCHEMA_VERSION) return refuse_newer(r, v, err);
+    if (v == HN_RESULTS_SCHEMA_VERSION) return HN_OK;
+    if (v == 0) {
+        /* Version 0 is an empty file; an SQLite file with tables of its own is someone
+         * else's database and must not be written to. */
+        int rc;
+        long long tables = query_int(r, "SELECT count(*) FROM sqlite_master", &rc);
+        if (rc != SQLITE_OK) return hn_results_sql_fail(r, err, rc, "reading the schema");
+        if (tables > 0)
+            return hn_fail(err,
+                           "%s: an SQLite database, but not an hnet results database (it has "
+                           "%lld schema objects and no hnet schema version); refusing to "
+                           "modify it",
+                           r->path, tables);
+    }
+    for (; v < HN_RESULTS_SCHEMA_VERSION; v++) {
+        char doing[64];
+        snprintf(doing, sizeof doing, "migrating the schema from version %lld", v);
+        if (hn_results_exec(r, migrations[v], doing, err)) return HN_ERR;
+    }
+    char sql[256], now[32];
+    hn_results_now(now);
+    snprintf(sql, sizeof sql,
+             "PRAGMA user_version = %d;"
+             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '%d');"
+             "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', '%s');",
+             HN_RESULTS_SCHEMA_VERSION, HN_RESULTS_SCHEMA_VERSION, now);
+    return hn_results_exec(r, sql, "recording the schema version", err);
+}

@@ -1,0 +1,22 @@
+/* Training batches and the fixed validation set, cut from a corpus's byte splits. */
+#ifndef HN_BATCHES_H
+#define HN_BATCHES_H
+
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "data/corpus.h"
+
+/* n_seqs windows of seq_len+1 bytes at random offsets of the train split: inputs are
+ * the first seq_len bytes, targets the next-byte shift. */
+void hn_batch_sample_train(const hn_corpus *c, hn_rng *rng, int n_seqs, int seq_len,
+                           int32_t *tok, int32_t *tgt);
+
+/* The validation set: the first `bytes` bytes of the validation split, in windows of
+ * seq_len+1 with stride seq_len, so every byte after the first is predicted once and
+ * every model is scored on the same bytes. Returns the number of windows. */
+long hn_valid_windows(const hn_corpus *c, long bytes, int seq_len);
+/* Fills windows [first, first+n) of the validation set. */
+void hn_valid_fill(const hn_corpus *c, long first, int n, int seq_len, int32_t *tok, int32_t *tgt);
+
+#endif

@@ -1,0 +1,276 @@
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/corpus.h"
+#include "model/model.h"
+#include "results/store.h"
+#include "train/batches.h"
+#include "train/progress.h"
+#include "train/schedule.h"
+
+#define LN2 0.6931471805599453
+
+/* The settings of a run, read once from the resolved config. */
+typedef struct run_settings {
+    const char *name;
+    uint64_t seed;
+    int seq_len, batch, eval_batch;
+    long steps, eval_every, eval_bytes, log_every;
+    double beta1, beta2, eps, weight_decay, grad_clip;
+    const char *db_path, *device;
+} run_settings;
+
+static const cJSON *section(const cJSON *cfg, const char *key) {
+    return cJSON_GetObjectItem(cfg, key);
+}
+static double num(const cJSON *o, const char *key, double fallback) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+static const char *str(const cJSON *o, const char *key, const char *fallback) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_options *opt,
+                         hn_error *err) {
+    const cJSON *train = section(cfg, "train"), *eval = section(cfg, "eval");
+    const cJSON *log = section(cfg, "log"), *data = section(cfg, "data");
+    s->name = str(cfg, "name", "run");
+    s->seed = (uint64_t)num(cfg, "seed", 1);
+    s->seq_len = (int)num(data, "seq_len", 512);
+    s->batch = (int)num(train, "batch", 8);
+    s->steps = opt->steps > 0 ? opt->steps : (long)num(train, "steps", 200);
+    s->beta1 = num(train, "beta1", 0.9);
+    s->beta2 = num(train, "beta2", 0.95);
+    s->eps = num(train, "eps", 1e-8);
+    s->weight_decay = num(train, "weight_decay", 0.1);
+    s->grad_clip = num(train, "grad_clip", 1.0);
+    s->eval_every = (long)num(eval, "every", 50);
+    s->eval_bytes = (long)num(eval, "bytes", 65536);
+    s->eval_batch = (int)num(eval, "batch", 8);
+    s->log_every = (long)num(log, "every", 10);
+    s->db_path = opt->db_path ? opt->db_path : str(log, "db", "results/results.db");
+    s->device = opt->device ? opt->device : str(cfg, "backend", "cpu");
+    if (s->seq_len < 2) return hn_fail(err, "data.seq_len: expected at least 2, found %d", s->seq_len);
+    if (s->batch < 1) return hn_fail(err, "train.batch: expected at least 1, found %d", s->batch);
+    if (s->steps < 1) return hn_fail(err, "train.steps: expected at least 1, found %ld", s->steps);
+    if (s->eval_every < 1) s->eval_every = s->steps;
+    if (s->log_every < 1) s->log_every = 1;
+    if (s->eval_batch < 1) s->eval_batch = 1;
+    return HN_OK;
+}
+
+/* Validation BPB over the fixed validation windows. */
+static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int32_t *tok,
+                    int32_t *tgt, double *bpb, hn_error *err) {
+    long windows = hn_valid_windows(c, s->eval_bytes, s->seq_len);
+    if (windows < 1)
+        return hn_fail(err, "the validation split of %s (%zu bytes) is shorter than one sequence of %d",
+                       c->name, c->valid_end - c->split, s->seq_len + 1);
+    double nats = 0;
+    long count = 0;
+    for (long w = 0; w < windows; w += s->eval_batch) {
+        int n = (int)(windows - w < s->eval_batch ? windows - w : s->eval_batch);
+        hn_valid_fill(c, w, n, s->seq_len, tok, tgt);
+        hn_loss loss;
+        if (hn_model_forward(m, tok, tgt, n, s->seq_len, &loss, err)) return HN_ERR;
+        nats += loss.ce_nats;
+        count += loss.count;
+    }
+    *bpb = nats / (double)count / LN2;
+    return HN_OK;
+}
+
+/* Clips by global norm and applies AdamW to every parameter; returns the norm. */
+static double optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, double lr,
+                             const run_settings *s) {
+    const hn_backend *be = m->be;
+    hn_param_store *ps = &m->params;
+    double norm = sqrt(be->sum_squares(ps->grads, ps->total));
+    float scale = (s->grad_clip > 0 && norm > s->grad_clip) ? (float)(s->grad_clip / norm) : 1.0f;
+    float bc1 = (float)(1 - pow(s->beta1, (double)t)), bc2 = (float)(1 - pow(s->beta2, (double)t));
+    for (int i = 0; i < ps->n; i++) {
+        hn_param_entry *e = &ps->entries[i];
+        float wd = e->p.weight_decay ? (float)s->weight_decay : 0.0f;
+        be->adamw(e->p.value, e->p.grad, opt_m + e->offset, opt_v + e->offset, e->numel, (float)lr,
+                  (float)s->beta1, (float)s->beta2, (float)s->eps, wd, bc1, bc2, scale);
+    }
+    hn_params_zero_grads(ps);
+    return norm;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Everything a run holds, released in one place. */
+typedef struct run_state {
+    hn_corpus corpus;
+    hn_model model;
+    hn_results *db;
+    int64_t run_id;
+    float *opt_m, *opt_v;
+    int32_t *tok, *tgt;
+} run_state;
+
+static void release(run_state *r) {
+    if (r->model.be) {
+        if (r->opt_m) r->model.be->free(r->opt_m);
+        if (r->opt_v) r->model.be->free(r->opt_v);
+    }
+    hn_model_free(&r->model);
+    hn_corpus_free(&r->corpus);
+    free(r->tok);
+    free(r->tgt);
+    if (r->db) hn_results_close(r->db);
+}
+
+/* Records the end of a run; a failure to record is reported but does not hide err. */
+static void finish_run(run_state *r, const char *status, const char *message) {
+    if (!r->db || r->run_id <= 0) return;
+    hn_error e2;
+    if (hn_results_flush(r->db, &e2) || hn_results_end_run(r->db, r->run_id, status, message, &e2))
+        fprintf(stderr, "hnet: could not record the end of run %lld: %s\n", (long long)r->run_id,
+                e2.msg);
+}
+
+int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *opt,
+             hn_train_result *res, hn_error *err) {
+    memset(res, 0, sizeof *res);
+    run_settings s;
+    if (read_settings(&s, cfg, opt, err)) return HN_ERR;
+    snprintf(res->name, sizeof res->name, "%s", s.name);
+    snprintf(res->status, sizeof res->status, "failed");
+    const hn_backend *be = hn_backend_get(s.device);
+    if (!be) return hn_fail(err, "device '%s' is not available in this build (available: cpu)", s.device);
+
+    run_state r;
+    memset(&r, 0, sizeof r);
+    if (hn_corpus_load(section(cfg, "data"), &r.corpus, err) ||
+        hn_corpus_require(&r.corpus, (size_t)s.seq_len + 1, err)) {
+        release(&r);
+        return HN_ERR;
+    }
+    if (hn_model_build(&r.model, section(cfg, "model"), reg, be, s.seed, err)) {
+        release(&r);
+        return hn_fail_prefix(err, "building the model");
+    }
+    res->n_params = hn_model_param_count(&r.model);
+    res->flops_per_byte = hn_model_flops_per_byte(&r.model, s.seq_len);
+    size_t T = (size_t)(s.batch > s.eval_batch ? s.batch : s.eval_batch) * (size_t)s.seq_len;
+    r.tok = malloc(T * sizeof(int32_t));
+    r.tgt = malloc(T * sizeof(int32_t));
+    r.opt_m = be->alloc(r.model.params.total * sizeof(float));
+    r.opt_v = be->alloc(r.model.params.total * sizeof(float));
+    if (!r.tok || !r.tgt || !r.opt_m || !r.opt_v) {
+        release(&r);
+        return hn_fail(err, "out of memory for the optimizer state");
+    }
+
+    if (hn_results_open(s.db_path, &r.db, err)) {
+        release(&r);
+        return HN_ERR;
+    }
+    char *config_text = cJSON_PrintUnformatted(cfg);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    hn_run_info info = {.name = s.name, .experiment_file = opt->experiment_file,
+                        .experiment_text = opt->experiment_text, .config_json = config_text,
+                        .git_commit = opt->git_commit, .host = host, .device = be->name,
+                        .seed = (int64_t)s.seed, .n_params = res->n_params};
+    int rc = hn_results_begin_run(r.db, &info, &r.run_id, err);
+    free(config_text);
+    if (rc) {
+        release(&r);
+        return HN_ERR;
+    }
+    res->run_id = r.run_id;
+
+    hn_schedule sched;
+    if (hn_schedule_from_json(&sched, section(cfg, "train"), s.steps, err)) {
+        finish_run(&r, "failed", err->msg);
+        release(&r);
+        return HN_ERR;
+    }
+    hn_rng data_rng = hn_rng_derive(s.seed, 0xda7a);
+    long bytes_per_step = (long)s.batch * s.seq_len;
+    hn_progress progress;
+    hn_progress_start(&progress, s.name, s.steps, opt->quiet);
+    double t_start = now_seconds(), bpb_sum = 0;
+    long bpb_n = 0;
+    const char *failure = NULL;
+
+    double vbpb;
+    if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, err)) goto fail;
+    res->first_valid_bpb = res->final_valid_bpb = vbpb;
+    hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
+
+    for (long step = 0; step < s.steps; step++) {
+        if (opt->stop && *opt->stop) {
+            snprintf(res->status, sizeof res->status, "interrupted");
+            break;
+        }
+        hn_batch_sample_train(&r.corpus, &data_rng, s.batch, s.seq_len, r.tok, r.tgt);
+        hn_loss loss;
+        if (hn_model_forward(&r.model, r.tok, r.tgt, s.batch, s.seq_len, &loss, err)) goto fail;
+        double bpb = loss.ce_nats / (double)loss.count / LN2;
+        if (!isfinite(bpb) || !isfinite(loss.aux)) {
+            hn_fail(err, "the training loss became %s at step %ld (lr %.3g); the run stopped and is "
+                         "recorded as failed — try a lower train.lr or a smaller train.grad_clip",
+                    isnan(bpb) ? "NaN" : "infinite", step + 1, hn_schedule_lr(&sched, step));
+            goto fail;
+        }
+        if (hn_model_backward(&r.model, err)) goto fail;
+        double lr = hn_schedule_lr(&sched, step);
+        double gnorm = optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, &s);
+        long done = step + 1, bytes = done * bytes_per_step;
+        bpb_sum += bpb;
+        bpb_n++;
+        res->steps_done = done;
+        res->bytes_seen = bytes;
+        res->final_train_bpb = bpb;
+        if (done % s.log_every == 0 || done == s.steps) {
+            double elapsed = now_seconds() - t_start;
+            hn_results_log(r.db, r.run_id, done, bytes, "train", "bpb", bpb_sum / (double)bpb_n);
+            hn_results_log(r.db, r.run_id, done, bytes, "train", "lr", lr);
+            hn_results_log(r.db, r.run_id, done, bytes, "train", "grad_norm", gnorm);
+            hn_results_log(r.db, r.run_id, done, bytes, "train", "bytes_per_s", (double)bytes / elapsed);
+            hn_results_log(r.db, r.run_id, done, bytes, "train", "gflops_per_byte",
+                           res->flops_per_byte / 1e9);
+            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, (double)bytes / elapsed);
+            bpb_sum = 0;
+            bpb_n = 0;
+            if (hn_results_flush(r.db, err)) goto fail;
+        }
+        if (done % s.eval_every == 0 || done == s.steps) {
+            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, err)) goto fail;
+            res->final_valid_bpb = vbpb;
+            hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpb", vbpb);
+            hn_progress_valid(&progress, done, vbpb);
+            if (hn_results_flush(r.db, err)) goto fail;
+        }
+    }
+    res->seconds = now_seconds() - t_start;
+    hn_progress_end(&progress);
+    if (strcmp(res->status, "interrupted")) snprintf(res->status, sizeof res->status, "finished");
+    finish_run(&r, res->status, NULL);
+    release(&r);
+    return HN_OK;
+
+fail:
+    failure = err->msg;
+    res->seconds = now_seconds() - t_start;
+    hn_progress_end(&progress);
+    finish_run(&r, "failed", failure);
+    release(&r);
+    return HN_ERR;
+}

@@ -1,0 +1,43 @@
+/* The training loop: batches from the corpus, forward/backward, gradient clipping,
+ * AdamW with the schedule, periodic validation, metrics into results.db. */
+#ifndef HN_TRAINER_H
+#define HN_TRAINER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "plugin/registry.h"
+
+typedef struct hn_train_options {
+    long steps;                  /* > 0: overrides train.steps */
+    const char *db_path;         /* NULL: log.db of the config */
+    const char *device;          /* NULL: backend of the config */
+    const char *experiment_file; /* recorded in results.db */
+    const char *experiment_text;
+    const char *git_commit;
+    int quiet;                   /* no progress line */
+    volatile sig_atomic_t *stop; /* set by a signal handler: stop and mark interrupted */
+} hn_train_options;
+
+typedef struct hn_train_result {
+    int64_t run_id;
+    char name[128];
+    char status[16];         /* finished | failed | interrupted */
+    long n_params;
+    long steps_done;
+    long bytes_seen;
+    double first_valid_bpb;  /* before training */
+    double final_valid_bpb;
+    double final_train_bpb;
+    double flops_per_byte;   /* forward, Appendix B */
+    double seconds;
+} hn_train_result;
+
+/* Trains the experiment of a resolved config. Returns HN_ERR (with the run recorded as
+ * failed where it got that far) on bad input, a non-finite loss, or an I/O failure. */
+int hn_train(const cJSON *config, const hn_registry *reg, const hn_train_options *opt,
+             hn_train_result *res, hn_error *err);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Checks the system packages hnet builds against and installs the missing ones with
+# apt-get when running as root; otherwise prints the exact install line and fails.
+set -u
+need=""
+has_pc() { pkg-config --exists "$1" 2>/dev/null; }
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+{ command -v cc && command -v make; } >/dev/null 2>&1 || need="$need build-essential"
+has_pc lua5.4   || need="$need liblua5.4-dev"
+has_pc sqlite3  || need="$need libsqlite3-dev"
+has_pc openblas || need="$need libopenblas-dev"
+has_pc libcjson || need="$need libcjson-dev"
+has_pc cmocka   || need="$need libcmocka-dev"
+has_pc zlib     || need="$need zlib1g-dev"
+has_pc libcurl  || need="$need libcurl4-openssl-dev"
+has_pc libcrypto || need="$need libssl-dev"
+command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+[ -z "$need" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "hnet: installing system packages:$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends $need >/dev/null || {
+        echo "hnet: apt-get install failed for:$need" >&2
+        exit 1
+    }
+    exit 0
+fi
+echo "hnet: missing system packages. Install them with:" >&2
+echo "    sudo apt-get install -y$need" >&2
+exit 1

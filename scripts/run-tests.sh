@@ -1,0 +1,41 @@
+#!/bin/sh
+# run-tests.sh TEST...: runs cmocka test binaries and e2e shell tests, counts test
+# cases (cmocka reports per case; each e2e script is one case) and ends with the
+# plain closing line "N passed, N failed".
+set -u
+passed=0
+failed=0
+failed_names=""
+log=$(mktemp)
+for t in "$@"; do
+    name=$(basename "$t")
+    start=$(date +%s)
+    case "$t" in
+        *.sh) sh "$t" >"$log" 2>&1 ;;
+        *) "$t" >"$log" 2>&1 ;;
+    esac
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    case "$t" in
+        *.sh)
+            if [ $rc = 0 ]; then p=1; f=0; else p=0; f=1; fi ;;
+        *)
+            p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+            f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+            # a crash or a non-zero exit with no failed case counted is still a failure
+            if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; fi ;;
+    esac
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$f" != 0 ]; then
+        echo "FAIL $name (${secs}s)"
+        sed 's/^/    /' "$log"
+        failed_names="$failed_names $name"
+    else
+        echo "ok   $name: $p passed (${secs}s)"
+    fi
+done
+rm -f "$log"
+[ -n "$failed_names" ] && echo "failed:$failed_names"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

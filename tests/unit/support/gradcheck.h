@@ -1,0 +1,40 @@
+/* Finite-difference gradient checking for the CPU backend (float32).
+ *
+ * The test supplies loss(ctx): run the forward pass and reduce its outputs to one
+ * scalar, typically sum(out * probe) with a fixed random probe (so every output
+ * element matters). gradcheck_max_error perturbs entries of x by +-eps (central
+ * differences), compares with the analytic gradient, and returns the worst error
+ * |analytic - numeric| / max(|analytic|, |numeric|, floor).
+ *
+ * float32 forward passes limit precision: use eps around 1e-2..1e-3 and a tolerance
+ * around 1e-2; the floor keeps near-zero gradients from dominating. */
+#ifndef HN_TEST_GRADCHECK_H
+#define HN_TEST_GRADCHECK_H
+
+#include <stddef.h>
+
+#include "core/rng.h"
+
+typedef double (*gradcheck_loss_fn)(void *ctx);
+
+typedef struct gradcheck_opts {
+    double eps;       /* perturbation (default 1e-2) */
+    double floor;     /* denominator floor (default 1e-2) */
+    size_t max_points; /* entries checked, spread over x (default 64; 0 = all) */
+    const char *what; /* name printed with the worst entry */
+} gradcheck_opts;
+
+/* Returns the worst relative error over the checked entries. x is restored. */
+double gradcheck_max_error(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,
+                           void *ctx, gradcheck_opts opts);
+
+/* Fills x with normal(0, std) values from rng. */
+void fill_normal(float *x, size_t n, double std, hn_rng *rng);
+/* Fills x with uniform [lo, hi) values. */
+void fill_uniform(float *x, size_t n, double lo, double hi, hn_rng *rng);
+/* sum_i a[i] * b[i] in double. */
+double dot_f64(const float *a, const float *b, size_t n);
+/* Largest |a[i]-b[i]| / max(|a[i]|,|b[i]|,floor). */
+double max_rel_diff(const float *a, const float *b, size_t n, double floor);
+
+#endif
