@@ -62,12 +62,17 @@ $(B)/hnet: $(CLI_OBJ) $(B)/libhnet.a
 
 # A plugin is every .c file of its folder, linked with the small core library
 # (errors) but never with the runtime: it reaches the device through the backend table.
+# (a function, not inline: make substitutes the stem for every % in a pattern rule's
+# prerequisite text before the second expansion, which would break the patsubst)
+dir_objs = $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c))
+# keep plugin objects (make would delete them as intermediates of the .so rule)
+.SECONDARY:
 .SECONDEXPANSION:
-$(B)/layers/%.so: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard layers/%/*.c)) $(B)/libhncore.a
+$(B)/layers/%.so: $$(call dir_objs,layers/$$*) $(B)/libhncore.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
 
-$(B)/plugins/%.so: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard plugins/%/*.c)) $(B)/libhncore.a
+$(B)/plugins/%.so: $$(call dir_objs,plugins/$$*) $(B)/libhncore.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
 

@@ -105,8 +105,8 @@ static int resolve_heads(int d, int heads, int head_dim, int *h_out, int *hd_out
 
 static int attn_create(const hn_layer_args *args, void **self, hn_error *err) {
     *self = NULL;
-    int d = args->d_model, heads, head_dim, window, rot;
-    double theta;
+    int d = args->d_model, heads = 0, head_dim = 0, window = -1, rot = 0;
+    double theta = 0;
     if (d <= 0) return hn_fail(err, "attention: d_model must be positive, got %d", d);
     if (cfg_int(args->cfg, "heads", &heads, err) || cfg_int(args->cfg, "head_dim", &head_dim, err) ||
         cfg_window(args->cfg, &window, err) || cfg_int(args->cfg, "rotary_dim", &rot, err) ||

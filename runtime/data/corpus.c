@@ -64,8 +64,8 @@ int hn_corpus_find_named(const char *name, const char *dir, char *path, size_t c
     char how[1024];
     if (k->url)
         snprintf(how, sizeof how,
-                 "Set HNET_DATA_DIR to the folder that holds it, or download it once with "
-                 "`hnet fetch %s` (%s from %s, verified by sha256; stored in that folder)",
+                 "Set HNET_DATA_DIR to the folder that holds it, or download it once into that "
+                 "folder with `hnet fetch %s` (%s from %s, verified by md5 and sha256)",
                  name, k->download, k->url);
     else
         snprintf(how, sizeof how,

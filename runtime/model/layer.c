@@ -1,5 +1,7 @@
 #include "model/layer.h"
 
+#include "plugin/config.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,14 +9,21 @@ int hn_layer_create(hn_layer *l, const hn_layer_plugin *plugin, const hn_layer_a
                     hn_param_store *store, const char *prefix, int group, hn_error *err) {
     memset(l, 0, sizeof *l);
     l->plugin = plugin;
-    if (plugin->create(args, &l->self, err)) return hn_fail_prefix(err, "%s", prefix);
+    cJSON *cfg = hn_config_with_defaults(args->cfg, plugin->config_keys, plugin->n_config_keys,
+                                         plugin->name, err);
+    if (!cfg) return hn_fail_prefix(err, "%s", prefix);
+    hn_layer_args full = *args;
+    full.cfg = cfg;
+    int rc = plugin->create(&full, &l->self, err);
+    cJSON_Delete(cfg);
+    if (rc) return hn_fail_prefix(err, "%s", prefix);
     l->n_params = plugin->param_count(l->self);
     l->first_param = store->n;
     if (l->n_params > 0) {
         hn_param *specs = calloc((size_t)l->n_params, sizeof *specs);
         plugin->describe_params(l->self, specs);
         for (int i = 0; i < l->n_params; i++)
-            hn_params_declare(store, prefix, &specs[i], group, plugin, l->self, i);
+            hn_params_declare(store, prefix, &specs[i], group, plugin->init_custom, l->self, i);
         free(specs);
     }
     return HN_OK;

@@ -10,16 +10,6 @@ static int json_int(const cJSON *o, const char *key, int fallback) {
     return cJSON_IsNumber(v) ? v->valueint : fallback;
 }
 
-/* The isotropic backbone's layout: model.layout is ["T4"] (or "T4"). */
-static const char *isotropic_layout(const cJSON *model, hn_error *err) {
-    const cJSON *layout = cJSON_GetObjectItem(model, "layout");
-    if (cJSON_IsString(layout)) return layout->valuestring;
-    if (cJSON_IsArray(layout) && cJSON_GetArraySize(layout) == 1 &&
-        cJSON_IsString(cJSON_GetArrayItem(layout, 0)))
-        return cJSON_GetArrayItem(layout, 0)->valuestring;
-    hn_fail(err, "model.layout: an isotropic model needs one layout string, like {\"T4\"}");
-    return NULL;
-}
 
 int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const hn_backend *be,
                    uint64_t seed, hn_error *err) {
@@ -28,9 +18,6 @@ int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const 
     hn_params_init(&m->params, be);
     const cJSON *kind = cJSON_GetObjectItem(cfg, "kind");
     snprintf(m->kind, sizeof m->kind, "%s", cJSON_IsString(kind) ? kind->valuestring : "isotropic");
-    if (strcmp(m->kind, "isotropic"))
-        return hn_fail(err, "model kind '%s' is not supported yet by this hnet build (isotropic is)",
-                       m->kind);
     m->vocab = json_int(cfg, "vocab", 256);
     const cJSON *d = cJSON_GetObjectItem(cfg, "d");
     if (cJSON_IsArray(d)) d = cJSON_GetArrayItem(d, 0);
@@ -40,15 +27,22 @@ int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const 
     hn_param emb = {.name = "embeddings.weight", .ndim = 2, .shape = {m->vocab, m->d},
                     .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
     m->emb_param = hn_params_declare(&m->params, "", &emb, 0, NULL, NULL, 0);
-    const char *layout = isotropic_layout(cfg, err);
-    if (!layout) return HN_ERR;
-    if (hn_network_build(&m->backbone, layout, m->d, 0, cfg, reg, &m->params, "backbone.", 0, err))
-        return HN_ERR;
+    const cJSON *layout = cJSON_GetObjectItem(cfg, "layout");
+    cJSON *wrapped = NULL;
+    if (cJSON_IsString(layout)) { /* "T4" is shorthand for {"T4"} */
+        wrapped = cJSON_CreateArray();
+        cJSON_AddItemToArray(wrapped, cJSON_CreateString(layout->valuestring));
+        layout = wrapped;
+    }
+    int rc = hn_stage_build(&m->backbone, layout, 0, cfg, reg, &m->params, "backbone.", err);
+    cJSON_Delete(wrapped);
+    if (rc) return HN_ERR;
+    m->n_stages = hn_stage_count(&m->backbone);
     hn_param head = {.name = "lm_head.weight", .ndim = 2, .shape = {m->vocab, m->d},
                      .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
     m->head_param = hn_params_declare(&m->params, "", &head, 0, NULL, NULL, 0);
     if (hn_params_allocate(&m->params, seed, err)) return HN_ERR;
-    hn_network_bind(&m->backbone, &m->params);
+    hn_stage_bind(&m->backbone, &m->params);
     return HN_OK;
 }
 
@@ -70,7 +64,7 @@ static void free_buffers(hn_model *m) {
 void hn_model_free(hn_model *m) {
     if (!m->be) return;
     free_buffers(m);
-    hn_network_free(&m->backbone, m->be);
+    hn_stage_free(&m->backbone, m->be);
     hn_params_free(&m->params);
     memset(m, 0, sizeof *m);
 }
@@ -130,7 +124,9 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     be->upload(m->tok_dev, tok, (size_t)T * sizeof(int32_t));
     be->upload(m->tgt_dev, tgt, (size_t)T * sizeof(int32_t));
     be->embedding_forward(m->x, value(m, m->emb_param), m->tok_dev, T, m->d);
-    if (hn_network_forward(&m->backbone, be, &m->seqs, m->x, m->h, err)) return HN_ERR;
+    double aux = 0;
+    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, &aux, err))
+        return HN_ERR;
     be->matmul(0, 1, T, m->vocab, m->d, 1.0f, m->h, value(m, m->head_param), 0.0f, m->logits);
     be->xent_forward(m->loss, m->logits, m->tgt_dev, T, m->vocab);
     be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
@@ -138,7 +134,7 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     for (int t = 0; t < T; t++) sum += m->loss_host[t];
     loss->ce_nats = sum;
     loss->count = T;
-    loss->aux = 0;
+    loss->aux = aux;
     return HN_OK;
 }
 
@@ -152,16 +148,21 @@ int hn_model_backward(hn_model *m, hn_error *err) {
     be->matmul(0, 0, T, m->d, m->vocab, 1.0f, m->dlogits, value(m, m->head_param), 0.0f, m->dh);
     be->matmul(1, 0, m->vocab, m->d, T, 1.0f, m->dlogits, m->h, 1.0f, grad(m, m->head_param));
     be->zero(m->dx, td * sizeof(float));
-    if (hn_network_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
+    if (hn_stage_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
     be->embedding_backward(grad(m, m->emb_param), m->dx, m->tok_dev, T, m->d);
     return HN_OK;
 }
 
-double hn_model_flops_per_byte(const hn_model *m, int seq_len) {
-    int32_t len = seq_len;
-    double f = hn_network_flops(&m->backbone, &len, 1);
-    f += 2.0 * (double)seq_len * (double)m->d * (double)m->vocab; /* LM head */
-    return f / (double)seq_len;
+double hn_model_flops_per_byte(const hn_model *m) {
+    double T = m->seqs.total;
+    if (T <= 0) return 0;
+    double f = hn_stage_flops(&m->backbone, &m->seqs);
+    f += 2.0 * 2.0 * T * (double)m->d * (double)m->vocab; /* embeddings and LM head */
+    return f / T;
+}
+
+int hn_model_stage_stats(const hn_model *m, hn_stage_stats *stats, int max) {
+    return hn_stage_stats_collect(&m->backbone, stats, max);
 }
 
 long hn_model_param_count(const hn_model *m) {

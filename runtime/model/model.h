@@ -1,12 +1,12 @@
 /* A byte language model: byte embedding (256) -> backbone -> LM head, trained with
- * cross-entropy reported in bits. The backbone is the model's hierarchy: for an
- * isotropic model one network; H-Net stages plug in here. */
+ * cross-entropy reported in bits. The backbone is the model's hierarchy of stages
+ * (model/stage.h); an isotropic model is a single innermost stage. */
 #ifndef HN_MODEL_H
 #define HN_MODEL_H
 
 #include <cJSON.h>
 
-#include "model/network.h"
+#include "model/stage.h"
 #include "model/params.h"
 #include "plugin/registry.h"
 
@@ -17,7 +17,8 @@ typedef struct hn_model {
     int vocab;
     int d; /* width of the outermost stage */
     int emb_param, head_param;
-    hn_network backbone;
+    hn_stage backbone;
+    int n_stages;    /* S: stages that chunk (0 for isotropic models) */
 
     /* per-batch packing and buffers (device), sized for max_T rows */
     int max_T;
@@ -48,8 +49,11 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
  * accumulates into the parameter gradients. */
 int hn_model_backward(hn_model *m, hn_error *err);
 
-/* Forward FLOPs per byte for sequences of seq_len (Appendix B; a training step is 3x). */
-double hn_model_flops_per_byte(const hn_model *m, int seq_len);
+/* Forward FLOPs per byte of the last forward pass, at the chunk lengths it realised
+ * (Appendix B, embeddings and LM head included; a training step is 3x). */
+double hn_model_flops_per_byte(const hn_model *m);
+/* Per-stage chunking statistics of the last forward pass; returns S. */
+int hn_model_stage_stats(const hn_model *m, hn_stage_stats *stats, int max);
 long hn_model_param_count(const hn_model *m);
 
 #endif

@@ -19,7 +19,7 @@ void hn_params_free(hn_param_store *s) {
 }
 
 int hn_params_declare(hn_param_store *s, const char *prefix, const hn_param *p, int group,
-                      const hn_layer_plugin *plugin, void *owner, int owner_index) {
+                      hn_init_custom_fn init_custom, void *owner, int owner_index) {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 64;
         s->entries = realloc(s->entries, (size_t)s->cap * sizeof *s->entries);
@@ -31,7 +31,7 @@ int hn_params_declare(hn_param_store *s, const char *prefix, const hn_param *p, 
     e->numel = 1;
     for (int d = 0; d < p->ndim; d++) e->numel *= (size_t)p->shape[d];
     e->group = group;
-    e->plugin = plugin;
+    e->init_custom = init_custom;
     e->owner = owner;
     e->owner_index = owner_index;
     return s->n++;
@@ -54,8 +54,7 @@ static void init_values(const hn_param_entry *e, float *host, uint64_t seed, int
         break;
     case HN_INIT_CUSTOM:
         memset(host, 0, e->numel * sizeof *host);
-        if (e->plugin && e->plugin->init_custom)
-            e->plugin->init_custom(e->owner, e->owner_index, host, e->numel, &rng);
+        if (e->init_custom) e->init_custom(e->owner, e->owner_index, host, e->numel, &rng);
         break;
     }
 }
@@ -80,7 +79,7 @@ int hn_params_allocate(hn_param_store *s, uint64_t seed, hn_error *err) {
     if (!host) return hn_fail(err, "out of host memory initialising parameters");
     for (int i = 0; i < s->n; i++) {
         hn_param_entry *e = &s->entries[i];
-        if (e->p.init == HN_INIT_CUSTOM && !(e->plugin && e->plugin->init_custom)) {
+        if (e->p.init == HN_INIT_CUSTOM && !e->init_custom) {
             free(host);
             return hn_fail(err, "parameter %s asks for a custom initialiser, but its plugin has none",
                            e->p.name);

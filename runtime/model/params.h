@@ -8,13 +8,16 @@
 
 #include "plugin/layer_abi.h"
 
+typedef void (*hn_init_custom_fn)(void *self, int index, float *host, size_t n, hn_rng *rng);
+
 typedef struct hn_param_entry {
     hn_param p;       /* full name (e.g. "backbone.layers.0.mixer.Wqkv.weight"), shape, init */
     size_t offset;    /* in floats, into values/grads */
     size_t numel;
     int group;        /* parameter group (stage) for LR multipliers */
-    void *owner;      /* plugin instance for HN_INIT_CUSTOM (NULL: none) */
-    const hn_layer_plugin *plugin;
+    /* HN_INIT_CUSTOM: init_custom(owner, owner_index, ...) fills the values */
+    hn_init_custom_fn init_custom;
+    void *owner;
     int owner_index;  /* index of this param within its owner's list */
 } hn_param_entry;
 
@@ -33,7 +36,7 @@ void hn_params_free(hn_param_store *s);
 /* Declares a parameter (before hn_params_allocate). Returns its index. The name is
  * prefix + p->name. */
 int hn_params_declare(hn_param_store *s, const char *prefix, const hn_param *p, int group,
-                      const hn_layer_plugin *plugin, void *owner, int owner_index);
+                      hn_init_custom_fn init_custom, void *owner, int owner_index);
 
 /* Allocates the buffers, initialises every parameter from seed, uploads, and sets
  * entries[i].p.value/grad. Gradients start at zero. */

@@ -13,6 +13,8 @@ void hn_registry_init(hn_registry *reg) { memset(reg, 0, sizeof *reg); }
 void hn_registry_close(hn_registry *reg) {
     for (int i = 0; i < reg->n_plugins; i++)
         if (reg->plugins[i].handle) dlclose(reg->plugins[i].handle);
+    for (int i = 0; i < reg->n_chunkers; i++)
+        if (reg->chunkers[i].handle) dlclose(reg->chunkers[i].handle);
     memset(reg, 0, sizeof *reg);
 }
 
@@ -73,14 +75,72 @@ int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path
     return HN_OK;
 }
 
+int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const char *path,
+                            hn_error *err) {
+    if (!p) return hn_fail(err, "%s: the chunker entry returned no table", path);
+    if (p->abi_version != HN_CHUNKER_ABI_VERSION)
+        return hn_fail(err,
+                       "chunker plugin %s (%s): chunker ABI version %u, but this hnet expects "
+                       "version %u; rebuild the plugin against this hnet",
+                       p->name ? p->name : "?", path, p->abi_version, HN_CHUNKER_ABI_VERSION);
+    const char *missing = NULL;
+    if (!p->name || !*p->name) missing = "name";
+    else if (!p->version) missing = "version";
+    else if (!p->create) missing = "create";
+    else if (!p->destroy) missing = "destroy";
+    else if (!p->param_count) missing = "param_count";
+    else if (!p->describe_params) missing = "describe_params";
+    else if (!p->bind) missing = "bind";
+    else if (!p->forward) missing = "forward";
+    else if (!p->backward) missing = "backward";
+    else if (!p->flops) missing = "flops";
+    if (missing)
+        return hn_fail(err, "chunker plugin %s (%s): its table has no '%s' function",
+                       p->name ? p->name : "?", path, missing);
+    for (int i = 0; i < reg->n_chunkers; i++)
+        if (!strcmp(reg->chunkers[i].plugin->name, p->name))
+            return hn_fail(err, "chunker plugin '%s' is loaded twice: %s and %s", p->name,
+                           reg->chunkers[i].path, path);
+    if (reg->n_chunkers == HN_MAX_PLUGINS) return hn_fail(err, "too many chunker plugins");
+    hn_loaded_chunker *c = &reg->chunkers[reg->n_chunkers++];
+    c->plugin = p;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->handle = NULL;
+    return HN_OK;
+}
+
+const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const char *name) {
+    for (int i = 0; i < reg->n_chunkers; i++)
+        if (!strcmp(reg->chunkers[i].plugin->name, name)) return reg->chunkers[i].plugin;
+    return NULL;
+}
+
+/* A chunker plugin found in an already opened shared object. */
+static int load_chunker(hn_registry *reg, void *h, hn_chunker_entry_fn entry, const char *path,
+                        int skip_loaded, hn_error *err) {
+    const hn_chunker_plugin *p = entry();
+    if (skip_loaded && p && p->name && hn_registry_find_chunker(reg, p->name)) {
+        dlclose(h);
+        return HN_OK;
+    }
+    if (hn_registry_add_chunker(reg, p, path, err)) {
+        dlclose(h);
+        return HN_ERR;
+    }
+    reg->chunkers[reg->n_chunkers - 1].handle = h;
+    return HN_OK;
+}
+
 static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_error *err) {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) return hn_fail(err, "cannot load plugin %s: %s", path, dlerror());
     hn_layer_entry_fn entry = (hn_layer_entry_fn)dlsym(h, HN_LAYER_ENTRY_SYMBOL);
     if (!entry) {
+        hn_chunker_entry_fn chunker = (hn_chunker_entry_fn)dlsym(h, HN_CHUNKER_ENTRY_SYMBOL);
+        if (chunker) return load_chunker(reg, h, chunker, path, skip_loaded, err);
         dlclose(h);
-        return hn_fail(err, "%s is not an hnet layer plugin: it has no symbol '%s'", path,
-                       HN_LAYER_ENTRY_SYMBOL);
+        return hn_fail(err, "%s is not an hnet plugin: it has neither '%s' nor '%s'", path,
+                       HN_LAYER_ENTRY_SYMBOL, HN_CHUNKER_ENTRY_SYMBOL);
     }
     const hn_layer_plugin *p = entry();
     if (skip_loaded && p && p->name && hn_registry_find(reg, p->name)) {

@@ -5,6 +5,7 @@
 #ifndef HN_REGISTRY_H
 #define HN_REGISTRY_H
 
+#include "plugin/chunker_abi.h"
 #include "plugin/layer_abi.h"
 
 #define HN_MAX_PLUGINS 64
@@ -16,9 +17,17 @@ typedef struct hn_loaded_plugin {
     void *handle; /* dlopen handle; NULL for plugins registered in-process */
 } hn_loaded_plugin;
 
+typedef struct hn_loaded_chunker {
+    const hn_chunker_plugin *plugin;
+    char path[1024];
+    void *handle;
+} hn_loaded_chunker;
+
 typedef struct hn_registry {
     hn_loaded_plugin plugins[HN_MAX_PLUGINS];
     int n_plugins;
+    hn_loaded_chunker chunkers[HN_MAX_PLUGINS];
+    int n_chunkers;
     hn_letter_def letters[HN_MAX_LETTERS];
     int letter_owner[HN_MAX_LETTERS]; /* index into plugins */
     int n_letters;
@@ -27,7 +36,8 @@ typedef struct hn_registry {
 void hn_registry_init(hn_registry *reg);
 void hn_registry_close(hn_registry *reg);
 
-/* Loads one shared object. Clear errors for: not loadable, missing entry symbol,
+/* Loads one shared object: a layer plugin (hn_layer_plugin_v1) or a chunker plugin
+ * (hn_chunker_plugin_v1). Clear errors for: not loadable, missing entry symbol,
  * wrong ABI version, incomplete table, a name or letter already registered. */
 int hn_registry_load_file(hn_registry *reg, const char *path, hn_error *err);
 /* Loads every *.so in a folder (sorted by name, so the order is reproducible). */
@@ -36,6 +46,9 @@ int hn_registry_load_dir(hn_registry *reg, const char *dir, hn_error *err);
 int hn_registry_load_default(hn_registry *reg, hn_error *err);
 /* Registers a plugin table that is linked in (tests). */
 int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path, hn_error *err);
+int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const char *path,
+                            hn_error *err);
+const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const char *name);
 
 const hn_layer_plugin *hn_registry_find(const hn_registry *reg, const char *name);
 const hn_letter_def *hn_registry_letter(const hn_registry *reg, char letter);

@@ -168,6 +168,8 @@ static int configure(hn_results *r, hn_error *err) {
     if (hn_results_exec(r, "SELECT count(*) FROM sqlite_master", "reading the file", err))
         return HN_ERR;
     if (hn_results_exec(r, "PRAGMA foreign_keys = ON", "configuring", err)) return HN_ERR;
+    /* Switching to WAL rewrites the header: refuse files that are not ours first. */
+    if (hn_results_check_version(r, !r->readonly, err)) return HN_ERR;
     if (r->readonly) return HN_OK;
     if (hn_results_exec(r, "PRAGMA journal_mode = WAL", "switching to WAL mode", err))
         return HN_ERR;
@@ -177,7 +179,7 @@ static int configure(hn_results *r, hn_error *err) {
 }
 
 static int setup_schema(hn_results *r, hn_error *err) {
-    if (r->readonly) return hn_results_check_version(r, err);
+    if (r->readonly) return HN_OK; /* checked in configure() */
     if (hn_results_begin_write(r, err)) return HN_ERR;
     if (hn_results_migrate(r, err) || mark_interrupted(r, err)) {
         hn_results_rollback(r);

@@ -73,24 +73,21 @@ static const char *const migrations[HN_RESULTS_SCHEMA_VERSION] = {
     "ORDER BY r.id DESC;\n",
 };
 
-/* Reads one integer from a query; -1 on error (rc left in *rc). */
-static long long query_int(hn_results *r, const char *sql, int *rc) {
+/* The schema version and the number of schema objects, read in one statement so both
+ * come from one snapshot (another process may be creating the schema meanwhile). */
+static int read_version(hn_results *r, long long *version, long long *objects, hn_error *err) {
     sqlite3_stmt *st = NULL;
-    long long v = -1;
-    *rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
-    if (*rc == SQLITE_OK && (*rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
-        *rc = SQLITE_OK;
+    int rc = sqlite3_prepare_v2(r->db,
+                                "SELECT (SELECT user_version FROM pragma_user_version),"
+                                " (SELECT count(*) FROM sqlite_master)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        *objects = sqlite3_column_int64(st, 1);
+        rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
-    return v;
-}
-
-static int read_version(hn_results *r, long long *version, hn_error *err) {
-    int rc;
-    *version = query_int(r, "PRAGMA user_version", &rc);
-    if (rc != SQLITE_OK) return hn_results_sql_fail(r, err, rc, "reading the schema version");
-    return HN_OK;
+    return rc == SQLITE_OK ? HN_OK : hn_results_sql_fail(r, err, rc, "reading the schema version");
 }
 
 static int refuse_newer(hn_results *r, long long version, hn_error *err) {
@@ -100,11 +97,24 @@ static int refuse_newer(hn_results *r, long long version, hn_error *err) {
                    r->path, version, HN_RESULTS_SCHEMA_VERSION);
 }
 
-int hn_results_check_version(hn_results *r, hn_error *err) {
+/* Reads the version and refuses, before anything is written, a newer schema or
+ * someone else's database (version 0 with tables of its own). */
+static int inspect(hn_results *r, long long *v, hn_error *err) {
+    long long objects;
+    if (read_version(r, v, &objects, err)) return HN_ERR;
+    if (*v > HN_RESULTS_SCHEMA_VERSION) return refuse_newer(r, *v, err);
+    if (*v == 0 && objects > 0)
+        return hn_fail(err,
+                       "%s: an SQLite database, but not an hnet results database (it has "
+                       "%lld schema objects and no hnet schema version); refusing to modify it",
+                       r->path, objects);
+    return HN_OK;
+}
+
+int hn_results_check_version(hn_results *r, int writable, hn_error *err) {
     long long v;
-    if (read_version(r, &v, err)) return HN_ERR;
-    if (v > HN_RESULTS_SCHEMA_VERSION) return refuse_newer(r, v, err);
-    if (v < HN_RESULTS_SCHEMA_VERSION)
+    if (inspect(r, &v, err)) return HN_ERR;
+    if (!writable && v < HN_RESULTS_SCHEMA_VERSION)
         return hn_fail(err,
                        "%s: read-only database with schema version %lld; this hnet needs "
                        "version %d and cannot migrate a read-only file",
@@ -114,22 +124,8 @@ int hn_results_check_version(hn_results *r, hn_error *err) {
 
 int hn_results_migrate(hn_results *r, hn_error *err) {
     long long v;
-    if (read_version(r, &v, err)) return HN_ERR;
-    if (v > HN_RESULTS_SCHEMA_VERSION) return refuse_newer(r, v, err);
+    if (inspect(r, &v, err)) return HN_ERR;
     if (v == HN_RESULTS_SCHEMA_VERSION) return HN_OK;
-    if (v == 0) {
-        /* Version 0 is an empty file; an SQLite file with tables of its own is someone
-         * else's database and must not be written to. */
-        int rc;
-        long long tables = query_int(r, "SELECT count(*) FROM sqlite_master", &rc);
-        if (rc != SQLITE_OK) return hn_results_sql_fail(r, err, rc, "reading the schema");
-        if (tables > 0)
-            return hn_fail(err,
-                           "%s: an SQLite database, but not an hnet results database (it has "
-                           "%lld schema objects and no hnet schema version); refusing to "
-                           "modify it",
-                           r->path, tables);
-    }
     for (; v < HN_RESULTS_SCHEMA_VERSION; v++) {
         char doing[64];
         snprintf(doing, sizeof doing, "migrating the schema from version %lld", v);

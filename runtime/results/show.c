@@ -82,7 +82,7 @@ static void fill_row(hn_results *r, sqlite3_stmt *q, row *w) {
     if (sqlite3_column_type(q, 6) == SQLITE_NULL) strcpy(w->cell[6], "-");
     else snprintf(w->cell[6], CELL, "%.3f", sqlite3_column_double(q, 6));
     /* 2025-01-02T03:04:05.678Z -> 2025-01-02 03:04 */
-    text_cell(w->cell[7], sqlite3_column_text(q, 7), 16);
+    snprintf(w->cell[7], CELL, "%.16s", (const char *)sqlite3_column_text(q, 7));
     char *tee = strchr(w->cell[7], 'T');
     if (tee) *tee = ' ';
     human_duration(w->cell[8], sqlite3_column_double(q, running ? 11 : 8));

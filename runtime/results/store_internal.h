@@ -50,8 +50,9 @@ void hn_results_rollback(hn_results *r);
  * version or a foreign database without touching it. */
 int hn_results_migrate(hn_results *r, hn_error *err);
 
-/* Checks the schema version of a read-only file (no migration possible). */
-int hn_results_check_version(hn_results *r, hn_error *err);
+/* Refuses a newer schema or a foreign database without writing anything; a read-only
+ * file (writable = 0) must also be at the current version, as it cannot be migrated. */
+int hn_results_check_version(hn_results *r, int writable, hn_error *err);
 
 /* Now as ISO-8601 UTC with milliseconds: 2025-01-02T03:04:05.678Z. */
 void hn_results_now(char out[32]);

@@ -11,6 +11,7 @@
 #include "model/model.h"
 #include "results/store.h"
 #include "train/batches.h"
+#include "train/lr_modulation.h"
 #include "train/progress.h"
 #include "train/schedule.h"
 
@@ -67,14 +68,14 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     return HN_OK;
 }
 
-/* Validation BPB over the fixed validation windows. */
+/* Validation BPB over the fixed validation windows, and bytes per innermost chunk. */
 static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int32_t *tok,
-                    int32_t *tgt, double *bpb, hn_error *err) {
+                    int32_t *tgt, double *bpb, double *bpic, hn_error *err) {
     long windows = hn_valid_windows(c, s->eval_bytes, s->seq_len);
     if (windows < 1)
         return hn_fail(err, "the validation split of %s (%zu bytes) is shorter than one sequence of %d",
                        c->name, c->valid_end - c->split, s->seq_len + 1);
-    double nats = 0;
+    double nats = 0, innermost = 0;
     long count = 0;
     for (long w = 0; w < windows; w += s->eval_batch) {
         int n = (int)(windows - w < s->eval_batch ? windows - w : s->eval_batch);
@@ -83,14 +84,19 @@ static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int3
         if (hn_model_forward(m, tok, tgt, n, s->seq_len, &loss, err)) return HN_ERR;
         nats += loss.ce_nats;
         count += loss.count;
+        hn_stage_stats st[16];
+        int S = hn_model_stage_stats(m, st, 16);
+        innermost += S ? (double)st[S - 1].inner_len : (double)loss.count;
     }
     *bpb = nats / (double)count / LN2;
+    *bpic = (double)count / innermost;
     return HN_OK;
 }
 
-/* Clips by global norm and applies AdamW to every parameter; returns the norm. */
+/* Clips by global norm and applies AdamW to every parameter (learning rate times its
+ * stage's multiplier); returns the norm. */
 static double optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, double lr,
-                             const run_settings *s) {
+                             const double *mult, const run_settings *s) {
     const hn_backend *be = m->be;
     hn_param_store *ps = &m->params;
     double norm = sqrt(be->sum_squares(ps->grads, ps->total));
@@ -99,7 +105,8 @@ static double optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, do
     for (int i = 0; i < ps->n; i++) {
         hn_param_entry *e = &ps->entries[i];
         float wd = e->p.weight_decay ? (float)s->weight_decay : 0.0f;
-        be->adamw(e->p.value, e->p.grad, opt_m + e->offset, opt_v + e->offset, e->numel, (float)lr,
+        be->adamw(e->p.value, e->p.grad, opt_m + e->offset, opt_v + e->offset, e->numel,
+                  (float)(lr * mult[e->group]),
                   (float)s->beta1, (float)s->beta2, (float)s->eps, wd, bc1, bc2, scale);
     }
     hn_params_zero_grads(ps);
@@ -121,6 +128,24 @@ typedef struct run_state {
     float *opt_m, *opt_v;
     int32_t *tok, *tgt;
 } run_state;
+
+/* Chunking metrics of the last training forward, per stage (names stage<s>.<metric>),
+ * and the weighted auxiliary loss averaged over the logging interval. */
+static void log_stage_metrics(run_state *r, long step, long bytes, double aux) {
+    hn_stage_stats st[16];
+    int S = hn_model_stage_stats(&r->model, st, 16);
+    if (S == 0) return;
+    hn_results_log(r->db, r->run_id, step, bytes, "train", "ratio_loss", aux);
+    for (int s = 0; s < S; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "stage%d.compression", s);
+        hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].compression);
+        snprintf(name, sizeof name, "stage%d.mean_p", s);
+        hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].mean_p);
+        snprintf(name, sizeof name, "stage%d.ratio_loss", s);
+        hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].ratio_loss);
+    }
+}
 
 static void release(run_state *r) {
     if (r->model.be) {
@@ -165,7 +190,15 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         return hn_fail_prefix(err, "building the model");
     }
     res->n_params = hn_model_param_count(&r.model);
-    res->flops_per_byte = hn_model_flops_per_byte(&r.model, s.seq_len);
+    double mult[17];
+    if (r.model.n_stages > 15) {
+        release(&r);
+        return hn_fail(err, "model: at most 15 stages are supported");
+    }
+    if (hn_lr_multipliers(cfg, r.model.n_stages, mult, err)) {
+        release(&r);
+        return HN_ERR;
+    }
     size_t T = (size_t)(s.batch > s.eval_batch ? s.batch : s.eval_batch) * (size_t)s.seq_len;
     r.tok = malloc(T * sizeof(int32_t));
     r.tgt = malloc(T * sizeof(int32_t));
@@ -209,10 +242,12 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     long bpb_n = 0;
     const char *failure = NULL;
 
-    double vbpb;
-    if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, err)) goto fail;
+    double vbpb, bpic, flops_sum = 0, aux_sum = 0;
+    long flops_n = 0;
+    if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, err)) goto fail;
     res->first_valid_bpb = res->final_valid_bpb = vbpb;
     hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
+    hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
 
     for (long step = 0; step < s.steps; step++) {
         if (opt->stop && *opt->stop) {
@@ -231,7 +266,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         }
         if (hn_model_backward(&r.model, err)) goto fail;
         double lr = hn_schedule_lr(&sched, step);
-        double gnorm = optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, &s);
+        flops_sum += hn_model_flops_per_byte(&r.model);
+        flops_n++;
+        aux_sum += loss.aux;
+        double gnorm = optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, mult, &s);
         long done = step + 1, bytes = done * bytes_per_step;
         bpb_sum += bpb;
         bpb_n++;
@@ -244,17 +282,23 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             hn_results_log(r.db, r.run_id, done, bytes, "train", "lr", lr);
             hn_results_log(r.db, r.run_id, done, bytes, "train", "grad_norm", gnorm);
             hn_results_log(r.db, r.run_id, done, bytes, "train", "bytes_per_s", (double)bytes / elapsed);
+            res->flops_per_byte = flops_sum / (double)flops_n;
             hn_results_log(r.db, r.run_id, done, bytes, "train", "gflops_per_byte",
                            res->flops_per_byte / 1e9);
+            log_stage_metrics(&r, done, bytes, aux_sum / (double)bpb_n);
+            flops_sum = aux_sum = 0;
+            flops_n = 0;
             hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, (double)bytes / elapsed);
             bpb_sum = 0;
             bpb_n = 0;
             if (hn_results_flush(r.db, err)) goto fail;
         }
         if (done % s.eval_every == 0 || done == s.steps) {
-            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, err)) goto fail;
+            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, err)) goto fail;
             res->final_valid_bpb = vbpb;
+            res->bpic = bpic;
             hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpb", vbpb);
+            hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpic", bpic);
             hn_progress_valid(&progress, done, vbpb);
             if (hn_results_flush(r.db, err)) goto fail;
         }

@@ -31,7 +31,8 @@ typedef struct hn_train_result {
     double first_valid_bpb;  /* before training */
     double final_valid_bpb;
     double final_train_bpb;
-    double flops_per_byte;   /* forward, Appendix B */
+    double flops_per_byte;   /* forward, Appendix B, at the realised chunk lengths */
+    double bpic;             /* validation bytes per innermost chunk (1 for isotropic) */
     double seconds;
 } hn_train_result;
 

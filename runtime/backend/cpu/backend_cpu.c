@@ -1,5 +1,7 @@
 /* The cpu backend table: float32 reference ops, OpenBLAS for matrix products. */
+#include "backend/cpu/chunk_ops.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/ssm_ops.h"
 
 static const hn_backend cpu_backend = {
     .name = "cpu",
@@ -30,8 +32,8 @@ static const hn_backend cpu_backend = {
     .xent_forward = hn_cpu_xent_forward,
     .xent_backward = hn_cpu_xent_backward,
     .adamw = hn_cpu_adamw,
-    .ssm = NULL,
-    .chunk = NULL,
+    .ssm = &hn_cpu_ops_ssm,
+    .chunk = &hn_cpu_ops_chunk,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

@@ -7,7 +7,7 @@ double gradcheck_max_error(float *x, const float *analytic, size_t n, gradcheck_
                            void *ctx, gradcheck_opts o) {
     double eps = o.eps > 0 ? o.eps : 1e-2;
     double floor = o.floor > 0 ? o.floor : 1e-2;
-    size_t points = o.max_points ? o.max_points : 64;
+    size_t points = o.max_points ? o.max_points : n;
     if (points > n) points = n;
     double worst = 0;
     size_t worst_i = 0;

@@ -20,7 +20,7 @@ typedef double (*gradcheck_loss_fn)(void *ctx);
 typedef struct gradcheck_opts {
     double eps;       /* perturbation (default 1e-2) */
     double floor;     /* denominator floor (default 1e-2) */
-    size_t max_points; /* entries checked, spread over x (default 64; 0 = all) */
+    size_t max_points; /* entries checked, spread evenly over x (0 = all of them) */
     const char *what; /* name printed with the worst entry */
 } gradcheck_opts;
 

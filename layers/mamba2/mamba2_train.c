@@ -1,0 +1,130 @@
+/* The mamba2 plugin's parallel forward and backward over packed sequences.
+ *
+ *   zxbcdt = x in_proj^T                       [T, d_proj] = z | xBC_in | dt
+ *   xbc    = silu(conv1d(xBC_in))              [T, conv_dim] = x | B | C
+ *   y      = SSD(x, B, C, dt; dt_bias, A_log, D)
+ *   yn     = gated_rmsnorm(y, z; norm.weight)
+ *   out    = yn out_proj^T
+ * Column slices are passed with row strides, so nothing is copied apart. */
+#include <stdlib.h>
+
+#include "mamba2.h"
+
+static void free_buf(const hn_backend *be, float **p) {
+    if (*p) be->free(*p);
+    *p = NULL;
+}
+
+void hn_m2_release(hn_m2 *m) {
+    if (!m->be) return;
+    float **bufs[] = {&m->zxbcdt, &m->xbc, &m->y, &m->yn, &m->rstd, &m->states, &m->ws,
+                      &m->dzxbcdt, &m->dxbc, &m->dy, &m->dyn, &m->s_zx, &m->s_xbc, &m->s_y,
+                      &m->s_yn, &m->s_rstd};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_buf(m->be, bufs[i]);
+    m->cap = m->cap_chunks = m->step_cap = 0;
+    m->ws_floats = 0;
+}
+
+static int grow(const hn_backend *be, float **p, size_t floats, hn_error *err) {
+    free_buf(be, p);
+    *p = be->alloc((floats ? floats : 1) * sizeof(float));
+    return *p ? HN_OK : hn_fail(err, "mamba2: out of %s memory (%zu floats)", be->name, floats);
+}
+
+/* Makes the training buffers hold T rows and n_chunks SSD chunks (geometric growth). */
+static int reserve(hn_m2 *m, const hn_backend *be, int T, int n_chunks, hn_error *err) {
+    if (m->be && m->be != be) hn_m2_release(m);
+    m->be = be;
+    if (T > m->cap) {
+        int cap = m->cap ? m->cap : 64;
+        while (cap < T) cap *= 2;
+        size_t c = (size_t)cap;
+        if (grow(be, &m->zxbcdt, c * m->d_proj, err) || grow(be, &m->xbc, c * m->conv_dim, err) ||
+            grow(be, &m->y, c * m->d_inner, err) || grow(be, &m->yn, c * m->d_inner, err) ||
+            grow(be, &m->rstd, c * m->ngroups, err) ||
+            grow(be, &m->dzxbcdt, c * m->d_proj, err) || grow(be, &m->dxbc, c * m->conv_dim, err) ||
+            grow(be, &m->dy, c * m->d_inner, err) || grow(be, &m->dyn, c * m->d_inner, err))
+            return HN_ERR;
+        m->cap = cap;
+    }
+    if (n_chunks > m->cap_chunks) {
+        int cap = m->cap_chunks ? m->cap_chunks : 4;
+        while (cap < n_chunks) cap *= 2;
+        size_t per = (size_t)m->nheads * m->headdim * m->d_state;
+        if (grow(be, &m->states, (size_t)cap * per, err)) return HN_ERR;
+        m->cap_chunks = cap;
+    }
+    size_t ws = be->ssm->ssd_workspace_floats(&m->dims);
+    if (ws > m->ws_floats) {
+        if (grow(be, &m->ws, ws, err)) return HN_ERR;
+        m->ws_floats = ws;
+    }
+    return HN_OK;
+}
+
+static int check_backend(const hn_backend *be, hn_error *err) {
+    if (!be->ssm)
+        return hn_fail(err, "mamba2: the %s backend has no Mamba-2 ops (backend.ssm is NULL)",
+                       be->name);
+    return HN_OK;
+}
+
+int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *out,
+                  hn_error *err) {
+    hn_m2 *m = self;
+    const hn_backend *be = ctx->be;
+    const hn_seqs *seqs = ctx->seqs;
+    int T = seqs->total;
+    if (check_backend(be, err)) return HN_ERR;
+    m->x = x;
+    m->T = T;
+    if (T == 0) return HN_OK;
+    if (reserve(m, be, T, hn_ssd_n_chunks(seqs, m->chunk), err)) return HN_ERR;
+    const hn_ops_ssm *ssm = be->ssm;
+    int di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
+    be->matmul(0, 1, T, dp, m->d, 1.0f, x, m->w[M2_IN_PROJ], 0.0f, m->zxbcdt);
+    ssm->conv1d_forward(m->xbc, m->zxbcdt + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
+                        m->d_conv);
+    ssm->ssd_forward(m->y, m->states, NULL, 0, m->xbc, m->xbc + di, m->xbc + di + gn, cd,
+                     m->zxbcdt + di + cd, dp, m->w[M2_DT_BIAS], m->w[M2_A_LOG], m->w[M2_D],
+                     seqs, &m->dims, m->ws);
+    ssm->gated_rmsnorm_forward(m->yn, m->rstd, m->y, m->zxbcdt, dp, m->w[M2_NORM_W], T, di,
+                               di / m->ngroups, m->eps);
+    be->matmul(0, 1, T, m->d, di, 1.0f, m->yn, m->w[M2_OUT_PROJ], 0.0f, out);
+    return HN_OK;
+}
+
+int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float *dx,
+                   hn_error *err) {
+    hn_m2 *m = self;
+    const hn_backend *be = ctx->be;
+    const hn_seqs *seqs = ctx->seqs;
+    int T = seqs->total;
+    if (check_backend(be, err)) return HN_ERR;
+    if (T != m->T)
+        return hn_fail(err, "mamba2: backward over %d rows after a forward over %d", T, m->T);
+    if (T == 0) return HN_OK;
+    const hn_ops_ssm *ssm = be->ssm;
+    int di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
+    /* out_proj */
+    be->matmul(0, 0, T, di, m->d, 1.0f, dout, m->w[M2_OUT_PROJ], 0.0f, m->dyn);
+    be->matmul(1, 0, m->d, di, T, 1.0f, dout, m->yn, 1.0f, m->g[M2_OUT_PROJ]);
+    be->zero(m->dzxbcdt, (size_t)T * dp * sizeof(float));
+    be->zero(m->dy, (size_t)T * di * sizeof(float));
+    be->zero(m->dxbc, (size_t)T * cd * sizeof(float));
+    ssm->gated_rmsnorm_backward(m->dy, m->dzxbcdt, dp, m->g[M2_NORM_W], m->dyn, m->y,
+                                m->zxbcdt, dp, m->w[M2_NORM_W], m->rstd, T, di,
+                                di / m->ngroups);
+    ssm->ssd_backward(m->dxbc, m->dxbc + di, m->dxbc + di + gn, cd, m->dzxbcdt + di + cd, dp,
+                      m->g[M2_DT_BIAS], m->g[M2_A_LOG], m->g[M2_D], m->dy, m->xbc,
+                      m->xbc + di, m->xbc + di + gn, cd, m->zxbcdt + di + cd, dp,
+                      m->w[M2_DT_BIAS], m->w[M2_A_LOG], m->w[M2_D], m->states, seqs, &m->dims,
+                      m->ws);
+    ssm->conv1d_backward(m->dzxbcdt + di, dp, m->g[M2_CONV_W], m->g[M2_CONV_B], m->dxbc,
+                         m->zxbcdt + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
+                         m->d_conv);
+    /* in_proj */
+    be->matmul(1, 0, dp, m->d, T, 1.0f, m->dzxbcdt, m->x, 1.0f, m->g[M2_IN_PROJ]);
+    be->matmul(0, 0, T, m->d, dp, 1.0f, m->dzxbcdt, m->w[M2_IN_PROJ], 1.0f, dx);
+    return HN_OK;
+}

@@ -1,0 +1,75 @@
+/* Dynamic-chunking kernels of an H-Net stage (paper Sections 2.2, Eq. 4-9), as an op
+ * family of the backend table (be->chunk). Same conventions as backend.h: forward ops
+ * overwrite their outputs, backward ops ACCUMULATE (+=) into every gradient.
+ *
+ * Notation: T rows at the outer resolution in sequences `seqs`; b[t] in {0,1} boundary
+ * indicators (int32); the K = sum(b) boundary rows, in order, are the inner rows;
+ * idx[k] is the outer row of inner row k; chunk[t] is the inner row whose chunk covers
+ * outer row t (the last boundary at or before t in t's sequence; every sequence starts
+ * with a boundary). */
+#ifndef HN_OPS_CHUNK_H
+#define HN_OPS_CHUNK_H
+
+#include "backend/backend.h"
+
+typedef struct hn_ops_chunk {
+    /* ---- routing (Eq. 4): p[t] = (1 - cos(q[t], k[t-1])) / 2, clamped to [0, 1];
+     * p = 1 at the first row of every sequence. q, k: [T, D] rows of stride ld. ---- */
+    void (*cosine_routing_forward)(float *p, const float *q, const float *k, int ld,
+                                   const hn_seqs *seqs, int D);
+    void (*cosine_routing_backward)(float *dq, float *dk, const float *dp, const float *q,
+                                    const float *k, int ld, const hn_seqs *seqs, int D);
+
+    /* ---- boundary indicators: b[t] = p[t] >= 0.5 ---- */
+    void (*threshold)(int32_t *b, const float *p, int T);
+
+    /* ---- downsampling: gather the boundary rows, out[k,:] = x[idx[k],:] ---- */
+    void (*gather_rows)(float *out, const float *x, const int32_t *idx, int K, int D);
+    void (*gather_rows_backward)(float *dx, const float *dout, const int32_t *idx, int K, int D);
+    /* mean / max over the rows that end at each boundary: the rows after the previous
+     * boundary up to and including this one, (idx[k-1], idx[k]] within one sequence
+     * (causal: a boundary only pools bytes it has seen). first[k] is the first pooled
+     * row. max saves argmax [K, D] for backward. */
+    void (*pool_mean_forward)(float *out, const float *x, const int32_t *first,
+                              const int32_t *idx, int K, int D);
+    void (*pool_mean_backward)(float *dx, const float *dout, const int32_t *first,
+                               const int32_t *idx, int K, int D);
+    void (*pool_max_forward)(float *out, int32_t *argmax, const float *x, const int32_t *first,
+                             const int32_t *idx, int K, int D);
+    void (*pool_max_backward)(float *dx, const float *dout, const int32_t *argmax, int K, int D);
+
+    /* ---- smoothing (Eq. 5) over inner rows in inner sequences `seqs`:
+     * zbar[k] = P[k] z[k] + (1 - P[k]) zbar[k-1], zbar[-1] = 0 at each sequence start.
+     * P [K] is p gathered at the boundaries. ---- */
+    void (*ema_forward)(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D);
+    void (*ema_backward)(float *dz, float *dP, const float *dzbar, const float *z,
+                         const float *zbar, const float *P, const hn_seqs *seqs, int D);
+
+    /* ---- upsampling with confidence (Eq. 6-9):
+     * c[t] = b[t] ? p[t] : 1 - p[t]; out[t,:] = w[t] * zbar[chunk[t],:] with w = 1 when
+     * ste (STE(c) is 1 in the forward pass) and w = c otherwise. Backward: dzbar gets
+     * w[t] * dout[t]; dp[t] gets +-sum(dout[t] * zbar[chunk[t]]) (the STE passes the
+     * gradient of its value 1 straight to c), sign + if b[t] else -. ---- */
+    void (*upsample_forward)(float *out, const float *zbar, const int32_t *chunk,
+                             const float *p, const int32_t *b, int ste, int T, int D);
+    void (*upsample_backward)(float *dzbar, float *dp, const float *dout, const float *zbar,
+                              const int32_t *chunk, const float *p, const int32_t *b, int ste,
+                              int T, int D);
+
+    /* ---- width changes between stages (Section 2.1) ----
+     * widen: out[t] = [x[t] (D1) | pad (D2-D1)]; narrow: out[t] = x[t][:D1] */
+    void (*widen_forward)(float *out, const float *x, const float *pad, int T, int D1, int D2);
+    void (*widen_backward)(float *dx, float *dpad, const float *dout, int T, int D1, int D2);
+    void (*narrow_forward)(float *out, const float *x, int T, int D1, int D2);
+    void (*narrow_backward)(float *dx, const float *dout, int T, int D1, int D2);
+
+    /* ---- linear routing (ablation): p[t] = sigmoid(logit[t]), p = 1 at sequence starts ---- */
+    void (*sigmoid_routing_forward)(float *p, const float *logit, const hn_seqs *seqs);
+    void (*sigmoid_routing_backward)(float *dlogit, const float *dp, const float *p,
+                                     const hn_seqs *seqs);
+
+    /* ---- x[i] += s ---- */
+    void (*add_scalar)(float *x, float s, size_t n);
+} hn_ops_chunk;
+
+#endif

@@ -1,0 +1,66 @@
+/* hnet show: the table of runs in results.db. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "results/store.h"
+
+#define DEFAULT_DB "results/results.db"
+
+static void show_usage(FILE *f) {
+    fprintf(f,
+            "usage: hnet show [--db PATH] [--all]\n"
+            "\n"
+            "Lists the runs recorded in the results database: id, name, status, parameters,\n"
+            "steps, bytes seen, final validation bits-per-byte, start time (UTC), duration.\n"
+            "A run whose process died without closing it shows as 'interrupted'.\n"
+            "\n"
+            "  --db PATH   results database (default " DEFAULT_DB ")\n"
+            "  --all       every run, not only the last 50\n"
+            "  --help      this text\n"
+            "\n"
+            "For anything else, query the database directly: sqlite3 " DEFAULT_DB "\n"
+            "(tables, views and example queries: results/README.md).\n");
+}
+
+/* argv[0] is the command name ("show"); options follow. */
+int hn_cmd_show(int argc, char **argv) {
+    const char *db = DEFAULT_DB;
+    int all = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            show_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--all")) {
+            all = 1;
+        } else if (!strcmp(a, "--db")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hnet show: --db needs a path\n");
+                return 2;
+            }
+            db = argv[++i];
+        } else if (!strncmp(a, "--db=", 5)) {
+            db = a + 5;
+        } else {
+            fprintf(stderr, "hnet show: unknown argument '%s' (see hnet show --help)\n", a);
+            return 2;
+        }
+    }
+    /* Showing must not create an empty database where none was. */
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr,
+                "hnet show: no results database at %s (runs create it; --db picks another)\n",
+                db);
+        return 1;
+    }
+    hn_error err = {{0}};
+    hn_results *r = NULL;
+    if (hn_results_open(db, &r, &err) || hn_results_print_runs(r, stdout, all, &err)) {
+        fprintf(stderr, "hnet show: %s\n", err.msg);
+        hn_results_close(r);
+        return 1;
+    }
+    hn_results_close(r);
+    return 0;
+}

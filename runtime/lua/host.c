@@ -1,0 +1,137 @@
+/* The host side of the prelude: line tracking for FILE:LINE, the registry's plugins and
+ * letters as Lua tables, and the corpus check. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "data/corpus.h"
+#include "lua/bridge.h"
+
+static hn_lua_host *host_of(lua_State *L) { return *(hn_lua_host **)lua_getextraspace(L); }
+
+static void note(hn_lua_host *h, const char *source, int line) {
+    if (!source || source[0] != '@' || line <= 0) return; /* only files, not the prelude */
+    if (strcmp(h->file, source + 1)) snprintf(h->file, sizeof h->file, "%s", source + 1);
+    h->line = line;
+    if (!strcmp(h->top, source + 1)) h->top_line = line;
+}
+
+/* A line event says where the user's code is. A return into a user function says so
+ * too: without it, a call that returns to the same line would leave the position
+ * inside the callee. */
+static void hook(lua_State *L, lua_Debug *ar) {
+    hn_lua_host *h = host_of(L);
+    if (ar->event == LUA_HOOKLINE) {
+        if (lua_getinfo(L, "S", ar)) note(h, ar->source, ar->currentline);
+    } else if (ar->event == LUA_HOOKRET) {
+        lua_Debug caller;
+        if (lua_getstack(L, 1, &caller) && lua_getinfo(L, "Sl", &caller))
+            note(h, caller.source, caller.currentline);
+    }
+}
+
+void hn_lua_host_attach(lua_State *L, hn_lua_host *host) {
+    *(hn_lua_host **)lua_getextraspace(L) = host;
+    lua_sethook(L, hook, LUA_MASKLINE | LUA_MASKRET, 0);
+}
+
+static int l_where(lua_State *L) {
+    hn_lua_host *h = host_of(L);
+    lua_pushstring(L, h->file[0] ? h->file : "?");
+    lua_pushinteger(L, h->line);
+    return 2;
+}
+
+static int l_corpus_check(lua_State *L) {
+    cJSON *data = NULL;
+    hn_error err = {{0}};
+    int rc = hn_lua_to_json(L, 1, &data, &err);
+    if (rc == HN_OK) rc = hn_corpus_check(data, &err);
+    cJSON_Delete(data);
+    if (rc == HN_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    return 2;
+}
+
+static int push_plugin(lua_State *L, const hn_layer_plugin *p, hn_error *err) {
+    lua_newtable(L);
+    lua_pushstring(L, p->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, p->role);
+    lua_setfield(L, -2, "role");
+    lua_newtable(L);
+    for (int i = 0; i < p->n_config_keys; i++) {
+        const hn_config_key *k = &p->config_keys[i];
+        if (!k->key || !k->type)
+            return hn_fail(err, "plugin %s: config key %d has no name or type", p->name, i);
+        lua_newtable(L);
+        lua_pushstring(L, k->key);
+        lua_setfield(L, -2, "key");
+        lua_pushstring(L, k->type);
+        lua_setfield(L, -2, "type");
+        lua_pushstring(L, k->help ? k->help : "");
+        lua_setfield(L, -2, "help");
+        lua_pushboolean(L, k->default_json != NULL);
+        lua_setfield(L, -2, "has_default");
+        if (k->default_json) {
+            cJSON *d = cJSON_Parse(k->default_json);
+            if (!d)
+                return hn_fail(err, "plugin %s: the default of key '%s' is not valid JSON: %s",
+                               p->name, k->key, k->default_json);
+            hn_lua_push_json(L, d);
+            cJSON_Delete(d);
+            lua_setfield(L, -2, "default");
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "keys");
+    return HN_OK;
+}
+
+int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_error *err) {
+    lua_newtable(L);
+    hn_lua_push_null(L);
+    lua_setfield(L, -2, "null");
+    lua_pushboolean(L, unsafe);
+    lua_setfield(L, -2, "unsafe");
+    char cwd[PATH_MAX];
+    lua_pushstring(L, getcwd(cwd, sizeof cwd) ? cwd : ".");
+    lua_setfield(L, -2, "cwd");
+    lua_pushcfunction(L, l_where);
+    lua_setfield(L, -2, "where");
+    lua_pushcfunction(L, l_corpus_check);
+    lua_setfield(L, -2, "corpus_check");
+
+    lua_newtable(L); /* plugins, in registry order */
+    for (int i = 0; reg && i < reg->n_plugins; i++) {
+        if (push_plugin(L, reg->plugins[i].plugin, err)) {
+            lua_pop(L, 3);
+            return HN_ERR;
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "plugins");
+
+    lua_newtable(L); /* letters */
+    for (int i = 0; reg && i < reg->n_letters; i++) {
+        const hn_letter_def *l = &reg->letters[i];
+        lua_newtable(L);
+        lua_pushstring(L, l->mixer ? l->mixer : reg->plugins[reg->letter_owner[i]].plugin->name);
+        lua_setfield(L, -2, "mixer");
+        if (l->mlp) {
+            lua_pushstring(L, l->mlp);
+            lua_setfield(L, -2, "mlp");
+        }
+        char name[2] = {l->letter, 0};
+        lua_setfield(L, -2, name);
+    }
+    lua_setfield(L, -2, "letters");
+    return HN_OK;
+}

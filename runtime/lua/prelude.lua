@@ -1,0 +1,967 @@
+-- hnet experiment prelude. Defines the constructors an experiment file uses
+-- (experiment, suite, corpus, isotropic, hnet, spacebyte, dc, space, pool, moe, wsd)
+-- as globals, and sandboxes the standard library.
+--
+-- Every constructor validates its own table and resolves it: defaults filled, per-stage
+-- values expanded, plugin sections checked against what the loaded plugins declare.
+-- A mistake raises one message "FILE:LINE: key.path: expected ..., found ..." where
+-- FILE:LINE is the constructor call in the user's file (the C host tracks the line the
+-- user's code is on, which survives tail calls like `return experiment {...}`).
+--
+-- The host (runtime/lua/host.c) passes a table H:
+--   H.null          sentinel that becomes JSON null
+--   H.unsafe        true: keep os.execute, io.popen, package.loadlib, ...
+--   H.cwd           current directory (relative corpus paths are resolved against it)
+--   H.where()       -> file, line of the user code running now
+--   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
+--   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
+--   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
+-- and gets back {classify = fn, order = ORDER, array = ARRAY} for the JSON conversion.
+
+local H = ...
+local null = H.null
+local fmt, mtype, floor = string.format, math.type, math.floor
+
+local INFO = setmetatable({}, { __mode = "k" })  -- object -> {ctor, raw, given}
+local ORDER = setmetatable({}, { __mode = "k" }) -- resolved table -> its keys, output order
+local ARRAY = setmetatable({}, { __mode = "k" }) -- tables that are JSON arrays even if empty
+
+local function ordered(t, keys) ORDER[t] = keys; return t end
+local function array(t) ARRAY[t] = true; return t end
+
+---------------------------------------------------------------------------- errors
+
+local function here()
+  local file, line = H.where()
+  return { file = file, line = line }
+end
+
+local function fail(where, path, msg)
+  if path and path ~= "" then msg = path .. ": " .. msg end
+  if where and where.file then msg = where.file .. ":" .. where.line .. ": " .. msg end
+  error(msg, 0)
+end
+
+local function join(path, key)
+  if type(key) == "number" then return path .. "[" .. key .. "]" end
+  if path == nil or path == "" then return key end
+  return path .. "." .. key
+end
+
+local function is_object(v) return type(v) == "table" and INFO[v] ~= nil end
+local function kind_of(v) local i = type(v) == "table" and INFO[v]; return i and i.ctor end
+
+-- A plain table whose keys are exactly 1..n, n >= 1.
+local function is_list(v)
+  if type(v) ~= "table" or is_object(v) then return false end
+  local n = 0
+  for k in pairs(v) do
+    if mtype(k) ~= "integer" or k < 1 then return false end
+    n = n + 1
+  end
+  if n == 0 then return false end
+  for i = 1, n do if v[i] == nil then return false end end
+  return true
+end
+
+local function is_map(v)
+  return type(v) == "table" and not is_object(v) and not is_list(v)
+end
+
+local function num2str(v)
+  if mtype(v) == "integer" then return tostring(v) end
+  return fmt("%.14g", v)
+end
+
+local function describe(v)
+  local t = type(v)
+  if v == nil then return "nothing" end
+  if v == null then return "null" end
+  if t == "string" then
+    if #v > 40 then v = v:sub(1, 37) .. "..." end
+    return "string " .. fmt("%q", v):gsub("\\\n", "\\n")
+  end
+  if t == "number" then return "number " .. num2str(v) end
+  if t == "boolean" then return "boolean " .. tostring(v) end
+  if t == "table" then
+    if is_object(v) then return kind_of(v) .. "{...}" end
+    if is_list(v) then return fmt("a list of %d", #v) end
+    if next(v) == nil then return "an empty table {}" end
+    return "a table {...}"
+  end
+  return "a " .. t
+end
+
+-- Levenshtein distance, for "did you mean" suggestions.
+local function distance(a, b)
+  a, b = a:lower(), b:lower()
+  if math.abs(#a - #b) > 2 then return 99 end
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function suggest(word, candidates)
+  local best, bd = nil, 3
+  for _, c in ipairs(candidates) do
+    local d = distance(word, c)
+    if d < bd and d < #c then best, bd = c, d end
+  end
+  return best
+end
+
+local function sorted(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = v end
+  table.sort(out)
+  return out
+end
+
+local function quoted_list(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = fmt("%q", v) end
+  return table.concat(out, ", ")
+end
+
+-- Rejects keys not in `allowed` (a list of names); label names the table in messages.
+local function check_keys(where, label, t, allowed, hint)
+  local set = {}
+  for _, k in ipairs(allowed) do set[k] = true end
+  local strs, others = {}, {}
+  for k in pairs(t) do
+    if type(k) == "string" then strs[#strs + 1] = k else others[#others + 1] = k end
+  end
+  if #others > 0 then
+    table.sort(others, function(a, b) return tostring(a) < tostring(b) end)
+    local k = others[1]
+    fail(where, label, fmt("unexpected positional value %s at [%s]; write key = value%s",
+      describe(t[k]), tostring(k), hint and (" (" .. hint .. ")") or ""))
+  end
+  table.sort(strs)
+  for _, k in ipairs(strs) do
+    if not set[k] then
+      local s = suggest(k, allowed)
+      fail(where, label, fmt("unknown key '%s'%s; known keys: %s", k,
+        s and fmt(" (did you mean '%s'?)", s) or "", table.concat(sorted(allowed), ", ")))
+    end
+  end
+end
+
+local function expect_table(v, where, label, example)
+  if type(v) ~= "table" or is_object(v) then
+    fail(where, label, fmt("expected a table, e.g. %s, found %s", example, describe(v)))
+  end
+end
+
+local function deepcopy(v)
+  if type(v) ~= "table" or is_object(v) then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = deepcopy(x) end
+  if ARRAY[v] then ARRAY[out] = true end
+  if ORDER[v] then ORDER[out] = ORDER[v] end
+  return out
+end
+
+---------------------------------------------------------------------------- checks
+-- A check is check(v, where, path, r) -> true, normalized value | false, "what was expected".
+-- Called with v == nil it must return false, expected (used to word "required" messages).
+
+local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+
+local function integer_at_least(min, what)
+  return function(v)
+    if finite(v) and v == floor(v) and v >= min and math.abs(v) <= 2 ^ 53 then
+      return true, math.tointeger(v)
+    end
+    return false, what
+  end
+end
+local integer = integer_at_least(-2 ^ 53, "an integer")
+local posint = integer_at_least(1, "a positive integer")
+local nonneg_int = integer_at_least(0, "an integer >= 0")
+
+local function number_in(lo, hi, lo_open, hi_open, what)
+  return function(v)
+    if finite(v) and (v > lo or (v == lo and not lo_open)) and (v < hi or (v == hi and not hi_open)) then
+      return true, v
+    end
+    return false, what
+  end
+end
+local number = number_in(-math.huge, math.huge, true, true, "a number")
+local positive = number_in(0, math.huge, true, true, "a number > 0")
+local nonneg = number_in(0, math.huge, false, true, "a number >= 0")
+local fraction = number_in(0, 1, false, false, "a fraction between 0 and 1")
+local beta = number_in(0, 1, false, true, "a number in [0, 1)")
+
+local function boolean(v)
+  if type(v) == "boolean" then return true, v end
+  return false, "true or false"
+end
+
+local function string_check(v)
+  if type(v) == "string" then return true, v end
+  return false, "a string"
+end
+
+local function nonempty_string(v)
+  if type(v) == "string" and v ~= "" then return true, v end
+  return false, "a non-empty string"
+end
+
+local function one_of(...)
+  local opts = { ... }
+  local what = "one of " .. quoted_list(opts)
+  return function(v)
+    for _, o in ipairs(opts) do if v == o then return true, v end end
+    return false, what
+  end
+end
+
+local function window(v)
+  if v == "global" then return true, v end
+  local ok, x = nonneg_int(v)
+  if ok then return true, x end
+  return false, "a window size (an integer >= 0) or \"global\""
+end
+
+local TYPE_CHECK = { integer = integer, number = number, boolean = boolean, string = string_check, window = window }
+
+local function expected(check)
+  local _, what = check(nil)
+  return what
+end
+
+local function apply(check, v, where, path, r)
+  local ok, x = check(v, where, path, r)
+  if not ok then fail(where, path, fmt("expected %s, found %s", x, describe(v))) end
+  return x
+end
+
+-- A value for every stage: a scalar (the same for all) or a list of exactly n.
+-- `what` names the unit in messages ("stage", "chunking stage").
+local function per_stage(v, n, check, where, path, what)
+  what = what or "stage"
+  local out = array({})
+  if is_list(v) then
+    if #v ~= n then
+      fail(where, path, fmt("expected %d entr%s (one per %s: the layout has %d %s%s), found a list of %d",
+        n, n == 1 and "y" or "ies", what, n, what, n == 1 and "" or "s", #v))
+    end
+    for i = 1, n do out[i] = apply(check, v[i], where, join(path, i)) end
+    return out
+  end
+  local ok, x = check(v, where, path)
+  if not ok then
+    fail(where, path, fmt("expected %s or a list of %d of them (one per %s), found %s", x, n, what, describe(v)))
+  end
+  for i = 1, n do out[i] = deepcopy(x) end
+  return out
+end
+
+local REQUIRED = {}
+
+-- Validates table t against spec = {{key, check, default}, ...} and returns the resolved
+-- table (keys in spec order). default: a value, REQUIRED, nil (optional), or
+-- function(r) -> value for defaults that depend on keys resolved before.
+local function fields(where, path, label, t, spec, hint)
+  local names = {}
+  for i, f in ipairs(spec) do names[i] = f[1] end
+  check_keys(where, label, t, names, hint)
+  local r = ordered({}, names)
+  for _, f in ipairs(spec) do
+    local key, check, default = f[1], f[2], f[3]
+    local v = t[key]
+    if v == nil then
+      if default == REQUIRED then
+        fail(where, join(path, key), "required; expected " .. expected(check) .. (f.example and (", e.g. " .. f.example) or ""))
+      elseif type(default) == "function" then
+        r[key] = default(r)
+      else
+        r[key] = deepcopy(default)
+      end
+    else
+      r[key] = apply(check, v, where, join(path, key), r)
+    end
+  end
+  return r
+end
+
+---------------------------------------------------------------------------- objects
+
+local CTOR = {}
+local METHODS = {}
+local OBJ_MT = { __index = METHODS, __tostring = function(o) return kind_of(o) .. "{...}" end }
+
+local function new_object(ctor, resolved, raw, given)
+  INFO[resolved] = { ctor = ctor, raw = raw, given = given }
+  return setmetatable(resolved, OBJ_MT)
+end
+
+-- A copy of the user's table: plain tables copied (so later edits to them do not leak
+-- in), constructor objects kept as they are.
+local function raw_copy(t) return deepcopy(t) end
+
+-- Deep merge for :with. A plain table of keys merges into a plain table or into a
+-- constructor object (whose constructor runs again on the merged arguments, at the
+-- :with call); anything else (a scalar, a list, an object) replaces.
+local merge
+local function merge_into(base, over, where, path)
+  local out = {}
+  for k, v in pairs(base) do out[k] = v end
+  for k, v in pairs(over) do out[k] = merge(base[k], v, where, join(path, k)) end
+  return out
+end
+function merge(base, over, where, path)
+  if not is_map(over) then return over end
+  if is_object(base) then
+    local info = INFO[base]
+    return CTOR[info.ctor](merge_into(info.raw, over, where, path), where, path)
+  end
+  if is_map(base) then return merge_into(base, over, where, path) end
+  return over
+end
+
+-- obj:with { ... } returns a new object: the original arguments deep-merged with the
+-- overrides and validated again (errors point at the :with call).
+function METHODS.with(self, over)
+  local where = here()
+  local info = type(self) == "table" and INFO[self]
+  if not info then fail(where, "", "use obj:with { ... } (with a colon) on an experiment or constructor result") end
+  if not is_map(over) then
+    fail(where, info.ctor .. ":with", fmt("expected a table of overrides { key = value }, found %s", describe(over)))
+  end
+  return CTOR[info.ctor](merge_into(info.raw, over, where, ""), where, info.ctor == "experiment" and "" or info.ctor)
+end
+
+---------------------------------------------------------------------------- corpus
+
+local NAMED = { "english", "tinyshakespeare", "chinese", "code", "dna", "fineweb-edu-sample", "enwik8", "synthetic" }
+
+local function absolute(p)
+  if p:sub(1, 1) == "/" then return p end
+  if p:sub(1, 2) == "./" then p = p:sub(3) end
+  return H.cwd .. "/" .. p
+end
+
+local function synthetic_section(v, where, path)
+  if v == true then v = {} end
+  if not is_map(v) and not (type(v) == "table" and next(v) == nil) then
+    fail(where, path, fmt("expected true or a table { seed = 1, bytes = 2e6 }, found %s", describe(v)))
+  end
+  return fields(where, path, path, v, {
+    { "seed", nonneg_int, 1 },
+    { "bytes", posint, 2000000 },
+  })
+end
+
+function CTOR.corpus(args, where, path)
+  path = path or "corpus"
+  if type(args) == "string" then args = { args } end
+  expect_table(args, where, path, 'corpus "tinyshakespeare" or corpus { file = "x.txt" }')
+  local raw = raw_copy(args)
+  local name = args[1]
+  local plain = {}
+  for k, v in pairs(args) do if k ~= 1 then plain[k] = v end end
+  check_keys(where, path, plain, { "seq_len", "file", "dir", "synthetic" }, 'the first value is the corpus name, as in corpus { "english", seq_len = 512 }')
+  local sources = {}
+  for _, k in ipairs { "file", "dir", "synthetic" } do if args[k] ~= nil then sources[#sources + 1] = k end end
+  if name ~= nil then table.insert(sources, 1, "name") end
+  if #sources == 0 then
+    fail(where, path, "expected a corpus name (corpus \"english\"), file = ..., dir = ... or synthetic = {...}; found none of them")
+  elseif #sources > 1 then
+    fail(where, path, fmt("give one source, found %s and %s", sources[1], sources[2]))
+  end
+  local seq_len = args.seq_len == nil and 512 or apply(posint, args.seq_len, where, join(path, "seq_len"))
+  local r, check_path
+  if name ~= nil then
+    if type(name) ~= "string" then
+      fail(where, join(path, 1), fmt("expected a corpus name (one of %s), found %s", table.concat(NAMED, ", "), describe(name)))
+    end
+    if name == "synthetic" then
+      local s = synthetic_section(true, where, path)
+      r = ordered({ source = "synthetic", seed = s.seed, bytes = s.bytes, seq_len = seq_len }, { "source", "seed", "bytes", "seq_len" })
+    else
+      local known = false
+      for _, n in ipairs(NAMED) do if n == name then known = true end end
+      if not known then
+        local s = suggest(name, NAMED)
+        fail(where, path, fmt("unknown corpus %q%s; named corpora are %s; for your own text use corpus { file = \"...\" } or corpus { dir = \"...\" }",
+          name, s and fmt(" (did you mean %q?)", s) or "", table.concat(NAMED, ", ")))
+      end
+      r = ordered({ source = "named", name = name, seq_len = seq_len }, { "source", "name", "seq_len" })
+    end
+    check_path = path
+  elseif args.synthetic ~= nil then
+    local s = synthetic_section(args.synthetic, where, join(path, "synthetic"))
+    r = ordered({ source = "synthetic", seed = s.seed, bytes = s.bytes, seq_len = seq_len }, { "source", "seed", "bytes", "seq_len" })
+    check_path = path
+  else
+    local key = sources[1]
+    local p = apply(nonempty_string, args[key], where, join(path, key))
+    r = ordered({ source = key, path = absolute(p), seq_len = seq_len }, { "source", "path", "seq_len" })
+    check_path = join(path, key)
+  end
+  local ok, msg = H.corpus_check(r)
+  if not ok then fail(where, check_path, msg) end
+  return new_object("corpus", r, raw)
+end
+
+---------------------------------------------------------------------------- schedule, chunkers, moe
+
+function CTOR.wsd(args, where, path)
+  path = path or "wsd"
+  expect_table(args, where, path, "wsd { warmup = 0.1, decay = 0.2 }")
+  local r = fields(where, path, path, args, {
+    { "warmup", fraction, 0.1 },
+    { "decay", fraction, 0.2 },
+    { "decay_shape", one_of("inv_sqrt", "linear", "cosine"), "inv_sqrt" },
+    { "min_lr", nonneg, 0 },
+  })
+  if r.warmup + r.decay > 1 then
+    fail(where, path, fmt("warmup + decay must be at most 1 (they are fractions of the steps), found %s + %s",
+      num2str(r.warmup), num2str(r.decay)))
+  end
+  local out = ordered({ kind = "wsd" }, { "kind", "warmup", "decay", "decay_shape", "min_lr" })
+  for k, v in pairs(r) do out[k] = v end
+  return new_object("wsd", out, raw_copy(args))
+end
+
+-- A scalar or a list (one per chunking stage); expanded when the model knows its stages.
+local function scalar_or_list(check)
+  return function(v, where, path)
+    if v == nil then local _, what = check(nil); return false, what .. " or a list of them (one per chunking stage)" end
+    if is_list(v) then
+      local out = array({})
+      for i, x in ipairs(v) do out[i] = apply(check, x, where, join(path, i)) end
+      return true, out
+    end
+    local ok, x = check(v)
+    if ok then return true, x end
+    return false, x .. " or a list of them (one per chunking stage)"
+  end
+end
+
+local DOWNSAMPLE = one_of("select", "mean", "max")
+local RATIO = number_in(1, math.huge, false, true, "a compression ratio >= 1")
+
+function CTOR.dc(args, where, path)
+  path = path or "dc"
+  expect_table(args, where, path, "dc { ratio = { 3, 3 } }")
+  local r = fields(where, path, path, args, {
+    { "ratio", scalar_or_list(RATIO), nil },
+    { "alpha", nonneg, 0.03 },
+    { "routing", one_of("cosine", "linear"), "cosine" },
+    { "smoothing", boolean, true },
+    { "ste", boolean, true },
+    { "downsample", DOWNSAMPLE, "select" },
+  })
+  r.kind = "dc"
+  ORDER[r] = { "kind", "ratio", "alpha", "routing", "smoothing", "ste", "downsample" }
+  return new_object("dc", r, raw_copy(args))
+end
+
+function CTOR.space(args, where, path)
+  path = path or "space"
+  expect_table(args, where, path, "space {}")
+  fields(where, path, path, args, {})
+  return new_object("space", ordered({ kind = "space" }, { "kind" }), raw_copy(args))
+end
+
+function CTOR.pool(args, where, path)
+  path = path or "pool"
+  expect_table(args, where, path, "pool { k = 6 }")
+  local r = fields(where, path, path, args, {
+    { "k", scalar_or_list(integer_at_least(2, "a pooling width >= 2")), REQUIRED, example = "pool { k = 6 }" },
+    { "downsample", DOWNSAMPLE, "select" },
+  })
+  r.kind = "pool"
+  ORDER[r] = { "kind", "k", "downsample" }
+  return new_object("pool", r, raw_copy(args))
+end
+
+local PLUGIN = {}
+for _, p in ipairs(H.plugins) do PLUGIN[p.name] = p end
+
+local function plugin_key_names(p)
+  local names = {}
+  for i, k in ipairs(p.keys) do names[i] = k.key end
+  return names
+end
+
+local function plugin_check(p, k, where, path)
+  local check = TYPE_CHECK[k.type]
+  if not check then
+    fail(where, path, fmt("the %s plugin declares key '%s' with type %q, which hnet does not know (integer, number, boolean, string, window)", p.name, k.key, k.type))
+  end
+  return check
+end
+
+-- moe{...}: keys are whatever the moe plugin declares; defaults are filled when the
+-- model resolves its MLPs (a model-level `moe = {...}` section sits between the
+-- plugin's defaults and the values given here).
+function CTOR.moe(args, where, path)
+  path = path or "moe"
+  local p = PLUGIN.moe
+  if not p then
+    fail(where, path, "moe needs the moe plugin, which is not loaded (build layers/moe, or add its folder to HNET_PLUGIN_PATH)")
+  end
+  expect_table(args, where, path, "moe { experts = 8, top_k = 2 }")
+  check_keys(where, path, args, plugin_key_names(p))
+  local given = {}
+  for _, k in ipairs(p.keys) do
+    if args[k.key] ~= nil then given[k.key] = apply(plugin_check(p, k, where, path), args[k.key], where, join(path, k.key)) end
+  end
+  local r = ordered({ plugin = "moe" }, { "plugin", table.unpack(plugin_key_names(p)) })
+  for _, k in ipairs(p.keys) do
+    if given[k.key] ~= nil then r[k.key] = given[k.key] elseif k.has_default then r[k.key] = deepcopy(k.default) end
+  end
+  return new_object("moe", r, raw_copy(args), given)
+end
+
+---------------------------------------------------------------------------- layouts
+
+local function letter_names()
+  local ls = {}
+  for l in pairs(H.letters) do ls[#ls + 1] = l end
+  table.sort(ls)
+  local out = {}
+  for i, l in ipairs(ls) do
+    local d = H.letters[l]
+    local mlp = d.mlp == "*" and " + MLP" or (d.mlp and (" + " .. d.mlp) or "")
+    out[i] = fmt("%s (%s%s)", l, d.mixer, mlp)
+  end
+  if #out == 0 then return "none (no layer plugins are loaded)" end
+  return table.concat(out, ", ")
+end
+
+-- "m4T1" -> {{"m", 4}, {"T", 1}}; checks syntax and that every letter is registered.
+local function parse_blocks(s, where, path)
+  if type(s) ~= "string" then
+    fail(where, path, fmt("expected a layout string like \"T4\" or \"m4T1\", found %s", describe(s)))
+  end
+  if s == "" then fail(where, path, "expected a layout string like \"T4\" or \"m4T1\", found an empty string") end
+  local blocks, pos = {}, 1
+  while pos <= #s do
+    local letter, count, nxt = s:match("^([A-Za-z])(%d+)()", pos)
+    if not letter then
+      fail(where, path, fmt("bad layout string %q at character %d: expected groups of a letter and a block count, like \"T4\" or \"m4T1\"", s, pos))
+    end
+    local n = math.tointeger(tonumber(count))
+    if not n or n < 1 then fail(where, path, fmt("bad layout string %q: '%s%s' has no blocks (counts start at 1)", s, letter, count)) end
+    if not H.letters[letter] then
+      fail(where, path, fmt("unknown layer letter '%s' in %q; known letters: %s", letter, s, letter_names()))
+    end
+    blocks[#blocks + 1] = { letter, n }
+    pos = nxt
+  end
+  return blocks
+end
+
+-- Walks a nested layout. A list of 3 is {encoder, {inner}, decoder}; a list of 1 is
+-- {main}, the innermost network. Returns the layout copy (JSON arrays) and stages[s] =
+-- {networks = {"encoder", blocks}, ...}.
+local function walk_layout(node, where, path, stages, depth)
+  if depth > 16 then fail(where, path, "layout nested too deeply (more than 16 stages)") end
+  if not is_list(node) then
+    fail(where, path, fmt("expected a list: {encoder, {inner}, decoder} or {main}, found %s", describe(node)))
+  end
+  local stage = { blocks = {} }
+  stages[depth] = stage
+  if #node == 1 then
+    if type(node[1]) ~= "string" then
+      fail(where, join(path, 1), fmt("the innermost network {main} holds a layout string like \"T8\", found %s", describe(node[1])))
+    end
+    stage.blocks[1] = parse_blocks(node[1], where, join(path, 1))
+    return array({ node[1] })
+  elseif #node == 3 then
+    if type(node[2]) ~= "table" or is_object(node[2]) then
+      fail(where, join(path, 2), fmt("expected the inner network as a list, {main} or {encoder, {inner}, decoder}, found %s", describe(node[2])))
+    end
+    stage.blocks[1] = parse_blocks(node[1], where, join(path, 1))
+    stage.blocks[2] = parse_blocks(node[3], where, join(path, 3))
+    local inner = walk_layout(node[2], where, join(path, 2), stages, depth + 1)
+    return array({ node[1], inner, node[3] })
+  end
+  fail(where, path, fmt("expected a list of 3 {encoder, {inner}, decoder} or of 1 {main}, found a list of %d", #node))
+end
+
+local function parse_layout(kind, v, where, path)
+  local stages = {}
+  local layout
+  if type(v) == "string" then
+    stages[1] = { blocks = { parse_blocks(v, where, path) } }
+    layout = array({ v })
+  else
+    layout = walk_layout(v, where, path, stages, 1)
+  end
+  local S = #stages
+  if kind == "isotropic" and S ~= 1 then
+    fail(where, path, fmt("isotropic takes one network (\"T4\" or {\"T4\"}), found a nested layout of %d stages; use hnet{} for hierarchies", S))
+  elseif kind == "hnet" and S < 2 then
+    fail(where, path, "hnet needs a nested layout, e.g. {\"m4\", {\"T8\"}, \"m4\"} (encoder, inner, decoder); for a single network use isotropic{}")
+  elseif kind == "spacebyte" and S ~= 2 then
+    fail(where, path, fmt("spacebyte has exactly 2 stages, e.g. {\"T2\", {\"T8\"}, \"T2\"}, found %d", S))
+  end
+  return layout, stages
+end
+
+---------------------------------------------------------------------------- models
+
+-- Plugin section p for S stages: a list of S tables with every declared key (scalar or
+-- per-stage list in the user's section, else the plugin's default). Required keys may
+-- be left out when `lenient` (MLP plugins: hidden sizes come from `mlp`).
+local function plugin_stages(p, section, S, where, path, lenient)
+  if section == nil then section = {} end
+  if not (is_map(section) or (type(section) == "table" and not is_object(section) and next(section) == nil)) then
+    fail(where, path, fmt("expected a table of %s settings { key = value }, found %s", p.name, describe(section)))
+  end
+  local names = plugin_key_names(p)
+  check_keys(where, path, section, names)
+  local out = array({})
+  for s = 1, S do out[s] = ordered({}, names) end
+  for _, k in ipairs(p.keys) do
+    local v, kp = section[k.key], join(path, k.key)
+    local check = plugin_check(p, k, where, kp)
+    if v ~= nil then
+      local vals = per_stage(v, S, check, where, kp)
+      for s = 1, S do out[s][k.key] = vals[s] end
+    elseif k.has_default then
+      for s = 1, S do out[s][k.key] = deepcopy(k.default) end
+    elseif not lenient then
+      fail(where, kp, fmt("required (the %s plugin has no default); expected %s%s", p.name, expected(check),
+        S > 1 and fmt(" or a list of %d (one per stage)", S) or ""))
+    end
+  end
+  return out
+end
+
+local function mlp_check(v)
+  if kind_of(v) == "moe" then return true, v end
+  local ok, x = nonneg_int(v)
+  if ok then return true, x end
+  return false, "a SwiGLU hidden size (an integer >= 0; 0 = no MLP) or moe{...}"
+end
+
+-- Resolves the MLP of each stage to {plugin = ..., <plugin keys>} or null.
+local function resolve_mlps(mlpv, sections, S, where, path)
+  local out = array({})
+  for s = 1, S do
+    local v = mlpv[s]
+    if v == 0 then
+      out[s] = null
+    else
+      local name = kind_of(v) == "moe" and "moe" or "swiglu"
+      local p = PLUGIN[name]
+      if not p then
+        fail(where, path, fmt("mlp needs the %s plugin, which is not loaded (build layers/%s, or add its folder to HNET_PLUGIN_PATH)", name, name))
+      end
+      local e = ordered({ plugin = name }, { "plugin", table.unpack(plugin_key_names(p)) })
+      for k, x in pairs(sections[name][s]) do e[k] = x end
+      if name == "moe" then
+        for k, x in pairs(INFO[v].given) do e[k] = deepcopy(x) end
+      else
+        e.hidden = v
+      end
+      for _, k in ipairs(p.keys) do
+        if e[k.key] == nil then
+          fail(where, join(path, s), fmt("the %s plugin needs key '%s' (%s); give it in %s or in the model's %s = {...} section",
+            name, k.key, expected(TYPE_CHECK[k.type] or number), name == "moe" and "moe{...}" or "mlp", name))
+        end
+      end
+      out[s] = e
+    end
+  end
+  return out
+end
+
+local function chunker_for_stages(c, S, where, path)
+  local k = kind_of(c)
+  if k ~= "dc" and k ~= "space" and k ~= "pool" then
+    fail(where, path, fmt("expected a chunker: dc{...}, space{} or pool{ k = ... }, found %s", describe(c)))
+  end
+  local n = S - 1
+  local r = {} -- a copy: the chunker object itself stays as the user built it
+  for key, v in pairs(c) do r[key] = deepcopy(v) end
+  ORDER[r] = ORDER[c]
+  if k == "dc" then
+    if c.ratio == nil then
+      r.ratio = per_stage(n == 1 and 6 or 3, n, RATIO, where, join(path, "ratio"), "chunking stage")
+    else
+      r.ratio = per_stage(c.ratio, n, RATIO, where, join(path, "ratio"), "chunking stage")
+    end
+  elseif k == "pool" then
+    r.k = per_stage(c.k, n, posint, where, join(path, "k"), "chunking stage")
+  elseif k == "space" and S ~= 2 then
+    fail(where, path, fmt("space{} splits bytes at spaces, so it fits a layout of 2 stages; found %d", S))
+  end
+  return r
+end
+
+local function resolve_model(kind, args, where, path)
+  path = path or kind
+  expect_table(args, where, path, kind == "isotropic" and 'isotropic { layout = "T4", d = 256 }'
+    or kind .. ' { layout = {"m4", {"T8"}, "m4"}, d = {512, 768} }')
+  local allowed = { "layout", "d", "mlp", "vocab", "norm_eps" }
+  if kind == "hnet" then allowed[#allowed + 1] = "chunker" end
+  for _, p in ipairs(H.plugins) do allowed[#allowed + 1] = p.name end
+  check_keys(where, path, args, allowed)
+
+  if args.layout == nil then
+    fail(where, join(path, "layout"), kind == "isotropic" and 'required; expected a layout string, e.g. layout = "T4"'
+      or 'required; expected a nested layout, e.g. layout = {"m4", {"T8"}, "m4"}')
+  end
+  local layout, stages = parse_layout(kind, args.layout, where, join(path, "layout"))
+  local S = #stages
+
+  local dpath = join(path, "d")
+  local d
+  if args.d == nil then
+    if kind ~= "isotropic" then fail(where, dpath, fmt("required; expected %d widths, one per stage, e.g. d = {512, 768}", S)) end
+    d = array({ 256 })
+  else
+    d = per_stage(args.d, S, posint, where, dpath)
+  end
+  for s = 2, S do
+    if d[s] < d[s - 1] then
+      fail(where, dpath, fmt("widths must not decrease from outer to inner stages, found d[%d] = %d < d[%d] = %d", s, d[s], s - 1, d[s - 1]))
+    end
+  end
+
+  -- which stages have blocks that take the stage's MLP ('*'), and which plugins are used
+  local wants_mlp, used = {}, {}
+  for s, st in ipairs(stages) do
+    for _, blocks in ipairs(st.blocks) do
+      for _, b in ipairs(blocks) do
+        local def = H.letters[b[1]]
+        for _, name in ipairs { def.mixer, def.mlp ~= "*" and def.mlp or nil } do
+          if not PLUGIN[name] then
+            fail(where, join(path, "layout"), fmt("letter '%s' needs the %s plugin, which is not loaded", b[1], name))
+          end
+        end
+        used[def.mixer] = true
+        if def.mlp == "*" then wants_mlp[s] = wants_mlp[s] or b[1]
+        elseif def.mlp then used[def.mlp] = true end
+      end
+    end
+  end
+
+  local mpath = join(path, "mlp")
+  local mlpv
+  if args.mlp == nil then
+    mlpv = array({})
+    for s = 1, S do mlpv[s] = wants_mlp[s] and 3 * d[s] or 0 end
+  else
+    mlpv = per_stage(args.mlp, S, mlp_check, where, mpath)
+  end
+  for s = 1, S do
+    if wants_mlp[s] and mlpv[s] == 0 then
+      fail(where, S > 1 and join(mpath, s) or mpath, fmt("stage %d uses '%s' (a block with an MLP) but its mlp is 0; give a SwiGLU hidden size or moe{...}, or use the letter without MLP ('%s')",
+        s, wants_mlp[s], wants_mlp[s]:lower()))
+    end
+  end
+
+  local sections = {}
+  for _, p in ipairs(H.plugins) do
+    sections[p.name] = plugin_stages(p, args[p.name], S, where, join(path, p.name), p.role == "mlp")
+  end
+
+  local layer_names = {}
+  local layers = {}
+  for _, p in ipairs(H.plugins) do
+    if used[p.name] then
+      layer_names[#layer_names + 1] = p.name
+      for _, stage_cfg in ipairs(sections[p.name]) do
+        for _, k in ipairs(p.keys) do
+          if stage_cfg[k.key] == nil then
+            fail(where, join(join(path, p.name), k.key), fmt("required (the %s plugin has no default); expected %s", p.name, expected(TYPE_CHECK[k.type] or number)))
+          end
+        end
+      end
+      layers[p.name] = sections[p.name]
+    end
+  end
+  ordered(layers, layer_names)
+
+  local chunker = null
+  if kind == "hnet" then
+    chunker = chunker_for_stages(args.chunker or CTOR.dc({}, where, join(path, "chunker")), S, where, join(path, "chunker"))
+  elseif kind == "spacebyte" then
+    chunker = ordered({ kind = "space" }, { "kind" })
+  end
+
+  local r = ordered({
+    kind = kind,
+    layout = layout,
+    stages = S,
+    d = d,
+    mlp = resolve_mlps(mlpv, sections, S, where, mpath),
+    layers = layers,
+    chunker = chunker,
+    vocab = args.vocab == nil and 256 or apply(posint, args.vocab, where, join(path, "vocab")),
+    norm_eps = args.norm_eps == nil and 1e-5 or apply(positive, args.norm_eps, where, join(path, "norm_eps")),
+  }, { "kind", "layout", "stages", "d", "mlp", "layers", "chunker", "vocab", "norm_eps" })
+  return new_object(kind, r, raw_copy(args))
+end
+
+function CTOR.isotropic(args, where, path) return resolve_model("isotropic", args, where, path) end
+function CTOR.hnet(args, where, path) return resolve_model("hnet", args, where, path) end
+function CTOR.spacebyte(args, where, path) return resolve_model("spacebyte", args, where, path) end
+
+---------------------------------------------------------------------------- experiment, suite
+
+local function basename(file)
+  local b = (file or "experiment"):match("([^/]+)$") or "experiment"
+  return (b:gsub("%.lua$", ""))
+end
+
+local function model_check(v)
+  local k = kind_of(v)
+  if k == "isotropic" or k == "hnet" or k == "spacebyte" then return true, v end
+  return false, "a model: isotropic{...}, hnet{...} or spacebyte{...}"
+end
+
+local function data_check(v, where, path)
+  if v == nil then return false, "a corpus, e.g. corpus \"tinyshakespeare\"" end
+  if kind_of(v) == "corpus" then return true, v end
+  if type(v) == "string" or (type(v) == "table" and not is_object(v)) then return true, CTOR.corpus(v, where, path) end
+  return false, "a corpus, e.g. corpus \"tinyshakespeare\""
+end
+
+local function schedule_check(v, where, path)
+  if v == nil then return false, "wsd{...}" end
+  if kind_of(v) == "wsd" then return true, v end
+  if type(v) == "table" and not is_object(v) then return true, CTOR.wsd(v, where, path) end
+  return false, "wsd{...}"
+end
+
+local function table_check(example, spec)
+  return function(v, where, path, r)
+    if v == nil then return false, "a table, e.g. " .. example end
+    if type(v) ~= "table" or is_object(v) then return false, "a table, e.g. " .. example end
+    return true, fields(where, path, path, v, spec(r))
+  end
+end
+
+local function multipliers(S)
+  return function(v, where, path)
+    if v == "auto" then return true, v end
+    local what = fmt("\"auto\" or a list of %d learning-rate multipliers (one per stage)", S)
+    if not is_list(v) then return false, what end
+    if #v ~= S then
+      fail(where, path, fmt("expected %d entries (one per stage: the model has %d stages), found a list of %d", S, S, #v))
+    end
+    local out = array({})
+    for i = 1, S do out[i] = apply(positive, v[i], where, join(path, i)) end
+    return true, out
+  end
+end
+
+local function train_spec(r)
+  local S = r.model and r.model.stages or 1
+  return {
+    { "batch", posint, 8 },
+    { "steps", posint, 200 },
+    { "lr", positive, 1e-3 },
+    { "beta1", beta, 0.9 },
+    { "beta2", beta, 0.95 },
+    { "eps", positive, 1e-8 },
+    { "weight_decay", nonneg, 0.1 },
+    { "grad_clip", nonneg, 1.0 },
+    { "schedule", schedule_check, function() return CTOR.wsd({}, nil, "train.schedule") end },
+    { "lr_multipliers", multipliers(S), "auto" },
+  }
+end
+
+local function eval_spec()
+  return { { "every", posint, 50 }, { "bytes", posint, 65536 }, { "batch", posint, 8 } }
+end
+
+local function log_spec()
+  return { { "every", posint, 10 }, { "db", nonempty_string, "results/results.db" } }
+end
+
+local EXPERIMENT_KEYS = { "name", "data", "model", "train", "eval", "seed", "backend", "log" }
+
+function CTOR.experiment(args, where, path)
+  expect_table(args, where, "experiment", "experiment { name = \"x\", data = corpus \"tinyshakespeare\", model = isotropic { layout = \"T4\" } }")
+  local r = fields(where, "", "experiment", args, {
+    { "name", nonempty_string, function() return basename(where.file) end },
+    { "seed", integer, 1 },
+    { "backend", one_of("cpu", "cuda"), "cpu" },
+    { "data", data_check, REQUIRED, example = "data = corpus \"tinyshakespeare\"" },
+    { "model", model_check, REQUIRED, example = "model = isotropic { layout = \"T4\" }" },
+    { "train", table_check("{ steps = 200, lr = 1e-3 }", train_spec), function(x) return fields(where, "train", "train", {}, train_spec(x)) end },
+    { "eval", table_check("{ every = 50 }", eval_spec), function() return fields(where, "eval", "eval", {}, eval_spec()) end },
+    { "log", table_check("{ every = 10 }", log_spec), function() return fields(where, "log", "log", {}, log_spec()) end },
+  })
+  r.file = where.file
+  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log" }
+  local raw = raw_copy(args)
+  raw.name = r.name -- a :with copy keeps the name unless it overrides it
+  return new_object("experiment", r, raw)
+end
+
+function CTOR.suite(args, where, path)
+  expect_table(args, where, "suite", "suite { name = \"ablations\", runs = { e1, e2 } }")
+  check_keys(where, "suite", args, { "name", "runs" })
+  local name = args.name == nil and basename(where.file) or apply(nonempty_string, args.name, where, "name")
+  if args.runs == nil then fail(where, "runs", "required; expected a list of experiments, e.g. runs = { e1, e2 }") end
+  if not is_list(args.runs) then fail(where, "runs", fmt("expected a list of experiments, found %s", describe(args.runs))) end
+  local runs, seen = array({}), {}
+  local function add(e, p)
+    local k = kind_of(e)
+    if k == "suite" then
+      for i, x in ipairs(e.runs) do add(x, join(p, i)) end
+      return
+    end
+    if k ~= "experiment" then fail(where, p, fmt("expected an experiment (experiment{...} or e:with{...}), found %s", describe(e))) end
+    if seen[e.name] then
+      fail(where, p, fmt("duplicate run name %q (same as run %d); give each run its own name, e.g. e:with { name = ... }", e.name, seen[e.name]))
+    end
+    runs[#runs + 1] = e
+    seen[e.name] = #runs
+  end
+  for i, e in ipairs(args.runs) do add(e, join("runs", i)) end
+  return new_object("suite", ordered({ name = name, runs = runs }, { "name", "runs" }), raw_copy(args))
+end
+
+---------------------------------------------------------------------------- globals, sandbox
+
+for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "moe", "wsd" } do
+  local ctor = CTOR[name]
+  _G[name] = function(args) return ctor(args, here()) end
+end
+
+if not H.unsafe then
+  local function blocked(name)
+    return function()
+      fail(here(), nil, name .. " is disabled in experiment files (it can run programs, load native code or change files); pass --unsafe-lua to allow it")
+    end
+  end
+  os.execute, os.remove, os.rename, os.exit = blocked("os.execute"), blocked("os.remove"), blocked("os.rename"), blocked("os.exit")
+  io.popen = blocked("io.popen")
+  package.loadlib = blocked("package.loadlib")
+  package.cpath = ""
+  -- keep the preload and Lua-file searchers; drop the two C-library ones
+  for i = #package.searchers, 3, -1 do package.searchers[i] = nil end
+end
+
+local P = { order = ORDER, array = ARRAY }
+
+-- "experiment" | "suite" for a constructor result; else nil and a description.
+function P.classify(v)
+  local k = kind_of(v)
+  if k == "experiment" or k == "suite" then return k end
+  return nil, describe(v)
+end
+
+return P

@@ -1,0 +1,82 @@
+/* An H-Net stage (paper Eq. 1-3, 5-9), recursively: encoder network -> chunker ->
+ * downsample -> inner (another stage, or the innermost main network) -> dechunk
+ * (smoothing EMA, causal expansion, confidence with STE) -> + Linear(x̂) residual ->
+ * decoder network. An isotropic model is a single innermost stage: its main network.
+ *
+ * Parameter names follow the reference PyTorch H-Net: at stage prefix P,
+ * P.encoder.*, P.routing_module.*, P.main_network.* (the inner stage, or the main
+ * network's P.main_network.layers.*), P.decoder.*, P.residual_proj.weight,
+ * P.pad_dimension. */
+#ifndef HN_STAGE_H
+#define HN_STAGE_H
+
+#include <cJSON.h>
+
+#include "model/network.h"
+#include "plugin/registry.h"
+
+typedef enum { HN_DOWNSAMPLE_SELECT, HN_DOWNSAMPLE_MEAN, HN_DOWNSAMPLE_MAX } hn_downsample;
+
+/* What one stage did in the last forward pass (for metrics). */
+typedef struct hn_stage_stats {
+    long outer_len;     /* L^s: rows entering the chunker */
+    long inner_len;     /* L^{s+1}: rows kept */
+    double compression; /* L^{s+1} / L^s */
+    double mean_p;      /* G */
+    double ratio_loss;  /* Eq. 10 (0 for non-differentiable chunkers) */
+} hn_stage_stats;
+
+typedef struct hn_stage {
+    int depth;
+    int d, d_inner;
+    int innermost;
+    hn_network main;             /* innermost only */
+    hn_network encoder, decoder; /* others */
+    struct hn_stage *inner;
+
+    const hn_chunker_plugin *chunker;
+    void *chunker_self;
+    cJSON *chunker_cfg;          /* this stage's chunker config (owned) */
+    int chunker_first, chunker_n;
+    int residual_param, pad_param; /* pad_param < 0: no widening */
+    int smoothing, ste;
+    hn_downsample downsample;
+    double ratio_target, alpha;
+
+    /* buffers (device unless _h), sized for cap rows */
+    int cap;
+    float *xhat, *p, *dp, *P, *dP, *x_sel, *x_in, *z, *z_n, *zbar, *dec_in;
+    float *d_xhat, *d_dec_in, *d_zbar, *d_zn, *d_z, *d_xin, *d_xsel;
+    int32_t *b, *idx, *chunk, *first, *argmax, *bytes_in, *offsets_in, *pos_in;
+    int32_t *b_h, *idx_h, *chunk_h, *first_h, *bytes_in_h, *offsets_in_h, *pos_in_h;
+    float *p_h;
+    hn_seqs inner_seqs;
+    hn_stage_stats stats;
+    const hn_param_store *store;
+} hn_stage;
+
+/* Builds the stage tree from model.layout (nested lists: 3 = encoder/inner/decoder,
+ * 1 = main), model.d (one width per stage), model.chunker. */
+int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *model,
+                   const hn_registry *reg, hn_param_store *store, const char *prefix,
+                   hn_error *err);
+void hn_stage_bind(hn_stage *st, const hn_param_store *store);
+void hn_stage_free(hn_stage *st, const hn_backend *be);
+
+/* y = stage(x); bytes_h (host, [T]) is the byte each row stands for. aux receives the
+ * weighted ratio losses of this stage and the ones inside (alpha * L_ratio). */
+int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *x,
+                     const int32_t *bytes_h, const int32_t *bytes_dev, float *y, double *aux,
+                     hn_error *err);
+int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *dy,
+                      float *dx, hn_error *err);
+
+/* Forward FLOPs (Appendix B) for the packing seqs of the last forward pass: inner stages
+ * count at the lengths they realised then. */
+double hn_stage_flops(const hn_stage *st, const hn_seqs *seqs);
+/* Number of stages below and including this one that chunk (S). */
+int hn_stage_count(const hn_stage *st);
+/* stats[s] for s = 0..S-1; returns S. */
+int hn_stage_stats_collect(const hn_stage *st, hn_stage_stats *stats, int max);
+
+#endif
