@@ -230,36 +230,69 @@ static int parse(const cJSON *data, spec *s, hn_error *err) {
     return HN_OK;
 }
 
+/* Size check before loading, where the size is known without reading: plain files
+ * (not .gz) and the synthetic corpus. */
+static int check_size(const char *name, uint64_t n, const char *known_name, size_t seq_len,
+                      hn_error *err) {
+    if (!seq_len) return HN_OK;
+    hn_corpus c = {.n = (size_t)n, .split = hn_corpus_default_split((size_t)n), .valid_end = (size_t)n};
+    const hn_known_corpus *k = known_name ? hn_known_corpus_find(known_name) : NULL;
+    if (k && k->split) {
+        if (n != k->size) return HN_OK; /* loading reports the wrong size */
+        c.split = (size_t)k->split;
+        c.valid_end = (size_t)k->valid_end;
+    }
+    set_name(&c, name);
+    return hn_corpus_require(&c, seq_len, err);
+}
+
+static int check_file(const char *path, const char *display, const char *known_name,
+                      size_t seq_len, hn_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return hn_fail(err, "corpus file %s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return hn_fail(err, "corpus file %s is a folder; use {source=\"dir\"}", path);
+    if (access(path, R_OK) != 0) return hn_fail(err, "corpus file %s: %s", path, strerror(errno));
+    if (st.st_size == 0) return hn_fail(err, "corpus %s is empty", display);
+    if (hn_path_is_gz(path)) return HN_OK;
+    return check_size(display, (uint64_t)st.st_size, known_name, seq_len, err);
+}
+
 int hn_corpus_check(const cJSON *data, hn_error *err) {
     spec s;
     if (parse(data, &s, err) != HN_OK) return HN_ERR;
     char path[4096];
-    struct stat st;
     switch (s.source) {
     case SRC_NAMED:
-        return hn_corpus_find_named(s.text, NULL, path, sizeof path, err);
+        if (hn_corpus_find_named(s.text, NULL, path, sizeof path, err) != HN_OK) return HN_ERR;
+        return check_file(path, s.text, s.text, s.seq_len, err);
     case SRC_FILE:
-        if (stat(s.text, &st) != 0)
-            return hn_fail(err, "corpus file %s: %s", s.text, strerror(errno));
-        if (S_ISDIR(st.st_mode))
-            return hn_fail(err, "corpus file %s is a folder; use {source=\"dir\"}", s.text);
-        if (access(s.text, R_OK) != 0)
-            return hn_fail(err, "corpus file %s: %s", s.text, strerror(errno));
-        if (st.st_size == 0) return hn_fail(err, "corpus %s is empty", s.text);
-        return HN_OK;
+        return check_file(s.text, s.text, NULL, s.seq_len, err);
     case SRC_DIR: {
         char **names;
         size_t n;
         if (hn_list_dir_files(s.text, &names, &n, err) != HN_OK) return HN_ERR;
-        for (size_t i = 0; i < n; i++) free(names[i]);
+        uint64_t total = 0;
+        int gz = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", s.text, names[i]);
+            if (stat(path, &st) == 0) total += (uint64_t)st.st_size;
+            gz |= hn_path_is_gz(names[i]);
+            free(names[i]);
+        }
         free(names);
         if (n == 0)
             return hn_fail(err, "folder %s has no files (hidden files and sub-folders are not read)",
                            s.text);
-        return HN_OK;
+        if (total == 0) return hn_fail(err, "corpus %s is empty", s.text);
+        return gz ? HN_OK : check_size(s.text, total, NULL, s.seq_len, err);
     }
-    case SRC_SYNTHETIC:
-        return HN_OK;
+    case SRC_SYNTHETIC: {
+        char name[64];
+        snprintf(name, sizeof name, "synthetic(seed=%llu)", (unsigned long long)s.seed);
+        return check_size(name, s.bytes, NULL, s.seq_len, err);
+    }
     }
     return HN_OK;
 }

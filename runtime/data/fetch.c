@@ -266,10 +266,13 @@ static int fetch_verified(const char *url, const char *want_member, const expect
     const char *base;
     split_path(dest, dir, sizeof dir, &base);
     if (!*base) return hn_fail(err, "destination %s is a folder name", dest);
-    if (mkdir_p(dir, err) != HN_OK) return HN_ERR;
 
     hn_bytebuf z = {0};
     if (download(url, &z, err) != HN_OK) return HN_ERR;
+    if (mkdir_p(dir, err) != HN_OK) { /* only now: a failed download leaves no folder */
+        hn_bytebuf_free(&z);
+        return HN_ERR;
+    }
     member m = {0};
     int rc = HN_OK, zipped = is_zip(&z);
     if (zipped) {

@@ -60,17 +60,14 @@ static int l_corpus_check(lua_State *L) {
     return 2;
 }
 
-static int push_plugin(lua_State *L, const hn_layer_plugin *p, hn_error *err) {
+/* Pushes a plugin's config keys as a list of {key, type, help, has_default, default}. */
+static int push_keys(lua_State *L, const char *plugin, const hn_config_key *keys, int n,
+                     hn_error *err) {
     lua_newtable(L);
-    lua_pushstring(L, p->name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, p->role);
-    lua_setfield(L, -2, "role");
-    lua_newtable(L);
-    for (int i = 0; i < p->n_config_keys; i++) {
-        const hn_config_key *k = &p->config_keys[i];
+    for (int i = 0; i < n; i++) {
+        const hn_config_key *k = &keys[i];
         if (!k->key || !k->type)
-            return hn_fail(err, "plugin %s: config key %d has no name or type", p->name, i);
+            return hn_fail(err, "plugin %s: config key %d has no name or type", plugin, i);
         lua_newtable(L);
         lua_pushstring(L, k->key);
         lua_setfield(L, -2, "key");
@@ -84,18 +81,29 @@ static int push_plugin(lua_State *L, const hn_layer_plugin *p, hn_error *err) {
             cJSON *d = cJSON_Parse(k->default_json);
             if (!d)
                 return hn_fail(err, "plugin %s: the default of key '%s' is not valid JSON: %s",
-                               p->name, k->key, k->default_json);
+                               plugin, k->key, k->default_json);
             hn_lua_push_json(L, d);
             cJSON_Delete(d);
             lua_setfield(L, -2, "default");
         }
         lua_rawseti(L, -2, i + 1);
     }
+    return HN_OK;
+}
+
+static int push_plugin(lua_State *L, const hn_layer_plugin *p, hn_error *err) {
+    lua_newtable(L);
+    lua_pushstring(L, p->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, p->role);
+    lua_setfield(L, -2, "role");
+    if (push_keys(L, p->name, p->config_keys, p->n_config_keys, err)) return HN_ERR;
     lua_setfield(L, -2, "keys");
     return HN_OK;
 }
 
 int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_error *err) {
+    int top = lua_gettop(L);
     lua_newtable(L);
     hn_lua_push_null(L);
     lua_setfield(L, -2, "null");
@@ -112,12 +120,23 @@ int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_
     lua_newtable(L); /* plugins, in registry order */
     for (int i = 0; reg && i < reg->n_plugins; i++) {
         if (push_plugin(L, reg->plugins[i].plugin, err)) {
-            lua_pop(L, 3);
+            lua_settop(L, top);
             return HN_ERR;
         }
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "plugins");
+
+    lua_newtable(L); /* chunkers: name -> keys */
+    for (int i = 0; reg && i < reg->n_chunkers; i++) {
+        const hn_chunker_plugin *c = reg->chunkers[i].plugin;
+        if (push_keys(L, c->name, c->config_keys, c->n_config_keys, err)) {
+            lua_settop(L, top);
+            return HN_ERR;
+        }
+        lua_setfield(L, -2, c->name);
+    }
+    lua_setfield(L, -2, "chunkers");
 
     lua_newtable(L); /* letters */
     for (int i = 0; reg && i < reg->n_letters; i++) {

@@ -16,6 +16,7 @@
 --   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
 --   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
 --   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
+--   H.chunkers      chunker plugin name -> its keys (same shape as a plugin's keys)
 -- and gets back {classify = fn, order = ORDER, array = ARRAY} for the JSON conversion.
 
 local H = ...
@@ -450,41 +451,71 @@ local function scalar_or_list(check)
   end
 end
 
+-- A chunker plugin may declare settings beyond the built-in ones; dc{}, pool{} and
+-- space{} accept those too (scalars of the declared type, default filled).
+local function with_plugin_keys(name, spec)
+  local keys = (H.chunkers or {})[name]
+  if not keys then return spec end
+  local have = {}
+  for _, f in ipairs(spec) do have[f[1]] = true end
+  for _, k in ipairs(keys) do
+    if not have[k.key] and TYPE_CHECK[k.type] then
+      local default = nil
+      if k.has_default then default = k.default end -- (`and/or` would lose a false default)
+      spec[#spec + 1] = { k.key, TYPE_CHECK[k.type], default }
+    end
+  end
+  return spec
+end
+
+local function chunker_order(r, first)
+  local order = {}
+  for _, k in ipairs(first) do order[#order + 1] = k end
+  for _, k in ipairs(ORDER[r]) do
+    local dup = false
+    for _, f in ipairs(first) do if f == k then dup = true end end
+    if not dup then order[#order + 1] = k end
+  end
+  ORDER[r] = order
+end
+
 local DOWNSAMPLE = one_of("select", "mean", "max")
 local RATIO = number_in(1, math.huge, false, true, "a compression ratio >= 1")
 
 function CTOR.dc(args, where, path)
   path = path or "dc"
   expect_table(args, where, path, "dc { ratio = { 3, 3 } }")
-  local r = fields(where, path, path, args, {
+  local r = fields(where, path, path, args, with_plugin_keys("dc", {
     { "ratio", scalar_or_list(RATIO), nil },
     { "alpha", nonneg, 0.03 },
     { "routing", one_of("cosine", "linear"), "cosine" },
     { "smoothing", boolean, true },
     { "ste", boolean, true },
     { "downsample", DOWNSAMPLE, "select" },
-  })
+  }))
   r.kind = "dc"
-  ORDER[r] = { "kind", "ratio", "alpha", "routing", "smoothing", "ste", "downsample" }
+  chunker_order(r, { "kind" })
   return new_object("dc", r, raw_copy(args))
 end
 
 function CTOR.space(args, where, path)
   path = path or "space"
   expect_table(args, where, path, "space {}")
-  fields(where, path, path, args, {})
-  return new_object("space", ordered({ kind = "space" }, { "kind" }), raw_copy(args))
+  local r = fields(where, path, path, args, with_plugin_keys("space", {}))
+  r.kind = "space"
+  chunker_order(r, { "kind" })
+  return new_object("space", r, raw_copy(args))
 end
 
 function CTOR.pool(args, where, path)
   path = path or "pool"
   expect_table(args, where, path, "pool { k = 6 }")
-  local r = fields(where, path, path, args, {
-    { "k", scalar_or_list(integer_at_least(2, "a pooling width >= 2")), REQUIRED, example = "pool { k = 6 }" },
+  local r = fields(where, path, path, args, with_plugin_keys("pool", {
+    { "k", scalar_or_list(integer_at_least(1, "a pooling width (an integer >= 1)")), REQUIRED, example = "pool { k = 6 }" },
     { "downsample", DOWNSAMPLE, "select" },
-  })
+  }))
   r.kind = "pool"
-  ORDER[r] = { "kind", "k", "downsample" }
+  chunker_order(r, { "kind" })
   return new_object("pool", r, raw_copy(args))
 end
 
@@ -512,7 +543,7 @@ function CTOR.moe(args, where, path)
   path = path or "moe"
   local p = PLUGIN.moe
   if not p then
-    fail(where, path, "moe needs the moe plugin, which is not loaded (build layers/moe, or add its folder to HNET_PLUGIN_PATH)")
+    fail(where, nil, "moe needs the moe plugin, which is not loaded (build layers/moe, or add its folder to HNET_PLUGIN_PATH)")
   end
   expect_table(args, where, path, "moe { experts = 8, top_k = 2 }")
   check_keys(where, path, args, plugin_key_names(p))
@@ -795,7 +826,7 @@ local function resolve_model(kind, args, where, path)
   if kind == "hnet" then
     chunker = chunker_for_stages(args.chunker or CTOR.dc({}, where, join(path, "chunker")), S, where, join(path, "chunker"))
   elseif kind == "spacebyte" then
-    chunker = ordered({ kind = "space" }, { "kind" })
+    chunker = chunker_for_stages(CTOR.space({}, where, join(path, "chunker")), S, where, join(path, "chunker"))
   end
 
   local r = ordered({
@@ -856,12 +887,7 @@ local function multipliers(S)
     if v == "auto" then return true, v end
     local what = fmt("\"auto\" or a list of %d learning-rate multipliers (one per stage)", S)
     if not is_list(v) then return false, what end
-    if #v ~= S then
-      fail(where, path, fmt("expected %d entries (one per stage: the model has %d stages), found a list of %d", S, S, #v))
-    end
-    local out = array({})
-    for i = 1, S do out[i] = apply(positive, v[i], where, join(path, i)) end
-    return true, out
+    return true, per_stage(v, S, positive, where, path)
   end
 end
 

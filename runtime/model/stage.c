@@ -59,7 +59,8 @@ static int setup_chunker(hn_stage *st, const cJSON *model, const hn_registry *re
     st->chunker = hn_registry_find_chunker(reg, name);
     if (!st->chunker) return hn_fail(err, "model.chunker: no chunker plugin named '%s' is loaded", name);
     cJSON *given = chunker_config_for(chunker, st->depth);
-    cJSON_DeleteItemFromObject(given, "plugin");
+    cJSON_DeleteItemFromObject(given, "plugin"); /* the name, not a setting */
+    cJSON_DeleteItemFromObject(given, "kind");
     st->chunker_cfg = hn_config_with_defaults(given, st->chunker->config_keys,
                                               st->chunker->n_config_keys, name, err);
     cJSON_Delete(given);

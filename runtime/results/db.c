@@ -36,9 +36,9 @@ int hn_results_sql_fail(const hn_results *r, hn_error *err, int rc, const char *
         return hn_fail(err, "%s: still locked by another process after %d s (%s)", path,
                        RETRY_TOTAL_MS / 1000, doing);
     case SQLITE_CANTOPEN:
-        return hn_fail(err, "%s: cannot open (%s): %s", path, doing,
-                       r && r->db && sqlite3_system_errno(r->db)
-                           ? strerror(sqlite3_system_errno(r->db)) : detail);
+        return hn_fail(err, "%s: cannot open or create the database (%s: %s); check that "
+                            "the file and its directory exist and are writable", path, doing,
+                       detail);
     case SQLITE_IOERR:
         return hn_fail(err, "%s: I/O error while %s: %s", path, doing, detail);
     default:
@@ -162,10 +162,35 @@ static int mark_interrupted(hn_results *r, hn_error *err) {
     return rc == SQLITE_OK ? HN_OK : hn_results_sql_fail(r, err, rc, "marking interrupted runs");
 }
 
+/* A WAL file in a directory we cannot write cannot get its shared-memory file. No
+ * writer can be active there either (a writer would have created it), so the file is
+ * read as immutable. */
+static int reopen_immutable(hn_results *r) {
+    size_t n = strlen(r->path);
+    char *uri = malloc(3 * n + 32);
+    if (!uri) return SQLITE_NOMEM;
+    char *o = uri + sprintf(uri, "file:");
+    for (const char *p = r->path; *p; p++) /* URI-escape what would end the path */
+        o += (*p == '%' || *p == '?' || *p == '#') ? sprintf(o, "%%%02X", (unsigned char)*p)
+                                                    : sprintf(o, "%c", *p);
+    strcpy(o, "?immutable=1");
+    sqlite3_close(r->db);
+    r->db = NULL;
+    int rc = sqlite3_open_v2(uri, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(r->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Journal mode and per-connection settings; a read-only file keeps whatever it has. */
 static int configure(hn_results *r, hn_error *err) {
     /* Reading the header first turns "not a database" into a clean message. */
-    if (hn_results_exec(r, "SELECT count(*) FROM sqlite_master", "reading the file", err))
+    int rc = sqlite3_exec(r->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (r->readonly && ((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN))
+        rc = reopen_immutable(r);
+    if (rc != SQLITE_OK && hn_results_exec(r, "SELECT count(*) FROM sqlite_master",
+                                           "reading the file", err))
         return HN_ERR;
     if (hn_results_exec(r, "PRAGMA foreign_keys = ON", "configuring", err)) return HN_ERR;
     /* Switching to WAL rewrites the header: refuse files that are not ours first. */

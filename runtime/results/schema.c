@@ -100,7 +100,7 @@ static int refuse_newer(hn_results *r, long long version, hn_error *err) {
 /* Reads the version and refuses, before anything is written, a newer schema or
  * someone else's database (version 0 with tables of its own). */
 static int inspect(hn_results *r, long long *v, hn_error *err) {
-    long long objects;
+    long long objects = 0;
     if (read_version(r, v, &objects, err)) return HN_ERR;
     if (*v > HN_RESULTS_SCHEMA_VERSION) return refuse_newer(r, *v, err);
     if (*v == 0 && objects > 0)

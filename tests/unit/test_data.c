@@ -267,11 +267,33 @@ static void test_empty_and_too_small(void **state) {
 
     o = cfg("file", "path", p);
     cJSON_AddNumberToObject(o, "seq_len", 64);
+    assert_int_equal(hn_corpus_check(o, &err), HN_ERR); /* caught before loading */
+    assert_contains(err.msg, "seq_len 64");
     assert_int_equal(hn_corpus_load(o, &c, &err), HN_ERR);
     assert_contains(err.msg, "seq_len 64");
     assert_null(c.bytes);
     cJSON_ReplaceItemInObject(o, "seq_len", cJSON_CreateNumber(4));
+    assert_int_equal(hn_corpus_check(o, &err), HN_OK);
     assert_int_equal(hn_corpus_load(o, &c, &err), HN_OK);
+    hn_corpus_free(&c);
+    cJSON_Delete(o);
+
+    o = cfg("dir", "path", dir); /* empty.txt + small.txt */
+    cJSON_AddNumberToObject(o, "seq_len", 5);
+    assert_int_equal(hn_corpus_check(o, &err), HN_ERR);
+    assert_contains(err.msg, "too small");
+    cJSON_Delete(o);
+
+    o = cfg("synthetic", NULL, NULL);
+    cJSON_AddNumberToObject(o, "bytes", 1000);
+    cJSON_AddNumberToObject(o, "seq_len", 50); /* valid part: 50 bytes */
+    assert_int_equal(hn_corpus_check(o, &err), HN_ERR);
+    assert_contains(err.msg, "synthetic(seed=1)");
+    assert_int_equal(hn_corpus_load(o, &c, &err), HN_ERR);
+    cJSON_ReplaceItemInObject(o, "seq_len", cJSON_CreateNumber(49));
+    assert_int_equal(hn_corpus_check(o, &err), HN_OK);
+    assert_int_equal(hn_corpus_load(o, &c, &err), HN_OK);
+    assert_int_equal(c.n, 1000);
     hn_corpus_free(&c);
     cJSON_Delete(o);
     free(data);
@@ -364,6 +386,13 @@ static void test_named_lookup(void **state) {
     assert_int_equal(c.valid_end, 95000000);
     assert_int_equal(hn_corpus_require(&c, 8192, &err), HN_OK);
     hn_corpus_free(&c);
+    o = cfg("named", "name", "enwik8");
+    cJSON_AddNumberToObject(o, "seq_len", 4999999); /* the 5M validation part: just fits */
+    assert_int_equal(hn_corpus_check(o, &err), HN_OK);
+    cJSON_ReplaceItemInObject(o, "seq_len", cJSON_CreateNumber(5000000));
+    assert_int_equal(hn_corpus_check(o, &err), HN_ERR);
+    assert_contains(err.msg, "too small");
+    cJSON_Delete(o);
     rm_rf(dir);
     free(dir);
 }

@@ -251,16 +251,16 @@ static int setup(void **state) {
     char p[512];
     static const uint8_t small[] = "small member\n";
     snprintf(p, sizeof p, "%s/one.zip", serve_dir);
-    write_zip(p, (zmember[]){{"payload.txt", payload, payload_n, 1, 0}}, 1);
+    write_zip(p, (zmember[]){{"payload.txt", payload, payload_n, 1, 0, 0}}, 1);
     snprintf(p, sizeof p, "%s/two.zip", serve_dir);
     write_zip(p, (zmember[]){{"dir/a.txt", small, sizeof small - 1, 1, 0, 1},
                              {"b.bin", payload, payload_n, 0, 0, 0}}, 2);
     snprintf(p, sizeof p, "%s/descriptor.zip", serve_dir);
     write_zip(p, (zmember[]){{"payload.txt", payload, payload_n, 1, 0, 1}}, 1);
     snprintf(p, sizeof p, "%s/badcrc.zip", serve_dir);
-    write_zip(p, (zmember[]){{"payload.txt", payload, payload_n, 1, 1}}, 1);
+    write_zip(p, (zmember[]){{"payload.txt", payload, payload_n, 1, 1, 0}}, 1);
     snprintf(p, sizeof p, "%s/enwik8.zip", serve_dir); /* the right member, the wrong content */
-    write_zip(p, (zmember[]){{"enwik8", payload, payload_n, 1, 0}}, 1);
+    write_zip(p, (zmember[]){{"enwik8", payload, payload_n, 1, 0, 0}}, 1);
     snprintf(p, sizeof p, "%s/raw.txt", serve_dir);
     write_file(p, payload, payload_n);
     snprintf(p, sizeof p, "%s/cut.zip", serve_dir); /* a download cut short */
