@@ -85,7 +85,7 @@ run: deps all
 	$(B)/hnet run experiments/llamabyte.lua
 
 test: deps all $(TEST_BIN)
-	sh scripts/run-tests.sh $(TEST_BIN) $(wildcard tests/e2e/*.sh)
+	sh scripts/run-tests.sh $(TEST_BIN) $(wildcard tests/e2e/test_*.sh)
 
 clean:
 	rm -rf $(B)

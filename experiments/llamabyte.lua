@@ -10,7 +10,7 @@ return experiment {
     mlp       = 384,
     attention = { heads = 4, window = "global", rotary_dim = 32 },
   },
-  train = { batch = 8, steps = 300, lr = 2e-3, schedule = wsd { warmup = 0.1, decay = 0.2 } },
-  eval  = { every = 50, bytes = 32768 },
+  train = { batch = 8, steps = 150, lr = 3e-3, schedule = wsd { warmup = 0.1, decay = 0.2 } },
+  eval  = { every = 50, bytes = 16384 },
   seed  = 1,
 }

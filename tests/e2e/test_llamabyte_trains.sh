@@ -20,9 +20,12 @@ awk -v s="$start" 'BEGIN { exit !(s > 7.0 && s < 9.0) }' || fail "starting BPB $
 awk -v f="$final" 'BEGIN { exit !(f < 4.5) }' || fail "final BPB $final did not fall well below the start"
 
 # bit-identical curves: every metric row except wall-clock rates
-q="select step, bytes, split, name, printf('%.17g', value) from metrics where run_id=%d and name not in ('bytes_per_s') order by split, name, step"
-sqlite3 "$DB" "$(printf "$q" 1)" >"$TMP/c1"
-sqlite3 "$DB" "$(printf "$q" 2)" >"$TMP/c2"
+curve() {
+    sqlite3 "$DB" "select step, bytes, split, name, printf('%.17g', value) from metrics
+                   where run_id=$1 and name <> 'bytes_per_s' order by split, name, step"
+}
+curve 1 >"$TMP/c1"
+curve 2 >"$TMP/c2"
 [ -s "$TMP/c1" ] || fail "run 1 has no metrics"
 cmp -s "$TMP/c1" "$TMP/c2" || { diff "$TMP/c1" "$TMP/c2" | head; fail "same seed, different curves"; }
 echo "ok: $(wc -l <"$TMP/c1") metric rows identical across two runs"

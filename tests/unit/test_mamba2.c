@@ -232,7 +232,10 @@ static void check_grads(int ngroups, int chunk) {
     printf("G%d Q%-2d forward vs float64 reference: %.1e\n", ngroups, chunk, ef);
     assert_true(ef < 1e-5);
     const double tol64 = 1e-4;
-    double *gref = malloc(2000 * 8);
+    size_t most = (size_t)T * D;
+    for (int i = 0; i < 8; i++)
+        if (in.store.entries[i].numel > most) most = in.store.entries[i].numel;
+    double *gref = malloc(most * sizeof *gref);
     for (int i = 0; i < 8; i++) {
         hn_param_entry *e = &in.store.entries[i];
         m2_ref_grad(&r, *refp[i], e->numel, gref);

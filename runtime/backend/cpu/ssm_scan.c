@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "backend/cpu/ssm_ops.h"
 
 static inline float softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
@@ -30,8 +32,8 @@ static inline void axpyf(float *y, float a, const float *x, int n) {
 size_t hn_cpu_ssd_workspace_floats(const hn_ssm_dims *d) {
     size_t H = d->heads, P = d->headdim, N = d->d_state, Q = d->chunk;
     size_t PN = P * N, V = P > N ? P : N;
-    /* S or dS carry, new dS, dt, cs, Gm, dGm, ds, ddt, u, v */
-    return H * PN + PN + 2 * H * Q + 2 * Q * Q + 2 * Q + Q * P + V;
+    /* S or dS carry, new dS, dt, cs, 4 [Q, Q] matrices, ds, ddt, 3 [Q, V] tiles */
+    return H * PN + PN + 2 * H * Q + 4 * Q * Q + 2 * Q + 3 * Q * V;
 }
 
 /* dt[h, i] = softplus(raw + bias) and cs[h, i] = running sum of dt A, for q rows. */
@@ -48,11 +50,19 @@ static void chunk_decays(float *dt, float *cs, const float *dt_raw, int ld_dt,
     }
 }
 
-/* Gm[i, j] = C_i . B_j for j <= i < q (lower triangle, row stride Q). */
-static void gram(float *Gm, const float *C, const float *B, int ld, int q, int N, int Q) {
-    for (int i = 0; i < q; i++)
-        for (int j = 0; j <= i; j++)
-            Gm[i * Q + j] = dotf(C + (size_t)i * ld, B + (size_t)j * ld, N);
+/* Row-major C[m, n] = alpha op(A) op(B) + beta C with explicit leading dimensions. */
+static inline void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* GL[i, j] = Gm[i, j] exp(cs_i - cs_j) for j <= i, 0 above the diagonal. */
+static void decay_mask(float *GL, const float *Gm, const float *cs, int q, int Q) {
+    for (int i = 0; i < q; i++) {
+        for (int j = 0; j <= i; j++) GL[i * Q + j] = Gm[i * Q + j] * expf(cs[i] - cs[j]);
+        for (int j = i + 1; j < q; j++) GL[i * Q + j] = 0.0f;
+    }
 }
 
 void hn_cpu_ssd_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
@@ -61,9 +71,10 @@ void hn_cpu_ssd_forward(float *y, float *chunk_states, float *final_state, size_
                         const float *A_log, const float *D, const hn_seqs *seqs,
                         const hn_ssm_dims *d, float *ws) {
     const int H = d->heads, P = d->headdim, N = d->d_state, G = d->ngroups, Q = d->chunk;
-    const int HG = H / G, HP = H * P;
-    const size_t PN = (size_t)P * N, HPN = (size_t)H * PN;
+    const int HG = H / G, HP = H * P, V = P > N ? P : N;
+    const size_t PN = (size_t)P * N, HPN = (size_t)H * PN, QQ = (size_t)Q * Q;
     float *S = ws, *dt = S + HPN + PN, *cs = dt + (size_t)H * Q, *Gm = cs + (size_t)H * Q;
+    float *M = Gm + QQ, *tile = M + QQ;
     size_t ci = 0;
     for (int s = 0; s < seqs->n; s++) {
         int o0 = seqs->offsets[s], o1 = seqs->offsets[s + 1];
@@ -74,28 +85,30 @@ void hn_cpu_ssd_forward(float *y, float *chunk_states, float *final_state, size_
             chunk_decays(dt, cs, dt_raw + (size_t)c0 * ld_dt, ld_dt, dt_bias, A_log, H, Q, q);
             for (int g = 0; g < G; g++) {
                 const float *Bc = B + (size_t)c0 * ld + g * N, *Cc = C + (size_t)c0 * ld + g * N;
-                gram(Gm, Cc, Bc, ld, q, N, Q);
+                gemm(0, 1, q, q, N, 1.0f, Cc, ld, Bc, ld, 0.0f, Gm, Q); /* C_i . B_j */
                 for (int h = g * HG; h < (g + 1) * HG; h++) {
                     const float *xh = x + (size_t)c0 * ld + h * P;
                     const float *dth = dt + h * Q, *csh = cs + h * Q;
                     float *Sh = S + h * PN, *yh = y + (size_t)c0 * HP + h * P;
+                    /* y = D x + (GL o dt_j) X + diag(exp cs) C S^T */
+                    for (int i = 0; i < q; i++)
+                        for (int p = 0; p < P; p++)
+                            yh[(size_t)i * HP + p] = D[h] * xh[(size_t)i * ld + p];
+                    decay_mask(M, Gm, csh, q, Q);
+                    for (int i = 0; i < q; i++)
+                        for (int j = 0; j <= i; j++) M[i * Q + j] *= dth[j];
+                    gemm(0, 0, q, P, q, 1.0f, M, Q, xh, ld, 1.0f, yh, HP);
                     for (int i = 0; i < q; i++) {
-                        float *yi = yh + (size_t)i * HP;
-                        const float *xi = xh + (size_t)i * ld, *Ci = Cc + (size_t)i * ld;
                         float e = expf(csh[i]);
-                        for (int p = 0; p < P; p++) yi[p] = D[h] * xi[p] + e * dotf(Sh + p * N, Ci, N);
-                        for (int j = 0; j <= i; j++) {
-                            float coef = Gm[i * Q + j] * expf(csh[i] - csh[j]) * dth[j];
-                            axpyf(yi, coef, xh + (size_t)j * ld, P);
-                        }
+                        for (int n = 0; n < N; n++) tile[i * V + n] = e * Cc[(size_t)i * ld + n];
                     }
-                    float el = expf(csh[q - 1]);
-                    for (size_t k = 0; k < PN; k++) Sh[k] *= el;
+                    gemm(0, 1, q, P, N, 1.0f, tile, V, Sh, N, 1.0f, yh, HP);
+                    /* S = exp(cs_last) S + X^T diag(exp(cs_last - cs_j) dt_j) B */
                     for (int j = 0; j < q; j++) {
-                        float coef = expf(csh[q - 1] - csh[j]) * dth[j];
-                        const float *xj = xh + (size_t)j * ld, *Bj = Bc + (size_t)j * ld;
-                        for (int p = 0; p < P; p++) axpyf(Sh + p * N, coef * xj[p], Bj, N);
+                        float w = expf(csh[q - 1] - csh[j]) * dth[j];
+                        for (int n = 0; n < N; n++) tile[j * V + n] = w * Bc[(size_t)j * ld + n];
                     }
+                    gemm(1, 0, P, N, q, 1.0f, xh, ld, tile, V, expf(csh[q - 1]), Sh, N);
                 }
             }
         }
@@ -110,11 +123,12 @@ void hn_cpu_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const float *A_log, const float *D, const float *chunk_states,
                          const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
     const int H = d->heads, P = d->headdim, N = d->d_state, G = d->ngroups, Q = d->chunk;
-    const int HG = H / G, HP = H * P;
-    const size_t PN = (size_t)P * N, HPN = (size_t)H * PN;
+    const int HG = H / G, HP = H * P, V = P > N ? P : N;
+    const size_t PN = (size_t)P * N, HPN = (size_t)H * PN, QQ = (size_t)Q * Q;
     float *dS = ws, *dSn = dS + HPN, *dt = dSn + PN, *cs = dt + (size_t)H * Q;
-    float *Gm = cs + (size_t)H * Q, *dGm = Gm + (size_t)Q * Q, *ds = dGm + (size_t)Q * Q;
-    float *ddt = ds + Q, *u = ddt + Q, *v = u + (size_t)Q * P;
+    float *Gm = cs + (size_t)H * Q, *GL = Gm + QQ, *dGm = GL + QQ, *dM = dGm + QQ;
+    float *ds = dM + QQ, *ddt = ds + Q, *u = ddt + Q, *t1 = u + (size_t)Q * V;
+    float *t2 = t1 + (size_t)Q * V;
     size_t ci0 = 0;
     for (int s = 0; s < seqs->n; s++) {
         int o0 = seqs->offsets[s], o1 = seqs->offsets[s + 1];
@@ -127,8 +141,8 @@ void hn_cpu_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
             for (int g = 0; g < G; g++) {
                 const float *Bc = B + (size_t)c0 * ld + g * N, *Cc = C + (size_t)c0 * ld + g * N;
                 float *dBc = dB + (size_t)c0 * ldd + g * N, *dCc = dC + (size_t)c0 * ldd + g * N;
-                gram(Gm, Cc, Bc, ld, q, N, Q);
-                for (int i = 0; i < q; i++) memset(dGm + i * Q, 0, (size_t)(i + 1) * sizeof *dGm);
+                gemm(0, 1, q, q, N, 1.0f, Cc, ld, Bc, ld, 0.0f, Gm, Q);
+                for (int i = 0; i < q; i++) memset(dGm + i * Q, 0, (size_t)q * sizeof *dGm);
                 for (int h = g * HG; h < (g + 1) * HG; h++) {
                     const float *xh = x + (size_t)c0 * ld + h * P;
                     const float *dyh = dy + (size_t)c0 * HP + h * P;
@@ -138,7 +152,6 @@ void hn_cpu_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                     float A = -expf(A_log[h]), el = expf(csh[q - 1]);
                     memset(ds, 0, (size_t)q * sizeof *ds);
                     memset(ddt, 0, (size_t)q * sizeof *ddt);
-                    memset(u, 0, (size_t)q * P * sizeof *u); /* u_j = dLoss / d(dt_j x_j) */
                     /* skip connection */
                     float dDh = 0;
                     for (int i = 0; i < q; i++) {
@@ -147,52 +160,50 @@ void hn_cpu_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                         axpyf(dxh + (size_t)i * ldd, D[h], dyi, P);
                     }
                     dD[h] += dDh;
-                    /* intra-chunk quadratic form */
-                    for (int i = 0; i < q; i++) {
-                        const float *dyi = dyh + (size_t)i * HP;
+                    /* intra-chunk: y_i += sum_j GL_ij dt_j x_j; u_j = dLoss/d(dt_j x_j) */
+                    decay_mask(GL, Gm, csh, q, Q);
+                    gemm(1, 0, q, P, q, 1.0f, GL, Q, dyh, HP, 0.0f, u, V);
+                    gemm(0, 1, q, q, P, 1.0f, dyh, HP, xh, ld, 0.0f, dM, Q); /* dy_i . x_j */
+                    for (int i = 0; i < q; i++)
                         for (int j = 0; j <= i; j++) {
-                            float L = expf(csh[i] - csh[j]);
-                            float dM = dotf(dyi, xh + (size_t)j * ld, P) * dth[j];
-                            float gl = Gm[i * Q + j] * L;
-                            axpyf(u + (size_t)j * P, gl, dyi, P);
-                            dGm[i * Q + j] += dM * L;
-                            float t = dM * gl;
+                            float dm = dM[i * Q + j] * dth[j];
+                            dGm[i * Q + j] += dm * expf(csh[i] - csh[j]);
+                            float t = dm * GL[i * Q + j];
                             ds[i] += t;
                             ds[j] -= t;
                         }
-                    }
-                    /* contribution of the incoming state to y: exp(s_i) S0 C_i */
-                    for (size_t e = 0; e < PN; e++) dSn[e] = el * dSh[e];
+                    /* the incoming state's term exp(cs_i) S0 C_i */
+                    gemm(0, 0, q, N, P, 1.0f, dyh, HP, S0h, N, 0.0f, t1, V); /* S0^T dy_i */
                     for (int i = 0; i < q; i++) {
-                        const float *dyi = dyh + (size_t)i * HP, *Ci = Cc + (size_t)i * ld;
                         float e = expf(csh[i]);
-                        memset(v, 0, (size_t)N * sizeof *v);
-                        for (int p = 0; p < P; p++) axpyf(v, dyi[p], S0h + p * N, N);
-                        axpyf(dCc + (size_t)i * ldd, e, v, N);
-                        ds[i] += e * dotf(v, Ci, N);
-                        for (int p = 0; p < P; p++) axpyf(dSn + p * N, e * dyi[p], Ci, N);
+                        const float *vi = t1 + (size_t)i * V, *Ci = Cc + (size_t)i * ld;
+                        axpyf(dCc + (size_t)i * ldd, e, vi, N);
+                        ds[i] += e * dotf(vi, Ci, N);
+                        for (int p = 0; p < P; p++) t2[(size_t)i * V + p] = e * dyh[(size_t)i * HP + p];
                     }
+                    for (size_t e = 0; e < PN; e++) dSn[e] = el * dSh[e];
+                    gemm(1, 0, P, N, q, 1.0f, t2, V, Cc, ld, 1.0f, dSn, N);
                     /* state passing: S_end = el S0 + sum_j w_j dt_j x_j B_j^T */
                     {
                         float t0 = 0;
                         for (size_t e = 0; e < PN; e++) t0 += dSh[e] * S0h[e];
                         ds[q - 1] += el * t0;
                     }
+                    gemm(0, 1, q, P, N, 1.0f, Bc, ld, dSh, N, 0.0f, t1, V); /* dS B_j */
+                    gemm(0, 0, q, N, P, 1.0f, xh, ld, dSh, N, 0.0f, t2, V); /* dS^T x_j */
                     for (int j = 0; j < q; j++) {
-                        const float *xj = xh + (size_t)j * ld, *Bj = Bc + (size_t)j * ld;
+                        const float *xj = xh + (size_t)j * ld, *rj = t1 + (size_t)j * V;
                         float w = expf(csh[q - 1] - csh[j]);
-                        for (int p = 0; p < P; p++) v[p] = dotf(dSh + p * N, Bj, N);
-                        axpyf(u + (size_t)j * P, w, v, P);
-                        float t = w * dth[j] * dotf(xj, v, P);
+                        axpyf(u + (size_t)j * V, w, rj, P);
+                        float t = w * dth[j] * dotf(xj, rj, P);
                         ds[q - 1] += t;
                         ds[j] -= t;
-                        float *dBj = dBc + (size_t)j * ldd;
-                        for (int p = 0; p < P; p++) axpyf(dBj, w * dth[j] * xj[p], dSh + p * N, N);
+                        axpyf(dBc + (size_t)j * ldd, w * dth[j], t2 + (size_t)j * V, N);
                     }
                     memcpy(dSh, dSn, PN * sizeof *dSh);
                     /* u -> dx, ddt */
                     for (int j = 0; j < q; j++) {
-                        const float *uj = u + (size_t)j * P;
+                        const float *uj = u + (size_t)j * V;
                         axpyf(dxh + (size_t)j * ldd, dth[j], uj, P);
                         ddt[j] += dotf(xh + (size_t)j * ld, uj, P);
                     }
@@ -211,13 +222,9 @@ void hn_cpu_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                     ddt_bias[h] += dbias;
                     dA_log[h] += dA * A;
                 }
-                /* Gm_ij = C_i . B_j */
-                for (int i = 0; i < q; i++)
-                    for (int j = 0; j <= i; j++) {
-                        float gm = dGm[i * Q + j];
-                        axpyf(dCc + (size_t)i * ldd, gm, Bc + (size_t)j * ld, N);
-                        axpyf(dBc + (size_t)j * ldd, gm, Cc + (size_t)i * ld, N);
-                    }
+                /* Gm_ij = C_i . B_j (dGm is zero above the diagonal) */
+                gemm(0, 0, q, N, q, 1.0f, dGm, Q, Bc, ld, 1.0f, dCc, ldd);
+                gemm(1, 0, q, N, q, 1.0f, dGm, Q, Cc, ld, 1.0f, dBc, ldd);
             }
         }
         ci0 += (size_t)nch;
