@@ -4,7 +4,7 @@
 # system packages first (scripts/deps.sh).
 
 CC      ?= cc
-PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto
+PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto cairo
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -pthread \

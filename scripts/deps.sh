@@ -14,6 +14,7 @@ has_pc cmocka   || need="$need libcmocka-dev"
 has_pc zlib     || need="$need zlib1g-dev"
 has_pc libcurl  || need="$need libcurl4-openssl-dev"
 has_pc libcrypto || need="$need libssl-dev"
+has_pc cairo    || need="$need libcairo2-dev"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 [ -z "$need" ] && exit 0
 

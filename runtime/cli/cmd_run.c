@@ -40,6 +40,10 @@ static void print_table(const hn_train_result *r) {
     printf("%-24s %-11s %8s %7ld %9s %10.4f %10.3f %9.3f %7.1fs\n", r->name, r->status, params,
            r->steps_done, bytes, r->flops_per_byte / 1e9, r->first_valid_bpb, r->final_valid_bpb,
            r->seconds);
+    if (r->n_params_active > 0 && r->n_params_active < r->n_params) {
+        hn_human_count(params, sizeof params, (double)r->n_params_active);
+        printf("(sparse: %s of the params are active per byte)\n", params);
+    }
 }
 
 int hn_cmd_run(int argc, char **argv) {

@@ -915,7 +915,12 @@ local function log_spec()
   return { { "every", posint, 10 }, { "db", nonempty_string, "results/results.db" } }
 end
 
-local EXPERIMENT_KEYS = { "name", "data", "model", "train", "eval", "seed", "backend", "log" }
+-- checkpoints (runtime/train/checkpoint.h): every = 0 writes none
+local function checkpoint_spec()
+  return { { "every", nonneg_int, 0 }, { "dir", nonempty_string, "results/checkpoints" }, { "keep", posint, 2 } }
+end
+
+local EXPERIMENT_KEYS = { "name", "data", "model", "train", "eval", "seed", "backend", "log", "checkpoint" }
 
 function CTOR.experiment(args, where, path)
   expect_table(args, where, "experiment", "experiment { name = \"x\", data = corpus \"tinyshakespeare\", model = isotropic { layout = \"T4\" } }")
@@ -928,9 +933,11 @@ function CTOR.experiment(args, where, path)
     { "train", table_check("{ steps = 200, lr = 1e-3 }", train_spec), function(x) return fields(where, "train", "train", {}, train_spec(x)) end },
     { "eval", table_check("{ every = 50 }", eval_spec), function() return fields(where, "eval", "eval", {}, eval_spec()) end },
     { "log", table_check("{ every = 10 }", log_spec), function() return fields(where, "log", "log", {}, log_spec()) end },
+    { "checkpoint", table_check("{ every = 100 }", checkpoint_spec), function() return fields(where, "checkpoint", "checkpoint", {}, checkpoint_spec()) end },
+    { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
   })
   r.file = where.file
-  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log" }
+  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "match_flops" }
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it
   return new_object("experiment", r, raw)

@@ -200,12 +200,14 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
     size_t n = (size_t)T * (size_t)D;
     hn_layer_ctx ctx = {.be = be, .seqs = seqs};
     be->copy(net->resid[0], x, n * sizeof(float));
+    net->aux = 0;
     for (int i = 0; i < net->n_sub; i++) {
         hn_sublayer *sl = &net->subs[i];
         be->rmsnorm_forward(net->normed[i], net->rstd[i], net->resid[i],
                             param_value(net, sl->norm_param), T, D, net->eps);
         if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed[i], net->f_out, err))
             return hn_fail_prefix(err, "%s forward", sl->layer.plugin->name);
+        if (sl->layer.plugin->aux_loss) net->aux += sl->layer.plugin->aux_loss(sl->layer.self);
         be->copy(net->resid[i + 1], net->resid[i], n * sizeof(float));
         be->add(net->resid[i + 1], net->f_out, n);
     }

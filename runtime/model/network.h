@@ -35,6 +35,7 @@ typedef struct hn_network {
     float *f_out;   /* [T, d] a sublayer's output before the residual add */
     float *d_resid; /* [T, d] */
     float *d_normed;/* [T, d] */
+    double aux;     /* sum of the sublayers' auxiliary losses in the last forward */
 } hn_network;
 
 /* Builds the sublayers of `layout` (e.g. "T1m4") at width d for stage `stage`.

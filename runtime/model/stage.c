@@ -115,7 +115,9 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
         if (!cJSON_IsString(main))
             return hn_fail(err, "model.layout: the main network of stage %d must be a layout string", depth);
         st->innermost = 1;
-        return hn_network_build(&st->main, main->valuestring, d, depth, model, reg, store, prefix,
+        /* the reference wraps the innermost Isotropic as P.main_network */
+        snprintf(p, sizeof p, "%smain_network.", prefix);
+        return hn_network_build(&st->main, main->valuestring, d, depth, model, reg, store, p,
                                 depth, err);
     }
     const cJSON *enc = cJSON_GetArrayItem(layout, 0), *dec = cJSON_GetArrayItem(layout, 2);
@@ -137,12 +139,17 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
     if (st->d_inner > d) {
         hn_param pad = {.name = "pad_dimension", .ndim = 1, .shape = {st->d_inner - d},
                         .init = HN_INIT_ZEROS, .weight_decay = 0};
-        st->pad_param = hn_params_declare(store, prefix, &pad, depth, NULL, NULL, 0);
+        st->pad_param = hn_params_declare(store, p, &pad, depth, NULL, NULL, 0); /* the inner stage's, as in the reference */
     }
-    /* the residual projection starts at zero (Section 2.3.1) */
-    hn_param res = {.name = "residual_proj.weight", .ndim = 2, .shape = {d, d},
-                    .init = HN_INIT_ZEROS, .weight_decay = 1};
-    st->residual_param = hn_params_declare(store, prefix, &res, depth, NULL, NULL, 0);
+    /* H-Net: a Linear on the residual path, starting at zero (Section 2.3.1); the
+     * original SpaceByte adds the encoder output unchanged */
+    const cJSON *kind = cJSON_GetObjectItem(model, "kind");
+    st->residual_identity = cJSON_IsString(kind) && !strcmp(kind->valuestring, "spacebyte");
+    if (!st->residual_identity) {
+        hn_param res = {.name = "residual_proj.weight", .ndim = 2, .shape = {d, d},
+                        .init = HN_INIT_ZEROS, .weight_decay = 1};
+        st->residual_param = hn_params_declare(store, prefix, &res, depth, NULL, NULL, 0);
+    }
     snprintf(p, sizeof p, "%sdecoder.", prefix);
     return hn_network_build(&st->decoder, dec->valuestring, d, depth, model, reg, store, p, depth, err);
 }
@@ -300,13 +307,18 @@ static void downsample_forward(hn_stage *st, const hn_backend *be, int K) {
 int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *x,
                      const int32_t *bytes_h, const int32_t *bytes_dev, float *y, double *aux,
                      hn_error *err) {
-    if (st->innermost) return hn_network_forward(&st->main, be, seqs, x, y, err);
+    if (st->innermost) {
+        if (hn_network_forward(&st->main, be, seqs, x, y, err)) return HN_ERR;
+        *aux += st->main.aux;
+        return HN_OK;
+    }
     const hn_ops_chunk *ck = be->chunk;
     if (!ck) return hn_fail(err, "the %s backend has no dynamic-chunking ops", be->name);
     int T = seqs->total, D = st->d, DI = st->d_inner;
     if (ensure_buffers(st, be, T, err)) return HN_ERR;
 
     if (hn_network_forward(&st->encoder, be, seqs, x, st->xhat, err)) return HN_ERR;
+    *aux += st->encoder.aux;
     hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = bytes_dev};
     if (st->chunker->forward(st->chunker_self, &cctx, st->xhat, st->p, err))
         return hn_fail_prefix(err, "chunker %s", st->chunker->name);
@@ -340,9 +352,12 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     if (st->smoothing) ck->ema_forward(st->zbar, st->z_n, st->P, &st->inner_seqs, D);
     else be->copy(st->zbar, st->z_n, (size_t)K * D * sizeof(float));
     ck->upsample_forward(st->dec_in, st->zbar, st->chunk, st->p, st->b, st->ste, T, D);
-    /* + Linear(x̂): dec_in += x̂ W^T */
-    be->matmul(0, 1, T, D, D, 1.0f, st->xhat, pval(st, st->residual_param), 1.0f, st->dec_in);
-    return hn_network_forward(&st->decoder, be, seqs, st->dec_in, y, err);
+    /* + Linear(x̂): dec_in += x̂ W^T (or + x̂) */
+    if (st->residual_identity) be->add(st->dec_in, st->xhat, (size_t)T * D);
+    else be->matmul(0, 1, T, D, D, 1.0f, st->xhat, pval(st, st->residual_param), 1.0f, st->dec_in);
+    if (hn_network_forward(&st->decoder, be, seqs, st->dec_in, y, err)) return HN_ERR;
+    *aux += st->decoder.aux;
+    return HN_OK;
 }
 
 /* ---------- backward ---------- */
@@ -367,10 +382,14 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
 
     be->zero(st->d_dec_in, TD * f);
     if (hn_network_backward(&st->decoder, be, seqs, dy, st->d_dec_in, err)) return HN_ERR;
-    /* residual projection */
+    /* residual path */
     be->zero(st->d_xhat, TD * f);
-    be->matmul(1, 0, D, D, T, 1.0f, st->d_dec_in, st->xhat, 1.0f, pgrad(st, st->residual_param));
-    be->matmul(0, 0, T, D, D, 1.0f, st->d_dec_in, pval(st, st->residual_param), 1.0f, st->d_xhat);
+    if (st->residual_identity) {
+        be->add(st->d_xhat, st->d_dec_in, TD);
+    } else {
+        be->matmul(1, 0, D, D, T, 1.0f, st->d_dec_in, st->xhat, 1.0f, pgrad(st, st->residual_param));
+        be->matmul(0, 0, T, D, D, 1.0f, st->d_dec_in, pval(st, st->residual_param), 1.0f, st->d_xhat);
+    }
     /* dechunk: upsampling with confidence, then smoothing */
     be->zero(st->d_zbar, KD * f);
     be->zero(st->dp, (size_t)T * f);
@@ -424,7 +443,7 @@ double hn_stage_flops(const hn_stage *st, const hn_seqs *seqs) {
         double T = seqs->total;
         f = hn_network_flops(&st->encoder, lens, seqs->n) + hn_network_flops(&st->decoder, lens, seqs->n);
         f += st->chunker->flops(st->chunker_self, seqs->total);
-        f += 2.0 * T * st->d * st->d; /* residual projection */
+        if (!st->residual_identity) f += 2.0 * T * st->d * st->d; /* residual projection */
         f += hn_stage_flops(st->inner, &st->inner_seqs);
     }
     free(lens);

@@ -87,6 +87,12 @@ typedef struct hn_layer_ctx {
     const hn_seqs *seqs;
 } hn_layer_ctx;
 
+/* One named scalar of a layer's last forward pass (see hn_layer_plugin.metrics). */
+typedef struct hn_layer_metric {
+    char name[48];
+    double value;
+} hn_layer_metric;
+
 typedef struct hn_layer_plugin {
     uint32_t abi_version;
     const char *name;    /* e.g. "attention"; also the Lua config section name */
@@ -129,6 +135,23 @@ typedef struct hn_layer_plugin {
     size_t (*state_floats)(void *self, int max_len);
     int (*step)(void *self, const hn_backend *be, const float *x, float *y, float *state,
                 const int32_t *pos, int n_seqs, hn_error *err);
+
+    /* ---- optional hooks (NULL: not provided) ---- */
+    /* The auxiliary loss of the last forward, already weighted (e.g. MoE load balancing,
+     * router z-loss); it is added to the training objective and backward includes its
+     * gradient. */
+    double (*aux_loss)(void *self);
+    /* Named scalars of the last forward (expert utilisation, dropped tokens, ...);
+     * returns how many were written (at most max). Logged per step to results.db. */
+    int (*metrics)(void *self, hn_layer_metric *out, int max);
+    /* Forward over ctx->seqs (one sequence per state row) that also leaves each
+     * sequence's inference state as `step` would have after its last position, so
+     * generation continues from a parallel prefill. */
+    int (*prefill)(void *self, const hn_layer_ctx *ctx, const float *x, float *y, float *state,
+                   hn_error *err);
+    /* Parameters one token uses in a forward pass (NULL: all of them). A sparse layer
+     * (MoE: the router and top_k of its experts) reports fewer than it holds. */
+    int64_t (*active_param_count)(void *self);
 } hn_layer_plugin;
 
 typedef const hn_layer_plugin *(*hn_layer_entry_fn)(void);

@@ -15,6 +15,8 @@ void hn_registry_close(hn_registry *reg) {
         if (reg->plugins[i].handle) dlclose(reg->plugins[i].handle);
     for (int i = 0; i < reg->n_chunkers; i++)
         if (reg->chunkers[i].handle) dlclose(reg->chunkers[i].handle);
+    for (int i = 0; i < reg->n_sinks; i++)
+        if (reg->sinks[i].handle) dlclose(reg->sinks[i].handle);
     memset(reg, 0, sizeof *reg);
 }
 
@@ -115,6 +117,57 @@ const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const 
     return NULL;
 }
 
+int hn_registry_add_sink(hn_registry *reg, const hn_sink_plugin *p, const char *path,
+                         hn_error *err) {
+    if (!p) return hn_fail(err, "%s: the sink entry returned no table", path);
+    if (p->abi_version != HN_SINK_ABI_VERSION)
+        return hn_fail(err,
+                       "sink plugin %s (%s): sink ABI version %u, but this hnet expects "
+                       "version %u; rebuild the plugin against this hnet",
+                       p->name ? p->name : "?", path, p->abi_version, HN_SINK_ABI_VERSION);
+    const char *missing = NULL;
+    if (!p->name || !*p->name) missing = "name";
+    else if (!p->version) missing = "version";
+    else if (p->max_batch < 1) missing = "max_batch";
+    else if (!p->create) missing = "create";
+    else if (!p->begin_run) missing = "begin_run";
+    else if (!p->log_batch) missing = "log_batch";
+    else if (!p->end_run) missing = "end_run";
+    else if (!p->destroy) missing = "destroy";
+    if (missing)
+        return hn_fail(err, "sink plugin %s (%s): its table has no '%s'",
+                       p->name ? p->name : "?", path, missing);
+    if (hn_registry_find_sink(reg, p->name))
+        return hn_fail(err, "sink plugin '%s' is loaded twice (second: %s)", p->name, path);
+    if (reg->n_sinks == HN_MAX_SINKS) return hn_fail(err, "too many sink plugins");
+    hn_loaded_sink *s = &reg->sinks[reg->n_sinks++];
+    s->plugin = p;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->handle = NULL;
+    return HN_OK;
+}
+
+const hn_sink_plugin *hn_registry_find_sink(const hn_registry *reg, const char *name) {
+    for (int i = 0; i < reg->n_sinks; i++)
+        if (!strcmp(reg->sinks[i].plugin->name, name)) return reg->sinks[i].plugin;
+    return NULL;
+}
+
+static int load_sink(hn_registry *reg, void *h, hn_sink_entry_fn entry, const char *path,
+                     int skip_loaded, hn_error *err) {
+    const hn_sink_plugin *p = entry();
+    if (skip_loaded && p && p->name && hn_registry_find_sink(reg, p->name)) {
+        dlclose(h);
+        return HN_OK;
+    }
+    if (hn_registry_add_sink(reg, p, path, err)) {
+        dlclose(h);
+        return HN_ERR;
+    }
+    reg->sinks[reg->n_sinks - 1].handle = h;
+    return HN_OK;
+}
+
 /* A chunker plugin found in an already opened shared object. */
 static int load_chunker(hn_registry *reg, void *h, hn_chunker_entry_fn entry, const char *path,
                         int skip_loaded, hn_error *err) {
@@ -138,9 +191,11 @@ static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_err
     if (!entry) {
         hn_chunker_entry_fn chunker = (hn_chunker_entry_fn)dlsym(h, HN_CHUNKER_ENTRY_SYMBOL);
         if (chunker) return load_chunker(reg, h, chunker, path, skip_loaded, err);
+        hn_sink_entry_fn sink = (hn_sink_entry_fn)dlsym(h, HN_SINK_ENTRY_SYMBOL);
+        if (sink) return load_sink(reg, h, sink, path, skip_loaded, err);
         dlclose(h);
-        return hn_fail(err, "%s is not an hnet plugin: it has neither '%s' nor '%s'", path,
-                       HN_LAYER_ENTRY_SYMBOL, HN_CHUNKER_ENTRY_SYMBOL);
+        return hn_fail(err, "%s is not an hnet plugin: it has none of '%s', '%s', '%s'", path,
+                       HN_LAYER_ENTRY_SYMBOL, HN_CHUNKER_ENTRY_SYMBOL, HN_SINK_ENTRY_SYMBOL);
     }
     const hn_layer_plugin *p = entry();
     if (skip_loaded && p && p->name && hn_registry_find(reg, p->name)) {

@@ -7,6 +7,7 @@
 
 #include "plugin/chunker_abi.h"
 #include "plugin/layer_abi.h"
+#include "plugin/sink_abi.h"
 
 #define HN_MAX_PLUGINS 64
 #define HN_MAX_LETTERS 64
@@ -23,11 +24,21 @@ typedef struct hn_loaded_chunker {
     void *handle;
 } hn_loaded_chunker;
 
+typedef struct hn_loaded_sink {
+    const hn_sink_plugin *plugin;
+    char path[1024];
+    void *handle;
+} hn_loaded_sink;
+
+#define HN_MAX_SINKS 16
+
 typedef struct hn_registry {
     hn_loaded_plugin plugins[HN_MAX_PLUGINS];
     int n_plugins;
     hn_loaded_chunker chunkers[HN_MAX_PLUGINS];
     int n_chunkers;
+    hn_loaded_sink sinks[HN_MAX_SINKS];
+    int n_sinks;
     hn_letter_def letters[HN_MAX_LETTERS];
     int letter_owner[HN_MAX_LETTERS]; /* index into plugins */
     int n_letters;
@@ -37,7 +48,8 @@ void hn_registry_init(hn_registry *reg);
 void hn_registry_close(hn_registry *reg);
 
 /* Loads one shared object: a layer plugin (hn_layer_plugin_v1) or a chunker plugin
- * (hn_chunker_plugin_v1). Clear errors for: not loadable, missing entry symbol,
+ * (hn_chunker_plugin_v1) or a dashboard sink (hn_sink_plugin_v1). Clear errors
+ * for: not loadable, missing entry symbol,
  * wrong ABI version, incomplete table, a name or letter already registered. */
 int hn_registry_load_file(hn_registry *reg, const char *path, hn_error *err);
 /* Loads every *.so in a folder (sorted by name, so the order is reproducible). */
@@ -49,6 +61,10 @@ int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path
 int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const char *path,
                             hn_error *err);
 const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const char *name);
+/* Dashboard sinks (sink_abi.h, entry hn_sink_plugin_v1). */
+int hn_registry_add_sink(hn_registry *reg, const hn_sink_plugin *p, const char *path,
+                         hn_error *err);
+const hn_sink_plugin *hn_registry_find_sink(const hn_registry *reg, const char *name);
 
 const hn_layer_plugin *hn_registry_find(const hn_registry *reg, const char *name);
 const hn_letter_def *hn_registry_letter(const hn_registry *reg, char letter);

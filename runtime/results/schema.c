@@ -71,6 +71,24 @@ static const char *const migrations[HN_RESULTS_SCHEMA_VERSION] = {
     "  r.config_hash, r.seed, r.git_commit, r.host, r.pid, r.device, r.error\n"
     "FROM runs r JOIN final_bpb f ON f.run_id = r.id\n"
     "ORDER BY r.id DESC;\n",
+    /* 1 -> 2: dashboard uploads (hnet upload): one row per run, sink and destination,
+     * holding the cursor that makes uploads idempotent and resumable and the last
+     * failure. Never holds credentials. */
+    "CREATE TABLE uploads (\n"
+    "  run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "  sink        TEXT NOT NULL,\n"
+    "  destination TEXT NOT NULL,\n"
+    "  remote_id   TEXT,\n"
+    "  last_row    INTEGER NOT NULL DEFAULT 0,\n"
+    "  n_points    INTEGER NOT NULL DEFAULT 0,\n"
+    "  sink_offset INTEGER NOT NULL DEFAULT 0,\n"
+    "  status      TEXT NOT NULL DEFAULT 'pending'\n"
+    "              CHECK (status IN ('pending', 'partial', 'done', 'failed')),\n"
+    "  error       TEXT,\n"
+    "  attempts    INTEGER NOT NULL DEFAULT 0,\n"
+    "  updated_at  TEXT NOT NULL,\n"
+    "  PRIMARY KEY (run_id, sink, destination)\n"
+    ");\n",
 };
 
 /* The schema version and the number of schema objects, read in one statement so both

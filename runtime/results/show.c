@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "results/store_internal.h"
+#include "results/uploads.h"
 
 #define DEFAULT_ROWS 50
 #define NCOL 9
@@ -143,5 +144,5 @@ int hn_results_print_runs(hn_results *r, FILE *out, int all, hn_error *err) {
     if ((long long)n < total)
         fprintf(out, "(showing the last %zu of %lld runs; --all shows every run)\n", n, total);
     free(rows);
-    return HN_OK;
+    return hn_uploads_print_failures(r, out, err); /* dashboard uploads that gave up */
 }

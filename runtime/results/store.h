@@ -12,7 +12,7 @@
 
 /* The schema version this build writes; older files are migrated on open, newer ones
  * are refused untouched. */
-#define HN_RESULTS_SCHEMA_VERSION 1
+#define HN_RESULTS_SCHEMA_VERSION 2
 
 typedef struct hn_results hn_results;
 
@@ -49,6 +49,11 @@ int hn_results_flush(hn_results *r, hn_error *err);
  * error message (may be NULL). */
 int hn_results_end_run(hn_results *r, int64_t run_id, const char *status,
                        const char *error_message, hn_error *err);
+
+/* Continues a run from a checkpoint at after_step: status 'running' again under this
+ * process (ended_at and error cleared), and its curve points with step > after_step
+ * (logged after the checkpoint by the process that stopped) deleted. */
+int hn_results_resume_run(hn_results *r, int64_t run_id, int64_t after_step, hn_error *err);
 
 /* Closes without flushing; a run not ended stays 'running' and is later seen as
  * 'interrupted' once its process is gone. NULL is allowed. */

@@ -9,6 +9,7 @@
 
 #include "data/corpus.h"
 #include "model/model.h"
+#include "model/sublayers.h"
 #include "results/store.h"
 #include "train/batches.h"
 #include "train/lr_modulation.h"
@@ -68,9 +69,32 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     return HN_OK;
 }
 
+/* How stage-0 boundaries line up with the corpus's word starts (synthetic corpus). */
+typedef struct boundary_score {
+    long hits, boundaries, word_starts;
+} boundary_score;
+
+/* Counts, for the n windows just evaluated, stage-0 boundaries that fall on a word's
+ * first byte. A window's first row is always a boundary, so it is left out. */
+static void score_boundaries(const hn_model *m, const hn_corpus *c, long first, int n,
+                             int seq_len, boundary_score *sc) {
+    if (!c->word_start || m->n_stages == 0) return;
+    const int32_t *b = m->backbone.b_h;
+    for (int w = 0; w < n; w++) {
+        size_t base = c->split + (size_t)(first + w) * (size_t)seq_len;
+        for (int t = 1; t < seq_len; t++) {
+            int is_b = b[(size_t)w * seq_len + t] != 0, is_w = c->word_start[base + t] != 0;
+            sc->boundaries += is_b;
+            sc->word_starts += is_w;
+            sc->hits += is_b && is_w;
+        }
+    }
+}
+
 /* Validation BPB over the fixed validation windows, and bytes per innermost chunk. */
 static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int32_t *tok,
-                    int32_t *tgt, double *bpb, double *bpic, hn_error *err) {
+                    int32_t *tgt, double *bpb, double *bpic, boundary_score *sc, hn_error *err) {
+    memset(sc, 0, sizeof *sc);
     long windows = hn_valid_windows(c, s->eval_bytes, s->seq_len);
     if (windows < 1)
         return hn_fail(err, "the validation split of %s (%zu bytes) is shorter than one sequence of %d",
@@ -87,6 +111,7 @@ static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int3
         hn_stage_stats st[16];
         int S = hn_model_stage_stats(m, st, 16);
         innermost += S ? (double)st[S - 1].inner_len : (double)loss.count;
+        score_boundaries(m, c, w, n, s->seq_len, sc);
     }
     *bpb = nats / (double)count / LN2;
     *bpic = (double)count / innermost;
@@ -145,6 +170,34 @@ static void log_stage_metrics(run_state *r, long step, long bytes, double aux) {
         snprintf(name, sizeof name, "stage%d.ratio_loss", s);
         hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].ratio_loss);
     }
+}
+
+/* Metrics of the sublayers that report them (MoE: tokens per expert, dropped tokens,
+ * balance loss), named by their parameter prefix: backbone.layers.1.mlp.dropped */
+typedef struct metric_sink {
+    run_state *r;
+    long step, bytes;
+} metric_sink;
+static void log_one_metric(const char *name, double value, void *ctx) {
+    metric_sink *m = ctx;
+    hn_results_log(m->r->db, m->r->run_id, m->step, m->bytes, "train", name, value);
+}
+static void log_layer_metrics(run_state *r, long step, long bytes) {
+    metric_sink m = {.r = r, .step = step, .bytes = bytes};
+    hn_model_sublayer_metrics(&r->model, log_one_metric, &m);
+}
+
+/* Precision and recall of stage-0 boundaries against word starts, and the precision a
+ * random boundary would have (the word-start rate). */
+static void log_boundary_score(run_state *r, long step, long bytes, const boundary_score *sc,
+                               hn_train_result *res) {
+    if (sc->boundaries == 0 || sc->word_starts == 0) return;
+    double precision = (double)sc->hits / (double)sc->boundaries;
+    double recall = (double)sc->hits / (double)sc->word_starts;
+    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_precision", precision);
+    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_recall", recall);
+    res->boundary_precision = precision;
+    res->boundary_recall = recall;
 }
 
 static void release(run_state *r) {
@@ -227,6 +280,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         return HN_ERR;
     }
     res->run_id = r.run_id;
+    res->n_params_active = hn_model_active_param_count(&r.model);
+    hn_results_log(r.db, r.run_id, 0, 0, "train", "params_active", (double)res->n_params_active);
 
     hn_schedule sched;
     if (hn_schedule_from_json(&sched, section(cfg, "train"), s.steps, err)) {
@@ -244,7 +299,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
 
     double vbpb, bpic, flops_sum = 0, aux_sum = 0;
     long flops_n = 0;
-    if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, err)) goto fail;
+    boundary_score bsc;
+    if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, &bsc, err)) goto fail;
     res->first_valid_bpb = res->final_valid_bpb = vbpb;
     hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
     hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
@@ -286,6 +342,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             hn_results_log(r.db, r.run_id, done, bytes, "train", "gflops_per_byte",
                            res->flops_per_byte / 1e9);
             log_stage_metrics(&r, done, bytes, aux_sum / (double)bpb_n);
+            log_layer_metrics(&r, done, bytes);
             flops_sum = aux_sum = 0;
             flops_n = 0;
             hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, (double)bytes / elapsed);
@@ -294,11 +351,12 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             if (hn_results_flush(r.db, err)) goto fail;
         }
         if (done % s.eval_every == 0 || done == s.steps) {
-            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, err)) goto fail;
+            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, &bsc, err)) goto fail;
             res->final_valid_bpb = vbpb;
             res->bpic = bpic;
             hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpb", vbpb);
             hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpic", bpic);
+            log_boundary_score(&r, done, bytes, &bsc, res);
             hn_progress_valid(&progress, done, vbpb);
             if (hn_results_flush(r.db, err)) goto fail;
         }

@@ -26,6 +26,7 @@ typedef struct hn_train_result {
     char name[128];
     char status[16];         /* finished | failed | interrupted */
     long n_params;
+    long n_params_active;    /* used per byte (less than n_params with MoE layers) */
     long steps_done;
     long bytes_seen;
     double first_valid_bpb;  /* before training */
@@ -33,6 +34,7 @@ typedef struct hn_train_result {
     double final_train_bpb;
     double flops_per_byte;   /* forward, Appendix B, at the realised chunk lengths */
     double bpic;             /* validation bytes per innermost chunk (1 for isotropic) */
+    double boundary_precision, boundary_recall; /* stage 0 vs word starts (synthetic) */
     double seconds;
 } hn_train_result;
 

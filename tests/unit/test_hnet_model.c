@@ -253,9 +253,9 @@ static void test_stage_stats_and_names(void **state) {
         "backbone.routing_module.q_proj_layer.weight",
         "backbone.routing_module.k_proj_layer.weight",
         "backbone.main_network.encoder.layers.0.mlp.fc1.weight",
-        "backbone.main_network.main_network.layers.0.mixer.out_proj.weight",
-        "backbone.main_network.main_network.rmsnorm.weight",
-        "backbone.main_network.pad_dimension",
+        "backbone.main_network.main_network.main_network.layers.0.mixer.out_proj.weight",
+        "backbone.main_network.main_network.main_network.rmsnorm.weight",
+        "backbone.main_network.main_network.pad_dimension",
         "backbone.main_network.residual_proj.weight",
         "backbone.decoder.layers.0.mixer.Wqkv.weight",
         "backbone.residual_proj.weight",
@@ -265,8 +265,8 @@ static void test_stage_stats_and_names(void **state) {
         if (hn_params_find(&f->m.params, names[i]) < 0) printf("missing parameter %s\n", names[i]);
         assert_true(hn_params_find(&f->m.params, names[i]) >= 0);
     }
-    /* stage 0 has no widening (16 -> 16) */
-    assert_true(hn_params_find(&f->m.params, "backbone.pad_dimension") < 0);
+    /* stage 0 -> 1 has no widening (16 -> 16) */
+    assert_true(hn_params_find(&f->m.params, "backbone.main_network.pad_dimension") < 0);
     hn_model_free(&f->m);
     cJSON_Delete(cfg);
     free(f);

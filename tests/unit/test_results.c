@@ -144,8 +144,8 @@ static void test_schema_created_and_versioned(void **state) {
 
     sqlite3 *db = sql_open(path);
     assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
-    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 1);
-    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "1");
+    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 2);
+    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "2");
     assert_string_equal(SQL_TXT(db, buf, "PRAGMA journal_mode"), "wal");
     const char *objects[] = {"table:meta", "table:runs", "table:metrics", "view:final_bpb",
                              "view:curves", "view:latest_runs",
@@ -174,7 +174,7 @@ static void test_schema_created_and_versioned(void **state) {
     open_ok(path, &r);
     hn_results_close(r);
     db = sql_open(path);
-    assert_int_equal(SQL_INT(db, "PRAGMA user_version"), 1);
+    assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
     assert_int_equal(SQL_INT(db, "SELECT count(*) FROM runs"), 0);
     sqlite3_close(db);
 }

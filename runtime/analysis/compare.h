@@ -1,0 +1,67 @@
+/* Comparing runs of results.db: the paper's Table 2 shape (model, layout, params,
+ * GFLOPs/byte, bytes per innermost chunk, validation BPB, bytes seen) and the
+ * crossover points where one validation curve passes another (Figure 3's dotted
+ * lines). Output as aligned text, CSV or Markdown. */
+#ifndef HN_ANALYSIS_COMPARE_H
+#define HN_ANALYSIS_COMPARE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/error.h"
+
+typedef struct hn_curve {
+    char name[64]; /* metric, e.g. "bpb" or "stage0.compression" */
+    int n;
+    double *x, *y; /* bytes seen, value (points with a NULL value are left out) */
+} hn_curve;
+
+typedef struct hn_cmp_run {
+    int64_t id;
+    char name[128], status[16], model[48], layout[192];
+    int64_t params, bytes_seen, steps;
+    double gflops_per_byte; /* last logged train/gflops_per_byte (NAN if none) */
+    double bpic;            /* last valid/bpic (NAN if none) */
+    double valid_bpb;       /* final valid/bpb (NAN if none) */
+    hn_curve valid;         /* valid/bpb against bytes */
+    int n_stages;
+    hn_curve *compression;  /* train/stageS.compression against bytes, S = 0..n_stages-1 */
+} hn_cmp_run;
+
+typedef struct hn_cmp_set {
+    int n;
+    hn_cmp_run *runs;
+} hn_cmp_set;
+
+typedef struct hn_crossover {
+    int a, b;      /* indices into the set: run a's BPB goes below run b's here */
+    double bytes;  /* interpolated in log(bytes) */
+    double bpb;
+} hn_crossover;
+
+typedef enum { HN_FMT_TEXT, HN_FMT_CSV, HN_FMT_MARKDOWN } hn_table_format;
+
+/* Loads the runs with the given ids, in that order. */
+int hn_cmp_load_ids(const char *db_path, const int64_t *ids, int n, hn_cmp_set *out,
+                     hn_error *err);
+/* Loads the runs matching an SQL condition over the runs table (its columns: id, name,
+ * status, config_json, ...), e.g. "name LIKE 'hnet-%'". With latest_per_name, only the
+ * newest run of each name is kept (the newest finished one where there is one). */
+int hn_cmp_load_where(const char *db_path, const char *where, int latest_per_name,
+                      hn_cmp_set *out, hn_error *err);
+void hn_cmp_free(hn_cmp_set *set);
+
+/* Every point where one validation curve passes another, over the bytes both cover;
+ * caller frees *out. Returns the count. */
+int hn_cmp_crossovers(const hn_cmp_set *set, hn_crossover **out);
+/* The same for two curves (exposed for tests). */
+int hn_curve_crossings(const hn_curve *a, const hn_curve *b, hn_crossover *out, int max);
+
+void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, FILE *out);
+void hn_cmp_print_crossovers(const hn_cmp_set *set, const hn_crossover *c, int n,
+                             hn_table_format fmt, FILE *out);
+
+/* "1.2M", "3.4G": a count with an SI suffix. */
+void hn_si(char *out, size_t size, double v);
+
+#endif

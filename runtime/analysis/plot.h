@@ -1,0 +1,33 @@
+/* Line figures through cairo: curves of several runs against bytes seen (log x), with
+ * ticks, grid, axis labels, a legend and optional dotted vertical markers. PNG or SVG. */
+#ifndef HN_ANALYSIS_PLOT_H
+#define HN_ANALYSIS_PLOT_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+
+typedef struct hn_plot_series {
+    const char *label;
+    const double *x, *y;
+    int n;
+    int dashed; /* e.g. a second stage of the same run */
+    int color;  /* palette index; series of one run share it */
+} hn_plot_series;
+
+typedef struct hn_plot {
+    const char *title, *xlabel, *ylabel;
+    int logx;                       /* points with x <= 0 are left out */
+    int n_series;
+    const hn_plot_series *series;
+    int n_vlines;                   /* dotted vertical markers (e.g. crossovers) */
+    const double *vlines;
+    int width, height;              /* pixels (PNG) or points (SVG); 0: 960 x 600 */
+} hn_plot;
+
+/* Writes PATH as PNG or SVG, chosen by its extension (.png / .svg). */
+int hn_plot_write(const hn_plot *p, const char *path, hn_error *err);
+/* The PNG as bytes in memory (caller frees *out). */
+int hn_plot_png(const hn_plot *p, unsigned char **out, size_t *len, hn_error *err);
+
+#endif

@@ -1,0 +1,46 @@
+/* The cuda backend (built only where nvcc is found; HN_HAVE_CUDA). Storage is float32
+ * on the device; matrix products go through cuBLAS with a selectable precision. */
+#ifndef HN_CUDA_BACKEND_H
+#define HN_CUDA_BACKEND_H
+
+#include <stddef.h>
+
+#include "backend/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* NULL when no CUDA device can be opened (the reason is in hn_cuda_last_error). */
+const hn_backend *hn_backend_cuda(void);
+
+/* Matrix-product precision: fp32 operands and arithmetic (exact parity with the cpu);
+ * tf32 tensor cores; bf16 tensor cores (operands rounded to bf16, fp32 accumulation,
+ * the default). Also settable with HNET_CUDA_MATMUL=fp32|tf32|bf16. */
+typedef enum hn_cuda_matmul_mode {
+    HN_CUDA_MATMUL_FP32 = 0,
+    HN_CUDA_MATMUL_TF32 = 1,
+    HN_CUDA_MATMUL_BF16 = 2
+} hn_cuda_matmul_mode;
+void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode);
+hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
+
+/* The first CUDA error seen since the last call ("" when none); clears it. */
+const char *hn_cuda_last_error(void);
+/* Bytes held by the backend's allocations now and at most (reset_peak restarts it). */
+size_t hn_cuda_bytes_in_use(void);
+size_t hn_cuda_peak_bytes(void);
+void hn_cuda_reset_peak(void);
+/* The device's name, e.g. "NVIDIA H100 80GB HBM3". */
+const char *hn_cuda_device_name(void);
+/* Measured dense bf16 matrix-product rate in FLOP/s (n x n x n, median of reps). */
+double hn_cuda_measure_bf16_flops(int n, int reps);
+/* Milliseconds between two points on the device clock: start/stop an event pair. */
+void hn_cuda_timer_start(void);
+float hn_cuda_timer_stop_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,59 @@
+/* Shared helpers of the cuda backend's kernels. All work runs on the legacy default
+ * stream, so launches are ordered and cudaMemcpy synchronises with them. */
+#ifndef HN_CUDA_COMMON_CUH
+#define HN_CUDA_COMMON_CUH
+
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/ops_chunk.h"
+#include "backend/ops_ssm.h"
+}
+#include "backend/cuda/cuda_backend.h"
+
+/* Records the first failure (reported by hn_cuda_last_error). */
+void hn_cuda_note(cudaError_t e, const char *what);
+#define HN_CK(call) hn_cuda_note((call), #call)
+#define HN_LAUNCHED(name) hn_cuda_note(cudaGetLastError(), name)
+
+/* Scratch device memory owned by the backend, one buffer per slot, grown
+ * geometrically and never shrunk (no allocation per step once warm). */
+enum { HN_SCRATCH_REDUCE = 0, HN_SCRATCH_CHUNKS, HN_SCRATCH_SSD, HN_SCRATCH_ATT,
+       HN_SCRATCH_CONV, HN_SCRATCH_N };
+void *hn_cuda_scratch(int slot, size_t bytes);
+
+static inline unsigned hn_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    if (b > 65535u * 32u) b = 65535u * 32u;
+    return (unsigned)(b ? b : 1);
+}
+
+#define HN_GRID_STRIDE(i, n) \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
+__device__ __forceinline__ float hn_sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+__device__ __forceinline__ float hn_softplusf(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
+
+__device__ __forceinline__ float hn_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double hn_warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float hn_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* out[c] += s * sum_r a[r*lda + c] (* b[r*ldb + c]) (* rs[r]), rows split in strips
+ * whose partial sums meet by atomicAdd. */
+void hn_cuda_colsum(float *out, const float *a, int lda, const float *b, int ldb,
+                    const float *rs, int rows, int cols, float s);
+
+#endif

@@ -1,0 +1,57 @@
+/* The cuda backend's operations; each has the contract of the matching hn_backend /
+ * hn_ops_ssm / hn_ops_chunk field. */
+#ifndef HN_CUDA_OPS_CUH
+#define HN_CUDA_OPS_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/ops_chunk.h"
+#include "backend/ops_ssm.h"
+}
+
+void *hn_cuda_alloc(size_t bytes);
+void hn_cuda_free(void *p);
+void hn_cuda_upload(void *dst, const void *src, size_t bytes);
+void hn_cuda_download(void *dst, const void *src, size_t bytes);
+void hn_cuda_copy(void *dst, const void *src, size_t bytes);
+void hn_cuda_zero(void *p, size_t bytes);
+void hn_cuda_sync(void);
+void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                    const float *b, float beta, float *c);
+void hn_cuda_fill(float *x, float value, size_t n);
+void hn_cuda_add(float *y, const float *x, size_t n);
+void hn_cuda_scale(float *x, float s, size_t n);
+double hn_cuda_sum_squares(const float *x, size_t n);
+void hn_cuda_add_bias(float *y, const float *b, int rows, int cols);
+void hn_cuda_bias_backward(float *db, const float *dy, int rows, int cols);
+void hn_cuda_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D);
+void hn_cuda_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T, int D);
+void hn_cuda_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int T, int D,
+                             float eps);
+void hn_cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                              const float *w, const float *rstd, int T, int D);
+void hn_cuda_swiglu_forward(float *h, const float *gu, int T, int H);
+void hn_cuda_swiglu_backward(float *dgu, const float *dh, const float *gu, int T, int H);
+void hn_cuda_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
+                  const int32_t *pos, float theta, int inverse);
+void hn_cuda_attention_forward(float *out, float *lse, const float *q, const float *k,
+                               const float *v, int ld, const hn_seqs *seqs, int heads,
+                               int head_dim, int window, float scale);
+void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                const float *q, const float *k, const float *v, int ld,
+                                const float *out, const float *lse, const hn_seqs *seqs,
+                                int heads, int head_dim, int window, float scale);
+void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
+void hn_cuda_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
+                           int V, float scale);
+void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                   float beta2, float eps, float weight_decay, float bc1, float bc2,
+                   float grad_scale);
+
+extern const hn_ops_ssm hn_cuda_ops_ssm;
+extern const hn_ops_chunk hn_cuda_ops_chunk;
+
+#endif

@@ -1,0 +1,119 @@
+/* cuda matrix products through cuBLAS. Row-major C = A B is column-major C^T = B^T A^T,
+ * so the operands are passed swapped. Storage stays float32; the mode picks the
+ * arithmetic: plain fp32, tf32 tensor cores, or bf16 tensor cores (cuBLAS rounds the
+ * fp32 operands to bf16 and accumulates in fp32: "bf16 inputs, fp32 accumulation"). */
+#include <cublas_v2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+static cublasHandle_t g_handle;
+static int g_mode = -1;
+
+static void note_blas(cublasStatus_t s, const char *what) {
+    if (s != CUBLAS_STATUS_SUCCESS) hn_cuda_note(cudaErrorUnknown, what);
+}
+
+extern "C" void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode) { g_mode = (int)mode; }
+
+extern "C" hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void) {
+    if (g_mode < 0) {
+        const char *e = getenv("HNET_CUDA_MATMUL");
+        g_mode = HN_CUDA_MATMUL_BF16;
+        if (e && !strcmp(e, "fp32")) g_mode = HN_CUDA_MATMUL_FP32;
+        if (e && !strcmp(e, "tf32")) g_mode = HN_CUDA_MATMUL_TF32;
+    }
+    return (hn_cuda_matmul_mode)g_mode;
+}
+
+static cublasHandle_t handle(void) {
+    if (!g_handle) {
+        note_blas(cublasCreate(&g_handle), "cublasCreate");
+        /* let cuBLAS pick tensor-core algorithms where the compute type allows */
+        cublasSetMathMode(g_handle, CUBLAS_DEFAULT_MATH);
+    }
+    return g_handle;
+}
+
+__global__ void k_scale_or_zero(float *c, float beta, size_t n) {
+    HN_GRID_STRIDE(i, n) c[i] = beta == 0.0f ? 0.0f : beta * c[i];
+}
+
+/* row-major: A is [m,k] (or [k,m] when trans_a), B is [k,n] (or [n,k]), C is [m,n] */
+static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc, int mode) {
+    cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (mode == HN_CUDA_MATMUL_FP32) {
+        note_blas(cublasSgemm(handle(), opb, opa, n, m, k, &alpha, b, ldb, a, lda, &beta, c, ldc),
+                  "cublasSgemm");
+        return;
+    }
+    cublasComputeType_t ct = mode == HN_CUDA_MATMUL_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                         : CUBLAS_COMPUTE_32F_FAST_16BF;
+    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F,
+                           lda, &beta, c, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx");
+}
+
+void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                    const float *b, float beta, float *c) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        size_t mn = (size_t)m * n;
+        k_scale_or_zero<<<hn_blocks(mn, 256), 256>>>(c, beta, mn);
+        HN_LAUNCHED("matmul k=0");
+        return;
+    }
+    int lda = trans_a ? m : k, ldb = trans_b ? k : n;
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, n, hn_cuda_get_matmul_mode());
+}
+
+__global__ void k_fill_bf16(__nv_bfloat16 *x, size_t n, uint64_t seed) {
+    HN_GRID_STRIDE(i, n) {
+        uint64_t h = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 32;
+        x[i] = __float2bfloat16((float)(h & 0xffff) / 65536.0f - 0.5f);
+    }
+}
+
+/* The ceiling MFU is quoted against: a square bf16 x bf16 -> bf16 product with fp32
+ * accumulation on random data, median of reps after warm-up. */
+extern "C" double hn_cuda_measure_bf16_flops(int n, int reps) {
+    size_t nn = (size_t)n * n;
+    __nv_bfloat16 *a = NULL, *b = NULL, *c = NULL;
+    if (cudaMalloc(&a, nn * 2) || cudaMalloc(&b, nn * 2) || cudaMalloc(&c, nn * 2)) {
+        cudaFree(a);
+        cudaFree(b);
+        cudaGetLastError();
+        return 0;
+    }
+    k_fill_bf16<<<hn_blocks(nn, 256), 256>>>(a, nn, 1);
+    k_fill_bf16<<<hn_blocks(nn, 256), 256>>>(b, nn, 2);
+    float one = 1, zero = 0;
+    float *ms = (float *)malloc((size_t)reps * sizeof(float));
+    for (int r = -3; r < reps; r++) {
+        hn_cuda_timer_start();
+        note_blas(cublasGemmEx(handle(), CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, CUDA_R_16BF, n,
+                               b, CUDA_R_16BF, n, &zero, c, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
+                               CUBLAS_GEMM_DEFAULT),
+                  "bf16 rate");
+        float t = hn_cuda_timer_stop_ms();
+        if (r >= 0) ms[r] = t;
+    }
+    for (int i = 1; i < reps; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+            float t = ms[j];
+            ms[j] = ms[j - 1];
+            ms[j - 1] = t;
+        }
+    double med = ms[reps / 2];
+    free(ms);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    return 2.0 * n * (double)n * n / (med * 1e-3);
+}

@@ -1,0 +1,69 @@
+/* Training checkpoints: safetensors files (model/safetensors.h) holding
+ *   - every model parameter under its reference H-Net name (model/REFERENCE_NAMES.md),
+ *     plus a zero `residual_proj.bias` per stage (the reference's Linear has one, hnet
+ *     does not), so the weights alone load into the PyTorch H-Net with strict=True;
+ *   - the AdamW moments as `optimizer.exp_avg.<name>` and `optimizer.exp_avg_sq.<name>`;
+ *   - in __metadata__ (strings): format, the resolved config JSON, run name and run id,
+ *     step, the data generator's state (data position), the logging-interval
+ *     accumulators and the validation results so far (hex floats: exact), and the
+ *     sha256 of the data section.
+ * The schedule position is the step; initialisation randomness is not needed again.
+ *
+ * A run's checkpoints live in <checkpoint.dir>/<run name>/step-<8 digits>.safetensors;
+ * the newest `keep` are kept. Loading takes the newest one that reads back intact and
+ * says which damaged ones it skipped. */
+#ifndef HN_CHECKPOINT_H
+#define HN_CHECKPOINT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cJSON.h>
+
+#include "core/rng.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+
+#define HN_CHECKPOINT_FORMAT "hnet-checkpoint/1"
+
+/* Where a run stands (everything a resumed run needs besides the tensors). */
+typedef struct hn_ckpt_train {
+    long step;
+    int64_t run_id;
+    hn_rng data_rng;
+    double bpb_sum, flops_sum, aux_sum; /* accumulators of the open logging interval */
+    long bpb_n, flops_n;
+    double first_valid_bpb, final_valid_bpb, bpic, final_train_bpb;
+} hn_ckpt_train;
+
+/* Writes a checkpoint atomically. opt_m/opt_v (device, params.total floats) and tr may
+ * be NULL: a weights-only file. config_json: the resolved experiment config. */
+int hn_checkpoint_save(const char *path, const hn_model *m, const float *opt_m,
+                       const float *opt_v, const char *config_json, const char *run_name,
+                       const hn_ckpt_train *tr, hn_error *err);
+
+/* Copies the weights of f into the built model m (names and shapes must match). */
+int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err);
+/* Weights, AdamW moments and the training position. */
+int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
+                             hn_ckpt_train *tr, hn_error *err);
+
+/* path: a checkpoint file, or a run's checkpoint folder (its newest good file). Builds
+ * the model its stored config describes and loads the weights; *config receives the
+ * resolved experiment config (caller deletes). */
+int hn_checkpoint_open_model(const char *path, const hn_registry *reg, const hn_backend *be,
+                             hn_model *m, cJSON **config, hn_error *err);
+
+/* ---- a run's checkpoint folder ---- */
+void hn_checkpoint_run_dir(char *out, size_t n, const char *dir, const char *run_name);
+void hn_checkpoint_file(char *out, size_t n, const char *run_dir, long step);
+/* Steps of the checkpoint files in run_dir, newest first; returns how many (<= max). */
+int hn_checkpoint_list(const char *run_dir, long *steps, int max);
+/* Deletes all but the newest keep files. */
+void hn_checkpoint_prune(const char *run_dir, int keep);
+/* Opens the newest checkpoint of run_dir that reads back intact, telling `warn` about
+ * each damaged one it passes over. Returns 1 (found, *out filled), 0 (none usable:
+ * err says why when files existed), or -1 (error). */
+int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err);
+
+#endif
