@@ -67,3 +67,25 @@ void hn_checkpoint_prune(const char *run_dir, int keep);
 int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err);
 
 #endif
+
+/* ---- the trainer's use ---- */
+typedef struct hn_ckpt_settings {
+    long every; /* 0: no checkpoints */
+    int keep;
+    char run_dir[1024];
+} hn_ckpt_settings;
+
+/* From the resolved config's checkpoint section {every, dir, keep}. */
+void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_settings *cs);
+/* Restores the newest good checkpoint of the run into m, opt_m, opt_v and tr; sets
+ * *resumed (0: nothing to resume from, start afresh). Refuses a checkpoint whose
+ * experiment (seed, data, model, train) differs from cfg. */
+int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
+                         float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err);
+/* Writes the checkpoint of tr->step into the run folder and prunes old ones. */
+int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char *run_name,
+                        const hn_model *m, const float *opt_m, const float *opt_v,
+                        const hn_ckpt_train *tr, hn_error *err);
+/* Test hook: when HNET_TEST_SIGKILL_AT_STEP equals step, the process kills itself with
+ * SIGKILL (no cleanup at all), as a crash or an OOM killer would. */
+void hn_checkpoint_test_kill(long step);

@@ -12,6 +12,7 @@
 #include "model/sublayers.h"
 #include "results/store.h"
 #include "train/batches.h"
+#include "train/checkpoint.h"
 #include "train/lr_modulation.h"
 #include "train/progress.h"
 #include "train/schedule.h"
@@ -266,6 +267,20 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
+    /* resume: weights, moments and position from the newest good checkpoint */
+    hn_ckpt_settings ckpt;
+    hn_ckpt_train pos = {0};
+    int resumed = 0;
+    hn_checkpoint_settings(cfg, s.name, &ckpt);
+    if (opt->resume &&
+        hn_checkpoint_resume(&ckpt, cfg, &r.model, r.opt_m, r.opt_v, &pos, &resumed, err)) {
+        release(&r);
+        return HN_ERR;
+    }
+    if (resumed && hn_results_resume_run(r.db, pos.run_id, pos.step, err)) {
+        release(&r);
+        return hn_fail_prefix(err, "resuming run %lld", (long long)pos.run_id);
+    }
     char *config_text = cJSON_PrintUnformatted(cfg);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
@@ -273,7 +288,9 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                         .experiment_text = opt->experiment_text, .config_json = config_text,
                         .git_commit = opt->git_commit, .host = host, .device = be->name,
                         .seed = (int64_t)s.seed, .n_params = res->n_params};
-    int rc = hn_results_begin_run(r.db, &info, &r.run_id, err);
+    int rc = HN_OK;
+    if (resumed) r.run_id = pos.run_id;
+    else rc = hn_results_begin_run(r.db, &info, &r.run_id, err);
     free(config_text);
     if (rc) {
         release(&r);
@@ -281,7 +298,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     }
     res->run_id = r.run_id;
     res->n_params_active = hn_model_active_param_count(&r.model);
-    hn_results_log(r.db, r.run_id, 0, 0, "train", "params_active", (double)res->n_params_active);
+    if (!resumed)
+        hn_results_log(r.db, r.run_id, 0, 0, "train", "params_active", (double)res->n_params_active);
 
     hn_schedule sched;
     if (hn_schedule_from_json(&sched, section(cfg, "train"), s.steps, err)) {
@@ -289,23 +307,32 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
-    hn_rng data_rng = hn_rng_derive(s.seed, 0xda7a);
+    hn_rng data_rng = resumed ? pos.data_rng : hn_rng_derive(s.seed, 0xda7a);
     long bytes_per_step = (long)s.batch * s.seq_len;
     hn_progress progress;
     hn_progress_start(&progress, s.name, s.steps, opt->quiet);
-    double t_start = now_seconds(), bpb_sum = 0;
-    long bpb_n = 0;
+    double t_start = now_seconds(), bpb_sum = pos.bpb_sum;
+    long bpb_n = pos.bpb_n;
     const char *failure = NULL;
 
-    double vbpb, bpic, flops_sum = 0, aux_sum = 0;
-    long flops_n = 0;
+    double vbpb, bpic, flops_sum = pos.flops_sum, aux_sum = pos.aux_sum;
+    long flops_n = pos.flops_n;
     boundary_score bsc;
-    if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, &bsc, err)) goto fail;
-    res->first_valid_bpb = res->final_valid_bpb = vbpb;
-    hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
-    hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
+    if (resumed) {
+        res->first_valid_bpb = pos.first_valid_bpb;
+        res->final_valid_bpb = vbpb = pos.final_valid_bpb;
+        res->bpic = bpic = pos.bpic;
+        res->final_train_bpb = pos.final_train_bpb;
+        res->steps_done = pos.step;
+        res->bytes_seen = pos.step * bytes_per_step;
+    } else {
+        if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, &bsc, err)) goto fail;
+        res->first_valid_bpb = res->final_valid_bpb = vbpb;
+        hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
+        hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
+    }
 
-    for (long step = 0; step < s.steps; step++) {
+    for (long step = resumed ? pos.step : 0; step < s.steps; step++) {
         if (opt->stop && *opt->stop) {
             snprintf(res->status, sizeof res->status, "interrupted");
             break;
@@ -360,6 +387,18 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             hn_progress_valid(&progress, done, vbpb);
             if (hn_results_flush(r.db, err)) goto fail;
         }
+        if (ckpt.every > 0 && (done % ckpt.every == 0 || done == s.steps)) {
+            hn_ckpt_train at = {.step = done, .run_id = r.run_id, .data_rng = data_rng,
+                                .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
+                                .bpb_n = bpb_n, .flops_n = flops_n,
+                                .first_valid_bpb = res->first_valid_bpb,
+                                .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
+                                .final_train_bpb = res->final_train_bpb};
+            if (hn_results_flush(r.db, err) ||
+                hn_checkpoint_write(&ckpt, cfg, s.name, &r.model, r.opt_m, r.opt_v, &at, err))
+                goto fail;
+        }
+        hn_checkpoint_test_kill(done);
     }
     res->seconds = now_seconds() - t_start;
     hn_progress_end(&progress);

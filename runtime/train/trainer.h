@@ -19,6 +19,8 @@ typedef struct hn_train_options {
     const char *git_commit;
     int quiet;                   /* no progress line */
     volatile sig_atomic_t *stop; /* set by a signal handler: stop and mark interrupted */
+    int resume;                  /* continue from the run's newest good checkpoint (same
+                                  * run id in results.db); none yet: start afresh */
 } hn_train_options;
 
 typedef struct hn_train_result {

@@ -3,6 +3,7 @@
  * arithmetic: plain fp32, tf32 tensor cores, or bf16 tensor cores (cuBLAS rounds the
  * fp32 operands to bf16 and accumulates in fp32: "bf16 inputs, fp32 accumulation"). */
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,218 @@
+/* cuda causal sliding-window attention over packed sequences, fp32, flash style: no
+ * T x T matrix, an online softmax over blocks of 32 keys.
+ *
+ * Forward: one warp per (query row, head). Each lane scores one key of the block (the
+ * query row sits in shared memory), the warp updates the running max and sum, then the
+ * 32 probabilities are broadcast lane to lane while each lane accumulates its own
+ * output dims (coalesced value reads). lse = max + log(sum) is saved.
+ * Backward (the flash-attention identity dS = P (dP - D), D_t = dout_t . out_t):
+ *   dq: one warp per (query, head) walks its keys;
+ *   dk, dv: one warp per (key, head) walks the queries that see it.
+ * No atomics, so results are deterministic. head_dim <= 256. */
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+#define WARPS 8
+#define MAXV 8 /* head_dim / 32 */
+
+__device__ __forceinline__ float dot_sh(const float *sh, const float *g, int hd) {
+    float s = 0;
+    for (int d = 0; d < hd; d++) s += sh[d] * g[d];
+    return s;
+}
+
+__global__ void k_att_fwd(float *out, float *lse, const float *q, const float *k, const float *v,
+                          int ld, const int32_t *pos, int T, int heads, int hd, int window,
+                          float scale) {
+    extern __shared__ float sh[];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * WARPS + warp;
+    if (item >= (long)T * heads) return;
+    int t = (int)(item / heads), h = (int)(item % heads);
+    float *qs = sh + warp * hd;
+    for (int d = lane; d < hd; d += 32) qs[d] = q[(size_t)t * ld + (size_t)h * hd + d];
+    __syncwarp();
+    int s0 = t - pos[t], j0 = window < 0 ? s0 : max(s0, t - window);
+    float m = -INFINITY, l = 0, acc[MAXV];
+#pragma unroll
+    for (int i = 0; i < MAXV; i++) acc[i] = 0;
+    for (int jb = j0; jb <= t; jb += 32) {
+        int j = jb + lane;
+        float s = -INFINITY;
+        if (j <= t) s = scale * dot_sh(qs, k + (size_t)j * ld + (size_t)h * hd, hd);
+        float mn = fmaxf(m, hn_warp_max(s));
+        float p = j <= t ? expf(s - mn) : 0.0f, corr = expf(m - mn);
+        l = l * corr + hn_warp_sum(p);
+#pragma unroll
+        for (int i = 0; i < MAXV; i++) acc[i] *= corr;
+        int nb = min(32, t - jb + 1);
+        for (int jj = 0; jj < nb; jj++) {
+            float pj = __shfl_sync(0xffffffffu, p, jj);
+            const float *vr = v + (size_t)(jb + jj) * ld + (size_t)h * hd;
+#pragma unroll
+            for (int i = 0; i < MAXV; i++) {
+                int d = lane + 32 * i;
+                if (d < hd) acc[i] += pj * vr[d];
+            }
+        }
+        m = mn;
+    }
+    float inv = 1.0f / l;
+    float *o = out + (size_t)t * heads * hd + (size_t)h * hd;
+#pragma unroll
+    for (int i = 0; i < MAXV; i++) {
+        int d = lane + 32 * i;
+        if (d < hd) o[d] = acc[i] * inv;
+    }
+    if (lane == 0) lse[(size_t)t * heads + h] = m + logf(l);
+}
+
+void hn_cuda_attention_forward(float *out, float *lse, const float *q, const float *k,
+                               const float *v, int ld, const hn_seqs *seqs, int heads,
+                               int head_dim, int window, float scale) {
+    int T = seqs->total;
+    if (T <= 0) return;
+    if (head_dim > 32 * MAXV) {
+        hn_cuda_note(cudaErrorInvalidValue, "attention: head_dim > 256");
+        return;
+    }
+    long items = (long)T * heads;
+    k_att_fwd<<<(unsigned)((items + WARPS - 1) / WARPS), WARPS * 32,
+                WARPS * head_dim * sizeof(float)>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads,
+                                                    head_dim, window, scale);
+    HN_LAUNCHED("attention_forward");
+}
+
+/* dq, and D_t = dout_t . out_t for the dk/dv pass */
+__global__ void k_att_dq(float *dq, float *Dbuf, const float *dout, const float *q,
+                         const float *k, const float *v, int ld, const float *out,
+                         const float *lse, const int32_t *pos, int T, int heads, int hd,
+                         int window, float scale) {
+    extern __shared__ float sh[];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * WARPS + warp;
+    if (item >= (long)T * heads) return;
+    int t = (int)(item / heads), h = (int)(item % heads), W = heads * hd;
+    float *qs = sh + warp * 2 * hd, *gs = qs + hd;
+    float Dp = 0;
+    for (int d = lane; d < hd; d += 32) {
+        qs[d] = q[(size_t)t * ld + (size_t)h * hd + d];
+        float g = dout[(size_t)t * W + (size_t)h * hd + d];
+        gs[d] = g;
+        Dp += g * out[(size_t)t * W + (size_t)h * hd + d];
+    }
+    Dp = hn_warp_sum(Dp);
+    if (lane == 0) Dbuf[(size_t)t * heads + h] = Dp;
+    __syncwarp();
+    float L = lse[(size_t)t * heads + h], acc[MAXV];
+#pragma unroll
+    for (int i = 0; i < MAXV; i++) acc[i] = 0;
+    int s0 = t - pos[t], j0 = window < 0 ? s0 : max(s0, t - window);
+    for (int jb = j0; jb <= t; jb += 32) {
+        int j = jb + lane;
+        float ds = 0;
+        if (j <= t) {
+            size_t off = (size_t)j * ld + (size_t)h * hd;
+            float p = expf(scale * dot_sh(qs, k + off, hd) - L);
+            ds = scale * p * (dot_sh(gs, v + off, hd) - Dp);
+        }
+        int nb = min(32, t - jb + 1);
+        for (int jj = 0; jj < nb; jj++) {
+            float dj = __shfl_sync(0xffffffffu, ds, jj);
+            const float *kr = k + (size_t)(jb + jj) * ld + (size_t)h * hd;
+#pragma unroll
+            for (int i = 0; i < MAXV; i++) {
+                int d = lane + 32 * i;
+                if (d < hd) acc[i] += dj * kr[d];
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < MAXV; i++) {
+        int d = lane + 32 * i;
+        if (d < hd) dq[(size_t)t * ld + (size_t)h * hd + d] += acc[i];
+    }
+}
+
+__global__ void k_att_dkv(float *dk, float *dv, const float *Dbuf, const float *dout,
+                          const float *q, const float *k, const float *v, int ld,
+                          const float *lse, const int32_t *offsets, int n_seqs, int T, int heads,
+                          int hd, int window, float scale) {
+    extern __shared__ float sh[];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * WARPS + warp;
+    if (item >= (long)T * heads) return;
+    int j = (int)(item / heads), h = (int)(item % heads), W = heads * hd;
+    /* the sequence holding row j: the last offset at or before j */
+    int lo = 0, hi = n_seqs - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (offsets[mid] <= j) lo = mid;
+        else hi = mid - 1;
+    }
+    int last = offsets[lo + 1] - 1;
+    if (window >= 0 && j + window < last) last = j + window;
+    float *ks = sh + warp * 2 * hd, *vs = ks + hd;
+    for (int d = lane; d < hd; d += 32) {
+        ks[d] = k[(size_t)j * ld + (size_t)h * hd + d];
+        vs[d] = v[(size_t)j * ld + (size_t)h * hd + d];
+    }
+    __syncwarp();
+    float ak[MAXV], av[MAXV];
+#pragma unroll
+    for (int i = 0; i < MAXV; i++) ak[i] = av[i] = 0;
+    for (int ib = j; ib <= last; ib += 32) {
+        int i = ib + lane;
+        float p = 0, ds = 0;
+        if (i <= last) {
+            p = expf(scale * dot_sh(ks, q + (size_t)i * ld + (size_t)h * hd, hd) -
+                     lse[(size_t)i * heads + h]);
+            float dp = dot_sh(vs, dout + (size_t)i * W + (size_t)h * hd, hd);
+            ds = scale * p * (dp - Dbuf[(size_t)i * heads + h]);
+        }
+        int nb = min(32, last - ib + 1);
+        for (int ii = 0; ii < nb; ii++) {
+            float pi = __shfl_sync(0xffffffffu, p, ii), di = __shfl_sync(0xffffffffu, ds, ii);
+            const float *gr = dout + (size_t)(ib + ii) * W + (size_t)h * hd;
+            const float *qr = q + (size_t)(ib + ii) * ld + (size_t)h * hd;
+#pragma unroll
+            for (int x = 0; x < MAXV; x++) {
+                int d = lane + 32 * x;
+                if (d < hd) {
+                    av[x] += pi * gr[d];
+                    ak[x] += di * qr[d];
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int x = 0; x < MAXV; x++) {
+        int d = lane + 32 * x;
+        if (d < hd) {
+            dk[(size_t)j * ld + (size_t)h * hd + d] += ak[x];
+            dv[(size_t)j * ld + (size_t)h * hd + d] += av[x];
+        }
+    }
+}
+
+void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                const float *q, const float *k, const float *v, int ld,
+                                const float *out, const float *lse, const hn_seqs *seqs,
+                                int heads, int head_dim, int window, float scale) {
+    int T = seqs->total;
+    if (T <= 0) return;
+    if (head_dim > 32 * MAXV) {
+        hn_cuda_note(cudaErrorInvalidValue, "attention: head_dim > 256");
+        return;
+    }
+    long items = (long)T * heads;
+    float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, (size_t)items * sizeof(float));
+    unsigned blocks = (unsigned)((items + WARPS - 1) / WARPS);
+    size_t shm = WARPS * 2 * head_dim * sizeof(float);
+    k_att_dq<<<blocks, WARPS * 32, shm>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T,
+                                           heads, head_dim, window, scale);
+    HN_LAUNCHED("attention_backward dq");
+    k_att_dkv<<<blocks, WARPS * 32, shm>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->offsets_dev,
+                                            seqs->n, T, heads, head_dim, window, scale);
+    HN_LAUNCHED("attention_backward dkv");
+}

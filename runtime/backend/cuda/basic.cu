@@ -1,0 +1,284 @@
+/* cuda elementwise ops, reductions, embedding, RMSNorm, SwiGLU, rotary embedding,
+ * cross-entropy and AdamW: the cpu twins' formulas, one thread per element or one warp
+ * per row. Column sums (bias, norm weights) split the rows into strips whose partial
+ * sums meet by atomicAdd. */
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+#define TPB 256
+
+__global__ void k_fill(float *x, float v, size_t n) { HN_GRID_STRIDE(i, n) x[i] = v; }
+__global__ void k_add(float *y, const float *x, size_t n) { HN_GRID_STRIDE(i, n) y[i] += x[i]; }
+__global__ void k_scale(float *x, float s, size_t n) { HN_GRID_STRIDE(i, n) x[i] *= s; }
+
+void hn_cuda_fill(float *x, float value, size_t n) {
+    if (!n) return;
+    k_fill<<<hn_blocks(n, TPB), TPB>>>(x, value, n);
+    HN_LAUNCHED("fill");
+}
+void hn_cuda_add(float *y, const float *x, size_t n) {
+    if (!n) return;
+    k_add<<<hn_blocks(n, TPB), TPB>>>(y, x, n);
+    HN_LAUNCHED("add");
+}
+void hn_cuda_scale(float *x, float s, size_t n) {
+    if (!n) return;
+    k_scale<<<hn_blocks(n, TPB), TPB>>>(x, s, n);
+    HN_LAUNCHED("scale");
+}
+
+__global__ void k_sum_squares(double *out, const float *x, size_t n) {
+    __shared__ double part[TPB / 32];
+    double s = 0;
+    HN_GRID_STRIDE(i, n) s += (double)x[i] * (double)x[i];
+    s = hn_warp_sum_d(s);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0;
+        for (int w = 0; w < TPB / 32; w++) t += part[w];
+        atomicAdd(out, t);
+    }
+}
+
+double hn_cuda_sum_squares(const float *x, size_t n) {
+    if (!n) return 0;
+    double *acc = (double *)hn_cuda_scratch(HN_SCRATCH_REDUCE, sizeof(double));
+    HN_CK(cudaMemset(acc, 0, sizeof(double)));
+    unsigned blocks = hn_blocks(n, TPB);
+    if (blocks > 1024) blocks = 1024;
+    k_sum_squares<<<blocks, TPB>>>(acc, x, n);
+    HN_LAUNCHED("sum_squares");
+    double h = 0;
+    HN_CK(cudaMemcpy(&h, acc, sizeof h, cudaMemcpyDeviceToHost));
+    return h;
+}
+
+__global__ void k_add_bias(float *y, const float *b, int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    HN_GRID_STRIDE(i, n) y[i] += b[i % cols];
+}
+void hn_cuda_add_bias(float *y, const float *b, int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    if (!n) return;
+    k_add_bias<<<hn_blocks(n, TPB), TPB>>>(y, b, rows, cols);
+    HN_LAUNCHED("add_bias");
+}
+
+#define STRIP 256
+__global__ void k_colsum(float *out, const float *a, int lda, const float *b, int ldb,
+                         const float *rs, int rows, int cols, float s) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    int r0 = blockIdx.y * STRIP, r1 = min(rows, r0 + STRIP);
+    double acc = 0;
+    for (int r = r0; r < r1; r++) {
+        double v = a[(size_t)r * lda + c];
+        if (b) v *= b[(size_t)r * ldb + c];
+        if (rs) v *= rs[r];
+        acc += v;
+    }
+    if (r1 > r0) atomicAdd(out + c, (float)(s * acc));
+}
+
+void hn_cuda_colsum(float *out, const float *a, int lda, const float *b, int ldb,
+                    const float *rs, int rows, int cols, float s) {
+    if (rows <= 0 || cols <= 0) return;
+    dim3 grid((cols + 127) / 128, (rows + STRIP - 1) / STRIP);
+    k_colsum<<<grid, 128>>>(out, a, lda, b, ldb, rs, rows, cols, s);
+    HN_LAUNCHED("colsum");
+}
+
+void hn_cuda_bias_backward(float *db, const float *dy, int rows, int cols) {
+    hn_cuda_colsum(db, dy, cols, NULL, 0, NULL, rows, cols, 1.0f);
+}
+
+/* ---- embedding ---- */
+__global__ void k_embed(float *out, const float *table, const int32_t *tok, int T, int D) {
+    size_t n = (size_t)T * D;
+    HN_GRID_STRIDE(i, n) out[i] = table[(size_t)tok[i / D] * D + i % D];
+}
+__global__ void k_embed_back(float *dtable, const float *dout, const int32_t *tok, int T, int D) {
+    size_t n = (size_t)T * D;
+    HN_GRID_STRIDE(i, n) atomicAdd(dtable + (size_t)tok[i / D] * D + i % D, dout[i]);
+}
+void hn_cuda_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D) {
+    size_t n = (size_t)T * D;
+    if (!n) return;
+    k_embed<<<hn_blocks(n, TPB), TPB>>>(out, table, tok, T, D);
+    HN_LAUNCHED("embedding_forward");
+}
+void hn_cuda_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T,
+                                int D) {
+    size_t n = (size_t)T * D;
+    if (!n) return;
+    k_embed_back<<<hn_blocks(n, TPB), TPB>>>(dtable, dout, tok, T, D);
+    HN_LAUNCHED("embedding_backward");
+}
+
+/* ---- RMSNorm: one warp per row ---- */
+__global__ void k_rms_fwd(float *y, float *rstd, const float *x, const float *w, int T, int D,
+                          float eps) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T) return;
+    const float *xr = x + (size_t)t * D;
+    double ss = 0;
+    for (int d = lane; d < D; d += 32) ss += (double)xr[d] * xr[d];
+    ss = hn_warp_sum_d(ss);
+    float r = (float)(1.0 / sqrt(ss / D + (double)eps));
+    if (lane == 0) rstd[t] = r;
+    for (int d = lane; d < D; d += 32) y[(size_t)t * D + d] = xr[d] * r * w[d];
+}
+__global__ void k_rms_bwd(float *dx, const float *dy, const float *x, const float *w,
+                          const float *rstd, int T, int D) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T) return;
+    const float *xr = x + (size_t)t * D, *gr = dy + (size_t)t * D;
+    double gx = 0, r = rstd[t];
+    for (int d = lane; d < D; d += 32) gx += (double)gr[d] * w[d] * xr[d];
+    gx = hn_warp_sum_d(gx);
+    double c = r * r * r * gx / D;
+    for (int d = lane; d < D; d += 32) dx[(size_t)t * D + d] += (float)(r * gr[d] * w[d] - c * xr[d]);
+}
+void hn_cuda_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int T, int D,
+                             float eps) {
+    if (T <= 0) return;
+    k_rms_fwd<<<(T + 7) / 8, 256>>>(y, rstd, x, w, T, D, eps);
+    HN_LAUNCHED("rmsnorm_forward");
+}
+void hn_cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
+                              const float *w, const float *rstd, int T, int D) {
+    if (T <= 0) return;
+    k_rms_bwd<<<(T + 7) / 8, 256>>>(dx, dy, x, w, rstd, T, D);
+    HN_LAUNCHED("rmsnorm_backward");
+    hn_cuda_colsum(dw, dy, D, x, D, rstd, T, D, 1.0f);
+}
+
+/* ---- SwiGLU ---- */
+__global__ void k_swiglu_fwd(float *h, const float *gu, int T, int H) {
+    size_t n = (size_t)T * H;
+    HN_GRID_STRIDE(i, n) {
+        size_t t = i / H, c = i % H;
+        float v = gu[t * 2 * H + c], g = gu[t * 2 * H + H + c];
+        h[i] = v * g * hn_sigmoidf(g);
+    }
+}
+__global__ void k_swiglu_bwd(float *dgu, const float *dh, const float *gu, int T, int H) {
+    size_t n = (size_t)T * H;
+    HN_GRID_STRIDE(i, n) {
+        size_t t = i / H, c = i % H;
+        float v = gu[t * 2 * H + c], g = gu[t * 2 * H + H + c], s = hn_sigmoidf(g), d = dh[i];
+        dgu[t * 2 * H + c] += d * g * s;
+        dgu[t * 2 * H + H + c] += d * v * s * (1.0f + g * (1.0f - s));
+    }
+}
+void hn_cuda_swiglu_forward(float *h, const float *gu, int T, int H) {
+    size_t n = (size_t)T * H;
+    if (!n) return;
+    k_swiglu_fwd<<<hn_blocks(n, TPB), TPB>>>(h, gu, T, H);
+    HN_LAUNCHED("swiglu_forward");
+}
+void hn_cuda_swiglu_backward(float *dgu, const float *dh, const float *gu, int T, int H) {
+    size_t n = (size_t)T * H;
+    if (!n) return;
+    k_swiglu_bwd<<<hn_blocks(n, TPB), TPB>>>(dgu, dh, gu, T, H);
+    HN_LAUNCHED("swiglu_backward");
+}
+
+/* ---- rotary embedding: one thread per (row, frequency), all heads; angles in double
+ * as on the cpu ---- */
+__global__ void k_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
+                       const int32_t *pos, float theta, int inverse) {
+    int half = rot_dim / 2;
+    size_t n = (size_t)T * half;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / half), f = (int)(i % half);
+        double ang = (double)pos[t] * pow((double)theta, -2.0 * f / (double)rot_dim);
+        float c = (float)cos(ang), s = (float)((inverse ? -1.0 : 1.0) * sin(ang));
+        float *row = x + (size_t)t * ld;
+        for (int h = 0; h < heads; h++) {
+            float *a = row + (size_t)h * head_dim + f, *b = a + half;
+            float x0 = *a, x1 = *b;
+            *a = x0 * c - x1 * s;
+            *b = x0 * s + x1 * c;
+        }
+    }
+}
+void hn_cuda_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
+                  const int32_t *pos, float theta, int inverse) {
+    size_t n = (size_t)T * (rot_dim / 2);
+    if (!n) return;
+    k_rope<<<hn_blocks(n, TPB), TPB>>>(x, ld, T, heads, head_dim, rot_dim, pos, theta, inverse);
+    HN_LAUNCHED("rope");
+}
+
+/* ---- cross-entropy: one warp per row ---- */
+__device__ void row_lse(const float *z, int V, int lane, float *mx, double *ls) {
+    float m = -INFINITY;
+    for (int i = lane; i < V; i += 32) m = fmaxf(m, z[i]);
+    m = hn_warp_max(m);
+    double s = 0;
+    for (int i = lane; i < V; i += 32) s += exp((double)z[i] - m);
+    s = hn_warp_sum_d(s);
+    *mx = m;
+    *ls = log(s);
+}
+__global__ void k_xent_fwd(float *loss, const float *logits, const int32_t *target, int T, int V) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T) return;
+    const float *z = logits + (size_t)t * V;
+    float m;
+    double ls;
+    row_lse(z, V, lane, &m, &ls);
+    if (lane == 0) loss[t] = (float)((double)m + ls - (double)z[target[t]]);
+}
+__global__ void k_xent_bwd(float *dlogits, const float *logits, const int32_t *target, int T,
+                           int V, float scale) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T) return;
+    const float *z = logits + (size_t)t * V;
+    float m;
+    double ls;
+    row_lse(z, V, lane, &m, &ls);
+    double shift = (double)m + ls;
+    int tg = target[t];
+    for (int i = lane; i < V; i += 32) {
+        double p = exp((double)z[i] - shift);
+        if (i == tg) p -= 1.0;
+        dlogits[(size_t)t * V + i] += (float)(scale * p);
+    }
+}
+void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V) {
+    if (T <= 0) return;
+    k_xent_fwd<<<(T + 7) / 8, 256>>>(loss, logits, target, T, V);
+    HN_LAUNCHED("xent_forward");
+}
+void hn_cuda_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
+                           int V, float scale) {
+    if (T <= 0) return;
+    k_xent_bwd<<<(T + 7) / 8, 256>>>(dlogits, logits, target, T, V, scale);
+    HN_LAUNCHED("xent_backward");
+}
+
+/* ---- AdamW ---- */
+__global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                        float beta1, float beta2, float eps, float decay, float bc1, float bc2,
+                        float grad_scale) {
+    HN_GRID_STRIDE(i, n) {
+        float gi = g[i] * grad_scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float pi = p[i] - decay * p[i];
+        p[i] = pi - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    }
+}
+void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                   float beta2, float eps, float weight_decay, float bc1, float bc2,
+                   float grad_scale) {
+    if (!n) return;
+    k_adamw<<<hn_blocks(n, TPB), TPB>>>(p, g, m, v, n, lr, beta1, beta2, eps, lr * weight_decay,
+                                         bc1, bc2, grad_scale);
+    HN_LAUNCHED("adamw");
+}

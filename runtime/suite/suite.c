@@ -1,0 +1,270 @@
+/* The suite runner: decide what is left to run from results.db, then run it in this
+ * process (jobs = 1) or in forked processes, each opening results.db itself. */
+#include <dirent.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "results/store.h"
+#include "suite/suite.h"
+#include "train/trainer.h"
+
+static const char *str_at(const cJSON *o, const char *a, const char *b) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
+    if (b) x = cJSON_GetObjectItemCaseSensitive(x, b);
+    return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+const char *hn_suite_db_path(const cJSON *config, const char *override) {
+    if (override) return override;
+    const char *db = str_at(config, "log", "db");
+    return db ? db : "results/results.db";
+}
+
+void hn_suite_config_hash(const cJSON *config, char out[17]) {
+    char *text = cJSON_PrintUnformatted(config); /* exactly what the trainer stores */
+    hn_results_config_hash(text ? text : "", out);
+    free(text);
+}
+
+int hn_suite_find_run(const char *db, const char *hash, int64_t *id, char status[16],
+                      hn_error *err) {
+    *id = 0;
+    status[0] = 0;
+    if (access(db, F_OK) != 0) return HN_OK; /* no database yet: nothing ran */
+    sqlite3 *h = NULL;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        hn_fail(err, "%s: cannot open results database: %s", db, h ? sqlite3_errmsg(h) : "?");
+        sqlite3_close(h);
+        return HN_ERR;
+    }
+    sqlite3_busy_timeout(h, 10000);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(h,
+                                "SELECT id, status FROM runs WHERE config_hash = ?1 "
+                                "ORDER BY status = 'finished' DESC, id DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        hn_fail(err, "%s: %s", db, sqlite3_errmsg(h));
+        sqlite3_close(h);
+        return HN_ERR;
+    }
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(status, 16, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return HN_OK;
+}
+
+static int count_gpus(void) {
+    int n = 0;
+    DIR *d = opendir("/dev");
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "nvidia", 6) && e->d_name[6] >= '0' && e->d_name[6] <= '9' &&
+            strspn(e->d_name + 6, "0123456789") == strlen(e->d_name + 6))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void train_options(hn_train_options *t, const hn_suite_options *opt) {
+    memset(t, 0, sizeof *t);
+    t->db_path = opt->db_path;
+    t->experiment_file = opt->experiment_file;
+    t->experiment_text = opt->experiment_text;
+    t->git_commit = opt->git_commit;
+    t->quiet = opt->quiet;
+    t->stop = opt->stop;
+}
+
+static void report_end(FILE *log, int k, int total, const hn_suite_entry *e, double bpb) {
+    if (!strcmp(e->status, "finished"))
+        fprintf(log, "[%d/%d] %s: finished (run %lld)%s", k, total, e->name, (long long)e->run_id,
+                bpb > 0 ? "" : "\n");
+    else
+        fprintf(log, "[%d/%d] %s: %s%s%s%s\n", k, total, e->name,
+                !strcmp(e->status, "failed") ? "FAILED" : e->status, e->run_id ? " (run " : "",
+                "", e->error[0] ? "" : "");
+    if (!strcmp(e->status, "finished") && bpb > 0) fprintf(log, ", valid BPB %.4f\n", bpb);
+    if (strcmp(e->status, "finished") && e->error[0]) fprintf(log, "        %s\n", e->error);
+    fflush(log);
+}
+
+/* The status and run id of an entry after its process ended, from the database. */
+static void settle_from_db(hn_suite_entry *e, int exit_status) {
+    hn_error err;
+    int64_t id;
+    char status[16];
+    if (hn_suite_find_run(e->db, e->hash, &id, status, &err) == HN_OK && id > 0) {
+        e->run_id = id;
+        snprintf(e->status, sizeof e->status, "%s", status);
+        if (!strcmp(status, "running")) snprintf(e->status, sizeof e->status, "interrupted");
+    } else {
+        snprintf(e->status, sizeof e->status, "failed");
+    }
+    if (exit_status != 0 && !strcmp(e->status, "finished")) /* an older finished run (--force) */
+        snprintf(e->status, sizeof e->status, exit_status == 130 ? "interrupted" : "failed");
+    if (exit_status != 0 && !e->error[0])
+        snprintf(e->error, sizeof e->error, "%s", exit_status == 130 ? "stopped by a signal"
+                                                  : "see the message above");
+}
+
+static int run_in_process(const cJSON *cfg, const hn_registry *reg, const hn_suite_options *opt,
+                          hn_suite_entry *e, int k, int total, FILE *log) {
+    hn_train_options t;
+    train_options(&t, opt);
+    hn_train_result res;
+    hn_error err = {{0}};
+    fprintf(log, "[%d/%d] %s: training\n", k, total, e->name);
+    fflush(log);
+    int rc = hn_train(cfg, reg, &t, &res, &err);
+    e->run_id = res.run_id;
+    snprintf(e->status, sizeof e->status, "%s", rc ? "failed" : res.status);
+    if (rc) snprintf(e->error, sizeof e->error, "%s", err.msg);
+    report_end(log, k, total, e, rc ? 0 : res.final_valid_bpb);
+    return rc;
+}
+
+static pid_t fork_run(const cJSON *cfg, const hn_registry *reg, const hn_suite_options *opt,
+                      const hn_suite_entry *e, int slot, int gpus) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    const char *backend = str_at(cfg, "backend", NULL);
+    if (backend && !strcmp(backend, "cuda") && gpus > 0) {
+        char dev[16];
+        snprintf(dev, sizeof dev, "%d", slot % gpus);
+        setenv("CUDA_VISIBLE_DEVICES", dev, 1);
+    }
+    hn_train_options t;
+    train_options(&t, opt);
+    t.quiet = 1;
+    hn_train_result res;
+    hn_error err = {{0}};
+    int rc = hn_train(cfg, reg, &t, &res, &err);
+    if (rc) fprintf(stderr, "hnet suite: %s: %s\n", e->name, err.msg);
+    fflush(NULL);
+    _exit(rc ? 1 : !strcmp(res.status, "interrupted") ? 130 : 0);
+}
+
+static void run_forked(const cJSON *runs, const int *todo, int n_todo, const hn_registry *reg,
+                       const hn_suite_options *opt, hn_suite_entry *entries, FILE *log) {
+    int jobs = opt->jobs, gpus = opt->gpus > 0 ? opt->gpus : count_gpus();
+    pid_t *pid = calloc((size_t)jobs, sizeof *pid);
+    int *which = calloc((size_t)jobs, sizeof *which);
+    int next = 0, running = 0, ended = 0, forwarded = 0;
+    while (next < n_todo || running > 0) {
+        for (int s = 0; s < jobs && next < n_todo && !(opt->stop && *opt->stop); s++) {
+            if (pid[s]) continue;
+            int i = todo[next++];
+            hn_suite_entry *e = &entries[i];
+            pid[s] = fork_run(cJSON_GetArrayItem(runs, i), reg, opt, e, s, gpus);
+            if (pid[s] < 0) {
+                pid[s] = 0;
+                snprintf(e->status, sizeof e->status, "failed");
+                snprintf(e->error, sizeof e->error, "fork: %s", strerror(errno));
+                report_end(log, ++ended, n_todo, e, 0);
+                continue;
+            }
+            which[s] = i;
+            running++;
+            fprintf(log, "[started] %s (process %d)\n", e->name, (int)pid[s]);
+            fflush(log);
+        }
+        if (opt->stop && *opt->stop) next = n_todo; /* start nothing more */
+        if (running == 0) break;
+        int st;
+        pid_t done = waitpid(-1, &st, 0);
+        if (done < 0) {
+            if (errno == EINTR && opt->stop && *opt->stop && !forwarded) {
+                /* ask the running trainers to stop and record themselves as interrupted */
+                for (int s = 0; s < jobs; s++)
+                    if (pid[s]) kill(pid[s], SIGTERM);
+                forwarded = 1;
+            }
+            if (errno == ECHILD) break;
+            continue;
+        }
+        for (int s = 0; s < jobs; s++)
+            if (pid[s] == done) {
+                hn_suite_entry *e = &entries[which[s]];
+                int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                if (WIFSIGNALED(st))
+                    snprintf(e->error, sizeof e->error, "process killed by signal %d", WTERMSIG(st));
+                settle_from_db(e, code);
+                report_end(log, ++ended, n_todo, e, 0);
+                pid[s] = 0;
+                running--;
+            }
+    }
+    free(pid);
+    free(which);
+}
+
+int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_options *opt,
+                 hn_suite_entry *entries, hn_error *err) {
+    FILE *log = opt->log ? opt->log : stderr;
+    int n = cJSON_GetArraySize(runs), n_todo = 0;
+    int *todo = calloc((size_t)(n ? n : 1), sizeof *todo);
+    for (int i = 0; i < n; i++) {
+        const cJSON *cfg = cJSON_GetArrayItem(runs, i);
+        hn_suite_entry *e = &entries[i];
+        memset(e, 0, sizeof *e);
+        const char *name = str_at(cfg, "name", NULL);
+        snprintf(e->name, sizeof e->name, "%s", name ? name : "?");
+        snprintf(e->db, sizeof e->db, "%s", hn_suite_db_path(cfg, opt->db_path));
+        hn_suite_config_hash(cfg, e->hash);
+        snprintf(e->status, sizeof e->status, "not run");
+        int64_t id;
+        char status[16];
+        if (hn_suite_find_run(e->db, e->hash, &id, status, err)) {
+            free(todo);
+            return HN_ERR;
+        }
+        if (id > 0 && !strcmp(status, "finished") && !opt->force) {
+            e->run_id = id;
+            e->skipped = 1;
+            snprintf(e->status, sizeof e->status, "finished");
+            continue;
+        }
+        /* TODO(resume): interrupted runs restart from scratch until the trainer can
+         * continue one from its checkpoint. */
+        todo[n_todo++] = i;
+    }
+    int jobs = opt->jobs > 1 ? opt->jobs : 1;
+    if (jobs > n_todo) jobs = n_todo > 0 ? n_todo : 1;
+    fprintf(log, "suite: %d runs, %d already finished, %d to run%s\n", n, n - n_todo, n_todo,
+            n_todo > 1 && jobs > 1 ? (char[32]){0} : "");
+    if (n_todo > 1 && jobs > 1) fprintf(log, "       %d at once\n", jobs);
+    fflush(log);
+    if (jobs == 1) {
+        for (int k = 0; k < n_todo; k++) {
+            if (opt->stop && *opt->stop) break;
+            run_in_process(cJSON_GetArrayItem(runs, todo[k]), reg, opt, &entries[todo[k]], k + 1,
+                           n_todo, log);
+        }
+    } else {
+        hn_suite_options o = *opt;
+        o.jobs = jobs;
+        run_forked(runs, todo, n_todo, reg, &o, entries, log);
+    }
+    free(todo);
+    int failed = 0, unfinished = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(entries[i].status, "failed")) failed++;
+        else if (strcmp(entries[i].status, "finished")) unfinished++;
+    }
+    if (failed || unfinished)
+        return hn_fail(err, "%d of %d runs failed, %d not finished (run the same command again to "
+                            "finish them)", failed, n, unfinished);
+    return HN_OK;
+}

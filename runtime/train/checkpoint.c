@@ -1,0 +1,440 @@
+#include "train/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
+
+#define OPT_M_PREFIX "optimizer.exp_avg."
+#define OPT_V_PREFIX "optimizer.exp_avg_sq."
+#define RES_SUFFIX "residual_proj.weight"
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* "P.residual_proj.weight" -> "P.residual_proj.bias" */
+static char *bias_name_of(const char *weight_name) {
+    size_t n = strlen(weight_name) - strlen("weight");
+    char *out = malloc(n + 5);
+    memcpy(out, weight_name, n);
+    memcpy(out + n, "bias", 5);
+    return out;
+}
+
+static float *download_all(const hn_backend *be, const float *dev, size_t n) {
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    if (h && n) be->download(h, dev, n * sizeof *h);
+    return h;
+}
+
+static void meta_double(cJSON *meta, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%a", v);
+    cJSON_AddStringToObject(meta, key, buf);
+}
+static void meta_long(cJSON *meta, const char *key, long long v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    cJSON_AddStringToObject(meta, key, buf);
+}
+
+static cJSON *train_metadata(const char *config_json, const char *run_name, const hn_ckpt_train *tr) {
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "format", HN_CHECKPOINT_FORMAT);
+    if (config_json) cJSON_AddStringToObject(meta, "config", config_json);
+    if (run_name) cJSON_AddStringToObject(meta, "run_name", run_name);
+    if (!tr) return meta;
+    meta_long(meta, "step", tr->step);
+    meta_long(meta, "run_id", (long long)tr->run_id);
+    char rng[80];
+    snprintf(rng, sizeof rng, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64,
+             tr->data_rng.s[0], tr->data_rng.s[1], tr->data_rng.s[2], tr->data_rng.s[3]);
+    cJSON_AddStringToObject(meta, "data_rng", rng);
+    meta_double(meta, "bpb_sum", tr->bpb_sum);
+    meta_double(meta, "flops_sum", tr->flops_sum);
+    meta_double(meta, "aux_sum", tr->aux_sum);
+    meta_long(meta, "bpb_n", tr->bpb_n);
+    meta_long(meta, "flops_n", tr->flops_n);
+    meta_double(meta, "first_valid_bpb", tr->first_valid_bpb);
+    meta_double(meta, "final_valid_bpb", tr->final_valid_bpb);
+    meta_double(meta, "bpic", tr->bpic);
+    meta_double(meta, "final_train_bpb", tr->final_train_bpb);
+    return meta;
+}
+
+int hn_checkpoint_save(const char *path, const hn_model *m, const float *opt_m,
+                       const float *opt_v, const char *config_json, const char *run_name,
+                       const hn_ckpt_train *tr, hn_error *err) {
+    const hn_param_store *ps = &m->params;
+    int with_opt = opt_m && opt_v;
+    int max = ps->n * (with_opt ? 3 : 1) + ps->n;
+    hn_st_tensor *t = calloc((size_t)max, sizeof *t);
+    char **names = calloc((size_t)max, sizeof *names);
+    float *w = download_all(m->be, ps->values, ps->total);
+    float *mh = with_opt ? download_all(m->be, opt_m, ps->total) : NULL;
+    float *vh = with_opt ? download_all(m->be, opt_v, ps->total) : NULL;
+    int rc = HN_ERR, n = 0;
+    if (!t || !names || !w || (with_opt && (!mh || !vh))) {
+        hn_fail(err, "%s: out of memory for the checkpoint", path);
+        goto done;
+    }
+    for (int i = 0; i < ps->n; i++) {
+        const hn_param_entry *e = &ps->entries[i];
+        t[n] = (hn_st_tensor){.name = e->p.name, .ndim = e->p.ndim, .data = w + e->offset};
+        memcpy(t[n].shape, e->p.shape, sizeof t[n].shape);
+        n++;
+        if (ends_with(e->p.name, RES_SUFFIX)) { /* the reference's bias, zero */
+            names[n] = bias_name_of(e->p.name);
+            t[n] = (hn_st_tensor){.name = names[n], .ndim = 1, .shape = {e->p.shape[0]}};
+            n++;
+        }
+    }
+    for (int pass = 0; with_opt && pass < 2; pass++) {
+        for (int i = 0; i < ps->n; i++) {
+            const hn_param_entry *e = &ps->entries[i];
+            const char *pre = pass ? OPT_V_PREFIX : OPT_M_PREFIX;
+            names[n] = malloc(strlen(pre) + strlen(e->p.name) + 1);
+            sprintf(names[n], "%s%s", pre, e->p.name);
+            t[n] = (hn_st_tensor){.name = names[n], .ndim = e->p.ndim,
+                                  .data = (pass ? vh : mh) + e->offset};
+            memcpy(t[n].shape, e->p.shape, sizeof t[n].shape);
+            n++;
+        }
+    }
+    cJSON *meta = train_metadata(config_json, run_name, tr);
+    rc = hn_safetensors_write(path, t, n, meta, err);
+    cJSON_Delete(meta);
+done:
+    if (names)
+        for (int i = 0; i < max; i++) free(names[i]);
+    free(names);
+    free(t);
+    free(w);
+    free(mh);
+    free(vh);
+    return rc;
+}
+
+/* ---------- loading ---------- */
+
+/* Copies tensor name (shape must equal the parameter's) into host + offset. */
+static int take(const hn_safetensors *f, const char *name, const hn_param_entry *e, float *host,
+                hn_error *err) {
+    int ndim;
+    int64_t shape[HN_ST_MAX_DIMS];
+    const uint8_t *src = hn_safetensors_find(f, name, &ndim, shape);
+    if (!src)
+        return hn_fail(err, "%s has no tensor '%s' (saved by a model of another layout?)", f->path,
+                       name);
+    int same = ndim == e->p.ndim;
+    for (int d = 0; same && d < ndim; d++) same = shape[d] == e->p.shape[d];
+    if (!same) {
+        char a[96] = "", b[96] = "";
+        for (int d = 0; d < ndim && d < HN_ST_MAX_DIMS; d++)
+            snprintf(a + strlen(a), sizeof a - strlen(a), "%s%lld", d ? "," : "", (long long)shape[d]);
+        for (int d = 0; d < e->p.ndim; d++)
+            snprintf(b + strlen(b), sizeof b - strlen(b), "%s%lld", d ? "," : "", (long long)e->p.shape[d]);
+        return hn_fail(err, "%s: tensor '%s' has shape [%s]; the model expects [%s]", f->path, name,
+                       a, b);
+    }
+    memcpy(host + e->offset, src, e->numel * sizeof(float));
+    return HN_OK;
+}
+
+/* Every tensor in the file is a parameter, a moment, or a zero residual bias. */
+static int check_extras(const hn_safetensors *f, const hn_model *m, hn_error *err) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, f->header) {
+        const char *nm = it->string;
+        if (!strcmp(nm, "__metadata__") || !strncmp(nm, "optimizer.", 10)) continue;
+        if (hn_params_find(&m->params, nm) >= 0) continue;
+        if (ends_with(nm, "residual_proj.bias")) {
+            int ndim;
+            int64_t shape[HN_ST_MAX_DIMS];
+            const uint8_t *src = hn_safetensors_find(f, nm, &ndim, shape);
+            size_t n = ndim == 1 ? (size_t)shape[0] : 0;
+            for (size_t i = 0; i < n; i++) {
+                float v;
+                memcpy(&v, src + i * sizeof v, sizeof v);
+                if (v != 0.0f)
+                    return hn_fail(err, "%s: '%s' is not zero; hnet's residual projection has no "
+                                        "bias, so these weights cannot be loaded exactly",
+                                   f->path, nm);
+            }
+            continue;
+        }
+        return hn_fail(err, "%s has a tensor '%s' that this model does not have (another layout?)",
+                       f->path, nm);
+    }
+    return HN_OK;
+}
+
+int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err) {
+    hn_param_store *ps = &m->params;
+    if (check_extras(f, m, err)) return HN_ERR;
+    float *w = malloc((ps->total ? ps->total : 1) * sizeof *w);
+    if (!w) return hn_fail(err, "out of memory loading %s", f->path);
+    for (int i = 0; i < ps->n; i++) {
+        if (take(f, ps->entries[i].p.name, &ps->entries[i], w, err)) {
+            free(w);
+            return HN_ERR;
+        }
+    }
+    m->be->upload(ps->values, w, ps->total * sizeof *w);
+    free(w);
+    return HN_OK;
+}
+
+static int meta_get_double(const hn_safetensors *f, const char *key, double *out, hn_error *err) {
+    const char *v = hn_safetensors_meta(f, key);
+    char *end;
+    if (!v || (*out = strtod(v, &end), *end))
+        return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    return HN_OK;
+}
+static int meta_get_long(const hn_safetensors *f, const char *key, long long *out, hn_error *err) {
+    const char *v = hn_safetensors_meta(f, key);
+    char *end;
+    if (!v || (*out = strtoll(v, &end, 10), *end))
+        return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    return HN_OK;
+}
+
+static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *err) {
+    long long step, run_id, bpb_n, flops_n;
+    if (meta_get_long(f, "step", &step, err) || meta_get_long(f, "run_id", &run_id, err) ||
+        meta_get_long(f, "bpb_n", &bpb_n, err) || meta_get_long(f, "flops_n", &flops_n, err) ||
+        meta_get_double(f, "bpb_sum", &tr->bpb_sum, err) ||
+        meta_get_double(f, "flops_sum", &tr->flops_sum, err) ||
+        meta_get_double(f, "aux_sum", &tr->aux_sum, err) ||
+        meta_get_double(f, "first_valid_bpb", &tr->first_valid_bpb, err) ||
+        meta_get_double(f, "final_valid_bpb", &tr->final_valid_bpb, err) ||
+        meta_get_double(f, "bpic", &tr->bpic, err) ||
+        meta_get_double(f, "final_train_bpb", &tr->final_train_bpb, err))
+        return HN_ERR;
+    tr->step = (long)step;
+    tr->run_id = run_id;
+    tr->bpb_n = (long)bpb_n;
+    tr->flops_n = (long)flops_n;
+    const char *rng = hn_safetensors_meta(f, "data_rng");
+    unsigned long long s[4];
+    if (!rng || sscanf(rng, "%llx,%llx,%llx,%llx", &s[0], &s[1], &s[2], &s[3]) != 4)
+        return hn_fail(err, "%s: metadata 'data_rng' is missing or malformed", f->path);
+    for (int i = 0; i < 4; i++) tr->data_rng.s[i] = s[i];
+    return HN_OK;
+}
+
+int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
+                             hn_ckpt_train *tr, hn_error *err) {
+    memset(tr, 0, sizeof *tr);
+    if (read_position(f, tr, err) || hn_checkpoint_load_weights(f, m, err)) return HN_ERR;
+    hn_param_store *ps = &m->params;
+    float *h = malloc((ps->total ? ps->total : 1) * sizeof *h);
+    if (!h) return hn_fail(err, "out of memory loading %s", f->path);
+    for (int pass = 0; pass < 2; pass++) {
+        const char *pre = pass ? OPT_V_PREFIX : OPT_M_PREFIX;
+        for (int i = 0; i < ps->n; i++) {
+            char name[256];
+            snprintf(name, sizeof name, "%s%s", pre, ps->entries[i].p.name);
+            if (take(f, name, &ps->entries[i], h, err)) {
+                free(h);
+                return HN_ERR;
+            }
+        }
+        m->be->upload(pass ? opt_v : opt_m, h, ps->total * sizeof *h);
+    }
+    free(h);
+    return HN_OK;
+}
+
+/* ---------- folders ---------- */
+
+void hn_checkpoint_run_dir(char *out, size_t n, const char *dir, const char *run_name) {
+    snprintf(out, n, "%s/", dir);
+    size_t k = strlen(out);
+    /* a run name is free text: keep it one path component */
+    for (const char *p = run_name; *p && k + 1 < n; p++)
+        out[k++] = (*p == '/' || *p == '\\' || (p == run_name && *p == '.')) ? '_' : *p;
+    out[k] = 0;
+}
+
+void hn_checkpoint_file(char *out, size_t n, const char *run_dir, long step) {
+    snprintf(out, n, "%s/step-%08ld.safetensors", run_dir, step);
+}
+
+static int by_step_desc(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+int hn_checkpoint_list(const char *run_dir, long *steps, int max) {
+    DIR *d = opendir(run_dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        long step;
+        char tail[32];
+        if (sscanf(e->d_name, "step-%ld.%31s", &step, tail) == 2 && !strcmp(tail, "safetensors"))
+            steps[n++] = step;
+    }
+    closedir(d);
+    qsort(steps, (size_t)n, sizeof *steps, by_step_desc);
+    return n;
+}
+
+void hn_checkpoint_prune(const char *run_dir, int keep) {
+    long steps[1024];
+    int n = hn_checkpoint_list(run_dir, steps, 1024);
+    for (int i = keep; i < n; i++) {
+        char path[1024];
+        hn_checkpoint_file(path, sizeof path, run_dir, steps[i]);
+        unlink(path);
+    }
+}
+
+int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err) {
+    long steps[1024];
+    int n = hn_checkpoint_list(run_dir, steps, 1024);
+    hn_error e2;
+    for (int i = 0; i < n; i++) {
+        char path[1024];
+        hn_checkpoint_file(path, sizeof path, run_dir, steps[i]);
+        if (!hn_safetensors_read(path, out, &e2)) {
+            const char *fmt = hn_safetensors_meta(out, "format");
+            if (fmt && !strcmp(fmt, HN_CHECKPOINT_FORMAT)) return 1;
+            snprintf(e2.msg, sizeof e2.msg, "%s is not an hnet checkpoint (format %s)", path,
+                     fmt ? fmt : "missing");
+            hn_safetensors_free(out);
+        }
+        if (warn)
+            fprintf(warn, "hnet: refusing checkpoint %s\n  %s\n  %s\n", path, e2.msg,
+                    i + 1 < n ? "falling back to the previous checkpoint" : "no older checkpoint left");
+        if (err) *err = e2;
+    }
+    if (n == 0 && err) hn_fail(err, "%s: no checkpoints", run_dir);
+    return 0;
+}
+
+int hn_checkpoint_open_model(const char *path, const hn_registry *reg, const hn_backend *be,
+                             hn_model *m, cJSON **config, hn_error *err) {
+    hn_safetensors f;
+    struct stat sb;
+    *config = NULL;
+    if (!stat(path, &sb) && S_ISDIR(sb.st_mode)) {
+        if (hn_checkpoint_latest(path, &f, stderr, err) != 1) return HN_ERR;
+    } else if (hn_safetensors_read(path, &f, err)) {
+        return HN_ERR;
+    }
+    const char *text = hn_safetensors_meta(&f, "config");
+    cJSON *cfg = text ? cJSON_Parse(text) : NULL;
+    const cJSON *model = cJSON_GetObjectItem(cfg, "model");
+    if (!model) {
+        hn_fail(err, "%s carries no model config in its metadata (not written by hnet?)", f.path);
+        cJSON_Delete(cfg);
+        hn_safetensors_free(&f);
+        return HN_ERR;
+    }
+    const cJSON *seed = cJSON_GetObjectItem(cfg, "seed");
+    int rc = hn_model_build(m, model, reg, be, cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 1,
+                            err);
+    if (rc) hn_fail_prefix(err, "building the model of %s", f.path);
+    else rc = hn_checkpoint_load_weights(&f, m, err);
+    hn_safetensors_free(&f);
+    if (rc) {
+        hn_model_free(m);
+        cJSON_Delete(cfg);
+        return HN_ERR;
+    }
+    *config = cfg;
+    return HN_OK;
+}
+
+/* ---------- the trainer's use ---------- */
+
+void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_settings *cs) {
+    const cJSON *c = cJSON_GetObjectItem(cfg, "checkpoint");
+    const cJSON *every = cJSON_GetObjectItem(c, "every"), *keep = cJSON_GetObjectItem(c, "keep");
+    const cJSON *dir = cJSON_GetObjectItem(c, "dir");
+    cs->every = cJSON_IsNumber(every) ? (long)every->valuedouble : 0;
+    cs->keep = cJSON_IsNumber(keep) && keep->valueint > 0 ? keep->valueint : 2;
+    hn_checkpoint_run_dir(cs->run_dir, sizeof cs->run_dir,
+                          cJSON_IsString(dir) ? dir->valuestring : "results/checkpoints", run_name);
+}
+
+static int mkdir_p(const char *path, hn_error *err) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST)
+                return hn_fail(err, "cannot create the checkpoint folder %s: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return HN_OK;
+}
+
+/* The sections that decide what a run computes must be the same as when it stopped. */
+static int same_experiment(const cJSON *cfg, const hn_safetensors *f, hn_error *err) {
+    const char *text = hn_safetensors_meta(f, "config");
+    cJSON *old = text ? cJSON_Parse(text) : NULL;
+    const char *keys[] = {"seed", "data", "model", "train"};
+    int rc = HN_OK;
+    for (size_t i = 0; i < 4 && rc == HN_OK; i++) {
+        if (!old || !cJSON_Compare(cJSON_GetObjectItem(old, keys[i]), cJSON_GetObjectItem(cfg, keys[i]), 1))
+            rc = hn_fail(err, "%s was written by a different experiment (its '%s' section differs); "
+                              "resume with the same experiment file, or delete %s to start afresh",
+                         f->path, keys[i], f->path);
+    }
+    cJSON_Delete(old);
+    return rc;
+}
+
+int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
+                         float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err) {
+    *resumed = 0;
+    long steps[1];
+    if (hn_checkpoint_list(cs->run_dir, steps, 1) == 0) return HN_OK; /* nothing yet */
+    hn_safetensors f;
+    hn_error why;
+    if (hn_checkpoint_latest(cs->run_dir, &f, stderr, &why) != 1) {
+        fprintf(stderr, "hnet: no usable checkpoint in %s; starting the run afresh\n", cs->run_dir);
+        return HN_OK;
+    }
+    int rc = same_experiment(cfg, &f, err);
+    if (!rc) rc = hn_checkpoint_load_train(&f, m, opt_m, opt_v, tr, err);
+    if (!rc) fprintf(stderr, "hnet: resuming from %s (step %ld)\n", f.path, tr->step);
+    hn_safetensors_free(&f);
+    if (rc) return HN_ERR;
+    *resumed = 1;
+    return HN_OK;
+}
+
+int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char *run_name,
+                        const hn_model *m, const float *opt_m, const float *opt_v,
+                        const hn_ckpt_train *tr, hn_error *err) {
+    if (mkdir_p(cs->run_dir, err)) return HN_ERR;
+    char path[1100];
+    hn_checkpoint_file(path, sizeof path, cs->run_dir, tr->step);
+    char *text = cJSON_PrintUnformatted(cfg);
+    int rc = hn_checkpoint_save(path, m, opt_m, opt_v, text, run_name, tr, err);
+    free(text);
+    if (rc) return HN_ERR;
+    hn_checkpoint_prune(cs->run_dir, cs->keep);
+    return HN_OK;
+}
+
+void hn_checkpoint_test_kill(long step) {
+    const char *v = getenv("HNET_TEST_SIGKILL_AT_STEP");
+    if (v && *v && atol(v) == step) raise(SIGKILL);
+}
