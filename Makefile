@@ -16,6 +16,18 @@ HNET_DATA_DIR ?= $(abspath ../shared/data)
 export HNET_DATA_DIR
 
 RUNTIME_SRC := $(shell find runtime -name '*.c' ! -path 'runtime/cli/*' | sort)
+
+# The cuda backend: built wherever nvcc is found (NVCC= forces a cpu-only build).
+# Hopper by default; set CUDA_ARCH for other GPUs (e.g. -arch=sm_80).
+NVCC      ?= $(shell command -v nvcc 2>/dev/null)
+CUDA_ARCH ?= -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90
+ifneq ($(strip $(NVCC)),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+CUDA_SRC  := $(sort $(wildcard runtime/backend/cuda/*.cu))
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(B)/obj/%.o)
+CFLAGS    += -DHN_HAVE_CUDA
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt -lstdc++
+endif
 CORE_SRC    := $(wildcard runtime/core/*.c)
 CLI_SRC     := $(wildcard runtime/cli/*.c)
 GEN_SRC     := $(B)/gen/prelude_lua.c
@@ -51,7 +63,11 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(B)/libhnet.a: $(RUNTIME_OBJ)
+$(B)/obj/%.o: %.cu $(wildcard runtime/backend/cuda/*.cuh runtime/backend/cuda/*.h) runtime/backend/backend.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -DHN_HAVE_CUDA -Iruntime -c $< -o $@
+
+$(B)/libhnet.a: $(RUNTIME_OBJ) $(CUDA_OBJ)
 	ar rcs $@ $^
 
 $(B)/libhncore.a: $(CORE_OBJ)
@@ -79,6 +95,20 @@ $(B)/plugins/%.so: $$(call dir_objs,plugins/$$*) $(B)/libhncore.a
 $(B)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(B)/libhnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
+
+# CPU-vs-CUDA parity tests (tests/gpu), built only where nvcc is; run on a GPU machine
+# with scripts/gpu-check.sh.
+GPU_TEST_BIN := $(patsubst tests/gpu/%.c,$(B)/gpu-tests/%,$(wildcard tests/gpu/test_*.c))
+.PHONY: gpu-tests
+ifneq ($(strip $(NVCC)),)
+gpu-tests: all $(GPU_TEST_BIN)
+$(B)/gpu-tests/%: tests/gpu/%.c tests/gpu/parity.c tests/gpu/parity.h $(B)/libhnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/gpu -o $@ $< tests/gpu/parity.c $(B)/libhnet.a $(LDLIBS) -lcmocka
+else
+gpu-tests:
+	@echo "gpu-tests: no nvcc found; this build is cpu-only"
+endif
 
 # The README's two commands.
 run: deps all

@@ -17,12 +17,14 @@ static const hn_config_key config_keys[] = {
     {"heads", "integer", "0",
      "number of attention heads; 0 = d_model / head_dim"},
     {"head_dim", "integer", "0",
-     "dims per head; 0 = d_model / heads, or 64 when heads is 0 too"},
+     "dims per head; 0 = d_model / heads, or when heads is 0 too the largest of 64, 32, 16, 8 "
+     "dividing d_model"},
     {"window", "window", "\"global\"",
      "sliding window: a row attends to itself and the `window` rows before it; \"global\" = "
      "the whole sequence so far"},
-    {"rotary_dim", "integer", "32",
-     "dims per head rotated by RoPE (even, <= head_dim); 0 = no rotary embedding"},
+    {"rotary_dim", "integer", "-1",
+     "dims per head rotated by RoPE (even, <= head_dim); 0 = no rotary embedding; -1 = 32, "
+     "or head_dim when heads are narrower"},
     {"rope_theta", "number", "10000", "RoPE base"},
 };
 
@@ -82,7 +84,11 @@ static int resolve_heads(int d, int heads, int head_dim, int *h_out, int *hd_out
                          hn_error *err) {
     if (heads < 0 || head_dim < 0)
         return hn_fail(err, "attention.heads and attention.head_dim must be >= 0");
-    if (heads == 0 && head_dim == 0) head_dim = 64;
+    if (heads == 0 && head_dim == 0) {
+        /* the largest usual head size that divides the width (64 for the paper's) */
+        head_dim = 64;
+        while (head_dim > 8 && d % head_dim) head_dim /= 2;
+    }
     if (heads == 0) {
         if (d % head_dim)
             return hn_fail(err,
@@ -113,6 +119,7 @@ static int attn_create(const hn_layer_args *args, void **self, hn_error *err) {
         cfg_number(args->cfg, "rope_theta", &theta, err))
         return HN_ERR;
     if (resolve_heads(d, heads, head_dim, &heads, &head_dim, err)) return HN_ERR;
+    if (rot == -1) rot = head_dim < 32 ? head_dim : 32; /* the default: 32, or narrower heads */
     if (rot < 0 || rot % 2 || rot > head_dim)
         return hn_fail(err,
                        "attention.rotary_dim must be even and between 0 and head_dim (%d), got %d",

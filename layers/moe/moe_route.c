@@ -38,14 +38,19 @@ int moe_routing_reserve(moe_routing *r, int cap, int E, int k) {
     return HN_OK;
 }
 
-/* softmax of one row in double; returns the log-sum-exp */
-static double softmax_row(const float *l, float *p, int E) {
+/* softmax of one row in double (p rounded to float; psum accumulates the doubles, so
+ * P is exact to double precision); returns the log-sum-exp */
+static double softmax_row(const float *l, float *p, double *psum, int E) {
     double m = l[0];
     for (int e = 1; e < E; e++) if (l[e] > m) m = l[e];
     double s = 0;
     for (int e = 0; e < E; e++) s += exp((double)l[e] - m);
     double lse = m + log(s);
-    for (int e = 0; e < E; e++) p[e] = (float)exp((double)l[e] - lse);
+    for (int e = 0; e < E; e++) {
+        double q = exp((double)l[e] - lse);
+        p[e] = (float)q;
+        psum[e] += q;
+    }
     return lse;
 }
 
@@ -71,10 +76,9 @@ void moe_route(moe_routing *r, int T, int E, int k, int renormalize, double cf) 
     for (int t = 0; t < T; t++) {
         const float *l = r->logits + (size_t)t * E;
         float *p = r->p + (size_t)t * E;
-        double lse = softmax_row(l, p, E);
+        double lse = softmax_row(l, p, psum, E);
         r->lse[t] = (float)lse;
         z += lse * lse;
-        for (int e = 0; e < E; e++) psum[e] += p[e];
         int32_t *top = r->top + (size_t)t * k;
         float *w = r->w + (size_t)t * k;
         top_k(l, E, k, top);

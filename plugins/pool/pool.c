@@ -80,6 +80,19 @@ static int po_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, f
 
 static double po_flops(void *self, int T) { return 0; }
 
+/* Stateless: the rule needs only the position. */
+static size_t po_step_state_floats(void *self) { return 0; }
+
+static int po_step(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
+                   const int32_t *pos, float *state, float *p, int n, hn_error *err) {
+    pool *s = self;
+    for (int i = 0; i < n; i++) {
+        float v = pos[i] % s->k == 0;
+        be->upload(p + i, &v, sizeof v);
+    }
+    return HN_OK;
+}
+
 static const hn_chunker_plugin plugin = {
     .abi_version = HN_CHUNKER_ABI_VERSION,
     .name = "pool",
@@ -96,6 +109,8 @@ static const hn_chunker_plugin plugin = {
     .forward = po_forward,
     .backward = po_backward,
     .flops = po_flops,
+    .step_state_floats = po_step_state_floats,
+    .step = po_step,
 };
 
 const hn_chunker_plugin *hn_chunker_plugin_v1(void) { return &plugin; }

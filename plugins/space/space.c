@@ -99,6 +99,22 @@ static int sp_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, f
 
 static double sp_flops(void *self, int T) { return 0; }
 
+/* State: the previous byte (as a float). */
+static size_t sp_step_state_floats(void *self) { return 1; }
+
+static int sp_step(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
+                   const int32_t *pos, float *state, float *p, int n, hn_error *err) {
+    for (int i = 0; i < n; i++) {
+        float prev;
+        be->download(&prev, state + i, sizeof prev);
+        float v = pos[i] == 0 || (spacelike(bytes[i]) && !spacelike((int32_t)prev));
+        float b = (float)bytes[i];
+        be->upload(p + i, &v, sizeof v);
+        be->upload(state + i, &b, sizeof b);
+    }
+    return HN_OK;
+}
+
 static const hn_chunker_plugin plugin = {
     .abi_version = HN_CHUNKER_ABI_VERSION,
     .name = "space",
@@ -115,6 +131,8 @@ static const hn_chunker_plugin plugin = {
     .forward = sp_forward,
     .backward = sp_backward,
     .flops = sp_flops,
+    .step_state_floats = sp_step_state_floats,
+    .step = sp_step,
 };
 
 const hn_chunker_plugin *hn_chunker_plugin_v1(void) { return &plugin; }

@@ -320,7 +320,7 @@ static void cells(const hn_cmp_run *r, int raw, char c[NCOL][200]) {
     snprintf(c[2], 200, "%s", r->layout);
     if (raw) snprintf(c[3], 200, "%lld", (long long)r->params);
     else hn_si(c[3], 200, (double)r->params);
-    fmt_num(c[4], 200, r->gflops_per_byte, raw ? "%.6g" : "%.4f");
+    fmt_num(c[4], 200, r->gflops_per_byte, raw ? "%.6g" : r->gflops_per_byte < 0.01 ? "%.3g" : "%.4f");
     fmt_num(c[5], 200, r->bpic, raw ? "%.6g" : "%.2f");
     fmt_num(c[6], 200, r->valid_bpb, raw ? "%.6g" : "%.4f");
     if (raw) snprintf(c[7], 200, "%lld", (long long)r->bytes_seen);

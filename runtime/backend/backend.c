@@ -2,7 +2,15 @@
 
 #include <string.h>
 
+#ifdef HN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
 const hn_backend *hn_backend_get(const char *name) {
     if (!name || !strcmp(name, "cpu")) return hn_backend_cpu();
-    return NULL; /* "cuda" arrives with the CUDA backend */
+#ifdef HN_HAVE_CUDA
+    /* NULL when this machine has no CUDA device */
+    if (!strcmp(name, "cuda")) return hn_backend_cuda();
+#endif
+    return NULL; /* cuda without nvcc at build time */
 }

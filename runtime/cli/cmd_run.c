@@ -28,6 +28,8 @@ static void usage(FILE *out) {
             "  --device NAME    cpu or cuda (default: the experiment's backend)\n"
             "  --unsafe-lua     let the experiment file use os.execute, io.popen, package.loadlib\n"
             "  --quiet          no progress line\n"
+            "  --resume         continue from the run's newest good checkpoint (checkpoint =\n"
+            "                   { every = N } in the experiment), logging into the same run\n"
             "  --print-config   print the resolved config as JSON and exit\n");
 }
 
@@ -69,6 +71,8 @@ int hn_cmd_run(int argc, char **argv) {
             lua_opt.allow_unsafe = 1;
         } else if (!strcmp(a, "--quiet")) {
             opt.quiet = 1;
+        } else if (!strcmp(a, "--resume")) {
+            opt.resume = 1;
         } else if (!strcmp(a, "--print-config")) {
             print_config = 1;
         } else if (a[0] == '-') {

@@ -7,5 +7,10 @@ int hn_cmd_run(int argc, char **argv);
 int hn_cmd_show(int argc, char **argv);
 int hn_cmd_plugins(int argc, char **argv);
 int hn_cmd_fetch(int argc, char **argv);
+int hn_cmd_upload(int argc, char **argv);
+int hn_cmd_suite(int argc, char **argv);
+int hn_cmd_compare(int argc, char **argv);
+int hn_cmd_plot(int argc, char **argv);
+int hn_cmd_report(int argc, char **argv);
 
 #endif

@@ -13,7 +13,12 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", hn_cmd_run, "train one experiment file and record it in results.db"},
+    {"suite", hn_cmd_suite, "run a suite of experiments (skips finished runs, -j N at once)"},
+    {"compare", hn_cmd_compare, "table of runs (params, GFLOPs/byte, BPB, ...) and curve crossovers"},
+    {"plot", hn_cmd_plot, "PNG/SVG figures: BPB or compression against bytes seen"},
+    {"report", hn_cmd_report, "one self-contained HTML page with the table and figures"},
     {"show", hn_cmd_show, "list the runs in results.db with status and final BPB"},
+    {"upload", hn_cmd_upload, "send runs and curves to MLflow, W&B or TensorBoard files (idempotent)"},
     {"plugins", hn_cmd_plugins, "list the loaded layer plugins: name, version, letters, file"},
     {"fetch", hn_cmd_fetch, "download a well-known corpus once (e.g. enwik8), checksum-verified"},
 };

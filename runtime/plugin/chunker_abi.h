@@ -50,6 +50,17 @@ typedef struct hn_chunker_plugin {
     int (*backward)(void *self, const hn_chunker_ctx *ctx, const float *dp, float *dx,
                     hn_error *err);
     double (*flops)(void *self, int T);
+
+    /* ---- optional (NULL: the chunker cannot step, so generation refuses the model) ----
+     * Inference (the routing step of Section 2.4): p for one new row of each of n
+     * sequences. x [n, d_model] (device): the encoder outputs of the new rows; bytes and
+     * pos (host, [n]): the byte each row stands for and its position in its sequence;
+     * state (device, [n, step_state_floats]): what the rule keeps of earlier rows (dc:
+     * the previous row; space: the previous byte; pool: nothing) -- position 0 resets
+     * it, so it needs no zeroing. p (device, [n]) is overwritten; p = 1 at position 0. */
+    size_t (*step_state_floats)(void *self);
+    int (*step)(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
+                const int32_t *pos, float *state, float *p, int n, hn_error *err);
 } hn_chunker_plugin;
 
 typedef const hn_chunker_plugin *(*hn_chunker_entry_fn)(void);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/compare.h"
 #include "backend/backend.h"
 #include "model/model.h"
 #include "suite/flops_match.h"
@@ -156,9 +157,13 @@ int hn_suite_match_flops(cJSON *runs, const hn_registry *reg, FILE *log, hn_erro
             return hn_fail_prefix(err, "run '%s' (FLOPs reference)", m->valuestring);
         if (match_one(cfg, target, reg, &count, &got, err))
             return hn_fail_prefix(err, "run '%s': match_flops", name);
-        if (log)
-            fprintf(log, "flops-matched %s to %s: innermost depth %ld, %.4f vs %.4f GFLOPs/byte (%+.1f%%)\n",
-                    name, m->valuestring, count, got / 1e9, target / 1e9, 100.0 * (got - target) / target);
+        if (log) {
+            char a[32], b[32];
+            hn_si(a, sizeof a, got);
+            hn_si(b, sizeof b, target);
+            fprintf(log, "flops-matched %s to %s: innermost depth %ld, %s vs %s FLOPs/byte (%+.1f%%)\n",
+                    name, m->valuestring, count, a, b, 100.0 * (got - target) / target);
+        }
     }
     return HN_OK;
 }

@@ -76,8 +76,10 @@ static int count_gpus(void) {
     return n;
 }
 
-static void train_options(hn_train_options *t, const hn_suite_options *opt) {
+static void train_options(hn_train_options *t, const hn_suite_options *opt,
+                          const hn_suite_entry *e) {
     memset(t, 0, sizeof *t);
+    t->resume = e->resume;
     t->db_path = opt->db_path;
     t->experiment_file = opt->experiment_file;
     t->experiment_text = opt->experiment_text;
@@ -87,15 +89,13 @@ static void train_options(hn_train_options *t, const hn_suite_options *opt) {
 }
 
 static void report_end(FILE *log, int k, int total, const hn_suite_entry *e, double bpb) {
-    if (!strcmp(e->status, "finished"))
-        fprintf(log, "[%d/%d] %s: finished (run %lld)%s", k, total, e->name, (long long)e->run_id,
-                bpb > 0 ? "" : "\n");
-    else
-        fprintf(log, "[%d/%d] %s: %s%s%s%s\n", k, total, e->name,
-                !strcmp(e->status, "failed") ? "FAILED" : e->status, e->run_id ? " (run " : "",
-                "", e->error[0] ? "" : "");
-    if (!strcmp(e->status, "finished") && bpb > 0) fprintf(log, ", valid BPB %.4f\n", bpb);
-    if (strcmp(e->status, "finished") && e->error[0]) fprintf(log, "        %s\n", e->error);
+    int ok = !strcmp(e->status, "finished");
+    fprintf(log, "[%d/%d] %s: %s", k, total, e->name,
+            ok ? "finished" : !strcmp(e->status, "failed") ? "FAILED" : e->status);
+    if (e->run_id) fprintf(log, " (run %lld)", (long long)e->run_id);
+    if (ok && bpb > 0) fprintf(log, ", valid BPB %.4f", bpb);
+    fputc('\n', log);
+    if (!ok && e->error[0]) fprintf(log, "        %s\n", e->error);
     fflush(log);
 }
 
@@ -121,15 +121,16 @@ static void settle_from_db(hn_suite_entry *e, int exit_status) {
 static int run_in_process(const cJSON *cfg, const hn_registry *reg, const hn_suite_options *opt,
                           hn_suite_entry *e, int k, int total, FILE *log) {
     hn_train_options t;
-    train_options(&t, opt);
+    train_options(&t, opt, e);
     hn_train_result res;
     hn_error err = {{0}};
-    fprintf(log, "[%d/%d] %s: training\n", k, total, e->name);
+    if (e->resume) fprintf(log, "[%d/%d] %s: resuming (interrupted before)\n", k, total, e->name);
+    else fprintf(log, "[%d/%d] %s: training\n", k, total, e->name);
     fflush(log);
     int rc = hn_train(cfg, reg, &t, &res, &err);
     e->run_id = res.run_id;
     snprintf(e->status, sizeof e->status, "%s", rc ? "failed" : res.status);
-    if (rc) snprintf(e->error, sizeof e->error, "%s", err.msg);
+    if (rc) snprintf(e->error, sizeof e->error, "%.250s", err.msg);
     report_end(log, k, total, e, rc ? 0 : res.final_valid_bpb);
     return rc;
 }
@@ -146,7 +147,7 @@ static pid_t fork_run(const cJSON *cfg, const hn_registry *reg, const hn_suite_o
         setenv("CUDA_VISIBLE_DEVICES", dev, 1);
     }
     hn_train_options t;
-    train_options(&t, opt);
+    train_options(&t, opt, e);
     t.quiet = 1;
     hn_train_result res;
     hn_error err = {{0}};
@@ -177,7 +178,8 @@ static void run_forked(const cJSON *runs, const int *todo, int n_todo, const hn_
             }
             which[s] = i;
             running++;
-            fprintf(log, "[started] %s (process %d)\n", e->name, (int)pid[s]);
+            fprintf(log, "[started] %s (process %d%s)\n", e->name, (int)pid[s],
+                    e->resume ? ", resuming" : "");
             fflush(log);
         }
         if (opt->stop && *opt->stop) next = n_todo; /* start nothing more */
@@ -236,15 +238,16 @@ int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_optio
             snprintf(e->status, sizeof e->status, "finished");
             continue;
         }
-        /* TODO(resume): interrupted runs restart from scratch until the trainer can
-         * continue one from its checkpoint. */
+        /* an interrupted run continues (same run id) from its newest checkpoint; a failed
+         * one starts again */
+        e->resume = id > 0 && (!strcmp(status, "interrupted") || !strcmp(status, "running"));
         todo[n_todo++] = i;
     }
     int jobs = opt->jobs > 1 ? opt->jobs : 1;
     if (jobs > n_todo) jobs = n_todo > 0 ? n_todo : 1;
-    fprintf(log, "suite: %d runs, %d already finished, %d to run%s\n", n, n - n_todo, n_todo,
-            n_todo > 1 && jobs > 1 ? (char[32]){0} : "");
-    if (n_todo > 1 && jobs > 1) fprintf(log, "       %d at once\n", jobs);
+    fprintf(log, "suite: %d runs, %d already finished, %d to run", n, n - n_todo, n_todo);
+    if (n_todo > 1 && jobs > 1) fprintf(log, ", %d at once", jobs);
+    fputc('\n', log);
     fflush(log);
     if (jobs == 1) {
         for (int k = 0; k < n_todo; k++) {
@@ -264,7 +267,7 @@ int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_optio
         else if (strcmp(entries[i].status, "finished")) unfinished++;
     }
     if (failed || unfinished)
-        return hn_fail(err, "%d of %d runs failed, %d not finished (run the same command again to "
-                            "finish them)", failed, n, unfinished);
+        return hn_fail(err, "%d of %d runs failed, %d not finished%s", failed, n, unfinished,
+                       unfinished ? " (the same command again finishes them)" : "");
     return HN_OK;
 }

@@ -1,6 +1,7 @@
 /* Running a suite: many resolved experiments, one after another or several at once
  * (one forked process per run), skipping runs already finished with the same resolved
- * config (runs.config_hash) and continuing past failed ones. */
+ * config (runs.config_hash), resuming interrupted ones from their newest checkpoint
+ * (the trainer's resume; none: from scratch) and continuing past failed ones. */
 #ifndef HN_SUITE_H
 #define HN_SUITE_H
 
@@ -32,6 +33,7 @@ typedef struct hn_suite_entry {
     int64_t run_id;     /* the run that counts for this entry (0: none) */
     char status[16];    /* finished | failed | interrupted | not run */
     int skipped;        /* already finished before this invocation */
+    int resume;         /* its newest run was interrupted: continue it from its checkpoint */
     char error[256];
 } hn_suite_entry;
 

@@ -178,7 +178,7 @@ static int check_extras(const hn_safetensors *f, const hn_model *m, hn_error *er
 int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err) {
     hn_param_store *ps = &m->params;
     if (check_extras(f, m, err)) return HN_ERR;
-    float *w = malloc((ps->total ? ps->total : 1) * sizeof *w);
+    float *w = calloc(ps->total ? ps->total : 1, sizeof *w); /* padding between params: 0 */
     if (!w) return hn_fail(err, "out of memory loading %s", f->path);
     for (int i = 0; i < ps->n; i++) {
         if (take(f, ps->entries[i].p.name, &ps->entries[i], w, err)) {
@@ -235,7 +235,7 @@ int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m,
     memset(tr, 0, sizeof *tr);
     if (read_position(f, tr, err) || hn_checkpoint_load_weights(f, m, err)) return HN_ERR;
     hn_param_store *ps = &m->params;
-    float *h = malloc((ps->total ? ps->total : 1) * sizeof *h);
+    float *h = calloc(ps->total ? ps->total : 1, sizeof *h);
     if (!h) return hn_fail(err, "out of memory loading %s", f->path);
     for (int pass = 0; pass < 2; pass++) {
         const char *pre = pass ? OPT_V_PREFIX : OPT_M_PREFIX;

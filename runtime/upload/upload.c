@@ -223,7 +223,15 @@ static int read_batch(hn_results *r, int64_t run_id, int64_t last_row, int64_t s
         b->m[i].timestamp_ms = ts;
     }
     sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? HN_OK : hn_results_sql_fail(r, err, rc, "reading metrics to upload");
+    if (rc != SQLITE_DONE) return hn_results_sql_fail(r, err, rc, "reading metrics to upload");
+    /* A full batch ends at a step boundary, so a sink sees each step's points together
+     * (W&B writes one history row per step); one step larger than a batch is split. */
+    if (b->n == b->cap) {
+        int k = b->n;
+        while (k > 0 && b->m[k - 1].step == b->m[b->n - 1].step) k--;
+        if (k > 0) b->n = k;
+    }
+    return HN_OK;
 }
 
 static int count_after(hn_results *r, int64_t run_id, int64_t last_row, int64_t *out,

@@ -220,7 +220,7 @@ static void expect_create_error(const char *name, int d_model, const char *cfg,
 static void test_config_errors(void **state) {
     (void)state;
     expect_create_error("attention", 16, "{\"heads\": 3}", "not divisible by heads 3");
-    expect_create_error("attention", 100, "{}", "not a multiple of head_dim 64");
+    expect_create_error("attention", 100, "{}", "not a multiple of head_dim 8");
     expect_create_error("attention", 16, "{\"heads\": 2, \"head_dim\": 4}", "d_model is 16");
     expect_create_error("attention", 16, "{\"heads\": 2, \"rotary_dim\": 10}", "rotary_dim");
     expect_create_error("attention", 16, "{\"heads\": 2, \"rotary_dim\": 3}", "rotary_dim");

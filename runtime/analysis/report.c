@@ -1,0 +1,139 @@
+/* `hnet report`: one self-contained HTML page (no external files or scripts) with the
+ * comparison table, the crossovers and the figures as PNG data URIs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analysis/figures.h"
+
+static void esc(FILE *o, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", o); break;
+        case '>': fputs("&gt;", o); break;
+        case '&': fputs("&amp;", o); break;
+        case '"': fputs("&quot;", o); break;
+        default: fputc(*s, o);
+        }
+    }
+}
+
+static void base64(FILE *o, const unsigned char *d, size_t n) {
+    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0) |
+                     (i + 2 < n ? d[i + 2] : 0);
+        fputc(A[v >> 18 & 63], o);
+        fputc(A[v >> 12 & 63], o);
+        fputc(i + 1 < n ? A[v >> 6 & 63] : '=', o);
+        fputc(i + 2 < n ? A[v & 63] : '=', o);
+    }
+}
+
+static int figure(FILE *o, const hn_figure *f, const char *caption, hn_error *err) {
+    unsigned char *png;
+    size_t len;
+    if (hn_plot_png(&f->plot, &png, &len, err)) return HN_ERR;
+    fputs("<figure><img class=\"figure\" width=\"960\" height=\"600\" alt=\"", o);
+    esc(o, f->title);
+    fputs("\" src=\"data:image/png;base64,", o);
+    base64(o, png, len);
+    fputs("\"><figcaption>", o);
+    esc(o, caption);
+    fputs("</figcaption></figure>\n", o);
+    free(png);
+    return HN_OK;
+}
+
+static void num(FILE *o, double v, const char *fmt) {
+    if (isnan(v)) fputs("&ndash;", o);
+    else fprintf(o, fmt, v);
+}
+
+static void table(FILE *o, const hn_cmp_set *set) {
+    fputs("<table>\n<thead><tr><th>run</th><th>model</th><th>layout</th><th>params</th>"
+          "<th>GFLOPs/byte</th><th>bytes/chunk</th><th>valid BPB</th><th>bytes seen</th>"
+          "<th>status</th></tr></thead>\n<tbody>\n", o);
+    char b[32];
+    for (int i = 0; i < set->n; i++) {
+        const hn_cmp_run *r = &set->runs[i];
+        fputs("<tr><td>", o);
+        esc(o, r->name);
+        fputs("</td><td>", o);
+        esc(o, r->model);
+        fputs("</td><td><code>", o);
+        esc(o, r->layout);
+        hn_si(b, sizeof b, (double)r->params);
+        fprintf(o, "</code></td><td class=n>%s</td><td class=n>", b);
+        num(o, r->gflops_per_byte, "%.4f");
+        fputs("</td><td class=n>", o);
+        num(o, r->bpic, "%.2f");
+        fputs("</td><td class=n>", o);
+        num(o, r->valid_bpb, "%.4f");
+        hn_si(b, sizeof b, (double)r->bytes_seen);
+        fprintf(o, "</td><td class=n>%s</td><td>", b);
+        esc(o, r->status);
+        fputs("</td></tr>\n", o);
+    }
+    fputs("</tbody></table>\n", o);
+}
+
+static void crossovers(FILE *o, const hn_cmp_set *set) {
+    hn_crossover *c;
+    int n = hn_cmp_crossovers(set, &c);
+    fputs("<h2>Crossovers</h2>\n", o);
+    if (n == 0) fputs("<p>No validation curve passes another.</p>\n", o);
+    else fputs("<ul>\n", o);
+    char b[32];
+    for (int i = 0; i < n; i++) {
+        hn_si(b, sizeof b, c[i].bytes);
+        fputs("<li><b>", o);
+        esc(o, set->runs[c[i].a].name);
+        fputs("</b> passes <b>", o);
+        esc(o, set->runs[c[i].b].name);
+        fprintf(o, "</b> at %s bytes (BPB %.4f)</li>\n", b, c[i].bpb);
+    }
+    if (n) fputs("</ul>\n", o);
+    free(c);
+}
+
+int hn_report_write(const hn_cmp_set *set, const char *title, const char *reference,
+                    const char *path, hn_error *err) {
+    FILE *o = fopen(path, "w");
+    if (!o) return hn_fail(err, "%s: cannot write the report", path);
+    char when[64];
+    time_t t = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>", o);
+    esc(o, title);
+    fputs("</title>\n<style>body{font-family:\"DejaVu Sans\",Arial,sans-serif;max-width:1000px;"
+          "margin:2em auto;color:#222}table{border-collapse:collapse;font-size:14px}"
+          "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}"
+          "td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}"
+          "figure{margin:1.5em 0}img.figure{max-width:100%;height:auto;border:1px solid #eee}"
+          "figcaption{color:#555;font-size:14px}</style></head>\n<body>\n<h1>", o);
+    esc(o, title);
+    fprintf(o, "</h1>\n<p>%d runs, generated %s by <code>hnet report</code>.</p>\n", set->n, when);
+    fputs("<h2>Comparison</h2>\n", o);
+    table(o, set);
+    crossovers(o, set);
+    fputs("<h2>Figures</h2>\n", o);
+    hn_figure f;
+    hn_figure_bpb(&f, set, reference);
+    int rc = figure(o, &f, "Validation bits per byte against training bytes seen (Figure 3)."
+                           " Dotted lines: where a run passes the reference run.", err);
+    hn_figure_free(&f);
+    for (int s = 0; rc == HN_OK && s < hn_figure_max_stages(set); s++) {
+        if (hn_figure_compression(&f, set, s) > 0) {
+            char cap[160];
+            snprintf(cap, sizeof cap, "Compression ratio L%d/L%d of stage %d during training "
+                                      "(Figure 7).", s + 1, s, s + 1);
+            rc = figure(o, &f, cap, err);
+        }
+        hn_figure_free(&f);
+    }
+    fputs("</body></html>\n", o);
+    if (fclose(o) != 0 && rc == HN_OK) rc = hn_fail(err, "%s: write failed", path);
+    return rc;
+}

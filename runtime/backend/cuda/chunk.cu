@@ -1,0 +1,363 @@
+/* cuda dynamic-chunking ops (ops_chunk.h): routing, thresholding, downsampling, the
+ * dechunk EMA and the confidence-weighted upsampling with its STE, width changes.
+ * Sequence starts are read off seqs->pos_dev (position 0). Rows of different chunks
+ * never overlap, so only the upsampling backward (several outer rows feed one inner
+ * row) and the EMA's dP need atomics. */
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+#define TPB 256
+#define NORM_EPS 1e-12
+
+/* ---- cosine routing: one warp per row ---- */
+__global__ void k_cos_fwd(float *p, const float *q, const float *k, int ld, const int32_t *pos,
+                          int T, int D) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T) return;
+    if (pos[t] == 0) {
+        if (lane == 0) p[t] = 1.0f;
+        return;
+    }
+    const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
+    double qq = 0, kk = 0, qk = 0;
+    for (int d = lane; d < D; d += 32) {
+        qq += (double)qt[d] * qt[d];
+        kk += (double)kt[d] * kt[d];
+        qk += (double)qt[d] * kt[d];
+    }
+    qq = hn_warp_sum_d(qq);
+    kk = hn_warp_sum_d(kk);
+    qk = hn_warp_sum_d(qk);
+    double nq = fmax(sqrt(qq), NORM_EPS), nk = fmax(sqrt(kk), NORM_EPS);
+    double v = 0.5 * (1.0 - qk / (nq * nk));
+    if (lane == 0) p[t] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+}
+
+__global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q, const float *k,
+                          int ld, const int32_t *pos, int T, int D) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T || pos[t] == 0) return;
+    const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
+    double qq = 0, kk = 0, qk = 0;
+    for (int d = lane; d < D; d += 32) {
+        qq += (double)qt[d] * qt[d];
+        kk += (double)kt[d] * kt[d];
+        qk += (double)qt[d] * kt[d];
+    }
+    qq = hn_warp_sum_d(qq);
+    kk = hn_warp_sum_d(kk);
+    qk = hn_warp_sum_d(qk);
+    double nq = sqrt(qq), nk = sqrt(kk);
+    int q_small = nq < NORM_EPS, k_small = nk < NORM_EPS;
+    if (q_small) nq = NORM_EPS;
+    if (k_small) nk = NORM_EPS;
+    double cs = qk / (nq * nk), v = 0.5 * (1.0 - cs);
+    if (v < 0 || v > 1) return;
+    double g = -0.5 * dp[t], inv = 1.0 / (nq * nk);
+    double cq = q_small ? 0 : cs / (nq * nq), ck = k_small ? 0 : cs / (nk * nk);
+    /* dk of row t-1 is also written by row t-1's own dq pass, but dq and dk are
+     * different buffers (or different columns of one row), so no two threads collide */
+    float *dqt = dq + (size_t)t * ld, *dkt = dk + (size_t)(t - 1) * ld;
+    for (int d = lane; d < D; d += 32) {
+        dqt[d] += (float)(g * (kt[d] * inv - cq * qt[d]));
+        dkt[d] += (float)(g * (qt[d] * inv - ck * kt[d]));
+    }
+}
+
+static void cos_fwd(float *p, const float *q, const float *k, int ld, const hn_seqs *seqs, int D) {
+    int T = seqs->total;
+    if (T <= 0) return;
+    k_cos_fwd<<<(T + 7) / 8, 256>>>(p, q, k, ld, seqs->pos_dev, T, D);
+    HN_LAUNCHED("cosine_routing_forward");
+}
+static void cos_bwd(float *dq, float *dk, const float *dp, const float *q, const float *k, int ld,
+                    const hn_seqs *seqs, int D) {
+    int T = seqs->total;
+    if (T <= 0) return;
+    k_cos_bwd<<<(T + 7) / 8, 256>>>(dq, dk, dp, q, k, ld, seqs->pos_dev, T, D);
+    HN_LAUNCHED("cosine_routing_backward");
+}
+
+__global__ void k_threshold(int32_t *b, const float *p, int T) {
+    HN_GRID_STRIDE(t, (size_t)T) b[t] = p[t] >= 0.5f;
+}
+static void threshold(int32_t *b, const float *p, int T) {
+    if (T <= 0) return;
+    k_threshold<<<hn_blocks(T, TPB), TPB>>>(b, p, T);
+    HN_LAUNCHED("threshold");
+}
+
+/* ---- downsampling ---- */
+__global__ void k_gather(float *out, const float *x, const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    HN_GRID_STRIDE(i, n) out[i] = x[(size_t)idx[i / D] * D + i % D];
+}
+__global__ void k_gather_back(float *dx, const float *dout, const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    HN_GRID_STRIDE(i, n) dx[(size_t)idx[i / D] * D + i % D] += dout[i];
+}
+static void gather_rows(float *out, const float *x, const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    if (!n) return;
+    k_gather<<<hn_blocks(n, TPB), TPB>>>(out, x, idx, K, D);
+    HN_LAUNCHED("gather_rows");
+}
+static void gather_rows_backward(float *dx, const float *dout, const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    if (!n) return;
+    k_gather_back<<<hn_blocks(n, TPB), TPB>>>(dx, dout, idx, K, D);
+    HN_LAUNCHED("gather_rows_backward");
+}
+
+__global__ void k_pool_mean(float *out, const float *x, const int32_t *first, const int32_t *idx,
+                            int K, int D) {
+    size_t n = (size_t)K * D;
+    HN_GRID_STRIDE(i, n) {
+        int kk = (int)(i / D), d = (int)(i % D);
+        float s = 0;
+        for (int r = first[kk]; r <= idx[kk]; r++) s += x[(size_t)r * D + d];
+        out[i] = s * (1.0f / (float)(idx[kk] - first[kk] + 1));
+    }
+}
+__global__ void k_pool_mean_back(float *dx, const float *dout, const int32_t *first,
+                                 const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    HN_GRID_STRIDE(i, n) {
+        int kk = (int)(i / D), d = (int)(i % D);
+        float g = dout[i] * (1.0f / (float)(idx[kk] - first[kk] + 1));
+        for (int r = first[kk]; r <= idx[kk]; r++) dx[(size_t)r * D + d] += g;
+    }
+}
+__global__ void k_pool_max(float *out, int32_t *argmax, const float *x, const int32_t *first,
+                           const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    HN_GRID_STRIDE(i, n) {
+        int kk = (int)(i / D), d = (int)(i % D), a = first[kk];
+        float m = x[(size_t)a * D + d];
+        for (int r = a + 1; r <= idx[kk]; r++) {
+            float v = x[(size_t)r * D + d];
+            if (v > m) {
+                m = v;
+                a = r;
+            }
+        }
+        out[i] = m;
+        argmax[i] = a;
+    }
+}
+__global__ void k_pool_max_back(float *dx, const float *dout, const int32_t *argmax, int K, int D) {
+    size_t n = (size_t)K * D;
+    HN_GRID_STRIDE(i, n) dx[(size_t)argmax[i] * D + i % D] += dout[i];
+}
+static void pool_mean_forward(float *out, const float *x, const int32_t *first, const int32_t *idx,
+                              int K, int D) {
+    size_t n = (size_t)K * D;
+    if (!n) return;
+    k_pool_mean<<<hn_blocks(n, TPB), TPB>>>(out, x, first, idx, K, D);
+    HN_LAUNCHED("pool_mean_forward");
+}
+static void pool_mean_backward(float *dx, const float *dout, const int32_t *first,
+                               const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    if (!n) return;
+    k_pool_mean_back<<<hn_blocks(n, TPB), TPB>>>(dx, dout, first, idx, K, D);
+    HN_LAUNCHED("pool_mean_backward");
+}
+static void pool_max_forward(float *out, int32_t *argmax, const float *x, const int32_t *first,
+                             const int32_t *idx, int K, int D) {
+    size_t n = (size_t)K * D;
+    if (!n) return;
+    k_pool_max<<<hn_blocks(n, TPB), TPB>>>(out, argmax, x, first, idx, K, D);
+    HN_LAUNCHED("pool_max_forward");
+}
+static void pool_max_backward(float *dx, const float *dout, const int32_t *argmax, int K, int D) {
+    size_t n = (size_t)K * D;
+    if (!n) return;
+    k_pool_max_back<<<hn_blocks(n, TPB), TPB>>>(dx, dout, argmax, K, D);
+    HN_LAUNCHED("pool_max_backward");
+}
+
+/* ---- smoothing EMA: one thread per (sequence, column), walking its rows ---- */
+__global__ void k_ema_fwd(float *zbar, const float *z, const float *P, const int32_t *offsets,
+                          int n, int D) {
+    size_t items = (size_t)n * D;
+    HN_GRID_STRIDE(i, items) {
+        int s = (int)(i / D), d = (int)(i % D);
+        float prev = 0;
+        for (int k = offsets[s]; k < offsets[s + 1]; k++) {
+            float a = P[k];
+            prev = a * z[(size_t)k * D + d] + (1.0f - a) * prev;
+            zbar[(size_t)k * D + d] = prev;
+        }
+    }
+}
+__global__ void k_ema_bwd(float *dz, float *dP, const float *dzbar, const float *z,
+                          const float *zbar, const float *P, const int32_t *offsets, int n, int D) {
+    size_t items = (size_t)n * D;
+    HN_GRID_STRIDE(i, items) {
+        int s = (int)(i / D), d = (int)(i % D), k0 = offsets[s];
+        float carry = 0;
+        for (int k = offsets[s + 1] - 1; k >= k0; k--) {
+            size_t r = (size_t)k * D + d;
+            float a = P[k], g = dzbar[r] + carry;
+            float prev = k > k0 ? zbar[r - D] : 0.0f;
+            dz[r] += a * g;
+            atomicAdd(dP + k, g * (z[r] - prev));
+            carry = (1.0f - a) * g;
+        }
+    }
+}
+static void ema_forward(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D) {
+    size_t items = (size_t)seqs->n * D;
+    if (!items) return;
+    k_ema_fwd<<<hn_blocks(items, 128), 128>>>(zbar, z, P, seqs->offsets_dev, seqs->n, D);
+    HN_LAUNCHED("ema_forward");
+}
+static void ema_backward(float *dz, float *dP, const float *dzbar, const float *z,
+                         const float *zbar, const float *P, const hn_seqs *seqs, int D) {
+    size_t items = (size_t)seqs->n * D;
+    if (!items) return;
+    k_ema_bwd<<<hn_blocks(items, 128), 128>>>(dz, dP, dzbar, z, zbar, P, seqs->offsets_dev,
+                                              seqs->n, D);
+    HN_LAUNCHED("ema_backward");
+}
+
+/* ---- upsampling with confidence ---- */
+__device__ __forceinline__ float up_weight(const float *p, const int32_t *b, int ste, int t) {
+    if (ste) return 1.0f;
+    return b[t] ? p[t] : 1.0f - p[t];
+}
+__global__ void k_up_fwd(float *out, const float *zbar, const int32_t *chunk, const float *p,
+                         const int32_t *b, int ste, int T, int D) {
+    size_t n = (size_t)T * D;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / D);
+        out[i] = up_weight(p, b, ste, t) * zbar[(size_t)chunk[t] * D + i % D];
+    }
+}
+/* one warp per outer row: dzbar by atomicAdd (rows of one chunk share it), dp by a
+ * warp reduction */
+__global__ void k_up_bwd(float *dzbar, float *dp, const float *dout, const float *zbar,
+                         const int32_t *chunk, const float *p, const int32_t *b, int ste, int T,
+                         int D) {
+    int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (t >= T) return;
+    float w = up_weight(p, b, ste, t);
+    const float *src = zbar + (size_t)chunk[t] * D, *g = dout + (size_t)t * D;
+    float *dst = dzbar + (size_t)chunk[t] * D;
+    double acc = 0;
+    for (int d = lane; d < D; d += 32) {
+        atomicAdd(dst + d, w * g[d]);
+        acc += (double)g[d] * src[d];
+    }
+    acc = hn_warp_sum_d(acc);
+    if (lane == 0) dp[t] += (float)(b[t] ? acc : -acc);
+}
+static void upsample_forward(float *out, const float *zbar, const int32_t *chunk, const float *p,
+                             const int32_t *b, int ste, int T, int D) {
+    size_t n = (size_t)T * D;
+    if (!n) return;
+    k_up_fwd<<<hn_blocks(n, TPB), TPB>>>(out, zbar, chunk, p, b, ste, T, D);
+    HN_LAUNCHED("upsample_forward");
+}
+static void upsample_backward(float *dzbar, float *dp, const float *dout, const float *zbar,
+                              const int32_t *chunk, const float *p, const int32_t *b, int ste,
+                              int T, int D) {
+    if (T <= 0) return;
+    k_up_bwd<<<(T + 7) / 8, 256>>>(dzbar, dp, dout, zbar, chunk, p, b, ste, T, D);
+    HN_LAUNCHED("upsample_backward");
+}
+
+/* ---- width changes ---- */
+__global__ void k_widen(float *out, const float *x, const float *pad, int T, int D1, int D2) {
+    size_t n = (size_t)T * D2;
+    HN_GRID_STRIDE(i, n) {
+        size_t t = i / D2;
+        int d = (int)(i % D2);
+        out[i] = d < D1 ? x[t * D1 + d] : pad[d - D1];
+    }
+}
+__global__ void k_narrow_add(float *dst, int ldd, const float *src, int lds, int T, int D1) {
+    size_t n = (size_t)T * D1;
+    HN_GRID_STRIDE(i, n) dst[(i / D1) * ldd + i % D1] += src[(i / D1) * lds + i % D1];
+}
+__global__ void k_narrow(float *out, const float *x, int T, int D1, int D2) {
+    size_t n = (size_t)T * D1;
+    HN_GRID_STRIDE(i, n) out[i] = x[(i / D1) * D2 + i % D1];
+}
+static void widen_forward(float *out, const float *x, const float *pad, int T, int D1, int D2) {
+    size_t n = (size_t)T * D2;
+    if (!n) return;
+    k_widen<<<hn_blocks(n, TPB), TPB>>>(out, x, pad, T, D1, D2);
+    HN_LAUNCHED("widen_forward");
+}
+static void widen_backward(float *dx, float *dpad, const float *dout, int T, int D1, int D2) {
+    size_t n = (size_t)T * D1;
+    if (!n) return;
+    k_narrow_add<<<hn_blocks(n, TPB), TPB>>>(dx, D1, dout, D2, T, D1);
+    HN_LAUNCHED("widen_backward");
+    hn_cuda_colsum(dpad, dout + D1, D2, NULL, 0, NULL, T, D2 - D1, 1.0f);
+}
+static void narrow_forward(float *out, const float *x, int T, int D1, int D2) {
+    size_t n = (size_t)T * D1;
+    if (!n) return;
+    k_narrow<<<hn_blocks(n, TPB), TPB>>>(out, x, T, D1, D2);
+    HN_LAUNCHED("narrow_forward");
+}
+static void narrow_backward(float *dx, const float *dout, int T, int D1, int D2) {
+    size_t n = (size_t)T * D1;
+    if (!n) return;
+    k_narrow_add<<<hn_blocks(n, TPB), TPB>>>(dx, D2, dout, D1, T, D1);
+    HN_LAUNCHED("narrow_backward");
+}
+
+/* ---- linear routing ---- */
+__global__ void k_sig_fwd(float *p, const float *logit, const int32_t *pos, int T) {
+    HN_GRID_STRIDE(t, (size_t)T) p[t] = pos[t] == 0 ? 1.0f : (float)(1.0 / (1.0 + exp(-(double)logit[t])));
+}
+__global__ void k_sig_bwd(float *dlogit, const float *dp, const float *p, const int32_t *pos, int T) {
+    HN_GRID_STRIDE(t, (size_t)T) if (pos[t] != 0) dlogit[t] += dp[t] * p[t] * (1.0f - p[t]);
+}
+static void sig_fwd(float *p, const float *logit, const hn_seqs *seqs) {
+    if (seqs->total <= 0) return;
+    k_sig_fwd<<<hn_blocks(seqs->total, TPB), TPB>>>(p, logit, seqs->pos_dev, seqs->total);
+    HN_LAUNCHED("sigmoid_routing_forward");
+}
+static void sig_bwd(float *dlogit, const float *dp, const float *p, const hn_seqs *seqs) {
+    if (seqs->total <= 0) return;
+    k_sig_bwd<<<hn_blocks(seqs->total, TPB), TPB>>>(dlogit, dp, p, seqs->pos_dev, seqs->total);
+    HN_LAUNCHED("sigmoid_routing_backward");
+}
+
+__global__ void k_add_scalar(float *x, float s, size_t n) { HN_GRID_STRIDE(i, n) x[i] += s; }
+static void add_scalar(float *x, float s, size_t n) {
+    if (!n) return;
+    k_add_scalar<<<hn_blocks(n, TPB), TPB>>>(x, s, n);
+    HN_LAUNCHED("add_scalar");
+}
+
+static hn_ops_chunk make_chunk_ops(void) {
+    hn_ops_chunk o;
+    o.cosine_routing_forward = cos_fwd;
+    o.cosine_routing_backward = cos_bwd;
+    o.threshold = threshold;
+    o.gather_rows = gather_rows;
+    o.gather_rows_backward = gather_rows_backward;
+    o.pool_mean_forward = pool_mean_forward;
+    o.pool_mean_backward = pool_mean_backward;
+    o.pool_max_forward = pool_max_forward;
+    o.pool_max_backward = pool_max_backward;
+    o.ema_forward = ema_forward;
+    o.ema_backward = ema_backward;
+    o.upsample_forward = upsample_forward;
+    o.upsample_backward = upsample_backward;
+    o.widen_forward = widen_forward;
+    o.widen_backward = widen_backward;
+    o.narrow_forward = narrow_forward;
+    o.narrow_backward = narrow_backward;
+    o.sigmoid_routing_forward = sig_fwd;
+    o.sigmoid_routing_backward = sig_bwd;
+    o.add_scalar = add_scalar;
+    return o;
+}
+const hn_ops_chunk hn_cuda_ops_chunk = make_chunk_ops();

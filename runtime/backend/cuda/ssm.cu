@@ -1,0 +1,534 @@
+/* cuda Mamba-2 ops (ops_ssm.h): causal depthwise convolution + SiLU, gated RMSNorm,
+ * the SSD scan and the single-step (inference) kernels.
+ *
+ * The SSD scan here is the plain recurrence S_t = exp(dt_t A) S_{t-1} + dt_t x_t B_t^T,
+ * y_t = S_t C_t + D x_t, walked in time order by one block per (sequence, head); the
+ * [P, N] state lives in registers, 16 values per thread (a row p is split over TPR
+ * lanes, which meet by shuffles for y). It equals the cpu's chunked form up to rounding
+ * and writes the same chunk_states (the state entering each chunk of Q rows).
+ * Backward walks the chunks in reverse: it recomputes the chunk's states from its
+ * entering state into a scratch buffer, then runs the adjoint recurrence
+ * dS_t = dy_t C_t^T + exp(dt_{t+1} A) dS_{t+1}; sums over the state's rows (dB, dC)
+ * meet in shared memory and are added across heads of a group by atomicAdd.
+ * This is a first, latency-bound version (no tensor cores, a time step at a time). */
+#include <stdlib.h>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+#define TPB 256
+#define NPT 16 /* state values per thread */
+
+/* ---- causal depthwise convolution + SiLU ---- */
+__device__ __forceinline__ float conv_pre(const float *x, int ld_x, const float *wc, float b,
+                                          int t, int t0, int c, int K) {
+    float acc = b;
+    for (int k = 0; k < K; k++) {
+        int r = t - (K - 1) + k;
+        if (r >= t0) acc += wc[k] * x[(size_t)r * ld_x + c];
+    }
+    return acc;
+}
+
+__global__ void k_conv_fwd(float *out, const float *x, int ld_x, const float *w, const float *bias,
+                           const int32_t *pos, int T, int C, int K) {
+    size_t n = (size_t)T * C;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / C), c = (int)(i % C);
+        float p = conv_pre(x, ld_x, w + (size_t)c * K, bias[c], t, t - pos[t], c, K);
+        out[i] = p * hn_sigmoidf(p);
+    }
+}
+
+/* g = dout * silu'(pre) */
+__global__ void k_conv_g(float *g, const float *dout, const float *x, int ld_x, const float *w,
+                         const float *bias, const int32_t *pos, int T, int C, int K) {
+    size_t n = (size_t)T * C;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / C), c = (int)(i % C);
+        float p = conv_pre(x, ld_x, w + (size_t)c * K, bias[c], t, t - pos[t], c, K);
+        float sg = hn_sigmoidf(p);
+        g[i] = dout[i] * sg * (1.0f + p * (1.0f - sg));
+    }
+}
+
+/* dx[r, c] += sum_k g[r + K-1-k, c] w[c, k] over rows of r's sequence */
+__global__ void k_conv_dx(float *dx, int ld_dx, const float *g, const float *w,
+                          const int32_t *pos, int T, int C, int K) {
+    size_t n = (size_t)T * C;
+    HN_GRID_STRIDE(i, n) {
+        int r = (int)(i / C), c = (int)(i % C), start = r - pos[r];
+        float acc = 0;
+        for (int k = 0; k < K; k++) {
+            int t = r + (K - 1) - k;
+            if (t < T && t - pos[t] == start) acc += g[(size_t)t * C + c] * w[(size_t)c * K + k];
+        }
+        dx[(size_t)r * ld_dx + c] += acc;
+    }
+}
+
+#define CONV_STRIP 256
+#define MAXK 16
+__global__ void k_conv_dw(float *dw, float *dbias, const float *g, const float *x, int ld_x,
+                          const int32_t *pos, int T, int C, int K) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    int r0 = blockIdx.y * CONV_STRIP, r1 = min(T, r0 + CONV_STRIP);
+    float acc[MAXK], ab = 0;
+    for (int k = 0; k < K; k++) acc[k] = 0;
+    for (int t = r0; t < r1; t++) {
+        float gv = g[(size_t)t * C + c];
+        int t0 = t - pos[t];
+        ab += gv;
+        for (int k = 0; k < K; k++) {
+            int r = t - (K - 1) + k;
+            if (r >= t0) acc[k] += gv * x[(size_t)r * ld_x + c];
+        }
+    }
+    if (r1 <= r0) return;
+    atomicAdd(dbias + c, ab);
+    for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)c * K + k, acc[k]);
+}
+
+static void conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
+                           const hn_seqs *seqs, int C, int K) {
+    size_t n = (size_t)seqs->total * C;
+    if (!n) return;
+    k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, ld_x, w, bias, seqs->pos_dev, seqs->total, C, K);
+    HN_LAUNCHED("conv1d_forward");
+}
+
+static void conv1d_backward(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
+                            const float *x, int ld_x, const float *w, const float *bias,
+                            const hn_seqs *seqs, int C, int K) {
+    int T = seqs->total;
+    size_t n = (size_t)T * C;
+    if (!n) return;
+    if (K > MAXK) {
+        hn_cuda_note(cudaErrorInvalidValue, "conv1d: kernel width > 16");
+        return;
+    }
+    float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, n * sizeof(float));
+    k_conv_g<<<hn_blocks(n, TPB), TPB>>>(g, dout, x, ld_x, w, bias, seqs->pos_dev, T, C, K);
+    k_conv_dx<<<hn_blocks(n, TPB), TPB>>>(dx, ld_dx, g, w, seqs->pos_dev, T, C, K);
+    dim3 grid((C + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
+    k_conv_dw<<<grid, 128>>>(dw, dbias, g, x, ld_x, seqs->pos_dev, T, C, K);
+    HN_LAUNCHED("conv1d_backward");
+}
+
+__global__ void k_conv_state(float *st, size_t stride, const float *x, int ld_x,
+                             const int32_t *offsets, int n, int C, int K) {
+    size_t items = (size_t)n * (K - 1) * C;
+    HN_GRID_STRIDE(i, items) {
+        int s = (int)(i / ((size_t)(K - 1) * C)), rem = (int)(i % ((size_t)(K - 1) * C));
+        int k = rem / C, c = rem % C;
+        int r = offsets[s + 1] - (K - 1) + k;
+        st[(size_t)s * stride + (size_t)k * C + c] = r >= offsets[s] ? x[(size_t)r * ld_x + c] : 0.0f;
+    }
+}
+static void conv1d_state(float *conv_state, size_t stride, const float *x, int ld_x,
+                         const hn_seqs *seqs, int C, int K) {
+    size_t items = (size_t)seqs->n * (K - 1) * C;
+    if (!items) return;
+    k_conv_state<<<hn_blocks(items, TPB), TPB>>>(conv_state, stride, x, ld_x, seqs->offsets_dev,
+                                                  seqs->n, C, K);
+    HN_LAUNCHED("conv1d_state");
+}
+
+/* one thread per (sequence, channel): it owns that column of the state */
+__global__ void k_conv_step(float *out, float *conv_state, size_t stride, const float *x, int ld_x,
+                            const float *w, const float *bias, const int32_t *pos, int n, int C,
+                            int K) {
+    size_t items = (size_t)n * C;
+    HN_GRID_STRIDE(i, items) {
+        int s = (int)(i / C), c = (int)(i % C);
+        float *st = conv_state + (size_t)s * stride;
+        if (pos[s] == 0)
+            for (int k = 0; k < K - 1; k++) st[(size_t)k * C + c] = 0.0f;
+        const float *wc = w + (size_t)c * K;
+        float xi = x[(size_t)s * ld_x + c], p = bias[c] + wc[K - 1] * xi;
+        for (int k = 0; k < K - 1; k++) p += wc[k] * st[(size_t)k * C + c];
+        out[(size_t)s * C + c] = p * hn_sigmoidf(p);
+        if (K > 1) {
+            for (int k = 0; k < K - 2; k++) st[(size_t)k * C + c] = st[(size_t)(k + 1) * C + c];
+            st[(size_t)(K - 2) * C + c] = xi;
+        }
+    }
+}
+static void conv1d_step(float *out, float *conv_state, size_t stride, const float *x, int ld_x,
+                        const float *w, const float *bias, const int32_t *pos, int n, int C, int K) {
+    size_t items = (size_t)n * C;
+    if (!items) return;
+    k_conv_step<<<hn_blocks(items, TPB), TPB>>>(out, conv_state, stride, x, ld_x, w, bias, pos, n,
+                                                 C, K);
+    HN_LAUNCHED("conv1d_step");
+}
+
+/* ---- gated RMSNorm: one warp per (row, group) ---- */
+__global__ void k_grms_fwd(float *out, float *rstd, const float *x, const float *z, int ld_z,
+                           const float *w, int T, int Dm, int gs, float eps) {
+    int ng = Dm / gs;
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (item >= (long)T * ng) return;
+    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
+    const float *xr = x + (size_t)t * Dm, *zr = z + (size_t)t * ld_z;
+    double ss = 0;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float v = xr[c] * zr[c] * hn_sigmoidf(zr[c]);
+        ss += (double)v * v;
+    }
+    ss = hn_warp_sum_d(ss);
+    float r = (float)(1.0 / sqrt(ss / gs + (double)eps));
+    if (lane == 0) rstd[item] = r;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float v = xr[c] * zr[c] * hn_sigmoidf(zr[c]);
+        out[(size_t)t * Dm + c] = v * (r * w[c]);
+    }
+}
+__global__ void k_grms_bwd(float *dx, float *dz, int ld_dz, const float *dout, const float *x,
+                           const float *z, int ld_z, const float *w, const float *rstd, int T,
+                           int Dm, int gs) {
+    int ng = Dm / gs;
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (item >= (long)T * ng) return;
+    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
+    const float *xr = x + (size_t)t * Dm, *zr = z + (size_t)t * ld_z, *gr = dout + (size_t)t * Dm;
+    double r = rstd[item], hg = 0;
+    for (int c = c0 + lane; c < c0 + gs; c += 32)
+        hg += (double)gr[c] * w[c] * ((double)xr[c] * zr[c] * hn_sigmoidf(zr[c]));
+    hg = hn_warp_sum_d(hg);
+    double k = r * r * r * hg / gs;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float sg = hn_sigmoidf(zr[c]), silu = zr[c] * sg;
+        double gv = (double)xr[c] * silu;
+        float dg = (float)(r * gr[c] * w[c] - k * gv);
+        dx[(size_t)t * Dm + c] += dg * silu;
+        dz[(size_t)t * ld_dz + c] += dg * xr[c] * sg * (1.0f + zr[c] * (1.0f - sg));
+    }
+}
+__global__ void k_grms_dw(float *dw, const float *dout, const float *x, const float *z, int ld_z,
+                          const float *rstd, int T, int Dm, int gs) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= Dm) return;
+    int ng = Dm / gs, r0 = blockIdx.y * CONV_STRIP, r1 = min(T, r0 + CONV_STRIP);
+    double acc = 0;
+    for (int t = r0; t < r1; t++) {
+        float zv = z[(size_t)t * ld_z + c];
+        acc += (double)dout[(size_t)t * Dm + c] * x[(size_t)t * Dm + c] * zv * hn_sigmoidf(zv) *
+               rstd[(size_t)t * ng + c / gs];
+    }
+    if (r1 > r0) atomicAdd(dw + c, (float)acc);
+}
+static void grms_forward(float *out, float *rstd, const float *x, const float *z, int ld_z,
+                         const float *w, int T, int Dm, int gs, float eps) {
+    long items = (long)T * (Dm / gs);
+    if (items <= 0) return;
+    k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps);
+    HN_LAUNCHED("gated_rmsnorm_forward");
+}
+static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const float *dout,
+                          const float *x, const float *z, int ld_z, const float *w,
+                          const float *rstd, int T, int Dm, int gs) {
+    long items = (long)T * (Dm / gs);
+    if (items <= 0) return;
+    k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, ld_dz, dout, x, z, ld_z, w, rstd, T,
+                                                     Dm, gs);
+    dim3 grid((Dm + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
+    k_grms_dw<<<grid, 128>>>(dw, dout, x, z, ld_z, rstd, T, Dm, gs);
+    HN_LAUNCHED("gated_rmsnorm_backward");
+}
+
+/* ---- SSD scan ---- */
+typedef struct ssd_geom {
+    int tpr;      /* lanes per state row */
+    int active;   /* P * tpr */
+    int threads;  /* active rounded up to whole warps */
+} ssd_geom;
+
+static int ssd_geometry(const hn_ssm_dims *d, ssd_geom *g) {
+    int tpr = 1;
+    while (tpr * NPT < d->d_state && tpr < 32) tpr *= 2;
+    g->tpr = tpr;
+    g->active = d->headdim * tpr;
+    g->threads = (g->active + 31) / 32 * 32;
+    if (tpr * NPT < d->d_state || g->threads > 1024) {
+        hn_cuda_note(cudaErrorInvalidValue, "ssd: d_state > 512 or headdim * lanes > 1024");
+        return -1;
+    }
+    return 0;
+}
+
+/* first chunk index of each sequence, uploaded to scratch */
+static const int32_t *chunk_bases(const hn_seqs *seqs, int Q) {
+    int32_t *host = (int32_t *)malloc(((size_t)seqs->n + 1) * sizeof(int32_t));
+    int ci = 0;
+    for (int s = 0; s < seqs->n; s++) {
+        host[s] = ci;
+        ci += (seqs->offsets[s + 1] - seqs->offsets[s] + Q - 1) / Q;
+    }
+    host[seqs->n] = ci;
+    int32_t *dev = (int32_t *)hn_cuda_scratch(HN_SCRATCH_CHUNKS, ((size_t)seqs->n + 1) * sizeof(int32_t));
+    HN_CK(cudaMemcpy(dev, host, ((size_t)seqs->n + 1) * sizeof(int32_t), cudaMemcpyHostToDevice));
+    free(host);
+    return dev;
+}
+
+__global__ void k_ssd_fwd(float *y, float *chunk_states, float *final_state, size_t final_stride,
+                          const float *x, const float *B, const float *C, int ld,
+                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                          const float *Dv, const int32_t *offsets, const int32_t *cbase, int H,
+                          int P, int N, int G, int Q, int tpr) {
+    int s = blockIdx.x, h = blockIdx.y, g = h / (H / G), tid = threadIdx.x;
+    int active = tid < P * tpr, p = tid / tpr, lr = tid % tpr;
+    if (!active) p = 0;
+    int o0 = offsets[s], o1 = offsets[s + 1];
+    float A = -expf(A_log[h]), bias = dt_bias[h], Dh = Dv[h];
+    size_t PN = (size_t)P * N, HPN = (size_t)H * PN, HP = (size_t)H * P;
+    float S[NPT];
+#pragma unroll
+    for (int j = 0; j < NPT; j++) S[j] = 0;
+    for (int t = o0; t < o1; t++) {
+        if ((t - o0) % Q == 0 && active) {
+            float *cs = chunk_states + (size_t)(cbase[s] + (t - o0) / Q) * HPN + h * PN + (size_t)p * N;
+#pragma unroll
+            for (int j = 0; j < NPT; j++) {
+                int n = lr + tpr * j;
+                if (n < N) cs[n] = S[j];
+            }
+        }
+        float dtv = hn_softplusf(dt_raw[(size_t)t * ld_dt + h] + bias), a = expf(dtv * A);
+        float xv = active ? x[(size_t)t * ld + h * P + p] : 0.0f, wx = dtv * xv, part = 0;
+        const float *Bt = B + (size_t)t * ld + g * N, *Ct = C + (size_t)t * ld + g * N;
+#pragma unroll
+        for (int j = 0; j < NPT; j++) {
+            int n = lr + tpr * j;
+            if (n < N) {
+                S[j] = a * S[j] + wx * Bt[n];
+                part += S[j] * Ct[n];
+            }
+        }
+        for (int o = tpr / 2; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
+        if (active && lr == 0) y[(size_t)t * HP + h * P + p] = part + Dh * xv;
+    }
+    if (final_state && active) {
+        float *fs = final_state + (size_t)s * final_stride + h * PN + (size_t)p * N;
+#pragma unroll
+        for (int j = 0; j < NPT; j++) {
+            int n = lr + tpr * j;
+            if (n < N) fs[n] = S[j];
+        }
+    }
+}
+
+static size_t ssd_ws(const hn_ssm_dims *d) { return 1; }
+
+static void ssd_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+                        const float *x, const float *B, const float *C, int ld,
+                        const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                        const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
+    ssd_geom geo;
+    if (seqs->n <= 0 || seqs->total <= 0 || ssd_geometry(d, &geo)) return;
+    const int32_t *cb = chunk_bases(seqs, d->chunk);
+    dim3 grid(seqs->n, d->heads);
+    k_ssd_fwd<<<grid, geo.threads>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
+                                     ld_dt, dt_bias, A_log, D, seqs->offsets_dev, cb, d->heads,
+                                     d->headdim, d->d_state, d->ngroups, d->chunk, geo.tpr);
+    HN_LAUNCHED("ssd_forward");
+}
+
+__global__ void k_ssd_bwd(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                          float *ddt_bias, float *dA_log, float *dDv, const float *dy,
+                          const float *x, const float *B, const float *C, int ld,
+                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                          const float *Dv, const float *chunk_states, const int32_t *offsets,
+                          const int32_t *cbase, int H, int P, int N, int G, int Q, int tpr,
+                          float *Wbuf) {
+    extern __shared__ float red[]; /* [2][warps][2N + 3] */
+    int s = blockIdx.x, h = blockIdx.y, g = h / (H / G), tid = threadIdx.x;
+    int nthr = blockDim.x, warps = nthr >> 5, warp = tid >> 5, lane = tid & 31;
+    int active = tid < P * tpr, p = tid / tpr, lr = tid % tpr;
+    if (!active) p = 0;
+    int o0 = offsets[s], o1 = offsets[s + 1], R = 2 * N + 3;
+    float A = -expf(A_log[h]), bias = dt_bias[h], Dh = Dv[h];
+    size_t PN = (size_t)P * N, HPN = (size_t)H * PN, HP = (size_t)H * P;
+    float *W = Wbuf + ((size_t)blockIdx.y * gridDim.x + blockIdx.x) * (size_t)Q * NPT * nthr;
+    float dS[NPT], S0[NPT];
+#pragma unroll
+    for (int j = 0; j < NPT; j++) dS[j] = 0;
+    float accA = 0, accBias = 0, accD = 0; /* kept by the scalar owner */
+    int owner = (2 * N) % nthr, step = 0;
+    int nch = (o1 - o0 + Q - 1) / Q;
+    for (int kc = nch - 1; kc >= 0; kc--) {
+        int c0 = o0 + kc * Q, q = min(Q, o1 - c0);
+        const float *cs = chunk_states + (size_t)(cbase[s] + kc) * HPN + h * PN + (size_t)p * N;
+        float S[NPT];
+#pragma unroll
+        for (int j = 0; j < NPT; j++) {
+            int n = lr + tpr * j;
+            S0[j] = S[j] = (active && n < N) ? cs[n] : 0.0f;
+        }
+        /* recompute the states inside the chunk */
+        for (int i = 0; i < q; i++) {
+            int t = c0 + i;
+            float dtv = hn_softplusf(dt_raw[(size_t)t * ld_dt + h] + bias), a = expf(dtv * A);
+            float wx = active ? dtv * x[(size_t)t * ld + h * P + p] : 0.0f;
+            const float *Bt = B + (size_t)t * ld + g * N;
+#pragma unroll
+            for (int j = 0; j < NPT; j++) {
+                int n = lr + tpr * j;
+                if (n < N) S[j] = a * S[j] + wx * Bt[n];
+                W[((size_t)i * NPT + j) * nthr + tid] = S[j];
+            }
+        }
+        /* the adjoint recurrence */
+        for (int i = q - 1; i >= 0; i--, step++) {
+            int t = c0 + i;
+            float raw = dt_raw[(size_t)t * ld_dt + h] + bias;
+            float dtv = hn_softplusf(raw), a = expf(dtv * A);
+            float xv = active ? x[(size_t)t * ld + h * P + p] : 0.0f;
+            float dyv = active ? dy[(size_t)t * HP + h * P + p] : 0.0f;
+            const float *Bt = B + (size_t)t * ld + g * N, *Ct = C + (size_t)t * ld + g * N;
+            float rowx = 0, s2 = 0, pc[NPT], pb[NPT];
+#pragma unroll
+            for (int j = 0; j < NPT; j++) {
+                int n = lr + tpr * j;
+                float Bn = n < N ? Bt[n] : 0.0f, Cn = n < N ? Ct[n] : 0.0f;
+                float Sc = W[((size_t)i * NPT + j) * nthr + tid];
+                float Sp = i > 0 ? W[((size_t)(i - 1) * NPT + j) * nthr + tid] : S0[j];
+                pc[j] = Sc * dyv;
+                dS[j] += dyv * Cn;
+                rowx += dS[j] * Bn;
+                pb[j] = dtv * dS[j] * xv;
+                s2 += dS[j] * Sp;
+                dS[j] *= a;
+            }
+            for (int o = tpr / 2; o > 0; o >>= 1) rowx += __shfl_xor_sync(0xffffffffu, rowx, o);
+            if (active && lr == 0) dx[(size_t)t * ldd + h * P + p] += Dh * dyv + dtv * rowx;
+            float s1 = lr == 0 ? xv * rowx : 0.0f, dd = lr == 0 ? dyv * xv : 0.0f;
+            /* sums over the state's rows: lanes of equal lr within the warp, then warps */
+            float *rb = red + (size_t)(step & 1) * warps * R + (size_t)warp * R;
+#pragma unroll
+            for (int j = 0; j < NPT; j++) {
+                float vc = pc[j], vb = pb[j];
+                for (int o = tpr; o < 32; o <<= 1) {
+                    vc += __shfl_xor_sync(0xffffffffu, vc, o);
+                    vb += __shfl_xor_sync(0xffffffffu, vb, o);
+                }
+                int n = lr + tpr * j;
+                if (lane < tpr && n < N) {
+                    rb[n] = vc;
+                    rb[N + n] = vb;
+                }
+            }
+            s1 = hn_warp_sum(s1);
+            s2 = hn_warp_sum(s2);
+            dd = hn_warp_sum(dd);
+            if (lane == 0) {
+                rb[2 * N] = s1;
+                rb[2 * N + 1] = s2;
+                rb[2 * N + 2] = dd;
+            }
+            __syncthreads();
+            const float *rr = red + (size_t)(step & 1) * warps * R;
+            for (int e = tid; e <= 2 * N; e += nthr) {
+                if (e < 2 * N) {
+                    float sum = 0;
+                    for (int w = 0; w < warps; w++) sum += rr[(size_t)w * R + e];
+                    if (e < N) atomicAdd(dC + (size_t)t * ldd + g * N + e, sum);
+                    else atomicAdd(dB + (size_t)t * ldd + g * N + (e - N), sum);
+                } else {
+                    float S1 = 0, S2 = 0, DD = 0;
+                    for (int w = 0; w < warps; w++) {
+                        S1 += rr[(size_t)w * R + 2 * N];
+                        S2 += rr[(size_t)w * R + 2 * N + 1];
+                        DD += rr[(size_t)w * R + 2 * N + 2];
+                    }
+                    float ddt = S1 + A * a * S2;
+                    accA += dtv * a * S2;
+                    float gr = ddt * hn_sigmoidf(raw);
+                    ddt_raw[(size_t)t * ld_ddt + h] += gr;
+                    accBias += gr;
+                    accD += DD;
+                }
+            }
+        }
+    }
+    if (tid == owner) {
+        atomicAdd(ddt_bias + h, accBias);
+        atomicAdd(dA_log + h, accA * A);
+        atomicAdd(dDv + h, accD);
+    }
+}
+
+static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                         float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                         const float *x, const float *B, const float *C, int ld,
+                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                         const float *D, const float *chunk_states, const hn_seqs *seqs,
+                         const hn_ssm_dims *d, float *ws) {
+    ssd_geom geo;
+    if (seqs->n <= 0 || seqs->total <= 0 || ssd_geometry(d, &geo)) return;
+    const int32_t *cb = chunk_bases(seqs, d->chunk);
+    size_t wfloats = (size_t)seqs->n * d->heads * d->chunk * NPT * geo.threads;
+    float *W = (float *)hn_cuda_scratch(HN_SCRATCH_SSD, wfloats * sizeof(float));
+    if (!W) return;
+    size_t shm = 2 * (size_t)(geo.threads / 32) * (2 * d->d_state + 3) * sizeof(float);
+    dim3 grid(seqs->n, d->heads);
+    k_ssd_bwd<<<grid, geo.threads, shm>>>(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy,
+                                          x, B, C, ld, dt_raw, ld_dt, dt_bias, A_log, D,
+                                          chunk_states, seqs->offsets_dev, cb, d->heads, d->headdim,
+                                          d->d_state, d->ngroups, d->chunk, geo.tpr, W);
+    HN_LAUNCHED("ssd_backward");
+}
+
+/* one thread per (sequence, head, row p) */
+__global__ void k_ssd_step(float *y, float *ssm_state, size_t stride, const float *x,
+                           const float *B, const float *C, int ld, const float *dt_raw, int ld_dt,
+                           const float *dt_bias, const float *A_log, const float *Dv,
+                           const int32_t *pos, int n, int H, int P, int N, int HG) {
+    size_t items = (size_t)n * H * P;
+    HN_GRID_STRIDE(it, items) {
+        int i = (int)(it / ((size_t)H * P)), h = (int)(it / P % H), p = (int)(it % P), g = h / HG;
+        float *Sp = ssm_state + (size_t)i * stride + (size_t)h * P * N + (size_t)p * N;
+        if (pos[i] == 0)
+            for (int k = 0; k < N; k++) Sp[k] = 0.0f;
+        float dt = hn_softplusf(dt_raw[(size_t)i * ld_dt + h] + dt_bias[h]);
+        float a = expf(-expf(A_log[h]) * dt), xv = x[(size_t)i * ld + h * P + p], wx = dt * xv;
+        const float *Bi = B + (size_t)i * ld + g * N, *Ci = C + (size_t)i * ld + g * N;
+        float acc = 0;
+        for (int k = 0; k < N; k++) {
+            Sp[k] = a * Sp[k] + wx * Bi[k];
+            acc += Sp[k] * Ci[k];
+        }
+        y[(size_t)i * H * P + h * P + p] = acc + Dv[h] * xv;
+    }
+}
+static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, const float *B,
+                     const float *C, int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
+                     const float *A_log, const float *D, const int32_t *pos, int n,
+                     const hn_ssm_dims *d) {
+    size_t items = (size_t)n * d->heads * d->headdim;
+    if (!items) return;
+    k_ssd_step<<<hn_blocks(items, 128), 128>>>(y, ssm_state, stride, x, B, C, ld, dt_raw, ld_dt,
+                                               dt_bias, A_log, D, pos, n, d->heads, d->headdim,
+                                               d->d_state, d->heads / d->ngroups);
+    HN_LAUNCHED("ssd_step");
+}
+
+static hn_ops_ssm make_ssm_ops(void) {
+    hn_ops_ssm o;
+    o.conv1d_forward = conv1d_forward;
+    o.conv1d_backward = conv1d_backward;
+    o.ssd_workspace_floats = ssd_ws;
+    o.ssd_forward = ssd_forward;
+    o.ssd_backward = ssd_backward;
+    o.gated_rmsnorm_forward = grms_forward;
+    o.gated_rmsnorm_backward = grms_backward;
+    o.conv1d_state = conv1d_state;
+    o.conv1d_step = conv1d_step;
+    o.ssd_step = ssd_step;
+    return o;
+}
+const hn_ops_ssm hn_cuda_ops_ssm = make_ssm_ops();

@@ -1,0 +1,59 @@
+/* The cuda backend table. hn_backend_cuda opens device 0 on first use and answers NULL
+ * when there is none (a build with nvcc on a machine without a GPU). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+static hn_backend make_table(void) {
+    hn_backend b;
+    b.name = "cuda";
+    b.kind = HN_DEVICE_CUDA;
+    b.alloc = hn_cuda_alloc;
+    b.free = hn_cuda_free;
+    b.upload = hn_cuda_upload;
+    b.download = hn_cuda_download;
+    b.copy = hn_cuda_copy;
+    b.zero = hn_cuda_zero;
+    b.sync = hn_cuda_sync;
+    b.matmul = hn_cuda_matmul;
+    b.fill = hn_cuda_fill;
+    b.add = hn_cuda_add;
+    b.scale = hn_cuda_scale;
+    b.sum_squares = hn_cuda_sum_squares;
+    b.add_bias = hn_cuda_add_bias;
+    b.bias_backward = hn_cuda_bias_backward;
+    b.embedding_forward = hn_cuda_embedding_forward;
+    b.embedding_backward = hn_cuda_embedding_backward;
+    b.rmsnorm_forward = hn_cuda_rmsnorm_forward;
+    b.rmsnorm_backward = hn_cuda_rmsnorm_backward;
+    b.swiglu_forward = hn_cuda_swiglu_forward;
+    b.swiglu_backward = hn_cuda_swiglu_backward;
+    b.rope = hn_cuda_rope;
+    b.attention_forward = hn_cuda_attention_forward;
+    b.attention_backward = hn_cuda_attention_backward;
+    b.xent_forward = hn_cuda_xent_forward;
+    b.xent_backward = hn_cuda_xent_backward;
+    b.adamw = hn_cuda_adamw;
+    b.ssm = &hn_cuda_ops_ssm;
+    b.chunk = &hn_cuda_ops_chunk;
+    return b;
+}
+
+static const hn_backend g_table = make_table();
+
+extern "C" const hn_backend *hn_backend_cuda(void) {
+    static int state = 0; /* 0 unknown, 1 usable, -1 not */
+    if (state == 0) {
+        int n = 0;
+        cudaError_t e = cudaGetDeviceCount(&n);
+        if (e != cudaSuccess || n == 0) {
+            hn_cuda_note(e != cudaSuccess ? e : cudaErrorNoDevice, "no CUDA device");
+            state = -1;
+        } else {
+            state = cudaSetDevice(0) == cudaSuccess ? 1 : -1;
+        }
+    }
+    return state == 1 ? &g_table : NULL;
+}

@@ -1,0 +1,80 @@
+/* hnet compare: the Table 2 shaped comparison of runs and their crossover points. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/select.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hnet compare [RUNS] [--format text|csv|markdown] [--crossovers]\n\n"
+            "Compares runs in the shape of the H-Net paper's Table 2: model, layout, params,\n"
+            "GFLOPs/byte, bytes per innermost chunk, final validation BPB, bytes seen; then the\n"
+            "crossover points where one validation-BPB curve passes another (Figure 3's dotted\n"
+            "lines), interpolated in log(bytes).\n\n"
+            HN_SELECT_HELP
+            "\noutput:\n"
+            "  --format F       text (default), csv or markdown\n"
+            "  --csv, --markdown  shorthands\n"
+            "  --crossovers     only the crossovers (with csv: their own CSV table)\n"
+            "  --no-crossovers  only the table\n");
+}
+
+int hn_cmd_compare(int argc, char **argv) {
+    hn_selection sel = {0};
+    hn_table_format fmt = HN_FMT_TEXT;
+    int table = 1, cross = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int t = hn_select_arg(&sel, "compare", argc, argv, &i);
+        if (t < 0) return 2;
+        if (t) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--format") && i + 1 < argc) {
+            const char *f = argv[++i];
+            if (!strcmp(f, "text")) fmt = HN_FMT_TEXT;
+            else if (!strcmp(f, "csv")) fmt = HN_FMT_CSV;
+            else if (!strcmp(f, "markdown") || !strcmp(f, "md")) fmt = HN_FMT_MARKDOWN;
+            else {
+                fprintf(stderr, "hnet compare: --format expects text, csv or markdown, found '%s'\n", f);
+                return 2;
+            }
+        } else if (!strcmp(a, "--csv")) {
+            fmt = HN_FMT_CSV;
+        } else if (!strcmp(a, "--markdown")) {
+            fmt = HN_FMT_MARKDOWN;
+        } else if (!strcmp(a, "--crossovers")) {
+            table = 0, cross = 1;
+        } else if (!strcmp(a, "--no-crossovers")) {
+            cross = 0, table = 1;
+        } else {
+            fprintf(stderr, "hnet compare: unknown argument '%s' (see hnet compare --help)\n", a);
+            return 2;
+        }
+    }
+    if (fmt == HN_FMT_CSV && table && cross) cross = 0; /* one CSV table per output */
+    hn_cmp_set set;
+    hn_error err;
+    if (hn_select_load(&sel, &set, &err)) {
+        fprintf(stderr, "hnet compare: %s\n", err.msg);
+        return 1;
+    }
+    if (set.n == 0) {
+        fprintf(stderr, "hnet compare: no runs matched\n");
+        hn_cmp_free(&set);
+        return 1;
+    }
+    if (table) hn_cmp_print_table(&set, fmt, stdout);
+    if (cross) {
+        hn_crossover *c;
+        int n = hn_cmp_crossovers(&set, &c);
+        if (table) printf(fmt == HN_FMT_MARKDOWN ? "\nCrossovers:\n\n" : "\ncrossovers:\n");
+        hn_cmp_print_crossovers(&set, c, n, fmt, stdout);
+        free(c);
+    }
+    hn_cmp_free(&set);
+    return 0;
+}

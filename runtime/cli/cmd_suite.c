@@ -1,0 +1,183 @@
+/* hnet suite FILE: run every experiment of a suite file, skipping finished ones, and
+ * end with the comparison table. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/compare.h"
+#include "cli/commands.h"
+#include "cli/util.h"
+#include "lua/experiment.h"
+#include "plugin/registry.h"
+#include "suite/flops_match.h"
+#include "suite/suite.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hnet suite FILE [options]\n\n"
+            "Runs every experiment of the suite file FILE (a file returning suite{...} or one\n"
+            "experiment) and ends with the comparison table (as `hnet compare FILE`).\n"
+            "A run already finished with the same resolved config (runs.config_hash) in the\n"
+            "database is skipped, so the same command again does nothing, and after an\n"
+            "interruption it runs only what is missing. A failed run is reported and the\n"
+            "others go on. Runs with match_flops = \"NAME\" are FLOP-matched to run NAME first.\n\n"
+            "options:\n"
+            "  -j N             N runs at once, each in its own process (default 1: one after\n"
+            "                   another in this process); cuda runs get one GPU each\n"
+            "  --gpus N         GPUs to spread cuda runs over (default: count /dev/nvidiaN)\n"
+            "  --db PATH        results database for every run (default: each run's log.db)\n"
+            "  --force          run finished runs again too\n"
+            "  --dry-run        resolve and FLOP-match, print what would run, run nothing\n"
+            "  --format F       the closing table: text (default), csv or markdown\n"
+            "  --unsafe-lua     let the suite file use os.execute, io.popen, package.loadlib\n"
+            "  --quiet          no progress lines\n");
+}
+
+int hn_cmd_suite(int argc, char **argv) {
+    const char *file = NULL;
+    hn_suite_options opt = {.jobs = 1};
+    hn_lua_options lua_opt = {0};
+    hn_table_format fmt = HN_FMT_TEXT;
+    int dry = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--gpus")) && i + 1 < argc) {
+            if (hn_parse_long(argv[++i], &v) || v < 1 || v > 1024) {
+                fprintf(stderr, "hnet suite: %s expects a positive integer, found '%s'\n", a, argv[i]);
+                return 2;
+            }
+            if (!strcmp(a, "--gpus")) opt.gpus = (int)v;
+            else opt.jobs = (int)v;
+        } else if (!strncmp(a, "-j", 2) && a[2]) {
+            if (hn_parse_long(a + 2, &v) || v < 1 || v > 1024) {
+                fprintf(stderr, "hnet suite: -j expects a positive integer, found '%s'\n", a + 2);
+                return 2;
+            }
+            opt.jobs = (int)v;
+        } else if (!strcmp(a, "--db") && i + 1 < argc) {
+            opt.db_path = argv[++i];
+        } else if (!strcmp(a, "--force")) {
+            opt.force = 1;
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = 1;
+        } else if (!strcmp(a, "--format") && i + 1 < argc) {
+            const char *f = argv[++i];
+            fmt = !strcmp(f, "csv") ? HN_FMT_CSV : !strcmp(f, "markdown") ? HN_FMT_MARKDOWN : HN_FMT_TEXT;
+        } else if (!strcmp(a, "--unsafe-lua")) {
+            lua_opt.allow_unsafe = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            opt.quiet = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "hnet suite: unknown option '%s' (see hnet suite --help)\n", a);
+            return 2;
+        } else if (!file) {
+            file = a;
+        } else {
+            fprintf(stderr, "hnet suite: one suite file at a time ('%s' and '%s')\n", file, a);
+            return 2;
+        }
+    }
+    if (!file) {
+        usage(stderr);
+        return 2;
+    }
+
+    hn_registry reg;
+    hn_registry_init(&reg);
+    hn_error err;
+    cJSON *runs = NULL;
+    char *text = NULL;
+    hn_suite_entry *entries = NULL;
+    int status = 1;
+    if (hn_registry_load_default(&reg, &err) || hn_suite_load(file, &lua_opt, &reg, &runs, &err) ||
+        hn_suite_match_flops(runs, &reg, stderr, &err)) {
+        fprintf(stderr, "hnet suite: %s\n", err.msg);
+        goto done;
+    }
+    int n = cJSON_GetArraySize(runs);
+    if (dry) {
+        const cJSON *cfg;
+        cJSON_ArrayForEach(cfg, runs) {
+            char hash[17], st[16];
+            int64_t id;
+            hn_suite_config_hash(cfg, hash);
+            const char *db = hn_suite_db_path(cfg, opt.db_path);
+            if (hn_suite_find_run(db, hash, &id, st, &err)) {
+                fprintf(stderr, "hnet suite: %s\n", err.msg);
+                goto done;
+            }
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cfg, "name");
+            printf("%-28s %s  %s\n", nm ? nm->valuestring : "?", hash,
+                   id && !strcmp(st, "finished") && !opt.force ? "finished: skip" : "would run");
+        }
+        status = 0;
+        goto done;
+    }
+    text = hn_read_text_file(file);
+    char commit[64];
+    hn_git_commit(commit, sizeof commit);
+    opt.experiment_file = file;
+    opt.experiment_text = text;
+    opt.git_commit = commit;
+    opt.stop = &stop_requested;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal; /* no SA_RESTART: waiting for runs wakes up on a signal */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    entries = calloc((size_t)(n ? n : 1), sizeof *entries);
+    int rc = hn_suite_run(runs, &reg, &opt, entries, &err);
+
+    /* the closing table: the run that counts for each entry */
+    int64_t *ids = calloc((size_t)(n ? n : 1), sizeof *ids);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (entries[i].run_id > 0) ids[m++] = entries[i].run_id;
+    if (m > 0) {
+        hn_cmp_set set;
+        hn_error e2;
+        if (hn_cmp_load_ids(entries[0].db, ids, m, &set, &e2) == HN_OK) {
+            printf("\n");
+            hn_cmp_print_table(&set, fmt, stdout);
+            if (fmt != HN_FMT_CSV) {
+                hn_crossover *c;
+                int nc = hn_cmp_crossovers(&set, &c);
+                printf("\ncrossovers:\n");
+                hn_cmp_print_crossovers(&set, c, nc, fmt, stdout);
+                free(c);
+            }
+            hn_cmp_free(&set);
+        } else {
+            fprintf(stderr, "hnet suite: %s\n", e2.msg);
+        }
+    }
+    free(ids);
+    if (rc) {
+        for (int i = 0; i < n; i++)
+            if (strcmp(entries[i].status, "finished"))
+                fprintf(stderr, "  %-28s %s%s%s\n", entries[i].name, entries[i].status,
+                        entries[i].error[0] ? ": " : "", entries[i].error);
+        fprintf(stderr, "hnet suite: %s\n", err.msg);
+        status = stop_requested ? 130 : 1;
+        goto done;
+    }
+    status = 0;
+done:
+    free(entries);
+    free(text);
+    cJSON_Delete(runs);
+    hn_registry_close(&reg);
+    return status;
+}

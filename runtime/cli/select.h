@@ -1,0 +1,34 @@
+/* Choosing runs for hnet compare / plot / report: run ids, a suite file, a suite name
+ * or an SQL condition, from one results database. */
+#ifndef HN_CLI_SELECT_H
+#define HN_CLI_SELECT_H
+
+#include <stdint.h>
+
+#include "analysis/compare.h"
+
+typedef struct hn_selection {
+    const char *db;         /* --db; default: the suite's log.db or results/results.db */
+    int64_t ids[256];
+    int n_ids;
+    const char *suite_file; /* a .lua argument */
+    const char *suite_name; /* --suite NAME */
+    const char *where;      /* --where SQL */
+    int unsafe_lua;
+} hn_selection;
+
+#define HN_SELECT_HELP                                                                      \
+    "runs (any mix; default: the newest run of each name in the database):\n"                \
+    "  ID...            run ids (hnet show lists them)\n"                                    \
+    "  SUITE.lua        the runs of a suite file (as `hnet suite` ran them)\n"               \
+    "  --suite NAME     the runs recorded with suite name NAME\n"                            \
+    "  --where SQL      an SQL condition over the runs table, e.g. \"name LIKE 'hnet-%%'\"\n" \
+    "  --db PATH        results database (default: the suite's, else results/results.db)\n"
+
+/* Takes argv[*i] (and its value) if it is a selection argument: returns 1 if taken, 0
+ * if not, -1 after printing an error. */
+int hn_select_arg(hn_selection *s, const char *cmd, int argc, char **argv, int *i);
+/* Loads the selected runs. */
+int hn_select_load(hn_selection *s, hn_cmp_set *out, hn_error *err);
+
+#endif

@@ -1,0 +1,49 @@
+/* Helpers of the CPU-vs-CUDA parity tests: twin buffers (one on each backend, filled
+ * with the same fresh random values) and the relative error ||gpu - cpu|| / ||cpu||. */
+#ifndef HN_TEST_PARITY_H
+#define HN_TEST_PARITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/rng.h"
+
+extern const hn_backend *P_CPU, *P_GPU;
+
+typedef struct twin {
+    float *c, *g; /* cpu (host) and cuda (device) copies */
+    size_t n;
+} twin;
+
+typedef struct itwin {
+    int32_t *c, *g;
+    size_t n;
+} itwin;
+
+/* 0: both backends are there (else the group's setup skips with a message). */
+int parity_open(void);
+twin tw_normal(size_t n, double std, hn_rng *r);
+twin tw_uniform(size_t n, double lo, double hi, hn_rng *r);
+twin tw_zero(size_t n);
+itwin itw_from(const int32_t *host, size_t n);
+void tw_free(twin *t);
+void itw_free(itwin *t);
+/* Relative L2 error of the cuda copy against the cpu copy; +inf on NaN or on any CUDA
+ * error. Prints name and value. */
+double tw_err(const twin *t, const char *name);
+double itw_mismatch(const itwin *t, const char *name); /* count of differing entries */
+
+/* Packed sequences of the given lengths: one hn_seqs per backend. */
+typedef struct pseqs {
+    hn_seqs c, g;
+    int32_t *offsets, *pos_h;
+    itwin offs, pos;
+} pseqs;
+void pseqs_make(pseqs *s, const int *lens, int n);
+void pseqs_free(pseqs *s);
+
+#define TOL_FP32 2e-4
+#define TOL_BF16 2e-2
+
+#endif

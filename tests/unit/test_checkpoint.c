@@ -1,0 +1,275 @@
+/* Checkpoints (train/checkpoint.h, model/safetensors.h): a saved model loads back with
+ * bit-identical logits and AdamW state; every tensor name and shape matches the
+ * reference H-Net table (runtime/model/reference_names.tsv); a truncated or corrupted
+ * checkpoint is refused with a message naming the file, and the newest intact one is
+ * used instead. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "plugin/registry.h"
+#include "train/checkpoint.h"
+
+#define LEN 32
+
+static hn_registry reg;
+static char tmpdir[256];
+
+static int setup(void **state) {
+    hn_error err;
+    hn_registry_init(&reg);
+    if (hn_registry_load_default(&reg, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/hnet-ckpt-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    hn_registry_close(&reg);
+    return 0;
+}
+
+/* The config of the reference table (REFERENCE_NAMES.md). */
+static const char *TABLE_MODEL =
+    "{\"kind\":\"hnet\",\"vocab\":256,\"layout\":[\"m1\",[\"T1M1\",[\"T1\"],\"M1t1\"],\"m1\"],"
+    "\"d\":[32,48,64],\"mlp\":[null,{\"plugin\":\"swiglu\",\"hidden\":128},"
+    "{\"plugin\":\"swiglu\",\"hidden\":256}],"
+    "\"layers\":{\"mamba2\":{\"d_state\":16,\"headdim\":16},\"attention\":{\"heads\":2}},"
+    "\"chunker\":{\"plugin\":\"dc\",\"ratio\":[3,3]}}";
+
+static void build(hn_model *m, const char *json, uint64_t seed) {
+    cJSON *cfg = cJSON_Parse(json);
+    assert_non_null(cfg);
+    hn_error err;
+    int rc = hn_model_build(m, cfg, &reg, hn_backend_cpu(), seed, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    cJSON_Delete(cfg);
+}
+
+static void forward(hn_model *m, float *logits) {
+    int32_t tok[LEN], tgt[LEN];
+    for (int t = 0; t < LEN; t++) tok[t] = tgt[(t + LEN - 1) % LEN] = "checkpoints hold every weight!!"[t];
+    hn_loss loss;
+    hn_error err;
+    assert_int_equal(hn_model_forward(m, tok, tgt, 1, LEN, &loss, &err), HN_OK);
+    memcpy(logits, m->logits, (size_t)LEN * 256 * sizeof *logits);
+}
+
+static void test_names_match_reference_table(void **state) {
+    hn_model m;
+    build(&m, TABLE_MODEL, 1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/names.safetensors", tmpdir);
+    hn_error err;
+    assert_int_equal(hn_checkpoint_save(path, &m, NULL, NULL, NULL, NULL, NULL, &err), HN_OK);
+    hn_safetensors f;
+    assert_int_equal(hn_safetensors_read(path, &f, &err), HN_OK);
+
+    FILE *tab = fopen("runtime/model/reference_names.tsv", "r");
+    assert_non_null(tab);
+    char line[512];
+    int rows = 0, bad = 0;
+    while (fgets(line, sizeof line, tab)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        char name[400], shape[64];
+        assert_int_equal(sscanf(line, "%399s %63s", name, shape), 2);
+        rows++;
+        int ndim;
+        int64_t dims[HN_ST_MAX_DIMS];
+        if (!hn_safetensors_find(&f, name, &ndim, dims)) {
+            printf("missing: %s\n", name);
+            bad++;
+            continue;
+        }
+        char got[64] = "";
+        for (int d = 0; d < ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "x" : "", (long long)dims[d]);
+        if (strcmp(got, shape)) {
+            printf("shape of %s: hnet %s, reference %s\n", name, got, shape);
+            bad++;
+        }
+    }
+    fclose(tab);
+    int tensors = cJSON_GetArraySize(f.header) - (f.metadata ? 1 : 0);
+    if (tensors != rows) printf("hnet writes %d tensors, the table lists %d\n", tensors, rows);
+    assert_int_equal(bad, 0);
+    assert_int_equal(tensors, rows);
+    assert_true(rows > 60);
+    /* and a renamed tensor is noticed */
+    int ndim;
+    int64_t dims[HN_ST_MAX_DIMS];
+    assert_null(hn_safetensors_find(&f, "backbone.main_network.layers.0.norm1.weight", &ndim, dims));
+    hn_safetensors_free(&f);
+    hn_model_free(&m);
+}
+
+static const char *SMALL_MODEL =
+    "{\"kind\":\"hnet\",\"vocab\":256,\"layout\":[\"m1\",[\"T1\"],\"m1\"],\"d\":[32,48],"
+    "\"mlp\":[null,{\"plugin\":\"swiglu\",\"hidden\":64}],"
+    "\"layers\":{\"mamba2\":{\"d_state\":8,\"headdim\":16},\"attention\":{\"heads\":2,\"window\":7}},"
+    "\"chunker\":{\"plugin\":\"dc\",\"ratio\":3}}";
+
+static void perturb(hn_model *m, uint64_t seed) {
+    hn_rng rng;
+    hn_rng_seed(&rng, seed);
+    for (size_t i = 0; i < m->params.total; i++)
+        m->params.values[i] += (float)(0.01 * hn_rng_normal(&rng));
+}
+
+static void test_round_trip(void **state) {
+    hn_model a, b;
+    build(&a, SMALL_MODEL, 3);
+    perturb(&a, 4);
+    size_t n = a.params.total;
+    float *la = malloc((size_t)LEN * 256 * sizeof(float)), *lb = malloc((size_t)LEN * 256 * sizeof(float));
+    float *ma = calloc(n, sizeof(float)), *va = calloc(n, sizeof(float));
+    float *mb = calloc(n, sizeof(float)), *vb = calloc(n, sizeof(float));
+    hn_rng rng;
+    hn_rng_seed(&rng, 5);
+    for (int e = 0; e < a.params.n; e++) /* the store pads between parameters */
+        for (size_t i = a.params.entries[e].offset; i < a.params.entries[e].offset + a.params.entries[e].numel; i++) {
+            ma[i] = (float)hn_rng_normal(&rng);
+            va[i] = (float)hn_rng_uniform(&rng);
+        }
+    forward(&a, la);
+    hn_ckpt_train tr = {.step = 42, .run_id = 7, .bpb_sum = 1.0 / 3.0, .flops_sum = 1e9 / 7,
+                        .aux_sum = 0.1, .bpb_n = 3, .flops_n = 2, .first_valid_bpb = 8.01,
+                        .final_valid_bpb = M_PI, .bpic = 2.5, .final_train_bpb = 3.3};
+    tr.data_rng = hn_rng_derive(9, 0xda7a);
+    (void)hn_rng_u64(&tr.data_rng);
+    char path[512], cfg[1024];
+    snprintf(path, sizeof path, "%s/rt.safetensors", tmpdir);
+    snprintf(cfg, sizeof cfg, "{\"seed\":3,\"model\":%s}", SMALL_MODEL);
+    hn_error err;
+    assert_int_equal(hn_checkpoint_save(path, &a, ma, va, cfg, "rt", &tr, &err), HN_OK);
+
+    build(&b, SMALL_MODEL, 99); /* other weights until loaded */
+    forward(&b, lb);
+    assert_true(memcmp(la, lb, (size_t)LEN * 256 * sizeof(float)) != 0);
+    hn_safetensors f;
+    assert_int_equal(hn_safetensors_read(path, &f, &err), HN_OK);
+    hn_ckpt_train back;
+    assert_int_equal(hn_checkpoint_load_train(&f, &b, mb, vb, &back, &err), HN_OK);
+    hn_safetensors_free(&f);
+    forward(&b, lb);
+    assert_memory_equal(la, lb, (size_t)LEN * 256 * sizeof(float));
+    assert_memory_equal(ma, mb, n * sizeof(float));
+    assert_memory_equal(va, vb, n * sizeof(float));
+    assert_memory_equal(&tr, &back, sizeof tr);
+
+    /* the model alone, built from the config the checkpoint carries */
+    hn_model c;
+    cJSON *stored;
+    int rc = hn_checkpoint_open_model(path, &reg, hn_backend_cpu(), &c, &stored, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    forward(&c, lb);
+    assert_memory_equal(la, lb, (size_t)LEN * 256 * sizeof(float));
+    cJSON_Delete(stored);
+    hn_model_free(&c);
+    hn_model_free(&a);
+    hn_model_free(&b);
+    free(la);
+    free(lb);
+    free(ma);
+    free(va);
+    free(mb);
+    free(vb);
+}
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static void test_damaged_checkpoints_refused(void **state) {
+    hn_model m;
+    build(&m, SMALL_MODEL, 3);
+    char dir[512], p3[600], p6[600];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    hn_ckpt_settings cs = {.every = 3, .keep = 2};
+    snprintf(cs.run_dir, sizeof cs.run_dir, "%s", dir);
+    cJSON *cfg = cJSON_Parse("{\"seed\":3}");
+    cJSON_AddItemToObject(cfg, "model", cJSON_Parse(SMALL_MODEL));
+    float *mv = calloc(m.params.total, sizeof(float));
+    hn_error err;
+    for (long step = 3; step <= 9; step += 3) {
+        hn_ckpt_train tr = {.step = step, .run_id = 1};
+        assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+    }
+    long steps[8];
+    assert_int_equal(hn_checkpoint_list(dir, steps, 8), 2); /* keep = 2 pruned step 3 */
+    assert_int_equal(steps[0], 9);
+    assert_int_equal(steps[1], 6);
+    hn_checkpoint_file(p6, sizeof p6, dir, 6);
+    hn_checkpoint_file(p3, sizeof p3, dir, 9);
+
+    /* truncated newest: refused with a message, the previous one is used */
+    assert_int_equal(truncate(p3, file_size(p3) - 1000), 0);
+    hn_safetensors f;
+    assert_int_equal(hn_safetensors_read(p3, &f, &err), HN_ERR);
+    printf("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_non_null(strstr(err.msg, p3));
+    FILE *warn = tmpfile();
+    assert_int_equal(hn_checkpoint_latest(dir, &f, warn, &err), 1);
+    assert_string_equal(hn_safetensors_meta(&f, "step"), "6");
+    hn_safetensors_free(&f);
+    char msg[2048] = "";
+    rewind(warn);
+    size_t got = fread(msg, 1, sizeof msg - 1, warn);
+    msg[got] = 0;
+    fclose(warn);
+    assert_non_null(strstr(msg, "refusing checkpoint"));
+    assert_non_null(strstr(msg, "falling back"));
+
+    /* a flipped byte in the data (same size): the checksum catches it */
+    FILE *w = fopen(p6, "r+b");
+    fseek(w, -5, SEEK_END);
+    int c = fgetc(w);
+    fseek(w, -5, SEEK_END);
+    fputc(c ^ 0x40, w);
+    fclose(w);
+    assert_int_equal(hn_safetensors_read(p6, &f, &err), HN_ERR);
+    printf("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "damaged"));
+    /* nothing usable is left */
+    assert_int_equal(hn_checkpoint_latest(dir, &f, NULL, &err), 0);
+    /* and a resume starts afresh rather than failing */
+    int resumed = 1;
+    hn_ckpt_train tr;
+    assert_int_equal(hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &tr, &resumed, &err), HN_OK);
+    assert_int_equal(resumed, 0);
+    free(mv);
+    cJSON_Delete(cfg);
+    hn_model_free(&m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_match_reference_table),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_damaged_checkpoints_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,220 @@
+/* hnet compare: runs loaded from a results.db written through the store API, the
+ * crossover points of synthetic curves against an independent closed-form answer, and
+ * the text / CSV / Markdown tables. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis/compare.h"
+#include "core/rng.h"
+#include "results/store.h"
+
+static char dir[256];
+
+static int setup(void **state) {
+    snprintf(dir, sizeof dir, "/tmp/hn_test_compare_XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+static int teardown(void **state) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static const char *CFG_ISO = "{\"name\":\"%s\",\"suite\":\"s\",\"model\":{\"kind\":\"isotropic\","
+                             "\"layout\":\"T4\",\"stages\":1}}";
+static const char *CFG_HNET = "{\"name\":\"%s\",\"suite\":\"s\",\"model\":{\"kind\":\"hnet\","
+                              "\"layout\":[\"m4\",[\"T1m4\",[\"T26\"],\"m4T1\"],\"m4\"],\"stages\":3,"
+                              "\"chunker\":{\"kind\":\"dc\"}}}";
+
+/* A run whose valid BPB is f(bytes) at bytes = 1000 * 2^k, k = 0..n-1 (plus step 0). */
+static int64_t add_run(hn_results *r, const char *name, const char *cfg_fmt, const char *status,
+                       double a, double b, int n) {
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, cfg_fmt, name);
+    hn_run_info info = {.name = name, .config_json = cfg, .seed = 1, .n_params = 123456};
+    int64_t id;
+    hn_error err;
+    assert_int_equal(hn_results_begin_run(r, &info, &id, &err), HN_OK);
+    hn_results_log(r, id, 0, 0, "valid", "bpb", 8.0);
+    for (int k = 0; k < n; k++) {
+        double x = 1000.0 * pow(2, k);
+        /* a straight line in log2(bytes): a - b * log2(x / 1000) */
+        hn_results_log(r, id, k + 1, (int64_t)x, "valid", "bpb", a - b * k);
+        hn_results_log(r, id, k + 1, (int64_t)x, "valid", "bpic", 4.5);
+        hn_results_log(r, id, k + 1, (int64_t)x, "train", "gflops_per_byte", 0.25);
+        hn_results_log(r, id, k + 1, (int64_t)x, "train", "stage0.compression", 0.3);
+    }
+    assert_int_equal(hn_results_end_run(r, id, status, NULL, &err), HN_OK);
+    return id;
+}
+
+static void make_db(char *path, size_t n, int64_t ids[4]) {
+    snprintf(path, n, "%s/r%d.db", dir, rand());
+    hn_results *r;
+    hn_error err;
+    assert_int_equal(hn_results_open(path, &r, &err), HN_OK);
+    /* A: 3.0 - 0.1k, B: 2.6 - 0.02k: A passes B where 0.4 = 0.08k, k = 5 -> 32000 bytes */
+    ids[0] = add_run(r, "A", CFG_ISO, "finished", 3.0, 0.1, 9);
+    ids[1] = add_run(r, "B", CFG_HNET, "finished", 2.6, 0.02, 9);
+    ids[2] = add_run(r, "B", CFG_HNET, "failed", 9.0, 0.0, 3); /* a newer failed rerun */
+    ids[3] = add_run(r, "C", CFG_ISO, "finished", 5.0, 0.0, 9); /* never crosses */
+    hn_results_close(r);
+}
+
+static void test_crossover_of_lines(void **state) {
+    char path[300];
+    int64_t ids[4];
+    make_db(path, sizeof path, ids);
+    hn_cmp_set set;
+    hn_error err;
+    int64_t pick[2] = {ids[0], ids[1]};
+    assert_int_equal(hn_cmp_load_ids(path, pick, 2, &set, &err), HN_OK);
+    hn_crossover *c;
+    int n = hn_cmp_crossovers(&set, &c);
+    assert_int_equal(n, 1);
+    assert_string_equal(set.runs[c[0].a].name, "A");
+    assert_string_equal(set.runs[c[0].b].name, "B");
+    /* interpolation in log(bytes) of straight lines in log(bytes) is exact */
+    assert_true(fabs(c[0].bytes - 32000.0) < 1e-6 * 32000.0);
+    assert_true(fabs(c[0].bpb - 2.5) < 1e-9);
+    free(c);
+    hn_cmp_free(&set);
+}
+
+static void test_crossings_random_curves(void **state) {
+    /* random piecewise curves against a brute-force sign-change count on a fine grid */
+    hn_rng rng;
+    hn_rng_seed(&rng, 7);
+    int total = 0;
+    for (int trial = 0; trial < 50; trial++) {
+        double xa[12], ya[12], xb[9], yb[9];
+        for (int i = 0; i < 12; i++) xa[i] = 100.0 * pow(1.7, i), ya[i] = 2 + hn_rng_uniform(&rng);
+        for (int i = 0; i < 9; i++) xb[i] = 130.0 * pow(2.1, i), yb[i] = 2 + hn_rng_uniform(&rng);
+        hn_curve a = {.n = 12, .x = xa, .y = ya}, b = {.n = 9, .x = xb, .y = yb};
+        hn_crossover out[64];
+        int n = hn_curve_crossings(&a, &b, out, 64);
+        for (int k = 0; k < n; k++) { /* at each crossing the curves meet */
+            double x = out[k].bytes, la = log(x);
+            int i = 0, j = 0;
+            while (i + 2 < 12 && xa[i + 1] <= x) i++;
+            while (j + 2 < 9 && xb[j + 1] <= x) j++;
+            double va = ya[i] + (la - log(xa[i])) / (log(xa[i + 1]) - log(xa[i])) * (ya[i + 1] - ya[i]);
+            double vb = yb[j] + (la - log(xb[j])) / (log(xb[j + 1]) - log(xb[j])) * (yb[j + 1] - yb[j]);
+            assert_true(fabs(va - vb) < 1e-9);
+            assert_true(fabs(out[k].bpb - va) < 1e-9);
+            assert_true(k == 0 || out[k].bytes > out[k - 1].bytes);
+            assert_true(out[k].a != out[k].b);
+        }
+        /* brute-force count of sign changes on a dense grid over the common range */
+        int brute = 0, prev = 0;
+        double lo = log(xb[0]), hi = log(xa[11]);
+        for (int g = 0; g <= 20000; g++) {
+            double la = lo + (hi - lo) * g / 20000.0;
+            int i = 0, j = 0;
+            while (i + 2 < 12 && log(xa[i + 1]) <= la) i++;
+            while (j + 2 < 9 && log(xb[j + 1]) <= la) j++;
+            double va = ya[i] + (la - log(xa[i])) / (log(xa[i + 1]) - log(xa[i])) * (ya[i + 1] - ya[i]);
+            double vb = yb[j] + (la - log(xb[j])) / (log(xb[j + 1]) - log(xb[j])) * (yb[j + 1] - yb[j]);
+            int s = va < vb ? -1 : va > vb ? 1 : 0;
+            if (s && prev && s != prev) brute++;
+            if (s) prev = s;
+        }
+        assert_int_equal(n, brute);
+        total += n;
+    }
+    assert_true(total > 50); /* the curves do cross: the comparison is not vacuous */
+}
+
+static char *capture(const hn_cmp_set *set, hn_table_format fmt, int crossovers) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (crossovers) {
+        hn_crossover *c;
+        int n = hn_cmp_crossovers(set, &c);
+        hn_cmp_print_crossovers(set, c, n, fmt, f);
+        free(c);
+    } else {
+        hn_cmp_print_table(set, fmt, f);
+    }
+    fclose(f);
+    return buf;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void test_formats_and_selection(void **state) {
+    char path[300];
+    int64_t ids[4];
+    make_db(path, sizeof path, ids);
+    hn_cmp_set set;
+    hn_error err;
+    /* newest finished per name: A, B (the finished one, not the failed rerun), C */
+    assert_int_equal(hn_cmp_load_where(path, "json_extract(config_json, '$.suite') = 's'", 1, &set, &err), HN_OK);
+    assert_int_equal(set.n, 3);
+    assert_int_equal(set.runs[1].id, ids[1]);
+    assert_string_equal(set.runs[1].status, "finished");
+    assert_string_equal(set.runs[1].layout, "m4 [T1m4 [T26] m4T1] m4");
+    assert_string_equal(set.runs[1].model, "hnet/dc");
+    assert_int_equal(set.runs[1].n_stages, 2);
+    assert_int_equal(set.runs[1].compression[0].n, 9);
+    assert_true(fabs(set.runs[0].valid_bpb - 2.2) < 1e-9);
+    assert_int_equal(set.runs[0].bytes_seen, 256000);
+
+    char *t = capture(&set, HN_FMT_TEXT, 0);
+    assert_int_equal(count_lines(t), 4);
+    assert_non_null(strstr(t, "GFLOPs/byte"));
+    assert_non_null(strstr(t, "0.2500"));
+    assert_non_null(strstr(t, "123K"));
+    assert_non_null(strstr(t, "256K"));
+    free(t);
+    t = capture(&set, HN_FMT_CSV, 0);
+    assert_int_equal(count_lines(t), 4);
+    assert_non_null(strstr(t, "id,run,model,layout,params,gflops_per_byte,bytes_per_chunk,valid_bpb,bytes_seen,status\n"));
+    assert_non_null(strstr(t, ",B,hnet/dc,m4 [T1m4 [T26] m4T1] m4,123456,0.25,4.5,2.44,256000,finished\n"));
+    free(t);
+    t = capture(&set, HN_FMT_MARKDOWN, 0);
+    assert_int_equal(count_lines(t), 5);
+    assert_true(strncmp(t, "| run", 5) == 0);
+    assert_non_null(strstr(t, "\n|:--"));
+    free(t);
+    t = capture(&set, HN_FMT_TEXT, 1);
+    assert_string_equal(t, "A passes B at 32.0K bytes (BPB 2.5000)\n");
+    free(t);
+    t = capture(&set, HN_FMT_CSV, 1);
+    assert_string_equal(t, "run,passes,bytes,bpb\nA,B,32000,2.5\n");
+    free(t);
+    hn_cmp_free(&set);
+
+    /* all rows with the filter off; a bad filter is one clear message */
+    assert_int_equal(hn_cmp_load_where(path, NULL, 0, &set, &err), HN_OK);
+    assert_int_equal(set.n, 4);
+    hn_cmp_free(&set);
+    assert_int_equal(hn_cmp_load_where(path, "no_such_column = 1", 1, &set, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "no_such_column"));
+    int64_t missing = 999;
+    assert_int_equal(hn_cmp_load_ids(path, &missing, 1, &set, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "no run with id 999"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crossover_of_lines),
+        cmocka_unit_test(test_crossings_random_curves),
+        cmocka_unit_test(test_formats_and_selection),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

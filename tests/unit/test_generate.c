@@ -1,0 +1,222 @@
+/* Generation by stepping (model/generate.h) against the parallel forward: for an
+ * isotropic model and 1- and 2-stage H-Nets (small, random weights, the real layer and
+ * chunker plugins, attention windows shorter than the prompt, Mamba-2 with a short SSD
+ * chunk), feeding a prompt byte by byte gives the next-byte distributions of the
+ * parallel forward over the same prefix, and draws the same boundaries at every stage. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend/backend.h"
+#include "model/generate.h"
+#include "model/model.h"
+#include "plugin/registry.h"
+
+#define LEN 48
+#define TOL 2e-4
+
+static hn_registry reg;
+
+static int setup(void **state) {
+    hn_error err;
+    hn_registry_init(&reg);
+    if (hn_registry_load_default(&reg, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    hn_registry_close(&reg);
+    return 0;
+}
+
+static const char *PROMPT = "The cat sat, on the mat; then: it ran away fast!";
+
+#define LAYERS \
+    "\"layers\":{\"attention\":[{\"heads\":2,\"window\":5,\"rotary_dim\":8}," \
+    "{\"heads\":2,\"window\":3,\"rotary_dim\":8},{\"heads\":3,\"window\":\"global\",\"rotary_dim\":8}]," \
+    "\"mamba2\":{\"d_state\":8,\"headdim\":16,\"chunk_size\":8}}"
+
+static cJSON *config(const char *layout, const char *d, const char *mlp, const char *chunker) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"kind\":\"hnet\",\"vocab\":256,\"layout\":%s,\"d\":%s,\"mlp\":%s," LAYERS "%s%s}",
+             layout, d, mlp, chunker ? ",\"chunker\":" : "", chunker ? chunker : "");
+    cJSON *cfg = cJSON_Parse(json);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Random values for the parameters that start at zero (residual projections, padding),
+ * so every path of the stage carries signal. */
+static void randomise_zero_inits(hn_model *m, uint64_t seed) {
+    hn_rng rng;
+    hn_rng_seed(&rng, seed);
+    for (int i = 0; i < m->params.n; i++) {
+        hn_param_entry *e = &m->params.entries[i];
+        if (!strstr(e->p.name, "residual_proj") && !strstr(e->p.name, "pad_dimension")) continue;
+        for (size_t k = 0; k < e->numel; k++) e->p.value[k] = (float)(0.2 * hn_rng_normal(&rng));
+    }
+}
+
+static void log_softmax(const float *x, double *out, int n) {
+    double mx = x[0], s = 0;
+    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++) s += exp(x[i] - mx);
+    for (int i = 0; i < n; i++) out[i] = x[i] - mx - log(s);
+}
+
+static double max_diff(const float *a, const float *b, int n) {
+    double la[256], lb[256], worst = 0;
+    log_softmax(a, la, n);
+    log_softmax(b, lb, n);
+    for (int i = 0; i < n; i++) {
+        double d = fabs(la[i] - lb[i]);
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
+/* Steps the prompt and compares with the parallel forward: distributions at every
+ * position, boundaries of every stage, and the last row of forwards over shorter
+ * prefixes. */
+static void check_model(cJSON *cfg, int expect_stages) {
+    hn_error err;
+    hn_model m;
+    int rc = hn_model_build(&m, cfg, &reg, hn_backend_cpu(), 11, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    assert_int_equal(m.n_stages, expect_stages);
+    randomise_zero_inits(&m, 5);
+    int32_t tok[LEN], tgt[LEN];
+    for (int t = 0; t < LEN; t++) {
+        tok[t] = (unsigned char)PROMPT[t];
+        tgt[t] = (unsigned char)PROMPT[(t + 1) % LEN];
+    }
+    hn_loss loss;
+    assert_int_equal(hn_model_forward(&m, tok, tgt, 1, LEN, &loss, &err), HN_OK);
+    float *ref = malloc((size_t)LEN * 256 * sizeof *ref);
+    memcpy(ref, m.logits, (size_t)LEN * 256 * sizeof *ref);
+    /* boundaries of the parallel forward, per stage, in that stage's rows */
+    int32_t bref[4][LEN];
+    int K[4] = {0};
+    const hn_stage *st = &m.backbone;
+    for (int s = 0; s < expect_stages; s++, st = st->inner) {
+        K[s] = (int)st->stats.outer_len;
+        memcpy(bref[s], st->b_h, (size_t)K[s] * sizeof(int32_t));
+    }
+
+    hn_generator g;
+    rc = hn_generator_init(&g, &m, LEN, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    float logits[256];
+    double worst = 0, shifted = 1e9;
+    int row[4] = {0}, boundaries = 0;
+    for (int t = 0; t < LEN; t++) {
+        rc = hn_generator_step(&g, tok[t], logits, &err);
+        if (rc) fprintf(stderr, "%s\n", err.msg);
+        assert_int_equal(rc, HN_OK);
+        double d = max_diff(logits, ref + (size_t)t * 256, 256);
+        worst = d > worst ? d : worst;
+        if (t + 1 < LEN) { /* the comparison can tell positions apart */
+            double e = max_diff(logits, ref + (size_t)(t + 1) * 256, 256);
+            shifted = e < shifted ? e : shifted;
+        }
+        /* stage s saw this byte iff every stage above drew a boundary */
+        for (int s = 0; s < expect_stages; s++) {
+            if (s > 0 && !g.b[s - 1]) break;
+            assert_true(row[s] < K[s]);
+            if (g.b[s] != (bref[s][row[s]] != 0))
+                fprintf(stderr, "stage %d row %d (byte %d): step b=%d, forward b=%d (p=%g)\n", s,
+                        row[s], t, g.b[s], bref[s][row[s]], (double)g.p[s]);
+            assert_int_equal(g.b[s], bref[s][row[s]] != 0);
+            boundaries += g.b[s];
+            row[s]++;
+        }
+    }
+    for (int s = 0; s < expect_stages; s++) assert_int_equal(row[s], K[s]); /* every row seen */
+    /* positions that reached each depth: every byte, then each stage's inner rows */
+    assert_int_equal(g.reached[0], LEN);
+    for (int s = 1; s < expect_stages; s++) assert_int_equal(g.reached[s], K[s]);
+    if (expect_stages > 0) {
+        long inner = 0;
+        for (int k = 0; k < K[expect_stages - 1]; k++) inner += bref[expect_stages - 1][k] != 0;
+        assert_int_equal(g.reached[expect_stages], inner);
+    }
+    printf("  %d stage(s): max |log p diff| %.2e over %d bytes (shifted by one: %.2e), %d "
+           "boundaries\n", expect_stages, worst, LEN, shifted, boundaries);
+    assert_true(worst < TOL);
+    assert_true(shifted > 100 * TOL);
+    if (expect_stages > 0) assert_true(boundaries > expect_stages && boundaries < LEN * expect_stages);
+
+    /* forwards over shorter prefixes end in the same distribution */
+    int prefixes[] = {1, 7, LEN / 2 + 3};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        int L = prefixes[i];
+        assert_int_equal(hn_model_forward(&m, tok, tgt, 1, L, &loss, &err), HN_OK);
+        assert_true(max_diff(m.logits + (size_t)(L - 1) * 256, ref + (size_t)(L - 1) * 256, 256) < TOL);
+    }
+    /* past the sized length is an error, not an overflow */
+    assert_int_equal(hn_generator_step(&g, 'x', logits, &err), HN_ERR);
+    hn_generator_free(&g);
+    free(ref);
+    hn_model_free(&m);
+    cJSON_Delete(cfg);
+}
+
+static void test_isotropic(void **state) {
+    check_model(config("[\"m1T2\"]", "32", "{\"plugin\":\"swiglu\",\"hidden\":48}", NULL), 0);
+}
+
+static void test_one_stage_dc(void **state) {
+    check_model(config("[\"m1T1\",[\"T1m1\"],\"T1m1\"]", "[32,48]",
+                       "[null,{\"plugin\":\"swiglu\",\"hidden\":64}]",
+                       "{\"plugin\":\"dc\",\"ratio\":3}"),
+                1);
+}
+
+/* the ablation paths: linear routing, no STE, max pooling */
+static void test_one_stage_dc_ablations(void **state) {
+    check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,32]", "[null,null]",
+                       "{\"plugin\":\"dc\",\"ratio\":3,\"routing\":\"linear\",\"ste\":false,"
+                       "\"downsample\":\"max\"}"),
+                1);
+    check_model(config("[\"T1\",[\"m1\"],\"T1\"]", "[32,48]", "[null,null]",
+                       "{\"plugin\":\"dc\",\"ratio\":3,\"smoothing\":false,\"downsample\":\"mean\"}"),
+                1);
+}
+
+static void test_two_stage_dc(void **state) {
+    check_model(config("[\"m1T1\",[\"T1m1\",[\"T1m1\"],\"m1T1\"],\"T1m1\"]", "[32,32,48]",
+                       "[null,{\"plugin\":\"swiglu\",\"hidden\":48},{\"plugin\":\"swiglu\",\"hidden\":64}]",
+                       "{\"plugin\":\"dc\",\"ratio\":[2,2]}"),
+                2);
+}
+
+static void test_rule_chunkers(void **state) {
+    check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,48]", "[null,null]", "{\"plugin\":\"space\"}"), 1);
+    check_model(config("[\"m1\",[\"T1\",[\"m1\"],\"T1\"],\"m1\"]", "[32,32,32]", "[null,null,null]",
+                       "{\"plugin\":\"pool\",\"k\":3}"),
+                2);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isotropic),
+        cmocka_unit_test(test_one_stage_dc),
+        cmocka_unit_test(test_one_stage_dc_ablations),
+        cmocka_unit_test(test_two_stage_dc),
+        cmocka_unit_test(test_rule_chunkers),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
