@@ -15,7 +15,11 @@ has_pc zlib     || need="$need zlib1g-dev"
 has_pc libcurl  || need="$need libcurl4-openssl-dev"
 has_pc libcrypto || need="$need libssl-dev"
 has_pc cairo    || need="$need libcairo2-dev"
+# figures (hnet plot / report) draw their text in DejaVu Sans
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+# the tests start local HTTP servers (fetch, dashboard uploads) with python3
+command -v python3 >/dev/null 2>&1 || need="$need python3"
 [ -z "$need" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -265,7 +265,14 @@ static int log_batch(void *self, const hn_sink_metric *pts, int n, int64_t *offs
     cJSON *body = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(body, "metrics");
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "key", pts[i].key);
+        /* MLflow takes letters, digits, _ - . space and / in metric names */
+        char key[KEY_MAX + 1];
+        snprintf(key, sizeof key, "%s", pts[i].key);
+        for (char *k = key; *k; k++)
+            if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+                  strchr("_-. /", *k)))
+                *k = '_';
+        cJSON_AddStringToObject(o, "key", key);
         /* JSON has no NaN; the protobuf JSON mapping MLflow parses takes "NaN" */
         if (isfinite(pts[i].value)) cJSON_AddNumberToObject(o, "value", pts[i].value);
         else cJSON_AddStringToObject(o, "value", isnan(pts[i].value) ? "NaN"

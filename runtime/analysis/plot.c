@@ -8,10 +8,10 @@
 #include "analysis/compare.h"
 #include "analysis/plot.h"
 
-/* Colour-blind friendly palette (Okabe-Ito, then darker extras). */
+/* Colour-blind friendly palette (Okabe-Ito, its yellow darkened to read on white). */
 static const double PALETTE[][3] = {
     {0.000, 0.447, 0.698}, {0.835, 0.369, 0.000}, {0.000, 0.620, 0.451}, {0.800, 0.475, 0.655},
-    {0.337, 0.706, 0.914}, {0.902, 0.624, 0.000}, {0.941, 0.894, 0.259}, {0.000, 0.000, 0.000},
+    {0.337, 0.706, 0.914}, {0.902, 0.624, 0.000}, {0.55, 0.50, 0.05},    {0.000, 0.000, 0.000},
     {0.55, 0.34, 0.29},    {0.50, 0.50, 0.50},
 };
 #define NPAL (int)(sizeof PALETTE / sizeof PALETTE[0])
@@ -65,6 +65,14 @@ static int data_range(const hn_plot *p, frame *f) {
     return HN_OK;
 }
 
+/* "500", "2K", "2.5M": short tick labels with SI suffixes. */
+static void tick_label(char *out, size_t size, double v) {
+    const char *suf[] = {"", "K", "M", "G", "T", "P"};
+    int k = 0;
+    while (fabs(v) >= 1000 * (1 - 1e-9) && k < 5) v /= 1000, k++;
+    snprintf(out, size, "%.3g%s", v, suf[k]);
+}
+
 static void draw_axes(cairo_t *cr, const hn_plot *p, const frame *f) {
     char lab[32];
     cairo_set_line_width(cr, 1);
@@ -83,13 +91,15 @@ static void draw_axes(cairo_t *cr, const hn_plot *p, const frame *f) {
     }
     /* x: decades (log) with minor ticks at 2..9, labelled at 1, 2, 5 when few decades */
     if (f->logx) {
-        int few = f->x1 - f->x0 < 2.2;
+        double decades = f->x1 - f->x0;
         for (int k = (int)floor(f->x0); k <= (int)ceil(f->x1); k++)
             for (int m = 1; m <= 9; m++) {
                 double lx = k + log10(m);
                 if (lx < f->x0 || lx > f->x1) continue;
                 double px = fx(f, pow(10, lx));
-                int major = m == 1, labelled = major || (few && (m == 2 || m == 5));
+                int major = m == 1;
+                int labelled = major || (decades < 2.2 && (m == 2 || m == 5)) ||
+                               (decades < 1.1 && m != 7 && m != 9);
                 if (major) {
                     cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
                     cairo_move_to(cr, px, f->top), cairo_line_to(cr, px, f->top + f->h), cairo_stroke(cr);
@@ -99,7 +109,7 @@ static void draw_axes(cairo_t *cr, const hn_plot *p, const frame *f) {
                 cairo_line_to(cr, px, f->top + f->h + (major ? 6 : 3));
                 cairo_stroke(cr);
                 if (labelled) {
-                    hn_si(lab, sizeof lab, pow(10, lx));
+                    tick_label(lab, sizeof lab, pow(10, lx));
                     text_at(cr, lab, px, f->top + f->h + 10, 0.5, 0);
                 }
             }
@@ -111,7 +121,7 @@ static void draw_axes(cairo_t *cr, const hn_plot *p, const frame *f) {
             cairo_move_to(cr, px, f->top), cairo_line_to(cr, px, f->top + f->h), cairo_stroke(cr);
             cairo_set_source_rgb(cr, 0, 0, 0);
             cairo_move_to(cr, px, f->top + f->h), cairo_line_to(cr, px, f->top + f->h + 6), cairo_stroke(cr);
-            hn_si(lab, sizeof lab, x);
+            tick_label(lab, sizeof lab, x);
             text_at(cr, lab, px, f->top + f->h + 10, 0.5, 0);
         }
     }

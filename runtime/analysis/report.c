@@ -66,7 +66,7 @@ static void table(FILE *o, const hn_cmp_set *set) {
         esc(o, r->layout);
         hn_si(b, sizeof b, (double)r->params);
         fprintf(o, "</code></td><td class=n>%s</td><td class=n>", b);
-        num(o, r->gflops_per_byte, "%.4f");
+        num(o, r->gflops_per_byte, r->gflops_per_byte < 0.01 ? "%.3g" : "%.4f");
         fputs("</td><td class=n>", o);
         num(o, r->bpic, "%.2f");
         fputs("</td><td class=n>", o);
@@ -107,9 +107,9 @@ int hn_report_write(const hn_cmp_set *set, const char *title, const char *refere
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>", o);
     esc(o, title);
-    fputs("</title>\n<style>body{font-family:\"DejaVu Sans\",Arial,sans-serif;max-width:1000px;"
+    fputs("</title>\n<style>body{font-family:\"DejaVu Sans\",Arial,sans-serif;max-width:1200px;"
           "margin:2em auto;color:#222}table{border-collapse:collapse;font-size:14px}"
-          "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}"
+          "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}"
           "td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}"
           "figure{margin:1.5em 0}img.figure{max-width:100%;height:auto;border:1px solid #eee}"
           "figcaption{color:#555;font-size:14px}</style></head>\n<body>\n<h1>", o);
@@ -121,8 +121,11 @@ int hn_report_write(const hn_cmp_set *set, const char *title, const char *refere
     fputs("<h2>Figures</h2>\n", o);
     hn_figure f;
     hn_figure_bpb(&f, set, reference);
-    int rc = figure(o, &f, "Validation bits per byte against training bytes seen (Figure 3)."
-                           " Dotted lines: where a run passes the reference run.", err);
+    char cap0[300];
+    snprintf(cap0, sizeof cap0, "Validation bits per byte against training bytes seen (Figure 3).%s%.120s%s",
+             reference ? " Dotted lines: where a run passes " : "", reference ? reference : "",
+             reference ? "." : "");
+    int rc = figure(o, &f, cap0, err);
     hn_figure_free(&f);
     for (int s = 0; rc == HN_OK && s < hn_figure_max_stages(set); s++) {
         if (hn_figure_compression(&f, set, s) > 0) {

@@ -41,22 +41,18 @@ int hn_cmd_report(int argc, char **argv) {
             return 2;
         }
     }
-    char tbuf[256];
-    if (!title) {
-        const char *s = sel.suite_name ? sel.suite_name : sel.suite_file;
-        if (s) {
-            const char *b = strrchr(s, '/');
-            snprintf(tbuf, sizeof tbuf, "Suite %s", b ? b + 1 : s);
-        } else {
-            snprintf(tbuf, sizeof tbuf, "hnet report");
-        }
-        title = tbuf;
-    }
     hn_cmp_set set;
     hn_error err;
     if (hn_select_load(&sel, &set, &err)) {
         fprintf(stderr, "hnet report: %s\n", err.msg);
         return 1;
+    }
+    char tbuf[256];
+    if (!title) {
+        const char *s = sel.resolved_suite[0] ? sel.resolved_suite : sel.suite_name;
+        if (s) snprintf(tbuf, sizeof tbuf, "Suite %s", s);
+        else snprintf(tbuf, sizeof tbuf, "hnet report");
+        title = tbuf;
     }
     if (set.n == 0) {
         fprintf(stderr, "hnet report: no runs matched\n");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/upload_cli.h"
 #include "cli/util.h"
 #include "lua/experiment.h"
 #include "plugin/registry.h"
@@ -30,7 +31,11 @@ static void usage(FILE *out) {
             "  --quiet          no progress line\n"
             "  --resume         continue from the run's newest good checkpoint (checkpoint =\n"
             "                   { every = N } in the experiment), logging into the same run\n"
-            "  --print-config   print the resolved config as JSON and exit\n");
+            "  --print-config   print the resolved config as JSON and exit\n"
+            "  --upload SINK=DEST  upload the curves live while training, off the training\n"
+            "                   thread (e.g. mlflow=http://host:5000, wandb, tensorboard=DIR);\n"
+            "                   what fails to go is left for `hnet upload`\n"
+            "  --upload-set K=V a sink option for --upload (see hnet upload --help)\n");
 }
 
 static void print_table(const hn_train_result *r) {
@@ -53,6 +58,10 @@ int hn_cmd_run(int argc, char **argv) {
     hn_train_options opt = {0};
     hn_lua_options lua_opt = {0};
     int print_config = 0;
+    const char *upload_spec = NULL; /* --upload: live dashboard upload */
+    char *upload_sets[16];
+    int n_upload_sets = 0;
+    hn_cli_live *live = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -75,6 +84,10 @@ int hn_cmd_run(int argc, char **argv) {
             opt.resume = 1;
         } else if (!strcmp(a, "--print-config")) {
             print_config = 1;
+        } else if (!strcmp(a, "--upload") && i + 1 < argc) {
+            upload_spec = argv[++i];
+        } else if (!strcmp(a, "--upload-set") && i + 1 < argc && n_upload_sets < 16) {
+            upload_sets[n_upload_sets++] = argv[++i];
         } else if (a[0] == '-') {
             fprintf(stderr, "hnet run: unknown option '%s' (see hnet run --help)\n", a);
             return 2;
@@ -117,8 +130,13 @@ int hn_cmd_run(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
+    if (upload_spec && !(live = hn_cli_live_start(upload_spec, upload_sets, n_upload_sets, &reg,
+                                                  cfg, opt.db_path)))
+        goto done;
     hn_train_result res;
     int rc = hn_train(cfg, &reg, &opt, &res, &err);
+    hn_cli_live_stop(live); /* a last pass, bounded; the run's outcome stands either way */
+    live = NULL;
     if (res.run_id > 0) print_table(&res);
     if (rc) {
         fprintf(stderr, "hnet run: %s\n", err.msg);

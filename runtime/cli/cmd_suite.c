@@ -73,6 +73,10 @@ int hn_cmd_suite(int argc, char **argv) {
             dry = 1;
         } else if (!strcmp(a, "--format") && i + 1 < argc) {
             const char *f = argv[++i];
+            if (strcmp(f, "text") && strcmp(f, "csv") && strcmp(f, "markdown")) {
+                fprintf(stderr, "hnet suite: --format expects text, csv or markdown, found '%s'\n", f);
+                return 2;
+            }
             fmt = !strcmp(f, "csv") ? HN_FMT_CSV : !strcmp(f, "markdown") ? HN_FMT_MARKDOWN : HN_FMT_TEXT;
         } else if (!strcmp(a, "--unsafe-lua")) {
             lua_opt.allow_unsafe = 1;
@@ -101,7 +105,7 @@ int hn_cmd_suite(int argc, char **argv) {
     hn_suite_entry *entries = NULL;
     int status = 1;
     if (hn_registry_load_default(&reg, &err) || hn_suite_load(file, &lua_opt, &reg, &runs, &err) ||
-        hn_suite_match_flops(runs, &reg, stderr, &err)) {
+        hn_suite_prepare(runs, &reg, stderr, &err)) {
         fprintf(stderr, "hnet suite: %s\n", err.msg);
         goto done;
     }
@@ -119,7 +123,10 @@ int hn_cmd_suite(int argc, char **argv) {
             }
             const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cfg, "name");
             printf("%-28s %s  %s\n", nm ? nm->valuestring : "?", hash,
-                   id && !strcmp(st, "finished") && !opt.force ? "finished: skip" : "would run");
+                   id && !strcmp(st, "finished") && !opt.force ? "finished: skip"
+                   : id && !strcmp(st, "active")               ? "running in another process: skip"
+                   : id && !strcmp(st, "interrupted")          ? "interrupted: would resume"
+                                                               : "would run");
         }
         status = 0;
         goto done;
@@ -143,8 +150,8 @@ int hn_cmd_suite(int argc, char **argv) {
     /* the closing table: the run that counts for each entry */
     int64_t *ids = calloc((size_t)(n ? n : 1), sizeof *ids);
     int m = 0;
-    for (int i = 0; i < n; i++)
-        if (entries[i].run_id > 0) ids[m++] = entries[i].run_id;
+    for (int i = 0; i < n; i++) /* (runs logging to another database are left out) */
+        if (entries[i].run_id > 0 && !strcmp(entries[i].db, entries[0].db)) ids[m++] = entries[i].run_id;
     if (m > 0) {
         hn_cmp_set set;
         hn_error e2;
@@ -166,7 +173,7 @@ int hn_cmd_suite(int argc, char **argv) {
     free(ids);
     if (rc) {
         for (int i = 0; i < n; i++)
-            if (strcmp(entries[i].status, "finished"))
+            if (entries[i].name[0] && strcmp(entries[i].status, "finished"))
                 fprintf(stderr, "  %-28s %s%s%s\n", entries[i].name, entries[i].status,
                         entries[i].error[0] ? ": " : "", entries[i].error);
         fprintf(stderr, "hnet suite: %s\n", err.msg);

@@ -8,6 +8,7 @@
 #include "cli/upload_cli.h"
 #include "cli/util.h"
 #include "results/store_internal.h"
+#include "upload/live.h"
 
 #define DEFAULT_DB "results/results.db"
 
@@ -69,6 +70,69 @@ const char *hn_cli_default_destination(const char *sink) {
     if (!strcmp(sink, "wandb")) return getenv("WANDB_BASE_URL") ? getenv("WANDB_BASE_URL")
                                                                  : "https://api.wandb.ai";
     return NULL;
+}
+
+struct hn_cli_live {
+    hn_live_upload *lu;
+    cJSON *options;
+    char *sink, *dest;
+};
+
+hn_cli_live *hn_cli_live_start(const char *spec, char **sets, int n_sets, const hn_registry *reg,
+                               const cJSON *config, const char *db_path) {
+    hn_cli_live *live = calloc(1, sizeof *live);
+    if (!live) return NULL;
+    live->sink = strdup(spec);
+    live->options = cJSON_CreateObject();
+    char *eq = strchr(live->sink, '=');
+    if (eq) *eq = 0;
+    const char *dest = eq ? eq + 1 : hn_cli_default_destination(live->sink);
+    live->dest = dest ? strdup(dest) : NULL;
+    const hn_sink_plugin *sink = hn_registry_find_sink(reg, live->sink);
+    hn_error err = {{0}};
+    if (!sink) {
+        fprintf(stderr, "hnet run: --upload: no sink plugin named '%s'; available:\n", live->sink);
+        hn_cli_list_sinks(reg, stderr);
+        goto fail;
+    }
+    if (!live->dest || !*live->dest) {
+        fprintf(stderr, "hnet run: --upload %s needs a destination: --upload %s=URL_OR_DIR\n",
+                live->sink, live->sink);
+        goto fail;
+    }
+    for (int i = 0; i < n_sets; i++)
+        if (hn_cli_sink_option(live->options, sets[i])) {
+            fprintf(stderr, "hnet run: --upload-set expects KEY=VALUE, found '%s'\n", sets[i]);
+            goto fail;
+        }
+    if (!db_path) {
+        const cJSON *db = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(config, "log"), "db");
+        db_path = cJSON_IsString(db) ? db->valuestring : DEFAULT_DB;
+    }
+    hn_upload_options opt = {0};
+    opt.destination = live->dest;
+    opt.sink_options = live->options;
+    if (hn_live_upload_start(db_path, sink, &opt, 5.0, &live->lu, &err)) {
+        fprintf(stderr, "hnet run: --upload: %s\n", err.msg);
+        goto fail;
+    }
+    return live;
+fail:
+    hn_cli_live_stop(live);
+    return NULL;
+}
+
+void hn_cli_live_stop(hn_cli_live *live) {
+    if (!live) return;
+    hn_error err = {{0}};
+    if (live->lu && hn_live_upload_stop(live->lu, 30, &err))
+        fprintf(stderr, "hnet run: live upload to %s %s incomplete (%s); `hnet upload --to %s` "
+                        "sends the rest\n", live->sink, live->dest, err.msg, live->sink);
+    cJSON_Delete(live->options);
+    free(live->sink);
+    free(live->dest);
+    free(live);
 }
 
 static int parse_seconds(const char *s, double *out) {

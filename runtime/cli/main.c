@@ -20,7 +20,10 @@ static const command commands[] = {
     {"show", hn_cmd_show, "list the runs in results.db with status and final BPB"},
     {"upload", hn_cmd_upload, "send runs and curves to MLflow, W&B or TensorBoard files (idempotent)"},
     {"plugins", hn_cmd_plugins, "list the loaded layer plugins: name, version, letters, file"},
+    {"sample", hn_cmd_sample, "generate bytes from a checkpoint (H-Net stepping, nucleus sampling)"},
+    {"chunks", hn_cmd_chunks, "show where each stage of a checkpoint draws boundaries (text, HTML)"},
     {"fetch", hn_cmd_fetch, "download a well-known corpus once (e.g. enwik8), checksum-verified"},
+    {"bench", hn_cmd_bench, "time training steps: ms/step, bytes/s, MFU, peak memory"},
 };
 
 static void usage(FILE *out) {

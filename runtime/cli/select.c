@@ -45,7 +45,7 @@ static int suite_ids(hn_selection *s, int64_t **ids, int *n, const char **db, hn
     cJSON *runs = NULL;
     int rc = HN_ERR;
     if (hn_registry_load_default(&reg, err) || hn_suite_load(s->suite_file, &lo, &reg, &runs, err) ||
-        hn_suite_match_flops(runs, &reg, NULL, err))
+        hn_suite_prepare(runs, &reg, NULL, err))
         goto done;
     int m = cJSON_GetArraySize(runs);
     *ids = calloc((size_t)(m ? m : 1), sizeof **ids);
@@ -53,6 +53,8 @@ static int suite_ids(hn_selection *s, int64_t **ids, int *n, const char **db, hn
     static char db_buf[1024];
     snprintf(db_buf, sizeof db_buf, "%s", hn_suite_db_path(cJSON_GetArrayItem(runs, 0), s->db));
     *db = db_buf;
+    const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(runs, 0), "suite");
+    if (cJSON_IsString(sn)) snprintf(s->resolved_suite, sizeof s->resolved_suite, "%s", sn->valuestring);
     const cJSON *cfg;
     cJSON_ArrayForEach(cfg, runs) {
         char hash[17], status[16];

@@ -15,10 +15,12 @@ typedef struct hn_selection {
     const char *suite_name; /* --suite NAME */
     const char *where;      /* --where SQL */
     int unsafe_lua;
+    char resolved_suite[128]; /* filled by hn_select_load from a suite file: its name */
 } hn_selection;
 
 #define HN_SELECT_HELP                                                                      \
-    "runs (any mix; default: the newest run of each name in the database):\n"                \
+    "runs (default: the newest run of each name in the database; --suite and --where\n"                  \
+    "combine; run ids are added to a suite file's runs):\n"                \
     "  ID...            run ids (hnet show lists them)\n"                                    \
     "  SUITE.lua        the runs of a suite file (as `hnet suite` ran them)\n"               \
     "  --suite NAME     the runs recorded with suite name NAME\n"                            \

@@ -14,6 +14,16 @@ int hn_cli_sink_option(cJSON *options, const char *key_value);
  * https://api.wandb.ai for wandb; NULL otherwise. */
 const char *hn_cli_default_destination(const char *sink);
 
+/* `hnet run --upload SINK[=DEST] [--upload-set K=V ...]`: starts the live upload of
+ * this process's runs in db_path (NULL: the config's log.db, else results/results.db).
+ * sets: n_sets "KEY=VALUE" strings. Prints its error and returns NULL on failure. */
+typedef struct hn_cli_live hn_cli_live;
+hn_cli_live *hn_cli_live_start(const char *spec, char **sets, int n_sets, const hn_registry *reg,
+                               const cJSON *config, const char *db_path);
+/* Finishes the upload (waiting at most 30 s); says so on stderr when something is
+ * left for `hnet upload`. Never changes the outcome of the run. NULL is allowed. */
+void hn_cli_live_stop(hn_cli_live *live);
+
 /* Prints the loaded sinks, one per line. */
 void hn_cli_list_sinks(const hn_registry *reg, FILE *out);
 

@@ -10,6 +10,7 @@
 #ifndef HN_GENERATE_H
 #define HN_GENERATE_H
 
+#include "core/rng.h"
 #include "model/model.h"
 
 #define HN_GEN_MAX_DEPTH 16
@@ -42,3 +43,8 @@ void hn_generator_free(hn_generator *g);
 int hn_generator_step(hn_generator *g, int byte, float *logits, hn_error *err);
 
 #endif
+
+/* Draws a byte from logits: softmax(logits / temperature) restricted to the smallest
+ * set of most likely bytes whose probability reaches top_p (nucleus sampling);
+ * temperature <= 0 takes the most likely byte. */
+int hn_sample_byte(const float *logits, int n, double temperature, double top_p, hn_rng *rng);

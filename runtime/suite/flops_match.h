@@ -25,4 +25,9 @@ int hn_flops_per_byte_estimate(const cJSON *config, const hn_registry *reg, doub
  * match_flops of its own. Prints one line per matched run to log (may be NULL). */
 int hn_suite_match_flops(cJSON *runs, const hn_registry *reg, FILE *log, hn_error *err);
 
+/* What `hnet suite` does to a freshly loaded suite before anything else: makes every
+ * run's "file" an absolute path (so the config hash does not depend on the current
+ * directory or on how the path was typed), then resolves match_flops. */
+int hn_suite_prepare(cJSON *runs, const hn_registry *reg, FILE *log, hn_error *err);
+
 #endif

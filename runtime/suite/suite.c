@@ -2,6 +2,7 @@
  * process (jobs = 1) or in forked processes, each opening results.db itself. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,17 @@ int hn_suite_find_run(const char *db, const char *hash, int64_t *id, char status
     }
     sqlite3_busy_timeout(h, 10000);
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(h,
-                                "SELECT id, status FROM runs WHERE config_hash = ?1 "
+    /* a file without the runs table (new, or created by a bare `sqlite3 FILE`): no runs */
+    int rc = sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+                                -1, &st, NULL);
+    int has_runs = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK && !has_runs) {
+        sqlite3_close(h);
+        return HN_OK;
+    }
+    rc = sqlite3_prepare_v2(h,
+                                "SELECT id, status, host, pid FROM runs WHERE config_hash = ?1 "
                                 "ORDER BY status = 'finished' DESC, id DESC LIMIT 1",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -57,6 +67,15 @@ int hn_suite_find_run(const char *db, const char *hash, int64_t *id, char status
     if (sqlite3_step(st) == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
         snprintf(status, 16, "%s", (const char *)sqlite3_column_text(st, 1));
+        if (!strcmp(status, "running")) {
+            /* alive on this host: another hnet process is training it right now */
+            char host[256] = "";
+            gethostname(host, sizeof host - 1);
+            const char *h_run = (const char *)sqlite3_column_text(st, 2);
+            pid_t pid = (pid_t)sqlite3_column_int64(st, 3);
+            int alive = h_run && !strcmp(h_run, host) && pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+            snprintf(status, 16, "%s", alive ? "active" : "interrupted");
+        }
     }
     sqlite3_finalize(st);
     sqlite3_close(h);
@@ -107,7 +126,6 @@ static void settle_from_db(hn_suite_entry *e, int exit_status) {
     if (hn_suite_find_run(e->db, e->hash, &id, status, &err) == HN_OK && id > 0) {
         e->run_id = id;
         snprintf(e->status, sizeof e->status, "%s", status);
-        if (!strcmp(status, "running")) snprintf(e->status, sizeof e->status, "interrupted");
     } else {
         snprintf(e->status, sizeof e->status, "failed");
     }
@@ -238,9 +256,17 @@ int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_optio
             snprintf(e->status, sizeof e->status, "finished");
             continue;
         }
+        if (id > 0 && !strcmp(status, "active")) { /* never train one config twice at once */
+            e->run_id = id;
+            snprintf(e->status, sizeof e->status, "running");
+            snprintf(e->error, sizeof e->error, "run %lld is being trained by another hnet process",
+                     (long long)id);
+            fprintf(log, "skipping %s: %s\n", e->name, e->error);
+            continue;
+        }
         /* an interrupted run continues (same run id) from its newest checkpoint; a failed
          * one starts again */
-        e->resume = id > 0 && (!strcmp(status, "interrupted") || !strcmp(status, "running"));
+        e->resume = id > 0 && !strcmp(status, "interrupted");
         todo[n_todo++] = i;
     }
     int jobs = opt->jobs > 1 ? opt->jobs : 1;

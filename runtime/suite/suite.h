@@ -31,7 +31,7 @@ typedef struct hn_suite_entry {
     char hash[17];
     char db[1024];
     int64_t run_id;     /* the run that counts for this entry (0: none) */
-    char status[16];    /* finished | failed | interrupted | not run */
+    char status[16];    /* finished | failed | interrupted | running (elsewhere) | not run */
     int skipped;        /* already finished before this invocation */
     int resume;         /* its newest run was interrupted: continue it from its checkpoint */
     char error[256];
@@ -42,7 +42,8 @@ const char *hn_suite_db_path(const cJSON *config, const char *override);
 /* The hash the trainer stores for this config (runs.config_hash). */
 void hn_suite_config_hash(const cJSON *config, char out[17]);
 /* The run of db with this config hash that counts: the newest finished one, else the
- * newest of any status. *id = 0 when there is none (or no database yet). */
+ * newest of any status. *id = 0 when there is none (or no database yet). A run left
+ * 'running' reads as "active" while its process lives (same host), else "interrupted". */
 int hn_suite_find_run(const char *db, const char *hash, int64_t *id, char status[16],
                       hn_error *err);
 

@@ -391,7 +391,8 @@ static int same_experiment(const cJSON *cfg, const hn_safetensors *f, hn_error *
     const char *keys[] = {"seed", "data", "model", "train"};
     int rc = HN_OK;
     for (size_t i = 0; i < 4 && rc == HN_OK; i++) {
-        if (!old || !cJSON_Compare(cJSON_GetObjectItem(old, keys[i]), cJSON_GetObjectItem(cfg, keys[i]), 1))
+        const cJSON *was = cJSON_GetObjectItem(old, keys[i]), *now = cJSON_GetObjectItem(cfg, keys[i]);
+        if (!old || ((was || now) && !cJSON_Compare(was, now, 1)))
             rc = hn_fail(err, "%s was written by a different experiment (its '%s' section differs); "
                               "resume with the same experiment file, or delete %s to start afresh",
                          f->path, keys[i], f->path);

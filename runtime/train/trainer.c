@@ -12,6 +12,7 @@
 #include "model/sublayers.h"
 #include "results/store.h"
 #include "train/batches.h"
+#include "train/boundary_score.h"
 #include "train/checkpoint.h"
 #include "train/lr_modulation.h"
 #include "train/progress.h"
@@ -70,31 +71,20 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     return HN_OK;
 }
 
-/* How stage-0 boundaries line up with the corpus's word starts (synthetic corpus). */
-typedef struct boundary_score {
-    long hits, boundaries, word_starts;
-} boundary_score;
-
-/* Counts, for the n windows just evaluated, stage-0 boundaries that fall on a word's
- * first byte. A window's first row is always a boundary, so it is left out. */
+/* Scores the stage-0 boundaries of the n validation windows just evaluated against the
+ * corpus's word starts (synthetic corpus only). */
 static void score_boundaries(const hn_model *m, const hn_corpus *c, long first, int n,
-                             int seq_len, boundary_score *sc) {
+                             int seq_len, hn_boundary_score *sc) {
     if (!c->word_start || m->n_stages == 0) return;
-    const int32_t *b = m->backbone.b_h;
     for (int w = 0; w < n; w++) {
         size_t base = c->split + (size_t)(first + w) * (size_t)seq_len;
-        for (int t = 1; t < seq_len; t++) {
-            int is_b = b[(size_t)w * seq_len + t] != 0, is_w = c->word_start[base + t] != 0;
-            sc->boundaries += is_b;
-            sc->word_starts += is_w;
-            sc->hits += is_b && is_w;
-        }
+        hn_boundary_score_add(sc, m->backbone.b_h + (size_t)w * seq_len, c->word_start + base, seq_len);
     }
 }
 
 /* Validation BPB over the fixed validation windows, and bytes per innermost chunk. */
 static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int32_t *tok,
-                    int32_t *tgt, double *bpb, double *bpic, boundary_score *sc, hn_error *err) {
+                    int32_t *tgt, double *bpb, double *bpic, hn_boundary_score *sc, hn_error *err) {
     memset(sc, 0, sizeof *sc);
     long windows = hn_valid_windows(c, s->eval_bytes, s->seq_len);
     if (windows < 1)
@@ -188,17 +178,15 @@ static void log_layer_metrics(run_state *r, long step, long bytes) {
     hn_model_sublayer_metrics(&r->model, log_one_metric, &m);
 }
 
-/* Precision and recall of stage-0 boundaries against word starts, and the precision a
- * random boundary would have (the word-start rate). */
-static void log_boundary_score(run_state *r, long step, long bytes, const boundary_score *sc,
+/* Stage-0 boundaries against the corpus's word boundaries (train/boundary_score.h). */
+static void log_boundary_score(run_state *r, long step, long bytes, const hn_boundary_score *sc,
                                hn_train_result *res) {
-    if (sc->boundaries == 0 || sc->word_starts == 0) return;
-    double precision = (double)sc->hits / (double)sc->boundaries;
-    double recall = (double)sc->hits / (double)sc->word_starts;
-    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_precision", precision);
-    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_recall", recall);
-    res->boundary_precision = precision;
-    res->boundary_recall = recall;
+    if (sc->boundaries == 0 || sc->words == 0) return;
+    res->boundary_precision = hn_boundary_precision(sc);
+    res->boundary_recall = hn_boundary_recall(sc);
+    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_precision", res->boundary_precision);
+    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_recall", res->boundary_recall);
+    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_chance", hn_boundary_chance(sc));
 }
 
 static void release(run_state *r) {
@@ -279,7 +267,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     }
     if (resumed && hn_results_resume_run(r.db, pos.run_id, pos.step, err)) {
         release(&r);
-        return hn_fail_prefix(err, "resuming run %lld", (long long)pos.run_id);
+        return hn_fail_prefix(err, "resuming run %lld from its checkpoint (is %s the database "
+                                   "it was logged in?)", (long long)pos.run_id, s.db_path);
     }
     char *config_text = cJSON_PrintUnformatted(cfg);
     char host[256] = "";
@@ -317,7 +306,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
 
     double vbpb, bpic, flops_sum = pos.flops_sum, aux_sum = pos.aux_sum;
     long flops_n = pos.flops_n;
-    boundary_score bsc;
+    hn_boundary_score bsc;
     if (resumed) {
         res->first_valid_bpb = pos.first_valid_bpb;
         res->final_valid_bpb = vbpb = pos.final_valid_bpb;
@@ -335,6 +324,18 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     for (long step = resumed ? pos.step : 0; step < s.steps; step++) {
         if (opt->stop && *opt->stop) {
             snprintf(res->status, sizeof res->status, "interrupted");
+            /* a stop asked for (Ctrl-C) keeps the work since the last checkpoint */
+            if (ckpt.every > 0 && step % ckpt.every != 0 && step > (resumed ? pos.step : 0)) {
+                hn_ckpt_train at = {.step = step, .run_id = r.run_id, .data_rng = data_rng,
+                                    .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
+                                    .bpb_n = bpb_n, .flops_n = flops_n,
+                                    .first_valid_bpb = res->first_valid_bpb,
+                                    .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
+                                    .final_train_bpb = res->final_train_bpb};
+                if (hn_results_flush(r.db, err) ||
+                    hn_checkpoint_write(&ckpt, cfg, s.name, &r.model, r.opt_m, r.opt_v, &at, err))
+                    goto fail;
+            }
             break;
         }
         hn_batch_sample_train(&r.corpus, &data_rng, s.batch, s.seq_len, r.tok, r.tgt);

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long timeout_ms = 30000;
+/* per thread: the live-upload thread and a foreground upload keep their own */
+static _Thread_local long timeout_ms = 30000;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }

@@ -6,7 +6,7 @@
 #include "plugin/sink_abi.h"
 
 /* Total time allowed for one request (connect + transfer), in ms; default 30000.
- * Process-wide; set before uploads start. */
+ * For the calling thread's requests (the uploader sets it before each operation). */
 void hn_http_set_timeout_ms(long ms);
 
 int hn_http_perform(const hn_http_request *req, hn_http_response *resp, hn_error *err);

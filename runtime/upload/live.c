@@ -16,27 +16,32 @@ struct hn_live_upload {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, done;
-    volatile int abort;
+    volatile int abort, hurry;
     double interval_s;
     hn_results *db;
     hn_uploader *up;
     int64_t runs[MAX_RUNS]; /* this process's runs not yet uploaded to the end */
     int n_runs;
+    int64_t max_seen; /* newest run id seen: a newer one of ours is new even if ended */
     int last_rc;
     hn_error last_err;
 };
 
-/* Adds this process's running runs to the list (a resumed run counts too). */
+/* Adds this process's runs to the list: the running ones (a resumed run counts too)
+ * and the ones begun since the last look (a short run may have ended meanwhile). */
 static void find_runs(hn_live_upload *lu) {
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(hn_results_sqlite(lu->db),
-                           "SELECT id FROM runs WHERE status = 'running' AND pid = ? AND host = ?",
+                           "SELECT id FROM runs WHERE (status = 'running' OR id > ?)"
+                           " AND pid = ? AND host = ?",
                            -1, &q, NULL) != SQLITE_OK)
         return;
-    sqlite3_bind_int64(q, 1, (int64_t)getpid());
-    sqlite3_bind_text(q, 2, lu->db->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 1, lu->max_seen);
+    sqlite3_bind_int64(q, 2, (int64_t)getpid());
+    sqlite3_bind_text(q, 3, lu->db->host, -1, SQLITE_STATIC);
     while (sqlite3_step(q) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(q, 0);
+        if (id > lu->max_seen) lu->max_seen = id;
         int known = 0;
         for (int i = 0; i < lu->n_runs; i++) known |= lu->runs[i] == id;
         if (!known && lu->n_runs < MAX_RUNS) lu->runs[lu->n_runs++] = id;
@@ -95,11 +100,18 @@ int hn_live_upload_start(const char *db_path, const hn_sink_plugin *sink,
     lu->interval_s = interval_s > 0 ? interval_s : 5.0;
     hn_upload_options o = *opt;
     o.abort = &lu->abort;
+    o.hurry = &lu->hurry;
     if (hn_results_open(db_path, &lu->db, err) || hn_uploader_open(sink, &o, &lu->up, err)) {
         hn_results_close(lu->db);
         free(lu);
         return HN_ERR;
     }
+    /* runs that exist already are not ours to discover, unless running */
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(hn_results_sqlite(lu->db), "SELECT coalesce(max(id), 0) FROM runs", -1,
+                           &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        lu->max_seen = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
     pthread_mutex_init(&lu->mu, NULL);
     pthread_cond_init(&lu->cv, NULL);
     if (pthread_create(&lu->thread, NULL, thread_main, lu) != 0) {
@@ -114,6 +126,7 @@ int hn_live_upload_start(const char *db_path, const hn_sink_plugin *sink,
 
 int hn_live_upload_stop(hn_live_upload *lu, double grace_s, hn_error *err) {
     if (!lu) return HN_OK;
+    lu->hurry = 1; /* training is over: retry briefly, then leave it to `hnet upload` */
     pthread_mutex_lock(&lu->mu);
     lu->stop = 1;
     pthread_cond_broadcast(&lu->cv);

@@ -125,6 +125,7 @@ typedef int (*op_fn)(hn_uploader *u, void *ctx, hn_error *err);
 static void sleep_s(hn_uploader *u, double s) {
     /* in slices, so a shutting-down live upload stops waiting promptly */
     while (s > 0 && !(u->opt.abort && *u->opt.abort)) {
+        if (u->opt.hurry && *u->opt.hurry && s > 0.5) s = 0.5; /* no long waits once hurried */
         double d = s < 0.05 ? s : 0.05;
         struct timespec ts = {0, (long)(d * 1e9)};
         nanosleep(&ts, NULL);
@@ -139,13 +140,16 @@ static int with_retry(hn_uploader *u, const char *what, op_fn op, void *ctx,
     double wait = u->opt.backoff_s, waited = 0;
     for (int attempt = 1;; attempt++) {
         hn_error e = {{0}};
+        hn_http_set_timeout_ms(u->opt.timeout_ms);
         int rc = op(u, ctx, &e);
         if (rc == HN_OK) return HN_OK;
         (*attempts)++;
         if (rc != HN_SINK_RETRY)
             return hn_fail(err, "%s %s: %s: %s", u->sink->name, u->opt.destination, what, e.msg);
         int aborted = u->opt.abort && *u->opt.abort;
-        if (attempt >= u->opt.max_attempts || waited + wait > u->opt.max_wait_s || aborted)
+        int max = u->opt.max_attempts;
+        if (u->opt.hurry && *u->opt.hurry && max > 2) max = 2;
+        if (attempt >= max || waited + wait > u->opt.max_wait_s || aborted)
             return hn_fail(err, "%s %s: %s: gave up after %d attempts (%.1f s of backoff): %s",
                            u->sink->name, u->opt.destination, what, attempt, waited, e.msg);
         if (u->opt.log)
@@ -234,14 +238,18 @@ static int read_batch(hn_results *r, int64_t run_id, int64_t last_row, int64_t s
     return HN_OK;
 }
 
-static int count_after(hn_results *r, int64_t run_id, int64_t last_row, int64_t *out,
-                       hn_error *err) {
+/* Points after last_row (with step below step_limit when >= 0). */
+static int count_after(hn_results *r, int64_t run_id, int64_t last_row, int64_t step_limit,
+                       int64_t *out, hn_error *err) {
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(r->db, "SELECT count(*) FROM metrics WHERE run_id = ? AND rowid > ?",
+    int rc = sqlite3_prepare_v2(r->db,
+                                "SELECT count(*) FROM metrics WHERE run_id = ?1 AND rowid > ?2"
+                                " AND (?3 < 0 OR step < ?3)",
                                 -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, run_id);
         sqlite3_bind_int64(q, 2, last_row);
+        sqlite3_bind_int64(q, 3, step_limit);
         if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
             *out = sqlite3_column_int64(q, 0);
             rc = SQLITE_OK;
@@ -297,7 +305,7 @@ int hn_uploader_open(const hn_sink_plugin *sink, const hn_upload_options *opt,
     if (u->opt.backoff_s <= 0) u->opt.backoff_s = 0.5;
     if (u->opt.max_wait_s <= 0) u->opt.max_wait_s = 60;
     if (!u->opt.getenv) u->opt.getenv = default_getenv;
-    hn_http_set_timeout_ms(u->opt.timeout_ms > 0 ? u->opt.timeout_ms : 30000);
+    if (u->opt.timeout_ms <= 0) u->opt.timeout_ms = 30000;
     u->env.getenv = u->opt.getenv;
     u->env.http = hn_http_perform;
     u->env.free_response = hn_http_free_response;
@@ -341,9 +349,19 @@ int hn_uploader_run(hn_uploader *u, hn_results *r, int64_t run_id, hn_upload_res
     if (st.exists && !strcmp(st.status, "done") && !running) {
         /* ended remotely: only new points (a resumed run) reopen it */
         int64_t newer = 0;
-        if (count_after(r, run_id, st.last_row, &newer, err)) goto out;
+        if (count_after(r, run_id, st.last_row, -1, &newer, err)) goto out;
         if (newer == 0) {
             res->ended = 1;
+            rc = HN_OK;
+            goto out;
+        }
+    }
+
+    if (running && st.exists && !strcmp(st.status, "partial")) {
+        /* a live upload polling a running run: nothing to do until new steps complete */
+        int64_t newer = 0;
+        if (count_after(r, run_id, st.last_row, steps, &newer, err)) goto out;
+        if (newer == 0) {
             rc = HN_OK;
             goto out;
         }

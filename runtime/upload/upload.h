@@ -28,6 +28,8 @@ typedef struct hn_upload_options {
     long timeout_ms;           /* per HTTP request; 0: 30 s */
     const char *(*getenv)(const char *name); /* NULL: the process environment */
     volatile int *abort;       /* when set, stop retrying (live upload shutting down) */
+    volatile int *hurry;       /* when set, at most 2 attempts per operation (training ended:
+                                  try briefly, leave the rest for `hnet upload`) */
     FILE *log;                 /* retries and progress; NULL: quiet */
 } hn_upload_options;
 
@@ -44,6 +46,7 @@ typedef struct hn_uploader hn_uploader;
 int hn_uploader_open(const hn_sink_plugin *sink, const hn_upload_options *opt,
                      hn_uploader **out, hn_error *err);
 void hn_uploader_close(hn_uploader *u);
+
 
 /* Uploads what is new of one run. While the run is 'running' only the steps before
  * its last logged step are sent (a step's points go together); once it has ended,

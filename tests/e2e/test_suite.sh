@@ -68,3 +68,15 @@ expect_fail "suite with a failing run" "1 of 2 runs failed" $HNET suite "$TMP/fa
 grep -q "diverges: FAILED" "$TMP/out" || fail "the failed run is not reported"
 [ "$(sqlite3 "$TMP/fail.db" "select status from runs where name = 'fine'")" = finished ] || fail "the run after the failure did not finish"
 echo "ok: a failed run is reported and the next one finishes"
+
+# 6. FLOP-matching mistakes are one clear message each, before anything runs
+for case in "nope:no run named 'nope' in this suite" "a:names the run itself" "b:reference 'b' is itself FLOP-matched"; do
+    ref=${case%%:*} msg=${case#*:}
+    cat >"$TMP/m.lua" <<LUA
+local e = experiment { name = "a", data = corpus { synthetic = { seed = 1, bytes = 1e5 }, seq_len = 64 },
+  model = isotropic { layout = "T1", d = 32, mlp = 64, attention = { heads = 2, rotary_dim = 8 } } }
+return suite { runs = { e:with { match_flops = "$ref" }, e:with { name = "b", match_flops = "a" } } }
+LUA
+    expect_fail "match_flops = $ref" "$msg" $HNET suite "$TMP/m.lua" --db "$TMP/m.db"
+    [ -f "$TMP/m.db" ] && fail "match_flops = $ref: something ran"
+done

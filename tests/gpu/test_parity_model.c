@@ -85,8 +85,8 @@ static void step_case(const char *file, hn_cuda_matmul_mode mode, int full) {
     int S = hn_model_stage_stats(&mc_, sc, 8);
     assert_int_equal(S, hn_model_stage_stats(&mg, sg, 8));
     for (int s = 0; s < S; s++) {
-        printf("  stage %d: %d -> %d (cpu) / %d -> %d (cuda)\n", s, sc[s].outer_len, sc[s].inner_len,
-               sg[s].outer_len, sg[s].inner_len);
+        printf("  stage %d: %ld -> %ld (cpu) / %ld -> %ld (cuda)\n", s, (long)sc[s].outer_len, (long)sc[s].inner_len,
+               (long)sg[s].outer_len, (long)sg[s].inner_len);
         if (full) assert_int_equal(sc[s].inner_len, sg[s].inner_len);
     }
     if (!full) {

@@ -224,6 +224,19 @@ static void test_damaged_checkpoints_refused(void **state) {
     hn_checkpoint_file(p6, sizeof p6, dir, 6);
     hn_checkpoint_file(p3, sizeof p3, dir, 9);
 
+    /* resuming with another experiment is refused, naming the section */
+    cJSON *other = cJSON_Duplicate(cfg, 1);
+    cJSON_ReplaceItemInObject(other, "seed", cJSON_CreateNumber(4));
+    hn_ckpt_train at;
+    int again = 0;
+    assert_int_equal(hn_checkpoint_resume(&cs, other, &m, mv, mv, &at, &again, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "different experiment"));
+    assert_non_null(strstr(err.msg, "'seed'"));
+    cJSON_Delete(other);
+    assert_int_equal(hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &at, &again, &err), HN_OK);
+    assert_int_equal(again, 1);
+    assert_int_equal(at.step, 9);
+
     /* truncated newest: refused with a message, the previous one is used */
     assert_int_equal(truncate(p3, file_size(p3) - 1000), 0);
     hn_safetensors f;

@@ -210,8 +210,31 @@ static void test_rule_chunkers(void **state) {
                 2);
 }
 
+/* Nucleus sampling: greedy at temperature 0, the softmax at top_p = 1, and only the
+ * smallest set reaching top_p otherwise. */
+static void test_sampling(void **state) {
+    float logits[4] = {(float)log(0.4), (float)log(0.3), (float)log(0.2), (float)log(0.1)};
+    hn_rng rng;
+    hn_rng_seed(&rng, 3);
+    assert_int_equal(hn_sample_byte(logits, 4, 0.0, 1.0, &rng), 0);
+    for (int i = 0; i < 100; i++) assert_int_equal(hn_sample_byte(logits, 4, 1.0, 1e-6, &rng), 0);
+    int count[4] = {0}, N = 40000;
+    for (int i = 0; i < N; i++) count[hn_sample_byte(logits, 4, 1.0, 1.0, &rng)]++;
+    const double want[4] = {0.4, 0.3, 0.2, 0.1};
+    for (int k = 0; k < 4; k++) assert_true(fabs((double)count[k] / N - want[k]) < 0.01);
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < N; i++) count[hn_sample_byte(logits, 4, 1.0, 0.5, &rng)]++;
+    assert_int_equal(count[2] + count[3], 0); /* 0.4 + 0.3 already reaches 0.5 */
+    assert_true(fabs((double)count[0] / N - 4.0 / 7.0) < 0.01);
+    /* a higher temperature flattens */
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < N; i++) count[hn_sample_byte(logits, 4, 100.0, 1.0, &rng)]++;
+    assert_true(fabs((double)count[3] / N - 0.25) < 0.02);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_isotropic),
         cmocka_unit_test(test_one_stage_dc),
         cmocka_unit_test(test_one_stage_dc_ablations),

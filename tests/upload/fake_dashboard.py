@@ -250,6 +250,17 @@ def wb_file_stream(entity, project, run, body):
     return {"exitcode": None, "limits": {}}
 
 
+def finite(x):
+    """NaN and infinities as strings: /_state must be strict JSON."""
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite(v) for v in x]
+    return x
+
+
 # ---- HTTP ----
 
 
@@ -357,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
                 for rid, r in STATE["mlflow"]["runs"].items():
                     runs[rid] = dict(r, metrics=[{"key": k[0], "step": k[1], "timestamp": k[2], "value": v}
                                                  for k, v in r["metrics"].items()])
-                out = dict(STATE, mlflow=dict(STATE["mlflow"], runs=runs))
+                out = finite(dict(STATE, mlflow=dict(STATE["mlflow"], runs=runs)))
                 return self.reply(200, out)
             if path == "/_quit":
                 self.reply(200, {})
@@ -366,7 +377,16 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(404, {})
 
 
+def watchdog(parent, limit_s):
+    """Never outlive the test that started us (nor run for more than limit_s)."""
+    start = time.time()
+    while os.getppid() == parent and time.time() - start < limit_s:
+        time.sleep(0.2)
+    os._exit(0)
+
+
 def main():
+    threading.Thread(target=watchdog, args=(os.getppid(), 300), daemon=True).start()
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True

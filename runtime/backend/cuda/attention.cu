@@ -9,6 +9,10 @@
  *   dq: one warp per (query, head) walks its keys;
  *   dk, dv: one warp per (key, head) walks the queries that see it.
  * No atomics, so results are deterministic. head_dim <= 256. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/attention_tiled.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 
@@ -67,6 +71,16 @@ __global__ void k_att_fwd(float *out, float *lse, const float *q, const float *k
     if (lane == 0) lse[(size_t)t * heads + h] = m + logf(l);
 }
 
+/* the tiled kernels where they apply (HNET_CUDA_ATTENTION=warp forces the simple ones) */
+static int use_tiled(int head_dim, int ld) {
+    static int forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("HNET_CUDA_ATTENTION");
+        forced = e && !strcmp(e, "warp") ? 1 : 0;
+    }
+    return !forced && hn_fa_supported(head_dim, ld);
+}
+
 void hn_cuda_attention_forward(float *out, float *lse, const float *q, const float *k,
                                const float *v, int ld, const hn_seqs *seqs, int heads,
                                int head_dim, int window, float scale) {
@@ -74,6 +88,10 @@ void hn_cuda_attention_forward(float *out, float *lse, const float *q, const flo
     if (T <= 0) return;
     if (head_dim > 32 * MAXV) {
         hn_cuda_note(cudaErrorInvalidValue, "attention: head_dim > 256");
+        return;
+    }
+    if (use_tiled(head_dim, ld)) {
+        hn_fa_forward(out, lse, q, k, v, ld, seqs, heads, head_dim, window, scale);
         return;
     }
     long items = (long)T * heads;
@@ -207,6 +225,11 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
     }
     long items = (long)T * heads;
     float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, (size_t)items * sizeof(float));
+    if (use_tiled(head_dim, ld)) {
+        hn_fa_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, head_dim, window,
+                       scale, Dbuf);
+        return;
+    }
     unsigned blocks = (unsigned)((items + WARPS - 1) / WARPS);
     size_t shm = WARPS * 2 * head_dim * sizeof(float);
     k_att_dq<<<blocks, WARPS * 32, shm>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T,

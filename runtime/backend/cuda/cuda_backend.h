@@ -39,6 +39,14 @@ double hn_cuda_measure_bf16_flops(int n, int reps);
 void hn_cuda_timer_start(void);
 float hn_cuda_timer_stop_ms(void);
 
+/* Per-op device time: when on, every op synchronises and books its time (slows the
+ * step a little; for the split of a step only). */
+void hn_cuda_profile(int on);
+void hn_cuda_profile_checkpoint(void); /* start a new interval without booking it */
+void hn_cuda_profile_reset(void);
+/* Prints ops by total time, with each op's share of `total_ms`. */
+void hn_cuda_profile_print(double total_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,12 +17,15 @@ extern "C" {
 /* Records the first failure (reported by hn_cuda_last_error). */
 void hn_cuda_note(cudaError_t e, const char *what);
 #define HN_CK(call) hn_cuda_note((call), #call)
-#define HN_LAUNCHED(name) hn_cuda_note(cudaGetLastError(), name)
+/* After each op: checks the launch and, when profiling is on, synchronises and books
+ * the time since the previous checkpoint to `name` (a string literal). */
+void hn_cuda_launched(const char *name);
+#define HN_LAUNCHED(name) hn_cuda_launched(name)
 
 /* Scratch device memory owned by the backend, one buffer per slot, grown
  * geometrically and never shrunk (no allocation per step once warm). */
 enum { HN_SCRATCH_REDUCE = 0, HN_SCRATCH_CHUNKS, HN_SCRATCH_SSD, HN_SCRATCH_ATT,
-       HN_SCRATCH_CONV, HN_SCRATCH_N };
+       HN_SCRATCH_CONV, HN_SCRATCH_BF16A, HN_SCRATCH_BF16B, HN_SCRATCH_N };
 void *hn_cuda_scratch(int slot, size_t bytes);
 
 static inline unsigned hn_blocks(size_t n, unsigned threads) {

@@ -42,6 +42,23 @@ __global__ void k_scale_or_zero(float *c, float beta, size_t n) {
     HN_GRID_STRIDE(i, n) c[i] = beta == 0.0f ? 0.0f : beta * c[i];
 }
 
+/* fp32 -> bf16 (round to nearest even), four at a time where aligned */
+__global__ void k_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n) {
+    size_t quads = (n + 3) / 4;
+    HN_GRID_STRIDE(q, quads) {
+        size_t i = 4 * q;
+        if (i + 3 < n && ((uintptr_t)(src + i) & 15) == 0) {
+            float4 v = *(const float4 *)(src + i);
+            dst[i] = __float2bfloat16(v.x);
+            dst[i + 1] = __float2bfloat16(v.y);
+            dst[i + 2] = __float2bfloat16(v.z);
+            dst[i + 3] = __float2bfloat16(v.w);
+        } else {
+            for (size_t j = i; j < n && j < i + 4; j++) dst[j] = __float2bfloat16(src[j]);
+        }
+    }
+}
+
 /* row-major: A is [m,k] (or [k,m] when trans_a), B is [k,n] (or [n,k]), C is [m,n] */
 static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc, int mode) {
@@ -51,11 +68,26 @@ static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *
                   "cublasSgemm");
         return;
     }
-    cublasComputeType_t ct = mode == HN_CUDA_MATMUL_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                         : CUBLAS_COMPUTE_32F_FAST_16BF;
-    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F,
-                           lda, &beta, c, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT),
-              "cublasGemmEx");
+    if (mode == HN_CUDA_MATMUL_TF32) {
+        note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &alpha, b, CUDA_R_32F, ldb, a,
+                               CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc,
+                               CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                  "cublasGemmEx tf32");
+        return;
+    }
+    /* bf16: round both operands to bf16 copies (scratch, no allocation once warm), then
+     * a bf16 x bf16 product accumulated and written in fp32 */
+    size_t na = (size_t)m * k, nb = (size_t)k * n;
+    __nv_bfloat16 *a16 = (__nv_bfloat16 *)hn_cuda_scratch(HN_SCRATCH_BF16A, na * 2);
+    __nv_bfloat16 *b16 = (__nv_bfloat16 *)hn_cuda_scratch(HN_SCRATCH_BF16B, nb * 2);
+    if (!a16 || !b16) return;
+    k_to_bf16<<<hn_blocks((na + 3) / 4, 256), 256>>>(a16, a, na);
+    k_to_bf16<<<hn_blocks((nb + 3) / 4, 256), 256>>>(b16, b, nb);
+    HN_LAUNCHED("matmul bf16 convert");
+    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &alpha, b16, CUDA_R_16BF, ldb, a16,
+                           CUDA_R_16BF, lda, &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                           CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx bf16");
 }
 
 void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
@@ -69,6 +101,7 @@ void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, 
     }
     int lda = trans_a ? m : k, ldb = trans_b ? k : n;
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, n, hn_cuda_get_matmul_mode());
+    HN_LAUNCHED("matmul");
 }
 
 __global__ void k_fill_bf16(__nv_bfloat16 *x, size_t n, uint64_t seed) {

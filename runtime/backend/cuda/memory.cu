@@ -95,15 +95,19 @@ void hn_cuda_free(void *p) {
 
 void hn_cuda_upload(void *dst, const void *src, size_t bytes) {
     if (bytes) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    hn_cuda_launched("upload");
 }
 void hn_cuda_download(void *dst, const void *src, size_t bytes) {
     if (bytes) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    hn_cuda_launched("download");
 }
 void hn_cuda_copy(void *dst, const void *src, size_t bytes) {
     if (bytes && dst != src) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+    hn_cuda_launched("copy");
 }
 void hn_cuda_zero(void *p, size_t bytes) {
     if (bytes) HN_CK(cudaMemset(p, 0, bytes));
+    hn_cuda_launched("zero");
 }
 void hn_cuda_sync(void) { HN_CK(cudaDeviceSynchronize()); }
 

@@ -2,14 +2,14 @@
  * the SSD scan and the single-step (inference) kernels.
  *
  * The SSD scan here is the plain recurrence S_t = exp(dt_t A) S_{t-1} + dt_t x_t B_t^T,
- * y_t = S_t C_t + D x_t, walked in time order by one block per (sequence, head); the
- * [P, N] state lives in registers, 16 values per thread (a row p is split over TPR
- * lanes, which meet by shuffles for y). It equals the cpu's chunked form up to rounding
+ * y_t = S_t C_t + D x_t, walked in time order by one warp per (sequence, head, group of
+ * state rows); the state lives in registers, 16 values per thread (a row p is split
+ * over TPR lanes, which meet by shuffles for y). It equals the cpu's chunked form up to rounding
  * and writes the same chunk_states (the state entering each chunk of Q rows).
  * Backward walks the chunks in reverse: it recomputes the chunk's states from its
  * entering state into a scratch buffer, then runs the adjoint recurrence
- * dS_t = dy_t C_t^T + exp(dt_{t+1} A) dS_{t+1}; sums over the state's rows (dB, dC)
- * meet in shared memory and are added across heads of a group by atomicAdd.
+ * dS_t = dy_t C_t^T + exp(dt_{t+1} A) dS_{t+1}; sums over the state's rows (dB, dC,
+ * ddt) meet by shuffles within the warp and by atomicAdd across warps and heads.
  * This is a first, latency-bound version (no tensor cores, a time step at a time). */
 #include <stdlib.h>
 
@@ -240,24 +240,19 @@ static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const floa
     HN_LAUNCHED("gated_rmsnorm_backward");
 }
 
-/* ---- SSD scan ---- */
-typedef struct ssd_geom {
-    int tpr;      /* lanes per state row */
-    int active;   /* P * tpr */
-    int threads;  /* active rounded up to whole warps */
-} ssd_geom;
-
-static int ssd_geometry(const hn_ssm_dims *d, ssd_geom *g) {
+/* ---- SSD scan ----
+ * One warp per (sequence, head, group of 32/tpr state rows): the rows of the state
+ * evolve independently, only y (a sum over n, within a row's lanes), dB, dC and ddt
+ * (sums over rows) couple them; those meet by shuffles and then atomicAdd across the
+ * warps of a head (and across the heads of a group). */
+static int ssd_tpr(const hn_ssm_dims *d) {
     int tpr = 1;
     while (tpr * NPT < d->d_state && tpr < 32) tpr *= 2;
-    g->tpr = tpr;
-    g->active = d->headdim * tpr;
-    g->threads = (g->active + 31) / 32 * 32;
-    if (tpr * NPT < d->d_state || g->threads > 1024) {
-        hn_cuda_note(cudaErrorInvalidValue, "ssd: d_state > 512 or headdim * lanes > 1024");
-        return -1;
+    if (tpr * NPT < d->d_state) {
+        hn_cuda_note(cudaErrorInvalidValue, "ssd: d_state > 512");
+        return 0;
     }
-    return 0;
+    return tpr;
 }
 
 /* first chunk index of each sequence, uploaded to scratch */
@@ -275,13 +270,13 @@ static const int32_t *chunk_bases(const hn_seqs *seqs, int Q) {
     return dev;
 }
 
-__global__ void k_ssd_fwd(float *y, float *chunk_states, float *final_state, size_t final_stride,
-                          const float *x, const float *B, const float *C, int ld,
+__global__ void __launch_bounds__(32) k_ssd_fwd(float *y, float *chunk_states, float *final_state,
+                          size_t final_stride, const float *x, const float *B, const float *C, int ld,
                           const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                           const float *Dv, const int32_t *offsets, const int32_t *cbase, int H,
                           int P, int N, int G, int Q, int tpr) {
     int s = blockIdx.x, h = blockIdx.y, g = h / (H / G), tid = threadIdx.x;
-    int active = tid < P * tpr, p = tid / tpr, lr = tid % tpr;
+    int p = blockIdx.z * (32 / tpr) + tid / tpr, lr = tid % tpr, active = p < P;
     if (!active) p = 0;
     int o0 = offsets[s], o1 = offsets[s + 1];
     float A = -expf(A_log[h]), bias = dt_bias[h], Dh = Dv[h];
@@ -328,37 +323,36 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
                         const float *x, const float *B, const float *C, int ld,
                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
-    ssd_geom geo;
-    if (seqs->n <= 0 || seqs->total <= 0 || ssd_geometry(d, &geo)) return;
+    int tpr = ssd_tpr(d);
+    if (seqs->n <= 0 || seqs->total <= 0 || !tpr) return;
     const int32_t *cb = chunk_bases(seqs, d->chunk);
-    dim3 grid(seqs->n, d->heads);
-    k_ssd_fwd<<<grid, geo.threads>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
-                                     ld_dt, dt_bias, A_log, D, seqs->offsets_dev, cb, d->heads,
-                                     d->headdim, d->d_state, d->ngroups, d->chunk, geo.tpr);
+    int rows = 32 / tpr;
+    dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
+    k_ssd_fwd<<<grid, 32>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw, ld_dt,
+                            dt_bias, A_log, D, seqs->offsets_dev, cb, d->heads, d->headdim,
+                            d->d_state, d->ngroups, d->chunk, tpr);
     HN_LAUNCHED("ssd_forward");
 }
 
-__global__ void k_ssd_bwd(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
-                          float *ddt_bias, float *dA_log, float *dDv, const float *dy,
-                          const float *x, const float *B, const float *C, int ld,
+__global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC, int ldd,
+                          float *ddt_raw, int ld_ddt, float *ddt_bias, float *dA_log, float *dDv,
+                          const float *dy, const float *x, const float *B, const float *C, int ld,
                           const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                           const float *Dv, const float *chunk_states, const int32_t *offsets,
                           const int32_t *cbase, int H, int P, int N, int G, int Q, int tpr,
                           float *Wbuf) {
-    extern __shared__ float red[]; /* [2][warps][2N + 3] */
-    int s = blockIdx.x, h = blockIdx.y, g = h / (H / G), tid = threadIdx.x;
-    int nthr = blockDim.x, warps = nthr >> 5, warp = tid >> 5, lane = tid & 31;
-    int active = tid < P * tpr, p = tid / tpr, lr = tid % tpr;
+    int s = blockIdx.x, h = blockIdx.y, g = h / (H / G), lane = threadIdx.x;
+    int p = blockIdx.z * (32 / tpr) + lane / tpr, lr = lane % tpr, active = p < P;
     if (!active) p = 0;
-    int o0 = offsets[s], o1 = offsets[s + 1], R = 2 * N + 3;
+    int o0 = offsets[s], o1 = offsets[s + 1];
     float A = -expf(A_log[h]), bias = dt_bias[h], Dh = Dv[h];
     size_t PN = (size_t)P * N, HPN = (size_t)H * PN, HP = (size_t)H * P;
-    float *W = Wbuf + ((size_t)blockIdx.y * gridDim.x + blockIdx.x) * (size_t)Q * NPT * nthr;
-    float dS[NPT], S0[NPT];
+    size_t blk = ((size_t)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+    float *W = Wbuf + blk * (size_t)Q * NPT * 32 + lane;
+    float dS[NPT], S0[NPT], Sc[NPT];
 #pragma unroll
     for (int j = 0; j < NPT; j++) dS[j] = 0;
-    float accA = 0, accBias = 0, accD = 0; /* kept by the scalar owner */
-    int owner = (2 * N) % nthr, step = 0;
+    float accA = 0, accBias = 0, accD = 0; /* lane 0's */
     int nch = (o1 - o0 + Q - 1) / Q;
     for (int kc = nch - 1; kc >= 0; kc--) {
         int c0 = o0 + kc * Q, q = min(Q, o1 - c0);
@@ -379,36 +373,39 @@ __global__ void k_ssd_bwd(float *dx, float *dB, float *dC, int ldd, float *ddt_r
             for (int j = 0; j < NPT; j++) {
                 int n = lr + tpr * j;
                 if (n < N) S[j] = a * S[j] + wx * Bt[n];
-                W[((size_t)i * NPT + j) * nthr + tid] = S[j];
+                W[((size_t)i * NPT + j) * 32] = S[j];
             }
         }
+#pragma unroll
+        for (int j = 0; j < NPT; j++) Sc[j] = S[j]; /* the state after the chunk's last row */
         /* the adjoint recurrence */
-        for (int i = q - 1; i >= 0; i--, step++) {
+        for (int i = q - 1; i >= 0; i--) {
             int t = c0 + i;
             float raw = dt_raw[(size_t)t * ld_dt + h] + bias;
             float dtv = hn_softplusf(raw), a = expf(dtv * A);
             float xv = active ? x[(size_t)t * ld + h * P + p] : 0.0f;
             float dyv = active ? dy[(size_t)t * HP + h * P + p] : 0.0f;
             const float *Bt = B + (size_t)t * ld + g * N, *Ct = C + (size_t)t * ld + g * N;
+            float Sp[NPT];
+#pragma unroll
+            for (int j = 0; j < NPT; j++) Sp[j] = i > 0 ? W[((size_t)(i - 1) * NPT + j) * 32] : S0[j];
             float rowx = 0, s2 = 0, pc[NPT], pb[NPT];
 #pragma unroll
             for (int j = 0; j < NPT; j++) {
                 int n = lr + tpr * j;
                 float Bn = n < N ? Bt[n] : 0.0f, Cn = n < N ? Ct[n] : 0.0f;
-                float Sc = W[((size_t)i * NPT + j) * nthr + tid];
-                float Sp = i > 0 ? W[((size_t)(i - 1) * NPT + j) * nthr + tid] : S0[j];
-                pc[j] = Sc * dyv;
+                pc[j] = Sc[j] * dyv;
                 dS[j] += dyv * Cn;
                 rowx += dS[j] * Bn;
                 pb[j] = dtv * dS[j] * xv;
-                s2 += dS[j] * Sp;
+                s2 += dS[j] * Sp[j];
                 dS[j] *= a;
+                Sc[j] = Sp[j];
             }
             for (int o = tpr / 2; o > 0; o >>= 1) rowx += __shfl_xor_sync(0xffffffffu, rowx, o);
             if (active && lr == 0) dx[(size_t)t * ldd + h * P + p] += Dh * dyv + dtv * rowx;
             float s1 = lr == 0 ? xv * rowx : 0.0f, dd = lr == 0 ? dyv * xv : 0.0f;
-            /* sums over the state's rows: lanes of equal lr within the warp, then warps */
-            float *rb = red + (size_t)(step & 1) * warps * R + (size_t)warp * R;
+            /* sums over the warp's rows: lanes of equal lr */
 #pragma unroll
             for (int j = 0; j < NPT; j++) {
                 float vc = pc[j], vb = pb[j];
@@ -418,44 +415,23 @@ __global__ void k_ssd_bwd(float *dx, float *dB, float *dC, int ldd, float *ddt_r
                 }
                 int n = lr + tpr * j;
                 if (lane < tpr && n < N) {
-                    rb[n] = vc;
-                    rb[N + n] = vb;
+                    atomicAdd(dC + (size_t)t * ldd + g * N + n, vc);
+                    atomicAdd(dB + (size_t)t * ldd + g * N + n, vb);
                 }
             }
             s1 = hn_warp_sum(s1);
             s2 = hn_warp_sum(s2);
             dd = hn_warp_sum(dd);
             if (lane == 0) {
-                rb[2 * N] = s1;
-                rb[2 * N + 1] = s2;
-                rb[2 * N + 2] = dd;
-            }
-            __syncthreads();
-            const float *rr = red + (size_t)(step & 1) * warps * R;
-            for (int e = tid; e <= 2 * N; e += nthr) {
-                if (e < 2 * N) {
-                    float sum = 0;
-                    for (int w = 0; w < warps; w++) sum += rr[(size_t)w * R + e];
-                    if (e < N) atomicAdd(dC + (size_t)t * ldd + g * N + e, sum);
-                    else atomicAdd(dB + (size_t)t * ldd + g * N + (e - N), sum);
-                } else {
-                    float S1 = 0, S2 = 0, DD = 0;
-                    for (int w = 0; w < warps; w++) {
-                        S1 += rr[(size_t)w * R + 2 * N];
-                        S2 += rr[(size_t)w * R + 2 * N + 1];
-                        DD += rr[(size_t)w * R + 2 * N + 2];
-                    }
-                    float ddt = S1 + A * a * S2;
-                    accA += dtv * a * S2;
-                    float gr = ddt * hn_sigmoidf(raw);
-                    ddt_raw[(size_t)t * ld_ddt + h] += gr;
-                    accBias += gr;
-                    accD += DD;
-                }
+                float ddt = s1 + A * a * s2, gr = ddt * hn_sigmoidf(raw);
+                accA += dtv * a * s2;
+                atomicAdd(ddt_raw + (size_t)t * ld_ddt + h, gr);
+                accBias += gr;
+                accD += dd;
             }
         }
     }
-    if (tid == owner) {
+    if (lane == 0) {
         atomicAdd(ddt_bias + h, accBias);
         atomicAdd(dA_log + h, accA * A);
         atomicAdd(dDv + h, accD);
@@ -468,18 +444,17 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                          const float *D, const float *chunk_states, const hn_seqs *seqs,
                          const hn_ssm_dims *d, float *ws) {
-    ssd_geom geo;
-    if (seqs->n <= 0 || seqs->total <= 0 || ssd_geometry(d, &geo)) return;
+    int tpr = ssd_tpr(d);
+    if (seqs->n <= 0 || seqs->total <= 0 || !tpr) return;
     const int32_t *cb = chunk_bases(seqs, d->chunk);
-    size_t wfloats = (size_t)seqs->n * d->heads * d->chunk * NPT * geo.threads;
+    int rows = 32 / tpr;
+    dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
+    size_t wfloats = (size_t)grid.x * grid.y * grid.z * d->chunk * NPT * 32;
     float *W = (float *)hn_cuda_scratch(HN_SCRATCH_SSD, wfloats * sizeof(float));
     if (!W) return;
-    size_t shm = 2 * (size_t)(geo.threads / 32) * (2 * d->d_state + 3) * sizeof(float);
-    dim3 grid(seqs->n, d->heads);
-    k_ssd_bwd<<<grid, geo.threads, shm>>>(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy,
-                                          x, B, C, ld, dt_raw, ld_dt, dt_bias, A_log, D,
-                                          chunk_states, seqs->offsets_dev, cb, d->heads, d->headdim,
-                                          d->d_state, d->ngroups, d->chunk, geo.tpr, W);
+    k_ssd_bwd<<<grid, 32>>>(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C, ld,
+                            dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs->offsets_dev, cb,
+                            d->heads, d->headdim, d->d_state, d->ngroups, d->chunk, tpr, W);
     HN_LAUNCHED("ssd_backward");
 }
 

@@ -1,0 +1,18 @@
+/* Tiled flash attention kernels (attention_tiled.cu) used by attention.cu where the
+ * head width allows. */
+#ifndef HN_ATTENTION_TILED_CUH
+#define HN_ATTENTION_TILED_CUH
+
+extern "C" {
+#include "backend/backend.h"
+}
+
+int hn_fa_supported(int head_dim, int ld);
+void hn_fa_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
+                   const hn_seqs *seqs, int heads, int hd, int window, float scale);
+/* Dbuf: T x heads floats of scratch */
+void hn_fa_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                    const float *k, const float *v, int ld, const float *out, const float *lse,
+                    const hn_seqs *seqs, int heads, int hd, int window, float scale, float *Dbuf);
+
+#endif

@@ -1,0 +1,276 @@
+/* hnet bench FILE: time training steps of an experiment's model on a device and print
+ * the numbers bench/RESULTS.md quotes: median ms/step, bytes/s, model GFLOPs per byte
+ * (forward x 3 for a training step, Appendix B counting, from the realised chunk
+ * lengths), MFU against the device's measured bf16 matrix-product rate, peak device
+ * memory, the split of a step into forward / backward / optimizer, and the realised
+ * compression of each stage. A step is forward, backward, gradient norm and AdamW on
+ * real bytes of the experiment's corpus; nothing is logged to results.db. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/commands.h"
+#include "cli/util.h"
+#include "data/corpus.h"
+#include "lua/experiment.h"
+#include "model/model.h"
+#include "plugin/registry.h"
+#include "train/batches.h"
+#ifdef HN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hnet bench FILE [options]\n\n"
+            "Times training steps (forward, backward, AdamW) of the experiment's model.\n\n"
+            "options:\n"
+            "  --device NAME   cpu or cuda (default: the experiment's backend)\n"
+            "  --steps N       timed steps (default 20)\n"
+            "  --warmup N      untimed steps first (default 3)\n"
+            "  --batch N       sequences per step (default: train.batch)\n"
+            "  --seq-len N     bytes per sequence (default: data.seq_len)\n"
+            "  --md NAME       also print one Markdown table row labelled NAME\n"
+            "  --profile       after timing, run one more step with per-op timing (cuda)\n");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int num_of(const cJSON *o, const char *k, int fallback) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valueint : fallback;
+}
+
+typedef struct bench_opts {
+    const char *file, *device, *md;
+    int profile;
+    long steps, warmup, batch, seq_len;
+} bench_opts;
+
+static int parse(int argc, char **argv, bench_opts *o) {
+    o->steps = 20;
+    o->warmup = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long *dst = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--device") && i + 1 < argc) {
+            o->device = argv[++i];
+        } else if (!strcmp(a, "--profile")) {
+            o->profile = 1;
+        } else if (!strcmp(a, "--md") && i + 1 < argc) {
+            o->md = argv[++i];
+        } else if (!strcmp(a, "--steps")) {
+            dst = &o->steps;
+        } else if (!strcmp(a, "--warmup")) {
+            dst = &o->warmup;
+        } else if (!strcmp(a, "--batch")) {
+            dst = &o->batch;
+        } else if (!strcmp(a, "--seq-len")) {
+            dst = &o->seq_len;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "hnet bench: unknown option '%s' (see hnet bench --help)\n", a);
+            return 2;
+        } else if (!o->file) {
+            o->file = a;
+        } else {
+            fprintf(stderr, "hnet bench: one experiment file at a time\n");
+            return 2;
+        }
+        if (dst) {
+            if (i + 1 >= argc || hn_parse_long(argv[++i], dst) || *dst < 0) {
+                fprintf(stderr, "hnet bench: %s expects a non-negative integer\n", a);
+                return 2;
+            }
+        }
+    }
+    if (!o->file || o->steps < 1) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+int hn_cmd_bench(int argc, char **argv) {
+    bench_opts o = {0};
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    hn_registry reg;
+    hn_registry_init(&reg);
+    hn_error err;
+    cJSON *cfg = NULL;
+    hn_corpus corpus;
+    memset(&corpus, 0, sizeof corpus);
+    hn_model m;
+    memset(&m, 0, sizeof m);
+    float *opt_m = NULL, *opt_v = NULL;
+    int32_t *tok = NULL;
+    double *t_step = NULL, *t_fwd = NULL, *t_bwd = NULL, *t_opt = NULL;
+    int status = 1;
+    if (hn_registry_load_default(&reg, &err) || hn_experiment_load(o.file, NULL, &reg, &cfg, &err)) {
+        fprintf(stderr, "hnet bench: %s\n", err.msg);
+        goto done;
+    }
+    const cJSON *data = cJSON_GetObjectItem(cfg, "data"), *train = cJSON_GetObjectItem(cfg, "train");
+    const cJSON *be_name = cJSON_GetObjectItem(cfg, "backend");
+    const char *device = o.device ? o.device : cJSON_IsString(be_name) ? be_name->valuestring : "cpu";
+    int batch = o.batch > 0 ? (int)o.batch : num_of(train, "batch", 8);
+    int seq_len = o.seq_len > 0 ? (int)o.seq_len : num_of(data, "seq_len", 512);
+    const hn_backend *be = hn_backend_get(device);
+    if (!be) {
+        fprintf(stderr, "hnet bench: device '%s' is not available here\n", device);
+        goto done;
+    }
+    if (hn_corpus_load(data, &corpus, &err) || hn_corpus_require(&corpus, (size_t)seq_len + 1, &err) ||
+        hn_model_build(&m, cJSON_GetObjectItem(cfg, "model"), &reg, be, 1, &err)) {
+        fprintf(stderr, "hnet bench: %s\n", err.msg);
+        goto done;
+    }
+    size_t P = m.params.total, T = (size_t)batch * seq_len;
+    opt_m = be->alloc(P * sizeof(float));
+    opt_v = be->alloc(P * sizeof(float));
+    tok = malloc((2 * T + 1) * sizeof *tok);
+    long n = o.steps;
+    t_step = malloc((size_t)n * sizeof(double));
+    t_fwd = malloc((size_t)n * sizeof(double));
+    t_bwd = malloc((size_t)n * sizeof(double));
+    t_opt = malloc((size_t)n * sizeof(double));
+    if (!opt_m || !opt_v || !tok || !t_step || !t_fwd || !t_bwd || !t_opt) {
+        fprintf(stderr, "hnet bench: out of memory for the optimizer state\n");
+        goto done;
+    }
+    double peak_rate = 0;
+    const char *dev_name = "cpu";
+#ifdef HN_HAVE_CUDA
+    if (be->kind == HN_DEVICE_CUDA) {
+        peak_rate = hn_cuda_measure_bf16_flops(8192, 10);
+        dev_name = hn_cuda_device_name();
+        hn_cuda_reset_peak();
+    }
+#endif
+    hn_rng rng = hn_rng_derive(1, 0xbe4c);
+    double flops_byte = 0, comp[8] = {0};
+    int S = 0;
+    long last = n + (o.profile ? 1 : 0);
+    double prof_t0 = 0;
+    for (long step = -o.warmup; step < last; step++) {
+#ifdef HN_HAVE_CUDA
+        if (step == n && be->kind == HN_DEVICE_CUDA) { /* the profiled extra step */
+            hn_cuda_profile_reset();
+            hn_cuda_profile(1);
+            prof_t0 = now_s();
+        }
+#endif
+        hn_batch_sample_train(&corpus, &rng, batch, seq_len, tok, tok + T);
+        be->sync();
+        double t0 = now_s();
+        hn_loss loss;
+        if (hn_model_forward(&m, tok, tok + T, batch, seq_len, &loss, &err)) goto fail;
+        be->sync();
+        double t1 = now_s();
+        hn_params_zero_grads(&m.params);
+        if (hn_model_backward(&m, &err)) goto fail;
+        be->sync();
+        double t2 = now_s();
+        double norm = sqrt(be->sum_squares(m.params.grads, P));
+        float scale = norm > 1.0 ? (float)(1.0 / norm) : 1.0f;
+        be->adamw(m.params.values, m.params.grads, opt_m, opt_v, P, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f,
+                  0.1f, 0.05f, scale);
+        be->sync();
+        double t3 = now_s();
+        if (!isfinite(loss.ce_nats)) {
+            hn_fail(&err, "the loss is not finite at step %ld", step);
+            goto fail;
+        }
+        fprintf(stderr, "  step %ld: %.1f ms (forward %.1f, backward %.1f)\n", step, 1e3 * (t3 - t0),
+                1e3 * (t1 - t0), 1e3 * (t2 - t1));
+        if (step < 0) continue;
+        if (step >= n) {
+#ifdef HN_HAVE_CUDA
+            if (be->kind == HN_DEVICE_CUDA) {
+                hn_cuda_profile(0);
+                hn_cuda_profile_print(1e3 * (now_s() - prof_t0));
+            }
+#endif
+            break;
+        }
+        t_fwd[step] = 1e3 * (t1 - t0);
+        t_bwd[step] = 1e3 * (t2 - t1);
+        t_opt[step] = 1e3 * (t3 - t2);
+        t_step[step] = 1e3 * (t3 - t0);
+        flops_byte += 3.0 * hn_model_flops_per_byte(&m) / (double)n;
+        hn_stage_stats st[8];
+        S = hn_model_stage_stats(&m, st, 8);
+        for (int s = 0; s < S; s++) comp[s] += st[s].compression / (double)n;
+    }
+    double ms = median(t_step, (int)n), fwd = median(t_fwd, (int)n), bwd = median(t_bwd, (int)n);
+    double opt = median(t_opt, (int)n), bytes_s = (double)T / (ms * 1e-3);
+    double achieved = flops_byte * bytes_s;
+    double peak_mem = 0;
+#ifdef HN_HAVE_CUDA
+    if (be->kind == HN_DEVICE_CUDA) peak_mem = (double)hn_cuda_peak_bytes();
+    const char *cerr = be->kind == HN_DEVICE_CUDA ? hn_cuda_last_error() : "";
+    if (cerr[0]) {
+        fprintf(stderr, "hnet bench: CUDA error: %s\n", cerr);
+        goto done;
+    }
+#endif
+    char comp_s[128] = "-";
+    for (int s = 0, k = 0; s < S; s++)
+        k += snprintf(comp_s + k, sizeof comp_s - (size_t)k, "%sL%d/L%d %.3f", s ? ", " : "", s + 1, s,
+                      comp[s]);
+    printf("bench %s on %s (%s), batch %d x %d bytes, %ld steps after %ld warm-up, %.2fM params\n",
+           o.file, device, dev_name, batch, seq_len, n, o.warmup, (double)P / 1e6);
+    printf("  ms/step (median)   %10.2f   (forward %.2f, backward %.2f, optimizer %.2f)\n", ms, fwd,
+           bwd, opt);
+    printf("  bytes/s            %10.0f\n", bytes_s);
+    printf("  GFLOPs/byte        %10.4f   (training: 3 x forward)\n", flops_byte / 1e9);
+    printf("  achieved TFLOP/s   %10.3f\n", achieved / 1e12);
+    if (peak_rate > 0)
+        printf("  MFU                %9.2f%%   (of %.0f TFLOP/s measured bf16 matmul)\n",
+               100.0 * achieved / peak_rate, peak_rate / 1e12);
+    if (peak_mem > 0) printf("  peak memory        %10.1f MiB (backend allocations)\n", peak_mem / 1048576.0);
+    printf("  compression        %s\n", comp_s);
+    if (o.md)
+        printf("| %s | %s | %d x %d | %.1f | %.0f | %.4f | %.2f%% | %.0f | %.1f / %.1f / %.1f | %s |\n",
+               o.md, dev_name, batch, seq_len, ms, bytes_s, flops_byte / 1e9,
+               peak_rate > 0 ? 100.0 * achieved / peak_rate : 0.0, peak_mem / 1048576.0, fwd, bwd,
+               opt, comp_s);
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "hnet bench: %s\n", err.msg);
+done:
+    if (m.be) {
+        if (opt_m) m.be->free(opt_m);
+        if (opt_v) m.be->free(opt_v);
+        hn_model_free(&m);
+    }
+    hn_corpus_free(&corpus);
+    free(tok);
+    free(t_step);
+    free(t_fwd);
+    free(t_bwd);
+    free(t_opt);
+    cJSON_Delete(cfg);
+    hn_registry_close(&reg);
+    return status;
+}

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Builds here, then runs the CUDA parity tests, the BENCH.md benchmarks and a short GPU
+# training run on a GPU machine, in one call.
+#
+#   sh scripts/gpu-check.sh prepare        # here: make, make gpu-tests, pack the shared
+#                                          # libraries and corpora the GPU machine lacks
+#   sh scripts/gpu-check.sh device [WHAT]  # there, from the repository root; WHAT is any
+#                                          # of tests bench train (default: all three)
+#
+# `prepare` leaves .gpu-libs/ and .gpu-data/ (ignored by git) for the call to carry along
+# with build/. On the device, outputs go to $OUT (or ./gpu-out): test logs, bench rows,
+# the training run's results.db.
+# Environment: BENCH_STEPS (default 10), BENCH_WARMUP (2), TRAIN_SECONDS (240),
+# TRAIN_FILE (experiments/gpu/hnet_2stage_gpu.lua).
+set -u
+mode=${1:-}
+shift 2>/dev/null || true
+
+if [ "$mode" = prepare ]; then
+    set -e
+    make -j"$(nproc)" all gpu-tests
+    rm -rf .gpu-libs .gpu-data && mkdir -p .gpu-libs .gpu-data
+    for b in build/hnet build/gpu-tests/*; do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u |
+        grep -vE 'libc\.so|libm\.so|libdl|libpthread|librt|ld-linux|libcublas|libcudart|libcuda\.' |
+        while read -r lib; do cp -L "$lib" .gpu-libs/; done
+    (cd .gpu-libs && tar cJf ../.gpu-libs.tar.xz ./*.so* && rm -f ./*.so* && mv ../.gpu-libs.tar.xz libs.tar.xz)
+    data=${HNET_DATA_DIR:-../shared/data}
+    for f in english.txt.gz tinyshakespeare.txt fineweb-edu-sample.txt.gz SHA256SUMS; do
+        [ -e "$data/$f" ] && cp "$data/$f" .gpu-data/
+    done
+    for d in .gpu-libs .gpu-data; do
+        grep -qx "/$d/" .git/info/exclude 2>/dev/null || echo "/$d/" >> .git/info/exclude
+    done
+    du -sh build .gpu-libs .gpu-data
+    exit 0
+fi
+
+if [ "$mode" != device ]; then
+    echo "usage: sh scripts/gpu-check.sh prepare | device [tests] [bench] [train]" >&2
+    exit 2
+fi
+
+what=${*:-tests bench train}
+out=${OUT:-gpu-out}
+mkdir -p "$out" /tmp/gpu-libs
+tar xJf .gpu-libs/libs.tar.xz -C /tmp/gpu-libs
+# only what the system lacks: the machine's own copies win
+missing=/tmp/gpu-libs-missing
+mkdir -p $missing
+for f in /tmp/gpu-libs/*; do
+    n=$(basename "$f")
+    ldconfig -p | grep -q "$n" || cp "$f" $missing/
+done
+export LD_LIBRARY_PATH=$missing${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export HNET_DATA_DIR=$PWD/.gpu-data
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$out/device.txt"
+echo "carried libraries used: $(ls $missing | tr '\n' ' ')" | tee -a "$out/device.txt"
+ldd build/hnet | grep 'not found' | tee -a "$out/device.txt"
+status=0
+
+case " $what " in *" tests "*)
+    for t in build/gpu-tests/test_*; do
+        echo "== $t"
+        "$t" > "$out/$(basename "$t").log" 2>&1
+        rc=$?
+        grep -E '^\[ *(OK|FAILED|PASSED|ERROR) *\]|rel err|loss|gradients|parameters|stage' "$out/$(basename "$t").log" | grep -vE 'e-0[5-9]|e-1[0-9]|e-[2-9][0-9]' | head -40
+        grep -E '^\[  (PASSED|FAILED)' "$out/$(basename "$t").log"
+        [ $rc -eq 0 ] || status=1
+    done ;;
+esac
+
+case " $what " in *" bench "*)
+    steps=${BENCH_STEPS:-10}
+    warm=${BENCH_WARMUP:-2}
+    echo "| config | device | batch | ms/step | bytes/s | GFLOPs/byte | MFU | peak MiB | fwd / bwd / opt ms | compression |" > "$out/bench.md"
+    echo "|---|---|---|---|---|---|---|---|---|---|" >> "$out/bench.md"
+    for c in ${BENCH_CONFIGS:-I1 I2 G1 M1 H1 H2}; do
+        echo "== bench $c"
+        extra=$(eval echo "\${BENCH_FLAGS_$c:-}")
+        timeout ${BENCH_TIMEOUT:-150} build/hnet bench "bench/$c.lua" --device cuda ${BENCH_FLAGS:-} $extra --steps "$steps" --warmup "$warm" --md "$c" > "$out/bench-$c.log" 2>&1
+        cat "$out/bench-$c.log" | grep -v '^|'
+        grep '^|' "$out/bench-$c.log" >> "$out/bench.md"
+    done
+    cat "$out/bench.md" ;;
+esac
+
+case " $what " in *" train "*)
+    secs=${TRAIN_SECONDS:-240}
+    file=${TRAIN_FILE:-experiments/gpu/hnet_2stage_gpu.lua}
+    echo "== train $file for ${secs}s"
+    rm -f /tmp/gpu-train.db
+    timeout -s INT "$secs" build/hnet run "$file" --device cuda --db /tmp/gpu-train.db --quiet > "$out/train.log" 2>&1
+    tail -5 "$out/train.log"
+    cp /tmp/gpu-train.db "$out/gpu-train.db" 2>/dev/null
+    build/hnet show --db /tmp/gpu-train.db 2>&1 | tail -5 ;;
+esac
+exit $status
