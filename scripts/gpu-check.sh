@@ -10,8 +10,10 @@
 # `prepare` leaves .gpu-libs/ and .gpu-data/ (ignored by git) for the call to carry along
 # with build/. On the device, outputs go to $OUT (or ./gpu-out): test logs, bench rows,
 # the training run's results.db.
-# Environment: BENCH_STEPS (default 10), BENCH_WARMUP (2), TRAIN_SECONDS (240),
-# TRAIN_FILE (experiments/gpu/hnet_2stage_gpu.lua).
+# Environment: BENCH_STEPS (default 10), BENCH_WARMUP (2), BENCH_CONFIGS (I1 I2 G1 M1 H1
+# H2), BENCH_TIMEOUT (150 s each), BENCH_FLAGS (e.g. --profile), BENCH_FLAGS_<config>
+# (e.g. BENCH_FLAGS_M1="--batch 4"), TRAIN_SECONDS (240), TRAIN_FILE
+# (experiments/gpu/hnet_2stage_gpu.lua).
 set -u
 mode=${1:-}
 shift 2>/dev/null || true
@@ -41,8 +43,9 @@ if [ "$mode" != device ]; then
 fi
 
 what=${*:-tests bench train}
-out=${OUT:-gpu-out}
-mkdir -p "$out" /tmp/gpu-libs
+final=${OUT:-gpu-out}
+out=/tmp/gpu-check-logs   # everything; bench.md, the run's db and a tarball of the rest go to $final
+rm -rf "$out" && mkdir -p "$out" "$final" /tmp/gpu-libs
 tar xJf .gpu-libs/libs.tar.xz -C /tmp/gpu-libs
 # only what the system lacks: the machine's own copies win
 missing=/tmp/gpu-libs-missing
@@ -94,4 +97,6 @@ case " $what " in *" train "*)
     cp /tmp/gpu-train.db "$out/gpu-train.db" 2>/dev/null
     build/hnet show --db /tmp/gpu-train.db 2>&1 | tail -5 ;;
 esac
+for f in bench.md device.txt gpu-train.db train.log; do [ -e "$out/$f" ] && cp "$out/$f" "$final/"; done
+tar czf "$final/logs.tgz" -C "$out" .
 exit $status

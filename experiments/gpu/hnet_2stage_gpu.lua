@@ -12,7 +12,7 @@ return experiment {
     mamba2  = { d_state = 64, headdim = 64, chunk_size = 256 },
     attention = { window = { 255, 255, "global" } },
   },
-  train = { batch = 16, steps = 2000, lr = 2e-3, schedule = wsd { warmup = 0.05, decay = 0.2 } },
+  train = { batch = 16, steps = 4000, lr = 2e-3, schedule = wsd { warmup = 0.05, decay = 0.2 } },
   eval  = { every = 100, bytes = 262144 },
   log   = { every = 10 },
   seed  = 1,

@@ -281,9 +281,22 @@ __global__ void __launch_bounds__(32) k_ssd_fwd(float *y, float *chunk_states, f
     int o0 = offsets[s], o1 = offsets[s + 1];
     float A = -expf(A_log[h]), bias = dt_bias[h], Dh = Dv[h];
     size_t PN = (size_t)P * N, HPN = (size_t)H * PN, HP = (size_t)H * P;
-    float S[NPT];
+    float S[NPT], nB[NPT], nC[NPT], n_raw = 0, n_x = 0;
 #pragma unroll
-    for (int j = 0; j < NPT; j++) S[j] = 0;
+    for (int j = 0; j < NPT; j++) S[j] = nB[j] = nC[j] = 0;
+    /* the next row's inputs are loaded one step ahead, so their latency overlaps the
+     * current step's arithmetic (the scan is otherwise latency bound) */
+#define SSD_LOAD(t)                                                                    \
+    {                                                                                  \
+        n_raw = dt_raw[(size_t)(t) * ld_dt + h];                                       \
+        n_x = active ? x[(size_t)(t) * ld + h * P + p] : 0.0f;                         \
+        _Pragma("unroll") for (int j = 0; j < NPT; j++) {                              \
+            int n = lr + tpr * j;                                                      \
+            nB[j] = n < N ? B[(size_t)(t) * ld + g * N + n] : 0.0f;                    \
+            nC[j] = n < N ? C[(size_t)(t) * ld + g * N + n] : 0.0f;                    \
+        }                                                                              \
+    }
+    if (o0 < o1) SSD_LOAD(o0);
     for (int t = o0; t < o1; t++) {
         if ((t - o0) % Q == 0 && active) {
             float *cs = chunk_states + (size_t)(cbase[s] + (t - o0) / Q) * HPN + h * PN + (size_t)p * N;
@@ -293,16 +306,19 @@ __global__ void __launch_bounds__(32) k_ssd_fwd(float *y, float *chunk_states, f
                 if (n < N) cs[n] = S[j];
             }
         }
-        float dtv = hn_softplusf(dt_raw[(size_t)t * ld_dt + h] + bias), a = expf(dtv * A);
-        float xv = active ? x[(size_t)t * ld + h * P + p] : 0.0f, wx = dtv * xv, part = 0;
-        const float *Bt = B + (size_t)t * ld + g * N, *Ct = C + (size_t)t * ld + g * N;
+        float Bt[NPT], Ct[NPT], raw = n_raw, xv = n_x;
 #pragma unroll
         for (int j = 0; j < NPT; j++) {
-            int n = lr + tpr * j;
-            if (n < N) {
-                S[j] = a * S[j] + wx * Bt[n];
-                part += S[j] * Ct[n];
-            }
+            Bt[j] = nB[j];
+            Ct[j] = nC[j];
+        }
+        if (t + 1 < o1) SSD_LOAD(t + 1);
+        float dtv = hn_softplusf(raw + bias), a = expf(dtv * A);
+        float wx = dtv * xv, part = 0;
+#pragma unroll
+        for (int j = 0; j < NPT; j++) {
+            S[j] = a * S[j] + wx * Bt[j];
+            part += S[j] * Ct[j];
         }
         for (int o = tpr / 2; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
         if (active && lr == 0) y[(size_t)t * HP + h * P + p] = part + Dh * xv;
@@ -378,22 +394,37 @@ __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC,
         }
 #pragma unroll
         for (int j = 0; j < NPT; j++) Sc[j] = S[j]; /* the state after the chunk's last row */
-        /* the adjoint recurrence */
+        /* the adjoint recurrence; row t-1's inputs load while row t computes */
+        float n_raw, n_x, n_dy, nB[NPT], nC[NPT], nS[NPT];
+#define SSD_BLOAD(i)                                                                   \
+    {                                                                                  \
+        int tt = c0 + (i);                                                             \
+        n_raw = dt_raw[(size_t)tt * ld_dt + h];                                        \
+        n_x = active ? x[(size_t)tt * ld + h * P + p] : 0.0f;                          \
+        n_dy = active ? dy[(size_t)tt * HP + h * P + p] : 0.0f;                        \
+        _Pragma("unroll") for (int j = 0; j < NPT; j++) {                              \
+            int n = lr + tpr * j;                                                      \
+            nB[j] = n < N ? B[(size_t)tt * ld + g * N + n] : 0.0f;                     \
+            nC[j] = n < N ? C[(size_t)tt * ld + g * N + n] : 0.0f;                     \
+            nS[j] = (i) > 0 ? W[((size_t)((i) - 1) * NPT + j) * 32] : S0[j];           \
+        }                                                                              \
+    }
+        SSD_BLOAD(q - 1);
         for (int i = q - 1; i >= 0; i--) {
             int t = c0 + i;
-            float raw = dt_raw[(size_t)t * ld_dt + h] + bias;
-            float dtv = hn_softplusf(raw), a = expf(dtv * A);
-            float xv = active ? x[(size_t)t * ld + h * P + p] : 0.0f;
-            float dyv = active ? dy[(size_t)t * HP + h * P + p] : 0.0f;
-            const float *Bt = B + (size_t)t * ld + g * N, *Ct = C + (size_t)t * ld + g * N;
-            float Sp[NPT];
+            float raw = n_raw + bias, xv = n_x, dyv = n_dy, Bt[NPT], Ct[NPT], Sp[NPT];
 #pragma unroll
-            for (int j = 0; j < NPT; j++) Sp[j] = i > 0 ? W[((size_t)(i - 1) * NPT + j) * 32] : S0[j];
+            for (int j = 0; j < NPT; j++) {
+                Bt[j] = nB[j];
+                Ct[j] = nC[j];
+                Sp[j] = nS[j];
+            }
+            if (i > 0) SSD_BLOAD(i - 1);
+            float dtv = hn_softplusf(raw), a = expf(dtv * A);
             float rowx = 0, s2 = 0, pc[NPT], pb[NPT];
 #pragma unroll
             for (int j = 0; j < NPT; j++) {
-                int n = lr + tpr * j;
-                float Bn = n < N ? Bt[n] : 0.0f, Cn = n < N ? Ct[n] : 0.0f;
+                float Bn = Bt[j], Cn = Ct[j];
                 pc[j] = Sc[j] * dyv;
                 dS[j] += dyv * Cn;
                 rowx += dS[j] * Bn;
