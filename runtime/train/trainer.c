@@ -150,8 +150,8 @@ typedef struct run_state {
 static void log_stage_metrics(run_state *r, long step, long bytes, double aux) {
     hn_stage_stats st[16];
     int S = hn_model_stage_stats(&r->model, st, 16);
-    if (S == 0) return;
-    hn_results_log(r->db, r->run_id, step, bytes, "train", "ratio_loss", aux);
+    /* every auxiliary loss: the weighted ratio losses and any layer's (MoE balance) */
+    if (S > 0 || aux != 0) hn_results_log(r->db, r->run_id, step, bytes, "train", "aux_loss", aux);
     for (int s = 0; s < S; s++) {
         char name[64];
         snprintf(name, sizeof name, "stage%d.compression", s);
@@ -189,6 +189,22 @@ static void log_boundary_score(run_state *r, long step, long bytes, const hn_bou
     hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_chance", hn_boundary_chance(sc));
 }
 
+/* Flushes the metrics and writes a checkpoint of the run as it stands after `step`
+ * steps, with the open logging interval's sums so a resumed run logs the same rows. */
+static int checkpoint_now(run_state *r, const hn_ckpt_settings *ckpt, const cJSON *cfg,
+                          const char *name, long step, hn_rng data_rng, double bpb_sum,
+                          double flops_sum, double aux_sum, long bpb_n, long flops_n,
+                          const hn_train_result *res, hn_error *err) {
+    hn_ckpt_train at = {.step = step, .run_id = r->run_id, .data_rng = data_rng,
+                        .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
+                        .bpb_n = bpb_n, .flops_n = flops_n,
+                        .first_valid_bpb = res->first_valid_bpb,
+                        .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
+                        .final_train_bpb = res->final_train_bpb};
+    if (hn_results_flush(r->db, err)) return HN_ERR;
+    return hn_checkpoint_write(ckpt, cfg, name, &r->model, r->opt_m, r->opt_v, &at, err);
+}
+
 static void release(run_state *r) {
     if (r->model.be) {
         if (r->opt_m) r->model.be->free(r->opt_m);
@@ -218,7 +234,9 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     snprintf(res->name, sizeof res->name, "%s", s.name);
     snprintf(res->status, sizeof res->status, "failed");
     const hn_backend *be = hn_backend_get(s.device);
-    if (!be) return hn_fail(err, "device '%s' is not available in this build (available: cpu)", s.device);
+    if (!be)
+        return hn_fail(err, "device '%s' is not available here (cpu always is; cuda needs a build "
+                            "with nvcc and a CUDA GPU at run time)", s.device);
 
     run_state r;
     memset(&r, 0, sizeof r);
@@ -326,14 +344,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             snprintf(res->status, sizeof res->status, "interrupted");
             /* a stop asked for (Ctrl-C) keeps the work since the last checkpoint */
             if (ckpt.every > 0 && step % ckpt.every != 0 && step > (resumed ? pos.step : 0)) {
-                hn_ckpt_train at = {.step = step, .run_id = r.run_id, .data_rng = data_rng,
-                                    .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
-                                    .bpb_n = bpb_n, .flops_n = flops_n,
-                                    .first_valid_bpb = res->first_valid_bpb,
-                                    .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
-                                    .final_train_bpb = res->final_train_bpb};
-                if (hn_results_flush(r.db, err) ||
-                    hn_checkpoint_write(&ckpt, cfg, s.name, &r.model, r.opt_m, r.opt_v, &at, err))
+                if (checkpoint_now(&r, &ckpt, cfg, s.name, step, data_rng, bpb_sum, flops_sum,
+                                   aux_sum, bpb_n, flops_n, res, err))
                     goto fail;
             }
             break;
@@ -389,14 +401,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             if (hn_results_flush(r.db, err)) goto fail;
         }
         if (ckpt.every > 0 && (done % ckpt.every == 0 || done == s.steps)) {
-            hn_ckpt_train at = {.step = done, .run_id = r.run_id, .data_rng = data_rng,
-                                .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
-                                .bpb_n = bpb_n, .flops_n = flops_n,
-                                .first_valid_bpb = res->first_valid_bpb,
-                                .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
-                                .final_train_bpb = res->final_train_bpb};
-            if (hn_results_flush(r.db, err) ||
-                hn_checkpoint_write(&ckpt, cfg, s.name, &r.model, r.opt_m, r.opt_v, &at, err))
+            if (checkpoint_now(&r, &ckpt, cfg, s.name, done, data_rng, bpb_sum, flops_sum, aux_sum,
+                               bpb_n, flops_n, res, err))
                 goto fail;
         }
         hn_checkpoint_test_kill(done);

@@ -4,7 +4,8 @@
  * parameter's gradient and the parameters after one AdamW step must agree. Matrix
  * products run in fp32 here (the default bf16 tensor-core mode can flip a boundary
  * decision near p = 0.5, after which the two models differ by design); a second pass
- * in bf16 checks the loss to bf16 accuracy. */
+ * in bf16 checks the loss to bf16 accuracy. A third test covers the space and pool
+ * chunkers, dc's ablations (linear routing, no STE, mean pooling) and an MoE network. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -146,7 +147,15 @@ static void test_hnet2_step(void **st) {
     step_case("tests/gpu/hnet2_parity.lua", HN_CUDA_MATMUL_BF16, 0);
 }
 
+/* the other chunkers and dc's ablations, and an MoE main network */
+static void test_variants_step(void **st) {
+    step_case("tests/gpu/dc_variants_parity.lua", HN_CUDA_MATMUL_FP32, 1);
+    step_case("tests/gpu/space_parity.lua", HN_CUDA_MATMUL_FP32, 1);
+    step_case("tests/gpu/pool_parity.lua", HN_CUDA_MATMUL_FP32, 1);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hnet1_step), cmocka_unit_test(test_hnet2_step)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hnet1_step), cmocka_unit_test(test_hnet2_step),
+                                       cmocka_unit_test(test_variants_step)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -71,14 +71,26 @@ __global__ void k_att_fwd(float *out, float *lse, const float *q, const float *k
     if (lane == 0) lse[(size_t)t * heads + h] = m + logf(l);
 }
 
-/* the tiled kernels where they apply (HNET_CUDA_ATTENTION=warp forces the simple ones) */
-static int use_tiled(int head_dim, int ld) {
-    static int forced = -1;
-    if (forced < 0) {
+/* Which kernels: HN_CUDA_ATTENTION_AUTO picks bf16 tensor cores for head_dim 64, the fp32
+ * tiled kernels for 16 and 32, the warp-per-row kernels otherwise; FP32 never uses
+ * tensor cores; WARP always the simplest kernels. Env HNET_CUDA_ATTENTION=tc|fp32|warp. */
+static int g_att_mode = -1;
+extern "C" void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode) { g_att_mode = (int)mode; }
+
+static int attention_mode(void) {
+    if (g_att_mode < 0) {
         const char *e = getenv("HNET_CUDA_ATTENTION");
-        forced = e && !strcmp(e, "warp") ? 1 : 0;
+        g_att_mode = HN_CUDA_ATTENTION_AUTO;
+        if (e && !strcmp(e, "fp32")) g_att_mode = HN_CUDA_ATTENTION_FP32;
+        if (e && !strcmp(e, "warp")) g_att_mode = HN_CUDA_ATTENTION_WARP;
     }
-    return !forced && hn_fa_supported(head_dim, ld);
+    return g_att_mode;
+}
+static int use_tc(int head_dim) {
+    return attention_mode() == HN_CUDA_ATTENTION_AUTO && hn_tc_supported(head_dim);
+}
+static int use_tiled(int head_dim, int ld) {
+    return attention_mode() != HN_CUDA_ATTENTION_WARP && hn_fa_supported(head_dim, ld);
 }
 
 void hn_cuda_attention_forward(float *out, float *lse, const float *q, const float *k,
@@ -88,6 +100,10 @@ void hn_cuda_attention_forward(float *out, float *lse, const float *q, const flo
     if (T <= 0) return;
     if (head_dim > 32 * MAXV) {
         hn_cuda_note(cudaErrorInvalidValue, "attention: head_dim > 256");
+        return;
+    }
+    if (use_tc(head_dim)) {
+        hn_tc_forward(out, lse, q, k, v, ld, seqs, heads, window, scale);
         return;
     }
     if (use_tiled(head_dim, ld)) {
@@ -225,6 +241,10 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
     }
     long items = (long)T * heads;
     float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, (size_t)items * sizeof(float));
+    if (use_tc(head_dim)) {
+        hn_tc_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, window, scale, Dbuf);
+        return;
+    }
     if (use_tiled(head_dim, ld)) {
         hn_fa_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, head_dim, window,
                        scale, Dbuf);

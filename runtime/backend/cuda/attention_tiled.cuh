@@ -15,4 +15,13 @@ void hn_fa_backward(float *dq, float *dk, float *dv, const float *dout, const fl
                     const float *k, const float *v, int ld, const float *out, const float *lse,
                     const hn_seqs *seqs, int heads, int hd, int window, float scale, float *Dbuf);
 
+
+
+/* bf16 tensor-core kernels (attention_tc.cu), head_dim 64 */
+int hn_tc_supported(int head_dim);
+void hn_tc_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
+                   const hn_seqs *seqs, int heads, int window, float scale);
+void hn_tc_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                    const float *k, const float *v, int ld, const float *out, const float *lse,
+                    const hn_seqs *seqs, int heads, int window, float scale, float *Dbuf);
 #endif

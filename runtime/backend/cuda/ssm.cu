@@ -356,8 +356,10 @@ __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC,
                           const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                           const float *Dv, const float *chunk_states, const int32_t *offsets,
                           const int32_t *cbase, int H, int P, int N, int G, int Q, int tpr,
-                          float *Wbuf) {
+                          float *Wbuf, float *part) {
     int s = blockIdx.x, h = blockIdx.y, g = h / (H / G), lane = threadIdx.x;
+    /* this warp's slot among the warps that add into one group's dB, dC rows */
+    int HG = H / G, nwg = HG * gridDim.z, w = (h % HG) * gridDim.z + blockIdx.z;
     int p = blockIdx.z * (32 / tpr) + lane / tpr, lr = lane % tpr, active = p < P;
     if (!active) p = 0;
     int o0 = offsets[s], o1 = offsets[s + 1];
@@ -445,9 +447,10 @@ __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC,
                     vb += __shfl_xor_sync(0xffffffffu, vb, o);
                 }
                 int n = lr + tpr * j;
-                if (lane < tpr && n < N) {
-                    atomicAdd(dC + (size_t)t * ldd + g * N + n, vc);
-                    atomicAdd(dB + (size_t)t * ldd + g * N + n, vb);
+                if (lane < tpr && n < N) { /* partial sums; k_ssd_reduce adds them up */
+                    float *pp = part + (((size_t)t * G + g) * nwg + w) * 2 * N;
+                    pp[n] = vc;
+                    pp[N + n] = vb;
                 }
             }
             s1 = hn_warp_sum(s1);
@@ -469,6 +472,22 @@ __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC,
     }
 }
 
+/* dC, dB += the sums over warps of the partials k_ssd_bwd left (no same-address atomics:
+ * all warps of a group would otherwise hit the same 2N addresses at every row) */
+__global__ void k_ssd_reduce(float *dB, float *dC, int ldd, const float *part, int T, int G,
+                             int N, int nwg) {
+    size_t n2 = 2 * (size_t)N, items = (size_t)T * G * n2;
+    HN_GRID_STRIDE(i, items) {
+        size_t e = i % n2, tg = i / n2;
+        int t = (int)(tg / G), g = (int)(tg % G);
+        const float *pp = part + tg * nwg * n2 + e;
+        float sum = 0;
+        for (int w = 0; w < nwg; w++) sum += pp[(size_t)w * n2];
+        if (e < (size_t)N) dC[(size_t)t * ldd + g * N + e] += sum;
+        else dB[(size_t)t * ldd + g * N + (e - N)] += sum;
+    }
+}
+
 static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
                          float *ddt_bias, float *dA_log, float *dD, const float *dy,
                          const float *x, const float *B, const float *C, int ld,
@@ -482,11 +501,17 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
     dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
     size_t wfloats = (size_t)grid.x * grid.y * grid.z * d->chunk * NPT * 32;
     float *W = (float *)hn_cuda_scratch(HN_SCRATCH_SSD, wfloats * sizeof(float));
-    if (!W) return;
+    int nwg = d->heads / d->ngroups * (int)grid.z, T = seqs->total;
+    size_t pfloats = (size_t)T * d->ngroups * nwg * 2 * d->d_state;
+    float *part = (float *)hn_cuda_scratch(HN_SCRATCH_SSD_PART, pfloats * sizeof(float));
+    if (!W || !part) return;
     k_ssd_bwd<<<grid, 32>>>(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C, ld,
                             dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs->offsets_dev, cb,
-                            d->heads, d->headdim, d->d_state, d->ngroups, d->chunk, tpr, W);
+                            d->heads, d->headdim, d->d_state, d->ngroups, d->chunk, tpr, W, part);
     HN_LAUNCHED("ssd_backward");
+    size_t items = (size_t)T * d->ngroups * 2 * d->d_state;
+    k_ssd_reduce<<<hn_blocks(items, 256), 256>>>(dB, dC, ldd, part, T, d->ngroups, d->d_state, nwg);
+    HN_LAUNCHED("ssd_backward reduce");
 }
 
 /* one thread per (sequence, head, row p) */
