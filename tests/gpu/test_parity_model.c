@@ -60,6 +60,9 @@ static void step_case(const char *file, hn_cuda_matmul_mode mode, int full) {
     if (hn_experiment_load(file, NULL, &reg, &cfg, &err)) fail_msg("%s", err.msg);
     const cJSON *mc = cJSON_GetObjectItem(cfg, "model");
     hn_cuda_set_matmul_mode(mode);
+    /* the strict check runs fp32 attention too; the bf16 one the default kernels */
+    hn_cuda_set_attention_mode(mode == HN_CUDA_MATMUL_FP32 ? HN_CUDA_ATTENTION_FP32
+                                                          : HN_CUDA_ATTENTION_AUTO);
     hn_model mc_, mg;
     if (hn_model_build(&mc_, mc, &reg, P_CPU, 7, &err)) fail_msg("cpu: %s", err.msg);
     if (hn_model_build(&mg, mc, &reg, P_GPU, 7, &err)) fail_msg("cuda: %s", err.msg);
@@ -136,6 +139,7 @@ static void step_case(const char *file, hn_cuda_matmul_mode mode, int full) {
     hn_model_free(&mg);
     cJSON_Delete(cfg);
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
+    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
 }
 
 static void test_hnet1_step(void **st) {

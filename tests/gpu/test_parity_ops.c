@@ -156,32 +156,40 @@ static void test_rope(void **st) {
     pseqs_free(&s);
 }
 
-static void attention_case(int heads, int hd, int window) {
+static void attention_case(int heads, int hd, int window, hn_cuda_attention_mode mode, double tol) {
     hn_rng r = fresh(window < 0 ? "attention global" : "attention window");
     pseqs s;
     pseqs_make(&s, LENS, NS);
     int T = s.c.total, D = heads * hd, ld = 3 * D;
     float scale = 1.0f / sqrtf((float)hd);
+    hn_cuda_set_attention_mode(mode);
     twin qkv = tw_normal((size_t)T * ld, 1.5, &r), out = tw_zero((size_t)T * D), lse = tw_zero((size_t)T * heads);
     BOTH(P_CPU->attention_forward(out.c, lse.c, qkv.c, qkv.c + D, qkv.c + 2 * D, ld, &s.c, heads, hd, window, scale),
          P_GPU->attention_forward(out.g, lse.g, qkv.g, qkv.g + D, qkv.g + 2 * D, ld, &s.g, heads, hd, window, scale));
-    printf(" heads %d head_dim %d window %d\n", heads, hd, window);
-    OK(out, TOL_FP32);
-    OK(lse, TOL_FP32);
+    printf(" heads %d head_dim %d window %d mode %d\n", heads, hd, window, (int)mode);
+    OK(out, tol);
+    OK(lse, tol);
     twin dout = tw_normal((size_t)T * D, 1, &r), dqkv = tw_normal((size_t)T * ld, 1, &r);
     BOTH(P_CPU->attention_backward(dqkv.c, dqkv.c + D, dqkv.c + 2 * D, dout.c, qkv.c, qkv.c + D, qkv.c + 2 * D, ld, out.c, lse.c, &s.c, heads, hd, window, scale),
          P_GPU->attention_backward(dqkv.g, dqkv.g + D, dqkv.g + 2 * D, dout.g, qkv.g, qkv.g + D, qkv.g + 2 * D, ld, out.g, lse.g, &s.g, heads, hd, window, scale));
-    OK(dqkv, TOL_FP32);
+    OK(dqkv, tol);
+    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
     twin *all[] = {&qkv, &out, &lse, &dout, &dqkv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
     pseqs_free(&s);
 }
 
 static void test_attention(void **st) {
-    attention_case(3, 16, -1);
-    attention_case(3, 16, 7);
-    attention_case(2, 64, 40);
-    attention_case(1, 96, -1);
+    /* fp32 kernels: tiled (head_dim 16, 64) and warp-per-row (96, and forced) */
+    attention_case(3, 16, -1, HN_CUDA_ATTENTION_FP32, TOL_FP32);
+    attention_case(3, 16, 7, HN_CUDA_ATTENTION_FP32, TOL_FP32);
+    attention_case(2, 64, 40, HN_CUDA_ATTENTION_FP32, TOL_FP32);
+    attention_case(1, 96, -1, HN_CUDA_ATTENTION_FP32, TOL_FP32);
+    attention_case(2, 32, 9, HN_CUDA_ATTENTION_WARP, TOL_FP32);
+    /* bf16 tensor cores (head_dim 64) */
+    attention_case(2, 64, 40, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case(3, 64, -1, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case(1, 64, 0, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
 }
 
 static void test_xent_adamw(void **st) {

@@ -97,7 +97,10 @@ __global__ void __launch_bounds__(NTH) k_tc_fwd(float *out, float *lse, const fl
         __syncthreads(); /* the previous tile is consumed */
         stage(Ks, k + (size_t)h * HD, ld, kb, T);
         stage(Vs, v + (size_t)h * HD, ld, kb, T);
-        if (threadIdx.x < R) Ss[threadIdx.x] = kb + (int)threadIdx.x < T ? kb + threadIdx.x - pos[kb + threadIdx.x] : -1;
+        if (threadIdx.x < R) {
+            int tt = kb + (int)threadIdx.x;
+            Ss[threadIdx.x] = tt < T ? tt - pos[tt] : -1;
+        }
         __syncthreads();
         float *Sw = Sf + 16 * warp * LDF;
         mm_abt(Sw, Qs + 16 * warp * LDB, Ks);
@@ -178,7 +181,10 @@ __global__ void __launch_bounds__(NTH) k_tc_dq(float *dq, float *Dbuf, const flo
         __syncthreads();
         stage(Ks, k + (size_t)h * HD, ld, kb, T);
         stage(Vs, v + (size_t)h * HD, ld, kb, T);
-        if (threadIdx.x < R) Ss[threadIdx.x] = kb + (int)threadIdx.x < T ? kb + threadIdx.x - pos[kb + threadIdx.x] : -1;
+        if (threadIdx.x < R) {
+            int tt = kb + (int)threadIdx.x;
+            Ss[threadIdx.x] = tt < T ? tt - pos[tt] : -1;
+        }
         __syncthreads();
         mm_abt(Sf + 16 * warp * LDF, Qs + 16 * warp * LDB, Ks);
         mm_abt(dPf + 16 * warp * LDF, Gs + 16 * warp * LDB, Vs);
