@@ -76,7 +76,7 @@ static void layer_metrics(const hn_layer *l, const char *prefix, void *ctx) {
     int n = l->plugin->metrics(l->self, ms, MAX_LAYER_METRICS);
     for (int i = 0; i < n; i++) {
         char name[320];
-        snprintf(name, sizeof name, "%s%s", prefix, ms[i].name);
+        snprintf(name, sizeof name, "%.255s%.48s", prefix, ms[i].name); /* fits: 255 + 48 < 320 */
         w->fn(name, ms[i].value, w->ctx);
     }
 }
