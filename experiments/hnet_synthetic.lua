@@ -14,7 +14,7 @@ return experiment {
     mamba2  = { d_state = 16, headdim = 32, chunk_size = 64 },
     attention = { window = { 63, 63, "global" } },
   },
-  train = { batch = 8, steps = 300, lr = 3e-3 },
+  train = { batch = 8, steps = 600, lr = 3e-3 },
   eval  = { every = 50, bytes = 16384 },
   seed  = 1,
 }
