@@ -20,25 +20,42 @@ void hn_registry_close(hn_registry *reg) {
     memset(reg, 0, sizeof *reg);
 }
 
-static int check_table(const hn_layer_plugin *p, const char *path, hn_error *err) {
-    if (p->abi_version != HN_LAYER_ABI_VERSION)
+/* One entry a plugin table must have, and whether it has it. */
+typedef struct required_entry {
+    const char *what;
+    int present;
+} required_entry;
+
+#define N_REQUIRED(r) ((int)(sizeof(r) / sizeof(r)[0]))
+
+/* The checks every kind of plugin table shares: its ABI version, its name, then the first
+ * required entry that is missing. kind is "layer", "chunker" or "sink". */
+static int check_plugin_table(const char *kind, const char *name, uint32_t abi, uint32_t expected,
+                              const required_entry *req, int n, const char *path, hn_error *err) {
+    const char *shown = name && *name ? name : "?";
+    if (abi != expected)
         return hn_fail(err,
-                       "plugin %s (%s): layer ABI version %u, but this hnet expects version %u; "
+                       "%s plugin %s (%s): %s ABI version %u, but this hnet expects version %u; "
                        "rebuild the plugin against this hnet",
-                       p->name ? p->name : "?", path, p->abi_version, HN_LAYER_ABI_VERSION);
-    const char *missing = NULL;
-    if (!p->name || !*p->name) missing = "name";
-    else if (!p->version) missing = "version";
-    else if (!p->role) missing = "role";
-    else if (!p->create) missing = "create";
-    else if (!p->destroy) missing = "destroy";
-    else if (!p->param_count) missing = "param_count";
-    else if (!p->describe_params) missing = "describe_params";
-    else if (!p->bind) missing = "bind";
-    else if (!p->forward) missing = "forward";
-    else if (!p->backward) missing = "backward";
-    else if (!p->flops) missing = "flops";
-    if (missing) return hn_fail(err, "plugin %s (%s): its table has no '%s' function", p->name ? p->name : "?", path, missing);
+                       kind, shown, path, kind, abi, expected);
+    if (!name || !*name) return hn_fail(err, "%s plugin (%s): its table has no name", kind, path);
+    for (int i = 0; i < n; i++)
+        if (!req[i].present)
+            return hn_fail(err, "%s plugin %s (%s): its table has no '%s'", kind, shown, path, req[i].what);
+    return HN_OK;
+}
+
+static int check_table(const hn_layer_plugin *p, const char *path, hn_error *err) {
+    const required_entry req[] = {
+        {"version", !!p->version},     {"role", !!p->role},
+        {"create", !!p->create},       {"destroy", !!p->destroy},
+        {"param_count", !!p->param_count}, {"describe_params", !!p->describe_params},
+        {"bind", !!p->bind},           {"forward", !!p->forward},
+        {"backward", !!p->backward},   {"flops", !!p->flops},
+    };
+    if (check_plugin_table("layer", p->name, p->abi_version, HN_LAYER_ABI_VERSION, req,
+                           N_REQUIRED(req), path, err))
+        return HN_ERR;
     if (strcmp(p->role, "mixer") && strcmp(p->role, "mlp"))
         return hn_fail(err, "plugin %s (%s): role must be \"mixer\" or \"mlp\", not \"%s\"", p->name, path, p->role);
     return HN_OK;
@@ -80,25 +97,16 @@ int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path
 int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const char *path,
                             hn_error *err) {
     if (!p) return hn_fail(err, "%s: the chunker entry returned no table", path);
-    if (p->abi_version != HN_CHUNKER_ABI_VERSION)
-        return hn_fail(err,
-                       "chunker plugin %s (%s): chunker ABI version %u, but this hnet expects "
-                       "version %u; rebuild the plugin against this hnet",
-                       p->name ? p->name : "?", path, p->abi_version, HN_CHUNKER_ABI_VERSION);
-    const char *missing = NULL;
-    if (!p->name || !*p->name) missing = "name";
-    else if (!p->version) missing = "version";
-    else if (!p->create) missing = "create";
-    else if (!p->destroy) missing = "destroy";
-    else if (!p->param_count) missing = "param_count";
-    else if (!p->describe_params) missing = "describe_params";
-    else if (!p->bind) missing = "bind";
-    else if (!p->forward) missing = "forward";
-    else if (!p->backward) missing = "backward";
-    else if (!p->flops) missing = "flops";
-    if (missing)
-        return hn_fail(err, "chunker plugin %s (%s): its table has no '%s' function",
-                       p->name ? p->name : "?", path, missing);
+    const required_entry req[] = {
+        {"version", !!p->version},     {"create", !!p->create},
+        {"destroy", !!p->destroy},     {"param_count", !!p->param_count},
+        {"describe_params", !!p->describe_params}, {"bind", !!p->bind},
+        {"forward", !!p->forward},     {"backward", !!p->backward},
+        {"flops", !!p->flops},
+    };
+    if (check_plugin_table("chunker", p->name, p->abi_version, HN_CHUNKER_ABI_VERSION, req,
+                           N_REQUIRED(req), path, err))
+        return HN_ERR;
     for (int i = 0; i < reg->n_chunkers; i++)
         if (!strcmp(reg->chunkers[i].plugin->name, p->name))
             return hn_fail(err, "chunker plugin '%s' is loaded twice: %s and %s", p->name,
@@ -120,23 +128,15 @@ const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const 
 int hn_registry_add_sink(hn_registry *reg, const hn_sink_plugin *p, const char *path,
                          hn_error *err) {
     if (!p) return hn_fail(err, "%s: the sink entry returned no table", path);
-    if (p->abi_version != HN_SINK_ABI_VERSION)
-        return hn_fail(err,
-                       "sink plugin %s (%s): sink ABI version %u, but this hnet expects "
-                       "version %u; rebuild the plugin against this hnet",
-                       p->name ? p->name : "?", path, p->abi_version, HN_SINK_ABI_VERSION);
-    const char *missing = NULL;
-    if (!p->name || !*p->name) missing = "name";
-    else if (!p->version) missing = "version";
-    else if (p->max_batch < 1) missing = "max_batch";
-    else if (!p->create) missing = "create";
-    else if (!p->begin_run) missing = "begin_run";
-    else if (!p->log_batch) missing = "log_batch";
-    else if (!p->end_run) missing = "end_run";
-    else if (!p->destroy) missing = "destroy";
-    if (missing)
-        return hn_fail(err, "sink plugin %s (%s): its table has no '%s'",
-                       p->name ? p->name : "?", path, missing);
+    const required_entry req[] = {
+        {"version", !!p->version},   {"max_batch", p->max_batch >= 1},
+        {"create", !!p->create},     {"begin_run", !!p->begin_run},
+        {"log_batch", !!p->log_batch}, {"end_run", !!p->end_run},
+        {"destroy", !!p->destroy},
+    };
+    if (check_plugin_table("sink", p->name, p->abi_version, HN_SINK_ABI_VERSION, req,
+                           N_REQUIRED(req), path, err))
+        return HN_ERR;
     if (hn_registry_find_sink(reg, p->name))
         return hn_fail(err, "sink plugin '%s' is loaded twice (second: %s)", p->name, path);
     if (reg->n_sinks == HN_MAX_SINKS) return hn_fail(err, "too many sink plugins");
