@@ -71,21 +71,44 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     return HN_OK;
 }
 
-/* Scores the stage-0 boundaries of the n validation windows just evaluated against the
- * corpus's word starts (synthetic corpus only). */
+#define MAX_SCORED_STAGES 4
+
+/* Scores, for the n validation windows just evaluated, where each stage's chunks open
+ * against the corpus's word starts (synthetic corpus only). A byte opens a stage-s
+ * chunk when it is a boundary at stage 0 and its row is a boundary at every stage
+ * below s: the innermost chunks are what the main network sees. sc has one score per
+ * stage. */
 static void score_boundaries(const hn_model *m, const hn_corpus *c, long first, int n,
                              int seq_len, hn_boundary_score *sc) {
     if (!c->word_start || m->n_stages == 0) return;
+    int32_t *open = malloc((size_t)seq_len * sizeof *open), *row = malloc((size_t)seq_len * sizeof *row);
+    if (!open || !row) {
+        free(open);
+        free(row);
+        return;
+    }
     for (int w = 0; w < n; w++) {
         size_t base = c->split + (size_t)(first + w) * (size_t)seq_len;
-        hn_boundary_score_add(sc, m->backbone.b_h + (size_t)w * seq_len, c->word_start + base, seq_len);
+        for (int t = 0; t < seq_len; t++) row[t] = w * seq_len + t;
+        for (int t = 0; t < seq_len; t++) open[t] = 1;
+        const hn_stage *st = &m->backbone;
+        for (int s = 0; s < m->n_stages && s < MAX_SCORED_STAGES; s++, st = st->inner) {
+            for (int t = 0; t < seq_len; t++) {
+                if (!open[t]) continue;
+                open[t] = st->b_h[row[t]] != 0;
+                row[t] = st->chunk_h[row[t]]; /* its row one stage in, where it opens one */
+            }
+            hn_boundary_score_add(&sc[s], open, c->word_start + base, seq_len);
+        }
     }
+    free(open);
+    free(row);
 }
 
 /* Validation BPB over the fixed validation windows, and bytes per innermost chunk. */
 static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int32_t *tok,
                     int32_t *tgt, double *bpb, double *bpic, hn_boundary_score *sc, hn_error *err) {
-    memset(sc, 0, sizeof *sc);
+    memset(sc, 0, MAX_SCORED_STAGES * sizeof *sc);
     long windows = hn_valid_windows(c, s->eval_bytes, s->seq_len);
     if (windows < 1)
         return hn_fail(err, "the validation split of %s (%zu bytes) is shorter than one sequence of %d",
@@ -178,15 +201,26 @@ static void log_layer_metrics(run_state *r, long step, long bytes) {
     hn_model_sublayer_metrics(&r->model, log_one_metric, &m);
 }
 
-/* Stage-0 boundaries against the corpus's word boundaries (train/boundary_score.h). */
+/* Each stage's chunk starts against the corpus's word boundaries (train/boundary_score.h):
+ * boundary_precision / _recall / _chance for stage 0, with a suffix _s1, _s2 ... for the
+ * chunks that reach deeper stages. */
 static void log_boundary_score(run_state *r, long step, long bytes, const hn_boundary_score *sc,
                                hn_train_result *res) {
-    if (sc->boundaries == 0 || sc->words == 0) return;
-    res->boundary_precision = hn_boundary_precision(sc);
-    res->boundary_recall = hn_boundary_recall(sc);
-    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_precision", res->boundary_precision);
-    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_recall", res->boundary_recall);
-    hn_results_log(r->db, r->run_id, step, bytes, "valid", "boundary_chance", hn_boundary_chance(sc));
+    for (int s = 0; s < r->model.n_stages && s < MAX_SCORED_STAGES; s++) {
+        if (sc[s].boundaries == 0 || sc[s].words == 0) continue;
+        char suffix[8] = "", name[48];
+        if (s > 0) snprintf(suffix, sizeof suffix, "_s%d", s);
+        if (s == 0) {
+            res->boundary_precision = hn_boundary_precision(&sc[s]);
+            res->boundary_recall = hn_boundary_recall(&sc[s]);
+        }
+        snprintf(name, sizeof name, "boundary_precision%s", suffix);
+        hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_precision(&sc[s]));
+        snprintf(name, sizeof name, "boundary_recall%s", suffix);
+        hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_recall(&sc[s]));
+        snprintf(name, sizeof name, "boundary_chance%s", suffix);
+        hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_chance(&sc[s]));
+    }
 }
 
 /* Flushes the metrics and writes a checkpoint of the run as it stands after `step`
@@ -324,7 +358,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
 
     double vbpb, bpic, flops_sum = pos.flops_sum, aux_sum = pos.aux_sum;
     long flops_n = pos.flops_n;
-    hn_boundary_score bsc;
+    hn_boundary_score bsc[MAX_SCORED_STAGES];
     if (resumed) {
         res->first_valid_bpb = pos.first_valid_bpb;
         res->final_valid_bpb = vbpb = pos.final_valid_bpb;
@@ -333,7 +367,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         res->steps_done = pos.step;
         res->bytes_seen = pos.step * bytes_per_step;
     } else {
-        if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, &bsc, err)) goto fail;
+        if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
         res->first_valid_bpb = res->final_valid_bpb = vbpb;
         hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
         hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
@@ -391,12 +425,12 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             if (hn_results_flush(r.db, err)) goto fail;
         }
         if (done % s.eval_every == 0 || done == s.steps) {
-            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, &bsc, err)) goto fail;
+            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
             res->final_valid_bpb = vbpb;
             res->bpic = bpic;
             hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpb", vbpb);
             hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpic", bpic);
-            log_boundary_score(&r, done, bytes, &bsc, res);
+            log_boundary_score(&r, done, bytes, bsc, res);
             hn_progress_valid(&progress, done, vbpb);
             if (hn_results_flush(r.db, err)) goto fail;
         }
