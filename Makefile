@@ -50,6 +50,8 @@ all: $(B)/hnet $(LAYER_SO) $(PLUGIN_SO)
 deps: $(B)/.deps-ok
 $(B)/.deps-ok: scripts/deps.sh
 	@mkdir -p $(B) && sh scripts/deps.sh && touch $@
+$(B)/.deps-tests-ok: scripts/deps.sh
+	@mkdir -p $(B) && sh scripts/deps.sh --tests && touch $@
 
 $(B)/gen/prelude_lua.c: runtime/lua/prelude.lua scripts/embed.sh
 	@mkdir -p $(dir $@)
@@ -114,7 +116,7 @@ endif
 run: deps all
 	$(B)/hnet run experiments/llamabyte.lua
 
-test: deps all $(TEST_BIN)
+test: deps $(B)/.deps-tests-ok all $(TEST_BIN)
 	sh scripts/run-tests.sh $(TEST_BIN) $(wildcard tests/e2e/test_*.sh)
 
 clean:

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Checks the system packages hnet builds against and installs the missing ones with
-# apt-get when running as root; otherwise prints the exact install line and fails.
+# Checks the system packages hnet builds against (with --tests: also those its tests
+# use) and installs the missing ones with apt-get when running as root; otherwise prints
+# the exact install line and fails.
 set -u
 need=""
 has_pc() { pkg-config --exists "$1" 2>/dev/null; }
@@ -18,8 +19,12 @@ has_pc cairo    || need="$need libcairo2-dev"
 # figures (hnet plot / report) draw their text in DejaVu Sans
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
-# the tests start local HTTP servers (fetch, dashboard uploads) with python3
-command -v python3 >/dev/null 2>&1 || need="$need python3"
+# `deps.sh --tests`: what only the tests need — python3 for the local HTTP servers they
+# start (fetch, dashboard uploads), chromium to check that reports render
+if [ "${1:-}" = "--tests" ]; then
+    command -v python3 >/dev/null 2>&1 || need="$need python3"
+    command -v chromium >/dev/null 2>&1 || need="$need chromium"
+fi
 [ -z "$need" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,10 +1,12 @@
 #!/bin/sh
 # run-tests.sh TEST...: runs cmocka test binaries and e2e shell tests, counts test
 # cases (cmocka reports per case; each e2e script is one case) and ends with the
-# plain closing line "N passed, N failed".
+# plain closing line "N passed, N failed, N skipped" (a skipped case is listed, never
+# silently counted as passed).
 set -u
 passed=0
 failed=0
+skipped=0
 failed_names=""
 log=$(mktemp)
 for t in "$@"; do
@@ -18,24 +20,32 @@ for t in "$@"; do
     secs=$(( $(date +%s) - start ))
     case "$t" in
         *.sh)
+            k=0
             if [ $rc = 0 ]; then p=1; f=0; else p=0; f=1; fi ;;
         *)
             p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
             f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+            k=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
             # a crash or a non-zero exit with no failed case counted is still a failure
             if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; fi ;;
     esac
     passed=$((passed + p))
+    skipped=$((skipped + k))
     failed=$((failed + f))
     if [ "$f" != 0 ]; then
         echo "FAIL $name (${secs}s)"
         sed 's/^/    /' "$log"
         failed_names="$failed_names $name"
     else
-        echo "ok   $name: $p passed (${secs}s)"
+        if [ "$k" != 0 ]; then
+            echo "ok   $name: $p passed, $k SKIPPED (${secs}s)"
+            sed -n '/SKIPPED\|[Ss]kip/p' "$log" | sed 's/^/    /'
+        else
+            echo "ok   $name: $p passed (${secs}s)"
+        fi
     fi
 done
 rm -f "$log"
 [ -n "$failed_names" ] && echo "failed:$failed_names"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -187,6 +187,8 @@ local function integer_at_least(min, what)
 end
 local integer = integer_at_least(-2 ^ 53, "an integer")
 local posint = integer_at_least(1, "a positive integer")
+-- Inputs are bytes, so the vocabulary holds at least the 256 byte values.
+local vocab_check = integer_at_least(256, "an integer >= 256 (inputs are bytes 0..255)")
 local nonneg_int = integer_at_least(0, "an integer >= 0")
 
 local function number_in(lo, hi, lo_open, hi_open, what)
@@ -837,7 +839,7 @@ local function resolve_model(kind, args, where, path)
     mlp = resolve_mlps(mlpv, sections, S, where, mpath),
     layers = layers,
     chunker = chunker,
-    vocab = args.vocab == nil and 256 or apply(posint, args.vocab, where, join(path, "vocab")),
+    vocab = args.vocab == nil and 256 or apply(vocab_check, args.vocab, where, join(path, "vocab")),
     norm_eps = args.norm_eps == nil and 1e-5 or apply(positive, args.norm_eps, where, join(path, "norm_eps")),
   }, { "kind", "layout", "stages", "d", "mlp", "layers", "chunker", "vocab", "norm_eps" })
   return new_object(kind, r, raw_copy(args))

@@ -19,6 +19,8 @@ int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const 
     const cJSON *kind = cJSON_GetObjectItem(cfg, "kind");
     snprintf(m->kind, sizeof m->kind, "%s", cJSON_IsString(kind) ? kind->valuestring : "isotropic");
     m->vocab = json_int(cfg, "vocab", 256);
+    if (m->vocab < 256)
+        return hn_fail(err, "model.vocab: expected at least 256 (inputs are bytes), found %d", m->vocab);
     const cJSON *d = cJSON_GetObjectItem(cfg, "d");
     if (cJSON_IsArray(d)) d = cJSON_GetArrayItem(d, 0);
     m->d = cJSON_IsNumber(d) ? d->valueint : 0;

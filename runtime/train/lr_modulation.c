@@ -13,7 +13,8 @@ int hn_lr_multipliers(const cJSON *cfg, int S, double *mult, hn_error *err) {
     const cJSON *model = cJSON_GetObjectItem(cfg, "model");
     const cJSON *spec = cJSON_GetObjectItem(train, "lr_multipliers");
     for (int s = 0; s <= S; s++) mult[s] = 1.0;
-    if (!spec || cJSON_IsNull(spec)) return HN_OK;
+    /* an isotropic model has no stages to balance: "auto" leaves it at the base rate */
+    if (!spec || cJSON_IsNull(spec) || S == 0) return HN_OK;
     if (cJSON_IsArray(spec)) {
         if (cJSON_GetArraySize(spec) != S + 1)
             return hn_fail(err, "train.lr_multipliers: expected %d numbers (one per stage and the main "
@@ -32,13 +33,17 @@ int hn_lr_multipliers(const cJSON *cfg, int S, double *mult, hn_error *err) {
     const cJSON *ratio = cJSON_GetObjectItem(chunker, "ratio");
     const cJSON *k = cJSON_GetObjectItem(chunker, "k");
     const cJSON *d = cJSON_GetObjectItem(model, "d");
+    const cJSON *kind = cJSON_GetObjectItem(chunker, "kind");
+    int is_space = cJSON_IsString(kind) && !strcmp(kind->valuestring, "space");
     double DS = stage_number(d, S, 0);
     double prod = 1.0;
     for (int s = 0; s <= S; s++) {
         double Ds = stage_number(d, s, 0);
         if (DS <= 0 || Ds <= 0) return hn_fail(err, "train.lr_multipliers = \"auto\" needs model.d per stage");
         mult[s] = sqrt(HN_N_GPT / prod * DS / Ds);
-        double N = ratio ? stage_number(ratio, s, 1.0) : stage_number(k, s, 1.0);
+        double N = ratio ? stage_number(ratio, s, 1.0)
+                 : k     ? stage_number(k, s, 1.0)
+                 : is_space ? HN_SPACE_RATIO : 1.0;
         prod *= N > 0 ? N : 1.0;
     }
     return HN_OK;

@@ -10,10 +10,14 @@
 
 /* Bytes per GPT-2 token on FineWeb-Edu, N^GPT of Eq. 11. */
 #define HN_N_GPT 4.6
+/* The compression spacelike chunking gives on English (Table 1's BPIC for SpaceByte):
+ * its N in Eq. 11, since the rule has no target of its own. */
+#define HN_SPACE_RATIO 6.0
 
-/* Fills mult[0..S] from train.lr_multipliers: absent -> all 1; a list of S+1 numbers ->
- * those; "auto" -> Eq. 11: lambda^s = sqrt(N_GPT / prod_{i<s} N^i * D^S / D^s), with N^i
- * the target compression of stage i (chunker ratio, or pool k). */
+/* Fills mult[0..S] from train.lr_multipliers: absent, or an isotropic model (S = 0) ->
+ * all 1; a list of S+1 numbers -> those; "auto" -> Eq. 11:
+ * lambda^s = sqrt(N_GPT / prod_{i<s} N^i * D^S / D^s), with N^i the target compression
+ * of stage i (dc ratio, pool k, HN_SPACE_RATIO for space). */
 int hn_lr_multipliers(const cJSON *config, int S, double *mult, hn_error *err);
 
 #endif

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,13 +133,17 @@ static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int3
     return HN_OK;
 }
 
-/* Clips by global norm and applies AdamW to every parameter (learning rate times its
- * stage's multiplier); returns the norm. */
-static double optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, double lr,
-                             const double *mult, const run_settings *s) {
+/* The global gradient norm of the last backward. */
+static double gradient_norm(const hn_model *m) {
+    return sqrt(m->be->sum_squares(m->params.grads, m->params.total));
+}
+
+/* Clips by the global norm and applies AdamW to every parameter (learning rate times its
+ * stage's multiplier). */
+static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, double lr,
+                           double norm, const double *mult, const run_settings *s) {
     const hn_backend *be = m->be;
     hn_param_store *ps = &m->params;
-    double norm = sqrt(be->sum_squares(ps->grads, ps->total));
     float scale = (s->grad_clip > 0 && norm > s->grad_clip) ? (float)(s->grad_clip / norm) : 1.0f;
     float bc1 = (float)(1 - pow(s->beta1, (double)t)), bc2 = (float)(1 - pow(s->beta2, (double)t));
     for (int i = 0; i < ps->n; i++) {
@@ -149,7 +154,6 @@ static double optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, do
                   (float)s->beta1, (float)s->beta2, (float)s->eps, wd, bc1, bc2, scale);
     }
     hn_params_zero_grads(ps);
-    return norm;
 }
 
 static double now_seconds(void) {
@@ -221,6 +225,28 @@ static void log_boundary_score(run_state *r, long step, long bytes, const hn_bou
         snprintf(name, sizeof name, "boundary_chance%s", suffix);
         hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_chance(&sc[s]));
     }
+}
+
+/* A fresh run must neither prune nor later resume from the checkpoints an earlier run
+ * of the same name left in its folder: they are moved aside (kept, not deleted) to
+ * <folder>.<n>, the first free n. */
+static int set_aside_old_checkpoints(const hn_ckpt_settings *cs, hn_error *err) {
+    long steps[1];
+    if (hn_checkpoint_list(cs->run_dir, steps, 1) == 0) return HN_OK;
+    char aside[sizeof cs->run_dir + 16];
+    for (int n = 1; n < 10000; n++) {
+        snprintf(aside, sizeof aside, "%s.%d", cs->run_dir, n);
+        if (access(aside, F_OK) != 0) {
+            if (rename(cs->run_dir, aside))
+                return hn_fail(err, "cannot move the earlier checkpoints of %s aside to %s: %s",
+                               cs->run_dir, aside, strerror(errno));
+            fprintf(stderr, "hnet: %s held checkpoints of an earlier run of this name; kept them "
+                            "in %s (use --resume to continue that run instead)\n",
+                    cs->run_dir, aside);
+            return HN_OK;
+        }
+    }
+    return hn_fail(err, "too many earlier checkpoint folders next to %s", cs->run_dir);
 }
 
 /* Flushes the metrics and writes a checkpoint of the run as it stands after `step`
@@ -317,6 +343,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
+    if (!resumed && set_aside_old_checkpoints(&ckpt, err)) {
+        release(&r);
+        return HN_ERR;
+    }
     if (resumed && hn_results_resume_run(r.db, pos.run_id, pos.step, err)) {
         release(&r);
         return hn_fail_prefix(err, "resuming run %lld from its checkpoint (is %s the database "
@@ -399,7 +429,15 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         flops_sum += hn_model_flops_per_byte(&r.model);
         flops_n++;
         aux_sum += loss.aux;
-        double gnorm = optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, mult, &s);
+        double gnorm = gradient_norm(&r.model);
+        if (!isfinite(gnorm)) {
+            /* an update with it would put NaN into every weight (and into checkpoints) */
+            hn_fail(err, "the gradient norm became %s at step %ld (lr %.3g); the run stopped and "
+                         "is recorded as failed, its weights untouched — try a lower train.lr",
+                    isnan(gnorm) ? "NaN" : "infinite", step + 1, lr);
+            goto fail;
+        }
+        optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, gnorm, mult, &s);
         long done = step + 1, bytes = done * bytes_per_step;
         bpb_sum += bpb;
         bpb_n++;

@@ -43,16 +43,7 @@ grep -Eq '(src|href)="(https?:|file:|/)' "$TMP/report.html" && fail "report refe
 grep -q '<td>hnet-matched</td>' "$TMP/report.html" || fail "report: no table row"
 
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
-if [ -z "$CHROME" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing chromium for this test (apt-get install chromium)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }
-    CHROME=$(command -v chromium || true)
-fi
-if [ -z "$CHROME" ]; then
-    echo "SKIP: the report rendering check needs chromium (sudo apt-get install -y chromium)"
-    exit 0
-fi
+[ -n "$CHROME" ] || fail "the report rendering check needs chromium: sh scripts/deps.sh --tests installs it"
 # a copy with a script that counts the decoded figures once the page has loaded
 rendered() {
     cp "$1" "$TMP/check.html"
