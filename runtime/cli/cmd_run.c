@@ -62,8 +62,14 @@ int hn_cmd_run(int argc, char **argv) {
     char *upload_sets[16];
     int n_upload_sets = 0;
     hn_cli_live *live = NULL;
+    static const char *const with_value[] = {"--steps", "--db", "--device", "--upload", "--upload-set"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        for (size_t v = 0; v < sizeof with_value / sizeof with_value[0]; v++)
+            if (!strcmp(a, with_value[v]) && i + 1 == argc) {
+                fprintf(stderr, "hnet run: %s needs a value (see hnet run --help)\n", a);
+                return 2;
+            }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;

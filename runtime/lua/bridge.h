@@ -17,6 +17,7 @@ typedef struct hn_lua_host {
     int line;
     char top[1024];  /* the file being loaded */
     int top_line;    /* last line run in it */
+    long ticks;      /* count-hook calls so far: bounds the work an experiment file may do */
 } hn_lua_host;
 
 /* Attaches host to L (extra space) and installs the hook. */

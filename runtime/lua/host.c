@@ -22,8 +22,21 @@ static void note(hn_lua_host *h, const char *source, int line) {
 /* A line event says where the user's code is. A return into a user function says so
  * too: without it, a call that returns to the same line would leave the position
  * inside the callee. */
+/* An experiment file only builds tables: HOOK_COUNT x MAX_TICKS Lua instructions (about
+ * ten seconds with the line hook on) is far beyond any real one, and stops an endless
+ * loop with a clear message. */
+#define HOOK_COUNT 1000000
+#define MAX_TICKS 200L
+
 static void hook(lua_State *L, lua_Debug *ar) {
     hn_lua_host *h = host_of(L);
+    if (ar->event == LUA_HOOKCOUNT) {
+        if (++h->ticks > MAX_TICKS)
+            luaL_error(L, "%s:%d: the experiment file ran more than %d million Lua "
+                          "instructions (an endless loop?)", h->file[0] ? h->file : "?", h->line,
+                       (int)(HOOK_COUNT / 1000000 * MAX_TICKS));
+        return;
+    }
     if (ar->event == LUA_HOOKLINE) {
         if (lua_getinfo(L, "S", ar)) note(h, ar->source, ar->currentline);
     } else if (ar->event == LUA_HOOKRET) {
@@ -35,7 +48,8 @@ static void hook(lua_State *L, lua_Debug *ar) {
 
 void hn_lua_host_attach(lua_State *L, hn_lua_host *host) {
     *(hn_lua_host **)lua_getextraspace(L) = host;
-    lua_sethook(L, hook, LUA_MASKLINE | LUA_MASKRET, 0);
+    host->ticks = 0;
+    lua_sethook(L, hook, LUA_MASKLINE | LUA_MASKRET | LUA_MASKCOUNT, HOOK_COUNT);
 }
 
 static int l_where(lua_State *L) {

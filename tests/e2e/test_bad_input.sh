@@ -24,6 +24,8 @@ run_bad "unknown corpus" "unknown_corpus.lua:3: .*unknown corpus .no-such-corpus
 mkdir -p "$TMP/empty"
 HNET_DATA_DIR="$TMP/empty" run_bad "missing corpus" "missing_corpus.lua:3: .*tinyshakespeare.*not found.*HNET_DATA_DIR" $F/missing_corpus.lua
 run_bad "os.execute blocked" "os.execute.*--unsafe-lua" $F/execute.lua
+run_bad "endless loop" "endless.lua:2: .*more than 200 million Lua instructions" $F/endless.lua
+expect_fail "flag without its value" "--steps needs a value" $HNET run $F/long.lua --steps
 run_bad "missing file" "cannot (open|read).*nope.lua|nope.lua.*(No such|not found)" $TMP/nope.lua
 [ ! -f "$DB" ] || [ "$(sqlite3 "$DB" 'select count(*) from runs')" = 0 ] ||
     fail "a rejected experiment left a run in results.db"
