@@ -61,6 +61,7 @@ static void free_buffers(hn_model *m) {
     m->offsets_host = NULL;
     m->loss_host = NULL;
     m->max_T = m->max_seqs = 0;
+    m->seqs = (hn_seqs){0}; /* the packing lived in the freed buffers */
 }
 
 void hn_model_free(hn_model *m) {
@@ -100,11 +101,14 @@ static int ensure_buffers(hn_model *m, int T, int n_seqs, hn_error *err) {
     return HN_OK;
 }
 
-/* Packs n_seqs equal-length sequences: offsets and per-row positions. */
-static void pack_sequences(hn_model *m, int n_seqs, int seq_len) {
+/* Packs n_seqs equal-length sequences: offsets and per-row positions, uploaded only
+ * when the shape changes (training and evaluation batches keep theirs). */
+static int pack_sequences(hn_model *m, int n_seqs, int seq_len, hn_error *err) {
     int T = n_seqs * seq_len;
-    for (int i = 0; i <= n_seqs; i++) m->offsets_host[i] = i * seq_len;
+    if (m->seqs.n == n_seqs && m->seqs.max_len == seq_len && m->seqs.total == T) return HN_OK;
     int32_t *pos = malloc((size_t)T * sizeof *pos);
+    if (!pos) return hn_fail(err, "out of host memory packing a batch of %d bytes", T);
+    for (int i = 0; i <= n_seqs; i++) m->offsets_host[i] = i * seq_len;
     for (int t = 0; t < T; t++) pos[t] = t % seq_len;
     m->be->upload(m->offsets_dev, m->offsets_host, ((size_t)n_seqs + 1) * sizeof(int32_t));
     m->be->upload(m->pos_dev, pos, (size_t)T * sizeof *pos);
@@ -112,6 +116,7 @@ static void pack_sequences(hn_model *m, int n_seqs, int seq_len) {
     m->seqs = (hn_seqs){.n = n_seqs, .total = T, .max_len = seq_len,
                         .offsets = m->offsets_host, .offsets_dev = m->offsets_dev,
                         .pos_dev = m->pos_dev};
+    return HN_OK;
 }
 
 static const float *value(const hn_model *m, int idx) { return m->params.entries[idx].p.value; }
@@ -122,7 +127,7 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     const hn_backend *be = m->be;
     int T = n_seqs * seq_len;
     if (ensure_buffers(m, T, n_seqs, err)) return HN_ERR;
-    pack_sequences(m, n_seqs, seq_len);
+    if (pack_sequences(m, n_seqs, seq_len, err)) return HN_ERR;
     be->upload(m->tok_dev, tok, (size_t)T * sizeof(int32_t));
     be->upload(m->tgt_dev, tgt, (size_t)T * sizeof(int32_t));
     be->embedding_forward(m->x, value(m, m->emb_param), m->tok_dev, T, m->d);

@@ -445,11 +445,13 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         res->bytes_seen = bytes;
         res->final_train_bpb = bpb;
         if (done % s.log_every == 0 || done == s.steps) {
+            /* the rate of this process: bytes trained since it started (or resumed) */
             double elapsed = now_seconds() - t_start;
+            double rate = (double)(bytes - pos.step * bytes_per_step) / elapsed;
             hn_results_log(r.db, r.run_id, done, bytes, "train", "bpb", bpb_sum / (double)bpb_n);
             hn_results_log(r.db, r.run_id, done, bytes, "train", "lr", lr);
             hn_results_log(r.db, r.run_id, done, bytes, "train", "grad_norm", gnorm);
-            hn_results_log(r.db, r.run_id, done, bytes, "train", "bytes_per_s", (double)bytes / elapsed);
+            hn_results_log(r.db, r.run_id, done, bytes, "train", "bytes_per_s", rate);
             res->flops_per_byte = flops_sum / (double)flops_n;
             hn_results_log(r.db, r.run_id, done, bytes, "train", "gflops_per_byte",
                            res->flops_per_byte / 1e9);
@@ -457,7 +459,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             log_layer_metrics(&r, done, bytes);
             flops_sum = aux_sum = 0;
             flops_n = 0;
-            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, (double)bytes / elapsed);
+            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, rate);
             bpb_sum = 0;
             bpb_n = 0;
             if (hn_results_flush(r.db, err)) goto fail;
