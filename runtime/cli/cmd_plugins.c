@@ -8,8 +8,9 @@
 int hn_cmd_plugins(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: hnet plugins\n\nLists the layer plugins found on HNET_PLUGIN_PATH and in the "
-                   "build tree:\nname, version, role, the block letters each registers, and its file.\n");
+            printf("usage: hnet plugins\n\nLists the plugins found on HNET_PLUGIN_PATH and in the build "
+                   "tree: layers\n(role mixer or mlp, with the block letters each registers), chunkers "
+                   "and dashboard\nsinks: name, version, role, letters, file.\n");
             return 0;
         }
         fprintf(stderr, "hnet plugins: unknown argument '%s' (see hnet plugins --help)\n", argv[i]);
@@ -37,6 +38,13 @@ int hn_cmd_plugins(int argc, char **argv) {
         printf("%-12s %-8s %-6s %-24s %s\n", p->name, p->version, p->role,
                *letters ? letters : "-", reg.plugins[i].path);
     }
+    /* the other extension points: chunkers (plugins/dc, ...) and dashboard sinks */
+    for (int i = 0; i < reg.n_chunkers; i++)
+        printf("%-12s %-8s %-6s %-24s %s\n", reg.chunkers[i].plugin->name,
+               reg.chunkers[i].plugin->version, "chunk", "-", reg.chunkers[i].path);
+    for (int i = 0; i < reg.n_sinks; i++)
+        printf("%-12s %-8s %-6s %-24s %s\n", reg.sinks[i].plugin->name,
+               reg.sinks[i].plugin->version, "sink", "-", reg.sinks[i].path);
     hn_registry_close(&reg);
     return 0;
 }

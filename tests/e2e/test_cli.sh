@@ -1,0 +1,14 @@
+# The CLI's own surface: every command answers --help, `hnet plugins` lists every kind of
+# plugin the build made, and an unknown command is an error with the usage.
+. tests/e2e/lib.sh
+for c in run suite compare plot report show upload plugins sample chunks fetch bench; do
+    $HNET $c --help >"$TMP/help" 2>&1 || fail "hnet $c --help exited non-zero"
+    grep -q "usage: hnet $c" "$TMP/help" || fail "hnet $c --help prints no usage line"
+done
+$HNET plugins >"$TMP/plugins" 2>&1 || fail "hnet plugins: $(cat "$TMP/plugins")"
+for p in "attention.*mixer.*T=attention" "swiglu.*mlp" "mamba2.*M=mamba2" "moe.*E=attention" \
+         "dc.*chunk" "space.*chunk" "pool.*chunk" "mlflow.*sink" "wandb.*sink" "tensorboard.*sink"; do
+    grep -Eq "$p" "$TMP/plugins" || { cat "$TMP/plugins"; fail "hnet plugins does not list /$p/"; }
+done
+expect_fail "unknown command" "unknown command 'trian'" $HNET trian
+echo "ok: $(wc -l <"$TMP/plugins") plugin lines, every command has --help"
