@@ -23,10 +23,11 @@ void hn_human_count(char *out, int size, double n) {
     else snprintf(out, (size_t)size, "%.*f%s", n < 10 ? 2 : 1, n, units[u]);
 }
 
-void hn_progress_start(hn_progress *p, const char *name, long total, int quiet) {
+void hn_progress_start(hn_progress *p, const char *name, long first, long total, int quiet) {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
     p->total = total;
+    p->first = first;
     p->quiet = quiet;
     p->tty = isatty(STDERR_FILENO);
     p->t0 = now();
@@ -36,7 +37,8 @@ void hn_progress_start(hn_progress *p, const char *name, long total, int quiet) 
 void hn_progress_update(hn_progress *p, long step, long bytes, double bpb, double bps) {
     if (p->quiet) return;
     double elapsed = now() - p->t0;
-    double eta = step > 0 ? elapsed * (double)(p->total - step) / (double)step : 0;
+    long done_here = step - p->first; /* steps this process has timed */
+    double eta = done_here > 0 ? elapsed * (double)(p->total - step) / (double)done_here : 0;
     char b[32], r[32], valid[48] = "";
     hn_human_count(b, sizeof b, (double)bytes);
     hn_human_count(r, sizeof r, bps);

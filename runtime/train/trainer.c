@@ -381,7 +381,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     hn_rng data_rng = resumed ? pos.data_rng : hn_rng_derive(s.seed, 0xda7a);
     long bytes_per_step = (long)s.batch * s.seq_len;
     hn_progress progress;
-    hn_progress_start(&progress, s.name, s.steps, opt->quiet);
+    hn_progress_start(&progress, s.name, pos.step, s.steps, opt->quiet);
     double t_start = now_seconds(), bpb_sum = pos.bpb_sum;
     long bpb_n = pos.bpb_n;
     const char *failure = NULL;
