@@ -236,22 +236,9 @@ static void check_attention_grads(int window) {
     for (int t = 0; t < T; t++) assert_true(g[(size_t)t * A_LD + 3 * A_D] == 0.0f);
 
     gradcheck_opts o = {.eps = 1e-2, .floor = 1e-2, .max_points = n, .what = "attention qkv"};
-    double err = gradcheck_max_error(c.qkv, g, n, attn_loss, &c, o);
-    assert_true(err < GRAD_TOL);
+    gradcheck_assert(c.qkv, g, n, attn_loss, &c, o, GRAD_TOL);
 
-    o.what = NULL;
     float *bad = falloc(n);
-    size_t big = 0;
-    for (size_t i = 0; i < n; i++) {
-        bad[i] = 1.1f * g[i];
-        if (fabsf(g[i]) > fabsf(g[big])) big = i;
-    }
-    assert_true(fabsf(g[big]) > 0.05f);
-    assert_true(gradcheck_max_error(c.qkv, bad, n, attn_loss, &c, o) > 5 * GRAD_TOL);
-    memcpy(bad, g, n * sizeof(float));
-    bad[big] = -bad[big];
-    assert_true(gradcheck_max_error(c.qkv, bad, n, attn_loss, &c, o) > 0.5);
-
     /* backward accumulates: a second call doubles every gradient */
     memcpy(bad, g, n * sizeof(float));
     attn_loss(&c);

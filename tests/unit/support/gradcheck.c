@@ -1,5 +1,13 @@
 #include "gradcheck.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
 #include <math.h>
 #include <stdio.h>
 
@@ -63,4 +71,23 @@ double max_rel_diff(const float *a, const float *b, size_t n, double floor) {
         if (d / den > worst) worst = d / den;
     }
     return worst;
+}
+
+void gradcheck_assert(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,
+                      void *ctx, gradcheck_opts o, double tol) {
+    assert_true(gradcheck_max_error(x, analytic, n, loss, ctx, o) < tol);
+    o.what = NULL;
+    float *bad = malloc((n ? n : 1) * sizeof *bad);
+    assert_non_null(bad);
+    size_t big = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad[i] = 1.1f * analytic[i];
+        if (fabsf(analytic[i]) > fabsf(analytic[big])) big = i;
+    }
+    assert_true(fabsf(analytic[big]) > 0.05f); /* the gradient is not trivially zero */
+    assert_true(gradcheck_max_error(x, bad, n, loss, ctx, o) > 5 * tol);
+    memcpy(bad, analytic, n * sizeof *bad);
+    bad[big] = -bad[big];
+    assert_true(gradcheck_max_error(x, bad, n, loss, ctx, o) > 0.5);
+    free(bad);
 }

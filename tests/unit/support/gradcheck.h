@@ -28,6 +28,14 @@ typedef struct gradcheck_opts {
 double gradcheck_max_error(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,
                            void *ctx, gradcheck_opts opts);
 
+/* The check every gradient test makes, with teeth: the worst error over opts'
+ * entries must be below tol, and the same check must reject the gradient scaled by 1.1
+ * (error > 5 tol) and with its largest entry negated (error > 0.5), so a check that
+ * passes anything is caught. Asserts through cmocka; opts.max_points should cover the
+ * largest entry (0 = all). */
+void gradcheck_assert(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,
+                      void *ctx, gradcheck_opts opts, double tol);
+
 /* Fills x with normal(0, std) values from rng. */
 void fill_normal(float *x, size_t n, double std, hn_rng *rng);
 /* Fills x with uniform [lo, hi) values. */
