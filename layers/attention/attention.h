@@ -21,8 +21,6 @@ typedef struct hn_attn {
     float *qkv;  /* [cap, 3D] projections, q and k rotated */
     float *att;  /* [cap, D] attention output before out_proj */
     float *lse;  /* [cap, heads] */
-    float *datt; /* [cap, D] */
-    float *dqkv; /* [cap, 3D] */
 
     const float *x; /* forward input, valid until the matching backward */
     int T;          /* rows of the last forward */

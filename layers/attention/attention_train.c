@@ -11,11 +11,11 @@
 
 void hn_attn_release(hn_attn *a) {
     if (a->be) {
-        float *bufs[] = {a->qkv, a->att, a->lse, a->datt, a->dqkv};
+        float *bufs[] = {a->qkv, a->att, a->lse};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) a->be->free(bufs[i]);
     }
-    a->qkv = a->att = a->lse = a->datt = a->dqkv = NULL;
+    a->qkv = a->att = a->lse = NULL;
     a->cap = 0;
     a->be = NULL;
 }
@@ -30,9 +30,7 @@ int hn_attn_reserve(hn_attn *a, const hn_backend *be, int T, hn_error *err) {
     a->qkv = be->alloc(rows * 3 * D * sizeof(float));
     a->att = be->alloc(rows * D * sizeof(float));
     a->lse = be->alloc(rows * (size_t)a->heads * sizeof(float));
-    a->datt = be->alloc(rows * D * sizeof(float));
-    a->dqkv = be->alloc(rows * 3 * D * sizeof(float));
-    if (!a->qkv || !a->att || !a->lse || !a->datt || !a->dqkv) {
+    if (!a->qkv || !a->att || !a->lse) {
         hn_attn_release(a);
         return hn_fail(err, "attention: out of %s memory for %d rows of work buffers", be->name,
                        cap);
@@ -72,20 +70,25 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
     if (T != a->T)
         return hn_fail(err, "attention: backward over %d rows follows a forward over %d", T, a->T);
     if (T == 0) return HN_OK;
+    /* gradient buffers live only in this call: the backend's shared workspace */
+    float *datt = be->workspace(HN_WS_LAYER0, (size_t)T * D * sizeof(float));
+    float *dqkv = be->workspace(HN_WS_LAYER1, (size_t)T * 3 * D * sizeof(float));
+    if (!datt || !dqkv)
+        return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     /* out_proj: dWo += dy^T att, datt = dy Wo */
     be->matmul(1, 0, D, D, T, 1.0f, dy, a->att, 1.0f, a->gwo);
-    be->matmul(0, 0, T, D, D, 1.0f, dy, a->wo, 0.0f, a->datt);
-    be->zero(a->dqkv, (size_t)T * 3 * D * sizeof(float));
-    be->attention_backward(a->dqkv, a->dqkv + D, a->dqkv + 2 * D, a->datt, a->qkv, a->qkv + D,
+    be->matmul(0, 0, T, D, D, 1.0f, dy, a->wo, 0.0f, datt);
+    be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
+    be->attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, a->qkv, a->qkv + D,
                            a->qkv + 2 * D, 3 * D, a->att, a->lse, seqs, a->heads, a->head_dim,
                            a->window, a->scale);
     if (a->rot_dim > 0) {
-        be->rope(a->dqkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 1);
-        be->rope(a->dqkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev,
+        be->rope(dqkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 1);
+        be->rope(dqkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev,
                  a->theta, 1);
     }
     /* Wqkv: dW += dqkv^T x, dx += dqkv Wqkv */
-    be->matmul(1, 0, 3 * D, D, T, 1.0f, a->dqkv, a->x, 1.0f, a->gwqkv);
-    be->matmul(0, 0, T, D, 3 * D, 1.0f, a->dqkv, a->wqkv, 1.0f, dx);
+    be->matmul(1, 0, 3 * D, D, T, 1.0f, dqkv, a->x, 1.0f, a->gwqkv);
+    be->matmul(0, 0, T, D, 3 * D, 1.0f, dqkv, a->wqkv, 1.0f, dx);
     return HN_OK;
 }

@@ -36,13 +36,12 @@ typedef struct hn_m2 {
     int cap, cap_chunks;
     size_t ws_floats;
     float *zxbcdt;  /* [cap, d_proj] input projection */
-    float *xbc;     /* [cap, conv_dim] convolution output (after SiLU) */
     float *y;       /* [cap, d_inner] SSD output */
-    float *yn;      /* [cap, d_inner] gated-norm output */
     float *rstd;    /* [cap, ngroups] */
     float *states;  /* [cap_chunks, nheads, headdim, d_state] */
     float *ws;      /* SSD scratch */
-    float *dzxbcdt, *dxbc, *dy, *dyn;
+    /* the convolution output xbc, the gated-norm output yn and all gradient buffers
+     * are recomputed / made in the backend's shared workspace (be->workspace) */
 
     const float *x; /* forward input, valid until the matching backward */
     int T;

@@ -30,6 +30,19 @@ typedef struct hn_seqs {
     const int32_t *pos_dev; /* device: position of each row within its sequence, [T] */
 } hn_seqs;
 
+/* Slots of the shared transient workspace (hn_backend.workspace). Layer plugins use
+ * them for buffers that live only inside one forward or backward call; never keep a
+ * workspace pointer across calls (a later, larger request moves the buffer). */
+enum {
+    HN_WS_LAYER0 = 0,
+    HN_WS_LAYER1,
+    HN_WS_LAYER2,
+    HN_WS_LAYER3,
+    HN_WS_LAYER4,
+    HN_WS_LAYER5,
+    HN_WS_SLOTS
+};
+
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
 
@@ -45,6 +58,12 @@ typedef struct hn_backend {
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*zero)(void *p, size_t bytes);
     void (*sync)(void);
+    /* A buffer of at least `bytes` owned by the backend and shared by every caller of
+     * the same slot: valid until the next workspace() call with that slot; contents are
+     * undefined. For buffers that live only inside one op sequence (a layer's gradient
+     * buffers in its backward), so that they exist once, not once per layer. Grows by
+     * at least 1.5x, so varying sizes settle; NULL when out of memory. */
+    void *(*workspace)(int slot, size_t bytes);
 
     /* ---- dense algebra ----
      * C[m,n] = alpha * op(A) * op(B) + beta * C, row-major, packed (lda/ldb/ldc
@@ -114,6 +133,14 @@ typedef struct hn_backend {
 /* The backends compiled into this build. hn_backend_get returns NULL for a kind that
  * was not built (e.g. cuda without nvcc). */
 const hn_backend *hn_backend_cpu(void);
+
+/* The workspace behind hn_backend.workspace, one pool per backend (backend.c). */
+typedef struct hn_ws_pool {
+    void *p[HN_WS_SLOTS];
+    size_t bytes[HN_WS_SLOTS];
+} hn_ws_pool;
+void *hn_ws_pool_get(hn_ws_pool *pool, void *(*alloc)(size_t), void (*release)(void *),
+                     int slot, size_t bytes);
 const hn_backend *hn_backend_get(const char *name);
 
 #endif

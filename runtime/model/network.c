@@ -138,18 +138,16 @@ void hn_network_bind(hn_network *net, const hn_param_store *store) {
 static void free_buffers(hn_network *net, const hn_backend *be) {
     if (net->resid)
         for (int i = 0; i <= net->n_sub; i++) be->free(net->resid[i]);
-    if (net->normed)
-        for (int i = 0; i < net->n_sub; i++) be->free(net->normed[i]);
     if (net->rstd)
         for (int i = 0; i <= net->n_sub; i++) be->free(net->rstd[i]);
+    if (net->normed) be->free(net->normed);
     free(net->resid);
-    free(net->normed);
     free(net->rstd);
     if (net->f_out) be->free(net->f_out);
     if (net->d_resid) be->free(net->d_resid);
     if (net->d_normed) be->free(net->d_normed);
-    net->resid = net->normed = net->rstd = NULL;
-    net->f_out = net->d_resid = net->d_normed = NULL;
+    net->resid = net->rstd = NULL;
+    net->normed = net->f_out = net->d_resid = net->d_normed = NULL;
     net->max_T = 0;
 }
 
@@ -169,14 +167,13 @@ static int ensure_buffers(hn_network *net, const hn_backend *be, int T, hn_error
     free_buffers(net, be);
     size_t row = (size_t)net->d * sizeof(float);
     net->resid = calloc((size_t)net->n_sub + 1, sizeof(float *));
-    net->normed = calloc((size_t)net->n_sub + 1, sizeof(float *));
     net->rstd = calloc((size_t)net->n_sub + 1, sizeof(float *));
     int ok = 1;
     for (int i = 0; i <= net->n_sub; i++) {
         ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
         ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
-        if (i < net->n_sub) ok &= !!(net->normed[i] = be->alloc(row * (size_t)cap));
     }
+    ok &= !!(net->normed = be->alloc(row * (size_t)cap));
     ok &= !!(net->f_out = be->alloc(row * (size_t)cap));
     ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
     ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
@@ -203,9 +200,9 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
     net->aux = 0;
     for (int i = 0; i < net->n_sub; i++) {
         hn_sublayer *sl = &net->subs[i];
-        be->rmsnorm_forward(net->normed[i], net->rstd[i], net->resid[i],
+        be->rmsnorm_forward(net->normed, net->rstd[i], net->resid[i],
                             param_value(net, sl->norm_param), T, D, net->eps);
-        if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed[i], net->f_out, err))
+        if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed, net->f_out, err))
             return hn_fail_prefix(err, "%s forward", sl->layer.plugin->name);
         if (sl->layer.plugin->aux_loss) net->aux += sl->layer.plugin->aux_loss(sl->layer.self);
         be->copy(net->resid[i + 1], net->resid[i], n * sizeof(float));
@@ -229,6 +226,10 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
         hn_sublayer *sl = &net->subs[i];
         /* d_resid holds dL/d resid[i+1]; the residual passes it through unchanged and
          * the sublayer adds its branch */
+        /* the sublayer's input again, at the address its forward saw (one normed
+         * buffer serves every sublayer; recomputing it is cheaper than keeping n_sub) */
+        be->rmsnorm_forward(net->normed, net->rstd[i], net->resid[i],
+                            param_value(net, sl->norm_param), T, D, net->eps);
         be->zero(net->d_normed, n * sizeof(float));
         if (sl->layer.plugin->backward(sl->layer.self, &ctx, net->d_resid, net->d_normed, err))
             return hn_fail_prefix(err, "%s backward", sl->layer.plugin->name);

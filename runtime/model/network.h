@@ -30,7 +30,8 @@ typedef struct hn_network {
     /* activations, sized for max_T rows (grown geometrically, never per step) */
     int max_T;
     float **resid;  /* n_sub + 1 buffers [T, d]: the residual stream before each sublayer */
-    float **normed; /* n_sub buffers [T, d]: pre-norm outputs (the plugins' inputs) */
+    float *normed;  /* [T, d] the current sublayer's pre-norm output (its input);
+                     * recomputed before its backward, at the same address */
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
     float *f_out;   /* [T, d] a sublayer's output before the residual add */
     float *d_resid; /* [T, d] */

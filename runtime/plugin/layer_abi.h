@@ -115,9 +115,12 @@ typedef struct hn_layer_plugin {
     void (*bind)(void *self, const hn_param *params);
 
     /* y = f(x) for the T = ctx->seqs->total rows of x ([T, d_model]); y is overwritten.
-     * x stays valid and unchanged until the matching backward. Work buffers are the
+     * x's address stays valid until the matching backward and holds the same values
+     * again when backward is called (the runtime reuses one input buffer for all
+     * sublayers and recomputes it). Buffers kept from forward to backward are the
      * plugin's: allocate through ctx->be, size for the largest T seen, grow
-     * geometrically, never per step. */
+     * geometrically, never per step. Buffers needed only within one call come from
+     * ctx->be->workspace (shared by all layers). */
     int (*forward)(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
                    hn_error *err);
     /* dx += d f / dx applied to dy; parameter grads accumulate into hn_param.grad. */

@@ -3,6 +3,11 @@
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/ssm_ops.h"
 
+static hn_ws_pool g_pool;
+static void *cpu_workspace(int slot, size_t bytes) {
+    return hn_ws_pool_get(&g_pool, hn_cpu_alloc, hn_cpu_free, slot, bytes);
+}
+
 static const hn_backend cpu_backend = {
     .name = "cpu",
     .kind = HN_DEVICE_CPU,
@@ -13,6 +18,7 @@ static const hn_backend cpu_backend = {
     .copy = hn_cpu_copy,
     .zero = hn_cpu_zero,
     .sync = hn_cpu_sync,
+    .workspace = cpu_workspace,
     .matmul = hn_cpu_matmul,
     .fill = hn_cpu_fill,
     .add = hn_cpu_add,

@@ -6,6 +6,11 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 
+static hn_ws_pool g_pool;
+static void *cuda_workspace(int slot, size_t bytes) {
+    return hn_ws_pool_get(&g_pool, hn_cuda_alloc, hn_cuda_free, slot, bytes);
+}
+
 static hn_backend make_table(void) {
     hn_backend b;
     b.name = "cuda";
@@ -17,6 +22,7 @@ static hn_backend make_table(void) {
     b.copy = hn_cuda_copy;
     b.zero = hn_cuda_zero;
     b.sync = hn_cuda_sync;
+    b.workspace = cuda_workspace;
     b.matmul = hn_cuda_matmul;
     b.fill = hn_cuda_fill;
     b.add = hn_cuda_add;
