@@ -6,10 +6,13 @@
  *   w      = p over K(t), renormalised to sum 1 when `renormalize`
  *   y[t]   = sum_{e in K(t), kept} w[t,e] * SwiGLU_e(x[t])
  *
- * Routing decisions are made on the host (the logits are downloaded): they are
- * discrete, need host-side counts to size each expert's batch, and are cheap next to
- * the expert matmuls. Rows move between the token order and the expert-sorted order
- * with per-row backend copies.
+ * Routing runs on the device through the backend's moe op family (be->moe, see
+ * backend/ops_moe.h; cpu twins in backend/cpu/moe_*.c, cuda kernels in
+ * backend/cuda/moe.cu): softmax, top-k, capacity and the expert-sorted order are
+ * computed there, and only the per-expert offsets plus a few sums for the metrics
+ * (2E + 2 ints, E + 1 doubles) come back to the host, which needs them to size each
+ * expert's matrix products. Rows move between the token order and the expert-sorted
+ * order with the gather / combine ops (no per-row copies; deterministic).
  *
  * capacity_factor > 0 caps each expert at ceil(cf * T * k / E) rows per forward;
  * first choices of every token claim slots before second choices, and within a rank
@@ -26,21 +29,14 @@
 #ifndef HN_LAYERS_MOE_H
 #define HN_LAYERS_MOE_H
 
+#include "backend/ops_moe.h"
 #include "plugin/layer_abi.h"
 
-#define MOE_MAX_EXPERTS 256
+#define MOE_MAX_EXPERTS HN_MOE_MAX_EXPERTS
 
-/* The routing of one forward pass (host memory, sized for `cap` rows). */
+/* The routing statistics of one forward pass, on the host (from route's counts/sums). */
 typedef struct moe_routing {
     int T, E, k;
-    float *logits;  /* [T, E] */
-    float *p;       /* [T, E] softmax */
-    float *lse;     /* [T] log-sum-exp of the logits */
-    int32_t *top;   /* [T, k] chosen experts, best first */
-    float *w;       /* [T, k] combination weights */
-    int32_t *slot;  /* [T, k] row in the expert-sorted order, -1 when dropped */
-    int32_t *row_tok; /* [A] token of each expert-sorted row */
-    float *row_w;     /* [A] its combination weight */
     int32_t off[MOE_MAX_EXPERTS + 1]; /* expert e owns sorted rows [off[e], off[e+1]) */
     long routed[MOE_MAX_EXPERTS];     /* pairs that chose e (before capacity) */
     long dropped;                     /* pairs dropped by the capacity */
@@ -58,35 +54,31 @@ typedef struct moe {
     const float *w1[MOE_MAX_EXPERTS], *w2[MOE_MAX_EXPERTS]; /* fc1 [2H, D], fc2 [D, H] */
     float *g1[MOE_MAX_EXPERTS], *g2[MOE_MAX_EXPERTS];
 
-    /* device work buffers for up to cap rows (A = cap * k expert-sorted rows) */
+    /* device buffers for up to cap rows (A = cap * k expert-sorted rows); never
+     * allocated per step, grown geometrically */
     const hn_backend *be;
     int cap;
-    float *logits_dev, *dlogits_dev; /* [cap, E] */
-    float *xs, *ys;                  /* [A, D] gathered inputs, unweighted expert outputs */
+    float *logits, *dlogits, *p;     /* [cap, E] */
+    float *lse;                      /* [cap] */
+    int32_t *top, *slot;             /* [cap, k] */
+    float *w, *dw;                   /* [cap, k] weights and d loss / d weights */
+    int32_t *row_tok;                /* [A] */
+    float *row_w;                    /* [A] */
+    int32_t *counts;                 /* [HN_MOE_COUNTS(E)] */
+    double *sums;                    /* [HN_MOE_SUMS(E)] */
+    float *xs, *ys, *dys;            /* [A, D] gathered inputs, unweighted expert outputs,
+                                        their gradient (then d loss / d xs, in place) */
     float *gu, *h;                   /* [A, 2H], [A, H] */
-    float *dys, *dh, *dgu;           /* [cap, D], [cap, H], [cap, 2H]: one expert at a time */
-    float *row;                      /* [D] scratch row */
-    /* host buffers */
+    float *dh, *dgu;                 /* [cap, H], [cap, 2H]: one expert at a time */
+    /* host copies of counts and sums */
+    int32_t counts_h[HN_MOE_COUNTS(MOE_MAX_EXPERTS)];
+    double sums_h[HN_MOE_SUMS(MOE_MAX_EXPERTS)];
     moe_routing r;
-    float *dy_h, *ys_h, *dlogits_h;  /* [cap, D], [A, D], [cap, E] */
-    float *dw_h;                     /* [cap, k] d loss / d combination weight */
 
     const float *x; /* forward input, valid until the matching backward */
     int T;
     int has_forward; /* r holds the stats of a training forward */
 } moe;
-
-/* Host routing of T rows whose logits are in r->logits: softmax, top-k, combination
- * weights, capacity (cf <= 0: none), expert-sorted order, balance and z losses. */
-void moe_route(moe_routing *r, int T, int E, int k, int renormalize, double cf);
-/* d loss / d logits on the host: dw[T, k] is d loss / d w (0 for dropped pairs); adds
- * the weighted balance and z-loss gradients. Overwrites dlogits [T, E]. */
-void moe_route_backward(const moe_routing *r, const float *dw, int renormalize,
-                        double balance_weight, double z_weight, float *dlogits);
-
-/* Host buffers of r for cap rows. */
-int moe_routing_reserve(moe_routing *r, int cap, int E, int k);
-void moe_routing_free(moe_routing *r);
 
 int moe_forward(moe *s, const hn_backend *be, const float *x, float *y, int T, int training,
                 hn_error *err);

@@ -1,5 +1,8 @@
-/* MoE forward and backward through the backend: router matmul, host routing, gather
- * into expert-sorted rows, one SwiGLU per expert, weighted scatter back. */
+/* MoE forward and backward through the backend: router matmul, routing on the device
+ * (be->moe), gather into expert-sorted rows, one SwiGLU per expert, weighted combine
+ * back to token order. Only the per-expert offsets and the metric sums come to the
+ * host (to size each expert's matrix products). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,19 +10,16 @@
 
 void moe_release(moe *s) {
     if (s->be) {
-        float *bufs[] = {s->logits_dev, s->dlogits_dev, s->xs, s->ys, s->gu, s->h,
-                         s->dys, s->dh, s->dgu, s->row};
+        void *bufs[] = {s->logits, s->dlogits, s->p,  s->lse, s->top, s->slot, s->w,
+                        s->dw,     s->row_tok, s->row_w, s->counts, s->sums, s->xs, s->ys,
+                        s->dys,    s->gu,      s->h,  s->dh, s->dgu};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) s->be->free(bufs[i]);
     }
-    s->logits_dev = s->dlogits_dev = s->xs = s->ys = s->gu = s->h = NULL;
-    s->dys = s->dh = s->dgu = s->row = NULL;
-    free(s->dy_h);
-    free(s->ys_h);
-    free(s->dlogits_h);
-    free(s->dw_h);
-    s->dy_h = s->ys_h = s->dlogits_h = s->dw_h = NULL;
-    moe_routing_free(&s->r);
+    s->logits = s->dlogits = s->p = s->lse = s->w = s->dw = s->row_w = NULL;
+    s->top = s->slot = s->row_tok = s->counts = NULL;
+    s->sums = NULL;
+    s->xs = s->ys = s->dys = s->gu = s->h = s->dh = s->dgu = NULL;
     s->cap = 0;
     s->be = NULL;
     s->has_forward = 0;
@@ -29,28 +29,36 @@ void moe_release(moe *s) {
  * H-Net) reallocates rarely. */
 static int reserve(moe *s, const hn_backend *be, int T, hn_error *err) {
     if (T <= s->cap && s->be == be) return HN_OK;
+    if (!be->moe) return hn_fail(err, "moe: the %s backend has no moe ops", be->name);
     int cap = s->be == be ? s->cap + s->cap / 2 : 0;
     if (cap < T) cap = T;
     moe_release(s);
     size_t rows = (size_t)cap, A = rows * s->k, D = s->d, H = s->hidden, E = s->E;
+    size_t f = sizeof(float), i4 = sizeof(int32_t);
     s->be = be;
-    s->logits_dev = be->alloc(rows * E * sizeof(float));
-    s->dlogits_dev = be->alloc(rows * E * sizeof(float));
-    s->xs = be->alloc(A * D * sizeof(float));
-    s->ys = be->alloc(A * D * sizeof(float));
-    s->gu = be->alloc(A * 2 * H * sizeof(float));
-    s->h = be->alloc(A * H * sizeof(float));
-    s->dys = be->alloc(rows * D * sizeof(float));
-    s->dh = be->alloc(rows * H * sizeof(float));
-    s->dgu = be->alloc(rows * 2 * H * sizeof(float));
-    s->row = be->alloc(D * sizeof(float));
-    s->dy_h = malloc(rows * D * sizeof(float));
-    s->ys_h = malloc(A * D * sizeof(float));
-    s->dlogits_h = malloc(rows * E * sizeof(float));
-    s->dw_h = malloc(A * sizeof(float));
-    int ok = s->logits_dev && s->dlogits_dev && s->xs && s->ys && s->gu && s->h && s->dys &&
-             s->dh && s->dgu && s->row && s->dy_h && s->ys_h && s->dlogits_h && s->dw_h;
-    if (!ok || moe_routing_reserve(&s->r, cap, s->E, s->k)) {
+    s->logits = be->alloc(rows * E * f);
+    s->dlogits = be->alloc(rows * E * f);
+    s->p = be->alloc(rows * E * f);
+    s->lse = be->alloc(rows * f);
+    s->top = be->alloc(A * i4);
+    s->slot = be->alloc(A * i4);
+    s->w = be->alloc(A * f);
+    s->dw = be->alloc(A * f);
+    s->row_tok = be->alloc(A * i4);
+    s->row_w = be->alloc(A * f);
+    s->counts = be->alloc((size_t)HN_MOE_COUNTS(s->E) * i4);
+    s->sums = be->alloc((size_t)HN_MOE_SUMS(s->E) * sizeof(double));
+    s->xs = be->alloc(A * D * f);
+    s->ys = be->alloc(A * D * f);
+    s->dys = be->alloc(A * D * f);
+    s->gu = be->alloc(A * 2 * H * f);
+    s->h = be->alloc(A * H * f);
+    s->dh = be->alloc(rows * H * f);
+    s->dgu = be->alloc(rows * 2 * H * f);
+    int ok = s->logits && s->dlogits && s->p && s->lse && s->top && s->slot && s->w && s->dw &&
+             s->row_tok && s->row_w && s->counts && s->sums && s->xs && s->ys && s->dys &&
+             s->gu && s->h && s->dh && s->dgu;
+    if (!ok) {
         moe_release(s);
         return hn_fail(err, "moe: out of memory for %d rows of work buffers", cap);
     }
@@ -58,21 +66,46 @@ static int reserve(moe *s, const hn_backend *be, int T, hn_error *err) {
     return HN_OK;
 }
 
+/* The host statistics of the routing just computed: offsets, loads, drops, losses. */
+static void read_stats(moe *s, int T) {
+    const hn_backend *be = s->be;
+    int E = s->E, k = s->k;
+    moe_routing *r = &s->r;
+    be->download(s->counts_h, s->counts, (size_t)HN_MOE_COUNTS(E) * sizeof(int32_t));
+    be->download(s->sums_h, s->sums, (size_t)HN_MOE_SUMS(E) * sizeof(double));
+    r->T = T;
+    r->E = E;
+    r->k = k;
+    memcpy(r->off, s->counts_h, (size_t)(E + 1) * sizeof(int32_t));
+    r->dropped = s->counts_h[2 * E + 1];
+    double bal = 0;
+    for (int e = 0; e < E; e++) {
+        r->routed[e] = s->counts_h[E + 1 + e];
+        r->f[e] = T ? (double)r->routed[e] / ((double)T * k) : 0;
+        r->P[e] = T ? s->sums_h[e] / T : 0;
+        bal += r->f[e] * r->P[e];
+    }
+    r->balance = E * bal;
+    r->z = T ? s->sums_h[E] / T : 0;
+}
+
 int moe_forward(moe *s, const hn_backend *be, const float *x, float *y, int T, int training,
                 hn_error *err) {
     s->has_forward = 0;
     if (T == 0) return HN_OK;
     if (reserve(s, be, T, err)) return HN_ERR;
-    int D = s->d, H = s->hidden, E = s->E;
-    moe_routing *r = &s->r;
-    be->matmul(0, 1, T, E, D, 1.0f, x, s->wr, 0.0f, s->logits_dev);
-    be->download(r->logits, s->logits_dev, (size_t)T * E * sizeof(float));
-    moe_route(r, T, E, s->k, s->renormalize, training ? s->capacity_factor : 0);
+    int D = s->d, H = s->hidden, E = s->E, k = s->k;
+    double cf = training ? s->capacity_factor : 0;
+    /* cf <= 0: dropless; any capacity >= T keeps every pair (an expert gets <= T) */
+    long cap = cf > 0 ? (long)ceil(cf * (double)T * k / E) : (long)T;
+    if (cap > T) cap = T;
+    be->matmul(0, 1, T, E, D, 1.0f, x, s->wr, 0.0f, s->logits);
+    be->moe->route(s->p, s->lse, s->top, s->w, s->slot, s->row_tok, s->row_w, s->counts,
+                   s->sums, s->logits, T, E, k, s->renormalize, (int)cap);
+    read_stats(s, T);
 
-    size_t row = (size_t)D * sizeof(float);
-    int A = r->off[E];
-    for (int a = 0; a < A; a++)
-        be->copy(s->xs + (size_t)a * D, x + (size_t)r->row_tok[a] * D, row);
+    const moe_routing *r = &s->r;
+    be->moe->gather(s->xs, x, s->row_tok, r->off[E], D);
     for (int e = 0; e < E; e++) {
         int o = r->off[e], n = r->off[e + 1] - o;
         if (n == 0) continue;
@@ -81,64 +114,44 @@ int moe_forward(moe *s, const hn_backend *be, const float *x, float *y, int T, i
         be->swiglu_forward(h, gu, n, H);
         be->matmul(0, 1, n, D, H, 1.0f, h, s->w2[e], 0.0f, s->ys + (size_t)o * D);
     }
-    be->zero(y, (size_t)T * row);
-    for (int a = 0; a < A; a++) {
-        be->copy(s->row, s->ys + (size_t)a * D, row);
-        be->scale(s->row, r->row_w[a], (size_t)D);
-        be->add(y + (size_t)r->row_tok[a] * D, s->row, (size_t)D);
-    }
+    be->moe->combine(y, s->ys, s->w, s->slot, T, k, D);
     s->has_forward = training;
     return HN_OK;
 }
 
-static double dot(const float *a, const float *b, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 int moe_backward(moe *s, const hn_backend *be, const float *dy, float *dx, int T, hn_error *err) {
     if (T == 0) return HN_OK;
-    if (!s->has_forward || T != s->r.T)
+    if (!s->has_forward || T != s->r.T || be != s->be)
         return hn_fail(err, "moe: backward over %d rows follows no matching forward", T);
     int D = s->d, H = s->hidden, E = s->E, k = s->k;
-    moe_routing *r = &s->r;
+    const moe_routing *r = &s->r;
     int A = r->off[E];
-    size_t row = (size_t)D * sizeof(float);
 
-    /* d loss / d w[t, j] = dy[t] . expert output (unweighted), on the host */
-    be->download(s->dy_h, dy, (size_t)T * row);
-    be->download(s->ys_h, s->ys, (size_t)A * row);
-    for (int i = 0; i < T * k; i++) {
-        int a = r->slot[i];
-        s->dw_h[i] = a < 0 ? 0.0f
-                           : (float)dot(s->dy_h + (size_t)(i / k) * D, s->ys_h + (size_t)a * D, D);
-    }
-
+    /* dys = w * dy in expert-sorted rows; dw = d loss / d combination weight */
+    be->zero(s->dys, (size_t)A * D * sizeof(float));
+    be->zero(s->dw, (size_t)T * k * sizeof(float));
+    be->moe->combine_backward(s->dys, s->dw, dy, s->ys, s->slot, s->row_tok, s->row_w, T, k, A,
+                              D);
     for (int e = 0; e < E; e++) {
         int o = r->off[e], n = r->off[e + 1] - o;
         if (n == 0) continue;
-        for (int a = o; a < o + n; a++) { /* dys = w * dy, gathered */
-            float *dst = s->dys + (size_t)(a - o) * D;
-            be->copy(dst, dy + (size_t)r->row_tok[a] * D, row);
-            be->scale(dst, r->row_w[a], (size_t)D);
-        }
+        float *dys = s->dys + (size_t)o * D;
         const float *h = s->h + (size_t)o * H, *gu = s->gu + (size_t)o * 2 * H;
         const float *xs = s->xs + (size_t)o * D;
-        be->matmul(1, 0, D, H, n, 1.0f, s->dys, h, 1.0f, s->g2[e]);     /* dfc2 += dys^T h */
-        be->matmul(0, 0, n, H, D, 1.0f, s->dys, s->w2[e], 0.0f, s->dh); /* dh = dys fc2 */
+        be->matmul(1, 0, D, H, n, 1.0f, dys, h, 1.0f, s->g2[e]);        /* dfc2 += dys^T h */
+        be->matmul(0, 0, n, H, D, 1.0f, dys, s->w2[e], 0.0f, s->dh);    /* dh = dys fc2 */
         be->zero(s->dgu, (size_t)n * 2 * H * sizeof(float));
         be->swiglu_backward(s->dgu, s->dh, gu, n, H);
         be->matmul(1, 0, 2 * H, D, n, 1.0f, s->dgu, xs, 1.0f, s->g1[e]);  /* dfc1 += dgu^T xs */
-        be->matmul(0, 0, n, D, 2 * H, 1.0f, s->dgu, s->w1[e], 0.0f, s->dys); /* dxs (in dys) */
-        for (int a = o; a < o + n; a++)
-            be->add(dx + (size_t)r->row_tok[a] * D, s->dys + (size_t)(a - o) * D, (size_t)D);
+        be->matmul(0, 0, n, D, 2 * H, 1.0f, s->dgu, s->w1[e], 0.0f, dys); /* dxs, in place */
     }
+    be->moe->gather_backward(dx, s->dys, s->slot, T, k, D);
 
     /* the router: through the combination weights and the auxiliary losses */
-    moe_route_backward(r, s->dw_h, s->renormalize, s->balance_weight, s->z_weight, s->dlogits_h);
-    be->upload(s->dlogits_dev, s->dlogits_h, (size_t)T * E * sizeof(float));
-    be->matmul(1, 0, E, D, T, 1.0f, s->dlogits_dev, s->x, 1.0f, s->gr); /* drouter += dl^T x */
-    be->matmul(0, 0, T, D, E, 1.0f, s->dlogits_dev, s->wr, 1.0f, dx);   /* dx += dl router */
+    be->zero(s->dlogits, (size_t)T * E * sizeof(float));
+    be->moe->route_backward(s->dlogits, s->dw, s->p, s->lse, s->top, s->w, s->counts, T, E, k,
+                            s->renormalize, s->balance_weight, s->z_weight);
+    be->matmul(1, 0, E, D, T, 1.0f, s->dlogits, s->x, 1.0f, s->gr); /* drouter += dl^T x */
+    be->matmul(0, 0, T, D, E, 1.0f, s->dlogits, s->wr, 1.0f, dx);   /* dx += dl router */
     return HN_OK;
 }

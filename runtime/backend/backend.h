@@ -45,6 +45,7 @@ enum {
 
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
+struct hn_ops_moe;   /* Mixture-of-Experts routing and dispatch: ops_moe.h */
 
 typedef struct hn_backend {
     const char *name;
@@ -64,6 +65,10 @@ typedef struct hn_backend {
      * buffers in its backward), so that they exist once, not once per layer. Grows by
      * at least 1.5x, so varying sizes settle; NULL when out of memory. */
     void *(*workspace)(int slot, size_t bytes);
+    /* A hint (may be NULL): values[0, n) are a model's parameters (on = 1; 0 when they
+     * are freed). A backend may keep a lower-precision copy for its matrix products
+     * (cuda: bf16), kept equal to the rounded values across every write. */
+    void (*params_arena)(const float *values, size_t n, int on);
 
     /* ---- dense algebra ----
      * C[m,n] = alpha * op(A) * op(B) + beta * C, row-major, packed (lda/ldb/ldc
@@ -117,6 +122,10 @@ typedef struct hn_backend {
     /* dlogits += scale * (softmax(logits) - onehot(target)) */
     void (*xent_backward)(float *dlogits, const float *logits, const int32_t *target, int T,
                           int V, float scale);
+    /* Both in one pass over the logits (the training step's LM-head loss): loss[t] as
+     * xent_forward, and dlogits OVERWRITTEN with scale * (softmax - onehot). */
+    void (*xent_fused)(float *loss, float *dlogits, const float *logits,
+                       const int32_t *target, int T, int V, float scale);
 
     /* ---- AdamW on a contiguous parameter range (decoupled weight decay) ----
      * g is multiplied by grad_scale first (gradient clipping); bc1/bc2 are the bias
@@ -128,6 +137,7 @@ typedef struct hn_backend {
     /* ---- op families owned by other concerns (NULL until implemented) ---- */
     const struct hn_ops_ssm *ssm;
     const struct hn_ops_chunk *chunk;
+    const struct hn_ops_moe *moe;
 } hn_backend;
 
 /* The backends compiled into this build. hn_backend_get returns NULL for a kind that

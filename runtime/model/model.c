@@ -135,7 +135,8 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, &aux, err))
         return HN_ERR;
     be->matmul(0, 1, T, m->vocab, m->d, 1.0f, m->h, value(m, m->head_param), 0.0f, m->logits);
-    be->xent_forward(m->loss, m->logits, m->tgt_dev, T, m->vocab);
+    /* loss and its gradient in one pass; backward starts from dlogits */
+    be->xent_fused(m->loss, m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
     be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
     double sum = 0;
     for (int t = 0; t < T; t++) sum += m->loss_host[t];
@@ -149,8 +150,7 @@ int hn_model_backward(hn_model *m, hn_error *err) {
     const hn_backend *be = m->be;
     int T = m->seqs.total;
     size_t td = (size_t)T * (size_t)m->d;
-    be->zero(m->dlogits, (size_t)T * (size_t)m->vocab * sizeof(float));
-    be->xent_backward(m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
+    /* dlogits = (softmax - onehot) / T was written by the forward's fused loss */
     /* logits = h W^T: dh = dlogits W, dW += dlogits^T h */
     be->matmul(0, 0, T, m->d, m->vocab, 1.0f, m->dlogits, value(m, m->head_param), 0.0f, m->dh);
     be->matmul(1, 0, m->vocab, m->d, T, 1.0f, m->dlogits, m->h, 1.0f, grad(m, m->head_param));

@@ -11,6 +11,7 @@ void hn_params_init(hn_param_store *s, const hn_backend *be) {
 
 void hn_params_free(hn_param_store *s) {
     if (s->be) {
+        if (s->values && s->be->params_arena) s->be->params_arena(s->values, s->total, 0);
         if (s->values) s->be->free(s->values);
         if (s->grads) s->be->free(s->grads);
     }
@@ -72,6 +73,7 @@ int hn_params_allocate(hn_param_store *s, uint64_t seed, hn_error *err) {
     if (!s->values || !s->grads)
         return hn_fail(err, "out of %s memory for %zu parameters (%.1f MiB)", s->be->name, total,
                        2.0 * (double)total * 4 / 1048576.0);
+    if (s->be->params_arena) s->be->params_arena(s->values, total, 1);
     size_t biggest = 0;
     for (int i = 0; i < s->n; i++)
         if (s->entries[i].numel > biggest) biggest = s->entries[i].numel;

@@ -68,6 +68,62 @@ static void test_matmul(void **st) {
         }
 }
 
+/* bf16 weight copies (shadow.cu) stay equal to rounding the fp32 master weights: a
+ * product whose weight lies in a registered parameter arena is bit-identical to the
+ * same product with an unregistered copy of that weight, after AdamW updates, after an
+ * upload into the arena, and after an add. */
+static void test_weight_shadow(void **st) {
+    hn_rng r = fresh("shadow");
+    int m = 70, n = 96, k = 128;
+    size_t nw = (size_t)n * k, arena_n = nw + 64;
+    float *arena = P_GPU->alloc(arena_n * sizeof(float)), *plain = P_GPU->alloc(nw * sizeof(float));
+    float *w = arena + 64; /* a weight inside the arena, not at its start */
+    twin x = tw_normal((size_t)m * k, 1, &r), g = tw_normal(nw, 1, &r);
+    twin mo = tw_zero(nw), vo = tw_zero(nw), mo2 = tw_zero(nw), vo2 = tw_zero(nw);
+    float *host = malloc(nw * sizeof(float));
+    for (size_t i = 0; i < nw; i++) host[i] = (float)hn_rng_normal(&r);
+    P_GPU->upload(w, host, nw * sizeof(float));
+    P_GPU->upload(plain, host, nw * sizeof(float));
+    P_GPU->params_arena(arena, arena_n, 1);
+    float *y1 = P_GPU->alloc((size_t)m * n * sizeof(float)), *y2 = P_GPU->alloc((size_t)m * n * sizeof(float));
+    float *h1 = malloc((size_t)m * n * sizeof(float)), *h2 = malloc((size_t)m * n * sizeof(float));
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    for (int round = 0; round < 4; round++) {
+        P_GPU->matmul(0, 1, m, n, k, 1.0f, x.g, w, 0.0f, y1);
+        P_GPU->matmul(0, 1, m, n, k, 1.0f, x.g, plain, 0.0f, y2);
+        P_GPU->download(h1, y1, (size_t)m * n * sizeof(float));
+        P_GPU->download(h2, y2, (size_t)m * n * sizeof(float));
+        assert_memory_equal(h1, h2, (size_t)m * n * sizeof(float));
+        if (round == 0 || round == 1) { /* AdamW keeps the copy in step */
+            P_GPU->adamw(w, g.g, mo.g, vo.g, nw, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f, 1.0f);
+            P_GPU->adamw(plain, g.g, mo2.g, vo2.g, nw, 0.05f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f, 1.0f);
+        } else { /* any other write marks it stale */
+            for (size_t i = 0; i < nw; i++) host[i] = (float)hn_rng_normal(&r);
+            P_GPU->upload(w, host, nw * sizeof(float));
+            P_GPU->upload(plain, host, nw * sizeof(float));
+            P_GPU->add(w, g.g, nw);
+            P_GPU->add(plain, g.g, nw);
+        }
+    }
+    /* a planted difference in the master weights shows in the product */
+    P_GPU->scale(w, 1.5f, nw);
+    P_GPU->matmul(0, 1, m, n, k, 1.0f, x.g, w, 0.0f, y1);
+    P_GPU->download(h1, y1, (size_t)m * n * sizeof(float));
+    assert_true(memcmp(h1, h2, (size_t)m * n * sizeof(float)) != 0);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
+    P_GPU->params_arena(arena, arena_n, 0);
+    assert_string_equal(hn_cuda_last_error(), "");
+    P_GPU->free(arena);
+    P_GPU->free(plain);
+    P_GPU->free(y1);
+    P_GPU->free(y2);
+    free(host);
+    free(h1);
+    free(h2);
+    twin *all[] = {&x, &g, &mo, &vo, &mo2, &vo2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
+}
+
 static void test_elementwise(void **st) {
     hn_rng r = fresh("elementwise");
     size_t n = 10007;
@@ -204,6 +260,13 @@ static void test_xent_adamw(void **st) {
     BOTH(P_CPU->xent_backward(dl.c, logits.c, tgt.c, T, V, 1.0f / T),
          P_GPU->xent_backward(dl.g, logits.g, tgt.g, T, V, 1.0f / T));
     OK(dl, TOL_FP32);
+    twin fl = tw_zero(T), fd = tw_normal((size_t)T * V, 1, &r); /* fused: fd overwritten */
+    BOTH(P_CPU->xent_fused(fl.c, fd.c, logits.c, tgt.c, T, V, 1.0f / T),
+         P_GPU->xent_fused(fl.g, fd.g, logits.g, tgt.g, T, V, 1.0f / T));
+    OK(fl, TOL_FP32);
+    OK(fd, TOL_FP32);
+    tw_free(&fl);
+    tw_free(&fd);
     size_t n = 5000;
     twin p = tw_normal(n, 1, &r), g = tw_normal(n, 1, &r), m = tw_normal(n, 0.1, &r), v = tw_uniform(n, 0, 0.1, &r);
     for (int step = 1; step <= 3; step++)
@@ -441,6 +504,7 @@ static void test_ssd(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detects_planted_error), cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_weight_shadow),
         cmocka_unit_test(test_elementwise),           cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_rmsnorm_swiglu),        cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention),             cmocka_unit_test(test_xent_adamw),

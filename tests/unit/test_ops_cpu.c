@@ -484,6 +484,12 @@ static void test_xent(void **state) {
         float *once = fdup(dz, (size_t)T * V);
         hn_cpu_xent_backward(dz, c.logits, target, T, V, c.scale);
         for (size_t i = 0; i < (size_t)T * V; i++) assert_true(dz[i] == 2 * once[i]);
+        /* the fused op: the same loss, and the gradient overwritten (not accumulated) */
+        float *fl = falloc(T);
+        hn_cpu_xent_fused(fl, dz, c.logits, target, T, V, c.scale);
+        for (size_t i = 0; i < (size_t)T * V; i++) assert_true(dz[i] == once[i]);
+        for (int t = 0; t < T; t++) assert_true(fl[t] == c.loss[t]);
+        free(fl);
         free(once);
         free(dz);
         free(c.logits);

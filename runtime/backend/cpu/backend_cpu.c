@@ -1,6 +1,7 @@
 /* The cpu backend table: float32 reference ops, OpenBLAS for matrix products. */
 #include "backend/cpu/chunk_ops.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/moe_ops.h"
 #include "backend/cpu/ssm_ops.h"
 
 static hn_ws_pool g_pool;
@@ -19,6 +20,7 @@ static const hn_backend cpu_backend = {
     .zero = hn_cpu_zero,
     .sync = hn_cpu_sync,
     .workspace = cpu_workspace,
+    .params_arena = NULL, /* the cpu computes in float32: nothing to keep */
     .matmul = hn_cpu_matmul,
     .fill = hn_cpu_fill,
     .add = hn_cpu_add,
@@ -37,9 +39,11 @@ static const hn_backend cpu_backend = {
     .attention_backward = hn_cpu_attention_backward,
     .xent_forward = hn_cpu_xent_forward,
     .xent_backward = hn_cpu_xent_backward,
+    .xent_fused = hn_cpu_xent_fused,
     .adamw = hn_cpu_adamw,
     .ssm = &hn_cpu_ops_ssm,
     .chunk = &hn_cpu_ops_chunk,
+    .moe = &hn_cpu_ops_moe,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

@@ -57,6 +57,8 @@ void hn_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dou
 void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
 void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                           int V, float scale);
+void hn_cpu_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
+                       int T, int V, float scale);
 
 /* adamw.c */
 void hn_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,

@@ -26,19 +26,35 @@ void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target
     }
 }
 
+/* dz (+)= scale * (softmax(z) - onehot(target)) for one row; accumulate or overwrite */
+static void row_grad(float *dz, const float *z, int target, int V, float scale, double shift,
+                     int accumulate) {
+    for (int i = 0; i < V; i++) {
+        double p = exp((double)z[i] - shift);
+        if (i == target) p -= 1.0;
+        dz[i] = (float)(scale * p) + (accumulate ? dz[i] : 0.0f);
+    }
+}
+
 void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                           int V, float scale) {
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * V;
-        float *dz = dlogits + (size_t)t * V;
         float mx;
         double ls;
         row_lse(z, V, &mx, &ls);
-        double shift = (double)mx + ls; /* log of the softmax denominator */
-        for (int i = 0; i < V; i++) {
-            double p = exp((double)z[i] - shift);
-            if (i == target[t]) p -= 1.0;
-            dz[i] += (float)(scale * p);
-        }
+        row_grad(dlogits + (size_t)t * V, z, target[t], V, scale, (double)mx + ls, 1);
+    }
+}
+
+void hn_cpu_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
+                       int T, int V, float scale) {
+    for (int t = 0; t < T; t++) {
+        const float *z = logits + (size_t)t * V;
+        float mx;
+        double ls;
+        row_lse(z, V, &mx, &ls);
+        loss[t] = (float)((double)mx + ls - (double)z[target[t]]);
+        row_grad(dlogits + (size_t)t * V, z, target[t], V, scale, (double)mx + ls, 0);
     }
 }

@@ -2,6 +2,8 @@
  * cross-entropy and AdamW: the cpu twins' formulas, one thread per element or one warp
  * per row. Column sums (bias, norm weights) split the rows into strips whose partial
  * sums meet by atomicAdd. */
+#include <cuda_bf16.h>
+
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 
@@ -14,16 +16,19 @@ __global__ void k_scale(float *x, float s, size_t n) { HN_GRID_STRIDE(i, n) x[i]
 void hn_cuda_fill(float *x, float value, size_t n) {
     if (!n) return;
     k_fill<<<hn_blocks(n, TPB), TPB>>>(x, value, n);
+    hn_cuda_shadow_touch(x, n * sizeof(float));
     HN_LAUNCHED("fill");
 }
 void hn_cuda_add(float *y, const float *x, size_t n) {
     if (!n) return;
     k_add<<<hn_blocks(n, TPB), TPB>>>(y, x, n);
+    hn_cuda_shadow_touch(y, n * sizeof(float));
     HN_LAUNCHED("add");
 }
 void hn_cuda_scale(float *x, float s, size_t n) {
     if (!n) return;
     k_scale<<<hn_blocks(n, TPB), TPB>>>(x, s, n);
+    hn_cuda_shadow_touch(x, n * sizeof(float));
     HN_LAUNCHED("scale");
 }
 
@@ -232,8 +237,9 @@ __global__ void k_xent_fwd(float *loss, const float *logits, const int32_t *targ
     row_lse(z, V, lane, &m, &ls);
     if (lane == 0) loss[t] = (float)((double)m + ls - (double)z[target[t]]);
 }
-__global__ void k_xent_bwd(float *dlogits, const float *logits, const int32_t *target, int T,
-                           int V, float scale) {
+/* one warp per row; accumulate: dlogits += ..., else dlogits = ...; loss may be NULL */
+__global__ void k_xent_bwd(float *loss, float *dlogits, const float *logits,
+                           const int32_t *target, int T, int V, float scale, int accumulate) {
     int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (t >= T) return;
     const float *z = logits + (size_t)t * V;
@@ -242,10 +248,12 @@ __global__ void k_xent_bwd(float *dlogits, const float *logits, const int32_t *t
     row_lse(z, V, lane, &m, &ls);
     double shift = (double)m + ls;
     int tg = target[t];
+    if (loss && lane == 0) loss[t] = (float)(shift - (double)z[tg]);
     for (int i = lane; i < V; i += 32) {
         double p = exp((double)z[i] - shift);
         if (i == tg) p -= 1.0;
-        dlogits[(size_t)t * V + i] += (float)(scale * p);
+        float *d = dlogits + (size_t)t * V + i;
+        *d = (float)(scale * p) + (accumulate ? *d : 0.0f);
     }
 }
 void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V) {
@@ -256,14 +264,21 @@ void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *targe
 void hn_cuda_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                            int V, float scale) {
     if (T <= 0) return;
-    k_xent_bwd<<<(T + 7) / 8, 256>>>(dlogits, logits, target, T, V, scale);
+    k_xent_bwd<<<(T + 7) / 8, 256>>>(NULL, dlogits, logits, target, T, V, scale, 1);
     HN_LAUNCHED("xent_backward");
+}
+void hn_cuda_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
+                        int T, int V, float scale) {
+    if (T <= 0) return;
+    k_xent_bwd<<<(T + 7) / 8, 256>>>(loss, dlogits, logits, target, T, V, scale, 0);
+    HN_LAUNCHED("xent_fused");
 }
 
 /* ---- AdamW ---- */
-__global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                        float beta1, float beta2, float eps, float decay, float bc1, float bc2,
-                        float grad_scale) {
+/* p16 (may be NULL): the bf16 copy of p (shadow.cu), kept equal to round(p) */
+__global__ void k_adamw(float *p, __nv_bfloat16 *p16, const float *g, float *m, float *v,
+                        size_t n, float lr, float beta1, float beta2, float eps, float decay,
+                        float bc1, float bc2, float grad_scale) {
     HN_GRID_STRIDE(i, n) {
         float gi = g[i] * grad_scale;
         float mi = beta1 * m[i] + (1.0f - beta1) * gi;
@@ -271,14 +286,17 @@ __global__ void k_adamw(float *p, const float *g, float *m, float *v, size_t n, 
         m[i] = mi;
         v[i] = vi;
         float pi = p[i] - decay * p[i];
-        p[i] = pi - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+        pi -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+        p[i] = pi;
+        if (p16) p16[i] = __float2bfloat16(pi);
     }
 }
 void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                    float beta2, float eps, float weight_decay, float bc1, float bc2,
                    float grad_scale) {
     if (!n) return;
-    k_adamw<<<hn_blocks(n, TPB), TPB>>>(p, g, m, v, n, lr, beta1, beta2, eps, lr * weight_decay,
-                                         bc1, bc2, grad_scale);
+    __nv_bfloat16 *p16 = (__nv_bfloat16 *)hn_cuda_shadow_update(p, n);
+    k_adamw<<<hn_blocks(n, TPB), TPB>>>(p, p16, g, m, v, n, lr, beta1, beta2, eps,
+                                         lr * weight_decay, bc1, bc2, grad_scale);
     HN_LAUNCHED("adamw");
 }

@@ -9,6 +9,7 @@
 extern "C" {
 #include "backend/backend.h"
 #include "backend/ops_chunk.h"
+#include "backend/ops_moe.h"
 #include "backend/ops_ssm.h"
 }
 
@@ -19,6 +20,14 @@ void hn_cuda_download(void *dst, const void *src, size_t bytes);
 void hn_cuda_copy(void *dst, const void *src, size_t bytes);
 void hn_cuda_zero(void *p, size_t bytes);
 void hn_cuda_sync(void);
+/* bf16 parameter copies (shadow.cu): params_arena is the table's op; touch marks an
+ * arena stale after a write into it; read answers the bf16 copy of [p, p+count) (NULL:
+ * not a parameter, or no copy); update answers where AdamW writes its rounded result
+ * (NULL: nothing to keep in step). */
+void hn_cuda_params_arena(const float *values, size_t n, int on);
+void hn_cuda_shadow_touch(const void *p, size_t bytes);
+const void *hn_cuda_shadow_read(const float *p, size_t count);
+void *hn_cuda_shadow_update(const float *p, size_t count);
 void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                     const float *b, float beta, float *c);
 void hn_cuda_fill(float *x, float value, size_t n);
@@ -47,11 +56,14 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
 void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
 void hn_cuda_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                            int V, float scale);
+void hn_cuda_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
+                        int T, int V, float scale);
 void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                    float beta2, float eps, float weight_decay, float bc1, float bc2,
                    float grad_scale);
 
 extern const hn_ops_ssm hn_cuda_ops_ssm;
 extern const hn_ops_chunk hn_cuda_ops_chunk;
+extern const hn_ops_moe hn_cuda_ops_moe;
 
 #endif

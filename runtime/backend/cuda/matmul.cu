@@ -59,6 +59,15 @@ __global__ void k_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n) {
     }
 }
 
+/* a rounded bf16 copy of src in a scratch slot */
+static const __nv_bfloat16 *to_bf16(int slot, const float *src, size_t n) {
+    __nv_bfloat16 *dst = (__nv_bfloat16 *)hn_cuda_scratch(slot, n * 2);
+    if (!dst) return NULL;
+    k_to_bf16<<<hn_blocks((n + 3) / 4, 256), 256>>>(dst, src, n);
+    HN_LAUNCHED("matmul bf16 convert");
+    return dst;
+}
+
 /* row-major: A is [m,k] (or [k,m] when trans_a), B is [k,n] (or [n,k]), C is [m,n] */
 static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc, int mode) {
@@ -75,15 +84,15 @@ static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *
                   "cublasGemmEx tf32");
         return;
     }
-    /* bf16: round both operands to bf16 copies (scratch, no allocation once warm), then
-     * a bf16 x bf16 product accumulated and written in fp32 */
+    /* bf16: a weight operand is read from the parameters' bf16 copy (shadow.cu); any
+     * other operand is rounded into scratch (no allocation once warm). Then a bf16 x
+     * bf16 product accumulated and written in fp32 */
     size_t na = (size_t)m * k, nb = (size_t)k * n;
-    __nv_bfloat16 *a16 = (__nv_bfloat16 *)hn_cuda_scratch(HN_SCRATCH_BF16A, na * 2);
-    __nv_bfloat16 *b16 = (__nv_bfloat16 *)hn_cuda_scratch(HN_SCRATCH_BF16B, nb * 2);
+    const __nv_bfloat16 *a16 = (const __nv_bfloat16 *)hn_cuda_shadow_read(a, na);
+    const __nv_bfloat16 *b16 = (const __nv_bfloat16 *)hn_cuda_shadow_read(b, nb);
+    if (!a16) a16 = to_bf16(HN_SCRATCH_BF16A, a, na);
+    if (!b16) b16 = to_bf16(HN_SCRATCH_BF16B, b, nb);
     if (!a16 || !b16) return;
-    k_to_bf16<<<hn_blocks((na + 3) / 4, 256), 256>>>(a16, a, na);
-    k_to_bf16<<<hn_blocks((nb + 3) / 4, 256), 256>>>(b16, b, nb);
-    HN_LAUNCHED("matmul bf16 convert");
     note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &alpha, b16, CUDA_R_16BF, ldb, a16,
                            CUDA_R_16BF, lda, &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
                            CUBLAS_GEMM_DEFAULT),

@@ -95,6 +95,7 @@ void hn_cuda_free(void *p) {
 
 void hn_cuda_upload(void *dst, const void *src, size_t bytes) {
     if (bytes) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    hn_cuda_shadow_touch(dst, bytes);
     hn_cuda_launched("upload");
 }
 void hn_cuda_download(void *dst, const void *src, size_t bytes) {
@@ -103,10 +104,12 @@ void hn_cuda_download(void *dst, const void *src, size_t bytes) {
 }
 void hn_cuda_copy(void *dst, const void *src, size_t bytes) {
     if (bytes && dst != src) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+    hn_cuda_shadow_touch(dst, bytes);
     hn_cuda_launched("copy");
 }
 void hn_cuda_zero(void *p, size_t bytes) {
     if (bytes) HN_CK(cudaMemset(p, 0, bytes));
+    hn_cuda_shadow_touch(p, bytes);
     hn_cuda_launched("zero");
 }
 void hn_cuda_sync(void) { HN_CK(cudaDeviceSynchronize()); }

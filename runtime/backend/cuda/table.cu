@@ -23,6 +23,7 @@ static hn_backend make_table(void) {
     b.zero = hn_cuda_zero;
     b.sync = hn_cuda_sync;
     b.workspace = cuda_workspace;
+    b.params_arena = hn_cuda_params_arena;
     b.matmul = hn_cuda_matmul;
     b.fill = hn_cuda_fill;
     b.add = hn_cuda_add;
@@ -41,9 +42,11 @@ static hn_backend make_table(void) {
     b.attention_backward = hn_cuda_attention_backward;
     b.xent_forward = hn_cuda_xent_forward;
     b.xent_backward = hn_cuda_xent_backward;
+    b.xent_fused = hn_cuda_xent_fused;
     b.adamw = hn_cuda_adamw;
     b.ssm = &hn_cuda_ops_ssm;
     b.chunk = &hn_cuda_ops_chunk;
+    b.moe = &hn_cuda_ops_moe;
     return b;
 }
 

@@ -1,0 +1,85 @@
+/* bf16 copies of the parameters for the matrix products: "bf16 weights, fp32 master
+ * weights". The runtime names its parameter arena (hn_backend.params_arena); in bf16
+ * matmul mode the backend keeps a bf16 copy of it, so a product with a weight operand
+ * reads that copy instead of rounding the fp32 weight again on every call.
+ *
+ * Keeping the copy equal to round(fp32 master): AdamW writes both (k_adamw gets the
+ * shadow pointer); any other write into an arena (upload of an initialisation or a
+ * checkpoint, copy, zero, fill, add, scale) marks the arena stale, and the next product
+ * that reads it converts the whole arena once. The copy is made on first use, so fp32
+ * and tf32 modes never allocate it. */
+#include <cuda_bf16.h>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+
+#define MAX_ARENAS 8
+
+typedef struct arena {
+    const float *base;
+    size_t n;
+    __nv_bfloat16 *bf; /* NULL until a product needs it */
+    int stale;
+} arena;
+
+static arena g_arenas[MAX_ARENAS];
+
+__global__ void k_round_bf16(__nv_bfloat16 *dst, const float *src, size_t n) {
+    HN_GRID_STRIDE(i, n) dst[i] = __float2bfloat16(src[i]);
+}
+
+void hn_cuda_params_arena(const float *values, size_t n, int on) {
+    for (int i = 0; i < MAX_ARENAS; i++)
+        if (g_arenas[i].base == values) { /* forget any earlier registration */
+            if (g_arenas[i].bf) hn_cuda_free(g_arenas[i].bf);
+            g_arenas[i] = arena{NULL, 0, NULL, 0};
+        }
+    if (!on || !values || !n) return;
+    for (int i = 0; i < MAX_ARENAS; i++)
+        if (!g_arenas[i].base) {
+            g_arenas[i] = arena{values, n, NULL, 1};
+            return;
+        }
+    /* more live models than slots: their products convert per call, still correct */
+}
+
+static arena *arena_of(const void *p) {
+    const float *f = (const float *)p;
+    for (int i = 0; i < MAX_ARENAS; i++) {
+        arena *a = &g_arenas[i];
+        if (a->base && f >= a->base && f < a->base + a->n) return a;
+    }
+    return NULL;
+}
+
+void hn_cuda_shadow_touch(const void *p, size_t bytes) {
+    if (!bytes) return;
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    for (int i = 0; i < MAX_ARENAS; i++) {
+        arena *a = &g_arenas[i];
+        if (a->base && lo < (const char *)(a->base + a->n) && hi > (const char *)a->base)
+            a->stale = 1;
+    }
+}
+
+const void *hn_cuda_shadow_read(const float *p, size_t count) {
+    arena *a = arena_of(p);
+    if (!a || p + count > a->base + a->n) return NULL;
+    if (!a->bf) {
+        a->bf = (__nv_bfloat16 *)hn_cuda_alloc(a->n * sizeof(__nv_bfloat16));
+        if (!a->bf) return NULL; /* out of memory: convert per call instead */
+        a->stale = 1;
+    }
+    if (a->stale) {
+        k_round_bf16<<<hn_blocks(a->n, 256), 256>>>(a->bf, a->base, a->n);
+        HN_LAUNCHED("bf16 weight copy");
+        a->stale = 0;
+    }
+    return a->bf + (p - a->base);
+}
+
+void *hn_cuda_shadow_update(const float *p, size_t count) {
+    arena *a = arena_of(p);
+    if (!a || !a->bf || a->stale || p + count > a->base + a->n) return NULL;
+    return a->bf + (p - a->base);
+}
