@@ -54,11 +54,13 @@ typedef struct moe {
     const float *w1[MOE_MAX_EXPERTS], *w2[MOE_MAX_EXPERTS]; /* fc1 [2H, D], fc2 [D, H] */
     float *g1[MOE_MAX_EXPERTS], *g2[MOE_MAX_EXPERTS];
 
-    /* device buffers for up to cap rows (A = cap * k expert-sorted rows); never
-     * allocated per step, grown geometrically */
+    /* device buffers that live from a forward to its backward, for up to cap rows
+     * (A = cap * k expert-sorted rows); grown geometrically, never per step. The
+     * per-call buffers (logits, xs, h, and every gradient but dw) are taken from the
+     * backend's shared workspace instead (be->workspace). */
     const hn_backend *be;
     int cap;
-    float *logits, *dlogits, *p;     /* [cap, E] */
+    float *p;                        /* [cap, E] */
     float *lse;                      /* [cap] */
     int32_t *top, *slot;             /* [cap, k] */
     float *w, *dw;                   /* [cap, k] weights and d loss / d weights */
@@ -66,10 +68,8 @@ typedef struct moe {
     float *row_w;                    /* [A] */
     int32_t *counts;                 /* [HN_MOE_COUNTS(E)] */
     double *sums;                    /* [HN_MOE_SUMS(E)] */
-    float *xs, *ys, *dys;            /* [A, D] gathered inputs, unweighted expert outputs,
-                                        their gradient (then d loss / d xs, in place) */
-    float *gu, *h;                   /* [A, 2H], [A, H] */
-    float *dh, *dgu;                 /* [cap, H], [cap, 2H]: one expert at a time */
+    float *ys;                       /* [A, D] unweighted expert outputs */
+    float *gu;                       /* [A, 2H] expert pre-activations */
     /* host copies of counts and sums */
     int32_t counts_h[HN_MOE_COUNTS(MOE_MAX_EXPERTS)];
     double sums_h[HN_MOE_SUMS(MOE_MAX_EXPERTS)];
