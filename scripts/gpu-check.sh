@@ -81,9 +81,13 @@ case " $what " in *" bench "*)
         echo "== bench $c"
         extra=$(eval echo "\${BENCH_FLAGS_$c:-}")
         timeout ${BENCH_TIMEOUT:-150} build/hnet bench "bench/$c.lua" --device cuda ${BENCH_FLAGS:-} $extra --steps "$steps" --warmup "$warm" --md "$c" > "$out/bench-$c.log" 2>&1
-        cat "$out/bench-$c.log" | grep -v '^|'
-        grep '^|' "$out/bench-$c.log" >> "$out/bench.md"
+        cat "$out/bench-$c.log" | grep -v '^|' | grep -v '^  step'
+        grep '^|' "$out/bench-$c.log" | grep -v ' split |' >> "$out/bench.md"
+        grep '^| .* split |' "$out/bench-$c.log" >> "$out/split.md"
     done
+    echo "| config | encoder | chunking | main | dechunking | decoder | embedding+head+loss | optimizer | total ms |" >> "$out/bench.md"
+    echo "|---|---|---|---|---|---|---|---|---|" >> "$out/bench.md"
+    cat "$out/split.md" >> "$out/bench.md"
     cat "$out/bench.md" ;;
 esac
 

@@ -2,6 +2,7 @@
 #ifndef HN_LAYER_ATTENTION_H
 #define HN_LAYER_ATTENTION_H
 
+#include "core/stash.h"
 #include "plugin/layer_abi.h"
 
 #define HN_INTERNAL __attribute__((visibility("hidden")))
@@ -18,9 +19,10 @@ typedef struct hn_attn {
     /* work buffers (device), rows = cap; allocated from `be` */
     const hn_backend *be;
     int cap;
-    float *qkv;  /* [cap, 3D] projections, q and k rotated */
-    float *att;  /* [cap, D] attention output before out_proj */
     float *lse;  /* [cap, heads] */
+    /* kept for backward, in bf16 when the backend stores activations so */
+    hn_stash qkv_s; /* [T, 3D] projections, q and k rotated */
+    hn_stash att_s; /* [T, D] attention output before out_proj */
 
     const float *x; /* forward input, valid until the matching backward */
     int T;          /* rows of the last forward */

@@ -63,8 +63,9 @@ int hn_attn_step(void *self, const hn_backend *be, const float *x, float *y, flo
     if (n_seqs <= 0) return HN_OK;
     int D = a->d;
     size_t R = ring_rows(a, a->step_len), stride = 2 * (size_t)D * R + 1;
-    if (hn_attn_reserve(a, be, n_seqs, err)) return HN_ERR;
-    float *qkv = a->qkv, *att = a->att;
+    float *qkv = be->workspace(HN_WS_LAYER2, (size_t)n_seqs * 3 * D * sizeof(float));
+    float *att = be->workspace(HN_WS_LAYER3, (size_t)n_seqs * D * sizeof(float));
+    if (!qkv || !att) return hn_fail(err, "attention: out of %s memory for a step", be->name);
     be->matmul(0, 1, n_seqs, 3 * D, D, 1.0f, x, a->wqkv, 0.0f, qkv);
     if (a->rot_dim > 0) {
         be->rope(qkv, 3 * D, n_seqs, a->heads, a->head_dim, a->rot_dim, pos, a->theta, 0);

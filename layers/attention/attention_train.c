@@ -10,12 +10,10 @@
 #include "attention.h"
 
 void hn_attn_release(hn_attn *a) {
-    if (a->be) {
-        float *bufs[] = {a->qkv, a->att, a->lse};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-            if (bufs[i]) a->be->free(bufs[i]);
-    }
-    a->qkv = a->att = a->lse = NULL;
+    if (a->be && a->lse) a->be->free(a->lse);
+    a->lse = NULL;
+    hn_stash_free(&a->qkv_s);
+    hn_stash_free(&a->att_s);
     a->cap = 0;
     a->be = NULL;
 }
@@ -25,12 +23,10 @@ int hn_attn_reserve(hn_attn *a, const hn_backend *be, int T, hn_error *err) {
     int cap = a->be == be ? a->cap + a->cap / 2 : 0; /* grow by 1.5x at least */
     if (cap < T) cap = T;
     hn_attn_release(a);
-    size_t rows = (size_t)cap, D = (size_t)a->d;
+    size_t rows = (size_t)cap;
     a->be = be;
-    a->qkv = be->alloc(rows * 3 * D * sizeof(float));
-    a->att = be->alloc(rows * D * sizeof(float));
     a->lse = be->alloc(rows * (size_t)a->heads * sizeof(float));
-    if (!a->qkv || !a->att || !a->lse) {
+    if (!a->lse) {
         hn_attn_release(a);
         return hn_fail(err, "attention: out of %s memory for %d rows of work buffers", be->name,
                        cap);
@@ -49,15 +45,20 @@ int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *
     a->T = T;
     if (T == 0) return HN_OK;
     if (hn_attn_reserve(a, be, T, err)) return HN_ERR;
-    be->matmul(0, 1, T, 3 * D, D, 1.0f, x, a->wqkv, 0.0f, a->qkv);
+    float *qkv = hn_stash_begin(&a->qkv_s, be, HN_WS_LAYER2, (size_t)T * 3 * D);
+    float *att = hn_stash_begin(&a->att_s, be, HN_WS_LAYER3, (size_t)T * D);
+    if (!qkv || !att)
+        return hn_fail(err, "attention: out of %s memory for %d rows of activations", be->name, T);
+    be->matmul(0, 1, T, 3 * D, D, 1.0f, x, a->wqkv, 0.0f, qkv);
     if (a->rot_dim > 0) {
-        be->rope(a->qkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 0);
-        be->rope(a->qkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta,
-                 0);
+        be->rope(qkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 0);
+        be->rope(qkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 0);
     }
-    be->attention_forward(a->att, a->lse, a->qkv, a->qkv + D, a->qkv + 2 * D, 3 * D, seqs,
-                          a->heads, a->head_dim, a->window, a->scale);
-    be->matmul(0, 1, T, D, D, 1.0f, a->att, a->wo, 0.0f, y);
+    be->attention_forward(att, a->lse, qkv, qkv + D, qkv + 2 * D, 3 * D, seqs, a->heads,
+                          a->head_dim, a->window, a->scale);
+    be->matmul(0, 1, T, D, D, 1.0f, att, a->wo, 0.0f, y);
+    hn_stash_end(&a->qkv_s);
+    hn_stash_end(&a->att_s);
     return HN_OK;
 }
 
@@ -73,14 +74,16 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
     /* gradient buffers live only in this call: the backend's shared workspace */
     float *datt = be->workspace(HN_WS_LAYER0, (size_t)T * D * sizeof(float));
     float *dqkv = be->workspace(HN_WS_LAYER1, (size_t)T * 3 * D * sizeof(float));
-    if (!datt || !dqkv)
+    const float *qkv = hn_stash_get(&a->qkv_s, HN_WS_LAYER2);
+    const float *att = hn_stash_get(&a->att_s, HN_WS_LAYER3);
+    if (!datt || !dqkv || !qkv || !att)
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     /* out_proj: dWo += dy^T att, datt = dy Wo */
-    be->matmul(1, 0, D, D, T, 1.0f, dy, a->att, 1.0f, a->gwo);
+    be->matmul(1, 0, D, D, T, 1.0f, dy, att, 1.0f, a->gwo);
     be->matmul(0, 0, T, D, D, 1.0f, dy, a->wo, 0.0f, datt);
     be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
-    be->attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, a->qkv, a->qkv + D,
-                           a->qkv + 2 * D, 3 * D, a->att, a->lse, seqs, a->heads, a->head_dim,
+    be->attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, qkv, qkv + D, qkv + 2 * D,
+                           3 * D, att, a->lse, seqs, a->heads, a->head_dim,
                            a->window, a->scale);
     if (a->rot_dim > 0) {
         be->rope(dqkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 1);

@@ -3,6 +3,7 @@
 #define HN_LAYER_MAMBA2_H
 
 #include "backend/ops_ssm.h"
+#include "core/stash.h"
 #include "plugin/layer_abi.h"
 
 #define HN_INTERNAL __attribute__((visibility("hidden")))
@@ -35,8 +36,8 @@ typedef struct hn_m2 {
     const hn_backend *be;
     int cap, cap_chunks;
     size_t ws_floats;
-    float *zxbcdt;  /* [cap, d_proj] input projection */
-    float *y;       /* [cap, d_inner] SSD output */
+    hn_stash zxbcdt; /* [T, d_proj] input projection, kept (bf16 when the backend says so) */
+    hn_stash y;      /* [T, d_inner] SSD output, kept likewise */
     float *rstd;    /* [cap, ngroups] */
     float *states;  /* [cap_chunks, nheads, headdim, d_state] */
     float *ws;      /* SSD scratch */

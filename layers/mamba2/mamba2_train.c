@@ -17,8 +17,10 @@ static void free_buf(const hn_backend *be, float **p) {
 
 void hn_m2_release(hn_m2 *m) {
     if (!m->be) return;
-    float **bufs[] = {&m->zxbcdt, &m->y, &m->rstd, &m->states, &m->ws,
-                      &m->s_zx, &m->s_xbc, &m->s_y, &m->s_yn, &m->s_rstd};
+    float **bufs[] = {&m->rstd, &m->states, &m->ws, &m->s_zx, &m->s_xbc, &m->s_y, &m->s_yn,
+                      &m->s_rstd};
+    hn_stash_free(&m->zxbcdt);
+    hn_stash_free(&m->y);
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free_buf(m->be, bufs[i]);
     m->cap = m->cap_chunks = m->step_cap = 0;
     m->ws_floats = 0;
@@ -38,9 +40,7 @@ static int reserve(hn_m2 *m, const hn_backend *be, int T, int n_chunks, hn_error
         int cap = m->cap ? m->cap : 64;
         while (cap < T) cap *= 2;
         size_t c = (size_t)cap;
-        if (grow(be, &m->zxbcdt, c * m->d_proj, err) || grow(be, &m->y, c * m->d_inner, err) ||
-            grow(be, &m->rstd, c * m->ngroups, err))
-            return HN_ERR;
+        if (grow(be, &m->rstd, c * m->ngroups, err)) return HN_ERR;
         m->cap = cap;
     }
     if (n_chunks > m->cap_chunks) {
@@ -82,16 +82,21 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
      * zxbcdt, y and rstd are kept for backward */
     float *xbc = be->workspace(HN_WS_LAYER0, (size_t)T * cd * sizeof(float));
     float *yn = be->workspace(HN_WS_LAYER1, (size_t)T * di * sizeof(float));
-    if (!xbc || !yn) return hn_fail(err, "mamba2: out of %s memory for %d rows", be->name, T);
-    be->matmul(0, 1, T, dp, m->d, 1.0f, x, m->w[M2_IN_PROJ], 0.0f, m->zxbcdt);
-    ssm->conv1d_forward(xbc, m->zxbcdt + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
+    float *zx = hn_stash_begin(&m->zxbcdt, be, HN_WS_LAYER6, (size_t)T * dp);
+    float *y = hn_stash_begin(&m->y, be, HN_WS_LAYER7, (size_t)T * di);
+    if (!xbc || !yn || !zx || !y)
+        return hn_fail(err, "mamba2: out of %s memory for %d rows", be->name, T);
+    be->matmul(0, 1, T, dp, m->d, 1.0f, x, m->w[M2_IN_PROJ], 0.0f, zx);
+    ssm->conv1d_forward(xbc, zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
                         m->d_conv);
-    ssm->ssd_forward(m->y, m->states, NULL, 0, xbc, xbc + di, xbc + di + gn, cd,
-                     m->zxbcdt + di + cd, dp, m->w[M2_DT_BIAS], m->w[M2_A_LOG], m->w[M2_D],
+    ssm->ssd_forward(y, m->states, NULL, 0, xbc, xbc + di, xbc + di + gn, cd,
+                     zx + di + cd, dp, m->w[M2_DT_BIAS], m->w[M2_A_LOG], m->w[M2_D],
                      seqs, &m->dims, m->ws);
-    ssm->gated_rmsnorm_forward(yn, m->rstd, m->y, m->zxbcdt, dp, m->w[M2_NORM_W], T, di,
+    ssm->gated_rmsnorm_forward(yn, m->rstd, y, zx, dp, m->w[M2_NORM_W], T, di,
                                di / m->ngroups, m->eps);
     be->matmul(0, 1, T, m->d, di, 1.0f, yn, m->w[M2_OUT_PROJ], 0.0f, out);
+    hn_stash_end(&m->zxbcdt);
+    hn_stash_end(&m->y);
     return HN_OK;
 }
 
@@ -114,12 +119,14 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
     float *dy = be->workspace(HN_WS_LAYER3, (size_t)T * di * f);
     float *dxbc = be->workspace(HN_WS_LAYER4, (size_t)T * cd * f);
     float *dzxbcdt = be->workspace(HN_WS_LAYER5, (size_t)T * dp * f);
-    if (!xbc || !yn || !dyn || !dy || !dxbc || !dzxbcdt)
+    const float *zx = hn_stash_get(&m->zxbcdt, HN_WS_LAYER6),
+                *y = hn_stash_get(&m->y, HN_WS_LAYER7);
+    if (!xbc || !yn || !dyn || !dy || !dxbc || !dzxbcdt || !zx || !y)
         return hn_fail(err, "mamba2: out of %s memory for %d rows of gradients", be->name, T);
     /* the forward's xbc and yn again (same inputs, same kernels: the same values) */
-    ssm->conv1d_forward(xbc, m->zxbcdt + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
+    ssm->conv1d_forward(xbc, zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
                         m->d_conv);
-    ssm->gated_rmsnorm_forward(yn, m->rstd, m->y, m->zxbcdt, dp, m->w[M2_NORM_W], T, di,
+    ssm->gated_rmsnorm_forward(yn, m->rstd, y, zx, dp, m->w[M2_NORM_W], T, di,
                                di / m->ngroups, m->eps);
     /* out_proj */
     be->matmul(0, 0, T, di, m->d, 1.0f, dout, m->w[M2_OUT_PROJ], 0.0f, dyn);
@@ -127,14 +134,14 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
     be->zero(dzxbcdt, (size_t)T * dp * f);
     be->zero(dy, (size_t)T * di * f);
     be->zero(dxbc, (size_t)T * cd * f);
-    ssm->gated_rmsnorm_backward(dy, dzxbcdt, dp, m->g[M2_NORM_W], dyn, m->y, m->zxbcdt, dp,
+    ssm->gated_rmsnorm_backward(dy, dzxbcdt, dp, m->g[M2_NORM_W], dyn, y, zx, dp,
                                 m->w[M2_NORM_W], m->rstd, T, di, di / m->ngroups);
     ssm->ssd_backward(dxbc, dxbc + di, dxbc + di + gn, cd, dzxbcdt + di + cd, dp,
                       m->g[M2_DT_BIAS], m->g[M2_A_LOG], m->g[M2_D], dy, xbc, xbc + di,
-                      xbc + di + gn, cd, m->zxbcdt + di + cd, dp, m->w[M2_DT_BIAS],
+                      xbc + di + gn, cd, zx + di + cd, dp, m->w[M2_DT_BIAS],
                       m->w[M2_A_LOG], m->w[M2_D], m->states, seqs, &m->dims, m->ws);
     ssm->conv1d_backward(dzxbcdt + di, dp, m->g[M2_CONV_W], m->g[M2_CONV_B], dxbc,
-                         m->zxbcdt + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
+                         zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
                          m->d_conv);
     /* in_proj */
     be->matmul(1, 0, dp, m->d, T, 1.0f, dzxbcdt, m->x, 1.0f, m->g[M2_IN_PROJ]);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/stash.h"
 #include "plugin/layer_abi.h"
 
 typedef struct swiglu {
@@ -15,10 +16,9 @@ typedef struct swiglu {
     float std_in, std_out;
     const float *w1, *w2; /* fc1 [2H, D], fc2 [D, H] */
     float *g1, *g2;
-    const hn_backend *be; /* the backend the work buffers came from */
-    int cap;              /* rows of gu */
-    float *gu;            /* [cap, 2H], kept for backward; h and the gradients are
-                           * recomputed / made in the backend's shared workspace */
+    hn_stash gu;          /* [T, 2H] kept for backward (bf16 when the backend says so);
+                           * h and the gradients are recomputed / made in the backend's
+                           * shared workspace */
     const float *x; /* forward input, valid until the matching backward */
     int T;
 } swiglu;
@@ -47,36 +47,10 @@ static int sw_create(const hn_layer_args *args, void **self, hn_error *err) {
     return HN_OK;
 }
 
-static void release(swiglu *s) {
-    if (s->be) {
-        if (s->gu) s->be->free(s->gu);
-    }
-    s->gu = NULL;
-    s->cap = 0;
-    s->be = NULL;
-}
-
-/* gu for at least T rows; grows by 1.5x so a slowly growing T reallocates rarely. */
-static int reserve(swiglu *s, const hn_backend *be, int T, hn_error *err) {
-    if (T <= s->cap && s->be == be) return HN_OK;
-    int cap = s->be == be ? s->cap + s->cap / 2 : 0;
-    if (cap < T) cap = T;
-    release(s);
-    size_t rows = (size_t)cap, H = (size_t)s->hidden;
-    s->be = be;
-    s->gu = be->alloc(rows * 2 * H * sizeof(float));
-    if (!s->gu) {
-        release(s);
-        return hn_fail(err, "swiglu: out of %s memory for %d rows of work buffers", be->name, cap);
-    }
-    s->cap = cap;
-    return HN_OK;
-}
-
 static void sw_destroy(void *self, const hn_backend *be) {
     swiglu *s = self;
     if (!s) return;
-    release(s);
+    hn_stash_free(&s->gu);
     free(s);
 }
 
@@ -111,13 +85,14 @@ static void sw_bind(void *self, const hn_param *params) {
 static int run_forward(swiglu *s, const hn_backend *be, const float *x, float *y, int T,
                        hn_error *err) {
     if (T == 0) return HN_OK;
-    if (reserve(s, be, T, err)) return HN_ERR;
     int D = s->d, H = s->hidden;
     float *h = be->workspace(HN_WS_LAYER0, (size_t)T * H * sizeof(float));
-    if (!h) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
-    be->matmul(0, 1, T, 2 * H, D, 1.0f, x, s->w1, 0.0f, s->gu);
-    be->swiglu_forward(h, s->gu, T, H);
+    float *gu = hn_stash_begin(&s->gu, be, HN_WS_LAYER1, (size_t)T * 2 * H);
+    if (!h || !gu) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
+    be->matmul(0, 1, T, 2 * H, D, 1.0f, x, s->w1, 0.0f, gu);
+    be->swiglu_forward(h, gu, T, H);
     be->matmul(0, 1, T, D, H, 1.0f, h, s->w2, 0.0f, y);
+    hn_stash_end(&s->gu);
     return HN_OK;
 }
 
@@ -140,13 +115,14 @@ static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, flo
     size_t th = (size_t)T * H * sizeof(float);
     float *h = be->workspace(HN_WS_LAYER0, th), *dh = be->workspace(HN_WS_LAYER1, th);
     float *dgu = be->workspace(HN_WS_LAYER2, 2 * th);
-    if (!h || !dh || !dgu)
+    const float *gu = hn_stash_get(&s->gu, HN_WS_LAYER3);
+    if (!h || !dh || !dgu || !gu)
         return hn_fail(err, "swiglu: out of %s memory for %d rows of gradients", be->name, T);
-    be->swiglu_forward(h, s->gu, T, H);                      /* h again: cheaper than keeping it */
+    be->swiglu_forward(h, gu, T, H);                         /* h again: cheaper than keeping it */
     be->matmul(1, 0, D, H, T, 1.0f, dy, h, 1.0f, s->g2);    /* dfc2 += dy^T h */
     be->matmul(0, 0, T, H, D, 1.0f, dy, s->w2, 0.0f, dh);   /* dh = dy fc2 */
     be->zero(dgu, 2 * th);
-    be->swiglu_backward(dgu, dh, s->gu, T, H);
+    be->swiglu_backward(dgu, dh, gu, T, H);
     be->matmul(1, 0, 2 * H, D, T, 1.0f, dgu, s->x, 1.0f, s->g1); /* dfc1 += dgu^T x */
     be->matmul(0, 0, T, D, 2 * H, 1.0f, dgu, s->w1, 1.0f, dx);   /* dx += dgu fc1 */
     return HN_OK;

@@ -40,6 +40,8 @@ enum {
     HN_WS_LAYER3,
     HN_WS_LAYER4,
     HN_WS_LAYER5,
+    HN_WS_LAYER6,
+    HN_WS_LAYER7,
     HN_WS_SLOTS
 };
 
@@ -133,6 +135,15 @@ typedef struct hn_backend {
     void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, float bc1, float bc2,
                   float grad_scale);
+
+    /* ---- bf16 storage of the activations a layer keeps from forward to backward ----
+     * stash_bf16() is 1 when this backend keeps them in bf16 now (cuda in its bf16
+     * matmul mode; the cpu only when a test asks), 0 for float32 (runtime/core/stash.h
+     * does the bookkeeping). pack rounds n floats to bf16 (to nearest even; NaN stays
+     * NaN), unpack widens them back exactly. */
+    int (*stash_bf16)(void);
+    void (*pack_bf16)(uint16_t *dst, const float *src, size_t n);
+    void (*unpack_bf16)(float *dst, const uint16_t *src, size_t n);
 
     /* ---- op families owned by other concerns (NULL until implemented) ---- */
     const struct hn_ops_ssm *ssm;

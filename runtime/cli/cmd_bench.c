@@ -3,7 +3,8 @@
  * (forward x 3 for a training step, Appendix B counting, from the realised chunk
  * lengths), MFU against the device's measured bf16 matrix-product rate, peak device
  * memory, the split of a step into forward / backward / optimizer, and the realised
- * compression of each stage. A step is forward, backward, gradient norm and AdamW on
+ * compression of each stage, and the split of a step into encoder / chunking / main /
+ * dechunking / decoder / embedding+head+loss / optimizer. A step is forward, backward, gradient norm and AdamW on
  * real bytes of the experiment's corpus; nothing is logged to results.db. */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/util.h"
+#include "core/phase.h"
 #include "data/corpus.h"
 #include "lua/experiment.h"
 #include "model/model.h"
@@ -55,6 +57,35 @@ static double median(double *v, int n) {
 static int num_of(const cJSON *o, const char *k, int fallback) {
     const cJSON *v = cJSON_GetObjectItem(o, k);
     return cJSON_IsNumber(v) ? v->valueint : fallback;
+}
+
+#define SPLIT_STEPS 3
+
+/* The per-phase split of the SPLIT_STEPS steps after the timed ones (ms per step), per
+ * stage, and as one Markdown row summed over stages when md is set. */
+static void print_split(int n_stages, const char *md) {
+    double sum[HN_PHASE_KINDS] = {0}, total = 0;
+    printf("  split (ms/step, %d more steps, device synced at each boundary):\n", SPLIT_STEPS);
+    for (int s = 0; s <= n_stages && s < HN_PHASE_MAX_STAGES; s++) {
+        char line[256];
+        int k = 0;
+        for (int p = HN_PHASE_ENCODER; p <= HN_PHASE_DECODER; p++) {
+            double ms = hn_phase_ms((hn_phase_kind)p, s) / SPLIT_STEPS;
+            sum[p] += ms;
+            if (ms > 0) k += snprintf(line + k, sizeof line - (size_t)k, " %s %.1f", hn_phase_name((hn_phase_kind)p), ms);
+        }
+        if (k) printf("    stage %d:%s\n", s, line);
+    }
+    sum[HN_PHASE_HEAD] = hn_phase_ms(HN_PHASE_HEAD, 0) / SPLIT_STEPS;
+    sum[HN_PHASE_OPTIMIZER] = hn_phase_ms(HN_PHASE_OPTIMIZER, 0) / SPLIT_STEPS;
+    for (int p = 0; p < HN_PHASE_KINDS; p++) total += sum[p];
+    printf("    %s %.1f, optimizer %.1f; total %.1f\n", hn_phase_name(HN_PHASE_HEAD),
+           sum[HN_PHASE_HEAD], sum[HN_PHASE_OPTIMIZER], total);
+    if (md)
+        printf("| %s split | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", md,
+               sum[HN_PHASE_ENCODER], sum[HN_PHASE_CHUNKING], sum[HN_PHASE_MAIN],
+               sum[HN_PHASE_DECHUNKING], sum[HN_PHASE_DECODER], sum[HN_PHASE_HEAD],
+               sum[HN_PHASE_OPTIMIZER], total);
 }
 
 typedef struct bench_opts {
@@ -169,11 +200,15 @@ int hn_cmd_bench(int argc, char **argv) {
     hn_rng rng = hn_rng_derive(1, 0xbe4c);
     double flops_byte = 0, comp[8] = {0};
     int S = 0;
-    long last = n + (o.profile ? 1 : 0);
+    /* after the timed steps: SPLIT_STEPS with the per-phase split (a device sync at
+     * each boundary, so they are not timed), then the optional profiled step */
+    long split_end = n + SPLIT_STEPS, last = split_end + (o.profile ? 1 : 0);
     double prof_t0 = 0;
     for (long step = -o.warmup; step < last; step++) {
+        if (step == n) hn_phase_enable(be->sync);
+        if (step == split_end) hn_phase_enable(NULL);
 #ifdef HN_HAVE_CUDA
-        if (step == n && be->kind == HN_DEVICE_CUDA) { /* the profiled extra step */
+        if (step == split_end && be->kind == HN_DEVICE_CUDA) { /* the profiled extra step */
             hn_cuda_profile_reset();
             hn_cuda_profile(1);
             prof_t0 = now_s();
@@ -190,11 +225,13 @@ int hn_cmd_bench(int argc, char **argv) {
         if (hn_model_backward(&m, &err)) goto fail;
         be->sync();
         double t2 = now_s();
+        hn_phase_enter(HN_PHASE_OPTIMIZER, 0);
         double norm = sqrt(be->sum_squares(m.params.grads, P));
         float scale = norm > 1.0 ? (float)(1.0 / norm) : 1.0f;
         be->adamw(m.params.values, m.params.grads, opt_m, opt_v, P, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f,
                   0.1f, 0.05f, scale);
         be->sync();
+        hn_phase_stop();
         double t3 = now_s();
         if (!isfinite(loss.ce_nats)) {
             hn_fail(&err, "the loss is not finite at step %ld", step);
@@ -202,8 +239,8 @@ int hn_cmd_bench(int argc, char **argv) {
         }
         fprintf(stderr, "  step %ld: %.1f ms (forward %.1f, backward %.1f)\n", step, 1e3 * (t3 - t0),
                 1e3 * (t1 - t0), 1e3 * (t2 - t1));
-        if (step < 0) continue;
-        if (step >= n) {
+        if (step < 0 || (step >= n && step < split_end)) continue;
+        if (step >= split_end) {
 #ifdef HN_HAVE_CUDA
             if (be->kind == HN_DEVICE_CUDA) {
                 hn_cuda_profile(0);
@@ -249,6 +286,7 @@ int hn_cmd_bench(int argc, char **argv) {
                100.0 * achieved / peak_rate, peak_rate / 1e12);
     if (peak_mem > 0) printf("  peak memory        %10.1f MiB (backend allocations)\n", peak_mem / 1048576.0);
     printf("  compression        %s\n", comp_s);
+    print_split(S, o.md);
     if (o.md)
         printf("| %s | %s | %d x %d | %.1f | %.0f | %.4f | %.2f%% | %.0f | %.1f / %.1f / %.1f | %s |\n",
                o.md, dev_name, batch, seq_len, ms, bytes_s, flops_byte / 1e9,

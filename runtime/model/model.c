@@ -1,5 +1,7 @@
 #include "model/model.h"
 
+#include "core/phase.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,12 +130,14 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     int T = n_seqs * seq_len;
     if (ensure_buffers(m, T, n_seqs, err)) return HN_ERR;
     if (pack_sequences(m, n_seqs, seq_len, err)) return HN_ERR;
+    hn_phase_enter(HN_PHASE_HEAD, 0);
     be->upload(m->tok_dev, tok, (size_t)T * sizeof(int32_t));
     be->upload(m->tgt_dev, tgt, (size_t)T * sizeof(int32_t));
     be->embedding_forward(m->x, value(m, m->emb_param), m->tok_dev, T, m->d);
     double aux = 0;
     if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, &aux, err))
         return HN_ERR;
+    hn_phase_enter(HN_PHASE_HEAD, 0);
     be->matmul(0, 1, T, m->vocab, m->d, 1.0f, m->h, value(m, m->head_param), 0.0f, m->logits);
     /* loss and its gradient in one pass; backward starts from dlogits */
     be->xent_fused(m->loss, m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
@@ -143,6 +147,7 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     loss->ce_nats = sum;
     loss->count = T;
     loss->aux = aux;
+    hn_phase_stop();
     return HN_OK;
 }
 
@@ -150,13 +155,16 @@ int hn_model_backward(hn_model *m, hn_error *err) {
     const hn_backend *be = m->be;
     int T = m->seqs.total;
     size_t td = (size_t)T * (size_t)m->d;
+    hn_phase_enter(HN_PHASE_HEAD, 0);
     /* dlogits = (softmax - onehot) / T was written by the forward's fused loss */
     /* logits = h W^T: dh = dlogits W, dW += dlogits^T h */
     be->matmul(0, 0, T, m->d, m->vocab, 1.0f, m->dlogits, value(m, m->head_param), 0.0f, m->dh);
     be->matmul(1, 0, m->vocab, m->d, T, 1.0f, m->dlogits, m->h, 1.0f, grad(m, m->head_param));
     be->zero(m->dx, td * sizeof(float));
     if (hn_stage_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
+    hn_phase_enter(HN_PHASE_HEAD, 0);
     be->embedding_backward(grad(m, m->emb_param), m->dx, m->tok_dev, T, m->d);
+    hn_phase_stop();
     return HN_OK;
 }
 

@@ -1,5 +1,7 @@
 #include "model/stage.h"
 
+#include "core/phase.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +310,7 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
                      const int32_t *bytes_h, const int32_t *bytes_dev, float *y, double *aux,
                      hn_error *err) {
     if (st->innermost) {
+        hn_phase_enter(HN_PHASE_MAIN, st->depth);
         if (hn_network_forward(&st->main, be, seqs, x, y, err)) return HN_ERR;
         *aux += st->main.aux;
         return HN_OK;
@@ -317,8 +320,10 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     int T = seqs->total, D = st->d, DI = st->d_inner;
     if (ensure_buffers(st, be, T, err)) return HN_ERR;
 
+    hn_phase_enter(HN_PHASE_ENCODER, st->depth);
     if (hn_network_forward(&st->encoder, be, seqs, x, st->xhat, err)) return HN_ERR;
     *aux += st->encoder.aux;
+    hn_phase_enter(HN_PHASE_CHUNKING, st->depth);
     hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = bytes_dev};
     if (st->chunker->forward(st->chunker_self, &cctx, st->xhat, st->p, err))
         return hn_fail_prefix(err, "chunker %s", st->chunker->name);
@@ -347,6 +352,7 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
                          st->z, aux, err))
         return HN_ERR;
 
+    hn_phase_enter(HN_PHASE_DECHUNKING, st->depth);
     if (DI > D) ck->narrow_forward(st->z_n, st->z, K, D, DI);
     else be->copy(st->z_n, st->z, (size_t)K * D * sizeof(float));
     if (st->smoothing) ck->ema_forward(st->zbar, st->z_n, st->P, &st->inner_seqs, D);
@@ -355,6 +361,7 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     /* + Linear(x̂): dec_in += x̂ W^T (or + x̂) */
     if (st->residual_identity) be->add(st->dec_in, st->xhat, (size_t)T * D);
     else be->matmul(0, 1, T, D, D, 1.0f, st->xhat, pval(st, st->residual_param), 1.0f, st->dec_in);
+    hn_phase_enter(HN_PHASE_DECODER, st->depth);
     if (hn_network_forward(&st->decoder, be, seqs, st->dec_in, y, err)) return HN_ERR;
     *aux += st->decoder.aux;
     return HN_OK;
@@ -375,13 +382,18 @@ static void downsample_backward(hn_stage *st, const hn_backend *be, int K) {
 
 int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *dy,
                       float *dx, hn_error *err) {
-    if (st->innermost) return hn_network_backward(&st->main, be, seqs, dy, dx, err);
+    if (st->innermost) {
+        hn_phase_enter(HN_PHASE_MAIN, st->depth);
+        return hn_network_backward(&st->main, be, seqs, dy, dx, err);
+    }
     const hn_ops_chunk *ck = be->chunk;
     int T = seqs->total, D = st->d, DI = st->d_inner, K = st->inner_seqs.total;
     size_t f = sizeof(float), TD = (size_t)T * D, KD = (size_t)K * D, KDI = (size_t)K * DI;
 
+    hn_phase_enter(HN_PHASE_DECODER, st->depth);
     be->zero(st->d_dec_in, TD * f);
     if (hn_network_backward(&st->decoder, be, seqs, dy, st->d_dec_in, err)) return HN_ERR;
+    hn_phase_enter(HN_PHASE_DECHUNKING, st->depth);
     /* residual path */
     be->zero(st->d_xhat, TD * f);
     if (st->residual_identity) {
@@ -409,6 +421,7 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
     else be->add(st->d_z, st->d_zn, KD);
     be->zero(st->d_xin, KDI * f);
     if (hn_stage_backward(st->inner, be, &st->inner_seqs, st->d_z, st->d_xin, err)) return HN_ERR;
+    hn_phase_enter(HN_PHASE_CHUNKING, st->depth);
     be->zero(st->d_xsel, KD * f);
     if (DI > D) ck->widen_backward(st->d_xsel, pgrad(st, st->pad_param), st->d_xin, K, D, DI);
     else be->add(st->d_xsel, st->d_xin, KD);
@@ -422,6 +435,7 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
     hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = NULL};
     if (st->chunker->backward(st->chunker_self, &cctx, st->dp, st->d_xhat, err))
         return hn_fail_prefix(err, "chunker %s backward", st->chunker->name);
+    hn_phase_enter(HN_PHASE_ENCODER, st->depth);
     return hn_network_backward(&st->encoder, be, seqs, st->d_xhat, dx, err);
 }
 

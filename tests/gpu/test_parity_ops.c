@@ -124,6 +124,37 @@ static void test_weight_shadow(void **st) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
 }
 
+/* bf16 activation storage: the cuda packing rounds exactly as the cpu twin (to nearest,
+ * ties to even) and unpacking is exact. */
+static void test_bf16_pack(void **st) {
+    hn_rng r = fresh("bf16");
+    size_t n = 100003;
+    twin x = tw_normal(n, 10, &r);
+    for (size_t i = 0; i < n; i += 7) { /* exact ties: 9 significant bits */
+        float v = (float)(int)(hn_rng_normal(&r) * 256) / 256.0f;
+        x.c[i] = v;
+    }
+    P_GPU->upload(x.g, x.c, n * sizeof(float));
+    uint16_t *hc = malloc(n * 2), *hg = malloc(n * 2), *dg = P_GPU->alloc(n * 2);
+    P_CPU->pack_bf16(hc, x.c, n);
+    P_GPU->pack_bf16(dg, x.g, n);
+    P_GPU->download(hg, dg, n * 2);
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += hc[i] != hg[i];
+    printf("  bf16 pack: %zu of %zu differ\n", diff, n);
+    assert_int_equal(diff, 0);
+    twin back = tw_zero(n);
+    P_CPU->unpack_bf16(back.c, hc, n);
+    P_GPU->unpack_bf16(back.g, dg, n);
+    assert_true(tw_err(&back, "bf16 unpack") == 0);
+    assert_true(tw_err(&x, "unpacked") == 0); /* x untouched */
+    free(hc);
+    free(hg);
+    P_GPU->free(dg);
+    tw_free(&x);
+    tw_free(&back);
+}
+
 static void test_elementwise(void **st) {
     hn_rng r = fresh("elementwise");
     size_t n = 10007;
@@ -504,7 +535,7 @@ static void test_ssd(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detects_planted_error), cmocka_unit_test(test_matmul),
-        cmocka_unit_test(test_weight_shadow),
+        cmocka_unit_test(test_weight_shadow),         cmocka_unit_test(test_bf16_pack),
         cmocka_unit_test(test_elementwise),           cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_rmsnorm_swiglu),        cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention),             cmocka_unit_test(test_xent_adamw),

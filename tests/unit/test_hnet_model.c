@@ -15,6 +15,7 @@
 
 #include "backend/backend.h"
 #include "support/gradcheck.h"
+#include "core/phase.h"
 #include "model/model.h"
 #include "plugin/registry.h"
 
@@ -272,8 +273,40 @@ static void test_stage_stats_and_names(void **state) {
     free(f);
 }
 
+static int g_syncs;
+static void counting_sync(void) { g_syncs++; }
+
+/* The step split hnet bench prints: every part of a 2-stage step gets booked to its own
+ * (phase, stage), a sync at each boundary, and nothing is booked while it is off. */
+static void test_phase_split(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    cJSON *cfg = two_stage_config(NULL);
+    build(f, cfg, 37);
+    hn_loss loss;
+    hn_error err;
+    hn_phase_enable(counting_sync);
+    assert_int_equal(hn_model_forward(&f->m, f->tok, f->tgt, NSEQ, LEN, &loss, &err), HN_OK);
+    hn_params_zero_grads(&f->m.params);
+    assert_int_equal(hn_model_backward(&f->m, &err), HN_OK);
+    for (int s = 0; s < 2; s++)
+        for (int p = HN_PHASE_ENCODER; p <= HN_PHASE_DECODER; p++)
+            if (p != HN_PHASE_MAIN) assert_true(hn_phase_ms((hn_phase_kind)p, s) > 0);
+    assert_true(hn_phase_ms(HN_PHASE_MAIN, 2) > 0);
+    assert_true(hn_phase_ms(HN_PHASE_MAIN, 0) == 0); /* only the innermost stage has one */
+    assert_true(hn_phase_ms(HN_PHASE_HEAD, 0) > 0);
+    assert_true(g_syncs >= 2 * (2 * 4 + 1));
+    hn_phase_enable(NULL);
+    int before = g_syncs;
+    assert_int_equal(hn_model_forward(&f->m, f->tok, f->tgt, NSEQ, LEN, &loss, &err), HN_OK);
+    assert_int_equal(g_syncs, before);
+    hn_model_free(&f->m);
+    cJSON_Delete(cfg);
+    free(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_phase_split),
         cmocka_unit_test(test_stage_stats_and_names),
         cmocka_unit_test(test_gradcheck_two_stage_no_ste),
         cmocka_unit_test(test_gradcheck_two_stage_mean_pool_no_smoothing),

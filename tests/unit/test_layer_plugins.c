@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "model/layer.h"
 #include "model/params.h"
 #include "plugin/registry.h"
@@ -307,6 +308,80 @@ static void test_backward_accumulates(void **state) {
     }
 }
 
+/* ------------------------------------------------------------------ bf16 activations */
+
+static uint16_t pack1(float v) {
+    uint16_t h;
+    hn_cpu_pack_bf16(&h, &v, 1);
+    return h;
+}
+
+/* bf16 packing rounds to nearest, ties to even, and keeps NaN and infinities */
+static void test_bf16_pack(void **state) {
+    (void)state;
+    assert_int_equal(pack1(1.0f), 0x3f80);
+    assert_int_equal(pack1(1.0f + 0x1p-8f), 0x3f80);          /* tie: down to even */
+    assert_int_equal(pack1(1.0f + 3 * 0x1p-8f), 0x3f82);      /* tie: up to even */
+    assert_int_equal(pack1(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81); /* past the tie */
+    assert_int_equal(pack1(-2.0f), 0xc000);
+    assert_int_equal(pack1(INFINITY), 0x7f80);
+    float nan = NAN, back;
+    uint16_t h = pack1(nan);
+    hn_cpu_unpack_bf16(&back, &h, 1);
+    assert_true(isnan(back));
+    hn_rng rng;
+    hn_rng_seed(&rng, 21);
+    for (int i = 0; i < 1000; i++) {
+        float v = (float)(hn_rng_normal(&rng) * 100), w;
+        uint16_t b = pack1(v);
+        hn_cpu_unpack_bf16(&w, &b, 1);
+        assert_true(fabsf(w - v) <= fabsf(v) * 0x1p-8f); /* half an ulp of 8 bits */
+    }
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* With activations kept in bf16 (what the cuda backend does in its bf16 mode) every
+ * layer's forward is unchanged and its gradients move by bf16 rounding only: close to
+ * the float32 ones, and not equal to them (the bf16 path really ran). */
+static void test_bf16_activations(void **state) {
+    (void)state;
+    const char *plugins[] = {"attention", "swiglu", "mamba2"};
+    const char *cfgs[] = {"{\"heads\": 2, \"window\": 3, \"rotary_dim\": 4}", "{\"hidden\": 24}",
+                          "{\"headdim\": 8, \"d_state\": 8, \"chunk_size\": 4}"};
+    for (int k = 0; k < 3; k++) {
+        fixture f;
+        fixture_open(&f, plugins[k], cfgs[k], LENS, 3, 40 + k);
+        size_t TD = (size_t)f.seqs.total * D_MODEL, P = f.store.total;
+        layer_grads(&f);
+        float *y32 = falloc(TD), *dx32 = falloc(TD), *g32 = falloc(P);
+        memcpy(y32, f.y, TD * sizeof(float));
+        memcpy(dx32, f.dx, TD * sizeof(float));
+        memcpy(g32, f.store.grads, P * sizeof(float));
+        hn_cpu_set_stash_bf16(1);
+        layer_grads(&f);
+        hn_cpu_set_stash_bf16(0);
+        double ey = rel_err(f.y, y32, TD), edx = rel_err(f.dx, dx32, TD);
+        double eg = rel_err(f.store.grads, g32, P);
+        printf("%s with bf16 activations: y %.2e, dx %.2e, parameter grads %.2e\n", plugins[k],
+               ey, edx, eg);
+        assert_true(ey == 0);
+        assert_true(edx < 2e-2 && eg < 2e-2);
+        assert_true(edx > 0 || eg > 0);
+        free(y32);
+        free(dx32);
+        free(g32);
+        fixture_close(&f);
+    }
+}
+
 /* ------------------------------------------------------------------ flops */
 
 static void test_flops_hand_count(void **state) {
@@ -405,6 +480,8 @@ int main(void) {
         cmocka_unit_test(test_flops_hand_count),
         cmocka_unit_test(test_steps_match_forward),
         cmocka_unit_test(test_step_errors),
+        cmocka_unit_test(test_bf16_pack),
+        cmocka_unit_test(test_bf16_activations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,6 +53,12 @@ void hn_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dou
                                const float *out, const float *lse, const hn_seqs *seqs,
                                int heads, int head_dim, int window, float scale);
 
+/* bf16.c: activation storage in bf16; the switch is for tests of the bf16 path */
+int hn_cpu_stash_bf16(void);
+void hn_cpu_set_stash_bf16(int on);
+void hn_cpu_pack_bf16(uint16_t *dst, const float *src, size_t n);
+void hn_cpu_unpack_bf16(float *dst, const uint16_t *src, size_t n);
+
 /* xent.c */
 void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
 void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,

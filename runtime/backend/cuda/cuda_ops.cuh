@@ -53,6 +53,9 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
                                 const float *q, const float *k, const float *v, int ld,
                                 const float *out, const float *lse, const hn_seqs *seqs,
                                 int heads, int head_dim, int window, float scale);
+int hn_cuda_stash_bf16(void);
+void hn_cuda_pack_bf16(uint16_t *dst, const float *src, size_t n);
+void hn_cuda_unpack_bf16(float *dst, const uint16_t *src, size_t n);
 void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
 void hn_cuda_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                            int V, float scale);

@@ -160,3 +160,21 @@ extern "C" double hn_cuda_measure_bf16_flops(int n, int reps) {
     cudaFree(c);
     return 2.0 * n * (double)n * n / (med * 1e-3);
 }
+
+/* Activations kept for backward are bf16 exactly when the products are: fp32 and tf32
+ * modes keep them in float32, so those modes stay comparable with the cpu. */
+int hn_cuda_stash_bf16(void) { return hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16; }
+
+__global__ void k_unpack_bf16(float *dst, const __nv_bfloat16 *src, size_t n) {
+    HN_GRID_STRIDE(i, n) dst[i] = __bfloat162float(src[i]);
+}
+void hn_cuda_pack_bf16(uint16_t *dst, const float *src, size_t n) {
+    if (!n) return;
+    k_to_bf16<<<hn_blocks((n + 3) / 4, 256), 256>>>((__nv_bfloat16 *)dst, src, n);
+    HN_LAUNCHED("pack_bf16");
+}
+void hn_cuda_unpack_bf16(float *dst, const uint16_t *src, size_t n) {
+    if (!n) return;
+    k_unpack_bf16<<<hn_blocks(n, 256), 256>>>(dst, (const __nv_bfloat16 *)src, n);
+    HN_LAUNCHED("unpack_bf16");
+}

@@ -44,6 +44,9 @@ static hn_backend make_table(void) {
     b.xent_backward = hn_cuda_xent_backward;
     b.xent_fused = hn_cuda_xent_fused;
     b.adamw = hn_cuda_adamw;
+    b.stash_bf16 = hn_cuda_stash_bf16;
+    b.pack_bf16 = hn_cuda_pack_bf16;
+    b.unpack_bf16 = hn_cuda_unpack_bf16;
     b.ssm = &hn_cuda_ops_ssm;
     b.chunk = &hn_cuda_ops_chunk;
     b.moe = &hn_cuda_ops_moe;
