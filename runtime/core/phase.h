@@ -19,7 +19,8 @@ typedef enum hn_phase_kind {
 
 #define HN_PHASE_MAX_STAGES 8
 
-/* sync != NULL turns accounting on (and clears it); NULL turns it off. */
+/* sync != NULL turns accounting on (and clears it); NULL turns it off (the totals stay
+ * readable). */
 void hn_phase_enable(void (*sync)(void));
 /* From now on time is booked to (kind, stage); the time since the previous call goes to
  * the phase it named. No-op while off. */

@@ -295,7 +295,9 @@ static void test_phase_split(void **state) {
     assert_true(hn_phase_ms(HN_PHASE_MAIN, 0) == 0); /* only the innermost stage has one */
     assert_true(hn_phase_ms(HN_PHASE_HEAD, 0) > 0);
     assert_true(g_syncs >= 2 * (2 * 4 + 1));
+    double enc = hn_phase_ms(HN_PHASE_ENCODER, 0);
     hn_phase_enable(NULL);
+    assert_true(hn_phase_ms(HN_PHASE_ENCODER, 0) == enc); /* off keeps the totals */
     int before = g_syncs;
     assert_int_equal(hn_model_forward(&f->m, f->tok, f->tgt, NSEQ, LEN, &loss, &err), HN_OK);
     assert_int_equal(g_syncs, before);

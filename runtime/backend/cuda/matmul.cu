@@ -161,9 +161,17 @@ extern "C" double hn_cuda_measure_bf16_flops(int n, int reps) {
     return 2.0 * n * (double)n * n / (med * 1e-3);
 }
 
-/* Activations kept for backward are bf16 exactly when the products are: fp32 and tf32
- * modes keep them in float32, so those modes stay comparable with the cpu. */
-int hn_cuda_stash_bf16(void) { return hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16; }
+/* Activations kept for backward are bf16 when the products are (fp32 and tf32 modes
+ * keep them in float32, so those modes stay comparable with the cpu), unless
+ * HNET_CUDA_ACTIVATIONS=fp32 trades memory for the packing passes (bench/RESULTS.md). */
+int hn_cuda_stash_bf16(void) {
+    static int fp32_asked = -1;
+    if (fp32_asked < 0) {
+        const char *e = getenv("HNET_CUDA_ACTIVATIONS");
+        fp32_asked = e && !strcmp(e, "fp32");
+    }
+    return !fp32_asked && hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
+}
 
 __global__ void k_unpack_bf16(float *dst, const __nv_bfloat16 *src, size_t n) {
     HN_GRID_STRIDE(i, n) dst[i] = __bfloat162float(src[i]);
