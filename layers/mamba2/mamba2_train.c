@@ -123,7 +123,8 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
                 *y = hn_stash_get(&m->y, HN_WS_LAYER7);
     if (!xbc || !yn || !dyn || !dy || !dxbc || !dzxbcdt || !zx || !y)
         return hn_fail(err, "mamba2: out of %s memory for %d rows of gradients", be->name, T);
-    /* the forward's xbc and yn again (same inputs, same kernels: the same values) */
+    /* the forward's xbc and yn again (the same values in float32 mode; in bf16 mode
+     * recomputed from the rounded zx and y, while m->states hold the fp32 forward's) */
     ssm->conv1d_forward(xbc, zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
                         m->d_conv);
     ssm->gated_rmsnorm_forward(yn, m->rstd, y, zx, dp, m->w[M2_NORM_W], T, di,

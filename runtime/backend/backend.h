@@ -61,6 +61,9 @@ typedef struct hn_backend {
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*zero)(void *p, size_t bytes);
     void (*sync)(void);
+    /* The first device failure since the last call (a message; it is cleared), or NULL
+     * when there was none. May be NULL for a backend whose ops cannot fail (the cpu). */
+    const char *(*device_error)(void);
     /* A buffer of at least `bytes` owned by the backend and shared by every caller of
      * the same slot: valid until the next workspace() call with that slot; contents are
      * undefined. For buffers that live only inside one op sequence (a layer's gradient

@@ -437,6 +437,15 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                     isnan(gnorm) ? "NaN" : "infinite", step + 1, lr);
             goto fail;
         }
+        /* a failed kernel or allocation (e.g. out of device memory in a scratch buffer)
+         * leaves garbage behind it: stop before the update touches the weights */
+        const char *derr = r.model.be->device_error ? r.model.be->device_error() : NULL;
+        if (derr) {
+            hn_fail(err, "the %s device failed at step %ld (%s); the run stopped and is recorded "
+                         "as failed, its weights untouched",
+                    r.model.be->name, step + 1, derr);
+            goto fail;
+        }
         optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, gnorm, mult, &s);
         long done = step + 1, bytes = done * bytes_per_step;
         bpb_sum += bpb;

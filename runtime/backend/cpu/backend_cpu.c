@@ -20,6 +20,7 @@ static const hn_backend cpu_backend = {
     .zero = hn_cpu_zero,
     .sync = hn_cpu_sync,
     .workspace = cpu_workspace,
+    .device_error = NULL,
     .params_arena = NULL, /* the cpu computes in float32: nothing to keep */
     .matmul = hn_cpu_matmul,
     .fill = hn_cpu_fill,

@@ -11,6 +11,11 @@ static void *cuda_workspace(int slot, size_t bytes) {
     return hn_ws_pool_get(&g_pool, hn_cuda_alloc, hn_cuda_free, slot, bytes);
 }
 
+static const char *cuda_device_error(void) {
+    const char *e = hn_cuda_last_error();
+    return e[0] ? e : NULL;
+}
+
 static hn_backend make_table(void) {
     hn_backend b;
     b.name = "cuda";
@@ -23,6 +28,7 @@ static hn_backend make_table(void) {
     b.zero = hn_cuda_zero;
     b.sync = hn_cuda_sync;
     b.workspace = cuda_workspace;
+    b.device_error = cuda_device_error;
     b.params_arena = hn_cuda_params_arena;
     b.matmul = hn_cuda_matmul;
     b.fill = hn_cuda_fill;
