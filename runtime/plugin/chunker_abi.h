@@ -11,7 +11,7 @@
 
 #include "plugin/layer_abi.h"
 
-#define HN_CHUNKER_ABI_VERSION 1u
+#define HN_CHUNKER_ABI_VERSION 2u /* 2: the backend table (reached through ctx) grew */
 #define HN_CHUNKER_ENTRY_SYMBOL "hn_chunker_plugin_v1"
 
 typedef struct hn_chunker_args {

@@ -22,7 +22,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 
-#define HN_LAYER_ABI_VERSION 1u
+/* 2: the backend table grew (workspace, bf16 storage, fused loss, MoE ops) and the
+ * optional tail hooks (aux_loss .. active_param_count) were added */
+#define HN_LAYER_ABI_VERSION 2u
 #define HN_LAYER_ENTRY_SYMBOL "hn_layer_plugin_v1"
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
