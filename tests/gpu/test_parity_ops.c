@@ -480,43 +480,46 @@ static void test_conv_norm(void **st) {
     pseqs_free(&s);
 }
 
-static void ssd_case(int H, int P, int N, int G, int Q) {
+static double g_ssd_tol = TOL_FP32; /* bf16 tensor-core products inside the chunked scan: TOL_BF16 */
+
+static void ssd_case_lens(int H, int P, int N, int G, int Q, const int *lens, int ns) {
     hn_rng r = fresh("ssd");
     const hn_ops_ssm *sc = P_CPU->ssm, *sg = P_GPU->ssm;
     pseqs s;
-    pseqs_make(&s, LENS, NS);
+    pseqs_make(&s, lens, ns);
     hn_ssm_dims d = {.heads = H, .headdim = P, .d_state = N, .ngroups = G, .chunk = Q};
-    printf(" ssd H %d P %d N %d G %d Q %d\n", H, P, N, G, Q);
+    printf(" ssd H %d P %d N %d G %d Q %d, %d sequences\n", H, P, N, G, Q, ns);
     int T = s.c.total, HP = H * P, GN = G * N, ld = HP + 2 * GN + 3, ldt = H + 2;
     int nch = hn_ssd_n_chunks(&s.c, Q);
     size_t HPN = (size_t)H * P * N;
     twin xbc = tw_normal((size_t)T * ld, 1, &r), dtr = tw_normal((size_t)T * ldt, 1, &r);
     twin dtb = tw_uniform(H, -4, -1, &r), alog = tw_uniform(H, 0, 2.5, &r), Dv = tw_normal(H, 1, &r);
-    twin y = tw_zero((size_t)T * HP), cs = tw_zero((size_t)nch * HPN), fs = tw_zero(NS * HPN);
+    twin y = tw_zero((size_t)T * HP), cs = tw_zero((size_t)nch * HPN), fs = tw_zero((size_t)ns * HPN);
     float *ws = P_CPU->alloc(sc->ssd_workspace_floats(&d) * sizeof(float));
     float *wsg = P_GPU->alloc(sg->ssd_workspace_floats(&d) * sizeof(float));
     BOTH(sc->ssd_forward(y.c, cs.c, fs.c, HPN, xbc.c, xbc.c + HP, xbc.c + HP + GN, ld, dtr.c, ldt, dtb.c, alog.c, Dv.c, &s.c, &d, ws),
          sg->ssd_forward(y.g, cs.g, fs.g, HPN, xbc.g, xbc.g + HP, xbc.g + HP + GN, ld, dtr.g, ldt, dtb.g, alog.g, Dv.g, &s.g, &d, wsg));
-    OK(y, TOL_FP32);
-    OK(cs, TOL_FP32);
-    OK(fs, TOL_FP32);
+    OK(y, g_ssd_tol);
+    OK(cs, g_ssd_tol);
+    OK(fs, g_ssd_tol);
     twin dy = tw_normal((size_t)T * HP, 1, &r), dxbc = tw_normal((size_t)T * ld, 1, &r), ddt = tw_normal((size_t)T * ldt, 1, &r);
     twin ddtb = tw_normal(H, 1, &r), dalog = tw_normal(H, 1, &r), dD = tw_normal(H, 1, &r);
     BOTH(sc->ssd_backward(dxbc.c, dxbc.c + HP, dxbc.c + HP + GN, ld, ddt.c, ldt, ddtb.c, dalog.c, dD.c, dy.c, xbc.c, xbc.c + HP, xbc.c + HP + GN, ld, dtr.c, ldt, dtb.c, alog.c, Dv.c, cs.c, &s.c, &d, ws),
          sg->ssd_backward(dxbc.g, dxbc.g + HP, dxbc.g + HP + GN, ld, ddt.g, ldt, ddtb.g, dalog.g, dD.g, dy.g, xbc.g, xbc.g + HP, xbc.g + HP + GN, ld, dtr.g, ldt, dtb.g, alog.g, Dv.g, cs.g, &s.g, &d, wsg));
-    OK(dxbc, TOL_FP32);
-    OK(ddt, TOL_FP32);
-    OK(ddtb, TOL_FP32);
-    OK(dalog, TOL_FP32);
-    OK(dD, TOL_FP32);
-    /* one inference step from the final states */
+    OK(dxbc, g_ssd_tol);
+    OK(ddt, g_ssd_tol);
+    OK(ddtb, g_ssd_tol);
+    OK(dalog, g_ssd_tol);
+    OK(dD, g_ssd_tol);
+    /* one inference step from the final states (of the first NS sequences) */
     int32_t posh[NS] = {5, 0, 9, 2, 1, 0};
+    assert_true(ns >= NS);
     itwin pos = itw_from(posh, NS);
     twin ys = tw_zero((size_t)NS * HP);
     BOTH(sc->ssd_step(ys.c, fs.c, HPN, xbc.c, xbc.c + HP, xbc.c + HP + GN, ld, dtr.c, ldt, dtb.c, alog.c, Dv.c, pos.c, NS, &d),
          sg->ssd_step(ys.g, fs.g, HPN, xbc.g, xbc.g + HP, xbc.g + HP + GN, ld, dtr.g, ldt, dtb.g, alog.g, Dv.g, pos.g, NS, &d));
-    OK(ys, TOL_FP32);
-    OK(fs, TOL_FP32);
+    OK(ys, g_ssd_tol);
+    OK(fs, g_ssd_tol);
     twin *all[] = {&xbc, &dtr, &dtb, &alog, &Dv, &y, &cs, &fs, &dy, &dxbc, &ddt, &ddtb, &dalog, &dD, &ys};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
     itw_free(&pos);
@@ -525,11 +528,31 @@ static void ssd_case(int H, int P, int N, int G, int Q) {
     pseqs_free(&s);
 }
 
+static void ssd_case(int H, int P, int N, int G, int Q) { ssd_case_lens(H, P, N, G, Q, LENS, NS); }
+
+/* both implementations of the cuda scan: chunked (default) and the row recurrence */
 static void test_ssd(void **st) {
-    ssd_case(4, 8, 16, 2, 16);
-    ssd_case(2, 16, 64, 1, 32);
+    static const int LONG[] = {700, 1, 513, 256, 37, 300, 9};
+    for (int mode = 0; mode < 2; mode++) {
+        hn_cuda_set_ssd_mode(mode ? HN_CUDA_SSD_SCAN : HN_CUDA_SSD_CHUNKED);
+        printf("ssd %s\n", mode ? "scan" : "chunked");
+        ssd_case(4, 8, 16, 2, 16);
+        ssd_case(2, 16, 64, 1, 32);
+        ssd_case(3, 5, 24, 3, 7);
+        ssd_case(2, 64, 64, 1, 64);
+        ssd_case_lens(3, 64, 64, 1, 256, LONG, 7); /* the models' shape: chunks of 256 */
+        ssd_case_lens(4, 32, 48, 2, 100, LONG, 7);
+    }
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_CHUNKED);
+    /* the bf16 matmul mode puts the chunked scan's products on the tensor cores */
+    printf("ssd chunked, bf16 products\n");
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    g_ssd_tol = TOL_BF16;
     ssd_case(3, 5, 24, 3, 7);
-    ssd_case(2, 64, 64, 1, 64);
+    ssd_case_lens(3, 64, 64, 1, 256, LONG, 7);
+    ssd_case_lens(4, 32, 48, 2, 100, LONG, 7);
+    g_ssd_tol = TOL_FP32;
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
 }
 
 int main(void) {

@@ -36,6 +36,15 @@ typedef enum hn_cuda_attention_mode {
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 
+/* The SSD scan: CHUNKED (default) = the chunked algorithm, a block per (sequence,
+ * head) doing matrix products inside chunks; SCAN = the row-at-a-time recurrence. Also
+ * settable with HNET_CUDA_SSD=scan|chunked. */
+typedef enum hn_cuda_ssd_mode {
+    HN_CUDA_SSD_CHUNKED = 0,
+    HN_CUDA_SSD_SCAN = 1
+} hn_cuda_ssd_mode;
+void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode);
+
 /* The first CUDA error seen since the last call ("" when none); clears it. */
 const char *hn_cuda_last_error(void);
 /* Bytes held by the backend's allocations now and at most (reset_peak restarts it). */

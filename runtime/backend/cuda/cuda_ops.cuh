@@ -65,6 +65,21 @@ void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float
                    float beta2, float eps, float weight_decay, float bc1, float bc2,
                    float grad_scale);
 
+/* The SSD scan's two implementations (ssm.cu: row recurrence; ssd_chunked.cu: chunked
+ * products) and the first chunk index of each sequence, uploaded to scratch. */
+const int32_t *hn_cuda_ssd_chunk_bases(const hn_seqs *seqs, int Q);
+void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+                          const float *x, const float *B, const float *C, int ld,
+                          const float *dt_raw, int ld_dt, const float *dt_bias,
+                          const float *A_log, const float *D, const hn_seqs *seqs,
+                          const hn_ssm_dims *d);
+void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                           float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                           const float *x, const float *B, const float *C, int ld,
+                           const float *dt_raw, int ld_dt, const float *dt_bias,
+                           const float *A_log, const float *D, const float *chunk_states,
+                           const hn_seqs *seqs, const hn_ssm_dims *d);
+
 extern const hn_ops_ssm hn_cuda_ops_ssm;
 extern const hn_ops_chunk hn_cuda_ops_chunk;
 extern const hn_ops_moe hn_cuda_ops_moe;

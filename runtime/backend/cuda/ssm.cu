@@ -12,6 +12,7 @@
  * ddt) meet by shuffles within the warp and by atomicAdd across warps and heads.
  * This is a first, latency-bound version (no tensor cores, a time step at a time). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
@@ -255,8 +256,18 @@ static int ssd_tpr(const hn_ssm_dims *d) {
     return tpr;
 }
 
+static int g_ssd_mode = -1;
+extern "C" void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode) { g_ssd_mode = (int)mode; }
+static int ssd_chunked(void) {
+    if (g_ssd_mode < 0) {
+        const char *e = getenv("HNET_CUDA_SSD");
+        g_ssd_mode = e && !strcmp(e, "scan") ? HN_CUDA_SSD_SCAN : HN_CUDA_SSD_CHUNKED;
+    }
+    return g_ssd_mode == HN_CUDA_SSD_CHUNKED;
+}
+
 /* first chunk index of each sequence, uploaded to scratch */
-static const int32_t *chunk_bases(const hn_seqs *seqs, int Q) {
+const int32_t *hn_cuda_ssd_chunk_bases(const hn_seqs *seqs, int Q) {
     int32_t *host = (int32_t *)malloc(((size_t)seqs->n + 1) * sizeof(int32_t));
     int ci = 0;
     for (int s = 0; s < seqs->n; s++) {
@@ -339,9 +350,14 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
                         const float *x, const float *B, const float *C, int ld,
                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
+    if (ssd_chunked()) {
+        hn_cuda_ssdc_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
+                             ld_dt, dt_bias, A_log, D, seqs, d);
+        return;
+    }
     int tpr = ssd_tpr(d);
     if (seqs->n <= 0 || seqs->total <= 0 || !tpr) return;
-    const int32_t *cb = chunk_bases(seqs, d->chunk);
+    const int32_t *cb = hn_cuda_ssd_chunk_bases(seqs, d->chunk);
     int rows = 32 / tpr;
     dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
     k_ssd_fwd<<<grid, 32>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw, ld_dt,
@@ -494,9 +510,14 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                          const float *D, const float *chunk_states, const hn_seqs *seqs,
                          const hn_ssm_dims *d, float *ws) {
+    if (ssd_chunked()) {
+        hn_cuda_ssdc_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C,
+                              ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
+        return;
+    }
     int tpr = ssd_tpr(d);
     if (seqs->n <= 0 || seqs->total <= 0 || !tpr) return;
-    const int32_t *cb = chunk_bases(seqs, d->chunk);
+    const int32_t *cb = hn_cuda_ssd_chunk_bases(seqs, d->chunk);
     int rows = 32 / tpr;
     dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
     size_t wfloats = (size_t)grid.x * grid.y * grid.z * d->chunk * NPT * 32;
