@@ -258,12 +258,15 @@ static int ssd_tpr(const hn_ssm_dims *d) {
 
 static int g_ssd_mode = -1;
 extern "C" void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode) { g_ssd_mode = (int)mode; }
-static int ssd_chunked(void) {
+/* the chunked kernels keep a few Q x Q matrices per block and 5 Q floats of shared
+ * memory: beyond this chunk size the row recurrence runs instead */
+#define SSDC_MAX_CHUNK 512 /* 5 Q floats + ~36 KB of tiles within 48 KB of shared memory */
+static int ssd_chunked(const hn_ssm_dims *d) {
     if (g_ssd_mode < 0) {
         const char *e = getenv("HNET_CUDA_SSD");
         g_ssd_mode = e && !strcmp(e, "scan") ? HN_CUDA_SSD_SCAN : HN_CUDA_SSD_CHUNKED;
     }
-    return g_ssd_mode == HN_CUDA_SSD_CHUNKED;
+    return g_ssd_mode == HN_CUDA_SSD_CHUNKED && d->chunk <= SSDC_MAX_CHUNK;
 }
 
 /* first chunk index of each sequence, uploaded to scratch */
@@ -350,7 +353,7 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
                         const float *x, const float *B, const float *C, int ld,
                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
-    if (ssd_chunked()) {
+    if (ssd_chunked(d)) {
         hn_cuda_ssdc_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
                              ld_dt, dt_bias, A_log, D, seqs, d);
         return;
@@ -510,7 +513,7 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                          const float *D, const float *chunk_states, const hn_seqs *seqs,
                          const hn_ssm_dims *d, float *ws) {
-    if (ssd_chunked()) {
+    if (ssd_chunked(d)) {
         hn_cuda_ssdc_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C,
                               ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
         return;
