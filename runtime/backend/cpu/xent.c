@@ -16,45 +16,36 @@ static void row_lse(const float *z, int V, float *max_out, double *log_sum) {
     *log_sum = log(s);
 }
 
-void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V) {
+/* The rows of all three ops: loss (may be NULL) and dlogits (may be NULL; += or =). */
+static void xent_rows(float *loss, float *dlogits, const float *logits, const int32_t *target,
+                      int T, int V, float scale, int accumulate) {
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * V;
         float mx;
         double ls;
         row_lse(z, V, &mx, &ls);
-        loss[t] = (float)((double)mx + ls - (double)z[target[t]]);
+        double shift = (double)mx + ls; /* log of the softmax denominator */
+        if (loss) loss[t] = (float)(shift - (double)z[target[t]]);
+        if (!dlogits) continue;
+        float *dz = dlogits + (size_t)t * V;
+        for (int i = 0; i < V; i++) {
+            double p = exp((double)z[i] - shift);
+            if (i == target[t]) p -= 1.0;
+            dz[i] = (float)(scale * p) + (accumulate ? dz[i] : 0.0f);
+        }
     }
 }
 
-/* dz (+)= scale * (softmax(z) - onehot(target)) for one row; accumulate or overwrite */
-static void row_grad(float *dz, const float *z, int target, int V, float scale, double shift,
-                     int accumulate) {
-    for (int i = 0; i < V; i++) {
-        double p = exp((double)z[i] - shift);
-        if (i == target) p -= 1.0;
-        dz[i] = (float)(scale * p) + (accumulate ? dz[i] : 0.0f);
-    }
+void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V) {
+    xent_rows(loss, NULL, logits, target, T, V, 0.0f, 0);
 }
 
 void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                           int V, float scale) {
-    for (int t = 0; t < T; t++) {
-        const float *z = logits + (size_t)t * V;
-        float mx;
-        double ls;
-        row_lse(z, V, &mx, &ls);
-        row_grad(dlogits + (size_t)t * V, z, target[t], V, scale, (double)mx + ls, 1);
-    }
+    xent_rows(NULL, dlogits, logits, target, T, V, scale, 1);
 }
 
 void hn_cpu_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
                        int T, int V, float scale) {
-    for (int t = 0; t < T; t++) {
-        const float *z = logits + (size_t)t * V;
-        float mx;
-        double ls;
-        row_lse(z, V, &mx, &ls);
-        loss[t] = (float)((double)mx + ls - (double)z[target[t]]);
-        row_grad(dlogits + (size_t)t * V, z, target[t], V, scale, (double)mx + ls, 0);
-    }
+    xent_rows(loss, dlogits, logits, target, T, V, scale, 0);
 }
