@@ -1,18 +1,23 @@
-/* The chunked SSD scan on the GPU: the cpu backend's algorithm (ssm_scan.c), with one
- * 256-thread block per (sequence, head) walking that sequence's chunks in order
- * (forward) or in reverse (backward). Inside a chunk of q <= Q rows the work is a few
- * small matrix products (64 x 64 tiles: fp32 on CUDA cores in the fp32 / tf32 matmul
- * modes, bf16 operands on tensor cores with fp32 accumulation in the bf16 mode) and
- * elementwise passes, instead of the row-at-a-time recurrence of ssm.cu whose
- * every row is a chain of dependent shuffles:
+/* The chunked SSD scan on the GPU: the cpu backend's algorithm (ssm_scan.c) in three
+ * phases, so that chunks run in parallel and only a short scan is sequential:
+ *   1. per (chunk, head) block: what needs no carried state — the chunk's own
+ *      contribution to the state (forward) or to the state gradient (backward);
+ *   2. one thread per (sequence, head, state entry): walk the sequence's chunks and
+ *      carry the state forward (writing chunk_states) or its gradient backward;
+ *   3. per (chunk, head) block: the outputs (forward) or all the gradients (backward)
+ *      given the carried value.
+ * Inside a chunk of q <= Q rows the work is a few small matrix products (64 x 64 tiles:
+ * fp32 on CUDA cores in the fp32 / tf32 matmul modes, bf16 operands on tensor cores with
+ * fp32 accumulation in the bf16 mode) and elementwise passes, instead of the
+ * row-at-a-time recurrence of ssm.cu whose every row is a chain of dependent shuffles:
  *
  *   forward   y  = D x + (L o C B^T o dt_j) X + diag(e^cs) C S0^T,
  *             S' = e^cs_last S0 + X^T diag(e^(cs_last - cs_j) dt_j) B
- *   backward  the same products transposed, the state gradient carried between chunks.
+ *   backward  the same products transposed.
  *
  * Deterministic: dB and dC (shared by the heads of a group) are summed per head into a
  * partial buffer and then over heads in a fixed order; the per-head scalars (dt_bias,
- * A_log, D) likewise over sequences; block sums use a fixed tree. */
+ * A_log, D) likewise over blocks; block and warp sums use fixed trees. */
 #include <cuda_bf16.h>
 #include <mma.h>
 #include <stdlib.h>
