@@ -20,6 +20,7 @@
 #include "model/safetensors.h"
 #include "plugin/registry.h"
 #include "train/checkpoint.h"
+#include "support/fixtures.h"
 
 #define LEN 32
 
@@ -27,12 +28,7 @@ static hn_registry reg;
 static char tmpdir[256];
 
 static int setup(void **state) {
-    hn_error err;
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
+    if (registry_open(&reg)) return -1;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/hnet-ckpt-XXXXXX");
     return mkdtemp(tmpdir) ? 0 : -1;
 }

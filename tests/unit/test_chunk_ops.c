@@ -18,6 +18,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "support/gradcheck.h"
+#include "support/fixtures.h"
 
 #define GRAD_TOL 1e-2
 #define EPS_LINEAR 1e-1 /* ops linear in the checked input: no truncation error */
@@ -27,12 +28,6 @@ static const hn_ops_chunk *ops(void) {
     const hn_ops_chunk *c = hn_backend_cpu()->chunk;
     assert_non_null(c);
     return c;
-}
-
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
 }
 
 static int32_t *ialloc(size_t n) {

@@ -21,14 +21,9 @@
 #include "backend/backend.h"
 #include "plugin/chunker_abi.h"
 #include "support/gradcheck.h"
+#include "support/fixtures.h"
 
 #define GRAD_TOL 1e-2
-
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
 
 /* Every entry checked, with teeth (support/gradcheck.h). */
 static void check_grad(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,

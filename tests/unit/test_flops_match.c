@@ -18,17 +18,13 @@
 #include "lua/experiment.h"
 #include "model/model.h"
 #include "suite/flops_match.h"
+#include "support/fixtures.h"
 
 static hn_registry reg;
 static char dir[256];
 
 static int setup(void **state) {
-    hn_error err;
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
+    if (registry_open(&reg)) return -1;
     snprintf(dir, sizeof dir, "/tmp/hn_test_flops_XXXXXX");
     return mkdtemp(dir) ? 0 : -1;
 }

@@ -18,6 +18,7 @@
 #include "model/generate.h"
 #include "model/model.h"
 #include "plugin/registry.h"
+#include "support/fixtures.h"
 
 #define LEN 48
 #define TOL 2e-4
@@ -25,13 +26,7 @@
 static hn_registry reg;
 
 static int setup(void **state) {
-    hn_error err;
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return registry_open(&reg);
 }
 
 static int teardown(void **state) {

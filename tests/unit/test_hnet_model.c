@@ -18,6 +18,7 @@
 #include "core/phase.h"
 #include "model/model.h"
 #include "plugin/registry.h"
+#include "support/fixtures.h"
 
 #define NSEQ 2
 #define LEN 24
@@ -25,12 +26,7 @@
 static hn_registry reg;
 
 static int setup(void **state) {
-    hn_error err;
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
+    if (registry_open(&reg)) return -1;
     if (!hn_registry_find_chunker(&reg, "dc")) {
         fprintf(stderr, "the dc chunker plugin is not built (build/plugins/dc.so)\n");
         return -1;

@@ -20,6 +20,7 @@
 #include "model/params.h"
 #include "plugin/registry.h"
 #include "support/gradcheck.h"
+#include "support/fixtures.h"
 
 #define GRAD_TOL 1e-2
 #define D_MODEL 16
@@ -28,25 +29,13 @@ static hn_registry reg;
 
 static int setup(void **state) {
     (void)state;
-    hn_error err = {{0}};
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "loading plugins: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return registry_open(&reg);
 }
 
 static int teardown(void **state) {
     (void)state;
     hn_registry_close(&reg);
     return 0;
-}
-
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
 }
 
 /* ------------------------------------------------------------------ a layer under test */

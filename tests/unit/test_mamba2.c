@@ -18,17 +18,13 @@
 #include "plugin/registry.h"
 #include "support/gradcheck.h"
 #include "test_mamba2_ref.h"
+#include "support/fixtures.h"
 
 static hn_registry reg;
 static const hn_layer_plugin *m2;
 
 static int setup(void **state) {
-    hn_error err = {{0}};
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "loading plugins: %s\n", err.msg);
-        return -1;
-    }
+    if (registry_open(&reg)) return -1;
     m2 = hn_registry_find(&reg, "mamba2");
     if (!m2) fprintf(stderr, "no mamba2 plugin found (build/layers/mamba2.so)\n");
     return m2 ? 0 : -1;

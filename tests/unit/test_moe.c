@@ -26,6 +26,7 @@
 #include "model/sublayers.h"
 #include "plugin/registry.h"
 #include "support/gradcheck.h"
+#include "support/fixtures.h"
 
 #define TOL 1e-2
 #define MAXT 64
@@ -36,12 +37,7 @@ static hn_registry reg;
 
 static int setup(void **state) {
     (void)state;
-    hn_error err = {{0}};
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "loading plugins: %s\n", err.msg);
-        return -1;
-    }
+    if (registry_open(&reg)) return -1;
     if (!hn_registry_find(&reg, "moe") || !hn_registry_find(&reg, "swiglu")) {
         fprintf(stderr, "build/layers/moe.so and swiglu.so are needed (run make)\n");
         return -1;
@@ -53,12 +49,6 @@ static int teardown(void **state) {
     (void)state;
     hn_registry_close(&reg);
     return 0;
-}
-
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
 }
 
 /* ------------------------------------------------------------------ a layer under test */

@@ -14,14 +14,9 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "support/gradcheck.h"
+#include "support/fixtures.h"
 
 #define GRAD_TOL 1e-2
-
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
 
 static float *fdup(const float *x, size_t n) {
     float *p = falloc(n);

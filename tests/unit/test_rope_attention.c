@@ -16,14 +16,9 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "support/gradcheck.h"
+#include "support/fixtures.h"
 
 #define GRAD_TOL 1e-2
-
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
 
 /* ------------------------------------------------------------------ packed seqs */
 
