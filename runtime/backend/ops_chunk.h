@@ -12,6 +12,10 @@
 
 #include "backend/backend.h"
 
+/* A boundary where the routing probability reaches 1/2 (Eq. 4's b_t). Decided on the
+ * host: the stage plans its chunks there from the downloaded p. */
+static inline int32_t hn_chunk_boundary(float p) { return p >= 0.5f; }
+
 typedef struct hn_ops_chunk {
     /* ---- routing (Eq. 4): p[t] = (1 - cos(q[t], k[t-1])) / 2, clamped to [0, 1];
      * p = 1 at the first row of every sequence. q, k: [T, D] rows of stride ld. ---- */
@@ -19,9 +23,6 @@ typedef struct hn_ops_chunk {
                                    const hn_seqs *seqs, int D);
     void (*cosine_routing_backward)(float *dq, float *dk, const float *dp, const float *q,
                                     const float *k, int ld, const hn_seqs *seqs, int D);
-
-    /* ---- boundary indicators: b[t] = p[t] >= 0.5 ---- */
-    void (*threshold)(int32_t *b, const float *p, int T);
 
     /* ---- downsampling: gather the boundary rows, out[k,:] = x[idx[k],:] ---- */
     void (*gather_rows)(float *out, const float *x, const int32_t *idx, int K, int D);

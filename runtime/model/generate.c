@@ -16,7 +16,6 @@ struct hn_gen_stage {
     const hn_stage *st;
     gen_net main, enc, dec;
     float *route_state, *p_dev;
-    int32_t *b_dev;
     hn_gen_stage *inner;
     long pos, inner_pos;
     float *xhat, *x_sel, *x_in, *z, *zbar, *dec_in, *acc; /* one row each */
@@ -90,7 +89,7 @@ static void stage_free(hn_gen_stage *gs, const hn_backend *be) {
     } else {
         net_free(&gs->enc, &st->encoder, be);
         net_free(&gs->dec, &st->decoder, be);
-        void *bufs[] = {gs->route_state, gs->p_dev, gs->b_dev, gs->xhat, gs->x_sel, gs->x_in,
+        void *bufs[] = {gs->route_state, gs->p_dev, gs->xhat, gs->x_sel, gs->x_in,
                         gs->z, gs->zbar, gs->dec_in, gs->acc};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) be->free(bufs[i]);
@@ -116,7 +115,6 @@ static int stage_init(hn_gen_stage **out, const hn_stage *st, const hn_backend *
     size_t D = (size_t)st->d, DI = (size_t)st->d_inner, f = sizeof(float);
     gs->route_state = be->alloc((rs ? rs : 1) * f);
     gs->p_dev = be->alloc(f);
-    gs->b_dev = be->alloc(sizeof(int32_t));
     gs->xhat = be->alloc(D * f);
     gs->x_sel = be->alloc(D * f);
     gs->x_in = be->alloc(DI * f);
@@ -124,7 +122,7 @@ static int stage_init(hn_gen_stage **out, const hn_stage *st, const hn_backend *
     gs->zbar = be->alloc(D * f);
     gs->dec_in = be->alloc(D * f);
     gs->acc = be->alloc(D * f);
-    if (!gs->route_state || !gs->p_dev || !gs->b_dev || !gs->xhat || !gs->x_sel || !gs->x_in ||
+    if (!gs->route_state || !gs->p_dev || !gs->xhat || !gs->x_sel || !gs->x_in ||
         !gs->z || !gs->zbar || !gs->dec_in || !gs->acc)
         return hn_fail(err, "out of memory for the generation state");
     be->zero(gs->zbar, D * f);
@@ -158,11 +156,9 @@ static int stage_step(hn_generator *g, hn_gen_stage *gs, int depth, const float 
     if (st->chunker->step(st->chunker_self, be, gs->xhat, &byte, &p32, gs->route_state, gs->p_dev,
                           1, err))
         return hn_fail_prefix(err, "chunker %s step", st->chunker->name);
-    be->chunk->threshold(gs->b_dev, gs->p_dev, 1);
     float p;
-    int32_t b;
     be->download(&p, gs->p_dev, sizeof p);
-    be->download(&b, gs->b_dev, sizeof b);
+    int32_t b = hn_chunk_boundary(p);
     if (pos == 0) b = 1; /* every sequence opens a chunk */
     g->b[depth] = b;
     g->p[depth] = p;

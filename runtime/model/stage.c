@@ -327,9 +327,8 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = bytes_dev};
     if (st->chunker->forward(st->chunker_self, &cctx, st->xhat, st->p, err))
         return hn_fail_prefix(err, "chunker %s", st->chunker->name);
-    ck->threshold(st->b, st->p, T);
-    be->download(st->b_h, st->b, (size_t)T * sizeof(int32_t));
     be->download(st->p_h, st->p, (size_t)T * sizeof(float));
+    for (int t = 0; t < T; t++) st->b_h[t] = hn_chunk_boundary(st->p_h[t]);
     int K = plan_chunks(st, seqs, bytes_h);
     upload_plan(st, be, seqs, K);
 

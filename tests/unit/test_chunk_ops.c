@@ -292,10 +292,7 @@ static void test_threshold(void **state) {
     (void)state;
     float p[] = {0.5f, nextafterf(0.5f, 0.0f), nextafterf(0.5f, 1.0f), 0.0f, 1.0f, 0.25f, 0.75f};
     int32_t want[] = {1, 0, 1, 0, 1, 0, 1};
-    int32_t b[7];
-    memset(b, 0x7f, sizeof b);
-    ops()->threshold(b, p, 7);
-    for (int i = 0; i < 7; i++) assert_int_equal(b[i], want[i]);
+    for (int i = 0; i < 7; i++) assert_int_equal(hn_chunk_boundary(p[i]), want[i]);
 }
 
 /* ------------------------------------------------------------------ downsampling */

@@ -15,7 +15,6 @@ void hn_cpu_cosine_routing_backward(float *dq, float *dk, const float *dp, const
 void hn_cpu_sigmoid_routing_forward(float *p, const float *logit, const hn_seqs *seqs);
 void hn_cpu_sigmoid_routing_backward(float *dlogit, const float *dp, const float *p,
                                      const hn_seqs *seqs);
-void hn_cpu_threshold(int32_t *b, const float *p, int T);
 
 /* chunk_pool.c */
 void hn_cpu_gather_rows(float *out, const float *x, const int32_t *idx, int K, int D);

@@ -1,4 +1,4 @@
-/* Routing (paper Eq. 4 and the linear-routing ablation) and thresholding.
+/* Routing (paper Eq. 4 and the linear-routing ablation).
  *
  * Cosine routing normalises like torch's F.normalize: v / max(|v|, 1e-12), so a zero
  * row gives cos = 0 (p = 1/2) instead of a NaN. Row reductions run in double. The clamp
@@ -86,8 +86,4 @@ void hn_cpu_sigmoid_routing_backward(float *dlogit, const float *dp, const float
         /* the start's p is the constant 1 */
         for (int t = t0 + 1; t < t1; t++) dlogit[t] += dp[t] * p[t] * (1.0f - p[t]);
     }
-}
-
-void hn_cpu_threshold(int32_t *b, const float *p, int T) {
-    for (int t = 0; t < T; t++) b[t] = p[t] >= 0.5f;
 }

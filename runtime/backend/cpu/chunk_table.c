@@ -4,7 +4,6 @@
 const hn_ops_chunk hn_cpu_ops_chunk = {
     .cosine_routing_forward = hn_cpu_cosine_routing_forward,
     .cosine_routing_backward = hn_cpu_cosine_routing_backward,
-    .threshold = hn_cpu_threshold,
     .gather_rows = hn_cpu_gather_rows,
     .gather_rows_backward = hn_cpu_gather_rows_backward,
     .pool_mean_forward = hn_cpu_pool_mean_forward,

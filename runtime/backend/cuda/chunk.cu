@@ -1,4 +1,4 @@
-/* cuda dynamic-chunking ops (ops_chunk.h): routing, thresholding, downsampling, the
+/* cuda dynamic-chunking ops (ops_chunk.h): routing, downsampling, the
  * dechunk EMA and the confidence-weighted upsampling with its STE, width changes.
  * Sequence starts are read off seqs->pos_dev (position 0). Rows of different chunks
  * never overlap, so only the upsampling backward (several outer rows feed one inner
@@ -76,15 +76,6 @@ static void cos_bwd(float *dq, float *dk, const float *dp, const float *q, const
     if (T <= 0) return;
     k_cos_bwd<<<(T + 7) / 8, 256>>>(dq, dk, dp, q, k, ld, seqs->pos_dev, T, D);
     HN_LAUNCHED("cosine_routing_backward");
-}
-
-__global__ void k_threshold(int32_t *b, const float *p, int T) {
-    HN_GRID_STRIDE(t, (size_t)T) b[t] = p[t] >= 0.5f;
-}
-static void threshold(int32_t *b, const float *p, int T) {
-    if (T <= 0) return;
-    k_threshold<<<hn_blocks(T, TPB), TPB>>>(b, p, T);
-    HN_LAUNCHED("threshold");
 }
 
 /* ---- downsampling ---- */
@@ -340,7 +331,6 @@ static hn_ops_chunk make_chunk_ops(void) {
     hn_ops_chunk o;
     o.cosine_routing_forward = cos_fwd;
     o.cosine_routing_backward = cos_bwd;
-    o.threshold = threshold;
     o.gather_rows = gather_rows;
     o.gather_rows_backward = gather_rows_backward;
     o.pool_mean_forward = pool_mean_forward;

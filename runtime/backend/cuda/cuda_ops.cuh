@@ -66,8 +66,13 @@ void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float
                    float grad_scale);
 
 /* The SSD scan's two implementations (ssm.cu: row recurrence; ssd_chunked.cu: chunked
- * products) and the first chunk index of each sequence, uploaded to scratch. */
-const int32_t *hn_cuda_ssd_chunk_bases(const hn_seqs *seqs, int Q);
+ * products) and their chunk plan: cb [n_seqs + 1] the first chunk of each sequence, tab
+ * [2 n_chunks] each chunk's first row and rows, on the device (cached per packing). */
+typedef struct hn_ssd_plan {
+    int n_chunks;
+    const int32_t *cb, *tab;
+} hn_ssd_plan;
+int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q);
 void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
                           const float *x, const float *B, const float *C, int ld,
                           const float *dt_raw, int ld_dt, const float *dt_bias,

@@ -45,7 +45,10 @@ extern "C" void hn_cuda_profile_checkpoint(void) {
     if (g_on) cudaDeviceSynchronize();
     g_last = now_ms();
 }
-extern "C" void hn_cuda_profile_reset(void) { g_n = 0; }
+extern "C" void hn_cuda_profile_reset(void) {
+    memset(g_tab, 0, sizeof g_tab); /* names and totals: a new interval starts from zero */
+    g_n = 0;
+}
 
 static int by_ms(const void *a, const void *b) {
     double x = ((const typeof(g_tab[0]) *)a)->ms, y = ((const typeof(g_tab[0]) *)b)->ms;

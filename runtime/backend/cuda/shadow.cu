@@ -24,10 +24,6 @@ typedef struct arena {
 
 static arena g_arenas[MAX_ARENAS];
 
-__global__ void k_round_bf16(__nv_bfloat16 *dst, const float *src, size_t n) {
-    HN_GRID_STRIDE(i, n) dst[i] = __float2bfloat16(src[i]);
-}
-
 void hn_cuda_params_arena(const float *values, size_t n, int on) {
     for (int i = 0; i < MAX_ARENAS; i++)
         if (g_arenas[i].base == values) { /* forget any earlier registration */
@@ -71,8 +67,7 @@ const void *hn_cuda_shadow_read(const float *p, size_t count) {
         a->stale = 1;
     }
     if (a->stale) {
-        k_round_bf16<<<hn_blocks(a->n, 256), 256>>>(a->bf, a->base, a->n);
-        HN_LAUNCHED("bf16 weight copy");
+        hn_cuda_pack_bf16((uint16_t *)a->bf, a->base, a->n); /* the same rounding */
         a->stale = 0;
     }
     return a->bf + (p - a->base);

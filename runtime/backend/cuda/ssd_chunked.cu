@@ -193,30 +193,15 @@ __device__ void chunk_decays(float *dt, float *cs, const float *dt_raw, int ld_d
  * (sequence, head, state entry) over the sequence's chunks; per (chunk, head) the rest.
  * Blocks stride over chunks (grid.x of them per head), so scratch is per block. */
 typedef struct chunk_plan {
-    int n;              /* chunks */
-    const int32_t *tab; /* device [2 n]: first row, rows */
-    const int32_t *cb;  /* device [n_seqs + 1]: first chunk of each sequence */
-    int grid_x;         /* blocks per head */
+    hn_ssd_plan p;
+    int grid_x; /* blocks per head */
 } chunk_plan;
 
 static int make_plan(chunk_plan *pl, const hn_seqs *seqs, const hn_ssm_dims *d) {
-    int Q = d->chunk, n = hn_ssd_n_chunks(seqs, Q);
-    int32_t *h = (int32_t *)malloc(2 * (size_t)(n ? n : 1) * sizeof(int32_t));
-    if (!h) return -1;
-    for (int s = 0, c = 0; s < seqs->n; s++)
-        for (int r = seqs->offsets[s]; r < seqs->offsets[s + 1]; r += Q, c++) {
-            h[2 * c] = r;
-            h[2 * c + 1] = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
-        }
-    int32_t *tab = (int32_t *)hn_cuda_scratch(HN_SCRATCH_SSDC_TAB, 2 * (size_t)(n ? n : 1) * sizeof(int32_t));
-    if (tab) HN_CK(cudaMemcpy(tab, h, 2 * (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice));
-    free(h);
-    pl->n = n;
-    pl->tab = tab;
-    pl->cb = hn_cuda_ssd_chunk_bases(seqs, Q);
-    int want = (512 + d->heads - 1) / d->heads; /* ~512 blocks: two waves of 2 per SM */
+    if (hn_cuda_ssd_plan(&pl->p, seqs, d->chunk)) return -1;
+    int n = pl->p.n_chunks, want = (512 + d->heads - 1) / d->heads; /* ~512 blocks in all */
     pl->grid_x = n < want ? (n ? n : 1) : want;
-    return tab && pl->cb ? 0 : -1;
+    return 0;
 }
 
 /* forward, phase 1: the chunk's own state contribution Z = X^T diag(e^(cs_last - cs_j)
@@ -353,21 +338,21 @@ void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, siz
     chunk_plan pl;
     if (make_plan(&pl, seqs, d)) return;
     int H = d->heads, P = d->headdim, N = d->d_state, G = d->ngroups, Q = d->chunk;
-    size_t PN = (size_t)P * N, per = fwd_block_floats(d), nz = (size_t)pl.n * H * PN;
+    size_t PN = (size_t)P * N, per = fwd_block_floats(d), nz = (size_t)pl.p.n_chunks * H * PN;
     float *ws = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC, (size_t)pl.grid_x * H * per * sizeof(float));
-    float *z = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC_STATE, (nz + (size_t)pl.n * H) * sizeof(float));
+    float *z = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC_STATE, (nz + (size_t)pl.p.n_chunks * H) * sizeof(float));
     if (!ws || !z) return;
     float *el = z + nz;
     int tc = hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
     dim3 grid(pl.grid_x, H);
     size_t smem = 2 * (size_t)Q * sizeof(float);
-    k_ssdc_local<<<grid, NT, smem>>>(z, el, x, B, ld, dt_raw, ld_dt, dt_bias, A_log, pl.tab, pl.n,
+    k_ssdc_local<<<grid, NT, smem>>>(z, el, x, B, ld, dt_raw, ld_dt, dt_bias, A_log, pl.p.tab, pl.p.n_chunks,
                                      H, P, N, G, Q, ws, per, tc);
     size_t items = (size_t)seqs->n * H * PN;
     k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(chunk_states, final_state, final_stride, z, el,
-                                                pl.cb, seqs->n, H, PN, 0);
+                                                pl.p.cb, seqs->n, H, PN, 0);
     k_ssdc_fwd<<<grid, NT, smem>>>(y, chunk_states, x, B, C, ld, dt_raw, ld_dt, dt_bias, A_log, D,
-                                   pl.tab, pl.n, H, P, N, G, Q, ws, per, tc);
+                                   pl.p.tab, pl.p.n_chunks, H, P, N, G, Q, ws, per, tc);
     HN_LAUNCHED("ssd_forward chunked");
 }
 
@@ -579,24 +564,24 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
     if (seqs->n <= 0 || T <= 0) return;
     chunk_plan pl;
     if (make_plan(&pl, seqs, d)) return;
-    size_t PN = (size_t)P * N, per = bwd_block_floats(d), nz = (size_t)pl.n * H * PN;
+    size_t PN = (size_t)P * N, per = bwd_block_floats(d), nz = (size_t)pl.p.n_chunks * H * PN;
     size_t npart = (size_t)H * T * 2 * N, nscal = (size_t)pl.grid_x * H * 3;
     float *ws = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC, (size_t)pl.grid_x * H * per * sizeof(float));
     float *part = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC_PART, (npart + nscal) * sizeof(float));
-    float *z = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC_STATE, (2 * nz + (size_t)pl.n * H) * sizeof(float));
+    float *z = (float *)hn_cuda_scratch(HN_SCRATCH_SSDC_STATE, (2 * nz + (size_t)pl.p.n_chunks * H) * sizeof(float));
     if (!ws || !part || !z) return;
     float *scal = part + npart, *dstate = z + nz, *el = dstate + nz;
     int tc = hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
     HN_CK(cudaMemset(part, 0, npart * sizeof(float)));
     dim3 grid(pl.grid_x, H);
     k_ssdc_dlocal<<<grid, NT, 2 * (size_t)Q * sizeof(float)>>>(z, el, dy, C, ld, dt_raw, ld_dt,
-                                                               dt_bias, A_log, pl.tab, pl.n, H, P,
+                                                               dt_bias, A_log, pl.p.tab, pl.p.n_chunks, H, P,
                                                                N, G, Q, ws, per, tc);
     size_t items = (size_t)seqs->n * H * PN;
-    k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(dstate, NULL, 0, z, el, pl.cb, seqs->n, H, PN, 1);
+    k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(dstate, NULL, 0, z, el, pl.p.cb, seqs->n, H, PN, 1);
     size_t smem = (5 * (size_t)Q + NT) * sizeof(float);
     k_ssdc_bwd<<<grid, NT, smem>>>(dx, ldd, ddt_raw, ld_ddt, part, scal, dy, x, B, C, ld, dt_raw,
-                                   ld_dt, dt_bias, A_log, D, chunk_states, dstate, pl.tab, pl.n, T,
+                                   ld_dt, dt_bias, A_log, D, chunk_states, dstate, pl.p.tab, pl.p.n_chunks, T,
                                    H, P, N, G, Q, ws, per, tc);
     HN_LAUNCHED("ssd_backward chunked");
     size_t ritems = (size_t)T * G * 2 * N;

@@ -269,19 +269,67 @@ static int ssd_chunked(const hn_ssm_dims *d) {
     return g_ssd_mode == HN_CUDA_SSD_CHUNKED && d->chunk <= SSDC_MAX_CHUNK;
 }
 
-/* first chunk index of each sequence, uploaded to scratch */
-const int32_t *hn_cuda_ssd_chunk_bases(const hn_seqs *seqs, int Q) {
-    int32_t *host = (int32_t *)malloc(((size_t)seqs->n + 1) * sizeof(int32_t));
+/* The chunk plan of a packing (cuda_ops.cuh). A few recent plans stay on the device:
+ * every Mamba-2 layer of a stage, forward and backward, asks for the same one, and an
+ * H-Net alternates between its stages' packings within a step. */
+#define PLAN_CACHE 4
+static struct cached_plan {
+    int Q, n_seqs, n_chunks;
+    int32_t *offsets; /* host copy of the packing it was made for */
+    int32_t *dev;     /* [n_seqs + 1] first chunks, then [2 n_chunks] first row, rows */
+    size_t dev_cap, off_cap;
+} g_plans[PLAN_CACHE];
+static int g_plan_next;
+
+int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
+    size_t offs = ((size_t)seqs->n + 1) * sizeof(int32_t);
+    for (int i = 0; i < PLAN_CACHE; i++) {
+        struct cached_plan *c = &g_plans[i];
+        if (c->dev && c->Q == Q && c->n_seqs == seqs->n && !memcmp(c->offsets, seqs->offsets, offs)) {
+            *pl = hn_ssd_plan{c->n_chunks, c->dev, c->dev + seqs->n + 1};
+            return 0;
+        }
+    }
+    struct cached_plan *c = &g_plans[g_plan_next];
+    g_plan_next = (g_plan_next + 1) % PLAN_CACHE;
+    int n = hn_ssd_n_chunks(seqs, Q);
+    size_t ints = (size_t)seqs->n + 1 + 2 * (size_t)n;
+    int32_t *host = (int32_t *)malloc(ints * sizeof(int32_t));
+    if (!host) return -1;
+    int32_t *cb = host, *tab = host + seqs->n + 1;
     int ci = 0;
     for (int s = 0; s < seqs->n; s++) {
-        host[s] = ci;
-        ci += (seqs->offsets[s + 1] - seqs->offsets[s] + Q - 1) / Q;
+        cb[s] = ci;
+        for (int r = seqs->offsets[s]; r < seqs->offsets[s + 1]; r += Q, ci++) {
+            tab[2 * ci] = r;
+            tab[2 * ci + 1] = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+        }
     }
-    host[seqs->n] = ci;
-    int32_t *dev = (int32_t *)hn_cuda_scratch(HN_SCRATCH_CHUNKS, ((size_t)seqs->n + 1) * sizeof(int32_t));
-    HN_CK(cudaMemcpy(dev, host, ((size_t)seqs->n + 1) * sizeof(int32_t), cudaMemcpyHostToDevice));
+    cb[seqs->n] = ci;
+    if (ints * sizeof(int32_t) > c->dev_cap) {
+        hn_cuda_free(c->dev);
+        c->dev = (int32_t *)hn_cuda_alloc(ints * sizeof(int32_t));
+        c->dev_cap = c->dev ? ints * sizeof(int32_t) : 0;
+    }
+    if (offs > c->off_cap) {
+        free(c->offsets);
+        c->offsets = (int32_t *)malloc(offs);
+        c->off_cap = c->offsets ? offs : 0;
+    }
+    if (!c->dev || !c->offsets) {
+        free(host);
+        c->dev_cap = 0;
+        hn_cuda_note(cudaErrorMemoryAllocation, "ssd chunk plan");
+        return -1;
+    }
+    HN_CK(cudaMemcpy(c->dev, host, ints * sizeof(int32_t), cudaMemcpyHostToDevice));
     free(host);
-    return dev;
+    memcpy(c->offsets, seqs->offsets, offs);
+    c->Q = Q;
+    c->n_seqs = seqs->n;
+    c->n_chunks = n;
+    *pl = hn_ssd_plan{n, c->dev, c->dev + seqs->n + 1};
+    return 0;
 }
 
 __global__ void __launch_bounds__(32) k_ssd_fwd(float *y, float *chunk_states, float *final_state,
@@ -360,7 +408,9 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
     }
     int tpr = ssd_tpr(d);
     if (seqs->n <= 0 || seqs->total <= 0 || !tpr) return;
-    const int32_t *cb = hn_cuda_ssd_chunk_bases(seqs, d->chunk);
+    hn_ssd_plan pl;
+    if (hn_cuda_ssd_plan(&pl, seqs, d->chunk)) return;
+    const int32_t *cb = pl.cb;
     int rows = 32 / tpr;
     dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
     k_ssd_fwd<<<grid, 32>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw, ld_dt,
@@ -520,7 +570,9 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
     }
     int tpr = ssd_tpr(d);
     if (seqs->n <= 0 || seqs->total <= 0 || !tpr) return;
-    const int32_t *cb = hn_cuda_ssd_chunk_bases(seqs, d->chunk);
+    hn_ssd_plan pl;
+    if (hn_cuda_ssd_plan(&pl, seqs, d->chunk)) return;
+    const int32_t *cb = pl.cb;
     int rows = 32 / tpr;
     dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
     size_t wfloats = (size_t)grid.x * grid.y * grid.z * d->chunk * NPT * 32;
