@@ -184,6 +184,16 @@ static int run_file(session *s, const char **kind, hn_error *err) {
     return HN_OK;
 }
 
+/* "file" names where an experiment was declared; made absolute so that the config (and
+ * its hash, which finds earlier runs) is the same however the path was typed. */
+static int absolute_file(cJSON *cfg, hn_error *err) {
+    cJSON *file = cJSON_GetObjectItemCaseSensitive(cfg, "file");
+    char *abs = cJSON_IsString(file) ? realpath(file->valuestring, NULL) : NULL;
+    int ok = !abs || cJSON_SetValuestring(file, abs);
+    free(abs);
+    return ok ? HN_OK : hn_fail(err, "out of memory");
+}
+
 int hn_experiment_load(const char *path, const hn_lua_options *opts, const hn_registry *reg,
                        cJSON **out, hn_error *err) {
     *out = NULL;
@@ -197,6 +207,7 @@ int hn_experiment_load(const char *path, const hn_lua_options *opts, const hn_re
                      path, s.host.top_line, (int)lua_rawlen(s.L, -1), path);
     }
     if (rc == HN_OK) rc = hn_lua_to_json(s.L, -1, out, err);
+    if (rc == HN_OK) rc = absolute_file(*out, err);
     close_session(&s);
     return rc;
 }
@@ -227,6 +238,8 @@ int hn_suite_load(const char *path, const hn_lua_options *opts, const hn_registr
             cJSON_Delete(suite);
         }
     }
+    for (cJSON *r = rc == HN_OK && *out_array ? (*out_array)->child : NULL; r; r = r->next)
+        if (absolute_file(r, err)) rc = HN_ERR;
     close_session(&s);
     return rc;
 }

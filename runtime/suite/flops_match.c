@@ -169,15 +169,6 @@ int hn_suite_match_flops(cJSON *runs, const hn_registry *reg, FILE *log, hn_erro
 }
 
 int hn_suite_prepare(cJSON *runs, const hn_registry *reg, FILE *log, hn_error *err) {
-    cJSON *cfg;
-    cJSON_ArrayForEach(cfg, runs) {
-        cJSON *file = cJSON_GetObjectItemCaseSensitive(cfg, "file");
-        char *abs = cJSON_IsString(file) ? realpath(file->valuestring, NULL) : NULL;
-        if (abs && !cJSON_SetValuestring(file, abs)) {
-            free(abs);
-            return hn_fail(err, "out of memory");
-        }
-        free(abs);
-    }
+    /* "file" is already absolute (hn_suite_load) */
     return hn_suite_match_flops(runs, reg, log, err);
 }
