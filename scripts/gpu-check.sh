@@ -80,7 +80,7 @@ case " $what " in *" bench "*)
     for c in ${BENCH_CONFIGS:-I1 I2 G1 M1 H1 H2}; do
         echo "== bench $c"
         extra=$(eval echo "\${BENCH_FLAGS_$c:-}")
-        timeout ${BENCH_TIMEOUT:-150} build/hnet bench "bench/$c.lua" --device cuda ${BENCH_FLAGS:-} $extra --steps "$steps" --warmup "$warm" --md "$c" > "$out/bench-$c.log" 2>&1
+        timeout ${BENCH_TIMEOUT:-150} build/hnet bench "bench/$c.lua" --device cuda ${BENCH_FLAGS:-} $extra --steps "$steps" --warmup "$warm" --md "$c" > "$out/bench-$c.log" 2>&1 || { echo "bench $c FAILED (see bench-$c.log)"; status=1; }
         cat "$out/bench-$c.log" | grep -v '^|' | grep -v '^  step'
         grep '^|' "$out/bench-$c.log" | grep -v ' split |' >> "$out/bench.md"
         grep '^| .* split |' "$out/bench-$c.log" >> "$out/split.md"
