@@ -29,6 +29,7 @@
 #ifndef HN_LAYERS_MOE_H
 #define HN_LAYERS_MOE_H
 
+#include "backend/ops_chunk.h"
 #include "backend/ops_moe.h"
 #include "plugin/layer_abi.h"
 

@@ -29,7 +29,8 @@ void moe_release(moe *s) {
  * reallocates rarely. */
 static int reserve(moe *s, const hn_backend *be, int T, hn_error *err) {
     if (T <= s->cap && s->be == be) return HN_OK;
-    if (!be->moe) return hn_fail(err, "moe: the %s backend has no moe ops", be->name);
+    if (!be->moe || !be->chunk)
+        return hn_fail(err, "moe: the %s backend has no moe (or chunk) ops", be->name);
     int cap = s->be == be ? s->cap + s->cap / 2 : 0;
     if (cap < T) cap = T;
     moe_release(s);
@@ -102,7 +103,7 @@ int moe_forward(moe *s, const hn_backend *be, const float *x, float *y, int T, i
     read_stats(s, T);
 
     const moe_routing *r = &s->r;
-    be->moe->gather(xs, x, s->row_tok, r->off[E], D);
+    be->chunk->gather_rows(xs, x, s->row_tok, r->off[E], D);
     for (int e = 0; e < E; e++) {
         int o = r->off[e], n = r->off[e + 1] - o;
         if (n == 0) continue;
@@ -136,7 +137,7 @@ int moe_backward(moe *s, const hn_backend *be, const float *dy, float *dx, int T
     be->zero(dys, (size_t)A * D * f);
     be->zero(s->dw, (size_t)T * k * f);
     be->moe->combine_backward(dys, s->dw, dy, s->ys, s->slot, s->row_tok, s->row_w, T, k, A, D);
-    be->moe->gather(xs, s->x, s->row_tok, A, D); /* again: cheaper than keeping it */
+    be->chunk->gather_rows(xs, s->x, s->row_tok, A, D); /* again: cheaper than keeping it */
     for (int e = 0; e < E; e++) {
         int o = r->off[e], n = r->off[e + 1] - o;
         if (n == 0) continue;

@@ -52,8 +52,7 @@ typedef struct hn_ops_moe {
                            int E, int k, int renormalize, double balance_weight,
                            double z_weight);
 
-    /* ---- dispatch: xs[a,:] = x[row_tok[a],:] for a < A ---- */
-    void (*gather)(float *xs, const float *x, const int32_t *row_tok, int A, int D);
+    /* ---- dispatch: xs[a,:] = x[row_tok[a],:] is the chunk family's gather_rows ---- */
     /* dx[t,:] += sum_j dxs[slot[t,j],:] over kept pairs, j in order */
     void (*gather_backward)(float *dx, const float *dxs, const int32_t *slot, int T, int k,
                             int D);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/ops_chunk.h"
 #include "backend/ops_moe.h"
 #include "model/layer.h"
 #include "model/params.h"
@@ -183,7 +184,8 @@ static void ops_case(int capacity_factor_x4, int renorm, int quant) {
     /* dispatch forward */
     twin x = tw_normal((size_t)T * D, 1, &rng), xs = tw_zero((size_t)A * D);
     twin ys = tw_normal((size_t)A * D, 1, &rng), y = tw_normal((size_t)T * D, 1, &rng);
-    BOTH(mc->gather(xs.c, x.c, r.row_tok.c, A, D), mg->gather(xs.g, x.g, r.row_tok.g, A, D));
+    BOTH(P_CPU->chunk->gather_rows(xs.c, x.c, r.row_tok.c, A, D),
+         P_GPU->chunk->gather_rows(xs.g, x.g, r.row_tok.g, A, D));
     OK(xs, TOL_MOE);
     BOTH(mc->combine(y.c, ys.c, r.w.c, r.slot.c, T, k, D),
          mg->combine(y.g, ys.g, r.w.g, r.slot.g, T, k, D));

@@ -5,11 +5,6 @@
 
 #include "backend/cpu/moe_ops.h"
 
-void hn_cpu_moe_gather(float *xs, const float *x, const int32_t *row_tok, int A, int D) {
-    for (int a = 0; a < A; a++)
-        memcpy(xs + (size_t)a * D, x + (size_t)row_tok[a] * D, (size_t)D * sizeof(float));
-}
-
 void hn_cpu_moe_gather_backward(float *dx, const float *dxs, const int32_t *slot, int T, int k,
                                 int D) {
     for (int t = 0; t < T; t++) {

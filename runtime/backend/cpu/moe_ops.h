@@ -17,7 +17,6 @@ void hn_cpu_moe_route_backward(float *dlogits, const float *dw, const float *p, 
                                double z_weight);
 
 /* moe_dispatch.c */
-void hn_cpu_moe_gather(float *xs, const float *x, const int32_t *row_tok, int A, int D);
 void hn_cpu_moe_gather_backward(float *dx, const float *dxs, const int32_t *slot, int T, int k,
                                 int D);
 void hn_cpu_moe_combine(float *y, const float *ys, const float *w, const int32_t *slot, int T,

@@ -224,11 +224,6 @@ static void route_backward(float *dlogits, const float *dw, const float *p, cons
 }
 
 /* ---- row movers; products and sums rounded as on the cpu (no fused multiply-add) ---- */
-__global__ void k_moe_gather(float *xs, const float *x, const int32_t *row_tok, int A, int D) {
-    size_t n = (size_t)A * D;
-    HN_GRID_STRIDE(i, n) xs[i] = x[(size_t)row_tok[i / D] * D + i % D];
-}
-
 __global__ void k_moe_gather_bwd(float *dx, const float *dxs, const int32_t *slot, int T, int k,
                              int D) {
     size_t n = (size_t)T * D;
@@ -281,13 +276,6 @@ __global__ void k_moe_dw(float *dw, const float *dy, const float *ys, const int3
     if (lane == 0) dw[i] += (float)acc;
 }
 
-static void gather(float *xs, const float *x, const int32_t *row_tok, int A, int D) {
-    size_t n = (size_t)A * D;
-    if (!n) return;
-    k_moe_gather<<<hn_blocks(n, TPB), TPB>>>(xs, x, row_tok, A, D);
-    HN_LAUNCHED("moe_gather");
-}
-
 static void gather_backward(float *dx, const float *dxs, const int32_t *slot, int T, int k,
                             int D) {
     size_t n = (size_t)T * D;
@@ -323,7 +311,6 @@ static hn_ops_moe make_moe_ops(void) {
     hn_ops_moe o;
     o.route = route;
     o.route_backward = route_backward;
-    o.gather = gather;
     o.gather_backward = gather_backward;
     o.combine = combine;
     o.combine_backward = combine_backward;
