@@ -2,11 +2,11 @@
  * repeated tokens accumulate deterministically). */
 #include <string.h>
 
+#include "backend/cpu/chunk_ops.h"
 #include "backend/cpu/cpu_ops.h"
 
 void hn_cpu_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D) {
-    for (int t = 0; t < T; t++)
-        memcpy(out + (size_t)t * D, table + (size_t)tok[t] * D, (size_t)D * sizeof(float));
+    hn_cpu_gather_rows(out, table, tok, T, D); /* rows of the table, one per token */
 }
 
 void hn_cpu_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T,

@@ -99,19 +99,12 @@ void hn_cuda_bias_backward(float *db, const float *dy, int rows, int cols) {
 }
 
 /* ---- embedding ---- */
-__global__ void k_embed(float *out, const float *table, const int32_t *tok, int T, int D) {
-    size_t n = (size_t)T * D;
-    HN_GRID_STRIDE(i, n) out[i] = table[(size_t)tok[i / D] * D + i % D];
-}
 __global__ void k_embed_back(float *dtable, const float *dout, const int32_t *tok, int T, int D) {
     size_t n = (size_t)T * D;
     HN_GRID_STRIDE(i, n) atomicAdd(dtable + (size_t)tok[i / D] * D + i % D, dout[i]);
 }
 void hn_cuda_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D) {
-    size_t n = (size_t)T * D;
-    if (!n) return;
-    k_embed<<<hn_blocks(n, TPB), TPB>>>(out, table, tok, T, D);
-    HN_LAUNCHED("embedding_forward");
+    hn_cuda_gather_rows(out, table, tok, T, D); /* rows of the table, one per token */
 }
 void hn_cuda_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T,
                                 int D) {

@@ -87,7 +87,7 @@ __global__ void k_gather_back(float *dx, const float *dout, const int32_t *idx, 
     size_t n = (size_t)K * D;
     HN_GRID_STRIDE(i, n) dx[(size_t)idx[i / D] * D + i % D] += dout[i];
 }
-static void gather_rows(float *out, const float *x, const int32_t *idx, int K, int D) {
+void hn_cuda_gather_rows(float *out, const float *x, const int32_t *idx, int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
     k_gather<<<hn_blocks(n, TPB), TPB>>>(out, x, idx, K, D);
@@ -331,7 +331,7 @@ static hn_ops_chunk make_chunk_ops(void) {
     hn_ops_chunk o;
     o.cosine_routing_forward = cos_fwd;
     o.cosine_routing_backward = cos_bwd;
-    o.gather_rows = gather_rows;
+    o.gather_rows = hn_cuda_gather_rows;
     o.gather_rows_backward = gather_rows_backward;
     o.pool_mean_forward = pool_mean_forward;
     o.pool_mean_backward = pool_mean_backward;

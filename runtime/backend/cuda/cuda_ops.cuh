@@ -36,6 +36,8 @@ void hn_cuda_scale(float *x, float s, size_t n);
 double hn_cuda_sum_squares(const float *x, size_t n);
 void hn_cuda_add_bias(float *y, const float *b, int rows, int cols);
 void hn_cuda_bias_backward(float *db, const float *dy, int rows, int cols);
+/* out[k,:] = x[idx[k],:] (the chunk family's gather_rows; also the embedding) */
+void hn_cuda_gather_rows(float *out, const float *x, const int32_t *idx, int K, int D);
 void hn_cuda_embedding_forward(float *out, const float *table, const int32_t *tok, int T, int D);
 void hn_cuda_embedding_backward(float *dtable, const float *dout, const int32_t *tok, int T, int D);
 void hn_cuda_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int T, int D,
