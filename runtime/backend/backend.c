@@ -18,12 +18,5 @@ const hn_backend *hn_backend_get(const char *name) {
 void *hn_ws_pool_get(hn_ws_pool *pool, void *(*alloc)(size_t), void (*release)(void *),
                      int slot, size_t bytes) {
     if (slot < 0 || slot >= HN_WS_SLOTS) return NULL;
-    if (bytes <= pool->bytes[slot] && pool->p[slot]) return pool->p[slot];
-    size_t grown = pool->bytes[slot] + pool->bytes[slot] / 2;
-    if (grown < bytes) grown = bytes;
-    /* free first: the contents need not survive, and the peak stays one buffer */
-    if (pool->p[slot]) release(pool->p[slot]);
-    pool->p[slot] = alloc(grown ? grown : 1);
-    pool->bytes[slot] = pool->p[slot] ? grown : 0;
-    return pool->p[slot];
+    return hn_grow_buf_get(&pool->slot[slot], alloc, release, bytes);
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/grow.h"
+
 typedef enum hn_device_kind { HN_DEVICE_CPU = 0, HN_DEVICE_CUDA = 1 } hn_device_kind;
 
 /* Packed variable-length sequences (cu_seqlens style). Sequence i occupies rows
@@ -160,8 +162,7 @@ const hn_backend *hn_backend_cpu(void);
 
 /* The workspace behind hn_backend.workspace, one pool per backend (backend.c). */
 typedef struct hn_ws_pool {
-    void *p[HN_WS_SLOTS];
-    size_t bytes[HN_WS_SLOTS];
+    hn_grow_buf slot[HN_WS_SLOTS];
 } hn_ws_pool;
 void *hn_ws_pool_get(hn_ws_pool *pool, void *(*alloc)(size_t), void (*release)(void *),
                      int slot, size_t bytes);

@@ -16,11 +16,11 @@
 #include <stddef.h>
 
 #include "backend/backend.h"
+#include "core/grow.h"
 
 typedef struct hn_stash {
     const hn_backend *be;
-    void *buf;     /* the kept values: float or uint16_t (bf16) */
-    size_t bytes;  /* capacity of buf */
+    hn_grow_buf buf; /* the kept values: float or uint16_t (bf16) */
     size_t n;      /* values of the last forward */
     int bf16;      /* the format of those values */
     float *work;   /* bf16 mode: the float32 values between begin and end */
@@ -33,8 +33,6 @@ void hn_stash_end(hn_stash *s);
 /* The kept values as float32 (unpacked into workspace `slot` in bf16 mode); NULL when
  * out of memory. */
 const float *hn_stash_get(hn_stash *s, int slot);
-/* Bytes held (for reports). */
-size_t hn_stash_bytes(const hn_stash *s);
 void hn_stash_free(hn_stash *s);
 
 #endif

@@ -1,6 +1,5 @@
 /* cpu token embedding: a row gather forward, a scatter-add backward (sequential, so
  * repeated tokens accumulate deterministically). */
-#include <string.h>
 
 #include "backend/cpu/chunk_ops.h"
 #include "backend/cpu/cpu_ops.h"

@@ -114,18 +114,12 @@ void hn_cuda_zero(void *p, size_t bytes) {
 }
 void hn_cuda_sync(void) { HN_CK(cudaDeviceSynchronize()); }
 
-static void *g_scratch[HN_SCRATCH_N];
-static size_t g_scratch_n[HN_SCRATCH_N];
+static hn_grow_buf g_scratch[HN_SCRATCH_N];
 
 void *hn_cuda_scratch(int slot, size_t bytes) {
-    if (bytes <= g_scratch_n[slot]) return g_scratch[slot];
-    size_t n = g_scratch_n[slot] ? g_scratch_n[slot] : 4096;
-    while (n < bytes) n *= 2;
-    if (g_scratch[slot]) hn_cuda_free(g_scratch[slot]);
-    g_scratch[slot] = hn_cuda_alloc(n);
-    g_scratch_n[slot] = g_scratch[slot] ? n : 0;
-    if (!g_scratch[slot]) hn_cuda_note(cudaErrorMemoryAllocation, "scratch");
-    return g_scratch[slot];
+    void *p = hn_grow_buf_get(&g_scratch[slot], hn_cuda_alloc, hn_cuda_free, bytes);
+    if (!p) hn_cuda_note(cudaErrorMemoryAllocation, "scratch");
+    return p;
 }
 
 extern "C" const char *hn_cuda_device_name(void) {
