@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/crc32c.h"
+#include "core/fs.h"
 #include "plugin/sink_abi.h"
 
 typedef struct tb {
@@ -113,28 +114,13 @@ static void scalar_event(buf *out, double wall_time, int64_t step, const char *t
     free(value.p), free(summary.p), free(ev.p);
 }
 
-static int mkdirs(const char *path, hn_error *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(tmp, 0777) && errno != EEXIST)
-            return hn_fail(err, "cannot create folder %s: %s", tmp, strerror(errno));
-        *p = c;
-        if (!c) break;
-    }
-    return HN_OK;
-}
-
 static int create(const char *destination, const cJSON *options, const hn_sink_env *env,
                   void **self, hn_error *err) {
     tb *t = calloc(1, sizeof *t);
     if (!t) return hn_fail(err, "out of memory");
     snprintf(t->dir, sizeof t->dir, "%s", destination);
     t->fd = -1;
-    if (mkdirs(t->dir, err)) {
+    if (hn_mkdir_p(t->dir, err)) {
         free(t);
         return HN_ERR;
     }
@@ -168,7 +154,7 @@ static int begin_run(void *self, const hn_sink_run *run, char *remote_id, size_t
         if (folder[i] == '/' || folder[i] == '\\' || (unsigned char)folder[i] < 32) folder[i] = '_';
     char sub[2400];
     snprintf(sub, sizeof sub, "%s/%s", t->dir, folder);
-    if (mkdirs(sub, err)) return HN_ERR;
+    if (hn_mkdir_p(sub, err)) return HN_ERR;
     snprintf(t->path, sizeof t->path, "%s/events.out.tfevents.%lld.%s", sub,
              (long long)(run->start_ms / 1000), run->uid);
     t->fd = open(t->path, O_RDWR | O_CREAT, 0666);

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
+#include "core/fs.h"
 #include "data/corpus.h"
 #include "data/digest.h"
 #include "data/known.h"
@@ -220,24 +221,6 @@ static int unpack(const member *m, out *o, hn_error *err) {
     return rc;
 }
 
-static int mkdir_p(const char *dir, hn_error *err) {
-    char p[4096];
-    if ((size_t)snprintf(p, sizeof p, "%s", dir) >= sizeof p) return hn_fail(err, "path too long");
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == 0) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                return hn_fail(err, "cannot create folder %s: %s", p, strerror(errno));
-            *s = c;
-            if (!c) break;
-        }
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return hn_fail(err, "%s is not a folder", dir);
-    return HN_OK;
-}
-
 static void split_path(const char *path, char *dir, size_t cap, const char **base) {
     const char *slash = strrchr(path, '/');
     if (!slash) {
@@ -269,7 +252,7 @@ static int fetch_verified(const char *url, const char *want_member, const expect
 
     hn_bytebuf z = {0};
     if (download(url, &z, err) != HN_OK) return HN_ERR;
-    if (mkdir_p(dir, err) != HN_OK) { /* only now: a failed download leaves no folder */
+    if (hn_mkdir_p(dir, err) != HN_OK) { /* only now: a failed download leaves no folder */
         hn_bytebuf_free(&z);
         return HN_ERR;
     }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "results/store_internal.h"
 
 /* How long a writer waits for another process's transaction, in sqlite's own busy
@@ -106,29 +107,13 @@ sqlite3 *hn_results_sqlite(hn_results *r) { return r ? r->db : NULL; }
 
 /* mkdir -p of the directory part of path. */
 static int make_parent_dirs(const char *path, hn_error *err) {
-    char *dir = strdup(path);
-    if (!dir) return hn_fail(err, "%s: out of memory", path);
+    char dir[4096];
+    if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir)
+        return hn_fail(err, "path too long: %s", path);
     char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) {
-        free(dir);
-        return HN_OK;
-    }
+    if (!slash || slash == dir) return HN_OK;
     *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            hn_fail(err, "%s: cannot create directory %s: %s", path, dir, strerror(e));
-            free(dir);
-            return HN_ERR;
-        }
-        *p = saved;
-        if (saved == '\0') break;
-    }
-    free(dir);
-    return HN_OK;
+    return hn_mkdir_p(dir, err) ? hn_fail_prefix(err, "%s", path) : HN_OK;
 }
 
 /* Runs left 'running' by a vanished process of this host become 'interrupted', ended

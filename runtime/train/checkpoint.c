@@ -1,5 +1,7 @@
 #include "train/checkpoint.h"
 
+#include "core/fs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -368,22 +370,6 @@ void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_sett
                           cJSON_IsString(dir) ? dir->valuestring : "results/checkpoints", run_name);
 }
 
-static int mkdir_p(const char *path, hn_error *err) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0755) && errno != EEXIST)
-                return hn_fail(err, "cannot create the checkpoint folder %s: %s", buf, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return HN_OK;
-}
-
 /* The sections that decide what a run computes must be the same as when it stopped. */
 static int same_experiment(const cJSON *cfg, const hn_safetensors *f, hn_error *err) {
     const char *text = hn_safetensors_meta(f, "config");
@@ -424,7 +410,7 @@ int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model 
 int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char *run_name,
                         const hn_model *m, const float *opt_m, const float *opt_v,
                         const hn_ckpt_train *tr, hn_error *err) {
-    if (mkdir_p(cs->run_dir, err)) return HN_ERR;
+    if (hn_mkdir_p(cs->run_dir, err)) return hn_fail_prefix(err, "checkpoints");
     char path[1100];
     hn_checkpoint_file(path, sizeof path, cs->run_dir, tr->step);
     char *text = cJSON_PrintUnformatted(cfg);
