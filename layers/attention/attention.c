@@ -152,21 +152,10 @@ static void attn_destroy(void *self, const hn_backend *be) {
 
 static int attn_param_count(void *self) { return 2; }
 
-static void set_param(hn_param *p, const char *name, int64_t rows, int64_t cols, float std) {
-    memset(p, 0, sizeof *p);
-    strncpy(p->name, name, sizeof p->name - 1);
-    p->ndim = 2;
-    p->shape[0] = rows;
-    p->shape[1] = cols;
-    p->init = HN_INIT_NORMAL;
-    p->a = std;
-    p->weight_decay = 1;
-}
-
 static void attn_describe(void *self, hn_param *params) {
     hn_attn *a = self;
-    set_param(&params[0], "Wqkv.weight", 3 * (int64_t)a->d, a->d, a->std_in);
-    set_param(&params[1], "out_proj.weight", a->d, a->d, a->std_out);
+    hn_param_matrix(&params[0], "Wqkv.weight", 3 * (int64_t)a->d, a->d, a->std_in);
+    hn_param_matrix(&params[1], "out_proj.weight", a->d, a->d, a->std_out);
 }
 
 static void attn_bind(void *self, const hn_param *params) {

@@ -91,27 +91,16 @@ static void moe_destroy(void *self, const hn_backend *be) {
 
 static int moe_param_count(void *self) { return 1 + 2 * ((moe *)self)->E; }
 
-static void set_param(hn_param *p, const char *name, int64_t rows, int64_t cols, float std) {
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->ndim = 2;
-    p->shape[0] = rows;
-    p->shape[1] = cols;
-    p->init = HN_INIT_NORMAL;
-    p->a = std;
-    p->weight_decay = 1;
-}
-
 /* router.weight, then experts.{i}.fc1.weight, experts.{i}.fc2.weight per expert */
 static void moe_describe(void *self, hn_param *params) {
     moe *s = self;
-    set_param(&params[0], "router.weight", s->E, s->d, s->std_router);
+    hn_param_matrix(&params[0], "router.weight", s->E, s->d, s->std_router);
     for (int e = 0; e < s->E; e++) {
         char name[96];
         snprintf(name, sizeof name, "experts.%d.fc1.weight", e);
-        set_param(&params[1 + 2 * e], name, 2 * (int64_t)s->hidden, s->d, s->std_in);
+        hn_param_matrix(&params[1 + 2 * e], name, 2 * (int64_t)s->hidden, s->d, s->std_in);
         snprintf(name, sizeof name, "experts.%d.fc2.weight", e);
-        set_param(&params[2 + 2 * e], name, s->d, s->hidden, s->std_out);
+        hn_param_matrix(&params[2 + 2 * e], name, s->d, s->hidden, s->std_out);
     }
 }
 

@@ -56,21 +56,10 @@ static void sw_destroy(void *self, const hn_backend *be) {
 
 static int sw_param_count(void *self) { return 2; }
 
-static void set_param(hn_param *p, const char *name, int64_t rows, int64_t cols, float std) {
-    memset(p, 0, sizeof *p);
-    strncpy(p->name, name, sizeof p->name - 1);
-    p->ndim = 2;
-    p->shape[0] = rows;
-    p->shape[1] = cols;
-    p->init = HN_INIT_NORMAL;
-    p->a = std;
-    p->weight_decay = 1;
-}
-
 static void sw_describe(void *self, hn_param *params) {
     swiglu *s = self;
-    set_param(&params[0], "fc1.weight", 2 * (int64_t)s->hidden, s->d, s->std_in);
-    set_param(&params[1], "fc2.weight", s->d, s->hidden, s->std_out);
+    hn_param_matrix(&params[0], "fc1.weight", 2 * (int64_t)s->hidden, s->d, s->std_in);
+    hn_param_matrix(&params[1], "fc2.weight", s->d, s->hidden, s->std_out);
 }
 
 static void sw_bind(void *self, const hn_param *params) {

@@ -14,6 +14,7 @@
 #define HN_LAYER_ABI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <cJSON.h>
@@ -72,6 +73,15 @@ typedef struct hn_param {
     float *value;
     float *grad;
 } hn_param;
+
+/* A weight matrix [rows, cols] with normal(0, std) init and weight decay (the shape
+ * of every linear layer's weight). */
+static inline void hn_param_matrix(hn_param *p, const char *name, int64_t rows, int64_t cols,
+                                   float std) {
+    *p = (hn_param){.ndim = 2, .shape = {rows, cols}, .init = HN_INIT_NORMAL, .a = std,
+                    .weight_decay = 1};
+    snprintf(p->name, sizeof p->name, "%s", name);
+}
 
 /* What create() gets. cfg is the plugin's own section of the resolved config for this
  * stage, validated against config_keys with defaults filled in (never NULL). */
