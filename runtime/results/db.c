@@ -97,10 +97,16 @@ void hn_results_now(char out[32]) {
     snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 }
 
-int hn_results_process_gone(const hn_results *r, const char *host, int64_t pid) {
-    if (!host || strcmp(host, r->host) != 0 || pid <= 0 || pid > (int64_t)INT32_MAX) return 0;
+int hn_run_process_gone(const char *run_host, const char *this_host, int64_t pid) {
+    /* a run of another host (or without a pid) cannot be checked: it counts as alive */
+    if (!run_host || strcmp(run_host, this_host) != 0 || pid <= 0 || pid > (int64_t)INT32_MAX)
+        return 0;
     /* EPERM means it exists but belongs to someone else: still alive. */
     return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+int hn_results_process_gone(const hn_results *r, const char *host, int64_t pid) {
+    return hn_run_process_gone(host, r->host, pid);
 }
 
 sqlite3 *hn_results_sqlite(hn_results *r) { return r ? r->db : NULL; }

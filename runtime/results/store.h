@@ -65,5 +65,9 @@ int hn_results_print_runs(hn_results *r, FILE *out, int all, hn_error *err);
 /* The config hash stored in runs.config_hash: 64-bit FNV-1a of the text, 16 lowercase
  * hex digits plus NUL into out[17]. */
 void hn_results_config_hash(const char *text, char out[17]);
+/* 1 when a run marked 'running' by process pid of run_host has died: only a run of this
+ * host can be checked (signal 0); any other counts as alive. The one rule for the store
+ * (marking runs interrupted) and the suite (skip or resume). */
+int hn_run_process_gone(const char *run_host, const char *this_host, int64_t pid);
 
 #endif

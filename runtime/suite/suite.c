@@ -68,13 +68,13 @@ int hn_suite_find_run(const char *db, const char *hash, int64_t *id, char status
         *id = sqlite3_column_int64(st, 0);
         snprintf(status, 16, "%s", (const char *)sqlite3_column_text(st, 1));
         if (!strcmp(status, "running")) {
-            /* alive on this host: another hnet process is training it right now */
+            /* another hnet process (of this host, or of another that cannot be checked)
+             * is training it right now, unless its process is gone */
             char host[256] = "";
-            gethostname(host, sizeof host - 1);
-            const char *h_run = (const char *)sqlite3_column_text(st, 2);
-            pid_t pid = (pid_t)sqlite3_column_int64(st, 3);
-            int alive = h_run && !strcmp(h_run, host) && pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-            snprintf(status, 16, "%s", alive ? "active" : "interrupted");
+            if (gethostname(host, sizeof host - 1) != 0) strcpy(host, "unknown");
+            int gone = hn_run_process_gone((const char *)sqlite3_column_text(st, 2), host,
+                                           sqlite3_column_int64(st, 3));
+            snprintf(status, 16, "%s", gone ? "interrupted" : "active");
         }
     }
     sqlite3_finalize(st);
