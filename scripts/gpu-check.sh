@@ -6,9 +6,13 @@
 #                                          # libraries and corpora the GPU machine lacks
 #   sh scripts/gpu-check.sh device [WHAT]  # there, from the repository root; WHAT is any
 #                                          # of tests bench train (default: all three)
+#   sh scripts/gpu-check.sh device exec CMD [ARGS]   # there: CMD with the carried
+#                                          # libraries and corpora set up, e.g.
+#                                          # exec build/hnet bench --op attention
 #
-# `prepare` leaves .gpu-libs/ and .gpu-data/ (ignored by git) for the call to carry along
-# with build/. On the device, outputs go to $OUT (or ./gpu-out): test logs, bench rows,
+# `prepare` leaves .gpu-build/ (stripped binaries and plugins: what the device needs of
+# build/, small enough for the 64 MiB a call carries), .gpu-libs/ and .gpu-data/ (all
+# ignored by git) for the call to carry: carry=[".gpu-build", ".gpu-libs", ".gpu-data"]. On the device, outputs go to $OUT (or ./gpu-out): test logs, bench rows,
 # the training run's results.db.
 # Environment: BENCH_STEPS (default 10), BENCH_WARMUP (2), BENCH_CONFIGS (I1 I2 G1 M1 H1
 # H2), BENCH_TIMEOUT (150 s each), BENCH_FLAGS (e.g. --profile), BENCH_FLAGS_<config>
@@ -21,7 +25,9 @@ shift 2>/dev/null || true
 if [ "$mode" = prepare ]; then
     set -e
     make -j"$(nproc)" all gpu-tests
-    rm -rf .gpu-libs .gpu-data && mkdir -p .gpu-libs .gpu-data
+    rm -rf .gpu-libs .gpu-data .gpu-build && mkdir -p .gpu-libs .gpu-data .gpu-build
+    cp -r build/hnet build/gpu-tests build/layers build/plugins .gpu-build/
+    strip .gpu-build/hnet .gpu-build/gpu-tests/* .gpu-build/layers/*.so .gpu-build/plugins/*.so
     for b in build/hnet build/gpu-tests/*; do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u |
         grep -vE 'libc\.so|libm\.so|libdl|libpthread|librt|ld-linux|libcublas|libcudart|libcuda\.' |
         while read -r lib; do cp -L "$lib" .gpu-libs/; done
@@ -30,10 +36,10 @@ if [ "$mode" = prepare ]; then
     for f in english.txt.gz tinyshakespeare.txt fineweb-edu-sample.txt.gz SHA256SUMS; do
         [ -e "$data/$f" ] && cp "$data/$f" .gpu-data/
     done
-    for d in .gpu-libs .gpu-data; do
+    for d in .gpu-libs .gpu-data .gpu-build; do
         grep -qx "/$d/" .git/info/exclude 2>/dev/null || echo "/$d/" >> .git/info/exclude
     done
-    du -sh build .gpu-libs .gpu-data
+    du -sh .gpu-build .gpu-libs .gpu-data
     exit 0
 fi
 
@@ -43,6 +49,10 @@ if [ "$mode" != device ]; then
 fi
 
 what=${*:-tests bench train}
+# the stripped build carried from `prepare`, where the tree has no build of its own
+if [ -d .gpu-build ] && [ ! -x build/hnet ]; then
+    mkdir -p build && cp -r .gpu-build/. build/
+fi
 final=${OUT:-gpu-out}
 out=/tmp/gpu-check-logs   # everything; bench.md, the run's db and a tarball of the rest go to $final
 rm -rf "$out" && mkdir -p "$out" "$final" /tmp/gpu-libs
@@ -60,6 +70,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv |
 echo "carried libraries used: $(ls $missing | tr '\n' ' ')" | tee -a "$out/device.txt"
 ldd build/hnet | grep 'not found' | tee -a "$out/device.txt"
 status=0
+
+if [ "${1:-}" = exec ]; then
+    shift
+    "$@"
+    exit $?
+fi
 
 case " $what " in *" tests "*)
     for t in build/gpu-tests/test_*; do

@@ -26,7 +26,8 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet bench FILE [options]\n\n"
+            "usage: hnet bench FILE [options]\n"
+            "       hnet bench --op NAME [options]   (one op; see hnet bench --op x --help)\n\n"
             "Times training steps (forward, backward, AdamW) of the experiment's model.\n\n"
             "options:\n"
             "  --device NAME   cpu or cuda (default: the experiment's backend)\n"
@@ -141,6 +142,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
 }
 
 int hn_cmd_bench(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--op")) return hn_cmd_bench_op(argc, argv);
     bench_opts o = {0};
     int rc = parse(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;

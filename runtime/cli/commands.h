@@ -8,6 +8,7 @@ int hn_cmd_show(int argc, char **argv);
 int hn_cmd_plugins(int argc, char **argv);
 int hn_cmd_fetch(int argc, char **argv);
 int hn_cmd_bench(int argc, char **argv);
+int hn_cmd_bench_op(int argc, char **argv); /* hnet bench --op NAME */
 int hn_cmd_sample(int argc, char **argv);
 int hn_cmd_chunks(int argc, char **argv);
 int hn_cmd_upload(int argc, char **argv);

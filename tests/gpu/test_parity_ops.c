@@ -243,10 +243,11 @@ static void test_rope(void **st) {
     pseqs_free(&s);
 }
 
-static void attention_case(int heads, int hd, int window, hn_cuda_attention_mode mode, double tol) {
+static void attention_case_lens(const int *lens, int n, int heads, int hd, int window,
+                                hn_cuda_attention_mode mode, double tol) {
     hn_rng r = fresh(window < 0 ? "attention global" : "attention window");
     pseqs s;
-    pseqs_make(&s, LENS, NS);
+    pseqs_make(&s, lens, n);
     int T = s.c.total, D = heads * hd, ld = 3 * D;
     float scale = 1.0f / sqrtf((float)hd);
     hn_cuda_set_attention_mode(mode);
@@ -264,6 +265,23 @@ static void attention_case(int heads, int hd, int window, hn_cuda_attention_mode
     twin *all[] = {&qkv, &out, &lse, &dout, &dqkv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
     pseqs_free(&s);
+}
+
+static void attention_case(int heads, int hd, int window, hn_cuda_attention_mode mode, double tol) {
+    attention_case_lens(LENS, NS, heads, hd, window, mode, tol);
+}
+
+/* sequences longer than the kernels' tiles (64 and 128 rows), unaligned to them, with
+ * windows that end inside a tile, cross several, or cover whole sequences */
+static void test_attention_long(void **st) {
+    static const int lens[] = {700, 1, 300, 129, 1100, 64};
+    int n = (int)(sizeof lens / sizeof *lens);
+    attention_case_lens(lens, n, 2, 64, -1, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case_lens(lens, n, 2, 64, 0, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case_lens(lens, n, 3, 64, 63, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case_lens(lens, n, 1, 64, 200, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case_lens(lens, n, 2, 64, 1023, HN_CUDA_ATTENTION_AUTO, TOL_BF16);
+    attention_case_lens(lens, n, 2, 64, 200, HN_CUDA_ATTENTION_WMMA, TOL_BF16);
 }
 
 static void test_attention(void **st) {
@@ -563,7 +581,8 @@ int main(void) {
         cmocka_unit_test(test_weight_shadow),         cmocka_unit_test(test_bf16_pack),
         cmocka_unit_test(test_elementwise),           cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_rmsnorm_swiglu),        cmocka_unit_test(test_rope),
-        cmocka_unit_test(test_attention),             cmocka_unit_test(test_xent_adamw),
+        cmocka_unit_test(test_attention),             cmocka_unit_test(test_attention_long),
+        cmocka_unit_test(test_xent_adamw),
         cmocka_unit_test(test_chunk_ops),             cmocka_unit_test(test_conv_norm),
         cmocka_unit_test(test_ssd),
     };

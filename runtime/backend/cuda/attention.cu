@@ -71,9 +71,11 @@ __global__ void k_att_fwd(float *out, float *lse, const float *q, const float *k
     if (lane == 0) lse[(size_t)t * heads + h] = m + logf(l);
 }
 
-/* Which kernels: HN_CUDA_ATTENTION_AUTO picks bf16 tensor cores for head_dim 64, the fp32
- * tiled kernels for 16 and 32, the warp-per-row kernels otherwise; FP32 never uses
- * tensor cores; WARP always the simplest kernels. Env HNET_CUDA_ATTENTION=tc|fp32|warp. */
+/* Which kernels: HN_CUDA_ATTENTION_AUTO picks the mma.sync kernels for head_dim 64 (the
+ * WMMA ones where the operands are not 16-byte aligned), the fp32 tiled kernels for 16
+ * and 32, the warp-per-row kernels otherwise; WMMA the first tensor-core kernels; FP32
+ * never uses tensor cores; WARP always the simplest kernels.
+ * Env HNET_CUDA_ATTENTION=wmma|fp32|warp. */
 static int g_att_mode = -1;
 extern "C" void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode) { g_att_mode = (int)mode; }
 
@@ -83,11 +85,17 @@ static int attention_mode(void) {
         g_att_mode = HN_CUDA_ATTENTION_AUTO;
         if (e && !strcmp(e, "fp32")) g_att_mode = HN_CUDA_ATTENTION_FP32;
         if (e && !strcmp(e, "warp")) g_att_mode = HN_CUDA_ATTENTION_WARP;
+        if (e && !strcmp(e, "wmma")) g_att_mode = HN_CUDA_ATTENTION_WMMA;
     }
     return g_att_mode;
 }
+static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
+    return attention_mode() == HN_CUDA_ATTENTION_AUTO && hn_mma_supported(head_dim, ld, q, k, v);
+}
 static int use_tc(int head_dim) {
-    return attention_mode() == HN_CUDA_ATTENTION_AUTO && hn_tc_supported(head_dim);
+    int mode = attention_mode();
+    return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WMMA) &&
+           hn_tc_supported(head_dim);
 }
 static int use_tiled(int head_dim, int ld) {
     return attention_mode() != HN_CUDA_ATTENTION_WARP && hn_fa_supported(head_dim, ld);
@@ -100,6 +108,10 @@ void hn_cuda_attention_forward(float *out, float *lse, const float *q, const flo
     if (T <= 0) return;
     if (head_dim > 32 * MAXV) {
         hn_cuda_note(cudaErrorInvalidValue, "attention: head_dim > 256");
+        return;
+    }
+    if (use_mma(head_dim, ld, q, k, v)) {
+        hn_mma_forward(out, lse, q, k, v, ld, seqs, heads, window, scale);
         return;
     }
     if (use_tc(head_dim)) {
@@ -241,6 +253,11 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
     }
     long items = (long)T * heads;
     float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, (size_t)items * sizeof(float));
+    if (use_mma(head_dim, ld, q, k, v) && hn_mma_supported(head_dim, ld, dq, dk, dv) &&
+        hn_mma_supported(head_dim, heads * head_dim, dout, out, dout)) {
+        hn_mma_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, window, scale, Dbuf);
+        return;
+    }
     if (use_tc(head_dim)) {
         hn_tc_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, window, scale, Dbuf);
         return;

@@ -24,4 +24,13 @@ void hn_tc_forward(float *out, float *lse, const float *q, const float *k, const
 void hn_tc_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                     const float *k, const float *v, int ld, const float *out, const float *lse,
                     const hn_seqs *seqs, int heads, int window, float scale, float *Dbuf);
+
+/* bf16 tensor-core kernels with register-resident scores (attention_mma.cu), head_dim 64;
+ * q, k, v 16-byte aligned with ld a multiple of 4 */
+int hn_mma_supported(int head_dim, int ld, const void *q, const void *k, const void *v);
+void hn_mma_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
+                    const hn_seqs *seqs, int heads, int window, float scale);
+void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                     const float *k, const float *v, int ld, const float *out, const float *lse,
+                     const hn_seqs *seqs, int heads, int window, float scale, float *D);
 #endif

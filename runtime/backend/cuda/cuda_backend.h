@@ -26,13 +26,16 @@ void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode);
 hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
 
 /* Attention kernels: AUTO (default) = bf16 tensor cores for head_dim 64 (bf16 q, k, v,
- * P and dS; fp32 statistics and accumulation), fp32 CUDA-core tiles otherwise; FP32 =
- * never tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=fp32|warp. */
+ * P and dS; fp32 statistics and accumulation) with register-resident scores
+ * (attention_mma.cu), fp32 CUDA-core tiles otherwise; WMMA = the first tensor-core
+ * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
+ * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
-    HN_CUDA_ATTENTION_WARP = 2
+    HN_CUDA_ATTENTION_WARP = 2,
+    HN_CUDA_ATTENTION_WMMA = 3
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 

@@ -1,0 +1,456 @@
+/* Flash attention for head_dim 64 on bf16 tensor cores with register-resident scores
+ * (the FlashAttention-2 design on mma.sync m16n8k16): each warp owns 16 rows; scores,
+ * the online softmax and the output accumulator never leave registers, and the softmax'd
+ * score tile is repacked in registers as the A operand of the P.V product (mma_bf16.cuh).
+ * q, k, v (and dO) are converted to bf16 once per call and streamed through shared memory
+ * in double-buffered tiles (cp.async); statistics, accumulators and every gradient are fp32.
+ *
+ * Visibility of key j to query i (packed sequences, causal, sliding window):
+ *   lo(i) <= j <= i,  lo(i) = max(start of i's sequence, i - window)   (window < 0: global)
+ * lo is non-decreasing in i, so a block of rows needs keys [lo(first row), last row]:
+ * cost proportional to the window, not to T.
+ *
+ * Backward is deterministic (no float atomics): D = rowsum(dO * O) first, then one kernel
+ * per key tile accumulates dK and dV over the queries that see it, and one per query tile
+ * accumulates dQ over its keys (recomputing the scores; FlashAttention-2 instead adds dQ
+ * with atomics). */
+#include <cuda_bf16.h>
+#include <limits.h>
+
+#include "backend/cuda/attention_tiled.cuh"
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/mma_bf16.cuh"
+
+#define HD 64
+#define LDS 72 /* bf16 row stride in shared memory: 144 bytes puts ldmatrix rows on distinct banks */
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+typedef __nv_bfloat16 bf16;
+
+/* rows [r0, r0 + ROWS) of one head (src already offset to the head; row stride ld) ->
+ * dst[ROWS][LDS], asynchronously (cp.async; the caller commits and waits); rows >= T are
+ * zero. 8 values (16 bytes) per copy. */
+template <int ROWS, int NT>
+__device__ __forceinline__ void stage(bf16 *dst, const bf16 *__restrict__ src, int ld, int r0,
+                                      int T) {
+    for (int e = threadIdx.x; e < ROWS * 8; e += NT) {
+        int r = e >> 3, c = (e & 7) * 8;
+        bool valid = r0 + r < T;
+        hn_cp_async16(dst + r * LDS + c, src + (size_t)(valid ? r0 + r : 0) * ld + c, valid);
+    }
+}
+
+/* fp32 rows (stride ld) of n tensors -> bf16 [T][D] each; y picks the tensor */
+__global__ void k_mma_to_bf16(bf16 *dst, const float *a, const float *b, const float *c, int ld,
+                              int T, int D) {
+    const float *src = blockIdx.y == 0 ? a : blockIdx.y == 1 ? b : c;
+    bf16 *out = dst + (size_t)blockIdx.y * T * D;
+    size_t chunks = (size_t)T * (D / 8);
+    HN_GRID_STRIDE(i, chunks) {
+        size_t t = i / (D / 8), col = 8 * (i % (D / 8));
+        const float4 *p = (const float4 *)(src + t * ld + col);
+        float4 x = p[0], y = p[1];
+        *(uint4 *)(out + t * D + col) = make_uint4(hn_pack_bf16(x.x, x.y), hn_pack_bf16(x.z, x.w),
+                                                   hn_pack_bf16(y.x, y.y), hn_pack_bf16(y.z, y.w));
+    }
+}
+
+/* the first key row i sees; rows past the end see nothing */
+__device__ __forceinline__ int lo_of(const int32_t *pos, int i, int T, int window) {
+    if (i >= T) return INT_MAX;
+    int lo = i - pos[i];
+    return window >= 0 ? max(lo, i - window) : lo;
+}
+
+/* s[n-tile][4] (16 rows x 64 keys) = A(16 x 64) . B^T where B's 64 rows are stored [n][k] */
+__device__ __forceinline__ void scores(float s[8][4], const uint32_t a[4][4],
+                                       const __nv_bfloat16 *B) {
+#pragma unroll
+    for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+            uint32_t b[4];
+            hn_load_b_nk(b, B, LDS, np * 16, ks * 16);
+            hn_mma16816(s[2 * np], a[ks], b[0], b[1]);
+            hn_mma16816(s[2 * np + 1], a[ks], b[2], b[3]);
+        }
+}
+
+/* acc[n-tile][4] (16 x 64) += P(16 x 64, C fragments) . B where B is stored [k][n] */
+__device__ __forceinline__ void accumulate(float acc[8][4], const float p[8][4],
+                                           const __nv_bfloat16 *B) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t a[4] = {hn_pack_bf16(p[2 * kk][0], p[2 * kk][1]),
+                         hn_pack_bf16(p[2 * kk][2], p[2 * kk][3]),
+                         hn_pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                         hn_pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < 4; dp++) {
+            uint32_t b[4];
+            hn_load_b_kn(b, B, LDS, dp * 16, kk * 16);
+            hn_mma16816(acc[2 * dp], a, b[0], b[1]);
+            hn_mma16816(acc[2 * dp + 1], a, b[2], b[3]);
+        }
+    }
+}
+
+__device__ __forceinline__ void load_a_rows(uint32_t a[4][4], const __nv_bfloat16 *tile, int row0) {
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++) hn_load_a(a[ks], tile, LDS, row0, ks * 16);
+}
+
+/* ------------------------------------------------------------------ forward */
+#define FWD_M 128 /* query rows per block: 8 warps x 16 */
+#define FWD_N 64  /* keys per streamed tile */
+#define FWD_T 256
+
+#define TILE (FWD_N * LDS) /* bf16 elements of one staged key tile */
+static const size_t FWD_SMEM = (FWD_M * LDS + 4 * TILE) * sizeof(bf16);
+
+__global__ void __launch_bounds__(FWD_T, 2) k_mma_fwd(float *out, float *lse, const bf16 *q,
+                                                   const bf16 *k, const bf16 *v, int ld,
+                                                   const int32_t *pos, int T, int heads,
+                                                   int window, float scale_log2) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    bf16 *Qs = (bf16 *)smem_raw, *KV = Qs + FWD_M * LDS; /* KV: [buffer][K, V] tiles */
+    int h = blockIdx.y, r0 = blockIdx.x * FWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16;
+    int row[2] = {w0 + g, w0 + g + 8};
+    int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
+    /* the warp's rows see keys [w_lo, w_last]; every key of a tile inside
+     * [w_lo_max, w0] is seen by all of them (no mask needed) */
+    int w_last = min(w0 + 15, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
+    int w_lo_max = lo_of(pos, w_last, T, window);
+    bool w_full_rows = w0 + 15 < T, w_live = w0 < T;
+    const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
+    int last = min(r0 + FWD_M, T) - 1, first = lo_of(pos, r0, T, window);
+    stage<FWD_M, FWD_T>(Qs, q + (size_t)h * HD, ld, r0, T);
+    stage<FWD_N, FWD_T>(KV, kh, ld, first, T);
+    stage<FWD_N, FWD_T>(KV + TILE, vh, ld, first, T);
+    hn_cp_async_commit();
+    hn_cp_async_wait<0>();
+    __syncthreads();
+    uint32_t qf[4][4];
+    load_a_rows(qf, Qs, warp * 16);
+    float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    int buf = 0;
+    for (int kb = first; kb <= last; kb += FWD_N, buf ^= 1) {
+        if (kb + FWD_N <= last) { /* the next tile streams in while this one is used */
+            bf16 *nx = KV + (buf ^ 1) * 2 * TILE;
+            stage<FWD_N, FWD_T>(nx, kh, ld, kb + FWD_N, T);
+            stage<FWD_N, FWD_T>(nx + TILE, vh, ld, kb + FWD_N, T);
+        }
+        hn_cp_async_commit();
+        hn_cp_async_wait<1>();
+        __syncthreads();
+        const bf16 *Ks = KV + buf * 2 * TILE, *Vs = Ks + TILE;
+        if (w_live && kb <= w_last && kb + FWD_N - 1 >= w_lo) { /* warp-uniform */
+            float s[8][4];
+            scores(s, qf, Ks);
+            bool full = w_full_rows && kb >= w_lo_max && kb + FWD_N - 1 <= w0;
+            float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
+                    float x = s[n][e] * scale_log2;
+                    if (!full && (j < lo[r] || j > row[r])) x = -INFINITY;
+                    s[n][e] = x;
+                    mx[r] = fmaxf(mx[r], x);
+                }
+            float corr[2], use[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+                float mn = fmaxf(m[r], mx[r]);
+                use[r] = mn == -INFINITY ? 0.0f : mn;
+                corr[r] = exp2f(m[r] - use[r]);
+                m[r] = mn;
+                l[r] *= corr[r];
+            }
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int r = e >> 1;
+                    float p = exp2f(s[n][e] - use[r]);
+                    s[n][e] = p;
+                    l[r] += p;
+                    o[n][e] *= corr[r];
+                }
+            accumulate(o, s, Vs);
+        }
+        __syncthreads(); /* this buffer is refilled two tiles on */
+    }
+    if (!w_live) return;
+    int W = heads * HD;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        if (row[r] >= T) continue;
+        float inv = 1.0f / l[r];
+        float *dst = out + (size_t)row[r] * W + (size_t)h * HD + 2 * c;
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+            *(float2 *)(dst + n * 8) = make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+        if (c == 0) lse[(size_t)row[r] * heads + h] = (m[r] + log2f(l[r])) * LN2;
+    }
+}
+
+/* ------------------------------------------------------------------ backward */
+#define BWD_M 64 /* rows (keys for dK/dV, queries for dQ) per block: 4 warps x 16 */
+#define BWD_T 128
+
+/* D[t, h] = dout[t, h, :] . out[t, h, :] (one warp per (t, h); 2 values a lane) */
+__global__ void k_mma_rowdot(float *D, const float *dout, const float *out, int T, int heads) {
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (item >= (long)T * heads) return;
+    int lane = threadIdx.x & 31;
+    size_t off = (size_t)item * HD + 2 * lane; /* rows are [heads * HD] wide: item = t * heads + h */
+    float2 a = *(const float2 *)(dout + off), b = *(const float2 *)(out + off);
+    float s = hn_warp_sum(a.x * b.x + a.y * b.y);
+    if (lane == 0) D[item] = s;
+}
+
+#define BT (BWD_M * LDS) /* bf16 elements of one staged 64-row tile */
+
+/* dK, dV of one tile of 64 keys: over the query tiles that see them, S^T = K Q^T and
+ * dP^T = V dO^T, then dV += P^T dO and dK += dS^T Q. q, k, v, dout: bf16 [T][heads*HD]. */
+__global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_grad,
+                                                   const float *D, const bf16 *dout,
+                                                   const bf16 *q, const bf16 *k, const bf16 *v,
+                                                   const float *lse, const int32_t *pos,
+                                                   const int32_t *offsets, int n_seqs, int T,
+                                                   int heads, int window, float scale,
+                                                   float scale_log2) {
+    __shared__ __align__(16) bf16 QG[2][2][BT]; /* [buffer][Q, dO] */
+    __shared__ int Lo[2][BWD_M];
+    __shared__ float Ls[2][BWD_M], Ds[2][BWD_M];
+    int h = blockIdx.y, c0 = blockIdx.x * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = lane >> 2, c = lane & 3, w0 = c0 + warp * 16, W = heads * HD;
+    int key[2] = {w0 + g, w0 + g + 8};
+    const bf16 *qh = q + (size_t)h * HD, *gh = dout + (size_t)h * HD;
+    /* queries that can see this block's keys: up to the end of the last key's sequence,
+     * at most `window` past the last key */
+    int lastc = min(c0 + BWD_M, T) - 1, a = 0, b = n_seqs - 1;
+    while (a < b) {
+        int mid = (a + b + 1) / 2;
+        if (offsets[mid] <= lastc) a = mid;
+        else b = mid - 1;
+    }
+    int qlast = offsets[a + 1] - 1;
+    if (window >= 0) qlast = min(qlast, lastc + window);
+    /* K and V rows (as A operands) through buffer 1; the first query tile into buffer 0 */
+    auto stage_queries = [&](int bi, int ib) {
+        stage<BWD_M, BWD_T>(QG[bi][0], qh, W, ib, T);
+        stage<BWD_M, BWD_T>(QG[bi][1], gh, W, ib, T);
+        if (threadIdx.x < BWD_M) {
+            int i = ib + threadIdx.x;
+            Lo[bi][threadIdx.x] = lo_of(pos, i, T, window);
+            Ls[bi][threadIdx.x] = i < T ? lse[(size_t)i * heads + h] * LOG2E : 0.0f;
+            Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
+        }
+    };
+    stage<BWD_M, BWD_T>(QG[1][0], k + (size_t)h * HD, W, c0, T);
+    stage<BWD_M, BWD_T>(QG[1][1], v + (size_t)h * HD, W, c0, T);
+    stage_queries(0, c0);
+    hn_cp_async_commit();
+    hn_cp_async_wait<0>();
+    __syncthreads();
+    uint32_t kf[4][4], vf[4][4];
+    load_a_rows(kf, QG[1][0], warp * 16);
+    load_a_rows(vf, QG[1][1], warp * 16);
+    __syncthreads();
+    float dka[8][4], dva[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.0f;
+    int buf = 0;
+    for (int ib = c0; ib <= qlast; ib += BWD_M, buf ^= 1) {
+        if (ib + BWD_M <= qlast) stage_queries(buf ^ 1, ib + BWD_M);
+        hn_cp_async_commit();
+        hn_cp_async_wait<1>();
+        __syncthreads();
+        const bf16 *Qs = QG[buf][0], *Gs = QG[buf][1];
+        const int *lo = Lo[buf];
+        const float *ls = Ls[buf], *ds_ = Ds[buf];
+        if (w0 < T && lo[0] <= w0 + 15) { /* some query of the tile sees these keys */
+            float st[8][4], dpt[8][4];
+            scores(st, kf, Qs);  /* S^T: keys x queries */
+            scores(dpt, vf, Gs); /* dP^T = V . dO^T */
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int ci = n * 8 + 2 * c + (e & 1), i = ib + ci, j = key[e >> 1];
+                    float p = 0.0f, ds = 0.0f;
+                    if (lo[ci] <= j && j <= i) {
+                        p = exp2f(st[n][e] * scale_log2 - ls[ci]);
+                        ds = p * (dpt[n][e] - ds_[ci]) * scale;
+                    }
+                    st[n][e] = p;
+                    dpt[n][e] = ds;
+                }
+            accumulate(dva, st, Gs);  /* dV += P^T dO */
+            accumulate(dka, dpt, Qs); /* dK += dS^T Q */
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        if (key[r] >= T) continue;
+        size_t off = (size_t)key[r] * ld_grad + (size_t)h * HD + 2 * c;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            float2 *pk = (float2 *)(dk + off + n * 8), *pv = (float2 *)(dv + off + n * 8);
+            float2 xk = *pk, xv = *pv;
+            *pk = make_float2(xk.x + dka[n][2 * r], xk.y + dka[n][2 * r + 1]);
+            *pv = make_float2(xv.x + dva[n][2 * r], xv.y + dva[n][2 * r + 1]);
+        }
+    }
+}
+
+/* dQ of one tile of 64 queries: over its keys, S = Q K^T and dP = dO V^T again, then
+ * dQ += dS K. */
+__global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, const float *D,
+                                                  const bf16 *dout, const bf16 *q,
+                                                  const bf16 *k, const bf16 *v,
+                                                  const float *lse, const int32_t *pos, int T,
+                                                  int heads, int window, float scale,
+                                                  float scale_log2) {
+    __shared__ __align__(16) bf16 KV[2][2][BT]; /* [buffer][K, V] */
+    int h = blockIdx.y, r0 = blockIdx.x * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16, W = heads * HD;
+    int row[2] = {w0 + g, w0 + g + 8};
+    int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
+    float L[2], Dr[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        L[r] = row[r] < T ? lse[(size_t)row[r] * heads + h] * LOG2E : 0.0f;
+        Dr[r] = row[r] < T ? D[(size_t)row[r] * heads + h] : 0.0f;
+    }
+    int w_last = min(w0 + 15, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
+    int last = min(r0 + BWD_M, T) - 1, first = lo_of(pos, r0, T, window);
+    const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
+    stage<BWD_M, BWD_T>(KV[1][0], q + (size_t)h * HD, W, r0, T);
+    stage<BWD_M, BWD_T>(KV[1][1], dout + (size_t)h * HD, W, r0, T);
+    stage<BWD_M, BWD_T>(KV[0][0], kh, W, first, T);
+    stage<BWD_M, BWD_T>(KV[0][1], vh, W, first, T);
+    hn_cp_async_commit();
+    hn_cp_async_wait<0>();
+    __syncthreads();
+    uint32_t qf[4][4], gf[4][4];
+    load_a_rows(qf, KV[1][0], warp * 16);
+    load_a_rows(gf, KV[1][1], warp * 16);
+    __syncthreads();
+    float acc[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    int buf = 0;
+    for (int kb = first; kb <= last; kb += BWD_M, buf ^= 1) {
+        if (kb + BWD_M <= last) {
+            stage<BWD_M, BWD_T>(KV[buf ^ 1][0], kh, W, kb + BWD_M, T);
+            stage<BWD_M, BWD_T>(KV[buf ^ 1][1], vh, W, kb + BWD_M, T);
+        }
+        hn_cp_async_commit();
+        hn_cp_async_wait<1>();
+        __syncthreads();
+        const bf16 *Ks = KV[buf][0], *Vs = KV[buf][1];
+        if (w0 < T && kb <= w_last && kb + BWD_M - 1 >= w_lo) {
+            float s[8][4], dp[8][4];
+            scores(s, qf, Ks);
+            scores(dp, gf, Vs); /* dP = dO . V^T */
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
+                    float ds = 0.0f;
+                    if (lo[r] <= j && j <= row[r])
+                        ds = exp2f(s[n][e] * scale_log2 - L[r]) * (dp[n][e] - Dr[r]) * scale;
+                    s[n][e] = ds;
+                }
+            accumulate(acc, s, Ks); /* dQ += dS K */
+        }
+        __syncthreads();
+    }
+    if (w0 >= T) return;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        if (row[r] >= T) continue;
+        float *dst = dq + (size_t)row[r] * ld_grad + (size_t)h * HD + 2 * c;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            float2 *p = (float2 *)(dst + n * 8), x = *p;
+            *p = make_float2(x.x + acc[n][2 * r], x.y + acc[n][2 * r + 1]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ entry points */
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+int hn_mma_supported(int head_dim, int ld, const void *q, const void *k, const void *v) {
+    return head_dim == HD && ld % 4 == 0 && aligned16(q) && aligned16(k) && aligned16(v);
+}
+
+/* q, k, v as bf16 [3][T][D] in a scratch slot (until the ops take bf16 tensors) */
+static const bf16 *qkv_bf16(const float *q, const float *k, const float *v, int ld, int T, int D) {
+    bf16 *x = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16A, (size_t)3 * T * D * sizeof(bf16));
+    if (!x) return NULL;
+    dim3 grid(hn_blocks((size_t)T * D / 8, 256), 3);
+    k_mma_to_bf16<<<grid, 256>>>(x, q, k, v, ld, T, D);
+    HN_LAUNCHED("attention bf16 operands");
+    return x;
+}
+
+void hn_mma_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
+                    const hn_seqs *seqs, int heads, int window, float scale) {
+    static int attr_done;
+    if (!attr_done) {
+        HN_CK(cudaFuncSetAttribute(k_mma_fwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   (int)FWD_SMEM));
+        attr_done = 1;
+    }
+    int T = seqs->total, D = heads * HD;
+    const bf16 *x = qkv_bf16(q, k, v, ld, T, D);
+    if (!x) return;
+    size_t n = (size_t)T * D;
+    dim3 grid((T + FWD_M - 1) / FWD_M, heads);
+    k_mma_fwd<<<grid, FWD_T, FWD_SMEM>>>(out, lse, x, x + n, x + 2 * n, D, seqs->pos_dev, T,
+                                         heads, window, scale * LOG2E);
+    HN_LAUNCHED("attention_forward mma");
+}
+
+void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                     const float *k, const float *v, int ld, const float *out, const float *lse,
+                     const hn_seqs *seqs, int heads, int window, float scale, float *D) {
+    int T = seqs->total, W = heads * HD;
+    long items = (long)T * heads;
+    const bf16 *x = qkv_bf16(q, k, v, ld, T, W);
+    bf16 *g = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16B, (size_t)T * W * sizeof(bf16));
+    if (!x || !g) return;
+    k_mma_to_bf16<<<hn_blocks((size_t)T * W / 8, 256), 256>>>(g, dout, dout, dout, W, T, W);
+    HN_LAUNCHED("attention bf16 operands");
+    k_mma_rowdot<<<(unsigned)((items + 7) / 8), 256>>>(D, dout, out, T, heads);
+    HN_LAUNCHED("attention_backward rowdot mma");
+    size_t n = (size_t)T * W;
+    dim3 grid((T + BWD_M - 1) / BWD_M, heads);
+    k_mma_dkv<<<grid, BWD_T>>>(dk, dv, ld, D, g, x, x + n, x + 2 * n, lse, seqs->pos_dev,
+                               seqs->offsets_dev, seqs->n, T, heads, window, scale,
+                               scale * LOG2E);
+    HN_LAUNCHED("attention_backward dkv mma");
+    k_mma_dq<<<grid, BWD_T>>>(dq, ld, D, g, x, x + n, x + 2 * n, lse, seqs->pos_dev, T, heads,
+                              window, scale, scale * LOG2E);
+    HN_LAUNCHED("attention_backward dq mma");
+}

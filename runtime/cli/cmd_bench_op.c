@@ -1,0 +1,386 @@
+/* hnet bench --op NAME: one backend op timed on the device against the measured device
+ * rate, and checked against the cpu twin in the same run (in the spirit of llm.c's
+ * dev/cuda). Each op is a row of OPS: how to make its inputs, run it on a backend, count
+ * its FLOPs and compare its outputs.
+ *
+ *   hnet bench --op attention --seqs 8x8192 --heads 12 --window global
+ *
+ * Timing: device events around each call, median of --reps after --warmup; the cpu
+ * check runs the same op on a smaller shape of the same kind (--check-len bytes per
+ * sequence, two sequences of unequal length), since the cpu is far slower. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "cli/commands.h"
+#include "cli/util.h"
+#include "core/rng.h"
+#ifdef HN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+typedef struct op_opts {
+    const char *op;
+    long n_seqs, seq_len, heads, head_dim, reps, warmup, check_len;
+    long window; /* < 0: global */
+    const char *kernels; /* comma-separated attention modes to compare, or NULL */
+} op_opts;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hnet bench --op NAME [options]\n\n"
+            "Times one backend op on the cuda device (median of reps, device events), in\n"
+            "TFLOP/s against the measured bf16 matrix-product rate, and checks it against\n"
+            "the cpu backend on a smaller shape in the same run.\n\n"
+            "ops:\n"
+            "  attention       causal packed attention, forward and backward; FLOPs counted\n"
+            "                  the FlashAttention way (4 * visible pairs * head_dim * heads\n"
+            "                  forward; backward 2.5x forward)\n\n"
+            "options:\n"
+            "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
+            "  --heads H         (default 12)   --head-dim D (default 64)\n"
+            "  --window W|global (default global)\n"
+            "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
+            "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
+            "  --kernels LIST    attention kernels to compare, e.g. auto,wmma,fp32\n");
+}
+
+static int parse(int argc, char **argv, op_opts *o) {
+    *o = (op_opts){.n_seqs = 8, .seq_len = 8192, .heads = 12, .head_dim = 64, .reps = 20,
+                   .warmup = 3, .check_len = 1024, .window = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long *dst = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!v) {
+            fprintf(stderr, "hnet bench: %s needs a value (see hnet bench --op --help)\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--op")) o->op = v;
+        else if (!strcmp(a, "--kernels")) o->kernels = v;
+        else if (!strcmp(a, "--seqs")) {
+            if (sscanf(v, "%ldx%ld", &o->n_seqs, &o->seq_len) != 2 || o->n_seqs < 1 ||
+                o->seq_len < 1) {
+                fprintf(stderr, "hnet bench: --seqs expects NxL, e.g. 8x8192\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--window")) {
+            if (!strcmp(v, "global")) o->window = -1;
+            else if (hn_parse_long(v, &o->window) || o->window < 0) {
+                fprintf(stderr, "hnet bench: --window expects a size >= 0 or 'global'\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--heads")) dst = &o->heads;
+        else if (!strcmp(a, "--head-dim")) dst = &o->head_dim;
+        else if (!strcmp(a, "--reps")) dst = &o->reps;
+        else if (!strcmp(a, "--warmup")) dst = &o->warmup;
+        else if (!strcmp(a, "--check-len")) dst = &o->check_len;
+        else {
+            fprintf(stderr, "hnet bench: unknown option '%s' (see hnet bench --op --help)\n", a);
+            return 2;
+        }
+        if (dst && (hn_parse_long(v, dst) || *dst < (dst == &o->warmup ? 0 : 1))) {
+            fprintf(stderr, "hnet bench: %s expects a %s integer\n", a,
+                    dst == &o->warmup ? "non-negative" : "positive");
+            return 2;
+        }
+    }
+    if (!o->op) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+#ifdef HN_HAVE_CUDA
+
+/* packed sequences of the given lengths on one backend */
+typedef struct packed {
+    hn_seqs s;
+    int32_t *offsets, *pos, *offsets_dev, *pos_dev;
+} packed;
+
+static int packed_make(packed *p, const hn_backend *be, const int *lens, int n) {
+    memset(p, 0, sizeof *p);
+    int T = 0, max_len = 0;
+    for (int i = 0; i < n; i++) {
+        T += lens[i];
+        if (lens[i] > max_len) max_len = lens[i];
+    }
+    p->offsets = malloc((size_t)(n + 1) * sizeof(int32_t));
+    p->pos = malloc((size_t)T * sizeof(int32_t));
+    if (!p->offsets || !p->pos) return -1;
+    p->offsets[0] = 0;
+    for (int i = 0; i < n; i++) {
+        p->offsets[i + 1] = p->offsets[i] + lens[i];
+        for (int t = 0; t < lens[i]; t++) p->pos[p->offsets[i] + t] = t;
+    }
+    p->offsets_dev = p->offsets;
+    p->pos_dev = p->pos;
+    if (be->kind != HN_DEVICE_CPU) {
+        p->offsets_dev = be->alloc((size_t)(n + 1) * sizeof(int32_t));
+        p->pos_dev = be->alloc((size_t)T * sizeof(int32_t));
+        if (!p->offsets_dev || !p->pos_dev) return -1;
+        be->upload(p->offsets_dev, p->offsets, (size_t)(n + 1) * sizeof(int32_t));
+        be->upload(p->pos_dev, p->pos, (size_t)T * sizeof(int32_t));
+    }
+    p->s = (hn_seqs){n, T, max_len, p->offsets, p->offsets_dev, p->pos_dev};
+    return 0;
+}
+
+static void packed_free(packed *p, const hn_backend *be) {
+    if (p->offsets_dev != p->offsets) be->free(p->offsets_dev);
+    if (p->pos_dev != p->pos) be->free(p->pos_dev);
+    free(p->offsets);
+    free(p->pos);
+}
+
+/* a device buffer of n normal values (std), also kept on the host when host != NULL */
+static float *device_normal(const hn_backend *be, size_t n, double std, hn_rng *r, float **host) {
+    float *h = malloc(n * sizeof(float)), *d = be->alloc(n * sizeof(float));
+    if (!h || !d) {
+        free(h);
+        if (d) be->free(d);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) h[i] = (float)(std * hn_rng_normal(r));
+    be->upload(d, h, n * sizeof(float));
+    if (host) *host = h;
+    else free(h);
+    return d;
+}
+
+static double rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g) {
+    float *h = malloc(n * sizeof(float));
+    if (!h) return INFINITY;
+    g->download(h, gpu_dev, n * sizeof(float));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)h[i] - cpu[i];
+        num += d * d;
+        den += (double)cpu[i] * cpu[i];
+    }
+    free(h);
+    if (!(num == num)) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* query-key pairs that attention computes (causal, windowed) over packed sequences */
+static double visible_pairs(const int *lens, int n, long window) {
+    double pairs = 0;
+    for (int s = 0; s < n; s++)
+        for (long t = 0; t < lens[s]; t++) pairs += window < 0 || t < window ? t + 1 : window + 1;
+    return pairs;
+}
+
+typedef struct att_case {
+    packed pk;
+    int heads, hd, ld, window;
+    float scale;
+    float *qkv, *out, *lse, *dout, *dqkv; /* device (or cpu) buffers */
+    float *h_qkv, *h_dout;                /* host copies of the inputs */
+} att_case;
+
+static int att_make(att_case *c, const hn_backend *be, const int *lens, int n, int heads, int hd,
+                    long window, hn_rng *r, const float *qkv_src, const float *dout_src) {
+    memset(c, 0, sizeof *c);
+    if (packed_make(&c->pk, be, lens, n)) return -1;
+    int T = c->pk.s.total, D = heads * hd;
+    c->heads = heads;
+    c->hd = hd;
+    c->ld = 3 * D;
+    c->window = (int)window;
+    c->scale = 1.0f / sqrtf((float)hd);
+    size_t nqkv = (size_t)T * c->ld, nout = (size_t)T * D;
+    if (qkv_src) { /* the same inputs as another case */
+        c->qkv = be->alloc(nqkv * sizeof(float));
+        c->dout = be->alloc(nout * sizeof(float));
+        if (!c->qkv || !c->dout) return -1;
+        be->upload(c->qkv, qkv_src, nqkv * sizeof(float));
+        be->upload(c->dout, dout_src, nout * sizeof(float));
+    } else {
+        c->qkv = device_normal(be, nqkv, 1.5, r, &c->h_qkv);
+        c->dout = device_normal(be, nout, 1.0, r, &c->h_dout);
+        if (!c->qkv || !c->dout) return -1;
+    }
+    c->out = be->alloc(nout * sizeof(float));
+    c->lse = be->alloc((size_t)T * heads * sizeof(float));
+    c->dqkv = be->alloc(nqkv * sizeof(float));
+    return c->out && c->lse && c->dqkv ? 0 : -1;
+}
+
+static void att_free(att_case *c, const hn_backend *be) {
+    float *bufs[] = {c->qkv, c->out, c->lse, c->dout, c->dqkv};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        if (bufs[i]) be->free(bufs[i]);
+    free(c->h_qkv);
+    free(c->h_dout);
+    packed_free(&c->pk, be);
+}
+
+static void att_forward(const hn_backend *be, att_case *c) {
+    int D = c->heads * c->hd;
+    be->attention_forward(c->out, c->lse, c->qkv, c->qkv + D, c->qkv + 2 * D, c->ld, &c->pk.s,
+                          c->heads, c->hd, c->window, c->scale);
+}
+
+static void att_backward(const hn_backend *be, att_case *c) {
+    int D = c->heads * c->hd;
+    be->attention_backward(c->dqkv, c->dqkv + D, c->dqkv + 2 * D, c->dout, c->qkv, c->qkv + D,
+                           c->qkv + 2 * D, c->ld, c->out, c->lse, &c->pk.s, c->heads, c->hd,
+                           c->window, c->scale);
+}
+
+static double median_ms(float *ms, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+            float t = ms[j];
+            ms[j] = ms[j - 1];
+            ms[j - 1] = t;
+        }
+    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+/* median ms of `reps` calls of fn after `warmup` */
+static double time_ms(const hn_backend *be, void (*fn)(const hn_backend *, att_case *),
+                      att_case *c, int warmup, int reps) {
+    float *ms = malloc((size_t)reps * sizeof(float));
+    if (!ms) return NAN;
+    for (int i = 0; i < warmup; i++) fn(be, c);
+    for (int i = 0; i < reps; i++) {
+        hn_cuda_timer_start();
+        fn(be, c);
+        ms[i] = hn_cuda_timer_stop_ms();
+    }
+    double m = median_ms(ms, reps);
+    free(ms);
+    return m;
+}
+
+static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
+    static const struct { const char *name; hn_cuda_attention_mode mode; } modes[] = {
+        {"auto", HN_CUDA_ATTENTION_AUTO}, {"wmma", HN_CUDA_ATTENTION_WMMA},
+        {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP}};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
+        if (!strcmp(name, modes[i].name)) {
+            *mode = modes[i].mode;
+            return 0;
+        }
+    return -1;
+}
+
+/* the cpu check of one kernel: relative errors of out, lse and dq/dk/dv */
+static int att_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
+                     double err[3]) {
+    int lens[2] = {(int)o->check_len, (int)(o->check_len * 3 / 5) + 1};
+    hn_rng r;
+    hn_rng_seed(&r, 20261202);
+    att_case cc, gc;
+    int rc = -1;
+    if (att_make(&cc, cpu, lens, 2, (int)o->heads, (int)o->head_dim, o->window, &r, NULL, NULL) ||
+        att_make(&gc, gpu, lens, 2, (int)o->heads, (int)o->head_dim, o->window, &r, cc.h_qkv,
+                 cc.h_dout))
+        goto done;
+    size_t T = (size_t)cc.pk.s.total, nout = T * o->heads * o->head_dim;
+    att_forward(cpu, &cc);
+    att_forward(gpu, &gc);
+    att_backward(cpu, &cc);
+    att_backward(gpu, &gc);
+    double e_out = rel_err(gc.out, cc.out, nout, gpu), e_lse = rel_err(gc.lse, cc.lse, T * o->heads, gpu);
+    err[0] = e_out;
+    err[1] = e_lse;
+    err[2] = rel_err(gc.dqkv, cc.dqkv, T * (size_t)cc.ld, gpu);
+    rc = 0;
+done:
+    att_free(&cc, cpu);
+    att_free(&gc, gpu);
+    return rc;
+}
+
+static int bench_attention(const op_opts *o) {
+    const hn_backend *gpu = hn_backend_get("cuda"), *cpu = hn_backend_get("cpu");
+    if (!gpu) {
+        fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
+        return 1;
+    }
+    if (o->n_seqs > 1 << 20 || o->seq_len > 1 << 24 || o->heads * o->head_dim > 1 << 16) {
+        fprintf(stderr, "hnet bench: shape too large\n");
+        return 2;
+    }
+    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    if (!lens) return 1;
+    for (int i = 0; i < n; i++) lens[i] = (int)o->seq_len;
+    double rate = hn_cuda_measure_bf16_flops(8192, 10);
+    double fwd_flops = 4.0 * visible_pairs(lens, n, o->window) * o->head_dim * o->heads;
+    printf("attention: %ld x %ld, heads %ld, head_dim %ld, window %s%ld, on %s\n", o->n_seqs,
+           o->seq_len, o->heads, o->head_dim, o->window < 0 ? "global" : "", o->window < 0 ? 0 : o->window,
+           hn_cuda_device_name());
+    printf("  measured bf16 matmul rate %.0f TFLOP/s; forward %.3f TFLOP, backward 2.5x\n",
+           rate / 1e12, fwd_flops / 1e12);
+    printf("| kernels | fwd ms | fwd TFLOP/s | bwd ms | bwd TFLOP/s | %% of matmul rate f/b |"
+           " err out | err lse | err dqkv |\n|---|---|---|---|---|---|---|---|---|\n");
+    const char *list = o->kernels ? o->kernels : "auto";
+    char *names = strdup(list), *save = NULL;
+    int status = 0;
+    hn_rng r;
+    hn_rng_seed(&r, 1);
+    for (char *k = strtok_r(names, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        hn_cuda_attention_mode mode;
+        if (parse_mode(k, &mode)) {
+            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, wmma, fp32, warp)\n", k);
+            status = 2;
+            break;
+        }
+        hn_cuda_set_attention_mode(mode);
+        double err[3] = {NAN, NAN, NAN};
+        if (att_check(cpu, gpu, o, err)) {
+            fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
+            status = 1;
+            break;
+        }
+        att_case c;
+        if (att_make(&c, gpu, lens, n, (int)o->heads, (int)o->head_dim, o->window, &r, NULL, NULL)) {
+            att_free(&c, gpu);
+            fprintf(stderr, "hnet bench: out of device memory for the shape\n");
+            status = 1;
+            break;
+        }
+        double f = time_ms(gpu, att_forward, &c, (int)o->warmup, (int)o->reps);
+        double b = time_ms(gpu, att_backward, &c, (int)o->warmup, (int)o->reps);
+        att_free(&c, gpu);
+        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
+        if (dev_err) {
+            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+            status = 1;
+            break;
+        }
+        double tf = fwd_flops / (f * 1e-3) / 1e12, tb = 2.5 * fwd_flops / (b * 1e-3) / 1e12;
+        printf("| %s | %.2f | %.1f | %.2f | %.1f | %.1f%% / %.1f%% | %.2e | %.2e | %.2e |\n", k, f,
+               tf, b, tb, 100 * tf * 1e12 / rate, 100 * tb * 1e12 / rate, err[0], err[1], err[2]);
+    }
+    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
+    free(names);
+    free(lens);
+    return status;
+}
+#endif
+
+int hn_cmd_bench_op(int argc, char **argv) {
+    op_opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+#ifdef HN_HAVE_CUDA
+    if (!strcmp(o.op, "attention")) return bench_attention(&o);
+    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention)\n", o.op);
+    return 2;
+#else
+    fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");
+    return 2;
+#endif
+}
