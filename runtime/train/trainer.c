@@ -51,7 +51,7 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     s->seed = (uint64_t)num(cfg, "seed", 1);
     s->seq_len = (int)num(data, "seq_len", 512);
     s->batch = (int)num(train, "batch", 8);
-    s->steps = opt->steps > 0 ? opt->steps : (long)num(train, "steps", 200);
+    s->steps = (long)num(train, "steps", 200);
     s->beta1 = num(train, "beta1", 0.9);
     s->beta2 = num(train, "beta2", 0.95);
     s->eps = num(train, "eps", 1e-8);
@@ -62,7 +62,7 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     s->eval_batch = (int)num(eval, "batch", 8);
     s->log_every = (long)num(log, "every", 10);
     s->db_path = opt->db_path ? opt->db_path : str(log, "db", "results/results.db");
-    s->device = opt->device ? opt->device : str(cfg, "backend", "cpu");
+    s->device = str(cfg, "backend", "cpu");
     if (s->seq_len < 2) return hn_fail(err, "data.seq_len: expected at least 2, found %d", s->seq_len);
     if (s->batch < 1) return hn_fail(err, "train.batch: expected at least 1, found %d", s->batch);
     if (s->steps < 1) return hn_fail(err, "train.steps: expected at least 1, found %ld", s->steps);

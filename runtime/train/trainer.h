@@ -11,9 +11,8 @@
 #include "plugin/registry.h"
 
 typedef struct hn_train_options {
-    long steps;                  /* > 0: overrides train.steps */
-    const char *db_path;         /* NULL: log.db of the config */
-    const char *device;          /* NULL: backend of the config */
+    const char *db_path;         /* NULL: log.db of the config (where, not what: not
+                                  * part of the run's identity) */
     const char *experiment_file; /* recorded in results.db */
     const char *experiment_text;
     const char *git_commit;
