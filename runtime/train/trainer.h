@@ -20,12 +20,19 @@ typedef struct hn_train_options {
     volatile sig_atomic_t *stop; /* set by a signal handler: stop and mark interrupted */
     int resume;                  /* continue from the run's newest good checkpoint (same
                                   * run id in results.db); none yet: start afresh */
+    int claim;                   /* (suite) claim the config in results.db first: skip it
+                                  * when finished or owned by a live process, continue it
+                                  * when interrupted, else start a new run */
+    int force;                   /* with claim: a finished config runs again */
 } hn_train_options;
 
 typedef struct hn_train_result {
     int64_t run_id;
     char name[128];
-    char status[16];         /* finished | failed | interrupted */
+    char status[16];         /* finished | failed | interrupted; skipped: finished | running */
+    int skipped;             /* (claim) nothing trained: the config was finished, or owned
+                              * by another live process (owner) */
+    char owner[300];
     long n_params;
     long n_params_active;    /* used per byte (less than n_params with MoE layers) */
     long steps_done;
