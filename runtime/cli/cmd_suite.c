@@ -15,8 +15,7 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig; /* which signal: the run records it as its reason */
 }
 
 static void usage(FILE *out) {

@@ -288,3 +288,22 @@ int hn_results_end_run(hn_results *r, int64_t run_id, const char *status,
     remove_active(r, run_id);
     return HN_OK;
 }
+
+int hn_results_end_run_salvage(hn_results *r, int64_t run_id, const char *status,
+                               const char *error_message, const char *write_error,
+                               hn_error *err) {
+    size_t lost = r->n_points;
+    r->n_points = 0;
+    r->n_lost = 0;
+    hn_results_rollback(r);
+    sqlite3_exec(r->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    int same = error_message && write_error && !strcmp(error_message, write_error);
+    char *msg = sqlite3_mprintf("%s%s(%llu curve points could not be written%s%s)",
+                                error_message ? error_message : "", error_message ? " " : "",
+                                (unsigned long long)lost, same ? "" : ": ",
+                                same || !write_error ? "" : write_error);
+    if (!msg) return hn_fail(err, "%s: out of memory", r->path);
+    int rc = hn_results_end_run(r, run_id, status, msg, err);
+    sqlite3_free(msg);
+    return rc;
+}

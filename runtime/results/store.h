@@ -58,6 +58,13 @@ int hn_results_flush(hn_results *r, hn_error *err);
 int hn_results_end_run(hn_results *r, int64_t run_id, const char *status,
                        const char *error_message, hn_error *err);
 
+/* The last resort when end_run failed (full disk, file-size limit): drops the buffered
+ * points, checkpoints the WAL into the main file (freeing the WAL's room), and records
+ * only the status and the reason (error_message, plus why the points were lost). */
+int hn_results_end_run_salvage(hn_results *r, int64_t run_id, const char *status,
+                               const char *error_message, const char *write_error,
+                               hn_error *err);
+
 /* Continues the run a checkpoint belongs to (named by its uuid; by legacy_id for a
  * checkpoint older than uuids), claiming it for this process in one transaction: refused
  * when no run has that uuid (another database), when its config hash differs from

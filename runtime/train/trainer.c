@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,13 +282,27 @@ static void release(run_state *r) {
     if (r->db) hn_results_close(r->db);
 }
 
-/* Records the end of a run; a failure to record is reported but does not hide err. */
+/* Why a stop was asked for: the signal (stop holds its number). */
+static void stop_reason(int sig, char *out, size_t n) {
+    const char *name = sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM"
+                     : sig == SIGHUP ? "SIGHUP" : NULL;
+    if (name) snprintf(out, n, "stopped by %s; hnet run FILE --resume continues it", name);
+    else snprintf(out, n, "stopped by signal %d; hnet run FILE --resume continues it", sig);
+}
+
+/* Records the end of a run; a failure to record is reported but does not hide err.
+ * When the database cannot take the buffered points (full disk, file-size limit), the
+ * end is recorded without them (hn_results_end_run_salvage), so the row says why. */
 static void finish_run(run_state *r, const char *status, const char *message) {
     if (!r->db || r->run_id <= 0) return;
     hn_error e2;
-    if (hn_results_flush(r->db, &e2) || hn_results_end_run(r->db, r->run_id, status, message, &e2))
+    if (hn_results_flush(r->db, &e2) == HN_OK &&
+        hn_results_end_run(r->db, r->run_id, status, message, &e2) == HN_OK)
+        return;
+    hn_error e3;
+    if (hn_results_end_run_salvage(r->db, r->run_id, status, message, e2.msg, &e3))
         fprintf(stderr, "hnet: could not record the end of run %lld: %s\n", (long long)r->run_id,
-                e2.msg);
+                e3.msg);
 }
 
 /* Decides which run this process logs into, and owns it: a new run; with --resume the
@@ -528,8 +543,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     }
     res->seconds = now_seconds() - t_start;
     hn_progress_end(&progress);
+    char why[160] = "";
     if (strcmp(res->status, "interrupted")) snprintf(res->status, sizeof res->status, "finished");
-    finish_run(&r, res->status, NULL);
+    else stop_reason(*opt->stop, why, sizeof why);
+    finish_run(&r, res->status, why[0] ? why : NULL);
     release(&r);
     return HN_OK;
 

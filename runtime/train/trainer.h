@@ -17,7 +17,8 @@ typedef struct hn_train_options {
     const char *experiment_text;
     const char *git_commit;
     int quiet;                   /* no progress line */
-    volatile sig_atomic_t *stop; /* set by a signal handler: stop and mark interrupted */
+    volatile sig_atomic_t *stop; /* set by a signal handler (to the signal's number, which
+                                  * the run records): stop and mark interrupted */
     int resume;                  /* continue from the run's newest good checkpoint (same
                                   * run id in results.db); none yet: start afresh */
     int claim;                   /* (suite) claim the config in results.db first: skip it
