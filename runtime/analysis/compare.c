@@ -3,12 +3,18 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "analysis/compare.h"
+#include "results/store.h"
 
 static int open_db(const char *path, sqlite3 **db, hn_error *err) {
+    /* an older schema is migrated first (where writable), so the columns read here exist */
+    hn_results *r = NULL;
+    hn_error ignored;
+    if (access(path, F_OK) == 0 && hn_results_open(path, &r, &ignored) == HN_OK) hn_results_close(r);
     if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         hn_fail(err, "%s: cannot open results database: %s", path, *db ? sqlite3_errmsg(*db) : "?");
         sqlite3_close(*db);
@@ -167,9 +173,10 @@ int hn_cmp_load_where(const char *db_path, const char *where, int latest_per_nam
     if (open_db(db_path, &db, err)) return HN_ERR;
     char *sql = sqlite3_mprintf(
         latest_per_name
-            /* per name: the newest finished run, else the newest run */
+            /* per name: the run that counts (HN_RUN_PREFERENCE: the declared config over
+             * a smoke run, finished over not, newest) */
             ? "SELECT (SELECT b.id FROM runs b WHERE b.name = a.name AND (%s) "
-              "ORDER BY b.status = 'finished' DESC, b.id DESC LIMIT 1) AS pick "
+              "ORDER BY " HN_RUN_PREFERENCE("b") " LIMIT 1) AS pick "
               "FROM runs a WHERE (%s) GROUP BY a.name ORDER BY pick"
             : "SELECT id FROM runs WHERE (%s) ORDER BY id%s",
         where && *where ? where : "1", latest_per_name ? (where && *where ? where : "1") : "");

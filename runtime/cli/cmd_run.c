@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/upload_cli.h"
 #include "cli/util.h"
+#include "identity/overrides.h"
 #include "lua/experiment.h"
 #include "plugin/registry.h"
 #include "train/progress.h"
@@ -14,8 +15,7 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig; /* which signal: the run records it as its reason */
 }
 
 static void usage(FILE *out) {
@@ -24,9 +24,12 @@ static void usage(FILE *out) {
             "Trains the experiment in the Lua file FILE and records its curves in results.db.\n\n"
             "options:\n"
             "  --steps N        train N steps instead of train.steps\n"
+            "  --batch N        N sequences per step instead of train.batch\n"
             "  --db PATH        results database (default: log.db of the experiment,\n"
             "                   results/results.db)\n"
             "  --device NAME    cpu or cuda (default: the experiment's backend)\n"
+            "                   (--steps, --batch and --device are written into the run's\n"
+            "                   config and its hash, and listed under \"overrides\")\n"
             "  --unsafe-lua     let the experiment file use os.execute, io.popen, package.loadlib\n"
             "  --quiet          no progress line\n"
             "  --resume         continue from the run's newest good checkpoint (checkpoint =\n"
@@ -57,12 +60,13 @@ int hn_cmd_run(int argc, char **argv) {
     const char *file = NULL;
     hn_train_options opt = {0};
     hn_lua_options lua_opt = {0};
+    hn_config_overrides over = {0};
     int print_config = 0;
     const char *upload_spec = NULL; /* --upload: live dashboard upload */
     char *upload_sets[16];
     int n_upload_sets = 0;
     hn_cli_live *live = NULL;
-    static const char *const with_value[] = {"--steps", "--db", "--device", "--upload", "--upload-set"};
+    static const char *const with_value[] = {"--steps", "--batch", "--db", "--device", "--upload", "--upload-set"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         for (size_t v = 0; v < sizeof with_value / sizeof with_value[0]; v++)
@@ -74,14 +78,19 @@ int hn_cmd_run(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--steps") && i + 1 < argc) {
-            if (hn_parse_long(argv[++i], &opt.steps) || opt.steps < 1) {
+            if (hn_parse_long(argv[++i], &over.steps) || over.steps < 1) {
                 fprintf(stderr, "hnet run: --steps expects a positive integer, found '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--batch") && i + 1 < argc) {
+            if (hn_parse_long(argv[++i], &over.batch) || over.batch < 1 || over.batch > 1L << 20) {
+                fprintf(stderr, "hnet run: --batch expects a positive integer, found '%s'\n", argv[i]);
                 return 2;
             }
         } else if (!strcmp(a, "--db") && i + 1 < argc) {
             opt.db_path = argv[++i];
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
-            opt.device = argv[++i];
+            over.device = argv[++i];
         } else if (!strcmp(a, "--unsafe-lua")) {
             lua_opt.allow_unsafe = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -115,7 +124,8 @@ int hn_cmd_run(int argc, char **argv) {
     cJSON *cfg = NULL;
     char *text = NULL;
     int status = 1;
-    if (hn_registry_load_default(&reg, &err) || hn_experiment_load(file, &lua_opt, &reg, &cfg, &err)) {
+    if (hn_registry_load_default(&reg, &err) || hn_experiment_load(file, &lua_opt, &reg, &cfg, &err) ||
+        hn_config_apply_overrides(cfg, &over, &err)) {
         fprintf(stderr, "hnet run: %s\n", err.msg);
         goto done;
     }

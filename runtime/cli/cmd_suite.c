@@ -15,8 +15,7 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig; /* which signal: the run records it as its reason */
 }
 
 static void usage(FILE *out) {
@@ -26,7 +25,9 @@ static void usage(FILE *out) {
             "experiment) and ends with the comparison table (as `hnet compare FILE`).\n"
             "A run already finished with the same resolved config (runs.config_hash) in the\n"
             "database is skipped, so the same command again does nothing, and after an\n"
-            "interruption it runs only what is missing. A failed run is reported and the\n"
+            "interruption it runs only what is missing. Each config is claimed in the database\n"
+            "before it trains, so two suites of one file at once train each config once.\n"
+            "A failed run is reported and the\n"
             "others go on. Runs with match_flops = \"NAME\" are FLOP-matched to run NAME first.\n\n"
             "options:\n"
             "  -j N             N runs at once, each in its own process (default 1: one after\n"

@@ -19,7 +19,8 @@ typedef struct hn_selection {
 } hn_selection;
 
 #define HN_SELECT_HELP                                                                      \
-    "runs (default: the newest run of each name in the database; --suite and --where\n"                  \
+    "runs (default: the run that counts of each name: its file's own config over a run\n"                \
+    "with command-line overrides, finished over not, then the newest; --suite and --where\n"                  \
     "combine; run ids are added to a suite file's runs):\n"                \
     "  ID...            run ids (hnet show lists them)\n"                                    \
     "  SUITE.lua        the runs of a suite file (as `hnet suite` ran them)\n"               \

@@ -40,8 +40,13 @@ int hn_results_sql_fail(const hn_results *r, hn_error *err, int rc, const char *
         return hn_fail(err, "%s: cannot open or create the database (%s: %s); check that "
                             "the file and its directory exist and are writable", path, doing,
                        detail);
-    case SQLITE_IOERR:
+    case SQLITE_IOERR: {
+        int e = r && r->db ? sqlite3_system_errno(r->db) : 0;
+        if (e == EFBIG || e == ENOSPC || e == EDQUOT)
+            return hn_fail(err, "%s: %s while %s (%s); nothing of this write was kept", path,
+                           e == EFBIG ? "file size limit reached" : "disk full", doing, strerror(e));
         return hn_fail(err, "%s: I/O error while %s: %s", path, doing, detail);
+    }
     default:
         return hn_fail(err, "%s: SQLite error while %s: %s", path, doing, detail);
     }

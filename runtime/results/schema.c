@@ -89,6 +89,45 @@ static const char *const migrations[HN_RESULTS_SCHEMA_VERSION] = {
     "  updated_at  TEXT NOT NULL,\n"
     "  PRIMARY KEY (run_id, sink, destination)\n"
     ");\n",
+    /* 2 -> 3: run identity. uuid names a run across databases (checkpoints carry it, so
+     * a resume proves which run it continues); overrides holds the command-line
+     * overrides of its config (NULL: the config its file declares), and the views show
+     * it. current_runs picks, per name, the run that counts (HN_RUN_PREFERENCE). */
+    "ALTER TABLE runs ADD COLUMN uuid TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN overrides TEXT;\n"
+    "UPDATE runs SET uuid = lower(hex(randomblob(16))),\n"
+    "  overrides = json_extract(config_json, '$.overrides');\n"
+    "CREATE UNIQUE INDEX runs_by_uuid ON runs (uuid);\n"
+    "CREATE INDEX runs_by_name ON runs (name);\n"
+    "DROP VIEW IF EXISTS latest_runs;\n"
+    "DROP VIEW IF EXISTS final_bpb;\n"
+    "CREATE VIEW final_bpb AS\n"
+    "SELECT x.run_id, x.name, x.status, x.params, x.steps,\n"
+    "  (SELECT max(m.bytes) FROM metrics m\n"
+    "    WHERE m.run_id = x.run_id AND m.step = x.steps) AS bytes_seen,\n"
+    "  (SELECT m.value FROM metrics m\n"
+    "    WHERE m.run_id = x.run_id AND m.name = 'bpb' AND m.split = 'valid'\n"
+    "    ORDER BY m.step DESC LIMIT 1) AS valid_bpb,\n"
+    "  (SELECT max(m.step) FROM metrics m\n"
+    "    WHERE m.run_id = x.run_id AND m.name = 'bpb' AND m.split = 'valid') AS valid_step,\n"
+    "  x.overrides\n"
+    "FROM (SELECT r.id AS run_id, r.name AS name, r.status AS status, r.n_params AS params,\n"
+    "        (SELECT max(m.step) FROM metrics m WHERE m.run_id = r.id) AS steps,\n"
+    "        r.overrides AS overrides\n"
+    "      FROM runs r) x;\n"
+    "CREATE VIEW latest_runs AS\n"
+    "SELECT r.id, r.name, r.status, f.params, f.steps, f.bytes_seen, f.valid_bpb,\n"
+    "  r.started_at, r.ended_at,\n"
+    "  round((julianday(coalesce(r.ended_at, r.heartbeat_at, r.started_at))\n"
+    "         - julianday(r.started_at)) * 86400.0, 3) AS duration_s,\n"
+    "  r.config_hash, r.seed, r.git_commit, r.host, r.pid, r.device, r.error,\n"
+    "  r.uuid, r.overrides\n"
+    "FROM runs r JOIN final_bpb f ON f.run_id = r.id\n"
+    "ORDER BY r.id DESC;\n"
+    "CREATE VIEW current_runs AS\n"
+    "SELECT l.* FROM latest_runs l\n"
+    "WHERE l.id = (SELECT b.id FROM runs b WHERE b.name = l.name\n"
+    "              ORDER BY " HN_RUN_PREFERENCE("b") " LIMIT 1);\n",
 };
 
 /* The schema version and the number of schema objects, read in one statement so both

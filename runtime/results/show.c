@@ -7,7 +7,7 @@
 #include "results/uploads.h"
 
 #define DEFAULT_ROWS 50
-#define NCOL 9
+#define NCOL 10
 #define CELL 64
 
 typedef struct row {
@@ -16,9 +16,9 @@ typedef struct row {
 
 static const char *const header[NCOL] = {"id",    "name",      "status",        "params",
                                          "steps", "bytes",     "valid_bpb",     "started (UTC)",
-                                         "duration"};
+                                         "duration", "overrides"};
 /* Text columns align left, numbers right. */
-static const int left_aligned[NCOL] = {0, 1, 1, 0, 0, 0, 0, 1, 0};
+static const int left_aligned[NCOL] = {0, 1, 1, 0, 0, 0, 0, 1, 0, 1};
 
 /* 3 significant digits with a K/M/G/T suffix: 950, 12.3K, 1.05G. */
 static void human_count(char *out, sqlite3_stmt *q, int col) {
@@ -64,6 +64,17 @@ static void text_cell(char *out, const unsigned char *s, size_t max) {
     out[max] = '\0';
 }
 
+/* {"train.steps":5,"backend":"cuda"} -> train.steps=5,backend=cuda; "" for none (the
+ * config its file declares). */
+static void overrides_cell(char *out, const unsigned char *json) {
+    size_t o = 0;
+    for (const char *p = json ? (const char *)json : ""; *p && o + 2 < CELL; p++) {
+        if (*p == '{' || *p == '}' || *p == '"') continue;
+        out[o++] = *p == ':' ? '=' : *p;
+    }
+    out[o] = 0;
+}
+
 static void fill_row(hn_results *r, sqlite3_stmt *q, row *w) {
     snprintf(w->cell[0], CELL, "%lld", (long long)sqlite3_column_int64(q, 0));
     text_cell(w->cell[1], sqlite3_column_text(q, 1), 40);
@@ -87,6 +98,7 @@ static void fill_row(hn_results *r, sqlite3_stmt *q, row *w) {
     char *tee = strchr(w->cell[7], 'T');
     if (tee) *tee = ' ';
     human_duration(w->cell[8], sqlite3_column_double(q, running ? 11 : 8));
+    overrides_cell(w->cell[9], sqlite3_column_text(q, 13));
 }
 
 static void print_table(FILE *out, const row *rows, size_t n) {
@@ -111,7 +123,7 @@ int hn_results_print_runs(hn_results *r, FILE *out, int all, hn_error *err) {
         r->db,
         "SELECT id, name, status, params, steps, bytes_seen, valid_bpb, started_at, duration_s,"
         " host, pid, (julianday('now') - julianday(started_at)) * 86400.0,"
-        " (SELECT count(*) FROM runs)"
+        " (SELECT count(*) FROM runs), overrides"
         " FROM latest_runs LIMIT ?",
         -1, &q, NULL);
     if (rc != SQLITE_OK) return hn_results_sql_fail(r, err, rc, "listing runs");

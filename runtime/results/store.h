@@ -12,7 +12,15 @@
 
 /* The schema version this build writes; older files are migrated on open, newer ones
  * are refused untouched. */
-#define HN_RESULTS_SCHEMA_VERSION 2
+#define HN_RESULTS_SCHEMA_VERSION 3
+
+/* The one rule for "the run the user means" among the runs of one name (or of one
+ * config hash): a run of the config its file declares (no command-line overrides, so
+ * never a smoke run) first, then a finished one, then the newest. An SQL ORDER BY list
+ * over the runs table under alias A. Used by the current_runs view, `hnet compare`'s
+ * default selection and the suite's lookup. */
+#define HN_RUN_PREFERENCE(A) \
+    "(" A ".overrides IS NULL) DESC, " A ".status = 'finished' DESC, " A ".id DESC"
 
 typedef struct hn_results hn_results;
 
@@ -50,10 +58,43 @@ int hn_results_flush(hn_results *r, hn_error *err);
 int hn_results_end_run(hn_results *r, int64_t run_id, const char *status,
                        const char *error_message, hn_error *err);
 
-/* Continues a run from a checkpoint at after_step: status 'running' again under this
- * process (ended_at and error cleared), and its curve points with step > after_step
- * (logged after the checkpoint by the process that stopped) deleted. */
-int hn_results_resume_run(hn_results *r, int64_t run_id, int64_t after_step, hn_error *err);
+/* The last resort when end_run failed (full disk, file-size limit): drops the buffered
+ * points, checkpoints the WAL into the main file (freeing the WAL's room), and records
+ * only the status and the reason (error_message, plus why the points were lost). */
+int hn_results_end_run_salvage(hn_results *r, int64_t run_id, const char *status,
+                               const char *error_message, const char *write_error,
+                               hn_error *err);
+
+/* Continues the run a checkpoint belongs to (named by its uuid; by legacy_id for a
+ * checkpoint older than uuids), claiming it for this process in one transaction: refused
+ * when no run has that uuid (another database), when its config hash differs from
+ * config_hash (if given), or while a live process owns it. Its curve points with step >
+ * after_step are deleted (the resumed process logs them again). */
+int hn_results_claim_run(hn_results *r, const char *uuid, int64_t legacy_id,
+                         const char *config_hash, int64_t after_step, int64_t *run_id,
+                         hn_error *err);
+
+/* What a suite may do with a config (hn_results_claim_config). */
+enum { HN_CLAIM_NEW = 1, HN_CLAIM_RESUME, HN_CLAIM_FINISHED, HN_CLAIM_ACTIVE };
+typedef struct hn_claim {
+    int action;       /* HN_CLAIM_* */
+    int64_t run_id;   /* NEW: the new run; RESUME: the run taken over; FINISHED / ACTIVE:
+                         the run that has it */
+    char owner[300];  /* ACTIVE: "process P on HOST" */
+} hn_claim;
+
+/* Claims info->config_json for this process in one transaction, looking at the run of
+ * that config hash that counts (HN_RUN_PREFERENCE): finished (and !force) -> FINISHED;
+ * owned by a live process -> ACTIVE; interrupted (or its owner gone) and ckpt_uuid is
+ * its uuid -> RESUME (this process owns it now); otherwise a new run -> NEW. */
+int hn_results_claim_config(hn_results *r, const hn_run_info *info, const char *ckpt_uuid,
+                            int force, hn_claim *out, hn_error *err);
+
+/* Deletes the curve points of a run this process owns with step > after_step. */
+int hn_results_rewind_run(hn_results *r, int64_t run_id, int64_t after_step, hn_error *err);
+
+/* runs.uuid of a run: 32 lowercase hex digits (empty if none). */
+int hn_results_run_uuid(hn_results *r, int64_t run_id, char out[33], hn_error *err);
 
 /* Closes without flushing; a run not ended stays 'running' and is later seen as
  * 'interrupted' once its process is gone. NULL is allowed. */

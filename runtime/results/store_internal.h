@@ -61,6 +61,13 @@ void hn_results_now(char out[32]);
  * that no longer exists. */
 int hn_results_process_gone(const hn_results *r, const char *host, int64_t pid);
 
+/* Inserts a new run owned by this process (inside a write transaction). */
+int hn_results_insert_run(hn_results *r, const hn_run_info *info, int64_t *run_id, hn_error *err);
+/* Adds a run to this handle's heartbeat list (no duplicates). */
+int hn_results_add_active(hn_results *r, int64_t run_id);
+/* 32 random lowercase hex digits. */
+void hn_results_new_uuid(char out[33]);
+
 /* The connection, for tests. */
 sqlite3 *hn_results_sqlite(hn_results *r);
 

@@ -98,7 +98,11 @@ static int count_gpus(void) {
 static void train_options(hn_train_options *t, const hn_suite_options *opt,
                           const hn_suite_entry *e) {
     memset(t, 0, sizeof *t);
-    t->resume = e->resume;
+    /* the trainer claims the config in the database itself (atomically): it skips a config
+     * finished or being trained meanwhile by another process, and continues an
+     * interrupted one from its checkpoint */
+    t->claim = 1;
+    t->force = opt->force;
     t->db_path = opt->db_path;
     t->experiment_file = opt->experiment_file;
     t->experiment_text = opt->experiment_text;
@@ -125,7 +129,12 @@ static void settle_from_db(hn_suite_entry *e, int exit_status) {
     char status[16];
     if (hn_suite_find_run(e->db, e->hash, &id, status, &err) == HN_OK && id > 0) {
         e->run_id = id;
-        snprintf(e->status, sizeof e->status, "%s", status);
+        snprintf(e->status, sizeof e->status, "%s", !strcmp(status, "active") ? "running" : status);
+        if (exit_status == 75) {
+            snprintf(e->error, sizeof e->error, "run %lld is being trained by another hnet process",
+                     (long long)id);
+            return;
+        }
     } else {
         snprintf(e->status, sizeof e->status, "failed");
     }
@@ -134,6 +143,17 @@ static void settle_from_db(hn_suite_entry *e, int exit_status) {
     if (exit_status != 0 && !e->error[0])
         snprintf(e->error, sizeof e->error, "%s", exit_status == 130 ? "stopped by a signal"
                                                   : "see the message above");
+}
+
+/* A config another process finished or is training since the plan was made. */
+static void note_skipped(hn_suite_entry *e, const hn_train_result *res) {
+    if (!strcmp(res->status, "finished")) {
+        e->skipped = 1;
+        snprintf(e->error, sizeof e->error, "finished meanwhile by another hnet process");
+    } else {
+        snprintf(e->error, sizeof e->error, "run %lld is being trained by another hnet process (%.200s)",
+                 (long long)res->run_id, res->owner);
+    }
 }
 
 static int run_in_process(const cJSON *cfg, const hn_registry *reg, const hn_suite_options *opt,
@@ -149,6 +169,7 @@ static int run_in_process(const cJSON *cfg, const hn_registry *reg, const hn_sui
     e->run_id = res.run_id;
     snprintf(e->status, sizeof e->status, "%s", rc ? "failed" : res.status);
     if (rc) snprintf(e->error, sizeof e->error, "%.250s", err.msg);
+    else if (res.skipped) note_skipped(e, &res);
     report_end(log, k, total, e, rc ? 0 : res.final_valid_bpb);
     return rc;
 }
@@ -172,7 +193,9 @@ static pid_t fork_run(const cJSON *cfg, const hn_registry *reg, const hn_suite_o
     int rc = hn_train(cfg, reg, &t, &res, &err);
     if (rc) fprintf(stderr, "hnet suite: %s: %s\n", e->name, err.msg);
     fflush(NULL);
-    _exit(rc ? 1 : !strcmp(res.status, "interrupted") ? 130 : 0);
+    /* 75: skipped, another live process is training it (settle_from_db reads which) */
+    _exit(rc ? 1 : res.skipped && strcmp(res.status, "finished") ? 75
+          : !strcmp(res.status, "interrupted") ? 130 : 0);
 }
 
 static void run_forked(const cJSON *runs, const int *todo, int n_todo, const hn_registry *reg,

@@ -54,6 +54,8 @@ static cJSON *train_metadata(const char *config_json, const char *run_name, cons
     if (!tr) return meta;
     meta_long(meta, "step", tr->step);
     meta_long(meta, "run_id", (long long)tr->run_id);
+    if (tr->run_uuid[0]) cJSON_AddStringToObject(meta, "run_uuid", tr->run_uuid);
+    if (tr->config_hash[0]) cJSON_AddStringToObject(meta, "config_hash", tr->config_hash);
     char rng[80];
     snprintf(rng, sizeof rng, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64,
              tr->data_rng.s[0], tr->data_rng.s[1], tr->data_rng.s[2], tr->data_rng.s[3]);
@@ -222,6 +224,9 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
         return HN_ERR;
     tr->step = (long)step;
     tr->run_id = run_id;
+    const char *uuid = hn_safetensors_meta(f, "run_uuid"), *hash = hn_safetensors_meta(f, "config_hash");
+    snprintf(tr->run_uuid, sizeof tr->run_uuid, "%s", uuid ? uuid : "");
+    snprintf(tr->config_hash, sizeof tr->config_hash, "%s", hash ? hash : "");
     tr->bpb_n = (long)bpb_n;
     tr->flops_n = (long)flops_n;
     const char *rng = hn_safetensors_meta(f, "data_rng");

@@ -30,6 +30,8 @@
 typedef struct hn_ckpt_train {
     long step;
     int64_t run_id;
+    char run_uuid[33];    /* runs.uuid of the run it belongs to ("" in older files) */
+    char config_hash[17]; /* runs.config_hash of that run ("" in older files) */
     hn_rng data_rng;
     double bpb_sum, flops_sum, aux_sum; /* accumulators of the open logging interval */
     long bpb_n, flops_n;

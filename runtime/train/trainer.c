@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "data/corpus.h"
+#include "identity/resume_check.h"
 #include "model/model.h"
 #include "model/sublayers.h"
 #include "results/store.h"
@@ -51,7 +53,7 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     s->seed = (uint64_t)num(cfg, "seed", 1);
     s->seq_len = (int)num(data, "seq_len", 512);
     s->batch = (int)num(train, "batch", 8);
-    s->steps = opt->steps > 0 ? opt->steps : (long)num(train, "steps", 200);
+    s->steps = (long)num(train, "steps", 200);
     s->beta1 = num(train, "beta1", 0.9);
     s->beta2 = num(train, "beta2", 0.95);
     s->eps = num(train, "eps", 1e-8);
@@ -62,7 +64,7 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     s->eval_batch = (int)num(eval, "batch", 8);
     s->log_every = (long)num(log, "every", 10);
     s->db_path = opt->db_path ? opt->db_path : str(log, "db", "results/results.db");
-    s->device = opt->device ? opt->device : str(cfg, "backend", "cpu");
+    s->device = str(cfg, "backend", "cpu");
     if (s->seq_len < 2) return hn_fail(err, "data.seq_len: expected at least 2, found %d", s->seq_len);
     if (s->batch < 1) return hn_fail(err, "train.batch: expected at least 1, found %d", s->batch);
     if (s->steps < 1) return hn_fail(err, "train.steps: expected at least 1, found %ld", s->steps);
@@ -168,6 +170,7 @@ typedef struct run_state {
     hn_model model;
     hn_results *db;
     int64_t run_id;
+    char run_uuid[33], config_hash[17]; /* the run's identity, recorded in its checkpoints */
     float *opt_m, *opt_v;
     int32_t *tok, *tgt;
 } run_state;
@@ -261,6 +264,8 @@ static int checkpoint_now(run_state *r, const hn_ckpt_settings *ckpt, const cJSO
                         .first_valid_bpb = res->first_valid_bpb,
                         .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
                         .final_train_bpb = res->final_train_bpb};
+    snprintf(at.run_uuid, sizeof at.run_uuid, "%s", r->run_uuid);
+    snprintf(at.config_hash, sizeof at.config_hash, "%s", r->config_hash);
     if (hn_results_flush(r->db, err)) return HN_ERR;
     return hn_checkpoint_write(ckpt, cfg, name, &r->model, r->opt_m, r->opt_v, &at, err);
 }
@@ -277,13 +282,74 @@ static void release(run_state *r) {
     if (r->db) hn_results_close(r->db);
 }
 
-/* Records the end of a run; a failure to record is reported but does not hide err. */
+/* Why a stop was asked for: the signal (stop holds its number). */
+static void stop_reason(int sig, char *out, size_t n) {
+    const char *name = sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM"
+                     : sig == SIGHUP ? "SIGHUP" : NULL;
+    if (name) snprintf(out, n, "stopped by %s; hnet run FILE --resume continues it", name);
+    else snprintf(out, n, "stopped by signal %d; hnet run FILE --resume continues it", sig);
+}
+
+/* Records the end of a run; a failure to record is reported but does not hide err.
+ * When the database cannot take the buffered points (full disk, file-size limit), the
+ * end is recorded without them (hn_results_end_run_salvage), so the row says why. */
 static void finish_run(run_state *r, const char *status, const char *message) {
     if (!r->db || r->run_id <= 0) return;
     hn_error e2;
-    if (hn_results_flush(r->db, &e2) || hn_results_end_run(r->db, r->run_id, status, message, &e2))
+    if (hn_results_flush(r->db, &e2) == HN_OK &&
+        hn_results_end_run(r->db, r->run_id, status, message, &e2) == HN_OK)
+        return;
+    hn_error e3;
+    if (hn_results_end_run_salvage(r->db, r->run_id, status, message, e2.msg, &e3))
         fprintf(stderr, "hnet: could not record the end of run %lld: %s\n", (long long)r->run_id,
-                e2.msg);
+                e3.msg);
+}
+
+/* Decides which run this process logs into, and owns it: a new run; with --resume the
+ * run its newest checkpoint belongs to (weights, moments and position restored); for a
+ * suite the config's run, claimed atomically (res->skipped when finished or owned by a
+ * live process). */
+static int claim_run(run_state *r, const cJSON *cfg, const hn_run_info *info, const char *hash,
+                     const hn_ckpt_settings *ckpt, const hn_train_options *opt, hn_ckpt_train *pos,
+                     int *resumed, hn_train_result *res, hn_error *err) {
+    snprintf(r->config_hash, sizeof r->config_hash, "%s", hash);
+    hn_claim c = {.action = HN_CLAIM_NEW};
+    if (opt->resume) {
+        if (hn_identity_check_resume(ckpt, cfg, info->name, hash, err) ||
+            hn_checkpoint_resume(ckpt, cfg, &r->model, r->opt_m, r->opt_v, pos, resumed, err))
+            return HN_ERR;
+        if (*resumed) {
+            if (hn_results_claim_run(r->db, pos->run_uuid, pos->run_id, hash, pos->step, &r->run_id, err))
+                return hn_fail_prefix(err, "resuming from %s", ckpt->run_dir);
+            return hn_results_run_uuid(r->db, r->run_id, r->run_uuid, err);
+        }
+    } else if (opt->claim) {
+        char uuid[33];
+        hn_identity_checkpoint_uuid(ckpt->run_dir, uuid);
+        if (hn_results_claim_config(r->db, info, uuid, opt->force, &c, err)) return HN_ERR;
+        res->run_id = c.run_id;
+        if (c.action == HN_CLAIM_FINISHED || c.action == HN_CLAIM_ACTIVE) {
+            res->skipped = 1;
+            snprintf(res->status, sizeof res->status, "%s",
+                     c.action == HN_CLAIM_FINISHED ? "finished" : "running");
+            snprintf(res->owner, sizeof res->owner, "%s", c.owner);
+            return HN_OK;
+        }
+        r->run_id = c.run_id;
+        if (hn_results_run_uuid(r->db, r->run_id, r->run_uuid, err)) return HN_ERR;
+        if (c.action == HN_CLAIM_RESUME) {
+            int rc = hn_checkpoint_resume(ckpt, cfg, &r->model, r->opt_m, r->opt_v, pos, resumed, err);
+            if (!rc && (!*resumed || strcmp(pos->run_uuid, r->run_uuid)))
+                rc = hn_fail(err, "the checkpoints in %s changed while run %lld was being claimed",
+                             ckpt->run_dir, (long long)r->run_id);
+            if (!rc) rc = hn_results_rewind_run(r->db, r->run_id, pos->step, err);
+            if (rc) finish_run(r, "failed", err->msg);
+            return rc;
+        }
+    }
+    if (set_aside_old_checkpoints(ckpt, err)) return HN_ERR;
+    if (c.run_id == 0 && hn_results_begin_run(r->db, info, &r->run_id, err)) return HN_ERR;
+    return hn_results_run_uuid(r->db, r->run_id, r->run_uuid, err);
 }
 
 int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *opt,
@@ -333,39 +399,24 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
-    /* resume: weights, moments and position from the newest good checkpoint */
-    hn_ckpt_settings ckpt;
-    hn_ckpt_train pos = {0};
-    int resumed = 0;
-    hn_checkpoint_settings(cfg, s.name, &ckpt);
-    if (opt->resume &&
-        hn_checkpoint_resume(&ckpt, cfg, &r.model, r.opt_m, r.opt_v, &pos, &resumed, err)) {
-        release(&r);
-        return HN_ERR;
-    }
-    if (!resumed && set_aside_old_checkpoints(&ckpt, err)) {
-        release(&r);
-        return HN_ERR;
-    }
-    if (resumed && hn_results_resume_run(r.db, pos.run_id, pos.step, err)) {
-        release(&r);
-        return hn_fail_prefix(err, "resuming run %lld from its checkpoint (is %s the database "
-                                   "it was logged in?)", (long long)pos.run_id, s.db_path);
-    }
     char *config_text = cJSON_PrintUnformatted(cfg);
-    char host[256] = "";
+    char host[256] = "", hash[17];
     gethostname(host, sizeof host - 1);
+    hn_results_config_hash(config_text ? config_text : "", hash);
     hn_run_info info = {.name = s.name, .experiment_file = opt->experiment_file,
                         .experiment_text = opt->experiment_text, .config_json = config_text,
                         .git_commit = opt->git_commit, .host = host, .device = be->name,
                         .seed = (int64_t)s.seed, .n_params = res->n_params};
-    int rc = HN_OK;
-    if (resumed) r.run_id = pos.run_id;
-    else rc = hn_results_begin_run(r.db, &info, &r.run_id, err);
+    hn_ckpt_settings ckpt;
+    hn_checkpoint_settings(cfg, s.name, &ckpt);
+    hn_identity_checkpoint_dir(&ckpt, cfg, hash);
+    hn_ckpt_train pos = {0};
+    int resumed = 0;
+    int rc = claim_run(&r, cfg, &info, hash, &ckpt, opt, &pos, &resumed, res, err);
     free(config_text);
-    if (rc) {
+    if (rc || res->skipped) {
         release(&r);
-        return HN_ERR;
+        return rc;
     }
     res->run_id = r.run_id;
     res->n_params_active = hn_model_active_param_count(&r.model);
@@ -492,8 +543,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     }
     res->seconds = now_seconds() - t_start;
     hn_progress_end(&progress);
+    char why[160] = "";
     if (strcmp(res->status, "interrupted")) snprintf(res->status, sizeof res->status, "finished");
-    finish_run(&r, res->status, NULL);
+    else stop_reason(*opt->stop, why, sizeof why);
+    finish_run(&r, res->status, why[0] ? why : NULL);
     release(&r);
     return HN_OK;
 

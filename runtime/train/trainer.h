@@ -11,22 +11,29 @@
 #include "plugin/registry.h"
 
 typedef struct hn_train_options {
-    long steps;                  /* > 0: overrides train.steps */
-    const char *db_path;         /* NULL: log.db of the config */
-    const char *device;          /* NULL: backend of the config */
+    const char *db_path;         /* NULL: log.db of the config (where, not what: not
+                                  * part of the run's identity) */
     const char *experiment_file; /* recorded in results.db */
     const char *experiment_text;
     const char *git_commit;
     int quiet;                   /* no progress line */
-    volatile sig_atomic_t *stop; /* set by a signal handler: stop and mark interrupted */
+    volatile sig_atomic_t *stop; /* set by a signal handler (to the signal's number, which
+                                  * the run records): stop and mark interrupted */
     int resume;                  /* continue from the run's newest good checkpoint (same
                                   * run id in results.db); none yet: start afresh */
+    int claim;                   /* (suite) claim the config in results.db first: skip it
+                                  * when finished or owned by a live process, continue it
+                                  * when interrupted, else start a new run */
+    int force;                   /* with claim: a finished config runs again */
 } hn_train_options;
 
 typedef struct hn_train_result {
     int64_t run_id;
     char name[128];
-    char status[16];         /* finished | failed | interrupted */
+    char status[16];         /* finished | failed | interrupted; skipped: finished | running */
+    int skipped;             /* (claim) nothing trained: the config was finished, or owned
+                              * by another live process (owner) */
+    char owner[300];
     long n_params;
     long n_params_active;    /* used per byte (less than n_params with MoE layers) */
     long steps_done;

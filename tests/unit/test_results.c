@@ -18,6 +18,7 @@
 
 #include "results/store.h"
 #include "results/store_internal.h"
+#include "support/fixtures.h"
 
 /* The CLI is not part of libhnet; its show command is small enough to test here. */
 #include "../../runtime/cli/cmd_show.c"
@@ -134,6 +135,34 @@ static char *read_file(const char *path, size_t *n) {
 
 /* ---- tests ---- */
 
+/* A version-2 file (no uuid, no overrides) migrates to 3: every old run gets its own
+ * uuid, overrides stay NULL (the config its file declared), the views gain the columns
+ * and current_runs picks one run per name. */
+static void test_schema_migrates_v2_to_v3(void **state) {
+    char path[512];
+    hn_results *r = NULL;
+    open_ok(fresh_path(path, sizeof path), &r);
+    hn_run_info info = {.name = "old", .config_json = "{\"a\":1}"};
+    int64_t id;
+    hn_error err;
+    assert_int_equal(hn_results_begin_run(r, &info, &id, &err), HN_OK);
+    assert_int_equal(hn_results_begin_run(r, &info, &id, &err), HN_OK);
+    hn_results_close(r);
+    sqlite3 *db = sql_open(path);
+    sql_exec(db, HN_TEST_UNDO_V3 "PRAGMA user_version = 2");
+    sqlite3_close(db);
+    open_ok(path, &r);
+    hn_results_close(r);
+    db = sql_open(path);
+    assert_int_equal(SQL_INT(db, "PRAGMA user_version"), 3);
+    assert_int_equal(SQL_INT(db, "SELECT count(DISTINCT uuid) FROM runs WHERE length(uuid) = 32"), 2);
+    assert_int_equal(SQL_INT(db, "SELECT count(*) FROM runs WHERE overrides IS NULL"), 2);
+    assert_int_equal(SQL_INT(db, "SELECT count(*) FROM latest_runs WHERE uuid IS NOT NULL"), 2);
+    assert_int_equal(SQL_INT(db, "SELECT count(*) FROM final_bpb WHERE overrides IS NULL"), 2);
+    assert_int_equal(SQL_INT(db, "SELECT id FROM current_runs"), 2);
+    sqlite3_close(db);
+}
+
 static void test_schema_created_and_versioned(void **state) {
     char path[512], buf[64];
     hn_results *r = NULL;
@@ -144,12 +173,12 @@ static void test_schema_created_and_versioned(void **state) {
 
     sqlite3 *db = sql_open(path);
     assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
-    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 2);
-    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "2");
+    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 3);
+    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "3");
     assert_string_equal(SQL_TXT(db, buf, "PRAGMA journal_mode"), "wal");
     const char *objects[] = {"table:meta", "table:runs", "table:metrics", "view:final_bpb",
-                             "view:curves", "view:latest_runs",
-                             "index:metrics_by_run_name"};
+                             "view:curves", "view:latest_runs", "view:current_runs",
+                             "index:metrics_by_run_name", "index:runs_by_uuid"};
     for (size_t i = 0; i < sizeof objects / sizeof *objects; i++) {
         char type[16];
         const char *colon = strchr(objects[i], ':');
@@ -569,6 +598,7 @@ static void test_cmd_show(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_created_and_versioned),
+        cmocka_unit_test(test_schema_migrates_v2_to_v3),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_killed_run_is_interrupted),
         cmocka_unit_test(test_concurrent_writers),

@@ -35,6 +35,7 @@
 #include "upload/http.h"
 #include "upload/live.h"
 #include "upload/upload.h"
+#include "support/fixtures.h"
 
 #define TOKEN "tok-SECRET-mlflow-4711"
 #define WKEY "wk-SECRET-wandb-0815"
@@ -326,7 +327,7 @@ static void test_schema_migrates_v1_to_v2(void **state) {
     hn_results_close(f.r);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f.db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE uploads; PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, HN_TEST_UNDO_V3 "DROP TABLE uploads; PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     hn_error err;
     assert_int_equal(hn_results_open(f.db, &f.r, &err), HN_OK);
