@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -177,9 +179,30 @@ static int check_extras(const hn_safetensors *f, const hn_model *m, hn_error *er
     return HN_OK;
 }
 
+int hn_checkpoint_check_format(const hn_safetensors *f, hn_error *err) {
+    const char *fmt = hn_safetensors_meta(f, "format");
+    if (!fmt)
+        return hn_fail(err, "%s is not an hnet checkpoint (its metadata has no 'format')", f->path);
+    if (!strcmp(fmt, HN_CHECKPOINT_FORMAT)) {
+        if (f->sealed != HN_ST_SEALED)
+            return hn_fail(err, "%s is damaged: an %s file must carry the checksum '%s' of its "
+                                "header and data, and this one does not", f->path, fmt,
+                           HN_ST_SHA_KEY);
+        return HN_OK;
+    }
+    if (!strcmp(fmt, HN_CHECKPOINT_FORMAT_V1)) {
+        if (f->sealed == HN_ST_UNSEALED)
+            return hn_fail(err, "%s is damaged: an %s file must carry the checksum '%s' of its "
+                                "data, and this one does not", f->path, fmt, HN_ST_DATA_SHA_KEY);
+        return HN_OK;
+    }
+    return hn_fail(err, "%s has checkpoint format '%.64s'; this hnet reads %s and %s (written by "
+                        "a newer hnet?)", f->path, fmt, HN_CHECKPOINT_FORMAT, HN_CHECKPOINT_FORMAT_V1);
+}
+
 int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err) {
     hn_param_store *ps = &m->params;
-    if (check_extras(f, m, err)) return HN_ERR;
+    if (hn_checkpoint_check_format(f, err) || check_extras(f, m, err)) return HN_ERR;
     float *w = calloc(ps->total ? ps->total : 1, sizeof *w); /* padding between params: 0 */
     if (!w) return hn_fail(err, "out of memory loading %s", f->path);
     for (int i = 0; i < ps->n; i++) {
@@ -193,25 +216,50 @@ int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *e
     return HN_OK;
 }
 
+/* Metadata numbers are read strictly: the whole string, no spaces, no overflow. Every
+ * value is range-checked before the trainer sees it (a crafted or damaged file must not
+ * make it index, divide or overflow). */
 static int meta_get_double(const hn_safetensors *f, const char *key, double *out, hn_error *err) {
     const char *v = hn_safetensors_meta(f, key);
     char *end;
-    if (!v || (*out = strtod(v, &end), *end))
-        return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    if (!v || !*v || *v == ' ' || (*out = strtod(v, &end), *end) || !isfinite(*out))
+        return hn_fail(err, "%s: metadata '%s' is missing or not a finite number", f->path, key);
     return HN_OK;
 }
-static int meta_get_long(const hn_safetensors *f, const char *key, long long *out, hn_error *err) {
+static int meta_get_long(const hn_safetensors *f, const char *key, long lo, long hi, long *out,
+                         hn_error *err) {
     const char *v = hn_safetensors_meta(f, key);
-    char *end;
-    if (!v || (*out = strtoll(v, &end, 10), *end))
-        return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    const char *p = v && *v == '-' ? v + 1 : v;
+    int digits = p && *p;
+    for (const char *q = p; digits && *q; q++) digits = *q >= '0' && *q <= '9';
+    if (!digits) return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    errno = 0;
+    long long x = strtoll(v, NULL, 10);
+    if (errno == ERANGE || x < lo || x > hi)
+        return hn_fail(err, "%s: metadata '%s' is %s; expected %ld..%ld (a damaged or crafted "
+                            "checkpoint?)", f->path, key, v, lo, hi);
+    *out = (long)x;
     return HN_OK;
 }
 
+/* train.steps of the config a checkpoint carries (LONG_MAX when it has none). */
+static long config_steps(const char *config_text) {
+    cJSON *cfg = config_text ? cJSON_Parse(config_text) : NULL;
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "train"), "steps");
+    long steps = LONG_MAX;
+    if (cJSON_IsNumber(st) && st->valuedouble >= 0 && st->valuedouble < 9.2e18)
+        steps = (long)st->valuedouble;
+    cJSON_Delete(cfg);
+    return steps;
+}
+
 static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *err) {
-    long long step, run_id, bpb_n, flops_n;
-    if (meta_get_long(f, "step", &step, err) || meta_get_long(f, "run_id", &run_id, err) ||
-        meta_get_long(f, "bpb_n", &bpb_n, err) || meta_get_long(f, "flops_n", &flops_n, err) ||
+    long step, run_id, bpb_n, flops_n;
+    long max_steps = config_steps(hn_safetensors_meta(f, "config"));
+    if (meta_get_long(f, "step", 0, max_steps, &step, err) ||
+        meta_get_long(f, "run_id", 1, LONG_MAX, &run_id, err) ||
+        meta_get_long(f, "bpb_n", 0, step, &bpb_n, err) ||
+        meta_get_long(f, "flops_n", 0, step, &flops_n, err) ||
         meta_get_double(f, "bpb_sum", &tr->bpb_sum, err) ||
         meta_get_double(f, "flops_sum", &tr->flops_sum, err) ||
         meta_get_double(f, "aux_sum", &tr->aux_sum, err) ||
@@ -220,13 +268,16 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
         meta_get_double(f, "bpic", &tr->bpic, err) ||
         meta_get_double(f, "final_train_bpb", &tr->final_train_bpb, err))
         return HN_ERR;
-    tr->step = (long)step;
+    tr->step = step;
     tr->run_id = run_id;
-    tr->bpb_n = (long)bpb_n;
-    tr->flops_n = (long)flops_n;
+    tr->bpb_n = bpb_n;
+    tr->flops_n = flops_n;
     const char *rng = hn_safetensors_meta(f, "data_rng");
     unsigned long long s[4];
-    if (!rng || sscanf(rng, "%llx,%llx,%llx,%llx", &s[0], &s[1], &s[2], &s[3]) != 4)
+    char tail;
+    if (!rng || strlen(rng) != 67 ||
+        sscanf(rng, "%16llx,%16llx,%16llx,%16llx%c", &s[0], &s[1], &s[2], &s[3], &tail) != 4 ||
+        !(s[0] | s[1] | s[2] | s[3]))
         return hn_fail(err, "%s: metadata 'data_rng' is missing or malformed", f->path);
     for (int i = 0; i < 4; i++) tr->data_rng.s[i] = s[i];
     return HN_OK;
@@ -235,7 +286,9 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
 int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
                              hn_ckpt_train *tr, hn_error *err) {
     memset(tr, 0, sizeof *tr);
-    if (read_position(f, tr, err) || hn_checkpoint_load_weights(f, m, err)) return HN_ERR;
+    if (hn_checkpoint_check_format(f, err) || read_position(f, tr, err) ||
+        hn_checkpoint_load_weights(f, m, err))
+        return HN_ERR;
     hn_param_store *ps = &m->params;
     float *h = calloc(ps->total ? ps->total : 1, sizeof *h);
     if (!h) return hn_fail(err, "out of memory loading %s", f->path);

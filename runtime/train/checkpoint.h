@@ -6,12 +6,18 @@
  *   - in __metadata__ (strings): format, the resolved config JSON, run name and run id,
  *     step, the data generator's state (data position), the logging-interval
  *     accumulators and the validation results so far (hex floats: exact), and the
- *     sha256 of the data section.
+ *     sha256 of the whole file (header and metadata included; model/safetensors.h).
+ *
+ * Format hnet-checkpoint/2 must carry that whole-file checksum; hnet-checkpoint/1 (older
+ * hnet, whose checksum covers the data only) still loads; any other format is refused.
+ * Every metadata value is range-checked when read (step within [0, train.steps], counts
+ * within [0, step], sums finite, a valid generator state), so neither a damaged nor a
+ * crafted file reaches the trainer with values it cannot use.
  * The schedule position is the step; initialisation randomness is not needed again.
  *
  * A run's checkpoints live in <checkpoint.dir>/<run name>/step-<8 digits>.safetensors;
  * the newest `keep` are kept. Loading takes the newest one that reads back intact and
- * says which damaged ones it skipped. */
+ * loads, and says which ones it skipped and why. */
 #ifndef HN_CHECKPOINT_H
 #define HN_CHECKPOINT_H
 
@@ -24,7 +30,11 @@
 #include "model/model.h"
 #include "model/safetensors.h"
 
-#define HN_CHECKPOINT_FORMAT "hnet-checkpoint/1"
+#define HN_CHECKPOINT_FORMAT "hnet-checkpoint/2"
+#define HN_CHECKPOINT_FORMAT_V1 "hnet-checkpoint/1" /* checksum of the data only */
+
+/* f is an hnet checkpoint of a format this hnet reads, sealed as that format requires. */
+int hn_checkpoint_check_format(const hn_safetensors *f, hn_error *err);
 
 /* Where a run stands (everything a resumed run needs besides the tensors). */
 typedef struct hn_ckpt_train {

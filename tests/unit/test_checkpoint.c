@@ -210,7 +210,7 @@ static void test_damaged_checkpoints_refused(void **state) {
     float *mv = calloc(m.params.total, sizeof(float));
     hn_error err;
     for (long step = 3; step <= 9; step += 3) {
-        hn_ckpt_train tr = {.step = step, .run_id = 1};
+        hn_ckpt_train tr = {.step = step, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
         assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
     }
     long steps[8];

@@ -314,6 +314,67 @@ static void test_malformed_numbers_refused(void **state) {
     hn_model_free(&m);
 }
 
+/* Rewrites checkpoint src into dst with its metadata edited by `edit` and no checksum
+ * recomputed by hnet's writer (the raw header and data, as another program would). */
+static void rewrite_raw(const char *src, const char *dst, void (*edit)(cJSON *meta, const
+                        hn_safetensors *f)) {
+    hn_safetensors f;
+    hn_error err;
+    assert_int_equal(hn_safetensors_read(src, &f, &err), HN_OK);
+    cJSON *h = cJSON_Duplicate(f.header, 1);
+    edit(cJSON_GetObjectItem(h, "__metadata__"), &f);
+    char *text = cJSON_PrintUnformatted(h);
+    write_raw(dst, text, f.data, f.data_len);
+    free(text);
+    cJSON_Delete(h);
+    hn_safetensors_free(&f);
+}
+
+static void drop_checksum(cJSON *meta, const hn_safetensors *f) {
+    cJSON_DeleteItemFromObject(meta, HN_ST_SHA_KEY);
+}
+static void make_legacy(cJSON *meta, const hn_safetensors *f) {
+    char sha[65];
+    hn_error err;
+    assert_int_equal(hn_sha256_hex(f->data, f->data_len, sha, &err), HN_OK);
+    cJSON_DeleteItemFromObject(meta, HN_ST_SHA_KEY);
+    cJSON_AddStringToObject(meta, HN_ST_DATA_SHA_KEY, sha);
+    cJSON_ReplaceItemInObject(meta, "format", cJSON_CreateString("hnet-checkpoint/1"));
+}
+static void make_future(cJSON *meta, const hn_safetensors *f) {
+    cJSON_DeleteItemFromObject(meta, HN_ST_SHA_KEY);
+    cJSON_ReplaceItemInObject(meta, "format", cJSON_CreateString("hnet-checkpoint/99"));
+}
+
+static void test_format_versions(void **state) {
+    hn_model m;
+    build(&m);
+    char path[512], out[512];
+    snprintf(path, sizeof path, "%s/v.safetensors", tmpdir);
+    snprintf(out, sizeof out, "%s/v-edit.safetensors", tmpdir);
+    save(path, &m, &GOOD);
+    hn_ckpt_train tr;
+    hn_error err;
+
+    /* a current checkpoint whose checksum was removed: its header is unprotected */
+    rewrite_raw(path, out, drop_checksum);
+    assert_int_equal(load_train(out, &m, &tr, &err), HN_ERR);
+    printf("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "checksum"));
+    /* an older hnet's checkpoint (data checksum only) still loads */
+    rewrite_raw(path, out, make_legacy);
+    int rc = load_train(out, &m, &tr, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    assert_int_equal(tr.step, 9);
+    /* a format this hnet does not know */
+    rewrite_raw(path, out, make_future);
+    assert_int_equal(load_train(out, &m, &tr, &err), HN_ERR);
+    printf("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "hnet-checkpoint/99"));
+    hn_model_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crafted_entries_refused),
@@ -321,6 +382,7 @@ int main(void) {
         cmocka_unit_test(test_header_edit_with_valid_data_checksum_refused),
         cmocka_unit_test(test_out_of_range_metadata_refused),
         cmocka_unit_test(test_malformed_numbers_refused),
+        cmocka_unit_test(test_format_versions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
