@@ -200,20 +200,27 @@ int hn_checkpoint_check_format(const hn_safetensors *f, hn_error *err) {
                         "a newer hnet?)", f->path, fmt, HN_CHECKPOINT_FORMAT, HN_CHECKPOINT_FORMAT_V1);
 }
 
+/* Copies every parameter's tensor `prefix`NAME into host (params.total floats). */
+static int gather(const hn_safetensors *f, const hn_model *m, const char *prefix, float *host,
+                  hn_error *err) {
+    const hn_param_store *ps = &m->params;
+    for (int i = 0; i < ps->n; i++) {
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, ps->entries[i].p.name);
+        if (take(f, name, &ps->entries[i], host, err)) return HN_ERR;
+    }
+    return HN_OK;
+}
+
 int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err) {
     hn_param_store *ps = &m->params;
     if (hn_checkpoint_check_format(f, err) || check_extras(f, m, err)) return HN_ERR;
     float *w = calloc(ps->total ? ps->total : 1, sizeof *w); /* padding between params: 0 */
     if (!w) return hn_fail(err, "out of memory loading %s", f->path);
-    for (int i = 0; i < ps->n; i++) {
-        if (take(f, ps->entries[i].p.name, &ps->entries[i], w, err)) {
-            free(w);
-            return HN_ERR;
-        }
-    }
-    m->be->upload(ps->values, w, ps->total * sizeof *w);
+    int rc = gather(f, m, "", w, err);
+    if (!rc) m->be->upload(ps->values, w, ps->total * sizeof *w);
     free(w);
-    return HN_OK;
+    return rc;
 }
 
 /* Metadata numbers are read strictly: the whole string, no spaces, no overflow. Every
@@ -285,27 +292,30 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
 
 int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
                              hn_ckpt_train *tr, hn_error *err) {
-    memset(tr, 0, sizeof *tr);
-    if (hn_checkpoint_check_format(f, err) || read_position(f, tr, err) ||
-        hn_checkpoint_load_weights(f, m, err))
+    /* everything is read and checked before anything is stored: a file that fails to
+     * load leaves the model, the moments and tr as they were */
+    hn_ckpt_train at;
+    memset(&at, 0, sizeof at);
+    if (hn_checkpoint_check_format(f, err) || read_position(f, &at, err) ||
+        check_extras(f, m, err))
         return HN_ERR;
     hn_param_store *ps = &m->params;
-    float *h = calloc(ps->total ? ps->total : 1, sizeof *h);
-    if (!h) return hn_fail(err, "out of memory loading %s", f->path);
-    for (int pass = 0; pass < 2; pass++) {
-        const char *pre = pass ? OPT_V_PREFIX : OPT_M_PREFIX;
-        for (int i = 0; i < ps->n; i++) {
-            char name[256];
-            snprintf(name, sizeof name, "%s%s", pre, ps->entries[i].p.name);
-            if (take(f, name, &ps->entries[i], h, err)) {
-                free(h);
-                return HN_ERR;
-            }
-        }
-        m->be->upload(pass ? opt_v : opt_m, h, ps->total * sizeof *h);
+    size_t n = ps->total ? ps->total : 1;
+    float *w = calloc(n, sizeof *w), *hm = calloc(n, sizeof *hm), *hv = calloc(n, sizeof *hv);
+    int rc = !w || !hm || !hv ? hn_fail(err, "out of memory loading %s", f->path) : HN_OK;
+    if (!rc) rc = gather(f, m, "", w, err);
+    if (!rc) rc = gather(f, m, OPT_M_PREFIX, hm, err);
+    if (!rc) rc = gather(f, m, OPT_V_PREFIX, hv, err);
+    if (!rc) {
+        m->be->upload(ps->values, w, ps->total * sizeof *w);
+        m->be->upload(opt_m, hm, ps->total * sizeof *hm);
+        m->be->upload(opt_v, hv, ps->total * sizeof *hv);
+        *tr = at;
     }
-    free(h);
-    return HN_OK;
+    free(w);
+    free(hm);
+    free(hv);
+    return rc;
 }
 
 /* ---------- folders ---------- */
@@ -354,60 +364,137 @@ void hn_checkpoint_prune(const char *run_dir, int keep) {
     }
 }
 
-int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err) {
+void hn_checkpoint_remove_stale(const char *run_dir) {
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long step, pid;
+        int end = 0;
+        if (sscanf(e->d_name, "step-%ld.safetensors.tmp.%ld%n", &step, &pid, &end) != 2 ||
+            e->d_name[end] || pid <= 0 || pid > INT32_MAX)
+            continue;
+        /* this process writes checkpoints one at a time: its own leftovers are stale too */
+        int gone = pid == (long)getpid() || (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
+        if (!gone) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        if (!unlink(path))
+            fprintf(stderr, "hnet: removed %s (left by a writer that was killed)\n", path);
+    }
+    closedir(d);
+}
+
+/* What a use of a checkpoint decided. */
+enum { USE_OK, USE_SKIP, USE_FATAL };
+typedef int (*ckpt_use)(hn_safetensors *f, void *ctx, hn_error *err);
+
+/* Offers use() each checkpoint of run_dir, newest first, that reads back intact and is of
+ * a format hnet reads, until one is taken (1) or one is fatal (-1); a damaged file or a
+ * skipped one is reported to warn and the previous one is tried (0: none was taken; err
+ * says why the last one was not). */
+static int newest_usable(const char *run_dir, ckpt_use use, void *ctx, FILE *warn,
+                         hn_error *err) {
     long steps[1024];
     int n = hn_checkpoint_list(run_dir, steps, 1024);
-    hn_error e2;
+    hn_error why;
     for (int i = 0; i < n; i++) {
-        char path[1024];
+        char path[1100];
         hn_checkpoint_file(path, sizeof path, run_dir, steps[i]);
-        if (!hn_safetensors_read(path, out, &e2)) {
-            const char *fmt = hn_safetensors_meta(out, "format");
-            if (fmt && !strcmp(fmt, HN_CHECKPOINT_FORMAT)) return 1;
-            snprintf(e2.msg, sizeof e2.msg, "%s is not an hnet checkpoint (format %s)", path,
-                     fmt ? fmt : "missing");
-            hn_safetensors_free(out);
+        hn_safetensors f;
+        int got = USE_SKIP;
+        if (!hn_safetensors_read(path, &f, &why)) {
+            got = hn_checkpoint_check_format(&f, &why) ? USE_SKIP : use(&f, ctx, &why);
+            hn_safetensors_free(&f);
+        }
+        if (got == USE_OK) return 1;
+        if (got == USE_FATAL) {
+            if (err) *err = why;
+            return -1;
         }
         if (warn)
-            fprintf(warn, "hnet: refusing checkpoint %s\n  %s\n  %s\n", path, e2.msg,
+            fprintf(warn, "hnet: refusing checkpoint %s\n  %s\n  %s\n", path, why.msg,
                     i + 1 < n ? "falling back to the previous checkpoint" : "no older checkpoint left");
-        if (err) *err = e2;
+        if (err) *err = why;
     }
     if (n == 0 && err) hn_fail(err, "%s: no checkpoints", run_dir);
     return 0;
 }
 
+static int take_file(hn_safetensors *f, void *out, hn_error *err) {
+    *(hn_safetensors *)out = *f;
+    memset(f, 0, sizeof *f); /* now the caller's */
+    return USE_OK;
+}
+
+int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err) {
+    int rc = newest_usable(run_dir, take_file, out, warn, err);
+    return rc < 0 ? 0 : rc;
+}
+
+/* The seed a checkpoint's config gives its model (1 when it has none). */
+static int config_seed(const cJSON *cfg, const char *path, uint64_t *seed, hn_error *err) {
+    const cJSON *v = cJSON_GetObjectItem(cfg, "seed");
+    *seed = 1;
+    if (!v) return HN_OK;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0))
+        return hn_fail(err, "%s: its config's seed is not an integer in [0, 2^53]", path);
+    *seed = (uint64_t)v->valuedouble;
+    return HN_OK;
+}
+
+typedef struct open_ctx {
+    const hn_registry *reg;
+    const hn_backend *be;
+    hn_model *m;
+    cJSON *cfg;
+} open_ctx;
+
+/* Builds the model the checkpoint's config describes and loads its weights. */
+static int open_one(hn_safetensors *f, void *ctx, hn_error *err) {
+    open_ctx *c = ctx;
+    const char *text = hn_safetensors_meta(f, "config");
+    cJSON *cfg = text ? cJSON_Parse(text) : NULL;
+    const cJSON *model = cJSON_GetObjectItem(cfg, "model");
+    uint64_t seed;
+    if (!cJSON_IsObject(model)) {
+        hn_fail(err, "%s carries no model config in its metadata (not written by hnet?)", f->path);
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    if (config_seed(cfg, f->path, &seed, err)) {
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    if (hn_model_build(c->m, model, c->reg, c->be, seed, err)) {
+        hn_fail_prefix(err, "building the model of %s", f->path);
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    if (hn_checkpoint_load_weights(f, c->m, err)) {
+        hn_model_free(c->m);
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    c->cfg = cfg;
+    return USE_OK;
+}
+
 int hn_checkpoint_open_model(const char *path, const hn_registry *reg, const hn_backend *be,
                              hn_model *m, cJSON **config, hn_error *err) {
-    hn_safetensors f;
+    open_ctx c = {.reg = reg, .be = be, .m = m};
     struct stat sb;
     *config = NULL;
     if (!stat(path, &sb) && S_ISDIR(sb.st_mode)) {
-        if (hn_checkpoint_latest(path, &f, stderr, err) != 1) return HN_ERR;
-    } else if (hn_safetensors_read(path, &f, err)) {
-        return HN_ERR;
-    }
-    const char *text = hn_safetensors_meta(&f, "config");
-    cJSON *cfg = text ? cJSON_Parse(text) : NULL;
-    const cJSON *model = cJSON_GetObjectItem(cfg, "model");
-    if (!model) {
-        hn_fail(err, "%s carries no model config in its metadata (not written by hnet?)", f.path);
-        cJSON_Delete(cfg);
+        if (newest_usable(path, open_one, &c, stderr, err) != 1) return HN_ERR;
+    } else {
+        hn_safetensors f;
+        if (hn_safetensors_read(path, &f, err)) return HN_ERR;
+        int rc = hn_checkpoint_check_format(&f, err) ? USE_SKIP : open_one(&f, &c, err);
         hn_safetensors_free(&f);
-        return HN_ERR;
+        if (rc != USE_OK) return HN_ERR;
     }
-    const cJSON *seed = cJSON_GetObjectItem(cfg, "seed");
-    int rc = hn_model_build(m, model, reg, be, cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 1,
-                            err);
-    if (rc) hn_fail_prefix(err, "building the model of %s", f.path);
-    else rc = hn_checkpoint_load_weights(&f, m, err);
-    hn_safetensors_free(&f);
-    if (rc) {
-        hn_model_free(m);
-        cJSON_Delete(cfg);
-        return HN_ERR;
-    }
-    *config = cfg;
+    *config = c.cfg;
     return HN_OK;
 }
 
@@ -440,22 +527,40 @@ static int same_experiment(const cJSON *cfg, const hn_safetensors *f, hn_error *
     return rc;
 }
 
+typedef struct resume_ctx {
+    const cJSON *cfg;
+    hn_model *m;
+    float *opt_m, *opt_v;
+    hn_ckpt_train *tr;
+} resume_ctx;
+
+/* Another experiment's checkpoint is the user's mistake (fatal); a file that does not
+ * load is passed over for the previous one. */
+static int resume_one(hn_safetensors *f, void *ctx, hn_error *err) {
+    resume_ctx *c = ctx;
+    if (same_experiment(c->cfg, f, err)) return USE_FATAL;
+    if (hn_checkpoint_load_train(f, c->m, c->opt_m, c->opt_v, c->tr, err)) return USE_SKIP;
+    fprintf(stderr, "hnet: resuming from %s (step %ld)\n", f->path, c->tr->step);
+    return USE_OK;
+}
+
 int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
                          float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err) {
     *resumed = 0;
+    hn_checkpoint_remove_stale(cs->run_dir);
     long steps[1];
     if (hn_checkpoint_list(cs->run_dir, steps, 1) == 0) return HN_OK; /* nothing yet */
-    hn_safetensors f;
+    resume_ctx c = {.cfg = cfg, .m = m, .opt_m = opt_m, .opt_v = opt_v, .tr = tr};
     hn_error why;
-    if (hn_checkpoint_latest(cs->run_dir, &f, stderr, &why) != 1) {
+    int rc = newest_usable(cs->run_dir, resume_one, &c, stderr, &why);
+    if (rc < 0) {
+        *err = why;
+        return HN_ERR;
+    }
+    if (rc == 0) {
         fprintf(stderr, "hnet: no usable checkpoint in %s; starting the run afresh\n", cs->run_dir);
         return HN_OK;
     }
-    int rc = same_experiment(cfg, &f, err);
-    if (!rc) rc = hn_checkpoint_load_train(&f, m, opt_m, opt_v, tr, err);
-    if (!rc) fprintf(stderr, "hnet: resuming from %s (step %ld)\n", f.path, tr->step);
-    hn_safetensors_free(&f);
-    if (rc) return HN_ERR;
     *resumed = 1;
     return HN_OK;
 }
@@ -464,6 +569,7 @@ int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char
                         const hn_model *m, const float *opt_m, const float *opt_v,
                         const hn_ckpt_train *tr, hn_error *err) {
     if (hn_mkdir_p(cs->run_dir, err)) return hn_fail_prefix(err, "checkpoints");
+    hn_checkpoint_remove_stale(cs->run_dir);
     char path[1100];
     hn_checkpoint_file(path, sizeof path, cs->run_dir, tr->step);
     char *text = cJSON_PrintUnformatted(cfg);

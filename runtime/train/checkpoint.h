@@ -58,7 +58,7 @@ int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *e
 int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
                              hn_ckpt_train *tr, hn_error *err);
 
-/* path: a checkpoint file, or a run's checkpoint folder (its newest good file). Builds
+/* path: a checkpoint file, or a run's checkpoint folder (its newest file that loads). Builds
  * the model its stored config describes and loads the weights; *config receives the
  * resolved experiment config (caller deletes). */
 int hn_checkpoint_open_model(const char *path, const hn_registry *reg, const hn_backend *be,
@@ -71,6 +71,9 @@ void hn_checkpoint_file(char *out, size_t n, const char *run_dir, long step);
 int hn_checkpoint_list(const char *run_dir, long *steps, int max);
 /* Deletes all but the newest keep files. */
 void hn_checkpoint_prune(const char *run_dir, int keep);
+/* Removes the temporary files (step-N.safetensors.tmp.PID) of writers that were killed:
+ * those whose process is gone (or is this one, which writes one file at a time). */
+void hn_checkpoint_remove_stale(const char *run_dir);
 /* Opens the newest checkpoint of run_dir that reads back intact, telling `warn` about
  * each damaged one it passes over. Returns 1 (found, *out filled), 0 (none usable:
  * err says why when files existed), or -1 (error). */
@@ -88,11 +91,14 @@ typedef struct hn_ckpt_settings {
 /* From the resolved config's checkpoint section {every, dir, keep}. */
 void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_settings *cs);
 /* Restores the newest good checkpoint of the run into m, opt_m, opt_v and tr; sets
- * *resumed (0: nothing to resume from, start afresh). Refuses a checkpoint whose
- * experiment (seed, data, model, train) differs from cfg. */
+ * *resumed (0: nothing to resume from, start afresh). One that reads back intact but does
+ * not load (missing tensors, metadata out of range) is passed over, with a warning, for
+ * the previous one; nothing is changed until one loads. Refuses a checkpoint whose
+ * experiment (seed, data, model, train) differs from cfg. Removes stale temporaries. */
 int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
                          float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err);
-/* Writes the checkpoint of tr->step into the run folder and prunes old ones. */
+/* Writes the checkpoint of tr->step into the run folder and prunes old ones (and stale
+ * temporaries). */
 int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char *run_name,
                         const hn_model *m, const float *opt_m, const float *opt_v,
                         const hn_ckpt_train *tr, hn_error *err);
