@@ -132,7 +132,7 @@ fuzzers: all $(FUZZ_BIN)
 $(B)/fuzz/%: tests/fuzz/%.c $(B)/libhnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libhnet.a $(LDLIBS)
-fuzz-build:
+fuzz-build: $(B)/.deps-tests-ok
 	$(MAKE) FUZZ=1 fuzzers
 
 # CPU-vs-CUDA parity tests (tests/gpu), built only where nvcc is; run on a GPU machine
