@@ -7,10 +7,38 @@ CC      ?= cc
 PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto cairo
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -pthread \
-           -Iruntime -Ibuild/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS  += $(SAN) -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -pthread \
+           -Iruntime -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
 B       := build
+
+# `make test SANITIZE=1` (or `make test-sanitize`): everything, plugins included, built
+# with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/ (cpu only: nvcc
+# code is not instrumented), and the whole CPU suite run on it. A sanitizer report fails
+# the test that caused it, even when it came from a process whose output the test
+# swallowed: reports go to files in build-san/san-logs/, which run-tests.sh checks.
+ifeq ($(SANITIZE),1)
+B       := build-san
+NVCC    :=
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_LOGS := $(abspath $(B)/san-logs)
+export HNET := $(B)/hnet
+export HNET_SAN_LOGS := $(SAN_LOGS)
+# malloc returns NULL on absurd sizes as it does unsanitized (hnet reports those itself);
+# LeakSanitizer findings in third-party libraries: tests/sanitize/lsan.supp
+export ASAN_OPTIONS := allocator_may_return_null=1:detect_leaks=1:log_path=$(SAN_LOGS)/asan
+export LSAN_OPTIONS := suppressions=$(abspath tests/sanitize/lsan.supp):print_suppressions=0
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
+endif
+# `make FUZZ=1 fuzzers`: the libFuzzer targets of tests/fuzz/ with everything they link
+# built by clang with coverage, ASan and UBSan into build-fuzz/ (tests/fuzz/README.md).
+ifeq ($(FUZZ),1)
+B       := build-fuzz
+CC      := clang
+NVCC    :=
+SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+           -fno-omit-frame-pointer
+endif
 
 HNET_DATA_DIR ?= $(abspath ../shared/data)
 export HNET_DATA_DIR
@@ -44,7 +72,7 @@ TEST_SRC    := $(wildcard tests/unit/test_*.c)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_HELPERS := $(wildcard tests/unit/support/*.c)
 
-.PHONY: all deps run test test-unit test-e2e clean
+.PHONY: all deps run test test-sanitize test-unit test-e2e clean
 all: $(B)/hnet $(LAYER_SO) $(PLUGIN_SO)
 
 deps: $(B)/.deps-ok
@@ -88,15 +116,24 @@ dir_objs = $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c))
 .SECONDEXPANSION:
 $(B)/layers/%.so: $$(call dir_objs,layers/$$*) $(B)/libhncore.a
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+	$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
 
 $(B)/plugins/%.so: $$(call dir_objs,plugins/$$*) $(B)/libhncore.a
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+	$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
 
 $(B)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(B)/libhnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
+
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzzers fuzz-build
+fuzzers: all $(FUZZ_BIN)
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/libhnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libhnet.a $(LDLIBS)
+fuzz-build: $(B)/.deps-tests-ok
+	$(MAKE) FUZZ=1 fuzzers
 
 # CPU-vs-CUDA parity tests (tests/gpu), built only where nvcc is; run on a GPU machine
 # with scripts/gpu-check.sh.
@@ -116,10 +153,20 @@ endif
 run: deps all
 	$(B)/hnet run experiments/llamabyte.lua
 
-test: deps $(B)/.deps-tests-ok all $(TEST_BIN)
-	sh scripts/run-tests.sh $(TEST_BIN) $(wildcard tests/e2e/test_*.sh)
+# a short run of each fuzzer is part of the plain suite (the sanitized one skips it)
+ifeq ($(SANITIZE),1)
+FUZZ_SMOKE :=
+else
+FUZZ_SMOKE := tests/fuzz/smoke.sh
+endif
+test: deps $(B)/.deps-tests-ok all $(TEST_BIN) $(if $(FUZZ_SMOKE),fuzz-build)
+	@rm -rf $(SAN_LOGS) && $(if $(SAN_LOGS),mkdir -p $(SAN_LOGS),true)
+	sh scripts/run-tests.sh $(TEST_BIN) $(wildcard tests/e2e/test_*.sh) $(FUZZ_SMOKE)
+
+test-sanitize:
+	$(MAKE) test SANITIZE=1
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-san build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -20,9 +20,11 @@ has_pc cairo    || need="$need libcairo2-dev"
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 # `deps.sh --tests`: what only the tests need — python3 for the local HTTP servers they
-# start (fetch, dashboard uploads), chromium to check that reports render
+# start (fetch, dashboard uploads) and to craft checkpoints, chromium to check that
+# reports render, clang for the libFuzzer targets (tests/fuzz/)
 if [ "${1:-}" = "--tests" ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
+    command -v clang >/dev/null 2>&1 || need="$need clang"
     command -v chromium >/dev/null 2>&1 || need="$need chromium"
 fi
 [ -z "$need" ] && exit 0

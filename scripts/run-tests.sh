@@ -2,8 +2,10 @@
 # run-tests.sh TEST...: runs cmocka test binaries and e2e shell tests, counts test
 # cases (cmocka reports per case; each e2e script is one case) and ends with the
 # plain closing line "N passed, N failed, N skipped" (a skipped case is listed, never
-# silently counted as passed).
+# silently counted as passed). With HNET_SAN_LOGS set (make test SANITIZE=1), any
+# sanitizer report a test's processes wrote into that folder fails the test.
 set -u
+san_logs=${HNET_SAN_LOGS:-}
 passed=0
 failed=0
 skipped=0
@@ -29,6 +31,14 @@ for t in "$@"; do
             # a crash or a non-zero exit with no failed case counted is still a failure
             if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; fi ;;
     esac
+    if [ -n "$san_logs" ] && [ -n "$(ls -A "$san_logs" 2>/dev/null)" ]; then
+        for r in "$san_logs"/*; do
+            echo "sanitizer report $(basename "$r"):"
+            head -40 "$r"
+        done >>"$log"
+        rm -f "$san_logs"/*
+        if [ "$f" = 0 ]; then f=1; p=$((p > 0 ? p - 1 : 0)); fi
+    fi
     passed=$((passed + p))
     skipped=$((skipped + k))
     failed=$((failed + f))

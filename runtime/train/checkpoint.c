@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -179,41 +181,94 @@ static int check_extras(const hn_safetensors *f, const hn_model *m, hn_error *er
     return HN_OK;
 }
 
-int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err) {
-    hn_param_store *ps = &m->params;
-    if (check_extras(f, m, err)) return HN_ERR;
-    float *w = calloc(ps->total ? ps->total : 1, sizeof *w); /* padding between params: 0 */
-    if (!w) return hn_fail(err, "out of memory loading %s", f->path);
-    for (int i = 0; i < ps->n; i++) {
-        if (take(f, ps->entries[i].p.name, &ps->entries[i], w, err)) {
-            free(w);
-            return HN_ERR;
-        }
+int hn_checkpoint_check_format(const hn_safetensors *f, hn_error *err) {
+    const char *fmt = hn_safetensors_meta(f, "format");
+    if (!fmt)
+        return hn_fail(err, "%s is not an hnet checkpoint (its metadata has no 'format')", f->path);
+    if (!strcmp(fmt, HN_CHECKPOINT_FORMAT)) {
+        if (f->sealed != HN_ST_SEALED)
+            return hn_fail(err, "%s is damaged: an %s file must carry the checksum '%s' of its "
+                                "header and data, and this one does not", f->path, fmt,
+                           HN_ST_SHA_KEY);
+        return HN_OK;
     }
-    m->be->upload(ps->values, w, ps->total * sizeof *w);
-    free(w);
+    if (!strcmp(fmt, HN_CHECKPOINT_FORMAT_V1)) {
+        if (f->sealed == HN_ST_UNSEALED)
+            return hn_fail(err, "%s is damaged: an %s file must carry the checksum '%s' of its "
+                                "data, and this one does not", f->path, fmt, HN_ST_DATA_SHA_KEY);
+        return HN_OK;
+    }
+    return hn_fail(err, "%s has checkpoint format '%.64s'; this hnet reads %s and %s (written by "
+                        "a newer hnet?)", f->path, fmt, HN_CHECKPOINT_FORMAT, HN_CHECKPOINT_FORMAT_V1);
+}
+
+/* Copies every parameter's tensor `prefix`NAME into host (params.total floats). */
+static int gather(const hn_safetensors *f, const hn_model *m, const char *prefix, float *host,
+                  hn_error *err) {
+    const hn_param_store *ps = &m->params;
+    for (int i = 0; i < ps->n; i++) {
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, ps->entries[i].p.name);
+        if (take(f, name, &ps->entries[i], host, err)) return HN_ERR;
+    }
     return HN_OK;
 }
 
+int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *err) {
+    hn_param_store *ps = &m->params;
+    if (hn_checkpoint_check_format(f, err) || check_extras(f, m, err)) return HN_ERR;
+    float *w = calloc(ps->total ? ps->total : 1, sizeof *w); /* padding between params: 0 */
+    if (!w) return hn_fail(err, "out of memory loading %s", f->path);
+    int rc = gather(f, m, "", w, err);
+    if (!rc) m->be->upload(ps->values, w, ps->total * sizeof *w);
+    free(w);
+    return rc;
+}
+
+/* Metadata numbers are read strictly: the whole string, no spaces, no overflow. Every
+ * value is range-checked before the trainer sees it (a crafted or damaged file must not
+ * make it index, divide or overflow). */
 static int meta_get_double(const hn_safetensors *f, const char *key, double *out, hn_error *err) {
     const char *v = hn_safetensors_meta(f, key);
     char *end;
-    if (!v || (*out = strtod(v, &end), *end))
-        return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    if (!v || !*v || *v == ' ' || (*out = strtod(v, &end), *end) || !isfinite(*out))
+        return hn_fail(err, "%s: metadata '%s' is missing or not a finite number", f->path, key);
     return HN_OK;
 }
-static int meta_get_long(const hn_safetensors *f, const char *key, long long *out, hn_error *err) {
+static int meta_get_long(const hn_safetensors *f, const char *key, long lo, long hi, long *out,
+                         hn_error *err) {
     const char *v = hn_safetensors_meta(f, key);
-    char *end;
-    if (!v || (*out = strtoll(v, &end, 10), *end))
-        return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    const char *p = v && *v == '-' ? v + 1 : v;
+    int digits = p && *p;
+    for (const char *q = p; digits && *q; q++) digits = *q >= '0' && *q <= '9';
+    if (!digits) return hn_fail(err, "%s: metadata '%s' is missing or malformed", f->path, key);
+    errno = 0;
+    long long x = strtoll(v, NULL, 10);
+    if (errno == ERANGE || x < lo || x > hi)
+        return hn_fail(err, "%s: metadata '%s' is %s; expected %ld..%ld (a damaged or crafted "
+                            "checkpoint?)", f->path, key, v, lo, hi);
+    *out = (long)x;
     return HN_OK;
 }
 
+/* train.steps of the config a checkpoint carries (LONG_MAX when it has none). */
+static long config_steps(const char *config_text) {
+    cJSON *cfg = config_text ? cJSON_Parse(config_text) : NULL;
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "train"), "steps");
+    long steps = LONG_MAX;
+    if (cJSON_IsNumber(st) && st->valuedouble >= 0 && st->valuedouble < 9.2e18)
+        steps = (long)st->valuedouble;
+    cJSON_Delete(cfg);
+    return steps;
+}
+
 static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *err) {
-    long long step, run_id, bpb_n, flops_n;
-    if (meta_get_long(f, "step", &step, err) || meta_get_long(f, "run_id", &run_id, err) ||
-        meta_get_long(f, "bpb_n", &bpb_n, err) || meta_get_long(f, "flops_n", &flops_n, err) ||
+    long step, run_id, bpb_n, flops_n;
+    long max_steps = config_steps(hn_safetensors_meta(f, "config"));
+    if (meta_get_long(f, "step", 0, max_steps, &step, err) ||
+        meta_get_long(f, "run_id", 1, LONG_MAX, &run_id, err) ||
+        meta_get_long(f, "bpb_n", 0, step, &bpb_n, err) ||
+        meta_get_long(f, "flops_n", 0, step, &flops_n, err) ||
         meta_get_double(f, "bpb_sum", &tr->bpb_sum, err) ||
         meta_get_double(f, "flops_sum", &tr->flops_sum, err) ||
         meta_get_double(f, "aux_sum", &tr->aux_sum, err) ||
@@ -222,16 +277,19 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
         meta_get_double(f, "bpic", &tr->bpic, err) ||
         meta_get_double(f, "final_train_bpb", &tr->final_train_bpb, err))
         return HN_ERR;
-    tr->step = (long)step;
+    tr->step = step;
     tr->run_id = run_id;
     const char *uuid = hn_safetensors_meta(f, "run_uuid"), *hash = hn_safetensors_meta(f, "config_hash");
     snprintf(tr->run_uuid, sizeof tr->run_uuid, "%s", uuid ? uuid : "");
     snprintf(tr->config_hash, sizeof tr->config_hash, "%s", hash ? hash : "");
-    tr->bpb_n = (long)bpb_n;
-    tr->flops_n = (long)flops_n;
+    tr->bpb_n = bpb_n;
+    tr->flops_n = flops_n;
     const char *rng = hn_safetensors_meta(f, "data_rng");
     unsigned long long s[4];
-    if (!rng || sscanf(rng, "%llx,%llx,%llx,%llx", &s[0], &s[1], &s[2], &s[3]) != 4)
+    char tail;
+    if (!rng || strlen(rng) != 67 ||
+        sscanf(rng, "%16llx,%16llx,%16llx,%16llx%c", &s[0], &s[1], &s[2], &s[3], &tail) != 4 ||
+        !(s[0] | s[1] | s[2] | s[3]))
         return hn_fail(err, "%s: metadata 'data_rng' is missing or malformed", f->path);
     for (int i = 0; i < 4; i++) tr->data_rng.s[i] = s[i];
     return HN_OK;
@@ -239,25 +297,30 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
 
 int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
                              hn_ckpt_train *tr, hn_error *err) {
-    memset(tr, 0, sizeof *tr);
-    if (read_position(f, tr, err) || hn_checkpoint_load_weights(f, m, err)) return HN_ERR;
+    /* everything is read and checked before anything is stored: a file that fails to
+     * load leaves the model, the moments and tr as they were */
+    hn_ckpt_train at;
+    memset(&at, 0, sizeof at);
+    if (hn_checkpoint_check_format(f, err) || read_position(f, &at, err) ||
+        check_extras(f, m, err))
+        return HN_ERR;
     hn_param_store *ps = &m->params;
-    float *h = calloc(ps->total ? ps->total : 1, sizeof *h);
-    if (!h) return hn_fail(err, "out of memory loading %s", f->path);
-    for (int pass = 0; pass < 2; pass++) {
-        const char *pre = pass ? OPT_V_PREFIX : OPT_M_PREFIX;
-        for (int i = 0; i < ps->n; i++) {
-            char name[256];
-            snprintf(name, sizeof name, "%s%s", pre, ps->entries[i].p.name);
-            if (take(f, name, &ps->entries[i], h, err)) {
-                free(h);
-                return HN_ERR;
-            }
-        }
-        m->be->upload(pass ? opt_v : opt_m, h, ps->total * sizeof *h);
+    size_t n = ps->total ? ps->total : 1;
+    float *w = calloc(n, sizeof *w), *hm = calloc(n, sizeof *hm), *hv = calloc(n, sizeof *hv);
+    int rc = !w || !hm || !hv ? hn_fail(err, "out of memory loading %s", f->path) : HN_OK;
+    if (!rc) rc = gather(f, m, "", w, err);
+    if (!rc) rc = gather(f, m, OPT_M_PREFIX, hm, err);
+    if (!rc) rc = gather(f, m, OPT_V_PREFIX, hv, err);
+    if (!rc) {
+        m->be->upload(ps->values, w, ps->total * sizeof *w);
+        m->be->upload(opt_m, hm, ps->total * sizeof *hm);
+        m->be->upload(opt_v, hv, ps->total * sizeof *hv);
+        *tr = at;
     }
-    free(h);
-    return HN_OK;
+    free(w);
+    free(hm);
+    free(hv);
+    return rc;
 }
 
 /* ---------- folders ---------- */
@@ -306,60 +369,137 @@ void hn_checkpoint_prune(const char *run_dir, int keep) {
     }
 }
 
-int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err) {
+void hn_checkpoint_remove_stale(const char *run_dir) {
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long step, pid;
+        int end = 0;
+        if (sscanf(e->d_name, "step-%ld.safetensors.tmp.%ld%n", &step, &pid, &end) != 2 ||
+            e->d_name[end] || pid <= 0 || pid > INT32_MAX)
+            continue;
+        /* this process writes checkpoints one at a time: its own leftovers are stale too */
+        int gone = pid == (long)getpid() || (kill((pid_t)pid, 0) == -1 && errno == ESRCH);
+        if (!gone) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        if (!unlink(path))
+            fprintf(stderr, "hnet: removed %s (left by a writer that was killed)\n", path);
+    }
+    closedir(d);
+}
+
+/* What a use of a checkpoint decided. */
+enum { USE_OK, USE_SKIP, USE_FATAL };
+typedef int (*ckpt_use)(hn_safetensors *f, void *ctx, hn_error *err);
+
+/* Offers use() each checkpoint of run_dir, newest first, that reads back intact and is of
+ * a format hnet reads, until one is taken (1) or one is fatal (-1); a damaged file or a
+ * skipped one is reported to warn and the previous one is tried (0: none was taken; err
+ * says why the last one was not). */
+static int newest_usable(const char *run_dir, ckpt_use use, void *ctx, FILE *warn,
+                         hn_error *err) {
     long steps[1024];
     int n = hn_checkpoint_list(run_dir, steps, 1024);
-    hn_error e2;
+    hn_error why;
     for (int i = 0; i < n; i++) {
-        char path[1024];
+        char path[1100];
         hn_checkpoint_file(path, sizeof path, run_dir, steps[i]);
-        if (!hn_safetensors_read(path, out, &e2)) {
-            const char *fmt = hn_safetensors_meta(out, "format");
-            if (fmt && !strcmp(fmt, HN_CHECKPOINT_FORMAT)) return 1;
-            snprintf(e2.msg, sizeof e2.msg, "%s is not an hnet checkpoint (format %s)", path,
-                     fmt ? fmt : "missing");
-            hn_safetensors_free(out);
+        hn_safetensors f;
+        int got = USE_SKIP;
+        if (!hn_safetensors_read(path, &f, &why)) {
+            got = hn_checkpoint_check_format(&f, &why) ? USE_SKIP : use(&f, ctx, &why);
+            hn_safetensors_free(&f);
+        }
+        if (got == USE_OK) return 1;
+        if (got == USE_FATAL) {
+            if (err) *err = why;
+            return -1;
         }
         if (warn)
-            fprintf(warn, "hnet: refusing checkpoint %s\n  %s\n  %s\n", path, e2.msg,
+            fprintf(warn, "hnet: refusing checkpoint %s\n  %s\n  %s\n", path, why.msg,
                     i + 1 < n ? "falling back to the previous checkpoint" : "no older checkpoint left");
-        if (err) *err = e2;
+        if (err) *err = why;
     }
     if (n == 0 && err) hn_fail(err, "%s: no checkpoints", run_dir);
     return 0;
 }
 
+static int take_file(hn_safetensors *f, void *out, hn_error *err) {
+    *(hn_safetensors *)out = *f;
+    memset(f, 0, sizeof *f); /* now the caller's */
+    return USE_OK;
+}
+
+int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err) {
+    int rc = newest_usable(run_dir, take_file, out, warn, err);
+    return rc < 0 ? 0 : rc;
+}
+
+/* The seed a checkpoint's config gives its model (1 when it has none). */
+static int config_seed(const cJSON *cfg, const char *path, uint64_t *seed, hn_error *err) {
+    const cJSON *v = cJSON_GetObjectItem(cfg, "seed");
+    *seed = 1;
+    if (!v) return HN_OK;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0))
+        return hn_fail(err, "%s: its config's seed is not an integer in [0, 2^53]", path);
+    *seed = (uint64_t)v->valuedouble;
+    return HN_OK;
+}
+
+typedef struct open_ctx {
+    const hn_registry *reg;
+    const hn_backend *be;
+    hn_model *m;
+    cJSON *cfg;
+} open_ctx;
+
+/* Builds the model the checkpoint's config describes and loads its weights. */
+static int open_one(hn_safetensors *f, void *ctx, hn_error *err) {
+    open_ctx *c = ctx;
+    const char *text = hn_safetensors_meta(f, "config");
+    cJSON *cfg = text ? cJSON_Parse(text) : NULL;
+    const cJSON *model = cJSON_GetObjectItem(cfg, "model");
+    uint64_t seed;
+    if (!cJSON_IsObject(model)) {
+        hn_fail(err, "%s carries no model config in its metadata (not written by hnet?)", f->path);
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    if (config_seed(cfg, f->path, &seed, err)) {
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    if (hn_model_build(c->m, model, c->reg, c->be, seed, err)) {
+        hn_fail_prefix(err, "building the model of %s", f->path);
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    if (hn_checkpoint_load_weights(f, c->m, err)) {
+        hn_model_free(c->m);
+        cJSON_Delete(cfg);
+        return USE_SKIP;
+    }
+    c->cfg = cfg;
+    return USE_OK;
+}
+
 int hn_checkpoint_open_model(const char *path, const hn_registry *reg, const hn_backend *be,
                              hn_model *m, cJSON **config, hn_error *err) {
-    hn_safetensors f;
+    open_ctx c = {.reg = reg, .be = be, .m = m};
     struct stat sb;
     *config = NULL;
     if (!stat(path, &sb) && S_ISDIR(sb.st_mode)) {
-        if (hn_checkpoint_latest(path, &f, stderr, err) != 1) return HN_ERR;
-    } else if (hn_safetensors_read(path, &f, err)) {
-        return HN_ERR;
-    }
-    const char *text = hn_safetensors_meta(&f, "config");
-    cJSON *cfg = text ? cJSON_Parse(text) : NULL;
-    const cJSON *model = cJSON_GetObjectItem(cfg, "model");
-    if (!model) {
-        hn_fail(err, "%s carries no model config in its metadata (not written by hnet?)", f.path);
-        cJSON_Delete(cfg);
+        if (newest_usable(path, open_one, &c, stderr, err) != 1) return HN_ERR;
+    } else {
+        hn_safetensors f;
+        if (hn_safetensors_read(path, &f, err)) return HN_ERR;
+        int rc = hn_checkpoint_check_format(&f, err) ? USE_SKIP : open_one(&f, &c, err);
         hn_safetensors_free(&f);
-        return HN_ERR;
+        if (rc != USE_OK) return HN_ERR;
     }
-    const cJSON *seed = cJSON_GetObjectItem(cfg, "seed");
-    int rc = hn_model_build(m, model, reg, be, cJSON_IsNumber(seed) ? (uint64_t)seed->valuedouble : 1,
-                            err);
-    if (rc) hn_fail_prefix(err, "building the model of %s", f.path);
-    else rc = hn_checkpoint_load_weights(&f, m, err);
-    hn_safetensors_free(&f);
-    if (rc) {
-        hn_model_free(m);
-        cJSON_Delete(cfg);
-        return HN_ERR;
-    }
-    *config = cfg;
+    *config = c.cfg;
     return HN_OK;
 }
 
@@ -392,22 +532,40 @@ static int same_experiment(const cJSON *cfg, const hn_safetensors *f, hn_error *
     return rc;
 }
 
+typedef struct resume_ctx {
+    const cJSON *cfg;
+    hn_model *m;
+    float *opt_m, *opt_v;
+    hn_ckpt_train *tr;
+} resume_ctx;
+
+/* Another experiment's checkpoint is the user's mistake (fatal); a file that does not
+ * load is passed over for the previous one. */
+static int resume_one(hn_safetensors *f, void *ctx, hn_error *err) {
+    resume_ctx *c = ctx;
+    if (same_experiment(c->cfg, f, err)) return USE_FATAL;
+    if (hn_checkpoint_load_train(f, c->m, c->opt_m, c->opt_v, c->tr, err)) return USE_SKIP;
+    fprintf(stderr, "hnet: resuming from %s (step %ld)\n", f->path, c->tr->step);
+    return USE_OK;
+}
+
 int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
                          float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err) {
     *resumed = 0;
+    hn_checkpoint_remove_stale(cs->run_dir);
     long steps[1];
     if (hn_checkpoint_list(cs->run_dir, steps, 1) == 0) return HN_OK; /* nothing yet */
-    hn_safetensors f;
+    resume_ctx c = {.cfg = cfg, .m = m, .opt_m = opt_m, .opt_v = opt_v, .tr = tr};
     hn_error why;
-    if (hn_checkpoint_latest(cs->run_dir, &f, stderr, &why) != 1) {
+    int rc = newest_usable(cs->run_dir, resume_one, &c, stderr, &why);
+    if (rc < 0) {
+        *err = why;
+        return HN_ERR;
+    }
+    if (rc == 0) {
         fprintf(stderr, "hnet: no usable checkpoint in %s; starting the run afresh\n", cs->run_dir);
         return HN_OK;
     }
-    int rc = same_experiment(cfg, &f, err);
-    if (!rc) rc = hn_checkpoint_load_train(&f, m, opt_m, opt_v, tr, err);
-    if (!rc) fprintf(stderr, "hnet: resuming from %s (step %ld)\n", f.path, tr->step);
-    hn_safetensors_free(&f);
-    if (rc) return HN_ERR;
     *resumed = 1;
     return HN_OK;
 }
@@ -416,6 +574,7 @@ int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char
                         const hn_model *m, const float *opt_m, const float *opt_v,
                         const hn_ckpt_train *tr, hn_error *err) {
     if (hn_mkdir_p(cs->run_dir, err)) return hn_fail_prefix(err, "checkpoints");
+    hn_checkpoint_remove_stale(cs->run_dir);
     char path[1100];
     hn_checkpoint_file(path, sizeof path, cs->run_dir, tr->step);
     char *text = cJSON_PrintUnformatted(cfg);

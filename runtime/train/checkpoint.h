@@ -6,12 +6,18 @@
  *   - in __metadata__ (strings): format, the resolved config JSON, run name and run id,
  *     step, the data generator's state (data position), the logging-interval
  *     accumulators and the validation results so far (hex floats: exact), and the
- *     sha256 of the data section.
+ *     sha256 of the whole file (header and metadata included; model/safetensors.h).
+ *
+ * Format hnet-checkpoint/2 must carry that whole-file checksum; hnet-checkpoint/1 (older
+ * hnet, whose checksum covers the data only) still loads; any other format is refused.
+ * Every metadata value is range-checked when read (step within [0, train.steps], counts
+ * within [0, step], sums finite, a valid generator state), so neither a damaged nor a
+ * crafted file reaches the trainer with values it cannot use.
  * The schedule position is the step; initialisation randomness is not needed again.
  *
  * A run's checkpoints live in <checkpoint.dir>/<run name>/step-<8 digits>.safetensors;
  * the newest `keep` are kept. Loading takes the newest one that reads back intact and
- * says which damaged ones it skipped. */
+ * loads, and says which ones it skipped and why. */
 #ifndef HN_CHECKPOINT_H
 #define HN_CHECKPOINT_H
 
@@ -24,7 +30,11 @@
 #include "model/model.h"
 #include "model/safetensors.h"
 
-#define HN_CHECKPOINT_FORMAT "hnet-checkpoint/1"
+#define HN_CHECKPOINT_FORMAT "hnet-checkpoint/2"
+#define HN_CHECKPOINT_FORMAT_V1 "hnet-checkpoint/1" /* checksum of the data only */
+
+/* f is an hnet checkpoint of a format this hnet reads, sealed as that format requires. */
+int hn_checkpoint_check_format(const hn_safetensors *f, hn_error *err);
 
 /* Where a run stands (everything a resumed run needs besides the tensors). */
 typedef struct hn_ckpt_train {
@@ -50,7 +60,7 @@ int hn_checkpoint_load_weights(const hn_safetensors *f, hn_model *m, hn_error *e
 int hn_checkpoint_load_train(const hn_safetensors *f, hn_model *m, float *opt_m, float *opt_v,
                              hn_ckpt_train *tr, hn_error *err);
 
-/* path: a checkpoint file, or a run's checkpoint folder (its newest good file). Builds
+/* path: a checkpoint file, or a run's checkpoint folder (its newest file that loads). Builds
  * the model its stored config describes and loads the weights; *config receives the
  * resolved experiment config (caller deletes). */
 int hn_checkpoint_open_model(const char *path, const hn_registry *reg, const hn_backend *be,
@@ -63,6 +73,9 @@ void hn_checkpoint_file(char *out, size_t n, const char *run_dir, long step);
 int hn_checkpoint_list(const char *run_dir, long *steps, int max);
 /* Deletes all but the newest keep files. */
 void hn_checkpoint_prune(const char *run_dir, int keep);
+/* Removes the temporary files (step-N.safetensors.tmp.PID) of writers that were killed:
+ * those whose process is gone (or is this one, which writes one file at a time). */
+void hn_checkpoint_remove_stale(const char *run_dir);
 /* Opens the newest checkpoint of run_dir that reads back intact, telling `warn` about
  * each damaged one it passes over. Returns 1 (found, *out filled), 0 (none usable:
  * err says why when files existed), or -1 (error). */
@@ -80,11 +93,14 @@ typedef struct hn_ckpt_settings {
 /* From the resolved config's checkpoint section {every, dir, keep}. */
 void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_settings *cs);
 /* Restores the newest good checkpoint of the run into m, opt_m, opt_v and tr; sets
- * *resumed (0: nothing to resume from, start afresh). Refuses a checkpoint whose
- * experiment (seed, data, model, train) differs from cfg. */
+ * *resumed (0: nothing to resume from, start afresh). One that reads back intact but does
+ * not load (missing tensors, metadata out of range) is passed over, with a warning, for
+ * the previous one; nothing is changed until one loads. Refuses a checkpoint whose
+ * experiment (seed, data, model, train) differs from cfg. Removes stale temporaries. */
 int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
                          float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err);
-/* Writes the checkpoint of tr->step into the run folder and prunes old ones. */
+/* Writes the checkpoint of tr->step into the run folder and prunes old ones (and stale
+ * temporaries). */
 int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char *run_name,
                         const hn_model *m, const float *opt_m, const float *opt_v,
                         const hn_ckpt_train *tr, hn_error *err);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -210,7 +211,7 @@ static void test_damaged_checkpoints_refused(void **state) {
     float *mv = calloc(m.params.total, sizeof(float));
     hn_error err;
     for (long step = 3; step <= 9; step += 3) {
-        hn_ckpt_train tr = {.step = step, .run_id = 1};
+        hn_ckpt_train tr = {.step = step, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
         assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
     }
     long steps[8];
@@ -274,11 +275,115 @@ static void test_damaged_checkpoints_refused(void **state) {
     hn_model_free(&m);
 }
 
+/* A newest checkpoint that reads back intact (its checksum holds) but cannot be loaded
+ * — here: written without the optimizer moments a resume needs — is passed over with a
+ * warning for the previous one, as a damaged one is. */
+static void test_unloadable_newest_falls_back(void **state) {
+    hn_model m;
+    build(&m, SMALL_MODEL, 3);
+    char dir[512], p9[600];
+    snprintf(dir, sizeof dir, "%s/fallback", tmpdir);
+    hn_ckpt_settings cs = {.every = 3, .keep = 3};
+    snprintf(cs.run_dir, sizeof cs.run_dir, "%s", dir);
+    cJSON *cfg = cJSON_Parse("{\"seed\":3}");
+    cJSON_AddItemToObject(cfg, "model", cJSON_Parse(SMALL_MODEL));
+    float *mv = calloc(m.params.total, sizeof(float));
+    hn_error err;
+    hn_ckpt_train tr = {.step = 6, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
+    assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+    /* step 9: a weights-only file with the training position (no moments) */
+    tr.step = 9;
+    hn_checkpoint_file(p9, sizeof p9, dir, 9);
+    char *text = cJSON_PrintUnformatted(cfg);
+    assert_int_equal(hn_checkpoint_save(p9, &m, NULL, NULL, text, "run", &tr, &err), HN_OK);
+    free(text);
+    hn_safetensors f;
+    assert_int_equal(hn_safetensors_read(p9, &f, &err), HN_OK); /* intact */
+    hn_safetensors_free(&f);
+
+    FILE *warn = tmpfile(), *was = stderr;
+    stderr = warn;
+    hn_ckpt_train at;
+    int resumed = 0;
+    int rc = hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &at, &resumed, &err);
+    stderr = was;
+    char msg[4096] = "";
+    rewind(warn);
+    msg[fread(msg, 1, sizeof msg - 1, warn)] = 0;
+    fclose(warn);
+    printf("%s", msg);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    assert_int_equal(resumed, 1);
+    assert_int_equal(at.step, 6);
+    assert_non_null(strstr(msg, "step-00000009"));
+    assert_non_null(strstr(msg, "falling back"));
+    free(mv);
+    cJSON_Delete(cfg);
+    hn_model_free(&m);
+}
+
+static pid_t dead_pid(void) {
+    pid_t p = fork();
+    if (p == 0) _exit(0);
+    assert_true(p > 0);
+    waitpid(p, NULL, 0);
+    return p;
+}
+
+static void touch(const char *path) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("partial", f);
+    fclose(f);
+}
+
+/* A process killed while writing leaves step-N.safetensors.tmp.PID behind: the next
+ * writer or resume of the folder removes those whose process is gone, and only those. */
+static void test_stale_temporary_files_removed(void **state) {
+    hn_model m;
+    build(&m, SMALL_MODEL, 3);
+    char dir[512], stale[700], live[700], other[700];
+    snprintf(dir, sizeof dir, "%s/stale", tmpdir);
+    hn_ckpt_settings cs = {.every = 3, .keep = 2};
+    snprintf(cs.run_dir, sizeof cs.run_dir, "%s", dir);
+    cJSON *cfg = cJSON_Parse("{\"seed\":3}");
+    cJSON_AddItemToObject(cfg, "model", cJSON_Parse(SMALL_MODEL));
+    float *mv = calloc(m.params.total, sizeof(float));
+    hn_error err;
+    hn_ckpt_train tr = {.step = 3, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
+    assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+
+    snprintf(stale, sizeof stale, "%s/step-00000006.safetensors.tmp.%ld", dir, (long)dead_pid());
+    snprintf(live, sizeof live, "%s/step-00000006.safetensors.tmp.%ld", dir, (long)getppid());
+    snprintf(other, sizeof other, "%s/notes.tmp.1", dir);
+    touch(stale);
+    touch(live);
+    touch(other);
+    hn_ckpt_train at;
+    int resumed = 0;
+    assert_int_equal(hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &at, &resumed, &err), HN_OK);
+    assert_int_equal(access(stale, F_OK), -1); /* the killed writer's file is gone */
+    assert_int_equal(access(live, F_OK), 0);   /* a live writer's is not */
+    assert_int_equal(access(other, F_OK), 0);  /* nor a file that is not a checkpoint's */
+
+    touch(stale);
+    tr.step = 6;
+    assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(live, F_OK), 0);
+    free(mv);
+    cJSON_Delete(cfg);
+    hn_model_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_match_reference_table),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damaged_checkpoints_refused),
+        cmocka_unit_test(test_unloadable_newest_falls_back),
+        cmocka_unit_test(test_stale_temporary_files_removed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
