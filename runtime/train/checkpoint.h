@@ -81,8 +81,6 @@ void hn_checkpoint_remove_stale(const char *run_dir);
  * err says why when files existed), or -1 (error). */
 int hn_checkpoint_latest(const char *run_dir, hn_safetensors *out, FILE *warn, hn_error *err);
 
-#endif
-
 /* ---- the trainer's use ---- */
 typedef struct hn_ckpt_settings {
     long every; /* 0: no checkpoints */
@@ -107,3 +105,5 @@ int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char
 /* Test hook: when HNET_TEST_SIGKILL_AT_STEP equals step, the process kills itself with
  * SIGKILL (no cleanup at all), as a crash or an OOM killer would. */
 void hn_checkpoint_test_kill(long step);
+
+#endif
