@@ -70,18 +70,35 @@ static void sw_bind(void *self, const hn_param *params) {
     s->g2 = params[1].grad;
 }
 
-/* the forward over T rows, shared by training and stepping */
+static int op_failed(const hn_backend *be, const char *what, hn_error *err) {
+    const char *why = be->device_error ? be->device_error() : NULL;
+    return hn_fail(err, "swiglu: the %s backend refused %s%s%s", be->name, what, why ? ": " : "",
+                   why ? why : "");
+}
+
+/* A workspace slot as a [rows, cols] tensor of dtype (data NULL when out of memory). */
+static hn_tensor ws_tensor(const hn_backend *be, int slot, hn_dtype dtype, int rows, int cols) {
+    size_t bytes = (size_t)rows * cols * hn_dtype_size(dtype);
+    return hn_tensor_of(be->workspace(slot, bytes ? bytes : 1), dtype, rows, cols);
+}
+
+/* The forward over T rows, shared by training and stepping. gu = x fc1^T is kept (in the
+ * backend's activation dtype, written there by the product itself); h = swiglu(gu) is
+ * made again in backward. */
 static int run_forward(swiglu *s, const hn_backend *be, const float *x, float *y, int T,
                        hn_error *err) {
     if (T == 0) return HN_OK;
     int D = s->d, H = s->hidden;
-    float *h = be->workspace(HN_WS_LAYER0, (size_t)T * H * sizeof(float));
-    float *gu = hn_stash_begin(&s->gu, be, HN_WS_LAYER1, (size_t)T * 2 * H);
-    if (!h || !gu) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
-    be->matmul(0, 1, T, 2 * H, D, 1.0f, x, s->w1, 0.0f, gu);
-    be->swiglu_forward(h, gu, T, H);
-    be->matmul(0, 1, T, D, H, 1.0f, h, s->w2, 0.0f, y);
-    hn_stash_end(&s->gu);
+    hn_tensor gu = hn_stash_tensor_begin(&s->gu, be, T, 2 * H);
+    hn_tensor h = ws_tensor(be, HN_WS_LAYER0, be->activation_dtype(be), T, H);
+    if (!h.data || !gu.data) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
+    hn_matmul_params fc1 = {.a = hn_tensor_f32(x, T, D), .b = hn_tensor_f32(s->w1, 2 * H, D),
+                            .c = gu, .trans_b = 1, .alpha = 1.0f};
+    hn_swiglu_params act = {.gu = gu, .h = h};
+    hn_matmul_params fc2 = {.a = h, .b = hn_tensor_f32(s->w2, D, H), .c = hn_tensor_f32(y, T, D),
+                            .trans_b = 1, .alpha = 1.0f};
+    if (be->matmul_t(be, &fc1) || be->swiglu_forward_t(be, &act) || be->matmul_t(be, &fc2))
+        return op_failed(be, "a forward op", err);
     return HN_OK;
 }
 
@@ -93,6 +110,8 @@ static int sw_forward(void *self, const hn_layer_ctx *ctx, const float *x, float
     return run_forward(s, ctx->be, x, y, s->T, err);
 }
 
+/* In the bf16 activation dtype, dy is rounded once for its two products, and h, dh and
+ * dgu are bf16: every product reads bf16 operands except x (float32, from the network). */
 static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
                        hn_error *err) {
     swiglu *s = self;
@@ -101,19 +120,27 @@ static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, flo
     if (T != s->T)
         return hn_fail(err, "swiglu: backward over %d rows follows a forward over %d", T, s->T);
     if (T == 0) return HN_OK;
-    size_t th = (size_t)T * H * sizeof(float);
-    float *h = be->workspace(HN_WS_LAYER0, th), *dh = be->workspace(HN_WS_LAYER1, th);
-    float *dgu = be->workspace(HN_WS_LAYER2, 2 * th);
-    const float *gu = hn_stash_get(&s->gu, HN_WS_LAYER3);
-    if (!h || !dh || !dgu || !gu)
+    hn_dtype at = be->activation_dtype(be);
+    hn_tensor gu = hn_stash_tensor(&s->gu), dyt = hn_tensor_f32(dy, T, D);
+    hn_tensor h = ws_tensor(be, HN_WS_LAYER0, at, T, H), dh = ws_tensor(be, HN_WS_LAYER1, at, T, H);
+    hn_tensor dgu = ws_tensor(be, HN_WS_LAYER2, at, T, 2 * H);
+    if (at != HN_F32) dyt = ws_tensor(be, HN_WS_LAYER3, at, T, D);
+    if (!h.data || !dh.data || !dgu.data || !gu.data || !dyt.data)
         return hn_fail(err, "swiglu: out of %s memory for %d rows of gradients", be->name, T);
-    be->swiglu_forward(h, gu, T, H);                         /* h again: cheaper than keeping it */
-    be->matmul(1, 0, D, H, T, 1.0f, dy, h, 1.0f, s->g2);    /* dfc2 += dy^T h */
-    be->matmul(0, 0, T, H, D, 1.0f, dy, s->w2, 0.0f, dh);   /* dh = dy fc2 */
-    be->zero(dgu, 2 * th);
-    be->swiglu_backward(dgu, dh, gu, T, H);
-    be->matmul(1, 0, 2 * H, D, T, 1.0f, dgu, s->x, 1.0f, s->g1); /* dfc1 += dgu^T x */
-    be->matmul(0, 0, T, D, 2 * H, 1.0f, dgu, s->w1, 1.0f, dx);   /* dx += dgu fc1 */
+    hn_swiglu_params act = {.gu = gu, .h = h, .dh = dh, .dgu = dgu};
+    hn_matmul_params dfc2 = {.a = dyt, .b = h, .c = hn_tensor_f32(s->g2, D, H), .trans_a = 1,
+                             .alpha = 1.0f, .beta = 1.0f};                 /* dfc2 += dy^T h */
+    hn_matmul_params dhp = {.a = dyt, .b = hn_tensor_f32(s->w2, D, H), .c = dh, .alpha = 1.0f};
+    hn_matmul_params dfc1 = {.a = dgu, .b = hn_tensor_f32(s->x, T, D),
+                             .c = hn_tensor_f32(s->g1, 2 * H, D), .trans_a = 1, .alpha = 1.0f,
+                             .beta = 1.0f};                               /* dfc1 += dgu^T x */
+    hn_matmul_params dxp = {.a = dgu, .b = hn_tensor_f32(s->w1, 2 * H, D),
+                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
+    if ((at != HN_F32 && be->convert(be, dyt, hn_tensor_f32(dy, T, D))) ||
+        be->swiglu_forward_t(be, &act) || /* h again: cheaper than keeping it */
+        be->matmul_t(be, &dfc2) || be->matmul_t(be, &dhp) || be->swiglu_backward_t(be, &act) ||
+        be->matmul_t(be, &dfc1) || be->matmul_t(be, &dxp))
+        return op_failed(be, "a backward op", err);
     return HN_OK;
 }
 

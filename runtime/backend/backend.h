@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/tensor.h"
 #include "core/grow.h"
 
 typedef enum hn_device_kind { HN_DEVICE_CPU = 0, HN_DEVICE_CUDA = 1 } hn_device_kind;
@@ -46,6 +47,28 @@ enum {
     HN_WS_LAYER7,
     HN_WS_SLOTS
 };
+
+/* ---- parameters of the typed ops (backend API v2; fields are only ever appended) ----
+ * Typed ops take the backend they belong to, a params struct of typed views
+ * (backend/tensor.h), return 0 (HN_OK) or -1 when the arguments are unusable (shapes or
+ * dtypes that do not fit: the message is in the backend's device_error where it has
+ * one), and on the cuda backend enqueue their work without synchronising. */
+typedef struct hn_matmul_params {
+    /* c = alpha * op(a) op(b) + beta * c; op(a) is [m, k] (a is [k, m] when trans_a),
+     * op(b) is [k, n], c is [m, n]. Any mix of float32 and bf16 views; arithmetic and
+     * accumulation are float32 (bf16 operands on tensor cores on the cuda backend). */
+    hn_tensor a, b, c;
+    int trans_a, trans_b;
+    float alpha, beta;
+} hn_matmul_params;
+
+typedef struct hn_swiglu_params {
+    hn_tensor gu;   /* [T, 2H] = [value | gate] */
+    hn_tensor h;    /* forward output [T, H] = value * silu(gate), overwritten */
+    hn_tensor dh;   /* backward input [T, H] */
+    hn_tensor dgu;  /* backward output [T, 2H] */
+    int accumulate; /* backward: 1 adds into dgu (float32 only), 0 overwrites it */
+} hn_swiglu_params;
 
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
@@ -149,6 +172,16 @@ typedef struct hn_backend {
     int (*stash_bf16)(void);
     void (*pack_bf16)(uint16_t *dst, const float *src, size_t n);
     void (*unpack_bf16)(float *dst, const uint16_t *src, size_t n);
+
+    /* ---- typed ops (v2: the backend, a params struct of typed views, a status) ----
+     * activation_dtype: the storage type this backend keeps activations in now (bf16 on
+     * cuda in its bf16 matmul mode, float32 otherwise; the cpu only when a test asks).
+     * convert: dst = src elementwise between any two dtypes (same shape). */
+    hn_dtype (*activation_dtype)(const struct hn_backend *be);
+    int (*matmul_t)(const struct hn_backend *be, const hn_matmul_params *p);
+    int (*swiglu_forward_t)(const struct hn_backend *be, const hn_swiglu_params *p);
+    int (*swiglu_backward_t)(const struct hn_backend *be, const hn_swiglu_params *p);
+    int (*convert)(const struct hn_backend *be, hn_tensor dst, hn_tensor src);
 
     /* ---- op families owned by other concerns (NULL until implemented) ---- */
     const struct hn_ops_ssm *ssm;

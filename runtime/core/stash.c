@@ -32,6 +32,24 @@ const float *hn_stash_get(hn_stash *s, int slot) {
     return out;
 }
 
+hn_tensor hn_stash_tensor_begin(hn_stash *s, const hn_backend *be, int rows, int cols) {
+    if (s->be && s->be != be) hn_stash_free(s);
+    s->be = be;
+    s->rows = rows;
+    s->cols = cols;
+    s->n = (size_t)rows * cols;
+    s->bf16 = be->activation_dtype(be) == HN_BF16;
+    s->work = NULL;
+    hn_tensor t = hn_stash_tensor(s);
+    if (reserve(s, (s->n ? s->n : 1) * hn_dtype_size(t.dtype))) t.data = NULL;
+    else t.data = s->buf.p;
+    return t;
+}
+
+hn_tensor hn_stash_tensor(const hn_stash *s) {
+    return hn_tensor_of(s->buf.p, s->bf16 ? HN_BF16 : HN_F32, s->rows, s->cols);
+}
+
 void hn_stash_free(hn_stash *s) {
     if (s->buf.p && s->be) s->be->free(s->buf.p);
     memset(s, 0, sizeof *s);

@@ -59,6 +59,13 @@ void hn_cpu_set_stash_bf16(int on);
 void hn_cpu_pack_bf16(uint16_t *dst, const float *src, size_t n);
 void hn_cpu_unpack_bf16(float *dst, const uint16_t *src, size_t n);
 
+/* typed ops (typed.c) */
+hn_dtype hn_cpu_activation_dtype(const hn_backend *be);
+int hn_cpu_convert(const hn_backend *be, hn_tensor dst, hn_tensor src);
+int hn_cpu_matmul_t(const hn_backend *be, const hn_matmul_params *p);
+int hn_cpu_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p);
+int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p);
+
 /* xent.c */
 void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
 void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,

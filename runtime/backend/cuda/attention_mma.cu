@@ -63,39 +63,63 @@ __device__ __forceinline__ int lo_of(const int32_t *pos, int i, int T, int windo
     return window >= 0 ? max(lo, i - window) : lo;
 }
 
-/* s[n-tile][4] (16 rows x 64 keys) = A(16 x 64) . B^T where B's 64 rows are stored [n][k] */
-__device__ __forceinline__ void scores(float s[8][4], const uint32_t a[4][4],
-                                       const __nv_bfloat16 *B) {
+/* s[m][n-tile][4] (MT x 16 rows x 64 keys) = A(MT x 16 x 64) . B^T where B's 64 rows are
+ * stored [n][k]. Each B fragment loaded from shared memory feeds MT products: more rows
+ * per warp, less shared-memory traffic per product. */
+template <int MT>
+__device__ __forceinline__ void scores_mt(float s[MT][8][4], const uint32_t a[MT][4][4],
+                                          const bf16 *B) {
 #pragma unroll
-    for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int n = 0; n < 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
 #pragma unroll
     for (int ks = 0; ks < 4; ks++)
 #pragma unroll
         for (int np = 0; np < 4; np++) {
             uint32_t b[4];
             hn_load_b_nk(b, B, LDS, np * 16, ks * 16);
-            hn_mma16816(s[2 * np], a[ks], b[0], b[1]);
-            hn_mma16816(s[2 * np + 1], a[ks], b[2], b[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                hn_mma16816(s[mt][2 * np], a[mt][ks], b[0], b[1]);
+                hn_mma16816(s[mt][2 * np + 1], a[mt][ks], b[2], b[3]);
+            }
         }
 }
 
-/* acc[n-tile][4] (16 x 64) += P(16 x 64, C fragments) . B where B is stored [k][n] */
-__device__ __forceinline__ void accumulate(float acc[8][4], const float p[8][4],
-                                           const __nv_bfloat16 *B) {
+/* acc[m][n-tile][4] (MT x 16 x 64) += P(MT x 16 x 64, C fragments) . B, B stored [k][n] */
+template <int MT>
+__device__ __forceinline__ void accumulate_mt(float acc[MT][8][4], const float p[MT][8][4],
+                                              const bf16 *B) {
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
-        uint32_t a[4] = {hn_pack_bf16(p[2 * kk][0], p[2 * kk][1]),
-                         hn_pack_bf16(p[2 * kk][2], p[2 * kk][3]),
-                         hn_pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                         hn_pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            a[mt][0] = hn_pack_bf16(p[mt][2 * kk][0], p[mt][2 * kk][1]);
+            a[mt][1] = hn_pack_bf16(p[mt][2 * kk][2], p[mt][2 * kk][3]);
+            a[mt][2] = hn_pack_bf16(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
+            a[mt][3] = hn_pack_bf16(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int dp = 0; dp < 4; dp++) {
             uint32_t b[4];
             hn_load_b_kn(b, B, LDS, dp * 16, kk * 16);
-            hn_mma16816(acc[2 * dp], a, b[0], b[1]);
-            hn_mma16816(acc[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                hn_mma16816(acc[mt][2 * dp], a[mt], b[0], b[1]);
+                hn_mma16816(acc[mt][2 * dp + 1], a[mt], b[2], b[3]);
+            }
         }
     }
+}
+
+/* one m-tile (16 rows) per warp: the backward's shape */
+__device__ __forceinline__ void scores(float s[8][4], const uint32_t a[4][4], const bf16 *B) {
+    scores_mt<1>((float(*)[8][4])s, (const uint32_t(*)[4][4])a, B);
+}
+__device__ __forceinline__ void accumulate(float acc[8][4], const float p[8][4], const bf16 *B) {
+    accumulate_mt<1>((float(*)[8][4])acc, (const float(*)[8][4])p, B);
 }
 
 __device__ __forceinline__ void load_a_rows(uint32_t a[4][4], const __nv_bfloat16 *tile, int row0) {
@@ -104,106 +128,126 @@ __device__ __forceinline__ void load_a_rows(uint32_t a[4][4], const __nv_bfloat1
 }
 
 /* ------------------------------------------------------------------ forward */
-#define FWD_M 128 /* query rows per block: 8 warps x 16 */
+#define FWD_M 128 /* query rows per block */
 #define FWD_N 64  /* keys per streamed tile */
-#define FWD_T 256
-
 #define TILE (FWD_N * LDS) /* bf16 elements of one staged key tile */
 static const size_t FWD_SMEM = (FWD_M * LDS + 4 * TILE) * sizeof(bf16);
 
-__global__ void __launch_bounds__(FWD_T, 2) k_mma_fwd(float *out, float *lse, const bf16 *q,
-                                                   const bf16 *k, const bf16 *v, int ld,
-                                                   const int32_t *pos, int T, int heads,
-                                                   int window, float scale_log2) {
+/* MT m-tiles (16 rows each) per warp, FWD_M / (16 MT) warps per block */
+template <int MT>
+__global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
+    k_mma_fwd(float *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ld,
+              const int32_t *pos, int T, int heads, int window, float scale_log2) {
+    constexpr int NT = FWD_M * 2 / MT, WR = 16 * MT; /* threads; rows per warp */
     extern __shared__ __align__(16) unsigned char smem_raw[];
     bf16 *Qs = (bf16 *)smem_raw, *KV = Qs + FWD_M * LDS; /* KV: [buffer][K, V] tiles */
     int h = blockIdx.y, r0 = blockIdx.x * FWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16;
-    int row[2] = {w0 + g, w0 + g + 8};
-    int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
+    int g = lane >> 2, c = lane & 3, w0 = r0 + warp * WR;
+    int row[MT][2], lo[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            row[mt][r] = w0 + 16 * mt + g + 8 * r;
+            lo[mt][r] = lo_of(pos, row[mt][r], T, window);
+        }
     /* the warp's rows see keys [w_lo, w_last]; every key of a tile inside
      * [w_lo_max, w0] is seen by all of them (no mask needed) */
-    int w_last = min(w0 + 15, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
+    int w_last = min(w0 + WR - 1, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
     int w_lo_max = lo_of(pos, w_last, T, window);
-    bool w_full_rows = w0 + 15 < T, w_live = w0 < T;
+    bool w_full_rows = w0 + WR - 1 < T, w_live = w0 < T;
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
     int last = min(r0 + FWD_M, T) - 1, first = lo_of(pos, r0, T, window);
-    stage<FWD_M, FWD_T>(Qs, q + (size_t)h * HD, ld, r0, T);
-    stage<FWD_N, FWD_T>(KV, kh, ld, first, T);
-    stage<FWD_N, FWD_T>(KV + TILE, vh, ld, first, T);
+    stage<FWD_M, NT>(Qs, q + (size_t)h * HD, ld, r0, T);
+    stage<FWD_N, NT>(KV, kh, ld, first, T);
+    stage<FWD_N, NT>(KV + TILE, vh, ld, first, T);
     hn_cp_async_commit();
     hn_cp_async_wait<0>();
     __syncthreads();
-    uint32_t qf[4][4];
-    load_a_rows(qf, Qs, warp * 16);
-    float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    uint32_t qf[MT][4][4];
 #pragma unroll
-    for (int n = 0; n < 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++) load_a_rows(qf[mt], Qs, warp * WR + 16 * mt);
+    float o[MT][8][4], m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.0f;
+#pragma unroll
+        for (int n = 0; n < 8; n++) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
+    }
     int buf = 0;
     for (int kb = first; kb <= last; kb += FWD_N, buf ^= 1) {
         if (kb + FWD_N <= last) { /* the next tile streams in while this one is used */
             bf16 *nx = KV + (buf ^ 1) * 2 * TILE;
-            stage<FWD_N, FWD_T>(nx, kh, ld, kb + FWD_N, T);
-            stage<FWD_N, FWD_T>(nx + TILE, vh, ld, kb + FWD_N, T);
+            stage<FWD_N, NT>(nx, kh, ld, kb + FWD_N, T);
+            stage<FWD_N, NT>(nx + TILE, vh, ld, kb + FWD_N, T);
         }
         hn_cp_async_commit();
         hn_cp_async_wait<1>();
         __syncthreads();
         const bf16 *Ks = KV + buf * 2 * TILE, *Vs = Ks + TILE;
         if (w_live && kb <= w_last && kb + FWD_N - 1 >= w_lo) { /* warp-uniform */
-            float s[8][4];
-            scores(s, qf, Ks);
+            float s[MT][8][4];
+            scores_mt<MT>(s, qf, Ks);
             bool full = w_full_rows && kb >= w_lo_max && kb + FWD_N - 1 <= w0;
-            float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-            for (int n = 0; n < 8; n++)
+            for (int mt = 0; mt < MT; mt++) {
+                float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
-                    float x = s[n][e] * scale_log2;
-                    if (!full && (j < lo[r] || j > row[r])) x = -INFINITY;
-                    s[n][e] = x;
-                    mx[r] = fmaxf(mx[r], x);
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
+                        float x = s[mt][n][e] * scale_log2;
+                        if (!full && (j < lo[mt][r] || j > row[mt][r])) x = -INFINITY;
+                        s[mt][n][e] = x;
+                        mx[r] = fmaxf(mx[r], x);
+                    }
+                float corr[2], use[2];
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+                    float mn = fmaxf(m[mt][r], mx[r]);
+                    use[r] = mn == -INFINITY ? 0.0f : mn;
+                    corr[r] = exp2f(m[mt][r] - use[r]);
+                    m[mt][r] = mn;
+                    l[mt][r] *= corr[r];
                 }
-            float corr[2], use[2];
 #pragma unroll
-            for (int r = 0; r < 2; r++) {
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-                float mn = fmaxf(m[r], mx[r]);
-                use[r] = mn == -INFINITY ? 0.0f : mn;
-                corr[r] = exp2f(m[r] - use[r]);
-                m[r] = mn;
-                l[r] *= corr[r];
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        int r = e >> 1;
+                        float p = exp2f(s[mt][n][e] - use[r]);
+                        s[mt][n][e] = p;
+                        l[mt][r] += p;
+                        o[mt][n][e] *= corr[r];
+                    }
             }
-#pragma unroll
-            for (int n = 0; n < 8; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int r = e >> 1;
-                    float p = exp2f(s[n][e] - use[r]);
-                    s[n][e] = p;
-                    l[r] += p;
-                    o[n][e] *= corr[r];
-                }
-            accumulate(o, s, Vs);
+            accumulate_mt<MT>(o, s, Vs);
         }
         __syncthreads(); /* this buffer is refilled two tiles on */
     }
     if (!w_live) return;
     int W = heads * HD;
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-        if (row[r] >= T) continue;
-        float inv = 1.0f / l[r];
-        float *dst = out + (size_t)row[r] * W + (size_t)h * HD + 2 * c;
+    for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-        for (int n = 0; n < 8; n++)
-            *(float2 *)(dst + n * 8) = make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-        if (c == 0) lse[(size_t)row[r] * heads + h] = (m[r] + log2f(l[r])) * LN2;
-    }
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int t = row[mt][r];
+            if (t >= T) continue;
+            float inv = 1.0f / lr;
+            float *dst = out + (size_t)t * W + (size_t)h * HD + 2 * c;
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+                *(float2 *)(dst + n * 8) =
+                    make_float2(o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
+            if (c == 0) lse[(size_t)t * heads + h] = (m[mt][r] + log2f(lr)) * LN2;
+        }
 }
 
 /* ------------------------------------------------------------------ backward */
@@ -414,22 +458,32 @@ static const bf16 *qkv_bf16(const float *q, const float *k, const float *v, int 
     return x;
 }
 
-void hn_mma_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
-                    const hn_seqs *seqs, int heads, int window, float scale) {
+template <int MT>
+static void launch_fwd(float *out, float *lse, const bf16 *x, const hn_seqs *seqs, int heads,
+                       int window, float scale) {
     static int attr_done;
     if (!attr_done) {
-        HN_CK(cudaFuncSetAttribute(k_mma_fwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        HN_CK(cudaFuncSetAttribute(k_mma_fwd<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)FWD_SMEM));
         attr_done = 1;
     }
     int T = seqs->total, D = heads * HD;
-    const bf16 *x = qkv_bf16(q, k, v, ld, T, D);
-    if (!x) return;
     size_t n = (size_t)T * D;
     dim3 grid((T + FWD_M - 1) / FWD_M, heads);
-    k_mma_fwd<<<grid, FWD_T, FWD_SMEM>>>(out, lse, x, x + n, x + 2 * n, D, seqs->pos_dev, T,
-                                         heads, window, scale * LOG2E);
+    k_mma_fwd<MT><<<grid, FWD_M * 2 / MT, FWD_SMEM>>>(out, lse, x, x + n, x + 2 * n, D,
+                                                     seqs->pos_dev, T, heads, window,
+                                                     scale * LOG2E);
     HN_LAUNCHED("attention_forward mma");
+}
+
+void hn_mma_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
+                    const hn_seqs *seqs, int heads, int window, float scale) {
+    int T = seqs->total, D = heads * HD;
+    const bf16 *x = qkv_bf16(q, k, v, ld, T, D);
+    if (!x) return;
+    /* one m-tile per warp: two (255 registers, 8 warps an SM) ran 3-5% slower on the
+     * H200 (bench/NOTES.md) */
+    launch_fwd<1>(out, lse, x, seqs, heads, window, scale);
 }
 
 void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,

@@ -28,6 +28,12 @@ void hn_cuda_params_arena(const float *values, size_t n, int on);
 void hn_cuda_shadow_touch(const void *p, size_t bytes);
 const void *hn_cuda_shadow_read(const float *p, size_t count);
 void *hn_cuda_shadow_update(const float *p, size_t count);
+/* typed ops (matmul.cu, typed.cu) */
+extern "C" hn_dtype hn_cuda_activation_dtype(const hn_backend *be);
+extern "C" int hn_cuda_convert(const hn_backend *be, hn_tensor dst, hn_tensor src);
+extern "C" int hn_cuda_matmul_t(const hn_backend *be, const hn_matmul_params *p);
+extern "C" int hn_cuda_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p);
+extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p);
 void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                     const float *b, float beta, float *c);
 void hn_cuda_fill(float *x, float value, size_t n);

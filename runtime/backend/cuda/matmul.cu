@@ -113,6 +113,73 @@ void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, 
     HN_LAUNCHED("matmul");
 }
 
+/* ---- the typed product (backend.h: matmul_t) ----
+ * All-float32 views take the mode's path above (fp32, tf32 or bf16 with operands rounded
+ * per call). A view that is already bf16 is read as it is: where either operand is bf16,
+ * the product runs on bf16 tensor cores, a float32 operand being read from the
+ * parameters' bf16 copy (a weight) or rounded into scratch. C may be float32 or bf16. */
+static const __nv_bfloat16 *bf16_operand(hn_tensor t, int slot, int *ld) {
+    if (t.dtype == HN_BF16) {
+        *ld = t.ld;
+        return (const __nv_bfloat16 *)t.data;
+    }
+    size_t span = (size_t)(t.rows - 1) * t.ld + t.cols;
+    const __nv_bfloat16 *w = (const __nv_bfloat16 *)hn_cuda_shadow_read((const float *)t.data, span);
+    *ld = t.ld;
+    if (w) return w;
+    if (!hn_tensor_packed(t)) {
+        hn_cuda_note(cudaErrorInvalidValue, "matmul_t: a strided float32 operand beside a bf16 one");
+        return NULL;
+    }
+    *ld = t.cols;
+    return to_bf16(slot, (const float *)t.data, (size_t)t.rows * t.cols);
+}
+
+extern "C" int hn_cuda_matmul_t(const hn_backend *be, const hn_matmul_params *p) {
+    (void)be;
+    int m = p->trans_a ? p->a.cols : p->a.rows, k = p->trans_a ? p->a.rows : p->a.cols;
+    int n = p->trans_b ? p->b.rows : p->b.cols, kb = p->trans_b ? p->b.cols : p->b.rows;
+    if (k != kb || p->c.rows != m || p->c.cols != n) {
+        hn_cuda_note(cudaErrorInvalidValue, "matmul_t: shapes do not fit");
+        return -1;
+    }
+    if (m <= 0 || n <= 0) return 0;
+    if (p->a.dtype == HN_F32 && p->b.dtype == HN_F32 && p->c.dtype == HN_F32) {
+        if (k <= 0 || !hn_tensor_packed(p->c)) {
+            if (k <= 0 && hn_tensor_packed(p->c)) {
+                size_t mn = (size_t)m * n;
+                k_scale_or_zero<<<hn_blocks(mn, 256), 256>>>((float *)p->c.data, p->beta, mn);
+                HN_LAUNCHED("matmul k=0");
+                return 0;
+            }
+            hn_cuda_note(cudaErrorInvalidValue, "matmul_t: strided output with k = 0");
+            return -1;
+        }
+        gemm(p->trans_a, p->trans_b, m, n, k, p->alpha, (const float *)p->a.data, p->a.ld,
+             (const float *)p->b.data, p->b.ld, p->beta, (float *)p->c.data, p->c.ld,
+             hn_cuda_get_matmul_mode());
+        HN_LAUNCHED("matmul");
+        return 0;
+    }
+    if (k <= 0) {
+        hn_cuda_note(cudaErrorInvalidValue, "matmul_t: k = 0 with bf16 views");
+        return -1;
+    }
+    int lda, ldb;
+    const __nv_bfloat16 *a16 = bf16_operand(p->a, HN_SCRATCH_BF16A, &lda);
+    const __nv_bfloat16 *b16 = bf16_operand(p->b, HN_SCRATCH_BF16B, &ldb);
+    if (!a16 || !b16) return -1;
+    cublasOperation_t opb = p->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t opa = p->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cudaDataType_t ct = p->c.dtype == HN_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &p->alpha, b16, CUDA_R_16BF, ldb, a16,
+                           CUDA_R_16BF, lda, &p->beta, p->c.data, ct, p->c.ld,
+                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx bf16 typed");
+    HN_LAUNCHED("matmul");
+    return 0;
+}
+
 __global__ void k_fill_bf16(__nv_bfloat16 *x, size_t n, uint64_t seed) {
     HN_GRID_STRIDE(i, n) {
         uint64_t h = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;

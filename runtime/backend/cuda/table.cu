@@ -53,6 +53,11 @@ static hn_backend make_table(void) {
     b.stash_bf16 = hn_cuda_stash_bf16;
     b.pack_bf16 = hn_cuda_pack_bf16;
     b.unpack_bf16 = hn_cuda_unpack_bf16;
+    b.activation_dtype = hn_cuda_activation_dtype;
+    b.matmul_t = hn_cuda_matmul_t;
+    b.swiglu_forward_t = hn_cuda_swiglu_forward_t;
+    b.swiglu_backward_t = hn_cuda_swiglu_backward_t;
+    b.convert = hn_cuda_convert;
     b.ssm = &hn_cuda_ops_ssm;
     b.chunk = &hn_cuda_ops_chunk;
     b.moe = &hn_cuda_ops_moe;

@@ -1,0 +1,117 @@
+/* cpu typed ops: the float32 reference of the typed ops (backend.h, "_t"). A bf16 view
+ * is read by widening it exactly and written by rounding once, so a bf16 result here is
+ * the float32 result rounded to bf16: what the cuda backend is compared against. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend/cpu/cpu_ops.h"
+
+static inline float get(hn_tensor t, int r, int c) {
+    size_t i = (size_t)r * t.ld + c;
+    return t.dtype == HN_BF16 ? hn_bf16_to_f32(((const uint16_t *)t.data)[i])
+                              : ((const float *)t.data)[i];
+}
+
+static inline void put(hn_tensor t, int r, int c, float v) {
+    size_t i = (size_t)r * t.ld + c;
+    if (t.dtype == HN_BF16) ((uint16_t *)t.data)[i] = hn_bf16_from_f32(v);
+    else ((float *)t.data)[i] = v;
+}
+
+hn_dtype hn_cpu_activation_dtype(const hn_backend *be) {
+    (void)be;
+    return hn_cpu_stash_bf16() ? HN_BF16 : HN_F32;
+}
+
+int hn_cpu_convert(const hn_backend *be, hn_tensor dst, hn_tensor src) {
+    (void)be;
+    if (dst.rows != src.rows || dst.cols != src.cols) return -1;
+    for (int r = 0; r < src.rows; r++)
+        for (int c = 0; c < src.cols; c++) put(dst, r, c, get(src, r, c));
+    return 0;
+}
+
+/* t as float32: its own memory when it is float32, else a widened packed copy (*owned
+ * set; free it). NULL when out of memory. */
+static const float *as_f32(hn_tensor t, int *ld, float **owned) {
+    *owned = NULL;
+    if (t.dtype == HN_F32) {
+        *ld = t.ld;
+        return t.data;
+    }
+    float *w = malloc(((size_t)t.rows * t.cols + 1) * sizeof(float));
+    if (!w) return NULL;
+    for (int r = 0; r < t.rows; r++)
+        for (int c = 0; c < t.cols; c++) w[(size_t)r * t.cols + c] = get(t, r, c);
+    *ld = t.cols;
+    *owned = w;
+    return w;
+}
+
+int hn_cpu_matmul_t(const hn_backend *be, const hn_matmul_params *p) {
+    (void)be;
+    int m = p->trans_a ? p->a.cols : p->a.rows, k = p->trans_a ? p->a.rows : p->a.cols;
+    int n = p->trans_b ? p->b.rows : p->b.cols, kb = p->trans_b ? p->b.cols : p->b.rows;
+    if (k != kb || p->c.rows != m || p->c.cols != n) return -1;
+    if (m <= 0 || n <= 0) return 0;
+    int lda, ldb, ldc, status = -1;
+    float *fa, *fb, *fc;
+    const float *a = as_f32(p->a, &lda, &fa), *b = as_f32(p->b, &ldb, &fb);
+    float *c = (float *)as_f32(p->c, &ldc, &fc);
+    if (!a || !b || !c) goto done;
+    if (k <= 0) { /* only the beta term remains; beta == 0 overwrites (as BLAS) */
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < n; j++) {
+                float *x = &c[(size_t)r * ldc + j];
+                *x = p->beta == 0.0f ? 0.0f : p->beta * *x;
+            }
+    } else {
+        cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
+                    p->trans_b ? CblasTrans : CblasNoTrans, m, n, k, p->alpha, a, lda, b, ldb,
+                    p->beta, c, ldc);
+    }
+    if (fc) /* round the float32 result into the bf16 output once */
+        for (int r = 0; r < m; r++)
+            for (int j = 0; j < n; j++) put(p->c, r, j, fc[(size_t)r * ldc + j]);
+    status = 0;
+done:
+    free(fa);
+    free(fb);
+    free(fc);
+    return status;
+}
+
+static inline float sigmoidf(float g) { return 1.0f / (1.0f + expf(-g)); }
+
+int hn_cpu_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p) {
+    (void)be;
+    int T = p->gu.rows, H = p->gu.cols / 2;
+    if (p->gu.cols != 2 * H || p->h.rows != T || p->h.cols != H) return -1;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < H; i++) {
+            float v = get(p->gu, t, i), g = get(p->gu, t, H + i);
+            put(p->h, t, i, v * g * sigmoidf(g));
+        }
+    return 0;
+}
+
+int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p) {
+    (void)be;
+    int T = p->gu.rows, H = p->gu.cols / 2;
+    if (p->gu.cols != 2 * H || p->dh.rows != T || p->dh.cols != H || p->dgu.rows != T ||
+        p->dgu.cols != 2 * H || (p->accumulate && p->dgu.dtype != HN_F32))
+        return -1;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < H; i++) {
+            float v = get(p->gu, t, i), g = get(p->gu, t, H + i), d = get(p->dh, t, i);
+            float s = sigmoidf(g), dv = d * g * s, dg = d * v * s * (1.0f + g * (1.0f - s));
+            if (p->accumulate) {
+                dv += get(p->dgu, t, i);
+                dg += get(p->dgu, t, H + i);
+            }
+            put(p->dgu, t, i, dv);
+            put(p->dgu, t, H + i, dg);
+        }
+    return 0;
+}

@@ -1,0 +1,174 @@
+/* CPU-vs-CUDA parity of the typed ops (backend.h "_t") over every mix of float32 and
+ * bf16 views: the same bf16 bits on both sides as inputs, outputs compared as float32
+ * (bf16 outputs widened). All-float32 products run in the fp32 matmul mode, where the
+ * cuda result is float32 arithmetic; anything with a bf16 view runs on bf16 tensor cores
+ * and is held to the bf16 tolerance. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "core/rng.h"
+#include "parity.h"
+
+/* a buffer of rows x ld values of one dtype on both backends, same contents */
+typedef struct tbuf {
+    hn_dtype dtype;
+    int rows, cols, ld;
+    void *c, *g;
+} tbuf;
+
+static tbuf tb_normal(hn_dtype dtype, int rows, int cols, int ld, hn_rng *r) {
+    tbuf t = {dtype, rows, cols, ld, NULL, NULL};
+    size_t n = (size_t)rows * ld, bytes = n * hn_dtype_size(dtype);
+    t.c = malloc(bytes);
+    t.g = P_GPU->alloc(bytes);
+    for (size_t i = 0; i < n; i++) {
+        float v = (float)hn_rng_normal(r);
+        if (dtype == HN_BF16) ((uint16_t *)t.c)[i] = hn_bf16_from_f32(v);
+        else ((float *)t.c)[i] = v;
+    }
+    P_GPU->upload(t.g, t.c, bytes);
+    return t;
+}
+
+static hn_tensor tv(const tbuf *t, int gpu) {
+    hn_tensor v = {gpu ? t->g : t->c, t->dtype, t->rows, t->cols, t->ld};
+    return v;
+}
+
+static void tb_free(tbuf *t) {
+    free(t->c);
+    P_GPU->free(t->g);
+}
+
+/* relative L2 error of the gpu copy against the cpu copy over the view's elements */
+static double tb_err(const tbuf *t, const char *name) {
+    size_t n = (size_t)t->rows * t->ld, bytes = n * hn_dtype_size(t->dtype);
+    void *h = malloc(bytes);
+    P_GPU->download(h, t->g, bytes);
+    const char *e = P_GPU->device_error();
+    double num = 0, den = 0;
+    for (int r = 0; r < t->rows; r++)
+        for (int c = 0; c < t->cols; c++) {
+            size_t i = (size_t)r * t->ld + c;
+            double a = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)h)[i]) : ((float *)h)[i];
+            double b = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)t->c)[i]) : ((float *)t->c)[i];
+            num += (a - b) * (a - b);
+            den += b * b;
+        }
+    free(h);
+    double err = e ? INFINITY : sqrt(num / (den > 0 ? den : 1));
+    if (!(err == err)) err = INFINITY;
+    printf("  %-34s rel err %.3e%s%s\n", name, err, e ? " device error: " : "", e ? e : "");
+    return err;
+}
+
+static hn_rng fresh(const char *what) {
+    hn_rng r;
+    uint64_t seed = 0xC0FFEE;
+    for (const char *p = what; *p; p++) seed = seed * 131 + (unsigned char)*p;
+    hn_rng_seed(&r, seed);
+    return r;
+}
+
+static int setup(void **st) {
+    (void)st;
+    return parity_open();
+}
+
+static void matmul_case(int ta, int tb, hn_dtype da, hn_dtype db, hn_dtype dc, float beta) {
+    hn_rng r = fresh("matmul_t");
+    int m = 67, n = 45, k = 129;
+    /* a is a column slice of a wider buffer when it is bf16 (strided views) */
+    int ar = ta ? k : m, ac = ta ? m : k, ald = da == HN_BF16 ? ac + 8 : ac;
+    tbuf a = tb_normal(da, ar, ac, ald, &r), b = tb_normal(db, tb ? n : k, tb ? k : n, tb ? k : n, &r);
+    tbuf c = tb_normal(dc, m, n, n, &r);
+    int all_f32 = da == HN_F32 && db == HN_F32 && dc == HN_F32;
+    hn_cuda_set_matmul_mode(all_f32 ? HN_CUDA_MATMUL_FP32 : HN_CUDA_MATMUL_BF16);
+    hn_matmul_params pc = {tv(&a, 0), tv(&b, 0), tv(&c, 0), ta, tb, 0.75f, beta};
+    hn_matmul_params pg = {tv(&a, 1), tv(&b, 1), tv(&c, 1), ta, tb, 0.75f, beta};
+    assert_int_equal(P_CPU->matmul_t(P_CPU, &pc), 0);
+    assert_int_equal(P_GPU->matmul_t(P_GPU, &pg), 0);
+    char name[96];
+    snprintf(name, sizeof name, "matmul_t %d%d a%d b%d c%d beta %.0f", ta, tb, da, db, dc, beta);
+    /* bf16 inputs are the same bits on both sides; float32 inputs are rounded by the
+     * cuda path only, and a bf16 c is one rounding of either result */
+    assert_true(tb_err(&c, name) < (all_f32 ? 1e-5 : TOL_BF16));
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    tb_free(&a);
+    tb_free(&b);
+    tb_free(&c);
+}
+
+static void test_matmul_t(void **st) {
+    (void)st;
+    hn_dtype d[2] = {HN_F32, HN_BF16};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int i = 0; i < 8; i++) matmul_case(ta, tb, d[i & 1], d[(i >> 1) & 1], d[i >> 2], (float)(i & 1));
+}
+
+static void swiglu_case(hn_dtype dg, hn_dtype dh, hn_dtype dd, int accumulate) {
+    hn_rng r = fresh("swiglu_t");
+    int T = 300, H = 150;
+    tbuf gu = tb_normal(dg, T, 2 * H, 2 * H, &r), h = tb_normal(dh, T, H, H, &r);
+    tbuf dhb = tb_normal(dh, T, H, H, &r), dgu = tb_normal(dd, T, 2 * H, 2 * H, &r);
+    hn_swiglu_params pc = {tv(&gu, 0), tv(&h, 0), tv(&dhb, 0), tv(&dgu, 0), accumulate};
+    hn_swiglu_params pg = {tv(&gu, 1), tv(&h, 1), tv(&dhb, 1), tv(&dgu, 1), accumulate};
+    assert_int_equal(P_CPU->swiglu_forward_t(P_CPU, &pc), 0);
+    assert_int_equal(P_GPU->swiglu_forward_t(P_GPU, &pg), 0);
+    assert_int_equal(P_CPU->swiglu_backward_t(P_CPU, &pc), 0);
+    assert_int_equal(P_GPU->swiglu_backward_t(P_GPU, &pg), 0);
+    printf(" swiglu_t gu %d h %d dgu %d accumulate %d\n", dg, dh, dd, accumulate);
+    /* same inputs, same float32 arithmetic up to expf: a bf16 output may differ by one
+     * rounding step where the float32 values straddle a rounding boundary */
+    double tol = dh == HN_BF16 || dd == HN_BF16 ? 5e-3 : TOL_FP32;
+    assert_true(tb_err(&h, "h") < tol);
+    assert_true(tb_err(&dgu, "dgu") < tol);
+    tb_free(&gu);
+    tb_free(&h);
+    tb_free(&dhb);
+    tb_free(&dgu);
+}
+
+static void test_swiglu_t(void **st) {
+    (void)st;
+    swiglu_case(HN_F32, HN_F32, HN_F32, 1);
+    swiglu_case(HN_BF16, HN_BF16, HN_BF16, 0);
+    swiglu_case(HN_BF16, HN_F32, HN_F32, 1);
+    swiglu_case(HN_F32, HN_BF16, HN_BF16, 0);
+}
+
+static void test_convert(void **st) {
+    (void)st;
+    hn_rng r = fresh("convert");
+    int rows = 77, cols = 130;
+    tbuf x = tb_normal(HN_F32, rows, cols, cols + 3, &r), y = tb_normal(HN_BF16, rows, cols, cols, &r);
+    tbuf z = tb_normal(HN_F32, rows, cols, cols, &r);
+    assert_int_equal(P_CPU->convert(P_CPU, tv(&y, 0), tv(&x, 0)), 0);
+    assert_int_equal(P_GPU->convert(P_GPU, tv(&y, 1), tv(&x, 1)), 0);
+    assert_int_equal(P_CPU->convert(P_CPU, tv(&z, 0), tv(&y, 0)), 0);
+    assert_int_equal(P_GPU->convert(P_GPU, tv(&z, 1), tv(&y, 1)), 0);
+    assert_true(tb_err(&y, "convert to bf16 (bit-exact)") == 0);
+    assert_true(tb_err(&z, "convert back (bit-exact)") == 0);
+    tb_free(&x);
+    tb_free(&y);
+    tb_free(&z);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul_t),
+        cmocka_unit_test(test_swiglu_t),
+        cmocka_unit_test(test_convert),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
