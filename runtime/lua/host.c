@@ -22,33 +22,39 @@ static void note(hn_lua_host *h, const char *source, int line) {
 /* A line event says where the user's code is. A return into a user function says so
  * too: without it, a call that returns to the same line would leave the position
  * inside the callee. */
-/* An experiment file only builds tables: HOOK_COUNT x MAX_TICKS Lua instructions (about
- * ten seconds with the line hook on) is far beyond any real one, and stops an endless
- * loop with a clear message. */
+/* An experiment file only builds tables: HN_LUA_MAX_INSTRUCTIONS (about ten seconds with
+ * the line hook on) is far beyond any real one, and stops an endless loop with a clear
+ * message. The hook also re-raises a hit memory limit, so that a pcall in the file
+ * cannot swallow it. */
 #define HOOK_COUNT 1000000
-#define MAX_TICKS 200L
 
 static void hook(lua_State *L, lua_Debug *ar) {
     hn_lua_host *h = host_of(L);
     if (ar->event == LUA_HOOKCOUNT) {
-        if (++h->ticks > MAX_TICKS)
-            luaL_error(L, "%s:%d: the experiment file ran more than %d million Lua "
-                          "instructions (an endless loop?)", h->file[0] ? h->file : "?", h->line,
-                       (int)(HOOK_COUNT / 1000000 * MAX_TICKS));
-        return;
-    }
-    if (ar->event == LUA_HOOKLINE) {
+        if (++h->ticks > h->max_instructions / HOOK_COUNT) {
+            lua_pushfstring(L, "%s:%d: the experiment file ran more than %d million Lua "
+                               "instructions (an endless loop?)", h->file[0] ? h->file : "?", h->line,
+                            (int)(h->max_instructions / 1000000));
+            lua_error(L);
+        }
+    } else if (ar->event == LUA_HOOKLINE) {
         if (lua_getinfo(L, "S", ar)) note(h, ar->source, ar->currentline);
     } else if (ar->event == LUA_HOOKRET) {
         lua_Debug caller;
         if (lua_getstack(L, 1, &caller) && lua_getinfo(L, "Sl", &caller))
             note(h, caller.source, caller.currentline);
     }
+    if (h->heap_exceeded) {
+        lua_pushfstring(L, "%s:%d: the experiment file uses more than %d MiB of memory",
+                        h->file[0] ? h->file : "?", h->line, (int)(h->heap_limit >> 20));
+        lua_error(L);
+    }
 }
 
 void hn_lua_host_attach(lua_State *L, hn_lua_host *host) {
     *(hn_lua_host **)lua_getextraspace(L) = host;
     host->ticks = 0;
+    if (host->max_instructions < HOOK_COUNT) host->max_instructions = HOOK_COUNT;
     lua_sethook(L, hook, LUA_MASKLINE | LUA_MASKRET | LUA_MASKCOUNT, HOOK_COUNT);
 }
 

@@ -976,17 +976,94 @@ for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "s
   _G[name] = function(args) return ctor(args, here()) end
 end
 
+-- Code loads as Lua source text only, here as for the file itself (runtime/lua/experiment.c):
+-- crafted bytecode can crash the interpreter. Kept even with --unsafe-lua.
+local raw_load, raw_loadfile, searchpath = load, loadfile, package.searchpath
+
+local function text_only(what, f, msg)
+  if f == nil and type(msg) == "string" and msg:find("attempt to load a binary chunk", 1, true) then
+    fail(here(), nil, what .. ": binary (precompiled) Lua chunks are refused in experiment files; use Lua source text")
+  end
+  return f, msg
+end
+
+-- `...` passes env on exactly as given: an explicit nil env differs from none.
+function load(chunk, name, mode, ...) return text_only("load", raw_load(chunk, name, "t", ...)) end
+function loadfile(file, mode, ...) return text_only("loadfile", raw_loadfile(file, "t", ...)) end
+function dofile(file)
+  local f, msg = text_only("dofile", raw_loadfile(file, "t"))
+  if not f then fail(here(), nil, "dofile: " .. msg) end
+  return f()
+end
+
+-- require's Lua-file searcher, text only; the C-library searchers are dropped below.
+package.searchers[2] = function(name)
+  local path, notfound = searchpath(name, package.path)
+  if not path then return notfound end
+  local f, msg = raw_loadfile(path, "t")
+  if f then return f, path end
+  if msg:find("attempt to load a binary chunk", 1, true) then
+    fail(here(), nil, fmt("require %q: %s is a binary (precompiled) Lua chunk; modules must be Lua source text", name, path))
+  end
+  error(fmt("error loading module '%s' from file '%s':\n\t%s", name, path, msg), 0)
+end
+
+-- No finalizers: Lua runs __gc with hooks off, so one that loops would hang hnet past the
+-- instruction guard. Lua marks an object for finalization only when its metatable has
+-- __gc as setmetatable is called, so checking here is enough.
+local raw_setmetatable = setmetatable
+function setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    fail(here(), nil, "setmetatable: __gc metamethods (finalizers) are not allowed in experiment files")
+  end
+  return raw_setmetatable(t, mt)
+end
+
+-- No debug library, even with --unsafe-lua: debug.sethook lifts the instruction and
+-- memory guards, and its registry access can leave the state broken (PANIC, abort).
+local function disabled_library(lib, why)
+  local function refuse(_, k)
+    fail(here(), nil, fmt("%s.%s: the %s library is disabled in experiment files (%s)", lib, tostring(k), lib, why))
+  end
+  return raw_setmetatable({}, { __index = refuse, __newindex = refuse, __metatable = false })
+end
+debug = disabled_library("debug", "it can crash hnet or lift its limits")
+package.loaded.debug = debug
+
 if not H.unsafe then
-  local function blocked(name)
+  local function blocked(name, why)
+    why = why or "it can run programs, load native code or change files"
     return function()
-      fail(here(), nil, name .. " is disabled in experiment files (it can run programs, load native code or change files); pass --unsafe-lua to allow it")
+      fail(here(), nil, name .. " is disabled in experiment files (" .. why .. "); pass --unsafe-lua to allow it")
     end
   end
   os.execute, os.remove, os.rename, os.exit = blocked("os.execute"), blocked("os.remove"), blocked("os.rename"), blocked("os.exit")
+  os.tmpname = blocked("os.tmpname", "it creates files")
+  local setlocale, change_locale = os.setlocale, blocked("os.setlocale", "it changes how hnet prints numbers")
+  function os.setlocale(locale, ...)
+    if locale ~= nil then change_locale() end
+    return setlocale(locale, ...)
+  end
   io.popen = blocked("io.popen")
+  io.tmpfile = blocked("io.tmpfile", "it creates files")
+  -- io reads: io.open for reading, io.lines, io.input; nothing opens a file for writing.
+  local open, output = io.open, io.output
+  function io.open(file, mode)
+    if mode ~= nil and mode ~= "r" and mode ~= "rb" then
+      fail(here(), nil, fmt("io.open(%q, %q): experiment files open files for reading only (mode \"r\" or \"rb\"); pass --unsafe-lua to allow writing",
+        tostring(file), tostring(mode)))
+    end
+    return open(file, mode)
+  end
+  function io.output(file)
+    if type(file) == "string" then
+      fail(here(), nil, fmt("io.output(%q): experiment files cannot open files for writing; pass --unsafe-lua to allow it", file))
+    end
+    return output(file)
+  end
   package.loadlib = blocked("package.loadlib")
   package.cpath = ""
-  -- keep the preload and Lua-file searchers; drop the two C-library ones
+  -- keep the preload and (text-only) Lua-file searchers; drop the two C-library ones
   for i = #package.searchers, 3, -1 do package.searchers[i] = nil end
 end
 
