@@ -9,6 +9,7 @@
 
 #include "data/corpus.h"
 #include "lua/bridge.h"
+#include "model/model_check.h"
 
 static hn_lua_host *host_of(lua_State *L) { return *(hn_lua_host **)lua_getextraspace(L); }
 
@@ -80,6 +81,38 @@ static int l_corpus_check(lua_State *L) {
     return 2;
 }
 
+/* H.model_check(model, path) and H.memory_check(experiment): the registry is the
+ * closure's upvalue (NULL: nothing to check against). */
+static int check_result(lua_State *L, int rc, const hn_error *err) {
+    if (rc == HN_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, err->msg);
+    return 2;
+}
+
+static int l_model_check(lua_State *L) {
+    const hn_registry *reg = lua_touserdata(L, lua_upvalueindex(1));
+    cJSON *model = NULL;
+    hn_error err = {{0}};
+    int rc = hn_lua_to_json(L, 1, &model, &err);
+    if (rc == HN_OK) rc = hn_model_check(model, reg, luaL_optstring(L, 2, "model"), &err);
+    cJSON_Delete(model);
+    return check_result(L, rc, &err);
+}
+
+static int l_memory_check(lua_State *L) {
+    const hn_registry *reg = lua_touserdata(L, lua_upvalueindex(1));
+    cJSON *exp = NULL;
+    hn_error err = {{0}};
+    int rc = hn_lua_to_json(L, 1, &exp, &err);
+    if (rc == HN_OK) rc = hn_experiment_memory_check(exp, reg, &err);
+    cJSON_Delete(exp);
+    return check_result(L, rc, &err);
+}
+
 /* Pushes a plugin's config keys as a list of {key, type, help, has_default, default}. */
 static int push_keys(lua_State *L, const char *plugin, const hn_config_key *keys, int n,
                      hn_error *err) {
@@ -136,6 +169,12 @@ int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_
     lua_setfield(L, -2, "where");
     lua_pushcfunction(L, l_corpus_check);
     lua_setfield(L, -2, "corpus_check");
+    lua_pushlightuserdata(L, (void *)reg);
+    lua_pushcclosure(L, l_model_check, 1);
+    lua_setfield(L, -2, "model_check");
+    lua_pushlightuserdata(L, (void *)reg);
+    lua_pushcclosure(L, l_memory_check, 1);
+    lua_setfield(L, -2, "memory_check");
 
     lua_newtable(L); /* plugins, in registry order */
     for (int i = 0; reg && i < reg->n_plugins; i++) {

@@ -14,6 +14,8 @@
 --   H.cwd           current directory (relative corpus paths are resolved against it)
 --   H.where()       -> file, line of the user code running now
 --   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
+--   H.model_check(model, path) -> true | nil, message  (a trial build of a resolved model)
+--   H.memory_check(experiment) -> true | nil, message  (its memory estimate vs the machine)
 --   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
 --   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
 --   H.chunkers      chunker plugin name -> its keys (same shape as a plugin's keys)
@@ -80,7 +82,7 @@ local function describe(v)
   if v == null then return "null" end
   if t == "string" then
     if #v > 40 then v = v:sub(1, 37) .. "..." end
-    return "string " .. fmt("%q", v):gsub("\\\n", "\\n")
+    return "string " .. fmt("%q", v):gsub("\\\n", "\\n"):gsub("\0", "\\0")
   end
   if t == "number" then return "number " .. num2str(v) end
   if t == "boolean" then return "boolean " .. tostring(v) end
@@ -210,14 +212,15 @@ local function boolean(v)
   return false, "true or false"
 end
 
+-- C reads config strings up to their first NUL byte: a string holding one would be cut.
 local function string_check(v)
-  if type(v) == "string" then return true, v end
-  return false, "a string"
+  if type(v) == "string" and not v:find("\0", 1, true) then return true, v end
+  return false, "a string without NUL bytes"
 end
 
 local function nonempty_string(v)
-  if type(v) == "string" and v ~= "" then return true, v end
-  return false, "a non-empty string"
+  if type(v) == "string" and v ~= "" and not v:find("\0", 1, true) then return true, v end
+  return false, "a non-empty string without NUL bytes"
 end
 
 local function one_of(...)
@@ -577,6 +580,10 @@ local function letter_names()
 end
 
 -- "m4T1" -> {{"m", 4}, {"T", 1}}; checks syntax and that every letter is registered.
+-- Sizes the C side holds in an int, far above any model that trains (the memory estimate
+-- at experiment{} judges what is between).
+local MAX_BLOCKS, MAX_WIDTH = 100000, 65536
+
 local function parse_blocks(s, where, path)
   if type(s) ~= "string" then
     fail(where, path, fmt("expected a layout string like \"T4\" or \"m4T1\", found %s", describe(s)))
@@ -590,6 +597,9 @@ local function parse_blocks(s, where, path)
     end
     local n = math.tointeger(tonumber(count))
     if not n or n < 1 then fail(where, path, fmt("bad layout string %q: '%s%s' has no blocks (counts start at 1)", s, letter, count)) end
+    if n > MAX_BLOCKS then
+      fail(where, path, fmt("bad layout string %q: '%s%s' is more than %d blocks", s, letter, count, MAX_BLOCKS))
+    end
     if not H.letters[letter] then
       fail(where, path, fmt("unknown layer letter '%s' in %q; known letters: %s", letter, s, letter_names()))
     end
@@ -761,7 +771,12 @@ local function resolve_model(kind, args, where, path)
     if kind ~= "isotropic" then fail(where, dpath, fmt("required; expected %d widths, one per stage, e.g. d = {512, 768}", S)) end
     d = array({ 256 })
   else
-    d = per_stage(args.d, S, posint, where, dpath)
+    d = per_stage(args.d, S, integer_at_least(1, "a positive integer"), where, dpath)
+    for s = 1, S do
+      if d[s] > MAX_WIDTH then
+        fail(where, S > 1 and join(dpath, s) or dpath, fmt("expected a width of at most %d, found %s", MAX_WIDTH, num2str(d[s])))
+      end
+    end
   end
   for s = 2, S do
     if d[s] < d[s - 1] then
@@ -842,6 +857,9 @@ local function resolve_model(kind, args, where, path)
     vocab = args.vocab == nil and 256 or apply(vocab_check, args.vocab, where, join(path, "vocab")),
     norm_eps = args.norm_eps == nil and 1e-5 or apply(positive, args.norm_eps, where, join(path, "norm_eps")),
   }, { "kind", "layout", "stages", "d", "mlp", "layers", "chunker", "vocab", "norm_eps" })
+  -- what only the plugins know (heads dividing d, ...): a trial build, no parameters
+  local ok, msg = H.model_check(r, path)
+  if not ok then fail(where, nil, msg) end
   return new_object(kind, r, raw_copy(args))
 end
 
@@ -939,6 +957,8 @@ function CTOR.experiment(args, where, path)
     { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
   })
   r.file = where.file
+  local ok, msg = H.memory_check(r)
+  if not ok then fail(where, nil, msg) end
   ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "match_flops" }
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it
