@@ -367,7 +367,7 @@ static int fetch_history(mlflow *m, const char *key, key_history **out, hn_error
         free(h->p);
         return rc;
     }
-    qsort(h->p, h->n, sizeof *h->p, by_step);
+    if (h->n) qsort(h->p, h->n, sizeof *h->p, by_step); /* p is NULL when empty */
     m->n_hist++;
     *out = h;
     return HN_OK;
