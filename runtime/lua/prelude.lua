@@ -1031,6 +1031,9 @@ end
 -- No finalizers: Lua runs __gc with hooks off, so one that loops would hang hnet past the
 -- instruction guard. Lua marks an object for finalization only when its metatable has
 -- __gc as setmetatable is called, so checking here is enough.
+-- The file handles' shared metatable has a __gc of its own: hidden, so that a file can
+-- not swap in a finalizer of its own through getmetatable(io.stdout).
+rawset(getmetatable(io.stdout), "__metatable", false)
 local raw_setmetatable = setmetatable
 function setmetatable(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then

@@ -251,6 +251,9 @@ static void test_no_finalizers(void **state) {
     REFUSED("gc_loop", "setmetatable({}, { __gc = function() while true do end end }) --!",
             "__gc", "finalizer");
     REFUSED("gc_later", "local mt = { __gc = true }\nlocal t = setmetatable({}, mt) --!", "__gc");
+    /* nor through the metatable io's file handles share */
+    REFUSED("gc_file", "getmetatable(io.stdout).__gc = function() while true do end end --!",
+            "index a boolean");
     hn_lua_options few = {.max_instructions = 3000000};
     write_case(DIR "/endless.lua", "local n = 0\nwhile true do n = n + 1 end --!");
     expect_refusal(DIR "/endless.lua", &few, DIR "/endless.lua", 0,
