@@ -7,10 +7,19 @@
  *   POST runs/log-batch {run_id, metrics: [{key, value, timestamp, step}], params: [...]}
  *        limits per request: 1000 metrics, 100 params, 100 tags, 1000 items in all
  *   POST runs/update {run_id, status, end_time}
+ *   GET  metrics/get-history?run_id=R&metric_key=K&max_results=N[&page_token=T]
  * One MLflow run per hnet run, tagged hnet.run_uid, so a re-upload finds it (search)
- * even when results.db lost its record. Metric timestamps are the run's start time, so
- * a repeated batch repeats identical (key, value, timestamp, step) points, which MLflow
- * stores once. Auth: MLFLOW_TRACKING_TOKEN (Bearer), or MLFLOW_TRACKING_USERNAME and
+ * even when results.db lost its record.
+ *
+ * Exactly once: MLflow's file store keeps every point it is sent, a repeated one too,
+ * so a batch whose answer was lost must not simply be sent again. Whenever the server
+ * may hold points this process has not seen acknowledged (a log-batch that failed in
+ * any way, or a remote run this process did not create: an earlier upload may have been
+ * killed after the server stored a batch), the next batch first reads back the history
+ * of its keys and sends only the points the server lacks (same key, step, timestamp
+ * and value; timestamps are the run's start time, so a point is the same every time it
+ * is sent). A batch found whole on the server keeps the doubt for the next one; the
+ * first one sent clears it (points go in results.db order). Auth: MLFLOW_TRACKING_TOKEN (Bearer), or MLFLOW_TRACKING_USERNAME and
  * MLFLOW_TRACKING_PASSWORD (basic), from the environment only.
  * Options: experiment (default "hnet"), param_value_max (default 500: the limit of
  * older servers; 6000 on MLflow >= 2.x). */
@@ -25,6 +34,18 @@
 #define MAX_PARAMS 100
 #define KEY_MAX 250
 
+/* One key's points on the server, sorted by step, for "is this point there?" */
+typedef struct remote_point {
+    int64_t step, timestamp;
+    double value;
+} remote_point;
+
+typedef struct key_history {
+    char key[KEY_MAX + 1];
+    remote_point *p;
+    size_t n;
+} key_history;
+
 typedef struct mlflow {
     const hn_sink_env *env;
     char base[1024];       /* .../api/2.0/mlflow */
@@ -34,7 +55,17 @@ typedef struct mlflow {
     char auth_header[4200]; /* "Authorization: Bearer ..." (memory only) */
     const char *user, *password;
     char run_id[256];
+    int unsure;          /* the server may hold points not acknowledged to this process */
+    key_history *hist;   /* histories read back since the last log-batch sent */
+    int n_hist;
 } mlflow;
+
+static void forget_history(mlflow *m) {
+    for (int i = 0; i < m->n_hist; i++) free(m->hist[i].p);
+    free(m->hist);
+    m->hist = NULL;
+    m->n_hist = 0;
+}
 
 /* Percent-encoding for a query value. */
 static void url_encode(char *out, size_t cap, const char *s) {
@@ -245,11 +276,19 @@ static int begin_run(void *self, const hn_sink_run *run, char *remote_id, size_t
     mlflow *m = self;
     int rc = find_experiment(m, err);
     if (rc) return rc;
+    /* the run this process has been logging to keeps what it knows; any other run may
+     * hold points an earlier, killed upload sent */
+    int same = m->run_id[0] && !strcmp(m->run_id, remote_id);
     snprintf(m->run_id, sizeof m->run_id, "%s", remote_id);
+    if (!same) {
+        m->unsure = 1;
+        forget_history(m);
+    }
     if (!m->run_id[0] && (rc = search_run(m, run->uid, err))) return rc;
     if (!m->run_id[0]) {
         *offset = 0;
         if ((rc = create_run(m, run, err))) return rc;
+        m->unsure = 0; /* new: holds nothing yet */
     }
     snprintf(remote_id, size, "%s", m->run_id);
     if (*offset == 0) {
@@ -259,19 +298,139 @@ static int begin_run(void *self, const hn_sink_run *run, char *remote_id, size_t
     return HN_OK;
 }
 
+static void metric_key(char key[KEY_MAX + 1], const char *name) {
+    /* MLflow takes letters, digits, _ - . space and / in metric names */
+    snprintf(key, KEY_MAX + 1, "%s", name);
+    for (char *k = key; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+              strchr("_-. /", *k)))
+            *k = '_';
+}
+
+/* A metric value as the server returns it: a number, or "NaN" / "Infinity" / ... */
+static double value_of(const cJSON *v) {
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    if (cJSON_IsString(v)) {
+        if (!strcmp(v->valuestring, "Infinity")) return INFINITY;
+        if (!strcmp(v->valuestring, "-Infinity")) return -INFINITY;
+    }
+    return NAN;
+}
+
+static int by_step(const void *a, const void *b) {
+    const remote_point *x = a, *y = b;
+    return x->step < y->step ? -1 : x->step > y->step;
+}
+
+/* Reads back every point of key, page by page, into a new history entry. */
+static int fetch_history(mlflow *m, const char *key, key_history **out, hn_error *err) {
+    key_history *grown = realloc(m->hist, (size_t)(m->n_hist + 1) * sizeof *grown);
+    if (!grown) return hn_fail(err, "out of memory");
+    m->hist = grown;
+    key_history *h = &m->hist[m->n_hist];
+    memset(h, 0, sizeof *h);
+    snprintf(h->key, sizeof h->key, "%s", key);
+    size_t cap = 0;
+    char run_enc[800], key_enc[800], token[256] = "", token_enc[800], path[2600];
+    url_encode(run_enc, sizeof run_enc, m->run_id);
+    url_encode(key_enc, sizeof key_enc, key);
+    int rc = HN_OK;
+    do {
+        url_encode(token_enc, sizeof token_enc, token);
+        snprintf(path, sizeof path, "metrics/get-history?run_id=%s&metric_key=%s&max_results=25000%s%s",
+                 run_enc, key_enc, token[0] ? "&page_token=" : "", token_enc);
+        cJSON *page = NULL;
+        long status;
+        if ((rc = call(m, "GET", path, NULL, &page, &status, NULL, 0, err))) break;
+        const cJSON *pt;
+        cJSON_ArrayForEach(pt, cJSON_GetObjectItemCaseSensitive(page, "metrics")) {
+            if (h->n == cap) {
+                cap = cap ? 2 * cap : 256;
+                remote_point *p = realloc(h->p, cap * sizeof *p);
+                if (!p) {
+                    rc = hn_fail(err, "out of memory");
+                    break;
+                }
+                h->p = p;
+            }
+            const cJSON *step = cJSON_GetObjectItemCaseSensitive(pt, "step");
+            const cJSON *ts = cJSON_GetObjectItemCaseSensitive(pt, "timestamp");
+            h->p[h->n++] = (remote_point){cJSON_IsNumber(step) ? (int64_t)step->valuedouble : 0,
+                                          cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : 0,
+                                          value_of(cJSON_GetObjectItemCaseSensitive(pt, "value"))};
+        }
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(page, "next_page_token");
+        snprintf(token, sizeof token, "%s", cJSON_IsString(next) ? next->valuestring : "");
+        cJSON_Delete(page);
+    } while (rc == HN_OK && token[0]);
+    if (rc) {
+        free(h->p);
+        return rc;
+    }
+    if (h->n) qsort(h->p, h->n, sizeof *h->p, by_step); /* p is NULL when empty */
+    m->n_hist++;
+    *out = h;
+    return HN_OK;
+}
+
+/* Same value as sent: JSON carries 17 significant digits, so equal up to rounding. */
+static int same_value(double a, double b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (isinf(a) || isinf(b)) return a == b;
+    return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
+}
+
+static int on_server(const key_history *h, const hn_sink_metric *p) {
+    size_t lo = 0, hi = h->n;
+    while (lo < hi) { /* first point with step >= p->step */
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->p[mid].step < p->step) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = lo; i < h->n && h->p[i].step == p->step; i++)
+        if (h->p[i].timestamp == p->timestamp_ms && same_value(h->p[i].value, p->value)) return 1;
+    return 0;
+}
+
+/* keep[i] = 1 for the points of pts the server lacks; returns how many. */
+static int missing_points(mlflow *m, const hn_sink_metric *pts, int n, char *keep, int *count,
+                          hn_error *err) {
+    *count = 0;
+    for (int i = 0; i < n; i++) {
+        char key[KEY_MAX + 1];
+        metric_key(key, pts[i].key);
+        key_history *h = NULL;
+        for (int k = 0; k < m->n_hist && !h; k++)
+            if (!strcmp(m->hist[k].key, key)) h = &m->hist[k];
+        int rc;
+        if (!h && (rc = fetch_history(m, key, &h, err))) return rc;
+        keep[i] = !on_server(h, &pts[i]);
+        *count += keep[i];
+    }
+    return HN_OK;
+}
+
 static int log_batch(void *self, const hn_sink_metric *pts, int n, int64_t *offset,
                      hn_error *err) {
     mlflow *m = self;
+    char *keep = malloc((size_t)n);
+    if (!keep) return hn_fail(err, "out of memory");
+    memset(keep, 1, (size_t)n);
+    int rc, sending = n;
+    if (m->unsure && (rc = missing_points(m, pts, n, keep, &sending, err))) {
+        free(keep);
+        return rc;
+    }
+    if (sending == 0) { /* all there already: the doubt carries on to the next batch */
+        free(keep);
+        return HN_OK;
+    }
     cJSON *body = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(body, "metrics");
     for (int i = 0; i < n; i++) {
+        if (!keep[i]) continue;
         cJSON *o = cJSON_CreateObject();
-        /* MLflow takes letters, digits, _ - . space and / in metric names */
         char key[KEY_MAX + 1];
-        snprintf(key, sizeof key, "%s", pts[i].key);
-        for (char *k = key; *k; k++)
-            if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
-                  strchr("_-. /", *k)))
-                *k = '_';
+        metric_key(key, pts[i].key);
         cJSON_AddStringToObject(o, "key", key);
         /* JSON has no NaN; the protobuf JSON mapping MLflow parses takes "NaN" */
         if (isfinite(pts[i].value)) cJSON_AddNumberToObject(o, "value", pts[i].value);
@@ -281,8 +440,12 @@ static int log_batch(void *self, const hn_sink_metric *pts, int n, int64_t *offs
         cJSON_AddNumberToObject(o, "step", (double)pts[i].step);
         cJSON_AddItemToArray(list, o);
     }
-    int rc = log_batch_json(m, body, err);
+    free(keep);
+    forget_history(m); /* from here the server may change under what was read back */
+    rc = log_batch_json(m, body, err);
     cJSON_Delete(body);
+    /* acknowledged: the server holds exactly what was sent; anything else leaves doubt */
+    m->unsure = rc != HN_OK;
     return rc;
 }
 
@@ -305,7 +468,9 @@ static int end_run(void *self, const hn_sink_run *run, int64_t *offset, hn_error
 
 static void destroy(void *self) {
     mlflow *m = self;
-    if (m) memset(m->auth_header, 0, sizeof m->auth_header); /* the token: memory only */
+    if (!m) return;
+    memset(m->auth_header, 0, sizeof m->auth_header); /* the token: memory only */
+    forget_history(m);
     free(m);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "data/known.h"
+#include "data/verify.h"
 #include "data/read.h"
 
 const char *hn_data_dir(void) {
@@ -128,12 +129,12 @@ int hn_corpus_named(const char *name, hn_corpus *out, hn_error *err) {
         return HN_ERR;
     }
     const hn_known_corpus *k = hn_known_corpus_find(name);
-    if (k->split && b.n != k->size) {
-        /* a fixed-offset split only means something on the exact standard file */
-        hn_fail(err,
-                "corpus \"%s\" at %s has %zu bytes, not the standard %llu; it is not the "
-                "standard %s (remove it and run `hnet fetch %s`)",
-                name, path, b.n, (unsigned long long)k->size, name, name);
+    /* results are comparable only on the standard bytes (and a fixed-offset split
+     * means something only there) */
+    if (hn_known_corpus_verify(k, path, b.p, b.n, err) != HN_OK) {
+        size_t used = strlen(err->msg);
+        if (k->url && used < sizeof err->msg)
+            snprintf(err->msg + used, sizeof err->msg - used, "; or remove it and run `hnet fetch %s`", name);
         hn_bytebuf_free(&b);
         return HN_ERR;
     }
@@ -254,6 +255,8 @@ static int check_file(const char *path, const char *display, const char *known_n
         return hn_fail(err, "corpus file %s is a folder; use {source=\"dir\"}", path);
     if (access(path, R_OK) != 0) return hn_fail(err, "corpus file %s: %s", path, strerror(errno));
     if (st.st_size == 0) return hn_fail(err, "corpus %s is empty", display);
+    const hn_known_corpus *k = known_name ? hn_known_corpus_find(known_name) : NULL;
+    if (k && hn_known_corpus_check_size(k, path, (uint64_t)st.st_size, err) != HN_OK) return HN_ERR;
     if (hn_path_is_gz(path)) return HN_OK;
     return check_size(display, (uint64_t)st.st_size, known_name, seq_len, err);
 }

@@ -18,7 +18,19 @@ typedef struct hn_lua_host {
     char top[1024];  /* the file being loaded */
     int top_line;    /* last line run in it */
     long ticks;      /* count-hook calls so far: bounds the work an experiment file may do */
+    long max_instructions; /* ... up to this many Lua instructions */
+    size_t heap_used, heap_limit; /* live bytes of the Lua heap, and their cap */
+    int heap_refusals;            /* allocations refused in a row */
+    int heap_exceeded;            /* the cap was hit and a collection did not help */
 } hn_lua_host;
+
+/* Default caps of an experiment file: Lua heap and Lua instructions. */
+#define HN_LUA_MEMORY_LIMIT_MIB 256
+#define HN_LUA_MAX_INSTRUCTIONS 200000000L
+
+/* A new Lua state for host (heap_limit set by the caller): the limited heap, host in
+ * the extra space, the standard libraries without debug. NULL when out of memory. */
+lua_State *hn_lua_sandbox_new(hn_lua_host *host);
 
 /* Attaches host to L (extra space) and installs the hook. */
 void hn_lua_host_attach(lua_State *L, hn_lua_host *host);

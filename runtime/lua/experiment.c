@@ -116,11 +116,13 @@ static int open_session(session *s, const char *path, const hn_lua_options *opts
     memset(&s->host, 0, sizeof s->host);
     s->path = path;
     snprintf(s->host.top, sizeof s->host.top, "%s", path);
-    s->L = luaL_newstate();
+    long mib = opts && opts->memory_limit_mib > 0 ? opts->memory_limit_mib : HN_LUA_MEMORY_LIMIT_MIB;
+    s->host.heap_limit = (size_t)mib << 20;
+    s->host.max_instructions = opts && opts->max_instructions > 0 ? opts->max_instructions
+                                                                   : HN_LUA_MAX_INSTRUCTIONS;
+    s->L = hn_lua_sandbox_new(&s->host);
     if (!s->L) return hn_fail(err, "%s: cannot create a Lua state (out of memory)", path);
     lua_State *L = s->L;
-    luaL_openlibs(L);
-    *(hn_lua_host **)lua_getextraspace(L) = &s->host;
 
     lua_pushcfunction(L, message_handler);
     if (luaL_loadbuffer(L, hn_lua_prelude, hn_lua_prelude_len, "=prelude") != LUA_OK) {
@@ -148,29 +150,55 @@ static void close_session(session *s) {
     s->L = NULL;
 }
 
+/* The message for a failed protected call: a hit memory limit says so (Lua's own
+ * "not enough memory" has no position and skips the message handler). */
+static void fail_call(session *s, int rc, hn_error *err) {
+    if (rc == LUA_ERRMEM || s->host.heap_exceeded)
+        hn_fail(err, "%s:%d: the experiment file uses more than %zu MiB of memory",
+                s->host.file[0] ? s->host.file : s->path, s->host.line, s->host.heap_limit >> 20);
+    else
+        fail_with_lua_message(s, lua_tostring(s->L, -1), err);
+}
+
+/* The prelude's classify(value) -> kind | nil, description; protected, since the value's
+ * metamethods are the file's code. */
+static int classify(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "hn.prelude");
+    lua_getfield(L, -1, "classify");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 2);
+    return 2;
+}
+
 /* Runs the file; on success its first result is on top of the stack and *kind is
- * "experiment" or "suite". */
+ * "experiment" or "suite". The hook stays on until the state is closed: finalizers
+ * and metamethods the file left behind run under the same limits. */
 static int run_file(session *s, const char **kind, hn_error *err) {
     lua_State *L = s->L;
     lua_pushcfunction(L, message_handler);
-    int rc = luaL_loadfile(L, s->path);
+    int rc = luaL_loadfilex(L, s->path, "t");
     if (rc != LUA_OK) {
-        fail_with_lua_message(s, lua_tostring(L, -1), err);
+        const char *msg = lua_tostring(L, -1);
+        if (rc == LUA_ERRSYNTAX && msg && strstr(msg, "attempt to load a binary chunk"))
+            return hn_fail(err, "%s:1: the file is a binary (precompiled) Lua chunk; experiment "
+                                "files must be Lua source text", s->path);
+        fail_call(s, rc, err);
         return HN_ERR;
     }
     hn_lua_host_attach(L, &s->host);
     rc = lua_pcall(L, 0, 1, -2);
-    lua_sethook(L, NULL, 0, 0);
     if (rc != LUA_OK) {
-        fail_with_lua_message(s, lua_tostring(L, -1), err);
+        fail_call(s, rc, err);
         return HN_ERR;
     }
-    lua_remove(L, -2); /* message handler */
-
-    lua_getfield(L, LUA_REGISTRYINDEX, "hn.prelude");
-    lua_getfield(L, -1, "classify");
-    lua_pushvalue(L, -3);
-    lua_call(L, 1, 2);
+    /* stack: handler, value */
+    lua_pushcfunction(L, classify);
+    lua_pushvalue(L, -2);
+    rc = lua_pcall(L, 1, 2, -4);
+    if (rc != LUA_OK) {
+        fail_call(s, rc, err);
+        return HN_ERR;
+    }
     if (lua_isnil(L, -2)) {
         hn_fail(err,
                 "%s:%d: the file must return an experiment or a suite "
@@ -180,8 +208,42 @@ static int run_file(session *s, const char **kind, hn_error *err) {
     }
     *kind = lua_tostring(L, -2); /* a literal kept alive by the prelude's code */
     *kind = !strcmp(*kind, "suite") ? "suite" : "experiment";
-    lua_pop(L, 3);
+    lua_pop(L, 2);
+    lua_remove(L, -2); /* message handler */
     return HN_OK;
+}
+
+typedef struct to_json_call {
+    cJSON *out;
+    hn_error *err;
+    int rc;
+} to_json_call;
+
+static int to_json_protected(lua_State *L) {
+    to_json_call *c = lua_touserdata(L, 1);
+    c->rc = hn_lua_to_json(L, 2, &c->out, c->err);
+    return 0;
+}
+
+/* hn_lua_to_json of the value on top, in a protected call (it allocates on the limited
+ * heap, and a table's traversal can raise). */
+static int top_to_json(session *s, cJSON **out, hn_error *err) {
+    lua_State *L = s->L;
+    to_json_call c = {NULL, err, HN_ERR};
+    lua_pushcfunction(L, message_handler);
+    lua_pushcfunction(L, to_json_protected);
+    lua_pushlightuserdata(L, &c);
+    lua_pushvalue(L, -4);
+    int rc = lua_pcall(L, 2, 0, -4);
+    if (rc != LUA_OK) {
+        fail_call(s, rc, err);
+        cJSON_Delete(c.out);
+        lua_pop(L, 2);
+        return HN_ERR;
+    }
+    lua_pop(L, 1);
+    *out = c.out;
+    return c.rc;
 }
 
 /* "file" names where an experiment was declared; made absolute so that the config (and
@@ -206,7 +268,7 @@ int hn_experiment_load(const char *path, const hn_lua_options *opts, const hn_re
         rc = hn_fail(err, "%s:%d: the file returns a suite of %d runs, not one experiment; run it with `hnet suite %s`",
                      path, s.host.top_line, (int)lua_rawlen(s.L, -1), path);
     }
-    if (rc == HN_OK) rc = hn_lua_to_json(s.L, -1, out, err);
+    if (rc == HN_OK) rc = top_to_json(&s, out, err);
     if (rc == HN_OK) rc = absolute_file(*out, err);
     close_session(&s);
     return rc;
@@ -221,14 +283,14 @@ int hn_suite_load(const char *path, const hn_lua_options *opts, const hn_registr
     if (rc == HN_OK) rc = run_file(&s, &kind, err);
     if (rc == HN_OK && !strcmp(kind, "experiment")) {
         cJSON *e = NULL;
-        rc = hn_lua_to_json(s.L, -1, &e, err);
+        rc = top_to_json(&s, &e, err);
         if (rc == HN_OK) {
             *out_array = cJSON_CreateArray();
             cJSON_AddItemToArray(*out_array, e);
         }
     } else if (rc == HN_OK) {
         cJSON *suite = NULL;
-        rc = hn_lua_to_json(s.L, -1, &suite, err);
+        rc = top_to_json(&s, &suite, err);
         if (rc == HN_OK) {
             cJSON *name = cJSON_GetObjectItemCaseSensitive(suite, "name");
             cJSON *runs = cJSON_DetachItemFromObjectCaseSensitive(suite, "runs");

@@ -15,6 +15,8 @@
 
 typedef struct hn_lua_options {
     int allow_unsafe; /* --unsafe-lua: keep os.execute, io.popen, package.loadlib */
+    long memory_limit_mib;  /* cap on the Lua heap; 0: HN_LUA_MEMORY_LIMIT_MIB */
+    long max_instructions;  /* cap on Lua instructions run; 0: HN_LUA_MAX_INSTRUCTIONS */
 } hn_lua_options;
 
 /* Runs an experiment file and returns its resolved config (caller frees with

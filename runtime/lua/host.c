@@ -9,6 +9,7 @@
 
 #include "data/corpus.h"
 #include "lua/bridge.h"
+#include "model/model_check.h"
 
 static hn_lua_host *host_of(lua_State *L) { return *(hn_lua_host **)lua_getextraspace(L); }
 
@@ -22,33 +23,39 @@ static void note(hn_lua_host *h, const char *source, int line) {
 /* A line event says where the user's code is. A return into a user function says so
  * too: without it, a call that returns to the same line would leave the position
  * inside the callee. */
-/* An experiment file only builds tables: HOOK_COUNT x MAX_TICKS Lua instructions (about
- * ten seconds with the line hook on) is far beyond any real one, and stops an endless
- * loop with a clear message. */
+/* An experiment file only builds tables: HN_LUA_MAX_INSTRUCTIONS (about ten seconds with
+ * the line hook on) is far beyond any real one, and stops an endless loop with a clear
+ * message. The hook also re-raises a hit memory limit, so that a pcall in the file
+ * cannot swallow it. */
 #define HOOK_COUNT 1000000
-#define MAX_TICKS 200L
 
 static void hook(lua_State *L, lua_Debug *ar) {
     hn_lua_host *h = host_of(L);
     if (ar->event == LUA_HOOKCOUNT) {
-        if (++h->ticks > MAX_TICKS)
-            luaL_error(L, "%s:%d: the experiment file ran more than %d million Lua "
-                          "instructions (an endless loop?)", h->file[0] ? h->file : "?", h->line,
-                       (int)(HOOK_COUNT / 1000000 * MAX_TICKS));
-        return;
-    }
-    if (ar->event == LUA_HOOKLINE) {
+        if (++h->ticks > h->max_instructions / HOOK_COUNT) {
+            lua_pushfstring(L, "%s:%d: the experiment file ran more than %d million Lua "
+                               "instructions (an endless loop?)", h->file[0] ? h->file : "?", h->line,
+                            (int)(h->max_instructions / 1000000));
+            lua_error(L);
+        }
+    } else if (ar->event == LUA_HOOKLINE) {
         if (lua_getinfo(L, "S", ar)) note(h, ar->source, ar->currentline);
     } else if (ar->event == LUA_HOOKRET) {
         lua_Debug caller;
         if (lua_getstack(L, 1, &caller) && lua_getinfo(L, "Sl", &caller))
             note(h, caller.source, caller.currentline);
     }
+    if (h->heap_exceeded) {
+        lua_pushfstring(L, "%s:%d: the experiment file uses more than %d MiB of memory",
+                        h->file[0] ? h->file : "?", h->line, (int)(h->heap_limit >> 20));
+        lua_error(L);
+    }
 }
 
 void hn_lua_host_attach(lua_State *L, hn_lua_host *host) {
     *(hn_lua_host **)lua_getextraspace(L) = host;
     host->ticks = 0;
+    if (host->max_instructions < HOOK_COUNT) host->max_instructions = HOOK_COUNT;
     lua_sethook(L, hook, LUA_MASKLINE | LUA_MASKRET | LUA_MASKCOUNT, HOOK_COUNT);
 }
 
@@ -72,6 +79,38 @@ static int l_corpus_check(lua_State *L) {
     lua_pushnil(L);
     lua_pushstring(L, err.msg);
     return 2;
+}
+
+/* H.model_check(model, path) and H.memory_check(experiment): the registry is the
+ * closure's upvalue (NULL: nothing to check against). */
+static int check_result(lua_State *L, int rc, const hn_error *err) {
+    if (rc == HN_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, err->msg);
+    return 2;
+}
+
+static int l_model_check(lua_State *L) {
+    const hn_registry *reg = lua_touserdata(L, lua_upvalueindex(1));
+    cJSON *model = NULL;
+    hn_error err = {{0}};
+    int rc = hn_lua_to_json(L, 1, &model, &err);
+    if (rc == HN_OK) rc = hn_model_check(model, reg, luaL_optstring(L, 2, "model"), &err);
+    cJSON_Delete(model);
+    return check_result(L, rc, &err);
+}
+
+static int l_memory_check(lua_State *L) {
+    const hn_registry *reg = lua_touserdata(L, lua_upvalueindex(1));
+    cJSON *exp = NULL;
+    hn_error err = {{0}};
+    int rc = hn_lua_to_json(L, 1, &exp, &err);
+    if (rc == HN_OK) rc = hn_experiment_memory_check(exp, reg, &err);
+    cJSON_Delete(exp);
+    return check_result(L, rc, &err);
 }
 
 /* Pushes a plugin's config keys as a list of {key, type, help, has_default, default}. */
@@ -130,6 +169,12 @@ int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_
     lua_setfield(L, -2, "where");
     lua_pushcfunction(L, l_corpus_check);
     lua_setfield(L, -2, "corpus_check");
+    lua_pushlightuserdata(L, (void *)reg);
+    lua_pushcclosure(L, l_model_check, 1);
+    lua_setfield(L, -2, "model_check");
+    lua_pushlightuserdata(L, (void *)reg);
+    lua_pushcclosure(L, l_memory_check, 1);
+    lua_setfield(L, -2, "memory_check");
 
     lua_newtable(L); /* plugins, in registry order */
     for (int i = 0; reg && i < reg->n_plugins; i++) {

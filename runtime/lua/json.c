@@ -131,7 +131,14 @@ static int convert(lua_State *L, int idx, int depth, const char *path, cJSON **o
         *out = cJSON_CreateNumber(v);
         return HN_OK;
     }
-    case LUA_TSTRING: *out = cJSON_CreateString(lua_tostring(L, idx)); return HN_OK;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *str = lua_tolstring(L, idx, &len);
+        /* C would read it only up to the NUL: refuse rather than cut */
+        if (strlen(str) != len) return hn_fail(err, "%s: a string with a NUL byte", *path ? path : "config");
+        *out = cJSON_CreateString(str);
+        return HN_OK;
+    }
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == (void *)&null_sentinel) {
             *out = cJSON_CreateNull();

@@ -14,6 +14,8 @@
 --   H.cwd           current directory (relative corpus paths are resolved against it)
 --   H.where()       -> file, line of the user code running now
 --   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
+--   H.model_check(model, path) -> true | nil, message  (a trial build of a resolved model)
+--   H.memory_check(experiment) -> true | nil, message  (its memory estimate vs the machine)
 --   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
 --   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
 --   H.chunkers      chunker plugin name -> its keys (same shape as a plugin's keys)
@@ -80,7 +82,7 @@ local function describe(v)
   if v == null then return "null" end
   if t == "string" then
     if #v > 40 then v = v:sub(1, 37) .. "..." end
-    return "string " .. fmt("%q", v):gsub("\\\n", "\\n")
+    return "string " .. fmt("%q", v):gsub("\\\n", "\\n"):gsub("\0", "\\0")
   end
   if t == "number" then return "number " .. num2str(v) end
   if t == "boolean" then return "boolean " .. tostring(v) end
@@ -210,14 +212,15 @@ local function boolean(v)
   return false, "true or false"
 end
 
+-- C reads config strings up to their first NUL byte: a string holding one would be cut.
 local function string_check(v)
-  if type(v) == "string" then return true, v end
-  return false, "a string"
+  if type(v) == "string" and not v:find("\0", 1, true) then return true, v end
+  return false, "a string without NUL bytes"
 end
 
 local function nonempty_string(v)
-  if type(v) == "string" and v ~= "" then return true, v end
-  return false, "a non-empty string"
+  if type(v) == "string" and v ~= "" and not v:find("\0", 1, true) then return true, v end
+  return false, "a non-empty string without NUL bytes"
 end
 
 local function one_of(...)
@@ -577,6 +580,10 @@ local function letter_names()
 end
 
 -- "m4T1" -> {{"m", 4}, {"T", 1}}; checks syntax and that every letter is registered.
+-- Sizes the C side holds in an int, far above any model that trains (the memory estimate
+-- at experiment{} judges what is between).
+local MAX_BLOCKS, MAX_WIDTH = 100000, 65536
+
 local function parse_blocks(s, where, path)
   if type(s) ~= "string" then
     fail(where, path, fmt("expected a layout string like \"T4\" or \"m4T1\", found %s", describe(s)))
@@ -590,6 +597,9 @@ local function parse_blocks(s, where, path)
     end
     local n = math.tointeger(tonumber(count))
     if not n or n < 1 then fail(where, path, fmt("bad layout string %q: '%s%s' has no blocks (counts start at 1)", s, letter, count)) end
+    if n > MAX_BLOCKS then
+      fail(where, path, fmt("bad layout string %q: '%s%s' is more than %d blocks", s, letter, count, MAX_BLOCKS))
+    end
     if not H.letters[letter] then
       fail(where, path, fmt("unknown layer letter '%s' in %q; known letters: %s", letter, s, letter_names()))
     end
@@ -761,7 +771,12 @@ local function resolve_model(kind, args, where, path)
     if kind ~= "isotropic" then fail(where, dpath, fmt("required; expected %d widths, one per stage, e.g. d = {512, 768}", S)) end
     d = array({ 256 })
   else
-    d = per_stage(args.d, S, posint, where, dpath)
+    d = per_stage(args.d, S, integer_at_least(1, "a positive integer"), where, dpath)
+    for s = 1, S do
+      if d[s] > MAX_WIDTH then
+        fail(where, S > 1 and join(dpath, s) or dpath, fmt("expected a width of at most %d, found %s", MAX_WIDTH, num2str(d[s])))
+      end
+    end
   end
   for s = 2, S do
     if d[s] < d[s - 1] then
@@ -842,6 +857,9 @@ local function resolve_model(kind, args, where, path)
     vocab = args.vocab == nil and 256 or apply(vocab_check, args.vocab, where, join(path, "vocab")),
     norm_eps = args.norm_eps == nil and 1e-5 or apply(positive, args.norm_eps, where, join(path, "norm_eps")),
   }, { "kind", "layout", "stages", "d", "mlp", "layers", "chunker", "vocab", "norm_eps" })
+  -- what only the plugins know (heads dividing d, ...): a trial build, no parameters
+  local ok, msg = H.model_check(r, path)
+  if not ok then fail(where, nil, msg) end
   return new_object(kind, r, raw_copy(args))
 end
 
@@ -939,6 +957,8 @@ function CTOR.experiment(args, where, path)
     { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
   })
   r.file = where.file
+  local ok, msg = H.memory_check(r)
+  if not ok then fail(where, nil, msg) end
   ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "match_flops" }
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it
@@ -976,17 +996,97 @@ for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "s
   _G[name] = function(args) return ctor(args, here()) end
 end
 
+-- Code loads as Lua source text only, here as for the file itself (runtime/lua/experiment.c):
+-- crafted bytecode can crash the interpreter. Kept even with --unsafe-lua.
+local raw_load, raw_loadfile, searchpath = load, loadfile, package.searchpath
+
+local function text_only(what, f, msg)
+  if f == nil and type(msg) == "string" and msg:find("attempt to load a binary chunk", 1, true) then
+    fail(here(), nil, what .. ": binary (precompiled) Lua chunks are refused in experiment files; use Lua source text")
+  end
+  return f, msg
+end
+
+-- `...` passes env on exactly as given: an explicit nil env differs from none.
+function load(chunk, name, mode, ...) return text_only("load", raw_load(chunk, name, "t", ...)) end
+function loadfile(file, mode, ...) return text_only("loadfile", raw_loadfile(file, "t", ...)) end
+function dofile(file)
+  local f, msg = text_only("dofile", raw_loadfile(file, "t"))
+  if not f then fail(here(), nil, "dofile: " .. msg) end
+  return f()
+end
+
+-- require's Lua-file searcher, text only; the C-library searchers are dropped below.
+package.searchers[2] = function(name)
+  local path, notfound = searchpath(name, package.path)
+  if not path then return notfound end
+  local f, msg = raw_loadfile(path, "t")
+  if f then return f, path end
+  if msg:find("attempt to load a binary chunk", 1, true) then
+    fail(here(), nil, fmt("require %q: %s is a binary (precompiled) Lua chunk; modules must be Lua source text", name, path))
+  end
+  error(fmt("error loading module '%s' from file '%s':\n\t%s", name, path, msg), 0)
+end
+
+-- No finalizers: Lua runs __gc with hooks off, so one that loops would hang hnet past the
+-- instruction guard. Lua marks an object for finalization only when its metatable has
+-- __gc as setmetatable is called, so checking here is enough.
+-- The file handles' shared metatable has a __gc of its own: hidden, so that a file can
+-- not swap in a finalizer of its own through getmetatable(io.stdout).
+rawset(getmetatable(io.stdout), "__metatable", false)
+local raw_setmetatable = setmetatable
+function setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    fail(here(), nil, "setmetatable: __gc metamethods (finalizers) are not allowed in experiment files")
+  end
+  return raw_setmetatable(t, mt)
+end
+
+-- No debug library, even with --unsafe-lua: debug.sethook lifts the instruction and
+-- memory guards, and its registry access can leave the state broken (PANIC, abort).
+local function disabled_library(lib, why)
+  local function refuse(_, k)
+    fail(here(), nil, fmt("%s.%s: the %s library is disabled in experiment files (%s)", lib, tostring(k), lib, why))
+  end
+  return raw_setmetatable({}, { __index = refuse, __newindex = refuse, __metatable = false })
+end
+debug = disabled_library("debug", "it can crash hnet or lift its limits")
+package.loaded.debug = debug
+
 if not H.unsafe then
-  local function blocked(name)
+  local function blocked(name, why)
+    why = why or "it can run programs, load native code or change files"
     return function()
-      fail(here(), nil, name .. " is disabled in experiment files (it can run programs, load native code or change files); pass --unsafe-lua to allow it")
+      fail(here(), nil, name .. " is disabled in experiment files (" .. why .. "); pass --unsafe-lua to allow it")
     end
   end
   os.execute, os.remove, os.rename, os.exit = blocked("os.execute"), blocked("os.remove"), blocked("os.rename"), blocked("os.exit")
+  os.tmpname = blocked("os.tmpname", "it creates files")
+  local setlocale, change_locale = os.setlocale, blocked("os.setlocale", "it changes how hnet prints numbers")
+  function os.setlocale(locale, ...)
+    if locale ~= nil then change_locale() end
+    return setlocale(locale, ...)
+  end
   io.popen = blocked("io.popen")
+  io.tmpfile = blocked("io.tmpfile", "it creates files")
+  -- io reads: io.open for reading, io.lines, io.input; nothing opens a file for writing.
+  local open, output = io.open, io.output
+  function io.open(file, mode)
+    if mode ~= nil and mode ~= "r" and mode ~= "rb" then
+      fail(here(), nil, fmt("io.open(%q, %q): experiment files open files for reading only (mode \"r\" or \"rb\"); pass --unsafe-lua to allow writing",
+        tostring(file), tostring(mode)))
+    end
+    return open(file, mode)
+  end
+  function io.output(file)
+    if type(file) == "string" then
+      fail(here(), nil, fmt("io.output(%q): experiment files cannot open files for writing; pass --unsafe-lua to allow it", file))
+    end
+    return output(file)
+  end
   package.loadlib = blocked("package.loadlib")
   package.cpath = ""
-  -- keep the preload and Lua-file searchers; drop the two C-library ones
+  -- keep the preload and (text-only) Lua-file searchers; drop the two C-library ones
   for i = #package.searchers, 3, -1 do package.searchers[i] = nil end
 end
 

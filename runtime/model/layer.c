@@ -11,12 +11,12 @@ int hn_layer_create(hn_layer *l, const hn_layer_plugin *plugin, const hn_layer_a
     l->plugin = plugin;
     cJSON *cfg = hn_config_with_defaults(args->cfg, plugin->config_keys, plugin->n_config_keys,
                                          plugin->name, err);
-    if (!cfg) return hn_fail_prefix(err, "%s", prefix);
+    if (!cfg) return HN_ERR; /* the message names the plugin and key; callers add where */
     hn_layer_args full = *args;
     full.cfg = cfg;
     int rc = plugin->create(&full, &l->self, err);
     cJSON_Delete(cfg);
-    if (rc) return hn_fail_prefix(err, "%s", prefix);
+    if (rc) return HN_ERR;
     l->n_params = plugin->param_count(l->self);
     l->first_param = store->n;
     if (l->n_params > 0) {

@@ -39,6 +39,11 @@ typedef struct hn_loss {
 
 int hn_model_build(hn_model *m, const cJSON *model_cfg, const hn_registry *reg,
                    const hn_backend *be, uint64_t seed, hn_error *err);
+/* hn_model_build less the parameters' memory: the structure is built (every plugin
+ * has accepted its settings) and the parameters declared, none allocated. Free with
+ * hn_model_free. */
+int hn_model_plan(hn_model *m, const cJSON *model_cfg, const hn_registry *reg,
+                  const hn_backend *be, hn_error *err);
 void hn_model_free(hn_model *m);
 
 /* Forward over n_seqs sequences of seq_len bytes each (tok/tgt host arrays of

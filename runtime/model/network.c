@@ -36,10 +36,23 @@ static const cJSON *stage_item(const cJSON *arr, int stage) {
     return cJSON_GetArrayItem(arr, stage);
 }
 
-/* Declares one sublayer: its pre-norm weight, then the plugin's parameters. */
+/* Where a sublayer's settings are in the experiment file, for messages: the model
+ * constructor's key ("isotropic.attention", "hnet.mlp[2]"; the stage index only when
+ * there are several stages). */
+static void key_path(char *out, size_t n, const cJSON *model, const char *key, int stage) {
+    const cJSON *kind = cJSON_GetObjectItem(model, "kind");
+    const cJSON *stages = cJSON_GetObjectItem(model, "stages");
+    const char *k = cJSON_IsString(kind) ? kind->valuestring : "model";
+    if (cJSON_IsNumber(stages) && stages->valueint > 1) snprintf(out, n, "%s.%s[%d]", k, key, stage + 1);
+    else snprintf(out, n, "%s.%s", k, key);
+}
+
+/* Declares one sublayer: its pre-norm weight, then the plugin's parameters. A plugin's
+ * refusal is prefixed with where (its settings' key path). */
 static int add_sublayer(hn_network *net, const hn_layer_plugin *p, const cJSON *cfg, int stage,
                         int n_sub_total, hn_param_store *store, const char *block_prefix,
-                        const char *norm_name, const char *role_name, int group, hn_error *err) {
+                        const char *norm_name, const char *role_name, const char *where, int group,
+                        hn_error *err) {
     hn_sublayer *sl = &net->subs[net->n_sub];
     hn_param norm = {.ndim = 1, .shape = {net->d}, .init = HN_INIT_ONES, .weight_decay = 0};
     snprintf(norm.name, sizeof norm.name, "%s.weight", norm_name);
@@ -48,7 +61,8 @@ static int add_sublayer(hn_network *net, const hn_layer_plugin *p, const cJSON *
         .d_model = net->d, .stage = stage, .layer = net->n_sub, .n_layers = n_sub_total, .cfg = cfg};
     char prefix[256];
     snprintf(prefix, sizeof prefix, "%s%s.", block_prefix, role_name);
-    if (hn_layer_create(&sl->layer, p, &args, store, prefix, group, err)) return HN_ERR;
+    if (hn_layer_create(&sl->layer, p, &args, store, prefix, group, err))
+        return hn_fail_prefix(err, "%s", where);
     net->n_sub++;
     return HN_OK;
 }
@@ -111,13 +125,17 @@ int hn_network_build(hn_network *net, const char *layout, int d, int stage, cons
             cJSON_GetObjectItem(cJSON_GetObjectItem(model, "layers"), mixer->name), stage);
         cJSON *empty = NULL;
         if (!mixer_cfg) mixer_cfg = empty = cJSON_CreateObject();
+        char mixer_where[128], mlp_where[128];
+        key_path(mixer_where, sizeof mixer_where, model, mixer->name, stage);
+        key_path(mlp_where, sizeof mlp_where, model,
+                 block_mlp && mlp_cfg == mlp ? "mlp" : block_mlp ? block_mlp->name : "mlp", stage);
         for (int i = 0; i < counts[r]; i++, block++) {
             char bp[256];
             snprintf(bp, sizeof bp, "%slayers.%d.", prefix, block);
             if (add_sublayer(net, mixer, mixer_cfg, stage, total_sub, store, bp, "norm1", "mixer",
-                             group, err) ||
+                             mixer_where, group, err) ||
                 (block_mlp && add_sublayer(net, block_mlp, mlp_cfg, stage, total_sub, store, bp,
-                                           "norm2", "mlp", group, err))) {
+                                           "norm2", "mlp", mlp_where, group, err))) {
                 cJSON_Delete(empty);
                 return HN_ERR;
             }

@@ -396,8 +396,13 @@ static void test_mlflow_failures_retried_without_duplicates(void **state) {
     server_start(&sv, 0);
     inject(&sv, "get-by-name", "500", 1, 0, 0);
     inject(&sv, "runs/create", "delay", 1, 0, 1.5); /* created, but the answer comes too late */
-    inject(&sv, "log-batch", "500_after", 2, 2, 0); /* points stored, client told 500 */
-    inject(&sv, "log-batch", "close", 1, 0, 0);
+    /* past the 2 params requests: the 1st metrics batch is stored while the client is
+     * told 500, the 2nd is stored and its answer comes too late, the 3rd's connection
+     * is closed unanswered. A plain re-send of the first two would store them twice
+     * (the fake keeps duplicates, as MLflow's file store does). */
+    inject(&sv, "log-batch", "500_after", 1, 2, 0);
+    inject(&sv, "log-batch", "delay", 1, 3, 1.5);
+    inject(&sv, "log-batch", "close", 1, 4, 0);
     inject(&sv, "runs/update", "delay", 1, 0, 1.5);
     fixture f;
     fixture_open(&f);
@@ -412,6 +417,62 @@ static void test_mlflow_failures_retried_without_duplicates(void **state) {
     assert_int_equal(cJSON_GetObjectItem(st, "failures_injected")->valueint, 6);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "mlflow"), "runs_created")->valueint, 1);
     const cJSON *run = only_mlflow_run(st);
+    check_mlflow_points(run, pts);
+    assert_string_equal(cJSON_GetObjectItem(run, "status")->valuestring, "FINISHED");
+    cJSON_Delete(st);
+    fixture_close(&f);
+    server_stop(&sv);
+}
+
+/* An uploader killed after the server stored a batch but before results.db recorded
+ * it: the next upload reads back what the server has and sends only the rest (the fake
+ * keeps duplicates, as MLflow's file store does; get-history pages of 300 points). */
+static void test_mlflow_killed_upload_exactly_once(void **state) {
+    setenv("FAKE_MLFLOW_HISTORY_PAGE", "300", 1);
+    server sv;
+    server_start(&sv, 0);
+    unsetenv("FAKE_MLFLOW_HISTORY_PAGE");
+    /* 2 params requests, 1 metrics batch, then the 2nd batch: stored, its answer held */
+    inject(&sv, "log-batch", "delay", 1, 3, 20);
+    fixture f;
+    fixture_open(&f);
+    int pts;
+    int64_t id = make_run(&f, "killed", 700, &pts, 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        hn_results *r = NULL;
+        hn_error e;
+        if (hn_results_open(f.db, &r, &e)) _exit(2);
+        hn_upload_options o = fast_opts(sv.url);
+        o.timeout_ms = 60000;
+        hn_upload_result res;
+        upload("mlflow", r, &o, id, &res, &e);
+        _exit(0);
+    }
+    int held = 0;
+    for (int i = 0; i < 400 && !held; i++) {
+        cJSON *st = server_state(&sv);
+        held = cJSON_GetObjectItem(st, "failures_injected")->valueint >= 1;
+        cJSON_Delete(st);
+        if (!held) usleep(25000);
+    }
+    assert_true(held);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    cJSON *st = server_state(&sv);
+    const cJSON *run = only_mlflow_run(st);
+    int stored = cJSON_GetArraySize(cJSON_GetObjectItem(run, "metrics")); /* 2 batches */
+    assert_true(stored > 1500 && stored < pts);
+    cJSON_Delete(st);
+
+    hn_upload_options o = fast_opts(sv.url);
+    hn_upload_result res;
+    hn_error err;
+    assert_int_equal(upload("mlflow", f.r, &o, id, &res, &err), HN_OK);
+    st = server_state(&sv);
+    run = only_mlflow_run(st);
     check_mlflow_points(run, pts);
     assert_string_equal(cJSON_GetObjectItem(run, "status")->valuestring, "FINISHED");
     cJSON_Delete(st);
@@ -871,6 +932,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_schema_migrates_v1_to_v2, test_teardown),
         cmocka_unit_test_teardown(test_mlflow_batches_and_idempotent, test_teardown),
         cmocka_unit_test_teardown(test_mlflow_failures_retried_without_duplicates, test_teardown),
+        cmocka_unit_test_teardown(test_mlflow_killed_upload_exactly_once, test_teardown),
         cmocka_unit_test_teardown(test_refused_then_resumed_and_shown, test_teardown),
         cmocka_unit_test_teardown(test_wandb_history_once_per_step, test_teardown),
         cmocka_unit_test_teardown(test_tensorboard_events_read_back, test_teardown),

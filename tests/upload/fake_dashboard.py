@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """A fake MLflow tracking server and W&B API for the upload tests (tests/unit/test_upload.c).
 
+Like MLflow's file store, it keeps every metric point it is sent, a repeated one too:
+an upload that sends a point twice shows up as a duplicate in /_state.
+
     fake_dashboard.py [PORT]     (0 or none: a free port) -- prints "PORT <n>" when ready
 
 It checks every request against the documented API -- path, method, JSON shape, the
 log-batch limits (1000 metrics, 100 params, 100 tags, 1000 items), param value length,
 the auth header -- answers like the real service, and records each violation. Control:
   POST /_control/fail {"path": SUBSTRING, "mode": M, "count": N, "delay": S}
-       ("after": K lets the first K matching requests through)
+       ("after": K lets the first K matching requests through; each rule counts its
+       own, and of the rules due, the first added fails the request)
        M = "500" (answer 500 without doing anything), "500_after" (do it, then answer
        500: the client never learns it worked), "delay" (do it, then sleep S seconds
        before answering, beyond the client's timeout), "close" (drop the connection)
@@ -130,7 +134,7 @@ def ml_create_run(q, body):
     STATE["mlflow"]["runs"][rid] = {
         "run_id": rid, "experiment_id": body["experiment_id"], "name": body.get("run_name", ""),
         "start_time": body.get("start_time"), "status": "RUNNING", "end_time": None,
-        "tags": {t["key"]: t["value"] for t in tags}, "params": {}, "metrics": {}, "metric_posts": 0}
+        "tags": {t["key"]: t["value"] for t in tags}, "params": {}, "metrics": [], "metric_posts": 0}
     STATE["mlflow"]["runs_created"] += 1
     return {"run": run_json(STATE["mlflow"]["runs"][rid])}
 
@@ -169,11 +173,30 @@ def ml_log_batch(q, body):
     for t in tags:
         r["tags"][t["key"]] = t["value"]
     for m in metrics:
-        # MLflow's store keys a metric row by (key, timestamp, step, value): an identical
-        # point logged again is stored once; anything else is a new row.
-        r["metrics"].setdefault((m["key"], m.get("step", 0), m["timestamp"], str(m["value"])), m["value"])
+        # MLflow's file store appends every point it is given, an identical one again too
+        r["metrics"].append({"key": m["key"], "step": m.get("step", 0), "timestamp": m["timestamp"],
+                             "value": m["value"]})
         r["metric_posts"] += 1
     return {}
+
+
+HISTORY_PAGE = int(os.environ.get("FAKE_MLFLOW_HISTORY_PAGE", "25000"))
+
+
+def ml_get_history(q, body):
+    run_id = q.get("run_id", q.get("run_uuid", [None]))[0]
+    key = q.get("metric_key", [None])[0]
+    need(is_str(run_id) and is_str(key) and key, "metrics/get-history: run_id and metric_key are required")
+    r = ml_run({"run_id": run_id}, "metrics/get-history")
+    limit = int(q.get("max_results", [str(HISTORY_PAGE)])[0])
+    need(0 < limit <= 25000, "metrics/get-history: max_results %d" % limit)
+    limit = min(limit, HISTORY_PAGE)
+    start = int(q.get("page_token", ["0"])[0] or 0)
+    points = [m for m in r["metrics"] if m["key"] == key]
+    out = {"metrics": points[start:start + limit]}
+    if start + limit < len(points):
+        out["next_page_token"] = str(start + limit)
+    return out
 
 
 def ml_update(q, body):
@@ -192,6 +215,7 @@ ML_ROUTES = {
     ("POST", "runs/create"): ml_create_run,
     ("POST", "runs/log-batch"): ml_log_batch,
     ("POST", "runs/update"): ml_update,
+    ("GET", "metrics/get-history"): ml_get_history,
 }
 
 # ---- W&B ----
@@ -296,15 +320,15 @@ class Handler(BaseHTTPRequestHandler):
         fail = None
         with LOCK:
             STATE["requests"]["%s %s" % (method, url.path)] = STATE["requests"].get("%s %s" % (method, url.path), 0) + 1
-            for f in FAILS:
+            for f in FAILS:  # every rule counts its own "after" over all matching requests
                 if f["count"] > 0 and f["path"] in url.path:
                     if f.get("after", 0) > 0:  # let this many through first
                         f["after"] -= 1
                         continue
-                    f["count"] -= 1
-                    fail = f
-                    STATE["failures_injected"] += 1
-                    break
+                    if fail is None:
+                        f["count"] -= 1
+                        fail = f
+                        STATE["failures_injected"] += 1
         if fail and fail["mode"] == "500":
             return self.reply(500, {"error_code": "INTERNAL_ERROR", "message": "injected failure"})
         if fail and fail["mode"] == "close":
@@ -364,11 +388,7 @@ class Handler(BaseHTTPRequestHandler):
                 FAILS.append(json.loads(raw))
                 return self.reply(200, {})
             if path == "/_state":
-                runs = {}
-                for rid, r in STATE["mlflow"]["runs"].items():
-                    runs[rid] = dict(r, metrics=[{"key": k[0], "step": k[1], "timestamp": k[2], "value": v}
-                                                 for k, v in r["metrics"].items()])
-                out = finite(dict(STATE, mlflow=dict(STATE["mlflow"], runs=runs)))
+                out = finite(STATE)
                 return self.reply(200, out)
             if path == "/_quit":
                 self.reply(200, {})
