@@ -13,8 +13,8 @@ static int json_int(const cJSON *o, const char *key, int fallback) {
 }
 
 
-int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const hn_backend *be,
-                   uint64_t seed, hn_error *err) {
+int hn_model_declare(hn_model *m, const cJSON *cfg, const hn_registry *reg, const hn_backend *be,
+                     hn_error *err) {
     memset(m, 0, sizeof *m);
     m->be = be;
     hn_params_init(&m->params, be);
@@ -45,6 +45,12 @@ int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const 
     hn_param head = {.name = "lm_head.weight", .ndim = 2, .shape = {m->vocab, m->d},
                      .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
     m->head_param = hn_params_declare(&m->params, "", &head, 0, NULL, NULL, 0);
+    return HN_OK;
+}
+
+int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const hn_backend *be,
+                   uint64_t seed, hn_error *err) {
+    if (hn_model_declare(m, cfg, reg, be, err)) return HN_ERR;
     if (hn_params_allocate(&m->params, seed, err)) return HN_ERR;
     hn_stage_bind(&m->backbone, &m->params);
     return HN_OK;

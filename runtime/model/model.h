@@ -40,6 +40,11 @@ typedef struct hn_loss {
 int hn_model_build(hn_model *m, const cJSON *model_cfg, const hn_registry *reg,
                    const hn_backend *be, uint64_t seed, hn_error *err);
 void hn_model_free(hn_model *m);
+/* The model's structure and parameter list (names, shapes) without allocating or
+ * initialising the parameters: for counting and naming a model too large to build here.
+ * Free with hn_model_free. */
+int hn_model_declare(hn_model *m, const cJSON *model_cfg, const hn_registry *reg,
+                     const hn_backend *be, hn_error *err);
 
 /* Forward over n_seqs sequences of seq_len bytes each (tok/tgt host arrays of
  * n_seqs*seq_len); fills loss. */
