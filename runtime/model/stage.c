@@ -466,7 +466,7 @@ double hn_stage_flops(const hn_stage *st, const hn_seqs *seqs) {
         double T = seqs->total;
         f = hn_network_flops(&st->encoder, lens, seqs->n) + hn_network_flops(&st->decoder, lens, seqs->n);
         f += st->chunker->flops(st->chunker_self, seqs->total);
-        if (!st->residual_identity) f += 2.0 * T * st->d * st->d + T * st->d; /* residual projection */
+        if (!st->residual_identity) f += 2.0 * T * st->d * st->d; /* residual projection (matmul FLOPs only, as Appendix B) */
         f += hn_stage_flops(st->inner, &st->inner_seqs);
     }
     free(lens);
