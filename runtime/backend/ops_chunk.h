@@ -12,9 +12,18 @@
 
 #include "backend/backend.h"
 
-/* A boundary where the routing probability reaches 1/2 (Eq. 4's b_t). Decided on the
- * host: the stage plans its chunks there from the downloaded p. */
-static inline int32_t hn_chunk_boundary(float p) { return p >= 0.5f; }
+/* A boundary where the routing probability exceeds 1/2 (Eq. 4's b_t; the reference takes
+ * the argmax of (1 - p, p), so p = 1/2 is no boundary). Decided on the host: the stage
+ * plans its chunks there from the downloaded p. */
+static inline int32_t hn_chunk_boundary(float p) { return p > 0.5f; }
+
+/* The smoothing reads P clamped to [HN_EMA_P_MIN, 1 - HN_EMA_P_MIN], as the reference's
+ * DeChunkLayer does (so a sequence start, p = 1, keeps 0.9999 of its row); a clamped P
+ * gets no gradient. */
+#define HN_EMA_P_MIN 1e-4f
+static inline float hn_ema_clamp(float p) {
+    return p < HN_EMA_P_MIN ? HN_EMA_P_MIN : p > 1.0f - HN_EMA_P_MIN ? 1.0f - HN_EMA_P_MIN : p;
+}
 
 typedef struct hn_ops_chunk {
     /* ---- routing (Eq. 4): p[t] = (1 - cos(q[t], k[t-1])) / 2, clamped to [0, 1];
@@ -41,7 +50,8 @@ typedef struct hn_ops_chunk {
 
     /* ---- smoothing (Eq. 5) over inner rows in inner sequences `seqs`:
      * zbar[k] = P[k] z[k] + (1 - P[k]) zbar[k-1], zbar[-1] = 0 at each sequence start.
-     * P [K] is p gathered at the boundaries. ---- */
+     * P [K] is p gathered at the boundaries, read through hn_ema_clamp (dP = 0 where it
+     * clamps). ---- */
     void (*ema_forward)(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D);
     void (*ema_backward)(float *dz, float *dP, const float *dzbar, const float *z,
                          const float *zbar, const float *P, const hn_seqs *seqs, int D);

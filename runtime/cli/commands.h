@@ -11,6 +11,7 @@ int hn_cmd_bench(int argc, char **argv);
 int hn_cmd_bench_op(int argc, char **argv); /* hnet bench --op NAME */
 int hn_cmd_sample(int argc, char **argv);
 int hn_cmd_chunks(int argc, char **argv);
+int hn_cmd_eval(int argc, char **argv);
 int hn_cmd_upload(int argc, char **argv);
 int hn_cmd_suite(int argc, char **argv);
 int hn_cmd_compare(int argc, char **argv);

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"plugins", hn_cmd_plugins, "list the loaded layer plugins: name, version, letters, file"},
     {"sample", hn_cmd_sample, "generate bytes from a checkpoint (H-Net stepping, nucleus sampling)"},
     {"chunks", hn_cmd_chunks, "show where each stage of a checkpoint draws boundaries (text, HTML)"},
+    {"eval", hn_cmd_eval, "bits per byte of a checkpoint over a corpus split (batched, into results.db)"},
     {"fetch", hn_cmd_fetch, "download a well-known corpus once (e.g. enwik8), checksum-verified"},
     {"bench", hn_cmd_bench, "time training steps: ms/step, bytes/s, MFU, peak memory"},
 };

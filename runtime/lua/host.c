@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "data/corpus.h"
+#include "model/reference_config.h"
 #include "lua/bridge.h"
 #include "model/model_check.h"
 
@@ -155,6 +156,21 @@ static int push_plugin(lua_State *L, const hn_layer_plugin *p, hn_error *err) {
     return HN_OK;
 }
 
+/* H.reference_config(path) -> {kind = "hnet"|"isotropic", args = {...}} | nil, message
+ * (model/reference_config.h) */
+static int l_reference_config(lua_State *L) {
+    cJSON *out = NULL;
+    hn_error err = {{0}};
+    if (hn_reference_config_read(luaL_checkstring(L, 1), &out, &err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    hn_lua_push_json(L, out);
+    cJSON_Delete(out);
+    return 1;
+}
+
 int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_error *err) {
     int top = lua_gettop(L);
     lua_newtable(L);
@@ -175,6 +191,8 @@ int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_
     lua_pushlightuserdata(L, (void *)reg);
     lua_pushcclosure(L, l_memory_check, 1);
     lua_setfield(L, -2, "memory_check");
+    lua_pushcfunction(L, l_reference_config);
+    lua_setfield(L, -2, "reference_config");
 
     lua_newtable(L); /* plugins, in registry order */
     for (int i = 0; reg && i < reg->n_plugins; i++) {

@@ -1,5 +1,6 @@
 -- hnet experiment prelude. Defines the constructors an experiment file uses
--- (experiment, suite, corpus, isotropic, hnet, spacebyte, dc, space, pool, moe, wsd)
+-- (experiment, suite, corpus, isotropic, hnet, spacebyte, dc, space, pool, moe, wsd,
+-- reference_config)
 -- as globals, and sandboxes the standard library.
 --
 -- Every constructor validates its own table and resolves it: defaults filled, per-stage
@@ -867,6 +868,22 @@ function CTOR.isotropic(args, where, path) return resolve_model("isotropic", arg
 function CTOR.hnet(args, where, path) return resolve_model("hnet", args, where, path) end
 function CTOR.spacebyte(args, where, path) return resolve_model("spacebyte", args, where, path) end
 
+-- reference_config "path/to/config.json": the reference H-Net's published config
+-- (goombalab/hnet configs/*.json) as hnet{} (isotropic{} for a one-network layout), with
+-- the reference's defaults (model/reference_config.h); a relative path is taken from the
+-- current directory, as corpus files are.
+function CTOR.reference_config(file, where, path)
+  path = path or "reference_config"
+  if type(file) ~= "string" or file == "" then
+    fail(where, path, fmt("expected the path of a reference config JSON file, e.g. reference_config \"configs/hnet_2stage_L.json\", found %s", describe(file)))
+  end
+  local full = file:sub(1, 1) == "/" and file or (H.cwd .. "/" .. file)
+  local r, msg = H.reference_config(full)
+  if not r then fail(where, path, msg) end
+  if r.kind == "hnet" then r.args.chunker = CTOR.dc({}, where, join(path, "chunker")) end
+  return resolve_model(r.kind, r.args, where, path)
+end
+
 ---------------------------------------------------------------------------- experiment, suite
 
 local function basename(file)
@@ -991,7 +1008,7 @@ end
 
 ---------------------------------------------------------------------------- globals, sandbox
 
-for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "moe", "wsd" } do
+for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "moe", "wsd", "reference_config" } do
   local ctor = CTOR[name]
   _G[name] = function(args) return ctor(args, here()) end
 end

@@ -178,7 +178,7 @@ static int stage_step(hn_generator *g, hn_gen_stage *gs, int depth, const float 
         gs->acc_n = 0;
         if (stage_step(g, gs->inner, depth + 1, gs->x_in, byte, gs->z, err)) return HN_ERR;
         /* dechunk EMA (Eq. 5) over the inner rows, the first one starting from zero */
-        float a = st->smoothing ? p : 1.0f, c = 1.0f - a;
+        float a = st->smoothing ? hn_ema_clamp(p) : 1.0f, c = 1.0f - a;
         if (gs->inner_pos == 0 || !st->smoothing)
             for (int d = 0; d < D; d++) gs->zbar[d] = a * gs->z[d];
         else
@@ -189,7 +189,10 @@ static int stage_step(hn_generator *g, hn_gen_stage *gs, int depth, const float 
     float w = st->ste ? 1.0f : (b ? p : 1.0f - p);
     for (int d = 0; d < D; d++) gs->dec_in[d] = w * gs->zbar[d];
     if (st->residual_identity) be->add(gs->dec_in, gs->xhat, (size_t)D);
-    else be->matmul(0, 1, 1, D, D, 1.0f, gs->xhat, pv(ps, st->residual_param), 1.0f, gs->dec_in);
+    else {
+        be->matmul(0, 1, 1, D, D, 1.0f, gs->xhat, pv(ps, st->residual_param), 1.0f, gs->dec_in);
+        be->add_bias(gs->dec_in, pv(ps, st->residual_bias_param), 1, D);
+    }
     return net_step(&gs->dec, &st->decoder, be, gs->dec_in, y, pos, err);
 }
 

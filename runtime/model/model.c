@@ -146,7 +146,8 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     hn_phase_enter(HN_PHASE_HEAD, 0);
     be->matmul(0, 1, T, m->vocab, m->d, 1.0f, m->h, value(m, m->head_param), 0.0f, m->logits);
     /* loss and its gradient in one pass; backward starts from dlogits */
-    be->xent_fused(m->loss, m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
+    if (m->no_grad) be->xent_forward(m->loss, m->logits, m->tgt_dev, T, m->vocab);
+    else be->xent_fused(m->loss, m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
     be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
     double sum = 0;
     for (int t = 0; t < T; t++) sum += m->loss_host[t];

@@ -28,6 +28,7 @@ typedef struct hn_model {
     hn_seqs seqs;
     float *x, *h, *logits, *loss, *dlogits, *dh, *dx;
     float *loss_host;
+    int no_grad; /* evaluation: the forward writes no loss gradient (hn_model_backward not allowed) */
 } hn_model;
 
 /* The loss of one forward pass. */

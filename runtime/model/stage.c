@@ -103,7 +103,7 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
                    hn_error *err) {
     memset(st, 0, sizeof *st);
     st->depth = depth;
-    st->residual_param = st->pad_param = -1;
+    st->residual_param = st->residual_bias_param = st->pad_param = -1;
     int d = width_of(model, depth, err);
     if (d < 0) return HN_ERR;
     st->d = d;
@@ -148,9 +148,15 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
     const cJSON *kind = cJSON_GetObjectItem(model, "kind");
     st->residual_identity = cJSON_IsString(kind) && !strcmp(kind->valuestring, "spacebyte");
     if (!st->residual_identity) {
+        /* the reference's nn.Linear(d, d): weight zeroed, bias left at PyTorch's default
+         * uniform(+-1/sqrt(d)), and trained */
         hn_param res = {.name = "residual_proj.weight", .ndim = 2, .shape = {d, d},
                         .init = HN_INIT_ZEROS, .weight_decay = 1};
         st->residual_param = hn_params_declare(store, prefix, &res, depth, NULL, NULL, 0);
+        float bound = 1.0f / sqrtf((float)d);
+        hn_param bias = {.name = "residual_proj.bias", .ndim = 1, .shape = {d},
+                         .init = HN_INIT_UNIFORM, .a = -bound, .b = bound, .weight_decay = 0};
+        st->residual_bias_param = hn_params_declare(store, prefix, &bias, depth, NULL, NULL, 0);
     }
     snprintf(p, sizeof p, "%sdecoder.", prefix);
     return hn_network_build(&st->decoder, dec->valuestring, d, depth, model, reg, store, p, depth, err);
@@ -359,7 +365,10 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     ck->upsample_forward(st->dec_in, st->zbar, st->chunk, st->p, st->b, st->ste, T, D);
     /* + Linear(x̂): dec_in += x̂ W^T (or + x̂) */
     if (st->residual_identity) be->add(st->dec_in, st->xhat, (size_t)T * D);
-    else be->matmul(0, 1, T, D, D, 1.0f, st->xhat, pval(st, st->residual_param), 1.0f, st->dec_in);
+    else {
+        be->matmul(0, 1, T, D, D, 1.0f, st->xhat, pval(st, st->residual_param), 1.0f, st->dec_in);
+        be->add_bias(st->dec_in, pval(st, st->residual_bias_param), T, D);
+    }
     hn_phase_enter(HN_PHASE_DECODER, st->depth);
     if (hn_network_forward(&st->decoder, be, seqs, st->dec_in, y, err)) return HN_ERR;
     *aux += st->decoder.aux;
@@ -399,6 +408,7 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
         be->add(st->d_xhat, st->d_dec_in, TD);
     } else {
         be->matmul(1, 0, D, D, T, 1.0f, st->d_dec_in, st->xhat, 1.0f, pgrad(st, st->residual_param));
+        be->bias_backward(pgrad(st, st->residual_bias_param), st->d_dec_in, T, D);
         be->matmul(0, 0, T, D, D, 1.0f, st->d_dec_in, pval(st, st->residual_param), 1.0f, st->d_xhat);
     }
     /* dechunk: upsampling with confidence, then smoothing */
@@ -456,7 +466,7 @@ double hn_stage_flops(const hn_stage *st, const hn_seqs *seqs) {
         double T = seqs->total;
         f = hn_network_flops(&st->encoder, lens, seqs->n) + hn_network_flops(&st->decoder, lens, seqs->n);
         f += st->chunker->flops(st->chunker_self, seqs->total);
-        if (!st->residual_identity) f += 2.0 * T * st->d * st->d; /* residual projection */
+        if (!st->residual_identity) f += 2.0 * T * st->d * st->d; /* residual projection (matmul FLOPs only, as Appendix B) */
         f += hn_stage_flops(st->inner, &st->inner_seqs);
     }
     free(lens);

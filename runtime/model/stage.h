@@ -6,7 +6,7 @@
  * Parameter names follow the reference PyTorch H-Net: at stage prefix P,
  * P.encoder.*, P.routing_module.*, P.main_network.* (the inner stage, or for the
  * innermost stage its network P.main_network.layers.*), P.decoder.*,
- * P.residual_proj.weight, and P.pad_dimension on a stage wider than its parent.
+ * P.residual_proj.weight and .bias, and P.pad_dimension on a stage wider than its parent.
  * The full table: runtime/model/REFERENCE_NAMES.md. */
 #ifndef HN_STAGE_H
 #define HN_STAGE_H
@@ -39,7 +39,7 @@ typedef struct hn_stage {
     void *chunker_self;
     cJSON *chunker_cfg;          /* this stage's chunker config (owned) */
     int chunker_first, chunker_n;
-    int residual_param, pad_param; /* pad_param < 0: no widening */
+    int residual_param, residual_bias_param, pad_param; /* pad_param < 0: no widening */
     int residual_identity;       /* SpaceByte: plain skip x̂ instead of Linear(x̂) */
     int smoothing, ste;
     hn_downsample downsample;

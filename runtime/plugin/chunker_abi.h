@@ -1,6 +1,6 @@
 /* The chunker plugin ABI (plugins/): given the encoder outputs of a stage, produce the
  * boundary probabilities p_t in [0, 1], and in backward the gradient back to the encoder
- * outputs and the chunker's own parameters. The stage derives b_t = p_t >= 0.5, so a
+ * outputs and the chunker's own parameters. The stage derives b_t = p_t > 0.5, so a
  * hard rule (space, pool) returns p in {0, 1} and is not differentiable.
  *
  * A chunker is a shared object exporting

@@ -128,6 +128,26 @@ static const char *const migrations[HN_RESULTS_SCHEMA_VERSION] = {
     "SELECT l.* FROM latest_runs l\n"
     "WHERE l.id = (SELECT b.id FROM runs b WHERE b.name = l.name\n"
     "              ORDER BY " HN_RUN_PREFERENCE("b") " LIMIT 1);\n",
+    /* 3 -> 4: evaluations by hnet eval (BPB over a corpus split, zero-shot tasks): one
+     * row per metric, joined to the run whose checkpoint was evaluated. */
+    "CREATE TABLE evaluations (\n"
+    "  id         INTEGER PRIMARY KEY,\n"
+    "  run_id     INTEGER REFERENCES runs (id) ON DELETE SET NULL,\n"
+    "  run_uuid   TEXT,\n"
+    "  checkpoint TEXT NOT NULL,\n"
+    "  step       INTEGER,\n"
+    "  task       TEXT NOT NULL,\n"
+    "  data       TEXT NOT NULL,\n"
+    "  metric     TEXT NOT NULL,\n"
+    "  value      REAL,\n"
+    "  bytes      INTEGER,\n"
+    "  created_at TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX evaluations_by_run ON evaluations (run_id);\n"
+    "CREATE VIEW evaluation_results AS\n"
+    "SELECT e.id, e.run_id, r.name AS run_name, e.checkpoint, e.step, e.task, e.data,\n"
+    "       e.metric, e.value, e.bytes, e.created_at\n"
+    "FROM evaluations e LEFT JOIN runs r ON r.id = e.run_id;\n",
 };
 
 /* The schema version and the number of schema objects, read in one statement so both

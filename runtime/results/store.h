@@ -12,7 +12,7 @@
 
 /* The schema version this build writes; older files are migrated on open, newer ones
  * are refused untouched. */
-#define HN_RESULTS_SCHEMA_VERSION 3
+#define HN_RESULTS_SCHEMA_VERSION 4
 
 /* The one rule for "the run the user means" among the runs of one name (or of one
  * config hash): a run of the config its file declares (no command-line overrides, so
@@ -99,6 +99,20 @@ int hn_results_run_uuid(hn_results *r, int64_t run_id, char out[33], hn_error *e
 /* Closes without flushing; a run not ended stays 'running' and is later seen as
  * 'interrupted' once its process is gone. NULL is allowed. */
 void hn_results_close(hn_results *r);
+
+/* One evaluation result (hnet eval): a row of `evaluations`. run_uuid joins it to its run
+ * when that run is in this database (NULL run_id otherwise). */
+typedef struct hn_eval_row {
+    const char *run_uuid;   /* may be "" */
+    const char *checkpoint; /* the file evaluated */
+    long step;              /* -1: unknown */
+    const char *task;       /* "bpb" or a task name */
+    const char *data;       /* corpus[:split] or task file */
+    const char *metric;     /* bpb, bytes_per_s, compression_s0, acc, acc_norm, ... */
+    double value;
+    long bytes;             /* bytes (or items) evaluated */
+} hn_eval_row;
+int hn_results_log_evaluation(hn_results *r, const hn_eval_row *row, hn_error *err);
 
 /* Prints the `hnet show` table: the last 50 runs, or every run when all != 0. */
 int hn_results_print_runs(hn_results *r, FILE *out, int all, hn_error *err);

@@ -1,7 +1,7 @@
 /* Training checkpoints: safetensors files (model/safetensors.h) holding
  *   - every model parameter under its reference H-Net name (model/REFERENCE_NAMES.md),
- *     plus a zero `residual_proj.bias` per stage (the reference's Linear has one, hnet
- *     does not), so the weights alone load into the PyTorch H-Net with strict=True;
+ *     so the weights alone load into the PyTorch H-Net with strict=True (a missing
+ *     `residual_proj.bias`, or its moments, as older hnet wrote them, loads as zero);
  *   - the AdamW moments as `optimizer.exp_avg.<name>` and `optimizer.exp_avg_sq.<name>`;
  *   - in __metadata__ (strings): format, the resolved config JSON, run name and run id,
  *     step, the data generator's state (data position), the logging-interval

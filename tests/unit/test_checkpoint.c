@@ -191,6 +191,106 @@ static void test_round_trip(void **state) {
     free(vb);
 }
 
+/* The reference trains the residual projection's bias: a checkpoint whose biases are not
+ * zero loads and gives the logits it gave before saving (and the bias matters). */
+static void test_nonzero_residual_bias_loads(void **state) {
+    hn_model a, c;
+    build(&a, SMALL_MODEL, 3);
+    perturb(&a, 4);
+    int bias = hn_params_find(&a.params, "backbone.residual_proj.bias");
+    assert_true(bias >= 0);
+    hn_param_entry *e = &a.params.entries[bias];
+    for (size_t i = 0; i < e->numel; i++) e->p.value[i] = 0.5f + 0.01f * (float)i;
+    float *la = malloc((size_t)LEN * 256 * sizeof(float)), *lb = malloc((size_t)LEN * 256 * sizeof(float));
+    forward(&a, la);
+    char path[512], cfg[1024];
+    snprintf(path, sizeof path, "%s/bias.safetensors", tmpdir);
+    snprintf(cfg, sizeof cfg, "{\"seed\":3,\"model\":%s}", SMALL_MODEL);
+    hn_error err;
+    assert_int_equal(hn_checkpoint_save(path, &a, NULL, NULL, cfg, "bias", NULL, &err), HN_OK);
+    cJSON *stored;
+    int rc = hn_checkpoint_open_model(path, &reg, hn_backend_cpu(), &c, &stored, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    forward(&c, lb);
+    assert_memory_equal(la, lb, (size_t)LEN * 256 * sizeof(float));
+    for (size_t i = 0; i < e->numel; i++) e->p.value[i] = 0; /* the bias is used */
+    forward(&a, lb);
+    assert_true(memcmp(la, lb, (size_t)LEN * 256 * sizeof(float)) != 0);
+    cJSON_Delete(stored);
+    hn_model_free(&a);
+    hn_model_free(&c);
+    free(la);
+    free(lb);
+}
+
+/* Copies the checkpoint at src to dst without the tensors whose name contains `drop`
+ * (re-sealed, as hnet writes). */
+static void copy_without(const char *src, const char *dst, const char *drop) {
+    hn_safetensors f;
+    hn_error err;
+    assert_int_equal(hn_safetensors_read(src, &f, &err), HN_OK);
+    hn_st_tensor *t = calloc((size_t)f.n_entries, sizeof *t);
+    int n = 0;
+    for (int i = 0; i < f.n_entries; i++) {
+        const hn_st_entry *e = &f.entries[i];
+        if (strstr(e->name, drop)) continue;
+        t[n] = (hn_st_tensor){.name = e->name, .ndim = e->ndim, .data = (const float *)(f.data + e->begin)};
+        memcpy(t[n].shape, e->shape, sizeof t[n].shape);
+        n++;
+    }
+    cJSON *meta = cJSON_Duplicate(f.metadata, 1);
+    cJSON_DeleteItemFromObject(meta, HN_ST_SHA_KEY);
+    assert_int_equal(hn_safetensors_write(dst, t, n, meta, &err), HN_OK);
+    cJSON_Delete(meta);
+    free(t);
+    hn_safetensors_free(&f);
+}
+
+/* A checkpoint without residual biases (older hnet wrote no moments for them; files made
+ * elsewhere may lack them) loads with zero biases and resumes. */
+static void test_checkpoint_without_residual_bias_loads(void **state) {
+    hn_model a, c;
+    build(&a, SMALL_MODEL, 3);
+    perturb(&a, 4);
+    size_t n = a.params.total;
+    float *m = calloc(n, sizeof(float)), *v = calloc(n, sizeof(float));
+    char path[512], old[512], cfg[1024];
+    snprintf(path, sizeof path, "%s/nb.safetensors", tmpdir);
+    snprintf(old, sizeof old, "%s/nb-old.safetensors", tmpdir);
+    snprintf(cfg, sizeof cfg, "{\"seed\":3,\"model\":%s,\"train\":{\"steps\":100}}", SMALL_MODEL);
+    hn_ckpt_train tr = {.step = 4, .run_id = 1, .bpb_n = 1, .flops_n = 1};
+    tr.data_rng = hn_rng_derive(9, 0xda7a);
+    hn_error err;
+    assert_int_equal(hn_checkpoint_save(path, &a, m, v, cfg, "nb", &tr, &err), HN_OK);
+    copy_without(path, old, "residual_proj.bias");
+    int bias = hn_params_find(&a.params, "backbone.residual_proj.bias");
+    hn_param_entry *e = &a.params.entries[bias];
+    for (size_t i = 0; i < e->numel; i++) e->p.value[i] = 0;
+    float *la = malloc((size_t)LEN * 256 * sizeof(float)), *lb = malloc((size_t)LEN * 256 * sizeof(float));
+    forward(&a, la);
+    cJSON *stored;
+    int rc = hn_checkpoint_open_model(old, &reg, hn_backend_cpu(), &c, &stored, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    forward(&c, lb);
+    assert_memory_equal(la, lb, (size_t)LEN * 256 * sizeof(float));
+    hn_safetensors f;
+    hn_ckpt_train back;
+    assert_int_equal(hn_safetensors_read(old, &f, &err), HN_OK);
+    rc = hn_checkpoint_load_train(&f, &c, m, v, &back, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    hn_safetensors_free(&f);
+    cJSON_Delete(stored);
+    hn_model_free(&a);
+    hn_model_free(&c);
+    free(la);
+    free(lb);
+    free(m);
+    free(v);
+}
+
 static long file_size(const char *path) {
     FILE *f = fopen(path, "rb");
     fseek(f, 0, SEEK_END);
@@ -381,6 +481,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_match_reference_table),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_nonzero_residual_bias_loads),
+        cmocka_unit_test(test_checkpoint_without_residual_bias_loads),
         cmocka_unit_test(test_damaged_checkpoints_refused),
         cmocka_unit_test(test_unloadable_newest_falls_back),
         cmocka_unit_test(test_stale_temporary_files_removed),

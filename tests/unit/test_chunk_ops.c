@@ -290,8 +290,10 @@ static void test_sigmoid_routing(void **state) {
 
 static void test_threshold(void **state) {
     (void)state;
+    /* the reference: a boundary only where p > 1/2 (argmax over (1 - p, p) picks the
+     * first of a tie) */
     float p[] = {0.5f, nextafterf(0.5f, 0.0f), nextafterf(0.5f, 1.0f), 0.0f, 1.0f, 0.25f, 0.75f};
-    int32_t want[] = {1, 0, 1, 0, 1, 0, 1};
+    int32_t want[] = {0, 0, 1, 0, 1, 0, 1};
     for (int i = 0; i < 7; i++) assert_int_equal(hn_chunk_boundary(p[i]), want[i]);
 }
 
@@ -436,6 +438,32 @@ static void test_ema(void **state) {
     free(c.zbar);
     free(c.probe);
     layout_free(&L);
+}
+
+/* The reference clamps P to [1e-4, 1 - 1e-4] before smoothing: a sequence start (P = 1)
+ * keeps 0.9999 of its row, a P of 0 still lets 1e-4 through, and the gradient of a
+ * clamped P is zero. */
+static void test_ema_clamps_p(void **state) {
+    (void)state;
+    const int K = 4, D = 2;
+    int32_t off[] = {0, K};
+    hn_seqs seqs = {.n = 1, .total = K, .max_len = K, .offsets = off};
+    float z[] = {1, 2, 3, 4, 5, 6, 7, 8}, P[] = {1.0f, 0.0f, 0.5f, 0.99999f};
+    float zbar[8], dz[8] = {0}, dP[4] = {0}, dzbar[8];
+    ops()->ema_forward(zbar, z, P, &seqs, D);
+    double lo = 1e-4, hi = 1 - 1e-4, pc[] = {hi, lo, 0.5, hi};
+    for (int d = 0; d < D; d++) {
+        double prev = 0;
+        for (int k = 0; k < K; k++) {
+            prev = pc[k] * z[k * D + d] + (1 - pc[k]) * prev;
+            assert_true(fabs(zbar[k * D + d] - prev) < 1e-5);
+        }
+    }
+    for (int i = 0; i < K * D; i++) dzbar[i] = 1.0f;
+    ops()->ema_backward(dz, dP, dzbar, z, zbar, P, &seqs, D);
+    assert_true(dP[0] == 0.0f && dP[1] == 0.0f && dP[3] == 0.0f); /* clamped: no gradient */
+    assert_true(dP[2] != 0.0f);
+    assert_true(fabs(dz[0] - hi * (1 + (1 - lo) * (1 + 0.5 * (1 + (1 - hi))))) < 1e-4);
 }
 
 /* ------------------------------------------------------------------ upsampling */
@@ -611,7 +639,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_complete), cmocka_unit_test(test_cosine_routing),
         cmocka_unit_test(test_sigmoid_routing), cmocka_unit_test(test_threshold),
-        cmocka_unit_test(test_downsample),     cmocka_unit_test(test_ema),
+        cmocka_unit_test(test_downsample),     cmocka_unit_test(test_ema), cmocka_unit_test(test_ema_clamps_p),
         cmocka_unit_test(test_upsample),       cmocka_unit_test(test_widen_narrow),
         cmocka_unit_test(test_add_scalar),
     };

@@ -184,6 +184,13 @@ static void run_gradcheck(const char *chunker_extra, const char *what) {
            "inner lengths %d -> %d -> %d\n",
            what, checked, f->m.params.n, worst, NSEQ * LEN, f->K[0], f->K[1]);
     assert_true(checked > 3 * f->m.params.n); /* most perturbations keep the boundaries */
+    /* the residual projection's bias (the reference's nn.Linear has one) trains */
+    int bias = hn_params_find(&f->m.params, "backbone.main_network.residual_proj.bias");
+    assert_true(bias >= 0);
+    double gnorm = 0;
+    for (size_t j = 0; j < f->m.params.entries[bias].numel; j++)
+        gnorm += fabs(f->m.params.entries[bias].p.grad[j]);
+    assert_true(gnorm > 0);
     assert_true(worst < 0.05);
     hn_model_free(&f->m);
     cJSON_Delete(cfg);
@@ -258,6 +265,8 @@ static void test_stage_stats_and_names(void **state) {
         "backbone.main_network.residual_proj.weight",
         "backbone.decoder.layers.0.mixer.Wqkv.weight",
         "backbone.residual_proj.weight",
+        "backbone.residual_proj.bias",
+        "backbone.main_network.residual_proj.bias",
         "lm_head.weight",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

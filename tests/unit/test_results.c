@@ -154,7 +154,7 @@ static void test_schema_migrates_v2_to_v3(void **state) {
     open_ok(path, &r);
     hn_results_close(r);
     db = sql_open(path);
-    assert_int_equal(SQL_INT(db, "PRAGMA user_version"), 3);
+    assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
     assert_int_equal(SQL_INT(db, "SELECT count(DISTINCT uuid) FROM runs WHERE length(uuid) = 32"), 2);
     assert_int_equal(SQL_INT(db, "SELECT count(*) FROM runs WHERE overrides IS NULL"), 2);
     assert_int_equal(SQL_INT(db, "SELECT count(*) FROM latest_runs WHERE uuid IS NOT NULL"), 2);
@@ -173,12 +173,13 @@ static void test_schema_created_and_versioned(void **state) {
 
     sqlite3 *db = sql_open(path);
     assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
-    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 3);
-    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "3");
+    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 4);
+    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "4");
     assert_string_equal(SQL_TXT(db, buf, "PRAGMA journal_mode"), "wal");
     const char *objects[] = {"table:meta", "table:runs", "table:metrics", "view:final_bpb",
                              "view:curves", "view:latest_runs", "view:current_runs",
-                             "index:metrics_by_run_name", "index:runs_by_uuid"};
+                             "index:metrics_by_run_name", "index:runs_by_uuid",
+                             "table:evaluations", "view:evaluation_results"};
     for (size_t i = 0; i < sizeof objects / sizeof *objects; i++) {
         char type[16];
         const char *colon = strchr(objects[i], ':');

@@ -330,7 +330,7 @@ static void test_schema_migrates_v1_to_v2(void **state) {
     assert_int_equal(sqlite3_exec(db, HN_TEST_UNDO_V3 "DROP TABLE uploads; PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     hn_error err;
-    assert_int_equal(hn_results_open(f.db, &f.r, &err), HN_OK);
+    if (hn_results_open(f.db, &f.r, &err)) fail_msg("%s", err.msg);
     hn_upload_state st;
     assert_int_equal(hn_uploads_get(f.r, id, "x", "y", &st, &err), HN_OK);
     assert_int_equal(st.exists, 0);

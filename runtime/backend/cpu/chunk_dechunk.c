@@ -12,7 +12,7 @@ void hn_cpu_ema_forward(float *zbar, const float *z, const float *P, const hn_se
         for (int k = k0; k < k1; k++) {
             const float *zk = z + (size_t)k * D;
             float *out = zbar + (size_t)k * D;
-            float a = P[k], c = 1.0f - P[k];
+            float a = hn_ema_clamp(P[k]), c = 1.0f - a;
             if (k == k0)
                 for (int d = 0; d < D; d++) out[d] = a * zk[d];
             else {
@@ -35,7 +35,8 @@ void hn_cpu_ema_backward(float *dz, float *dP, const float *dzbar, const float *
             for (int d = 0; d < w; d++) carry[d] = 0;
             for (int k = k1 - 1; k >= k0; k--) {
                 size_t row = (size_t)k * D + d0;
-                float a = P[k], c = 1.0f - P[k];
+                float a = hn_ema_clamp(P[k]), c = 1.0f - a;
+                int live = a == P[k]; /* the clamp passes no gradient */
                 double dpk = 0;
                 for (int d = 0; d < w; d++) {
                     float g = dzbar[row + d] + carry[d];
@@ -44,7 +45,7 @@ void hn_cpu_ema_backward(float *dz, float *dP, const float *dzbar, const float *
                     dpk += (double)g * (z[row + d] - prev);
                     carry[d] = c * g;
                 }
-                dP[k] += (float)dpk;
+                if (live) dP[k] += (float)dpk;
             }
         }
     }

@@ -168,7 +168,11 @@ static void pool_max_backward(float *dx, const float *dout, const int32_t *argma
     HN_LAUNCHED("pool_max_backward");
 }
 
-/* ---- smoothing EMA: one thread per (sequence, column), walking its rows ---- */
+/* ---- smoothing EMA: one thread per (sequence, column), walking its rows; P clamped as
+ * hn_ema_clamp (ops_chunk.h) ---- */
+__device__ __forceinline__ float ema_clamp(float p) {
+    return fminf(fmaxf(p, HN_EMA_P_MIN), 1.0f - HN_EMA_P_MIN);
+}
 __global__ void k_ema_fwd(float *zbar, const float *z, const float *P, const int32_t *offsets,
                           int n, int D) {
     size_t items = (size_t)n * D;
@@ -176,7 +180,7 @@ __global__ void k_ema_fwd(float *zbar, const float *z, const float *P, const int
         int s = (int)(i / D), d = (int)(i % D);
         float prev = 0;
         for (int k = offsets[s]; k < offsets[s + 1]; k++) {
-            float a = P[k];
+            float a = ema_clamp(P[k]);
             prev = a * z[(size_t)k * D + d] + (1.0f - a) * prev;
             zbar[(size_t)k * D + d] = prev;
         }
@@ -190,10 +194,10 @@ __global__ void k_ema_bwd(float *dz, float *dP, const float *dzbar, const float 
         float carry = 0;
         for (int k = offsets[s + 1] - 1; k >= k0; k--) {
             size_t r = (size_t)k * D + d;
-            float a = P[k], g = dzbar[r] + carry;
+            float a = ema_clamp(P[k]), g = dzbar[r] + carry;
             float prev = k > k0 ? zbar[r - D] : 0.0f;
             dz[r] += a * g;
-            atomicAdd(dP + k, g * (z[r] - prev));
+            if (a == P[k]) atomicAdd(dP + k, g * (z[r] - prev)); /* clamped: no gradient */
             carry = (1.0f - a) * g;
         }
     }

@@ -12,9 +12,12 @@ float *falloc(size_t n);
  * 0, or -1 after printing why (for a cmocka group setup). */
 int registry_open(hn_registry *reg);
 
-/* SQL that takes a results.db of schema version 3 back to the shape of version 2 (the
+/* SQL that takes a results.db of schema version 4 back to the shape of version 2 (the v4
+ * evaluations and
  * v3 columns, indexes and views removed), for migration tests. */
+#define HN_TEST_UNDO_V4 "DROP VIEW evaluation_results; DROP TABLE evaluations;"
 #define HN_TEST_UNDO_V3                                                                    \
+    HN_TEST_UNDO_V4                                                                         \
     "DROP VIEW current_runs; DROP VIEW latest_runs; DROP VIEW final_bpb;"                   \
     "DROP INDEX runs_by_uuid; DROP INDEX runs_by_name;"                                     \
     "ALTER TABLE runs DROP COLUMN uuid; ALTER TABLE runs DROP COLUMN overrides;"

@@ -1,0 +1,208 @@
+/* hnet eval CKPT|RUN --data CORPUS[:split]: bits per byte of a checkpoint over a corpus
+ * split, bytes/s and the compression of each stage, batched through the backend as a
+ * training forward without gradients; recorded in results.db's evaluations table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/commands.h"
+#include "cli/util.h"
+#include "data/corpus.h"
+#include "eval/bpb.h"
+#include "results/store.h"
+#include "train/checkpoint.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: hnet eval CKPT|RUN --data CORPUS[:SPLIT] [options]\n\n"
+            "Bits per byte of a checkpoint over a corpus split, with bytes/s and the\n"
+            "compression L^{s+1}/L^s of each stage; the model runs batched on the chosen\n"
+            "backend as in a training forward, without gradients. CKPT is a .safetensors file\n"
+            "or a run's checkpoint folder (its newest intact file); RUN is a run name, looked\n"
+            "up in results/checkpoints/RUN. The result goes to the evaluations table of\n"
+            "results.db, joined to the run the checkpoint belongs to.\n\n"
+            "CORPUS is a named corpus (enwik8, tinyshakespeare, ...), a file or folder, or\n"
+            "'synthetic'; SPLIT is valid (default), train, test (enwik8's last 5M bytes) or all.\n"
+            "The windows are those of training's validation: consecutive, non-overlapping,\n"
+            "seq_len bytes each predicting the next, from the start of the split.\n\n"
+            "options:\n"
+            "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
+            "  --batch N       windows per forward (default: the run's eval.batch)\n"
+            "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
+            "  --device D      cpu or cuda (default cpu)\n"
+            "  --db FILE       results database (default results/results.db)\n"
+            "  --no-db         print only\n");
+}
+
+static int config_int(const cJSON *cfg, const char *section, const char *key, int fallback) {
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, section), key);
+    return cJSON_IsNumber(v) && v->valueint > 0 ? v->valueint : fallback;
+}
+
+/* CORPUS[:SPLIT] -> the corpus and its byte range. */
+static int open_split(const char *spec, hn_corpus *c, size_t *begin, size_t *end, char *split,
+                      hn_error *err) {
+    char name[1024];
+    snprintf(name, sizeof name, "%s", spec);
+    snprintf(split, 16, "valid");
+    char *colon = strrchr(name, ':');
+    const char *splits[] = {"train", "valid", "test", "all"};
+    for (int i = 0; colon && i < 4; i++)
+        if (!strcmp(colon + 1, splits[i])) {
+            snprintf(split, 16, "%s", splits[i]);
+            *colon = 0;
+        }
+    if (colon && *colon)
+        return hn_fail(err, "--data %s: unknown split '%s' (train, valid, test or all)", spec, colon + 1);
+    struct stat sb;
+    int rc;
+    if (!strcmp(name, "synthetic")) rc = hn_corpus_synthetic(HN_SYNTHETIC_DEFAULT_SEED, HN_SYNTHETIC_DEFAULT_BYTES, c, err);
+    else if (!stat(name, &sb) && S_ISDIR(sb.st_mode)) rc = hn_corpus_from_dir(name, c, err);
+    else if (!stat(name, &sb)) rc = hn_corpus_from_file(name, c, err);
+    else rc = hn_corpus_named(name, c, err);
+    if (rc) return HN_ERR;
+    if (!strcmp(split, "train")) *begin = 0, *end = c->split;
+    else if (!strcmp(split, "valid")) *begin = c->split, *end = c->valid_end;
+    else if (!strcmp(split, "test")) *begin = c->valid_end, *end = c->n;
+    else *begin = 0, *end = c->n;
+    if (*end <= *begin) {
+        hn_fail(err, "--data %s: %s has no %s split (only enwik8 has a test split)", spec, c->name,
+                split);
+        hn_corpus_free(c);
+        return HN_ERR;
+    }
+    return HN_OK;
+}
+
+/* A checkpoint path: the file, the newest intact file of a folder, or of RUN's folder. */
+static int resolve_checkpoint(const char *arg, char *path, size_t n, char *uuid, long *step,
+                              hn_error *err) {
+    struct stat sb;
+    char dir[1100];
+    if (stat(arg, &sb)) {
+        hn_checkpoint_run_dir(dir, sizeof dir, "results/checkpoints", arg);
+        if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+            return hn_fail(err, "%s: no such checkpoint file or folder, and no run folder %s", arg, dir);
+        arg = dir;
+    }
+    hn_safetensors f;
+    if (S_ISDIR(sb.st_mode)) {
+        if (hn_checkpoint_latest(arg, &f, stderr, err) != 1) return HN_ERR;
+    } else if (hn_safetensors_read(arg, &f, err)) {
+        return HN_ERR;
+    }
+    snprintf(path, n, "%s", f.path);
+    const char *u = hn_safetensors_meta(&f, "run_uuid"), *s = hn_safetensors_meta(&f, "step");
+    snprintf(uuid, 33, "%s", u ? u : "");
+    *step = s ? atol(s) : -1;
+    hn_safetensors_free(&f);
+    return HN_OK;
+}
+
+int hn_cmd_eval(int argc, char **argv) {
+    const char *arg = NULL, *data = NULL, *device = "cpu", *db = "results/results.db";
+    long seq_len = 0, batch = 0, max_bytes = 0;
+    int use_db = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--data") && more) {
+            data = argv[++i];
+        } else if (!strcmp(a, "--device") && more) {
+            device = argv[++i];
+        } else if (!strcmp(a, "--db") && more) {
+            db = argv[++i];
+        } else if (!strcmp(a, "--no-db")) {
+            use_db = 0;
+        } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes")) && more) {
+            long v;
+            if (hn_parse_long(argv[++i], &v) || v < 1) {
+                fprintf(stderr, "hnet eval: %s expects a positive integer, found '%s'\n", a, argv[i]);
+                return 2;
+            }
+            *(!strcmp(a, "--seq-len") ? &seq_len : !strcmp(a, "--batch") ? &batch : &max_bytes) = v;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "hnet eval: unknown option or missing value '%s' (see hnet eval --help)\n", a);
+            return 2;
+        } else if (!arg) {
+            arg = a;
+        } else {
+            fprintf(stderr, "hnet eval: expected one CKPT or RUN, found also '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!arg || !data) {
+        usage(stderr);
+        return 2;
+    }
+    const hn_backend *be = hn_backend_get(device);
+    if (!be) {
+        fprintf(stderr, "hnet eval: no backend '%s' in this build (cpu%s)\n", device,
+                hn_backend_get("cuda") ? ", cuda" : "");
+        return 2;
+    }
+    hn_registry reg;
+    hn_registry_init(&reg);
+    hn_error err;
+    hn_model m;
+    memset(&m, 0, sizeof m);
+    cJSON *cfg = NULL;
+    hn_corpus c;
+    memset(&c, 0, sizeof c);
+    hn_results *r = NULL;
+    char path[1200], uuid[33], split[16];
+    long step = -1;
+    size_t begin = 0, end = 0;
+    int rc = 1;
+    if (hn_registry_load_default(&reg, &err) ||
+        resolve_checkpoint(arg, path, sizeof path, uuid, &step, &err) ||
+        hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err) ||
+        open_split(data, &c, &begin, &end, split, &err))
+        goto done;
+    int L = seq_len ? (int)seq_len : config_int(cfg, "data", "seq_len", 512);
+    int B = batch ? (int)batch : config_int(cfg, "eval", "batch", 8);
+    hn_eval_bpb res;
+    if (hn_eval_bpb_range(&m, c.bytes, begin, end, L, B, max_bytes, &res, &err)) goto done;
+    double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
+    printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
+           c.name, split, res.bpb, res.bytes, L, B, be->name, bps);
+    for (int s = 0; s < res.stages; s++)
+        printf("  stage %d compression L%d/L%d = %.4f (%.2f bytes per chunk)\n", s, s + 1, s,
+               res.compression[s], res.compression[s] > 0 ? 1.0 / res.compression[s] : 0.0);
+    if (use_db) {
+        char where[1100];
+        const char *colon = strrchr(data, ':');
+        if (colon && !strcmp(colon + 1, split)) snprintf(where, sizeof where, "%s", data);
+        else snprintf(where, sizeof where, "%s:%s", data, split);
+        hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step, .task = "bpb",
+                           .data = where, .bytes = res.bytes};
+        if (hn_results_open(db, &r, &err)) goto done;
+        const char *metrics[2] = {"bpb", "bytes_per_s"};
+        double values[2] = {res.bpb, bps};
+        for (int i = 0; i < 2; i++) {
+            row.metric = metrics[i];
+            row.value = values[i];
+            if (hn_results_log_evaluation(r, &row, &err)) goto done;
+        }
+        for (int s = 0; s < res.stages; s++) {
+            char name[32];
+            snprintf(name, sizeof name, "compression_s%d", s);
+            row.metric = name;
+            row.value = res.compression[s];
+            if (hn_results_log_evaluation(r, &row, &err)) goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "hnet eval: %s\n", err.msg);
+    if (r) hn_results_close(r);
+    hn_corpus_free(&c);
+    cJSON_Delete(cfg);
+    hn_model_free(&m);
+    hn_registry_close(&reg);
+    return rc;
+}

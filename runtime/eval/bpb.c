@@ -1,0 +1,68 @@
+#include "eval/bpb.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int hn_eval_bpb_range(hn_model *m, const uint8_t *bytes, size_t begin, size_t end, int seq_len,
+                      int batch, long max_bytes, hn_eval_bpb *out, hn_error *err) {
+    memset(out, 0, sizeof *out);
+    if (seq_len < 1 || batch < 1) return hn_fail(err, "evaluation: seq_len and batch must be >= 1");
+    long avail = end > begin ? (long)(end - begin) : 0;
+    if (max_bytes <= 0 || max_bytes > avail) max_bytes = avail;
+    long windows = (max_bytes - 1) / seq_len;
+    if (windows < 1)
+        return hn_fail(err, "evaluation: %ld bytes hold no window of %d bytes plus a target", avail,
+                       seq_len);
+    size_t T = (size_t)batch * (size_t)seq_len;
+    int32_t *tok = malloc(T * sizeof *tok), *tgt = malloc(T * sizeof *tgt);
+    if (!tok || !tgt) {
+        free(tok);
+        free(tgt);
+        return hn_fail(err, "evaluation: out of memory");
+    }
+    int was = m->no_grad;
+    m->no_grad = 1;
+    double nats = 0, outer[HN_EVAL_MAX_STAGES] = {0}, inner[HN_EVAL_MAX_STAGES] = {0};
+    long count = 0;
+    int rc = HN_OK;
+    double t0 = now_s();
+    for (long w = 0; w < windows && rc == HN_OK; w += batch) {
+        int n = (int)(windows - w < batch ? windows - w : batch);
+        for (int i = 0; i < n; i++) {
+            const uint8_t *src = bytes + begin + (size_t)(w + i) * (size_t)seq_len;
+            for (int t = 0; t < seq_len; t++) {
+                tok[(size_t)i * seq_len + t] = src[t];
+                tgt[(size_t)i * seq_len + t] = src[t + 1];
+            }
+        }
+        hn_loss loss;
+        rc = hn_model_forward(m, tok, tgt, n, seq_len, &loss, err);
+        if (rc) break;
+        nats += loss.ce_nats;
+        count += loss.count;
+        hn_stage_stats st[HN_EVAL_MAX_STAGES];
+        int S = hn_model_stage_stats(m, st, HN_EVAL_MAX_STAGES);
+        out->stages = S;
+        for (int s = 0; s < S; s++) {
+            outer[s] += st[s].outer_len;
+            inner[s] += st[s].inner_len;
+        }
+    }
+    out->seconds = now_s() - t0;
+    m->no_grad = was;
+    free(tok);
+    free(tgt);
+    if (rc) return HN_ERR;
+    out->bpb = nats / (double)count / log(2.0);
+    out->bytes = count;
+    for (int s = 0; s < out->stages; s++) out->compression[s] = outer[s] > 0 ? inner[s] / outer[s] : 0;
+    return HN_OK;
+}
