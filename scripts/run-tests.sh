@@ -6,6 +6,9 @@
 # sanitizer report a test's processes wrote into that folder fails the test.
 set -u
 san_logs=${HNET_SAN_LOGS:-}
+# corpus verification stamps go to a folder of this run, not the user's cache
+HNET_CACHE_DIR=${HNET_CACHE_DIR:-$(mktemp -d)}
+export HNET_CACHE_DIR
 passed=0
 failed=0
 skipped=0

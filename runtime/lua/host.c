@@ -82,7 +82,7 @@ static int l_corpus_check(lua_State *L) {
     return 2;
 }
 
-/* H.model_check(model, path) and H.memory_check(experiment): the registry is the
+/* H.model_check(model, path): the registry is the
  * closure's upvalue (NULL: nothing to check against). */
 static int check_result(lua_State *L, int rc, const hn_error *err) {
     if (rc == HN_OK) {
@@ -101,16 +101,6 @@ static int l_model_check(lua_State *L) {
     int rc = hn_lua_to_json(L, 1, &model, &err);
     if (rc == HN_OK) rc = hn_model_check(model, reg, luaL_optstring(L, 2, "model"), &err);
     cJSON_Delete(model);
-    return check_result(L, rc, &err);
-}
-
-static int l_memory_check(lua_State *L) {
-    const hn_registry *reg = lua_touserdata(L, lua_upvalueindex(1));
-    cJSON *exp = NULL;
-    hn_error err = {{0}};
-    int rc = hn_lua_to_json(L, 1, &exp, &err);
-    if (rc == HN_OK) rc = hn_experiment_memory_check(exp, reg, &err);
-    cJSON_Delete(exp);
     return check_result(L, rc, &err);
 }
 
@@ -188,9 +178,6 @@ int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_
     lua_pushlightuserdata(L, (void *)reg);
     lua_pushcclosure(L, l_model_check, 1);
     lua_setfield(L, -2, "model_check");
-    lua_pushlightuserdata(L, (void *)reg);
-    lua_pushcclosure(L, l_memory_check, 1);
-    lua_setfield(L, -2, "memory_check");
     lua_pushcfunction(L, l_reference_config);
     lua_setfield(L, -2, "reference_config");
 

@@ -16,7 +16,6 @@
 --   H.where()       -> file, line of the user code running now
 --   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
 --   H.model_check(model, path) -> true | nil, message  (a trial build of a resolved model)
---   H.memory_check(experiment) -> true | nil, message  (its memory estimate vs the machine)
 --   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
 --   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
 --   H.chunkers      chunker plugin name -> its keys (same shape as a plugin's keys)
@@ -974,8 +973,6 @@ function CTOR.experiment(args, where, path)
     { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
   })
   r.file = where.file
-  local ok, msg = H.memory_check(r)
-  if not ok then fail(where, nil, msg) end
   ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "match_flops" }
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it

@@ -12,6 +12,7 @@
 #include "data/corpus.h"
 #include "identity/resume_check.h"
 #include "model/model.h"
+#include "model/model_check.h"
 #include "model/sublayers.h"
 #include "results/store.h"
 #include "train/batches.h"
@@ -364,6 +365,12 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         return hn_fail(err, "device '%s' is not available here (cpu always is; cuda needs a build "
                             "with nvcc and a CUDA GPU at run time)", s.device);
 
+    /* on the cpu, a memory need the machine cannot meet is refused before allocating (the
+     * estimate is the host's; a device's memory is the device's business) */
+    if (be->kind == HN_DEVICE_CPU && hn_experiment_memory_check(cfg, reg, err)) {
+        const cJSON *file = cJSON_GetObjectItem(cfg, "file");
+        return cJSON_IsString(file) ? hn_fail_prefix(err, "%s", file->valuestring) : HN_ERR;
+    }
     run_state r;
     memset(&r, 0, sizeof r);
     if (hn_corpus_load(section(cfg, "data"), &r.corpus, err) ||

@@ -1,7 +1,9 @@
-# Mistakes that only show when the model is built (a plugin's constraint, a size no
-# machine can hold) are refused while the experiment file loads, with FILE:LINE of the
-# constructor and the key path, never "building the model: ..." or a crash; a run name
-# with a NUL byte is refused, not cut.
+# Mistakes that only show when the model is built (a plugin's constraint, an absurd
+# size) are refused while the experiment file loads, with FILE:LINE of the constructor
+# and the key path, never "building the model: ..." or a crash; a memory need this
+# machine cannot meet is refused (FILE: key path) before anything is allocated, also
+# when it comes from a command-line --batch; a run name with a NUL byte is refused, not
+# cut.
 . tests/e2e/lib.sh
 DB=$TMP/results.db
 
@@ -46,15 +48,19 @@ case_file biglayout 'isotropic { layout = "T99999999999", d = 32 }' 'steps = 2'
 refused "layout T99999999999" "biglayout.lua:4: isotropic.layout: .*T99999999999" biglayout
 
 case_file bigbatch 'isotropic { layout = "T1", d = 32 }' 'steps = 2, batch = 1e9'
-refused "batch = 1e9" "bigbatch.lua:1: train.batch: .*memory.*GiB" bigbatch
+refused "batch = 1e9" "bigbatch.lua: train.batch: .*memory.*GiB" bigbatch
 
 # every size sane, the product is not: the estimate says so before allocating
 case_file bigmodel 'isotropic { layout = "T64", d = 8192 }' 'steps = 2, batch = 512' '"bigmodel"' 512
-refused "memory need" "bigmodel.lua:1: .*needs about .* GiB of memory" bigmodel
+refused "memory need" "bigmodel.lua: .*needs about .* GiB of memory" bigmodel
+
+case_file smallbatch 'isotropic { layout = "T1", d = 32 }' 'steps = 2, batch = 2'
+expect_fail "--batch 1e6 on the command line" "smallbatch.lua: train.batch: .*memory.*GiB" \
+    $HNET run "$TMP/smallbatch.lua" --db "$DB" --quiet --batch 1000000
 
 case_file nul 'isotropic { layout = "T1", d = 32 }' 'steps = 2' '"a\0b"'
 refused "name with a NUL byte" 'nul.lua:1: name: .*NUL' nul
 
 [ ! -f "$DB" ] || [ "$(sqlite3 "$DB" 'select count(*) from runs')" = 0 ] ||
     fail "a refused experiment left a run in results.db: $(sqlite3 "$DB" 'select name from runs')"
-echo "ok: all refused at load"
+echo "ok: all refused before anything was allocated"
