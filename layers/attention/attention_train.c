@@ -35,6 +35,37 @@ int hn_attn_reserve(hn_attn *a, const hn_backend *be, int T, hn_error *err) {
     return HN_OK;
 }
 
+static int op_failed(const hn_backend *be, const char *what, hn_error *err) {
+    const char *why = be->device_error ? be->device_error() : NULL;
+    return hn_fail(err, "attention: the %s backend refused %s%s%s", be->name, what,
+                   why ? ": " : "", why ? why : "");
+}
+
+/* The attention op's view of qkv (the q, k and v column slices) and of att. */
+static hn_attention_params att_params(const hn_attn *a, const hn_seqs *seqs, hn_tensor qkv,
+                                      hn_tensor att) {
+    int D = a->d;
+    hn_attention_params p = {.q = hn_tensor_cols(qkv, 0, D), .k = hn_tensor_cols(qkv, D, D),
+                             .v = hn_tensor_cols(qkv, 2 * D, D), .out = att, .lse = a->lse,
+                             .seqs = seqs, .heads = a->heads, .head_dim = a->head_dim,
+                             .window = a->window, .scale = a->scale};
+    return p;
+}
+
+/* rope on the q and k slices of a [T, 3D] view (inverse: the backward's) */
+static int rope_qk(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, hn_tensor x,
+                   int inverse) {
+    if (a->rot_dim <= 0) return HN_OK;
+    hn_rope_params p = {.heads = a->heads, .head_dim = a->head_dim, .rot_dim = a->rot_dim,
+                        .pos = seqs->pos_dev, .theta = a->theta, .inverse = inverse};
+    p.x = hn_tensor_cols(x, 0, a->d);
+    if (be->rope_t(be, &p)) return HN_ERR;
+    p.x = hn_tensor_cols(x, a->d, a->d);
+    return be->rope_t(be, &p);
+}
+
+/* qkv and att are kept in the backend's activation dtype, written there by the ops
+ * themselves (the product, rope in place, attention) and read as they are in backward. */
 int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
                     hn_error *err) {
     hn_attn *a = self;
@@ -45,23 +76,24 @@ int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *
     a->T = T;
     if (T == 0) return HN_OK;
     if (hn_attn_reserve(a, be, T, err)) return HN_ERR;
-    float *qkv = hn_stash_begin(&a->qkv_s, be, HN_WS_LAYER2, (size_t)T * 3 * D);
-    float *att = hn_stash_begin(&a->att_s, be, HN_WS_LAYER3, (size_t)T * D);
-    if (!qkv || !att)
+    hn_tensor qkv = hn_stash_tensor_begin(&a->qkv_s, be, T, 3 * D);
+    hn_tensor att = hn_stash_tensor_begin(&a->att_s, be, T, D);
+    if (!qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of activations", be->name, T);
-    be->matmul(0, 1, T, 3 * D, D, 1.0f, x, a->wqkv, 0.0f, qkv);
-    if (a->rot_dim > 0) {
-        be->rope(qkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 0);
-        be->rope(qkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 0);
-    }
-    be->attention_forward(att, a->lse, qkv, qkv + D, qkv + 2 * D, 3 * D, seqs, a->heads,
-                          a->head_dim, a->window, a->scale);
-    be->matmul(0, 1, T, D, D, 1.0f, att, a->wo, 0.0f, y);
-    hn_stash_end(&a->qkv_s);
-    hn_stash_end(&a->att_s);
+    hn_matmul_params proj = {.a = hn_tensor_f32(x, T, D), .b = hn_tensor_f32(a->wqkv, 3 * D, D),
+                             .c = qkv, .trans_b = 1, .alpha = 1.0f};
+    hn_attention_params ap = att_params(a, seqs, qkv, att);
+    hn_matmul_params out = {.a = att, .b = hn_tensor_f32(a->wo, D, D), .c = hn_tensor_f32(y, T, D),
+                            .trans_b = 1, .alpha = 1.0f};
+    if (be->matmul_t(be, &proj) || rope_qk(a, be, seqs, qkv, 0) ||
+        be->attention_forward_t(be, &ap) || be->matmul_t(be, &out))
+        return op_failed(be, "a forward op", err);
     return HN_OK;
 }
 
+/* In the bf16 activation dtype dy is rounded once for its two products and the
+ * attention output's gradient is bf16; dqkv stays float32 (the attention backward
+ * accumulates into it). */
 int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
                      hn_error *err) {
     hn_attn *a = self;
@@ -71,27 +103,36 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
     if (T != a->T)
         return hn_fail(err, "attention: backward over %d rows follows a forward over %d", T, a->T);
     if (T == 0) return HN_OK;
+    hn_dtype at = be->activation_dtype(be);
+    size_t as = hn_dtype_size(at);
     /* gradient buffers live only in this call: the backend's shared workspace */
-    float *datt = be->workspace(HN_WS_LAYER0, (size_t)T * D * sizeof(float));
+    hn_tensor datt = hn_tensor_of(be->workspace(HN_WS_LAYER0, (size_t)T * D * as), at, T, D);
     float *dqkv = be->workspace(HN_WS_LAYER1, (size_t)T * 3 * D * sizeof(float));
-    const float *qkv = hn_stash_get(&a->qkv_s, HN_WS_LAYER2);
-    const float *att = hn_stash_get(&a->att_s, HN_WS_LAYER3);
-    if (!datt || !dqkv || !qkv || !att)
+    hn_tensor dyt = hn_tensor_f32(dy, T, D);
+    if (at != HN_F32) dyt = hn_tensor_of(be->workspace(HN_WS_LAYER2, (size_t)T * D * as), at, T, D);
+    hn_tensor qkv = hn_stash_tensor(&a->qkv_s), att = hn_stash_tensor(&a->att_s);
+    if (!datt.data || !dqkv || !dyt.data || !qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
+    hn_tensor g = hn_tensor_f32(dqkv, T, 3 * D);
+    hn_attention_params ap = att_params(a, seqs, qkv, att);
+    ap.dout = datt;
+    ap.dq = hn_tensor_cols(g, 0, D);
+    ap.dk = hn_tensor_cols(g, D, D);
+    ap.dv = hn_tensor_cols(g, 2 * D, D);
     /* out_proj: dWo += dy^T att, datt = dy Wo */
-    be->matmul(1, 0, D, D, T, 1.0f, dy, att, 1.0f, a->gwo);
-    be->matmul(0, 0, T, D, D, 1.0f, dy, a->wo, 0.0f, datt);
-    be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
-    be->attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, qkv, qkv + D, qkv + 2 * D,
-                           3 * D, att, a->lse, seqs, a->heads, a->head_dim,
-                           a->window, a->scale);
-    if (a->rot_dim > 0) {
-        be->rope(dqkv, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev, a->theta, 1);
-        be->rope(dqkv + D, 3 * D, T, a->heads, a->head_dim, a->rot_dim, seqs->pos_dev,
-                 a->theta, 1);
-    }
+    hn_matmul_params dwo = {.a = dyt, .b = att, .c = hn_tensor_f32(a->gwo, D, D), .trans_a = 1,
+                            .alpha = 1.0f, .beta = 1.0f};
+    hn_matmul_params dap = {.a = dyt, .b = hn_tensor_f32(a->wo, D, D), .c = datt, .alpha = 1.0f};
     /* Wqkv: dW += dqkv^T x, dx += dqkv Wqkv */
-    be->matmul(1, 0, 3 * D, D, T, 1.0f, dqkv, a->x, 1.0f, a->gwqkv);
-    be->matmul(0, 0, T, D, 3 * D, 1.0f, dqkv, a->wqkv, 1.0f, dx);
+    hn_matmul_params dw = {.a = g, .b = hn_tensor_f32(a->x, T, D),
+                           .c = hn_tensor_f32(a->gwqkv, 3 * D, D), .trans_a = 1, .alpha = 1.0f,
+                           .beta = 1.0f};
+    hn_matmul_params dxp = {.a = g, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
+                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
+    be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
+    if ((at != HN_F32 && be->convert(be, dyt, hn_tensor_f32(dy, T, D))) ||
+        be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
+        rope_qk(a, be, seqs, g, 1) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
+        return op_failed(be, "a backward op", err);
     return HN_OK;
 }

@@ -70,6 +70,28 @@ typedef struct hn_swiglu_params {
     int accumulate; /* backward: 1 adds into dgu (float32 only), 0 overwrites it */
 } hn_swiglu_params;
 
+/* Rotary embedding in place on x's first rot_dim dims of each head (as the v1 rope). */
+typedef struct hn_rope_params {
+    hn_tensor x; /* [T, heads * head_dim] view (q or k inside a qkv row) */
+    int heads, head_dim, rot_dim;
+    const int32_t *pos; /* device: position of each row within its sequence */
+    float theta;
+    int inverse;
+} hn_rope_params;
+
+/* Causal windowed attention over packed sequences (as the v1 attention ops). q, k and v
+ * share one dtype and one row stride; dq, dk and dv are float32 and share theirs. */
+typedef struct hn_attention_params {
+    hn_tensor q, k, v;   /* [T, heads * head_dim] */
+    hn_tensor out;       /* forward output (overwritten); a backward input */
+    float *lse;          /* [T, heads] float32: written by forward, read by backward */
+    const hn_seqs *seqs;
+    int heads, head_dim, window; /* window < 0: global */
+    float scale;
+    hn_tensor dout;      /* backward input */
+    hn_tensor dq, dk, dv; /* backward outputs, accumulated (+=) */
+} hn_attention_params;
+
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
 struct hn_ops_moe;   /* Mixture-of-Experts routing and dispatch: ops_moe.h */
@@ -182,6 +204,9 @@ typedef struct hn_backend {
     int (*swiglu_forward_t)(const struct hn_backend *be, const hn_swiglu_params *p);
     int (*swiglu_backward_t)(const struct hn_backend *be, const hn_swiglu_params *p);
     int (*convert)(const struct hn_backend *be, hn_tensor dst, hn_tensor src);
+    int (*rope_t)(const struct hn_backend *be, const hn_rope_params *p);
+    int (*attention_forward_t)(const struct hn_backend *be, const hn_attention_params *p);
+    int (*attention_backward_t)(const struct hn_backend *be, const hn_attention_params *p);
 
     /* ---- op families owned by other concerns (NULL until implemented) ---- */
     const struct hn_ops_ssm *ssm;

@@ -164,11 +164,85 @@ static void test_convert(void **st) {
     tb_free(&z);
 }
 
+/* rope_t on bf16 and float32 column slices */
+static void test_rope_t(void **st) {
+    (void)st;
+    hn_rng r = fresh("rope_t");
+    static const int lens[] = {37, 1, 130};
+    pseqs s;
+    pseqs_make(&s, lens, 3);
+    int T = s.c.total, heads = 3, hd = 16, ld = 3 * heads * hd;
+    for (int d = 0; d < 2; d++) {
+        tbuf x = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
+        hn_tensor xc = tv(&x, 0), xg = tv(&x, 1);
+        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d};
+        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d};
+        assert_int_equal(P_CPU->rope_t(P_CPU, &pc), 0);
+        assert_int_equal(P_GPU->rope_t(P_GPU, &pg), 0);
+        assert_true(tb_err(&x, d ? "rope_t bf16 inverse" : "rope_t f32") < (d ? 5e-3 : TOL_FP32));
+        tb_free(&x);
+    }
+    pseqs_free(&s);
+}
+
+/* attention_t: q, k, v slices of one qkv buffer (bf16 on the mma path at head_dim 64,
+ * float32 or other widths through the fallback), out and dout float32 or bf16 */
+static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
+    hn_rng r = fresh("attention_t");
+    static const int lens[] = {300, 1, 129, 64, 77};
+    pseqs s;
+    pseqs_make(&s, lens, 5);
+    int T = s.c.total, heads = 2, D = heads * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    tbuf qkv = tb_normal(dq, T, 3 * D, 3 * D, &r), out = tb_normal(dout, T, D, D, &r);
+    tbuf go = tb_normal(dout, T, D, D, &r), g = tb_normal(HN_F32, T, 3 * D, 3 * D, &r);
+    tbuf lse = tb_normal(HN_F32, T, heads, heads, &r);
+    hn_attention_params p[2];
+    for (int i = 0; i < 2; i++) {
+        hn_tensor x = tv(&qkv, i), gr = tv(&g, i);
+        p[i] = (hn_attention_params){hn_tensor_cols(x, 0, D), hn_tensor_cols(x, D, D),
+                                     hn_tensor_cols(x, 2 * D, D), tv(&out, i),
+                                     i ? lse.g : lse.c, i ? &s.g : &s.c, heads, hd, window, scale,
+                                     tv(&go, i), hn_tensor_cols(gr, 0, D), hn_tensor_cols(gr, D, D),
+                                     hn_tensor_cols(gr, 2 * D, D)};
+    }
+    assert_int_equal(P_CPU->attention_forward_t(P_CPU, &p[0]), 0);
+    assert_int_equal(P_GPU->attention_forward_t(P_GPU, &p[1]), 0);
+    printf(" attention_t qkv %d out/dout %d head_dim %d window %d\n", dq, dout, hd, window);
+    assert_true(tb_err(&out, "out") < TOL_BF16);
+    assert_true(tb_err(&lse, "lse") < TOL_BF16);
+    /* the backward reads the cpu's out on both sides, so its error is the backward's own */
+    size_t ob = (size_t)T * D * hn_dtype_size(dout);
+    P_GPU->upload(out.g, out.c, ob);
+    P_GPU->upload(lse.g, lse.c, (size_t)T * heads * sizeof(float));
+    assert_int_equal(P_CPU->attention_backward_t(P_CPU, &p[0]), 0);
+    assert_int_equal(P_GPU->attention_backward_t(P_GPU, &p[1]), 0);
+    assert_true(tb_err(&g, "dqkv (accumulated)") < TOL_BF16);
+    tb_free(&qkv);
+    tb_free(&out);
+    tb_free(&go);
+    tb_free(&g);
+    tb_free(&lse);
+    pseqs_free(&s);
+}
+
+static void test_attention_t(void **st) {
+    (void)st;
+    attention_t_case(HN_BF16, HN_BF16, 64, -1);
+    attention_t_case(HN_BF16, HN_F32, 64, 100);
+    attention_t_case(HN_BF16, HN_BF16, 64, 0);
+    attention_t_case(HN_F32, HN_F32, 64, 63);
+    attention_t_case(HN_BF16, HN_BF16, 32, 50); /* fallback: float32 kernels on copies */
+    attention_t_case(HN_F32, HN_BF16, 16, -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_t),
         cmocka_unit_test(test_swiglu_t),
         cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_rope_t),
+        cmocka_unit_test(test_attention_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -65,6 +65,9 @@ int hn_cpu_convert(const hn_backend *be, hn_tensor dst, hn_tensor src);
 int hn_cpu_matmul_t(const hn_backend *be, const hn_matmul_params *p);
 int hn_cpu_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p);
 int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p);
+int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p);
+int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *p);
+int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
 
 /* xent.c */
 void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);

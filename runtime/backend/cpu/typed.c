@@ -115,3 +115,93 @@ int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p) {
         }
     return 0;
 }
+
+/* ---- rope and attention: the v1 float32 ops on widened copies ---- */
+
+/* a packed float32 copy of t (widened when bf16; NULL when out of memory) */
+static float *packed_f32(hn_tensor t) {
+    float *w = malloc(((size_t)t.rows * t.cols + 1) * sizeof(float));
+    if (!w) return NULL;
+    for (int r = 0; r < t.rows; r++)
+        for (int c = 0; c < t.cols; c++) w[(size_t)r * t.cols + c] = get(t, r, c);
+    return w;
+}
+
+static void store_packed(hn_tensor dst, const float *src, int add) {
+    for (int r = 0; r < dst.rows; r++)
+        for (int c = 0; c < dst.cols; c++)
+            put(dst, r, c, src[(size_t)r * dst.cols + c] + (add ? get(dst, r, c) : 0.0f));
+}
+
+int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p) {
+    (void)be;
+    if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim) return -1;
+    float *x = packed_f32(p->x);
+    if (!x) return -1;
+    hn_cpu_rope(x, p->x.cols, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos, p->theta,
+                p->inverse);
+    store_packed(p->x, x, 0);
+    free(x);
+    return 0;
+}
+
+static int attention_shapes_fit(const hn_attention_params *p, int backward) {
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    const hn_tensor *in[] = {&p->q, &p->k, &p->v, &p->out, &p->dout, &p->dq, &p->dk, &p->dv};
+    for (int i = 0; i < (backward ? 8 : 4); i++)
+        if (in[i]->rows != T || in[i]->cols != D) return 0;
+    return !backward || (p->dq.dtype == HN_F32 && p->dk.dtype == HN_F32 && p->dv.dtype == HN_F32);
+}
+
+/* q, k, v widened into one [T, 3D] buffer (the v1 ops take one row stride) */
+static float *qkv_f32(const hn_attention_params *p) {
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    float *x = malloc(((size_t)T * 3 * D + 1) * sizeof(float));
+    if (!x) return NULL;
+    const hn_tensor *in[] = {&p->q, &p->k, &p->v};
+    for (int i = 0; i < 3; i++)
+        for (int r = 0; r < T; r++)
+            for (int c = 0; c < D; c++) x[(size_t)r * 3 * D + i * D + c] = get(*in[i], r, c);
+    return x;
+}
+
+int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *p) {
+    (void)be;
+    if (!attention_shapes_fit(p, 0)) return -1;
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    float *x = qkv_f32(p), *out = malloc(((size_t)T * D + 1) * sizeof(float));
+    int status = -1;
+    if (x && out) {
+        hn_cpu_attention_forward(out, p->lse, x, x + D, x + 2 * D, 3 * D, p->seqs, p->heads,
+                                 p->head_dim, p->window, p->scale);
+        store_packed(p->out, out, 0);
+        status = 0;
+    }
+    free(x);
+    free(out);
+    return status;
+}
+
+int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params *p) {
+    (void)be;
+    if (!attention_shapes_fit(p, 1)) return -1;
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    float *x = qkv_f32(p), *out = packed_f32(p->out), *dout = packed_f32(p->dout);
+    float *g = calloc((size_t)T * 3 * D + 1, sizeof(float));
+    int status = -1;
+    if (x && out && dout && g) {
+        hn_cpu_attention_backward(g, g + D, g + 2 * D, dout, x, x + D, x + 2 * D, 3 * D, out,
+                                  p->lse, p->seqs, p->heads, p->head_dim, p->window, p->scale);
+        const hn_tensor *grad[] = {&p->dq, &p->dk, &p->dv};
+        for (int i = 0; i < 3; i++)
+            for (int r = 0; r < T; r++)
+                for (int c = 0; c < D; c++)
+                    put(*grad[i], r, c, get(*grad[i], r, c) + g[(size_t)r * 3 * D + i * D + c]);
+        status = 0;
+    }
+    free(x);
+    free(out);
+    free(dout);
+    free(g);
+    return status;
+}

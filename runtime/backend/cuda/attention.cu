@@ -276,3 +276,96 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
                                             seqs->n, T, heads, head_dim, window, scale);
     HN_LAUNCHED("attention_backward dkv");
 }
+
+/* ---- typed entry points (backend.h attention_forward_t / attention_backward_t) ----
+ * bf16 q, k, v of head_dim 64 go to the mma kernels as they are (no conversion, out and
+ * dout float32 or bf16); anything else runs the float32 kernels above on float32 copies
+ * in scratch (the fallback for other head widths and modes). */
+static int typed_fits(const hn_attention_params *p, int backward) {
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    const hn_tensor *all[] = {&p->q, &p->k, &p->v, &p->out, &p->dout, &p->dq, &p->dk, &p->dv};
+    for (int i = 0; i < (backward ? 8 : 4); i++)
+        if (all[i]->rows != T || all[i]->cols != D) return 0;
+    if (p->k.dtype != p->q.dtype || p->v.dtype != p->q.dtype || p->k.ld != p->q.ld ||
+        p->v.ld != p->q.ld)
+        return 0;
+    return !backward || (p->dq.dtype == HN_F32 && p->dk.dtype == HN_F32 &&
+                         p->dv.dtype == HN_F32 && p->dk.ld == p->dq.ld && p->dv.ld == p->dq.ld);
+}
+
+static int typed_mma(const hn_attention_params *p) {
+    return attention_mode() == HN_CUDA_ATTENTION_AUTO && p->q.dtype == HN_BF16 &&
+           hn_mma_supported_bf16(p->head_dim, p->q.ld, p->q.data, p->k.data, p->v.data);
+}
+
+/* float32 [T, 3D] copies of q, k, v in scratch, at columns 0, D, 2D */
+static float *qkv_f32(const hn_attention_params *p, size_t extra_floats) {
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    float *x = (float *)hn_cuda_scratch(HN_SCRATCH_TYPED,
+                                        ((size_t)T * 3 * D + extra_floats) * sizeof(float));
+    if (!x) return NULL;
+    const hn_tensor *in[] = {&p->q, &p->k, &p->v};
+    for (int i = 0; i < 3; i++) {
+        hn_tensor dst = {x + (size_t)i * D, HN_F32, T, D, 3 * D};
+        hn_cuda_view_copy(dst, *in[i], 0);
+    }
+    return x;
+}
+
+extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attention_params *p) {
+    (void)be;
+    if (!typed_fits(p, 0)) {
+        hn_cuda_note(cudaErrorInvalidValue, "attention_forward_t: views do not fit");
+        return -1;
+    }
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    if (T <= 0) return 0;
+    if (typed_mma(p) && p->out.ld == D) {
+        hn_mma_forward_bf16(p->out.data, p->out.dtype == HN_BF16, p->lse, p->q.data, p->k.data,
+                            p->v.data, p->q.ld, p->seqs, p->heads, p->window, p->scale);
+        return 0;
+    }
+    float *x = qkv_f32(p, (size_t)T * D), *out = x ? x + (size_t)T * 3 * D : NULL;
+    if (!x) return -1;
+    hn_cuda_attention_forward(out, p->lse, x, x + D, x + 2 * D, 3 * D, p->seqs, p->heads,
+                              p->head_dim, p->window, p->scale);
+    hn_cuda_view_copy(p->out, hn_tensor_f32(out, T, D), 0);
+    return 0;
+}
+
+extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p) {
+    (void)be;
+    if (!typed_fits(p, 1)) {
+        hn_cuda_note(cudaErrorInvalidValue, "attention_backward_t: views do not fit");
+        return -1;
+    }
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    if (T <= 0) return 0;
+    size_t items = (size_t)T * p->heads;
+    float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, items * sizeof(float));
+    if (!Dbuf) return -1;
+    if (typed_mma(p) && p->out.ld == D && p->dout.ld == D && p->dq.ld % 2 == 0) {
+        hn_mma_backward_bf16((float *)p->dq.data, (float *)p->dk.data, (float *)p->dv.data,
+                             p->dq.ld, p->dout.data, p->dout.dtype == HN_BF16, p->q.data,
+                             p->k.data, p->v.data, p->q.ld, p->out.data,
+                             p->out.dtype == HN_BF16, p->lse, p->seqs, p->heads, p->window,
+                             p->scale, Dbuf);
+        return 0;
+    }
+    /* float32 copies: q|k|v [T, 3D], then out, dout, and the gradients [T, 3D] */
+    size_t td = (size_t)T * D;
+    float *x = qkv_f32(p, 5 * td);
+    if (!x) return -1;
+    float *out = x + 3 * td, *dout = out + td, *g = dout + td;
+    hn_cuda_view_copy(hn_tensor_f32(out, T, D), p->out, 0);
+    hn_cuda_view_copy(hn_tensor_f32(dout, T, D), p->dout, 0);
+    HN_CK(cudaMemset(g, 0, 3 * td * sizeof(float)));
+    hn_cuda_attention_backward(g, g + D, g + 2 * D, dout, x, x + D, x + 2 * D, 3 * D, out,
+                               p->lse, p->seqs, p->heads, p->head_dim, p->window, p->scale);
+    const hn_tensor *grad[] = {&p->dq, &p->dk, &p->dv};
+    for (int i = 0; i < 3; i++) {
+        hn_tensor src = {g + (size_t)i * D, HN_F32, T, D, 3 * D};
+        hn_cuda_view_copy(*grad[i], src, 1);
+    }
+    return 0;
+}

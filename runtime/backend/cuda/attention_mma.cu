@@ -134,9 +134,18 @@ __device__ __forceinline__ void load_a_rows(uint32_t a[4][4], const __nv_bfloat1
 static const size_t FWD_SMEM = (FWD_M * LDS + 4 * TILE) * sizeof(bf16);
 
 /* MT m-tiles (16 rows each) per warp, FWD_M / (16 MT) warps per block */
-template <int MT>
+__device__ __forceinline__ void store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
+__device__ __forceinline__ void store2(bf16 *p, float a, float b) {
+    *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
+}
+__device__ __forceinline__ float2 load2(const float *p) { return *(const float2 *)p; }
+__device__ __forceinline__ float2 load2(const bf16 *p) {
+    return __bfloat1622float2(*(const __nv_bfloat162 *)p);
+}
+
+template <int MT, typename TO>
 __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
-    k_mma_fwd(float *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ld,
+    k_mma_fwd(TO *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ld,
               const int32_t *pos, int T, int heads, int window, float scale_log2) {
     constexpr int NT = FWD_M * 2 / MT, WR = 16 * MT; /* threads; rows per warp */
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -241,11 +250,10 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
             int t = row[mt][r];
             if (t >= T) continue;
             float inv = 1.0f / lr;
-            float *dst = out + (size_t)t * W + (size_t)h * HD + 2 * c;
+            TO *dst = out + (size_t)t * W + (size_t)h * HD + 2 * c;
 #pragma unroll
             for (int n = 0; n < 8; n++)
-                *(float2 *)(dst + n * 8) =
-                    make_float2(o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
+                store2(dst + n * 8, o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
             if (c == 0) lse[(size_t)t * heads + h] = (m[mt][r] + log2f(lr)) * LN2;
         }
 }
@@ -254,13 +262,15 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
 #define BWD_M 64 /* rows (keys for dK/dV, queries for dQ) per block: 4 warps x 16 */
 #define BWD_T 128
 
-/* D[t, h] = dout[t, h, :] . out[t, h, :] (one warp per (t, h); 2 values a lane) */
-__global__ void k_mma_rowdot(float *D, const float *dout, const float *out, int T, int heads) {
+/* D[t, h] = dout[t, h, :] . out[t, h, :] (one warp per (t, h); 2 values a lane); rows
+ * are [heads * HD] wide */
+template <typename TG, typename TO>
+__global__ void k_mma_rowdot(float *D, const TG *dout, const TO *out, int T, int heads) {
     long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (item >= (long)T * heads) return;
     int lane = threadIdx.x & 31;
-    size_t off = (size_t)item * HD + 2 * lane; /* rows are [heads * HD] wide: item = t * heads + h */
-    float2 a = *(const float2 *)(dout + off), b = *(const float2 *)(out + off);
+    size_t off = (size_t)item * HD + 2 * lane; /* item = t * heads + h */
+    float2 a = load2(dout + off), b = load2(out + off);
     float s = hn_warp_sum(a.x * b.x + a.y * b.y);
     if (lane == 0) D[item] = s;
 }
@@ -269,7 +279,7 @@ __global__ void k_mma_rowdot(float *D, const float *dout, const float *out, int 
 
 /* dK, dV of one tile of 64 keys: over the query tiles that see them, S^T = K Q^T and
  * dP^T = V dO^T, then dV += P^T dO and dK += dS^T Q. q, k, v, dout: bf16 [T][heads*HD]. */
-__global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_grad,
+__global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_grad, int ldq,
                                                    const float *D, const bf16 *dout,
                                                    const bf16 *q, const bf16 *k, const bf16 *v,
                                                    const float *lse, const int32_t *pos,
@@ -295,7 +305,7 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
     if (window >= 0) qlast = min(qlast, lastc + window);
     /* K and V rows (as A operands) through buffer 1; the first query tile into buffer 0 */
     auto stage_queries = [&](int bi, int ib) {
-        stage<BWD_M, BWD_T>(QG[bi][0], qh, W, ib, T);
+        stage<BWD_M, BWD_T>(QG[bi][0], qh, ldq, ib, T);
         stage<BWD_M, BWD_T>(QG[bi][1], gh, W, ib, T);
         if (threadIdx.x < BWD_M) {
             int i = ib + threadIdx.x;
@@ -304,8 +314,8 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
             Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
         }
     };
-    stage<BWD_M, BWD_T>(QG[1][0], k + (size_t)h * HD, W, c0, T);
-    stage<BWD_M, BWD_T>(QG[1][1], v + (size_t)h * HD, W, c0, T);
+    stage<BWD_M, BWD_T>(QG[1][0], k + (size_t)h * HD, ldq, c0, T);
+    stage<BWD_M, BWD_T>(QG[1][1], v + (size_t)h * HD, ldq, c0, T);
     stage_queries(0, c0);
     hn_cp_async_commit();
     hn_cp_async_wait<0>();
@@ -366,7 +376,7 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
 
 /* dQ of one tile of 64 queries: over its keys, S = Q K^T and dP = dO V^T again, then
  * dQ += dS K. */
-__global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, const float *D,
+__global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, int ldq, const float *D,
                                                   const bf16 *dout, const bf16 *q,
                                                   const bf16 *k, const bf16 *v,
                                                   const float *lse, const int32_t *pos, int T,
@@ -386,10 +396,10 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, const 
     int w_last = min(w0 + 15, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
     int last = min(r0 + BWD_M, T) - 1, first = lo_of(pos, r0, T, window);
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
-    stage<BWD_M, BWD_T>(KV[1][0], q + (size_t)h * HD, W, r0, T);
+    stage<BWD_M, BWD_T>(KV[1][0], q + (size_t)h * HD, ldq, r0, T);
     stage<BWD_M, BWD_T>(KV[1][1], dout + (size_t)h * HD, W, r0, T);
-    stage<BWD_M, BWD_T>(KV[0][0], kh, W, first, T);
-    stage<BWD_M, BWD_T>(KV[0][1], vh, W, first, T);
+    stage<BWD_M, BWD_T>(KV[0][0], kh, ldq, first, T);
+    stage<BWD_M, BWD_T>(KV[0][1], vh, ldq, first, T);
     hn_cp_async_commit();
     hn_cp_async_wait<0>();
     __syncthreads();
@@ -403,8 +413,8 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, const 
     int buf = 0;
     for (int kb = first; kb <= last; kb += BWD_M, buf ^= 1) {
         if (kb + BWD_M <= last) {
-            stage<BWD_M, BWD_T>(KV[buf ^ 1][0], kh, W, kb + BWD_M, T);
-            stage<BWD_M, BWD_T>(KV[buf ^ 1][1], vh, W, kb + BWD_M, T);
+            stage<BWD_M, BWD_T>(KV[buf ^ 1][0], kh, ldq, kb + BWD_M, T);
+            stage<BWD_M, BWD_T>(KV[buf ^ 1][1], vh, ldq, kb + BWD_M, T);
         }
         hn_cp_async_commit();
         hn_cp_async_wait<1>();
@@ -448,7 +458,11 @@ int hn_mma_supported(int head_dim, int ld, const void *q, const void *k, const v
     return head_dim == HD && ld % 4 == 0 && aligned16(q) && aligned16(k) && aligned16(v);
 }
 
-/* q, k, v as bf16 [3][T][D] in a scratch slot (until the ops take bf16 tensors) */
+int hn_mma_supported_bf16(int head_dim, int ld, const void *q, const void *k, const void *v) {
+    return head_dim == HD && ld % 8 == 0 && aligned16(q) && aligned16(k) && aligned16(v);
+}
+
+/* q, k, v as bf16 [3][T][D] in a scratch slot (the float32 entry points) */
 static const bf16 *qkv_bf16(const float *q, const float *k, const float *v, int ld, int T, int D) {
     bf16 *x = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16A, (size_t)3 * T * D * sizeof(bf16));
     if (!x) return NULL;
@@ -458,22 +472,30 @@ static const bf16 *qkv_bf16(const float *q, const float *k, const float *v, int 
     return x;
 }
 
-template <int MT>
-static void launch_fwd(float *out, float *lse, const bf16 *x, const hn_seqs *seqs, int heads,
-                       int window, float scale) {
+template <int MT, typename TO>
+static void launch_fwd(TO *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ldq,
+                       const hn_seqs *seqs, int heads, int window, float scale) {
     static int attr_done;
     if (!attr_done) {
-        HN_CK(cudaFuncSetAttribute(k_mma_fwd<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        HN_CK(cudaFuncSetAttribute(k_mma_fwd<MT, TO>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)FWD_SMEM));
         attr_done = 1;
     }
-    int T = seqs->total, D = heads * HD;
-    size_t n = (size_t)T * D;
+    int T = seqs->total;
     dim3 grid((T + FWD_M - 1) / FWD_M, heads);
-    k_mma_fwd<MT><<<grid, FWD_M * 2 / MT, FWD_SMEM>>>(out, lse, x, x + n, x + 2 * n, D,
-                                                     seqs->pos_dev, T, heads, window,
-                                                     scale * LOG2E);
+    k_mma_fwd<MT, TO><<<grid, FWD_M * 2 / MT, FWD_SMEM>>>(out, lse, q, k, v, ldq, seqs->pos_dev, T,
+                                                         heads, window, scale * LOG2E);
     HN_LAUNCHED("attention_forward mma");
+}
+
+/* one m-tile per warp: two (255 registers, 8 warps an SM) ran 3-5% slower on the H200
+ * (bench/NOTES.md) */
+void hn_mma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, const void *k,
+                         const void *v, int ldq, const hn_seqs *seqs, int heads, int window,
+                         float scale) {
+    const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
+    if (out_bf16) launch_fwd<1>((bf16 *)out, lse, qb, kb, vb, ldq, seqs, heads, window, scale);
+    else launch_fwd<1>((float *)out, lse, qb, kb, vb, ldq, seqs, heads, window, scale);
 }
 
 void hn_mma_forward(float *out, float *lse, const float *q, const float *k, const float *v, int ld,
@@ -481,30 +503,49 @@ void hn_mma_forward(float *out, float *lse, const float *q, const float *k, cons
     int T = seqs->total, D = heads * HD;
     const bf16 *x = qkv_bf16(q, k, v, ld, T, D);
     if (!x) return;
-    /* one m-tile per warp: two (255 registers, 8 warps an SM) ran 3-5% slower on the
-     * H200 (bench/NOTES.md) */
-    launch_fwd<1>(out, lse, x, seqs, heads, window, scale);
+    size_t n = (size_t)T * D;
+    hn_mma_forward_bf16(out, 0, lse, x, x + n, x + 2 * n, D, seqs, heads, window, scale);
+}
+
+void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
+                          int dout_bf16, const void *q, const void *k, const void *v, int ldq,
+                          const void *out, int out_bf16, const float *lse, const hn_seqs *seqs,
+                          int heads, int window, float scale, float *D) {
+    int T = seqs->total, W = heads * HD;
+    long items = (long)T * heads;
+    unsigned rb = (unsigned)((items + 7) / 8);
+    /* D from dO and O as they are; dO as bf16 for the tiles */
+    if (dout_bf16 && out_bf16) k_mma_rowdot<<<rb, 256>>>(D, (const bf16 *)dout, (const bf16 *)out, T, heads);
+    else if (dout_bf16) k_mma_rowdot<<<rb, 256>>>(D, (const bf16 *)dout, (const float *)out, T, heads);
+    else if (out_bf16) k_mma_rowdot<<<rb, 256>>>(D, (const float *)dout, (const bf16 *)out, T, heads);
+    else k_mma_rowdot<<<rb, 256>>>(D, (const float *)dout, (const float *)out, T, heads);
+    HN_LAUNCHED("attention_backward rowdot mma");
+    const bf16 *g = (const bf16 *)dout;
+    if (!dout_bf16) {
+        bf16 *gb = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16B, (size_t)T * W * sizeof(bf16));
+        if (!gb) return;
+        const float *gf = (const float *)dout;
+        k_mma_to_bf16<<<hn_blocks((size_t)T * W / 8, 256), 256>>>(gb, gf, gf, gf, W, T, W);
+        HN_LAUNCHED("attention bf16 operands");
+        g = gb;
+    }
+    const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
+    dim3 grid((T + BWD_M - 1) / BWD_M, heads);
+    k_mma_dkv<<<grid, BWD_T>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
+                               seqs->offsets_dev, seqs->n, T, heads, window, scale, scale * LOG2E);
+    HN_LAUNCHED("attention_backward dkv mma");
+    k_mma_dq<<<grid, BWD_T>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, T, heads,
+                              window, scale, scale * LOG2E);
+    HN_LAUNCHED("attention_backward dq mma");
 }
 
 void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                      const float *k, const float *v, int ld, const float *out, const float *lse,
                      const hn_seqs *seqs, int heads, int window, float scale, float *D) {
     int T = seqs->total, W = heads * HD;
-    long items = (long)T * heads;
     const bf16 *x = qkv_bf16(q, k, v, ld, T, W);
-    bf16 *g = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16B, (size_t)T * W * sizeof(bf16));
-    if (!x || !g) return;
-    k_mma_to_bf16<<<hn_blocks((size_t)T * W / 8, 256), 256>>>(g, dout, dout, dout, W, T, W);
-    HN_LAUNCHED("attention bf16 operands");
-    k_mma_rowdot<<<(unsigned)((items + 7) / 8), 256>>>(D, dout, out, T, heads);
-    HN_LAUNCHED("attention_backward rowdot mma");
+    if (!x) return;
     size_t n = (size_t)T * W;
-    dim3 grid((T + BWD_M - 1) / BWD_M, heads);
-    k_mma_dkv<<<grid, BWD_T>>>(dk, dv, ld, D, g, x, x + n, x + 2 * n, lse, seqs->pos_dev,
-                               seqs->offsets_dev, seqs->n, T, heads, window, scale,
-                               scale * LOG2E);
-    HN_LAUNCHED("attention_backward dkv mma");
-    k_mma_dq<<<grid, BWD_T>>>(dq, ld, D, g, x, x + n, x + 2 * n, lse, seqs->pos_dev, T, heads,
-                              window, scale, scale * LOG2E);
-    HN_LAUNCHED("attention_backward dq mma");
+    hn_mma_backward_bf16(dq, dk, dv, ld, dout, 0, x, x + n, x + 2 * n, W, out, 0, lse, seqs, heads,
+                         window, scale, D);
 }

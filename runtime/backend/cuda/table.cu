@@ -58,6 +58,9 @@ static hn_backend make_table(void) {
     b.swiglu_forward_t = hn_cuda_swiglu_forward_t;
     b.swiglu_backward_t = hn_cuda_swiglu_backward_t;
     b.convert = hn_cuda_convert;
+    b.rope_t = hn_cuda_rope_t;
+    b.attention_forward_t = hn_cuda_attention_forward_t;
+    b.attention_backward_t = hn_cuda_attention_backward_t;
     b.ssm = &hn_cuda_ops_ssm;
     b.chunk = &hn_cuda_ops_chunk;
     b.moe = &hn_cuda_ops_moe;

@@ -28,9 +28,20 @@ extern "C" hn_dtype hn_cuda_activation_dtype(const hn_backend *be) {
     return hn_cuda_stash_bf16() ? HN_BF16 : HN_F32;
 }
 
-__global__ void k_convert(view dst, view src, int rows, int cols) {
+__global__ void k_convert(view dst, view src, int rows, int cols, int add) {
     size_t n = (size_t)rows * cols;
-    HN_GRID_STRIDE(i, n) vput(dst, i / cols, (int)(i % cols), vget(src, i / cols, (int)(i % cols)));
+    HN_GRID_STRIDE(i, n) {
+        size_t r = i / cols;
+        int c = (int)(i % cols);
+        vput(dst, r, c, vget(src, r, c) + (add ? vget(dst, r, c) : 0.0f));
+    }
+}
+
+void hn_cuda_view_copy(hn_tensor dst, hn_tensor src, int add) {
+    size_t n = (size_t)src.rows * src.cols;
+    if (!n) return;
+    k_convert<<<hn_blocks(n, 256), 256>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
+    HN_LAUNCHED(add ? "add (typed)" : "convert");
 }
 
 extern "C" int hn_cuda_convert(const hn_backend *be, hn_tensor dst, hn_tensor src) {
@@ -39,10 +50,7 @@ extern "C" int hn_cuda_convert(const hn_backend *be, hn_tensor dst, hn_tensor sr
         hn_cuda_note(cudaErrorInvalidValue, "convert: shapes differ");
         return -1;
     }
-    size_t n = (size_t)src.rows * src.cols;
-    if (!n) return 0;
-    k_convert<<<hn_blocks(n, 256), 256>>>(view_of(dst), view_of(src), src.rows, src.cols);
-    HN_LAUNCHED("convert");
+    hn_cuda_view_copy(dst, src, 0);
     return 0;
 }
 
@@ -99,5 +107,37 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
     k_swiglu_bwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu), T,
                                                H, p->accumulate);
     HN_LAUNCHED("swiglu_backward");
+    return 0;
+}
+
+/* rotary embedding in place on a float32 or bf16 view, angles as the v1 kernel's */
+__global__ void k_rope_t(view x, int T, int heads, int head_dim, int rot_dim, const int32_t *pos,
+                         float theta, int inverse) {
+    int half = rot_dim / 2;
+    size_t n = (size_t)T * half;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / half), f = (int)(i % half);
+        double ang = (double)pos[t] * pow((double)theta, -2.0 * f / (double)rot_dim);
+        float c = (float)cos(ang), s = (float)((inverse ? -1.0 : 1.0) * sin(ang));
+        for (int h = 0; h < heads; h++) {
+            int ca = h * head_dim + f, cb = ca + half;
+            float x0 = vget(x, t, ca), x1 = vget(x, t, cb);
+            vput(x, t, ca, x0 * c - x1 * s);
+            vput(x, t, cb, x0 * s + x1 * c);
+        }
+    }
+}
+
+extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p) {
+    (void)be;
+    if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim) {
+        hn_cuda_note(cudaErrorInvalidValue, "rope_t: shapes do not fit");
+        return -1;
+    }
+    size_t n = (size_t)p->x.rows * (p->rot_dim / 2);
+    if (!n) return 0;
+    k_rope_t<<<hn_blocks(n, 256), 256>>>(view_of(p->x), p->x.rows, p->heads, p->head_dim,
+                                         p->rot_dim, p->pos, p->theta, p->inverse);
+    HN_LAUNCHED("rope");
     return 0;
 }
