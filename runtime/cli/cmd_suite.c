@@ -158,7 +158,9 @@ int hn_cmd_suite(int argc, char **argv) {
         hn_error e2;
         if (hn_cmp_load_ids(entries[0].db, ids, m, &set, &e2) == HN_OK) {
             printf("\n");
-            hn_cmp_print_table(&set, fmt, stdout);
+            hn_note_db("suite", entries[0].db);
+            hn_cmp_warn_corpora(&set, "hnet suite: ", stderr);
+            hn_cmp_print_table(&set, fmt, 0, stdout);
             if (fmt != HN_FMT_CSV) {
                 hn_crossover *c;
                 int nc = hn_cmp_crossovers(&set, &c);

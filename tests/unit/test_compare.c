@@ -144,7 +144,7 @@ static char *capture(const hn_cmp_set *set, hn_table_format fmt, int crossovers)
         hn_cmp_print_crossovers(set, c, n, fmt, f);
         free(c);
     } else {
-        hn_cmp_print_table(set, fmt, f);
+        hn_cmp_print_table(set, fmt, 0, f);
     }
     fclose(f);
     return buf;
