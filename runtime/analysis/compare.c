@@ -396,7 +396,8 @@ int hn_cmp_crossovers(const hn_cmp_set *set, hn_crossover **out) {
     hn_crossover tmp[64];
     for (int i = 0; i < set->n; i++)
         for (int j = i + 1; j < set->n; j++) {
-            if (set->runs[i].seed_group[0] && !strcmp(set->runs[i].seed_group, set->runs[j].seed_group))
+            if (set->runs[i].seed_group[0] && !strcmp(set->runs[i].seed_group, set->runs[j].seed_group) &&
+                set->runs[i].seed != set->runs[j].seed)
                 continue; /* seeds of one experiment crossing is noise, not a result */
             int k = hn_curve_crossings(&set->runs[i].valid, &set->runs[j].valid, tmp, 64);
             for (int q = 0; q < k; q++) {
@@ -452,20 +453,26 @@ static double mean_of(const hn_cmp_set *set, const int *members, int m, int fiel
     return mean;
 }
 
-/* Rows in the order of their first run; a seed group becomes one row unless per_run. */
+/* Rows in the order of their first run; unless per_run, the runs of one seed group with
+ * distinct seeds become one row (a rerun under the same seed stays a row of its own). */
 static int table_rows(const hn_cmp_set *set, int per_run, table_row *rows) {
     int n = 0;
     int *members = malloc((size_t)(set->n ? set->n : 1) * sizeof *members);
+    char *taken = calloc((size_t)(set->n ? set->n : 1), 1);
     for (int i = 0; i < set->n; i++) {
+        if (taken[i]) continue;
         const hn_cmp_run *r = &set->runs[i];
-        int seen = 0;
-        for (int j = 0; j < i && !per_run && !seen; j++)
-            seen = r->seed_group[0] && !strcmp(set->runs[j].seed_group, r->seed_group);
-        if (seen) continue;
         int m = 0;
-        for (int j = i; j < set->n; j++)
-            if (j == i || (!per_run && r->seed_group[0] && !strcmp(set->runs[j].seed_group, r->seed_group)))
-                members[m++] = j;
+        members[m++] = i;
+        taken[i] = 1;
+        for (int j = i + 1; j < set->n && !per_run && r->seed_group[0]; j++) {
+            if (taken[j] || strcmp(set->runs[j].seed_group, r->seed_group)) continue;
+            int same_seed = 0;
+            for (int q = 0; q < m && !same_seed; q++) same_seed = set->runs[members[q]].seed == set->runs[j].seed;
+            if (same_seed) continue;
+            members[m++] = j;
+            taken[j] = 1;
+        }
         table_row *w = &rows[n++];
         double ignored;
         *w = (table_row){.first = r, .seeds = m};
@@ -477,6 +484,7 @@ static int table_rows(const hn_cmp_set *set, int per_run, table_row *rows) {
         for (int q = 1; q < m; q++)
             if (strcmp(set->runs[members[q]].status, r->status)) snprintf(w->status, sizeof w->status, "mixed");
     }
+    free(taken);
     free(members);
     return n;
 }
