@@ -536,7 +536,11 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             log_layer_metrics(&r, done, bytes);
             flops_sum = aux_sum = 0;
             flops_n = 0;
-            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, rate);
+            hn_stage_stats st[HN_PROGRESS_MAX_STAGES];
+            double comp[HN_PROGRESS_MAX_STAGES];
+            int S = hn_model_stage_stats(&r.model, st, HN_PROGRESS_MAX_STAGES);
+            for (int q = 0; q < S; q++) comp[q] = st[q].compression;
+            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, rate, comp, S);
             bpb_sum = 0;
             bpb_n = 0;
             if (hn_results_flush(r.db, err)) goto fail;
