@@ -51,8 +51,3 @@ void hn_note_db(const char *cmd, const char *path) {
     fprintf(stderr, "hnet %s: results database %s\n", cmd, canon ? canon : abs);
     free(canon);
 }
-
-const char *hn_plural(char *out, size_t size, long n, const char *noun) {
-    snprintf(out, size, "%ld %s%s", n, noun, n == 1 ? "" : "s");
-    return out;
-}

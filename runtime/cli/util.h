@@ -13,7 +13,5 @@ void hn_git_commit(char *out, size_t size);
 /* The one line on stderr by which every command that reads or writes a results
  * database says which: "hnet CMD: results database PATH" (absolute). */
 void hn_note_db(const char *cmd, const char *path);
-/* "1 run", "3 runs": n and the noun, with an s unless n is 1, into out. */
-const char *hn_plural(char *out, size_t size, long n, const char *noun);
 
 #endif
