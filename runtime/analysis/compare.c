@@ -8,6 +8,7 @@
 #include <cJSON.h>
 
 #include "analysis/compare.h"
+#include "analysis/run_config.h"
 #include "results/store.h"
 
 static int open_db(const char *path, sqlite3 **db, hn_error *err) {
@@ -67,15 +68,22 @@ static void describe_config(hn_cmp_run *r, const char *config_json) {
     r->layout[0] = 0;
     render_layout(cJSON_GetObjectItemCaseSensitive(model, "layout"), r->layout, sizeof r->layout);
     r->n_stages = cJSON_IsNumber(stages) && stages->valueint > 1 ? stages->valueint - 1 : 0;
+    hn_config_corpus(cfg, r->corpus, sizeof r->corpus);
+    hn_config_seed_group(cfg, r->seed_group);
+    free(r->config_json);
+    r->config_json = config_json ? strdup(config_json) : NULL;
     cJSON_Delete(cfg);
 }
 
-static int load_curve(sqlite3 *db, int64_t id, const char *split, const char *name, hn_curve *c) {
+static int load_curve_x(sqlite3 *db, int64_t id, const char *split, const char *name, int by_step,
+                        hn_curve *c) {
     snprintf(c->name, sizeof c->name, "%s", name);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
-                           "SELECT bytes, value FROM metrics WHERE run_id = ?1 AND split = ?2 AND "
-                           "name = ?3 AND value IS NOT NULL AND bytes IS NOT NULL ORDER BY step",
+                           by_step ? "SELECT step, value FROM metrics WHERE run_id = ?1 AND split = ?2 AND "
+                                     "name = ?3 AND value IS NOT NULL ORDER BY step"
+                                   : "SELECT bytes, value FROM metrics WHERE run_id = ?1 AND split = ?2 AND "
+                                     "name = ?3 AND value IS NOT NULL AND bytes IS NOT NULL ORDER BY step",
                            -1, &st, NULL) != SQLITE_OK)
         return HN_ERR;
     sqlite3_bind_int64(st, 1, id);
@@ -93,6 +101,10 @@ static int load_curve(sqlite3 *db, int64_t id, const char *split, const char *na
         c->n++;
     }
     return sqlite3_finalize(st) == SQLITE_OK ? HN_OK : HN_ERR;
+}
+
+static int load_curve(sqlite3 *db, int64_t id, const char *split, const char *name, hn_curve *c) {
+    return load_curve_x(db, id, split, name, 0, c);
 }
 
 static double last_value(sqlite3 *db, int64_t id, const char *split, const char *name) {
@@ -116,7 +128,7 @@ static int load_run(sqlite3 *db, const char *path, int64_t id, hn_cmp_run *r, hn
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
                            "SELECT r.name, r.status, r.config_json, r.n_params, f.bytes_seen, f.steps, "
-                           "f.valid_bpb FROM runs r LEFT JOIN final_bpb f ON f.run_id = r.id "
+                           "f.valid_bpb, r.seed FROM runs r LEFT JOIN final_bpb f ON f.run_id = r.id "
                            "WHERE r.id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return sql_fail(db, path, err);
@@ -133,6 +145,7 @@ static int load_run(sqlite3 *db, const char *path, int64_t id, hn_cmp_run *r, hn
     r->bytes_seen = sqlite3_column_int64(st, 4);
     r->steps = sqlite3_column_int64(st, 5);
     r->valid_bpb = sqlite3_column_type(st, 6) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 6);
+    r->seed = sqlite3_column_int64(st, 7);
     sqlite3_finalize(st);
     r->gflops_per_byte = last_value(db, id, "train", "gflops_per_byte");
     r->bpic = last_value(db, id, "valid", "bpic");
@@ -151,6 +164,7 @@ static int load_run(sqlite3 *db, const char *path, int64_t id, hn_cmp_run *r, hn
 int hn_cmp_load_ids(const char *db_path, const int64_t *ids, int n, hn_cmp_set *out,
                      hn_error *err) {
     memset(out, 0, sizeof *out);
+    snprintf(out->db, sizeof out->db, "%s", db_path);
     sqlite3 *db;
     if (open_db(db_path, &db, err)) return HN_ERR;
     out->runs = calloc((size_t)(n > 0 ? n : 1), sizeof *out->runs);
@@ -207,20 +221,116 @@ int hn_cmp_load_where(const char *db_path, const char *where, int latest_per_nam
     return rc;
 }
 
-static void curve_free(hn_curve *c) {
+void hn_curve_free(hn_curve *c) {
     free(c->x);
     free(c->y);
+    c->x = c->y = NULL;
+    c->n = 0;
 }
 
 void hn_cmp_free(hn_cmp_set *set) {
     for (int i = 0; i < set->n; i++) {
-        curve_free(&set->runs[i].valid);
+        hn_curve_free(&set->runs[i].valid);
         for (int s = 0; s < set->runs[i].n_stages && set->runs[i].compression; s++)
-            curve_free(&set->runs[i].compression[s]);
+            hn_curve_free(&set->runs[i].compression[s]);
         free(set->runs[i].compression);
+        free(set->runs[i].config_json);
     }
     free(set->runs);
     memset(set, 0, sizeof *set);
+}
+
+int hn_cmp_load_metric(const char *db_path, int64_t run_id, const char *split, const char *name,
+                       int by_step, hn_curve *out, hn_error *err) {
+    memset(out, 0, sizeof *out);
+    sqlite3 *db;
+    if (open_db(db_path, &db, err)) return HN_ERR;
+    int rc = load_curve_x(db, run_id, split, name, by_step, out) ? sql_fail(db, db_path, err) : HN_OK;
+    sqlite3_close(db);
+    return rc;
+}
+
+int hn_cmp_metric_split(const hn_cmp_set *set, const char *name, char split[16], hn_error *err) {
+    split[0] = 0;
+    if (set->n == 0) return 0;
+    sqlite3 *db;
+    if (open_db(set->db, &db, err)) return -1;
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM metrics WHERE run_id = ?1 AND split = ?2 AND name = ?3 LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        int rc = sql_fail(db, set->db, err);
+        sqlite3_close(db);
+        return rc;
+    }
+    static const char *const order[] = {"valid", "train"};
+    for (int k = 0; k < 2 && !found; k++)
+        for (int i = 0; i < set->n && !found; i++) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, set->runs[i].id);
+            sqlite3_bind_text(st, 2, order[k], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) found = 1, snprintf(split, 16, "%s", order[k]);
+        }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return found;
+}
+
+int hn_cmp_metric_names(const hn_cmp_set *set, char *out, size_t size) {
+    out[0] = 0;
+    sqlite3 *db;
+    hn_error err;
+    if (set->n == 0 || open_db(set->db, &db, &err)) return 0;
+    sqlite3_stmt *st;
+    int n = 0;
+    /* per-stage metrics once, without their stage: compression, mean_p, ratio_loss */
+    if (sqlite3_prepare_v2(db, "SELECT DISTINCT split || '/' || (CASE WHEN name GLOB 'stage[0-9]*.*' "
+                               "THEN substr(name, instr(name, '.') + 1) ELSE name END) AS m "
+                               "FROM metrics WHERE run_id = ?1 ORDER BY m", -1, &st, NULL) == SQLITE_OK) {
+        for (int i = 0; i < set->n; i++) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, set->runs[i].id);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *m = (const char *)sqlite3_column_text(st, 0);
+                char quoted[160];
+                snprintf(quoted, sizeof quoted, " %s,", m);
+                char padded_list[4200];
+                snprintf(padded_list, sizeof padded_list, " %s,", out);
+                if (strstr(padded_list, quoted)) continue;
+                size_t used = strlen(out);
+                snprintf(out + used, size - used, "%s%s", n ? ", " : "", m);
+                n++;
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+/* ---------- corpora ---------- */
+
+int hn_cmp_corpora(const hn_cmp_set *set, char *out, size_t size) {
+    int n = 0;
+    out[0] = 0;
+    for (int i = 0; i < set->n; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(set->runs[j].corpus, set->runs[i].corpus);
+        if (seen) continue;
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, "%s%s", n ? ", " : "", set->runs[i].corpus);
+        n++;
+    }
+    return n;
+}
+
+int hn_cmp_warn_corpora(const hn_cmp_set *set, const char *prefix, FILE *out) {
+    char list[512];
+    if (hn_cmp_corpora(set, list, sizeof list) < 2) return 0;
+    fprintf(out, "%swarning: these runs were trained on different corpora (%s); their BPB are "
+                 "not comparable\n", prefix, list);
+    return 1;
 }
 
 /* ---------- crossovers ---------- */
@@ -286,6 +396,9 @@ int hn_cmp_crossovers(const hn_cmp_set *set, hn_crossover **out) {
     hn_crossover tmp[64];
     for (int i = 0; i < set->n; i++)
         for (int j = i + 1; j < set->n; j++) {
+            if (set->runs[i].seed_group[0] && !strcmp(set->runs[i].seed_group, set->runs[j].seed_group) &&
+                set->runs[i].seed != set->runs[j].seed)
+                continue; /* seeds of one experiment crossing is noise, not a result */
             int k = hn_curve_crossings(&set->runs[i].valid, &set->runs[j].valid, tmp, 64);
             for (int q = 0; q < k; q++) {
                 if (n == cap) *out = realloc(*out, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **out);
@@ -316,23 +429,88 @@ static void fmt_num(char *out, size_t size, double v, const char *f) {
     else snprintf(out, size, f, v);
 }
 
-/* One row of cells, as strings. */
-enum { NCOL = 9 };
-static const char *const HEAD[NCOL] = {"run", "model", "layout", "params", "GFLOPs/byte",
-                                       "bytes/chunk", "valid BPB", "bytes seen", "status"};
+/* A row of the table: one run, or the runs of one seed group averaged. */
+typedef struct table_row {
+    const hn_cmp_run *first;
+    int seeds;                    /* runs in the row */
+    double gflops, bpic, bpb, bpb_sd, bytes_seen;
+    char status[32];
+} table_row;
 
-static void cells(const hn_cmp_run *r, int raw, char c[NCOL][200]) {
-    snprintf(c[0], 200, "%s", r->name);
+static double mean_of(const hn_cmp_set *set, const int *members, int m, int field, double *sd) {
+    double sum = 0, sq = 0;
+    int k = 0;
+    for (int q = 0; q < m; q++) {
+        const hn_cmp_run *r = &set->runs[members[q]];
+        double v = field == 0 ? r->gflops_per_byte : field == 1 ? r->bpic : field == 2 ? r->valid_bpb
+                                                                            : (double)r->bytes_seen;
+        if (isnan(v)) continue;
+        sum += v, sq += v * v, k++;
+    }
+    if (k == 0) return *sd = NAN, NAN;
+    double mean = sum / k;
+    *sd = k > 1 ? sqrt(fmax(0, (sq - k * mean * mean) / (k - 1))) : NAN; /* sample sd */
+    return mean;
+}
+
+/* Rows in the order of their first run; unless per_run, the runs of one seed group with
+ * distinct seeds become one row (a rerun under the same seed stays a row of its own). */
+static int table_rows(const hn_cmp_set *set, int per_run, table_row *rows) {
+    int n = 0;
+    int *members = malloc((size_t)(set->n ? set->n : 1) * sizeof *members);
+    char *taken = calloc((size_t)(set->n ? set->n : 1), 1);
+    for (int i = 0; i < set->n; i++) {
+        if (taken[i]) continue;
+        const hn_cmp_run *r = &set->runs[i];
+        int m = 0;
+        members[m++] = i;
+        taken[i] = 1;
+        for (int j = i + 1; j < set->n && !per_run && r->seed_group[0]; j++) {
+            if (taken[j] || strcmp(set->runs[j].seed_group, r->seed_group)) continue;
+            int same_seed = 0;
+            for (int q = 0; q < m && !same_seed; q++) same_seed = set->runs[members[q]].seed == set->runs[j].seed;
+            if (same_seed) continue;
+            members[m++] = j;
+            taken[j] = 1;
+        }
+        table_row *w = &rows[n++];
+        double ignored;
+        *w = (table_row){.first = r, .seeds = m};
+        w->gflops = mean_of(set, members, m, 0, &ignored);
+        w->bpic = mean_of(set, members, m, 1, &ignored);
+        w->bpb = mean_of(set, members, m, 2, &w->bpb_sd);
+        w->bytes_seen = mean_of(set, members, m, 3, &ignored);
+        snprintf(w->status, sizeof w->status, "%s", r->status);
+        for (int q = 1; q < m; q++)
+            if (strcmp(set->runs[members[q]].status, r->status)) snprintf(w->status, sizeof w->status, "mixed");
+    }
+    free(taken);
+    free(members);
+    return n;
+}
+
+/* One row of cells, as strings. */
+enum { NCOL = 11 };
+static const char *const HEAD[NCOL] = {"run", "model", "layout", "corpus", "params", "GFLOPs/byte",
+                                       "bytes/chunk", "valid BPB", "seeds", "bytes seen", "status"};
+
+static void cells(const table_row *w, int raw, char c[NCOL][200]) {
+    const hn_cmp_run *r = w->first;
+    if (w->seeds > 1 && !raw) snprintf(c[0], 200, "%s (%d seeds)", r->name, w->seeds);
+    else snprintf(c[0], 200, "%s", r->name);
     snprintf(c[1], 200, "%s", r->model);
     snprintf(c[2], 200, "%s", r->layout);
-    if (raw) snprintf(c[3], 200, "%lld", (long long)r->params);
-    else hn_si(c[3], 200, (double)r->params);
-    fmt_num(c[4], 200, r->gflops_per_byte, raw ? "%.6g" : r->gflops_per_byte < 0.01 ? "%.3g" : "%.4f");
-    fmt_num(c[5], 200, r->bpic, raw ? "%.6g" : "%.2f");
-    fmt_num(c[6], 200, r->valid_bpb, raw ? "%.6g" : "%.4f");
-    if (raw) snprintf(c[7], 200, "%lld", (long long)r->bytes_seen);
-    else hn_si(c[7], 200, (double)r->bytes_seen);
-    snprintf(c[8], 200, "%s", r->status);
+    snprintf(c[3], 200, "%s", r->corpus);
+    if (raw) snprintf(c[4], 200, "%lld", (long long)r->params);
+    else hn_si(c[4], 200, (double)r->params);
+    fmt_num(c[5], 200, w->gflops, raw ? "%.6g" : w->gflops < 0.01 ? "%.3g" : "%.4f");
+    fmt_num(c[6], 200, w->bpic, raw ? "%.6g" : "%.2f");
+    if (!raw && w->seeds > 1 && !isnan(w->bpb_sd)) snprintf(c[7], 200, "%.4f ± %.4f", w->bpb, w->bpb_sd);
+    else fmt_num(c[7], 200, w->bpb, raw ? "%.6g" : "%.4f");
+    snprintf(c[8], 200, "%d", w->seeds);
+    if (raw) snprintf(c[9], 200, "%.0f", w->bytes_seen);
+    else hn_si(c[9], 200, w->bytes_seen);
+    snprintf(c[10], 200, "%s", w->status);
 }
 
 static void csv_cell(FILE *out, const char *s, int last) {
@@ -349,35 +527,57 @@ static void csv_cell(FILE *out, const char *s, int last) {
     fputc(last ? '\n' : ',', out);
 }
 
-static const char *const CSV_HEAD[NCOL] = {"run", "model", "layout", "params", "gflops_per_byte",
-                                           "bytes_per_chunk", "valid_bpb", "bytes_seen", "status"};
+static const char *const CSV_HEAD[NCOL] = {"run", "model", "layout", "corpus", "params",
+                                           "gflops_per_byte", "bytes_per_chunk", "valid_bpb",
+                                           "seeds", "bytes_seen", "status"};
 
-void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, FILE *out) {
+/* Display width in characters (UTF-8: continuation bytes take no column). */
+static int width_of(const char *s) {
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+static void padded(FILE *out, const char *s, int w, int right) {
+    int pad = w - width_of(s);
+    if (right) fprintf(out, "%*s%s", pad > 0 ? pad : 0, "", s);
+    else fprintf(out, "%s%*s", s, pad > 0 ? pad : 0, "");
+}
+
+void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, int per_run, FILE *out) {
     char c[NCOL][200];
+    table_row *rows = calloc((size_t)(set->n ? set->n : 1), sizeof *rows);
+    int n = table_rows(set, per_run, rows);
     if (fmt == HN_FMT_CSV) {
         fputs("id,", out);
-        for (int k = 0; k < NCOL; k++) csv_cell(out, CSV_HEAD[k], k == NCOL - 1);
-        for (int i = 0; i < set->n; i++) {
-            cells(&set->runs[i], 1, c);
-            fprintf(out, "%lld,", (long long)set->runs[i].id);
-            for (int k = 0; k < NCOL; k++) csv_cell(out, c[k], k == NCOL - 1);
+        for (int k = 0; k < NCOL; k++) csv_cell(out, CSV_HEAD[k], k == NCOL - 1 ? 0 : 0);
+        fputs("valid_bpb_sd\n", out);
+        for (int i = 0; i < n; i++) {
+            cells(&rows[i], 1, c);
+            fprintf(out, "%lld,", (long long)rows[i].first->id);
+            for (int k = 0; k < NCOL; k++) csv_cell(out, c[k], 0);
+            if (isnan(rows[i].bpb_sd)) fputs("\n", out);
+            else fprintf(out, "%.6g\n", rows[i].bpb_sd);
         }
+        free(rows);
         return;
     }
     int w[NCOL];
-    for (int k = 0; k < NCOL; k++) w[k] = (int)strlen(HEAD[k]);
-    for (int i = 0; i < set->n; i++) {
-        cells(&set->runs[i], 0, c);
+    for (int k = 0; k < NCOL; k++) w[k] = width_of(HEAD[k]);
+    for (int i = 0; i < n; i++) {
+        cells(&rows[i], 0, c);
         for (int k = 0; k < NCOL; k++)
-            if ((int)strlen(c[k]) > w[k]) w[k] = (int)strlen(c[k]);
+            if (width_of(c[k]) > w[k]) w[k] = width_of(c[k]);
     }
     /* numbers right-aligned, words left-aligned */
-    static const int right[NCOL] = {0, 0, 0, 1, 1, 1, 1, 1, 0};
+    static const int right[NCOL] = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0};
     const char *sep = fmt == HN_FMT_MARKDOWN ? " | " : "  ";
     const char *l = fmt == HN_FMT_MARKDOWN ? "| " : "", *r = fmt == HN_FMT_MARKDOWN ? " |" : "";
     fputs(l, out);
-    for (int k = 0; k < NCOL; k++)
-        fprintf(out, "%s%*s", k ? sep : "", right[k] ? w[k] : -w[k], HEAD[k]);
+    for (int k = 0; k < NCOL; k++) {
+        if (k) fputs(sep, out);
+        padded(out, HEAD[k], w[k], right[k]);
+    }
     fprintf(out, "%s\n", r);
     if (fmt == HN_FMT_MARKDOWN) {
         fputs("|", out);
@@ -388,18 +588,26 @@ void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, FILE *out) {
         }
         fputc('\n', out);
     }
-    for (int i = 0; i < set->n; i++) {
-        cells(&set->runs[i], 0, c);
+    for (int i = 0; i < n; i++) {
+        cells(&rows[i], 0, c);
         fputs(l, out);
-        for (int k = 0; k < NCOL; k++)
-            fprintf(out, "%s%*s", k ? sep : "", right[k] ? w[k] : -w[k], c[k]);
+        for (int k = 0; k < NCOL; k++) {
+            if (k) fputs(sep, out);
+            padded(out, c[k], w[k], right[k]);
+        }
         fprintf(out, "%s\n", r);
     }
+    free(rows);
 }
 
 void hn_cmp_print_crossovers(const hn_cmp_set *set, const hn_crossover *c, int n,
                              hn_table_format fmt, FILE *out) {
     char b[32];
+    if (fmt != HN_FMT_CSV && n == 0) { /* a sentence, not an empty table */
+        fputs(set->n < 2 ? "no crossovers: fewer than two runs to compare\n"
+                         : "no crossovers: no validation curve passes another\n", out);
+        return;
+    }
     if (fmt == HN_FMT_CSV) {
         fputs("run,passes,bytes,bpb\n", out);
         for (int i = 0; i < n; i++) {
@@ -416,10 +624,6 @@ void hn_cmp_print_crossovers(const hn_cmp_set *set, const hn_crossover *c, int n
             fprintf(out, "| %s | %s | %s | %.4f |\n", set->runs[c[i].a].name,
                     set->runs[c[i].b].name, b, c[i].bpb);
         }
-        return;
-    }
-    if (n == 0) {
-        fputs("no crossovers: no validation curve passes another\n", out);
         return;
     }
     for (int i = 0; i < n; i++) {

@@ -19,6 +19,10 @@ typedef struct hn_curve {
 typedef struct hn_cmp_run {
     int64_t id;
     char name[128], status[16], model[48], layout[192];
+    char corpus[128];       /* what it trained on (hn_config_corpus) */
+    char seed_group[17];    /* equal for runs that differ only by seed (hn_config_seed_group) */
+    int64_t seed;
+    char *config_json;      /* the resolved config as stored */
     int64_t params, bytes_seen, steps;
     double gflops_per_byte; /* last logged train/gflops_per_byte (NAN if none) */
     double bpic;            /* last valid/bpic (NAN if none) */
@@ -31,6 +35,7 @@ typedef struct hn_cmp_run {
 typedef struct hn_cmp_set {
     int n;
     hn_cmp_run *runs;
+    char db[1024]; /* the results database they came from */
 } hn_cmp_set;
 
 typedef struct hn_crossover {
@@ -57,7 +62,28 @@ int hn_cmp_crossovers(const hn_cmp_set *set, hn_crossover **out);
 /* The same for two curves (exposed for tests). */
 int hn_curve_crossings(const hn_curve *a, const hn_curve *b, hn_crossover *out, int max);
 
-void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, FILE *out);
+/* The table; runs that differ only by seed are one row (valid BPB as mean ± sd over
+ * them, `seeds` their count) unless per_run. */
+void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, int per_run, FILE *out);
+
+/* The distinct corpora of the set, comma-separated, into out; returns how many. */
+int hn_cmp_corpora(const hn_cmp_set *set, char *out, size_t size);
+/* When the runs were trained on more than one corpus, prints one warning line (prefix
+ * first, e.g. "hnet compare: ") saying BPB across them is not comparable. Returns 1 if
+ * it warned. */
+int hn_cmp_warn_corpora(const hn_cmp_set *set, const char *prefix, FILE *out);
+
+/* Loads one curve of a run: metric NAME of SPLIT against bytes seen, or against the
+ * step when by_step. */
+int hn_cmp_load_metric(const char *db_path, int64_t run_id, const char *split, const char *name,
+                       int by_step, hn_curve *out, hn_error *err);
+/* The split that holds metric NAME for any of the runs ("valid" before "train"), into
+ * split[16]; 0 when no run logged it. */
+int hn_cmp_metric_split(const hn_cmp_set *set, const char *name, char split[16], hn_error *err);
+/* The metrics the runs logged, as "split/name" (per-stage ones without the stage:
+ * train/compression), comma-separated into out; returns how many. */
+int hn_cmp_metric_names(const hn_cmp_set *set, char *out, size_t size);
+void hn_curve_free(hn_curve *c);
 void hn_cmp_print_crossovers(const hn_cmp_set *set, const hn_crossover *c, int n,
                              hn_table_format fmt, FILE *out);
 

@@ -56,6 +56,8 @@ static int data_range(const hn_plot *p, frame *f) {
             x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
         }
     if (!isfinite(x0)) return HN_ERR;
+    for (int i = 0; i < p->n_hlines; i++)
+        if (isfinite(p->hlines[i])) y0 = fmin(y0, p->hlines[i]), y1 = fmax(y1, p->hlines[i]);
     if (p->logx) x0 = log10(x0), x1 = log10(x1);
     if (x1 - x0 < 1e-9) x0 -= 0.5, x1 += 0.5;
     if (y1 - y0 < 1e-9) y0 -= 0.5, y1 += 0.5;
@@ -163,6 +165,27 @@ static void draw_series(cairo_t *cr, const hn_plot *p, const frame *f) {
         double px = fx(f, p->vlines[i]);
         cairo_move_to(cr, px, f->top), cairo_line_to(cr, px, f->top + f->h), cairo_stroke(cr);
     }
+    double dashes[] = {9, 5};
+    cairo_set_dash(cr, dashes, 2, 0);
+    for (int i = 0; i < p->n_hlines; i++) {
+        if (!isfinite(p->hlines[i])) continue;
+        double py = fy(f, p->hlines[i]);
+        cairo_move_to(cr, f->left, py), cairo_line_to(cr, f->left + f->w, py), cairo_stroke(cr);
+    }
+    /* the reference lines say what they are */
+    cairo_set_dash(cr, NULL, 0, 0);
+    font(cr, 12, 0);
+    for (int i = 0; p->vline_labels && i < p->n_vlines; i++) {
+        if ((f->logx && p->vlines[i] <= 0) || !p->vline_labels[i]) continue;
+        cairo_save(cr);
+        cairo_translate(cr, fx(f, p->vlines[i]) - 4, f->top + f->h - 8);
+        cairo_rotate(cr, -M_PI / 2);
+        text_at(cr, p->vline_labels[i], 0, 0, 0, 1);
+        cairo_restore(cr);
+    }
+    for (int i = 0; p->hline_labels && i < p->n_hlines; i++)
+        if (isfinite(p->hlines[i]) && p->hline_labels[i])
+            text_at(cr, p->hline_labels[i], f->left + 8, fy(f, p->hlines[i]) - 4, 0, 1);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for (int s = 0; s < p->n_series; s++) {
         const hn_plot_series *se = &p->series[s];

@@ -22,6 +22,10 @@ typedef struct hn_plot {
     const hn_plot_series *series;
     int n_vlines;                   /* dotted vertical markers (e.g. crossovers) */
     const double *vlines;
+    const char *const *vline_labels; /* NULL, or one label per marker (NULL: none) */
+    int n_hlines;                   /* dashed horizontal reference lines (e.g. a target) */
+    const double *hlines;
+    const char *const *hline_labels;
     int width, height;              /* pixels (PNG) or points (SVG); 0: 960 x 600 */
 } hn_plot;
 

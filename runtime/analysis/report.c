@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "analysis/figures.h"
+#include <cJSON.h>
 
 static void esc(FILE *o, const char *s) {
     for (; *s; s++) {
@@ -52,20 +53,22 @@ static void num(FILE *o, double v, const char *fmt) {
 }
 
 static void table(FILE *o, const hn_cmp_set *set) {
-    fputs("<table>\n<thead><tr><th>run</th><th>model</th><th>layout</th><th>params</th>"
-          "<th>GFLOPs/byte</th><th>bytes/chunk</th><th>valid BPB</th><th>bytes seen</th>"
-          "<th>status</th></tr></thead>\n<tbody>\n", o);
+    fputs("<table>\n<thead><tr><th>id</th><th>run</th><th>model</th><th>layout</th><th>corpus</th>"
+          "<th>seed</th><th>params</th><th>GFLOPs/byte</th><th>bytes/chunk</th><th>valid BPB</th>"
+          "<th>bytes seen</th><th>status</th></tr></thead>\n<tbody>\n", o);
     char b[32];
     for (int i = 0; i < set->n; i++) {
         const hn_cmp_run *r = &set->runs[i];
-        fputs("<tr><td>", o);
+        fprintf(o, "<tr><td class=n>%lld</td><td>", (long long)r->id);
         esc(o, r->name);
         fputs("</td><td>", o);
         esc(o, r->model);
         fputs("</td><td><code>", o);
         esc(o, r->layout);
+        fputs("</code></td><td class=corpus>", o);
+        esc(o, r->corpus);
         hn_si(b, sizeof b, (double)r->params);
-        fprintf(o, "</code></td><td class=n>%s</td><td class=n>", b);
+        fprintf(o, "</td><td class=n>%lld</td><td class=n>%s</td><td class=n>", (long long)r->seed, b);
         num(o, r->gflops_per_byte, r->gflops_per_byte < 0.01 ? "%.3g" : "%.4f");
         fputs("</td><td class=n>", o);
         num(o, r->bpic, "%.2f");
@@ -98,6 +101,26 @@ static void crossovers(FILE *o, const hn_cmp_set *set) {
     free(c);
 }
 
+/* Every run's resolved config, folded, so the page says exactly what was run. */
+static void configs(FILE *o, const hn_cmp_set *set) {
+    fputs("<h2>Configs</h2>\n", o);
+    for (int i = 0; i < set->n; i++) {
+        const hn_cmp_run *r = &set->runs[i];
+        cJSON *cfg = r->config_json ? cJSON_Parse(r->config_json) : NULL;
+        char *pretty = cfg ? cJSON_Print(cfg) : NULL;
+        fprintf(o, "<details class=\"config\" data-run=\"%lld\"><summary>run %lld: <b>", (long long)r->id,
+                (long long)r->id);
+        esc(o, r->name);
+        fputs("</b> (", o);
+        esc(o, r->corpus);
+        fputs(")</summary><pre>", o);
+        esc(o, pretty ? pretty : r->config_json ? r->config_json : "(no config recorded)");
+        fputs("</pre></details>\n", o);
+        free(pretty);
+        cJSON_Delete(cfg);
+    }
+}
+
 int hn_report_write(const hn_cmp_set *set, const char *title, const char *reference,
                     const char *path, hn_error *err) {
     FILE *o = fopen(path, "w");
@@ -112,15 +135,23 @@ int hn_report_write(const hn_cmp_set *set, const char *title, const char *refere
           "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}"
           "td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}"
           "figure{margin:1.5em 0}img.figure{max-width:100%;height:auto;border:1px solid #eee}"
-          "figcaption{color:#555;font-size:14px}</style></head>\n<body>\n<h1>", o);
+          "figcaption{color:#555;font-size:14px}p.warning{background:#fff3cd;padding:6px 10px}"
+          "details.config pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto}</style></head>\n<body>\n<h1>", o);
     esc(o, title);
-    fprintf(o, "</h1>\n<p>%d runs, generated %s by <code>hnet report</code>.</p>\n", set->n, when);
+    fprintf(o, "</h1>\n<p>%d run%s, generated %s by <code>hnet report</code>.</p>\n", set->n,
+            set->n == 1 ? "" : "s", when);
+    char corpora[512];
+    if (hn_cmp_corpora(set, corpora, sizeof corpora) > 1) {
+        fputs("<p class=\"warning\"><b>Warning:</b> these runs were trained on different corpora (", o);
+        esc(o, corpora);
+        fputs("); their BPB are not comparable.</p>\n", o);
+    }
     fputs("<h2>Comparison</h2>\n", o);
     table(o, set);
     crossovers(o, set);
     fputs("<h2>Figures</h2>\n", o);
     hn_figure f;
-    hn_figure_bpb(&f, set, reference);
+    hn_figure_bpb(&f, set, reference, NULL);
     char cap0[300];
     snprintf(cap0, sizeof cap0, "Validation bits per byte against training bytes seen (Figure 3).%s%.120s%s",
              reference ? " Dotted lines: where a run passes " : "", reference ? reference : "",
@@ -128,14 +159,15 @@ int hn_report_write(const hn_cmp_set *set, const char *title, const char *refere
     int rc = figure(o, &f, cap0, err);
     hn_figure_free(&f);
     for (int s = 0; rc == HN_OK && s < hn_figure_max_stages(set); s++) {
-        if (hn_figure_compression(&f, set, s) > 0) {
-            char cap[160];
-            snprintf(cap, sizeof cap, "Compression ratio L%d/L%d of stage %d during training "
-                                      "(Figure 7).", s + 1, s, s + 1);
+        if (hn_figure_compression(&f, set, s, NULL) > 0) {
+            char cap[200];
+            snprintf(cap, sizeof cap, "Compression L%d/L%d of stage %d (0 = outermost) during "
+                                      "training, dashed: its target (Figure 7).", s + 1, s, s);
             rc = figure(o, &f, cap, err);
         }
         hn_figure_free(&f);
     }
+    configs(o, set);
     fputs("</body></html>\n", o);
     if (fclose(o) != 0 && rc == HN_OK) rc = hn_fail(err, "%s: write failed", path);
     return rc;

@@ -6,20 +6,25 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/run_ref.h"
+#include "cli/util.h"
 #include "model/generate.h"
 #include "train/checkpoint.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet chunks CKPT TEXT [options]\n\n"
+            "usage: hnet chunks RUN|CKPT TEXT [options]\n\n"
             "Runs TEXT through the checkpoint's model and shows where each stage drew a\n"
             "boundary: a byte that opens a chunk at stage s is marked with stage s's colour\n"
-            "(the deepest stage it reached wins). CKPT is a .safetensors file or a run's\n"
-            "checkpoint folder.\n\n"
+            "(the deepest stage it reached wins). Stages are numbered from 0, the outermost,\n"
+            "as in the metric names (stage0.compression). CKPT is a .safetensors file or a\n"
+            "run's checkpoint folder; RUN a run id or name in results.db (its checkpoint\n"
+            "folder; for a name, the run that counts).\n\n"
             "options:\n"
             "  --html FILE    write the HTML page here (default: chunks.html)\n"
             "  --color        colour the terminal output even when it is not a terminal\n"
-            "  --no-color     plain terminal output ([ marks a boundary, digits its stage)\n");
+            "  --no-color     plain terminal output ([ marks a boundary, digits its stage)\n"
+            "  --db PATH      results database where RUN is looked up (default results/results.db)\n");
 }
 
 /* background colours per depth (1 = first chunking stage) */
@@ -68,13 +73,15 @@ static int write_html(const char *path, const char *ckpt, const unsigned char *t
 }
 
 int hn_cmd_chunks(int argc, char **argv) {
-    const char *ckpt = NULL, *text = NULL, *html = "chunks.html";
+    const char *ckpt = NULL, *text = NULL, *html = "chunks.html", *db = "results/results.db";
     int color = isatty(STDOUT_FILENO);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--db") && i + 1 < argc) {
+            db = argv[++i];
         } else if (!strcmp(a, "--html") && i + 1 < argc) {
             html = argv[++i];
         } else if (!strcmp(a, "--color")) {
@@ -97,9 +104,16 @@ int hn_cmd_chunks(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    hn_error err;
+    char resolved[1024];
+    if (hn_run_ref_checkpoint(ckpt, db, resolved, sizeof resolved, &err)) {
+        fprintf(stderr, "hnet chunks: %s\n", err.msg);
+        return 1;
+    }
+    if (strcmp(resolved, ckpt)) fprintf(stderr, "hnet chunks: run %s: checkpoints in %s\n", ckpt, resolved);
+    ckpt = resolved;
     hn_registry reg;
     hn_registry_init(&reg);
-    hn_error err;
     hn_model m;
     cJSON *cfg = NULL;
     if (hn_registry_load_default(&reg, &err) ||

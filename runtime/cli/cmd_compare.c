@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/select.h"
+#include "cli/util.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -12,19 +13,22 @@ static void usage(FILE *out) {
             "Compares runs in the shape of the H-Net paper's Table 2: model, layout, params,\n"
             "GFLOPs/byte, bytes per innermost chunk, final validation BPB, bytes seen; then the\n"
             "crossover points where one validation-BPB curve passes another (Figure 3's dotted\n"
-            "lines), interpolated in log(bytes).\n\n"
+            "lines), interpolated in log(bytes). Runs whose configs differ only by seed (and\n"
+            "name) are one row: valid BPB as mean ± sample sd over them, `seeds` their count.\n"
+            "Each run's corpus is shown; runs on different corpora are compared with a warning.\n\n"
             HN_SELECT_HELP
             "\noutput:\n"
             "  --format F       text (default), csv or markdown\n"
             "  --csv, --markdown  shorthands\n"
             "  --crossovers     only the crossovers (with csv: their own CSV table)\n"
-            "  --no-crossovers  only the table\n");
+            "  --no-crossovers  only the table\n"
+            "  --per-run        one row per run (no averaging over seeds)\n");
 }
 
 int hn_cmd_compare(int argc, char **argv) {
     hn_selection sel = {0};
     hn_table_format fmt = HN_FMT_TEXT;
-    int table = 1, cross = 1;
+    int table = 1, cross = 1, per_run = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int t = hn_select_arg(&sel, "compare", argc, argv, &i);
@@ -50,6 +54,8 @@ int hn_cmd_compare(int argc, char **argv) {
             table = 0, cross = 1;
         } else if (!strcmp(a, "--no-crossovers")) {
             cross = 0, table = 1;
+        } else if (!strcmp(a, "--per-run")) {
+            per_run = 1;
         } else {
             fprintf(stderr, "hnet compare: unknown argument '%s' (see hnet compare --help)\n", a);
             return 2;
@@ -62,12 +68,14 @@ int hn_cmd_compare(int argc, char **argv) {
         fprintf(stderr, "hnet compare: %s\n", err.msg);
         return 1;
     }
+    hn_note_db("compare", set.db);
     if (set.n == 0) {
         fprintf(stderr, "hnet compare: no runs matched\n");
         hn_cmp_free(&set);
         return 1;
     }
-    if (table) hn_cmp_print_table(&set, fmt, stdout);
+    hn_cmp_warn_corpora(&set, "hnet compare: ", stderr);
+    if (table) hn_cmp_print_table(&set, fmt, per_run, stdout);
     if (cross) {
         hn_crossover *c;
         int n = hn_cmp_crossovers(&set, &c);

@@ -5,13 +5,61 @@
 #include "cli/commands.h"
 #include "plugin/registry.h"
 
+/* Every setting of one plugin's config section: key, type, default, help. */
+static int print_settings(const hn_registry *reg, const char *name) {
+    const hn_config_key *keys = NULL;
+    int n = -1;
+    const char *role = NULL, *path = NULL;
+    for (int i = 0; i < reg->n_plugins && n < 0; i++)
+        if (!strcmp(reg->plugins[i].plugin->name, name)) {
+            keys = reg->plugins[i].plugin->config_keys, n = reg->plugins[i].plugin->n_config_keys;
+            role = reg->plugins[i].plugin->role, path = reg->plugins[i].path;
+        }
+    for (int i = 0; i < reg->n_chunkers && n < 0; i++)
+        if (!strcmp(reg->chunkers[i].plugin->name, name)) {
+            keys = reg->chunkers[i].plugin->config_keys, n = reg->chunkers[i].plugin->n_config_keys;
+            role = "chunker", path = reg->chunkers[i].path;
+        }
+    for (int i = 0; i < reg->n_sinks; i++)
+        if (!strcmp(reg->sinks[i].plugin->name, name) && n < 0) {
+            printf("%s: dashboard sink (%s)\n%s\nits settings are hnet upload's options: hnet upload --help\n",
+                   name, reg->sinks[i].path, reg->sinks[i].plugin->summary);
+            return 0;
+        }
+    if (n < 0) {
+        fprintf(stderr, "hnet plugins: no plugin named '%s' (hnet plugins lists them)\n", name);
+        return 1;
+    }
+    printf("%s: %s plugin (%s); its settings, in the experiment's `%s = { ... }` section:\n\n", name,
+           role, path, name);
+    if (n == 0) {
+        printf("  (none)\n");
+        return 0;
+    }
+    printf("  %-16s %-8s %-12s %s\n", "setting", "type", "default", "meaning");
+    for (int k = 0; k < n; k++)
+        printf("  %-16s %-8s %-12s %s\n", keys[k].key, keys[k].type,
+               keys[k].default_json ? keys[k].default_json : "(required)", keys[k].help ? keys[k].help : "");
+    return 0;
+}
+
 int hn_cmd_plugins(int argc, char **argv) {
+    const char *settings = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: hnet plugins\n\nLists the plugins found on HNET_PLUGIN_PATH and in the build "
-                   "tree: layers\n(role mixer or mlp, with the block letters each registers), chunkers "
-                   "and dashboard\nsinks: name, version, role, letters, file.\n");
+            printf("usage: hnet plugins [--settings NAME]\n\nLists the plugins found on HNET_PLUGIN_PATH "
+                   "and in the build tree: layers\n(role mixer or mlp, with the block letters each "
+                   "registers), chunkers and dashboard\nsinks: name, version, role, letters, file.\n\n"
+                   "  --settings NAME  every setting of plugin NAME: type, default and meaning\n");
             return 0;
+        }
+        if (!strcmp(argv[i], "--settings")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hnet plugins: --settings needs a plugin name (hnet plugins lists them)\n");
+                return 2;
+            }
+            settings = argv[++i];
+            continue;
         }
         fprintf(stderr, "hnet plugins: unknown argument '%s' (see hnet plugins --help)\n", argv[i]);
         return 2;
@@ -23,6 +71,11 @@ int hn_cmd_plugins(int argc, char **argv) {
         fprintf(stderr, "hnet plugins: %s\n", err.msg);
         hn_registry_close(&reg);
         return 1;
+    }
+    if (settings) {
+        int rc = print_settings(&reg, settings);
+        hn_registry_close(&reg);
+        return rc;
     }
     printf("%-12s %-8s %-6s %-24s %s\n", "name", "version", "role", "letters", "file");
     for (int i = 0; i < reg.n_plugins; i++) {

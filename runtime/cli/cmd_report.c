@@ -5,13 +5,15 @@
 #include "analysis/figures.h"
 #include "cli/commands.h"
 #include "cli/select.h"
+#include "cli/util.h"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: hnet report [RUNS] [-o FILE.html] [--title TEXT] [--reference NAME]\n\n"
             "Writes one self-contained HTML file (no other files, no network): the comparison\n"
             "table of `hnet compare`, the crossovers, validation BPB against bytes seen and the\n"
-            "per-stage compression figures, embedded as PNG images.\n\n"
+            "per-stage compression figures (stage 0 = outermost), embedded as PNG images, and\n"
+            "every run's corpus and resolved config.\n\n"
             HN_SELECT_HELP
             "\noutput:\n"
             "  -o FILE          default results/report.html\n"
@@ -47,6 +49,8 @@ int hn_cmd_report(int argc, char **argv) {
         fprintf(stderr, "hnet report: %s\n", err.msg);
         return 1;
     }
+    hn_note_db("report", set.db);
+    hn_cmp_warn_corpora(&set, "hnet report: ", stderr);
     char tbuf[256];
     if (!title) {
         const char *s = sel.resolved_suite[0] ? sel.resolved_suite : sel.suite_name;
@@ -61,7 +65,7 @@ int hn_cmd_report(int argc, char **argv) {
     }
     int rc = hn_report_write(&set, title, reference, out, &err);
     if (rc) fprintf(stderr, "hnet report: %s\n", err.msg);
-    else printf("wrote %s (%d runs)\n", out, set.n);
+    else printf("wrote %s (%d run%s)\n", out, set.n, set.n == 1 ? "" : "s");
     hn_cmp_free(&set);
     return rc ? 1 : 0;
 }

@@ -153,7 +153,17 @@ int hn_cmd_run(int argc, char **argv) {
     int rc = hn_train(cfg, &reg, &opt, &res, &err);
     hn_cli_live_stop(live); /* a last pass, bounded; the run's outcome stands either way */
     live = NULL;
-    if (res.run_id > 0) print_table(&res);
+    if (rc == HN_OK && res.skipped && res.note[0]) {
+        fprintf(stderr, "hnet run: %s\n", res.note);
+        status = 0;
+        goto done;
+    }
+    if (res.run_id > 0) {
+        print_table(&res);
+        printf("run %lld in %s; checkpoints: %s\n", (long long)res.run_id, res.db_path,
+               res.checkpoint_dir[0] ? res.checkpoint_dir : "none (checkpoint = { every = N } writes them)");
+        hn_note_db("run", res.db_path);
+    }
     if (rc) {
         fprintf(stderr, "hnet run: %s\n", err.msg);
         goto done;

@@ -5,15 +5,17 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/run_ref.h"
 #include "cli/util.h"
 #include "model/generate.h"
 #include "train/checkpoint.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet sample CKPT [options]\n\n"
+            "usage: hnet sample RUN|CKPT [options]\n\n"
             "Generates bytes from a checkpoint (a .safetensors file, or a run's checkpoint\n"
-            "folder: its newest intact file), stepping the model byte by byte as the H-Net\n"
+            "folder: its newest intact file; or a run id or name in results.db: that run's\n"
+            "checkpoint folder, the run that counts for a name), stepping the model byte by byte as the H-Net\n"
             "paper's inference (Section 2.4): the encoder every byte, the main network only\n"
             "at boundaries. Prints the prompt and continuation on stdout; on stderr the\n"
             "speed and the fraction of positions that reached each stage.\n\n"
@@ -22,7 +24,9 @@ static void usage(FILE *out) {
             "  --bytes N           bytes to generate (default 200)\n"
             "  --temperature T     softmax temperature; 0 = most likely byte (default 1)\n"
             "  --top-p P           nucleus sampling mass (default 1: off)\n"
-            "  --seed S            sampling seed (default 1)\n");
+            "  --seed S            sampling seed (default 1)\n"
+            "  --db PATH           results database where RUN is looked up (default\n"
+            "                      results/results.db)\n");
 }
 
 static double now(void) {
@@ -38,7 +42,7 @@ static int parse_double(const char *s, double *out) {
 }
 
 int hn_cmd_sample(int argc, char **argv) {
-    const char *ckpt = NULL, *prompt = "\n";
+    const char *ckpt = NULL, *prompt = "\n", *db = "results/results.db";
     long n_bytes = 200, seed = 1;
     double temperature = 1.0, top_p = 1.0;
     for (int i = 1; i < argc; i++) {
@@ -47,6 +51,8 @@ int hn_cmd_sample(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--db") && i + 1 < argc) {
+            db = argv[++i];
         } else if (!strcmp(a, "--prompt") && i + 1 < argc) {
             prompt = argv[++i];
         } else if (!strcmp(a, "--bytes") && i + 1 < argc) {
@@ -79,9 +85,16 @@ int hn_cmd_sample(int argc, char **argv) {
         fprintf(stderr, "hnet sample: --prompt must not be empty (the model needs a first byte)\n");
         return 2;
     }
+    hn_error err;
+    char resolved[1024];
+    if (hn_run_ref_checkpoint(ckpt, db, resolved, sizeof resolved, &err)) {
+        fprintf(stderr, "hnet sample: %s\n", err.msg);
+        return 1;
+    }
+    if (strcmp(resolved, ckpt)) fprintf(stderr, "hnet sample: run %s: checkpoints in %s\n", ckpt, resolved);
+    ckpt = resolved;
     hn_registry reg;
     hn_registry_init(&reg);
-    hn_error err;
     hn_model m;
     cJSON *cfg = NULL;
     hn_generator g = {0};

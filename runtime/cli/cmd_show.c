@@ -3,20 +3,28 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/show_run.h"
+#include "cli/util.h"
 #include "results/store.h"
 
 #define DEFAULT_DB "results/results.db"
 
 static void show_usage(FILE *f) {
     fprintf(f,
-            "usage: hnet show [--db PATH] [--all]\n"
+            "usage: hnet show [RUN] [--db PATH] [--all] [--no-config]\n"
             "\n"
             "Lists the runs recorded in the results database: id, name, status, parameters,\n"
-            "steps, bytes seen, final validation bits-per-byte, start time (UTC), duration.\n"
-            "A run whose process died without closing it shows as 'interrupted'.\n"
+            "steps, bytes seen, final validation bits-per-byte, start time (UTC), duration,\n"
+            "overrides, corpus. A run whose process died without closing it shows as\n"
+            "'interrupted'.\n"
+            "\n"
+            "With RUN (a run id, or a name: the run that counts of that name), that run in\n"
+            "detail: status and its reason, corpus, file, overrides, environment, a summary of\n"
+            "every curve, its checkpoints, and its resolved config.\n"
             "\n"
             "  --db PATH   results database (default " DEFAULT_DB ")\n"
             "  --all       every run, not only the last 50\n"
+            "  --no-config (with RUN) leave the config out\n"
             "  --help      this text\n"
             "\n"
             "For anything else, query the database directly: sqlite3 " DEFAULT_DB "\n"
@@ -25,8 +33,8 @@ static void show_usage(FILE *f) {
 
 /* argv[0] is the command name ("show"); options follow. */
 int hn_cmd_show(int argc, char **argv) {
-    const char *db = DEFAULT_DB;
-    int all = 0;
+    const char *db = DEFAULT_DB, *run = NULL;
+    int all = 0, with_config = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -42,6 +50,10 @@ int hn_cmd_show(int argc, char **argv) {
             db = argv[++i];
         } else if (!strncmp(a, "--db=", 5)) {
             db = a + 5;
+        } else if (!strcmp(a, "--no-config")) {
+            with_config = 0;
+        } else if (a[0] != '-' && !run) {
+            run = a;
         } else {
             fprintf(stderr, "hnet show: unknown argument '%s' (see hnet show --help)\n", a);
             return 2;
@@ -54,7 +66,15 @@ int hn_cmd_show(int argc, char **argv) {
                 db);
         return 1;
     }
+    hn_note_db("show", db);
     hn_error err = {{0}};
+    if (run) {
+        if (hn_show_run(db, run, with_config, stdout, &err)) {
+            fprintf(stderr, "hnet show: %s\n", err.msg);
+            return 1;
+        }
+        return 0;
+    }
     hn_results *r = NULL;
     if (hn_results_open(db, &r, &err) || hn_results_print_runs(r, stdout, all, &err)) {
         fprintf(stderr, "hnet show: %s\n", err.msg);

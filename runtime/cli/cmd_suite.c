@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/compare.h"
 #include "cli/commands.h"
@@ -31,7 +32,10 @@ static void usage(FILE *out) {
             "others go on. Runs with match_flops = \"NAME\" are FLOP-matched to run NAME first.\n\n"
             "options:\n"
             "  -j N             N runs at once, each in its own process (default 1: one after\n"
-            "                   another in this process); cuda runs get one GPU each\n"
+            "                   another in this process); cuda runs get one GPU each; -j alone:\n"
+            "                   one per CPU core. While they run, their live state (step, train\n"
+            "                   and valid BPB) is printed every 10 s\n"
+            "  --status-every S seconds between those live states (default 10)\n"
             "  --gpus N         GPUs to spread cuda runs over (default: count /dev/nvidiaN)\n"
             "  --db PATH        results database for every run (default: each run's log.db)\n"
             "  --force          run finished runs again too\n"
@@ -53,6 +57,17 @@ int hn_cmd_suite(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if ((!strcmp(a, "-j") || !strcmp(a, "--jobs")) &&
+                   (i + 1 == argc || hn_parse_long(argv[i + 1], &v) != 0)) {
+            long cores = sysconf(_SC_NPROCESSORS_ONLN); /* -j alone, as make -j: all cores */
+            opt.jobs = cores > 0 ? (int)(cores < 1024 ? cores : 1024) : 1;
+        } else if (!strcmp(a, "--status-every") && i + 1 < argc) {
+            char *end;
+            opt.status_every = strtod(argv[++i], &end);
+            if (*end || !(opt.status_every > 0)) {
+                fprintf(stderr, "hnet suite: --status-every expects seconds > 0, found '%s'\n", argv[i]);
+                return 2;
+            }
         } else if ((!strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--gpus")) && i + 1 < argc) {
             if (hn_parse_long(argv[++i], &v) || v < 1 || v > 1024) {
                 fprintf(stderr, "hnet suite: %s expects a positive integer, found '%s'\n", a, argv[i]);
@@ -158,7 +173,9 @@ int hn_cmd_suite(int argc, char **argv) {
         hn_error e2;
         if (hn_cmp_load_ids(entries[0].db, ids, m, &set, &e2) == HN_OK) {
             printf("\n");
-            hn_cmp_print_table(&set, fmt, stdout);
+            hn_note_db("suite", entries[0].db);
+            hn_cmp_warn_corpora(&set, "hnet suite: ", stderr);
+            hn_cmp_print_table(&set, fmt, 0, stdout);
             if (fmt != HN_FMT_CSV) {
                 hn_crossover *c;
                 int nc = hn_cmp_crossovers(&set, &c);

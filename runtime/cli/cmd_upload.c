@@ -260,6 +260,7 @@ int hn_cmd_upload(int argc, char **argv) {
         fprintf(stderr, "hnet upload: no results database at %s (--db picks another)\n", db);
         goto done;
     }
+    hn_note_db("upload", db);
     opt.destination = dest;
     opt.sink_options = options;
     opt.log = quiet ? NULL : stderr;

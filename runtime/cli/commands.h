@@ -5,6 +5,7 @@
 
 int hn_cmd_run(int argc, char **argv);
 int hn_cmd_show(int argc, char **argv);
+int hn_cmd_diff(int argc, char **argv);
 int hn_cmd_plugins(int argc, char **argv);
 int hn_cmd_fetch(int argc, char **argv);
 int hn_cmd_bench(int argc, char **argv);

@@ -1,9 +1,18 @@
 /* hnet: the command-line entry point; dispatches to the subcommands. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+#include "plugin/chunker_abi.h"
+#include "plugin/layer_abi.h"
+#include "plugin/sink_abi.h"
+#include "results/store.h"
+
+/* The release of the command line and formats; the commit says exactly which code. */
+#define HN_VERSION "0.9.0"
 
 typedef struct command {
     const char *name;
@@ -17,28 +26,74 @@ static const command commands[] = {
     {"compare", hn_cmd_compare, "table of runs (params, GFLOPs/byte, BPB, ...) and curve crossovers"},
     {"plot", hn_cmd_plot, "PNG/SVG figures: BPB or compression against bytes seen"},
     {"report", hn_cmd_report, "one self-contained HTML page with the table and figures"},
-    {"show", hn_cmd_show, "list the runs in results.db with status and final BPB"},
+    {"show", hn_cmd_show, "list the runs in results.db, or one run in detail (hnet show RUN)"},
+    {"diff", hn_cmd_diff, "how the configs of two runs differ (hnet diff RUN RUN)"},
     {"upload", hn_cmd_upload, "send runs and curves to MLflow, W&B or TensorBoard files (idempotent)"},
-    {"plugins", hn_cmd_plugins, "list the loaded layer plugins: name, version, letters, file"},
-    {"sample", hn_cmd_sample, "generate bytes from a checkpoint (H-Net stepping, nucleus sampling)"},
-    {"chunks", hn_cmd_chunks, "show where each stage of a checkpoint draws boundaries (text, HTML)"},
+    {"plugins", hn_cmd_plugins, "list the plugins; --settings NAME: a plugin's settings"},
+    {"sample", hn_cmd_sample, "generate bytes from a run or checkpoint (H-Net stepping, nucleus sampling)"},
+    {"chunks", hn_cmd_chunks, "show where each stage of a run's model draws boundaries (text, HTML)"},
     {"eval", hn_cmd_eval, "bits per byte of a checkpoint over a corpus split (batched, into results.db)"},
     {"fetch", hn_cmd_fetch, "download a well-known corpus once (e.g. enwik8), checksum-verified"},
     {"bench", hn_cmd_bench, "time training steps: ms/step, bytes/s, MFU, peak memory"},
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: hnet COMMAND [ARGS]   (hnet COMMAND --help for details)\n\n"
+    fprintf(out, "usage: hnet COMMAND [ARGS]   (hnet help COMMAND, or hnet COMMAND --help, for details)\n"
+                 "       hnet --version\n\n"
                  "A harness for byte-level hierarchical language models (H-Net and baselines).\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* The commit of the source tree this binary was built in (its build folder's repo),
+ * whatever the current directory. */
+static void build_commit(char *out, size_t size) {
+    char exe[PATH_MAX], cmd[PATH_MAX + 80];
+    snprintf(out, size, "unknown");
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", exe);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    char line[64];
+    if (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (*line) snprintf(out, size, "%s", line);
+    }
+    pclose(p);
+}
+
+static void version(void) {
+    char commit[64];
+    build_commit(commit, sizeof commit);
+    printf("hnet %s (commit %s)\n", HN_VERSION, commit);
+    printf("results.db schema %d; plugin ABIs: layer %d, chunker %d, sink %d\n",
+           HN_RESULTS_SCHEMA_VERSION, (int)HN_LAYER_ABI_VERSION, (int)HN_CHUNKER_ABI_VERSION,
+           (int)HN_SINK_ABI_VERSION);
+}
+
 int main(int argc, char **argv) {
     /* A file-size limit must surface as a write error that is reported (results.db,
      * checkpoints), not as a signal that kills the run mid-write. */
     signal(SIGXFSZ, SIG_IGN);
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+        version();
+        return 0;
+    }
+    if (argc >= 3 && !strcmp(argv[1], "help")) { /* hnet help CMD = hnet CMD --help */
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (!strcmp(argv[2], commands[i].name)) {
+                char *args[] = {argv[2], "--help", NULL};
+                return commands[i].fn(2, args);
+            }
+        fprintf(stderr, "hnet help: unknown command '%s'\n\n", argv[2]);
+        usage(stderr);
+        return 2;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

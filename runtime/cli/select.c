@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/select.h"
 #include "cli/util.h"
@@ -86,6 +87,8 @@ int hn_select_load(hn_selection *s, hn_cmp_set *out, hn_error *err) {
         free(ids);
         return rc;
     }
+    if (access(db, F_OK) != 0) /* reading must not create an empty database */
+        return hn_fail(err, "no results database at %s (runs create it; --db picks another)", db);
     if (s->n_ids) return hn_cmp_load_ids(db, s->ids, s->n_ids, out, err);
     char where[1200];
     if (s->suite_name) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int hn_parse_long(const char *s, long *out) {
     char *end;
@@ -40,4 +41,13 @@ void hn_git_commit(char *out, size_t size) {
         if (*line) snprintf(out, size, "%s", line);
     }
     pclose(p);
+}
+
+void hn_note_db(const char *cmd, const char *path) {
+    char abs[4096], cwd[2048];
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s/%s", cwd, path);
+    else snprintf(abs, sizeof abs, "%s", path);
+    char *canon = realpath(abs, NULL); /* where it exists: without ./ and ../ */
+    fprintf(stderr, "hnet %s: results database %s\n", cmd, canon ? canon : abs);
+    free(canon);
 }

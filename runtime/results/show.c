@@ -7,7 +7,7 @@
 #include "results/uploads.h"
 
 #define DEFAULT_ROWS 50
-#define NCOL 10
+#define NCOL 11
 #define CELL 64
 
 typedef struct row {
@@ -16,9 +16,9 @@ typedef struct row {
 
 static const char *const header[NCOL] = {"id",    "name",      "status",        "params",
                                          "steps", "bytes",     "valid_bpb",     "started (UTC)",
-                                         "duration", "overrides"};
+                                         "duration", "overrides", "corpus"};
 /* Text columns align left, numbers right. */
-static const int left_aligned[NCOL] = {0, 1, 1, 0, 0, 0, 0, 1, 0, 1};
+static const int left_aligned[NCOL] = {0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1};
 
 /* 3 significant digits with a K/M/G/T suffix: 950, 12.3K, 1.05G. */
 static void human_count(char *out, sqlite3_stmt *q, int col) {
@@ -99,6 +99,7 @@ static void fill_row(hn_results *r, sqlite3_stmt *q, row *w) {
     if (tee) *tee = ' ';
     human_duration(w->cell[8], sqlite3_column_double(q, running ? 11 : 8));
     overrides_cell(w->cell[9], sqlite3_column_text(q, 13));
+    text_cell(w->cell[10], sqlite3_column_text(q, 14), 40);
 }
 
 static void print_table(FILE *out, const row *rows, size_t n) {
@@ -123,7 +124,13 @@ int hn_results_print_runs(hn_results *r, FILE *out, int all, hn_error *err) {
         r->db,
         "SELECT id, name, status, params, steps, bytes_seen, valid_bpb, started_at, duration_s,"
         " host, pid, (julianday('now') - julianday(started_at)) * 86400.0,"
-        " (SELECT count(*) FROM runs), overrides"
+        " (SELECT count(*) FROM runs), overrides,"
+        /* the corpus, as the views name it: the named corpus, the file, or synthetic(seed=S) */
+        " (SELECT CASE json_extract(c.config_json, '$.data.source')"
+        "   WHEN 'named' THEN json_extract(c.config_json, '$.data.name')"
+        "   WHEN 'synthetic' THEN 'synthetic(seed=' || json_extract(c.config_json, '$.data.seed') || ')'"
+        "   ELSE coalesce(json_extract(c.config_json, '$.data.path'), '?') END"
+        "  FROM runs c WHERE c.id = latest_runs.id)"
         " FROM latest_runs LIMIT ?",
         -1, &q, NULL);
     if (rc != SQLITE_OK) return hn_results_sql_fail(r, err, rc, "listing runs");

@@ -2,6 +2,7 @@
  * process (jobs = 1) or in forked processes, each opening results.db itself. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -198,12 +199,56 @@ static pid_t fork_run(const cJSON *cfg, const hn_registry *reg, const hn_suite_o
           : !strcmp(res.status, "interrupted") ? 130 : 0);
 }
 
+/* One line of a forked run's live state, from what it has flushed to results.db. */
+static void live_line(FILE *log, const hn_suite_entry *e, const cJSON *cfg) {
+    int64_t id = 0;
+    char status[16];
+    hn_error err;
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "train"), "steps");
+    long total = cJSON_IsNumber(steps) ? (long)steps->valuedouble : 0;
+    if (hn_suite_find_run(e->db, e->hash, &id, status, &err) || id <= 0 || access(e->db, F_OK)) {
+        fprintf(log, "  %-28s starting\n", e->name);
+        return;
+    }
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    long step = 0;
+    double train = NAN, valid = NAN;
+    if (sqlite3_open_v2(e->db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, "SELECT (SELECT max(step) FROM metrics WHERE run_id = ?1), "
+                              "(SELECT value FROM metrics WHERE run_id = ?1 AND split = 'train' AND name = 'bpb' "
+                              " ORDER BY step DESC LIMIT 1), "
+                              "(SELECT value FROM metrics WHERE run_id = ?1 AND split = 'valid' AND name = 'bpb' "
+                              " ORDER BY step DESC LIMIT 1)", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(h, 2000);
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            step = (long)sqlite3_column_int64(st, 0);
+            if (sqlite3_column_type(st, 1) != SQLITE_NULL) train = sqlite3_column_double(st, 1);
+            if (sqlite3_column_type(st, 2) != SQLITE_NULL) valid = sqlite3_column_double(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    fprintf(log, "  %-28s run %lld  step %ld/%ld", e->name, (long long)id, step, total);
+    if (!isnan(train)) fprintf(log, "  train %.3f", train);
+    if (!isnan(valid)) fprintf(log, "  valid %.3f", valid);
+    fputc('\n', log);
+}
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void run_forked(const cJSON *runs, const int *todo, int n_todo, const hn_registry *reg,
                        const hn_suite_options *opt, hn_suite_entry *entries, FILE *log) {
     int jobs = opt->jobs, gpus = opt->gpus > 0 ? opt->gpus : count_gpus();
     pid_t *pid = calloc((size_t)jobs, sizeof *pid);
     int *which = calloc((size_t)jobs, sizeof *which);
     int next = 0, running = 0, ended = 0, forwarded = 0;
+    double every = opt->status_every > 0 ? opt->status_every : 10, last_status = mono_now();
     while (next < n_todo || running > 0) {
         for (int s = 0; s < jobs && next < n_todo && !(opt->stop && *opt->stop); s++) {
             if (pid[s]) continue;
@@ -226,7 +271,24 @@ static void run_forked(const cJSON *runs, const int *todo, int n_todo, const hn_
         if (opt->stop && *opt->stop) next = n_todo; /* start nothing more */
         if (running == 0) break;
         int st;
-        pid_t done = waitpid(-1, &st, 0);
+        pid_t done = waitpid(-1, &st, WNOHANG);
+        if (done == 0) { /* all still running: the live state now and then, else a short nap */
+            if (mono_now() - last_status >= every) {
+                fprintf(log, "[running] %d of %d runs:\n", running, n_todo - ended);
+                for (int s = 0; s < jobs; s++)
+                    if (pid[s]) live_line(log, &entries[which[s]], cJSON_GetArrayItem(runs, which[s]));
+                fflush(log);
+                last_status = mono_now();
+            }
+            struct timespec nap = {0, 50 * 1000 * 1000};
+            nanosleep(&nap, NULL); /* a signal ends it early: the stop is handled below */
+            if (opt->stop && *opt->stop && !forwarded) {
+                for (int s = 0; s < jobs; s++)
+                    if (pid[s]) kill(pid[s], SIGTERM);
+                forwarded = 1;
+            }
+            continue;
+        }
         if (done < 0) {
             if (errno == EINTR && opt->stop && *opt->stop && !forwarded) {
                 /* ask the running trainers to stop and record themselves as interrupted */

@@ -24,6 +24,8 @@ typedef struct hn_suite_options {
     const char *experiment_file, *experiment_text, *git_commit;
     volatile sig_atomic_t *stop; /* set by a signal handler: start nothing more */
     FILE *log;            /* one line per run started / skipped / ended; NULL = stderr */
+    double status_every;  /* jobs > 1: seconds between the live state of the running runs
+                             (step, train and valid BPB, from results.db); 0 = 10 s */
 } hn_suite_options;
 
 typedef struct hn_suite_entry {

@@ -312,13 +312,25 @@ static void finish_run(run_state *r, const char *status, const char *message) {
  * live process). */
 static int claim_run(run_state *r, const cJSON *cfg, const hn_run_info *info, const char *hash,
                      const hn_ckpt_settings *ckpt, const hn_train_options *opt, hn_ckpt_train *pos,
-                     int *resumed, hn_train_result *res, hn_error *err) {
+                     long total_steps, int *resumed, hn_train_result *res, hn_error *err) {
     snprintf(r->config_hash, sizeof r->config_hash, "%s", hash);
     hn_claim c = {.action = HN_CLAIM_NEW};
     if (opt->resume) {
         if (hn_identity_check_resume(ckpt, cfg, info->name, hash, err) ||
             hn_checkpoint_resume(ckpt, cfg, &r->model, r->opt_m, r->opt_v, pos, resumed, err))
             return HN_ERR;
+        if (*resumed && pos->step >= total_steps) {
+            /* its last checkpoint is its last step: there is nothing left to train, and
+             * claiming it would only rewrite a finished run's record */
+            res->skipped = 1;
+            snprintf(res->status, sizeof res->status, "finished");
+            snprintf(res->note, sizeof res->note,
+                     "%.100s is already finished: its newest checkpoint in %.200s is its last step (%ld of "
+                     "train.steps = %ld), so there is nothing to resume. hnet show %.100s shows the run; "
+                     "without --resume, hnet run trains a new one",
+                     info->name, ckpt->run_dir, (long)pos->step, total_steps, info->name);
+            return HN_OK;
+        }
         if (*resumed) {
             if (hn_results_claim_run(r->db, pos->run_uuid, pos->run_id, hash, pos->step, &r->run_id, err))
                 return hn_fail_prefix(err, "resuming from %s", ckpt->run_dir);
@@ -419,13 +431,18 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     hn_identity_checkpoint_dir(&ckpt, cfg, hash);
     hn_ckpt_train pos = {0};
     int resumed = 0;
-    int rc = claim_run(&r, cfg, &info, hash, &ckpt, opt, &pos, &resumed, res, err);
+    int rc = claim_run(&r, cfg, &info, hash, &ckpt, opt, &pos, s.steps, &resumed, res, err);
     free(config_text);
     if (rc || res->skipped) {
         release(&r);
         return rc;
     }
     res->run_id = r.run_id;
+    snprintf(res->db_path, sizeof res->db_path, "%s", s.db_path);
+    if (ckpt.every > 0) snprintf(res->checkpoint_dir, sizeof res->checkpoint_dir, "%s", ckpt.run_dir);
+    if (!opt->quiet) /* where to find it while it trains: hnet show ID, the checkpoint folder */
+        fprintf(stderr, "%s: run %lld%s in %s; checkpoints: %s\n", s.name, (long long)r.run_id,
+                resumed ? " (resumed)" : "", s.db_path, ckpt.every > 0 ? ckpt.run_dir : "none");
     res->n_params_active = hn_model_active_param_count(&r.model);
     if (!resumed)
         hn_results_log(r.db, r.run_id, 0, 0, "train", "params_active", (double)res->n_params_active);
@@ -526,7 +543,11 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             log_layer_metrics(&r, done, bytes);
             flops_sum = aux_sum = 0;
             flops_n = 0;
-            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, rate);
+            hn_stage_stats st[HN_PROGRESS_MAX_STAGES];
+            double comp[HN_PROGRESS_MAX_STAGES];
+            int S = hn_model_stage_stats(&r.model, st, HN_PROGRESS_MAX_STAGES);
+            for (int q = 0; q < S; q++) comp[q] = st[q].compression;
+            hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, rate, comp, S);
             bpb_sum = 0;
             bpb_n = 0;
             if (hn_results_flush(r.db, err)) goto fail;

@@ -34,6 +34,7 @@ typedef struct hn_train_result {
     int skipped;             /* (claim) nothing trained: the config was finished, or owned
                               * by another live process (owner) */
     char owner[300];
+    char note[768];          /* why nothing was trained (--resume of a finished run) */
     long n_params;
     long n_params_active;    /* used per byte (less than n_params with MoE layers) */
     long steps_done;
@@ -45,6 +46,8 @@ typedef struct hn_train_result {
     double bpic;             /* validation bytes per innermost chunk (1 for isotropic) */
     double boundary_precision, boundary_recall; /* stage 0 vs word starts (synthetic) */
     double seconds;
+    char db_path[1024];         /* the results database it logged into */
+    char checkpoint_dir[1024];  /* its checkpoint folder ("" when it writes none) */
 } hn_train_result;
 
 /* Trains the experiment of a resolved config. Returns HN_ERR (with the run recorded as

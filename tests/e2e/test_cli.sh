@@ -1,7 +1,7 @@
 # The CLI's own surface: every command answers --help, `hnet plugins` lists every kind of
 # plugin the build made, and an unknown command is an error with the usage.
 . tests/e2e/lib.sh
-for c in run suite compare plot report show upload plugins sample chunks fetch bench; do
+for c in run suite compare plot report show diff upload plugins sample chunks fetch bench; do
     $HNET $c --help >"$TMP/help" 2>&1 || fail "hnet $c --help exited non-zero"
     grep -q "usage: hnet $c" "$TMP/help" || fail "hnet $c --help prints no usage line"
 done

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "analysis/compare.h"
+#include "analysis/run_config.h"
 #include "core/rng.h"
 #include "results/store.h"
 
@@ -144,7 +145,7 @@ static char *capture(const hn_cmp_set *set, hn_table_format fmt, int crossovers)
         hn_cmp_print_crossovers(set, c, n, fmt, f);
         free(c);
     } else {
-        hn_cmp_print_table(set, fmt, f);
+        hn_cmp_print_table(set, fmt, 0, f);
     }
     fclose(f);
     return buf;
@@ -183,8 +184,9 @@ static void test_formats_and_selection(void **state) {
     free(t);
     t = capture(&set, HN_FMT_CSV, 0);
     assert_int_equal(count_lines(t), 4);
-    assert_non_null(strstr(t, "id,run,model,layout,params,gflops_per_byte,bytes_per_chunk,valid_bpb,bytes_seen,status\n"));
-    assert_non_null(strstr(t, ",B,hnet/dc,m4 [T1m4 [T26] m4T1] m4,123456,0.25,4.5,2.44,256000,finished\n"));
+    assert_non_null(strstr(t, "id,run,model,layout,corpus,params,gflops_per_byte,bytes_per_chunk,valid_bpb,"
+                              "seeds,bytes_seen,status,valid_bpb_sd\n"));
+    assert_non_null(strstr(t, ",B,hnet/dc,m4 [T1m4 [T26] m4T1] m4,?,123456,0.25,4.5,2.44,1,256000,finished,\n"));
     free(t);
     t = capture(&set, HN_FMT_MARKDOWN, 0);
     assert_int_equal(count_lines(t), 5);
@@ -210,11 +212,94 @@ static void test_formats_and_selection(void **state) {
     assert_non_null(strstr(err.msg, "no run with id 999"));
 }
 
+/* Runs that differ only by seed are one row, mean ± sample sd; a rerun under the same
+ * seed, another corpus or another model is a row of its own; the corpora are named. */
+static void test_seed_average(void **state) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/seeds%d.db", dir, rand());
+    hn_results *r;
+    hn_error err;
+    assert_int_equal(hn_results_open(path, &r, &err), HN_OK);
+    static const char *CFG = "{\"name\":\"%s\",\"seed\":%d,\"data\":{\"source\":\"named\",\"name\":\"%s\"},"
+                             "\"model\":{\"kind\":\"isotropic\",\"layout\":\"T2\",\"stages\":1}}";
+    struct { const char *name; int seed; const char *corpus; double bpb; } runs[] = {
+        {"x-s1", 1, "enwik8", 2.0}, {"x-s2", 2, "enwik8", 2.2}, {"x-s3", 3, "enwik8", 2.4},
+        {"x-again", 1, "enwik8", 9.0}, {"x-text8", 2, "text8", 3.0},
+    };
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg, CFG, runs[i].name, runs[i].seed, runs[i].corpus);
+        hn_run_info info = {.name = runs[i].name, .config_json = cfg, .seed = runs[i].seed, .n_params = 1000};
+        assert_int_equal(hn_results_begin_run(r, &info, &ids[i], &err), HN_OK);
+        hn_results_log(r, ids[i], 1, 100, "valid", "bpb", runs[i].bpb);
+        assert_int_equal(hn_results_end_run(r, ids[i], "finished", NULL, &err), HN_OK);
+    }
+    hn_results_close(r);
+    hn_cmp_set set;
+    assert_int_equal(hn_cmp_load_ids(path, ids, 5, &set, &err), HN_OK);
+    assert_string_equal(set.runs[0].corpus, "enwik8");
+    assert_string_equal(set.runs[4].corpus, "text8");
+    char list[128];
+    assert_int_equal(hn_cmp_corpora(&set, list, sizeof list), 2);
+    assert_string_equal(list, "enwik8, text8");
+    char *t = capture(&set, HN_FMT_TEXT, 0);
+    assert_int_equal(count_lines(t), 4); /* header, the 3 seeds, the rerun, text8 */
+    assert_non_null(strstr(t, "x-s1 (3 seeds)"));
+    assert_non_null(strstr(t, "2.2000 ± 0.2000"));
+    assert_non_null(strstr(t, "x-again "));
+    free(t);
+    t = capture(&set, HN_FMT_CSV, 0);
+    assert_non_null(strstr(t, ",x-s1,isotropic,T2,enwik8,1000,-,-,2.2,3,100,finished,0.2\n"));
+    free(t);
+    /* the crossover section of fewer than two runs is a sentence, not an empty table */
+    set.n = 1;
+    t = capture(&set, HN_FMT_MARKDOWN, 1);
+    assert_string_equal(t, "no crossovers: fewer than two runs to compare\n");
+    free(t);
+    set.n = 5;
+    FILE *f = tmpfile();
+    assert_int_equal(hn_cmp_warn_corpora(&set, "x: ", f), 1);
+    hn_cmp_free(&set);
+    fclose(f);
+}
+
+/* hnet diff: every differing leaf, by its key path, in order. */
+static void test_config_diff(void **state) {
+    cJSON *a = cJSON_Parse("{\"name\":\"a\",\"train\":{\"lr\":0.001,\"steps\":10},"
+                           "\"model\":{\"d\":[16,24]},\"only_a\":true}");
+    cJSON *b = cJSON_Parse("{\"name\":\"b\",\"train\":{\"lr\":0.002,\"steps\":10},"
+                           "\"model\":{\"d\":[16,32]},\"only_b\":1}");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(hn_config_diff(a, b, f), 5);
+    fclose(f);
+    assert_string_equal(buf, "model.d[2]: 24 -> 32\n"
+                             "name: \"a\" -> \"b\"\n"
+                             "only_a: true -> (absent)\n"
+                             "only_b: (absent) -> 1\n"
+                             "train.lr: 0.001 -> 0.002\n");
+    free(buf);
+    f = tmpfile();
+    assert_int_equal(hn_config_diff(a, a, f), 0);
+    fclose(f);
+    char g1[17], g2[17];
+    hn_config_seed_group(a, g1);
+    cJSON_ReplaceItemInObject(a, "name", cJSON_CreateString("other"));
+    hn_config_seed_group(a, g2);
+    assert_string_equal(g1, g2);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crossover_of_lines),
         cmocka_unit_test(test_crossings_random_curves),
         cmocka_unit_test(test_formats_and_selection),
+        cmocka_unit_test(test_seed_average),
+        cmocka_unit_test(test_config_diff),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/figures.h"
 #include "analysis/plot.h"
 
 static char dir[256];
@@ -169,11 +170,51 @@ static void test_errors(void **state) {
     free(png);
 }
 
+/* The compression figure of stage 0 (the outermost) carries a labelled dashed line at
+ * each run's target (dc ratio 3 -> 1/3), curves are labelled with their corpus when the
+ * runs mix corpora, crossover lines with who passes whom, and --title replaces the
+ * default title. */
+static const char *path_in_tmp(const char *name) {
+    static char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
+static void test_figure_lines_and_labels(void **state) {
+    double xs[3] = {1e3, 1e4, 1e5}, ys[3] = {0.6, 0.4, 0.34}, va[3] = {3.0, 2.0, 1.0},
+           vb[3] = {2.5, 2.0, 1.5};
+    hn_curve comp = {.name = "stage0.compression", .n = 3, .x = xs, .y = ys};
+    hn_cmp_run runs[2] = {
+        {.name = "hnet", .corpus = "enwik8", .n_stages = 1, .compression = &comp,
+         .valid = {.n = 3, .x = xs, .y = va},
+         .config_json = "{\"model\":{\"kind\":\"hnet\",\"chunker\":{\"kind\":\"dc\",\"ratio\":[3]}}}"},
+        {.name = "llama", .corpus = "text8", .valid = {.n = 3, .x = xs, .y = vb}},
+    };
+    hn_cmp_set set = {.n = 2, .runs = runs};
+    hn_figure f;
+    hn_error err;
+    assert_int_equal(hn_figure_compression(&f, &set, 0, NULL), 1);
+    assert_int_equal(f.plot.n_hlines, 1);
+    assert_true(fabs(f.plot.hlines[0] - 1.0 / 3) < 1e-12);
+    assert_string_equal(f.plot.hline_labels[0], "target 1/3 (dc ratio = 3)");
+    assert_string_equal(f.plot.series[0].label, "hnet (enwik8)");
+    assert_non_null(strstr(f.plot.title, "stage 0"));
+    assert_int_equal(hn_plot_write(&f.plot, path_in_tmp("lines.png"), &err), HN_OK);
+    hn_figure_free(&f);
+    hn_figure_bpb(&f, &set, "llama", "My title");
+    assert_string_equal(f.plot.title, "My title");
+    assert_int_equal(f.plot.n_vlines, 1);
+    assert_string_equal(f.plot.vline_labels[0], "hnet passes llama");
+    assert_int_equal(hn_plot_write(&f.plot, path_in_tmp("lines.svg"), &err), HN_OK);
+    hn_figure_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png),
         cmocka_unit_test(test_svg),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_figure_lines_and_labels),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,9 @@
 
 /* The CLI is not part of libhnet; its show command is small enough to test here. */
 #include "../../runtime/cli/cmd_show.c"
+#include "../../runtime/cli/run_ref.c"
+#include "../../runtime/cli/show_run.c"
+#include "../../runtime/cli/util.c"
 
 static char tmpdir[256];
 static int path_counter;
