@@ -9,8 +9,10 @@
 # CPU machine for a GPU one; `CUDA=0` or `NVCC=` skips it).
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(MAKELEVEL),0)
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(NPROC)
+endif
 endif
 ifeq ($(V),1)
 Q    :=
