@@ -2,6 +2,25 @@
 # every layer plugin (layers/NAME -> build/layers/NAME.so) and every other plugin
 # (plugins/NAME -> build/plugins/NAME.so). `make run` / `make test` also install the
 # system packages first (scripts/deps.sh).
+#
+# Parallel by default (one job per core; `make -jN` chooses). Quiet: one short line per
+# step (`CC runtime/x.c`); `make V=1` prints the full commands. The CUDA backend is
+# built where nvcc is found and a GPU is present (`CUDA=1` forces it, e.g. to build on a
+# CPU machine for a GPU one; `CUDA=0` or `NVCC=` skips it).
+
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(MAKELEVEL),0)
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(NPROC)
+endif
+endif
+ifeq ($(V),1)
+Q    :=
+say   = true
+else
+Q    := @
+say   = printf '  %-6s %s\n' '$(1)' '$(2)'
+endif
 
 CC      ?= cc
 PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto cairo
@@ -40,14 +59,25 @@ SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=und
            -fno-omit-frame-pointer
 endif
 
-HNET_DATA_DIR ?= $(abspath ../shared/data)
-export HNET_DATA_DIR
-
 RUNTIME_SRC := $(shell find runtime -name '*.c' ! -path 'runtime/cli/*' | sort)
 
-# The cuda backend: built wherever nvcc is found (NVCC= forces a cpu-only build).
+# The cuda backend: built where nvcc is found and (CUDA=auto, the default) a GPU is
+# present, so a CPU-only machine with the toolkit does not pay a minute of nvcc on every
+# fresh build; CUDA=1 builds it wherever nvcc is, CUDA=0 (or NVCC=) never.
 # Hopper by default; set CUDA_ARCH for other GPUs (e.g. -arch=sm_80).
+CUDA      ?= auto
+ifeq ($(CUDA),0)
+NVCC      :=
+endif
 NVCC      ?= $(shell command -v nvcc 2>/dev/null)
+ifeq ($(CUDA),auto)
+ifneq ($(strip $(NVCC)),)
+HAVE_GPU  := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo 1)
+ifneq ($(HAVE_GPU),1)
+NVCC      :=
+endif
+endif
+endif
 CUDA_ARCH ?= -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90
 ifneq ($(strip $(NVCC)),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
@@ -72,6 +102,11 @@ TEST_SRC    := $(wildcard tests/unit/test_*.c)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_HELPERS := $(wildcard tests/unit/support/*.c)
 
+# Objects depend on this stamp, rewritten only when the compile flags change (e.g. a
+# CUDA build after a CPU-only one), so a changed configuration rebuilds what it must.
+FLAGS_LINE := $(CC) $(CFLAGS) | $(NVCC) $(CUDA_ARCH)
+$(shell mkdir -p $(B) && printf '%s\n' '$(FLAGS_LINE)' | cmp -s - $(B)/.flags || printf '%s\n' '$(FLAGS_LINE)' > $(B)/.flags)
+
 .PHONY: all deps run test test-sanitize test-unit test-e2e clean
 all: $(B)/hnet $(LAYER_SO) $(PLUGIN_SO)
 
@@ -83,28 +118,35 @@ $(B)/.deps-tests-ok: scripts/deps.sh
 
 $(B)/gen/prelude_lua.c: runtime/lua/prelude.lua scripts/embed.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed.sh hn_lua_prelude $< > $@
+	@$(call say,GEN,$@)
+	$(Q)sh scripts/embed.sh hn_lua_prelude $< > $@
 
-$(B)/obj/gen/%.o: $(B)/gen/%.c
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(B)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/obj/%.o: %.cu $(wildcard runtime/backend/cuda/*.cuh runtime/backend/cuda/*.h) runtime/backend/backend.h
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -DHN_HAVE_CUDA -Iruntime -c $< -o $@
+	@$(call say,NVCC,$<)
+	$(Q)$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -DHN_HAVE_CUDA -Iruntime -c $< -o $@
 
 $(B)/libhnet.a: $(RUNTIME_OBJ) $(CUDA_OBJ)
-	ar rcs $@ $^
+	@$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/libhncore.a: $(CORE_OBJ)
-	ar rcs $@ $^
+	@$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/hnet: $(CLI_OBJ) $(B)/libhnet.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libhnet.a $(LDLIBS)
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libhnet.a $(LDLIBS)
 
 # A plugin is every .c file of its folder, linked with the small core library
 # (errors) but never with the runtime: it reaches the device through the backend table.
@@ -116,22 +158,26 @@ dir_objs = $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c))
 .SECONDEXPANSION:
 $(B)/layers/%.so: $$(call dir_objs,layers/$$*) $(B)/libhncore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
 
 $(B)/plugins/%.so: $$(call dir_objs,plugins/$$*) $(B)/libhncore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
 
 $(B)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(B)/libhnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
 
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzzers fuzz-build
 fuzzers: all $(FUZZ_BIN)
 $(B)/fuzz/%: tests/fuzz/%.c $(B)/libhnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libhnet.a $(LDLIBS)
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libhnet.a $(LDLIBS)
 fuzz-build: $(B)/.deps-tests-ok
 	$(MAKE) FUZZ=1 fuzzers
 
@@ -143,7 +189,8 @@ ifneq ($(strip $(NVCC)),)
 gpu-tests: all $(GPU_TEST_BIN)
 $(B)/gpu-tests/%: tests/gpu/%.c tests/gpu/parity.c tests/gpu/parity.h $(B)/libhnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/gpu -o $@ $< tests/gpu/parity.c $(B)/libhnet.a $(LDLIBS) -lcmocka
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/gpu -o $@ $< tests/gpu/parity.c $(B)/libhnet.a $(LDLIBS) -lcmocka
 else
 gpu-tests:
 	@echo "gpu-tests: no nvcc found; this build is cpu-only"

@@ -24,7 +24,12 @@ command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 # reports render, clang for the libFuzzer targets (tests/fuzz/)
 if [ "${1:-}" = "--tests" ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
+    command -v curl >/dev/null 2>&1 || need="$need curl" # test_upload.sh talks to its fake server
     command -v clang >/dev/null 2>&1 || need="$need clang"
+    # clang's sanitizer and libFuzzer runtimes: only a Recommends of clang, so a
+    # --no-install-recommends install (below) lacks them and the fuzz build cannot link
+    [ -f "$(clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(uname -m).a" ] ||
+        need="$need libclang-rt-dev"
     command -v chromium >/dev/null 2>&1 || need="$need chromium"
 fi
 [ -z "$need" ] && exit 0

@@ -24,7 +24,7 @@ shift 2>/dev/null || true
 
 if [ "$mode" = prepare ]; then
     set -e
-    make -j"$(nproc)" all gpu-tests
+    make -j"$(nproc)" CUDA=1 all gpu-tests
     rm -rf .gpu-libs .gpu-data .gpu-build && mkdir -p .gpu-libs .gpu-data .gpu-build
     cp -r build/hnet build/gpu-tests build/layers build/plugins .gpu-build/
     strip .gpu-build/hnet .gpu-build/gpu-tests/* .gpu-build/layers/*.so .gpu-build/plugins/*.so

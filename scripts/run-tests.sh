@@ -26,7 +26,9 @@ for t in "$@"; do
     case "$t" in
         *.sh)
             k=0
-            if [ $rc = 0 ]; then p=1; f=0; else p=0; f=1; fi ;;
+            if [ $rc = 0 ]; then p=1; f=0
+            elif [ $rc = 77 ]; then p=0; f=0; k=1 # lib.sh's skip: the reason is in the log
+            else p=0; f=1; fi ;;
         *)
             p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
             f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -52,7 +54,7 @@ for t in "$@"; do
     else
         if [ "$k" != 0 ]; then
             echo "ok   $name: $p passed, $k SKIPPED (${secs}s)"
-            sed -n '/SKIPPED\|[Ss]kip/p' "$log" | sed 's/^/    /'
+            sed -n '/SKIPPED\|[Ss]kip\|SKIP:/p' "$log" | sed 's/^/    /'
         else
             echo "ok   $name: $p passed (${secs}s)"
         fi

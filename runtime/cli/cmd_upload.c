@@ -7,7 +7,9 @@
 #include "cli/commands.h"
 #include "cli/upload_cli.h"
 #include "cli/util.h"
+#include "results/location.h"
 #include "results/store_internal.h"
+#include "suite/suite.h"
 #include "upload/live.h"
 
 #define DEFAULT_DB "results/results.db"
@@ -26,7 +28,8 @@ static void usage(FILE *out, const hn_registry *reg) {
             "  --uri URL          MLflow tracking URI (default $MLFLOW_TRACKING_URI) or W&B\n"
             "                     API base (default https://api.wandb.ai)\n"
             "  --dir DIR          TensorBoard: folder for the event files\n"
-            "  --db PATH          results database (default " DEFAULT_DB ")\n"
+            "  --db PATH          results database (default: the project's " DEFAULT_DB ",\n"
+            "                     found from the current directory, or $HNET_RESULTS)\n"
             "  --experiment NAME  MLflow experiment, found by name or created (default hnet)\n"
             "  --entity NAME      W&B entity (default: the API key's default entity)\n"
             "  --project NAME     W&B project (default hnet)\n"
@@ -105,11 +108,7 @@ hn_cli_live *hn_cli_live_start(const char *spec, char **sets, int n_sets, const 
             fprintf(stderr, "hnet run: --upload-set expects KEY=VALUE, found '%s'\n", sets[i]);
             goto fail;
         }
-    if (!db_path) {
-        const cJSON *db = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(config, "log"), "db");
-        db_path = cJSON_IsString(db) ? db->valuestring : DEFAULT_DB;
-    }
+    if (!db_path) db_path = hn_suite_db_path(config, NULL); /* where the trainer writes */
     hn_upload_options opt = {0};
     opt.destination = live->dest;
     opt.sink_options = live->options;
@@ -164,7 +163,8 @@ static int all_runs(hn_results *r, int64_t **ids, int *n, hn_error *err) {
 }
 
 int hn_cmd_upload(int argc, char **argv) {
-    const char *sink_name = NULL, *dest = NULL, *db = DEFAULT_DB;
+    const char *sink_name = NULL, *dest = NULL, *db = NULL;
+    char default_db[4096];
     hn_upload_options opt = {0};
     cJSON *options = cJSON_CreateObject();
     int64_t *ids = NULL;
@@ -255,6 +255,13 @@ int hn_cmd_upload(int argc, char **argv) {
         fprintf(stderr, "hnet upload: --to %s needs a destination (--uri URL or --dir DIR)\n", sink_name);
         status = 2;
         goto done;
+    }
+    if (!db) {
+        if (hn_results_default_db(default_db, sizeof default_db, &err)) {
+            fprintf(stderr, "hnet upload: %s\n", err.msg);
+            goto done;
+        }
+        db = default_db;
     }
     if (access(db, F_OK) != 0) {
         fprintf(stderr, "hnet upload: no results database at %s (--db picks another)\n", db);

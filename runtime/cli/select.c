@@ -8,6 +8,7 @@
 #include "cli/select.h"
 #include "cli/util.h"
 #include "lua/experiment.h"
+#include "results/location.h"
 #include "suite/flops_match.h"
 #include "suite/suite.h"
 
@@ -72,7 +73,12 @@ done:
 }
 
 int hn_select_load(hn_selection *s, hn_cmp_set *out, hn_error *err) {
-    const char *db = s->db ? s->db : "results/results.db";
+    char default_db[4096];
+    const char *db = s->db;
+    if (!db) {
+        if (hn_results_default_db(default_db, sizeof default_db, err)) return HN_ERR;
+        db = default_db;
+    }
     if (s->suite_file) {
         int64_t *ids = NULL;
         int n = 0;

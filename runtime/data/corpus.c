@@ -16,7 +16,14 @@
 
 const char *hn_data_dir(void) {
     const char *d = getenv("HNET_DATA_DIR");
-    return d && *d ? d : "data";
+    if (d && *d) return d;
+    /* the XDG base-directory rule: per user, the same from every folder */
+    static _Thread_local char buf[4096];
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0] == '/') snprintf(buf, sizeof buf, "%s/hnet", xdg);
+    else if (home && *home) snprintf(buf, sizeof buf, "%s/.local/share/hnet", home);
+    else return "data"; /* no home folder: beside the current directory */
+    return buf;
 }
 
 size_t hn_corpus_default_split(size_t n) {
@@ -66,19 +73,19 @@ int hn_corpus_find_named(const char *name, const char *dir, char *path, size_t c
     if (k->url)
         snprintf(how, sizeof how,
                  "Set HNET_DATA_DIR to the folder that holds it, or download it once into that "
-                 "folder with `hnet fetch %s` (%s from %s, verified by md5 and sha256)",
+                 "folder with `hnet fetch %s` (%s from %s, verified by size and sha256)",
                  name, k->download, k->url);
     else
         snprintf(how, sizeof how,
-                 "Set HNET_DATA_DIR to the folder that holds the project's corpora (e.g. "
-                 "shared/data); \"%s\" cannot be downloaded by hnet fetch, see "
-                 "experiments/DATA.md for its source",
+                 "\"%s\" cannot be downloaded by hnet fetch: make it as "
+                 "experiments/DATA.md says, into that folder or one HNET_DATA_DIR names",
                  name);
     return hn_fail(err,
                    "corpus \"%s\" not found: looked for %s.txt, %s.txt.gz, %s, %s.gz in %s "
                    "(%s%s). %s",
                    name, name, name, name, name, where,
-                   from_env ? "from HNET_DATA_DIR" : "the default; HNET_DATA_DIR is not set",
+                   from_env ? "from HNET_DATA_DIR"
+                            : "the per-user data folder; HNET_DATA_DIR is not set",
                    exists ? "" : "; that folder does not exist", how);
 }
 

@@ -48,7 +48,9 @@ int hn_corpus_synthetic(uint64_t seed, size_t nbytes, hn_corpus *out, hn_error *
 #define HN_SYNTHETIC_DEFAULT_BYTES 2000000
 #define HN_SYNTHETIC_DEFAULT_SEED 1
 
-/* Where named corpora live: $HNET_DATA_DIR when set and non-empty, else "data". */
+/* Where named corpora live: $HNET_DATA_DIR when set and non-empty, else the per-user
+ * data folder $XDG_DATA_HOME/hnet (~/.local/share/hnet when XDG_DATA_HOME is unset or
+ * not absolute); "data" only when there is no HOME either. */
 const char *hn_data_dir(void);
 
 /* Path of a named corpus in `dir` (NULL: hn_data_dir()): the first of NAME.txt,

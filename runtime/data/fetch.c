@@ -331,9 +331,9 @@ int hn_corpus_fetch(const char *name, const char *dest_dir, const char *url_over
     if (!k) return hn_fail(err, "unknown corpus \"%s\"; known: %s", name, hn_known_corpus_names());
     if (!k->url)
         return hn_fail(err,
-                       "\"%s\" cannot be fetched (only enwik8 can); set HNET_DATA_DIR to the "
-                       "folder holding the project's corpora (see experiments/DATA.md)",
-                       name);
+                       "\"%s\" cannot be fetched: it is assembled from several sources; "
+                       "experiments/DATA.md says how to make it (fetchable: %s)",
+                       name, hn_known_corpus_fetchable());
     if (!dest_dir) dest_dir = hn_data_dir();
     char path[4096];
     int have = hn_corpus_present(name, dest_dir, path, sizeof path, err);

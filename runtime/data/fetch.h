@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 
-/* Stores the known corpus `name` (only enwik8 is fetchable) as DEST_DIR/NAME
+/* Stores the known corpus `name` (one with a url: hn_known_corpus_fetchable()) as DEST_DIR/NAME
  * (dest_dir NULL: hn_data_dir()), creating the folder. Nothing is downloaded when
  * the corpus is already there and verified. url_override (may be NULL) replaces
  * the standard address; the same checks apply. */

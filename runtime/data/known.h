@@ -25,5 +25,7 @@ const hn_known_corpus *hn_known_corpora(size_t *count);
 
 /* "english, tinyshakespeare, ..." for messages. */
 const char *hn_known_corpus_names(void);
+/* The ones `hnet fetch` can download (those with a url), same form. */
+const char *hn_known_corpus_fetchable(void);
 
 #endif

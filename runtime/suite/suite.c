@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "results/location.h"
 #include "results/store.h"
 #include "suite/suite.h"
 #include "train/trainer.h"
@@ -23,8 +24,12 @@ static const char *str_at(const cJSON *o, const char *a, const char *b) {
 
 const char *hn_suite_db_path(const cJSON *config, const char *override) {
     if (override) return override;
+    static _Thread_local char buf[4096];
     const char *db = str_at(config, "log", "db");
-    return db ? db : "results/results.db";
+    hn_error err;
+    if (hn_results_config_path(config, db, buf, sizeof buf, &err) != HN_OK)
+        return db ? db : "results/results.db"; /* unresolvable: as written, from the cwd */
+    return buf;
 }
 
 void hn_suite_config_hash(const cJSON *config, char out[17]) {

@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include "core/fs.h"
+#include "results/location.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -485,8 +486,13 @@ void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_sett
     const cJSON *dir = cJSON_GetObjectItem(c, "dir");
     cs->every = cJSON_IsNumber(every) ? (long)every->valuedouble : 0;
     cs->keep = cJSON_IsNumber(keep) && keep->valueint > 0 ? keep->valueint : 2;
-    hn_checkpoint_run_dir(cs->run_dir, sizeof cs->run_dir,
-                          cJSON_IsString(dir) ? dir->valuestring : "results/checkpoints", run_name);
+    /* relative to the experiment's project, not the current directory (results/location.h) */
+    char base[4096];
+    const char *configured = cJSON_IsString(dir) ? dir->valuestring : "results/checkpoints";
+    hn_error ignored;
+    if (hn_results_config_path(cfg, configured, base, sizeof base, &ignored) != HN_OK)
+        snprintf(base, sizeof base, "%s", configured);
+    hn_checkpoint_run_dir(cs->run_dir, sizeof cs->run_dir, base, run_name);
 }
 
 /* The sections that decide what a run computes must be the same as when it stopped. */

@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "model/model_check.h"
 #include "model/sublayers.h"
+#include "results/location.h"
 #include "results/store.h"
 #include "train/batches.h"
 #include "train/boundary_score.h"
@@ -32,6 +33,7 @@ typedef struct run_settings {
     long steps, eval_every, eval_bytes, log_every;
     double beta1, beta2, eps, weight_decay, grad_clip;
     const char *db_path, *device;
+    char db_buf[4096]; /* log.db resolved (results/location.h) */
 } run_settings;
 
 static const cJSON *section(const cJSON *cfg, const char *key) {
@@ -64,7 +66,12 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     s->eval_bytes = (long)num(eval, "bytes", 65536);
     s->eval_batch = (int)num(eval, "batch", 8);
     s->log_every = (long)num(log, "every", 10);
-    s->db_path = opt->db_path ? opt->db_path : str(log, "db", "results/results.db");
+    s->db_path = opt->db_path;
+    if (!s->db_path) {
+        if (hn_results_config_path(cfg, str(log, "db", NULL), s->db_buf, sizeof s->db_buf, err))
+            return HN_ERR;
+        s->db_path = s->db_buf;
+    }
     s->device = str(cfg, "backend", "cpu");
     if (s->seq_len < 2) return hn_fail(err, "data.seq_len: expected at least 2, found %d", s->seq_len);
     if (s->batch < 1) return hn_fail(err, "train.batch: expected at least 1, found %d", s->batch);

@@ -3,7 +3,6 @@
 # refuse each with one message naming the file (exit 1, no crash, no sanitizer report);
 # `hnet run --resume` passes a crafted newest checkpoint over for the previous one.
 . tests/e2e/lib.sh
-need_corpus tinyshakespeare
 sed "s|@DIR@|$TMP/ck|" tests/e2e/fixtures/hnet_resume.lua >"$TMP/e.lua"
 CK="$TMP/ck/e2e-resume"
 HNET_TEST_SIGKILL_AT_STEP=7 $HNET run "$TMP/e.lua" --db "$TMP/r.db" --quiet >"$TMP/out" 2>&1

@@ -2,7 +2,6 @@
 # (near 8 bits); the same config and seed give a bit-identical curve; results.db holds
 # both runs.
 . tests/e2e/lib.sh
-need_corpus tinyshakespeare
 DB=$TMP/results.db
 EXP=tests/e2e/fixtures/llamabyte_shakespeare.lua
 $HNET run $EXP --db "$DB" --quiet >"$TMP/run1" 2>&1 || { cat "$TMP/run1"; fail "first run failed"; }

@@ -3,7 +3,6 @@
 # truncated newest checkpoint is refused with a message naming it and the previous one
 # is used, still giving identical rows.
 . tests/e2e/lib.sh
-need_corpus tinyshakespeare
 for v in a b c; do sed "s|@DIR@|$TMP/ck-$v|" tests/e2e/fixtures/hnet_resume.lua >"$TMP/$v.lua"; done
 CK=e2e-resume
 

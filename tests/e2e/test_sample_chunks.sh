@@ -3,7 +3,6 @@
 # statistics; chunks writes an HTML page marking exactly the boundaries it reports;
 # a damaged checkpoint is refused with a clear message.
 . tests/e2e/lib.sh
-need_corpus tinyshakespeare
 sed "s|@DIR@|$TMP/ck|" tests/e2e/fixtures/hnet_resume.lua >"$TMP/e.lua"
 $HNET run "$TMP/e.lua" --db "$TMP/r.db" --quiet >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "training failed"; }
 CK="$TMP/ck/e2e-resume"

@@ -3,7 +3,6 @@
 # and shown by hnet show, tensorboard files appear, and no credential reaches
 # results.db or the logs.
 . tests/e2e/lib.sh
-need_corpus tinyshakespeare
 DB=$TMP/results.db
 EXP=tests/e2e/fixtures/llamabyte_shakespeare.lua
 export MLFLOW_TRACKING_TOKEN=e2e-SECRET-token WANDB_API_KEY=e2e-SECRET-key

@@ -83,8 +83,6 @@ static int setup(void **state) {
             return -1;
         }
     if (hn_registry_add(&reg_moe, &fake_moe, "test", &err)) return -1;
-    /* named corpora are looked up here, as under make */
-    if (!getenv("HNET_DATA_DIR")) setenv("HNET_DATA_DIR", "../shared/data", 1);
     return 0;
 }
 
@@ -237,8 +235,10 @@ static void test_hnet_resolves(void **state) {
     cJSON *e = load_ok(FIX "good_hnet.lua", &reg, 0);
     assert_string_equal(str(e, "name"), "hnet-2stage-S");
     assert_int_equal(num(e, "seed"), 7);
-    assert_string_equal(str(e, "data.source"), "named");
-    assert_string_equal(str(e, "data.name"), "tinyshakespeare");
+    assert_string_equal(str(e, "data.source"), "file");
+    const char *path = str(e, "data.path"), *fixture = "/tests/fixtures/shakespeare-400k.txt";
+    assert_true(strlen(path) > strlen(fixture));
+    assert_string_equal(path + strlen(path) - strlen(fixture), fixture); /* made absolute */
     assert_int_equal(num(e, "data.seq_len"), 1024);
     assert_string_equal(str(e, "model.kind"), "hnet");
     assert_int_equal(num(e, "model.stages"), 3);
