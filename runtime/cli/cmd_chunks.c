@@ -73,7 +73,7 @@ static int write_html(const char *path, const char *ckpt, const unsigned char *t
 }
 
 int hn_cmd_chunks(int argc, char **argv) {
-    const char *ckpt = NULL, *text = NULL, *html = "chunks.html", *db = "results/results.db";
+    const char *ckpt = NULL, *text = NULL, *html = "chunks.html", *db = NULL;
     int color = isatty(STDOUT_FILENO);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,6 +100,8 @@ int hn_cmd_chunks(int argc, char **argv) {
             return 2;
         }
     }
+    char db_buf[4096];
+    db = hn_cli_db(db, db_buf, sizeof db_buf);
     if (!ckpt || !text || !*text) {
         usage(stderr);
         return 2;

@@ -20,7 +20,7 @@ static void usage(FILE *out) {
 }
 
 int hn_cmd_diff(int argc, char **argv) {
-    const char *db = DEFAULT_DB, *ref[2] = {NULL, NULL};
+    const char *db = NULL, *ref[2] = {NULL, NULL};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -40,6 +40,8 @@ int hn_cmd_diff(int argc, char **argv) {
             return 2;
         }
     }
+    char db_buf[4096];
+    db = hn_cli_db(db, db_buf, sizeof db_buf);
     if (n != 2) {
         usage(stderr);
         return 2;

@@ -101,7 +101,7 @@ static int resolve_checkpoint(const char *arg, char *path, size_t n, char *uuid,
 }
 
 int hn_cmd_eval(int argc, char **argv) {
-    const char *arg = NULL, *data = NULL, *device = "cpu", *db = "results/results.db";
+    const char *arg = NULL, *data = NULL, *device = "cpu", *db = NULL;
     long seq_len = 0, batch = 0, max_bytes = 0;
     int use_db = 1;
     for (int i = 1; i < argc; i++) {
@@ -135,6 +135,8 @@ int hn_cmd_eval(int argc, char **argv) {
             return 2;
         }
     }
+    char db_buf[4096];
+    db = hn_cli_db(db, db_buf, sizeof db_buf);
     if (!arg || !data) {
         usage(stderr);
         return 2;

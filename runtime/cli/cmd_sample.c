@@ -42,7 +42,7 @@ static int parse_double(const char *s, double *out) {
 }
 
 int hn_cmd_sample(int argc, char **argv) {
-    const char *ckpt = NULL, *prompt = "\n", *db = "results/results.db";
+    const char *ckpt = NULL, *prompt = "\n", *db = NULL;
     long n_bytes = 200, seed = 1;
     double temperature = 1.0, top_p = 1.0;
     for (int i = 1; i < argc; i++) {
@@ -77,6 +77,8 @@ int hn_cmd_sample(int argc, char **argv) {
             return 2;
         }
     }
+    char db_buf[4096];
+    db = hn_cli_db(db, db_buf, sizeof db_buf);
     if (!ckpt) {
         usage(stderr);
         return 2;

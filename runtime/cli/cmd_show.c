@@ -33,7 +33,7 @@ static void show_usage(FILE *f) {
 
 /* argv[0] is the command name ("show"); options follow. */
 int hn_cmd_show(int argc, char **argv) {
-    const char *db = DEFAULT_DB, *run = NULL;
+    const char *db = NULL, *run = NULL;
     int all = 0, with_config = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -59,6 +59,8 @@ int hn_cmd_show(int argc, char **argv) {
             return 2;
         }
     }
+    char db_buf[4096];
+    db = hn_cli_db(db, db_buf, sizeof db_buf);
     /* Showing must not create an empty database where none was. */
     if (access(db, F_OK) != 0) {
         fprintf(stderr,

@@ -1,4 +1,5 @@
 #include "cli/util.h"
+#include "results/location.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,4 +51,10 @@ void hn_note_db(const char *cmd, const char *path) {
     char *canon = realpath(abs, NULL); /* where it exists: without ./ and ../ */
     fprintf(stderr, "hnet %s: results database %s\n", cmd, canon ? canon : abs);
     free(canon);
+}
+
+const char *hn_cli_db(const char *given, char *buf, size_t cap) {
+    if (given) return given;
+    hn_error err;
+    return hn_results_default_db(buf, cap, &err) ? "results/results.db" : buf;
 }

@@ -13,5 +13,8 @@ void hn_git_commit(char *out, size_t size);
 /* The one line on stderr by which every command that reads or writes a results
  * database says which: "hnet CMD: results database PATH" (absolute). */
 void hn_note_db(const char *cmd, const char *path);
+/* `given` (a --db argument) or, when NULL, the project's results.db by the one rule of
+ * results/location.h (buf holds it); "results/results.db" if that cannot be resolved. */
+const char *hn_cli_db(const char *given, char *buf, size_t cap);
 
 #endif
