@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/util.h"
 #include "plugin/chunker_abi.h"
 #include "plugin/layer_abi.h"
 #include "plugin/sink_abi.h"
@@ -49,22 +50,14 @@ static void usage(FILE *out) {
 /* The commit of the source tree this binary was built in (its build folder's repo),
  * whatever the current directory. */
 static void build_commit(char *out, size_t size) {
-    char exe[PATH_MAX], cmd[PATH_MAX + 80];
+    char exe[PATH_MAX];
     snprintf(out, size, "unknown");
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return;
     exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;
-    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", exe);
-    FILE *p = popen(cmd, "r");
-    if (!p) return;
-    char line[64];
-    if (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (*line) snprintf(out, size, "%s", line);
-    }
-    pclose(p);
+    hn_git_commit_at(exe, out, size);
 }
 
 static void version(void) {

@@ -32,9 +32,15 @@ char *hn_read_text_file(const char *path) {
     return buf;
 }
 
-void hn_git_commit(char *out, size_t size) {
+void hn_git_commit(char *out, size_t size) { hn_git_commit_at(NULL, out, size); }
+
+void hn_git_commit_at(const char *dir, char *out, size_t size) {
+    char cmd[4200];
     snprintf(out, size, "unknown");
-    FILE *p = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
+    if (dir && strchr(dir, '\'')) return; /* not quotable as below; rare enough */
+    snprintf(cmd, sizeof cmd, "git%s%s%s rev-parse --short=12 HEAD 2>/dev/null", dir ? " -C '" : "",
+             dir ? dir : "", dir ? "'" : "");
+    FILE *p = popen(cmd, "r");
     if (!p) return;
     char line[64];
     if (fgets(line, sizeof line, p)) {

@@ -10,6 +10,8 @@ int hn_parse_long(const char *s, long *out);
 char *hn_read_text_file(const char *path);
 /* The current git commit of the working directory, or "unknown". */
 void hn_git_commit(char *out, size_t size);
+/* The same for the repository holding `dir` (NULL: the current directory). */
+void hn_git_commit_at(const char *dir, char *out, size_t size);
 /* The one line on stderr by which every command that reads or writes a results
  * database says which: "hnet CMD: results database PATH" (absolute). */
 void hn_note_db(const char *cmd, const char *path);

@@ -3,13 +3,12 @@
 # same windows); the result lands in results.db's evaluations table joined to the run;
 # unknown splits and missing checkpoints are refused with a message.
 . tests/e2e/lib.sh
-need_corpus tinyshakespeare
 sed "s|@DIR@|$TMP/ck|" tests/e2e/fixtures/hnet_resume.lua >"$TMP/e.lua"
 $HNET run "$TMP/e.lua" --db "$TMP/r.db" --quiet >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "training failed"; }
 CK="$TMP/ck/e2e-resume"
 want=$(sqlite3 "$TMP/r.db" "select printf('%.9f', value) from metrics where split='valid' and name='bpb' order by step desc limit 1")
 [ -n "$want" ] || fail "the run logged no validation BPB"
-$HNET eval "$CK" --data tinyshakespeare:valid --bytes 4096 --db "$TMP/r.db" >"$TMP/ev" 2>&1 ||
+$HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:valid --bytes 4096 --db "$TMP/r.db" >"$TMP/ev" 2>&1 ||
     { cat "$TMP/ev"; fail "hnet eval failed"; }
 cat "$TMP/ev"
 got=$(sqlite3 "$TMP/r.db" "select printf('%.9f', value) from evaluations where metric='bpb'")
@@ -17,11 +16,11 @@ python3 -c "import sys; a, b = float('$want'), float('$got'); sys.exit(abs(a - b
     fail "eval BPB $got differs from the run's final validation BPB $want"
 echo "ok: eval BPB $got = final validation BPB $want"
 run=$(sqlite3 "$TMP/r.db" "select run_name || ' ' || step || ' ' || data from evaluation_results where metric='bpb'")
-[ "$run" = "e2e-resume 12 tinyshakespeare:valid" ] || fail "evaluation not joined to its run: '$run'"
+[ "$run" = "e2e-resume 12 tests/fixtures/shakespeare-400k.txt:valid" ] || fail "evaluation not joined to its run: '$run'"
 n=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations where metric in ('bytes_per_s','compression_s0')")
 [ "$n" -eq 2 ] || fail "expected bytes/s and stage-0 compression rows, found $n"
 grep -q "stage 0 compression" "$TMP/ev" || fail "no per-stage compression printed"
 echo "ok: stored and joined to run e2e-resume"
-expect_fail "unknown split" "unknown split 'tset'" $HNET eval "$CK" --data tinyshakespeare:tset --no-db
-expect_fail "no test split" "no test split" $HNET eval "$CK" --data tinyshakespeare:test --no-db
-expect_fail "missing checkpoint" "no such checkpoint" $HNET eval "$TMP/nothing" --data tinyshakespeare --no-db
+expect_fail "unknown split" "unknown split 'tset'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:tset --no-db
+expect_fail "no test split" "no test split" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:test --no-db
+expect_fail "missing checkpoint" "no such checkpoint" $HNET eval "$TMP/nothing" --data tests/fixtures/shakespeare-400k.txt --no-db

@@ -185,29 +185,12 @@ void hn_cuda_swiglu_backward(float *dgu, const float *dh, const float *gu, int T
 
 /* ---- rotary embedding: one thread per (row, frequency), all heads; angles in double
  * as on the cpu ---- */
-__global__ void k_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
-                       const int32_t *pos, float theta, int inverse) {
-    int half = rot_dim / 2;
-    size_t n = (size_t)T * half;
-    HN_GRID_STRIDE(i, n) {
-        int t = (int)(i / half), f = (int)(i % half);
-        double ang = (double)pos[t] * pow((double)theta, -2.0 * f / (double)rot_dim);
-        float c = (float)cos(ang), s = (float)((inverse ? -1.0 : 1.0) * sin(ang));
-        float *row = x + (size_t)t * ld;
-        for (int h = 0; h < heads; h++) {
-            float *a = row + (size_t)h * head_dim + f, *b = a + half;
-            float x0 = *a, x1 = *b;
-            *a = x0 * c - x1 * s;
-            *b = x0 * s + x1 * c;
-        }
-    }
-}
+/* the v1 rope: the typed one on a float32 view (typed.cu) */
 void hn_cuda_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
                   const int32_t *pos, float theta, int inverse) {
-    size_t n = (size_t)T * (rot_dim / 2);
-    if (!n) return;
-    k_rope<<<hn_blocks(n, TPB), TPB>>>(x, ld, T, heads, head_dim, rot_dim, pos, theta, inverse);
-    HN_LAUNCHED("rope");
+    hn_rope_params p = {{x, HN_F32, T, heads * head_dim, ld}, heads, head_dim, rot_dim, pos,
+                        theta, inverse};
+    hn_cuda_rope_t(NULL, &p);
 }
 
 /* ---- cross-entropy: one warp per row ---- */
