@@ -44,7 +44,7 @@ static void usage(FILE *out) {
             "  --window W|global (default global)\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
-            "  --kernels LIST    attention kernels to compare, e.g. auto,atomic,wmma,fp32\n");
+            "  --kernels LIST    attention kernels to compare, e.g. auto,wmma,fp32\n");
 }
 
 static int parse(int argc, char **argv, op_opts *o) {
@@ -266,8 +266,7 @@ static double time_ms(const hn_backend *be, void (*fn)(const hn_backend *, att_c
 static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
     static const struct { const char *name; hn_cuda_attention_mode mode; } modes[] = {
         {"auto", HN_CUDA_ATTENTION_AUTO}, {"wmma", HN_CUDA_ATTENTION_WMMA},
-        {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP},
-        {"atomic", HN_CUDA_ATTENTION_ATOMIC}};
+        {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP}};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
         if (!strcmp(name, modes[i].name)) {
             *mode = modes[i].mode;
@@ -334,7 +333,7 @@ static int bench_attention(const op_opts *o) {
     for (char *k = strtok_r(names, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_attention_mode mode;
         if (parse_mode(k, &mode)) {
-            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, atomic, wmma, fp32, warp)\n", k);
+            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, wmma, fp32, warp)\n", k);
             status = 2;
             break;
         }

@@ -86,17 +86,11 @@ static int attention_mode(void) {
         if (e && !strcmp(e, "fp32")) g_att_mode = HN_CUDA_ATTENTION_FP32;
         if (e && !strcmp(e, "warp")) g_att_mode = HN_CUDA_ATTENTION_WARP;
         if (e && !strcmp(e, "wmma")) g_att_mode = HN_CUDA_ATTENTION_WMMA;
-        if (e && !strcmp(e, "atomic")) g_att_mode = HN_CUDA_ATTENTION_ATOMIC;
     }
     return g_att_mode;
 }
-static int mma_mode(void) {
-    int m = attention_mode();
-    return m == HN_CUDA_ATTENTION_AUTO || m == HN_CUDA_ATTENTION_ATOMIC;
-}
-static int dq_atomic(void) { return attention_mode() == HN_CUDA_ATTENTION_ATOMIC; }
 static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
-    return mma_mode() && hn_mma_supported(head_dim, ld, q, k, v);
+    return attention_mode() == HN_CUDA_ATTENTION_AUTO && hn_mma_supported(head_dim, ld, q, k, v);
 }
 static int use_tc(int head_dim) {
     int mode = attention_mode();
@@ -261,8 +255,7 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
     float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, (size_t)items * sizeof(float));
     if (use_mma(head_dim, ld, q, k, v) && hn_mma_supported(head_dim, ld, dq, dk, dv) &&
         hn_mma_supported(head_dim, heads * head_dim, dout, out, dout)) {
-        hn_mma_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, window, scale, Dbuf,
-                        dq_atomic());
+        hn_mma_backward(dq, dk, dv, dout, q, k, v, ld, out, lse, seqs, heads, window, scale, Dbuf);
         return;
     }
     if (use_tc(head_dim)) {
@@ -301,7 +294,7 @@ static int typed_fits(const hn_attention_params *p, int backward) {
 }
 
 static int typed_mma(const hn_attention_params *p) {
-    return mma_mode() && p->q.dtype == HN_BF16 &&
+    return attention_mode() == HN_CUDA_ATTENTION_AUTO && p->q.dtype == HN_BF16 &&
            hn_mma_supported_bf16(p->head_dim, p->q.ld, p->q.data, p->k.data, p->v.data);
 }
 
@@ -356,7 +349,7 @@ extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_atten
                              p->dq.ld, p->dout.data, p->dout.dtype == HN_BF16, p->q.data,
                              p->k.data, p->v.data, p->q.ld, p->out.data,
                              p->out.dtype == HN_BF16, p->lse, p->seqs, p->heads, p->window,
-                             p->scale, Dbuf, dq_atomic());
+                             p->scale, Dbuf);
         return 0;
     }
     /* float32 copies: q|k|v [T, 3D], then out, dout, and the gradients [T, 3D] */

@@ -276,29 +276,19 @@ __global__ void k_mma_rowdot(float *D, const TG *dout, const TO *out, int T, int
 }
 
 #define BT (BWD_M * LDS) /* bf16 elements of one staged 64-row tile */
-/* the dK/dV kernel's shared memory: Q and dO double-buffered, the per-query Lo/Ls/Ds;
- * the atomic-dQ form keeps the block's K tile and dS^T too */
-static const size_t DKV_SMEM = 4 * BT * sizeof(bf16) + 6 * BWD_M * 4;
-static const size_t DKV_SMEM_ATOMIC = DKV_SMEM + 2 * BT * sizeof(bf16);
 
 /* dK, dV of one tile of 64 keys: over the query tiles that see them, S^T = K Q^T and
  * dP^T = V dO^T, then dV += P^T dO and dK += dS^T Q. q, k, v, dout: bf16 [T][heads*HD]. */
-/* DQ_ATOMIC: the tile's dQ (dS . K, dS staged transposed through shared memory) is added
- * into dq with float atomics here, and no dQ kernel runs: FlashAttention-2's fast,
- * non-deterministic form (the order of the additions varies run to run). */
-template <bool DQ_ATOMIC>
-__global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, float *dq, int ld_grad,
-                                                   int ldq, const float *D, const bf16 *dout,
+__global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_grad, int ldq,
+                                                   const float *D, const bf16 *dout,
                                                    const bf16 *q, const bf16 *k, const bf16 *v,
                                                    const float *lse, const int32_t *pos,
                                                    const int32_t *offsets, int n_seqs, int T,
                                                    int heads, int window, float scale,
                                                    float scale_log2) {
-    extern __shared__ __align__(16) unsigned char smem_raw[];
-    bf16(*QG)[2][BT] = (bf16(*)[2][BT])smem_raw; /* [buffer][Q, dO] */
-    int(*Lo)[BWD_M] = (int(*)[BWD_M])(smem_raw + 4 * BT * sizeof(bf16));
-    float(*Ls)[BWD_M] = (float(*)[BWD_M])(Lo + 2), (*Ds)[BWD_M] = Ls + 2;
-    bf16 *Kkeep = (bf16 *)(Ds + 2), *dSs = Kkeep + BT; /* DQ_ATOMIC only */
+    __shared__ __align__(16) bf16 QG[2][2][BT]; /* [buffer][Q, dO] */
+    __shared__ int Lo[2][BWD_M];
+    __shared__ float Ls[2][BWD_M], Ds[2][BWD_M];
     int h = blockIdx.y, c0 = blockIdx.x * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, w0 = c0 + warp * 16, W = heads * HD;
     int key[2] = {w0 + g, w0 + g + 8};
@@ -326,7 +316,6 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, float *
     };
     stage<BWD_M, BWD_T>(QG[1][0], k + (size_t)h * HD, ldq, c0, T);
     stage<BWD_M, BWD_T>(QG[1][1], v + (size_t)h * HD, ldq, c0, T);
-    if (DQ_ATOMIC) stage<BWD_M, BWD_T>(Kkeep, k + (size_t)h * HD, ldq, c0, T);
     stage_queries(0, c0);
     hn_cp_async_commit();
     hn_cp_async_wait<0>();
@@ -349,8 +338,7 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, float *
         const bf16 *Qs = QG[buf][0], *Gs = QG[buf][1];
         const int *lo = Lo[buf];
         const float *ls = Ls[buf], *ds_ = Ds[buf];
-        bool live = w0 < T && lo[0] <= w0 + 15; /* some query of the tile sees these keys */
-        if (live) {
+        if (w0 < T && lo[0] <= w0 + 15) { /* some query of the tile sees these keys */
             float st[8][4], dpt[8][4];
             scores(st, kf, Qs);  /* S^T: keys x queries */
             scores(dpt, vf, Gs); /* dP^T = V . dO^T */
@@ -369,49 +357,6 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, float *
                 }
             accumulate(dva, st, Gs);  /* dV += P^T dO */
             accumulate(dka, dpt, Qs); /* dK += dS^T Q */
-            if (DQ_ATOMIC) /* dS^T rows of this warp's keys, for the dQ product below */
-#pragma unroll
-                for (int n = 0; n < 8; n++)
-#pragma unroll
-                    for (int r = 0; r < 2; r++)
-                        *(uint32_t *)(dSs + (warp * 16 + g + 8 * r) * LDS + n * 8 + 2 * c) =
-                            hn_pack_bf16(dpt[n][2 * r], dpt[n][2 * r + 1]);
-        } else if (DQ_ATOMIC) {
-            for (int e = lane; e < 16 * 32; e += 32) /* no key of this warp is seen */
-                ((uint32_t *)(dSs + (warp * 16 + e / 32) * LDS))[e % 32] = 0u;
-        }
-        if (DQ_ATOMIC) {
-            __syncthreads(); /* the block's dS^T [64 keys][64 queries] is complete */
-            /* dQ of queries [16 warp, 16 warp + 16) of the tile: dS (queries x keys, read
-             * transposed from dSs) . K (keys x dims) */
-            float acc[8][4];
-#pragma unroll
-            for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                uint32_t af[4];
-                int i = lane >> 3;
-                hn_ldsm_x4_t(af, dSs + (kk * 16 + (lane & 7) + (i >> 1) * 8) * LDS + warp * 16 +
-                                     (i & 1) * 8);
-#pragma unroll
-                for (int dp = 0; dp < 4; dp++) {
-                    uint32_t bfr[4];
-                    hn_load_b_kn(bfr, Kkeep, LDS, dp * 16, kk * 16);
-                    hn_mma16816(acc[2 * dp], af, bfr[0], bfr[1]);
-                    hn_mma16816(acc[2 * dp + 1], af, bfr[2], bfr[3]);
-                }
-            }
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                int qi = ib + warp * 16 + g + 8 * r;
-                if (qi >= T) continue;
-                float *dst = dq + (size_t)qi * ld_grad + (size_t)h * HD + 2 * c;
-#pragma unroll
-                for (int n = 0; n < 8; n++) {
-                    atomicAdd(dst + n * 8, acc[n][2 * r]);
-                    atomicAdd(dst + n * 8 + 1, acc[n][2 * r + 1]);
-                }
-            }
         }
         __syncthreads();
     }
@@ -565,7 +510,7 @@ void hn_mma_forward(float *out, float *lse, const float *q, const float *k, cons
 void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                           int dout_bf16, const void *q, const void *k, const void *v, int ldq,
                           const void *out, int out_bf16, const float *lse, const hn_seqs *seqs,
-                          int heads, int window, float scale, float *D, int dq_atomic) {
+                          int heads, int window, float scale, float *D) {
     int T = seqs->total, W = heads * HD;
     long items = (long)T * heads;
     unsigned rb = (unsigned)((items + 7) / 8);
@@ -586,22 +531,8 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BWD_M - 1) / BWD_M, heads);
-    static int attr_done;
-    if (!attr_done) {
-        HN_CK(cudaFuncSetAttribute(k_mma_dkv<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)DKV_SMEM_ATOMIC));
-        attr_done = 1;
-    }
-    if (dq_atomic) {
-        k_mma_dkv<true><<<grid, BWD_T, DKV_SMEM_ATOMIC>>>(
-            dk, dv, dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, seqs->offsets_dev,
-            seqs->n, T, heads, window, scale, scale * LOG2E);
-        HN_LAUNCHED("attention_backward dkv+dq mma");
-        return;
-    }
-    k_mma_dkv<false><<<grid, BWD_T, DKV_SMEM>>>(dk, dv, dq, ld_grad, ldq, D, g, qb, kb, vb, lse,
-                                                 seqs->pos_dev, seqs->offsets_dev, seqs->n, T,
-                                                 heads, window, scale, scale * LOG2E);
+    k_mma_dkv<<<grid, BWD_T>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
+                               seqs->offsets_dev, seqs->n, T, heads, window, scale, scale * LOG2E);
     HN_LAUNCHED("attention_backward dkv mma");
     k_mma_dq<<<grid, BWD_T>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, T, heads,
                               window, scale, scale * LOG2E);
@@ -610,12 +541,11 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
 
 void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                      const float *k, const float *v, int ld, const float *out, const float *lse,
-                     const hn_seqs *seqs, int heads, int window, float scale, float *D,
-                     int dq_atomic) {
+                     const hn_seqs *seqs, int heads, int window, float scale, float *D) {
     int T = seqs->total, W = heads * HD;
     const bf16 *x = qkv_bf16(q, k, v, ld, T, W);
     if (!x) return;
     size_t n = (size_t)T * W;
     hn_mma_backward_bf16(dq, dk, dv, ld, dout, 0, x, x + n, x + 2 * n, W, out, 0, lse, seqs, heads,
-                         window, scale, D, dq_atomic);
+                         window, scale, D);
 }

@@ -32,11 +32,8 @@ void hn_mma_forward(float *out, float *lse, const float *q, const float *k, cons
                     const hn_seqs *seqs, int heads, int window, float scale);
 void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                      const float *k, const float *v, int ld, const float *out, const float *lse,
-                     const hn_seqs *seqs, int heads, int window, float scale, float *D,
-                     int dq_atomic);
-/* the same on bf16 q, k, v (row stride ldq, a multiple of 8); out, dout float32 or bf16.
- * dq_atomic: dQ added with float atomics inside the dK/dV kernel (faster, not
- * deterministic) instead of its own kernel */
+                     const hn_seqs *seqs, int heads, int window, float scale, float *D);
+/* the same on bf16 q, k, v (row stride ldq, a multiple of 8); out, dout float32 or bf16 */
 int hn_mma_supported_bf16(int head_dim, int ld, const void *q, const void *k, const void *v);
 void hn_mma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, const void *k,
                          const void *v, int ldq, const hn_seqs *seqs, int heads, int window,
@@ -44,5 +41,5 @@ void hn_mma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, con
 void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                           int dout_bf16, const void *q, const void *k, const void *v, int ldq,
                           const void *out, int out_bf16, const float *lse, const hn_seqs *seqs,
-                          int heads, int window, float scale, float *D, int dq_atomic);
+                          int heads, int window, float scale, float *D);
 #endif

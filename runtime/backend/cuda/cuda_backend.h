@@ -30,14 +30,12 @@ hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
  * (attention_mma.cu), fp32 CUDA-core tiles otherwise; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=wmma|fp32|warp|atomic (atomic: AUTO, with the backward's dQ added
- * by float atomics in the dK/dV kernel: faster, not bit-reproducible). */
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
     HN_CUDA_ATTENTION_WARP = 2,
-    HN_CUDA_ATTENTION_WMMA = 3,
-    HN_CUDA_ATTENTION_ATOMIC = 4 /* AUTO with dQ added by float atomics (not deterministic) */
+    HN_CUDA_ATTENTION_WMMA = 3
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 
