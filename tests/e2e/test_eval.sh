@@ -24,3 +24,9 @@ echo "ok: stored and joined to run e2e-resume"
 expect_fail "unknown split" "unknown split 'tset'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:tset --no-db
 expect_fail "no test split" "no test split" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:test --no-db
 expect_fail "missing checkpoint" "no such checkpoint" $HNET eval "$TMP/nothing" --data tests/fixtures/shakespeare-400k.txt --no-db
+# compare and report show the evaluation with its run
+$HNET compare --db "$TMP/r.db" --evaluations --csv >"$TMP/cmp" 2>&1 || { cat "$TMP/cmp"; fail "compare --evaluations"; }
+grep -q "^e2e-resume,12,bpb,tests/fixtures/shakespeare-400k.txt:valid,bpb," "$TMP/cmp" || { cat "$TMP/cmp"; fail "compare shows no evaluation"; }
+$HNET report --db "$TMP/r.db" -o "$TMP/rep.html" >/dev/null 2>&1 || fail "report"
+grep -q "<h2>Evaluations</h2>" "$TMP/rep.html" || fail "report has no evaluations"
+echo "ok: compare and report show the evaluation"
