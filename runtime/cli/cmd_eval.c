@@ -1,6 +1,7 @@
 /* hnet eval CKPT|RUN --data CORPUS[:split]: bits per byte of a checkpoint over a corpus
- * split, bytes/s and the compression of each stage, batched through the backend as a
- * training forward without gradients; recorded in results.db's evaluations table. */
+ * split, bytes/s and the compression of each stage; hnet eval CKPT|RUN --task FILE
+ * --format F: a zero-shot task. Both batched through the backend as a training forward
+ * without gradients; recorded in results.db's evaluations table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,14 @@
 #include "cli/util.h"
 #include "data/corpus.h"
 #include "eval/bpb.h"
+#include "eval/tasks.h"
 #include "results/store.h"
 #include "train/checkpoint.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet eval CKPT|RUN --data CORPUS[:SPLIT] [options]\n\n"
+            "usage: hnet eval CKPT|RUN --data CORPUS[:SPLIT] [options]\n"
+            "       hnet eval CKPT|RUN --task FILE.jsonl --format FORMAT [options]\n\n"
             "Bits per byte of a checkpoint over a corpus split, with bytes/s and the\n"
             "compression L^{s+1}/L^s of each stage; the model runs batched on the chosen\n"
             "backend as in a training forward, without gradients. CKPT is a .safetensors file\n"
@@ -26,10 +29,17 @@ static void usage(FILE *out) {
             "'synthetic'; SPLIT is valid (default), train, test (enwik8's last 5M bytes) or all.\n"
             "The windows are those of training's validation: consecutive, non-overlapping,\n"
             "seq_len bytes each predicting the next, from the start of the split.\n\n"
+            "--task scores a zero-shot task from a local JSONL file in lm-evaluation-harness's\n"
+            "format FORMAT (lambada, hellaswag, piqa, arc_easy, arc_challenge, winogrande,\n"
+            "openbookqa, or choice: {\"context\", \"choices\", \"gold\"}; experiments/TASKS.md):\n"
+            "multiple choice by the log-likelihood of each continuation (acc, and acc_norm with\n"
+            "it divided by the continuation's bytes), LAMBADA by greedy last-word prediction\n"
+            "(acc, ppl). Requests longer than seq_len keep their last seq_len bytes.\n\n"
             "options:\n"
             "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
             "  --batch N       windows per forward (default: the run's eval.batch)\n"
             "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
+            "  --limit N       score the first N task items (default: all)\n"
             "  --device D      cpu or cuda (default cpu)\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
@@ -100,10 +110,92 @@ static int resolve_checkpoint(const char *arg, char *path, size_t n, char *uuid,
     return HN_OK;
 }
 
+/* One row per metric into the evaluations table. */
+static int log_rows(hn_results *r, hn_eval_row row, const char *const *metrics, const double *values,
+                    int n, hn_error *err) {
+    for (int i = 0; i < n; i++) {
+        row.metric = metrics[i];
+        row.value = values[i];
+        if (hn_results_log_evaluation(r, &row, err)) return HN_ERR;
+    }
+    return HN_OK;
+}
+
+typedef struct eval_opts {
+    const char *data, *task, *format, *device, *db;
+    long seq_len, batch, max_bytes, limit;
+    int use_db;
+} eval_opts;
+
+/* BPB over a corpus split. */
+static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const char *path,
+                       hn_eval_row row, hn_results **r, hn_error *err) {
+    hn_corpus c;
+    memset(&c, 0, sizeof c);
+    size_t begin = 0, end = 0;
+    char split[16];
+    if (open_split(o->data, &c, &begin, &end, split, err)) return HN_ERR;
+    int L = o->seq_len ? (int)o->seq_len : config_int(cfg, "data", "seq_len", 512);
+    int B = o->batch ? (int)o->batch : config_int(cfg, "eval", "batch", 8);
+    hn_eval_bpb res;
+    int rc = hn_eval_bpb_range(m, c.bytes, begin, end, L, B, o->max_bytes, &res, err);
+    if (rc == HN_OK) {
+        double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
+        printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
+               c.name, split, res.bpb, res.bytes, L, B, m->be->name, bps);
+        for (int s = 0; s < res.stages; s++)
+            printf("  stage %d compression L%d/L%d = %.4f (%.2f bytes per chunk)\n", s, s + 1, s,
+                   res.compression[s], res.compression[s] > 0 ? 1.0 / res.compression[s] : 0.0);
+        if (o->use_db) {
+            char where[1100];
+            const char *colon = strrchr(o->data, ':');
+            if (colon && !strcmp(colon + 1, split)) snprintf(where, sizeof where, "%s", o->data);
+            else snprintf(where, sizeof where, "%s:%s", o->data, split);
+            row.task = "bpb", row.data = where, row.bytes = res.bytes;
+            const char *metrics[2] = {"bpb", "bytes_per_s"};
+            double values[2] = {res.bpb, bps};
+            rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+            for (int s = 0; rc == HN_OK && s < res.stages; s++) {
+                char name[32];
+                snprintf(name, sizeof name, "compression_s%d", s);
+                const char *mn[1] = {name};
+                rc = log_rows(*r, row, mn, &res.compression[s], 1, err);
+            }
+        }
+    }
+    hn_corpus_free(&c);
+    return rc ? HN_ERR : HN_OK;
+}
+
+/* A zero-shot task from a JSONL file. */
+static int eval_task(hn_model *m, const cJSON *cfg, const eval_opts *o, const char *path,
+                     hn_eval_row row, hn_results **r, hn_error *err) {
+    hn_task t;
+    if (hn_task_load(o->task, o->format, o->limit, &t, err)) return HN_ERR;
+    int L = o->seq_len ? (int)o->seq_len : config_int(cfg, "data", "seq_len", 512);
+    long B = o->batch ? o->batch : config_int(cfg, "eval", "batch", 8);
+    hn_task_result res;
+    int rc = hn_task_score(m, &t, L, B * L, &res, err);
+    if (rc == HN_OK) {
+        printf("%s on %s (%s, %ld items, window %d, %s): acc %.4f", path, o->task, t.format, res.items,
+               L, m->be->name, res.acc);
+        if (t.kind == HN_TASK_LAST_WORD) printf(", ppl %.4f", res.ppl);
+        else printf(", acc_norm %.4f (chance %.4f)", res.acc_norm, res.chance);
+        printf(", %.0f bytes/s\n", res.seconds > 0 ? res.bytes / res.seconds : 0.0);
+        if (o->use_db) {
+            row.task = t.format, row.data = o->task, row.bytes = res.items;
+            const char *metrics[2] = {"acc", t.kind == HN_TASK_LAST_WORD ? "ppl" : "acc_norm"};
+            double values[2] = {res.acc, t.kind == HN_TASK_LAST_WORD ? res.ppl : res.acc_norm};
+            rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+        }
+    }
+    hn_task_free(&t);
+    return rc ? HN_ERR : HN_OK;
+}
+
 int hn_cmd_eval(int argc, char **argv) {
-    const char *arg = NULL, *data = NULL, *device = "cpu", *db = NULL;
-    long seq_len = 0, batch = 0, max_bytes = 0;
-    int use_db = 1;
+    eval_opts o = {.device = "cpu", .use_db = 1};
+    const char *arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -111,20 +203,26 @@ int hn_cmd_eval(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--data") && more) {
-            data = argv[++i];
+            o.data = argv[++i];
+        } else if (!strcmp(a, "--task") && more) {
+            o.task = argv[++i];
+        } else if (!strcmp(a, "--format") && more) {
+            o.format = argv[++i];
         } else if (!strcmp(a, "--device") && more) {
-            device = argv[++i];
+            o.device = argv[++i];
         } else if (!strcmp(a, "--db") && more) {
-            db = argv[++i];
+            o.db = argv[++i];
         } else if (!strcmp(a, "--no-db")) {
-            use_db = 0;
-        } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes")) && more) {
+            o.use_db = 0;
+        } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes") ||
+                    !strcmp(a, "--limit")) && more) {
             long v;
             if (hn_parse_long(argv[++i], &v) || v < 1) {
                 fprintf(stderr, "hnet eval: %s expects a positive integer, found '%s'\n", a, argv[i]);
                 return 2;
             }
-            *(!strcmp(a, "--seq-len") ? &seq_len : !strcmp(a, "--batch") ? &batch : &max_bytes) = v;
+            *(!strcmp(a, "--seq-len") ? &o.seq_len : !strcmp(a, "--batch") ? &o.batch
+                                                  : !strcmp(a, "--limit") ? &o.limit : &o.max_bytes) = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hnet eval: unknown option or missing value '%s' (see hnet eval --help)\n", a);
             return 2;
@@ -136,14 +234,19 @@ int hn_cmd_eval(int argc, char **argv) {
         }
     }
     char db_buf[4096];
-    db = hn_cli_db(db, db_buf, sizeof db_buf);
-    if (!arg || !data) {
+    o.db = hn_cli_db(o.db, db_buf, sizeof db_buf);
+    if (!arg || !o.data == !o.task) {
+        if (o.data && o.task) fprintf(stderr, "hnet eval: give --data or --task, not both\n");
         usage(stderr);
         return 2;
     }
-    const hn_backend *be = hn_backend_get(device);
+    if (o.task && !o.format) {
+        fprintf(stderr, "hnet eval: --task needs --format (%s)\n", HN_TASK_FORMATS);
+        return 2;
+    }
+    const hn_backend *be = hn_backend_get(o.device);
     if (!be) {
-        fprintf(stderr, "hnet eval: no backend '%s' in this build (cpu%s)\n", device,
+        fprintf(stderr, "hnet eval: no backend '%s' in this build (cpu%s)\n", o.device,
                 hn_backend_get("cuda") ? ", cuda" : "");
         return 2;
     }
@@ -153,56 +256,21 @@ int hn_cmd_eval(int argc, char **argv) {
     hn_model m;
     memset(&m, 0, sizeof m);
     cJSON *cfg = NULL;
-    hn_corpus c;
-    memset(&c, 0, sizeof c);
     hn_results *r = NULL;
-    char path[1200], uuid[33], split[16];
+    char path[1200], uuid[33];
     long step = -1;
-    size_t begin = 0, end = 0;
     int rc = 1;
     if (hn_registry_load_default(&reg, &err) ||
         resolve_checkpoint(arg, path, sizeof path, uuid, &step, &err) ||
-        hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err) ||
-        open_split(data, &c, &begin, &end, split, &err))
+        hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err))
         goto done;
-    int L = seq_len ? (int)seq_len : config_int(cfg, "data", "seq_len", 512);
-    int B = batch ? (int)batch : config_int(cfg, "eval", "batch", 8);
-    hn_eval_bpb res;
-    if (hn_eval_bpb_range(&m, c.bytes, begin, end, L, B, max_bytes, &res, &err)) goto done;
-    double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
-    printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
-           c.name, split, res.bpb, res.bytes, L, B, be->name, bps);
-    for (int s = 0; s < res.stages; s++)
-        printf("  stage %d compression L%d/L%d = %.4f (%.2f bytes per chunk)\n", s, s + 1, s,
-               res.compression[s], res.compression[s] > 0 ? 1.0 / res.compression[s] : 0.0);
-    if (use_db) {
-        char where[1100];
-        const char *colon = strrchr(data, ':');
-        if (colon && !strcmp(colon + 1, split)) snprintf(where, sizeof where, "%s", data);
-        else snprintf(where, sizeof where, "%s:%s", data, split);
-        hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step, .task = "bpb",
-                           .data = where, .bytes = res.bytes};
-        if (hn_results_open(db, &r, &err)) goto done;
-        const char *metrics[2] = {"bpb", "bytes_per_s"};
-        double values[2] = {res.bpb, bps};
-        for (int i = 0; i < 2; i++) {
-            row.metric = metrics[i];
-            row.value = values[i];
-            if (hn_results_log_evaluation(r, &row, &err)) goto done;
-        }
-        for (int s = 0; s < res.stages; s++) {
-            char name[32];
-            snprintf(name, sizeof name, "compression_s%d", s);
-            row.metric = name;
-            row.value = res.compression[s];
-            if (hn_results_log_evaluation(r, &row, &err)) goto done;
-        }
-    }
+    hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step};
+    if (o.task ? eval_task(&m, cfg, &o, path, row, &r, &err) : eval_corpus(&m, cfg, &o, path, row, &r, &err))
+        goto done;
     rc = 0;
 done:
     if (rc) fprintf(stderr, "hnet eval: %s\n", err.msg);
     if (r) hn_results_close(r);
-    hn_corpus_free(&c);
     cJSON_Delete(cfg);
     hn_model_free(&m);
     hn_registry_close(&reg);

@@ -30,3 +30,27 @@ grep -q "^e2e-resume,12,bpb,tests/fixtures/shakespeare-400k.txt:valid,bpb," "$TM
 $HNET report --db "$TMP/r.db" -o "$TMP/rep.html" >/dev/null 2>&1 || fail "report"
 grep -q "<h2>Evaluations</h2>" "$TMP/rep.html" || fail "report has no evaluations"
 echo "ok: compare and report show the evaluation"
+
+# zero-shot tasks: a trained model picks the continuation that is literally in its
+# corpus over rare bytes (known answers), in the harness's formats; rows in results.db
+cat >"$TMP/mc.jsonl" <<'J'
+{"context": "First Citizen:\nBefore we proceed any further, hear me", "choices": [" speak.", " {~|}^"], "gold": 0}
+{"context": "All:\nSpeak,", "choices": ["#~}{|", " speak."], "gold": 1}
+{"context": "You are all resolved rather to die than to", "choices": [" famish?", "~~~}}}"], "gold": 0}
+J
+$HNET eval "$CK" --task "$TMP/mc.jsonl" --format choice --db "$TMP/r.db" >"$TMP/mc" 2>&1 || { cat "$TMP/mc"; fail "eval --task"; }
+cat "$TMP/mc"
+acc=$(sqlite3 "$TMP/r.db" "select value from evaluations where task='choice' and metric='acc'")
+[ "$acc" = "1.0" ] || fail "the trained model should answer all 3 known items, acc = $acc"
+cat >"$TMP/hs.jsonl" <<'J'
+{"activity_label": "Citizens", "ctx_a": "Before we proceed any further,", "ctx_b": "hear me", "endings": ["speak.", "}}{{||~~"], "label": "0"}
+J
+$HNET eval "$CK" --task "$TMP/hs.jsonl" --format hellaswag --db "$TMP/r.db" >/dev/null 2>&1 || fail "hellaswag format"
+printf '{"text": "Before we proceed any further, hear me speak."}\n' >"$TMP/lmb.jsonl"
+$HNET eval "$CK" --task "$TMP/lmb.jsonl" --format lambada --db "$TMP/r.db" >"$TMP/lmb" 2>&1 || { cat "$TMP/lmb"; fail "lambada format"; }
+n=$(sqlite3 "$TMP/r.db" "select count(*) from evaluation_results where run_name='e2e-resume' and
+    ((task='hellaswag' and metric in ('acc','acc_norm')) or (task='lambada' and metric in ('acc','ppl') and value >= 0))")
+[ "$n" -eq 4 ] || fail "expected hellaswag acc/acc_norm and lambada acc/ppl rows, found $n"
+expect_fail "unknown format" "unknown task format 'mmlu'" $HNET eval "$CK" --task "$TMP/mc.jsonl" --format mmlu --no-db
+expect_fail "no format" "needs --format" $HNET eval "$CK" --task "$TMP/mc.jsonl" --no-db
+echo "ok: zero-shot tasks"
