@@ -11,6 +11,7 @@
 #include "cli/util.h"
 #include "data/corpus.h"
 #include "eval/bpb.h"
+#include "eval/perturb.h"
 #include "eval/tasks.h"
 #include "results/store.h"
 #include "train/checkpoint.h"
@@ -35,11 +36,25 @@ static void usage(FILE *out) {
             "multiple choice by the log-likelihood of each continuation (acc, and acc_norm with\n"
             "it divided by the continuation's bytes), LAMBADA by greedy last-word prediction\n"
             "(acc, ppl). Requests longer than seq_len keep their last seq_len bytes.\n\n"
+            "--perturb scores a multiple-choice task again with its contexts perturbed as in\n"
+            "the H-Net paper's Table 3 (BLT's noise; continuations stay clean), seeded by --seed:\n"
+            "  antspeak    every character upper-cased, one space between characters\n"
+            "  drop        each character removed with probability 0.1\n"
+            "  randomcase  each letter upper-cased with probability 0.5, else lower-cased\n"
+            "  repeat      each character, with probability 0.2, written 2, 3 or 4 times\n"
+            "  uppercase   every letter upper-cased\n"
+            "and reports the robustness score of Appendix D.1 for each and for their mean:\n"
+            "100 (perturbed - chance) / max(clean - chance, 0) on the task's headline accuracy\n"
+            "(acc_norm for hellaswag, arc_challenge, openbookqa; acc otherwise), chance = the\n"
+            "mean of 1/choices (0.25 for HellaSwag).\n\n"
             "options:\n"
             "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
             "  --batch N       windows per forward (default: the run's eval.batch)\n"
             "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
             "  --limit N       score the first N task items (default: all)\n"
+            "  --perturb P     antspeak, drop, randomcase, repeat, uppercase, a comma-separated\n"
+            "                  list of them, or all\n"
+            "  --seed N        seed of the perturbations (default 0)\n"
             "  --device D      cpu or cuda (default cpu)\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
@@ -124,6 +139,8 @@ static int log_rows(hn_results *r, hn_eval_row row, const char *const *metrics, 
 typedef struct eval_opts {
     const char *data, *task, *format, *device, *db;
     long seq_len, batch, max_bytes, limit;
+    int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
+    long seed;
     int use_db;
 } eval_opts;
 
@@ -167,30 +184,108 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
     return rc ? HN_ERR : HN_OK;
 }
 
-/* A zero-shot task from a JSONL file. */
+/* The accuracy the paper reports for the task (Table 2). */
+static double headline(const hn_task *t, const hn_task_result *r) {
+    return t->headline_norm ? r->acc_norm : r->acc;
+}
+
+/* One scoring of the task file, perturbed by p (or clean when p < 0). */
+static int score_once(hn_model *m, const eval_opts *o, int p, int L, long B, hn_task *t,
+                      hn_task_result *res, hn_error *err) {
+    if (hn_task_load(o->task, o->format, o->limit, t, err)) return HN_ERR;
+    if (p >= 0 && t->kind != HN_TASK_CHOICE) {
+        hn_task_free(t);
+        return hn_fail(err, "--perturb applies to multiple-choice tasks, not %s", o->format);
+    }
+    if ((p >= 0 && hn_task_perturb(t, (hn_perturbation)p, (uint64_t)o->seed, err)) ||
+        hn_task_score(m, t, L, B * L, res, err)) {
+        hn_task_free(t);
+        return HN_ERR;
+    }
+    return HN_OK;
+}
+
+/* A zero-shot task from a JSONL file, clean and under each --perturb. */
 static int eval_task(hn_model *m, const cJSON *cfg, const eval_opts *o, const char *path,
                      hn_eval_row row, hn_results **r, hn_error *err) {
-    hn_task t;
-    if (hn_task_load(o->task, o->format, o->limit, &t, err)) return HN_ERR;
     int L = o->seq_len ? (int)o->seq_len : config_int(cfg, "data", "seq_len", 512);
     long B = o->batch ? o->batch : config_int(cfg, "eval", "batch", 8);
-    hn_task_result res;
-    int rc = hn_task_score(m, &t, L, B * L, &res, err);
-    if (rc == HN_OK) {
-        printf("%s on %s (%s, %ld items, window %d, %s): acc %.4f", path, o->task, t.format, res.items,
-               L, m->be->name, res.acc);
-        if (t.kind == HN_TASK_LAST_WORD) printf(", ppl %.4f", res.ppl);
-        else printf(", acc_norm %.4f (chance %.4f)", res.acc_norm, res.chance);
-        printf(", %.0f bytes/s\n", res.seconds > 0 ? res.bytes / res.seconds : 0.0);
+    hn_task t;
+    hn_task_result clean;
+    if (score_once(m, o, -1, L, B, &t, &clean, err)) return HN_ERR;
+    int rc = HN_OK;
+    printf("%s on %s (%s, %ld items, window %d, %s): acc %.4f", path, o->task, t.format, clean.items,
+           L, m->be->name, clean.acc);
+    if (t.kind == HN_TASK_LAST_WORD) printf(", ppl %.4f", clean.ppl);
+    else printf(", acc_norm %.4f (chance %.4f)", clean.acc_norm, clean.chance);
+    printf(", %.0f bytes/s\n", clean.seconds > 0 ? clean.bytes / clean.seconds : 0.0);
+    char data[1100];
+    snprintf(data, sizeof data, "%s (seed %ld)", o->task, o->seed); /* of the perturbed rows */
+    if (o->use_db) {
+        row.task = t.format, row.data = o->task, row.bytes = clean.items;
+        const char *metrics[2] = {"acc", t.kind == HN_TASK_LAST_WORD ? "ppl" : "acc_norm"};
+        double values[2] = {clean.acc, t.kind == HN_TASK_LAST_WORD ? clean.ppl : clean.acc_norm};
+        rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+    }
+    double sum_acc = 0, sum_norm = 0;
+    for (int i = 0; rc == HN_OK && i < o->n_perturb; i++) {
+        hn_task pt;
+        hn_task_result res;
+        int p = o->perturb[i];
+        if (score_once(m, o, p, L, B, &pt, &res, err)) {
+            rc = HN_ERR;
+            break;
+        }
+        double score = hn_robustness_score(headline(&pt, &res), headline(&t, &clean), clean.chance);
+        printf("  %-10s acc %.4f, acc_norm %.4f, robustness %.1f\n", hn_perturb_name(p), res.acc,
+               res.acc_norm, score);
+        sum_acc += res.acc, sum_norm += res.acc_norm;
         if (o->use_db) {
-            row.task = t.format, row.data = o->task, row.bytes = res.items;
-            const char *metrics[2] = {"acc", t.kind == HN_TASK_LAST_WORD ? "ppl" : "acc_norm"};
-            double values[2] = {res.acc, t.kind == HN_TASK_LAST_WORD ? res.ppl : res.acc_norm};
-            rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+            char task[80];
+            snprintf(task, sizeof task, "%s:%s", t.format, hn_perturb_name(p));
+            row.task = task, row.data = data, row.bytes = res.items;
+            const char *metrics[3] = {"acc", "acc_norm", "robustness"};
+            double values[3] = {res.acc, res.acc_norm, score};
+            rc = log_rows(*r, row, metrics, values, isnan(score) ? 2 : 3, err);
+        }
+        hn_task_free(&pt);
+    }
+    if (rc == HN_OK && o->n_perturb > 1) {
+        hn_task_result mean = {.acc = sum_acc / o->n_perturb, .acc_norm = sum_norm / o->n_perturb};
+        double score = hn_robustness_score(headline(&t, &mean), headline(&t, &clean), clean.chance);
+        printf("  %-10s acc %.4f, acc_norm %.4f, robustness %.1f\n", "mean", mean.acc, mean.acc_norm, score);
+        if (o->use_db) {
+            char task[80];
+            snprintf(task, sizeof task, "%s:perturbed", t.format);
+            row.task = task, row.data = data, row.bytes = clean.items;
+            const char *metrics[3] = {"acc", "acc_norm", "robustness"};
+            double values[3] = {mean.acc, mean.acc_norm, score};
+            rc = log_rows(*r, row, metrics, values, isnan(score) ? 2 : 3, err);
         }
     }
     hn_task_free(&t);
     return rc ? HN_ERR : HN_OK;
+}
+
+/* --perturb all | NAME[,NAME...] */
+static int parse_perturb(const char *spec, eval_opts *o) {
+    o->n_perturb = 0;
+    if (!strcmp(spec, "all")) {
+        for (int p = 0; p < HN_PERTURB_COUNT; p++) o->perturb[o->n_perturb++] = p;
+        return 0;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int p = hn_perturb_parse(tok);
+        if (p < 0 || o->n_perturb == HN_PERTURB_COUNT) {
+            fprintf(stderr, "hnet eval: --perturb: unknown perturbation '%s' (antspeak, drop, randomcase, "
+                            "repeat, uppercase, or all)\n", tok);
+            return -1;
+        }
+        o->perturb[o->n_perturb++] = p;
+    }
+    return 0;
 }
 
 int hn_cmd_eval(int argc, char **argv) {
@@ -206,6 +301,13 @@ int hn_cmd_eval(int argc, char **argv) {
             o.data = argv[++i];
         } else if (!strcmp(a, "--task") && more) {
             o.task = argv[++i];
+        } else if (!strcmp(a, "--perturb") && more) {
+            if (parse_perturb(argv[++i], &o)) return 2;
+        } else if (!strcmp(a, "--seed") && more) {
+            if (hn_parse_long(argv[++i], &o.seed) || o.seed < 0) {
+                fprintf(stderr, "hnet eval: --seed expects a non-negative integer, found '%s'\n", argv[i]);
+                return 2;
+            }
         } else if (!strcmp(a, "--format") && more) {
             o.format = argv[++i];
         } else if (!strcmp(a, "--device") && more) {
@@ -238,6 +340,10 @@ int hn_cmd_eval(int argc, char **argv) {
     if (!arg || !o.data == !o.task) {
         if (o.data && o.task) fprintf(stderr, "hnet eval: give --data or --task, not both\n");
         usage(stderr);
+        return 2;
+    }
+    if (o.n_perturb && !o.task) {
+        fprintf(stderr, "hnet eval: --perturb needs --task\n");
         return 2;
     }
     if (o.task && !o.format) {

@@ -54,3 +54,21 @@ n=$(sqlite3 "$TMP/r.db" "select count(*) from evaluation_results where run_name=
 expect_fail "unknown format" "unknown task format 'mmlu'" $HNET eval "$CK" --task "$TMP/mc.jsonl" --format mmlu --no-db
 expect_fail "no format" "needs --format" $HNET eval "$CK" --task "$TMP/mc.jsonl" --no-db
 echo "ok: zero-shot tasks"
+
+# robustness: every perturbation of a multiple-choice task, seeded, with the score of
+# Appendix D.1 computed from the stored accuracies (chance 1/2 for these items)
+$HNET eval "$CK" --task "$TMP/mc.jsonl" --format choice --perturb all --seed 3 --db "$TMP/r.db" >"$TMP/rob" 2>&1 || { cat "$TMP/rob"; fail "--perturb all"; }
+cat "$TMP/rob"
+n=$(sqlite3 "$TMP/r.db" "select count(distinct task) from evaluations where task like 'choice:%' and data like '%(seed 3)'")
+[ "$n" -eq 6 ] || fail "expected 5 perturbations and their mean, found $n tasks"
+bad=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations p join evaluations s on s.task = p.task and s.data = p.data
+    and s.metric = 'robustness' where p.task like 'choice:%' and p.metric = 'acc'
+    and abs(s.value - 100.0 * (p.value - 0.5) / 0.5) > 1e-9")
+[ "$bad" -eq 0 ] || fail "$bad robustness scores differ from 100 (acc - 0.5) / (1 - 0.5)"
+sqlite3 "$TMP/r.db" "select value from evaluations where task='choice:uppercase' and metric='acc'" >"$TMP/u1"
+$HNET eval "$CK" --task "$TMP/mc.jsonl" --format choice --perturb uppercase,drop --seed 3 --no-db >"$TMP/rob2" 2>&1 || fail "--perturb list"
+grep -q "^  drop " "$TMP/rob2" && grep -q "^  uppercase " "$TMP/rob2" || { cat "$TMP/rob2"; fail "--perturb uppercase,drop"; }
+[ "$(grep '^  drop ' "$TMP/rob")" = "$(grep '^  drop ' "$TMP/rob2")" ] || fail "the same seed gave another drop result"
+expect_fail "unknown perturbation" "unknown perturbation 'noise'" $HNET eval "$CK" --task "$TMP/mc.jsonl" --format choice --perturb noise --no-db
+expect_fail "perturbed lambada" "multiple-choice tasks, not lambada" $HNET eval "$CK" --task "$TMP/lmb.jsonl" --format lambada --perturb drop --no-db
+echo "ok: robustness suite"
