@@ -123,6 +123,38 @@ static double last_value(sqlite3 *db, int64_t id, const char *split, const char 
     return v;
 }
 
+/* The newest value of each (task, data, step, metric) that `hnet eval` stored for a run. */
+static int load_evals(sqlite3 *db, int64_t id, hn_cmp_run *r) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT task, data, metric, coalesce(step, -1), value, coalesce(bytes, 0) "
+                           "FROM evaluations e WHERE run_id = ?1 AND value IS NOT NULL AND id = "
+                           "(SELECT max(id) FROM evaluations f WHERE f.run_id = e.run_id AND "
+                           "f.task = e.task AND f.data = e.data AND f.metric = e.metric AND "
+                           "f.step IS e.step) ORDER BY task, data, step, metric",
+                           -1, &st, NULL) != SQLITE_OK)
+        /* a read-only database older than schema version 4 has no evaluations */
+        return strstr(sqlite3_errmsg(db), "no such table") ? HN_OK : HN_ERR;
+    sqlite3_bind_int64(st, 1, id);
+    int cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (r->n_evals == cap) {
+            cap = cap ? 2 * cap : 16;
+            hn_cmp_eval *grown = realloc(r->evals, (size_t)cap * sizeof *grown);
+            if (!grown) break;
+            r->evals = grown;
+        }
+        hn_cmp_eval *e = &r->evals[r->n_evals++];
+        snprintf(e->task, sizeof e->task, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(e->data, sizeof e->data, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(e->metric, sizeof e->metric, "%s", (const char *)sqlite3_column_text(st, 2));
+        e->step = sqlite3_column_int64(st, 3);
+        e->value = sqlite3_column_double(st, 4);
+        e->bytes = sqlite3_column_int64(st, 5);
+    }
+    return sqlite3_finalize(st) == SQLITE_OK ? HN_OK : HN_ERR;
+}
+
 static int load_run(sqlite3 *db, const char *path, int64_t id, hn_cmp_run *r, hn_error *err) {
     memset(r, 0, sizeof *r);
     sqlite3_stmt *st;
@@ -150,6 +182,7 @@ static int load_run(sqlite3 *db, const char *path, int64_t id, hn_cmp_run *r, hn
     r->gflops_per_byte = last_value(db, id, "train", "gflops_per_byte");
     r->bpic = last_value(db, id, "valid", "bpic");
     if (load_curve(db, id, "valid", "bpb", &r->valid)) return sql_fail(db, path, err);
+    if (load_evals(db, id, r)) return sql_fail(db, path, err);
     if (r->n_stages > 0) {
         r->compression = calloc((size_t)r->n_stages, sizeof *r->compression);
         for (int s = 0; s < r->n_stages; s++) {
@@ -235,6 +268,7 @@ void hn_cmp_free(hn_cmp_set *set) {
             hn_curve_free(&set->runs[i].compression[s]);
         free(set->runs[i].compression);
         free(set->runs[i].config_json);
+        free(set->runs[i].evals);
     }
     free(set->runs);
     memset(set, 0, sizeof *set);
@@ -631,4 +665,70 @@ void hn_cmp_print_crossovers(const hn_cmp_set *set, const hn_crossover *c, int n
         fprintf(out, "%s passes %s at %s bytes (BPB %.4f)\n", set->runs[c[i].a].name,
                 set->runs[c[i].b].name, b, c[i].bpb);
     }
+}
+
+int hn_cmp_print_evaluations(const hn_cmp_set *set, hn_table_format fmt, FILE *out) {
+    enum { NE = 7 };
+    static const char *const head[NE] = {"run", "step", "task", "data", "metric", "value", "bytes"};
+    static const int right[NE] = {0, 1, 0, 0, 0, 1, 1};
+    int rows = 0, w[NE];
+    for (int k = 0; k < NE; k++) w[k] = width_of(head[k]);
+    char c[NE][300];
+    /* two passes: widths, then the rows */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && rows == 0) return 0;
+        if (pass == 1) {
+            const char *l = fmt == HN_FMT_MARKDOWN ? "| " : "";
+            const char *sep = fmt == HN_FMT_CSV ? "," : fmt == HN_FMT_MARKDOWN ? " | " : "  ";
+            fputs(l, out);
+            for (int k = 0; k < NE; k++) {
+                if (k) fputs(sep, out);
+                if (fmt == HN_FMT_CSV) fputs(head[k], out);
+                else padded(out, head[k], w[k], right[k]);
+            }
+            fputs(fmt == HN_FMT_MARKDOWN ? " |\n" : "\n", out);
+            if (fmt == HN_FMT_MARKDOWN) {
+                fputs("|", out);
+                for (int k = 0; k < NE; k++) {
+                    fputc(right[k] ? '-' : ':', out);
+                    for (int q = 0; q < w[k]; q++) fputc('-', out);
+                    fputs(right[k] ? ":|" : "-|", out);
+                }
+                fputc('\n', out);
+            }
+        }
+        for (int i = 0; i < set->n; i++) {
+            const hn_cmp_run *r = &set->runs[i];
+            for (int j = 0; j < r->n_evals; j++) {
+                const hn_cmp_eval *e = &r->evals[j];
+                int raw = fmt == HN_FMT_CSV;
+                snprintf(c[0], sizeof c[0], "%s", r->name);
+                if (e->step >= 0) snprintf(c[1], sizeof c[1], "%lld", (long long)e->step);
+                else snprintf(c[1], sizeof c[1], raw ? "" : "-");
+                snprintf(c[2], sizeof c[2], "%s", e->task);
+                snprintf(c[3], sizeof c[3], "%s", e->data);
+                snprintf(c[4], sizeof c[4], "%s", e->metric);
+                snprintf(c[5], sizeof c[5], raw ? "%.9g" : fabs(e->value) >= 1000 ? "%.0f" : "%.4f", e->value);
+                if (raw) snprintf(c[6], sizeof c[6], "%lld", (long long)e->bytes);
+                else hn_si(c[6], sizeof c[6], (double)e->bytes);
+                if (pass == 0) {
+                    rows++;
+                    for (int k = 0; k < NE; k++)
+                        if (width_of(c[k]) > w[k]) w[k] = width_of(c[k]);
+                    continue;
+                }
+                if (fmt == HN_FMT_CSV) {
+                    for (int k = 0; k < NE; k++) csv_cell(out, c[k], k == NE - 1);
+                    continue;
+                }
+                fputs(fmt == HN_FMT_MARKDOWN ? "| " : "", out);
+                for (int k = 0; k < NE; k++) {
+                    if (k) fputs(fmt == HN_FMT_MARKDOWN ? " | " : "  ", out);
+                    padded(out, c[k], w[k], right[k]);
+                }
+                fputs(fmt == HN_FMT_MARKDOWN ? " |\n" : "\n", out);
+            }
+        }
+    }
+    return rows;
 }

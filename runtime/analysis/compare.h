@@ -16,6 +16,15 @@ typedef struct hn_curve {
     double *x, *y; /* bytes seen, value (points with a NULL value are left out) */
 } hn_curve;
 
+/* One result of `hnet eval` of a run's checkpoint (the evaluations table): the newest
+ * value of each (task, data, step, metric). */
+typedef struct hn_cmp_eval {
+    char task[48], data[256], metric[48];
+    int64_t step;  /* -1: unknown */
+    double value;
+    int64_t bytes; /* bytes (or items) evaluated */
+} hn_cmp_eval;
+
 typedef struct hn_cmp_run {
     int64_t id;
     char name[128], status[16], model[48], layout[192];
@@ -30,6 +39,8 @@ typedef struct hn_cmp_run {
     hn_curve valid;         /* valid/bpb against bytes */
     int n_stages;
     hn_curve *compression;  /* train/stageS.compression against bytes, S = 0..n_stages-1 */
+    int n_evals;
+    hn_cmp_eval *evals;     /* its evaluations, by task, data, step, metric */
 } hn_cmp_run;
 
 typedef struct hn_cmp_set {
@@ -65,6 +76,10 @@ int hn_curve_crossings(const hn_curve *a, const hn_curve *b, hn_crossover *out, 
 /* The table; runs that differ only by seed are one row (valid BPB as mean ± sd over
  * them, `seeds` their count) unless per_run. */
 void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, int per_run, FILE *out);
+
+/* The evaluations of the set's runs (hn_cmp_run.evals), one row each: run, step, task,
+ * data, metric, value. Returns how many rows (0: prints nothing). */
+int hn_cmp_print_evaluations(const hn_cmp_set *set, hn_table_format fmt, FILE *out);
 
 /* The distinct corpora of the set, comma-separated, into out; returns how many. */
 int hn_cmp_corpora(const hn_cmp_set *set, char *out, size_t size);

@@ -101,6 +101,36 @@ static void crossovers(FILE *o, const hn_cmp_set *set) {
     free(c);
 }
 
+/* The evaluations of the runs' checkpoints (hnet eval), when there are any. */
+static void evaluations(FILE *o, const hn_cmp_set *set) {
+    int any = 0;
+    for (int i = 0; i < set->n; i++) any += set->runs[i].n_evals;
+    if (!any) return;
+    fputs("<h2>Evaluations</h2>\n<table class=\"evaluations\">\n<thead><tr><th>run</th><th>step</th>"
+          "<th>task</th><th>data</th><th>metric</th><th>value</th><th>bytes</th></tr></thead>\n<tbody>\n", o);
+    char b[32];
+    for (int i = 0; i < set->n; i++) {
+        const hn_cmp_run *r = &set->runs[i];
+        for (int j = 0; j < r->n_evals; j++) {
+            const hn_cmp_eval *e = &r->evals[j];
+            fputs("<tr><td>", o);
+            esc(o, r->name);
+            if (e->step >= 0) fprintf(o, "</td><td class=n>%lld</td><td>", (long long)e->step);
+            else fputs("</td><td class=n>&ndash;</td><td>", o);
+            esc(o, e->task);
+            fputs("</td><td>", o);
+            esc(o, e->data);
+            fputs("</td><td>", o);
+            esc(o, e->metric);
+            hn_si(b, sizeof b, (double)e->bytes);
+            fprintf(o, fabs(e->value) >= 1000 ? "</td><td class=n>%.0f</td><td class=n>%s</td></tr>\n"
+                                              : "</td><td class=n>%.4f</td><td class=n>%s</td></tr>\n",
+                    e->value, b);
+        }
+    }
+    fputs("</tbody></table>\n", o);
+}
+
 /* Every run's resolved config, folded, so the page says exactly what was run. */
 static void configs(FILE *o, const hn_cmp_set *set) {
     fputs("<h2>Configs</h2>\n", o);
@@ -149,6 +179,7 @@ int hn_report_write(const hn_cmp_set *set, const char *title, const char *refere
     fputs("<h2>Comparison</h2>\n", o);
     table(o, set);
     crossovers(o, set);
+    evaluations(o, set);
     fputs("<h2>Figures</h2>\n", o);
     hn_figure f;
     hn_figure_bpb(&f, set, reference, NULL);

@@ -15,20 +15,24 @@ static void usage(FILE *out) {
             "crossover points where one validation-BPB curve passes another (Figure 3's dotted\n"
             "lines), interpolated in log(bytes). Runs whose configs differ only by seed (and\n"
             "name) are one row: valid BPB as mean ± sample sd over them, `seeds` their count.\n"
-            "Each run's corpus is shown; runs on different corpora are compared with a warning.\n\n"
+            "Each run's corpus is shown; runs on different corpora are compared with a warning.\n"
+            "Then the evaluations of the runs' checkpoints (`hnet eval`: BPB on a corpus split,\n"
+            "zero-shot task accuracy, robustness), the newest of each task, data, step, metric.\n\n"
             HN_SELECT_HELP
             "\noutput:\n"
             "  --format F       text (default), csv or markdown\n"
             "  --csv, --markdown  shorthands\n"
             "  --crossovers     only the crossovers (with csv: their own CSV table)\n"
-            "  --no-crossovers  only the table\n"
+            "  --no-crossovers  leave out the crossovers\n"
+            "  --evaluations    only the evaluations (with csv: their own CSV table)\n"
+            "  --no-evaluations leave out the evaluations\n"
             "  --per-run        one row per run (no averaging over seeds)\n");
 }
 
 int hn_cmd_compare(int argc, char **argv) {
     hn_selection sel = {0};
     hn_table_format fmt = HN_FMT_TEXT;
-    int table = 1, cross = 1, per_run = 0;
+    int table = 1, cross = 1, evals = 1, per_run = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int t = hn_select_arg(&sel, "compare", argc, argv, &i);
@@ -51,9 +55,13 @@ int hn_cmd_compare(int argc, char **argv) {
         } else if (!strcmp(a, "--markdown")) {
             fmt = HN_FMT_MARKDOWN;
         } else if (!strcmp(a, "--crossovers")) {
-            table = 0, cross = 1;
+            table = 0, cross = 1, evals = 0;
         } else if (!strcmp(a, "--no-crossovers")) {
             cross = 0, table = 1;
+        } else if (!strcmp(a, "--evaluations")) {
+            table = 0, cross = 0, evals = 1;
+        } else if (!strcmp(a, "--no-evaluations")) {
+            evals = 0;
         } else if (!strcmp(a, "--per-run")) {
             per_run = 1;
         } else {
@@ -61,7 +69,7 @@ int hn_cmd_compare(int argc, char **argv) {
             return 2;
         }
     }
-    if (fmt == HN_FMT_CSV && table && cross) cross = 0; /* one CSV table per output */
+    if (fmt == HN_FMT_CSV && table) cross = evals = 0; /* one CSV table per output */
     hn_cmp_set set;
     hn_error err;
     if (hn_select_load(&sel, &set, &err)) {
@@ -76,6 +84,13 @@ int hn_cmd_compare(int argc, char **argv) {
     }
     hn_cmp_warn_corpora(&set, "hnet compare: ", stderr);
     if (table) hn_cmp_print_table(&set, fmt, per_run, stdout);
+    if (evals) {
+        int any = 0;
+        for (int i = 0; i < set.n; i++) any += set.runs[i].n_evals;
+        if (any && table) printf(fmt == HN_FMT_MARKDOWN ? "\nEvaluations:\n\n" : "\nevaluations:\n");
+        if (!any && !table) printf("no evaluations: run hnet eval on the runs' checkpoints\n");
+        hn_cmp_print_evaluations(&set, fmt, stdout);
+    }
     if (cross) {
         hn_crossover *c;
         int n = hn_cmp_crossovers(&set, &c);

@@ -1,6 +1,7 @@
 /* hnet eval CKPT|RUN --data CORPUS[:split]: bits per byte of a checkpoint over a corpus
- * split, bytes/s and the compression of each stage, batched through the backend as a
- * training forward without gradients; recorded in results.db's evaluations table. */
+ * split, bytes/s and the compression of each stage; hnet eval CKPT|RUN --task FILE
+ * --format F: a zero-shot task. Both batched through the backend as a training forward
+ * without gradients; recorded in results.db's evaluations table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,15 @@
 #include "cli/util.h"
 #include "data/corpus.h"
 #include "eval/bpb.h"
+#include "eval/perturb.h"
+#include "eval/tasks.h"
 #include "results/store.h"
 #include "train/checkpoint.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet eval CKPT|RUN --data CORPUS[:SPLIT] [options]\n\n"
+            "usage: hnet eval CKPT|RUN --data CORPUS[:SPLIT] [options]\n"
+            "       hnet eval CKPT|RUN --task FILE.jsonl --format FORMAT [options]\n\n"
             "Bits per byte of a checkpoint over a corpus split, with bytes/s and the\n"
             "compression L^{s+1}/L^s of each stage; the model runs batched on the chosen\n"
             "backend as in a training forward, without gradients. CKPT is a .safetensors file\n"
@@ -26,10 +30,31 @@ static void usage(FILE *out) {
             "'synthetic'; SPLIT is valid (default), train, test (enwik8's last 5M bytes) or all.\n"
             "The windows are those of training's validation: consecutive, non-overlapping,\n"
             "seq_len bytes each predicting the next, from the start of the split.\n\n"
+            "--task scores a zero-shot task from a local JSONL file in lm-evaluation-harness's\n"
+            "format FORMAT (lambada, hellaswag, piqa, arc_easy, arc_challenge, winogrande,\n"
+            "openbookqa, or choice: {\"context\", \"choices\", \"gold\"}; experiments/TASKS.md):\n"
+            "multiple choice by the log-likelihood of each continuation (acc, and acc_norm with\n"
+            "it divided by the continuation's bytes), LAMBADA by greedy last-word prediction\n"
+            "(acc, ppl). Requests longer than seq_len keep their last seq_len bytes.\n\n"
+            "--perturb scores a multiple-choice task again with its contexts perturbed as in\n"
+            "the H-Net paper's Table 3 (BLT's noise; continuations stay clean), seeded by --seed:\n"
+            "  antspeak    every character upper-cased, one space between characters\n"
+            "  drop        each character removed with probability 0.1\n"
+            "  randomcase  each letter upper-cased with probability 0.5, else lower-cased\n"
+            "  repeat      each character, with probability 0.2, written 2, 3 or 4 times\n"
+            "  uppercase   every letter upper-cased\n"
+            "and reports the robustness score of Appendix D.1 for each and for their mean:\n"
+            "100 (perturbed - chance) / max(clean - chance, 0) on the task's headline accuracy\n"
+            "(acc_norm for hellaswag, arc_challenge, openbookqa; acc otherwise), chance = the\n"
+            "mean of 1/choices (0.25 for HellaSwag).\n\n"
             "options:\n"
             "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
             "  --batch N       windows per forward (default: the run's eval.batch)\n"
             "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
+            "  --limit N       score the first N task items (default: all)\n"
+            "  --perturb P     antspeak, drop, randomcase, repeat, uppercase, a comma-separated\n"
+            "                  list of them, or all\n"
+            "  --seed N        seed of the perturbations (default 0)\n"
             "  --device D      cpu or cuda (default cpu)\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
@@ -100,10 +125,172 @@ static int resolve_checkpoint(const char *arg, char *path, size_t n, char *uuid,
     return HN_OK;
 }
 
+/* One row per metric into the evaluations table. */
+static int log_rows(hn_results *r, hn_eval_row row, const char *const *metrics, const double *values,
+                    int n, hn_error *err) {
+    for (int i = 0; i < n; i++) {
+        row.metric = metrics[i];
+        row.value = values[i];
+        if (hn_results_log_evaluation(r, &row, err)) return HN_ERR;
+    }
+    return HN_OK;
+}
+
+typedef struct eval_opts {
+    const char *data, *task, *format, *device, *db;
+    long seq_len, batch, max_bytes, limit;
+    int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
+    long seed;
+    int use_db;
+} eval_opts;
+
+/* BPB over a corpus split. */
+static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const char *path,
+                       hn_eval_row row, hn_results **r, hn_error *err) {
+    hn_corpus c;
+    memset(&c, 0, sizeof c);
+    size_t begin = 0, end = 0;
+    char split[16];
+    if (open_split(o->data, &c, &begin, &end, split, err)) return HN_ERR;
+    int L = o->seq_len ? (int)o->seq_len : config_int(cfg, "data", "seq_len", 512);
+    int B = o->batch ? (int)o->batch : config_int(cfg, "eval", "batch", 8);
+    hn_eval_bpb res;
+    int rc = hn_eval_bpb_range(m, c.bytes, begin, end, L, B, o->max_bytes, &res, err);
+    if (rc == HN_OK) {
+        double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
+        printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
+               c.name, split, res.bpb, res.bytes, L, B, m->be->name, bps);
+        for (int s = 0; s < res.stages; s++)
+            printf("  stage %d compression L%d/L%d = %.4f (%.2f bytes per chunk)\n", s, s + 1, s,
+                   res.compression[s], res.compression[s] > 0 ? 1.0 / res.compression[s] : 0.0);
+        if (o->use_db) {
+            char where[1100];
+            const char *colon = strrchr(o->data, ':');
+            if (colon && !strcmp(colon + 1, split)) snprintf(where, sizeof where, "%s", o->data);
+            else snprintf(where, sizeof where, "%s:%s", o->data, split);
+            row.task = "bpb", row.data = where, row.bytes = res.bytes;
+            const char *metrics[2] = {"bpb", "bytes_per_s"};
+            double values[2] = {res.bpb, bps};
+            rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+            for (int s = 0; rc == HN_OK && s < res.stages; s++) {
+                char name[32];
+                snprintf(name, sizeof name, "compression_s%d", s);
+                const char *mn[1] = {name};
+                rc = log_rows(*r, row, mn, &res.compression[s], 1, err);
+            }
+        }
+    }
+    hn_corpus_free(&c);
+    return rc ? HN_ERR : HN_OK;
+}
+
+/* The accuracy the paper reports for the task (Table 2). */
+static double headline(const hn_task *t, const hn_task_result *r) {
+    return t->headline_norm ? r->acc_norm : r->acc;
+}
+
+/* One scoring of the task file, perturbed by p (or clean when p < 0). */
+static int score_once(hn_model *m, const eval_opts *o, int p, int L, long B, hn_task *t,
+                      hn_task_result *res, hn_error *err) {
+    if (hn_task_load(o->task, o->format, o->limit, t, err)) return HN_ERR;
+    if (p >= 0 && t->kind != HN_TASK_CHOICE) {
+        hn_task_free(t);
+        return hn_fail(err, "--perturb applies to multiple-choice tasks, not %s", o->format);
+    }
+    if ((p >= 0 && hn_task_perturb(t, (hn_perturbation)p, (uint64_t)o->seed, err)) ||
+        hn_task_score(m, t, L, B * L, res, err)) {
+        hn_task_free(t);
+        return HN_ERR;
+    }
+    return HN_OK;
+}
+
+/* A zero-shot task from a JSONL file, clean and under each --perturb. */
+static int eval_task(hn_model *m, const cJSON *cfg, const eval_opts *o, const char *path,
+                     hn_eval_row row, hn_results **r, hn_error *err) {
+    int L = o->seq_len ? (int)o->seq_len : config_int(cfg, "data", "seq_len", 512);
+    long B = o->batch ? o->batch : config_int(cfg, "eval", "batch", 8);
+    hn_task t;
+    hn_task_result clean;
+    if (score_once(m, o, -1, L, B, &t, &clean, err)) return HN_ERR;
+    int rc = HN_OK;
+    printf("%s on %s (%s, %ld items, window %d, %s): acc %.4f", path, o->task, t.format, clean.items,
+           L, m->be->name, clean.acc);
+    if (t.kind == HN_TASK_LAST_WORD) printf(", ppl %.4f", clean.ppl);
+    else printf(", acc_norm %.4f (chance %.4f)", clean.acc_norm, clean.chance);
+    printf(", %.0f bytes/s\n", clean.seconds > 0 ? clean.bytes / clean.seconds : 0.0);
+    char data[1100];
+    snprintf(data, sizeof data, "%s (seed %ld)", o->task, o->seed); /* of the perturbed rows */
+    if (o->use_db) {
+        row.task = t.format, row.data = o->task, row.bytes = clean.items;
+        const char *metrics[2] = {"acc", t.kind == HN_TASK_LAST_WORD ? "ppl" : "acc_norm"};
+        double values[2] = {clean.acc, t.kind == HN_TASK_LAST_WORD ? clean.ppl : clean.acc_norm};
+        rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+    }
+    double sum_acc = 0, sum_norm = 0;
+    for (int i = 0; rc == HN_OK && i < o->n_perturb; i++) {
+        hn_task pt;
+        hn_task_result res;
+        int p = o->perturb[i];
+        if (score_once(m, o, p, L, B, &pt, &res, err)) {
+            rc = HN_ERR;
+            break;
+        }
+        double score = hn_robustness_score(headline(&pt, &res), headline(&t, &clean), clean.chance);
+        printf("  %-10s acc %.4f, acc_norm %.4f, robustness %.1f\n", hn_perturb_name(p), res.acc,
+               res.acc_norm, score);
+        sum_acc += res.acc, sum_norm += res.acc_norm;
+        if (o->use_db) {
+            char task[80];
+            snprintf(task, sizeof task, "%s:%s", t.format, hn_perturb_name(p));
+            row.task = task, row.data = data, row.bytes = res.items;
+            const char *metrics[3] = {"acc", "acc_norm", "robustness"};
+            double values[3] = {res.acc, res.acc_norm, score};
+            rc = log_rows(*r, row, metrics, values, isnan(score) ? 2 : 3, err);
+        }
+        hn_task_free(&pt);
+    }
+    if (rc == HN_OK && o->n_perturb > 1) {
+        hn_task_result mean = {.acc = sum_acc / o->n_perturb, .acc_norm = sum_norm / o->n_perturb};
+        double score = hn_robustness_score(headline(&t, &mean), headline(&t, &clean), clean.chance);
+        printf("  %-10s acc %.4f, acc_norm %.4f, robustness %.1f\n", "mean", mean.acc, mean.acc_norm, score);
+        if (o->use_db) {
+            char task[80];
+            snprintf(task, sizeof task, "%s:perturbed", t.format);
+            row.task = task, row.data = data, row.bytes = clean.items;
+            const char *metrics[3] = {"acc", "acc_norm", "robustness"};
+            double values[3] = {mean.acc, mean.acc_norm, score};
+            rc = log_rows(*r, row, metrics, values, isnan(score) ? 2 : 3, err);
+        }
+    }
+    hn_task_free(&t);
+    return rc ? HN_ERR : HN_OK;
+}
+
+/* --perturb all | NAME[,NAME...] */
+static int parse_perturb(const char *spec, eval_opts *o) {
+    o->n_perturb = 0;
+    if (!strcmp(spec, "all")) {
+        for (int p = 0; p < HN_PERTURB_COUNT; p++) o->perturb[o->n_perturb++] = p;
+        return 0;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int p = hn_perturb_parse(tok);
+        if (p < 0 || o->n_perturb == HN_PERTURB_COUNT) {
+            fprintf(stderr, "hnet eval: --perturb: unknown perturbation '%s' (antspeak, drop, randomcase, "
+                            "repeat, uppercase, or all)\n", tok);
+            return -1;
+        }
+        o->perturb[o->n_perturb++] = p;
+    }
+    return 0;
+}
+
 int hn_cmd_eval(int argc, char **argv) {
-    const char *arg = NULL, *data = NULL, *device = "cpu", *db = NULL;
-    long seq_len = 0, batch = 0, max_bytes = 0;
-    int use_db = 1;
+    eval_opts o = {.device = "cpu", .use_db = 1};
+    const char *arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -111,20 +298,33 @@ int hn_cmd_eval(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--data") && more) {
-            data = argv[++i];
+            o.data = argv[++i];
+        } else if (!strcmp(a, "--task") && more) {
+            o.task = argv[++i];
+        } else if (!strcmp(a, "--perturb") && more) {
+            if (parse_perturb(argv[++i], &o)) return 2;
+        } else if (!strcmp(a, "--seed") && more) {
+            if (hn_parse_long(argv[++i], &o.seed) || o.seed < 0) {
+                fprintf(stderr, "hnet eval: --seed expects a non-negative integer, found '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--format") && more) {
+            o.format = argv[++i];
         } else if (!strcmp(a, "--device") && more) {
-            device = argv[++i];
+            o.device = argv[++i];
         } else if (!strcmp(a, "--db") && more) {
-            db = argv[++i];
+            o.db = argv[++i];
         } else if (!strcmp(a, "--no-db")) {
-            use_db = 0;
-        } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes")) && more) {
+            o.use_db = 0;
+        } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes") ||
+                    !strcmp(a, "--limit")) && more) {
             long v;
             if (hn_parse_long(argv[++i], &v) || v < 1) {
                 fprintf(stderr, "hnet eval: %s expects a positive integer, found '%s'\n", a, argv[i]);
                 return 2;
             }
-            *(!strcmp(a, "--seq-len") ? &seq_len : !strcmp(a, "--batch") ? &batch : &max_bytes) = v;
+            *(!strcmp(a, "--seq-len") ? &o.seq_len : !strcmp(a, "--batch") ? &o.batch
+                                                  : !strcmp(a, "--limit") ? &o.limit : &o.max_bytes) = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hnet eval: unknown option or missing value '%s' (see hnet eval --help)\n", a);
             return 2;
@@ -136,14 +336,23 @@ int hn_cmd_eval(int argc, char **argv) {
         }
     }
     char db_buf[4096];
-    db = hn_cli_db(db, db_buf, sizeof db_buf);
-    if (!arg || !data) {
+    o.db = hn_cli_db(o.db, db_buf, sizeof db_buf);
+    if (!arg || !o.data == !o.task) {
+        if (o.data && o.task) fprintf(stderr, "hnet eval: give --data or --task, not both\n");
         usage(stderr);
         return 2;
     }
-    const hn_backend *be = hn_backend_get(device);
+    if (o.n_perturb && !o.task) {
+        fprintf(stderr, "hnet eval: --perturb needs --task\n");
+        return 2;
+    }
+    if (o.task && !o.format) {
+        fprintf(stderr, "hnet eval: --task needs --format (%s)\n", HN_TASK_FORMATS);
+        return 2;
+    }
+    const hn_backend *be = hn_backend_get(o.device);
     if (!be) {
-        fprintf(stderr, "hnet eval: no backend '%s' in this build (cpu%s)\n", device,
+        fprintf(stderr, "hnet eval: no backend '%s' in this build (cpu%s)\n", o.device,
                 hn_backend_get("cuda") ? ", cuda" : "");
         return 2;
     }
@@ -153,56 +362,21 @@ int hn_cmd_eval(int argc, char **argv) {
     hn_model m;
     memset(&m, 0, sizeof m);
     cJSON *cfg = NULL;
-    hn_corpus c;
-    memset(&c, 0, sizeof c);
     hn_results *r = NULL;
-    char path[1200], uuid[33], split[16];
+    char path[1200], uuid[33];
     long step = -1;
-    size_t begin = 0, end = 0;
     int rc = 1;
     if (hn_registry_load_default(&reg, &err) ||
         resolve_checkpoint(arg, path, sizeof path, uuid, &step, &err) ||
-        hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err) ||
-        open_split(data, &c, &begin, &end, split, &err))
+        hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err))
         goto done;
-    int L = seq_len ? (int)seq_len : config_int(cfg, "data", "seq_len", 512);
-    int B = batch ? (int)batch : config_int(cfg, "eval", "batch", 8);
-    hn_eval_bpb res;
-    if (hn_eval_bpb_range(&m, c.bytes, begin, end, L, B, max_bytes, &res, &err)) goto done;
-    double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
-    printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
-           c.name, split, res.bpb, res.bytes, L, B, be->name, bps);
-    for (int s = 0; s < res.stages; s++)
-        printf("  stage %d compression L%d/L%d = %.4f (%.2f bytes per chunk)\n", s, s + 1, s,
-               res.compression[s], res.compression[s] > 0 ? 1.0 / res.compression[s] : 0.0);
-    if (use_db) {
-        char where[1100];
-        const char *colon = strrchr(data, ':');
-        if (colon && !strcmp(colon + 1, split)) snprintf(where, sizeof where, "%s", data);
-        else snprintf(where, sizeof where, "%s:%s", data, split);
-        hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step, .task = "bpb",
-                           .data = where, .bytes = res.bytes};
-        if (hn_results_open(db, &r, &err)) goto done;
-        const char *metrics[2] = {"bpb", "bytes_per_s"};
-        double values[2] = {res.bpb, bps};
-        for (int i = 0; i < 2; i++) {
-            row.metric = metrics[i];
-            row.value = values[i];
-            if (hn_results_log_evaluation(r, &row, &err)) goto done;
-        }
-        for (int s = 0; s < res.stages; s++) {
-            char name[32];
-            snprintf(name, sizeof name, "compression_s%d", s);
-            row.metric = name;
-            row.value = res.compression[s];
-            if (hn_results_log_evaluation(r, &row, &err)) goto done;
-        }
-    }
+    hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step};
+    if (o.task ? eval_task(&m, cfg, &o, path, row, &r, &err) : eval_corpus(&m, cfg, &o, path, row, &r, &err))
+        goto done;
     rc = 0;
 done:
     if (rc) fprintf(stderr, "hnet eval: %s\n", err.msg);
     if (r) hn_results_close(r);
-    hn_corpus_free(&c);
     cJSON_Delete(cfg);
     hn_model_free(&m);
     hn_registry_close(&reg);

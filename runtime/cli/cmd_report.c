@@ -12,8 +12,9 @@ static void usage(FILE *out) {
             "usage: hnet report [RUNS] [-o FILE.html] [--title TEXT] [--reference NAME]\n\n"
             "Writes one self-contained HTML file (no other files, no network): the comparison\n"
             "table of `hnet compare`, the crossovers, validation BPB against bytes seen and the\n"
-            "per-stage compression figures (stage 0 = outermost), embedded as PNG images, and\n"
-            "every run's corpus and resolved config.\n\n"
+            "per-stage compression figures (stage 0 = outermost), embedded as PNG images, the\n"
+            "evaluations of the runs' checkpoints (hnet eval), and every run's corpus and\n"
+            "resolved config.\n\n"
             HN_SELECT_HELP
             "\noutput:\n"
             "  -o FILE          default results/report.html\n"

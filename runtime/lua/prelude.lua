@@ -1,6 +1,6 @@
 -- hnet experiment prelude. Defines the constructors an experiment file uses
 -- (experiment, suite, corpus, isotropic, hnet, spacebyte, dc, space, pool, moe, wsd,
--- reference_config)
+-- reference_config, checkpoint)
 -- as globals, and sandboxes the standard library.
 --
 -- Every constructor validates its own table and resolves it: defaults filled, per-stage
@@ -883,6 +883,33 @@ function CTOR.reference_config(file, where, path)
   return resolve_model(r.kind, r.args, where, path)
 end
 
+-- init = checkpoint "path" or checkpoint { "path", freeze = { 0 } }: start training from
+-- the weights of a checkpoint (a .safetensors file, or a run's checkpoint folder: its
+-- newest intact file) instead of the initialisation; the listed stages (0 = the
+-- outermost, with the embedding and the LM head; S = the main network) keep their
+-- weights. A relative path is taken from the current directory, as corpus files are.
+function CTOR.checkpoint(args, where, path)
+  path = path or "init"
+  local example = "checkpoint \"results/checkpoints/NAME\" or checkpoint { \"x.safetensors\", freeze = { 0 } }"
+  local file, freeze = args, {}
+  if type(args) == "table" and not is_object(args) then
+    for k in pairs(args) do
+      if k ~= 1 and k ~= "freeze" then fail(where, join(path, tostring(k)), "unknown key; expected " .. example) end
+    end
+    file, freeze = args[1], args.freeze or {}
+  end
+  if type(file) ~= "string" or file == "" then
+    fail(where, path, fmt("expected the path of a checkpoint, e.g. %s, found %s", example, describe(file)))
+  end
+  if not is_list(freeze) and next(freeze) ~= nil then
+    fail(where, join(path, "freeze"), fmt("expected a list of stage numbers, e.g. { 0 }, found %s", describe(freeze)))
+  end
+  local stages = array({})
+  for i, v in ipairs(freeze) do stages[i] = apply(nonneg_int, v, where, join(join(path, "freeze"), i)) end
+  local out = ordered({ kind = "checkpoint", path = file, freeze = stages }, { "kind", "path", "freeze" })
+  return new_object("checkpoint", out, raw_copy(type(args) == "table" and args or { args }))
+end
+
 ---------------------------------------------------------------------------- experiment, suite
 
 local function basename(file)
@@ -908,6 +935,13 @@ local function schedule_check(v, where, path)
   if kind_of(v) == "wsd" then return true, v end
   if type(v) == "table" and not is_object(v) then return true, CTOR.wsd(v, where, path) end
   return false, "wsd{...}"
+end
+
+local function init_check(v, where, path)
+  if v == nil then return false, "checkpoint \"PATH\"" end
+  if kind_of(v) == "checkpoint" then return true, v end
+  if type(v) == "string" or (type(v) == "table" and not is_object(v)) then return true, CTOR.checkpoint(v, where, path) end
+  return false, "checkpoint \"PATH\" or checkpoint { \"PATH\", freeze = { 0 } }"
 end
 
 local function table_check(example, spec)
@@ -956,7 +990,7 @@ local function checkpoint_spec()
   return { { "every", nonneg_int, 0 }, { "dir", nonempty_string, "results/checkpoints" }, { "keep", posint, 2 } }
 end
 
-local EXPERIMENT_KEYS = { "name", "data", "model", "train", "eval", "seed", "backend", "log", "checkpoint" }
+local EXPERIMENT_KEYS = { "name", "data", "model", "train", "eval", "seed", "backend", "log", "checkpoint", "init" }
 
 function CTOR.experiment(args, where, path)
   expect_table(args, where, "experiment", "experiment { name = \"x\", data = corpus \"tinyshakespeare\", model = isotropic { layout = \"T4\" } }")
@@ -971,9 +1005,10 @@ function CTOR.experiment(args, where, path)
     { "log", table_check("{ every = 10 }", log_spec), function() return fields(where, "log", "log", {}, log_spec()) end },
     { "checkpoint", table_check("{ every = 100 }", checkpoint_spec), function() return fields(where, "checkpoint", "checkpoint", {}, checkpoint_spec()) end },
     { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
+    { "init", init_check, nil }, -- start from a checkpoint's weights (runtime/train/init.h)
   })
   r.file = where.file
-  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "match_flops" }
+  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "init", "match_flops" }
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it
   return new_object("experiment", r, raw)
@@ -1005,7 +1040,7 @@ end
 
 ---------------------------------------------------------------------------- globals, sandbox
 
-for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "moe", "wsd", "reference_config" } do
+for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "moe", "wsd", "reference_config", "checkpoint" } do
   local ctor = CTOR[name]
   _G[name] = function(args) return ctor(args, here()) end
 end

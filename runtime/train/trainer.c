@@ -19,6 +19,7 @@
 #include "train/batches.h"
 #include "train/boundary_score.h"
 #include "train/checkpoint.h"
+#include "train/init.h"
 #include "train/lr_modulation.h"
 #include "train/progress.h"
 #include "train/schedule.h"
@@ -151,13 +152,15 @@ static double gradient_norm(const hn_model *m) {
 /* Clips by the global norm and applies AdamW to every parameter (learning rate times its
  * stage's multiplier). */
 static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, double lr,
-                           double norm, const double *mult, const run_settings *s) {
+                           double norm, const double *mult, const hn_init *init,
+                           const run_settings *s) {
     const hn_backend *be = m->be;
     hn_param_store *ps = &m->params;
     float scale = (s->grad_clip > 0 && norm > s->grad_clip) ? (float)(s->grad_clip / norm) : 1.0f;
     float bc1 = (float)(1 - pow(s->beta1, (double)t)), bc2 = (float)(1 - pow(s->beta2, (double)t));
     for (int i = 0; i < ps->n; i++) {
         hn_param_entry *e = &ps->entries[i];
+        if (e->group >= 0 && e->group < HN_INIT_MAX_GROUPS && init->frozen[e->group]) continue;
         float wd = e->p.weight_decay ? (float)s->weight_decay : 0.0f;
         be->adamw(e->p.value, e->p.grad, opt_m + e->offset, opt_v + e->offset, e->numel,
                   (float)(lr * mult[e->group]),
@@ -411,6 +414,14 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
+    hn_init init;
+    /* loaded before the run claims its checkpoint folder (which may be init's own, set
+     * aside for a new run); a resumed run then takes the weights of its checkpoint */
+    if (hn_init_settings(cfg, r.model.n_stages + 1, &init, err) ||
+        (init.has && hn_init_load(&init, &r.model, err))) {
+        release(&r);
+        return HN_ERR;
+    }
     size_t T = (size_t)(s.batch > s.eval_batch ? s.batch : s.eval_batch) * (size_t)s.seq_len;
     r.tok = malloc(T * sizeof(int32_t));
     r.tgt = malloc(T * sizeof(int32_t));
@@ -446,6 +457,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     }
     res->run_id = r.run_id;
     snprintf(res->db_path, sizeof res->db_path, "%s", s.db_path);
+
     if (ckpt.every > 0) snprintf(res->checkpoint_dir, sizeof res->checkpoint_dir, "%s", ckpt.run_dir);
     if (!opt->quiet) /* where to find it while it trains: hnet show ID, the checkpoint folder */
         fprintf(stderr, "%s: run %lld%s in %s; checkpoints: %s\n", s.name, (long long)r.run_id,
@@ -507,6 +519,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             goto fail;
         }
         if (hn_model_backward(&r.model, err)) goto fail;
+        hn_init_zero_frozen_grads(&init, &r.model);
         double lr = hn_schedule_lr(&sched, step);
         flops_sum += hn_model_flops_per_byte(&r.model);
         flops_n++;
@@ -528,7 +541,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                     r.model.be->name, step + 1, derr);
             goto fail;
         }
-        optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, gnorm, mult, &s);
+        optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, gnorm, mult, &init, &s);
         long done = step + 1, bytes = done * bytes_per_step;
         bpb_sum += bpb;
         bpb_n++;

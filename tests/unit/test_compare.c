@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "analysis/compare.h"
+#include "analysis/figures.h"
 #include "analysis/run_config.h"
 #include "core/rng.h"
 #include "results/store.h"
@@ -212,6 +213,74 @@ static void test_formats_and_selection(void **state) {
     assert_non_null(strstr(err.msg, "no run with id 999"));
 }
 
+/* Evaluations of a run's checkpoints (the evaluations table) come with the run: the newest
+ * value of each task, data, step and metric, none of another run's, none of a checkpoint
+ * whose run is not in the database; compare prints them, report has them in its page. */
+static void test_evaluations(void **state) {
+    char path[300];
+    int64_t ids[4];
+    make_db(path, sizeof path, ids);
+    hn_results *r;
+    hn_error err;
+    assert_int_equal(hn_results_open(path, &r, &err), HN_OK);
+    char ua[33], uc[33];
+    assert_int_equal(hn_results_run_uuid(r, ids[0], ua, &err), HN_OK);
+    assert_int_equal(hn_results_run_uuid(r, ids[3], uc, &err), HN_OK);
+    hn_eval_row row = {.run_uuid = ua, .checkpoint = "a.safetensors", .step = 9, .task = "bpb",
+                       .data = "enwik8:test", .metric = "bpb", .value = 1.5, .bytes = 4096};
+    assert_int_equal(hn_results_log_evaluation(r, &row, &err), HN_OK);
+    row.value = 1.25; /* evaluated again: the newest counts */
+    assert_int_equal(hn_results_log_evaluation(r, &row, &err), HN_OK);
+    row.task = "piqa", row.data = "piqa.jsonl", row.metric = "acc", row.value = 0.75, row.bytes = 4;
+    assert_int_equal(hn_results_log_evaluation(r, &row, &err), HN_OK);
+    row.run_uuid = uc, row.value = 0.5;
+    assert_int_equal(hn_results_log_evaluation(r, &row, &err), HN_OK);
+    row.run_uuid = "", row.value = 0.125; /* a converted checkpoint: no run */
+    assert_int_equal(hn_results_log_evaluation(r, &row, &err), HN_OK);
+    hn_results_close(r);
+
+    hn_cmp_set set;
+    int64_t pick[2] = {ids[0], ids[1]};
+    assert_int_equal(hn_cmp_load_ids(path, pick, 2, &set, &err), HN_OK);
+    assert_int_equal(set.runs[0].n_evals, 2);
+    assert_int_equal(set.runs[1].n_evals, 0);
+    const hn_cmp_eval *e = &set.runs[0].evals[0];
+    assert_string_equal(e->task, "bpb");
+    assert_string_equal(e->data, "enwik8:test");
+    assert_int_equal(e->step, 9);
+    assert_true(e->value == 1.25);
+    assert_string_equal(set.runs[0].evals[1].metric, "acc");
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(hn_cmp_print_evaluations(&set, HN_FMT_CSV, f), 2);
+    fclose(f);
+    assert_string_equal(buf, "run,step,task,data,metric,value,bytes\n"
+                             "A,9,bpb,enwik8:test,bpb,1.25,4096\n"
+                             "A,9,piqa,piqa.jsonl,acc,0.75,4\n");
+    free(buf);
+    f = open_memstream(&buf, &len);
+    assert_int_equal(hn_cmp_print_evaluations(&set, HN_FMT_TEXT, f), 2);
+    fclose(f);
+    assert_int_equal(count_lines(buf), 3);
+    assert_non_null(strstr(buf, "1.2500"));
+    free(buf);
+
+    char html[400];
+    snprintf(html, sizeof html, "%s/report.html", dir);
+    assert_int_equal(hn_report_write(&set, "t", NULL, html, &err), HN_OK);
+    f = fopen(html, "r");
+    assert_non_null(f);
+    static char page[1 << 20];
+    size_t got = fread(page, 1, sizeof page - 1, f);
+    page[got] = 0;
+    fclose(f);
+    assert_non_null(strstr(page, "<h2>Evaluations</h2>"));
+    assert_non_null(strstr(page, "<td>enwik8:test</td><td>bpb</td><td class=n>1.2500</td>"));
+    hn_cmp_free(&set);
+}
+
 /* Runs that differ only by seed are one row, mean ± sample sd; a rerun under the same
  * seed, another corpus or another model is a row of its own; the corpora are named. */
 static void test_seed_average(void **state) {
@@ -299,6 +368,7 @@ int main(void) {
         cmocka_unit_test(test_crossings_random_curves),
         cmocka_unit_test(test_formats_and_selection),
         cmocka_unit_test(test_seed_average),
+        cmocka_unit_test(test_evaluations),
         cmocka_unit_test(test_config_diff),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
