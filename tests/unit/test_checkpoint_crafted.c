@@ -29,14 +29,11 @@ static char tmpdir[256];
 
 static int setup(void **state) {
     if (registry_open(&reg)) return -1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/hnet-crafted-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_make(tmpdir, sizeof tmpdir, "hnet-crafted");
 }
 
 static int teardown(void **state) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    tmpdir_remove(tmpdir);
     hn_registry_close(&reg);
     return 0;
 }

@@ -23,3 +23,14 @@ int registry_open(hn_registry *reg) {
     }
     return 0;
 }
+
+int tmpdir_make(char *dir, size_t cap, const char *prefix) {
+    snprintf(dir, cap, "/tmp/%s-XXXXXX", prefix);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+void tmpdir_remove(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
+}

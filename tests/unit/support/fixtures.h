@@ -11,6 +11,10 @@ float *falloc(size_t n);
 /* Initialises reg and loads the plugins hnet finds by default (build/layers, build/plugins);
  * 0, or -1 after printing why (for a cmocka group setup). */
 int registry_open(hn_registry *reg);
+/* A fresh folder /tmp/<prefix>-XXXXXX into dir (at least 64 bytes); 0, or -1. */
+int tmpdir_make(char *dir, size_t cap, const char *prefix);
+/* Removes dir and everything in it. */
+void tmpdir_remove(const char *dir);
 
 /* SQL that takes a results.db of schema version 4 back to the shape of version 2 (the v4
  * evaluations and
