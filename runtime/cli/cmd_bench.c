@@ -36,7 +36,10 @@ static void usage(FILE *out) {
             "  --batch N       sequences per step (default: train.batch)\n"
             "  --seq-len N     bytes per sequence (default: data.seq_len)\n"
             "  --md NAME       also print one Markdown table row labelled NAME\n"
-            "  --profile       after timing, run one more step with per-op timing (cuda)\n");
+            "  --profile       after timing, run one more step with per-op timing (cuda)\n"
+            "  --routing MODE  learned (default) or targets: H-Net boundaries held at every\n"
+            "                  N-th position of each sequence, N each stage's ratio target\n"
+            "                  (BENCH.md: time H-Nets at their target compression too)\n");
 }
 
 static double now_s(void) {
@@ -91,7 +94,7 @@ static void print_split(int n_stages, const char *md) {
 
 typedef struct bench_opts {
     const char *file, *device, *md;
-    int profile;
+    int profile, hold_routing;
     long steps, warmup, batch, seq_len;
 } bench_opts;
 
@@ -106,6 +109,13 @@ static int parse(int argc, char **argv, bench_opts *o) {
             return 1;
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             o->device = argv[++i];
+        } else if (!strcmp(a, "--routing") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "learned") && strcmp(v, "targets")) {
+                fprintf(stderr, "hnet bench: --routing expects learned or targets, found '%s'\n", v);
+                return 2;
+            }
+            o->hold_routing = !strcmp(v, "targets");
         } else if (!strcmp(a, "--profile")) {
             o->profile = 1;
         } else if (!strcmp(a, "--md") && i + 1 < argc) {
@@ -178,6 +188,7 @@ int hn_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "hnet bench: %s\n", err.msg);
         goto done;
     }
+    hn_model_hold_routing(&m, o.hold_routing);
     size_t P = m.params.total, T = (size_t)batch * seq_len;
     opt_m = be->alloc(P * sizeof(float));
     opt_v = be->alloc(P * sizeof(float));
@@ -289,7 +300,7 @@ int hn_cmd_bench(int argc, char **argv) {
         printf("  MFU                %9.2f%%   (of %.0f TFLOP/s measured bf16 matmul)\n",
                100.0 * achieved / peak_rate, peak_rate / 1e12);
     if (peak_mem > 0) printf("  peak memory        %10.1f MiB (backend allocations)\n", peak_mem / 1048576.0);
-    printf("  compression        %s\n", comp_s);
+    printf("  compression        %s%s\n", comp_s, o.hold_routing ? " (routing held at the targets)" : "");
     print_split(S, o.md);
     if (o.md)
         printf("| %s | %s | %d x %d | %.1f | %.0f | %.4f | %.2f%% | %.0f | %.1f / %.1f / %.1f | %s |\n",

@@ -187,6 +187,8 @@ int hn_model_stage_stats(const hn_model *m, hn_stage_stats *stats, int max) {
     return hn_stage_stats_collect(&m->backbone, stats, max);
 }
 
+void hn_model_hold_routing(hn_model *m, int on) { hn_stage_hold_routing(&m->backbone, on); }
+
 long hn_model_param_count(const hn_model *m) {
     long n = 0;
     for (int i = 0; i < m->params.n; i++) n += (long)m->params.entries[i].numel;

@@ -61,5 +61,8 @@ double hn_model_flops_per_byte(const hn_model *m);
 /* Per-stage chunking statistics of the last forward pass; returns S. */
 int hn_model_stage_stats(const hn_model *m, hn_stage_stats *stats, int max);
 long hn_model_param_count(const hn_model *m);
+/* Routing held at each stage's target (hn_stage_hold_routing): for timing H-Nets at the
+ * compression they are meant to reach, independent of what an untrained router does. */
+void hn_model_hold_routing(hn_model *m, int on);
 
 #endif

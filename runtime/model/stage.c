@@ -335,6 +335,10 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
         return hn_fail_prefix(err, "chunker %s", st->chunker->name);
     be->download(st->p_h, st->p, (size_t)T * sizeof(float));
     for (int t = 0; t < T; t++) st->b_h[t] = hn_chunk_boundary(st->p_h[t]);
+    if (st->fixed_every > 0)
+        for (int s = 0; s < seqs->n; s++)
+            for (int t = seqs->offsets[s]; t < seqs->offsets[s + 1]; t++)
+                st->b_h[t] = (t - seqs->offsets[s]) % st->fixed_every == 0;
     int K = plan_chunks(st, seqs, bytes_h);
     upload_plan(st, be, seqs, K);
 
@@ -474,6 +478,11 @@ double hn_stage_flops(const hn_stage *st, const hn_seqs *seqs) {
 }
 
 int hn_stage_count(const hn_stage *st) { return st->innermost ? 0 : 1 + hn_stage_count(st->inner); }
+
+void hn_stage_hold_routing(hn_stage *st, int on) {
+    for (; st && !st->innermost; st = st->inner)
+        st->fixed_every = on && st->ratio_target > 0 ? (int)lround(st->ratio_target) : 0;
+}
 
 int hn_stage_stats_collect(const hn_stage *st, hn_stage_stats *stats, int max) {
     int n = 0;

@@ -44,6 +44,8 @@ typedef struct hn_stage {
     int smoothing, ste;
     hn_downsample downsample;
     double ratio_target, alpha;
+    int fixed_every; /* > 0: a boundary at every fixed_every-th position of each sequence,
+                      * whatever p says (benchmarks time routing held at its target) */
 
     /* buffers (device unless _h), sized for cap rows */
     int cap;
@@ -80,5 +82,8 @@ double hn_stage_flops(const hn_stage *st, const hn_seqs *seqs);
 int hn_stage_count(const hn_stage *st);
 /* stats[s] for s = 0..S-1; returns S. */
 int hn_stage_stats_collect(const hn_stage *st, hn_stage_stats *stats, int max);
+/* on: every chunking stage puts its boundaries at every round(N)-th position of each
+ * sequence (N its ratio target) instead of where p > 0.5; off: learned again. */
+void hn_stage_hold_routing(hn_stage *st, int on);
 
 #endif
