@@ -1,0 +1,43 @@
+/* hnet plugins --check FILE.so: the plugin test kit (check/plugin_check.h) on one
+ * shared object, loaded alone (as an out-of-tree plugin is, before it is installed). */
+#include <stdio.h>
+#include <string.h>
+
+#include "check/plugin_check.h"
+#include "cli/commands.h"
+#include "plugin/registry.h"
+
+int hn_cmd_plugins_check(const char *path, const char *config_json, int d_model) {
+    hn_registry reg;
+    hn_registry_init(&reg);
+    hn_error err = {{0}};
+    if (hn_registry_load_file(&reg, path, &err)) {
+        fprintf(stderr, "hnet plugins --check: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (reg.n_plugins == 1) {
+        const hn_layer_plugin *p = reg.plugins[0].plugin;
+        printf("%s %s (%s plugin, %s): gradient checks on the cpu backend\n", p->name, p->version,
+               p->role, path);
+        hn_plugin_check_opts o = {.d_model = d_model, .config_json = config_json, .out = stdout};
+        int n_failed = 0;
+        if (hn_plugin_check_layer(p, &o, &n_failed, &err)) {
+            fprintf(stderr, "hnet plugins --check: %s\n", err.msg);
+            rc = 1;
+        } else if (n_failed) {
+            printf("%s: %d gradient check(s) failed\n", p->name, n_failed);
+            rc = 1;
+        } else {
+            printf("%s: every gradient check passed\n", p->name);
+        }
+    } else if (reg.n_chunkers == 1) {
+        printf("%s (chunker plugin, %s): loads; the kit has no chunker checks yet\n",
+               reg.chunkers[0].plugin->name, path);
+    } else {
+        printf("%s (sink plugin, %s): loads; sinks have no gradient checks\n",
+               reg.sinks[0].plugin->name, path);
+    }
+    hn_registry_close(&reg);
+    return rc;
+}
