@@ -10,10 +10,11 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "plugin/chunker_abi.h"
 #include "plugin/layer_abi.h"
 
 typedef struct hn_plugin_check_opts {
-    int d_model;             /* 0: 16 */
+    int d_model;             /* 0: 64 (mamba2 with its default headdim needs 32) */
     const char *config_json; /* the plugin's section ({"hidden": 32}); NULL: defaults only */
     double tol;              /* worst relative error allowed; 0: 1e-2 */
     FILE *out;               /* one line per checked tensor; NULL: silent */
@@ -23,5 +24,11 @@ typedef struct hn_plugin_check_opts {
  * the message) when the checks cannot run: bad config, create/forward/backward failed. */
 int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *opts,
                           int *n_failed, hn_error *err);
+
+/* A chunker: p in [0, 1] and 1 at every sequence start; for a differentiable one the
+ * gradient of sum(p * probe) for the input and each parameter, with its parameters as
+ * its own initialisers draw them. */
+int hn_plugin_check_chunker(const hn_chunker_plugin *p, const hn_plugin_check_opts *opts,
+                            int *n_failed, hn_error *err);
 
 #endif

@@ -54,12 +54,14 @@ int hn_cmd_plugins(int argc, char **argv) {
                    "and in the build tree: layers\n(role mixer or mlp, with the block letters each "
                    "registers), chunkers and dashboard\nsinks: name, version, role, letters, file.\n\n"
                    "  --settings NAME  every setting of plugin NAME: type, default and meaning\n"
-                   "  --check FILE.so  the plugin test kit: loads FILE.so alone and runs the\n"
-                   "                   finite-difference gradient checks of a layer plugin on the\n"
-                   "                   cpu (input and every parameter); exit status 1 on a failure\n"
+                   "  --check FILE.so  the plugin test kit: loads FILE.so alone and runs on the cpu\n"
+                   "                   the finite-difference gradient checks of a layer or a\n"
+                   "                   differentiable chunker (input and every parameter; a\n"
+                   "                   chunker's p also in [0, 1], 1 at sequence starts);\n"
+                   "                   exit status 1 on a failure\n"
                    "  --config JSON    with --check: the plugin's config section, e.g.\n"
                    "                   '{\"hidden\": 32}' (keys without a default need one)\n"
-                   "  --d N            with --check: the model width (default 16)\n");
+                   "  --d N            with --check: the model width (default 64)\n");
             return 0;
         }
         if (!strcmp(argv[i], "--settings")) {
