@@ -168,34 +168,38 @@ static int check_host_version(const hn_plugin_decl *d, const char *kind, const c
     return HN_OK;
 }
 
-/* Registers the one table d declares; skip_loaded: a name found earlier on the search
- * path wins (returns HN_OK with *kept = 0). */
+/* What became of a declared table. */
+typedef enum added_as { ADDED_NONE = 0, ADDED_LAYER, ADDED_CHUNKER, ADDED_SINK } added_as;
+
+/* Registers the one table d declares. skip_loaded: a name found earlier on the search
+ * path wins, before any check (HN_OK, *added = ADDED_NONE). */
 static int add_declared(hn_registry *reg, const hn_plugin_decl *d, const char *path, int skip_loaded,
-                        int *kept, hn_error *err) {
-    *kept = 0;
+                        added_as *added, hn_error *err) {
+    *added = ADDED_NONE;
     int n_tables = !!d->layer + !!d->chunker + !!d->sink;
     if (n_tables != 1)
         return hn_fail(err, "%s: its hn_plugin_entry declared %d plugin tables; it must declare one",
                        path, n_tables);
     if (d->layer) {
-        if (check_host_version(d, "layer", d->layer->name, path, err)) return HN_ERR;
         if (skip_loaded && d->layer->name && hn_registry_find(reg, d->layer->name)) return HN_OK;
-        if (hn_registry_add(reg, d->layer, path, err)) return HN_ERR;
-        *kept = 1;
-        return HN_OK;
-    }
-    if (d->chunker) {
-        if (check_host_version(d, "chunker", d->chunker->name, path, err)) return HN_ERR;
+        if (check_host_version(d, "layer", d->layer->name, path, err) ||
+            hn_registry_add(reg, d->layer, path, err))
+            return HN_ERR;
+        *added = ADDED_LAYER;
+    } else if (d->chunker) {
         if (skip_loaded && d->chunker->name && hn_registry_find_chunker(reg, d->chunker->name))
             return HN_OK;
-        if (hn_registry_add_chunker(reg, d->chunker, path, err)) return HN_ERR;
-        *kept = 2;
-        return HN_OK;
+        if (check_host_version(d, "chunker", d->chunker->name, path, err) ||
+            hn_registry_add_chunker(reg, d->chunker, path, err))
+            return HN_ERR;
+        *added = ADDED_CHUNKER;
+    } else {
+        if (skip_loaded && d->sink->name && hn_registry_find_sink(reg, d->sink->name)) return HN_OK;
+        if (check_host_version(d, "sink", d->sink->name, path, err) ||
+            hn_registry_add_sink(reg, d->sink, path, err))
+            return HN_ERR;
+        *added = ADDED_SINK;
     }
-    if (check_host_version(d, "sink", d->sink->name, path, err)) return HN_ERR;
-    if (skip_loaded && d->sink->name && hn_registry_find_sink(reg, d->sink->name)) return HN_OK;
-    if (hn_registry_add_sink(reg, d->sink, path, err)) return HN_ERR;
-    *kept = 3;
     return HN_OK;
 }
 
@@ -227,14 +231,14 @@ static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_err
         dlclose(h);
         return hn_fail(err, "%s: its hn_plugin_entry returned no declaration", path);
     }
-    int kept;
-    int rc = add_declared(reg, d, path, skip_loaded, &kept, err);
-    if (rc || !kept) {
+    added_as added;
+    int rc = add_declared(reg, d, path, skip_loaded, &added, err);
+    if (rc || added == ADDED_NONE) {
         dlclose(h); /* refused, or found earlier on the search path: the first one wins */
         return rc;
     }
-    if (kept == 1) reg->plugins[reg->n_plugins - 1].handle = h;
-    else if (kept == 2) reg->chunkers[reg->n_chunkers - 1].handle = h;
+    if (added == ADDED_LAYER) reg->plugins[reg->n_plugins - 1].handle = h;
+    else if (added == ADDED_CHUNKER) reg->chunkers[reg->n_chunkers - 1].handle = h;
     else reg->sinks[reg->n_sinks - 1].handle = h;
     return HN_OK;
 }
