@@ -86,11 +86,9 @@ CUDA_OBJ  := $(CUDA_SRC:%.cu=$(B)/obj/%.o)
 CFLAGS    += -DHN_HAVE_CUDA
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt -lstdc++
 endif
-CORE_SRC    := $(wildcard runtime/core/*.c)
 CLI_SRC     := $(wildcard runtime/cli/*.c)
 GEN_SRC     := $(B)/gen/prelude_lua.c
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/prelude_lua.o
-CORE_OBJ    := $(CORE_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
 
 LAYER_DIRS  := $(patsubst %/,%,$(dir $(wildcard layers/*/*.c)))
@@ -140,31 +138,41 @@ $(B)/libhnet.a: $(RUNTIME_OBJ) $(CUDA_OBJ)
 	@$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/libhncore.a: $(CORE_OBJ)
-	@$(call say,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
-
 $(B)/hnet: $(CLI_OBJ) $(B)/libhnet.a
 	@$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libhnet.a $(LDLIBS)
 
-# A plugin is every .c file of its folder, linked with the small core library
-# (errors) but never with the runtime: it reaches the device through the backend table.
-# (a function, not inline: make substitutes the stem for every % in a pattern rule's
-# prerequisite text before the second expansion, which would break the patsubst)
+# A plugin is every .c file of its folder, built with hidden visibility and linked with
+# nothing of hnet: it reaches core through the host API table handed to its one exported
+# symbol, hn_plugin_entry (runtime/plugin/plugin.h), and the device through the backend
+# table. -z defs turns a stray call into core into a link error (not under sanitizers,
+# whose runtime the host supplies). Sinks use cJSON for their request bodies.
+# (dir_objs is a function, not inline: make substitutes the stem for every % in a pattern
+# rule's prerequisite text before the second expansion, which would break the patsubst)
 dir_objs = $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c))
+PLUGIN_CFLAGS  := -fvisibility=hidden
+PLUGIN_LDFLAGS := -shared -Wl,--as-needed $(if $(strip $(SAN)),,-Wl,-z,defs)
+PLUGIN_LIBS    := $(shell pkg-config --libs libcjson) -lm
+$(B)/obj/layers/%.o: layers/%.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	@$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(PLUGIN_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/obj/plugins/%.o: plugins/%.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	@$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(PLUGIN_CFLAGS) -MMD -MP -c $< -o $@
 # keep plugin objects (make would delete them as intermediates of the .so rule)
 .SECONDARY:
 .SECONDEXPANSION:
-$(B)/layers/%.so: $$(call dir_objs,layers/$$*) $(B)/libhncore.a
+$(B)/layers/%.so: $$(call dir_objs,layers/$$*)
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)
-	$(Q)$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+	$(Q)$(CC) $(SAN) $(PLUGIN_LDFLAGS) -o $@ $(filter %.o,$^) $(PLUGIN_LIBS)
 
-$(B)/plugins/%.so: $$(call dir_objs,plugins/$$*) $(B)/libhncore.a
+$(B)/plugins/%.so: $$(call dir_objs,plugins/$$*)
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)
-	$(Q)$(CC) $(SAN) -shared -o $@ $(filter %.o,$^) $(B)/libhncore.a $(shell pkg-config --libs libcjson) -lm
+	$(Q)$(CC) $(SAN) $(PLUGIN_LDFLAGS) -o $@ $(filter %.o,$^) $(PLUGIN_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(B)/libhnet.a
 	@mkdir -p $(dir $@)
@@ -195,6 +203,29 @@ else
 gpu-tests:
 	@echo "gpu-tests: no nvcc found; this build is cpu-only"
 endif
+
+# `make install PREFIX=DIR` (default /usr/local): bin/hnet, every plugin into lib/hnet
+# (where hnet looks beside its bin/), the plugin SDK headers into include/hnet (the same
+# relative paths as in runtime/, so a plugin's source builds in tree and out of tree)
+# and lib/pkgconfig/hnet.pc. templates/layer builds against it (templates/layer/README.md).
+PREFIX      ?= /usr/local
+SDK_HEADERS := runtime/plugin/plugin.h runtime/plugin/host_api.h runtime/plugin/layer_abi.h \
+               runtime/plugin/chunker_abi.h runtime/plugin/sink_abi.h runtime/plugin/config_view.h \
+               runtime/backend/backend.h runtime/backend/tensor.h runtime/backend/ops_chunk.h \
+               runtime/backend/ops_moe.h runtime/backend/ops_ssm.h runtime/core/error.h \
+               runtime/core/rng.h runtime/core/stash.h runtime/core/grow.h runtime/core/crc32c.h \
+               runtime/core/fs.h
+HOST_API_VERSION = $(shell sed -n 's/^\#define HN_HOST_API_VERSION \([0-9]*\)u$$/\1/p' runtime/plugin/host_api.h)
+.PHONY: install
+install: all
+	@$(call say,INSTALL,$(PREFIX))
+	$(Q)install -d $(PREFIX)/bin $(PREFIX)/lib/hnet $(PREFIX)/lib/pkgconfig \
+	    $(addprefix $(PREFIX)/include/hnet/,plugin backend core)
+	$(Q)install -m 755 $(B)/hnet $(PREFIX)/bin/hnet
+	$(Q)install -m 755 $(LAYER_SO) $(PLUGIN_SO) $(PREFIX)/lib/hnet/
+	$(Q)for h in $(SDK_HEADERS); do install -m 644 $$h $(PREFIX)/include/hnet/$${h#runtime/}; done
+	$(Q)sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@HOST_API_VERSION@|$(HOST_API_VERSION)|' \
+	    sdk/hnet.pc.in > $(PREFIX)/lib/pkgconfig/hnet.pc
 
 # The README's two commands.
 run: deps all

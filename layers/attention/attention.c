@@ -31,50 +31,49 @@ static const hn_config_key config_keys[] = {
 #define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
 /* The runtime fills defaults, but create() also stands alone (tests, other hosts):
- * a missing key falls back to its default from the table above. */
-static const cJSON *cfg_get(const cJSON *cfg, const char *key, cJSON **owned) {
-    *owned = NULL;
-    const cJSON *it = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
-    if (it) return it;
+ * a missing key falls back to its default from the table above (a JSON literal). */
+static const char *default_of(const char *key) {
     for (int i = 0; i < N_KEYS; i++)
-        if (!strcmp(config_keys[i].key, key) && config_keys[i].default_json)
-            return *owned = cJSON_Parse(config_keys[i].default_json);
+        if (!strcmp(config_keys[i].key, key)) return config_keys[i].default_json;
     return NULL;
 }
 
-static int cfg_int(const cJSON *cfg, const char *key, int *out, hn_error *err) {
-    cJSON *owned;
-    const cJSON *it = cfg_get(cfg, key, &owned);
-    int ok = it && cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) &&
-             fabs(it->valuedouble) < 1e9;
-    if (ok) *out = (int)it->valuedouble;
-    cJSON_Delete(owned);
+/* The number at key or its default; NaN when neither is a number. */
+static double cfg_get_number(const hn_config *cfg, const char *key) {
+    if (hn_config_kind_of(cfg, key) != HN_CONFIG_ABSENT) return hn_config_number(cfg, key);
+    const char *def = default_of(key);
+    char *end = NULL;
+    double v = def ? strtod(def, &end) : NAN;
+    return def && end != def && !*end ? v : NAN;
+}
+
+static int cfg_int(const hn_config *cfg, const char *key, int *out, hn_error *err) {
+    double v = cfg_get_number(cfg, key);
+    int ok = v == floor(v) && fabs(v) < 1e9;
+    if (ok) *out = (int)v;
     return ok ? HN_OK : hn_fail(err, "attention.%s must be an integer", key);
 }
 
-static int cfg_number(const cJSON *cfg, const char *key, double *out, hn_error *err) {
-    cJSON *owned;
-    const cJSON *it = cfg_get(cfg, key, &owned);
-    int ok = it && cJSON_IsNumber(it);
-    if (ok) *out = it->valuedouble;
-    cJSON_Delete(owned);
-    return ok ? HN_OK : hn_fail(err, "attention.%s must be a number", key);
+static int cfg_number(const hn_config *cfg, const char *key, double *out, hn_error *err) {
+    double v = cfg_get_number(cfg, key);
+    if (!isnan(v)) *out = v;
+    return !isnan(v) ? HN_OK : hn_fail(err, "attention.%s must be a number", key);
 }
 
 /* window: a non-negative integer, or "global" (returned as -1) */
-static int cfg_window(const cJSON *cfg, int *out, hn_error *err) {
-    cJSON *owned;
-    const cJSON *it = cfg_get(cfg, "window", &owned);
+static int cfg_window(const hn_config *cfg, int *out, hn_error *err) {
+    const char *s = hn_config_kind_of(cfg, "window") == HN_CONFIG_ABSENT
+                        ? default_of("window")
+                        : hn_config_string(cfg, "window");
+    double v = cfg_get_number(cfg, "window");
     int ok = 0;
-    if (it && cJSON_IsString(it) && !strcmp(it->valuestring, "global")) {
+    if (s && (!strcmp(s, "global") || !strcmp(s, "\"global\""))) {
         *out = -1;
         ok = 1;
-    } else if (it && cJSON_IsNumber(it) && it->valuedouble >= 0 &&
-               it->valuedouble == floor(it->valuedouble) && it->valuedouble < 2147483647.0) {
-        *out = (int)it->valuedouble;
+    } else if (v >= 0 && v == floor(v) && v < 2147483647.0) {
+        *out = (int)v;
         ok = 1;
     }
-    cJSON_Delete(owned);
     return ok ? HN_OK
               : hn_fail(err, "attention.window must be a non-negative integer or \"global\"");
 }
@@ -206,4 +205,4 @@ static const hn_layer_plugin plugin = {
     .step = hn_attn_step,
 };
 
-const hn_layer_plugin *hn_layer_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_LAYER(&plugin, 2)

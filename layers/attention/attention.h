@@ -2,8 +2,7 @@
 #ifndef HN_LAYER_ATTENTION_H
 #define HN_LAYER_ATTENTION_H
 
-#include "core/stash.h"
-#include "plugin/layer_abi.h"
+#include "plugin/plugin.h"
 
 #define HN_INTERNAL __attribute__((visibility("hidden")))
 

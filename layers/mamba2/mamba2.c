@@ -31,34 +31,31 @@ static const hn_config_key config_keys[] = {
 #define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
 /* The runtime fills defaults, but create() also stands alone (tests, other hosts):
- * a missing key falls back to its default from the table above. */
-static const cJSON *cfg_get(const cJSON *cfg, const char *key, cJSON **owned) {
-    *owned = NULL;
-    const cJSON *it = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
-    if (it) return it;
+ * a missing key falls back to its default from the table above. NaN when neither the
+ * key nor its default is a number. */
+static double cfg_get_number(const hn_config *cfg, const char *key) {
+    if (hn_config_kind_of(cfg, key) != HN_CONFIG_ABSENT) return hn_config_number(cfg, key);
     for (int i = 0; i < N_KEYS; i++)
-        if (!strcmp(config_keys[i].key, key) && config_keys[i].default_json)
-            return *owned = cJSON_Parse(config_keys[i].default_json);
-    return NULL;
+        if (!strcmp(config_keys[i].key, key) && config_keys[i].default_json) {
+            char *end;
+            double v = strtod(config_keys[i].default_json, &end);
+            return end != config_keys[i].default_json && !*end ? v : NAN;
+        }
+    return NAN;
 }
 
-static int cfg_int(const cJSON *cfg, const char *key, int lo, int *out, hn_error *err) {
-    cJSON *owned;
-    const cJSON *it = cfg_get(cfg, key, &owned);
-    int ok = it && cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) &&
-             it->valuedouble >= lo && it->valuedouble < 1e8;
-    if (ok) *out = (int)it->valuedouble;
-    cJSON_Delete(owned);
+static int cfg_int(const hn_config *cfg, const char *key, int lo, int *out, hn_error *err) {
+    double v = cfg_get_number(cfg, key);
+    int ok = v == floor(v) && v >= lo && v < 1e8;
+    if (ok) *out = (int)v;
     return ok ? HN_OK : hn_fail(err, "mamba2.%s must be an integer >= %d", key, lo);
 }
 
-static int cfg_pos(const cJSON *cfg, const char *key, int allow_zero, float *out,
+static int cfg_pos(const hn_config *cfg, const char *key, int allow_zero, float *out,
                    hn_error *err) {
-    cJSON *owned;
-    const cJSON *it = cfg_get(cfg, key, &owned);
-    int ok = it && cJSON_IsNumber(it) && (it->valuedouble > 0 || (allow_zero && it->valuedouble == 0));
-    if (ok) *out = (float)it->valuedouble;
-    cJSON_Delete(owned);
+    double v = cfg_get_number(cfg, key);
+    int ok = v > 0 || (allow_zero && v == 0);
+    if (ok) *out = (float)v;
     return ok ? HN_OK : hn_fail(err, "mamba2.%s must be a %s number", key,
                                 allow_zero ? "non-negative" : "positive");
 }
@@ -66,9 +63,9 @@ static int cfg_pos(const cJSON *cfg, const char *key, int allow_zero, float *out
 static int m2_create(const hn_layer_args *args, void **self, hn_error *err) {
     *self = NULL;
     int d = args->d_model, d_state, headdim, expand, d_conv, ngroups, chunk;
-    float dt_min, dt_max, dt_floor, eps;
+    float dt_min = 0, dt_max = 0, dt_floor = 0, eps = 0;
     if (d <= 0) return hn_fail(err, "mamba2: d_model must be positive, got %d", d);
-    const cJSON *c = args->cfg;
+    const hn_config *c = args->cfg;
     if (cfg_int(c, "d_state", 1, &d_state, err) || cfg_int(c, "headdim", 1, &headdim, err) ||
         cfg_int(c, "expand", 1, &expand, err) || cfg_int(c, "d_conv", 1, &d_conv, err) ||
         cfg_int(c, "ngroups", 1, &ngroups, err) || cfg_int(c, "chunk_size", 1, &chunk, err) ||
@@ -213,4 +210,4 @@ static const hn_layer_plugin plugin = {
     .step = hn_m2_step,
 };
 
-const hn_layer_plugin *hn_layer_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_LAYER(&plugin, 2)

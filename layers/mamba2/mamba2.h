@@ -3,8 +3,7 @@
 #define HN_LAYER_MAMBA2_H
 
 #include "backend/ops_ssm.h"
-#include "core/stash.h"
-#include "plugin/layer_abi.h"
+#include "plugin/plugin.h"
 
 #define HN_INTERNAL __attribute__((visibility("hidden")))
 

@@ -31,21 +31,19 @@ static const hn_config_key config_keys[] = {
 
 #define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
-static int read_int(const cJSON *cfg, const char *key, long lo, long hi, long *out,
+static int read_int(const hn_config *cfg, const char *key, long lo, long hi, long *out,
                     hn_error *err) {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < lo ||
-        it->valuedouble > hi)
+    double v = hn_config_number(cfg, key); /* NaN unless a number: fails every test */
+    if (!(v == floor(v) && v >= lo && v <= hi))
         return hn_fail(err, "moe.%s must be an integer in [%ld, %ld]", key, lo, hi);
-    *out = (long)it->valuedouble;
+    *out = (long)v;
     return HN_OK;
 }
 
-static int read_nonneg(const cJSON *cfg, const char *key, double *out, hn_error *err) {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, key);
-    if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0) || !isfinite(it->valuedouble))
-        return hn_fail(err, "moe.%s must be a number >= 0", key);
-    *out = it->valuedouble;
+static int read_nonneg(const hn_config *cfg, const char *key, double *out, hn_error *err) {
+    double v = hn_config_number(cfg, key);
+    if (!(v >= 0) || !isfinite(v)) return hn_fail(err, "moe.%s must be a number >= 0", key);
+    *out = v;
     return HN_OK;
 }
 
@@ -62,15 +60,15 @@ static int moe_create(const hn_layer_args *args, void **self, hn_error *err) {
         read_nonneg(args->cfg, "z_loss_weight", &zw, err))
         return HN_ERR;
     if (k > E) return hn_fail(err, "moe.top_k (%ld) must not exceed moe.experts (%ld)", k, E);
-    const cJSON *rn = cJSON_GetObjectItemCaseSensitive(args->cfg, "renormalize");
-    if (!cJSON_IsBool(rn)) return hn_fail(err, "moe.renormalize must be true or false");
+    int rn = hn_config_bool(args->cfg, "renormalize");
+    if (rn < 0) return hn_fail(err, "moe.renormalize must be true or false");
     moe *s = calloc(1, sizeof *s);
     if (!s) return hn_fail(err, "moe: out of host memory");
     s->d = args->d_model;
     s->E = (int)E;
     s->k = (int)k;
     s->hidden = H ? (int)H : 3 * args->d_model;
-    s->renormalize = cJSON_IsTrue(rn);
+    s->renormalize = rn;
     s->capacity_factor = cf;
     s->balance_weight = bw;
     s->z_weight = zw;
@@ -222,4 +220,4 @@ static const hn_layer_plugin plugin = {
     .active_param_count = moe_active_params,
 };
 
-const hn_layer_plugin *hn_layer_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_LAYER(&plugin, 2)

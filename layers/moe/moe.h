@@ -31,7 +31,7 @@
 
 #include "backend/ops_chunk.h"
 #include "backend/ops_moe.h"
-#include "plugin/layer_abi.h"
+#include "plugin/plugin.h"
 
 #define MOE_MAX_EXPERTS HN_MOE_MAX_EXPERTS
 

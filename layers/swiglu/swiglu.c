@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/stash.h"
-#include "plugin/layer_abi.h"
+#include "plugin/plugin.h"
 
 typedef struct swiglu {
     int d, hidden;
@@ -29,17 +28,17 @@ static const hn_config_key config_keys[] = {
 
 static int sw_create(const hn_layer_args *args, void **self, hn_error *err) {
     *self = NULL;
-    const cJSON *it = args->cfg ? cJSON_GetObjectItemCaseSensitive(args->cfg, "hidden") : NULL;
-    if (!it) return hn_fail(err, "swiglu.hidden is required (the MLP hidden size)");
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < 1 ||
-        it->valuedouble > 1e8)
+    if (hn_config_kind_of(args->cfg, "hidden") == HN_CONFIG_ABSENT)
+        return hn_fail(err, "swiglu.hidden is required (the MLP hidden size)");
+    double hidden = hn_config_number(args->cfg, "hidden");
+    if (!(hidden == floor(hidden) && hidden >= 1 && hidden <= 1e8))
         return hn_fail(err, "swiglu.hidden must be a positive integer");
     if (args->d_model <= 0)
         return hn_fail(err, "swiglu: d_model must be positive, got %d", args->d_model);
     swiglu *s = calloc(1, sizeof *s);
     if (!s) return hn_fail(err, "swiglu: out of host memory");
     s->d = args->d_model;
-    s->hidden = (int)it->valuedouble;
+    s->hidden = (int)hidden;
     int n = args->n_layers > 0 ? args->n_layers : 1;
     s->std_in = 0.02f;
     s->std_out = (float)(0.02 / sqrt((double)n)); /* residual-scaled, as attention out_proj */
@@ -182,4 +181,4 @@ static const hn_layer_plugin plugin = {
     .step = sw_step,
 };
 
-const hn_layer_plugin *hn_layer_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_LAYER(&plugin, 2)

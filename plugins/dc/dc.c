@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "backend/ops_chunk.h"
-#include "plugin/chunker_abi.h"
+#include "plugin/plugin.h"
 
 typedef struct dc {
     int d;
@@ -54,33 +54,32 @@ static const hn_config_key config_keys[] = {
 };
 #define N_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
-static const cJSON *key(const hn_chunker_args *args, const char *name) {
-    return args->cfg ? cJSON_GetObjectItemCaseSensitive(args->cfg, name) : NULL;
+static int absent(const hn_chunker_args *args, const char *name) {
+    return hn_config_kind_of(args->cfg, name) == HN_CONFIG_ABSENT;
 }
 
 /* The runtime fills defaults; reading them again here keeps direct use (tests) safe. */
 static int read_number(const hn_chunker_args *args, const char *name, double def, double *out,
                        hn_error *err) {
-    const cJSON *it = key(args, name);
-    if (!it) {
+    if (absent(args, name)) {
         *out = def;
         return HN_OK;
     }
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
-        return hn_fail(err, "dc.%s must be a number", name);
-    *out = it->valuedouble;
+    double v = hn_config_number(args->cfg, name);
+    if (!isfinite(v)) return hn_fail(err, "dc.%s must be a number", name);
+    *out = v;
     return HN_OK;
 }
 
 static int read_choice(const hn_chunker_args *args, const char *name, const char *a,
                        const char *b, const char *c, int *out, hn_error *err) {
-    const cJSON *it = key(args, name);
     *out = 0;
-    if (!it) return HN_OK;
+    if (absent(args, name)) return HN_OK;
     const char *choices[3] = {a, b, c};
-    if (cJSON_IsString(it))
+    const char *v = hn_config_string(args->cfg, name);
+    if (v)
         for (int i = 0; i < 3; i++)
-            if (choices[i] && !strcmp(it->valuestring, choices[i])) {
+            if (choices[i] && !strcmp(v, choices[i])) {
                 *out = i;
                 return HN_OK;
             }
@@ -89,8 +88,7 @@ static int read_choice(const hn_chunker_args *args, const char *name, const char
 }
 
 static int check_bool(const hn_chunker_args *args, const char *name, hn_error *err) {
-    const cJSON *it = key(args, name);
-    if (it && !cJSON_IsBool(it)) return hn_fail(err, "dc.%s must be true or false", name);
+    if (!absent(args, name) && hn_config_bool(args->cfg, name) < 0) return hn_fail(err, "dc.%s must be true or false", name);
     return HN_OK;
 }
 
@@ -369,4 +367,4 @@ static const hn_chunker_plugin plugin = {
     .step = dc_step,
 };
 
-const hn_chunker_plugin *hn_chunker_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_CHUNKER(&plugin, 2)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin/plugin.h"
 #include "plugin/sink_abi.h"
 
 #define MAX_METRICS 1000
@@ -487,4 +488,4 @@ static const hn_sink_plugin plugin = {
     .destroy = destroy,
 };
 
-const hn_sink_plugin *hn_sink_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_SINK(&plugin, 1)

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "plugin/chunker_abi.h"
+#include "plugin/plugin.h"
 
 typedef struct pool {
     int k;
@@ -23,19 +23,20 @@ static const hn_config_key config_keys[] = {
 
 static int po_create(const hn_chunker_args *args, void **self, hn_error *err) {
     *self = NULL;
-    const cJSON *it = args->cfg ? cJSON_GetObjectItemCaseSensitive(args->cfg, "k") : NULL;
-    if (!it) return hn_fail(err, "pool.k is required (the chunk width)");
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < 1 ||
-        it->valuedouble > 1e9)
+    if (hn_config_kind_of(args->cfg, "k") == HN_CONFIG_ABSENT)
+        return hn_fail(err, "pool.k is required (the chunk width)");
+    double k = hn_config_number(args->cfg, "k");
+    if (!(k == floor(k) && k >= 1 && k <= 1e9))
         return hn_fail(err, "pool.k must be an integer >= 1");
     const char *names[] = {"smoothing", "ste"};
     for (int i = 0; i < 2; i++) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(args->cfg, names[i]);
-        if (b && !cJSON_IsBool(b)) return hn_fail(err, "pool.%s must be true or false", names[i]);
+        if (hn_config_kind_of(args->cfg, names[i]) != HN_CONFIG_ABSENT &&
+            hn_config_bool(args->cfg, names[i]) < 0)
+            return hn_fail(err, "pool.%s must be true or false", names[i]);
     }
     pool *s = calloc(1, sizeof *s);
     if (!s) return hn_fail(err, "pool: out of host memory");
-    s->k = (int)it->valuedouble;
+    s->k = (int)k;
     *self = s;
     return HN_OK;
 }
@@ -113,4 +114,4 @@ static const hn_chunker_plugin plugin = {
     .step = po_step,
 };
 
-const hn_chunker_plugin *hn_chunker_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_CHUNKER(&plugin, 1)

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin/chunker_abi.h"
+#include "plugin/plugin.h"
 
 typedef struct space {
     int cap;       /* rows of the host buffers */
@@ -38,8 +38,9 @@ static int sp_create(const hn_chunker_args *args, void **self, hn_error *err) {
     *self = NULL;
     const char *names[] = {"smoothing", "ste"};
     for (int i = 0; i < 2; i++) {
-        const cJSON *it = args->cfg ? cJSON_GetObjectItemCaseSensitive(args->cfg, names[i]) : NULL;
-        if (it && !cJSON_IsBool(it)) return hn_fail(err, "space.%s must be true or false", names[i]);
+        if (hn_config_kind_of(args->cfg, names[i]) != HN_CONFIG_ABSENT &&
+            hn_config_bool(args->cfg, names[i]) < 0)
+            return hn_fail(err, "space.%s must be true or false", names[i]);
     }
     space *s = calloc(1, sizeof *s);
     if (!s) return hn_fail(err, "space: out of host memory");
@@ -135,4 +136,4 @@ static const hn_chunker_plugin plugin = {
     .step = sp_step,
 };
 
-const hn_chunker_plugin *hn_chunker_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_CHUNKER(&plugin, 1)

@@ -21,6 +21,7 @@
 
 #include "core/crc32c.h"
 #include "core/fs.h"
+#include "plugin/plugin.h"
 #include "plugin/sink_abi.h"
 
 typedef struct tb {
@@ -221,4 +222,4 @@ static const hn_sink_plugin plugin = {
     .destroy = destroy,
 };
 
-const hn_sink_plugin *hn_sink_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_SINK(&plugin, 2)

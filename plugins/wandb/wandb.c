@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin/plugin.h"
 #include "plugin/sink_abi.h"
 
 #define MAX_POINTS 1000
@@ -247,4 +248,4 @@ static const hn_sink_plugin plugin = {
     .destroy = destroy,
 };
 
-const hn_sink_plugin *hn_sink_plugin_v1(void) { return &plugin; }
+HN_PLUGIN_SINK(&plugin, 1)

@@ -1,5 +1,6 @@
 /* hnet plugins: what layer plugins were found, and which letters they register. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -44,13 +45,23 @@ static int print_settings(const hn_registry *reg, const char *name) {
 }
 
 int hn_cmd_plugins(int argc, char **argv) {
-    const char *settings = NULL;
+    const char *settings = NULL, *check = NULL, *config_json = NULL;
+    int d_model = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: hnet plugins [--settings NAME]\n\nLists the plugins found on HNET_PLUGIN_PATH "
+            printf("usage: hnet plugins [--settings NAME]\n"
+                   "       hnet plugins --check FILE.so [--config JSON] [--d N]\n\nLists the plugins found on HNET_PLUGIN_PATH "
                    "and in the build tree: layers\n(role mixer or mlp, with the block letters each "
                    "registers), chunkers and dashboard\nsinks: name, version, role, letters, file.\n\n"
-                   "  --settings NAME  every setting of plugin NAME: type, default and meaning\n");
+                   "  --settings NAME  every setting of plugin NAME: type, default and meaning\n"
+                   "  --check FILE.so  the plugin test kit: loads FILE.so alone and runs on the cpu\n"
+                   "                   the finite-difference gradient checks of a layer or a\n"
+                   "                   differentiable chunker (input and every parameter; a\n"
+                   "                   chunker's p also in [0, 1], 1 at sequence starts);\n"
+                   "                   exit status 1 on a failure\n"
+                   "  --config JSON    with --check: the plugin's config section, e.g.\n"
+                   "                   '{\"hidden\": 32}' (keys without a default need one)\n"
+                   "  --d N            with --check: the model width (default 64)\n");
             return 0;
         }
         if (!strcmp(argv[i], "--settings")) {
@@ -61,9 +72,33 @@ int hn_cmd_plugins(int argc, char **argv) {
             settings = argv[++i];
             continue;
         }
+        if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--d")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hnet plugins: %s needs a value (see hnet plugins --help)\n", argv[i]);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(argv[i - 1], "--check")) check = v;
+            else if (!strcmp(argv[i - 1], "--config")) config_json = v;
+            else {
+                char *end;
+                long d = strtol(v, &end, 10);
+                if (*end || d < 1 || d > 4096) {
+                    fprintf(stderr, "hnet plugins: --d must be an integer in [1, 4096], not '%s'\n", v);
+                    return 2;
+                }
+                d_model = (int)d;
+            }
+            continue;
+        }
         fprintf(stderr, "hnet plugins: unknown argument '%s' (see hnet plugins --help)\n", argv[i]);
         return 2;
     }
+    if ((config_json || d_model) && !check) {
+        fprintf(stderr, "hnet plugins: --config and --d go with --check FILE.so\n");
+        return 2;
+    }
+    if (check) return hn_cmd_plugins_check(check, config_json, d_model);
     hn_registry reg;
     hn_registry_init(&reg);
     hn_error err;

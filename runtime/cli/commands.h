@@ -7,6 +7,8 @@ int hn_cmd_run(int argc, char **argv);
 int hn_cmd_show(int argc, char **argv);
 int hn_cmd_diff(int argc, char **argv);
 int hn_cmd_plugins(int argc, char **argv);
+/* hnet plugins --check FILE.so [--config JSON] [--d N] */
+int hn_cmd_plugins_check(const char *path, const char *config_json, int d_model);
 int hn_cmd_fetch(int argc, char **argv);
 int hn_cmd_bench(int argc, char **argv);
 int hn_cmd_bench_op(int argc, char **argv); /* hnet bench --op NAME */

@@ -524,6 +524,33 @@ function CTOR.pool(args, where, path)
   return new_object("pool", r, raw_copy(args))
 end
 
+-- chunker { plugin = "NAME", ... }: any loaded chunker plugin, with the settings it
+-- declares (scalars of the declared type, defaults filled) and the stage's downsample,
+-- so an out-of-tree chunker needs no constructor of its own here.
+function CTOR.chunker(args, where, path)
+  path = path or "chunker"
+  expect_table(args, where, path, 'chunker { plugin = "NAME", ... }')
+  local name = args.plugin
+  if type(name) ~= "string" then
+    fail(where, join(path, "plugin"), fmt("required; expected the name of a chunker plugin, found %s", describe(name)))
+  end
+  if not (H.chunkers or {})[name] then
+    local loaded = {}
+    for n in pairs(H.chunkers or {}) do loaded[#loaded + 1] = n end
+    table.sort(loaded)
+    fail(where, join(path, "plugin"), fmt("no chunker plugin named %q is loaded (loaded: %s; hnet plugins lists them, HNET_PLUGIN_PATH adds folders)",
+      name, #loaded > 0 and table.concat(loaded, ", ") or "none"))
+  end
+  local given = {}
+  for k, v in pairs(args) do if k ~= "plugin" then given[k] = v end end
+  local r = fields(where, path, path, given, with_plugin_keys(name, {
+    { "downsample", DOWNSAMPLE, "select" },
+  }))
+  r.kind = name
+  chunker_order(r, { "kind" })
+  return new_object("chunker", r, raw_copy(args))
+end
+
 local PLUGIN = {}
 for _, p in ipairs(H.plugins) do PLUGIN[p.name] = p end
 
@@ -728,8 +755,8 @@ end
 
 local function chunker_for_stages(c, S, where, path)
   local k = kind_of(c)
-  if k ~= "dc" and k ~= "space" and k ~= "pool" then
-    fail(where, path, fmt("expected a chunker: dc{...}, space{} or pool{ k = ... }, found %s", describe(c)))
+  if k ~= "dc" and k ~= "space" and k ~= "pool" and k ~= "chunker" then
+    fail(where, path, fmt("expected a chunker: dc{...}, space{}, pool{ k = ... } or chunker{ plugin = NAME, ... }, found %s", describe(c)))
   end
   local n = S - 1
   local r = {} -- a copy: the chunker object itself stays as the user built it
@@ -1040,7 +1067,7 @@ end
 
 ---------------------------------------------------------------------------- globals, sandbox
 
-for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "moe", "wsd", "reference_config", "checkpoint" } do
+for _, name in ipairs { "experiment", "suite", "corpus", "isotropic", "hnet", "spacebyte", "dc", "space", "pool", "chunker", "moe", "wsd", "reference_config", "checkpoint" } do
   local ctor = CTOR[name]
   _G[name] = function(args) return ctor(args, here()) end
 end

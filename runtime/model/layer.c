@@ -9,11 +9,11 @@ int hn_layer_create(hn_layer *l, const hn_layer_plugin *plugin, const hn_layer_a
                     hn_param_store *store, const char *prefix, int group, hn_error *err) {
     memset(l, 0, sizeof *l);
     l->plugin = plugin;
-    cJSON *cfg = hn_config_with_defaults(args->cfg, plugin->config_keys, plugin->n_config_keys,
+    cJSON *cfg = hn_config_with_defaults(hn_config_json(args->cfg), plugin->config_keys, plugin->n_config_keys,
                                          plugin->name, err);
     if (!cfg) return HN_ERR; /* the message names the plugin and key; callers add where */
     hn_layer_args full = *args;
-    full.cfg = cfg;
+    full.cfg = hn_config_view(cfg);
     int rc = plugin->create(&full, &l->self, err);
     cJSON_Delete(cfg);
     if (rc) return HN_ERR;

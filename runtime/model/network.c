@@ -1,5 +1,7 @@
 #include "model/network.h"
 
+#include "plugin/config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,7 @@ static int add_sublayer(hn_network *net, const hn_layer_plugin *p, const cJSON *
     snprintf(norm.name, sizeof norm.name, "%s.weight", norm_name);
     sl->norm_param = hn_params_declare(store, block_prefix, &norm, group, NULL, NULL, 0);
     hn_layer_args args = {
-        .d_model = net->d, .stage = stage, .layer = net->n_sub, .n_layers = n_sub_total, .cfg = cfg};
+        .d_model = net->d, .stage = stage, .layer = net->n_sub, .n_layers = n_sub_total, .cfg = hn_config_view(cfg)};
     char prefix[256];
     snprintf(prefix, sizeof prefix, "%s%s.", block_prefix, role_name);
     if (hn_layer_create(&sl->layer, p, &args, store, prefix, group, err))

@@ -79,7 +79,7 @@ static int setup_chunker(hn_stage *st, const cJSON *model, const hn_registry *re
     else if (!strcmp(mode, "max")) st->downsample = HN_DOWNSAMPLE_MAX;
     else return hn_fail(err, "model.chunker.downsample: expected select, mean or max, found '%s'", mode);
 
-    hn_chunker_args args = {.d_model = st->d, .stage = st->depth, .cfg = cfg};
+    hn_chunker_args args = {.d_model = st->d, .stage = st->depth, .cfg = hn_config_view(cfg)};
     if (st->chunker->create(&args, &st->chunker_self, err))
         return hn_fail_prefix(err, "chunker %s at stage %d", name, st->depth);
     st->chunker_n = st->chunker->param_count(st->chunker_self);

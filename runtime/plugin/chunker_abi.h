@@ -3,21 +3,20 @@
  * outputs and the chunker's own parameters. The stage derives b_t = p_t > 0.5, so a
  * hard rule (space, pool) returns p in {0, 1} and is not differentiable.
  *
- * A chunker is a shared object exporting
- *     const hn_chunker_plugin *hn_chunker_plugin_v1(void);
+ * A chunker is a shared object exporting hn_plugin_entry (plugin/plugin.h).
  * Parameters work as for layer plugins (layer_abi.h): describe, runtime allocates, bind. */
 #ifndef HN_CHUNKER_ABI_H
 #define HN_CHUNKER_ABI_H
 
 #include "plugin/layer_abi.h"
 
-#define HN_CHUNKER_ABI_VERSION 2u /* 2: the backend table (reached through ctx) grew */
-#define HN_CHUNKER_ENTRY_SYMBOL "hn_chunker_plugin_v1"
+/* 2: the backend table (reached through ctx) grew; 3: plugin API v2 (hn_config) */
+#define HN_CHUNKER_ABI_VERSION 3u
 
 typedef struct hn_chunker_args {
     int d_model;
     int stage;
-    const cJSON *cfg; /* the chunker section, validated against config_keys, defaults filled */
+    const hn_config *cfg; /* the chunker section, validated against config_keys, defaults filled */
 } hn_chunker_args;
 
 typedef struct hn_chunker_ctx {
@@ -62,7 +61,5 @@ typedef struct hn_chunker_plugin {
     int (*step)(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
                 const int32_t *pos, float *state, float *p, int n, hn_error *err);
 } hn_chunker_plugin;
-
-typedef const hn_chunker_plugin *(*hn_chunker_entry_fn)(void);
 
 #endif

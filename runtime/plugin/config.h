@@ -7,7 +7,13 @@
 #include <cJSON.h>
 
 #include "core/error.h"
+#include "plugin/config_view.h"
 #include "plugin/layer_abi.h"
+
+/* A config section as plugins see it (config_view.h) and back: the runtime holds
+ * sections as cJSON; the plugin ABI names only the opaque hn_config. */
+static inline const hn_config *hn_config_view(const cJSON *json) { return (const hn_config *)json; }
+static inline const cJSON *hn_config_json(const hn_config *cfg) { return (const cJSON *)cfg; }
 
 /* A copy of cfg (NULL: empty) with every missing key that has a default added.
  * Fails, naming the plugin and key, when a required key (default_json NULL) is missing

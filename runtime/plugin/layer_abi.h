@@ -2,10 +2,10 @@
  * runtime owns the RMSNorm and the residual stream; the plugin computes f. Mixers
  * (attention, mamba2) and MLPs (swiglu, moe) share this one interface.
  *
- * A plugin is a shared object exporting
- *     const hn_layer_plugin *hn_layer_plugin_v1(void);
- * whose abi_version must equal HN_LAYER_ABI_VERSION. Bump the version whenever this
- * struct or a type it uses changes shape.
+ * A plugin is a shared object exporting hn_plugin_entry (plugin/plugin.h), which hands
+ * the runtime this table; its abi_version must equal HN_LAYER_ABI_VERSION. Bump the
+ * version whenever this struct or a type it uses changes shape. What a plugin needs from
+ * the runtime's core comes through the host API table (plugin/host_api.h).
  *
  * Lifecycle: create(args) -> describe_params -> (runtime allocates and initialises
  * parameters) -> bind -> forward/backward (many times) -> destroy.
@@ -17,16 +17,15 @@
 #include <stdio.h>
 #include <stdint.h>
 
-#include <cJSON.h>
-
 #include "backend/backend.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "plugin/config_view.h"
 
 /* 2: the backend table grew (workspace, bf16 storage, fused loss, MoE ops) and the
- * optional tail hooks (aux_loss .. active_param_count) were added */
-#define HN_LAYER_ABI_VERSION 2u
-#define HN_LAYER_ENTRY_SYMBOL "hn_layer_plugin_v1"
+ * optional tail hooks (aux_loss .. active_param_count) were added;
+ * 3: plugin API v2 -- config through hn_config accessors, core through the host API */
+#define HN_LAYER_ABI_VERSION 3u
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
  * mlp == "*": the MLP the stage chooses (swiglu by default, or moe{...});
@@ -90,7 +89,7 @@ typedef struct hn_layer_args {
     int stage;      /* 0 = outermost */
     int layer;      /* index of this sublayer in its network */
     int n_layers;   /* sublayers in its network (for residual-scaled init) */
-    const cJSON *cfg;
+    const hn_config *cfg; /* read with hn_config_number / _string / _bool */
 } hn_layer_args;
 
 /* Per-call context. seqs describes how the T rows of x are split into sequences. */
@@ -168,7 +167,5 @@ typedef struct hn_layer_plugin {
      * (MoE: the router and top_k of its experts) reports fewer than it holds. */
     int64_t (*active_param_count)(void *self);
 } hn_layer_plugin;
-
-typedef const hn_layer_plugin *(*hn_layer_entry_fn)(void);
 
 #endif

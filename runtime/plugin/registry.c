@@ -1,5 +1,7 @@
 #include "plugin/registry.h"
 
+#include "plugin/host_api.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
@@ -153,60 +155,91 @@ const hn_sink_plugin *hn_registry_find_sink(const hn_registry *reg, const char *
     return NULL;
 }
 
-static int load_sink(hn_registry *reg, void *h, hn_sink_entry_fn entry, const char *path,
-                     int skip_loaded, hn_error *err) {
-    const hn_sink_plugin *p = entry();
-    if (skip_loaded && p && p->name && hn_registry_find_sink(reg, p->name)) {
-        dlclose(h);
-        return HN_OK;
-    }
-    if (hn_registry_add_sink(reg, p, path, err)) {
-        dlclose(h);
-        return HN_ERR;
-    }
-    reg->sinks[reg->n_sinks - 1].handle = h;
+/* The table a plugin's entry declared, once the host is new enough for it. kind is
+ * what it is ("layer", ...) and name its name, for the message. */
+static int check_host_version(const hn_plugin_decl *d, const char *kind, const char *name,
+                              const char *path, hn_error *err) {
+    if (d->min_host_version > HN_HOST_API_VERSION)
+        return hn_fail(err,
+                       "%s plugin %s (%s) needs host API version %u, but this hnet provides "
+                       "version %u: use a newer hnet, or build the plugin for version %u",
+                       kind, name && *name ? name : "?", path, d->min_host_version,
+                       HN_HOST_API_VERSION, HN_HOST_API_VERSION);
     return HN_OK;
 }
 
-/* A chunker plugin found in an already opened shared object. */
-static int load_chunker(hn_registry *reg, void *h, hn_chunker_entry_fn entry, const char *path,
-                        int skip_loaded, hn_error *err) {
-    const hn_chunker_plugin *p = entry();
-    if (skip_loaded && p && p->name && hn_registry_find_chunker(reg, p->name)) {
-        dlclose(h);
-        return HN_OK;
+/* What became of a declared table. */
+typedef enum added_as { ADDED_NONE = 0, ADDED_LAYER, ADDED_CHUNKER, ADDED_SINK } added_as;
+
+/* Registers the one table d declares. skip_loaded: a name found earlier on the search
+ * path wins, before any check (HN_OK, *added = ADDED_NONE). */
+static int add_declared(hn_registry *reg, const hn_plugin_decl *d, const char *path, int skip_loaded,
+                        added_as *added, hn_error *err) {
+    *added = ADDED_NONE;
+    int n_tables = !!d->layer + !!d->chunker + !!d->sink;
+    if (n_tables != 1)
+        return hn_fail(err, "%s: its hn_plugin_entry declared %d plugin tables; it must declare one",
+                       path, n_tables);
+    if (d->layer) {
+        if (skip_loaded && d->layer->name && hn_registry_find(reg, d->layer->name)) return HN_OK;
+        if (check_host_version(d, "layer", d->layer->name, path, err) ||
+            hn_registry_add(reg, d->layer, path, err))
+            return HN_ERR;
+        *added = ADDED_LAYER;
+    } else if (d->chunker) {
+        if (skip_loaded && d->chunker->name && hn_registry_find_chunker(reg, d->chunker->name))
+            return HN_OK;
+        if (check_host_version(d, "chunker", d->chunker->name, path, err) ||
+            hn_registry_add_chunker(reg, d->chunker, path, err))
+            return HN_ERR;
+        *added = ADDED_CHUNKER;
+    } else {
+        if (skip_loaded && d->sink->name && hn_registry_find_sink(reg, d->sink->name)) return HN_OK;
+        if (check_host_version(d, "sink", d->sink->name, path, err) ||
+            hn_registry_add_sink(reg, d->sink, path, err))
+            return HN_ERR;
+        *added = ADDED_SINK;
     }
-    if (hn_registry_add_chunker(reg, p, path, err)) {
-        dlclose(h);
-        return HN_ERR;
-    }
-    reg->chunkers[reg->n_chunkers - 1].handle = h;
     return HN_OK;
+}
+
+/* The entry symbols of plugin API v1 (before the host API table). */
+static const char *v1_entry(void *h) {
+    const char *old[] = {"hn_layer_plugin_v1", "hn_chunker_plugin_v1", "hn_sink_plugin_v1"};
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+        if (dlsym(h, old[i])) return old[i];
+    return NULL;
 }
 
 static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_error *err) {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) return hn_fail(err, "cannot load plugin %s: %s", path, dlerror());
-    hn_layer_entry_fn entry = (hn_layer_entry_fn)dlsym(h, HN_LAYER_ENTRY_SYMBOL);
+    hn_plugin_entry_fn entry = (hn_plugin_entry_fn)dlsym(h, HN_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
-        hn_chunker_entry_fn chunker = (hn_chunker_entry_fn)dlsym(h, HN_CHUNKER_ENTRY_SYMBOL);
-        if (chunker) return load_chunker(reg, h, chunker, path, skip_loaded, err);
-        hn_sink_entry_fn sink = (hn_sink_entry_fn)dlsym(h, HN_SINK_ENTRY_SYMBOL);
-        if (sink) return load_sink(reg, h, sink, path, skip_loaded, err);
-        dlclose(h);
-        return hn_fail(err, "%s is not an hnet plugin: it has none of '%s', '%s', '%s'", path,
-                       HN_LAYER_ENTRY_SYMBOL, HN_CHUNKER_ENTRY_SYMBOL, HN_SINK_ENTRY_SYMBOL);
-    }
-    const hn_layer_plugin *p = entry();
-    if (skip_loaded && p && p->name && hn_registry_find(reg, p->name)) {
-        dlclose(h); /* found earlier on the search path: the first one wins */
-        return HN_OK;
-    }
-    if (hn_registry_add(reg, p, path, err)) {
+        const char *old = v1_entry(h);
+        if (old)
+            hn_fail(err, "%s is a plugin of the old plugin API (it exports '%s', not '%s'): "
+                         "rebuild it against this hnet (plugin/plugin.h)",
+                    path, old, HN_PLUGIN_ENTRY_SYMBOL);
+        else
+            hn_fail(err, "%s is not an hnet plugin: it has no '%s'", path, HN_PLUGIN_ENTRY_SYMBOL);
         dlclose(h);
         return HN_ERR;
     }
-    reg->plugins[reg->n_plugins - 1].handle = h;
+    const hn_plugin_decl *d = entry(hn_host_api_table());
+    if (!d) {
+        dlclose(h);
+        return hn_fail(err, "%s: its hn_plugin_entry returned no declaration", path);
+    }
+    added_as added;
+    int rc = add_declared(reg, d, path, skip_loaded, &added, err);
+    if (rc || added == ADDED_NONE) {
+        dlclose(h); /* refused, or found earlier on the search path: the first one wins */
+        return rc;
+    }
+    if (added == ADDED_LAYER) reg->plugins[reg->n_plugins - 1].handle = h;
+    else if (added == ADDED_CHUNKER) reg->chunkers[reg->n_chunkers - 1].handle = h;
+    else reg->sinks[reg->n_sinks - 1].handle = h;
     return HN_OK;
 }
 

@@ -47,10 +47,11 @@ typedef struct hn_registry {
 void hn_registry_init(hn_registry *reg);
 void hn_registry_close(hn_registry *reg);
 
-/* Loads one shared object: a layer plugin (hn_layer_plugin_v1) or a chunker plugin
- * (hn_chunker_plugin_v1) or a dashboard sink (hn_sink_plugin_v1). Clear errors
- * for: not loadable, missing entry symbol,
- * wrong ABI version, incomplete table, a name or letter already registered. */
+/* Loads one shared object: a layer, chunker or dashboard sink plugin, whose entry
+ * hn_plugin_entry (plugin/host_api.h) is handed the host API table. Clear errors for:
+ * not loadable, missing entry symbol (naming an old API's entry), a plugin that needs a
+ * newer host API (naming both versions), wrong ABI version, incomplete table, a name or
+ * letter already registered. */
 int hn_registry_load_file(hn_registry *reg, const char *path, hn_error *err);
 /* Loads every *.so in a folder (sorted by name, so the order is reproducible). */
 int hn_registry_load_dir(hn_registry *reg, const char *dir, hn_error *err);
@@ -61,7 +62,7 @@ int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path
 int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const char *path,
                             hn_error *err);
 const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const char *name);
-/* Dashboard sinks (sink_abi.h, entry hn_sink_plugin_v1). */
+/* Dashboard sinks (sink_abi.h). */
 int hn_registry_add_sink(hn_registry *reg, const hn_sink_plugin *p, const char *path,
                          hn_error *err);
 const hn_sink_plugin *hn_registry_find_sink(const hn_registry *reg, const char *name);

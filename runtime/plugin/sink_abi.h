@@ -1,8 +1,7 @@
 /* The dashboard sink plugin ABI (plugins/): where `hnet upload` sends a run and its
  * curves (MLflow, Weights & Biases, TensorBoard event files, ...).
  *
- * A sink is a shared object exporting
- *     const hn_sink_plugin *hn_sink_plugin_v1(void);
+ * A sink is a shared object exporting hn_plugin_entry (plugin/plugin.h).
  * The runtime (runtime/upload) owns everything generic: reading results.db, batching,
  * the per-destination cursor that makes uploads idempotent and resumable, retries with
  * backoff, and recording failures. A sink only translates: one call per step below,
@@ -21,8 +20,7 @@
 
 #include "core/error.h"
 
-#define HN_SINK_ABI_VERSION 1u
-#define HN_SINK_ENTRY_SYMBOL "hn_sink_plugin_v1"
+#define HN_SINK_ABI_VERSION 2u /* 2: plugin API v2 (entry hn_plugin_entry, host API) */
 
 /* A third result besides HN_OK / HN_ERR: a transient failure (connection refused,
  * timeout, HTTP 429 or 5xx); the runtime retries the same call with backoff. HN_ERR
@@ -104,7 +102,5 @@ typedef struct hn_sink_plugin {
     int (*end_run)(void *self, const hn_sink_run *run, int64_t *offset, hn_error *err);
     void (*destroy)(void *self);
 } hn_sink_plugin;
-
-typedef const hn_sink_plugin *(*hn_sink_entry_fn)(void);
 
 #endif

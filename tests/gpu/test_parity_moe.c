@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "backend/cuda/cuda_backend.h"
+#include "plugin/config.h"
 #include "backend/ops_chunk.h"
 #include "backend/ops_moe.h"
 #include "model/layer.h"
@@ -255,7 +256,7 @@ static void side_open(side *s, const hn_backend *be, const cJSON *cfg, int d) {
     hn_error err = {{0}};
     memset(s, 0, sizeof *s);
     s->be = be;
-    hn_layer_args args = {.d_model = d, .stage = 0, .layer = 0, .n_layers = 4, .cfg = cfg};
+    hn_layer_args args = {.d_model = d, .stage = 0, .layer = 0, .n_layers = 4, .cfg = hn_config_view(cfg)};
     hn_params_init(&s->store, be);
     if (hn_layer_create(&s->layer, hn_registry_find(&reg, "moe"), &args, &s->store, "mlp.", 0,
                         &err))

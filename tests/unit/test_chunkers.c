@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "plugin/config.h"
+#include "plugin/host_api.h"
 #include "plugin/chunker_abi.h"
 #include "support/gradcheck.h"
 #include "support/fixtures.h"
@@ -49,9 +51,11 @@ static loaded load_plugin(const char *name) {
     loaded l = {dlopen(path, RTLD_NOW | RTLD_LOCAL), NULL};
     if (!l.handle) fprintf(stderr, "cannot load %s (make %s first?): %s\n", path, path, dlerror());
     assert_non_null(l.handle);
-    hn_chunker_entry_fn entry = (hn_chunker_entry_fn)dlsym(l.handle, HN_CHUNKER_ENTRY_SYMBOL);
+    hn_plugin_entry_fn entry = (hn_plugin_entry_fn)dlsym(l.handle, HN_PLUGIN_ENTRY_SYMBOL);
     assert_non_null(entry);
-    l.plugin = entry();
+    const hn_plugin_decl *decl = entry(hn_host_api_table());
+    assert_non_null(decl);
+    l.plugin = decl->chunker;
     assert_non_null(l.plugin);
     assert_int_equal(l.plugin->abi_version, HN_CHUNKER_ABI_VERSION);
     assert_string_equal(l.plugin->name, name);
@@ -106,7 +110,7 @@ static int inst_create(inst *I, const char *name, const char *cfg_json, int d, h
     I->lib = load_plugin(name);
     cJSON *cfg = cJSON_Parse(cfg_json);
     assert_non_null(cfg);
-    hn_chunker_args args = {.d_model = d, .stage = 0, .cfg = cfg};
+    hn_chunker_args args = {.d_model = d, .stage = 0, .cfg = hn_config_view(cfg)};
     int rc = I->lib.plugin->create(&args, &I->self, err);
     cJSON_Delete(cfg);
     if (rc) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "plugin/config.h"
 #include "backend/cpu/cpu_ops.h"
 #include "model/layer.h"
 #include "model/params.h"
@@ -76,7 +77,7 @@ static void fixture_open(fixture *f, const char *name, const char *cfg, const in
     assert_non_null(p);
     f->cfg = cJSON_Parse(cfg);
     assert_non_null(f->cfg);
-    hn_layer_args args = {.d_model = D_MODEL, .stage = 0, .layer = 0, .n_layers = 4, .cfg = f->cfg};
+    hn_layer_args args = {.d_model = D_MODEL, .stage = 0, .layer = 0, .n_layers = 4, .cfg = hn_config_view(f->cfg)};
     hn_error err = {{0}};
     hn_params_init(&f->store, f->be);
     int rc = hn_layer_create(&f->layer, p, &args, &f->store, "mixer.", 0, &err);
@@ -183,7 +184,7 @@ static void expect_create_error(const char *name, int d_model, const char *cfg,
     assert_non_null(p);
     cJSON *c = cJSON_Parse(cfg);
     assert_non_null(c);
-    hn_layer_args args = {.d_model = d_model, .n_layers = 2, .cfg = c};
+    hn_layer_args args = {.d_model = d_model, .n_layers = 2, .cfg = hn_config_view(c)};
     hn_error err = {{0}};
     void *self = NULL;
     assert_int_equal(p->create(&args, &self, &err), HN_ERR);
@@ -215,7 +216,7 @@ static void test_attention_params_and_defaults(void **state) {
     /* defaults: head_dim 64 -> 2 heads at d_model 128; global window; rotary 32 */
     const hn_layer_plugin *p = hn_registry_find(&reg, "attention");
     cJSON *c = cJSON_Parse("{\"window\": 1023}");
-    hn_layer_args args = {.d_model = 128, .n_layers = 8, .cfg = c};
+    hn_layer_args args = {.d_model = 128, .n_layers = 8, .cfg = hn_config_view(c)};
     hn_error err;
     void *self = NULL;
     assert_int_equal(p->create(&args, &self, &err), HN_OK);

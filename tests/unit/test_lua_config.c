@@ -70,6 +70,27 @@ static const hn_layer_plugin fake_moe = {
     .abi_version = HN_LAYER_ABI_VERSION, .name = "moe", .version = "test", .role = "mlp",
     .letters = NULL, .n_letters = 0, .config_keys = moe_keys, .n_config_keys = 3, FAKE_FUNCS};
 
+/* a chunker plugin the prelude has no constructor for: reached through chunker{} */
+static int fake_chunker_create(const hn_chunker_args *a, void **self, hn_error *err) { return HN_OK; }
+static int fake_chunker_fwd(void *self, const hn_chunker_ctx *c, const float *x, float *p, hn_error *e) {
+    return HN_OK;
+}
+static int fake_chunker_bwd(void *self, const hn_chunker_ctx *c, const float *dp, float *dx,
+                            hn_error *e) {
+    return HN_OK;
+}
+static double fake_chunker_flops(void *self, int T) { return 0; }
+static void fake_chunker_init(void *self, int i, float *h, size_t n, hn_rng *r) {}
+static const hn_config_key entropy_keys[] = {
+    {"threshold", "number", "2", "entropy above which a chunk starts"},
+};
+static const hn_chunker_plugin fake_entropy = {
+    .abi_version = HN_CHUNKER_ABI_VERSION, .name = "entropy", .version = "test",
+    .config_keys = entropy_keys, .n_config_keys = 1, .create = fake_chunker_create,
+    .destroy = fake_destroy, .param_count = fake_count, .describe_params = fake_describe,
+    .init_custom = fake_chunker_init, .bind = fake_bind, .forward = fake_chunker_fwd,
+    .backward = fake_chunker_bwd, .flops = fake_chunker_flops};
+
 static hn_registry reg, reg_moe;
 
 static int setup(void **state) {
@@ -83,6 +104,7 @@ static int setup(void **state) {
             return -1;
         }
     if (hn_registry_add(&reg_moe, &fake_moe, "test", &err)) return -1;
+    if (hn_registry_add_chunker(&reg, &fake_entropy, "test", &err)) return -1;
     return 0;
 }
 
@@ -313,6 +335,18 @@ static void test_model_variants(void **state) {
     cJSON_Delete(runs);
 }
 
+/* chunker{ plugin = NAME }: any loaded chunker, its declared settings checked and filled */
+static void test_generic_chunker(void **state) {
+    cJSON *e = load_ok(FIX "good_chunker.lua", &reg, 0);
+    assert_string_equal(str(e, "model.chunker.kind"), "entropy");
+    assert_float_equal(num(e, "model.chunker.threshold"), 1.5, 1e-12);
+    assert_string_equal(str(e, "model.chunker.downsample"), "mean");
+    assert_null(cJSON_GetObjectItem(at(e, "model.chunker"), "plugin"));
+    cJSON_Delete(e);
+    EXPECT_ERROR("bad_chunker_name.lua", "chunker.plugin: ",
+                 "no chunker plugin named \"nope\" is loaded (loaded: entropy");
+}
+
 static void test_moe(void **state) {
     cJSON *e = load_ok(FIX "bad_moe.lua", &reg_moe, 0);
     assert_string_equal(str(e, "model.mlp[0].plugin"), "moe");
@@ -459,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_hnet_resolves),
         cmocka_unit_test(test_json_is_deterministic),
         cmocka_unit_test(test_model_variants),
+        cmocka_unit_test(test_generic_chunker),
         cmocka_unit_test(test_moe),
         cmocka_unit_test(test_unknown_key_top),
         cmocka_unit_test(test_unknown_key_nested),

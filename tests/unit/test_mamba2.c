@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "model/layer.h"
+#include "plugin/config.h"
 #include "model/params.h"
 #include "plugin/registry.h"
 #include "support/gradcheck.h"
@@ -51,7 +52,7 @@ static int make(inst *in, int ngroups, int chunk, uint64_t seed, hn_error *err) 
     cJSON_AddNumberToObject(cfg, "headdim", 8);
     cJSON_AddNumberToObject(cfg, "ngroups", ngroups);
     cJSON_AddNumberToObject(cfg, "chunk_size", chunk);
-    hn_layer_args args = {.d_model = 16, .stage = 0, .layer = 0, .n_layers = 4, .cfg = cfg};
+    hn_layer_args args = {.d_model = 16, .stage = 0, .layer = 0, .n_layers = 4, .cfg = hn_config_view(cfg)};
     hn_params_init(&in->store, in->be);
     int rc = hn_layer_create(&in->layer, m2, &args, &in->store, "backbone.layers.0.mixer.", 0,
                              err);
@@ -378,7 +379,7 @@ static void test_config_errors(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *cfg = cJSON_Parse(bad[i].json);
-        hn_layer_args args = {.d_model = 16, .n_layers = 1, .cfg = cfg};
+        hn_layer_args args = {.d_model = 16, .n_layers = 1, .cfg = hn_config_view(cfg)};
         void *self = NULL;
         hn_error err = {{0}};
         assert_int_equal(m2->create(&args, &self, &err), HN_ERR);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "plugin/config.h"
 #include "lua/experiment.h"
 #include "model/layer.h"
 #include "model/model.h"
@@ -100,7 +101,7 @@ static void fixture_open(fixture *f, const char *name, const char *cfg, int d, c
     assert_non_null(f->cfg);
     f->E = cfg_int(f->cfg, "experts", 8);
     f->k = cfg_int(f->cfg, "top_k", 2);
-    hn_layer_args args = {.d_model = d, .stage = 0, .layer = 0, .n_layers = 4, .cfg = f->cfg};
+    hn_layer_args args = {.d_model = d, .stage = 0, .layer = 0, .n_layers = 4, .cfg = hn_config_view(f->cfg)};
     hn_error err = {{0}};
     hn_params_init(&f->store, f->be);
     int rc = hn_layer_create(&f->layer, p, &args, &f->store, "mlp.", 0, &err);
@@ -389,7 +390,7 @@ static void test_registry_and_params(void **state) {
         hn_param_store st;
         hn_params_init(&st, hn_backend_cpu());
         hn_layer l;
-        hn_layer_args args = {.d_model = 16, .n_layers = 1, .cfg = cfg};
+        hn_layer_args args = {.d_model = 16, .n_layers = 1, .cfg = hn_config_view(cfg)};
         hn_error err = {{0}};
         assert_int_equal(hn_layer_create(&l, p, &args, &st, "mlp.", 0, &err), HN_ERR);
         assert_non_null(strstr(err.msg, "moe."));

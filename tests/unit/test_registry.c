@@ -44,7 +44,7 @@ static void expect_add_error(const hn_layer_plugin *p, const char *needle) {
 static void test_table_errors(void **state) {
     hn_layer_plugin p = fake_plugin();
     p.abi_version = HN_LAYER_ABI_VERSION + 1;
-    expect_add_error(&p, "layer ABI version 3, but this hnet expects version 2");
+    expect_add_error(&p, "layer ABI version 4, but this hnet expects version 3");
     p = fake_plugin();
     p.backward = NULL;
     expect_add_error(&p, "fake (fake.so): its table has no 'backward'");

@@ -13,20 +13,17 @@
 
 #include <stddef.h>
 
+#include "check/gradcheck.h"
 #include "core/rng.h"
 
-typedef double (*gradcheck_loss_fn)(void *ctx);
-
-typedef struct gradcheck_opts {
-    double eps;       /* perturbation (default 1e-2) */
-    double floor;     /* denominator floor (default 1e-2) */
-    size_t max_points; /* entries checked, spread evenly over x (0 = all of them) */
-    const char *what; /* name printed with the worst entry */
-} gradcheck_opts;
-
-/* Returns the worst relative error over the checked entries. x is restored. */
-double gradcheck_max_error(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,
-                           void *ctx, gradcheck_opts opts);
+/* The checker itself lives in the runtime (check/gradcheck.h), shared with the plugin
+ * test kit; these are its names in the tests. */
+typedef hn_gradcheck_loss_fn gradcheck_loss_fn;
+typedef hn_gradcheck_opts gradcheck_opts;
+static inline double gradcheck_max_error(float *x, const float *analytic, size_t n,
+                                         gradcheck_loss_fn loss, void *ctx, gradcheck_opts opts) {
+    return hn_gradcheck_max_error(x, analytic, n, loss, ctx, opts);
+}
 
 /* The check every gradient test makes, with teeth: the worst error over opts'
  * entries must be below tol, and the same check must reject the gradient scaled by 1.1

@@ -1,0 +1,328 @@
+/* The layer plugin test kit (check/plugin_check.h). */
+#include "check/plugin_check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "backend/backend.h"
+#include "check/gradcheck.h"
+#include "core/rng.h"
+#include "model/layer.h"
+#include "plugin/config.h"
+
+enum { N_SEQS = 2 };
+static const int seq_lens[N_SEQS] = {7, 5};
+
+/* Two packed sequences of seq_lens: offsets and positions (host memory is the cpu
+ * backend's device memory). */
+static void make_seqs(hn_seqs *seqs, int32_t *offsets, int32_t *pos) {
+    offsets[0] = 0;
+    for (int i = 0; i < N_SEQS; i++) offsets[i + 1] = offsets[i] + seq_lens[i];
+    for (int i = 0; i < N_SEQS; i++)
+        for (int j = 0; j < seq_lens[i]; j++) pos[offsets[i] + j] = j;
+    *seqs = (hn_seqs){.n = N_SEQS, .total = offsets[N_SEQS], .max_len = seq_lens[0],
+                      .offsets = offsets, .offsets_dev = offsets, .pos_dev = pos};
+}
+
+static int total_rows(void) {
+    int T = 0;
+    for (int i = 0; i < N_SEQS; i++) T += seq_lens[i];
+    return T;
+}
+
+typedef struct check_fixture {
+    const hn_backend *be;
+    hn_layer layer;
+    hn_param_store store;
+    int32_t offsets[N_SEQS + 1], *pos;
+    hn_seqs seqs;
+    hn_layer_ctx ctx;
+    int d;
+    float *x, *y, *probe, *dx;
+    int forward_failed;
+    hn_error forward_err;
+} check_fixture;
+
+static double layer_loss(void *ctx) {
+    check_fixture *f = ctx;
+    if (f->layer.plugin->forward(f->layer.self, &f->ctx, f->x, f->y, &f->forward_err)) {
+        f->forward_failed = 1;
+        return 0;
+    }
+    double s = 0;
+    for (size_t i = 0; i < (size_t)f->seqs.total * (size_t)f->d; i++) s += (double)f->y[i] * f->probe[i];
+    return s;
+}
+
+static void fill_normal(float *x, size_t n, double std, hn_rng *rng) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(std * hn_rng_normal(rng));
+}
+
+static int fixture_open(check_fixture *f, const hn_layer_plugin *p, const hn_plugin_check_opts *o,
+                        hn_error *err) {
+    memset(f, 0, sizeof *f);
+    f->be = hn_backend_cpu();
+    f->d = o->d_model > 0 ? o->d_model : 64;
+    cJSON *cfg = o->config_json ? cJSON_Parse(o->config_json) : cJSON_CreateObject();
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return hn_fail(err, "--config: not a JSON object: %s", o->config_json);
+    }
+    hn_layer_args args = {.d_model = f->d, .stage = 0, .layer = 0, .n_layers = 2,
+                          .cfg = hn_config_view(cfg)};
+    hn_params_init(&f->store, f->be);
+    int rc = hn_layer_create(&f->layer, p, &args, &f->store, "", 0, err);
+    cJSON_Delete(cfg);
+    if (rc) return hn_fail_prefix(err, "creating %s with d_model %d", p->name, f->d);
+    if (hn_params_allocate(&f->store, 1, err)) return HN_ERR;
+    hn_layer_bind(&f->layer, &f->store);
+    hn_rng rng;
+    hn_rng_seed(&rng, 1);
+    fill_normal(f->store.values, f->store.total, 0.2, &rng);
+    int T = total_rows();
+    f->pos = calloc((size_t)T, sizeof *f->pos);
+    size_t TD = (size_t)T * (size_t)f->d;
+    f->x = calloc(TD, sizeof(float));
+    f->y = calloc(TD, sizeof(float));
+    f->probe = calloc(TD, sizeof(float));
+    f->dx = calloc(TD, sizeof(float));
+    if (!f->pos || !f->x || !f->y || !f->probe || !f->dx) return hn_fail(err, "out of host memory");
+    make_seqs(&f->seqs, f->offsets, f->pos);
+    f->ctx = (hn_layer_ctx){.be = f->be, .seqs = &f->seqs};
+    fill_normal(f->x, TD, 1.0, &rng);
+    fill_normal(f->probe, TD, 1.0, &rng);
+    return HN_OK;
+}
+
+static void fixture_close(check_fixture *f) {
+    if (f->layer.self) hn_layer_destroy(&f->layer, f->be);
+    hn_params_free(&f->store);
+    free(f->pos);
+    free(f->x);
+    free(f->y);
+    free(f->probe);
+    free(f->dx);
+}
+
+/* One tensor: the worst error must be below tol, and the check must reject the same
+ * gradient scaled by 1.1 -- else the loss does not depend on it and nothing is tested. */
+static int check_tensor(hn_gradcheck_loss_fn loss, void *f, float *x, const float *g, size_t n,
+                        const char *what, double tol, FILE *out) {
+    hn_gradcheck_opts o = {.eps = 1e-2, .floor = 5e-2, .max_points = n > 256 ? 256 : 0};
+    double worst = hn_gradcheck_max_error(x, g, n, loss, f, o);
+    float *scaled = malloc(n * sizeof *scaled);
+    double worst_scaled = 0;
+    if (scaled) {
+        for (size_t i = 0; i < n; i++) scaled[i] = 1.1f * g[i];
+        worst_scaled = hn_gradcheck_max_error(x, scaled, n, loss, f, o);
+        free(scaled);
+    }
+    int ok = worst < tol;
+    int blind = worst_scaled < 2 * tol; /* a gradient of (nearly) zero everywhere */
+    if (out)
+        fprintf(out, "%-4s %-32s worst relative error %.2e%s\n", ok ? "ok" : "FAIL", what, worst,
+                blind ? " (the loss hardly depends on it: checked nothing)" : "");
+    return ok ? 0 : 1;
+}
+
+int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *o, int *n_failed,
+                          hn_error *err) {
+    *n_failed = 0;
+    double tol = o->tol > 0 ? o->tol : 1e-2;
+    check_fixture f;
+    int rc = fixture_open(&f, p, o, err);
+    size_t TD = (size_t)f.seqs.total * (size_t)f.d;
+    float *grads = NULL, *gx = NULL;
+    if (rc) goto done;
+    /* analytic gradients: forward, then backward with dy = probe into zeroed grads */
+    hn_params_zero_grads(&f.store);
+    layer_loss(&f);
+    if (f.forward_failed) {
+        rc = hn_fail(err, "%s: forward failed: %s", p->name, f.forward_err.msg);
+        goto done;
+    }
+    if (p->backward(f.layer.self, &f.ctx, f.probe, f.dx, err)) {
+        rc = hn_fail_prefix(err, "%s: backward failed", p->name);
+        goto done;
+    }
+    /* the gradients are read while the values move: keep copies */
+    gx = malloc(TD * sizeof *gx);
+    grads = malloc((f.store.total ? f.store.total : 1) * sizeof *grads);
+    if (!gx || !grads) {
+        rc = hn_fail(err, "out of host memory");
+        goto done;
+    }
+    memcpy(gx, f.dx, TD * sizeof *gx);
+    memcpy(grads, f.store.grads, f.store.total * sizeof *grads);
+    *n_failed += check_tensor(layer_loss, &f, f.x, gx, TD, "input x", tol, o->out);
+    for (int i = 0; i < f.store.n; i++) {
+        hn_param_entry *e = &f.store.entries[i];
+        *n_failed += check_tensor(layer_loss, &f, e->p.value, grads + e->offset, e->numel, e->p.name,
+                                  tol, o->out);
+    }
+    if (f.forward_failed) rc = hn_fail(err, "%s: forward failed: %s", p->name, f.forward_err.msg);
+done:
+    free(gx);
+    free(grads);
+    fixture_close(&f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ chunkers */
+
+typedef struct chunker_fixture {
+    const hn_chunker_plugin *p;
+    const hn_backend *be;
+    void *self;
+    hn_param_store store;
+    int32_t offsets[N_SEQS + 1], *pos, *bytes;
+    hn_seqs seqs;
+    hn_chunker_ctx ctx;
+    int d;
+    float *x, *prob, *probe, *dx;
+    int forward_failed;
+    hn_error forward_err;
+} chunker_fixture;
+
+static double chunker_loss(void *ctx) {
+    chunker_fixture *f = ctx;
+    if (f->p->forward(f->self, &f->ctx, f->x, f->prob, &f->forward_err)) {
+        f->forward_failed = 1;
+        return 0;
+    }
+    double s = 0;
+    for (int t = 0; t < f->seqs.total; t++) s += (double)f->prob[t] * f->probe[t];
+    return s;
+}
+
+/* As the stage does (model/stage.c): config with defaults, create, parameters declared,
+ * allocated with their own initialisers and bound. */
+static int chunker_open(chunker_fixture *f, const hn_chunker_plugin *p,
+                        const hn_plugin_check_opts *o, hn_error *err) {
+    memset(f, 0, sizeof *f);
+    f->p = p;
+    f->be = hn_backend_cpu();
+    f->d = o->d_model > 0 ? o->d_model : 64;
+    hn_params_init(&f->store, f->be);
+    cJSON *given = o->config_json ? cJSON_Parse(o->config_json) : cJSON_CreateObject();
+    if (!cJSON_IsObject(given)) {
+        cJSON_Delete(given);
+        return hn_fail(err, "--config: not a JSON object: %s", o->config_json);
+    }
+    cJSON *cfg = hn_config_with_defaults(given, p->config_keys, p->n_config_keys, p->name, err);
+    cJSON_Delete(given);
+    if (!cfg) return HN_ERR;
+    hn_chunker_args args = {.d_model = f->d, .stage = 0, .cfg = hn_config_view(cfg)};
+    int rc = p->create(&args, &f->self, err);
+    cJSON_Delete(cfg);
+    if (rc) return hn_fail_prefix(err, "creating %s with d_model %d", p->name, f->d);
+    int n = p->param_count(f->self);
+    if (n > 0) {
+        hn_param *specs = calloc((size_t)n, sizeof *specs);
+        if (!specs) return hn_fail(err, "out of host memory");
+        p->describe_params(f->self, specs);
+        for (int i = 0; i < n; i++)
+            hn_params_declare(&f->store, "", &specs[i], 0, p->init_custom, f->self, i);
+        free(specs);
+    }
+    if (hn_params_allocate(&f->store, 1, err)) return HN_ERR;
+    hn_param *bound = calloc((size_t)(n > 0 ? n : 1), sizeof *bound);
+    if (!bound) return hn_fail(err, "out of host memory");
+    hn_params_slice(&f->store, 0, n, bound);
+    p->bind(f->self, n > 0 ? bound : NULL);
+    free(bound);
+    int T = total_rows();
+    size_t TD = (size_t)T * (size_t)f->d;
+    f->pos = calloc((size_t)T, sizeof *f->pos);
+    f->bytes = calloc((size_t)T, sizeof *f->bytes);
+    f->x = calloc(TD, sizeof(float));
+    f->dx = calloc(TD, sizeof(float));
+    f->prob = calloc((size_t)T, sizeof(float));
+    f->probe = calloc((size_t)T, sizeof(float));
+    if (!f->pos || !f->bytes || !f->x || !f->dx || !f->prob || !f->probe)
+        return hn_fail(err, "out of host memory");
+    make_seqs(&f->seqs, f->offsets, f->pos);
+    hn_rng rng;
+    hn_rng_seed(&rng, 1);
+    const char *text = "the cat sat on a mat";
+    for (int t = 0; t < T; t++) f->bytes[t] = (unsigned char)text[t % 20];
+    f->ctx = (hn_chunker_ctx){.be = f->be, .seqs = &f->seqs, .bytes = f->bytes};
+    fill_normal(f->x, TD, 1.0, &rng);
+    fill_normal(f->probe, (size_t)T, 1.0, &rng);
+    return HN_OK;
+}
+
+static void chunker_close(chunker_fixture *f) {
+    if (f->self) f->p->destroy(f->self, f->be);
+    hn_params_free(&f->store);
+    free(f->pos);
+    free(f->bytes);
+    free(f->x);
+    free(f->dx);
+    free(f->prob);
+    free(f->probe);
+}
+
+/* Every p in [0, 1] and p = 1 at each sequence start (the contract of chunker_abi.h). */
+static int check_boundaries(chunker_fixture *f, FILE *out) {
+    int bad = -1;
+    for (int t = 0; t < f->seqs.total && bad < 0; t++)
+        if (!(f->prob[t] >= 0 && f->prob[t] <= 1)) bad = t;
+    for (int i = 0; i < f->seqs.n && bad < 0; i++)
+        if (f->prob[f->offsets[i]] != 1) bad = f->offsets[i];
+    if (out) {
+        if (bad < 0) fprintf(out, "ok   p in [0, 1], p = 1 at every sequence start\n");
+        else fprintf(out, "FAIL p[%d] = %g: p must be in [0, 1] and 1 at every sequence start\n", bad,
+                     (double)f->prob[bad]);
+    }
+    return bad < 0 ? 0 : 1;
+}
+
+int hn_plugin_check_chunker(const hn_chunker_plugin *p, const hn_plugin_check_opts *o,
+                            int *n_failed, hn_error *err) {
+    *n_failed = 0;
+    double tol = o->tol > 0 ? o->tol : 1e-2;
+    chunker_fixture f;
+    int rc = chunker_open(&f, p, o, err);
+    size_t TD = (size_t)f.seqs.total * (size_t)f.d;
+    float *grads = NULL, *gx = NULL;
+    if (rc) goto done;
+    hn_params_zero_grads(&f.store);
+    chunker_loss(&f);
+    if (f.forward_failed) {
+        rc = hn_fail(err, "%s: forward failed: %s", p->name, f.forward_err.msg);
+        goto done;
+    }
+    *n_failed += check_boundaries(&f, o->out);
+    if (!p->differentiable) {
+        if (o->out) fprintf(o->out, "(a hard rule: no gradients to check)\n");
+        goto done;
+    }
+    if (p->backward(f.self, &f.ctx, f.probe, f.dx, err)) {
+        rc = hn_fail_prefix(err, "%s: backward failed", p->name);
+        goto done;
+    }
+    gx = malloc(TD * sizeof *gx);
+    grads = malloc((f.store.total ? f.store.total : 1) * sizeof *grads);
+    if (!gx || !grads) {
+        rc = hn_fail(err, "out of host memory");
+        goto done;
+    }
+    memcpy(gx, f.dx, TD * sizeof *gx);
+    memcpy(grads, f.store.grads, f.store.total * sizeof *grads);
+    *n_failed += check_tensor(chunker_loss, &f, f.x, gx, TD, "input x", tol, o->out);
+    for (int i = 0; i < f.store.n; i++) {
+        hn_param_entry *e = &f.store.entries[i];
+        *n_failed += check_tensor(chunker_loss, &f, e->p.value, grads + e->offset, e->numel,
+                                  e->p.name, tol, o->out);
+    }
+    if (f.forward_failed) rc = hn_fail(err, "%s: forward failed: %s", p->name, f.forward_err.msg);
+done:
+    free(gx);
+    free(grads);
+    chunker_close(&f);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/* The runtime's host API table (host_api.h): core's functions as plugins reach them. */
+#include "plugin/host_api.h"
+
+static const hn_host_api host_api = {
+    .version = HN_HOST_API_VERSION,
+    .size = sizeof(hn_host_api),
+    .fail = hn_fail,
+    .vfail = hn_vfail,
+    .fail_prefix = hn_fail_prefix,
+    .config_kind_of = hn_config_kind_of,
+    .config_number = hn_config_number,
+    .config_string = hn_config_string,
+    .config_bool = hn_config_bool,
+    .stash_begin = hn_stash_begin,
+    .stash_end = hn_stash_end,
+    .stash_get = hn_stash_get,
+    .stash_free = hn_stash_free,
+    .stash_tensor_begin = hn_stash_tensor_begin,
+    .stash_tensor = hn_stash_tensor,
+    .grow_buf_get = hn_grow_buf_get,
+    .crc32c = hn_crc32c,
+    .crc32c_mask = hn_crc32c_mask,
+    .mkdir_p = hn_mkdir_p,
+};
+
+const hn_host_api *hn_host_api_table(void) { return &host_api; }

@@ -1,0 +1,53 @@
+/* What a plugin includes -- in this tree and out of it (`pkg-config --cflags hnet`):
+ * the layer and chunker ABIs, the backend op table, and the host API with the usual
+ * core names (hn_fail, hn_stash_begin, hn_config_number, ...) mapped onto it, so a
+ * plugin links nothing of hnet and exports one symbol. One file of the plugin says
+ *
+ *     HN_PLUGIN_LAYER(&my_table, 1);      (or HN_PLUGIN_CHUNKER / HN_PLUGIN_SINK)
+ *
+ * naming its table and the lowest host API version it needs (host_api.h: 1 for errors
+ * and config only, 2 when it also uses the stash, grow buffers, crc32c or mkdir_p).
+ * Build with -fvisibility=hidden; the entry is exported explicitly. */
+#ifndef HN_PLUGIN_H
+#define HN_PLUGIN_H
+
+#include "plugin/host_api.h"
+
+#define HN_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+/* The host's table, set by the entry; one per plugin, never exported. */
+extern const hn_host_api *hn_host __attribute__((visibility("hidden")));
+
+#define hn_fail (hn_host->fail)
+#define hn_vfail (hn_host->vfail)
+#define hn_fail_prefix (hn_host->fail_prefix)
+#define hn_config_kind_of (hn_host->config_kind_of)
+#define hn_config_number (hn_host->config_number)
+#define hn_config_string (hn_host->config_string)
+#define hn_config_bool (hn_host->config_bool)
+#define hn_stash_begin (hn_host->stash_begin)
+#define hn_stash_end (hn_host->stash_end)
+#define hn_stash_get (hn_host->stash_get)
+#define hn_stash_free (hn_host->stash_free)
+#define hn_stash_tensor_begin (hn_host->stash_tensor_begin)
+#define hn_stash_tensor (hn_host->stash_tensor)
+#define hn_grow_buf_get (hn_host->grow_buf_get)
+#define hn_crc32c (hn_host->crc32c)
+#define hn_crc32c_mask (hn_host->crc32c_mask)
+#define hn_mkdir_p (hn_host->mkdir_p)
+
+#define HN_PLUGIN_DECLARE_(FIELD, TABLE, MIN_HOST_VERSION)                                 \
+    const hn_host_api *hn_host;                                                            \
+    HN_PLUGIN_EXPORT const hn_plugin_decl *hn_plugin_entry(const hn_host_api *host);       \
+    const hn_plugin_decl *hn_plugin_entry(const hn_host_api *host) {                       \
+        static hn_plugin_decl decl;                                                        \
+        hn_host = host;                                                                    \
+        decl = (hn_plugin_decl){.min_host_version = (MIN_HOST_VERSION), .FIELD = (TABLE)}; \
+        return &decl;                                                                      \
+    }
+#define HN_PLUGIN_LAYER(TABLE, MIN_HOST_VERSION) HN_PLUGIN_DECLARE_(layer, TABLE, MIN_HOST_VERSION)
+#define HN_PLUGIN_CHUNKER(TABLE, MIN_HOST_VERSION) \
+    HN_PLUGIN_DECLARE_(chunker, TABLE, MIN_HOST_VERSION)
+#define HN_PLUGIN_SINK(TABLE, MIN_HOST_VERSION) HN_PLUGIN_DECLARE_(sink, TABLE, MIN_HOST_VERSION)
+
+#endif

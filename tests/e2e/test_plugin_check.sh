@@ -1,0 +1,30 @@
+# The plugin test kit, `hnet plugins --check FILE.so`, on every in-tree plugin: layers
+# and differentiable chunkers pass their gradient checks, rule chunkers their boundary
+# contract, sinks load; and its user errors (a required key without --config, a file
+# that is no plugin, --config without --check) are one clear message each.
+. tests/e2e/lib.sh
+BUILD=$(dirname "$HNET")
+n=0
+for so in "$BUILD"/layers/*.so "$BUILD"/plugins/*.so; do
+    name=$(basename "$so" .so)
+    case "$name" in
+        swiglu) cfg='{"hidden": 24}' ;;
+        pool) cfg='{"k": 3}' ;;
+        *) cfg='{}' ;;
+    esac
+    $HNET plugins --check "$so" --config "$cfg" >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "the kit fails $so"; }
+    grep -q "^FAIL" "$TMP/out" && { cat "$TMP/out"; fail "$so: a FAIL line but exit status 0"; }
+    grep -Eq "^$name: every check passed|^$name \(sink plugin" "$TMP/out" || { cat "$TMP/out"; fail "$so: no verdict"; }
+    n=$((n + 1))
+done
+[ "$n" -ge 8 ] || fail "checked only $n plugins"
+$HNET plugins --check "$BUILD/plugins/dc.so" >"$TMP/dc" 2>&1 || fail "dc"
+grep -q "^ok   q_proj_layer.weight" "$TMP/dc" || { cat "$TMP/dc"; fail "dc's parameters are not checked"; }
+echo "ok: the kit passes all $n in-tree plugins"
+
+expect_fail "a required key without --config" "hnet plugins --check: creating swiglu with d_model 64: swiglu: the key 'hidden' is required" \
+    $HNET plugins --check "$BUILD/layers/swiglu.so"
+expect_fail "a file that is no plugin" "hnet plugins --check: .*tests/e2e/lib.sh" $HNET plugins --check tests/e2e/lib.sh
+expect_fail "--config without --check" "--config and --d go with --check FILE.so" $HNET plugins --config '{}'
+expect_fail "--config that is not an object" "--config: not a JSON object: \\[1\\]" \
+    $HNET plugins --check "$BUILD/layers/attention.so" --config '[1]'
