@@ -128,6 +128,29 @@ static int check_tensor(hn_gradcheck_loss_fn loss, void *f, float *x, const floa
     return ok ? 0 : 1;
 }
 
+/* The finite-difference check of the input and of every parameter against the analytic
+ * gradients in dx and store->grads, copied first (the checks move the values); returns
+ * the number of tensors that failed, or -1 when out of memory. */
+static int check_all(hn_gradcheck_loss_fn loss, void *f, float *x, const float *dx, size_t TD,
+                     const hn_param_store *store, double tol, FILE *out) {
+    float *gx = malloc((TD ? TD : 1) * sizeof *gx);
+    float *grads = malloc((store->total ? store->total : 1) * sizeof *grads);
+    int failed = -1;
+    if (gx && grads) {
+        memcpy(gx, dx, TD * sizeof *gx);
+        memcpy(grads, store->grads, store->total * sizeof *grads);
+        failed = check_tensor(loss, f, x, gx, TD, "input x", tol, out);
+        for (int i = 0; i < store->n; i++) {
+            const hn_param_entry *e = &store->entries[i];
+            failed += check_tensor(loss, f, e->p.value, grads + e->offset, e->numel, e->p.name,
+                                   tol, out);
+        }
+    }
+    free(gx);
+    free(grads);
+    return failed;
+}
+
 int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *o, int *n_failed,
                           hn_error *err) {
     *n_failed = 0;
@@ -135,7 +158,6 @@ int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *
     check_fixture f;
     int rc = fixture_open(&f, p, o, err);
     size_t TD = (size_t)f.seqs.total * (size_t)f.d;
-    float *grads = NULL, *gx = NULL;
     if (rc) goto done;
     /* analytic gradients: forward, then backward with dy = probe into zeroed grads */
     hn_params_zero_grads(&f.store);
@@ -148,25 +170,14 @@ int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *
         rc = hn_fail_prefix(err, "%s: backward failed", p->name);
         goto done;
     }
-    /* the gradients are read while the values move: keep copies */
-    gx = malloc(TD * sizeof *gx);
-    grads = malloc((f.store.total ? f.store.total : 1) * sizeof *grads);
-    if (!gx || !grads) {
+    int failed = check_all(layer_loss, &f, f.x, f.dx, TD, &f.store, tol, o->out);
+    if (failed < 0) {
         rc = hn_fail(err, "out of host memory");
         goto done;
     }
-    memcpy(gx, f.dx, TD * sizeof *gx);
-    memcpy(grads, f.store.grads, f.store.total * sizeof *grads);
-    *n_failed += check_tensor(layer_loss, &f, f.x, gx, TD, "input x", tol, o->out);
-    for (int i = 0; i < f.store.n; i++) {
-        hn_param_entry *e = &f.store.entries[i];
-        *n_failed += check_tensor(layer_loss, &f, e->p.value, grads + e->offset, e->numel, e->p.name,
-                                  tol, o->out);
-    }
+    *n_failed += failed;
     if (f.forward_failed) rc = hn_fail(err, "%s: forward failed: %s", p->name, f.forward_err.msg);
 done:
-    free(gx);
-    free(grads);
     fixture_close(&f);
     return rc;
 }
@@ -288,7 +299,6 @@ int hn_plugin_check_chunker(const hn_chunker_plugin *p, const hn_plugin_check_op
     chunker_fixture f;
     int rc = chunker_open(&f, p, o, err);
     size_t TD = (size_t)f.seqs.total * (size_t)f.d;
-    float *grads = NULL, *gx = NULL;
     if (rc) goto done;
     hn_params_zero_grads(&f.store);
     chunker_loss(&f);
@@ -305,24 +315,14 @@ int hn_plugin_check_chunker(const hn_chunker_plugin *p, const hn_plugin_check_op
         rc = hn_fail_prefix(err, "%s: backward failed", p->name);
         goto done;
     }
-    gx = malloc(TD * sizeof *gx);
-    grads = malloc((f.store.total ? f.store.total : 1) * sizeof *grads);
-    if (!gx || !grads) {
+    int failed = check_all(chunker_loss, &f, f.x, f.dx, TD, &f.store, tol, o->out);
+    if (failed < 0) {
         rc = hn_fail(err, "out of host memory");
         goto done;
     }
-    memcpy(gx, f.dx, TD * sizeof *gx);
-    memcpy(grads, f.store.grads, f.store.total * sizeof *grads);
-    *n_failed += check_tensor(chunker_loss, &f, f.x, gx, TD, "input x", tol, o->out);
-    for (int i = 0; i < f.store.n; i++) {
-        hn_param_entry *e = &f.store.entries[i];
-        *n_failed += check_tensor(chunker_loss, &f, e->p.value, grads + e->offset, e->numel,
-                                  e->p.name, tol, o->out);
-    }
+    *n_failed += failed;
     if (f.forward_failed) rc = hn_fail(err, "%s: forward failed: %s", p->name, f.forward_err.msg);
 done:
-    free(gx);
-    free(grads);
     chunker_close(&f);
     return rc;
 }
