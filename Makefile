@@ -23,7 +23,7 @@ say   = printf '  %-6s %s\n' '$(1)' '$(2)'
 endif
 
 CC      ?= cc
-PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto cairo
+PKGS    := lua5.4 sqlite3 openblas libcjson zlib libcurl libcrypto cairo libpcre2-8
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += $(SAN) -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -pthread \

@@ -16,6 +16,7 @@ has_pc zlib     || need="$need zlib1g-dev"
 has_pc libcurl  || need="$need libcurl4-openssl-dev"
 has_pc libcrypto || need="$need libssl-dev"
 has_pc cairo    || need="$need libcairo2-dev"
+has_pc libpcre2-8 || need="$need libpcre2-dev"
 # figures (hnet plot / report) draw their text in DejaVu Sans
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
