@@ -23,7 +23,7 @@ case "$cflags" in *"$PREFIX/include/hnet"*) ;; *) fail "pkg-config --cflags hnet
 echo "ok: installed into a temporary prefix; pkg-config --cflags hnet: $cflags"
 
 # out of the tree: nothing of the checkout is on the include path
-WORK=$TMP/work/linmix
+WORK=$TMP/plugin-src/linmix
 mkdir -p "$WORK" && cp templates/layer/* "$WORK/"
 make -s -C "$WORK" >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; fail "the template does not build out of tree"; }
 [ -f "$WORK/linmix.so" ] || fail "the template's Makefile made no linmix.so"
@@ -35,7 +35,7 @@ grep -q "^ok   input x" "$TMP/check" && grep -q "^ok   weight" "$TMP/check" &&
 echo "ok: hnet plugins --check passes the template"
 
 # the kit has teeth: the weight gradient doubled is caught
-BROKEN=$TMP/work/broken
+BROKEN=$TMP/plugin-src/broken
 mkdir -p "$BROKEN" && cp templates/layer/* "$BROKEN/"
 sed -i 's/1.0f, dy, s->x, 1.0f, s->gw/2.0f, dy, s->x, 1.0f, s->gw/' "$BROKEN/linmix.c"
 grep -q '2.0f, dy, s->x' "$BROKEN/linmix.c" || fail "could not break the template's backward"
