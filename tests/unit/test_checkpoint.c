@@ -296,38 +296,58 @@ static long file_size(const char *path) {
     return n;
 }
 
-static void test_damaged_checkpoints_refused(void **state) {
+/* What the checkpoint-folder tests share: a small model, its folder <tmpdir>/NAME with
+ * checkpoint settings {every 3, keep}, the config its checkpoints record and zero AdamW
+ * moments. */
+typedef struct ckpt_run {
     hn_model m;
-    build(&m, SMALL_MODEL, 3);
-    char dir[512], p3[600], p6[600];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    hn_ckpt_settings cs = {.every = 3, .keep = 2};
-    snprintf(cs.run_dir, sizeof cs.run_dir, "%s", dir);
-    cJSON *cfg = cJSON_Parse("{\"seed\":3}");
-    cJSON_AddItemToObject(cfg, "model", cJSON_Parse(SMALL_MODEL));
-    float *mv = calloc(m.params.total, sizeof(float));
+    hn_ckpt_settings cs;
+    cJSON *cfg;
+    float *mv;
+} ckpt_run;
+
+static void run_open(ckpt_run *r, const char *name, int keep) {
+    build(&r->m, SMALL_MODEL, 3);
+    r->cs = (hn_ckpt_settings){.every = 3, .keep = keep};
+    snprintf(r->cs.run_dir, sizeof r->cs.run_dir, "%s/%s", tmpdir, name);
+    r->cfg = cJSON_Parse("{\"seed\":3}");
+    cJSON_AddItemToObject(r->cfg, "model", cJSON_Parse(SMALL_MODEL));
+    r->mv = calloc(r->m.params.total, sizeof(float));
+    assert_non_null(r->mv);
+}
+
+static void run_close(ckpt_run *r) {
+    free(r->mv);
+    cJSON_Delete(r->cfg);
+    hn_model_free(&r->m);
+}
+
+static void test_damaged_checkpoints_refused(void **state) {
+    ckpt_run r;
+    run_open(&r, "run", 2);
+    char p3[1200], p6[1200];
     hn_error err;
     for (long step = 3; step <= 9; step += 3) {
         hn_ckpt_train tr = {.step = step, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
-        assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+        assert_int_equal(hn_checkpoint_write(&r.cs, r.cfg, "run", &r.m, r.mv, r.mv, &tr, &err), HN_OK);
     }
     long steps[8];
-    assert_int_equal(hn_checkpoint_list(dir, steps, 8), 2); /* keep = 2 pruned step 3 */
+    assert_int_equal(hn_checkpoint_list(r.cs.run_dir, steps, 8), 2); /* keep = 2 pruned step 3 */
     assert_int_equal(steps[0], 9);
     assert_int_equal(steps[1], 6);
-    hn_checkpoint_file(p6, sizeof p6, dir, 6);
-    hn_checkpoint_file(p3, sizeof p3, dir, 9);
+    hn_checkpoint_file(p6, sizeof p6, r.cs.run_dir, 6);
+    hn_checkpoint_file(p3, sizeof p3, r.cs.run_dir, 9);
 
     /* resuming with another experiment is refused, naming the section */
-    cJSON *other = cJSON_Duplicate(cfg, 1);
+    cJSON *other = cJSON_Duplicate(r.cfg, 1);
     cJSON_ReplaceItemInObject(other, "seed", cJSON_CreateNumber(4));
     hn_ckpt_train at;
     int again = 0;
-    assert_int_equal(hn_checkpoint_resume(&cs, other, &m, mv, mv, &at, &again, &err), HN_ERR);
+    assert_int_equal(hn_checkpoint_resume(&r.cs, other, &r.m, r.mv, r.mv, &at, &again, &err), HN_ERR);
     assert_non_null(strstr(err.msg, "different experiment"));
     assert_non_null(strstr(err.msg, "'seed'"));
     cJSON_Delete(other);
-    assert_int_equal(hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &at, &again, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &at, &again, &err), HN_OK);
     assert_int_equal(again, 1);
     assert_int_equal(at.step, 9);
 
@@ -339,7 +359,7 @@ static void test_damaged_checkpoints_refused(void **state) {
     assert_non_null(strstr(err.msg, "truncated"));
     assert_non_null(strstr(err.msg, p3));
     FILE *warn = tmpfile();
-    assert_int_equal(hn_checkpoint_latest(dir, &f, warn, &err), 1);
+    assert_int_equal(hn_checkpoint_latest(r.cs.run_dir, &f, warn, &err), 1);
     assert_string_equal(hn_safetensors_meta(&f, "step"), "6");
     hn_safetensors_free(&f);
     char msg[2048] = "";
@@ -361,38 +381,30 @@ static void test_damaged_checkpoints_refused(void **state) {
     printf("  %s\n", err.msg);
     assert_non_null(strstr(err.msg, "damaged"));
     /* nothing usable is left */
-    assert_int_equal(hn_checkpoint_latest(dir, &f, NULL, &err), 0);
+    assert_int_equal(hn_checkpoint_latest(r.cs.run_dir, &f, NULL, &err), 0);
     /* and a resume starts afresh rather than failing */
     int resumed = 1;
     hn_ckpt_train tr;
-    assert_int_equal(hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &tr, &resumed, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &tr, &resumed, &err), HN_OK);
     assert_int_equal(resumed, 0);
-    free(mv);
-    cJSON_Delete(cfg);
-    hn_model_free(&m);
+    run_close(&r);
 }
 
 /* A newest checkpoint that reads back intact (its checksum holds) but cannot be loaded
  * — here: written without the optimizer moments a resume needs — is passed over with a
  * warning for the previous one, as a damaged one is. */
 static void test_unloadable_newest_falls_back(void **state) {
-    hn_model m;
-    build(&m, SMALL_MODEL, 3);
-    char dir[512], p9[600];
-    snprintf(dir, sizeof dir, "%s/fallback", tmpdir);
-    hn_ckpt_settings cs = {.every = 3, .keep = 3};
-    snprintf(cs.run_dir, sizeof cs.run_dir, "%s", dir);
-    cJSON *cfg = cJSON_Parse("{\"seed\":3}");
-    cJSON_AddItemToObject(cfg, "model", cJSON_Parse(SMALL_MODEL));
-    float *mv = calloc(m.params.total, sizeof(float));
+    ckpt_run r;
+    run_open(&r, "fallback", 3);
+    char p9[1200];
     hn_error err;
     hn_ckpt_train tr = {.step = 6, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
-    assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_write(&r.cs, r.cfg, "run", &r.m, r.mv, r.mv, &tr, &err), HN_OK);
     /* step 9: a weights-only file with the training position (no moments) */
     tr.step = 9;
-    hn_checkpoint_file(p9, sizeof p9, dir, 9);
-    char *text = cJSON_PrintUnformatted(cfg);
-    assert_int_equal(hn_checkpoint_save(p9, &m, NULL, NULL, text, "run", &tr, &err), HN_OK);
+    hn_checkpoint_file(p9, sizeof p9, r.cs.run_dir, 9);
+    char *text = cJSON_PrintUnformatted(r.cfg);
+    assert_int_equal(hn_checkpoint_save(p9, &r.m, NULL, NULL, text, "run", &tr, &err), HN_OK);
     free(text);
     hn_safetensors f;
     assert_int_equal(hn_safetensors_read(p9, &f, &err), HN_OK); /* intact */
@@ -402,7 +414,7 @@ static void test_unloadable_newest_falls_back(void **state) {
     stderr = warn;
     hn_ckpt_train at;
     int resumed = 0;
-    int rc = hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &at, &resumed, &err);
+    int rc = hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &at, &resumed, &err);
     stderr = was;
     char msg[4096] = "";
     rewind(warn);
@@ -415,9 +427,7 @@ static void test_unloadable_newest_falls_back(void **state) {
     assert_int_equal(at.step, 6);
     assert_non_null(strstr(msg, "step-00000009"));
     assert_non_null(strstr(msg, "falling back"));
-    free(mv);
-    cJSON_Delete(cfg);
-    hn_model_free(&m);
+    run_close(&r);
 }
 
 static pid_t dead_pid(void) {
@@ -438,40 +448,32 @@ static void touch(const char *path) {
 /* A process killed while writing leaves step-N.safetensors.tmp.PID behind: the next
  * writer or resume of the folder removes those whose process is gone, and only those. */
 static void test_stale_temporary_files_removed(void **state) {
-    hn_model m;
-    build(&m, SMALL_MODEL, 3);
-    char dir[512], stale[700], live[700], other[700];
-    snprintf(dir, sizeof dir, "%s/stale", tmpdir);
-    hn_ckpt_settings cs = {.every = 3, .keep = 2};
-    snprintf(cs.run_dir, sizeof cs.run_dir, "%s", dir);
-    cJSON *cfg = cJSON_Parse("{\"seed\":3}");
-    cJSON_AddItemToObject(cfg, "model", cJSON_Parse(SMALL_MODEL));
-    float *mv = calloc(m.params.total, sizeof(float));
+    ckpt_run r;
+    run_open(&r, "stale", 2);
+    char stale[1200], live[1200], other[1200];
     hn_error err;
     hn_ckpt_train tr = {.step = 3, .run_id = 1, .data_rng = {{1, 2, 3, 4}}};
-    assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_write(&r.cs, r.cfg, "run", &r.m, r.mv, r.mv, &tr, &err), HN_OK);
 
-    snprintf(stale, sizeof stale, "%s/step-00000006.safetensors.tmp.%ld", dir, (long)dead_pid());
-    snprintf(live, sizeof live, "%s/step-00000006.safetensors.tmp.%ld", dir, (long)getppid());
-    snprintf(other, sizeof other, "%s/notes.tmp.1", dir);
+    snprintf(stale, sizeof stale, "%s/step-00000006.safetensors.tmp.%ld", r.cs.run_dir, (long)dead_pid());
+    snprintf(live, sizeof live, "%s/step-00000006.safetensors.tmp.%ld", r.cs.run_dir, (long)getppid());
+    snprintf(other, sizeof other, "%s/notes.tmp.1", r.cs.run_dir);
     touch(stale);
     touch(live);
     touch(other);
     hn_ckpt_train at;
     int resumed = 0;
-    assert_int_equal(hn_checkpoint_resume(&cs, cfg, &m, mv, mv, &at, &resumed, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &at, &resumed, &err), HN_OK);
     assert_int_equal(access(stale, F_OK), -1); /* the killed writer's file is gone */
     assert_int_equal(access(live, F_OK), 0);   /* a live writer's is not */
     assert_int_equal(access(other, F_OK), 0);  /* nor a file that is not a checkpoint's */
 
     touch(stale);
     tr.step = 6;
-    assert_int_equal(hn_checkpoint_write(&cs, cfg, "run", &m, mv, mv, &tr, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_write(&r.cs, r.cfg, "run", &r.m, r.mv, r.mv, &tr, &err), HN_OK);
     assert_int_equal(access(stale, F_OK), -1);
     assert_int_equal(access(live, F_OK), 0);
-    free(mv);
-    cJSON_Delete(cfg);
-    hn_model_free(&m);
+    run_close(&r);
 }
 
 int main(void) {
