@@ -9,9 +9,9 @@ trap 'rm -rf "$TMP"' EXIT
 rc=0
 for name in checkpoint experiment; do
     bin=build-fuzz/fuzz/fuzz_$name
-    # the experiment fuzzer also starts from the test suites' own fixtures (read only)
+    # the experiment fuzzer starts from the test suites' own fixtures (read only)
     seeds="tests/fuzz/corpus/$name"
-    [ $name = experiment ] && seeds="$seeds tests/unit/fixtures/lua tests/e2e/fixtures/suite"
+    [ $name = experiment ] && seeds="tests/unit/fixtures/lua tests/e2e/fixtures/suite"
     [ -x "$bin" ] || { echo "FAIL: $bin not built (make FUZZ=1 fuzzers)"; exit 1; }
     mkdir -p "$TMP/$name"
     if "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
