@@ -136,6 +136,11 @@ static void store_packed(hn_tensor dst, const float *src, int add) {
 int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p) {
     (void)be;
     if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim) return -1;
+    if (p->x.dtype == HN_F32) { /* in place, as the v1 op */
+        hn_cpu_rope(p->x.data, p->x.ld, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos,
+                    p->theta, p->inverse);
+        return 0;
+    }
     float *x = packed_f32(p->x);
     if (!x) return -1;
     hn_cpu_rope(x, p->x.cols, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos, p->theta,
@@ -153,6 +158,18 @@ static int attention_shapes_fit(const hn_attention_params *p, int backward) {
     return !backward || (p->dq.dtype == HN_F32 && p->dk.dtype == HN_F32 && p->dv.dtype == HN_F32);
 }
 
+/* float32 views the v1 ops take as they are: q, k, v (and, in backward, dq, dk, dv)
+ * with one row stride, out and dout packed */
+static int v1_views(const hn_attention_params *p, int backward) {
+    int ld = p->q.ld;
+    int ok = p->q.dtype == HN_F32 && p->k.dtype == HN_F32 && p->v.dtype == HN_F32 &&
+             p->out.dtype == HN_F32 && p->k.ld == ld && p->v.ld == ld && hn_tensor_packed(p->out);
+    if (backward)
+        ok = ok && p->dout.dtype == HN_F32 && hn_tensor_packed(p->dout) && p->dq.ld == ld &&
+             p->dk.ld == ld && p->dv.ld == ld;
+    return ok;
+}
+
 /* q, k, v widened into one [T, 3D] buffer (the v1 ops take one row stride) */
 static float *qkv_f32(const hn_attention_params *p) {
     int T = p->seqs->total, D = p->heads * p->head_dim;
@@ -168,6 +185,11 @@ static float *qkv_f32(const hn_attention_params *p) {
 int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *p) {
     (void)be;
     if (!attention_shapes_fit(p, 0)) return -1;
+    if (v1_views(p, 0)) { /* no copies on the float32 reference path */
+        hn_cpu_attention_forward(p->out.data, p->lse, p->q.data, p->k.data, p->v.data, p->q.ld,
+                                 p->seqs, p->heads, p->head_dim, p->window, p->scale);
+        return 0;
+    }
     int T = p->seqs->total, D = p->heads * p->head_dim;
     float *x = qkv_f32(p), *out = malloc(((size_t)T * D + 1) * sizeof(float));
     int status = -1;
@@ -185,6 +207,12 @@ int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *
 int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params *p) {
     (void)be;
     if (!attention_shapes_fit(p, 1)) return -1;
+    if (v1_views(p, 1)) {
+        hn_cpu_attention_backward(p->dq.data, p->dk.data, p->dv.data, p->dout.data, p->q.data,
+                                  p->k.data, p->v.data, p->q.ld, p->out.data, p->lse, p->seqs,
+                                  p->heads, p->head_dim, p->window, p->scale);
+        return 0;
+    }
     int T = p->seqs->total, D = p->heads * p->head_dim;
     float *x = qkv_f32(p), *out = packed_f32(p->out), *dout = packed_f32(p->dout);
     float *g = calloc((size_t)T * 3 * D + 1, sizeof(float));
