@@ -48,16 +48,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static int num_of(const cJSON *o, const char *k, int fallback) {
     const cJSON *v = cJSON_GetObjectItem(o, k);
     return cJSON_IsNumber(v) ? v->valueint : fallback;
@@ -273,8 +263,8 @@ int hn_cmd_bench(int argc, char **argv) {
         S = hn_model_stage_stats(&m, st, 8);
         for (int s = 0; s < S; s++) comp[s] += st[s].compression / (double)n;
     }
-    double ms = median(t_step, (int)n), fwd = median(t_fwd, (int)n), bwd = median(t_bwd, (int)n);
-    double opt = median(t_opt, (int)n), bytes_s = (double)T / (ms * 1e-3);
+    double ms = hn_median(t_step, (int)n), fwd = hn_median(t_fwd, (int)n), bwd = hn_median(t_bwd, (int)n);
+    double opt = hn_median(t_opt, (int)n), bytes_s = (double)T / (ms * 1e-3);
     double achieved = flops_byte * bytes_s;
     double peak_mem = 0;
 #ifdef HN_HAVE_CUDA

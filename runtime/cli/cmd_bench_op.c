@@ -237,20 +237,10 @@ static void att_backward(const hn_backend *be, att_case *c) {
                            c->window, c->scale);
 }
 
-static double median_ms(float *ms, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
-            float t = ms[j];
-            ms[j] = ms[j - 1];
-            ms[j - 1] = t;
-        }
-    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-}
-
 /* median ms of `reps` calls of fn after `warmup` */
 static double time_ms(const hn_backend *be, void (*fn)(const hn_backend *, att_case *),
                       att_case *c, int warmup, int reps) {
-    float *ms = malloc((size_t)reps * sizeof(float));
+    double *ms = malloc((size_t)reps * sizeof(double));
     if (!ms) return NAN;
     for (int i = 0; i < warmup; i++) fn(be, c);
     for (int i = 0; i < reps; i++) {
@@ -258,7 +248,7 @@ static double time_ms(const hn_backend *be, void (*fn)(const hn_backend *, att_c
         fn(be, c);
         ms[i] = hn_cuda_timer_stop_ms();
     }
-    double m = median_ms(ms, reps);
+    double m = hn_median(ms, reps);
     free(ms);
     return m;
 }

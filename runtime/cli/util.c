@@ -64,3 +64,13 @@ const char *hn_cli_db(const char *given, char *buf, size_t cap) {
     hn_error err;
     return hn_results_default_db(buf, cap, &err) ? "results/results.db" : buf;
 }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double hn_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}

@@ -18,5 +18,7 @@ void hn_note_db(const char *cmd, const char *path);
 /* `given` (a --db argument) or, when NULL, the project's results.db by the one rule of
  * results/location.h (buf holds it); "results/results.db" if that cannot be resolved. */
 const char *hn_cli_db(const char *given, char *buf, size_t cap);
+/* The median of v[0, n) (n >= 1); sorts v. */
+double hn_median(double *v, int n);
 
 #endif
