@@ -29,6 +29,12 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += $(SAN) -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -pthread \
            -Iruntime -I$(B)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
+# SentencePiece (runtime/data/sentencepiece.cc, hnet's one C++ file): its library only,
+# not the trainer pkg-config also lists
+CXX     ?= c++
+CXXFLAGS = $(OPT) -g $(SAN) -std=c++17 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE \
+           -pthread -Iruntime $(shell pkg-config --cflags sentencepiece 2>/dev/null)
+LDLIBS  += -lsentencepiece -lstdc++
 B       := build
 
 # `make test SANITIZE=1` (or `make test-sanitize`): everything, plugins included, built
@@ -54,12 +60,14 @@ endif
 ifeq ($(FUZZ),1)
 B       := build-fuzz
 CC      := clang
+CXX     := clang++
 NVCC    :=
 SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
            -fno-omit-frame-pointer
 endif
 
 RUNTIME_SRC := $(shell find runtime -name '*.c' ! -path 'runtime/cli/*' | sort)
+RUNTIME_CXX_SRC := $(shell find runtime -name '*.cc' | sort)
 
 # The cuda backend: built where nvcc is found and (CUDA=auto, the default) a GPU is
 # present, so a CPU-only machine with the toolkit does not pay a minute of nvcc on every
@@ -88,7 +96,8 @@ LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudar
 endif
 CLI_SRC     := $(wildcard runtime/cli/*.c)
 GEN_SRC     := $(B)/gen/prelude_lua.c
-RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/prelude_lua.o
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/obj/%.o) $(RUNTIME_CXX_SRC:%.cc=$(B)/obj/%.o) \
+               $(B)/obj/gen/prelude_lua.o
 CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
 
 LAYER_DIRS  := $(patsubst %/,%,$(dir $(wildcard layers/*/*.c)))
@@ -102,7 +111,7 @@ TEST_HELPERS := $(wildcard tests/unit/support/*.c)
 
 # Objects depend on this stamp, rewritten only when the compile flags change (e.g. a
 # CUDA build after a CPU-only one), so a changed configuration rebuilds what it must.
-FLAGS_LINE := $(CC) $(CFLAGS) | $(NVCC) $(CUDA_ARCH)
+FLAGS_LINE := $(CC) $(CFLAGS) | $(CXX) $(CXXFLAGS) | $(NVCC) $(CUDA_ARCH)
 $(shell mkdir -p $(B) && printf '%s\n' '$(FLAGS_LINE)' | cmp -s - $(B)/.flags || printf '%s\n' '$(FLAGS_LINE)' > $(B)/.flags)
 
 .PHONY: all deps run test test-sanitize test-unit test-e2e clean
@@ -128,6 +137,11 @@ $(B)/obj/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
 	@$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/obj/%.o: %.cc $(B)/.flags
+	@mkdir -p $(dir $@)
+	@$(call say,CXX,$<)
+	$(Q)$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/obj/%.o: %.cu $(wildcard runtime/backend/cuda/*.cuh runtime/backend/cuda/*.h) runtime/backend/backend.h
 	@mkdir -p $(dir $@)

@@ -17,6 +17,9 @@ has_pc libcurl  || need="$need libcurl4-openssl-dev"
 has_pc libcrypto || need="$need libssl-dev"
 has_pc cairo    || need="$need libcairo2-dev"
 has_pc libpcre2-8 || need="$need libpcre2-dev"
+# SentencePiece tokenizers (runtime/data/sentencepiece.cc; C++, so a C++ compiler too)
+has_pc sentencepiece || need="$need libsentencepiece-dev"
+command -v c++ >/dev/null 2>&1 || need="$need g++"
 # figures (hnet plot / report) draw their text in DejaVu Sans
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"

@@ -1,32 +1,43 @@
-/* Byte-level BPE in GPT-2's format: a vocab.json (token string -> id) and a merges.txt
- * (one merge "a b" a line, best first), GPT-2's byte-to-unicode mapping, and GPT-2's
- * pre-tokenisation regex run through PCRE2. Any bytes encode, invalid UTF-8 included,
- * and decode(encode(x)) == x exactly. */
+/* Tokenizers for token-level models, one interface over three file formats:
+ *   {"format":"gpt2",          "vocab":"vocab.json", "merges":"merges.txt"}  (gpt2_bpe.h)
+ *   {"format":"tiktoken",      "file":"tokenizer.model"}   Llama 3's (tiktoken.h)
+ *   {"format":"sentencepiece", "model":"x.model"}          (sentencepiece.h)
+ * (the data.tokenizer section of a resolved config). Every one is lossless: any bytes
+ * encode, and the tokens' bytes concatenated are the input again, exactly. */
 #ifndef HN_DATA_TOKENIZER_H
 #define HN_DATA_TOKENIZER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cJSON.h>
+
 #include "core/error.h"
 
-typedef struct hn_bpe hn_bpe;
+typedef struct hn_tokenizer hn_tokenizer;
 
-/* Loads a tokenizer. The vocab must hold a token for each of the 256 bytes (so every
- * input encodes), and every merge's parts and result must be in the vocab. */
-int hn_bpe_load(const char *vocab_path, const char *merges_path, hn_bpe **out, hn_error *err);
-void hn_bpe_free(hn_bpe *t);
+#define HN_TOKENIZER_FORMATS "\"gpt2\", \"tiktoken\" or \"sentencepiece\""
 
-/* One more than the largest id in the vocab. */
-size_t hn_bpe_vocab_size(const hn_bpe *t);
+/* Checks the spec's keys and loads the files it names. A missing or malformed file is
+ * one message naming its path. */
+int hn_tokenizer_load(const cJSON *spec, hn_tokenizer **out, hn_error *err);
+void hn_tokenizer_free(hn_tokenizer *t);
 
-/* Encodes n bytes; *ids (malloc'd, the caller frees; may be NULL when *nids is 0). */
-int hn_bpe_encode(const hn_bpe *t, const uint8_t *p, size_t n, int32_t **ids, size_t *nids,
-                  hn_error *err);
+/* The ids are 0 .. size-1 (a model over these tokens needs this vocabulary). */
+size_t hn_tokenizer_vocab_size(const hn_tokenizer *t);
+/* "gpt2", "tiktoken" or "sentencepiece". */
+const char *hn_tokenizer_format(const hn_tokenizer *t);
 
-/* Decodes ids back to bytes; *out (malloc'd, the caller frees; NUL-terminated for
- * convenience, the NUL not counted in *nout). An id not in the vocab is an error. */
-int hn_bpe_decode(const hn_bpe *t, const int32_t *ids, size_t nids, uint8_t **out, size_t *nout,
-                  hn_error *err);
+/* Encodes n bytes; *ids malloc'd (the caller frees; NULL when *nids is 0). */
+int hn_tokenizer_encode(const hn_tokenizer *t, const uint8_t *p, size_t n, int32_t **ids,
+                        size_t *nids, hn_error *err);
+/* The bytes token id stands for (*len); NULL when id is not a token. */
+const uint8_t *hn_tokenizer_token(const hn_tokenizer *t, int32_t id, size_t *len);
+/* The tokens' bytes, concatenated; *out malloc'd and NUL-terminated (the NUL not counted).
+ * An id that is not a token is an error. */
+int hn_tokenizer_decode(const hn_tokenizer *t, const int32_t *ids, size_t n, uint8_t **out,
+                        size_t *nout, hn_error *err);
+/* The one token that encodes the single byte b (every format has one). */
+int32_t hn_tokenizer_byte_token(const hn_tokenizer *t, uint8_t b);
 
 #endif

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "data/tokenizer.h"
+#include "data/gpt2_bpe.h"
 #include "support/fixtures.h"
 
 #define FIX "tests/unit/fixtures/tokenizer/"
