@@ -65,6 +65,14 @@ static void describe_config(hn_cmp_run *r, const char *config_json) {
         else
             snprintf(r->model, sizeof r->model, "%s", kind->valuestring);
     }
+    /* a model over tokens says which: "isotropic+gpt2" */
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "data"), "tokenizer");
+    const cJSON *tf = cJSON_GetObjectItemCaseSensitive(tok, "format");
+    r->bytes_per_token = tok ? NAN : 1.0;
+    if (cJSON_IsString(tf)) {
+        size_t used = strlen(r->model);
+        snprintf(r->model + used, sizeof r->model - used, "+%s", tf->valuestring);
+    }
     r->layout[0] = 0;
     render_layout(cJSON_GetObjectItemCaseSensitive(model, "layout"), r->layout, sizeof r->layout);
     r->n_stages = cJSON_IsNumber(stages) && stages->valueint > 1 ? stages->valueint - 1 : 0;
@@ -181,6 +189,7 @@ static int load_run(sqlite3 *db, const char *path, int64_t id, hn_cmp_run *r, hn
     sqlite3_finalize(st);
     r->gflops_per_byte = last_value(db, id, "train", "gflops_per_byte");
     r->bpic = last_value(db, id, "valid", "bpic");
+    if (isnan(r->bytes_per_token)) r->bytes_per_token = last_value(db, id, "train", "bytes_per_token");
     if (load_curve(db, id, "valid", "bpb", &r->valid)) return sql_fail(db, path, err);
     if (load_evals(db, id, r)) return sql_fail(db, path, err);
     if (r->n_stages > 0) {
@@ -467,7 +476,7 @@ static void fmt_num(char *out, size_t size, double v, const char *f) {
 typedef struct table_row {
     const hn_cmp_run *first;
     int seeds;                    /* runs in the row */
-    double gflops, bpic, bpb, bpb_sd, bytes_seen;
+    double gflops, bpic, bpb, bpb_sd, bytes_seen, bytes_per_token;
     char status[32];
 } table_row;
 
@@ -477,7 +486,7 @@ static double mean_of(const hn_cmp_set *set, const int *members, int m, int fiel
     for (int q = 0; q < m; q++) {
         const hn_cmp_run *r = &set->runs[members[q]];
         double v = field == 0 ? r->gflops_per_byte : field == 1 ? r->bpic : field == 2 ? r->valid_bpb
-                                                                            : (double)r->bytes_seen;
+                 : field == 3 ? (double)r->bytes_seen : r->bytes_per_token;
         if (isnan(v)) continue;
         sum += v, sq += v * v, k++;
     }
@@ -514,6 +523,7 @@ static int table_rows(const hn_cmp_set *set, int per_run, table_row *rows) {
         w->bpic = mean_of(set, members, m, 1, &ignored);
         w->bpb = mean_of(set, members, m, 2, &w->bpb_sd);
         w->bytes_seen = mean_of(set, members, m, 3, &ignored);
+        w->bytes_per_token = mean_of(set, members, m, 4, &ignored);
         snprintf(w->status, sizeof w->status, "%s", r->status);
         for (int q = 1; q < m; q++)
             if (strcmp(set->runs[members[q]].status, r->status)) snprintf(w->status, sizeof w->status, "mixed");
@@ -524,9 +534,10 @@ static int table_rows(const hn_cmp_set *set, int per_run, table_row *rows) {
 }
 
 /* One row of cells, as strings. */
-enum { NCOL = 11 };
+enum { NCOL = 12 };
 static const char *const HEAD[NCOL] = {"run", "model", "layout", "corpus", "params", "GFLOPs/byte",
-                                       "bytes/chunk", "valid BPB", "seeds", "bytes seen", "status"};
+                                       "bytes/token", "bytes/chunk", "valid BPB", "seeds",
+                                       "bytes seen", "status"};
 
 static void cells(const table_row *w, int raw, char c[NCOL][200]) {
     const hn_cmp_run *r = w->first;
@@ -538,13 +549,14 @@ static void cells(const table_row *w, int raw, char c[NCOL][200]) {
     if (raw) snprintf(c[4], 200, "%lld", (long long)r->params);
     else hn_si(c[4], 200, (double)r->params);
     fmt_num(c[5], 200, w->gflops, raw ? "%.6g" : w->gflops < 0.01 ? "%.3g" : "%.4f");
-    fmt_num(c[6], 200, w->bpic, raw ? "%.6g" : "%.2f");
-    if (!raw && w->seeds > 1 && !isnan(w->bpb_sd)) snprintf(c[7], 200, "%.4f ± %.4f", w->bpb, w->bpb_sd);
-    else fmt_num(c[7], 200, w->bpb, raw ? "%.6g" : "%.4f");
-    snprintf(c[8], 200, "%d", w->seeds);
-    if (raw) snprintf(c[9], 200, "%.0f", w->bytes_seen);
-    else hn_si(c[9], 200, w->bytes_seen);
-    snprintf(c[10], 200, "%s", w->status);
+    fmt_num(c[6], 200, w->bytes_per_token, raw ? "%.6g" : "%.2f");
+    fmt_num(c[7], 200, w->bpic, raw ? "%.6g" : "%.2f");
+    if (!raw && w->seeds > 1 && !isnan(w->bpb_sd)) snprintf(c[8], 200, "%.4f ± %.4f", w->bpb, w->bpb_sd);
+    else fmt_num(c[8], 200, w->bpb, raw ? "%.6g" : "%.4f");
+    snprintf(c[9], 200, "%d", w->seeds);
+    if (raw) snprintf(c[10], 200, "%.0f", w->bytes_seen);
+    else hn_si(c[10], 200, w->bytes_seen);
+    snprintf(c[11], 200, "%s", w->status);
 }
 
 static void csv_cell(FILE *out, const char *s, int last) {
@@ -562,8 +574,8 @@ static void csv_cell(FILE *out, const char *s, int last) {
 }
 
 static const char *const CSV_HEAD[NCOL] = {"run", "model", "layout", "corpus", "params",
-                                           "gflops_per_byte", "bytes_per_chunk", "valid_bpb",
-                                           "seeds", "bytes_seen", "status"};
+                                           "gflops_per_byte", "bytes_per_token", "bytes_per_chunk",
+                                           "valid_bpb", "seeds", "bytes_seen", "status"};
 
 /* Display width in characters (UTF-8: continuation bytes take no column). */
 static int width_of(const char *s) {
@@ -604,7 +616,7 @@ void hn_cmp_print_table(const hn_cmp_set *set, hn_table_format fmt, int per_run,
             if (width_of(c[k]) > w[k]) w[k] = width_of(c[k]);
     }
     /* numbers right-aligned, words left-aligned */
-    static const int right[NCOL] = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0};
+    static const int right[NCOL] = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0};
     const char *sep = fmt == HN_FMT_MARKDOWN ? " | " : "  ";
     const char *l = fmt == HN_FMT_MARKDOWN ? "| " : "", *r = fmt == HN_FMT_MARKDOWN ? " |" : "";
     fputs(l, out);

@@ -35,6 +35,8 @@ typedef struct hn_cmp_run {
     int64_t params, bytes_seen, steps;
     double gflops_per_byte; /* last logged train/gflops_per_byte (NAN if none) */
     double bpic;            /* last valid/bpic (NAN if none) */
+    double bytes_per_token; /* 1 for byte-level models; a token-level model's (data.tokenizer)
+                             * train/bytes_per_token (NAN if not logged) */
     double valid_bpb;       /* final valid/bpb (NAN if none) */
     hn_curve valid;         /* valid/bpb against bytes */
     int n_stages;

@@ -54,7 +54,8 @@ static void num(FILE *o, double v, const char *fmt) {
 
 static void table(FILE *o, const hn_cmp_set *set) {
     fputs("<table>\n<thead><tr><th>id</th><th>run</th><th>model</th><th>layout</th><th>corpus</th>"
-          "<th>seed</th><th>params</th><th>GFLOPs/byte</th><th>bytes/chunk</th><th>valid BPB</th>"
+          "<th>seed</th><th>params</th><th>GFLOPs/byte</th><th>bytes/token</th><th>bytes/chunk</th>"
+          "<th>valid BPB</th>"
           "<th>bytes seen</th><th>status</th></tr></thead>\n<tbody>\n", o);
     char b[32];
     for (int i = 0; i < set->n; i++) {
@@ -70,6 +71,8 @@ static void table(FILE *o, const hn_cmp_set *set) {
         hn_si(b, sizeof b, (double)r->params);
         fprintf(o, "</td><td class=n>%lld</td><td class=n>%s</td><td class=n>", (long long)r->seed, b);
         num(o, r->gflops_per_byte, r->gflops_per_byte < 0.01 ? "%.3g" : "%.4f");
+        fputs("</td><td class=n>", o);
+        num(o, r->bytes_per_token, "%.2f");
         fputs("</td><td class=n>", o);
         num(o, r->bpic, "%.2f");
         fputs("</td><td class=n>", o);

@@ -1,6 +1,8 @@
 /* The host side of the prelude: line tracking for FILE:LINE, the registry's plugins and
  * letters as Lua tables, and the corpus check. */
 #include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "data/corpus.h"
+#include "data/tokenizer.h"
 #include "model/reference_config.h"
 #include "lua/bridge.h"
 #include "model/model_check.h"
@@ -80,6 +83,69 @@ static int l_corpus_check(lua_State *L) {
     lua_pushnil(L);
     lua_pushstring(L, err.msg);
     return 2;
+}
+
+/* H.tokenizer_check(t) -> vocab size | nil, message: loads the tokenizer the files name.
+ * Experiment files resolve the same corpus many times (a suite's :with copies), so the
+ * answer is kept per spec and per the files' size and modification time. */
+#define TOKENIZER_MEMO 16
+typedef struct tokenizer_memo {
+    char *key;
+    size_t vocab;
+} tokenizer_memo;
+static tokenizer_memo memo[TOKENIZER_MEMO];
+static int memo_next;
+
+/* The spec's text followed by each string value's file size and mtime. */
+static char *tokenizer_key(const cJSON *spec) {
+    char *text = cJSON_PrintUnformatted(spec);
+    if (!text) return NULL;
+    size_t n = strlen(text) + 1, cap = n + 256;
+    char *key = malloc(cap);
+    if (!key) return free(text), NULL;
+    memcpy(key, text, n);
+    free(text);
+    for (const cJSON *v = spec->child; v; v = v->next) {
+        struct stat st;
+        if (!cJSON_IsString(v) || stat(v->valuestring, &st) != 0) continue;
+        size_t used = strlen(key);
+        if (used + 64 > cap) break;
+        snprintf(key + used, cap - used, "|%lld.%ld.%lld", (long long)st.st_mtim.tv_sec,
+                 (long)st.st_mtim.tv_nsec, (long long)st.st_size);
+    }
+    return key;
+}
+
+static int l_tokenizer_check(lua_State *L) {
+    cJSON *spec = NULL;
+    hn_error err = {{0}};
+    int rc = hn_lua_to_json(L, 1, &spec, &err);
+    char *key = rc == HN_OK ? tokenizer_key(spec) : NULL;
+    for (int i = 0; key && i < TOKENIZER_MEMO; i++)
+        if (memo[i].key && !strcmp(memo[i].key, key)) {
+            free(key);
+            cJSON_Delete(spec);
+            lua_pushinteger(L, (lua_Integer)memo[i].vocab);
+            return 1;
+        }
+    hn_tokenizer *t = NULL;
+    if (rc == HN_OK) rc = hn_tokenizer_load(spec, &t, &err);
+    cJSON_Delete(spec);
+    if (rc != HN_OK) {
+        free(key);
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    size_t vocab = hn_tokenizer_vocab_size(t);
+    hn_tokenizer_free(t);
+    if (key) {
+        free(memo[memo_next].key);
+        memo[memo_next] = (tokenizer_memo){key, vocab};
+        memo_next = (memo_next + 1) % TOKENIZER_MEMO;
+    }
+    lua_pushinteger(L, (lua_Integer)vocab);
+    return 1;
 }
 
 /* H.model_check(model, path): the registry is the
@@ -175,6 +241,8 @@ int hn_lua_push_host_table(lua_State *L, const hn_registry *reg, int unsafe, hn_
     lua_setfield(L, -2, "where");
     lua_pushcfunction(L, l_corpus_check);
     lua_setfield(L, -2, "corpus_check");
+    lua_pushcfunction(L, l_tokenizer_check);
+    lua_setfield(L, -2, "tokenizer_check");
     lua_pushlightuserdata(L, (void *)reg);
     lua_pushcclosure(L, l_model_check, 1);
     lua_setfield(L, -2, "model_check");

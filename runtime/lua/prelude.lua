@@ -15,6 +15,7 @@
 --   H.cwd           current directory (relative corpus paths are resolved against it)
 --   H.where()       -> file, line of the user code running now
 --   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
+--   H.tokenizer_check(t) -> vocab size | nil, message  (loads data.tokenizer's files)
 --   H.model_check(model, path) -> true | nil, message  (a trial build of a resolved model)
 --   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
 --   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
@@ -369,6 +370,45 @@ local function synthetic_section(v, where, path)
   })
 end
 
+-- tokenizer = { format = "gpt2", vocab = ..., merges = ... } | { format = "tiktoken", file = ... }
+-- | { format = "sentencepiece", model = ... }: the files each format reads.
+local TOKENIZER_FILES = {
+  gpt2 = { "vocab", "merges" }, tiktoken = { "file" }, sentencepiece = { "model" },
+}
+local TOKENIZER_FORMATS = { "gpt2", "tiktoken", "sentencepiece" }
+local TOKENIZER_EXAMPLE = 'tokenizer = { format = "gpt2", vocab = "vocab.json", merges = "merges.txt" }'
+
+-- corpus object -> the size of its tokenizer's vocabulary (token-level data only)
+local TOKENS = setmetatable({}, { __mode = "k" })
+
+local function tokenizer_section(v, where, path)
+  if type(v) ~= "table" or is_object(v) or is_list(v) then
+    fail(where, path, fmt("expected a table, e.g. %s, found %s", TOKENIZER_EXAMPLE, describe(v)))
+  end
+  local form = v.format
+  if form == nil then
+    fail(where, join(path, "format"), "required; expected " .. quoted_list(TOKENIZER_FORMATS))
+  end
+  local files = TOKENIZER_FILES[form]
+  if not files then
+    local s = type(form) == "string" and suggest(form, TOKENIZER_FORMATS)
+    fail(where, join(path, "format"), fmt("expected one of %s, found %s%s", quoted_list(TOKENIZER_FORMATS),
+      describe(form), s and fmt(" (did you mean %q?)", s) or ""))
+  end
+  local keys = { "format", table.unpack(files) }
+  check_keys(where, path, v, keys)
+  local r = ordered({ format = form }, keys)
+  for _, k in ipairs(files) do
+    if v[k] == nil then
+      fail(where, join(path, k), fmt("required for format %q; expected the path of the tokenizer's %s file", form, k))
+    end
+    r[k] = absolute(apply(nonempty_string, v[k], where, join(path, k)))
+  end
+  local n, msg = H.tokenizer_check(r)
+  if not n then fail(where, path, msg) end
+  return r, n
+end
+
 function CTOR.corpus(args, where, path)
   path = path or "corpus"
   if type(args) == "string" then args = { args } end
@@ -377,7 +417,7 @@ function CTOR.corpus(args, where, path)
   local name = args[1]
   local plain = {}
   for k, v in pairs(args) do if k ~= 1 then plain[k] = v end end
-  check_keys(where, path, plain, { "seq_len", "file", "dir", "synthetic" }, 'the first value is the corpus name, as in corpus { "english", seq_len = 512 }')
+  check_keys(where, path, plain, { "seq_len", "file", "dir", "synthetic", "tokenizer", "seq_tokens" }, 'the first value is the corpus name, as in corpus { "english", seq_len = 512 }')
   local sources = {}
   for _, k in ipairs { "file", "dir", "synthetic" } do if args[k] ~= nil then sources[#sources + 1] = k end end
   if name ~= nil then table.insert(sources, 1, "name") end
@@ -418,7 +458,23 @@ function CTOR.corpus(args, where, path)
   end
   local ok, msg = H.corpus_check(r)
   if not ok then fail(where, check_path, msg) end
-  return new_object("corpus", r, raw)
+  -- token-level data: seq_len stays bytes per sequence (what the sequences are matched
+  -- to); seq_tokens (default: seq_len over the realised bytes per token) is in tokens
+  local ntok
+  if args.tokenizer ~= nil then
+    r.tokenizer, ntok = tokenizer_section(args.tokenizer, where, join(path, "tokenizer"))
+    local order = ORDER[r]
+    order[#order + 1] = "tokenizer"
+    if args.seq_tokens ~= nil then
+      r.seq_tokens = apply(integer_at_least(2, "an integer >= 2 (tokens per sequence)"), args.seq_tokens, where, join(path, "seq_tokens"))
+      order[#order + 1] = "seq_tokens"
+    end
+  elseif args.seq_tokens ~= nil then
+    fail(where, join(path, "seq_tokens"), "tokens per sequence need a tokenizer; give tokenizer = {...} too, or leave seq_tokens out")
+  end
+  local obj = new_object("corpus", r, raw)
+  TOKENS[obj] = ntok
+  return obj
 end
 
 ---------------------------------------------------------------------------- schedule, chunkers, moe
@@ -1017,6 +1073,22 @@ local function checkpoint_spec()
   return { { "every", nonneg_int, 0 }, { "dir", nonempty_string, "results/checkpoints" }, { "keep", posint, 2 } }
 end
 
+-- A model over tokens: its vocabulary is the tokenizer's (when the model does not give
+-- one, at least the tokenizer's when it does); chunking by spaces reads bytes.
+local function token_model(m, ntok, where)
+  local info = INFO[m]
+  local given = info.raw.vocab
+  if given == nil then
+    m = CTOR[info.ctor](merge_into(info.raw, { vocab = ntok }, where, "model"), where, "model")
+  elseif m.vocab < ntok then
+    fail(where, "model.vocab", fmt("expected at least the tokenizer's %d tokens (data.tokenizer), found %d; leave vocab out to use the tokenizer's size", ntok, m.vocab))
+  end
+  if m.chunker ~= null and m.chunker.kind == "space" then
+    fail(where, "model.chunker", "space{} (and spacebyte{}) chunk at space bytes, but this model reads tokens (data.tokenizer); use dc{} or pool{} over tokens")
+  end
+  return m
+end
+
 local EXPERIMENT_KEYS = { "name", "data", "model", "train", "eval", "seed", "backend", "log", "checkpoint", "init" }
 
 function CTOR.experiment(args, where, path)
@@ -1036,6 +1108,8 @@ function CTOR.experiment(args, where, path)
   })
   r.file = where.file
   ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "init", "match_flops" }
+  local ntok = TOKENS[r.data]
+  if ntok then r.model = token_model(r.model, ntok, where) end
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it
   return new_object("experiment", r, raw)

@@ -7,6 +7,7 @@
 
 #include "analysis/compare.h"
 #include "backend/backend.h"
+#include "data/token_corpus.h"
 #include "model/model.h"
 #include "suite/flops_match.h"
 
@@ -47,14 +48,24 @@ int hn_flops_per_byte_estimate(const cJSON *config, const hn_registry *reg, doub
     const cJSON *sl = cJSON_GetObjectItemCaseSensitive(data, "seq_len");
     if (!cJSON_IsObject(model) || !cJSON_IsNumber(sl) || sl->valuedouble < 1)
         return hn_fail(err, "FLOPs estimate: the config has no model or data.seq_len");
+    /* a token-level model: sequences of seq_tokens, each token standing for the train
+     * split's bytes per token (data/token_corpus.h) */
+    double L = sl->valuedouble, bytes_per_position = 1;
+    if (hn_data_is_tokenized(data)) {
+        int seq_tokens;
+        if (hn_token_corpus_stats(data, &bytes_per_position, &seq_tokens, err)) return HN_ERR;
+        L = seq_tokens;
+    }
     const hn_backend *be = hn_backend_get("cpu");
     hn_model m;
     memset(&m, 0, sizeof m);
-    if (hn_model_build(&m, model, reg, be, 1, err)) return hn_fail_prefix(err, "building the model");
-    double L = sl->valuedouble;
+    if (hn_model_plan(&m, model, reg, be, err)) {
+        hn_model_free(&m);
+        return hn_fail_prefix(err, "building the model");
+    }
     double f = stage_flops_at(&m.backbone, L) + 2.0 * 2.0 * L * (double)m.d * (double)m.vocab;
     hn_model_free(&m);
-    *out = f / L;
+    *out = f / L / bytes_per_position;
     return HN_OK;
 }
 

@@ -15,7 +15,9 @@
  * embeddings and LM head included) at data.seq_len. The lengths of inner stages are
  * seq_len divided by each chunker's target ratio (dc: ratio, pool: k, space: 6 unless
  * a ratio is given), since the realised ratio of a dynamic chunker is only known
- * after training. */
+ * after training. A token-level model (data.tokenizer) is counted per token at its
+ * sequence length in tokens, times tokens per byte as realised on the train split
+ * (which is tokenized for it, once per process). */
 int hn_flops_per_byte_estimate(const cJSON *config, const hn_registry *reg, double *out,
                                hn_error *err);
 

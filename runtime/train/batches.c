@@ -22,6 +22,12 @@ long hn_valid_windows(const hn_corpus *c, long bytes, int seq_len) {
     return (bytes - 1) / seq_len;
 }
 
+void hn_valid_span(const hn_corpus *c, long bytes, int seq_len, size_t *begin, size_t *end) {
+    long windows = hn_valid_windows(c, bytes, seq_len);
+    *begin = c->split + 1;
+    *end = *begin + (size_t)(windows > 0 ? windows : 0) * (size_t)seq_len;
+}
+
 void hn_valid_fill(const hn_corpus *c, long first, int n, int seq_len, int32_t *tok, int32_t *tgt) {
     for (int i = 0; i < n; i++) {
         const uint8_t *src = c->bytes + c->split + (size_t)(first + i) * (size_t)seq_len;

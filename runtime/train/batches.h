@@ -16,6 +16,11 @@ void hn_batch_sample_train(const hn_corpus *c, hn_rng *rng, int n_seqs, int seq_
  * seq_len+1 with stride seq_len, so every byte after the first is predicted once and
  * every model is scored on the same bytes. Returns the number of windows. */
 long hn_valid_windows(const hn_corpus *c, long bytes, int seq_len);
+/* The bytes the validation set scores: [split + 1, split + 1 + windows * seq_len) (the
+ * split's first byte is only context). A token-level model is scored on exactly these
+ * bytes of a byte-level model with the same data.seq_len and eval.bytes
+ * (data/token_corpus.h). */
+void hn_valid_span(const hn_corpus *c, long bytes, int seq_len, size_t *begin, size_t *end);
 /* Fills windows [first, first+n) of the validation set. */
 void hn_valid_fill(const hn_corpus *c, long first, int n, int seq_len, int32_t *tok, int32_t *tgt);
 

@@ -19,6 +19,7 @@
 #include "train/batches.h"
 #include "train/boundary_score.h"
 #include "train/checkpoint.h"
+#include "train/data_stream.h"
 #include "train/init.h"
 #include "train/lr_modulation.h"
 #include "train/progress.h"
@@ -117,30 +118,37 @@ static void score_boundaries(const hn_model *m, const hn_corpus *c, long first, 
     free(row);
 }
 
-/* Validation BPB over the fixed validation windows, and bytes per innermost chunk. */
-static int evaluate(hn_model *m, const hn_corpus *c, const run_settings *s, int32_t *tok,
+/* One validation forward of n windows of len positions: its NLL and innermost rows. */
+static int evaluate_batch(hn_model *m, const int32_t *tok, const int32_t *tgt, int n, int len,
+                          double *nats, double *innermost, hn_error *err) {
+    hn_loss loss;
+    if (hn_model_forward(m, tok, tgt, n, len, &loss, err)) return HN_ERR;
+    *nats += loss.ce_nats;
+    hn_stage_stats st[16];
+    int S = hn_model_stage_stats(m, st, 16);
+    *innermost += S ? (double)st[S - 1].inner_len : (double)loss.count;
+    return HN_OK;
+}
+
+/* Validation BPB over the fixed validation windows (the same bytes for byte- and
+ * token-level models: the NLL of every position in bits over the bytes they stand for),
+ * and bytes per innermost chunk. */
+static int evaluate(hn_model *m, const hn_data_stream *d, const run_settings *s, int32_t *tok,
                     int32_t *tgt, double *bpb, double *bpic, hn_boundary_score *sc, hn_error *err) {
     memset(sc, 0, MAX_SCORED_STAGES * sizeof *sc);
-    long windows = hn_valid_windows(c, s->eval_bytes, s->seq_len);
-    if (windows < 1)
-        return hn_fail(err, "the validation split of %s (%zu bytes) is shorter than one sequence of %d",
-                       c->name, c->valid_end - c->split, s->seq_len + 1);
     double nats = 0, innermost = 0;
-    long count = 0;
-    for (long w = 0; w < windows; w += s->eval_batch) {
-        int n = (int)(windows - w < s->eval_batch ? windows - w : s->eval_batch);
-        hn_valid_fill(c, w, n, s->seq_len, tok, tgt);
-        hn_loss loss;
-        if (hn_model_forward(m, tok, tgt, n, s->seq_len, &loss, err)) return HN_ERR;
-        nats += loss.ce_nats;
-        count += loss.count;
-        hn_stage_stats st[16];
-        int S = hn_model_stage_stats(m, st, 16);
-        innermost += S ? (double)st[S - 1].inner_len : (double)loss.count;
-        score_boundaries(m, c, w, n, s->seq_len, sc);
+    for (long w = 0; w < d->valid_windows; w += s->eval_batch) {
+        int n = (int)(d->valid_windows - w < s->eval_batch ? d->valid_windows - w : s->eval_batch);
+        hn_data_stream_valid(d, w, n, tok, tgt);
+        if (evaluate_batch(m, tok, tgt, n, d->seq_len, &nats, &innermost, err)) return HN_ERR;
+        if (!hn_data_stream_is_tokens(d)) score_boundaries(m, d->corpus, w, n, d->seq_len, sc);
     }
-    *bpb = nats / (double)count / LN2;
-    *bpic = (double)count / innermost;
+    if (d->valid_tail) {
+        hn_data_stream_valid_tail(d, tok, tgt);
+        if (evaluate_batch(m, tok, tgt, 1, d->valid_tail, &nats, &innermost, err)) return HN_ERR;
+    }
+    *bpb = nats / (double)d->valid_bytes / LN2;
+    *bpic = (double)d->valid_bytes / innermost;
     return HN_OK;
 }
 
@@ -178,6 +186,7 @@ static double now_seconds(void) {
 /* Everything a run holds, released in one place. */
 typedef struct run_state {
     hn_corpus corpus;
+    hn_data_stream data;
     hn_model model;
     hn_results *db;
     int64_t run_id;
@@ -287,6 +296,7 @@ static void release(run_state *r) {
         if (r->opt_v) r->model.be->free(r->opt_v);
     }
     hn_model_free(&r->model);
+    hn_data_stream_close(&r->data);
     hn_corpus_free(&r->corpus);
     free(r->tok);
     free(r->tgt);
@@ -396,7 +406,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     run_state r;
     memset(&r, 0, sizeof r);
     if (hn_corpus_load(section(cfg, "data"), &r.corpus, err) ||
-        hn_corpus_require(&r.corpus, (size_t)s.seq_len + 1, err)) {
+        hn_corpus_require(&r.corpus, (size_t)s.seq_len + 1, err) ||
+        hn_data_stream_open(&r.data, &r.corpus, section(cfg, "data"), s.seq_len, s.eval_bytes, err)) {
         release(&r);
         return HN_ERR;
     }
@@ -404,6 +415,14 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return hn_fail_prefix(err, "building the model");
     }
+    if (hn_data_stream_is_tokens(&r.data) &&
+        (size_t)r.model.vocab < hn_tokenizer_vocab_size(r.data.tokens.tokenizer)) {
+        hn_fail(err, "model.vocab is %d, smaller than the tokenizer's %zu tokens", r.model.vocab,
+                hn_tokenizer_vocab_size(r.data.tokens.tokenizer));
+        release(&r);
+        return HN_ERR;
+    }
+    const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
     res->n_params = hn_model_param_count(&r.model);
     double mult[17];
     if (r.model.n_stages > 15) {
@@ -422,7 +441,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
-    size_t T = (size_t)(s.batch > s.eval_batch ? s.batch : s.eval_batch) * (size_t)s.seq_len;
+    size_t T = (size_t)(s.batch > s.eval_batch ? s.batch : s.eval_batch) * (size_t)L;
     r.tok = malloc(T * sizeof(int32_t));
     r.tgt = malloc(T * sizeof(int32_t));
     r.opt_m = be->alloc(r.model.params.total * sizeof(float));
@@ -462,9 +481,21 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     if (!opt->quiet) /* where to find it while it trains: hnet show ID, the checkpoint folder */
         fprintf(stderr, "%s: run %lld%s in %s; checkpoints: %s\n", s.name, (long long)r.run_id,
                 resumed ? " (resumed)" : "", s.db_path, ckpt.every > 0 ? ckpt.run_dir : "none");
+    if (!opt->quiet && hn_data_stream_is_tokens(&r.data))
+        fprintf(stderr, "%s: %s tokens: %zu in the train split, %.3f bytes per token; sequences of "
+                        "%d tokens (~%.0f bytes); validation: %zu tokens over the same %ld bytes as "
+                        "byte-level models\n",
+                s.name, hn_tokenizer_format(r.data.tokens.tokenizer), r.data.tokens.n_train,
+                r.data.bytes_per_position, L, L * r.data.bytes_per_position, r.data.tokens.n_valid - 1,
+                r.data.valid_bytes);
     res->n_params_active = hn_model_active_param_count(&r.model);
-    if (!resumed)
+    if (!resumed) {
         hn_results_log(r.db, r.run_id, 0, 0, "train", "params_active", (double)res->n_params_active);
+        if (hn_data_stream_is_tokens(&r.data)) { /* what turns tokens into bytes */
+            hn_results_log(r.db, r.run_id, 0, 0, "train", "bytes_per_token", r.data.bytes_per_position);
+            hn_results_log(r.db, r.run_id, 0, 0, "train", "seq_tokens", (double)L);
+        }
+    }
 
     hn_schedule sched;
     if (hn_schedule_from_json(&sched, section(cfg, "train"), s.steps, err)) {
@@ -473,7 +504,9 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         return HN_ERR;
     }
     hn_rng data_rng = resumed ? pos.data_rng : hn_rng_derive(s.seed, 0xda7a);
-    long bytes_per_step = (long)s.batch * s.seq_len;
+    /* bytes seen: positions seen times the bytes each stands for (a token model: the train
+     * split's bytes per token) */
+    double bytes_per_step = (double)s.batch * L * r.data.bytes_per_position;
     hn_progress progress;
     hn_progress_start(&progress, s.name, pos.step, s.steps, opt->quiet);
     double t_start = now_seconds(), bpb_sum = pos.bpb_sum;
@@ -489,9 +522,9 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         res->bpic = bpic = pos.bpic;
         res->final_train_bpb = pos.final_train_bpb;
         res->steps_done = pos.step;
-        res->bytes_seen = pos.step * bytes_per_step;
+        res->bytes_seen = llround((double)pos.step * bytes_per_step);
     } else {
-        if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
+        if (evaluate(&r.model, &r.data, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
         res->first_valid_bpb = res->final_valid_bpb = vbpb;
         hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
         hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
@@ -508,10 +541,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             }
             break;
         }
-        hn_batch_sample_train(&r.corpus, &data_rng, s.batch, s.seq_len, r.tok, r.tgt);
+        long batch_bytes = hn_data_stream_train(&r.data, &data_rng, s.batch, r.tok, r.tgt);
         hn_loss loss;
-        if (hn_model_forward(&r.model, r.tok, r.tgt, s.batch, s.seq_len, &loss, err)) goto fail;
-        double bpb = loss.ce_nats / (double)loss.count / LN2;
+        if (hn_model_forward(&r.model, r.tok, r.tgt, s.batch, L, &loss, err)) goto fail;
+        double bpb = loss.ce_nats / (double)batch_bytes / LN2;
         if (!isfinite(bpb) || !isfinite(loss.aux)) {
             hn_fail(err, "the training loss became %s at step %ld (lr %.3g); the run stopped and is "
                          "recorded as failed — try a lower train.lr or a smaller train.grad_clip",
@@ -521,7 +554,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         if (hn_model_backward(&r.model, err)) goto fail;
         hn_init_zero_frozen_grads(&init, &r.model);
         double lr = hn_schedule_lr(&sched, step);
-        flops_sum += hn_model_flops_per_byte(&r.model);
+        /* per position, times positions per byte */
+        flops_sum += hn_model_flops_per_byte(&r.model) / r.data.bytes_per_position;
         flops_n++;
         aux_sum += loss.aux;
         double gnorm = gradient_norm(&r.model);
@@ -542,7 +576,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             goto fail;
         }
         optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, gnorm, mult, &init, &s);
-        long done = step + 1, bytes = done * bytes_per_step;
+        long done = step + 1, bytes = llround((double)done * bytes_per_step);
         bpb_sum += bpb;
         bpb_n++;
         res->steps_done = done;
@@ -551,7 +585,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         if (done % s.log_every == 0 || done == s.steps) {
             /* the rate of this process: bytes trained since it started (or resumed) */
             double elapsed = now_seconds() - t_start;
-            double rate = (double)(bytes - pos.step * bytes_per_step) / elapsed;
+            double rate = ((double)bytes - (double)pos.step * bytes_per_step) / elapsed;
             hn_results_log(r.db, r.run_id, done, bytes, "train", "bpb", bpb_sum / (double)bpb_n);
             hn_results_log(r.db, r.run_id, done, bytes, "train", "lr", lr);
             hn_results_log(r.db, r.run_id, done, bytes, "train", "grad_norm", gnorm);
@@ -573,7 +607,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             if (hn_results_flush(r.db, err)) goto fail;
         }
         if (done % s.eval_every == 0 || done == s.steps) {
-            if (evaluate(&r.model, &r.corpus, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
+            if (evaluate(&r.model, &r.data, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
             res->final_valid_bpb = vbpb;
             res->bpic = bpic;
             hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpb", vbpb);

@@ -10,7 +10,7 @@ $HNET suite $SUITE -j 2 >"$TMP/suite.out" 2>&1 || { cat "$TMP/suite.out"; fail "
 # compare: by suite file, by suite name, by ids, by SQL filter
 $HNET compare $SUITE --csv >"$TMP/c.csv" || fail "compare --csv"
 [ "$(wc -l <"$TMP/c.csv")" = 4 ] || { cat "$TMP/c.csv"; fail "csv: expected a header and 3 rows"; }
-head -1 "$TMP/c.csv" | grep -q '^id,run,model,layout,corpus,params,gflops_per_byte,bytes_per_chunk,valid_bpb,seeds,bytes_seen,status,valid_bpb_sd$' ||
+head -1 "$TMP/c.csv" | grep -q '^id,run,model,layout,corpus,params,gflops_per_byte,bytes_per_token,bytes_per_chunk,valid_bpb,seeds,bytes_seen,status,valid_bpb_sd$' ||
     fail "csv header: $(head -1 "$TMP/c.csv")"
 grep -q '^[0-9]*,hnet-matched,hnet/dc,m1 \[T1\] m1,synthetic(seed=1),' "$TMP/c.csv" || { cat "$TMP/c.csv"; fail "csv row of hnet-matched"; }
 $HNET compare --db "$TMP/r.db" --suite tiny --markdown >"$TMP/c.md" || fail "compare --markdown"

@@ -185,7 +185,7 @@ static void test_formats_and_selection(void **state) {
     free(t);
     t = capture(&set, HN_FMT_CSV, 0);
     assert_int_equal(count_lines(t), 4);
-    assert_non_null(strstr(t, "id,run,model,layout,corpus,params,gflops_per_byte,bytes_per_chunk,valid_bpb,"
+    assert_non_null(strstr(t, "id,run,model,layout,corpus,params,gflops_per_byte,bytes_per_token,bytes_per_chunk,valid_bpb,"
                               "seeds,bytes_seen,status,valid_bpb_sd\n"));
     assert_non_null(strstr(t, ",B,hnet/dc,m4 [T1m4 [T26] m4T1] m4,?,123456,0.25,4.5,2.44,1,256000,finished,\n"));
     free(t);
