@@ -16,6 +16,7 @@
 #include "cli/util.h"
 #include "core/phase.h"
 #include "data/corpus.h"
+#include "data/token_corpus.h"
 #include "lua/experiment.h"
 #include "model/model.h"
 #include "plugin/registry.h"
@@ -171,6 +172,11 @@ int hn_cmd_bench(int argc, char **argv) {
     const hn_backend *be = hn_backend_get(device);
     if (!be) {
         fprintf(stderr, "hnet bench: device '%s' is not available here\n", device);
+        goto done;
+    }
+    if (hn_data_is_tokenized(data)) { /* its rates would be per token, printed as per byte */
+        fprintf(stderr, "hnet bench: %s reads tokens (data.tokenizer); hnet bench times byte-level "
+                        "models (hnet run reports a token model's bytes/s and FLOPs per byte)\n", o.file);
         goto done;
     }
     if (hn_corpus_load(data, &corpus, &err) || hn_corpus_require(&corpus, (size_t)seq_len + 1, &err) ||

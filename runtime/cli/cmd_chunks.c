@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/run_ref.h"
 #include "cli/util.h"
+#include "data/token_corpus.h"
 #include "model/generate.h"
 #include "train/checkpoint.h"
 
@@ -121,6 +122,14 @@ int hn_cmd_chunks(int argc, char **argv) {
     if (hn_registry_load_default(&reg, &err) ||
         hn_checkpoint_open_model(ckpt, &reg, hn_backend_cpu(), &m, &cfg, &err)) {
         fprintf(stderr, "hnet chunks: %s\n", err.msg);
+        hn_registry_close(&reg);
+        return 1;
+    }
+    if (hn_data_is_tokenized(cJSON_GetObjectItem(cfg, "data"))) { /* the page marks bytes */
+        fprintf(stderr, "hnet chunks: %s reads tokens (data.tokenizer); hnet chunks shows the "
+                        "boundaries of byte-level models\n", ckpt);
+        cJSON_Delete(cfg);
+        hn_model_free(&m);
         hn_registry_close(&reg);
         return 1;
     }

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/util.h"
 #include "data/corpus.h"
+#include "data/token_corpus.h"
 #include "eval/bpb.h"
 #include "eval/perturb.h"
 #include "eval/tasks.h"
@@ -29,13 +30,18 @@ static void usage(FILE *out) {
             "CORPUS is a named corpus (enwik8, tinyshakespeare, ...), a file or folder, or\n"
             "'synthetic'; SPLIT is valid (default), train, test (enwik8's last 5M bytes) or all.\n"
             "The windows are those of training's validation: consecutive, non-overlapping,\n"
-            "seq_len bytes each predicting the next, from the start of the split.\n\n"
+            "seq_len bytes each predicting the next, from the start of the split. A model over\n"
+            "tokens (data.tokenizer) is scored on exactly those bytes: they are tokenized with\n"
+            "the run's tokenizer and predicted in windows of its sequence length in tokens\n"
+            "(data.seq_tokens, else worked out again from the run's train split; --seq-tokens\n"
+            "sets it), BPB = the tokens' NLL in bits over those bytes.\n\n"
             "--task scores a zero-shot task from a local JSONL file in lm-evaluation-harness's\n"
             "format FORMAT (lambada, hellaswag, piqa, arc_easy, arc_challenge, winogrande,\n"
             "openbookqa, or choice: {\"context\", \"choices\", \"gold\"}; experiments/TASKS.md):\n"
             "multiple choice by the log-likelihood of each continuation (acc, and acc_norm with\n"
             "it divided by the continuation's bytes), LAMBADA by greedy last-word prediction\n"
-            "(acc, ppl). Requests longer than seq_len keep their last seq_len bytes.\n\n"
+            "(acc, ppl). Requests longer than seq_len keep their last seq_len bytes. Tasks\n"
+            "are scored byte by byte, so models over tokens are refused for --task.\n\n"
             "--perturb scores a multiple-choice task again with its contexts perturbed as in\n"
             "the H-Net paper's Table 3 (BLT's noise; continuations stay clean), seeded by --seed:\n"
             "  antspeak    every character upper-cased, one space between characters\n"
@@ -49,6 +55,7 @@ static void usage(FILE *out) {
             "mean of 1/choices (0.25 for HellaSwag).\n\n"
             "options:\n"
             "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
+            "  --seq-tokens N  tokens per window of a model over tokens (default: the run's)\n"
             "  --batch N       windows per forward (default: the run's eval.batch)\n"
             "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
             "  --limit N       score the first N task items (default: all)\n"
@@ -138,7 +145,7 @@ static int log_rows(hn_results *r, hn_eval_row row, const char *const *metrics, 
 
 typedef struct eval_opts {
     const char *data, *task, *format, *device, *db;
-    long seq_len, batch, max_bytes, limit;
+    long seq_len, seq_tokens, batch, max_bytes, limit;
     int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
     long seed;
     int use_db;
@@ -155,11 +162,29 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
     int L = o->seq_len ? (int)o->seq_len : config_int(cfg, "data", "seq_len", 512);
     int B = o->batch ? (int)o->batch : config_int(cfg, "eval", "batch", 8);
     hn_eval_bpb res;
-    int rc = hn_eval_bpb_range(m, c.bytes, begin, end, L, B, o->max_bytes, &res, err);
+    const cJSON *data = cJSON_GetObjectItem(cfg, "data");
+    hn_tokenizer *tok = NULL;
+    int S = 0, rc = HN_OK;
+    if (hn_data_is_tokenized(data)) { /* the run's tokenizer and tokens per window */
+        double bytes_per_token;
+        rc = hn_tokenizer_load(cJSON_GetObjectItem(data, "tokenizer"), &tok, err);
+        if (rc == HN_OK && o->seq_tokens) S = (int)o->seq_tokens;
+        else if (rc == HN_OK && hn_token_corpus_stats(data, &bytes_per_token, &S, err))
+            rc = hn_fail_prefix(err, "the run's tokens per sequence (give --seq-tokens)");
+        if (rc) rc = hn_fail_prefix(err, "%s reads tokens", path);
+    }
+    if (rc == HN_OK)
+        rc = tok ? hn_eval_bpb_tokens(m, tok, c.bytes, begin, end, L, S, B, o->max_bytes, &res, err)
+                 : hn_eval_bpb_range(m, c.bytes, begin, end, L, B, o->max_bytes, &res, err);
+    hn_tokenizer_free(tok);
     if (rc == HN_OK) {
         double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
         printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
                c.name, split, res.bpb, res.bytes, L, B, m->be->name, bps);
+        if (S)
+            printf("  %ld %s tokens in windows of %d, %.3f bytes per token\n", res.tokens,
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(data, "tokenizer"), "format")->valuestring, S,
+                   (double)res.bytes / (double)res.tokens);
         for (int s = 0; s < res.stages; s++)
             printf("  stage %d compression L%d/L%d = %.4f (%.2f bytes per chunk)\n", s, s + 1, s,
                    res.compression[s], res.compression[s] > 0 ? 1.0 / res.compression[s] : 0.0);
@@ -317,14 +342,15 @@ int hn_cmd_eval(int argc, char **argv) {
         } else if (!strcmp(a, "--no-db")) {
             o.use_db = 0;
         } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes") ||
-                    !strcmp(a, "--limit")) && more) {
+                    !strcmp(a, "--limit") || !strcmp(a, "--seq-tokens")) && more) {
             long v;
             if (hn_parse_long(argv[++i], &v) || v < 1) {
                 fprintf(stderr, "hnet eval: %s expects a positive integer, found '%s'\n", a, argv[i]);
                 return 2;
             }
             *(!strcmp(a, "--seq-len") ? &o.seq_len : !strcmp(a, "--batch") ? &o.batch
-                                                  : !strcmp(a, "--limit") ? &o.limit : &o.max_bytes) = v;
+              : !strcmp(a, "--limit") ? &o.limit : !strcmp(a, "--seq-tokens") ? &o.seq_tokens
+                                                                          : &o.max_bytes) = v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hnet eval: unknown option or missing value '%s' (see hnet eval --help)\n", a);
             return 2;
@@ -371,6 +397,12 @@ int hn_cmd_eval(int argc, char **argv) {
         hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err))
         goto done;
     hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step};
+    if (o.task && hn_data_is_tokenized(cJSON_GetObjectItem(cfg, "data"))) {
+        hn_fail(&err, "%s reads tokens (data.tokenizer): zero-shot tasks are scored byte by byte, "
+                      "which hnet eval --task does for byte-level models only; hnet eval --data "
+                      "scores it in bits per byte", path);
+        goto done;
+    }
     if (o.task ? eval_task(&m, cfg, &o, path, row, &r, &err) : eval_corpus(&m, cfg, &o, path, row, &r, &err))
         goto done;
     rc = 0;

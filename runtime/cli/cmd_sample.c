@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/run_ref.h"
 #include "cli/util.h"
+#include "data/token_corpus.h"
 #include "model/generate.h"
 #include "train/checkpoint.h"
 
@@ -19,10 +20,13 @@ static void usage(FILE *out) {
             "paper's inference (Section 2.4): the encoder every byte, the main network only\n"
             "at boundaries. Prints the prompt and continuation on stdout; on stderr the\n"
             "speed and the fraction of positions that reached each stage.\n\n"
+            "A model over tokens (data.tokenizer) steps token by token: the prompt is encoded\n"
+            "with the run's tokenizer, and tokens are drawn until their bytes reach --bytes\n"
+            "(the last token whole, so a few bytes more).\n\n"
             "options:\n"
             "  --prompt TEXT       text to continue (default: a newline)\n"
             "  --bytes N           bytes to generate (default 200)\n"
-            "  --temperature T     softmax temperature; 0 = most likely byte (default 1)\n"
+            "  --temperature T     softmax temperature; 0 = most likely byte or token (default 1)\n"
             "  --top-p P           nucleus sampling mass (default 1: off)\n"
             "  --seed S            sampling seed (default 1)\n"
             "  --db PATH           results database where RUN is looked up (default\n"
@@ -100,6 +104,9 @@ int hn_cmd_sample(int argc, char **argv) {
     hn_model m;
     cJSON *cfg = NULL;
     hn_generator g = {0};
+    hn_tokenizer *tok = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL;
     int rc = 1;
     if (hn_registry_load_default(&reg, &err) ||
         hn_checkpoint_open_model(ckpt, &reg, hn_backend_cpu(), &m, &cfg, &err)) {
@@ -108,27 +115,50 @@ int hn_cmd_sample(int argc, char **argv) {
         return 1;
     }
     size_t plen = strlen(prompt);
-    float *logits = malloc((size_t)m.vocab * sizeof *logits);
+    logits = malloc((size_t)m.vocab * sizeof *logits);
     hn_rng rng;
     hn_rng_seed(&rng, (uint64_t)seed);
-    if (!logits || hn_generator_init(&g, &m, (int)(plen + (size_t)n_bytes), &err)) goto done;
+    /* the positions fed: the prompt's bytes, or its tokens for a model over tokens */
+    size_t n_ids = plen;
+    const cJSON *data = cJSON_GetObjectItem(cfg, "data");
+    if (hn_data_is_tokenized(data)) {
+        if (hn_tokenizer_load(cJSON_GetObjectItem(data, "tokenizer"), &tok, &err) ||
+            hn_tokenizer_encode(tok, (const uint8_t *)prompt, plen, &ids, &n_ids, &err)) {
+            hn_fail_prefix(&err, "%s reads tokens (data.tokenizer)", ckpt);
+            goto done;
+        }
+    }
+    /* a token stands for a byte at least (special pieces aside): n_bytes tokens suffice */
+    long max_new = tok ? n_bytes + 64 : n_bytes;
+    if (!logits || hn_generator_init(&g, &m, (int)(n_ids + (size_t)max_new), &err)) goto done;
     double t0 = now();
-    for (size_t i = 0; i < plen; i++)
-        if (hn_generator_step(&g, (unsigned char)prompt[i], logits, &err)) goto done;
+    for (size_t i = 0; i < n_ids; i++)
+        if (hn_generator_step(&g, tok ? ids[i] : (unsigned char)prompt[i], logits, &err)) goto done;
     double t1 = now();
     fwrite(prompt, 1, plen, stdout);
-    for (long i = 0; i < n_bytes; i++) {
+    long made = 0, drawn = 0;
+    while (made < n_bytes && drawn < max_new) {
         int b = hn_sample_byte(logits, m.vocab, temperature, top_p, &rng);
-        if (b > 255) b = '?'; /* special tokens of a larger vocabulary */
-        putchar(b);
+        drawn++;
+        size_t len = 1;
+        const uint8_t *bytes = tok ? hn_tokenizer_token(tok, b, &len) : NULL;
+        if (tok && bytes) fwrite(bytes, 1, len, stdout);
+        else putchar(tok || b > 255 ? '?' : b); /* ids past the tokenizer's or the 256 bytes */
+        made += (long)len;
         fflush(stdout);
-        if (i + 1 < n_bytes && hn_generator_step(&g, b, logits, &err)) goto done;
+        if (made < n_bytes && drawn < max_new && hn_generator_step(&g, b, logits, &err)) goto done;
     }
     double t2 = now();
     putchar('\n');
-    fprintf(stderr, "prefill: %zu bytes, %.0f bytes/s; generation: %ld bytes, %.0f bytes/s\n", plen,
-            (double)plen / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_bytes,
-            (double)(n_bytes > 0 ? n_bytes - 1 : 0) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    if (tok)
+        fprintf(stderr, "prefill: %zu tokens (%zu bytes), %.0f tokens/s; generation: %ld tokens, %ld "
+                        "bytes, %.0f tokens/s\n", n_ids, plen,
+                (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), drawn, made,
+                (double)(drawn > 0 ? drawn - 1 : 0) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    else
+        fprintf(stderr, "prefill: %zu bytes, %.0f bytes/s; generation: %ld bytes, %.0f bytes/s\n", plen,
+                (double)plen / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_bytes,
+                (double)(n_bytes > 0 ? n_bytes - 1 : 0) / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
     fprintf(stderr, "positions reaching each stage:");
     for (int s = 0; s < g.depth; s++)
         fprintf(stderr, " stage %d %.3f%s", s, (double)g.reached[s] / (double)g.pos,
@@ -137,6 +167,8 @@ int hn_cmd_sample(int argc, char **argv) {
 done:
     if (rc) fprintf(stderr, "hnet sample: %s\n", err.msg);
     hn_generator_free(&g);
+    hn_tokenizer_free(tok);
+    free(ids);
     free(logits);
     cJSON_Delete(cfg);
     hn_model_free(&m);

@@ -126,23 +126,30 @@ int hn_token_corpus_open(const hn_corpus *c, const cJSON *data, size_t valid_beg
         return hn_fail(err, "validation span [%zu, %zu) of %s: expected a non-empty span after "
                             "the first byte", valid_begin, valid_end, c->name);
     }
-    int32_t *span = NULL;
-    size_t n_span = 0;
-    if (hn_tokenizer_encode(t, c->bytes + valid_begin, valid_end - valid_begin, &span, &n_span, err)) {
+    if (hn_token_span(t, c->bytes, valid_begin, valid_end, &out->valid, &out->n_valid, err)) {
         hn_token_corpus_free(out);
-        return hn_fail_prefix(err, "tokenizing the validation bytes of %s", c->name);
+        return hn_fail_prefix(err, "the validation bytes of %s", c->name);
     }
-    out->valid = malloc((n_span + 1) * sizeof *out->valid);
-    if (!out->valid) {
-        free(span);
-        hn_token_corpus_free(out);
-        return hn_fail(err, "out of memory for the validation tokens");
-    }
-    out->valid[0] = hn_tokenizer_byte_token(t, c->bytes[valid_begin - 1]);
-    memcpy(out->valid + 1, span, n_span * sizeof *span);
-    free(span);
-    out->n_valid = n_span + 1;
     out->valid_begin = valid_begin, out->valid_end = valid_end;
+    return HN_OK;
+}
+
+int hn_token_span(const hn_tokenizer *t, const uint8_t *bytes, size_t begin, size_t end,
+                  int32_t **ids, size_t *n_ids, hn_error *err) {
+    *ids = NULL, *n_ids = 0;
+    int32_t *span = NULL;
+    size_t n = 0;
+    if (hn_tokenizer_encode(t, bytes + begin, end - begin, &span, &n, err))
+        return hn_fail_prefix(err, "tokenizing");
+    int32_t *out = malloc((n + 1) * sizeof *out);
+    if (!out) {
+        free(span);
+        return hn_fail(err, "out of memory for %zu tokens", n + 1);
+    }
+    out[0] = hn_tokenizer_byte_token(t, bytes[begin - 1]);
+    if (n) memcpy(out + 1, span, n * sizeof *span);
+    free(span);
+    *ids = out, *n_ids = n + 1;
     return HN_OK;
 }
 

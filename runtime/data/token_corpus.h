@@ -50,6 +50,11 @@ int hn_token_corpus_open(const hn_corpus *c, const cJSON *data, size_t valid_beg
                          size_t valid_end, hn_token_corpus *out, hn_error *err);
 void hn_token_corpus_free(hn_token_corpus *t);
 
+/* The validation tokens of bytes[begin, end) (begin > 0): the token of byte begin-1 alone
+ * (context, never scored), then the span's own tokens; *ids malloc'd, n_ids of them. */
+int hn_token_span(const hn_tokenizer *t, const uint8_t *bytes, size_t begin, size_t end,
+                  int32_t **ids, size_t *n_ids, hn_error *err);
+
 /* The bytes n tokens stand for. */
 long hn_token_corpus_bytes(const hn_token_corpus *t, const int32_t *ids, size_t n);
 

@@ -1,5 +1,7 @@
 #include "eval/bpb.h"
 
+#include "data/token_corpus.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +64,70 @@ int hn_eval_bpb_range(hn_model *m, const uint8_t *bytes, size_t begin, size_t en
     free(tgt);
     if (rc) return HN_ERR;
     out->bpb = nats / (double)count / log(2.0);
-    out->bytes = count;
+    out->bytes = out->tokens = count;
+    for (int s = 0; s < out->stages; s++) out->compression[s] = outer[s] > 0 ? inner[s] / outer[s] : 0;
+    return HN_OK;
+}
+
+/* One forward of n windows of len tokens from ids (stride len): NLL and stage lengths. */
+static int token_batch(hn_model *m, const int32_t *ids, int n, int len, int32_t *tok, int32_t *tgt,
+                       double *nats, double *outer, double *inner, int *stages, hn_error *err) {
+    for (int i = 0; i < n; i++) {
+        memcpy(tok + (size_t)i * len, ids + (size_t)i * len, (size_t)len * sizeof *tok);
+        memcpy(tgt + (size_t)i * len, ids + (size_t)i * len + 1, (size_t)len * sizeof *tgt);
+    }
+    hn_loss loss;
+    if (hn_model_forward(m, tok, tgt, n, len, &loss, err)) return HN_ERR;
+    *nats += loss.ce_nats;
+    hn_stage_stats st[HN_EVAL_MAX_STAGES];
+    *stages = hn_model_stage_stats(m, st, HN_EVAL_MAX_STAGES);
+    for (int s = 0; s < *stages; s++) outer[s] += st[s].outer_len, inner[s] += st[s].inner_len;
+    return HN_OK;
+}
+
+int hn_eval_bpb_tokens(hn_model *m, const hn_tokenizer *t, const uint8_t *bytes, size_t begin,
+                       size_t end, int byte_seq_len, int seq_tokens, int batch, long max_bytes,
+                       hn_eval_bpb *out, hn_error *err) {
+    memset(out, 0, sizeof *out);
+    if (byte_seq_len < 1 || seq_tokens < 1 || batch < 1)
+        return hn_fail(err, "evaluation: seq_len, seq_tokens and batch must be >= 1");
+    long avail = end > begin ? (long)(end - begin) : 0;
+    if (max_bytes <= 0 || max_bytes > avail) max_bytes = avail;
+    long windows = (max_bytes - 1) / byte_seq_len;
+    if (windows < 1)
+        return hn_fail(err, "evaluation: %ld bytes hold no window of %d bytes plus a target", avail,
+                       byte_seq_len);
+    size_t span_begin = begin + 1, span_end = span_begin + (size_t)windows * (size_t)byte_seq_len;
+    int32_t *ids;
+    size_t n_ids;
+    if (hn_token_span(t, bytes, span_begin, span_end, &ids, &n_ids, err)) return HN_ERR;
+    size_t T = (size_t)batch * (size_t)seq_tokens;
+    int32_t *tok = malloc(T * sizeof *tok), *tgt = malloc(T * sizeof *tgt);
+    if (!tok || !tgt) {
+        free(tok), free(tgt), free(ids);
+        return hn_fail(err, "evaluation: out of memory");
+    }
+    int was = m->no_grad;
+    m->no_grad = 1;
+    double nats = 0, outer[HN_EVAL_MAX_STAGES] = {0}, inner[HN_EVAL_MAX_STAGES] = {0};
+    size_t targets = n_ids - 1, full = targets / (size_t)seq_tokens;
+    int tail = (int)(targets % (size_t)seq_tokens), rc = HN_OK;
+    double t0 = now_s();
+    for (size_t w = 0; w < full && rc == HN_OK; w += (size_t)batch) {
+        int n = (int)(full - w < (size_t)batch ? full - w : (size_t)batch);
+        rc = token_batch(m, ids + w * (size_t)seq_tokens, n, seq_tokens, tok, tgt, &nats, outer,
+                         inner, &out->stages, err);
+    }
+    if (rc == HN_OK && tail)
+        rc = token_batch(m, ids + full * (size_t)seq_tokens, 1, tail, tok, tgt, &nats, outer, inner,
+                         &out->stages, err);
+    out->seconds = now_s() - t0;
+    m->no_grad = was;
+    free(tok), free(tgt), free(ids);
+    if (rc) return HN_ERR;
+    out->bytes = (long)(span_end - span_begin);
+    out->tokens = (long)targets;
+    out->bpb = nats / (double)out->bytes / log(2.0);
     for (int s = 0; s < out->stages; s++) out->compression[s] = outer[s] > 0 ? inner[s] / outer[s] : 0;
     return HN_OK;
 }
