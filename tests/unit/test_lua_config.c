@@ -401,6 +401,48 @@ static void test_missing_corpus(void **state) {
     EXPECT_ERROR("bad_corpus.lua", "corpus.file: ", "no/such/corpus.txt");
 }
 
+/* ---------- token-level data (data.tokenizer) */
+
+static void test_tokens_resolve(void **state) {
+    cJSON *e = load_ok(FIX "good_tokens.lua", &reg, 0);
+    assert_string_equal(str(e, "data.tokenizer.format"), "gpt2");
+    assert_true(str(e, "data.tokenizer.vocab")[0] == '/'); /* absolute, as corpus files */
+    assert_non_null(strstr(str(e, "data.tokenizer.merges"), "tests/unit/fixtures/tokenizer/merges.txt"));
+    assert_int_equal((int)num(e, "data.seq_len"), 64); /* bytes per sequence, as for byte models */
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "data"), "seq_tokens"));
+    assert_int_equal((int)num(e, "model.vocab"), 268); /* the tokenizer's size */
+    cJSON_Delete(e);
+}
+
+static void test_tokens_with(void **state) {
+    hn_lua_options opts = {0};
+    hn_error err = {{0}};
+    cJSON *s = NULL;
+    if (hn_suite_load(FIX "good_tokens_with.lua", &opts, &reg, &s, &err)) fail_msg("%s", err.msg);
+    const cJSON *runs = s; /* the resolved experiments */
+    assert_int_equal((int)num(cJSON_GetArrayItem(runs, 0), "model.vocab"), 256);
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(runs, 0), "data"), "tokenizer"));
+    assert_int_equal((int)num(cJSON_GetArrayItem(runs, 1), "model.vocab"), 279);
+    assert_int_equal((int)num(cJSON_GetArrayItem(runs, 1), "data.seq_tokens"), 20);
+    assert_string_equal(str(cJSON_GetArrayItem(runs, 1), "data.tokenizer.format"), "tiktoken");
+    assert_int_equal((int)num(cJSON_GetArrayItem(runs, 2), "model.vocab"), 320);
+    assert_int_equal((int)num(cJSON_GetArrayItem(runs, 3), "model.vocab"), 256); /* bytes again */
+    cJSON_Delete(s);
+}
+
+static void test_token_errors(void **state) {
+    EXPECT_ERROR("bad_tokenizer_missing.lua", "corpus.tokenizer: ", "BPE vocab", "no/such/vocab.json");
+    EXPECT_ERROR("bad_tokenizer_malformed.lua", "corpus.tokenizer: ", "tests/fixtures/tokenizers/README.md",
+                 "not a JSON object");
+    EXPECT_ERROR("bad_tokenizer_format.lua", "corpus.tokenizer.format: expected one of \"gpt2\", "
+                 "\"tiktoken\", \"sentencepiece\", found string \"gpt3\" (did you mean \"gpt2\"?)");
+    EXPECT_ERROR("bad_tokenizer_key.lua", "corpus.tokenizer: unknown key 'vocab'", "known keys: file, format");
+    EXPECT_ERROR("bad_seq_tokens.lua", "corpus.seq_tokens: tokens per sequence need a tokenizer");
+    EXPECT_ERROR("bad_token_vocab.lua", "model.vocab: expected at least the tokenizer's 268 tokens",
+                 "found 256");
+    EXPECT_ERROR("bad_token_space.lua", "model.chunker: space{}", "use dc{} or pool{} over tokens");
+}
+
 static void test_lua_syntax_error(void **state) {
     EXPECT_ERROR("bad_syntax.lua", "unexpected symbol");
 }
@@ -505,6 +547,9 @@ int main(void) {
         cmocka_unit_test(test_plugin_setting_type),
         cmocka_unit_test(test_mlp_zero_with_mlp_letter),
         cmocka_unit_test(test_missing_corpus),
+        cmocka_unit_test(test_tokens_resolve),
+        cmocka_unit_test(test_tokens_with),
+        cmocka_unit_test(test_token_errors),
         cmocka_unit_test(test_lua_syntax_error),
         cmocka_unit_test(test_lua_runtime_error),
         cmocka_unit_test(test_not_an_experiment),
