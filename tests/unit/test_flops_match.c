@@ -15,6 +15,8 @@
 
 #include "backend/backend.h"
 #include "core/rng.h"
+#include "data/corpus.h"
+#include "data/tokenizer.h"
 #include "lua/experiment.h"
 #include "model/model.h"
 #include "suite/flops_match.h"
@@ -163,10 +165,76 @@ static void test_matched_depth_is_best(void **state) {
     cJSON_Delete(runs);
 }
 
+/* A model over tokens: FLOPs per token at its sequence length in tokens, times tokens per
+ * byte as realised on the train split; a byte-level run matched to it. */
+static const char *TOKEN_SUITE =
+    "local bytes = corpus { file = 'tests/fixtures/shakespeare-400k.txt', seq_len = 128 }\n"
+    "local tokens = bytes:with { tokenizer = { format = 'sentencepiece',\n"
+    "  model = 'tests/fixtures/tokenizers/shakespeare_bpe1k.model' } }\n"
+    "local att = { heads = 2, rotary_dim = 8 }\n"
+    "return suite { name = 't', runs = {\n"
+    "  experiment { name = 'bpe', data = tokens,\n"
+    "               model = isotropic { layout = 'T3', d = 32, mlp = 64, attention = att } },\n"
+    "  experiment { name = 'bytes', data = bytes, match_flops = 'bpe',\n"
+    "               model = isotropic { layout = 'T1', d = 32, mlp = 64, attention = att } },\n"
+    "} }\n";
+
+static void test_token_model_per_byte(void **state) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/t.lua", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(TOKEN_SUITE, f);
+    fclose(f);
+    cJSON *runs = NULL;
+    hn_error err;
+    if (hn_suite_load(path, NULL, &reg, &runs, &err)) fail_msg("%s", err.msg);
+    cJSON *bpe = cJSON_GetArrayItem(runs, 0);
+    const cJSON *data = cJSON_GetObjectItem(bpe, "data");
+
+    /* bytes per token of the train split, worked out here */
+    hn_corpus c;
+    hn_tokenizer *t;
+    if (hn_corpus_load(data, &c, &err) || hn_tokenizer_load(cJSON_GetObjectItem(data, "tokenizer"), &t, &err))
+        fail_msg("%s", err.msg);
+    int32_t *ids;
+    size_t n;
+    if (hn_tokenizer_encode(t, c.bytes, c.split, &ids, &n, &err)) fail_msg("%s", err.msg);
+    double bytes_per_token = (double)c.split / (double)n;
+    int seq_tokens = (int)lround(128 / bytes_per_token);
+    assert_true(bytes_per_token > 2 && bytes_per_token < 3); /* a 1K-piece BPE of English */
+
+    /* the model's own count over a forward of seq_tokens tokens */
+    hn_model m;
+    memset(&m, 0, sizeof m);
+    assert_int_equal(hn_model_build(&m, cJSON_GetObjectItem(bpe, "model"), &reg, hn_backend_get("cpu"), 1, &err), HN_OK);
+    assert_int_equal(m.vocab, (int)hn_tokenizer_vocab_size(t));
+    hn_loss loss;
+    assert_int_equal(hn_model_forward(&m, ids, ids + 1, 1, seq_tokens, &loss, &err), HN_OK);
+    double per_byte = hn_model_flops_per_byte(&m) / bytes_per_token; /* per token / bytes per token */
+    double e = estimate(bpe);
+    if (fabs(e - per_byte) > 1e-9 * per_byte) fail_msg("estimate %.6g, forward %.6g per byte", e, per_byte);
+
+    /* a byte-level run matched to it */
+    assert_int_equal(hn_suite_match_flops(runs, &reg, NULL, &err), HN_OK);
+    const cJSON *byt = cJSON_GetArrayItem(runs, 1);
+    long depth = strtol(innermost(byt) + 1, NULL, 10);
+    assert_true(depth > 1);
+    assert_true(fabs(estimate_at(byt, depth) - e) <= fabs(estimate_at(byt, depth + 1) - e));
+    assert_true(fabs(estimate_at(byt, depth) - e) <= fabs(estimate_at(byt, depth - 1) - e));
+
+    hn_model_free(&m);
+    free(ids);
+    hn_tokenizer_free(t);
+    hn_corpus_free(&c);
+    cJSON_Delete(runs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_estimate_equals_forward),
         cmocka_unit_test(test_matched_depth_is_best),
+        cmocka_unit_test(test_token_model_per_byte),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
