@@ -10,6 +10,18 @@ common.data = function()
   return corpus { "fineweb-edu-sample", seq_len = 512 }
 end
 
+-- The Transformer (BPE) baseline reads tokens of the same bytes: a SentencePiece BPE of
+-- 2048 pieces trained on the corpus's train split (tokenizers/README.md; the paper uses
+-- Llama 3's tokenizer, which hnet reads too: format = "tiktoken"). seq_len stays 512
+-- bytes: its sequences are as many tokens as 512 bytes make at the realised bytes per
+-- token, and it is scored on the same validation bytes. The file ships beside this one
+-- (require passes this file's path).
+local folder = (select(2, ...) or ""):match("^(.*/)") or ""
+common.tokenizer = { format = "sentencepiece", model = folder .. "tokenizers/fineweb-edu-sample-bpe2k.model" }
+common.token_data = function()
+  return corpus { "fineweb-edu-sample", seq_len = 512, tokenizer = common.tokenizer }
+end
+
 common.train = function()
   return { batch = 4, steps = 300, lr = 3e-3, schedule = wsd { warmup = 0.1, decay = 0.2 } }
 end
@@ -19,11 +31,11 @@ common.eval = { every = 100, bytes = 16384 }
 -- Mamba-2 as in BENCH.md but narrower; chunk_size 64 suits the CPU backend.
 common.mamba2 = { d_state = 32, headdim = 32, chunk_size = 64 }
 
--- One experiment of the line-up.
-function common.experiment(name, model)
+-- One experiment of the line-up (data: common.data() unless given).
+function common.experiment(name, model, data)
   return experiment {
     name  = name,
-    data  = common.data(),
+    data  = data or common.data(),
     model = model,
     train = common.train(),
     eval  = common.eval,

@@ -58,7 +58,10 @@ double hn_experiment_memory_estimate(const cJSON *exp, const hn_registry *reg,
     cJSON_ArrayForEach(d, cJSON_GetObjectItem(model, "d")) if (d->valuedouble > d_max) d_max = d->valuedouble;
     double vocab = number_at(exp, "model", "vocab", 256);
     double batch = number_at(exp, "train", "batch", 1), eval_batch = number_at(exp, "eval", "batch", 1);
-    double rows = (batch > eval_batch ? batch : eval_batch) * number_at(exp, "data", "seq_len", 1);
+    /* a model over tokens: data.seq_tokens when given, else seq_len bytes bound its tokens
+     * (each token stands for one byte at least) */
+    double positions = number_at(exp, "data", "seq_tokens", number_at(exp, "data", "seq_len", 1));
+    double rows = (batch > eval_batch ? batch : eval_batch) * positions;
     /* fp32 value, gradient and two AdamW moments per parameter; per row, the residual
      * stream, the norm's output and the plugin's kept buffers of every sublayer (8
      * widths each, generous for attention's q/k/v/out and Mamba-2's expanded inputs),
