@@ -1,8 +1,10 @@
 /* The format-generic tokenizer (see tokenizer.h): dispatch to the three formats. */
 #include "data/tokenizer.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/gpt2_bpe.h"
 #include "data/sentencepiece.h"
@@ -22,10 +24,16 @@ static const char *const FORMAT_NAME[] = {"gpt2", "tiktoken", "sentencepiece"};
 /* the file keys of each format */
 static const char *const KEYS[][2] = {{"vocab", "merges"}, {"file", NULL}, {"model", NULL}};
 
+/* The file a key names; it must be a regular file (a device or a pipe could be read
+ * forever). */
 static int path_of(const cJSON *spec, const char *key, const char **out, hn_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
     if (!cJSON_IsString(v) || !v->valuestring[0])
         return hn_fail(err, "tokenizer.%s: expected the path of a file", key);
+    struct stat st;
+    if (stat(v->valuestring, &st) != 0)
+        return hn_fail(err, "%s file %s: %s", key, v->valuestring, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return hn_fail(err, "%s file %s is not a regular file", key, v->valuestring);
     *out = v->valuestring;
     return HN_OK;
 }

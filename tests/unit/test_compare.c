@@ -187,7 +187,7 @@ static void test_formats_and_selection(void **state) {
     assert_int_equal(count_lines(t), 4);
     assert_non_null(strstr(t, "id,run,model,layout,corpus,params,gflops_per_byte,bytes_per_token,bytes_per_chunk,valid_bpb,"
                               "seeds,bytes_seen,status,valid_bpb_sd\n"));
-    assert_non_null(strstr(t, ",B,hnet/dc,m4 [T1m4 [T26] m4T1] m4,?,123456,0.25,4.5,2.44,1,256000,finished,\n"));
+    assert_non_null(strstr(t, ",B,hnet/dc,m4 [T1m4 [T26] m4T1] m4,?,123456,0.25,1,4.5,2.44,1,256000,finished,\n"));
     free(t);
     t = capture(&set, HN_FMT_MARKDOWN, 0);
     assert_int_equal(count_lines(t), 5);
@@ -283,6 +283,49 @@ static void test_evaluations(void **state) {
 
 /* Runs that differ only by seed are one row, mean ± sample sd; a rerun under the same
  * seed, another corpus or another model is a row of its own; the corpora are named. */
+/* A model over tokens: the model says which tokenizer, bytes/token is its logged
+ * train/bytes_per_token (byte models: 1), averaged over seeds like the rest. */
+static void test_token_rows(void **state) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/tok.db", dir);
+    hn_results *r;
+    hn_error err;
+    assert_int_equal(hn_results_open(path, &r, &err), HN_OK);
+    static const char *CFG = "{\"name\":\"%s\",\"seed\":%d,\"data\":{\"source\":\"named\",\"name\":\"enwik8\""
+                             "%s},\"model\":{\"kind\":\"isotropic\",\"layout\":\"T2\",\"stages\":1}}";
+    static const char *TOK = ",\"tokenizer\":{\"format\":\"tiktoken\",\"file\":\"/t.model\"}";
+    struct { const char *name; int seed; const char *tok; double bpt; } runs[] = {
+        {"bpe", 1, TOK, 4.0}, {"bpe", 2, TOK, 4.5}, {"bytes", 1, "", -1}, {"unlogged", 1, TOK, -1}};
+    int64_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg, CFG, runs[i].name, runs[i].seed, runs[i].tok);
+        hn_run_info info = {.name = runs[i].name, .config_json = cfg, .seed = runs[i].seed, .n_params = 1000};
+        assert_int_equal(hn_results_begin_run(r, &info, &ids[i], &err), HN_OK);
+        if (runs[i].bpt > 0) hn_results_log(r, ids[i], 0, 0, "train", "bytes_per_token", runs[i].bpt);
+        hn_results_log(r, ids[i], 1, 100, "valid", "bpb", 1.5);
+        assert_int_equal(hn_results_end_run(r, ids[i], "finished", NULL, &err), HN_OK);
+    }
+    hn_results_close(r);
+    hn_cmp_set set;
+    assert_int_equal(hn_cmp_load_ids(path, ids, 4, &set, &err), HN_OK);
+    assert_string_equal(set.runs[0].model, "isotropic+tiktoken");
+    assert_string_equal(set.runs[2].model, "isotropic");
+    assert_true(fabs(set.runs[1].bytes_per_token - 4.5) < 1e-12);
+    assert_true(set.runs[2].bytes_per_token == 1.0);
+    assert_true(isnan(set.runs[3].bytes_per_token));
+    char *t = capture(&set, HN_FMT_CSV, 0);
+    assert_non_null(strstr(t, ",bpe,isotropic+tiktoken,T2,enwik8,1000,-,4.25,-,1.5,2,"));
+    assert_non_null(strstr(t, ",bytes,isotropic,T2,enwik8,1000,-,1,-,1.5,1,"));
+    assert_non_null(strstr(t, ",unlogged,isotropic+tiktoken,T2,enwik8,1000,-,-,-,1.5,1,"));
+    free(t);
+    t = capture(&set, HN_FMT_TEXT, 0);
+    assert_non_null(strstr(t, "bytes/token"));
+    assert_non_null(strstr(t, "4.25"));
+    free(t);
+    hn_cmp_free(&set);
+}
+
 static void test_seed_average(void **state) {
     char path[300];
     snprintf(path, sizeof path, "%s/seeds%d.db", dir, rand());
@@ -319,7 +362,7 @@ static void test_seed_average(void **state) {
     assert_non_null(strstr(t, "x-again "));
     free(t);
     t = capture(&set, HN_FMT_CSV, 0);
-    assert_non_null(strstr(t, ",x-s1,isotropic,T2,enwik8,1000,-,-,2.2,3,100,finished,0.2\n"));
+    assert_non_null(strstr(t, ",x-s1,isotropic,T2,enwik8,1000,-,1,-,2.2,3,100,finished,0.2\n"));
     free(t);
     /* the crossover section of fewer than two runs is a sentence, not an empty table */
     set.n = 1;
@@ -368,6 +411,7 @@ int main(void) {
         cmocka_unit_test(test_crossings_random_curves),
         cmocka_unit_test(test_formats_and_selection),
         cmocka_unit_test(test_seed_average),
+        cmocka_unit_test(test_token_rows),
         cmocka_unit_test(test_evaluations),
         cmocka_unit_test(test_config_diff),
     };

@@ -431,7 +431,7 @@ static void test_tokens_with(void **state) {
 }
 
 static void test_token_errors(void **state) {
-    EXPECT_ERROR("bad_tokenizer_missing.lua", "corpus.tokenizer: ", "BPE vocab", "no/such/vocab.json");
+    EXPECT_ERROR("bad_tokenizer_missing.lua", "corpus.tokenizer: vocab file ", "no/such/vocab.json: No such file");
     EXPECT_ERROR("bad_tokenizer_malformed.lua", "corpus.tokenizer: ", "tests/fixtures/tokenizers/README.md",
                  "not a JSON object");
     EXPECT_ERROR("bad_tokenizer_format.lua", "corpus.tokenizer.format: expected one of \"gpt2\", "
