@@ -95,6 +95,24 @@ static void test_unicode_and_invalid_utf8(void **state) {
     hn_bpe_free(t);
 }
 
+/* More Unicode and whitespace, each expectation from the real tiktoken (npm tiktoken
+ * 1.0.22) with GPT-2's pattern over this fixture as ranks (the byte tokens at their ids,
+ * each merge's token at its id: ids follow merge order, so merging by the rank of the
+ * joined token is merging by the merge's rank, GPT-2's rule). */
+static void test_against_tiktoken(void **state) {
+    (void)state;
+    hn_bpe *t = load_fixture();
+    EXPECT(t, "the\x0a\x0a\x0athe  in  ", 83, 257, 263, 198, 83, 257, 220, 220, 259, 264);
+    EXPECT(t, "  \x09  x", 264, 197, 220, 220, 87);
+    EXPECT(t, "na\xc3\xafve caf\xc3\xa9 12 aa", 77, 64, 127, 107, 85, 68, 220, 66, 64, 69, 262, 266, 17, 260, 64);
+    EXPECT(t, "I'll've it's", 40, 6, 75, 75, 6, 85, 68, 220, 72, 83, 6, 82);
+    EXPECT(t, "\xe3\x80\x80the\xe2\x80\x83" "a", 159, 222, 222, 83, 257, 158, 222, 225, 64); /* U+3000, U+2003 */
+    EXPECT(t, "\xf0\x9f\x99\x82 the", 172, 253, 247, 224, 258);
+    EXPECT(t, "x\x0d\x0a\x0d\x0a  y", 87, 201, 198, 201, 198, 220, 220, 88);
+    EXPECT(t, "12 123 1234 \xc4\xa0", 267, 266, 17, 18, 266, 17, 18, 19, 220, 128, 254);
+    hn_bpe_free(t);
+}
+
 static void test_round_trip_random_bytes(void **state) {
     (void)state;
     hn_bpe *t = load_fixture();
@@ -241,6 +259,7 @@ int main(void) {
         cmocka_unit_test(test_known_encodings),
         cmocka_unit_test(test_whitespace_runs),
         cmocka_unit_test(test_unicode_and_invalid_utf8),
+        cmocka_unit_test(test_against_tiktoken),
         cmocka_unit_test(test_round_trip_random_bytes),
         cmocka_unit_test(test_decode_unknown_id),
         cmocka_unit_test(test_missing_files),
