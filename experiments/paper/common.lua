@@ -12,7 +12,7 @@ end
 
 -- The Transformer (BPE) baseline reads tokens of the same bytes: a SentencePiece BPE of
 -- 2048 pieces trained on the corpus's train split (tokenizers/README.md; the paper uses
--- Llama 3's tokenizer, which hnet reads too: format = "tiktoken"). seq_len stays 512
+-- GPT-2's tokenizer, which hnet reads too: format = "gpt2"). seq_len stays 512
 -- bytes: its sequences are as many tokens as 512 bytes make at the realised bytes per
 -- token, and it is scored on the same validation bytes. The file ships beside this one
 -- (require passes this file's path).
