@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data/digest.h"
 #include "data/gpt2_bpe.h"
+#include "data/read.h"
 #include "data/sentencepiece.h"
 #include "data/tiktoken.h"
 
@@ -40,12 +42,55 @@ static int path_of(const cJSON *spec, const char *key, const char **out, hn_erro
 
 static int check_keys(const cJSON *spec, format f, hn_error *err) {
     for (const cJSON *k = spec->child; k; k = k->next) {
-        if (!strcmp(k->string, "format")) continue;
+        if (!strcmp(k->string, "format") || !strcmp(k->string, "sha256")) continue;
         if ((KEYS[f][0] && !strcmp(k->string, KEYS[f][0])) || (KEYS[f][1] && !strcmp(k->string, KEYS[f][1])))
             continue;
         return hn_fail(err, "tokenizer: unknown key '%s' for format \"%s\" (it takes %s%s%s)", k->string,
                        FORMAT_NAME[f], KEYS[f][0], KEYS[f][1] ? " and " : "", KEYS[f][1] ? KEYS[f][1] : "");
     }
+    return HN_OK;
+}
+
+static int format_of(const cJSON *spec, format *out, hn_error *err) {
+    if (!cJSON_IsObject(spec)) return hn_fail(err, "tokenizer: expected a table with a format");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(spec, "format");
+    for (int i = 0; i < 3 && cJSON_IsString(f); i++)
+        if (!strcmp(f->valuestring, FORMAT_NAME[i])) return *out = (format)i, HN_OK;
+    return hn_fail(err, "tokenizer.format: expected " HN_TOKENIZER_FORMATS);
+}
+
+int hn_tokenizer_files_sha256(const cJSON *spec, char out[65], hn_error *err) {
+    format f;
+    if (format_of(spec, &f, err)) return HN_ERR;
+    hn_digest d;
+    if (hn_digest_init(&d, err)) return HN_ERR;
+    for (int k = 0; k < 2 && KEYS[f][k]; k++) {
+        const char *path;
+        hn_bytebuf b = {0};
+        if (path_of(spec, KEYS[f][k], &path, err) || hn_read_file_append(path, &b, err)) {
+            hn_bytebuf_free(&b);
+            hn_digest_free(&d);
+            return HN_ERR;
+        }
+        hn_digest_update(&d, b.p, b.n);
+        hn_bytebuf_free(&b);
+    }
+    hn_digest_final(&d, out, NULL);
+    return HN_OK;
+}
+
+/* The files against the sha256 the spec records (none recorded: nothing to check). */
+static int check_sha256(const cJSON *spec, hn_error *err) {
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(spec, "sha256");
+    if (!want) return HN_OK;
+    char have[65];
+    if (!cJSON_IsString(want)) return hn_fail(err, "tokenizer.sha256: expected a hex string");
+    if (hn_tokenizer_files_sha256(spec, have, err)) return HN_ERR;
+    if (strcmp(have, want->valuestring))
+        return hn_fail(err, "tokenizer: its files changed since the config was written (sha256 %.12s..., "
+                            "recorded %.12s...): these are not the tokens the run names; restore the "
+                            "files, or resolve the experiment file again (a new run)",
+                       have, want->valuestring);
     return HN_OK;
 }
 
@@ -63,16 +108,12 @@ static int open_format(hn_tokenizer *t, const cJSON *spec, hn_error *err) {
 
 int hn_tokenizer_load(const cJSON *spec, hn_tokenizer **out, hn_error *err) {
     *out = NULL;
-    if (!cJSON_IsObject(spec)) return hn_fail(err, "tokenizer: expected a table with a format");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(spec, "format");
-    int fmt = -1;
-    for (int i = 0; i < 3 && cJSON_IsString(f); i++)
-        if (!strcmp(f->valuestring, FORMAT_NAME[i])) fmt = i;
-    if (fmt < 0) return hn_fail(err, "tokenizer.format: expected " HN_TOKENIZER_FORMATS);
+    format fmt;
+    if (format_of(spec, &fmt, err)) return HN_ERR;
     hn_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return hn_fail(err, "tokenizer: out of memory");
-    t->fmt = (format)fmt;
-    if (check_keys(spec, t->fmt, err) || open_format(t, spec, err)) {
+    t->fmt = fmt;
+    if (check_keys(spec, t->fmt, err) || check_sha256(spec, err) || open_format(t, spec, err)) {
         hn_tokenizer_free(t);
         return HN_ERR;
     }

@@ -19,8 +19,14 @@ typedef struct hn_tokenizer hn_tokenizer;
 #define HN_TOKENIZER_FORMATS "\"gpt2\", \"tiktoken\" or \"sentencepiece\""
 
 /* Checks the spec's keys and loads the files it names. A missing or malformed file is
- * one message naming its path. */
+ * one message naming its path. A spec may carry "sha256" (hn_tokenizer_files_sha256, as
+ * experiment files record it): files whose content differs are refused, so a run is
+ * never trained or resumed on tokens other than those its config names. */
 int hn_tokenizer_load(const cJSON *spec, hn_tokenizer **out, hn_error *err);
+
+/* sha256 (lowercase hex) of the spec's files, their contents one after another in the
+ * order of the format's keys (gpt2: vocab, merges). */
+int hn_tokenizer_files_sha256(const cJSON *spec, char out[65], hn_error *err);
 void hn_tokenizer_free(hn_tokenizer *t);
 
 /* The ids are 0 .. size-1 (a model over these tokens needs this vocabulary). */

@@ -85,13 +85,15 @@ static int l_corpus_check(lua_State *L) {
     return 2;
 }
 
-/* H.tokenizer_check(t) -> vocab size | nil, message: loads the tokenizer the files name.
+/* H.tokenizer_check(t) -> vocab size, sha256 of its files | nil, message: loads the
+ * tokenizer the files name.
  * Experiment files resolve the same corpus many times (a suite's :with copies), so the
  * answer is kept per spec and per the files' size and modification time. */
 #define TOKENIZER_MEMO 16
 typedef struct tokenizer_memo {
     char *key;
     size_t vocab;
+    char sha256[65];
 } tokenizer_memo;
 static tokenizer_memo memo[TOKENIZER_MEMO];
 static int memo_next;
@@ -126,10 +128,13 @@ static int l_tokenizer_check(lua_State *L) {
             free(key);
             cJSON_Delete(spec);
             lua_pushinteger(L, (lua_Integer)memo[i].vocab);
-            return 1;
+            lua_pushstring(L, memo[i].sha256);
+            return 2;
         }
     hn_tokenizer *t = NULL;
+    char sha[65] = "";
     if (rc == HN_OK) rc = hn_tokenizer_load(spec, &t, &err);
+    if (rc == HN_OK) rc = hn_tokenizer_files_sha256(spec, sha, &err);
     cJSON_Delete(spec);
     if (rc != HN_OK) {
         free(key);
@@ -141,11 +146,13 @@ static int l_tokenizer_check(lua_State *L) {
     hn_tokenizer_free(t);
     if (key) {
         free(memo[memo_next].key);
-        memo[memo_next] = (tokenizer_memo){key, vocab};
+        memo[memo_next] = (tokenizer_memo){.key = key, .vocab = vocab};
+        memcpy(memo[memo_next].sha256, sha, sizeof sha);
         memo_next = (memo_next + 1) % TOKENIZER_MEMO;
     }
     lua_pushinteger(L, (lua_Integer)vocab);
-    return 1;
+    lua_pushstring(L, sha);
+    return 2;
 }
 
 /* H.model_check(model, path): the registry is the

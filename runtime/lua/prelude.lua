@@ -15,7 +15,7 @@
 --   H.cwd           current directory (relative corpus paths are resolved against it)
 --   H.where()       -> file, line of the user code running now
 --   H.corpus_check(t) -> true | nil, message   (hn_corpus_check on the data section)
---   H.tokenizer_check(t) -> vocab size | nil, message  (loads data.tokenizer's files)
+--   H.tokenizer_check(t) -> vocab size, sha256 | nil, message  (loads data.tokenizer's files)
 --   H.model_check(model, path) -> true | nil, message  (a trial build of a resolved model)
 --   H.plugins       list of {name, role, letters, keys = {{key, type, has_default, default, help}}}
 --   H.letters       letter -> {mixer = name, mlp = nil | "*" | name}
@@ -397,15 +397,20 @@ local function tokenizer_section(v, where, path)
   end
   local keys = { "format", table.unpack(files) }
   check_keys(where, path, v, keys)
-  local r = ordered({ format = form }, keys)
+  local r = ordered({ format = form }, { "format", table.unpack(files) })
   for _, k in ipairs(files) do
     if v[k] == nil then
       fail(where, join(path, k), fmt("required for format %q; expected the path of the tokenizer's %s file", form, k))
     end
     r[k] = absolute(apply(nonempty_string, v[k], where, join(path, k)))
   end
-  local n, msg = H.tokenizer_check(r)
-  if not n then fail(where, path, msg) end
+  local n, sha = H.tokenizer_check(r)
+  if not n then fail(where, path, sha) end
+  -- the files' content is part of the run's identity: a run is never trained or resumed
+  -- on other tokens than these
+  r.sha256 = sha
+  local order = ORDER[r]
+  order[#order + 1] = "sha256"
   return r, n
 end
 

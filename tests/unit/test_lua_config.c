@@ -411,6 +411,7 @@ static void test_tokens_resolve(void **state) {
     assert_int_equal((int)num(e, "data.seq_len"), 64); /* bytes per sequence, as for byte models */
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "data"), "seq_tokens"));
     assert_int_equal((int)num(e, "model.vocab"), 268); /* the tokenizer's size */
+    assert_int_equal(strlen(str(e, "data.tokenizer.sha256")), 64); /* its files' content */
     cJSON_Delete(e);
 }
 

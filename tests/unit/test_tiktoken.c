@@ -16,6 +16,7 @@
 
 #include "core/rng.h"
 #include "data/tiktoken.h"
+#include "data/tokenizer.h"
 #include "support/fixtures.h"
 
 #define FIX "tests/fixtures/tokenizers/tiny.tiktoken"
@@ -193,6 +194,29 @@ static void test_errors(void **state) {
     hn_tiktoken_free(t);
 }
 
+/* A spec that records its files' sha256 (as resolved experiments do) refuses files that
+ * changed since. */
+static void test_changed_file_refused(void **state) {
+    (void)state;
+    const char *path = write_bytes_and("aGU= 300\n", -1);
+    char text[512];
+    snprintf(text, sizeof text, "{\"format\":\"tiktoken\",\"file\":\"%s\"}", path);
+    cJSON *spec = cJSON_Parse(text);
+    hn_error err = {{0}};
+    char sha[65];
+    if (hn_tokenizer_files_sha256(spec, sha, &err)) fail_msg("%s", err.msg);
+    cJSON_AddStringToObject(spec, "sha256", sha);
+    hn_tokenizer *t;
+    if (hn_tokenizer_load(spec, &t, &err)) fail_msg("%s", err.msg);
+    hn_tokenizer_free(t);
+    write_bytes_and("aGU= 300\naGVo 301\n", -1); /* one more token */
+    t = (hn_tokenizer *)&err;
+    assert_int_equal(hn_tokenizer_load(spec, &t, &err), HN_ERR);
+    assert_null(t);
+    assert_contains(err.msg, "its files changed since the config was written");
+    cJSON_Delete(spec);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merges_by_rank),
@@ -201,6 +225,7 @@ int main(void) {
         cmocka_unit_test(test_unicode),
         cmocka_unit_test(test_round_trip_random_bytes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_changed_file_refused),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
