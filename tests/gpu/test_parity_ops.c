@@ -571,6 +571,18 @@ static void test_ssd(void **st) {
     ssd_case(3, 5, 24, 3, 7);
     ssd_case_lens(3, 64, 64, 1, 256, LONG, 7);
     ssd_case_lens(4, 32, 48, 2, 100, LONG, 7);
+    /* the fused tensor-core kernels (headdim = d_state = 64): one and several tiles per
+     * chunk, partial tiles and chunks, groups, chunks of 300 rows (five tiles) and of 7 */
+    printf("ssd mma\n");
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_MMA);
+    ssd_case(2, 64, 64, 1, 64);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma"); /* no silent fallback */
+    ssd_case_lens(3, 64, 64, 1, 256, LONG, 7);
+    ssd_case_lens(4, 64, 64, 2, 100, LONG, 7);
+    ssd_case_lens(2, 64, 64, 1, 300, LONG, 7);
+    ssd_case_lens(4, 64, 64, 4, 7, LONG, 7);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma");
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_AUTO);
     g_ssd_tol = TOL_FP32;
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
 }

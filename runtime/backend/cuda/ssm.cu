@@ -261,12 +261,24 @@ extern "C" void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode) { g_ssd_mode = (int)
 /* the chunked kernels keep a few Q x Q matrices per block and 5 Q floats of shared
  * memory: beyond this chunk size the row recurrence runs instead */
 #define SSDC_MAX_CHUNK 512 /* 5 Q floats + ~36 KB of tiles within 48 KB of shared memory */
-static int ssd_chunked(const hn_ssm_dims *d) {
+enum ssd_impl { SSD_SCAN, SSD_CHUNKED, SSD_MMA };
+static const char *const g_impl_names[] = {"scan", "chunked", "mma"};
+static ssd_impl g_last_impl = SSD_SCAN;
+extern "C" const char *hn_cuda_ssd_last_impl(void) { return g_impl_names[g_last_impl]; }
+static ssd_impl ssd_pick(const hn_ssm_dims *d) {
     if (g_ssd_mode < 0) {
         const char *e = getenv("HNET_CUDA_SSD");
-        g_ssd_mode = e && !strcmp(e, "scan") ? HN_CUDA_SSD_SCAN : HN_CUDA_SSD_CHUNKED;
+        g_ssd_mode = !e ? HN_CUDA_SSD_AUTO
+                     : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
+                     : !strcmp(e, "chunked") ? HN_CUDA_SSD_CHUNKED
+                     : !strcmp(e, "mma")     ? HN_CUDA_SSD_MMA
+                                             : HN_CUDA_SSD_AUTO;
     }
-    return g_ssd_mode == HN_CUDA_SSD_CHUNKED && d->chunk <= SSDC_MAX_CHUNK;
+    if (g_ssd_mode == HN_CUDA_SSD_SCAN) return SSD_SCAN;
+    int want_mma = g_ssd_mode == HN_CUDA_SSD_MMA ||
+                   (g_ssd_mode == HN_CUDA_SSD_AUTO && hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16);
+    if (want_mma && hn_cuda_ssd_mma_supports(d)) return SSD_MMA;
+    return d->chunk <= SSDC_MAX_CHUNK ? SSD_CHUNKED : SSD_SCAN;
 }
 
 /* The chunk plan of a packing (cuda_ops.cuh). A few recent plans stay on the device:
@@ -274,9 +286,10 @@ static int ssd_chunked(const hn_ssm_dims *d) {
  * H-Net alternates between its stages' packings within a step. */
 #define PLAN_CACHE 4
 static struct cached_plan {
-    int Q, n_seqs, n_chunks;
-    int32_t *offsets; /* host copy of the packing it was made for */
-    int32_t *dev;     /* [n_seqs + 1] first chunks, then [2 n_chunks] first row, rows */
+    int Q, n_seqs;
+    hn_ssd_plan plan;  /* pointers into dev */
+    int32_t *offsets;  /* host copy of the packing it was made for */
+    int32_t *dev;      /* tiles [4 n_tiles], cb [n_seqs + 1], tab [2 n_chunks] */
     size_t dev_cap, off_cap;
 } g_plans[PLAN_CACHE];
 static int g_plan_next;
@@ -286,23 +299,38 @@ int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
     for (int i = 0; i < PLAN_CACHE; i++) {
         struct cached_plan *c = &g_plans[i];
         if (c->dev && c->Q == Q && c->n_seqs == seqs->n && !memcmp(c->offsets, seqs->offsets, offs)) {
-            *pl = hn_ssd_plan{c->n_chunks, c->dev, c->dev + seqs->n + 1};
+            *pl = c->plan;
             return 0;
         }
     }
     struct cached_plan *c = &g_plans[g_plan_next];
     g_plan_next = (g_plan_next + 1) % PLAN_CACHE;
-    int n = hn_ssd_n_chunks(seqs, Q);
-    size_t ints = (size_t)seqs->n + 1 + 2 * (size_t)n;
+    int n = hn_ssd_n_chunks(seqs, Q), n_tiles = 0;
+    for (int s = 0; s < seqs->n; s++)
+        for (int r = seqs->offsets[s]; r < seqs->offsets[s + 1]; r += Q) {
+            int q = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+            n_tiles += (q + HN_SSD_TILE_ROWS - 1) / HN_SSD_TILE_ROWS;
+        }
+    /* the tiles first: the kernels read them as int4 */
+    size_t ints = 4 * (size_t)n_tiles + seqs->n + 1 + 2 * (size_t)n;
     int32_t *host = (int32_t *)malloc(ints * sizeof(int32_t));
     if (!host) return -1;
-    int32_t *cb = host, *tab = host + seqs->n + 1;
-    int ci = 0;
+    int32_t *tiles = host, *cb = tiles + 4 * (size_t)n_tiles, *tab = cb + seqs->n + 1;
+    int ci = 0, ti = 0;
     for (int s = 0; s < seqs->n; s++) {
         cb[s] = ci;
         for (int r = seqs->offsets[s]; r < seqs->offsets[s + 1]; r += Q, ci++) {
+            int q = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+            int nk = (q + HN_SSD_TILE_ROWS - 1) / HN_SSD_TILE_ROWS;
             tab[2 * ci] = r;
-            tab[2 * ci + 1] = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+            tab[2 * ci + 1] = q;
+            for (int k = 0; k < nk; k++, ti++) {
+                int32_t *t = tiles + 4 * (size_t)ti;
+                t[0] = r + k * HN_SSD_TILE_ROWS;
+                t[1] = q - k * HN_SSD_TILE_ROWS < HN_SSD_TILE_ROWS ? q - k * HN_SSD_TILE_ROWS : HN_SSD_TILE_ROWS;
+                t[2] = ci;
+                t[3] = k | nk << 16;
+            }
         }
     }
     cb[seqs->n] = ci;
@@ -327,8 +355,9 @@ int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
     memcpy(c->offsets, seqs->offsets, offs);
     c->Q = Q;
     c->n_seqs = seqs->n;
-    c->n_chunks = n;
-    *pl = hn_ssd_plan{n, c->dev, c->dev + seqs->n + 1};
+    int32_t *dev_tiles = c->dev, *dev_cb = dev_tiles + 4 * (size_t)n_tiles;
+    c->plan = hn_ssd_plan{n, n_tiles, dev_cb, dev_cb + seqs->n + 1, dev_tiles};
+    *pl = c->plan;
     return 0;
 }
 
@@ -401,7 +430,14 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
                         const float *x, const float *B, const float *C, int ld,
                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
-    if (ssd_chunked(d)) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
+                                ld_dt, dt_bias, A_log, D, seqs, d);
+        return;
+    }
+    if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
                              ld_dt, dt_bias, A_log, D, seqs, d);
         return;
@@ -563,7 +599,14 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                          const float *D, const float *chunk_states, const hn_seqs *seqs,
                          const hn_ssm_dims *d, float *ws) {
-    if (ssd_chunked(d)) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B,
+                                 C, ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
+        return;
+    }
+    if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C,
                               ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
         return;
