@@ -91,11 +91,152 @@ __global__ void k_conv_dw(float *dw, float *dbias, const float *g, const float *
     for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)c * K + k, acc[k]);
 }
 
+/* ---- the same convolution as sliding windows: one thread per (channel, strip of
+ * CONV_ROWS rows) keeps the last K inputs (and, backward, the last K gradients) in
+ * registers, so every element is read once and consecutive threads read consecutive
+ * channels. Kernel widths up to CONV_MAXK_FAST; wider ones take the kernels above. */
+#define CONV_ROWS 64
+#define CONV_MAXK_FAST 8
+
+template <int K>
+__global__ void __launch_bounds__(128) k_conv_fwd_win(float *out, const float *x, int ld_x, const float *w,
+                                                      const float *bias, const int32_t *pos, int T, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+    if (c >= C) return;
+    int r1 = min(T, r0 + CONV_ROWS);
+    float wc[K], win[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) wc[k] = w[(size_t)c * K + k];
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) { /* rows r0 - K + 1 .. r0 - 1 */
+        int r = r0 - (K - 1) + k;
+        win[k + 1] = r >= 0 ? x[(size_t)r * ld_x + c] : 0.0f;
+    }
+    float b = bias[c];
+    for (int t = r0; t < r1; t++) {
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        win[K - 1] = x[(size_t)t * ld_x + c];
+        int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
+        float p = b;
+#pragma unroll
+        for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
+        out[(size_t)t * C + c] = p * hn_sigmoidf(p);
+    }
+}
+
+/* backward of one strip: g_t = dout_t silu'(pre_t) for t in [r0, r1 + K - 1) (the
+ * K - 1 rows past the strip feed its dx), dx_r += sum_k g_(r + K-1-k) w_k within r's
+ * sequence, and the strip's partial sums of dw and dbias into part [strips][C][K + 1] */
+template <int K>
+__global__ void __launch_bounds__(128) k_conv_bwd_win(float *dx, int ld_dx, float *part, const float *dout,
+                                                      const float *x, int ld_x, const float *w,
+                                                      const float *bias, const int32_t *pos, int T, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+    if (c >= C) return;
+    int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
+    float wc[K], win[K], gring[K], dw[K], db = 0.0f;
+    int sring[K]; /* the sequence start of each gradient in gring */
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        wc[k] = w[(size_t)c * K + k];
+        gring[k] = dw[k] = 0.0f;
+        sring[k] = -1;
+    }
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) {
+        int r = r0 - (K - 1) + k;
+        win[k + 1] = r >= 0 ? x[(size_t)r * ld_x + c] : 0.0f;
+    }
+    float b = bias[c];
+    for (int t = r0; t < r1 + K - 1; t++) {
+        float gt = 0.0f;
+        int st = -2;
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        if (t < r_end) {
+            win[K - 1] = x[(size_t)t * ld_x + c];
+            int pt = pos[t], first = K - 1 - pt;
+            float p = b;
+#pragma unroll
+            for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
+            float sg = hn_sigmoidf(p);
+            gt = dout[(size_t)t * C + c] * sg * (1.0f + p * (1.0f - sg));
+            st = t - pt;
+            if (t < r1) {
+                db += gt;
+#pragma unroll
+                for (int k = 0; k < K; k++) dw[k] += k >= first ? gt * win[k] : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) {
+            gring[k] = gring[k + 1];
+            sring[k] = sring[k + 1];
+        }
+        gring[K - 1] = gt;
+        sring[K - 1] = st;
+        int r = t - (K - 1); /* its gradients g_r .. g_t are all in the ring now */
+        if (r >= r0) {
+            int sr = sring[0];
+            float acc = 0.0f;
+#pragma unroll
+            for (int k = 0; k < K; k++) acc += sring[K - 1 - k] == sr ? gring[K - 1 - k] * wc[k] : 0.0f;
+            dx[(size_t)r * ld_dx + c] += acc;
+        }
+    }
+    float *pp = part + ((size_t)blockIdx.y * C + c) * (K + 1);
+#pragma unroll
+    for (int k = 0; k < K; k++) pp[k] = dw[k];
+    pp[K] = db;
+}
+
+/* dw, dbias += the strips' partial sums, in strip order */
+__global__ void k_conv_dw_sum(float *dw, float *dbias, const float *part, int strips, int C, int K) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= C * (K + 1)) return;
+    int c = i / (K + 1), k = i % (K + 1);
+    float s = 0.0f;
+    for (int b = 0; b < strips; b++) s += part[((size_t)b * C + c) * (K + 1) + k];
+    if (k < K) dw[(size_t)c * K + k] += s;
+    else dbias[c] += s;
+}
+
+template <int K>
+static void conv_fwd_k(float *out, const float *x, int ld_x, const float *w, const float *bias,
+                       const hn_seqs *s, int C) {
+    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    k_conv_fwd_win<K><<<grid, 128>>>(out, x, ld_x, w, bias, s->pos_dev, s->total, C);
+}
+template <int K>
+static void conv_bwd_k(float *dx, int ld_dx, float *part, const float *dout, const float *x,
+                       int ld_x, const float *w, const float *bias, const hn_seqs *s, int C) {
+    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    k_conv_bwd_win<K><<<grid, 128>>>(dx, ld_dx, part, dout, x, ld_x, w, bias, s->pos_dev, s->total, C);
+}
+#define CONV_SWITCH(K, CALL)                        \
+    switch (K) {                                    \
+    case 1: CALL(1); break;                         \
+    case 2: CALL(2); break;                         \
+    case 3: CALL(3); break;                         \
+    case 4: CALL(4); break;                         \
+    case 5: CALL(5); break;                         \
+    case 6: CALL(6); break;                         \
+    case 7: CALL(7); break;                         \
+    default: CALL(8); break;                        \
+    }
+
 static void conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
                            const hn_seqs *seqs, int C, int K) {
     size_t n = (size_t)seqs->total * C;
     if (!n) return;
-    k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, ld_x, w, bias, seqs->pos_dev, seqs->total, C, K);
+    if (K <= CONV_MAXK_FAST) {
+#define FWD(k) conv_fwd_k<k>(out, x, ld_x, w, bias, seqs, C)
+        CONV_SWITCH(K, FWD)
+#undef FWD
+    } else {
+        k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, ld_x, w, bias, seqs->pos_dev, seqs->total, C, K);
+    }
     HN_LAUNCHED("conv1d_forward");
 }
 
@@ -109,7 +250,20 @@ static void conv1d_backward(float *dx, int ld_dx, float *dw, float *dbias, const
         hn_cuda_note(cudaErrorInvalidValue, "conv1d: kernel width > 16");
         return;
     }
+    if (K <= CONV_MAXK_FAST) {
+        int strips = (T + CONV_ROWS - 1) / CONV_ROWS;
+        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (size_t)strips * C * (K + 1) * sizeof(float));
+        if (!part) return;
+#define BWD(k) conv_bwd_k<k>(dx, ld_dx, part, dout, x, ld_x, w, bias, seqs, C)
+        CONV_SWITCH(K, BWD)
+#undef BWD
+        int items = C * (K + 1);
+        k_conv_dw_sum<<<(items + 127) / 128, 128>>>(dw, dbias, part, strips, C, K);
+        HN_LAUNCHED("conv1d_backward");
+        return;
+    }
     float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, n * sizeof(float));
+    if (!g) return;
     k_conv_g<<<hn_blocks(n, TPB), TPB>>>(g, dout, x, ld_x, w, bias, seqs->pos_dev, T, C, K);
     k_conv_dx<<<hn_blocks(n, TPB), TPB>>>(dx, ld_dx, g, w, seqs->pos_dev, T, C, K);
     dim3 grid((C + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
@@ -222,11 +376,129 @@ __global__ void k_grms_dw(float *dw, const float *dout, const float *x, const fl
     }
     if (r1 > r0) atomicAdd(dw + c, (float)acc);
 }
+/* ---- the same norm in fp32 with a lane's values held in registers: VPL values a lane
+ * (group sizes up to 32 VPL). The backward gives each warp GRMS_ROWS rows of one group
+ * and sums dw over them in registers; the warps' partial sums are added in a fixed
+ * order (no atomics, no second pass over the rows). */
+#define GRMS_ROWS 16
+template <int VPL>
+__global__ void __launch_bounds__(256) k_grms_fwd_reg(float *out, float *rstd, const float *x, const float *z,
+                                                      int ld_z, const float *w, int T, int Dm, int gs, float eps) {
+    int ng = Dm / gs, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (item >= (long)T * ng) return;
+    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
+    const float *xr = x + (size_t)t * Dm, *zr = z + (size_t)t * ld_z;
+    float v[VPL], ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPL; j++) {
+        int c = lane + 32 * j;
+        v[j] = 0.0f;
+        if (c < gs) {
+            float zv = zr[c0 + c];
+            v[j] = xr[c0 + c] * zv * hn_sigmoidf(zv);
+        }
+        ss += v[j] * v[j];
+    }
+    ss = hn_warp_sum(ss);
+    float r = rsqrtf(ss / gs + eps);
+    if (lane == 0) rstd[item] = r;
+#pragma unroll
+    for (int j = 0; j < VPL; j++) {
+        int c = lane + 32 * j;
+        if (c < gs) out[(size_t)t * Dm + c0 + c] = v[j] * (r * w[c0 + c]);
+    }
+}
+
+template <int VPL>
+__global__ void __launch_bounds__(256) k_grms_bwd_reg(float *dx, float *dz, int ld_dz, float *part,
+                                                      const float *dout, const float *x, const float *z,
+                                                      int ld_z, const float *w, const float *rstd, int T,
+                                                      int Dm, int gs) {
+    int ng = Dm / gs, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * 8 + (threadIdx.x >> 5); /* (strip of rows, group) */
+    long strips = ((long)T + GRMS_ROWS - 1) / GRMS_ROWS;
+    if (item >= strips * ng) return;
+    int strip = (int)(item / ng), grp = (int)(item % ng), c0 = grp * gs;
+    float dw[VPL], wv[VPL];
+#pragma unroll
+    for (int j = 0; j < VPL; j++) {
+        int c = lane + 32 * j;
+        dw[j] = 0.0f;
+        wv[j] = c < gs ? w[c0 + c] : 0.0f;
+    }
+    int t1 = min(T, (strip + 1) * GRMS_ROWS);
+    for (int t = strip * GRMS_ROWS; t < t1; t++) {
+        const float *xr = x + (size_t)t * Dm + c0, *zr = z + (size_t)t * ld_z + c0;
+        const float *gr = dout + (size_t)t * Dm + c0;
+        float r = rstd[(size_t)t * ng + grp], hg = 0.0f;
+#pragma unroll
+        for (int j = 0; j < VPL; j++) {
+            int c = lane + 32 * j;
+            if (c < gs) {
+                float zv = zr[c], gv = xr[c] * zv * hn_sigmoidf(zv), dv = gr[c];
+                hg += dv * wv[j] * gv;
+                dw[j] += dv * gv * r;
+            }
+        }
+        hg = hn_warp_sum(hg);
+        float k = r * r * r * hg / gs;
+#pragma unroll
+        for (int j = 0; j < VPL; j++) {
+            int c = lane + 32 * j;
+            if (c < gs) {
+                float zv = zr[c], xv = xr[c], sg = hn_sigmoidf(zv), silu = zv * sg;
+                float dg = r * gr[c] * wv[j] - k * xv * silu;
+                dx[(size_t)t * Dm + c0 + c] += dg * silu;
+                dz[(size_t)t * ld_dz + c0 + c] += dg * xv * sg * (1.0f + zv * (1.0f - sg));
+            }
+        }
+    }
+    float *pp = part + (size_t)strip * Dm + c0;
+#pragma unroll
+    for (int j = 0; j < VPL; j++) {
+        int c = lane + 32 * j;
+        if (c < gs) pp[c] = dw[j];
+    }
+}
+
+/* dw[c] += sum over strips of part[strip][c]: 32 columns a block, 8 strip lanes summed
+ * in a fixed tree */
+__global__ void k_colsum_strips(float *dw, const float *part, int strips, int Dm) {
+    __shared__ float sh[8][33];
+    int tx = threadIdx.x & 31, ty = threadIdx.x >> 5, c = blockIdx.x * 32 + tx;
+    float s = 0.0f;
+    if (c < Dm)
+        for (int b = ty; b < strips; b += 8) s += part[(size_t)b * Dm + c];
+    sh[ty][tx] = s;
+    __syncthreads();
+    if (ty == 0 && c < Dm) {
+        float sum = 0.0f;
+        for (int i = 0; i < 8; i++) sum += sh[i][tx];
+        dw[c] += sum;
+    }
+}
+
+#define GRMS_SWITCH(gs, CALL)          \
+    if ((gs) <= 256) CALL(8);          \
+    else if ((gs) <= 512) CALL(16);    \
+    else if ((gs) <= 1024) CALL(32);   \
+    else if ((gs) <= 1536) CALL(48);   \
+    else CALL(64);
+#define GRMS_MAX_REG 2048
+
 static void grms_forward(float *out, float *rstd, const float *x, const float *z, int ld_z,
                          const float *w, int T, int Dm, int gs, float eps) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps);
+    unsigned blocks = (unsigned)((items + 7) / 8);
+    if (gs <= GRMS_MAX_REG) {
+#define FWD(v) k_grms_fwd_reg<v><<<blocks, 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps)
+        GRMS_SWITCH(gs, FWD)
+#undef FWD
+    } else {
+        k_grms_fwd<<<blocks, 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps);
+    }
     HN_LAUNCHED("gated_rmsnorm_forward");
 }
 static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const float *dout,
@@ -234,6 +506,18 @@ static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const floa
                           const float *rstd, int T, int Dm, int gs) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
+    if (gs <= GRMS_MAX_REG) {
+        int strips = (T + GRMS_ROWS - 1) / GRMS_ROWS;
+        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (size_t)strips * Dm * sizeof(float));
+        if (!part) return;
+        unsigned blocks = (unsigned)(((long)strips * (Dm / gs) + 7) / 8);
+#define BWD(v) k_grms_bwd_reg<v><<<blocks, 256>>>(dx, dz, ld_dz, part, dout, x, z, ld_z, w, rstd, T, Dm, gs)
+        GRMS_SWITCH(gs, BWD)
+#undef BWD
+        k_colsum_strips<<<(Dm + 31) / 32, 256>>>(dw, part, strips, Dm);
+        HN_LAUNCHED("gated_rmsnorm_backward");
+        return;
+    }
     k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, ld_dz, dout, x, z, ld_z, w, rstd, T,
                                                      Dm, gs);
     dim3 grid((Dm + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
