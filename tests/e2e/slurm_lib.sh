@@ -75,6 +75,9 @@ ReturnToService=2
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
+    # slurmd looks for cgroups even when no plugin uses them, and fails where no cgroup
+    # file system is mounted unless told which version to expect (read beside slurm.conf)
+    echo "CgroupPlugin=cgroup/v1" >"$SLURM_DIR/cgroup.conf"
     export SLURM_CONF="$SLURM_DIR/slurm.conf"
     slurmctld -D -f "$SLURM_CONF" >"$SLURM_DIR/slurmctld.out" 2>&1 &
     SLURM_PIDS="$!"
