@@ -3,7 +3,8 @@
 # submission is one job array, one task per run, whose tasks land every run in
 # results.db; tasks killed mid-run are resumed from their checkpoints by the next
 # submission; once all is finished a submission submits nothing and trains nothing; two
-# submissions at once train each config once (each task claims its config); sbatch's
+# submissions at once train each config once (each task claims its config); a task
+# stopped by scancel leaves its run interrupted, resumed by the next submission; sbatch's
 # refusal is one clear error.
 . tests/e2e/lib.sh
 . tests/e2e/slurm_lib.sh
@@ -85,5 +86,33 @@ runs=$(q "select count(*) || ' runs of ' || count(distinct config_hash) || ' con
 dup=$(q "select count(*) from (select run_id, step, split, name from metrics group by 1, 2, 3, 4 having count(*) > 1)")
 [ "$dup" = 0 ] || fail "$dup curve points were logged twice by the two jobs"
 echo "ok: jobs $ja and $jb at once: $runs"
+
+# 7. scancel (SIGTERM) stops a task mid-run: its run checkpoints and is recorded as
+#    interrupted; the next submission resumes it from there to its end
+export HNET_ID_DB="$TMP/r3.db" HNET_ID_CKPT="$TMP/ck3"
+L=tests/e2e/fixtures/slurm/long.lua
+$HNET suite $L --slurm --time=5 >"$TMP/out6" 2>&1 || { cat "$TMP/out6"; fail "submitting the long run failed"; }
+jl=$(job_of "$TMP/out6")
+i=0
+until [ "$(q "select coalesce(max(step), 0) >= 300 from metrics" 2>/dev/null)" = 1 ]; do
+    [ $i -ge 300 ] && { cat "$TMP/slurm/long-${jl}_0.out"; fail "the long run did not reach step 300 in 60 s"; }
+    sleep 0.2
+    i=$((i + 1))
+done
+scancel "$jl"
+slurm_wait "$jl" 60
+st=$(q "select status || ':' || (error like '%SIGTERM%') from runs")
+[ "$st" = interrupted:1 ] || { cat "$TMP/slurm/long-${jl}_0.out"; fail "after scancel: $st, expected interrupted:1 (stopped by SIGTERM)"; }
+at=$(q "select max(step) from metrics")
+[ "$at" -lt 6000 ] || fail "the run ended (step $at) before scancel stopped it"
+$HNET suite $L --slurm --time=5 >"$TMP/out7" 2>&1 || { cat "$TMP/out7"; fail "resubmitting the long run failed"; }
+jr=$(job_of "$TMP/out7")
+slurm_wait "$jr" 60
+[ "$(q "select group_concat(id || ':' || status) from runs")" = 1:finished ] ||
+    { cat "$TMP/slurm/long-${jr}_0.out"; fail "after resubmitting: $(q 'select id, status from runs')"; }
+grep -q "resuming from .*long/step-" "$TMP/slurm/long-${jr}_0.out" ||
+    { cat "$TMP/slurm/long-${jr}_0.out"; fail "the resubmitted task did not resume from a checkpoint"; }
+echo "ok: scancel stopped job $jl's run at step ~$at (interrupted); job $jr resumed it to the end"
 db_ok "$TMP/r.db"
 db_ok "$TMP/r2.db"
+db_ok "$TMP/r3.db"
