@@ -22,7 +22,9 @@ has_pc libpcre2-8 || need="$need libpcre2-dev"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 # `deps.sh --tests`: what only the tests need — python3 for the local HTTP servers they
 # start (fetch, dashboard uploads) and to craft checkpoints, chromium to check that
-# reports render, clang for the libFuzzer targets (tests/fuzz/)
+# reports render, clang for the libFuzzer targets (tests/fuzz/), Slurm (slurmctld,
+# slurmd, sbatch; munge comes with it) for the one-node cluster hnet suite --slurm is
+# tested on (tests/e2e/slurm_lib.sh)
 if [ "${1:-}" = "--tests" ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl" # test_upload.sh talks to its fake server
@@ -32,6 +34,9 @@ if [ "${1:-}" = "--tests" ]; then
     [ -f "$(clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(uname -m).a" ] ||
         need="$need libclang-rt-dev"
     command -v chromium >/dev/null 2>&1 || need="$need chromium"
+    { command -v slurmctld && command -v slurmd && command -v sbatch; } >/dev/null 2>&1 ||
+        need="$need slurm-wlm"
+    command -v munged >/dev/null 2>&1 || need="$need munge"
 fi
 [ -z "$need" ] && exit 0
 
