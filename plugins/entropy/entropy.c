@@ -6,16 +6,21 @@
  * hard-to-predict byte x_{t+1}: selected, its main-network output is what predicts the
  * bytes that follow, as the row that closes a word does for SpaceByte (space.c).
  *
- * The threshold meets a target compression (`ratio`, bytes per chunk) by calibration:
- * with `threshold = null` (the default) it is set, on the first batch the chunker sees
- * (the step-0 validation batch when the run evaluates there, else the first training
- * batch), midway between the scores that leave T/ratio chunks open; `calibrate =
- * "first"` keeps it there (BLT's one global threshold), `"online"` moves it after every
- * training step 10% of the way to that step's own calibration (a running average that
- * follows drifting data; validation batches never move it). The calibrated threshold is
- * a parameter of the model (no gradient, no weight decay: the optimizer never changes
- * it), so checkpoints carry it and a resumed run, `hnet sample` and `hnet chunks` use
- * the same one. A number for `threshold` fixes it and calibrates nothing.
+ * The threshold meets a target compression (`ratio`, bytes per chunk) by calibration
+ * on training batches. A batch's own calibration is the threshold midway between the
+ * scores that leave T/ratio chunks open in it (threshold.h). With `threshold = null`
+ * (the default) and `calibrate = "first"`, the threshold is the mean of the own
+ * calibrations of the first CALIBRATION_STEPS training batches, then fixed (BLT's one
+ * global threshold; one batch of a few KB of real text is too small a sample);
+ * `"online"` starts from the first and moves it after every later training step 10% of
+ * the way to that batch's own calibration (a running average that follows drifting
+ * data). Only training steps calibrate: a training step's backward is where it happens,
+ * and evaluation runs no backward. A forward before any training step (the step-0
+ * validation) uses the own calibration of the first batch it sees, provisionally. The
+ * threshold and its count of batches are a parameter of the model (no gradient, no
+ * weight decay: the optimizer never changes it), so checkpoints carry them and a resumed
+ * run, `hnet sample` and `hnet chunks` use the threshold training settled on. A number
+ * for `threshold` fixes it and calibrates nothing.
  *
  * The entropy model is frozen (its weights are no parameters of this model) and the
  * boundaries are a hard rule: p in {0, 1}, no gradient; the stage downsamples (select,
@@ -31,6 +36,8 @@
 #include "threshold.h"
 
 #define ONLINE_RATE 0.1f
+#define CALIBRATION_STEPS 16
+#define PROVISIONAL (-1.0f) /* the count of a threshold a forward set before any training step */
 
 typedef struct entropy {
     hn_byte_lm *lm;
@@ -39,7 +46,8 @@ typedef struct entropy {
     int online;
     int fixed;         /* a threshold given: no parameter, no calibration */
     float fixed_theta;
-    float *theta;      /* device [2]: threshold, calibrated (0/1); NULL when fixed */
+    float *theta;      /* device [2]: threshold, training batches it was calibrated on (0: none,
+                          PROVISIONAL: set by a forward); NULL when fixed */
     int cap;           /* rows of the host buffers */
     int32_t *bytes;
     float *e, *s, *p, *work;
@@ -55,8 +63,8 @@ static const hn_config_key config_keys[] = {
                                      "the entropy over the previous byte's above it"},
     {"ratio", "number", "6", "target bytes per chunk the threshold is calibrated to"},
     {"threshold", "number", "null", "a fixed threshold in bits (null: calibrated to the ratio)"},
-    {"calibrate", "string", "\"first\"", "\"first\": on the first batch, then fixed; \"online\": "
-                                         "moved toward each training batch's calibration"},
+    {"calibrate", "string", "\"first\"", "\"first\": the mean over the first 16 training batches, "
+                                         "then fixed; \"online\": moved toward each training batch's"},
     {"smoothing", "boolean", "false", "EMA smoothing of the dechunked rows (Eq. 5)"},
     {"ste", "boolean", "false", "straight-through estimator on the confidence (Eq. 7)"},
 };
@@ -150,14 +158,15 @@ static int reserve(entropy *s, int T, int n, hn_error *err) {
     return s->cap ? HN_OK : hn_fail(err, "entropy: out of host memory for %d rows", cap);
 }
 
-/* The threshold in force, calibrating it on this batch when it never was. */
+/* The threshold in force; before anything calibrated it, this batch's own, kept
+ * provisionally (so every validation batch of step 0 shares one threshold). */
 static float threshold(entropy *s, const hn_backend *be, const int32_t *offsets, int n) {
     if (s->fixed) return s->fixed_theta;
     float th[2];
     be->download(th, s->theta, sizeof th);
     if (th[1] == 0) {
         th[0] = entropy_calibrate(s->s, offsets, n, s->ratio, s->work);
-        th[1] = 1;
+        th[1] = PROVISIONAL;
         be->upload(s->theta, th, sizeof th);
     }
     return th[0];
@@ -183,16 +192,21 @@ static int en_forward(void *self, const hn_chunker_ctx *ctx, const float *x, flo
     return HN_OK;
 }
 
-/* No gradient (a hard rule). A training step's backward is where "online" calibration
- * moves the threshold: only training batches reach it. */
+/* No gradient (a hard rule). A training step's backward is where the threshold is
+ * calibrated, on the batch of the forward just before it: only training batches reach
+ * it. */
 static int en_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, float *dx, hn_error *err) {
     entropy *s = self;
-    if (!s->online || !s->theta || s->last_T == 0) return HN_OK;
+    if (!s->theta || s->last_T == 0) return HN_OK;
     float th[2];
     ctx->be->download(th, s->theta, sizeof th);
+    int k = th[1] > 0 ? (int)th[1] : 0; /* training batches calibrated on so far */
+    if (!s->online && k >= CALIBRATION_STEPS) return HN_OK;
     float q = entropy_calibrate(s->s, s->last_offsets, s->last_n, s->ratio, s->work);
-    th[0] = th[1] ? th[0] + ONLINE_RATE * (q - th[0]) : q;
-    th[1] = 1;
+    if (k == 0) th[0] = q;
+    else if (s->online) th[0] += ONLINE_RATE * (q - th[0]);
+    else th[0] += (q - th[0]) / (float)(k + 1); /* the running mean */
+    th[1] = (float)(k < CALIBRATION_STEPS ? k + 1 : k);
     ctx->be->upload(s->theta, th, sizeof th);
     return HN_OK;
 }

@@ -10,7 +10,8 @@
  * project folder of the current directory.
  *
  * entropy[t] is the entropy, in bits, of the model's distribution over the byte after
- * row t given the bytes of its sequence up to and including t. */
+ * row t given the bytes of its sequence up to and including t. (Under `hnet bench`'s
+ * phase accounting its forward is booked to the phases of its own layers.) */
 #ifndef HN_BYTE_LM_H
 #define HN_BYTE_LM_H
 
