@@ -156,8 +156,8 @@ static void with_se(char *out, size_t size, double v, double se, const char *f) 
 static void where_phrase(const hn_fit_crossing *x, char *out, size_t size) {
     switch (x->where) {
     case HN_CROSS_WITHIN: snprintf(out, size, "within the compute both were observed at"); break;
-    case HN_CROSS_BELOW: snprintf(out, size, "outside: below the observed compute (extrapolated)"); break;
-    case HN_CROSS_ABOVE: snprintf(out, size, "outside: above the observed compute (extrapolated)"); break;
+    case HN_CROSS_BELOW: snprintf(out, size, "outside: below the compute both were observed at (extrapolated)"); break;
+    case HN_CROSS_ABOVE: snprintf(out, size, "outside: above the compute both were observed at (extrapolated)"); break;
     case HN_CROSS_BETWEEN:
         snprintf(out, size, "outside: between the two families' compute ranges (extrapolated)");
         break;
