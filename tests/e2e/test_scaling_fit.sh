@@ -39,3 +39,11 @@ expect_fail "plot: --fit is a figure of its own" "--metric, --compression and --
     $HNET plot $S --fit --compression
 $HNET compare --db "$TMP/r.db" --where "status = 'nothing'" --fit >"$TMP/none" 2>&1 && fail "no runs: an error"
 echo "ok: plot --fit writes the figure"
+
+# the family key: a non-empty string, kept in the resolved config
+printf 'return experiment { name = "f", family = 3, data = corpus { synthetic = { seed = 1 } },\n  model = isotropic { layout = "T1", d = 16 } }\n' >"$TMP/fam.lua"
+expect_fail "family must be a string" "fam.lua:1: family: expected a non-empty string.*, found number 3" \
+    $HNET run "$TMP/fam.lua" --print-config
+sed 's/family = 3/family = "tiny llamas"/' "$TMP/fam.lua" >"$TMP/fam2.lua"
+$HNET run "$TMP/fam2.lua" --print-config 2>/dev/null | grep -Eq '"family":[[:space:]]*"tiny llamas"' || fail "family is not in the resolved config"
+echo "ok: the family key is checked and recorded"
