@@ -20,9 +20,8 @@ static void usage(FILE *out) {
             "names), each with a dashed line at the target ratio; with --metric any metric the\n"
             "runs logged; with --fit the scaling fits of `hnet compare --fit` (final validation\n"
             "BPB against training FLOPs, log-log: each family's runs and its fitted a * C^b, a\n"
-            "dotted line where two fits cross). "
-            "runs logged. Each curve is labelled with its run (and its corpus when the runs\n"
-            "used several; a warning says their BPB are not comparable).\n\n"
+            "dotted line where two fits cross). Each curve is labelled with its run (and its\n"
+            "corpus when the runs used several; a warning says their BPB are not comparable).\n\n"
             HN_SELECT_HELP
             "\noutput:\n"
             "  -o FILE          .png or .svg (default results/bpb.png, results/compression.png\n"
