@@ -2,9 +2,10 @@
  * chunker. A small byte LM trained by hnet (key `model`: its checkpoint) gives the
  * entropy e_t of the byte after each row t; a row opens a chunk where its score passes
  * a threshold (threshold.h: `rule = "global"`, s_t = e_t, or `"relative"`,
- * s_t = e_t - e_{t-1}). Row t is the last byte BLT's patch ends on before the
- * hard-to-predict byte x_{t+1}: selected, its main-network output is what predicts the
- * bytes that follow, as the row that closes a word does for SpaceByte (space.c).
+ * s_t = e_t - e_{t-1}). BLT starts a patch at the hard-to-predict byte x_{t+1}; here
+ * the row before it, t, opens the chunk, because a selected row's main-network output
+ * is what predicts the bytes after it (as the row that closes a word does for
+ * SpaceByte, space.c).
  *
  * The threshold meets a target compression (`ratio`, bytes per chunk) by calibration
  * on training batches. A batch's own calibration is the threshold midway between the
@@ -51,7 +52,7 @@ typedef struct entropy {
     int cap;           /* rows of the host buffers */
     int32_t *bytes;
     float *e, *s, *p, *work;
-    int last_T, last_n; /* the last forward's packing (for the online step) */
+    int last_T, last_n; /* the last forward's packing (calibration in backward) */
     int32_t *last_offsets;
     entropy_streams streams;
 } entropy;
