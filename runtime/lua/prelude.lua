@@ -1032,10 +1032,11 @@ function CTOR.experiment(args, where, path)
     { "log", table_check("{ every = 10 }", log_spec), function() return fields(where, "log", "log", {}, log_spec()) end },
     { "checkpoint", table_check("{ every = 100 }", checkpoint_spec), function() return fields(where, "checkpoint", "checkpoint", {}, checkpoint_spec()) end },
     { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
+    { "family", nonempty_string, nil }, -- hnet compare --fit: the scaling family (runtime/analysis/scaling_runs.h)
     { "init", init_check, nil }, -- start from a checkpoint's weights (runtime/train/init.h)
   })
   r.file = where.file
-  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "init", "match_flops" }
+  ORDER[r] = { "name", "family", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "init", "match_flops" }
   local raw = raw_copy(args)
   raw.name = r.name -- a :with copy keeps the name unless it overrides it
   return new_object("experiment", r, raw)
