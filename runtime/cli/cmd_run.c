@@ -214,7 +214,8 @@ int hn_cmd_run(int argc, char **argv) {
     }
     if (rc) {
         if (!res.quiet_failure) {
-            if (dist->world > 1) fprintf(stderr, "hnet run (rank %d of %d): %s\n", dist->rank, dist->world, err.msg);
+            if (res.failed_alone && dist->world > 1) /* which rank saw it matters */
+                fprintf(stderr, "hnet run (rank %d of %d): %s\n", dist->rank, dist->world, err.msg);
             else fprintf(stderr, "hnet run: %s\n", err.msg);
         }
         status = !strcmp(res.status, "interrupted") ? 130 : 1;

@@ -68,6 +68,11 @@ static void version(void) {
     printf("results.db schema %d; plugin ABIs: layer %d, chunker %d, sink %d\n",
            HN_RESULTS_SCHEMA_VERSION, (int)HN_LAYER_ABI_VERSION, (int)HN_CHUNKER_ABI_VERSION,
            (int)HN_SINK_ABI_VERSION);
+#ifdef HN_HAVE_MPI
+    printf("data parallel: MPI (mpirun -np N hnet run FILE)\n");
+#else
+    printf("data parallel: not built (no MPI when it was built: install libopenmpi-dev, rebuild)\n");
+#endif
 }
 
 /* Only hnet run trains as several processes: any other command started as one of many

@@ -367,12 +367,14 @@ static void release(run_state *r) {
     if (r->db) hn_results_close(r->db);
 }
 
-/* Why a stop was asked for: the signal (stop holds its number). */
-static void stop_reason(int sig, char *out, size_t n) {
+/* Why a stop was asked for: the signal (stop holds its number), and how to continue. */
+static void stop_reason(int sig, int world, char *out, size_t n) {
     const char *name = sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM"
                      : sig == SIGHUP ? "SIGHUP" : NULL;
-    if (name) snprintf(out, n, "stopped by %s; hnet run FILE --resume continues it", name);
-    else snprintf(out, n, "stopped by signal %d; hnet run FILE --resume continues it", sig);
+    char num[32], again[64] = "";
+    snprintf(num, sizeof num, "signal %d", sig);
+    if (world > 1) snprintf(again, sizeof again, "mpirun -np %d ", world);
+    snprintf(out, n, "stopped by %s; %shnet run FILE --resume continues it", name ? name : num, again);
 }
 
 /* Records the end of a run; a failure to record is reported but does not hide err.
@@ -807,7 +809,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     hn_progress_end(&progress);
     char why[160] = "";
     if (strcmp(res->status, "interrupted")) snprintf(res->status, sizeof res->status, "finished");
-    else stop_reason((int)stop, why, sizeof why);
+    else stop_reason((int)stop, r.dist->world, why, sizeof why);
     finish_run(&r, res->status, why[0] ? why : NULL);
     release(&r);
     return HN_OK;
