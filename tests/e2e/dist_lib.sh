@@ -5,6 +5,15 @@ command -v mpirun >/dev/null 2>&1 || skip "mpirun is missing (sh scripts/deps.sh
 $HNET --version | grep -q "data parallel: MPI" ||
     fail "$HNET was built without MPI (pkg-config finds no ompi-c?): rebuild after sh scripts/deps.sh"
 MPIRUN="mpirun --allow-run-as-root --oversubscribe"
+# a CI container may forbid the cross-process reads of Open MPI's shared-memory single
+# copy (no ptrace permission): copy through the shared segment instead (README.md)
+export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
+# make test SANITIZE=1: Open MPI's libraries leak past MPI_Finalize and have no frame
+# pointers, so the ranks unwind allocations the slow way for LeakSanitizer to see which
+# library it was (tests/sanitize/lsan.supp)
+case "${ASAN_OPTIONS:-}" in
+    *detect_leaks=1*) MPIRUN="env ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 $MPIRUN" ;;
+esac
 # the tests' runs keep their checkpoints in $TMP (tests/e2e/fixtures/dist_hnet.lua)
 DIST_LUA=tests/e2e/fixtures/dist_hnet.lua
 
