@@ -315,8 +315,6 @@ static int set_aside_old_checkpoints(const hn_ckpt_settings *cs, hn_error *err) 
     return hn_fail(err, "too many earlier checkpoint folders next to %s", cs->run_dir);
 }
 
-/* Flushes the metrics and writes a checkpoint of the run as it stands after `step`
- * steps, with the open logging interval's sums so a resumed run logs the same rows. */
 /* The ranks' copies of the weights must be the same bits (the all-reduce hands every
  * rank the same sums): checked where rank 0 saves its copy for all of them. */
 static int check_replicas(run_state *r, long step, hn_error *err) {
@@ -599,9 +597,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     hn_init init;
     double mult[17];
     int prepared = prepare(&r, &s, &init, mult, cfg, reg, opt, err);
-    snprintf(res->name, sizeof res->name, "%s", cfg && cJSON_IsString(cJSON_GetObjectItem(cfg, "name"))
-                                                     ? cJSON_GetObjectItem(cfg, "name")->valuestring
-                                                     : "run");
+    const cJSON *name = cJSON_GetObjectItem(cfg, "name");
+    snprintf(res->name, sizeof res->name, "%s", cJSON_IsString(name) ? name->valuestring : "run");
     if (agree_ready(&r, prepared != HN_OK, res, err)) {
         release(&r);
         return HN_ERR;
@@ -646,7 +643,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         fprintf(stderr, "%s: run %lld%s in %s; checkpoints: %s\n", s.name, (long long)r.run_id,
                 resumed ? " (resumed)" : "", s.db_path, ckpt.every > 0 ? ckpt.run_dir : "none");
     if (!quiet && r.dist->world > 1)
-        fprintf(stderr, "%s: %d processes (%s), %d of the %d sequences of each batch on each\n",
+        fprintf(stderr, "%s: %d processes (%s); rank 0 trains %d of the %d sequences of each batch\n",
                 s.name, r.dist->world, r.dist->how, r.count, s.batch);
     res->n_params_active = hn_model_active_param_count(&r.model);
     if (!resumed)
