@@ -6,9 +6,9 @@
 
 #include "backend/cpu/cpu_threads.h"
 #include "cli/commands.h"
-#include "dist/dist.h"
 #include "cli/upload_cli.h"
 #include "cli/util.h"
+#include "dist/dist.h"
 #include "identity/overrides.h"
 #include "lua/experiment.h"
 #include "plugin/registry.h"
@@ -49,13 +49,14 @@ static void usage(FILE *out) {
 
 /* Whether every rank got through a step that may fail on some and not others; the lowest
  * failing rank reports (*report), so a mistake every rank makes is printed once. A world of
- * one reports its own failure. */
-static int agree_failed(hn_dist *d, int failed, int *report) {
+ * one reports its own failure. *alone: the agreement itself failed (a rank is gone). */
+static int agree_failed(hn_dist *d, int failed, int *report, int *alone) {
     int64_t v = failed ? d->world - d->rank : 0;
     hn_error e;
+    *report = *alone = 0;
     if (hn_dist_max_i64(d, &v, 1, &e)) {
         fprintf(stderr, "hnet run (rank %d): %s\n", d->rank, e.msg);
-        *report = 0;
+        *alone = 1;
         return 1;
     }
     *report = failed && d->world - v == d->rank;
@@ -171,7 +172,7 @@ int hn_cmd_run(int argc, char **argv) {
     int status = 1, report = 0, failed_alone = 0;
     int failed = hn_registry_load_default(&reg, &err) || hn_experiment_load(file, &lua_opt, &reg, &cfg, &err) ||
                  hn_config_apply_overrides(cfg, &over, &err);
-    if (agree_failed(dist, failed, &report)) {
+    if (agree_failed(dist, failed, &report, &failed_alone)) {
         if (report) fprintf(stderr, "hnet run: %s\n", err.msg);
         goto done;
     }

@@ -104,6 +104,8 @@ int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_
  * to cores by default for up to 2 ranks, not when oversubscribed). At least 1. */
 int hn_dist_cores_per_rank(const hn_dist *d);
 
-#define HN_DIST_BUCKET_FLOATS ((size_t)1 << 22) /* 16 MiB per all-reduce; MPI counts are ints */
+/* 16 MiB per all-reduce (MPI counts are ints); HNET_DIST_BUCKET=N takes smaller buckets of
+ * N floats (the tests split a small model's gradient into many) */
+#define HN_DIST_BUCKET_FLOATS ((size_t)1 << 22)
 
 #endif

@@ -16,7 +16,6 @@ int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
 
 #else
 
-#include <limits.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@ int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
 
 typedef struct mpi_dist {
     MPI_Comm comm;
+    size_t bucket; /* floats per all-reduce: HN_DIST_BUCKET_FLOATS, or HNET_DIST_BUCKET */
     hn_dist_watch watch;
     hn_dist_peer *peers; /* the other ranks on this host */
 } mpi_dist;
@@ -60,64 +60,64 @@ static int wait_all(hn_dist *d, MPI_Request *req, int n, const char *what, hn_er
     }
 }
 
-/* Starts one non-blocking collective and waits for it. */
-#define RUN_ONE(d, what, err, call)                                  \
-    do {                                                             \
-        MPI_Request req_;                                            \
-        int rc_ = (call);                                            \
-        if (rc_ != MPI_SUCCESS) return mpi_fail(d, rc_, what, err);  \
-        return wait_all(d, &req_, 1, what, err);                     \
-    } while (0)
+/* Waits for one non-blocking collective that `started` says was started. */
+static int wait_one(hn_dist *d, int started, MPI_Request *req, const char *what, hn_error *err) {
+    if (started != MPI_SUCCESS) return mpi_fail(d, started, what, err);
+    return wait_all(d, req, 1, what, err);
+}
 
 static int sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
-    RUN_ONE(d, "a sum of statistics", err,
-            MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, impl(d)->comm, &req_));
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, impl(d)->comm, &req);
+    return wait_one(d, rc, &req, "a sum of statistics", err);
 }
 
 static int max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
-    RUN_ONE(d, "an agreement between the ranks", err,
-            MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, impl(d)->comm, &req_));
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, impl(d)->comm, &req);
+    return wait_one(d, rc, &req, "an agreement between the ranks", err);
 }
 
 static int barrier(hn_dist *d, hn_error *err) {
-    RUN_ONE(d, "a barrier", err, MPI_Ibarrier(impl(d)->comm, &req_));
+    MPI_Request req;
+    int rc = MPI_Ibarrier(impl(d)->comm, &req);
+    return wait_one(d, rc, &req, "a barrier", err);
 }
 
-/* One collective per bucket of at most `bucket` elements (MPI counts are ints), all in
- * flight at once, then waited for together. */
-static int bucketed(hn_dist *d, void *buf, size_t n, size_t elem, size_t bucket, int sum,
+/* A sum (sum = 1) or a broadcast from rank 0 of n elements of type: one collective per
+ * bucket of at most `bucket` elements (MPI counts are ints), all in flight at once, then
+ * waited for together. */
+static int bucketed(hn_dist *d, void *buf, size_t n, MPI_Datatype type, size_t bucket, int sum,
                     const char *what, hn_error *err) {
     size_t nb = (n + bucket - 1) / bucket;
     if (nb == 0) return HN_OK;
+    int elem = 0;
+    MPI_Type_size(type, &elem);
     MPI_Request *req = malloc(nb * sizeof *req);
     if (!req) return hn_fail(err, "out of memory for %zu requests of %s", nb, what);
     int rc = MPI_SUCCESS;
-    size_t started = 0;
-    for (; started < nb && rc == MPI_SUCCESS; started++) {
-        size_t off = started * bucket, len = n - off < bucket ? n - off : bucket;
-        char *p = (char *)buf + off * elem;
-        rc = sum ? MPI_Iallreduce(MPI_IN_PLACE, p, (int)len, MPI_FLOAT, MPI_SUM, impl(d)->comm,
-                                  &req[started])
-                 : MPI_Ibcast(p, (int)len, elem == 1 ? MPI_BYTE : MPI_FLOAT, 0, impl(d)->comm,
-                              &req[started]);
+    for (size_t b = 0; b < nb && rc == MPI_SUCCESS; b++) {
+        size_t off = b * bucket, len = n - off < bucket ? n - off : bucket;
+        char *p = (char *)buf + off * (size_t)elem;
+        rc = sum ? MPI_Iallreduce(MPI_IN_PLACE, p, (int)len, type, MPI_SUM, impl(d)->comm, &req[b])
+                 : MPI_Ibcast(p, (int)len, type, 0, impl(d)->comm, &req[b]);
     }
-    int out = rc != MPI_SUCCESS ? mpi_fail(d, rc, what, err)
-                                : wait_all(d, req, (int)nb, what, err);
+    int out = rc != MPI_SUCCESS ? mpi_fail(d, rc, what, err) : wait_all(d, req, (int)nb, what, err);
     free(req);
     return out;
 }
 
 static int sum_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
-    return bucketed(d, buf, n, sizeof(float), HN_DIST_BUCKET_FLOATS, 1, "the gradient all-reduce", err);
+    return bucketed(d, buf, n, MPI_FLOAT, impl(d)->bucket, 1, "the gradient all-reduce", err);
 }
 
 static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
-    return bucketed(d, buf, n, sizeof(float), HN_DIST_BUCKET_FLOATS, 0,
-                    "the broadcast of the weights from rank 0", err);
+    return bucketed(d, buf, n, MPI_FLOAT, impl(d)->bucket, 0, "the broadcast of the weights from rank 0",
+                    err);
 }
 
 static int broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
-    return bucketed(d, buf, bytes, 1, (size_t)1 << 30, 0, "a broadcast from rank 0", err);
+    return bucketed(d, buf, bytes, MPI_BYTE, (size_t)1 << 30, 0, "a broadcast from rank 0", err);
 }
 
 static void abort_all(hn_dist *d, int code) {
@@ -200,6 +200,10 @@ int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
         MPI_Abort(MPI_COMM_WORLD, 1); /* no table to hand back for hn_dist_abort */
         return hn_fail(err, "out of memory starting MPI");
     }
+    /* buckets smaller than the default (a test splitting a small model's gradient) */
+    const char *bucket = getenv("HNET_DIST_BUCKET");
+    long floats = bucket ? atol(bucket) : 0;
+    m->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
     MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
