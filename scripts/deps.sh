@@ -17,6 +17,9 @@ has_pc libcurl  || need="$need libcurl4-openssl-dev"
 has_pc libcrypto || need="$need libssl-dev"
 has_pc cairo    || need="$need libcairo2-dev"
 has_pc libpcre2-8 || need="$need libpcre2-dev"
+# Open MPI: data-parallel training (mpirun -np N hnet run FILE) and its tests
+has_pc ompi-c   || need="$need libopenmpi-dev"
+command -v mpirun >/dev/null 2>&1 || need="$need openmpi-bin"
 # figures (hnet plot / report) draw their text in DejaVu Sans
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
