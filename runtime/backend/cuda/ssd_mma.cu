@@ -116,6 +116,22 @@ __device__ __forceinline__ void row_dots(float out[2], const float acc[8][4], co
     }
 }
 
+/* dst[r][0..64) += this warp's rows of acc (C fragments), rows r < rows of the tile */
+__device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][4], int rows) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
+#pragma unroll
+    for (int e2 = 0; e2 < 2; e2++) {
+        int r = warp * 16 + (lane >> 2) + 8 * e2;
+        if (r >= rows) continue;
+        float *d = dst + (size_t)r * ld + 2 * c;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            d[n * 8] += acc[n][2 * e2];
+            d[n * 8 + 1] += acc[n][2 * e2 + 1];
+        }
+    }
+}
+
 /* rows of a tile record (cuda_ops.cuh, hn_ssd_plan.tiles) */
 struct tile_rec {
     int t0, rows, chunk, k, nk;
@@ -384,17 +400,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
             dDp[(size_t)blockIdx.x * H + h] = sum;
         }
     }
-#pragma unroll
-    for (int e2 = 0; e2 < 2; e2++) {
-        int r = r_of[e2];
-        if (r >= t.rows) continue;
-        float *dbr = dB + (size_t)(t.t0 + r) * ldd + grp * D64 + 2 * c;
-#pragma unroll
-        for (int n = 0; n < 8; n++) {
-            dbr[n * 8] += dBacc[n][2 * e2];
-            dbr[n * 8 + 1] += dBacc[n][2 * e2 + 1];
-        }
-    }
+    add_rows(dB + (size_t)t.t0 * ldd + grp * D64, ldd, dBacc, t.rows);
 }
 
 /* ---------------------------------------------------------------- backward, query side */
@@ -459,17 +465,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
         for (int e2 = 0; e2 < 2; e2++)
             if (r_of[e2] < t.rows && c == 0) dcs[(size_t)h * T + t.t0 + r_of[e2]] += dot1[e2] - dot0[e2];
     }
-#pragma unroll
-    for (int e2 = 0; e2 < 2; e2++) {
-        int r = r_of[e2];
-        if (r >= t.rows) continue;
-        float *dcr = dC + (size_t)(t.t0 + r) * ldd + grp * D64 + 2 * c;
-#pragma unroll
-        for (int n = 0; n < 8; n++) {
-            dcr[n * 8] += dCacc[n][2 * e2];
-            dcr[n * 8 + 1] += dCacc[n][2 * e2 + 1];
-        }
-    }
+    add_rows(dC + (size_t)t.t0 * ldd + grp * D64, ldd, dCacc, t.rows);
 }
 
 /* ---------------------------------------------------------------- backward, decays */
