@@ -511,9 +511,8 @@ static void grms_case(int Dm, int gs, int ldz) {
     pseqs_free(&s);
 }
 
-/* the sliding-window convolution (K <= 8) and the general one (K = 11); the norm with
- * a lane's values in registers (groups up to 2048, full and partial lanes) and the
- * general one (a group of 2100) */
+/* the sliding-window convolution (K <= 8) and the general one (K = 11); the norm at
+ * group sizes below, at and above a warp's multiples, the models' (1536) and a large one */
 static void test_conv_norm(void **st) {
     conv_case(70, 4, 90);
     conv_case(33, 1, 33);

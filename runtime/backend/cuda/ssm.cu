@@ -376,129 +376,11 @@ __global__ void k_grms_dw(float *dw, const float *dout, const float *x, const fl
     }
     if (r1 > r0) atomicAdd(dw + c, (float)acc);
 }
-/* ---- the same norm in fp32 with a lane's values held in registers: VPL values a lane
- * (group sizes up to 32 VPL). The backward gives each warp GRMS_ROWS rows of one group
- * and sums dw over them in registers; the warps' partial sums are added in a fixed
- * order (no atomics, no second pass over the rows). */
-#define GRMS_ROWS 16
-template <int VPL>
-__global__ void __launch_bounds__(256) k_grms_fwd_reg(float *out, float *rstd, const float *x, const float *z,
-                                                      int ld_z, const float *w, int T, int Dm, int gs, float eps) {
-    int ng = Dm / gs, lane = threadIdx.x & 31;
-    long item = (long)blockIdx.x * 8 + (threadIdx.x >> 5);
-    if (item >= (long)T * ng) return;
-    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
-    const float *xr = x + (size_t)t * Dm, *zr = z + (size_t)t * ld_z;
-    float v[VPL], ss = 0.0f;
-#pragma unroll
-    for (int j = 0; j < VPL; j++) {
-        int c = lane + 32 * j;
-        v[j] = 0.0f;
-        if (c < gs) {
-            float zv = zr[c0 + c];
-            v[j] = xr[c0 + c] * zv * hn_sigmoidf(zv);
-        }
-        ss += v[j] * v[j];
-    }
-    ss = hn_warp_sum(ss);
-    float r = rsqrtf(ss / gs + eps);
-    if (lane == 0) rstd[item] = r;
-#pragma unroll
-    for (int j = 0; j < VPL; j++) {
-        int c = lane + 32 * j;
-        if (c < gs) out[(size_t)t * Dm + c0 + c] = v[j] * (r * w[c0 + c]);
-    }
-}
-
-template <int VPL>
-__global__ void __launch_bounds__(256) k_grms_bwd_reg(float *dx, float *dz, int ld_dz, float *part,
-                                                      const float *dout, const float *x, const float *z,
-                                                      int ld_z, const float *w, const float *rstd, int T,
-                                                      int Dm, int gs) {
-    int ng = Dm / gs, lane = threadIdx.x & 31;
-    long item = (long)blockIdx.x * 8 + (threadIdx.x >> 5); /* (strip of rows, group) */
-    long strips = ((long)T + GRMS_ROWS - 1) / GRMS_ROWS;
-    if (item >= strips * ng) return;
-    int strip = (int)(item / ng), grp = (int)(item % ng), c0 = grp * gs;
-    float dw[VPL], wv[VPL];
-#pragma unroll
-    for (int j = 0; j < VPL; j++) {
-        int c = lane + 32 * j;
-        dw[j] = 0.0f;
-        wv[j] = c < gs ? w[c0 + c] : 0.0f;
-    }
-    int t1 = min(T, (strip + 1) * GRMS_ROWS);
-    for (int t = strip * GRMS_ROWS; t < t1; t++) {
-        const float *xr = x + (size_t)t * Dm + c0, *zr = z + (size_t)t * ld_z + c0;
-        const float *gr = dout + (size_t)t * Dm + c0;
-        float r = rstd[(size_t)t * ng + grp], hg = 0.0f;
-#pragma unroll
-        for (int j = 0; j < VPL; j++) {
-            int c = lane + 32 * j;
-            if (c < gs) {
-                float zv = zr[c], gv = xr[c] * zv * hn_sigmoidf(zv), dv = gr[c];
-                hg += dv * wv[j] * gv;
-                dw[j] += dv * gv * r;
-            }
-        }
-        hg = hn_warp_sum(hg);
-        float k = r * r * r * hg / gs;
-#pragma unroll
-        for (int j = 0; j < VPL; j++) {
-            int c = lane + 32 * j;
-            if (c < gs) {
-                float zv = zr[c], xv = xr[c], sg = hn_sigmoidf(zv), silu = zv * sg;
-                float dg = r * gr[c] * wv[j] - k * xv * silu;
-                dx[(size_t)t * Dm + c0 + c] += dg * silu;
-                dz[(size_t)t * ld_dz + c0 + c] += dg * xv * sg * (1.0f + zv * (1.0f - sg));
-            }
-        }
-    }
-    float *pp = part + (size_t)strip * Dm + c0;
-#pragma unroll
-    for (int j = 0; j < VPL; j++) {
-        int c = lane + 32 * j;
-        if (c < gs) pp[c] = dw[j];
-    }
-}
-
-/* dw[c] += sum over strips of part[strip][c]: 32 columns a block, 8 strip lanes summed
- * in a fixed tree */
-__global__ void k_colsum_strips(float *dw, const float *part, int strips, int Dm) {
-    __shared__ float sh[8][33];
-    int tx = threadIdx.x & 31, ty = threadIdx.x >> 5, c = blockIdx.x * 32 + tx;
-    float s = 0.0f;
-    if (c < Dm)
-        for (int b = ty; b < strips; b += 8) s += part[(size_t)b * Dm + c];
-    sh[ty][tx] = s;
-    __syncthreads();
-    if (ty == 0 && c < Dm) {
-        float sum = 0.0f;
-        for (int i = 0; i < 8; i++) sum += sh[i][tx];
-        dw[c] += sum;
-    }
-}
-
-#define GRMS_SWITCH(gs, CALL)          \
-    if ((gs) <= 256) CALL(8);          \
-    else if ((gs) <= 512) CALL(16);    \
-    else if ((gs) <= 1024) CALL(32);   \
-    else if ((gs) <= 1536) CALL(48);   \
-    else CALL(64);
-#define GRMS_MAX_REG 2048
-
 static void grms_forward(float *out, float *rstd, const float *x, const float *z, int ld_z,
                          const float *w, int T, int Dm, int gs, float eps) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    unsigned blocks = (unsigned)((items + 7) / 8);
-    if (gs <= GRMS_MAX_REG) {
-#define FWD(v) k_grms_fwd_reg<v><<<blocks, 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps)
-        GRMS_SWITCH(gs, FWD)
-#undef FWD
-    } else {
-        k_grms_fwd<<<blocks, 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps);
-    }
+    k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps);
     HN_LAUNCHED("gated_rmsnorm_forward");
 }
 static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const float *dout,
@@ -506,18 +388,6 @@ static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const floa
                           const float *rstd, int T, int Dm, int gs) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    if (gs <= GRMS_MAX_REG) {
-        int strips = (T + GRMS_ROWS - 1) / GRMS_ROWS;
-        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (size_t)strips * Dm * sizeof(float));
-        if (!part) return;
-        unsigned blocks = (unsigned)(((long)strips * (Dm / gs) + 7) / 8);
-#define BWD(v) k_grms_bwd_reg<v><<<blocks, 256>>>(dx, dz, ld_dz, part, dout, x, z, ld_z, w, rstd, T, Dm, gs)
-        GRMS_SWITCH(gs, BWD)
-#undef BWD
-        k_colsum_strips<<<(Dm + 31) / 32, 256>>>(dw, part, strips, Dm);
-        HN_LAUNCHED("gated_rmsnorm_backward");
-        return;
-    }
     k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, ld_dz, dout, x, z, ld_z, w, rstd, T,
                                                      Dm, gs);
     dim3 grid((Dm + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
