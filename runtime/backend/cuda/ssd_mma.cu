@@ -211,6 +211,31 @@ __global__ void __launch_bounds__(NT) k_ssd_state(float *z, float *el, const flo
     if (threadIdx.x == 0) el[(size_t)ci * H + h] = expf(last);
 }
 
+/* cs and dt of a key tile's rows into shared memory (zero past `rows`) */
+__device__ __forceinline__ void load_decays(float *csj, float *dtj, const float *cs, const float *dt,
+                                            int rows) {
+    for (int r = threadIdx.x; r < TR; r += NT) {
+        csj[r] = r < rows ? cs[r] : 0.0f;
+        dtj[r] = r < rows ? dt[r] : 0.0f;
+    }
+}
+
+/* s[row i][col j] *= e^(cs_i - cs_j) dt_j where query row i (this thread's rows) sees key
+ * column j of the staged tile (all of them when the key tile lies before the query
+ * tile), else 0 */
+__device__ __forceinline__ void query_decay(float s[8][4], const float csi[2], const float *csj,
+                                            const float *dtj, int jrows, int irows, bool earlier) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int j = n * 8 + 2 * c + (e & 1), r = warp * 16 + (lane >> 2) + 8 * (e >> 1);
+            bool vis = j < jrows && r < irows && (earlier || j <= r);
+            s[n][e] *= vis ? expf(csi[e >> 1] - csj[j]) * dtj[j] : 0.0f;
+        }
+}
+
 /* ---------------------------------------------------------------- forward output */
 __global__ void __launch_bounds__(NT) k_ssd_out(float *y, const float *states, const float *x,
                                                 const float *Bm, const float *Cm, int ld,
@@ -238,23 +263,13 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, const float *states, c
     for (int jt = 0; jt <= t.k; jt++) {
         int j0 = c0 + jt * TR, jrows = jt < t.k ? TR : t.rows;
         __syncthreads();
-        for (int r = threadIdx.x; r < TR; r += NT) {
-            csj[r] = r < jrows ? cs[j0 + r] : 0.0f;
-            dtj[r] = r < jrows ? dt[j0 + r] : 0.0f;
-        }
+        load_decays(csj, dtj, cs + j0, dt + j0, jrows);
         stage(Bs, Bm + (size_t)j0 * ld + grp * D64, ld, jrows, NULL);
         stage(Xs, x + (size_t)j0 * ld + h * D64, ld, jrows, NULL);
         __syncthreads();
         float s[8][4];
         mma64<false, true>(s, Cs, warp * 16, Bs); /* C_i . B_j */
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int j = n * 8 + 2 * c + (e & 1), r = r_of[e >> 1];
-                bool vis = j < jrows && r < t.rows && (jt < t.k || j <= r);
-                s[n][e] *= vis ? expf(csi[e >> 1] - csj[j]) * dtj[j] : 0.0f;
-            }
+        query_decay(s, csi, csj, dtj, jrows, t.rows, jt < t.k);
         mma64_regs(acc, s, Xs);
     }
     float Dh = Dv[h];
@@ -442,22 +457,12 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
         for (int jt = 0; jt <= t.k; jt++) {
             int j0 = c0 + jt * TR, jrows = jt < t.k ? TR : t.rows;
             __syncthreads();
-            for (int r = threadIdx.x; r < TR; r += NT) {
-                csj[r] = r < jrows ? cs[j0 + r] : 0.0f;
-                dtj[r] = r < jrows ? dt[j0 + r] : 0.0f;
-            }
+            load_decays(csj, dtj, cs + j0, dt + j0, jrows);
             stage(Xs, x + (size_t)j0 * ld + h * D64, ld, jrows, NULL);
             stage(Bs, Bm + (size_t)j0 * ld + grp * D64, ld, jrows, NULL);
             __syncthreads();
             mma64<false, true>(s, Ys, warp * 16, Xs); /* dy_i . x_j */
-#pragma unroll
-            for (int n = 0; n < 8; n++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int j = n * 8 + 2 * c + (e & 1), r = r_of[e >> 1];
-                    bool vis = j < jrows && r < t.rows && (jt < t.k || j <= r);
-                    s[n][e] *= vis ? expf(csi[e >> 1] - csj[j]) * dtj[j] : 0.0f;
-                }
+            query_decay(s, csi, csj, dtj, jrows, t.rows, jt < t.k);
             mma64_regs(dCacc, s, Bs);
         }
         row_dots(dot1, dCacc, Cs, warp * 16);
