@@ -40,6 +40,7 @@ else
     echo "   $(( $(date +%s) - t0 )) s"
     tar -C "$root" -cf "$cache" .
 fi
+chmod 755 "$root" # again: a base cached from a 0700 root brings its mode back with "."
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"
