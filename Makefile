@@ -39,6 +39,21 @@ CXXFLAGS = $(OPT) -g $(SAN) $(if $(strip $(SAN)),-fno-sanitize=vptr) -std=c++17 
 LDLIBS  += -lsentencepiece -lstdc++
 B       := build
 
+# MPI, for data-parallel training (`mpirun -np N hnet run FILE`, runtime/dist): built
+# where Open MPI's development files are (pkg-config ompi-c, from libopenmpi-dev, which
+# scripts/deps.sh installs); MPI=0 never (hnet then refuses an MPI launch, saying why).
+MPI     ?= auto
+ifneq ($(MPI),0)
+MPI_PC  := $(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c)
+ifeq ($(MPI)$(MPI_PC),1)
+$(error MPI=1 but pkg-config finds no ompi-c: install libopenmpi-dev (sh scripts/deps.sh))
+endif
+endif
+ifneq ($(MPI_PC),)
+CFLAGS  += -DHN_HAVE_MPI $(shell pkg-config --cflags $(MPI_PC))
+LDLIBS  += $(shell pkg-config --libs $(MPI_PC))
+endif
+
 # `make test SANITIZE=1` (or `make test-sanitize`): everything, plugins included, built
 # with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/ (cpu only: nvcc
 # code is not instrumented), and the whole CPU suite run on it. A sanitizer report fails

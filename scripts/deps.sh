@@ -17,6 +17,9 @@ has_pc libcurl  || need="$need libcurl4-openssl-dev"
 has_pc libcrypto || need="$need libssl-dev"
 has_pc cairo    || need="$need libcairo2-dev"
 has_pc libpcre2-8 || need="$need libpcre2-dev"
+# Open MPI: data-parallel training (mpirun -np N hnet run FILE) and its tests
+has_pc ompi-c   || need="$need libopenmpi-dev"
+command -v mpirun >/dev/null 2>&1 || need="$need openmpi-bin"
 # SentencePiece tokenizers (runtime/data/sentencepiece.cc; C++, so a C++ compiler too)
 has_pc sentencepiece || need="$need libsentencepiece-dev"
 command -v c++ >/dev/null 2>&1 || need="$need g++"
@@ -25,7 +28,9 @@ command -v c++ >/dev/null 2>&1 || need="$need g++"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
 # `deps.sh --tests`: what only the tests need — python3 for the local HTTP servers they
 # start (fetch, dashboard uploads) and to craft checkpoints, chromium to check that
-# reports render, clang for the libFuzzer targets (tests/fuzz/)
+# reports render, clang for the libFuzzer targets (tests/fuzz/), Slurm (slurmctld,
+# slurmd, sbatch; munge comes with it) for the one-node cluster hnet suite --slurm is
+# tested on (tests/e2e/slurm_lib.sh)
 if [ "${1:-}" = "--tests" ]; then
     command -v python3 >/dev/null 2>&1 || need="$need python3"
     command -v curl >/dev/null 2>&1 || need="$need curl" # test_upload.sh talks to its fake server
@@ -35,6 +40,9 @@ if [ "${1:-}" = "--tests" ]; then
     [ -f "$(clang --print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(uname -m).a" ] ||
         need="$need libclang-rt-dev"
     command -v chromium >/dev/null 2>&1 || need="$need chromium"
+    { command -v slurmctld && command -v slurmd && command -v sbatch; } >/dev/null 2>&1 ||
+        need="$need slurm-wlm"
+    command -v munged >/dev/null 2>&1 || need="$need munge"
 fi
 [ -z "$need" ] && exit 0
 

@@ -20,6 +20,8 @@ cache=${HNET_FRESH_CACHE:-/tmp/hnet-debian12-base.tar}
 command -v debootstrap >/dev/null || { echo "fresh-machine-check: apt-get install debootstrap" >&2; exit 1; }
 
 root=$(mktemp -d /tmp/hnet-fresh.XXXXXX)
+chmod 755 "$root" # the chroot's /: mktemp's 0700 would lock out its system users (munge's
+                  # postinst runs a shell as munge)
 cleanup() {
     for m in dev/pts dev proc sys; do umount "$root/$m" 2>/dev/null || true; done
     [ $keep = 1 ] && echo "chroot kept: $root" || rm -rf "$root"
@@ -38,6 +40,7 @@ else
     echo "   $(( $(date +%s) - t0 )) s"
     tar -C "$root" -cf "$cache" .
 fi
+chmod 755 "$root" # again: a base cached from a 0700 root brings its mode back with "."
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"

@@ -43,4 +43,26 @@ function common.experiment(name, model, data)
   }
 end
 
+-- H-Net (entropy)'s entropy model (entropy_lm.lua) and whether it is trained yet: its
+-- checkpoint must exist before a run that chunks by its entropy can even be declared.
+-- (Relative to the current directory, so from the repository root; hnet itself resolves
+-- "results/..." to the project's results folder wherever it runs.)
+common.entropy_lm_steps = common.train().steps
+common.entropy_lm = "results/checkpoints/entropy-lm"
+
+function common.entropy_lm_trained()
+  local f = io.open(string.format("%s/step-%08d.safetensors", common.entropy_lm, common.entropy_lm_steps), "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- A suite's H-Net (entropy) row: the experiment when its entropy model is trained; else
+-- nothing, and a note on stderr saying how to train it.
+function common.entropy_row(suite_name)
+  if common.entropy_lm_trained() then return require "paper.hnet_entropy" end
+  io.stderr:write(suite_name .. ": H-Net (entropy) is left out until its entropy model is trained: "
+    .. "hnet run experiments/paper/entropy_lm.lua\n")
+  return nil
+end
+
 return common

@@ -8,6 +8,7 @@
 
 #include "analysis/compare.h"
 #include "analysis/plot.h"
+#include "analysis/scaling_runs.h"
 
 #define HN_FIGURE_MAX_LINES 64
 
@@ -39,6 +40,12 @@ int hn_figure_compression(hn_figure *f, const hn_cmp_set *set, int s, const char
  * carries the target ratios. Returns the number of curves, or -1 (err set). */
 int hn_figure_metric(hn_figure *f, const hn_cmp_set *set, const char *split, const char *name,
                      int by_step, const char *title, hn_error *err);
+/* The scaling fits (analysis/fit_figure.c): final validation BPB against training FLOPs,
+ * log-log, each family's runs as points and its fitted a * C^b as a line over the
+ * compute of every family (and out to crossings within 100x of it), with a dotted line,
+ * labelled, at each crossing of two fitted families. Returns the number of families
+ * with points (0: nothing to draw). */
+int hn_figure_fit(hn_figure *f, const hn_scaling *s, const char *title);
 /* The most chunking stages of any run of the set. */
 int hn_figure_max_stages(const hn_cmp_set *set);
 void hn_figure_free(hn_figure *f);

@@ -19,15 +19,23 @@ static const char *FONT = "DejaVu Sans";
 
 typedef struct frame {
     double left, top, w, h;    /* plot area */
-    double x0, x1, y0, y1;     /* data range (x in log10 when logx) */
-    int logx;
+    double x0, x1, y0, y1;     /* data range (in log10 on a log axis) */
+    int logx, logy;
 } frame;
 
 static double fx(const frame *f, double x) {
     double v = f->logx ? log10(x) : x;
     return f->left + (v - f->x0) / (f->x1 - f->x0) * f->w;
 }
-static double fy(const frame *f, double y) { return f->top + f->h - (y - f->y0) / (f->y1 - f->y0) * f->h; }
+static double fy(const frame *f, double y) {
+    double v = f->logy ? log10(y) : y;
+    return f->top + f->h - (v - f->y0) / (f->y1 - f->y0) * f->h;
+}
+
+/* Whether a point can be drawn on this frame's axes. */
+static int drawable(const frame *f, double x, double y) {
+    return isfinite(x) && isfinite(y) && !(f->logx && x <= 0) && !(f->logy && y <= 0);
+}
 
 static void text_at(cairo_t *cr, const char *s, double x, double y, double ax, double ay) {
     cairo_text_extents_t e;
@@ -52,18 +60,20 @@ static int data_range(const hn_plot *p, frame *f) {
     for (int s = 0; s < p->n_series; s++)
         for (int i = 0; i < p->series[s].n; i++) {
             double x = p->series[s].x[i], y = p->series[s].y[i];
-            if ((p->logx && x <= 0) || !isfinite(x) || !isfinite(y)) continue;
+            if ((p->logx && x <= 0) || (p->logy && y <= 0) || !isfinite(x) || !isfinite(y)) continue;
             x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
         }
     if (!isfinite(x0)) return HN_ERR;
     for (int i = 0; i < p->n_hlines; i++)
-        if (isfinite(p->hlines[i])) y0 = fmin(y0, p->hlines[i]), y1 = fmax(y1, p->hlines[i]);
+        if (isfinite(p->hlines[i]) && !(p->logy && p->hlines[i] <= 0))
+            y0 = fmin(y0, p->hlines[i]), y1 = fmax(y1, p->hlines[i]);
     if (p->logx) x0 = log10(x0), x1 = log10(x1);
+    if (p->logy) y0 = log10(y0), y1 = log10(y1);
     if (x1 - x0 < 1e-9) x0 -= 0.5, x1 += 0.5;
     if (y1 - y0 < 1e-9) y0 -= 0.5, y1 += 0.5;
     double px = 0.03 * (x1 - x0), py = 0.06 * (y1 - y0);
     f->x0 = x0 - px, f->x1 = x1 + px, f->y0 = y0 - py, f->y1 = y1 + py;
-    f->logx = p->logx;
+    f->logx = p->logx, f->logy = p->logy;
     return HN_OK;
 }
 
@@ -75,22 +85,47 @@ static void tick_label(char *out, size_t size, double v) {
     snprintf(out, size, "%.3g%s", v, suf[k]);
 }
 
+/* One y tick: grid line, tick mark and (when label) its label. */
+static void y_tick(cairo_t *cr, const frame *f, double y, const char *label, int major) {
+    double py = fy(f, y);
+    if (major) {
+        cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+        cairo_move_to(cr, f->left, py), cairo_line_to(cr, f->left + f->w, py), cairo_stroke(cr);
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_move_to(cr, f->left - (major ? 6 : 3), py), cairo_line_to(cr, f->left, py), cairo_stroke(cr);
+    if (label) text_at(cr, label, f->left - 10, py, 1, 0.5);
+}
+
+/* y ticks: nice steps of the value (on a log axis spanning less than a decade, placed
+ * logarithmically), or decades with minor ticks on a wider log axis. */
+static void y_ticks(cairo_t *cr, const frame *f) {
+    char lab[32];
+    if (f->logy && f->y1 - f->y0 >= 1) {
+        for (int k = (int)floor(f->y0); k <= (int)ceil(f->y1); k++)
+            for (int m = 1; m <= 9; m++) {
+                double ly = k + log10(m);
+                if (ly < f->y0 || ly > f->y1) continue;
+                snprintf(lab, sizeof lab, "%g", pow(10, ly));
+                y_tick(cr, f, pow(10, ly), m == 1 || (f->y1 - f->y0 < 2.2 && (m == 2 || m == 5)) ? lab : NULL,
+                       m == 1);
+            }
+        return;
+    }
+    double v0 = f->logy ? pow(10, f->y0) : f->y0, v1 = f->logy ? pow(10, f->y1) : f->y1;
+    double ys = nice_step(v1 - v0, 6);
+    int dec = ys >= 1 ? 0 : (int)ceil(-log10(ys) - 1e-9);
+    for (double y = ceil(v0 / ys) * ys; y <= v1 + 1e-12; y += ys) {
+        snprintf(lab, sizeof lab, "%.*f", dec, fabs(y) < 1e-12 ? 0.0 : y);
+        y_tick(cr, f, y, lab, 1);
+    }
+}
+
 static void draw_axes(cairo_t *cr, const hn_plot *p, const frame *f) {
     char lab[32];
     cairo_set_line_width(cr, 1);
     font(cr, 13, 0);
-    /* y: nice linear ticks */
-    double ys = nice_step(f->y1 - f->y0, 6);
-    for (double y = ceil(f->y0 / ys) * ys; y <= f->y1 + 1e-12; y += ys) {
-        double py = fy(f, y);
-        cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-        cairo_move_to(cr, f->left, py), cairo_line_to(cr, f->left + f->w, py), cairo_stroke(cr);
-        cairo_set_source_rgb(cr, 0, 0, 0);
-        cairo_move_to(cr, f->left - 6, py), cairo_line_to(cr, f->left, py), cairo_stroke(cr);
-        int dec = ys >= 1 ? 0 : (int)ceil(-log10(ys) - 1e-9);
-        snprintf(lab, sizeof lab, "%.*f", dec, fabs(y) < 1e-12 ? 0.0 : y);
-        text_at(cr, lab, f->left - 10, py, 1, 0.5);
-    }
+    y_ticks(cr, f);
     /* x: decades (log) with minor ticks at 2..9, labelled at 1, 2, 5 when few decades */
     if (f->logx) {
         double decades = f->x1 - f->x0;
@@ -168,7 +203,7 @@ static void draw_series(cairo_t *cr, const hn_plot *p, const frame *f) {
     double dashes[] = {9, 5};
     cairo_set_dash(cr, dashes, 2, 0);
     for (int i = 0; i < p->n_hlines; i++) {
-        if (!isfinite(p->hlines[i])) continue;
+        if (!isfinite(p->hlines[i]) || (f->logy && p->hlines[i] <= 0)) continue;
         double py = fy(f, p->hlines[i]);
         cairo_move_to(cr, f->left, py), cairo_line_to(cr, f->left + f->w, py), cairo_stroke(cr);
     }
@@ -184,7 +219,7 @@ static void draw_series(cairo_t *cr, const hn_plot *p, const frame *f) {
         cairo_restore(cr);
     }
     for (int i = 0; p->hline_labels && i < p->n_hlines; i++)
-        if (isfinite(p->hlines[i]) && p->hline_labels[i])
+        if (isfinite(p->hlines[i]) && !(f->logy && p->hlines[i] <= 0) && p->hline_labels[i])
             text_at(cr, p->hline_labels[i], f->left + 8, fy(f, p->hlines[i]) - 4, 0, 1);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for (int s = 0; s < p->n_series; s++) {
@@ -192,17 +227,18 @@ static void draw_series(cairo_t *cr, const hn_plot *p, const frame *f) {
         set_series_style(cr, se, s);
         int started = 0, shown = 0;
         for (int i = 0; i < se->n; i++) {
-            if ((f->logx && se->x[i] <= 0) || !isfinite(se->y[i])) continue;
+            if (!drawable(f, se->x[i], se->y[i])) continue;
             double px = fx(f, se->x[i]), py = fy(f, se->y[i]);
             if (started) cairo_line_to(cr, px, py);
             else cairo_move_to(cr, px, py), started = 1;
             shown++;
         }
-        cairo_stroke(cr);
-        if (shown <= 40) /* markers where points are sparse */
+        if (se->points_only) cairo_new_path(cr);
+        else cairo_stroke(cr);
+        if (shown <= 40 || se->points_only) /* markers where points are sparse */
             for (int i = 0; i < se->n; i++) {
-                if ((f->logx && se->x[i] <= 0) || !isfinite(se->y[i])) continue;
-                cairo_arc(cr, fx(f, se->x[i]), fy(f, se->y[i]), 3.2, 0, 2 * M_PI);
+                if (!drawable(f, se->x[i], se->y[i])) continue;
+                cairo_arc(cr, fx(f, se->x[i]), fy(f, se->y[i]), se->points_only ? 4.5 : 3.2, 0, 2 * M_PI);
                 cairo_fill(cr);
             }
     }
@@ -230,7 +266,8 @@ static void draw_legend(cairo_t *cr, const hn_plot *p, const frame *f) {
     for (int s = 0; s < p->n_series; s++) {
         double cy = by + 6 + row * s + row / 2;
         set_series_style(cr, &p->series[s], s);
-        cairo_move_to(cr, bx + 8, cy), cairo_line_to(cr, bx + 38, cy), cairo_stroke(cr);
+        if (p->series[s].points_only) cairo_arc(cr, bx + 23, cy, 4.5, 0, 2 * M_PI), cairo_fill(cr);
+        else cairo_move_to(cr, bx + 8, cy), cairo_line_to(cr, bx + 38, cy), cairo_stroke(cr);
         cairo_set_dash(cr, NULL, 0, 0);
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         text_at(cr, p->series[s].label ? p->series[s].label : "", bx + 46, cy, 0, 0.5);
@@ -244,7 +281,8 @@ static int draw(cairo_surface_t *surf, const hn_plot *p, int W, int H, hn_error 
     frame f = {.left = 92, .top = 48, .w = W - 92 - 28, .h = H - 48 - 72};
     if (data_range(p, &f)) {
         cairo_destroy(cr);
-        return hn_fail(err, "nothing to plot: no curve has a point%s", p->logx ? " with bytes > 0" : "");
+        return hn_fail(err, "nothing to plot: no curve has a point%s",
+                       p->logy ? " with positive values on its log axes" : p->logx ? " with bytes > 0" : "");
     }
     draw_axes(cr, p, &f);
     draw_series(cr, p, &f);

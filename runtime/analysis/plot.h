@@ -1,5 +1,7 @@
 /* Line figures through cairo: curves of several runs against bytes seen (log x), with
- * ticks, grid, axis labels, a legend and optional dotted vertical markers. PNG or SVG. */
+ * ticks, grid, axis labels, a legend and optional dotted vertical markers. PNG or SVG.
+ * Either axis may be logarithmic (log-log for scaling fits); a series may be points
+ * without a line (measurements beside a fitted curve). */
 #ifndef HN_ANALYSIS_PLOT_H
 #define HN_ANALYSIS_PLOT_H
 
@@ -13,6 +15,7 @@ typedef struct hn_plot_series {
     int n;
     int dashed; /* e.g. a second stage of the same run */
     int color;  /* palette index; series of one run share it */
+    int points_only; /* markers without a connecting line */
 } hn_plot_series;
 
 typedef struct hn_plot {
@@ -27,6 +30,7 @@ typedef struct hn_plot {
     const double *hlines;
     const char *const *hline_labels;
     int width, height;              /* pixels (PNG) or points (SVG); 0: 960 x 600 */
+    int logy;                       /* log y axis; points with y <= 0 are left out */
 } hn_plot;
 
 /* Writes PATH as PNG or SVG, chosen by its extension (.png / .svg). */

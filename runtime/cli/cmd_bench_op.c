@@ -14,19 +14,13 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "cli/bench_op.h"
 #include "cli/commands.h"
 #include "cli/util.h"
 #include "core/rng.h"
 #ifdef HN_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
-
-typedef struct op_opts {
-    const char *op;
-    long n_seqs, seq_len, heads, head_dim, reps, warmup, check_len;
-    long window; /* < 0: global */
-    const char *kernels; /* comma-separated attention modes to compare, or NULL */
-} op_opts;
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -37,19 +31,24 @@ static void usage(FILE *out) {
             "ops:\n"
             "  attention       causal packed attention, forward and backward; FLOPs counted\n"
             "                  the FlashAttention way (4 * visible pairs * head_dim * heads\n"
-            "                  forward; backward 2.5x forward)\n\n"
+            "                  forward; backward 2.5x forward)\n"
+            "  ssd             Mamba-2's chunked SSD scan, forward and backward (one group;\n"
+            "                  FLOPs: the chunked algorithm's products, causal halves counted\n"
+            "                  once)\n\n"
             "options:\n"
             "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
-            "  --heads H         (default 12)   --head-dim D (default 64)\n"
+            "  --heads H         (default 12 for attention, 24 for ssd)\n"
+            "  --head-dim D      (default 64)   --d-state N, --chunk Q (ssd: 64, 256)\n"
             "  --window W|global (default global)\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
-            "  --kernels LIST    attention kernels to compare, e.g. auto,wmma,fp32\n");
+            "  --kernels LIST    kernels to compare, e.g. auto,wmma,fp32 (attention) or\n"
+            "                    mma,chunked,scan (ssd)\n");
 }
 
 static int parse(int argc, char **argv, op_opts *o) {
-    *o = (op_opts){.n_seqs = 8, .seq_len = 8192, .heads = 12, .head_dim = 64, .reps = 20,
-                   .warmup = 3, .check_len = 1024, .window = -1};
+    *o = (op_opts){.n_seqs = 8, .seq_len = 8192, .heads = 0, .head_dim = 64, .reps = 20,
+                   .warmup = 3, .check_len = 1024, .window = -1, .chunk = 256, .d_state = 64};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *dst = NULL;
@@ -78,6 +77,8 @@ static int parse(int argc, char **argv, op_opts *o) {
             }
         } else if (!strcmp(a, "--heads")) dst = &o->heads;
         else if (!strcmp(a, "--head-dim")) dst = &o->head_dim;
+        else if (!strcmp(a, "--chunk")) dst = &o->chunk;
+        else if (!strcmp(a, "--d-state")) dst = &o->d_state;
         else if (!strcmp(a, "--reps")) dst = &o->reps;
         else if (!strcmp(a, "--warmup")) dst = &o->warmup;
         else if (!strcmp(a, "--check-len")) dst = &o->check_len;
@@ -95,18 +96,13 @@ static int parse(int argc, char **argv, op_opts *o) {
         usage(stderr);
         return 2;
     }
+    if (!o->heads) o->heads = !strcmp(o->op, "ssd") ? 24 : 12; /* M1's Mamba-2 heads; I1's */
     return 0;
 }
 
 #ifdef HN_HAVE_CUDA
 
-/* packed sequences of the given lengths on one backend */
-typedef struct packed {
-    hn_seqs s;
-    int32_t *offsets, *pos, *offsets_dev, *pos_dev;
-} packed;
-
-static int packed_make(packed *p, const hn_backend *be, const int *lens, int n) {
+int hn_bench_packed_make(packed *p, const hn_backend *be, const int *lens, int n) {
     memset(p, 0, sizeof *p);
     int T = 0, max_len = 0;
     for (int i = 0; i < n; i++) {
@@ -134,15 +130,14 @@ static int packed_make(packed *p, const hn_backend *be, const int *lens, int n) 
     return 0;
 }
 
-static void packed_free(packed *p, const hn_backend *be) {
+void hn_bench_packed_free(packed *p, const hn_backend *be) {
     if (p->offsets_dev != p->offsets) be->free(p->offsets_dev);
     if (p->pos_dev != p->pos) be->free(p->pos_dev);
     free(p->offsets);
     free(p->pos);
 }
 
-/* a device buffer of n normal values (std), also kept on the host when host != NULL */
-static float *device_normal(const hn_backend *be, size_t n, double std, hn_rng *r, float **host) {
+float *hn_bench_device_normal(const hn_backend *be, size_t n, double std, hn_rng *r, float **host) {
     float *h = malloc(n * sizeof(float)), *d = be->alloc(n * sizeof(float));
     if (!h || !d) {
         free(h);
@@ -156,7 +151,7 @@ static float *device_normal(const hn_backend *be, size_t n, double std, hn_rng *
     return d;
 }
 
-static double rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g) {
+double hn_bench_rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g) {
     float *h = malloc(n * sizeof(float));
     if (!h) return INFINITY;
     g->download(h, gpu_dev, n * sizeof(float));
@@ -190,7 +185,7 @@ typedef struct att_case {
 static int att_make(att_case *c, const hn_backend *be, const int *lens, int n, int heads, int hd,
                     long window, hn_rng *r, const float *qkv_src, const float *dout_src) {
     memset(c, 0, sizeof *c);
-    if (packed_make(&c->pk, be, lens, n)) return -1;
+    if (hn_bench_packed_make(&c->pk, be, lens, n)) return -1;
     int T = c->pk.s.total, D = heads * hd;
     c->heads = heads;
     c->hd = hd;
@@ -205,8 +200,8 @@ static int att_make(att_case *c, const hn_backend *be, const int *lens, int n, i
         be->upload(c->qkv, qkv_src, nqkv * sizeof(float));
         be->upload(c->dout, dout_src, nout * sizeof(float));
     } else {
-        c->qkv = device_normal(be, nqkv, 1.5, r, &c->h_qkv);
-        c->dout = device_normal(be, nout, 1.0, r, &c->h_dout);
+        c->qkv = hn_bench_device_normal(be, nqkv, 1.5, r, &c->h_qkv);
+        c->dout = hn_bench_device_normal(be, nout, 1.0, r, &c->h_dout);
         if (!c->qkv || !c->dout) return -1;
     }
     c->out = be->alloc(nout * sizeof(float));
@@ -221,7 +216,7 @@ static void att_free(att_case *c, const hn_backend *be) {
         if (bufs[i]) be->free(bufs[i]);
     free(c->h_qkv);
     free(c->h_dout);
-    packed_free(&c->pk, be);
+    hn_bench_packed_free(&c->pk, be);
 }
 
 static void att_forward(const hn_backend *be, att_case *c) {
@@ -237,21 +232,23 @@ static void att_backward(const hn_backend *be, att_case *c) {
                            c->window, c->scale);
 }
 
-/* median ms of `reps` calls of fn after `warmup` */
-static double time_ms(const hn_backend *be, void (*fn)(const hn_backend *, att_case *),
-                      att_case *c, int warmup, int reps) {
+double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend *be, void *arg,
+                        int warmup, int reps) {
     double *ms = malloc((size_t)reps * sizeof(double));
     if (!ms) return NAN;
-    for (int i = 0; i < warmup; i++) fn(be, c);
+    for (int i = 0; i < warmup; i++) fn(be, arg);
     for (int i = 0; i < reps; i++) {
         hn_cuda_timer_start();
-        fn(be, c);
+        fn(be, arg);
         ms[i] = hn_cuda_timer_stop_ms();
     }
     double m = hn_median(ms, reps);
     free(ms);
     return m;
 }
+
+static void att_forward_fn(const hn_backend *be, void *c) { att_forward(be, c); }
+static void att_backward_fn(const hn_backend *be, void *c) { att_backward(be, c); }
 
 static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
     static const struct { const char *name; hn_cuda_attention_mode mode; } modes[] = {
@@ -282,10 +279,10 @@ static int att_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts
     att_forward(gpu, &gc);
     att_backward(cpu, &cc);
     att_backward(gpu, &gc);
-    double e_out = rel_err(gc.out, cc.out, nout, gpu), e_lse = rel_err(gc.lse, cc.lse, T * o->heads, gpu);
+    double e_out = hn_bench_rel_err(gc.out, cc.out, nout, gpu), e_lse = hn_bench_rel_err(gc.lse, cc.lse, T * o->heads, gpu);
     err[0] = e_out;
     err[1] = e_lse;
-    err[2] = rel_err(gc.dqkv, cc.dqkv, T * (size_t)cc.ld, gpu);
+    err[2] = hn_bench_rel_err(gc.dqkv, cc.dqkv, T * (size_t)cc.ld, gpu);
     rc = 0;
 done:
     att_free(&cc, cpu);
@@ -341,8 +338,8 @@ static int bench_attention(const op_opts *o) {
             status = 1;
             break;
         }
-        double f = time_ms(gpu, att_forward, &c, (int)o->warmup, (int)o->reps);
-        double b = time_ms(gpu, att_backward, &c, (int)o->warmup, (int)o->reps);
+        double f = hn_bench_time_ms(att_forward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
+        double b = hn_bench_time_ms(att_backward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
         att_free(&c, gpu);
         const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
         if (dev_err) {
@@ -367,7 +364,8 @@ int hn_cmd_bench_op(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
 #ifdef HN_HAVE_CUDA
     if (!strcmp(o.op, "attention")) return bench_attention(&o);
-    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention)\n", o.op);
+    if (!strcmp(o.op, "ssd")) return hn_bench_ssd(&o);
+    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

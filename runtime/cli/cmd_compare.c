@@ -3,13 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/scaling_runs.h"
 #include "cli/commands.h"
 #include "cli/select.h"
 #include "cli/util.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet compare [RUNS] [--format text|csv|markdown] [--crossovers]\n\n"
+            "usage: hnet compare [RUNS] [--format text|csv|markdown] [--crossovers] [--fit]\n\n"
             "Compares runs in the shape of the H-Net paper's Table 2: model, layout, params,\n"
             "GFLOPs/byte, bytes per token (a token-level model's, data.tokenizer; 1 for bytes),\n"
             "bytes per innermost chunk, final validation BPB (token-level models too: bits per\n"
@@ -28,13 +29,31 @@ static void usage(FILE *out) {
             "  --no-crossovers  leave out the crossovers\n"
             "  --evaluations    only the evaluations (with csv: their own CSV table)\n"
             "  --no-evaluations leave out the evaluations\n"
-            "  --per-run        one row per run (no averaging over seeds)\n");
+            "  --per-run        one row per run (no averaging over seeds)\n"
+            "  --fit            only the scaling fits: loss = a * C^b per model family over the\n"
+            "                   finished runs (C training FLOPs, loss final validation BPB; family:\n"
+            "                   the experiment's `family` key, else model kind and layout letters),\n"
+            "                   a and b with standard errors and where the fitted curves cross\n"
+            "                   (with csv: the fits table)\n");
+}
+
+/* --fit: the scaling fits alone (analysis/scaling_runs.h). */
+static int print_fit(const hn_cmp_set *set, hn_table_format fmt) {
+    hn_scaling s;
+    hn_error err;
+    if (hn_scaling_from_set(set, &s, &err)) {
+        fprintf(stderr, "hnet compare: %s\n", err.msg);
+        return 1;
+    }
+    hn_scaling_print(set, &s, fmt, stdout);
+    hn_scaling_free(&s);
+    return 0;
 }
 
 int hn_cmd_compare(int argc, char **argv) {
     hn_selection sel = {0};
     hn_table_format fmt = HN_FMT_TEXT;
-    int table = 1, cross = 1, evals = 1, per_run = 0;
+    int table = 1, cross = 1, evals = 1, per_run = 0, fit = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int t = hn_select_arg(&sel, "compare", argc, argv, &i);
@@ -66,6 +85,8 @@ int hn_cmd_compare(int argc, char **argv) {
             evals = 0;
         } else if (!strcmp(a, "--per-run")) {
             per_run = 1;
+        } else if (!strcmp(a, "--fit")) {
+            fit = 1;
         } else {
             fprintf(stderr, "hnet compare: unknown argument '%s' (see hnet compare --help)\n", a);
             return 2;
@@ -85,6 +106,11 @@ int hn_cmd_compare(int argc, char **argv) {
         return 1;
     }
     hn_cmp_warn_corpora(&set, "hnet compare: ", stderr);
+    if (fit) {
+        int rc = print_fit(&set, fmt);
+        hn_cmp_free(&set);
+        return rc;
+    }
     if (table) hn_cmp_print_table(&set, fmt, per_run, stdout);
     if (evals) {
         int any = 0;

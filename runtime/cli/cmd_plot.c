@@ -12,14 +12,16 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: hnet plot [RUNS] [-o FILE.png|FILE.svg] [--metric NAME] [--x bytes|steps]\n"
-            "                 [--compression] [--reference NAME] [--title TEXT]\n\n"
+            "                 [--compression] [--fit] [--reference NAME] [--title TEXT]\n\n"
             "Draws validation bits-per-byte against training bytes seen (log scale) for the\n"
             "chosen runs (the paper's Figure 3); with --compression the compression L(s+1)/L(s)\n"
             "of every chunking stage s against bytes seen (Figure 7), one file per stage\n"
             "(FILE-stage0.png, FILE-stage1.png, ...; stage 0 is the outermost, as in the metric\n"
             "names), each with a dashed line at the target ratio; with --metric any metric the\n"
-            "runs logged. Each curve is labelled with its run (and its corpus when the runs\n"
-            "used several; a warning says their BPB are not comparable).\n\n"
+            "runs logged; with --fit the scaling fits of `hnet compare --fit` (final validation\n"
+            "BPB against training FLOPs, log-log: each family's runs and its fitted a * C^b, a\n"
+            "dotted line where two fits cross). Each curve is labelled with its run (and its\n"
+            "corpus when the runs used several; a warning says their BPB are not comparable).\n\n"
             HN_SELECT_HELP
             "\noutput:\n"
             "  -o FILE          .png or .svg (default results/bpb.png, results/compression.png\n"
@@ -30,6 +32,7 @@ static void usage(FILE *out) {
             "                   for one); an unknown name lists the metrics the runs logged\n"
             "  --x bytes|steps  x axis of --metric: bytes seen (log scale, default) or steps\n"
             "  --compression    the compression figures instead of BPB\n"
+            "  --fit            the scaling-fit figure (default file results/fit.png)\n"
             "  --reference NAME dotted vertical lines, labelled, where a run passes run NAME\n"
             "  --title TEXT     the figure's title (default: what is plotted, and the corpus)\n"
             "  --size WxH       figure size in pixels (default 960x600)\n");
@@ -84,10 +87,32 @@ static int metric_figure(hn_figure *f, const hn_cmp_set *set, const char *metric
     return 0;
 }
 
+/* --fit: the runs' scaling fits, log-log. */
+static int fit_figure(const hn_cmp_set *set, const char *title, int W, int H, const char *out) {
+    hn_scaling s;
+    hn_error err;
+    if (hn_scaling_from_set(set, &s, &err)) {
+        fprintf(stderr, "hnet plot: %s\n", err.msg);
+        return 1;
+    }
+    hn_figure f;
+    int rc = 0;
+    if (hn_figure_fit(&f, &s, title) == 0) {
+        fprintf(stderr, "hnet plot: no finished run with a validation BPB and FLOPs to fit\n");
+        rc = 1;
+    } else {
+        f.plot.width = W, f.plot.height = H;
+        rc = write_one(&f, out);
+    }
+    hn_figure_free(&f);
+    hn_scaling_free(&s);
+    return rc;
+}
+
 int hn_cmd_plot(int argc, char **argv) {
     hn_selection sel = {0};
     const char *out = NULL, *reference = NULL, *metric = NULL, *title = NULL;
-    int compression = 0, W = 0, H = 0, by_step = 0;
+    int compression = 0, W = 0, H = 0, by_step = 0, fit = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int t = hn_select_arg(&sel, "plot", argc, argv, &i);
@@ -100,6 +125,8 @@ int hn_cmd_plot(int argc, char **argv) {
             out = argv[++i];
         } else if (!strcmp(a, "--compression")) {
             compression = 1;
+        } else if (!strcmp(a, "--fit")) {
+            fit = 1;
         } else if (!strcmp(a, "--metric") && i + 1 < argc) {
             metric = argv[++i];
         } else if (!strcmp(a, "--title") && i + 1 < argc) {
@@ -124,8 +151,8 @@ int hn_cmd_plot(int argc, char **argv) {
             return 2;
         }
     }
-    if (metric && compression) {
-        fprintf(stderr, "hnet plot: --metric and --compression are two figures; give one\n");
+    if (!!metric + compression + fit > 1) {
+        fprintf(stderr, "hnet plot: --metric, --compression and --fit are different figures; give one\n");
         return 2;
     }
     char default_out[200];
@@ -134,7 +161,8 @@ int hn_cmd_plot(int argc, char **argv) {
         for (char *p = default_out + 8; *p; p++)
             if (*p == '/') *p = '-';
     }
-    if (!out) out = metric ? default_out : compression ? "results/compression.png" : "results/bpb.png";
+    if (!out)
+        out = metric ? default_out : compression ? "results/compression.png" : fit ? "results/fit.png" : "results/bpb.png";
     hn_cmp_set set;
     hn_error err;
     if (hn_select_load(&sel, &set, &err)) {
@@ -150,7 +178,9 @@ int hn_cmd_plot(int argc, char **argv) {
         return 1;
     }
     hn_cmp_warn_corpora(&set, "hnet plot: ", stderr);
-    if (metric) {
+    if (fit) {
+        rc = fit_figure(&set, title, W, H, out);
+    } else if (metric) {
         rc = metric_figure(&f, &set, metric, by_step, title);
         if (!rc) {
             f.plot.width = W, f.plot.height = H;

@@ -31,8 +31,12 @@ static int print_settings(const hn_registry *reg, const char *name) {
         fprintf(stderr, "hnet plugins: no plugin named '%s' (hnet plugins lists them)\n", name);
         return 1;
     }
-    printf("%s: %s plugin (%s); its settings, in the experiment's `%s = { ... }` section:\n\n", name,
-           role, path, name);
+    if (!strcmp(role, "chunker")) /* a chunker's settings go in the model's chunker section */
+        printf("%s: %s plugin (%s); its settings, in the model's `chunker = chunker { plugin = \"%s\", "
+               "... }`:\n\n", name, role, path, name);
+    else
+        printf("%s: %s plugin (%s); its settings, in the experiment's `%s = { ... }` section:\n\n", name,
+               role, path, name);
     if (n == 0) {
         printf("  (none)\n");
         return 0;

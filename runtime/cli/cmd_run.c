@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_threads.h"
 #include "cli/commands.h"
 #include "cli/upload_cli.h"
 #include "cli/util.h"
+#include "dist/dist.h"
 #include "identity/overrides.h"
 #include "lua/experiment.h"
 #include "plugin/registry.h"
@@ -38,7 +40,34 @@ static void usage(FILE *out) {
             "  --upload SINK=DEST  upload the curves live while training, off the training\n"
             "                   thread (e.g. mlflow=http://host:5000, wandb, tensorboard=DIR);\n"
             "                   what fails to go is left for `hnet upload`\n"
-            "  --upload-set K=V a sink option for --upload (see hnet upload --help)\n");
+            "  --upload-set K=V a sink option for --upload (see hnet upload --help)\n\n"
+            "Several processes (data parallel): mpirun -np N hnet run FILE trains one global\n"
+            "batch of train.batch sequences split over N ranks (the same run as one process, to\n"
+            "float rounding); rank 0 alone writes results.db, checkpoints and the progress line.\n"
+            "srun --mpi=pmix hnet run FILE under Slurm. See README.md.\n");
+}
+
+/* Whether every rank got through a step that may fail on some and not others; the lowest
+ * failing rank reports (*report), so a mistake every rank makes is printed once. A world of
+ * one reports its own failure. *alone: the agreement itself failed (a rank is gone). */
+static int agree_failed(hn_dist *d, int failed, int *report, int *alone) {
+    int64_t v = failed ? d->world - d->rank : 0;
+    hn_error e;
+    *report = *alone = 0;
+    if (hn_dist_max_i64(d, &v, 1, &e)) {
+        fprintf(stderr, "hnet run (rank %d): %s\n", d->rank, e.msg);
+        *alone = 1;
+        return 1;
+    }
+    *report = failed && d->world - v == d->rank;
+    return v != 0;
+}
+
+/* Ranks sharing a host share its cores: OpenBLAS gets this rank's part of them, unless
+ * the user chose (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS). */
+static void share_cores(const hn_dist *d) {
+    if (d->world == 1 || getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS")) return;
+    hn_cpu_set_threads(hn_dist_cores_per_rank(d));
 }
 
 static void print_table(const hn_train_result *r) {
@@ -118,59 +147,85 @@ int hn_cmd_run(int argc, char **argv) {
         return 2;
     }
 
+    hn_error err;
+    /* launched as one of several processes? (before MPI starts: it forks nothing after) */
+    hn_dist_launch launch;
+    if (hn_dist_detect(&launch, &err)) {
+        fprintf(stderr, "hnet run: %s\n", err.msg);
+        return 2;
+    }
+    char commit[64];
+    hn_git_commit(commit, sizeof commit);
+    hn_dist *dist = NULL;
+    if (hn_dist_open(&launch, &dist, &err)) {
+        fprintf(stderr, "hnet run (rank %d): %s\n", launch.rank, err.msg);
+        hn_dist_abort(dist, 1);
+        return 1;
+    }
+    int lead = dist->rank == 0; /* the one rank that prints */
+    share_cores(dist);
+
     hn_registry reg;
     hn_registry_init(&reg);
-    hn_error err;
     cJSON *cfg = NULL;
     char *text = NULL;
-    int status = 1;
-    if (hn_registry_load_default(&reg, &err) || hn_experiment_load(file, &lua_opt, &reg, &cfg, &err) ||
-        hn_config_apply_overrides(cfg, &over, &err)) {
-        fprintf(stderr, "hnet run: %s\n", err.msg);
+    int status = 1, report = 0, failed_alone = 0;
+    int failed = hn_registry_load_default(&reg, &err) || hn_experiment_load(file, &lua_opt, &reg, &cfg, &err) ||
+                 hn_config_apply_overrides(cfg, &over, &err);
+    if (agree_failed(dist, failed, &report, &failed_alone)) {
+        if (report) fprintf(stderr, "hnet run: %s\n", err.msg);
         goto done;
     }
     if (print_config) {
         char *s = cJSON_Print(cfg);
-        printf("%s\n", s);
+        if (lead) printf("%s\n", s);
         free(s);
         status = 0;
         goto done;
     }
     text = hn_read_text_file(file);
-    char commit[64];
-    hn_git_commit(commit, sizeof commit);
     opt.experiment_file = file;
     opt.experiment_text = text;
     opt.git_commit = commit;
     opt.stop = &stop_requested;
+    opt.dist = dist;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    if (upload_spec && !(live = hn_cli_live_start(upload_spec, upload_sets, n_upload_sets, &reg,
-                                                  cfg, opt.db_path)))
+    if (lead && upload_spec &&
+        !(live = hn_cli_live_start(upload_spec, upload_sets, n_upload_sets, &reg, cfg, opt.db_path))) {
+        failed_alone = dist->world > 1;
         goto done;
+    }
     hn_train_result res;
     int rc = hn_train(cfg, &reg, &opt, &res, &err);
     hn_cli_live_stop(live); /* a last pass, bounded; the run's outcome stands either way */
     live = NULL;
+    failed_alone = rc && res.failed_alone;
     if (rc == HN_OK && res.skipped && res.note[0]) {
-        fprintf(stderr, "hnet run: %s\n", res.note);
+        if (lead) fprintf(stderr, "hnet run: %s\n", res.note);
         status = 0;
         goto done;
     }
-    if (res.run_id > 0) {
+    if (lead && res.run_id > 0) {
         print_table(&res);
         printf("run %lld in %s; checkpoints: %s\n", (long long)res.run_id, res.db_path,
                res.checkpoint_dir[0] ? res.checkpoint_dir : "none (checkpoint = { every = N } writes them)");
         hn_note_db("run", res.db_path);
     }
     if (rc) {
-        fprintf(stderr, "hnet run: %s\n", err.msg);
+        if (!res.quiet_failure) {
+            if (res.failed_alone && dist->world > 1) /* which rank saw it matters */
+                fprintf(stderr, "hnet run (rank %d of %d): %s\n", dist->rank, dist->world, err.msg);
+            else fprintf(stderr, "hnet run: %s\n", err.msg);
+        }
+        status = !strcmp(res.status, "interrupted") ? 130 : 1;
         goto done;
     }
     if (!strcmp(res.status, "interrupted")) {
-        fprintf(stderr, "hnet run: interrupted; run %lld is recorded as interrupted\n",
-                (long long)res.run_id);
+        if (lead)
+            fprintf(stderr, "hnet run: interrupted; run %lld is recorded as interrupted\n",
+                    (long long)res.run_id);
         status = 130;
         goto done;
     }
@@ -179,5 +234,11 @@ done:
     free(text);
     cJSON_Delete(cfg);
     hn_registry_close(&reg);
+    /* a failure the other ranks cannot know of would leave them waiting: end them all */
+    if (failed_alone) {
+        fflush(NULL);
+        hn_dist_abort(dist, status);
+    }
+    hn_dist_close(dist);
     return status;
 }

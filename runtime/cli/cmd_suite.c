@@ -8,6 +8,7 @@
 
 #include "analysis/compare.h"
 #include "cli/commands.h"
+#include "cli/suite_slurm.h"
 #include "cli/util.h"
 #include "lua/experiment.h"
 #include "plugin/registry.h"
@@ -21,7 +22,8 @@ static void on_signal(int sig) {
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: hnet suite FILE [options]\n\n"
+            "usage: hnet suite FILE [options]\n"
+            "       hnet suite FILE [options] --slurm [sbatch options] [--dry-run]\n\n"
             "Runs every experiment of the suite file FILE (a file returning suite{...} or one\n"
             "experiment) and ends with the comparison table (as `hnet compare FILE`).\n"
             "A run already finished with the same resolved config (runs.config_hash) in the\n"
@@ -42,7 +44,34 @@ static void usage(FILE *out) {
             "  --dry-run        resolve and FLOP-match, print what would run, run nothing\n"
             "  --format F       the closing table: text (default), csv or markdown\n"
             "  --unsafe-lua     let the suite file use os.execute, io.popen, package.loadlib\n"
-            "  --quiet          no progress lines\n");
+            "  --quiet          no progress lines\n"
+            "  --slurm [OPTIONS]  submit the runs left to do to Slurm as one job array instead\n"
+            "                   (sbatch --parsable, a task per run, at most N at once with -j N);\n"
+            "                   everything after --slurm but --dry-run goes to sbatch verbatim\n"
+            "                   (--partition, --time, --gpus-per-task, ...). The batch script and\n"
+            "                   the tasks' logs go to results/slurm/ next to results.db; submitting\n"
+            "                   again skips finished runs and resumes interrupted ones. With\n"
+            "                   --dry-run: print the script, submit nothing\n"
+            "  --config-hash H  run only the suite's run whose config hash is H (what each\n"
+            "                   Slurm task runs; hnet suite FILE --dry-run lists the hashes)\n");
+}
+
+/* The suite reduced to its run with config hash `hash` (what one Slurm task trains).
+ * Fails when the file no longer has it: changed since the job was submitted. */
+static int only_config(cJSON *runs, const char *file, const char *hash, hn_error *err) {
+    int n = cJSON_GetArraySize(runs), keep = -1;
+    for (int i = 0; i < n && keep < 0; i++) {
+        char h[17];
+        hn_suite_config_hash(cJSON_GetArrayItem(runs, i), h);
+        if (!strcmp(h, hash)) keep = i;
+    }
+    if (keep < 0)
+        return hn_fail(err, "no run of %s has config hash %s (hnet suite %s --dry-run lists them): the "
+                            "file changed since this run was submitted; submit the suite again",
+                       file, hash, file);
+    for (int i = n - 1; i >= 0; i--)
+        if (i != keep) cJSON_DeleteItemFromArray(runs, i);
+    return HN_OK;
 }
 
 int hn_cmd_suite(int argc, char **argv) {
@@ -50,10 +79,23 @@ int hn_cmd_suite(int argc, char **argv) {
     hn_suite_options opt = {.jobs = 1};
     hn_lua_options lua_opt = {0};
     hn_table_format fmt = HN_FMT_TEXT;
-    int dry = 0;
+    int dry = 0, jobs_given = 0;
+    const char *only_hash = NULL;
+    hn_suite_slurm_request slurm = {0};
+    int use_slurm = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
+        if (!strcmp(a, "--slurm")) { /* the rest is sbatch's, but our --dry-run */
+            use_slurm = 1;
+            slurm.sbatch_args = calloc((size_t)argc, sizeof *slurm.sbatch_args);
+            if (!slurm.sbatch_args) return 1;
+            for (i++; i < argc; i++)
+                if (!strcmp(argv[i], "--dry-run")) dry = 1;
+                else slurm.sbatch_args[slurm.n_sbatch_args++] = argv[i];
+            break;
+        }
+        if (!strncmp(a, "-j", 2) || !strcmp(a, "--jobs")) jobs_given = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -81,6 +123,12 @@ int hn_cmd_suite(int argc, char **argv) {
                 return 2;
             }
             opt.jobs = (int)v;
+        } else if (!strcmp(a, "--config-hash") && i + 1 < argc) {
+            only_hash = argv[++i];
+            if (strlen(only_hash) != 16 || strspn(only_hash, "0123456789abcdef") != 16) {
+                fprintf(stderr, "hnet suite: --config-hash expects 16 hex digits, found '%s'\n", only_hash);
+                return 2;
+            }
         } else if (!strcmp(a, "--db") && i + 1 < argc) {
             opt.db_path = argv[++i];
         } else if (!strcmp(a, "--force")) {
@@ -108,8 +156,11 @@ int hn_cmd_suite(int argc, char **argv) {
             return 2;
         }
     }
-    if (!file) {
-        usage(stderr);
+    if (!file || (use_slurm && only_hash)) {
+        if (file) fprintf(stderr, "hnet suite: --config-hash runs one run here; --slurm submits the "
+                                  "suite (its tasks use --config-hash): one or the other\n");
+        else usage(stderr);
+        free(slurm.sbatch_args);
         return 2;
     }
 
@@ -123,6 +174,21 @@ int hn_cmd_suite(int argc, char **argv) {
     if (hn_registry_load_default(&reg, &err) || hn_suite_load(file, &lua_opt, &reg, &runs, &err) ||
         hn_suite_prepare(runs, &reg, stderr, &err)) {
         fprintf(stderr, "hnet suite: %s\n", err.msg);
+        goto done;
+    }
+    if (only_hash && only_config(runs, file, only_hash, &err)) {
+        fprintf(stderr, "hnet suite: %s\n", err.msg);
+        goto done;
+    }
+    if (use_slurm) {
+        slurm.file = file;
+        slurm.db = opt.db_path;
+        slurm.force = opt.force;
+        slurm.unsafe_lua = lua_opt.allow_unsafe;
+        slurm.quiet = opt.quiet;
+        slurm.max_running = jobs_given ? opt.jobs : 0;
+        slurm.dry_run = dry;
+        status = hn_suite_slurm(&slurm, runs);
         goto done;
     }
     int n = cJSON_GetArraySize(runs);
@@ -160,9 +226,23 @@ int hn_cmd_suite(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    if (only_hash) { /* a Slurm task's log starts with what it trains */
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(runs, 0), "name");
+        fprintf(stderr, "hnet suite: %s, the run of %s with config hash %s\n",
+                cJSON_IsString(nm) ? nm->valuestring : "?", file, only_hash);
+    }
     entries = calloc((size_t)(n ? n : 1), sizeof *entries);
     int rc = hn_suite_run(runs, &reg, &opt, entries, &err);
 
+    if (only_hash) { /* one run of the suite (a Slurm task): no table */
+        if (rc && !strcmp(entries[0].status, "running")) { /* another process trains it */
+            fprintf(stderr, "hnet suite: %s: %s; leaving it to that one\n", entries[0].name, entries[0].error);
+            rc = 0;
+        }
+        status = rc ? (stop_requested ? 130 : 1) : 0;
+        if (rc) fprintf(stderr, "hnet suite: %s\n", err.msg);
+        goto done;
+    }
     /* the closing table: the run that counts for each entry */
     int64_t *ids = calloc((size_t)(n ? n : 1), sizeof *ids);
     int m = 0;
@@ -200,6 +280,7 @@ int hn_cmd_suite(int argc, char **argv) {
     }
     status = 0;
 done:
+    free(slurm.sbatch_args);
     free(entries);
     free(text);
     cJSON_Delete(runs);

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/util.h"
+#include "dist/dist.h"
 #include "plugin/chunker_abi.h"
 #include "plugin/layer_abi.h"
 #include "plugin/sink_abi.h"
@@ -67,6 +68,23 @@ static void version(void) {
     printf("results.db schema %d; plugin ABIs: layer %d, chunker %d, sink %d\n",
            HN_RESULTS_SCHEMA_VERSION, (int)HN_LAYER_ABI_VERSION, (int)HN_CHUNKER_ABI_VERSION,
            (int)HN_SINK_ABI_VERSION);
+#ifdef HN_HAVE_MPI
+    printf("data parallel: MPI (mpirun -np N hnet run FILE)\n");
+#else
+    printf("data parallel: not built (no MPI when it was built: install libopenmpi-dev, rebuild)\n");
+#endif
+}
+
+/* Only hnet run trains as several processes: any other command started as one of many
+ * (mpirun -np N, srun) would do its work N times over; refused, rank 0 saying why. */
+static int several_processes(const char *cmd) {
+    hn_dist_launch l;
+    hn_error err;
+    if (hn_dist_detect(&l, &err) != HN_OK || (l.world <= 1 && l.rank == 0)) return 0;
+    if (l.rank == 0)
+        fprintf(stderr, "hnet %s: started as one of several processes (%s); only hnet run trains "
+                        "data-parallel: run hnet %s as one process\n", cmd, l.how, cmd);
+    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -93,7 +111,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (strcmp(argv[1], "run") && several_processes(argv[1])) return 2;
+            return commands[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "hnet: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

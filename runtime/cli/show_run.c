@@ -21,7 +21,7 @@ static int print_header(sqlite3 *db, const hn_run_ref *ref, FILE *out) {
     if (sqlite3_prepare_v2(db,
                            "SELECT r.status, r.error, r.started_at, r.ended_at, f.duration_s, r.host, "
                            "r.pid, r.device, r.git_commit, r.seed, r.n_params, r.experiment_file, "
-                           "r.overrides, r.uuid, r.config_hash, f.valid_bpb, f.steps, f.bytes_seen "
+                           "r.overrides, r.uuid, r.config_hash, f.valid_bpb, f.steps, f.bytes_seen, r.world_size "
                            "FROM runs r JOIN latest_runs f ON f.id = r.id WHERE r.id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return HN_ERR;
@@ -43,6 +43,8 @@ static int print_header(sqlite3 *db, const hn_run_ref *ref, FILE *out) {
             sqlite3_column_type(st, 15) == SQLITE_NULL ? "-" : col(st, 15));
     fprintf(out, "  started     %s    ended %s    (%.0f s)\n", col(st, 2), col(st, 3), sqlite3_column_double(st, 4));
     fprintf(out, "  where       host %s, pid %s, device %s, git %s\n", col(st, 5), col(st, 6), col(st, 7), col(st, 8));
+    if (sqlite3_column_int(st, 18) > 1) /* host and pid are rank 0's */
+        fprintf(out, "  processes   %d (data parallel; host and pid of rank 0)\n", sqlite3_column_int(st, 18));
     fprintf(out, "  identity    uuid %s, config hash %s\n", col(st, 13), col(st, 14));
     sqlite3_finalize(st);
     return HN_OK;

@@ -1091,6 +1091,9 @@ local function token_model(m, ntok, where)
   if m.chunker ~= null and m.chunker.kind == "space" then
     fail(where, "model.chunker", "space{} (and spacebyte{}) chunk at space bytes, but this model reads tokens (data.tokenizer); use dc{} or pool{} over tokens")
   end
+  if m.chunker ~= null and m.chunker.kind == "entropy" then
+    fail(where, "model.chunker", "the entropy chunker's model is a byte LM (it scores bytes), but this model reads tokens (data.tokenizer); use dc{} or pool{} over tokens")
+  end
   return m
 end
 
@@ -1109,10 +1112,11 @@ function CTOR.experiment(args, where, path)
     { "log", table_check("{ every = 10 }", log_spec), function() return fields(where, "log", "log", {}, log_spec()) end },
     { "checkpoint", table_check("{ every = 100 }", checkpoint_spec), function() return fields(where, "checkpoint", "checkpoint", {}, checkpoint_spec()) end },
     { "match_flops", nonempty_string, nil }, -- hnet suite: FLOP-match to this run (runtime/suite/flops_match.h)
+    { "family", nonempty_string, nil }, -- hnet compare --fit: the scaling family (runtime/analysis/scaling_runs.h)
     { "init", init_check, nil }, -- start from a checkpoint's weights (runtime/train/init.h)
   })
   r.file = where.file
-  ORDER[r] = { "name", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "init", "match_flops" }
+  ORDER[r] = { "name", "family", "file", "seed", "backend", "data", "model", "train", "eval", "log", "checkpoint", "init", "match_flops" }
   local ntok = TOKENS[r.data]
   if ntok then r.model = token_model(r.model, ntok, where) end
   local raw = raw_copy(args)

@@ -141,6 +141,7 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     be->upload(m->tgt_dev, tgt, (size_t)T * sizeof(int32_t));
     be->embedding_forward(m->x, value(m, m->emb_param), m->tok_dev, T, m->d);
     double aux = 0;
+    hn_stage_set_group(&m->backbone, m->no_grad ? NULL : m->group);
     if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, &aux, err))
         return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
@@ -174,6 +175,8 @@ int hn_model_backward(hn_model *m, hn_error *err) {
     hn_phase_stop();
     return HN_OK;
 }
+
+void hn_model_set_group(hn_model *m, const hn_batch_group *group) { m->group = group; }
 
 double hn_model_flops_per_byte(const hn_model *m) {
     double T = m->seqs.total;

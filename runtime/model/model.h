@@ -29,6 +29,8 @@ typedef struct hn_model {
     float *x, *h, *logits, *loss, *dlogits, *dh, *dx;
     float *loss_host;
     int no_grad; /* evaluation: the forward writes no loss gradient (hn_model_backward not allowed) */
+    const hn_batch_group *group; /* data-parallel training: the processes sharing each
+                                  * training batch (NULL: one process) */
 } hn_model;
 
 /* The loss of one forward pass. */
@@ -51,6 +53,10 @@ void hn_model_free(hn_model *m);
  * n_seqs*seq_len); fills loss. */
 int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
                      int seq_len, hn_loss *loss, hn_error *err);
+/* Data-parallel training (model/batch_group.h): every training forward (not an
+ * evaluation, whose batches the processes do not share) sums the ratio-loss statistics
+ * over group. NULL: this process holds the whole batch. */
+void hn_model_set_group(hn_model *m, const hn_batch_group *group);
 /* Backward of the mean cross-entropy of the last forward (plus aux losses);
  * accumulates into the parameter gradients. */
 int hn_model_backward(hn_model *m, hn_error *err);

@@ -342,11 +342,14 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     int K = plan_chunks(st, seqs, bytes_h);
     upload_plan(st, be, seqs, K);
 
-    /* statistics and the ratio loss (Eq. 10) */
-    double G = 0;
-    for (int t = 0; t < T; t++) G += st->p_h[t];
-    G /= T;
-    double F = (double)K / T, dG;
+    /* statistics and the ratio loss (Eq. 10), over the whole batch when several
+     * processes share it: rows, chunks and the sum of p */
+    double n[3] = {T, K, 0};
+    for (int t = 0; t < T; t++) n[2] += st->p_h[t];
+    if (st->group && st->group->sum(st->group->ctx, n, 3, err))
+        return hn_fail_prefix(err, "summing the ratio loss's statistics of stage %d", st->depth);
+    double G = n[2] / n[0], F = n[1] / n[0], dG;
+    st->ratio_denominator = st->group ? n[0] * st->group->share : n[0];
     double L = st->alpha > 0 ? ratio_loss(st->ratio_target, F, G, &dG) : 0;
     st->stats = (hn_stage_stats){.outer_len = T, .inner_len = K, .compression = F, .mean_p = G,
                                  .ratio_loss = L};
@@ -443,7 +446,7 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
     if (st->alpha > 0) {
         double dG;
         ratio_loss(st->ratio_target, st->stats.compression, st->stats.mean_p, &dG);
-        ck->add_scalar(st->dp, (float)(st->alpha * dG / T), (size_t)T);
+        ck->add_scalar(st->dp, (float)(st->alpha * dG / st->ratio_denominator), (size_t)T);
     }
     hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = NULL};
     if (st->chunker->backward(st->chunker_self, &cctx, st->dp, st->d_xhat, err))
@@ -482,6 +485,10 @@ int hn_stage_count(const hn_stage *st) { return st->innermost ? 0 : 1 + hn_stage
 void hn_stage_hold_routing(hn_stage *st, int on) {
     for (; st && !st->innermost; st = st->inner)
         st->fixed_every = on && st->ratio_target > 0 ? (int)lround(st->ratio_target) : 0;
+}
+
+void hn_stage_set_group(hn_stage *st, const hn_batch_group *group) {
+    for (; st && !st->innermost; st = st->inner) st->group = group;
 }
 
 int hn_stage_stats_collect(const hn_stage *st, hn_stage_stats *stats, int max) {

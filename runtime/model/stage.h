@@ -13,6 +13,7 @@
 
 #include <cJSON.h>
 
+#include "model/batch_group.h"
 #include "model/network.h"
 #include "plugin/registry.h"
 
@@ -55,7 +56,10 @@ typedef struct hn_stage {
     int32_t *b_h, *idx_h, *chunk_h, *first_h, *bytes_in_h, *offsets_in_h, *pos_in_h;
     float *p_h;
     hn_seqs inner_seqs;
-    hn_stage_stats stats;
+    hn_stage_stats stats;       /* compression, mean_p, ratio_loss: of the whole batch */
+    const hn_batch_group *group; /* training forward of a data-parallel run; else NULL */
+    double ratio_denominator;   /* the ratio loss's dG/dp_t is 1/this (the batch's rows at
+                                 * this stage, times this process's share) */
     const hn_param_store *store;
 } hn_stage;
 
@@ -85,5 +89,8 @@ int hn_stage_stats_collect(const hn_stage *st, hn_stage_stats *stats, int max);
 /* on: every chunking stage puts its boundaries at every round(N)-th position of each
  * sequence (N its ratio target) instead of where p > 0.5; off: learned again. */
 void hn_stage_hold_routing(hn_stage *st, int on);
+/* The group this stage and the ones inside it sum their ratio-loss statistics over (NULL:
+ * this process's batch is the whole batch). */
+void hn_stage_set_group(hn_stage *st, const hn_batch_group *group);
 
 #endif

@@ -1,6 +1,8 @@
 /* The runtime's host API table (host_api.h): core's functions as plugins reach them. */
 #include "plugin/host_api.h"
 
+#include "model/byte_lm.h"
+
 static const hn_host_api host_api = {
     .version = HN_HOST_API_VERSION,
     .size = sizeof(hn_host_api),
@@ -21,6 +23,13 @@ static const hn_host_api host_api = {
     .crc32c = hn_crc32c,
     .crc32c_mask = hn_crc32c_mask,
     .mkdir_p = hn_mkdir_p,
+    .byte_lm_open = hn_byte_lm_open,
+    .byte_lm_close = hn_byte_lm_close,
+    .byte_lm_entropy = hn_byte_lm_entropy,
+    .byte_lm_flops = hn_byte_lm_flops,
+    .lm_stream_open = hn_lm_stream_open,
+    .lm_stream_step = hn_lm_stream_step,
+    .lm_stream_close = hn_lm_stream_close,
 };
 
 const hn_host_api *hn_host_api_table(void) { return &host_api; }

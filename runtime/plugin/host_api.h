@@ -28,7 +28,11 @@
 #include "plugin/config_view.h"
 #include "plugin/layer_abi.h"
 
-#define HN_HOST_API_VERSION 2u
+#define HN_HOST_API_VERSION 3u
+
+/* A frozen byte LM that scores next-byte entropy (model/byte_lm.h), opaque here. */
+typedef struct hn_byte_lm hn_byte_lm;
+typedef struct hn_lm_stream hn_lm_stream;
 
 typedef struct hn_host_api {
     uint32_t version; /* HN_HOST_API_VERSION of the running host */
@@ -55,6 +59,20 @@ typedef struct hn_host_api {
     uint32_t (*crc32c)(uint32_t crc, const void *data, size_t n);
     uint32_t (*crc32c_mask)(uint32_t crc);
     int (*mkdir_p)(const char *dir, hn_error *err);
+
+    /* ---- version 3 (2026-12): a frozen byte LM for chunkers (entropy patching) ----
+     * hn_byte_lm_open loads an isotropic byte LM trained by hnet from a checkpoint
+     * (file or run folder) on the cpu backend; entropy[t] (bits, host arrays) is the
+     * entropy of its next-byte distribution after row t of packed sequences; flops is
+     * its forward cost for T bytes; a stream scores one byte at a time (generation). */
+    int (*byte_lm_open)(const char *checkpoint, hn_byte_lm **out, hn_error *err);
+    void (*byte_lm_close)(hn_byte_lm *lm);
+    int (*byte_lm_entropy)(hn_byte_lm *lm, const int32_t *bytes, const int32_t *offsets,
+                           int n_seqs, float *entropy, hn_error *err);
+    double (*byte_lm_flops)(const hn_byte_lm *lm, int T);
+    int (*lm_stream_open)(hn_byte_lm *lm, int max_len, hn_lm_stream **out, hn_error *err);
+    int (*lm_stream_step)(hn_lm_stream *s, int byte, float *entropy, hn_error *err);
+    void (*lm_stream_close)(hn_lm_stream *s);
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */

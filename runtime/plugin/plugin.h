@@ -6,7 +6,8 @@
  *     HN_PLUGIN_LAYER(&my_table, 1);      (or HN_PLUGIN_CHUNKER / HN_PLUGIN_SINK)
  *
  * naming its table and the lowest host API version it needs (host_api.h: 1 for errors
- * and config only, 2 when it also uses the stash, grow buffers, crc32c or mkdir_p).
+ * and config only, 2 when it also uses the stash, grow buffers, crc32c or mkdir_p, 3
+ * for the byte LM of entropy patching).
  * Build with -fvisibility=hidden; the entry is exported explicitly. */
 #ifndef HN_PLUGIN_H
 #define HN_PLUGIN_H
@@ -35,6 +36,13 @@ extern const hn_host_api *hn_host __attribute__((visibility("hidden")));
 #define hn_crc32c (hn_host->crc32c)
 #define hn_crc32c_mask (hn_host->crc32c_mask)
 #define hn_mkdir_p (hn_host->mkdir_p)
+#define hn_byte_lm_open (hn_host->byte_lm_open)
+#define hn_byte_lm_close (hn_host->byte_lm_close)
+#define hn_byte_lm_entropy (hn_host->byte_lm_entropy)
+#define hn_byte_lm_flops (hn_host->byte_lm_flops)
+#define hn_lm_stream_open (hn_host->lm_stream_open)
+#define hn_lm_stream_step (hn_host->lm_stream_step)
+#define hn_lm_stream_close (hn_host->lm_stream_close)
 
 #define HN_PLUGIN_DECLARE_(FIELD, TABLE, MIN_HOST_VERSION)                                 \
     const hn_host_api *hn_host;                                                            \

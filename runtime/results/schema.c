@@ -148,6 +148,9 @@ static const char *const migrations[HN_RESULTS_SCHEMA_VERSION] = {
     "SELECT e.id, e.run_id, r.name AS run_name, e.checkpoint, e.step, e.task, e.data,\n"
     "       e.metric, e.value, e.bytes, e.created_at\n"
     "FROM evaluations e LEFT JOIN runs r ON r.id = e.run_id;\n",
+    /* 4 -> 5: data-parallel runs (mpirun -np N hnet run): how many processes trained the
+     * run; host and pid are rank 0's, the one that writes. */
+    "ALTER TABLE runs ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1;\n",
 };
 
 /* The schema version and the number of schema objects, read in one statement so both

@@ -73,9 +73,9 @@ int hn_results_insert_run(hn_results *r, const hn_run_info *info, int64_t *run_i
         r->db,
         "INSERT INTO runs (name, experiment_file, experiment_text, config_json, config_hash,"
         " seed, n_params, git_commit, host, pid, device, started_at, heartbeat_at, status,"
-        " uuid, overrides)"
+        " uuid, overrides, world_size)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?14,"
-        " CASE WHEN json_valid(?4) THEN json_extract(?4, '$.overrides') END)",
+        " CASE WHEN json_valid(?4) THEN json_extract(?4, '$.overrides') END, ?15)",
         -1, &st, NULL);
     if (rc == SQLITE_OK) {
         bind_text_or_null(st, 1, info->name);
@@ -92,6 +92,7 @@ int hn_results_insert_run(hn_results *r, const hn_run_info *info, int64_t *run_i
         bind_text_or_null(st, 12, now);
         bind_text_or_null(st, 13, now);
         bind_text_or_null(st, 14, uuid);
+        sqlite3_bind_int64(st, 15, info->world_size > 1 ? info->world_size : 1);
         rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) rc = SQLITE_OK;
     }

@@ -12,7 +12,7 @@
 
 /* The schema version this build writes; older files are migrated on open, newer ones
  * are refused untouched. */
-#define HN_RESULTS_SCHEMA_VERSION 4
+#define HN_RESULTS_SCHEMA_VERSION 5
 
 /* The one rule for "the run the user means" among the runs of one name (or of one
  * config hash): a run of the config its file declares (no command-line overrides, so
@@ -31,6 +31,7 @@ typedef struct hn_run_info {
         *device;
     int64_t seed;
     int64_t n_params;
+    int world_size; /* processes training it (data parallel); 0 counts as 1 */
 } hn_run_info;
 
 /* Opens (creating the parent directory and the file if needed) and migrates the

@@ -320,11 +320,11 @@ static void run_forked(const cJSON *runs, const int *todo, int n_todo, const hn_
     free(which);
 }
 
-int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_options *opt,
-                 hn_suite_entry *entries, hn_error *err) {
+int hn_suite_plan(const cJSON *runs, const hn_suite_options *opt, hn_suite_entry *entries,
+                  int *todo, int *n_todo, hn_error *err) {
     FILE *log = opt->log ? opt->log : stderr;
-    int n = cJSON_GetArraySize(runs), n_todo = 0;
-    int *todo = calloc((size_t)(n ? n : 1), sizeof *todo);
+    int n = cJSON_GetArraySize(runs);
+    *n_todo = 0;
     for (int i = 0; i < n; i++) {
         const cJSON *cfg = cJSON_GetArrayItem(runs, i);
         hn_suite_entry *e = &entries[i];
@@ -336,10 +336,7 @@ int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_optio
         snprintf(e->status, sizeof e->status, "not run");
         int64_t id;
         char status[16];
-        if (hn_suite_find_run(e->db, e->hash, &id, status, err)) {
-            free(todo);
-            return HN_ERR;
-        }
+        if (hn_suite_find_run(e->db, e->hash, &id, status, err)) return HN_ERR;
         if (id > 0 && !strcmp(status, "finished") && !opt->force) {
             e->run_id = id;
             e->skipped = 1;
@@ -357,7 +354,20 @@ int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_optio
         /* an interrupted run continues (same run id) from its newest checkpoint; a failed
          * one starts again */
         e->resume = id > 0 && !strcmp(status, "interrupted");
-        todo[n_todo++] = i;
+        todo[(*n_todo)++] = i;
+    }
+    return HN_OK;
+}
+
+int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_options *opt,
+                 hn_suite_entry *entries, hn_error *err) {
+    FILE *log = opt->log ? opt->log : stderr;
+    int n = cJSON_GetArraySize(runs), n_todo = 0;
+    int *todo = calloc((size_t)(n ? n : 1), sizeof *todo);
+    if (!todo) return hn_fail(err, "out of memory");
+    if (hn_suite_plan(runs, opt, entries, todo, &n_todo, err)) {
+        free(todo);
+        return HN_ERR;
     }
     int jobs = opt->jobs > 1 ? opt->jobs : 1;
     if (jobs > n_todo) jobs = n_todo > 0 ? n_todo : 1;

@@ -49,6 +49,14 @@ void hn_suite_config_hash(const cJSON *config, char out[17]);
 int hn_suite_find_run(const char *db, const char *hash, int64_t *id, char status[16],
                       hn_error *err);
 
+/* What is left to run: fills entries (one slot per run: name, hash, database, and the
+ * status of a run finished or being trained elsewhere) and lists in todo (room for one
+ * index per run) the indices of the runs to train, in suite order: all but the finished
+ * ones (unless opt->force) and those a live process is training (reported on opt->log).
+ * An interrupted run's entry has resume set. */
+int hn_suite_plan(const cJSON *runs, const hn_suite_options *opt, hn_suite_entry *entries,
+                  int *todo, int *n_todo, hn_error *err);
+
 /* Runs the suite. entries has one slot per run. Returns HN_OK when every run is
  * finished (now or before), HN_ERR otherwise (err says how many failed). */
 int hn_suite_run(const cJSON *runs, const hn_registry *reg, const hn_suite_options *opt,

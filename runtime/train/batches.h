@@ -11,6 +11,14 @@
  * the first seq_len bytes, targets the next-byte shift. */
 void hn_batch_sample_train(const hn_corpus *c, hn_rng *rng, int n_seqs, int seq_len,
                            int32_t *tok, int32_t *tgt);
+/* One process's part of that batch (data-parallel training): all n_seqs offsets are
+ * drawn, so rng moves as for the whole batch, and sequences [first, first+count) are
+ * filled into tok/tgt (count*seq_len each). */
+void hn_batch_sample_train_part(const hn_corpus *c, hn_rng *rng, int n_seqs, int first,
+                                int count, int seq_len, int32_t *tok, int32_t *tgt);
+/* The part of a batch of n_seqs sequences that rank `rank` of `world` holds: the first
+ * n_seqs % world ranks one more. */
+void hn_batch_part(int n_seqs, int rank, int world, int *first, int *count);
 
 /* The validation set: the first `bytes` bytes of the validation split, in windows of
  * seq_len+1 with stride seq_len, so every byte after the first is predicted once and

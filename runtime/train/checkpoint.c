@@ -63,6 +63,7 @@ static cJSON *train_metadata(const char *config_json, const char *run_name, cons
     meta_double(meta, "final_valid_bpb", tr->final_valid_bpb);
     meta_double(meta, "bpic", tr->bpic);
     meta_double(meta, "final_train_bpb", tr->final_train_bpb);
+    meta_long(meta, "world_size", tr->world_size > 0 ? tr->world_size : 1);
     return meta;
 }
 
@@ -259,6 +260,12 @@ static int read_position(const hn_safetensors *f, hn_ckpt_train *tr, hn_error *e
     snprintf(tr->config_hash, sizeof tr->config_hash, "%s", hash ? hash : "");
     tr->bpb_n = bpb_n;
     tr->flops_n = flops_n;
+    tr->world_size = 1; /* older files: one process */
+    if (hn_safetensors_meta(f, "world_size")) {
+        long world;
+        if (meta_get_long(f, "world_size", 1, 1L << 24, &world, err)) return HN_ERR;
+        tr->world_size = (int)world;
+    }
     const char *rng = hn_safetensors_meta(f, "data_rng");
     unsigned long long s[4];
     char tail;
@@ -486,6 +493,7 @@ void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_sett
     const cJSON *dir = cJSON_GetObjectItem(c, "dir");
     cs->every = cJSON_IsNumber(every) ? (long)every->valuedouble : 0;
     cs->keep = cJSON_IsNumber(keep) && keep->valueint > 0 ? keep->valueint : 2;
+    cs->world_size = 1;
     /* relative to the experiment's project, not the current directory (results/location.h) */
     char base[4096];
     const char *configured = cJSON_IsString(dir) ? dir->valuestring : "results/checkpoints";
@@ -512,8 +520,27 @@ static int same_experiment(const cJSON *cfg, const hn_safetensors *f, hn_error *
     return rc;
 }
 
+/* A resume continues with the processes that wrote the checkpoint: with another number
+ * the global batch is the same but summed in another order, so the curve would differ
+ * from the uninterrupted one in the last bits. */
+static int same_world_size(const hn_safetensors *f, int world, hn_error *err) {
+    long was = 1;
+    if (hn_safetensors_meta(f, "world_size") && meta_get_long(f, "world_size", 1, 1L << 24, &was, err))
+        return HN_ERR;
+    if (was == world) return HN_OK;
+    char how[64];
+    if (was == 1) snprintf(how, sizeof how, "as one process (hnet run FILE --resume)");
+    else snprintf(how, sizeof how, "with mpirun -np %ld hnet run FILE --resume", was);
+    return hn_fail(err,
+                   "%s was written by a run of %ld process%s and this one has %d: a run resumes with "
+                   "the number of processes it was trained with (its curve then continues exactly); "
+                   "resume it %s",
+                   f->path, was, was == 1 ? "" : "es (data parallel)", world, how);
+}
+
 typedef struct resume_ctx {
     const cJSON *cfg;
+    int world_size;
     hn_model *m;
     float *opt_m, *opt_v;
     hn_ckpt_train *tr;
@@ -523,7 +550,7 @@ typedef struct resume_ctx {
  * load is passed over for the previous one. */
 static int resume_one(hn_safetensors *f, void *ctx, hn_error *err) {
     resume_ctx *c = ctx;
-    if (same_experiment(c->cfg, f, err)) return USE_FATAL;
+    if (same_experiment(c->cfg, f, err) || same_world_size(f, c->world_size, err)) return USE_FATAL;
     if (hn_checkpoint_load_train(f, c->m, c->opt_m, c->opt_v, c->tr, err)) return USE_SKIP;
     fprintf(stderr, "hnet: resuming from %s (step %ld)\n", f->path, c->tr->step);
     return USE_OK;
@@ -535,7 +562,8 @@ int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model 
     hn_checkpoint_remove_stale(cs->run_dir);
     long steps[1];
     if (hn_checkpoint_list(cs->run_dir, steps, 1) == 0) return HN_OK; /* nothing yet */
-    resume_ctx c = {.cfg = cfg, .m = m, .opt_m = opt_m, .opt_v = opt_v, .tr = tr};
+    resume_ctx c = {.cfg = cfg, .world_size = cs->world_size > 0 ? cs->world_size : 1, .m = m,
+                    .opt_m = opt_m, .opt_v = opt_v, .tr = tr};
     hn_error why;
     int rc = newest_usable(cs->run_dir, resume_one, &c, stderr, &why);
     if (rc < 0) {

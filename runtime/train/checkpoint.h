@@ -46,6 +46,7 @@ typedef struct hn_ckpt_train {
     double bpb_sum, flops_sum, aux_sum; /* accumulators of the open logging interval */
     long bpb_n, flops_n;
     double first_valid_bpb, final_valid_bpb, bpic, final_train_bpb;
+    int world_size;       /* processes training it (data parallel; 1 in older files) */
 } hn_ckpt_train;
 
 /* Writes a checkpoint atomically. opt_m/opt_v (device, params.total floats) and tr may
@@ -86,6 +87,8 @@ typedef struct hn_ckpt_settings {
     long every; /* 0: no checkpoints */
     int keep;
     char run_dir[1024];
+    int world_size; /* processes of this run (1 unless the trainer says otherwise): a
+                     * checkpoint of another world size is refused on resume */
 } hn_ckpt_settings;
 
 /* From the resolved config's checkpoint section {every, dir, keep}. */
@@ -94,7 +97,9 @@ void hn_checkpoint_settings(const cJSON *cfg, const char *run_name, hn_ckpt_sett
  * *resumed (0: nothing to resume from, start afresh). One that reads back intact but does
  * not load (missing tensors, metadata out of range) is passed over, with a warning, for
  * the previous one; nothing is changed until one loads. Refuses a checkpoint whose
- * experiment (seed, data, model, train) differs from cfg. Removes stale temporaries. */
+ * experiment (seed, data, model, train) differs from cfg, or that was written by another
+ * number of processes than cs->world_size (the curve would not be the same to the bit).
+ * Removes stale temporaries. */
 int hn_checkpoint_resume(const hn_ckpt_settings *cs, const cJSON *cfg, hn_model *m, float *opt_m,
                          float *opt_v, hn_ckpt_train *tr, int *resumed, hn_error *err);
 /* Writes the checkpoint of tr->step into the run folder and prunes old ones (and stale

@@ -41,34 +41,43 @@ static void window(const int32_t *src, int len, int32_t *tok, int32_t *tgt) {
     memcpy(tgt, src + 1, (size_t)len * sizeof *tgt);
 }
 
-long hn_data_stream_train(const hn_data_stream *d, hn_rng *rng, int n_seqs, int32_t *tok,
-                          int32_t *tgt) {
+long hn_data_stream_train_part(const hn_data_stream *d, hn_rng *rng, int n_seqs, int first,
+                               int count, int32_t *tok, int32_t *tgt) {
     int L = d->seq_len;
     if (!hn_data_stream_is_tokens(d)) {
-        hn_batch_sample_train(d->corpus, rng, n_seqs, L, tok, tgt);
-        return (long)n_seqs * L;
+        hn_batch_sample_train_part(d->corpus, rng, n_seqs, first, count, L, tok, tgt);
+        return (long)count * L;
     }
     const hn_token_corpus *t = &d->tokens;
     uint64_t span = (uint64_t)(t->n_train - (size_t)L); /* valid start offsets */
     long bytes = 0;
     for (int i = 0; i < n_seqs; i++) {
         size_t off = (size_t)hn_rng_below(rng, span);
-        window(t->train + off, L, tok + (size_t)i * L, tgt + (size_t)i * L);
-        bytes += hn_token_corpus_bytes(t, tgt + (size_t)i * L, (size_t)L);
+        if (i < first || i >= first + count) continue;
+        size_t row = (size_t)(i - first) * L;
+        window(t->train + off, L, tok + row, tgt + row);
+        bytes += hn_token_corpus_bytes(t, tgt + row, (size_t)L);
     }
     return bytes;
 }
 
-void hn_data_stream_valid(const hn_data_stream *d, long first, int n, int32_t *tok, int32_t *tgt) {
+long hn_data_stream_train(const hn_data_stream *d, hn_rng *rng, int n_seqs, int32_t *tok,
+                          int32_t *tgt) {
+    return hn_data_stream_train_part(d, rng, n_seqs, 0, n_seqs, tok, tgt);
+}
+
+long hn_data_stream_valid(const hn_data_stream *d, long first, int n, int32_t *tok, int32_t *tgt) {
     int L = d->seq_len;
     if (!hn_data_stream_is_tokens(d)) {
         hn_valid_fill(d->corpus, first, n, L, tok, tgt);
-        return;
+        return (long)n * L;
     }
     for (int i = 0; i < n; i++)
         window(d->tokens.valid + (size_t)(first + i) * L, L, tok + (size_t)i * L, tgt + (size_t)i * L);
+    return hn_token_corpus_bytes(&d->tokens, tgt, (size_t)n * L);
 }
 
-void hn_data_stream_valid_tail(const hn_data_stream *d, int32_t *tok, int32_t *tgt) {
+long hn_data_stream_valid_tail(const hn_data_stream *d, int32_t *tok, int32_t *tgt) {
     window(d->tokens.valid + (size_t)d->valid_windows * d->seq_len, d->valid_tail, tok, tgt);
+    return hn_token_corpus_bytes(&d->tokens, tgt, (size_t)d->valid_tail);
 }

@@ -32,9 +32,16 @@ int hn_data_stream_is_tokens(const hn_data_stream *d);
  * each); returns the bytes their targets stand for. */
 long hn_data_stream_train(const hn_data_stream *d, hn_rng *rng, int n_seqs, int32_t *tok,
                           int32_t *tgt);
-/* Full validation windows [first, first+n). */
-void hn_data_stream_valid(const hn_data_stream *d, long first, int n, int32_t *tok, int32_t *tgt);
-/* The last, shorter window (valid_tail positions). */
-void hn_data_stream_valid_tail(const hn_data_stream *d, int32_t *tok, int32_t *tgt);
+/* One process's part of that batch (data-parallel training, train/batches.h:
+ * hn_batch_part): all n_seqs offsets are drawn, so rng moves as for the whole batch, and
+ * sequences [first, first+count) are filled into tok/tgt (count*seq_len each); returns
+ * the bytes the part's targets stand for. */
+long hn_data_stream_train_part(const hn_data_stream *d, hn_rng *rng, int n_seqs, int first,
+                               int count, int32_t *tok, int32_t *tgt);
+/* Full validation windows [first, first+n); returns the bytes their targets stand for. */
+long hn_data_stream_valid(const hn_data_stream *d, long first, int n, int32_t *tok, int32_t *tgt);
+/* The last, shorter window (valid_tail positions); returns the bytes its targets stand
+ * for. */
+long hn_data_stream_valid_tail(const hn_data_stream *d, int32_t *tok, int32_t *tgt);
 
 #endif

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/crc32c.h"
 #include "data/corpus.h"
 #include "identity/resume_check.h"
 #include "model/model.h"
@@ -130,25 +131,62 @@ static int evaluate_batch(hn_model *m, const int32_t *tok, const int32_t *tgt, i
     return HN_OK;
 }
 
+/* The sums of a validation pass, as one vector for the ranks to add up: nats, bytes,
+ * innermost chunks, then the six counts of each stage's boundary score. */
+#define VALID_SUMS (3 + 6 * MAX_SCORED_STAGES)
+static void pack_scores(double *v, const hn_boundary_score *sc) {
+    for (int s = 0; s < MAX_SCORED_STAGES; s++, v += 6) {
+        v[0] = (double)sc[s].boundaries;
+        v[1] = (double)sc[s].aligned_boundaries;
+        v[2] = (double)sc[s].words;
+        v[3] = (double)sc[s].words_found;
+        v[4] = (double)sc[s].positions;
+        v[5] = (double)sc[s].aligned_positions;
+    }
+}
+static void unpack_scores(hn_boundary_score *sc, const double *v) {
+    for (int s = 0; s < MAX_SCORED_STAGES; s++, v += 6)
+        sc[s] = (hn_boundary_score){.boundaries = (long)v[0], .aligned_boundaries = (long)v[1],
+                                    .words = (long)v[2], .words_found = (long)v[3],
+                                    .positions = (long)v[4], .aligned_positions = (long)v[5]};
+}
+
 /* Validation BPB over the fixed validation windows (the same bytes for byte- and
  * token-level models: the NLL of every position in bits over the bytes they stand for),
- * and bytes per innermost chunk. */
-static int evaluate(hn_model *m, const hn_data_stream *d, const run_settings *s, int32_t *tok,
-                    int32_t *tgt, double *bpb, double *bpic, hn_boundary_score *sc, hn_error *err) {
+ * and bytes per innermost chunk. The batches of windows, then a token model's last,
+ * shorter window as one batch more, are dealt to the ranks in turn (a world of one takes
+ * them all) and the sums added up, so every rank gets the BPB of the whole validation
+ * set. */
+static int evaluate(hn_model *m, const hn_data_stream *d, const run_settings *s, hn_dist *dist,
+                    int32_t *tok, int32_t *tgt, double *bpb, double *bpic, hn_boundary_score *sc,
+                    hn_error *err) {
     memset(sc, 0, MAX_SCORED_STAGES * sizeof *sc);
-    double nats = 0, innermost = 0;
-    for (long w = 0; w < d->valid_windows; w += s->eval_batch) {
+    double nats = 0, bytes = 0, innermost = 0;
+    long batch = 0;
+    int rc = HN_OK;
+    /* the ranks run different batches here: no sums over them inside a forward */
+    const hn_batch_group *group = m->group;
+    m->group = NULL;
+    for (long w = 0; w < d->valid_windows && !rc; w += s->eval_batch, batch++) {
+        if (batch % dist->world != dist->rank) continue;
         int n = (int)(d->valid_windows - w < s->eval_batch ? d->valid_windows - w : s->eval_batch);
-        hn_data_stream_valid(d, w, n, tok, tgt);
-        if (evaluate_batch(m, tok, tgt, n, d->seq_len, &nats, &innermost, err)) return HN_ERR;
-        if (!hn_data_stream_is_tokens(d)) score_boundaries(m, d->corpus, w, n, d->seq_len, sc);
+        bytes += (double)hn_data_stream_valid(d, w, n, tok, tgt);
+        rc = evaluate_batch(m, tok, tgt, n, d->seq_len, &nats, &innermost, err);
+        if (!rc && !hn_data_stream_is_tokens(d)) score_boundaries(m, d->corpus, w, n, d->seq_len, sc);
     }
-    if (d->valid_tail) {
-        hn_data_stream_valid_tail(d, tok, tgt);
-        if (evaluate_batch(m, tok, tgt, 1, d->valid_tail, &nats, &innermost, err)) return HN_ERR;
+    if (!rc && d->valid_tail && batch % dist->world == dist->rank) {
+        bytes += (double)hn_data_stream_valid_tail(d, tok, tgt);
+        rc = evaluate_batch(m, tok, tgt, 1, d->valid_tail, &nats, &innermost, err);
     }
-    *bpb = nats / (double)d->valid_bytes / LN2;
-    *bpic = (double)d->valid_bytes / innermost;
+    m->group = group;
+    if (rc) return HN_ERR;
+    double v[VALID_SUMS] = {nats, bytes, innermost};
+    pack_scores(v + 3, sc);
+    if (hn_dist_sum_f64(dist, v, VALID_SUMS, err)) return hn_fail_prefix(err, "validation");
+    unpack_scores(sc, v + 3);
+    /* v[1] is d->valid_bytes: each byte of the span is one window's target, once */
+    *bpb = v[0] / v[1] / LN2;
+    *bpic = v[1] / v[2];
     return HN_OK;
 }
 
@@ -188,12 +226,28 @@ typedef struct run_state {
     hn_corpus corpus;
     hn_data_stream data;
     hn_model model;
-    hn_results *db;
+    hn_results *db;  /* rank 0's alone (NULL on the other ranks of a data-parallel run) */
     int64_t run_id;
     char run_uuid[33], config_hash[17]; /* the run's identity, recorded in its checkpoints */
     float *opt_m, *opt_v;
     int32_t *tok, *tgt;
+    /* data parallel (a world of one: rank 0, the whole batch, share 1) */
+    hn_dist *dist;
+    int lead;              /* rank 0: writes results.db, checkpoints, the progress line */
+    int first, count;      /* this rank's sequences of each global batch */
+    double share;          /* count / train.batch: its weight in every batch mean */
+    hn_batch_group group;  /* the ranks, for the model's ratio loss */
+    int agreed_failure;    /* the failure is every rank's (computed from shared numbers) */
 } run_state;
+
+/* Only rank 0 records; the other ranks compute the same numbers and keep quiet. */
+static void record(run_state *r, long step, long bytes, const char *split, const char *name,
+                   double value) {
+    if (r->db) hn_results_log(r->db, r->run_id, step, bytes, split, name, value);
+}
+static int flush(run_state *r, hn_error *err) {
+    return r->db ? hn_results_flush(r->db, err) : HN_OK;
+}
 
 /* Chunking metrics of the last training forward, per stage (names stage<s>.<metric>),
  * and the weighted auxiliary loss averaged over the logging interval. */
@@ -201,15 +255,15 @@ static void log_stage_metrics(run_state *r, long step, long bytes, double aux) {
     hn_stage_stats st[16];
     int S = hn_model_stage_stats(&r->model, st, 16);
     /* every auxiliary loss: the weighted ratio losses and any layer's (MoE balance) */
-    if (S > 0 || aux != 0) hn_results_log(r->db, r->run_id, step, bytes, "train", "aux_loss", aux);
+    if (S > 0 || aux != 0) record(r, step, bytes, "train", "aux_loss", aux);
     for (int s = 0; s < S; s++) {
         char name[64];
         snprintf(name, sizeof name, "stage%d.compression", s);
-        hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].compression);
+        record(r, step, bytes, "train", name, st[s].compression);
         snprintf(name, sizeof name, "stage%d.mean_p", s);
-        hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].mean_p);
+        record(r, step, bytes, "train", name, st[s].mean_p);
         snprintf(name, sizeof name, "stage%d.ratio_loss", s);
-        hn_results_log(r->db, r->run_id, step, bytes, "train", name, st[s].ratio_loss);
+        record(r, step, bytes, "train", name, st[s].ratio_loss);
     }
 }
 
@@ -221,7 +275,7 @@ typedef struct metric_sink {
 } metric_sink;
 static void log_one_metric(const char *name, double value, void *ctx) {
     metric_sink *m = ctx;
-    hn_results_log(m->r->db, m->r->run_id, m->step, m->bytes, "train", name, value);
+    record(m->r, m->step, m->bytes, "train", name, value);
 }
 static void log_layer_metrics(run_state *r, long step, long bytes) {
     metric_sink m = {.r = r, .step = step, .bytes = bytes};
@@ -242,11 +296,11 @@ static void log_boundary_score(run_state *r, long step, long bytes, const hn_bou
             res->boundary_recall = hn_boundary_recall(&sc[s]);
         }
         snprintf(name, sizeof name, "boundary_precision%s", suffix);
-        hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_precision(&sc[s]));
+        record(r, step, bytes, "valid", name, hn_boundary_precision(&sc[s]));
         snprintf(name, sizeof name, "boundary_recall%s", suffix);
-        hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_recall(&sc[s]));
+        record(r, step, bytes, "valid", name, hn_boundary_recall(&sc[s]));
         snprintf(name, sizeof name, "boundary_chance%s", suffix);
-        hn_results_log(r->db, r->run_id, step, bytes, "valid", name, hn_boundary_chance(&sc[s]));
+        record(r, step, bytes, "valid", name, hn_boundary_chance(&sc[s]));
     }
 }
 
@@ -272,18 +326,38 @@ static int set_aside_old_checkpoints(const hn_ckpt_settings *cs, hn_error *err) 
     return hn_fail(err, "too many earlier checkpoint folders next to %s", cs->run_dir);
 }
 
-/* Flushes the metrics and writes a checkpoint of the run as it stands after `step`
- * steps, with the open logging interval's sums so a resumed run logs the same rows. */
+/* The ranks' copies of the weights must be the same bits (the all-reduce hands every
+ * rank the same sums): checked where rank 0 saves its copy for all of them. */
+static int check_replicas(run_state *r, long step, hn_error *err) {
+    if (r->dist->world == 1) return HN_OK;
+    const hn_param_store *ps = &r->model.params;
+    uint32_t crc = hn_crc32c(0, ps->values, ps->total * sizeof(float)); /* host: cpu backend */
+    int64_t v[2] = {crc, -(int64_t)crc};
+    if (hn_dist_max_i64(r->dist, v, 2, err)) return hn_fail_prefix(err, "step %ld", step);
+    if (v[0] == -v[1]) return HN_OK;
+    r->agreed_failure = 1;
+    return hn_fail(err,
+                   "at step %ld the ranks' copies of the weights differ (checksums %08x..%08x): the "
+                   "gradient all-reduce did not give every rank the same sums; the run stops rather "
+                   "than checkpoint one rank's copy",
+                   step, (unsigned)-v[1], (unsigned)v[0]);
+}
+
+/* Every rank calls it: the ranks check their copies agree, then rank 0 flushes the metrics
+ * and writes the checkpoint of the run as it stands after `step` steps, with the open
+ * logging interval's sums so a resumed run logs the same rows. */
 static int checkpoint_now(run_state *r, const hn_ckpt_settings *ckpt, const cJSON *cfg,
                           const char *name, long step, hn_rng data_rng, double bpb_sum,
                           double flops_sum, double aux_sum, long bpb_n, long flops_n,
                           const hn_train_result *res, hn_error *err) {
+    if (check_replicas(r, step, err)) return HN_ERR;
+    if (!r->lead) return HN_OK;
     hn_ckpt_train at = {.step = step, .run_id = r->run_id, .data_rng = data_rng,
                         .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
                         .bpb_n = bpb_n, .flops_n = flops_n,
                         .first_valid_bpb = res->first_valid_bpb,
                         .final_valid_bpb = res->final_valid_bpb, .bpic = res->bpic,
-                        .final_train_bpb = res->final_train_bpb};
+                        .final_train_bpb = res->final_train_bpb, .world_size = r->dist->world};
     snprintf(at.run_uuid, sizeof at.run_uuid, "%s", r->run_uuid);
     snprintf(at.config_hash, sizeof at.config_hash, "%s", r->config_hash);
     if (hn_results_flush(r->db, err)) return HN_ERR;
@@ -303,12 +377,14 @@ static void release(run_state *r) {
     if (r->db) hn_results_close(r->db);
 }
 
-/* Why a stop was asked for: the signal (stop holds its number). */
-static void stop_reason(int sig, char *out, size_t n) {
+/* Why a stop was asked for: the signal (stop holds its number), and how to continue. */
+static void stop_reason(int sig, int world, char *out, size_t n) {
     const char *name = sig == SIGINT ? "SIGINT (Ctrl-C)" : sig == SIGTERM ? "SIGTERM"
                      : sig == SIGHUP ? "SIGHUP" : NULL;
-    if (name) snprintf(out, n, "stopped by %s; hnet run FILE --resume continues it", name);
-    else snprintf(out, n, "stopped by signal %d; hnet run FILE --resume continues it", sig);
+    char num[32], again[64] = "";
+    snprintf(num, sizeof num, "signal %d", sig);
+    if (world > 1) snprintf(again, sizeof again, "mpirun -np %d ", world);
+    snprintf(out, n, "stopped by %s; %shnet run FILE --resume continues it", name ? name : num, again);
 }
 
 /* Records the end of a run; a failure to record is reported but does not hide err.
@@ -385,17 +461,41 @@ static int claim_run(run_state *r, const cJSON *cfg, const hn_run_info *info, co
     return hn_results_run_uuid(r->db, r->run_id, r->run_uuid, err);
 }
 
-int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *opt,
-             hn_train_result *res, hn_error *err) {
-    memset(res, 0, sizeof *res);
-    run_settings s;
-    if (read_settings(&s, cfg, opt, err)) return HN_ERR;
-    snprintf(res->name, sizeof res->name, "%s", s.name);
-    snprintf(res->status, sizeof res->status, "failed");
-    const hn_backend *be = hn_backend_get(s.device);
+/* Rank 0 died: its deputy (the next rank on its host, so on the same disk) opens
+ * results.db to record why, in its stead. */
+static void stand_in_for_lead(run_state *r, const run_settings *s) {
+    hn_dist *d = r->dist;
+    if (r->lead || r->db || !d->deputy || d->failure != HN_DIST_PEER_GONE || d->gone_rank != 0 ||
+        r->run_id <= 0 || access(s->db_path, F_OK) != 0)
+        return;
+    hn_error e;
+    if (hn_results_open(s->db_path, &r->db, &e))
+        fprintf(stderr, "hnet (rank %d): could not record the end of run %lld in rank 0's stead: %s\n",
+                d->rank, (long long)r->run_id, e.msg);
+}
+
+static int sum_over_ranks(void *ctx, double *v, int n, hn_error *err) {
+    return hn_dist_sum_f64(ctx, v, n, err);
+}
+
+/* Everything before the run is claimed, on every rank: settings, corpus, model, buffers.
+ * Rank 0 alone loads init's weights (the others receive them with the broadcast). */
+static int prepare(run_state *r, run_settings *s, hn_init *init, double *mult, const cJSON *cfg,
+                   const hn_registry *reg, const hn_train_options *opt, hn_error *err) {
+    hn_dist *d = r->dist;
+    if (read_settings(s, cfg, opt, err)) return HN_ERR;
+    const hn_backend *be = hn_backend_get(s->device);
     if (!be)
         return hn_fail(err, "device '%s' is not available here (cpu always is; cuda needs a build "
-                            "with nvcc and a CUDA GPU at run time)", s.device);
+                            "with nvcc and a CUDA GPU at run time)", s->device);
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    if (s->batch < d->world)
+        return hn_fail(err, "train.batch = %d sequences cannot be shared by %d processes (each needs "
+                            "one at least): use a batch of %d or more, or fewer processes",
+                       s->batch, d->world, d->world);
+    hn_batch_part(s->batch, d->rank, d->world, &r->first, &r->count);
+    r->share = (double)r->count / (double)s->batch;
+    r->group = (hn_batch_group){.sum = sum_over_ranks, .ctx = d, .share = r->share};
 
     /* on the cpu, a memory need the machine cannot meet is refused before allocating (the
      * estimate is the host's; a device's memory is the device's business) */
@@ -403,58 +503,129 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         const cJSON *file = cJSON_GetObjectItem(cfg, "file");
         return cJSON_IsString(file) ? hn_fail_prefix(err, "%s", file->valuestring) : HN_ERR;
     }
-    run_state r;
-    memset(&r, 0, sizeof r);
-    if (hn_corpus_load(section(cfg, "data"), &r.corpus, err) ||
-        hn_corpus_require(&r.corpus, (size_t)s.seq_len + 1, err) ||
-        hn_data_stream_open(&r.data, &r.corpus, section(cfg, "data"), s.seq_len, s.eval_bytes, err)) {
-        release(&r);
+    if (hn_corpus_load(section(cfg, "data"), &r->corpus, err) ||
+        hn_corpus_require(&r->corpus, (size_t)s->seq_len + 1, err) ||
+        hn_data_stream_open(&r->data, &r->corpus, section(cfg, "data"), s->seq_len, s->eval_bytes,
+                            err))
         return HN_ERR;
-    }
-    if (hn_model_build(&r.model, section(cfg, "model"), reg, be, s.seed, err)) {
-        release(&r);
+    if (hn_model_build(&r->model, section(cfg, "model"), reg, be, s->seed, err))
         return hn_fail_prefix(err, "building the model");
-    }
-    if (hn_data_stream_is_tokens(&r.data) &&
-        (size_t)r.model.vocab < hn_tokenizer_vocab_size(r.data.tokens.tokenizer)) {
-        hn_fail(err, "model.vocab is %d, smaller than the tokenizer's %zu tokens", r.model.vocab,
-                hn_tokenizer_vocab_size(r.data.tokens.tokenizer));
-        release(&r);
-        return HN_ERR;
-    }
-    const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
-    res->n_params = hn_model_param_count(&r.model);
-    double mult[17];
-    if (r.model.n_stages > 15) {
-        release(&r);
-        return hn_fail(err, "model: at most 15 stages are supported");
-    }
-    if (hn_lr_multipliers(cfg, r.model.n_stages, mult, err)) {
-        release(&r);
-        return HN_ERR;
-    }
-    hn_init init;
+    if (hn_data_stream_is_tokens(&r->data) &&
+        (size_t)r->model.vocab < hn_tokenizer_vocab_size(r->data.tokens.tokenizer))
+        return hn_fail(err, "model.vocab is %d, smaller than the tokenizer's %zu tokens",
+                       r->model.vocab, hn_tokenizer_vocab_size(r->data.tokens.tokenizer));
+    hn_model_set_group(&r->model, &r->group);
+    if (r->model.n_stages > 15) return hn_fail(err, "model: at most 15 stages are supported");
+    if (hn_lr_multipliers(cfg, r->model.n_stages, mult, err)) return HN_ERR;
     /* loaded before the run claims its checkpoint folder (which may be init's own, set
      * aside for a new run); a resumed run then takes the weights of its checkpoint */
-    if (hn_init_settings(cfg, r.model.n_stages + 1, &init, err) ||
-        (init.has && hn_init_load(&init, &r.model, err))) {
-        release(&r);
+    if (hn_init_settings(cfg, r->model.n_stages + 1, init, err) ||
+        (init->has && r->lead && hn_init_load(init, &r->model, err)))
         return HN_ERR;
-    }
-    size_t T = (size_t)(s.batch > s.eval_batch ? s.batch : s.eval_batch) * (size_t)L;
-    r.tok = malloc(T * sizeof(int32_t));
-    r.tgt = malloc(T * sizeof(int32_t));
-    r.opt_m = be->alloc(r.model.params.total * sizeof(float));
-    r.opt_v = be->alloc(r.model.params.total * sizeof(float));
-    if (!r.tok || !r.tgt || !r.opt_m || !r.opt_v) {
-        release(&r);
+    /* positions per sequence: bytes, or tokens */
+    size_t T = (size_t)(s->batch > s->eval_batch ? s->batch : s->eval_batch) * (size_t)r->data.seq_len;
+    r->tok = malloc(T * sizeof(int32_t));
+    r->tgt = malloc(T * sizeof(int32_t));
+    r->opt_m = be->alloc(r->model.params.total * sizeof(float));
+    r->opt_v = be->alloc(r->model.params.total * sizeof(float));
+    if (!r->tok || !r->tgt || !r->opt_m || !r->opt_v)
         return hn_fail(err, "out of memory for the optimizer state");
-    }
+    return HN_OK;
+}
 
-    if (hn_results_open(s.db_path, &r.db, err)) {
+/* Whether every rank prepared: one that failed alone would leave the others waiting in the
+ * first collective. The lowest failing rank reports its failure, the others keep quiet. */
+static int agree_ready(run_state *r, int failed, hn_train_result *res, hn_error *err) {
+    hn_dist *d = r->dist;
+    int64_t v = failed ? d->world - d->rank : 0;
+    hn_error e2;
+    if (hn_dist_max_i64(d, &v, 1, &e2)) {
+        *err = e2;
+        res->failed_alone = 1;
+        return HN_ERR;
+    }
+    if (v == 0) return HN_OK;
+    int reporter = (int)(d->world - v);
+    res->quiet_failure = reporter != d->rank;
+    if (!failed) hn_fail(err, "rank %d could not start", reporter);
+    return HN_ERR;
+}
+
+/* Rank 0 claimed the run (or refused to): every rank learns the outcome and where the run
+ * stands, then takes rank 0's weights and moments (its init or checkpoint, and the same
+ * bits everywhere whatever each rank's build did). */
+typedef struct start_outcome {
+    int32_t rc, skipped, resumed;
+    int64_t run_id;
+    hn_ckpt_train pos;
+    hn_error err;
+} start_outcome;
+
+static int share_start(run_state *r, int *rc, int *resumed, hn_ckpt_train *pos,
+                       hn_train_result *res, hn_error *err) {
+    hn_dist *d = r->dist;
+    if (d->world == 1) return HN_OK;
+    start_outcome o;
+    memset(&o, 0, sizeof o);
+    if (r->lead) {
+        o = (start_outcome){.rc = *rc, .skipped = res->skipped, .resumed = *resumed,
+                            .run_id = r->run_id, .pos = *pos};
+        if (*rc) o.err = *err;
+    }
+    hn_error e2;
+    if (hn_dist_broadcast(d, &o, sizeof o, &e2)) {
+        *err = e2;
+        res->failed_alone = 1;
+        return HN_ERR;
+    }
+    if (!r->lead) {
+        *rc = o.rc;
+        res->skipped = o.skipped;
+        *resumed = o.resumed;
+        r->run_id = o.run_id;
+        *pos = o.pos;
+        if (o.rc) {
+            *err = o.err;
+            res->quiet_failure = 1; /* rank 0 reports it */
+        }
+    }
+    if (*rc || res->skipped) return HN_OK;
+    const hn_backend *be = r->model.be;
+    size_t n = r->model.params.total;
+    if (hn_dist_broadcast_floats(d, be, r->model.params.values, n, &e2) ||
+        hn_dist_broadcast_floats(d, be, r->opt_m, n, &e2) ||
+        hn_dist_broadcast_floats(d, be, r->opt_v, n, &e2)) {
+        *err = e2;
+        res->failed_alone = 1;
+        return HN_ERR;
+    }
+    return HN_OK;
+}
+
+int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *opt,
+             hn_train_result *res, hn_error *err) {
+    memset(res, 0, sizeof *res);
+    snprintf(res->status, sizeof res->status, "failed");
+    run_state r;
+    memset(&r, 0, sizeof r);
+    r.dist = opt->dist ? opt->dist : hn_dist_single();
+    r.dist->stop = opt->stop;
+    r.lead = r.dist->rank == 0;
+    int quiet = opt->quiet || !r.lead;
+    run_settings s;
+    hn_init init;
+    double mult[17];
+    int prepared = prepare(&r, &s, &init, mult, cfg, reg, opt, err);
+    const cJSON *name = cJSON_GetObjectItem(cfg, "name");
+    snprintf(res->name, sizeof res->name, "%s", cJSON_IsString(name) ? name->valuestring : "run");
+    if (agree_ready(&r, prepared != HN_OK, res, err)) {
         release(&r);
         return HN_ERR;
     }
+    const hn_backend *be = r.model.be;
+    res->n_params = hn_model_param_count(&r.model);
+    const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
+
     char *config_text = cJSON_PrintUnformatted(cfg);
     char host[256] = "", hash[17];
     gethostname(host, sizeof host - 1);
@@ -462,14 +633,24 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     hn_run_info info = {.name = s.name, .experiment_file = opt->experiment_file,
                         .experiment_text = opt->experiment_text, .config_json = config_text,
                         .git_commit = opt->git_commit, .host = host, .device = be->name,
-                        .seed = (int64_t)s.seed, .n_params = res->n_params};
+                        .seed = (int64_t)s.seed, .n_params = res->n_params,
+                        .world_size = r.dist->world};
     hn_ckpt_settings ckpt;
     hn_checkpoint_settings(cfg, s.name, &ckpt);
     hn_identity_checkpoint_dir(&ckpt, cfg, hash);
+    ckpt.world_size = r.dist->world;
     hn_ckpt_train pos = {0};
-    int resumed = 0;
-    int rc = claim_run(&r, cfg, &info, hash, &ckpt, opt, &pos, s.steps, &resumed, res, err);
+    int resumed = 0, rc = HN_OK;
+    if (r.lead) {
+        rc = hn_results_open(s.db_path, &r.db, err);
+        if (!rc) rc = claim_run(&r, cfg, &info, hash, &ckpt, opt, &pos, s.steps, &resumed, res, err);
+    }
     free(config_text);
+    if (share_start(&r, &rc, &resumed, &pos, res, err)) {
+        finish_run(&r, "failed", err->msg);
+        release(&r);
+        return HN_ERR;
+    }
     if (rc || res->skipped) {
         release(&r);
         return rc;
@@ -478,10 +659,13 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     snprintf(res->db_path, sizeof res->db_path, "%s", s.db_path);
 
     if (ckpt.every > 0) snprintf(res->checkpoint_dir, sizeof res->checkpoint_dir, "%s", ckpt.run_dir);
-    if (!opt->quiet) /* where to find it while it trains: hnet show ID, the checkpoint folder */
+    if (!quiet) /* where to find it while it trains: hnet show ID, the checkpoint folder */
         fprintf(stderr, "%s: run %lld%s in %s; checkpoints: %s\n", s.name, (long long)r.run_id,
                 resumed ? " (resumed)" : "", s.db_path, ckpt.every > 0 ? ckpt.run_dir : "none");
-    if (!opt->quiet && hn_data_stream_is_tokens(&r.data))
+    if (!quiet && r.dist->world > 1)
+        fprintf(stderr, "%s: %d processes (%s); rank 0 trains %d of the %d sequences of each batch\n",
+                s.name, r.dist->world, r.dist->how, r.count, s.batch);
+    if (!quiet && hn_data_stream_is_tokens(&r.data))
         fprintf(stderr, "%s: %s tokens: %zu in the train split, %.3f bytes per token; sequences of "
                         "%d tokens (~%.0f bytes); validation: %zu tokens over the same %ld bytes as "
                         "byte-level models\n",
@@ -490,28 +674,31 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                 r.data.valid_bytes);
     res->n_params_active = hn_model_active_param_count(&r.model);
     if (!resumed) {
-        hn_results_log(r.db, r.run_id, 0, 0, "train", "params_active", (double)res->n_params_active);
+        record(&r, 0, 0, "train", "params_active", (double)res->n_params_active);
         if (hn_data_stream_is_tokens(&r.data)) { /* what turns tokens into bytes */
-            hn_results_log(r.db, r.run_id, 0, 0, "train", "bytes_per_token", r.data.bytes_per_position);
-            hn_results_log(r.db, r.run_id, 0, 0, "train", "seq_tokens", (double)L);
+            record(&r, 0, 0, "train", "bytes_per_token", r.data.bytes_per_position);
+            record(&r, 0, 0, "train", "seq_tokens", (double)L);
         }
     }
 
     hn_schedule sched;
     if (hn_schedule_from_json(&sched, section(cfg, "train"), s.steps, err)) {
         finish_run(&r, "failed", err->msg);
+        res->quiet_failure = !r.lead; /* the same config on every rank */
         release(&r);
         return HN_ERR;
     }
+    hn_dist *d = r.dist;
     hn_rng data_rng = resumed ? pos.data_rng : hn_rng_derive(s.seed, 0xda7a);
     /* bytes seen: positions seen times the bytes each stands for (a token model: the train
      * split's bytes per token) */
     double bytes_per_step = (double)s.batch * L * r.data.bytes_per_position;
     hn_progress progress;
-    hn_progress_start(&progress, s.name, pos.step, s.steps, opt->quiet);
+    hn_progress_start(&progress, s.name, pos.step, s.steps, quiet);
     double t_start = now_seconds(), bpb_sum = pos.bpb_sum;
     long bpb_n = pos.bpb_n;
     const char *failure = NULL;
+    int64_t stop = 0; /* the signal the ranks stopped for */
 
     double vbpb, bpic, flops_sum = pos.flops_sum, aux_sum = pos.aux_sum;
     long flops_n = pos.flops_n;
@@ -524,14 +711,20 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         res->steps_done = pos.step;
         res->bytes_seen = llround((double)pos.step * bytes_per_step);
     } else {
-        if (evaluate(&r.model, &r.data, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
+        if (evaluate(&r.model, &r.data, &s, d, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
         res->first_valid_bpb = res->final_valid_bpb = vbpb;
-        hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpb", vbpb);
-        hn_results_log(r.db, r.run_id, 0, 0, "valid", "bpic", bpic);
+        record(&r, 0, 0, "valid", "bpb", vbpb);
+        record(&r, 0, 0, "valid", "bpic", bpic);
     }
 
     for (long step = resumed ? pos.step : 0; step < s.steps; step++) {
-        if (opt->stop && *opt->stop) {
+        /* the ranks stop together, at the same step: a signal reaches each at its own moment */
+        stop = opt->stop ? *opt->stop : 0;
+        if (hn_dist_max_i64(d, &stop, 1, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
+        if (stop) {
             snprintf(res->status, sizeof res->status, "interrupted");
             /* a stop asked for (Ctrl-C) keeps the work since the last checkpoint */
             if (ckpt.every > 0 && step % ckpt.every != 0 && step > (resumed ? pos.step : 0)) {
@@ -541,11 +734,25 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             }
             break;
         }
-        long batch_bytes = hn_data_stream_train(&r.data, &data_rng, s.batch, r.tok, r.tgt);
+        long part_bytes = hn_data_stream_train_part(&r.data, &data_rng, s.batch, r.first, r.count,
+                                                    r.tok, r.tgt);
         hn_loss loss;
-        if (hn_model_forward(&r.model, r.tok, r.tgt, s.batch, L, &loss, err)) goto fail;
-        double bpb = loss.ce_nats / (double)batch_bytes / LN2;
-        if (!isfinite(bpb) || !isfinite(loss.aux)) {
+        if (hn_model_forward(&r.model, r.tok, r.tgt, r.count, L, &loss, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
+        /* the global batch's numbers: nats and the bytes the targets stand for summed, per-rank
+         * means weighted by share (a world of one: its own, unchanged); FLOPs per position
+         * times positions per byte */
+        double g[4] = {loss.ce_nats, (double)part_bytes, loss.aux * r.share,
+                       hn_model_flops_per_byte(&r.model) / r.data.bytes_per_position * r.share};
+        if (hn_dist_sum_f64(d, g, 4, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
+        double bpb = g[0] / g[1] / LN2;
+        if (!isfinite(bpb) || !isfinite(g[2])) {
+            r.agreed_failure = 1;
             hn_fail(err, "the training loss became %s at step %ld (lr %.3g); the run stopped and is "
                          "recorded as failed — try a lower train.lr or a smaller train.grad_clip",
                     isnan(bpb) ? "NaN" : "infinite", step + 1, hn_schedule_lr(&sched, step));
@@ -553,14 +760,18 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         }
         if (hn_model_backward(&r.model, err)) goto fail;
         hn_init_zero_frozen_grads(&init, &r.model);
+        if (hn_dist_average_grads(d, be, r.model.params.grads, r.model.params.total, r.share, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
         double lr = hn_schedule_lr(&sched, step);
-        /* per position, times positions per byte */
-        flops_sum += hn_model_flops_per_byte(&r.model) / r.data.bytes_per_position;
+        flops_sum += g[3];
         flops_n++;
-        aux_sum += loss.aux;
+        aux_sum += g[2];
         double gnorm = gradient_norm(&r.model);
         if (!isfinite(gnorm)) {
             /* an update with it would put NaN into every weight (and into checkpoints) */
+            r.agreed_failure = 1;
             hn_fail(err, "the gradient norm became %s at step %ld (lr %.3g); the run stopped and "
                          "is recorded as failed, its weights untouched — try a lower train.lr",
                     isnan(gnorm) ? "NaN" : "infinite", step + 1, lr);
@@ -583,16 +794,16 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         res->bytes_seen = bytes;
         res->final_train_bpb = bpb;
         if (done % s.log_every == 0 || done == s.steps) {
-            /* the rate of this process: bytes trained since it started (or resumed) */
+            /* the rate of this process (with its ranks): bytes trained since it started (or
+             * resumed) */
             double elapsed = now_seconds() - t_start;
             double rate = ((double)bytes - (double)pos.step * bytes_per_step) / elapsed;
-            hn_results_log(r.db, r.run_id, done, bytes, "train", "bpb", bpb_sum / (double)bpb_n);
-            hn_results_log(r.db, r.run_id, done, bytes, "train", "lr", lr);
-            hn_results_log(r.db, r.run_id, done, bytes, "train", "grad_norm", gnorm);
-            hn_results_log(r.db, r.run_id, done, bytes, "train", "bytes_per_s", rate);
+            record(&r, done, bytes, "train", "bpb", bpb_sum / (double)bpb_n);
+            record(&r, done, bytes, "train", "lr", lr);
+            record(&r, done, bytes, "train", "grad_norm", gnorm);
+            record(&r, done, bytes, "train", "bytes_per_s", rate);
             res->flops_per_byte = flops_sum / (double)flops_n;
-            hn_results_log(r.db, r.run_id, done, bytes, "train", "gflops_per_byte",
-                           res->flops_per_byte / 1e9);
+            record(&r, done, bytes, "train", "gflops_per_byte", res->flops_per_byte / 1e9);
             log_stage_metrics(&r, done, bytes, aux_sum / (double)bpb_n);
             log_layer_metrics(&r, done, bytes);
             flops_sum = aux_sum = 0;
@@ -604,17 +815,20 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             hn_progress_update(&progress, done, bytes, bpb_sum / (double)bpb_n, rate, comp, S);
             bpb_sum = 0;
             bpb_n = 0;
-            if (hn_results_flush(r.db, err)) goto fail;
+            if (flush(&r, err)) goto fail;
         }
         if (done % s.eval_every == 0 || done == s.steps) {
-            if (evaluate(&r.model, &r.data, &s, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) goto fail;
+            if (evaluate(&r.model, &r.data, &s, d, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) {
+                hn_fail_prefix(err, "step %ld", done);
+                goto fail;
+            }
             res->final_valid_bpb = vbpb;
             res->bpic = bpic;
-            hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpb", vbpb);
-            hn_results_log(r.db, r.run_id, done, bytes, "valid", "bpic", bpic);
+            record(&r, done, bytes, "valid", "bpb", vbpb);
+            record(&r, done, bytes, "valid", "bpic", bpic);
             log_boundary_score(&r, done, bytes, bsc, res);
             hn_progress_valid(&progress, done, vbpb);
-            if (hn_results_flush(r.db, err)) goto fail;
+            if (flush(&r, err)) goto fail;
         }
         if (ckpt.every > 0 && (done % ckpt.every == 0 || done == s.steps)) {
             if (checkpoint_now(&r, &ckpt, cfg, s.name, done, data_rng, bpb_sum, flops_sum, aux_sum,
@@ -627,7 +841,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     hn_progress_end(&progress);
     char why[160] = "";
     if (strcmp(res->status, "interrupted")) snprintf(res->status, sizeof res->status, "finished");
-    else stop_reason(*opt->stop, why, sizeof why);
+    else stop_reason((int)stop, r.dist->world, why, sizeof why);
     finish_run(&r, res->status, why[0] ? why : NULL);
     release(&r);
     return HN_OK;
@@ -636,7 +850,13 @@ fail:
     failure = err->msg;
     res->seconds = now_seconds() - t_start;
     hn_progress_end(&progress);
-    finish_run(&r, "failed", failure);
+    /* a stop signal that came while the other ranks never arrived ends the run as a stop
+     * does; a rank gone, or any failure of this rank's own, as a failure */
+    snprintf(res->status, sizeof res->status, "%s", d->failure == HN_DIST_STOPPED ? "interrupted" : "failed");
+    res->failed_alone = !r.agreed_failure;
+    res->quiet_failure = r.agreed_failure && !r.lead;
+    stand_in_for_lead(&r, &s);
+    finish_run(&r, res->status, failure);
     release(&r);
     return HN_ERR;
 }

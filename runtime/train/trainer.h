@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 
+#include "dist/dist.h"
 #include "plugin/registry.h"
 
 typedef struct hn_train_options {
@@ -25,6 +26,10 @@ typedef struct hn_train_options {
                                   * when finished or owned by a live process, continue it
                                   * when interrupted, else start a new run */
     int force;                   /* with claim: a finished config runs again */
+    hn_dist *dist;               /* data-parallel training (runtime/dist): this process is
+                                  * one rank, training its share of every global batch;
+                                  * only rank 0 writes results.db, checkpoints and the
+                                  * progress line. NULL: one process */
 } hn_train_options;
 
 typedef struct hn_train_result {
@@ -48,10 +53,16 @@ typedef struct hn_train_result {
     double seconds;
     char db_path[1024];         /* the results database it logged into */
     char checkpoint_dir[1024];  /* its checkpoint folder ("" when it writes none) */
+    int failed_alone;           /* (data parallel) the failure is this rank's own, the others
+                                 * cannot know of it: end them (hn_dist_abort); 0 when every
+                                 * rank failed alike (a refused start, a non-finite loss) */
+    int quiet_failure;          /* (data parallel) another rank reports this failure */
 } hn_train_result;
 
 /* Trains the experiment of a resolved config. Returns HN_ERR (with the run recorded as
- * failed where it got that far) on bad input, a non-finite loss, or an I/O failure. */
+ * failed where it got that far) on bad input, a non-finite loss, or an I/O failure; in a
+ * data-parallel run also when another rank died (the run recorded as failed with which
+ * one) or a stop signal came while the others never arrived (interrupted). */
 int hn_train(const cJSON *config, const hn_registry *reg, const hn_train_options *opt,
              hn_train_result *res, hn_error *err);
 

@@ -1,15 +1,24 @@
 # The plugin test kit, `hnet plugins --check FILE.so`, on every in-tree plugin: layers
-# and differentiable chunkers pass their gradient checks, rule chunkers their boundary
-# contract, sinks load; and its user errors (a required key without --config, a file
+# and differentiable chunkers pass their gradient checks, rule chunkers (the entropy
+# chunker with a freshly trained entropy model) their boundary contract, sinks load; and its user errors (a required key without --config, a file
 # that is no plugin, --config without --check) are one clear message each.
 . tests/e2e/lib.sh
 BUILD=$(dirname "$HNET")
+# the entropy chunker reads its entropy model from a checkpoint: a byte LM of two steps
+cat >"$TMP/lm.lua" <<LUA
+return experiment { name = "lm", data = corpus { synthetic = { seed = 1, bytes = 1e5 }, seq_len = 32 },
+  model = isotropic { layout = "T1", d = 16, mlp = 32, attention = { heads = 2, rotary_dim = 4 } },
+  train = { batch = 2, steps = 2 }, eval = { every = 2, bytes = 1024 },
+  log = { db = "$TMP/r.db" }, checkpoint = { every = 2, dir = "$TMP/ck" } }
+LUA
+$HNET run "$TMP/lm.lua" --quiet >"$TMP/lm.out" 2>&1 || { cat "$TMP/lm.out"; fail "training the entropy model"; }
 n=0
 for so in "$BUILD"/layers/*.so "$BUILD"/plugins/*.so; do
     name=$(basename "$so" .so)
     case "$name" in
         swiglu) cfg='{"hidden": 24}' ;;
         pool) cfg='{"k": 3}' ;;
+        entropy) cfg="{\"model\": \"$TMP/ck/lm\", \"ratio\": 4}" ;;
         *) cfg='{}' ;;
     esac
     $HNET plugins --check "$so" --config "$cfg" >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "the kit fails $so"; }

@@ -450,12 +450,15 @@ static void test_chunk_ops(void **st) {
 
 /* ---- Mamba-2 ---- */
 
-static void test_conv_norm(void **st) {
+/* convolution of width K over C channels (rows of stride ld), forward, backward, the
+ * state after a prefill and one step from it */
+static void conv_case(int C, int K, int ld) {
     hn_rng r = fresh("conv");
     const hn_ops_ssm *sc = P_CPU->ssm, *sg = P_GPU->ssm;
     pseqs s;
     pseqs_make(&s, LENS, NS);
-    int T = s.c.total, C = 70, K = 4, ld = 90;
+    int T = s.c.total;
+    printf(" conv C %d K %d\n", C, K);
     twin x = tw_normal((size_t)T * ld, 1, &r), w = tw_normal((size_t)C * K, 0.5, &r), bias = tw_normal(C, 0.5, &r);
     twin out = tw_zero((size_t)T * C), dout = tw_normal((size_t)T * C, 1, &r);
     twin dx = tw_normal((size_t)T * ld, 1, &r), dw = tw_normal((size_t)C * K, 1, &r), db = tw_normal(C, 1, &r);
@@ -477,8 +480,20 @@ static void test_conv_norm(void **st) {
          sg->conv1d_step(so.g, cst.g, stride, x.g, ld, w.g, bias.g, pos.g, NS, C, K));
     OK(so, TOL_FP32);
     OK(cst, TOL_FP32);
-    /* gated RMSNorm, z a column slice of a wider row */
-    int Dm = 64, gs = 32, ldz = 100;
+    twin *all[] = {&x, &w, &bias, &out, &dout, &dx, &dw, &db, &cst, &so};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
+    itw_free(&pos);
+    pseqs_free(&s);
+}
+
+/* gated RMSNorm over Dm columns in groups of gs, z a column slice of a wider row */
+static void grms_case(int Dm, int gs, int ldz) {
+    hn_rng r = fresh("grms");
+    const hn_ops_ssm *sc = P_CPU->ssm, *sg = P_GPU->ssm;
+    pseqs s;
+    pseqs_make(&s, LENS, NS);
+    int T = s.c.total;
+    printf(" gated rmsnorm Dm %d group %d\n", Dm, gs);
     twin gx = tw_normal((size_t)T * Dm, 1, &r), z = tw_normal((size_t)T * ldz, 1.5, &r), gw = tw_normal(Dm, 1, &r);
     twin go = tw_zero((size_t)T * Dm), rs = tw_zero((size_t)T * (Dm / gs)), gdo = tw_normal((size_t)T * Dm, 1, &r);
     twin gdx = tw_normal((size_t)T * Dm, 1, &r), gdz = tw_normal((size_t)T * ldz, 1, &r), gdw = tw_normal(Dm, 1, &r);
@@ -491,10 +506,22 @@ static void test_conv_norm(void **st) {
     OK(gdx, TOL_FP32);
     OK(gdz, TOL_FP32);
     OK(gdw, TOL_FP32);
-    twin *all[] = {&x, &w, &bias, &out, &dout, &dx, &dw, &db, &cst, &so, &gx, &z, &gw, &go, &rs, &gdo, &gdx, &gdz, &gdw};
+    twin *all[] = {&gx, &z, &gw, &go, &rs, &gdo, &gdx, &gdz, &gdw};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
-    itw_free(&pos);
     pseqs_free(&s);
+}
+
+/* the sliding-window convolution (K <= 8) and the general one (K = 11); the norm at
+ * group sizes below, at and above a warp's multiples, the models' (1536) and a large one */
+static void test_conv_norm(void **st) {
+    conv_case(70, 4, 90);
+    conv_case(33, 1, 33);
+    conv_case(130, 8, 131);
+    conv_case(40, 11, 45);
+    grms_case(64, 32, 100);
+    grms_case(1536, 1536, 1600);
+    grms_case(2000, 1000, 2003);
+    grms_case(4200, 2100, 4200);
 }
 
 static double g_ssd_tol = TOL_FP32; /* bf16 tensor-core products inside the chunked scan: TOL_BF16 */
@@ -571,6 +598,18 @@ static void test_ssd(void **st) {
     ssd_case(3, 5, 24, 3, 7);
     ssd_case_lens(3, 64, 64, 1, 256, LONG, 7);
     ssd_case_lens(4, 32, 48, 2, 100, LONG, 7);
+    /* the fused tensor-core kernels (headdim = d_state = 64): one and several tiles per
+     * chunk, partial tiles and chunks, groups, chunks of 300 rows (five tiles) and of 7 */
+    printf("ssd mma\n");
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_MMA);
+    ssd_case(2, 64, 64, 1, 64);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma"); /* no silent fallback */
+    ssd_case_lens(3, 64, 64, 1, 256, LONG, 7);
+    ssd_case_lens(4, 64, 64, 2, 100, LONG, 7);
+    ssd_case_lens(2, 64, 64, 1, 300, LONG, 7);
+    ssd_case_lens(4, 64, 64, 4, 7, LONG, 7);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma");
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_AUTO);
     g_ssd_tol = TOL_FP32;
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
 }

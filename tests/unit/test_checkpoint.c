@@ -145,7 +145,7 @@ static void test_round_trip(void **state) {
     forward(&a, la);
     hn_ckpt_train tr = {.step = 42, .run_id = 7, .bpb_sum = 1.0 / 3.0, .flops_sum = 1e9 / 7,
                         .aux_sum = 0.1, .bpb_n = 3, .flops_n = 2, .first_valid_bpb = 8.01,
-                        .final_valid_bpb = M_PI, .bpic = 2.5, .final_train_bpb = 3.3};
+                        .final_valid_bpb = M_PI, .bpic = 2.5, .final_train_bpb = 3.3, .world_size = 2};
     tr.data_rng = hn_rng_derive(9, 0xda7a);
     (void)hn_rng_u64(&tr.data_rng);
     char path[512], cfg[1024];
@@ -322,6 +322,43 @@ static void run_close(ckpt_run *r) {
     hn_model_free(&r->m);
 }
 
+/* A checkpoint records how many processes trained the run (data parallel); a resume with
+ * another number is refused, naming both and the command that continues it, before
+ * anything is loaded. */
+static void test_world_size_recorded_and_checked(void **state) {
+    ckpt_run r;
+    run_open(&r, "dp", 2);
+    hn_error err;
+    hn_ckpt_train tr = {.step = 3, .run_id = 1, .data_rng = {{1, 2, 3, 4}}, .world_size = 2};
+    assert_int_equal(hn_checkpoint_write(&r.cs, r.cfg, "dp", &r.m, r.mv, r.mv, &tr, &err), HN_OK);
+    hn_ckpt_train at = {0};
+    int resumed = 0;
+    for (int world = 1; world <= 3; world += 2) {
+        r.cs.world_size = world;
+        assert_int_equal(hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &at, &resumed, &err), HN_ERR);
+        printf("  %s\n", err.msg);
+        char want[64];
+        snprintf(want, sizeof want, "this one has %d", world);
+        assert_non_null(strstr(err.msg, "written by a run of 2 processes"));
+        assert_non_null(strstr(err.msg, want));
+        assert_non_null(strstr(err.msg, "mpirun -np 2 hnet run FILE --resume"));
+        assert_int_equal(resumed, 0);
+    }
+    r.cs.world_size = 2;
+    assert_int_equal(hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &at, &resumed, &err), HN_OK);
+    assert_int_equal(resumed, 1);
+    assert_int_equal(at.world_size, 2);
+    assert_int_equal(at.step, 3);
+    /* one process's checkpoint resumed by two is refused the other way round */
+    tr.step = 6;
+    tr.world_size = 1;
+    assert_int_equal(hn_checkpoint_write(&r.cs, r.cfg, "dp", &r.m, r.mv, r.mv, &tr, &err), HN_OK);
+    assert_int_equal(hn_checkpoint_resume(&r.cs, r.cfg, &r.m, r.mv, r.mv, &at, &resumed, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "written by a run of 1 process and this one has 2"));
+    assert_non_null(strstr(err.msg, "as one process"));
+    run_close(&r);
+}
+
 static void test_damaged_checkpoints_refused(void **state) {
     ckpt_run r;
     run_open(&r, "run", 2);
@@ -483,6 +520,7 @@ int main(void) {
         cmocka_unit_test(test_nonzero_residual_bias_loads),
         cmocka_unit_test(test_checkpoint_without_residual_bias_loads),
         cmocka_unit_test(test_damaged_checkpoints_refused),
+        cmocka_unit_test(test_world_size_recorded_and_checked),
         cmocka_unit_test(test_unloadable_newest_falls_back),
         cmocka_unit_test(test_stale_temporary_files_removed),
     };

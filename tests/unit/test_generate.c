@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "plugin/registry.h"
 #include "support/fixtures.h"
+#include "train/checkpoint.h"
 
 #define LEN 48
 #define TOL 2e-4
@@ -205,6 +206,41 @@ static void test_rule_chunkers(void **state) {
                 2);
 }
 
+/* A random isotropic byte LM saved as a checkpoint: the entropy model of the entropy
+ * chunker (plugins/entropy), which needs no training to be stepped consistently. */
+static void save_entropy_model(const char *path) {
+    const char *cfg_json =
+        "{\"seed\":3,\"data\":{\"seq_len\":64},\"model\":{\"kind\":\"isotropic\",\"vocab\":256,"
+        "\"layout\":\"T1m1\",\"d\":32," LAYERS "}}";
+    cJSON *cfg = cJSON_Parse(cfg_json);
+    assert_non_null(cfg);
+    hn_model lm;
+    hn_error err;
+    int rc = hn_model_build(&lm, cJSON_GetObjectItem(cfg, "model"), &reg, hn_backend_cpu(), 3, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    assert_int_equal(hn_checkpoint_save(path, &lm, NULL, NULL, cfg_json, "entropy-lm", NULL, &err), HN_OK);
+    hn_model_free(&lm);
+    cJSON_Delete(cfg);
+}
+
+/* The entropy chunker steps its entropy model byte by byte and draws the boundaries the
+ * parallel forward drew (after that forward calibrated its threshold), by either rule. */
+static void test_entropy_chunker(void **state) {
+    char dir[128], path[256], chunker[512];
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "hn_test_entropy"), 0);
+    snprintf(path, sizeof path, "%s/lm.safetensors", dir);
+    save_entropy_model(path);
+    const char *rules[] = {"global", "relative"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(chunker, sizeof chunker,
+                 "{\"plugin\":\"entropy\",\"model\":\"%s\",\"ratio\":4,\"rule\":\"%s\"}", path,
+                 rules[i]);
+        check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,48]", "[null,null]", chunker), 1);
+    }
+    tmpdir_remove(dir);
+}
+
 /* Nucleus sampling: greedy at temperature 0, the softmax at top_p = 1, and only the
  * smallest set reaching top_p otherwise. */
 static void test_sampling(void **state) {
@@ -235,6 +271,7 @@ int main(void) {
         cmocka_unit_test(test_one_stage_dc_ablations),
         cmocka_unit_test(test_two_stage_dc),
         cmocka_unit_test(test_rule_chunkers),
+        cmocka_unit_test(test_entropy_chunker),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

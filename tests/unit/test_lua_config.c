@@ -442,6 +442,8 @@ static void test_token_errors(void **state) {
     EXPECT_ERROR("bad_token_vocab.lua", "model.vocab: expected at least the tokenizer's 268 tokens",
                  "found 256");
     EXPECT_ERROR("bad_token_space.lua", "model.chunker: space{}", "use dc{} or pool{} over tokens");
+    EXPECT_ERROR("bad_token_entropy.lua", "model.chunker: the entropy chunker's model is a byte LM",
+                 "use dc{} or pool{} over tokens");
 }
 
 static void test_lua_syntax_error(void **state) {

@@ -166,6 +166,31 @@ static void test_schema_migrates_v2_to_v3(void **state) {
     sqlite3_close(db);
 }
 
+/* A version-4 file (no world_size) migrates to 5: its runs were one process each; a new
+ * run records the processes that train it. */
+static void test_schema_migrates_v4_to_v5(void **state) {
+    char path[512];
+    hn_results *r = NULL;
+    open_ok(fresh_path(path, sizeof path), &r);
+    hn_run_info info = {.name = "old", .config_json = "{\"a\":1}"};
+    int64_t id;
+    hn_error err;
+    assert_int_equal(hn_results_begin_run(r, &info, &id, &err), HN_OK);
+    hn_results_close(r);
+    sqlite3 *db = sql_open(path);
+    sql_exec(db, HN_TEST_UNDO_V5 "PRAGMA user_version = 4");
+    sqlite3_close(db);
+    open_ok(path, &r);
+    info.world_size = 4;
+    assert_int_equal(hn_results_begin_run(r, &info, &id, &err), HN_OK);
+    hn_results_close(r);
+    db = sql_open(path);
+    assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
+    assert_int_equal(SQL_INT(db, "SELECT world_size FROM runs WHERE id = 1"), 1);
+    assert_int_equal(SQL_INT(db, "SELECT world_size FROM runs WHERE id = 2"), 4);
+    sqlite3_close(db);
+}
+
 static void test_schema_created_and_versioned(void **state) {
     char path[512], buf[64];
     hn_results *r = NULL;
@@ -176,8 +201,8 @@ static void test_schema_created_and_versioned(void **state) {
 
     sqlite3 *db = sql_open(path);
     assert_int_equal(SQL_INT(db, "PRAGMA user_version"), HN_RESULTS_SCHEMA_VERSION);
-    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 4);
-    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "4");
+    assert_int_equal(HN_RESULTS_SCHEMA_VERSION, 5);
+    assert_string_equal(SQL_TXT(db, buf, "SELECT value FROM meta WHERE key='schema_version'"), "5");
     assert_string_equal(SQL_TXT(db, buf, "PRAGMA journal_mode"), "wal");
     const char *objects[] = {"table:meta", "table:runs", "table:metrics", "view:final_bpb",
                              "view:curves", "view:latest_runs", "view:current_runs",
@@ -603,6 +628,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_created_and_versioned),
         cmocka_unit_test(test_schema_migrates_v2_to_v3),
+        cmocka_unit_test(test_schema_migrates_v4_to_v5),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_killed_run_is_interrupted),
         cmocka_unit_test(test_concurrent_writers),

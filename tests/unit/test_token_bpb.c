@@ -164,10 +164,65 @@ static void test_bpb_over_the_same_bytes(void **state) {
     }
 }
 
+/* Data-parallel training over tokens: the ranks' parts of a batch, side by side, are the
+ * batch one process draws (their bytes add up to its bytes), and every rank's generator
+ * ends where the one process's does; the validation windows, dealt out a batch at a time
+ * with the shorter last window as one batch more (as the trainer deals them), score
+ * every byte of the span once. */
+static void test_token_batch_parts_are_the_global_batch(void **state) {
+    enum { SEQS = 7, EVAL_BATCH = 3 };
+    hn_error err;
+    for (size_t k = 0; k < sizeof SPECS / sizeof *SPECS; k++) {
+        cJSON *td = data_section(SPECS[k]);
+        hn_data_stream d;
+        if (hn_data_stream_open(&d, &corpus, td, SEQ_LEN, EVAL_BYTES, &err)) fail_msg("%s", err.msg);
+        size_t T = (size_t)SEQS * (size_t)d.seq_len;
+        int32_t *tok = malloc(T * sizeof *tok), *tgt = malloc(T * sizeof *tgt);
+        int32_t *ptok = malloc(T * sizeof *tok), *ptgt = malloc(T * sizeof *tgt);
+        hn_rng one, part;
+        hn_rng_seed(&one, 11);
+        long whole = hn_data_stream_train(&d, &one, SEQS, tok, tgt);
+        assert_int_equal(whole, hn_token_corpus_bytes(&d.tokens, tgt, T));
+        for (int world = 1; world <= 4; world++) {
+            long sum = 0;
+            for (int r = 0; r < world; r++) {
+                int first, count;
+                hn_batch_part(SEQS, r, world, &first, &count);
+                hn_rng_seed(&part, 11);
+                sum += hn_data_stream_train_part(&d, &part, SEQS, first, count, ptok, ptgt);
+                size_t at = (size_t)first * d.seq_len, n = (size_t)count * d.seq_len;
+                assert_memory_equal(ptok, tok + at, n * sizeof *tok);
+                assert_memory_equal(ptgt, tgt + at, n * sizeof *tgt);
+                assert_memory_equal(&part, &one, sizeof part);
+            }
+            assert_int_equal(sum, whole);
+            /* validation, dealt to the ranks in turn */
+            size_t V = (size_t)EVAL_BATCH * d.seq_len;
+            int32_t *vtok = malloc(V * sizeof *vtok), *vtgt = malloc(V * sizeof *vtgt);
+            long vbytes = 0;
+            for (int r = 0; r < world; r++) {
+                long batch = 0;
+                for (long w = 0; w < d.valid_windows; w += EVAL_BATCH, batch++) {
+                    if (batch % world != r) continue;
+                    int n = (int)(d.valid_windows - w < EVAL_BATCH ? d.valid_windows - w : EVAL_BATCH);
+                    vbytes += hn_data_stream_valid(&d, w, n, vtok, vtgt);
+                }
+                if (d.valid_tail && batch % world == r) vbytes += hn_data_stream_valid_tail(&d, vtok, vtgt);
+            }
+            assert_int_equal(vbytes, d.valid_bytes);
+            free(vtok), free(vtgt);
+        }
+        free(tok), free(tgt), free(ptok), free(ptgt);
+        hn_data_stream_close(&d);
+        cJSON_Delete(td);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_validation_bytes),
         cmocka_unit_test(test_bpb_over_the_same_bytes),
+        cmocka_unit_test(test_token_batch_parts_are_the_global_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -39,14 +39,21 @@ typedef enum hn_cuda_attention_mode {
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 
-/* The SSD scan: CHUNKED (default) = the chunked algorithm, a block per (sequence,
- * head) doing matrix products inside chunks; SCAN = the row-at-a-time recurrence. Also
- * settable with HNET_CUDA_SSD=scan|chunked. */
+/* The SSD scan: CHUNKED = the chunked algorithm, blocks per (chunk, head) doing matrix
+ * products inside chunks (fp32, or bf16 tensor cores in the bf16 matmul mode); SCAN =
+ * the row-at-a-time recurrence; MMA = the chunked algorithm fused on bf16 tensor cores
+ * (headdim = d_state = 64; other shapes fall back to CHUNKED); AUTO (default) = MMA in
+ * the bf16 matmul mode, else CHUNKED. Also settable with
+ * HNET_CUDA_SSD=scan|chunked|mma|auto. */
 typedef enum hn_cuda_ssd_mode {
     HN_CUDA_SSD_CHUNKED = 0,
-    HN_CUDA_SSD_SCAN = 1
+    HN_CUDA_SSD_SCAN = 1,
+    HN_CUDA_SSD_MMA = 2,
+    HN_CUDA_SSD_AUTO = 3
 } hn_cuda_ssd_mode;
 void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode);
+/* the implementation the last SSD forward or backward ran: "mma", "chunked" or "scan" */
+const char *hn_cuda_ssd_last_impl(void);
 
 /* The first CUDA error seen since the last call ("" when none); clears it. */
 const char *hn_cuda_last_error(void);

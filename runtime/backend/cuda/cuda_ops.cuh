@@ -78,14 +78,35 @@ void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float
                    float beta2, float eps, float weight_decay, float bc1, float bc2,
                    float grad_scale);
 
-/* The SSD scan's two implementations (ssm.cu: row recurrence; ssd_chunked.cu: chunked
- * products) and their chunk plan: cb [n_seqs + 1] the first chunk of each sequence, tab
- * [2 n_chunks] each chunk's first row and rows, on the device (cached per packing). */
+/* The SSD scan's three implementations (ssm.cu: row recurrence; ssd_chunked.cu: chunked
+ * products; ssd_mma.cu: chunked on tensor cores for headdim = d_state = 64) and their
+ * chunk plan, on the device (cached per packing): cb [n_seqs + 1] the first chunk of each
+ * sequence, tab [2 n_chunks] each chunk's first row and rows, tiles [n_tiles] the chunks
+ * cut into tiles of HN_SSD_TILE_ROWS rows (int4: first row, rows, chunk, index within
+ * the chunk | tiles in the chunk << 16; a chunk's tiles are consecutive). */
+#define HN_SSD_TILE_ROWS 64
 typedef struct hn_ssd_plan {
-    int n_chunks;
-    const int32_t *cb, *tab;
+    int n_chunks, n_tiles;
+    const int32_t *cb, *tab, *tiles;
 } hn_ssd_plan;
 int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q);
+/* the state carried over each sequence's chunks (forward) or its gradient (backward,
+ * reverse = 1): out[c] = value entering chunk c (leaving it, backward), v <- el_c v + z_c */
+void hn_cuda_ssdc_scan(float *out, float *final_state, size_t final_stride, const float *z,
+                       const float *el, const int32_t *cb, int n_seqs, int H, size_t PN,
+                       int reverse);
+int hn_cuda_ssd_mma_supports(const hn_ssm_dims *d);
+void hn_cuda_ssd_mma_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+                             const float *x, const float *B, const float *C, int ld,
+                             const float *dt_raw, int ld_dt, const float *dt_bias,
+                             const float *A_log, const float *D, const hn_seqs *seqs,
+                             const hn_ssm_dims *d);
+void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                              float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                              const float *x, const float *B, const float *C, int ld,
+                              const float *dt_raw, int ld_dt, const float *dt_bias,
+                              const float *A_log, const float *D, const float *chunk_states,
+                              const hn_seqs *seqs, const hn_ssm_dims *d);
 void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
                           const float *x, const float *B, const float *C, int ld,
                           const float *dt_raw, int ld_dt, const float *dt_bias,

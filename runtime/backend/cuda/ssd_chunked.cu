@@ -283,6 +283,14 @@ __global__ void k_ssdc_scan(float *out, float *final_state, size_t final_stride,
     }
 }
 
+void hn_cuda_ssdc_scan(float *out, float *final_state, size_t final_stride, const float *z,
+                       const float *el, const int32_t *cb, int n_seqs, int H, size_t PN,
+                       int reverse) {
+    size_t items = (size_t)n_seqs * H * PN;
+    k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(out, final_state, final_stride, z, el, cb, n_seqs,
+                                                H, PN, reverse);
+}
+
 static size_t fwd_block_floats(const hn_ssm_dims *d) {
     size_t Q = d->chunk, V = d->headdim > d->d_state ? d->headdim : d->d_state;
     return Q * Q + Q * V;
@@ -348,9 +356,7 @@ void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, siz
     size_t smem = 2 * (size_t)Q * sizeof(float);
     k_ssdc_local<<<grid, NT, smem>>>(z, el, x, B, ld, dt_raw, ld_dt, dt_bias, A_log, pl.p.tab, pl.p.n_chunks,
                                      H, P, N, G, Q, ws, per, tc);
-    size_t items = (size_t)seqs->n * H * PN;
-    k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(chunk_states, final_state, final_stride, z, el,
-                                                pl.p.cb, seqs->n, H, PN, 0);
+    hn_cuda_ssdc_scan(chunk_states, final_state, final_stride, z, el, pl.p.cb, seqs->n, H, PN, 0);
     k_ssdc_fwd<<<grid, NT, smem>>>(y, chunk_states, x, B, C, ld, dt_raw, ld_dt, dt_bias, A_log, D,
                                    pl.p.tab, pl.p.n_chunks, H, P, N, G, Q, ws, per, tc);
     HN_LAUNCHED("ssd_forward chunked");
@@ -577,8 +583,7 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
     k_ssdc_dlocal<<<grid, NT, 2 * (size_t)Q * sizeof(float)>>>(z, el, dy, C, ld, dt_raw, ld_dt,
                                                                dt_bias, A_log, pl.p.tab, pl.p.n_chunks, H, P,
                                                                N, G, Q, ws, per, tc);
-    size_t items = (size_t)seqs->n * H * PN;
-    k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(dstate, NULL, 0, z, el, pl.p.cb, seqs->n, H, PN, 1);
+    hn_cuda_ssdc_scan(dstate, NULL, 0, z, el, pl.p.cb, seqs->n, H, PN, 1);
     size_t smem = (5 * (size_t)Q + NT) * sizeof(float);
     k_ssdc_bwd<<<grid, NT, smem>>>(dx, ldd, ddt_raw, ld_ddt, part, scal, dy, x, B, C, ld, dt_raw,
                                    ld_dt, dt_bias, A_log, D, chunk_states, dstate, pl.p.tab, pl.p.n_chunks, T,

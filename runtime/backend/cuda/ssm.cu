@@ -91,11 +91,152 @@ __global__ void k_conv_dw(float *dw, float *dbias, const float *g, const float *
     for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)c * K + k, acc[k]);
 }
 
+/* ---- the same convolution as sliding windows: one thread per (channel, strip of
+ * CONV_ROWS rows) keeps the last K inputs (and, backward, the last K gradients) in
+ * registers, so every element is read once and consecutive threads read consecutive
+ * channels. Kernel widths up to CONV_MAXK_FAST; wider ones take the kernels above. */
+#define CONV_ROWS 64
+#define CONV_MAXK_FAST 8
+
+template <int K>
+__global__ void __launch_bounds__(128) k_conv_fwd_win(float *out, const float *x, int ld_x, const float *w,
+                                                      const float *bias, const int32_t *pos, int T, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+    if (c >= C) return;
+    int r1 = min(T, r0 + CONV_ROWS);
+    float wc[K], win[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) wc[k] = w[(size_t)c * K + k];
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) { /* rows r0 - K + 1 .. r0 - 1 */
+        int r = r0 - (K - 1) + k;
+        win[k + 1] = r >= 0 ? x[(size_t)r * ld_x + c] : 0.0f;
+    }
+    float b = bias[c];
+    for (int t = r0; t < r1; t++) {
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        win[K - 1] = x[(size_t)t * ld_x + c];
+        int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
+        float p = b;
+#pragma unroll
+        for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
+        out[(size_t)t * C + c] = p * hn_sigmoidf(p);
+    }
+}
+
+/* backward of one strip: g_t = dout_t silu'(pre_t) for t in [r0, r1 + K - 1) (the
+ * K - 1 rows past the strip feed its dx), dx_r += sum_k g_(r + K-1-k) w_k within r's
+ * sequence, and the strip's partial sums of dw and dbias into part [strips][C][K + 1] */
+template <int K>
+__global__ void __launch_bounds__(128) k_conv_bwd_win(float *dx, int ld_dx, float *part, const float *dout,
+                                                      const float *x, int ld_x, const float *w,
+                                                      const float *bias, const int32_t *pos, int T, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+    if (c >= C) return;
+    int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
+    float wc[K], win[K], gring[K], dw[K], db = 0.0f;
+    int sring[K]; /* the sequence start of each gradient in gring */
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        wc[k] = w[(size_t)c * K + k];
+        gring[k] = dw[k] = 0.0f;
+        sring[k] = -1;
+    }
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) {
+        int r = r0 - (K - 1) + k;
+        win[k + 1] = r >= 0 ? x[(size_t)r * ld_x + c] : 0.0f;
+    }
+    float b = bias[c];
+    for (int t = r0; t < r1 + K - 1; t++) {
+        float gt = 0.0f;
+        int st = -2;
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        if (t < r_end) {
+            win[K - 1] = x[(size_t)t * ld_x + c];
+            int pt = pos[t], first = K - 1 - pt;
+            float p = b;
+#pragma unroll
+            for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
+            float sg = hn_sigmoidf(p);
+            gt = dout[(size_t)t * C + c] * sg * (1.0f + p * (1.0f - sg));
+            st = t - pt;
+            if (t < r1) {
+                db += gt;
+#pragma unroll
+                for (int k = 0; k < K; k++) dw[k] += k >= first ? gt * win[k] : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) {
+            gring[k] = gring[k + 1];
+            sring[k] = sring[k + 1];
+        }
+        gring[K - 1] = gt;
+        sring[K - 1] = st;
+        int r = t - (K - 1); /* its gradients g_r .. g_t are all in the ring now */
+        if (r >= r0) {
+            int sr = sring[0];
+            float acc = 0.0f;
+#pragma unroll
+            for (int k = 0; k < K; k++) acc += sring[K - 1 - k] == sr ? gring[K - 1 - k] * wc[k] : 0.0f;
+            dx[(size_t)r * ld_dx + c] += acc;
+        }
+    }
+    float *pp = part + ((size_t)blockIdx.y * C + c) * (K + 1);
+#pragma unroll
+    for (int k = 0; k < K; k++) pp[k] = dw[k];
+    pp[K] = db;
+}
+
+/* dw, dbias += the strips' partial sums, in strip order */
+__global__ void k_conv_dw_sum(float *dw, float *dbias, const float *part, int strips, int C, int K) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= C * (K + 1)) return;
+    int c = i / (K + 1), k = i % (K + 1);
+    float s = 0.0f;
+    for (int b = 0; b < strips; b++) s += part[((size_t)b * C + c) * (K + 1) + k];
+    if (k < K) dw[(size_t)c * K + k] += s;
+    else dbias[c] += s;
+}
+
+template <int K>
+static void conv_fwd_k(float *out, const float *x, int ld_x, const float *w, const float *bias,
+                       const hn_seqs *s, int C) {
+    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    k_conv_fwd_win<K><<<grid, 128>>>(out, x, ld_x, w, bias, s->pos_dev, s->total, C);
+}
+template <int K>
+static void conv_bwd_k(float *dx, int ld_dx, float *part, const float *dout, const float *x,
+                       int ld_x, const float *w, const float *bias, const hn_seqs *s, int C) {
+    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    k_conv_bwd_win<K><<<grid, 128>>>(dx, ld_dx, part, dout, x, ld_x, w, bias, s->pos_dev, s->total, C);
+}
+#define CONV_SWITCH(K, CALL)                        \
+    switch (K) {                                    \
+    case 1: CALL(1); break;                         \
+    case 2: CALL(2); break;                         \
+    case 3: CALL(3); break;                         \
+    case 4: CALL(4); break;                         \
+    case 5: CALL(5); break;                         \
+    case 6: CALL(6); break;                         \
+    case 7: CALL(7); break;                         \
+    default: CALL(8); break;                        \
+    }
+
 static void conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
                            const hn_seqs *seqs, int C, int K) {
     size_t n = (size_t)seqs->total * C;
     if (!n) return;
-    k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, ld_x, w, bias, seqs->pos_dev, seqs->total, C, K);
+    if (K <= CONV_MAXK_FAST) {
+#define FWD(k) conv_fwd_k<k>(out, x, ld_x, w, bias, seqs, C)
+        CONV_SWITCH(K, FWD)
+#undef FWD
+    } else {
+        k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, ld_x, w, bias, seqs->pos_dev, seqs->total, C, K);
+    }
     HN_LAUNCHED("conv1d_forward");
 }
 
@@ -109,7 +250,20 @@ static void conv1d_backward(float *dx, int ld_dx, float *dw, float *dbias, const
         hn_cuda_note(cudaErrorInvalidValue, "conv1d: kernel width > 16");
         return;
     }
+    if (K <= CONV_MAXK_FAST) {
+        int strips = (T + CONV_ROWS - 1) / CONV_ROWS;
+        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (size_t)strips * C * (K + 1) * sizeof(float));
+        if (!part) return;
+#define BWD(k) conv_bwd_k<k>(dx, ld_dx, part, dout, x, ld_x, w, bias, seqs, C)
+        CONV_SWITCH(K, BWD)
+#undef BWD
+        int items = C * (K + 1);
+        k_conv_dw_sum<<<(items + 127) / 128, 128>>>(dw, dbias, part, strips, C, K);
+        HN_LAUNCHED("conv1d_backward");
+        return;
+    }
     float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, n * sizeof(float));
+    if (!g) return;
     k_conv_g<<<hn_blocks(n, TPB), TPB>>>(g, dout, x, ld_x, w, bias, seqs->pos_dev, T, C, K);
     k_conv_dx<<<hn_blocks(n, TPB), TPB>>>(dx, ld_dx, g, w, seqs->pos_dev, T, C, K);
     dim3 grid((C + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
@@ -261,12 +415,24 @@ extern "C" void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode) { g_ssd_mode = (int)
 /* the chunked kernels keep a few Q x Q matrices per block and 5 Q floats of shared
  * memory: beyond this chunk size the row recurrence runs instead */
 #define SSDC_MAX_CHUNK 512 /* 5 Q floats + ~36 KB of tiles within 48 KB of shared memory */
-static int ssd_chunked(const hn_ssm_dims *d) {
+enum ssd_impl { SSD_SCAN, SSD_CHUNKED, SSD_MMA };
+static const char *const g_impl_names[] = {"scan", "chunked", "mma"};
+static ssd_impl g_last_impl = SSD_SCAN;
+extern "C" const char *hn_cuda_ssd_last_impl(void) { return g_impl_names[g_last_impl]; }
+static ssd_impl ssd_pick(const hn_ssm_dims *d) {
     if (g_ssd_mode < 0) {
         const char *e = getenv("HNET_CUDA_SSD");
-        g_ssd_mode = e && !strcmp(e, "scan") ? HN_CUDA_SSD_SCAN : HN_CUDA_SSD_CHUNKED;
+        g_ssd_mode = !e ? HN_CUDA_SSD_AUTO
+                     : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
+                     : !strcmp(e, "chunked") ? HN_CUDA_SSD_CHUNKED
+                     : !strcmp(e, "mma")     ? HN_CUDA_SSD_MMA
+                                             : HN_CUDA_SSD_AUTO;
     }
-    return g_ssd_mode == HN_CUDA_SSD_CHUNKED && d->chunk <= SSDC_MAX_CHUNK;
+    if (g_ssd_mode == HN_CUDA_SSD_SCAN) return SSD_SCAN;
+    int want_mma = g_ssd_mode == HN_CUDA_SSD_MMA ||
+                   (g_ssd_mode == HN_CUDA_SSD_AUTO && hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16);
+    if (want_mma && hn_cuda_ssd_mma_supports(d)) return SSD_MMA;
+    return d->chunk <= SSDC_MAX_CHUNK ? SSD_CHUNKED : SSD_SCAN;
 }
 
 /* The chunk plan of a packing (cuda_ops.cuh). A few recent plans stay on the device:
@@ -274,9 +440,10 @@ static int ssd_chunked(const hn_ssm_dims *d) {
  * H-Net alternates between its stages' packings within a step. */
 #define PLAN_CACHE 4
 static struct cached_plan {
-    int Q, n_seqs, n_chunks;
-    int32_t *offsets; /* host copy of the packing it was made for */
-    int32_t *dev;     /* [n_seqs + 1] first chunks, then [2 n_chunks] first row, rows */
+    int Q, n_seqs;
+    hn_ssd_plan plan;  /* pointers into dev */
+    int32_t *offsets;  /* host copy of the packing it was made for */
+    int32_t *dev;      /* tiles [4 n_tiles], cb [n_seqs + 1], tab [2 n_chunks] */
     size_t dev_cap, off_cap;
 } g_plans[PLAN_CACHE];
 static int g_plan_next;
@@ -286,23 +453,38 @@ int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
     for (int i = 0; i < PLAN_CACHE; i++) {
         struct cached_plan *c = &g_plans[i];
         if (c->dev && c->Q == Q && c->n_seqs == seqs->n && !memcmp(c->offsets, seqs->offsets, offs)) {
-            *pl = hn_ssd_plan{c->n_chunks, c->dev, c->dev + seqs->n + 1};
+            *pl = c->plan;
             return 0;
         }
     }
     struct cached_plan *c = &g_plans[g_plan_next];
     g_plan_next = (g_plan_next + 1) % PLAN_CACHE;
-    int n = hn_ssd_n_chunks(seqs, Q);
-    size_t ints = (size_t)seqs->n + 1 + 2 * (size_t)n;
+    int n = hn_ssd_n_chunks(seqs, Q), n_tiles = 0;
+    for (int s = 0; s < seqs->n; s++)
+        for (int r = seqs->offsets[s]; r < seqs->offsets[s + 1]; r += Q) {
+            int q = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+            n_tiles += (q + HN_SSD_TILE_ROWS - 1) / HN_SSD_TILE_ROWS;
+        }
+    /* the tiles first: the kernels read them as int4 */
+    size_t ints = 4 * (size_t)n_tiles + seqs->n + 1 + 2 * (size_t)n;
     int32_t *host = (int32_t *)malloc(ints * sizeof(int32_t));
     if (!host) return -1;
-    int32_t *cb = host, *tab = host + seqs->n + 1;
-    int ci = 0;
+    int32_t *tiles = host, *cb = tiles + 4 * (size_t)n_tiles, *tab = cb + seqs->n + 1;
+    int ci = 0, ti = 0;
     for (int s = 0; s < seqs->n; s++) {
         cb[s] = ci;
         for (int r = seqs->offsets[s]; r < seqs->offsets[s + 1]; r += Q, ci++) {
+            int q = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+            int nk = (q + HN_SSD_TILE_ROWS - 1) / HN_SSD_TILE_ROWS;
             tab[2 * ci] = r;
-            tab[2 * ci + 1] = seqs->offsets[s + 1] - r < Q ? seqs->offsets[s + 1] - r : Q;
+            tab[2 * ci + 1] = q;
+            for (int k = 0; k < nk; k++, ti++) {
+                int32_t *t = tiles + 4 * (size_t)ti;
+                t[0] = r + k * HN_SSD_TILE_ROWS;
+                t[1] = q - k * HN_SSD_TILE_ROWS < HN_SSD_TILE_ROWS ? q - k * HN_SSD_TILE_ROWS : HN_SSD_TILE_ROWS;
+                t[2] = ci;
+                t[3] = k | nk << 16;
+            }
         }
     }
     cb[seqs->n] = ci;
@@ -327,8 +509,9 @@ int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
     memcpy(c->offsets, seqs->offsets, offs);
     c->Q = Q;
     c->n_seqs = seqs->n;
-    c->n_chunks = n;
-    *pl = hn_ssd_plan{n, c->dev, c->dev + seqs->n + 1};
+    int32_t *dev_tiles = c->dev, *dev_cb = dev_tiles + 4 * (size_t)n_tiles;
+    c->plan = hn_ssd_plan{n, n_tiles, dev_cb, dev_cb + seqs->n + 1, dev_tiles};
+    *pl = c->plan;
     return 0;
 }
 
@@ -401,7 +584,14 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
                         const float *x, const float *B, const float *C, int ld,
                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
-    if (ssd_chunked(d)) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
+                                ld_dt, dt_bias, A_log, D, seqs, d);
+        return;
+    }
+    if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
                              ld_dt, dt_bias, A_log, D, seqs, d);
         return;
@@ -563,7 +753,14 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                          const float *D, const float *chunk_states, const hn_seqs *seqs,
                          const hn_ssm_dims *d, float *ws) {
-    if (ssd_chunked(d)) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B,
+                                 C, ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
+        return;
+    }
+    if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C,
                               ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
         return;

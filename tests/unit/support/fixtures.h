@@ -16,10 +16,11 @@ int tmpdir_make(char *dir, size_t cap, const char *prefix);
 /* Removes dir and everything in it. */
 void tmpdir_remove(const char *dir);
 
-/* SQL that takes a results.db of schema version 4 back to the shape of version 2 (the v4
- * evaluations and
- * v3 columns, indexes and views removed), for migration tests. */
-#define HN_TEST_UNDO_V4 "DROP VIEW evaluation_results; DROP TABLE evaluations;"
+/* SQL that takes a results.db of schema version 5 back to the shape of version 2 (the v5
+ * world_size column, the v4 evaluations and v3 columns, indexes and views removed), for
+ * migration tests. */
+#define HN_TEST_UNDO_V5 "ALTER TABLE runs DROP COLUMN world_size;"
+#define HN_TEST_UNDO_V4 HN_TEST_UNDO_V5 "DROP VIEW evaluation_results; DROP TABLE evaluations;"
 #define HN_TEST_UNDO_V3                                                                    \
     HN_TEST_UNDO_V4                                                                         \
     "DROP VIEW current_runs; DROP VIEW latest_runs; DROP VIEW final_bpb;"                   \

@@ -1,0 +1,38 @@
+/* Internals shared by the ops of `hnet bench --op` (cmd_bench_op.c, cmd_bench_op_ssd.c):
+ * the parsed options, packed test sequences, random device buffers, the relative error
+ * against the cpu twin and the timer. */
+#ifndef HN_CLI_BENCH_OP_H
+#define HN_CLI_BENCH_OP_H
+
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/rng.h"
+
+typedef struct op_opts {
+    const char *op;
+    long n_seqs, seq_len, heads, head_dim, reps, warmup, check_len;
+    long window;         /* < 0: global */
+    long chunk, d_state; /* ssd */
+    const char *kernels; /* comma-separated kernel choices to compare, or NULL */
+} op_opts;
+
+/* packed sequences of the given lengths on one backend */
+typedef struct packed {
+    hn_seqs s;
+    int32_t *offsets, *pos, *offsets_dev, *pos_dev;
+} packed;
+
+int hn_bench_packed_make(packed *p, const hn_backend *be, const int *lens, int n);
+void hn_bench_packed_free(packed *p, const hn_backend *be);
+/* a device buffer of n normal values (std), also kept on the host when host != NULL */
+float *hn_bench_device_normal(const hn_backend *be, size_t n, double std, hn_rng *r, float **host);
+/* ||gpu - cpu|| / ||cpu|| (gpu_dev downloaded from g) */
+double hn_bench_rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g);
+/* median ms (device events) of `reps` calls of fn(be, arg) after `warmup` */
+double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend *be, void *arg,
+                        int warmup, int reps);
+
+int hn_bench_ssd(const op_opts *o);
+
+#endif

@@ -1,0 +1,111 @@
+/* Data-parallel training: one process per rank, each holding a full copy of the weights
+ * and optimizer state and a share of every global batch; the collectives the trainer
+ * needs to keep the copies identical.
+ *
+ * Start-up (hn_dist_detect, environment only, before anything else) recognises how the
+ * process was launched:
+ *   mpirun (Open MPI)   OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK
+ *   PMIx launchers      PMIX_RANK (srun --mpi=pmix, prun); PMI_RANK / PMI_SIZE (MPICH, pmi2)
+ *   srun (Slurm)        SLURM_PROCID / SLURM_STEP_NUM_TASKS (= SLURM_NTASKS of the step) /
+ *                       SLURM_LOCALID, read only inside an srun step
+ *   torchrun-style      RANK / WORLD_SIZE / LOCAL_RANK (MASTER_ADDR / MASTER_PORT unused)
+ * The ranks talk through MPI, so only an MPI launch (the first two) makes a world larger
+ * than one; srun or torchrun-style variables that ask for several ranks without one are
+ * refused, saying to use mpirun or srun --mpi=pmix (an Open MPI singleton cannot join
+ * other processes). Where both are present they must agree.
+ *
+ * hn_dist_open then starts the communicator: the MPI backend (MPI_Init) under an MPI
+ * launch, else the single-process one, whose collectives return at once: a world of one
+ * goes through the same calls at no cost. */
+#ifndef HN_DIST_H
+#define HN_DIST_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/error.h"
+
+/* How the process was launched, from the environment alone. */
+typedef struct hn_dist_launch {
+    int rank, world, local_rank; /* world 0: an MPI launch that names no size (MPI says) */
+    int mpi;                     /* an MPI launcher started it: the MPI backend */
+    char how[96];                /* "mpirun (OMPI_COMM_WORLD_*)", "one process", ... */
+} hn_dist_launch;
+
+/* Reads the launch variables above; a malformed or contradictory set is one clear error. */
+int hn_dist_detect(hn_dist_launch *out, hn_error *err);
+
+/* Why the last collective failed. */
+typedef enum hn_dist_failure {
+    HN_DIST_OK = 0,
+    HN_DIST_PEER_GONE, /* another rank died (killed or crashed) */
+    HN_DIST_STOPPED,   /* a stop signal came while the other ranks never arrived */
+    HN_DIST_TIMEOUT,   /* no progress for HNET_DIST_TIMEOUT seconds */
+    HN_DIST_ERROR      /* the transport reported an error */
+} hn_dist_failure;
+
+struct hn_dist_ops; /* dist/dist_backend.h: the table a backend (mpi; later nccl) fills */
+
+typedef struct hn_dist {
+    int rank, world;             /* this process, and how many train together */
+    int local_rank, local_world; /* among the ranks on this host */
+    char backend[16];            /* "single" or "mpi" */
+    char how[96];                /* the launch (hn_dist_launch.how) */
+    volatile sig_atomic_t *stop; /* the run's stop flag (set by a signal handler, to the
+                                  * signal's number): a wait in a collective watches it */
+    hn_dist_failure failure;     /* why the last collective failed */
+    int gone_rank;               /* HN_DIST_PEER_GONE: which rank */
+    int deputy;                  /* the lowest rank but 0 on rank 0's host: it records the
+                                  * run's end in results.db should rank 0 die */
+    const struct hn_dist_ops *ops;
+    void *impl;
+} hn_dist;
+
+/* Starts the communicator the launch calls for (MPI_Init under an MPI launch). On a
+ * failure after MPI started, *out is that communicator, for hn_dist_abort (the other
+ * ranks may be waiting for this one); otherwise NULL. */
+int hn_dist_open(const hn_dist_launch *launch, hn_dist **out, hn_error *err);
+/* The world of one process (static; hn_dist_close on it does nothing). */
+hn_dist *hn_dist_single(void);
+/* A clean end, reached by every rank (MPI_Finalize). */
+void hn_dist_close(hn_dist *d);
+/* This rank failed where the others cannot know: ends every rank of the job (MPI_Abort)
+ * with the exit status code. Returns only for a world of one. */
+void hn_dist_abort(hn_dist *d, int code);
+
+/* The collectives. Every rank calls them in the same order with the same sizes; each
+ * returns HN_ERR (d->failure says why) when it cannot complete: another rank died, a
+ * stop signal came while the others never arrived, or HNET_DIST_TIMEOUT passed. */
+/* v[i] = sum over ranks of v[i] (host memory, small vectors of statistics) */
+int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err);
+/* v[i] = max over ranks of v[i] */
+int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err);
+/* rank 0's bytes to every rank */
+int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err);
+int hn_dist_barrier(hn_dist *d, hn_error *err);
+
+/* Float buffers of a backend's memory (the gradients, the weights). The MPI backend
+ * takes host memory, so data-parallel training runs on the cpu backend; an NCCL backend
+ * would take cuda memory (dist/dist_backend.h). */
+int hn_dist_supports(const hn_dist *d, const hn_backend *be, hn_error *err);
+/* g = sum over ranks of share * g: each rank's gradient weighted by its share of the
+ * global batch's bytes, so the result is the gradient of the global per-byte mean.
+ * All-reduced in buckets (HN_DIST_BUCKET_FLOATS). A world of one returns at once. */
+int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
+                          hn_error *err);
+/* buf of rank 0 to every rank (weights and moments at the start). */
+int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
+                             hn_error *err);
+
+/* Cores for each rank of this host: the cores this process may run on, shared with the
+ * other ranks of the host unless the launcher bound each rank to its own (mpirun binds
+ * to cores by default for up to 2 ranks, not when oversubscribed). At least 1. */
+int hn_dist_cores_per_rank(const hn_dist *d);
+
+/* 16 MiB per all-reduce (MPI counts are ints); HNET_DIST_BUCKET=N takes smaller buckets of
+ * N floats (the tests split a small model's gradient into many) */
+#define HN_DIST_BUCKET_FLOATS ((size_t)1 << 22)
+
+#endif

@@ -1,0 +1,225 @@
+/* The MPI backend: one rank per process over MPI_COMM_WORLD (a duplicate, errors
+ * returned rather than fatal). Every collective is the non-blocking form, polled, so a
+ * wait can notice a dead rank or a stop signal (dist/watch.h) instead of hanging. */
+#include "dist/dist_backend.h"
+
+#ifndef HN_HAVE_MPI
+
+int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
+    (void)d;
+    return hn_fail(err,
+                   "started by %s, but this hnet was built without MPI (no libopenmpi-dev when it "
+                   "was built): install it (sh scripts/deps.sh) and rebuild (make) to train over "
+                   "several processes",
+                   launch->how);
+}
+
+#else
+
+#include <mpi.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dist/watch.h"
+
+typedef struct mpi_dist {
+    MPI_Comm comm;
+    size_t bucket; /* floats per all-reduce: HN_DIST_BUCKET_FLOATS, or HNET_DIST_BUCKET */
+    hn_dist_watch watch;
+    hn_dist_peer *peers; /* the other ranks on this host */
+} mpi_dist;
+
+static mpi_dist *impl(hn_dist *d) { return d->impl; }
+
+static int mpi_fail(hn_dist *d, int rc, const char *what, hn_error *err) {
+    char s[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, s, &len);
+    s[len] = 0;
+    d->failure = HN_DIST_ERROR;
+    return hn_fail(err, "MPI failed in %s on rank %d: %s", what, d->rank, s);
+}
+
+/* Polls requests to completion; gives up when the watch says the others will not come. */
+static int wait_all(hn_dist *d, MPI_Request *req, int n, const char *what, hn_error *err) {
+    mpi_dist *m = impl(d);
+    m->watch.stop = d->stop;
+    hn_dist_watch_begin(&m->watch);
+    for (;;) {
+        int done = 0, rc = MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_fail(d, rc, what, err);
+        if (done) return HN_OK;
+        if (hn_dist_watch_check(&m->watch, what, &d->failure, err)) {
+            d->gone_rank = m->watch.gone_rank;
+            return HN_ERR;
+        }
+        sched_yield(); /* ranks may share cores (mpirun --oversubscribe) */
+    }
+}
+
+/* Waits for one non-blocking collective that `started` says was started. */
+static int wait_one(hn_dist *d, int started, MPI_Request *req, const char *what, hn_error *err) {
+    if (started != MPI_SUCCESS) return mpi_fail(d, started, what, err);
+    return wait_all(d, req, 1, what, err);
+}
+
+static int sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, impl(d)->comm, &req);
+    return wait_one(d, rc, &req, "a sum of statistics", err);
+}
+
+static int max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, impl(d)->comm, &req);
+    return wait_one(d, rc, &req, "an agreement between the ranks", err);
+}
+
+static int barrier(hn_dist *d, hn_error *err) {
+    MPI_Request req;
+    int rc = MPI_Ibarrier(impl(d)->comm, &req);
+    return wait_one(d, rc, &req, "a barrier", err);
+}
+
+/* A sum (sum = 1) or a broadcast from rank 0 of n elements of type: one collective per
+ * bucket of at most `bucket` elements (MPI counts are ints), all in flight at once, then
+ * waited for together. */
+static int bucketed(hn_dist *d, void *buf, size_t n, MPI_Datatype type, size_t bucket, int sum,
+                    const char *what, hn_error *err) {
+    size_t nb = (n + bucket - 1) / bucket;
+    if (nb == 0) return HN_OK;
+    int elem = 0;
+    MPI_Type_size(type, &elem);
+    MPI_Request *req = malloc(nb * sizeof *req);
+    if (!req) return hn_fail(err, "out of memory for %zu requests of %s", nb, what);
+    int rc = MPI_SUCCESS;
+    for (size_t b = 0; b < nb && rc == MPI_SUCCESS; b++) {
+        size_t off = b * bucket, len = n - off < bucket ? n - off : bucket;
+        char *p = (char *)buf + off * (size_t)elem;
+        rc = sum ? MPI_Iallreduce(MPI_IN_PLACE, p, (int)len, type, MPI_SUM, impl(d)->comm, &req[b])
+                 : MPI_Ibcast(p, (int)len, type, 0, impl(d)->comm, &req[b]);
+    }
+    int out = rc != MPI_SUCCESS ? mpi_fail(d, rc, what, err) : wait_all(d, req, (int)nb, what, err);
+    free(req);
+    return out;
+}
+
+static int sum_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    return bucketed(d, buf, n, MPI_FLOAT, impl(d)->bucket, 1, "the gradient all-reduce", err);
+}
+
+static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    return bucketed(d, buf, n, MPI_FLOAT, impl(d)->bucket, 0, "the broadcast of the weights from rank 0",
+                    err);
+}
+
+static int broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
+    return bucketed(d, buf, bytes, MPI_BYTE, (size_t)1 << 30, 0, "a broadcast from rank 0", err);
+}
+
+static void abort_all(hn_dist *d, int code) {
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Abort(impl(d)->comm, code ? code : 1);
+    _exit(code ? code : 1); /* MPI_Abort does not return; should it, this rank still ends */
+}
+
+static void close_mpi(hn_dist *d) {
+    mpi_dist *m = impl(d);
+    MPI_Comm_free(&m->comm);
+    MPI_Finalize();
+    free(m->peers);
+    free(m);
+}
+
+static const hn_dist_ops mpi_ops = {
+    .name = "mpi",
+    .memory = HN_DEVICE_CPU,
+    .sum_f32 = sum_f32,
+    .broadcast_f32 = broadcast_f32,
+    .sum_f64 = sum_f64,
+    .max_i64 = max_i64,
+    .broadcast = broadcast,
+    .barrier = barrier,
+    .abort = abort_all,
+    .close = close_mpi,
+};
+
+/* Rank, pid and host of every rank, so each rank can watch those on its own host. */
+typedef struct rank_card {
+    int32_t rank, pid;
+    char host[64];
+} rank_card;
+
+static int find_local_peers(hn_dist *d, hn_error *err) {
+    mpi_dist *m = impl(d);
+    rank_card me = {.rank = d->rank, .pid = (int32_t)getpid()};
+    gethostname(me.host, sizeof me.host - 1);
+    rank_card *all = calloc((size_t)d->world, sizeof *all);
+    m->peers = calloc((size_t)d->world, sizeof *m->peers);
+    if (!all || !m->peers) {
+        free(all);
+        return hn_fail(err, "out of memory for the table of %d ranks", d->world);
+    }
+    int rc = MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, m->comm);
+    if (rc != MPI_SUCCESS) {
+        free(all);
+        return mpi_fail(d, rc, "the exchange of pids at start-up", err);
+    }
+    int n = 0, lower = 0; /* ranks of this host below this one, 0 aside */
+    for (int i = 0; i < d->world; i++)
+        if (i != d->rank && !strncmp(all[i].host, me.host, sizeof me.host)) {
+            m->peers[n++] = (hn_dist_peer){.rank = all[i].rank, .pid = all[i].pid};
+            lower += i > 0 && i < d->rank;
+        }
+    d->deputy = d->rank > 0 && !strncmp(all[0].host, me.host, sizeof me.host) && lower == 0;
+    hn_dist_watch_init(&m->watch, d->rank, d->world, me.host, m->peers, n);
+    free(all);
+    return HN_OK;
+}
+
+static int count_local(hn_dist *d, hn_error *err) {
+    MPI_Comm node;
+    int rc = MPI_Comm_split_type(impl(d)->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node);
+    if (rc != MPI_SUCCESS) return mpi_fail(d, rc, "finding the ranks of this host", err);
+    MPI_Comm_rank(node, &d->local_rank);
+    MPI_Comm_size(node, &d->local_world);
+    MPI_Comm_free(&node);
+    return HN_OK;
+}
+
+int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
+    int provided = 0;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return hn_fail(err, "MPI_Init failed (started by %s)", launch->how);
+    mpi_dist *m = calloc(1, sizeof *m);
+    if (!m) {
+        MPI_Abort(MPI_COMM_WORLD, 1); /* no table to hand back for hn_dist_abort */
+        return hn_fail(err, "out of memory starting MPI");
+    }
+    /* buckets smaller than the default (a test splitting a small model's gradient) */
+    const char *bucket = getenv("HNET_DIST_BUCKET");
+    long floats = bucket ? atol(bucket) : 0;
+    m->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
+    MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
+    d->impl = m;
+    d->ops = &mpi_ops;
+    snprintf(d->backend, sizeof d->backend, "mpi");
+    MPI_Comm_rank(m->comm, &d->rank);
+    MPI_Comm_size(m->comm, &d->world);
+    int rc = HN_OK;
+    if (d->rank != launch->rank || (launch->world > 0 && d->world != launch->world))
+        rc = hn_fail(err, "MPI says rank %d of %d but %s: the launcher and MPI disagree (srun "
+                          "without --mpi=pmix?)",
+                     d->rank, d->world, launch->how);
+    if (!rc) rc = count_local(d, err);
+    if (!rc) rc = find_local_peers(d, err);
+    return rc; /* on failure d is started: the caller aborts it (the others may be waiting) */
+}
+
+#endif
