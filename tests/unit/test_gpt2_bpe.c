@@ -15,6 +15,7 @@
 
 #include "core/rng.h"
 #include "data/gpt2_bpe.h"
+#include "support/token_ids.h"
 #include "support/fixtures.h"
 
 #define FIX "tests/unit/fixtures/tokenizer/"
@@ -36,10 +37,7 @@ static void expect_encoding(const hn_bpe *t, const char *text, size_t n, const i
     int32_t *ids;
     size_t nids;
     if (hn_bpe_encode(t, (const uint8_t *)text, n, &ids, &nids, &err) != HN_OK) fail_msg("%s", err.msg);
-    if (nids != nwant) fail_msg("encoding of \"%s\": %zu ids, expected %zu", text, nids, nwant);
-    for (size_t i = 0; i < nids; i++)
-        if (ids[i] != want[i]) fail_msg("encoding of \"%s\": id %zu is %d, expected %d", text, i,
-                                        (int)ids[i], (int)want[i]);
+    expect_ids(text, ids, nids, want, nwant);
     uint8_t *back;
     size_t nback;
     assert_int_equal(hn_bpe_decode(t, ids, nids, &back, &nback, &err), HN_OK);
@@ -49,11 +47,7 @@ static void expect_encoding(const hn_bpe *t, const char *text, size_t n, const i
     free(ids);
 }
 
-#define EXPECT(t, text, ...)                                                                \
-    do {                                                                                    \
-        const int32_t want_[] = {__VA_ARGS__};                                              \
-        expect_encoding(t, text, sizeof(text) - 1, want_, sizeof want_ / sizeof *want_);    \
-    } while (0)
+#define EXPECT(t, text, ...) EXPECT_IDS(expect_encoding, t, text, __VA_ARGS__)
 
 /* Byte ids follow GPT-2's order: '!'..'~' are 0..93 (byte - 33), the bytes GPT-2 remaps
  * (0..32, 127..160, 173) are 188.. in byte order, so ' ' is 220 and '\n' 198.

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support/token_ids.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,23 +51,17 @@ static void round_trip(const hn_spm *t, const int32_t *ids, size_t nids, const u
     assert_int_equal(k, n);
 }
 
-static void expect_encoding(const hn_spm *t, const char *text, const int32_t *want, size_t nwant) {
+static void expect_encoding(const hn_spm *t, const char *text, size_t n, const int32_t *want,
+                            size_t nwant) {
     int32_t *ids;
-    size_t nids, n = strlen(text);
+    size_t nids;
     encode(t, (const uint8_t *)text, n, &ids, &nids);
-    if (nids != nwant) fail_msg("encoding of \"%s\": %zu ids, expected %zu", text, nids, nwant);
-    for (size_t i = 0; i < nids; i++)
-        if (ids[i] != want[i]) fail_msg("encoding of \"%s\": id %zu is %d, expected %d", text, i,
-                                        (int)ids[i], (int)want[i]);
+    expect_ids(text, ids, nids, want, nwant);
     round_trip(t, ids, nids, (const uint8_t *)text, n);
     free(ids);
 }
 
-#define EXPECT(t, text, ...)                                                                \
-    do {                                                                                    \
-        const int32_t want_[] = {__VA_ARGS__};                                              \
-        expect_encoding(t, text, want_, sizeof want_ / sizeof *want_);                      \
-    } while (0)
+#define EXPECT(t, text, ...) EXPECT_IDS(expect_encoding, t, text, __VA_ARGS__)
 
 /* spm_encode --model=tiny_spm.model --output_format=id, one string a line. Pieces:
  * 261 is "▁" (a space), 262 "e", 3 + b the byte piece <0xb>. */

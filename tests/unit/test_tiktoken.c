@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "data/tiktoken.h"
 #include "data/tokenizer.h"
+#include "support/token_ids.h"
 #include "support/fixtures.h"
 
 #define FIX "tests/fixtures/tokenizers/tiny.tiktoken"
@@ -52,19 +53,12 @@ static void expect_encoding(const hn_tiktoken *t, const char *text, size_t n, co
     int32_t *ids;
     size_t nids;
     if (hn_tiktoken_encode(t, (const uint8_t *)text, n, &ids, &nids, &err) != HN_OK) fail_msg("%s", err.msg);
-    if (nids != nwant) fail_msg("encoding of \"%s\": %zu ids, expected %zu", text, nids, nwant);
-    for (size_t i = 0; i < nids; i++)
-        if (ids[i] != want[i]) fail_msg("encoding of \"%s\": id %zu is %d, expected %d", text, i,
-                                        (int)ids[i], (int)want[i]);
+    expect_ids(text, ids, nids, want, nwant);
     round_trip(t, ids, nids, (const uint8_t *)text, n);
     free(ids);
 }
 
-#define EXPECT(t, text, ...)                                                                \
-    do {                                                                                    \
-        const int32_t want_[] = {__VA_ARGS__};                                              \
-        expect_encoding(t, text, sizeof(text) - 1, want_, sizeof want_ / sizeof *want_);    \
-    } while (0)
+#define EXPECT(t, text, ...) EXPECT_IDS(expect_encoding, t, text, __VA_ARGS__)
 
 /* Merged tokens (rank: bytes): 256 th, 257 the, 258 " the", 259 in, 260 ing, 261 's,
  * 262 12, 263 123, 264 \n\n, 265 "  ", 266 é, 267 e6 9d, 268 東, 269 He, 270 ll, 271 llo,
