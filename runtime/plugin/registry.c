@@ -1,5 +1,6 @@
 #include "plugin/registry.h"
 
+#include "backend/kernels_host.h"
 #include "plugin/host_api.h"
 
 #include <dirent.h>
@@ -12,13 +13,17 @@
 
 void hn_registry_init(hn_registry *reg) { memset(reg, 0, sizeof *reg); }
 
+/* A plugin's library, after the ops it registered (their code lives in it). */
+static void close_library(void *h) {
+    if (!h) return;
+    hn_kernels_remove_owner(h);
+    dlclose(h);
+}
+
 void hn_registry_close(hn_registry *reg) {
-    for (int i = 0; i < reg->n_plugins; i++)
-        if (reg->plugins[i].handle) dlclose(reg->plugins[i].handle);
-    for (int i = 0; i < reg->n_chunkers; i++)
-        if (reg->chunkers[i].handle) dlclose(reg->chunkers[i].handle);
-    for (int i = 0; i < reg->n_sinks; i++)
-        if (reg->sinks[i].handle) dlclose(reg->sinks[i].handle);
+    for (int i = 0; i < reg->n_plugins; i++) close_library(reg->plugins[i].handle);
+    for (int i = 0; i < reg->n_chunkers; i++) close_library(reg->chunkers[i].handle);
+    for (int i = 0; i < reg->n_sinks; i++) close_library(reg->sinks[i].handle);
     memset(reg, 0, sizeof *reg);
 }
 
@@ -203,6 +208,19 @@ static int add_declared(hn_registry *reg, const hn_plugin_decl *d, const char *p
     return HN_OK;
 }
 
+/* Takes back the table add_declared just added (its ops could not be registered). */
+static void remove_last(hn_registry *reg, added_as added) {
+    if (added == ADDED_LAYER) {
+        reg->n_plugins--;
+        while (reg->n_letters > 0 && reg->letter_owner[reg->n_letters - 1] == reg->n_plugins)
+            reg->n_letters--;
+    } else if (added == ADDED_CHUNKER) {
+        reg->n_chunkers--;
+    } else if (added == ADDED_SINK) {
+        reg->n_sinks--;
+    }
+}
+
 /* The entry symbols of plugin API v1 (before the host API table). */
 static const char *v1_entry(void *h) {
     const char *old[] = {"hn_layer_plugin_v1", "hn_chunker_plugin_v1", "hn_sink_plugin_v1"};
@@ -226,16 +244,25 @@ static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_err
         dlclose(h);
         return HN_ERR;
     }
+    /* the ops the entry registers count once the plugin is in */
+    hn_kernels_stage_begin();
     const hn_plugin_decl *d = entry(hn_host_api_table());
     if (!d) {
+        hn_kernels_stage_discard();
         dlclose(h);
         return hn_fail(err, "%s: its hn_plugin_entry returned no declaration", path);
     }
     added_as added;
     int rc = add_declared(reg, d, path, skip_loaded, &added, err);
     if (rc || added == ADDED_NONE) {
+        hn_kernels_stage_discard();
         dlclose(h); /* refused, or found earlier on the search path: the first one wins */
         return rc;
+    }
+    if (hn_kernels_stage_commit(h, path, err)) {
+        remove_last(reg, added);
+        dlclose(h);
+        return HN_ERR;
     }
     if (added == ADDED_LAYER) reg->plugins[reg->n_plugins - 1].handle = h;
     else if (added == ADDED_CHUNKER) reg->chunkers[reg->n_chunkers - 1].handle = h;
