@@ -3,7 +3,7 @@
  * (attention, mamba2) and MLPs (swiglu, moe) share this one interface.
  *
  * A plugin is a shared object exporting hn_plugin_entry (plugin/plugin.h), which hands
- * the runtime this table; its abi_version must equal HN_LAYER_ABI_VERSION. Bump the
+ * the runtime this table; its abi_version is HN_LAYER_ABI_VERSION. Bump the
  * version whenever this struct or a type it uses changes shape. What a plugin needs from
  * the runtime's core comes through the host API table (plugin/host_api.h).
  *

@@ -1,9 +1,13 @@
 /* The smallest layer plugin, built by tests/e2e/test_plugin_versions.sh with
- * -DMIN_HOST=N to declare the host API version it needs: it only has to load. */
+ * -DMIN_HOST=N to declare the host API version it needs (and -DABI=N to claim a layer
+ * ABI version): it only has to load. */
 #include "plugin/plugin.h"
 
 #ifndef MIN_HOST
 #define MIN_HOST 1
+#endif
+#ifndef ABI
+#define ABI HN_LAYER_ABI_VERSION
 #endif
 
 static int v_create(const hn_layer_args *args, void **self, hn_error *err) {
@@ -23,7 +27,7 @@ static int v_backward(void *self, const hn_layer_ctx *ctx, const float *dy, floa
 static double v_flops(void *self, const int32_t *lens, int n) { return 0; }
 
 static const hn_layer_plugin plugin = {
-    .abi_version = HN_LAYER_ABI_VERSION, .name = "versioned", .version = "0", .role = "mlp",
+    .abi_version = ABI, .name = "versioned", .version = "0", .role = "mlp",
     .create = v_create, .destroy = v_destroy, .param_count = v_param_count,
     .describe_params = v_describe, .bind = v_bind, .forward = v_forward,
     .backward = v_backward, .flops = v_flops,
