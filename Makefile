@@ -243,7 +243,8 @@ PREFIX      ?= /usr/local
 SDK_HEADERS := runtime/plugin/plugin.h runtime/plugin/host_api.h runtime/plugin/layer_abi.h \
                runtime/plugin/chunker_abi.h runtime/plugin/sink_abi.h runtime/plugin/config_view.h \
                runtime/backend/backend.h runtime/backend/tensor.h runtime/backend/ops_chunk.h \
-               runtime/backend/ops_moe.h runtime/backend/ops_ssm.h runtime/core/error.h \
+               runtime/backend/ops_moe.h runtime/backend/ops_ssm.h runtime/backend/kernels.h \
+               runtime/core/error.h \
                runtime/core/rng.h runtime/core/stash.h runtime/core/grow.h runtime/core/crc32c.h \
                runtime/core/fs.h
 HOST_API_VERSION = $(shell sed -n 's/^\#define HN_HOST_API_VERSION \([0-9]*\)u$$/\1/p' runtime/plugin/host_api.h)
@@ -256,6 +257,7 @@ install: all
 	$(Q)install -m 755 $(LAYER_SO) $(PLUGIN_SO) $(PREFIX)/lib/hnet/
 	$(Q)for h in $(SDK_HEADERS); do install -m 644 $$h $(PREFIX)/include/hnet/$${h#runtime/}; done
 	$(Q)sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@HOST_API_VERSION@|$(HOST_API_VERSION)|' \
+	    -e 's|@CUDA_ARCH@|$(if $(strip $(NVCC)),$(CUDA_ARCH))|' \
 	    sdk/hnet.pc.in > $(PREFIX)/lib/pkgconfig/hnet.pc
 
 # The README's two commands.
