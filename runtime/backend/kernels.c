@@ -91,7 +91,7 @@ int hn_kernel_launch(const hn_backend *be, const hn_kernel_def *def, const void 
     if (fn(be, params)) {
         const char *why = be->device_error ? be->device_error() : NULL;
         return hn_fail(err, "op '%s' failed on %s%s%s", def->name, be->name, why ? ": " : "",
-                       why ? why : " (arguments it cannot take)");
+                       why ? why : " (it refused its arguments, or its launch failed)");
     }
     return HN_OK;
 }

@@ -48,6 +48,12 @@ int hn_cmd_plugins_check(const char *path, const char *config_json, int d_model,
                          const char *device) {
     const hn_backend *dev = NULL;
     if (device && !(dev = open_device(device))) return 1;
+    /* a bare name is a file here, not a library for dlopen to search for */
+    char here[1024];
+    if (!strchr(path, '/')) {
+        snprintf(here, sizeof here, "./%s", path);
+        path = here;
+    }
     hn_registry reg;
     hn_registry_init(&reg);
     hn_error err = {{0}};
