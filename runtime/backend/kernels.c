@@ -13,8 +13,13 @@ typedef struct kernel_entry {
     char owner_name[256];
 } kernel_entry;
 
-static kernel_entry g_ops[HN_MAX_KERNELS];
-static int g_n;
+/* the runtime's own (kernels_builtin.c), there from the start */
+extern const hn_kernel_def hn_kernel_swiglu_fwd, hn_kernel_swiglu_bwd;
+static kernel_entry g_ops[HN_MAX_KERNELS] = {
+    {&hn_kernel_swiglu_fwd, NULL, 1, "the runtime"},
+    {&hn_kernel_swiglu_bwd, NULL, 1, "the runtime"},
+};
+static int g_n = 2;
 
 /* held back while a plugin's entry runs */
 static const hn_kernel_def *g_staged[HN_MAX_KERNELS];

@@ -95,7 +95,9 @@ static int unwritten(const arg_pair *a) {
     return !memcmp(a->host, a->start, a->n * sizeof(float));
 }
 
-/* The op in one dtype: *ran = 0 when it has no variant in that dtype. */
+/* The op in one dtype (the pass: what its example makes of the tensors it keeps in that
+ * dtype; an output's tolerance follows its own dtype): *ran = 0 when it has no variant
+ * in that dtype. */
 static int run_dtype(const hn_kernel_def *def, const hn_backend *dev, hn_dtype dtype, FILE *out,
                      int *ran, int *n_failed, hn_error *err) {
     *ran = 0;
@@ -141,8 +143,9 @@ static int run_dtype(const hn_kernel_def *def, const hn_backend *dev, hn_dtype d
         int ok = e <= tol && !blind;
         if (!ok) (*n_failed)++;
         if (out)
-            fprintf(out, "%-4s op %s %s (%s) relative error %.2e (tol %.0e)%s\n", ok ? "ok" : "FAIL",
-                    def->name, def->args[i].name, g->dtype == HN_BF16 ? "bf16" : "fp32", e, tol,
+            fprintf(out, "%-4s op %s %s (%s pass) relative error %.2e (tol %.0e)%s\n",
+                    ok ? "ok" : "FAIL", def->name, def->args[i].name,
+                    dtype == HN_BF16 ? "bf16" : "fp32", e, tol,
                     blind ? ": the cpu twin did not change it, so nothing was compared" : "");
         free(got);
         free(ref);

@@ -194,11 +194,11 @@ static void test_parity_has_teeth(void **state) {
     char r[2048];
     hn_kernel_def right = affine_def("t.right", affine_dev);
     assert_int_equal(parity(&right, r, sizeof r), 0);
-    assert_non_null(strstr(r, "ok   op t.right y (fp32) relative error 0.00e+00 (tol 2e-04)"));
-    assert_non_null(strstr(r, "ok   op t.right y (bf16) relative error"));
+    assert_non_null(strstr(r, "ok   op t.right y (fp32 pass) relative error 0.00e+00 (tol 2e-04)"));
+    assert_non_null(strstr(r, "ok   op t.right y (bf16 pass) relative error"));
     hn_kernel_def wrong = affine_def("t.wrong", affine_wrong);
     assert_int_equal(parity(&wrong, r, sizeof r), 1); /* fp32 only: 0.01 is within bf16's 2e-2 */
-    assert_non_null(strstr(r, "FAIL op t.wrong y (fp32)"));
+    assert_non_null(strstr(r, "FAIL op t.wrong y (fp32 pass)"));
     hn_kernel_def no_ld = affine_def("t.no_ld", affine_no_ld);
     no_ld.example = affine_example_f32;
     assert_int_equal(parity(&no_ld, r, sizeof r), 1);
@@ -214,6 +214,23 @@ static void test_parity_has_teeth(void **state) {
     bare.example = NULL;
     assert_int_equal(parity(&bare, r, sizeof r), -1);
     assert_non_null(strstr(r, "op 't.bare' has no example for the kit"));
+}
+
+/* The runtime's own ops: registered from the start, and their kit metadata right (the
+ * cpu twin standing in for the device: any error would be in the args or example). */
+static void test_builtin_ops(void **state) {
+    char r[2048];
+    const char *names[] = {"core.swiglu_fwd", "core.swiglu_bwd"};
+    for (int i = 0; i < 2; i++) {
+        const hn_kernel_def *k = hn_kernel_find(names[i]);
+        assert_non_null(k);
+        hn_kernel_def d = *k;
+        d.cuda = d.cpu;
+        int failed = parity(&d, r, sizeof r);
+        if (failed || !strstr(r, "(bf16 pass) relative error")) print_error("%s\n", r);
+        assert_int_equal(failed, 0);
+        assert_non_null(strstr(r, "(bf16 pass) relative error")); /* both dtypes ran */
+    }
 }
 
 /* ---- a whole layer: swiglu on the cpu vs the stand-in, then with its SwiGLU off ---- */
@@ -261,6 +278,7 @@ int main(void) {
         cmocka_unit_test(test_staged_for_a_plugin),
         cmocka_unit_test(test_rel_err),
         cmocka_unit_test(test_parity_has_teeth),
+        cmocka_unit_test(test_builtin_ops),
         cmocka_unit_test(test_layer_parity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
