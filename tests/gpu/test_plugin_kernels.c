@@ -4,7 +4,8 @@
  * fp32 and bf16, and the whole layer forward and backward, in the fp32 and the bf16
  * matmul mode -- all within the kit's tolerances; `hnet plugins --check ... --device
  * cuda` exits 0. The same kit fails kit_linmix_planted.so, whose cuda backward is
- * wrong (silu' without its (1 - s) factor), op and layer alike, and the CLI exits 1. */
+ * wrong (silu' without its (1 - s) factor), op and layer alike, and the CLI exits 1.
+ * The runtime's own registered ops (core.swiglu_fwd / _bwd) pass the same parity. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -94,10 +95,26 @@ static void test_planted_kernel_fails(void **st) {
     assert_int_equal(cli("kit_linmix_planted"), 1);
 }
 
+static void test_core_ops(void **st) {
+    const char *ops[] = {"core.swiglu_fwd", "core.swiglu_bwd"};
+    for (int i = 0; i < 2; i++) {
+        const hn_kernel_def *k = hn_kernel_find(ops[i]);
+        assert_non_null(k);
+        assert_non_null(k->cuda);
+        int n_failed = 0;
+        hn_error err = {{0}};
+        int rc = hn_parity_kernel(k, P_GPU, stdout, &n_failed, &err);
+        if (rc) print_error("%s\n", err.msg);
+        assert_int_equal(rc, HN_OK);
+        assert_int_equal(n_failed, 0);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_template_passes),
         cmocka_unit_test(test_planted_kernel_fails),
+        cmocka_unit_test(test_core_ops),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
