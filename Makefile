@@ -236,7 +236,7 @@ gpu-tests: all $(GPU_TEST_BIN) $(GPU_KIT_SO)
 $(B)/gpu-tests/kit_linmix.so: $(GPU_KIT_DEP)
 	@mkdir -p $(B)/gpu-tests $(B)/gpu-kit
 	@$(call say,MAKE,templates/layer -> $@)
-	$(Q)$(GPU_KIT_MAKE) -C templates/layer NAME=kit_linmix
+	+$(Q)$(GPU_KIT_MAKE) -C templates/layer NAME=kit_linmix
 $(B)/gpu-tests/kit_linmix_planted.so: $(GPU_KIT_DEP)
 	@mkdir -p $(B)/gpu-tests $(B)/gpu-kit/planted
 	@$(call say,MAKE,templates/layer planted -> $@)
@@ -244,7 +244,7 @@ $(B)/gpu-tests/kit_linmix_planted.so: $(GPU_KIT_DEP)
 	$(Q)sed -i 's/s \* (1.0f + v \* (1.0f - s))/s * (1.0f + v)/' $(B)/gpu-kit/planted/linmix_ops.cu
 	$(Q)grep -q 's \* (1.0f + v);' $(B)/gpu-kit/planted/linmix_ops.cu || \
 	    { echo "could not plant the wrong kernel in linmix_ops.cu"; exit 1; }
-	$(Q)$(GPU_KIT_MAKE) -C $(B)/gpu-kit/planted NAME=kit_linmix_planted
+	+$(Q)$(GPU_KIT_MAKE) -C $(B)/gpu-kit/planted NAME=kit_linmix_planted
 $(B)/gpu-tests/%: tests/gpu/%.c tests/gpu/parity.c tests/gpu/parity.h $(B)/libhnet.a
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)

@@ -257,7 +257,9 @@ static const char *v1_entry(void *h) {
 }
 
 static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_error *err) {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* NODELETE: a closed plugin stays mapped, so exit handlers its libraries registered
+     * (a CUDA runtime linked statically into a plugin with kernels) stay valid */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) return hn_fail(err, "cannot load plugin %s: %s", path, dlerror());
     hn_plugin_entry_fn entry = (hn_plugin_entry_fn)dlsym(h, HN_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
