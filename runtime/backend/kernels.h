@@ -39,9 +39,9 @@ typedef struct hn_kernel_arg {
     hn_kernel_arg_role role;
 } hn_kernel_arg;
 
-/* Version of hn_kernel_def: fields only appended; `size` tells which ones a def has. */
-#define HN_KERNEL_DEF_VERSION 1u
-
+/* Fields only appended: `size` tells which ones a def has (HN_KERNEL_HAS). An op is
+ * registered from its plugin's entry (HN_PLUGIN_LAYER_KERNELS, plugin/plugin.h), so it
+ * goes when the plugin is closed. */
 typedef struct hn_kernel_def {
     uint32_t size;       /* sizeof(hn_kernel_def) the op was built with */
     const char *name;    /* "plugin.op", unique in the process */
