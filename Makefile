@@ -227,10 +227,11 @@ GPU_TEST_BIN := $(patsubst tests/gpu/%.c,$(B)/gpu-tests/%,$(wildcard tests/gpu/t
 ifneq ($(strip $(NVCC)),)
 # The layer template built by its own Makefile against this tree, its .cu included, for
 # tests/gpu/test_plugin_kernels.c; and a copy with a planted wrong cuda backward (silu'
-# without its (1 - s) factor) that the kit's parity must fail.
+# without its (1 - s) factor) that the kit's parity must fail. (-B: the template's own
+# Makefile does not know hnet's headers; this rule runs when they change)
 GPU_KIT_SO  := $(B)/gpu-tests/kit_linmix.so $(B)/gpu-tests/kit_linmix_planted.so
 GPU_KIT_DEP := $(wildcard templates/layer/* runtime/plugin/*.h runtime/backend/*.h runtime/core/*.h)
-GPU_KIT_MAKE = $(MAKE) -s --no-print-directory OUT=$(abspath $(B)/gpu-tests) OBJ=$(abspath $(B)/gpu-kit) \
+GPU_KIT_MAKE = $(MAKE) -B -s --no-print-directory OUT=$(abspath $(B)/gpu-tests) OBJ=$(abspath $(B)/gpu-kit) \
                HNET_CFLAGS="-I$(abspath runtime) -fPIC -fvisibility=hidden" NVCC="$(NVCC)" CUDA_ARCH="$(CUDA_ARCH)"
 gpu-tests: all $(GPU_TEST_BIN) $(GPU_KIT_SO)
 $(B)/gpu-tests/kit_linmix.so: $(GPU_KIT_DEP)
