@@ -1,7 +1,8 @@
 # Host API versions (runtime/plugin/host_api.h): a plugin built for an older host loads
 # into this one; a plugin that needs a newer host is refused with a message naming both
 # versions; a plugin of the old API (entry hn_layer_plugin_v1) is refused by name; a
-# layer table of a newer ABI version is refused naming both versions.
+# layer table of a newer ABI version is refused naming both versions; a plugin whose
+# entry registers two ops of one name (kernel registry) is refused, naming them.
 . tests/e2e/lib.sh
 CC=${CC:-cc}
 version=$(sed -n 's/^#define HN_HOST_API_VERSION \([0-9]*\)u$/\1/p' runtime/plugin/host_api.h)
@@ -32,3 +33,8 @@ build newabi 1 -DABI=$((abi + 1))
 expect_fail "a layer table of a newer ABI version" \
     "layer plugin versioned \\($TMP/newabi/versioned.so\\): layer ABI version $((abi + 1)) is newer than this hnet's \\(version $abi\\)" \
     env HNET_PLUGIN_PATH="$TMP/newabi" $HNET plugins
+
+build dupops 4 -DDUP_OPS
+expect_fail "a plugin registering two ops of one name" \
+    "kernel registry: $TMP/dupops/versioned.so registers two ops named .versioned.op." \
+    env HNET_PLUGIN_PATH="$TMP/dupops" $HNET plugins

@@ -1,6 +1,7 @@
 /* The smallest layer plugin, built by tests/e2e/test_plugin_versions.sh with
  * -DMIN_HOST=N to declare the host API version it needs (and -DABI=N to claim a layer
- * ABI version): it only has to load. */
+ * ABI version; -DDUP_OPS to register two ops of one name, which the loader must refuse):
+ * it only has to load. */
 #include "plugin/plugin.h"
 
 #ifndef MIN_HOST
@@ -33,4 +34,13 @@ static const hn_layer_plugin plugin = {
     .backward = v_backward, .flops = v_flops,
 };
 
+#ifdef DUP_OPS
+static int op_cpu(const hn_backend *be, const void *params) { return 0; }
+static const hn_kernel_def op_a = {.size = sizeof(hn_kernel_def), .name = "versioned.op",
+                                   .params_size = 1, .cpu = op_cpu};
+static const hn_kernel_def op_b = op_a;
+static const hn_kernel_def *const kernels[] = {&op_a, &op_b};
+HN_PLUGIN_LAYER_KERNELS(&plugin, MIN_HOST, kernels)
+#else
 HN_PLUGIN_LAYER(&plugin, MIN_HOST)
+#endif
