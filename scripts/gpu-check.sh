@@ -28,6 +28,8 @@ if [ "$mode" = prepare ]; then
     rm -rf .gpu-libs .gpu-data .gpu-build && mkdir -p .gpu-libs .gpu-data .gpu-build
     cp -r build/hnet build/gpu-tests build/layers build/plugins .gpu-build/
     strip .gpu-build/hnet .gpu-build/gpu-tests/* .gpu-build/layers/*.so .gpu-build/plugins/*.so
+    # each test binary links the whole runtime (~4 MB stripped): xz keeps the set small
+    tar cJf .gpu-build/gpu-tests.tar.xz -C .gpu-build gpu-tests && rm -rf .gpu-build/gpu-tests
     for b in build/hnet build/gpu-tests/*; do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u |
         grep -vE 'libc\.so|libm\.so|libdl|libpthread|librt|ld-linux|libcublas|libcudart|libcuda\.' |
         while read -r lib; do cp -L "$lib" .gpu-libs/; done
@@ -52,6 +54,7 @@ what=${*:-tests bench train}
 # the stripped build carried from `prepare`, where the tree has no build of its own
 if [ -d .gpu-build ] && [ ! -x build/hnet ]; then
     mkdir -p build && cp -r .gpu-build/. build/
+    [ -f build/gpu-tests.tar.xz ] && tar xJf build/gpu-tests.tar.xz -C build && rm build/gpu-tests.tar.xz
 fi
 final=${OUT:-gpu-out}
 out=/tmp/gpu-check-logs   # everything; bench.md, the run's db and a tarball of the rest go to $final
