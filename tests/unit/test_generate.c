@@ -241,6 +241,109 @@ static void test_entropy_chunker(void **state) {
     tmpdir_remove(dir);
 }
 
+/* n sequences stepped together (each its own prompt, in lockstep) give each sequence
+ * the logits it gets stepped alone, and the same per-stage counts: the inner stages
+ * step every sequence when any reached them, the others at position -1, whose states
+ * must not move. The sequences' logits differ from one another (else the comparison
+ * could not tell a mix-up). */
+#define NB 3
+static void check_batch(cJSON *cfg, int expect_stages) {
+    static const char *prompts[NB] = {"The cat sat, on the mat; then: it ran away fast!",
+                                      "aaaa bbbb, cccc dddd; eeee: ffff gggg hhhh iiii.",
+                                      "0123 4567 89ab cdef, The dog! sat... on 1 log ok"};
+    hn_error err;
+    hn_model m;
+    int rc = hn_model_build(&m, cfg, &reg, hn_backend_cpu(), 11, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    assert_int_equal(m.n_stages, expect_stages);
+    randomise_zero_inits(&m, 5);
+    hn_generator batch, one[NB];
+    assert_int_equal(hn_generator_init_batch(&batch, &m, NB, LEN, &err), HN_OK);
+    for (int i = 0; i < NB; i++) assert_int_equal(hn_generator_init(&one[i], &m, LEN, &err), HN_OK);
+    /* one byte for n sequences is refused */
+    assert_int_equal(hn_generator_step(&batch, 'a', NULL, &err), HN_ERR);
+    float lb[NB * 256], lo[NB][256];
+    double worst = 0, apart = 1e9;
+    for (int t = 0; t < LEN; t++) {
+        int32_t bytes[NB];
+        for (int i = 0; i < NB; i++) bytes[i] = (unsigned char)prompts[i][t];
+        assert_int_equal(hn_generator_step_batch(&batch, bytes, lb, &err), HN_OK);
+        for (int i = 0; i < NB; i++) {
+            assert_int_equal(hn_generator_step(&one[i], bytes[i], lo[i], &err), HN_OK);
+            double d = max_diff(lb + i * 256, lo[i], 256);
+            worst = d > worst ? d : worst;
+        }
+        double e = max_diff(lo[0], lo[1], 256);
+        apart = e < apart ? e : apart;
+    }
+    for (int s = 0; s <= expect_stages; s++) {
+        long sum = 0;
+        for (int i = 0; i < NB; i++) sum += one[i].reached[s];
+        assert_int_equal(batch.reached[s], sum);
+    }
+    /* the sampler: the same seed draws what hn_sample_byte draws from the same logits */
+    hn_rng r1, r2;
+    hn_rng_seed(&r1, 9);
+    hn_rng_seed(&r2, 9);
+    int32_t drawn[NB];
+    assert_int_equal(hn_generator_sample(&batch, 0.8, 0.9, &r1, drawn, &err), HN_OK);
+    for (int i = 0; i < NB; i++) assert_int_equal(drawn[i], hn_sample_byte(lb + i * 256, 256, 0.8, 0.9, &r2));
+    printf("  %d stage(s), %d sequences: max |log p diff| to stepping alone %.2e (sequences "
+           "apart by at least %.2e); reached", expect_stages, NB, worst, apart);
+    for (int s = 0; s <= expect_stages; s++) printf(" %ld", batch.reached[s]);
+    printf("\n");
+    assert_true(worst < 1e-5);
+    assert_true(apart > 1e-3);
+    if (expect_stages > 0) assert_true(batch.reached[1] < NB * LEN && batch.reached[1] > NB);
+    hn_generator_free(&batch);
+    for (int i = 0; i < NB; i++) hn_generator_free(&one[i]);
+    hn_model_free(&m);
+    cJSON_Delete(cfg);
+}
+
+static void test_batch(void **state) {
+    check_batch(config("[\"m1T2\"]", "32", "{\"plugin\":\"swiglu\",\"hidden\":48}", NULL), 0);
+    check_batch(config("[\"m1T1\",[\"T1m1\",[\"T1m1\"],\"m1T1\"],\"T1m1\"]", "[32,32,48]",
+                       "[null,{\"plugin\":\"swiglu\",\"hidden\":48},{\"plugin\":\"swiglu\",\"hidden\":64}]",
+                       "{\"plugin\":\"dc\",\"ratio\":[2,2]}"),
+                2);
+    /* the ablation paths: linear routing, no STE, max / mean pooling, no smoothing */
+    check_batch(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,32]", "[null,null]",
+                       "{\"plugin\":\"dc\",\"ratio\":3,\"routing\":\"linear\",\"ste\":false,"
+                       "\"downsample\":\"max\"}"),
+                1);
+    check_batch(config("[\"T1\",[\"m1\"],\"T1\"]", "[32,48]", "[null,null]",
+                       "{\"plugin\":\"dc\",\"ratio\":3,\"smoothing\":false,\"downsample\":\"mean\"}"),
+                1);
+    check_batch(config("[\"m1\",[\"T1\",[\"m1\"],\"T1\"],\"m1\"]", "[32,32,32]", "[null,null,null]",
+                       "{\"plugin\":\"space\"}"),
+                2);
+}
+
+/* Bad sizes are refused with a message, not an allocation of nothing. */
+static void test_refusals(void **state) {
+    hn_error err;
+    hn_model m;
+    cJSON *cfg = config("[\"T1\"]", "32", "null", NULL);
+    assert_int_equal(hn_model_build(&m, cfg, &reg, hn_backend_cpu(), 1, &err), HN_OK);
+    hn_generator g;
+    assert_int_equal(hn_generator_init_batch(&g, &m, 0, 8, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "sequences"));
+    assert_int_equal(hn_generator_init_batch(&g, &m, 2, 0, &err), HN_ERR);
+    assert_int_equal(hn_generator_init_batch(&g, &m, 2, 4, &err), HN_OK);
+    int32_t out[2];
+    hn_rng rng;
+    hn_rng_seed(&rng, 1);
+    assert_int_equal(hn_generator_sample(&g, 1.0, 1.0, &rng, out, &err), HN_ERR); /* no logits yet */
+    int32_t bad[2] = {'a', 300};
+    assert_int_equal(hn_generator_step_batch(&g, bad, NULL, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "out of range"));
+    hn_generator_free(&g);
+    hn_model_free(&m);
+    cJSON_Delete(cfg);
+}
+
 /* Nucleus sampling: greedy at temperature 0, the softmax at top_p = 1, and only the
  * smallest set reaching top_p otherwise. */
 static void test_sampling(void **state) {
@@ -272,6 +375,8 @@ int main(void) {
         cmocka_unit_test(test_two_stage_dc),
         cmocka_unit_test(test_rule_chunkers),
         cmocka_unit_test(test_entropy_chunker),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -352,6 +352,11 @@ static hn_ops_chunk make_chunk_ops(void) {
     o.sigmoid_routing_forward = sig_fwd;
     o.sigmoid_routing_backward = sig_bwd;
     o.add_scalar = add_scalar;
+    o.cosine_routing_step = hn_cuda_cosine_routing_step; /* chunk_step.cu */
+    o.sigmoid_routing_step = hn_cuda_sigmoid_routing_step;
+    o.copy_rows_step = hn_cuda_copy_rows_step;
+    o.ema_step = hn_cuda_ema_step;
+    o.pool_step = hn_cuda_pool_step;
     return o;
 }
 const hn_ops_chunk hn_cuda_ops_chunk = make_chunk_ops();
