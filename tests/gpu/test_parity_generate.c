@@ -1,0 +1,339 @@
+/* Generation on the GPU (model/generate.h on the cuda backend) against the parallel
+ * forward and against the cpu's stepping. For a small random isotropic model
+ * (attention + Mamba-2 + SwiGLU), an isotropic MoE model and 1- and 2-stage dc H-Nets
+ * (attention windows shorter than the prompts, Mamba-2 with a short SSD chunk), four
+ * different prompts are fed byte by byte, together (batch 4) and the first alone
+ * (batch 1):
+ *  - the next-byte log-probabilities of every position equal the parallel forward's
+ *    over the same four sequences on the GPU, and the cpu's stepping;
+ *  - the positions reaching each stage equal the parallel forward's chunk counts and
+ *    the cpu's stepping's.
+ * Strict pass: fp32 matrix products and attention (TOL_STEP on log-probabilities;
+ * boundary decisions then agree exactly). bf16 pass (the default kernels, what `hnet
+ * sample --device cuda` runs): log-probabilities within TOL_STEP_BF16 of the bf16
+ * parallel forward where the routing drew the same boundaries (a p near 1/2 may flip
+ * under bf16 rounding, after which a sequence differs by design: then only the counts
+ * are compared, within 2 positions per stage).
+ * The comparisons can fail: each run also measures the same logits against the next
+ * position's and against another sequence's, which must differ by more than 10x the
+ * tolerance at every position (fp32), or 5x somewhere in the sequence (bf16): a state
+ * off by one position or mixed up between sequences is caught. The sampler op draws
+ * the same bytes as the cpu's from the same logits and uniforms. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "model/generate.h"
+#include "model/model.h"
+#include "parity.h"
+#include "plugin/registry.h"
+
+#define NB 4
+#define LEN 64
+#define V 256
+#define TOL_STEP 1e-3       /* fp32: max |log p diff| */
+#define TOL_STEP_BF16 8e-2  /* bf16 weights and activations in the products */
+
+static hn_registry reg;
+
+static int setup(void **st) {
+    hn_error err;
+    if (parity_open()) return -1;
+    hn_registry_init(&reg);
+    if (hn_registry_load_default(&reg, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+static int teardown(void **st) {
+    hn_registry_close(&reg);
+    return 0;
+}
+
+static const char *PROMPTS[NB] = {
+    "The cat sat, on the mat; then: it ran away fast! And the dog sat..",
+    "aaaa bbbb, cccc dddd; eeee: ffff gggg hhhh iiii. jjjj kkkk llll mm",
+    "0123 4567 89ab cdef, The dog! sat... on 1 log ok; 42 is the answer",
+    "to be or not to be, that is the question: whether 'tis nobler in t",
+};
+
+#define LAYERS                                                                              \
+    "\"layers\":{\"attention\":[{\"heads\":2,\"window\":5,\"rotary_dim\":8},"               \
+    "{\"heads\":2,\"window\":3,\"rotary_dim\":8},{\"heads\":3,\"window\":\"global\","       \
+    "\"rotary_dim\":8}],\"mamba2\":{\"d_state\":8,\"headdim\":16,\"chunk_size\":8}}"
+
+static cJSON *config(const char *layout, const char *d, const char *mlp, const char *chunker) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"kind\":\"hnet\",\"vocab\":256,\"layout\":%s,\"d\":%s,\"mlp\":%s," LAYERS "%s%s}",
+             layout, d, mlp, chunker ? ",\"chunker\":" : "", chunker ? chunker : "");
+    cJSON *cfg = cJSON_Parse(json);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Random values for the parameters that start at zero (residual projections, padding),
+ * so every path of the stage carries signal; the same values on both backends. */
+static void randomise_zero_inits(hn_model *mc, hn_model *mg) {
+    hn_rng rng;
+    hn_rng_seed(&rng, 5);
+    for (int i = 0; i < mc->params.n; i++) {
+        hn_param_entry *e = &mc->params.entries[i];
+        if (!strstr(e->p.name, "residual_proj") && !strstr(e->p.name, "pad_dimension")) continue;
+        for (size_t k = 0; k < e->numel; k++) e->p.value[k] = (float)(0.2 * hn_rng_normal(&rng));
+    }
+    assert_int_equal(mc->params.total, mg->params.total);
+    P_GPU->upload(mg->params.values, mc->params.values, mc->params.total * sizeof(float));
+}
+
+static void log_softmax(const float *x, double *out) {
+    double mx = x[0], s = 0;
+    for (int i = 1; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < V; i++) s += exp(x[i] - mx);
+    for (int i = 0; i < V; i++) out[i] = x[i] - mx - log(s);
+}
+
+static double max_diff(const float *a, const float *b) {
+    double la[V], lb[V], worst = 0;
+    log_softmax(a, la);
+    log_softmax(b, lb);
+    for (int i = 0; i < V; i++) {
+        double d = fabs(la[i] - lb[i]);
+        if (!isfinite(d)) return INFINITY;
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
+/* Steps NB sequences (n of them: the first n prompts) and keeps every position's
+ * logits: out[(i * LEN + t) * V]. */
+static void step_all(hn_model *m, int n, float *out, long *reached, int depth) {
+    hn_error err;
+    hn_generator g;
+    int rc = hn_generator_init_batch(&g, m, n, LEN, &err);
+    if (rc) fail_msg("%s generator: %s", m->be->name, err.msg);
+    float *row = malloc((size_t)n * V * sizeof *row);
+    for (int t = 0; t < LEN; t++) {
+        int32_t bytes[NB];
+        for (int i = 0; i < n; i++) bytes[i] = (unsigned char)PROMPTS[i][t];
+        if (hn_generator_step_batch(&g, bytes, row, &err))
+            fail_msg("%s step %d: %s", m->be->name, t, err.msg);
+        for (int i = 0; i < n; i++)
+            memcpy(out + ((size_t)i * LEN + t) * V, row + (size_t)i * V, V * sizeof *row);
+    }
+    for (int s = 0; s < depth; s++) reached[s] = g.reached[s];
+    free(row);
+    hn_generator_free(&g);
+}
+
+/* The parallel forward's logits of the NB sequences, [NB * LEN, V] on the host, and its
+ * positions per depth: every byte, then each stage's inner rows. */
+static void forward_all(hn_model *m, float *out, long *reached) {
+    hn_error err;
+    int32_t tok[NB * LEN], tgt[NB * LEN];
+    for (int i = 0; i < NB; i++)
+        for (int t = 0; t < LEN; t++) {
+            tok[i * LEN + t] = (unsigned char)PROMPTS[i][t];
+            tgt[i * LEN + t] = (unsigned char)PROMPTS[i][(t + 1) % LEN];
+        }
+    hn_loss loss;
+    if (hn_model_forward(m, tok, tgt, NB, LEN, &loss, &err)) fail_msg("%s forward: %s", m->be->name, err.msg);
+    m->be->download(out, m->logits, (size_t)NB * LEN * V * sizeof(float));
+    hn_stage_stats st[HN_GEN_MAX_DEPTH];
+    int S = hn_model_stage_stats(m, st, HN_GEN_MAX_DEPTH);
+    reached[0] = NB * LEN;
+    for (int s = 0; s < S; s++) reached[s + 1] = st[s].inner_len;
+}
+
+/* How a against b differs over sequences [0, n) and every position: worst = the max
+ * |log p diff|; shifted = a at t against b at t + 1, swapped = sequence i against
+ * sequence i + 1 of b (where their bytes differ), each as its least and its largest
+ * value over the positions: what a state off by one position or mixed up between
+ * sequences would show. */
+typedef struct diffs {
+    double worst, shifted_min, shifted_max, swapped_min, swapped_max;
+} diffs;
+
+static void compare(const float *a, const float *b, int n, diffs *r) {
+    *r = (diffs){0, INFINITY, 0, INFINITY, 0};
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < LEN; t++) {
+            const float *x = a + ((size_t)i * LEN + t) * V;
+            double d = max_diff(x, b + ((size_t)i * LEN + t) * V);
+            r->worst = d > r->worst ? d : r->worst;
+            if (t + 1 < LEN) {
+                double e = max_diff(x, b + ((size_t)i * LEN + t + 1) * V);
+                r->shifted_min = e < r->shifted_min ? e : r->shifted_min;
+                r->shifted_max = e > r->shifted_max ? e : r->shifted_max;
+            }
+            int j = (i + 1) % n;
+            if (n > 1 && PROMPTS[i][t] != PROMPTS[j][t]) {
+                double e = max_diff(x, b + ((size_t)j * LEN + t) * V);
+                r->swapped_min = e < r->swapped_min ? e : r->swapped_min;
+                r->swapped_max = e > r->swapped_max ? e : r->swapped_max;
+            }
+        }
+}
+
+static void check_model(cJSON *cfg, int stages, int strict) {
+    hn_error err;
+    hn_cuda_set_matmul_mode(strict ? HN_CUDA_MATMUL_FP32 : HN_CUDA_MATMUL_BF16);
+    hn_cuda_set_attention_mode(strict ? HN_CUDA_ATTENTION_FP32 : HN_CUDA_ATTENTION_AUTO);
+    hn_model mc, mg;
+    if (hn_model_build(&mc, cfg, &reg, P_CPU, 11, &err)) fail_msg("cpu: %s", err.msg);
+    if (hn_model_build(&mg, cfg, &reg, P_GPU, 11, &err)) fail_msg("cuda: %s", err.msg);
+    assert_int_equal(mg.n_stages, stages);
+    randomise_zero_inits(&mc, &mg);
+    int depth = stages + 1;
+    size_t all = (size_t)NB * LEN * V;
+    float *par = malloc(all * sizeof *par), *gpu = malloc(all * sizeof *gpu);
+    float *cpu = malloc(all * sizeof *cpu), *one = malloc((size_t)LEN * V * sizeof *one);
+    long r_par[HN_GEN_MAX_DEPTH], r_gpu[HN_GEN_MAX_DEPTH], r_cpu[HN_GEN_MAX_DEPTH],
+        r_one[HN_GEN_MAX_DEPTH];
+    forward_all(&mg, par, r_par);
+    step_all(&mg, NB, gpu, r_gpu, depth);
+    step_all(&mg, 1, one, r_one, depth);
+    step_all(&mc, NB, cpu, r_cpu, depth);
+
+    diffs par_d, cpu_d, one_d;
+    compare(gpu, par, NB, &par_d);
+    compare(gpu, cpu, NB, &cpu_d);
+    compare(one, gpu, 1, &one_d); /* batch 1 = sequence 0 of batch NB */
+    double tol = strict ? TOL_STEP : TOL_STEP_BF16;
+    int same_counts = 1, close_counts = 1;
+    printf("  %s, %d stage(s): max |log p diff| gpu step vs gpu forward %.2e (a position off: "
+           "%.2e..%.2e, a sequence off: %.2e..%.2e), vs cpu step %.2e, batch 1 vs batch %d "
+           "%.2e\n   positions per depth (forward / gpu step / cpu step / gpu batch 1):",
+           strict ? "fp32" : "bf16", stages, par_d.worst, par_d.shifted_min, par_d.shifted_max,
+           par_d.swapped_min, par_d.swapped_max, cpu_d.worst, NB, one_d.worst);
+    for (int s = 0; s < depth; s++) {
+        printf(" [%ld %ld %ld %ld]", r_par[s], r_gpu[s], r_cpu[s], r_one[s]);
+        same_counts &= r_gpu[s] == r_par[s] && r_gpu[s] == r_cpu[s];
+        close_counts &= labs(r_gpu[s] - r_par[s]) <= 2 && labs(r_gpu[s] - r_cpu[s]) <= 2;
+    }
+    printf("\n");
+    /* the comparison tells positions and sequences apart: fp32 at every position, bf16
+     * over the whole sequence */
+    if (strict) assert_true(par_d.shifted_min > 10 * tol && par_d.swapped_min > 10 * tol);
+    else assert_true(par_d.shifted_max > 5 * tol && par_d.swapped_max > 5 * tol);
+    double w_par = par_d.worst, w_cpu = cpu_d.worst, w_one = one_d.worst;
+    assert_true(r_gpu[0] == NB * LEN && r_one[0] == LEN);
+    if (strict || stages == 0) {
+        assert_true(same_counts);
+        assert_true(w_par < tol);
+        assert_true(w_cpu < tol);
+        assert_true(w_one < tol);
+    } else if (same_counts) {
+        assert_true(w_par < tol);
+        assert_true(w_cpu < tol);
+        assert_true(w_one < tol);
+    } else {
+        printf("   (bf16: a boundary near p = 1/2 flipped; counts compared only)\n");
+        assert_true(close_counts);
+    }
+    if (stages > 0) assert_true(r_gpu[1] > NB && r_gpu[1] < NB * LEN); /* routing has work */
+    free(par);
+    free(gpu);
+    free(cpu);
+    free(one);
+    hn_model_free(&mc);
+    hn_model_free(&mg);
+    cJSON_Delete(cfg);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
+}
+
+static cJSON *isotropic(void) {
+    return config("[\"m1T2\"]", "32", "{\"plugin\":\"swiglu\",\"hidden\":48}", NULL);
+}
+static cJSON *isotropic_moe(void) {
+    return config("[\"T2m1\"]", "32", "{\"plugin\":\"moe\",\"experts\":4,\"top_k\":2,\"hidden\":32}",
+                  NULL);
+}
+static cJSON *one_stage(void) {
+    return config("[\"m1T1\",[\"T1m1\"],\"T1m1\"]", "[32,48]",
+                  "[null,{\"plugin\":\"swiglu\",\"hidden\":64}]", "{\"plugin\":\"dc\",\"ratio\":3}");
+}
+static cJSON *two_stage(void) {
+    return config("[\"m1T1\",[\"T1m1\",[\"T1m1\"],\"m1T1\"],\"T1m1\"]", "[32,32,48]",
+                  "[null,{\"plugin\":\"swiglu\",\"hidden\":48},{\"plugin\":\"swiglu\",\"hidden\":64}]",
+                  "{\"plugin\":\"dc\",\"ratio\":[2,2]}");
+}
+
+static void test_isotropic(void **st) {
+    check_model(isotropic(), 0, 1);
+    check_model(isotropic(), 0, 0);
+    check_model(isotropic_moe(), 0, 1);
+}
+static void test_one_stage(void **st) {
+    check_model(one_stage(), 1, 1);
+    check_model(one_stage(), 1, 0);
+    /* dc's ablations: linear routing, no STE, max pooling; no smoothing, mean pooling */
+    check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,32]", "[null,null]",
+                       "{\"plugin\":\"dc\",\"ratio\":3,\"routing\":\"linear\",\"ste\":false,"
+                       "\"downsample\":\"max\"}"),
+                1, 1);
+    check_model(config("[\"T1\",[\"m1\"],\"T1\"]", "[32,48]", "[null,null]",
+                       "{\"plugin\":\"dc\",\"ratio\":3,\"smoothing\":false,\"downsample\":\"mean\"}"),
+                1, 1);
+}
+static void test_two_stage(void **st) {
+    check_model(two_stage(), 2, 1);
+    check_model(two_stage(), 2, 0);
+}
+
+/* The sample op: the same logits and uniforms draw the same entries on both backends
+ * (ties, greedy, temperatures, nucleus masses), and different uniforms different ones. */
+static void test_sample_op(void **st) {
+    enum { N = 64 };
+    hn_rng r = hn_rng_derive(3, 1);
+    twin logits = tw_normal((size_t)N * V, 2.0, &r);
+    for (int i = 0; i < N; i += 4) /* ties: equal logits in some rows */
+        for (int k = 0; k < 8; k++) logits.c[(size_t)i * V + 7 * k] = 3.0f;
+    P_GPU->upload(logits.g, logits.c, (size_t)N * V * sizeof(float));
+    double u[N];
+    for (int i = 0; i < N; i++) u[i] = hn_rng_uniform(&r);
+    double *u_dev = P_GPU->alloc(sizeof u);
+    int32_t *out_dev = P_GPU->alloc(N * sizeof(int32_t));
+    P_GPU->upload(u_dev, u, sizeof u);
+    const double temps[] = {0.0, 0.5, 1.0, 3.0}, tops[] = {1.0, 0.9, 0.3, 1e-6};
+    int differ = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            int32_t oc[N], og[N];
+            P_CPU->sample(oc, logits.c, u, N, V, temps[a], tops[b]);
+            P_GPU->sample(out_dev, logits.g, u_dev, N, V, temps[a], tops[b]);
+            P_GPU->download(og, out_dev, sizeof og);
+            int mism = 0;
+            for (int i = 0; i < N; i++) mism += oc[i] != og[i];
+            if (mism) printf("  sample T=%g top_p=%g: %d of %d rows differ\n", temps[a], tops[b], mism, N);
+            assert_int_equal(mism, 0);
+            if (a == 2 && b == 0) /* T = 1: the draws spread over many entries */
+                for (int i = 1; i < N; i++) differ += oc[i] != oc[0];
+        }
+    assert_true(differ > N / 2);
+    const char *cuda_err = hn_cuda_last_error();
+    assert_int_equal(cuda_err[0], 0);
+    P_GPU->free(u_dev);
+    P_GPU->free(out_dev);
+    tw_free(&logits);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sample_op),
+        cmocka_unit_test(test_isotropic),
+        cmocka_unit_test(test_one_stage),
+        cmocka_unit_test(test_two_stage),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
