@@ -41,7 +41,10 @@ __global__ void __launch_bounds__(THREADS)
         return;
     }
     double top = (double)lg[best];
-    for (int j = tid; j < V; j += THREADS) p[j] = exp(((double)lg[j] - top) / temperature);
+    for (int j = tid; j < V; j += THREADS) {
+        p[j] = exp(((double)lg[j] - top) / temperature);
+        order[j] = 0; /* a NaN leaves ranks unclaimed: keep every slot a valid index */
+    }
     __syncthreads();
     for (int j = tid; j < V; j += THREADS) {
         int r = 0;
