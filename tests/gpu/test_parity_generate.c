@@ -35,6 +35,7 @@
 #include "model/model.h"
 #include "parity.h"
 #include "plugin/registry.h"
+#include "../unit/support/gen_models.h"
 
 #define NB 4
 #define LEN 64
@@ -44,16 +45,7 @@
 
 static hn_registry reg;
 
-static int setup(void **st) {
-    hn_error err;
-    if (parity_open()) return -1;
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
+static int setup(void **st) { return parity_open_plugins(&reg); }
 static int teardown(void **st) {
     hn_registry_close(&reg);
     return 0;
@@ -66,52 +58,11 @@ static const char *PROMPTS[NB] = {
     "to be or not to be, that is the question: whether 'tis nobler in t",
 };
 
-#define LAYERS                                                                              \
-    "\"layers\":{\"attention\":[{\"heads\":2,\"window\":5,\"rotary_dim\":8},"               \
-    "{\"heads\":2,\"window\":3,\"rotary_dim\":8},{\"heads\":3,\"window\":\"global\","       \
-    "\"rotary_dim\":8}],\"mamba2\":{\"d_state\":8,\"headdim\":16,\"chunk_size\":8}}"
-
-static cJSON *config(const char *layout, const char *d, const char *mlp, const char *chunker) {
-    char json[2048];
-    snprintf(json, sizeof json,
-             "{\"kind\":\"hnet\",\"vocab\":256,\"layout\":%s,\"d\":%s,\"mlp\":%s," LAYERS "%s%s}",
-             layout, d, mlp, chunker ? ",\"chunker\":" : "", chunker ? chunker : "");
-    cJSON *cfg = cJSON_Parse(json);
-    assert_non_null(cfg);
-    return cfg;
-}
-
-/* Random values for the parameters that start at zero (residual projections, padding),
- * so every path of the stage carries signal; the same values on both backends. */
-static void randomise_zero_inits(hn_model *mc, hn_model *mg) {
-    hn_rng rng;
-    hn_rng_seed(&rng, 5);
-    for (int i = 0; i < mc->params.n; i++) {
-        hn_param_entry *e = &mc->params.entries[i];
-        if (!strstr(e->p.name, "residual_proj") && !strstr(e->p.name, "pad_dimension")) continue;
-        for (size_t k = 0; k < e->numel; k++) e->p.value[k] = (float)(0.2 * hn_rng_normal(&rng));
-    }
+/* The cpu model's random values (gen_randomise_zero_inits) on the GPU model too. */
+static void same_params(hn_model *mc, hn_model *mg) {
+    gen_randomise_zero_inits(mc, 5);
     assert_int_equal(mc->params.total, mg->params.total);
     P_GPU->upload(mg->params.values, mc->params.values, mc->params.total * sizeof(float));
-}
-
-static void log_softmax(const float *x, double *out) {
-    double mx = x[0], s = 0;
-    for (int i = 1; i < V; i++) mx = x[i] > mx ? x[i] : mx;
-    for (int i = 0; i < V; i++) s += exp(x[i] - mx);
-    for (int i = 0; i < V; i++) out[i] = x[i] - mx - log(s);
-}
-
-static double max_diff(const float *a, const float *b) {
-    double la[V], lb[V], worst = 0;
-    log_softmax(a, la);
-    log_softmax(b, lb);
-    for (int i = 0; i < V; i++) {
-        double d = fabs(la[i] - lb[i]);
-        if (!isfinite(d)) return INFINITY;
-        worst = d > worst ? d : worst;
-    }
-    return worst;
 }
 
 /* Steps NB sequences (n of them: the first n prompts) and keeps every position's
@@ -168,16 +119,16 @@ static void compare(const float *a, const float *b, int n, diffs *r) {
     for (int i = 0; i < n; i++)
         for (int t = 0; t < LEN; t++) {
             const float *x = a + ((size_t)i * LEN + t) * V;
-            double d = max_diff(x, b + ((size_t)i * LEN + t) * V);
+            double d = gen_max_diff(x, b + ((size_t)i * LEN + t) * V, V);
             r->worst = d > r->worst ? d : r->worst;
             if (t + 1 < LEN) {
-                double e = max_diff(x, b + ((size_t)i * LEN + t + 1) * V);
+                double e = gen_max_diff(x, b + ((size_t)i * LEN + t + 1) * V, V);
                 r->shifted_min = e < r->shifted_min ? e : r->shifted_min;
                 r->shifted_max = e > r->shifted_max ? e : r->shifted_max;
             }
             int j = (i + 1) % n;
             if (n > 1 && PROMPTS[i][t] != PROMPTS[j][t]) {
-                double e = max_diff(x, b + ((size_t)j * LEN + t) * V);
+                double e = gen_max_diff(x, b + ((size_t)j * LEN + t) * V, V);
                 r->swapped_min = e < r->swapped_min ? e : r->swapped_min;
                 r->swapped_max = e > r->swapped_max ? e : r->swapped_max;
             }
@@ -192,7 +143,7 @@ static void check_model(cJSON *cfg, int stages, int strict) {
     if (hn_model_build(&mc, cfg, &reg, P_CPU, 11, &err)) fail_msg("cpu: %s", err.msg);
     if (hn_model_build(&mg, cfg, &reg, P_GPU, 11, &err)) fail_msg("cuda: %s", err.msg);
     assert_int_equal(mg.n_stages, stages);
-    randomise_zero_inits(&mc, &mg);
+    same_params(&mc, &mg);
     int depth = stages + 1;
     size_t all = (size_t)NB * LEN * V;
     float *par = malloc(all * sizeof *par), *gpu = malloc(all * sizeof *gpu);
@@ -252,43 +203,25 @@ static void check_model(cJSON *cfg, int stages, int strict) {
     hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
 }
 
-static cJSON *isotropic(void) {
-    return config("[\"m1T2\"]", "32", "{\"plugin\":\"swiglu\",\"hidden\":48}", NULL);
-}
 static cJSON *isotropic_moe(void) {
-    return config("[\"T2m1\"]", "32", "{\"plugin\":\"moe\",\"experts\":4,\"top_k\":2,\"hidden\":32}",
-                  NULL);
-}
-static cJSON *one_stage(void) {
-    return config("[\"m1T1\",[\"T1m1\"],\"T1m1\"]", "[32,48]",
-                  "[null,{\"plugin\":\"swiglu\",\"hidden\":64}]", "{\"plugin\":\"dc\",\"ratio\":3}");
-}
-static cJSON *two_stage(void) {
-    return config("[\"m1T1\",[\"T1m1\",[\"T1m1\"],\"m1T1\"],\"T1m1\"]", "[32,32,48]",
-                  "[null,{\"plugin\":\"swiglu\",\"hidden\":48},{\"plugin\":\"swiglu\",\"hidden\":64}]",
-                  "{\"plugin\":\"dc\",\"ratio\":[2,2]}");
+    return gen_config("[\"T2m1\"]", "32",
+                      "{\"plugin\":\"moe\",\"experts\":4,\"top_k\":2,\"hidden\":32}", NULL);
 }
 
 static void test_isotropic(void **st) {
-    check_model(isotropic(), 0, 1);
-    check_model(isotropic(), 0, 0);
+    check_model(gen_isotropic(), 0, 1);
+    check_model(gen_isotropic(), 0, 0);
     check_model(isotropic_moe(), 0, 1);
 }
 static void test_one_stage(void **st) {
-    check_model(one_stage(), 1, 1);
-    check_model(one_stage(), 1, 0);
-    /* dc's ablations: linear routing, no STE, max pooling; no smoothing, mean pooling */
-    check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,32]", "[null,null]",
-                       "{\"plugin\":\"dc\",\"ratio\":3,\"routing\":\"linear\",\"ste\":false,"
-                       "\"downsample\":\"max\"}"),
-                1, 1);
-    check_model(config("[\"T1\",[\"m1\"],\"T1\"]", "[32,48]", "[null,null]",
-                       "{\"plugin\":\"dc\",\"ratio\":3,\"smoothing\":false,\"downsample\":\"mean\"}"),
-                1, 1);
+    check_model(gen_one_stage(), 1, 1);
+    check_model(gen_one_stage(), 1, 0);
+    check_model(gen_dc_linear_max(), 1, 1);
+    check_model(gen_dc_mean_unsmoothed(), 1, 1);
 }
 static void test_two_stage(void **st) {
-    check_model(two_stage(), 2, 1);
-    check_model(two_stage(), 2, 0);
+    check_model(gen_two_stage(), 2, 1);
+    check_model(gen_two_stage(), 2, 0);
 }
 
 /* The sample op: the same logits and uniforms draw the same entries on both backends

@@ -18,19 +18,8 @@ __global__ void k_cos_fwd(float *p, const float *q, const float *k, int ld, cons
         if (lane == 0) p[t] = 1.0f;
         return;
     }
-    const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
-    double qq = 0, kk = 0, qk = 0;
-    for (int d = lane; d < D; d += 32) {
-        qq += (double)qt[d] * qt[d];
-        kk += (double)kt[d] * kt[d];
-        qk += (double)qt[d] * kt[d];
-    }
-    qq = hn_warp_sum_d(qq);
-    kk = hn_warp_sum_d(kk);
-    qk = hn_warp_sum_d(qk);
-    double nq = fmax(sqrt(qq), NORM_EPS), nk = fmax(sqrt(kk), NORM_EPS);
-    double v = 0.5 * (1.0 - qk / (nq * nk));
-    if (lane == 0) p[t] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+    float v = hn_cos_routing_p(q + (size_t)t * ld, k + (size_t)(t - 1) * ld, D, lane);
+    if (lane == 0) p[t] = v;
 }
 
 __global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q, const float *k,

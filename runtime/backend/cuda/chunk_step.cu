@@ -5,9 +5,8 @@
 #include "backend/cuda/cuda_ops.cuh"
 
 #define TPB 256
-#define NORM_EPS 1e-12
 
-/* one warp per row, the reductions in double as the parallel forward's k_cos_fwd */
+/* one warp per row, as the parallel forward's k_cos_fwd */
 __global__ void k_cos_step(float *p, const float *q, const float *k, const int32_t *pos, int n,
                            int D) {
     int i = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -16,19 +15,8 @@ __global__ void k_cos_step(float *p, const float *q, const float *k, const int32
         if (lane == 0) p[i] = 1.0f;
         return;
     }
-    const float *qi = q + (size_t)i * D, *ki = k + (size_t)i * D;
-    double qq = 0, kk = 0, qk = 0;
-    for (int d = lane; d < D; d += 32) {
-        qq += (double)qi[d] * qi[d];
-        kk += (double)ki[d] * ki[d];
-        qk += (double)qi[d] * ki[d];
-    }
-    qq = hn_warp_sum_d(qq);
-    kk = hn_warp_sum_d(kk);
-    qk = hn_warp_sum_d(qk);
-    double nq = fmax(sqrt(qq), NORM_EPS), nk = fmax(sqrt(kk), NORM_EPS);
-    double v = 0.5 * (1.0 - qk / (nq * nk));
-    if (lane == 0) p[i] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+    float v = hn_cos_routing_p(q + (size_t)i * D, k + (size_t)i * D, D, lane);
+    if (lane == 0) p[i] = v;
 }
 void hn_cuda_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,
                                  int n, int D) {
