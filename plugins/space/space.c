@@ -100,7 +100,8 @@ static int sp_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, f
 
 static double sp_flops(void *self, int T) { return 0; }
 
-/* State: the previous byte (as a float). */
+/* State: the previous byte (as a float). A host loop with one transfer per sequence:
+ * correct on a device, not fast. */
 static size_t sp_step_state_floats(void *self) { return 1; }
 
 static int sp_step(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
