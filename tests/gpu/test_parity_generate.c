@@ -15,10 +15,10 @@
  * under bf16 rounding, after which a sequence differs by design: then only the counts
  * are compared, within 2 positions per stage).
  * The comparisons can fail: each run also measures the same logits against the next
- * position's and against another sequence's, which must differ by more than 10x the
- * tolerance at every position (fp32), or 5x somewhere in the sequence (bf16): a state
- * off by one position or mixed up between sequences is caught. The sampler op draws
- * the same bytes as the cpu's from the same logits and uniforms. */
+ * position's and against another sequence's, which must differ on average by more than
+ * 10x the tolerance (fp32) or 2x (bf16): a state off by one position or mixed up
+ * between sequences is caught (on the cpu these means are 0.30-0.48 for these models).
+ * The sampler op draws the same bytes as the cpu's from the same logits and uniforms. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,7 +41,7 @@
 #define LEN 64
 #define V 256
 #define TOL_STEP 1e-3       /* fp32: max |log p diff| */
-#define TOL_STEP_BF16 8e-2  /* bf16 weights and activations in the products */
+#define TOL_STEP_BF16 6e-2  /* bf16 weights and activations in the products */
 
 static hn_registry reg;
 
@@ -107,32 +107,34 @@ static void forward_all(hn_model *m, float *out, long *reached) {
 
 /* How a against b differs over sequences [0, n) and every position: worst = the max
  * |log p diff|; shifted = a at t against b at t + 1, swapped = sequence i against
- * sequence i + 1 of b (where their bytes differ), each as its least and its largest
- * value over the positions: what a state off by one position or mixed up between
- * sequences would show. */
+ * sequence i + 1 of b (where their bytes differ), each as its mean over the positions.
+ * A state off by one position (or mixed up between sequences) would make worst at
+ * least that mean, so a mean above the tolerance shows the check catches it. */
 typedef struct diffs {
-    double worst, shifted_min, shifted_max, swapped_min, swapped_max;
+    double worst, shifted, swapped;
 } diffs;
 
 static void compare(const float *a, const float *b, int n, diffs *r) {
-    *r = (diffs){0, INFINITY, 0, INFINITY, 0};
+    double sh = 0, sw = 0;
+    long nsh = 0, nsw = 0;
+    r->worst = 0;
     for (int i = 0; i < n; i++)
         for (int t = 0; t < LEN; t++) {
             const float *x = a + ((size_t)i * LEN + t) * V;
             double d = gen_max_diff(x, b + ((size_t)i * LEN + t) * V, V);
             r->worst = d > r->worst ? d : r->worst;
             if (t + 1 < LEN) {
-                double e = gen_max_diff(x, b + ((size_t)i * LEN + t + 1) * V, V);
-                r->shifted_min = e < r->shifted_min ? e : r->shifted_min;
-                r->shifted_max = e > r->shifted_max ? e : r->shifted_max;
+                sh += gen_max_diff(x, b + ((size_t)i * LEN + t + 1) * V, V);
+                nsh++;
             }
             int j = (i + 1) % n;
             if (n > 1 && PROMPTS[i][t] != PROMPTS[j][t]) {
-                double e = gen_max_diff(x, b + ((size_t)j * LEN + t) * V, V);
-                r->swapped_min = e < r->swapped_min ? e : r->swapped_min;
-                r->swapped_max = e > r->swapped_max ? e : r->swapped_max;
+                sw += gen_max_diff(x, b + ((size_t)j * LEN + t) * V, V);
+                nsw++;
             }
         }
+    r->shifted = nsh ? sh / nsh : 0;
+    r->swapped = nsw ? sw / nsw : 0;
 }
 
 static void check_model(cJSON *cfg, int stages, int strict) {
@@ -161,21 +163,19 @@ static void check_model(cJSON *cfg, int stages, int strict) {
     compare(one, gpu, 1, &one_d); /* batch 1 = sequence 0 of batch NB */
     double tol = strict ? TOL_STEP : TOL_STEP_BF16;
     int same_counts = 1, close_counts = 1;
-    printf("  %s, %d stage(s): max |log p diff| gpu step vs gpu forward %.2e (a position off: "
-           "%.2e..%.2e, a sequence off: %.2e..%.2e), vs cpu step %.2e, batch 1 vs batch %d "
+    printf("  %s, %d stage(s): max |log p diff| gpu step vs gpu forward %.2e (mean with a "
+           "position off %.2e, a sequence off %.2e), vs cpu step %.2e, batch 1 vs batch %d "
            "%.2e\n   positions per depth (forward / gpu step / cpu step / gpu batch 1):",
-           strict ? "fp32" : "bf16", stages, par_d.worst, par_d.shifted_min, par_d.shifted_max,
-           par_d.swapped_min, par_d.swapped_max, cpu_d.worst, NB, one_d.worst);
+           strict ? "fp32" : "bf16", stages, par_d.worst, par_d.shifted, par_d.swapped,
+           cpu_d.worst, NB, one_d.worst);
     for (int s = 0; s < depth; s++) {
         printf(" [%ld %ld %ld %ld]", r_par[s], r_gpu[s], r_cpu[s], r_one[s]);
         same_counts &= r_gpu[s] == r_par[s] && r_gpu[s] == r_cpu[s];
         close_counts &= labs(r_gpu[s] - r_par[s]) <= 2 && labs(r_gpu[s] - r_cpu[s]) <= 2;
     }
     printf("\n");
-    /* the comparison tells positions and sequences apart: fp32 at every position, bf16
-     * over the whole sequence */
-    if (strict) assert_true(par_d.shifted_min > 10 * tol && par_d.swapped_min > 10 * tol);
-    else assert_true(par_d.shifted_max > 5 * tol && par_d.swapped_max > 5 * tol);
+    /* the comparison tells positions and sequences apart */
+    assert_true(par_d.shifted > (strict ? 10 : 2) * tol && par_d.swapped > (strict ? 10 : 2) * tol);
     double w_par = par_d.worst, w_cpu = cpu_d.worst, w_one = one_d.worst;
     assert_true(r_gpu[0] == NB * LEN && r_one[0] == LEN);
     if (strict || stages == 0) {
