@@ -18,7 +18,9 @@
  * position's and against another sequence's, which must differ on average by more than
  * 10x the tolerance (fp32) or 2x (bf16): a state off by one position or mixed up
  * between sequences is caught (on the cpu these means are 0.30-0.48 for these models).
- * The sampler op draws the same bytes as the cpu's from the same logits and uniforms. */
+ * The sampler op draws the same bytes as the cpu's from the same logits and uniforms;
+ * attention_step (head dims 16, 64, 128, wrapping rings) and the chunk family's step ops
+ * equal their cpu twins on random inputs, rows at position -1 included. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +33,7 @@
 #include <cmocka.h>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/ops_chunk.h"
 #include "model/generate.h"
 #include "model/model.h"
 #include "parity.h"
@@ -261,9 +264,79 @@ static void test_sample_op(void **st) {
     tw_free(&logits);
 }
 
+/* The generation ops one by one on fresh random inputs, with rows at position -1 and
+ * rings that wrap: attention_step at head dims 16, 64 (the bench models') and 128, and
+ * the chunk family's step ops. Outputs and states within TOL_FP32 of the cpu twins
+ * (inactive rows: zero outputs, untouched states). */
+static void test_step_ops(void **st) {
+    enum { N = 6, R = 7 };
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
+    hn_rng r = hn_rng_derive(4, 2);
+    const int32_t pos_h[N] = {0, 3, 6, 10, -1, 29}; /* 10 and 29 wrap the ring of 7 */
+    itwin pos = itw_from(pos_h, N);
+    const int hds[] = {16, 64, 128};
+    for (int k = 0; k < 3; k++) {
+        int heads = 3, hd = hds[k], D = heads * hd;
+        size_t stride = 2 * (size_t)D * R + 1;
+        twin qkv = tw_normal((size_t)N * 3 * D, 1.0, &r), state = tw_normal(N * stride, 1.0, &r);
+        twin out = tw_normal((size_t)N * D, 1.0, &r);
+        float scale = 1.0f / sqrtf((float)hd);
+        P_CPU->attention_step(out.c, qkv.c, state.c, stride, R, pos.c, N, heads, hd, scale);
+        P_GPU->attention_step(out.g, qkv.g, state.g, stride, R, pos.g, N, heads, hd, scale);
+        char name[64];
+        snprintf(name, sizeof name, "attention_step out (head_dim %d)", hd);
+        assert_true(tw_err(&out, name) < TOL_FP32);
+        snprintf(name, sizeof name, "attention_step cache (head_dim %d)", hd);
+        assert_true(tw_err(&state, name) < TOL_FP32);
+        for (int d = 0; d < D; d++) assert_true(out.c[4 * D + d] == 0.0f); /* the inactive row */
+        tw_free(&qkv);
+        tw_free(&state);
+        tw_free(&out);
+    }
+    int D = 40;
+    twin q = tw_normal((size_t)N * D, 1.0, &r), k = tw_normal((size_t)N * D, 1.0, &r);
+    twin p = tw_uniform(N, 0, 1, &r), logit = tw_normal(N, 2.0, &r);
+    P_CPU->chunk->cosine_routing_step(p.c, q.c, k.c, pos.c, N, D);
+    P_GPU->chunk->cosine_routing_step(p.g, q.g, k.g, pos.g, N, D);
+    assert_true(tw_err(&p, "cosine_routing_step") < TOL_FP32);
+    P_CPU->chunk->sigmoid_routing_step(p.c, logit.c, pos.c, N);
+    P_GPU->chunk->sigmoid_routing_step(p.g, logit.g, pos.g, N);
+    assert_true(tw_err(&p, "sigmoid_routing_step") < TOL_FP32);
+    P_CPU->chunk->copy_rows_step(k.c, q.c, pos.c, N, D);
+    P_GPU->chunk->copy_rows_step(k.g, q.g, pos.g, N, D);
+    assert_true(tw_err(&k, "copy_rows_step") < TOL_FP32);
+    /* ema: P < 0 keeps a row; z wider than zbar (ld_z = D + 8) */
+    twin z = tw_normal((size_t)N * (D + 8), 1.0, &r), zbar = tw_normal((size_t)N * D, 1.0, &r);
+    twin P = tw_uniform(N, 0, 1, &r);
+    P.c[2] = -1.0f;
+    P_GPU->upload(P.g, P.c, N * sizeof(float));
+    P_CPU->chunk->ema_step(zbar.c, z.c, D + 8, P.c, N, D);
+    P_GPU->chunk->ema_step(zbar.g, z.g, D + 8, P.g, N, D);
+    assert_true(tw_err(&zbar, "ema_step") < TOL_FP32);
+    /* pooling: counts 0 (a new chunk), > 0, and -1 (no row); boundaries on some */
+    const int32_t cnt_h[N] = {0, 2, -1, 1, 0, 3}, b_h[N] = {1, 1, 1, 0, 0, 1};
+    itwin cnt = itw_from(cnt_h, N), b = itw_from(b_h, N);
+    for (int mx = 0; mx < 2; mx++) {
+        twin acc = tw_normal((size_t)N * D, 1.0, &r), o = tw_normal((size_t)N * D, 1.0, &r);
+        P_CPU->chunk->pool_step(acc.c, o.c, q.c, cnt.c, b.c, mx, N, D);
+        P_GPU->chunk->pool_step(acc.g, o.g, q.g, cnt.g, b.g, mx, N, D);
+        assert_true(tw_err(&acc, mx ? "pool_step max acc" : "pool_step mean acc") < TOL_FP32);
+        assert_true(tw_err(&o, mx ? "pool_step max out" : "pool_step mean out") < TOL_FP32);
+        tw_free(&acc);
+        tw_free(&o);
+    }
+    twin *all[] = {&q, &k, &p, &logit, &z, &zbar, &P};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) tw_free(all[i]);
+    itw_free(&cnt);
+    itw_free(&b);
+    itw_free(&pos);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_op),
+        cmocka_unit_test(test_step_ops),
         cmocka_unit_test(test_isotropic),
         cmocka_unit_test(test_one_stage),
         cmocka_unit_test(test_two_stage),
