@@ -17,7 +17,8 @@
  * The comparisons can fail: each run also measures the same logits against the next
  * position's and against another sequence's, which must differ on average by more than
  * 10x the tolerance (fp32) or 2x (bf16): a state off by one position or mixed up
- * between sequences is caught (on the cpu these means are 0.30-0.48 for these models).
+ * between sequences is caught (on the cpu these means are 0.30-0.48 for these models);
+ * and in the fp32 pass a wrong byte planted at one position of one sequence must show.
  * The sampler op draws the same bytes as the cpu's from the same logits and uniforms;
  * attention_step (head dims 16, 64, 128, wrapping rings) and the chunk family's step ops
  * equal their cpu twins on random inputs, rows at position -1 included. */
@@ -69,8 +70,9 @@ static void same_params(hn_model *mc, hn_model *mg) {
 }
 
 /* Steps NB sequences (n of them: the first n prompts) and keeps every position's
- * logits: out[(i * LEN + t) * V]. */
-static void step_all(hn_model *m, int n, float *out, long *reached, int depth) {
+ * logits: out[(i * LEN + t) * V]. perturb >= 0: the last sequence is fed a wrong byte at
+ * that position (its state is off from there on). */
+static void step_all(hn_model *m, int n, float *out, long *reached, int depth, int perturb) {
     hn_error err;
     hn_generator g;
     int rc = hn_generator_init_batch(&g, m, n, LEN, &err);
@@ -79,6 +81,7 @@ static void step_all(hn_model *m, int n, float *out, long *reached, int depth) {
     for (int t = 0; t < LEN; t++) {
         int32_t bytes[NB];
         for (int i = 0; i < n; i++) bytes[i] = (unsigned char)PROMPTS[i][t];
+        if (t == perturb) bytes[n - 1] ^= 1; /* a planted error in the last sequence's state */
         if (hn_generator_step_batch(&g, bytes, row, &err))
             fail_msg("%s step %d: %s", m->be->name, t, err.msg);
         for (int i = 0; i < n; i++)
@@ -156,9 +159,9 @@ static void check_model(cJSON *cfg, int stages, int strict) {
     long r_par[HN_GEN_MAX_DEPTH], r_gpu[HN_GEN_MAX_DEPTH], r_cpu[HN_GEN_MAX_DEPTH],
         r_one[HN_GEN_MAX_DEPTH];
     forward_all(&mg, par, r_par);
-    step_all(&mg, NB, gpu, r_gpu, depth);
-    step_all(&mg, 1, one, r_one, depth);
-    step_all(&mc, NB, cpu, r_cpu, depth);
+    step_all(&mg, NB, gpu, r_gpu, depth, -1);
+    step_all(&mg, 1, one, r_one, depth, -1);
+    step_all(&mc, NB, cpu, r_cpu, depth, -1);
 
     diffs par_d, cpu_d, one_d;
     compare(gpu, par, NB, &par_d);
@@ -177,6 +180,15 @@ static void check_model(cJSON *cfg, int stages, int strict) {
         close_counts &= labs(r_gpu[s] - r_par[s]) <= 2 && labs(r_gpu[s] - r_cpu[s]) <= 2;
     }
     printf("\n");
+    if (strict) { /* a state perturbed at one position shows */
+        diffs bad;
+        long r_bad[HN_GEN_MAX_DEPTH];
+        step_all(&mg, NB, cpu, r_bad, depth, LEN / 2); /* cpu's buffer is compared already */
+        compare(cpu, par, NB, &bad);
+        printf("   a wrong byte at position %d of sequence %d: max |log p diff| %.2e\n", LEN / 2,
+               NB - 1, bad.worst);
+        assert_true(bad.worst > 10 * tol);
+    }
     /* the comparison tells positions and sequences apart */
     assert_true(par_d.shifted > (strict ? 10 : 2) * tol && par_d.swapped > (strict ? 10 : 2) * tol);
     double w_par = par_d.worst, w_cpu = cpu_d.worst, w_one = one_d.worst;
