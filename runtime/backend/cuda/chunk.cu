@@ -27,15 +27,8 @@ __global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q,
     int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (t >= T || pos[t] == 0) return;
     const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
-    double qq = 0, kk = 0, qk = 0;
-    for (int d = lane; d < D; d += 32) {
-        qq += (double)qt[d] * qt[d];
-        kk += (double)kt[d] * kt[d];
-        qk += (double)qt[d] * kt[d];
-    }
-    qq = hn_warp_sum_d(qq);
-    kk = hn_warp_sum_d(kk);
-    qk = hn_warp_sum_d(qk);
+    double qq, kk, qk;
+    hn_pair_dots(qt, kt, D, lane, &qq, &kk, &qk);
     double nq = sqrt(qq), nk = sqrt(kk);
     int q_small = nq < NORM_EPS, k_small = nk < NORM_EPS;
     if (q_small) nq = NORM_EPS;
