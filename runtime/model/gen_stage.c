@@ -117,6 +117,16 @@ void hn_gen_stage_free(hn_gen_stage *gs, const hn_backend *be) {
 
 int32_t *hn_gen_stage_positions(hn_gen_stage *gs) { return gs->ctl; }
 
+const int32_t *hn_gen_stage_boundaries(const hn_gen_stage *gs, int stage) {
+    for (; stage > 0 && gs; stage--) gs = gs->inner;
+    return gs && !gs->st->innermost ? gs->ctl + gs->n : NULL;
+}
+
+void hn_gen_stage_clear(hn_gen_stage *gs) {
+    for (; gs && !gs->st->innermost; gs = gs->inner)
+        memset(gs->ctl + gs->n, 0, (size_t)gs->n * sizeof(int32_t));
+}
+
 int hn_gen_stage_init(hn_gen_stage **out, const hn_stage *st, const hn_backend *be, int n,
                       int max_len, hn_error *err) {
     hn_gen_stage *gs = calloc(1, sizeof *gs);

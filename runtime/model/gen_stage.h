@@ -12,6 +12,11 @@ void hn_gen_stage_free(hn_gen_stage *gs, const hn_backend *be);
 /* This step's position of each sequence at the stage (host, [n]), -1 for a sequence
  * that does not reach it: the caller fills it before hn_gen_stage_step. */
 int32_t *hn_gen_stage_positions(hn_gen_stage *gs);
+/* The last step's boundary indicators at chunking stage `stage` below gs (0: gs's own):
+ * host [n], 1 where sequence i drew one, 0 where it did not or did not reach it. */
+const int32_t *hn_gen_stage_boundaries(const hn_gen_stage *gs, int stage);
+/* Clears the indicators of gs and the stages below (before a step). */
+void hn_gen_stage_clear(hn_gen_stage *gs);
 /* y [n, d] = the stage's output for x [n, d] (device); bytes (host, [n]) the bytes
  * these rows stand for (rule chunkers read them). Counts the sequences that reached
  * each depth into g->reached and records sequence 0's boundaries in g->b, g->p. */

@@ -72,6 +72,7 @@ int hn_generator_step_batch(hn_generator *g, const int32_t *bytes, float *logits
     be->upload(g->tok_dev, bytes, (size_t)n * sizeof(int32_t));
     be->embedding_forward(g->x, m->params.entries[m->emb_param].p.value, g->tok_dev, n, m->d);
     for (int s = 0; s < g->depth; s++) g->b[s] = 0;
+    hn_gen_stage_clear(g->root);
     int32_t *pos = hn_gen_stage_positions(g->root);
     for (int i = 0; i < n; i++) pos[i] = (int32_t)g->pos; /* the sequences step in lockstep */
     if (hn_gen_stage_step(g, g->root, 0, g->x, bytes, g->h, err)) return HN_ERR;
@@ -82,6 +83,11 @@ int hn_generator_step_batch(hn_generator *g, const int32_t *bytes, float *logits
     if (dev_err) return hn_fail(err, "generation step on %s: %s", be->name, dev_err);
     g->pos++;
     return HN_OK;
+}
+
+const int32_t *hn_generator_boundaries(const hn_generator *g, int stage) {
+    if (!g->root || stage < 0 || stage >= g->depth - 1) return NULL;
+    return hn_gen_stage_boundaries(g->root, stage);
 }
 
 int hn_generator_sample(hn_generator *g, double temperature, double top_p, hn_rng *rng,

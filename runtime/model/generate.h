@@ -57,6 +57,10 @@ int hn_generator_step(hn_generator *g, int byte, float *logits, hn_error *err);
  * [n, vocab], may be NULL: they stay on the device) receives the next-byte logits. */
 int hn_generator_step_batch(hn_generator *g, const int32_t *bytes, float *logits,
                             hn_error *err);
+/* The last step's boundary indicators at chunking stage s (0 <= s < depth - 1): host
+ * [n], 1 where sequence i drew a boundary there, 0 where it did not or did not reach
+ * the stage; NULL for another s. Valid until the next step. */
+const int32_t *hn_generator_boundaries(const hn_generator *g, int stage);
 /* Draws the next byte of each sequence from the last step's logits (the backend's
  * sample op; uniforms from rng, one per sequence in order when temperature > 0) into
  * out (host, [n]): the same bytes on every backend for the same logits and seed. */

@@ -7,7 +7,8 @@
  *  - the next-byte log-probabilities of every position equal the parallel forward's
  *    over the same four sequences on the GPU, and the cpu's stepping;
  *  - the positions reaching each stage equal the parallel forward's chunk counts and
- *    the cpu's stepping's.
+ *    the cpu's stepping's, and every boundary decision (sequence by sequence, position
+ *    by position) the cpu's stepping's.
  * Strict pass: fp32 matrix products and attention (TOL_STEP on log-probabilities;
  * boundary decisions then agree exactly). bf16 pass (the default kernels, what `hnet
  * sample --device cuda` runs): log-probabilities within TOL_STEP_BF16 of the bf16
@@ -71,8 +72,10 @@ static void same_params(hn_model *mc, hn_model *mg) {
 
 /* Steps NB sequences (n of them: the first n prompts) and keeps every position's
  * logits: out[(i * LEN + t) * V]. perturb >= 0: the last sequence is fed a wrong byte at
- * that position (its state is off from there on). */
-static void step_all(hn_model *m, int n, float *out, long *reached, int depth, int perturb) {
+ * that position (its state is off from there on). bnd (may be NULL): each chunking
+ * stage's boundary decisions, [stage][sequence][position]. */
+static void step_all(hn_model *m, int n, float *out, long *reached, int depth, int perturb,
+                     int32_t *bnd) {
     hn_error err;
     hn_generator g;
     int rc = hn_generator_init_batch(&g, m, n, LEN, &err);
@@ -86,6 +89,9 @@ static void step_all(hn_model *m, int n, float *out, long *reached, int depth, i
             fail_msg("%s step %d: %s", m->be->name, t, err.msg);
         for (int i = 0; i < n; i++)
             memcpy(out + ((size_t)i * LEN + t) * V, row + (size_t)i * V, V * sizeof *row);
+        for (int s = 0; bnd && s + 1 < depth; s++)
+            for (int i = 0; i < n; i++)
+                bnd[((size_t)s * NB + i) * LEN + t] = hn_generator_boundaries(&g, s)[i];
     }
     for (int s = 0; s < depth; s++) reached[s] = g.reached[s];
     free(row);
@@ -158,10 +164,12 @@ static void check_model(cJSON *cfg, int stages, int strict) {
     float *cpu = malloc(all * sizeof *cpu), *one = malloc((size_t)LEN * V * sizeof *one);
     long r_par[HN_GEN_MAX_DEPTH], r_gpu[HN_GEN_MAX_DEPTH], r_cpu[HN_GEN_MAX_DEPTH],
         r_one[HN_GEN_MAX_DEPTH];
+    size_t nb = (size_t)(depth > 1 ? depth - 1 : 1) * NB * LEN;
+    int32_t *b_gpu = calloc(nb, sizeof *b_gpu), *b_cpu = calloc(nb, sizeof *b_cpu);
     forward_all(&mg, par, r_par);
-    step_all(&mg, NB, gpu, r_gpu, depth, -1);
-    step_all(&mg, 1, one, r_one, depth, -1);
-    step_all(&mc, NB, cpu, r_cpu, depth, -1);
+    step_all(&mg, NB, gpu, r_gpu, depth, -1, b_gpu);
+    step_all(&mg, 1, one, r_one, depth, -1, NULL);
+    step_all(&mc, NB, cpu, r_cpu, depth, -1, b_cpu);
 
     diffs par_d, cpu_d, one_d;
     compare(gpu, par, NB, &par_d);
@@ -179,11 +187,15 @@ static void check_model(cJSON *cfg, int stages, int strict) {
         same_counts &= r_gpu[s] == r_par[s] && r_gpu[s] == r_cpu[s];
         close_counts &= labs(r_gpu[s] - r_par[s]) <= 2 && labs(r_gpu[s] - r_cpu[s]) <= 2;
     }
-    printf("\n");
+    /* the decisions themselves, sequence by sequence and position by position */
+    long flips = 0;
+    for (size_t k = 0; depth > 1 && k < nb; k++) flips += b_gpu[k] != b_cpu[k];
+    printf("; boundary decisions differing from the cpu step's: %ld\n", flips);
+    same_counts &= flips == 0;
     if (strict) { /* a state perturbed at one position shows */
         diffs bad;
         long r_bad[HN_GEN_MAX_DEPTH];
-        step_all(&mg, NB, cpu, r_bad, depth, LEN / 2); /* cpu's buffer is compared already */
+        step_all(&mg, NB, cpu, r_bad, depth, LEN / 2, NULL); /* cpu's buffer is compared already */
         compare(cpu, par, NB, &bad);
         printf("   a wrong byte at position %d of sequence %d: max |log p diff| %.2e\n", LEN / 2,
                NB - 1, bad.worst);
@@ -207,6 +219,8 @@ static void check_model(cJSON *cfg, int stages, int strict) {
         assert_true(close_counts);
     }
     if (stages > 0) assert_true(r_gpu[1] > NB && r_gpu[1] < NB * LEN); /* routing has work */
+    free(b_gpu);
+    free(b_cpu);
     free(par);
     free(gpu);
     free(cpu);

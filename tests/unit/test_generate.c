@@ -224,10 +224,14 @@ static void check_batch(cJSON *cfg, int expect_stages) {
             assert_int_equal(hn_generator_step(&one[i], bytes[i], lo[i], &err), HN_OK);
             double d = gen_max_diff(lb + i * 256, lo[i], 256);
             worst = d > worst ? d : worst;
+            for (int s = 0; s < expect_stages; s++) /* the same boundaries, sequence by sequence */
+                assert_int_equal(hn_generator_boundaries(&batch, s)[i],
+                                 hn_generator_boundaries(&one[i], s)[0]);
         }
         double e = gen_max_diff(lo[0], lo[1], 256);
         apart = e < apart ? e : apart;
     }
+    assert_null(hn_generator_boundaries(&batch, expect_stages)); /* the innermost: none */
     for (int s = 0; s <= expect_stages; s++) {
         long sum = 0;
         for (int i = 0; i < NB; i++) sum += one[i].reached[s];
