@@ -5,7 +5,8 @@
 #   sh scripts/gpu-check.sh prepare        # here: make, make gpu-tests, pack the shared
 #                                          # libraries and corpora the GPU machine lacks
 #   sh scripts/gpu-check.sh device [WHAT]  # there, from the repository root; WHAT is any
-#                                          # of tests bench train (default: all three)
+#                                          # of tests bench train generate (default:
+#                                          # tests bench train)
 #   sh scripts/gpu-check.sh device exec CMD [ARGS]   # there: CMD with the carried
 #                                          # libraries and corpora set up, e.g.
 #                                          # exec build/hnet bench --op attention
@@ -46,7 +47,7 @@ if [ "$mode" = prepare ]; then
 fi
 
 if [ "$mode" != device ]; then
-    echo "usage: sh scripts/gpu-check.sh prepare | device [tests] [bench] [train]" >&2
+    echo "usage: sh scripts/gpu-check.sh prepare | device [tests] [bench] [train] [generate]" >&2
     exit 2
 fi
 
@@ -110,6 +111,27 @@ case " $what " in *" bench "*)
     cat "$out/bench.md" ;;
 esac
 
+case " $what " in *" generate "*)
+    # generation (hnet sample --bench): random weights, batch 1 and 64, the H-Net and the
+    # isotropic model of BENCH.md; bytes/s and per-stage fractions into generate.md
+    gbytes=${GEN_BYTES:-256}
+    echo "| config | batch | ms/step | bytes/s (all sequences) | stages |" > "$out/generate.md"
+    echo "|---|---|---|---|---|" >> "$out/generate.md"
+    for c in ${GEN_CONFIGS:-H1 I1}; do
+        for n in 1 64; do
+            echo "== generate $c batch $n"
+            log="$out/generate-$c-$n.log"
+            timeout ${BENCH_TIMEOUT:-150} build/hnet sample "bench/$c.lua" --device cuda --bench --batch "$n" --bytes "$gbytes" --prompt "The " > "$log" 2>&1 || { echo "generate $c batch $n FAILED (see $(basename "$log"))"; status=1; }
+            cat "$log"
+            ms=$(sed -n 's/^bench: .*: \([0-9.]*\) ms per step.*/\1/p' "$log")
+            bps=$(sed -n 's/.*generation: .*, \([0-9]*\) bytes\/s$/\1/p' "$log")
+            st=$(sed -n 's/^positions reaching each stage: //p' "$log")
+            echo "| $c | $n | $ms | $bps | $st |" >> "$out/generate.md"
+        done
+    done
+    cat "$out/generate.md" ;;
+esac
+
 case " $what " in *" train "*)
     secs=${TRAIN_SECONDS:-240}
     file=${TRAIN_FILE:-experiments/gpu/hnet_2stage_gpu.lua}
@@ -120,6 +142,6 @@ case " $what " in *" train "*)
     cp /tmp/gpu-train.db "$out/gpu-train.db" 2>/dev/null
     build/hnet show --db /tmp/gpu-train.db 2>&1 | tail -5 ;;
 esac
-for f in bench.md device.txt gpu-train.db train.log; do [ -e "$out/$f" ] && cp "$out/$f" "$final/"; done
+for f in bench.md generate.md device.txt gpu-train.db train.log; do [ -e "$out/$f" ] && cp "$out/$f" "$final/"; done
 tar czf "$final/logs.tgz" -C "$out" .
 exit $status

@@ -180,8 +180,10 @@ static int moe_metrics(void *self, hn_layer_metric *out, int max) {
     return n;
 }
 
-/* Position-wise: the state is empty and a step is a dropless forward of the new rows.
- * A step between a forward and its backward is not supported (it reuses the routing). */
+/* Position-wise: the state is empty and a step is a dropless forward of the new rows
+ * (on a device it reads back the expert counts, as every forward does, to size the
+ * expert batches). A step between a forward and its backward is not supported (it
+ * reuses the routing). */
 static size_t moe_state_floats(void *self, int max_len) { return 0; }
 
 static int moe_step(void *self, const hn_backend *be, const float *x, float *y, float *state,

@@ -35,11 +35,11 @@ typedef struct dc {
     float *p, *dlogit;                /* linear: [cap] */
     const float *x; /* forward input, valid until the matching backward */
     int T;
-    /* stepping: n (previous, new) row pairs */
+    /* stepping: the n new rows' and the n previous rows' projections, p, positions */
     const hn_backend *step_be;
     int step_cap;
-    float *pair, *pcur, *pprev, *pp; /* [2n, d] x3, [2n] */
-    int32_t *poff, *poff_dev;        /* [n + 1] */
+    float *scur, *sprev, *sp;
+    int32_t *spos_dev;
 } dc;
 
 static const hn_config_key config_keys[] = {
@@ -158,14 +158,12 @@ static int reserve(dc *s, const hn_backend *be, int T, hn_error *err) {
 
 static void release_step(dc *s) {
     if (s->step_be) {
-        float *bufs[] = {s->pair, s->pcur, s->pprev, s->pp};
+        void *bufs[] = {s->scur, s->sprev, s->sp, s->spos_dev};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i]) s->step_be->free(bufs[i]);
-        if (s->poff_dev) s->step_be->free(s->poff_dev);
     }
-    free(s->poff);
-    s->pair = s->pcur = s->pprev = s->pp = NULL;
-    s->poff = s->poff_dev = NULL;
+    s->scur = s->sprev = s->sp = NULL;
+    s->spos_dev = NULL;
     s->step_cap = 0;
     s->step_be = NULL;
 }
@@ -294,14 +292,12 @@ static int reserve_step(dc *s, const hn_backend *be, int n, hn_error *err) {
     if (n <= s->step_cap && s->step_be == be) return HN_OK;
     release_step(s);
     s->step_be = be;
-    size_t rows = 2 * (size_t)n, bytes = rows * (size_t)s->d * sizeof(float);
-    s->pair = be->alloc(bytes);
-    s->pcur = be->alloc(bytes);
-    s->pprev = be->alloc(bytes);
-    s->pp = be->alloc(rows * sizeof(float));
-    s->poff = malloc(((size_t)n + 1) * sizeof(int32_t));
-    s->poff_dev = be->alloc(((size_t)n + 1) * sizeof(int32_t));
-    if (!s->pair || !s->pcur || !s->pprev || !s->pp || !s->poff || !s->poff_dev) {
+    size_t bytes = (size_t)n * (size_t)s->d * sizeof(float);
+    s->scur = be->alloc(bytes);
+    s->sprev = be->alloc(bytes);
+    s->sp = be->alloc((size_t)n * sizeof(float));
+    s->spos_dev = be->alloc((size_t)n * sizeof(int32_t));
+    if (!s->scur || !s->sprev || !s->sp || !s->spos_dev) {
         release_step(s);
         return hn_fail(err, "dc: out of %s memory for stepping %d sequences", be->name, n);
     }
@@ -309,41 +305,30 @@ static int reserve_step(dc *s, const hn_backend *be, int n, hn_error *err) {
     return HN_OK;
 }
 
-/* Each sequence becomes a 2-row sequence (its previous row, the new row), so the very
- * routing op of the parallel forward computes p of the new row. */
+/* The state is the previous row; the new row's p is the routing of the pair (previous,
+ * new), as in the parallel forward, for all n sequences in a few device ops. Sequences
+ * at a negative position do not advance: their state and p are left. */
 static int dc_step(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
                    const int32_t *pos, float *state, float *p, int n, hn_error *err) {
     dc *s = self;
     int D = s->d;
     if (n <= 0) return HN_OK;
-    if (!be->chunk) return hn_fail(err, "dc: backend %s has no chunking ops", be->name);
+    if (!be->chunk || !be->chunk->cosine_routing_step)
+        return hn_fail(err, "dc: backend %s has no chunking step ops", be->name);
     if (reserve_step(s, be, n, err)) return HN_ERR;
-    size_t row = (size_t)D * sizeof(float);
-    for (int i = 0; i < n; i++) {
-        be->copy(s->pair + (size_t)(2 * i) * D, state + (size_t)i * D, row);
-        be->copy(s->pair + (size_t)(2 * i + 1) * D, x + (size_t)i * D, row);
-        s->poff[i] = 2 * i;
-    }
-    s->poff[n] = 2 * n;
-    be->upload(s->poff_dev, s->poff, ((size_t)n + 1) * sizeof(int32_t));
-    hn_seqs seqs = {.n = n, .total = 2 * n, .max_len = 2, .offsets = s->poff,
-                    .offsets_dev = s->poff_dev, .pos_dev = NULL};
-    int T = 2 * n;
+    be->upload(s->spos_dev, pos, (size_t)n * sizeof(int32_t));
     if (s->linear) {
-        be->matmul(0, 1, T, 1, D, 1.0f, s->pair, s->w, 0.0f, s->pcur);
-        be->add_bias(s->pcur, s->bias, T, 1);
-        be->chunk->sigmoid_routing_forward(s->pp, s->pcur, &seqs);
+        be->matmul(0, 1, n, 1, D, 1.0f, x, s->w, 0.0f, s->scur);
+        be->add_bias(s->scur, s->bias, n, 1);
+        be->chunk->sigmoid_routing_step(s->sp, s->scur, s->spos_dev, n);
     } else {
-        be->matmul(0, 1, T, D, D, 1.0f, s->pair, s->wk, 0.0f, s->pcur);
-        be->matmul(0, 1, T, D, D, 1.0f, s->pair, s->wq, 0.0f, s->pprev);
-        be->chunk->cosine_routing_forward(s->pp, s->pcur, s->pprev, D, &seqs, D);
+        be->matmul(0, 1, n, D, D, 1.0f, x, s->wk, 0.0f, s->scur);      /* new row: Wk */
+        be->matmul(0, 1, n, D, D, 1.0f, state, s->wq, 0.0f, s->sprev); /* previous row: Wq */
+        be->chunk->cosine_routing_step(s->sp, s->scur, s->sprev, s->spos_dev, n, D);
     }
-    const float one = 1.0f;
-    for (int i = 0; i < n; i++) {
-        if (pos[i] == 0) be->upload(p + i, &one, sizeof one); /* a sequence start */
-        else be->copy(p + i, s->pp + 2 * i + 1, sizeof(float));
-        be->copy(state + (size_t)i * D, x + (size_t)i * D, row);
-    }
+    /* p of the advancing rows only: the others keep what the caller had there */
+    be->chunk->copy_rows_step(p, s->sp, s->spos_dev, n, 1);
+    be->chunk->copy_rows_step(state, x, s->spos_dev, n, D);
     return HN_OK;
 }
 

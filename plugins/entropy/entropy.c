@@ -230,6 +230,7 @@ static int en_step(void *self, const hn_backend *be, const float *x, const int32
         th = t2[0];
     }
     for (int i = 0; i < n; i++) {
+        if (pos[i] < 0) continue; /* not advancing now */
         hn_lm_stream *st;
         if (entropy_stream_get(&s->streams, s->lm, state + i, pos[i] == 0, &st, err)) return HN_ERR;
         float e, prev, v;

@@ -88,6 +88,7 @@ static int po_step(void *self, const hn_backend *be, const float *x, const int32
                    const int32_t *pos, float *state, float *p, int n, hn_error *err) {
     pool *s = self;
     for (int i = 0; i < n; i++) {
+        if (pos[i] < 0) continue; /* not advancing now */
         float v = pos[i] % s->k == 0;
         be->upload(p + i, &v, sizeof v);
     }

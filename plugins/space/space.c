@@ -100,12 +100,14 @@ static int sp_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, f
 
 static double sp_flops(void *self, int T) { return 0; }
 
-/* State: the previous byte (as a float). */
+/* State: the previous byte (as a float). A host loop with one transfer per sequence:
+ * correct on a device, not fast. */
 static size_t sp_step_state_floats(void *self) { return 1; }
 
 static int sp_step(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
                    const int32_t *pos, float *state, float *p, int n, hn_error *err) {
     for (int i = 0; i < n; i++) {
+        if (pos[i] < 0) continue; /* not advancing now */
         float prev;
         be->download(&prev, state + i, sizeof prev);
         float v = pos[i] == 0 || (spacelike(bytes[i]) && !spacelike((int32_t)prev));

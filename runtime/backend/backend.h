@@ -212,7 +212,35 @@ typedef struct hn_backend {
     const struct hn_ops_ssm *ssm;
     const struct hn_ops_chunk *chunk;
     const struct hn_ops_moe *moe;
+
+    /* ---- generation (model/generate.c): one new row for each of n sequences ----
+     * pos[i] (device, [n]) is the new row's position in sequence i; pos[i] < 0 marks a
+     * sequence that does not advance in this call (batched H-Net generation steps an
+     * inner network for all sequences when any of them reached it): its state is left
+     * as it is and its output row is zero (so no stale values travel on).
+     *
+     * attention_step: qkv [n, 3D] rows (q | k | v, D = heads * head_dim, q and k
+     * already rotated). Sequence i's cache is state + i * stride: keys [R, D], values
+     * [R, D], then a counter (positions stepped, as a float); position p lives in ring
+     * slot p % R. Writes the new key and value into slot pos % R, the counter pos + 1,
+     * and out[i] ([n, D]) = softmax(scale q k^T) v over the last min(pos + 1, R)
+     * positions, per head. */
+    void (*attention_step)(float *out, const float *qkv, float *state, size_t stride, int R,
+                           const int32_t *pos, int n, int heads, int head_dim, float scale);
+    /* sample: one draw per row of logits [n, V]: softmax(logits / temperature)
+     * restricted to the smallest set of most likely entries (ties: lower index first)
+     * whose mass reaches top_p of the whole; the entry where u[i] * (kept mass) falls,
+     * in that order. temperature <= 0: the most likely entry (lowest index on ties).
+     * Arithmetic in double. u (device, [n]): uniforms in [0, 1) drawn by the caller, so
+     * every backend draws the same byte from the same logits and seed. out: [n] int32.
+     * The cuda op takes V <= HN_SAMPLE_DEVICE_MAX_V. */
+    void (*sample)(int32_t *out, const float *logits, const double *u, int n, int V,
+                   double temperature, double top_p);
 } hn_backend;
+
+/* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;
+ * larger token vocabularies are sampled on the host). */
+#define HN_SAMPLE_DEVICE_MAX_V 2048
 
 /* The backends compiled into this build. hn_backend_get returns NULL for a kind that
  * was not built (e.g. cuda without nvcc). */

@@ -81,6 +81,28 @@ typedef struct hn_ops_chunk {
 
     /* ---- x[i] += s ---- */
     void (*add_scalar)(float *x, float s, size_t n);
+
+    /* ---- generation steps (model/generate.c): one row for each of n sequences, rows
+     * contiguous. pos[i] (device) is the row's position in its sequence; pos[i] < 0:
+     * sequence i does not advance now, its outputs and state rows are left as they are. */
+    /* cosine routing of a new row: p[i] = (1 - cos(q[i], k[i])) / 2 clamped to [0, 1],
+     * q the new row's projection, k the previous row's; p = 1 at position 0. */
+    void (*cosine_routing_step)(float *p, const float *q, const float *k, const int32_t *pos,
+                                int n, int D);
+    /* linear routing: p[i] = sigmoid(logit[i]); p = 1 at position 0 */
+    void (*sigmoid_routing_step)(float *p, const float *logit, const int32_t *pos, int n);
+    /* dst[i] = src[i] where pos[i] >= 0 (a step state holding the last row) */
+    void (*copy_rows_step)(float *dst, const float *src, const int32_t *pos, int n, int D);
+    /* the smoothing's step (Eq. 5): zbar[i] = P[i] z[i] + (1 - P[i]) zbar[i] where
+     * P[i] >= 0 (z: rows of stride ld_z, their first D columns); rows with P[i] < 0 keep
+     * zbar. The caller passes P already clamped (hn_ema_clamp), or 1 without smoothing. */
+    void (*ema_step)(float *zbar, const float *z, int ld_z, const float *P, int n, int D);
+    /* mean / max pooling's step: count[i] rows of the current chunk are in acc[i] before
+     * this one (< 0: sequence i has no row now). acc[i] = x[i] when count is 0, else
+     * acc + x (mean) or max(acc, x); where b[i], out[i] = acc[i] / (count + 1) (mean) or
+     * acc[i] (max): the pooled chunk that boundary closes. */
+    void (*pool_step)(float *acc, float *out, const float *x, const int32_t *count,
+                      const int32_t *b, int max, int n, int D);
 } hn_ops_chunk;
 
 #endif

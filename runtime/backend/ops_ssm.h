@@ -89,7 +89,8 @@ typedef struct hn_ops_ssm {
      * States live in per-sequence blocks: sequence i's conv state is
      * conv_state + i * stride ([K-1, C], oldest input first), its SSM state
      * ssm_state + i * stride ([H, P, N]). pos[i] (device) is the new row's position in
-     * its sequence; pos 0 clears the state first. */
+     * its sequence; pos 0 clears the state first; pos < 0: sequence i does not advance
+     * (its state is left, its output row is zero). */
 
     /* The conv state a parallel forward leaves behind: for each sequence, its last K-1
      * input rows (zeros where the sequence is shorter). x as in conv1d_forward. */

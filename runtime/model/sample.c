@@ -1,47 +1,11 @@
-/* Nucleus sampling of the next byte. */
-#include <math.h>
-#include <stdlib.h>
-
+/* Nucleus sampling of the next byte on the host: the cpu backend's sample op, with the
+ * uniform drawn here (only when the draw is random, so greedy decoding consumes no
+ * randomness). */
 #include "model/generate.h"
 
-typedef struct cand {
-    double p;
-    int i;
-} cand;
-
-static int by_prob_desc(const void *a, const void *b) {
-    const cand *x = a, *y = b;
-    if (x->p != y->p) return x->p < y->p ? 1 : -1;
-    return x->i - y->i; /* ties: deterministic order */
-}
-
 int hn_sample_byte(const float *logits, int n, double temperature, double top_p, hn_rng *rng) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0 || n <= 1) return best;
-    cand *c = malloc((size_t)n * sizeof *c);
-    if (!c) return best;
-    double sum = 0;
-    for (int i = 0; i < n; i++) {
-        c[i].p = exp(((double)logits[i] - logits[best]) / temperature);
-        c[i].i = i;
-        sum += c[i].p;
-    }
-    qsort(c, (size_t)n, sizeof *c, by_prob_desc);
-    if (!(top_p > 0) || top_p > 1) top_p = 1;
-    int keep = 0;
-    double mass = 0;
-    while (keep < n && (keep == 0 || mass < top_p * sum)) mass += c[keep++].p;
-    double u = hn_rng_uniform(rng) * mass, acc = 0;
-    int pick = c[keep - 1].i;
-    for (int k = 0; k < keep; k++) {
-        acc += c[k].p;
-        if (u < acc) {
-            pick = c[k].i;
-            break;
-        }
-    }
-    free(c);
-    return pick;
+    double u = temperature > 0 && n > 1 ? hn_rng_uniform(rng) : 0.0;
+    int32_t out = 0;
+    hn_backend_cpu()->sample(&out, logits, &u, 1, n, temperature, top_p);
+    return out;
 }

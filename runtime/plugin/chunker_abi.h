@@ -56,7 +56,9 @@ typedef struct hn_chunker_plugin {
      * pos (host, [n]): the byte each row stands for and its position in its sequence;
      * state (device, [n, step_state_floats]): what the rule keeps of earlier rows (dc:
      * the previous row; space: the previous byte; pool: nothing) -- position 0 resets
-     * it, so it needs no zeroing. p (device, [n]) is overwritten; p = 1 at position 0. */
+     * it, so it needs no zeroing. p (device, [n]) is overwritten; p = 1 at position 0.
+     * pos[i] < 0: sequence i does not advance in this call (batched generation steps
+     * an inner stage for all sequences when any reached it): leave its state and p[i]. */
     size_t (*step_state_floats)(void *self);
     int (*step)(void *self, const hn_backend *be, const float *x, const int32_t *bytes,
                 const int32_t *pos, float *state, float *p, int n, hn_error *err);

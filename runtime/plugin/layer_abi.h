@@ -147,7 +147,9 @@ typedef struct hn_layer_plugin {
     /* Inference (may be NULL: the layer cannot step). Per-sequence state of
      * state_floats(max_len) floats; step advances n_seqs independent sequences by one
      * position each: x, y are [n_seqs, d_model]; state is [n_seqs, state_floats];
-     * pos (device, [n_seqs]) is the position of the new row within its sequence. */
+     * pos (device, [n_seqs]) is the position of the new row within its sequence;
+     * pos < 0: that sequence does not advance in this call (batched generation steps an
+     * inner network for all sequences when any reached it): leave its state as it is. */
     size_t (*state_floats)(void *self, int max_len);
     int (*step)(void *self, const hn_backend *be, const float *x, float *y, float *state,
                 const int32_t *pos, int n_seqs, hn_error *err);

@@ -16,6 +16,30 @@ head -c 14 "$TMP/s1" | grep -q "^First Citizen:$" || fail "the output does not s
 grep -q "bytes/s" "$TMP/e1" && grep -Eq "stage 0 1\.000, stage 1 0\.[0-9]+" "$TMP/e1" ||
     { cat "$TMP/e1"; fail "sample did not report speed and per-stage fractions"; }
 echo "ok: sample: $(tail -1 "$TMP/e1")"
+$HNET sample "$CK" --prompt "First Citizen:" --bytes 50 --seed 4 --top-p 0.9 --device cpu --batch 1 >"$TMP/s3" 2>/dev/null
+cmp -s "$TMP/s1" "$TMP/s3" || fail "--device cpu --batch 1 sampled other bytes than the default"
+
+# a batch: every sequence printed after its header, prompt + the asked bytes; greedy,
+# each is what one sequence alone draws
+$HNET sample "$CK" --prompt "First Citizen:" --bytes 30 --temperature 0 >"$TMP/g1" 2>/dev/null
+$HNET sample "$CK" --prompt "First Citizen:" --bytes 30 --temperature 0 --batch 3 >"$TMP/g3" 2>"$TMP/e3" ||
+    { cat "$TMP/e3"; fail "sample --batch 3 failed"; }
+for i in 0 1 2; do echo "--- sequence $i"; cat "$TMP/g1"; done >"$TMP/g3want"
+cmp -s "$TMP/g3" "$TMP/g3want" || { cat "$TMP/g3"; fail "the greedy batch is not three times the greedy sample alone"; }
+grep -Eq "generation: 30 bytes x 3 sequences, [0-9]+ bytes/s" "$TMP/e3" || { cat "$TMP/e3"; fail "no batch speed line"; }
+echo "ok: sample --batch 3: $(grep generation "$TMP/e3")"
+
+# --bench prints no text, only the speed and the stages (an experiment file: random weights)
+$HNET sample "$TMP/e.lua" --bench --batch 2 --bytes 16 >"$TMP/b" 2>"$TMP/eb" ||
+    { cat "$TMP/eb"; fail "sample --bench failed"; }
+[ ! -s "$TMP/b" ] || fail "--bench printed text"
+grep -Eq "^bench: device cpu, batch 2: [0-9.]+ ms per step" "$TMP/eb" && grep -q "stage 1 " "$TMP/eb" ||
+    { cat "$TMP/eb"; fail "no bench line"; }
+echo "ok: $(grep '^bench' "$TMP/eb")"
+expect_fail "sample --device cuda names why there is no GPU" "cuda: (this hnet was built without CUDA|no CUDA device)" \
+    $HNET sample "$CK" --device cuda
+expect_fail "sample --batch 0 refused" "bad value '0' for --batch" $HNET sample "$CK" --batch 0
+expect_fail "sample --device tpu refused" "unknown device 'tpu'" $HNET sample "$CK" --device tpu
 
 TEXT="First Citizen: we are accounted poor citizens, the patricians good."
 $HNET chunks "$CK" "$TEXT" --html "$TMP/c.html" --no-color >"$TMP/c" 2>&1 || { cat "$TMP/c"; fail "chunks failed"; }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_backend.h"
+#include "plugin/registry.h"
 
 const hn_backend *P_CPU, *P_GPU;
 
@@ -14,6 +15,17 @@ int parity_open(void) {
     P_GPU = hn_backend_get("cuda");
     if (!P_GPU) {
         fprintf(stderr, "no CUDA device: %s\n", hn_cuda_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+int parity_open_plugins(hn_registry *reg) {
+    hn_error err;
+    if (parity_open()) return -1;
+    hn_registry_init(reg);
+    if (hn_registry_load_default(reg, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
     return 0;

@@ -23,6 +23,10 @@ typedef struct itwin {
 
 /* 0: both backends are there (else the group's setup skips with a message). */
 int parity_open(void);
+/* parity_open, and reg initialised with the default plugins loaded (0), or a message
+ * and -1. The caller closes reg. */
+struct hn_registry;
+int parity_open_plugins(struct hn_registry *reg);
 twin tw_normal(size_t n, double std, hn_rng *r);
 twin tw_uniform(size_t n, double lo, double hi, hn_rng *r);
 twin tw_zero(size_t n);

@@ -25,16 +25,7 @@
 
 static hn_registry reg;
 
-static int setup(void **st) {
-    hn_error err;
-    if (parity_open()) return -1;
-    hn_registry_init(&reg);
-    if (hn_registry_load_default(&reg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
+static int setup(void **st) { return parity_open_plugins(&reg); }
 static int teardown(void **st) {
     hn_registry_close(&reg);
     return 0;

@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "plugin/registry.h"
 #include "support/fixtures.h"
+#include "support/gen_models.h"
 #include "train/checkpoint.h"
 
 #define LEN 48
@@ -37,49 +38,14 @@ static int teardown(void **state) {
 
 static const char *PROMPT = "The cat sat, on the mat; then: it ran away fast!";
 
-#define LAYERS \
-    "\"layers\":{\"attention\":[{\"heads\":2,\"window\":5,\"rotary_dim\":8}," \
-    "{\"heads\":2,\"window\":3,\"rotary_dim\":8},{\"heads\":3,\"window\":\"global\",\"rotary_dim\":8}]," \
-    "\"mamba2\":{\"d_state\":8,\"headdim\":16,\"chunk_size\":8}}"
-
-static cJSON *config(const char *layout, const char *d, const char *mlp, const char *chunker) {
-    char json[2048];
-    snprintf(json, sizeof json,
-             "{\"kind\":\"hnet\",\"vocab\":256,\"layout\":%s,\"d\":%s,\"mlp\":%s," LAYERS "%s%s}",
-             layout, d, mlp, chunker ? ",\"chunker\":" : "", chunker ? chunker : "");
-    cJSON *cfg = cJSON_Parse(json);
-    assert_non_null(cfg);
-    return cfg;
-}
-
-/* Random values for the parameters that start at zero (residual projections, padding),
- * so every path of the stage carries signal. */
-static void randomise_zero_inits(hn_model *m, uint64_t seed) {
-    hn_rng rng;
-    hn_rng_seed(&rng, seed);
-    for (int i = 0; i < m->params.n; i++) {
-        hn_param_entry *e = &m->params.entries[i];
-        if (!strstr(e->p.name, "residual_proj") && !strstr(e->p.name, "pad_dimension")) continue;
-        for (size_t k = 0; k < e->numel; k++) e->p.value[k] = (float)(0.2 * hn_rng_normal(&rng));
-    }
-}
-
-static void log_softmax(const float *x, double *out, int n) {
-    double mx = x[0], s = 0;
-    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    for (int i = 0; i < n; i++) s += exp(x[i] - mx);
-    for (int i = 0; i < n; i++) out[i] = x[i] - mx - log(s);
-}
-
-static double max_diff(const float *a, const float *b, int n) {
-    double la[256], lb[256], worst = 0;
-    log_softmax(a, la, n);
-    log_softmax(b, lb, n);
-    for (int i = 0; i < n; i++) {
-        double d = fabs(la[i] - lb[i]);
-        worst = d > worst ? d : worst;
-    }
-    return worst;
+/* The model of cfg on the cpu, with every parameter random. */
+static void build(hn_model *m, const cJSON *cfg, int expect_stages) {
+    hn_error err;
+    int rc = hn_model_build(m, cfg, &reg, hn_backend_cpu(), 11, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, HN_OK);
+    assert_int_equal(m->n_stages, expect_stages);
+    gen_randomise_zero_inits(m, 5);
 }
 
 /* Steps the prompt and compares with the parallel forward: distributions at every
@@ -88,11 +54,7 @@ static double max_diff(const float *a, const float *b, int n) {
 static void check_model(cJSON *cfg, int expect_stages) {
     hn_error err;
     hn_model m;
-    int rc = hn_model_build(&m, cfg, &reg, hn_backend_cpu(), 11, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, HN_OK);
-    assert_int_equal(m.n_stages, expect_stages);
-    randomise_zero_inits(&m, 5);
+    build(&m, cfg, expect_stages);
     int32_t tok[LEN], tgt[LEN];
     for (int t = 0; t < LEN; t++) {
         tok[t] = (unsigned char)PROMPT[t];
@@ -112,7 +74,7 @@ static void check_model(cJSON *cfg, int expect_stages) {
     }
 
     hn_generator g;
-    rc = hn_generator_init(&g, &m, LEN, &err);
+    int rc = hn_generator_init(&g, &m, LEN, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, HN_OK);
     float logits[256];
@@ -122,10 +84,10 @@ static void check_model(cJSON *cfg, int expect_stages) {
         rc = hn_generator_step(&g, tok[t], logits, &err);
         if (rc) fprintf(stderr, "%s\n", err.msg);
         assert_int_equal(rc, HN_OK);
-        double d = max_diff(logits, ref + (size_t)t * 256, 256);
+        double d = gen_max_diff(logits, ref + (size_t)t * 256, 256);
         worst = d > worst ? d : worst;
         if (t + 1 < LEN) { /* the comparison can tell positions apart */
-            double e = max_diff(logits, ref + (size_t)(t + 1) * 256, 256);
+            double e = gen_max_diff(logits, ref + (size_t)(t + 1) * 256, 256);
             shifted = e < shifted ? e : shifted;
         }
         /* stage s saw this byte iff every stage above drew a boundary */
@@ -160,7 +122,7 @@ static void check_model(cJSON *cfg, int expect_stages) {
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         int L = prefixes[i];
         assert_int_equal(hn_model_forward(&m, tok, tgt, 1, L, &loss, &err), HN_OK);
-        assert_true(max_diff(m.logits + (size_t)(L - 1) * 256, ref + (size_t)(L - 1) * 256, 256) < TOL);
+        assert_true(gen_max_diff(m.logits + (size_t)(L - 1) * 256, ref + (size_t)(L - 1) * 256, 256) < TOL);
     }
     /* past the sized length is an error, not an overflow */
     assert_int_equal(hn_generator_step(&g, 'x', logits, &err), HN_ERR);
@@ -171,37 +133,30 @@ static void check_model(cJSON *cfg, int expect_stages) {
 }
 
 static void test_isotropic(void **state) {
-    check_model(config("[\"m1T2\"]", "32", "{\"plugin\":\"swiglu\",\"hidden\":48}", NULL), 0);
+    check_model(gen_isotropic(), 0);
 }
 
 static void test_one_stage_dc(void **state) {
-    check_model(config("[\"m1T1\",[\"T1m1\"],\"T1m1\"]", "[32,48]",
-                       "[null,{\"plugin\":\"swiglu\",\"hidden\":64}]",
-                       "{\"plugin\":\"dc\",\"ratio\":3}"),
+    check_model(gen_one_stage(),
                 1);
 }
 
 /* the ablation paths: linear routing, no STE, max pooling */
 static void test_one_stage_dc_ablations(void **state) {
-    check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,32]", "[null,null]",
-                       "{\"plugin\":\"dc\",\"ratio\":3,\"routing\":\"linear\",\"ste\":false,"
-                       "\"downsample\":\"max\"}"),
+    check_model(gen_dc_linear_max(),
                 1);
-    check_model(config("[\"T1\",[\"m1\"],\"T1\"]", "[32,48]", "[null,null]",
-                       "{\"plugin\":\"dc\",\"ratio\":3,\"smoothing\":false,\"downsample\":\"mean\"}"),
+    check_model(gen_dc_mean_unsmoothed(),
                 1);
 }
 
 static void test_two_stage_dc(void **state) {
-    check_model(config("[\"m1T1\",[\"T1m1\",[\"T1m1\"],\"m1T1\"],\"T1m1\"]", "[32,32,48]",
-                       "[null,{\"plugin\":\"swiglu\",\"hidden\":48},{\"plugin\":\"swiglu\",\"hidden\":64}]",
-                       "{\"plugin\":\"dc\",\"ratio\":[2,2]}"),
+    check_model(gen_two_stage(),
                 2);
 }
 
 static void test_rule_chunkers(void **state) {
-    check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,48]", "[null,null]", "{\"plugin\":\"space\"}"), 1);
-    check_model(config("[\"m1\",[\"T1\",[\"m1\"],\"T1\"],\"m1\"]", "[32,32,32]", "[null,null,null]",
+    check_model(gen_config("[\"m1\",[\"T1\"],\"m1\"]", "[32,48]", "[null,null]", "{\"plugin\":\"space\"}"), 1);
+    check_model(gen_config("[\"m1\",[\"T1\",[\"m1\"],\"T1\"],\"m1\"]", "[32,32,32]", "[null,null,null]",
                        "{\"plugin\":\"pool\",\"k\":3}"),
                 2);
 }
@@ -211,7 +166,7 @@ static void test_rule_chunkers(void **state) {
 static void save_entropy_model(const char *path) {
     const char *cfg_json =
         "{\"seed\":3,\"data\":{\"seq_len\":64},\"model\":{\"kind\":\"isotropic\",\"vocab\":256,"
-        "\"layout\":\"T1m1\",\"d\":32," LAYERS "}}";
+        "\"layout\":\"T1m1\",\"d\":32," GEN_LAYERS "}}";
     cJSON *cfg = cJSON_Parse(cfg_json);
     assert_non_null(cfg);
     hn_model lm;
@@ -236,9 +191,107 @@ static void test_entropy_chunker(void **state) {
         snprintf(chunker, sizeof chunker,
                  "{\"plugin\":\"entropy\",\"model\":\"%s\",\"ratio\":4,\"rule\":\"%s\"}", path,
                  rules[i]);
-        check_model(config("[\"m1\",[\"T1\"],\"m1\"]", "[32,48]", "[null,null]", chunker), 1);
+        check_model(gen_config("[\"m1\",[\"T1\"],\"m1\"]", "[32,48]", "[null,null]", chunker), 1);
     }
     tmpdir_remove(dir);
+}
+
+/* n sequences stepped together (each its own prompt, in lockstep) give each sequence
+ * the logits it gets stepped alone, and the same per-stage counts: the inner stages
+ * step every sequence when any reached them, the others at position -1, whose states
+ * must not move. The sequences' logits differ from one another (else the comparison
+ * could not tell a mix-up). */
+#define NB 3
+static void check_batch(cJSON *cfg, int expect_stages) {
+    static const char *prompts[NB] = {"The cat sat, on the mat; then: it ran away fast!",
+                                      "aaaa bbbb, cccc dddd; eeee: ffff gggg hhhh iiii.",
+                                      "0123 4567 89ab cdef, The dog! sat... on 1 log ok"};
+    hn_error err;
+    hn_model m;
+    build(&m, cfg, expect_stages);
+    hn_generator batch, one[NB];
+    assert_int_equal(hn_generator_init_batch(&batch, &m, NB, LEN, &err), HN_OK);
+    for (int i = 0; i < NB; i++) assert_int_equal(hn_generator_init(&one[i], &m, LEN, &err), HN_OK);
+    /* one byte for n sequences is refused */
+    assert_int_equal(hn_generator_step(&batch, 'a', NULL, &err), HN_ERR);
+    float lb[NB * 256], lo[NB][256];
+    double worst = 0, apart = 1e9;
+    for (int t = 0; t < LEN; t++) {
+        int32_t bytes[NB];
+        for (int i = 0; i < NB; i++) bytes[i] = (unsigned char)prompts[i][t];
+        assert_int_equal(hn_generator_step_batch(&batch, bytes, lb, &err), HN_OK);
+        for (int i = 0; i < NB; i++) {
+            assert_int_equal(hn_generator_step(&one[i], bytes[i], lo[i], &err), HN_OK);
+            double d = gen_max_diff(lb + i * 256, lo[i], 256);
+            worst = d > worst ? d : worst;
+            for (int s = 0; s < expect_stages; s++) /* the same boundaries, sequence by sequence */
+                assert_int_equal(hn_generator_boundaries(&batch, s)[i],
+                                 hn_generator_boundaries(&one[i], s)[0]);
+        }
+        double e = gen_max_diff(lo[0], lo[1], 256);
+        apart = e < apart ? e : apart;
+    }
+    assert_null(hn_generator_boundaries(&batch, expect_stages)); /* the innermost: none */
+    for (int s = 0; s <= expect_stages; s++) {
+        long sum = 0;
+        for (int i = 0; i < NB; i++) sum += one[i].reached[s];
+        assert_int_equal(batch.reached[s], sum);
+    }
+    /* the sampler: the same seed draws what hn_sample_byte draws from the same logits */
+    hn_rng r1, r2;
+    hn_rng_seed(&r1, 9);
+    hn_rng_seed(&r2, 9);
+    int32_t drawn[NB];
+    assert_int_equal(hn_generator_sample(&batch, 0.8, 0.9, &r1, drawn, &err), HN_OK);
+    for (int i = 0; i < NB; i++) assert_int_equal(drawn[i], hn_sample_byte(lb + i * 256, 256, 0.8, 0.9, &r2));
+    printf("  %d stage(s), %d sequences: max |log p diff| to stepping alone %.2e (sequences "
+           "apart by at least %.2e); reached", expect_stages, NB, worst, apart);
+    for (int s = 0; s <= expect_stages; s++) printf(" %ld", batch.reached[s]);
+    printf("\n");
+    assert_true(worst < 1e-5);
+    assert_true(apart > 1e-3);
+    if (expect_stages > 0) assert_true(batch.reached[1] < NB * LEN && batch.reached[1] > NB);
+    hn_generator_free(&batch);
+    for (int i = 0; i < NB; i++) hn_generator_free(&one[i]);
+    hn_model_free(&m);
+    cJSON_Delete(cfg);
+}
+
+static void test_batch(void **state) {
+    check_batch(gen_isotropic(), 0);
+    check_batch(gen_two_stage(),
+                2);
+    /* the ablation paths: linear routing, no STE, max / mean pooling, no smoothing */
+    check_batch(gen_dc_linear_max(),
+                1);
+    check_batch(gen_dc_mean_unsmoothed(),
+                1);
+    check_batch(gen_config("[\"m1\",[\"T1\",[\"m1\"],\"T1\"],\"m1\"]", "[32,32,32]", "[null,null,null]",
+                       "{\"plugin\":\"space\"}"),
+                2);
+}
+
+/* Bad sizes are refused with a message, not an allocation of nothing. */
+static void test_refusals(void **state) {
+    hn_error err;
+    hn_model m;
+    cJSON *cfg = gen_config("[\"T1\"]", "32", "null", NULL);
+    assert_int_equal(hn_model_build(&m, cfg, &reg, hn_backend_cpu(), 1, &err), HN_OK);
+    hn_generator g;
+    assert_int_equal(hn_generator_init_batch(&g, &m, 0, 8, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "sequences"));
+    assert_int_equal(hn_generator_init_batch(&g, &m, 2, 0, &err), HN_ERR);
+    assert_int_equal(hn_generator_init_batch(&g, &m, 2, 4, &err), HN_OK);
+    int32_t out[2];
+    hn_rng rng;
+    hn_rng_seed(&rng, 1);
+    assert_int_equal(hn_generator_sample(&g, 1.0, 1.0, &rng, out, &err), HN_ERR); /* no logits yet */
+    int32_t bad[2] = {'a', 300};
+    assert_int_equal(hn_generator_step_batch(&g, bad, NULL, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "out of range"));
+    hn_generator_free(&g);
+    hn_model_free(&m);
+    cJSON_Delete(cfg);
 }
 
 /* Nucleus sampling: greedy at temperature 0, the softmax at top_p = 1, and only the
@@ -272,6 +325,8 @@ int main(void) {
         cmocka_unit_test(test_two_stage_dc),
         cmocka_unit_test(test_rule_chunkers),
         cmocka_unit_test(test_entropy_chunker),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -56,6 +56,8 @@ static const hn_backend cpu_backend = {
     .ssm = &hn_cpu_ops_ssm,
     .chunk = &hn_cpu_ops_chunk,
     .moe = &hn_cpu_ops_moe,
+    .attention_step = hn_cpu_attention_step,
+    .sample = hn_cpu_sample,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

@@ -44,4 +44,13 @@ void hn_cpu_narrow_forward(float *out, const float *x, int T, int D1, int D2);
 void hn_cpu_narrow_backward(float *dx, const float *dout, int T, int D1, int D2);
 void hn_cpu_add_scalar(float *x, float s, size_t n);
 
+/* generation steps: chunk_routing.c (routing), chunk_step.c (the rest) */
+void hn_cpu_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,
+                                int n, int D);
+void hn_cpu_sigmoid_routing_step(float *p, const float *logit, const int32_t *pos, int n);
+void hn_cpu_copy_rows_step(float *dst, const float *src, const int32_t *pos, int n, int D);
+void hn_cpu_ema_step(float *zbar, const float *z, int ld_z, const float *P, int n, int D);
+void hn_cpu_pool_step(float *acc, float *out, const float *x, const int32_t *count,
+                      const int32_t *b, int max, int n, int D);
+
 #endif

@@ -87,3 +87,23 @@ void hn_cpu_sigmoid_routing_backward(float *dlogit, const float *dp, const float
         for (int t = t0 + 1; t < t1; t++) dlogit[t] += dp[t] * p[t] * (1.0f - p[t]);
     }
 }
+
+/* ---- generation steps: row i's new projection q[i] against its previous row's k[i] */
+void hn_cpu_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,
+                                int n, int D) {
+    for (int i = 0; i < n; i++) {
+        if (pos[i] < 0) continue;
+        if (pos[i] == 0) {
+            p[i] = 1.0f;
+            continue;
+        }
+        pair_stats st = pair(q + (size_t)i * D, k + (size_t)i * D, D);
+        double v = 0.5 * (1.0 - st.cos);
+        p[i] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+    }
+}
+
+void hn_cpu_sigmoid_routing_step(float *p, const float *logit, const int32_t *pos, int n) {
+    for (int i = 0; i < n; i++)
+        if (pos[i] >= 0) p[i] = pos[i] == 0 ? 1.0f : (float)(1.0 / (1.0 + exp(-(double)logit[i])));
+}

@@ -21,4 +21,9 @@ const hn_ops_chunk hn_cpu_ops_chunk = {
     .sigmoid_routing_forward = hn_cpu_sigmoid_routing_forward,
     .sigmoid_routing_backward = hn_cpu_sigmoid_routing_backward,
     .add_scalar = hn_cpu_add_scalar,
+    .cosine_routing_step = hn_cpu_cosine_routing_step,
+    .sigmoid_routing_step = hn_cpu_sigmoid_routing_step,
+    .copy_rows_step = hn_cpu_copy_rows_step,
+    .ema_step = hn_cpu_ema_step,
+    .pool_step = hn_cpu_pool_step,
 };

@@ -44,6 +44,12 @@ void hn_cpu_swiglu_backward(float *dgu, const float *dh, const float *gu, int T,
 void hn_cpu_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
                  const int32_t *pos, float theta, int inverse);
 
+/* attention_step.c, sample.c: generation */
+void hn_cpu_attention_step(float *out, const float *qkv, float *state, size_t stride, int R,
+                           const int32_t *pos, int n, int heads, int head_dim, float scale);
+void hn_cpu_sample(int32_t *out, const float *logits, const double *u, int n, int V,
+                   double temperature, double top_p);
+
 /* attention.c */
 void hn_cpu_attention_forward(float *out, float *lse, const float *q, const float *k,
                               const float *v, int ld, const hn_seqs *seqs, int heads,

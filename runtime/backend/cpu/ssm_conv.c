@@ -79,6 +79,10 @@ void hn_cpu_conv1d_step(float *out, float *conv_state, size_t stride, const floa
         float *st = conv_state + (size_t)i * stride; /* [K-1, C], oldest first */
         const float *xi = x + (size_t)i * ld_x;
         float *o = out + (size_t)i * C;
+        if (pos[i] < 0) { /* not advancing now */
+            memset(o, 0, (size_t)C * sizeof(float));
+            continue;
+        }
         if (pos[i] == 0) memset(st, 0, (size_t)(K - 1) * C * sizeof(float));
         for (int c = 0; c < C; c++) {
             const float *wc = w + (size_t)c * K;

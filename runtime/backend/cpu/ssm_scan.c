@@ -239,6 +239,10 @@ void hn_cpu_ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
     const size_t PN = (size_t)P * N;
     for (int i = 0; i < n; i++) {
         float *S = ssm_state + (size_t)i * stride;
+        if (pos[i] < 0) { /* not advancing now */
+            memset(y + (size_t)i * H * P, 0, (size_t)H * P * sizeof *y);
+            continue;
+        }
         if (pos[i] == 0) memset(S, 0, (size_t)H * PN * sizeof *S);
         for (int h = 0; h < H; h++) {
             int g = h / HG;

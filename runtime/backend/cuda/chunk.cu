@@ -18,19 +18,8 @@ __global__ void k_cos_fwd(float *p, const float *q, const float *k, int ld, cons
         if (lane == 0) p[t] = 1.0f;
         return;
     }
-    const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
-    double qq = 0, kk = 0, qk = 0;
-    for (int d = lane; d < D; d += 32) {
-        qq += (double)qt[d] * qt[d];
-        kk += (double)kt[d] * kt[d];
-        qk += (double)qt[d] * kt[d];
-    }
-    qq = hn_warp_sum_d(qq);
-    kk = hn_warp_sum_d(kk);
-    qk = hn_warp_sum_d(qk);
-    double nq = fmax(sqrt(qq), NORM_EPS), nk = fmax(sqrt(kk), NORM_EPS);
-    double v = 0.5 * (1.0 - qk / (nq * nk));
-    if (lane == 0) p[t] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+    float v = hn_cos_routing_p(q + (size_t)t * ld, k + (size_t)(t - 1) * ld, D, lane);
+    if (lane == 0) p[t] = v;
 }
 
 __global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q, const float *k,
@@ -38,15 +27,8 @@ __global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q,
     int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (t >= T || pos[t] == 0) return;
     const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
-    double qq = 0, kk = 0, qk = 0;
-    for (int d = lane; d < D; d += 32) {
-        qq += (double)qt[d] * qt[d];
-        kk += (double)kt[d] * kt[d];
-        qk += (double)qt[d] * kt[d];
-    }
-    qq = hn_warp_sum_d(qq);
-    kk = hn_warp_sum_d(kk);
-    qk = hn_warp_sum_d(qk);
+    double qq, kk, qk;
+    hn_pair_dots(qt, kt, D, lane, &qq, &kk, &qk);
     double nq = sqrt(qq), nk = sqrt(kk);
     int q_small = nq < NORM_EPS, k_small = nk < NORM_EPS;
     if (q_small) nq = NORM_EPS;
@@ -352,6 +334,11 @@ static hn_ops_chunk make_chunk_ops(void) {
     o.sigmoid_routing_forward = sig_fwd;
     o.sigmoid_routing_backward = sig_bwd;
     o.add_scalar = add_scalar;
+    o.cosine_routing_step = hn_cuda_cosine_routing_step; /* chunk_step.cu */
+    o.sigmoid_routing_step = hn_cuda_sigmoid_routing_step;
+    o.copy_rows_step = hn_cuda_copy_rows_step;
+    o.ema_step = hn_cuda_ema_step;
+    o.pool_step = hn_cuda_pool_step;
     return o;
 }
 const hn_ops_chunk hn_cuda_ops_chunk = make_chunk_ops();

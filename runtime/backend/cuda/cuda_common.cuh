@@ -56,6 +56,32 @@ __device__ __forceinline__ float hn_warp_max(float v) {
     return v;
 }
 
+/* The three dot products of a row pair (q.q, k.k, q.k) by one warp, in double; every
+ * lane gets them. */
+__device__ __forceinline__ void hn_pair_dots(const float *q, const float *k, int D, int lane,
+                                             double *qq, double *kk, double *qk) {
+    double a = 0, b = 0, c = 0;
+    for (int d = lane; d < D; d += 32) {
+        a += (double)q[d] * q[d];
+        b += (double)k[d] * k[d];
+        c += (double)q[d] * k[d];
+    }
+    *qq = hn_warp_sum_d(a);
+    *kk = hn_warp_sum_d(b);
+    *qk = hn_warp_sum_d(c);
+}
+
+/* Cosine routing's p for one row pair, by one warp (every lane gets it):
+ * (1 - cos(q, k)) / 2 clamped to [0, 1], the norms clamped at 1e-12 (torch's
+ * F.normalize), as the cpu's chunk_routing.c. */
+__device__ __forceinline__ float hn_cos_routing_p(const float *q, const float *k, int D, int lane) {
+    double qq, kk, qk;
+    hn_pair_dots(q, k, D, lane, &qq, &kk, &qk);
+    double nq = fmax(sqrt(qq), 1e-12), nk = fmax(sqrt(kk), 1e-12);
+    double v = 0.5 * (1.0 - qk / (nq * nk));
+    return (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+}
+
 /* out[c] += s * sum_r a[r*lda + c] (* b[r*ldb + c]) (* rs[r]), rows split in strips
  * whose partial sums meet by atomicAdd. */
 void hn_cuda_colsum(float *out, const float *a, int lda, const float *b, int ldb,

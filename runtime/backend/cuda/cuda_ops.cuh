@@ -119,6 +119,20 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
                            const float *A_log, const float *D, const float *chunk_states,
                            const hn_seqs *seqs, const hn_ssm_dims *d);
 
+/* generation steps of the chunk family (chunk_step.cu) */
+void hn_cuda_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,
+                                 int n, int D);
+void hn_cuda_sigmoid_routing_step(float *p, const float *logit, const int32_t *pos, int n);
+void hn_cuda_copy_rows_step(float *dst, const float *src, const int32_t *pos, int n, int D);
+void hn_cuda_ema_step(float *zbar, const float *z, int ld_z, const float *P, int n, int D);
+void hn_cuda_pool_step(float *acc, float *out, const float *x, const int32_t *count,
+                       const int32_t *b, int max, int n, int D);
+/* generation (attention_step.cu, sample.cu) */
+void hn_cuda_attention_step(float *out, const float *qkv, float *state, size_t stride, int R,
+                            const int32_t *pos, int n, int heads, int head_dim, float scale);
+void hn_cuda_sample(int32_t *out, const float *logits, const double *u, int n, int V,
+                    double temperature, double top_p);
+
 extern const hn_ops_ssm hn_cuda_ops_ssm;
 extern const hn_ops_chunk hn_cuda_ops_chunk;
 extern const hn_ops_moe hn_cuda_ops_moe;

@@ -298,6 +298,10 @@ __global__ void k_conv_step(float *out, float *conv_state, size_t stride, const 
     HN_GRID_STRIDE(i, items) {
         int s = (int)(i / C), c = (int)(i % C);
         float *st = conv_state + (size_t)s * stride;
+        if (pos[s] < 0) { /* not advancing now */
+            out[(size_t)s * C + c] = 0.0f;
+            continue;
+        }
         if (pos[s] == 0)
             for (int k = 0; k < K - 1; k++) st[(size_t)k * C + c] = 0.0f;
         const float *wc = w + (size_t)c * K;
@@ -796,6 +800,10 @@ __global__ void k_ssd_step(float *y, float *ssm_state, size_t stride, const floa
     HN_GRID_STRIDE(it, items) {
         int i = (int)(it / ((size_t)H * P)), h = (int)(it / P % H), p = (int)(it % P), g = h / HG;
         float *Sp = ssm_state + (size_t)i * stride + (size_t)h * P * N + (size_t)p * N;
+        if (pos[i] < 0) { /* not advancing now */
+            y[(size_t)i * H * P + h * P + p] = 0.0f;
+            continue;
+        }
         if (pos[i] == 0)
             for (int k = 0; k < N; k++) Sp[k] = 0.0f;
         float dt = hn_softplusf(dt_raw[(size_t)i * ld_dt + h] + dt_bias[h]);

@@ -64,6 +64,8 @@ static hn_backend make_table(void) {
     b.ssm = &hn_cuda_ops_ssm;
     b.chunk = &hn_cuda_ops_chunk;
     b.moe = &hn_cuda_ops_moe;
+    b.attention_step = hn_cuda_attention_step;
+    b.sample = hn_cuda_sample;
     return b;
 }
 
