@@ -108,7 +108,8 @@ ifneq ($(strip $(NVCC)),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 CUDA_SRC  := $(sort $(wildcard runtime/backend/cuda/*.cu))
 CUDA_OBJ  := $(CUDA_SRC:%.cu=$(B)/obj/%.o)
-CFLAGS    += -DHN_HAVE_CUDA
+# nccl.h (for runtime/dist/nccl.c's types; libnccl.so.2 itself is loaded at run time)
+CFLAGS    += -DHN_HAVE_CUDA -I$(CUDA_HOME)/include
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt -lstdc++
 endif
 CLI_SRC     := $(wildcard runtime/cli/*.c)
