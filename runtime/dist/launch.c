@@ -138,9 +138,10 @@ int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
     const launcher_vars *v = slurm.has_world && slurm.world > 1 ? &slurm
                            : torch.has_world && torch.world > 1 ? &torch : NULL;
     const char *rank_var = v == &slurm ? "SLURM_PROCID" : "RANK";
+    const char *world_var = v == &slurm ? "SLURM_STEP_NUM_TASKS" : "WORLD_SIZE";
     if (v && !v->has_rank)
-        return hn_fail(err, "WORLD_SIZE=%d but no RANK: torchrun-style launchers set both (and "
-                            "LOCAL_RANK, MASTER_ADDR, MASTER_PORT)", v->world);
+        return hn_fail(err, "%s=%d but no %s: a launcher sets both (torchrun-style ones also "
+                            "LOCAL_RANK, MASTER_ADDR, MASTER_PORT)", world_var, v->world, rank_var);
     if (v || forced) {
         l->nccl = 1;
         if (v) {
@@ -150,6 +151,13 @@ int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
         } else if (torch.has_rank || slurm.has_world) { /* a world of one named by a launcher */
             l->local_rank = torch.has_rank ? torch.local_rank : slurm.local_rank;
         }
+        snprintf(l->how, sizeof l->how, "%s%s=%d, %s=%d; NCCL)",
+                 v == &slurm ? "srun (" : v ? "torchrun-style variables (" : "HNET_COMM=nccl (",
+                 v == &slurm ? "SLURM_PROCID" : "RANK", l->rank, world_var, l->world);
+        /* srun running a torchrun-style script sets both: they must name the same rank */
+        if ((v == &slurm && agree(l, &torch, "RANK", "WORLD_SIZE", err)) ||
+            (v == &torch && agree(l, &slurm, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", err)))
+            return HN_ERR;
         if (master(l, err)) return HN_ERR;
         if (l->world > 1 && !l->master_addr[0])
             return hn_fail(err,
@@ -157,14 +165,8 @@ int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
                            "MASTER_ADDR:MASTER_PORT, but MASTER_ADDR and MASTER_PORT are not both set: "
                            "export them (rank 0's host and a free port, e.g. MASTER_ADDR=$(hostname) "
                            "MASTER_PORT=29500), or launch with mpirun -np %d hnet run FILE%s",
-                           v == &slurm ? "SLURM_STEP_NUM_TASKS" : "WORLD_SIZE", l->world, rank_var,
-                           l->rank, l->world, v == &slurm ? " (or srun --mpi=pmix)" : "");
-        snprintf(l->how, sizeof l->how, "%s%s=%d, %s=%d; NCCL",
-                 v == &slurm ? "srun (" : v ? "torchrun-style variables (" : "HNET_COMM=nccl (",
-                 v == &slurm ? "SLURM_PROCID" : "RANK", l->rank,
-                 v == &slurm ? "SLURM_STEP_NUM_TASKS" : "WORLD_SIZE", l->world);
-        snprintf(l->how + strlen(l->how), sizeof l->how - strlen(l->how), "%s",
-                 l->master_addr[0] ? " over MASTER_ADDR:MASTER_PORT)" : ")");
+                           world_var, l->world, rank_var, l->rank, l->world,
+                           v == &slurm ? " (or srun --mpi=pmix)" : "");
         return HN_OK;
     }
     if ((slurm.has_world || torch.has_world))

@@ -22,20 +22,20 @@
 int hn_dist_nccl_built(void) { return 0; }
 void hn_dist_nccl_prefer_device(int local_rank) { (void)local_rank; }
 
-static int no_cuda(const char *how, hn_error *err) {
+static int no_cuda(const char *how, int world, hn_error *err) {
     return hn_fail(err,
                    "started by %s: the ranks meet through NCCL on GPUs, and this hnet was built "
                    "without CUDA (no nvcc when it was built; make CUDA=1 where it is); for the cpu "
-                   "backend launch with mpirun -np N hnet run FILE (or srun --mpi=pmix)",
-                   how);
+                   "backend launch with mpirun -np %d hnet run FILE (or srun --mpi=pmix)",
+                   how, world);
 }
 
 int hn_dist_nccl_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
     (void)d;
-    return no_cuda(launch->how, err);
+    return no_cuda(launch->how, launch->world, err);
 }
 
-int hn_dist_nccl_over_mpi(hn_dist *d, hn_error *err) { return no_cuda(d->how, err); }
+int hn_dist_nccl_over_mpi(hn_dist *d, hn_error *err) { return no_cuda(d->how, d->world, err); }
 
 #else
 
@@ -326,8 +326,9 @@ static const hn_dist_ops nccl_ops = {
 static int open_device(hn_dist *d, hn_error *err) {
     hn_cuda_prefer_device(d->local_rank);
     if (!hn_backend_cuda())
-        return hn_fail(err, "rank %d (%s) cannot open its GPU: %s", d->rank, d->how,
-                       hn_cuda_last_error());
+        return hn_fail(err, "rank %d (%s) cannot open its GPU: %s (NCCL needs one GPU per rank; "
+                            "for the cpu backend launch with mpirun -np %d hnet run FILE)",
+                       d->rank, d->how, hn_cuda_last_error(), d->world);
     return HN_OK;
 }
 

@@ -69,38 +69,36 @@ static int io_all(int fd, void *buf, size_t n, int sending, double deadline) {
 
 /* ---- rank 0 ---- */
 
-static int listen_on(int port, hn_error *err) {
-    /* dual stack where the host has IPv6, so a MASTER_ADDR resolving to ::1 works too */
-    int fd = socket(AF_INET6, SOCK_STREAM, 0), one = 1, zero = 0;
-    struct sockaddr_storage sa;
-    memset(&sa, 0, sizeof sa);
-    socklen_t len;
-    if (fd >= 0) {
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_any;
-        a->sin6_port = htons((uint16_t)port);
-        len = sizeof *a;
-    } else {
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_ANY);
-        a->sin_port = htons((uint16_t)port);
-        len = sizeof *a;
-    }
-    if (fd < 0) return hn_fail(err, "rank 0 cannot open a socket: %s", strerror(errno));
+/* A listening socket on port of every address: dual stack where the host has IPv6 (so a
+ * MASTER_ADDR resolving to ::1 works too), else IPv4. */
+static int listen_family(int family, int port) {
+    int fd = socket(family, SOCK_STREAM, 0), one = 1, zero = 0;
+    if (fd < 0) return -1;
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = in6addr_any,
+                              .sin6_port = htons((uint16_t)port)};
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+                             .sin_port = htons((uint16_t)port)};
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 128)) {
+    int rc = family == AF_INET6 ? bind(fd, (struct sockaddr *)&a6, sizeof a6)
+                                : bind(fd, (struct sockaddr *)&a4, sizeof a4);
+    if (rc || listen(fd, 128)) {
         int e = errno;
         close(fd);
-        return hn_fail(err,
-                       "rank 0 cannot listen on MASTER_PORT=%d: %s%s", port, strerror(e),
-                       e == EADDRINUSE ? " (another job or a run still ending holds it: choose "
-                                         "another MASTER_PORT)" : "");
+        errno = e;
+        return -1;
     }
     return fd;
+}
+
+static int listen_on(int port, hn_error *err) {
+    int fd = listen_family(AF_INET6, port);
+    if (fd < 0 && errno != EADDRINUSE) fd = listen_family(AF_INET, port);
+    if (fd >= 0) return fd;
+    int e = errno;
+    return hn_fail(err, "rank 0 cannot listen on MASTER_PORT=%d: %s%s", port, strerror(e),
+                   e == EADDRINUSE ? " (another job or a run still ending holds it: choose "
+                                     "another MASTER_PORT)" : "");
 }
 
 /* Refuses one rank, telling it why; the meeting goes on without it. */
