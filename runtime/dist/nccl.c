@@ -325,11 +325,14 @@ static const hn_dist_ops nccl_ops = {
  * the visible devices). */
 static int open_device(hn_dist *d, hn_error *err) {
     hn_cuda_prefer_device(d->local_rank);
-    if (!hn_backend_cuda())
-        return hn_fail(err, "rank %d (%s) cannot open its GPU: %s (NCCL needs one GPU per rank; "
-                            "for the cpu backend launch with mpirun -np %d hnet run FILE)",
-                       d->rank, d->how, hn_cuda_last_error(), d->world);
-    return HN_OK;
+    if (hn_backend_cuda()) return HN_OK;
+    if (d->world == 1)
+        return hn_fail(err, "rank 0 cannot open a GPU for NCCL (started by %s): %s (NCCL runs on "
+                            "GPUs; without HNET_COMM=nccl one process trains on the cpu)",
+                       d->how, hn_cuda_last_error());
+    return hn_fail(err, "rank %d cannot open its GPU (started by %s): %s (NCCL needs one GPU per "
+                        "rank; for the cpu backend launch with mpirun -np %d hnet run FILE)",
+                   d->rank, d->how, hn_cuda_last_error(), d->world);
 }
 
 /* Creates the communicator from the shared id: ncclCommInitRankConfig, non-blocking,
