@@ -146,7 +146,7 @@ static int wait_until(hn_dist *d, int (*ready)(hn_dist *, ncclResult_t *), const
                       hn_error *err) {
     nccl_dist *n = impl(d);
     if (n->broken) {
-        d->failure = HN_DIST_ERROR;
+        if (d->failure == HN_DIST_OK) d->failure = HN_DIST_ERROR;
         return hn_fail(err, "the NCCL communicator was aborted by an earlier failure (in %s)", what);
     }
     n->watch.stop = d->stop;
