@@ -62,6 +62,17 @@ static void detect_fails(const char *needle1, const char *needle2) {
         fail_msg("message '%s' lacks '%s' / '%s'", err.msg, needle1, needle2 ? needle2 : "");
 }
 
+/* The launch detected: who started it, through what, and which rank of how many. */
+static void assert_launch(const hn_dist_launch *l, int mpi, int nccl, int rank, int world,
+                          int local_rank, const char *how) {
+    assert_int_equal(l->mpi, mpi);
+    assert_int_equal(l->nccl, nccl);
+    assert_int_equal(l->rank, rank);
+    assert_int_equal(l->world, world);
+    assert_int_equal(l->local_rank, local_rank);
+    assert_non_null(strstr(l->how, how));
+}
+
 static void test_no_launcher_is_one_process(void **state) {
     hn_dist_launch l;
     detect_ok(&l);
@@ -83,11 +94,7 @@ static void test_mpirun_variables(void **state) {
     launch_env("OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4",
                "OMPI_COMM_WORLD_LOCAL_RANK", "0", "PMIX_RANK", "2", NULL);
     detect_ok(&l);
-    assert_true(l.mpi);
-    assert_int_equal(l.rank, 2);
-    assert_int_equal(l.world, 4);
-    assert_int_equal(l.local_rank, 0);
-    assert_non_null(strstr(l.how, "mpirun"));
+    assert_launch(&l, 1, 0, 2, 4, 0, "mpirun");
 }
 
 static void test_srun_with_pmix(void **state) {
@@ -95,10 +102,7 @@ static void test_srun_with_pmix(void **state) {
     launch_env("PMIX_RANK", "3", "SLURM_PROCID", "3", "SLURM_STEP_NUM_TASKS", "8", "SLURM_NTASKS", "8",
                "SLURM_LOCALID", "1", NULL);
     detect_ok(&l);
-    assert_true(l.mpi);
-    assert_int_equal(l.rank, 3);
-    assert_int_equal(l.world, 8);
-    assert_int_equal(l.local_rank, 1);
+    assert_launch(&l, 1, 0, 3, 8, 1, "PMIx");
     /* PMIx alone names no size: MPI says */
     launch_env("PMIX_RANK", "0", NULL);
     detect_ok(&l);
@@ -113,22 +117,13 @@ static void test_several_without_mpi_meet_through_nccl(void **state) {
     launch_env("RANK", "1", "WORLD_SIZE", "4", "LOCAL_RANK", "1", "MASTER_ADDR", "node7",
                "MASTER_PORT", "29500", NULL);
     detect_ok(&l);
-    assert_false(l.mpi);
-    assert_true(l.nccl);
-    assert_int_equal(l.rank, 1);
-    assert_int_equal(l.world, 4);
-    assert_int_equal(l.local_rank, 1);
+    assert_launch(&l, 0, 1, 1, 4, 1, "torchrun-style");
     assert_string_equal(l.master_addr, "node7");
     assert_int_equal(l.master_port, 29500);
-    assert_non_null(strstr(l.how, "torchrun-style"));
     launch_env("SLURM_PROCID", "5", "SLURM_STEP_NUM_TASKS", "8", "SLURM_NTASKS", "8",
                "SLURM_LOCALID", "1", "MASTER_ADDR", "node1", "MASTER_PORT", "1234", NULL);
     detect_ok(&l);
-    assert_true(l.nccl);
-    assert_int_equal(l.rank, 5);
-    assert_int_equal(l.world, 8);
-    assert_int_equal(l.local_rank, 1);
-    assert_non_null(strstr(l.how, "srun"));
+    assert_launch(&l, 0, 1, 5, 8, 1, "srun");
 }
 
 static void test_several_without_an_address_refused(void **state) {

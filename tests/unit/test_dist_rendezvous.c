@@ -77,18 +77,23 @@ static hn_rdv_settings rank0(int port, int world, double timeout) {
                              .timeout = timeout};
 }
 
+/* Rank 0 of a world of `world` on port, serving the test blob: what hn_rendezvous says. */
+static int serve(int port, int world, double timeout, hn_dist_card *cards, hn_error *err) {
+    unsigned char blob[BLOB];
+    fill_blob(blob, 42);
+    hn_rdv_settings s = rank0(port, world, timeout);
+    return hn_rendezvous(&s, blob, BLOB, cards, err);
+}
+
 static void test_ranks_receive_the_id_and_the_cards(void **state) {
     int port = free_port();
     /* rank 2 comes before rank 0 listens (it retries), rank 1 after */
     pid_t early = spawn_rank(port, 2, 3, 0, NULL);
     sleep_s(0.3);
     pid_t late = spawn_rank(port, 1, 3, 0.3, NULL);
-    unsigned char blob[BLOB];
-    fill_blob(blob, 42);
     hn_dist_card cards[3];
-    hn_rdv_settings s = rank0(port, 3, 10);
     hn_error err = {{0}};
-    int rc = hn_rendezvous(&s, blob, BLOB, cards, &err);
+    int rc = serve(port, 3, 10, cards, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, HN_OK);
     assert_int_equal(exit_status(early), 0);
@@ -112,12 +117,9 @@ static void test_a_world_of_one_meets_itself(void **state) {
 static void test_a_different_world_size_is_refused(void **state) {
     int port = free_port();
     pid_t other = spawn_rank(port, 1, 3, 0, "WORLD_SIZE=3 here but 2 on rank 0");
-    unsigned char blob[BLOB];
-    fill_blob(blob, 42);
     hn_dist_card cards[2];
-    hn_rdv_settings s = rank0(port, 2, 1.5);
     hn_error err = {{0}};
-    assert_int_equal(hn_rendezvous(&s, blob, BLOB, cards, &err), HN_ERR);
+    assert_int_equal(serve(port, 2, 1.5, cards, &err), HN_ERR);
     assert_non_null(strstr(err.msg, "missing: 1"));
     assert_non_null(strstr(err.msg, "waited"));
     assert_int_equal(exit_status(other), 3);
@@ -127,12 +129,9 @@ static void test_a_rank_given_twice_is_refused(void **state) {
     int port = free_port();
     pid_t a = spawn_rank(port, 1, 3, 0, "joined twice");
     pid_t b = spawn_rank(port, 1, 3, 0.2, "joined twice");
-    unsigned char blob[BLOB];
-    fill_blob(blob, 42);
     hn_dist_card cards[3];
-    hn_rdv_settings s = rank0(port, 3, 5);
     hn_error err = {{0}};
-    assert_int_equal(hn_rendezvous(&s, blob, BLOB, cards, &err), HN_ERR);
+    assert_int_equal(serve(port, 3, 5, cards, &err), HN_ERR);
     assert_non_null(strstr(err.msg, "rank 1 joined twice"));
     /* the first is dropped unanswered, the second refused: both end, neither with an id */
     int sa = exit_status(a), sb = exit_status(b);
