@@ -221,6 +221,26 @@ $(B)/fuzz/%: tests/fuzz/%.c $(B)/libhnet.a
 fuzz-build: $(B)/.deps-tests-ok
 	$(MAKE) FUZZ=1 fuzzers
 
+# The NCCL backend's logic without a GPU (tests/unit/nccl): runtime/dist/nccl.c built against
+# nccl.h, its CUDA calls answered from host memory by the test and libnccl.so.2 replaced by
+# a fake one. Built where nccl.h is (NCCL_INC) in a cpu-only build: a CUDA build links the
+# real CUDA runtime, whose calls the test stands in for.
+NCCL_INC ?= $(patsubst %/nccl.h,%,$(firstword $(wildcard /usr/local/cuda/include/nccl.h)))
+ifeq ($(strip $(NVCC)),)
+ifneq ($(NCCL_INC),)
+TEST_BIN += $(B)/tests/test_nccl_backend
+$(B)/tests/libfake_nccl.so: tests/unit/nccl/fake_nccl.c
+	@mkdir -p $(dir $@)
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(NCCL_INC) -shared -o $@ $<
+$(B)/tests/test_nccl_backend: tests/unit/nccl/test_nccl_backend.c runtime/dist/nccl.c $(B)/libhnet.a $(B)/tests/libfake_nccl.so
+	@mkdir -p $(dir $@)
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -DHN_HAVE_CUDA -I$(NCCL_INC) -DFAKE_NCCL_SO='"$(abspath $(B)/tests/libfake_nccl.so)"' \
+	    -o $@ $< runtime/dist/nccl.c $(B)/libhnet.a $(LDLIBS) -lcmocka
+endif
+endif
+
 # CPU-vs-CUDA parity tests (tests/gpu), built only where nvcc is; run on a GPU machine
 # with scripts/gpu-check.sh.
 GPU_TEST_BIN := $(patsubst tests/gpu/%.c,$(B)/gpu-tests/%,$(wildcard tests/gpu/test_*.c))
