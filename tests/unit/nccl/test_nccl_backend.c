@@ -3,8 +3,10 @@
  * libnccl.so.2 by tests/unit/nccl/fake_nccl.c (HNET_NCCL_LIB). Checked: the library is
  * found or refused with a message, the communicator is non-blocking, the statistics and
  * the gradient go through it (in buckets), an asynchronous NCCL error or a collective that
- * never completes ends the wait with the reason and aborts the communicator, and two
- * processes meet over TCP (the id of rank 0 reaches rank 1) and see each other die. */
+ * never completes ends the wait with the reason and aborts the communicator, two
+ * processes meet over TCP (the id of rank 0 reaches rank 1) and see each other die, and
+ * under mpirun -np 2 (this binary again, --over-mpi) NCCL starts over MPI for a run on
+ * the cuda backend, the id broadcast over MPI. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,13 +227,48 @@ static void test_two_ranks_meet_and_see_each_other_die(void **state) {
     hn_dist_close(d);
 }
 
-int main(void) {
+/* ---- NCCL over MPI: this binary under mpirun -np 2 ---- */
+
+/* One rank of mpirun -np 2: MPI starts, then hn_dist_bind starts NCCL over it; exits 0
+ * when the id reached this rank and the collectives go through NCCL. */
+static int over_mpi(void) {
+    setenv("HNET_NCCL_LIB", FAKE_NCCL_SO, 1);
+    setenv("FAKE_NCCL", "", 1);
+    hn_dist_launch l;
+    hn_dist *d = NULL;
+    hn_error err;
+    if (hn_dist_detect(&l, &err) || hn_dist_open(&l, &d, &err) || strcmp(d->backend, "mpi") ||
+        hn_dist_supports(d, &fake_cuda, &err) || hn_dist_bind(d, &fake_cuda, &err)) {
+        fprintf(stderr, "rank %d: %s\n", l.rank, d ? err.msg : "no communicator");
+        return 1;
+    }
+    double v = 2;
+    int ok = !strcmp(d->backend, "nccl") && *counter("fake_nccl_id_byte") == 0x5a &&
+             preferred == d->local_rank && strstr(d->how, "; NCCL") &&
+             hn_dist_sum_f64(d, &v, 1, &err) == HN_OK && v == 6;
+    printf("rank %d of %d: %s (%s)\n", d->rank, d->world, ok ? "NCCL over MPI" : "FAILED", d->how);
+    hn_dist_close(d);
+    return ok ? 0 : 1;
+}
+
+static void test_nccl_over_mpi(void **state) {
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) skip();
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root --oversubscribe "
+             "-np 2 /proc/%d/exe --over-mpi", (int)getpid());
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--over-mpi")) return over_mpi();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_or_old_library_refused),
         cmocka_unit_test(test_collectives_go_through_nccl),
         cmocka_unit_test(test_an_async_error_aborts),
         cmocka_unit_test(test_a_collective_that_never_completes_times_out),
         cmocka_unit_test(test_two_ranks_meet_and_see_each_other_die),
+        cmocka_unit_test(test_nccl_over_mpi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
