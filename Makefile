@@ -233,11 +233,11 @@ $(B)/tests/libfake_nccl.so: tests/unit/nccl/fake_nccl.c
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -I$(NCCL_INC) -shared -o $@ $<
-$(B)/tests/test_nccl_backend: tests/unit/nccl/test_nccl_backend.c runtime/dist/nccl.c $(B)/libhnet.a $(B)/tests/libfake_nccl.so
+$(B)/tests/test_nccl_backend: tests/unit/nccl/test_nccl_backend.c runtime/dist/nccl.c $(TEST_HELPERS) $(B)/libhnet.a $(B)/tests/libfake_nccl.so
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -DHN_HAVE_CUDA -I$(NCCL_INC) -DFAKE_NCCL_SO='"$(abspath $(B)/tests/libfake_nccl.so)"' \
-	    -o $@ $< runtime/dist/nccl.c $(B)/libhnet.a $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) -DHN_HAVE_CUDA -I$(NCCL_INC) -Itests/unit -DFAKE_NCCL_SO='"$(abspath $(B)/tests/libfake_nccl.so)"' \
+	    -o $@ $< runtime/dist/nccl.c $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
 endif
 endif
 

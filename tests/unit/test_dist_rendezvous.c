@@ -20,19 +20,9 @@
 #include <unistd.h>
 
 #include "dist/rendezvous.h"
+#include "support/fixtures.h"
 
 #define BLOB 128
-
-/* A port free now: bound to 0, read back, released. */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static void fill_blob(unsigned char *b, unsigned seed) {
     for (int i = 0; i < BLOB; i++) b[i] = (unsigned char)(seed * 31u + (unsigned)i * 7u);

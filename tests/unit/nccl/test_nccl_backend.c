@@ -28,6 +28,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "dist/dist.h"
+#include "support/fixtures.h"
 
 /* ---- the CUDA runtime and the cuda backend, as far as nccl.c uses them ---- */
 
@@ -178,16 +179,6 @@ static void test_a_collective_that_never_completes_times_out(void **state) {
 }
 
 /* ---- two processes over TCP ---- */
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static hn_dist *open_rank(int rank, int port, hn_error *err) {
     setenv("HNET_NCCL_LIB", FAKE_NCCL_SO, 1);
