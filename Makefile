@@ -108,7 +108,8 @@ ifneq ($(strip $(NVCC)),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 CUDA_SRC  := $(sort $(wildcard runtime/backend/cuda/*.cu))
 CUDA_OBJ  := $(CUDA_SRC:%.cu=$(B)/obj/%.o)
-CFLAGS    += -DHN_HAVE_CUDA
+# nccl.h (for runtime/dist/nccl.c's types; libnccl.so.2 itself is loaded at run time)
+CFLAGS    += -DHN_HAVE_CUDA -I$(CUDA_HOME)/include
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt -lstdc++
 endif
 CLI_SRC     := $(wildcard runtime/cli/*.c)
@@ -219,6 +220,26 @@ $(B)/fuzz/%: tests/fuzz/%.c $(B)/libhnet.a
 	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/libhnet.a $(LDLIBS)
 fuzz-build: $(B)/.deps-tests-ok
 	$(MAKE) FUZZ=1 fuzzers
+
+# The NCCL backend's logic without a GPU (tests/unit/nccl): runtime/dist/nccl.c built against
+# nccl.h, its CUDA calls answered from host memory by the test and libnccl.so.2 replaced by
+# a fake one. Built where nccl.h is (NCCL_INC) in a cpu-only build: a CUDA build links the
+# real CUDA runtime, whose calls the test stands in for.
+NCCL_INC ?= $(patsubst %/nccl.h,%,$(firstword $(wildcard /usr/local/cuda/include/nccl.h)))
+ifeq ($(strip $(NVCC)),)
+ifneq ($(NCCL_INC),)
+TEST_BIN += $(B)/tests/test_nccl_backend
+$(B)/tests/libfake_nccl.so: tests/unit/nccl/fake_nccl.c
+	@mkdir -p $(dir $@)
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(NCCL_INC) -shared -o $@ $<
+$(B)/tests/test_nccl_backend: tests/unit/nccl/test_nccl_backend.c runtime/dist/nccl.c $(TEST_HELPERS) $(B)/libhnet.a $(B)/tests/libfake_nccl.so
+	@mkdir -p $(dir $@)
+	@$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -DHN_HAVE_CUDA -I$(NCCL_INC) -Itests/unit -DFAKE_NCCL_SO='"$(abspath $(B)/tests/libfake_nccl.so)"' \
+	    -o $@ $< runtime/dist/nccl.c $(TEST_HELPERS) $(B)/libhnet.a $(LDLIBS) -lcmocka
+endif
+endif
 
 # CPU-vs-CUDA parity tests (tests/gpu), built only where nvcc is; run on a GPU machine
 # with scripts/gpu-check.sh.

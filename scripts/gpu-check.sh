@@ -6,7 +6,8 @@
 #                                          # libraries and corpora the GPU machine lacks
 #   sh scripts/gpu-check.sh device [WHAT]  # there, from the repository root; WHAT is any
 #                                          # of tests bench train generate (default:
-#                                          # tests bench train)
+#                                          # tests bench train); tests: build/gpu-tests/*
+#                                          # and tests/gpu/test_*.sh
 #   sh scripts/gpu-check.sh device exec CMD [ARGS]   # there: CMD with the carried
 #                                          # libraries and corpora set up, e.g.
 #                                          # exec build/hnet bench --op attention
@@ -89,6 +90,14 @@ case " $what " in *" tests "*)
         grep -E '^\[ *(OK|FAILED|PASSED|ERROR) *\]|rel err|loss|gradients|parameters|stage' "$out/$(basename "$t").log" | grep -vE 'e-0[5-9]|e-1[0-9]|e-[2-9][0-9]' | head -40
         grep -E '^\[  (PASSED|FAILED)' "$out/$(basename "$t").log"
         [ $rc -eq 0 ] || status=1
+    done
+    # shell tests of whole runs (NCCL): exit 77 is a skip, its reason printed
+    for t in tests/gpu/test_*.sh; do
+        echo "== $t"
+        sh "$t" > "$out/$(basename "$t").log" 2>&1
+        rc=$?
+        grep -E '^(ok|FAIL|SKIP|note):' "$out/$(basename "$t").log"
+        [ $rc -eq 0 ] || [ $rc -eq 77 ] || { status=1; tail -20 "$out/$(basename "$t").log"; }
     done ;;
 esac
 

@@ -253,5 +253,7 @@ typedef struct hn_ws_pool {
 void *hn_ws_pool_get(hn_ws_pool *pool, void *(*alloc)(size_t), void (*release)(void *),
                      int slot, size_t bytes);
 const hn_backend *hn_backend_get(const char *name);
+/* Why hn_backend_get(name) answered NULL, where the backend says ("" otherwise). */
+const char *hn_backend_why_unavailable(const char *name);
 
 #endif

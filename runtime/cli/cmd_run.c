@@ -44,7 +44,11 @@ static void usage(FILE *out) {
             "Several processes (data parallel): mpirun -np N hnet run FILE trains one global\n"
             "batch of train.batch sequences split over N ranks (the same run as one process, to\n"
             "float rounding); rank 0 alone writes results.db, checkpoints and the progress line.\n"
-            "srun --mpi=pmix hnet run FILE under Slurm. See README.md.\n");
+            "srun --mpi=pmix hnet run FILE under Slurm. On GPUs (--device cuda) the ranks\n"
+            "exchange gradients through NCCL, one GPU per process; torchrun-style variables\n"
+            "(RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or srun with MASTER_ADDR\n"
+            "and MASTER_PORT start them without MPI; HNET_COMM=nccl takes NCCL for one process\n"
+            "too. See README.md.\n");
 }
 
 /* Whether every rank got through a step that may fail on some and not others; the lowest

@@ -73,6 +73,9 @@ static void version(void) {
 #else
     printf("data parallel: not built (no MPI when it was built: install libopenmpi-dev, rebuild)\n");
 #endif
+#ifdef HN_HAVE_CUDA
+    printf("data parallel on GPUs: NCCL (libnccl.so.2 or HNET_NCCL_LIB, loaded when used)\n");
+#endif
 }
 
 /* Only hnet run trains as several processes: any other command started as one of many

@@ -16,15 +16,19 @@ hn_dist *hn_dist_single(void) { return &single; }
 
 int hn_dist_open(const hn_dist_launch *launch, hn_dist **out, hn_error *err) {
     *out = NULL;
-    if (!launch->mpi) {
+    if (!launch->mpi && !launch->nccl) {
         *out = &single;
         return HN_OK;
     }
     hn_dist *d = calloc(1, sizeof *d);
     if (!d) return hn_fail(err, "out of memory starting the communicator");
     snprintf(d->how, sizeof d->how, "%s", launch->how);
-    if (hn_dist_mpi_open(launch, d, err)) {
-        if (d->ops) *out = d; /* MPI started: the caller ends it with hn_dist_abort */
+    d->nccl_wanted = launch->nccl;
+    int rc = launch->mpi ? hn_dist_mpi_open(launch, d, err) : hn_dist_nccl_open(launch, d, err);
+    /* one process per GPU: the device of this local rank, before anything opens one */
+    if (!rc && launch->mpi) hn_dist_nccl_prefer_device(d->local_rank);
+    if (rc) {
+        if (d->ops) *out = d; /* started: the caller ends it with hn_dist_abort */
         else free(d);
         return HN_ERR;
     }
@@ -42,46 +46,67 @@ void hn_dist_abort(hn_dist *d, int code) {
     if (d && d != &single && d->world > 1) d->ops->abort(d, code);
 }
 
-/* ---- collectives: a world of one has nothing to exchange ---- */
+/* ---- collectives: a world of one has nothing to exchange (but NCCL runs them) ---- */
+
+static int alone(const hn_dist *d) { return d->world == 1 && (!d->ops || !d->ops->even_alone); }
 
 int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
-    return d->world == 1 ? HN_OK : d->ops->sum_f64(d, v, n, err);
+    return alone(d) ? HN_OK : d->ops->sum_f64(d, v, n, err);
 }
 
 int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
-    return d->world == 1 ? HN_OK : d->ops->max_i64(d, v, n, err);
+    return alone(d) ? HN_OK : d->ops->max_i64(d, v, n, err);
 }
 
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
-    return d->world == 1 ? HN_OK : d->ops->broadcast(d, buf, bytes, err);
+    return alone(d) ? HN_OK : d->ops->broadcast(d, buf, bytes, err);
 }
 
 int hn_dist_barrier(hn_dist *d, hn_error *err) {
-    return d->world == 1 ? HN_OK : d->ops->barrier(d, err);
+    return alone(d) ? HN_OK : d->ops->barrier(d, err);
+}
+
+/* MPI with the cuda backend: hn_dist_bind starts NCCL over it (several ranks, or asked). */
+static int binds_nccl(const hn_dist *d, const hn_backend *be) {
+    return !strcmp(d->backend, "mpi") && be->kind == HN_DEVICE_CUDA && (d->world > 1 || d->nccl_wanted);
 }
 
 int hn_dist_supports(const hn_dist *d, const hn_backend *be, hn_error *err) {
-    if (d->world == 1 || d->ops->memory == be->kind) return HN_OK;
-    return hn_fail(err,
-                   "data-parallel training over %d ranks runs on the cpu backend: the %s "
-                   "communicator exchanges host memory, and the %s backend keeps its gradients in "
-                   "device memory (a GPU communicator, NCCL, is not built yet); use --device cpu or "
-                   "one process",
-                   d->world, d->backend, be->name);
+    if (alone(d) || d->ops->memory == be->kind) return HN_OK;
+    if (binds_nccl(d, be)) {
+        if (hn_dist_nccl_built()) return HN_OK;
+        return hn_fail(err, "data-parallel training on the %s backend needs NCCL, and this hnet was "
+                            "built without CUDA", be->name);
+    }
+    if (!strcmp(d->backend, "nccl"))
+        return hn_fail(err,
+                       "the ranks of %s meet through NCCL, which exchanges GPU memory, but the run "
+                       "is on the %s backend: use --device cuda, or launch the cpu backend with "
+                       "mpirun -np %d hnet run FILE (or srun --mpi=pmix)",
+                       d->how, be->name, d->world);
+    return hn_fail(err, "the %s communicator exchanges %s memory and the %s backend keeps its "
+                        "gradients elsewhere", d->backend,
+                   d->ops->memory == HN_DEVICE_CPU ? "host" : "device", be->name);
+}
+
+int hn_dist_bind(hn_dist *d, const hn_backend *be, hn_error *err) {
+    if (d == &single || !binds_nccl(d, be)) return HN_OK;
+    return hn_dist_nccl_over_mpi(d, err);
 }
 
 int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
                           hn_error *err) {
-    if (d->world == 1) return HN_OK;
+    if (alone(d)) return HN_OK;
     if (hn_dist_supports(d, be, err)) return HN_ERR;
-    /* weighted before the sum: a power-of-two share (2 ranks, equal halves) is exact */
-    be->scale(g, (float)share, n);
+    /* weighted before the sum: a power-of-two share (2 ranks, equal halves) is exact; a
+     * whole share (one rank) leaves g as it is, so it is not touched */
+    if (share != 1.0) be->scale(g, (float)share, n);
     return d->ops->sum_f32(d, g, n, err);
 }
 
 int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                              hn_error *err) {
-    if (d->world == 1) return HN_OK;
+    if (alone(d)) return HN_OK;
     if (hn_dist_supports(d, be, err)) return HN_ERR;
     return d->ops->broadcast_f32(d, buf, n, err);
 }

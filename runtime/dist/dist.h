@@ -8,15 +8,23 @@
  *   PMIx launchers      PMIX_RANK (srun --mpi=pmix, prun); PMI_RANK / PMI_SIZE (MPICH, pmi2)
  *   srun (Slurm)        SLURM_PROCID / SLURM_STEP_NUM_TASKS (= SLURM_NTASKS of the step) /
  *                       SLURM_LOCALID, read only inside an srun step
- *   torchrun-style      RANK / WORLD_SIZE / LOCAL_RANK (MASTER_ADDR / MASTER_PORT unused)
- * The ranks talk through MPI, so only an MPI launch (the first two) makes a world larger
- * than one; srun or torchrun-style variables that ask for several ranks without one are
- * refused, saying to use mpirun or srun --mpi=pmix (an Open MPI singleton cannot join
- * other processes). Where both are present they must agree.
+ *   torchrun-style      RANK / WORLD_SIZE / LOCAL_RANK, MASTER_ADDR / MASTER_PORT
+ * An MPI launch (the first two) meets through MPI: the MPI communicator, and for a run on
+ * the cuda backend an NCCL one over it (hn_dist_bind: the NCCL unique id broadcast over
+ * MPI). srun or torchrun-style variables asking for several ranks without MPI meet through
+ * NCCL alone, rank 0 serving the id over TCP on MASTER_ADDR:MASTER_PORT (dist/rendezvous.h):
+ * the cuda backend only (the cpu one needs mpirun or srun --mpi=pmix, and says so).
+ * HNET_COMM=nccl takes NCCL for any launch, a world of one included (its collectives then
+ * run as they would with more ranks: the path checked and timed on one GPU).
+ * Where several launchers' variables are present they must agree.
  *
- * hn_dist_open then starts the communicator: the MPI backend (MPI_Init) under an MPI
- * launch, else the single-process one, whose collectives return at once: a world of one
- * goes through the same calls at no cost. */
+ * One process per GPU: a rank uses the CUDA device numbered by its local rank; where the
+ * launcher gave each rank one device (CUDA_VISIBLE_DEVICES names one), that one. A local
+ * rank beyond the visible devices is refused, naming both.
+ *
+ * hn_dist_open then starts the communicator: MPI (MPI_Init) under an MPI launch, NCCL for
+ * the others that ask for it, else the single-process one, whose collectives return at
+ * once: a world of one goes through the same calls at no cost. */
 #ifndef HN_DIST_H
 #define HN_DIST_H
 
@@ -31,6 +39,9 @@
 typedef struct hn_dist_launch {
     int rank, world, local_rank; /* world 0: an MPI launch that names no size (MPI says) */
     int mpi;                     /* an MPI launcher started it: the MPI backend */
+    int nccl;                    /* NCCL without MPI (or HNET_COMM=nccl under MPI) */
+    char master_addr[256];       /* MASTER_ADDR ("" when unset) */
+    int master_port;             /* MASTER_PORT (0 when unset) */
     char how[96];                /* "mpirun (OMPI_COMM_WORLD_*)", "one process", ... */
 } hn_dist_launch;
 
@@ -46,12 +57,12 @@ typedef enum hn_dist_failure {
     HN_DIST_ERROR      /* the transport reported an error */
 } hn_dist_failure;
 
-struct hn_dist_ops; /* dist/dist_backend.h: the table a backend (mpi; later nccl) fills */
+struct hn_dist_ops; /* dist/dist_backend.h: the table a backend (mpi, nccl) fills */
 
 typedef struct hn_dist {
     int rank, world;             /* this process, and how many train together */
     int local_rank, local_world; /* among the ranks on this host */
-    char backend[16];            /* "single" or "mpi" */
+    char backend[16];            /* "single", "mpi" or "nccl" */
     char how[96];                /* the launch (hn_dist_launch.how) */
     volatile sig_atomic_t *stop; /* the run's stop flag (set by a signal handler, to the
                                   * signal's number): a wait in a collective watches it */
@@ -59,11 +70,13 @@ typedef struct hn_dist {
     int gone_rank;               /* HN_DIST_PEER_GONE: which rank */
     int deputy;                  /* the lowest rank but 0 on rank 0's host: it records the
                                   * run's end in results.db should rank 0 die */
+    int nccl_wanted;             /* HNET_COMM=nccl (or a launch that meets through NCCL) */
     const struct hn_dist_ops *ops;
     void *impl;
 } hn_dist;
 
-/* Starts the communicator the launch calls for (MPI_Init under an MPI launch). On a
+/* Starts the communicator the launch calls for (MPI_Init under an MPI launch; NCCL on
+ * the device of this local rank for a launch without MPI that asks for it). On a
  * failure after MPI started, *out is that communicator, for hn_dist_abort (the other
  * ranks may be waiting for this one); otherwise NULL. */
 int hn_dist_open(const hn_dist_launch *launch, hn_dist **out, hn_error *err);
@@ -86,10 +99,14 @@ int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err);
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err);
 int hn_dist_barrier(hn_dist *d, hn_error *err);
 
-/* Float buffers of a backend's memory (the gradients, the weights). The MPI backend
- * takes host memory, so data-parallel training runs on the cpu backend; an NCCL backend
- * would take cuda memory (dist/dist_backend.h). */
+/* Float buffers of a backend's memory (the gradients, the weights). The MPI communicator
+ * takes host memory (the cpu backend), the NCCL one device memory (the cuda backend); an
+ * MPI launch training on cuda is supported: hn_dist_bind starts NCCL over it. */
 int hn_dist_supports(const hn_dist *d, const hn_backend *be, hn_error *err);
+/* Every rank, once the backend is known and every rank is ready: under MPI with the cuda
+ * backend (several ranks, or HNET_COMM=nccl), starts the NCCL communicator over MPI and
+ * takes it for every collective from then on. Otherwise does nothing. */
+int hn_dist_bind(hn_dist *d, const hn_backend *be, hn_error *err);
 /* g = sum over ranks of share * g: each rank's gradient weighted by its share of the
  * global batch's bytes, so the result is the gradient of the global per-byte mean.
  * All-reduced in buckets (HN_DIST_BUCKET_FLOATS). A world of one returns at once. */
@@ -103,6 +120,10 @@ int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_
  * other ranks of the host unless the launcher bound each rank to its own (mpirun binds
  * to cores by default for up to 2 ranks, not when oversubscribed). At least 1. */
 int hn_dist_cores_per_rank(const hn_dist *d);
+
+/* HNET_COMM: "nccl" forces the NCCL communicator, "" or "auto" the default; 1 when it
+ * forces NCCL, 0 when not, HN_ERR (with a message) for any other value. */
+int hn_dist_comm_forced(hn_error *err);
 
 /* 16 MiB per all-reduce (MPI counts are ints); HNET_DIST_BUCKET=N takes smaller buckets of
  * N floats (the tests split a small model's gradient into many) */

@@ -1,16 +1,17 @@
 /* What a communicator backend implements (internal to runtime/dist). A backend fills one
- * table; dist.c wraps it. The seam for a GPU backend: an NCCL one would set memory to
- * HN_DEVICE_CUDA, take device pointers in sum_f32 and broadcast_f32 (enqueued on the
- * backend instance's stream), and could keep MPI (or a TCP store) for the small host
- * collectives and for start-up: hn_dist_open picks the backend, nothing else changes. */
+ * table; dist.c wraps it: mpi (dist/mpi.c, host memory) and nccl (dist/nccl.c, device
+ * memory; started by hn_dist_open without MPI, or over MPI by hn_dist_bind). */
 #ifndef HN_DIST_BACKEND_H
 #define HN_DIST_BACKEND_H
 
 #include "dist/dist.h"
+#include "dist/watch.h"
 
 typedef struct hn_dist_ops {
     const char *name;
     hn_device_kind memory; /* whose memory sum_f32 / broadcast_f32 take */
+    int even_alone;        /* runs its collectives in a world of one too (nccl: the path
+                            * a single GPU checks and times is the multi-GPU one) */
     /* in place over n floats of that memory (n of any size: the backend splits it) */
     int (*sum_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
     int (*broadcast_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
@@ -26,5 +27,19 @@ typedef struct hn_dist_ops {
 /* The MPI backend (dist/mpi.c): MPI_Init and the communicator; without MPI at build
  * time, an error saying how to get it. */
 int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err);
+/* The MPI communicator's watch (its peers on this host), for NCCL started over it. */
+const hn_dist_watch *hn_dist_mpi_watch(const hn_dist *d);
+
+/* The NCCL backend (dist/nccl.c; CUDA builds, libnccl.so.2 loaded at run time). open: a
+ * launch without MPI (the id over TCP, dist/rendezvous.h, or made here for a world of
+ * one). over_mpi: d runs MPI; the id is broadcast over it, and MPI stays for the end
+ * (abort, finalize). Both select this rank's device first. Without CUDA: an error saying
+ * so. */
+int hn_dist_nccl_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err);
+int hn_dist_nccl_over_mpi(hn_dist *d, hn_error *err);
+/* Whether this build has the NCCL backend (CUDA). */
+int hn_dist_nccl_built(void);
+/* The CUDA device the cuda backend will open: this local rank's (nothing without CUDA). */
+void hn_dist_nccl_prefer_device(int local_rank);
 
 #endif

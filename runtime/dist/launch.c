@@ -1,5 +1,6 @@
 /* How this process was launched: the rank variables of MPI launchers, Slurm's srun and
- * torchrun-style launchers (the mapping is in dist/dist.h and README.md). */
+ * torchrun-style launchers, MASTER_ADDR / MASTER_PORT and HNET_COMM (the mapping is in
+ * dist/dist.h and README.md). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,34 @@ static int agree(const hn_dist_launch *l, const launcher_vars *v, const char *ra
     return HN_OK;
 }
 
+int hn_dist_comm_forced(hn_error *err) {
+    const char *c = getenv("HNET_COMM");
+    if (!c || !*c || !strcmp(c, "auto")) return 0;
+    if (!strcmp(c, "nccl")) return 1;
+    return hn_fail(err, "HNET_COMM='%s': expected nccl (the NCCL communicator, also for one "
+                        "process) or auto (the default: MPI under mpirun, NCCL for a run on cuda)", c);
+}
+
+/* MASTER_ADDR and MASTER_PORT, where rank 0 serves the NCCL id: both or neither. */
+static int master(hn_dist_launch *l, hn_error *err) {
+    const char *addr = getenv("MASTER_ADDR");
+    int port = 0, has_port = env_int("MASTER_PORT", &port, err);
+    if (has_port < 0) return HN_ERR;
+    if (has_port && (port < 1 || port > 65535))
+        return hn_fail(err, "MASTER_PORT=%d is not a TCP port (1 to 65535)", port);
+    if (addr && !*addr) addr = NULL;
+    if (!addr != !has_port)
+        return hn_fail(err, "%s is set but %s is not: rank 0 serves the NCCL id on "
+                            "MASTER_ADDR:MASTER_PORT, so set both (or neither, for one process)",
+                       addr ? "MASTER_ADDR" : "MASTER_PORT", addr ? "MASTER_PORT" : "MASTER_ADDR");
+    if (addr && strlen(addr) >= sizeof l->master_addr)
+        return hn_fail(err, "MASTER_ADDR is %zu characters long (at most %zu)", strlen(addr),
+                       sizeof l->master_addr - 1);
+    if (addr) snprintf(l->master_addr, sizeof l->master_addr, "%s", addr);
+    l->master_port = has_port ? port : 0;
+    return HN_OK;
+}
+
 int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
     memset(l, 0, sizeof *l);
     l->world = 1;
@@ -73,6 +102,9 @@ int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
     if (getenv("SLURM_STEP_NUM_TASKS") &&
         read_vars("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", &slurm, err))
         return HN_ERR;
+
+    int forced = hn_dist_comm_forced(err);
+    if (forced < 0) return HN_ERR;
 
     if (ompi.has_rank && ompi.has_world) {
         l->mpi = 1;
@@ -94,27 +126,49 @@ int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
         l->local_rank = slurm.local_rank;
         snprintf(l->how, sizeof l->how, "a PMI launcher (PMI_RANK=%d, PMI_SIZE=%d)", l->rank, l->world);
     }
+    l->nccl = l->mpi && forced;
     if (l->mpi)
         return agree(l, &slurm, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", err) ||
                        agree(l, &torch, "RANK", "WORLD_SIZE", err)
                    ? HN_ERR
                    : HN_OK;
 
-    /* no MPI launcher: a world of one, unless srun or torchrun-style variables ask for more */
-    if (slurm.has_world && slurm.world > 1)
-        return hn_fail(err,
-                       "srun started %d tasks (SLURM_STEP_NUM_TASKS=%d, this is SLURM_PROCID=%d) but "
-                       "not through MPI, and hnet's ranks talk through MPI: launch with "
-                       "srun --mpi=pmix hnet run FILE (or mpirun -np %d hnet run FILE inside the "
-                       "allocation)",
-                       slurm.world, slurm.world, slurm.rank, slurm.world);
-    if (torch.has_world && torch.world > 1)
-        return hn_fail(err,
-                       "WORLD_SIZE=%d (torchrun-style variables, this is RANK=%d) but no MPI launcher "
-                       "started this process: hnet's ranks find each other through MPI, not through "
-                       "MASTER_ADDR:MASTER_PORT; launch with mpirun -np %d hnet run FILE (or "
-                       "srun --mpi=pmix under Slurm)",
-                       torch.world, torch.has_rank ? torch.rank : 0, torch.world);
+    /* no MPI launcher: a world of one, unless srun or torchrun-style variables ask for more,
+     * which meet through NCCL (HNET_COMM=nccl: a world of one too) */
+    const launcher_vars *v = slurm.has_world && slurm.world > 1 ? &slurm
+                           : torch.has_world && torch.world > 1 ? &torch : NULL;
+    const char *rank_var = v == &slurm ? "SLURM_PROCID" : "RANK";
+    const char *world_var = v == &slurm ? "SLURM_STEP_NUM_TASKS" : "WORLD_SIZE";
+    if (v && !v->has_rank)
+        return hn_fail(err, "%s=%d but no %s: a launcher sets both (torchrun-style ones also "
+                            "LOCAL_RANK, MASTER_ADDR, MASTER_PORT)", world_var, v->world, rank_var);
+    if (v || forced) {
+        l->nccl = 1;
+        if (v) {
+            l->rank = v->rank;
+            l->world = v->world;
+            l->local_rank = v->local_rank;
+        } else if (torch.has_rank || slurm.has_world) { /* a world of one named by a launcher */
+            l->local_rank = torch.has_rank ? torch.local_rank : slurm.local_rank;
+        }
+        snprintf(l->how, sizeof l->how, "%s%s=%d, %s=%d; NCCL)",
+                 v == &slurm ? "srun (" : v ? "torchrun-style variables (" : "HNET_COMM=nccl (",
+                 v == &slurm ? "SLURM_PROCID" : "RANK", l->rank, world_var, l->world);
+        /* srun running a torchrun-style script sets both: they must name the same rank */
+        if ((v == &slurm && agree(l, &torch, "RANK", "WORLD_SIZE", err)) ||
+            (v == &torch && agree(l, &slurm, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", err)))
+            return HN_ERR;
+        if (master(l, err)) return HN_ERR;
+        if (l->world > 1 && !l->master_addr[0])
+            return hn_fail(err,
+                           "%s=%d ranks (this is %s=%d) meet through NCCL, rank 0 serving its id on "
+                           "MASTER_ADDR:MASTER_PORT, but MASTER_ADDR and MASTER_PORT are not both set: "
+                           "export them (rank 0's host and a free port, e.g. MASTER_ADDR=$(hostname) "
+                           "MASTER_PORT=29500), or launch with mpirun -np %d hnet run FILE%s",
+                           world_var, l->world, rank_var, l->rank, l->world,
+                           v == &slurm ? " (or srun --mpi=pmix)" : "");
+        return HN_OK;
+    }
     if ((slurm.has_world || torch.has_world))
         snprintf(l->how, sizeof l->how, "one process (%s=1)",
                  slurm.has_world ? "SLURM_STEP_NUM_TASKS" : "WORLD_SIZE");

@@ -5,6 +5,11 @@
 
 #ifndef HN_HAVE_MPI
 
+const hn_dist_watch *hn_dist_mpi_watch(const hn_dist *d) {
+    (void)d;
+    return NULL;
+}
+
 int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
     (void)d;
     return hn_fail(err,
@@ -135,6 +140,8 @@ static void close_mpi(hn_dist *d) {
     free(m);
 }
 
+const hn_dist_watch *hn_dist_mpi_watch(const hn_dist *d) { return &((mpi_dist *)d->impl)->watch; }
+
 static const hn_dist_ops mpi_ops = {
     .name = "mpi",
     .memory = HN_DEVICE_CPU,
@@ -148,17 +155,12 @@ static const hn_dist_ops mpi_ops = {
     .close = close_mpi,
 };
 
-/* Rank, pid and host of every rank, so each rank can watch those on its own host. */
-typedef struct rank_card {
-    int32_t rank, pid;
-    char host[64];
-} rank_card;
-
+/* Every rank's card, so each rank can watch those on its own host. */
 static int find_local_peers(hn_dist *d, hn_error *err) {
     mpi_dist *m = impl(d);
-    rank_card me = {.rank = d->rank, .pid = (int32_t)getpid()};
-    gethostname(me.host, sizeof me.host - 1);
-    rank_card *all = calloc((size_t)d->world, sizeof *all);
+    hn_dist_card me;
+    hn_dist_card_mine(&me, d->rank);
+    hn_dist_card *all = calloc((size_t)d->world, sizeof *all);
     m->peers = calloc((size_t)d->world, sizeof *m->peers);
     if (!all || !m->peers) {
         free(all);
@@ -169,13 +171,7 @@ static int find_local_peers(hn_dist *d, hn_error *err) {
         free(all);
         return mpi_fail(d, rc, "the exchange of pids at start-up", err);
     }
-    int n = 0, lower = 0; /* ranks of this host below this one, 0 aside */
-    for (int i = 0; i < d->world; i++)
-        if (i != d->rank && !strncmp(all[i].host, me.host, sizeof me.host)) {
-            m->peers[n++] = (hn_dist_peer){.rank = all[i].rank, .pid = all[i].pid};
-            lower += i > 0 && i < d->rank;
-        }
-    d->deputy = d->rank > 0 && !strncmp(all[0].host, me.host, sizeof me.host) && lower == 0;
+    int n = hn_dist_local_peers(all, d->world, d->rank, m->peers, &d->deputy);
     hn_dist_watch_init(&m->watch, d->rank, d->world, me.host, m->peers, n);
     free(all);
     return HN_OK;

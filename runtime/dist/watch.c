@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PROBE_EVERY 0.2         /* seconds between probes of the ranks on this host */
 #define PROBE_EVERY_STOPPING 0.02 /* after a stop signal: the launcher's SIGKILL is near */
@@ -24,6 +25,26 @@ static double env_seconds(const char *name, double fallback) {
     char *end;
     double x = v ? strtod(v, &end) : 0;
     return v && *v && !*end && x > 0 ? x : fallback;
+}
+
+void hn_dist_card_mine(hn_dist_card *c, int rank) {
+    memset(c, 0, sizeof *c);
+    c->rank = rank;
+    c->pid = (int32_t)getpid();
+    gethostname(c->host, sizeof c->host - 1);
+}
+
+int hn_dist_local_peers(const hn_dist_card *all, int world, int rank, hn_dist_peer *peers,
+                        int *deputy) {
+    const char *host = all[rank].host;
+    int n = 0, lower = 0; /* ranks of this host below this one, 0 aside */
+    for (int i = 0; i < world; i++)
+        if (i != rank && !strncmp(all[i].host, host, sizeof all[i].host)) {
+            peers[n++] = (hn_dist_peer){.rank = all[i].rank, .pid = all[i].pid};
+            lower += i > 0 && i < rank;
+        }
+    *deputy = rank > 0 && !strncmp(all[0].host, host, sizeof all[0].host) && lower == 0;
+    return n;
 }
 
 void hn_dist_watch_init(hn_dist_watch *w, int rank, int world, const char *host,

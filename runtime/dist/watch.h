@@ -12,6 +12,7 @@
 #define HN_DIST_WATCH_H
 
 #include <signal.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "dist/dist.h"
@@ -20,6 +21,21 @@ typedef struct hn_dist_peer {
     int rank;
     pid_t pid;
 } hn_dist_peer;
+
+/* Rank, pid and host of one rank, exchanged at start-up (MPI, or the TCP rendezvous) so
+ * each rank can watch those on its own host. Fixed layout: sent as bytes. */
+typedef struct hn_dist_card {
+    int32_t rank, pid;
+    char host[64];
+} hn_dist_card;
+
+/* This process's card. */
+void hn_dist_card_mine(hn_dist_card *c, int rank);
+/* From every rank's card: the other ranks on this rank's host into peers (world entries at
+ * most; returns how many), and *deputy: whether this is the lowest rank but 0 on rank 0's
+ * host (hn_dist.deputy). */
+int hn_dist_local_peers(const hn_dist_card *all, int world, int rank, hn_dist_peer *peers,
+                        int *deputy);
 
 typedef struct hn_dist_watch {
     int rank, world;

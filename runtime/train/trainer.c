@@ -326,12 +326,34 @@ static int set_aside_old_checkpoints(const hn_ckpt_settings *cs, hn_error *err) 
     return hn_fail(err, "too many earlier checkpoint folders next to %s", cs->run_dir);
 }
 
+/* The checksum of this rank's weights, read from the device in pieces where they live on
+ * one (checkpoints only: not on the step's path). */
+static int weights_checksum(run_state *r, uint32_t *crc, hn_error *err) {
+    const hn_param_store *ps = &r->model.params;
+    const hn_backend *be = r->model.be;
+    if (be->kind == HN_DEVICE_CPU) {
+        *crc = hn_crc32c(0, ps->values, ps->total * sizeof(float));
+        return HN_OK;
+    }
+    size_t piece = (size_t)1 << 22, n = ps->total;
+    float *host = malloc((n < piece ? n : piece) * sizeof *host + 1);
+    if (!host) return hn_fail(err, "out of memory for the checksum of the weights");
+    *crc = 0;
+    for (size_t off = 0; off < n; off += piece) {
+        size_t len = n - off < piece ? n - off : piece;
+        be->download(host, ps->values + off, len * sizeof *host);
+        *crc = hn_crc32c(*crc, host, len * sizeof *host);
+    }
+    free(host);
+    return HN_OK;
+}
+
 /* The ranks' copies of the weights must be the same bits (the all-reduce hands every
  * rank the same sums): checked where rank 0 saves its copy for all of them. */
 static int check_replicas(run_state *r, long step, hn_error *err) {
     if (r->dist->world == 1) return HN_OK;
-    const hn_param_store *ps = &r->model.params;
-    uint32_t crc = hn_crc32c(0, ps->values, ps->total * sizeof(float)); /* host: cpu backend */
+    uint32_t crc = 0;
+    if (weights_checksum(r, &crc, err)) return hn_fail_prefix(err, "step %ld", step);
     int64_t v[2] = {crc, -(int64_t)crc};
     if (hn_dist_max_i64(r->dist, v, 2, err)) return hn_fail_prefix(err, "step %ld", step);
     if (v[0] == -v[1]) return HN_OK;
@@ -485,9 +507,11 @@ static int prepare(run_state *r, run_settings *s, hn_init *init, double *mult, c
     hn_dist *d = r->dist;
     if (read_settings(s, cfg, opt, err)) return HN_ERR;
     const hn_backend *be = hn_backend_get(s->device);
-    if (!be)
+    if (!be) {
+        const char *why = hn_backend_why_unavailable(s->device);
         return hn_fail(err, "device '%s' is not available here (cpu always is; cuda needs a build "
-                            "with nvcc and a CUDA GPU at run time)", s->device);
+                            "with nvcc and a CUDA GPU at run time)%s%s", s->device, *why ? ": " : "", why);
+    }
     if (hn_dist_supports(d, be, err)) return HN_ERR;
     if (s->batch < d->world)
         return hn_fail(err, "train.batch = %d sequences cannot be shared by %d processes (each needs "
@@ -623,6 +647,16 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         return HN_ERR;
     }
     const hn_backend *be = r.model.be;
+    /* every rank ready: NCCL over MPI for a run on cuda (a rank that cannot start it says
+     * why; the others wait in vain, so the job is ended: failed_alone) */
+    if (hn_dist_bind(r.dist, be, err)) {
+        res->failed_alone = 1;
+        release(&r);
+        return HN_ERR;
+    }
+    if (!quiet && !strcmp(r.dist->backend, "nccl"))
+        fprintf(stderr, "%s: communicator nccl: %d process%s (%s)\n", s.name, r.dist->world,
+                r.dist->world == 1 ? "" : "es", r.dist->how);
     res->n_params = hn_model_param_count(&r.model);
     const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
 

@@ -1,16 +1,21 @@
 # Data-parallel start-up mistakes, each one message: srun or torchrun-style variables
-# asking for several processes without MPI (refused, saying to use mpirun or
-# srun --mpi=pmix); under mpirun, a config error and a batch smaller than the ranks are
+# asking for several processes without MPI, which meet through NCCL (without a GPU, or
+# without MASTER_ADDR, refused, saying to use mpirun or srun --mpi=pmix); under mpirun, a config error and a batch smaller than the ranks are
 # printed once (by the lowest rank that failed), and commands other than run refuse a
 # multi-process launch.
 . tests/e2e/lib.sh
 . tests/e2e/dist_lib.sh
 export HNET_DIST_CKPT="$TMP/ck"
 
-expect_fail "torchrun-style variables without MPI" "WORLD_SIZE=2 .*mpirun -np 2 hnet run FILE" \
+# torchrun-style variables meet through NCCL: a build without CUDA (or a machine without a
+# GPU) says to use mpirun for the cpu backend
+expect_fail "torchrun-style variables without MPI" "WORLD_SIZE=2.*NCCL.*mpirun -np 2 hnet run FILE" \
     env WORLD_SIZE=2 RANK=1 LOCAL_RANK=1 MASTER_ADDR=localhost MASTER_PORT=29500 $HNET run $DIST_LUA --db "$TMP/x.db"
-expect_fail "srun without --mpi=pmix" "srun started 2 tasks .*srun --mpi=pmix" \
+expect_fail "torchrun-style variables without MASTER_ADDR" "MASTER_ADDR and MASTER_PORT are not both set" \
+    env WORLD_SIZE=2 RANK=1 LOCAL_RANK=1 $HNET run $DIST_LUA --db "$TMP/x.db"
+expect_fail "srun without --mpi=pmix or MASTER_ADDR" "SLURM_STEP_NUM_TASKS=2 ranks .*srun --mpi=pmix" \
     env SLURM_STEP_NUM_TASKS=2 SLURM_NTASKS=2 SLURM_PROCID=0 SLURM_LOCALID=0 $HNET run $DIST_LUA --db "$TMP/x.db"
+expect_fail "an unknown HNET_COMM" "HNET_COMM='gloo'" env HNET_COMM=gloo $HNET run $DIST_LUA --db "$TMP/x.db"
 [ ! -e "$TMP/x.db" ] || fail "a refused launch created results.db"
 # a Slurm batch script's own environment is one process
 env SLURM_NTASKS=4 SLURM_PROCID=0 $HNET run $DIST_LUA --steps 1 --db "$TMP/one.db" --quiet >"$TMP/out" 2>&1 ||

@@ -26,7 +26,8 @@
 static const char *const launch_vars[] = {
     "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
     "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
-    "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "RANK", "WORLD_SIZE", "LOCAL_RANK"};
+    "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "RANK", "WORLD_SIZE", "LOCAL_RANK",
+    "MASTER_ADDR", "MASTER_PORT", "HNET_COMM"};
 
 static void clear_launch(void) {
     for (size_t i = 0; i < sizeof launch_vars / sizeof *launch_vars; i++) unsetenv(launch_vars[i]);
@@ -61,6 +62,17 @@ static void detect_fails(const char *needle1, const char *needle2) {
         fail_msg("message '%s' lacks '%s' / '%s'", err.msg, needle1, needle2 ? needle2 : "");
 }
 
+/* The launch detected: who started it, through what, and which rank of how many. */
+static void assert_launch(const hn_dist_launch *l, int mpi, int nccl, int rank, int world,
+                          int local_rank, const char *how) {
+    assert_int_equal(l->mpi, mpi);
+    assert_int_equal(l->nccl, nccl);
+    assert_int_equal(l->rank, rank);
+    assert_int_equal(l->world, world);
+    assert_int_equal(l->local_rank, local_rank);
+    assert_non_null(strstr(l->how, how));
+}
+
 static void test_no_launcher_is_one_process(void **state) {
     hn_dist_launch l;
     detect_ok(&l);
@@ -82,11 +94,7 @@ static void test_mpirun_variables(void **state) {
     launch_env("OMPI_COMM_WORLD_RANK", "2", "OMPI_COMM_WORLD_SIZE", "4",
                "OMPI_COMM_WORLD_LOCAL_RANK", "0", "PMIX_RANK", "2", NULL);
     detect_ok(&l);
-    assert_true(l.mpi);
-    assert_int_equal(l.rank, 2);
-    assert_int_equal(l.world, 4);
-    assert_int_equal(l.local_rank, 0);
-    assert_non_null(strstr(l.how, "mpirun"));
+    assert_launch(&l, 1, 0, 2, 4, 0, "mpirun");
 }
 
 static void test_srun_with_pmix(void **state) {
@@ -94,10 +102,7 @@ static void test_srun_with_pmix(void **state) {
     launch_env("PMIX_RANK", "3", "SLURM_PROCID", "3", "SLURM_STEP_NUM_TASKS", "8", "SLURM_NTASKS", "8",
                "SLURM_LOCALID", "1", NULL);
     detect_ok(&l);
-    assert_true(l.mpi);
-    assert_int_equal(l.rank, 3);
-    assert_int_equal(l.world, 8);
-    assert_int_equal(l.local_rank, 1);
+    assert_launch(&l, 1, 0, 3, 8, 1, "PMIx");
     /* PMIx alone names no size: MPI says */
     launch_env("PMIX_RANK", "0", NULL);
     detect_ok(&l);
@@ -105,11 +110,82 @@ static void test_srun_with_pmix(void **state) {
     assert_int_equal(l.world, 0);
 }
 
-static void test_several_without_mpi_refused(void **state) {
+/* srun or torchrun-style variables asking for several ranks without MPI meet through NCCL,
+ * rank 0 serving its id on MASTER_ADDR:MASTER_PORT */
+static void test_several_without_mpi_meet_through_nccl(void **state) {
+    hn_dist_launch l;
+    launch_env("RANK", "1", "WORLD_SIZE", "4", "LOCAL_RANK", "1", "MASTER_ADDR", "node7",
+               "MASTER_PORT", "29500", NULL);
+    detect_ok(&l);
+    assert_launch(&l, 0, 1, 1, 4, 1, "torchrun-style");
+    assert_string_equal(l.master_addr, "node7");
+    assert_int_equal(l.master_port, 29500);
+    launch_env("SLURM_PROCID", "5", "SLURM_STEP_NUM_TASKS", "8", "SLURM_NTASKS", "8",
+               "SLURM_LOCALID", "1", "MASTER_ADDR", "node1", "MASTER_PORT", "1234", NULL);
+    detect_ok(&l);
+    assert_launch(&l, 0, 1, 5, 8, 1, "srun");
+}
+
+static void test_several_without_an_address_refused(void **state) {
     launch_env("SLURM_PROCID", "1", "SLURM_STEP_NUM_TASKS", "4", "SLURM_NTASKS", "4", NULL);
-    detect_fails("srun started 4 tasks", "srun --mpi=pmix");
-    launch_env("RANK", "1", "WORLD_SIZE", "4", "LOCAL_RANK", "1", "MASTER_ADDR", "h", NULL);
-    detect_fails("WORLD_SIZE=4", "mpirun -np 4 hnet run FILE");
+    detect_fails("SLURM_STEP_NUM_TASKS=4 ranks", "srun --mpi=pmix");
+    launch_env("RANK", "1", "WORLD_SIZE", "4", "LOCAL_RANK", "1", NULL);
+    detect_fails("MASTER_ADDR and MASTER_PORT are not both set", "mpirun -np 4 hnet run FILE");
+    launch_env("RANK", "1", "WORLD_SIZE", "4", "MASTER_ADDR", "h", NULL);
+    detect_fails("MASTER_ADDR is set but MASTER_PORT is not", NULL);
+    launch_env("RANK", "1", "WORLD_SIZE", "4", "MASTER_PORT", "29500", NULL);
+    detect_fails("MASTER_PORT is set but MASTER_ADDR is not", NULL);
+    launch_env("RANK", "1", "WORLD_SIZE", "4", "MASTER_ADDR", "h", "MASTER_PORT", "70000", NULL);
+    detect_fails("MASTER_PORT=70000 is not a TCP port", NULL);
+    launch_env("WORLD_SIZE", "4", "MASTER_ADDR", "h", "MASTER_PORT", "29500", NULL);
+    detect_fails("WORLD_SIZE=4 but no RANK", NULL);
+    /* srun running a script that also sets torchrun-style variables: they must agree */
+    launch_env("SLURM_PROCID", "1", "SLURM_STEP_NUM_TASKS", "4", "RANK", "2", "WORLD_SIZE", "4",
+               "MASTER_ADDR", "h", "MASTER_PORT", "29500", NULL);
+    detect_fails("RANK says rank 2", "disagree");
+}
+
+/* HNET_COMM=nccl: NCCL for any launch, a world of one included */
+static void test_nccl_forced(void **state) {
+    hn_dist_launch l;
+    launch_env("HNET_COMM", "nccl", NULL);
+    detect_ok(&l);
+    assert_true(l.nccl);
+    assert_false(l.mpi);
+    assert_int_equal(l.world, 1);
+    assert_string_equal(l.master_addr, "");
+    launch_env("HNET_COMM", "nccl", "WORLD_SIZE", "1", "RANK", "0", "LOCAL_RANK", "0",
+               "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", "29501", NULL);
+    detect_ok(&l);
+    assert_true(l.nccl);
+    assert_int_equal(l.world, 1);
+    assert_int_equal(l.master_port, 29501);
+    launch_env("HNET_COMM", "nccl", "OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "2", NULL);
+    detect_ok(&l);
+    assert_true(l.mpi && l.nccl);
+    launch_env("HNET_COMM", "auto", "WORLD_SIZE", "1", "RANK", "0", NULL);
+    detect_ok(&l);
+    assert_false(l.nccl);
+    launch_env("HNET_COMM", "gloo", NULL);
+    detect_fails("HNET_COMM='gloo'", "expected nccl");
+}
+
+/* Without CUDA, a launch that meets through NCCL cannot start: one message saying what to
+ * do instead (a CUDA build on a GPU machine would open the GPU here) */
+static void test_nccl_without_cuda_refused(void **state) {
+#ifndef HN_HAVE_CUDA
+    launch_env("RANK", "1", "WORLD_SIZE", "2", "MASTER_ADDR", "h", "MASTER_PORT", "29500", NULL);
+    hn_dist_launch l;
+    detect_ok(&l);
+    hn_dist *d = NULL;
+    hn_error err = {{0}};
+    assert_int_equal(hn_dist_open(&l, &d, &err), HN_ERR);
+    assert_null(d);
+    assert_non_null(strstr(err.msg, "built without CUDA"));
+    assert_non_null(strstr(err.msg, "mpirun -np 2 hnet run FILE"));
+#else
+    skip();
+#endif
 }
 
 static void test_bad_variables_refused(void **state) {
@@ -308,7 +384,10 @@ int main(void) {
         cmocka_unit_test_setup(test_no_launcher_is_one_process, setup),
         cmocka_unit_test_setup(test_mpirun_variables, setup),
         cmocka_unit_test_setup(test_srun_with_pmix, setup),
-        cmocka_unit_test_setup(test_several_without_mpi_refused, setup),
+        cmocka_unit_test_setup(test_several_without_mpi_meet_through_nccl, setup),
+        cmocka_unit_test_setup(test_several_without_an_address_refused, setup),
+        cmocka_unit_test_setup(test_nccl_forced, setup),
+        cmocka_unit_test_setup(test_nccl_without_cuda_refused, setup),
         cmocka_unit_test_setup(test_bad_variables_refused, setup),
         cmocka_unit_test_setup(test_one_process_opens_the_single_world, setup),
         cmocka_unit_test(test_single_world_changes_nothing),

@@ -30,6 +30,7 @@
 #include "data/digest.h"
 #include "data/fetch.h"
 #include "data/known.h"
+#include "support/fixtures.h"
 
 /* The command itself lives with the CLI (not in libhnet.a): compile it in here. */
 #include "cli/cmd_fetch.c"
@@ -164,19 +165,6 @@ static void write_zip(const char *path, const zmember *m, int count) {
 }
 
 /* ---- the local server ---- */
-
-static int free_port(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0) {
-        if (s >= 0) close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(a.sin_port);
-}
 
 static int can_connect(int p) {
     int s = socket(AF_INET, SOCK_STREAM, 0);

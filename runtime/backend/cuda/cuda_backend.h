@@ -13,6 +13,10 @@ extern "C" {
 
 /* NULL when no CUDA device can be opened (the reason is in hn_cuda_last_error). */
 const hn_backend *hn_backend_cuda(void);
+/* One process per GPU: hn_backend_cuda opens device local_rank (or the one device the
+ * launcher left visible); before its first call only. A local rank beyond the visible
+ * devices makes it answer NULL, saying so. */
+void hn_cuda_prefer_device(int local_rank);
 
 /* Matrix-product precision: fp32 operands and arithmetic (exact parity with the cpu);
  * tf32 tensor cores; bf16 tensor cores (operands rounded to bf16, fp32 accumulation,

@@ -17,6 +17,8 @@ extern "C" {
 /* Records the first failure (reported by hn_cuda_last_error). */
 void hn_cuda_note(cudaError_t e, const char *what);
 #define HN_CK(call) hn_cuda_note((call), #call)
+/* Records a failure that is not a CUDA error (kept for hn_cuda_last_error, not printed). */
+void hn_cuda_note_text(const char *what);
 /* After each op: checks the launch and, when profiling is on, synchronises and books
  * the time since the previous checkpoint to `name` (a string literal). */
 void hn_cuda_launched(const char *name);

@@ -19,6 +19,10 @@ void hn_cuda_note(cudaError_t e, const char *what) {
     }
 }
 
+void hn_cuda_note_text(const char *what) {
+    if (!g_err[0]) snprintf(g_err, sizeof g_err, "%s", what);
+}
+
 extern "C" const char *hn_cuda_last_error(void) {
     static char out[256];
     memcpy(out, g_err, sizeof out);

@@ -1,7 +1,9 @@
-/* The cuda backend table. hn_backend_cuda opens device 0 on first use and answers NULL
- * when there is none (a build with nvcc on a machine without a GPU). */
+/* The cuda backend table. hn_backend_cuda opens its device on first use (device 0, or the
+ * one hn_cuda_prefer_device chose for a rank) and answers NULL when it cannot (a build
+ * with nvcc on a machine without a GPU, a local rank beyond the visible devices). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
@@ -71,6 +73,26 @@ static hn_backend make_table(void) {
 
 static const hn_backend g_table = make_table();
 
+static int g_local_rank = -1; /* hn_cuda_prefer_device: -1 none (device 0) */
+
+extern "C" void hn_cuda_prefer_device(int local_rank) { g_local_rank = local_rank; }
+
+/* The device of this process among n visible ones, or -1 with the reason noted. */
+static int pick_device(int n) {
+    if (g_local_rank < 0) return 0;
+    if (g_local_rank < n) return g_local_rank;
+    /* the launcher gave each rank its own device (srun --gpus-per-task=1, a scheduler) */
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    if (n == 1 && visible && *visible && !strchr(visible, ',')) return 0;
+    char why[256];
+    snprintf(why, sizeof why,
+             "this rank's local rank is %d but %d CUDA device%s visible (CUDA_VISIBLE_DEVICES=%s): "
+             "one process per GPU, so start at most %d rank%s per host",
+             g_local_rank, n, n == 1 ? " is" : "s are", visible ? visible : "unset", n, n == 1 ? "" : "s");
+    hn_cuda_note_text(why);
+    return -1;
+}
+
 extern "C" const hn_backend *hn_backend_cuda(void) {
     static int state = 0; /* 0 unknown, 1 usable, -1 not */
     if (state == 0) {
@@ -80,7 +102,8 @@ extern "C" const hn_backend *hn_backend_cuda(void) {
             hn_cuda_note(e != cudaSuccess ? e : cudaErrorNoDevice, "no CUDA device");
             state = -1;
         } else {
-            state = cudaSetDevice(0) == cudaSuccess ? 1 : -1;
+            int dev = pick_device(n);
+            state = dev >= 0 && cudaSetDevice(dev) == cudaSuccess ? 1 : -1;
         }
     }
     return state == 1 ? &g_table : NULL;

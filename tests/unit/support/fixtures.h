@@ -15,6 +15,8 @@ int registry_open(hn_registry *reg);
 int tmpdir_make(char *dir, size_t cap, const char *prefix);
 /* Removes dir and everything in it. */
 void tmpdir_remove(const char *dir);
+/* A TCP port of localhost free now (bound to 0, read back, released), or -1. */
+int free_port(void);
 
 /* SQL that takes a results.db of schema version 5 back to the shape of version 2 (the v5
  * world_size column, the v4 evaluations and v3 columns, indexes and views removed), for

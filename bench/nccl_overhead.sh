@@ -1,0 +1,46 @@
+# The step time of NCCL at world size 1 against the plain single-GPU step (issue 18: within
+# 2%): the same run alternated, plain / NCCL / plain / NCCL, each timed from its logged
+# rates between steps FROM and TO (after the warm-up and the first validation, before the
+# next), and the ratio of the means printed. Exits 1 when NCCL is more than 2% slower.
+# Run on the GPU machine: sh scripts/gpu-check.sh device exec sh bench/nccl_overhead.sh
+# Environment: FILE (experiments/gpu/hnet_2stage_gpu.lua), FROM (20), TO (90), ROUNDS (2).
+set -u
+HNET=${HNET:-build/hnet}
+FILE=${FILE:-experiments/gpu/hnet_2stage_gpu.lua}
+FROM=${FROM:-20}
+TO=${TO:-90}
+TMP=$(mktemp -d /tmp/hnet-nccl-bench-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# ms_per_step DB: the mean step time between steps FROM and TO, from the cumulative rates
+ms_per_step() {
+    python3 - "$1" "$FROM" "$TO" <<'PY'
+import sqlite3, sys
+db, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = dict(sqlite3.connect(db).execute(
+    "select step, bytes / value from metrics where name = 'bytes_per_s' and step in (?, ?)", (a, b)))
+print(f"{1000 * (rows[b] - rows[a]) / (b - a):.3f}")
+PY
+}
+
+plain="" nccl=""
+for round in $(seq 1 "${ROUNDS:-2}"); do
+    for mode in plain nccl; do
+        db="$TMP/$mode$round.db"
+        if [ $mode = nccl ]; then set -- env HNET_COMM=nccl; else set -- env; fi
+        "$@" $HNET run "$FILE" --device cuda --steps "$TO" --db "$db" --quiet >"$TMP/out" 2>&1 ||
+            { cat "$TMP/out"; echo "FAIL: the $mode run failed" >&2; exit 1; }
+        ms=$(ms_per_step "$db")
+        echo "round $round $mode: $ms ms/step"
+        eval "$mode=\"\$$mode $ms\""
+    done
+done
+python3 - "$plain" "$nccl" <<'PY'
+import sys
+p = [float(x) for x in sys.argv[1].split()]
+n = [float(x) for x in sys.argv[2].split()]
+mp, mn = sum(p) / len(p), sum(n) / len(n)
+print(f"plain {mp:.3f} ms/step, NCCL world size 1 {mn:.3f} ms/step: ratio {mn / mp:.4f} "
+      f"({100 * (mn / mp - 1):+.2f}%; the issue asks at most +2%)")
+sys.exit(0 if mn <= 1.02 * mp else 1)
+PY

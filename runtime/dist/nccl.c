@@ -1,0 +1,435 @@
+/* The NCCL backend: one rank per process and GPU, collectives on device memory.
+ *
+ * libnccl.so.2 is loaded at run time (dlopen; HNET_NCCL_LIB names another file), not
+ * linked: the library is 200 MB, most runs never need it, and a CUDA build must run on a
+ * machine without it (one GPU, no NCCL); nccl.h is read at build time for the types only.
+ *
+ * The communicator is non-blocking (config.blocking = 0), so no NCCL call can hang the
+ * host: every call is followed by polling ncclCommGetAsyncError, and every collective by
+ * polling a CUDA event, between polls asking the watch (dist/watch.h) whether a rank on
+ * this host died, a stop signal came or HNET_DIST_TIMEOUT passed. Any of those, or an
+ * asynchronous NCCL error (a rank on another host gone: NCCL's network transport fails),
+ * aborts the communicator (ncclCommAbort frees the kernels stuck waiting) and fails the
+ * collective with the reason; the run then ends on every rank.
+ *
+ * Everything is enqueued on the legacy default stream, the one the cuda backend's ops
+ * use, so a collective follows the backward in stream order. The gradient all-reduce runs
+ * after the backward, not overlapped with it (the backward has no per-bucket hook yet). */
+#include "dist/dist_backend.h"
+
+#ifndef HN_HAVE_CUDA
+
+int hn_dist_nccl_built(void) { return 0; }
+void hn_dist_nccl_prefer_device(int local_rank) { (void)local_rank; }
+
+static int no_cuda(const char *how, int world, hn_error *err) {
+    return hn_fail(err,
+                   "started by %s: the ranks meet through NCCL on GPUs, and this hnet was built "
+                   "without CUDA (no nvcc when it was built; make CUDA=1 where it is); for the cpu "
+                   "backend launch with mpirun -np %d hnet run FILE (or srun --mpi=pmix)",
+                   how, world);
+}
+
+int hn_dist_nccl_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
+    (void)d;
+    return no_cuda(launch->how, launch->world, err);
+}
+
+int hn_dist_nccl_over_mpi(hn_dist *d, hn_error *err) { return no_cuda(d->how, d->world, err); }
+
+#else
+
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+#include <nccl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "dist/rendezvous.h"
+
+int hn_dist_nccl_built(void) { return 1; }
+void hn_dist_nccl_prefer_device(int local_rank) { hn_cuda_prefer_device(local_rank); }
+
+/* ---- the library ---- */
+
+typedef struct nccl_lib {
+    void *so;
+    __typeof__(ncclGetVersion) *GetVersion;
+    __typeof__(ncclGetUniqueId) *GetUniqueId;
+    __typeof__(ncclCommInitRankConfig) *CommInitRankConfig;
+    __typeof__(ncclCommGetAsyncError) *CommGetAsyncError;
+    __typeof__(ncclCommAbort) *CommAbort;
+    __typeof__(ncclCommDestroy) *CommDestroy;
+    __typeof__(ncclCommFinalize) *CommFinalize;
+    __typeof__(ncclAllReduce) *AllReduce;
+    __typeof__(ncclBroadcast) *Broadcast;
+    __typeof__(ncclGroupStart) *GroupStart;
+    __typeof__(ncclGroupEnd) *GroupEnd;
+    __typeof__(ncclGetErrorString) *GetErrorString;
+    __typeof__(ncclGetLastError) *GetLastError;
+} nccl_lib;
+
+static nccl_lib lib;
+
+static int load_nccl(hn_error *err) {
+    if (lib.so) return HN_OK;
+    const char *path = getenv("HNET_NCCL_LIB");
+    if (!path || !*path) path = "libnccl.so.2";
+    void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!so)
+        return hn_fail(err, "cannot load NCCL (%s): %s; install NCCL 2.14 or later (Debian/Ubuntu: "
+                            "libnccl2), or set HNET_NCCL_LIB to its libnccl.so.2",
+                       path, dlerror());
+    nccl_lib l = {.so = so};
+#define SYM(f)                                                                              \
+    if (!(*(void **)&l.f = dlsym(so, "nccl" #f))) {                                         \
+        dlclose(so);                                                                        \
+        return hn_fail(err, "%s has no nccl%s: NCCL 2.14 or later is needed", path, #f);    \
+    }
+    SYM(GetVersion) SYM(GetUniqueId) SYM(CommInitRankConfig) SYM(CommGetAsyncError)
+    SYM(CommAbort) SYM(CommDestroy) SYM(CommFinalize) SYM(AllReduce) SYM(Broadcast)
+    SYM(GroupStart) SYM(GroupEnd) SYM(GetErrorString) SYM(GetLastError)
+#undef SYM
+    int v = 0;
+    l.GetVersion(&v);
+    if (v < 21400) { /* non-blocking communicators: what keeps a dead rank from hanging us */
+        dlclose(so);
+        return hn_fail(err, "%s is NCCL %d.%d: 2.14 or later is needed", path, v / 10000, v / 100 % 100);
+    }
+    lib = l;
+    return HN_OK;
+}
+
+/* ---- the communicator ---- */
+
+typedef struct nccl_dist {
+    ncclComm_t comm;
+    int broken;          /* aborted after a failure: nothing more goes through it */
+    size_t bucket;       /* floats per all-reduce (HNET_DIST_BUCKET, as the MPI backend) */
+    hn_dist_watch watch;
+    hn_dist_peer *peers; /* the other ranks on this host (TCP launch; MPI's own otherwise) */
+    void *stage;         /* device memory for the host collectives */
+    size_t stage_bytes;
+    cudaEvent_t done;
+    /* MPI when it started the ranks: it stays for the end (abort, finalize) */
+    const hn_dist_ops *boot_ops;
+    void *boot_impl;
+} nccl_dist;
+
+static nccl_dist *impl(hn_dist *d) { return d->impl; }
+
+/* Gives up on the communicator: a collective cannot complete (a rank gone, a time-out, a
+ * stop). ncclCommAbort ends the kernels that wait for the others. */
+static void break_comm(nccl_dist *n) {
+    if (n->comm && !n->broken) lib.CommAbort(n->comm);
+    n->broken = 1;
+}
+
+static int nccl_fail(hn_dist *d, ncclResult_t r, const char *what, hn_error *err) {
+    nccl_dist *n = impl(d);
+    const char *last = lib.GetLastError ? lib.GetLastError(n->comm) : NULL;
+    d->failure = r == ncclRemoteError || r == ncclSystemError ? HN_DIST_PEER_GONE : HN_DIST_ERROR;
+    d->gone_rank = -1;
+    break_comm(n);
+    return hn_fail(err,
+                   "NCCL failed in %s on rank %d: %s%s%s%s; every rank stops",
+                   what, d->rank, lib.GetErrorString(r), last && *last ? " (" : "",
+                   last && *last ? last : "", last && *last ? ")" : "");
+}
+
+/* Waits, asking the watch between polls, until ready() says done (1) or failed (-1). */
+static int wait_until(hn_dist *d, int (*ready)(hn_dist *, ncclResult_t *), const char *what,
+                      hn_error *err) {
+    nccl_dist *n = impl(d);
+    if (n->broken) {
+        if (d->failure == HN_DIST_OK) d->failure = HN_DIST_ERROR;
+        return hn_fail(err, "the NCCL communicator was aborted by an earlier failure (in %s)", what);
+    }
+    n->watch.stop = d->stop;
+    hn_dist_watch_begin(&n->watch);
+    for (;;) {
+        ncclResult_t r = ncclSuccess;
+        int s = ready(d, &r);
+        if (s > 0) return HN_OK;
+        if (s < 0) return r != ncclSuccess ? nccl_fail(d, r, what, err) : HN_ERR;
+        if (hn_dist_watch_check(&n->watch, what, &d->failure, err)) {
+            d->gone_rank = n->watch.gone_rank;
+            break_comm(n);
+            return HN_ERR;
+        }
+        sched_yield();
+    }
+}
+
+/* The communicator's state: settled (1), still working on the last call (0), failed. */
+static int settled(hn_dist *d, ncclResult_t *r) {
+    ncclResult_t a = ncclSuccess, q = lib.CommGetAsyncError(impl(d)->comm, &a);
+    *r = q != ncclSuccess ? q : a;
+    return *r == ncclSuccess ? 1 : *r == ncclInProgress ? (*r = ncclSuccess, 0) : -1;
+}
+
+/* The work enqueued so far has run (1), is running (0), or cannot finish. */
+static int finished(hn_dist *d, ncclResult_t *r) {
+    int s = settled(d, r);
+    if (s < 0) return s;
+    cudaError_t e = cudaEventQuery(impl(d)->done);
+    if (e == cudaSuccess) return 1;
+    if (e == cudaErrorNotReady) return 0;
+    *r = ncclUnhandledCudaError;
+    return -1;
+}
+
+/* After an enqueueing call: its result, then the device until the collective is done. */
+static int complete(hn_dist *d, ncclResult_t called, const char *what, hn_error *err) {
+    if (called != ncclSuccess && called != ncclInProgress) return nccl_fail(d, called, what, err);
+    if (wait_until(d, settled, what, err)) return HN_ERR;
+    if (cudaEventRecord(impl(d)->done, 0) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, what, err);
+    return wait_until(d, finished, what, err);
+}
+
+/* n elements of type at buf: summed (op) or rank 0's to all (bcast), in buckets of at
+ * most `bucket` elements, grouped into one launch. */
+static int bucketed(hn_dist *d, void *buf, size_t n, ncclDataType_t type, size_t elem, size_t bucket,
+                    int bcast, ncclRedOp_t op, const char *what, hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    ncclResult_t r = lib.GroupStart();
+    for (size_t off = 0; off < n && r == ncclSuccess; off += bucket) {
+        size_t len = n - off < bucket ? n - off : bucket;
+        char *p = (char *)buf + off * elem;
+        r = bcast ? lib.Broadcast(p, p, len, type, 0, m->comm, 0)
+                  : lib.AllReduce(p, p, len, type, op, m->comm, 0);
+    }
+    ncclResult_t g = lib.GroupEnd();
+    return complete(d, r != ncclSuccess ? r : g, what, err);
+}
+
+static int sum_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    return bucketed(d, buf, n, ncclFloat32, sizeof(float), impl(d)->bucket, 0, ncclSum,
+                    "the gradient all-reduce", err);
+}
+
+static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    return bucketed(d, buf, n, ncclFloat32, sizeof(float), impl(d)->bucket, 1, ncclSum,
+                    "the broadcast of the weights from rank 0", err);
+}
+
+/* Host values through the device: copied in, reduced or broadcast, copied back. */
+static int through_device(hn_dist *d, void *v, size_t bytes, ncclDataType_t type, size_t elem,
+                          int bcast, ncclRedOp_t op, const char *what, hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (bytes > m->stage_bytes) {
+        size_t want = bytes > 4096 ? bytes : 4096;
+        void *p = NULL;
+        if (cudaMalloc(&p, want) != cudaSuccess) {
+            cudaGetLastError();
+            return hn_fail(err, "out of device memory for %zu bytes of %s", want, what);
+        }
+        if (m->stage) cudaFree(m->stage);
+        m->stage = p;
+        m->stage_bytes = want;
+    }
+    if (cudaMemcpy(m->stage, v, bytes, cudaMemcpyHostToDevice) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, what, err);
+    if (bucketed(d, m->stage, bytes / elem, type, elem, (size_t)1 << 30, bcast, op, what, err))
+        return HN_ERR;
+    if (cudaMemcpy(v, m->stage, bytes, cudaMemcpyDeviceToHost) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, what, err);
+    return HN_OK;
+}
+
+static int sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
+    return through_device(d, v, (size_t)n * sizeof *v, ncclFloat64, sizeof *v, 0, ncclSum,
+                          "a sum of statistics", err);
+}
+
+static int max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
+    return through_device(d, v, (size_t)n * sizeof *v, ncclInt64, sizeof *v, 0, ncclMax,
+                          "an agreement between the ranks", err);
+}
+
+static int broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
+    return through_device(d, buf, bytes, ncclUint8, 1, 1, ncclSum, "a broadcast from rank 0", err);
+}
+
+static int barrier(hn_dist *d, hn_error *err) {
+    int64_t one = 1;
+    return through_device(d, &one, sizeof one, ncclInt64, sizeof one, 0, ncclSum, "a barrier", err);
+}
+
+static void release(hn_dist *d) {
+    nccl_dist *n = impl(d);
+    if (n->done) cudaEventDestroy(n->done);
+    if (n->stage) cudaFree(n->stage);
+    free(n->peers);
+    if (n->boot_ops) { /* MPI's table back in place, for its close or abort */
+        d->ops = n->boot_ops;
+        d->impl = n->boot_impl;
+    }
+    free(n);
+}
+
+static void abort_all(hn_dist *d, int code) {
+    nccl_dist *n = impl(d);
+    break_comm(n);
+    fflush(stdout);
+    fflush(stderr);
+    if (n->boot_ops) {
+        const hn_dist_ops *boot = n->boot_ops;
+        release(d);
+        boot->abort(d, code); /* MPI_Abort ends every rank */
+    }
+    /* without MPI the others learn it from NCCL (its connections to this rank close) or
+     * from the watch (this pid gone) */
+    _exit(code ? code : 1);
+}
+
+static void close_nccl(hn_dist *d) {
+    nccl_dist *n = impl(d);
+    if (!n->broken) {
+        /* a clean end flushes the communicator first; a failed one is only aborted */
+        hn_error e;
+        ncclResult_t r = lib.CommFinalize(n->comm);
+        if ((r != ncclSuccess && r != ncclInProgress) ||
+            wait_until(d, settled, "closing the communicator", &e))
+            break_comm(n);
+        if (!n->broken) lib.CommDestroy(n->comm);
+    }
+    const hn_dist_ops *boot = n->boot_ops;
+    release(d);
+    if (boot) boot->close(d);
+}
+
+static const hn_dist_ops nccl_ops = {
+    .name = "nccl",
+    .memory = HN_DEVICE_CUDA,
+    .even_alone = 1,
+    .sum_f32 = sum_f32,
+    .broadcast_f32 = broadcast_f32,
+    .sum_f64 = sum_f64,
+    .max_i64 = max_i64,
+    .broadcast = broadcast,
+    .barrier = barrier,
+    .abort = abort_all,
+    .close = close_nccl,
+};
+
+/* ---- start-up ---- */
+
+/* The device of this rank, opened by the cuda backend (which names a local rank beyond
+ * the visible devices). */
+static int open_device(hn_dist *d, hn_error *err) {
+    hn_cuda_prefer_device(d->local_rank);
+    if (hn_backend_cuda()) return HN_OK;
+    if (d->world == 1)
+        return hn_fail(err, "rank 0 cannot open a GPU for NCCL (started by %s): %s (NCCL runs on "
+                            "GPUs; without HNET_COMM=nccl one process trains on the cpu)",
+                       d->how, hn_cuda_last_error());
+    return hn_fail(err, "rank %d cannot open its GPU (started by %s): %s (NCCL needs one GPU per "
+                        "rank; for the cpu backend launch with mpirun -np %d hnet run FILE)",
+                   d->rank, d->how, hn_cuda_last_error(), d->world);
+}
+
+/* Creates the communicator from the shared id: ncclCommInitRankConfig, non-blocking,
+ * waited for under the watch (a rank that never arrives times out instead of hanging). */
+static int start_comm(hn_dist *d, nccl_dist *n, const ncclUniqueId *id, hn_error *err) {
+    const char *bucket = getenv("HNET_DIST_BUCKET");
+    long floats = bucket ? atol(bucket) : 0;
+    n->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+    if (cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming) != cudaSuccess)
+        return hn_fail(err, "rank %d: cannot create a CUDA event for NCCL", d->rank);
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    d->impl = n;
+    d->ops = &nccl_ops;
+    snprintf(d->backend, sizeof d->backend, "nccl");
+    ncclResult_t r = lib.CommInitRankConfig(&n->comm, d->world, *id, d->rank, &config);
+    if (r != ncclSuccess && r != ncclInProgress) {
+        n->broken = 1;
+        return nccl_fail(d, r, "starting the communicator", err);
+    }
+    return wait_until(d, settled, "starting the NCCL communicator (every rank must reach it)", err);
+}
+
+int hn_dist_nccl_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
+    d->rank = launch->rank;
+    d->world = launch->world;
+    d->local_rank = launch->local_rank;
+    if (open_device(d, err) || load_nccl(err)) return HN_ERR;
+    nccl_dist *n = calloc(1, sizeof *n);
+    hn_dist_card *cards = calloc((size_t)d->world, sizeof *cards);
+    if (n) n->peers = calloc((size_t)d->world, sizeof *n->peers);
+    if (!n || !cards || !n->peers) {
+        free(cards);
+        if (n) free(n->peers);
+        free(n);
+        return hn_fail(err, "out of memory for the table of %d ranks", d->world);
+    }
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    ncclResult_t r = d->rank == 0 ? lib.GetUniqueId(&id) : ncclSuccess;
+    int rc = r == ncclSuccess ? HN_OK
+                              : hn_fail(err, "rank 0 cannot make the NCCL id: %s", lib.GetErrorString(r));
+    if (!rc && launch->master_addr[0]) {
+        hn_rdv_settings s = {.addr = launch->master_addr, .port = launch->master_port,
+                             .rank = d->rank, .world = d->world};
+        hn_dist_watch w;
+        hn_dist_watch_init(&w, d->rank, d->world, "", NULL, 0); /* for HNET_DIST_TIMEOUT */
+        s.timeout = w.timeout;
+        rc = hn_rendezvous(&s, &id, sizeof id, cards, err);
+    } else if (!rc) {
+        hn_dist_card_mine(&cards[0], 0); /* a world of one (launch.c refuses more without an address) */
+    }
+    if (rc) {
+        free(cards);
+        free(n->peers);
+        free(n);
+        return HN_ERR;
+    }
+    int peers = hn_dist_local_peers(cards, d->world, d->rank, n->peers, &d->deputy);
+    d->local_world = peers + 1;
+    hn_dist_watch_init(&n->watch, d->rank, d->world, cards[d->rank].host, n->peers, peers);
+    free(cards);
+    if (start_comm(d, n, &id, err)) {
+        if (!d->ops) free(n); /* not started: nothing for the caller to abort */
+        return HN_ERR;
+    }
+    return HN_OK;
+}
+
+int hn_dist_nccl_over_mpi(hn_dist *d, hn_error *err) {
+    /* every rank learns whether all can start, so none waits in NCCL for one that failed */
+    hn_error mine;
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    int failed = open_device(d, &mine) || load_nccl(&mine);
+    ncclResult_t r = !failed && d->rank == 0 ? lib.GetUniqueId(&id) : ncclSuccess;
+    if (r != ncclSuccess)
+        failed = hn_fail(&mine, "rank 0 cannot make the NCCL id: %s", lib.GetErrorString(r));
+    int64_t v = failed ? d->world - d->rank : 0;
+    if (d->ops->max_i64(d, &v, 1, err)) return HN_ERR;
+    if (v) {
+        if (failed) *err = mine;
+        else hn_fail(err, "rank %d could not start NCCL (it says why)", (int)(d->world - v));
+        return HN_ERR;
+    }
+    nccl_dist *n = calloc(1, sizeof *n);
+    if (!n) return hn_fail(err, "out of memory starting NCCL");
+    if (d->ops->broadcast(d, &id, sizeof id, err)) {
+        free(n);
+        return HN_ERR;
+    }
+    n->boot_ops = d->ops;
+    n->boot_impl = d->impl;
+    n->watch = *hn_dist_mpi_watch(d); /* its peers live as long as MPI's table */
+    snprintf(d->how + strlen(d->how), sizeof d->how - strlen(d->how), "%s",
+             strstr(d->how, "NCCL") ? "" : "; NCCL");
+    return start_comm(d, n, &id, err);
+}
+
+#endif

@@ -1,0 +1,105 @@
+/* A stand-in for libnccl.so.2 (loaded by runtime/dist/nccl.c through HNET_NCCL_LIB) that
+ * behaves as a communicator of ranks holding the same values: a sum is 3 times the value
+ * (as if 3 ranks), a max or a broadcast leaves it. It is non-blocking as NCCL is: each
+ * call leaves the communicator "in progress" for a few polls. FAKE_NCCL picks a failure:
+ *   old     NCCL 2.10 (too old)
+ *   remote  a float all-reduce fails as if a rank on another host died (ncclRemoteError)
+ *   hang    a float all-reduce never completes (a rank that never arrives)
+ * The counters tell the test what was called. */
+#include <nccl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ncclComm {
+    int nranks, rank, pending, failed, hung;
+};
+
+int fake_nccl_aborts, fake_nccl_destroys, fake_nccl_allreduces, fake_nccl_blocking = -1;
+int fake_nccl_id_byte; /* the first byte of the id the communicator was made from */
+
+static int mode(const char *m) {
+    const char *v = getenv("FAKE_NCCL");
+    return v && !strcmp(v, m);
+}
+
+ncclResult_t ncclGetVersion(int *v) {
+    *v = mode("old") ? 21000 : 22809;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {
+    memset(id, 0x5a, sizeof *id);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRankConfig(ncclComm_t *c, int n, ncclUniqueId id, int rank, ncclConfig_t *cfg) {
+    fake_nccl_blocking = cfg ? cfg->blocking : -1;
+    fake_nccl_id_byte = (unsigned char)id.internal[0];
+    *c = calloc(1, sizeof **c);
+    (*c)->nranks = n;
+    (*c)->rank = rank;
+    (*c)->pending = 3;
+    return ncclInProgress;
+}
+
+ncclResult_t ncclCommGetAsyncError(ncclComm_t c, ncclResult_t *e) {
+    if (c->failed) *e = ncclRemoteError;
+    else if (c->hung || c->pending > 0) {
+        c->pending--;
+        *e = ncclInProgress;
+    } else *e = ncclSuccess;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommAbort(ncclComm_t c) {
+    fake_nccl_aborts++;
+    free(c);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t c) {
+    fake_nccl_destroys++;
+    free(c);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommFinalize(ncclComm_t c) {
+    c->pending = 2;
+    return ncclInProgress;
+}
+
+static void times3(void *buf, size_t n, ncclDataType_t t) {
+    for (size_t i = 0; i < n; i++) {
+        if (t == ncclFloat32) ((float *)buf)[i] *= 3;
+        else if (t == ncclFloat64) ((double *)buf)[i] *= 3;
+        else if (t == ncclInt64) ((int64_t *)buf)[i] *= 3;
+    }
+}
+
+ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t t, ncclRedOp_t op,
+                           ncclComm_t c, cudaStream_t s) {
+    fake_nccl_allreduces++;
+    if (send != recv) memcpy(recv, send, n * (t == ncclFloat32 ? 4 : 8));
+    if (op == ncclSum) times3(recv, n, t);
+    if (t == ncclFloat32 && mode("remote")) c->failed = 1;
+    if (t == ncclFloat32 && mode("hang")) c->hung = 1;
+    c->pending = 2;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclBroadcast(const void *send, void *recv, size_t n, ncclDataType_t t, int root,
+                           ncclComm_t c, cudaStream_t s) {
+    c->pending = 1;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclGroupStart(void) { return ncclSuccess; }
+ncclResult_t ncclGroupEnd(void) { return ncclInProgress; }
+
+const char *ncclGetErrorString(ncclResult_t r) {
+    return r == ncclRemoteError ? "remote process exited or there was a network error"
+                                : r == ncclSuccess ? "no error" : "some NCCL error";
+}
+
+const char *ncclGetLastError(ncclComm_t c) { return mode("remote") ? "fake: peer 1 closed its connection" : ""; }
