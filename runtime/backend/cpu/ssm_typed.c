@@ -128,7 +128,7 @@ int hn_cpu_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p) {
 static int norm_shapes_fit(const hn_gated_norm_params *p, int backward) {
     int T = p->x.rows, Dm = p->x.cols;
     int ok = p->group_size > 0 && Dm % p->group_size == 0 && same_shape(p->z, T, Dm) &&
-             same_shape(p->out, T, Dm);
+             (backward || same_shape(p->out, T, Dm));
     if (backward)
         ok = ok && same_shape(p->dout, T, Dm) && same_shape(p->dx, T, Dm) &&
              same_shape(p->dz, T, Dm);

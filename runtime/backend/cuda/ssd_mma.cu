@@ -237,7 +237,8 @@ __device__ __forceinline__ void query_decay(float s[8][4], const float csi[2], c
 }
 
 /* ---------------------------------------------------------------- forward output */
-__global__ void __launch_bounds__(NT) k_ssd_out(float *y, const float *states, const float *x,
+/* y is written in float32, or in bf16 to y16 when that is not NULL */
+__global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float *states, const float *x,
                                                 const float *Bm, const float *Cm, int ld,
                                                 const float *dtv, const float *csv, const float *Dv,
                                                 const int32_t *tiles, int T, int H, int HG) {
@@ -279,12 +280,17 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, const float *states, c
         int r = r_of[e2];
         if (r >= t.rows) continue;
         const float *xr = x + (size_t)(t.t0 + r) * ld + h * D64;
-        float *yr = y + (size_t)(t.t0 + r) * HP + h * D64;
+        size_t y0 = (size_t)(t.t0 + r) * HP + h * D64;
 #pragma unroll
         for (int n = 0; n < 8; n++) {
             int p = n * 8 + 2 * c;
-            yr[p] = acc[n][2 * e2] + Dh * xr[p];
-            yr[p + 1] = acc[n][2 * e2 + 1] + Dh * xr[p + 1];
+            float v0 = acc[n][2 * e2] + Dh * xr[p], v1 = acc[n][2 * e2 + 1] + Dh * xr[p + 1];
+            if (y16) {
+                *(__nv_bfloat162 *)(y16 + y0 + p) = __floats2bfloat162_rn(v0, v1);
+            } else {
+                y[y0 + p] = v0;
+                y[y0 + p + 1] = v1;
+            }
         }
     }
 }
@@ -551,7 +557,7 @@ static float *scratch(const hn_ssd_plan *pl, int T, int H, int backward) {
     return (float *)hn_cuda_scratch(HN_SCRATCH_SSD_MMA, n * sizeof(float));
 }
 
-void hn_cuda_ssd_mma_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+void hn_cuda_ssd_mma_forward(float *y, void *y16, float *chunk_states, float *final_state, size_t final_stride,
                              const float *x, const float *B, const float *C, int ld,
                              const float *dt_raw, int ld_dt, const float *dt_bias,
                              const float *A_log, const float *D, const hn_seqs *seqs,
@@ -569,7 +575,7 @@ void hn_cuda_ssd_mma_forward(float *y, float *chunk_states, float *final_state, 
     k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, dt_raw, ld_dt, dt_bias, A_log, pl.tab, T);
     k_ssd_state<<<per_chunk, NT>>>(z, el, x, ld, B, ld, dtv, csv, pl.tab, T, H, HG, 0);
     hn_cuda_ssdc_scan(chunk_states, final_state, final_stride, z, el, pl.cb, seqs->n, H, PN, 0);
-    k_ssd_out<<<per_tile, NT>>>(y, chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
+    k_ssd_out<<<per_tile, NT>>>(y, (bf16 *)y16, chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
     HN_LAUNCHED("ssd_forward mma");
 }
 
