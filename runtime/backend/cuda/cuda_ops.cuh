@@ -96,15 +96,16 @@ void hn_cuda_ssdc_scan(float *out, float *final_state, size_t final_stride, cons
                        const float *el, const int32_t *cb, int n_seqs, int H, size_t PN,
                        int reverse);
 int hn_cuda_ssd_mma_supports(const hn_ssm_dims *d);
-void hn_cuda_ssd_mma_forward(float *y, void *y16, float *chunk_states, float *final_state, size_t final_stride,
+/* y, dt_raw and ddt_raw: float32 or bf16 views (ddt_raw as ops_ssm.h's gradient rule) */
+void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
                              const float *x, const float *B, const float *C, int ld,
-                             const float *dt_raw, int ld_dt, const float *dt_bias,
+                             hn_tensor dt_raw, const float *dt_bias,
                              const float *A_log, const float *D, const hn_seqs *seqs,
                              const hn_ssm_dims *d);
-void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
                               float *ddt_bias, float *dA_log, float *dD, const float *dy,
                               const float *x, const float *B, const float *C, int ld,
-                              const float *dt_raw, int ld_dt, const float *dt_bias,
+                              hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
                               const hn_seqs *seqs, const hn_ssm_dims *d);
 void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
@@ -118,20 +119,20 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
                            const float *dt_raw, int ld_dt, const float *dt_bias,
                            const float *A_log, const float *D, const float *chunk_states,
                            const hn_seqs *seqs, const hn_ssm_dims *d);
-/* The SSD as the v1 ops (ssm.cu, whichever kernels ssd_pick chooses); forward writes y in
- * bf16 to y16 instead (y unused) where hn_cuda_ssd_bf16_out says its kernels can. */
-int hn_cuda_ssd_bf16_out(const hn_ssm_dims *d);
-void hn_cuda_ssd_forward(float *y, void *y16, float *chunk_states, float *final_state,
+/* The SSD as the v1 ops (ssm.cu, whichever kernels ssd_pick chooses), y, dt_raw and
+ * ddt_raw as views: bf16 ones only where hn_cuda_ssd_typed_io says the chosen kernels
+ * read and write them (the tensor-core ones); float32 views with y packed elsewhere. */
+int hn_cuda_ssd_typed_io(const hn_ssm_dims *d);
+void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
                          size_t final_stride, const float *x, const float *B, const float *C,
-                         int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
-                         const float *A_log, const float *D, const hn_seqs *seqs,
-                         const hn_ssm_dims *d);
-void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                         int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d);
+void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
                           float *ddt_bias, float *dA_log, float *dD, const float *dy,
                           const float *x, const float *B, const float *C, int ld,
-                          const float *dt_raw, int ld_dt, const float *dt_bias,
-                          const float *A_log, const float *D, const float *chunk_states,
-                          const hn_seqs *seqs, const hn_ssm_dims *d, float *ws);
+                          hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                          const float *D, const float *chunk_states, const hn_seqs *seqs,
+                          const hn_ssm_dims *d);
 /* ssm_conv.cu, ssm_norm.cu: the v1 convolution and gated RMSNorm */
 void hn_cuda_conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
                             const hn_seqs *seqs, int C, int K);

@@ -1,8 +1,8 @@
 /* The typed SSD ops (ops_ssm.h ssd_forward_t / ssd_backward_t) on the cuda backend: the
- * v1 SSD (ssm.cu) with dt_raw and y, ddt_raw in either dtype. The tensor-core kernels
- * write a bf16 y themselves; elsewhere a bf16 dt_raw is widened into scratch, a bf16 y or
- * ddt_raw made in float32 scratch and rounded once (T x H values for dt: small beside the
- * [T, d_proj] rows the layer no longer converts). x, B, C, dy and dx, dB, dC are float32. */
+ * SSD of ssm.cu with dt_raw, y and ddt_raw in either dtype. The tensor-core kernels read
+ * and write them as they are; for the float32 kernels a bf16 dt_raw is widened into
+ * scratch and a bf16 (or strided) y or a bf16 ddt_raw made in float32 scratch and rounded
+ * once. x, B, C, dy and dx, dB, dC are float32. */
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 
@@ -25,15 +25,12 @@ static int ssd_fits(const hn_ssd_params *p, int backward) {
            one_f32_stride(p->dx, p->dB, p->dC) && fits(p->ddt_raw, T, d->heads);
 }
 
-/* dt_raw as float32 (*ld its stride): the view itself, or widened into dst */
-static const float *dt_f32(hn_tensor dt, float *dst, int *ld) {
-    if (dt.dtype == HN_F32) {
-        *ld = dt.ld;
-        return (const float *)dt.data;
-    }
-    hn_cuda_view_copy(hn_tensor_f32(dst, dt.rows, dt.cols), dt, 0);
-    *ld = dt.cols;
-    return dst;
+/* dt_raw as a float32 view: itself, or widened into dst */
+static hn_tensor dt_f32(hn_tensor dt, float *dst) {
+    if (dt.dtype == HN_F32) return dt;
+    hn_tensor w = hn_tensor_f32(dst, dt.rows, dt.cols);
+    hn_cuda_view_copy(w, dt, 0);
+    return w;
 }
 
 extern "C" int hn_cuda_ssd_forward_t(const hn_backend *be, const hn_ssd_params *p) {
@@ -45,25 +42,24 @@ extern "C" int hn_cuda_ssd_forward_t(const hn_backend *be, const hn_ssd_params *
     const hn_ssm_dims *d = p->dims;
     int T = p->seqs->total, H = d->heads, HP = H * d->headdim;
     if (T == 0) return 0;
-    int y_direct = p->y.dtype == HN_F32 ? hn_tensor_packed(p->y)
-                                        : hn_tensor_packed(p->y) && hn_cuda_ssd_bf16_out(d);
-    size_t floats = (p->dt_raw.dtype == HN_BF16 ? (size_t)T * H : 0) + (y_direct ? 0 : (size_t)T * HP);
+    const float *x = (const float *)p->x.data, *B = (const float *)p->B.data;
+    const float *C = (const float *)p->C.data;
+    int native = hn_cuda_ssd_typed_io(d), y_direct = hn_tensor_packed(p->y) &&
+                                                     (native || p->y.dtype == HN_F32);
+    int dt_wide = !native && p->dt_raw.dtype == HN_BF16;
+    size_t floats = (dt_wide ? (size_t)T * H : 0) + (y_direct ? 0 : (size_t)T * HP);
     float *s = floats ? (float *)hn_cuda_scratch(HN_SCRATCH_SSD_IO, floats * sizeof(float)) : NULL;
     if (floats && !s) return -1;
-    int ld_dt;
-    const float *dt = dt_f32(p->dt_raw, s, &ld_dt);
-    float *yf = y_direct ? (p->y.dtype == HN_F32 ? (float *)p->y.data : NULL)
-                         : s + (p->dt_raw.dtype == HN_BF16 ? (size_t)T * H : 0);
-    void *y16 = y_direct && p->y.dtype == HN_BF16 ? p->y.data : NULL;
-    hn_cuda_ssd_forward(yf, y16, p->chunk_states, NULL, 0, (const float *)p->x.data,
-                        (const float *)p->B.data, (const float *)p->C.data, p->x.ld, dt, ld_dt,
-                        p->dt_bias, p->A_log, p->D, p->seqs, d);
-    if (!y_direct) hn_cuda_view_copy(p->y, hn_tensor_f32(yf, T, HP), 0);
+    hn_tensor dt = dt_wide ? dt_f32(p->dt_raw, s) : p->dt_raw;
+    hn_tensor y = y_direct ? p->y : hn_tensor_f32(s + (dt_wide ? (size_t)T * H : 0), T, HP);
+    hn_cuda_ssd_forward(y, p->chunk_states, NULL, 0, x, B, C, p->x.ld, dt, p->dt_bias, p->A_log,
+                        p->D, p->seqs, d);
+    if (!y_direct) hn_cuda_view_copy(p->y, y, 0);
     return 0;
 }
 
-/* dx, dB, dC are accumulated (float32); ddt_raw is accumulated when float32 and written
- * (from zeroed scratch) when bf16 */
+/* dx, dB, dC are accumulated (float32); a bf16 ddt_raw for float32 kernels is made in
+ * zeroed scratch and written over the view */
 extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p) {
     (void)be;
     if (!ssd_fits(p, 1)) {
@@ -74,19 +70,23 @@ extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params 
     int T = p->seqs->total, H = d->heads;
     if (T == 0) return 0;
     size_t TH = (size_t)T * H;
-    int dt16 = p->dt_raw.dtype == HN_BF16, ddt16 = p->ddt_raw.dtype == HN_BF16;
-    size_t floats = (dt16 ? TH : 0) + (ddt16 ? TH : 0);
+    int native = hn_cuda_ssd_typed_io(d);
+    int dt_wide = !native && p->dt_raw.dtype == HN_BF16;
+    int ddt_wide = !native && p->ddt_raw.dtype == HN_BF16;
+    size_t floats = (dt_wide ? TH : 0) + (ddt_wide ? TH : 0);
     float *s = floats ? (float *)hn_cuda_scratch(HN_SCRATCH_SSD_IO, floats * sizeof(float)) : NULL;
     if (floats && !s) return -1;
-    int ld_dt, ld_ddt = ddt16 ? H : p->ddt_raw.ld;
-    const float *dt = dt_f32(p->dt_raw, s, &ld_dt);
-    float *ddt = ddt16 ? s + (dt16 ? TH : 0) : (float *)p->ddt_raw.data;
-    if (ddt16) hn_cuda_zero(ddt, TH * sizeof(float));
+    hn_tensor dt = dt_wide ? dt_f32(p->dt_raw, s) : p->dt_raw;
+    hn_tensor ddt = p->ddt_raw;
+    if (ddt_wide) {
+        ddt = hn_tensor_f32(s + (dt_wide ? TH : 0), T, H);
+        hn_cuda_zero(ddt.data, TH * sizeof(float));
+    }
     hn_cuda_ssd_backward((float *)p->dx.data, (float *)p->dB.data, (float *)p->dC.data, p->dx.ld,
-                         ddt, ld_ddt, p->ddt_bias, p->dA_log, p->dD, (const float *)p->dy.data,
+                         ddt, p->ddt_bias, p->dA_log, p->dD, (const float *)p->dy.data,
                          (const float *)p->x.data, (const float *)p->B.data,
-                         (const float *)p->C.data, p->x.ld, dt, ld_dt, p->dt_bias, p->A_log, p->D,
-                         p->chunk_states, p->seqs, d, p->ws);
-    if (ddt16) hn_cuda_view_copy(p->ddt_raw, hn_tensor_f32(ddt, T, H), 0);
+                         (const float *)p->C.data, p->x.ld, dt, p->dt_bias, p->A_log, p->D,
+                         p->chunk_states, p->seqs, d);
+    if (ddt_wide) hn_cuda_view_copy(p->ddt_raw, ddt, 0);
     return 0;
 }

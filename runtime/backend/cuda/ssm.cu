@@ -255,24 +255,12 @@ __global__ void __launch_bounds__(32) k_ssd_fwd(float *y, float *chunk_states, f
 
 static size_t ssd_ws(const hn_ssm_dims *d) { return 1; }
 
-int hn_cuda_ssd_bf16_out(const hn_ssm_dims *d) { return ssd_pick(d) == SSD_MMA; }
-
-void hn_cuda_ssd_forward(float *y, void *y16, float *chunk_states, float *final_state,
-                         size_t final_stride, const float *x, const float *B, const float *C,
-                         int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
-                         const float *A_log, const float *D, const hn_seqs *seqs,
-                         const hn_ssm_dims *d) {
-    ssd_impl impl = ssd_pick(d);
-    g_last_impl = impl;
-    if (y16 && impl != SSD_MMA) {
-        hn_cuda_note(cudaErrorInvalidValue, "ssd_forward: bf16 y from kernels that write float32");
-        return;
-    }
-    if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_forward(y, y16, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
-                                ld_dt, dt_bias, A_log, D, seqs, d);
-        return;
-    }
+/* the chunked and the row-recurrence kernels (float32 y and dt_raw) */
+static void ssd_forward_f32(ssd_impl impl, float *y, float *chunk_states, float *final_state,
+                            size_t final_stride, const float *x, const float *B, const float *C,
+                            int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
+                            const float *A_log, const float *D, const hn_seqs *seqs,
+                            const hn_ssm_dims *d) {
     if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
                              ld_dt, dt_bias, A_log, D, seqs, d);
@@ -291,13 +279,47 @@ void hn_cuda_ssd_forward(float *y, void *y16, float *chunk_states, float *final_
     HN_LAUNCHED("ssd_forward");
 }
 
+int hn_cuda_ssd_typed_io(const hn_ssm_dims *d) { return ssd_pick(d) == SSD_MMA; }
+
+/* where the kernels take float32 only, views of another kind are refused (ssd_typed.cu
+ * makes float32 copies first) */
+static int f32_io(hn_tensor a, hn_tensor b, const char *what) {
+    if (a.dtype == HN_F32 && b.dtype == HN_F32) return 1;
+    hn_cuda_note(cudaErrorInvalidValue, what);
+    return 0;
+}
+
+void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
+                         size_t final_stride, const float *x, const float *B, const float *C,
+                         int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
+                                dt_bias, A_log, D, seqs, d);
+        return;
+    }
+    if (f32_io(y, dt_raw, "ssd_forward: bf16 y or dt_raw for float32 kernels"))
+        ssd_forward_f32(impl, (float *)y.data, chunk_states, final_state, final_stride, x, B, C,
+                        ld, (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log, D, seqs, d);
+}
+
+/* the [T, cols] float32 view of a v1 op's argument with row stride ld */
+static hn_tensor f32_view(const float *p, int T, int cols, int ld) {
+    hn_tensor t = {(void *)p, HN_F32, T, cols, ld};
+    return t;
+}
+
 static void ssd_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
                         const float *x, const float *B, const float *C, int ld,
                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
     (void)ws;
-    hn_cuda_ssd_forward(y, NULL, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
-                        ld_dt, dt_bias, A_log, D, seqs, d);
+    int T = seqs->total, H = d->heads;
+    hn_cuda_ssd_forward(f32_view(y, T, H * d->headdim, H * d->headdim), chunk_states, final_state,
+                        final_stride, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
+                        seqs, d);
 }
 
 __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC, int ldd,
@@ -438,19 +460,12 @@ __global__ void k_ssd_reduce(float *dB, float *dC, int ldd, const float *part, i
     }
 }
 
-void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
-                          float *ddt_bias, float *dA_log, float *dD, const float *dy,
-                          const float *x, const float *B, const float *C, int ld,
-                          const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
-                          const float *D, const float *chunk_states, const hn_seqs *seqs,
-                          const hn_ssm_dims *d, float *ws) {
-    ssd_impl impl = ssd_pick(d);
-    g_last_impl = impl;
-    if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B,
-                                 C, ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
-        return;
-    }
+static void ssd_backward_f32(ssd_impl impl, float *dx, float *dB, float *dC, int ldd,
+                             float *ddt_raw, int ld_ddt, float *ddt_bias, float *dA_log, float *dD,
+                             const float *dy, const float *x, const float *B, const float *C,
+                             int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
+                             const float *A_log, const float *D, const float *chunk_states,
+                             const hn_seqs *seqs, const hn_ssm_dims *d) {
     if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C,
                               ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
@@ -476,6 +491,38 @@ void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_r
     size_t items = (size_t)T * d->ngroups * 2 * d->d_state;
     k_ssd_reduce<<<hn_blocks(items, 256), 256>>>(dB, dC, ldd, part, T, d->ngroups, d->d_state, nwg);
     HN_LAUNCHED("ssd_backward reduce");
+}
+
+void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+                          float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                          const float *x, const float *B, const float *C, int ld,
+                          hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                          const float *D, const float *chunk_states, const hn_seqs *seqs,
+                          const hn_ssm_dims *d) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, x, B, C, ld,
+                                 dt_raw, dt_bias, A_log, D, chunk_states, seqs, d);
+        return;
+    }
+    if (f32_io(ddt_raw, dt_raw, "ssd_backward: bf16 dt_raw or ddt_raw for float32 kernels"))
+        ssd_backward_f32(impl, dx, dB, dC, ldd, (float *)ddt_raw.data, ddt_raw.ld, ddt_bias,
+                         dA_log, dD, dy, x, B, C, ld, (const float *)dt_raw.data, dt_raw.ld,
+                         dt_bias, A_log, D, chunk_states, seqs, d);
+}
+
+static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                         float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                         const float *x, const float *B, const float *C, int ld,
+                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                         const float *D, const float *chunk_states, const hn_seqs *seqs,
+                         const hn_ssm_dims *d, float *ws) {
+    (void)ws;
+    int T = seqs->total, H = d->heads;
+    hn_cuda_ssd_backward(dx, dB, dC, ldd, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
+                         dy, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
+                         chunk_states, seqs, d);
 }
 
 /* one thread per (sequence, head, row p) */
@@ -518,7 +565,7 @@ static hn_ops_ssm make_ssm_ops(void) {
     o.conv1d_backward = hn_cuda_conv1d_backward;
     o.ssd_workspace_floats = ssd_ws;
     o.ssd_forward = ssd_forward;
-    o.ssd_backward = hn_cuda_ssd_backward;
+    o.ssd_backward = ssd_backward;
     o.gated_rmsnorm_forward = hn_cuda_grms_forward;
     o.gated_rmsnorm_backward = hn_cuda_grms_backward;
     o.conv1d_state = conv1d_state;
