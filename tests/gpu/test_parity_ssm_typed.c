@@ -132,6 +132,7 @@ static void test_gated_rmsnorm_t(void **st) {
     norm_case(HN_BF16, 1536, 1536);
     norm_case(HN_F32, 2000, 1000);
     norm_case(HN_BF16, 4200, 2100);
+    norm_case(HN_BF16, 9000, 9000); /* wider than the fused backward's shared memory */
 }
 
 /* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in

@@ -1,14 +1,18 @@
 /* cuda gated RMSNorm of Mamba-2 (ops_ssm.h, norm_before_gate = False) on float32 or bf16
  * views (cuda_view.cuh): the v1 ops pass float32 arrays as views. Per row and group,
  *   g = x silu(z),  out = g r w,  r = 1 / sqrt(mean(g^2) + eps),
- * one warp per (row, group), reading x and z and writing out in one launch. Backward:
- * dx, dz per (row, group); dw as per-strip partial sums added in strip order
- * (deterministic, no atomics). */
+ * one warp per (row, group), reading x and z and writing out in one launch. Backward in
+ * one pass too: a block per (strip of rows, group) makes dx and dz row by row and keeps
+ * the strip's partial sums of dw in shared memory; a second launch adds the strips'
+ * sums in strip order (deterministic, no atomics). Groups too wide for shared memory
+ * take a separate pass for dw. */
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
 
-#define NORM_STRIP 256 /* rows per partial sum of dw */
+#define NORM_STRIP 256 /* rows per partial sum of dw (separate pass) */
+#define FUSED_ROWS 64  /* rows per block and partial sum of dw (fused pass) */
+#define FUSED_MAX_GS 8192 /* widest group whose dw sums fit in shared memory */
 
 __global__ void k_grms_fwd(view out, float *rstd, view x, view z, const float *w, int T, int Dm,
                            int gs, float eps) {
@@ -54,6 +58,45 @@ __global__ void k_grms_bwd(view dx, view dz, view dout, view x, view z, const fl
     }
 }
 
+/* A block per (strip of FUSED_ROWS rows, group); thread i owns columns c0 + i + k * 256.
+ * Per row: hg = sum_group dout w g (a block sum), then dx, dz and dw's partial sums. */
+__global__ void __launch_bounds__(256) k_grms_bwd_fused(view dx, view dz, float *part, view dout,
+                                                        view x, view z, const float *w,
+                                                        const float *rstd, int T, int Dm, int gs) {
+    extern __shared__ float dw_s[]; /* [gs] */
+    __shared__ double red[8];
+    int ng = Dm / gs, grp = blockIdx.y, c0 = grp * gs, tid = threadIdx.x;
+    int r0 = blockIdx.x * FUSED_ROWS, r1 = min(T, r0 + FUSED_ROWS);
+    for (int j = tid; j < gs; j += 256) dw_s[j] = 0.0f;
+    for (int t = r0; t < r1; t++) {
+        double hg = 0;
+        for (int j = tid; j < gs; j += 256) {
+            int c = c0 + j;
+            float zv = vget(z, t, c);
+            hg += (double)vget(dout, t, c) * w[c] * ((double)vget(x, t, c) * zv * hn_sigmoidf(zv));
+        }
+        hg = hn_warp_sum_d(hg);
+        if ((tid & 31) == 0) red[tid >> 5] = hg;
+        __syncthreads();
+        hg = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) hg += red[i];
+        __syncthreads(); /* red is written again by the next row */
+        double r = rstd[(size_t)t * ng + grp], k = r * r * r * hg / gs;
+        for (int j = tid; j < gs; j += 256) {
+            int c = c0 + j;
+            float zv = vget(z, t, c), xv = vget(x, t, c), go = vget(dout, t, c);
+            float sg = hn_sigmoidf(zv), silu = zv * sg;
+            double gv = (double)xv * silu;
+            float dg = (float)(r * go * w[c] - k * gv);
+            vgrad(dx, t, c, dg * silu);
+            vgrad(dz, t, c, dg * xv * sg * (1.0f + zv * (1.0f - sg)));
+            dw_s[j] += (float)(go * gv * r);
+        }
+    }
+    for (int j = tid; j < gs; j += 256) part[(size_t)blockIdx.x * Dm + c0 + j] = dw_s[j];
+}
+
 /* part[strip][c] = sum over the strip's rows of dout g r */
 __global__ void k_grms_dw_part(float *part, view dout, view x, view z, const float *rstd, int T,
                                int Dm, int gs) {
@@ -89,12 +132,18 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
                           const float *rstd, int T, int Dm, int gs) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    int strips = (T + NORM_STRIP - 1) / NORM_STRIP;
+    int fused = gs <= FUSED_MAX_GS, rows = fused ? FUSED_ROWS : NORM_STRIP;
+    int strips = (T + rows - 1) / rows;
     float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * Dm * sizeof(float));
     if (!part) return;
-    k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, dout, x, z, w, rstd, T, Dm, gs);
-    dim3 grid((Dm + 127) / 128, strips);
-    k_grms_dw_part<<<grid, 128>>>(part, dout, x, z, rstd, T, Dm, gs);
+    if (fused) {
+        dim3 grid(strips, Dm / gs); /* gs floats of shared memory: 32 KB at most */
+        k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float)>>>(dx, dz, part, dout, x, z, w, rstd, T, Dm, gs);
+    } else {
+        k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, dout, x, z, w, rstd, T, Dm, gs);
+        dim3 grid((Dm + 127) / 128, strips);
+        k_grms_dw_part<<<grid, 128>>>(part, dout, x, z, rstd, T, Dm, gs);
+    }
     k_grms_dw_sum<<<(Dm + 127) / 128, 128>>>(dw, part, strips, Dm);
     HN_LAUNCHED("gated_rmsnorm_backward");
 }
