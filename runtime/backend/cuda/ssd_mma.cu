@@ -19,6 +19,8 @@
  * state-passing terms e^cs_last <dS_end, S0> + sum_j B_j . dB_j(state term). dB and dC
  * are summed over the heads of a group in registers, so the per-head shares are read
  * off as differences of the running dot products (fp32; the sums are short).
+ * dt_raw, y and d dt_raw are typed views (float32 or bf16, cuda_view.cuh): the mamba2
+ * layer keeps dt_raw and y in bf16 and its in-projection reads d dt_raw in bf16.
  * Deterministic: no atomics; every sum has a fixed order. */
 #include <cuda_bf16.h>
 
@@ -577,7 +579,8 @@ void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_stat
     k_ssd_state<<<per_chunk, NT>>>(z, el, x, ld, B, ld, dtv, csv, pl.tab, T, H, HG, 0);
     hn_cuda_ssdc_scan(chunk_states, final_state, final_stride, z, el, pl.cb, seqs->n, H, PN, 0);
     int y16 = y.dtype == HN_BF16;
-    k_ssd_out<<<per_tile, NT>>>(y16 ? NULL : (float *)y.data, y16 ? (bf16 *)y.data : NULL, chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
+    k_ssd_out<<<per_tile, NT>>>(y16 ? NULL : (float *)y.data, y16 ? (bf16 *)y.data : NULL,
+                                chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
     HN_LAUNCHED("ssd_forward mma");
 }
 
