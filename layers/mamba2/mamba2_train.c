@@ -65,17 +65,6 @@ static int check_backend(const hn_backend *be, hn_error *err) {
     return HN_OK;
 }
 
-static int op_failed(const hn_backend *be, const char *what, hn_error *err) {
-    const char *why = be->device_error ? be->device_error() : NULL;
-    return hn_fail(err, "mamba2: the %s backend refused %s%s%s", be->name, what, why ? ": " : "",
-                   why ? why : "");
-}
-
-/* A workspace slot as a [rows, cols] tensor of dtype (data NULL when out of memory). */
-static hn_tensor ws_tensor(const hn_backend *be, int slot, hn_dtype dtype, int rows, int cols) {
-    size_t bytes = (size_t)rows * cols * hn_dtype_size(dtype);
-    return hn_tensor_of(be->workspace(slot, bytes ? bytes : 1), dtype, rows, cols);
-}
 
 /* The ops' views of zxbcdt's slices (z, the convolution's input, dt) and of xbc. */
 static hn_conv1d_params conv_params(const hn_m2 *m, const hn_seqs *seqs, hn_tensor zx,
@@ -120,8 +109,8 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
     const hn_ops_ssm *ssm = be->ssm;
     hn_dtype at = be->activation_dtype(be);
     int d = m->d, di = m->d_inner, dp = m->d_proj;
-    hn_tensor xbc = ws_tensor(be, HN_WS_LAYER0, HN_F32, T, m->conv_dim);
-    hn_tensor yn = ws_tensor(be, HN_WS_LAYER1, at, T, di);
+    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, m->conv_dim);
+    hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
     hn_tensor zx = hn_stash_tensor_begin(&m->zxbcdt, be, T, dp);
     hn_tensor y = hn_stash_tensor_begin(&m->y, be, T, di);
     if (!xbc.data || !yn.data || !zx.data || !y.data)
@@ -136,7 +125,7 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
                            .c = hn_tensor_f32(out, T, d), .trans_b = 1, .alpha = 1.0f};
     if (be->matmul_t(be, &in) || ssm->conv1d_forward_t(be, &cp) || ssm->ssd_forward_t(be, &sp) ||
         ssm->gated_rmsnorm_forward_t(be, &np) || be->matmul_t(be, &op))
-        return op_failed(be, "a forward op", err);
+        return hn_fail_op(err, be, "mamba2", "a forward op");
     return HN_OK;
 }
 
@@ -156,14 +145,14 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
     const hn_ops_ssm *ssm = be->ssm;
     hn_dtype at = be->activation_dtype(be);
     int d = m->d, di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
-    hn_tensor xbc = ws_tensor(be, HN_WS_LAYER0, HN_F32, T, cd);
-    hn_tensor yn = ws_tensor(be, HN_WS_LAYER1, at, T, di);
-    hn_tensor dyn = ws_tensor(be, HN_WS_LAYER2, at, T, di);
-    hn_tensor dy = ws_tensor(be, HN_WS_LAYER3, HN_F32, T, di);
-    hn_tensor dxbc = ws_tensor(be, HN_WS_LAYER4, HN_F32, T, cd);
-    hn_tensor dzx = ws_tensor(be, HN_WS_LAYER5, at, T, dp);
+    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, cd);
+    hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
+    hn_tensor dyn = hn_ws_tensor(be, HN_WS_LAYER2, at, T, di);
+    hn_tensor dy = hn_ws_tensor(be, HN_WS_LAYER3, HN_F32, T, di);
+    hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, HN_F32, T, cd);
+    hn_tensor dzx = hn_ws_tensor(be, HN_WS_LAYER5, at, T, dp);
     hn_tensor dot = hn_tensor_f32(dout, T, d);
-    if (at != HN_F32) dot = ws_tensor(be, HN_WS_LAYER6, at, T, d);
+    if (at != HN_F32) dot = hn_ws_tensor(be, HN_WS_LAYER6, at, T, d);
     hn_tensor zx = hn_stash_tensor(&m->zxbcdt), y = hn_stash_tensor(&m->y);
     if (!xbc.data || !yn.data || !dyn.data || !dy.data || !dxbc.data || !dzx.data || !dot.data ||
         !zx.data || !y.data)
@@ -208,6 +197,6 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dynp) ||
         ssm->gated_rmsnorm_backward_t(be, &np) || ssm->ssd_backward_t(be, &sp) ||
         ssm->conv1d_backward_t(be, &cp) || be->matmul_t(be, &dwi) || be->matmul_t(be, &dxp))
-        return op_failed(be, "a backward op", err);
+        return hn_fail_op(err, be, "mamba2", "a backward op");
     return HN_OK;
 }

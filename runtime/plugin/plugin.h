@@ -58,4 +58,13 @@ extern const hn_host_api *hn_host __attribute__((visibility("hidden")));
     HN_PLUGIN_DECLARE_(chunker, TABLE, MIN_HOST_VERSION)
 #define HN_PLUGIN_SINK(TABLE, MIN_HOST_VERSION) HN_PLUGIN_DECLARE_(sink, TABLE, MIN_HOST_VERSION)
 
+/* HN_ERR with the message that the backend refused `what` (one of layer's typed ops),
+ * and why when the backend says (its device_error). */
+static inline int hn_fail_op(hn_error *err, const hn_backend *be, const char *layer,
+                             const char *what) {
+    const char *why = be->device_error ? be->device_error() : NULL;
+    return hn_fail(err, "%s: the %s backend refused %s%s%s", layer, be->name, what,
+                   why ? ": " : "", why ? why : "");
+}
+
 #endif
