@@ -273,7 +273,8 @@ static int conv_fits(const hn_conv1d_params *p, int backward, const char *what) 
     int T = p->seqs->total, C = p->x.cols;
     int ok = p->x.rows == T && p->K >= 1;
     if (!backward) ok = ok && p->out.rows == T && p->out.cols == C;
-    else ok = ok && p->dout.rows == T && p->dout.cols == C && p->dx.rows == T && p->dx.cols == C;
+    else ok = ok && p->K <= MAXK && p->dout.rows == T && p->dout.cols == C && p->dx.rows == T &&
+              p->dx.cols == C;
     if (!ok) hn_cuda_note(cudaErrorInvalidValue, what);
     return ok;
 }
