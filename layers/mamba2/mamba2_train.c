@@ -59,8 +59,14 @@ static int reserve(hn_m2 *m, const hn_backend *be, int T, int n_chunks, hn_error
 }
 
 static int check_backend(const hn_backend *be, hn_error *err) {
-    if (!be->ssm)
+    const hn_ops_ssm *s = be->ssm;
+    if (!s)
         return hn_fail(err, "mamba2: the %s backend has no Mamba-2 ops (backend.ssm is NULL)",
+                       be->name);
+    if (!s->conv1d_forward_t || !s->conv1d_backward_t || !s->ssd_forward_t ||
+        !s->ssd_backward_t || !s->gated_rmsnorm_forward_t || !s->gated_rmsnorm_backward_t ||
+        !be->matmul_t || !be->convert || !be->activation_dtype)
+        return hn_fail(err, "mamba2: the %s backend lacks typed Mamba-2 ops (ops_ssm.h \"_t\")",
                        be->name);
     return HN_OK;
 }
