@@ -4,14 +4,16 @@
  * one warp per (row, group), reading x and z and writing out in one launch. Backward in
  * one pass too: a block per (strip of rows, group) makes dx and dz row by row and keeps
  * the strip's partial sums of dw in shared memory; a second launch adds the strips'
- * sums in strip order (deterministic, no atomics). Groups too wide for shared memory
- * take a separate pass for dw. */
+ * sums in a fixed order (deterministic, no atomics). Groups too wide for shared memory
+ * (or HNET_CUDA_NORM=split) take a separate pass for dw. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
 
-#define NORM_STRIP 256 /* rows per partial sum of dw (separate pass) */
-#define FUSED_ROWS 64  /* rows per block and partial sum of dw (fused pass) */
+#define NORM_STRIP 256    /* rows per partial sum of dw (separate pass) */
 #define FUSED_MAX_GS 8192 /* widest group whose dw sums fit in shared memory */
 
 __global__ void k_grms_fwd(view out, float *rstd, view x, view z, const float *w, int T, int Dm,
@@ -58,15 +60,16 @@ __global__ void k_grms_bwd(view dx, view dz, view dout, view x, view z, const fl
     }
 }
 
-/* A block per (strip of FUSED_ROWS rows, group); thread i owns columns c0 + i + k * 256.
+/* A block per (strip of `rows` rows, group); thread i owns columns c0 + i + k * 256.
  * Per row: hg = sum_group dout w g (a block sum), then dx, dz and dw's partial sums. */
 __global__ void __launch_bounds__(256) k_grms_bwd_fused(view dx, view dz, float *part, view dout,
                                                         view x, view z, const float *w,
-                                                        const float *rstd, int T, int Dm, int gs) {
+                                                        const float *rstd, int T, int Dm, int gs,
+                                                        int rows) {
     extern __shared__ float dw_s[]; /* [gs] */
     __shared__ double red[8];
     int ng = Dm / gs, grp = blockIdx.y, c0 = grp * gs, tid = threadIdx.x;
-    int r0 = blockIdx.x * FUSED_ROWS, r1 = min(T, r0 + FUSED_ROWS);
+    int r0 = blockIdx.x * rows, r1 = min(T, r0 + rows);
     for (int j = tid; j < gs; j += 256) dw_s[j] = 0.0f;
     for (int t = r0; t < r1; t++) {
         double hg = 0;
@@ -112,12 +115,37 @@ __global__ void k_grms_dw_part(float *part, view dout, view x, view z, const flo
     part[(size_t)blockIdx.y * Dm + c] = (float)acc;
 }
 
-__global__ void k_grms_dw_sum(float *dw, const float *part, int strips, int Dm) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= Dm) return;
-    float s = 0.0f;
-    for (int b = 0; b < strips; b++) s += part[(size_t)b * Dm + c];
-    dw[c] += s;
+/* dw[c] += the strips' partial sums: a block per 32 columns, its 8 warps taking every
+ * 8th strip (coalesced rows, 8 loads in flight per column), their sums added in warp
+ * order */
+__global__ void __launch_bounds__(256) k_grms_dw_sum(float *dw, const float *part, int strips,
+                                                     int Dm) {
+    __shared__ float s[8][33];
+    int i = threadIdx.x & 31, j = threadIdx.x >> 5, c = blockIdx.x * 32 + i;
+    float acc = 0.0f;
+    if (c < Dm)
+        for (int b = j; b < strips; b += 8) acc += part[(size_t)b * Dm + c];
+    s[j][i] = acc;
+    __syncthreads();
+    if (j == 0 && c < Dm) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) t += s[k][i];
+        dw[c] += t;
+    }
+}
+
+/* rows per block of the fused backward: about 2048 blocks over all groups (two waves of
+ * eight 256-thread blocks an SM on an H200), 8 to 128 rows. HNET_CUDA_NORM=split takes
+ * the separate dw pass instead (for comparison). */
+static int fused_rows(int T, int gs, int ng) {
+    static int split = -1;
+    if (split < 0) {
+        const char *e = getenv("HNET_CUDA_NORM");
+        split = e && !strcmp(e, "split");
+    }
+    if (split || gs > FUSED_MAX_GS) return 0;
+    long r = (long)T * ng / 2048;
+    return r < 8 ? 8 : r > 128 ? 128 : (int)r;
 }
 
 static void grms_forward(view out, float *rstd, view x, view z, const float *w, int T, int Dm,
@@ -132,19 +160,20 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
                           const float *rstd, int T, int Dm, int gs) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    int fused = gs <= FUSED_MAX_GS, rows = fused ? FUSED_ROWS : NORM_STRIP;
+    int fused = fused_rows(T, gs, Dm / gs), rows = fused ? fused : NORM_STRIP;
     int strips = (T + rows - 1) / rows;
     float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * Dm * sizeof(float));
     if (!part) return;
     if (fused) {
         dim3 grid(strips, Dm / gs); /* gs floats of shared memory: 32 KB at most */
-        k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float)>>>(dx, dz, part, dout, x, z, w, rstd, T, Dm, gs);
+        k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float)>>>(dx, dz, part, dout, x, z, w, rstd,
+                                                                    T, Dm, gs, rows);
     } else {
         k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, dout, x, z, w, rstd, T, Dm, gs);
         dim3 grid((Dm + 127) / 128, strips);
         k_grms_dw_part<<<grid, 128>>>(part, dout, x, z, rstd, T, Dm, gs);
     }
-    k_grms_dw_sum<<<(Dm + 127) / 128, 128>>>(dw, part, strips, Dm);
+    k_grms_dw_sum<<<(Dm + 31) / 32, 256>>>(dw, part, strips, Dm);
     HN_LAUNCHED("gated_rmsnorm_backward");
 }
 
