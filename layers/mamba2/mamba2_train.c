@@ -71,7 +71,6 @@ static int check_backend(const hn_backend *be, hn_error *err) {
     return HN_OK;
 }
 
-
 /* The ops' views of zxbcdt's slices (z, the convolution's input, dt) and of xbc. */
 static hn_conv1d_params conv_params(const hn_m2 *m, const hn_seqs *seqs, hn_tensor zx,
                                     hn_tensor xbc) {
@@ -196,8 +195,7 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
     be->zero(dy.data, (size_t)T * di * sizeof(float));
     be->zero(dxbc.data, (size_t)T * cd * sizeof(float));
     if (at == HN_F32) be->zero(dzx.data, (size_t)T * dp * sizeof(float));
-    /* xbc and yn again (the same values in float32 mode; in bf16 mode from the rounded
-     * zxbcdt and y, while m->states hold the forward's) */
+    /* xbc and yn again, from the kept zxbcdt and y: the forward's values */
     if ((at != HN_F32 && be->convert(be, dot, hn_tensor_f32(dout, T, d))) ||
         ssm->conv1d_forward_t(be, &cp) || ssm->gated_rmsnorm_forward_t(be, &np) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dynp) ||
