@@ -141,14 +141,16 @@ void tb_free(tbuf *t) {
     P_GPU->free(t->g);
 }
 
-double tb_err(const tbuf *t, const char *name) {
+double tb_err(const tbuf *t, const char *name) { return tb_err_cols(t, 0, t->cols, name); }
+
+double tb_err_cols(const tbuf *t, int c0, int cols, const char *name) {
     size_t n = (size_t)t->rows * t->ld, bytes = n * hn_dtype_size(t->dtype);
     void *h = malloc(bytes);
     P_GPU->download(h, t->g, bytes);
     const char *e = P_GPU->device_error();
     double num = 0, den = 0;
     for (int r = 0; r < t->rows; r++)
-        for (int c = 0; c < t->cols; c++) {
+        for (int c = c0; c < c0 + cols; c++) {
             size_t i = (size_t)r * t->ld + c;
             double a = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)h)[i]) : ((float *)h)[i];
             double b = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)t->c)[i]) : ((float *)t->c)[i];

@@ -57,6 +57,8 @@ void tb_free(tbuf *t);
 /* Relative L2 error of the gpu copy against the cpu copy over the view's elements (+inf
  * on NaN or a CUDA error); prints name and value. */
 double tb_err(const tbuf *t, const char *name);
+/* The same over columns [c0, c0 + cols) only (one op's slice of a wider buffer). */
+double tb_err_cols(const tbuf *t, int c0, int cols, const char *name);
 /* A generator seeded from a name: fresh, reproducible inputs per case. */
 hn_rng tb_fresh(const char *what);
 
