@@ -225,7 +225,27 @@ fuzz-build: $(B)/.deps-tests-ok
 GPU_TEST_BIN := $(patsubst tests/gpu/%.c,$(B)/gpu-tests/%,$(wildcard tests/gpu/test_*.c))
 .PHONY: gpu-tests
 ifneq ($(strip $(NVCC)),)
-gpu-tests: all $(GPU_TEST_BIN)
+# The layer template built by its own Makefile against this tree, its .cu included, for
+# tests/gpu/test_plugin_kernels.c; and a copy with a planted wrong cuda backward (silu'
+# without its (1 - s) factor) that the kit's parity must fail. (-B: the template's own
+# Makefile does not know hnet's headers; this rule runs when they change)
+GPU_KIT_SO  := $(B)/gpu-tests/kit_linmix.so $(B)/gpu-tests/kit_linmix_planted.so
+GPU_KIT_DEP := $(wildcard templates/layer/* runtime/plugin/*.h runtime/backend/*.h runtime/core/*.h)
+GPU_KIT_MAKE = $(MAKE) -B -s --no-print-directory OUT=$(abspath $(B)/gpu-tests) OBJ=$(abspath $(B)/gpu-kit) \
+               HNET_CFLAGS="-I$(abspath runtime) -fPIC -fvisibility=hidden" NVCC="$(NVCC)" CUDA_ARCH="$(CUDA_ARCH)"
+gpu-tests: all $(GPU_TEST_BIN) $(GPU_KIT_SO)
+$(B)/gpu-tests/kit_linmix.so: $(GPU_KIT_DEP)
+	@mkdir -p $(B)/gpu-tests $(B)/gpu-kit
+	@$(call say,MAKE,templates/layer -> $@)
+	+$(Q)$(GPU_KIT_MAKE) -C templates/layer NAME=kit_linmix
+$(B)/gpu-tests/kit_linmix_planted.so: $(GPU_KIT_DEP)
+	@mkdir -p $(B)/gpu-tests $(B)/gpu-kit/planted
+	@$(call say,MAKE,templates/layer planted -> $@)
+	$(Q)cp templates/layer/* $(B)/gpu-kit/planted/
+	$(Q)sed -i 's/s \* (1.0f + v \* (1.0f - s))/s * (1.0f + v)/' $(B)/gpu-kit/planted/linmix_ops.cu
+	$(Q)grep -q 's \* (1.0f + v);' $(B)/gpu-kit/planted/linmix_ops.cu || \
+	    { echo "could not plant the wrong kernel in linmix_ops.cu"; exit 1; }
+	+$(Q)$(GPU_KIT_MAKE) -C $(B)/gpu-kit/planted NAME=kit_linmix_planted
 $(B)/gpu-tests/%: tests/gpu/%.c tests/gpu/parity.c tests/gpu/parity.h $(B)/libhnet.a
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)
@@ -243,7 +263,8 @@ PREFIX      ?= /usr/local
 SDK_HEADERS := runtime/plugin/plugin.h runtime/plugin/host_api.h runtime/plugin/layer_abi.h \
                runtime/plugin/chunker_abi.h runtime/plugin/sink_abi.h runtime/plugin/config_view.h \
                runtime/backend/backend.h runtime/backend/tensor.h runtime/backend/ops_chunk.h \
-               runtime/backend/ops_moe.h runtime/backend/ops_ssm.h runtime/core/error.h \
+               runtime/backend/ops_moe.h runtime/backend/ops_ssm.h runtime/backend/kernels.h \
+               runtime/core/error.h \
                runtime/core/rng.h runtime/core/stash.h runtime/core/grow.h runtime/core/crc32c.h \
                runtime/core/fs.h
 HOST_API_VERSION = $(shell sed -n 's/^\#define HN_HOST_API_VERSION \([0-9]*\)u$$/\1/p' runtime/plugin/host_api.h)
@@ -256,6 +277,7 @@ install: all
 	$(Q)install -m 755 $(LAYER_SO) $(PLUGIN_SO) $(PREFIX)/lib/hnet/
 	$(Q)for h in $(SDK_HEADERS); do install -m 644 $$h $(PREFIX)/include/hnet/$${h#runtime/}; done
 	$(Q)sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@HOST_API_VERSION@|$(HOST_API_VERSION)|' \
+	    -e 's|@CUDA_ARCH@|$(if $(strip $(NVCC)),$(CUDA_ARCH))|' \
 	    sdk/hnet.pc.in > $(PREFIX)/lib/pkgconfig/hnet.pc
 
 # The README's two commands.

@@ -49,12 +49,12 @@ static int print_settings(const hn_registry *reg, const char *name) {
 }
 
 int hn_cmd_plugins(int argc, char **argv) {
-    const char *settings = NULL, *check = NULL, *config_json = NULL;
+    const char *settings = NULL, *check = NULL, *config_json = NULL, *device = NULL;
     int d_model = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: hnet plugins [--settings NAME]\n"
-                   "       hnet plugins --check FILE.so [--config JSON] [--d N]\n\nLists the plugins found on HNET_PLUGIN_PATH "
+                   "       hnet plugins --check FILE.so [--config JSON] [--d N] [--device cuda]\n\nLists the plugins found on HNET_PLUGIN_PATH "
                    "and in the build tree: layers\n(role mixer or mlp, with the block letters each "
                    "registers), chunkers and dashboard\nsinks: name, version, role, letters, file.\n\n"
                    "  --settings NAME  every setting of plugin NAME: type, default and meaning\n"
@@ -62,10 +62,15 @@ int hn_cmd_plugins(int argc, char **argv) {
                    "                   the finite-difference gradient checks of a layer or a\n"
                    "                   differentiable chunker (input and every parameter; a\n"
                    "                   chunker's p also in [0, 1], 1 at sequence starts);\n"
-                   "                   exit status 1 on a failure\n"
+                   "                   exit status 1 on a failure; it lists the plugin's own\n"
+                   "                   ops (kernel registry) and where they run\n"
                    "  --config JSON    with --check: the plugin's config section, e.g.\n"
                    "                   '{\"hidden\": 32}' (keys without a default need one)\n"
-                   "  --d N            with --check: the model width (default 64)\n");
+                   "  --d N            with --check: the model width (default 64)\n"
+                   "  --device cuda    with --check: also each op of the plugin and the layer's\n"
+                   "                   forward and backward on cpu and cuda with the same random\n"
+                   "                   inputs, compared by relative L2 error (fp32 2e-4, bf16\n"
+                   "                   2e-2; needs a CUDA build and a GPU)\n");
             return 0;
         }
         if (!strcmp(argv[i], "--settings")) {
@@ -76,7 +81,8 @@ int hn_cmd_plugins(int argc, char **argv) {
             settings = argv[++i];
             continue;
         }
-        if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--d")) {
+        if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "--d") ||
+            !strcmp(argv[i], "--device")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "hnet plugins: %s needs a value (see hnet plugins --help)\n", argv[i]);
                 return 2;
@@ -84,6 +90,7 @@ int hn_cmd_plugins(int argc, char **argv) {
             const char *v = argv[++i];
             if (!strcmp(argv[i - 1], "--check")) check = v;
             else if (!strcmp(argv[i - 1], "--config")) config_json = v;
+            else if (!strcmp(argv[i - 1], "--device")) device = v;
             else {
                 char *end;
                 long d = strtol(v, &end, 10);
@@ -98,11 +105,11 @@ int hn_cmd_plugins(int argc, char **argv) {
         fprintf(stderr, "hnet plugins: unknown argument '%s' (see hnet plugins --help)\n", argv[i]);
         return 2;
     }
-    if ((config_json || d_model) && !check) {
-        fprintf(stderr, "hnet plugins: --config and --d go with --check FILE.so\n");
+    if ((config_json || d_model || device) && !check) {
+        fprintf(stderr, "hnet plugins: --config, --d and --device go with --check FILE.so\n");
         return 2;
     }
-    if (check) return hn_cmd_plugins_check(check, config_json, d_model);
+    if (check) return hn_cmd_plugins_check(check, config_json, d_model, device);
     hn_registry reg;
     hn_registry_init(&reg);
     hn_error err;

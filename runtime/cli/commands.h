@@ -7,8 +7,9 @@ int hn_cmd_run(int argc, char **argv);
 int hn_cmd_show(int argc, char **argv);
 int hn_cmd_diff(int argc, char **argv);
 int hn_cmd_plugins(int argc, char **argv);
-/* hnet plugins --check FILE.so [--config JSON] [--d N] */
-int hn_cmd_plugins_check(const char *path, const char *config_json, int d_model);
+/* hnet plugins --check FILE.so [--config JSON] [--d N] [--device cuda]; device NULL: cpu */
+int hn_cmd_plugins_check(const char *path, const char *config_json, int d_model,
+                         const char *device);
 int hn_cmd_fetch(int argc, char **argv);
 int hn_cmd_bench(int argc, char **argv);
 int hn_cmd_bench_op(int argc, char **argv); /* hnet bench --op NAME */

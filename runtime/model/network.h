@@ -33,7 +33,6 @@ typedef struct hn_network {
     float *normed;  /* [T, d] the current sublayer's pre-norm output (its input);
                      * recomputed before its backward, at the same address */
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
-    float *f_out;   /* [T, d] a sublayer's output before the residual add */
     float *d_resid; /* [T, d] */
     float *d_normed;/* [T, d] */
     double aux;     /* sum of the sublayers' auxiliary losses in the last forward */

@@ -30,6 +30,9 @@ static const hn_host_api host_api = {
     .lm_stream_open = hn_lm_stream_open,
     .lm_stream_step = hn_lm_stream_step,
     .lm_stream_close = hn_lm_stream_close,
+    .kernel_register = hn_kernel_register,
+    .kernel_find = hn_kernel_find,
+    .kernel_launch = hn_kernel_launch,
 };
 
 const hn_host_api *hn_host_api_table(void) { return &host_api; }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/kernels.h"
 #include "core/crc32c.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -28,7 +29,7 @@
 #include "plugin/config_view.h"
 #include "plugin/layer_abi.h"
 
-#define HN_HOST_API_VERSION 3u
+#define HN_HOST_API_VERSION 4u
 
 /* A frozen byte LM that scores next-byte entropy (model/byte_lm.h), opaque here. */
 typedef struct hn_byte_lm hn_byte_lm;
@@ -73,6 +74,14 @@ typedef struct hn_host_api {
     int (*lm_stream_open)(hn_byte_lm *lm, int max_len, hn_lm_stream **out, hn_error *err);
     int (*lm_stream_step)(hn_lm_stream *s, int byte, float *entropy, hn_error *err);
     void (*lm_stream_close)(hn_lm_stream *s);
+
+    /* ---- version 4 (2026-12): the kernel registry (backend/kernels.h) ----
+     * Named ops with cpu and cuda implementations; a plugin registers its own from its
+     * entry (HN_PLUGIN_LAYER_KERNELS in plugin/plugin.h) and launches them on ctx->be. */
+    int (*kernel_register)(const hn_kernel_def *def, hn_error *err);
+    const hn_kernel_def *(*kernel_find)(const char *name);
+    int (*kernel_launch)(const hn_backend *be, const hn_kernel_def *def, const void *params,
+                         hn_error *err);
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */

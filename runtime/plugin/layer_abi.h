@@ -3,8 +3,10 @@
  * (attention, mamba2) and MLPs (swiglu, moe) share this one interface.
  *
  * A plugin is a shared object exporting hn_plugin_entry (plugin/plugin.h), which hands
- * the runtime this table; its abi_version must equal HN_LAYER_ABI_VERSION. Bump the
- * version whenever this struct or a type it uses changes shape. What a plugin needs from
+ * the runtime this table; its abi_version is HN_LAYER_ABI_VERSION. Fields are only
+ * appended: a new one bumps the version and gets its size in registry.c's table, and
+ * older tables still load (the fields they lack read as zero: optional hooks absent);
+ * any other change of shape also raises the oldest version accepted there. What a plugin needs from
  * the runtime's core comes through the host API table (plugin/host_api.h).
  *
  * Lifecycle: create(args) -> describe_params -> (runtime allocates and initialises

@@ -7,7 +7,12 @@
  *
  * naming its table and the lowest host API version it needs (host_api.h: 1 for errors
  * and config only, 2 when it also uses the stash, grow buffers, crc32c or mkdir_p, 3
- * for the byte LM of entropy patching).
+ * for the byte LM of entropy patching, 4 for the kernel registry). A plugin with ops of
+ * its own (backend/kernels.h) names them too, and its entry registers them:
+ *
+ *     static const hn_kernel_def *const kernels[] = {&my_op};
+ *     HN_PLUGIN_LAYER_KERNELS(&my_table, 4, kernels);
+ *
  * Build with -fvisibility=hidden; the entry is exported explicitly. */
 #ifndef HN_PLUGIN_H
 #define HN_PLUGIN_H
@@ -43,20 +48,42 @@ extern const hn_host_api *hn_host __attribute__((visibility("hidden")));
 #define hn_lm_stream_open (hn_host->lm_stream_open)
 #define hn_lm_stream_step (hn_host->lm_stream_step)
 #define hn_lm_stream_close (hn_host->lm_stream_close)
+#define hn_kernel_register (hn_host->kernel_register)
+#define hn_kernel_find (hn_host->kernel_find)
+#define hn_kernel_launch (hn_host->kernel_launch)
 
-#define HN_PLUGIN_DECLARE_(FIELD, TABLE, MIN_HOST_VERSION)                                 \
+/* Called by the entry: registers a plugin's ops. Failures (a duplicate name, an op
+ * without its cpu twin) are held by the host and refuse the plugin with a message; an
+ * older host, without the registry, refuses it by its min host version. */
+static inline void hn_plugin_register_kernels_(const hn_host_api *host,
+                                               const hn_kernel_def *const *kernels, size_t n) {
+    if (!HN_HOST_HAS(host, kernel_register)) return;
+    for (size_t i = 0; i < n; i++) host->kernel_register(kernels[i], NULL);
+}
+
+#define HN_PLUGIN_DECLARE_(FIELD, TABLE, MIN_HOST_VERSION, REGISTER)                       \
     const hn_host_api *hn_host;                                                            \
     HN_PLUGIN_EXPORT const hn_plugin_decl *hn_plugin_entry(const hn_host_api *host);       \
     const hn_plugin_decl *hn_plugin_entry(const hn_host_api *host) {                       \
         static hn_plugin_decl decl;                                                        \
         hn_host = host;                                                                    \
+        REGISTER;                                                                          \
         decl = (hn_plugin_decl){.min_host_version = (MIN_HOST_VERSION), .FIELD = (TABLE)}; \
         return &decl;                                                                      \
     }
-#define HN_PLUGIN_LAYER(TABLE, MIN_HOST_VERSION) HN_PLUGIN_DECLARE_(layer, TABLE, MIN_HOST_VERSION)
+#define HN_PLUGIN_LAYER(TABLE, MIN_HOST_VERSION) \
+    HN_PLUGIN_DECLARE_(layer, TABLE, MIN_HOST_VERSION, (void)0)
 #define HN_PLUGIN_CHUNKER(TABLE, MIN_HOST_VERSION) \
-    HN_PLUGIN_DECLARE_(chunker, TABLE, MIN_HOST_VERSION)
-#define HN_PLUGIN_SINK(TABLE, MIN_HOST_VERSION) HN_PLUGIN_DECLARE_(sink, TABLE, MIN_HOST_VERSION)
+    HN_PLUGIN_DECLARE_(chunker, TABLE, MIN_HOST_VERSION, (void)0)
+#define HN_PLUGIN_SINK(TABLE, MIN_HOST_VERSION) \
+    HN_PLUGIN_DECLARE_(sink, TABLE, MIN_HOST_VERSION, (void)0)
+/* The same, for a plugin with ops of its own: KERNELS is an array of hn_kernel_def
+ * pointers (MIN_HOST_VERSION at least 4). */
+#define HN_PLUGIN_KERNELS_(K) hn_plugin_register_kernels_(host, (K), sizeof(K) / sizeof((K)[0]))
+#define HN_PLUGIN_LAYER_KERNELS(TABLE, MIN_HOST_VERSION, KERNELS) \
+    HN_PLUGIN_DECLARE_(layer, TABLE, MIN_HOST_VERSION, HN_PLUGIN_KERNELS_(KERNELS))
+#define HN_PLUGIN_CHUNKER_KERNELS(TABLE, MIN_HOST_VERSION, KERNELS) \
+    HN_PLUGIN_DECLARE_(chunker, TABLE, MIN_HOST_VERSION, HN_PLUGIN_KERNELS_(KERNELS))
 
 /* HN_ERR with the message that the backend refused `what` (one of layer's typed ops),
  * and why when the backend says (its device_error). */

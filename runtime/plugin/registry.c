@@ -1,5 +1,7 @@
 #include "plugin/registry.h"
 
+#include "backend/kernels_host.h"
+#include "plugin/abi_compat.h"
 #include "plugin/host_api.h"
 
 #include <dirent.h>
@@ -12,13 +14,17 @@
 
 void hn_registry_init(hn_registry *reg) { memset(reg, 0, sizeof *reg); }
 
+/* A plugin's library, after the ops it registered (their code lives in it). */
+static void close_library(void *h) {
+    if (!h) return;
+    hn_kernels_remove_owner(h);
+    dlclose(h);
+}
+
 void hn_registry_close(hn_registry *reg) {
-    for (int i = 0; i < reg->n_plugins; i++)
-        if (reg->plugins[i].handle) dlclose(reg->plugins[i].handle);
-    for (int i = 0; i < reg->n_chunkers; i++)
-        if (reg->chunkers[i].handle) dlclose(reg->chunkers[i].handle);
-    for (int i = 0; i < reg->n_sinks; i++)
-        if (reg->sinks[i].handle) dlclose(reg->sinks[i].handle);
+    for (int i = 0; i < reg->n_plugins; i++) close_library(reg->plugins[i].handle);
+    for (int i = 0; i < reg->n_chunkers; i++) close_library(reg->chunkers[i].handle);
+    for (int i = 0; i < reg->n_sinks; i++) close_library(reg->sinks[i].handle);
     memset(reg, 0, sizeof *reg);
 }
 
@@ -30,16 +36,27 @@ typedef struct required_entry {
 
 #define N_REQUIRED(r) ((int)(sizeof(r) / sizeof(r)[0]))
 
-/* The checks every kind of plugin table shares: its ABI version, its name, then the first
- * required entry that is missing. kind is "layer", "chunker" or "sink". */
-static int check_plugin_table(const char *kind, const char *name, uint32_t abi, uint32_t expected,
-                              const required_entry *req, int n, const char *path, hn_error *err) {
+/* The ABI versions of each table this hnet reads, and their sizes: when a version
+ * appends fields, the entry of the one before becomes offsetof(its first new field). */
+static const size_t layer_sizes[] = {sizeof(hn_layer_plugin)};     /* 3 */
+static const size_t chunker_sizes[] = {sizeof(hn_chunker_plugin)}; /* 3 */
+static const size_t sink_sizes[] = {sizeof(hn_sink_plugin)};       /* 2 */
+static const hn_abi_versions layer_versions = {"layer", 3, HN_LAYER_ABI_VERSION, layer_sizes};
+static const hn_abi_versions chunker_versions = {"chunker", 3, HN_CHUNKER_ABI_VERSION, chunker_sizes};
+static const hn_abi_versions sink_versions = {"sink", 2, HN_SINK_ABI_VERSION, sink_sizes};
+_Static_assert(HN_LAYER_ABI_VERSION - 3 + 1 == sizeof layer_sizes / sizeof layer_sizes[0],
+               "a size for every accepted layer ABI version");
+_Static_assert(HN_CHUNKER_ABI_VERSION - 3 + 1 == sizeof chunker_sizes / sizeof chunker_sizes[0],
+               "a size for every accepted chunker ABI version");
+_Static_assert(HN_SINK_ABI_VERSION - 2 + 1 == sizeof sink_sizes / sizeof sink_sizes[0],
+               "a size for every accepted sink ABI version");
+
+/* The checks every kind of plugin table shares (on the registry's copy, so after its
+ * ABI version was accepted): its name, then the first required entry that is missing.
+ * kind is "layer", "chunker" or "sink". */
+static int check_plugin_table(const char *kind, const char *name, const required_entry *req,
+                              int n, const char *path, hn_error *err) {
     const char *shown = name && *name ? name : "?";
-    if (abi != expected)
-        return hn_fail(err,
-                       "%s plugin %s (%s): %s ABI version %u, but this hnet expects version %u; "
-                       "rebuild the plugin against this hnet",
-                       kind, shown, path, kind, abi, expected);
     if (!name || !*name) return hn_fail(err, "%s plugin (%s): its table has no name", kind, path);
     for (int i = 0; i < n; i++)
         if (!req[i].present)
@@ -55,17 +72,21 @@ static int check_table(const hn_layer_plugin *p, const char *path, hn_error *err
         {"bind", !!p->bind},           {"forward", !!p->forward},
         {"backward", !!p->backward},   {"flops", !!p->flops},
     };
-    if (check_plugin_table("layer", p->name, p->abi_version, HN_LAYER_ABI_VERSION, req,
-                           N_REQUIRED(req), path, err))
+    if (check_plugin_table("layer", p->name, req, N_REQUIRED(req), path, err))
         return HN_ERR;
     if (strcmp(p->role, "mixer") && strcmp(p->role, "mlp"))
         return hn_fail(err, "plugin %s (%s): role must be \"mixer\" or \"mlp\", not \"%s\"", p->name, path, p->role);
     return HN_OK;
 }
 
-int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path, hn_error *err) {
-    if (!p) return hn_fail(err, "%s: the plugin entry returned no table", path);
-    if (check_table(p, path, err)) return HN_ERR;
+int hn_registry_add(hn_registry *reg, const hn_layer_plugin *table, const char *path, hn_error *err) {
+    if (!table) return hn_fail(err, "%s: the plugin entry returned no table", path);
+    hn_layer_plugin copy;
+    const hn_layer_plugin *p = &copy;
+    if (hn_abi_adopt(&layer_versions, table->abi_version, table, &copy, sizeof copy, table->name,
+                     path, err) ||
+        check_table(p, path, err))
+        return HN_ERR;
     const hn_layer_plugin *dup = hn_registry_find(reg, p->name);
     if (dup) {
         for (int i = 0; i < reg->n_plugins; i++)
@@ -85,7 +106,8 @@ int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path
         if (reg->n_letters == HN_MAX_LETTERS) return hn_fail(err, "too many layer letters");
     }
     int idx = reg->n_plugins++;
-    reg->plugins[idx].plugin = p;
+    reg->plugins[idx].table = copy;
+    reg->plugins[idx].plugin = &reg->plugins[idx].table;
     snprintf(reg->plugins[idx].path, sizeof reg->plugins[idx].path, "%s", path);
     reg->plugins[idx].handle = NULL;
     for (int i = 0; i < p->n_letters; i++) {
@@ -96,9 +118,14 @@ int hn_registry_add(hn_registry *reg, const hn_layer_plugin *p, const char *path
     return HN_OK;
 }
 
-int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const char *path,
+int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *table, const char *path,
                             hn_error *err) {
-    if (!p) return hn_fail(err, "%s: the chunker entry returned no table", path);
+    if (!table) return hn_fail(err, "%s: the chunker entry returned no table", path);
+    hn_chunker_plugin copy;
+    const hn_chunker_plugin *p = &copy;
+    if (hn_abi_adopt(&chunker_versions, table->abi_version, table, &copy, sizeof copy, table->name,
+                     path, err))
+        return HN_ERR;
     const required_entry req[] = {
         {"version", !!p->version},     {"create", !!p->create},
         {"destroy", !!p->destroy},     {"param_count", !!p->param_count},
@@ -106,8 +133,7 @@ int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const 
         {"forward", !!p->forward},     {"backward", !!p->backward},
         {"flops", !!p->flops},
     };
-    if (check_plugin_table("chunker", p->name, p->abi_version, HN_CHUNKER_ABI_VERSION, req,
-                           N_REQUIRED(req), path, err))
+    if (check_plugin_table("chunker", p->name, req, N_REQUIRED(req), path, err))
         return HN_ERR;
     for (int i = 0; i < reg->n_chunkers; i++)
         if (!strcmp(reg->chunkers[i].plugin->name, p->name))
@@ -115,7 +141,8 @@ int hn_registry_add_chunker(hn_registry *reg, const hn_chunker_plugin *p, const 
                            reg->chunkers[i].path, path);
     if (reg->n_chunkers == HN_MAX_PLUGINS) return hn_fail(err, "too many chunker plugins");
     hn_loaded_chunker *c = &reg->chunkers[reg->n_chunkers++];
-    c->plugin = p;
+    c->table = copy;
+    c->plugin = &c->table;
     snprintf(c->path, sizeof c->path, "%s", path);
     c->handle = NULL;
     return HN_OK;
@@ -127,23 +154,28 @@ const hn_chunker_plugin *hn_registry_find_chunker(const hn_registry *reg, const 
     return NULL;
 }
 
-int hn_registry_add_sink(hn_registry *reg, const hn_sink_plugin *p, const char *path,
+int hn_registry_add_sink(hn_registry *reg, const hn_sink_plugin *table, const char *path,
                          hn_error *err) {
-    if (!p) return hn_fail(err, "%s: the sink entry returned no table", path);
+    if (!table) return hn_fail(err, "%s: the sink entry returned no table", path);
+    hn_sink_plugin copy;
+    const hn_sink_plugin *p = &copy;
+    if (hn_abi_adopt(&sink_versions, table->abi_version, table, &copy, sizeof copy, table->name,
+                     path, err))
+        return HN_ERR;
     const required_entry req[] = {
         {"version", !!p->version},   {"max_batch", p->max_batch >= 1},
         {"create", !!p->create},     {"begin_run", !!p->begin_run},
         {"log_batch", !!p->log_batch}, {"end_run", !!p->end_run},
         {"destroy", !!p->destroy},
     };
-    if (check_plugin_table("sink", p->name, p->abi_version, HN_SINK_ABI_VERSION, req,
-                           N_REQUIRED(req), path, err))
+    if (check_plugin_table("sink", p->name, req, N_REQUIRED(req), path, err))
         return HN_ERR;
     if (hn_registry_find_sink(reg, p->name))
         return hn_fail(err, "sink plugin '%s' is loaded twice (second: %s)", p->name, path);
     if (reg->n_sinks == HN_MAX_SINKS) return hn_fail(err, "too many sink plugins");
     hn_loaded_sink *s = &reg->sinks[reg->n_sinks++];
-    s->plugin = p;
+    s->table = copy;
+    s->plugin = &s->table;
     snprintf(s->path, sizeof s->path, "%s", path);
     s->handle = NULL;
     return HN_OK;
@@ -203,6 +235,19 @@ static int add_declared(hn_registry *reg, const hn_plugin_decl *d, const char *p
     return HN_OK;
 }
 
+/* Takes back the table add_declared just added (its ops could not be registered). */
+static void remove_last(hn_registry *reg, added_as added) {
+    if (added == ADDED_LAYER) {
+        reg->n_plugins--;
+        while (reg->n_letters > 0 && reg->letter_owner[reg->n_letters - 1] == reg->n_plugins)
+            reg->n_letters--;
+    } else if (added == ADDED_CHUNKER) {
+        reg->n_chunkers--;
+    } else if (added == ADDED_SINK) {
+        reg->n_sinks--;
+    }
+}
+
 /* The entry symbols of plugin API v1 (before the host API table). */
 static const char *v1_entry(void *h) {
     const char *old[] = {"hn_layer_plugin_v1", "hn_chunker_plugin_v1", "hn_sink_plugin_v1"};
@@ -212,7 +257,9 @@ static const char *v1_entry(void *h) {
 }
 
 static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_error *err) {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* NODELETE: a closed plugin stays mapped, so exit handlers its libraries registered
+     * (a CUDA runtime linked statically into a plugin with kernels) stay valid */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) return hn_fail(err, "cannot load plugin %s: %s", path, dlerror());
     hn_plugin_entry_fn entry = (hn_plugin_entry_fn)dlsym(h, HN_PLUGIN_ENTRY_SYMBOL);
     if (!entry) {
@@ -226,16 +273,25 @@ static int load_file(hn_registry *reg, const char *path, int skip_loaded, hn_err
         dlclose(h);
         return HN_ERR;
     }
+    /* the ops the entry registers count once the plugin is in */
+    hn_kernels_stage_begin();
     const hn_plugin_decl *d = entry(hn_host_api_table());
     if (!d) {
+        hn_kernels_stage_discard();
         dlclose(h);
         return hn_fail(err, "%s: its hn_plugin_entry returned no declaration", path);
     }
     added_as added;
     int rc = add_declared(reg, d, path, skip_loaded, &added, err);
     if (rc || added == ADDED_NONE) {
+        hn_kernels_stage_discard();
         dlclose(h); /* refused, or found earlier on the search path: the first one wins */
         return rc;
+    }
+    if (hn_kernels_stage_commit(h, path, err)) {
+        remove_last(reg, added);
+        dlclose(h);
+        return HN_ERR;
     }
     if (added == ADDED_LAYER) reg->plugins[reg->n_plugins - 1].handle = h;
     else if (added == ADDED_CHUNKER) reg->chunkers[reg->n_chunkers - 1].handle = h;

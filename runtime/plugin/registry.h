@@ -12,20 +12,25 @@
 #define HN_MAX_PLUGINS 64
 #define HN_MAX_LETTERS 64
 
+/* Each loaded table is the registry's copy, read as the current struct whatever ABI
+ * version the plugin was built with (plugin/abi_compat.h); plugin points at it. */
 typedef struct hn_loaded_plugin {
     const hn_layer_plugin *plugin;
+    hn_layer_plugin table;
     char path[1024];
     void *handle; /* dlopen handle; NULL for plugins registered in-process */
 } hn_loaded_plugin;
 
 typedef struct hn_loaded_chunker {
     const hn_chunker_plugin *plugin;
+    hn_chunker_plugin table;
     char path[1024];
     void *handle;
 } hn_loaded_chunker;
 
 typedef struct hn_loaded_sink {
     const hn_sink_plugin *plugin;
+    hn_sink_plugin table;
     char path[1024];
     void *handle;
 } hn_loaded_sink;
@@ -50,8 +55,9 @@ void hn_registry_close(hn_registry *reg);
 /* Loads one shared object: a layer, chunker or dashboard sink plugin, whose entry
  * hn_plugin_entry (plugin/host_api.h) is handed the host API table. Clear errors for:
  * not loadable, missing entry symbol (naming an old API's entry), a plugin that needs a
- * newer host API (naming both versions), wrong ABI version, incomplete table, a name or
- * letter already registered. */
+ * newer host API (naming both versions), a table of a newer or too old ABI version
+ * (naming both; older compatible versions load), incomplete table, a name or letter
+ * already registered, an op of its own (backend/kernels.h) that cannot be registered. */
 int hn_registry_load_file(hn_registry *reg, const char *path, hn_error *err);
 /* Loads every *.so in a folder (sorted by name, so the order is reproducible). */
 int hn_registry_load_dir(hn_registry *reg, const char *dir, hn_error *err);

@@ -1,15 +1,18 @@
-/* A layer plugin template: "linmix", a position-wise linear mixer f(x) = x W^T
+/* A layer plugin template: "linmix", a position-wise linear mixer f(x) = silu(x W^T)
  * (W [d, d]). Copy this folder, rename the plugin, and replace the arithmetic; what
  * stays is the shape every layer plugin has (README.md explains each part).
  *
  * The runtime owns the RMSNorm and the residual: a block computes y = x + f(norm(x)).
- * All device work goes through ctx->be (the backend op table, backend/backend.h), so
- * the same code runs on the cpu and the cuda backend. */
+ * All device work goes through ctx->be: the backend's own ops (backend/backend.h) and
+ * the plugin's own SiLU (linmix_ops.h), launched through the kernel registry, which
+ * picks its cpu or cuda implementation -- so the same code runs on either backend. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plugin/plugin.h"
+
+#include "linmix_ops.h"
 
 typedef struct linmix {
     int d;
@@ -17,6 +20,8 @@ typedef struct linmix {
     const float *w; /* [d, d], device memory owned by the runtime */
     float *gw;      /* its gradient, accumulated */
     const float *x; /* the forward input, valid until the matching backward */
+    float *h;       /* x W^T of the last forward, kept for its backward */
+    size_t h_cap;   /* floats h holds */
     int T;
 } linmix;
 
@@ -46,7 +51,27 @@ static int lm_create(const hn_layer_args *args, void **self, hn_error *err) {
     return HN_OK;
 }
 
-static void lm_destroy(void *self, const hn_backend *be) { free(self); }
+static void lm_destroy(void *self, const hn_backend *be) {
+    linmix *s = self;
+    if (s->h) be->free(s->h);
+    free(s);
+}
+
+/* s->h with room for T rows; grown, never per step */
+static int ensure_h(linmix *s, const hn_backend *be, int T, hn_error *err) {
+    size_t n = (size_t)T * (size_t)s->d;
+    if (n <= s->h_cap) return HN_OK;
+    if (s->h) be->free(s->h);
+    s->h = be->alloc(n * sizeof(float));
+    s->h_cap = s->h ? n : 0;
+    return s->h ? HN_OK : hn_fail(err, "linmix: out of device memory for %d rows", T);
+}
+
+/* y = silu(h) through the registry: rows x d, float32 */
+static int silu(const hn_backend *be, const float *h, float *y, int rows, int d, hn_error *err) {
+    linmix_silu_fwd_params p = {hn_tensor_f32(h, rows, d), hn_tensor_f32(y, rows, d)};
+    return hn_kernel_launch(be, &linmix_silu_fwd, &p, err);
+}
 
 static int lm_param_count(void *self) { return 1; }
 
@@ -61,23 +86,32 @@ static void lm_bind(void *self, const hn_param *params) {
     s->gw = params[0].grad;
 }
 
-/* y = x W^T */
+/* h = x W^T; y = silu(h) */
 static int lm_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
                       hn_error *err) {
     linmix *s = self;
     int T = ctx->seqs->total;
-    ctx->be->matmul(0, 1, T, s->d, s->d, 1.0f, x, s->w, 0.0f, y);
+    if (ensure_h(s, ctx->be, T, err)) return HN_ERR;
+    ctx->be->matmul(0, 1, T, s->d, s->d, 1.0f, x, s->w, 0.0f, s->h);
     s->x = x;
     s->T = T;
-    return HN_OK;
+    return silu(ctx->be, s->h, y, T, s->d, err);
 }
 
-/* dx += dy W; dW += dy^T x */
+/* dh = dy * silu'(h); dx += dh W; dW += dh^T x */
 static int lm_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
                        hn_error *err) {
     linmix *s = self;
-    ctx->be->matmul(0, 0, s->T, s->d, s->d, 1.0f, dy, s->w, 1.0f, dx);
-    ctx->be->matmul(1, 0, s->d, s->d, s->T, 1.0f, dy, s->x, 1.0f, s->gw);
+    const hn_backend *be = ctx->be;
+    size_t n = (size_t)s->T * (size_t)s->d;
+    float *dh = be->workspace(HN_WS_LAYER0, n * sizeof(float)); /* this call only */
+    if (!dh) return hn_fail(err, "linmix: out of device memory for the backward");
+    be->zero(dh, n * sizeof(float)); /* the op accumulates */
+    linmix_silu_bwd_params p = {hn_tensor_f32(s->h, s->T, s->d), hn_tensor_f32(dy, s->T, s->d),
+                                hn_tensor_f32(dh, s->T, s->d)};
+    if (hn_kernel_launch(be, &linmix_silu_bwd, &p, err)) return HN_ERR;
+    be->matmul(0, 0, s->T, s->d, s->d, 1.0f, dh, s->w, 1.0f, dx);
+    be->matmul(1, 0, s->d, s->d, s->T, 1.0f, dh, s->x, 1.0f, s->gw);
     return HN_OK;
 }
 
@@ -95,7 +129,7 @@ static int lm_step(void *self, const hn_backend *be, const float *x, float *y, f
                    const int32_t *pos, int n_seqs, hn_error *err) {
     linmix *s = self;
     be->matmul(0, 1, n_seqs, s->d, s->d, 1.0f, x, s->w, 0.0f, y);
-    return HN_OK;
+    return silu(be, y, y, n_seqs, s->d, err); /* elementwise: in place is fine */
 }
 
 static const hn_layer_plugin plugin = {
@@ -119,6 +153,9 @@ static const hn_layer_plugin plugin = {
     .step = lm_step,
 };
 
-/* The one exported symbol: this table, and the host API version it needs (1: errors
- * and config; see plugin/host_api.h for what each version adds). */
-HN_PLUGIN_LAYER(&plugin, 1)
+/* The plugin's own ops, registered at load (the kit finds them there too). */
+static const hn_kernel_def *const kernels[] = {&linmix_silu_fwd, &linmix_silu_bwd};
+
+/* The one exported symbol: this table, the host API version it needs (4: the kernel
+ * registry; see plugin/host_api.h for what each version adds) and its ops. */
+HN_PLUGIN_LAYER_KERNELS(&plugin, 4, kernels)

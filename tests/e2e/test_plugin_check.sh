@@ -34,6 +34,6 @@ echo "ok: the kit passes all $n in-tree plugins"
 expect_fail "a required key without --config" "hnet plugins --check: creating swiglu with d_model 64: swiglu: the key 'hidden' is required" \
     $HNET plugins --check "$BUILD/layers/swiglu.so"
 expect_fail "a file that is no plugin" "hnet plugins --check: .*tests/e2e/lib.sh" $HNET plugins --check tests/e2e/lib.sh
-expect_fail "--config without --check" "--config and --d go with --check FILE.so" $HNET plugins --config '{}'
+expect_fail "--config without --check" "--config, --d and --device go with --check FILE.so" $HNET plugins --config '{}'
 expect_fail "--config that is not an object" "--config: not a JSON object: \\[1\\]" \
     $HNET plugins --check "$BUILD/layers/attention.so" --config '[1]'

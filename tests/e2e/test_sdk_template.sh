@@ -1,8 +1,11 @@
 # The plugin SDK end to end: `make install PREFIX=...` into a temporary prefix; the
 # layer template (templates/layer) copied to a temporary folder and built there against
-# the installed headers through pkg-config; the installed hnet's test kit passes it
-# (and fails a copy with a wrong backward); the installed hnet loads it beside its own
-# plugins and trains a model of its letter from an experiment file.
+# the installed headers through pkg-config, as CI does, without nvcc (its .cu is skipped:
+# its ops register for the cpu only; the CUDA half is built by `make CUDA=1 gpu-tests`
+# and checked on a GPU by tests/gpu/test_plugin_kernels.c); the installed hnet's test
+# kit passes it and lists its ops (and fails a copy with a wrong backward); the
+# installed hnet loads it beside its own plugins and trains a model of its letter from
+# an experiment file.
 . tests/e2e/lib.sh
 command -v pkg-config >/dev/null || skip "pkg-config is not installed"
 BUILD=$(dirname "$HNET")
@@ -14,7 +17,8 @@ esac
 PREFIX=$TMP/prefix
 make -s install PREFIX="$PREFIX" $MODE >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; fail "make install"; }
 for f in bin/hnet lib/hnet/attention.so lib/hnet/dc.so lib/pkgconfig/hnet.pc \
-    include/hnet/plugin/plugin.h include/hnet/plugin/host_api.h include/hnet/backend/backend.h; do
+    include/hnet/plugin/plugin.h include/hnet/plugin/host_api.h include/hnet/backend/backend.h \
+    include/hnet/backend/kernels.h; do
     [ -f "$PREFIX/$f" ] || fail "make install did not install $f"
 done
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
@@ -25,21 +29,28 @@ echo "ok: installed into a temporary prefix; pkg-config --cflags hnet: $cflags"
 # out of the tree: nothing of the checkout is on the include path
 WORK=$TMP/plugin-src/linmix
 mkdir -p "$WORK" && cp templates/layer/* "$WORK/"
-make -s -C "$WORK" >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; fail "the template does not build out of tree"; }
+make -s -C "$WORK" NVCC= >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; fail "the template does not build out of tree"; }
 [ -f "$WORK/linmix.so" ] || fail "the template's Makefile made no linmix.so"
-echo "ok: the template builds out of tree against the installed headers"
+grep -q "linmix.so: cpu ops only (no nvcc found; linmix_ops.cu skipped)" "$TMP/build.log" ||
+    { cat "$TMP/build.log"; fail "the template's Makefile does not say it skipped its .cu"; }
+echo "ok: the template builds out of tree against the installed headers (without nvcc: cpu ops only)"
 
 "$PREFIX/bin/hnet" plugins --check "$WORK/linmix.so" >"$TMP/check" 2>&1 || { cat "$TMP/check"; fail "the test kit fails the template"; }
 grep -q "^ok   input x" "$TMP/check" && grep -q "^ok   weight" "$TMP/check" &&
+    grep -q "^op   linmix.silu_fwd  *cpu only (built without nvcc)" "$TMP/check" &&
+    grep -q "^op   linmix.silu_bwd  *cpu only" "$TMP/check" &&
     grep -q "every check passed" "$TMP/check" || { cat "$TMP/check"; fail "the kit's report"; }
-echo "ok: hnet plugins --check passes the template"
+echo "ok: hnet plugins --check passes the template and lists its two ops (cpu only)"
+expect_fail "the GPU parity without a GPU" \
+    "hnet plugins --check --device cuda: (this hnet was built without CUDA; the GPU parity checks need a CUDA build|this machine has no usable CUDA device)" \
+    "$PREFIX/bin/hnet" plugins --check "$WORK/linmix.so" --device cuda
 
 # the kit has teeth: the weight gradient doubled is caught
 BROKEN=$TMP/plugin-src/broken
 mkdir -p "$BROKEN" && cp templates/layer/* "$BROKEN/"
-sed -i 's/1.0f, dy, s->x, 1.0f, s->gw/2.0f, dy, s->x, 1.0f, s->gw/' "$BROKEN/linmix.c"
-grep -q '2.0f, dy, s->x' "$BROKEN/linmix.c" || fail "could not break the template's backward"
-make -s -C "$BROKEN" >/dev/null 2>&1 || fail "the broken copy does not build"
+sed -i 's/1.0f, dh, s->x, 1.0f, s->gw/2.0f, dh, s->x, 1.0f, s->gw/' "$BROKEN/linmix.c"
+grep -q '2.0f, dh, s->x' "$BROKEN/linmix.c" || fail "could not break the template's backward"
+make -s -C "$BROKEN" NVCC= >/dev/null 2>&1 || fail "the broken copy does not build"
 expect_fail "a wrong weight gradient" "^FAIL weight" "$PREFIX/bin/hnet" plugins --check "$BROKEN/linmix.so"
 
 HNET_PLUGIN_PATH=$WORK "$PREFIX/bin/hnet" plugins >"$TMP/list" 2>&1 || { cat "$TMP/list"; fail "hnet plugins"; }

@@ -55,9 +55,10 @@ static void test_matmul_t(void **st) {
             for (int i = 0; i < 8; i++) matmul_case(ta, tb, d[i & 1], d[(i >> 1) & 1], d[i >> 2], (float)(i & 1));
 }
 
-static void swiglu_case(hn_dtype dg, hn_dtype dh, hn_dtype dd, int accumulate) {
+/* H = 150 runs the scalar kernels, H = 256 the eight-wide ones */
+static void swiglu_case(hn_dtype dg, hn_dtype dh, hn_dtype dd, int accumulate, int H) {
     hn_rng r = tb_fresh("swiglu_t");
-    int T = 300, H = 150;
+    int T = 300;
     tbuf gu = tb_normal(dg, T, 2 * H, 2 * H, &r), h = tb_normal(dh, T, H, H, &r);
     tbuf dhb = tb_normal(dh, T, H, H, &r), dgu = tb_normal(dd, T, 2 * H, 2 * H, &r);
     hn_swiglu_params pc = {tv(&gu, 0), tv(&h, 0), tv(&dhb, 0), tv(&dgu, 0), accumulate};
@@ -66,7 +67,7 @@ static void swiglu_case(hn_dtype dg, hn_dtype dh, hn_dtype dd, int accumulate) {
     assert_int_equal(P_GPU->swiglu_forward_t(P_GPU, &pg), 0);
     assert_int_equal(P_CPU->swiglu_backward_t(P_CPU, &pc), 0);
     assert_int_equal(P_GPU->swiglu_backward_t(P_GPU, &pg), 0);
-    printf(" swiglu_t gu %d h %d dgu %d accumulate %d\n", dg, dh, dd, accumulate);
+    printf(" swiglu_t gu %d h %d dgu %d accumulate %d H %d\n", dg, dh, dd, accumulate, H);
     /* same inputs, same float32 arithmetic up to expf: a bf16 output may differ by one
      * rounding step where the float32 values straddle a rounding boundary */
     double tol = dh == HN_BF16 || dd == HN_BF16 ? 5e-3 : TOL_FP32;
@@ -80,27 +81,36 @@ static void swiglu_case(hn_dtype dg, hn_dtype dh, hn_dtype dd, int accumulate) {
 
 static void test_swiglu_t(void **st) {
     (void)st;
-    swiglu_case(HN_F32, HN_F32, HN_F32, 1);
-    swiglu_case(HN_BF16, HN_BF16, HN_BF16, 0);
-    swiglu_case(HN_BF16, HN_F32, HN_F32, 1);
-    swiglu_case(HN_F32, HN_BF16, HN_BF16, 0);
+    for (int H = 150; H <= 256; H += 106) {
+        swiglu_case(HN_F32, HN_F32, HN_F32, 1, H);
+        swiglu_case(HN_BF16, HN_BF16, HN_BF16, 0, H);
+        swiglu_case(HN_BF16, HN_F32, HN_F32, 1, H);
+        swiglu_case(HN_F32, HN_BF16, HN_BF16, 0, H);
+    }
 }
 
-static void test_convert(void **st) {
-    (void)st;
+/* 130 columns (row stride 133) run the scalar kernel, 136 (stride 144) the eight-wide one */
+static void convert_case(int cols, int ld) {
     hn_rng r = tb_fresh("convert");
-    int rows = 77, cols = 130;
-    tbuf x = tb_normal(HN_F32, rows, cols, cols + 3, &r), y = tb_normal(HN_BF16, rows, cols, cols, &r);
+    int rows = 77;
+    tbuf x = tb_normal(HN_F32, rows, cols, ld, &r), y = tb_normal(HN_BF16, rows, cols, cols, &r);
     tbuf z = tb_normal(HN_F32, rows, cols, cols, &r);
     assert_int_equal(P_CPU->convert(P_CPU, tv(&y, 0), tv(&x, 0)), 0);
     assert_int_equal(P_GPU->convert(P_GPU, tv(&y, 1), tv(&x, 1)), 0);
     assert_int_equal(P_CPU->convert(P_CPU, tv(&z, 0), tv(&y, 0)), 0);
     assert_int_equal(P_GPU->convert(P_GPU, tv(&z, 1), tv(&y, 1)), 0);
+    printf(" convert cols %d ld %d\n", cols, ld);
     assert_true(tb_err(&y, "convert to bf16 (bit-exact)") == 0);
     assert_true(tb_err(&z, "convert back (bit-exact)") == 0);
     tb_free(&x);
     tb_free(&y);
     tb_free(&z);
+}
+
+static void test_convert(void **st) {
+    (void)st;
+    convert_case(130, 133);
+    convert_case(136, 144);
 }
 
 /* rope_t on bf16 and float32 column slices */

@@ -1,5 +1,5 @@
-/* The plugin loader's errors: a file that is not a plugin, a missing file, a wrong ABI
- * version, an incomplete table, a letter registered twice, a plugin loaded twice; and
+/* The plugin loader's errors: a file that is not a plugin, a missing file, a newer or
+ * too old ABI version (older compatible tables read as the current struct), an incomplete table, a letter registered twice, a plugin loaded twice; and
  * the real plugins found by the default search. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "plugin/abi_compat.h"
 #include "plugin/registry.h"
 
 static int fake_create(const hn_layer_args *a, void **self, hn_error *err) { return HN_OK; }
@@ -44,13 +45,65 @@ static void expect_add_error(const hn_layer_plugin *p, const char *needle) {
 static void test_table_errors(void **state) {
     hn_layer_plugin p = fake_plugin();
     p.abi_version = HN_LAYER_ABI_VERSION + 1;
-    expect_add_error(&p, "layer ABI version 4, but this hnet expects version 3");
+    expect_add_error(&p, "fake (fake.so): layer ABI version 4 is newer than this hnet's (version 3)");
+    p.abi_version = 2;
+    expect_add_error(&p, "layer ABI version 2 is older than this hnet accepts (versions 3 to 3)");
     p = fake_plugin();
     p.backward = NULL;
     expect_add_error(&p, "fake (fake.so): its table has no 'backward'");
     p = fake_plugin();
     p.role = "router";
     expect_add_error(&p, "role must be \"mixer\" or \"mlp\"");
+}
+
+/* A table that grew: version 1 had a and b, version 2 appended c. A version-1 table is
+ * read with c = 0 (and nothing past its end is read), a version-2 one whole, a version-3
+ * one (newer) and a version-0 one (older than accepted) are refused naming both. */
+typedef struct grown {
+    uint32_t abi_version;
+    int a, b;
+    int c; /* version 2 */
+} grown;
+typedef struct grown_v1 {
+    uint32_t abi_version;
+    int a, b;
+} grown_v1;
+
+static void test_abi_adopt(void **state) {
+    static const size_t sizes[] = {offsetof(grown, c), sizeof(grown)};
+    const hn_abi_versions v = {"layer", 1, 2, sizes};
+    hn_error err = {{0}};
+    /* an old table followed by bytes that are not its own */
+    struct { grown_v1 t; int after; } old = {{1, 5, 6}, 77};
+    grown got;
+    assert_int_equal(hn_abi_adopt(&v, 1, &old.t, &got, sizeof got, "g", "g.so", &err), HN_OK);
+    assert_int_equal(got.a, 5);
+    assert_int_equal(got.b, 6);
+    assert_int_equal(got.c, 0);
+    grown cur = {2, 1, 2, 3};
+    assert_int_equal(hn_abi_adopt(&v, 2, &cur, &got, sizeof got, "g", "g.so", &err), HN_OK);
+    assert_int_equal(got.c, 3);
+    cur.abi_version = 3;
+    assert_int_equal(hn_abi_adopt(&v, 3, &cur, &got, sizeof got, "g", "g.so", &err), HN_ERR);
+    assert_string_equal(err.msg, "layer plugin g (g.so): layer ABI version 3 is newer than this "
+                                 "hnet's (version 2): use a newer hnet, or rebuild the plugin "
+                                 "against this one");
+    assert_int_equal(hn_abi_adopt(&v, 0, &cur, &got, sizeof got, "g", "g.so", &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "layer ABI version 0 is older than this hnet accepts (versions 1 to 2)"));
+}
+
+/* The registry reads its own copy of a table, so the caller's may go away. */
+static void test_table_is_copied(void **state) {
+    hn_registry reg;
+    hn_error err;
+    hn_registry_init(&reg);
+    hn_layer_plugin p = fake_plugin();
+    assert_int_equal(hn_registry_add(&reg, &p, "a.so", &err), HN_OK);
+    memset(&p, 0, sizeof p);
+    const hn_layer_plugin *got = hn_registry_find(&reg, "fake");
+    assert_non_null(got);
+    assert_ptr_equal(got->backward, fake_backward);
+    hn_registry_close(&reg);
 }
 
 static void test_duplicates(void **state) {
@@ -98,6 +151,8 @@ static void test_default_search(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_abi_adopt),
+        cmocka_unit_test(test_table_is_copied),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_not_a_plugin),
         cmocka_unit_test(test_default_search),

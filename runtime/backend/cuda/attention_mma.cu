@@ -70,10 +70,6 @@ template <int MT>
 __device__ __forceinline__ void scores_mt(float s[MT][8][4], const uint32_t a[MT][4][4],
                                           const bf16 *B) {
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int n = 0; n < 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
-#pragma unroll
     for (int ks = 0; ks < 4; ks++)
 #pragma unroll
         for (int np = 0; np < 4; np++) {
@@ -81,8 +77,13 @@ __device__ __forceinline__ void scores_mt(float s[MT][8][4], const uint32_t a[MT
             hn_load_b_nk(b, B, LDS, np * 16, ks * 16);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-                hn_mma16816(s[mt][2 * np], a[mt][ks], b[0], b[1]);
-                hn_mma16816(s[mt][2 * np + 1], a[mt][ks], b[2], b[3]);
+                if (ks == 0) { /* the first k-step writes: no clearing pass */
+                    hn_mma16816_first(s[mt][2 * np], a[mt][ks], b[0], b[1]);
+                    hn_mma16816_first(s[mt][2 * np + 1], a[mt][ks], b[2], b[3]);
+                } else {
+                    hn_mma16816(s[mt][2 * np], a[mt][ks], b[0], b[1]);
+                    hn_mma16816(s[mt][2 * np + 1], a[mt][ks], b[2], b[3]);
+                }
             }
         }
 }
@@ -150,7 +151,8 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
     constexpr int NT = FWD_M * 2 / MT, WR = 16 * MT; /* threads; rows per warp */
     extern __shared__ __align__(16) unsigned char smem_raw[];
     bf16 *Qs = (bf16 *)smem_raw, *KV = Qs + FWD_M * LDS; /* KV: [buffer][K, V] tiles */
-    int h = blockIdx.y, r0 = blockIdx.x * FWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    /* the last (most loaded: causal) row blocks first, so the short ones fill the tail */
+    int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * FWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, w0 = r0 + warp * WR;
     int row[MT][2], lo[MT][2];
 #pragma unroll
@@ -201,25 +203,33 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
             bool full = w_full_rows && kb >= w_lo_max && kb + FWD_N - 1 <= w0;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
+                /* maxima in raw score units (scale > 0); the scale is folded into the
+                 * exponent's FFMA below. Tiles wholly visible to the warp (most of them)
+                 * skip the per-score visibility test. */
                 float mx[2] = {-INFINITY, -INFINITY};
+                if (full) {
 #pragma unroll
-                for (int n = 0; n < 8; n++)
+                    for (int n = 0; n < 8; n++)
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
-                        float x = s[mt][n][e] * scale_log2;
-                        if (!full && (j < lo[mt][r] || j > row[mt][r])) x = -INFINITY;
-                        s[mt][n][e] = x;
-                        mx[r] = fmaxf(mx[r], x);
-                    }
+                        for (int e = 0; e < 4; e++) mx[e >> 1] = fmaxf(mx[e >> 1], s[mt][n][e]);
+                } else {
+#pragma unroll
+                    for (int n = 0; n < 8; n++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
+                            if (j < lo[mt][r] || j > row[mt][r]) s[mt][n][e] = -INFINITY;
+                            mx[r] = fmaxf(mx[r], s[mt][n][e]);
+                        }
+                }
                 float corr[2], use[2];
 #pragma unroll
                 for (int r = 0; r < 2; r++) {
                     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
                     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
                     float mn = fmaxf(m[mt][r], mx[r]);
-                    use[r] = mn == -INFINITY ? 0.0f : mn;
-                    corr[r] = exp2f(m[mt][r] - use[r]);
+                    use[r] = mn == -INFINITY ? 0.0f : mn * scale_log2;
+                    corr[r] = hn_ex2(m[mt][r] * scale_log2 - use[r]);
                     m[mt][r] = mn;
                     l[mt][r] *= corr[r];
                 }
@@ -228,11 +238,16 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
 #pragma unroll
                     for (int e = 0; e < 4; e++) {
                         int r = e >> 1;
-                        float p = exp2f(s[mt][n][e] - use[r]);
+                        float p = hn_ex2(fmaf(s[mt][n][e], scale_log2, -use[r]));
                         s[mt][n][e] = p;
                         l[mt][r] += p;
-                        o[mt][n][e] *= corr[r];
                     }
+                /* (skipping this rescale where a warp's maxima did not move measured no
+                 * faster: bench/NOTES.md) */
+#pragma unroll
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) o[mt][n][e] *= corr[e >> 1];
             }
             accumulate_mt<MT>(o, s, Vs);
         }
@@ -254,7 +269,7 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
 #pragma unroll
             for (int n = 0; n < 8; n++)
                 store2(dst + n * 8, o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
-            if (c == 0) lse[(size_t)t * heads + h] = (m[mt][r] + log2f(lr)) * LN2;
+            if (c == 0) lse[(size_t)t * heads + h] = (m[mt][r] * scale_log2 + log2f(lr)) * LN2;
         }
 }
 
@@ -279,14 +294,19 @@ __global__ void k_mma_rowdot(float *D, const TG *dout, const TO *out, int T, int
 
 /* dK, dV of one tile of 64 keys: over the query tiles that see them, S^T = K Q^T and
  * dP^T = V dO^T, then dV += P^T dO and dK += dS^T Q. q, k, v, dout: bf16 [T][heads*HD]. */
-__global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_grad, int ldq,
+__global__ void __launch_bounds__(BWD_T, 3) k_mma_dkv(float *dk, float *dv, int ld_grad, int ldq,
                                                    const float *D, const bf16 *dout,
                                                    const bf16 *q, const bf16 *k, const bf16 *v,
                                                    const float *lse, const int32_t *pos,
                                                    const int32_t *offsets, int n_seqs, int T,
                                                    int heads, int window, float scale,
                                                    float scale_log2) {
-    __shared__ __align__(16) bf16 QG[2][2][BT]; /* [buffer][Q, dO] */
+    /* [buffer][Q, dO] tiles, then the block's own K and V rows: kept in shared memory
+     * and re-read per tile rather than held as A fragments, which is what fits the
+     * kernel in 168 registers, three blocks an SM (1.7x over 228 registers, two) */
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    bf16(*QG)[2][BT] = (bf16(*)[2][BT])smem_raw;
+    bf16 *Kown = (bf16 *)smem_raw + 4 * BT, *Vown = Kown + BT;
     __shared__ int Lo[2][BWD_M];
     __shared__ float Ls[2][BWD_M], Ds[2][BWD_M];
     int h = blockIdx.y, c0 = blockIdx.x * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -314,15 +334,13 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
             Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
         }
     };
-    stage<BWD_M, BWD_T>(QG[1][0], k + (size_t)h * HD, ldq, c0, T);
-    stage<BWD_M, BWD_T>(QG[1][1], v + (size_t)h * HD, ldq, c0, T);
+    stage<BWD_M, BWD_T>(Kown, k + (size_t)h * HD, ldq, c0, T);
+    stage<BWD_M, BWD_T>(Vown, v + (size_t)h * HD, ldq, c0, T);
     stage_queries(0, c0);
     hn_cp_async_commit();
     hn_cp_async_wait<0>();
     __syncthreads();
     uint32_t kf[4][4], vf[4][4];
-    load_a_rows(kf, QG[1][0], warp * 16);
-    load_a_rows(vf, QG[1][1], warp * 16);
     __syncthreads();
     float dka[8][4], dva[8][4];
 #pragma unroll
@@ -340,21 +358,28 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
         const float *ls = Ls[buf], *ds_ = Ds[buf];
         if (w0 < T && lo[0] <= w0 + 15) { /* some query of the tile sees these keys */
             float st[8][4], dpt[8][4];
-            scores(st, kf, Qs);  /* S^T: keys x queries */
+            load_a_rows(kf, Kown, warp * 16);
+            scores(st, kf, Qs); /* S^T: keys x queries */
+            load_a_rows(vf, Vown, warp * 16);
             scores(dpt, vf, Gs); /* dP^T = V . dO^T */
+            /* every query of the tile sees every key of the warp (lo is non-decreasing
+             * and rows past T have lo = INT_MAX): no per-score visibility test */
+            bool full = ib >= w0 + 15 && lo[BWD_M - 1] <= w0;
 #pragma unroll
-            for (int n = 0; n < 8; n++)
+            for (int n = 0; n < 8; n++) {
+                int ci = n * 8 + 2 * c;
+                float2 L = *(const float2 *)(ls + ci), Dq = *(const float2 *)(ds_ + ci);
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    int ci = n * 8 + 2 * c + (e & 1), i = ib + ci, j = key[e >> 1];
-                    float p = 0.0f, ds = 0.0f;
-                    if (lo[ci] <= j && j <= i) {
-                        p = exp2f(st[n][e] * scale_log2 - ls[ci]);
-                        ds = p * (dpt[n][e] - ds_[ci]) * scale;
+                    float p = hn_ex2(fmaf(st[n][e], scale_log2, -((e & 1) ? L.y : L.x)));
+                    if (!full) {
+                        int i = ib + ci + (e & 1), j = key[e >> 1];
+                        if (lo[ci + (e & 1)] > j || j > i) p = 0.0f;
                     }
-                    st[n][e] = p;
-                    dpt[n][e] = ds;
+                    st[n][e] = p; /* dS without the softmax scale: applied to dK at the end */
+                    dpt[n][e] = p * (dpt[n][e] - ((e & 1) ? Dq.y : Dq.x));
                 }
+            }
             accumulate(dva, st, Gs);  /* dV += P^T dO */
             accumulate(dka, dpt, Qs); /* dK += dS^T Q */
         }
@@ -368,7 +393,7 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
         for (int n = 0; n < 8; n++) {
             float2 *pk = (float2 *)(dk + off + n * 8), *pv = (float2 *)(dv + off + n * 8);
             float2 xk = *pk, xv = *pv;
-            *pk = make_float2(xk.x + dka[n][2 * r], xk.y + dka[n][2 * r + 1]);
+            *pk = make_float2(xk.x + scale * dka[n][2 * r], xk.y + scale * dka[n][2 * r + 1]);
             *pv = make_float2(xv.x + dva[n][2 * r], xv.y + dva[n][2 * r + 1]);
         }
     }
@@ -376,14 +401,14 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dkv(float *dk, float *dv, int ld_
 
 /* dQ of one tile of 64 queries: over its keys, S = Q K^T and dP = dO V^T again, then
  * dQ += dS K. */
-__global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, int ldq, const float *D,
+__global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int ldq, const float *D,
                                                   const bf16 *dout, const bf16 *q,
                                                   const bf16 *k, const bf16 *v,
                                                   const float *lse, const int32_t *pos, int T,
                                                   int heads, int window, float scale,
                                                   float scale_log2) {
     __shared__ __align__(16) bf16 KV[2][2][BT]; /* [buffer][K, V] */
-    int h = blockIdx.y, r0 = blockIdx.x * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16, W = heads * HD;
     int row[2] = {w0 + g, w0 + g + 8};
     int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
@@ -394,6 +419,8 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, int ld
         Dr[r] = row[r] < T ? D[(size_t)row[r] * heads + h] : 0.0f;
     }
     int w_last = min(w0 + 15, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
+    int w_lo_max = lo_of(pos, w_last, T, window);
+    bool w_full = w0 + 15 < T;
     int last = min(r0 + BWD_M, T) - 1, first = lo_of(pos, r0, T, window);
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
     stage<BWD_M, BWD_T>(KV[1][0], q + (size_t)h * HD, ldq, r0, T);
@@ -424,15 +451,18 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, int ld
             float s[8][4], dp[8][4];
             scores(s, qf, Ks);
             scores(dp, gf, Vs); /* dP = dO . V^T */
+            bool full = w_full && kb >= w_lo_max && kb + BWD_M - 1 <= w0;
 #pragma unroll
             for (int n = 0; n < 8; n++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    int j = kb + n * 8 + 2 * c + (e & 1), r = e >> 1;
-                    float ds = 0.0f;
-                    if (lo[r] <= j && j <= row[r])
-                        ds = exp2f(s[n][e] * scale_log2 - L[r]) * (dp[n][e] - Dr[r]) * scale;
-                    s[n][e] = ds;
+                    int r = e >> 1;
+                    float p = hn_ex2(fmaf(s[n][e], scale_log2, -L[r]));
+                    if (!full) {
+                        int j = kb + n * 8 + 2 * c + (e & 1);
+                        if (lo[r] > j || j > row[r]) p = 0.0f;
+                    }
+                    s[n][e] = p * (dp[n][e] - Dr[r]); /* the softmax scale is applied at the end */
                 }
             accumulate(acc, s, Ks); /* dQ += dS K */
         }
@@ -446,7 +476,7 @@ __global__ void __launch_bounds__(BWD_T) k_mma_dq(float *dq, int ld_grad, int ld
 #pragma unroll
         for (int n = 0; n < 8; n++) {
             float2 *p = (float2 *)(dst + n * 8), x = *p;
-            *p = make_float2(x.x + acc[n][2 * r], x.y + acc[n][2 * r + 1]);
+            *p = make_float2(x.x + scale * acc[n][2 * r], x.y + scale * acc[n][2 * r + 1]);
         }
     }
 }
@@ -531,8 +561,15 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BWD_M - 1) / BWD_M, heads);
-    k_mma_dkv<<<grid, BWD_T>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
-                               seqs->offsets_dev, seqs->n, T, heads, window, scale, scale * LOG2E);
+    static const size_t dkv_smem = 6 * BT * sizeof(bf16);
+    static int attr_done;
+    if (!attr_done) {
+        HN_CK(cudaFuncSetAttribute(k_mma_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dkv_smem));
+        attr_done = 1;
+    }
+    k_mma_dkv<<<grid, BWD_T, dkv_smem>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
+                                         seqs->offsets_dev, seqs->n, T, heads, window, scale,
+                                         scale * LOG2E);
     HN_LAUNCHED("attention_backward dkv mma");
     k_mma_dq<<<grid, BWD_T>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, T, heads,
                               window, scale, scale * LOG2E);

@@ -26,6 +26,16 @@ __device__ __forceinline__ void hn_mma16816(float d[4], const uint32_t a[4], uin
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/* d = a . b (no accumulator to clear first: the zero C operand is the zero register) */
+__device__ __forceinline__ void hn_mma16816_first(float d[4], const uint32_t a[4], uint32_t b0,
+                                                  uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.0f));
+}
+
 /* four 8 x 8 bf16 matrices; lanes 8i..8i+7 give the row addresses of matrix i */
 __device__ __forceinline__ void hn_ldsm_x4(uint32_t r[4], const void *row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -36,6 +46,15 @@ __device__ __forceinline__ void hn_ldsm_x4_t(uint32_t r[4], const void *row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(hn_smem_addr(row)));
+}
+
+/* 2^x on the special-function unit, flushing denormal results to zero: exp2f() adds a
+ * range fix-up of two or three instructions around the same MUFU.EX2, which the
+ * softmax of a score tile (one exponential per score) cannot afford. ex2(-inf) = 0. */
+__device__ __forceinline__ float hn_ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
 }
 
 __device__ __forceinline__ uint32_t hn_pack_bf16(float lo, float hi) {

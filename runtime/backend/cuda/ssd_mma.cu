@@ -37,6 +37,9 @@ typedef __nv_bfloat16 bf16;
 #define NT 128              /* four warps of 16 rows */
 #define TILE (TR * LDS)
 #define FULL 0xffffffffu
+/* The decays of the tile kernels are 2^(log2e cs_i - log2e cs_j): cs is scaled by log2e
+ * where it is loaded, and the exponential is one MUFU.EX2 (hn_ex2) per score */
+#define LOG2E 1.4426950408889634f
 
 /* rows [0, rows) of a 64-column fp32 block (row stride ld) -> bf16 dst[TR][LDS], row r
  * times scale[r] when scale != NULL; rows past `rows` are zero. 16-byte loads where the
@@ -214,29 +217,37 @@ __global__ void __launch_bounds__(NT) k_ssd_state(float *z, float *el, const flo
     if (threadIdx.x == 0) el[(size_t)ci * H + h] = expf(last);
 }
 
-/* cs and dt of a key tile's rows into shared memory (zero past `rows`) */
+/* log2e cs and dt of a key tile's rows into shared memory (zero past `rows`) */
 __device__ __forceinline__ void load_decays(float *csj, float *dtj, const float *cs, const float *dt,
                                             int rows) {
     for (int r = threadIdx.x; r < TR; r += NT) {
-        csj[r] = r < rows ? cs[r] : 0.0f;
+        csj[r] = r < rows ? cs[r] * LOG2E : 0.0f;
         dtj[r] = r < rows ? dt[r] : 0.0f;
     }
 }
 
 /* s[row i][col j] *= e^(cs_i - cs_j) dt_j where query row i (this thread's rows) sees key
  * column j of the staged tile (all of them when the key tile lies before the query
- * tile), else 0 */
+ * tile), else 0. csi and csj are log2e-scaled. A warp whose rows all see the whole
+ * (earlier, full) key tile skips the visibility test. */
 __device__ __forceinline__ void query_decay(float s[8][4], const float csi[2], const float *csj,
                                             const float *dtj, int jrows, int irows, bool earlier) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
+    bool all = earlier && jrows == TR && warp * 16 + 16 <= irows;
 #pragma unroll
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < 8; n++) {
+        int j0 = n * 8 + 2 * c;
+        float2 cj = *(const float2 *)(csj + j0), dj = *(const float2 *)(dtj + j0);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            int j = n * 8 + 2 * c + (e & 1), r = warp * 16 + (lane >> 2) + 8 * (e >> 1);
-            bool vis = j < jrows && r < irows && (earlier || j <= r);
-            s[n][e] *= vis ? expf(csi[e >> 1] - csj[j]) * dtj[j] : 0.0f;
+            float d = hn_ex2(csi[e >> 1] - ((e & 1) ? cj.y : cj.x)) * ((e & 1) ? dj.y : dj.x);
+            if (!all) {
+                int j = j0 + (e & 1), r = warp * 16 + (lane >> 2) + 8 * (e >> 1);
+                if (!(j < jrows && r < irows && (earlier || j <= r))) d = 0.0f;
+            }
+            s[n][e] *= d;
         }
+    }
 }
 
 /* ---------------------------------------------------------------- forward output */
@@ -246,7 +257,7 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
                                                 const float *dtv, const float *csv, const float *Dv,
                                                 const int32_t *tiles, int T, int H, int HG) {
     __shared__ __align__(16) bf16 Cs[TILE], Ss[TILE], Bs[TILE], Xs[TILE];
-    __shared__ float csj[TR], dtj[TR];
+    __shared__ __align__(8) float csj[TR], dtj[TR];
     tile_rec t = tile_at(tiles, blockIdx.x);
     int h = blockIdx.y, grp = h / HG, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, c0 = t.t0 - t.k * TR;
@@ -254,7 +265,7 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
     int r_of[2] = {warp * 16 + g, warp * 16 + g + 8};
     float csi[2];
 #pragma unroll
-    for (int e = 0; e < 2; e++) csi[e] = r_of[e] < t.rows ? cs[t.t0 + r_of[e]] : 0.0f;
+    for (int e = 0; e < 2; e++) csi[e] = r_of[e] < t.rows ? cs[t.t0 + r_of[e]] * LOG2E : 0.0f;
     stage(Cs, Cm + (size_t)t.t0 * ld + grp * D64, ld, t.rows, NULL);
     stage(Ss, states + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64, NULL);
     __syncthreads();
@@ -263,7 +274,7 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
 #pragma unroll
     for (int n = 0; n < 8; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) acc[n][e] *= r_of[e >> 1] < t.rows ? expf(csi[e >> 1]) : 0.0f;
+        for (int e = 0; e < 4; e++) acc[n][e] *= r_of[e >> 1] < t.rows ? hn_ex2(csi[e >> 1]) : 0.0f;
     for (int jt = 0; jt <= t.k; jt++) {
         int j0 = c0 + jt * TR, jrows = jt < t.k ? TR : t.rows;
         __syncthreads();
@@ -300,7 +311,9 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
 
 /* ---------------------------------------------------------------- backward, key side */
 /* s[row j][col i] *= e^(cs_i - cs_j) w_j where key row j (this thread's rows) sees query
- * column i of the staged tile (all of them when the tile lies past the key tile), else 0 */
+ * column i of the staged tile (all of them when the tile lies past the key tile), else 0.
+ * Unscaled cs and expf here: this kernel is at its register limit, and the log2e-scaled
+ * form of query_decay made the compiler spill (32 -> 208 bytes). */
 __device__ __forceinline__ void key_decay(float s[8][4], const float *csi, const float csj[2],
                                           const float w[2], int irows, int jrows, bool later) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
@@ -438,7 +451,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
                                                       const float *states, const int32_t *tiles, int T,
                                                       int H, int HG) {
     __shared__ __align__(16) bf16 Cs[TILE], Ys[TILE], Ss[TILE], Xs[TILE], Bs[TILE];
-    __shared__ float csj[TR], dtj[TR];
+    __shared__ __align__(8) float csj[TR], dtj[TR];
     tile_rec t = tile_at(tiles, blockIdx.x);
     int grp = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, c0 = t.t0 - t.k * TR, HP = H * D64;
@@ -450,7 +463,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
         const float *cs = csv + (size_t)h * T, *dt = dtv + (size_t)h * T;
         float csi[2];
 #pragma unroll
-        for (int e = 0; e < 2; e++) csi[e] = r_of[e] < t.rows ? cs[t.t0 + r_of[e]] : 0.0f;
+        for (int e = 0; e < 2; e++) csi[e] = r_of[e] < t.rows ? cs[t.t0 + r_of[e]] * LOG2E : 0.0f;
         __syncthreads();
         stage(Ys, dy + (size_t)t.t0 * HP + h * D64, HP, t.rows, NULL);
         stage(Ss, states + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64, NULL);
@@ -462,7 +475,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
         for (int n = 0; n < 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++)
-                dCacc[n][e] += r_of[e >> 1] < t.rows ? s[n][e] * expf(csi[e >> 1]) : 0.0f;
+                dCacc[n][e] += r_of[e >> 1] < t.rows ? s[n][e] * hn_ex2(csi[e >> 1]) : 0.0f;
         for (int jt = 0; jt <= t.k; jt++) {
             int j0 = c0 + jt * TR, jrows = jt < t.k ? TR : t.rows;
             __syncthreads();

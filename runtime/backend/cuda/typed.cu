@@ -4,6 +4,48 @@
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
 
+/* Eight consecutive elements of row r from column c (c, ld and the base 16-byte
+ * aligned: vec8_ok): one 16-byte load for bf16, two for float32. The elementwise typed
+ * kernels below run on these where the shapes allow (a row per block, no per-element
+ * index division: the scalar versions ran at a third of the copy rate). */
+__device__ __forceinline__ void load8(view v, size_t r, int c, float x[8]) {
+    size_t i = r * v.ld + c;
+    if (v.bf16) {
+        uint4 u = *(const uint4 *)((const __nv_bfloat16 *)v.p + i);
+        const __nv_bfloat162 *b = (const __nv_bfloat162 *)&u;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            float2 f = __bfloat1622float2(b[k]);
+            x[2 * k] = f.x;
+            x[2 * k + 1] = f.y;
+        }
+    } else {
+        const float4 *f = (const float4 *)((const float *)v.p + i);
+        float4 a = f[0], b = f[1];
+        x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+    }
+}
+__device__ __forceinline__ void store8(view v, size_t r, int c, const float x[8]) {
+    size_t i = r * v.ld + c;
+    if (v.bf16) {
+        uint4 u;
+        __nv_bfloat162 *b = (__nv_bfloat162 *)&u;
+#pragma unroll
+        for (int k = 0; k < 4; k++) b[k] = __floats2bfloat162_rn(x[2 * k], x[2 * k + 1]);
+        *(uint4 *)((__nv_bfloat16 *)v.p + i) = u;
+    } else {
+        float4 *f = (float4 *)((float *)v.p + i);
+        f[0] = make_float4(x[0], x[1], x[2], x[3]);
+        f[1] = make_float4(x[4], x[5], x[6], x[7]);
+    }
+}
+static bool vec8_ok(hn_tensor t) { return t.ld % 8 == 0 && ((uintptr_t)t.data & 15) == 0; }
+/* a block per row (grid-strided), a thread per 8 columns */
+static unsigned row_blocks(int rows) { return (unsigned)(rows < 4096 ? rows : 4096); }
+#define HN_ROWS_BY8(r, c8, rows, cols)                                  \
+    for (int r = blockIdx.x; r < (rows); r += gridDim.x)                \
+        for (int c8 = 8 * threadIdx.x; c8 < (cols); c8 += 8 * blockDim.x)
+
 extern "C" hn_dtype hn_cuda_activation_dtype(const hn_backend *be) {
     (void)be;
     return hn_cuda_stash_bf16() ? HN_BF16 : HN_F32;
@@ -18,10 +60,26 @@ __global__ void k_convert(view dst, view src, int rows, int cols, int add) {
     }
 }
 
+__global__ void k_convert8(view dst, view src, int rows, int cols, int add) {
+    HN_ROWS_BY8(r, c, rows, cols) {
+        float x[8], y[8];
+        load8(src, r, c, x);
+        if (add) {
+            load8(dst, r, c, y);
+#pragma unroll
+            for (int k = 0; k < 8; k++) x[k] += y[k];
+        }
+        store8(dst, r, c, x);
+    }
+}
+
 void hn_cuda_view_copy(hn_tensor dst, hn_tensor src, int add) {
     size_t n = (size_t)src.rows * src.cols;
     if (!n) return;
-    k_convert<<<hn_blocks(n, 256), 256>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
+    if (src.cols % 8 == 0 && vec8_ok(src) && vec8_ok(dst))
+        k_convert8<<<row_blocks(src.rows), 256>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
+    else
+        k_convert<<<hn_blocks(n, 256), 256>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
     HN_LAUNCHED(add ? "add (typed)" : "convert");
 }
 
@@ -61,6 +119,40 @@ __global__ void k_swiglu_bwd_t(view dgu, view dh, view gu, int T, int H, int acc
     }
 }
 
+__global__ void k_swiglu_fwd8(view h, view gu, int T, int H) {
+    HN_ROWS_BY8(t, j, T, H) {
+        float v[8], g[8];
+        load8(gu, t, j, v);
+        load8(gu, t, H + j, g);
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] *= g[k] * hn_sigmoidf(g[k]);
+        store8(h, t, j, v);
+    }
+}
+
+__global__ void k_swiglu_bwd8(view dgu, view dh, view gu, int T, int H, int accumulate) {
+    HN_ROWS_BY8(t, j, T, H) {
+        float v[8], g[8], d[8], dv[8], dg[8];
+        load8(gu, t, j, v);
+        load8(gu, t, H + j, g);
+        load8(dh, t, j, d);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float s = hn_sigmoidf(g[k]);
+            dv[k] = d[k] * g[k] * s;
+            dg[k] = d[k] * v[k] * s * (1.0f + g[k] * (1.0f - s));
+        }
+        if (accumulate) {
+            load8(dgu, t, j, v);
+            load8(dgu, t, H + j, g);
+#pragma unroll
+            for (int k = 0; k < 8; k++) dv[k] += v[k], dg[k] += g[k];
+        }
+        store8(dgu, t, j, dv);
+        store8(dgu, t, H + j, dg);
+    }
+}
+
 extern "C" int hn_cuda_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p) {
     (void)be;
     int T = p->gu.rows, H = p->gu.cols / 2;
@@ -70,7 +162,10 @@ extern "C" int hn_cuda_swiglu_forward_t(const hn_backend *be, const hn_swiglu_pa
     }
     size_t n = (size_t)T * H;
     if (!n) return 0;
-    k_swiglu_fwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->h), view_of(p->gu), T, H);
+    if (H % 8 == 0 && vec8_ok(p->h) && vec8_ok(p->gu))
+        k_swiglu_fwd8<<<row_blocks(T), 256>>>(view_of(p->h), view_of(p->gu), T, H);
+    else
+        k_swiglu_fwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->h), view_of(p->gu), T, H);
     HN_LAUNCHED("swiglu_forward");
     return 0;
 }
@@ -85,8 +180,12 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
     }
     size_t n = (size_t)T * H;
     if (!n) return 0;
-    k_swiglu_bwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu), T,
-                                               H, p->accumulate);
+    if (H % 8 == 0 && vec8_ok(p->dgu) && vec8_ok(p->dh) && vec8_ok(p->gu))
+        k_swiglu_bwd8<<<row_blocks(T), 256>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu), T, H,
+                                              p->accumulate);
+    else
+        k_swiglu_bwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu),
+                                                   T, H, p->accumulate);
     HN_LAUNCHED("swiglu_backward");
     return 0;
 }
