@@ -35,12 +35,6 @@ int hn_attn_reserve(hn_attn *a, const hn_backend *be, int T, hn_error *err) {
     return HN_OK;
 }
 
-static int op_failed(const hn_backend *be, const char *what, hn_error *err) {
-    const char *why = be->device_error ? be->device_error() : NULL;
-    return hn_fail(err, "attention: the %s backend refused %s%s%s", be->name, what,
-                   why ? ": " : "", why ? why : "");
-}
-
 /* The attention op's view of qkv (the q, k and v column slices) and of att. */
 static hn_attention_params att_params(const hn_attn *a, const hn_seqs *seqs, hn_tensor qkv,
                                       hn_tensor att) {
@@ -87,7 +81,7 @@ int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *
                             .trans_b = 1, .alpha = 1.0f};
     if (be->matmul_t(be, &proj) || rope_qk(a, be, seqs, qkv, 0) ||
         be->attention_forward_t(be, &ap) || be->matmul_t(be, &out))
-        return op_failed(be, "a forward op", err);
+        return hn_fail_op(err, be, "attention", "a forward op");
     return HN_OK;
 }
 
@@ -104,12 +98,11 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
         return hn_fail(err, "attention: backward over %d rows follows a forward over %d", T, a->T);
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
-    size_t as = hn_dtype_size(at);
     /* gradient buffers live only in this call: the backend's shared workspace */
-    hn_tensor datt = hn_tensor_of(be->workspace(HN_WS_LAYER0, (size_t)T * D * as), at, T, D);
+    hn_tensor datt = hn_ws_tensor(be, HN_WS_LAYER0, at, T, D);
     float *dqkv = be->workspace(HN_WS_LAYER1, (size_t)T * 3 * D * sizeof(float));
     hn_tensor dyt = hn_tensor_f32(dy, T, D);
-    if (at != HN_F32) dyt = hn_tensor_of(be->workspace(HN_WS_LAYER2, (size_t)T * D * as), at, T, D);
+    if (at != HN_F32) dyt = hn_ws_tensor(be, HN_WS_LAYER2, at, T, D);
     hn_tensor qkv = hn_stash_tensor(&a->qkv_s), att = hn_stash_tensor(&a->att_s);
     if (!datt.data || !dqkv || !dyt.data || !qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
@@ -133,6 +126,6 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
     if ((at != HN_F32 && be->convert(be, dyt, hn_tensor_f32(dy, T, D))) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
         rope_qk(a, be, seqs, g, 1) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
-        return op_failed(be, "a backward op", err);
+        return hn_fail_op(err, be, "attention", "a backward op");
     return HN_OK;
 }

@@ -59,12 +59,47 @@ static int reserve(hn_m2 *m, const hn_backend *be, int T, int n_chunks, hn_error
 }
 
 static int check_backend(const hn_backend *be, hn_error *err) {
-    if (!be->ssm)
+    const hn_ops_ssm *s = be->ssm;
+    if (!s)
         return hn_fail(err, "mamba2: the %s backend has no Mamba-2 ops (backend.ssm is NULL)",
+                       be->name);
+    if (!s->conv1d_forward_t || !s->conv1d_backward_t || !s->ssd_forward_t ||
+        !s->ssd_backward_t || !s->gated_rmsnorm_forward_t || !s->gated_rmsnorm_backward_t ||
+        !be->matmul_t || !be->convert || !be->activation_dtype)
+        return hn_fail(err, "mamba2: the %s backend lacks typed Mamba-2 ops (ops_ssm.h \"_t\")",
                        be->name);
     return HN_OK;
 }
 
+/* The ops' views of zxbcdt's slices (z, the convolution's input, dt) and of xbc. */
+static hn_conv1d_params conv_params(const hn_m2 *m, const hn_seqs *seqs, hn_tensor zx,
+                                    hn_tensor xbc) {
+    hn_conv1d_params p = {.x = hn_tensor_cols(zx, m->d_inner, m->conv_dim), .out = xbc,
+                          .w = m->w[M2_CONV_W], .bias = m->w[M2_CONV_B], .seqs = seqs,
+                          .K = m->d_conv};
+    return p;
+}
+
+static hn_ssd_params ssd_params(const hn_m2 *m, const hn_seqs *seqs, hn_tensor zx, hn_tensor xbc) {
+    int di = m->d_inner, gn = m->ngroups * m->d_state;
+    hn_ssd_params p = {.x = hn_tensor_cols(xbc, 0, di), .B = hn_tensor_cols(xbc, di, gn),
+                       .C = hn_tensor_cols(xbc, di + gn, gn),
+                       .dt_raw = hn_tensor_cols(zx, di + m->conv_dim, m->nheads),
+                       .dt_bias = m->w[M2_DT_BIAS], .A_log = m->w[M2_A_LOG], .D = m->w[M2_D],
+                       .seqs = seqs, .dims = &m->dims, .ws = m->ws, .chunk_states = m->states};
+    return p;
+}
+
+static hn_gated_norm_params norm_params(const hn_m2 *m, hn_tensor y, hn_tensor zx, hn_tensor yn) {
+    hn_gated_norm_params p = {.x = y, .z = hn_tensor_cols(zx, 0, m->d_inner), .out = yn,
+                              .w = m->w[M2_NORM_W], .rstd = m->rstd,
+                              .group_size = m->d_inner / m->ngroups, .eps = m->eps};
+    return p;
+}
+
+/* zxbcdt and y are kept in the backend's activation dtype, written there by the ops
+ * themselves (the in-projection, the SSD) and read as they are in backward; xbc is
+ * float32 (what the SSD reads) and, like yn, made again in backward. */
 int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *out,
                   hn_error *err) {
     hn_m2 *m = self;
@@ -77,29 +112,31 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
     if (T == 0) return HN_OK;
     if (reserve(m, be, T, hn_ssd_n_chunks(seqs, m->chunk), err)) return HN_ERR;
     const hn_ops_ssm *ssm = be->ssm;
-    int di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
-    /* xbc and yn are cheap to recompute, so they live in the shared workspace and only
-     * zxbcdt, y and rstd are kept for backward */
-    float *xbc = be->workspace(HN_WS_LAYER0, (size_t)T * cd * sizeof(float));
-    float *yn = be->workspace(HN_WS_LAYER1, (size_t)T * di * sizeof(float));
-    float *zx = hn_stash_begin(&m->zxbcdt, be, HN_WS_LAYER6, (size_t)T * dp);
-    float *y = hn_stash_begin(&m->y, be, HN_WS_LAYER7, (size_t)T * di);
-    if (!xbc || !yn || !zx || !y)
+    hn_dtype at = be->activation_dtype(be);
+    int d = m->d, di = m->d_inner, dp = m->d_proj;
+    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, m->conv_dim);
+    hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
+    hn_tensor zx = hn_stash_tensor_begin(&m->zxbcdt, be, T, dp);
+    hn_tensor y = hn_stash_tensor_begin(&m->y, be, T, di);
+    if (!xbc.data || !yn.data || !zx.data || !y.data)
         return hn_fail(err, "mamba2: out of %s memory for %d rows", be->name, T);
-    be->matmul(0, 1, T, dp, m->d, 1.0f, x, m->w[M2_IN_PROJ], 0.0f, zx);
-    ssm->conv1d_forward(xbc, zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
-                        m->d_conv);
-    ssm->ssd_forward(y, m->states, NULL, 0, xbc, xbc + di, xbc + di + gn, cd,
-                     zx + di + cd, dp, m->w[M2_DT_BIAS], m->w[M2_A_LOG], m->w[M2_D],
-                     seqs, &m->dims, m->ws);
-    ssm->gated_rmsnorm_forward(yn, m->rstd, y, zx, dp, m->w[M2_NORM_W], T, di,
-                               di / m->ngroups, m->eps);
-    be->matmul(0, 1, T, m->d, di, 1.0f, yn, m->w[M2_OUT_PROJ], 0.0f, out);
-    hn_stash_end(&m->zxbcdt);
-    hn_stash_end(&m->y);
+    hn_matmul_params in = {.a = hn_tensor_f32(x, T, d), .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
+                           .c = zx, .trans_b = 1, .alpha = 1.0f};
+    hn_conv1d_params cp = conv_params(m, seqs, zx, xbc);
+    hn_ssd_params sp = ssd_params(m, seqs, zx, xbc);
+    sp.y = y;
+    hn_gated_norm_params np = norm_params(m, y, zx, yn);
+    hn_matmul_params op = {.a = yn, .b = hn_tensor_f32(m->w[M2_OUT_PROJ], d, di),
+                           .c = hn_tensor_f32(out, T, d), .trans_b = 1, .alpha = 1.0f};
+    if (be->matmul_t(be, &in) || ssm->conv1d_forward_t(be, &cp) || ssm->ssd_forward_t(be, &sp) ||
+        ssm->gated_rmsnorm_forward_t(be, &np) || be->matmul_t(be, &op))
+        return hn_fail_op(err, be, "mamba2", "a forward op");
     return HN_OK;
 }
 
+/* In the bf16 activation dtype dout is rounded once for its two products, the gradients
+ * the products read (dyn, dzxbcdt) are bf16 and each op writes its own columns of
+ * dzxbcdt (so nothing is zeroed); dy and dxbc, which the SSD accumulates, are float32. */
 int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float *dx,
                    hn_error *err) {
     hn_m2 *m = self;
@@ -111,41 +148,59 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
         return hn_fail(err, "mamba2: backward over %d rows after a forward over %d", T, m->T);
     if (T == 0) return HN_OK;
     const hn_ops_ssm *ssm = be->ssm;
-    int di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
-    size_t f = sizeof(float);
-    float *xbc = be->workspace(HN_WS_LAYER0, (size_t)T * cd * f);
-    float *yn = be->workspace(HN_WS_LAYER1, (size_t)T * di * f);
-    float *dyn = be->workspace(HN_WS_LAYER2, (size_t)T * di * f);
-    float *dy = be->workspace(HN_WS_LAYER3, (size_t)T * di * f);
-    float *dxbc = be->workspace(HN_WS_LAYER4, (size_t)T * cd * f);
-    float *dzxbcdt = be->workspace(HN_WS_LAYER5, (size_t)T * dp * f);
-    const float *zx = hn_stash_get(&m->zxbcdt, HN_WS_LAYER6),
-                *y = hn_stash_get(&m->y, HN_WS_LAYER7);
-    if (!xbc || !yn || !dyn || !dy || !dxbc || !dzxbcdt || !zx || !y)
+    hn_dtype at = be->activation_dtype(be);
+    int d = m->d, di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
+    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, cd);
+    hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
+    hn_tensor dyn = hn_ws_tensor(be, HN_WS_LAYER2, at, T, di);
+    hn_tensor dy = hn_ws_tensor(be, HN_WS_LAYER3, HN_F32, T, di);
+    hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, HN_F32, T, cd);
+    hn_tensor dzx = hn_ws_tensor(be, HN_WS_LAYER5, at, T, dp);
+    hn_tensor dot = hn_tensor_f32(dout, T, d);
+    if (at != HN_F32) dot = hn_ws_tensor(be, HN_WS_LAYER6, at, T, d);
+    hn_tensor zx = hn_stash_tensor(&m->zxbcdt), y = hn_stash_tensor(&m->y);
+    if (!xbc.data || !yn.data || !dyn.data || !dy.data || !dxbc.data || !dzx.data || !dot.data ||
+        !zx.data || !y.data)
         return hn_fail(err, "mamba2: out of %s memory for %d rows of gradients", be->name, T);
-    /* the forward's xbc and yn again (the same values in float32 mode; in bf16 mode
-     * recomputed from the rounded zx and y, while m->states hold the fp32 forward's) */
-    ssm->conv1d_forward(xbc, zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
-                        m->d_conv);
-    ssm->gated_rmsnorm_forward(yn, m->rstd, y, zx, dp, m->w[M2_NORM_W], T, di,
-                               di / m->ngroups, m->eps);
-    /* out_proj */
-    be->matmul(0, 0, T, di, m->d, 1.0f, dout, m->w[M2_OUT_PROJ], 0.0f, dyn);
-    be->matmul(1, 0, m->d, di, T, 1.0f, dout, yn, 1.0f, m->g[M2_OUT_PROJ]);
-    be->zero(dzxbcdt, (size_t)T * dp * f);
-    be->zero(dy, (size_t)T * di * f);
-    be->zero(dxbc, (size_t)T * cd * f);
-    ssm->gated_rmsnorm_backward(dy, dzxbcdt, dp, m->g[M2_NORM_W], dyn, y, zx, dp,
-                                m->w[M2_NORM_W], m->rstd, T, di, di / m->ngroups);
-    ssm->ssd_backward(dxbc, dxbc + di, dxbc + di + gn, cd, dzxbcdt + di + cd, dp,
-                      m->g[M2_DT_BIAS], m->g[M2_A_LOG], m->g[M2_D], dy, xbc, xbc + di,
-                      xbc + di + gn, cd, zx + di + cd, dp, m->w[M2_DT_BIAS],
-                      m->w[M2_A_LOG], m->w[M2_D], m->states, seqs, &m->dims, m->ws);
-    ssm->conv1d_backward(dzxbcdt + di, dp, m->g[M2_CONV_W], m->g[M2_CONV_B], dxbc,
-                         zx + di, dp, m->w[M2_CONV_W], m->w[M2_CONV_B], seqs, cd,
-                         m->d_conv);
-    /* in_proj */
-    be->matmul(1, 0, dp, m->d, T, 1.0f, dzxbcdt, m->x, 1.0f, m->g[M2_IN_PROJ]);
-    be->matmul(0, 0, T, m->d, dp, 1.0f, dzxbcdt, m->w[M2_IN_PROJ], 1.0f, dx);
+    hn_conv1d_params cp = conv_params(m, seqs, zx, xbc);
+    cp.dout = dxbc;
+    cp.dx = hn_tensor_cols(dzx, di, cd);
+    cp.dw = m->g[M2_CONV_W];
+    cp.dbias = m->g[M2_CONV_B];
+    hn_ssd_params sp = ssd_params(m, seqs, zx, xbc);
+    sp.dy = dy;
+    sp.dx = hn_tensor_cols(dxbc, 0, di);
+    sp.dB = hn_tensor_cols(dxbc, di, gn);
+    sp.dC = hn_tensor_cols(dxbc, di + gn, gn);
+    sp.ddt_raw = hn_tensor_cols(dzx, di + cd, m->nheads);
+    sp.ddt_bias = m->g[M2_DT_BIAS];
+    sp.dA_log = m->g[M2_A_LOG];
+    sp.dD = m->g[M2_D];
+    hn_gated_norm_params np = norm_params(m, y, zx, yn);
+    np.dout = dyn;
+    np.dx = dy;
+    np.dz = hn_tensor_cols(dzx, 0, di);
+    np.dw = m->g[M2_NORM_W];
+    /* out_proj: dWo += dout^T yn, dyn = dout Wo; in_proj: dWi += dzx^T x, dx += dzx Wi */
+    hn_matmul_params dwo = {.a = dot, .b = yn, .c = hn_tensor_f32(m->g[M2_OUT_PROJ], d, di),
+                            .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
+    hn_matmul_params dynp = {.a = dot, .b = hn_tensor_f32(m->w[M2_OUT_PROJ], d, di), .c = dyn,
+                             .alpha = 1.0f};
+    hn_matmul_params dwi = {.a = dzx, .b = hn_tensor_f32(m->x, T, d),
+                            .c = hn_tensor_f32(m->g[M2_IN_PROJ], dp, d), .trans_a = 1,
+                            .alpha = 1.0f, .beta = 1.0f};
+    hn_matmul_params dxp = {.a = dzx, .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
+                            .c = hn_tensor_f32(dx, T, d), .alpha = 1.0f, .beta = 1.0f};
+    /* float32 gradient views are accumulated by the ops (ops_ssm.h), bf16 ones written */
+    be->zero(dy.data, (size_t)T * di * sizeof(float));
+    be->zero(dxbc.data, (size_t)T * cd * sizeof(float));
+    if (at == HN_F32) be->zero(dzx.data, (size_t)T * dp * sizeof(float));
+    /* xbc and yn again, from the kept zxbcdt and y: the forward's values */
+    if ((at != HN_F32 && be->convert(be, dot, hn_tensor_f32(dout, T, d))) ||
+        ssm->conv1d_forward_t(be, &cp) || ssm->gated_rmsnorm_forward_t(be, &np) ||
+        be->matmul_t(be, &dwo) || be->matmul_t(be, &dynp) ||
+        ssm->gated_rmsnorm_backward_t(be, &np) || ssm->ssd_backward_t(be, &sp) ||
+        ssm->conv1d_backward_t(be, &cp) || be->matmul_t(be, &dwi) || be->matmul_t(be, &dxp))
+        return hn_fail_op(err, be, "mamba2", "a backward op");
     return HN_OK;
 }

@@ -69,17 +69,6 @@ static void sw_bind(void *self, const hn_param *params) {
     s->g2 = params[1].grad;
 }
 
-static int op_failed(const hn_backend *be, const char *what, hn_error *err) {
-    const char *why = be->device_error ? be->device_error() : NULL;
-    return hn_fail(err, "swiglu: the %s backend refused %s%s%s", be->name, what, why ? ": " : "",
-                   why ? why : "");
-}
-
-/* A workspace slot as a [rows, cols] tensor of dtype (data NULL when out of memory). */
-static hn_tensor ws_tensor(const hn_backend *be, int slot, hn_dtype dtype, int rows, int cols) {
-    size_t bytes = (size_t)rows * cols * hn_dtype_size(dtype);
-    return hn_tensor_of(be->workspace(slot, bytes ? bytes : 1), dtype, rows, cols);
-}
 
 /* The forward over T rows, shared by training and stepping. gu = x fc1^T is kept (in the
  * backend's activation dtype, written there by the product itself); h = swiglu(gu) is
@@ -89,7 +78,7 @@ static int run_forward(swiglu *s, const hn_backend *be, const float *x, float *y
     if (T == 0) return HN_OK;
     int D = s->d, H = s->hidden;
     hn_tensor gu = hn_stash_tensor_begin(&s->gu, be, T, 2 * H);
-    hn_tensor h = ws_tensor(be, HN_WS_LAYER0, be->activation_dtype(be), T, H);
+    hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, be->activation_dtype(be), T, H);
     if (!h.data || !gu.data) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
     hn_matmul_params fc1 = {.a = hn_tensor_f32(x, T, D), .b = hn_tensor_f32(s->w1, 2 * H, D),
                             .c = gu, .trans_b = 1, .alpha = 1.0f};
@@ -97,7 +86,7 @@ static int run_forward(swiglu *s, const hn_backend *be, const float *x, float *y
     hn_matmul_params fc2 = {.a = h, .b = hn_tensor_f32(s->w2, D, H), .c = hn_tensor_f32(y, T, D),
                             .trans_b = 1, .alpha = 1.0f};
     if (be->matmul_t(be, &fc1) || be->swiglu_forward_t(be, &act) || be->matmul_t(be, &fc2))
-        return op_failed(be, "a forward op", err);
+        return hn_fail_op(err, be, "swiglu", "a forward op");
     return HN_OK;
 }
 
@@ -121,9 +110,10 @@ static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, flo
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
     hn_tensor gu = hn_stash_tensor(&s->gu), dyt = hn_tensor_f32(dy, T, D);
-    hn_tensor h = ws_tensor(be, HN_WS_LAYER0, at, T, H), dh = ws_tensor(be, HN_WS_LAYER1, at, T, H);
-    hn_tensor dgu = ws_tensor(be, HN_WS_LAYER2, at, T, 2 * H);
-    if (at != HN_F32) dyt = ws_tensor(be, HN_WS_LAYER3, at, T, D);
+    hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, at, T, H);
+    hn_tensor dh = hn_ws_tensor(be, HN_WS_LAYER1, at, T, H);
+    hn_tensor dgu = hn_ws_tensor(be, HN_WS_LAYER2, at, T, 2 * H);
+    if (at != HN_F32) dyt = hn_ws_tensor(be, HN_WS_LAYER3, at, T, D);
     if (!h.data || !dh.data || !dgu.data || !gu.data || !dyt.data)
         return hn_fail(err, "swiglu: out of %s memory for %d rows of gradients", be->name, T);
     hn_swiglu_params act = {.gu = gu, .h = h, .dh = dh, .dgu = dgu};
@@ -139,7 +129,7 @@ static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, flo
         be->swiglu_forward_t(be, &act) || /* h again: cheaper than keeping it */
         be->matmul_t(be, &dfc2) || be->matmul_t(be, &dhp) || be->swiglu_backward_t(be, &act) ||
         be->matmul_t(be, &dfc1) || be->matmul_t(be, &dxp))
-        return op_failed(be, "a backward op", err);
+        return hn_fail_op(err, be, "swiglu", "a backward op");
     return HN_OK;
 }
 

@@ -37,6 +37,48 @@ static inline int hn_ssd_n_chunks(const hn_seqs *s, int chunk) {
     return n;
 }
 
+/* ---- parameters of the typed Mamba-2 ops (backend API v2; fields only ever appended) ----
+ * Views as backend/tensor.h; the ops return 0, or -1 when shapes or dtypes do not fit.
+ * Gradient views follow one rule: a float32 gradient view is ACCUMULATED (+=, as every
+ * v1 backward), a bf16 one is OVERWRITTEN (rounding a sum twice would lose the addend),
+ * so a caller whose column ranges are each written by one op needs no zeroing in bf16. */
+typedef struct hn_conv1d_params {
+    hn_tensor x;          /* [T, C] input (a column slice of the in-projection's output) */
+    hn_tensor out;        /* forward output [T, C] */
+    const float *w, *bias; /* [C, K], [C] float32 */
+    const hn_seqs *seqs;
+    int K;
+    hn_tensor dout;       /* backward input [T, C] */
+    hn_tensor dx;         /* backward output [T, C] (the gradient rule above) */
+    float *dw, *dbias;    /* accumulated */
+} hn_conv1d_params;
+
+typedef struct hn_ssd_params {
+    hn_tensor x, B, C;    /* [T, H*P], [T, G*N], [T, G*N] */
+    hn_tensor dt_raw;     /* [T, H] */
+    const float *dt_bias, *A_log, *D; /* [H] float32 */
+    const hn_seqs *seqs;
+    const hn_ssm_dims *dims;
+    float *ws;            /* ssd_workspace_floats(dims) floats of scratch */
+    hn_tensor y;          /* forward output [T, H*P] */
+    float *chunk_states;  /* [n_chunks, H, P, N]: written by forward, read by backward */
+    hn_tensor dy;         /* backward input [T, H*P] */
+    hn_tensor dx, dB, dC, ddt_raw;     /* backward outputs (the gradient rule above) */
+    float *ddt_bias, *dA_log, *dD;     /* accumulated */
+} hn_ssd_params;
+
+typedef struct hn_gated_norm_params {
+    hn_tensor x, z;       /* [T, Dm]: y = x * silu(z) is normalised per group */
+    hn_tensor out;        /* forward output [T, Dm] */
+    const float *w;       /* [Dm] float32 */
+    float *rstd;          /* [T, Dm / group_size] float32: written by forward */
+    int group_size;
+    float eps;
+    hn_tensor dout;       /* backward input [T, Dm] */
+    hn_tensor dx, dz;     /* backward outputs (the gradient rule above) */
+    float *dw;            /* accumulated */
+} hn_gated_norm_params;
+
 typedef struct hn_ops_ssm {
     /* ---- depthwise causal convolution + SiLU over packed sequences ----
      * x: [T, C] rows of stride ld_x; w: [C, K] (PyTorch conv1d.weight [C, 1, K]);
@@ -106,6 +148,16 @@ typedef struct hn_ops_ssm {
                      const float *C, int ld_xbc, const float *dt_raw, int ld_dt,
                      const float *dt_bias, const float *A_log, const float *D,
                      const int32_t *pos, int n, const hn_ssm_dims *dims);
+
+    /* ---- typed forms (v2) of the training ops above, same arithmetic. On the cuda
+     * backend the SSD's x, B, C and dy are float32 (its kernels read float32; the
+     * tensor-core form rounds them as it stages them); dt_raw and y may be bf16. ---- */
+    int (*conv1d_forward_t)(const hn_backend *be, const hn_conv1d_params *p);
+    int (*conv1d_backward_t)(const hn_backend *be, const hn_conv1d_params *p);
+    int (*ssd_forward_t)(const hn_backend *be, const hn_ssd_params *p);
+    int (*ssd_backward_t)(const hn_backend *be, const hn_ssd_params *p);
+    int (*gated_rmsnorm_forward_t)(const hn_backend *be, const hn_gated_norm_params *p);
+    int (*gated_rmsnorm_backward_t)(const hn_backend *be, const hn_gated_norm_params *p);
 } hn_ops_ssm;
 
 #endif

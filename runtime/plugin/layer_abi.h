@@ -100,6 +100,15 @@ typedef struct hn_layer_ctx {
     const hn_seqs *seqs;
 } hn_layer_ctx;
 
+/* A workspace slot (hn_backend.workspace) as a packed [rows, cols] view of dtype, for a
+ * buffer that lives only inside one forward or backward call; data NULL when out of
+ * memory. */
+static inline hn_tensor hn_ws_tensor(const hn_backend *be, int slot, hn_dtype dtype, int rows,
+                                     int cols) {
+    size_t bytes = (size_t)rows * cols * hn_dtype_size(dtype);
+    return hn_tensor_of(be->workspace(slot, bytes ? bytes : 1), dtype, rows, cols);
+}
+
 /* One named scalar of a layer's last forward pass (see hn_layer_plugin.metrics). */
 typedef struct hn_layer_metric {
     char name[48];

@@ -85,4 +85,13 @@ static inline void hn_plugin_register_kernels_(const hn_host_api *host,
 #define HN_PLUGIN_CHUNKER_KERNELS(TABLE, MIN_HOST_VERSION, KERNELS) \
     HN_PLUGIN_DECLARE_(chunker, TABLE, MIN_HOST_VERSION, HN_PLUGIN_KERNELS_(KERNELS))
 
+/* HN_ERR with the message that the backend refused `what` (one of layer's typed ops),
+ * and why when the backend says (its device_error). */
+static inline int hn_fail_op(hn_error *err, const hn_backend *be, const char *layer,
+                             const char *what) {
+    const char *why = be->device_error ? be->device_error() : NULL;
+    return hn_fail(err, "%s: the %s backend refused %s%s%s", layer, be->name, what,
+                   why ? ": " : "", why ? why : "");
+}
+
 #endif

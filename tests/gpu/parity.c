@@ -124,3 +124,62 @@ void pseqs_free(pseqs *s) {
     free(s->offsets);
     free(s->pos_h);
 }
+
+tbuf tb_scaled(hn_dtype dtype, int rows, int cols, int ld, double std, hn_rng *r) {
+    tbuf t = {dtype, rows, cols, ld, NULL, NULL};
+    size_t n = (size_t)rows * ld, bytes = n * hn_dtype_size(dtype);
+    t.c = malloc(bytes);
+    t.g = P_GPU->alloc(bytes);
+    for (size_t i = 0; i < n; i++) {
+        float v = (float)(std * hn_rng_normal(r));
+        if (dtype == HN_BF16) ((uint16_t *)t.c)[i] = hn_bf16_from_f32(v);
+        else ((float *)t.c)[i] = v;
+    }
+    P_GPU->upload(t.g, t.c, bytes);
+    return t;
+}
+
+tbuf tb_normal(hn_dtype dtype, int rows, int cols, int ld, hn_rng *r) {
+    return tb_scaled(dtype, rows, cols, ld, 1.0, r);
+}
+
+hn_tensor tv(const tbuf *t, int gpu) {
+    hn_tensor v = {gpu ? t->g : t->c, t->dtype, t->rows, t->cols, t->ld};
+    return v;
+}
+
+void tb_free(tbuf *t) {
+    free(t->c);
+    P_GPU->free(t->g);
+}
+
+double tb_err(const tbuf *t, const char *name) { return tb_err_cols(t, 0, t->cols, name); }
+
+double tb_err_cols(const tbuf *t, int c0, int cols, const char *name) {
+    size_t n = (size_t)t->rows * t->ld, bytes = n * hn_dtype_size(t->dtype);
+    void *h = malloc(bytes);
+    P_GPU->download(h, t->g, bytes);
+    const char *e = P_GPU->device_error();
+    double num = 0, den = 0;
+    for (int r = 0; r < t->rows; r++)
+        for (int c = c0; c < c0 + cols; c++) {
+            size_t i = (size_t)r * t->ld + c;
+            double a = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)h)[i]) : ((float *)h)[i];
+            double b = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)t->c)[i]) : ((float *)t->c)[i];
+            num += (a - b) * (a - b);
+            den += b * b;
+        }
+    free(h);
+    double err = e ? INFINITY : sqrt(num / (den > 0 ? den : 1));
+    if (!(err == err)) err = INFINITY;
+    printf("  %-34s rel err %.3e%s%s\n", name, err, e ? " device error: " : "", e ? e : "");
+    return err;
+}
+
+hn_rng tb_fresh(const char *what) {
+    hn_rng r;
+    uint64_t seed = 0xC0FFEE;
+    for (const char *p = what; *p; p++) seed = seed * 131 + (unsigned char)*p;
+    hn_rng_seed(&r, seed);
+    return r;
+}

@@ -47,6 +47,25 @@ typedef struct pseqs {
 void pseqs_make(pseqs *s, const int *lens, int n);
 void pseqs_free(pseqs *s);
 
+/* A typed buffer of rows x ld values of one dtype on both backends, same contents:
+ * normal values of standard deviation std (tb_normal: 1), rounded when bf16. */
+typedef struct tbuf {
+    hn_dtype dtype;
+    int rows, cols, ld;
+    void *c, *g;
+} tbuf;
+tbuf tb_scaled(hn_dtype dtype, int rows, int cols, int ld, double std, hn_rng *r);
+tbuf tb_normal(hn_dtype dtype, int rows, int cols, int ld, hn_rng *r);
+hn_tensor tv(const tbuf *t, int gpu); /* its view on the cpu (0) or the cuda (1) side */
+void tb_free(tbuf *t);
+/* Relative L2 error of the gpu copy against the cpu copy over the view's elements (+inf
+ * on NaN or a CUDA error); prints name and value. */
+double tb_err(const tbuf *t, const char *name);
+/* The same over columns [c0, c0 + cols) only (one op's slice of a wider buffer). */
+double tb_err_cols(const tbuf *t, int c0, int cols, const char *name);
+/* A generator seeded from a name: fresh, reproducible inputs per case. */
+hn_rng tb_fresh(const char *what);
+
 #define TOL_FP32 2e-4
 #define TOL_BF16 2e-2
 

@@ -18,74 +18,13 @@
 #include "core/rng.h"
 #include "parity.h"
 
-/* a buffer of rows x ld values of one dtype on both backends, same contents */
-typedef struct tbuf {
-    hn_dtype dtype;
-    int rows, cols, ld;
-    void *c, *g;
-} tbuf;
-
-static tbuf tb_normal(hn_dtype dtype, int rows, int cols, int ld, hn_rng *r) {
-    tbuf t = {dtype, rows, cols, ld, NULL, NULL};
-    size_t n = (size_t)rows * ld, bytes = n * hn_dtype_size(dtype);
-    t.c = malloc(bytes);
-    t.g = P_GPU->alloc(bytes);
-    for (size_t i = 0; i < n; i++) {
-        float v = (float)hn_rng_normal(r);
-        if (dtype == HN_BF16) ((uint16_t *)t.c)[i] = hn_bf16_from_f32(v);
-        else ((float *)t.c)[i] = v;
-    }
-    P_GPU->upload(t.g, t.c, bytes);
-    return t;
-}
-
-static hn_tensor tv(const tbuf *t, int gpu) {
-    hn_tensor v = {gpu ? t->g : t->c, t->dtype, t->rows, t->cols, t->ld};
-    return v;
-}
-
-static void tb_free(tbuf *t) {
-    free(t->c);
-    P_GPU->free(t->g);
-}
-
-/* relative L2 error of the gpu copy against the cpu copy over the view's elements */
-static double tb_err(const tbuf *t, const char *name) {
-    size_t n = (size_t)t->rows * t->ld, bytes = n * hn_dtype_size(t->dtype);
-    void *h = malloc(bytes);
-    P_GPU->download(h, t->g, bytes);
-    const char *e = P_GPU->device_error();
-    double num = 0, den = 0;
-    for (int r = 0; r < t->rows; r++)
-        for (int c = 0; c < t->cols; c++) {
-            size_t i = (size_t)r * t->ld + c;
-            double a = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)h)[i]) : ((float *)h)[i];
-            double b = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)t->c)[i]) : ((float *)t->c)[i];
-            num += (a - b) * (a - b);
-            den += b * b;
-        }
-    free(h);
-    double err = e ? INFINITY : sqrt(num / (den > 0 ? den : 1));
-    if (!(err == err)) err = INFINITY;
-    printf("  %-34s rel err %.3e%s%s\n", name, err, e ? " device error: " : "", e ? e : "");
-    return err;
-}
-
-static hn_rng fresh(const char *what) {
-    hn_rng r;
-    uint64_t seed = 0xC0FFEE;
-    for (const char *p = what; *p; p++) seed = seed * 131 + (unsigned char)*p;
-    hn_rng_seed(&r, seed);
-    return r;
-}
-
 static int setup(void **st) {
     (void)st;
     return parity_open();
 }
 
 static void matmul_case(int ta, int tb, hn_dtype da, hn_dtype db, hn_dtype dc, float beta) {
-    hn_rng r = fresh("matmul_t");
+    hn_rng r = tb_fresh("matmul_t");
     int m = 67, n = 45, k = 129;
     /* a is a column slice of a wider buffer when it is bf16 (strided views) */
     int ar = ta ? k : m, ac = ta ? m : k, ald = da == HN_BF16 ? ac + 8 : ac;
@@ -118,7 +57,7 @@ static void test_matmul_t(void **st) {
 
 /* H = 150 runs the scalar kernels, H = 256 the eight-wide ones */
 static void swiglu_case(hn_dtype dg, hn_dtype dh, hn_dtype dd, int accumulate, int H) {
-    hn_rng r = fresh("swiglu_t");
+    hn_rng r = tb_fresh("swiglu_t");
     int T = 300;
     tbuf gu = tb_normal(dg, T, 2 * H, 2 * H, &r), h = tb_normal(dh, T, H, H, &r);
     tbuf dhb = tb_normal(dh, T, H, H, &r), dgu = tb_normal(dd, T, 2 * H, 2 * H, &r);
@@ -152,7 +91,7 @@ static void test_swiglu_t(void **st) {
 
 /* 130 columns (row stride 133) run the scalar kernel, 136 (stride 144) the eight-wide one */
 static void convert_case(int cols, int ld) {
-    hn_rng r = fresh("convert");
+    hn_rng r = tb_fresh("convert");
     int rows = 77;
     tbuf x = tb_normal(HN_F32, rows, cols, ld, &r), y = tb_normal(HN_BF16, rows, cols, cols, &r);
     tbuf z = tb_normal(HN_F32, rows, cols, cols, &r);
@@ -177,7 +116,7 @@ static void test_convert(void **st) {
 /* rope_t on bf16 and float32 column slices */
 static void test_rope_t(void **st) {
     (void)st;
-    hn_rng r = fresh("rope_t");
+    hn_rng r = tb_fresh("rope_t");
     static const int lens[] = {37, 1, 130};
     pseqs s;
     pseqs_make(&s, lens, 3);
@@ -198,7 +137,7 @@ static void test_rope_t(void **st) {
 /* attention_t: q, k, v slices of one qkv buffer (bf16 on the mma path at head_dim 64,
  * float32 or other widths through the fallback), out and dout float32 or bf16 */
 static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
-    hn_rng r = fresh("attention_t");
+    hn_rng r = tb_fresh("attention_t");
     static const int lens[] = {300, 1, 129, 64, 77};
     pseqs s;
     pseqs_make(&s, lens, 5);

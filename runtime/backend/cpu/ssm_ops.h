@@ -46,4 +46,12 @@ void hn_cpu_gated_rmsnorm_backward(float *dx, float *dz, int ld_dz, float *dw,
                                    const float *w, const float *rstd, int T, int Dm,
                                    int group_size);
 
+/* ssm_typed.c: the typed forms (ops_ssm.h "_t") */
+int hn_cpu_conv1d_forward_t(const hn_backend *be, const hn_conv1d_params *p);
+int hn_cpu_conv1d_backward_t(const hn_backend *be, const hn_conv1d_params *p);
+int hn_cpu_ssd_forward_t(const hn_backend *be, const hn_ssd_params *p);
+int hn_cpu_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p);
+int hn_cpu_gated_rmsnorm_forward_t(const hn_backend *be, const hn_gated_norm_params *p);
+int hn_cpu_gated_rmsnorm_backward_t(const hn_backend *be, const hn_gated_norm_params *p);
+
 #endif

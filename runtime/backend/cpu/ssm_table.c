@@ -12,4 +12,10 @@ const struct hn_ops_ssm hn_cpu_ops_ssm = {
     .conv1d_state = hn_cpu_conv1d_state,
     .conv1d_step = hn_cpu_conv1d_step,
     .ssd_step = hn_cpu_ssd_step,
+    .conv1d_forward_t = hn_cpu_conv1d_forward_t,
+    .conv1d_backward_t = hn_cpu_conv1d_backward_t,
+    .ssd_forward_t = hn_cpu_ssd_forward_t,
+    .ssd_backward_t = hn_cpu_ssd_backward_t,
+    .gated_rmsnorm_forward_t = hn_cpu_gated_rmsnorm_forward_t,
+    .gated_rmsnorm_backward_t = hn_cpu_gated_rmsnorm_backward_t,
 };

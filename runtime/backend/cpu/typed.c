@@ -6,18 +6,7 @@
 #include <stdlib.h>
 
 #include "backend/cpu/cpu_ops.h"
-
-static inline float get(hn_tensor t, int r, int c) {
-    size_t i = (size_t)r * t.ld + c;
-    return t.dtype == HN_BF16 ? hn_bf16_to_f32(((const uint16_t *)t.data)[i])
-                              : ((const float *)t.data)[i];
-}
-
-static inline void put(hn_tensor t, int r, int c, float v) {
-    size_t i = (size_t)r * t.ld + c;
-    if (t.dtype == HN_BF16) ((uint16_t *)t.data)[i] = hn_bf16_from_f32(v);
-    else ((float *)t.data)[i] = v;
-}
+#include "backend/cpu/cpu_view.h"
 
 hn_dtype hn_cpu_activation_dtype(const hn_backend *be) {
     (void)be;
@@ -28,7 +17,7 @@ int hn_cpu_convert(const hn_backend *be, hn_tensor dst, hn_tensor src) {
     (void)be;
     if (dst.rows != src.rows || dst.cols != src.cols) return -1;
     for (int r = 0; r < src.rows; r++)
-        for (int c = 0; c < src.cols; c++) put(dst, r, c, get(src, r, c));
+        for (int c = 0; c < src.cols; c++) hn_view_put(dst, r, c, hn_view_get(src, r, c));
     return 0;
 }
 
@@ -40,10 +29,8 @@ static const float *as_f32(hn_tensor t, int *ld, float **owned) {
         *ld = t.ld;
         return t.data;
     }
-    float *w = malloc(((size_t)t.rows * t.cols + 1) * sizeof(float));
+    float *w = hn_cpu_widen(t);
     if (!w) return NULL;
-    for (int r = 0; r < t.rows; r++)
-        for (int c = 0; c < t.cols; c++) w[(size_t)r * t.cols + c] = get(t, r, c);
     *ld = t.cols;
     *owned = w;
     return w;
@@ -55,7 +42,7 @@ int hn_cpu_matmul_t(const hn_backend *be, const hn_matmul_params *p) {
     int n = p->trans_b ? p->b.rows : p->b.cols, kb = p->trans_b ? p->b.cols : p->b.rows;
     if (k != kb || p->c.rows != m || p->c.cols != n) return -1;
     if (m <= 0 || n <= 0) return 0;
-    int lda, ldb, ldc, status = -1;
+    int lda = 0, ldb = 0, ldc = 0, status = -1;
     float *fa, *fb, *fc;
     const float *a = as_f32(p->a, &lda, &fa), *b = as_f32(p->b, &ldb, &fb);
     float *c = (float *)as_f32(p->c, &ldc, &fc);
@@ -73,7 +60,7 @@ int hn_cpu_matmul_t(const hn_backend *be, const hn_matmul_params *p) {
     }
     if (fc) /* round the float32 result into the bf16 output once */
         for (int r = 0; r < m; r++)
-            for (int j = 0; j < n; j++) put(p->c, r, j, fc[(size_t)r * ldc + j]);
+            for (int j = 0; j < n; j++) hn_view_put(p->c, r, j, fc[(size_t)r * ldc + j]);
     status = 0;
 done:
     free(fa);
@@ -90,8 +77,8 @@ int hn_cpu_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p) {
     if (p->gu.cols != 2 * H || p->h.rows != T || p->h.cols != H) return -1;
     for (int t = 0; t < T; t++)
         for (int i = 0; i < H; i++) {
-            float v = get(p->gu, t, i), g = get(p->gu, t, H + i);
-            put(p->h, t, i, v * g * sigmoidf(g));
+            float v = hn_view_get(p->gu, t, i), g = hn_view_get(p->gu, t, H + i);
+            hn_view_put(p->h, t, i, v * g * sigmoidf(g));
         }
     return 0;
 }
@@ -104,33 +91,32 @@ int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p) {
         return -1;
     for (int t = 0; t < T; t++)
         for (int i = 0; i < H; i++) {
-            float v = get(p->gu, t, i), g = get(p->gu, t, H + i), d = get(p->dh, t, i);
+            float v = hn_view_get(p->gu, t, i), g = hn_view_get(p->gu, t, H + i), d = hn_view_get(p->dh, t, i);
             float s = sigmoidf(g), dv = d * g * s, dg = d * v * s * (1.0f + g * (1.0f - s));
             if (p->accumulate) {
-                dv += get(p->dgu, t, i);
-                dg += get(p->dgu, t, H + i);
+                dv += hn_view_get(p->dgu, t, i);
+                dg += hn_view_get(p->dgu, t, H + i);
             }
-            put(p->dgu, t, i, dv);
-            put(p->dgu, t, H + i, dg);
+            hn_view_put(p->dgu, t, i, dv);
+            hn_view_put(p->dgu, t, H + i, dg);
         }
     return 0;
 }
 
 /* ---- rope and attention: the v1 float32 ops on widened copies ---- */
 
-/* a packed float32 copy of t (widened when bf16; NULL when out of memory) */
-static float *packed_f32(hn_tensor t) {
+float *hn_cpu_widen(hn_tensor t) {
     float *w = malloc(((size_t)t.rows * t.cols + 1) * sizeof(float));
     if (!w) return NULL;
     for (int r = 0; r < t.rows; r++)
-        for (int c = 0; c < t.cols; c++) w[(size_t)r * t.cols + c] = get(t, r, c);
+        for (int c = 0; c < t.cols; c++) w[(size_t)r * t.cols + c] = hn_view_get(t, r, c);
     return w;
 }
 
-static void store_packed(hn_tensor dst, const float *src, int add) {
+void hn_cpu_store(hn_tensor dst, const float *src, int add) {
     for (int r = 0; r < dst.rows; r++)
         for (int c = 0; c < dst.cols; c++)
-            put(dst, r, c, src[(size_t)r * dst.cols + c] + (add ? get(dst, r, c) : 0.0f));
+            hn_view_put(dst, r, c, src[(size_t)r * dst.cols + c] + (add ? hn_view_get(dst, r, c) : 0.0f));
 }
 
 int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p) {
@@ -141,11 +127,11 @@ int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p) {
                     p->theta, p->inverse);
         return 0;
     }
-    float *x = packed_f32(p->x);
+    float *x = hn_cpu_widen(p->x);
     if (!x) return -1;
     hn_cpu_rope(x, p->x.cols, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos, p->theta,
                 p->inverse);
-    store_packed(p->x, x, 0);
+    hn_cpu_store(p->x, x, 0);
     free(x);
     return 0;
 }
@@ -178,7 +164,7 @@ static float *qkv_f32(const hn_attention_params *p) {
     const hn_tensor *in[] = {&p->q, &p->k, &p->v};
     for (int i = 0; i < 3; i++)
         for (int r = 0; r < T; r++)
-            for (int c = 0; c < D; c++) x[(size_t)r * 3 * D + i * D + c] = get(*in[i], r, c);
+            for (int c = 0; c < D; c++) x[(size_t)r * 3 * D + i * D + c] = hn_view_get(*in[i], r, c);
     return x;
 }
 
@@ -196,7 +182,7 @@ int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *
     if (x && out) {
         hn_cpu_attention_forward(out, p->lse, x, x + D, x + 2 * D, 3 * D, p->seqs, p->heads,
                                  p->head_dim, p->window, p->scale);
-        store_packed(p->out, out, 0);
+        hn_cpu_store(p->out, out, 0);
         status = 0;
     }
     free(x);
@@ -214,7 +200,7 @@ int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params 
         return 0;
     }
     int T = p->seqs->total, D = p->heads * p->head_dim;
-    float *x = qkv_f32(p), *out = packed_f32(p->out), *dout = packed_f32(p->dout);
+    float *x = qkv_f32(p), *out = hn_cpu_widen(p->out), *dout = hn_cpu_widen(p->dout);
     float *g = calloc((size_t)T * 3 * D + 1, sizeof(float));
     int status = -1;
     if (x && out && dout && g) {
@@ -224,7 +210,7 @@ int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params 
         for (int i = 0; i < 3; i++)
             for (int r = 0; r < T; r++)
                 for (int c = 0; c < D; c++)
-                    put(*grad[i], r, c, get(*grad[i], r, c) + g[(size_t)r * 3 * D + i * D + c]);
+                    hn_view_put(*grad[i], r, c, hn_view_get(*grad[i], r, c) + g[(size_t)r * 3 * D + i * D + c]);
         status = 0;
     }
     free(x);

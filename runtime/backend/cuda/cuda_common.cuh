@@ -29,7 +29,7 @@ void hn_cuda_launched(const char *name);
 enum { HN_SCRATCH_REDUCE = 0, HN_SCRATCH_CHUNKS, HN_SCRATCH_SSD, HN_SCRATCH_ATT,
        HN_SCRATCH_CONV, HN_SCRATCH_BF16A, HN_SCRATCH_BF16B, HN_SCRATCH_SSD_PART,
        HN_SCRATCH_MOE, HN_SCRATCH_SSDC, HN_SCRATCH_SSDC_PART,
-       HN_SCRATCH_SSDC_STATE, HN_SCRATCH_TYPED, HN_SCRATCH_SSD_MMA, HN_SCRATCH_N };
+       HN_SCRATCH_SSDC_STATE, HN_SCRATCH_TYPED, HN_SCRATCH_SSD_MMA, HN_SCRATCH_NORM, HN_SCRATCH_SSD_IO, HN_SCRATCH_N };
 void *hn_cuda_scratch(int slot, size_t bytes);
 
 static inline unsigned hn_blocks(size_t n, unsigned threads) {

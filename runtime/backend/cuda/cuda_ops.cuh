@@ -96,15 +96,16 @@ void hn_cuda_ssdc_scan(float *out, float *final_state, size_t final_stride, cons
                        const float *el, const int32_t *cb, int n_seqs, int H, size_t PN,
                        int reverse);
 int hn_cuda_ssd_mma_supports(const hn_ssm_dims *d);
-void hn_cuda_ssd_mma_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+/* y, dt_raw and ddt_raw: float32 or bf16 views (ddt_raw as ops_ssm.h's gradient rule) */
+void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
                              const float *x, const float *B, const float *C, int ld,
-                             const float *dt_raw, int ld_dt, const float *dt_bias,
+                             hn_tensor dt_raw, const float *dt_bias,
                              const float *A_log, const float *D, const hn_seqs *seqs,
                              const hn_ssm_dims *d);
-void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
                               float *ddt_bias, float *dA_log, float *dD, const float *dy,
                               const float *x, const float *B, const float *C, int ld,
-                              const float *dt_raw, int ld_dt, const float *dt_bias,
+                              hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
                               const hn_seqs *seqs, const hn_ssm_dims *d);
 void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
@@ -118,6 +119,38 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
                            const float *dt_raw, int ld_dt, const float *dt_bias,
                            const float *A_log, const float *D, const float *chunk_states,
                            const hn_seqs *seqs, const hn_ssm_dims *d);
+/* The SSD as the v1 ops (ssm.cu, whichever kernels ssd_pick chooses), y, dt_raw and
+ * ddt_raw as views: bf16 ones only where hn_cuda_ssd_typed_io says the chosen kernels
+ * read and write them (the tensor-core ones); float32 views with y packed elsewhere. */
+int hn_cuda_ssd_typed_io(const hn_ssm_dims *d);
+void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
+                         size_t final_stride, const float *x, const float *B, const float *C,
+                         int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d);
+void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+                          float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                          const float *x, const float *B, const float *C, int ld,
+                          hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                          const float *D, const float *chunk_states, const hn_seqs *seqs,
+                          const hn_ssm_dims *d);
+/* ssm_conv.cu, ssm_norm.cu: the v1 convolution and gated RMSNorm */
+void hn_cuda_conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
+                            const hn_seqs *seqs, int C, int K);
+void hn_cuda_conv1d_backward(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
+                             const float *x, int ld_x, const float *w, const float *bias,
+                             const hn_seqs *seqs, int C, int K);
+void hn_cuda_grms_forward(float *out, float *rstd, const float *x, const float *z, int ld_z,
+                          const float *w, int T, int Dm, int gs, float eps);
+void hn_cuda_grms_backward(float *dx, float *dz, int ld_dz, float *dw, const float *dout,
+                           const float *x, const float *z, int ld_z, const float *w,
+                           const float *rstd, int T, int Dm, int gs);
+/* the typed Mamba-2 ops (ops_ssm.h "_t"): ssm_conv.cu, ssd_typed.cu, ssm_norm.cu */
+extern "C" int hn_cuda_conv1d_forward_t(const hn_backend *be, const hn_conv1d_params *p);
+extern "C" int hn_cuda_conv1d_backward_t(const hn_backend *be, const hn_conv1d_params *p);
+extern "C" int hn_cuda_ssd_forward_t(const hn_backend *be, const hn_ssd_params *p);
+extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p);
+extern "C" int hn_cuda_gated_rmsnorm_forward_t(const hn_backend *be, const hn_gated_norm_params *p);
+extern "C" int hn_cuda_gated_rmsnorm_backward_t(const hn_backend *be, const hn_gated_norm_params *p);
 
 /* generation steps of the chunk family (chunk_step.cu) */
 void hn_cuda_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,

@@ -19,11 +19,14 @@
  * state-passing terms e^cs_last <dS_end, S0> + sum_j B_j . dB_j(state term). dB and dC
  * are summed over the heads of a group in registers, so the per-head shares are read
  * off as differences of the running dot products (fp32; the sums are short).
+ * dt_raw, y and d dt_raw are typed views (float32 or bf16, cuda_view.cuh): the mamba2
+ * layer keeps dt_raw and y in bf16 and its in-projection reads d dt_raw in bf16.
  * Deterministic: no atomics; every sum has a fixed order. */
 #include <cuda_bf16.h>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/cuda/cuda_view.cuh"
 #include "backend/cuda/mma_bf16.cuh"
 
 typedef __nv_bfloat16 bf16;
@@ -146,7 +149,7 @@ __device__ __forceinline__ tile_rec tile_at(const int32_t *tiles, int i) {
 
 /* ---------------------------------------------------------------- prep */
 /* one warp per (chunk, head): dt and the running sum of dt A, head-major [H][T] */
-__global__ void __launch_bounds__(32) k_ssd_prep(float *dtv, float *csv, const float *dt_raw, int ld_dt,
+__global__ void __launch_bounds__(32) k_ssd_prep(float *dtv, float *csv, view dt_raw,
                                                  const float *dt_bias, const float *A_log,
                                                  const int32_t *tab, int T) {
     int ci = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
@@ -155,7 +158,7 @@ __global__ void __launch_bounds__(32) k_ssd_prep(float *dtv, float *csv, const f
     size_t base = (size_t)h * T + c0;
     for (int r0 = 0; r0 < q; r0 += 32) {
         int r = r0 + lane;
-        float dt = r < q ? hn_softplusf(dt_raw[(size_t)(c0 + r) * ld_dt + h] + bias) : 0.0f;
+        float dt = r < q ? hn_softplusf(vget(dt_raw, c0 + r, h) + bias) : 0.0f;
         float v = dt * A;
 #pragma unroll
         for (int o = 1; o < 32; o <<= 1) {
@@ -248,7 +251,8 @@ __device__ __forceinline__ void query_decay(float s[8][4], const float csi[2], c
 }
 
 /* ---------------------------------------------------------------- forward output */
-__global__ void __launch_bounds__(NT) k_ssd_out(float *y, const float *states, const float *x,
+/* y is written in float32, or in bf16 to y16 when that is not NULL */
+__global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float *states, const float *x,
                                                 const float *Bm, const float *Cm, int ld,
                                                 const float *dtv, const float *csv, const float *Dv,
                                                 const int32_t *tiles, int T, int H, int HG) {
@@ -290,12 +294,17 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, const float *states, c
         int r = r_of[e2];
         if (r >= t.rows) continue;
         const float *xr = x + (size_t)(t.t0 + r) * ld + h * D64;
-        float *yr = y + (size_t)(t.t0 + r) * HP + h * D64;
+        size_t y0 = (size_t)(t.t0 + r) * HP + h * D64;
 #pragma unroll
         for (int n = 0; n < 8; n++) {
             int p = n * 8 + 2 * c;
-            yr[p] = acc[n][2 * e2] + Dh * xr[p];
-            yr[p + 1] = acc[n][2 * e2 + 1] + Dh * xr[p + 1];
+            float v0 = acc[n][2 * e2] + Dh * xr[p], v1 = acc[n][2 * e2 + 1] + Dh * xr[p + 1];
+            if (y16) {
+                *(__nv_bfloat162 *)(y16 + y0 + p) = __floats2bfloat162_rn(v0, v1);
+            } else {
+                y[y0 + p] = v0;
+                y[y0 + p + 1] = v1;
+            }
         }
     }
 }
@@ -491,10 +500,10 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
  * last row) -> its reverse running sum d a_k (a = dt A) -> d dt_k = direct + d a_k A ->
  * d dt_raw through the softplus; per-(chunk, head) partial sums of d dt_bias and dA_log
  * into scal[c, h, 0..1]. */
-__global__ void __launch_bounds__(32) k_ssd_post(float *ddt_raw, int ld_ddt, float *scal,
+__global__ void __launch_bounds__(32) k_ssd_post(view ddt_raw, float *scal,
                                                  const float *ddt_dir, const float *dcs,
                                                  const float *sst, const float *dtv, const float *csv,
-                                                 const float *dt_raw, int ld_dt, const float *dt_bias,
+                                                 view dt_raw, const float *dt_bias,
                                                  const float *A_log, const float *states,
                                                  const float *dstates, const int32_t *tab, int T, int H) {
     int ci = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
@@ -520,8 +529,8 @@ __global__ void __launch_bounds__(32) k_ssd_post(float *ddt_raw, int ld_ddt, flo
         if (r < q) {
             float ddt = ddt_dir[base + r] + v * A;
             acc_A += v * dtv[base + r];
-            float gr = ddt * hn_sigmoidf(dt_raw[(size_t)(c0 + r) * ld_dt + h] + bias);
-            ddt_raw[(size_t)(c0 + r) * ld_ddt + h] += gr;
+            float gr = ddt * hn_sigmoidf(vget(dt_raw, c0 + r, h) + bias);
+            vgrad(ddt_raw, c0 + r, h, gr);
             acc_b += gr;
         }
         carry = __shfl_sync(FULL, v, 0);
@@ -564,9 +573,9 @@ static float *scratch(const hn_ssd_plan *pl, int T, int H, int backward) {
     return (float *)hn_cuda_scratch(HN_SCRATCH_SSD_MMA, n * sizeof(float));
 }
 
-void hn_cuda_ssd_mma_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
                              const float *x, const float *B, const float *C, int ld,
-                             const float *dt_raw, int ld_dt, const float *dt_bias,
+                             hn_tensor dt_raw, const float *dt_bias,
                              const float *A_log, const float *D, const hn_seqs *seqs,
                              const hn_ssm_dims *d) {
     int T = seqs->total, H = d->heads, HG = d->heads / d->ngroups;
@@ -579,17 +588,19 @@ void hn_cuda_ssd_mma_forward(float *y, float *chunk_states, float *final_state, 
     if (!ws || !z) return;
     float *dtv = ws, *csv = ws + (size_t)H * T, *el = z + nz;
     dim3 per_chunk(pl.n_chunks, H), per_tile(pl.n_tiles, H);
-    k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, dt_raw, ld_dt, dt_bias, A_log, pl.tab, T);
+    k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, view_of(dt_raw), dt_bias, A_log, pl.tab, T);
     k_ssd_state<<<per_chunk, NT>>>(z, el, x, ld, B, ld, dtv, csv, pl.tab, T, H, HG, 0);
     hn_cuda_ssdc_scan(chunk_states, final_state, final_stride, z, el, pl.cb, seqs->n, H, PN, 0);
-    k_ssd_out<<<per_tile, NT>>>(y, chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
+    int y16 = y.dtype == HN_BF16;
+    k_ssd_out<<<per_tile, NT>>>(y16 ? NULL : (float *)y.data, y16 ? (bf16 *)y.data : NULL,
+                                chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
     HN_LAUNCHED("ssd_forward mma");
 }
 
-void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
                               float *ddt_bias, float *dA_log, float *dD, const float *dy,
                               const float *x, const float *B, const float *C, int ld,
-                              const float *dt_raw, int ld_dt, const float *dt_bias,
+                              hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
                               const hn_seqs *seqs, const hn_ssm_dims *d) {
     int T = seqs->total, H = d->heads, G = d->ngroups, HG = H / G, HP = H * D64;
@@ -604,7 +615,7 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, float *d
     float *dDp = sst + HT, *scal = dDp + (size_t)pl.n_tiles * H;
     float *dstates = z + nz, *el = dstates + nz;
     dim3 per_chunk(pl.n_chunks, H);
-    k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, dt_raw, ld_dt, dt_bias, A_log, pl.tab, T);
+    k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, view_of(dt_raw), dt_bias, A_log, pl.tab, T);
     k_ssd_state<<<per_chunk, NT>>>(z, el, dy, HP, C, ld, dtv, csv, pl.tab, T, H, HG, 1);
     hn_cuda_ssdc_scan(dstates, NULL, 0, z, el, pl.cb, seqs->n, H, PN, 1);
     /* built for four blocks an SM (128 registers; measured on the M1 shape: 4.74 ms
@@ -614,7 +625,7 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, float *d
                                    dstates, pl.tab, pl.tiles, T, H, HG);
     k_ssd_bwd_query<4><<<grid, NT>>>(dC, ldd, dcs, dy, x, B, C, ld, dtv, csv, chunk_states, pl.tiles, T,
                                      H, HG);
-    k_ssd_post<<<per_chunk, 32>>>(ddt_raw, ld_ddt, scal, ddt_dir, dcs, sst, dtv, csv, dt_raw, ld_dt,
+    k_ssd_post<<<per_chunk, 32>>>(view_of(ddt_raw), scal, ddt_dir, dcs, sst, dtv, csv, view_of(dt_raw),
                                   dt_bias, A_log, chunk_states, dstates, pl.tab, T, H);
     k_ssd_scalars<<<(H + 127) / 128, 128>>>(ddt_bias, dA_log, dD, scal, pl.n_chunks, dDp, pl.n_tiles, H);
     HN_LAUNCHED("ssd_backward mma");

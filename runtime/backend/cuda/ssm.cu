@@ -1,5 +1,6 @@
-/* cuda Mamba-2 ops (ops_ssm.h): causal depthwise convolution + SiLU, gated RMSNorm,
- * the SSD scan and the single-step (inference) kernels.
+/* cuda Mamba-2 ops (ops_ssm.h): the SSD scan, the single-step (inference) kernels and
+ * the op table (the convolution is in ssm_conv.cu, the gated RMSNorm in ssm_norm.cu, the
+ * typed SSD entry points in ssd_typed.cu).
  *
  * The SSD scan here is the plain recurrence S_t = exp(dt_t A) S_{t-1} + dt_t x_t B_t^T,
  * y_t = S_t C_t + D x_t, walked in time order by one warp per (sequence, head, group of
@@ -20,257 +21,7 @@
 #define TPB 256
 #define NPT 16 /* state values per thread */
 
-/* ---- causal depthwise convolution + SiLU ---- */
-__device__ __forceinline__ float conv_pre(const float *x, int ld_x, const float *wc, float b,
-                                          int t, int t0, int c, int K) {
-    float acc = b;
-    for (int k = 0; k < K; k++) {
-        int r = t - (K - 1) + k;
-        if (r >= t0) acc += wc[k] * x[(size_t)r * ld_x + c];
-    }
-    return acc;
-}
-
-__global__ void k_conv_fwd(float *out, const float *x, int ld_x, const float *w, const float *bias,
-                           const int32_t *pos, int T, int C, int K) {
-    size_t n = (size_t)T * C;
-    HN_GRID_STRIDE(i, n) {
-        int t = (int)(i / C), c = (int)(i % C);
-        float p = conv_pre(x, ld_x, w + (size_t)c * K, bias[c], t, t - pos[t], c, K);
-        out[i] = p * hn_sigmoidf(p);
-    }
-}
-
-/* g = dout * silu'(pre) */
-__global__ void k_conv_g(float *g, const float *dout, const float *x, int ld_x, const float *w,
-                         const float *bias, const int32_t *pos, int T, int C, int K) {
-    size_t n = (size_t)T * C;
-    HN_GRID_STRIDE(i, n) {
-        int t = (int)(i / C), c = (int)(i % C);
-        float p = conv_pre(x, ld_x, w + (size_t)c * K, bias[c], t, t - pos[t], c, K);
-        float sg = hn_sigmoidf(p);
-        g[i] = dout[i] * sg * (1.0f + p * (1.0f - sg));
-    }
-}
-
-/* dx[r, c] += sum_k g[r + K-1-k, c] w[c, k] over rows of r's sequence */
-__global__ void k_conv_dx(float *dx, int ld_dx, const float *g, const float *w,
-                          const int32_t *pos, int T, int C, int K) {
-    size_t n = (size_t)T * C;
-    HN_GRID_STRIDE(i, n) {
-        int r = (int)(i / C), c = (int)(i % C), start = r - pos[r];
-        float acc = 0;
-        for (int k = 0; k < K; k++) {
-            int t = r + (K - 1) - k;
-            if (t < T && t - pos[t] == start) acc += g[(size_t)t * C + c] * w[(size_t)c * K + k];
-        }
-        dx[(size_t)r * ld_dx + c] += acc;
-    }
-}
-
-#define CONV_STRIP 256
-#define MAXK 16
-__global__ void k_conv_dw(float *dw, float *dbias, const float *g, const float *x, int ld_x,
-                          const int32_t *pos, int T, int C, int K) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    int r0 = blockIdx.y * CONV_STRIP, r1 = min(T, r0 + CONV_STRIP);
-    float acc[MAXK], ab = 0;
-    for (int k = 0; k < K; k++) acc[k] = 0;
-    for (int t = r0; t < r1; t++) {
-        float gv = g[(size_t)t * C + c];
-        int t0 = t - pos[t];
-        ab += gv;
-        for (int k = 0; k < K; k++) {
-            int r = t - (K - 1) + k;
-            if (r >= t0) acc[k] += gv * x[(size_t)r * ld_x + c];
-        }
-    }
-    if (r1 <= r0) return;
-    atomicAdd(dbias + c, ab);
-    for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)c * K + k, acc[k]);
-}
-
-/* ---- the same convolution as sliding windows: one thread per (channel, strip of
- * CONV_ROWS rows) keeps the last K inputs (and, backward, the last K gradients) in
- * registers, so every element is read once and consecutive threads read consecutive
- * channels. Kernel widths up to CONV_MAXK_FAST; wider ones take the kernels above. */
-#define CONV_ROWS 64
-#define CONV_MAXK_FAST 8
-
-template <int K>
-__global__ void __launch_bounds__(128) k_conv_fwd_win(float *out, const float *x, int ld_x, const float *w,
-                                                      const float *bias, const int32_t *pos, int T, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
-    if (c >= C) return;
-    int r1 = min(T, r0 + CONV_ROWS);
-    float wc[K], win[K];
-#pragma unroll
-    for (int k = 0; k < K; k++) wc[k] = w[(size_t)c * K + k];
-#pragma unroll
-    for (int k = 0; k < K - 1; k++) { /* rows r0 - K + 1 .. r0 - 1 */
-        int r = r0 - (K - 1) + k;
-        win[k + 1] = r >= 0 ? x[(size_t)r * ld_x + c] : 0.0f;
-    }
-    float b = bias[c];
-    for (int t = r0; t < r1; t++) {
-#pragma unroll
-        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
-        win[K - 1] = x[(size_t)t * ld_x + c];
-        int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
-        float p = b;
-#pragma unroll
-        for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
-        out[(size_t)t * C + c] = p * hn_sigmoidf(p);
-    }
-}
-
-/* backward of one strip: g_t = dout_t silu'(pre_t) for t in [r0, r1 + K - 1) (the
- * K - 1 rows past the strip feed its dx), dx_r += sum_k g_(r + K-1-k) w_k within r's
- * sequence, and the strip's partial sums of dw and dbias into part [strips][C][K + 1] */
-template <int K>
-__global__ void __launch_bounds__(128) k_conv_bwd_win(float *dx, int ld_dx, float *part, const float *dout,
-                                                      const float *x, int ld_x, const float *w,
-                                                      const float *bias, const int32_t *pos, int T, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
-    if (c >= C) return;
-    int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
-    float wc[K], win[K], gring[K], dw[K], db = 0.0f;
-    int sring[K]; /* the sequence start of each gradient in gring */
-#pragma unroll
-    for (int k = 0; k < K; k++) {
-        wc[k] = w[(size_t)c * K + k];
-        gring[k] = dw[k] = 0.0f;
-        sring[k] = -1;
-    }
-#pragma unroll
-    for (int k = 0; k < K - 1; k++) {
-        int r = r0 - (K - 1) + k;
-        win[k + 1] = r >= 0 ? x[(size_t)r * ld_x + c] : 0.0f;
-    }
-    float b = bias[c];
-    for (int t = r0; t < r1 + K - 1; t++) {
-        float gt = 0.0f;
-        int st = -2;
-#pragma unroll
-        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
-        if (t < r_end) {
-            win[K - 1] = x[(size_t)t * ld_x + c];
-            int pt = pos[t], first = K - 1 - pt;
-            float p = b;
-#pragma unroll
-            for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
-            float sg = hn_sigmoidf(p);
-            gt = dout[(size_t)t * C + c] * sg * (1.0f + p * (1.0f - sg));
-            st = t - pt;
-            if (t < r1) {
-                db += gt;
-#pragma unroll
-                for (int k = 0; k < K; k++) dw[k] += k >= first ? gt * win[k] : 0.0f;
-            }
-        }
-#pragma unroll
-        for (int k = 0; k < K - 1; k++) {
-            gring[k] = gring[k + 1];
-            sring[k] = sring[k + 1];
-        }
-        gring[K - 1] = gt;
-        sring[K - 1] = st;
-        int r = t - (K - 1); /* its gradients g_r .. g_t are all in the ring now */
-        if (r >= r0) {
-            int sr = sring[0];
-            float acc = 0.0f;
-#pragma unroll
-            for (int k = 0; k < K; k++) acc += sring[K - 1 - k] == sr ? gring[K - 1 - k] * wc[k] : 0.0f;
-            dx[(size_t)r * ld_dx + c] += acc;
-        }
-    }
-    float *pp = part + ((size_t)blockIdx.y * C + c) * (K + 1);
-#pragma unroll
-    for (int k = 0; k < K; k++) pp[k] = dw[k];
-    pp[K] = db;
-}
-
-/* dw, dbias += the strips' partial sums, in strip order */
-__global__ void k_conv_dw_sum(float *dw, float *dbias, const float *part, int strips, int C, int K) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= C * (K + 1)) return;
-    int c = i / (K + 1), k = i % (K + 1);
-    float s = 0.0f;
-    for (int b = 0; b < strips; b++) s += part[((size_t)b * C + c) * (K + 1) + k];
-    if (k < K) dw[(size_t)c * K + k] += s;
-    else dbias[c] += s;
-}
-
-template <int K>
-static void conv_fwd_k(float *out, const float *x, int ld_x, const float *w, const float *bias,
-                       const hn_seqs *s, int C) {
-    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
-    k_conv_fwd_win<K><<<grid, 128>>>(out, x, ld_x, w, bias, s->pos_dev, s->total, C);
-}
-template <int K>
-static void conv_bwd_k(float *dx, int ld_dx, float *part, const float *dout, const float *x,
-                       int ld_x, const float *w, const float *bias, const hn_seqs *s, int C) {
-    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
-    k_conv_bwd_win<K><<<grid, 128>>>(dx, ld_dx, part, dout, x, ld_x, w, bias, s->pos_dev, s->total, C);
-}
-#define CONV_SWITCH(K, CALL)                        \
-    switch (K) {                                    \
-    case 1: CALL(1); break;                         \
-    case 2: CALL(2); break;                         \
-    case 3: CALL(3); break;                         \
-    case 4: CALL(4); break;                         \
-    case 5: CALL(5); break;                         \
-    case 6: CALL(6); break;                         \
-    case 7: CALL(7); break;                         \
-    default: CALL(8); break;                        \
-    }
-
-static void conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
-                           const hn_seqs *seqs, int C, int K) {
-    size_t n = (size_t)seqs->total * C;
-    if (!n) return;
-    if (K <= CONV_MAXK_FAST) {
-#define FWD(k) conv_fwd_k<k>(out, x, ld_x, w, bias, seqs, C)
-        CONV_SWITCH(K, FWD)
-#undef FWD
-    } else {
-        k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, ld_x, w, bias, seqs->pos_dev, seqs->total, C, K);
-    }
-    HN_LAUNCHED("conv1d_forward");
-}
-
-static void conv1d_backward(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
-                            const float *x, int ld_x, const float *w, const float *bias,
-                            const hn_seqs *seqs, int C, int K) {
-    int T = seqs->total;
-    size_t n = (size_t)T * C;
-    if (!n) return;
-    if (K > MAXK) {
-        hn_cuda_note(cudaErrorInvalidValue, "conv1d: kernel width > 16");
-        return;
-    }
-    if (K <= CONV_MAXK_FAST) {
-        int strips = (T + CONV_ROWS - 1) / CONV_ROWS;
-        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (size_t)strips * C * (K + 1) * sizeof(float));
-        if (!part) return;
-#define BWD(k) conv_bwd_k<k>(dx, ld_dx, part, dout, x, ld_x, w, bias, seqs, C)
-        CONV_SWITCH(K, BWD)
-#undef BWD
-        int items = C * (K + 1);
-        k_conv_dw_sum<<<(items + 127) / 128, 128>>>(dw, dbias, part, strips, C, K);
-        HN_LAUNCHED("conv1d_backward");
-        return;
-    }
-    float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, n * sizeof(float));
-    if (!g) return;
-    k_conv_g<<<hn_blocks(n, TPB), TPB>>>(g, dout, x, ld_x, w, bias, seqs->pos_dev, T, C, K);
-    k_conv_dx<<<hn_blocks(n, TPB), TPB>>>(dx, ld_dx, g, w, seqs->pos_dev, T, C, K);
-    dim3 grid((C + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
-    k_conv_dw<<<grid, 128>>>(dw, dbias, g, x, ld_x, seqs->pos_dev, T, C, K);
-    HN_LAUNCHED("conv1d_backward");
-}
-
+/* ---- inference: the convolution's state and one step ---- */
 __global__ void k_conv_state(float *st, size_t stride, const float *x, int ld_x,
                              const int32_t *offsets, int n, int C, int K) {
     size_t items = (size_t)n * (K - 1) * C;
@@ -321,82 +72,6 @@ static void conv1d_step(float *out, float *conv_state, size_t stride, const floa
     k_conv_step<<<hn_blocks(items, TPB), TPB>>>(out, conv_state, stride, x, ld_x, w, bias, pos, n,
                                                  C, K);
     HN_LAUNCHED("conv1d_step");
-}
-
-/* ---- gated RMSNorm: one warp per (row, group) ---- */
-__global__ void k_grms_fwd(float *out, float *rstd, const float *x, const float *z, int ld_z,
-                           const float *w, int T, int Dm, int gs, float eps) {
-    int ng = Dm / gs;
-    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (item >= (long)T * ng) return;
-    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
-    const float *xr = x + (size_t)t * Dm, *zr = z + (size_t)t * ld_z;
-    double ss = 0;
-    for (int c = c0 + lane; c < c0 + gs; c += 32) {
-        float v = xr[c] * zr[c] * hn_sigmoidf(zr[c]);
-        ss += (double)v * v;
-    }
-    ss = hn_warp_sum_d(ss);
-    float r = (float)(1.0 / sqrt(ss / gs + (double)eps));
-    if (lane == 0) rstd[item] = r;
-    for (int c = c0 + lane; c < c0 + gs; c += 32) {
-        float v = xr[c] * zr[c] * hn_sigmoidf(zr[c]);
-        out[(size_t)t * Dm + c] = v * (r * w[c]);
-    }
-}
-__global__ void k_grms_bwd(float *dx, float *dz, int ld_dz, const float *dout, const float *x,
-                           const float *z, int ld_z, const float *w, const float *rstd, int T,
-                           int Dm, int gs) {
-    int ng = Dm / gs;
-    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (item >= (long)T * ng) return;
-    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
-    const float *xr = x + (size_t)t * Dm, *zr = z + (size_t)t * ld_z, *gr = dout + (size_t)t * Dm;
-    double r = rstd[item], hg = 0;
-    for (int c = c0 + lane; c < c0 + gs; c += 32)
-        hg += (double)gr[c] * w[c] * ((double)xr[c] * zr[c] * hn_sigmoidf(zr[c]));
-    hg = hn_warp_sum_d(hg);
-    double k = r * r * r * hg / gs;
-    for (int c = c0 + lane; c < c0 + gs; c += 32) {
-        float sg = hn_sigmoidf(zr[c]), silu = zr[c] * sg;
-        double gv = (double)xr[c] * silu;
-        float dg = (float)(r * gr[c] * w[c] - k * gv);
-        dx[(size_t)t * Dm + c] += dg * silu;
-        dz[(size_t)t * ld_dz + c] += dg * xr[c] * sg * (1.0f + zr[c] * (1.0f - sg));
-    }
-}
-__global__ void k_grms_dw(float *dw, const float *dout, const float *x, const float *z, int ld_z,
-                          const float *rstd, int T, int Dm, int gs) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= Dm) return;
-    int ng = Dm / gs, r0 = blockIdx.y * CONV_STRIP, r1 = min(T, r0 + CONV_STRIP);
-    double acc = 0;
-    for (int t = r0; t < r1; t++) {
-        float zv = z[(size_t)t * ld_z + c];
-        acc += (double)dout[(size_t)t * Dm + c] * x[(size_t)t * Dm + c] * zv * hn_sigmoidf(zv) *
-               rstd[(size_t)t * ng + c / gs];
-    }
-    if (r1 > r0) atomicAdd(dw + c, (float)acc);
-}
-static void grms_forward(float *out, float *rstd, const float *x, const float *z, int ld_z,
-                         const float *w, int T, int Dm, int gs, float eps) {
-    long items = (long)T * (Dm / gs);
-    if (items <= 0) return;
-    k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, ld_z, w, T, Dm, gs, eps);
-    HN_LAUNCHED("gated_rmsnorm_forward");
-}
-static void grms_backward(float *dx, float *dz, int ld_dz, float *dw, const float *dout,
-                          const float *x, const float *z, int ld_z, const float *w,
-                          const float *rstd, int T, int Dm, int gs) {
-    long items = (long)T * (Dm / gs);
-    if (items <= 0) return;
-    k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, ld_dz, dout, x, z, ld_z, w, rstd, T,
-                                                     Dm, gs);
-    dim3 grid((Dm + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
-    k_grms_dw<<<grid, 128>>>(dw, dout, x, z, ld_z, rstd, T, Dm, gs);
-    HN_LAUNCHED("gated_rmsnorm_backward");
 }
 
 /* ---- SSD scan ----
@@ -584,17 +259,12 @@ __global__ void __launch_bounds__(32) k_ssd_fwd(float *y, float *chunk_states, f
 
 static size_t ssd_ws(const hn_ssm_dims *d) { return 1; }
 
-static void ssd_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
-                        const float *x, const float *B, const float *C, int ld,
-                        const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
-                        const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
-    ssd_impl impl = ssd_pick(d);
-    g_last_impl = impl;
-    if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
-                                ld_dt, dt_bias, A_log, D, seqs, d);
-        return;
-    }
+/* the chunked and the row-recurrence kernels (float32 y and dt_raw) */
+static void ssd_forward_f32(ssd_impl impl, float *y, float *chunk_states, float *final_state,
+                            size_t final_stride, const float *x, const float *B, const float *C,
+                            int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
+                            const float *A_log, const float *D, const hn_seqs *seqs,
+                            const hn_ssm_dims *d) {
     if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
                              ld_dt, dt_bias, A_log, D, seqs, d);
@@ -611,6 +281,49 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
                             dt_bias, A_log, D, seqs->offsets_dev, cb, d->heads, d->headdim,
                             d->d_state, d->ngroups, d->chunk, tpr);
     HN_LAUNCHED("ssd_forward");
+}
+
+int hn_cuda_ssd_typed_io(const hn_ssm_dims *d) { return ssd_pick(d) == SSD_MMA; }
+
+/* where the kernels take float32 only, views of another kind are refused (ssd_typed.cu
+ * makes float32 copies first) */
+static int f32_io(hn_tensor a, hn_tensor b, const char *what) {
+    if (a.dtype == HN_F32 && b.dtype == HN_F32) return 1;
+    hn_cuda_note(cudaErrorInvalidValue, what);
+    return 0;
+}
+
+void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
+                         size_t final_stride, const float *x, const float *B, const float *C,
+                         int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
+                                dt_bias, A_log, D, seqs, d);
+        return;
+    }
+    if (f32_io(y, dt_raw, "ssd_forward: bf16 y or dt_raw for float32 kernels"))
+        ssd_forward_f32(impl, (float *)y.data, chunk_states, final_state, final_stride, x, B, C,
+                        ld, (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log, D, seqs, d);
+}
+
+/* the [T, cols] float32 view of a v1 op's argument with row stride ld */
+static hn_tensor f32_view(const float *p, int T, int cols, int ld) {
+    hn_tensor t = {(void *)p, HN_F32, T, cols, ld};
+    return t;
+}
+
+static void ssd_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
+                        const float *x, const float *B, const float *C, int ld,
+                        const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                        const float *D, const hn_seqs *seqs, const hn_ssm_dims *d, float *ws) {
+    (void)ws;
+    int T = seqs->total, H = d->heads;
+    hn_cuda_ssd_forward(f32_view(y, T, H * d->headdim, H * d->headdim), chunk_states, final_state,
+                        final_stride, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
+                        seqs, d);
 }
 
 __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC, int ldd,
@@ -751,19 +464,12 @@ __global__ void k_ssd_reduce(float *dB, float *dC, int ldd, const float *part, i
     }
 }
 
-static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
-                         float *ddt_bias, float *dA_log, float *dD, const float *dy,
-                         const float *x, const float *B, const float *C, int ld,
-                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
-                         const float *D, const float *chunk_states, const hn_seqs *seqs,
-                         const hn_ssm_dims *d, float *ws) {
-    ssd_impl impl = ssd_pick(d);
-    g_last_impl = impl;
-    if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B,
-                                 C, ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
-        return;
-    }
+static void ssd_backward_f32(ssd_impl impl, float *dx, float *dB, float *dC, int ldd,
+                             float *ddt_raw, int ld_ddt, float *ddt_bias, float *dA_log, float *dD,
+                             const float *dy, const float *x, const float *B, const float *C,
+                             int ld, const float *dt_raw, int ld_dt, const float *dt_bias,
+                             const float *A_log, const float *D, const float *chunk_states,
+                             const hn_seqs *seqs, const hn_ssm_dims *d) {
     if (impl == SSD_CHUNKED) {
         hn_cuda_ssdc_backward(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C,
                               ld, dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs, d);
@@ -789,6 +495,38 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
     size_t items = (size_t)T * d->ngroups * 2 * d->d_state;
     k_ssd_reduce<<<hn_blocks(items, 256), 256>>>(dB, dC, ldd, part, T, d->ngroups, d->d_state, nwg);
     HN_LAUNCHED("ssd_backward reduce");
+}
+
+void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+                          float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                          const float *x, const float *B, const float *C, int ld,
+                          hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                          const float *D, const float *chunk_states, const hn_seqs *seqs,
+                          const hn_ssm_dims *d) {
+    ssd_impl impl = ssd_pick(d);
+    g_last_impl = impl;
+    if (impl == SSD_MMA) {
+        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, x, B, C, ld,
+                                 dt_raw, dt_bias, A_log, D, chunk_states, seqs, d);
+        return;
+    }
+    if (f32_io(ddt_raw, dt_raw, "ssd_backward: bf16 dt_raw or ddt_raw for float32 kernels"))
+        ssd_backward_f32(impl, dx, dB, dC, ldd, (float *)ddt_raw.data, ddt_raw.ld, ddt_bias,
+                         dA_log, dD, dy, x, B, C, ld, (const float *)dt_raw.data, dt_raw.ld,
+                         dt_bias, A_log, D, chunk_states, seqs, d);
+}
+
+static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
+                         float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                         const float *x, const float *B, const float *C, int ld,
+                         const float *dt_raw, int ld_dt, const float *dt_bias, const float *A_log,
+                         const float *D, const float *chunk_states, const hn_seqs *seqs,
+                         const hn_ssm_dims *d, float *ws) {
+    (void)ws;
+    int T = seqs->total, H = d->heads;
+    hn_cuda_ssd_backward(dx, dB, dC, ldd, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
+                         dy, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
+                         chunk_states, seqs, d);
 }
 
 /* one thread per (sequence, head, row p) */
@@ -831,16 +569,22 @@ static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
 
 static hn_ops_ssm make_ssm_ops(void) {
     hn_ops_ssm o;
-    o.conv1d_forward = conv1d_forward;
-    o.conv1d_backward = conv1d_backward;
+    o.conv1d_forward = hn_cuda_conv1d_forward;
+    o.conv1d_backward = hn_cuda_conv1d_backward;
     o.ssd_workspace_floats = ssd_ws;
     o.ssd_forward = ssd_forward;
     o.ssd_backward = ssd_backward;
-    o.gated_rmsnorm_forward = grms_forward;
-    o.gated_rmsnorm_backward = grms_backward;
+    o.gated_rmsnorm_forward = hn_cuda_grms_forward;
+    o.gated_rmsnorm_backward = hn_cuda_grms_backward;
     o.conv1d_state = conv1d_state;
     o.conv1d_step = conv1d_step;
     o.ssd_step = ssd_step;
+    o.conv1d_forward_t = hn_cuda_conv1d_forward_t;
+    o.conv1d_backward_t = hn_cuda_conv1d_backward_t;
+    o.ssd_forward_t = hn_cuda_ssd_forward_t;
+    o.ssd_backward_t = hn_cuda_ssd_backward_t;
+    o.gated_rmsnorm_forward_t = hn_cuda_gated_rmsnorm_forward_t;
+    o.gated_rmsnorm_backward_t = hn_cuda_gated_rmsnorm_backward_t;
     return o;
 }
 const hn_ops_ssm hn_cuda_ops_ssm = make_ssm_ops();

@@ -1,27 +1,8 @@
 /* cuda typed ops (backend.h, "_t"): elementwise kernels that read and write float32 or
- * bf16 views. The dtype of each view is uniform across a launch, so the per-element
- * branch on it costs nothing measurable in these memory-bound kernels. */
-#include <cuda_bf16.h>
-
+ * bf16 views (cuda_view.cuh). */
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
-
-struct view {
-    void *p;
-    int bf16, ld;
-};
-
-static view view_of(hn_tensor t) { return view{t.data, t.dtype == HN_BF16, t.ld}; }
-
-__device__ __forceinline__ float vget(view v, size_t r, int c) {
-    size_t i = r * v.ld + c;
-    return v.bf16 ? __bfloat162float(((const __nv_bfloat16 *)v.p)[i]) : ((const float *)v.p)[i];
-}
-__device__ __forceinline__ void vput(view v, size_t r, int c, float x) {
-    size_t i = r * v.ld + c;
-    if (v.bf16) ((__nv_bfloat16 *)v.p)[i] = __float2bfloat16(x);
-    else ((float *)v.p)[i] = x;
-}
+#include "backend/cuda/cuda_view.cuh"
 
 /* Eight consecutive elements of row r from column c (c, ld and the base 16-byte
  * aligned: vec8_ok): one 16-byte load for bf16, two for float32. The elementwise typed

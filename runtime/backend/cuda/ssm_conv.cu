@@ -1,0 +1,295 @@
+/* cuda depthwise causal convolution + SiLU of Mamba-2 (ops_ssm.h conv1d_forward /
+ * conv1d_backward and their typed forms) on float32 or bf16 views (cuda_view.cuh): the
+ * v1 ops pass float32 arrays as views. Gradients w.r.t. the input follow vgrad (added
+ * into float32, written over bf16). */
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+#include "backend/cuda/cuda_view.cuh"
+
+#define TPB 256
+
+/* ---- causal depthwise convolution + SiLU ---- */
+__device__ __forceinline__ float conv_pre(view x, const float *wc, float b, int t, int t0, int c,
+                                          int K) {
+    float acc = b;
+    for (int k = 0; k < K; k++) {
+        int r = t - (K - 1) + k;
+        if (r >= t0) acc += wc[k] * vget(x, r, c);
+    }
+    return acc;
+}
+
+__global__ void k_conv_fwd(view out, view x, const float *w, const float *bias, const int32_t *pos,
+                           int T, int C, int K) {
+    size_t n = (size_t)T * C;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / C), c = (int)(i % C);
+        float p = conv_pre(x, w + (size_t)c * K, bias[c], t, t - pos[t], c, K);
+        vput(out, t, c, p * hn_sigmoidf(p));
+    }
+}
+
+/* g = dout * silu'(pre) */
+__global__ void k_conv_g(float *g, view dout, view x, const float *w, const float *bias,
+                         const int32_t *pos, int T, int C, int K) {
+    size_t n = (size_t)T * C;
+    HN_GRID_STRIDE(i, n) {
+        int t = (int)(i / C), c = (int)(i % C);
+        float p = conv_pre(x, w + (size_t)c * K, bias[c], t, t - pos[t], c, K);
+        float sg = hn_sigmoidf(p);
+        g[i] = vget(dout, t, c) * sg * (1.0f + p * (1.0f - sg));
+    }
+}
+
+/* dx[r, c] += sum_k g[r + K-1-k, c] w[c, k] over rows of r's sequence (vgrad) */
+__global__ void k_conv_dx(view dx, const float *g, const float *w,
+                          const int32_t *pos, int T, int C, int K) {
+    size_t n = (size_t)T * C;
+    HN_GRID_STRIDE(i, n) {
+        int r = (int)(i / C), c = (int)(i % C), start = r - pos[r];
+        float acc = 0;
+        for (int k = 0; k < K; k++) {
+            int t = r + (K - 1) - k;
+            if (t < T && t - pos[t] == start) acc += g[(size_t)t * C + c] * w[(size_t)c * K + k];
+        }
+        vgrad(dx, r, c, acc);
+    }
+}
+
+#define CONV_STRIP 256
+#define MAXK 16
+__global__ void k_conv_dw(float *dw, float *dbias, const float *g, view x, const int32_t *pos, int T,
+                          int C, int K) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    int r0 = blockIdx.y * CONV_STRIP, r1 = min(T, r0 + CONV_STRIP);
+    float acc[MAXK], ab = 0;
+    for (int k = 0; k < K; k++) acc[k] = 0;
+    for (int t = r0; t < r1; t++) {
+        float gv = g[(size_t)t * C + c];
+        int t0 = t - pos[t];
+        ab += gv;
+        for (int k = 0; k < K; k++) {
+            int r = t - (K - 1) + k;
+            if (r >= t0) acc[k] += gv * vget(x, r, c);
+        }
+    }
+    if (r1 <= r0) return;
+    atomicAdd(dbias + c, ab);
+    for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)c * K + k, acc[k]);
+}
+
+/* ---- the same convolution as sliding windows: one thread per (channel, strip of
+ * CONV_ROWS rows) keeps the last K inputs (and, backward, the last K gradients) in
+ * registers, so every element is read once and consecutive threads read consecutive
+ * channels. Kernel widths up to CONV_MAXK_FAST; wider ones take the kernels above. */
+#define CONV_ROWS 64
+#define CONV_MAXK_FAST 8
+
+template <int K>
+__global__ void __launch_bounds__(128) k_conv_fwd_win(view out, view x, const float *w, const float *bias,
+                                                      const int32_t *pos, int T, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+    if (c >= C) return;
+    int r1 = min(T, r0 + CONV_ROWS);
+    float wc[K], win[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) wc[k] = w[(size_t)c * K + k];
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) { /* rows r0 - K + 1 .. r0 - 1 */
+        int r = r0 - (K - 1) + k;
+        win[k + 1] = r >= 0 ? vget(x, r, c) : 0.0f;
+    }
+    float b = bias[c];
+    for (int t = r0; t < r1; t++) {
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        win[K - 1] = vget(x, t, c);
+        int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
+        float p = b;
+#pragma unroll
+        for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
+        vput(out, t, c, p * hn_sigmoidf(p));
+    }
+}
+
+/* backward of one strip: g_t = dout_t silu'(pre_t) for t in [r0, r1 + K - 1) (the
+ * K - 1 rows past the strip feed its dx), dx_r += sum_k g_(r + K-1-k) w_k within r's
+ * sequence, and the strip's partial sums of dw and dbias into part [strips][C][K + 1] */
+template <int K>
+__global__ void __launch_bounds__(128) k_conv_bwd_win(view dx, float *part, view dout, view x,
+                                                      const float *w, const float *bias,
+                                                      const int32_t *pos, int T, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+    if (c >= C) return;
+    int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
+    float wc[K], win[K], gring[K], dw[K], db = 0.0f;
+    int sring[K]; /* the sequence start of each gradient in gring */
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        wc[k] = w[(size_t)c * K + k];
+        gring[k] = dw[k] = 0.0f;
+        sring[k] = -1;
+    }
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) {
+        int r = r0 - (K - 1) + k;
+        win[k + 1] = r >= 0 ? vget(x, r, c) : 0.0f;
+    }
+    float b = bias[c];
+    for (int t = r0; t < r1 + K - 1; t++) {
+        float gt = 0.0f;
+        int st = -2;
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        if (t < r_end) {
+            win[K - 1] = vget(x, t, c);
+            int pt = pos[t], first = K - 1 - pt;
+            float p = b;
+#pragma unroll
+            for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
+            float sg = hn_sigmoidf(p);
+            gt = vget(dout, t, c) * sg * (1.0f + p * (1.0f - sg));
+            st = t - pt;
+            if (t < r1) {
+                db += gt;
+#pragma unroll
+                for (int k = 0; k < K; k++) dw[k] += k >= first ? gt * win[k] : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < K - 1; k++) {
+            gring[k] = gring[k + 1];
+            sring[k] = sring[k + 1];
+        }
+        gring[K - 1] = gt;
+        sring[K - 1] = st;
+        int r = t - (K - 1); /* its gradients g_r .. g_t are all in the ring now */
+        if (r >= r0) {
+            int sr = sring[0];
+            float acc = 0.0f;
+#pragma unroll
+            for (int k = 0; k < K; k++) acc += sring[K - 1 - k] == sr ? gring[K - 1 - k] * wc[k] : 0.0f;
+            vgrad(dx, r, c, acc);
+        }
+    }
+    float *pp = part + ((size_t)blockIdx.y * C + c) * (K + 1);
+#pragma unroll
+    for (int k = 0; k < K; k++) pp[k] = dw[k];
+    pp[K] = db;
+}
+
+/* dw, dbias += the strips' partial sums, in strip order */
+__global__ void k_conv_dw_sum(float *dw, float *dbias, const float *part, int strips, int C, int K) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= C * (K + 1)) return;
+    int c = i / (K + 1), k = i % (K + 1);
+    float s = 0.0f;
+    for (int b = 0; b < strips; b++) s += part[((size_t)b * C + c) * (K + 1) + k];
+    if (k < K) dw[(size_t)c * K + k] += s;
+    else dbias[c] += s;
+}
+
+template <int K>
+static void conv_fwd_k(view out, view x, const float *w, const float *bias, const hn_seqs *s, int C) {
+    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    k_conv_fwd_win<K><<<grid, 128>>>(out, x, w, bias, s->pos_dev, s->total, C);
+}
+template <int K>
+static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, const float *bias,
+                       const hn_seqs *s, int C) {
+    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    k_conv_bwd_win<K><<<grid, 128>>>(dx, part, dout, x, w, bias, s->pos_dev, s->total, C);
+}
+#define CONV_SWITCH(K, CALL)                        \
+    switch (K) {                                    \
+    case 1: CALL(1); break;                         \
+    case 2: CALL(2); break;                         \
+    case 3: CALL(3); break;                         \
+    case 4: CALL(4); break;                         \
+    case 5: CALL(5); break;                         \
+    case 6: CALL(6); break;                         \
+    case 7: CALL(7); break;                         \
+    default: CALL(8); break;                        \
+    }
+
+static void conv_forward(view out, view x, const float *w, const float *bias, const hn_seqs *seqs,
+                         int C, int K) {
+    size_t n = (size_t)seqs->total * C;
+    if (!n) return;
+    if (K <= CONV_MAXK_FAST) {
+#define FWD(k) conv_fwd_k<k>(out, x, w, bias, seqs, C)
+        CONV_SWITCH(K, FWD)
+#undef FWD
+    } else {
+        k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, w, bias, seqs->pos_dev, seqs->total, C, K);
+    }
+    HN_LAUNCHED("conv1d_forward");
+}
+
+static void conv_backward(view dx, float *dw, float *dbias, view dout, view x, const float *w,
+                          const float *bias, const hn_seqs *seqs, int C, int K) {
+    int T = seqs->total;
+    size_t n = (size_t)T * C;
+    if (!n) return;
+    if (K > MAXK) {
+        hn_cuda_note(cudaErrorInvalidValue, "conv1d: kernel width > 16");
+        return;
+    }
+    if (K <= CONV_MAXK_FAST) {
+        int strips = (T + CONV_ROWS - 1) / CONV_ROWS;
+        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (size_t)strips * C * (K + 1) * sizeof(float));
+        if (!part) return;
+#define BWD(k) conv_bwd_k<k>(dx, part, dout, x, w, bias, seqs, C)
+        CONV_SWITCH(K, BWD)
+#undef BWD
+        int items = C * (K + 1);
+        k_conv_dw_sum<<<(items + 127) / 128, 128>>>(dw, dbias, part, strips, C, K);
+        HN_LAUNCHED("conv1d_backward");
+        return;
+    }
+    float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, n * sizeof(float));
+    if (!g) return;
+    k_conv_g<<<hn_blocks(n, TPB), TPB>>>(g, dout, x, w, bias, seqs->pos_dev, T, C, K);
+    k_conv_dx<<<hn_blocks(n, TPB), TPB>>>(dx, g, w, seqs->pos_dev, T, C, K);
+    dim3 grid((C + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
+    k_conv_dw<<<grid, 128>>>(dw, dbias, g, x, seqs->pos_dev, T, C, K);
+    HN_LAUNCHED("conv1d_backward");
+}
+
+void hn_cuda_conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
+                            const hn_seqs *seqs, int C, int K) {
+    conv_forward(view_f32(out, C), view_f32(x, ld_x), w, bias, seqs, C, K);
+}
+
+void hn_cuda_conv1d_backward(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
+                             const float *x, int ld_x, const float *w, const float *bias,
+                             const hn_seqs *seqs, int C, int K) {
+    conv_backward(view_f32(dx, ld_dx), dw, dbias, view_f32(dout, C), view_f32(x, ld_x), w, bias,
+                  seqs, C, K);
+}
+
+static int conv_fits(const hn_conv1d_params *p, int backward, const char *what) {
+    int T = p->seqs->total, C = p->x.cols;
+    int ok = p->x.rows == T && p->K >= 1;
+    if (!backward) ok = ok && p->out.rows == T && p->out.cols == C;
+    else ok = ok && p->K <= MAXK && p->dout.rows == T && p->dout.cols == C && p->dx.rows == T &&
+              p->dx.cols == C;
+    if (!ok) hn_cuda_note(cudaErrorInvalidValue, what);
+    return ok;
+}
+
+extern "C" int hn_cuda_conv1d_forward_t(const hn_backend *be, const hn_conv1d_params *p) {
+    (void)be;
+    if (!conv_fits(p, 0, "conv1d_forward_t: shapes do not fit")) return -1;
+    conv_forward(view_of(p->out), view_of(p->x), p->w, p->bias, p->seqs, p->x.cols, p->K);
+    return 0;
+}
+
+extern "C" int hn_cuda_conv1d_backward_t(const hn_backend *be, const hn_conv1d_params *p) {
+    (void)be;
+    if (!conv_fits(p, 1, "conv1d_backward_t: shapes do not fit")) return -1;
+    conv_backward(view_of(p->dx), p->dw, p->dbias, view_of(p->dout), view_of(p->x), p->w, p->bias,
+                  p->seqs, p->x.cols, p->K);
+    return 0;
+}

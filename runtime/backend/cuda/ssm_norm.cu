@@ -1,0 +1,217 @@
+/* cuda gated RMSNorm of Mamba-2 (ops_ssm.h, norm_before_gate = False) on float32 or bf16
+ * views (cuda_view.cuh): the v1 ops pass float32 arrays as views. Per row and group,
+ *   g = x silu(z),  out = g r w,  r = 1 / sqrt(mean(g^2) + eps),
+ * one warp per (row, group), reading x and z and writing out in one launch. Backward in
+ * one pass too: a block per (strip of rows, group) makes dx and dz row by row and keeps
+ * the strip's partial sums of dw in shared memory; a second launch adds the strips'
+ * sums in a fixed order (deterministic, no atomics). Groups too wide for shared memory
+ * (or HNET_CUDA_NORM=split) take a separate pass for dw. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_ops.cuh"
+#include "backend/cuda/cuda_view.cuh"
+
+#define NORM_STRIP 256    /* rows per partial sum of dw (separate pass) */
+#define FUSED_MAX_GS 8192 /* widest group whose dw sums fit in shared memory */
+
+__global__ void k_grms_fwd(view out, float *rstd, view x, view z, const float *w, int T, int Dm,
+                           int gs, float eps) {
+    int ng = Dm / gs;
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (item >= (long)T * ng) return;
+    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
+    double ss = 0;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float zv = vget(z, t, c), v = vget(x, t, c) * zv * hn_sigmoidf(zv);
+        ss += (double)v * v;
+    }
+    ss = hn_warp_sum_d(ss);
+    float r = (float)(1.0 / sqrt(ss / gs + (double)eps));
+    if (lane == 0) rstd[item] = r;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float zv = vget(z, t, c), v = vget(x, t, c) * zv * hn_sigmoidf(zv);
+        vput(out, t, c, v * (r * w[c]));
+    }
+}
+
+__global__ void k_grms_bwd(view dx, view dz, view dout, view x, view z, const float *w,
+                           const float *rstd, int T, int Dm, int gs) {
+    int ng = Dm / gs;
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (item >= (long)T * ng) return;
+    int t = (int)(item / ng), c0 = (int)(item % ng) * gs;
+    double r = rstd[item], hg = 0;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float zv = vget(z, t, c);
+        hg += (double)vget(dout, t, c) * w[c] * ((double)vget(x, t, c) * zv * hn_sigmoidf(zv));
+    }
+    hg = hn_warp_sum_d(hg);
+    double k = r * r * r * hg / gs;
+    for (int c = c0 + lane; c < c0 + gs; c += 32) {
+        float zv = vget(z, t, c), xv = vget(x, t, c), sg = hn_sigmoidf(zv), silu = zv * sg;
+        double gv = (double)xv * silu;
+        float dg = (float)(r * vget(dout, t, c) * w[c] - k * gv);
+        vgrad(dx, t, c, dg * silu);
+        vgrad(dz, t, c, dg * xv * sg * (1.0f + zv * (1.0f - sg)));
+    }
+}
+
+/* A block per (strip of `rows` rows, group); thread i owns columns c0 + i + k * 256.
+ * Per row: hg = sum_group dout w g (a block sum), then dx, dz and dw's partial sums. */
+__global__ void __launch_bounds__(256) k_grms_bwd_fused(view dx, view dz, float *part, view dout,
+                                                        view x, view z, const float *w,
+                                                        const float *rstd, int T, int Dm, int gs,
+                                                        int rows) {
+    extern __shared__ float dw_s[]; /* [gs] */
+    __shared__ double red[8];
+    int ng = Dm / gs, grp = blockIdx.y, c0 = grp * gs, tid = threadIdx.x;
+    int r0 = blockIdx.x * rows, r1 = min(T, r0 + rows);
+    for (int j = tid; j < gs; j += 256) dw_s[j] = 0.0f;
+    for (int t = r0; t < r1; t++) {
+        double hg = 0;
+        for (int j = tid; j < gs; j += 256) {
+            int c = c0 + j;
+            float zv = vget(z, t, c);
+            hg += (double)vget(dout, t, c) * w[c] * ((double)vget(x, t, c) * zv * hn_sigmoidf(zv));
+        }
+        hg = hn_warp_sum_d(hg);
+        if ((tid & 31) == 0) red[tid >> 5] = hg;
+        __syncthreads();
+        hg = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) hg += red[i];
+        __syncthreads(); /* red is written again by the next row */
+        double r = rstd[(size_t)t * ng + grp], k = r * r * r * hg / gs;
+        for (int j = tid; j < gs; j += 256) {
+            int c = c0 + j;
+            float zv = vget(z, t, c), xv = vget(x, t, c), go = vget(dout, t, c);
+            float sg = hn_sigmoidf(zv), silu = zv * sg;
+            double gv = (double)xv * silu;
+            float dg = (float)(r * go * w[c] - k * gv);
+            vgrad(dx, t, c, dg * silu);
+            vgrad(dz, t, c, dg * xv * sg * (1.0f + zv * (1.0f - sg)));
+            dw_s[j] += (float)(go * gv * r);
+        }
+    }
+    for (int j = tid; j < gs; j += 256) part[(size_t)blockIdx.x * Dm + c0 + j] = dw_s[j];
+}
+
+/* part[strip][c] = sum over the strip's rows of dout g r */
+__global__ void k_grms_dw_part(float *part, view dout, view x, view z, const float *rstd, int T,
+                               int Dm, int gs) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= Dm) return;
+    int ng = Dm / gs, r0 = blockIdx.y * NORM_STRIP, r1 = min(T, r0 + NORM_STRIP);
+    double acc = 0;
+    for (int t = r0; t < r1; t++) {
+        float zv = vget(z, t, c);
+        acc += (double)vget(dout, t, c) * vget(x, t, c) * zv * hn_sigmoidf(zv) *
+               rstd[(size_t)t * ng + c / gs];
+    }
+    part[(size_t)blockIdx.y * Dm + c] = (float)acc;
+}
+
+/* dw[c] += the strips' partial sums: a block per 32 columns, its 8 warps taking every
+ * 8th strip (coalesced rows, 8 loads in flight per column), their sums added in warp
+ * order */
+__global__ void __launch_bounds__(256) k_grms_dw_sum(float *dw, const float *part, int strips,
+                                                     int Dm) {
+    __shared__ float s[8][33];
+    int i = threadIdx.x & 31, j = threadIdx.x >> 5, c = blockIdx.x * 32 + i;
+    float acc = 0.0f;
+    if (c < Dm)
+        for (int b = j; b < strips; b += 8) acc += part[(size_t)b * Dm + c];
+    s[j][i] = acc;
+    __syncthreads();
+    if (j == 0 && c < Dm) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) t += s[k][i];
+        dw[c] += t;
+    }
+}
+
+/* rows per block of the fused backward: about 2048 blocks over all groups (two waves of
+ * eight 256-thread blocks an SM on an H200), 8 to 128 rows. HNET_CUDA_NORM=split takes
+ * the separate dw pass instead (for comparison). */
+static int fused_rows(int T, int gs, int ng) {
+    static int split = -1;
+    if (split < 0) {
+        const char *e = getenv("HNET_CUDA_NORM");
+        split = e && !strcmp(e, "split");
+    }
+    if (split || gs > FUSED_MAX_GS) return 0;
+    long r = (long)T * ng / 2048;
+    return r < 8 ? 8 : r > 128 ? 128 : (int)r;
+}
+
+static void grms_forward(view out, float *rstd, view x, view z, const float *w, int T, int Dm,
+                         int gs, float eps) {
+    long items = (long)T * (Dm / gs);
+    if (items <= 0) return;
+    k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, w, T, Dm, gs, eps);
+    HN_LAUNCHED("gated_rmsnorm_forward");
+}
+
+static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z, const float *w,
+                          const float *rstd, int T, int Dm, int gs) {
+    long items = (long)T * (Dm / gs);
+    if (items <= 0) return;
+    int fused = fused_rows(T, gs, Dm / gs), rows = fused ? fused : NORM_STRIP;
+    int strips = (T + rows - 1) / rows;
+    float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * Dm * sizeof(float));
+    if (!part) return;
+    if (fused) {
+        dim3 grid(strips, Dm / gs); /* gs floats of shared memory: 32 KB at most */
+        k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float)>>>(dx, dz, part, dout, x, z, w, rstd,
+                                                                    T, Dm, gs, rows);
+    } else {
+        k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, dout, x, z, w, rstd, T, Dm, gs);
+        dim3 grid((Dm + 127) / 128, strips);
+        k_grms_dw_part<<<grid, 128>>>(part, dout, x, z, rstd, T, Dm, gs);
+    }
+    k_grms_dw_sum<<<(Dm + 31) / 32, 256>>>(dw, part, strips, Dm);
+    HN_LAUNCHED("gated_rmsnorm_backward");
+}
+
+void hn_cuda_grms_forward(float *out, float *rstd, const float *x, const float *z, int ld_z,
+                          const float *w, int T, int Dm, int gs, float eps) {
+    grms_forward(view_f32(out, Dm), rstd, view_f32(x, Dm), view_f32(z, ld_z), w, T, Dm, gs, eps);
+}
+
+void hn_cuda_grms_backward(float *dx, float *dz, int ld_dz, float *dw, const float *dout,
+                           const float *x, const float *z, int ld_z, const float *w,
+                           const float *rstd, int T, int Dm, int gs) {
+    grms_backward(view_f32(dx, Dm), view_f32(dz, ld_dz), dw, view_f32(dout, Dm), view_f32(x, Dm),
+                  view_f32(z, ld_z), w, rstd, T, Dm, gs);
+}
+
+static int fits(hn_tensor t, int rows, int cols) { return t.rows == rows && t.cols == cols; }
+
+static int norm_fits(const hn_gated_norm_params *p, int backward, const char *what) {
+    int T = p->x.rows, Dm = p->x.cols;
+    int ok = p->group_size > 0 && Dm % p->group_size == 0 && fits(p->z, T, Dm);
+    if (!backward) ok = ok && fits(p->out, T, Dm);
+    else ok = ok && fits(p->dout, T, Dm) && fits(p->dx, T, Dm) && fits(p->dz, T, Dm);
+    if (!ok) hn_cuda_note(cudaErrorInvalidValue, what);
+    return ok;
+}
+
+extern "C" int hn_cuda_gated_rmsnorm_forward_t(const hn_backend *be, const hn_gated_norm_params *p) {
+    (void)be;
+    if (!norm_fits(p, 0, "gated_rmsnorm_forward_t: shapes do not fit")) return -1;
+    grms_forward(view_of(p->out), p->rstd, view_of(p->x), view_of(p->z), p->w, p->x.rows,
+                 p->x.cols, p->group_size, p->eps);
+    return 0;
+}
+
+extern "C" int hn_cuda_gated_rmsnorm_backward_t(const hn_backend *be, const hn_gated_norm_params *p) {
+    (void)be;
+    if (!norm_fits(p, 1, "gated_rmsnorm_backward_t: shapes do not fit")) return -1;
+    grms_backward(view_of(p->dx), view_of(p->dz), p->dw, view_of(p->dout), view_of(p->x),
+                  view_of(p->z), p->w, p->rstd, p->x.rows, p->x.cols, p->group_size);
+    return 0;
+}

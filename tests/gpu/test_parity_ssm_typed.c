@@ -1,0 +1,228 @@
+/* CPU-vs-CUDA parity of the typed Mamba-2 ops (ops_ssm.h "_t") over the mixes of
+ * float32 and bf16 views the mamba2 layer uses and their float32 forms: the convolution
+ * reading a bf16 column slice and writing its input gradient there, the SSD with a bf16
+ * dt_raw slice and a bf16 y (written by the tensor-core kernels themselves, or rounded
+ * from float32 scratch by the other kernels), the gated RMSNorm reading and writing bf16.
+ * Same bf16 bits on both sides as inputs; float32 gradient views start from random values
+ * (they are accumulated), bf16 ones are overwritten. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/ops_ssm.h"
+#include "parity.h"
+
+#define TOL_ROUND 5e-3 /* a bf16 output: one rounding step where float32 results straddle one */
+/* gradient buffers start from values of this size: float32 ones are added into (an op
+ * that wrote over them would be off by about this much), yet the gradients dominate */
+#define GSTART 0.3
+
+static const int LENS[] = {37, 1, 64, 130, 5, 91};
+#define NS 6
+
+static int setup(void **st) {
+    (void)st;
+    return parity_open();
+}
+
+static double tol_for(hn_dtype d) { return d == HN_BF16 ? TOL_ROUND : TOL_FP32; }
+
+/* The comparison sees a planted error in one bf16 element, and the ops refuse views
+ * whose shapes do not fit (on both backends). */
+static void test_detects_errors(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("planted");
+    tbuf a = tb_normal(HN_BF16, 50, 40, 48, &r);
+    assert_true(tb_err(&a, "identical") == 0);
+    ((uint16_t *)a.c)[48 * 7 + 3] = hn_bf16_from_f32(100.0f); /* one element off */
+    assert_true(tb_err(&a, "planted") > 1e-2);
+    pseqs s;
+    pseqs_make(&s, LENS, NS);
+    int T = s.c.total;
+    tbuf x = tb_normal(HN_BF16, T, 24, 24, &r), o = tb_normal(HN_F32, T - 1, 24, 24, &r);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        float w[24 * 4] = {0}, b[24] = {0}; /* never read: the shapes are refused first */
+        hn_conv1d_params cp = {.x = tv(&x, g), .out = tv(&o, g), .w = w, .bias = b,
+                               .seqs = g ? &s.g : &s.c, .K = 4};
+        hn_gated_norm_params np = {.x = tv(&x, g), .z = tv(&x, g), .out = tv(&o, g), .w = w,
+                                   .group_size = 8, .eps = 1e-5f};
+        assert_int_equal(be->ssm->conv1d_forward_t(be, &cp), -1);
+        assert_int_equal(be->ssm->gated_rmsnorm_forward_t(be, &np), -1);
+    }
+    assert_non_null(P_GPU->device_error()); /* the refusals were noted, then cleared */
+    tb_free(&a);
+    tb_free(&x);
+    tb_free(&o);
+    pseqs_free(&s);
+}
+
+/* convolution over C channels of a [T, ld] buffer (x the columns [3, 3 + C)) */
+static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K) {
+    hn_rng r = tb_fresh("conv_t");
+    pseqs s;
+    pseqs_make(&s, LENS, NS);
+    int T = s.c.total, ld = C + 11;
+    tbuf x = tb_normal(dx_t, T, ld, ld, &r), out = tb_normal(dout_t, T, C, C, &r);
+    tbuf w = tb_scaled(HN_F32, C, K, K, 0.5, &r), b = tb_scaled(HN_F32, 1, C, C, 0.5, &r);
+    tbuf go = tb_normal(HN_F32, T, C, C, &r), gx = tb_scaled(dx_t, T, ld, ld, GSTART, &r);
+    tbuf gw = tb_scaled(HN_F32, C, K, K, GSTART, &r), gb = tb_scaled(HN_F32, 1, C, C, GSTART, &r);
+    printf(" conv1d_t x/dx %d out %d C %d K %d\n", dx_t, dout_t, C, K);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        hn_conv1d_params p = {hn_tensor_cols(tv(&x, g), 3, C), tv(&out, g), tv(&w, g).data,
+                              tv(&b, g).data, g ? &s.g : &s.c, K, tv(&go, g),
+                              hn_tensor_cols(tv(&gx, g), 3, C), tv(&gw, g).data, tv(&gb, g).data};
+        assert_int_equal(be->ssm->conv1d_forward_t(be, &p), 0);
+        assert_int_equal(be->ssm->conv1d_backward_t(be, &p), 0);
+    }
+    assert_true(tb_err(&out, "out") < tol_for(dout_t));
+    assert_true(tb_err_cols(&gx, 3, C, "dx") < tol_for(dx_t));
+    assert_true(tb_err(&gx, "dx and the columns beside it") < tol_for(dx_t));
+    assert_true(tb_err(&gw, "dw") < TOL_FP32);
+    assert_true(tb_err(&gb, "dbias") < TOL_FP32);
+    tbuf *all[] = {&x, &out, &w, &b, &go, &gx, &gw, &gb};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+    pseqs_free(&s);
+}
+
+/* the window kernels (K <= 8) and the general ones, bf16 as the layer uses them */
+static void test_conv1d_t(void **st) {
+    (void)st;
+    conv_case(HN_BF16, HN_F32, 70, 4);
+    conv_case(HN_BF16, HN_BF16, 130, 8);
+    conv_case(HN_F32, HN_F32, 70, 4);
+    conv_case(HN_BF16, HN_F32, 40, 11);
+    conv_case(HN_F32, HN_BF16, 33, 1);
+}
+
+/* gated RMSNorm of Dm columns in groups of gs; z a column slice of a wider row */
+static void norm_case(hn_dtype act, int Dm, int gs) {
+    hn_rng r = tb_fresh("gated_norm_t");
+    int T = 300, ldz = Dm + 37;
+    tbuf x = tb_normal(act, T, Dm, Dm, &r), z = tb_scaled(act, T, ldz, ldz, 1.5, &r);
+    tbuf w = tb_normal(HN_F32, 1, Dm, Dm, &r), out = tb_normal(act, T, Dm, Dm, &r);
+    tbuf rs = tb_normal(HN_F32, T, Dm / gs, Dm / gs, &r), go = tb_normal(act, T, Dm, Dm, &r);
+    tbuf gx = tb_scaled(HN_F32, T, Dm, Dm, GSTART, &r), gz = tb_scaled(act, T, ldz, ldz, GSTART, &r);
+    tbuf gw = tb_scaled(HN_F32, 1, Dm, Dm, GSTART, &r);
+    printf(" gated_rmsnorm_t activations %d Dm %d group %d\n", act, Dm, gs);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), 5, Dm), tv(&out, g),
+                                  tv(&w, g).data, tv(&rs, g).data, gs, 1e-5f, tv(&go, g),
+                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), 5, Dm), tv(&gw, g).data};
+        assert_int_equal(be->ssm->gated_rmsnorm_forward_t(be, &p), 0);
+        assert_int_equal(be->ssm->gated_rmsnorm_backward_t(be, &p), 0);
+    }
+    assert_true(tb_err(&out, "out") < tol_for(act));
+    assert_true(tb_err(&rs, "rstd") < TOL_FP32);
+    assert_true(tb_err(&gx, "dx (accumulated)") < TOL_FP32);
+    assert_true(tb_err_cols(&gz, 5, Dm, "dz") < tol_for(act));
+    assert_true(tb_err(&gz, "dz and the columns beside it") < tol_for(act));
+    assert_true(tb_err(&gw, "dw (strip sums)") < TOL_FP32);
+    tbuf *all[] = {&x, &z, &w, &out, &rs, &go, &gx, &gz, &gw};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+}
+
+static void test_gated_rmsnorm_t(void **st) {
+    (void)st;
+    norm_case(HN_BF16, 64, 32);
+    norm_case(HN_BF16, 1536, 1536);
+    norm_case(HN_F32, 2000, 1000);
+    norm_case(HN_BF16, 4200, 2100);
+    norm_case(HN_BF16, 9000, 9000); /* wider than the fused backward's shared memory */
+}
+
+/* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in
+ * the in-projection's output) and y of dtype act; ddt_raw of dtype act likewise */
+static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol) {
+    hn_rng r = tb_fresh("ssd_t");
+    static const int LONG[] = {700, 1, 513, 256, 37, 300, 9};
+    pseqs s;
+    pseqs_make(&s, LONG, 7);
+    hn_ssm_dims d = {.heads = H, .headdim = P, .d_state = N, .ngroups = G, .chunk = Q};
+    int T = s.c.total, HP = H * P, GN = G * N, ld = HP + 2 * GN + 3, ldz = H + 40;
+    size_t HPN = (size_t)H * P * N;
+    int nch = hn_ssd_n_chunks(&s.c, Q);
+    tbuf xbc = tb_normal(HN_F32, T, ld, ld, &r), zx = tb_normal(act, T, ldz, ldz, &r);
+    tbuf y = tb_normal(act, T, HP, HP, &r), cs = tb_normal(HN_F32, nch, (int)HPN, (int)HPN, &r);
+    tbuf dy = tb_normal(HN_F32, T, HP, HP, &r), dxbc = tb_scaled(HN_F32, T, ld, ld, GSTART, &r);
+    tbuf dzx = tb_scaled(act, T, ldz, ldz, GSTART, &r), pv[3], gv[3];
+    for (int i = 0; i < 3; i++) pv[i] = tb_normal(HN_F32, 1, H, H, &r);
+    for (int i = 0; i < 3; i++) gv[i] = tb_scaled(HN_F32, 1, H, H, GSTART, &r);
+    float *pc = pv[0].c, *pg = pv[0].g; /* dt_bias in [-4, -1], A_log in [0, 2.5] */
+    for (int h = 0; h < H; h++) {
+        pc[h] = -4.0f + 3.0f * (float)hn_rng_uniform(&r);
+        ((float *)pv[1].c)[h] = 2.5f * (float)hn_rng_uniform(&r);
+    }
+    P_GPU->upload(pg, pc, H * sizeof(float));
+    P_GPU->upload(pv[1].g, pv[1].c, H * sizeof(float));
+    float *ws_c = P_CPU->alloc(P_CPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
+    float *ws_g = P_GPU->alloc(P_GPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
+    printf(" ssd_t activations %d H %d P %d N %d G %d Q %d\n", act, H, P, N, G, Q);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        hn_tensor xv = tv(&xbc, g), dv = tv(&dxbc, g);
+        hn_ssd_params p = {hn_tensor_cols(xv, 0, HP), hn_tensor_cols(xv, HP, GN),
+                           hn_tensor_cols(xv, HP + GN, GN), hn_tensor_cols(tv(&zx, g), 7, H),
+                           tv(&pv[0], g).data, tv(&pv[1], g).data, tv(&pv[2], g).data,
+                           g ? &s.g : &s.c, &d, g ? ws_g : ws_c, tv(&y, g), tv(&cs, g).data,
+                           tv(&dy, g), hn_tensor_cols(dv, 0, HP), hn_tensor_cols(dv, HP, GN),
+                           hn_tensor_cols(dv, HP + GN, GN), hn_tensor_cols(tv(&dzx, g), 7, H),
+                           tv(&gv[0], g).data, tv(&gv[1], g).data, tv(&gv[2], g).data};
+        assert_int_equal(be->ssm->ssd_forward_t(be, &p), 0);
+        assert_int_equal(be->ssm->ssd_backward_t(be, &p), 0);
+    }
+    printf("  (cuda kernels: %s)\n", hn_cuda_ssd_last_impl());
+    assert_true(tb_err(&y, "y") < tol);
+    assert_true(tb_err(&cs, "chunk_states") < tol);
+    assert_true(tb_err_cols(&dxbc, 0, HP, "dx (accumulated)") < tol);
+    assert_true(tb_err_cols(&dxbc, HP, GN, "dB (accumulated)") < tol);
+    assert_true(tb_err_cols(&dxbc, HP + GN, GN, "dC (accumulated)") < tol);
+    assert_true(tb_err_cols(&dzx, 7, H, "ddt_raw") < tol);
+    assert_true(tb_err(&dzx, "ddt_raw and the columns beside it") < tol);
+    assert_true(tb_err(&gv[0], "ddt_bias") < tol);
+    assert_true(tb_err(&gv[1], "dA_log") < tol);
+    assert_true(tb_err(&gv[2], "dD") < tol);
+    tbuf *all[] = {&xbc, &zx, &y, &cs, &dy, &dxbc, &dzx, &pv[0], &pv[1], &pv[2], &gv[0], &gv[1], &gv[2]};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+    P_CPU->free(ws_c);
+    P_GPU->free(ws_g);
+    pseqs_free(&s);
+}
+
+static void test_ssd_t(void **st) {
+    (void)st;
+    /* the tensor-core kernels (headdim = d_state = 64): y written in bf16 by them */
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_MMA);
+    ssd_case(HN_BF16, 3, 64, 64, 1, 256, TOL_BF16);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma");
+    ssd_case(HN_BF16, 4, 64, 64, 2, 100, TOL_BF16);
+    ssd_case(HN_F32, 2, 64, 64, 1, 300, TOL_BF16);
+    /* the float32 chunked kernels: a bf16 y rounded from scratch */
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_CHUNKED);
+    ssd_case(HN_BF16, 4, 32, 48, 2, 100, TOL_ROUND);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "chunked");
+    ssd_case(HN_F32, 3, 5, 24, 3, 7, TOL_FP32);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_AUTO);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detects_errors),
+        cmocka_unit_test(test_conv1d_t),
+        cmocka_unit_test(test_gated_rmsnorm_t),
+        cmocka_unit_test(test_ssd_t),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
