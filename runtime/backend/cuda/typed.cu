@@ -4,48 +4,6 @@
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
 
-/* Eight consecutive elements of row r from column c (c, ld and the base 16-byte
- * aligned: vec8_ok): one 16-byte load for bf16, two for float32. The elementwise typed
- * kernels below run on these where the shapes allow (a row per block, no per-element
- * index division: the scalar versions ran at a third of the copy rate). */
-__device__ __forceinline__ void load8(view v, size_t r, int c, float x[8]) {
-    size_t i = r * v.ld + c;
-    if (v.bf16) {
-        uint4 u = *(const uint4 *)((const __nv_bfloat16 *)v.p + i);
-        const __nv_bfloat162 *b = (const __nv_bfloat162 *)&u;
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            float2 f = __bfloat1622float2(b[k]);
-            x[2 * k] = f.x;
-            x[2 * k + 1] = f.y;
-        }
-    } else {
-        const float4 *f = (const float4 *)((const float *)v.p + i);
-        float4 a = f[0], b = f[1];
-        x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
-    }
-}
-__device__ __forceinline__ void store8(view v, size_t r, int c, const float x[8]) {
-    size_t i = r * v.ld + c;
-    if (v.bf16) {
-        uint4 u;
-        __nv_bfloat162 *b = (__nv_bfloat162 *)&u;
-#pragma unroll
-        for (int k = 0; k < 4; k++) b[k] = __floats2bfloat162_rn(x[2 * k], x[2 * k + 1]);
-        *(uint4 *)((__nv_bfloat16 *)v.p + i) = u;
-    } else {
-        float4 *f = (float4 *)((float *)v.p + i);
-        f[0] = make_float4(x[0], x[1], x[2], x[3]);
-        f[1] = make_float4(x[4], x[5], x[6], x[7]);
-    }
-}
-static bool vec8_ok(hn_tensor t) { return t.ld % 8 == 0 && ((uintptr_t)t.data & 15) == 0; }
-/* a block per row (grid-strided), a thread per 8 columns */
-static unsigned row_blocks(int rows) { return (unsigned)(rows < 4096 ? rows : 4096); }
-#define HN_ROWS_BY8(r, c8, rows, cols)                                  \
-    for (int r = blockIdx.x; r < (rows); r += gridDim.x)                \
-        for (int c8 = 8 * threadIdx.x; c8 < (cols); c8 += 8 * blockDim.x)
-
 extern "C" hn_dtype hn_cuda_activation_dtype(const hn_backend *be) {
     (void)be;
     return hn_cuda_stash_bf16() ? HN_BF16 : HN_F32;
