@@ -246,27 +246,37 @@ endif
 GPU_TEST_BIN := $(patsubst tests/gpu/%.c,$(B)/gpu-tests/%,$(wildcard tests/gpu/test_*.c))
 .PHONY: gpu-tests
 ifneq ($(strip $(NVCC)),)
-# The layer template built by its own Makefile against this tree, its .cu included, for
-# tests/gpu/test_plugin_kernels.c; and a copy with a planted wrong cuda backward (silu'
-# without its (1 - s) factor) that the kit's parity must fail. (-B: the template's own
-# Makefile does not know hnet's headers; this rule runs when they change)
-GPU_KIT_SO  := $(B)/gpu-tests/kit_linmix.so $(B)/gpu-tests/kit_linmix_planted.so
+# The kit's plugins are built as an author builds one: against an install of this tree
+# ($(B)/gpu-sdk, `make install`), found through pkg-config, with the template's own
+# Makefile (-B: it does not track the installed headers; this rule runs when they change).
+# sdk/linmix.so is the template as shipped (tests/gpu/test_sdk_cuda.sh runs it from the
+# installed hnet); kit_linmix_planted.so has a wrong cuda backward (silu' without its
+# (1 - s) factor) that the kit's parity must fail (tests/gpu/test_plugin_kernels.c).
+GPU_SDK     := $(abspath $(B)/gpu-sdk)
+GPU_KIT_SO  := $(B)/gpu-tests/kit_linmix.so $(B)/gpu-tests/kit_linmix_planted.so $(B)/gpu-tests/sdk/linmix.so
 GPU_KIT_DEP := $(wildcard templates/layer/* runtime/plugin/*.h runtime/backend/*.h runtime/core/*.h)
-GPU_KIT_MAKE = $(MAKE) -B -s --no-print-directory OUT=$(abspath $(B)/gpu-tests) OBJ=$(abspath $(B)/gpu-kit) \
-               HNET_CFLAGS="-I$(abspath runtime) -fPIC -fvisibility=hidden" NVCC="$(NVCC)" CUDA_ARCH="$(CUDA_ARCH)"
+GPU_KIT_MAKE = PKG_CONFIG_PATH=$(GPU_SDK)/lib/pkgconfig $(MAKE) -B -s --no-print-directory \
+               OBJ=$(abspath $(B)/gpu-kit) NVCC="$(NVCC)"
 gpu-tests: all $(GPU_TEST_BIN) $(GPU_KIT_SO)
-$(B)/gpu-tests/kit_linmix.so: $(GPU_KIT_DEP)
+$(GPU_SDK)/lib/pkgconfig/hnet.pc: $(GPU_KIT_DEP) $(B)/hnet
+	@$(call say,INSTALL,$(GPU_SDK))
+	+$(Q)$(MAKE) -s --no-print-directory install PREFIX=$(GPU_SDK)
+$(B)/gpu-tests/kit_linmix.so: $(GPU_SDK)/lib/pkgconfig/hnet.pc
 	@mkdir -p $(B)/gpu-tests $(B)/gpu-kit
 	@$(call say,MAKE,templates/layer -> $@)
-	+$(Q)$(GPU_KIT_MAKE) -C templates/layer NAME=kit_linmix
-$(B)/gpu-tests/kit_linmix_planted.so: $(GPU_KIT_DEP)
+	+$(Q)$(GPU_KIT_MAKE) -C templates/layer NAME=kit_linmix OUT=$(abspath $(B)/gpu-tests)
+$(B)/gpu-tests/sdk/linmix.so: $(GPU_SDK)/lib/pkgconfig/hnet.pc
+	@mkdir -p $(B)/gpu-tests/sdk $(B)/gpu-kit/sdk
+	@$(call say,MAKE,templates/layer -> $@)
+	+$(Q)$(GPU_KIT_MAKE) -C templates/layer OUT=$(abspath $(B)/gpu-tests/sdk) OBJ=$(abspath $(B)/gpu-kit/sdk)
+$(B)/gpu-tests/kit_linmix_planted.so: $(GPU_SDK)/lib/pkgconfig/hnet.pc
 	@mkdir -p $(B)/gpu-tests $(B)/gpu-kit/planted
 	@$(call say,MAKE,templates/layer planted -> $@)
 	$(Q)cp templates/layer/* $(B)/gpu-kit/planted/
 	$(Q)sed -i 's/s \* (1.0f + v \* (1.0f - s))/s * (1.0f + v)/' $(B)/gpu-kit/planted/linmix_ops.cu
 	$(Q)grep -q 's \* (1.0f + v);' $(B)/gpu-kit/planted/linmix_ops.cu || \
 	    { echo "could not plant the wrong kernel in linmix_ops.cu"; exit 1; }
-	+$(Q)$(GPU_KIT_MAKE) -C $(B)/gpu-kit/planted NAME=kit_linmix_planted
+	+$(Q)$(GPU_KIT_MAKE) -C $(B)/gpu-kit/planted NAME=kit_linmix_planted OUT=$(abspath $(B)/gpu-tests)
 $(B)/gpu-tests/%: tests/gpu/%.c tests/gpu/parity.c tests/gpu/parity.h $(B)/libhnet.a
 	@mkdir -p $(dir $@)
 	@$(call say,LD,$@)

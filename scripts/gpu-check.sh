@@ -28,11 +28,14 @@ if [ "$mode" = prepare ]; then
     set -e
     make -j"$(nproc)" CUDA=1 all gpu-tests
     rm -rf .gpu-libs .gpu-data .gpu-build && mkdir -p .gpu-libs .gpu-data .gpu-build
-    cp -r build/hnet build/gpu-tests build/layers build/plugins .gpu-build/
-    strip .gpu-build/hnet .gpu-build/gpu-tests/* .gpu-build/layers/*.so .gpu-build/plugins/*.so
-    # each test binary links the whole runtime (~4 MB stripped): xz keeps the set small
-    tar cJf .gpu-build/gpu-tests.tar.xz -C .gpu-build gpu-tests && rm -rf .gpu-build/gpu-tests
-    for b in build/hnet build/gpu-tests/*; do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u |
+    cp -r build/hnet build/gpu-tests build/gpu-sdk build/layers build/plugins .gpu-build/
+    rm -rf .gpu-build/gpu-sdk/include .gpu-build/gpu-sdk/lib/pkgconfig
+    find .gpu-build -type f \( -name '*.so' -o -perm -u+x \) ! -name '*.sh' -exec strip {} +
+    # each test binary links the whole runtime (~4 MB stripped): xz keeps the set small;
+    # gpu-sdk is the install the template's plugin was built against (test_sdk_cuda.sh)
+    tar cJf .gpu-build/gpu-tests.tar.xz -C .gpu-build gpu-tests gpu-sdk &&
+        rm -rf .gpu-build/gpu-tests .gpu-build/gpu-sdk
+    for b in build/hnet $(find build/gpu-tests -type f); do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u |
         grep -vE 'libc\.so|libm\.so|libdl|libpthread|librt|ld-linux|libcublas|libcudart|libcuda\.' |
         while read -r lib; do cp -L "$lib" .gpu-libs/; done
     (cd .gpu-libs && tar cJf ../.gpu-libs.tar.xz ./*.so* && rm -f ./*.so* && mv ../.gpu-libs.tar.xz libs.tar.xz)
