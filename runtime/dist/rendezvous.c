@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,6 +200,9 @@ static int connect_to(const hn_rdv_settings *s, double deadline, hn_error *err) 
     snprintf(port, sizeof port, "%d", s->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int g = getaddrinfo(s->addr, port, &hints, &res);
+    /* "localhost" is the loopback (RFC 6761) even where nothing resolves it: a bare
+     * container or chroot without /etc/hosts */
+    if (g && !strcasecmp(s->addr, "localhost")) g = getaddrinfo("127.0.0.1", port, &hints, &res);
     if (g)
         return hn_fail(err, "rank %d cannot resolve MASTER_ADDR=%s: %s", s->rank, s->addr, gai_strerror(g));
     int last = 0;
