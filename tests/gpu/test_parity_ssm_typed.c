@@ -103,28 +103,29 @@ static void test_conv1d_t(void **st) {
     conv_case(HN_F32, HN_BF16, 33, 1);
 }
 
-/* gated RMSNorm of Dm columns in groups of gs; z a column slice of a wider row */
-static void norm_case(hn_dtype act, int Dm, int gs) {
+/* gated RMSNorm of Dm columns in groups of gs; z columns [off, off + Dm) of a wider row
+ * (off 8: the 16-byte-aligned vec kernels where gs allows; off 5: the scalar ones) */
+static void norm_case(hn_dtype act, int Dm, int gs, int off) {
     hn_rng r = tb_fresh("gated_norm_t");
-    int T = 300, ldz = Dm + 37;
+    int T = 300, ldz = Dm + (off % 8 ? 37 : 40);
     tbuf x = tb_normal(act, T, Dm, Dm, &r), z = tb_scaled(act, T, ldz, ldz, 1.5, &r);
     tbuf w = tb_normal(HN_F32, 1, Dm, Dm, &r), out = tb_normal(act, T, Dm, Dm, &r);
     tbuf rs = tb_normal(HN_F32, T, Dm / gs, Dm / gs, &r), go = tb_normal(act, T, Dm, Dm, &r);
     tbuf gx = tb_scaled(HN_F32, T, Dm, Dm, GSTART, &r), gz = tb_scaled(act, T, ldz, ldz, GSTART, &r);
     tbuf gw = tb_scaled(HN_F32, 1, Dm, Dm, GSTART, &r);
-    printf(" gated_rmsnorm_t activations %d Dm %d group %d\n", act, Dm, gs);
+    printf(" gated_rmsnorm_t activations %d Dm %d group %d z at column %d\n", act, Dm, gs, off);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
-        hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), 5, Dm), tv(&out, g),
+        hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), off, Dm), tv(&out, g),
                                   tv(&w, g).data, tv(&rs, g).data, gs, 1e-5f, tv(&go, g),
-                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), 5, Dm), tv(&gw, g).data};
+                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data};
         assert_int_equal(be->ssm->gated_rmsnorm_forward_t(be, &p), 0);
         assert_int_equal(be->ssm->gated_rmsnorm_backward_t(be, &p), 0);
     }
     assert_true(tb_err(&out, "out") < tol_for(act));
     assert_true(tb_err(&rs, "rstd") < TOL_FP32);
     assert_true(tb_err(&gx, "dx (accumulated)") < TOL_FP32);
-    assert_true(tb_err_cols(&gz, 5, Dm, "dz") < tol_for(act));
+    assert_true(tb_err_cols(&gz, off, Dm, "dz") < tol_for(act));
     assert_true(tb_err(&gz, "dz and the columns beside it") < tol_for(act));
     assert_true(tb_err(&gw, "dw (strip sums)") < TOL_FP32);
     tbuf *all[] = {&x, &z, &w, &out, &rs, &go, &gx, &gz, &gw};
@@ -133,11 +134,16 @@ static void norm_case(hn_dtype act, int Dm, int gs) {
 
 static void test_gated_rmsnorm_t(void **st) {
     (void)st;
-    norm_case(HN_BF16, 64, 32);
-    norm_case(HN_BF16, 1536, 1536);
-    norm_case(HN_F32, 2000, 1000);
-    norm_case(HN_BF16, 4200, 2100);
-    norm_case(HN_BF16, 9000, 9000); /* wider than the fused backward's shared memory */
+    norm_case(HN_BF16, 64, 32, 5);
+    norm_case(HN_BF16, 1536, 1536, 5);
+    norm_case(HN_F32, 2000, 1000, 5);
+    norm_case(HN_BF16, 4200, 2100, 5);
+    norm_case(HN_BF16, 9000, 9000, 5); /* wider than the fused backward's shared memory */
+    norm_case(HN_BF16, 1536, 1536, 8); /* the vec kernels from here */
+    norm_case(HN_BF16, 64, 32, 8);
+    norm_case(HN_F32, 2000, 1000, 8);
+    norm_case(HN_BF16, 4096, 2048, 8);
+    norm_case(HN_BF16, 8192, 8192, 8);
 }
 
 /* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in

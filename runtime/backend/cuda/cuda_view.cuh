@@ -70,7 +70,20 @@ __device__ __forceinline__ void store8(view v, size_t r, int c, const float x[8]
         f[1] = make_float4(x[4], x[5], x[6], x[7]);
     }
 }
+/* a gradient of eight elements (vgrad's rule: added into float32, written over bf16) */
+__device__ __forceinline__ void grad8(view v, size_t r, int c, const float x[8]) {
+    if (v.bf16) {
+        store8(v, r, c, x);
+        return;
+    }
+    float old[8];
+    load8(v, r, c, old);
+#pragma unroll
+    for (int k = 0; k < 8; k++) old[k] += x[k];
+    store8(v, r, c, old);
+}
 static inline bool vec8_ok(hn_tensor t) { return t.ld % 8 == 0 && ((uintptr_t)t.data & 15) == 0; }
+static inline bool view8_ok(view v) { return v.ld % 8 == 0 && ((uintptr_t)v.p & 15) == 0; }
 /* a block per row (grid-strided), a thread per 8 columns */
 static inline unsigned row_blocks(int rows) { return (unsigned)(rows < 4096 ? rows : 4096); }
 #define HN_ROWS_BY8(r, c8, rows, cols)                                  \

@@ -1,13 +1,18 @@
 /* cuda gated RMSNorm of Mamba-2 (ops_ssm.h, norm_before_gate = False) on float32 or bf16
  * views (cuda_view.cuh): the v1 ops pass float32 arrays as views. Per row and group,
  *   g = x silu(z),  out = g r w,  r = 1 / sqrt(mean(g^2) + eps),
- * one warp per (row, group), reading x and z and writing out in one launch. Backward in
- * one pass too: a block per (strip of rows, group) makes dx and dz row by row and keeps
- * the strip's partial sums of dw in shared memory; a second launch adds the strips'
- * sums in a fixed order (deterministic, no atomics). Groups too wide for shared memory
- * (or HNET_CUDA_NORM=split) take a separate pass for dw. */
+ * reading x and z and writing out in one launch; backward in one pass, the strips' partial
+ * sums of dw added by a second launch in a fixed order (deterministic, no atomics).
+ * Where every view allows 16-byte loads and a group is at most 8192 columns (the models':
+ * 1536), a block per (row, group) holds eight columns a thread in registers (the vec
+ * kernels: one read of each input, sums in float32); otherwise a warp per (row, group)
+ * reads element by element, twice (the scalar kernels; their backward keeps a strip's dw
+ * in shared memory, or, for groups too wide for it or HNET_CUDA_NORM=split, takes a
+ * separate pass for dw). */
 #include <stdlib.h>
 #include <string.h>
+
+#include <initializer_list>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
@@ -59,6 +64,111 @@ __global__ void k_grms_bwd(view dx, view dz, view dout, view x, view z, const fl
         vgrad(dz, t, c, dg * xv * sg * (1.0f + zv * (1.0f - sg)));
     }
 }
+
+/* ---- the vec kernels: blockDim.x = gs / 8 rounded up to a warp; thread i owns columns
+ * c0 + 8i .. c0 + 8i + 7 of every row its block visits */
+#define VEC_MAX_GS 8192
+
+/* the block's sum of v, the same value in every thread, in a fixed order; `red` may be
+ * reused by the next call (the first barrier waits for this call's readers) */
+__device__ __forceinline__ float block_sum(float v, float *red) {
+    v = hn_warp_sum(v);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float s = 0.0f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
+    return s;
+}
+
+/* g = x silu(z) for eight columns; zs keeps sigmoid(z) for the backward */
+__device__ __forceinline__ void gate8(float g[8], float sg[8], const float x[8], const float z[8]) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        sg[k] = hn_sigmoidf(z[k]);
+        g[k] = x[k] * z[k] * sg[k];
+    }
+}
+
+/* grid (row blocks, groups), rows grid-strided */
+__global__ void __launch_bounds__(1024) k_grms_fwd_vec(view out, float *rstd, view x, view z,
+                                                        const float *w, int T, int gs, float eps) {
+    __shared__ float red[32];
+    int ng = gridDim.y, grp = blockIdx.y, j = 8 * threadIdx.x, c = grp * gs + j;
+    bool on = j < gs;
+    float wv[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) wv[k] = on ? w[c + k] : 0.0f;
+    for (int t = blockIdx.x; t < T; t += gridDim.x) {
+        float g[8] = {}, sg[8], ss = 0.0f;
+        if (on) {
+            float xv[8], zv[8];
+            load8(x, t, c, xv);
+            load8(z, t, c, zv);
+            gate8(g, sg, xv, zv);
+#pragma unroll
+            for (int k = 0; k < 8; k++) ss += g[k] * g[k];
+        }
+        ss = block_sum(ss, red);
+        float r = 1.0f / sqrtf(ss / gs + eps);
+        if (threadIdx.x == 0) rstd[(size_t)t * ng + grp] = r;
+        if (on) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) g[k] *= r * wv[k];
+            store8(out, t, c, g);
+        }
+    }
+}
+
+/* grid (strips of `rows` rows, groups): dx, dz row by row; the strip's dw partial sums
+ * stay in each thread's registers (it owns the same columns in every row) */
+__global__ void __launch_bounds__(1024) k_grms_bwd_vec(view dx, view dz, float *part, view dout,
+                                                        view x, view z, const float *w,
+                                                        const float *rstd, int T, int gs, int rows) {
+    __shared__ float red[32];
+    int ng = gridDim.y, grp = blockIdx.y, j = 8 * threadIdx.x, c = grp * gs + j;
+    int r0 = blockIdx.x * rows, r1 = min(T, r0 + rows);
+    bool on = j < gs;
+    float wv[8], dw[8] = {};
+#pragma unroll
+    for (int k = 0; k < 8; k++) wv[k] = on ? w[c + k] : 0.0f;
+    for (int t = r0; t < r1; t++) {
+        float xv[8] = {}, zv[8] = {}, go[8] = {}, g[8] = {}, sg[8] = {}, hg = 0.0f;
+        if (on) {
+            load8(x, t, c, xv);
+            load8(z, t, c, zv);
+            load8(dout, t, c, go);
+            gate8(g, sg, xv, zv);
+#pragma unroll
+            for (int k = 0; k < 8; k++) hg += go[k] * wv[k] * g[k];
+        }
+        hg = block_sum(hg, red);
+        float r = rstd[(size_t)t * ng + grp], kk = r * r * r * hg / gs;
+        if (on) {
+            float gx[8], gz[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                float dg = r * go[k] * wv[k] - kk * g[k], silu = zv[k] * sg[k];
+                gx[k] = dg * silu;
+                gz[k] = dg * xv[k] * sg[k] * (1.0f + zv[k] * (1.0f - sg[k]));
+                dw[k] += go[k] * g[k] * r;
+            }
+            grad8(dx, t, c, gx);
+            grad8(dz, t, c, gz);
+        }
+    }
+    if (on)
+#pragma unroll
+        for (int k = 0; k < 8; k++) part[(size_t)blockIdx.x * ng * gs + c + k] = dw[k];
+}
+
+static bool vec_fits(int gs, std::initializer_list<view> views) {
+    if (gs % 8 || gs > VEC_MAX_GS) return false;
+    for (view v : views)
+        if (!view8_ok(v)) return false;
+    return true;
+}
+static unsigned vec_threads(int gs) { return (unsigned)((gs / 8 + 31) / 32 * 32); }
 
 /* A block per (strip of `rows` rows, group); thread i owns columns c0 + i + k * 256.
  * Per row: hg = sum_group dout w g (a block sum), then dx, dz and dw's partial sums. */
@@ -152,7 +262,12 @@ static void grms_forward(view out, float *rstd, view x, view z, const float *w, 
                          int gs, float eps) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, w, T, Dm, gs, eps);
+    if (vec_fits(gs, {out, x, z})) {
+        dim3 grid((unsigned)(T < 4096 ? T : 4096), Dm / gs);
+        k_grms_fwd_vec<<<grid, vec_threads(gs)>>>(out, rstd, x, z, w, T, gs, eps);
+    } else {
+        k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, w, T, Dm, gs, eps);
+    }
     HN_LAUNCHED("gated_rmsnorm_forward");
 }
 
@@ -161,10 +276,15 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
     int fused = fused_rows(T, gs, Dm / gs), rows = fused ? fused : NORM_STRIP;
+    bool vec = fused && vec_fits(gs, {dx, dz, dout, x, z});
+    if (vec) rows = fused < 32 ? fused : 32; /* registers, not shared memory, hold dw: short strips */
     int strips = (T + rows - 1) / rows;
     float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * Dm * sizeof(float));
     if (!part) return;
-    if (fused) {
+    if (vec) {
+        dim3 grid(strips, Dm / gs);
+        k_grms_bwd_vec<<<grid, vec_threads(gs)>>>(dx, dz, part, dout, x, z, w, rstd, T, gs, rows);
+    } else if (fused) {
         dim3 grid(strips, Dm / gs); /* gs floats of shared memory: 32 KB at most */
         k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float)>>>(dx, dz, part, dout, x, z, w, rstd,
                                                                     T, Dm, gs, rows);
