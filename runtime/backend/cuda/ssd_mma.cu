@@ -43,10 +43,29 @@ typedef __nv_bfloat16 bf16;
 
 /* rows [0, rows) of a 64-column fp32 block (row stride ld) -> bf16 dst[TR][LDS], row r
  * times scale[r] when scale != NULL; rows past `rows` are zero. 16-byte loads where the
- * block is aligned for them (the layers' buffers are), single floats otherwise. */
+ * block is aligned for them (the layers' buffers are), single floats otherwise. Each
+ * thread's eight loads are all issued before the first conversion, so eight are in flight
+ * instead of one (the tile kernels stalled mostly on these loads: ncu, session 6). */
 __device__ __forceinline__ void stage(bf16 *dst, const float *__restrict__ src, size_t ld, int rows,
                                       const float *scale) {
     bool vec = (((uintptr_t)src | (ld * sizeof(float))) & 15) == 0;
+    if (vec) {
+        constexpr int N = TR * 16 / NT;
+        float4 v[N];
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+            int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+            v[k] = r < rows ? __ldg((const float4 *)(src + r * ld + c)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+            int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+            float sc = scale && r < rows ? scale[r] : 1.0f;
+            *(uint2 *)(dst + r * LDS + c) = make_uint2(hn_pack_bf16(v[k].x * sc, v[k].y * sc),
+                                                       hn_pack_bf16(v[k].z * sc, v[k].w * sc));
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < TR * 16; e += NT) {
         int r = e >> 4, c = (e & 15) * 4;
         float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -59,6 +78,35 @@ __device__ __forceinline__ void stage(bf16 *dst, const float *__restrict__ src, 
             }
         }
         *(uint2 *)(dst + r * LDS + c) = make_uint2(hn_pack_bf16(v.x, v.y), hn_pack_bf16(v.z, v.w));
+    }
+}
+
+/* two tiles staged together (all sixteen loads of a thread in flight at once) */
+__device__ __forceinline__ void stage2(bf16 *da, const float *__restrict__ sa, size_t lda, int ra,
+                                       bf16 *db, const float *__restrict__ sb, size_t ldb, int rb,
+                                       const float *scale_b = NULL) {
+    constexpr int N = TR * 16 / NT;
+    bool vec = (((uintptr_t)sa | (lda * sizeof(float)) | (uintptr_t)sb | (ldb * sizeof(float))) & 15) == 0;
+    if (!vec) {
+        stage(da, sa, lda, ra, NULL);
+        stage(db, sb, ldb, rb, scale_b);
+        return;
+    }
+    float4 va[N], vb[N];
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int k = 0; k < N; k++) {
+        int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+        va[k] = r < ra ? __ldg((const float4 *)(sa + r * lda + c)) : zero;
+        vb[k] = r < rb ? __ldg((const float4 *)(sb + r * ldb + c)) : zero;
+    }
+#pragma unroll
+    for (int k = 0; k < N; k++) {
+        int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+        *(uint2 *)(da + r * LDS + c) = make_uint2(hn_pack_bf16(va[k].x, va[k].y), hn_pack_bf16(va[k].z, va[k].w));
+        float sc = scale_b && r < rb ? scale_b[r] : 1.0f;
+        *(uint2 *)(db + r * LDS + c) =
+            make_uint2(hn_pack_bf16(vb[k].x * sc, vb[k].y * sc), hn_pack_bf16(vb[k].z * sc, vb[k].w * sc));
     }
 }
 
@@ -196,8 +244,7 @@ __global__ void __launch_bounds__(NT) k_ssd_state(float *z, float *el, const flo
         for (int r = threadIdx.x; r < TR; r += NT)
             w[r] = r < rows ? (backward ? expf(cs[r0 + r]) : expf(last - cs[r0 + r]) * dt[r0 + r]) : 0.0f;
         __syncthreads();
-        stage(Us, Uh + (size_t)r0 * ld_u, ld_u, rows, NULL);
-        stage(Vs, Vg + (size_t)r0 * ld_v, ld_v, rows, w);
+        stage2(Us, Uh + (size_t)r0 * ld_u, ld_u, rows, Vs, Vg + (size_t)r0 * ld_v, ld_v, rows, w);
         __syncthreads();
         float part[8][4];
         mma64<true, false>(part, Us, warp * 16, Vs);
@@ -266,8 +313,8 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
     float csi[2];
 #pragma unroll
     for (int e = 0; e < 2; e++) csi[e] = r_of[e] < t.rows ? cs[t.t0 + r_of[e]] * LOG2E : 0.0f;
-    stage(Cs, Cm + (size_t)t.t0 * ld + grp * D64, ld, t.rows, NULL);
-    stage(Ss, states + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64, NULL);
+    stage2(Cs, Cm + (size_t)t.t0 * ld + grp * D64, ld, t.rows, Ss,
+                  states + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64);
     __syncthreads();
     float acc[8][4];
     mma64<false, true>(acc, Cs, warp * 16, Ss); /* C_i . S0^T */
@@ -279,8 +326,8 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
         int j0 = c0 + jt * TR, jrows = jt < t.k ? TR : t.rows;
         __syncthreads();
         load_decays(csj, dtj, cs + j0, dt + j0, jrows);
-        stage(Bs, Bm + (size_t)j0 * ld + grp * D64, ld, jrows, NULL);
-        stage(Xs, x + (size_t)j0 * ld + h * D64, ld, jrows, NULL);
+        stage2(Bs, Bm + (size_t)j0 * ld + grp * D64, ld, jrows, Xs, x + (size_t)j0 * ld + h * D64, ld,
+                      jrows);
         __syncthreads();
         float s[8][4];
         mma64<false, true>(s, Cs, warp * 16, Bs); /* C_i . B_j */
@@ -363,8 +410,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
             wl[e] = ok ? expf(last - csj[e]) : 0.0f;
         }
         __syncthreads();
-        stage(Xs, x + (size_t)t.t0 * ld + h * D64, ld, t.rows, NULL);
-        stage(Ss, dstates + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64, NULL);
+        stage2(Xs, x + (size_t)t.t0 * ld + h * D64, ld, t.rows, Ss,
+                      dstates + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64);
         __syncthreads();
         float dot0[2], dot1[2], dot2[2];
         row_dots(dot0, dBacc, Bs, warp * 16);
@@ -385,8 +432,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
             int i0 = c0 + it * TR, irows = min(TR, q - it * TR);
             __syncthreads();
             for (int r = threadIdx.x; r < TR; r += NT) csi_s[r] = r < irows ? cs[i0 + r] : 0.0f;
-            stage(Cs, Cm + (size_t)i0 * ld + grp * D64, ld, irows, NULL);
-            stage(Ys, dy + (size_t)i0 * HP + h * D64, HP, irows, NULL);
+            stage2(Cs, Cm + (size_t)i0 * ld + grp * D64, ld, irows, Ys, dy + (size_t)i0 * HP + h * D64,
+                          HP, irows);
             __syncthreads();
             /* both products are weighted by e^(cs_i - cs_j) where row j sees column i
              * (else 0); recomputed for each rather than held (registers are the limit) */
@@ -465,8 +512,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
 #pragma unroll
         for (int e = 0; e < 2; e++) csi[e] = r_of[e] < t.rows ? cs[t.t0 + r_of[e]] * LOG2E : 0.0f;
         __syncthreads();
-        stage(Ys, dy + (size_t)t.t0 * HP + h * D64, HP, t.rows, NULL);
-        stage(Ss, states + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64, NULL);
+        stage2(Ys, dy + (size_t)t.t0 * HP + h * D64, HP, t.rows, Ss,
+                      states + ((size_t)t.chunk * H + h) * D64 * D64, D64, D64);
         __syncthreads();
         float dot0[2], dot1[2], s[8][4];
         row_dots(dot0, dCacc, Cs, warp * 16);
@@ -480,8 +527,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
             int j0 = c0 + jt * TR, jrows = jt < t.k ? TR : t.rows;
             __syncthreads();
             load_decays(csj, dtj, cs + j0, dt + j0, jrows);
-            stage(Xs, x + (size_t)j0 * ld + h * D64, ld, jrows, NULL);
-            stage(Bs, Bm + (size_t)j0 * ld + grp * D64, ld, jrows, NULL);
+            stage2(Xs, x + (size_t)j0 * ld + h * D64, ld, jrows, Bs, Bm + (size_t)j0 * ld + grp * D64,
+                          ld, jrows);
             __syncthreads();
             mma64<false, true>(s, Ys, warp * 16, Xs); /* dy_i . x_j */
             query_decay(s, csi, csj, dtj, jrows, t.rows, jt < t.k);
