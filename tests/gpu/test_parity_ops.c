@@ -518,6 +518,8 @@ static void test_conv_norm(void **st) {
     conv_case(33, 1, 33);
     conv_case(130, 8, 131);
     conv_case(40, 11, 45);
+    conv_case(64, 4, 96); /* four channels a thread */
+    conv_case(132, 2, 136);
     grms_case(64, 32, 100);
     grms_case(1536, 1536, 1600);
     grms_case(2000, 1000, 2003);

@@ -64,27 +64,28 @@ static void test_detects_errors(void **st) {
     pseqs_free(&s);
 }
 
-/* convolution over C channels of a [T, ld] buffer (x the columns [3, 3 + C)) */
-static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K) {
+/* convolution over C channels of a [T, ld] buffer (x the columns [off, off + C); off 4
+ * with C a multiple of 4: the four-channel kernels, off 3: the one-channel ones) */
+static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
     hn_rng r = tb_fresh("conv_t");
     pseqs s;
     pseqs_make(&s, LENS, NS);
-    int T = s.c.total, ld = C + 11;
+    int T = s.c.total, ld = C + (off % 4 ? 11 : 12);
     tbuf x = tb_normal(dx_t, T, ld, ld, &r), out = tb_normal(dout_t, T, C, C, &r);
     tbuf w = tb_scaled(HN_F32, C, K, K, 0.5, &r), b = tb_scaled(HN_F32, 1, C, C, 0.5, &r);
     tbuf go = tb_normal(HN_F32, T, C, C, &r), gx = tb_scaled(dx_t, T, ld, ld, GSTART, &r);
     tbuf gw = tb_scaled(HN_F32, C, K, K, GSTART, &r), gb = tb_scaled(HN_F32, 1, C, C, GSTART, &r);
-    printf(" conv1d_t x/dx %d out %d C %d K %d\n", dx_t, dout_t, C, K);
+    printf(" conv1d_t x/dx %d out %d C %d K %d x at column %d\n", dx_t, dout_t, C, K, off);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
-        hn_conv1d_params p = {hn_tensor_cols(tv(&x, g), 3, C), tv(&out, g), tv(&w, g).data,
+        hn_conv1d_params p = {hn_tensor_cols(tv(&x, g), off, C), tv(&out, g), tv(&w, g).data,
                               tv(&b, g).data, g ? &s.g : &s.c, K, tv(&go, g),
-                              hn_tensor_cols(tv(&gx, g), 3, C), tv(&gw, g).data, tv(&gb, g).data};
+                              hn_tensor_cols(tv(&gx, g), off, C), tv(&gw, g).data, tv(&gb, g).data};
         assert_int_equal(be->ssm->conv1d_forward_t(be, &p), 0);
         assert_int_equal(be->ssm->conv1d_backward_t(be, &p), 0);
     }
     assert_true(tb_err(&out, "out") < tol_for(dout_t));
-    assert_true(tb_err_cols(&gx, 3, C, "dx") < tol_for(dx_t));
+    assert_true(tb_err_cols(&gx, off, C, "dx") < tol_for(dx_t));
     assert_true(tb_err(&gx, "dx and the columns beside it") < tol_for(dx_t));
     assert_true(tb_err(&gw, "dw") < TOL_FP32);
     assert_true(tb_err(&gb, "dbias") < TOL_FP32);
@@ -96,11 +97,15 @@ static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K) {
 /* the window kernels (K <= 8) and the general ones, bf16 as the layer uses them */
 static void test_conv1d_t(void **st) {
     (void)st;
-    conv_case(HN_BF16, HN_F32, 70, 4);
-    conv_case(HN_BF16, HN_BF16, 130, 8);
-    conv_case(HN_F32, HN_F32, 70, 4);
-    conv_case(HN_BF16, HN_F32, 40, 11);
-    conv_case(HN_F32, HN_BF16, 33, 1);
+    conv_case(HN_BF16, HN_F32, 70, 4, 3);
+    conv_case(HN_BF16, HN_BF16, 130, 8, 3);
+    conv_case(HN_F32, HN_F32, 70, 4, 3);
+    conv_case(HN_BF16, HN_F32, 40, 11, 3);
+    conv_case(HN_F32, HN_BF16, 33, 1, 3);
+    conv_case(HN_BF16, HN_F32, 128, 4, 4); /* four channels a thread from here */
+    conv_case(HN_BF16, HN_BF16, 64, 8, 4);
+    conv_case(HN_F32, HN_F32, 72, 3, 4);
+    conv_case(HN_F32, HN_BF16, 36, 1, 4);
 }
 
 /* gated RMSNorm of Dm columns in groups of gs; z columns [off, off + Dm) of a wider row

@@ -82,6 +82,53 @@ __device__ __forceinline__ void grad8(view v, size_t r, int c, const float x[8])
     for (int k = 0; k < 8; k++) old[k] += x[k];
     store8(v, r, c, old);
 }
+/* Four consecutive elements of row r from column c (8-byte bf16 or 16-byte float32 loads:
+ * view4_ok) */
+__device__ __forceinline__ void load4(view v, size_t r, int c, float x[4]) {
+    size_t i = r * v.ld + c;
+    if (v.bf16) {
+        uint2 u = *(const uint2 *)((const __nv_bfloat16 *)v.p + i);
+        float2 a = __bfloat1622float2(*(const __nv_bfloat162 *)&u.x), b = __bfloat1622float2(*(const __nv_bfloat162 *)&u.y);
+        x[0] = a.x, x[1] = a.y, x[2] = b.x, x[3] = b.y;
+    } else {
+        float4 a = *(const float4 *)((const float *)v.p + i);
+        x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w;
+    }
+}
+__device__ __forceinline__ void store4(view v, size_t r, int c, const float x[4]) {
+    size_t i = r * v.ld + c;
+    if (v.bf16) {
+        __nv_bfloat162 a = __floats2bfloat162_rn(x[0], x[1]), b = __floats2bfloat162_rn(x[2], x[3]);
+        *(uint2 *)((__nv_bfloat16 *)v.p + i) = make_uint2(*(uint32_t *)&a, *(uint32_t *)&b);
+    } else {
+        *(float4 *)((float *)v.p + i) = make_float4(x[0], x[1], x[2], x[3]);
+    }
+}
+__device__ __forceinline__ void grad4(view v, size_t r, int c, const float x[4]) {
+    if (v.bf16) {
+        store4(v, r, c, x);
+        return;
+    }
+    float old[4];
+    load4(v, r, c, old);
+#pragma unroll
+    for (int k = 0; k < 4; k++) old[k] += x[k];
+    store4(v, r, c, old);
+}
+/* V = 1 or 4 consecutive elements (the conv1d kernels' channel groups) */
+template <int V> __device__ __forceinline__ void loadv(view v, size_t r, int c, float x[V]) {
+    if (V == 4) load4(v, r, c, x);
+    else x[0] = vget(v, r, c);
+}
+template <int V> __device__ __forceinline__ void storev(view v, size_t r, int c, const float x[V]) {
+    if (V == 4) store4(v, r, c, x);
+    else vput(v, r, c, x[0]);
+}
+template <int V> __device__ __forceinline__ void gradv(view v, size_t r, int c, const float x[V]) {
+    if (V == 4) grad4(v, r, c, x);
+    else vgrad(v, r, c, x[0]);
+}
+static inline bool view4_ok(view v) { return v.ld % 4 == 0 && ((uintptr_t)v.p & (v.bf16 ? 7 : 15)) == 0; }
 static inline bool vec8_ok(hn_tensor t) { return t.ld % 8 == 0 && ((uintptr_t)t.data & 15) == 0; }
 static inline bool view8_ok(view v) { return v.ld % 8 == 0 && ((uintptr_t)v.p & 15) == 0; }
 /* a block per row (grid-strided), a thread per 8 columns */

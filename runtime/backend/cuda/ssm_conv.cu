@@ -2,6 +2,8 @@
  * conv1d_backward and their typed forms) on float32 or bf16 views (cuda_view.cuh): the
  * v1 ops pass float32 arrays as views. Gradients w.r.t. the input follow vgrad (added
  * into float32, written over bf16). */
+#include <initializer_list>
+
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
@@ -79,104 +81,146 @@ __global__ void k_conv_dw(float *dw, float *dbias, const float *g, view x, const
     for (int k = 0; k < K; k++) atomicAdd(dw + (size_t)c * K + k, acc[k]);
 }
 
-/* ---- the same convolution as sliding windows: one thread per (channel, strip of
- * CONV_ROWS rows) keeps the last K inputs (and, backward, the last K gradients) in
- * registers, so every element is read once and consecutive threads read consecutive
- * channels. Kernel widths up to CONV_MAXK_FAST; wider ones take the kernels above. */
+/* ---- the same convolution as sliding windows: one thread per (V consecutive channels,
+ * strip of CONV_ROWS rows) keeps the last K inputs (and, backward, the last K gradients)
+ * in registers, so every element is read once and consecutive threads read consecutive
+ * channels. V = 4 where the channel count and the views allow 8/16-byte accesses (a
+ * warp then reads 256 or 512 contiguous bytes a row, not 64), else 1. Kernel widths up
+ * to CONV_MAXK_FAST; wider ones take the kernels above. */
 #define CONV_ROWS 64
 #define CONV_MAXK_FAST 8
+#define CONV_TPB 64
 
-template <int K>
-__global__ void __launch_bounds__(128) k_conv_fwd_win(view out, view x, const float *w, const float *bias,
-                                                      const int32_t *pos, int T, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+template <int K, int V>
+__global__ void __launch_bounds__(CONV_TPB) k_conv_fwd_win(view out, view x, const float *w, const float *bias,
+                                                           const int32_t *pos, int T, int C) {
+    int c = (blockIdx.x * blockDim.x + threadIdx.x) * V, r0 = blockIdx.y * CONV_ROWS;
     if (c >= C) return;
     int r1 = min(T, r0 + CONV_ROWS);
-    float wc[K], win[K];
+    float wc[K][V], win[K][V], b[V];
 #pragma unroll
-    for (int k = 0; k < K; k++) wc[k] = w[(size_t)c * K + k];
+    for (int v = 0; v < V; v++) {
+        b[v] = bias[c + v];
+#pragma unroll
+        for (int k = 0; k < K; k++) wc[k][v] = w[(size_t)(c + v) * K + k];
+    }
 #pragma unroll
     for (int k = 0; k < K - 1; k++) { /* rows r0 - K + 1 .. r0 - 1 */
         int r = r0 - (K - 1) + k;
-        win[k + 1] = r >= 0 ? vget(x, r, c) : 0.0f;
+        if (r >= 0) loadv<V>(x, r, c, win[k + 1]);
+        else
+#pragma unroll
+            for (int v = 0; v < V; v++) win[k + 1][v] = 0.0f;
     }
-    float b = bias[c];
     for (int t = r0; t < r1; t++) {
 #pragma unroll
-        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
-        win[K - 1] = vget(x, t, c);
-        int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
-        float p = b;
+        for (int k = 0; k < K - 1; k++)
 #pragma unroll
-        for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
-        vput(out, t, c, p * hn_sigmoidf(p));
+            for (int v = 0; v < V; v++) win[k][v] = win[k + 1][v];
+        loadv<V>(x, t, c, win[K - 1]);
+        int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
+        float o[V];
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            float p = b[v];
+#pragma unroll
+            for (int k = 0; k < K; k++) p += k >= first ? wc[k][v] * win[k][v] : 0.0f;
+            o[v] = p * hn_sigmoidf(p);
+        }
+        storev<V>(out, t, c, o);
     }
 }
 
 /* backward of one strip: g_t = dout_t silu'(pre_t) for t in [r0, r1 + K - 1) (the
  * K - 1 rows past the strip feed its dx), dx_r += sum_k g_(r + K-1-k) w_k within r's
  * sequence, and the strip's partial sums of dw and dbias into part [strips][C][K + 1] */
-template <int K>
-__global__ void __launch_bounds__(128) k_conv_bwd_win(view dx, float *part, view dout, view x,
-                                                      const float *w, const float *bias,
-                                                      const int32_t *pos, int T, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, r0 = blockIdx.y * CONV_ROWS;
+template <int K, int V>
+__global__ void __launch_bounds__(CONV_TPB) k_conv_bwd_win(view dx, float *part, view dout, view x,
+                                                           const float *w, const float *bias,
+                                                           const int32_t *pos, int T, int C) {
+    int c = (blockIdx.x * blockDim.x + threadIdx.x) * V, r0 = blockIdx.y * CONV_ROWS;
     if (c >= C) return;
     int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
-    float wc[K], win[K], gring[K], dw[K], db = 0.0f;
-    int sring[K]; /* the sequence start of each gradient in gring */
+    float wc[K][V], win[K][V], gring[K][V], dw[K][V], b[V], db[V];
+    int sring[K]; /* the sequence start of each row of gradients in gring */
 #pragma unroll
-    for (int k = 0; k < K; k++) {
-        wc[k] = w[(size_t)c * K + k];
-        gring[k] = dw[k] = 0.0f;
-        sring[k] = -1;
+    for (int v = 0; v < V; v++) {
+        b[v] = bias[c + v];
+        db[v] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            wc[k][v] = w[(size_t)(c + v) * K + k];
+            gring[k][v] = dw[k][v] = 0.0f;
+        }
     }
+#pragma unroll
+    for (int k = 0; k < K; k++) sring[k] = -1;
 #pragma unroll
     for (int k = 0; k < K - 1; k++) {
         int r = r0 - (K - 1) + k;
-        win[k + 1] = r >= 0 ? vget(x, r, c) : 0.0f;
+        if (r >= 0) loadv<V>(x, r, c, win[k + 1]);
+        else
+#pragma unroll
+            for (int v = 0; v < V; v++) win[k + 1][v] = 0.0f;
     }
-    float b = bias[c];
     for (int t = r0; t < r1 + K - 1; t++) {
-        float gt = 0.0f;
+        float gt[V];
         int st = -2;
 #pragma unroll
-        for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+        for (int k = 0; k < K - 1; k++)
+#pragma unroll
+            for (int v = 0; v < V; v++) win[k][v] = win[k + 1][v];
+#pragma unroll
+        for (int v = 0; v < V; v++) gt[v] = 0.0f;
         if (t < r_end) {
-            win[K - 1] = vget(x, t, c);
+            float go[V];
+            loadv<V>(x, t, c, win[K - 1]);
+            loadv<V>(dout, t, c, go);
             int pt = pos[t], first = K - 1 - pt;
-            float p = b;
-#pragma unroll
-            for (int k = 0; k < K; k++) p += k >= first ? wc[k] * win[k] : 0.0f;
-            float sg = hn_sigmoidf(p);
-            gt = vget(dout, t, c) * sg * (1.0f + p * (1.0f - sg));
             st = t - pt;
-            if (t < r1) {
-                db += gt;
 #pragma unroll
-                for (int k = 0; k < K; k++) dw[k] += k >= first ? gt * win[k] : 0.0f;
+            for (int v = 0; v < V; v++) {
+                float p = b[v];
+#pragma unroll
+                for (int k = 0; k < K; k++) p += k >= first ? wc[k][v] * win[k][v] : 0.0f;
+                float sg = hn_sigmoidf(p);
+                gt[v] = go[v] * sg * (1.0f + p * (1.0f - sg));
+                if (t < r1) {
+                    db[v] += gt[v];
+#pragma unroll
+                    for (int k = 0; k < K; k++) dw[k][v] += k >= first ? gt[v] * win[k][v] : 0.0f;
+                }
             }
         }
 #pragma unroll
         for (int k = 0; k < K - 1; k++) {
-            gring[k] = gring[k + 1];
             sring[k] = sring[k + 1];
+#pragma unroll
+            for (int v = 0; v < V; v++) gring[k][v] = gring[k + 1][v];
         }
-        gring[K - 1] = gt;
         sring[K - 1] = st;
+#pragma unroll
+        for (int v = 0; v < V; v++) gring[K - 1][v] = gt[v];
         int r = t - (K - 1); /* its gradients g_r .. g_t are all in the ring now */
         if (r >= r0) {
             int sr = sring[0];
-            float acc = 0.0f;
+            float acc[V];
 #pragma unroll
-            for (int k = 0; k < K; k++) acc += sring[K - 1 - k] == sr ? gring[K - 1 - k] * wc[k] : 0.0f;
-            vgrad(dx, r, c, acc);
+            for (int v = 0; v < V; v++) {
+                acc[v] = 0.0f;
+#pragma unroll
+                for (int k = 0; k < K; k++) acc[v] += sring[K - 1 - k] == sr ? gring[K - 1 - k][v] * wc[k][v] : 0.0f;
+            }
+            gradv<V>(dx, r, c, acc);
         }
     }
-    float *pp = part + ((size_t)blockIdx.y * C + c) * (K + 1);
 #pragma unroll
-    for (int k = 0; k < K; k++) pp[k] = dw[k];
-    pp[K] = db;
+    for (int v = 0; v < V; v++) {
+        float *pp = part + ((size_t)blockIdx.y * C + c + v) * (K + 1);
+#pragma unroll
+        for (int k = 0; k < K; k++) pp[k] = dw[k][v];
+        pp[K] = db[v];
+    }
 }
 
 /* dw, dbias += the strips' partial sums, in strip order */
@@ -190,16 +234,29 @@ __global__ void k_conv_dw_sum(float *dw, float *dbias, const float *part, int st
     else dbias[c] += s;
 }
 
+/* four channels a thread where the channel count and every view allow it */
+static bool conv_by4(int C, std::initializer_list<view> views) {
+    if (C % 4) return false;
+    for (view v : views)
+        if (!view4_ok(v)) return false;
+    return true;
+}
 template <int K>
 static void conv_fwd_k(view out, view x, const float *w, const float *bias, const hn_seqs *s, int C) {
-    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
-    k_conv_fwd_win<K><<<grid, 128>>>(out, x, w, bias, s->pos_dev, s->total, C);
+    bool by4 = conv_by4(C, {out, x});
+    int threads = by4 ? C / 4 : C;
+    dim3 grid((threads + CONV_TPB - 1) / CONV_TPB, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    (by4 ? k_conv_fwd_win<K, 4> : k_conv_fwd_win<K, 1>)<<<grid, CONV_TPB>>>(out, x, w, bias, s->pos_dev,
+                                                                          s->total, C);
 }
 template <int K>
 static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, const float *bias,
                        const hn_seqs *s, int C) {
-    dim3 grid((C + 127) / 128, (s->total + CONV_ROWS - 1) / CONV_ROWS);
-    k_conv_bwd_win<K><<<grid, 128>>>(dx, part, dout, x, w, bias, s->pos_dev, s->total, C);
+    bool by4 = conv_by4(C, {dx, dout, x});
+    int threads = by4 ? C / 4 : C;
+    dim3 grid((threads + CONV_TPB - 1) / CONV_TPB, (s->total + CONV_ROWS - 1) / CONV_ROWS);
+    (by4 ? k_conv_bwd_win<K, 4> : k_conv_bwd_win<K, 1>)<<<grid, CONV_TPB>>>(dx, part, dout, x, w, bias,
+                                                                          s->pos_dev, s->total, C);
 }
 #define CONV_SWITCH(K, CALL)                        \
     switch (K) {                                    \
