@@ -58,6 +58,10 @@ int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
     return alone(d) ? HN_OK : d->ops->max_i64(d, v, n, err);
 }
 
+int hn_dist_sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err) {
+    return alone(d) ? HN_OK : d->ops->sum_max(d, sum, ns, max, nm, err);
+}
+
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
     return alone(d) ? HN_OK : d->ops->broadcast(d, buf, bytes, err);
 }

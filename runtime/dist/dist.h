@@ -95,6 +95,10 @@ void hn_dist_abort(hn_dist *d, int code);
 int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err);
 /* v[i] = max over ranks of v[i] */
 int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err);
+/* Both at once: sum[i] summed and max[i] the max over ranks, in one round trip (NCCL: one
+ * copy to the device, one grouped launch, one copy back, one wait). The training step's
+ * one agreement: its statistics and whether any rank was asked to stop. */
+int hn_dist_sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err);
 /* rank 0's bytes to every rank */
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err);
 int hn_dist_barrier(hn_dist *d, hn_error *err);

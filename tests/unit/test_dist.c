@@ -225,6 +225,7 @@ static void test_single_world_changes_nothing(void **state) {
     char bytes[5] = "abcd";
     assert_int_equal(hn_dist_sum_f64(d, v, 3, &err), HN_OK);
     assert_int_equal(hn_dist_max_i64(d, m, 2, &err), HN_OK);
+    assert_int_equal(hn_dist_sum_max(d, v, 3, m, 2, &err), HN_OK);
     assert_int_equal(hn_dist_broadcast(d, bytes, 5, &err), HN_OK);
     assert_int_equal(hn_dist_barrier(d, &err), HN_OK);
     assert_int_equal(hn_dist_average_grads(d, be, g, 4, 1.0, &err), HN_OK);
