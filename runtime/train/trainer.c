@@ -654,9 +654,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
-    if (!quiet && !strcmp(r.dist->backend, "nccl"))
-        fprintf(stderr, "%s: communicator nccl: %d process%s (%s)\n", s.name, r.dist->world,
-                r.dist->world == 1 ? "" : "es", r.dist->how);
+    if (!quiet && (!strcmp(r.dist->backend, "nccl") || r.dist->even_alone))
+        fprintf(stderr, "%s: communicator %s: %d process%s (%s)%s\n", s.name, r.dist->backend,
+                r.dist->world, r.dist->world == 1 ? "" : "es", r.dist->how,
+                r.dist->even_alone ? ", its collectives run alone too (HNET_COMM=mpi)" : "");
     res->n_params = hn_model_param_count(&r.model);
     const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
 

@@ -4,7 +4,8 @@
 # (HNET_TEST_SIGTERM_AFTER_FORWARD): the run stops with 7 steps done, no metric of step 8,
 # the checkpoint of step 7 written (data position as before step 8), recorded
 # 'interrupted' with the signal; resumed, the curve is, to the bit, the uninterrupted one.
-# One process, then mpirun -np 2 with the signal on rank 1 alone (both ranks stop).
+# One process, mpirun -np 2 with the signal on rank 1 alone (both ranks stop), and
+# HNET_COMM=mpi mpirun -np 1 (the agreement through MPI in a world of one).
 . tests/e2e/lib.sh
 LUA=tests/e2e/fixtures/dist_hnet.lua # 12 steps, checkpoints every 3, a metric every step
 
@@ -41,3 +42,5 @@ stop_and_resume "one process" 8 a b env
 command -v mpirun >/dev/null 2>&1 || { echo "skip: the 2-rank half (no mpirun)"; exit 0; }
 . tests/e2e/dist_lib.sh
 stop_and_resume "mpirun -np 2, the signal to rank 1 alone" 8@1 c d $MPIRUN -np 2
+# the world of one with its collectives run (the GPU's NCCL world of one, on the cpu)
+stop_and_resume "HNET_COMM=mpi mpirun -np 1" 8 e f env HNET_COMM=mpi $MPIRUN -np 1
