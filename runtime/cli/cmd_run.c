@@ -48,7 +48,7 @@ static void usage(FILE *out) {
             "exchange gradients through NCCL, one GPU per process; torchrun-style variables\n"
             "(RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or srun with MASTER_ADDR\n"
             "and MASTER_PORT start them without MPI; HNET_COMM=nccl takes NCCL for one process\n"
-            "too. See README.md.\n");
+            "too (HNET_COMM=mpi: MPI's collectives under mpirun -np 1). See README.md.\n");
 }
 
 /* Whether every rank got through a step that may fail on some and not others; the lowest

@@ -24,6 +24,7 @@ int hn_dist_open(const hn_dist_launch *launch, hn_dist **out, hn_error *err) {
     if (!d) return hn_fail(err, "out of memory starting the communicator");
     snprintf(d->how, sizeof d->how, "%s", launch->how);
     d->nccl_wanted = launch->nccl;
+    d->even_alone = launch->mpi_alone;
     int rc = launch->mpi ? hn_dist_mpi_open(launch, d, err) : hn_dist_nccl_open(launch, d, err);
     /* one process per GPU: the device of this local rank, before anything opens one */
     if (!rc && launch->mpi) hn_dist_nccl_prefer_device(d->local_rank);
@@ -48,7 +49,9 @@ void hn_dist_abort(hn_dist *d, int code) {
 
 /* ---- collectives: a world of one has nothing to exchange (but NCCL runs them) ---- */
 
-static int alone(const hn_dist *d) { return d->world == 1 && (!d->ops || !d->ops->even_alone); }
+static int alone(const hn_dist *d) {
+    return d->world == 1 && !d->even_alone && (!d->ops || !d->ops->even_alone);
+}
 
 int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
     return alone(d) ? HN_OK : d->ops->sum_f64(d, v, n, err);
@@ -56,6 +59,10 @@ int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
 
 int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
     return alone(d) ? HN_OK : d->ops->max_i64(d, v, n, err);
+}
+
+int hn_dist_sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err) {
+    return alone(d) ? HN_OK : d->ops->sum_max(d, sum, ns, max, nm, err);
 }
 
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {

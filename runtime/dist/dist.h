@@ -15,7 +15,8 @@
  * NCCL alone, rank 0 serving the id over TCP on MASTER_ADDR:MASTER_PORT (dist/rendezvous.h):
  * the cuda backend only (the cpu one needs mpirun or srun --mpi=pmix, and says so).
  * HNET_COMM=nccl takes NCCL for any launch, a world of one included (its collectives then
- * run as they would with more ranks: the path checked and timed on one GPU).
+ * run as they would with more ranks: the path checked and timed on one GPU); HNET_COMM=mpi
+ * runs MPI's collectives under mpirun -np 1 likewise (the path checked on the cpu).
  * Where several launchers' variables are present they must agree.
  *
  * One process per GPU: a rank uses the CUDA device numbered by its local rank; where the
@@ -40,6 +41,7 @@ typedef struct hn_dist_launch {
     int rank, world, local_rank; /* world 0: an MPI launch that names no size (MPI says) */
     int mpi;                     /* an MPI launcher started it: the MPI backend */
     int nccl;                    /* NCCL without MPI (or HNET_COMM=nccl under MPI) */
+    int mpi_alone;               /* HNET_COMM=mpi: MPI's collectives in a world of one too */
     char master_addr[256];       /* MASTER_ADDR ("" when unset) */
     int master_port;             /* MASTER_PORT (0 when unset) */
     char how[96];                /* "mpirun (OMPI_COMM_WORLD_*)", "one process", ... */
@@ -71,6 +73,7 @@ typedef struct hn_dist {
     int deputy;                  /* the lowest rank but 0 on rank 0's host: it records the
                                   * run's end in results.db should rank 0 die */
     int nccl_wanted;             /* HNET_COMM=nccl (or a launch that meets through NCCL) */
+    int even_alone;              /* HNET_COMM=mpi: collectives in a world of one too */
     const struct hn_dist_ops *ops;
     void *impl;
 } hn_dist;
@@ -95,6 +98,10 @@ void hn_dist_abort(hn_dist *d, int code);
 int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err);
 /* v[i] = max over ranks of v[i] */
 int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err);
+/* Both at once: sum[i] summed and max[i] the max over ranks, in one round trip (NCCL: one
+ * copy to the device, one grouped launch, one copy back, one wait). The training step's
+ * one agreement: its statistics and whether any rank was asked to stop. */
+int hn_dist_sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err);
 /* rank 0's bytes to every rank */
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err);
 int hn_dist_barrier(hn_dist *d, hn_error *err);
@@ -121,8 +128,9 @@ int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_
  * to cores by default for up to 2 ranks, not when oversubscribed). At least 1. */
 int hn_dist_cores_per_rank(const hn_dist *d);
 
-/* HNET_COMM: "nccl" forces the NCCL communicator, "" or "auto" the default; 1 when it
- * forces NCCL, 0 when not, HN_ERR (with a message) for any other value. */
+/* HNET_COMM: "nccl" forces the NCCL communicator, "mpi" MPI's collectives in a world of
+ * one too, "" or "auto" the default; 1 when it forces NCCL, 2 for mpi, 0 when neither,
+ * HN_ERR (with a message) for any other value. */
 int hn_dist_comm_forced(hn_error *err);
 
 /* 16 MiB per all-reduce (MPI counts are ints); HNET_DIST_BUCKET=N takes smaller buckets of

@@ -18,6 +18,7 @@ typedef struct hn_dist_ops {
     /* host memory */
     int (*sum_f64)(hn_dist *d, double *v, int n, hn_error *err);
     int (*max_i64)(hn_dist *d, int64_t *v, int n, hn_error *err);
+    int (*sum_max)(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err);
     int (*broadcast)(hn_dist *d, void *buf, size_t bytes, hn_error *err);
     int (*barrier)(hn_dist *d, hn_error *err);
     void (*abort)(hn_dist *d, int code);

@@ -60,8 +60,10 @@ int hn_dist_comm_forced(hn_error *err) {
     const char *c = getenv("HNET_COMM");
     if (!c || !*c || !strcmp(c, "auto")) return 0;
     if (!strcmp(c, "nccl")) return 1;
+    if (!strcmp(c, "mpi")) return 2;
     return hn_fail(err, "HNET_COMM='%s': expected nccl (the NCCL communicator, also for one "
-                        "process) or auto (the default: MPI under mpirun, NCCL for a run on cuda)", c);
+                        "process), mpi (MPI's collectives also for mpirun -np 1) or auto (the "
+                        "default: MPI under mpirun, NCCL for a run on cuda)", c);
 }
 
 /* MASTER_ADDR and MASTER_PORT, where rank 0 serves the NCCL id: both or neither. */
@@ -126,7 +128,14 @@ int hn_dist_detect(hn_dist_launch *l, hn_error *err) {
         l->local_rank = slurm.local_rank;
         snprintf(l->how, sizeof l->how, "a PMI launcher (PMI_RANK=%d, PMI_SIZE=%d)", l->rank, l->world);
     }
-    l->nccl = l->mpi && forced;
+    if (forced == 2 && !l->mpi)
+        return hn_fail(err, "HNET_COMM=mpi runs MPI's collectives, but %s: launch with mpirun -np "
+                            "N hnet run FILE (or srun --mpi=pmix)",
+                       l->world > 1 || slurm.has_world || torch.has_world
+                           ? "no MPI launcher started this process"
+                           : "this is one process that no MPI launcher started");
+    l->nccl = l->mpi && forced == 1;
+    l->mpi_alone = forced == 2;
     if (l->mpi)
         return agree(l, &slurm, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", err) ||
                        agree(l, &torch, "RANK", "WORLD_SIZE", err)

@@ -83,6 +83,21 @@ static int max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
     return wait_one(d, rc, &req, "an agreement between the ranks", err);
 }
 
+/* the two in flight together, waited for once */
+static int sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err) {
+    MPI_Request req[2];
+    const char *what = "the step's agreement (statistics, stop)";
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, sum, ns, MPI_DOUBLE, MPI_SUM, impl(d)->comm, &req[0]);
+    if (rc != MPI_SUCCESS) return mpi_fail(d, rc, what, err);
+    rc = MPI_Iallreduce(MPI_IN_PLACE, max, nm, MPI_INT64_T, MPI_MAX, impl(d)->comm, &req[1]);
+    if (rc != MPI_SUCCESS) { /* the first is in flight: see it through before failing */
+        hn_error ignored;
+        wait_all(d, req, 1, what, &ignored);
+        return mpi_fail(d, rc, what, err);
+    }
+    return wait_all(d, req, 2, what, err);
+}
+
 static int barrier(hn_dist *d, hn_error *err) {
     MPI_Request req;
     int rc = MPI_Ibarrier(impl(d)->comm, &req);
@@ -149,6 +164,7 @@ static const hn_dist_ops mpi_ops = {
     .broadcast_f32 = broadcast_f32,
     .sum_f64 = sum_f64,
     .max_i64 = max_i64,
+    .sum_max = sum_max,
     .broadcast = broadcast,
     .barrier = barrier,
     .abort = abort_all,

@@ -113,7 +113,8 @@ typedef struct nccl_dist {
     hn_dist_watch watch;
     hn_dist_peer *peers; /* the other ranks on this host (TCP launch; MPI's own otherwise) */
     void *stage;         /* device memory for the host collectives */
-    size_t stage_bytes;
+    void *pinned;        /* and its pinned host copy (asynchronous copies) */
+    size_t stage_bytes;  /* of each */
     cudaEvent_t done;
     /* MPI when it started the ranks: it stays for the end (abort, finalize) */
     const hn_dist_ops *boot_ops;
@@ -219,53 +220,103 @@ static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
                     "the broadcast of the weights from rank 0", err);
 }
 
-/* Host values through the device: copied in, reduced or broadcast, copied back. */
-static int through_device(hn_dist *d, void *v, size_t bytes, ncclDataType_t type, size_t elem,
-                          int bcast, ncclRedOp_t op, const char *what, hn_error *err) {
-    nccl_dist *m = impl(d);
-    if (bytes > m->stage_bytes) {
-        size_t want = bytes > 4096 ? bytes : 4096;
-        void *p = NULL;
-        if (cudaMalloc(&p, want) != cudaSuccess) {
-            cudaGetLastError();
-            return hn_fail(err, "out of device memory for %zu bytes of %s", want, what);
-        }
-        if (m->stage) cudaFree(m->stage);
-        m->stage = p;
-        m->stage_bytes = want;
+/* Host values through the device. One round: the parts packed into pinned host memory,
+ * one asynchronous copy to the device, their collectives as one group, one asynchronous
+ * copy back, then one wait under the watch (an event). No synchronous cudaMemcpy: it would
+ * wait for all the work before it without the watch (a rank gone would hang it), and
+ * from pageable memory it holds the host until the device drained (the host could not
+ * enqueue ahead). At world size 1 NCCL reduces in place without a kernel, so a round is
+ * the two small copies and the wait. */
+typedef struct host_part {
+    void *v;
+    size_t n;              /* elements */
+    ncclDataType_t type;
+    size_t elem;           /* bytes per element */
+    int bcast;             /* rank 0's to all; else reduced by op */
+    ncclRedOp_t op;
+} host_part;
+
+#define MAX_HOST_PARTS 2
+
+/* device and pinned host staging of at least bytes */
+static int ensure_stage(nccl_dist *m, size_t bytes, const char *what, hn_error *err) {
+    if (bytes <= m->stage_bytes) return HN_OK;
+    size_t want = bytes > 4096 ? bytes : 4096;
+    void *p = NULL, *h = NULL;
+    if (cudaMalloc(&p, want) != cudaSuccess || cudaMallocHost(&h, want) != cudaSuccess) {
+        cudaGetLastError();
+        if (p) cudaFree(p);
+        return hn_fail(err, "out of device or pinned host memory for %zu bytes of %s", want, what);
     }
-    if (cudaMemcpy(m->stage, v, bytes, cudaMemcpyHostToDevice) != cudaSuccess)
+    if (m->stage) cudaFree(m->stage);
+    if (m->pinned) cudaFreeHost(m->pinned);
+    m->stage = p;
+    m->pinned = h;
+    m->stage_bytes = want;
+    return HN_OK;
+}
+
+static int through_device(hn_dist *d, const host_part *parts, int np, const char *what,
+                          hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    size_t at[MAX_HOST_PARTS + 1] = {0}; /* each part's offset, 8-byte aligned */
+    for (int i = 0; i < np; i++) at[i + 1] = at[i] + ((parts[i].n * parts[i].elem + 7) & ~(size_t)7);
+    if (ensure_stage(m, at[np], what, err)) return HN_ERR;
+    for (int i = 0; i < np; i++) memcpy((char *)m->pinned + at[i], parts[i].v, parts[i].n * parts[i].elem);
+    if (cudaMemcpyAsync(m->stage, m->pinned, at[np], cudaMemcpyHostToDevice, 0) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
-    if (bucketed(d, m->stage, bytes / elem, type, elem, (size_t)1 << 30, bcast, op, what, err))
-        return HN_ERR;
-    if (cudaMemcpy(v, m->stage, bytes, cudaMemcpyDeviceToHost) != cudaSuccess)
+    ncclResult_t r = lib.GroupStart();
+    for (int i = 0; i < np && r == ncclSuccess; i++) {
+        char *p = (char *)m->stage + at[i];
+        r = parts[i].bcast ? lib.Broadcast(p, p, parts[i].n, parts[i].type, 0, m->comm, 0)
+                           : lib.AllReduce(p, p, parts[i].n, parts[i].type, parts[i].op, m->comm, 0);
+    }
+    ncclResult_t g = lib.GroupEnd();
+    if (r == ncclSuccess) r = g;
+    if (r != ncclSuccess && r != ncclInProgress) return nccl_fail(d, r, what, err);
+    /* enqueued once the communicator settles; the copy back follows it on the stream */
+    if (wait_until(d, settled, what, err)) return HN_ERR;
+    if (cudaMemcpyAsync(m->pinned, m->stage, at[np], cudaMemcpyDeviceToHost, 0) != cudaSuccess ||
+        cudaEventRecord(m->done, 0) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
+    if (wait_until(d, finished, what, err)) return HN_ERR;
+    for (int i = 0; i < np; i++) memcpy(parts[i].v, (char *)m->pinned + at[i], parts[i].n * parts[i].elem);
     return HN_OK;
 }
 
 static int sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
-    return through_device(d, v, (size_t)n * sizeof *v, ncclFloat64, sizeof *v, 0, ncclSum,
-                          "a sum of statistics", err);
+    host_part p = {v, (size_t)n, ncclFloat64, sizeof *v, 0, ncclSum};
+    return through_device(d, &p, 1, "a sum of statistics", err);
 }
 
 static int max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
-    return through_device(d, v, (size_t)n * sizeof *v, ncclInt64, sizeof *v, 0, ncclMax,
-                          "an agreement between the ranks", err);
+    host_part p = {v, (size_t)n, ncclInt64, sizeof *v, 0, ncclMax};
+    return through_device(d, &p, 1, "an agreement between the ranks", err);
+}
+
+static int sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err) {
+    host_part p[MAX_HOST_PARTS] = {{sum, (size_t)ns, ncclFloat64, sizeof *sum, 0, ncclSum},
+                                   {max, (size_t)nm, ncclInt64, sizeof *max, 0, ncclMax}};
+    return through_device(d, p, 2, "the step's agreement (statistics, stop)", err);
 }
 
 static int broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
-    return through_device(d, buf, bytes, ncclUint8, 1, 1, ncclSum, "a broadcast from rank 0", err);
+    host_part p = {buf, bytes, ncclUint8, 1, 1, ncclSum};
+    return through_device(d, &p, 1, "a broadcast from rank 0", err);
 }
 
 static int barrier(hn_dist *d, hn_error *err) {
     int64_t one = 1;
-    return through_device(d, &one, sizeof one, ncclInt64, sizeof one, 0, ncclSum, "a barrier", err);
+    host_part p = {&one, 1, ncclInt64, sizeof one, 0, ncclSum};
+    return through_device(d, &p, 1, "a barrier", err);
 }
 
 static void release(hn_dist *d) {
     nccl_dist *n = impl(d);
     if (n->done) cudaEventDestroy(n->done);
     if (n->stage) cudaFree(n->stage);
+    if (n->pinned) cudaFreeHost(n->pinned);
     free(n->peers);
     if (n->boot_ops) { /* MPI's table back in place, for its close or abort */
         d->ops = n->boot_ops;
@@ -313,6 +364,7 @@ static const hn_dist_ops nccl_ops = {
     .broadcast_f32 = broadcast_f32,
     .sum_f64 = sum_f64,
     .max_i64 = max_i64,
+    .sum_max = sum_max,
     .broadcast = broadcast,
     .barrier = barrier,
     .abort = abort_all,

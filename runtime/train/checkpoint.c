@@ -597,3 +597,10 @@ void hn_checkpoint_test_kill(long step) {
     const char *v = getenv("HNET_TEST_SIGKILL_AT_STEP");
     if (v && *v && atol(v) == step) raise(SIGKILL);
 }
+
+void hn_checkpoint_test_stop(long step, int rank) {
+    const char *v = getenv("HNET_TEST_SIGTERM_AFTER_FORWARD");
+    if (!v || !*v || atol(v) != step) return;
+    const char *at = strchr(v, '@');
+    if (!at || atol(at + 1) == rank) raise(SIGTERM);
+}

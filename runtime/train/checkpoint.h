@@ -110,5 +110,9 @@ int hn_checkpoint_write(const hn_ckpt_settings *cs, const cJSON *cfg, const char
 /* Test hook: when HNET_TEST_SIGKILL_AT_STEP equals step, the process kills itself with
  * SIGKILL (no cleanup at all), as a crash or an OOM killer would. */
 void hn_checkpoint_test_kill(long step);
+/* Test hook: HNET_TEST_SIGTERM_AFTER_FORWARD=STEP[@RANK] sends this process SIGTERM right
+ * after the forward of step STEP (1-based), on every rank or on rank RANK only: a stop
+ * that the ranks learn of after a forward, whose step must leave no trace. */
+void hn_checkpoint_test_stop(long step, int rank);
 
 #endif

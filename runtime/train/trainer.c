@@ -654,9 +654,10 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         release(&r);
         return HN_ERR;
     }
-    if (!quiet && !strcmp(r.dist->backend, "nccl"))
-        fprintf(stderr, "%s: communicator nccl: %d process%s (%s)\n", s.name, r.dist->world,
-                r.dist->world == 1 ? "" : "es", r.dist->how);
+    if (!quiet && (!strcmp(r.dist->backend, "nccl") || r.dist->even_alone))
+        fprintf(stderr, "%s: communicator %s: %d process%s (%s)%s\n", s.name, r.dist->backend,
+                r.dist->world, r.dist->world == 1 ? "" : "es", r.dist->how,
+                r.dist->even_alone ? ", its collectives run alone too (HNET_COMM=mpi)" : "");
     res->n_params = hn_model_param_count(&r.model);
     const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
 
@@ -752,13 +753,31 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     }
 
     for (long step = resumed ? pos.step : 0; step < s.steps; step++) {
-        /* the ranks stop together, at the same step: a signal reaches each at its own moment */
+        hn_rng rng_before = data_rng; /* where a step that is given up leaves the data */
+        long part_bytes = hn_data_stream_train_part(&r.data, &data_rng, s.batch, r.first, r.count,
+                                                    r.tok, r.tgt);
+        hn_loss loss;
+        if (hn_model_forward(&r.model, r.tok, r.tgt, r.count, L, &loss, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
+        hn_checkpoint_test_stop(step + 1, d->rank);
+        /* The step's one agreement, where the host has waited for the loss anyway: the global
+         * batch's numbers (nats and the bytes the targets stand for summed, per-rank means
+         * weighted by share: a world of one keeps its own; FLOPs per position times
+         * positions per byte), and whether any rank was asked to stop (the ranks stop
+         * together, at the same step: a signal reaches each at its own moment). */
+        double g[4] = {loss.ce_nats, (double)part_bytes, loss.aux * r.share,
+                       hn_model_flops_per_byte(&r.model) / r.data.bytes_per_position * r.share};
         stop = opt->stop ? *opt->stop : 0;
-        if (hn_dist_max_i64(d, &stop, 1, err)) {
+        if (hn_dist_sum_max(d, g, 4, &stop, 1, err)) {
             hn_fail_prefix(err, "step %ld", step + 1);
             goto fail;
         }
         if (stop) {
+            /* this step leaves no trace: no update, the data stream as before it (the
+             * forward changed nothing a checkpoint holds) */
+            data_rng = rng_before;
             snprintf(res->status, sizeof res->status, "interrupted");
             /* a stop asked for (Ctrl-C) keeps the work since the last checkpoint */
             if (ckpt.every > 0 && step % ckpt.every != 0 && step > (resumed ? pos.step : 0)) {
@@ -767,22 +786,6 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                     goto fail;
             }
             break;
-        }
-        long part_bytes = hn_data_stream_train_part(&r.data, &data_rng, s.batch, r.first, r.count,
-                                                    r.tok, r.tgt);
-        hn_loss loss;
-        if (hn_model_forward(&r.model, r.tok, r.tgt, r.count, L, &loss, err)) {
-            hn_fail_prefix(err, "step %ld", step + 1);
-            goto fail;
-        }
-        /* the global batch's numbers: nats and the bytes the targets stand for summed, per-rank
-         * means weighted by share (a world of one: its own, unchanged); FLOPs per position
-         * times positions per byte */
-        double g[4] = {loss.ce_nats, (double)part_bytes, loss.aux * r.share,
-                       hn_model_flops_per_byte(&r.model) / r.data.bytes_per_position * r.share};
-        if (hn_dist_sum_f64(d, g, 4, err)) {
-            hn_fail_prefix(err, "step %ld", step + 1);
-            goto fail;
         }
         double bpb = g[0] / g[1] / LN2;
         if (!isfinite(bpb) || !isfinite(g[2])) {

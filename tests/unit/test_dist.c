@@ -170,6 +170,22 @@ static void test_nccl_forced(void **state) {
     detect_fails("HNET_COMM='gloo'", "expected nccl");
 }
 
+/* HNET_COMM=mpi: MPI's collectives in a world of one too (mpirun -np 1: the cpu's check
+ * of the path NCCL takes on one GPU); without an MPI launcher, refused saying how */
+static void test_mpi_alone(void **state) {
+    hn_dist_launch l;
+    launch_env("HNET_COMM", "mpi", "OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "1", NULL);
+    detect_ok(&l);
+    assert_true(l.mpi && l.mpi_alone);
+    assert_false(l.nccl);
+    assert_int_equal(l.world, 1);
+    launch_env("OMPI_COMM_WORLD_RANK", "0", "OMPI_COMM_WORLD_SIZE", "1", NULL);
+    detect_ok(&l);
+    assert_false(l.mpi_alone);
+    launch_env("HNET_COMM", "mpi", NULL);
+    detect_fails("HNET_COMM=mpi runs MPI's collectives, but this is one process", "mpirun -np N");
+}
+
 /* Without CUDA, a launch that meets through NCCL cannot start: one message saying what to
  * do instead (a CUDA build on a GPU machine would open the GPU here) */
 static void test_nccl_without_cuda_refused(void **state) {
@@ -225,6 +241,7 @@ static void test_single_world_changes_nothing(void **state) {
     char bytes[5] = "abcd";
     assert_int_equal(hn_dist_sum_f64(d, v, 3, &err), HN_OK);
     assert_int_equal(hn_dist_max_i64(d, m, 2, &err), HN_OK);
+    assert_int_equal(hn_dist_sum_max(d, v, 3, m, 2, &err), HN_OK);
     assert_int_equal(hn_dist_broadcast(d, bytes, 5, &err), HN_OK);
     assert_int_equal(hn_dist_barrier(d, &err), HN_OK);
     assert_int_equal(hn_dist_average_grads(d, be, g, 4, 1.0, &err), HN_OK);
@@ -387,6 +404,7 @@ int main(void) {
         cmocka_unit_test_setup(test_several_without_mpi_meet_through_nccl, setup),
         cmocka_unit_test_setup(test_several_without_an_address_refused, setup),
         cmocka_unit_test_setup(test_nccl_forced, setup),
+        cmocka_unit_test_setup(test_mpi_alone, setup),
         cmocka_unit_test_setup(test_nccl_without_cuda_refused, setup),
         cmocka_unit_test_setup(test_bad_variables_refused, setup),
         cmocka_unit_test_setup(test_one_process_opens_the_single_world, setup),

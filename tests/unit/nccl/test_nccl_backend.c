@@ -42,10 +42,21 @@ cudaError_t cudaFree(void *p) {
     free(p);
     return cudaSuccess;
 }
+/* copies that hold the host until the device drains (cudaMemcpy), and those queued */
+static int sync_copies, async_copies;
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
+    sync_copies++;
     memcpy(dst, src, n);
     return cudaSuccess;
 }
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
+                            cudaStream_t s) {
+    async_copies++;
+    memcpy(dst, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
+cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags) {
     static int event;
     *e = (cudaEvent_t)&event;
@@ -139,6 +150,31 @@ static void test_collectives_go_through_nccl(void **state) {
     hn_dist_close(d);
     assert_int_equal(*counter("fake_nccl_destroys"), destroys + 1);
     assert_int_equal(*counter("fake_nccl_aborts"), aborts);
+}
+
+/* The host's collectives (the step's statistics and stop flag, the ratio loss's sums)
+ * each take one round through the device: one queued copy each way, the collectives as
+ * one group, one wait. A synchronous cudaMemcpy would hold the host until the device
+ * drained, outside the watch. */
+static void test_host_collectives_take_one_round(void **state) {
+    hn_error err = {{0}};
+    hn_dist *d = open_one("", &err);
+    assert_non_null(d);
+    int sync0 = sync_copies, async0 = async_copies, reduces0 = *counter("fake_nccl_allreduces");
+    double w[2] = {0.5, 1};
+    assert_int_equal(hn_dist_sum_f64(d, w, 2, &err), HN_OK); /* the ratio loss's, mid-forward */
+    assert_true(w[0] == 1.5 && w[1] == 3);
+    assert_int_equal(sync_copies - sync0, 0);
+    assert_int_equal(async_copies - async0, 2);
+    double v[3] = {1, 2.5, -4};
+    int64_t stop[1] = {15};
+    assert_int_equal(hn_dist_sum_max(d, v, 3, stop, 1, &err), HN_OK);
+    assert_true(v[0] == 3 && v[1] == 7.5 && v[2] == -12); /* summed (the fake: 3 ranks) */
+    assert_true(stop[0] == 15);                            /* the max of equal ranks */
+    assert_int_equal(*counter("fake_nccl_allreduces") - reduces0, 3);
+    assert_int_equal(async_copies - async0, 4);
+    assert_int_equal(sync_copies - sync0, 0);
+    hn_dist_close(d);
 }
 
 static void test_an_async_error_aborts(void **state) {
@@ -263,6 +299,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_or_old_library_refused),
         cmocka_unit_test(test_collectives_go_through_nccl),
+        cmocka_unit_test(test_host_collectives_take_one_round),
         cmocka_unit_test(test_an_async_error_aborts),
         cmocka_unit_test(test_a_collective_that_never_completes_times_out),
         cmocka_unit_test(test_two_ranks_meet_and_see_each_other_die),
