@@ -12,8 +12,9 @@
  * aborts the communicator (ncclCommAbort frees the kernels stuck waiting) and fails the
  * collective with the reason; the run then ends on every rank.
  *
- * Everything is enqueued on the legacy default stream, the one the cuda backend's ops
- * use, so a collective follows the backward in stream order. The gradient all-reduce runs
+ * Everything is enqueued on the stream of the cuda backend's instance (hn_cuda_stream_of
+ * the default instance, which this rank's ops use), so a collective follows the backward
+ * in stream order; a host copy waits for that stream only. The gradient all-reduce runs
  * after the backward, not overlapped with it (the backward has no per-bucket hook yet). */
 #include "dist/dist_backend.h"
 
@@ -115,6 +116,7 @@ typedef struct nccl_dist {
     void *stage;         /* device memory for the host collectives */
     size_t stage_bytes;
     cudaEvent_t done;
+    cudaStream_t stream; /* the cuda instance's */
     /* MPI when it started the ranks: it stays for the end (abort, finalize) */
     const hn_dist_ops *boot_ops;
     void *boot_impl;
@@ -187,7 +189,7 @@ static int finished(hn_dist *d, ncclResult_t *r) {
 static int complete(hn_dist *d, ncclResult_t called, const char *what, hn_error *err) {
     if (called != ncclSuccess && called != ncclInProgress) return nccl_fail(d, called, what, err);
     if (wait_until(d, settled, what, err)) return HN_ERR;
-    if (cudaEventRecord(impl(d)->done, 0) != cudaSuccess)
+    if (cudaEventRecord(impl(d)->done, impl(d)->stream) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
     return wait_until(d, finished, what, err);
 }
@@ -202,8 +204,8 @@ static int bucketed(hn_dist *d, void *buf, size_t n, ncclDataType_t type, size_t
     for (size_t off = 0; off < n && r == ncclSuccess; off += bucket) {
         size_t len = n - off < bucket ? n - off : bucket;
         char *p = (char *)buf + off * elem;
-        r = bcast ? lib.Broadcast(p, p, len, type, 0, m->comm, 0)
-                  : lib.AllReduce(p, p, len, type, op, m->comm, 0);
+        r = bcast ? lib.Broadcast(p, p, len, type, 0, m->comm, m->stream)
+                  : lib.AllReduce(p, p, len, type, op, m->comm, m->stream);
     }
     ncclResult_t g = lib.GroupEnd();
     return complete(d, r != ncclSuccess ? r : g, what, err);
@@ -234,11 +236,13 @@ static int through_device(hn_dist *d, void *v, size_t bytes, ncclDataType_t type
         m->stage = p;
         m->stage_bytes = want;
     }
-    if (cudaMemcpy(m->stage, v, bytes, cudaMemcpyHostToDevice) != cudaSuccess)
+    /* v is pageable: staged before cudaMemcpyAsync returns */
+    if (cudaMemcpyAsync(m->stage, v, bytes, cudaMemcpyHostToDevice, m->stream) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
     if (bucketed(d, m->stage, bytes / elem, type, elem, (size_t)1 << 30, bcast, op, what, err))
         return HN_ERR;
-    if (cudaMemcpy(v, m->stage, bytes, cudaMemcpyDeviceToHost) != cudaSuccess)
+    if (cudaMemcpyAsync(v, m->stage, bytes, cudaMemcpyDeviceToHost, m->stream) != cudaSuccess ||
+        cudaStreamSynchronize(m->stream) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
     return HN_OK;
 }
@@ -343,6 +347,7 @@ static int start_comm(hn_dist *d, nccl_dist *n, const ncclUniqueId *id, hn_error
     n->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
     if (cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming) != cudaSuccess)
         return hn_fail(err, "rank %d: cannot create a CUDA event for NCCL", d->rank);
+    n->stream = (cudaStream_t)hn_cuda_stream_of(hn_backend_cuda());
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     d->impl = n;
