@@ -175,6 +175,7 @@ __global__ void k_fill_bf16(__nv_bfloat16 *x, size_t n, uint64_t seed) {
 extern "C" double hn_cuda_measure_bf16_flops(int n, int reps) {
     size_t nn = (size_t)n * n;
     __nv_bfloat16 *a = NULL, *b = NULL, *c = NULL;
+    if (!hn_cuda_cur()) return 0;
     hn_cuda_scope scope(hn_cuda_cur(), "measure_bf16_flops");
     if (cudaMalloc(&a, nn * 2) || cudaMalloc(&b, nn * 2) || cudaMalloc(&c, nn * 2)) {
         cudaFree(a);

@@ -154,13 +154,15 @@ extern "C" const char *hn_cuda_device_name(void) {
 /* the timer's events are the instance's, recorded on its stream */
 extern "C" void hn_cuda_timer_start(void) {
     hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
     hn_cuda_scope scope(inst, "timer_start");
     HN_CK(cudaEventRecord(inst->t0, inst->stream));
 }
 extern "C" float hn_cuda_timer_stop_ms(void) {
     hn_cuda_instance *inst = hn_cuda_cur();
-    hn_cuda_scope scope(inst, "timer_stop");
     float ms = 0;
+    if (!inst) return ms;
+    hn_cuda_scope scope(inst, "timer_stop");
     HN_CK(cudaEventRecord(inst->t1, inst->stream));
     HN_CK(cudaEventSynchronize(inst->t1));
     HN_CK(cudaEventElapsedTime(&ms, inst->t0, inst->t1));

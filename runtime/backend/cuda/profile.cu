@@ -33,16 +33,19 @@ void hn_cuda_launched(const char *name) {
 }
 
 extern "C" void hn_cuda_profile(int on) {
+    if (!hn_cuda_cur()) return; /* no instance yet: nothing runs to profile */
     hn_cuda_cur()->prof_on = on;
     hn_cuda_profile_checkpoint();
 }
 extern "C" void hn_cuda_profile_checkpoint(void) {
     hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
     if (inst->prof_on) cudaStreamSynchronize(inst->stream);
     inst->prof_last = now_ms();
 }
 extern "C" void hn_cuda_profile_reset(void) {
     hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
     memset(inst->prof, 0, sizeof inst->prof); /* names and totals: a new interval starts from zero */
     inst->prof_n = 0;
 }
@@ -54,6 +57,7 @@ static int by_ms(const void *a, const void *b) {
 
 extern "C" void hn_cuda_profile_print(double total_ms) {
     hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
     hn_cuda_profile_entry *tab = inst->prof;
     int n = inst->prof_n;
     qsort(tab, (size_t)n, sizeof tab[0], by_ms);
