@@ -23,23 +23,21 @@ void hn_cuda_release_arenas(hn_cuda_instance *inst); /* shadow.cu */
 
 /* ---- scope ---- */
 
-static void use_device(int device) {
-    int now = -1;
-    if (cudaGetDevice(&now) != cudaSuccess || now != device) cudaSetDevice(device);
-}
-
-hn_cuda_scope::hn_cuda_scope(hn_cuda_instance *inst, const char *op)
-    : prev(hn_cuda_t_scope), prev_op(inst ? inst->op : NULL) {
+hn_cuda_scope::hn_cuda_scope(hn_cuda_instance *in, const char *op)
+    : prev(hn_cuda_t_scope), inst(in), prev_op(in ? in->op : NULL), prev_device(-1) {
     hn_cuda_t_scope = inst;
     if (!inst) return;
     inst->op = op;
-    use_device(inst->device);
+    if (cudaGetDevice(&prev_device) != cudaSuccess) prev_device = -1;
+    if (prev_device != inst->device) cudaSetDevice(inst->device);
 }
 
 hn_cuda_scope::~hn_cuda_scope() {
-    if (hn_cuda_t_scope) hn_cuda_t_scope->op = prev_op;
+    if (inst) {
+        inst->op = prev_op;
+        if (prev_device >= 0 && prev_device != inst->device) cudaSetDevice(prev_device);
+    }
     hn_cuda_t_scope = prev;
-    if (prev && hn_cuda_cur() == prev) use_device(prev->device);
 }
 
 hn_cuda_instance *hn_cuda_slot(int slot) { return g_slots[slot]; }

@@ -82,10 +82,12 @@ static inline hn_cuda_instance *hn_cuda_cur(void) {
 /* The stream every launch, memset and copy of an op goes to. */
 #define HN_STREAM (hn_cuda_cur()->stream)
 
-/* Makes inst the instance of this thread's ops until the scope ends (the device too). */
+/* Makes inst the instance of this thread's ops until the scope ends, its device the
+ * current one; both are restored after (the caller's device stays the caller's). */
 struct hn_cuda_scope {
-    hn_cuda_instance *prev;
+    hn_cuda_instance *prev, *inst;
     const char *prev_op;
+    int prev_device;
     hn_cuda_scope(hn_cuda_instance *inst, const char *op);
     ~hn_cuda_scope();
 };
