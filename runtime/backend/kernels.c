@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef HN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
 #define HN_MAX_KERNELS 256
 
 typedef struct kernel_entry {
@@ -87,13 +91,23 @@ const hn_kernel_def *hn_kernel_find(const char *name) {
     return i >= 0 ? g_ops[i].def : NULL;
 }
 
+/* A cuda op runs on be's instance (its stream and device), ordered with the instance's
+ * work even when it launches on the legacy default stream (cuda_backend.h). */
+static int call(const hn_backend *be, hn_kernel_fn fn, const void *params, const char *name) {
+#ifdef HN_HAVE_CUDA
+    if (be->kind == HN_DEVICE_CUDA) return hn_cuda_call_kernel(be, fn, params, name);
+#endif
+    (void)name;
+    return fn(be, params);
+}
+
 int hn_kernel_launch(const hn_backend *be, const hn_kernel_def *def, const void *params,
                      hn_error *err) {
     hn_kernel_fn fn = be->kind == HN_DEVICE_CUDA ? def->cuda : def->cpu;
     if (!fn)
         return hn_fail(err, "op '%s' has no %s implementation%s", def->name, be->name,
                        be->kind == HN_DEVICE_CUDA ? " (its plugin was built without nvcc)" : "");
-    if (fn(be, params)) {
+    if (call(be, fn, params, def->name)) {
         const char *why = be->device_error ? be->device_error() : NULL;
         return hn_fail(err, "op '%s' failed on %s%s%s", def->name, be->name, why ? ": " : "",
                        why ? why : " (it refused its arguments, or its launch failed)");

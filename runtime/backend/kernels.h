@@ -3,8 +3,10 @@
  * backend. An op is a params-struct op like the typed ops of backend.h: it takes the
  * backend and a pointer to its own params struct (typed views, backend/tensor.h, and
  * scalars; fields only ever appended), returns HN_OK or HN_ERR, overwrites its OUT
- * tensors, accumulates into its INOUT ones and, on cuda, enqueues on the legacy default
- * stream without synchronising (as the cuda backend does).
+ * tensors, accumulates into its INOUT ones and, on cuda, enqueues without synchronising:
+ * on the legacy default stream (as plugins built so far do; hn_kernel_launch orders that
+ * stream with the backend instance's by events) or on the instance's own stream
+ * (hn_cuda_stream_of(be), cuda/cuda_backend.h).
  *
  * A plugin's .so built without nvcc registers its ops with cuda = NULL: it loads and
  * runs on the cpu, and launching it on cuda fails with a message saying so. The cpu

@@ -12,8 +12,9 @@
  * aborts the communicator (ncclCommAbort frees the kernels stuck waiting) and fails the
  * collective with the reason; the run then ends on every rank.
  *
- * Everything is enqueued on the legacy default stream, the one the cuda backend's ops
- * use, so a collective follows the backward in stream order. The gradient all-reduce runs
+ * Everything is enqueued on the stream of the cuda backend's instance (hn_cuda_stream_of
+ * the default instance, which this rank's ops use), so a collective follows the backward
+ * in stream order; a host copy waits for that stream only. The gradient all-reduce runs
  * after the backward, not overlapped with it (the backward has no per-bucket hook yet). */
 #include "dist/dist_backend.h"
 
@@ -116,6 +117,7 @@ typedef struct nccl_dist {
     void *pinned;        /* and its pinned host copy (asynchronous copies) */
     size_t stage_bytes;  /* of each */
     cudaEvent_t done;
+    cudaStream_t stream; /* the cuda instance's */
     /* MPI when it started the ranks: it stays for the end (abort, finalize) */
     const hn_dist_ops *boot_ops;
     void *boot_impl;
@@ -188,7 +190,7 @@ static int finished(hn_dist *d, ncclResult_t *r) {
 static int complete(hn_dist *d, ncclResult_t called, const char *what, hn_error *err) {
     if (called != ncclSuccess && called != ncclInProgress) return nccl_fail(d, called, what, err);
     if (wait_until(d, settled, what, err)) return HN_ERR;
-    if (cudaEventRecord(impl(d)->done, 0) != cudaSuccess)
+    if (cudaEventRecord(impl(d)->done, impl(d)->stream) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
     return wait_until(d, finished, what, err);
 }
@@ -203,8 +205,8 @@ static int bucketed(hn_dist *d, void *buf, size_t n, ncclDataType_t type, size_t
     for (size_t off = 0; off < n && r == ncclSuccess; off += bucket) {
         size_t len = n - off < bucket ? n - off : bucket;
         char *p = (char *)buf + off * elem;
-        r = bcast ? lib.Broadcast(p, p, len, type, 0, m->comm, 0)
-                  : lib.AllReduce(p, p, len, type, op, m->comm, 0);
+        r = bcast ? lib.Broadcast(p, p, len, type, 0, m->comm, m->stream)
+                  : lib.AllReduce(p, p, len, type, op, m->comm, m->stream);
     }
     ncclResult_t g = lib.GroupEnd();
     return complete(d, r != ncclSuccess ? r : g, what, err);
@@ -264,21 +266,21 @@ static int through_device(hn_dist *d, const host_part *parts, int np, const char
     for (int i = 0; i < np; i++) at[i + 1] = at[i] + ((parts[i].n * parts[i].elem + 7) & ~(size_t)7);
     if (ensure_stage(m, at[np], what, err)) return HN_ERR;
     for (int i = 0; i < np; i++) memcpy((char *)m->pinned + at[i], parts[i].v, parts[i].n * parts[i].elem);
-    if (cudaMemcpyAsync(m->stage, m->pinned, at[np], cudaMemcpyHostToDevice, 0) != cudaSuccess)
+    if (cudaMemcpyAsync(m->stage, m->pinned, at[np], cudaMemcpyHostToDevice, m->stream) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
     ncclResult_t r = lib.GroupStart();
     for (int i = 0; i < np && r == ncclSuccess; i++) {
         char *p = (char *)m->stage + at[i];
-        r = parts[i].bcast ? lib.Broadcast(p, p, parts[i].n, parts[i].type, 0, m->comm, 0)
-                           : lib.AllReduce(p, p, parts[i].n, parts[i].type, parts[i].op, m->comm, 0);
+        r = parts[i].bcast ? lib.Broadcast(p, p, parts[i].n, parts[i].type, 0, m->comm, m->stream)
+                           : lib.AllReduce(p, p, parts[i].n, parts[i].type, parts[i].op, m->comm, m->stream);
     }
     ncclResult_t g = lib.GroupEnd();
     if (r == ncclSuccess) r = g;
     if (r != ncclSuccess && r != ncclInProgress) return nccl_fail(d, r, what, err);
     /* enqueued once the communicator settles; the copy back follows it on the stream */
     if (wait_until(d, settled, what, err)) return HN_ERR;
-    if (cudaMemcpyAsync(m->pinned, m->stage, at[np], cudaMemcpyDeviceToHost, 0) != cudaSuccess ||
-        cudaEventRecord(m->done, 0) != cudaSuccess)
+    if (cudaMemcpyAsync(m->pinned, m->stage, at[np], cudaMemcpyDeviceToHost, m->stream) != cudaSuccess ||
+        cudaEventRecord(m->done, m->stream) != cudaSuccess)
         return nccl_fail(d, ncclUnhandledCudaError, what, err);
     if (wait_until(d, finished, what, err)) return HN_ERR;
     for (int i = 0; i < np; i++) memcpy(parts[i].v, (char *)m->pinned + at[i], parts[i].n * parts[i].elem);
@@ -395,6 +397,7 @@ static int start_comm(hn_dist *d, nccl_dist *n, const ncclUniqueId *id, hn_error
     n->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
     if (cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming) != cudaSuccess)
         return hn_fail(err, "rank %d: cannot create a CUDA event for NCCL", d->rank);
+    n->stream = (cudaStream_t)hn_cuda_stream_of(hn_backend_cuda());
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     d->impl = n;

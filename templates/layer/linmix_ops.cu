@@ -1,7 +1,7 @@
 /* The cuda twins of the template's ops (linmix_ops.h), built by the Makefile when nvcc
  * is found. One thread per element; views may be float32 or bf16 and have padded rows
- * (ld). Launched on the legacy default stream, as hnet's cuda backend does, so they are
- * ordered with its work; nothing here synchronises. */
+ * (ld). Launched on the legacy default stream: hnet's kernel registry orders that stream
+ * with its backend instance's (events, no host wait); nothing here synchronises. */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 

@@ -15,6 +15,7 @@
 #include "backend/cuda/attention_tiled.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/cuda/instance.cuh"
 
 #define WARPS 8
 #define MAXV 8 /* head_dim / 32 */
@@ -74,21 +75,9 @@ __global__ void k_att_fwd(float *out, float *lse, const float *q, const float *k
 /* Which kernels: HN_CUDA_ATTENTION_AUTO picks the mma.sync kernels for head_dim 64 (the
  * WMMA ones where the operands are not 16-byte aligned), the fp32 tiled kernels for 16
  * and 32, the warp-per-row kernels otherwise; WMMA the first tensor-core kernels; FP32
- * never uses tensor cores; WARP always the simplest kernels.
- * Env HNET_CUDA_ATTENTION=wmma|fp32|warp. */
-static int g_att_mode = -1;
-extern "C" void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode) { g_att_mode = (int)mode; }
-
-static int attention_mode(void) {
-    if (g_att_mode < 0) {
-        const char *e = getenv("HNET_CUDA_ATTENTION");
-        g_att_mode = HN_CUDA_ATTENTION_AUTO;
-        if (e && !strcmp(e, "fp32")) g_att_mode = HN_CUDA_ATTENTION_FP32;
-        if (e && !strcmp(e, "warp")) g_att_mode = HN_CUDA_ATTENTION_WARP;
-        if (e && !strcmp(e, "wmma")) g_att_mode = HN_CUDA_ATTENTION_WMMA;
-    }
-    return g_att_mode;
-}
+ * never uses tensor cores; WARP always the simplest kernels. The instance's
+ * configuration says which (hn_cuda_config.attention). */
+static int attention_mode(void) { return hn_cuda_attention_mode_now(); }
 static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
     return attention_mode() == HN_CUDA_ATTENTION_AUTO && hn_mma_supported(head_dim, ld, q, k, v);
 }
@@ -124,7 +113,7 @@ void hn_cuda_attention_forward(float *out, float *lse, const float *q, const flo
     }
     long items = (long)T * heads;
     k_att_fwd<<<(unsigned)((items + WARPS - 1) / WARPS), WARPS * 32,
-                WARPS * head_dim * sizeof(float)>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads,
+                WARPS * head_dim * sizeof(float), HN_STREAM>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads,
                                                     head_dim, window, scale);
     HN_LAUNCHED("attention_forward");
 }
@@ -269,10 +258,10 @@ void hn_cuda_attention_backward(float *dq, float *dk, float *dv, const float *do
     }
     unsigned blocks = (unsigned)((items + WARPS - 1) / WARPS);
     size_t shm = WARPS * 2 * head_dim * sizeof(float);
-    k_att_dq<<<blocks, WARPS * 32, shm>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T,
+    k_att_dq<<<blocks, WARPS * 32, shm, HN_STREAM>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T,
                                            heads, head_dim, window, scale);
     HN_LAUNCHED("attention_backward dq");
-    k_att_dkv<<<blocks, WARPS * 32, shm>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->offsets_dev,
+    k_att_dkv<<<blocks, WARPS * 32, shm, HN_STREAM>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->offsets_dev,
                                             seqs->n, T, heads, head_dim, window, scale);
     HN_LAUNCHED("attention_backward dkv");
 }
@@ -359,7 +348,7 @@ extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_atten
     float *out = x + 3 * td, *dout = out + td, *g = dout + td;
     hn_cuda_view_copy(hn_tensor_f32(out, T, D), p->out, 0);
     hn_cuda_view_copy(hn_tensor_f32(dout, T, D), p->dout, 0);
-    HN_CK(cudaMemset(g, 0, 3 * td * sizeof(float)));
+    HN_CK(cudaMemsetAsync(g, 0, 3 * td * sizeof(float), HN_STREAM));
     hn_cuda_attention_backward(g, g + D, g + 2 * D, dout, x, x + D, x + 2 * D, 3 * D, out,
                                p->lse, p->seqs, p->heads, p->head_dim, p->window, p->scale);
     const hn_tensor *grad[] = {&p->dq, &p->dk, &p->dv};

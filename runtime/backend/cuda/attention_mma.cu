@@ -497,7 +497,7 @@ static const bf16 *qkv_bf16(const float *q, const float *k, const float *v, int 
     bf16 *x = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16A, (size_t)3 * T * D * sizeof(bf16));
     if (!x) return NULL;
     dim3 grid(hn_blocks((size_t)T * D / 8, 256), 3);
-    k_mma_to_bf16<<<grid, 256>>>(x, q, k, v, ld, T, D);
+    k_mma_to_bf16<<<grid, 256, 0, HN_STREAM>>>(x, q, k, v, ld, T, D);
     HN_LAUNCHED("attention bf16 operands");
     return x;
 }
@@ -505,15 +505,12 @@ static const bf16 *qkv_bf16(const float *q, const float *k, const float *v, int 
 template <int MT, typename TO>
 static void launch_fwd(TO *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ldq,
                        const hn_seqs *seqs, int heads, int window, float scale) {
-    static int attr_done;
-    if (!attr_done) {
+    if (hn_cuda_first_time((const void *)k_mma_fwd<MT, TO>)) /* per device: per instance */
         HN_CK(cudaFuncSetAttribute(k_mma_fwd<MT, TO>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)FWD_SMEM));
-        attr_done = 1;
-    }
     int T = seqs->total;
     dim3 grid((T + FWD_M - 1) / FWD_M, heads);
-    k_mma_fwd<MT, TO><<<grid, FWD_M * 2 / MT, FWD_SMEM>>>(out, lse, q, k, v, ldq, seqs->pos_dev, T,
+    k_mma_fwd<MT, TO><<<grid, FWD_M * 2 / MT, FWD_SMEM, HN_STREAM>>>(out, lse, q, k, v, ldq, seqs->pos_dev, T,
                                                          heads, window, scale * LOG2E);
     HN_LAUNCHED("attention_forward mma");
 }
@@ -545,33 +542,30 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
     long items = (long)T * heads;
     unsigned rb = (unsigned)((items + 7) / 8);
     /* D from dO and O as they are; dO as bf16 for the tiles */
-    if (dout_bf16 && out_bf16) k_mma_rowdot<<<rb, 256>>>(D, (const bf16 *)dout, (const bf16 *)out, T, heads);
-    else if (dout_bf16) k_mma_rowdot<<<rb, 256>>>(D, (const bf16 *)dout, (const float *)out, T, heads);
-    else if (out_bf16) k_mma_rowdot<<<rb, 256>>>(D, (const float *)dout, (const bf16 *)out, T, heads);
-    else k_mma_rowdot<<<rb, 256>>>(D, (const float *)dout, (const float *)out, T, heads);
+    if (dout_bf16 && out_bf16) k_mma_rowdot<<<rb, 256, 0, HN_STREAM>>>(D, (const bf16 *)dout, (const bf16 *)out, T, heads);
+    else if (dout_bf16) k_mma_rowdot<<<rb, 256, 0, HN_STREAM>>>(D, (const bf16 *)dout, (const float *)out, T, heads);
+    else if (out_bf16) k_mma_rowdot<<<rb, 256, 0, HN_STREAM>>>(D, (const float *)dout, (const bf16 *)out, T, heads);
+    else k_mma_rowdot<<<rb, 256, 0, HN_STREAM>>>(D, (const float *)dout, (const float *)out, T, heads);
     HN_LAUNCHED("attention_backward rowdot mma");
     const bf16 *g = (const bf16 *)dout;
     if (!dout_bf16) {
         bf16 *gb = (bf16 *)hn_cuda_scratch(HN_SCRATCH_BF16B, (size_t)T * W * sizeof(bf16));
         if (!gb) return;
         const float *gf = (const float *)dout;
-        k_mma_to_bf16<<<hn_blocks((size_t)T * W / 8, 256), 256>>>(gb, gf, gf, gf, W, T, W);
+        k_mma_to_bf16<<<hn_blocks((size_t)T * W / 8, 256), 256, 0, HN_STREAM>>>(gb, gf, gf, gf, W, T, W);
         HN_LAUNCHED("attention bf16 operands");
         g = gb;
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BWD_M - 1) / BWD_M, heads);
     static const size_t dkv_smem = 6 * BT * sizeof(bf16);
-    static int attr_done;
-    if (!attr_done) {
+    if (hn_cuda_first_time((const void *)k_mma_dkv)) /* per device: per instance */
         HN_CK(cudaFuncSetAttribute(k_mma_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dkv_smem));
-        attr_done = 1;
-    }
-    k_mma_dkv<<<grid, BWD_T, dkv_smem>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
+    k_mma_dkv<<<grid, BWD_T, dkv_smem, HN_STREAM>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
                                          seqs->offsets_dev, seqs->n, T, heads, window, scale,
                                          scale * LOG2E);
     HN_LAUNCHED("attention_backward dkv mma");
-    k_mma_dq<<<grid, BWD_T>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, T, heads,
+    k_mma_dq<<<grid, BWD_T, 0, HN_STREAM>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, T, heads,
                               window, scale, scale * LOG2E);
     HN_LAUNCHED("attention_backward dq mma");
 }

@@ -94,7 +94,7 @@ void hn_cuda_attention_step(float *out, const float *qkv, float *state, size_t s
         return;
     }
     dim3 grid((unsigned)heads, (unsigned)n);
-    k_attention_step<<<grid, WARPS * 32>>>(out, qkv, state, stride, R, pos, heads, head_dim,
+    k_attention_step<<<grid, WARPS * 32, 0, HN_STREAM>>>(out, qkv, state, stride, R, pos, heads, head_dim,
                                             scale);
     HN_LAUNCHED("attention_step");
 }

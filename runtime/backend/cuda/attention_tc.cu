@@ -292,10 +292,8 @@ static const size_t SH_FWD = 4 * SMB * 2 + SMF * 4 + R * 4;
 static const size_t SH_DQ = 5 * SMB * 2 + 2 * SMF * 4 + R * 4;
 static const size_t SH_DKV = 6 * SMB * 2 + 2 * SMF * 4 + 3 * R * 4;
 
-static int g_attr_done;
-static void set_attrs(void) {
-    if (g_attr_done) return;
-    g_attr_done = 1;
+static void set_attrs(void) { /* per device: per instance */
+    if (!hn_cuda_first_time((const void *)k_tc_fwd)) return;
     HN_CK(cudaFuncSetAttribute(k_tc_fwd, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SH_FWD));
     HN_CK(cudaFuncSetAttribute(k_tc_dq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SH_DQ));
     HN_CK(cudaFuncSetAttribute(k_tc_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SH_DKV));
@@ -308,7 +306,7 @@ void hn_tc_forward(float *out, float *lse, const float *q, const float *k, const
     set_attrs();
     int T = seqs->total;
     dim3 grid((T + R - 1) / R, heads);
-    k_tc_fwd<<<grid, NTH, SH_FWD>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads, window, scale);
+    k_tc_fwd<<<grid, NTH, SH_FWD, HN_STREAM>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads, window, scale);
     HN_LAUNCHED("attention_forward tc");
 }
 
@@ -318,10 +316,10 @@ void hn_tc_backward(float *dq, float *dk, float *dv, const float *dout, const fl
     set_attrs();
     int T = seqs->total;
     dim3 grid((T + R - 1) / R, heads);
-    k_tc_dq<<<grid, NTH, SH_DQ>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T, heads,
+    k_tc_dq<<<grid, NTH, SH_DQ, HN_STREAM>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T, heads,
                                   window, scale);
     HN_LAUNCHED("attention_backward dq tc");
-    k_tc_dkv<<<grid, NTH, SH_DKV>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->pos_dev,
+    k_tc_dkv<<<grid, NTH, SH_DKV, HN_STREAM>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->pos_dev,
                                     seqs->offsets_dev, seqs->n, T, heads, window, scale);
     HN_LAUNCHED("attention_backward dkv tc");
 }

@@ -274,7 +274,7 @@ void hn_fa_forward(float *out, float *lse, const float *q, const float *k, const
                    const hn_seqs *seqs, int heads, int hd, int window, float scale) {
     int T = seqs->total;
     dim3 grid((T + BR - 1) / BR, heads);
-#define FWD(H) k_fa_fwd<H><<<grid, NT>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads, window, scale)
+#define FWD(H) k_fa_fwd<H><<<grid, NT, 0, HN_STREAM>>>(out, lse, q, k, v, ld, seqs->pos_dev, T, heads, window, scale)
     DISPATCH(hd, FWD)
 #undef FWD
     HN_LAUNCHED("attention_forward");
@@ -285,11 +285,11 @@ void hn_fa_backward(float *dq, float *dk, float *dv, const float *dout, const fl
                     const hn_seqs *seqs, int heads, int hd, int window, float scale, float *Dbuf) {
     int T = seqs->total;
     dim3 grid((T + BR - 1) / BR, heads);
-#define DQ(H) k_fa_dq<H><<<grid, NT>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T, heads, window, scale)
+#define DQ(H) k_fa_dq<H><<<grid, NT, 0, HN_STREAM>>>(dq, Dbuf, dout, q, k, v, ld, out, lse, seqs->pos_dev, T, heads, window, scale)
     DISPATCH(hd, DQ)
 #undef DQ
     HN_LAUNCHED("attention_backward dq");
-#define DKV(H) k_fa_dkv<H><<<grid, NT>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->pos_dev, seqs->offsets_dev, seqs->n, T, heads, window, scale)
+#define DKV(H) k_fa_dkv<H><<<grid, NT, 0, HN_STREAM>>>(dk, dv, Dbuf, dout, q, k, v, ld, lse, seqs->pos_dev, seqs->offsets_dev, seqs->n, T, heads, window, scale)
     DISPATCH(hd, DKV)
 #undef DKV
     HN_LAUNCHED("attention_backward dkv");

@@ -15,19 +15,19 @@ __global__ void k_scale(float *x, float s, size_t n) { HN_GRID_STRIDE(i, n) x[i]
 
 void hn_cuda_fill(float *x, float value, size_t n) {
     if (!n) return;
-    k_fill<<<hn_blocks(n, TPB), TPB>>>(x, value, n);
+    k_fill<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(x, value, n);
     hn_cuda_shadow_touch(x, n * sizeof(float));
     HN_LAUNCHED("fill");
 }
 void hn_cuda_add(float *y, const float *x, size_t n) {
     if (!n) return;
-    k_add<<<hn_blocks(n, TPB), TPB>>>(y, x, n);
+    k_add<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(y, x, n);
     hn_cuda_shadow_touch(y, n * sizeof(float));
     HN_LAUNCHED("add");
 }
 void hn_cuda_scale(float *x, float s, size_t n) {
     if (!n) return;
-    k_scale<<<hn_blocks(n, TPB), TPB>>>(x, s, n);
+    k_scale<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(x, s, n);
     hn_cuda_shadow_touch(x, n * sizeof(float));
     HN_LAUNCHED("scale");
 }
@@ -49,13 +49,14 @@ __global__ void k_sum_squares(double *out, const float *x, size_t n) {
 double hn_cuda_sum_squares(const float *x, size_t n) {
     if (!n) return 0;
     double *acc = (double *)hn_cuda_scratch(HN_SCRATCH_REDUCE, sizeof(double));
-    HN_CK(cudaMemset(acc, 0, sizeof(double)));
+    HN_CK(cudaMemsetAsync(acc, 0, sizeof(double), HN_STREAM));
     unsigned blocks = hn_blocks(n, TPB);
     if (blocks > 1024) blocks = 1024;
-    k_sum_squares<<<blocks, TPB>>>(acc, x, n);
+    k_sum_squares<<<blocks, TPB, 0, HN_STREAM>>>(acc, x, n);
     HN_LAUNCHED("sum_squares");
     double h = 0;
-    HN_CK(cudaMemcpy(&h, acc, sizeof h, cudaMemcpyDeviceToHost));
+    HN_CK(cudaMemcpyAsync(&h, acc, sizeof h, cudaMemcpyDeviceToHost, HN_STREAM));
+    HN_CK(cudaStreamSynchronize(HN_STREAM)); /* the readback waits for this stream only */
     return h;
 }
 
@@ -66,7 +67,7 @@ __global__ void k_add_bias(float *y, const float *b, int rows, int cols) {
 void hn_cuda_add_bias(float *y, const float *b, int rows, int cols) {
     size_t n = (size_t)rows * cols;
     if (!n) return;
-    k_add_bias<<<hn_blocks(n, TPB), TPB>>>(y, b, rows, cols);
+    k_add_bias<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(y, b, rows, cols);
     HN_LAUNCHED("add_bias");
 }
 
@@ -90,7 +91,7 @@ void hn_cuda_colsum(float *out, const float *a, int lda, const float *b, int ldb
                     const float *rs, int rows, int cols, float s) {
     if (rows <= 0 || cols <= 0) return;
     dim3 grid((cols + 127) / 128, (rows + STRIP - 1) / STRIP);
-    k_colsum<<<grid, 128>>>(out, a, lda, b, ldb, rs, rows, cols, s);
+    k_colsum<<<grid, 128, 0, HN_STREAM>>>(out, a, lda, b, ldb, rs, rows, cols, s);
     HN_LAUNCHED("colsum");
 }
 
@@ -110,7 +111,7 @@ void hn_cuda_embedding_backward(float *dtable, const float *dout, const int32_t 
                                 int D) {
     size_t n = (size_t)T * D;
     if (!n) return;
-    k_embed_back<<<hn_blocks(n, TPB), TPB>>>(dtable, dout, tok, T, D);
+    k_embed_back<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dtable, dout, tok, T, D);
     HN_LAUNCHED("embedding_backward");
 }
 
@@ -141,13 +142,13 @@ __global__ void k_rms_bwd(float *dx, const float *dy, const float *x, const floa
 void hn_cuda_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int T, int D,
                              float eps) {
     if (T <= 0) return;
-    k_rms_fwd<<<(T + 7) / 8, 256>>>(y, rstd, x, w, T, D, eps);
+    k_rms_fwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(y, rstd, x, w, T, D, eps);
     HN_LAUNCHED("rmsnorm_forward");
 }
 void hn_cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x,
                               const float *w, const float *rstd, int T, int D) {
     if (T <= 0) return;
-    k_rms_bwd<<<(T + 7) / 8, 256>>>(dx, dy, x, w, rstd, T, D);
+    k_rms_bwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(dx, dy, x, w, rstd, T, D);
     HN_LAUNCHED("rmsnorm_backward");
     hn_cuda_colsum(dw, dy, D, x, D, rstd, T, D, 1.0f);
 }
@@ -173,13 +174,13 @@ __global__ void k_swiglu_bwd(float *dgu, const float *dh, const float *gu, int T
 void hn_cuda_swiglu_forward(float *h, const float *gu, int T, int H) {
     size_t n = (size_t)T * H;
     if (!n) return;
-    k_swiglu_fwd<<<hn_blocks(n, TPB), TPB>>>(h, gu, T, H);
+    k_swiglu_fwd<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(h, gu, T, H);
     HN_LAUNCHED("swiglu_forward");
 }
 void hn_cuda_swiglu_backward(float *dgu, const float *dh, const float *gu, int T, int H) {
     size_t n = (size_t)T * H;
     if (!n) return;
-    k_swiglu_bwd<<<hn_blocks(n, TPB), TPB>>>(dgu, dh, gu, T, H);
+    k_swiglu_bwd<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dgu, dh, gu, T, H);
     HN_LAUNCHED("swiglu_backward");
 }
 
@@ -234,19 +235,19 @@ __global__ void k_xent_bwd(float *loss, float *dlogits, const float *logits,
 }
 void hn_cuda_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V) {
     if (T <= 0) return;
-    k_xent_fwd<<<(T + 7) / 8, 256>>>(loss, logits, target, T, V);
+    k_xent_fwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(loss, logits, target, T, V);
     HN_LAUNCHED("xent_forward");
 }
 void hn_cuda_xent_backward(float *dlogits, const float *logits, const int32_t *target, int T,
                            int V, float scale) {
     if (T <= 0) return;
-    k_xent_bwd<<<(T + 7) / 8, 256>>>(NULL, dlogits, logits, target, T, V, scale, 1);
+    k_xent_bwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(NULL, dlogits, logits, target, T, V, scale, 1);
     HN_LAUNCHED("xent_backward");
 }
 void hn_cuda_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
                         int T, int V, float scale) {
     if (T <= 0) return;
-    k_xent_bwd<<<(T + 7) / 8, 256>>>(loss, dlogits, logits, target, T, V, scale, 0);
+    k_xent_bwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(loss, dlogits, logits, target, T, V, scale, 0);
     HN_LAUNCHED("xent_fused");
 }
 
@@ -272,7 +273,7 @@ void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float
                    float grad_scale) {
     if (!n) return;
     __nv_bfloat16 *p16 = (__nv_bfloat16 *)hn_cuda_shadow_update(p, n);
-    k_adamw<<<hn_blocks(n, TPB), TPB>>>(p, p16, g, m, v, n, lr, beta1, beta2, eps,
+    k_adamw<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(p, p16, g, m, v, n, lr, beta1, beta2, eps,
                                          lr * weight_decay, bc1, bc2, grad_scale);
     HN_LAUNCHED("adamw");
 }

@@ -49,14 +49,14 @@ __global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q,
 static void cos_fwd(float *p, const float *q, const float *k, int ld, const hn_seqs *seqs, int D) {
     int T = seqs->total;
     if (T <= 0) return;
-    k_cos_fwd<<<(T + 7) / 8, 256>>>(p, q, k, ld, seqs->pos_dev, T, D);
+    k_cos_fwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(p, q, k, ld, seqs->pos_dev, T, D);
     HN_LAUNCHED("cosine_routing_forward");
 }
 static void cos_bwd(float *dq, float *dk, const float *dp, const float *q, const float *k, int ld,
                     const hn_seqs *seqs, int D) {
     int T = seqs->total;
     if (T <= 0) return;
-    k_cos_bwd<<<(T + 7) / 8, 256>>>(dq, dk, dp, q, k, ld, seqs->pos_dev, T, D);
+    k_cos_bwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(dq, dk, dp, q, k, ld, seqs->pos_dev, T, D);
     HN_LAUNCHED("cosine_routing_backward");
 }
 
@@ -72,13 +72,13 @@ __global__ void k_gather_back(float *dx, const float *dout, const int32_t *idx, 
 void hn_cuda_gather_rows(float *out, const float *x, const int32_t *idx, int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
-    k_gather<<<hn_blocks(n, TPB), TPB>>>(out, x, idx, K, D);
+    k_gather<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, x, idx, K, D);
     HN_LAUNCHED("gather_rows");
 }
 static void gather_rows_backward(float *dx, const float *dout, const int32_t *idx, int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
-    k_gather_back<<<hn_blocks(n, TPB), TPB>>>(dx, dout, idx, K, D);
+    k_gather_back<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, dout, idx, K, D);
     HN_LAUNCHED("gather_rows_backward");
 }
 
@@ -126,27 +126,27 @@ static void pool_mean_forward(float *out, const float *x, const int32_t *first, 
                               int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
-    k_pool_mean<<<hn_blocks(n, TPB), TPB>>>(out, x, first, idx, K, D);
+    k_pool_mean<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, x, first, idx, K, D);
     HN_LAUNCHED("pool_mean_forward");
 }
 static void pool_mean_backward(float *dx, const float *dout, const int32_t *first,
                                const int32_t *idx, int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
-    k_pool_mean_back<<<hn_blocks(n, TPB), TPB>>>(dx, dout, first, idx, K, D);
+    k_pool_mean_back<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, dout, first, idx, K, D);
     HN_LAUNCHED("pool_mean_backward");
 }
 static void pool_max_forward(float *out, int32_t *argmax, const float *x, const int32_t *first,
                              const int32_t *idx, int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
-    k_pool_max<<<hn_blocks(n, TPB), TPB>>>(out, argmax, x, first, idx, K, D);
+    k_pool_max<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, argmax, x, first, idx, K, D);
     HN_LAUNCHED("pool_max_forward");
 }
 static void pool_max_backward(float *dx, const float *dout, const int32_t *argmax, int K, int D) {
     size_t n = (size_t)K * D;
     if (!n) return;
-    k_pool_max_back<<<hn_blocks(n, TPB), TPB>>>(dx, dout, argmax, K, D);
+    k_pool_max_back<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, dout, argmax, K, D);
     HN_LAUNCHED("pool_max_backward");
 }
 
@@ -187,14 +187,14 @@ __global__ void k_ema_bwd(float *dz, float *dP, const float *dzbar, const float 
 static void ema_forward(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    k_ema_fwd<<<hn_blocks(items, 128), 128>>>(zbar, z, P, seqs->offsets_dev, seqs->n, D);
+    k_ema_fwd<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(zbar, z, P, seqs->offsets_dev, seqs->n, D);
     HN_LAUNCHED("ema_forward");
 }
 static void ema_backward(float *dz, float *dP, const float *dzbar, const float *z,
                          const float *zbar, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    k_ema_bwd<<<hn_blocks(items, 128), 128>>>(dz, dP, dzbar, z, zbar, P, seqs->offsets_dev,
+    k_ema_bwd<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(dz, dP, dzbar, z, zbar, P, seqs->offsets_dev,
                                               seqs->n, D);
     HN_LAUNCHED("ema_backward");
 }
@@ -234,14 +234,14 @@ static void upsample_forward(float *out, const float *zbar, const int32_t *chunk
                              const int32_t *b, int ste, int T, int D) {
     size_t n = (size_t)T * D;
     if (!n) return;
-    k_up_fwd<<<hn_blocks(n, TPB), TPB>>>(out, zbar, chunk, p, b, ste, T, D);
+    k_up_fwd<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, zbar, chunk, p, b, ste, T, D);
     HN_LAUNCHED("upsample_forward");
 }
 static void upsample_backward(float *dzbar, float *dp, const float *dout, const float *zbar,
                               const int32_t *chunk, const float *p, const int32_t *b, int ste,
                               int T, int D) {
     if (T <= 0) return;
-    k_up_bwd<<<(T + 7) / 8, 256>>>(dzbar, dp, dout, zbar, chunk, p, b, ste, T, D);
+    k_up_bwd<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(dzbar, dp, dout, zbar, chunk, p, b, ste, T, D);
     HN_LAUNCHED("upsample_backward");
 }
 
@@ -265,26 +265,26 @@ __global__ void k_narrow(float *out, const float *x, int T, int D1, int D2) {
 static void widen_forward(float *out, const float *x, const float *pad, int T, int D1, int D2) {
     size_t n = (size_t)T * D2;
     if (!n) return;
-    k_widen<<<hn_blocks(n, TPB), TPB>>>(out, x, pad, T, D1, D2);
+    k_widen<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, x, pad, T, D1, D2);
     HN_LAUNCHED("widen_forward");
 }
 static void widen_backward(float *dx, float *dpad, const float *dout, int T, int D1, int D2) {
     size_t n = (size_t)T * D1;
     if (!n) return;
-    k_narrow_add<<<hn_blocks(n, TPB), TPB>>>(dx, D1, dout, D2, T, D1);
+    k_narrow_add<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, D1, dout, D2, T, D1);
     HN_LAUNCHED("widen_backward");
     hn_cuda_colsum(dpad, dout + D1, D2, NULL, 0, NULL, T, D2 - D1, 1.0f);
 }
 static void narrow_forward(float *out, const float *x, int T, int D1, int D2) {
     size_t n = (size_t)T * D1;
     if (!n) return;
-    k_narrow<<<hn_blocks(n, TPB), TPB>>>(out, x, T, D1, D2);
+    k_narrow<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, x, T, D1, D2);
     HN_LAUNCHED("narrow_forward");
 }
 static void narrow_backward(float *dx, const float *dout, int T, int D1, int D2) {
     size_t n = (size_t)T * D1;
     if (!n) return;
-    k_narrow_add<<<hn_blocks(n, TPB), TPB>>>(dx, D2, dout, D1, T, D1);
+    k_narrow_add<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, D2, dout, D1, T, D1);
     HN_LAUNCHED("narrow_backward");
 }
 
@@ -297,19 +297,19 @@ __global__ void k_sig_bwd(float *dlogit, const float *dp, const float *p, const 
 }
 static void sig_fwd(float *p, const float *logit, const hn_seqs *seqs) {
     if (seqs->total <= 0) return;
-    k_sig_fwd<<<hn_blocks(seqs->total, TPB), TPB>>>(p, logit, seqs->pos_dev, seqs->total);
+    k_sig_fwd<<<hn_blocks(seqs->total, TPB), TPB, 0, HN_STREAM>>>(p, logit, seqs->pos_dev, seqs->total);
     HN_LAUNCHED("sigmoid_routing_forward");
 }
 static void sig_bwd(float *dlogit, const float *dp, const float *p, const hn_seqs *seqs) {
     if (seqs->total <= 0) return;
-    k_sig_bwd<<<hn_blocks(seqs->total, TPB), TPB>>>(dlogit, dp, p, seqs->pos_dev, seqs->total);
+    k_sig_bwd<<<hn_blocks(seqs->total, TPB), TPB, 0, HN_STREAM>>>(dlogit, dp, p, seqs->pos_dev, seqs->total);
     HN_LAUNCHED("sigmoid_routing_backward");
 }
 
 __global__ void k_add_scalar(float *x, float s, size_t n) { HN_GRID_STRIDE(i, n) x[i] += s; }
 static void add_scalar(float *x, float s, size_t n) {
     if (!n) return;
-    k_add_scalar<<<hn_blocks(n, TPB), TPB>>>(x, s, n);
+    k_add_scalar<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(x, s, n);
     HN_LAUNCHED("add_scalar");
 }
 

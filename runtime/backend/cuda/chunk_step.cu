@@ -21,7 +21,7 @@ __global__ void k_cos_step(float *p, const float *q, const float *k, const int32
 void hn_cuda_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,
                                  int n, int D) {
     if (n <= 0) return;
-    k_cos_step<<<(n + 7) / 8, 256>>>(p, q, k, pos, n, D);
+    k_cos_step<<<(n + 7) / 8, 256, 0, HN_STREAM>>>(p, q, k, pos, n, D);
     HN_LAUNCHED("cosine_routing_step");
 }
 
@@ -31,7 +31,7 @@ __global__ void k_sig_step(float *p, const float *logit, const int32_t *pos, int
 }
 void hn_cuda_sigmoid_routing_step(float *p, const float *logit, const int32_t *pos, int n) {
     if (n <= 0) return;
-    k_sig_step<<<hn_blocks(n, TPB), TPB>>>(p, logit, pos, n);
+    k_sig_step<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(p, logit, pos, n);
     HN_LAUNCHED("sigmoid_routing_step");
 }
 
@@ -42,7 +42,7 @@ __global__ void k_copy_rows_step(float *dst, const float *src, const int32_t *po
 void hn_cuda_copy_rows_step(float *dst, const float *src, const int32_t *pos, int n, int D) {
     size_t items = (size_t)n * D;
     if (!items) return;
-    k_copy_rows_step<<<hn_blocks(items, TPB), TPB>>>(dst, src, pos, n, D);
+    k_copy_rows_step<<<hn_blocks(items, TPB), TPB, 0, HN_STREAM>>>(dst, src, pos, n, D);
     HN_LAUNCHED("copy_rows_step");
 }
 
@@ -60,7 +60,7 @@ __global__ void k_ema_step(float *zbar, const float *z, int ld_z, const float *P
 void hn_cuda_ema_step(float *zbar, const float *z, int ld_z, const float *P, int n, int D) {
     size_t items = (size_t)n * D;
     if (!items) return;
-    k_ema_step<<<hn_blocks(items, TPB), TPB>>>(zbar, z, ld_z, P, n, D);
+    k_ema_step<<<hn_blocks(items, TPB), TPB, 0, HN_STREAM>>>(zbar, z, ld_z, P, n, D);
     HN_LAUNCHED("ema_step");
 }
 
@@ -80,6 +80,6 @@ void hn_cuda_pool_step(float *acc, float *out, const float *x, const int32_t *co
                        const int32_t *b, int max, int n, int D) {
     size_t items = (size_t)n * D;
     if (!items) return;
-    k_pool_step<<<hn_blocks(items, TPB), TPB>>>(acc, out, x, count, b, max, n, D);
+    k_pool_step<<<hn_blocks(items, TPB), TPB, 0, HN_STREAM>>>(acc, out, x, count, b, max, n, D);
     HN_LAUNCHED("pool_step");
 }

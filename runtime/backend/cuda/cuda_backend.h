@@ -1,5 +1,27 @@
 /* The cuda backend (built only where nvcc is found; HN_HAVE_CUDA). Storage is float32
- * on the device; matrix products go through cuBLAS with a selectable precision. */
+ * on the device; matrix products go through cuBLAS with a selectable precision.
+ *
+ * Instances. Each device gets a backend instance (hn_cuda_instance_create): its device
+ * id, a non-blocking stream, a cuBLAS handle bound to that stream with its own
+ * workspace, scratch slots, the workspace pool, the bf16 parameter arenas, the kernel
+ * choices (hn_cuda_config) and a sticky error. Every kernel launch, memset, copy and
+ * cuBLAS call of an op goes to the instance's stream; a host readback (download,
+ * sum_squares) synchronises that stream only. Several instances live in one process
+ * (on one GPU or several). hn_backend_cuda() is the process's default instance.
+ *
+ * How an op finds its instance (why not a "current instance" the caller sets): the v1
+ * ops take no backend argument, and a per-thread current instance would let a caller
+ * run instance B's table on A's stream and memory whenever it forgot to switch. So each
+ * instance has its own table whose every entry (v1, typed, and the ssm / chunk / moe
+ * families) is a small trampoline compiled for that instance's slot: it makes the slot's
+ * instance (and its device) current on the calling thread for the duration of the call
+ * and restores the previous one after. Calling through a table is therefore always
+ * correct, from any thread, nested or not, and the plugin ABI is unchanged (the table
+ * layout and every signature are as before). Direct calls into the typed ops and the
+ * kernel registry's cuda ops (hn_kernel_launch) bind the instance from their `be`
+ * argument. The functions below without a backend argument (modes, profile, timer,
+ * memory figures, last_error) act on the instance of the op running on this thread,
+ * else on the default instance. One instance is not for two threads at once. */
 #ifndef HN_CUDA_BACKEND_H
 #define HN_CUDA_BACKEND_H
 
@@ -13,6 +35,39 @@ extern "C" {
 
 /* NULL when no CUDA device can be opened (the reason is in hn_cuda_last_error). */
 const hn_backend *hn_backend_cuda(void);
+
+/* The most instances one process holds at once (their tables are compiled per slot). */
+#define HN_CUDA_MAX_INSTANCES 8
+
+/* An instance's configuration: read once at creation, never from the environment by an
+ * op. hn_cuda_config_default fills it from the HNET_CUDA_* variables (compatibility). */
+typedef struct hn_cuda_config {
+    int device;            /* CUDA device ordinal */
+    int matmul;            /* hn_cuda_matmul_mode (HNET_CUDA_MATMUL) */
+    int attention;         /* hn_cuda_attention_mode (HNET_CUDA_ATTENTION) */
+    int ssd;               /* hn_cuda_ssd_mode (HNET_CUDA_SSD) */
+    int norm_split;        /* 1: gated RMSNorm backward in two passes (HNET_CUDA_NORM=split) */
+    int activations_fp32;  /* 1: keep activations float32 (HNET_CUDA_ACTIVATIONS=fp32) */
+    size_t blas_workspace; /* bytes of cuBLAS workspace (0: 32 MiB) */
+} hn_cuda_config;
+void hn_cuda_config_default(hn_cuda_config *cfg);
+/* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL
+ * with the reason in hn_cuda_last_error (no such device, all slots in use, no memory). */
+const hn_backend *hn_cuda_instance_create(const hn_cuda_config *cfg);
+/* Synchronises and frees everything the instance holds (not the default instance). */
+void hn_cuda_instance_destroy(const hn_backend *be);
+/* The instance's stream (a cudaStream_t) and device; NULL / -1 when be is not a cuda
+ * instance. For code that enqueues its own work beside the ops (NCCL). */
+void *hn_cuda_stream_of(const hn_backend *be);
+int hn_cuda_device_of(const hn_backend *be);
+/* The instance's configuration, writable between steps (not during a captured step). */
+hn_cuda_config *hn_cuda_config_of(const hn_backend *be);
+/* Runs a kernel-registry cuda op on be's instance. Ops built against the current plugin
+ * API launch on the legacy default stream; the legacy stream waits for the instance's
+ * work before the op and the instance's stream waits for the op after it (events, no
+ * host synchronisation), so they stay ordered with the instance's ops. */
+int hn_cuda_call_kernel(const hn_backend *be, int (*fn)(const hn_backend *, const void *),
+                        const void *params, const char *name);
 /* One process per GPU: hn_backend_cuda opens device local_rank (or the one device the
  * launcher left visible); before its first call only. A local rank beyond the visible
  * devices makes it answer NULL, saying so. */
@@ -59,7 +114,8 @@ void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode);
 /* the implementation the last SSD forward or backward ran: "mma", "chunked" or "scan" */
 const char *hn_cuda_ssd_last_impl(void);
 
-/* The first CUDA error seen since the last call ("" when none); clears it. */
+/* The first failure since the last call ("" when none), naming the table op that failed
+ * and the CUDA error; clears it. Later failures do not overwrite it. */
 const char *hn_cuda_last_error(void);
 /* Bytes held by the backend's allocations now and at most (reset_peak restarts it). */
 size_t hn_cuda_bytes_in_use(void);

@@ -1,5 +1,6 @@
-/* Shared helpers of the cuda backend's kernels. All work runs on the legacy default
- * stream, so launches are ordered and cudaMemcpy synchronises with them. */
+/* Shared helpers of the cuda backend's kernels. All work of an op runs on its instance's
+ * stream (HN_STREAM, instance.cuh): launches as <<<grid, block, smem, HN_STREAM>>>,
+ * cudaMemsetAsync / cudaMemcpyAsync on it; a host readback waits for that stream only. */
 #ifndef HN_CUDA_COMMON_CUH
 #define HN_CUDA_COMMON_CUH
 
@@ -88,5 +89,8 @@ __device__ __forceinline__ float hn_cos_routing_p(const float *q, const float *k
  * whose partial sums meet by atomicAdd. */
 void hn_cuda_colsum(float *out, const float *a, int lda, const float *b, int ldb,
                     const float *rs, int rows, int cols, float s);
+
+/* the instance every op runs on (HN_STREAM, hn_cuda_cur) */
+#include "backend/cuda/instance.cuh"
 
 #endif

@@ -9,34 +9,14 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
-
-static cublasHandle_t g_handle;
-static int g_mode = -1;
+#include "backend/cuda/instance.cuh"
 
 static void note_blas(cublasStatus_t s, const char *what) {
     if (s != CUBLAS_STATUS_SUCCESS) hn_cuda_note(cudaErrorUnknown, what);
 }
 
-extern "C" void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode) { g_mode = (int)mode; }
-
-extern "C" hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void) {
-    if (g_mode < 0) {
-        const char *e = getenv("HNET_CUDA_MATMUL");
-        g_mode = HN_CUDA_MATMUL_BF16;
-        if (e && !strcmp(e, "fp32")) g_mode = HN_CUDA_MATMUL_FP32;
-        if (e && !strcmp(e, "tf32")) g_mode = HN_CUDA_MATMUL_TF32;
-    }
-    return (hn_cuda_matmul_mode)g_mode;
-}
-
-static cublasHandle_t handle(void) {
-    if (!g_handle) {
-        note_blas(cublasCreate(&g_handle), "cublasCreate");
-        /* let cuBLAS pick tensor-core algorithms where the compute type allows */
-        cublasSetMathMode(g_handle, CUBLAS_DEFAULT_MATH);
-    }
-    return g_handle;
-}
+/* the instance's handle: bound to its stream, with its own workspace (instance.cu) */
+static cublasHandle_t handle(void) { return hn_cuda_cur()->blas; }
 
 __global__ void k_scale_or_zero(float *c, float beta, size_t n) {
     HN_GRID_STRIDE(i, n) c[i] = beta == 0.0f ? 0.0f : beta * c[i];
@@ -63,7 +43,7 @@ __global__ void k_to_bf16(__nv_bfloat16 *dst, const float *src, size_t n) {
 static const __nv_bfloat16 *to_bf16(int slot, const float *src, size_t n) {
     __nv_bfloat16 *dst = (__nv_bfloat16 *)hn_cuda_scratch(slot, n * 2);
     if (!dst) return NULL;
-    k_to_bf16<<<hn_blocks((n + 3) / 4, 256), 256>>>(dst, src, n);
+    k_to_bf16<<<hn_blocks((n + 3) / 4, 256), 256, 0, HN_STREAM>>>(dst, src, n);
     HN_LAUNCHED("matmul bf16 convert");
     return dst;
 }
@@ -104,7 +84,7 @@ void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, 
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         size_t mn = (size_t)m * n;
-        k_scale_or_zero<<<hn_blocks(mn, 256), 256>>>(c, beta, mn);
+        k_scale_or_zero<<<hn_blocks(mn, 256), 256, 0, HN_STREAM>>>(c, beta, mn);
         HN_LAUNCHED("matmul k=0");
         return;
     }
@@ -148,7 +128,7 @@ extern "C" int hn_cuda_matmul_t(const hn_backend *be, const hn_matmul_params *p)
         if (k <= 0 || !hn_tensor_packed(p->c)) {
             if (k <= 0 && hn_tensor_packed(p->c)) {
                 size_t mn = (size_t)m * n;
-                k_scale_or_zero<<<hn_blocks(mn, 256), 256>>>((float *)p->c.data, p->beta, mn);
+                k_scale_or_zero<<<hn_blocks(mn, 256), 256, 0, HN_STREAM>>>((float *)p->c.data, p->beta, mn);
                 HN_LAUNCHED("matmul k=0");
                 return 0;
             }
@@ -195,14 +175,16 @@ __global__ void k_fill_bf16(__nv_bfloat16 *x, size_t n, uint64_t seed) {
 extern "C" double hn_cuda_measure_bf16_flops(int n, int reps) {
     size_t nn = (size_t)n * n;
     __nv_bfloat16 *a = NULL, *b = NULL, *c = NULL;
+    if (!hn_cuda_cur()) return 0;
+    hn_cuda_scope scope(hn_cuda_cur(), "measure_bf16_flops");
     if (cudaMalloc(&a, nn * 2) || cudaMalloc(&b, nn * 2) || cudaMalloc(&c, nn * 2)) {
         cudaFree(a);
         cudaFree(b);
         cudaGetLastError();
         return 0;
     }
-    k_fill_bf16<<<hn_blocks(nn, 256), 256>>>(a, nn, 1);
-    k_fill_bf16<<<hn_blocks(nn, 256), 256>>>(b, nn, 2);
+    k_fill_bf16<<<hn_blocks(nn, 256), 256, 0, HN_STREAM>>>(a, nn, 1);
+    k_fill_bf16<<<hn_blocks(nn, 256), 256, 0, HN_STREAM>>>(b, nn, 2);
     float one = 1, zero = 0;
     float *ms = (float *)malloc((size_t)reps * sizeof(float));
     for (int r = -3; r < reps; r++) {
@@ -229,15 +211,11 @@ extern "C" double hn_cuda_measure_bf16_flops(int n, int reps) {
 }
 
 /* Activations kept for backward are bf16 when the products are (fp32 and tf32 modes
- * keep them in float32, so those modes stay comparable with the cpu), unless
- * HNET_CUDA_ACTIVATIONS=fp32 trades memory for the packing passes (bench/RESULTS.md). */
+ * keep them in float32, so those modes stay comparable with the cpu), unless the
+ * configuration's activations_fp32 (HNET_CUDA_ACTIVATIONS=fp32) trades memory for the
+ * packing passes (bench/RESULTS.md). */
 int hn_cuda_stash_bf16(void) {
-    static int fp32_asked = -1;
-    if (fp32_asked < 0) {
-        const char *e = getenv("HNET_CUDA_ACTIVATIONS");
-        fp32_asked = e && !strcmp(e, "fp32");
-    }
-    return !fp32_asked && hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
+    return !hn_cuda_cur()->cfg.activations_fp32 && hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
 }
 
 __global__ void k_unpack_bf16(float *dst, const __nv_bfloat16 *src, size_t n) {
@@ -245,11 +223,11 @@ __global__ void k_unpack_bf16(float *dst, const __nv_bfloat16 *src, size_t n) {
 }
 void hn_cuda_pack_bf16(uint16_t *dst, const float *src, size_t n) {
     if (!n) return;
-    k_to_bf16<<<hn_blocks((n + 3) / 4, 256), 256>>>((__nv_bfloat16 *)dst, src, n);
+    k_to_bf16<<<hn_blocks((n + 3) / 4, 256), 256, 0, HN_STREAM>>>((__nv_bfloat16 *)dst, src, n);
     HN_LAUNCHED("pack_bf16");
 }
 void hn_cuda_unpack_bf16(float *dst, const uint16_t *src, size_t n) {
     if (!n) return;
-    k_unpack_bf16<<<hn_blocks(n, 256), 256>>>(dst, (const __nv_bfloat16 *)src, n);
+    k_unpack_bf16<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(dst, (const __nv_bfloat16 *)src, n);
     HN_LAUNCHED("unpack_bf16");
 }

@@ -1,38 +1,24 @@
 /* cuda backend memory, errors, timers and the device's identity. Allocations are
  * cudaMalloc'd and zero-filled; a host-side table of sizes gives bytes in use and the
- * peak. Transfers are synchronous cudaMemcpy on the default stream. */
+ * peak. Transfers and memsets are enqueued on the instance's stream; download waits for
+ * that stream only. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/cuda/instance.cuh"
 
-static char g_err[256];
-static size_t g_in_use, g_peak;
-
-void hn_cuda_note(cudaError_t e, const char *what) {
-    if (e == cudaSuccess) return;
-    if (!g_err[0]) {
-        snprintf(g_err, sizeof g_err, "%s: %s", what, cudaGetErrorString(e));
-        fprintf(stderr, "hnet cuda: %s\n", g_err);
-    }
-}
-
-void hn_cuda_note_text(const char *what) {
-    if (!g_err[0]) snprintf(g_err, sizeof g_err, "%s", what);
-}
-
-extern "C" const char *hn_cuda_last_error(void) {
-    static char out[256];
-    memcpy(out, g_err, sizeof out);
-    g_err[0] = 0;
-    return out;
-}
+/* Allocations are attributed to the instance whose op made them (bytes in use and the
+ * peak are per instance); the pointer table is the process's, under a lock, because two
+ * instances may allocate from two threads. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* open addressing: pointer -> size */
 #define TABLE_BITS 16
-static struct { void *p; size_t n; } g_table[1u << TABLE_BITS];
+static struct { void *p; size_t n; hn_cuda_instance *owner; } g_table[1u << TABLE_BITS];
 
 static size_t slot_of(void *p) {
     uintptr_t h = (uintptr_t)p >> 8;
@@ -41,14 +27,17 @@ static size_t slot_of(void *p) {
     return (size_t)(h >> (64 - TABLE_BITS));
 }
 
-static void remember(void *p, size_t n) {
+static void remember(void *p, size_t n, hn_cuda_instance *owner) {
     size_t i = slot_of(p);
     for (size_t k = 0; k < (1u << TABLE_BITS); k++, i = (i + 1) & ((1u << TABLE_BITS) - 1))
         if (!g_table[i].p) {
             g_table[i].p = p;
             g_table[i].n = n;
-            g_in_use += n;
-            if (g_in_use > g_peak) g_peak = g_in_use;
+            g_table[i].owner = owner;
+            if (owner) {
+                owner->in_use += n;
+                if (owner->in_use > owner->peak) owner->peak = owner->in_use;
+            }
             return;
         }
 }
@@ -58,16 +47,17 @@ static void forget(void *p) {
     for (size_t k = 0; k < (1u << TABLE_BITS); k++, i = (i + 1) & ((1u << TABLE_BITS) - 1)) {
         if (!g_table[i].p) return;
         if (g_table[i].p == p) {
-            g_in_use -= g_table[i].n;
+            if (g_table[i].owner) g_table[i].owner->in_use -= g_table[i].n;
             /* re-insert the rest of the cluster so lookups stay correct */
             g_table[i].p = NULL;
             size_t j = (i + 1) & ((1u << TABLE_BITS) - 1);
             while (g_table[j].p) {
                 void *q = g_table[j].p;
                 size_t n = g_table[j].n;
+                hn_cuda_instance *o = g_table[j].owner;
                 g_table[j].p = NULL;
-                g_in_use -= n;
-                remember(q, n);
+                if (o) o->in_use -= n;
+                remember(q, n, o);
                 j = (j + 1) & ((1u << TABLE_BITS) - 1);
             }
             return;
@@ -75,9 +65,19 @@ static void forget(void *p) {
     }
 }
 
-extern "C" size_t hn_cuda_bytes_in_use(void) { return g_in_use; }
-extern "C" size_t hn_cuda_peak_bytes(void) { return g_peak; }
-extern "C" void hn_cuda_reset_peak(void) { g_peak = g_in_use; }
+/* an instance's allocations outlive it in the table (the caller frees them later) */
+void hn_cuda_forget_owner(hn_cuda_instance *inst) {
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < (1u << TABLE_BITS); i++)
+        if (g_table[i].owner == inst) g_table[i].owner = NULL;
+    pthread_mutex_unlock(&g_lock);
+}
+
+extern "C" size_t hn_cuda_bytes_in_use(void) { return hn_cuda_cur() ? hn_cuda_cur()->in_use : 0; }
+extern "C" size_t hn_cuda_peak_bytes(void) { return hn_cuda_cur() ? hn_cuda_cur()->peak : 0; }
+extern "C" void hn_cuda_reset_peak(void) {
+    if (hn_cuda_cur()) hn_cuda_cur()->peak = hn_cuda_cur()->in_use;
+}
 
 void *hn_cuda_alloc(size_t bytes) {
     void *p = NULL;
@@ -86,43 +86,55 @@ void *hn_cuda_alloc(size_t bytes) {
         cudaGetLastError(); /* an out-of-memory answer is reported as NULL, not sticky */
         return NULL;
     }
-    HN_CK(cudaMemset(p, 0, n));
-    remember(p, n);
+    HN_CK(cudaMemsetAsync(p, 0, n, HN_STREAM));
+    pthread_mutex_lock(&g_lock);
+    remember(p, n, hn_cuda_cur());
+    pthread_mutex_unlock(&g_lock);
     return p;
 }
 
 void hn_cuda_free(void *p) {
     if (!p) return;
+    pthread_mutex_lock(&g_lock);
     forget(p);
-    HN_CK(cudaFree(p));
+    pthread_mutex_unlock(&g_lock);
+    HN_CK(cudaFree(p)); /* waits for the device's work, so no op still reads p */
 }
 
+/* src is pageable host memory (the runtime's): cudaMemcpyAsync has staged it before it
+ * returns, so the caller may reuse it at once */
 void hn_cuda_upload(void *dst, const void *src, size_t bytes) {
-    if (bytes) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    if (bytes) HN_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, HN_STREAM));
     hn_cuda_shadow_touch(dst, bytes);
     hn_cuda_launched("upload");
 }
 void hn_cuda_download(void *dst, const void *src, size_t bytes) {
-    if (bytes) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    if (bytes) {
+        HN_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, HN_STREAM));
+        HN_CK(cudaStreamSynchronize(HN_STREAM));
+    }
     hn_cuda_launched("download");
 }
 void hn_cuda_copy(void *dst, const void *src, size_t bytes) {
-    if (bytes && dst != src) HN_CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+    if (bytes && dst != src)
+        HN_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, HN_STREAM));
     hn_cuda_shadow_touch(dst, bytes);
     hn_cuda_launched("copy");
 }
 void hn_cuda_zero(void *p, size_t bytes) {
-    if (bytes) HN_CK(cudaMemset(p, 0, bytes));
+    if (bytes) HN_CK(cudaMemsetAsync(p, 0, bytes, HN_STREAM));
     hn_cuda_shadow_touch(p, bytes);
     hn_cuda_launched("zero");
 }
-void hn_cuda_sync(void) { HN_CK(cudaDeviceSynchronize()); }
-
-static hn_grow_buf g_scratch[HN_SCRATCH_N];
+void hn_cuda_sync(void) { HN_CK(cudaStreamSynchronize(HN_STREAM)); }
 
 void *hn_cuda_scratch(int slot, size_t bytes) {
-    void *p = hn_grow_buf_get(&g_scratch[slot], hn_cuda_alloc, hn_cuda_free, bytes);
-    if (!p) hn_cuda_note(cudaErrorMemoryAllocation, "scratch");
+    void *p = hn_grow_buf_get(&hn_cuda_cur()->scratch[slot], hn_cuda_alloc, hn_cuda_free, bytes);
+    if (!p) {
+        char what[96];
+        snprintf(what, sizeof what, "scratch slot %d: %zu bytes", slot, bytes);
+        hn_cuda_note(cudaErrorMemoryAllocation, what);
+    }
     return p;
 }
 
@@ -130,8 +142,8 @@ extern "C" const char *hn_cuda_device_name(void) {
     static char name[256];
     if (!name[0]) {
         cudaDeviceProp prop;
-        int dev = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
+        int dev = hn_cuda_cur() ? hn_cuda_cur()->device : 0;
+        if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
             snprintf(name, sizeof name, "%s", prop.name);
         else
             snprintf(name, sizeof name, "unknown");
@@ -139,18 +151,20 @@ extern "C" const char *hn_cuda_device_name(void) {
     return name;
 }
 
-static cudaEvent_t g_t0, g_t1;
+/* the timer's events are the instance's, recorded on its stream */
 extern "C" void hn_cuda_timer_start(void) {
-    if (!g_t0) {
-        HN_CK(cudaEventCreate(&g_t0));
-        HN_CK(cudaEventCreate(&g_t1));
-    }
-    HN_CK(cudaEventRecord(g_t0, 0));
+    hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
+    hn_cuda_scope scope(inst, "timer_start");
+    HN_CK(cudaEventRecord(inst->t0, inst->stream));
 }
 extern "C" float hn_cuda_timer_stop_ms(void) {
+    hn_cuda_instance *inst = hn_cuda_cur();
     float ms = 0;
-    HN_CK(cudaEventRecord(g_t1, 0));
-    HN_CK(cudaEventSynchronize(g_t1));
-    HN_CK(cudaEventElapsedTime(&ms, g_t0, g_t1));
+    if (!inst) return ms;
+    hn_cuda_scope scope(inst, "timer_stop");
+    HN_CK(cudaEventRecord(inst->t1, inst->stream));
+    HN_CK(cudaEventSynchronize(inst->t1));
+    HN_CK(cudaEventElapsedTime(&ms, inst->t0, inst->t1));
     return ms;
 }

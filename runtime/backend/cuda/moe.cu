@@ -152,8 +152,8 @@ static void route(float *p, float *lse, int32_t *top, float *w, int32_t *slot, i
                   float *row_w, int32_t *counts, double *sums, const float *logits, int T, int E,
                   int k, int renormalize, int capacity) {
     if (T <= 0) {
-        HN_CK(cudaMemset(counts, 0, (size_t)HN_MOE_COUNTS(E) * sizeof(int32_t)));
-        HN_CK(cudaMemset(sums, 0, (size_t)HN_MOE_SUMS(E) * sizeof(double)));
+        HN_CK(cudaMemsetAsync(counts, 0, (size_t)HN_MOE_COUNTS(E) * sizeof(int32_t), HN_STREAM));
+        HN_CK(cudaMemsetAsync(sums, 0, (size_t)HN_MOE_SUMS(E) * sizeof(double), HN_STREAM));
         return;
     }
     long N = (long)T * k;
@@ -164,16 +164,16 @@ static void route(float *p, float *lse, int32_t *top, float *w, int32_t *slot, i
     if (!ws) return; /* noted by hn_cuda_scratch */
     double *lse_d = (double *)ws;
     int32_t *cnt = (int32_t *)(ws + lse_bytes);
-    k_moe_route_rows<<<(T + 127) / 128, 128>>>(p, lse, lse_d, top, w, logits, T, E, k, renormalize);
+    k_moe_route_rows<<<(T + 127) / 128, 128, 0, HN_STREAM>>>(p, lse, lse_d, top, w, logits, T, E, k, renormalize);
     HN_LAUNCHED("moe_route");
-    k_moe_route_sums<<<E + 1, TPB>>>(sums, logits, lse_d, T, E);
+    k_moe_route_sums<<<E + 1, TPB, 0, HN_STREAM>>>(sums, logits, lse_d, T, E);
     HN_LAUNCHED("moe_route");
     for (int mode = 0; mode < 2; mode++) {
-        k_moe_rank_count<<<nch, CHUNK>>>(cnt, top, slot, T, k, E, mode);
+        k_moe_rank_count<<<nch, CHUNK, 0, HN_STREAM>>>(cnt, top, slot, T, k, E, mode);
         HN_LAUNCHED("moe_route");
-        k_moe_rank_scan<<<1, TPB>>>(cnt, counts, nch, E, mode, capacity);
+        k_moe_rank_scan<<<1, TPB, 0, HN_STREAM>>>(cnt, counts, nch, E, mode, capacity);
         HN_LAUNCHED("moe_route");
-        k_moe_rank_assign<<<nch, CHUNK>>>(slot, row_tok, row_w, cnt, counts, top, w, T, k, E, mode,
+        k_moe_rank_assign<<<nch, CHUNK, 0, HN_STREAM>>>(slot, row_tok, row_w, cnt, counts, top, w, T, k, E, mode,
                                       capacity);
         HN_LAUNCHED("moe_route");
     }
@@ -218,7 +218,7 @@ static void route_backward(float *dlogits, const float *dw, const float *p, cons
                            int E, int k, int renormalize, double balance_weight,
                            double z_weight) {
     if (T <= 0) return;
-    k_moe_route_bwd<<<(T + 127) / 128, 128>>>(dlogits, dw, p, lse, top, w, counts, T, E, k,
+    k_moe_route_bwd<<<(T + 127) / 128, 128, 0, HN_STREAM>>>(dlogits, dw, p, lse, top, w, counts, T, E, k,
                                           renormalize, balance_weight, z_weight);
     HN_LAUNCHED("moe_route_backward");
 }
@@ -280,7 +280,7 @@ static void gather_backward(float *dx, const float *dxs, const int32_t *slot, in
                             int D) {
     size_t n = (size_t)T * D;
     if (!n) return;
-    k_moe_gather_bwd<<<hn_blocks(n, TPB), TPB>>>(dx, dxs, slot, T, k, D);
+    k_moe_gather_bwd<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, dxs, slot, T, k, D);
     HN_LAUNCHED("moe_gather_backward");
 }
 
@@ -288,7 +288,7 @@ static void combine(float *y, const float *ys, const float *w, const int32_t *sl
                     int D) {
     size_t n = (size_t)T * D;
     if (!n) return;
-    k_moe_combine<<<hn_blocks(n, TPB), TPB>>>(y, ys, w, slot, T, k, D);
+    k_moe_combine<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(y, ys, w, slot, T, k, D);
     HN_LAUNCHED("moe_combine");
 }
 
@@ -297,12 +297,12 @@ static void combine_backward(float *dys, float *dw, const float *dy, const float
                              int T, int k, int A, int D) {
     size_t n = (size_t)A * D;
     if (n) {
-        k_moe_dys<<<hn_blocks(n, TPB), TPB>>>(dys, dy, row_tok, row_w, A, D);
+        k_moe_dys<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dys, dy, row_tok, row_w, A, D);
         HN_LAUNCHED("moe_combine_backward");
     }
     long pairs = (long)T * k;
     if (pairs > 0 && D > 0) {
-        k_moe_dw<<<(unsigned)((pairs + TPB / 32 - 1) / (TPB / 32)), TPB>>>(dw, dy, ys, slot, T, k, D);
+        k_moe_dw<<<(unsigned)((pairs + TPB / 32 - 1) / (TPB / 32)), TPB, 0, HN_STREAM>>>(dw, dy, ys, slot, T, k, D);
         HN_LAUNCHED("moe_combine_backward");
     }
 }

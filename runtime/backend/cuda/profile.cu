@@ -1,19 +1,13 @@
 /* Per-op profiling of the cuda backend (hnet bench --profile): with profiling on, each
- * op's HN_LAUNCHED synchronises the device and books the host-clock time since the
- * previous checkpoint to the op's name. Off by default: then HN_LAUNCHED only checks
- * for a launch error. */
+ * op's HN_LAUNCHED waits for the instance's stream and books the host-clock time since
+ * the previous checkpoint to the op's name. Off by default: then HN_LAUNCHED only checks
+ * for a launch error. The figures are the instance's (the default one outside an op). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "backend/cuda/cuda_common.cuh"
-
-#define MAX_NAMES 96
-static int g_on;
-static double g_last;
-static struct { const char *name; double ms; long calls; } g_tab[MAX_NAMES];
-static int g_n;
+#include "backend/cuda/instance.cuh"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -23,45 +17,55 @@ static double now_ms(void) {
 
 void hn_cuda_launched(const char *name) {
     hn_cuda_note(cudaGetLastError(), name);
-    if (!g_on) return;
-    hn_cuda_note(cudaDeviceSynchronize(), name);
-    double t = now_ms(), dt = t - g_last;
-    g_last = t;
+    hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst->prof_on) return;
+    hn_cuda_note(cudaStreamSynchronize(inst->stream), name);
+    double t = now_ms(), dt = t - inst->prof_last;
+    inst->prof_last = t;
     int i = 0;
-    while (i < g_n && strcmp(g_tab[i].name, name)) i++;
-    if (i == g_n) {
-        if (g_n == MAX_NAMES) return;
-        g_tab[g_n++].name = name;
+    while (i < inst->prof_n && strcmp(inst->prof[i].name, name)) i++;
+    if (i == inst->prof_n) {
+        if (inst->prof_n == HN_CUDA_PROFILE_NAMES) return;
+        inst->prof[inst->prof_n++].name = name;
     }
-    g_tab[i].ms += dt;
-    g_tab[i].calls++;
+    inst->prof[i].ms += dt;
+    inst->prof[i].calls++;
 }
 
 extern "C" void hn_cuda_profile(int on) {
-    g_on = on;
+    if (!hn_cuda_cur()) return; /* no instance yet: nothing runs to profile */
+    hn_cuda_cur()->prof_on = on;
     hn_cuda_profile_checkpoint();
 }
 extern "C" void hn_cuda_profile_checkpoint(void) {
-    if (g_on) cudaDeviceSynchronize();
-    g_last = now_ms();
+    hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
+    if (inst->prof_on) cudaStreamSynchronize(inst->stream);
+    inst->prof_last = now_ms();
 }
 extern "C" void hn_cuda_profile_reset(void) {
-    memset(g_tab, 0, sizeof g_tab); /* names and totals: a new interval starts from zero */
-    g_n = 0;
+    hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
+    memset(inst->prof, 0, sizeof inst->prof); /* names and totals: a new interval starts from zero */
+    inst->prof_n = 0;
 }
 
 static int by_ms(const void *a, const void *b) {
-    double x = ((const typeof(g_tab[0]) *)a)->ms, y = ((const typeof(g_tab[0]) *)b)->ms;
+    double x = ((const hn_cuda_profile_entry *)a)->ms, y = ((const hn_cuda_profile_entry *)b)->ms;
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
 extern "C" void hn_cuda_profile_print(double total_ms) {
-    qsort(g_tab, (size_t)g_n, sizeof g_tab[0], by_ms);
+    hn_cuda_instance *inst = hn_cuda_cur();
+    if (!inst) return;
+    hn_cuda_profile_entry *tab = inst->prof;
+    int n = inst->prof_n;
+    qsort(tab, (size_t)n, sizeof tab[0], by_ms);
     double sum = 0;
-    for (int i = 0; i < g_n; i++) sum += g_tab[i].ms;
+    for (int i = 0; i < n; i++) sum += tab[i].ms;
     printf("  split of the profiled steps by op (%.1f ms booked, %.1f ms wall):\n", sum, total_ms);
-    for (int i = 0; i < g_n; i++)
-        if (g_tab[i].ms >= 0.005 * sum)
-            printf("    %-28s %9.2f ms %6.1f%%  (%ld calls)\n", g_tab[i].name, g_tab[i].ms,
-                   100.0 * g_tab[i].ms / (total_ms > 0 ? total_ms : sum), g_tab[i].calls);
+    for (int i = 0; i < n; i++)
+        if (tab[i].ms >= 0.005 * sum)
+            printf("    %-28s %9.2f ms %6.1f%%  (%ld calls)\n", tab[i].name, tab[i].ms,
+                   100.0 * tab[i].ms / (total_ms > 0 ? total_ms : sum), tab[i].calls);
 }

@@ -78,6 +78,6 @@ void hn_cuda_sample(int32_t *out, const float *logits, const double *u, int n, i
         hn_cuda_note(cudaErrorInvalidValue, "sample: vocabulary above HN_SAMPLE_DEVICE_MAX_V");
         return;
     }
-    k_sample<<<n, THREADS>>>(out, logits, u, V, temperature, top_p);
+    k_sample<<<n, THREADS, 0, HN_STREAM>>>(out, logits, u, V, temperature, top_p);
     HN_LAUNCHED("sample");
 }

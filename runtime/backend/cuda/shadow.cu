@@ -12,17 +12,12 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
+#include "backend/cuda/instance.cuh"
 
-#define MAX_ARENAS 8
-
-typedef struct arena {
-    const float *base;
-    size_t n;
-    __nv_bfloat16 *bf; /* NULL until a product needs it */
-    int stale;
-} arena;
-
-static arena g_arenas[MAX_ARENAS];
+/* the arenas are the instance's (its models' parameters live on its device) */
+#define MAX_ARENAS HN_CUDA_ARENAS
+typedef hn_cuda_arena arena;
+#define g_arenas (hn_cuda_cur()->arenas)
 
 void hn_cuda_params_arena(const float *values, size_t n, int on) {
     for (int i = 0; i < MAX_ARENAS; i++)
@@ -37,6 +32,13 @@ void hn_cuda_params_arena(const float *values, size_t n, int on) {
             return;
         }
     /* more live models than slots: their products convert per call, still correct */
+}
+
+void hn_cuda_release_arenas(hn_cuda_instance *inst) {
+    for (int i = 0; i < MAX_ARENAS; i++) {
+        hn_cuda_free(inst->arenas[i].bf);
+        inst->arenas[i] = arena{NULL, 0, NULL, 0};
+    }
 }
 
 static arena *arena_of(const void *p) {
@@ -62,7 +64,7 @@ const void *hn_cuda_shadow_read(const float *p, size_t count) {
     arena *a = arena_of(p);
     if (!a || p + count > a->base + a->n) return NULL;
     if (!a->bf) {
-        a->bf = (__nv_bfloat16 *)hn_cuda_alloc(a->n * sizeof(__nv_bfloat16));
+        a->bf = hn_cuda_alloc(a->n * sizeof(__nv_bfloat16));
         if (!a->bf) return NULL; /* out of memory: convert per call instead */
         a->stale = 1;
     }
@@ -70,11 +72,11 @@ const void *hn_cuda_shadow_read(const float *p, size_t count) {
         hn_cuda_pack_bf16((uint16_t *)a->bf, a->base, a->n); /* the same rounding */
         a->stale = 0;
     }
-    return a->bf + (p - a->base);
+    return (__nv_bfloat16 *)a->bf + (p - a->base);
 }
 
 void *hn_cuda_shadow_update(const float *p, size_t count) {
     arena *a = arena_of(p);
     if (!a || !a->bf || a->stale || p + count > a->base + a->n) return NULL;
-    return a->bf + (p - a->base);
+    return (__nv_bfloat16 *)a->bf + (p - a->base);
 }

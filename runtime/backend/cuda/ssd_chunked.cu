@@ -287,7 +287,7 @@ void hn_cuda_ssdc_scan(float *out, float *final_state, size_t final_stride, cons
                        const float *el, const int32_t *cb, int n_seqs, int H, size_t PN,
                        int reverse) {
     size_t items = (size_t)n_seqs * H * PN;
-    k_ssdc_scan<<<hn_blocks(items, 256), 256>>>(out, final_state, final_stride, z, el, cb, n_seqs,
+    k_ssdc_scan<<<hn_blocks(items, 256), 256, 0, HN_STREAM>>>(out, final_state, final_stride, z, el, cb, n_seqs,
                                                 H, PN, reverse);
 }
 
@@ -354,10 +354,10 @@ void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, siz
     int tc = hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
     dim3 grid(pl.grid_x, H);
     size_t smem = 2 * (size_t)Q * sizeof(float);
-    k_ssdc_local<<<grid, NT, smem>>>(z, el, x, B, ld, dt_raw, ld_dt, dt_bias, A_log, pl.p.tab, pl.p.n_chunks,
+    k_ssdc_local<<<grid, NT, smem, HN_STREAM>>>(z, el, x, B, ld, dt_raw, ld_dt, dt_bias, A_log, pl.p.tab, pl.p.n_chunks,
                                      H, P, N, G, Q, ws, per, tc);
     hn_cuda_ssdc_scan(chunk_states, final_state, final_stride, z, el, pl.p.cb, seqs->n, H, PN, 0);
-    k_ssdc_fwd<<<grid, NT, smem>>>(y, chunk_states, x, B, C, ld, dt_raw, ld_dt, dt_bias, A_log, D,
+    k_ssdc_fwd<<<grid, NT, smem, HN_STREAM>>>(y, chunk_states, x, B, C, ld, dt_raw, ld_dt, dt_bias, A_log, D,
                                    pl.p.tab, pl.p.n_chunks, H, P, N, G, Q, ws, per, tc);
     HN_LAUNCHED("ssd_forward chunked");
 }
@@ -578,19 +578,19 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
     if (!ws || !part || !z) return;
     float *scal = part + npart, *dstate = z + nz, *el = dstate + nz;
     int tc = hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16;
-    HN_CK(cudaMemset(part, 0, npart * sizeof(float)));
+    HN_CK(cudaMemsetAsync(part, 0, npart * sizeof(float), HN_STREAM));
     dim3 grid(pl.grid_x, H);
-    k_ssdc_dlocal<<<grid, NT, 2 * (size_t)Q * sizeof(float)>>>(z, el, dy, C, ld, dt_raw, ld_dt,
+    k_ssdc_dlocal<<<grid, NT, 2 * (size_t)Q * sizeof(float), HN_STREAM>>>(z, el, dy, C, ld, dt_raw, ld_dt,
                                                                dt_bias, A_log, pl.p.tab, pl.p.n_chunks, H, P,
                                                                N, G, Q, ws, per, tc);
     hn_cuda_ssdc_scan(dstate, NULL, 0, z, el, pl.p.cb, seqs->n, H, PN, 1);
     size_t smem = (5 * (size_t)Q + NT) * sizeof(float);
-    k_ssdc_bwd<<<grid, NT, smem>>>(dx, ldd, ddt_raw, ld_ddt, part, scal, dy, x, B, C, ld, dt_raw,
+    k_ssdc_bwd<<<grid, NT, smem, HN_STREAM>>>(dx, ldd, ddt_raw, ld_ddt, part, scal, dy, x, B, C, ld, dt_raw,
                                    ld_dt, dt_bias, A_log, D, chunk_states, dstate, pl.p.tab, pl.p.n_chunks, T,
                                    H, P, N, G, Q, ws, per, tc);
     HN_LAUNCHED("ssd_backward chunked");
     size_t ritems = (size_t)T * G * 2 * N;
-    k_ssdc_reduce<<<hn_blocks(ritems, 256), 256>>>(dB, dC, ldd, part, T, H, G, N);
-    k_ssdc_scalars<<<(H + 127) / 128, 128>>>(ddt_bias, dA_log, dD, scal, pl.grid_x, H);
+    k_ssdc_reduce<<<hn_blocks(ritems, 256), 256, 0, HN_STREAM>>>(dB, dC, ldd, part, T, H, G, N);
+    k_ssdc_scalars<<<(H + 127) / 128, 128, 0, HN_STREAM>>>(ddt_bias, dA_log, dD, scal, pl.grid_x, H);
     HN_LAUNCHED("ssd_backward chunked reduce");
 }

@@ -635,11 +635,11 @@ void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_stat
     if (!ws || !z) return;
     float *dtv = ws, *csv = ws + (size_t)H * T, *el = z + nz;
     dim3 per_chunk(pl.n_chunks, H), per_tile(pl.n_tiles, H);
-    k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, view_of(dt_raw), dt_bias, A_log, pl.tab, T);
-    k_ssd_state<<<per_chunk, NT>>>(z, el, x, ld, B, ld, dtv, csv, pl.tab, T, H, HG, 0);
+    k_ssd_prep<<<per_chunk, 32, 0, HN_STREAM>>>(dtv, csv, view_of(dt_raw), dt_bias, A_log, pl.tab, T);
+    k_ssd_state<<<per_chunk, NT, 0, HN_STREAM>>>(z, el, x, ld, B, ld, dtv, csv, pl.tab, T, H, HG, 0);
     hn_cuda_ssdc_scan(chunk_states, final_state, final_stride, z, el, pl.cb, seqs->n, H, PN, 0);
     int y16 = y.dtype == HN_BF16;
-    k_ssd_out<<<per_tile, NT>>>(y16 ? NULL : (float *)y.data, y16 ? (bf16 *)y.data : NULL,
+    k_ssd_out<<<per_tile, NT, 0, HN_STREAM>>>(y16 ? NULL : (float *)y.data, y16 ? (bf16 *)y.data : NULL,
                                 chunk_states, x, B, C, ld, dtv, csv, D, pl.tiles, T, H, HG);
     HN_LAUNCHED("ssd_forward mma");
 }
@@ -662,18 +662,18 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tenso
     float *dDp = sst + HT, *scal = dDp + (size_t)pl.n_tiles * H;
     float *dstates = z + nz, *el = dstates + nz;
     dim3 per_chunk(pl.n_chunks, H);
-    k_ssd_prep<<<per_chunk, 32>>>(dtv, csv, view_of(dt_raw), dt_bias, A_log, pl.tab, T);
-    k_ssd_state<<<per_chunk, NT>>>(z, el, dy, HP, C, ld, dtv, csv, pl.tab, T, H, HG, 1);
+    k_ssd_prep<<<per_chunk, 32, 0, HN_STREAM>>>(dtv, csv, view_of(dt_raw), dt_bias, A_log, pl.tab, T);
+    k_ssd_state<<<per_chunk, NT, 0, HN_STREAM>>>(z, el, dy, HP, C, ld, dtv, csv, pl.tab, T, H, HG, 1);
     hn_cuda_ssdc_scan(dstates, NULL, 0, z, el, pl.cb, seqs->n, H, PN, 1);
     /* built for four blocks an SM (128 registers; measured on the M1 shape: 4.74 ms
      * against 4.94 at three and 5.56 at two) */
     dim3 grid(pl.n_tiles, G);
-    k_ssd_bwd_key<4><<<grid, NT>>>(dx, dB, ldd, ddt_dir, dcs, sst, dDp, dy, x, B, C, ld, dtv, csv, D,
+    k_ssd_bwd_key<4><<<grid, NT, 0, HN_STREAM>>>(dx, dB, ldd, ddt_dir, dcs, sst, dDp, dy, x, B, C, ld, dtv, csv, D,
                                    dstates, pl.tab, pl.tiles, T, H, HG);
-    k_ssd_bwd_query<4><<<grid, NT>>>(dC, ldd, dcs, dy, x, B, C, ld, dtv, csv, chunk_states, pl.tiles, T,
+    k_ssd_bwd_query<4><<<grid, NT, 0, HN_STREAM>>>(dC, ldd, dcs, dy, x, B, C, ld, dtv, csv, chunk_states, pl.tiles, T,
                                      H, HG);
-    k_ssd_post<<<per_chunk, 32>>>(view_of(ddt_raw), scal, ddt_dir, dcs, sst, dtv, csv, view_of(dt_raw),
+    k_ssd_post<<<per_chunk, 32, 0, HN_STREAM>>>(view_of(ddt_raw), scal, ddt_dir, dcs, sst, dtv, csv, view_of(dt_raw),
                                   dt_bias, A_log, chunk_states, dstates, pl.tab, T, H);
-    k_ssd_scalars<<<(H + 127) / 128, 128>>>(ddt_bias, dA_log, dD, scal, pl.n_chunks, dDp, pl.n_tiles, H);
+    k_ssd_scalars<<<(H + 127) / 128, 128, 0, HN_STREAM>>>(ddt_bias, dA_log, dD, scal, pl.n_chunks, dDp, pl.n_tiles, H);
     HN_LAUNCHED("ssd_backward mma");
 }

@@ -36,7 +36,7 @@ static void conv1d_state(float *conv_state, size_t stride, const float *x, int l
                          const hn_seqs *seqs, int C, int K) {
     size_t items = (size_t)seqs->n * (K - 1) * C;
     if (!items) return;
-    k_conv_state<<<hn_blocks(items, TPB), TPB>>>(conv_state, stride, x, ld_x, seqs->offsets_dev,
+    k_conv_state<<<hn_blocks(items, TPB), TPB, 0, HN_STREAM>>>(conv_state, stride, x, ld_x, seqs->offsets_dev,
                                                   seqs->n, C, K);
     HN_LAUNCHED("conv1d_state");
 }
@@ -69,7 +69,7 @@ static void conv1d_step(float *out, float *conv_state, size_t stride, const floa
                         const float *w, const float *bias, const int32_t *pos, int n, int C, int K) {
     size_t items = (size_t)n * C;
     if (!items) return;
-    k_conv_step<<<hn_blocks(items, TPB), TPB>>>(out, conv_state, stride, x, ld_x, w, bias, pos, n,
+    k_conv_step<<<hn_blocks(items, TPB), TPB, 0, HN_STREAM>>>(out, conv_state, stride, x, ld_x, w, bias, pos, n,
                                                  C, K);
     HN_LAUNCHED("conv1d_step");
 }
@@ -89,24 +89,16 @@ static int ssd_tpr(const hn_ssm_dims *d) {
     return tpr;
 }
 
-static int g_ssd_mode = -1;
-extern "C" void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode) { g_ssd_mode = (int)mode; }
 /* the chunked kernels keep a few Q x Q matrices per block and 5 Q floats of shared
  * memory: beyond this chunk size the row recurrence runs instead */
 #define SSDC_MAX_CHUNK 512 /* 5 Q floats + ~36 KB of tiles within 48 KB of shared memory */
 enum ssd_impl { SSD_SCAN, SSD_CHUNKED, SSD_MMA };
 static const char *const g_impl_names[] = {"scan", "chunked", "mma"};
-static ssd_impl g_last_impl = SSD_SCAN;
-extern "C" const char *hn_cuda_ssd_last_impl(void) { return g_impl_names[g_last_impl]; }
+extern "C" const char *hn_cuda_ssd_last_impl(void) {
+    return g_impl_names[hn_cuda_cur() ? hn_cuda_cur()->last_ssd_impl : SSD_SCAN];
+}
 static ssd_impl ssd_pick(const hn_ssm_dims *d) {
-    if (g_ssd_mode < 0) {
-        const char *e = getenv("HNET_CUDA_SSD");
-        g_ssd_mode = !e ? HN_CUDA_SSD_AUTO
-                     : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
-                     : !strcmp(e, "chunked") ? HN_CUDA_SSD_CHUNKED
-                     : !strcmp(e, "mma")     ? HN_CUDA_SSD_MMA
-                                             : HN_CUDA_SSD_AUTO;
-    }
+    int g_ssd_mode = hn_cuda_ssd_mode_now();
     if (g_ssd_mode == HN_CUDA_SSD_SCAN) return SSD_SCAN;
     int want_mma = g_ssd_mode == HN_CUDA_SSD_MMA ||
                    (g_ssd_mode == HN_CUDA_SSD_AUTO && hn_cuda_get_matmul_mode() == HN_CUDA_MATMUL_BF16);
@@ -117,15 +109,19 @@ static ssd_impl ssd_pick(const hn_ssm_dims *d) {
 /* The chunk plan of a packing (cuda_ops.cuh). A few recent plans stay on the device:
  * every Mamba-2 layer of a stage, forward and backward, asks for the same one, and an
  * H-Net alternates between its stages' packings within a step. */
-#define PLAN_CACHE 4
-static struct cached_plan {
-    int Q, n_seqs;
-    hn_ssd_plan plan;  /* pointers into dev */
-    int32_t *offsets;  /* host copy of the packing it was made for */
-    int32_t *dev;      /* tiles [4 n_tiles], cb [n_seqs + 1], tab [2 n_chunks] */
-    size_t dev_cap, off_cap;
-} g_plans[PLAN_CACHE];
-static int g_plan_next;
+#define PLAN_CACHE HN_CUDA_PLANS
+/* dev: tiles [4 n_tiles], cb [n_seqs + 1], tab [2 n_chunks]; the cache is the instance's */
+#define cached_plan hn_cuda_plan_slot
+#define g_plans (hn_cuda_cur()->plans)
+#define g_plan_next (hn_cuda_cur()->plan_next)
+
+void hn_cuda_release_plans(hn_cuda_instance *inst) {
+    for (int i = 0; i < PLAN_CACHE; i++) {
+        hn_cuda_free(inst->plans[i].dev);
+        free(inst->plans[i].offsets);
+        memset(&inst->plans[i], 0, sizeof inst->plans[i]);
+    }
+}
 
 int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
     size_t offs = ((size_t)seqs->n + 1) * sizeof(int32_t);
@@ -183,7 +179,8 @@ int hn_cuda_ssd_plan(hn_ssd_plan *pl, const hn_seqs *seqs, int Q) {
         hn_cuda_note(cudaErrorMemoryAllocation, "ssd chunk plan");
         return -1;
     }
-    HN_CK(cudaMemcpy(c->dev, host, ints * sizeof(int32_t), cudaMemcpyHostToDevice));
+    /* pageable host memory: staged before cudaMemcpyAsync returns, so host may go */
+    HN_CK(cudaMemcpyAsync(c->dev, host, ints * sizeof(int32_t), cudaMemcpyHostToDevice, HN_STREAM));
     free(host);
     memcpy(c->offsets, seqs->offsets, offs);
     c->Q = Q;
@@ -277,7 +274,7 @@ static void ssd_forward_f32(ssd_impl impl, float *y, float *chunk_states, float 
     const int32_t *cb = pl.cb;
     int rows = 32 / tpr;
     dim3 grid(seqs->n, d->heads, (d->headdim + rows - 1) / rows);
-    k_ssd_fwd<<<grid, 32>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw, ld_dt,
+    k_ssd_fwd<<<grid, 32, 0, HN_STREAM>>>(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw, ld_dt,
                             dt_bias, A_log, D, seqs->offsets_dev, cb, d->heads, d->headdim,
                             d->d_state, d->ngroups, d->chunk, tpr);
     HN_LAUNCHED("ssd_forward");
@@ -298,7 +295,7 @@ void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
                          int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
                          const float *D, const hn_seqs *seqs, const hn_ssm_dims *d) {
     ssd_impl impl = ssd_pick(d);
-    g_last_impl = impl;
+    hn_cuda_cur()->last_ssd_impl = impl;
     if (impl == SSD_MMA) {
         hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
                                 dt_bias, A_log, D, seqs, d);
@@ -488,12 +485,12 @@ static void ssd_backward_f32(ssd_impl impl, float *dx, float *dB, float *dC, int
     size_t pfloats = (size_t)T * d->ngroups * nwg * 2 * d->d_state;
     float *part = (float *)hn_cuda_scratch(HN_SCRATCH_SSD_PART, pfloats * sizeof(float));
     if (!W || !part) return;
-    k_ssd_bwd<<<grid, 32>>>(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C, ld,
+    k_ssd_bwd<<<grid, 32, 0, HN_STREAM>>>(dx, dB, dC, ldd, ddt_raw, ld_ddt, ddt_bias, dA_log, dD, dy, x, B, C, ld,
                             dt_raw, ld_dt, dt_bias, A_log, D, chunk_states, seqs->offsets_dev, cb,
                             d->heads, d->headdim, d->d_state, d->ngroups, d->chunk, tpr, W, part);
     HN_LAUNCHED("ssd_backward");
     size_t items = (size_t)T * d->ngroups * 2 * d->d_state;
-    k_ssd_reduce<<<hn_blocks(items, 256), 256>>>(dB, dC, ldd, part, T, d->ngroups, d->d_state, nwg);
+    k_ssd_reduce<<<hn_blocks(items, 256), 256, 0, HN_STREAM>>>(dB, dC, ldd, part, T, d->ngroups, d->d_state, nwg);
     HN_LAUNCHED("ssd_backward reduce");
 }
 
@@ -504,7 +501,7 @@ void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor dd
                           const float *D, const float *chunk_states, const hn_seqs *seqs,
                           const hn_ssm_dims *d) {
     ssd_impl impl = ssd_pick(d);
-    g_last_impl = impl;
+    hn_cuda_cur()->last_ssd_impl = impl;
     if (impl == SSD_MMA) {
         hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, x, B, C, ld,
                                  dt_raw, dt_bias, A_log, D, chunk_states, seqs, d);
@@ -561,7 +558,7 @@ static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
                      const hn_ssm_dims *d) {
     size_t items = (size_t)n * d->heads * d->headdim;
     if (!items) return;
-    k_ssd_step<<<hn_blocks(items, 128), 128>>>(y, ssm_state, stride, x, B, C, ld, dt_raw, ld_dt,
+    k_ssd_step<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(y, ssm_state, stride, x, B, C, ld, dt_raw, ld_dt,
                                                dt_bias, A_log, D, pos, n, d->heads, d->headdim,
                                                d->d_state, d->heads / d->ngroups);
     HN_LAUNCHED("ssd_step");

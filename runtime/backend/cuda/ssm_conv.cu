@@ -246,7 +246,7 @@ static void conv_fwd_k(view out, view x, const float *w, const float *bias, cons
     bool by4 = conv_by4(C, {out, x});
     int threads = by4 ? C / 4 : C;
     dim3 grid((threads + CONV_TPB - 1) / CONV_TPB, (s->total + CONV_ROWS - 1) / CONV_ROWS);
-    (by4 ? k_conv_fwd_win<K, 4> : k_conv_fwd_win<K, 1>)<<<grid, CONV_TPB>>>(out, x, w, bias, s->pos_dev,
+    (by4 ? k_conv_fwd_win<K, 4> : k_conv_fwd_win<K, 1>)<<<grid, CONV_TPB, 0, HN_STREAM>>>(out, x, w, bias, s->pos_dev,
                                                                           s->total, C);
 }
 template <int K>
@@ -255,7 +255,7 @@ static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, 
     bool by4 = conv_by4(C, {dx, dout, x});
     int threads = by4 ? C / 4 : C;
     dim3 grid((threads + CONV_TPB - 1) / CONV_TPB, (s->total + CONV_ROWS - 1) / CONV_ROWS);
-    (by4 ? k_conv_bwd_win<K, 4> : k_conv_bwd_win<K, 1>)<<<grid, CONV_TPB>>>(dx, part, dout, x, w, bias,
+    (by4 ? k_conv_bwd_win<K, 4> : k_conv_bwd_win<K, 1>)<<<grid, CONV_TPB, 0, HN_STREAM>>>(dx, part, dout, x, w, bias,
                                                                           s->pos_dev, s->total, C);
 }
 #define CONV_SWITCH(K, CALL)                        \
@@ -279,7 +279,7 @@ static void conv_forward(view out, view x, const float *w, const float *bias, co
         CONV_SWITCH(K, FWD)
 #undef FWD
     } else {
-        k_conv_fwd<<<hn_blocks(n, TPB), TPB>>>(out, x, w, bias, seqs->pos_dev, seqs->total, C, K);
+        k_conv_fwd<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, x, w, bias, seqs->pos_dev, seqs->total, C, K);
     }
     HN_LAUNCHED("conv1d_forward");
 }
@@ -301,16 +301,16 @@ static void conv_backward(view dx, float *dw, float *dbias, view dout, view x, c
         CONV_SWITCH(K, BWD)
 #undef BWD
         int items = C * (K + 1);
-        k_conv_dw_sum<<<(items + 127) / 128, 128>>>(dw, dbias, part, strips, C, K);
+        k_conv_dw_sum<<<(items + 127) / 128, 128, 0, HN_STREAM>>>(dw, dbias, part, strips, C, K);
         HN_LAUNCHED("conv1d_backward");
         return;
     }
     float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, n * sizeof(float));
     if (!g) return;
-    k_conv_g<<<hn_blocks(n, TPB), TPB>>>(g, dout, x, w, bias, seqs->pos_dev, T, C, K);
-    k_conv_dx<<<hn_blocks(n, TPB), TPB>>>(dx, g, w, seqs->pos_dev, T, C, K);
+    k_conv_g<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(g, dout, x, w, bias, seqs->pos_dev, T, C, K);
+    k_conv_dx<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(dx, g, w, seqs->pos_dev, T, C, K);
     dim3 grid((C + 127) / 128, (T + CONV_STRIP - 1) / CONV_STRIP);
-    k_conv_dw<<<grid, 128>>>(dw, dbias, g, x, seqs->pos_dev, T, C, K);
+    k_conv_dw<<<grid, 128, 0, HN_STREAM>>>(dw, dbias, g, x, seqs->pos_dev, T, C, K);
     HN_LAUNCHED("conv1d_backward");
 }
 

@@ -248,11 +248,7 @@ __global__ void __launch_bounds__(256) k_grms_dw_sum(float *dw, const float *par
  * eight 256-thread blocks an SM on an H200), 8 to 128 rows. HNET_CUDA_NORM=split takes
  * the separate dw pass instead (for comparison). */
 static int fused_rows(int T, int gs, int ng) {
-    static int split = -1;
-    if (split < 0) {
-        const char *e = getenv("HNET_CUDA_NORM");
-        split = e && !strcmp(e, "split");
-    }
+    int split = hn_cuda_cur()->cfg.norm_split;
     if (split || gs > FUSED_MAX_GS) return 0;
     long r = (long)T * ng / 2048;
     return r < 8 ? 8 : r > 128 ? 128 : (int)r;
@@ -264,9 +260,9 @@ static void grms_forward(view out, float *rstd, view x, view z, const float *w, 
     if (items <= 0) return;
     if (vec_fits(gs, {out, x, z})) {
         dim3 grid((unsigned)(T < 4096 ? T : 4096), Dm / gs);
-        k_grms_fwd_vec<<<grid, vec_threads(gs)>>>(out, rstd, x, z, w, T, gs, eps);
+        k_grms_fwd_vec<<<grid, vec_threads(gs), 0, HN_STREAM>>>(out, rstd, x, z, w, T, gs, eps);
     } else {
-        k_grms_fwd<<<(unsigned)((items + 7) / 8), 256>>>(out, rstd, x, z, w, T, Dm, gs, eps);
+        k_grms_fwd<<<(unsigned)((items + 7) / 8), 256, 0, HN_STREAM>>>(out, rstd, x, z, w, T, Dm, gs, eps);
     }
     HN_LAUNCHED("gated_rmsnorm_forward");
 }
@@ -283,17 +279,17 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
     if (!part) return;
     if (vec) {
         dim3 grid(strips, Dm / gs);
-        k_grms_bwd_vec<<<grid, vec_threads(gs)>>>(dx, dz, part, dout, x, z, w, rstd, T, gs, rows);
+        k_grms_bwd_vec<<<grid, vec_threads(gs), 0, HN_STREAM>>>(dx, dz, part, dout, x, z, w, rstd, T, gs, rows);
     } else if (fused) {
         dim3 grid(strips, Dm / gs); /* gs floats of shared memory: 32 KB at most */
-        k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float)>>>(dx, dz, part, dout, x, z, w, rstd,
+        k_grms_bwd_fused<<<grid, 256, (size_t)gs * sizeof(float), HN_STREAM>>>(dx, dz, part, dout, x, z, w, rstd,
                                                                     T, Dm, gs, rows);
     } else {
-        k_grms_bwd<<<(unsigned)((items + 7) / 8), 256>>>(dx, dz, dout, x, z, w, rstd, T, Dm, gs);
+        k_grms_bwd<<<(unsigned)((items + 7) / 8), 256, 0, HN_STREAM>>>(dx, dz, dout, x, z, w, rstd, T, Dm, gs);
         dim3 grid((Dm + 127) / 128, strips);
-        k_grms_dw_part<<<grid, 128>>>(part, dout, x, z, rstd, T, Dm, gs);
+        k_grms_dw_part<<<grid, 128, 0, HN_STREAM>>>(part, dout, x, z, rstd, T, Dm, gs);
     }
-    k_grms_dw_sum<<<(Dm + 31) / 32, 256>>>(dw, part, strips, Dm);
+    k_grms_dw_sum<<<(Dm + 31) / 32, 256, 0, HN_STREAM>>>(dw, part, strips, Dm);
     HN_LAUNCHED("gated_rmsnorm_backward");
 }
 

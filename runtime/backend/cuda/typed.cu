@@ -35,9 +35,9 @@ void hn_cuda_view_copy(hn_tensor dst, hn_tensor src, int add) {
     size_t n = (size_t)src.rows * src.cols;
     if (!n) return;
     if (src.cols % 8 == 0 && vec8_ok(src) && vec8_ok(dst))
-        k_convert8<<<row_blocks(src.rows), 256>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
+        k_convert8<<<row_blocks(src.rows), 256, 0, HN_STREAM>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
     else
-        k_convert<<<hn_blocks(n, 256), 256>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
+        k_convert<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(dst), view_of(src), src.rows, src.cols, add);
     HN_LAUNCHED(add ? "add (typed)" : "convert");
 }
 
@@ -121,9 +121,9 @@ extern "C" int hn_cuda_swiglu_forward_t(const hn_backend *be, const hn_swiglu_pa
     size_t n = (size_t)T * H;
     if (!n) return 0;
     if (H % 8 == 0 && vec8_ok(p->h) && vec8_ok(p->gu))
-        k_swiglu_fwd8<<<row_blocks(T), 256>>>(view_of(p->h), view_of(p->gu), T, H);
+        k_swiglu_fwd8<<<row_blocks(T), 256, 0, HN_STREAM>>>(view_of(p->h), view_of(p->gu), T, H);
     else
-        k_swiglu_fwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->h), view_of(p->gu), T, H);
+        k_swiglu_fwd_t<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->h), view_of(p->gu), T, H);
     HN_LAUNCHED("swiglu_forward");
     return 0;
 }
@@ -139,10 +139,10 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
     size_t n = (size_t)T * H;
     if (!n) return 0;
     if (H % 8 == 0 && vec8_ok(p->dgu) && vec8_ok(p->dh) && vec8_ok(p->gu))
-        k_swiglu_bwd8<<<row_blocks(T), 256>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu), T, H,
+        k_swiglu_bwd8<<<row_blocks(T), 256, 0, HN_STREAM>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu), T, H,
                                               p->accumulate);
     else
-        k_swiglu_bwd_t<<<hn_blocks(n, 256), 256>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu),
+        k_swiglu_bwd_t<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->dgu), view_of(p->dh), view_of(p->gu),
                                                    T, H, p->accumulate);
     HN_LAUNCHED("swiglu_backward");
     return 0;
@@ -174,7 +174,7 @@ extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p) {
     }
     size_t n = (size_t)p->x.rows * (p->rot_dim / 2);
     if (!n) return 0;
-    k_rope_t<<<hn_blocks(n, 256), 256>>>(view_of(p->x), p->x.rows, p->heads, p->head_dim,
+    k_rope_t<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->x), p->x.rows, p->heads, p->head_dim,
                                          p->rot_dim, p->pos, p->theta, p->inverse);
     HN_LAUNCHED("rope");
     return 0;

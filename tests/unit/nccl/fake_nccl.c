@@ -16,6 +16,8 @@ struct ncclComm {
 };
 
 int fake_nccl_aborts, fake_nccl_destroys, fake_nccl_allreduces, fake_nccl_blocking = -1;
+/* the stream of the last collective (nccl.c enqueues on the cuda instance's stream) */
+cudaStream_t fake_nccl_last_stream;
 int fake_nccl_id_byte; /* the first byte of the id the communicator was made from */
 
 static int mode(const char *m) {
@@ -80,6 +82,7 @@ static void times3(void *buf, size_t n, ncclDataType_t t) {
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t t, ncclRedOp_t op,
                            ncclComm_t c, cudaStream_t s) {
     fake_nccl_allreduces++;
+    fake_nccl_last_stream = s;
     if (send != recv) memcpy(recv, send, n * (t == ncclFloat32 ? 4 : 8));
     if (op == ncclSum) times3(recv, n, t);
     if (t == ncclFloat32 && mode("remote")) c->failed = 1;
@@ -90,6 +93,7 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_
 
 ncclResult_t ncclBroadcast(const void *send, void *recv, size_t n, ncclDataType_t t, int root,
                            ncclComm_t c, cudaStream_t s) {
+    fake_nccl_last_stream = s;
     c->pending = 1;
     return ncclSuccess;
 }

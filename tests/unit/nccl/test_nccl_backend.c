@@ -44,25 +44,38 @@ cudaError_t cudaFree(void *p) {
 }
 /* copies that hold the host until the device drains (cudaMemcpy), and those queued */
 static int sync_copies, async_copies;
+/* the cuda instance's stream: every copy, event and collective of nccl.c must use it */
+static int fake_stream_object;
+#define FAKE_STREAM ((cudaStream_t)&fake_stream_object)
+static int off_stream; /* work enqueued on another stream */
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
     sync_copies++;
+    off_stream++; /* synchronous on the legacy default stream */
     memcpy(dst, src, n);
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
                             cudaStream_t s) {
     async_copies++;
+    if (s != FAKE_STREAM) off_stream++;
     memcpy(dst, src, n);
     return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
 cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    if (s != FAKE_STREAM) off_stream++;
+    return cudaSuccess;
+}
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags) {
     static int event;
     *e = (cudaEvent_t)&event;
     return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) { return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    if (s != FAKE_STREAM) off_stream++;
+    return cudaSuccess;
+}
 cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaSuccess; }
 cudaError_t cudaEventDestroy(cudaEvent_t e) { return cudaSuccess; }
 cudaError_t cudaGetLastError(void) { return cudaSuccess; }
@@ -74,6 +87,7 @@ static hn_backend fake_cuda = {.name = "cuda", .kind = HN_DEVICE_CUDA, .scale = 
 const hn_backend *hn_backend_cuda(void) { return have_gpu ? &fake_cuda : NULL; }
 void hn_cuda_prefer_device(int local_rank) { preferred = local_rank; }
 const char *hn_cuda_last_error(void) { return "no CUDA device (the test's)"; }
+void *hn_cuda_stream_of(const hn_backend *be) { return be == &fake_cuda ? FAKE_STREAM : NULL; }
 
 /* ---- the fake library's counters ---- */
 
@@ -143,6 +157,9 @@ static void test_collectives_go_through_nccl(void **state) {
     assert_int_equal(hn_dist_average_grads(d, &fake_cuda, g, 4, 0.5, &err), HN_OK);
     assert_true(g[0] == 1.5f && g[1] == 3 && g[2] == 4.5f && g[3] == 6);
     assert_int_equal(*counter("fake_nccl_allreduces") - before, 2);
+    /* enqueued on the cuda instance's stream, in order with the backward's ops */
+    assert_ptr_equal(*(cudaStream_t *)counter("fake_nccl_last_stream"), FAKE_STREAM);
+    assert_int_equal(off_stream, 0);
     assert_int_equal(hn_dist_supports(d, &fake_cuda, &err), HN_OK);
     assert_int_equal(hn_dist_supports(d, hn_backend_cpu(), &err), HN_ERR);
     assert_non_null(strstr(err.msg, "meet through NCCL, which exchanges GPU memory"));
