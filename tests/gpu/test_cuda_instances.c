@@ -215,14 +215,19 @@ static void test_instances_are_separate(void **st) {
     hn_cuda_config_of(g_b)->attention = was;
 }
 
+/* two empty runs, one on each instance */
+static void fresh_pair(run *a, run *b) {
+    memset(a, 0, sizeof *a);
+    memset(b, 0, sizeof *b);
+    a->be = g_a;
+    b->be = g_b;
+}
+
 /* one thread, the two runs interleaved op by op: neither sees the other's work */
 static void test_interleaved_ops_on_two_instances(void **st) {
     (void)st;
     static run a, b;
-    memset(&a, 0, sizeof a);
-    memset(&b, 0, sizeof b);
-    a.be = g_a;
-    b.be = g_b;
+    fresh_pair(&a, &b);
     for (int i = 0; i < N_STAGES; i++) {
         STAGES[i](&a);
         STAGES[i](&b);
@@ -242,10 +247,7 @@ static void *thread_main(void *p) {
 static void test_concurrent_threads_on_two_instances(void **st) {
     (void)st;
     static run a, b;
-    memset(&a, 0, sizeof a);
-    memset(&b, 0, sizeof b);
-    a.be = g_a;
-    b.be = g_b;
+    fresh_pair(&a, &b);
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, thread_main, &a), 0);
     assert_int_equal(pthread_create(&tb, NULL, thread_main, &b), 0);

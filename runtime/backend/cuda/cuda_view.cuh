@@ -70,18 +70,6 @@ __device__ __forceinline__ void store8(view v, size_t r, int c, const float x[8]
         f[1] = make_float4(x[4], x[5], x[6], x[7]);
     }
 }
-/* a gradient of eight elements (vgrad's rule: added into float32, written over bf16) */
-__device__ __forceinline__ void grad8(view v, size_t r, int c, const float x[8]) {
-    if (v.bf16) {
-        store8(v, r, c, x);
-        return;
-    }
-    float old[8];
-    load8(v, r, c, old);
-#pragma unroll
-    for (int k = 0; k < 8; k++) old[k] += x[k];
-    store8(v, r, c, old);
-}
 /* Four consecutive elements of row r from column c (8-byte bf16 or 16-byte float32 loads:
  * view4_ok) */
 __device__ __forceinline__ void load4(view v, size_t r, int c, float x[4]) {
@@ -104,29 +92,30 @@ __device__ __forceinline__ void store4(view v, size_t r, int c, const float x[4]
         *(float4 *)((float *)v.p + i) = make_float4(x[0], x[1], x[2], x[3]);
     }
 }
-__device__ __forceinline__ void grad4(view v, size_t r, int c, const float x[4]) {
-    if (v.bf16) {
-        store4(v, r, c, x);
-        return;
-    }
-    float old[4];
-    load4(v, r, c, old);
-#pragma unroll
-    for (int k = 0; k < 4; k++) old[k] += x[k];
-    store4(v, r, c, old);
-}
-/* V = 1 or 4 consecutive elements (the conv1d kernels' channel groups) */
-template <int V> __device__ __forceinline__ void loadv(view v, size_t r, int c, float x[V]) {
-    if (V == 4) load4(v, r, c, x);
+/* N = 1, 4 or 8 consecutive elements: the kernels that take channel or column groups */
+template <int N> __device__ __forceinline__ void loadn(view v, size_t r, int c, float x[N]) {
+    if constexpr (N == 8) load8(v, r, c, x);
+    else if constexpr (N == 4) load4(v, r, c, x);
     else x[0] = vget(v, r, c);
 }
-template <int V> __device__ __forceinline__ void storev(view v, size_t r, int c, const float x[V]) {
-    if (V == 4) store4(v, r, c, x);
+template <int N> __device__ __forceinline__ void storen(view v, size_t r, int c, const float x[N]) {
+    if constexpr (N == 8) store8(v, r, c, x);
+    else if constexpr (N == 4) store4(v, r, c, x);
     else vput(v, r, c, x[0]);
 }
-template <int V> __device__ __forceinline__ void gradv(view v, size_t r, int c, const float x[V]) {
-    if (V == 4) grad4(v, r, c, x);
-    else vgrad(v, r, c, x[0]);
+/* a gradient of N elements (vgrad's rule: added into float32, written over bf16) */
+template <int N> __device__ __forceinline__ void gradn(view v, size_t r, int c, const float x[N]) {
+    if constexpr (N == 1) {
+        vgrad(v, r, c, x[0]);
+    } else if (v.bf16) {
+        storen<N>(v, r, c, x);
+    } else {
+        float old[N];
+        loadn<N>(v, r, c, old);
+#pragma unroll
+        for (int k = 0; k < N; k++) old[k] += x[k];
+        storen<N>(v, r, c, old);
+    }
 }
 static inline bool view4_ok(view v) { return v.ld % 4 == 0 && ((uintptr_t)v.p & (v.bf16 ? 7 : 15)) == 0; }
 static inline bool vec8_ok(hn_tensor t) { return t.ld % 8 == 0 && ((uintptr_t)t.data & 15) == 0; }

@@ -107,7 +107,7 @@ __global__ void __launch_bounds__(CONV_TPB) k_conv_fwd_win(view out, view x, con
 #pragma unroll
     for (int k = 0; k < K - 1; k++) { /* rows r0 - K + 1 .. r0 - 1 */
         int r = r0 - (K - 1) + k;
-        if (r >= 0) loadv<V>(x, r, c, win[k + 1]);
+        if (r >= 0) loadn<V>(x, r, c, win[k + 1]);
         else
 #pragma unroll
             for (int v = 0; v < V; v++) win[k + 1][v] = 0.0f;
@@ -117,7 +117,7 @@ __global__ void __launch_bounds__(CONV_TPB) k_conv_fwd_win(view out, view x, con
         for (int k = 0; k < K - 1; k++)
 #pragma unroll
             for (int v = 0; v < V; v++) win[k][v] = win[k + 1][v];
-        loadv<V>(x, t, c, win[K - 1]);
+        loadn<V>(x, t, c, win[K - 1]);
         int first = K - 1 - pos[t]; /* window slots before the sequence's start hold other rows */
         float o[V];
 #pragma unroll
@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(CONV_TPB) k_conv_fwd_win(view out, view x, con
             for (int k = 0; k < K; k++) p += k >= first ? wc[k][v] * win[k][v] : 0.0f;
             o[v] = p * hn_sigmoidf(p);
         }
-        storev<V>(out, t, c, o);
+        storen<V>(out, t, c, o);
     }
 }
 
@@ -158,7 +158,7 @@ __global__ void __launch_bounds__(CONV_TPB) k_conv_bwd_win(view dx, float *part,
 #pragma unroll
     for (int k = 0; k < K - 1; k++) {
         int r = r0 - (K - 1) + k;
-        if (r >= 0) loadv<V>(x, r, c, win[k + 1]);
+        if (r >= 0) loadn<V>(x, r, c, win[k + 1]);
         else
 #pragma unroll
             for (int v = 0; v < V; v++) win[k + 1][v] = 0.0f;
@@ -174,8 +174,8 @@ __global__ void __launch_bounds__(CONV_TPB) k_conv_bwd_win(view dx, float *part,
         for (int v = 0; v < V; v++) gt[v] = 0.0f;
         if (t < r_end) {
             float go[V];
-            loadv<V>(x, t, c, win[K - 1]);
-            loadv<V>(dout, t, c, go);
+            loadn<V>(x, t, c, win[K - 1]);
+            loadn<V>(dout, t, c, go);
             int pt = pos[t], first = K - 1 - pt;
             st = t - pt;
 #pragma unroll
@@ -211,7 +211,7 @@ __global__ void __launch_bounds__(CONV_TPB) k_conv_bwd_win(view dx, float *part,
 #pragma unroll
                 for (int k = 0; k < K; k++) acc[v] += sring[K - 1 - k] == sr ? gring[K - 1 - k][v] * wc[k][v] : 0.0f;
             }
-            gradv<V>(dx, r, c, acc);
+            gradn<V>(dx, r, c, acc);
         }
     }
 #pragma unroll

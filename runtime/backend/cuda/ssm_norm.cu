@@ -67,7 +67,7 @@ __global__ void k_grms_bwd(view dx, view dz, view dout, view x, view z, const fl
 
 /* ---- the vec kernels: blockDim.x = gs / 8 rounded up to a warp; thread i owns columns
  * c0 + 8i .. c0 + 8i + 7 of every row its block visits */
-#define VEC_MAX_GS 8192
+#define VEC_MAX_GS 4096 /* 512 threads: room for 128 registers (at 1024 the backward spilled) */
 
 /* the block's sum of v, the same value in every thread, in a fixed order; `red` may be
  * reused by the next call (the first barrier waits for this call's readers) */
@@ -91,7 +91,7 @@ __device__ __forceinline__ void gate8(float g[8], float sg[8], const float x[8],
 }
 
 /* grid (row blocks, groups), rows grid-strided */
-__global__ void __launch_bounds__(1024) k_grms_fwd_vec(view out, float *rstd, view x, view z,
+__global__ void __launch_bounds__(512) k_grms_fwd_vec(view out, float *rstd, view x, view z,
                                                         const float *w, int T, int gs, float eps) {
     __shared__ float red[32];
     int ng = gridDim.y, grp = blockIdx.y, j = 8 * threadIdx.x, c = grp * gs + j;
@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(1024) k_grms_fwd_vec(view out, float *rstd, vi
 
 /* grid (strips of `rows` rows, groups): dx, dz row by row; the strip's dw partial sums
  * stay in each thread's registers (it owns the same columns in every row) */
-__global__ void __launch_bounds__(1024) k_grms_bwd_vec(view dx, view dz, float *part, view dout,
+__global__ void __launch_bounds__(512) k_grms_bwd_vec(view dx, view dz, float *part, view dout,
                                                         view x, view z, const float *w,
                                                         const float *rstd, int T, int gs, int rows) {
     __shared__ float red[32];
@@ -153,8 +153,8 @@ __global__ void __launch_bounds__(1024) k_grms_bwd_vec(view dx, view dz, float *
                 gz[k] = dg * xv[k] * sg[k] * (1.0f + zv[k] * (1.0f - sg[k]));
                 dw[k] += go[k] * g[k] * r;
             }
-            grad8(dx, t, c, gx);
-            grad8(dz, t, c, gz);
+            gradn<8>(dx, t, c, gx);
+            gradn<8>(dz, t, c, gz);
         }
     }
     if (on)
