@@ -92,6 +92,26 @@ typedef struct hn_attention_params {
     hn_tensor dq, dk, dv; /* backward outputs, accumulated (+=) */
 } hn_attention_params;
 
+/* RMSNorm over rows, y = x r w with r = 1 / sqrt(mean(x^2) + eps) (the v1 rmsnorm ops on
+ * typed views). add_rmsnorm_forward_t is the network's residual step fused with the next
+ * pre-norm: x += branch (x float32: the residual stream), then the norm of the sum; its
+ * backward is rmsnorm_backward_t (the residual passes dx through unchanged). */
+typedef struct hn_rmsnorm_params {
+    hn_tensor x;      /* [T, D] input; add_rmsnorm_forward_t: float32, updated in place */
+    hn_tensor branch; /* add_rmsnorm_forward_t: [T, D] added into x first (any dtype) */
+    const float *w;   /* [D] float32 */
+    float *rstd;      /* [T] float32: written by forward, read by backward */
+    float eps;
+    hn_tensor y;      /* forward output [T, D], overwritten (any dtype) */
+    hn_tensor y2;     /* optional (data NULL: none): a second forward output, the same
+                       * values in another dtype (float32 to keep, bf16 for a product) */
+    hn_tensor dy;     /* backward input [T, D] (any dtype) */
+    hn_tensor dx;     /* backward output [T, D] float32, accumulated (+=) */
+    float *dw;        /* [D] float32, accumulated (+=) */
+    hn_tensor dx2;    /* optional (data NULL: none): dx after the accumulation, written
+                       * again in another dtype (bf16: the next backward's product operand) */
+} hn_rmsnorm_params;
+
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
 struct hn_ops_moe;   /* Mixture-of-Experts routing and dispatch: ops_moe.h */
@@ -236,6 +256,12 @@ typedef struct hn_backend {
      * The cuda op takes V <= HN_SAMPLE_DEVICE_MAX_V. */
     void (*sample)(int32_t *out, const float *logits, const double *u, int n, int V,
                    double temperature, double top_p);
+
+    /* ---- typed ops appended later (fields are only ever appended) ----
+     * RMSNorm on typed views, and the residual add fused with it (hn_rmsnorm_params) */
+    int (*rmsnorm_forward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
+    int (*add_rmsnorm_forward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
+    int (*rmsnorm_backward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
 } hn_backend;
 
 /* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;

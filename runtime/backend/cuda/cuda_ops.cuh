@@ -37,6 +37,10 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
 extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p);
 extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attention_params *p);
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
+/* rmsnorm_typed.cu */
+extern "C" int hn_cuda_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
+extern "C" int hn_cuda_add_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
+extern "C" int hn_cuda_rmsnorm_backward_t(const hn_backend *be, const hn_rmsnorm_params *p);
 /* dst = src (add = 0) or dst += src (add = 1), elementwise between any dtypes */
 void hn_cuda_view_copy(hn_tensor dst, hn_tensor src, int add);
 void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,

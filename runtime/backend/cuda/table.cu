@@ -68,6 +68,9 @@ static hn_backend make_table(void) {
     b.moe = &hn_cuda_ops_moe;
     b.attention_step = hn_cuda_attention_step;
     b.sample = hn_cuda_sample;
+    b.rmsnorm_forward_t = hn_cuda_rmsnorm_forward_t;
+    b.add_rmsnorm_forward_t = hn_cuda_add_rmsnorm_forward_t;
+    b.rmsnorm_backward_t = hn_cuda_rmsnorm_backward_t;
     return b;
 }
 
