@@ -185,6 +185,65 @@ static void test_attention_t(void **st) {
     attention_t_case(HN_F32, HN_BF16, 16, -1);
 }
 
+/* the typed RMSNorm ops: x float32 or bf16 (the fused op's residual float32, its branch
+ * either), y and the optional y2 in any dtype (y a column slice of a wider buffer), the
+ * backward's dy either, dx float32 with an optional bf16 copy. D = 512 runs the
+ * eight-wide kernels, D = 100 the scalar ones. */
+static void rmsnorm_t_case(int fused, hn_dtype dx_in, hn_dtype dy_out, int with_y2, int D) {
+    hn_rng r = tb_fresh("rmsnorm_t");
+    int T = 203, yld = D + 8;
+    tbuf x = tb_normal(fused ? HN_F32 : dx_in, T, D, D, &r);
+    tbuf br = tb_normal(dx_in, T, D, D, &r), y = tb_normal(dy_out, T, D, yld, &r);
+    tbuf y2 = tb_normal(dy_out == HN_BF16 ? HN_F32 : HN_BF16, T, D, D, &r);
+    tbuf dy = tb_normal(dy_out, T, D, D, &r), dx = tb_normal(HN_F32, T, D, D, &r);
+    tbuf dx2 = tb_normal(HN_BF16, T, D, D, &r);
+    twin w = tw_normal((size_t)D, 1.0, &r), rstd = tw_zero((size_t)T), dw = tw_normal((size_t)D, 1.0, &r);
+    hn_rmsnorm_params p[2];
+    for (int i = 0; i < 2; i++)
+        p[i] = (hn_rmsnorm_params){.x = tv(&x, i), .branch = fused ? tv(&br, i) : (hn_tensor){0},
+                                   .w = i ? w.g : w.c, .rstd = i ? rstd.g : rstd.c, .eps = 1e-5f,
+                                   .y = hn_tensor_cols(tv(&y, i), 0, D),
+                                   .y2 = with_y2 ? tv(&y2, i) : (hn_tensor){0}, .dy = tv(&dy, i),
+                                   .dx = tv(&dx, i), .dw = i ? dw.g : dw.c,
+                                   .dx2 = with_y2 ? tv(&dx2, i) : (hn_tensor){0}};
+    if (fused) {
+        assert_int_equal(P_CPU->add_rmsnorm_forward_t(P_CPU, &p[0]), 0);
+        assert_int_equal(P_GPU->add_rmsnorm_forward_t(P_GPU, &p[1]), 0);
+    } else {
+        assert_int_equal(P_CPU->rmsnorm_forward_t(P_CPU, &p[0]), 0);
+        assert_int_equal(P_GPU->rmsnorm_forward_t(P_GPU, &p[1]), 0);
+    }
+    printf(" %s x/branch %d y/dy %d y2/dx2 %d D %d\n", fused ? "add_rmsnorm_t" : "rmsnorm_t",
+           dx_in, dy_out, with_y2, D);
+    /* same inputs, same float32 arithmetic: a bf16 output may differ by one rounding step */
+    double tol = dy_out == HN_BF16 || with_y2 ? 5e-3 : TOL_FP32;
+    if (fused) assert_true(tb_err(&x, "residual x + branch") < TOL_FP32);
+    assert_true(tw_err(&rstd, "rstd") < TOL_FP32);
+    assert_true(tb_err_cols(&y, 0, D, "y") < tol);
+    if (with_y2) assert_true(tb_err(&y2, "y2") < tol);
+    /* the backward on the cpu's x and rstd on both sides: its error is its own */
+    P_GPU->upload(x.g, x.c, (size_t)T * D * hn_dtype_size(x.dtype));
+    P_GPU->upload(rstd.g, rstd.c, (size_t)T * sizeof(float));
+    assert_int_equal(P_CPU->rmsnorm_backward_t(P_CPU, &p[0]), 0);
+    assert_int_equal(P_GPU->rmsnorm_backward_t(P_GPU, &p[1]), 0);
+    assert_true(tb_err(&dx, "dx (accumulated)") < TOL_FP32);
+    assert_true(tw_err(&dw, "dw (accumulated)") < TOL_FP32);
+    if (with_y2) assert_true(tb_err(&dx2, "dx2 (dx rounded)") < 5e-3);
+    tbuf *bufs[] = {&x, &br, &y, &y2, &dy, &dx, &dx2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) tb_free(bufs[i]);
+    tw_free(&w);
+    tw_free(&rstd);
+    tw_free(&dw);
+}
+
+static void test_rmsnorm_t(void **st) {
+    (void)st;
+    for (int D = 100; D <= 512; D += 412)
+        for (int fused = 0; fused < 2; fused++)
+            for (int i = 0; i < 8; i++)
+                rmsnorm_t_case(fused, i & 1 ? HN_BF16 : HN_F32, i & 2 ? HN_BF16 : HN_F32, i >> 2, D);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_t),
@@ -192,6 +251,7 @@ int main(void) {
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_rope_t),
         cmocka_unit_test(test_attention_t),
+        cmocka_unit_test(test_rmsnorm_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
