@@ -35,7 +35,14 @@ typedef struct hn_network {
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
     float *d_resid; /* [T, d] */
     float *d_normed;/* [T, d] */
+    void *d_resid16;/* [T, d] bf16: d_resid rounded once by the norm's backward, the dy of
+                     * a typed sublayer's products (bf16 activation dtype only) */
     double aux;     /* sum of the sublayers' auxiliary losses in the last forward */
+    /* Set by the owner before the first forward: the final norm also writes its output
+     * in the backend's activation dtype when that is not float32 (out16), for the
+     * owner's products (LM head, routing, residual projection) to read as it is. */
+    int want_out16;
+    void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL) */
 } hn_network;
 
 /* Builds the sublayers of `layout` (e.g. "T1m4") at width d for stage `stage`.
@@ -51,6 +58,9 @@ void hn_network_free(hn_network *net, const hn_backend *be);
 /* y = RMSNorm(stack(x)), x and y [T, d] with T = seqs->total. */
 int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                        const float *x, float *y, hn_error *err);
+/* The final norm's output of the last forward as the backend's activation dtype wrote
+ * it: out16 when the network made one, else y (float32) as given to the forward. */
+hn_tensor hn_network_output(const hn_network *net, const float *y, int T);
 /* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. */
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err);
