@@ -58,6 +58,23 @@ static int rope_qk(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, 
     return be->rope_t(be, &p);
 }
 
+/* dqkv's q and k rotated back: in place when out is g itself, else g -> out (another
+ * dtype: every column, v converted) */
+static int rope_back(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, hn_tensor g,
+                     hn_tensor out) {
+    if (out.data == g.data) return rope_qk(a, be, seqs, g, 1);
+    if (a->rot_dim <= 0) return be->convert(be, out, g) ? HN_ERR : HN_OK;
+    hn_rope_params p = {.heads = a->heads, .head_dim = a->head_dim, .rot_dim = a->rot_dim,
+                        .pos = seqs->pos_dev, .theta = a->theta, .inverse = 1};
+    for (int i = 0; i < 2; i++) {
+        p.x = hn_tensor_cols(g, i * a->d, a->d);
+        p.out = hn_tensor_cols(out, i * a->d, a->d);
+        if (be->rope_t(be, &p)) return HN_ERR;
+    }
+    return be->convert(be, hn_tensor_cols(out, 2 * a->d, a->d), hn_tensor_cols(g, 2 * a->d, a->d))
+               ? HN_ERR : HN_OK;
+}
+
 /* qkv and att are kept in the backend's activation dtype, written there by the ops
  * themselves (the product, rope in place, attention) and read as they are in backward. */
 int hn_attn_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y,
@@ -113,6 +130,10 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
     if (!datt.data || !dqkv || !dyt.data || !qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_tensor g = hn_tensor_f32(dqkv, T, 3 * D);
+    /* the products' dqkv: bf16 in the bf16 activation dtype, made in one pass from g as
+     * rope rotates q and k back (v converted beside them), so no product rounds it */
+    hn_tensor gp = at == HN_F32 ? g : hn_ws_tensor(be, HN_WS_LAYER3, at, T, 3 * D);
+    if (!gp.data) return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_attention_params ap = att_params(a, seqs, qkv, att);
     ap.dout = datt;
     ap.dq = hn_tensor_cols(g, 0, D);
@@ -123,15 +144,15 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
                             .alpha = 1.0f, .beta = 1.0f};
     hn_matmul_params dap = {.a = dyt, .b = hn_tensor_f32(a->wo, D, D), .c = datt, .alpha = 1.0f};
     /* Wqkv: dW += dqkv^T x, dx += dqkv Wqkv */
-    hn_matmul_params dw = {.a = g, .b = a->x,
+    hn_matmul_params dw = {.a = gp, .b = a->x,
                            .c = hn_tensor_f32(a->gwqkv, 3 * D, D), .trans_a = 1, .alpha = 1.0f,
                            .beta = 1.0f};
-    hn_matmul_params dxp = {.a = g, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
+    hn_matmul_params dxp = {.a = gp, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
                             .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
     be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
     if ((dy.dtype != at && be->convert(be, dyt, dy)) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
-        rope_qk(a, be, seqs, g, 1) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
+        rope_back(a, be, seqs, g, gp) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
         return hn_fail_op(err, be, "attention", "a backward op");
     return HN_OK;
 }

@@ -77,6 +77,10 @@ typedef struct hn_rope_params {
     const int32_t *pos; /* device: position of each row within its sequence */
     float theta;
     int inverse;
+    /* optional (data NULL: in place): x rotated is written here instead, every column
+     * (the dims rope leaves alone copied), in out's dtype; x is only read. A float32
+     * gradient rotated back and rounded for its products in one pass. */
+    hn_tensor out;
 } hn_rope_params;
 
 /* Causal windowed attention over packed sequences (as the v1 attention ops). q, k and v

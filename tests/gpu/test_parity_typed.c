@@ -124,8 +124,8 @@ static void test_rope_t(void **st) {
     for (int d = 0; d < 2; d++) {
         tbuf x = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
         hn_tensor xc = tv(&x, 0), xg = tv(&x, 1);
-        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d};
-        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d};
+        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d, {0}};
+        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d, {0}};
         assert_int_equal(P_CPU->rope_t(P_CPU, &pc), 0);
         assert_int_equal(P_GPU->rope_t(P_GPU, &pg), 0);
         assert_true(tb_err(&x, d ? "rope_t bf16 inverse" : "rope_t f32") < (d ? 5e-3 : TOL_FP32));

@@ -152,6 +152,38 @@ static void test_swiglu_t(void **state) {
     free(dgu16);
 }
 
+/* rope_t with an output view: x only read; out gets every column, the rotated dims as
+ * the in-place op makes them and the rest copied, rounded once when bf16 */
+static void test_rope_t_out(void **state) {
+    (void)state;
+    hn_rng r;
+    hn_rng_seed(&r, 15);
+    int T = 6, heads = 2, hd = 8, cols = heads * hd + 3; /* 3 columns past the heads */
+    size_t n = (size_t)T * cols;
+    float *x = normal(n, &r), *x0 = falloc(n), *want = falloc(n), *out = falloc(n);
+    memcpy(x0, x, n * sizeof(float));
+    memcpy(want, x, n * sizeof(float));
+    int32_t pos[6] = {0, 1, 2, 0, 5, 9};
+    be->rope(want, cols, T, heads, hd, 6, pos, 10000.0f, 1);
+    hn_rope_params p = {.x = hn_tensor_f32(x, T, cols), .heads = heads, .head_dim = hd,
+                        .rot_dim = 6, .pos = pos, .theta = 10000.0f, .inverse = 1,
+                        .out = hn_tensor_f32(out, T, cols)};
+    assert_int_equal(be->rope_t(be, &p), 0);
+    assert_memory_equal(out, want, n * sizeof(float));
+    assert_memory_equal(x, x0, n * sizeof(float)); /* only read */
+    uint16_t *o16 = malloc(n * sizeof *o16);
+    p.out = hn_tensor_of(o16, HN_BF16, T, cols);
+    assert_int_equal(be->rope_t(be, &p), 0);
+    for (size_t i = 0; i < n; i++) assert_int_equal(o16[i], hn_bf16_from_f32(want[i]));
+    p.out.rows = T - 1;
+    assert_int_equal(be->rope_t(be, &p), -1); /* shapes differ */
+    free(x);
+    free(x0);
+    free(want);
+    free(out);
+    free(o16);
+}
+
 static void test_convert(void **state) {
     (void)state;
     hn_rng r;
@@ -176,7 +208,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_rounding),   cmocka_unit_test(test_matmul_t_matches_v1),
         cmocka_unit_test(test_matmul_t_bf16),   cmocka_unit_test(test_swiglu_t),
-        cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_convert),         cmocka_unit_test(test_rope_t_out),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
