@@ -134,6 +134,33 @@ static void test_rope_t(void **st) {
     pseqs_free(&s);
 }
 
+/* rope_t out of place (the attention backward's dqkv): a float32 column slice rotated
+ * back into a bf16 or float32 output slice, every column written, x left as it was */
+static void test_rope_t_out(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("rope_t out");
+    static const int lens[] = {37, 1, 130};
+    pseqs s;
+    pseqs_make(&s, lens, 3);
+    int T = s.c.total, heads = 3, hd = 16, ld = 3 * heads * hd;
+    for (int d = 0; d < 2; d++) {
+        tbuf x = tb_normal(HN_F32, T, ld, ld, &r), y = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
+        hn_rope_params p[2];
+        for (int i = 0; i < 2; i++)
+            p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), heads * hd, heads * hd), heads, hd, 8,
+                                    i ? s.pos.g : s.pos.c, 10000.0f, 1,
+                                    hn_tensor_cols(tv(&y, i), heads * hd, heads * hd)};
+        assert_int_equal(P_CPU->rope_t(P_CPU, &p[0]), 0);
+        assert_int_equal(P_GPU->rope_t(P_GPU, &p[1]), 0);
+        printf(" rope_t out %s\n", d ? "bf16" : "f32");
+        assert_true(tb_err_cols(&y, heads * hd, heads * hd, "rotated into out") < (d ? 5e-3 : TOL_FP32));
+        assert_true(tb_err(&x, "x (only read)") == 0);
+        tb_free(&x);
+        tb_free(&y);
+    }
+    pseqs_free(&s);
+}
+
 /* attention_t: q, k, v slices of one qkv buffer (bf16 on the mma path at head_dim 64,
  * float32 or other widths through the fallback), out and dout float32 or bf16 */
 static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
@@ -250,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_swiglu_t),
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_rope_t),
+        cmocka_unit_test(test_rope_t_out),
         cmocka_unit_test(test_attention_t),
         cmocka_unit_test(test_rmsnorm_t),
     };
