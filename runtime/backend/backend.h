@@ -116,6 +116,17 @@ typedef struct hn_rmsnorm_params {
                        * again in another dtype (bf16: the next backward's product operand) */
 } hn_rmsnorm_params;
 
+/* The training step's LM-head loss as xent_fused: loss[t] in nats and dlogits
+ * OVERWRITTEN with scale * (softmax(logits) - onehot(target)), in one pass over the
+ * logits, dlogits in any dtype (bf16: the head's two products read it as it is). */
+typedef struct hn_xent_params {
+    hn_tensor logits;      /* [T, V] */
+    const int32_t *target; /* [T] device */
+    float *loss;           /* [T] float32 */
+    hn_tensor dlogits;     /* [T, V], overwritten */
+    float scale;
+} hn_xent_params;
+
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
 struct hn_ops_moe;   /* Mixture-of-Experts routing and dispatch: ops_moe.h */
@@ -266,6 +277,8 @@ typedef struct hn_backend {
     int (*rmsnorm_forward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
     int (*add_rmsnorm_forward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
     int (*rmsnorm_backward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
+    /* the LM-head loss with a typed dlogits (hn_xent_params) */
+    int (*xent_fused_t)(const struct hn_backend *be, const hn_xent_params *p);
 } hn_backend;
 
 /* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;

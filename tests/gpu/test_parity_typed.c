@@ -161,6 +161,33 @@ static void test_rope_t_out(void **st) {
     pseqs_free(&s);
 }
 
+/* xent_fused_t: float32 or bf16 logits, dlogits float32 or bf16 (the LM head's) */
+static void test_xent_fused_t(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("xent_fused_t");
+    int T = 301, V = 256;
+    int32_t *tgt = malloc((size_t)T * sizeof *tgt);
+    for (int t = 0; t < T; t++) tgt[t] = (int32_t)((t * 37 + 11) % V);
+    itwin target = itw_from(tgt, (size_t)T);
+    for (int i = 0; i < 4; i++) {
+        hn_dtype dz = i & 1 ? HN_BF16 : HN_F32, dd = i & 2 ? HN_BF16 : HN_F32;
+        tbuf z = tb_scaled(dz, T, V, V, 3.0, &r), d = tb_normal(dd, T, V, V, &r);
+        twin loss = tw_zero((size_t)T);
+        hn_xent_params pc = {tv(&z, 0), target.c, loss.c, tv(&d, 0), 1.0f / T};
+        hn_xent_params pg = {tv(&z, 1), target.g, loss.g, tv(&d, 1), 1.0f / T};
+        assert_int_equal(P_CPU->xent_fused_t(P_CPU, &pc), 0);
+        assert_int_equal(P_GPU->xent_fused_t(P_GPU, &pg), 0);
+        printf(" xent_fused_t logits %d dlogits %d\n", dz, dd);
+        assert_true(tw_err(&loss, "loss") < TOL_FP32);
+        assert_true(tb_err(&d, "dlogits (overwritten)") < (dd == HN_BF16 ? 5e-3 : TOL_FP32));
+        tb_free(&z);
+        tb_free(&d);
+        tw_free(&loss);
+    }
+    itw_free(&target);
+    free(tgt);
+}
+
 /* attention_t: q, k, v slices of one qkv buffer (bf16 on the mma path at head_dim 64,
  * float32 or other widths through the fallback), out and dout float32 or bf16 */
 static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
@@ -278,6 +305,7 @@ int main(void) {
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_rope_t),
         cmocka_unit_test(test_rope_t_out),
+        cmocka_unit_test(test_xent_fused_t),
         cmocka_unit_test(test_attention_t),
         cmocka_unit_test(test_rmsnorm_t),
     };

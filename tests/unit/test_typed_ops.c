@@ -184,6 +184,44 @@ static void test_rope_t_out(void **state) {
     free(o16);
 }
 
+/* xent_fused_t: the float32 op bit for bit on float32 views; a bf16 dlogits is the
+ * float32 one rounded once, bf16 logits are read widened */
+static void test_xent_fused_t(void **state) {
+    (void)state;
+    hn_rng r;
+    hn_rng_seed(&r, 16);
+    int T = 5, V = 11;
+    size_t n = (size_t)T * V;
+    float *z = normal(n, &r), *d1 = falloc(n), *d2 = normal(n, &r), *l1 = falloc(T), *l2 = falloc(T);
+    int32_t tgt[5] = {0, 10, 3, 3, 7};
+    be->xent_fused(l1, d1, z, tgt, T, V, 0.25f);
+    hn_xent_params p = {.logits = hn_tensor_f32(z, T, V), .target = tgt, .loss = l2,
+                        .dlogits = hn_tensor_f32(d2, T, V), .scale = 0.25f};
+    assert_int_equal(be->xent_fused_t(be, &p), 0);
+    assert_memory_equal(d1, d2, n * sizeof(float)); /* overwritten, not accumulated */
+    assert_memory_equal(l1, l2, T * sizeof(float));
+    uint16_t *d16 = malloc(n * sizeof *d16), *z16 = malloc(n * sizeof *z16);
+    p.dlogits = hn_tensor_of(d16, HN_BF16, T, V);
+    assert_int_equal(be->xent_fused_t(be, &p), 0);
+    for (size_t i = 0; i < n; i++) assert_int_equal(d16[i], hn_bf16_from_f32(d1[i]));
+    for (size_t i = 0; i < n; i++) {
+        z16[i] = hn_bf16_from_f32(z[i]);
+        z[i] = hn_bf16_to_f32(z16[i]);
+    }
+    be->xent_fused(l1, d1, z, tgt, T, V, 0.25f);
+    p.logits = hn_tensor_of(z16, HN_BF16, T, V);
+    p.dlogits = hn_tensor_f32(d2, T, V);
+    assert_int_equal(be->xent_fused_t(be, &p), 0);
+    assert_memory_equal(d1, d2, n * sizeof(float));
+    assert_memory_equal(l1, l2, T * sizeof(float));
+    p.dlogits.cols = V - 1;
+    assert_int_equal(be->xent_fused_t(be, &p), -1);
+    float *bufs[] = {z, d1, d2, l1, l2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(d16);
+    free(z16);
+}
+
 static void test_convert(void **state) {
     (void)state;
     hn_rng r;
@@ -209,6 +247,7 @@ int main(void) {
         cmocka_unit_test(test_bf16_rounding),   cmocka_unit_test(test_matmul_t_matches_v1),
         cmocka_unit_test(test_matmul_t_bf16),   cmocka_unit_test(test_swiglu_t),
         cmocka_unit_test(test_convert),         cmocka_unit_test(test_rope_t_out),
+        cmocka_unit_test(test_xent_fused_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

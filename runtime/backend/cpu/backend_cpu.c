@@ -61,6 +61,7 @@ static const hn_backend cpu_backend = {
     .rmsnorm_forward_t = hn_cpu_rmsnorm_forward_t,
     .add_rmsnorm_forward_t = hn_cpu_add_rmsnorm_forward_t,
     .rmsnorm_backward_t = hn_cpu_rmsnorm_backward_t,
+    .xent_fused_t = hn_cpu_xent_fused_t,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

@@ -85,6 +85,7 @@ void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *ta
                           int V, float scale);
 void hn_cpu_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
                        int T, int V, float scale);
+int hn_cpu_xent_fused_t(const hn_backend *be, const hn_xent_params *p);
 
 /* adamw.c */
 void hn_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,

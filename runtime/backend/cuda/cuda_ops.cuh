@@ -39,6 +39,8 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
 /* rope_out.cu: rope_t with an output view (x only read) */
 int hn_cuda_rope_out(const hn_rope_params *p);
+/* xent_typed.cu */
+extern "C" int hn_cuda_xent_fused_t(const hn_backend *be, const hn_xent_params *p);
 /* rmsnorm_typed.cu */
 extern "C" int hn_cuda_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
 extern "C" int hn_cuda_add_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);

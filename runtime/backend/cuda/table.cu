@@ -71,6 +71,7 @@ static hn_backend make_table(void) {
     b.rmsnorm_forward_t = hn_cuda_rmsnorm_forward_t;
     b.add_rmsnorm_forward_t = hn_cuda_add_rmsnorm_forward_t;
     b.rmsnorm_backward_t = hn_cuda_rmsnorm_backward_t;
+    b.xent_fused_t = hn_cuda_xent_fused_t;
     return b;
 }
 
