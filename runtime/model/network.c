@@ -296,9 +296,14 @@ hn_tensor hn_network_output(const hn_network *net, const float *y, int T) {
 /* dx2 of a norm's backward: d_resid rounded for sublayer `next` (the one whose dy it is
  * now) when that sublayer takes a typed dy in bf16; none otherwise */
 static hn_tensor dy_copy(const hn_network *net, const hn_backend *be, int next, int T) {
-    if (next < 0 || !net->d_resid16 || input_dtype(&net->subs[next], be) != HN_BF16)
-        return (hn_tensor){0};
+    int want = next < 0 ? net->want_din16 : input_dtype(&net->subs[next], be) == HN_BF16;
+    if (!want || !net->d_resid16) return (hn_tensor){0};
     return hn_tensor_of(net->d_resid16, HN_BF16, T, net->d);
+}
+
+hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T) {
+    if (net->want_din16 && net->d_resid16) return hn_tensor_of(net->d_resid16, HN_BF16, T, net->d);
+    return hn_tensor_f32(dx, T, net->d);
 }
 
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,

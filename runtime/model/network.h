@@ -43,6 +43,9 @@ typedef struct hn_network {
      * owner's products (LM head, routing, residual projection) to read as it is. */
     int want_out16;
     void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL) */
+    /* Likewise for the backward: the gradient it adds into dx, rounded once into
+     * d_resid16 by the first pre-norm's backward, for the owner's products */
+    int want_din16;
 } hn_network;
 
 /* Builds the sublayers of `layout` (e.g. "T1m4") at width d for stage `stage`.
@@ -61,6 +64,10 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
 /* The final norm's output of the last forward as the backend's activation dtype wrote
  * it: out16 when the network made one, else y (float32) as given to the forward. */
 hn_tensor hn_network_output(const hn_network *net, const float *y, int T);
+/* The gradient the last backward added into dx, in the activation dtype: d_resid16 when
+ * the network made it (want_din16, bf16 activations), else dx itself (float32; equal to
+ * what was added when dx was zero before, as the owner's products assume). */
+hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T);
 /* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. */
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err);

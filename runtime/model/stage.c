@@ -160,7 +160,10 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
         st->residual_bias_param = hn_params_declare(store, prefix, &bias, depth, NULL, NULL, 0);
     }
     snprintf(p, sizeof p, "%sdecoder.", prefix);
-    return hn_network_build(&st->decoder, dec->valuestring, d, depth, model, reg, store, p, depth, err);
+    if (hn_network_build(&st->decoder, dec->valuestring, d, depth, model, reg, store, p, depth, err))
+        return HN_ERR;
+    st->decoder.want_din16 = !st->residual_identity; /* the residual projection's backward */
+    return HN_OK;
 }
 
 void hn_stage_bind(hn_stage *st, const hn_param_store *store) {
@@ -428,7 +431,9 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
     if (st->residual_identity) {
         be->add(st->d_xhat, st->d_dec_in, TD);
     } else {
-        hn_matmul_params dw = {.a = hn_tensor_f32(st->d_dec_in, T, D),
+        /* d_dec_in as the decoder's first pre-norm rounded it (d_dec_in was zero) */
+        hn_tensor ddi = hn_network_input_grad(&st->decoder, st->d_dec_in, T);
+        hn_matmul_params dw = {.a = ddi,
                                .b = hn_network_output(&st->encoder, st->xhat, T),
                                .c = hn_tensor_f32(pgrad(st, st->residual_param), D, D),
                                .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
@@ -436,7 +441,11 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
             return hn_fail(err, "stage %d: the %s backend refused the residual projection's backward",
                            st->depth, be->name);
         be->bias_backward(pgrad(st, st->residual_bias_param), st->d_dec_in, T, D);
-        be->matmul(0, 0, T, D, D, 1.0f, st->d_dec_in, pval(st, st->residual_param), 1.0f, st->d_xhat);
+        hn_matmul_params dxh = {.a = ddi, .b = hn_tensor_f32(pval(st, st->residual_param), D, D),
+                                .c = hn_tensor_f32(st->d_xhat, T, D), .alpha = 1.0f, .beta = 1.0f};
+        if (be->matmul_t(be, &dxh))
+            return hn_fail(err, "stage %d: the %s backend refused the residual projection's backward",
+                           st->depth, be->name);
     }
     /* dechunk: upsampling with confidence, then smoothing */
     be->zero(st->d_zbar, KD * f);

@@ -1,7 +1,8 @@
 /* The network's typed path (layer ABI 4): a sublayer with forward_t / backward_t gets its
  * input and its dy in the backend's activation dtype, rounded once by the network's norms
  * (no rounding per product in the layer); one without them gets float32 as before; the
- * final norm also writes its output in bf16 when the owner asks (out16). Probed on the
+ * final norm also writes its output in bf16 when the owner asks (out16), and the first
+ * pre-norm's backward the input gradient (din16). Probed on the
  * cpu with its bf16 activation switch, through layers that record what they were given
  * and add nothing to the residual (so every sublayer sees the same values). */
 #include <stdarg.h>
@@ -85,8 +86,8 @@ static const hn_layer_plugin plain_plugin = {
 typedef struct run {
     struct seen seen[MAX_SUB];
     float y[14 * D], dx[14 * D];
-    uint16_t out16[14 * D];
-    int has_out16;
+    uint16_t out16[14 * D], din16[14 * D];
+    int has_out16, has_din16;
 } run;
 
 /* forward and backward of "p1q1p1" on fixed inputs; what every sublayer saw */
@@ -105,6 +106,7 @@ static void run_network(int bf16, run *out) {
     assert_int_equal(hn_params_allocate(&store, 1, &err), HN_OK);
     hn_network_bind(&net, &store);
     net.want_out16 = 1;
+    net.want_din16 = 1;
     int32_t offsets[] = {0, LENS[0], LENS[0] + LENS[1]};
     int T = offsets[2];
     hn_seqs seqs = {.n = 2, .total = T, .max_len = LENS[1], .offsets = offsets, .offsets_dev = offsets};
@@ -122,6 +124,10 @@ static void run_network(int bf16, run *out) {
     out->has_out16 = o.dtype == HN_BF16;
     if (out->has_out16) memcpy(out->out16, o.data, (size_t)T * D * 2);
     memcpy(out->dx, dx, sizeof dx);
+    hn_tensor di = hn_network_input_grad(&net, dx, T);
+    out->has_din16 = di.dtype == HN_BF16;
+    if (out->has_din16) memcpy(out->din16, di.data, (size_t)T * D * 2);
+    else assert_ptr_equal(di.data, dx);
     memcpy(out->seen, seen, sizeof seen);
     hn_network_free(&net, be);
     hn_params_free(&store);
@@ -162,6 +168,10 @@ static void test_typed_sublayers_get_bf16(void **state) {
     assert_false(f32.has_out16);
     assert_true(b16.has_out16);
     for (int k = 0; k < T * D; k++) assert_int_equal(b16.out16[k], hn_bf16_from_f32(b16.y[k]));
+    /* din16 likewise: the input gradient (dx started at zero) rounded once */
+    assert_false(f32.has_din16);
+    assert_true(b16.has_din16);
+    for (int k = 0; k < T * D; k++) assert_int_equal(b16.din16[k], hn_bf16_from_f32(b16.dx[k]));
 }
 
 int main(void) {
