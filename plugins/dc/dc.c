@@ -269,21 +269,25 @@ static int dc_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, f
         be->bias_backward(s->gbias, s->dlogit, T, 1);
         be->matmul(0, 0, T, D, 1, 1.0f, s->dlogit, s->w, 1.0f, dx); /* dx += dlogit w */
     } else {
-        size_t bytes = (size_t)T * D * sizeof(float);
-        be->zero(s->dcur, bytes);
-        be->zero(s->dprev, bytes);
-        be->chunk->cosine_routing_backward(s->dcur, s->dprev, dp, s->cur, s->prev, D,
-                                           ctx->seqs, D);
-        hn_matmul_params dk = {.a = hn_tensor_f32(s->dcur, T, D), .b = s->xt,
-                               .c = hn_tensor_f32(s->gk, D, D), .trans_a = 1, .alpha = 1.0f,
-                               .beta = 1.0f}; /* dWk += dcur^T x */
-        hn_matmul_params dq = dk;             /* dWq += dprev^T x */
-        dq.a = hn_tensor_f32(s->dprev, T, D);
+        /* dcur and dprev in the activation dtype (bf16 on cuda: half their buffers),
+         * written whole by the routing's backward, read as they are by the products */
+        hn_dtype at = be->activation_dtype(be);
+        hn_tensor dcur = hn_tensor_of(s->dcur, at, T, D), dprev = hn_tensor_of(s->dprev, at, T, D);
+        if (be->chunk->cosine_routing_backward_t(dcur, dprev, dp, s->cur, s->prev, D, ctx->seqs, D))
+            return hn_fail(err, "dc: the %s backend refused the routing's backward", be->name);
+        hn_matmul_params dk = {.a = dcur, .b = s->xt, .c = hn_tensor_f32(s->gk, D, D),
+                               .trans_a = 1, .alpha = 1.0f, .beta = 1.0f}; /* dWk += dcur^T x */
+        hn_matmul_params dq = dk;                                          /* dWq += dprev^T x */
+        dq.a = dprev;
         dq.c = hn_tensor_f32(s->gq, D, D);
-        if (be->matmul_t(be, &dk) || be->matmul_t(be, &dq))
+        hn_matmul_params dxk = {.a = dcur, .b = hn_tensor_f32(s->wk, D, D),
+                                .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
+        hn_matmul_params dxq = dxk; /* dx += dcur Wk + dprev Wq */
+        dxq.a = dprev;
+        dxq.b = hn_tensor_f32(s->wq, D, D);
+        if (be->matmul_t(be, &dk) || be->matmul_t(be, &dq) || be->matmul_t(be, &dxk) ||
+            be->matmul_t(be, &dxq))
             return hn_fail(err, "dc: the %s backend refused a routing projection's backward", be->name);
-        be->matmul(0, 0, T, D, D, 1.0f, s->dcur, s->wk, 1.0f, dx);
-        be->matmul(0, 0, T, D, D, 1.0f, s->dprev, s->wq, 1.0f, dx);
     }
     return HN_OK;
 }

@@ -39,6 +39,9 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
 /* rope_out.cu: rope_t with an output view (x only read) */
 int hn_cuda_rope_out(const hn_rope_params *p);
+/* chunk_typed.cu */
+int hn_cuda_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *dp, const float *q,
+                                      const float *k, int ld, const hn_seqs *seqs, int D);
 /* xent_typed.cu */
 extern "C" int hn_cuda_xent_fused_t(const hn_backend *be, const hn_xent_params *p);
 /* rmsnorm_typed.cu */
