@@ -59,20 +59,15 @@ static int rope_qk(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, 
 }
 
 /* dqkv's q and k rotated back: in place when out is g itself, else g -> out (another
- * dtype: every column, v converted) */
+ * dtype) in one pass: q and k are 2 * heads heads of one rope, the v columns after them
+ * copied by the same launch */
 static int rope_back(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, hn_tensor g,
                      hn_tensor out) {
     if (out.data == g.data) return rope_qk(a, be, seqs, g, 1);
-    if (a->rot_dim <= 0) return be->convert(be, out, g) ? HN_ERR : HN_OK;
-    hn_rope_params p = {.heads = a->heads, .head_dim = a->head_dim, .rot_dim = a->rot_dim,
-                        .pos = seqs->pos_dev, .theta = a->theta, .inverse = 1};
-    for (int i = 0; i < 2; i++) {
-        p.x = hn_tensor_cols(g, i * a->d, a->d);
-        p.out = hn_tensor_cols(out, i * a->d, a->d);
-        if (be->rope_t(be, &p)) return HN_ERR;
-    }
-    return be->convert(be, hn_tensor_cols(out, 2 * a->d, a->d), hn_tensor_cols(g, 2 * a->d, a->d))
-               ? HN_ERR : HN_OK;
+    hn_rope_params p = {.x = g, .heads = 2 * a->heads, .head_dim = a->head_dim,
+                        .rot_dim = a->rot_dim, .pos = seqs->pos_dev,
+                        .theta = a->theta, .inverse = 1, .out = out};
+    return be->rope_t(be, &p) ? HN_ERR : HN_OK;
 }
 
 /* qkv and att are kept in the backend's activation dtype, written there by the ops
@@ -131,7 +126,7 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_tensor g = hn_tensor_f32(dqkv, T, 3 * D);
     /* the products' dqkv: bf16 in the bf16 activation dtype, made in one pass from g as
-     * rope rotates q and k back (v converted beside them), so no product rounds it */
+     * rope rotates q and k back (v copied by the same pass), so no product rounds it */
     hn_tensor gp = at == HN_F32 ? g : hn_ws_tensor(be, HN_WS_LAYER3, at, T, 3 * D);
     if (!gp.data) return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_attention_params ap = att_params(a, seqs, qkv, att);

@@ -134,8 +134,9 @@ static void test_rope_t(void **st) {
     pseqs_free(&s);
 }
 
-/* rope_t out of place (the attention backward's dqkv): a float32 column slice rotated
- * back into a bf16 or float32 output slice, every column written, x left as it was */
+/* rope_t out of place (the attention backward's dqkv): a float32 slice rotated back into
+ * a bf16 or float32 output, every column written, x left as it was; and the whole qkv
+ * row as the attention backward passes it (q and k as 2 * heads heads, v copied) */
 static void test_rope_t_out(void **st) {
     (void)st;
     hn_rng r = tb_fresh("rope_t out");
@@ -143,17 +144,18 @@ static void test_rope_t_out(void **st) {
     pseqs s;
     pseqs_make(&s, lens, 3);
     int T = s.c.total, heads = 3, hd = 16, ld = 3 * heads * hd;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 3; d++) {
+        int whole = d == 2, c0 = whole ? 0 : heads * hd, cols = whole ? ld : heads * hd;
         tbuf x = tb_normal(HN_F32, T, ld, ld, &r), y = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
         hn_rope_params p[2];
         for (int i = 0; i < 2; i++)
-            p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), heads * hd, heads * hd), heads, hd, 8,
-                                    i ? s.pos.g : s.pos.c, 10000.0f, 1,
-                                    hn_tensor_cols(tv(&y, i), heads * hd, heads * hd)};
+            p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), c0, cols), whole ? 2 * heads : heads, hd,
+                                    8, i ? s.pos.g : s.pos.c, 10000.0f, 1,
+                                    hn_tensor_cols(tv(&y, i), c0, cols)};
         assert_int_equal(P_CPU->rope_t(P_CPU, &p[0]), 0);
         assert_int_equal(P_GPU->rope_t(P_GPU, &p[1]), 0);
-        printf(" rope_t out %s\n", d ? "bf16" : "f32");
-        assert_true(tb_err_cols(&y, heads * hd, heads * hd, "rotated into out") < (d ? 5e-3 : TOL_FP32));
+        printf(" rope_t out %s%s\n", d ? "bf16" : "f32", whole ? ", whole qkv row" : "");
+        assert_true(tb_err_cols(&y, c0, cols, "rotated into out") < (d ? 5e-3 : TOL_FP32));
         assert_true(tb_err(&x, "x (only read)") == 0);
         tb_free(&x);
         tb_free(&y);
