@@ -23,7 +23,7 @@ typedef struct hn_attn {
     hn_stash qkv_s; /* [T, 3D] projections, q and k rotated */
     hn_stash att_s; /* [T, D] attention output before out_proj */
 
-    const float *x; /* forward input, valid until the matching backward */
+    hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;          /* rows of the last forward */
 
     int step_len; /* max_len of the last state_floats call: sizes the kv ring */
@@ -37,6 +37,11 @@ HN_INTERNAL int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float
                                 hn_error *err);
 HN_INTERNAL int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy,
                                  float *dx, hn_error *err);
+/* the typed hooks (layer_abi.h): x and dy as the network's norms wrote them */
+HN_INTERNAL int hn_attn_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y,
+                                  hn_error *err);
+HN_INTERNAL int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy,
+                                   float *dx, hn_error *err);
 
 HN_INTERNAL size_t hn_attn_state_floats(void *self, int max_len);
 HN_INTERNAL int hn_attn_step(void *self, const hn_backend *be, const float *x, float *y,

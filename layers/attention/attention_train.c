@@ -58,10 +58,22 @@ static int rope_qk(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, 
     return be->rope_t(be, &p);
 }
 
+/* dqkv's q and k rotated back: in place when out is g itself, else g -> out (another
+ * dtype) in one pass: q and k are 2 * heads heads of one rope, the v columns after them
+ * copied by the same launch */
+static int rope_back(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, hn_tensor g,
+                     hn_tensor out) {
+    if (out.data == g.data) return rope_qk(a, be, seqs, g, 1);
+    hn_rope_params p = {.x = g, .heads = 2 * a->heads, .head_dim = a->head_dim,
+                        .rot_dim = a->rot_dim, .pos = seqs->pos_dev,
+                        .theta = a->theta, .inverse = 1, .out = out};
+    return be->rope_t(be, &p) ? HN_ERR : HN_OK;
+}
+
 /* qkv and att are kept in the backend's activation dtype, written there by the ops
  * themselves (the product, rope in place, attention) and read as they are in backward. */
-int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
-                    hn_error *err) {
+int hn_attn_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y,
+                      hn_error *err) {
     hn_attn *a = self;
     const hn_backend *be = ctx->be;
     const hn_seqs *seqs = ctx->seqs;
@@ -74,7 +86,7 @@ int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *
     hn_tensor att = hn_stash_tensor_begin(&a->att_s, be, T, D);
     if (!qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of activations", be->name, T);
-    hn_matmul_params proj = {.a = hn_tensor_f32(x, T, D), .b = hn_tensor_f32(a->wqkv, 3 * D, D),
+    hn_matmul_params proj = {.a = x, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
                              .c = qkv, .trans_b = 1, .alpha = 1.0f};
     hn_attention_params ap = att_params(a, seqs, qkv, att);
     hn_matmul_params out = {.a = att, .b = hn_tensor_f32(a->wo, D, D), .c = hn_tensor_f32(y, T, D),
@@ -85,11 +97,17 @@ int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *
     return HN_OK;
 }
 
-/* In the bf16 activation dtype dy is rounded once for its two products and the
- * attention output's gradient is bf16; dqkv stays float32 (the attention backward
- * accumulates into it). */
-int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
-                     hn_error *err) {
+int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
+                    hn_error *err) {
+    return hn_attn_forward_t(self, ctx, hn_tensor_f32(x, ctx->seqs->total, ((hn_attn *)self)->d),
+                             y, err);
+}
+
+/* In the bf16 activation dtype dy is bf16 for its two products (rounded here once when it
+ * comes as float32) and the attention output's gradient is bf16; dqkv stays float32 (the
+ * attention backward accumulates into it). */
+int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
+                       hn_error *err) {
     hn_attn *a = self;
     const hn_backend *be = ctx->be;
     const hn_seqs *seqs = ctx->seqs;
@@ -101,12 +119,16 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
     /* gradient buffers live only in this call: the backend's shared workspace */
     hn_tensor datt = hn_ws_tensor(be, HN_WS_LAYER0, at, T, D);
     float *dqkv = be->workspace(HN_WS_LAYER1, (size_t)T * 3 * D * sizeof(float));
-    hn_tensor dyt = hn_tensor_f32(dy, T, D);
-    if (at != HN_F32) dyt = hn_ws_tensor(be, HN_WS_LAYER2, at, T, D);
+    hn_tensor dyt = dy;
+    if (dy.dtype != at) dyt = hn_ws_tensor(be, HN_WS_LAYER2, at, T, D);
     hn_tensor qkv = hn_stash_tensor(&a->qkv_s), att = hn_stash_tensor(&a->att_s);
     if (!datt.data || !dqkv || !dyt.data || !qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_tensor g = hn_tensor_f32(dqkv, T, 3 * D);
+    /* the products' dqkv: bf16 in the bf16 activation dtype, made in one pass from g as
+     * rope rotates q and k back (v copied by the same pass), so no product rounds it */
+    hn_tensor gp = at == HN_F32 ? g : hn_ws_tensor(be, HN_WS_LAYER3, at, T, 3 * D);
+    if (!gp.data) return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_attention_params ap = att_params(a, seqs, qkv, att);
     ap.dout = datt;
     ap.dq = hn_tensor_cols(g, 0, D);
@@ -117,15 +139,21 @@ int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float
                             .alpha = 1.0f, .beta = 1.0f};
     hn_matmul_params dap = {.a = dyt, .b = hn_tensor_f32(a->wo, D, D), .c = datt, .alpha = 1.0f};
     /* Wqkv: dW += dqkv^T x, dx += dqkv Wqkv */
-    hn_matmul_params dw = {.a = g, .b = hn_tensor_f32(a->x, T, D),
+    hn_matmul_params dw = {.a = gp, .b = a->x,
                            .c = hn_tensor_f32(a->gwqkv, 3 * D, D), .trans_a = 1, .alpha = 1.0f,
                            .beta = 1.0f};
-    hn_matmul_params dxp = {.a = g, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
+    hn_matmul_params dxp = {.a = gp, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
                             .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
     be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
-    if ((at != HN_F32 && be->convert(be, dyt, hn_tensor_f32(dy, T, D))) ||
+    if ((dy.dtype != at && be->convert(be, dyt, dy)) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
-        rope_qk(a, be, seqs, g, 1) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
+        rope_back(a, be, seqs, g, gp) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
         return hn_fail_op(err, be, "attention", "a backward op");
     return HN_OK;
+}
+
+int hn_attn_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
+                     hn_error *err) {
+    return hn_attn_backward_t(self, ctx, hn_tensor_f32(dy, ctx->seqs->total, ((hn_attn *)self)->d),
+                              dx, err);
 }

@@ -43,7 +43,7 @@ typedef struct hn_m2 {
     /* the convolution output xbc, the gated-norm output yn and all gradient buffers
      * are recomputed / made in the backend's shared workspace (be->workspace) */
 
-    const float *x; /* forward input, valid until the matching backward */
+    hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;
 
     /* inference work buffers, separate so that stepping never clobbers a forward */
@@ -56,6 +56,11 @@ HN_INTERNAL int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *
                               hn_error *err);
 HN_INTERNAL int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
                                hn_error *err);
+/* the typed hooks (layer_abi.h): x and dy as the network's norms wrote them */
+HN_INTERNAL int hn_m2_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y,
+                                hn_error *err);
+HN_INTERNAL int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
+                                 hn_error *err);
 HN_INTERNAL size_t hn_m2_state_floats(void *self, int max_len);
 HN_INTERNAL int hn_m2_step(void *self, const hn_backend *be, const float *x, float *y,
                            float *state, const int32_t *pos, int n_seqs, hn_error *err);

@@ -100,8 +100,8 @@ static hn_gated_norm_params norm_params(const hn_m2 *m, hn_tensor y, hn_tensor z
 /* zxbcdt and y are kept in the backend's activation dtype, written there by the ops
  * themselves (the in-projection, the SSD) and read as they are in backward; xbc is
  * float32 (what the SSD reads) and, like yn, made again in backward. */
-int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *out,
-                  hn_error *err) {
+int hn_m2_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *out,
+                    hn_error *err) {
     hn_m2 *m = self;
     const hn_backend *be = ctx->be;
     const hn_seqs *seqs = ctx->seqs;
@@ -120,7 +120,7 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
     hn_tensor y = hn_stash_tensor_begin(&m->y, be, T, di);
     if (!xbc.data || !yn.data || !zx.data || !y.data)
         return hn_fail(err, "mamba2: out of %s memory for %d rows", be->name, T);
-    hn_matmul_params in = {.a = hn_tensor_f32(x, T, d), .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
+    hn_matmul_params in = {.a = x, .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
                            .c = zx, .trans_b = 1, .alpha = 1.0f};
     hn_conv1d_params cp = conv_params(m, seqs, zx, xbc);
     hn_ssd_params sp = ssd_params(m, seqs, zx, xbc);
@@ -134,11 +134,18 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
     return HN_OK;
 }
 
-/* In the bf16 activation dtype dout is rounded once for its two products, the gradients
- * the products read (dyn, dzxbcdt) are bf16 and each op writes its own columns of
- * dzxbcdt (so nothing is zeroed); dy and dxbc, which the SSD accumulates, are float32. */
-int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float *dx,
-                   hn_error *err) {
+int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *out,
+                  hn_error *err) {
+    return hn_m2_forward_t(self, ctx, hn_tensor_f32(x, ctx->seqs->total, ((hn_m2 *)self)->d),
+                           out, err);
+}
+
+/* In the bf16 activation dtype dout is bf16 for its two products (rounded here once when
+ * it comes as float32), the gradients the products read (dyn, dzxbcdt) are bf16 and each
+ * op writes its own columns of dzxbcdt (so nothing is zeroed); dy and dxbc, which the SSD
+ * accumulates, are float32. */
+int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float *dx,
+                     hn_error *err) {
     hn_m2 *m = self;
     const hn_backend *be = ctx->be;
     const hn_seqs *seqs = ctx->seqs;
@@ -156,8 +163,8 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
     hn_tensor dy = hn_ws_tensor(be, HN_WS_LAYER3, HN_F32, T, di);
     hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, HN_F32, T, cd);
     hn_tensor dzx = hn_ws_tensor(be, HN_WS_LAYER5, at, T, dp);
-    hn_tensor dot = hn_tensor_f32(dout, T, d);
-    if (at != HN_F32) dot = hn_ws_tensor(be, HN_WS_LAYER6, at, T, d);
+    hn_tensor dot = dout;
+    if (dout.dtype != at) dot = hn_ws_tensor(be, HN_WS_LAYER6, at, T, d);
     hn_tensor zx = hn_stash_tensor(&m->zxbcdt), y = hn_stash_tensor(&m->y);
     if (!xbc.data || !yn.data || !dyn.data || !dy.data || !dxbc.data || !dzx.data || !dot.data ||
         !zx.data || !y.data)
@@ -186,7 +193,7 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
                             .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
     hn_matmul_params dynp = {.a = dot, .b = hn_tensor_f32(m->w[M2_OUT_PROJ], d, di), .c = dyn,
                              .alpha = 1.0f};
-    hn_matmul_params dwi = {.a = dzx, .b = hn_tensor_f32(m->x, T, d),
+    hn_matmul_params dwi = {.a = dzx, .b = m->x,
                             .c = hn_tensor_f32(m->g[M2_IN_PROJ], dp, d), .trans_a = 1,
                             .alpha = 1.0f, .beta = 1.0f};
     hn_matmul_params dxp = {.a = dzx, .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
@@ -196,11 +203,17 @@ int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float
     be->zero(dxbc.data, (size_t)T * cd * sizeof(float));
     if (at == HN_F32) be->zero(dzx.data, (size_t)T * dp * sizeof(float));
     /* xbc and yn again, from the kept zxbcdt and y: the forward's values */
-    if ((at != HN_F32 && be->convert(be, dot, hn_tensor_f32(dout, T, d))) ||
+    if ((dout.dtype != at && be->convert(be, dot, dout)) ||
         ssm->conv1d_forward_t(be, &cp) || ssm->gated_rmsnorm_forward_t(be, &np) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dynp) ||
         ssm->gated_rmsnorm_backward_t(be, &np) || ssm->ssd_backward_t(be, &sp) ||
         ssm->conv1d_backward_t(be, &cp) || be->matmul_t(be, &dwi) || be->matmul_t(be, &dxp))
         return hn_fail_op(err, be, "mamba2", "a backward op");
     return HN_OK;
+}
+
+int hn_m2_backward(void *self, const hn_layer_ctx *ctx, const float *dout, float *dx,
+                   hn_error *err) {
+    return hn_m2_backward_t(self, ctx, hn_tensor_f32(dout, ctx->seqs->total, ((hn_m2 *)self)->d),
+                            dx, err);
 }

@@ -18,7 +18,7 @@ typedef struct swiglu {
     hn_stash gu;          /* [T, 2H] kept for backward (bf16 when the backend says so);
                            * h and the gradients are recomputed / made in the backend's
                            * shared workspace */
-    const float *x; /* forward input, valid until the matching backward */
+    hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;
 } swiglu;
 
@@ -73,14 +73,14 @@ static void sw_bind(void *self, const hn_param *params) {
 /* The forward over T rows, shared by training and stepping. gu = x fc1^T is kept (in the
  * backend's activation dtype, written there by the product itself); h = swiglu(gu) is
  * made again in backward. */
-static int run_forward(swiglu *s, const hn_backend *be, const float *x, float *y, int T,
+static int run_forward(swiglu *s, const hn_backend *be, hn_tensor x, float *y, int T,
                        hn_error *err) {
     if (T == 0) return HN_OK;
     int D = s->d, H = s->hidden;
     hn_tensor gu = hn_stash_tensor_begin(&s->gu, be, T, 2 * H);
     hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, be->activation_dtype(be), T, H);
     if (!h.data || !gu.data) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
-    hn_matmul_params fc1 = {.a = hn_tensor_f32(x, T, D), .b = hn_tensor_f32(s->w1, 2 * H, D),
+    hn_matmul_params fc1 = {.a = x, .b = hn_tensor_f32(s->w1, 2 * H, D),
                             .c = gu, .trans_b = 1, .alpha = 1.0f};
     hn_swiglu_params act = {.gu = gu, .h = h};
     hn_matmul_params fc2 = {.a = h, .b = hn_tensor_f32(s->w2, D, H), .c = hn_tensor_f32(y, T, D),
@@ -90,18 +90,26 @@ static int run_forward(swiglu *s, const hn_backend *be, const float *x, float *y
     return HN_OK;
 }
 
-static int sw_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
-                      hn_error *err) {
+/* x as the network's norm wrote it: bf16 in the bf16 activation dtype, so neither fc1
+ * nor dfc1 rounds it per call */
+static int sw_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y,
+                        hn_error *err) {
     swiglu *s = self;
     s->x = x;
     s->T = ctx->seqs->total;
     return run_forward(s, ctx->be, x, y, s->T, err);
 }
 
-/* In the bf16 activation dtype, dy is rounded once for its two products, and h, dh and
- * dgu are bf16: every product reads bf16 operands except x (float32, from the network). */
-static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
-                       hn_error *err) {
+static int sw_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
+                      hn_error *err) {
+    return sw_forward_t(self, ctx, hn_tensor_f32(x, ctx->seqs->total, ((swiglu *)self)->d), y, err);
+}
+
+/* In the bf16 activation dtype, dy is bf16 for its two products (rounded here once when
+ * it comes as float32), and h, dh and dgu are bf16: every product reads bf16 operands
+ * when x and dy come typed from the network. */
+static int sw_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
+                         hn_error *err) {
     swiglu *s = self;
     const hn_backend *be = ctx->be;
     int T = ctx->seqs->total, D = s->d, H = s->hidden;
@@ -109,28 +117,33 @@ static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, flo
         return hn_fail(err, "swiglu: backward over %d rows follows a forward over %d", T, s->T);
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
-    hn_tensor gu = hn_stash_tensor(&s->gu), dyt = hn_tensor_f32(dy, T, D);
+    hn_tensor gu = hn_stash_tensor(&s->gu), dyt = dy;
     hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, at, T, H);
     hn_tensor dh = hn_ws_tensor(be, HN_WS_LAYER1, at, T, H);
     hn_tensor dgu = hn_ws_tensor(be, HN_WS_LAYER2, at, T, 2 * H);
-    if (at != HN_F32) dyt = hn_ws_tensor(be, HN_WS_LAYER3, at, T, D);
+    if (dy.dtype != at) dyt = hn_ws_tensor(be, HN_WS_LAYER3, at, T, D);
     if (!h.data || !dh.data || !dgu.data || !gu.data || !dyt.data)
         return hn_fail(err, "swiglu: out of %s memory for %d rows of gradients", be->name, T);
     hn_swiglu_params act = {.gu = gu, .h = h, .dh = dh, .dgu = dgu};
     hn_matmul_params dfc2 = {.a = dyt, .b = h, .c = hn_tensor_f32(s->g2, D, H), .trans_a = 1,
                              .alpha = 1.0f, .beta = 1.0f};                 /* dfc2 += dy^T h */
     hn_matmul_params dhp = {.a = dyt, .b = hn_tensor_f32(s->w2, D, H), .c = dh, .alpha = 1.0f};
-    hn_matmul_params dfc1 = {.a = dgu, .b = hn_tensor_f32(s->x, T, D),
+    hn_matmul_params dfc1 = {.a = dgu, .b = s->x,
                              .c = hn_tensor_f32(s->g1, 2 * H, D), .trans_a = 1, .alpha = 1.0f,
                              .beta = 1.0f};                               /* dfc1 += dgu^T x */
     hn_matmul_params dxp = {.a = dgu, .b = hn_tensor_f32(s->w1, 2 * H, D),
                             .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
-    if ((at != HN_F32 && be->convert(be, dyt, hn_tensor_f32(dy, T, D))) ||
+    if ((dy.dtype != at && be->convert(be, dyt, dy)) ||
         be->swiglu_forward_t(be, &act) || /* h again: cheaper than keeping it */
         be->matmul_t(be, &dfc2) || be->matmul_t(be, &dhp) || be->swiglu_backward_t(be, &act) ||
         be->matmul_t(be, &dfc1) || be->matmul_t(be, &dxp))
         return hn_fail_op(err, be, "swiglu", "a backward op");
     return HN_OK;
+}
+
+static int sw_backward(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
+                       hn_error *err) {
+    return sw_backward_t(self, ctx, hn_tensor_f32(dy, ctx->seqs->total, ((swiglu *)self)->d), dx, err);
 }
 
 /* Appendix B "Gated MLP": in, gate and out projections 2 * L * 3 * D * H, plus the
@@ -146,7 +159,7 @@ static size_t sw_state_floats(void *self, int max_len) { return 0; }
 
 static int sw_step(void *self, const hn_backend *be, const float *x, float *y, float *state,
                    const int32_t *pos, int n_seqs, hn_error *err) {
-    return run_forward(self, be, x, y, n_seqs, err);
+    return run_forward(self, be, hn_tensor_f32(x, n_seqs, ((swiglu *)self)->d), y, n_seqs, err);
 }
 
 static const hn_layer_plugin plugin = {
@@ -169,6 +182,8 @@ static const hn_layer_plugin plugin = {
     .flops = sw_flops,
     .state_floats = sw_state_floats,
     .step = sw_step,
+    .forward_t = sw_forward_t,
+    .backward_t = sw_backward_t,
 };
 
 HN_PLUGIN_LAYER(&plugin, 2)

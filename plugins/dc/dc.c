@@ -34,6 +34,7 @@ typedef struct dc {
     float *cur, *prev, *dcur, *dprev; /* cosine: [cap, d] */
     float *p, *dlogit;                /* linear: [cap] */
     const float *x; /* forward input, valid until the matching backward */
+    hn_tensor xt;   /* x as the products read it: the runtime's bf16 copy when it gave one */
     int T;
     /* stepping: the n new rows' and the n previous rows' projections, p, positions */
     const hn_backend *step_be;
@@ -231,6 +232,7 @@ static int dc_forward(void *self, const hn_chunker_ctx *ctx, const float *x, flo
     int T = ctx->seqs->total, D = s->d;
     s->x = x;
     s->T = T;
+    s->xt = ctx->x_typed.data ? ctx->x_typed : hn_tensor_f32(x, T, D);
     if (T == 0) return HN_OK;
     if (reserve(s, be, T, err)) return HN_ERR;
     if (s->linear) {
@@ -240,8 +242,13 @@ static int dc_forward(void *self, const hn_chunker_ctx *ctx, const float *x, flo
         be->chunk->sigmoid_routing_forward(p, s->p, ctx->seqs);
         be->copy(s->p, p, (size_t)T * sizeof(float));
     } else {
-        be->matmul(0, 1, T, D, D, 1.0f, x, s->wk, 0.0f, s->cur);  /* current row: Wk */
-        be->matmul(0, 1, T, D, D, 1.0f, x, s->wq, 0.0f, s->prev); /* previous row: Wq */
+        hn_matmul_params k = {.a = s->xt, .b = hn_tensor_f32(s->wk, D, D),
+                              .c = hn_tensor_f32(s->cur, T, D), .trans_b = 1, .alpha = 1.0f};
+        hn_matmul_params q = k;
+        q.b = hn_tensor_f32(s->wq, D, D);
+        q.c = hn_tensor_f32(s->prev, T, D);
+        if (be->matmul_t(be, &k) || be->matmul_t(be, &q)) /* current row: Wk; previous: Wq */
+            return hn_fail(err, "dc: the %s backend refused a routing projection", be->name);
         be->chunk->cosine_routing_forward(p, s->cur, s->prev, D, ctx->seqs, D);
     }
     return HN_OK;
@@ -262,15 +269,25 @@ static int dc_backward(void *self, const hn_chunker_ctx *ctx, const float *dp, f
         be->bias_backward(s->gbias, s->dlogit, T, 1);
         be->matmul(0, 0, T, D, 1, 1.0f, s->dlogit, s->w, 1.0f, dx); /* dx += dlogit w */
     } else {
-        size_t bytes = (size_t)T * D * sizeof(float);
-        be->zero(s->dcur, bytes);
-        be->zero(s->dprev, bytes);
-        be->chunk->cosine_routing_backward(s->dcur, s->dprev, dp, s->cur, s->prev, D,
-                                           ctx->seqs, D);
-        be->matmul(1, 0, D, D, T, 1.0f, s->dcur, s->x, 1.0f, s->gk);  /* dWk += dcur^T x */
-        be->matmul(1, 0, D, D, T, 1.0f, s->dprev, s->x, 1.0f, s->gq); /* dWq += dprev^T x */
-        be->matmul(0, 0, T, D, D, 1.0f, s->dcur, s->wk, 1.0f, dx);
-        be->matmul(0, 0, T, D, D, 1.0f, s->dprev, s->wq, 1.0f, dx);
+        /* dcur and dprev in the activation dtype (bf16 on cuda: half their buffers),
+         * written whole by the routing's backward, read as they are by the products */
+        hn_dtype at = be->activation_dtype(be);
+        hn_tensor dcur = hn_tensor_of(s->dcur, at, T, D), dprev = hn_tensor_of(s->dprev, at, T, D);
+        if (be->chunk->cosine_routing_backward_t(dcur, dprev, dp, s->cur, s->prev, D, ctx->seqs, D))
+            return hn_fail(err, "dc: the %s backend refused the routing's backward", be->name);
+        hn_matmul_params dk = {.a = dcur, .b = s->xt, .c = hn_tensor_f32(s->gk, D, D),
+                               .trans_a = 1, .alpha = 1.0f, .beta = 1.0f}; /* dWk += dcur^T x */
+        hn_matmul_params dq = dk;                                          /* dWq += dprev^T x */
+        dq.a = dprev;
+        dq.c = hn_tensor_f32(s->gq, D, D);
+        hn_matmul_params dxk = {.a = dcur, .b = hn_tensor_f32(s->wk, D, D),
+                                .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
+        hn_matmul_params dxq = dxk; /* dx += dcur Wk + dprev Wq */
+        dxq.a = dprev;
+        dxq.b = hn_tensor_f32(s->wq, D, D);
+        if (be->matmul_t(be, &dk) || be->matmul_t(be, &dq) || be->matmul_t(be, &dxk) ||
+            be->matmul_t(be, &dxq))
+            return hn_fail(err, "dc: the %s backend refused a routing projection's backward", be->name);
     }
     return HN_OK;
 }

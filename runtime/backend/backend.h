@@ -77,6 +77,10 @@ typedef struct hn_rope_params {
     const int32_t *pos; /* device: position of each row within its sequence */
     float theta;
     int inverse;
+    /* optional (data NULL: in place): x rotated is written here instead, every column
+     * (the dims rope leaves alone copied), in out's dtype; x is only read. A float32
+     * gradient rotated back and rounded for its products in one pass. */
+    hn_tensor out;
 } hn_rope_params;
 
 /* Causal windowed attention over packed sequences (as the v1 attention ops). q, k and v
@@ -91,6 +95,37 @@ typedef struct hn_attention_params {
     hn_tensor dout;      /* backward input */
     hn_tensor dq, dk, dv; /* backward outputs, accumulated (+=) */
 } hn_attention_params;
+
+/* RMSNorm over rows, y = x r w with r = 1 / sqrt(mean(x^2) + eps) (the v1 rmsnorm ops on
+ * typed views). add_rmsnorm_forward_t is the network's residual step fused with the next
+ * pre-norm: x += branch (x float32: the residual stream), then the norm of the sum; its
+ * backward is rmsnorm_backward_t (the residual passes dx through unchanged). */
+typedef struct hn_rmsnorm_params {
+    hn_tensor x;      /* [T, D] input; add_rmsnorm_forward_t: float32, updated in place */
+    hn_tensor branch; /* add_rmsnorm_forward_t: [T, D] added into x first (any dtype) */
+    const float *w;   /* [D] float32 */
+    float *rstd;      /* [T] float32: written by forward, read by backward */
+    float eps;
+    hn_tensor y;      /* forward output [T, D], overwritten (any dtype) */
+    hn_tensor y2;     /* optional (data NULL: none): a second forward output, the same
+                       * values in another dtype (float32 to keep, bf16 for a product) */
+    hn_tensor dy;     /* backward input [T, D] (any dtype) */
+    hn_tensor dx;     /* backward output [T, D] float32, accumulated (+=) */
+    float *dw;        /* [D] float32, accumulated (+=) */
+    hn_tensor dx2;    /* optional (data NULL: none): dx after the accumulation, written
+                       * again in another dtype (bf16: the next backward's product operand) */
+} hn_rmsnorm_params;
+
+/* The training step's LM-head loss as xent_fused: loss[t] in nats and dlogits
+ * OVERWRITTEN with scale * (softmax(logits) - onehot(target)), in one pass over the
+ * logits, dlogits in any dtype (bf16: the head's two products read it as it is). */
+typedef struct hn_xent_params {
+    hn_tensor logits;      /* [T, V] */
+    const int32_t *target; /* [T] device */
+    float *loss;           /* [T] float32 */
+    hn_tensor dlogits;     /* [T, V], overwritten */
+    float scale;
+} hn_xent_params;
 
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
@@ -236,6 +271,14 @@ typedef struct hn_backend {
      * The cuda op takes V <= HN_SAMPLE_DEVICE_MAX_V. */
     void (*sample)(int32_t *out, const float *logits, const double *u, int n, int V,
                    double temperature, double top_p);
+
+    /* ---- typed ops appended later (fields are only ever appended) ----
+     * RMSNorm on typed views, and the residual add fused with it (hn_rmsnorm_params) */
+    int (*rmsnorm_forward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
+    int (*add_rmsnorm_forward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
+    int (*rmsnorm_backward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
+    /* the LM-head loss with a typed dlogits (hn_xent_params) */
+    int (*xent_fused_t)(const struct hn_backend *be, const hn_xent_params *p);
 } hn_backend;
 
 /* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;

@@ -103,6 +103,14 @@ typedef struct hn_ops_chunk {
      * acc[i] (max): the pooled chunk that boundary closes. */
     void (*pool_step)(float *acc, float *out, const float *x, const int32_t *count,
                       const int32_t *b, int max, int n, int D);
+
+    /* ---- appended later (fields are only ever appended) ----
+     * cosine_routing_backward with dq and dk typed [T, D] views OVERWRITTEN, every row
+     * (zero where no gradient reaches it), in their dtype: bf16 for the routing
+     * projections' products to read as they are. 0, or -1 for views that do not fit. */
+    int (*cosine_routing_backward_t)(hn_tensor dq, hn_tensor dk, const float *dp,
+                                     const float *q, const float *k, int ld,
+                                     const hn_seqs *seqs, int D);
 } hn_ops_chunk;
 
 #endif

@@ -41,6 +41,7 @@ int hn_model_plan(hn_model *m, const cJSON *cfg, const hn_registry *reg, const h
     int rc = hn_stage_build(&m->backbone, layout, 0, cfg, reg, &m->params, "backbone.", err);
     cJSON_Delete(wrapped);
     if (rc) return HN_ERR;
+    hn_stage_output_network(&m->backbone)->want_out16 = 1; /* the LM head's operand */
     m->n_stages = hn_stage_count(&m->backbone);
     hn_param head = {.name = "lm_head.weight", .ndim = 2, .shape = {m->vocab, m->d},
                      .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
@@ -127,6 +128,13 @@ static int pack_sequences(hn_model *m, int n_seqs, int seq_len, hn_error *err) {
     return HN_OK;
 }
 
+/* dlogits as the loss writes it and the head's products read it: in the activation dtype
+ * (bf16 on cuda: half of its float32 buffer) */
+static hn_tensor dlogits_view(const hn_model *m, int T) {
+    hn_dtype at = m->be->activation_dtype ? m->be->activation_dtype(m->be) : HN_F32;
+    return hn_tensor_of(m->dlogits, at, T, m->vocab);
+}
+
 static const float *value(const hn_model *m, int idx) { return m->params.entries[idx].p.value; }
 static float *grad(const hn_model *m, int idx) { return m->params.entries[idx].p.grad; }
 
@@ -145,10 +153,23 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, &aux, err))
         return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
-    be->matmul(0, 1, T, m->vocab, m->d, 1.0f, m->h, value(m, m->head_param), 0.0f, m->logits);
+    /* h as the output norm wrote it (bf16 too where activations are): no rounding here */
+    hn_tensor h = hn_network_output(hn_stage_output_network(&m->backbone), m->h, T);
+    hn_matmul_params head = {.a = h, .b = hn_tensor_f32(value(m, m->head_param), m->vocab, m->d),
+                             .c = hn_tensor_f32(m->logits, T, m->vocab), .trans_b = 1,
+                             .alpha = 1.0f};
+    if (be->matmul_t(be, &head))
+        return hn_fail(err, "the LM head: the %s backend refused its product", be->name);
     /* loss and its gradient in one pass; backward starts from dlogits */
     if (m->no_grad) be->xent_forward(m->loss, m->logits, m->tgt_dev, T, m->vocab);
-    else be->xent_fused(m->loss, m->dlogits, m->logits, m->tgt_dev, T, m->vocab, 1.0f / (float)T);
+    else {
+        hn_xent_params xp = {.logits = hn_tensor_f32(m->logits, T, m->vocab), .target = m->tgt_dev,
+                             .loss = m->loss, .dlogits = dlogits_view(m, T),
+                             .scale = 1.0f / (float)T};
+        if (be->xent_fused_t(be, &xp))
+            return hn_fail(err, "the loss: the %s backend refused it", be->name);
+        m->dlogits_t = xp.dlogits;
+    }
     be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
     double sum = 0;
     for (int t = 0; t < T; t++) sum += m->loss_host[t];
@@ -166,8 +187,17 @@ int hn_model_backward(hn_model *m, hn_error *err) {
     hn_phase_enter(HN_PHASE_HEAD, 0);
     /* dlogits = (softmax - onehot) / T was written by the forward's fused loss */
     /* logits = h W^T: dh = dlogits W, dW += dlogits^T h */
-    be->matmul(0, 0, T, m->d, m->vocab, 1.0f, m->dlogits, value(m, m->head_param), 0.0f, m->dh);
-    be->matmul(1, 0, m->vocab, m->d, T, 1.0f, m->dlogits, m->h, 1.0f, grad(m, m->head_param));
+    hn_matmul_params dh = {.a = m->dlogits_t,
+                           .b = hn_tensor_f32(value(m, m->head_param), m->vocab, m->d),
+                           .c = hn_tensor_f32(m->dh, T, m->d), .alpha = 1.0f};
+    if (be->matmul_t(be, &dh))
+        return hn_fail(err, "the LM head's backward: the %s backend refused its product", be->name);
+    hn_matmul_params dw = {.a = m->dlogits_t,
+                           .b = hn_network_output(hn_stage_output_network(&m->backbone), m->h, T),
+                           .c = hn_tensor_f32(grad(m, m->head_param), m->vocab, m->d),
+                           .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
+    if (be->matmul_t(be, &dw))
+        return hn_fail(err, "the LM head's backward: the %s backend refused its product", be->name);
     be->zero(m->dx, td * sizeof(float));
     if (hn_stage_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);

@@ -27,6 +27,7 @@ typedef struct hn_model {
     int max_seqs;
     hn_seqs seqs;
     float *x, *h, *logits, *loss, *dlogits, *dh, *dx;
+    hn_tensor dlogits_t; /* dlogits as the last training forward wrote it (its dtype) */
     float *loss_host;
     int no_grad; /* evaluation: the forward writes no loss gradient (hn_model_backward not allowed) */
     const hn_batch_group *group; /* data-parallel training: the processes sharing each

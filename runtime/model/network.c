@@ -165,8 +165,11 @@ static void free_buffers(hn_network *net, const hn_backend *be) {
     free(net->rstd);
     if (net->d_resid) be->free(net->d_resid);
     if (net->d_normed) be->free(net->d_normed);
+    if (net->d_resid16) be->free(net->d_resid16);
+    if (net->out16) be->free(net->out16);
     net->resid = net->rstd = NULL;
     net->normed = net->d_resid = net->d_normed = NULL;
+    net->d_resid16 = net->out16 = NULL;
     net->max_T = 0;
 }
 
@@ -175,6 +178,11 @@ void hn_network_free(hn_network *net, const hn_backend *be) {
     for (int i = 0; i < net->n_sub; i++) hn_layer_destroy(&net->subs[i].layer, be);
     free(net->subs);
     memset(net, 0, sizeof *net);
+}
+
+/* The dtype the backend keeps activations in (float32 for a table without typed ops) */
+static hn_dtype activation_dtype(const hn_backend *be) {
+    return be->activation_dtype ? be->activation_dtype(be) : HN_F32;
 }
 
 /* Sizes the activation buffers for T rows; grows geometrically so a varying T (dynamic
@@ -195,6 +203,10 @@ static int ensure_buffers(hn_network *net, const hn_backend *be, int T, hn_error
     ok &= !!(net->normed = be->alloc(row * (size_t)cap));
     ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
     ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+    if (activation_dtype(be) == HN_BF16) { /* bf16 copies: half a float32 row */
+        ok &= !!(net->d_resid16 = be->alloc(row / 2 * (size_t)cap));
+        if (net->want_out16) ok &= !!(net->out16 = be->alloc(row / 2 * (size_t)cap));
+    }
     if (!ok) {
         free_buffers(net, be);
         return hn_fail(err, "out of %s memory for activations (%d rows x %d)", be->name, cap, net->d);
@@ -208,6 +220,27 @@ static const float *param_value(const hn_network *net, int idx) {
 }
 static float *param_grad(const hn_network *net, int idx) { return net->store->entries[idx].p.grad; }
 
+/* A sublayer with the typed hooks reads its input (and its backward's dy) in the
+ * activation dtype, rounded once by the norm that makes it; any other takes float32. */
+static hn_dtype input_dtype(const hn_sublayer *sl, const hn_backend *be) {
+    return sl->layer.plugin->forward_t ? activation_dtype(be) : HN_F32;
+}
+
+static int sublayer_forward(hn_sublayer *sl, const hn_layer_ctx *ctx, hn_tensor x, float *y,
+                            hn_error *err) {
+    const hn_layer_plugin *p = sl->layer.plugin;
+    int rc = p->forward_t ? p->forward_t(sl->layer.self, ctx, x, y, err)
+                          : p->forward(sl->layer.self, ctx, (const float *)x.data, y, err);
+    return rc ? hn_fail_prefix(err, "%s forward", p->name) : HN_OK;
+}
+
+/* the norm's failure: arguments the typed op refused (a bug, not a user error) */
+static int norm_failed(const hn_backend *be, const char *what, hn_error *err) {
+    const char *why = be->device_error ? be->device_error() : NULL;
+    return hn_fail(err, "%s: the %s backend refused it%s%s", what, be->name, why ? ": " : "",
+                   why ? why : "");
+}
+
 int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                        const float *x, float *y, hn_error *err) {
     int T = seqs->total, D = net->d;
@@ -216,20 +249,61 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
     hn_layer_ctx ctx = {.be = be, .seqs = seqs};
     be->copy(net->resid[0], x, n * sizeof(float));
     net->aux = 0;
+    hn_rmsnorm_params np = {.eps = net->eps};
+    if (net->n_sub == 0) { /* only the final norm */
+        np.x = hn_tensor_f32(net->resid[0], T, D);
+        np.w = param_value(net, net->final_norm_param);
+        np.rstd = net->rstd[0];
+        np.y = hn_tensor_f32(y, T, D);
+        np.y2 = net->out16 ? hn_tensor_of(net->out16, HN_BF16, T, D) : (hn_tensor){0};
+        return be->rmsnorm_forward_t(be, &np) ? norm_failed(be, "the final norm", err) : HN_OK;
+    }
+    np.x = hn_tensor_f32(net->resid[0], T, D);
+    np.w = param_value(net, net->subs[0].norm_param);
+    np.rstd = net->rstd[0];
+    np.y = hn_tensor_of(net->normed, input_dtype(&net->subs[0], be), T, D);
+    if (be->rmsnorm_forward_t(be, &np)) return norm_failed(be, "the first pre-norm", err);
     for (int i = 0; i < net->n_sub; i++) {
         hn_sublayer *sl = &net->subs[i];
-        be->rmsnorm_forward(net->normed, net->rstd[i], net->resid[i],
-                            param_value(net, sl->norm_param), T, D, net->eps);
-        /* the branch is written straight into the next residual, then the residual
-         * added: 3 passes over [T, d] instead of a copy and an add's 5 */
-        if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed, net->resid[i + 1], err))
-            return hn_fail_prefix(err, "%s forward", sl->layer.plugin->name);
+        /* the branch is written straight into the next residual; the fused op adds the
+         * residual to it and makes the next norm in the same pass */
+        if (sublayer_forward(sl, &ctx, hn_tensor_of(net->normed, input_dtype(sl, be), T, D),
+                             net->resid[i + 1], err))
+            return HN_ERR;
         if (sl->layer.plugin->aux_loss) net->aux += sl->layer.plugin->aux_loss(sl->layer.self);
-        be->add(net->resid[i + 1], net->resid[i], n);
+        int last = i + 1 == net->n_sub;
+        np = (hn_rmsnorm_params){.x = hn_tensor_f32(net->resid[i + 1], T, D),
+                                 .branch = hn_tensor_f32(net->resid[i], T, D),
+                                 .rstd = net->rstd[i + 1], .eps = net->eps};
+        if (last) {
+            np.w = param_value(net, net->final_norm_param);
+            np.y = hn_tensor_f32(y, T, D);
+            np.y2 = net->out16 ? hn_tensor_of(net->out16, HN_BF16, T, D) : (hn_tensor){0};
+        } else {
+            np.w = param_value(net, net->subs[i + 1].norm_param);
+            np.y = hn_tensor_of(net->normed, input_dtype(&net->subs[i + 1], be), T, D);
+        }
+        if (be->add_rmsnorm_forward_t(be, &np)) return norm_failed(be, "a residual add + norm", err);
     }
-    be->rmsnorm_forward(y, net->rstd[net->n_sub], net->resid[net->n_sub],
-                        param_value(net, net->final_norm_param), T, D, net->eps);
     return HN_OK;
+}
+
+hn_tensor hn_network_output(const hn_network *net, const float *y, int T) {
+    if (net->out16) return hn_tensor_of(net->out16, HN_BF16, T, net->d);
+    return hn_tensor_f32(y, T, net->d);
+}
+
+/* dx2 of a norm's backward: d_resid rounded for sublayer `next` (the one whose dy it is
+ * now) when that sublayer takes a typed dy in bf16; none otherwise */
+static hn_tensor dy_copy(const hn_network *net, const hn_backend *be, int next, int T) {
+    int want = next < 0 ? net->want_din16 : input_dtype(&net->subs[next], be) == HN_BF16;
+    if (!want || !net->d_resid16) return (hn_tensor){0};
+    return hn_tensor_of(net->d_resid16, HN_BF16, T, net->d);
+}
+
+hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T) {
+    if (net->want_din16 && net->d_resid16) return hn_tensor_of(net->d_resid16, HN_BF16, T, net->d);
+    return hn_tensor_f32(dx, T, net->d);
 }
 
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
@@ -238,22 +312,41 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
     size_t n = (size_t)T * (size_t)D;
     hn_layer_ctx ctx = {.be = be, .seqs = seqs};
     be->zero(net->d_resid, n * sizeof(float));
-    be->rmsnorm_backward(net->d_resid, param_grad(net, net->final_norm_param), dy,
-                         net->resid[net->n_sub], param_value(net, net->final_norm_param),
-                         net->rstd[net->n_sub], T, D);
+    hn_rmsnorm_params np = {.x = hn_tensor_f32(net->resid[net->n_sub], T, D),
+                            .w = param_value(net, net->final_norm_param),
+                            .rstd = net->rstd[net->n_sub], .dy = hn_tensor_f32(dy, T, D),
+                            .dx = hn_tensor_f32(net->d_resid, T, D),
+                            .dw = param_grad(net, net->final_norm_param),
+                            .dx2 = dy_copy(net, be, net->n_sub - 1, T)};
+    if (be->rmsnorm_backward_t(be, &np)) return norm_failed(be, "the final norm's backward", err);
     for (int i = net->n_sub - 1; i >= 0; i--) {
         hn_sublayer *sl = &net->subs[i];
+        const hn_layer_plugin *p = sl->layer.plugin;
+        hn_dtype it = input_dtype(sl, be);
         /* d_resid holds dL/d resid[i+1]; the residual passes it through unchanged and
          * the sublayer adds its branch */
         /* the sublayer's input again, at the address its forward saw (one normed
          * buffer serves every sublayer; recomputing it is cheaper than keeping n_sub) */
-        be->rmsnorm_forward(net->normed, net->rstd[i], net->resid[i],
-                            param_value(net, sl->norm_param), T, D, net->eps);
+        np = (hn_rmsnorm_params){.x = hn_tensor_f32(net->resid[i], T, D),
+                                 .w = param_value(net, sl->norm_param), .rstd = net->rstd[i],
+                                 .eps = net->eps, .y = hn_tensor_of(net->normed, it, T, D)};
+        if (be->rmsnorm_forward_t(be, &np)) return norm_failed(be, "a pre-norm again", err);
         be->zero(net->d_normed, n * sizeof(float));
-        if (sl->layer.plugin->backward(sl->layer.self, &ctx, net->d_resid, net->d_normed, err))
-            return hn_fail_prefix(err, "%s backward", sl->layer.plugin->name);
-        be->rmsnorm_backward(net->d_resid, param_grad(net, sl->norm_param), net->d_normed,
-                             net->resid[i], param_value(net, sl->norm_param), net->rstd[i], T, D);
+        int rc;
+        if (p->backward_t) {
+            hn_tensor dyt = it == HN_BF16 && net->d_resid16
+                                ? hn_tensor_of(net->d_resid16, HN_BF16, T, D)
+                                : hn_tensor_f32(net->d_resid, T, D);
+            rc = p->backward_t(sl->layer.self, &ctx, dyt, net->d_normed, err);
+        } else {
+            rc = p->backward(sl->layer.self, &ctx, net->d_resid, net->d_normed, err);
+        }
+        if (rc) return hn_fail_prefix(err, "%s backward", p->name);
+        np.dy = hn_tensor_f32(net->d_normed, T, D);
+        np.dx = hn_tensor_f32(net->d_resid, T, D);
+        np.dw = param_grad(net, sl->norm_param);
+        np.dx2 = dy_copy(net, be, i - 1, T);
+        if (be->rmsnorm_backward_t(be, &np)) return norm_failed(be, "a pre-norm's backward", err);
     }
     be->add(dx, net->d_resid, n);
     return HN_OK;

@@ -35,7 +35,17 @@ typedef struct hn_network {
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
     float *d_resid; /* [T, d] */
     float *d_normed;/* [T, d] */
+    void *d_resid16;/* [T, d] bf16: d_resid rounded once by the norm's backward, the dy of
+                     * a typed sublayer's products (bf16 activation dtype only) */
     double aux;     /* sum of the sublayers' auxiliary losses in the last forward */
+    /* Set by the owner before the first forward: the final norm also writes its output
+     * in the backend's activation dtype when that is not float32 (out16), for the
+     * owner's products (LM head, routing, residual projection) to read as it is. */
+    int want_out16;
+    void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL) */
+    /* Likewise for the backward: the gradient it adds into dx, rounded once into
+     * d_resid16 by the first pre-norm's backward, for the owner's products */
+    int want_din16;
 } hn_network;
 
 /* Builds the sublayers of `layout` (e.g. "T1m4") at width d for stage `stage`.
@@ -51,6 +61,13 @@ void hn_network_free(hn_network *net, const hn_backend *be);
 /* y = RMSNorm(stack(x)), x and y [T, d] with T = seqs->total. */
 int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                        const float *x, float *y, hn_error *err);
+/* The final norm's output of the last forward as the backend's activation dtype wrote
+ * it: out16 when the network made one, else y (float32) as given to the forward. */
+hn_tensor hn_network_output(const hn_network *net, const float *y, int T);
+/* The gradient the last backward added into dx, in the activation dtype: d_resid16 when
+ * the network made it (want_din16, bf16 activations), else dx itself (float32; equal to
+ * what was added when dx was zero before, as the owner's products assume). */
+hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T);
 /* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. */
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err);

@@ -128,6 +128,7 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
     snprintf(p, sizeof p, "%sencoder.", prefix);
     if (hn_network_build(&st->encoder, enc->valuestring, d, depth, model, reg, store, p, depth, err))
         return HN_ERR;
+    st->encoder.want_out16 = 1; /* for the routing and residual projections */
     if (setup_chunker(st, model, reg, store, prefix, err)) return HN_ERR;
 
     st->inner = calloc(1, sizeof *st->inner);
@@ -159,7 +160,10 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
         st->residual_bias_param = hn_params_declare(store, prefix, &bias, depth, NULL, NULL, 0);
     }
     snprintf(p, sizeof p, "%sdecoder.", prefix);
-    return hn_network_build(&st->decoder, dec->valuestring, d, depth, model, reg, store, p, depth, err);
+    if (hn_network_build(&st->decoder, dec->valuestring, d, depth, model, reg, store, p, depth, err))
+        return HN_ERR;
+    st->decoder.want_din16 = !st->residual_identity; /* the residual projection's backward */
+    return HN_OK;
 }
 
 void hn_stage_bind(hn_stage *st, const hn_param_store *store) {
@@ -312,6 +316,10 @@ static void downsample_forward(hn_stage *st, const hn_backend *be, int K) {
     }
 }
 
+hn_network *hn_stage_output_network(hn_stage *st) {
+    return st->innermost ? &st->main : &st->decoder;
+}
+
 int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *x,
                      const int32_t *bytes_h, const int32_t *bytes_dev, float *y, double *aux,
                      hn_error *err) {
@@ -330,7 +338,11 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     if (hn_network_forward(&st->encoder, be, seqs, x, st->xhat, err)) return HN_ERR;
     *aux += st->encoder.aux;
     hn_phase_enter(HN_PHASE_CHUNKING, st->depth);
-    hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = bytes_dev};
+    /* x̂ as the encoder's final norm wrote it in bf16 too (when it did): the routing and
+     * residual projections read it as it is */
+    hn_tensor xhat_t = hn_network_output(&st->encoder, st->xhat, T);
+    hn_chunker_ctx cctx = {.be = be, .seqs = seqs, .bytes = bytes_dev,
+                           .x_typed = xhat_t.dtype == HN_F32 ? (hn_tensor){0} : xhat_t};
     if (st->chunker->forward(st->chunker_self, &cctx, st->xhat, st->p, err))
         return hn_fail_prefix(err, "chunker %s", st->chunker->name);
     be->download(st->p_h, st->p, (size_t)T * sizeof(float));
@@ -373,7 +385,12 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     /* + Linear(x̂): dec_in += x̂ W^T (or + x̂) */
     if (st->residual_identity) be->add(st->dec_in, st->xhat, (size_t)T * D);
     else {
-        be->matmul(0, 1, T, D, D, 1.0f, st->xhat, pval(st, st->residual_param), 1.0f, st->dec_in);
+        hn_matmul_params rp = {.a = xhat_t, .b = hn_tensor_f32(pval(st, st->residual_param), D, D),
+                               .c = hn_tensor_f32(st->dec_in, T, D), .trans_b = 1, .alpha = 1.0f,
+                               .beta = 1.0f};
+        if (be->matmul_t(be, &rp))
+            return hn_fail(err, "stage %d: the %s backend refused the residual projection",
+                           st->depth, be->name);
         be->add_bias(st->dec_in, pval(st, st->residual_bias_param), T, D);
     }
     hn_phase_enter(HN_PHASE_DECODER, st->depth);
@@ -414,9 +431,21 @@ int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, c
     if (st->residual_identity) {
         be->add(st->d_xhat, st->d_dec_in, TD);
     } else {
-        be->matmul(1, 0, D, D, T, 1.0f, st->d_dec_in, st->xhat, 1.0f, pgrad(st, st->residual_param));
+        /* d_dec_in as the decoder's first pre-norm rounded it (d_dec_in was zero) */
+        hn_tensor ddi = hn_network_input_grad(&st->decoder, st->d_dec_in, T);
+        hn_matmul_params dw = {.a = ddi,
+                               .b = hn_network_output(&st->encoder, st->xhat, T),
+                               .c = hn_tensor_f32(pgrad(st, st->residual_param), D, D),
+                               .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
+        if (be->matmul_t(be, &dw))
+            return hn_fail(err, "stage %d: the %s backend refused the residual projection's backward",
+                           st->depth, be->name);
         be->bias_backward(pgrad(st, st->residual_bias_param), st->d_dec_in, T, D);
-        be->matmul(0, 0, T, D, D, 1.0f, st->d_dec_in, pval(st, st->residual_param), 1.0f, st->d_xhat);
+        hn_matmul_params dxh = {.a = ddi, .b = hn_tensor_f32(pval(st, st->residual_param), D, D),
+                                .c = hn_tensor_f32(st->d_xhat, T, D), .alpha = 1.0f, .beta = 1.0f};
+        if (be->matmul_t(be, &dxh))
+            return hn_fail(err, "stage %d: the %s backend refused the residual projection's backward",
+                           st->depth, be->name);
     }
     /* dechunk: upsampling with confidence, then smoothing */
     be->zero(st->d_zbar, KD * f);

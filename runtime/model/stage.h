@@ -69,6 +69,9 @@ int hn_stage_build(hn_stage *st, const cJSON *layout, int depth, const cJSON *mo
                    const hn_registry *reg, hn_param_store *store, const char *prefix,
                    hn_error *err);
 void hn_stage_bind(hn_stage *st, const hn_param_store *store);
+/* The network whose final norm makes this stage's output (its decoder, or its main
+ * network when innermost): the model sets its want_out16 for the LM head. */
+hn_network *hn_stage_output_network(hn_stage *st);
 void hn_stage_free(hn_stage *st, const hn_backend *be);
 
 /* y = stage(x); bytes_h (host, [T]) is the byte each row stands for. aux receives the

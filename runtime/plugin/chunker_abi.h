@@ -25,6 +25,10 @@ typedef struct hn_chunker_ctx {
     /* the byte each row stands for (device, [T]): the input byte at stage 0, the byte at
      * the boundary position at deeper stages; used by rule-based chunkers */
     const int32_t *bytes;
+    /* forward only: x again in the backend's activation dtype (bf16 on cuda), the same
+     * values rounded once by the encoder's final norm, for the chunker's products to
+     * read as they are; data NULL when there is none (float32 activations) */
+    hn_tensor x_typed;
 } hn_chunker_ctx;
 
 typedef struct hn_chunker_plugin {

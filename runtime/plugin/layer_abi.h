@@ -26,8 +26,9 @@
 
 /* 2: the backend table grew (workspace, bf16 storage, fused loss, MoE ops) and the
  * optional tail hooks (aux_loss .. active_param_count) were added;
- * 3: plugin API v2 -- config through hn_config accessors, core through the host API */
-#define HN_LAYER_ABI_VERSION 3u
+ * 3: plugin API v2 -- config through hn_config accessors, core through the host API;
+ * 4: the typed hooks forward_t and backward_t appended */
+#define HN_LAYER_ABI_VERSION 4u
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
  * mlp == "*": the MLP the stage chooses (swiglu by default, or moe{...});
@@ -179,6 +180,17 @@ typedef struct hn_layer_plugin {
     /* Parameters one token uses in a forward pass (NULL: all of them). A sparse layer
      * (MoE: the router and top_k of its experts) reports fewer than it holds. */
     int64_t (*active_param_count)(void *self);
+
+    /* ---- typed hooks (ABI 4; NULL: the runtime calls forward and backward) ----
+     * forward_t is forward with x a typed view ([T, d_model], float32 or the backend's
+     * activation dtype: bf16 on cuda), so the layer's products read x as the runtime's
+     * RMSNorm wrote it, with no rounding per call; x's memory is kept as forward's.
+     * backward_t is backward with dy a typed view, likewise (a bf16 dy is the float32
+     * gradient rounded once, for the layer's products). A layer with forward_t has
+     * backward_t too. */
+    int (*forward_t)(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y, hn_error *err);
+    int (*backward_t)(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
+                      hn_error *err);
 } hn_layer_plugin;
 
 #endif

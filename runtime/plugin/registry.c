@@ -38,7 +38,8 @@ typedef struct required_entry {
 
 /* The ABI versions of each table this hnet reads, and their sizes: when a version
  * appends fields, the entry of the one before becomes offsetof(its first new field). */
-static const size_t layer_sizes[] = {sizeof(hn_layer_plugin)};     /* 3 */
+static const size_t layer_sizes[] = {offsetof(hn_layer_plugin, forward_t), /* 3 */
+                                     sizeof(hn_layer_plugin)};           /* 4 */
 static const size_t chunker_sizes[] = {sizeof(hn_chunker_plugin)}; /* 3 */
 static const size_t sink_sizes[] = {sizeof(hn_sink_plugin)};       /* 2 */
 static const hn_abi_versions layer_versions = {"layer", 3, HN_LAYER_ABI_VERSION, layer_sizes};
@@ -74,6 +75,10 @@ static int check_table(const hn_layer_plugin *p, const char *path, hn_error *err
     };
     if (check_plugin_table("layer", p->name, req, N_REQUIRED(req), path, err))
         return HN_ERR;
+    if (!p->forward_t != !p->backward_t)
+        return hn_fail(err, "plugin %s (%s): its table has '%s' without '%s' (the typed hooks go together)",
+                       p->name, path, p->forward_t ? "forward_t" : "backward_t",
+                       p->forward_t ? "backward_t" : "forward_t");
     if (strcmp(p->role, "mixer") && strcmp(p->role, "mlp"))
         return hn_fail(err, "plugin %s (%s): role must be \"mixer\" or \"mlp\", not \"%s\"", p->name, path, p->role);
     return HN_OK;

@@ -346,6 +346,17 @@ static void test_chunk_ops(void **st) {
     BOTH(cc->cosine_routing_backward(dqk.c, dqk.c + D, dp.c, qk.c, qk.c + D, ld, &s.c, D),
          cg->cosine_routing_backward(dqk.g, dqk.g + D, dp.g, qk.g, qk.g + D, ld, &s.g, D));
     OK(dqk, TOL_FP32);
+    /* the typed backward: dq and dk overwritten whole, float32 or bf16 (dc's operands) */
+    for (int i = 0; i < 2; i++) {
+        hn_dtype dt = i ? HN_BF16 : HN_F32;
+        tbuf gq = tb_normal(dt, T, D, D, &r), gk = tb_normal(dt, T, D, D, &r);
+        assert_int_equal(cc->cosine_routing_backward_t(tv(&gq, 0), tv(&gk, 0), dp.c, qk.c, qk.c + D, ld, &s.c, D), 0);
+        assert_int_equal(cg->cosine_routing_backward_t(tv(&gq, 1), tv(&gk, 1), dp.g, qk.g, qk.g + D, ld, &s.g, D), 0);
+        assert_true(tb_err(&gq, i ? "dq (typed bf16)" : "dq (typed f32)") < (i ? 5e-3 : TOL_FP32));
+        assert_true(tb_err(&gk, i ? "dk (typed bf16)" : "dk (typed f32)") < (i ? 5e-3 : TOL_FP32));
+        tb_free(&gq);
+        tb_free(&gk);
+    }
     itwin b = itw_from(s.pos_h, T); /* overwritten */
     for (int t = 0; t < T; t++) b.c[t] = hn_chunk_boundary(p.c[t]);
     /* a boundary plan from the cpu's decisions, as the stage builds it */

@@ -124,14 +124,70 @@ static void test_rope_t(void **st) {
     for (int d = 0; d < 2; d++) {
         tbuf x = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
         hn_tensor xc = tv(&x, 0), xg = tv(&x, 1);
-        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d};
-        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d};
+        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d, {0}};
+        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d, {0}};
         assert_int_equal(P_CPU->rope_t(P_CPU, &pc), 0);
         assert_int_equal(P_GPU->rope_t(P_GPU, &pg), 0);
         assert_true(tb_err(&x, d ? "rope_t bf16 inverse" : "rope_t f32") < (d ? 5e-3 : TOL_FP32));
         tb_free(&x);
     }
     pseqs_free(&s);
+}
+
+/* rope_t out of place (the attention backward's dqkv): a float32 slice rotated back into
+ * a bf16 or float32 output, every column written, x left as it was; and the whole qkv
+ * row as the attention backward passes it (q and k as 2 * heads heads, v copied) */
+static void test_rope_t_out(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("rope_t out");
+    static const int lens[] = {37, 1, 130};
+    pseqs s;
+    pseqs_make(&s, lens, 3);
+    int T = s.c.total, heads = 3, hd = 16, ld = 3 * heads * hd;
+    for (int d = 0; d < 3; d++) {
+        int whole = d == 2, c0 = whole ? 0 : heads * hd, cols = whole ? ld : heads * hd;
+        tbuf x = tb_normal(HN_F32, T, ld, ld, &r), y = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
+        hn_rope_params p[2];
+        for (int i = 0; i < 2; i++)
+            p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), c0, cols), whole ? 2 * heads : heads, hd,
+                                    8, i ? s.pos.g : s.pos.c, 10000.0f, 1,
+                                    hn_tensor_cols(tv(&y, i), c0, cols)};
+        assert_int_equal(P_CPU->rope_t(P_CPU, &p[0]), 0);
+        assert_int_equal(P_GPU->rope_t(P_GPU, &p[1]), 0);
+        printf(" rope_t out %s%s\n", d ? "bf16" : "f32", whole ? ", whole qkv row" : "");
+        assert_true(tb_err_cols(&y, c0, cols, "rotated into out") < (d ? 5e-3 : TOL_FP32));
+        assert_true(tb_err(&x, "x (only read)") == 0);
+        tb_free(&x);
+        tb_free(&y);
+    }
+    pseqs_free(&s);
+}
+
+/* xent_fused_t: float32 or bf16 logits, dlogits float32 or bf16 (the LM head's) */
+static void test_xent_fused_t(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("xent_fused_t");
+    int T = 301, V = 256;
+    int32_t *tgt = malloc((size_t)T * sizeof *tgt);
+    for (int t = 0; t < T; t++) tgt[t] = (int32_t)((t * 37 + 11) % V);
+    itwin target = itw_from(tgt, (size_t)T);
+    for (int i = 0; i < 4; i++) {
+        hn_dtype dz = i & 1 ? HN_BF16 : HN_F32, dd = i & 2 ? HN_BF16 : HN_F32;
+        tbuf z = tb_scaled(dz, T, V, V, 3.0, &r), d = tb_normal(dd, T, V, V, &r);
+        twin loss = tw_zero((size_t)T);
+        hn_xent_params pc = {tv(&z, 0), target.c, loss.c, tv(&d, 0), 1.0f / T};
+        hn_xent_params pg = {tv(&z, 1), target.g, loss.g, tv(&d, 1), 1.0f / T};
+        assert_int_equal(P_CPU->xent_fused_t(P_CPU, &pc), 0);
+        assert_int_equal(P_GPU->xent_fused_t(P_GPU, &pg), 0);
+        printf(" xent_fused_t logits %d dlogits %d\n", dz, dd);
+        assert_true(tw_err(&loss, "loss") < TOL_FP32);
+        assert_true(tb_err(&d, "dlogits (overwritten)") < (dd == HN_BF16 ? 5e-3 : TOL_FP32));
+        tb_free(&z);
+        tb_free(&d);
+        tw_free(&loss);
+    }
+    itw_free(&target);
+    free(tgt);
 }
 
 /* attention_t: q, k, v slices of one qkv buffer (bf16 on the mma path at head_dim 64,
@@ -185,13 +241,75 @@ static void test_attention_t(void **st) {
     attention_t_case(HN_F32, HN_BF16, 16, -1);
 }
 
+/* the typed RMSNorm ops: x float32 or bf16 (the fused op's residual float32, its branch
+ * either), y and the optional y2 in any dtype (y a column slice of a wider buffer), the
+ * backward's dy either, dx float32 with an optional bf16 copy. D = 512 runs the
+ * eight-wide kernels, D = 100 the scalar ones. */
+static void rmsnorm_t_case(int fused, hn_dtype dx_in, hn_dtype dy_out, int with_y2, int D) {
+    hn_rng r = tb_fresh("rmsnorm_t");
+    int T = 203, yld = D + 8;
+    tbuf x = tb_normal(fused ? HN_F32 : dx_in, T, D, D, &r);
+    tbuf br = tb_normal(dx_in, T, D, D, &r), y = tb_normal(dy_out, T, D, yld, &r);
+    tbuf y2 = tb_normal(dy_out == HN_BF16 ? HN_F32 : HN_BF16, T, D, D, &r);
+    tbuf dy = tb_normal(dy_out, T, D, D, &r), dx = tb_normal(HN_F32, T, D, D, &r);
+    tbuf dx2 = tb_normal(HN_BF16, T, D, D, &r);
+    twin w = tw_normal((size_t)D, 1.0, &r), rstd = tw_zero((size_t)T), dw = tw_normal((size_t)D, 1.0, &r);
+    hn_rmsnorm_params p[2];
+    for (int i = 0; i < 2; i++)
+        p[i] = (hn_rmsnorm_params){.x = tv(&x, i), .branch = fused ? tv(&br, i) : (hn_tensor){0},
+                                   .w = i ? w.g : w.c, .rstd = i ? rstd.g : rstd.c, .eps = 1e-5f,
+                                   .y = hn_tensor_cols(tv(&y, i), 0, D),
+                                   .y2 = with_y2 ? tv(&y2, i) : (hn_tensor){0}, .dy = tv(&dy, i),
+                                   .dx = tv(&dx, i), .dw = i ? dw.g : dw.c,
+                                   .dx2 = with_y2 ? tv(&dx2, i) : (hn_tensor){0}};
+    if (fused) {
+        assert_int_equal(P_CPU->add_rmsnorm_forward_t(P_CPU, &p[0]), 0);
+        assert_int_equal(P_GPU->add_rmsnorm_forward_t(P_GPU, &p[1]), 0);
+    } else {
+        assert_int_equal(P_CPU->rmsnorm_forward_t(P_CPU, &p[0]), 0);
+        assert_int_equal(P_GPU->rmsnorm_forward_t(P_GPU, &p[1]), 0);
+    }
+    printf(" %s x/branch %d y/dy %d y2/dx2 %d D %d\n", fused ? "add_rmsnorm_t" : "rmsnorm_t",
+           dx_in, dy_out, with_y2, D);
+    /* same inputs, same float32 arithmetic: a bf16 output may differ by one rounding step */
+    double tol = dy_out == HN_BF16 || with_y2 ? 5e-3 : TOL_FP32;
+    if (fused) assert_true(tb_err(&x, "residual x + branch") < TOL_FP32);
+    assert_true(tw_err(&rstd, "rstd") < TOL_FP32);
+    assert_true(tb_err_cols(&y, 0, D, "y") < tol);
+    if (with_y2) assert_true(tb_err(&y2, "y2") < tol);
+    /* the backward on the cpu's x and rstd on both sides: its error is its own */
+    P_GPU->upload(x.g, x.c, (size_t)T * D * hn_dtype_size(x.dtype));
+    P_GPU->upload(rstd.g, rstd.c, (size_t)T * sizeof(float));
+    assert_int_equal(P_CPU->rmsnorm_backward_t(P_CPU, &p[0]), 0);
+    assert_int_equal(P_GPU->rmsnorm_backward_t(P_GPU, &p[1]), 0);
+    assert_true(tb_err(&dx, "dx (accumulated)") < TOL_FP32);
+    assert_true(tw_err(&dw, "dw (accumulated)") < TOL_FP32);
+    if (with_y2) assert_true(tb_err(&dx2, "dx2 (dx rounded)") < 5e-3);
+    tbuf *bufs[] = {&x, &br, &y, &y2, &dy, &dx, &dx2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) tb_free(bufs[i]);
+    tw_free(&w);
+    tw_free(&rstd);
+    tw_free(&dw);
+}
+
+static void test_rmsnorm_t(void **st) {
+    (void)st;
+    for (int D = 100; D <= 512; D += 412)
+        for (int fused = 0; fused < 2; fused++)
+            for (int i = 0; i < 8; i++)
+                rmsnorm_t_case(fused, i & 1 ? HN_BF16 : HN_F32, i & 2 ? HN_BF16 : HN_F32, i >> 2, D);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_t),
         cmocka_unit_test(test_swiglu_t),
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_rope_t),
+        cmocka_unit_test(test_rope_t_out),
+        cmocka_unit_test(test_xent_fused_t),
         cmocka_unit_test(test_attention_t),
+        cmocka_unit_test(test_rmsnorm_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -246,6 +246,62 @@ static void test_cosine_routing(void **state) {
     layout_free(&L);
 }
 
+
+/* cosine_routing_backward_t: overwrites dq and dk whole (rows no pair reaches are zero),
+ * bit for bit the accumulating op into zeroed rows on float32 views of its stride, the
+ * same values rounded once in bf16 ones (the routing projections' operands) */
+static void test_cosine_routing_backward_t(void **state) {
+    (void)state;
+    hn_rng rng;
+    hn_rng_seed(&rng, 102);
+    layout L;
+    layout_init(&L, &rng);
+    int T = L.T, ld = 2 * D_RT;
+    size_t n = (size_t)T * ld;
+    float *qk = falloc(n), *dp = falloc(T), *want = falloc(n), *got = falloc(n);
+    fill_normal(qk, n, 1.0, &rng);
+    fill_normal(dp, T, 1.0, &rng);
+    ops()->cosine_routing_backward(want, want + D_RT, dp, qk, qk + D_RT, ld, &L.outer, D_RT);
+    fill_normal(got, n, 1.0, &rng); /* stale contents: overwritten */
+    hn_tensor all = {got, HN_F32, T, ld, ld};
+    assert_int_equal(ops()->cosine_routing_backward_t(hn_tensor_cols(all, 0, D_RT),
+                                                      hn_tensor_cols(all, D_RT, D_RT), dp, qk,
+                                                      qk + D_RT, ld, &L.outer, D_RT),
+                     0);
+    assert_memory_equal(got, want, n * sizeof(float));
+    /* packed views of another stride, float32 and bf16 */
+    float *dq = falloc((size_t)T * D_RT), *dk = falloc((size_t)T * D_RT);
+    uint16_t *dq16 = malloc((size_t)T * D_RT * 2), *dk16 = malloc((size_t)T * D_RT * 2);
+    fill_normal(dq, (size_t)T * D_RT, 1.0, &rng);
+    assert_int_equal(ops()->cosine_routing_backward_t(hn_tensor_f32(dq, T, D_RT), hn_tensor_f32(dk, T, D_RT),
+                                                      dp, qk, qk + D_RT, ld, &L.outer, D_RT),
+                     0);
+    assert_int_equal(ops()->cosine_routing_backward_t(hn_tensor_of(dq16, HN_BF16, T, D_RT),
+                                                      hn_tensor_of(dk16, HN_BF16, T, D_RT), dp, qk,
+                                                      qk + D_RT, ld, &L.outer, D_RT),
+                     0);
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < D_RT; d++) {
+            float wq = want[(size_t)t * ld + d], wk = want[(size_t)t * ld + D_RT + d];
+            size_t i = (size_t)t * D_RT + d;
+            assert_true(dq[i] == wq && dk[i] == wk);
+            assert_int_equal(dq16[i], hn_bf16_from_f32(wq));
+            assert_int_equal(dk16[i], hn_bf16_from_f32(wk));
+        }
+    assert_int_equal(ops()->cosine_routing_backward_t(hn_tensor_f32(dq, T - 1, D_RT), hn_tensor_f32(dk, T, D_RT),
+                                                      dp, qk, qk + D_RT, ld, &L.outer, D_RT),
+                     -1);
+    free(qk);
+    free(dp);
+    free(want);
+    free(got);
+    free(dq);
+    free(dk);
+    free(dq16);
+    free(dk16);
+    layout_free(&L);
+}
+
 /* ------------------------------------------------------------------ sigmoid routing */
 
 typedef struct sig_ctx {
@@ -638,6 +694,7 @@ static void test_add_scalar(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_complete), cmocka_unit_test(test_cosine_routing),
+        cmocka_unit_test(test_cosine_routing_backward_t),
         cmocka_unit_test(test_sigmoid_routing), cmocka_unit_test(test_threshold),
         cmocka_unit_test(test_downsample),     cmocka_unit_test(test_ema), cmocka_unit_test(test_ema_clamps_p),
         cmocka_unit_test(test_upsample),       cmocka_unit_test(test_widen_narrow),

@@ -214,7 +214,7 @@ static void test_dc_identity_init(void **state) {
         int T = P.seqs.total;
         float *x = falloc((size_t)T * D_DC), *p = falloc(T);
         fill_normal(x, (size_t)T * D_DC, 1.0, &rng);
-        hn_chunker_ctx ctx = {be, &P.seqs, NULL};
+        hn_chunker_ctx ctx = {be, &P.seqs, NULL, {0}};
         assert_int_equal(I.lib.plugin->forward(I.self, &ctx, x, p, &err), HN_OK);
         /* identity projections: p[t] = (1 - cos(x[t], x[t-1])) / 2 */
         for (int t = 0; t < T; t++) {
@@ -245,7 +245,7 @@ typedef struct dc_ctx {
 static double dc_loss(void *v) {
     dc_ctx *c = v;
     hn_error err;
-    hn_chunker_ctx ctx = {hn_backend_cpu(), &c->P->seqs, NULL};
+    hn_chunker_ctx ctx = {hn_backend_cpu(), &c->P->seqs, NULL, {0}};
     assert_int_equal(c->I->lib.plugin->forward(c->I->self, &ctx, c->x, c->p, &err), HN_OK);
     return dot_f64(c->p, c->probe, c->P->seqs.total);
 }
@@ -271,7 +271,7 @@ static void check_dc_grads(inst *I, packed *P, hn_rng *rng, const char *tag) {
         memcpy(I->params[i].grad, g0[i], n * sizeof(float));
     }
     hn_error err;
-    hn_chunker_ctx ctx = {hn_backend_cpu(), &P->seqs, NULL};
+    hn_chunker_ctx ctx = {hn_backend_cpu(), &P->seqs, NULL, {0}};
     assert_int_equal(I->lib.plugin->backward(I->self, &ctx, c.probe, dx, &err), HN_OK);
     for (size_t i = 0; i < nx; i++) dx[i] -= dx0[i];
     char what[96];
@@ -311,7 +311,7 @@ static void test_dc_cosine(void **state) {
     /* orientation of the reference H-Net: p[t] = (1 - cos(Wq x[t-1], Wk x[t])) / 2 */
     float *x = falloc((size_t)T * D_DC), *p = falloc(T);
     fill_normal(x, (size_t)T * D_DC, 1.0, &rng);
-    hn_chunker_ctx ctx = {hn_backend_cpu(), &P.seqs, NULL};
+    hn_chunker_ctx ctx = {hn_backend_cpu(), &P.seqs, NULL, {0}};
     assert_int_equal(I.lib.plugin->forward(I.self, &ctx, x, p, &err), HN_OK);
     for (int t = 1; t < T; t++) {
         if (is_start(&P, t)) continue;
@@ -324,7 +324,7 @@ static void test_dc_cosine(void **state) {
     packed Q;
     const int other[2] = {5, 3};
     packed_init(&Q, other, 2);
-    hn_chunker_ctx bad = {hn_backend_cpu(), &Q.seqs, NULL};
+    hn_chunker_ctx bad = {hn_backend_cpu(), &Q.seqs, NULL, {0}};
     assert_int_equal(I.lib.plugin->backward(I.self, &bad, p, x, &err), HN_ERR);
     assert_non_null(strstr(err.msg, "rows"));
 
@@ -333,6 +333,52 @@ static void test_dc_cosine(void **state) {
     free(p);
     free(P.pos);
     free(Q.pos);
+    inst_free(&I);
+}
+
+/* x_typed (the runtime's bf16 copy of x): the routing projections read it instead of x,
+ * forward and backward, so p and the projections' gradients are those of x rounded */
+static void test_dc_reads_x_typed(void **state) {
+    (void)state;
+    hn_error err;
+    inst I;
+    assert_int_equal(inst_create(&I, "dc", DC_DEFAULTS, D_DC, &err), HN_OK);
+    hn_rng rng;
+    hn_rng_seed(&rng, 203);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < D_DC * D_DC; j++)
+            I.params[i].value[j] += (float)(0.4 * hn_rng_normal(&rng));
+    packed P;
+    packed_init(&P, LENS, 3);
+    int T = P.seqs.total;
+    size_t n = (size_t)T * D_DC, nw = (size_t)D_DC * D_DC;
+    float *x = falloc(n), *xr = falloc(n), *p1 = falloc(T), *p2 = falloc(T), *dp = falloc(T);
+    float *dx = falloc(n), *g1 = falloc(2 * nw);
+    uint16_t *x16 = malloc(n * sizeof *x16);
+    fill_normal(x, n, 1.0, &rng);
+    fill_normal(dp, (size_t)T, 1.0, &rng);
+    for (size_t i = 0; i < n; i++) {
+        x16[i] = hn_bf16_from_f32(x[i]);
+        xr[i] = hn_bf16_to_f32(x16[i]);
+    }
+    /* the rounded x as float32 */
+    hn_chunker_ctx ctx = {hn_backend_cpu(), &P.seqs, NULL, {0}};
+    assert_int_equal(I.lib.plugin->forward(I.self, &ctx, xr, p1, &err), HN_OK);
+    for (int i = 0; i < 2; i++) memset(I.params[i].grad, 0, nw * sizeof(float));
+    assert_int_equal(I.lib.plugin->backward(I.self, &ctx, dp, dx, &err), HN_OK);
+    for (int i = 0; i < 2; i++) memcpy(g1 + i * nw, I.params[i].grad, nw * sizeof(float));
+    /* x itself with the rounded copy beside it */
+    ctx.x_typed = hn_tensor_of(x16, HN_BF16, T, D_DC);
+    assert_int_equal(I.lib.plugin->forward(I.self, &ctx, x, p2, &err), HN_OK);
+    assert_memory_equal(p1, p2, (size_t)T * sizeof(float));
+    hn_chunker_ctx bwd = {hn_backend_cpu(), &P.seqs, NULL, {0}}; /* forward only */
+    for (int i = 0; i < 2; i++) memset(I.params[i].grad, 0, nw * sizeof(float));
+    assert_int_equal(I.lib.plugin->backward(I.self, &bwd, dp, dx, &err), HN_OK);
+    for (int i = 0; i < 2; i++) assert_memory_equal(g1 + i * nw, I.params[i].grad, nw * sizeof(float));
+    float *bufs[] = {x, xr, p1, p2, dp, dx, g1};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(x16);
+    free(P.pos);
     inst_free(&I);
 }
 
@@ -362,7 +408,7 @@ static void test_dc_linear(void **state) {
     int T = P.seqs.total;
     float *x = falloc((size_t)T * D_DC), *p = falloc(T);
     fill_normal(x, (size_t)T * D_DC, 1.0, &rng);
-    hn_chunker_ctx ctx = {hn_backend_cpu(), &P.seqs, NULL};
+    hn_chunker_ctx ctx = {hn_backend_cpu(), &P.seqs, NULL, {0}};
     assert_int_equal(I.lib.plugin->forward(I.self, &ctx, x, p, &err), HN_OK);
     for (int t = 0; t < T; t++) {
         double logit = I.params[1].value[0];
@@ -429,7 +475,7 @@ static float *run_rule(inst *I, packed *P, const char *const *texts) {
     float *x = falloc((size_t)T * 4), *p = falloc(T), *dx = falloc((size_t)T * 4);
     for (int t = 0; t < T; t++) p[t] = -1; /* every entry must be written */
     hn_error err;
-    hn_chunker_ctx ctx = {hn_backend_cpu(), &P->seqs, bytes};
+    hn_chunker_ctx ctx = {hn_backend_cpu(), &P->seqs, bytes, {0}};
     assert_int_equal(I->lib.plugin->forward(I->self, &ctx, x, p, &err), HN_OK);
     assert_false(I->lib.plugin->differentiable);
     assert_int_equal(I->np, 0);
@@ -509,6 +555,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dc_identity_init), cmocka_unit_test(test_dc_cosine),
         cmocka_unit_test(test_dc_linear),        cmocka_unit_test(test_dc_config),
+        cmocka_unit_test(test_dc_reads_x_typed),
         cmocka_unit_test(test_space),            cmocka_unit_test(test_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

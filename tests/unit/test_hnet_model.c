@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "support/gradcheck.h"
 #include "core/phase.h"
 #include "model/model.h"
@@ -313,9 +314,69 @@ static void test_phase_split(void **state) {
     free(f);
 }
 
+
+static double rel_l2(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* The whole step on bf16 activations (the cpu's switch for what cuda does): the norms
+ * hand bf16 copies to the LM head (out16), the routing and residual projections (the
+ * encoder's out16) and the residual projection's backward (the decoder's din16), the
+ * loss writes bf16 dlogits; loss and every gradient stay within bf16 rounding of the
+ * float32 step, and differ from it (the bf16 path ran). Routing held, so both steps
+ * chunk alike. */
+static void test_bf16_activations_whole_model(void **state) {
+    (void)state;
+    static fixture f;
+    cJSON *cfg = two_stage_config(NULL);
+    float *g32 = NULL;
+    double loss32 = 0;
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        hn_cpu_set_stash_bf16(bf16);
+        build(&f, cfg, 41);
+        randomise_params(&f, 42);
+        hn_model_hold_routing(&f.m, 1);
+        reference_forward_backward(&f);
+        double loss = model_loss(&f);
+        hn_cpu_set_stash_bf16(0);
+        size_t P = f.m.params.total;
+        hn_stage *outer = &f.m.backbone;
+        if (!bf16) {
+            g32 = malloc(P * sizeof(float));
+            memcpy(g32, f.m.params.grads, P * sizeof(float));
+            loss32 = loss;
+            assert_null(outer->decoder.out16);
+            assert_null(outer->encoder.out16);
+        } else {
+            assert_non_null(outer->decoder.out16);   /* the LM head's operand */
+            assert_non_null(outer->encoder.out16);   /* routing, residual projection */
+            assert_non_null(outer->decoder.d_resid16);
+            double eg = rel_l2(f.m.params.grads, g32, P);
+            for (int i = 0; getenv("HN_TEST_VERBOSE") && i < f.m.params.n; i++) {
+                hn_param_entry *e = &f.m.params.entries[i];
+                printf("  %-50s %.2e\n", e->p.name,
+                       rel_l2(f.m.params.grads + e->offset, g32 + e->offset, e->numel));
+            }
+            printf("bf16 activations, whole model: parameter gradients %.2e\n", eg);
+            assert_true(eg > 0 && eg < 5e-2);
+            printf("bf16 activations, whole model: loss %.6f (float32 %.6f)\n", loss, loss32);
+            assert_true(loss != loss32 && fabs(loss - loss32) < 1e-2 * fabs(loss32));
+        }
+        hn_model_free(&f.m);
+    }
+    free(g32);
+    cJSON_Delete(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phase_split),
+        cmocka_unit_test(test_bf16_activations_whole_model),
         cmocka_unit_test(test_stage_stats_and_names),
         cmocka_unit_test(test_gradcheck_two_stage_no_ste),
         cmocka_unit_test(test_gradcheck_two_stage_mean_pool_no_smoothing),

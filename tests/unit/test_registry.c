@@ -20,6 +20,8 @@ static void fake_bind(void *self, const hn_param *p) {}
 static int fake_forward(void *self, const hn_layer_ctx *c, const float *x, float *y, hn_error *e) { return HN_OK; }
 static int fake_backward(void *self, const hn_layer_ctx *c, const float *d, float *dx, hn_error *e) { return HN_OK; }
 static double fake_flops(void *self, const int32_t *l, int n) { return 0; }
+static int fake_forward_t(void *self, const hn_layer_ctx *c, hn_tensor x, float *y, hn_error *e) { return HN_OK; }
+static int fake_backward_t(void *self, const hn_layer_ctx *c, hn_tensor d, float *dx, hn_error *e) { return HN_OK; }
 
 static const hn_letter_def fake_letters[] = {{'q', "fake", NULL}};
 
@@ -45,9 +47,12 @@ static void expect_add_error(const hn_layer_plugin *p, const char *needle) {
 static void test_table_errors(void **state) {
     hn_layer_plugin p = fake_plugin();
     p.abi_version = HN_LAYER_ABI_VERSION + 1;
-    expect_add_error(&p, "fake (fake.so): layer ABI version 4 is newer than this hnet's (version 3)");
+    expect_add_error(&p, "fake (fake.so): layer ABI version 5 is newer than this hnet's (version 4)");
     p.abi_version = 2;
-    expect_add_error(&p, "layer ABI version 2 is older than this hnet accepts (versions 3 to 3)");
+    expect_add_error(&p, "layer ABI version 2 is older than this hnet accepts (versions 3 to 4)");
+    p = fake_plugin();
+    p.forward_t = fake_forward_t;
+    expect_add_error(&p, "fake (fake.so): its table has 'forward_t' without 'backward_t'");
     p = fake_plugin();
     p.backward = NULL;
     expect_add_error(&p, "fake (fake.so): its table has no 'backward'");
@@ -90,6 +95,30 @@ static void test_abi_adopt(void **state) {
                                  "against this one");
     assert_int_equal(hn_abi_adopt(&v, 0, &cur, &got, sizeof got, "g", "g.so", &err), HN_ERR);
     assert_non_null(strstr(err.msg, "layer ABI version 0 is older than this hnet accepts (versions 1 to 2)"));
+}
+
+/* A version-3 table ends before the typed hooks: whatever follows it in memory is not
+ * read as them (the runtime calls forward and backward); a version-4 one keeps them. */
+static void test_layer_abi_3_has_no_typed_hooks(void **state) {
+    hn_layer_plugin p = fake_plugin();
+    p.forward_t = fake_forward_t; /* stands for bytes past a version-3 table's end */
+    p.backward_t = fake_backward_t;
+    p.abi_version = 3;
+    hn_registry reg;
+    hn_error err = {{0}};
+    hn_registry_init(&reg);
+    assert_int_equal(hn_registry_add(&reg, &p, "fake.so", &err), HN_OK);
+    const hn_layer_plugin *got = hn_registry_find(&reg, "fake");
+    assert_null(got->forward_t);
+    assert_null(got->backward_t);
+    hn_registry_close(&reg);
+    p.abi_version = 4;
+    hn_registry_init(&reg);
+    assert_int_equal(hn_registry_add(&reg, &p, "fake.so", &err), HN_OK);
+    got = hn_registry_find(&reg, "fake");
+    assert_ptr_equal(got->forward_t, fake_forward_t);
+    assert_ptr_equal(got->backward_t, fake_backward_t);
+    hn_registry_close(&reg);
 }
 
 /* The registry reads its own copy of a table, so the caller's may go away. */
@@ -151,6 +180,7 @@ static void test_default_search(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_layer_abi_3_has_no_typed_hooks),
         cmocka_unit_test(test_abi_adopt),
         cmocka_unit_test(test_table_is_copied),
         cmocka_unit_test(test_duplicates),

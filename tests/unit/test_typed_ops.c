@@ -152,6 +152,76 @@ static void test_swiglu_t(void **state) {
     free(dgu16);
 }
 
+/* rope_t with an output view: x only read; out gets every column, the rotated dims as
+ * the in-place op makes them and the rest copied, rounded once when bf16 */
+static void test_rope_t_out(void **state) {
+    (void)state;
+    hn_rng r;
+    hn_rng_seed(&r, 15);
+    int T = 6, heads = 2, hd = 8, cols = heads * hd + 3; /* 3 columns past the heads */
+    size_t n = (size_t)T * cols;
+    float *x = normal(n, &r), *x0 = falloc(n), *want = falloc(n), *out = falloc(n);
+    memcpy(x0, x, n * sizeof(float));
+    memcpy(want, x, n * sizeof(float));
+    int32_t pos[6] = {0, 1, 2, 0, 5, 9};
+    be->rope(want, cols, T, heads, hd, 6, pos, 10000.0f, 1);
+    hn_rope_params p = {.x = hn_tensor_f32(x, T, cols), .heads = heads, .head_dim = hd,
+                        .rot_dim = 6, .pos = pos, .theta = 10000.0f, .inverse = 1,
+                        .out = hn_tensor_f32(out, T, cols)};
+    assert_int_equal(be->rope_t(be, &p), 0);
+    assert_memory_equal(out, want, n * sizeof(float));
+    assert_memory_equal(x, x0, n * sizeof(float)); /* only read */
+    uint16_t *o16 = malloc(n * sizeof *o16);
+    p.out = hn_tensor_of(o16, HN_BF16, T, cols);
+    assert_int_equal(be->rope_t(be, &p), 0);
+    for (size_t i = 0; i < n; i++) assert_int_equal(o16[i], hn_bf16_from_f32(want[i]));
+    p.out.rows = T - 1;
+    assert_int_equal(be->rope_t(be, &p), -1); /* shapes differ */
+    free(x);
+    free(x0);
+    free(want);
+    free(out);
+    free(o16);
+}
+
+/* xent_fused_t: the float32 op bit for bit on float32 views; a bf16 dlogits is the
+ * float32 one rounded once, bf16 logits are read widened */
+static void test_xent_fused_t(void **state) {
+    (void)state;
+    hn_rng r;
+    hn_rng_seed(&r, 16);
+    int T = 5, V = 11;
+    size_t n = (size_t)T * V;
+    float *z = normal(n, &r), *d1 = falloc(n), *d2 = normal(n, &r), *l1 = falloc(T), *l2 = falloc(T);
+    int32_t tgt[5] = {0, 10, 3, 3, 7};
+    be->xent_fused(l1, d1, z, tgt, T, V, 0.25f);
+    hn_xent_params p = {.logits = hn_tensor_f32(z, T, V), .target = tgt, .loss = l2,
+                        .dlogits = hn_tensor_f32(d2, T, V), .scale = 0.25f};
+    assert_int_equal(be->xent_fused_t(be, &p), 0);
+    assert_memory_equal(d1, d2, n * sizeof(float)); /* overwritten, not accumulated */
+    assert_memory_equal(l1, l2, T * sizeof(float));
+    uint16_t *d16 = malloc(n * sizeof *d16), *z16 = malloc(n * sizeof *z16);
+    p.dlogits = hn_tensor_of(d16, HN_BF16, T, V);
+    assert_int_equal(be->xent_fused_t(be, &p), 0);
+    for (size_t i = 0; i < n; i++) assert_int_equal(d16[i], hn_bf16_from_f32(d1[i]));
+    for (size_t i = 0; i < n; i++) {
+        z16[i] = hn_bf16_from_f32(z[i]);
+        z[i] = hn_bf16_to_f32(z16[i]);
+    }
+    be->xent_fused(l1, d1, z, tgt, T, V, 0.25f);
+    p.logits = hn_tensor_of(z16, HN_BF16, T, V);
+    p.dlogits = hn_tensor_f32(d2, T, V);
+    assert_int_equal(be->xent_fused_t(be, &p), 0);
+    assert_memory_equal(d1, d2, n * sizeof(float));
+    assert_memory_equal(l1, l2, T * sizeof(float));
+    p.dlogits.cols = V - 1;
+    assert_int_equal(be->xent_fused_t(be, &p), -1);
+    float *bufs[] = {z, d1, d2, l1, l2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    free(d16);
+    free(z16);
+}
+
 static void test_convert(void **state) {
     (void)state;
     hn_rng r;
@@ -176,7 +246,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_rounding),   cmocka_unit_test(test_matmul_t_matches_v1),
         cmocka_unit_test(test_matmul_t_bf16),   cmocka_unit_test(test_swiglu_t),
-        cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_convert),         cmocka_unit_test(test_rope_t_out),
+        cmocka_unit_test(test_xent_fused_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

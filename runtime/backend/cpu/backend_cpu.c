@@ -58,6 +58,10 @@ static const hn_backend cpu_backend = {
     .moe = &hn_cpu_ops_moe,
     .attention_step = hn_cpu_attention_step,
     .sample = hn_cpu_sample,
+    .rmsnorm_forward_t = hn_cpu_rmsnorm_forward_t,
+    .add_rmsnorm_forward_t = hn_cpu_add_rmsnorm_forward_t,
+    .rmsnorm_backward_t = hn_cpu_rmsnorm_backward_t,
+    .xent_fused_t = hn_cpu_xent_fused_t,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

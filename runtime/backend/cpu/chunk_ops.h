@@ -12,6 +12,8 @@ void hn_cpu_cosine_routing_forward(float *p, const float *q, const float *k, int
                                    const hn_seqs *seqs, int D);
 void hn_cpu_cosine_routing_backward(float *dq, float *dk, const float *dp, const float *q,
                                     const float *k, int ld, const hn_seqs *seqs, int D);
+int hn_cpu_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *dp, const float *q,
+                                     const float *k, int ld, const hn_seqs *seqs, int D);
 void hn_cpu_sigmoid_routing_forward(float *p, const float *logit, const hn_seqs *seqs);
 void hn_cpu_sigmoid_routing_backward(float *dlogit, const float *dp, const float *p,
                                      const hn_seqs *seqs);

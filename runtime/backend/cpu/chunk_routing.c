@@ -5,8 +5,11 @@
  * to [0, 1] only bites through rounding (|cos| can exceed 1 by an ulp); where it does,
  * p is constant and gets no gradient, as torch.clamp. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend/cpu/chunk_ops.h"
+#include "backend/cpu/cpu_view.h"
 
 #define NORM_EPS 1e-12
 
@@ -69,6 +72,37 @@ void hn_cpu_cosine_routing_backward(float *dq, float *dk, const float *dp, const
             }
         }
     }
+}
+
+/* typed: the accumulating op into zeroed float32 rows of stride ld (dq and dk
+ * themselves when they are such views: bit for bit the float32 op), then stored */
+int hn_cpu_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *dp, const float *q,
+                                     const float *k, int ld, const hn_seqs *seqs, int D) {
+    int T = seqs->total;
+    if (dq.rows != T || dk.rows != T || dq.cols != D || dk.cols != D) return -1;
+    size_t n = (size_t)T * ld;
+    if (dq.dtype == HN_F32 && dk.dtype == HN_F32 && dq.ld == ld && dk.ld == ld) {
+        for (int t = 0; t < T; t++) {
+            memset((float *)dq.data + (size_t)t * ld, 0, (size_t)D * sizeof(float));
+            memset((float *)dk.data + (size_t)t * ld, 0, (size_t)D * sizeof(float));
+        }
+        hn_cpu_cosine_routing_backward(dq.data, dk.data, dp, q, k, ld, seqs, D);
+        return 0;
+    }
+    float *gq = calloc(n + 1, sizeof(float)), *gk = calloc(n + 1, sizeof(float));
+    int status = -1;
+    if (gq && gk) {
+        hn_cpu_cosine_routing_backward(gq, gk, dp, q, k, ld, seqs, D);
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < D; d++) {
+                hn_view_put(dq, t, d, gq[(size_t)t * ld + d]);
+                hn_view_put(dk, t, d, gk[(size_t)t * ld + d]);
+            }
+        status = 0;
+    }
+    free(gq);
+    free(gk);
+    return status;
 }
 
 void hn_cpu_sigmoid_routing_forward(float *p, const float *logit, const hn_seqs *seqs) {

@@ -26,4 +26,5 @@ const hn_ops_chunk hn_cpu_ops_chunk = {
     .copy_rows_step = hn_cpu_copy_rows_step,
     .ema_step = hn_cpu_ema_step,
     .pool_step = hn_cpu_pool_step,
+    .cosine_routing_backward_t = hn_cpu_cosine_routing_backward_t,
 };

@@ -74,6 +74,10 @@ int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p);
 int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p);
 int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *p);
 int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
+/* rmsnorm_typed.c */
+int hn_cpu_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
+int hn_cpu_add_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
+int hn_cpu_rmsnorm_backward_t(const hn_backend *be, const hn_rmsnorm_params *p);
 
 /* xent.c */
 void hn_cpu_xent_forward(float *loss, const float *logits, const int32_t *target, int T, int V);
@@ -81,6 +85,7 @@ void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *ta
                           int V, float scale);
 void hn_cpu_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
                        int T, int V, float scale);
+int hn_cpu_xent_fused_t(const hn_backend *be, const hn_xent_params *p);
 
 /* adamw.c */
 void hn_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,

@@ -3,7 +3,10 @@
  * logit range); sums of exponentials are taken in double. */
 #include <math.h>
 
+#include <stdlib.h>
+
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_view.h"
 
 /* max of the row and log(sum exp(z - max)) */
 static void row_lse(const float *z, int V, float *max_out, double *log_sum) {
@@ -48,4 +51,28 @@ void hn_cpu_xent_backward(float *dlogits, const float *logits, const int32_t *ta
 void hn_cpu_xent_fused(float *loss, float *dlogits, const float *logits, const int32_t *target,
                        int T, int V, float scale) {
     xent_rows(loss, dlogits, logits, target, T, V, scale, 0);
+}
+
+/* typed: the float32 op itself on float32 views (bit for bit), else on a widened copy of
+ * the logits with dlogits rounded once */
+int hn_cpu_xent_fused_t(const hn_backend *be, const hn_xent_params *p) {
+    (void)be;
+    int T = p->logits.rows, V = p->logits.cols;
+    if (V <= 0 || !p->loss || !p->target || p->dlogits.rows != T || p->dlogits.cols != V)
+        return -1;
+    if (p->logits.dtype == HN_F32 && p->dlogits.dtype == HN_F32 && hn_tensor_packed(p->logits) &&
+        hn_tensor_packed(p->dlogits)) {
+        hn_cpu_xent_fused(p->loss, p->dlogits.data, p->logits.data, p->target, T, V, p->scale);
+        return 0;
+    }
+    float *z = hn_cpu_widen(p->logits), *d = malloc(((size_t)T * V + 1) * sizeof(float));
+    int status = -1;
+    if (z && d) {
+        hn_cpu_xent_fused(p->loss, d, z, p->target, T, V, p->scale);
+        hn_cpu_store(p->dlogits, d, 0);
+        status = 0;
+    }
+    free(z);
+    free(d);
+    return status;
 }

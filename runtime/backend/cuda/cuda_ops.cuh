@@ -37,6 +37,17 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
 extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p);
 extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attention_params *p);
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
+/* rope_out.cu: rope_t with an output view (x only read) */
+int hn_cuda_rope_out(const hn_rope_params *p);
+/* chunk_typed.cu */
+int hn_cuda_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *dp, const float *q,
+                                      const float *k, int ld, const hn_seqs *seqs, int D);
+/* xent_typed.cu */
+extern "C" int hn_cuda_xent_fused_t(const hn_backend *be, const hn_xent_params *p);
+/* rmsnorm_typed.cu */
+extern "C" int hn_cuda_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
+extern "C" int hn_cuda_add_rmsnorm_forward_t(const hn_backend *be, const hn_rmsnorm_params *p);
+extern "C" int hn_cuda_rmsnorm_backward_t(const hn_backend *be, const hn_rmsnorm_params *p);
 /* dst = src (add = 0) or dst += src (add = 1), elementwise between any dtypes */
 void hn_cuda_view_copy(hn_tensor dst, hn_tensor src, int add);
 void hn_cuda_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,

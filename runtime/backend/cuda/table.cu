@@ -72,6 +72,10 @@ static hn_backend make_proto(void) {
     b.moe = &hn_cuda_ops_moe;
     b.attention_step = hn_cuda_attention_step;
     b.sample = hn_cuda_sample;
+    b.rmsnorm_forward_t = hn_cuda_rmsnorm_forward_t;
+    b.add_rmsnorm_forward_t = hn_cuda_add_rmsnorm_forward_t;
+    b.rmsnorm_backward_t = hn_cuda_rmsnorm_backward_t;
+    b.xent_fused_t = hn_cuda_xent_fused_t;
     return b;
 }
 
