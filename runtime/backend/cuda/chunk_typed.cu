@@ -46,7 +46,7 @@ int hn_cuda_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *d
         return -1;
     }
     if (T <= 0) return 0;
-    k_cos_bwd_t<<<(T + 7) / 8, 256>>>(view_of(dq), view_of(dk), dp, q, k, ld, seqs->pos_dev, T, D);
+    k_cos_bwd_t<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(view_of(dq), view_of(dk), dp, q, k, ld, seqs->pos_dev, T, D);
     HN_LAUNCHED("cosine_routing_backward (typed)");
     return 0;
 }

@@ -119,10 +119,10 @@ static int forward(const hn_rmsnorm_params *p, int fused, const char *name) {
                (!fused || vec8_ok(p->branch));
     unsigned blocks = (unsigned)((T + 7) / 8);
     if (by8)
-        k_rms_fwd_t<8><<<blocks, 256>>>(view_of(p->y), optional_view(p->y2), p->rstd, view_of(p->x),
+        k_rms_fwd_t<8><<<blocks, 256, 0, HN_STREAM>>>(view_of(p->y), optional_view(p->y2), p->rstd, view_of(p->x),
                                         b, p->w, T, D, p->eps, fused);
     else
-        k_rms_fwd_t<1><<<blocks, 256>>>(view_of(p->y), optional_view(p->y2), p->rstd, view_of(p->x),
+        k_rms_fwd_t<1><<<blocks, 256, 0, HN_STREAM>>>(view_of(p->y), optional_view(p->y2), p->rstd, view_of(p->x),
                                         b, p->w, T, D, p->eps, fused);
     HN_LAUNCHED(name);
     return 0;
@@ -150,12 +150,12 @@ extern "C" int hn_cuda_rmsnorm_backward_t(const hn_backend *be, const hn_rmsnorm
     bool by8 = D % 8 == 0 && vec8_ok(p->x) && vec8_ok(p->dy) && vec8_ok(p->dx) && vec8(p->dx2);
     unsigned blocks = (unsigned)((T + 7) / 8);
     dim3 grid((D + 127) / 128, (T + RMS_STRIP - 1) / RMS_STRIP);
-    k_rms_dw_t<<<grid, 128>>>(p->dw, view_of(p->dy), view_of(p->x), p->rstd, T, D);
+    k_rms_dw_t<<<grid, 128, 0, HN_STREAM>>>(p->dw, view_of(p->dy), view_of(p->x), p->rstd, T, D);
     if (by8)
-        k_rms_bwd_t<8><<<blocks, 256>>>(view_of(p->dx), optional_view(p->dx2), view_of(p->dy),
+        k_rms_bwd_t<8><<<blocks, 256, 0, HN_STREAM>>>(view_of(p->dx), optional_view(p->dx2), view_of(p->dy),
                                         view_of(p->x), p->w, p->rstd, T, D);
     else
-        k_rms_bwd_t<1><<<blocks, 256>>>(view_of(p->dx), optional_view(p->dx2), view_of(p->dy),
+        k_rms_bwd_t<1><<<blocks, 256, 0, HN_STREAM>>>(view_of(p->dx), optional_view(p->dx2), view_of(p->dy),
                                         view_of(p->x), p->w, p->rstd, T, D);
     HN_LAUNCHED("rmsnorm_backward (typed)");
     return 0;

@@ -35,7 +35,7 @@ __global__ void k_rope_out(view out, view x, int T, int cols, int heads, int hea
 int hn_cuda_rope_out(const hn_rope_params *p) {
     size_t n = (size_t)p->x.rows * (p->x.cols + p->rot_dim / 2);
     if (!n) return 0;
-    k_rope_out<<<hn_blocks(n, 256), 256>>>(view_of(p->out), view_of(p->x), p->x.rows, p->x.cols,
+    k_rope_out<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->out), view_of(p->x), p->x.rows, p->x.cols,
                                            p->heads, p->head_dim, p->rot_dim, p->pos, p->theta,
                                            p->inverse);
     HN_LAUNCHED("rope (out of place)");

@@ -92,7 +92,8 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(attention_forward) X(attention_backward) X(xent_forward) X(xent_backward) \
     X(xent_fused) X(adamw) X(stash_bf16) X(pack_bf16) X(unpack_bf16) X(activation_dtype) \
     X(matmul_t) X(swiglu_forward_t) X(swiglu_backward_t) X(convert) X(rope_t) \
-    X(attention_forward_t) X(attention_backward_t) X(attention_step) X(sample)
+    X(attention_forward_t) X(attention_backward_t) X(attention_step) X(sample) \
+    X(rmsnorm_forward_t) X(add_rmsnorm_forward_t) X(rmsnorm_backward_t) X(xent_fused_t)
 
 #define HN_CUDA_SSM_OPS(X) \
     X(conv1d_forward) X(conv1d_backward) X(ssd_workspace_floats) X(ssd_forward) \
@@ -107,7 +108,7 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(upsample_forward) X(upsample_backward) X(widen_forward) X(widen_backward) \
     X(narrow_forward) X(narrow_backward) X(sigmoid_routing_forward) \
     X(sigmoid_routing_backward) X(add_scalar) X(cosine_routing_step) \
-    X(sigmoid_routing_step) X(copy_rows_step) X(ema_step) X(pool_step)
+    X(sigmoid_routing_step) X(copy_rows_step) X(ema_step) X(pool_step) X(cosine_routing_backward_t)
 
 #define HN_CUDA_MOE_OPS(X) \
     X(route) X(route_backward) X(gather_backward) X(combine) X(combine_backward)

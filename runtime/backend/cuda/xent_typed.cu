@@ -34,7 +34,7 @@ extern "C" int hn_cuda_xent_fused_t(const hn_backend *be, const hn_xent_params *
         return -1;
     }
     if (T == 0) return 0;
-    k_xent_fused_t<<<(T + 7) / 8, 256>>>(p->loss, view_of(p->dlogits), view_of(p->logits),
+    k_xent_fused_t<<<(T + 7) / 8, 256, 0, HN_STREAM>>>(p->loss, view_of(p->dlogits), view_of(p->logits),
                                          p->target, T, V, p->scale);
     HN_LAUNCHED("xent_fused (typed)");
     return 0;
