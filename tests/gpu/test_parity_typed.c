@@ -143,18 +143,20 @@ static void test_rope_t_out(void **st) {
     static const int lens[] = {37, 1, 130};
     pseqs s;
     pseqs_make(&s, lens, 3);
-    int T = s.c.total, heads = 3, hd = 16, ld = 3 * heads * hd;
+    /* head dim 16 rotating 8 (the per-element kernel), 64 rotating 32 (the row kernel) */
+    for (int big = 0; big < 2; big++)
     for (int d = 0; d < 3; d++) {
+        int T = s.c.total, heads = 3, hd = big ? 64 : 16, rot = big ? 32 : 8, ld = 3 * heads * hd;
         int whole = d == 2, c0 = whole ? 0 : heads * hd, cols = whole ? ld : heads * hd;
         tbuf x = tb_normal(HN_F32, T, ld, ld, &r), y = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
         hn_rope_params p[2];
         for (int i = 0; i < 2; i++)
             p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), c0, cols), whole ? 2 * heads : heads, hd,
-                                    8, i ? s.pos.g : s.pos.c, 10000.0f, 1,
+                                    rot, i ? s.pos.g : s.pos.c, 10000.0f, 1,
                                     hn_tensor_cols(tv(&y, i), c0, cols)};
         assert_int_equal(P_CPU->rope_t(P_CPU, &p[0]), 0);
         assert_int_equal(P_GPU->rope_t(P_GPU, &p[1]), 0);
-        printf(" rope_t out %s%s\n", d ? "bf16" : "f32", whole ? ", whole qkv row" : "");
+        printf(" rope_t out %s%s, head dim %d\n", d ? "bf16" : "f32", whole ? ", whole qkv row" : "", hd);
         assert_true(tb_err_cols(&y, c0, cols, "rotated into out") < (d ? 5e-3 : TOL_FP32));
         assert_true(tb_err(&x, "x (only read)") == 0);
         tb_free(&x);
