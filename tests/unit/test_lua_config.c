@@ -374,7 +374,7 @@ static void test_wrong_type(void **state) {
 /* ZeRO-1 is off or on: any other value names what it takes */
 static void test_zero_takes_0_or_1(void **state) {
     EXPECT_ERROR("bad_zero.lua", "train.zero: expected 0 (each rank keeps the whole optimizer state) "
-                                 "or 1 (ZeRO-1: each rank keeps its shard)", "found 2");
+                                 "or 1 (ZeRO-1: each rank keeps its shard)", "found number 2");
 }
 
 static void test_layout_syntax(void **state) {
