@@ -4,27 +4,27 @@
 # process with the same global batch and of the plain data-parallel run: train and valid
 # BPB within 1e-5 relative (the gradient norm's squares summed per shard, then over the
 # ranks: another order of the same sums). One process with zero = 1 owns every shard and
-# trains the plain curve to the bit. Checkpoints hold the whole state (rank 0 gathers the
-# moments): stopped by SIGTERM and resumed with 2 ranks, the curve is, to the bit, the
+# trains the plain curve to the bit. Checkpoints hold the whole state (the moments
+# gathered), the plain -np 2 run's to the bit: stopped by SIGTERM and resumed with 2 ranks, the curve is, to the bit, the
 # uninterrupted ZeRO-1 run's.
 . tests/e2e/lib.sh
 . tests/e2e/dist_lib.sh
 TOL=1e-5
-STEPS=24
+STEPS=24 # the stopped and resumed run's (the curves' runs take the fixture's 12)
 
-HNET_DIST_CKPT="$TMP/ck1" $HNET run $DIST_LUA --steps $STEPS --db "$TMP/one.db" --quiet >"$TMP/out" 2>&1 ||
+HNET_DIST_CKPT="$TMP/ck1" $HNET run $DIST_LUA --db "$TMP/one.db" --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "the one-process run failed"; }
-HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ck1z" $HNET run $DIST_LUA --steps $STEPS --db "$TMP/onez.db" --quiet >"$TMP/out" 2>&1 ||
+HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ck1z" $HNET run $DIST_LUA --db "$TMP/onez.db" --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "the one-process zero = 1 run failed"; }
 curve "$TMP/one.db" >"$TMP/c1"
 curve "$TMP/onez.db" >"$TMP/c1z"
 cmp -s "$TMP/c1" "$TMP/c1z" || { diff "$TMP/c1" "$TMP/c1z" | head; fail "zero = 1 in one process trains another curve"; }
 echo "ok: one process, zero = 1: $(wc -l <"$TMP/c1") metric rows identical to zero = 0"
 
-HNET_DIST_CKPT="$TMP/ck2" $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/np2.db" --quiet >"$TMP/out" 2>&1 ||
+HNET_DIST_CKPT="$TMP/ck2" $MPIRUN -np 2 $HNET run $DIST_LUA --db "$TMP/np2.db" --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "mpirun -np 2 without ZeRO-1 failed"; }
 for np in 2 3; do
-    HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ckz$np" $MPIRUN -np $np $HNET run $DIST_LUA --steps $STEPS --db "$TMP/z$np.db" >"$TMP/out" 2>&1 ||
+    HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ckz$np" $MPIRUN -np $np $HNET run $DIST_LUA --db "$TMP/z$np.db" >"$TMP/out" 2>&1 ||
         { cat "$TMP/out"; fail "mpirun -np $np with ZeRO-1 failed"; }
     grep -q "e2e-dist: ZeRO-1: rank 0 keeps the optimizer state of [0-9]* of [0-9]* parameter floats" "$TMP/out" ||
         { cat "$TMP/out"; fail "-np $np: no note of the optimizer's shard"; }
@@ -36,22 +36,29 @@ for np in 2 3; do
         fail "-np $np ZeRO-1: BPB differs from -np 2 without it by $d2 relative (tolerance $TOL)"
     echo "ok: -np $np ZeRO-1: BPB within $d of one process, $d2 of -np 2 without ZeRO-1 (tolerance $TOL)"
 done
-# the checkpoints are whole: the same tensors, moments included, as the plain run's
-python3 - "$TMP/ck2" "$TMP/ckz2" <<'PY' || fail "ZeRO-1's checkpoint is not a whole one"
+# the checkpoints are whole: every tensor, the moments gathered from the shards included,
+# the bits of the plain 2-rank run's (the same sums of two ranks, the same updates)
+python3 - "$TMP/ck2" "$TMP/ckz2" <<'PY' || fail "ZeRO-1's checkpoint is not the plain run's"
 import json, struct, sys, glob
-def names(d):
+def tensors(d):
     f = sorted(glob.glob(d + "/*/step-*.safetensors"))[-1]
     with open(f, "rb") as h:
         n = struct.unpack("<Q", h.read(8))[0]
-        head = json.loads(h.read(n))
-    return {k: v["shape"] for k, v in head.items() if k != "__metadata__"}
-a, b = names(sys.argv[1]), names(sys.argv[2])
-assert a == b, (set(a) ^ set(b))
-print("ok: ZeRO-1's last checkpoint holds the plain run's %d tensors" % len(a))
+        head, data = json.loads(h.read(n)), h.read()
+    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in head.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert set(a) == set(b), set(a) ^ set(b)
+assert any(k.startswith("optimizer.exp_avg_sq.") for k in a), "no moments in the checkpoint"
+differ = [k for k in a if a[k] != b[k]]
+assert not differ, "tensors differ: %s" % differ[:5]
+print("ok: ZeRO-1's last checkpoint holds the plain -np 2 run's %d tensors, bit for bit" % len(a))
 PY
 
 # stopped by SIGTERM to rank 1 after the first checkpoint, resumed with 2 ranks
 export HNET_DIST_ZERO=1 HNET_TEST_TAG="dist-zero-$$"
+export HNET_DIST_CKPT="$TMP/ck-a"
+$MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/a.db" --quiet >"$TMP/out" 2>&1 ||
+    { cat "$TMP/out"; fail "the uninterrupted 2-rank ZeRO-1 run failed"; }
 export HNET_DIST_CKPT="$TMP/ck-b"
 $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/b.db" --quiet >"$TMP/out" 2>&1 &
 M=$!
@@ -66,7 +73,7 @@ step=$(sqlite3 "$TMP/b.db" "select max(step) from metrics")
 [ "$step" -lt $STEPS ] || fail "the run reached its last step before the signal"
 $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/b.db" --resume --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "the 2-rank ZeRO-1 resume failed"; }
-curve "$TMP/z2.db" >"$TMP/ca"
+curve "$TMP/a.db" >"$TMP/ca"
 curve "$TMP/b.db" >"$TMP/cb"
 cmp -s "$TMP/ca" "$TMP/cb" || { diff "$TMP/ca" "$TMP/cb" | head; fail "the resumed ZeRO-1 curve differs"; }
 echo "ok: ZeRO-1 stopped after step $step and resumed with 2 ranks: $(wc -l <"$TMP/ca") metric rows identical to the uninterrupted run"
