@@ -15,7 +15,9 @@
  * Everything is enqueued on the stream of the cuda backend's instance (hn_cuda_stream_of
  * the default instance, which this rank's ops use), so a collective follows the backward
  * in stream order; a host copy waits for that stream only. The gradient all-reduce runs
- * after the backward, not overlapped with it (the backward has no per-bucket hook yet). */
+ * after the backward, not overlapped with it (the backward has no per-bucket hook yet).
+ * ZeRO-1 (train.zero = 1) reduce-scatters the gradient and all-gathers the weights
+ * instead (ncclReduceScatter / ncclAllGather, and the tail ncclReduce / ncclBroadcast). */
 #include "dist/dist_backend.h"
 
 #ifndef HN_HAVE_CUDA

@@ -1,6 +1,7 @@
 /* A stand-in for libnccl.so.2 (loaded by runtime/dist/nccl.c through HNET_NCCL_LIB) that
  * behaves as a communicator of ranks holding the same values: a sum is 3 times the value
- * (as if 3 ranks), a max or a broadcast leaves it. It is non-blocking as NCCL is: each
+ * (as if 3 ranks), a max or a broadcast leaves it; ZeRO-1's reduce-scatter and reduce
+ * triple this rank's block, its all-gather leaves the buffer. It is non-blocking as NCCL is: each
  * call leaves the communicator "in progress" for a few polls. FAKE_NCCL picks a failure:
  *   old     NCCL 2.10 (too old)
  *   remote  a float all-reduce fails as if a rank on another host died (ncclRemoteError)
