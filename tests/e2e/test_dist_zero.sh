@@ -6,7 +6,8 @@
 # ranks: another order of the same sums). One process with zero = 1 owns every shard and
 # trains the plain curve to the bit. Checkpoints hold the whole state (the moments
 # gathered), the plain -np 2 run's to the bit: stopped by SIGTERM and resumed with 2 ranks, the curve is, to the bit, the
-# uninterrupted ZeRO-1 run's.
+# uninterrupted ZeRO-1 run's. A fine-tune with a frozen stage and per-stage learning-rate
+# multipliers checkpoints the plain run's bits too.
 . tests/e2e/lib.sh
 . tests/e2e/dist_lib.sh
 TOL=1e-5
@@ -38,7 +39,8 @@ for np in 2 3; do
 done
 # the checkpoints are whole: every tensor, the moments gathered from the shards included,
 # the bits of the plain 2-rank run's (the same sums of two ranks, the same updates)
-python3 - "$TMP/ck2" "$TMP/ckz2" <<'PY' || fail "ZeRO-1's checkpoint is not the plain run's"
+same_checkpoint() { # DIR DIR: their newest checkpoints hold the same tensors, bit for bit
+python3 - "$1" "$2" <<'PY'
 import json, struct, sys, glob
 def tensors(d):
     f = sorted(glob.glob(d + "/*/step-*.safetensors"))[-1]
@@ -51,8 +53,22 @@ assert set(a) == set(b), set(a) ^ set(b)
 assert any(k.startswith("optimizer.exp_avg_sq.") for k in a), "no moments in the checkpoint"
 differ = [k for k in a if a[k] != b[k]]
 assert not differ, "tensors differ: %s" % differ[:5]
-print("ok: ZeRO-1's last checkpoint holds the plain -np 2 run's %d tensors, bit for bit" % len(a))
+print("ok: %s's last checkpoint holds %s's %d tensors, bit for bit" % (sys.argv[2], sys.argv[1], len(a)))
 PY
+}
+same_checkpoint "$TMP/ck2" "$TMP/ckz2" || fail "ZeRO-1's checkpoint is not the plain run's"
+
+# a fine-tune from that checkpoint with the outer stage frozen and a learning-rate
+# multiplier per stage: ZeRO-1's shards cut through parameters, each element keeps its
+# parameter's rate, decay and freezing, so the checkpoint is again the plain run's
+sed -e "s|^  seed  = 5,|  seed = 5, init = checkpoint { \"$TMP/ck2/e2e-dist\", freeze = { 0 } },|" \
+    -e "s|lr = 1e-3,|lr = 1e-3, lr_multipliers = { 2, 1, 0.5 },|" $DIST_LUA >"$TMP/ft.lua"
+grep -q "freeze = { 0 }" "$TMP/ft.lua" && grep -q "lr_multipliers" "$TMP/ft.lua" || fail "the fixture changed: no seed or lr line to edit"
+for z in 0 1; do
+    HNET_DIST_ZERO=$z HNET_DIST_CKPT="$TMP/ft$z" $MPIRUN -np 2 $HNET run "$TMP/ft.lua" --steps 4 --db "$TMP/ft$z.db" --quiet >"$TMP/out" 2>&1 ||
+        { cat "$TMP/out"; fail "the 2-rank fine-tune with zero = $z failed"; }
+done
+same_checkpoint "$TMP/ft0" "$TMP/ft1" || fail "a frozen stage and multipliers: ZeRO-1's checkpoint is not the plain run's"
 
 # stopped by SIGTERM to rank 1 after the first checkpoint, resumed with 2 ranks
 export HNET_DIST_ZERO=1 HNET_TEST_TAG="dist-zero-$$"
