@@ -144,6 +144,26 @@ int hn_dist_all_gather_floats(hn_dist *d, const hn_backend *be, float *buf, size
     return d->ops->all_gather_f32(d, buf, n, err);
 }
 
+int hn_dist_scatter_floats(hn_dist *d, const hn_backend *be, const float *whole, float *shard,
+                           size_t n, hn_error *err) {
+    if (alone(d)) {
+        if (shard != whole) be->copy(shard, whole, n * sizeof(float));
+        return HN_OK;
+    }
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    return d->ops->scatter_f32(d, whole, shard, n, err);
+}
+
+int hn_dist_gather_floats(hn_dist *d, const hn_backend *be, const float *shard, float *whole,
+                          size_t n, hn_error *err) {
+    if (alone(d)) {
+        if (shard != whole) be->copy(whole, shard, n * sizeof(float));
+        return HN_OK;
+    }
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    return d->ops->gather_f32(d, shard, whole, n, err);
+}
+
 int hn_dist_cores_per_rank(const hn_dist *d) {
     cpu_set_t set;
     long online = sysconf(_SC_NPROCESSORS_ONLN);

@@ -139,6 +139,15 @@ int hn_dist_reduce_scatter_grads(hn_dist *d, const hn_backend *be, float *g, siz
 int hn_dist_all_gather_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                               hn_error *err);
 
+/* ZeRO-1's moments to and from rank 0, which alone holds them whole (the start's,
+ * loaded from a checkpoint or zero; a checkpoint's): scatter deals rank 0's `whole` (n
+ * floats; ignored elsewhere) out as each rank's `shard`; gather collects every rank's
+ * `shard` into rank 0's `whole`. The other ranks never hold more than their shard. */
+int hn_dist_scatter_floats(hn_dist *d, const hn_backend *be, const float *whole, float *shard,
+                           size_t n, hn_error *err);
+int hn_dist_gather_floats(hn_dist *d, const hn_backend *be, const float *shard, float *whole,
+                          size_t n, hn_error *err);
+
 /* Cores for each rank of this host: the cores this process may run on, shared with the
  * other ranks of the host unless the launcher bound each rank to its own (mpirun binds
  * to cores by default for up to 2 ranks, not when oversubscribed). At least 1. */

@@ -19,6 +19,9 @@ typedef struct hn_dist_ops {
      * rank's shard into its place; every rank's shard to all */
     int (*reduce_scatter_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
     int (*all_gather_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
+    /* rank 0's whole array of n floats to the ranks' shards, and back */
+    int (*scatter_f32)(hn_dist *d, const float *whole, float *shard, size_t n, hn_error *err);
+    int (*gather_f32)(hn_dist *d, const float *shard, float *whole, size_t n, hn_error *err);
     /* host memory */
     int (*sum_f64)(hn_dist *d, double *v, int n, hn_error *err);
     int (*max_i64)(hn_dist *d, int64_t *v, int n, hn_error *err);

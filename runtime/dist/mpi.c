@@ -188,6 +188,35 @@ static int all_gather_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
     return out;
 }
 
+/* rank 0's whole array to the shards (scatter) or back (gather), by MPI's v-forms */
+static int shards_to_root(hn_dist *d, const float *whole_in, float *whole_out, const float *shard_in,
+                          float *shard_out, size_t n, const char *what, hn_error *err) {
+    int *counts, *displs;
+    if (shard_counts(d, n, &counts, &displs, what, err)) return HN_ERR;
+    MPI_Request req;
+    int mine = counts[d->rank];
+    int rc = whole_out ? MPI_Igatherv(shard_in, mine, MPI_FLOAT, whole_out, counts, displs, MPI_FLOAT, 0,
+                                      impl(d)->comm, &req)
+                       : MPI_Iscatterv(whole_in, counts, displs, MPI_FLOAT, shard_out, mine, MPI_FLOAT, 0,
+                                       impl(d)->comm, &req);
+    int out = wait_one(d, rc, &req, what, err);
+    free(counts);
+    free(displs);
+    return out;
+}
+
+static int scatter_f32(hn_dist *d, const float *whole, float *shard, size_t n, hn_error *err) {
+    return shards_to_root(d, whole, NULL, NULL, shard, n,
+                          "dealing rank 0's optimizer state out to the ranks' shards (ZeRO-1)", err);
+}
+
+static int gather_f32(hn_dist *d, const float *shard, float *whole, size_t n, hn_error *err) {
+    /* MPI reads the root's whole only on rank 0: a placeholder elsewhere */
+    float none;
+    return shards_to_root(d, NULL, whole ? whole : &none, shard, NULL, n,
+                          "gathering the optimizer state to rank 0 (ZeRO-1)", err);
+}
+
 static int broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
     return bucketed(d, buf, bytes, MPI_BYTE, (size_t)1 << 30, 0, "a broadcast from rank 0", err);
 }
@@ -216,6 +245,8 @@ static const hn_dist_ops mpi_ops = {
     .broadcast_f32 = broadcast_f32,
     .reduce_scatter_f32 = reduce_scatter_f32,
     .all_gather_f32 = all_gather_f32,
+    .scatter_f32 = scatter_f32,
+    .gather_f32 = gather_f32,
     .sum_f64 = sum_f64,
     .max_i64 = max_i64,
     .sum_max = sum_max,

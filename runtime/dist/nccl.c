@@ -73,6 +73,8 @@ typedef struct nccl_lib {
     __typeof__(ncclReduceScatter) *ReduceScatter;
     __typeof__(ncclReduce) *Reduce;
     __typeof__(ncclAllGather) *AllGather;
+    __typeof__(ncclSend) *Send;
+    __typeof__(ncclRecv) *Recv;
     __typeof__(ncclGroupStart) *GroupStart;
     __typeof__(ncclGroupEnd) *GroupEnd;
     __typeof__(ncclGetErrorString) *GetErrorString;
@@ -98,7 +100,7 @@ static int load_nccl(hn_error *err) {
     }
     SYM(GetVersion) SYM(GetUniqueId) SYM(CommInitRankConfig) SYM(CommGetAsyncError)
     SYM(CommAbort) SYM(CommDestroy) SYM(CommFinalize) SYM(AllReduce) SYM(Broadcast)
-    SYM(ReduceScatter) SYM(Reduce) SYM(AllGather)
+    SYM(ReduceScatter) SYM(Reduce) SYM(AllGather) SYM(Send) SYM(Recv)
     SYM(GroupStart) SYM(GroupEnd) SYM(GetErrorString) SYM(GetLastError)
 #undef SYM
     int v = 0;
@@ -257,6 +259,45 @@ static int all_gather_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
     return sharded(d, buf, n, 1, "the all-gather of the updated weights (ZeRO-1)", err);
 }
 
+/* Rank 0's whole array to the ranks' shards (gather = 0) or back: rank 0 sends to (or
+ * receives from) every other rank its shard, point to point in one group, and copies its
+ * own on the device; the others hold only their shard. */
+static int rooted(hn_dist *d, float *whole, float *shard, size_t n, int gather, const char *what,
+                  hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    size_t off, len;
+    hn_dist_shard(n, d->world, d->rank, &off, &len);
+    if (d->rank == 0 && len &&
+        cudaMemcpyAsync(gather ? whole : shard, gather ? shard : whole, len * sizeof(float),
+                        cudaMemcpyDeviceToDevice, m->stream) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, what, err);
+    ncclResult_t r = lib.GroupStart();
+    for (int p = 1; p < d->world && r == ncclSuccess; p++) {
+        size_t po, pl;
+        hn_dist_shard(n, d->world, p, &po, &pl);
+        if (!pl || (d->rank != 0 && d->rank != p)) continue;
+        if (d->rank == 0)
+            r = gather ? lib.Recv(whole + po, pl, ncclFloat32, p, m->comm, m->stream)
+                       : lib.Send(whole + po, pl, ncclFloat32, p, m->comm, m->stream);
+        else
+            r = gather ? lib.Send(shard, pl, ncclFloat32, 0, m->comm, m->stream)
+                       : lib.Recv(shard, pl, ncclFloat32, 0, m->comm, m->stream);
+    }
+    ncclResult_t g = lib.GroupEnd();
+    return complete(d, r != ncclSuccess ? r : g, what, err);
+}
+
+static int scatter_f32(hn_dist *d, const float *whole, float *shard, size_t n, hn_error *err) {
+    return rooted(d, (float *)whole, shard, n, 0,
+                  "dealing rank 0's optimizer state out to the ranks' shards (ZeRO-1)", err);
+}
+
+static int gather_f32(hn_dist *d, const float *shard, float *whole, size_t n, hn_error *err) {
+    return rooted(d, whole, (float *)shard, n, 1, "gathering the optimizer state to rank 0 (ZeRO-1)",
+                  err);
+}
+
 /* Host values through the device. One round: the parts packed into pinned host memory,
  * one asynchronous copy to the device, their collectives as one group, one asynchronous
  * copy back, then one wait under the watch (an event). No synchronous cudaMemcpy: it would
@@ -401,6 +442,8 @@ static const hn_dist_ops nccl_ops = {
     .broadcast_f32 = broadcast_f32,
     .reduce_scatter_f32 = reduce_scatter_f32,
     .all_gather_f32 = all_gather_f32,
+    .scatter_f32 = scatter_f32,
+    .gather_f32 = gather_f32,
     .sum_f64 = sum_f64,
     .max_i64 = max_i64,
     .sum_max = sum_max,

@@ -431,23 +431,22 @@ static int write_checkpoint(run_state *r, const hn_ckpt_settings *ckpt, const cJ
     return hn_checkpoint_write(ckpt, cfg, name, &r->model, m, v, &at, err);
 }
 
-/* ZeRO-1: the whole moments for a checkpoint, each rank's shard all-gathered into
+/* ZeRO-1: the whole moments for a checkpoint, every rank's shard gathered into rank 0's
  * buffers of the whole array (held for the write only; the checkpoint is the unsharded
- * run's). Every rank calls it. */
+ * run's). Every rank calls it; only rank 0 allocates. */
 static int gather_moments(run_state *r, float **m, float **v, hn_error *err) {
     const hn_backend *be = r->model.be;
     size_t n = r->model.params.total;
-    *m = be->alloc(n * sizeof(float));
-    *v = be->alloc(n * sizeof(float));
-    if (!*m || !*v)
-        return hn_fail(err, "rank %d: out of %s memory gathering the optimizer state (2 x %.1f MiB) "
-                            "for a checkpoint", r->dist->rank, be->name, (double)n * 4 / 1048576.0);
-    if (r->shard_len) {
-        be->copy(*m + r->shard_off, r->opt_m, r->shard_len * sizeof(float));
-        be->copy(*v + r->shard_off, r->opt_v, r->shard_len * sizeof(float));
+    if (r->lead) {
+        *m = be->alloc(n * sizeof(float));
+        *v = be->alloc(n * sizeof(float));
+        /* the others would wait in the gather: the run ends on every rank (failed_alone) */
+        if (!*m || !*v)
+            return hn_fail(err, "rank 0: out of %s memory gathering the optimizer state (2 x %.1f "
+                                "MiB) for a checkpoint", be->name, (double)n * 4 / 1048576.0);
     }
-    if (hn_dist_all_gather_floats(r->dist, be, *m, n, err) ||
-        hn_dist_all_gather_floats(r->dist, be, *v, n, err))
+    if (hn_dist_gather_floats(r->dist, be, r->opt_m, *m, n, err) ||
+        hn_dist_gather_floats(r->dist, be, r->opt_v, *v, n, err))
         return HN_ERR;
     return HN_OK;
 }
@@ -616,14 +615,15 @@ static int prepare(run_state *r, run_settings *s, hn_init *init, double *mult, c
     size_t T = (size_t)(s->batch > s->eval_batch ? s->batch : s->eval_batch) * (size_t)r->data.seq_len;
     r->tok = malloc(T * sizeof(int32_t));
     r->tgt = malloc(T * sizeof(int32_t));
-    /* ZeRO-1: the moments of the whole array until the start is shared (a checkpoint
-     * loaded, rank 0's broadcast), then of this rank's shard alone */
     r->zero = s->zero;
     r->shard_off = 0;
     r->shard_len = r->model.params.total;
     if (r->zero) hn_dist_shard(r->model.params.total, d->world, d->rank, &r->shard_off, &r->shard_len);
-    r->opt_m = be->alloc(r->model.params.total * sizeof(float));
-    r->opt_v = be->alloc(r->model.params.total * sizeof(float));
+    /* ZeRO-1: rank 0 holds the whole moments until they are dealt out (it loads them from
+     * a checkpoint); the other ranks only ever hold their shard */
+    size_t moments = r->zero && !r->lead ? (r->shard_len ? r->shard_len : 1) : r->model.params.total;
+    r->opt_m = be->alloc(moments * sizeof(float));
+    r->opt_v = be->alloc(moments * sizeof(float));
     if (!r->tok || !r->tgt || !r->opt_m || !r->opt_v)
         return hn_fail(err, "out of memory for the optimizer state");
     return HN_OK;
@@ -657,6 +657,34 @@ typedef struct start_outcome {
     hn_error err;
 } start_outcome;
 
+/* ZeRO-1: rank 0's moments of the whole array (a checkpoint's, or zero) dealt out to the
+ * ranks' shards; rank 0 then keeps its shard alone (the other ranks allocated theirs). */
+static int deal_out_moments(run_state *r, hn_error *err) {
+    const hn_backend *be = r->model.be;
+    size_t n = r->model.params.total;
+    float *m = r->opt_m, *v = r->opt_v;
+    if (r->lead) {
+        size_t bytes = (r->shard_len ? r->shard_len : 1) * sizeof(float);
+        m = be->alloc(bytes);
+        v = be->alloc(bytes);
+        if (!m || !v) {
+            if (m) be->free(m);
+            if (v) be->free(v);
+            return hn_fail(err, "rank 0: out of %s memory for its shard of the optimizer state",
+                           be->name);
+        }
+    }
+    int rc = hn_dist_scatter_floats(r->dist, be, r->opt_m, m, n, err) ||
+             hn_dist_scatter_floats(r->dist, be, r->opt_v, v, n, err);
+    if (r->lead) {
+        be->free(r->opt_m);
+        be->free(r->opt_v);
+        r->opt_m = m;
+        r->opt_v = v;
+    }
+    return rc ? HN_ERR : HN_OK;
+}
+
 static int share_start(run_state *r, int *rc, int *resumed, hn_ckpt_train *pos,
                        hn_train_result *res, hn_error *err) {
     hn_dist *d = r->dist;
@@ -689,35 +717,13 @@ static int share_start(run_state *r, int *rc, int *resumed, hn_ckpt_train *pos,
     const hn_backend *be = r->model.be;
     size_t n = r->model.params.total;
     if (hn_dist_broadcast_floats(d, be, r->model.params.values, n, &e2) ||
-        hn_dist_broadcast_floats(d, be, r->opt_m, n, &e2) ||
-        hn_dist_broadcast_floats(d, be, r->opt_v, n, &e2)) {
+        (r->zero ? deal_out_moments(r, &e2)
+                 : hn_dist_broadcast_floats(d, be, r->opt_m, n, &e2) ||
+                       hn_dist_broadcast_floats(d, be, r->opt_v, n, &e2))) {
         *err = e2;
         res->failed_alone = 1;
         return HN_ERR;
     }
-    return HN_OK;
-}
-
-/* ZeRO-1, once every rank holds the start's moments of the whole array: keeps its shard
- * and frees the rest (the memory ZeRO-1 saves: 2 x 4 bytes per parameter x (1 - 1/world)). */
-static int keep_shard_of_moments(run_state *r, hn_error *err) {
-    const hn_backend *be = r->model.be;
-    size_t bytes = r->shard_len * sizeof(float);
-    float *m = be->alloc(bytes ? bytes : sizeof(float)), *v = be->alloc(bytes ? bytes : sizeof(float));
-    if (!m || !v) {
-        if (m) be->free(m);
-        if (v) be->free(v);
-        return hn_fail(err, "rank %d: out of %s memory for its shard of the optimizer state",
-                       r->dist->rank, be->name);
-    }
-    if (bytes) {
-        be->copy(m, r->opt_m + r->shard_off, bytes);
-        be->copy(v, r->opt_v + r->shard_off, bytes);
-    }
-    be->free(r->opt_m);
-    be->free(r->opt_v);
-    r->opt_m = m;
-    r->opt_v = v;
     return HN_OK;
 }
 
@@ -784,12 +790,6 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     if (rc || res->skipped) {
         release(&r);
         return rc;
-    }
-    if (r.zero && keep_shard_of_moments(&r, err)) {
-        res->failed_alone = 1; /* the others would wait for this rank in the first step */
-        finish_run(&r, "failed", err->msg);
-        release(&r);
-        return HN_ERR;
     }
     res->run_id = r.run_id;
     snprintf(res->db_path, sizeof res->db_path, "%s", s.db_path);

@@ -190,6 +190,14 @@ static void test_zero1_collectives_go_through_nccl(void **state) {
     for (int i = 0; i < N; i++) assert_true(w[i] == (float)i);
     assert_int_equal(*counter("fake_nccl_all_gathers") - ag, 1);
     assert_int_equal(*counter("fake_nccl_broadcasts") - bc, 1);
+    /* the moments: rank 0's whole array dealt out as shards, gathered back for a
+     * checkpoint (a world of one: its own shard, copied on the device) */
+    float whole[N], shard[N], back[N];
+    for (int i = 0; i < N; i++) whole[i] = (float)(i + 1), shard[i] = back[i] = 0;
+    assert_int_equal(hn_dist_scatter_floats(d, &fake_cuda, whole, shard, N, &err), HN_OK);
+    assert_memory_equal(shard, whole, sizeof whole);
+    assert_int_equal(hn_dist_gather_floats(d, &fake_cuda, shard, back, N, &err), HN_OK);
+    assert_memory_equal(back, whole, sizeof whole);
     assert_ptr_equal(*(cudaStream_t *)counter("fake_nccl_last_stream"), FAKE_STREAM);
     assert_int_equal(off_stream, 0);
     hn_dist_close(d);
