@@ -393,16 +393,19 @@ static int write_checkpoint(run_state *r, const hn_ckpt_settings *ckpt, const cJ
                             hn_error *err);
 static int gather_moments(run_state *r, float **m, float **v, hn_error *err);
 
-/* Every rank calls it (ZeRO-1: the moments gathered first): the ranks check their copies
- * agree, then rank 0 flushes the metrics and writes the checkpoint of the run as it stands after `step` steps, with the open
- * logging interval's sums so a resumed run logs the same rows. */
+/* Every rank calls it (ZeRO-1: the moments gathered to rank 0 first): the ranks check
+ * their copies agree, then rank 0 flushes the metrics and writes the checkpoint of the run
+ * as it stands after `step` steps, with the open logging interval's sums so a resumed run
+ * logs the same rows. */
 static int checkpoint_now(run_state *r, const hn_ckpt_settings *ckpt, const cJSON *cfg,
                           const char *name, long step, hn_rng data_rng, double bpb_sum,
                           double flops_sum, double aux_sum, long bpb_n, long flops_n,
                           const hn_train_result *res, hn_error *err) {
     if (check_replicas(r, step, err)) return HN_ERR;
-    if (!r->zero) return write_checkpoint(r, ckpt, cfg, name, step, data_rng, bpb_sum, flops_sum,
-                                          aux_sum, bpb_n, flops_n, res, r->opt_m, r->opt_v, err);
+    /* a world of one's shard is the whole array */
+    if (!r->zero || r->dist->world == 1)
+        return write_checkpoint(r, ckpt, cfg, name, step, data_rng, bpb_sum, flops_sum, aux_sum,
+                                bpb_n, flops_n, res, r->opt_m, r->opt_v, err);
     float *m = NULL, *v = NULL;
     int rc = gather_moments(r, &m, &v, err);
     if (!rc) rc = write_checkpoint(r, ckpt, cfg, name, step, data_rng, bpb_sum, flops_sum, aux_sum,
