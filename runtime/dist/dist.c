@@ -118,6 +118,52 @@ int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_
     return d->ops->broadcast_f32(d, buf, n, err);
 }
 
+size_t hn_dist_shard_each(size_t n, int world) {
+    return n / ((size_t)(world < 1 ? 1 : world) * 16) * 16;
+}
+
+void hn_dist_shard(size_t n, int world, int rank, size_t *off, size_t *len) {
+    if (world < 1) world = 1;
+    size_t each = hn_dist_shard_each(n, world);
+    *off = (size_t)rank * each;
+    *len = rank == world - 1 ? n - *off : each;
+}
+
+int hn_dist_reduce_scatter_grads(hn_dist *d, const hn_backend *be, float *g, size_t n,
+                                 double share, hn_error *err) {
+    if (alone(d)) return HN_OK;
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    if (share != 1.0) be->scale(g, (float)share, n); /* as hn_dist_average_grads */
+    return d->ops->reduce_scatter_f32(d, g, n, err);
+}
+
+int hn_dist_all_gather_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
+                              hn_error *err) {
+    if (alone(d)) return HN_OK;
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    return d->ops->all_gather_f32(d, buf, n, err);
+}
+
+int hn_dist_scatter_floats(hn_dist *d, const hn_backend *be, const float *whole, float *shard,
+                           size_t n, hn_error *err) {
+    if (alone(d)) {
+        if (shard != whole) be->copy(shard, whole, n * sizeof(float));
+        return HN_OK;
+    }
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    return d->ops->scatter_f32(d, whole, shard, n, err);
+}
+
+int hn_dist_gather_floats(hn_dist *d, const hn_backend *be, const float *shard, float *whole,
+                          size_t n, hn_error *err) {
+    if (alone(d)) {
+        if (shard != whole) be->copy(whole, shard, n * sizeof(float));
+        return HN_OK;
+    }
+    if (hn_dist_supports(d, be, err)) return HN_ERR;
+    return d->ops->gather_f32(d, shard, whole, n, err);
+}
+
 int hn_dist_cores_per_rank(const hn_dist *d) {
     cpu_set_t set;
     long online = sysconf(_SC_NPROCESSORS_ONLN);

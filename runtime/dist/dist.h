@@ -123,6 +123,31 @@ int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, 
 int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                              hn_error *err);
 
+/* ZeRO-1 (train.zero = 1): each rank owns a contiguous shard of the flat parameter,
+ * gradient and moment arrays. hn_dist_shard gives rank's [off, off + len) of n floats:
+ * every shard but the last has floor(n / (16 x world)) x 16 floats (starts stay on the
+ * parameter store's 16-float alignment), the last takes the rest; a world of one owns
+ * everything. The same split everywhere: the backends' collectives and the trainer. */
+void hn_dist_shard(size_t n, int world, int rank, size_t *off, size_t *len);
+/* The length of every shard but the last (NCCL's even reduce-scatter takes those). */
+size_t hn_dist_shard_each(size_t n, int world);
+/* g = sum over ranks of share * g on this rank's shard of g (hn_dist_shard); the rest of g
+ * is left partly reduced (garbage to the caller). A world of one returns at once. */
+int hn_dist_reduce_scatter_grads(hn_dist *d, const hn_backend *be, float *g, size_t n,
+                                 double share, hn_error *err);
+/* Every rank's shard of buf to every rank: the whole of buf, the same on all. */
+int hn_dist_all_gather_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
+                              hn_error *err);
+
+/* ZeRO-1's moments to and from rank 0, which alone holds them whole (the start's,
+ * loaded from a checkpoint or zero; a checkpoint's): scatter deals rank 0's `whole` (n
+ * floats; ignored elsewhere) out as each rank's `shard`; gather collects every rank's
+ * `shard` into rank 0's `whole`. The other ranks never hold more than their shard. */
+int hn_dist_scatter_floats(hn_dist *d, const hn_backend *be, const float *whole, float *shard,
+                           size_t n, hn_error *err);
+int hn_dist_gather_floats(hn_dist *d, const hn_backend *be, const float *shard, float *whole,
+                          size_t n, hn_error *err);
+
 /* Cores for each rank of this host: the cores this process may run on, shared with the
  * other ranks of the host unless the launcher bound each rank to its own (mpirun binds
  * to cores by default for up to 2 ranks, not when oversubscribed). At least 1. */

@@ -15,6 +15,13 @@ typedef struct hn_dist_ops {
     /* in place over n floats of that memory (n of any size: the backend splits it) */
     int (*sum_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
     int (*broadcast_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
+    /* ZeRO-1, in place over the n floats of buf split by hn_dist_shard: the sum of this
+     * rank's shard into its place; every rank's shard to all */
+    int (*reduce_scatter_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
+    int (*all_gather_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
+    /* rank 0's whole array of n floats to the ranks' shards, and back */
+    int (*scatter_f32)(hn_dist *d, const float *whole, float *shard, size_t n, hn_error *err);
+    int (*gather_f32)(hn_dist *d, const float *shard, float *whole, size_t n, hn_error *err);
     /* host memory */
     int (*sum_f64)(hn_dist *d, double *v, int n, hn_error *err);
     int (*max_i64)(hn_dist *d, int64_t *v, int n, hn_error *err);

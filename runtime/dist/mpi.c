@@ -21,6 +21,7 @@ int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
 
 #else
 
+#include <limits.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
@@ -136,6 +137,86 @@ static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
                     err);
 }
 
+/* ZeRO-1's shards as MPI counts and displacements (ints: a flat array of up to 2^31 - 1
+ * floats, far beyond what the cpu backend trains). */
+static int shard_counts(hn_dist *d, size_t n, int **counts, int **displs, const char *what,
+                        hn_error *err) {
+    if (n > (size_t)INT_MAX)
+        return hn_fail(err, "%s over MPI takes at most %d floats; this model has %zu", what, INT_MAX, n);
+    *counts = malloc((size_t)d->world * sizeof **counts);
+    *displs = malloc((size_t)d->world * sizeof **displs);
+    if (!*counts || !*displs) {
+        free(*counts);
+        free(*displs);
+        return hn_fail(err, "out of memory for the shards of %s", what);
+    }
+    for (int r = 0; r < d->world; r++) {
+        size_t off, len;
+        hn_dist_shard(n, d->world, r, &off, &len);
+        (*counts)[r] = (int)len;
+        (*displs)[r] = (int)off;
+    }
+    return HN_OK;
+}
+
+/* In place, MPI puts this rank's block of the sum at the start of buf: moved to its
+ * shard's place (overlapping only where the shards are short, hence memmove). */
+static int reduce_scatter_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    const char *what = "the gradient reduce-scatter (ZeRO-1)";
+    int *counts, *displs;
+    if (shard_counts(d, n, &counts, &displs, what, err)) return HN_ERR;
+    MPI_Request req;
+    int rc = MPI_Ireduce_scatter(MPI_IN_PLACE, buf, counts, MPI_FLOAT, MPI_SUM, impl(d)->comm, &req);
+    int out = wait_one(d, rc, &req, what, err);
+    if (!out && displs[d->rank] > 0)
+        memmove(buf + displs[d->rank], buf, (size_t)counts[d->rank] * sizeof *buf);
+    free(counts);
+    free(displs);
+    return out;
+}
+
+static int all_gather_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    const char *what = "the all-gather of the updated weights (ZeRO-1)";
+    int *counts, *displs;
+    if (shard_counts(d, n, &counts, &displs, what, err)) return HN_ERR;
+    MPI_Request req;
+    int rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT,
+                             impl(d)->comm, &req);
+    int out = wait_one(d, rc, &req, what, err);
+    free(counts);
+    free(displs);
+    return out;
+}
+
+/* rank 0's whole array to the shards (scatter) or back (gather), by MPI's v-forms */
+static int shards_to_root(hn_dist *d, const float *whole_in, float *whole_out, const float *shard_in,
+                          float *shard_out, size_t n, const char *what, hn_error *err) {
+    int *counts, *displs;
+    if (shard_counts(d, n, &counts, &displs, what, err)) return HN_ERR;
+    MPI_Request req;
+    int mine = counts[d->rank];
+    int rc = whole_out ? MPI_Igatherv(shard_in, mine, MPI_FLOAT, whole_out, counts, displs, MPI_FLOAT, 0,
+                                      impl(d)->comm, &req)
+                       : MPI_Iscatterv(whole_in, counts, displs, MPI_FLOAT, shard_out, mine, MPI_FLOAT, 0,
+                                       impl(d)->comm, &req);
+    int out = wait_one(d, rc, &req, what, err);
+    free(counts);
+    free(displs);
+    return out;
+}
+
+static int scatter_f32(hn_dist *d, const float *whole, float *shard, size_t n, hn_error *err) {
+    return shards_to_root(d, whole, NULL, NULL, shard, n,
+                          "dealing rank 0's optimizer state out to the ranks' shards (ZeRO-1)", err);
+}
+
+static int gather_f32(hn_dist *d, const float *shard, float *whole, size_t n, hn_error *err) {
+    /* MPI reads the root's whole only on rank 0: a placeholder elsewhere */
+    float none;
+    return shards_to_root(d, NULL, whole ? whole : &none, shard, NULL, n,
+                          "gathering the optimizer state to rank 0 (ZeRO-1)", err);
+}
+
 static int broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
     return bucketed(d, buf, bytes, MPI_BYTE, (size_t)1 << 30, 0, "a broadcast from rank 0", err);
 }
@@ -162,6 +243,10 @@ static const hn_dist_ops mpi_ops = {
     .memory = HN_DEVICE_CPU,
     .sum_f32 = sum_f32,
     .broadcast_f32 = broadcast_f32,
+    .reduce_scatter_f32 = reduce_scatter_f32,
+    .all_gather_f32 = all_gather_f32,
+    .scatter_f32 = scatter_f32,
+    .gather_f32 = gather_f32,
     .sum_f64 = sum_f64,
     .max_i64 = max_i64,
     .sum_max = sum_max,

@@ -15,7 +15,9 @@
  * Everything is enqueued on the stream of the cuda backend's instance (hn_cuda_stream_of
  * the default instance, which this rank's ops use), so a collective follows the backward
  * in stream order; a host copy waits for that stream only. The gradient all-reduce runs
- * after the backward, not overlapped with it (the backward has no per-bucket hook yet). */
+ * after the backward, not overlapped with it (the backward has no per-bucket hook yet).
+ * ZeRO-1 (train.zero = 1) reduce-scatters the gradient and all-gathers the weights
+ * instead (ncclReduceScatter / ncclAllGather, and the tail ncclReduce / ncclBroadcast). */
 #include "dist/dist_backend.h"
 
 #ifndef HN_HAVE_CUDA
@@ -68,6 +70,11 @@ typedef struct nccl_lib {
     __typeof__(ncclCommFinalize) *CommFinalize;
     __typeof__(ncclAllReduce) *AllReduce;
     __typeof__(ncclBroadcast) *Broadcast;
+    __typeof__(ncclReduceScatter) *ReduceScatter;
+    __typeof__(ncclReduce) *Reduce;
+    __typeof__(ncclAllGather) *AllGather;
+    __typeof__(ncclSend) *Send;
+    __typeof__(ncclRecv) *Recv;
     __typeof__(ncclGroupStart) *GroupStart;
     __typeof__(ncclGroupEnd) *GroupEnd;
     __typeof__(ncclGetErrorString) *GetErrorString;
@@ -93,6 +100,7 @@ static int load_nccl(hn_error *err) {
     }
     SYM(GetVersion) SYM(GetUniqueId) SYM(CommInitRankConfig) SYM(CommGetAsyncError)
     SYM(CommAbort) SYM(CommDestroy) SYM(CommFinalize) SYM(AllReduce) SYM(Broadcast)
+    SYM(ReduceScatter) SYM(Reduce) SYM(AllGather) SYM(Send) SYM(Recv)
     SYM(GroupStart) SYM(GroupEnd) SYM(GetErrorString) SYM(GetLastError)
 #undef SYM
     int v = 0;
@@ -220,6 +228,74 @@ static int sum_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
 static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
     return bucketed(d, buf, n, ncclFloat32, sizeof(float), impl(d)->bucket, 1, ncclSum,
                     "the broadcast of the weights from rank 0", err);
+}
+
+/* ZeRO-1, in place (dist.h hn_dist_shard): every shard but the last has one length, so
+ * the body [0, world x each) is one ncclReduceScatter / ncclAllGather (in place: this
+ * rank's block at buf + rank x each); the tail beyond it (fewer than 16 x world floats)
+ * belongs to the last rank: reduced to it, broadcast from it. One group each. */
+static int sharded(hn_dist *d, float *buf, size_t n, int gather, const char *what, hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    size_t each = hn_dist_shard_each(n, d->world), body = each * (size_t)d->world, tail = n - body;
+    float *mine = buf + (size_t)d->rank * each, *rest = buf + body;
+    int last = d->world - 1;
+    ncclResult_t r = lib.GroupStart();
+    if (r == ncclSuccess && each)
+        r = gather ? lib.AllGather(mine, buf, each, ncclFloat32, m->comm, m->stream)
+                   : lib.ReduceScatter(buf, mine, each, ncclFloat32, ncclSum, m->comm, m->stream);
+    if (r == ncclSuccess && tail)
+        r = gather ? lib.Broadcast(rest, rest, tail, ncclFloat32, last, m->comm, m->stream)
+                   : lib.Reduce(rest, rest, tail, ncclFloat32, ncclSum, last, m->comm, m->stream);
+    ncclResult_t g = lib.GroupEnd();
+    return complete(d, r != ncclSuccess ? r : g, what, err);
+}
+
+static int reduce_scatter_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    return sharded(d, buf, n, 0, "the gradient reduce-scatter (ZeRO-1)", err);
+}
+
+static int all_gather_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    return sharded(d, buf, n, 1, "the all-gather of the updated weights (ZeRO-1)", err);
+}
+
+/* Rank 0's whole array to the ranks' shards (gather = 0) or back: rank 0 sends to (or
+ * receives from) every other rank its shard, point to point in one group, and copies its
+ * own on the device; the others hold only their shard. */
+static int rooted(hn_dist *d, float *whole, float *shard, size_t n, int gather, const char *what,
+                  hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    size_t off, len;
+    hn_dist_shard(n, d->world, d->rank, &off, &len);
+    if (d->rank == 0 && len &&
+        cudaMemcpyAsync(gather ? whole : shard, gather ? shard : whole, len * sizeof(float),
+                        cudaMemcpyDeviceToDevice, m->stream) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, what, err);
+    ncclResult_t r = lib.GroupStart();
+    for (int p = 1; p < d->world && r == ncclSuccess; p++) {
+        size_t po, pl;
+        hn_dist_shard(n, d->world, p, &po, &pl);
+        if (!pl || (d->rank != 0 && d->rank != p)) continue;
+        if (d->rank == 0)
+            r = gather ? lib.Recv(whole + po, pl, ncclFloat32, p, m->comm, m->stream)
+                       : lib.Send(whole + po, pl, ncclFloat32, p, m->comm, m->stream);
+        else
+            r = gather ? lib.Send(shard, pl, ncclFloat32, 0, m->comm, m->stream)
+                       : lib.Recv(shard, pl, ncclFloat32, 0, m->comm, m->stream);
+    }
+    ncclResult_t g = lib.GroupEnd();
+    return complete(d, r != ncclSuccess ? r : g, what, err);
+}
+
+static int scatter_f32(hn_dist *d, const float *whole, float *shard, size_t n, hn_error *err) {
+    return rooted(d, (float *)whole, shard, n, 0,
+                  "dealing rank 0's optimizer state out to the ranks' shards (ZeRO-1)", err);
+}
+
+static int gather_f32(hn_dist *d, const float *shard, float *whole, size_t n, hn_error *err) {
+    return rooted(d, whole, (float *)shard, n, 1, "gathering the optimizer state to rank 0 (ZeRO-1)",
+                  err);
 }
 
 /* Host values through the device. One round: the parts packed into pinned host memory,
@@ -364,6 +440,10 @@ static const hn_dist_ops nccl_ops = {
     .even_alone = 1,
     .sum_f32 = sum_f32,
     .broadcast_f32 = broadcast_f32,
+    .reduce_scatter_f32 = reduce_scatter_f32,
+    .all_gather_f32 = all_gather_f32,
+    .scatter_f32 = scatter_f32,
+    .gather_f32 = gather_f32,
     .sum_f64 = sum_f64,
     .max_i64 = max_i64,
     .sum_max = sum_max,

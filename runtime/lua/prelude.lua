@@ -1049,6 +1049,12 @@ local function multipliers(S)
   end
 end
 
+-- ZeRO-1 (runtime/train/trainer.c): off, or the optimizer state sharded over the ranks
+local function zero_check(v)
+  if v == 0 or v == 1 then return true, math.tointeger(v) end
+  return false, "0 (each rank keeps the whole optimizer state) or 1 (ZeRO-1: each rank keeps its shard)"
+end
+
 local function train_spec(r)
   local S = r.model and r.model.stages or 1
   return {
@@ -1062,6 +1068,7 @@ local function train_spec(r)
     { "grad_clip", nonneg, 1.0 },
     { "schedule", schedule_check, function() return CTOR.wsd({}, nil, "train.schedule") end },
     { "lr_multipliers", multipliers(S), "auto" },
+    { "zero", zero_check, 0 },
   }
 end
 

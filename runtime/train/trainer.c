@@ -35,6 +35,7 @@ typedef struct run_settings {
     int seq_len, batch, eval_batch;
     long steps, eval_every, eval_bytes, log_every;
     double beta1, beta2, eps, weight_decay, grad_clip;
+    int zero; /* train.zero: ZeRO-1, the optimizer state sharded over the ranks */
     const char *db_path, *device;
     char db_buf[4096]; /* log.db resolved (results/location.h) */
 } run_settings;
@@ -65,6 +66,7 @@ static int read_settings(run_settings *s, const cJSON *cfg, const hn_train_optio
     s->eps = num(train, "eps", 1e-8);
     s->weight_decay = num(train, "weight_decay", 0.1);
     s->grad_clip = num(train, "grad_clip", 1.0);
+    s->zero = (int)num(train, "zero", 0);
     s->eval_every = (long)num(eval, "every", 50);
     s->eval_bytes = (long)num(eval, "bytes", 65536);
     s->eval_batch = (int)num(eval, "batch", 8);
@@ -190,15 +192,28 @@ static int evaluate(hn_model *m, const hn_data_stream *d, const run_settings *s,
     return HN_OK;
 }
 
-/* The global gradient norm of the last backward. */
+/* The global gradient norm of the last backward (after the all-reduce: every rank has the
+ * whole gradient). */
 static double gradient_norm(const hn_model *m) {
     return sqrt(m->be->sum_squares(m->params.grads, m->params.total));
 }
 
-/* Clips by the global norm and applies AdamW to every parameter (learning rate times its
- * stage's multiplier). */
-static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, double lr,
-                           double norm, const double *mult, const hn_init *init,
+/* ZeRO-1: each rank holds the reduced gradient of its shard alone; the squares of the
+ * shards are summed over the ranks. */
+static int sharded_gradient_norm(const hn_model *m, hn_dist *d, size_t off, size_t len,
+                                 double *norm, hn_error *err) {
+    double ss = len ? m->be->sum_squares(m->params.grads + off, len) : 0;
+    if (hn_dist_sum_f64(d, &ss, 1, err)) return HN_ERR;
+    *norm = sqrt(ss);
+    return HN_OK;
+}
+
+/* Clips by the global norm and applies AdamW to the parameters in [lo, hi) of the flat
+ * array (the whole of it, or this rank's ZeRO-1 shard), whose moments opt_m / opt_v hold
+ * from lo on: each parameter cut to the range keeps its own learning rate (times its
+ * stage's multiplier), weight decay and frozen group, element by element as unsharded. */
+static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, size_t lo, size_t hi, long t,
+                           double lr, double norm, const double *mult, const hn_init *init,
                            const run_settings *s) {
     const hn_backend *be = m->be;
     hn_param_store *ps = &m->params;
@@ -207,8 +222,12 @@ static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, long t, doub
     for (int i = 0; i < ps->n; i++) {
         hn_param_entry *e = &ps->entries[i];
         if (e->group >= 0 && e->group < HN_INIT_MAX_GROUPS && init->frozen[e->group]) continue;
+        size_t a = e->offset > lo ? e->offset : lo, end = e->offset + e->numel;
+        size_t b = end < hi ? end : hi;
+        if (a >= b) continue;
         float wd = e->p.weight_decay ? (float)s->weight_decay : 0.0f;
-        be->adamw(e->p.value, e->p.grad, opt_m + e->offset, opt_v + e->offset, e->numel,
+        size_t in = a - e->offset; /* where the range starts inside this parameter */
+        be->adamw(e->p.value + in, e->p.grad + in, opt_m + (a - lo), opt_v + (a - lo), b - a,
                   (float)(lr * mult[e->group]),
                   (float)s->beta1, (float)s->beta2, (float)s->eps, wd, bc1, bc2, scale);
     }
@@ -229,7 +248,9 @@ typedef struct run_state {
     hn_results *db;  /* rank 0's alone (NULL on the other ranks of a data-parallel run) */
     int64_t run_id;
     char run_uuid[33], config_hash[17]; /* the run's identity, recorded in its checkpoints */
-    float *opt_m, *opt_v;
+    float *opt_m, *opt_v;  /* AdamW's moments: of the whole flat array, or of the shard */
+    int zero;              /* ZeRO-1: this rank keeps and updates [shard_off, + shard_len) */
+    size_t shard_off, shard_len;
     int32_t *tok, *tgt;
     /* data parallel (a world of one: rank 0, the whole batch, share 1) */
     hn_dist *dist;
@@ -365,14 +386,41 @@ static int check_replicas(run_state *r, long step, hn_error *err) {
                    step, (unsigned)-v[1], (unsigned)v[0]);
 }
 
-/* Every rank calls it: the ranks check their copies agree, then rank 0 flushes the metrics
- * and writes the checkpoint of the run as it stands after `step` steps, with the open
- * logging interval's sums so a resumed run logs the same rows. */
+static int write_checkpoint(run_state *r, const hn_ckpt_settings *ckpt, const cJSON *cfg,
+                            const char *name, long step, hn_rng data_rng, double bpb_sum,
+                            double flops_sum, double aux_sum, long bpb_n, long flops_n,
+                            const hn_train_result *res, const float *m, const float *v,
+                            hn_error *err);
+static int gather_moments(run_state *r, float **m, float **v, hn_error *err);
+
+/* Every rank calls it (ZeRO-1: the moments gathered to rank 0 first): the ranks check
+ * their copies agree, then rank 0 flushes the metrics and writes the checkpoint of the run
+ * as it stands after `step` steps, with the open logging interval's sums so a resumed run
+ * logs the same rows. */
 static int checkpoint_now(run_state *r, const hn_ckpt_settings *ckpt, const cJSON *cfg,
                           const char *name, long step, hn_rng data_rng, double bpb_sum,
                           double flops_sum, double aux_sum, long bpb_n, long flops_n,
                           const hn_train_result *res, hn_error *err) {
     if (check_replicas(r, step, err)) return HN_ERR;
+    /* a world of one's shard is the whole array */
+    if (!r->zero || r->dist->world == 1)
+        return write_checkpoint(r, ckpt, cfg, name, step, data_rng, bpb_sum, flops_sum, aux_sum,
+                                bpb_n, flops_n, res, r->opt_m, r->opt_v, err);
+    float *m = NULL, *v = NULL;
+    int rc = gather_moments(r, &m, &v, err);
+    if (!rc) rc = write_checkpoint(r, ckpt, cfg, name, step, data_rng, bpb_sum, flops_sum, aux_sum,
+                                   bpb_n, flops_n, res, m, v, err);
+    if (m) r->model.be->free(m);
+    if (v) r->model.be->free(v);
+    return rc ? hn_fail_prefix(err, "step %ld", step) : HN_OK;
+}
+
+/* Rank 0 writes the checkpoint (weights, and the moments m, v of the whole array). */
+static int write_checkpoint(run_state *r, const hn_ckpt_settings *ckpt, const cJSON *cfg,
+                            const char *name, long step, hn_rng data_rng, double bpb_sum,
+                            double flops_sum, double aux_sum, long bpb_n, long flops_n,
+                            const hn_train_result *res, const float *m, const float *v,
+                            hn_error *err) {
     if (!r->lead) return HN_OK;
     hn_ckpt_train at = {.step = step, .run_id = r->run_id, .data_rng = data_rng,
                         .bpb_sum = bpb_sum, .flops_sum = flops_sum, .aux_sum = aux_sum,
@@ -383,7 +431,27 @@ static int checkpoint_now(run_state *r, const hn_ckpt_settings *ckpt, const cJSO
     snprintf(at.run_uuid, sizeof at.run_uuid, "%s", r->run_uuid);
     snprintf(at.config_hash, sizeof at.config_hash, "%s", r->config_hash);
     if (hn_results_flush(r->db, err)) return HN_ERR;
-    return hn_checkpoint_write(ckpt, cfg, name, &r->model, r->opt_m, r->opt_v, &at, err);
+    return hn_checkpoint_write(ckpt, cfg, name, &r->model, m, v, &at, err);
+}
+
+/* ZeRO-1: the whole moments for a checkpoint, every rank's shard gathered into rank 0's
+ * buffers of the whole array (held for the write only; the checkpoint is the unsharded
+ * run's). Every rank calls it; only rank 0 allocates. */
+static int gather_moments(run_state *r, float **m, float **v, hn_error *err) {
+    const hn_backend *be = r->model.be;
+    size_t n = r->model.params.total;
+    if (r->lead) {
+        *m = be->alloc(n * sizeof(float));
+        *v = be->alloc(n * sizeof(float));
+        /* the others would wait in the gather: the run ends on every rank (failed_alone) */
+        if (!*m || !*v)
+            return hn_fail(err, "rank 0: out of %s memory gathering the optimizer state (2 x %.1f "
+                                "MiB) for a checkpoint", be->name, (double)n * 4 / 1048576.0);
+    }
+    if (hn_dist_gather_floats(r->dist, be, r->opt_m, *m, n, err) ||
+        hn_dist_gather_floats(r->dist, be, r->opt_v, *v, n, err))
+        return HN_ERR;
+    return HN_OK;
 }
 
 static void release(run_state *r) {
@@ -550,8 +618,15 @@ static int prepare(run_state *r, run_settings *s, hn_init *init, double *mult, c
     size_t T = (size_t)(s->batch > s->eval_batch ? s->batch : s->eval_batch) * (size_t)r->data.seq_len;
     r->tok = malloc(T * sizeof(int32_t));
     r->tgt = malloc(T * sizeof(int32_t));
-    r->opt_m = be->alloc(r->model.params.total * sizeof(float));
-    r->opt_v = be->alloc(r->model.params.total * sizeof(float));
+    r->zero = s->zero;
+    r->shard_off = 0;
+    r->shard_len = r->model.params.total;
+    if (r->zero) hn_dist_shard(r->model.params.total, d->world, d->rank, &r->shard_off, &r->shard_len);
+    /* ZeRO-1: rank 0 holds the whole moments until they are dealt out (it loads them from
+     * a checkpoint); the other ranks only ever hold their shard */
+    size_t moments = r->zero && !r->lead ? (r->shard_len ? r->shard_len : 1) : r->model.params.total;
+    r->opt_m = be->alloc(moments * sizeof(float));
+    r->opt_v = be->alloc(moments * sizeof(float));
     if (!r->tok || !r->tgt || !r->opt_m || !r->opt_v)
         return hn_fail(err, "out of memory for the optimizer state");
     return HN_OK;
@@ -585,6 +660,34 @@ typedef struct start_outcome {
     hn_error err;
 } start_outcome;
 
+/* ZeRO-1: rank 0's moments of the whole array (a checkpoint's, or zero) dealt out to the
+ * ranks' shards; rank 0 then keeps its shard alone (the other ranks allocated theirs). */
+static int deal_out_moments(run_state *r, hn_error *err) {
+    const hn_backend *be = r->model.be;
+    size_t n = r->model.params.total;
+    float *m = r->opt_m, *v = r->opt_v;
+    if (r->lead) {
+        size_t bytes = (r->shard_len ? r->shard_len : 1) * sizeof(float);
+        m = be->alloc(bytes);
+        v = be->alloc(bytes);
+        if (!m || !v) {
+            if (m) be->free(m);
+            if (v) be->free(v);
+            return hn_fail(err, "rank 0: out of %s memory for its shard of the optimizer state",
+                           be->name);
+        }
+    }
+    int rc = hn_dist_scatter_floats(r->dist, be, r->opt_m, m, n, err) ||
+             hn_dist_scatter_floats(r->dist, be, r->opt_v, v, n, err);
+    if (r->lead) {
+        be->free(r->opt_m);
+        be->free(r->opt_v);
+        r->opt_m = m;
+        r->opt_v = v;
+    }
+    return rc ? HN_ERR : HN_OK;
+}
+
 static int share_start(run_state *r, int *rc, int *resumed, hn_ckpt_train *pos,
                        hn_train_result *res, hn_error *err) {
     hn_dist *d = r->dist;
@@ -617,8 +720,9 @@ static int share_start(run_state *r, int *rc, int *resumed, hn_ckpt_train *pos,
     const hn_backend *be = r->model.be;
     size_t n = r->model.params.total;
     if (hn_dist_broadcast_floats(d, be, r->model.params.values, n, &e2) ||
-        hn_dist_broadcast_floats(d, be, r->opt_m, n, &e2) ||
-        hn_dist_broadcast_floats(d, be, r->opt_v, n, &e2)) {
+        (r->zero ? deal_out_moments(r, &e2)
+                 : hn_dist_broadcast_floats(d, be, r->opt_m, n, &e2) ||
+                       hn_dist_broadcast_floats(d, be, r->opt_v, n, &e2))) {
         *err = e2;
         res->failed_alone = 1;
         return HN_ERR;
@@ -700,6 +804,9 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
     if (!quiet && r.dist->world > 1)
         fprintf(stderr, "%s: %d processes (%s); rank 0 trains %d of the %d sequences of each batch\n",
                 s.name, r.dist->world, r.dist->how, r.count, s.batch);
+    if (!quiet && r.zero)
+        fprintf(stderr, "%s: ZeRO-1: rank 0 keeps the optimizer state of %zu of %zu parameter floats\n",
+                s.name, r.shard_len, r.model.params.total);
     if (!quiet && hn_data_stream_is_tokens(&r.data))
         fprintf(stderr, "%s: %s tokens: %zu in the train split, %.3f bytes per token; sequences of "
                         "%d tokens (~%.0f bytes); validation: %zu tokens over the same %ld bytes as "
@@ -797,7 +904,11 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         }
         if (hn_model_backward(&r.model, err)) goto fail;
         hn_init_zero_frozen_grads(&init, &r.model);
-        if (hn_dist_average_grads(d, be, r.model.params.grads, r.model.params.total, r.share, err)) {
+        /* ZeRO-1: each rank gets the summed gradient of its shard alone */
+        float *grads = r.model.params.grads;
+        size_t total = r.model.params.total;
+        if (r.zero ? hn_dist_reduce_scatter_grads(d, be, grads, total, r.share, err)
+                   : hn_dist_average_grads(d, be, grads, total, r.share, err)) {
             hn_fail_prefix(err, "step %ld", step + 1);
             goto fail;
         }
@@ -805,7 +916,12 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         flops_sum += g[3];
         flops_n++;
         aux_sum += g[2];
-        double gnorm = gradient_norm(&r.model);
+        double gnorm = 0;
+        if (!r.zero) gnorm = gradient_norm(&r.model);
+        else if (sharded_gradient_norm(&r.model, d, r.shard_off, r.shard_len, &gnorm, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
         if (!isfinite(gnorm)) {
             /* an update with it would put NaN into every weight (and into checkpoints) */
             r.agreed_failure = 1;
@@ -823,7 +939,13 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                     r.model.be->name, step + 1, derr);
             goto fail;
         }
-        optimizer_step(&r.model, r.opt_m, r.opt_v, step + 1, lr, gnorm, mult, &init, &s);
+        optimizer_step(&r.model, r.opt_m, r.opt_v, r.shard_off, r.shard_off + r.shard_len, step + 1,
+                       lr, gnorm, mult, &init, &s);
+        /* ZeRO-1: every rank's updated shard of the weights to all */
+        if (r.zero && hn_dist_all_gather_floats(d, be, r.model.params.values, total, err)) {
+            hn_fail_prefix(err, "step %ld", step + 1);
+            goto fail;
+        }
         long done = step + 1, bytes = llround((double)done * bytes_per_step);
         bpb_sum += bpb;
         bpb_n++;

@@ -371,6 +371,28 @@ static void test_batch_parts_cover_the_batch(void **state) {
         }
 }
 
+/* ZeRO-1's shards of a flat array of n floats: contiguous, in rank order, covering it
+ * once; every shard starts on a multiple of 16 floats (the parameter store's alignment),
+ * all but the last have one length, the last takes the rest (fewer than 16 x world more). */
+static void test_shards_cover_the_array(void **state) {
+    size_t lengths[] = {0, 1, 15, 16, 17, 31, 48, 100, 1000, 4099, 130000, 130017};
+    for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++)
+        for (int world = 1; world <= 4; world++) {
+            size_t n = lengths[i], next = 0, first_len = 0;
+            for (int r = 0; r < world; r++) {
+                size_t off = 99, len = 99;
+                hn_dist_shard(n, world, r, &off, &len);
+                assert_int_equal(off, next);
+                assert_int_equal(off % 16, 0);
+                if (r == 0) first_len = len;
+                if (r < world - 1) assert_int_equal(len, first_len);
+                else assert_true(len >= first_len && len - first_len < 16 * (size_t)world);
+                next += len;
+            }
+            assert_int_equal(next, n);
+        }
+}
+
 /* The ranks' parts, side by side, are the batch one process draws, and every rank's
  * generator ends where the one process's does. */
 static void test_batch_parts_are_the_global_batch(void **state) {
@@ -415,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_watch_settings_from_environment),
         cmocka_unit_test(test_batch_parts_cover_the_batch),
         cmocka_unit_test(test_batch_parts_are_the_global_batch),
+        cmocka_unit_test(test_shards_cover_the_array),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -239,6 +239,7 @@ static void test_isotropic_defaults(void **state) {
     assert_float_equal(num(e, "train.eps"), 1e-8, 1e-15);
     assert_float_equal(num(e, "train.weight_decay"), 0.1, 1e-12);
     assert_float_equal(num(e, "train.grad_clip"), 1.0, 1e-12);
+    assert_int_equal(num(e, "train.zero"), 0); /* ZeRO-1 off unless asked */
     assert_string_equal(str(e, "train.schedule.kind"), "wsd");
     assert_float_equal(num(e, "train.schedule.warmup"), 0.1, 1e-12);
     assert_float_equal(num(e, "train.schedule.decay"), 0.2, 1e-12);
@@ -368,6 +369,12 @@ static void test_unknown_key_nested(void **state) {
 
 static void test_wrong_type(void **state) {
     EXPECT_ERROR("bad_type.lua", "train.lr: expected a number > 0", "found string \"fast\"");
+}
+
+/* ZeRO-1 is off or on: any other value names what it takes */
+static void test_zero_takes_0_or_1(void **state) {
+    EXPECT_ERROR("bad_zero.lua", "train.zero: expected 0 (each rank keeps the whole optimizer state) "
+                                 "or 1 (ZeRO-1: each rank keeps its shard)", "found number 2");
 }
 
 static void test_layout_syntax(void **state) {
@@ -543,6 +550,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_key_top),
         cmocka_unit_test(test_unknown_key_nested),
         cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_zero_takes_0_or_1),
         cmocka_unit_test(test_layout_syntax),
         cmocka_unit_test(test_unknown_letter),
         cmocka_unit_test(test_unbalanced_nesting),

@@ -1,6 +1,7 @@
 /* A stand-in for libnccl.so.2 (loaded by runtime/dist/nccl.c through HNET_NCCL_LIB) that
  * behaves as a communicator of ranks holding the same values: a sum is 3 times the value
- * (as if 3 ranks), a max or a broadcast leaves it. It is non-blocking as NCCL is: each
+ * (as if 3 ranks), a max or a broadcast leaves it; ZeRO-1's reduce-scatter and reduce
+ * triple this rank's block, its all-gather leaves the buffer. It is non-blocking as NCCL is: each
  * call leaves the communicator "in progress" for a few polls. FAKE_NCCL picks a failure:
  *   old     NCCL 2.10 (too old)
  *   remote  a float all-reduce fails as if a rank on another host died (ncclRemoteError)
@@ -16,6 +17,7 @@ struct ncclComm {
 };
 
 int fake_nccl_aborts, fake_nccl_destroys, fake_nccl_allreduces, fake_nccl_blocking = -1;
+int fake_nccl_reduce_scatters, fake_nccl_reduces, fake_nccl_all_gathers, fake_nccl_broadcasts;
 /* the stream of the last collective (nccl.c enqueues on the cuda instance's stream) */
 cudaStream_t fake_nccl_last_stream;
 int fake_nccl_id_byte; /* the first byte of the id the communicator was made from */
@@ -93,6 +95,52 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_
 
 ncclResult_t ncclBroadcast(const void *send, void *recv, size_t n, ncclDataType_t t, int root,
                            ncclComm_t c, cudaStream_t s) {
+    fake_nccl_broadcasts++;
+    fake_nccl_last_stream = s;
+    c->pending = 1;
+    return ncclSuccess;
+}
+
+/* ZeRO-1: this rank's block of the sum (in place: recv is send + rank x n) */
+ncclResult_t ncclReduceScatter(const void *send, void *recv, size_t n, ncclDataType_t t,
+                               ncclRedOp_t op, ncclComm_t c, cudaStream_t s) {
+    fake_nccl_reduce_scatters++;
+    fake_nccl_last_stream = s;
+    const char *from = (const char *)send + (size_t)c->rank * n * (t == ncclFloat32 ? 4 : 8);
+    if (from != recv) memcpy(recv, from, n * (t == ncclFloat32 ? 4 : 8));
+    if (op == ncclSum) times3(recv, n, t);
+    c->pending = 2;
+    return ncclSuccess;
+}
+
+/* the sum at root (every rank of the fake is the root: all hold the same values) */
+ncclResult_t ncclReduce(const void *send, void *recv, size_t n, ncclDataType_t t, ncclRedOp_t op,
+                        int root, ncclComm_t c, cudaStream_t s) {
+    fake_nccl_reduces++;
+    fake_nccl_last_stream = s;
+    if (send != recv) memcpy(recv, send, n * (t == ncclFloat32 ? 4 : 8));
+    if (op == ncclSum) times3(recv, n, t);
+    c->pending = 2;
+    return ncclSuccess;
+}
+
+/* every rank's block to all: the ranks of the fake hold the same blocks already */
+ncclResult_t ncclAllGather(const void *send, void *recv, size_t n, ncclDataType_t t, ncclComm_t c,
+                           cudaStream_t s) {
+    fake_nccl_all_gathers++;
+    fake_nccl_last_stream = s;
+    c->pending = 1;
+    return ncclSuccess;
+}
+
+/* point to point (ZeRO-1's moments to and from rank 0): the fake has no other rank */
+ncclResult_t ncclSend(const void *buf, size_t n, ncclDataType_t t, int peer, ncclComm_t c, cudaStream_t s) {
+    fake_nccl_last_stream = s;
+    c->pending = 1;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclRecv(void *buf, size_t n, ncclDataType_t t, int peer, ncclComm_t c, cudaStream_t s) {
     fake_nccl_last_stream = s;
     c->pending = 1;
     return ncclSuccess;

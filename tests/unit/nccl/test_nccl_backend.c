@@ -169,6 +169,40 @@ static void test_collectives_go_through_nccl(void **state) {
     assert_int_equal(*counter("fake_nccl_aborts"), aborts);
 }
 
+/* ZeRO-1's collectives: the gradient weighted by the share and reduce-scattered (the
+ * 16-aligned body in one ncclReduceScatter, the tail of fewer than 16 x world floats
+ * reduced to the last rank), the weights all-gathered likewise, in one group each, on the
+ * instance's stream. A world of one owns the whole array. */
+static void test_zero1_collectives_go_through_nccl(void **state) {
+    hn_error err = {{0}};
+    hn_dist *d = open_one("", &err);
+    assert_non_null(d);
+    enum { N = 40 }; /* a body of 32, a tail of 8 */
+    float g[N], w[N];
+    for (int i = 0; i < N; i++) g[i] = w[i] = (float)i;
+    int rs = *counter("fake_nccl_reduce_scatters"), rd = *counter("fake_nccl_reduces");
+    assert_int_equal(hn_dist_reduce_scatter_grads(d, &fake_cuda, g, N, 0.5, &err), HN_OK);
+    for (int i = 0; i < N; i++) assert_true(g[i] == 1.5f * (float)i); /* the fake's 3 ranks */
+    assert_int_equal(*counter("fake_nccl_reduce_scatters") - rs, 1);
+    assert_int_equal(*counter("fake_nccl_reduces") - rd, 1);
+    int ag = *counter("fake_nccl_all_gathers"), bc = *counter("fake_nccl_broadcasts");
+    assert_int_equal(hn_dist_all_gather_floats(d, &fake_cuda, w, N, &err), HN_OK);
+    for (int i = 0; i < N; i++) assert_true(w[i] == (float)i);
+    assert_int_equal(*counter("fake_nccl_all_gathers") - ag, 1);
+    assert_int_equal(*counter("fake_nccl_broadcasts") - bc, 1);
+    /* the moments: rank 0's whole array dealt out as shards, gathered back for a
+     * checkpoint (a world of one: its own shard, copied on the device) */
+    float whole[N], shard[N], back[N];
+    for (int i = 0; i < N; i++) whole[i] = (float)(i + 1), shard[i] = back[i] = 0;
+    assert_int_equal(hn_dist_scatter_floats(d, &fake_cuda, whole, shard, N, &err), HN_OK);
+    assert_memory_equal(shard, whole, sizeof whole);
+    assert_int_equal(hn_dist_gather_floats(d, &fake_cuda, shard, back, N, &err), HN_OK);
+    assert_memory_equal(back, whole, sizeof whole);
+    assert_ptr_equal(*(cudaStream_t *)counter("fake_nccl_last_stream"), FAKE_STREAM);
+    assert_int_equal(off_stream, 0);
+    hn_dist_close(d);
+}
+
 /* The host's collectives (the step's statistics and stop flag, the ratio loss's sums)
  * each take one round through the device: one queued copy each way, the collectives as
  * one group, one wait. A synchronous cudaMemcpy would hold the host until the device
@@ -316,6 +350,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_or_old_library_refused),
         cmocka_unit_test(test_collectives_go_through_nccl),
+        cmocka_unit_test(test_zero1_collectives_go_through_nccl),
         cmocka_unit_test(test_host_collectives_take_one_round),
         cmocka_unit_test(test_an_async_error_aborts),
         cmocka_unit_test(test_a_collective_that_never_completes_times_out),
