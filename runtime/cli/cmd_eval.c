@@ -181,6 +181,16 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
         double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
         printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
                c.name, split, res.bpb, res.bytes, L, B, m->be->name, bps);
+        /* the first forward pays the one-time costs (allocation, the backend's set-up) */
+        double rest_s = res.seconds - res.first_seconds;
+        long rest_tokens = res.tokens - res.first_bytes;
+        if (rest_tokens > 0 && rest_s > 0)
+            printf("  %.0f bytes/s after the first forward (%.3f s of %.3f s; give --bytes for "
+                   "more forwards)\n", (double)rest_tokens * ((double)res.bytes / (double)res.tokens) / rest_s,
+                   res.first_seconds, res.seconds);
+        else
+            printf("  one forward (%.3f s, one-time costs included): give --bytes or a smaller "
+                   "--batch for a rate without them\n", res.seconds);
         if (S)
             printf("  %ld %s tokens in windows of %d, %.3f bytes per token\n", res.tokens,
                    cJSON_GetObjectItem(cJSON_GetObjectItem(data, "tokenizer"), "format")->valuestring, S,

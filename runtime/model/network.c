@@ -157,9 +157,11 @@ void hn_network_bind(hn_network *net, const hn_param_store *store) {
 
 static void free_buffers(hn_network *net, const hn_backend *be) {
     if (net->resid)
-        for (int i = 0; i <= net->n_sub; i++) be->free(net->resid[i]);
+        for (int i = 0; i <= net->n_sub; i++)
+            if (net->resid[i]) be->free(net->resid[i]);
     if (net->rstd)
-        for (int i = 0; i <= net->n_sub; i++) be->free(net->rstd[i]);
+        for (int i = 0; i <= net->n_sub; i++)
+            if (net->rstd[i]) be->free(net->rstd[i]);
     if (net->normed) be->free(net->normed);
     free(net->resid);
     free(net->rstd);
@@ -168,6 +170,7 @@ static void free_buffers(hn_network *net, const hn_backend *be) {
     net->resid = net->rstd = NULL;
     net->normed = net->d_resid = net->d_normed = NULL;
     net->max_T = 0;
+    net->full = 0;
 }
 
 void hn_network_free(hn_network *net, const hn_backend *be) {
@@ -178,28 +181,34 @@ void hn_network_free(hn_network *net, const hn_backend *be) {
 }
 
 /* Sizes the activation buffers for T rows; grows geometrically so a varying T (dynamic
- * chunking) settles after a few steps. */
-static int ensure_buffers(hn_network *net, const hn_backend *be, int T, hn_error *err) {
-    if (T <= net->max_T) return HN_OK;
+ * chunking) settles after a few steps. An inference forward needs two residual buffers,
+ * one rstd and no gradients; a training forward (full) all of them. */
+static int ensure_buffers(hn_network *net, const hn_backend *be, int T, int full, hn_error *err) {
+    if (T <= net->max_T && (net->full || !full)) return HN_OK;
     int cap = net->max_T ? net->max_T : T;
     while (cap < T) cap *= 2;
+    full |= net->full; /* a training run's validation keeps the training buffers */
     free_buffers(net, be);
     size_t row = (size_t)net->d * sizeof(float);
+    int n_resid = full || net->n_sub < 1 ? net->n_sub + 1 : 2;
     net->resid = calloc((size_t)net->n_sub + 1, sizeof(float *));
     net->rstd = calloc((size_t)net->n_sub + 1, sizeof(float *));
-    int ok = 1;
-    for (int i = 0; i <= net->n_sub; i++) {
-        ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
-        ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
+    int ok = net->resid && net->rstd;
+    for (int i = 0; ok && i <= net->n_sub; i++) {
+        if (i < n_resid) ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
+        if (i == 0 || full) ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
     }
     ok &= !!(net->normed = be->alloc(row * (size_t)cap));
-    ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
-    ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+    if (full) {
+        ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
+        ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+    }
     if (!ok) {
         free_buffers(net, be);
         return hn_fail(err, "out of %s memory for activations (%d rows x %d)", be->name, cap, net->d);
     }
     net->max_T = cap;
+    net->full = full;
     return HN_OK;
 }
 
@@ -210,24 +219,30 @@ static float *param_grad(const hn_network *net, int idx) { return net->store->en
 
 int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                        const float *x, float *y, hn_error *err) {
-    int T = seqs->total, D = net->d;
-    if (ensure_buffers(net, be, T, err)) return HN_ERR;
+    int T = seqs->total, D = net->d, inf = net->inference;
+    if (ensure_buffers(net, be, T, !inf, err)) return HN_ERR;
     size_t n = (size_t)T * (size_t)D;
-    hn_layer_ctx ctx = {.be = be, .seqs = seqs};
-    be->copy(net->resid[0], x, n * sizeof(float));
+    hn_layer_ctx ctx = {.be = be, .seqs = seqs, .inference = inf};
+    net->last_inference = inf;
+    /* training keeps resid[i] for every sublayer; inference reads x itself first, then
+     * alternates resid[1] and resid[0] (nothing is read back later) */
+    if (!inf) be->copy(net->resid[0], x, n * sizeof(float));
     net->aux = 0;
+    const float *in = inf ? x : net->resid[0];
     for (int i = 0; i < net->n_sub; i++) {
         hn_sublayer *sl = &net->subs[i];
-        be->rmsnorm_forward(net->normed, net->rstd[i], net->resid[i],
+        float *out = inf ? net->resid[(i + 1) & 1] : net->resid[i + 1];
+        be->rmsnorm_forward(net->normed, net->rstd[inf ? 0 : i], in,
                             param_value(net, sl->norm_param), T, D, net->eps);
         /* the branch is written straight into the next residual, then the residual
          * added: 3 passes over [T, d] instead of a copy and an add's 5 */
-        if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed, net->resid[i + 1], err))
+        if (sl->layer.plugin->forward(sl->layer.self, &ctx, net->normed, out, err))
             return hn_fail_prefix(err, "%s forward", sl->layer.plugin->name);
         if (sl->layer.plugin->aux_loss) net->aux += sl->layer.plugin->aux_loss(sl->layer.self);
-        be->add(net->resid[i + 1], net->resid[i], n);
+        be->add(out, in, n);
+        in = out;
     }
-    be->rmsnorm_forward(y, net->rstd[net->n_sub], net->resid[net->n_sub],
+    be->rmsnorm_forward(y, net->rstd[inf ? 0 : net->n_sub], in,
                         param_value(net, net->final_norm_param), T, D, net->eps);
     return HN_OK;
 }
@@ -235,6 +250,9 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err) {
     int T = seqs->total, D = net->d;
+    if (net->last_inference)
+        return hn_fail(err, "backward after an inference forward (evaluation keeps no "
+                            "activations): run a training forward first");
     size_t n = (size_t)T * (size_t)D;
     hn_layer_ctx ctx = {.be = be, .seqs = seqs};
     be->zero(net->d_resid, n * sizeof(float));

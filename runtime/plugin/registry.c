@@ -38,7 +38,8 @@ typedef struct required_entry {
 
 /* The ABI versions of each table this hnet reads, and their sizes: when a version
  * appends fields, the entry of the one before becomes offsetof(its first new field). */
-static const size_t layer_sizes[] = {sizeof(hn_layer_plugin)};     /* 3 */
+static const size_t layer_sizes[] = {sizeof(hn_layer_plugin),      /* 3 */
+                                     sizeof(hn_layer_plugin)};     /* 4: ctx grew, not the table */
 static const size_t chunker_sizes[] = {sizeof(hn_chunker_plugin)}; /* 3 */
 static const size_t sink_sizes[] = {sizeof(hn_sink_plugin)};       /* 2 */
 static const hn_abi_versions layer_versions = {"layer", 3, HN_LAYER_ABI_VERSION, layer_sizes};
