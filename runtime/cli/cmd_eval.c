@@ -1,7 +1,7 @@
 /* hnet eval CKPT|RUN --data CORPUS[:split]: bits per byte of a checkpoint over a corpus
  * split, bytes/s and the compression of each stage; hnet eval CKPT|RUN --task FILE
- * --format F: a zero-shot task. Both batched through the backend as a training forward
- * without gradients; recorded in results.db's evaluations table. */
+ * --format F: a zero-shot task. Both batched through the backend in inference forwards
+ * (model no_grad); recorded in results.db's evaluations table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,10 @@ static void usage(FILE *out) {
             "       hnet eval CKPT|RUN --task FILE.jsonl --format FORMAT [options]\n\n"
             "Bits per byte of a checkpoint over a corpus split, with bytes/s and the\n"
             "compression L^{s+1}/L^s of each stage; the model runs batched on the chosen\n"
-            "backend as in a training forward, without gradients. CKPT is a .safetensors file\n"
+            "backend in inference forwards: a training forward's numbers to the bit, nothing\n"
+            "kept for a backward. bytes/s is given over all forwards and over those after the\n"
+            "first, which pays the one-time costs (allocation; model loading is never timed;\n"
+            "results.db: bytes_per_s and bytes_per_s_after_first). CKPT is a .safetensors file\n"
             "or a run's checkpoint folder (its newest intact file); RUN is a run name, looked\n"
             "up in results/checkpoints/RUN. The result goes to the evaluations table of\n"
             "results.db, joined to the run the checkpoint belongs to.\n\n"
@@ -56,7 +59,8 @@ static void usage(FILE *out) {
             "options:\n"
             "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
             "  --seq-tokens N  tokens per window of a model over tokens (default: the run's)\n"
-            "  --batch N       windows per forward (default: the run's eval.batch)\n"
+            "  --batch N       windows per forward (default: the run's eval.batch; larger\n"
+            "                  batches run faster on a GPU, the BPB is the same)\n"
             "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
             "  --limit N       score the first N task items (default: all)\n"
             "  --perturb P     antspeak, drop, randomcase, repeat, uppercase, a comma-separated\n"
@@ -184,10 +188,12 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
         /* the first forward pays the one-time costs (allocation, the backend's set-up) */
         double rest_s = res.seconds - res.first_seconds;
         long rest_tokens = res.tokens - res.first_bytes;
-        if (rest_tokens > 0 && rest_s > 0)
-            printf("  %.0f bytes/s after the first forward (%.3f s of %.3f s; give --bytes for "
-                   "more forwards)\n", (double)rest_tokens * ((double)res.bytes / (double)res.tokens) / rest_s,
-                   res.first_seconds, res.seconds);
+        double steady = rest_tokens > 0 && rest_s > 0
+                            ? (double)rest_tokens * ((double)res.bytes / (double)res.tokens) / rest_s
+                            : 0;
+        if (steady > 0)
+            printf("  %.0f bytes/s after the first forward (which took %.3f s of the %.3f s)\n",
+                   steady, res.first_seconds, res.seconds);
         else
             printf("  one forward (%.3f s, one-time costs included): give --bytes or a smaller "
                    "--batch for a rate without them\n", res.seconds);
@@ -207,6 +213,8 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
             const char *metrics[2] = {"bpb", "bytes_per_s"};
             double values[2] = {res.bpb, bps};
             rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+            const char *sm[1] = {"bytes_per_s_after_first"};
+            if (rc == HN_OK && steady > 0) rc = log_rows(*r, row, sm, &steady, 1, err);
             for (int s = 0; rc == HN_OK && s < res.stages; s++) {
                 char name[32];
                 snprintf(name, sizeof name, "compression_s%d", s);

@@ -45,15 +45,28 @@ static void expect_add_error(const hn_layer_plugin *p, const char *needle) {
 static void test_table_errors(void **state) {
     hn_layer_plugin p = fake_plugin();
     p.abi_version = HN_LAYER_ABI_VERSION + 1;
-    expect_add_error(&p, "fake (fake.so): layer ABI version 4 is newer than this hnet's (version 3)");
+    expect_add_error(&p, "fake (fake.so): layer ABI version 5 is newer than this hnet's (version 4)");
     p.abi_version = 2;
-    expect_add_error(&p, "layer ABI version 2 is older than this hnet accepts (versions 3 to 3)");
+    expect_add_error(&p, "layer ABI version 2 is older than this hnet accepts (versions 3 to 4)");
     p = fake_plugin();
     p.backward = NULL;
     expect_add_error(&p, "fake (fake.so): its table has no 'backward'");
     p = fake_plugin();
     p.role = "router";
     expect_add_error(&p, "role must be \"mixer\" or \"mlp\"");
+}
+
+/* A plugin built for layer ABI 3 (before hn_layer_ctx.inference) still loads: its table
+ * is unchanged and it ignores the field, running its training forward. */
+static void test_abi3_plugin_loads(void **state) {
+    hn_layer_plugin p = fake_plugin();
+    p.abi_version = 3;
+    hn_registry reg;
+    hn_error err = {{0}};
+    hn_registry_init(&reg);
+    assert_int_equal(hn_registry_add(&reg, &p, "fake.so", &err), HN_OK);
+    assert_non_null(hn_registry_find(&reg, "fake"));
+    hn_registry_close(&reg);
 }
 
 /* A table that grew: version 1 had a and b, version 2 appended c. A version-1 table is
@@ -151,6 +164,7 @@ static void test_default_search(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_abi3_plugin_loads),
         cmocka_unit_test(test_abi_adopt),
         cmocka_unit_test(test_table_is_copied),
         cmocka_unit_test(test_duplicates),
