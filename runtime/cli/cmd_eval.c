@@ -67,6 +67,11 @@ static void usage(FILE *out) {
             "                  list of them, or all\n"
             "  --seed N        seed of the perturbations (default 0)\n"
             "  --device D      cpu or cuda (default cpu)\n"
+            "  --routing MODE  learned (default) or targets: every H-Net stage's boundaries held\n"
+            "                  at every round(N)-th byte (N its ratio target), as hnet bench\n"
+            "                  does: for timing a model whose router is untrained (a checkpoint\n"
+            "                  of a few steps); the BPB is then not the model's, and nothing\n"
+            "                  goes to results.db\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
 }
@@ -152,7 +157,7 @@ typedef struct eval_opts {
     long seq_len, seq_tokens, batch, max_bytes, limit;
     int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
     long seed;
-    int use_db;
+    int use_db, hold_routing;
 } eval_opts;
 
 /* BPB over a corpus split. */
@@ -355,6 +360,13 @@ int hn_cmd_eval(int argc, char **argv) {
             o.format = argv[++i];
         } else if (!strcmp(a, "--device") && more) {
             o.device = argv[++i];
+        } else if (!strcmp(a, "--routing") && more) {
+            const char *v = argv[++i];
+            if (strcmp(v, "learned") && strcmp(v, "targets")) {
+                fprintf(stderr, "hnet eval: --routing expects learned or targets, found '%s'\n", v);
+                return 2;
+            }
+            o.hold_routing = !strcmp(v, "targets");
         } else if (!strcmp(a, "--db") && more) {
             o.db = argv[++i];
         } else if (!strcmp(a, "--no-db")) {
@@ -415,6 +427,12 @@ int hn_cmd_eval(int argc, char **argv) {
         hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err))
         goto done;
     hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step};
+    if (o.hold_routing) { /* a timing: the model's BPB is not what is measured */
+        hn_model_hold_routing(&m, 1);
+        o.use_db = 0;
+        printf("routing held at the targets (--routing targets): the BPB is not the model's; "
+               "nothing is written to results.db\n");
+    }
     if (o.task && hn_data_is_tokenized(cJSON_GetObjectItem(cfg, "data"))) {
         hn_fail(&err, "%s reads tokens (data.tokenizer): zero-shot tasks are scored byte by byte, "
                       "which hnet eval --task does for byte-level models only; hnet eval --data "

@@ -25,6 +25,15 @@ grep -q "bytes/s after the first forward" "$TMP/ev" || fail "no bytes/s after th
 n=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations where metric='bytes_per_s_after_first' and value > 0")
 [ "$n" -eq 1 ] || fail "expected a bytes_per_s_after_first row, found $n"
 echo "ok: stored and joined to run e2e-resume"
+# --routing targets (timing an untrained router): boundaries every 3rd byte of 64, 22 a
+# window; printed, not stored
+n0=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations")
+$HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:valid --bytes 4096 --routing targets --db "$TMP/r.db" >"$TMP/held" 2>&1 ||
+    { cat "$TMP/held"; fail "hnet eval --routing targets failed"; }
+grep -q "compression L1/L0 = 0.3438" "$TMP/held" || { cat "$TMP/held"; fail "routing not held at the target"; }
+[ "$(sqlite3 "$TMP/r.db" "select count(*) from evaluations")" = "$n0" ] || fail "--routing targets wrote to results.db"
+expect_fail "bad --routing" "--routing expects learned or targets, found 'fixed'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt --routing fixed --no-db
+echo "ok: --routing targets holds the boundaries and stores nothing"
 expect_fail "unknown split" "unknown split 'tset'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:tset --no-db
 expect_fail "no test split" "no test split" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:test --no-db
 expect_fail "missing checkpoint" "no such checkpoint" $HNET eval "$TMP/nothing" --data tests/fixtures/shakespeare-400k.txt --no-db
