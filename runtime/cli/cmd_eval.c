@@ -193,7 +193,7 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
         /* the first forward pays the one-time costs (allocation, the backend's set-up) */
         double rest_s = res.seconds - res.first_seconds;
         long rest_tokens = res.tokens - res.first_bytes;
-        double steady = rest_tokens > 0 && rest_s > 0
+        double steady = res.first_bytes > 0 && rest_tokens > 0 && rest_s > 0
                             ? (double)rest_tokens * ((double)res.bytes / (double)res.tokens) / rest_s
                             : 0;
         if (steady > 0)
