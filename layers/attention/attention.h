@@ -25,6 +25,7 @@ typedef struct hn_attn {
 
     hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;          /* rows of the last forward */
+    int kept;       /* it kept qkv and att (not an inference forward) */
 
     int step_len; /* max_len of the last state_floats call: sizes the kv ring */
 } hn_attn;

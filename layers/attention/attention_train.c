@@ -82,8 +82,13 @@ int hn_attn_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y
     a->T = T;
     if (T == 0) return HN_OK;
     if (hn_attn_reserve(a, be, T, err)) return HN_ERR;
-    hn_tensor qkv = hn_stash_tensor_begin(&a->qkv_s, be, T, 3 * D);
-    hn_tensor att = hn_stash_tensor_begin(&a->att_s, be, T, D);
+    /* an inference forward keeps nothing: qkv and att in workspace slots */
+    int inf = ctx->inference;
+    a->kept = !inf;
+    hn_tensor qkv = inf ? hn_ws_activation(be, HN_WS_LAYER0, T, 3 * D)
+                        : hn_stash_tensor_begin(&a->qkv_s, be, T, 3 * D);
+    hn_tensor att = inf ? hn_ws_activation(be, HN_WS_LAYER1, T, D)
+                        : hn_stash_tensor_begin(&a->att_s, be, T, D);
     if (!qkv.data || !att.data)
         return hn_fail(err, "attention: out of %s memory for %d rows of activations", be->name, T);
     hn_matmul_params proj = {.a = x, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
@@ -114,6 +119,7 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
     int T = seqs->total, D = a->d;
     if (T != a->T)
         return hn_fail(err, "attention: backward over %d rows follows a forward over %d", T, a->T);
+    if (!a->kept && T) return hn_fail(err, "attention: backward after an inference forward");
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
     /* gradient buffers live only in this call: the backend's shared workspace */

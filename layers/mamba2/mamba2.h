@@ -45,6 +45,7 @@ typedef struct hn_m2 {
 
     hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;
+    int kept; /* the last forward kept zxbcdt and y (not an inference forward) */
 
     /* inference work buffers, separate so that stepping never clobbers a forward */
     int step_cap;

@@ -116,8 +116,13 @@ int hn_m2_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *out
     int d = m->d, di = m->d_inner, dp = m->d_proj;
     hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, m->conv_dim);
     hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
-    hn_tensor zx = hn_stash_tensor_begin(&m->zxbcdt, be, T, dp);
-    hn_tensor y = hn_stash_tensor_begin(&m->y, be, T, di);
+    /* an inference forward keeps nothing: zxbcdt and y in workspace slots */
+    int inf = ctx->inference;
+    m->kept = !inf;
+    hn_tensor zx = inf ? hn_ws_activation(be, HN_WS_LAYER2, T, dp)
+                       : hn_stash_tensor_begin(&m->zxbcdt, be, T, dp);
+    hn_tensor y = inf ? hn_ws_activation(be, HN_WS_LAYER3, T, di)
+                      : hn_stash_tensor_begin(&m->y, be, T, di);
     if (!xbc.data || !yn.data || !zx.data || !y.data)
         return hn_fail(err, "mamba2: out of %s memory for %d rows", be->name, T);
     hn_matmul_params in = {.a = x, .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
@@ -153,6 +158,7 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
     if (check_backend(be, err)) return HN_ERR;
     if (T != m->T)
         return hn_fail(err, "mamba2: backward over %d rows after a forward over %d", T, m->T);
+    if (!m->kept && T) return hn_fail(err, "mamba2: backward after an inference forward");
     if (T == 0) return HN_OK;
     const hn_ops_ssm *ssm = be->ssm;
     hn_dtype at = be->activation_dtype(be);

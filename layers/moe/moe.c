@@ -118,7 +118,11 @@ static int moe_fwd(void *self, const hn_layer_ctx *ctx, const float *x, float *y
     moe *s = self;
     s->x = x;
     s->T = ctx->seqs->total;
-    return moe_forward(s, ctx->be, x, y, s->T, 1, err);
+    /* training's routing (its capacity) either way, for the same numbers; an inference
+     * forward only leaves no backward to follow it */
+    int rc = moe_forward(s, ctx->be, x, y, s->T, 1, err);
+    if (ctx->inference) s->has_forward = 0;
+    return rc;
 }
 
 static int moe_bwd(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,

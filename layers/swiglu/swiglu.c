@@ -20,6 +20,7 @@ typedef struct swiglu {
                            * shared workspace */
     hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;
+    int kept; /* the last forward kept gu (not an inference forward) */
 } swiglu;
 
 static const hn_config_key config_keys[] = {
@@ -70,14 +71,16 @@ static void sw_bind(void *self, const hn_param *params) {
 }
 
 
-/* The forward over T rows, shared by training and stepping. gu = x fc1^T is kept (in the
- * backend's activation dtype, written there by the product itself); h = swiglu(gu) is
- * made again in backward. */
-static int run_forward(swiglu *s, const hn_backend *be, hn_tensor x, float *y, int T,
+/* The forward over T rows, shared by training, inference and stepping. gu = x fc1^T is
+ * kept when keep (in the backend's activation dtype, written there by the product
+ * itself), else written to a workspace slot; h = swiglu(gu) is made again in backward. */
+static int run_forward(swiglu *s, const hn_backend *be, hn_tensor x, float *y, int T, int keep,
                        hn_error *err) {
+    s->kept = keep;
     if (T == 0) return HN_OK;
     int D = s->d, H = s->hidden;
-    hn_tensor gu = hn_stash_tensor_begin(&s->gu, be, T, 2 * H);
+    hn_tensor gu = keep ? hn_stash_tensor_begin(&s->gu, be, T, 2 * H)
+                        : hn_ws_activation(be, HN_WS_LAYER1, T, 2 * H);
     hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, be->activation_dtype(be), T, H);
     if (!h.data || !gu.data) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
     hn_matmul_params fc1 = {.a = x, .b = hn_tensor_f32(s->w1, 2 * H, D),
@@ -97,7 +100,7 @@ static int sw_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float 
     swiglu *s = self;
     s->x = x;
     s->T = ctx->seqs->total;
-    return run_forward(s, ctx->be, x, y, s->T, err);
+    return run_forward(s, ctx->be, x, y, s->T, !ctx->inference, err);
 }
 
 static int sw_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
@@ -115,6 +118,7 @@ static int sw_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, floa
     int T = ctx->seqs->total, D = s->d, H = s->hidden;
     if (T != s->T)
         return hn_fail(err, "swiglu: backward over %d rows follows a forward over %d", T, s->T);
+    if (!s->kept && T) return hn_fail(err, "swiglu: backward after an inference forward");
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
     hn_tensor gu = hn_stash_tensor(&s->gu), dyt = dy;
@@ -159,7 +163,7 @@ static size_t sw_state_floats(void *self, int max_len) { return 0; }
 
 static int sw_step(void *self, const hn_backend *be, const float *x, float *y, float *state,
                    const int32_t *pos, int n_seqs, hn_error *err) {
-    return run_forward(self, be, hn_tensor_f32(x, n_seqs, ((swiglu *)self)->d), y, n_seqs, err);
+    return run_forward(self, be, hn_tensor_f32(x, n_seqs, ((swiglu *)self)->d), y, n_seqs, 0, err);
 }
 
 static const hn_layer_plugin plugin = {

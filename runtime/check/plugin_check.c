@@ -151,6 +151,24 @@ static int check_all(hn_gradcheck_loss_fn loss, void *f, float *x, const float *
     return failed;
 }
 
+/* The inference forward (ctx.inference, layer ABI 4) gives the training forward's y to
+ * the bit: 1 and a FAIL line when not, 0 when it does, -1 when it could not run. */
+static int inference_same(check_fixture *f, size_t TD, FILE *out) {
+    float *want = malloc(TD * sizeof *want);
+    if (!want) return -1;
+    memcpy(want, f->y, TD * sizeof *want);
+    f->ctx.inference = 1;
+    layer_loss(f);
+    f->ctx.inference = 0;
+    int differs = memcmp(want, f->y, TD * sizeof *want) != 0;
+    free(want);
+    if (f->forward_failed) return -1;
+    if (out) fprintf(out, "%s inference forward: %s\n", differs ? "FAIL" : "ok  ",
+                     differs ? "y differs from the training forward's (it must be the same to the bit)"
+                             : "the training forward's y to the bit");
+    return differs;
+}
+
 int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *o, int *n_failed,
                           hn_error *err) {
     *n_failed = 0;
@@ -170,7 +188,14 @@ int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *
         rc = hn_fail_prefix(err, "%s: backward failed", p->name);
         goto done;
     }
-    int failed = check_all(layer_loss, &f, f.x, f.dx, TD, &f.store, tol, o->out);
+    int failed = inference_same(&f, TD, o->out);
+    if (failed > 0) *n_failed += failed;
+    if (failed < 0) {
+        rc = f.forward_failed ? hn_fail(err, "%s: inference forward failed: %s", p->name, f.forward_err.msg)
+                              : hn_fail(err, "out of host memory");
+        goto done;
+    }
+    failed = check_all(layer_loss, &f, f.x, f.dx, TD, &f.store, tol, o->out);
     if (failed < 0) {
         rc = hn_fail(err, "out of host memory");
         goto done;

@@ -1,7 +1,7 @@
 /* hnet eval CKPT|RUN --data CORPUS[:split]: bits per byte of a checkpoint over a corpus
  * split, bytes/s and the compression of each stage; hnet eval CKPT|RUN --task FILE
- * --format F: a zero-shot task. Both batched through the backend as a training forward
- * without gradients; recorded in results.db's evaluations table. */
+ * --format F: a zero-shot task. Both batched through the backend in inference forwards
+ * (model no_grad); recorded in results.db's evaluations table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,10 @@ static void usage(FILE *out) {
             "       hnet eval CKPT|RUN --task FILE.jsonl --format FORMAT [options]\n\n"
             "Bits per byte of a checkpoint over a corpus split, with bytes/s and the\n"
             "compression L^{s+1}/L^s of each stage; the model runs batched on the chosen\n"
-            "backend as in a training forward, without gradients. CKPT is a .safetensors file\n"
+            "backend in inference forwards: a training forward's numbers to the bit, nothing\n"
+            "kept for a backward. bytes/s is given over all forwards and over those after the\n"
+            "first, which pays the one-time costs (allocation; model loading is never timed;\n"
+            "results.db: bytes_per_s and bytes_per_s_after_first). CKPT is a .safetensors file\n"
             "or a run's checkpoint folder (its newest intact file); RUN is a run name, looked\n"
             "up in results/checkpoints/RUN. The result goes to the evaluations table of\n"
             "results.db, joined to the run the checkpoint belongs to.\n\n"
@@ -56,13 +59,19 @@ static void usage(FILE *out) {
             "options:\n"
             "  --seq-len N     bytes per window (default: the run's data.seq_len)\n"
             "  --seq-tokens N  tokens per window of a model over tokens (default: the run's)\n"
-            "  --batch N       windows per forward (default: the run's eval.batch)\n"
+            "  --batch N       windows per forward (default: the run's eval.batch; larger\n"
+            "                  batches run faster on a GPU, the BPB is the same)\n"
             "  --bytes N       evaluate at most N bytes (default: the whole split)\n"
             "  --limit N       score the first N task items (default: all)\n"
             "  --perturb P     antspeak, drop, randomcase, repeat, uppercase, a comma-separated\n"
             "                  list of them, or all\n"
             "  --seed N        seed of the perturbations (default 0)\n"
             "  --device D      cpu or cuda (default cpu)\n"
+            "  --routing MODE  learned (default) or targets: every H-Net stage's boundaries held\n"
+            "                  at every round(N)-th byte (N its ratio target), as hnet bench\n"
+            "                  does: for timing a model whose router is untrained (a checkpoint\n"
+            "                  of a few steps); the BPB is then not the model's, and nothing\n"
+            "                  goes to results.db\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
 }
@@ -148,7 +157,7 @@ typedef struct eval_opts {
     long seq_len, seq_tokens, batch, max_bytes, limit;
     int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
     long seed;
-    int use_db;
+    int use_db, hold_routing;
 } eval_opts;
 
 /* BPB over a corpus split. */
@@ -181,6 +190,18 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
         double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
         printf("%s on %s:%s: %.6f bpb over %ld bytes (seq_len %d, batch %d, %s), %.0f bytes/s\n", path,
                c.name, split, res.bpb, res.bytes, L, B, m->be->name, bps);
+        /* the first forward pays the one-time costs (allocation, the backend's set-up) */
+        double rest_s = res.seconds - res.first_seconds;
+        long rest_tokens = res.tokens - res.first_bytes;
+        double steady = res.first_bytes > 0 && rest_tokens > 0 && rest_s > 0
+                            ? (double)rest_tokens * ((double)res.bytes / (double)res.tokens) / rest_s
+                            : 0;
+        if (steady > 0)
+            printf("  %.0f bytes/s after the first forward (which took %.3f s of the %.3f s)\n",
+                   steady, res.first_seconds, res.seconds);
+        else
+            printf("  one forward (%.3f s, one-time costs included): give --bytes or a smaller "
+                   "--batch for a rate without them\n", res.seconds);
         if (S)
             printf("  %ld %s tokens in windows of %d, %.3f bytes per token\n", res.tokens,
                    cJSON_GetObjectItem(cJSON_GetObjectItem(data, "tokenizer"), "format")->valuestring, S,
@@ -197,6 +218,8 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
             const char *metrics[2] = {"bpb", "bytes_per_s"};
             double values[2] = {res.bpb, bps};
             rc = hn_results_open(o->db, r, err) || log_rows(*r, row, metrics, values, 2, err);
+            const char *sm[1] = {"bytes_per_s_after_first"};
+            if (rc == HN_OK && steady > 0) rc = log_rows(*r, row, sm, &steady, 1, err);
             for (int s = 0; rc == HN_OK && s < res.stages; s++) {
                 char name[32];
                 snprintf(name, sizeof name, "compression_s%d", s);
@@ -337,6 +360,13 @@ int hn_cmd_eval(int argc, char **argv) {
             o.format = argv[++i];
         } else if (!strcmp(a, "--device") && more) {
             o.device = argv[++i];
+        } else if (!strcmp(a, "--routing") && more) {
+            const char *v = argv[++i];
+            if (strcmp(v, "learned") && strcmp(v, "targets")) {
+                fprintf(stderr, "hnet eval: --routing expects learned or targets, found '%s'\n", v);
+                return 2;
+            }
+            o.hold_routing = !strcmp(v, "targets");
         } else if (!strcmp(a, "--db") && more) {
             o.db = argv[++i];
         } else if (!strcmp(a, "--no-db")) {
@@ -397,6 +427,12 @@ int hn_cmd_eval(int argc, char **argv) {
         hn_checkpoint_open_model(path, &reg, be, &m, &cfg, &err))
         goto done;
     hn_eval_row row = {.run_uuid = uuid, .checkpoint = path, .step = step};
+    if (o.hold_routing) { /* a timing: the model's BPB is not what is measured */
+        hn_model_hold_routing(&m, 1);
+        o.use_db = 0;
+        printf("routing held at the targets (--routing targets): the BPB is not the model's; "
+               "nothing is written to results.db\n");
+    }
     if (o.task && hn_data_is_tokenized(cJSON_GetObjectItem(cfg, "data"))) {
         hn_fail(&err, "%s reads tokens (data.tokenizer): zero-shot tasks are scored byte by byte, "
                       "which hnet eval --task does for byte-level models only; hnet eval --data "

@@ -1,5 +1,6 @@
 /* Bits per byte of a model over a byte range of a corpus, batched through the backend as
- * a training forward (no gradients): consecutive non-overlapping windows of seq_len
+ * inference forwards (the training forward's losses to the bit, nothing kept for a
+ * backward, losses read back every few forwards: eval/loss_queue.h): consecutive non-overlapping windows of seq_len
  * inputs and their next-byte targets starting at `begin` (as the trainer's validation
  * windows: hn_valid_fill), at most max_bytes of them (0: all that fit). */
 #ifndef HN_EVAL_BPB_H
@@ -18,6 +19,8 @@ typedef struct hn_eval_bpb {
     long bytes;          /* predicted bytes */
     long tokens;         /* predicted tokens (hn_eval_bpb_tokens; bytes for byte models) */
     double seconds;      /* wall time of the forwards */
+    double first_seconds; /* of them, the first forward's, which pays the one-time costs */
+    long first_bytes;     /* the first forward's predicted bytes (tokens for a token model) */
     int stages;          /* chunking stages */
     double compression[HN_EVAL_MAX_STAGES]; /* L^{s+1} / L^s, over all windows */
 } hn_eval_bpb;

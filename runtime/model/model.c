@@ -70,6 +70,7 @@ static void free_buffers(hn_model *m) {
     m->offsets_host = NULL;
     m->loss_host = NULL;
     m->max_T = m->max_seqs = 0;
+    m->grad_buffers = 0;
     m->seqs = (hn_seqs){0}; /* the packing lived in the freed buffers */
 }
 
@@ -81,8 +82,13 @@ void hn_model_free(hn_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-static int ensure_buffers(hn_model *m, int T, int n_seqs, hn_error *err) {
-    if (T <= m->max_T && n_seqs <= m->max_seqs) return HN_OK;
+/* The batch's buffers; the gradients' (dlogits, dh, dx) only for a training forward
+ * (full): an evaluation never needs them, and dlogits is as large as the logits. */
+static int ensure_buffers(hn_model *m, int T, int n_seqs, int full, hn_error *err) {
+    if (T <= m->max_T && n_seqs <= m->max_seqs && (m->grad_buffers || !full)) return HN_OK;
+    full |= m->grad_buffers;
+    if (T < m->max_T) T = m->max_T; /* growing the gradients only: keep the rows */
+    if (n_seqs < m->max_seqs) n_seqs = m->max_seqs;
     free_buffers(m);
     const hn_backend *be = m->be;
     size_t t = (size_t)T, d = (size_t)m->d, v = (size_t)m->vocab;
@@ -92,21 +98,24 @@ static int ensure_buffers(hn_model *m, int T, int n_seqs, hn_error *err) {
     m->offsets_dev = be->alloc(((size_t)n_seqs + 1) * sizeof(int32_t));
     m->x = be->alloc(t * d * sizeof(float));
     m->h = be->alloc(t * d * sizeof(float));
-    m->dh = be->alloc(t * d * sizeof(float));
-    m->dx = be->alloc(t * d * sizeof(float));
+    if (full) {
+        m->dh = be->alloc(t * d * sizeof(float));
+        m->dx = be->alloc(t * d * sizeof(float));
+        m->dlogits = be->alloc(t * v * sizeof(float));
+    }
     m->logits = be->alloc(t * v * sizeof(float));
-    m->dlogits = be->alloc(t * v * sizeof(float));
     m->loss = be->alloc(t * sizeof(float));
     m->offsets_host = malloc(((size_t)n_seqs + 1) * sizeof(int32_t));
     m->loss_host = malloc(t * sizeof(float));
     if (!m->tok_dev || !m->tgt_dev || !m->pos_dev || !m->offsets_dev || !m->x || !m->h ||
-        !m->dh || !m->dx || !m->logits || !m->dlogits || !m->loss || !m->offsets_host ||
-        !m->loss_host) {
+        (full && (!m->dh || !m->dx || !m->dlogits)) || !m->logits || !m->loss ||
+        !m->offsets_host || !m->loss_host) {
         free_buffers(m);
         return hn_fail(err, "out of %s memory for a batch of %d bytes", be->name, T);
     }
     m->max_T = T;
     m->max_seqs = n_seqs;
+    m->grad_buffers = full;
     return HN_OK;
 }
 
@@ -138,19 +147,24 @@ static hn_tensor dlogits_view(const hn_model *m, int T) {
 static const float *value(const hn_model *m, int idx) { return m->params.entries[idx].p.value; }
 static float *grad(const hn_model *m, int idx) { return m->params.entries[idx].p.grad; }
 
-int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
-                     int seq_len, hn_loss *loss, hn_error *err) {
+/* The forward up to the per-token losses, written to loss_dev (device, [T]). With
+ * no_grad it is an inference forward (nothing kept for a backward, no dlogits). */
+static int forward_losses(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                          int seq_len, float *loss_dev, double *aux, hn_error *err) {
     const hn_backend *be = m->be;
-    int T = n_seqs * seq_len;
-    if (ensure_buffers(m, T, n_seqs, err)) return HN_ERR;
+    int T = n_seqs * seq_len, inf = m->no_grad;
+    if (ensure_buffers(m, T, n_seqs, !inf, err)) return HN_ERR;
     if (pack_sequences(m, n_seqs, seq_len, err)) return HN_ERR;
+    if (!loss_dev) loss_dev = m->loss;
     hn_phase_enter(HN_PHASE_HEAD, 0);
     be->upload(m->tok_dev, tok, (size_t)T * sizeof(int32_t));
     be->upload(m->tgt_dev, tgt, (size_t)T * sizeof(int32_t));
     be->embedding_forward(m->x, value(m, m->emb_param), m->tok_dev, T, m->d);
-    double aux = 0;
-    hn_stage_set_group(&m->backbone, m->no_grad ? NULL : m->group);
-    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, &aux, err))
+    *aux = 0;
+    hn_stage_set_group(&m->backbone, inf ? NULL : m->group);
+    hn_stage_set_inference(&m->backbone, inf);
+    m->last_inference = inf;
+    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, aux, err))
         return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
     /* h as the output norm wrote it (bf16 too where activations are): no rounding here */
@@ -160,28 +174,53 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
                              .alpha = 1.0f};
     if (be->matmul_t(be, &head))
         return hn_fail(err, "the LM head: the %s backend refused its product", be->name);
-    /* loss and its gradient in one pass; backward starts from dlogits */
-    if (m->no_grad) be->xent_forward(m->loss, m->logits, m->tgt_dev, T, m->vocab);
-    else {
+    /* training: the loss and its gradient in one pass (backward starts from dlogits);
+     * inference: the loss alone */
+    if (inf) {
+        be->xent_forward(loss_dev, m->logits, m->tgt_dev, T, m->vocab);
+    } else {
         hn_xent_params xp = {.logits = hn_tensor_f32(m->logits, T, m->vocab), .target = m->tgt_dev,
-                             .loss = m->loss, .dlogits = dlogits_view(m, T),
+                             .loss = loss_dev, .dlogits = dlogits_view(m, T),
                              .scale = 1.0f / (float)T};
         if (be->xent_fused_t(be, &xp))
             return hn_fail(err, "the loss: the %s backend refused it", be->name);
         m->dlogits_t = xp.dlogits;
     }
-    be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
-    double sum = 0;
-    for (int t = 0; t < T; t++) sum += m->loss_host[t];
-    loss->ce_nats = sum;
-    loss->count = T;
-    loss->aux = aux;
     hn_phase_stop();
     return HN_OK;
 }
 
+int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                     int seq_len, hn_loss *loss, hn_error *err) {
+    int T = n_seqs * seq_len;
+    double aux;
+    if (forward_losses(m, tok, tgt, n_seqs, seq_len, NULL, &aux, err)) return HN_ERR;
+    m->be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
+    loss->ce_nats = hn_model_sum_losses(m->loss_host, T);
+    loss->count = T;
+    loss->aux = aux;
+    return HN_OK;
+}
+
+double hn_model_sum_losses(const float *loss, long n) {
+    double sum = 0;
+    for (long t = 0; t < n; t++) sum += loss[t];
+    return sum;
+}
+
+int hn_model_forward_to(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                        int seq_len, float *loss_dev, hn_error *err) {
+    if (!m->no_grad)
+        return hn_fail(err, "hn_model_forward_to is an evaluation's forward: set no_grad");
+    double aux;
+    return forward_losses(m, tok, tgt, n_seqs, seq_len, loss_dev, &aux, err);
+}
+
 int hn_model_backward(hn_model *m, hn_error *err) {
     const hn_backend *be = m->be;
+    if (m->last_inference || !m->dlogits)
+        return hn_fail(err, "backward after an evaluation's forward (no_grad: nothing was kept "
+                            "for it): run a training forward first");
     int T = m->seqs.total;
     size_t td = (size_t)T * (size_t)m->d;
     hn_phase_enter(HN_PHASE_HEAD, 0);

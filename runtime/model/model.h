@@ -29,7 +29,10 @@ typedef struct hn_model {
     float *x, *h, *logits, *loss, *dlogits, *dh, *dx;
     hn_tensor dlogits_t; /* dlogits as the last training forward wrote it (its dtype) */
     float *loss_host;
-    int no_grad; /* evaluation: the forward writes no loss gradient (hn_model_backward not allowed) */
+    int no_grad; /* evaluation: an inference forward (no loss gradient, nothing kept for a
+                  * backward: hn_model_backward refused), the same losses to the bit */
+    int last_inference; /* the last forward was such a one */
+    int grad_buffers;   /* dlogits, dh, dx are allocated (a training forward ran) */
     const hn_batch_group *group; /* data-parallel training: the processes sharing each
                                   * training batch (NULL: one process) */
 } hn_model;
@@ -54,6 +57,14 @@ void hn_model_free(hn_model *m);
  * n_seqs*seq_len); fills loss. */
 int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
                      int seq_len, hn_loss *loss, hn_error *err);
+/* An evaluation's forward (no_grad required) that leaves the T = n_seqs*seq_len
+ * per-token losses (nats) on the device at loss_dev instead of reading them back: a
+ * batch of evaluations needs no host synchronisation but what chunking does. Sum them
+ * with hn_model_sum_losses, as hn_model_forward does, for the same ce_nats. */
+int hn_model_forward_to(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                        int seq_len, float *loss_dev, hn_error *err);
+/* The sum of n per-token losses in order, in double (hn_loss.ce_nats). */
+double hn_model_sum_losses(const float *loss, long n);
 /* Data-parallel training (model/batch_group.h): every training forward (not an
  * evaluation, whose batches the processes do not share) sums the ratio-loss statistics
  * over group. NULL: this process holds the whole batch. */

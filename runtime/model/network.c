@@ -157,9 +157,11 @@ void hn_network_bind(hn_network *net, const hn_param_store *store) {
 
 static void free_buffers(hn_network *net, const hn_backend *be) {
     if (net->resid)
-        for (int i = 0; i <= net->n_sub; i++) be->free(net->resid[i]);
+        for (int i = 0; i <= net->n_sub; i++)
+            if (net->resid[i]) be->free(net->resid[i]);
     if (net->rstd)
-        for (int i = 0; i <= net->n_sub; i++) be->free(net->rstd[i]);
+        for (int i = 0; i <= net->n_sub; i++)
+            if (net->rstd[i]) be->free(net->rstd[i]);
     if (net->normed) be->free(net->normed);
     free(net->resid);
     free(net->rstd);
@@ -171,6 +173,7 @@ static void free_buffers(hn_network *net, const hn_backend *be) {
     net->normed = net->d_resid = net->d_normed = NULL;
     net->d_resid16 = net->out16 = NULL;
     net->max_T = 0;
+    net->full = 0;
 }
 
 void hn_network_free(hn_network *net, const hn_backend *be) {
@@ -186,32 +189,39 @@ static hn_dtype activation_dtype(const hn_backend *be) {
 }
 
 /* Sizes the activation buffers for T rows; grows geometrically so a varying T (dynamic
- * chunking) settles after a few steps. */
-static int ensure_buffers(hn_network *net, const hn_backend *be, int T, hn_error *err) {
-    if (T <= net->max_T) return HN_OK;
+ * chunking) settles after a few steps. An inference forward needs two residual buffers,
+ * one rstd and no gradients; a training forward (full) all of them. */
+static int ensure_buffers(hn_network *net, const hn_backend *be, int T, int full, hn_error *err) {
+    if (T <= net->max_T && (net->full || !full)) return HN_OK;
     int cap = net->max_T ? net->max_T : T;
     while (cap < T) cap *= 2;
+    full |= net->full; /* a training run's validation keeps the training buffers */
     free_buffers(net, be);
     size_t row = (size_t)net->d * sizeof(float);
+    int n_resid = full || net->n_sub < 1 ? net->n_sub + 1 : 2;
     net->resid = calloc((size_t)net->n_sub + 1, sizeof(float *));
     net->rstd = calloc((size_t)net->n_sub + 1, sizeof(float *));
-    int ok = 1;
-    for (int i = 0; i <= net->n_sub; i++) {
-        ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
-        ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
+    int ok = net->resid && net->rstd;
+    for (int i = 0; ok && i <= net->n_sub; i++) {
+        if (i < n_resid) ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
+        if (i == 0 || full) ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
     }
     ok &= !!(net->normed = be->alloc(row * (size_t)cap));
-    ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
-    ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
-    if (activation_dtype(be) == HN_BF16) { /* bf16 copies: half a float32 row */
-        ok &= !!(net->d_resid16 = be->alloc(row / 2 * (size_t)cap));
-        if (net->want_out16) ok &= !!(net->out16 = be->alloc(row / 2 * (size_t)cap));
+    if (full) {
+        ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
+        ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+        if (activation_dtype(be) == HN_BF16) /* bf16 copies: half a float32 row */
+            ok &= !!(net->d_resid16 = be->alloc(row / 2 * (size_t)cap));
+    }
+    if (activation_dtype(be) == HN_BF16 && net->want_out16) {
+        ok &= !!(net->out16 = be->alloc(row / 2 * (size_t)cap));
     }
     if (!ok) {
         free_buffers(net, be);
         return hn_fail(err, "out of %s memory for activations (%d rows x %d)", be->name, cap, net->d);
     }
     net->max_T = cap;
+    net->full = full;
     return HN_OK;
 }
 
@@ -243,38 +253,42 @@ static int norm_failed(const hn_backend *be, const char *what, hn_error *err) {
 
 int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                        const float *x, float *y, hn_error *err) {
-    int T = seqs->total, D = net->d;
-    if (ensure_buffers(net, be, T, err)) return HN_ERR;
+    int T = seqs->total, D = net->d, inf = net->inference;
+    if (ensure_buffers(net, be, T, !inf, err)) return HN_ERR;
     size_t n = (size_t)T * (size_t)D;
-    hn_layer_ctx ctx = {.be = be, .seqs = seqs};
-    be->copy(net->resid[0], x, n * sizeof(float));
+    hn_layer_ctx ctx = {.be = be, .seqs = seqs, .inference = inf};
+    net->last_inference = inf;
+    /* training keeps resid[i] for every sublayer; inference reads x itself first, then
+     * alternates resid[1] and resid[0] (nothing is read back later) */
+    if (!inf) be->copy(net->resid[0], x, n * sizeof(float));
     net->aux = 0;
     hn_rmsnorm_params np = {.eps = net->eps};
+    const float *in = inf ? x : net->resid[0];
     if (net->n_sub == 0) { /* only the final norm */
-        np.x = hn_tensor_f32(net->resid[0], T, D);
+        np.x = hn_tensor_f32(in, T, D);
         np.w = param_value(net, net->final_norm_param);
         np.rstd = net->rstd[0];
         np.y = hn_tensor_f32(y, T, D);
         np.y2 = net->out16 ? hn_tensor_of(net->out16, HN_BF16, T, D) : (hn_tensor){0};
         return be->rmsnorm_forward_t(be, &np) ? norm_failed(be, "the final norm", err) : HN_OK;
     }
-    np.x = hn_tensor_f32(net->resid[0], T, D);
+    np.x = hn_tensor_f32(in, T, D);
     np.w = param_value(net, net->subs[0].norm_param);
     np.rstd = net->rstd[0];
     np.y = hn_tensor_of(net->normed, input_dtype(&net->subs[0], be), T, D);
     if (be->rmsnorm_forward_t(be, &np)) return norm_failed(be, "the first pre-norm", err);
     for (int i = 0; i < net->n_sub; i++) {
         hn_sublayer *sl = &net->subs[i];
+        float *out = inf ? net->resid[(i + 1) & 1] : net->resid[i + 1];
         /* the branch is written straight into the next residual; the fused op adds the
          * residual to it and makes the next norm in the same pass */
-        if (sublayer_forward(sl, &ctx, hn_tensor_of(net->normed, input_dtype(sl, be), T, D),
-                             net->resid[i + 1], err))
+        if (sublayer_forward(sl, &ctx, hn_tensor_of(net->normed, input_dtype(sl, be), T, D), out,
+                             err))
             return HN_ERR;
         if (sl->layer.plugin->aux_loss) net->aux += sl->layer.plugin->aux_loss(sl->layer.self);
         int last = i + 1 == net->n_sub;
-        np = (hn_rmsnorm_params){.x = hn_tensor_f32(net->resid[i + 1], T, D),
-                                 .branch = hn_tensor_f32(net->resid[i], T, D),
-                                 .rstd = net->rstd[i + 1], .eps = net->eps};
+        np = (hn_rmsnorm_params){.x = hn_tensor_f32(out, T, D), .branch = hn_tensor_f32(in, T, D),
+                                 .rstd = net->rstd[inf ? 0 : i + 1], .eps = net->eps};
         if (last) {
             np.w = param_value(net, net->final_norm_param);
             np.y = hn_tensor_f32(y, T, D);
@@ -284,6 +298,7 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
             np.y = hn_tensor_of(net->normed, input_dtype(&net->subs[i + 1], be), T, D);
         }
         if (be->add_rmsnorm_forward_t(be, &np)) return norm_failed(be, "a residual add + norm", err);
+        in = out;
     }
     return HN_OK;
 }
@@ -309,6 +324,9 @@ hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T) {
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err) {
     int T = seqs->total, D = net->d;
+    if (net->last_inference)
+        return hn_fail(err, "backward after an inference forward (evaluation keeps no "
+                            "activations): run a training forward first");
     size_t n = (size_t)T * (size_t)D;
     hn_layer_ctx ctx = {.be = be, .seqs = seqs};
     be->zero(net->d_resid, n * sizeof(float));

@@ -29,6 +29,7 @@ typedef struct hn_network {
 
     /* activations, sized for max_T rows (grown geometrically, never per step) */
     int max_T;
+    int full;       /* the training set below is allocated (else an inference forward's) */
     float **resid;  /* n_sub + 1 buffers [T, d]: the residual stream before each sublayer */
     float *normed;  /* [T, d] the current sublayer's pre-norm output (its input);
                      * recomputed before its backward, at the same address */
@@ -46,6 +47,8 @@ typedef struct hn_network {
     /* Likewise for the backward: the gradient it adds into dx, rounded once into
      * d_resid16 by the first pre-norm's backward, for the owner's products */
     int want_din16;
+    int inference;  /* set by the caller: forwards keep nothing for a backward (below) */
+    int last_inference; /* the last forward was one: backward is refused */
 } hn_network;
 
 /* Builds the sublayers of `layout` (e.g. "T1m4") at width d for stage `stage`.
@@ -58,7 +61,9 @@ int hn_network_build(hn_network *net, const char *layout, int d, int stage, cons
 void hn_network_bind(hn_network *net, const hn_param_store *store);
 void hn_network_free(hn_network *net, const hn_backend *be);
 
-/* y = RMSNorm(stack(x)), x and y [T, d] with T = seqs->total. */
+/* y = RMSNorm(stack(x)), x and y [T, d] with T = seqs->total. With net->inference the
+ * residual stream alternates between two buffers instead of keeping one per sublayer,
+ * and the sublayers are told (hn_layer_ctx.inference): the same y, nothing kept. */
 int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                        const float *x, float *y, hn_error *err);
 /* The final norm's output of the last forward as the backend's activation dtype wrote

@@ -516,6 +516,16 @@ void hn_stage_hold_routing(hn_stage *st, int on) {
         st->fixed_every = on && st->ratio_target > 0 ? (int)lround(st->ratio_target) : 0;
 }
 
+void hn_stage_set_inference(hn_stage *st, int on) {
+    for (; st; st = st->inner) {
+        if (st->innermost) {
+            st->main.inference = on;
+            break;
+        }
+        st->encoder.inference = st->decoder.inference = on;
+    }
+}
+
 void hn_stage_set_group(hn_stage *st, const hn_batch_group *group) {
     for (; st && !st->innermost; st = st->inner) st->group = group;
 }

@@ -92,6 +92,9 @@ int hn_stage_stats_collect(const hn_stage *st, hn_stage_stats *stats, int max);
 /* on: every chunking stage puts its boundaries at every round(N)-th position of each
  * sequence (N its ratio target) instead of where p > 0.5; off: learned again. */
 void hn_stage_hold_routing(hn_stage *st, int on);
+/* on: the networks of this stage and the ones inside run inference forwards
+ * (model/network.h): the same outputs, nothing kept for a backward. */
+void hn_stage_set_inference(hn_stage *st, int on);
 /* The group this stage and the ones inside it sum their ratio-loss statistics over (NULL:
  * this process's batch is the whole batch). */
 void hn_stage_set_group(hn_stage *st, const hn_batch_group *group);

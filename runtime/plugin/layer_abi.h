@@ -27,7 +27,8 @@
 /* 2: the backend table grew (workspace, bf16 storage, fused loss, MoE ops) and the
  * optional tail hooks (aux_loss .. active_param_count) were added;
  * 3: plugin API v2 -- config through hn_config accessors, core through the host API;
- * 4: the typed hooks forward_t and backward_t appended */
+ * 4: the typed hooks forward_t and backward_t appended, and hn_layer_ctx.inference (a
+ *    version-3 plugin never reads the field and runs its normal forward, still right) */
 #define HN_LAYER_ABI_VERSION 4u
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
@@ -95,10 +96,15 @@ typedef struct hn_layer_args {
     const hn_config *cfg; /* read with hn_config_number / _string / _bool */
 } hn_layer_args;
 
-/* Per-call context. seqs describes how the T rows of x are split into sequences. */
+/* Per-call context. seqs describes how the T rows of x are split into sequences.
+ * inference (ABI 4): 1 when no backward follows this forward (evaluation, validation,
+ * task scoring): the plugin may skip what only its backward reads (kept activations),
+ * writing them to workspace slots instead, but must give the same y to the bit. The
+ * runtime never calls backward after such a forward. Only appended fields may follow. */
 typedef struct hn_layer_ctx {
     const hn_backend *be;
     const hn_seqs *seqs;
+    int inference;
 } hn_layer_ctx;
 
 /* A workspace slot (hn_backend.workspace) as a packed [rows, cols] view of dtype, for a
@@ -108,6 +114,13 @@ static inline hn_tensor hn_ws_tensor(const hn_backend *be, int slot, hn_dtype dt
                                      int cols) {
     size_t bytes = (size_t)rows * cols * hn_dtype_size(dtype);
     return hn_tensor_of(be->workspace(slot, bytes ? bytes : 1), dtype, rows, cols);
+}
+
+/* An activation an inference forward (hn_layer_ctx.inference) writes where its training
+ * forward writes a kept one (hn_stash_tensor_begin): a workspace slot of the backend's
+ * activation dtype, the same dtype the stash would have, so the same values follow. */
+static inline hn_tensor hn_ws_activation(const hn_backend *be, int slot, int rows, int cols) {
+    return hn_ws_tensor(be, slot, be->activation_dtype(be), rows, cols);
 }
 
 /* One named scalar of a layer's last forward pass (see hn_layer_plugin.metrics). */

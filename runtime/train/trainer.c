@@ -169,6 +169,8 @@ static int evaluate(hn_model *m, const hn_data_stream *d, const run_settings *s,
     /* the ranks run different batches here: no sums over them inside a forward */
     const hn_batch_group *group = m->group;
     m->group = NULL;
+    int was = m->no_grad;
+    m->no_grad = 1; /* inference forwards: the same losses, nothing kept for a backward */
     for (long w = 0; w < d->valid_windows && !rc; w += s->eval_batch, batch++) {
         if (batch % dist->world != dist->rank) continue;
         int n = (int)(d->valid_windows - w < s->eval_batch ? d->valid_windows - w : s->eval_batch);
@@ -181,6 +183,7 @@ static int evaluate(hn_model *m, const hn_data_stream *d, const run_settings *s,
         rc = evaluate_batch(m, tok, tgt, 1, d->valid_tail, &nats, &innermost, err);
     }
     m->group = group;
+    m->no_grad = was;
     if (rc) return HN_ERR;
     double v[VALID_SUMS] = {nats, bytes, innermost};
     pack_scores(v + 3, sc);

@@ -6,21 +6,34 @@
 sed "s|@DIR@|$TMP/ck|" tests/e2e/fixtures/hnet_resume.lua >"$TMP/e.lua"
 $HNET run "$TMP/e.lua" --db "$TMP/r.db" --quiet >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "training failed"; }
 CK="$TMP/ck/e2e-resume"
-want=$(sqlite3 "$TMP/r.db" "select printf('%.9f', value) from metrics where split='valid' and name='bpb' order by step desc limit 1")
+want=$(sqlite3 "$TMP/r.db" "select printf('%.17g', value) from metrics where split='valid' and name='bpb' order by step desc limit 1")
 [ -n "$want" ] || fail "the run logged no validation BPB"
 $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:valid --bytes 4096 --db "$TMP/r.db" >"$TMP/ev" 2>&1 ||
     { cat "$TMP/ev"; fail "hnet eval failed"; }
 cat "$TMP/ev"
-got=$(sqlite3 "$TMP/r.db" "select printf('%.9f', value) from evaluations where metric='bpb'")
-python3 -c "import sys; a, b = float('$want'), float('$got'); sys.exit(abs(a - b) > 1e-6 * a)" ||
-    fail "eval BPB $got differs from the run's final validation BPB $want"
+got=$(sqlite3 "$TMP/r.db" "select printf('%.17g', value) from evaluations where metric='bpb'")
+# the same inference forwards over the same windows: equal to the bit
+[ "$got" = "$want" ] || fail "eval BPB $got differs from the run's final validation BPB $want"
 echo "ok: eval BPB $got = final validation BPB $want"
 run=$(sqlite3 "$TMP/r.db" "select run_name || ' ' || step || ' ' || data from evaluation_results where metric='bpb'")
 [ "$run" = "e2e-resume 12 tests/fixtures/shakespeare-400k.txt:valid" ] || fail "evaluation not joined to its run: '$run'"
 n=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations where metric in ('bytes_per_s','compression_s0')")
 [ "$n" -eq 2 ] || fail "expected bytes/s and stage-0 compression rows, found $n"
 grep -q "stage 0 compression" "$TMP/ev" || fail "no per-stage compression printed"
+# 4032 bytes in windows of 64, 8 a forward: 8 forwards, a rate without the first one's
+grep -q "bytes/s after the first forward" "$TMP/ev" || fail "no bytes/s after the first forward"
+n=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations where metric='bytes_per_s_after_first' and value > 0")
+[ "$n" -eq 1 ] || fail "expected a bytes_per_s_after_first row, found $n"
 echo "ok: stored and joined to run e2e-resume"
+# --routing targets (timing an untrained router): boundaries every 3rd byte of 64, 22 a
+# window; printed, not stored
+n0=$(sqlite3 "$TMP/r.db" "select count(*) from evaluations")
+$HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:valid --bytes 4096 --routing targets --db "$TMP/r.db" >"$TMP/held" 2>&1 ||
+    { cat "$TMP/held"; fail "hnet eval --routing targets failed"; }
+grep -q "compression L1/L0 = 0.3438" "$TMP/held" || { cat "$TMP/held"; fail "routing not held at the target"; }
+[ "$(sqlite3 "$TMP/r.db" "select count(*) from evaluations")" = "$n0" ] || fail "--routing targets wrote to results.db"
+expect_fail "bad --routing" "--routing expects learned or targets, found 'fixed'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt --routing fixed --no-db
+echo "ok: --routing targets holds the boundaries and stores nothing"
 expect_fail "unknown split" "unknown split 'tset'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:tset --no-db
 expect_fail "no test split" "no test split" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:test --no-db
 expect_fail "missing checkpoint" "no such checkpoint" $HNET eval "$TMP/nothing" --data tests/fixtures/shakespeare-400k.txt --no-db

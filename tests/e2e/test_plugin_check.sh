@@ -37,3 +37,13 @@ expect_fail "a file that is no plugin" "hnet plugins --check: .*tests/e2e/lib.sh
 expect_fail "--config without --check" "--config, --d and --device go with --check FILE.so" $HNET plugins --config '{}'
 expect_fail "--config that is not an object" "--config: not a JSON object: \\[1\\]" \
     $HNET plugins --check "$BUILD/layers/attention.so" --config '[1]'
+
+# the kit holds a layer's inference forward (ctx->inference) to its training forward's y
+# to the bit: a plugin that doubles y in inference fails with a line saying so
+${CC:-cc} -std=c11 -shared -fPIC -fvisibility=hidden -Wl,-z,defs -Iruntime -o "$TMP/inference_wrong.so" \
+    tests/plugins/inference_wrong.c -lm || fail "cannot build the test plugin"
+if $HNET plugins --check "$TMP/inference_wrong.so" >"$TMP/iw" 2>&1; then cat "$TMP/iw"; fail "the kit passes a wrong inference forward"; fi
+grep -q "^FAIL inference forward: y differs from the training forward's" "$TMP/iw" || { cat "$TMP/iw"; fail "no FAIL line for the inference forward"; }
+$HNET plugins --check "$BUILD/layers/attention.so" >"$TMP/att" 2>&1 || { cat "$TMP/att"; fail "attention"; }
+grep -q "^ok   inference forward: the training forward's y to the bit" "$TMP/att" || { cat "$TMP/att"; fail "attention's inference forward is not checked"; }
+echo "ok: the kit fails an inference forward that differs from the training forward"

@@ -61,6 +61,19 @@ static void test_table_errors(void **state) {
     expect_add_error(&p, "role must be \"mixer\" or \"mlp\"");
 }
 
+/* A plugin built for layer ABI 3 (before hn_layer_ctx.inference) still loads: its table
+ * is unchanged and it ignores the field, running its training forward. */
+static void test_abi3_plugin_loads(void **state) {
+    hn_layer_plugin p = fake_plugin();
+    p.abi_version = 3;
+    hn_registry reg;
+    hn_error err = {{0}};
+    hn_registry_init(&reg);
+    assert_int_equal(hn_registry_add(&reg, &p, "fake.so", &err), HN_OK);
+    assert_non_null(hn_registry_find(&reg, "fake"));
+    hn_registry_close(&reg);
+}
+
 /* A table that grew: version 1 had a and b, version 2 appended c. A version-1 table is
  * read with c = 0 (and nothing past its end is read), a version-2 one whole, a version-3
  * one (newer) and a version-0 one (older than accepted) are refused naming both. */
@@ -181,6 +194,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_errors),
         cmocka_unit_test(test_layer_abi_3_has_no_typed_hooks),
+        cmocka_unit_test(test_abi3_plugin_loads),
         cmocka_unit_test(test_abi_adopt),
         cmocka_unit_test(test_table_is_copied),
         cmocka_unit_test(test_duplicates),

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Evaluation against the training step on the H1 model (issue #19: hnet eval of 1 MB at
+# >= 5x the training step's bytes/s), on one GPU:
+#   sh bench/eval_speed.sh [BYTES]      (default 4000000; 1 MB is four forwards at batch 32)
+# A checkpoint of H1 after 2 steps (its router untrained, so the evaluation holds the
+# boundaries at the ratio target, as hnet bench --routing targets times the step);
+# then the step and the evaluation at batch 8 and 32. Compare "bytes/s after the first
+# forward" (and the overall bytes/s) with the step's bytes/s.
+set -eu
+BYTES=${1:-4000000}
+HNET=${HNET:-build/hnet}
+DIR=$(mktemp -d /tmp/eval_speed.XXXXXX)
+sed 's|^  backend = "cuda",|  backend = "cuda",\n  checkpoint = { every = 2, dir = "'"$DIR"'/ck" },\n  eval = { every = 1000000 },|' \
+    bench/H1.lua >"$DIR/H1.lua"
+$HNET run "$DIR/H1.lua" --steps 2 --db "$DIR/r.db" --quiet
+$HNET bench bench/H1.lua --device cuda --routing targets
+for B in 8 32; do
+    $HNET eval "$DIR/ck/bench-H1" --data english:valid --device cuda --batch "$B" --bytes "$BYTES" \
+        --routing targets
+done
+echo "(files in $DIR)"
