@@ -29,11 +29,7 @@ static int setup(void **state) {
     return 0;
 }
 
-static float *normal(size_t n, hn_rng *r) {
-    float *p = falloc(n);
-    fill_normal(p, n, 1.0, r);
-    return p;
-}
+static float *normal(size_t n, hn_rng *r) { return falloc_normal(n, 1.0, r); }
 
 static float *copy_of(const float *x, size_t n) {
     float *p = falloc(n);

@@ -15,6 +15,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "support/fixtures.h"
+#include "support/gradcheck.h"
 
 static const hn_backend *be;
 
@@ -24,11 +25,7 @@ static int setup(void **state) {
     return 0;
 }
 
-static float *normal(size_t n, hn_rng *r) {
-    float *p = falloc(n);
-    for (size_t i = 0; i < n; i++) p[i] = (float)hn_rng_normal(r);
-    return p;
-}
+static float *normal(size_t n, hn_rng *r) { return falloc_normal(n, 1.0, r); }
 
 static uint16_t *to_bf16(const float *x, size_t n) {
     uint16_t *p = malloc(n * sizeof *p);

@@ -7,7 +7,6 @@
 #include "backend/cuda/cuda_ops.cuh"
 
 #define TPB 256
-#define NORM_EPS 1e-12
 
 /* ---- cosine routing: one warp per row ---- */
 __global__ void k_cos_fwd(float *p, const float *q, const float *k, int ld, const int32_t *pos,
@@ -27,16 +26,9 @@ __global__ void k_cos_bwd(float *dq, float *dk, const float *dp, const float *q,
     int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (t >= T || pos[t] == 0) return;
     const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t - 1) * ld;
-    double qq, kk, qk;
-    hn_pair_dots(qt, kt, D, lane, &qq, &kk, &qk);
-    double nq = sqrt(qq), nk = sqrt(kk);
-    int q_small = nq < NORM_EPS, k_small = nk < NORM_EPS;
-    if (q_small) nq = NORM_EPS;
-    if (k_small) nk = NORM_EPS;
-    double cs = qk / (nq * nk), v = 0.5 * (1.0 - cs);
-    if (v < 0 || v > 1) return;
-    double g = -0.5 * dp[t], inv = 1.0 / (nq * nk);
-    double cq = q_small ? 0 : cs / (nq * nq), ck = k_small ? 0 : cs / (nk * nk);
+    hn_cos_grad c;
+    if (!hn_cos_routing_grad(qt, kt, D, lane, dp[t], &c)) return;
+    double g = c.g, inv = c.inv, cq = c.cq, ck = c.ck;
     /* dk of row t-1 is also written by row t-1's own dq pass, but dq and dk are
      * different buffers (or different columns of one row), so no two threads collide */
     float *dqt = dq + (size_t)t * ld, *dkt = dk + (size_t)(t - 1) * ld;

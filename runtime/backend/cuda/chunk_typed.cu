@@ -7,31 +7,16 @@
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
 
-#define NORM_EPS 1e-12 /* as chunk.cu (torch's F.normalize) */
-
 __global__ void k_cos_bwd_t(view dq, view dk, const float *dp, const float *q, const float *k,
                             int ld, const int32_t *pos, int T, int D) {
     int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (t >= T) return;
     if (t == T - 1) /* the last row of dk is no pair's */
         for (int d = lane; d < D; d += 32) vput(dk, t, d, 0.0f);
-    bool live = pos[t] != 0;
-    double g = 0, inv = 0, cq = 0, ck = 0;
     const float *qt = q + (size_t)t * ld, *kt = k + (size_t)(t > 0 ? t - 1 : 0) * ld;
-    if (live) {
-        double qq, kk, qk;
-        hn_pair_dots(qt, kt, D, lane, &qq, &kk, &qk);
-        double nq = sqrt(qq), nk = sqrt(kk);
-        int q_small = nq < NORM_EPS, k_small = nk < NORM_EPS;
-        if (q_small) nq = NORM_EPS;
-        if (k_small) nk = NORM_EPS;
-        double cs = qk / (nq * nk), v = 0.5 * (1.0 - cs);
-        live = !(v < 0 || v > 1);
-        g = -0.5 * dp[t];
-        inv = 1.0 / (nq * nk);
-        cq = q_small ? 0 : cs / (nq * nq);
-        ck = k_small ? 0 : cs / (nk * nk);
-    }
+    hn_cos_grad c = {0, 0, 0, 0};
+    bool live = pos[t] != 0 && hn_cos_routing_grad(qt, kt, D, lane, dp[t], &c);
+    double g = c.g, inv = c.inv, cq = c.cq, ck = c.ck;
     for (int d = lane; d < D; d += 32) {
         vput(dq, t, d, live ? (float)(g * (kt[d] * inv - cq * qt[d])) : 0.0f);
         if (t > 0) vput(dk, t - 1, d, live ? (float)(g * (qt[d] * inv - ck * kt[d])) : 0.0f);

@@ -85,6 +85,38 @@ __device__ __forceinline__ float hn_cos_routing_p(const float *q, const float *k
     return (float)(v < 0 ? 0 : v > 1 ? 1 : v);
 }
 
+/* The scalars of cosine routing's backward for one row pair (q row t, k row t - 1), by
+ * one warp: dq = g (k inv - cq q), dk = g (q inv - ck k), with g = -dp / 2; 0 (no
+ * gradient) where p was clamped, as the cpu's chunk_routing.c */
+struct hn_cos_grad {
+    double g, inv, cq, ck;
+};
+__device__ __forceinline__ int hn_cos_routing_grad(const float *q, const float *k, int D, int lane,
+                                                   float dp, hn_cos_grad *o) {
+    double qq, kk, qk;
+    hn_pair_dots(q, k, D, lane, &qq, &kk, &qk);
+    double nq = sqrt(qq), nk = sqrt(kk);
+    int q_small = nq < 1e-12, k_small = nk < 1e-12;
+    if (q_small) nq = 1e-12;
+    if (k_small) nk = 1e-12;
+    double cs = qk / (nq * nk), v = 0.5 * (1.0 - cs);
+    if (v < 0 || v > 1) return 0;
+    o->g = -0.5 * dp;
+    o->inv = 1.0 / (nq * nk);
+    o->cq = q_small ? 0 : cs / (nq * nq);
+    o->ck = k_small ? 0 : cs / (nk * nk);
+    return 1;
+}
+
+/* Rotary embedding's cos and sin for position pos and frequency f (of rot_dim / 2), in
+ * double as the cpu's; sin negated for the inverse rotation (the backward) */
+__device__ __forceinline__ void hn_rope_angle(int pos, int f, int rot_dim, float theta, int inverse,
+                                              float *c, float *s) {
+    double ang = (double)pos * pow((double)theta, -2.0 * f / (double)rot_dim);
+    *c = (float)cos(ang);
+    *s = (float)((inverse ? -1.0 : 1.0) * sin(ang));
+}
+
 /* out[c] += s * sum_r a[r*lda + c] (* b[r*ldb + c]) (* rs[r]), rows split in strips
  * whose partial sums meet by atomicAdd. */
 void hn_cuda_colsum(float *out, const float *a, int lda, const float *b, int ldb,

@@ -16,8 +16,8 @@ __global__ void k_rope_out(view out, view x, int T, int cols, int heads, int hea
     HN_GRID_STRIDE(i, n) {
         if (i < n_rot) {
             int t = (int)(i / half), f = (int)(i % half);
-            double ang = (double)pos[t] * pow((double)theta, -2.0 * f / (double)rot_dim);
-            float c = (float)cos(ang), s = (float)((inverse ? -1.0 : 1.0) * sin(ang));
+            float c, s;
+            hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &c, &s);
             for (int h = 0; h < heads; h++) {
                 int ca = h * head_dim + f, cb = ca + half;
                 float x0 = vget(x, t, ca), x1 = vget(x, t, cb);
@@ -46,9 +46,7 @@ __global__ void __launch_bounds__(256) k_rope_out8(view out, view x, int T, int 
     for (int t = blockIdx.x; t < T; t += gridDim.x) {
         __syncthreads(); /* the previous row's readers are done */
         for (int f = threadIdx.x; f < half; f += blockDim.x) {
-            double ang = (double)pos[t] * pow((double)theta, -2.0 * f / (double)rot_dim);
-            cs[f] = (float)cos(ang);
-            cs[half + f] = (float)((inverse ? -1.0 : 1.0) * sin(ang));
+            hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &cs[f], &cs[half + f]);
         }
         __syncthreads();
         for (int c = 8 * threadIdx.x; c < cols; c += 8 * blockDim.x) {

@@ -155,8 +155,8 @@ __global__ void k_rope_t(view x, int T, int heads, int head_dim, int rot_dim, co
     size_t n = (size_t)T * half;
     HN_GRID_STRIDE(i, n) {
         int t = (int)(i / half), f = (int)(i % half);
-        double ang = (double)pos[t] * pow((double)theta, -2.0 * f / (double)rot_dim);
-        float c = (float)cos(ang), s = (float)((inverse ? -1.0 : 1.0) * sin(ang));
+        float c, s;
+        hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &c, &s);
         for (int h = 0; h < heads; h++) {
             int ca = h * head_dim + f, cb = ca + half;
             float x0 = vget(x, t, ca), x1 = vget(x, t, cb);

@@ -1,4 +1,5 @@
 #include "gradcheck.h"
+#include "fixtures.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,12 @@
 
 void fill_normal(float *x, size_t n, double std, hn_rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(std * hn_rng_normal(rng));
+}
+
+float *falloc_normal(size_t n, double std, hn_rng *rng) {
+    float *p = falloc(n);
+    fill_normal(p, n, std, rng);
+    return p;
 }
 
 void fill_uniform(float *x, size_t n, double lo, double hi, hn_rng *rng) {

@@ -35,6 +35,8 @@ void gradcheck_assert(float *x, const float *analytic, size_t n, gradcheck_loss_
 
 /* Fills x with normal(0, std) values from rng. */
 void fill_normal(float *x, size_t n, double std, hn_rng *rng);
+/* n fresh floats (falloc) filled by fill_normal */
+float *falloc_normal(size_t n, double std, hn_rng *rng);
 /* Fills x with uniform [lo, hi) values. */
 void fill_uniform(float *x, size_t n, double lo, double hi, hn_rng *rng);
 /* sum_i a[i] * b[i] in double. */
