@@ -140,6 +140,9 @@ typedef struct hn_backend {
     void (*free)(void *p);
     void (*upload)(void *dst_dev, const void *src_host, size_t bytes);
     void (*download)(void *dst_host, const void *src_dev, size_t bytes);
+    /* dst == src moves nothing: it tells the backend that something else (a collective)
+     * wrote those bytes, so a copy it derives from them (cuda: the bf16 parameters) is
+     * made again */
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*zero)(void *p, size_t bytes);
     void (*sync)(void);
