@@ -66,8 +66,8 @@ static int rope_back(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs
     if (out.data == g.data) return rope_qk(a, be, seqs, g, 1);
     hn_rope_params p = {.x = g, .heads = 2 * a->heads, .head_dim = a->head_dim,
                         .rot_dim = a->rot_dim, .pos = seqs->pos_dev,
-                        .theta = a->theta, .inverse = 1, .out = out};
-    return be->rope_t(be, &p) ? HN_ERR : HN_OK;
+                        .theta = a->theta, .inverse = 1};
+    return be->rope_to_t(be, &p, out) ? HN_ERR : HN_OK;
 }
 
 /* qkv and att are kept in the backend's activation dtype, written there by the ops

@@ -77,10 +77,8 @@ typedef struct hn_rope_params {
     const int32_t *pos; /* device: position of each row within its sequence */
     float theta;
     int inverse;
-    /* optional (data NULL: in place): x rotated is written here instead, every column
-     * (the dims rope leaves alone copied), in out's dtype; x is only read. A float32
-     * gradient rotated back and rounded for its products in one pass. */
-    hn_tensor out;
+    /* no field may follow: plugins built for layer ABI 3 pass this struct as it ends
+     * here (rope_to_t takes its output view as an argument instead) */
 } hn_rope_params;
 
 /* Causal windowed attention over packed sequences (as the v1 attention ops). q, k and v
@@ -140,6 +138,9 @@ typedef struct hn_backend {
     void (*free)(void *p);
     void (*upload)(void *dst_dev, const void *src_host, size_t bytes);
     void (*download)(void *dst_host, const void *src_dev, size_t bytes);
+    /* dst == src moves nothing: it tells the backend that something else (a collective)
+     * wrote those bytes, so a copy it derives from them (cuda: the bf16 parameters) is
+     * made again */
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*zero)(void *p, size_t bytes);
     void (*sync)(void);
@@ -279,6 +280,10 @@ typedef struct hn_backend {
     int (*rmsnorm_backward_t)(const struct hn_backend *be, const hn_rmsnorm_params *p);
     /* the LM-head loss with a typed dlogits (hn_xent_params) */
     int (*xent_fused_t)(const struct hn_backend *be, const hn_xent_params *p);
+    /* rope_t out of place: x rotated is written to out ([T, x.cols]) instead, every
+     * column (the dims rope leaves alone copied), in out's dtype; x is only read. A
+     * float32 gradient rotated back and rounded for its products in one pass. */
+    int (*rope_to_t)(const struct hn_backend *be, const hn_rope_params *p, hn_tensor out);
 } hn_backend;
 
 /* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;

@@ -169,6 +169,44 @@ static int inference_same(check_fixture *f, size_t TD, FILE *out) {
     return differs;
 }
 
+/* The typed hooks (forward_t / backward_t, layer ABI 4), which the network calls instead
+ * of forward and backward when a layer has them, on float32 views: forward's y, and
+ * backward's dx and parameter gradients (in f->dx and the store, kept as they were), to
+ * the bit. The finite-difference checks read forward and backward only. 1 and a FAIL line
+ * when they differ, 0 when they agree or there are none, -1 when they could not run. */
+static int typed_same(check_fixture *f, size_t TD, FILE *out, hn_error *err) {
+    const hn_layer_plugin *p = f->layer.plugin;
+    if (!p->forward_t) return 0;
+    int T = f->seqs.total;
+    size_t np = f->store.total;
+    float *y = malloc(TD * sizeof *y), *dx = calloc(TD, sizeof *dx);
+    float *grads = malloc((np ? np : 1) * sizeof *grads);
+    if (!y || !dx || !grads) {
+        free(y), free(dx), free(grads);
+        hn_fail(err, "out of host memory");
+        return -1;
+    }
+    memcpy(grads, f->store.grads, np * sizeof *grads);
+    hn_params_zero_grads(&f->store);
+    int rc = 0;
+    if (p->forward_t(f->layer.self, &f->ctx, hn_tensor_f32(f->x, T, f->d), y, err))
+        rc = hn_fail_prefix(err, "%s: forward_t failed", p->name);
+    else if (p->backward_t(f->layer.self, &f->ctx, hn_tensor_f32(f->probe, T, f->d), dx, err))
+        rc = hn_fail_prefix(err, "%s: backward_t failed", p->name);
+    const char *what = NULL;
+    if (!rc && memcmp(y, f->y, TD * sizeof *y)) what = "y differs from forward's";
+    else if (!rc && memcmp(dx, f->dx, TD * sizeof *dx)) what = "dx differs from backward's";
+    else if (!rc && memcmp(grads, f->store.grads, np * sizeof *grads))
+        what = "the parameter gradients differ from backward's";
+    memcpy(f->store.grads, grads, np * sizeof *grads); /* backward's, for the checks after */
+    free(y), free(dx), free(grads);
+    if (rc) return -1;
+    if (out)
+        fprintf(out, "%s typed hooks: %s\n", what ? "FAIL" : "ok  ",
+                what ? what : "forward's y and backward's gradients to the bit");
+    return what != NULL;
+}
+
 int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *o, int *n_failed,
                           hn_error *err) {
     *n_failed = 0;
@@ -188,7 +226,13 @@ int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *
         rc = hn_fail_prefix(err, "%s: backward failed", p->name);
         goto done;
     }
-    int failed = inference_same(&f, TD, o->out);
+    int failed = typed_same(&f, TD, o->out, err);
+    if (failed < 0) {
+        rc = HN_ERR;
+        goto done;
+    }
+    *n_failed += failed;
+    failed = inference_same(&f, TD, o->out);
     if (failed > 0) *n_failed += failed;
     if (failed < 0) {
         rc = f.forward_failed ? hn_fail(err, "%s: inference forward failed: %s", p->name, f.forward_err.msg)

@@ -111,11 +111,21 @@ int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, 
     return d->ops->sum_f32(d, g, n, err);
 }
 
+/* A collective wrote buf behind the backend's back (NCCL on the device): the backend is
+ * told by a copy onto itself (backend.h), so a cuda backend's bf16 copy of the parameters
+ * is made again from the new values before the next product. Without it, ZeRO-1's
+ * all-gather left every other rank's shard old in that copy (only AdamW's own shard
+ * writes it). */
+static int written_behind(const hn_backend *be, float *buf, size_t n, int rc) {
+    if (!rc && be->params_arena && n) be->copy(buf, buf, n * sizeof(float));
+    return rc;
+}
+
 int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                              hn_error *err) {
     if (alone(d)) return HN_OK;
     if (hn_dist_supports(d, be, err)) return HN_ERR;
-    return d->ops->broadcast_f32(d, buf, n, err);
+    return written_behind(be, buf, n, d->ops->broadcast_f32(d, buf, n, err));
 }
 
 size_t hn_dist_shard_each(size_t n, int world) {
@@ -141,7 +151,7 @@ int hn_dist_all_gather_floats(hn_dist *d, const hn_backend *be, float *buf, size
                               hn_error *err) {
     if (alone(d)) return HN_OK;
     if (hn_dist_supports(d, be, err)) return HN_ERR;
-    return d->ops->all_gather_f32(d, buf, n, err);
+    return written_behind(be, buf, n, d->ops->all_gather_f32(d, buf, n, err));
 }
 
 int hn_dist_scatter_floats(hn_dist *d, const hn_backend *be, const float *whole, float *shard,

@@ -47,3 +47,14 @@ grep -q "^FAIL inference forward: y differs from the training forward's" "$TMP/i
 $HNET plugins --check "$BUILD/layers/attention.so" >"$TMP/att" 2>&1 || { cat "$TMP/att"; fail "attention"; }
 grep -q "^ok   inference forward: the training forward's y to the bit" "$TMP/att" || { cat "$TMP/att"; fail "attention's inference forward is not checked"; }
 echo "ok: the kit fails an inference forward that differs from the training forward"
+
+# the network calls a layer's typed hooks (forward_t / backward_t) when it has them: the
+# kit holds them, on float32 views, to forward's y and backward's gradients to the bit. A
+# plugin whose backward_t doubles dx fails with a line saying so; swiglu's pass.
+${CC:-cc} -std=c11 -shared -fPIC -fvisibility=hidden -Wl,-z,defs -Iruntime -o "$TMP/typed_wrong.so" \
+    tests/plugins/typed_wrong.c -lm || fail "cannot build the typed test plugin"
+if $HNET plugins --check "$TMP/typed_wrong.so" >"$TMP/tw" 2>&1; then cat "$TMP/tw"; fail "the kit passes typed hooks that differ from forward and backward"; fi
+grep -q "^FAIL typed hooks: dx differs from backward's" "$TMP/tw" || { cat "$TMP/tw"; fail "no FAIL line for the typed hooks"; }
+$HNET plugins --check "$BUILD/layers/swiglu.so" --config '{"hidden": 24}' >"$TMP/sw" 2>&1 || { cat "$TMP/sw"; fail "swiglu"; }
+grep -q "^ok   typed hooks: forward's y and backward's gradients to the bit" "$TMP/sw" || { cat "$TMP/sw"; fail "swiglu's typed hooks are not checked"; }
+echo "ok: the kit fails typed hooks that differ from forward and backward"

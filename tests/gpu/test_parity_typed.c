@@ -124,8 +124,8 @@ static void test_rope_t(void **st) {
     for (int d = 0; d < 2; d++) {
         tbuf x = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
         hn_tensor xc = tv(&x, 0), xg = tv(&x, 1);
-        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d, {0}};
-        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d, {0}};
+        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d};
+        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d};
         assert_int_equal(P_CPU->rope_t(P_CPU, &pc), 0);
         assert_int_equal(P_GPU->rope_t(P_GPU, &pg), 0);
         assert_true(tb_err(&x, d ? "rope_t bf16 inverse" : "rope_t f32") < (d ? 5e-3 : TOL_FP32));
@@ -134,7 +134,7 @@ static void test_rope_t(void **st) {
     pseqs_free(&s);
 }
 
-/* rope_t out of place (the attention backward's dqkv): a float32 slice rotated back into
+/* rope_to_t, rope out of place (the attention backward's dqkv): a float32 slice rotated back into
  * a bf16 or float32 output, every column written, x left as it was; and the whole qkv
  * row as the attention backward passes it (q and k as 2 * heads heads, v copied) */
 static void test_rope_t_out(void **st) {
@@ -152,10 +152,9 @@ static void test_rope_t_out(void **st) {
         hn_rope_params p[2];
         for (int i = 0; i < 2; i++)
             p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), c0, cols), whole ? 2 * heads : heads, hd,
-                                    rot, i ? s.pos.g : s.pos.c, 10000.0f, 1,
-                                    hn_tensor_cols(tv(&y, i), c0, cols)};
-        assert_int_equal(P_CPU->rope_t(P_CPU, &p[0]), 0);
-        assert_int_equal(P_GPU->rope_t(P_GPU, &p[1]), 0);
+                                    rot, i ? s.pos.g : s.pos.c, 10000.0f, 1};
+        assert_int_equal(P_CPU->rope_to_t(P_CPU, &p[0], hn_tensor_cols(tv(&y, 0), c0, cols)), 0);
+        assert_int_equal(P_GPU->rope_to_t(P_GPU, &p[1], hn_tensor_cols(tv(&y, 1), c0, cols)), 0);
         printf(" rope_t out %s%s, head dim %d\n", d ? "bf16" : "f32", whole ? ", whole qkv row" : "", hd);
         assert_true(tb_err_cols(&y, c0, cols, "rotated into out") < (d ? 5e-3 : TOL_FP32));
         assert_true(tb_err(&x, "x (only read)") == 0);

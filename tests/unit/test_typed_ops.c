@@ -149,7 +149,7 @@ static void test_swiglu_t(void **state) {
     free(dgu16);
 }
 
-/* rope_t with an output view: x only read; out gets every column, the rotated dims as
+/* rope_to_t (rope_t with an output view): x only read; out gets every column, the rotated dims as
  * the in-place op makes them and the rest copied, rounded once when bf16 */
 static void test_rope_t_out(void **state) {
     (void)state;
@@ -163,22 +163,53 @@ static void test_rope_t_out(void **state) {
     int32_t pos[6] = {0, 1, 2, 0, 5, 9};
     be->rope(want, cols, T, heads, hd, 6, pos, 10000.0f, 1);
     hn_rope_params p = {.x = hn_tensor_f32(x, T, cols), .heads = heads, .head_dim = hd,
-                        .rot_dim = 6, .pos = pos, .theta = 10000.0f, .inverse = 1,
-                        .out = hn_tensor_f32(out, T, cols)};
-    assert_int_equal(be->rope_t(be, &p), 0);
+                        .rot_dim = 6, .pos = pos, .theta = 10000.0f, .inverse = 1};
+    assert_int_equal(be->rope_to_t(be, &p, hn_tensor_f32(out, T, cols)), 0);
     assert_memory_equal(out, want, n * sizeof(float));
     assert_memory_equal(x, x0, n * sizeof(float)); /* only read */
     uint16_t *o16 = malloc(n * sizeof *o16);
-    p.out = hn_tensor_of(o16, HN_BF16, T, cols);
-    assert_int_equal(be->rope_t(be, &p), 0);
+    hn_tensor o = hn_tensor_of(o16, HN_BF16, T, cols);
+    assert_int_equal(be->rope_to_t(be, &p, o), 0);
     for (size_t i = 0; i < n; i++) assert_int_equal(o16[i], hn_bf16_from_f32(want[i]));
-    p.out.rows = T - 1;
-    assert_int_equal(be->rope_t(be, &p), -1); /* shapes differ */
+    o.rows = T - 1;
+    assert_int_equal(be->rope_to_t(be, &p, o), -1); /* shapes differ */
     free(x);
     free(x0);
     free(want);
     free(out);
     free(o16);
+}
+
+/* rope_t as a layer plugin built for ABI 3 calls it: its hn_rope_params ends after
+ * `inverse`, and whatever follows on its stack is not the backend's to read. Here that is
+ * garbage bytes; the op must rotate x in place as ever. */
+static void test_rope_t_reads_only_the_abi3_params(void **state) {
+    (void)state;
+    hn_rng r;
+    hn_rng_seed(&r, 16);
+    int T = 4, heads = 2, hd = 8, cols = heads * hd;
+    size_t n = (size_t)T * cols;
+    float *x = normal(n, &r), *want = falloc(n);
+    memcpy(want, x, n * sizeof(float));
+    int32_t pos[4] = {0, 1, 2, 3};
+    be->rope(want, cols, T, heads, hd, 6, pos, 10000.0f, 0);
+    struct abi3_rope { /* hn_rope_params as layer ABI 3 plugins were compiled with it */
+        hn_tensor x;
+        int heads, head_dim, rot_dim;
+        const int32_t *pos;
+        float theta;
+        int inverse;
+    } old = {hn_tensor_f32(x, T, cols), heads, hd, 6, pos, 10000.0f, 0};
+    union {
+        unsigned char bytes[sizeof(struct abi3_rope) + 256];
+        hn_rope_params align; /* as aligned as the backend reads it */
+    } stack;
+    memset(stack.bytes, 0xab, sizeof stack.bytes); /* the caller's next locals */
+    memcpy(stack.bytes, &old, sizeof old);
+    assert_int_equal(be->rope_t(be, (const hn_rope_params *)stack.bytes), 0);
+    assert_memory_equal(x, want, n * sizeof(float));
+    free(x);
+    free(want);
 }
 
 /* xent_fused_t: the float32 op bit for bit on float32 views; a bf16 dlogits is the
@@ -244,6 +275,7 @@ int main(void) {
         cmocka_unit_test(test_bf16_rounding),   cmocka_unit_test(test_matmul_t_matches_v1),
         cmocka_unit_test(test_matmul_t_bf16),   cmocka_unit_test(test_swiglu_t),
         cmocka_unit_test(test_convert),         cmocka_unit_test(test_rope_t_out),
+        cmocka_unit_test(test_rope_t_reads_only_the_abi3_params),
         cmocka_unit_test(test_xent_fused_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

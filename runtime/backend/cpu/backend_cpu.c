@@ -62,6 +62,7 @@ static const hn_backend cpu_backend = {
     .add_rmsnorm_forward_t = hn_cpu_add_rmsnorm_forward_t,
     .rmsnorm_backward_t = hn_cpu_rmsnorm_backward_t,
     .xent_fused_t = hn_cpu_xent_fused_t,
+    .rope_to_t = hn_cpu_rope_to_t,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

@@ -72,6 +72,7 @@ int hn_cpu_matmul_t(const hn_backend *be, const hn_matmul_params *p);
 int hn_cpu_swiglu_forward_t(const hn_backend *be, const hn_swiglu_params *p);
 int hn_cpu_swiglu_backward_t(const hn_backend *be, const hn_swiglu_params *p);
 int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p);
+int hn_cpu_rope_to_t(const hn_backend *be, const hn_rope_params *p, hn_tensor out);
 int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *p);
 int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
 /* rmsnorm_typed.c */

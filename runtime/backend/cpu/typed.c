@@ -119,19 +119,24 @@ void hn_cpu_store(hn_tensor dst, const float *src, int add) {
             hn_view_put(dst, r, c, src[(size_t)r * dst.cols + c] + (add ? hn_view_get(dst, r, c) : 0.0f));
 }
 
+/* out of place: x widened, rotated, stored into out */
+int hn_cpu_rope_to_t(const hn_backend *be, const hn_rope_params *p, hn_tensor out) {
+    (void)be;
+    if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim || !out.data ||
+        out.rows != p->x.rows || out.cols != p->x.cols)
+        return -1;
+    float *x = hn_cpu_widen(p->x);
+    if (!x) return -1;
+    hn_cpu_rope(x, p->x.cols, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos, p->theta,
+                p->inverse);
+    hn_cpu_store(out, x, 0);
+    free(x);
+    return 0;
+}
+
 int hn_cpu_rope_t(const hn_backend *be, const hn_rope_params *p) {
     (void)be;
     if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim) return -1;
-    if (p->out.data && (p->out.rows != p->x.rows || p->out.cols != p->x.cols)) return -1;
-    if (p->out.data) { /* out of place: x widened, rotated, stored into out */
-        float *x = hn_cpu_widen(p->x);
-        if (!x) return -1;
-        hn_cpu_rope(x, p->x.cols, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos,
-                    p->theta, p->inverse);
-        hn_cpu_store(p->out, x, 0);
-        free(x);
-        return 0;
-    }
     if (p->x.dtype == HN_F32) { /* in place, as the v1 op */
         hn_cpu_rope(p->x.data, p->x.ld, p->x.rows, p->heads, p->head_dim, p->rot_dim, p->pos,
                     p->theta, p->inverse);

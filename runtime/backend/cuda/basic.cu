@@ -190,7 +190,7 @@ void hn_cuda_swiglu_backward(float *dgu, const float *dh, const float *gu, int T
 void hn_cuda_rope(float *x, int ld, int T, int heads, int head_dim, int rot_dim,
                   const int32_t *pos, float theta, int inverse) {
     hn_rope_params p = {{x, HN_F32, T, heads * head_dim, ld}, heads, head_dim, rot_dim, pos,
-                        theta, inverse, {0}};
+                        theta, inverse};
     hn_cuda_rope_t(NULL, &p);
 }
 

@@ -1,4 +1,4 @@
-/* rope_t out of place (backend.h hn_rope_params.out): every column of out from x, the
+/* rope_t out of place (backend.h rope_to_t): every column of out from x, the
  * first rot_dim dims of each head rotated (angles and arithmetic as typed.cu's in-place
  * kernel), the rest copied, written in out's dtype. The attention backward rotates its
  * float32 q and k gradients back straight into the bf16 buffer its products read. */
@@ -72,19 +72,19 @@ __global__ void __launch_bounds__(256) k_rope_out8(view out, view x, int T, int 
     }
 }
 
-int hn_cuda_rope_out(const hn_rope_params *p) {
+int hn_cuda_rope_out(const hn_rope_params *p, hn_tensor out) {
     size_t n = (size_t)p->x.rows * (p->x.cols + p->rot_dim / 2);
     if (!n) return 0;
     int half = p->rot_dim / 2;
-    if (half % 8 == 0 && p->head_dim % 8 == 0 && p->x.cols % 8 == 0 && vec8_ok(p->x) && vec8_ok(p->out)) {
+    if (half % 8 == 0 && p->head_dim % 8 == 0 && p->x.cols % 8 == 0 && vec8_ok(p->x) && vec8_ok(out)) {
         unsigned rows = (unsigned)(p->x.rows < 4096 ? p->x.rows : 4096);
         k_rope_out8<<<rows, 256, 2 * half * sizeof(float), HN_STREAM>>>(
-            view_of(p->out), view_of(p->x), p->x.rows, p->x.cols, p->heads, p->head_dim, p->rot_dim,
+            view_of(out), view_of(p->x), p->x.rows, p->x.cols, p->heads, p->head_dim, p->rot_dim,
             p->pos, p->theta, p->inverse);
         HN_LAUNCHED("rope (out of place)");
         return 0;
     }
-    k_rope_out<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->out), view_of(p->x), p->x.rows, p->x.cols,
+    k_rope_out<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(out), view_of(p->x), p->x.rows, p->x.cols,
                                            p->heads, p->head_dim, p->rot_dim, p->pos, p->theta,
                                            p->inverse);
     HN_LAUNCHED("rope (out of place)");

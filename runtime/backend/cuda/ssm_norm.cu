@@ -3,7 +3,7 @@
  *   g = x silu(z),  out = g r w,  r = 1 / sqrt(mean(g^2) + eps),
  * reading x and z and writing out in one launch; backward in one pass, the strips' partial
  * sums of dw added by a second launch in a fixed order (deterministic, no atomics).
- * Where every view allows 16-byte loads and a group is at most 8192 columns (the models':
+ * Where every view allows 16-byte loads and a group is at most 4096 columns (VEC_MAX_GS) (the models':
  * 1536), a block per (row, group) holds eight columns a thread in registers (the vec
  * kernels: one read of each input, sums in float32); otherwise a warp per (row, group)
  * reads element by element, twice (the scalar kernels; their backward keeps a strip's dw

@@ -76,6 +76,7 @@ static hn_backend make_proto(void) {
     b.add_rmsnorm_forward_t = hn_cuda_add_rmsnorm_forward_t;
     b.rmsnorm_backward_t = hn_cuda_rmsnorm_backward_t;
     b.xent_fused_t = hn_cuda_xent_fused_t;
+    b.rope_to_t = hn_cuda_rope_to_t;
     return b;
 }
 
@@ -93,7 +94,8 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(xent_fused) X(adamw) X(stash_bf16) X(pack_bf16) X(unpack_bf16) X(activation_dtype) \
     X(matmul_t) X(swiglu_forward_t) X(swiglu_backward_t) X(convert) X(rope_t) \
     X(attention_forward_t) X(attention_backward_t) X(attention_step) X(sample) \
-    X(rmsnorm_forward_t) X(add_rmsnorm_forward_t) X(rmsnorm_backward_t) X(xent_fused_t)
+    X(rmsnorm_forward_t) X(add_rmsnorm_forward_t) X(rmsnorm_backward_t) X(xent_fused_t) \
+    X(rope_to_t)
 
 #define HN_CUDA_SSM_OPS(X) \
     X(conv1d_forward) X(conv1d_backward) X(ssd_workspace_floats) X(ssd_forward) \

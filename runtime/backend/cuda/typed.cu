@@ -166,14 +166,22 @@ __global__ void k_rope_t(view x, int T, int heads, int head_dim, int rot_dim, co
     }
 }
 
+extern "C" int hn_cuda_rope_to_t(const hn_backend *be, const hn_rope_params *p, hn_tensor out) {
+    (void)be;
+    if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim || !out.data ||
+        out.rows != p->x.rows || out.cols != p->x.cols) {
+        hn_cuda_note(cudaErrorInvalidValue, "rope_to_t: shapes do not fit");
+        return -1;
+    }
+    return hn_cuda_rope_out(p, out); /* rope_out.cu */
+}
+
 extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p) {
     (void)be;
-    if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim ||
-        (p->out.data && (p->out.rows != p->x.rows || p->out.cols != p->x.cols))) {
+    if (p->x.cols < p->heads * p->head_dim || p->rot_dim > p->head_dim) {
         hn_cuda_note(cudaErrorInvalidValue, "rope_t: shapes do not fit");
         return -1;
     }
-    if (p->out.data) return hn_cuda_rope_out(p); /* rope_out.cu */
     size_t n = (size_t)p->x.rows * (p->rot_dim / 2);
     if (!n) return 0;
     k_rope_t<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->x), p->x.rows, p->heads, p->head_dim,

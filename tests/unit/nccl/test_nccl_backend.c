@@ -83,7 +83,17 @@ cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 static void host_scale(float *x, float s, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
-static hn_backend fake_cuda = {.name = "cuda", .kind = HN_DEVICE_CUDA, .scale = host_scale};
+/* copies onto themselves: how the backend hears that memory was written behind its back
+ * (the cuda backend's bf16 copy of the parameters is then made again: shadow.cu) */
+static const void *self_copied;
+static size_t self_copied_bytes;
+static void host_copy(void *dst, const void *src, size_t bytes) {
+    if (dst == src) self_copied = dst, self_copied_bytes = bytes;
+    else memmove(dst, src, bytes);
+}
+static void host_arena(const float *values, size_t n, int on) {}
+static hn_backend fake_cuda = {.name = "cuda", .kind = HN_DEVICE_CUDA, .scale = host_scale,
+                               .copy = host_copy, .params_arena = host_arena};
 const hn_backend *hn_backend_cuda(void) { return have_gpu ? &fake_cuda : NULL; }
 void hn_cuda_prefer_device(int local_rank) { preferred = local_rank; }
 const char *hn_cuda_last_error(void) { return "no CUDA device (the test's)"; }
@@ -188,6 +198,11 @@ static void test_zero1_collectives_go_through_nccl(void **state) {
     int ag = *counter("fake_nccl_all_gathers"), bc = *counter("fake_nccl_broadcasts");
     assert_int_equal(hn_dist_all_gather_floats(d, &fake_cuda, w, N, &err), HN_OK);
     for (int i = 0; i < N; i++) assert_true(w[i] == (float)i);
+    /* the other ranks' shards were written by NCCL, not by the backend's AdamW: the
+     * backend hears of it, so its bf16 copy of the weights is made again before the next
+     * product (else it keeps their old values) */
+    assert_ptr_equal(self_copied, w);
+    assert_int_equal(self_copied_bytes, sizeof w);
     assert_int_equal(*counter("fake_nccl_all_gathers") - ag, 1);
     assert_int_equal(*counter("fake_nccl_broadcasts") - bc, 1);
     /* the moments: rank 0's whole array dealt out as shards, gathered back for a
