@@ -118,6 +118,17 @@ template <int N> __device__ __forceinline__ void gradn(view v, size_t r, int c, 
     }
 }
 static inline bool view4_ok(view v) { return v.ld % 4 == 0 && ((uintptr_t)v.p & (v.bf16 ? 7 : 15)) == 0; }
+/* rotary embedding of frequency f in every head of row t: the pairs (f, f + half) of x
+ * rotated by (c, s) into out (out may be x) */
+__device__ __forceinline__ void hn_rope_rotate(view out, view x, size_t t, int f, int heads,
+                                               int head_dim, int half, float c, float s) {
+    for (int h = 0; h < heads; h++) {
+        int ca = h * head_dim + f, cb = ca + half;
+        float x0 = vget(x, t, ca), x1 = vget(x, t, cb);
+        vput(out, t, ca, x0 * c - x1 * s);
+        vput(out, t, cb, x0 * s + x1 * c);
+    }
+}
 static inline bool vec8_ok(hn_tensor t) { return t.ld % 8 == 0 && ((uintptr_t)t.data & 15) == 0; }
 static inline bool view8_ok(view v) { return v.ld % 8 == 0 && ((uintptr_t)v.p & 15) == 0; }
 /* a block per row (grid-strided), a thread per 8 columns */

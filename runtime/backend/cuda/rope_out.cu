@@ -18,12 +18,7 @@ __global__ void k_rope_out(view out, view x, int T, int cols, int heads, int hea
             int t = (int)(i / half), f = (int)(i % half);
             float c, s;
             hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &c, &s);
-            for (int h = 0; h < heads; h++) {
-                int ca = h * head_dim + f, cb = ca + half;
-                float x0 = vget(x, t, ca), x1 = vget(x, t, cb);
-                vput(out, t, ca, x0 * c - x1 * s);
-                vput(out, t, cb, x0 * s + x1 * c);
-            }
+            hn_rope_rotate(out, x, t, f, heads, head_dim, half, c, s);
         } else {
             size_t j = i - n_rot;
             int t = (int)(j / cols), c = (int)(j % cols);

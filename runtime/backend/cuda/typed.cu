@@ -157,12 +157,7 @@ __global__ void k_rope_t(view x, int T, int heads, int head_dim, int rot_dim, co
         int t = (int)(i / half), f = (int)(i % half);
         float c, s;
         hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &c, &s);
-        for (int h = 0; h < heads; h++) {
-            int ca = h * head_dim + f, cb = ca + half;
-            float x0 = vget(x, t, ca), x1 = vget(x, t, cb);
-            vput(x, t, ca, x0 * c - x1 * s);
-            vput(x, t, cb, x0 * s + x1 * c);
-        }
+        hn_rope_rotate(x, x, t, f, heads, head_dim, half, c, s);
     }
 }
 
