@@ -293,17 +293,23 @@ static void check_dc_grads(inst *I, packed *P, hn_rng *rng, const char *tag) {
     free(c.probe);
 }
 
+/* a dc chunker with trained-looking projections: identity plus noise, Wq != Wk; rng
+ * seeded with seed and left for the test to go on drawing */
+static void dc_trained_looking(inst *I, hn_rng *rng, uint64_t seed) {
+    hn_error err;
+    assert_int_equal(inst_create(I, "dc", DC_DEFAULTS, D_DC, &err), HN_OK);
+    hn_rng_seed(rng, seed);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < D_DC * D_DC; j++)
+            I->params[i].value[j] += (float)(0.4 * hn_rng_normal(rng));
+}
+
 static void test_dc_cosine(void **state) {
     (void)state;
     hn_error err;
     inst I;
-    assert_int_equal(inst_create(&I, "dc", DC_DEFAULTS, D_DC, &err), HN_OK);
     hn_rng rng;
-    hn_rng_seed(&rng, 202);
-    /* trained-looking projections: identity plus noise, Wq != Wk */
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < D_DC * D_DC; j++)
-            I.params[i].value[j] += (float)(0.4 * hn_rng_normal(&rng));
+    dc_trained_looking(&I, &rng, 202);
     packed P;
     packed_init(&P, LENS, 3);
     int T = P.seqs.total;
@@ -342,12 +348,8 @@ static void test_dc_reads_x_typed(void **state) {
     (void)state;
     hn_error err;
     inst I;
-    assert_int_equal(inst_create(&I, "dc", DC_DEFAULTS, D_DC, &err), HN_OK);
     hn_rng rng;
-    hn_rng_seed(&rng, 203);
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < D_DC * D_DC; j++)
-            I.params[i].value[j] += (float)(0.4 * hn_rng_normal(&rng));
+    dc_trained_looking(&I, &rng, 203);
     packed P;
     packed_init(&P, LENS, 3);
     int T = P.seqs.total;
