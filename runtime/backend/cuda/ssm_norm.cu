@@ -3,8 +3,8 @@
  *   g = x silu(z),  out = g r w,  r = 1 / sqrt(mean(g^2) + eps),
  * reading x and z and writing out in one launch; backward in one pass, the strips' partial
  * sums of dw added by a second launch in a fixed order (deterministic, no atomics).
- * Where every view allows 16-byte loads and a group is at most 4096 columns (VEC_MAX_GS) (the models':
- * 1536), a block per (row, group) holds eight columns a thread in registers (the vec
+ * Where every view allows 16-byte loads and a group is at most VEC_MAX_GS = 4096 columns
+ * (the models': 1536), a block per (row, group) holds eight columns a thread in registers (the vec
  * kernels: one read of each input, sums in float32); otherwise a warp per (row, group)
  * reads element by element, twice (the scalar kernels; their backward keeps a strip's dw
  * in shared memory, or, for groups too wide for it or HNET_CUDA_NORM=split, takes a
@@ -81,7 +81,7 @@ __device__ __forceinline__ float block_sum(float v, float *red) {
     return s;
 }
 
-/* g = x silu(z) for eight columns; zs keeps sigmoid(z) for the backward */
+/* g = x silu(z) for eight columns; sg keeps sigmoid(z) for the backward */
 __device__ __forceinline__ void gate8(float g[8], float sg[8], const float x[8], const float z[8]) {
 #pragma unroll
     for (int k = 0; k < 8; k++) {
