@@ -49,6 +49,21 @@ rank_pid() {
     return 1
 }
 
+# run_to_first_checkpoint_then_term DB: a 2-rank run of $DIST_LUA for $STEPS steps into DB,
+# checkpointing into $HNET_DIST_CKPT, whose rank 1 gets SIGTERM once the first checkpoint
+# exists; returns when the job has ended (its output in $TMP/out)
+run_to_first_checkpoint_then_term() {
+    $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$1" --quiet >"$TMP/out" 2>&1 &
+    job=$!
+    for i in $(seq 1 600); do
+        ls "$HNET_DIST_CKPT"/*/step-*.safetensors >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    r1=$(rank_pid "$HNET_TEST_TAG" 1) || fail "no rank 1 found"
+    kill -TERM "$r1"
+    wait $job
+}
+
 # wait_for_rows DB SQL: waits (up to 60 s) until the query counts more than zero rows
 wait_for_rows() {
     for i in $(seq 1 600); do

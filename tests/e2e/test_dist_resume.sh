@@ -16,15 +16,7 @@ $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/a.db" --quiet >"$TMP
     { cat "$TMP/out"; fail "the uninterrupted run failed"; }
 
 export HNET_DIST_CKPT="$TMP/ck-b"
-$MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/b.db" --quiet >"$TMP/out" 2>&1 &
-M=$!
-for i in $(seq 1 600); do # the first checkpoint (step 3)
-    ls "$HNET_DIST_CKPT"/*/step-*.safetensors >/dev/null 2>&1 && break
-    sleep 0.05
-done
-R1=$(rank_pid "$HNET_TEST_TAG" 1) || fail "no rank 1 found"
-kill -TERM "$R1"
-wait $M
+run_to_first_checkpoint_then_term "$TMP/b.db"
 row=$(sqlite3 "$TMP/b.db" "select status || ': ' || coalesce(error, 'NULL') from runs")
 echo "$row" | grep -Eq "^interrupted: stopped by SIGTERM" || { cat "$TMP/out"; fail "after SIGTERM to rank 1 the row reads '$row'"; }
 step=$(sqlite3 "$TMP/b.db" "select max(step) from metrics")

@@ -82,15 +82,7 @@ export HNET_DIST_CKPT="$TMP/ck-a"
 $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/a.db" --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "the uninterrupted 2-rank ZeRO-1 run failed"; }
 export HNET_DIST_CKPT="$TMP/ck-b"
-$MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/b.db" --quiet >"$TMP/out" 2>&1 &
-M=$!
-for i in $(seq 1 600); do
-    ls "$HNET_DIST_CKPT"/*/step-*.safetensors >/dev/null 2>&1 && break
-    sleep 0.05
-done
-R1=$(rank_pid "$HNET_TEST_TAG" 1) || fail "no rank 1 found"
-kill -TERM "$R1"
-wait $M
+run_to_first_checkpoint_then_term "$TMP/b.db"
 step=$(sqlite3 "$TMP/b.db" "select max(step) from metrics")
 [ "$step" -lt $STEPS ] || fail "the run reached its last step before the signal"
 $MPIRUN -np 2 $HNET run $DIST_LUA --steps $STEPS --db "$TMP/b.db" --resume --quiet >"$TMP/out" 2>&1 ||
