@@ -14,8 +14,9 @@ sed 's|^  backend = "cuda",|  backend = "cuda",\n  checkpoint = { every = 2, dir
     bench/H1.lua >"$DIR/H1.lua"
 $HNET run "$DIR/H1.lua" --steps 2 --db "$DIR/r.db" --quiet
 $HNET bench bench/H1.lua --device cuda --routing targets
+CKPT=$(ls -d "$DIR"/ck/bench-H1* | head -1) # the run's folder: bench-H1@<config hash>
 for B in 8 32; do
-    $HNET eval "$DIR/ck/bench-H1" --data english:valid --device cuda --batch "$B" --bytes "$BYTES" \
+    $HNET eval "$CKPT" --data english:valid --device cuda --batch "$B" --bytes "$BYTES" \
         --routing targets
 done
 echo "(files in $DIR)"

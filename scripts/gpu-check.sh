@@ -94,6 +94,12 @@ case " $what " in *" tests "*)
         grep -E '^\[  (PASSED|FAILED)' "$out/$(basename "$t").log"
         [ $rc -eq 0 ] || status=1
     done
+    # the mma.sync attention kernels (what other GPUs than the H200's 9.0 run) as well
+    for t in test_parity_ops test_parity_typed; do
+        echo "== $t with HNET_CUDA_ATTENTION=mma"
+        HNET_CUDA_ATTENTION=mma "build/gpu-tests/$t" > "$out/$t-mma.log" 2>&1 || status=1
+        grep -E '^\[  (PASSED|FAILED)' "$out/$t-mma.log"
+    done
     # shell tests of whole runs (NCCL): exit 77 is a skip, its reason printed
     for t in tests/gpu/test_*.sh; do
         echo "== $t"

@@ -42,7 +42,7 @@ static void usage(FILE *out) {
             "  --window W|global (default global)\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
-            "  --kernels LIST    kernels to compare, e.g. auto,wmma,fp32 (attention) or\n"
+            "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention) or\n"
             "                    mma,chunked,scan (ssd)\n");
 }
 
@@ -253,7 +253,8 @@ static void att_backward_fn(const hn_backend *be, void *c) { att_backward(be, c)
 static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
     static const struct { const char *name; hn_cuda_attention_mode mode; } modes[] = {
         {"auto", HN_CUDA_ATTENTION_AUTO}, {"wmma", HN_CUDA_ATTENTION_WMMA},
-        {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP}};
+        {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP},
+        {"mma", HN_CUDA_ATTENTION_MMA}, {"wgmma", HN_CUDA_ATTENTION_WGMMA}};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
         if (!strcmp(name, modes[i].name)) {
             *mode = modes[i].mode;
@@ -320,7 +321,7 @@ static int bench_attention(const op_opts *o) {
     for (char *k = strtok_r(names, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_attention_mode mode;
         if (parse_mode(k, &mode)) {
-            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, wmma, fp32, warp)\n", k);
+            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wmma, fp32, warp)\n", k);
             status = 2;
             break;
         }

@@ -72,14 +72,22 @@ __global__ void k_att_fwd(float *out, float *lse, const float *q, const float *k
     if (lane == 0) lse[(size_t)t * heads + h] = m + logf(l);
 }
 
-/* Which kernels: HN_CUDA_ATTENTION_AUTO picks the mma.sync kernels for head_dim 64 (the
+/* Which kernels: HN_CUDA_ATTENTION_AUTO picks for head_dim 64 the warpgroup kernels on
+ * compute capability 9.0 and the mma.sync ones elsewhere (attention_mma.cu decides; the
  * WMMA ones where the operands are not 16-byte aligned), the fp32 tiled kernels for 16
  * and 32, the warp-per-row kernels otherwise; WMMA the first tensor-core kernels; FP32
  * never uses tensor cores; WARP always the simplest kernels. The instance's
  * configuration says which (hn_cuda_config.attention). */
 static int attention_mode(void) { return hn_cuda_attention_mode_now(); }
+/* the modes served by the head_dim-64 bf16 kernels (attention_mma.cu picks mma.sync or
+ * the warpgroup ones) */
+static int bf16_family(void) {
+    int m = attention_mode();
+    return m == HN_CUDA_ATTENTION_AUTO || m == HN_CUDA_ATTENTION_MMA ||
+           m == HN_CUDA_ATTENTION_WGMMA;
+}
 static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
-    return attention_mode() == HN_CUDA_ATTENTION_AUTO && hn_mma_supported(head_dim, ld, q, k, v);
+    return bf16_family() && hn_mma_supported(head_dim, ld, q, k, v);
 }
 static int use_tc(int head_dim) {
     int mode = attention_mode();
@@ -283,7 +291,7 @@ static int typed_fits(const hn_attention_params *p, int backward) {
 }
 
 static int typed_mma(const hn_attention_params *p) {
-    return attention_mode() == HN_CUDA_ATTENTION_AUTO && p->q.dtype == HN_BF16 &&
+    return bf16_family() && p->q.dtype == HN_BF16 &&
            hn_mma_supported_bf16(p->head_dim, p->q.ld, p->q.data, p->k.data, p->v.data);
 }
 

@@ -482,6 +482,13 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
 }
 
 /* ------------------------------------------------------------------ entry points */
+/* the warpgroup kernels (attention_wgmma.cu) where the device runs them, unless the
+ * configuration asks for these */
+static bool use_wgmma(void) {
+    int mode = hn_cuda_attention_mode_now();
+    return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA) && hn_wgmma_available();
+}
+
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 int hn_mma_supported(int head_dim, int ld, const void *q, const void *k, const void *v) {
@@ -520,6 +527,10 @@ static void launch_fwd(TO *out, float *lse, const bf16 *q, const bf16 *k, const 
 void hn_mma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, const void *k,
                          const void *v, int ldq, const hn_seqs *seqs, int heads, int window,
                          float scale) {
+    if (use_wgmma()) {
+        hn_wgmma_forward_bf16(out, out_bf16, lse, q, k, v, ldq, seqs, heads, window, scale);
+        return;
+    }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     if (out_bf16) launch_fwd<1>((bf16 *)out, lse, qb, kb, vb, ldq, seqs, heads, window, scale);
     else launch_fwd<1>((float *)out, lse, qb, kb, vb, ldq, seqs, heads, window, scale);
@@ -555,6 +566,10 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
         k_mma_to_bf16<<<hn_blocks((size_t)T * W / 8, 256), 256, 0, HN_STREAM>>>(gb, gf, gf, gf, W, T, W);
         HN_LAUNCHED("attention bf16 operands");
         g = gb;
+    }
+    if (use_wgmma()) {
+        hn_wgmma_backward_tiles(dq, dk, dv, ld_grad, g, q, k, v, ldq, lse, seqs, heads, window, scale, D);
+        return;
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BWD_M - 1) / BWD_M, heads);

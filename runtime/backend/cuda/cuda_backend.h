@@ -89,12 +89,14 @@ hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
  * (attention_mma.cu), fp32 CUDA-core tiles otherwise; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=wmma|fp32|warp. */
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
     HN_CUDA_ATTENTION_WARP = 2,
-    HN_CUDA_ATTENTION_WMMA = 3
+    HN_CUDA_ATTENTION_WMMA = 3,
+    HN_CUDA_ATTENTION_MMA = 4,  /* the mma.sync kernels even where AUTO picks the wgmma ones */
+    HN_CUDA_ATTENTION_WGMMA = 5 /* the warpgroup kernels (sm_90a; elsewhere as MMA) */
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 

@@ -108,6 +108,8 @@ static void config_from_env(hn_cuda_config *c) {
     if (e && !strcmp(e, "fp32")) c->attention = HN_CUDA_ATTENTION_FP32;
     if (e && !strcmp(e, "warp")) c->attention = HN_CUDA_ATTENTION_WARP;
     if (e && !strcmp(e, "wmma")) c->attention = HN_CUDA_ATTENTION_WMMA;
+    if (e && !strcmp(e, "mma")) c->attention = HN_CUDA_ATTENTION_MMA;
+    if (e && !strcmp(e, "wgmma")) c->attention = HN_CUDA_ATTENTION_WGMMA;
     e = getenv("HNET_CUDA_SSD");
     c->ssd = !e ? HN_CUDA_SSD_AUTO
              : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
