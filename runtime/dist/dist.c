@@ -111,6 +111,35 @@ int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, 
     return d->ops->sum_f32(d, g, n, err);
 }
 
+size_t hn_dist_bucket_floats(void) {
+    const char *bucket = getenv("HNET_DIST_BUCKET");
+    long floats = bucket ? atol(bucket) : 0;
+    return floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+}
+
+int hn_dist_overlap_wanted(const hn_dist *d, const hn_backend *be, hn_error *err) {
+    const char *v = getenv("HNET_DIST_OVERLAP");
+    if (v && *v && strcmp(v, "0") && strcmp(v, "1"))
+        return hn_fail(err, "HNET_DIST_OVERLAP=%s: expected 1 (the gradient's all-reduce overlapped "
+                            "with the backward, the default) or 0 (after it)", v);
+    if (v && !strcmp(v, "0")) return 0;
+    return !alone(d) && d->ops->start_sum_f32 && d->ops->memory == be->kind;
+}
+
+int hn_dist_start_sum(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
+                      hn_error *err) {
+    if (share != 1.0) be->scale(g, (float)share, n); /* as hn_dist_average_grads */
+    return d->ops->start_sum_f32(d, g, n, err);
+}
+
+void hn_dist_progress(hn_dist *d) {
+    if (d->ops && d->ops->progress) d->ops->progress(d);
+}
+
+int hn_dist_wait_sums(hn_dist *d, hn_error *err) {
+    return d->ops && d->ops->wait_sums ? d->ops->wait_sums(d, err) : HN_OK;
+}
+
 /* A collective wrote buf behind the backend's back (NCCL on the device): the backend is
  * told by a copy onto itself (backend.h), so a cuda backend's bf16 copy of the parameters
  * is made again from the new values before the next product. Without it, ZeRO-1's

@@ -119,6 +119,22 @@ int hn_dist_bind(hn_dist *d, const hn_backend *be, hn_error *err);
  * All-reduced in buckets (HN_DIST_BUCKET_FLOATS). A world of one returns at once. */
 int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
                           hn_error *err);
+/* The same sum overlapped with the backward (train/grad_overlap.h), one bucket at a time:
+ * hn_dist_start_sum weights g's n floats by share and starts their sum without waiting;
+ * hn_dist_progress lets the sums in flight advance (cheap, never blocks); hn_dist_wait_sums
+ * waits for every one started (under the watch, as every collective). Started with the
+ * buckets of hn_dist_bucket_floats, the sums are those of hn_dist_average_grads to the bit.
+ * hn_dist_overlap_wanted: 1 where a sum is exchanged (not a world of one that runs
+ * nothing) and the communicator offers it, unless HNET_DIST_OVERLAP=0 (HN_ERR, with a
+ * message, for a value other than 0 or 1). */
+int hn_dist_overlap_wanted(const hn_dist *d, const hn_backend *be, hn_error *err);
+int hn_dist_start_sum(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
+                      hn_error *err);
+void hn_dist_progress(hn_dist *d);
+int hn_dist_wait_sums(hn_dist *d, hn_error *err);
+/* Floats per gradient bucket: HN_DIST_BUCKET_FLOATS, or HNET_DIST_BUCKET when smaller. */
+size_t hn_dist_bucket_floats(void);
+
 /* buf of rank 0 to every rank (weights and moments at the start). */
 int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                              hn_error *err);

@@ -472,9 +472,7 @@ static int open_device(hn_dist *d, hn_error *err) {
 /* Creates the communicator from the shared id: ncclCommInitRankConfig, non-blocking,
  * waited for under the watch (a rank that never arrives times out instead of hanging). */
 static int start_comm(hn_dist *d, nccl_dist *n, const ncclUniqueId *id, hn_error *err) {
-    const char *bucket = getenv("HNET_DIST_BUCKET");
-    long floats = bucket ? atol(bucket) : 0;
-    n->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+    n->bucket = hn_dist_bucket_floats();
     if (cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming) != cudaSuccess)
         return hn_fail(err, "rank %d: cannot create a CUDA event for NCCL", d->rank);
     n->stream = (cudaStream_t)hn_cuda_stream_of(hn_backend_cuda());
