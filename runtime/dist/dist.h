@@ -61,6 +61,15 @@ typedef enum hn_dist_failure {
 
 struct hn_dist_ops; /* dist/dist_backend.h: the table a backend (mpi, nccl) fills */
 
+/* Where the host spends its time in the communicator, by kind of call (HNET_DIST_TIMES=1
+ * prints it when the communicator closes): what a step pays for the exchange. */
+enum { HN_DIST_T_STATS, HN_DIST_T_GRADS, HN_DIST_T_START, HN_DIST_T_WAIT, HN_DIST_T_WEIGHTS,
+       HN_DIST_T_KINDS };
+typedef struct hn_dist_time {
+    long calls;
+    double seconds;
+} hn_dist_time;
+
 typedef struct hn_dist {
     int rank, world;             /* this process, and how many train together */
     int local_rank, local_world; /* among the ranks on this host */
@@ -76,6 +85,7 @@ typedef struct hn_dist {
     int even_alone;              /* HNET_COMM=mpi: collectives in a world of one too */
     const struct hn_dist_ops *ops;
     void *impl;
+    hn_dist_time times[HN_DIST_T_KINDS];
 } hn_dist;
 
 /* Starts the communicator the launch calls for (MPI_Init under an MPI launch; NCCL on
