@@ -28,3 +28,23 @@ HNET_DIST_OVERLAP=yes HNET_DIST_CKPT="$TMP/ckx" $MPIRUN -np 2 $HNET run $DIST_LU
 grep -q "HNET_DIST_OVERLAP=yes: expected 1" "$TMP/outx" ||
     { cat "$TMP/outx"; fail "HNET_DIST_OVERLAP=yes refused without naming it"; }
 echo "ok: HNET_DIST_OVERLAP=yes refused by name"
+
+# a frozen stage (init = checkpoint { ..., freeze }): its gradient is zeroed before its
+# bucket leaves, as after the backward without the overlap (else the clipping norm and the
+# curve move)
+sed "s|@DIR@|$TMP/src|" tests/e2e/fixtures/hnet_resume.lua >"$TMP/src.lua"
+$HNET run "$TMP/src.lua" --steps 3 --db "$TMP/src.db" --quiet >"$TMP/out" 2>&1 ||
+    { cat "$TMP/out"; fail "training the source run failed"; }
+src=$(ls -d "$TMP"/src/e2e-resume*) # the folder's name carries the changed config's hash
+sed -e "s|@DIR@|$TMP/ft|" -e "s|^  seed  = 5,|  seed = 5, init = checkpoint { \"$src\", freeze = { 1 } },|" \
+    tests/e2e/fixtures/hnet_resume.lua >"$TMP/ft.lua"
+grep -q "init = checkpoint" "$TMP/ft.lua" || fail "the fixture changed: no seed line to add init to"
+for overlap in 1 0; do
+    rm -rf "$TMP/ft"
+    HNET_DIST_OVERLAP=$overlap $MPIRUN -np 2 $HNET run "$TMP/ft.lua" --steps 4 --db "$TMP/ft$overlap.db" \
+        >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "the frozen fine-tune with HNET_DIST_OVERLAP=$overlap failed"; }
+    curve "$TMP/ft$overlap.db" >"$TMP/f$overlap"
+done
+cmp -s "$TMP/f1" "$TMP/f0" ||
+    { diff "$TMP/f0" "$TMP/f1" | head; fail "a frozen stage: the overlapped all-reduce trained another curve"; }
+echo "ok: a frozen stage, -np 2: $(wc -l <"$TMP/f1") metric rows identical overlapped and not"
