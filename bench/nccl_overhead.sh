@@ -3,7 +3,9 @@
 # rates between steps FROM and TO (after the warm-up and the first validation, before the
 # next), and the ratio of the means printed. Exits 1 when NCCL is more than 2% slower.
 # Run on the GPU machine: sh scripts/gpu-check.sh device exec sh bench/nccl_overhead.sh
-# Environment: FILE (experiments/gpu/hnet_2stage_gpu.lua), FROM (20), TO (90), ROUNDS (2).
+# Environment: FILE (experiments/gpu/hnet_2stage_gpu.lua), FROM (20), TO (90), ROUNDS (2);
+# anything else passes through (HNET_DIST_OVERLAP=0: the all-reduce after the backward).
+# The NCCL runs print the host's time in each kind of collective (HNET_DIST_TIMES=1).
 set -u
 HNET=${HNET:-build/hnet}
 FILE=${FILE:-experiments/gpu/hnet_2stage_gpu.lua}
@@ -27,11 +29,13 @@ plain="" nccl=""
 for round in $(seq 1 "${ROUNDS:-2}"); do
     for mode in plain nccl; do
         db="$TMP/$mode$round.db"
-        if [ $mode = nccl ]; then set -- env HNET_COMM=nccl; else set -- env; fi
+        if [ $mode = nccl ]; then set -- env HNET_COMM=nccl HNET_DIST_TIMES=1; else set -- env; fi
         "$@" $HNET run "$FILE" --device cuda --steps "$TO" --db "$db" --quiet >"$TMP/out" 2>&1 ||
             { cat "$TMP/out"; echo "FAIL: the $mode run failed" >&2; exit 1; }
         ms=$(ms_per_step "$db")
         echo "round $round $mode: $ms ms/step"
+        # the host's time in each kind of collective over the whole run (HNET_DIST_TIMES)
+        [ $mode = plain ] || grep "hnet: rank 0, nccl communicator" "$TMP/out" | sed 's/^/    /'
         eval "$mode=\"\$$mode $ms\""
     done
 done

@@ -2,6 +2,7 @@
  * wrappers the trainer calls (a world of one returns from each at once). */
 #include <sched.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,8 +38,36 @@ int hn_dist_open(const hn_dist_launch *launch, hn_dist **out, hn_error *err) {
     return HN_OK;
 }
 
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* rc, after adding the time since t0 to d's account of kind */
+static int timed(hn_dist *d, int kind, double t0, int rc) {
+    d->times[kind].calls++;
+    d->times[kind].seconds += now() - t0;
+    return rc;
+}
+
+static void print_times(const hn_dist *d) {
+    const char *v = getenv("HNET_DIST_TIMES");
+    if (!v || strcmp(v, "1")) return;
+    static const char *const kind[HN_DIST_T_KINDS] = {
+        "host statistics (the step's agreement, the ratio losses' sums, validation)",
+        "gradient all-reduce after the backward", "overlapped buckets started (and progress)",
+        "wait for the overlapped buckets", "weights (broadcast, ZeRO-1 gather)"};
+    for (int k = 0; k < HN_DIST_T_KINDS; k++)
+        if (d->times[k].calls)
+            fprintf(stderr, "hnet: rank %d, %s communicator: %s: %ld calls, %.3f ms, %.1f us each\n",
+                    d->rank, d->backend, kind[k], d->times[k].calls, 1e3 * d->times[k].seconds,
+                    1e6 * d->times[k].seconds / (double)d->times[k].calls);
+}
+
 void hn_dist_close(hn_dist *d) {
     if (!d || d == &single) return;
+    print_times(d);
     d->ops->close(d);
     free(d);
 }
@@ -54,15 +83,21 @@ static int alone(const hn_dist *d) {
 }
 
 int hn_dist_sum_f64(hn_dist *d, double *v, int n, hn_error *err) {
-    return alone(d) ? HN_OK : d->ops->sum_f64(d, v, n, err);
+    if (alone(d)) return HN_OK;
+    double t0 = now();
+    return timed(d, HN_DIST_T_STATS, t0, d->ops->sum_f64(d, v, n, err));
 }
 
 int hn_dist_max_i64(hn_dist *d, int64_t *v, int n, hn_error *err) {
-    return alone(d) ? HN_OK : d->ops->max_i64(d, v, n, err);
+    if (alone(d)) return HN_OK;
+    double t0 = now();
+    return timed(d, HN_DIST_T_STATS, t0, d->ops->max_i64(d, v, n, err));
 }
 
 int hn_dist_sum_max(hn_dist *d, double *sum, int ns, int64_t *max, int nm, hn_error *err) {
-    return alone(d) ? HN_OK : d->ops->sum_max(d, sum, ns, max, nm, err);
+    if (alone(d)) return HN_OK;
+    double t0 = now();
+    return timed(d, HN_DIST_T_STATS, t0, d->ops->sum_max(d, sum, ns, max, nm, err));
 }
 
 int hn_dist_broadcast(hn_dist *d, void *buf, size_t bytes, hn_error *err) {
@@ -107,8 +142,44 @@ int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, 
     if (hn_dist_supports(d, be, err)) return HN_ERR;
     /* weighted before the sum: a power-of-two share (2 ranks, equal halves) is exact; a
      * whole share (one rank) leaves g as it is, so it is not touched */
+    double t0 = now();
     if (share != 1.0) be->scale(g, (float)share, n);
-    return d->ops->sum_f32(d, g, n, err);
+    return timed(d, HN_DIST_T_GRADS, t0, d->ops->sum_f32(d, g, n, err));
+}
+
+size_t hn_dist_bucket_floats(void) {
+    const char *bucket = getenv("HNET_DIST_BUCKET");
+    long floats = bucket ? atol(bucket) : 0;
+    return floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+}
+
+int hn_dist_overlap_wanted(const hn_dist *d, const hn_backend *be, hn_error *err) {
+    const char *v = getenv("HNET_DIST_OVERLAP");
+    if (v && *v && strcmp(v, "0") && strcmp(v, "1"))
+        return hn_fail(err, "HNET_DIST_OVERLAP=%s: expected 1 (the gradient's all-reduce overlapped "
+                            "with the backward, the default) or 0 (after it)", v);
+    if (v && !strcmp(v, "0")) return 0;
+    return !alone(d) && d->ops->start_sum_f32 && d->ops->memory == be->kind;
+}
+
+int hn_dist_start_sum(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
+                      hn_error *err) {
+    double t0 = now();
+    if (share != 1.0) be->scale(g, (float)share, n); /* as hn_dist_average_grads */
+    return timed(d, HN_DIST_T_START, t0, d->ops->start_sum_f32(d, g, n, err));
+}
+
+void hn_dist_progress(hn_dist *d) {
+    if (!d->ops || !d->ops->progress) return;
+    double t0 = now();
+    d->ops->progress(d);
+    d->times[HN_DIST_T_START].seconds += now() - t0; /* counted with the starts */
+}
+
+int hn_dist_wait_sums(hn_dist *d, hn_error *err) {
+    if (!d->ops || !d->ops->wait_sums) return HN_OK;
+    double t0 = now();
+    return timed(d, HN_DIST_T_WAIT, t0, d->ops->wait_sums(d, err));
 }
 
 /* A collective wrote buf behind the backend's back (NCCL on the device): the backend is
@@ -143,15 +214,17 @@ int hn_dist_reduce_scatter_grads(hn_dist *d, const hn_backend *be, float *g, siz
                                  double share, hn_error *err) {
     if (alone(d)) return HN_OK;
     if (hn_dist_supports(d, be, err)) return HN_ERR;
+    double t0 = now();
     if (share != 1.0) be->scale(g, (float)share, n); /* as hn_dist_average_grads */
-    return d->ops->reduce_scatter_f32(d, g, n, err);
+    return timed(d, HN_DIST_T_GRADS, t0, d->ops->reduce_scatter_f32(d, g, n, err));
 }
 
 int hn_dist_all_gather_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                               hn_error *err) {
     if (alone(d)) return HN_OK;
     if (hn_dist_supports(d, be, err)) return HN_ERR;
-    return written_behind(be, buf, n, d->ops->all_gather_f32(d, buf, n, err));
+    double t0 = now();
+    return timed(d, HN_DIST_T_WEIGHTS, t0, written_behind(be, buf, n, d->ops->all_gather_f32(d, buf, n, err)));
 }
 
 int hn_dist_scatter_floats(hn_dist *d, const hn_backend *be, const float *whole, float *shard,

@@ -61,6 +61,15 @@ typedef enum hn_dist_failure {
 
 struct hn_dist_ops; /* dist/dist_backend.h: the table a backend (mpi, nccl) fills */
 
+/* Where the host spends its time in the communicator, by kind of call (HNET_DIST_TIMES=1
+ * prints it when the communicator closes): what a step pays for the exchange. */
+enum { HN_DIST_T_STATS, HN_DIST_T_GRADS, HN_DIST_T_START, HN_DIST_T_WAIT, HN_DIST_T_WEIGHTS,
+       HN_DIST_T_KINDS };
+typedef struct hn_dist_time {
+    long calls;
+    double seconds;
+} hn_dist_time;
+
 typedef struct hn_dist {
     int rank, world;             /* this process, and how many train together */
     int local_rank, local_world; /* among the ranks on this host */
@@ -76,6 +85,7 @@ typedef struct hn_dist {
     int even_alone;              /* HNET_COMM=mpi: collectives in a world of one too */
     const struct hn_dist_ops *ops;
     void *impl;
+    hn_dist_time times[HN_DIST_T_KINDS];
 } hn_dist;
 
 /* Starts the communicator the launch calls for (MPI_Init under an MPI launch; NCCL on
@@ -119,6 +129,22 @@ int hn_dist_bind(hn_dist *d, const hn_backend *be, hn_error *err);
  * All-reduced in buckets (HN_DIST_BUCKET_FLOATS). A world of one returns at once. */
 int hn_dist_average_grads(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
                           hn_error *err);
+/* The same sum overlapped with the backward (train/grad_overlap.h), one bucket at a time:
+ * hn_dist_start_sum weights g's n floats by share and starts their sum without waiting;
+ * hn_dist_progress lets the sums in flight advance (cheap, never blocks); hn_dist_wait_sums
+ * waits for every one started (under the watch, as every collective). Started with the
+ * buckets of hn_dist_bucket_floats, the sums are those of hn_dist_average_grads to the bit.
+ * hn_dist_overlap_wanted: 1 where a sum is exchanged (not a world of one that runs
+ * nothing) and the communicator offers it, unless HNET_DIST_OVERLAP=0 (HN_ERR, with a
+ * message, for a value other than 0 or 1). */
+int hn_dist_overlap_wanted(const hn_dist *d, const hn_backend *be, hn_error *err);
+int hn_dist_start_sum(hn_dist *d, const hn_backend *be, float *g, size_t n, double share,
+                      hn_error *err);
+void hn_dist_progress(hn_dist *d);
+int hn_dist_wait_sums(hn_dist *d, hn_error *err);
+/* Floats per gradient bucket: HN_DIST_BUCKET_FLOATS, or HNET_DIST_BUCKET when smaller. */
+size_t hn_dist_bucket_floats(void);
+
 /* buf of rank 0 to every rank (weights and moments at the start). */
 int hn_dist_broadcast_floats(hn_dist *d, const hn_backend *be, float *buf, size_t n,
                              hn_error *err);

@@ -15,6 +15,13 @@ typedef struct hn_dist_ops {
     /* in place over n floats of that memory (n of any size: the backend splits it) */
     int (*sum_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
     int (*broadcast_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
+    /* The overlapped gradient all-reduce (dist.h hn_dist_start_sum): start the sum of n
+     * floats of that memory (one bucket) without waiting; let those started advance
+     * (called often, must not block); wait for every one started. Any other collective
+     * comes after every bucket started before it, on every rank. NULL: not offered. */
+    int (*start_sum_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);
+    void (*progress)(hn_dist *d);
+    int (*wait_sums)(hn_dist *d, hn_error *err);
     /* ZeRO-1, in place over the n floats of buf split by hn_dist_shard: the sum of this
      * rank's shard into its place; every rank's shard to all */
     int (*reduce_scatter_f32)(hn_dist *d, float *buf, size_t n, hn_error *err);

@@ -36,6 +36,8 @@ typedef struct mpi_dist {
     size_t bucket; /* floats per all-reduce: HN_DIST_BUCKET_FLOATS, or HNET_DIST_BUCKET */
     hn_dist_watch watch;
     hn_dist_peer *peers; /* the other ranks on this host */
+    MPI_Request *sums;   /* the overlapped all-reduce's buckets in flight */
+    int n_sums, cap_sums;
 } mpi_dist;
 
 static mpi_dist *impl(hn_dist *d) { return d->impl; }
@@ -137,6 +139,42 @@ static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
                     err);
 }
 
+/* The overlapped all-reduce: each bucket's MPI_Iallreduce as it is started, the very call
+ * sum_f32 makes for it (so the same sums); progress is MPI_Testall, since Open MPI
+ * advances a non-blocking collective only inside MPI calls (no progress thread). */
+static int start_sum_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    mpi_dist *m = impl(d);
+    const char *what = "the gradient all-reduce (overlapped with the backward)";
+    if (n > (size_t)INT_MAX) return hn_fail(err, "%s: a bucket of %zu floats is over MPI's int count", what, n);
+    if (m->n_sums == m->cap_sums) {
+        int cap = m->cap_sums ? 2 * m->cap_sums : 64;
+        MPI_Request *r = realloc(m->sums, (size_t)cap * sizeof *r);
+        if (!r) return hn_fail(err, "out of memory for the requests of %s", what);
+        m->sums = r;
+        m->cap_sums = cap;
+    }
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, m->comm, &m->sums[m->n_sums]);
+    if (rc != MPI_SUCCESS) return mpi_fail(d, rc, what, err);
+    m->n_sums++;
+    return HN_OK;
+}
+
+static void progress(hn_dist *d) {
+    mpi_dist *m = impl(d);
+    int done = 0;
+    /* completed requests are freed (MPI_REQUEST_NULL) only once all are: the array stays
+     * whole for the final wait; an error surfaces there */
+    if (m->n_sums) MPI_Testall(m->n_sums, m->sums, &done, MPI_STATUSES_IGNORE);
+}
+
+static int wait_sums(hn_dist *d, hn_error *err) {
+    mpi_dist *m = impl(d);
+    int n = m->n_sums;
+    m->n_sums = 0;
+    return n ? wait_all(d, m->sums, n, "the gradient all-reduce (overlapped with the backward)", err)
+             : HN_OK;
+}
+
 /* ZeRO-1's shards as MPI counts and displacements (ints: a flat array of up to 2^31 - 1
  * floats, far beyond what the cpu backend trains). */
 static int shard_counts(hn_dist *d, size_t n, int **counts, int **displs, const char *what,
@@ -233,6 +271,7 @@ static void close_mpi(hn_dist *d) {
     MPI_Comm_free(&m->comm);
     MPI_Finalize();
     free(m->peers);
+    free(m->sums);
     free(m);
 }
 
@@ -243,6 +282,9 @@ static const hn_dist_ops mpi_ops = {
     .memory = HN_DEVICE_CPU,
     .sum_f32 = sum_f32,
     .broadcast_f32 = broadcast_f32,
+    .start_sum_f32 = start_sum_f32,
+    .progress = progress,
+    .wait_sums = wait_sums,
     .reduce_scatter_f32 = reduce_scatter_f32,
     .all_gather_f32 = all_gather_f32,
     .scatter_f32 = scatter_f32,
@@ -298,9 +340,7 @@ int hn_dist_mpi_open(const hn_dist_launch *launch, hn_dist *d, hn_error *err) {
         return hn_fail(err, "out of memory starting MPI");
     }
     /* buckets smaller than the default (a test splitting a small model's gradient) */
-    const char *bucket = getenv("HNET_DIST_BUCKET");
-    long floats = bucket ? atol(bucket) : 0;
-    m->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+    m->bucket = hn_dist_bucket_floats();
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
     MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);

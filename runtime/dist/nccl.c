@@ -14,8 +14,15 @@
  *
  * Everything is enqueued on the stream of the cuda backend's instance (hn_cuda_stream_of
  * the default instance, which this rank's ops use), so a collective follows the backward
- * in stream order; a host copy waits for that stream only. The gradient all-reduce runs
- * after the backward, not overlapped with it (the backward has no per-bucket hook yet).
+ * in stream order; a host copy waits for that stream only. The gradient all-reduce
+ * overlapped with the backward (train/grad_overlap.h) runs on a second stream of its own:
+ * each batch of ready buckets waits there for an event recorded on the instance's stream
+ * when they were started, so the backward's later kernels run beside the sums; every other
+ * collective first issues the buckets still queued and makes the instance's stream wait
+ * for their stream (the same order on every rank, whatever NCCL does across streams), and
+ * the one wait after the backward makes the instance's stream wait for them before the
+ * optimizer. A non-blocking communicator takes a call only once settled: a bucket started
+ * while it is still busy is queued, issued at the next start, progress call or wait.
  * ZeRO-1 (train.zero = 1) reduce-scatters the gradient and all-gathers the weights
  * instead (ncclReduceScatter / ncclAllGather, and the tail ncclReduce / ncclBroadcast). */
 #include "dist/dist_backend.h"
@@ -126,6 +133,15 @@ typedef struct nccl_dist {
     size_t stage_bytes;  /* of each */
     cudaEvent_t done;
     cudaStream_t stream; /* the cuda instance's */
+    /* the overlapped all-reduce: its stream (high priority, made at first use), the event
+     * its batches wait for, the buckets started but not issued, and whether any was
+     * issued since the last wait */
+    cudaStream_t sums_stream;
+    cudaEvent_t grads_written;
+    struct queued_sum { float *buf; size_t n; } *queued;
+    int n_queued, cap_queued, sums_issued;
+    int sums_failed;     /* a failure in progress(), reported by the wait */
+    hn_error sums_err;
     /* MPI when it started the ranks: it stays for the end (abort, finalize) */
     const hn_dist_ops *boot_ops;
     void *boot_impl;
@@ -205,10 +221,13 @@ static int complete(hn_dist *d, ncclResult_t called, const char *what, hn_error 
 
 /* n elements of type at buf: summed (op) or rank 0's to all (bcast), in buckets of at
  * most `bucket` elements, grouped into one launch. */
+static int flush_sums(hn_dist *d, hn_error *err);
+
 static int bucketed(hn_dist *d, void *buf, size_t n, ncclDataType_t type, size_t elem, size_t bucket,
                     int bcast, ncclRedOp_t op, const char *what, hn_error *err) {
     nccl_dist *m = impl(d);
     if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    if (flush_sums(d, err)) return HN_ERR;
     ncclResult_t r = lib.GroupStart();
     for (size_t off = 0; off < n && r == ncclSuccess; off += bucket) {
         size_t len = n - off < bucket ? n - off : bucket;
@@ -237,6 +256,7 @@ static int broadcast_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
 static int sharded(hn_dist *d, float *buf, size_t n, int gather, const char *what, hn_error *err) {
     nccl_dist *m = impl(d);
     if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    if (flush_sums(d, err)) return HN_ERR;
     size_t each = hn_dist_shard_each(n, d->world), body = each * (size_t)d->world, tail = n - body;
     float *mine = buf + (size_t)d->rank * each, *rest = buf + body;
     int last = d->world - 1;
@@ -266,6 +286,7 @@ static int rooted(hn_dist *d, float *whole, float *shard, size_t n, int gather, 
                   hn_error *err) {
     nccl_dist *m = impl(d);
     if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    if (flush_sums(d, err)) return HN_ERR;
     size_t off, len;
     hn_dist_shard(n, d->world, d->rank, &off, &len);
     if (d->rank == 0 && len &&
@@ -338,6 +359,7 @@ static int through_device(hn_dist *d, const host_part *parts, int np, const char
                           hn_error *err) {
     nccl_dist *m = impl(d);
     if (m->broken) return wait_until(d, settled, what, err); /* says why */
+    if (flush_sums(d, err)) return HN_ERR;
     size_t at[MAX_HOST_PARTS + 1] = {0}; /* each part's offset, 8-byte aligned */
     for (int i = 0; i < np; i++) at[i + 1] = at[i] + ((parts[i].n * parts[i].elem + 7) & ~(size_t)7);
     if (ensure_stage(m, at[np], what, err)) return HN_ERR;
@@ -390,8 +412,104 @@ static int barrier(hn_dist *d, hn_error *err) {
     return through_device(d, &p, 1, "a barrier", err);
 }
 
+/* ---- the gradient all-reduce overlapped with the backward ---- */
+
+#define SUMS_WHAT "the gradient all-reduce (overlapped with the backward)"
+
+static int sums_stream_ready(nccl_dist *m) {
+    if (m->sums_stream) return 1;
+    int least = 0, greatest = 0;
+    cudaDeviceGetStreamPriorityRange(&least, &greatest);
+    /* high priority: a bucket's kernels go before the backward's when both wait */
+    if (cudaStreamCreateWithPriority(&m->sums_stream, cudaStreamNonBlocking, greatest) != cudaSuccess ||
+        cudaEventCreateWithFlags(&m->grads_written, cudaEventDisableTiming) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return 1;
+}
+
+/* The queued buckets as one group on the sums' stream, after an event recorded now on the
+ * instance's stream (every gradient they hold was enqueued before it). Only a settled
+ * communicator takes a call: busy, it returns at once (wait = 0) or waits (wait = 1). */
+static int issue_queued(hn_dist *d, int wait, hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (!m->n_queued) return HN_OK;
+    if (m->broken) return wait_until(d, settled, SUMS_WHAT, err); /* says why */
+    ncclResult_t r = ncclSuccess;
+    int s = settled(d, &r);
+    if (s < 0) return nccl_fail(d, r, SUMS_WHAT, err);
+    if (s == 0) {
+        if (!wait) return HN_OK;
+        if (wait_until(d, settled, SUMS_WHAT, err)) return HN_ERR;
+    }
+    if (!sums_stream_ready(m) || cudaEventRecord(m->grads_written, m->stream) != cudaSuccess ||
+        cudaStreamWaitEvent(m->sums_stream, m->grads_written, 0) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, SUMS_WHAT, err);
+    r = lib.GroupStart();
+    for (int i = 0; i < m->n_queued && r == ncclSuccess; i++)
+        r = lib.AllReduce(m->queued[i].buf, m->queued[i].buf, m->queued[i].n, ncclFloat32, ncclSum,
+                          m->comm, m->sums_stream);
+    ncclResult_t g = lib.GroupEnd();
+    m->n_queued = 0;
+    m->sums_issued = 1;
+    if (r == ncclSuccess) r = g;
+    if (r != ncclSuccess && r != ncclInProgress) return nccl_fail(d, r, SUMS_WHAT, err);
+    return HN_OK;
+}
+
+static int start_sum_f32(hn_dist *d, float *buf, size_t n, hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->n_queued == m->cap_queued) {
+        int cap = m->cap_queued ? 2 * m->cap_queued : 64;
+        struct queued_sum *q = realloc(m->queued, (size_t)cap * sizeof *q);
+        if (!q) return hn_fail(err, "out of memory for the buckets of %s", SUMS_WHAT);
+        m->queued = q;
+        m->cap_queued = cap;
+    }
+    m->queued[m->n_queued++] = (struct queued_sum){buf, n};
+    return issue_queued(d, 0, err);
+}
+
+static void progress(hn_dist *d) {
+    nccl_dist *m = impl(d);
+    if (!m->sums_failed && issue_queued(d, 0, &m->sums_err)) m->sums_failed = 1;
+}
+
+/* Before any other collective: the queued buckets issued, and the instance's stream after
+ * them (what comes next on it is ordered after the sums on every rank). */
+static int flush_sums(hn_dist *d, hn_error *err) {
+    nccl_dist *m = impl(d);
+    if (m->sums_failed) {
+        *err = m->sums_err;
+        return HN_ERR;
+    }
+    if (!m->n_queued && !m->sums_issued) return HN_OK;
+    if (issue_queued(d, 1, err) || wait_until(d, settled, SUMS_WHAT, err)) return HN_ERR;
+    if (cudaEventRecord(m->done, m->sums_stream) != cudaSuccess ||
+        cudaStreamWaitEvent(m->stream, m->done, 0) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, SUMS_WHAT, err);
+    m->sums_issued = 0;
+    return HN_OK;
+}
+
+/* Every bucket issued and summed: the instance's stream waits for them (the optimizer
+ * follows), and the host waits under the watch, where a failed rank is noticed. */
+static int wait_sums(hn_dist *d, hn_error *err) {
+    nccl_dist *m = impl(d);
+    int any = m->n_queued || m->sums_issued;
+    if (flush_sums(d, err)) return HN_ERR;
+    if (!any) return HN_OK;
+    if (cudaEventRecord(m->done, m->stream) != cudaSuccess)
+        return nccl_fail(d, ncclUnhandledCudaError, SUMS_WHAT, err);
+    return wait_until(d, finished, SUMS_WHAT, err);
+}
+
 static void release(hn_dist *d) {
     nccl_dist *n = impl(d);
+    if (n->sums_stream) cudaStreamDestroy(n->sums_stream);
+    if (n->grads_written) cudaEventDestroy(n->grads_written);
+    free(n->queued);
     if (n->done) cudaEventDestroy(n->done);
     if (n->stage) cudaFree(n->stage);
     if (n->pinned) cudaFreeHost(n->pinned);
@@ -440,6 +558,9 @@ static const hn_dist_ops nccl_ops = {
     .even_alone = 1,
     .sum_f32 = sum_f32,
     .broadcast_f32 = broadcast_f32,
+    .start_sum_f32 = start_sum_f32,
+    .progress = progress,
+    .wait_sums = wait_sums,
     .reduce_scatter_f32 = reduce_scatter_f32,
     .all_gather_f32 = all_gather_f32,
     .scatter_f32 = scatter_f32,
@@ -472,9 +593,7 @@ static int open_device(hn_dist *d, hn_error *err) {
 /* Creates the communicator from the shared id: ncclCommInitRankConfig, non-blocking,
  * waited for under the watch (a rank that never arrives times out instead of hanging). */
 static int start_comm(hn_dist *d, nccl_dist *n, const ncclUniqueId *id, hn_error *err) {
-    const char *bucket = getenv("HNET_DIST_BUCKET");
-    long floats = bucket ? atol(bucket) : 0;
-    n->bucket = floats > 0 && (size_t)floats < HN_DIST_BUCKET_FLOATS ? (size_t)floats : HN_DIST_BUCKET_FLOATS;
+    n->bucket = hn_dist_bucket_floats();
     if (cudaEventCreateWithFlags(&n->done, cudaEventDisableTiming) != cudaSuccess)
         return hn_fail(err, "rank %d: cannot create a CUDA event for NCCL", d->rank);
     n->stream = (cudaStream_t)hn_cuda_stream_of(hn_backend_cuda());

@@ -49,11 +49,30 @@ int hn_model_plan(hn_model *m, const cJSON *cfg, const hn_registry *reg, const h
     return HN_OK;
 }
 
+/* A stage's own entries (routing, residual projection, pad) get their gradients in
+ * hn_stage_backward after the decoder and the inner stage and before the encoder's
+ * backward, which reports them final at its start. (Set here, not in stage.c, from the
+ * stage's public indices; stage.c is the natural owner.) */
+static void mark_final_at_encoder_start(hn_stage *st) {
+    for (; st && !st->innermost; st = st->inner) {
+        hn_network *enc = &st->encoder;
+        int ranges[HN_NETWORK_FINAL_AT_START][2] = {{st->chunker_first, st->chunker_n},
+                                                    {st->residual_param, 1},
+                                                    {st->residual_bias_param, 1},
+                                                    {st->pad_param, 1}};
+        for (int r = 0; r < HN_NETWORK_FINAL_AT_START; r++) {
+            enc->final_at_start[r].first = ranges[r][0];
+            enc->final_at_start[r].count = ranges[r][0] >= 0 ? ranges[r][1] : 0;
+        }
+    }
+}
+
 int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const hn_backend *be,
                    uint64_t seed, hn_error *err) {
     if (hn_model_plan(m, cfg, reg, be, err)) return HN_ERR;
     if (hn_params_allocate(&m->params, seed, err)) return HN_ERR;
     hn_stage_bind(&m->backbone, &m->params);
+    mark_final_at_encoder_start(&m->backbone);
     return HN_OK;
 }
 
@@ -237,10 +256,12 @@ int hn_model_backward(hn_model *m, hn_error *err) {
                            .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
     if (be->matmul_t(be, &dw))
         return hn_fail(err, "the LM head's backward: the %s backend refused its product", be->name);
+    hn_params_grads_done(&m->params, m->head_param, 1);
     be->zero(m->dx, td * sizeof(float));
     if (hn_stage_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
     be->embedding_backward(grad(m, m->emb_param), m->dx, m->tok_dev, T, m->d);
+    hn_params_grads_done(&m->params, m->emb_param, 1);
     hn_phase_stop();
     return HN_OK;
 }

@@ -329,6 +329,8 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                             "activations): run a training forward first");
     size_t n = (size_t)T * (size_t)D;
     hn_layer_ctx ctx = {.be = be, .seqs = seqs};
+    for (int r = 0; r < HN_NETWORK_FINAL_AT_START; r++)
+        hn_params_grads_done(net->store, net->final_at_start[r].first, net->final_at_start[r].count);
     be->zero(net->d_resid, n * sizeof(float));
     hn_rmsnorm_params np = {.x = hn_tensor_f32(net->resid[net->n_sub], T, D),
                             .w = param_value(net, net->final_norm_param),
@@ -337,6 +339,7 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                             .dw = param_grad(net, net->final_norm_param),
                             .dx2 = dy_copy(net, be, net->n_sub - 1, T)};
     if (be->rmsnorm_backward_t(be, &np)) return norm_failed(be, "the final norm's backward", err);
+    hn_params_grads_done(net->store, net->final_norm_param, 1);
     for (int i = net->n_sub - 1; i >= 0; i--) {
         hn_sublayer *sl = &net->subs[i];
         const hn_layer_plugin *p = sl->layer.plugin;
@@ -365,6 +368,9 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
         np.dw = param_grad(net, sl->norm_param);
         np.dx2 = dy_copy(net, be, i - 1, T);
         if (be->rmsnorm_backward_t(be, &np)) return norm_failed(be, "a pre-norm's backward", err);
+        /* this sublayer's parameters and its pre-norm are done with */
+        hn_params_grads_done(net->store, sl->layer.first_param, sl->layer.n_params);
+        hn_params_grads_done(net->store, sl->norm_param, 1);
     }
     be->add(dx, net->d_resid, n);
     return HN_OK;

@@ -13,6 +13,8 @@
 #include "model/layer.h"
 #include "plugin/registry.h"
 
+#define HN_NETWORK_FINAL_AT_START 4
+
 typedef struct hn_sublayer {
     hn_layer layer;
     int norm_param; /* index of its pre-norm weight in the store */
@@ -26,6 +28,11 @@ typedef struct hn_network {
     hn_sublayer *subs;
     int final_norm_param;
     const hn_param_store *store;
+    /* Entries whose gradients are final when this network's backward starts, reported
+     * then (hn_params_grads_done): an encoder's stage computes its routing, residual
+     * projection and pad gradients before the encoder's backward (set by
+     * hn_model_build; ranges of count 0 are unused) */
+    struct { int first, count; } final_at_start[HN_NETWORK_FINAL_AT_START];
 
     /* activations, sized for max_T rows (grown geometrically, never per step) */
     int max_T;

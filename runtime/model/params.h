@@ -21,6 +21,11 @@ typedef struct hn_param_entry {
     int owner_index;  /* index of this param within its owner's list */
 } hn_param_entry;
 
+/* Told that the gradients of entries [first, first + count) are final for this backward:
+ * nothing adds to them again before the next. Data-parallel training starts a bucket's
+ * all-reduce once every entry it covers is final (train/grad_overlap.h). */
+typedef void (*hn_grads_done_fn)(void *ctx, int first, int count);
+
 typedef struct hn_param_store {
     const hn_backend *be;
     hn_param_entry *entries;
@@ -28,7 +33,14 @@ typedef struct hn_param_store {
     size_t total;     /* floats */
     float *values;    /* device */
     float *grads;     /* device */
+    hn_grads_done_fn grads_done; /* NULL (one process): the backward's calls cost nothing */
+    void *grads_ctx;
 } hn_param_store;
+
+/* The backward's report that entries [first, first + count) are final (see above). */
+static inline void hn_params_grads_done(const hn_param_store *s, int first, int count) {
+    if (s->grads_done && count > 0) s->grads_done(s->grads_ctx, first, count);
+}
 
 void hn_params_init(hn_param_store *s, const hn_backend *be);
 void hn_params_free(hn_param_store *s);

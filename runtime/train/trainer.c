@@ -21,6 +21,7 @@
 #include "train/boundary_score.h"
 #include "train/checkpoint.h"
 #include "train/data_stream.h"
+#include "train/grad_overlap.h"
 #include "train/init.h"
 #include "train/lr_modulation.h"
 #include "train/progress.h"
@@ -261,6 +262,7 @@ typedef struct run_state {
     int first, count;      /* this rank's sequences of each global batch */
     double share;          /* count / train.batch: its weight in every batch mean */
     hn_batch_group group;  /* the ranks, for the model's ratio loss */
+    hn_grad_overlap overlap; /* the gradient's all-reduce during the backward (or off) */
     int agreed_failure;    /* the failure is every rank's (computed from shared numbers) */
 } run_state;
 
@@ -458,6 +460,7 @@ static int gather_moments(run_state *r, float **m, float **v, hn_error *err) {
 }
 
 static void release(run_state *r) {
+    hn_grad_overlap_close(&r->overlap);
     if (r->model.be) {
         if (r->opt_m) r->model.be->free(r->opt_m);
         if (r->opt_v) r->model.be->free(r->opt_v);
@@ -765,6 +768,16 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         fprintf(stderr, "%s: communicator %s: %d process%s (%s)%s\n", s.name, r.dist->backend,
                 r.dist->world, r.dist->world == 1 ? "" : "es", r.dist->how,
                 r.dist->even_alone ? ", its collectives run alone too (HNET_COMM=mpi)" : "");
+    /* the buckets of the gradient start as the backward makes them final */
+    if (hn_grad_overlap_open(&r.overlap, r.dist, &r.model, &init, r.share, r.zero, err)) {
+        res->quiet_failure = !r.lead; /* the same environment on every rank */
+        release(&r);
+        return HN_ERR;
+    }
+    if (!quiet && r.overlap.on)
+        fprintf(stderr, "%s: the gradient's all-reduce overlaps the backward (%d bucket%s; "
+                        "HNET_DIST_OVERLAP=0 runs it after)\n",
+                s.name, r.overlap.buckets.n_buckets, r.overlap.buckets.n_buckets == 1 ? "" : "s");
     res->n_params = hn_model_param_count(&r.model);
     const int L = r.data.seq_len; /* positions per sequence: bytes, or tokens */
 
@@ -872,6 +885,11 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             goto fail;
         }
         hn_checkpoint_test_stop(step + 1, d->rank);
+        /* The backward is enqueued before the agreement, so a device runs it while the host
+         * waits for the other ranks (a stop or a non-finite loss then discards its
+         * gradient); with the overlap its buckets' sums start inside it. */
+        hn_grad_overlap_begin(&r.overlap);
+        if (hn_model_backward(&r.model, err)) goto fail;
         /* The step's one agreement, where the host has waited for the loss anyway: the global
          * batch's numbers (nats and the bytes the targets stand for summed, per-rank means
          * weighted by share: a world of one keeps its own; FLOPs per position times
@@ -880,7 +898,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         double g[4] = {loss.ce_nats, (double)part_bytes, loss.aux * r.share,
                        hn_model_flops_per_byte(&r.model) / r.data.bytes_per_position * r.share};
         stop = opt->stop ? *opt->stop : 0;
-        if (hn_dist_sum_max(d, g, 4, &stop, 1, err)) {
+        if (hn_dist_sum_max(d, g, 4, &stop, 1, err) || hn_grad_overlap_end(&r.overlap, err)) {
             hn_fail_prefix(err, "step %ld", step + 1);
             goto fail;
         }
@@ -905,13 +923,13 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                     isnan(bpb) ? "NaN" : "infinite", step + 1, hn_schedule_lr(&sched, step));
             goto fail;
         }
-        if (hn_model_backward(&r.model, err)) goto fail;
-        hn_init_zero_frozen_grads(&init, &r.model);
         /* ZeRO-1: each rank gets the summed gradient of its shard alone */
         float *grads = r.model.params.grads;
         size_t total = r.model.params.total;
-        if (r.zero ? hn_dist_reduce_scatter_grads(d, be, grads, total, r.share, err)
-                   : hn_dist_average_grads(d, be, grads, total, r.share, err)) {
+        if (!r.overlap.on) hn_init_zero_frozen_grads(&init, &r.model);
+        if (r.overlap.on ? HN_OK
+            : r.zero     ? hn_dist_reduce_scatter_grads(d, be, grads, total, r.share, err)
+                         : hn_dist_average_grads(d, be, grads, total, r.share, err)) {
             hn_fail_prefix(err, "step %ld", step + 1);
             goto fail;
         }

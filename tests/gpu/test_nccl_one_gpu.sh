@@ -31,9 +31,22 @@ env HNET_COMM=nccl WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER
 grep -q "communicator nccl: 1 process (HNET_COMM=nccl" "$TMP/nccl.out" ||
     { cat "$TMP/nccl.out"; fail "the run with HNET_COMM=nccl did not say it used NCCL"; }
 echo "ok: $(grep -m1 'communicator nccl' "$TMP/nccl.out")"
+grep -q "the gradient's all-reduce overlaps the backward" "$TMP/nccl.out" ||
+    { cat "$TMP/nccl.out"; fail "the NCCL run did not say its all-reduce overlaps the backward"; }
 python3 tests/gpu/within_spread.py "$TMP/plain1.db" "$TMP/plain2.db" "$TMP/nccl.db" 10 5e-3 2e-2 >"$TMP/cmp" 2>&1 ||
     fail "NCCL world size 1 against two plain runs: $(cat "$TMP/cmp")"
 echo "ok: NCCL world size 1 against two plain runs: $(cat "$TMP/cmp")"
+
+# the overlapped all-reduce in many buckets (queued while the communicator is busy, on its
+# own stream), and the all-reduce after the backward (HNET_DIST_OVERLAP=0): the same curve
+for v in "HNET_DIST_BUCKET=65536" "HNET_DIST_OVERLAP=0"; do
+    rm -rf "$TMP/ck"
+    env HNET_COMM=nccl $v $HNET run $LUA --device cuda --steps $STEPS --db "$TMP/v.db" >"$TMP/v.out" 2>&1 ||
+        { cat "$TMP/v.out"; fail "the NCCL run with $v failed"; }
+    python3 tests/gpu/within_spread.py "$TMP/plain1.db" "$TMP/plain2.db" "$TMP/v.db" 10 5e-3 2e-2 >"$TMP/cmp" 2>&1 ||
+        fail "NCCL world size 1 with $v against two plain runs: $(cat "$TMP/cmp")"
+    echo "ok: NCCL world size 1 with $v against two plain runs: $(cat "$TMP/cmp")"
+done
 
 # the same with no launcher variables at all (the id made in-process)
 rm -rf "$TMP/ck"

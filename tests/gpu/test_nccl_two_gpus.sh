@@ -4,7 +4,8 @@
 # batches round differently; the CPU test's 1e-5 is float32), started
 #   - by torchrun-style variables (rank 0 serving the NCCL id on MASTER_ADDR:MASTER_PORT),
 #   - by mpirun -np 2 (the id broadcast over MPI), where mpirun is installed,
-#   - with the gradient all-reduce in many buckets (HNET_DIST_BUCKET);
+#   - with the gradient all-reduce in many buckets (HNET_DIST_BUCKET), overlapped with the
+#     backward (the default) and after it (HNET_DIST_OVERLAP=0);
 # and a rank killed mid-run ends the other within 60 s with the reason in results.db.
 # Run: sh scripts/gpu-check.sh device exec sh tests/gpu/test_nccl_two_gpus.sh
 . tests/e2e/lib.sh
@@ -37,9 +38,17 @@ grep -q "communicator nccl: 2 processes (torchrun-style" "$TMP/rank0.out" || { c
 [ ! -s "$TMP/rank1.out" ] || { cat "$TMP/rank1.out"; fail "rank 1 printed (rank 0 alone speaks)"; }
 same_curve "$TMP/one.db" "$TMP/torch.db" $TOL "torchrun-style, 2 GPUs against one"
 
+grep -q "the gradient's all-reduce overlaps the backward" "$TMP/rank0.out" ||
+    { cat "$TMP/rank0.out"; fail "rank 0 did not say the all-reduce overlaps the backward"; }
+
 rm -rf "$TMP/ck"
 two_ranks "$TMP/buckets.db" HNET_DIST_BUCKET=1024
-same_curve "$TMP/one.db" "$TMP/buckets.db" $TOL "torchrun-style, 1024-float buckets"
+same_curve "$TMP/one.db" "$TMP/buckets.db" $TOL "torchrun-style, 1024-float buckets (overlapped)"
+
+rm -rf "$TMP/ck"
+two_ranks "$TMP/after.db" HNET_DIST_OVERLAP=0
+grep -q "overlaps the backward" "$TMP/rank0.out" && fail "HNET_DIST_OVERLAP=0 still overlapped"
+same_curve "$TMP/one.db" "$TMP/after.db" $TOL "torchrun-style, the all-reduce after the backward"
 
 if command -v mpirun >/dev/null 2>&1; then
     rm -rf "$TMP/ck"

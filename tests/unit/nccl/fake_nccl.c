@@ -21,6 +21,17 @@ int fake_nccl_reduce_scatters, fake_nccl_reduces, fake_nccl_all_gathers, fake_nc
 /* the stream of the last collective (nccl.c enqueues on the cuda instance's stream) */
 cudaStream_t fake_nccl_last_stream;
 int fake_nccl_id_byte; /* the first byte of the id the communicator was made from */
+/* calls a non-blocking communicator refuses: a group's first collective while it is still
+ * busy with the last (NCCL asks the caller to wait for ncclSuccess first) */
+int fake_nccl_busy_calls;
+/* the all-reduces in order, one letter each: f float32, d float64, i int64 */
+char fake_nccl_log[256];
+static int group_checked;
+
+static void check_settled(ncclComm_t c) {
+    if (!group_checked && c->pending > 0 && !c->hung && !c->failed) fake_nccl_busy_calls++;
+    group_checked = 1;
+}
 
 static int mode(const char *m) {
     const char *v = getenv("FAKE_NCCL");
@@ -83,8 +94,14 @@ static void times3(void *buf, size_t n, ncclDataType_t t) {
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t t, ncclRedOp_t op,
                            ncclComm_t c, cudaStream_t s) {
+    check_settled(c);
     fake_nccl_allreduces++;
     fake_nccl_last_stream = s;
+    size_t len = strlen(fake_nccl_log);
+    if (len + 1 < sizeof fake_nccl_log) {
+        fake_nccl_log[len] = t == ncclFloat32 ? 'f' : t == ncclFloat64 ? 'd' : 'i';
+        fake_nccl_log[len + 1] = 0;
+    }
     if (send != recv) memcpy(recv, send, n * (t == ncclFloat32 ? 4 : 8));
     if (op == ncclSum) times3(recv, n, t);
     if (t == ncclFloat32 && mode("remote")) c->failed = 1;
@@ -146,7 +163,10 @@ ncclResult_t ncclRecv(void *buf, size_t n, ncclDataType_t t, int peer, ncclComm_
     return ncclSuccess;
 }
 
-ncclResult_t ncclGroupStart(void) { return ncclSuccess; }
+ncclResult_t ncclGroupStart(void) {
+    group_checked = 0;
+    return ncclSuccess;
+}
 ncclResult_t ncclGroupEnd(void) { return ncclInProgress; }
 
 const char *ncclGetErrorString(ncclResult_t r) {

@@ -45,9 +45,14 @@ cudaError_t cudaFree(void *p) {
 /* copies that hold the host until the device drains (cudaMemcpy), and those queued */
 static int sync_copies, async_copies;
 /* the cuda instance's stream: every copy, event and collective of nccl.c must use it */
-static int fake_stream_object;
+static int fake_stream_object, fake_sums_stream_object;
 #define FAKE_STREAM ((cudaStream_t)&fake_stream_object)
+/* the overlapped all-reduce's own stream (nccl.c makes it) */
+#define FAKE_SUMS_STREAM ((cudaStream_t)&fake_sums_stream_object)
 static int off_stream; /* work enqueued on another stream */
+static int ours(cudaStream_t s) { return s == FAKE_STREAM || s == FAKE_SUMS_STREAM; }
+/* stream waits: the instance's for the sums, the sums' for the instance's */
+static int waits_on_instance, waits_on_sums, sums_streams_made;
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
     sync_copies++;
     off_stream++; /* synchronous on the legacy default stream */
@@ -73,7 +78,25 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags) {
     return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-    if (s != FAKE_STREAM) off_stream++;
+    if (!ours(s)) off_stream++;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetStreamPriorityRange(int *least, int *greatest) {
+    *least = 0;
+    *greatest = -5;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned int flags, int priority) {
+    assert_int_equal(priority, -5); /* the greatest */
+    sums_streams_made++;
+    *s = FAKE_SUMS_STREAM;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) { return cudaSuccess; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
+    if (s == FAKE_STREAM) waits_on_sums++;
+    else if (s == FAKE_SUMS_STREAM) waits_on_instance++;
+    else off_stream++;
     return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaSuccess; }
@@ -243,6 +266,50 @@ static void test_host_collectives_take_one_round(void **state) {
     hn_dist_close(d);
 }
 
+/* The overlapped all-reduce: each bucket weighted and started without a wait, on a stream
+ * of its own that waits for the instance's (the gradients written); a bucket started while
+ * the non-blocking communicator is busy is queued, not called into it; a host collective
+ * after it issues it first; the final wait puts the instance's stream after the sums. */
+static void test_overlapped_sums_on_their_own_stream(void **state) {
+    hn_error err = {{0}};
+    hn_dist *d = open_one("", &err);
+    assert_non_null(d);
+    assert_int_equal(hn_dist_overlap_wanted(d, &fake_cuda, &err), 1); /* a world of one too */
+    setenv("HNET_DIST_OVERLAP", "0", 1);
+    assert_int_equal(hn_dist_overlap_wanted(d, &fake_cuda, &err), 0);
+    setenv("HNET_DIST_OVERLAP", "on", 1);
+    assert_int_equal(hn_dist_overlap_wanted(d, &fake_cuda, &err), HN_ERR);
+    assert_non_null(strstr(err.msg, "HNET_DIST_OVERLAP=on: expected 1"));
+    unsetenv("HNET_DIST_OVERLAP");
+    float g[4] = {1, 2, 3, 4};
+    int reduces = *counter("fake_nccl_allreduces"), busy = *counter("fake_nccl_busy_calls");
+    int waited = waits_on_instance, after = waits_on_sums;
+    assert_int_equal(hn_dist_start_sum(d, &fake_cuda, g, 2, 0.5, &err), HN_OK);
+    assert_int_equal(*counter("fake_nccl_allreduces") - reduces, 1); /* issued at once */
+    assert_ptr_equal(*(cudaStream_t *)counter("fake_nccl_last_stream"), FAKE_SUMS_STREAM);
+    assert_int_equal(waits_on_instance - waited, 1);
+    assert_int_equal(hn_dist_start_sum(d, &fake_cuda, g + 2, 2, 0.5, &err), HN_OK);
+    assert_int_equal(*counter("fake_nccl_allreduces") - reduces, 1); /* busy: queued */
+    for (int i = 0; i < 4; i++) hn_dist_progress(d);                  /* settles, issues */
+    assert_int_equal(*counter("fake_nccl_allreduces") - reduces, 2);
+    assert_int_equal(hn_dist_wait_sums(d, &err), HN_OK);
+    assert_true(g[0] == 1.5f && g[1] == 3 && g[2] == 4.5f && g[3] == 6); /* the fake's 3 ranks */
+    assert_true(waits_on_sums > after); /* the optimizer's stream after the sums */
+    /* a host collective after a bucket started: the bucket goes first, on every rank */
+    char *log = (char *)counter("fake_nccl_log");
+    log[0] = 0;
+    assert_int_equal(hn_dist_start_sum(d, &fake_cuda, g, 4, 1.0, &err), HN_OK);
+    assert_int_equal(hn_dist_start_sum(d, &fake_cuda, g, 4, 1.0, &err), HN_OK); /* queued */
+    double v = 1;
+    assert_int_equal(hn_dist_sum_f64(d, &v, 1, &err), HN_OK);
+    assert_string_equal(log, "ffd");
+    assert_int_equal(hn_dist_wait_sums(d, &err), HN_OK);
+    assert_int_equal(*counter("fake_nccl_busy_calls"), busy); /* never called busy */
+    assert_int_equal(sums_streams_made, 1);
+    assert_int_equal(off_stream, 0);
+    hn_dist_close(d);
+}
+
 static void test_an_async_error_aborts(void **state) {
     hn_error err = {{0}};
     hn_dist *d = open_one("remote", &err);
@@ -367,6 +434,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_collectives_go_through_nccl),
         cmocka_unit_test(test_zero1_collectives_go_through_nccl),
         cmocka_unit_test(test_host_collectives_take_one_round),
+        cmocka_unit_test(test_overlapped_sums_on_their_own_stream),
         cmocka_unit_test(test_an_async_error_aborts),
         cmocka_unit_test(test_a_collective_that_never_completes_times_out),
         cmocka_unit_test(test_two_ranks_meet_and_see_each_other_die),
