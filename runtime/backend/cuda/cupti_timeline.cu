@@ -10,11 +10,15 @@
 
 #ifndef HN_HAVE_CUPTI
 
-extern "C" int hn_cupti_timeline_start(hn_timeline *tl, char *why, size_t cap) {
-    (void)tl;
+extern "C" int hn_cupti_timeline_available(char *why, size_t cap) {
     snprintf(why, cap, "this build has no CUPTI: the CUDA toolkit's cupti.h or libcupti.so was "
                        "not found when it was built (the Makefile looks in CUDA_HOME's include, "
                        "lib64 and extras/CUPTI)");
+    return 0;
+}
+extern "C" int hn_cupti_timeline_start(hn_timeline *tl, char *why, size_t cap) {
+    (void)tl;
+    hn_cupti_timeline_available(why, cap);
     return -1;
 }
 extern "C" void hn_cupti_timeline_step_begin(void) {}
@@ -121,6 +125,11 @@ static void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t *b
         g_tl->dropped += (long)dropped;
     free(buffer);
     (void)size;
+}
+
+extern "C" int hn_cupti_timeline_available(char *why, size_t cap) {
+    (void)why, (void)cap;
+    return 1;
 }
 
 extern "C" int hn_cupti_timeline_start(hn_timeline *tl, char *why, size_t cap) {

@@ -16,6 +16,8 @@
 extern "C" {
 #endif
 
+/* 1 where this build can record; 0 with the reason in why (no CUPTI at build time). */
+int hn_cupti_timeline_available(char *why, size_t cap);
 /* Recording into tl from now on (call after a device sync). 0, or -1 with the reason
  * in why (no CUPTI in this build, a CUPTI error). */
 int hn_cupti_timeline_start(hn_timeline *tl, char *why, size_t cap);
