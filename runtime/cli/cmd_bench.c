@@ -43,9 +43,10 @@ static void usage(FILE *out) {
             "  --seq-len N     bytes per sequence (default: data.seq_len)\n"
             "  --md NAME       also print one Markdown table row labelled NAME\n"
             "  --profile       after timing, run one more step with per-op timing (cuda)\n"
-            "  --timeline      after timing, record whole steps with CUPTI (cuda): device busy\n"
-            "                  and idle time, the longest idle gaps and the host's phase in\n"
-            "                  each, device time per kernel; nothing synchronises inside them\n"
+            "  --timeline      after timing, record whole steps with CUPTI (cuda; one more\n"
+            "                  step first warms CUPTI up): device busy and idle time, the\n"
+            "                  longest idle gaps and the host's phase in each, device time\n"
+            "                  per kernel; nothing synchronises inside the recorded steps\n"
             "  --timeline-steps N  steps to record (default 1; implies --timeline)\n"
             "  --gaps N        idle gaps listed (default 10)\n"
             "  --routing MODE  learned (default) or targets: H-Net boundaries held at every\n"
@@ -273,15 +274,17 @@ int hn_cmd_bench(int argc, char **argv) {
     int S = 0;
     /* after the timed steps: SPLIT_STEPS with the per-phase split (a device sync at
      * each boundary, so they are not timed), the optional profiled step, then the steps
-     * the timeline records (no sync between forward, backward and optimizer there) */
+     * under CUPTI (no sync between forward, backward and optimizer there): the first
+     * pays CUPTI's one-time setup (it instruments each kernel at its first launch), so
+     * only the ones after it are stamped as steps and analysed */
     long split_end = n + SPLIT_STEPS, prof_end = split_end + (o.profile ? 1 : 0);
-    long last = prof_end + o.timeline;
+    long last = prof_end + (o.timeline ? 1 + o.timeline : 0);
     double prof_t0 = 0; /* the profiled step's start (cuda builds) */
     (void)prof_t0;
     for (long step = -o.warmup; step < last; step++) {
         if (step == n) hn_phase_enable(be->sync);
         if (step == split_end) hn_phase_enable(NULL);
-        int rec = step >= prof_end; /* a step the timeline records */
+        int cupti = step >= prof_end, rec = step > prof_end; /* under CUPTI; analysed */
 #ifdef HN_HAVE_CUDA
         if (step == prof_end && o.timeline) {
             be->sync();
@@ -304,12 +307,12 @@ int hn_cmd_bench(int argc, char **argv) {
         if (rec) timeline_mark(1, "forward");
         hn_loss loss;
         if (hn_model_forward(&m, tok, tok + T, batch, seq_len, &loss, &err)) goto fail;
-        if (!rec) be->sync();
+        if (!cupti) be->sync();
         double t1 = now_s();
         if (rec) timeline_mark(0, "backward");
         hn_params_zero_grads(&m.params);
         if (hn_model_backward(&m, &err)) goto fail;
-        if (!rec) be->sync();
+        if (!cupti) be->sync();
         double t2 = now_s();
         if (rec) timeline_mark(0, "optimizer");
         hn_phase_enter(HN_PHASE_OPTIMIZER, 0);
@@ -327,7 +330,7 @@ int hn_cmd_bench(int argc, char **argv) {
         }
         fprintf(stderr, "  step %ld: %.1f ms (forward %.1f, backward %.1f)\n", step, 1e3 * (t3 - t0),
                 1e3 * (t1 - t0), 1e3 * (t2 - t1));
-        if (step < 0 || (step >= n && step < split_end) || rec) continue;
+        if (step < 0 || (step >= n && step < split_end) || cupti) continue;
         if (step >= split_end) { /* the profiled step */
 #ifdef HN_HAVE_CUDA
             if (be->kind == HN_DEVICE_CUDA) {

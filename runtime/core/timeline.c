@@ -172,6 +172,14 @@ static int step_of(const hn_timeline *tl, uint64_t t) {
     return lo > 0 && t <= tl->steps[lo - 1].t1 ? lo - 1 : -1;
 }
 
+/* step s's window [first, last] ends: its length, and the host's time around it */
+static void close_window(const hn_timeline *tl, hn_tl_report *r, int s, uint64_t first, uint64_t last) {
+    r->window_ns += last - first;
+    if (!tl->n_steps) return;
+    r->lead_ns += first - tl->steps[s].t0;
+    r->tail_ns += tl->steps[s].t1 > last ? tl->steps[s].t1 - last : 0;
+}
+
 int hn_timeline_analyse(const hn_timeline *tl, hn_tl_report *r) {
     memset(r, 0, sizeof *r);
     if (tl->oom) return -1;
@@ -213,7 +221,7 @@ int hn_timeline_analyse(const hn_timeline *tl, hn_tl_report *r) {
             if (a && s == cur)
                 r->gaps[r->n_gaps++] = (hn_tl_gap){run1, a->start, tl->acts[last].name, a->name, s};
             else
-                r->window_ns += run1 - first; /* and its window */
+                close_window(tl, r, cur, first, run1);
         }
         if (!a) break;
         if (s != cur) first = a->start;

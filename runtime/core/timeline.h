@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" { /* the recorder is C++ (nvcc) */
+#endif
+
 typedef struct hn_tl_activity {
     uint64_t start, end; /* ns */
     int name;            /* index into hn_timeline.names */
@@ -85,6 +89,8 @@ typedef struct hn_tl_report {
     uint64_t host_ns;   /* summed host step times */
     uint64_t window_ns; /* summed per step: first activity start to last activity end */
     uint64_t busy_ns;   /* summed per step: the union of the intervals */
+    uint64_t lead_ns, tail_ns; /* summed per step: host start to the first activity, the
+                                * last activity's end to the host's end (0 without steps) */
     uint64_t sum_ns;    /* all durations summed (the per-name shares' denominator) */
     hn_tl_gap *gaps;    /* every gap inside a step's window, longest first */
     size_t n_gaps;
@@ -101,5 +107,9 @@ void hn_tl_report_free(hn_tl_report *r);
  * unindented row "| md timeline | ... |" for scripts (scripts/gpu-check.sh). */
 void hn_timeline_print(const hn_timeline *tl, const hn_tl_report *r, int max_gaps,
                        const char *md, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

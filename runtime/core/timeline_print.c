@@ -78,11 +78,16 @@ void hn_timeline_print(const hn_timeline *tl, const hn_tl_report *r, int max_gap
     fprintf(out, "    device idle    %10.3f ms = %.2f%% of the host step (%.3f ms = %.2f%% of the window, "
                  "between activities)\n",
             ms(host_idle, S), pct(host_idle, r->host_ns), ms(gap_ns, S), pct(gap_ns, r->window_ns));
-    fprintf(out, "    activities     %10.0f       (%zu gaps; %zu records outside the steps ignored; %ld dropped)\n\n",
-            (double)r->activities / (S ? S : 1), r->n_gaps, r->outside, tl->dropped);
+    if (tl->n_steps)
+        fprintf(out, "    host only      %10.3f ms   (step start to the first activity) + %.3f ms (the last "
+                     "one's end to the step's end)\n",
+                ms(r->lead_ns, S), ms(r->tail_ns, S));
+    fprintf(out, "    activities     %10.0f       (%.0f gaps; %zu records outside the recorded steps "
+                 "ignored; %ld dropped)\n\n",
+            (double)r->activities / (S ? S : 1), (double)r->n_gaps / (S ? S : 1), r->outside, tl->dropped);
     if (r->n_gaps && max_gaps > 0) {
         fprintf(out, "  the %d longest idle gaps:\n\n", max_gaps < (int)r->n_gaps ? max_gaps : (int)r->n_gaps);
-        fprintf(out, "  | gap us | at ms | step | after | before | host state |\n  |---|---|---|---|---|---|\n");
+        fprintf(out, "  | gap us | at ms from step start | step | before the gap | after the gap | host state |\n  |---|---|---|---|---|---|\n");
         for (size_t i = 0; i < r->n_gaps && (int)i < max_gaps; i++) {
             const hn_tl_gap *g = &r->gaps[i];
             char l[2 * LABEL + 8];

@@ -121,6 +121,8 @@ static void test_steps(void **state) {
     assert_int_equal(r.host_ns, 35 + 50);
     assert_int_equal(r.window_ns, 28 + 30);
     assert_int_equal(r.busy_ns, 18 + 30);
+    assert_int_equal(r.lead_ns, 2 + 10);
+    assert_int_equal(r.tail_ns, 5 + 10);
     assert_int_equal(r.n_gaps, 1);
     assert_int_equal(r.gaps[0].step, 0);
     assert_int_equal(r.gaps[0].start, 20);
