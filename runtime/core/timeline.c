@@ -98,6 +98,8 @@ void hn_timeline_label(const hn_timeline *tl, uint64_t t, char *out, size_t cap)
     const hn_tl_mark *m = &tl->marks[lo - 1];
     const char *part = m->part ? m->part : "";
     if (m->kind < 0) snprintf(out, cap, "%s%s", part, m->part ? " (no phase)" : "-");
+    else if (m->part && !strcmp(m->part, hn_phase_name((hn_phase_kind)m->kind)))
+        snprintf(out, cap, "%s", part); /* "optimizer", not "optimizer optimizer" */
     else if (m->kind == HN_PHASE_HEAD || m->kind == HN_PHASE_OPTIMIZER)
         snprintf(out, cap, "%s%s%s", part, m->part ? " " : "", hn_phase_name((hn_phase_kind)m->kind));
     else

@@ -152,7 +152,10 @@ static void test_labels(void **state) {
     hn_timeline_label(&tl, 45, l, sizeof l);
     assert_string_equal(l, "forward (no phase)");
     hn_timeline_label(&tl, 1000, l, sizeof l);
-    assert_string_equal(l, "optimizer optimizer");
+    assert_string_equal(l, "optimizer"); /* the part and the phase say the same */
+    hn_timeline_phase(&tl, 70, HN_PHASE_HEAD, 0);
+    hn_timeline_label(&tl, 70, l, sizeof l);
+    assert_string_equal(l, "optimizer embedding+head+loss");
     /* a gap across a phase change names both ends */
     add(&tl, 25, 28, "a");
     add(&tl, 35, 38, "b");
