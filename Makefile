@@ -111,6 +111,22 @@ CUDA_OBJ  := $(CUDA_SRC:%.cu=$(B)/obj/%.o)
 # nccl.h (for runtime/dist/nccl.c's types; libnccl.so.2 itself is loaded at run time)
 CFLAGS    += -DHN_HAVE_CUDA -I$(CUDA_HOME)/include
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt -lstdc++
+# CUPTI (hnet bench --timeline, runtime/backend/cuda/cupti_timeline.cu): its headers and
+# libcupti ship with the toolkit, in include/ and lib64/ or in extras/CUPTI/. Without
+# them the build goes on and --timeline says it is unavailable; CUPTI=0 leaves it out.
+CUPTI     ?= auto
+ifneq ($(CUPTI),0)
+CUPTI_INC := $(patsubst %/cupti.h,%,$(firstword $(wildcard $(CUDA_HOME)/include/cupti.h \
+                 $(CUDA_HOME)/extras/CUPTI/include/cupti.h)))
+CUPTI_LIB := $(patsubst %/libcupti.so,%,$(firstword $(wildcard $(CUDA_HOME)/lib64/libcupti.so \
+                 $(CUDA_HOME)/extras/CUPTI/lib64/libcupti.so)))
+endif
+ifneq ($(and $(CUPTI_INC),$(CUPTI_LIB)),)
+CUPTI_FLAGS := -DHN_HAVE_CUPTI -I$(CUPTI_INC)
+LDLIBS    += -L$(CUPTI_LIB) -Wl,-rpath,$(CUPTI_LIB) -lcupti
+else ifeq ($(CUPTI),1)
+$(error CUPTI=1 but no cupti.h and libcupti.so under $(CUDA_HOME) (include, lib64 or extras/CUPTI))
+endif
 endif
 CLI_SRC     := $(wildcard runtime/cli/*.c)
 GEN_SRC     := $(B)/gen/prelude_lua.c
@@ -129,7 +145,7 @@ TEST_HELPERS := $(wildcard tests/unit/support/*.c)
 
 # Objects depend on this stamp, rewritten only when the compile flags change (e.g. a
 # CUDA build after a CPU-only one), so a changed configuration rebuilds what it must.
-FLAGS_LINE := $(CC) $(CFLAGS) | $(CXX) $(CXXFLAGS) | $(NVCC) $(CUDA_ARCH)
+FLAGS_LINE := $(CC) $(CFLAGS) | $(CXX) $(CXXFLAGS) | $(NVCC) $(CUDA_ARCH) $(CUPTI_FLAGS)
 $(shell mkdir -p $(B) && printf '%s\n' '$(FLAGS_LINE)' | cmp -s - $(B)/.flags || printf '%s\n' '$(FLAGS_LINE)' > $(B)/.flags)
 
 .PHONY: all deps run test test-sanitize test-unit test-e2e clean
@@ -165,6 +181,13 @@ $(B)/obj/%.o: %.cu $(wildcard runtime/backend/cuda/*.cuh runtime/backend/cuda/*.
 	@mkdir -p $(dir $@)
 	@$(call say,NVCC,$<)
 	$(Q)$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -DHN_HAVE_CUDA -Iruntime -c $< -o $@
+
+# the recorder alone sees CUPTI's headers (the rule above covers the other .cu files)
+$(B)/obj/runtime/backend/cuda/cupti_timeline.o: runtime/backend/cuda/cupti_timeline.cu \
+        runtime/backend/cuda/cupti_timeline.h runtime/core/timeline.h $(B)/.flags
+	@mkdir -p $(dir $@)
+	@$(call say,NVCC,$<)
+	$(Q)$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -DHN_HAVE_CUDA $(CUPTI_FLAGS) -Iruntime -c $< -o $@
 
 $(B)/libhnet.a: $(RUNTIME_OBJ) $(CUDA_OBJ)
 	@$(call say,AR,$@)

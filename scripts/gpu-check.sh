@@ -11,13 +11,18 @@
 #   sh scripts/gpu-check.sh device exec CMD [ARGS]   # there: CMD with the carried
 #                                          # libraries and corpora set up, e.g.
 #                                          # exec build/hnet bench --op attention
+#   sh scripts/gpu-check.sh device exec build/hnet bench bench/H1.lua --device cuda --routing targets --timeline
+#                                          # one step recorded with CUPTI: device busy and
+#                                          # idle time, the longest idle gaps and the host's
+#                                          # phase in each, device time per kernel
 #
 # `prepare` leaves .gpu-build/ (stripped binaries and plugins: what the device needs of
 # build/, small enough for the 64 MiB a call carries), .gpu-libs/ and .gpu-data/ (all
 # ignored by git) for the call to carry: carry=[".gpu-build", ".gpu-libs", ".gpu-data"]. On the device, outputs go to $OUT (or ./gpu-out): test logs, bench rows,
 # the training run's results.db.
 # Environment: BENCH_STEPS (default 10), BENCH_WARMUP (2), BENCH_CONFIGS (I1 I2 G1 M1 H1
-# H2), BENCH_TIMEOUT (150 s each), BENCH_FLAGS (e.g. --profile), BENCH_FLAGS_<config>
+# H2), BENCH_TIMEOUT (150 s each), BENCH_FLAGS (e.g. --profile, or --timeline: each
+# config's timeline row goes to bench.md's last table), BENCH_FLAGS_<config>
 # (e.g. BENCH_FLAGS_M1="--batch 4"), TRAIN_SECONDS (240), TRAIN_FILE
 # (experiments/gpu/hnet_2stage_gpu.lua).
 set -u
@@ -47,6 +52,15 @@ if [ "$mode" = prepare ]; then
         grep -qx "/$d/" .git/info/exclude 2>/dev/null || echo "/$d/" >> .git/info/exclude
     done
     du -sh .gpu-build .gpu-libs .gpu-data
+    # libcupti (hnet bench --timeline) is among the carried libraries: ldd lists it
+    ldd build/hnet | grep -q libcupti && ! tar tJf .gpu-libs/libs.tar.xz | grep -q libcupti &&
+        { echo "gpu-check prepare: build/hnet needs libcupti but it was not packed" >&2; exit 1; }
+    # a call carries at most 64 MiB: the tree (tracked and unignored files) and these three
+    tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+    packed=$(du -cb .gpu-build .gpu-libs .gpu-data | tail -1 | cut -f1)
+    mib=$(( (tree + packed) / 1048576 ))
+    echo "carried in all: $mib MiB of the 64 a call takes"
+    [ "$mib" -lt 64 ] || { echo "gpu-check prepare: $mib MiB is more than a call carries (64 MiB)" >&2; exit 1; }
     exit 0
 fi
 
@@ -120,12 +134,18 @@ case " $what " in *" bench "*)
         extra=$(eval echo "\${BENCH_FLAGS_$c:-}")
         timeout ${BENCH_TIMEOUT:-150} build/hnet bench "bench/$c.lua" --device cuda ${BENCH_FLAGS:-} $extra --steps "$steps" --warmup "$warm" --md "$c" > "$out/bench-$c.log" 2>&1 || { echo "bench $c FAILED (see bench-$c.log)"; status=1; }
         cat "$out/bench-$c.log" | grep -v '^|' | grep -v '^  step'
-        grep '^|' "$out/bench-$c.log" | grep -v ' split |' >> "$out/bench.md"
+        grep '^|' "$out/bench-$c.log" | grep -vE ' (split|timeline) \|' >> "$out/bench.md"
         grep '^| .* split |' "$out/bench-$c.log" >> "$out/split.md"
+        grep '^| .* timeline |' "$out/bench-$c.log" >> "$out/timeline.md"
     done
     echo "| config | encoder | chunking | main | dechunking | decoder | embedding+head+loss | optimizer | total ms |" >> "$out/bench.md"
     echo "|---|---|---|---|---|---|---|---|---|" >> "$out/bench.md"
     cat "$out/split.md" >> "$out/bench.md"
+    if [ -s "$out/timeline.md" ]; then # BENCH_FLAGS=--timeline
+        echo "| config | host ms | device window ms | device busy ms | idle % of step | idle % of window | gaps | longest gap us | top kernel (share) |" >> "$out/bench.md"
+        echo "|---|---|---|---|---|---|---|---|---|" >> "$out/bench.md"
+        cat "$out/timeline.md" >> "$out/bench.md"
+    fi
     cat "$out/bench.md" ;;
 esac
 

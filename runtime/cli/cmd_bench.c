@@ -5,7 +5,10 @@
  * memory, the split of a step into forward / backward / optimizer, and the realised
  * compression of each stage, and the split of a step into encoder / chunking / main /
  * dechunking / decoder / embedding+head+loss / optimizer. A step is forward, backward, gradient norm and AdamW on
- * real bytes of the experiment's corpus; nothing is logged to results.db. */
+ * real bytes of the experiment's corpus; nothing is logged to results.db. With
+ * --timeline (cuda, CUPTI) the last steps are recorded as the device ran them: busy
+ * and idle time, the longest idle gaps with the host's phase, device time per kernel
+ * (core/timeline.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/util.h"
 #include "core/phase.h"
+#include "core/timeline.h"
 #include "data/corpus.h"
 #include "data/token_corpus.h"
 #include "lua/experiment.h"
@@ -23,6 +27,7 @@
 #include "train/batches.h"
 #ifdef HN_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cupti_timeline.h"
 #endif
 
 static void usage(FILE *out) {
@@ -38,6 +43,12 @@ static void usage(FILE *out) {
             "  --seq-len N     bytes per sequence (default: data.seq_len)\n"
             "  --md NAME       also print one Markdown table row labelled NAME\n"
             "  --profile       after timing, run one more step with per-op timing (cuda)\n"
+            "  --timeline      after timing, record whole steps with CUPTI (cuda; one more\n"
+            "                  step first warms CUPTI up): device busy and idle time, the\n"
+            "                  longest idle gaps and the host's phase in each, device time\n"
+            "                  per kernel; nothing synchronises inside the recorded steps\n"
+            "  --timeline-steps N  steps to record (default 1; implies --timeline)\n"
+            "  --gaps N        idle gaps listed (default 10)\n"
             "  --routing MODE  learned (default) or targets: H-Net boundaries held at every\n"
             "                  N-th position of each sequence, N each stage's ratio target\n"
             "                  (BENCH.md: time H-Nets at their target compression too)\n");
@@ -83,15 +94,30 @@ static void print_split(int n_stages, const char *md) {
                sum[HN_PHASE_OPTIMIZER], total);
 }
 
+/* The timeline's host stamps in a recorded step: edge 1 opens the step, -1 closes it
+ * (after its final sync); part names the part of the step that starts. */
+static void timeline_mark(int edge, const char *part) {
+#ifdef HN_HAVE_CUDA
+    if (edge > 0) hn_cupti_timeline_step_begin();
+    if (part) hn_cupti_timeline_part(part);
+    if (edge < 0) hn_cupti_timeline_step_end();
+#else
+    (void)edge, (void)part;
+#endif
+}
+
 typedef struct bench_opts {
     const char *file, *device, *md;
     int profile, hold_routing;
     long steps, warmup, batch, seq_len;
+    long timeline, gaps; /* steps to record (0: no timeline); gaps to list */
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o) {
     o->steps = 20;
     o->warmup = 3;
+    o->gaps = 10;
+    long tl_steps = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long *dst = NULL;
@@ -109,6 +135,12 @@ static int parse(int argc, char **argv, bench_opts *o) {
             o->hold_routing = !strcmp(v, "targets");
         } else if (!strcmp(a, "--profile")) {
             o->profile = 1;
+        } else if (!strcmp(a, "--timeline")) {
+            if (!o->timeline) o->timeline = 1;
+        } else if (!strcmp(a, "--timeline-steps")) {
+            dst = &tl_steps;
+        } else if (!strcmp(a, "--gaps")) {
+            dst = &o->gaps;
         } else if (!strcmp(a, "--md") && i + 1 < argc) {
             o->md = argv[++i];
         } else if (!strcmp(a, "--steps")) {
@@ -139,7 +171,28 @@ static int parse(int argc, char **argv, bench_opts *o) {
         usage(stderr);
         return 2;
     }
+    if (tl_steps == 0) {
+        fprintf(stderr, "hnet bench: --timeline-steps expects at least 1 step\n");
+        return 2;
+    }
+    if (tl_steps > 0) o->timeline = tl_steps;
     return 0;
+}
+
+/* Why --timeline cannot run on this backend and build ("" when it can). */
+static void timeline_refusal(const hn_backend *be, char *why, size_t cap) {
+    why[0] = 0;
+#ifdef HN_HAVE_CUDA
+    if (be->kind == HN_DEVICE_CUDA) {
+        if (hn_cupti_timeline_available(why, cap)) why[0] = 0;
+        return;
+    }
+    snprintf(why, cap, "--timeline records the device's kernels with CUPTI: it needs --device cuda");
+#else
+    (void)be;
+    snprintf(why, cap, "--timeline records the device's kernels with CUPTI: this hnet is built "
+                       "without CUDA (make CUDA=1)");
+#endif
 }
 
 int hn_cmd_bench(int argc, char **argv) {
@@ -159,7 +212,11 @@ int hn_cmd_bench(int argc, char **argv) {
     float *opt_m = NULL, *opt_v = NULL;
     int32_t *tok = NULL;
     double *t_step = NULL, *t_fwd = NULL, *t_bwd = NULL, *t_opt = NULL;
-    int status = 1;
+    hn_timeline tl;
+    hn_timeline_init(&tl);
+    int status = 1, recording = 0;
+    char why[384];
+    (void)recording; /* set in cuda builds only */
     if (hn_registry_load_default(&reg, &err) || hn_experiment_load(o.file, NULL, &reg, &cfg, &err)) {
         fprintf(stderr, "hnet bench: %s\n", err.msg);
         goto done;
@@ -172,6 +229,11 @@ int hn_cmd_bench(int argc, char **argv) {
     const hn_backend *be = hn_backend_get(device);
     if (!be) {
         fprintf(stderr, "hnet bench: device '%s' is not available here\n", device);
+        goto done;
+    }
+    if (o.timeline && (timeline_refusal(be, why, sizeof why), why[0])) {
+        fprintf(stderr, "hnet bench: %s\n", why);
+        status = 2;
         goto done;
     }
     if (hn_data_is_tokenized(data)) { /* its rates would be per token, printed as per byte */
@@ -211,15 +273,29 @@ int hn_cmd_bench(int argc, char **argv) {
     double flops_byte = 0, comp[8] = {0};
     int S = 0;
     /* after the timed steps: SPLIT_STEPS with the per-phase split (a device sync at
-     * each boundary, so they are not timed), then the optional profiled step */
-    long split_end = n + SPLIT_STEPS, last = split_end + (o.profile ? 1 : 0);
+     * each boundary, so they are not timed), the optional profiled step, then the steps
+     * under CUPTI (no sync between forward, backward and optimizer there): the first
+     * pays CUPTI's one-time setup (it instruments each kernel at its first launch), so
+     * only the ones after it are stamped as steps and analysed */
+    long split_end = n + SPLIT_STEPS, prof_end = split_end + (o.profile ? 1 : 0);
+    long last = prof_end + (o.timeline ? 1 + o.timeline : 0);
     double prof_t0 = 0; /* the profiled step's start (cuda builds) */
     (void)prof_t0;
     for (long step = -o.warmup; step < last; step++) {
         if (step == n) hn_phase_enable(be->sync);
         if (step == split_end) hn_phase_enable(NULL);
+        int cupti = step >= prof_end, rec = step > prof_end; /* under CUPTI; analysed */
 #ifdef HN_HAVE_CUDA
-        if (step == split_end && be->kind == HN_DEVICE_CUDA) { /* the profiled extra step */
+        if (step == prof_end && o.timeline) {
+            be->sync();
+            if (hn_cupti_timeline_start(&tl, why, sizeof why)) {
+                hn_fail(&err, "the timeline: %s", why);
+                goto fail;
+            }
+            recording = 1;
+            hn_phase_observe(hn_cupti_timeline_phase);
+        }
+        if (o.profile && step == split_end && be->kind == HN_DEVICE_CUDA) { /* the profiled extra step */
             hn_cuda_profile_reset();
             hn_cuda_profile(1);
             prof_t0 = now_s();
@@ -228,14 +304,17 @@ int hn_cmd_bench(int argc, char **argv) {
         hn_batch_sample_train(&corpus, &rng, batch, seq_len, tok, tok + T);
         be->sync();
         double t0 = now_s();
+        if (rec) timeline_mark(1, "forward");
         hn_loss loss;
         if (hn_model_forward(&m, tok, tok + T, batch, seq_len, &loss, &err)) goto fail;
-        be->sync();
+        if (!cupti) be->sync();
         double t1 = now_s();
+        if (rec) timeline_mark(0, "backward");
         hn_params_zero_grads(&m.params);
         if (hn_model_backward(&m, &err)) goto fail;
-        be->sync();
+        if (!cupti) be->sync();
         double t2 = now_s();
+        if (rec) timeline_mark(0, "optimizer");
         hn_phase_enter(HN_PHASE_OPTIMIZER, 0);
         double norm = sqrt(be->sum_squares(m.params.grads, P));
         float scale = norm > 1.0 ? (float)(1.0 / norm) : 1.0f;
@@ -243,6 +322,7 @@ int hn_cmd_bench(int argc, char **argv) {
                   0.1f, 0.05f, scale);
         be->sync();
         hn_phase_stop();
+        if (rec) timeline_mark(-1, NULL);
         double t3 = now_s();
         if (!isfinite(loss.ce_nats)) {
             hn_fail(&err, "the loss is not finite at step %ld", step);
@@ -250,15 +330,15 @@ int hn_cmd_bench(int argc, char **argv) {
         }
         fprintf(stderr, "  step %ld: %.1f ms (forward %.1f, backward %.1f)\n", step, 1e3 * (t3 - t0),
                 1e3 * (t1 - t0), 1e3 * (t2 - t1));
-        if (step < 0 || (step >= n && step < split_end)) continue;
-        if (step >= split_end) {
+        if (step < 0 || (step >= n && step < split_end) || cupti) continue;
+        if (step >= split_end) { /* the profiled step */
 #ifdef HN_HAVE_CUDA
             if (be->kind == HN_DEVICE_CUDA) {
                 hn_cuda_profile(0);
                 hn_cuda_profile_print(1e3 * (now_s() - prof_t0));
             }
 #endif
-            break;
+            continue;
         }
         t_fwd[step] = 1e3 * (t1 - t0);
         t_bwd[step] = 1e3 * (t2 - t1);
@@ -269,6 +349,16 @@ int hn_cmd_bench(int argc, char **argv) {
         S = hn_model_stage_stats(&m, st, 8);
         for (int s = 0; s < S; s++) comp[s] += st[s].compression / (double)n;
     }
+#ifdef HN_HAVE_CUDA
+    if (recording) {
+        hn_phase_observe(NULL);
+        recording = 0;
+        if (hn_cupti_timeline_stop(why, sizeof why)) {
+            hn_fail(&err, "the timeline: %s", why);
+            goto fail;
+        }
+    }
+#endif
     double ms = hn_median(t_step, (int)n), fwd = hn_median(t_fwd, (int)n), bwd = hn_median(t_bwd, (int)n);
     double opt = hn_median(t_opt, (int)n), bytes_s = (double)T / (ms * 1e-3);
     double achieved = flops_byte * bytes_s;
@@ -303,11 +393,31 @@ int hn_cmd_bench(int argc, char **argv) {
                o.md, dev_name, batch, seq_len, ms, bytes_s, flops_byte / 1e9,
                peak_rate > 0 ? 100.0 * achieved / peak_rate : 0.0, peak_mem / 1048576.0, fwd, bwd,
                opt, comp_s);
+    if (o.timeline) {
+        hn_tl_report rep;
+        if (hn_timeline_analyse(&tl, &rep)) {
+            fprintf(stderr, "hnet bench: out of memory for the timeline\n");
+            goto done;
+        }
+        hn_timeline_print(&tl, &rep, (int)o.gaps, o.md, stdout);
+        hn_tl_report_free(&rep);
+        if (tl.dropped)
+            fprintf(stderr, "hnet bench: CUPTI dropped %ld activity records: the timeline misses "
+                            "them\n", tl.dropped);
+    }
     status = 0;
     goto done;
 fail:
     fprintf(stderr, "hnet bench: %s\n", err.msg);
 done:
+#ifdef HN_HAVE_CUDA
+    if (recording) { /* failed inside a recorded step */
+        hn_phase_observe(NULL);
+        if (m.be) m.be->sync();
+        hn_cupti_timeline_stop(why, sizeof why);
+    }
+#endif
+    hn_timeline_free(&tl);
     if (m.be) {
         if (opt_m) m.be->free(opt_m);
         if (opt_v) m.be->free(opt_v);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 static void (*g_sync)(void);
+static void (*g_observer)(int kind, int stage);
 static double g_ms[HN_PHASE_KINDS][HN_PHASE_MAX_STAGES];
 static int g_kind = -1, g_stage;
 static double g_t0;
@@ -27,7 +28,10 @@ static void book(void) {
     g_t0 = t;
 }
 
+void hn_phase_observe(void (*fn)(int kind, int stage)) { g_observer = fn; }
+
 void hn_phase_enter(hn_phase_kind kind, int stage) {
+    if (g_observer) g_observer((int)kind, stage);
     if (!g_sync) return;
     book();
     g_kind = (int)kind;
@@ -35,6 +39,7 @@ void hn_phase_enter(hn_phase_kind kind, int stage) {
 }
 
 void hn_phase_stop(void) {
+    if (g_observer) g_observer(-1, 0);
     if (!g_sync) return;
     book();
     g_kind = -1;

@@ -27,6 +27,10 @@ void hn_phase_enable(void (*sync)(void));
 void hn_phase_enter(hn_phase_kind kind, int stage);
 /* Books the running phase and stops booking until the next enter. */
 void hn_phase_stop(void);
+/* fn != NULL is told of every phase change (kind -1 on stop) from now on, with no device
+ * wait, whether accounting is on or off: hnet bench --timeline stamps them on the
+ * device's clock. NULL: no observer. */
+void hn_phase_observe(void (*fn)(int kind, int stage));
 /* Milliseconds booked to (kind, stage) since enabling. */
 double hn_phase_ms(hn_phase_kind kind, int stage);
 const char *hn_phase_name(hn_phase_kind kind);
