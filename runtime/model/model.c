@@ -42,6 +42,7 @@ int hn_model_plan(hn_model *m, const cJSON *cfg, const hn_registry *reg, const h
     cJSON_Delete(wrapped);
     if (rc) return HN_ERR;
     hn_stage_output_network(&m->backbone)->want_out16 = 1; /* the LM head's operand */
+    hn_stage_output_network(&m->backbone)->dy_spare = 1;   /* dh: the model's scratch */
     m->n_stages = hn_stage_count(&m->backbone);
     hn_param head = {.name = "lm_head.weight", .ndim = 2, .shape = {m->vocab, m->d},
                      .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};

@@ -232,7 +232,7 @@ static int ensure_buffers(hn_network *net, const hn_backend *be, int T, int full
     ok &= !!(net->normed = be->alloc(normed_row * (size_t)cap));
     if (full) {
         ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
-        ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+        if (!net->dy_spare) ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
         if (activation_dtype(be) == HN_BF16) /* bf16 copies: half a float32 row */
             ok &= !!(net->d_resid16 = be->alloc(row / 2 * (size_t)cap));
     }
@@ -361,6 +361,7 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                             .dw = param_grad(net, net->final_norm_param),
                             .dx2 = dy_copy(net, be, net->n_sub - 1, T)};
     if (be->rmsnorm_backward_t(be, &np)) return norm_failed(be, "the final norm's backward", err);
+    float *d_normed = net->dy_spare ? (float *)dy : net->d_normed; /* dy is read: spent */
     for (int i = net->n_sub - 1; i >= 0; i--) {
         hn_sublayer *sl = &net->subs[i];
         const hn_layer_plugin *p = sl->layer.plugin;
@@ -379,18 +380,18 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                                  .w = param_value(net, sl->norm_param), .rstd = net->rstd[i],
                                  .eps = net->eps, .y = hn_tensor_of(net->normed, it, T, D)};
         if (be->rmsnorm_forward_t(be, &np)) return norm_failed(be, "a pre-norm again", err);
-        be->zero(net->d_normed, n * sizeof(float));
+        be->zero(d_normed, n * sizeof(float));
         int rc;
         if (p->backward_t) {
             hn_tensor dyt = it == HN_BF16 && net->d_resid16
                                 ? hn_tensor_of(net->d_resid16, HN_BF16, T, D)
                                 : hn_tensor_f32(net->d_resid, T, D);
-            rc = p->backward_t(sl->layer.self, &ctx, dyt, net->d_normed, err);
+            rc = p->backward_t(sl->layer.self, &ctx, dyt, d_normed, err);
         } else {
-            rc = p->backward(sl->layer.self, &ctx, net->d_resid, net->d_normed, err);
+            rc = p->backward(sl->layer.self, &ctx, net->d_resid, d_normed, err);
         }
         if (rc) return hn_fail_prefix(err, "%s backward", p->name);
-        np.dy = hn_tensor_f32(net->d_normed, T, D);
+        np.dy = hn_tensor_f32(d_normed, T, D);
         np.dx = hn_tensor_f32(net->d_resid, T, D);
         np.dw = param_grad(net, sl->norm_param);
         np.dx2 = dy_copy(net, be, i - 1, T);

@@ -42,7 +42,7 @@ typedef struct hn_network {
                      * recomputed before its backward, at the same address */
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
     float *d_resid; /* [T, d] */
-    float *d_normed;/* [T, d] */
+    float *d_normed;/* [T, d] the current sublayer's input gradient (dy_spare: none) */
     void *d_resid16;/* [T, d] bf16: d_resid rounded once by the norm's backward, the dy of
                      * a typed sublayer's products (bf16 activation dtype only) */
     double aux;     /* sum of the sublayers' auxiliary losses in the last forward */
@@ -54,6 +54,10 @@ typedef struct hn_network {
     /* Likewise for the backward: the gradient it adds into dx, rounded once into
      * d_resid16 by the first pre-norm's backward, for the owner's products */
     int want_din16;
+    /* Set by the owner before the first forward: the dy it gives the backward is its
+     * scratch, which the backward may write over once the final norm's backward has read
+     * it: it serves as d_normed, so the network allocates none. */
+    int dy_spare;
     int inference;  /* set by the caller: forwards keep nothing for a backward (below) */
     int last_inference; /* the last forward was one: backward is refused */
 } hn_network;

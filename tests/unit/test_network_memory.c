@@ -1,9 +1,11 @@
 /* A training step's device memory (bench/MEMORY.md): the network makes the residual
  * after each attention sublayer again (layer_abi.h output_again) instead of keeping it,
  * so an isotropic "T4" model allocates four float32 [T, d] buffers fewer than with every
- * residual kept (hn_network.keep_resid), and its loss and every gradient are the same
- * to the bit; in float32 and with the cpu's bf16 activation switch (the cuda dtypes:
- * qkv, gu and normed bf16, the products' gradients written over what the forward kept). */
+ * residual kept (hn_network.keep_resid), and one fewer again with the sublayers' input
+ * gradient written over the model's spent dh (hn_network.dy_spare) than in a buffer of
+ * its own; its loss and every gradient are the same to the bit. In float32 and with the
+ * cpu's bf16 activation switch (the cuda dtypes: qkv, gu and normed bf16, the products'
+ * gradients written over what the forward kept). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -66,7 +68,7 @@ typedef struct step {
 } step;
 
 /* one forward and backward of the T4 model on fixed bytes */
-static void run_step(int keep_resid, step *out) {
+static void run_step(int keep_resid, int dy_spare, step *out) {
     counting = *hn_backend_cpu();
     counting.alloc = count_alloc;
     counting.free = count_free;
@@ -78,6 +80,7 @@ static void run_step(int keep_resid, step *out) {
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, HN_OK);
     m.backbone.main.keep_resid = keep_resid;
+    m.backbone.main.dy_spare = dy_spare;
     int32_t tok[T], tgt[T];
     for (int t = 0; t < T; t++) tok[t] = (t * 37 + 11) % 256, tgt[t] = (t * 53 + 7) % 256;
     hn_loss loss;
@@ -96,19 +99,28 @@ static void run_step(int keep_resid, step *out) {
     assert_int_equal(in_use, 0);
 }
 
+static void same_step(const step *a, const step *b) {
+    assert_true(a->loss == b->loss);
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->grads, b->grads, a->n * sizeof(float));
+}
+
 static void check(int bf16) {
     hn_cpu_set_stash_bf16(bf16);
-    step kept, again;
-    run_step(1, &kept);
-    run_step(0, &again);
+    step kept, again, own_dnormed;
+    run_step(1, 1, &kept);
+    run_step(0, 1, &again);
+    run_step(0, 0, &own_dnormed);
     hn_cpu_set_stash_bf16(0);
+    size_t row_buffer = (size_t)T * D * sizeof(float);
     /* four attention sublayers: four float32 [T, d] residuals made again, not kept */
-    assert_int_equal(kept.peak - again.peak, 4 * (size_t)T * D * sizeof(float));
-    assert_true(kept.loss == again.loss);
-    assert_int_equal(kept.n, again.n);
-    assert_memory_equal(kept.grads, again.grads, kept.n * sizeof(float));
+    assert_int_equal(kept.peak - again.peak, 4 * row_buffer);
+    assert_int_equal(own_dnormed.peak - again.peak, row_buffer);
+    same_step(&kept, &again);
+    same_step(&own_dnormed, &again);
     free(kept.grads);
     free(again.grads);
+    free(own_dnormed.grads);
 }
 
 static void test_residuals_made_again_f32(void **state) {
