@@ -38,8 +38,9 @@ typedef struct hn_network {
      * it again there once resid[k+1] is spent: one float32 [T, d] buffer fewer for each. */
     unsigned char *again;
     int keep_resid; /* set by the owner: keep every residual (no output_again) */
-    float *normed;  /* [T, d] the current sublayer's pre-norm output (its input);
-                     * recomputed before its backward, at the same address */
+    float *normed;  /* [T, d] the current sublayer's pre-norm output (its input), in the
+                     * widest input dtype of the sublayers; recomputed before its
+                     * backward, at the same address */
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
     float *d_resid; /* [T, d] */
     float *d_normed;/* [T, d] the current sublayer's input gradient (dy_spare: none) */
@@ -50,7 +51,9 @@ typedef struct hn_network {
      * in the backend's activation dtype when that is not float32 (out16), for the
      * owner's products (LM head, routing, residual projection) to read as it is. */
     int want_out16;
-    void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL) */
+    void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL):
+                     * normed's buffer, free once the last sublayer has read it and until
+                     * the backward makes the last pre-norm again */
     /* Likewise for the backward: the gradient it adds into dx, rounded once into
      * d_resid16 by the first pre-norm's backward, for the owner's products */
     int want_din16;
