@@ -205,6 +205,7 @@ static const hn_layer_plugin plugin = {
     .flops = attn_flops,
     .state_floats = hn_attn_state_floats,
     .step = hn_attn_step,
+    .output_again = hn_attn_output_again,
 };
 
 HN_PLUGIN_LAYER(&plugin, 2)

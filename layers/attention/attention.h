@@ -25,7 +25,8 @@ typedef struct hn_attn {
 
     hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;          /* rows of the last forward */
-    int kept;       /* it kept qkv and att (not an inference forward) */
+    int kept;       /* qkv and att hold the last training forward's (not an inference
+                     * forward's, and not yet spent by its backward) */
 
     int step_len; /* max_len of the last state_floats call: sizes the kv ring */
 } hn_attn;
@@ -43,6 +44,9 @@ HN_INTERNAL int hn_attn_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor
                                   hn_error *err);
 HN_INTERNAL int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy,
                                    float *dx, hn_error *err);
+
+/* layer_abi.h output_again: out_proj of the kept attention output */
+HN_INTERNAL int hn_attn_output_again(void *self, const hn_layer_ctx *ctx, float *y, hn_error *err);
 
 HN_INTERNAL size_t hn_attn_state_floats(void *self, int max_len);
 HN_INTERNAL int hn_attn_step(void *self, const hn_backend *be, const float *x, float *y,

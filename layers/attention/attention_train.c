@@ -102,6 +102,21 @@ int hn_attn_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y
     return HN_OK;
 }
 
+/* y = att Wo^T again: the forward's last product, on the same operands (att kept, the
+ * weights unchanged until the step's optimizer), so the same bits */
+int hn_attn_output_again(void *self, const hn_layer_ctx *ctx, float *y, hn_error *err) {
+    hn_attn *a = self;
+    const hn_backend *be = ctx->be;
+    int T = ctx->seqs->total, D = a->d;
+    if (T != a->T)
+        return hn_fail(err, "attention: output again over %d rows follows a forward over %d", T, a->T);
+    if (!a->kept && T) return hn_fail(err, "attention: output again without a training forward before it");
+    if (T == 0) return HN_OK;
+    hn_matmul_params out = {.a = hn_stash_tensor(&a->att_s), .b = hn_tensor_f32(a->wo, D, D),
+                            .c = hn_tensor_f32(y, T, D), .trans_b = 1, .alpha = 1.0f};
+    return be->matmul_t(be, &out) ? hn_fail_op(err, be, "attention", "its output again") : HN_OK;
+}
+
 int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
                     hn_error *err) {
     return hn_attn_forward_t(self, ctx, hn_tensor_f32(x, ctx->seqs->total, ((hn_attn *)self)->d),
@@ -119,7 +134,10 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
     int T = seqs->total, D = a->d;
     if (T != a->T)
         return hn_fail(err, "attention: backward over %d rows follows a forward over %d", T, a->T);
-    if (!a->kept && T) return hn_fail(err, "attention: backward after an inference forward");
+    if (!a->kept && T)
+        return hn_fail(err, "attention: backward without a training forward before it (after an "
+                            "inference forward, or a second backward: the first spent what the "
+                            "forward kept)");
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
     /* gradient buffers live only in this call: the backend's shared workspace */
@@ -132,9 +150,10 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
         return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
     hn_tensor g = hn_tensor_f32(dqkv, T, 3 * D);
     /* the products' dqkv: bf16 in the bf16 activation dtype, made in one pass from g as
-     * rope rotates q and k back (v copied by the same pass), so no product rounds it */
-    hn_tensor gp = at == HN_F32 ? g : hn_ws_tensor(be, HN_WS_LAYER3, at, T, 3 * D);
-    if (!gp.data) return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
+     * rope rotates q and k back (v copied by the same pass), so no product rounds it;
+     * written over the kept qkv, which nothing reads after the attention backward (the
+     * stash is spent: a second backward needs a new forward) */
+    hn_tensor gp = at == HN_F32 ? g : qkv;
     hn_attention_params ap = att_params(a, seqs, qkv, att);
     ap.dout = datt;
     ap.dq = hn_tensor_cols(g, 0, D);
@@ -155,6 +174,7 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
         rope_back(a, be, seqs, g, gp) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))
         return hn_fail_op(err, be, "attention", "a backward op");
+    a->kept = 0; /* spent: in bf16, gp overwrote qkv */
     return HN_OK;
 }
 

@@ -16,11 +16,12 @@ typedef struct swiglu {
     const float *w1, *w2; /* fc1 [2H, D], fc2 [D, H] */
     float *g1, *g2;
     hn_stash gu;          /* [T, 2H] kept for backward (bf16 when the backend says so);
-                           * h and the gradients are recomputed / made in the backend's
-                           * shared workspace */
+                           * the backward overwrites it with dgu. h is recomputed, and
+                           * made and then overwritten by dh, in one workspace slot */
     hn_tensor x;    /* forward input (float32 or bf16), valid until the matching backward */
     int T;
-    int kept; /* the last forward kept gu (not an inference forward) */
+    int kept; /* gu holds the last training forward's (not an inference forward's, and
+               * not yet overwritten by its backward) */
 } swiglu;
 
 static const hn_config_key config_keys[] = {
@@ -73,7 +74,9 @@ static void sw_bind(void *self, const hn_param *params) {
 
 /* The forward over T rows, shared by training, inference and stepping. gu = x fc1^T is
  * kept when keep (in the backend's activation dtype, written there by the product
- * itself), else written to a workspace slot; h = swiglu(gu) is made again in backward. */
+ * itself), else written to a workspace slot; h = swiglu(gu) is made again in backward.
+ * A training forward's h takes slot 1, the one the attention backward's float32 dqkv
+ * (larger) grows, so the MLP adds no workspace of its own to a step. */
 static int run_forward(swiglu *s, const hn_backend *be, hn_tensor x, float *y, int T, int keep,
                        hn_error *err) {
     s->kept = keep;
@@ -81,7 +84,7 @@ static int run_forward(swiglu *s, const hn_backend *be, hn_tensor x, float *y, i
     int D = s->d, H = s->hidden;
     hn_tensor gu = keep ? hn_stash_tensor_begin(&s->gu, be, T, 2 * H)
                         : hn_ws_activation(be, HN_WS_LAYER1, T, 2 * H);
-    hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, be->activation_dtype(be), T, H);
+    hn_tensor h = hn_ws_tensor(be, keep ? HN_WS_LAYER1 : HN_WS_LAYER0, be->activation_dtype(be), T, H);
     if (!h.data || !gu.data) return hn_fail(err, "swiglu: out of %s memory for %d rows", be->name, T);
     hn_matmul_params fc1 = {.a = x, .b = hn_tensor_f32(s->w1, 2 * H, D),
                             .c = gu, .trans_b = 1, .alpha = 1.0f};
@@ -110,7 +113,10 @@ static int sw_forward(void *self, const hn_layer_ctx *ctx, const float *x, float
 
 /* In the bf16 activation dtype, dy is bf16 for its two products (rounded here once when
  * it comes as float32), and h, dh and dgu are bf16: every product reads bf16 operands
- * when x and dy come typed from the network. */
+ * when x and dy come typed from the network. No memory beyond one [T, H] slot: dh
+ * overwrites h once dfc2 has read it, and dgu overwrites gu (the activation reads each
+ * gu pair before it writes that pair's gradient), so gu is spent: a second backward
+ * needs a new forward. */
 static int sw_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
                          hn_error *err) {
     swiglu *s = self;
@@ -118,14 +124,16 @@ static int sw_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, floa
     int T = ctx->seqs->total, D = s->d, H = s->hidden;
     if (T != s->T)
         return hn_fail(err, "swiglu: backward over %d rows follows a forward over %d", T, s->T);
-    if (!s->kept && T) return hn_fail(err, "swiglu: backward after an inference forward");
+    if (!s->kept && T)
+        return hn_fail(err, "swiglu: backward without a training forward before it (after an "
+                            "inference forward, or a second backward: the first spent what the "
+                            "forward kept)");
     if (T == 0) return HN_OK;
     hn_dtype at = be->activation_dtype(be);
     hn_tensor gu = hn_stash_tensor(&s->gu), dyt = dy;
-    hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER0, at, T, H);
-    hn_tensor dh = hn_ws_tensor(be, HN_WS_LAYER1, at, T, H);
-    hn_tensor dgu = hn_ws_tensor(be, HN_WS_LAYER2, at, T, 2 * H);
-    if (dy.dtype != at) dyt = hn_ws_tensor(be, HN_WS_LAYER3, at, T, D);
+    hn_tensor h = hn_ws_tensor(be, HN_WS_LAYER1, at, T, H);
+    hn_tensor dh = h, dgu = gu;
+    if (dy.dtype != at) dyt = hn_ws_tensor(be, HN_WS_LAYER0, at, T, D);
     if (!h.data || !dh.data || !dgu.data || !gu.data || !dyt.data)
         return hn_fail(err, "swiglu: out of %s memory for %d rows of gradients", be->name, T);
     hn_swiglu_params act = {.gu = gu, .h = h, .dh = dh, .dgu = dgu};
@@ -142,6 +150,7 @@ static int sw_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, floa
         be->matmul_t(be, &dfc2) || be->matmul_t(be, &dhp) || be->swiglu_backward_t(be, &act) ||
         be->matmul_t(be, &dfc1) || be->matmul_t(be, &dxp))
         return hn_fail_op(err, be, "swiglu", "a backward op");
+    s->kept = 0;
     return HN_OK;
 }
 

@@ -42,6 +42,7 @@ int hn_model_plan(hn_model *m, const cJSON *cfg, const hn_registry *reg, const h
     cJSON_Delete(wrapped);
     if (rc) return HN_ERR;
     hn_stage_output_network(&m->backbone)->want_out16 = 1; /* the LM head's operand */
+    hn_stage_output_network(&m->backbone)->dy_spare = 1;   /* dh: the model's scratch */
     m->n_stages = hn_stage_count(&m->backbone);
     hn_param head = {.name = "lm_head.weight", .ndim = 2, .shape = {m->vocab, m->d},
                      .init = HN_INIT_NORMAL, .a = 0.02f, .weight_decay = 1};
@@ -78,14 +79,14 @@ int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const 
 
 static void free_buffers(hn_model *m) {
     const hn_backend *be = m->be;
-    void *bufs[] = {m->tok_dev, m->tgt_dev, m->offsets_dev, m->pos_dev, m->x, m->h,
-                    m->logits, m->loss, m->dlogits, m->dh, m->dx};
+    void *bufs[] = {m->tok_dev, m->tgt_dev, m->offsets_dev, m->pos_dev, m->x,
+                    m->logits, m->loss, m->dlogits}; /* h and dh are x's buffer */
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(bufs[i]);
     free(m->offsets_host);
     free(m->loss_host);
     m->tok_dev = m->tgt_dev = m->offsets_dev = m->pos_dev = NULL;
-    m->x = m->h = m->logits = m->loss = m->dlogits = m->dh = m->dx = NULL;
+    m->x = m->h = m->logits = m->loss = m->dlogits = m->dh = NULL;
     m->offsets_host = NULL;
     m->loss_host = NULL;
     m->max_T = m->max_seqs = 0;
@@ -101,8 +102,17 @@ void hn_model_free(hn_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* The batch's buffers; the gradients' (dlogits, dh, dx) only for a training forward
- * (full): an evaluation never needs them, and dlogits is as large as the logits. */
+static hn_dtype activation_dtype(const hn_backend *be) {
+    return be->activation_dtype ? be->activation_dtype(be) : HN_F32;
+}
+
+/* The batch's buffers; the gradients' (dlogits, dh) only for a training forward
+ * (full): an evaluation never needs them. One [T, d] float32 buffer serves x, h and dh
+ * in turn: x is read only at the start of the backbone's forward (its first network
+ * copies it, or an inference forward reads it before its first residual), h is written
+ * at the end and read by the head (its backward's dW before dh overwrites it), and dh
+ * is read at the start of the backbone's backward; the input gradient is left in the
+ * first network (dx NULL), so there is no dx. */
 static int ensure_buffers(hn_model *m, int T, int n_seqs, int full, hn_error *err) {
     if (T <= m->max_T && n_seqs <= m->max_seqs && (m->grad_buffers || !full)) return HN_OK;
     full |= m->grad_buffers;
@@ -115,19 +125,17 @@ static int ensure_buffers(hn_model *m, int T, int n_seqs, int full, hn_error *er
     m->tgt_dev = be->alloc(t * sizeof(int32_t));
     m->pos_dev = be->alloc(t * sizeof(int32_t));
     m->offsets_dev = be->alloc(((size_t)n_seqs + 1) * sizeof(int32_t));
-    m->x = be->alloc(t * d * sizeof(float));
-    m->h = be->alloc(t * d * sizeof(float));
+    m->x = m->h = be->alloc(t * d * sizeof(float));
     if (full) {
-        m->dh = be->alloc(t * d * sizeof(float));
-        m->dx = be->alloc(t * d * sizeof(float));
-        m->dlogits = be->alloc(t * v * sizeof(float));
+        m->dh = m->x;
+        m->dlogits = be->alloc(t * v * hn_dtype_size(activation_dtype(be)));
     }
     m->logits = be->alloc(t * v * sizeof(float));
     m->loss = be->alloc(t * sizeof(float));
     m->offsets_host = malloc(((size_t)n_seqs + 1) * sizeof(int32_t));
     m->loss_host = malloc(t * sizeof(float));
-    if (!m->tok_dev || !m->tgt_dev || !m->pos_dev || !m->offsets_dev || !m->x || !m->h ||
-        (full && (!m->dh || !m->dx || !m->dlogits)) || !m->logits || !m->loss ||
+    if (!m->tok_dev || !m->tgt_dev || !m->pos_dev || !m->offsets_dev || !m->x ||
+        (full && !m->dlogits) || !m->logits || !m->loss ||
         !m->offsets_host || !m->loss_host) {
         free_buffers(m);
         return hn_fail(err, "out of %s memory for a batch of %d bytes", be->name, T);
@@ -157,10 +165,9 @@ static int pack_sequences(hn_model *m, int n_seqs, int seq_len, hn_error *err) {
 }
 
 /* dlogits as the loss writes it and the head's products read it: in the activation dtype
- * (bf16 on cuda: half of its float32 buffer) */
+ * (bf16 on cuda), its buffer sized so */
 static hn_tensor dlogits_view(const hn_model *m, int T) {
-    hn_dtype at = m->be->activation_dtype ? m->be->activation_dtype(m->be) : HN_F32;
-    return hn_tensor_of(m->dlogits, at, T, m->vocab);
+    return hn_tensor_of(m->dlogits, activation_dtype(m->be), T, m->vocab);
 }
 
 static const float *value(const hn_model *m, int idx) { return m->params.entries[idx].p.value; }
@@ -241,26 +248,26 @@ int hn_model_backward(hn_model *m, hn_error *err) {
         return hn_fail(err, "backward after an evaluation's forward (no_grad: nothing was kept "
                             "for it): run a training forward first");
     int T = m->seqs.total;
-    size_t td = (size_t)T * (size_t)m->d;
     hn_phase_enter(HN_PHASE_HEAD, 0);
     /* dlogits = (softmax - onehot) / T was written by the forward's fused loss */
-    /* logits = h W^T: dh = dlogits W, dW += dlogits^T h */
-    hn_matmul_params dh = {.a = m->dlogits_t,
-                           .b = hn_tensor_f32(value(m, m->head_param), m->vocab, m->d),
-                           .c = hn_tensor_f32(m->dh, T, m->d), .alpha = 1.0f};
-    if (be->matmul_t(be, &dh))
-        return hn_fail(err, "the LM head's backward: the %s backend refused its product", be->name);
+    /* logits = h W^T: dW += dlogits^T h, then dh = dlogits W over h (one buffer) */
     hn_matmul_params dw = {.a = m->dlogits_t,
                            .b = hn_network_output(hn_stage_output_network(&m->backbone), m->h, T),
                            .c = hn_tensor_f32(grad(m, m->head_param), m->vocab, m->d),
                            .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
     if (be->matmul_t(be, &dw))
         return hn_fail(err, "the LM head's backward: the %s backend refused its product", be->name);
+    hn_matmul_params dh = {.a = m->dlogits_t,
+                           .b = hn_tensor_f32(value(m, m->head_param), m->vocab, m->d),
+                           .c = hn_tensor_f32(m->dh, T, m->d), .alpha = 1.0f};
+    if (be->matmul_t(be, &dh))
+        return hn_fail(err, "the LM head's backward: the %s backend refused its product", be->name);
     hn_params_grads_done(&m->params, m->head_param, 1);
-    be->zero(m->dx, td * sizeof(float));
-    if (hn_stage_backward(&m->backbone, be, &m->seqs, m->dh, m->dx, err)) return HN_ERR;
+    /* dx NULL: the input gradient stays in the first network, read there */
+    if (hn_stage_backward(&m->backbone, be, &m->seqs, m->dh, NULL, err)) return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
-    be->embedding_backward(grad(m, m->emb_param), m->dx, m->tok_dev, T, m->d);
+    be->embedding_backward(grad(m, m->emb_param), hn_network_input_grad_f32(hn_stage_input_network(&m->backbone)),
+                           m->tok_dev, T, m->d);
     hn_params_grads_done(&m->params, m->emb_param, 1);
     hn_phase_stop();
     return HN_OK;

@@ -26,13 +26,13 @@ typedef struct hn_model {
     int32_t *offsets_host;
     int max_seqs;
     hn_seqs seqs;
-    float *x, *h, *logits, *loss, *dlogits, *dh, *dx;
+    float *x, *h, *logits, *loss, *dlogits, *dh; /* x, h and dh: one buffer (model.c) */
     hn_tensor dlogits_t; /* dlogits as the last training forward wrote it (its dtype) */
     float *loss_host;
     int no_grad; /* evaluation: an inference forward (no loss gradient, nothing kept for a
                   * backward: hn_model_backward refused), the same losses to the bit */
     int last_inference; /* the last forward was such a one */
-    int grad_buffers;   /* dlogits, dh, dx are allocated (a training forward ran) */
+    int grad_buffers;   /* dlogits and dh are allocated (a training forward ran) */
     const hn_batch_group *group; /* data-parallel training: the processes sharing each
                                   * training batch (NULL: one process) */
 } hn_model;

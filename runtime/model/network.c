@@ -158,17 +158,18 @@ void hn_network_bind(hn_network *net, const hn_param_store *store) {
 static void free_buffers(hn_network *net, const hn_backend *be) {
     if (net->resid)
         for (int i = 0; i <= net->n_sub; i++)
-            if (net->resid[i]) be->free(net->resid[i]);
+            if (net->resid[i] && !(net->again && net->again[i])) be->free(net->resid[i]);
     if (net->rstd)
         for (int i = 0; i <= net->n_sub; i++)
             if (net->rstd[i]) be->free(net->rstd[i]);
     if (net->normed) be->free(net->normed);
     free(net->resid);
     free(net->rstd);
+    free(net->again);
+    net->again = NULL;
     if (net->d_resid) be->free(net->d_resid);
     if (net->d_normed) be->free(net->d_normed);
     if (net->d_resid16) be->free(net->d_resid16);
-    if (net->out16) be->free(net->out16);
     net->resid = net->rstd = NULL;
     net->normed = net->d_resid = net->d_normed = NULL;
     net->d_resid16 = net->out16 = NULL;
@@ -188,34 +189,56 @@ static hn_dtype activation_dtype(const hn_backend *be) {
     return be->activation_dtype ? be->activation_dtype(be) : HN_F32;
 }
 
+/* A sublayer with the typed hooks reads its input (and its backward's dy) in the
+ * activation dtype, rounded once by the norm that makes it; any other takes float32. */
+static hn_dtype input_dtype(const hn_sublayer *sl, const hn_backend *be) {
+    return sl->layer.plugin->forward_t ? activation_dtype(be) : HN_F32;
+}
+
+/* Which residuals a training forward makes again instead of keeping (hn_network.again):
+ * resid[k+1] when sublayer k offers output_again, pairs never overlapping (resid[k+2],
+ * whose buffer holds resid[k+1], is kept) and the last residual always kept. */
+static void plan_again(hn_network *net) {
+    for (int k = 0; k + 1 < net->n_sub; k++)
+        if (!net->keep_resid && net->subs[k].layer.plugin->output_again) net->again[++k] = 1;
+}
+
 /* Sizes the activation buffers for T rows; grows geometrically so a varying T (dynamic
  * chunking) settles after a few steps. An inference forward needs two residual buffers,
- * one rstd and no gradients; a training forward (full) all of them. */
+ * one rstd and no gradients; a training forward (full) all of them, less the residuals
+ * it makes again (plan_again). One [T, d] normed buffer in the widest input dtype of the
+ * sublayers serves every sublayer and, once they are done, the final norm's bf16 out16. */
 static int ensure_buffers(hn_network *net, const hn_backend *be, int T, int full, hn_error *err) {
     if (T <= net->max_T && (net->full || !full)) return HN_OK;
     int cap = net->max_T ? net->max_T : T;
     while (cap < T) cap *= 2;
     full |= net->full; /* a training run's validation keeps the training buffers */
     free_buffers(net, be);
-    size_t row = (size_t)net->d * sizeof(float);
+    size_t row = (size_t)net->d * sizeof(float), normed_row = (size_t)net->d * 2;
+    for (int i = 0; i < net->n_sub; i++)
+        if (input_dtype(&net->subs[i], be) == HN_F32) normed_row = row;
+    if (activation_dtype(be) == HN_F32) normed_row = row;
     int n_resid = full || net->n_sub < 1 ? net->n_sub + 1 : 2;
     net->resid = calloc((size_t)net->n_sub + 1, sizeof(float *));
     net->rstd = calloc((size_t)net->n_sub + 1, sizeof(float *));
-    int ok = net->resid && net->rstd;
-    for (int i = 0; ok && i <= net->n_sub; i++) {
-        if (i < n_resid) ok &= !!(net->resid[i] = be->alloc(row * (size_t)cap));
+    net->again = calloc((size_t)net->n_sub + 1, 1);
+    int ok = net->resid && net->rstd && net->again;
+    if (ok && full) plan_again(net);
+    for (int i = net->n_sub; ok && i >= 0; i--) { /* from the last: again[i] takes i+1's */
+        if (i < n_resid)
+            ok &= !!(net->resid[i] = net->again[i] ? net->resid[i + 1] : be->alloc(row * (size_t)cap));
         if (i == 0 || full) ok &= !!(net->rstd[i] = be->alloc(sizeof(float) * (size_t)cap));
     }
-    ok &= !!(net->normed = be->alloc(row * (size_t)cap));
+    ok &= !!(net->normed = be->alloc(normed_row * (size_t)cap));
     if (full) {
         ok &= !!(net->d_resid = be->alloc(row * (size_t)cap));
-        ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
+        if (!net->dy_spare) ok &= !!(net->d_normed = be->alloc(row * (size_t)cap));
         if (activation_dtype(be) == HN_BF16) /* bf16 copies: half a float32 row */
             ok &= !!(net->d_resid16 = be->alloc(row / 2 * (size_t)cap));
     }
-    if (activation_dtype(be) == HN_BF16 && net->want_out16) {
-        ok &= !!(net->out16 = be->alloc(row / 2 * (size_t)cap));
-    }
+    /* the final norm writes it after the last sublayer has read normed, and the owner
+     * reads it before the backward makes normed again */
+    if (activation_dtype(be) == HN_BF16 && net->want_out16) net->out16 = net->normed;
     if (!ok) {
         free_buffers(net, be);
         return hn_fail(err, "out of %s memory for activations (%d rows x %d)", be->name, cap, net->d);
@@ -229,12 +252,6 @@ static const float *param_value(const hn_network *net, int idx) {
     return net->store->entries[idx].p.value;
 }
 static float *param_grad(const hn_network *net, int idx) { return net->store->entries[idx].p.grad; }
-
-/* A sublayer with the typed hooks reads its input (and its backward's dy) in the
- * activation dtype, rounded once by the norm that makes it; any other takes float32. */
-static hn_dtype input_dtype(const hn_sublayer *sl, const hn_backend *be) {
-    return sl->layer.plugin->forward_t ? activation_dtype(be) : HN_F32;
-}
 
 static int sublayer_forward(hn_sublayer *sl, const hn_layer_ctx *ctx, hn_tensor x, float *y,
                             hn_error *err) {
@@ -260,10 +277,12 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
     net->last_inference = inf;
     /* training keeps resid[i] for every sublayer; inference reads x itself first, then
      * alternates resid[1] and resid[0] (nothing is read back later) */
-    if (!inf) be->copy(net->resid[0], x, n * sizeof(float));
+    /* an inference forward reads x where it is, unless y is x's buffer (the model's) */
+    int read_x = inf && x != y;
+    if (!read_x) be->copy(net->resid[0], x, n * sizeof(float));
     net->aux = 0;
     hn_rmsnorm_params np = {.eps = net->eps};
-    const float *in = inf ? x : net->resid[0];
+    const float *in = read_x ? x : net->resid[0];
     if (net->n_sub == 0) { /* only the final norm */
         np.x = hn_tensor_f32(in, T, D);
         np.w = param_value(net, net->final_norm_param);
@@ -281,13 +300,18 @@ int hn_network_forward(hn_network *net, const hn_backend *be, const hn_seqs *seq
         hn_sublayer *sl = &net->subs[i];
         float *out = inf ? net->resid[(i + 1) & 1] : net->resid[i + 1];
         /* the branch is written straight into the next residual; the fused op adds the
-         * residual to it and makes the next norm in the same pass */
-        if (sublayer_forward(sl, &ctx, hn_tensor_of(net->normed, input_dtype(sl, be), T, D), out,
-                             err))
+         * residual to it and makes the next norm in the same pass. Where resid[i] is made
+         * again (it lives in resid[i+1]'s buffer) the branch goes to d_resid and is added
+         * into resid[i] in place: the same sum (x + b = b + x), in resid[i+1]'s buffer. */
+        int swap = !inf && net->again[i]; /* then out == in, resid[i]'s buffer */
+        float *branch = swap ? net->d_resid : out;
+        if (sublayer_forward(sl, &ctx, hn_tensor_of(net->normed, input_dtype(sl, be), T, D),
+                             branch, err))
             return HN_ERR;
         if (sl->layer.plugin->aux_loss) net->aux += sl->layer.plugin->aux_loss(sl->layer.self);
         int last = i + 1 == net->n_sub;
-        np = (hn_rmsnorm_params){.x = hn_tensor_f32(out, T, D), .branch = hn_tensor_f32(in, T, D),
+        np = (hn_rmsnorm_params){.x = hn_tensor_f32(out, T, D),
+                                 .branch = hn_tensor_f32(swap ? branch : in, T, D),
                                  .rstd = net->rstd[inf ? 0 : i + 1], .eps = net->eps};
         if (last) {
             np.w = param_value(net, net->final_norm_param);
@@ -340,10 +364,17 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                             .dx2 = dy_copy(net, be, net->n_sub - 1, T)};
     if (be->rmsnorm_backward_t(be, &np)) return norm_failed(be, "the final norm's backward", err);
     hn_params_grads_done(net->store, net->final_norm_param, 1);
+    float *d_normed = net->dy_spare ? (float *)dy : net->d_normed; /* dy is read: spent */
     for (int i = net->n_sub - 1; i >= 0; i--) {
         hn_sublayer *sl = &net->subs[i];
         const hn_layer_plugin *p = sl->layer.plugin;
         hn_dtype it = input_dtype(sl, be);
+        if (net->again[i]) { /* resid[i] = resid[i-1] + f(...) again, over spent resid[i+1] */
+            const hn_sublayer *prev = &net->subs[i - 1];
+            if (prev->layer.plugin->output_again(prev->layer.self, &ctx, net->resid[i], err))
+                return hn_fail_prefix(err, "%s output again", prev->layer.plugin->name);
+            be->add(net->resid[i], net->resid[i - 1], n);
+        }
         /* d_resid holds dL/d resid[i+1]; the residual passes it through unchanged and
          * the sublayer adds its branch */
         /* the sublayer's input again, at the address its forward saw (one normed
@@ -352,18 +383,18 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                                  .w = param_value(net, sl->norm_param), .rstd = net->rstd[i],
                                  .eps = net->eps, .y = hn_tensor_of(net->normed, it, T, D)};
         if (be->rmsnorm_forward_t(be, &np)) return norm_failed(be, "a pre-norm again", err);
-        be->zero(net->d_normed, n * sizeof(float));
+        be->zero(d_normed, n * sizeof(float));
         int rc;
         if (p->backward_t) {
             hn_tensor dyt = it == HN_BF16 && net->d_resid16
                                 ? hn_tensor_of(net->d_resid16, HN_BF16, T, D)
                                 : hn_tensor_f32(net->d_resid, T, D);
-            rc = p->backward_t(sl->layer.self, &ctx, dyt, net->d_normed, err);
+            rc = p->backward_t(sl->layer.self, &ctx, dyt, d_normed, err);
         } else {
-            rc = p->backward(sl->layer.self, &ctx, net->d_resid, net->d_normed, err);
+            rc = p->backward(sl->layer.self, &ctx, net->d_resid, d_normed, err);
         }
         if (rc) return hn_fail_prefix(err, "%s backward", p->name);
-        np.dy = hn_tensor_f32(net->d_normed, T, D);
+        np.dy = hn_tensor_f32(d_normed, T, D);
         np.dx = hn_tensor_f32(net->d_resid, T, D);
         np.dw = param_grad(net, sl->norm_param);
         np.dx2 = dy_copy(net, be, i - 1, T);
@@ -372,9 +403,11 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
         hn_params_grads_done(net->store, sl->layer.first_param, sl->layer.n_params);
         hn_params_grads_done(net->store, sl->norm_param, 1);
     }
-    be->add(dx, net->d_resid, n);
+    if (dx) be->add(dx, net->d_resid, n);
     return HN_OK;
 }
+
+const float *hn_network_input_grad_f32(const hn_network *net) { return net->d_resid; }
 
 double hn_network_flops(const hn_network *net, const int32_t *lens, int n) {
     double f = 0;

@@ -37,12 +37,20 @@ typedef struct hn_network {
     /* activations, sized for max_T rows (grown geometrically, never per step) */
     int max_T;
     int full;       /* the training set below is allocated (else an inference forward's) */
-    float **resid;  /* n_sub + 1 buffers [T, d]: the residual stream before each sublayer */
-    float *normed;  /* [T, d] the current sublayer's pre-norm output (its input);
-                     * recomputed before its backward, at the same address */
+    float **resid;  /* n_sub + 1 [T, d]: the residual stream before each sublayer */
+    /* again[k] (training): resid[k] has no buffer of its own. Sublayer k-1 can make its
+     * output again (layer_abi.h output_again), so resid[k] lives in resid[k+1]'s buffer
+     * until sublayer k has added its branch (which the forward writes into d_resid,
+     * unused until the backward, and adds to resid[k] in place), and the backward makes
+     * it again there once resid[k+1] is spent: one float32 [T, d] buffer fewer for each. */
+    unsigned char *again;
+    int keep_resid; /* set by the owner: keep every residual (no output_again) */
+    float *normed;  /* [T, d] the current sublayer's pre-norm output (its input), in the
+                     * widest input dtype of the sublayers; recomputed before its
+                     * backward, at the same address */
     float **rstd;   /* n_sub + 1 buffers [T]: the last is the final norm's */
     float *d_resid; /* [T, d] */
-    float *d_normed;/* [T, d] */
+    float *d_normed;/* [T, d] the current sublayer's input gradient (dy_spare: none) */
     void *d_resid16;/* [T, d] bf16: d_resid rounded once by the norm's backward, the dy of
                      * a typed sublayer's products (bf16 activation dtype only) */
     double aux;     /* sum of the sublayers' auxiliary losses in the last forward */
@@ -50,10 +58,16 @@ typedef struct hn_network {
      * in the backend's activation dtype when that is not float32 (out16), for the
      * owner's products (LM head, routing, residual projection) to read as it is. */
     int want_out16;
-    void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL) */
+    void *out16;    /* [T, d] bf16 (want_out16 and a bf16 activation dtype; else NULL):
+                     * normed's buffer, free once the last sublayer has read it and until
+                     * the backward makes the last pre-norm again */
     /* Likewise for the backward: the gradient it adds into dx, rounded once into
      * d_resid16 by the first pre-norm's backward, for the owner's products */
     int want_din16;
+    /* Set by the owner before the first forward: the dy it gives the backward is its
+     * scratch, which the backward may write over once the final norm's backward has read
+     * it: it serves as d_normed, so the network allocates none. */
+    int dy_spare;
     int inference;  /* set by the caller: forwards keep nothing for a backward (below) */
     int last_inference; /* the last forward was one: backward is refused */
 } hn_network;
@@ -80,9 +94,13 @@ hn_tensor hn_network_output(const hn_network *net, const float *y, int T);
  * the network made it (want_din16, bf16 activations), else dx itself (float32; equal to
  * what was added when dx was zero before, as the owner's products assume). */
 hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T);
-/* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. */
+/* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. dx NULL:
+ * the gradient is left in the network, read with hn_network_input_grad_f32 (until its
+ * next backward), instead of added into a buffer of the owner's. */
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err);
+/* [T, d] float32: the input gradient of the last backward (its d_resid) */
+const float *hn_network_input_grad_f32(const hn_network *net);
 /* Forward FLOPs for sequences of these lengths (sum over sublayers). */
 double hn_network_flops(const hn_network *net, const int32_t *lens, int n);
 

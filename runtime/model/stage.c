@@ -316,6 +316,10 @@ static void downsample_forward(hn_stage *st, const hn_backend *be, int K) {
     }
 }
 
+hn_network *hn_stage_input_network(hn_stage *st) {
+    return st->innermost ? &st->main : &st->encoder;
+}
+
 hn_network *hn_stage_output_network(hn_stage *st) {
     return st->innermost ? &st->main : &st->decoder;
 }

@@ -72,6 +72,9 @@ void hn_stage_bind(hn_stage *st, const hn_param_store *store);
 /* The network whose final norm makes this stage's output (its decoder, or its main
  * network when innermost): the model sets its want_out16 for the LM head. */
 hn_network *hn_stage_output_network(hn_stage *st);
+/* The network that reads the stage's x first (main or encoder): where a backward with dx
+ * NULL leaves the input gradient (hn_network_input_grad_f32). */
+hn_network *hn_stage_input_network(hn_stage *st);
 void hn_stage_free(hn_stage *st, const hn_backend *be);
 
 /* y = stage(x); bytes_h (host, [T]) is the byte each row stands for. aux receives the

@@ -29,7 +29,7 @@
  * 3: plugin API v2 -- config through hn_config accessors, core through the host API;
  * 4: the typed hooks forward_t and backward_t appended, and hn_layer_ctx.inference (a
  *    version-3 plugin never reads the field and runs its normal forward, still right) */
-#define HN_LAYER_ABI_VERSION 4u
+#define HN_LAYER_ABI_VERSION 5u
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
  * mlp == "*": the MLP the stage chooses (swiglu by default, or moe{...});
@@ -204,6 +204,14 @@ typedef struct hn_layer_plugin {
     int (*forward_t)(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *y, hn_error *err);
     int (*backward_t)(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
                       hn_error *err);
+
+    /* ---- ABI 5 (NULL: not provided) ----
+     * y again, equal to the bit to what the last training forward wrote, made from what
+     * that forward kept (x is not given), before the matching backward. A layer whose
+     * output is cheap to make again offers it (attention: the out_proj product of its
+     * kept output), and the runtime keeps one float32 residual buffer fewer for it: the
+     * residual after the layer is made again from the one before (bench/MEMORY.md). */
+    int (*output_again)(void *self, const hn_layer_ctx *ctx, float *y, hn_error *err);
 } hn_layer_plugin;
 
 #endif

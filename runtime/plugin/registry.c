@@ -38,8 +38,9 @@ typedef struct required_entry {
 
 /* The ABI versions of each table this hnet reads, and their sizes: when a version
  * appends fields, the entry of the one before becomes offsetof(its first new field). */
-static const size_t layer_sizes[] = {offsetof(hn_layer_plugin, forward_t), /* 3 */
-                                     sizeof(hn_layer_plugin)};           /* 4 */
+static const size_t layer_sizes[] = {offsetof(hn_layer_plugin, forward_t),    /* 3 */
+                                     offsetof(hn_layer_plugin, output_again), /* 4 */
+                                     sizeof(hn_layer_plugin)};              /* 5 */
 static const size_t chunker_sizes[] = {sizeof(hn_chunker_plugin)}; /* 3 */
 static const size_t sink_sizes[] = {sizeof(hn_sink_plugin)};       /* 2 */
 static const hn_abi_versions layer_versions = {"layer", 3, HN_LAYER_ABI_VERSION, layer_sizes};
