@@ -164,7 +164,7 @@ static int forward_losses(hn_model *m, const int32_t *tok, const int32_t *tgt, i
     hn_stage_set_group(&m->backbone, inf ? NULL : m->group);
     hn_stage_set_inference(&m->backbone, inf);
     m->last_inference = inf;
-    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, aux, err))
+    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, m->tok_dev, m->h, aux, err))
         return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
     /* h as the output norm wrote it (bf16 too where activations are): no rounding here */

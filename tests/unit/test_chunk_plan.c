@@ -211,6 +211,20 @@ static void test_training_forward_reads_back_one_small_buffer_per_stage(void **s
     assert_int_equal(hn_model_stage_stats(&m, st, 2), 2);
     assert_true(st[0].inner_len >= NSEQ && st[0].inner_len <= NSEQ * LEN);
     assert_int_equal(st[1].outer_len, st[0].inner_len);
+
+    /* an evaluation (an inference forward) brings the whole plan to the host itself: the
+     * trainer scores boundaries from b_h and chunk_h */
+    int T = NSEQ * LEN;
+    const hn_stage *s0 = &m.backbone;
+    memset(s0->b_h, 0x5a, (size_t)T * sizeof(int32_t));
+    memset(s0->chunk_h, 0x5a, (size_t)T * sizeof(int32_t));
+    m.no_grad = 1;
+    rc = hn_model_forward(&m, tok, tgt, NSEQ, LEN, &loss, &err);
+    assert_int_equal(rc, HN_OK);
+    assert_memory_equal(s0->b_h, s0->b, (size_t)T * sizeof(int32_t)); /* cpu: device is host */
+    assert_memory_equal(s0->chunk_h, s0->chunk, (size_t)T * sizeof(int32_t));
+    int K = s0->inner_seqs.total;
+    assert_memory_equal(s0->inner->b_h, s0->inner->b, (size_t)K * sizeof(int32_t));
     hn_model_free(&m);
     cJSON_Delete(cfg);
     hn_registry_close(&reg);
