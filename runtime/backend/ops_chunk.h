@@ -15,7 +15,12 @@
 /* A boundary where the routing probability exceeds 1/2 (Eq. 4's b_t; the reference takes
  * the argmax of (1 - p, p), so p = 1/2 is no boundary). The plan op below decides it on
  * the device; generation decides it on the host (gen_stage.c). */
-static inline int32_t hn_chunk_boundary(float p) { return p > 0.5f; }
+#ifdef __CUDACC__
+#define HN_CHUNK_RULE __host__ __device__ /* one rule for the cuda plan and the host */
+#else
+#define HN_CHUNK_RULE
+#endif
+static inline HN_CHUNK_RULE int32_t hn_chunk_boundary(float p) { return p > 0.5f; }
 
 /* The smoothing reads P clamped to [HN_EMA_P_MIN, 1 - HN_EMA_P_MIN], as the reference's
  * DeChunkLayer does (so a sequence start, p = 1, keeps 0.9999 of its row); a clamped P
