@@ -196,6 +196,10 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     double aux;
     if (forward_losses(m, tok, tgt, n_seqs, seq_len, NULL, &aux, err)) return HN_ERR;
     m->be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
+    /* an evaluation through this synchronous call also gets each stage's chunk plan on
+     * the host (the trainer scores boundaries from b_h and chunk_h); training steps and
+     * hn_model_forward_to, the fast evaluation, leave it on the device */
+    if (m->no_grad) hn_stage_download_plan(&m->backbone, m->be);
     loss->ce_nats = hn_model_sum_losses(m->loss_host, T);
     loss->count = T;
     loss->aux = aux;

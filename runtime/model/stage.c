@@ -361,8 +361,6 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     double sum_p;
     int K = plan_chunks(st, be, seqs, bytes_dev, &sum_p, err);
     if (K < 0) return HN_ERR;
-    /* not the training step: the host may look at the whole plan (boundary scores) */
-    if (st->encoder.inference) download_stage_plan(st, be, T, K);
 
     /* statistics and the ratio loss (Eq. 10), over the whole batch when several
      * processes share it: rows, chunks and the sum of p */

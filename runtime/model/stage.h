@@ -57,8 +57,8 @@ typedef struct hn_stage {
      * followed by the inner offsets (n + 1 int32); plan_h is its host copy */
     void *plan, *plan_h;
     int32_t *offsets_in, *offsets_in_h; /* inside plan and plan_h */
-    /* host copies of the rest of the plan (and p): filled by hn_stage_download_plan,
-     * which an inference forward calls itself; a training forward leaves them alone */
+    /* host copies of the rest of the plan (and p): filled by hn_stage_download_plan
+     * (hn_model_forward's evaluations call it); other forwards leave them alone */
     int32_t *b_h, *idx_h, *chunk_h, *first_h, *bytes_in_h, *pos_in_h;
     float *p_h;
     hn_seqs inner_seqs;
@@ -83,8 +83,8 @@ void hn_stage_free(hn_stage *st, const hn_backend *be);
 /* y = stage(x); bytes_dev (device, [T]) is the byte each row stands for. aux receives
  * the weighted ratio losses of this stage and the ones inside (alpha * L_ratio). The
  * chunks are planned on the device; the host reads back one small buffer per stage
- * (K, the inner offsets, the sum of p), and in an inference forward the whole plan
- * (hn_stage_download_plan). */
+ * (K, the inner offsets, the sum of p); the rest stays on the device
+ * (hn_stage_download_plan brings it over). */
 int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *x,
                      const int32_t *bytes_dev, float *y, double *aux, hn_error *err);
 /* The last forward's plan of this stage and the ones inside, onto the host: p_h, b_h,

@@ -212,13 +212,22 @@ static void test_training_forward_reads_back_one_small_buffer_per_stage(void **s
     assert_true(st[0].inner_len >= NSEQ && st[0].inner_len <= NSEQ * LEN);
     assert_int_equal(st[1].outer_len, st[0].inner_len);
 
-    /* an evaluation (an inference forward) brings the whole plan to the host itself: the
-     * trainer scores boundaries from b_h and chunk_h */
+    /* the fast evaluation (hn_model_forward_to) reads back no more than training */
     int T = NSEQ * LEN;
+    m.no_grad = 1;
+    float *loss_dev = counting.alloc((size_t)T * sizeof(float));
+    n_downloads = 0;
+    assert_int_equal(hn_model_forward_to(&m, tok, tgt, NSEQ, LEN, loss_dev, &err), HN_OK);
+    assert_int_equal(n_downloads, 2);
+    assert_int_equal(download_sizes[0], plan_bytes);
+    assert_int_equal(download_sizes[1], plan_bytes);
+    counting.free(loss_dev);
+
+    /* an evaluation through hn_model_forward brings the whole plan to the host: the
+     * trainer scores boundaries from b_h and chunk_h */
     const hn_stage *s0 = &m.backbone;
     memset(s0->b_h, 0x5a, (size_t)T * sizeof(int32_t));
     memset(s0->chunk_h, 0x5a, (size_t)T * sizeof(int32_t));
-    m.no_grad = 1;
     rc = hn_model_forward(&m, tok, tgt, NSEQ, LEN, &loss, &err);
     assert_int_equal(rc, HN_OK);
     assert_memory_equal(s0->b_h, s0->b, (size_t)T * sizeof(int32_t)); /* cpu: device is host */
