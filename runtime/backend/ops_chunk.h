@@ -13,9 +13,14 @@
 #include "backend/backend.h"
 
 /* A boundary where the routing probability exceeds 1/2 (Eq. 4's b_t; the reference takes
- * the argmax of (1 - p, p), so p = 1/2 is no boundary). Decided on the host: the stage
- * plans its chunks there from the downloaded p. */
-static inline int32_t hn_chunk_boundary(float p) { return p > 0.5f; }
+ * the argmax of (1 - p, p), so p = 1/2 is no boundary). The plan op below decides it on
+ * the device; generation decides it on the host (gen_stage.c). */
+#ifdef __CUDACC__
+#define HN_CHUNK_RULE __host__ __device__ /* one rule for the cuda plan and the host */
+#else
+#define HN_CHUNK_RULE
+#endif
+static inline HN_CHUNK_RULE int32_t hn_chunk_boundary(float p) { return p > 0.5f; }
 
 /* The smoothing reads P clamped to [HN_EMA_P_MIN, 1 - HN_EMA_P_MIN], as the reference's
  * DeChunkLayer does (so a sequence start, p = 1, keeps 0.9999 of its row); a clamped P
@@ -24,6 +29,30 @@ static inline int32_t hn_chunk_boundary(float p) { return p > 0.5f; }
 static inline float hn_ema_clamp(float p) {
     return p < HN_EMA_P_MIN ? HN_EMA_P_MIN : p > 1.0f - HN_EMA_P_MIN ? 1.0f - HN_EMA_P_MIN : p;
 }
+
+/* The chunk plan of a stage (the plan op), computed on the device from p so that the
+ * host does not wait mid-forward. Every sequence start is a boundary; otherwise b[t] =
+ * hn_chunk_boundary(p[t]), or with fixed_every > 0 a boundary every fixed_every rows of
+ * each sequence (p then only enters sum_p). K = sum(b). Outputs (device):
+ *   b, chunk [T]: the indicators and each row's inner row (ops_chunk.h's notation);
+ *   idx, first, pos_in, bytes_in [K] (room for T): each inner row's outer row, the first
+ *     outer row its chunk pools over, its position in its inner sequence, and the byte
+ *     of its outer row (bytes_in is left alone when bytes is NULL);
+ *   offsets_in [n + 1]: the inner sequences (offsets_in[n] = K);
+ *   sum_p [1]: the sum of p over the T rows (float64), for the ratio loss.
+ * offsets_in and sum_p are what the host needs back (K, the inner packing): the stage
+ * keeps them in one buffer and reads it back with one small download. The op reads
+ * seqs->offsets on the cpu and seqs->offsets_dev and seqs->pos_dev on the cuda backend. */
+typedef struct hn_chunk_plan_params {
+    const hn_seqs *seqs; /* the outer sequences */
+    const float *p;
+    const int32_t *bytes; /* [T] the byte of each row, or NULL */
+    int fixed_every;
+    int32_t *b, *chunk;
+    int32_t *idx, *first, *pos_in, *bytes_in;
+    int32_t *offsets_in;
+    double *sum_p;
+} hn_chunk_plan_params;
 
 typedef struct hn_ops_chunk {
     /* ---- routing (Eq. 4): p[t] = (1 - cos(q[t], k[t-1])) / 2, clamped to [0, 1];
@@ -111,6 +140,9 @@ typedef struct hn_ops_chunk {
     int (*cosine_routing_backward_t)(hn_tensor dq, hn_tensor dk, const float *dp,
                                      const float *q, const float *k, int ld,
                                      const hn_seqs *seqs, int D);
+    /* the chunk plan from p (hn_chunk_plan_params above). 0, or -1 when an output is
+     * missing. */
+    int (*plan)(const hn_chunk_plan_params *pp);
 } hn_ops_chunk;
 
 #endif

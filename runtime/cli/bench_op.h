@@ -34,5 +34,6 @@ double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend
                         int warmup, int reps);
 
 int hn_bench_ssd(const op_opts *o);
+int hn_bench_chunk_plan(const op_opts *o); /* cmd_bench_op_plan.c */
 
 #endif

@@ -34,7 +34,10 @@ static void usage(FILE *out) {
             "                  forward; backward 2.5x forward)\n"
             "  ssd             Mamba-2's chunked SSD scan, forward and backward (one group;\n"
             "                  FLOPs: the chunked algorithm's products, causal halves counted\n"
-            "                  once)\n\n"
+            "                  once)\n"
+            "  chunk_plan      a chunking stage's plan from p (boundaries, prefix sum, inner\n"
+            "                  packing), in GB/s of the bytes it touches; checked entry for\n"
+            "                  entry against the cpu on the same shape\n\n"
             "options:\n"
             "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
             "  --heads H         (default 12 for attention, 24 for ssd)\n"
@@ -366,7 +369,8 @@ int hn_cmd_bench_op(int argc, char **argv) {
 #ifdef HN_HAVE_CUDA
     if (!strcmp(o.op, "attention")) return bench_attention(&o);
     if (!strcmp(o.op, "ssd")) return hn_bench_ssd(&o);
-    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd)\n", o.op);
+    if (!strcmp(o.op, "chunk_plan")) return hn_bench_chunk_plan(&o);
+    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, chunk_plan)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

@@ -190,7 +190,7 @@ static int forward_losses(hn_model *m, const int32_t *tok, const int32_t *tgt, i
     hn_stage_set_group(&m->backbone, inf ? NULL : m->group);
     hn_stage_set_inference(&m->backbone, inf);
     m->last_inference = inf;
-    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, tok, m->tok_dev, m->h, aux, err))
+    if (hn_stage_forward(&m->backbone, be, &m->seqs, m->x, m->tok_dev, m->h, aux, err))
         return HN_ERR;
     hn_phase_enter(HN_PHASE_HEAD, 0);
     /* h as the output norm wrote it (bf16 too where activations are): no rounding here */
@@ -222,6 +222,10 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     double aux;
     if (forward_losses(m, tok, tgt, n_seqs, seq_len, NULL, &aux, err)) return HN_ERR;
     m->be->download(m->loss_host, m->loss, (size_t)T * sizeof(float));
+    /* an evaluation through this synchronous call also gets each stage's chunk plan on
+     * the host (the trainer scores boundaries from b_h and chunk_h); training steps and
+     * hn_model_forward_to, the fast evaluation, leave it on the device */
+    if (m->no_grad) hn_stage_download_plan(&m->backbone, m->be);
     loss->ce_nats = hn_model_sum_losses(m->loss_host, T);
     loss->count = T;
     loss->aux = aux;

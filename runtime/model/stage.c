@@ -191,8 +191,14 @@ void hn_stage_bind(hn_stage *st, const hn_param_store *store) {
     X(z, DI) X(z_n, D) X(zbar, D) X(dec_in, D) X(d_xhat, D) X(d_dec_in, D) X(d_zbar, D) \
     X(d_zn, D) X(d_z, DI) X(d_xin, DI) X(d_xsel, D)
 #define DEV_INT_BUFS(X) X(b, 1) X(idx, 1) X(chunk, 1) X(first, 1) X(argmax, D) X(bytes_in, 1) \
-    X(offsets_in, 1) X(pos_in, 1)
-#define HOST_INT_BUFS(X) X(b_h) X(idx_h) X(chunk_h) X(first_h) X(bytes_in_h) X(offsets_in_h) X(pos_in_h)
+    X(pos_in, 1)
+#define HOST_INT_BUFS(X) X(b_h) X(idx_h) X(chunk_h) X(first_h) X(bytes_in_h) X(pos_in_h)
+
+/* The plan's readback buffer: sum_p, then the inner offsets (8-byte aligned). */
+static size_t plan_readback_bytes(int n_seqs) {
+    return sizeof(double) + ((size_t)n_seqs + 1) * sizeof(int32_t);
+}
+static int32_t *plan_offsets(void *plan) { return (int32_t *)((char *)plan + sizeof(double)); }
 
 static void free_buffers(hn_stage *st, const hn_backend *be) {
 #define FREE_DEV(name, w) if (st->name) be->free(st->name); st->name = NULL;
@@ -200,7 +206,11 @@ static void free_buffers(hn_stage *st, const hn_backend *be) {
     DEV_FLOAT_BUFS(FREE_DEV)
     DEV_INT_BUFS(FREE_DEV)
     HOST_INT_BUFS(FREE_HOST)
+    if (st->plan) be->free(st->plan);
+    free(st->plan_h);
     free(st->p_h);
+    st->plan = st->plan_h = NULL;
+    st->offsets_in = st->offsets_in_h = NULL;
     st->p_h = NULL;
     st->cap = 0;
 }
@@ -221,10 +231,15 @@ static int ensure_buffers(hn_stage *st, const hn_backend *be, int T, hn_error *e
     DEV_INT_BUFS(ALLOC_DEV_I)
     HOST_INT_BUFS(ALLOC_HOST)
     ok &= !!(st->p_h = malloc(rows * sizeof(float)));
+    size_t plan_bytes = plan_readback_bytes(cap); /* sequences never outnumber rows */
+    ok &= !!(st->plan = be->alloc(plan_bytes));
+    ok &= !!(st->plan_h = calloc(1, plan_bytes));
     if (!ok) {
         free_buffers(st, be);
         return hn_fail(err, "out of %s memory for stage %d buffers (%d rows)", be->name, st->depth, cap);
     }
+    st->offsets_in = plan_offsets(st->plan);
+    st->offsets_in_h = plan_offsets(st->plan_h);
     st->cap = cap;
     return HN_OK;
 }
@@ -251,40 +266,21 @@ void hn_stage_free(hn_stage *st, const hn_backend *be) {
 static const float *pval(const hn_stage *st, int i) { return st->store->entries[i].p.value; }
 static float *pgrad(const hn_stage *st, int i) { return st->store->entries[i].p.grad; }
 
-/* From the boundary indicators (host), the inner rows: their outer rows (idx), the chunk
- * each outer row falls in, the first row each boundary pools over, the inner sequences
- * and positions, and the byte each inner row stands for. Returns K. */
-static int plan_chunks(hn_stage *st, const hn_seqs *seqs, const int32_t *bytes_h) {
-    int K = 0;
-    st->offsets_in_h[0] = 0;
-    for (int s = 0; s < seqs->n; s++) {
-        int start_k = K;
-        for (int t = seqs->offsets[s]; t < seqs->offsets[s + 1]; t++) {
-            if (st->b_h[t] || t == seqs->offsets[s]) { /* every sequence opens a chunk */
-                st->b_h[t] = 1;
-                st->first_h[K] = K == start_k ? t : st->idx_h[K - 1] + 1;
-                st->idx_h[K] = t;
-                st->pos_in_h[K] = K - start_k;
-                st->bytes_in_h[K] = bytes_h[t];
-                K++;
-            }
-            st->chunk_h[t] = K - 1;
-        }
-        st->offsets_in_h[s + 1] = K;
-    }
-    return K;
-}
-
-static void upload_plan(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, int K) {
-    size_t T = (size_t)seqs->total, k = (size_t)K, i4 = sizeof(int32_t);
-    be->upload(st->b, st->b_h, T * i4);
-    be->upload(st->chunk, st->chunk_h, T * i4);
-    be->upload(st->idx, st->idx_h, k * i4);
-    be->upload(st->first, st->first_h, k * i4);
-    be->upload(st->pos_in, st->pos_in_h, k * i4);
-    be->upload(st->bytes_in, st->bytes_in_h, k * i4);
-    be->upload(st->offsets_in, st->offsets_in_h, ((size_t)seqs->n + 1) * i4);
-    int max_len = 0;
+/* The chunk plan on the device (hn_ops_chunk.plan), then the one readback the host
+ * needs: the inner offsets (K = offsets[n], the packing the inner stage's launches and
+ * chunkers read on the host) and the sum of p for the ratio loss. Returns K, or -1. */
+static int plan_chunks(hn_stage *st, const hn_backend *be, const hn_seqs *seqs,
+                       const int32_t *bytes_dev, double *sum_p, hn_error *err) {
+    hn_chunk_plan_params pp = {.seqs = seqs, .p = st->p, .bytes = bytes_dev,
+                               .fixed_every = st->fixed_every, .b = st->b, .chunk = st->chunk,
+                               .idx = st->idx, .first = st->first, .pos_in = st->pos_in,
+                               .bytes_in = bytes_dev ? st->bytes_in : NULL,
+                               .offsets_in = st->offsets_in, .sum_p = (double *)st->plan};
+    if (!be->chunk->plan || be->chunk->plan(&pp))
+        return hn_fail(err, "stage %d: the %s backend could not plan the chunks", st->depth, be->name);
+    be->download(st->plan_h, st->plan, plan_readback_bytes(seqs->n));
+    memcpy(sum_p, st->plan_h, sizeof *sum_p);
+    int K = st->offsets_in_h[seqs->n], max_len = 0;
     for (int s = 0; s < seqs->n; s++) {
         int len = st->offsets_in_h[s + 1] - st->offsets_in_h[s];
         if (len > max_len) max_len = len;
@@ -292,6 +288,24 @@ static void upload_plan(hn_stage *st, const hn_backend *be, const hn_seqs *seqs,
     st->inner_seqs = (hn_seqs){.n = seqs->n, .total = K, .max_len = max_len,
                                .offsets = st->offsets_in_h, .offsets_dev = st->offsets_in,
                                .pos_dev = st->pos_in};
+    return K;
+}
+
+/* This stage's plan of the last forward onto the host (T outer, K inner rows). */
+static void download_stage_plan(hn_stage *st, const hn_backend *be, int T, int K) {
+    size_t i4 = sizeof(int32_t);
+    be->download(st->p_h, st->p, (size_t)T * sizeof(float));
+    be->download(st->b_h, st->b, (size_t)T * i4);
+    be->download(st->chunk_h, st->chunk, (size_t)T * i4);
+    be->download(st->idx_h, st->idx, (size_t)K * i4);
+    be->download(st->first_h, st->first, (size_t)K * i4);
+    be->download(st->pos_in_h, st->pos_in, (size_t)K * i4);
+    be->download(st->bytes_in_h, st->bytes_in, (size_t)K * i4);
+}
+
+void hn_stage_download_plan(hn_stage *st, const hn_backend *be) {
+    for (; st && !st->innermost && st->cap; st = st->inner)
+        download_stage_plan(st, be, (int)st->stats.outer_len, st->inner_seqs.total);
 }
 
 /* Eq. 10 and its derivative with respect to G. */
@@ -325,8 +339,7 @@ hn_network *hn_stage_output_network(hn_stage *st) {
 }
 
 int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *x,
-                     const int32_t *bytes_h, const int32_t *bytes_dev, float *y, double *aux,
-                     hn_error *err) {
+                     const int32_t *bytes_dev, float *y, double *aux, hn_error *err) {
     if (st->innermost) {
         hn_phase_enter(HN_PHASE_MAIN, st->depth);
         if (hn_network_forward(&st->main, be, seqs, x, y, err)) return HN_ERR;
@@ -349,19 +362,13 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
                            .x_typed = xhat_t.dtype == HN_F32 ? (hn_tensor){0} : xhat_t};
     if (st->chunker->forward(st->chunker_self, &cctx, st->xhat, st->p, err))
         return hn_fail_prefix(err, "chunker %s", st->chunker->name);
-    be->download(st->p_h, st->p, (size_t)T * sizeof(float));
-    for (int t = 0; t < T; t++) st->b_h[t] = hn_chunk_boundary(st->p_h[t]);
-    if (st->fixed_every > 0)
-        for (int s = 0; s < seqs->n; s++)
-            for (int t = seqs->offsets[s]; t < seqs->offsets[s + 1]; t++)
-                st->b_h[t] = (t - seqs->offsets[s]) % st->fixed_every == 0;
-    int K = plan_chunks(st, seqs, bytes_h);
-    upload_plan(st, be, seqs, K);
+    double sum_p;
+    int K = plan_chunks(st, be, seqs, bytes_dev, &sum_p, err);
+    if (K < 0) return HN_ERR;
 
     /* statistics and the ratio loss (Eq. 10), over the whole batch when several
      * processes share it: rows, chunks and the sum of p */
-    double n[3] = {T, K, 0};
-    for (int t = 0; t < T; t++) n[2] += st->p_h[t];
+    double n[3] = {T, K, sum_p};
     if (st->group && st->group->sum(st->group->ctx, n, 3, err))
         return hn_fail_prefix(err, "summing the ratio loss's statistics of stage %d", st->depth);
     double G = n[2] / n[0], F = n[1] / n[0], dG;
@@ -376,7 +383,7 @@ int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, co
     if (DI > D) ck->widen_forward(st->x_in, st->x_sel, pval(st, st->pad_param), K, D, DI);
     else be->copy(st->x_in, st->x_sel, (size_t)K * D * sizeof(float));
 
-    if (hn_stage_forward(st->inner, be, &st->inner_seqs, st->x_in, st->bytes_in_h, st->bytes_in,
+    if (hn_stage_forward(st->inner, be, &st->inner_seqs, st->x_in, bytes_dev ? st->bytes_in : NULL,
                          st->z, aux, err))
         return HN_ERR;
 

@@ -52,8 +52,14 @@ typedef struct hn_stage {
     int cap;
     float *xhat, *p, *dp, *P, *dP, *x_sel, *x_in, *z, *z_n, *zbar, *dec_in;
     float *d_xhat, *d_dec_in, *d_zbar, *d_zn, *d_z, *d_xin, *d_xsel;
-    int32_t *b, *idx, *chunk, *first, *argmax, *bytes_in, *offsets_in, *pos_in;
-    int32_t *b_h, *idx_h, *chunk_h, *first_h, *bytes_in_h, *offsets_in_h, *pos_in_h;
+    int32_t *b, *idx, *chunk, *first, *argmax, *bytes_in, *pos_in;
+    /* what the host reads back of the chunk plan, in one download: sum_p (a double)
+     * followed by the inner offsets (n + 1 int32); plan_h is its host copy */
+    void *plan, *plan_h;
+    int32_t *offsets_in, *offsets_in_h; /* inside plan and plan_h */
+    /* host copies of the rest of the plan (and p): filled by hn_stage_download_plan
+     * (hn_model_forward's evaluations call it); other forwards leave them alone */
+    int32_t *b_h, *idx_h, *chunk_h, *first_h, *bytes_in_h, *pos_in_h;
     float *p_h;
     hn_seqs inner_seqs;
     hn_stage_stats stats;       /* compression, mean_p, ratio_loss: of the whole batch */
@@ -77,11 +83,17 @@ hn_network *hn_stage_output_network(hn_stage *st);
 hn_network *hn_stage_input_network(hn_stage *st);
 void hn_stage_free(hn_stage *st, const hn_backend *be);
 
-/* y = stage(x); bytes_h (host, [T]) is the byte each row stands for. aux receives the
- * weighted ratio losses of this stage and the ones inside (alpha * L_ratio). */
+/* y = stage(x); bytes_dev (device, [T]) is the byte each row stands for. aux receives
+ * the weighted ratio losses of this stage and the ones inside (alpha * L_ratio). The
+ * chunks are planned on the device; the host reads back one small buffer per stage
+ * (K, the inner offsets, the sum of p); the rest stays on the device
+ * (hn_stage_download_plan brings it over). */
 int hn_stage_forward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *x,
-                     const int32_t *bytes_h, const int32_t *bytes_dev, float *y, double *aux,
-                     hn_error *err);
+                     const int32_t *bytes_dev, float *y, double *aux, hn_error *err);
+/* The last forward's plan of this stage and the ones inside, onto the host: p_h, b_h,
+ * chunk_h [outer rows] and idx_h, first_h, pos_in_h, bytes_in_h [inner rows]. For
+ * inspection (boundary scores, tests), not for the training step. */
+void hn_stage_download_plan(hn_stage *st, const hn_backend *be);
 int hn_stage_backward(hn_stage *st, const hn_backend *be, const hn_seqs *seqs, const float *dy,
                       float *dx, hn_error *err);
 

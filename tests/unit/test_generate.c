@@ -67,6 +67,7 @@ static void check_model(cJSON *cfg, int expect_stages) {
     /* boundaries of the parallel forward, per stage, in that stage's rows */
     int32_t bref[4][LEN];
     int K[4] = {0};
+    hn_stage_download_plan(&m.backbone, m.be); /* a training forward leaves it on the device */
     const hn_stage *st = &m.backbone;
     for (int s = 0; s < expect_stages; s++, st = st->inner) {
         K[s] = (int)st->stats.outer_len;

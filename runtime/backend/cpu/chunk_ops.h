@@ -46,6 +46,9 @@ void hn_cpu_narrow_forward(float *out, const float *x, int T, int D1, int D2);
 void hn_cpu_narrow_backward(float *dx, const float *dout, int T, int D1, int D2);
 void hn_cpu_add_scalar(float *x, float s, size_t n);
 
+/* chunk_plan.c */
+int hn_cpu_chunk_plan(const hn_chunk_plan_params *pp);
+
 /* generation steps: chunk_routing.c (routing), chunk_step.c (the rest) */
 void hn_cpu_cosine_routing_step(float *p, const float *q, const float *k, const int32_t *pos,
                                 int n, int D);

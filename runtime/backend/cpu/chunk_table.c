@@ -27,4 +27,5 @@ const hn_ops_chunk hn_cpu_ops_chunk = {
     .ema_step = hn_cpu_ema_step,
     .pool_step = hn_cpu_pool_step,
     .cosine_routing_backward_t = hn_cpu_cosine_routing_backward_t,
+    .plan = hn_cpu_chunk_plan,
 };

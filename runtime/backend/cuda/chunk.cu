@@ -332,6 +332,7 @@ static hn_ops_chunk make_chunk_ops(void) {
     o.ema_step = hn_cuda_ema_step;
     o.pool_step = hn_cuda_pool_step;
     o.cosine_routing_backward_t = hn_cuda_cosine_routing_backward_t; /* chunk_typed.cu */
+    o.plan = hn_cuda_chunk_plan; /* chunk_plan.cu */
     return o;
 }
 const hn_ops_chunk hn_cuda_ops_chunk = make_chunk_ops();

@@ -40,6 +40,8 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
 /* rope_out.cu: rope_t with an output view (x only read) */
 int hn_cuda_rope_out(const hn_rope_params *p, hn_tensor out);
+/* chunk_plan.cu */
+int hn_cuda_chunk_plan(const hn_chunk_plan_params *pp);
 /* chunk_typed.cu */
 int hn_cuda_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *dp, const float *q,
                                       const float *k, int ld, const hn_seqs *seqs, int D);

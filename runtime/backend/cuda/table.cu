@@ -110,7 +110,8 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(upsample_forward) X(upsample_backward) X(widen_forward) X(widen_backward) \
     X(narrow_forward) X(narrow_backward) X(sigmoid_routing_forward) \
     X(sigmoid_routing_backward) X(add_scalar) X(cosine_routing_step) \
-    X(sigmoid_routing_step) X(copy_rows_step) X(ema_step) X(pool_step) X(cosine_routing_backward_t)
+    X(sigmoid_routing_step) X(copy_rows_step) X(ema_step) X(pool_step) X(cosine_routing_backward_t) \
+    X(plan)
 
 #define HN_CUDA_MOE_OPS(X) \
     X(route) X(route_backward) X(gather_backward) X(combine) X(combine_backward)
