@@ -17,7 +17,7 @@
  * A row r of x feeds output t (t - K < r <= t) only within t's sequence: with p = pos[t],
  * window slot k (row t - (K-1) + k) counts when k >= K-1-p. V = 4 where the channel
  * count and the views allow 8/16-byte accesses, else 1. Widths up to CONV_MAXK_FAST;
- * wider ones take the kernels above. */
+ * wider ones take ssm_conv.cu's general kernels. */
 #define CONV_ROWS 32
 #define CONV_CG 32 /* threads across channels: one warp */
 #define CONV_RS 8  /* strips a block: CONV_RS * CONV_ROWS = 256 rows */
