@@ -1,4 +1,5 @@
-/* Internals shared by the ops of `hnet bench --op` (cmd_bench_op.c, cmd_bench_op_ssd.c):
+/* Internals shared by the ops of `hnet bench --op` (cmd_bench_op.c, cmd_bench_op_ssd.c,
+ * cmd_bench_op_conv.c):
  * the parsed options, packed test sequences, random device buffers, the relative error
  * against the cpu twin and the timer. */
 #ifndef HN_CLI_BENCH_OP_H
@@ -14,6 +15,7 @@ typedef struct op_opts {
     long n_seqs, seq_len, heads, head_dim, reps, warmup, check_len;
     long window;         /* < 0: global */
     long chunk, d_state; /* ssd */
+    long channels, width; /* conv1d */
     const char *kernels; /* comma-separated kernel choices to compare, or NULL */
 } op_opts;
 
@@ -35,5 +37,6 @@ double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend
 
 int hn_bench_ssd(const op_opts *o);
 int hn_bench_chunk_plan(const op_opts *o); /* cmd_bench_op_plan.c */
+int hn_bench_conv1d(const op_opts *o);
 
 #endif

@@ -38,11 +38,18 @@ static void usage(FILE *out) {
             "  chunk_plan      a chunking stage's plan from p (boundaries, prefix sum, inner\n"
             "                  packing), in GB/s of the bytes it touches; checked entry for\n"
             "                  entry against the cpu on the same shape\n\n"
+            "  conv1d          Mamba-2's causal depthwise conv + SiLU, forward and backward, at\n"
+            "                  the layer's dtypes (x, dx bf16; out, dout, w, dw float32); GB/s\n"
+            "                  against the measured copy rate, bytes per call for T positions:\n"
+            "                  forward T C (2 + 4) + 4 T + 4 C (K+1), backward T C (2 + 4 + 2)\n"
+            "                  + 4 T + 12 C (K+1); exits 3 when it differs from the cpu\n\n"
             "options:\n"
             "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
             "  --heads H         (default 12 for attention, 24 for ssd)\n"
             "  --head-dim D      (default 64)   --d-state N, --chunk Q (ssd: 64, 256)\n"
             "  --window W|global (default global)\n"
+            "  --channels C      conv1d channels (default 1152: H1's d_inner + 2 d_state)\n"
+            "  --width K         conv1d kernel width, 1 to 16 (default 4)\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention) or\n"
@@ -51,7 +58,8 @@ static void usage(FILE *out) {
 
 static int parse(int argc, char **argv, op_opts *o) {
     *o = (op_opts){.n_seqs = 8, .seq_len = 8192, .heads = 0, .head_dim = 64, .reps = 20,
-                   .warmup = 3, .check_len = 1024, .window = -1, .chunk = 256, .d_state = 64};
+                   .warmup = 3, .check_len = 1024, .window = -1, .chunk = 256, .d_state = 64,
+                   .channels = 1152, .width = 4};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *dst = NULL;
@@ -82,6 +90,8 @@ static int parse(int argc, char **argv, op_opts *o) {
         else if (!strcmp(a, "--head-dim")) dst = &o->head_dim;
         else if (!strcmp(a, "--chunk")) dst = &o->chunk;
         else if (!strcmp(a, "--d-state")) dst = &o->d_state;
+        else if (!strcmp(a, "--channels")) dst = &o->channels;
+        else if (!strcmp(a, "--width")) dst = &o->width;
         else if (!strcmp(a, "--reps")) dst = &o->reps;
         else if (!strcmp(a, "--warmup")) dst = &o->warmup;
         else if (!strcmp(a, "--check-len")) dst = &o->check_len;
@@ -97,6 +107,10 @@ static int parse(int argc, char **argv, op_opts *o) {
     }
     if (!o->op) {
         usage(stderr);
+        return 2;
+    }
+    if (o->width > 16 || o->channels > 1 << 20) { /* the conv backward's widest kernel */
+        fprintf(stderr, "hnet bench: --width must be 1 to 16 and --channels at most %d\n", 1 << 20);
         return 2;
     }
     if (!o->heads) o->heads = !strcmp(o->op, "ssd") ? 24 : 12; /* M1's Mamba-2 heads; I1's */
@@ -370,7 +384,8 @@ int hn_cmd_bench_op(int argc, char **argv) {
     if (!strcmp(o.op, "attention")) return bench_attention(&o);
     if (!strcmp(o.op, "ssd")) return hn_bench_ssd(&o);
     if (!strcmp(o.op, "chunk_plan")) return hn_bench_chunk_plan(&o);
-    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, chunk_plan)\n", o.op);
+    if (!strcmp(o.op, "conv1d")) return hn_bench_conv1d(&o);
+    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, conv1d, chunk_plan)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

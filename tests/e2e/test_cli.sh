@@ -10,5 +10,12 @@ for p in "attention.*mixer.*T=attention" "swiglu.*mlp" "mamba2.*M=mamba2" "moe.*
          "dc.*chunk" "space.*chunk" "pool.*chunk" "mlflow.*sink" "wandb.*sink" "tensorboard.*sink"; do
     grep -Eq "$p" "$TMP/plugins" || { cat "$TMP/plugins"; fail "hnet plugins does not list /$p/"; }
 done
+# hnet bench --op conv1d: its options are known (the op itself needs a cuda device)
+$HNET bench --op conv1d --help >"$TMP/help" 2>&1 || fail "hnet bench --op conv1d --help exited non-zero"
+grep -q "conv1d.*causal depthwise" "$TMP/help" || fail "hnet bench --op --help does not list conv1d"
+grep -q "backward T C (2 + 4 + 2)" "$TMP/help" || fail "hnet bench --op --help states no conv1d byte count"
+expect_fail "conv1d width past the kernels" "--width must be 1 to 16" $HNET bench --op conv1d --width 17
+expect_fail "conv1d without channels" "--channels expects a positive integer" \
+    $HNET bench --op conv1d --channels 0
 expect_fail "unknown command" "unknown command 'trian'" $HNET trian
 echo "ok: $(wc -l <"$TMP/plugins") plugin lines, every command has --help"

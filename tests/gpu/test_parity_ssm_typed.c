@@ -66,16 +66,17 @@ static void test_detects_errors(void **st) {
 
 /* convolution over C channels of a [T, ld] buffer (x the columns [off, off + C); off 4
  * with C a multiple of 4: the four-channel kernels, off 3: the one-channel ones) */
-static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
+static void conv_case_on(const int *lens, int n, hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
     hn_rng r = tb_fresh("conv_t");
     pseqs s;
-    pseqs_make(&s, LENS, NS);
+    pseqs_make(&s, lens, n);
     int T = s.c.total, ld = C + (off % 4 ? 11 : 12);
     tbuf x = tb_normal(dx_t, T, ld, ld, &r), out = tb_normal(dout_t, T, C, C, &r);
     tbuf w = tb_scaled(HN_F32, C, K, K, 0.5, &r), b = tb_scaled(HN_F32, 1, C, C, 0.5, &r);
     tbuf go = tb_normal(HN_F32, T, C, C, &r), gx = tb_scaled(dx_t, T, ld, ld, GSTART, &r);
     tbuf gw = tb_scaled(HN_F32, C, K, K, GSTART, &r), gb = tb_scaled(HN_F32, 1, C, C, GSTART, &r);
-    printf(" conv1d_t x/dx %d out %d C %d K %d x at column %d\n", dx_t, dout_t, C, K, off);
+    printf(" conv1d_t x/dx %d out %d C %d K %d x at column %d, %d sequences, T %d\n", dx_t, dout_t, C,
+           K, off, n, T);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         hn_conv1d_params p = {hn_tensor_cols(tv(&x, g), off, C), tv(&out, g), tv(&w, g).data,
@@ -92,6 +93,34 @@ static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
     tbuf *all[] = {&x, &out, &w, &b, &go, &gx, &gw, &gb};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
     pseqs_free(&s);
+}
+
+static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
+    conv_case_on(LENS, NS, dx_t, dout_t, C, K, off);
+}
+
+/* The window kernels tile rows by 32-row strips, 256-row blocks and 4- or 8-row load
+ * batches, and channels by 32 groups of 1 or 4 a block: a sequence over several blocks
+ * ending mid-strip (T not a multiple of any of them), hundreds of sequences of 1 to 5
+ * positions (starts inside every window slot, and inside a load batch), channel counts
+ * that leave a block's channel groups partly empty, and widths wider than a batch. */
+static void test_conv1d_t_tiles(void **st) {
+    (void)st;
+    enum { N_SHORT = 301 };
+    int lens[N_SHORT + 2];
+    lens[0] = 1000; /* 3 blocks and 29 of 32 rows of a strip */
+    for (int i = 1; i <= N_SHORT; i++) lens[i] = 1 + (i * 7) % 5;
+    lens[N_SHORT + 1] = 300;
+    int n = N_SHORT + 2;
+    conv_case_on(lens, n, HN_BF16, HN_F32, 132, 4, 4);  /* 33 groups of 4: a block of one */
+    conv_case_on(lens, n, HN_BF16, HN_F32, 1152, 4, 4); /* H1's channels */
+    conv_case_on(lens, n, HN_BF16, HN_BF16, 36, 8, 4);  /* K - 1 = 7 > the backward's batch of 4 */
+    conv_case_on(lens, n, HN_F32, HN_F32, 37, 4, 3);    /* one channel a thread, 2 blocks */
+    conv_case_on(lens, n, HN_BF16, HN_F32, 70, 2, 3);
+    conv_case_on(lens, n, HN_BF16, HN_F32, 20, 11, 4);  /* the general kernels */
+    int one[] = {1}, two_blocks[] = {257};
+    conv_case_on(one, 1, HN_BF16, HN_F32, 64, 4, 4);        /* T = 1 */
+    conv_case_on(two_blocks, 1, HN_BF16, HN_F32, 64, 4, 4); /* one row into a second block */
 }
 
 /* the window kernels (K <= 8) and the general ones, bf16 as the layer uses them */
@@ -232,6 +261,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detects_errors),
         cmocka_unit_test(test_conv1d_t),
+        cmocka_unit_test(test_conv1d_t_tiles),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),
     };

@@ -1,0 +1,257 @@
+/* hnet bench --op conv1d: Mamba-2's causal depthwise convolution + SiLU, forward and
+ * backward, timed on the cuda device at the dtypes the mamba2 layer uses (x and dx bf16;
+ * out and dout float32; w, bias and their gradients float32) and checked against the cpu
+ * twin on a smaller packed shape in the same run.
+ *
+ *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4
+ *
+ * The ops are memory-bound, so each is reported in GB/s against the device's measured
+ * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
+ * must move, T positions, C channels, K taps:
+ *   forward   T C (2 + 4)       x read (bf16), out written (float32)
+ *             + 4 T + 4 C (K+1) positions, w and bias read
+ *   backward  T C (2 + 4 + 2)   x and dout read, dx written (bf16)
+ *             + 4 T + 12 C (K+1) positions; w and bias read; dw and dbias read and written
+ * (what a kernel moves beyond that, e.g. partial sums between its passes, counts against
+ * it). */
+#ifdef HN_HAVE_CUDA
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/ops_ssm.h"
+#include "backend/tensor.h"
+#include "cli/bench_op.h"
+#include "core/rng.h"
+
+/* relative error over which the run fails: float32 outputs (out, dw, dbias) differ by
+ * summation order only; dx is bf16 (one rounding where the float32 values straddle one) */
+#define CONV_TOL_F32 1e-4
+#define CONV_TOL_BF16 5e-3
+
+/* one problem on one backend */
+typedef struct conv_case {
+    packed pk;
+    int C, K;
+    void *x, *dx;                    /* bf16 [T, C] */
+    float *out, *dout, *w, *b, *dw, *db; /* float32 */
+} conv_case;
+
+/* the host values of the inputs, so that both backends see the same bits */
+typedef struct conv_inputs {
+    uint16_t *x;
+    float *dout, *w, *b;
+} conv_inputs;
+
+static size_t n_tc(const conv_case *c) { return (size_t)c->pk.s.total * c->C; }
+static size_t n_ck(const conv_case *c) { return (size_t)c->C * c->K; }
+
+static void inputs_free(conv_inputs *in) {
+    free(in->x);
+    free(in->dout);
+    free(in->w);
+    free(in->b);
+}
+
+static int inputs_make(conv_inputs *in, const conv_case *c, hn_rng *r) {
+    in->x = malloc(n_tc(c) * sizeof(uint16_t));
+    in->dout = malloc(n_tc(c) * sizeof(float));
+    in->w = malloc(n_ck(c) * sizeof(float));
+    in->b = malloc((size_t)c->C * sizeof(float));
+    if (!in->x || !in->dout || !in->w || !in->b) return -1;
+    for (size_t i = 0; i < n_tc(c); i++) in->x[i] = hn_bf16_from_f32((float)hn_rng_normal(r));
+    for (size_t i = 0; i < n_tc(c); i++) in->dout[i] = (float)hn_rng_normal(r);
+    for (size_t i = 0; i < n_ck(c); i++) in->w[i] = (float)(0.5 * hn_rng_normal(r));
+    for (int i = 0; i < c->C; i++) in->b[i] = (float)(0.5 * hn_rng_normal(r));
+    return 0;
+}
+
+static void *upload(const hn_backend *be, const void *src, size_t bytes) {
+    void *d = be->alloc(bytes);
+    if (d) be->upload(d, src, bytes);
+    return d;
+}
+
+static void case_free(conv_case *c, const hn_backend *be) {
+    void *all[] = {c->x, c->dx, c->out, c->dout, c->w, c->b, c->dw, c->db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i]) be->free(all[i]);
+    hn_bench_packed_free(&c->pk, be);
+}
+
+static int case_make(conv_case *c, const hn_backend *be, const int *lens, int n, int C, int K,
+                     hn_rng *r) {
+    memset(c, 0, sizeof *c);
+    c->C = C;
+    c->K = K;
+    if (hn_bench_packed_make(&c->pk, be, lens, n)) return -1;
+    conv_inputs in = {0};
+    int rc = -1;
+    if (inputs_make(&in, c, r)) goto done;
+    c->x = upload(be, in.x, n_tc(c) * sizeof(uint16_t));
+    c->dout = upload(be, in.dout, n_tc(c) * sizeof(float));
+    c->w = upload(be, in.w, n_ck(c) * sizeof(float));
+    c->b = upload(be, in.b, (size_t)C * sizeof(float));
+    c->dx = be->alloc(n_tc(c) * sizeof(uint16_t));
+    c->out = be->alloc(n_tc(c) * sizeof(float));
+    c->dw = be->alloc(n_ck(c) * sizeof(float));
+    c->db = be->alloc((size_t)C * sizeof(float));
+    if (!c->x || !c->dout || !c->w || !c->b || !c->dx || !c->out || !c->dw || !c->db) goto done;
+    be->zero(c->dw, n_ck(c) * sizeof(float));
+    be->zero(c->db, (size_t)C * sizeof(float));
+    rc = 0;
+done:
+    inputs_free(&in);
+    return rc;
+}
+
+static hn_conv1d_params params_of(const conv_case *c) {
+    int T = c->pk.s.total;
+    return (hn_conv1d_params){
+        .x = hn_tensor_of(c->x, HN_BF16, T, c->C), .out = hn_tensor_f32(c->out, T, c->C),
+        .w = c->w, .bias = c->b, .seqs = &c->pk.s, .K = c->K,
+        .dout = hn_tensor_f32(c->dout, T, c->C), .dx = hn_tensor_of(c->dx, HN_BF16, T, c->C),
+        .dw = c->dw, .dbias = c->db};
+}
+
+static void conv_fwd(const hn_backend *be, void *arg) {
+    hn_conv1d_params p = params_of(arg);
+    be->ssm->conv1d_forward_t(be, &p);
+}
+
+static void conv_bwd(const hn_backend *be, void *arg) {
+    hn_conv1d_params p = params_of(arg);
+    be->ssm->conv1d_backward_t(be, &p);
+}
+
+/* the formulas of the header */
+static double conv_bytes(const conv_case *c, int backward) {
+    double TC = (double)n_tc(c), T = c->pk.s.total, CK1 = (double)c->C * (c->K + 1);
+    return backward ? TC * 8 + 4 * T + 12 * CK1 : TC * 6 + 4 * T + 4 * CK1;
+}
+
+static void copy_fn(const hn_backend *be, void *arg) {
+    void **buf = arg;
+    be->copy(buf[1], buf[0], (size_t)(uintptr_t)buf[2]);
+}
+
+/* the device's copy rate in bytes/s (read + written), 0 when the buffers do not fit */
+static double copy_rate(const hn_backend *be, int reps) {
+    size_t bytes = (size_t)512 << 20;
+    void *buf[3] = {be->alloc(bytes), be->alloc(bytes), (void *)(uintptr_t)bytes};
+    double rate = 0;
+    if (buf[0] && buf[1]) {
+        be->zero(buf[0], bytes);
+        rate = 2.0 * bytes / (hn_bench_time_ms(copy_fn, be, buf, 2, reps) * 1e-3);
+    }
+    if (buf[0]) be->free(buf[0]);
+    if (buf[1]) be->free(buf[1]);
+    return rate;
+}
+
+static double rel_err_bf16(const void *gpu_dev, const void *cpu, size_t n, const hn_backend *g) {
+    uint16_t *h = malloc(n * sizeof(uint16_t));
+    if (!h) return INFINITY;
+    g->download(h, gpu_dev, n * sizeof(uint16_t));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = hn_bf16_to_f32(h[i]), b = hn_bf16_to_f32(((const uint16_t *)cpu)[i]);
+        num += (a - b) * (a - b);
+        den += b * b;
+    }
+    free(h);
+    if (!(num == num)) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* relative errors of out, dx, dw, dbias against the cpu on packed sequences of unequal
+ * lengths: two long ones (several of the kernels' row tiles, not a multiple of them) and
+ * short ones of length 1 to 3 (sequence starts inside a convolution window) */
+#define N_ERR 4
+static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
+                      double err[N_ERR]) {
+    int L = (int)o->check_len, lens[] = {L, 1, L * 3 / 5 + 1, 2, 3, 1};
+    int n = (int)(sizeof lens / sizeof *lens), C = (int)o->channels, K = (int)o->width;
+    hn_rng rc, rg;
+    hn_rng_seed(&rc, 20261203);
+    hn_rng_seed(&rg, 20261203);
+    conv_case cc, gc;
+    int rc_ = -1;
+    if (case_make(&cc, cpu, lens, n, C, K, &rc) || case_make(&gc, gpu, lens, n, C, K, &rg)) goto done;
+    conv_fwd(cpu, &cc);
+    conv_fwd(gpu, &gc);
+    conv_bwd(cpu, &cc);
+    conv_bwd(gpu, &gc);
+    err[0] = hn_bench_rel_err(gc.out, cc.out, n_tc(&cc), gpu);
+    err[1] = rel_err_bf16(gc.dx, cc.dx, n_tc(&cc), gpu);
+    err[2] = hn_bench_rel_err(gc.dw, cc.dw, n_ck(&cc), gpu);
+    err[3] = hn_bench_rel_err(gc.db, cc.db, (size_t)C, gpu);
+    rc_ = 0;
+done:
+    case_free(&cc, cpu);
+    case_free(&gc, gpu);
+    return rc_;
+}
+
+int hn_bench_conv1d(const op_opts *o) {
+    const hn_backend *gpu = hn_backend_get("cuda"), *cpu = hn_backend_get("cpu");
+    if (!gpu) {
+        fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
+        return 1;
+    }
+    if (o->n_seqs * o->seq_len > 1L << 28 || o->n_seqs * o->seq_len * o->channels > 1L << 33) {
+        fprintf(stderr, "hnet bench: shape too large\n");
+        return 2;
+    }
+    double bw = copy_rate(gpu, 10);
+    printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out/dout float32, on %s\n",
+           o->n_seqs, o->seq_len, o->channels, o->width, hn_cuda_device_name());
+    printf("  measured copy rate %.0f GB/s (read + written)\n", bw / 1e9);
+    double err[N_ERR] = {NAN, NAN, NAN, NAN};
+    if (conv_check(cpu, gpu, o, err)) {
+        fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
+        return 1;
+    }
+    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    if (!lens) return 1;
+    for (int i = 0; i < n; i++) lens[i] = (int)o->seq_len;
+    hn_rng r;
+    hn_rng_seed(&r, 1);
+    conv_case c;
+    if (case_make(&c, gpu, lens, n, (int)o->channels, (int)o->width, &r)) {
+        case_free(&c, gpu);
+        free(lens);
+        fprintf(stderr, "hnet bench: out of memory for the shape\n");
+        return 1;
+    }
+    free(lens);
+    double f = hn_bench_time_ms(conv_fwd, gpu, &c, (int)o->warmup, (int)o->reps);
+    double b = hn_bench_time_ms(conv_bwd, gpu, &c, (int)o->warmup, (int)o->reps);
+    double fb = conv_bytes(&c, 0), bb = conv_bytes(&c, 1);
+    case_free(&c, gpu);
+    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
+    if (dev_err) {
+        fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+        return 1;
+    }
+    printf("| pass | ms | MB moved | GB/s | x floor (copy rate) |\n|---|---|---|---|---|\n");
+    printf("| forward | %.3f | %.1f | %.0f | %.2f |\n", f, fb / 1e6, fb / (f * 1e-3) / 1e9,
+           bw > 0 ? f / (fb / bw * 1e3) : NAN);
+    printf("| backward | %.3f | %.1f | %.0f | %.2f |\n", b, bb / 1e6, bb / (b * 1e-3) / 1e9,
+           bw > 0 ? b / (bb / bw * 1e3) : NAN);
+    printf("errors against the cpu (%ld + %ld + short sequences): out %.2e, dx %.2e, dw %.2e, "
+           "dbias %.2e (limits %.0e float32, %.0e bf16 dx)\n",
+           o->check_len, o->check_len * 3 / 5 + 1, err[0], err[1], err[2], err[3], CONV_TOL_F32,
+           CONV_TOL_BF16);
+    if (!(err[0] <= CONV_TOL_F32 && err[1] <= CONV_TOL_BF16 && err[2] <= CONV_TOL_F32 &&
+          err[3] <= CONV_TOL_F32)) {
+        fprintf(stderr, "hnet bench: conv1d differs from the cpu beyond the limits\n");
+        return 3;
+    }
+    return 0;
+}
+#endif

@@ -1,0 +1,114 @@
+/* The cuda conv1d + SiLU window kernels (runtime/backend/cuda/ssm_conv_win.cuh) run on the
+ * host: the same source with the cuda keywords and view accessors defined here, every
+ * thread of a block a std::thread (a std::barrier for __syncthreads, __shared__ memory a
+ * static shared by them, one block at a time), against a direct convolution in double
+ * over packed sequences. It checks the kernels' indexing (tiles, load batches, window
+ * slots, sequence starts, the dw / dbias reduction) where there is no GPU; the arithmetic
+ * of the device (bf16 loads, expf) is the parity tests' (tests/gpu) to check.
+ * Run by tests/e2e/test_conv_window_emu.sh. */
+#include <algorithm>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+extern "C" {
+#include "backend/tensor.h"
+}
+using std::min;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+struct d3 { unsigned x, y, z; };
+thread_local d3 threadIdx, blockIdx;
+std::barrier<> *bar;
+void __syncthreads() { bar->arrive_and_wait(); }
+struct view { void *p; int bf16, ld; };
+inline float hn_sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+inline float vget(view v, size_t r, int c) { size_t i = r * v.ld + c; return v.bf16 ? hn_bf16_to_f32(((uint16_t *)v.p)[i]) : ((float *)v.p)[i]; }
+inline void vput(view v, size_t r, int c, float x) { size_t i = r * v.ld + c; if (v.bf16) ((uint16_t *)v.p)[i] = hn_bf16_from_f32(x); else ((float *)v.p)[i] = x; }
+template <int N> void loadn(view v, size_t r, int c, float *x) { for (int k = 0; k < N; k++) x[k] = vget(v, r, c + k); }
+template <int N> void storen(view v, size_t r, int c, const float *x) { for (int k = 0; k < N; k++) vput(v, r, c + k, x[k]); }
+template <int N> void gradn(view v, size_t r, int c, const float *x) {
+    for (int k = 0; k < N; k++) { size_t i = r * v.ld + c + k; if (v.bf16) ((uint16_t *)v.p)[i] = hn_bf16_from_f32(x[k]); else ((float *)v.p)[i] += x[k]; }
+}
+#include "backend/cuda/ssm_conv_win.cuh"
+
+template <class F> void launch(unsigned gx, unsigned gy, unsigned bx, unsigned by, F f) {
+    for (unsigned y = 0; y < gy; y++)
+        for (unsigned x = 0; x < gx; x++) {
+            std::barrier<> b(bx * by);
+            bar = &b;
+            std::vector<std::thread> th;
+            for (unsigned ty = 0; ty < by; ty++)
+                for (unsigned tx = 0; tx < bx; tx++)
+                    th.emplace_back([=] { blockIdx = {x, y, 0}; threadIdx = {tx, ty, 0}; f(); });
+            for (auto &t : th) t.join();
+        }
+}
+
+static double rel(const std::vector<double> &ref, const float *got, size_t n) {
+    double a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) { a += (got[i] - ref[i]) * (got[i] - ref[i]); b += ref[i] * ref[i]; }
+    return sqrt(a / (b > 0 ? b : 1));
+}
+
+template <int K, int V> int run(const std::vector<int> &lens, int C) {
+    int T = 0;
+    std::vector<int32_t> pos;
+    for (int L : lens) { for (int t = 0; t < L; t++) pos.push_back(t); T += L; }
+    srand(K * 100 + V + C);
+    auto rnd = [] { return (float)rand() / RAND_MAX * 2 - 1; };
+    std::vector<float> x(T * C), dout(T * C), w(C * K), b(C), out(T * C, 0), dx(T * C, 0), dw(C * K, 0), db(C, 0);
+    for (auto &v : x) v = rnd();
+    for (auto &v : dout) v = rnd();
+    for (auto &v : w) v = rnd();
+    for (auto &v : b) v = rnd();
+    // reference in double
+    std::vector<double> rout(T * C), rg(T * C), rdx(T * C, 0), rdw(C * K, 0), rdb(C, 0);
+    for (int t = 0; t < T; t++) for (int c = 0; c < C; c++) {
+        double p = b[c];
+        for (int k = 0; k < K; k++) { int r = t - (K - 1) + k; if (r >= t - pos[t]) p += (double)w[c * K + k] * x[r * C + c]; }
+        double s = 1 / (1 + exp(-p));
+        rout[t * C + c] = p * s;
+        double g = dout[t * C + c] * s * (1 + p * (1 - s));
+        rg[t * C + c] = g;
+        rdb[c] += g;
+        for (int k = 0; k < K; k++) { int r = t - (K - 1) + k; if (r >= t - pos[t]) { rdw[c * K + k] += g * x[r * C + c]; rdx[r * C + c] += g * w[c * K + k]; } }
+    }
+    int groups = C / V;
+    unsigned gx = (groups + CONV_CG - 1) / CONV_CG, gy = (T + CONV_TILE_ROWS - 1) / CONV_TILE_ROWS;
+    view vo{out.data(), 0, C}, vx{x.data(), 0, C}, vd{dout.data(), 0, C}, vdx{dx.data(), 0, C};
+    launch(gx, gy, CONV_CG, CONV_RS, [&] { k_conv_fwd_win<K, V>(vo, vx, w.data(), b.data(), pos.data(), T, C); });
+    std::vector<float> part((size_t)gy * C * (K + 1), NAN);
+    launch(gx, gy, CONV_CG, CONV_RS, [&] { k_conv_bwd_win<K, V>(vdx, part.data(), vd, vx, w.data(), b.data(), pos.data(), T, C); });
+    int items = C * (K + 1);
+    launch((items + 31) / 32, 1, 32, CONV_SUM_LANES, [&] { k_conv_dw_sum(dw.data(), db.data(), part.data(), gy, C, K); });
+    double e[4] = {rel(rout, out.data(), T * C), rel(rdx, dx.data(), T * C), rel(rdw, dw.data(), C * K), rel(rdb, db.data(), C)};
+    bool ok = e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5 && e[3] < 1e-5;
+    printf("%s K %d V %d C %d T %d seqs %zu: out %.1e dx %.1e dw %.1e db %.1e\n", ok ? "ok  " : "FAIL", K, V, C, T, lens.size(), e[0], e[1], e[2], e[3]);
+    return !ok;
+}
+
+int main() {
+    std::vector<int> many = {1000};
+    for (int i = 1; i <= 301; i++) many.push_back(1 + (i * 7) % 5);
+    many.push_back(300);
+    std::vector<int> one = {1}, b2 = {257}, mixed = {37, 1, 64, 130, 5, 91};
+    int bad = 0;
+    bad += run<4, 4>(many, 132);
+    bad += run<4, 1>(many, 37);
+    bad += run<8, 4>(many, 36);
+    bad += run<8, 1>(mixed, 33);
+    bad += run<1, 4>(many, 8);
+    bad += run<2, 1>(many, 5);
+    bad += run<3, 4>(mixed, 72);
+    bad += run<4, 4>(one, 64);
+    bad += run<4, 4>(b2, 64);
+    bad += run<7, 4>(b2, 40);
+    return bad;
+}
