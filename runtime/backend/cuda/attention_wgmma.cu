@@ -206,23 +206,20 @@ void hn_wgmma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, c
  * (dK, dV over the 64-query tiles that see them), one per 128 queries (dQ over their
  * 64-key tiles). D = rowsum(dO * O) comes from attention_mma.cu. */
 
-/* two 64 x 64 products into a[32] and b[32], committed as two groups; returns when a is
- * ready (b may still be in flight: hn_wgmma_wait<0> before reading it). The exponentials
- * of a then run while the tensor cores compute b. */
+/* two 64 x 64 products into a[32] and b[32], one commit */
 __device__ __forceinline__ void two_scores(float (&a)[32], uint64_t a1, uint64_t a2, float (&b)[32],
                                            uint64_t b1, uint64_t b2) {
     hn_wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < HD / 16; ks++)
         hn_wgmma_m64n64_ss<0>(a, a1 + (uint64_t)(ks * 2), a2 + (uint64_t)(ks * 2), ks > 0);
-    hn_wgmma_commit();
 #pragma unroll
     for (int ks = 0; ks < HD / 16; ks++)
         hn_wgmma_m64n64_ss<0>(b, b1 + (uint64_t)(ks * 2), b2 + (uint64_t)(ks * 2), ks > 0);
     hn_wgmma_commit();
-    hn_wgmma_pin_all(b);
-    hn_wgmma_wait<1>();
+    hn_wgmma_wait<0>();
     hn_wgmma_pin_all(a);
+    hn_wgmma_pin_all(b);
 }
 
 /* acc[32] += A(64 x 64, as four register steps) . B (64 x 64 tile, MN-major) */
@@ -317,22 +314,13 @@ __global__ void __launch_bounds__(NT, 3)
                 float p = hn_ex2(fmaf(st[i], scale_log2, -ls[ci]));
                 if (!full && (lo[ci] > key[r] || key[r] > ib + ci)) p = 0.0f;
                 st[i] = p;
+                dpt[i] = p * (dpt[i] - ds_[ci]); /* dS^T without the softmax scale */
             }
             uint32_t pa[4][4], sa[4][4];
             pack_a(pa, st);
-            hn_wgmma_fence();
-            add_product(dva, pa, gd); /* dV += P^T dO, while dS^T is formed */
-            hn_wgmma_commit();
-            hn_wgmma_pin_all(dva);
-            hn_wgmma_wait<1>(); /* dP^T */
-            hn_wgmma_pin_all(dpt);
-#pragma unroll
-            for (int i = 0; i < 32; i++) {
-                int ci = (i >> 2) * 8 + 2 * c + (i & 1);
-                dpt[i] = st[i] * (dpt[i] - ds_[ci]); /* dS^T without the softmax scale */
-            }
             pack_a(sa, dpt);
             hn_wgmma_fence();
+            add_product(dva, pa, gd); /* dV += P^T dO */
             add_product(dka, sa, qd); /* dK += dS^T Q */
             hn_wgmma_commit();
             hn_wgmma_wait<0>();
@@ -413,12 +401,8 @@ __global__ void __launch_bounds__(NT, 3)
                 int r = (i >> 1) & 1, j = kb + (i >> 2) * 8 + 2 * c + (i & 1);
                 float p = hn_ex2(fmaf(s[i], scale_log2, -L[r]));
                 if (!full && (lo[r] > j || j > row[r])) p = 0.0f;
-                s[i] = p;
+                s[i] = p * (dp[i] - Dr[r]); /* the softmax scale is applied at the end */
             }
-            hn_wgmma_wait<0>(); /* dP */
-            hn_wgmma_pin_all(dp);
-#pragma unroll
-            for (int i = 0; i < 32; i++) s[i] *= dp[i] - Dr[(i >> 1) & 1]; /* scale applied at the end */
             uint32_t sa[4][4];
             pack_a(sa, s);
             hn_wgmma_fence();
