@@ -1,9 +1,14 @@
 /* bench/MEMORY.md on the GPU: a training step of an isotropic "T4" model (head_dim 64:
  * the mma attention kernels, bf16 activations) with the residual after each attention
  * made again (layer ABI 5 output_again) and d_normed over the model's spent dh gives the
- * same loss and the same gradients, to the bit, as with every residual kept and a
- * d_normed of its own (the cpu's twin: tests/unit/test_network_memory.c), and its peak
- * of backend allocations is lower by exactly those float32 [T, d] buffers. */
+ * same loss and the same gradients as with every residual kept and a d_normed of its own,
+ * and its peak of backend allocations is lower by exactly those float32 [T, d] buffers.
+ * The cpu's twin (tests/unit/test_network_memory.c) asks for the same bits; here the
+ * gradients may differ in their last bits (measured on the H200: 5974 bytes of them),
+ * because cuBLAS picks its algorithm per call (the forward's product adds into the
+ * residual, beta = 1; made again it writes it, beta = 0): a relative difference of 1e-5
+ * allows that rounding and still fails a wrong residual by orders of magnitude. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,7 +71,18 @@ static void run_step(int keep_resid, int dy_spare, step *out) {
     assert_string_equal(hn_cuda_last_error(), "");
 }
 
-static void test_made_again_same_bits_less_memory(void **state) {
+/* sqrt(sum (a - b)^2 / sum b^2) */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void test_made_again_same_gradients_less_memory(void **state) {
     (void)state;
     step warm, kept, again, own_dnormed;
     run_step(1, 1, &warm); /* grows the backend's workspace and scratch once */
@@ -79,8 +95,11 @@ static void test_made_again_same_bits_less_memory(void **state) {
     assert_int_equal(kept.peak - again.peak, 4 * row_buffer);
     assert_int_equal(own_dnormed.peak - again.peak, row_buffer);
     assert_true(kept.loss == again.loss && own_dnormed.loss == again.loss);
-    assert_memory_equal(kept.grads, again.grads, again.n * sizeof(float));
-    assert_memory_equal(own_dnormed.grads, again.grads, again.n * sizeof(float));
+    double d_again = rel_diff(again.grads, kept.grads, again.n);
+    double d_own = rel_diff(own_dnormed.grads, kept.grads, again.n);
+    printf("  gradients against every residual kept: made again %.3e, own d_normed %.3e\n", d_again, d_own);
+    assert_true(d_again <= 1e-5);
+    assert_true(d_own <= 1e-5);
     free(warm.grads);
     free(kept.grads);
     free(again.grads);
@@ -88,6 +107,6 @@ static void test_made_again_same_bits_less_memory(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_made_again_same_bits_less_memory)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_made_again_same_gradients_less_memory)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }
