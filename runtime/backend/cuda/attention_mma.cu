@@ -17,14 +17,15 @@
 #include <cuda_bf16.h>
 #include <limits.h>
 
+#include "backend/cuda/attention_rows.cuh"
 #include "backend/cuda/attention_tiled.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mma_bf16.cuh"
 
 #define HD 64
 #define LDS 72 /* bf16 row stride in shared memory: 144 bytes puts ldmatrix rows on distinct banks */
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
+#define LOG2E HN_ATT_LOG2E
+#define LN2 HN_ATT_LN2
 
 typedef __nv_bfloat16 bf16;
 
@@ -54,13 +55,6 @@ __global__ void k_mma_to_bf16(bf16 *dst, const float *a, const float *b, const f
         *(uint4 *)(out + t * D + col) = make_uint4(hn_pack_bf16(x.x, x.y), hn_pack_bf16(x.z, x.w),
                                                    hn_pack_bf16(y.x, y.y), hn_pack_bf16(y.z, y.w));
     }
-}
-
-/* the first key row i sees; rows past the end see nothing */
-__device__ __forceinline__ int lo_of(const int32_t *pos, int i, int T, int window) {
-    if (i >= T) return INT_MAX;
-    int lo = i - pos[i];
-    return window >= 0 ? max(lo, i - window) : lo;
 }
 
 /* s[m][n-tile][4] (MT x 16 rows x 64 keys) = A(MT x 16 x 64) . B^T where B's 64 rows are
@@ -135,10 +129,6 @@ __device__ __forceinline__ void load_a_rows(uint32_t a[4][4], const __nv_bfloat1
 static const size_t FWD_SMEM = (FWD_M * LDS + 4 * TILE) * sizeof(bf16);
 
 /* MT m-tiles (16 rows each) per warp, FWD_M / (16 MT) warps per block */
-__device__ __forceinline__ void store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
-__device__ __forceinline__ void store2(bf16 *p, float a, float b) {
-    *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
-}
 __device__ __forceinline__ float2 load2(const float *p) { return *(const float2 *)p; }
 __device__ __forceinline__ float2 load2(const bf16 *p) {
     return __bfloat1622float2(*(const __nv_bfloat162 *)p);
@@ -160,15 +150,15 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             row[mt][r] = w0 + 16 * mt + g + 8 * r;
-            lo[mt][r] = lo_of(pos, row[mt][r], T, window);
+            lo[mt][r] = hn_att_lo(pos, row[mt][r], T, window);
         }
     /* the warp's rows see keys [w_lo, w_last]; every key of a tile inside
      * [w_lo_max, w0] is seen by all of them (no mask needed) */
-    int w_last = min(w0 + WR - 1, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
-    int w_lo_max = lo_of(pos, w_last, T, window);
+    int w_last = min(w0 + WR - 1, T - 1), w_lo = hn_att_lo(pos, min(w0, T - 1), T, window);
+    int w_lo_max = hn_att_lo(pos, w_last, T, window);
     bool w_full_rows = w0 + WR - 1 < T, w_live = w0 < T;
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
-    int last = min(r0 + FWD_M, T) - 1, first = lo_of(pos, r0, T, window);
+    int last = min(r0 + FWD_M, T) - 1, first = hn_att_lo(pos, r0, T, window);
     stage<FWD_M, NT>(Qs, q + (size_t)h * HD, ld, r0, T);
     stage<FWD_N, NT>(KV, kh, ld, first, T);
     stage<FWD_N, NT>(KV + TILE, vh, ld, first, T);
@@ -268,7 +258,7 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
             TO *dst = out + (size_t)t * W + (size_t)h * HD + 2 * c;
 #pragma unroll
             for (int n = 0; n < 8; n++)
-                store2(dst + n * 8, o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
+                hn_att_store2(dst + n * 8, o[mt][n][2 * r] * inv, o[mt][n][2 * r + 1] * inv);
             if (c == 0) lse[(size_t)t * heads + h] = (m[mt][r] * scale_log2 + log2f(lr)) * LN2;
         }
 }
@@ -315,21 +305,14 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dkv(float *dk, float *dv, int 
     const bf16 *qh = q + (size_t)h * HD, *gh = dout + (size_t)h * HD;
     /* queries that can see this block's keys: up to the end of the last key's sequence,
      * at most `window` past the last key */
-    int lastc = min(c0 + BWD_M, T) - 1, a = 0, b = n_seqs - 1;
-    while (a < b) {
-        int mid = (a + b + 1) / 2;
-        if (offsets[mid] <= lastc) a = mid;
-        else b = mid - 1;
-    }
-    int qlast = offsets[a + 1] - 1;
-    if (window >= 0) qlast = min(qlast, lastc + window);
+    int qlast = hn_att_last_query(offsets, n_seqs, min(c0 + BWD_M, T) - 1, window);
     /* K and V rows (as A operands) through buffer 1; the first query tile into buffer 0 */
     auto stage_queries = [&](int bi, int ib) {
         stage<BWD_M, BWD_T>(QG[bi][0], qh, ldq, ib, T);
         stage<BWD_M, BWD_T>(QG[bi][1], gh, W, ib, T);
         if (threadIdx.x < BWD_M) {
             int i = ib + threadIdx.x;
-            Lo[bi][threadIdx.x] = lo_of(pos, i, T, window);
+            Lo[bi][threadIdx.x] = hn_att_lo(pos, i, T, window);
             Ls[bi][threadIdx.x] = i < T ? lse[(size_t)i * heads + h] * LOG2E : 0.0f;
             Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
         }
@@ -411,17 +394,17 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
     int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16, W = heads * HD;
     int row[2] = {w0 + g, w0 + g + 8};
-    int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
+    int lo[2] = {hn_att_lo(pos, row[0], T, window), hn_att_lo(pos, row[1], T, window)};
     float L[2], Dr[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         L[r] = row[r] < T ? lse[(size_t)row[r] * heads + h] * LOG2E : 0.0f;
         Dr[r] = row[r] < T ? D[(size_t)row[r] * heads + h] : 0.0f;
     }
-    int w_last = min(w0 + 15, T - 1), w_lo = lo_of(pos, min(w0, T - 1), T, window);
-    int w_lo_max = lo_of(pos, w_last, T, window);
+    int w_last = min(w0 + 15, T - 1), w_lo = hn_att_lo(pos, min(w0, T - 1), T, window);
+    int w_lo_max = hn_att_lo(pos, w_last, T, window);
     bool w_full = w0 + 15 < T;
-    int last = min(r0 + BWD_M, T) - 1, first = lo_of(pos, r0, T, window);
+    int last = min(r0 + BWD_M, T) - 1, first = hn_att_lo(pos, r0, T, window);
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
     stage<BWD_M, BWD_T>(KV[1][0], q + (size_t)h * HD, ldq, r0, T);
     stage<BWD_M, BWD_T>(KV[1][1], dout + (size_t)h * HD, W, r0, T);

@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <limits.h>
 
+#include "backend/cuda/attention_rows.cuh"
 #include "backend/cuda/attention_tiled.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/wgmma.cuh"
@@ -21,21 +22,11 @@
 #define BM 64  /* rows a block owns (queries; keys in the dK/dV kernel) */
 #define NT 128 /* threads: one warpgroup */
 #define BN 64  /* rows of a streamed tile */
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
+#define LOG2E HN_ATT_LOG2E
+#define LN2 HN_ATT_LN2
 
 typedef __nv_bfloat16 bf16;
 
-__device__ __forceinline__ int lo_of(const int32_t *pos, int i, int T, int window) {
-    if (i >= T) return INT_MAX;
-    int lo = i - pos[i];
-    return window >= 0 ? max(lo, i - window) : lo;
-}
-
-__device__ __forceinline__ void store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
-__device__ __forceinline__ void store2(bf16 *p, float a, float b) {
-    *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
-}
 
 __device__ __forceinline__ void scores(float (&s)[BN / 2], uint64_t q, uint64_t k) {
     hn_wgmma_fence();
@@ -66,15 +57,15 @@ __global__ void __launch_bounds__(NT, 4)
     int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, wg0 = r0 + wg * 64, w0 = wg0 + warp * 16;
     int row[2] = {w0 + g, w0 + g + 8};
-    int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
+    int lo[2] = {hn_att_lo(pos, row[0], T, window), hn_att_lo(pos, row[1], T, window)};
     /* the warpgroup's rows see keys [g_lo, g_last] (products are per warpgroup); a warp's
      * tile needs no mask inside [w_lo_max, w0] */
-    int g_last = min(wg0 + 63, T - 1), g_lo = lo_of(pos, min(wg0, T - 1), T, window);
+    int g_last = min(wg0 + 63, T - 1), g_lo = hn_att_lo(pos, min(wg0, T - 1), T, window);
     bool g_live = wg0 < T;
-    int w_lo_max = lo_of(pos, min(w0 + 15, T - 1), T, window);
+    int w_lo_max = hn_att_lo(pos, min(w0 + 15, T - 1), T, window);
     bool w_full_rows = w0 + 15 < T;
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
-    int last = min(r0 + BM, T) - 1, first = lo_of(pos, r0, T, window);
+    int last = min(r0 + BM, T) - 1, first = hn_att_lo(pos, r0, T, window);
     hn_stage_sw128<BM, NT>(Qs, q + (size_t)h * HD, ld, r0, T);
     hn_stage_sw128<BN, NT>(KV, kh, ld, first, T);
     hn_stage_sw128<BN, NT>(KV + TILE, vh, ld, first, T);
@@ -163,7 +154,7 @@ __global__ void __launch_bounds__(NT, 4)
         float inv = 1.0f / lr;
         TO *dst = out + (size_t)t * W + (size_t)h * HD + 2 * c;
 #pragma unroll
-        for (int j = 0; j < 8; j++) store2(dst + j * 8, o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+        for (int j = 0; j < 8; j++) hn_att_store2(dst + j * 8, o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
         if (c == 0) lse[(size_t)t * heads + h] = (m[r] * scale_log2 + log2f(lr)) * LN2;
     }
 }
@@ -266,20 +257,13 @@ __global__ void __launch_bounds__(NT, 3)
     const bf16 *qh = q + (size_t)h * HD, *gh = dout + (size_t)h * HD;
     /* queries that can see this block's keys: up to the end of the last key's sequence,
      * at most `window` past the last key */
-    int lastc = min(c0 + BM, T) - 1, a = 0, b = n_seqs - 1;
-    while (a < b) {
-        int mid = (a + b + 1) / 2;
-        if (offsets[mid] <= lastc) a = mid;
-        else b = mid - 1;
-    }
-    int qlast = offsets[a + 1] - 1;
-    if (window >= 0) qlast = min(qlast, lastc + window);
+    int qlast = hn_att_last_query(offsets, n_seqs, min(c0 + BM, T) - 1, window);
     auto stage_queries = [&](int bi, int ib) {
         hn_stage_sw128<BN, NT>(QG + bi * 2 * TILE, qh, ldq, ib, T);
         hn_stage_sw128<BN, NT>(QG + bi * 2 * TILE + TILE, gh, W, ib, T);
         if (threadIdx.x < BN) {
             int i = ib + threadIdx.x;
-            Lo[bi][threadIdx.x] = lo_of(pos, i, T, window);
+            Lo[bi][threadIdx.x] = hn_att_lo(pos, i, T, window);
             Ls[bi][threadIdx.x] = i < T ? lse[(size_t)i * heads + h] * LOG2E : 0.0f;
             Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
         }
@@ -358,18 +342,18 @@ __global__ void __launch_bounds__(NT, 3)
     int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, wq0 = r0 + wg * 64, w0 = wq0 + warp * 16, W = heads * HD;
     int row[2] = {w0 + g, w0 + g + 8};
-    int lo[2] = {lo_of(pos, row[0], T, window), lo_of(pos, row[1], T, window)};
+    int lo[2] = {hn_att_lo(pos, row[0], T, window), hn_att_lo(pos, row[1], T, window)};
     float L[2], Dr[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         L[r] = row[r] < T ? lse[(size_t)row[r] * heads + h] * LOG2E : 0.0f;
         Dr[r] = row[r] < T ? D[(size_t)row[r] * heads + h] : 0.0f;
     }
-    int g_last = min(wq0 + 63, T - 1), g_lo = lo_of(pos, min(wq0, T - 1), T, window);
+    int g_last = min(wq0 + 63, T - 1), g_lo = hn_att_lo(pos, min(wq0, T - 1), T, window);
     bool g_live = wq0 < T;
-    int w_lo_max = lo_of(pos, min(w0 + 15, T - 1), T, window);
+    int w_lo_max = hn_att_lo(pos, min(w0 + 15, T - 1), T, window);
     bool w_full_rows = w0 + 15 < T;
-    int last = min(r0 + BM, T) - 1, first = lo_of(pos, r0, T, window);
+    int last = min(r0 + BM, T) - 1, first = hn_att_lo(pos, r0, T, window);
     const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
     hn_stage_sw128<BM, NT>(Qown, q + (size_t)h * HD, ldq, r0, T);
     hn_stage_sw128<BM, NT>(Gown, dout + (size_t)h * HD, W, r0, T);

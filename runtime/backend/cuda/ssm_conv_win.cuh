@@ -6,6 +6,18 @@
 #ifndef HN_CUDA_SSM_CONV_WIN_CUH
 #define HN_CUDA_SSM_CONV_WIN_CUH
 
+/* channels c..c+V-1: their K taps (w is [C][K]) and bias, into registers */
+template <int K, int V>
+__device__ __forceinline__ void load_taps(float (&wc)[K][V], float (&b)[V], const float *w,
+                                          const float *bias, int c) {
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        b[v] = bias[c + v];
+#pragma unroll
+        for (int k = 0; k < K; k++) wc[k][v] = w[(size_t)(c + v) * K + k];
+    }
+}
+
 /* ---- the same convolution as sliding windows over tiles: a block of CONV_CG x CONV_RS
  * threads covers CONV_CG * V channels x CONV_RS * CONV_ROWS rows; each thread walks its
  * strip of CONV_ROWS rows for V consecutive channels keeping the last K inputs (and,
@@ -36,12 +48,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, 2) k_conv_fwd_win(view out, 
     if (c >= C || r0 >= T) return;
     int r1 = min(T, r0 + CONV_ROWS);
     float wc[K][V], b[V], win[K - 1 + U][V]; /* win[j]: row t - (K-1) + j */
-#pragma unroll
-    for (int v = 0; v < V; v++) {
-        b[v] = bias[c + v];
-#pragma unroll
-        for (int k = 0; k < K; k++) wc[k][v] = w[(size_t)(c + v) * K + k];
-    }
+    load_taps<K, V>(wc, b, w, bias, c);
 #pragma unroll
     for (int j = 0; j < K - 1; j++) {
         int r = r0 - (K - 1) + j;
@@ -107,12 +114,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1) k_conv_bwd_w
         float wc[K][V], b[V];
         float xw[W][V], gw[W][V]; /* slot j: row t - (K-1) + j */
         int pw[W];                /* that row's position in its sequence */
-#pragma unroll
-        for (int v = 0; v < V; v++) {
-            b[v] = bias[c + v];
-#pragma unroll
-            for (int k = 0; k < K; k++) wc[k][v] = w[(size_t)(c + v) * K + k];
-        }
+        load_taps<K, V>(wc, b, w, bias, c);
 #pragma unroll
         for (int j = 0; j < K - 1; j++) {
             int r = r0 - (K - 1) + j;

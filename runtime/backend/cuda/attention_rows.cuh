@@ -1,0 +1,43 @@
+/* Which keys a query sees, and the row stores, shared by the head_dim-64 attention
+ * kernels on mma.sync (attention_mma.cu) and on warpgroup products (attention_wgmma.cu).
+ *
+ * Visibility of key j to query i (packed sequences, causal, sliding window):
+ *   lo(i) <= j <= i,  lo(i) = max(start of i's sequence, i - window)   (window < 0: global)
+ * lo is non-decreasing in i, so a block of rows needs keys [lo(first row), last row]. */
+#ifndef HN_ATTENTION_ROWS_CUH
+#define HN_ATTENTION_ROWS_CUH
+
+#include <cuda_bf16.h>
+#include <limits.h>
+#include <stdint.h>
+
+#define HN_ATT_LOG2E 1.4426950408889634f
+#define HN_ATT_LN2 0.6931471805599453f
+
+/* the first key row i sees; rows past the end see nothing */
+__device__ __forceinline__ int hn_att_lo(const int32_t *pos, int i, int T, int window) {
+    if (i >= T) return INT_MAX;
+    int lo = i - pos[i];
+    return window >= 0 ? max(lo, i - window) : lo;
+}
+
+/* the last query that can see key `last_key`: the end of its sequence (offsets[0..n]),
+ * at most `window` past it */
+__device__ __forceinline__ int hn_att_last_query(const int32_t *offsets, int n_seqs, int last_key,
+                                                 int window) {
+    int a = 0, b = n_seqs - 1;
+    while (a < b) {
+        int mid = (a + b + 1) / 2;
+        if (offsets[mid] <= last_key) a = mid;
+        else b = mid - 1;
+    }
+    int q = offsets[a + 1] - 1;
+    return window >= 0 ? min(q, last_key + window) : q;
+}
+
+__device__ __forceinline__ void hn_att_store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
+__device__ __forceinline__ void hn_att_store2(__nv_bfloat16 *p, float a, float b) {
+    *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
+}
+
+#endif
