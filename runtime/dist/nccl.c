@@ -429,32 +429,32 @@ static int sums_stream_ready(nccl_dist *m) {
     return 1;
 }
 
-/* The queued buckets as one group on the sums' stream, after an event recorded now on the
- * instance's stream (every gradient they hold was enqueued before it). Only a settled
- * communicator takes a call: busy, it returns at once (wait = 0) or waits (wait = 1). */
+/* The queued buckets in order, one call each, on the sums' stream after an event recorded
+ * now on the instance's stream (every gradient they hold was enqueued before it). Only a
+ * settled communicator takes a call: busy, it returns with the rest still queued (wait =
+ * 0) or waits (wait = 1). One call a bucket, never a group: how many buckets would share
+ * a group depends on each rank's timing, and ranks must issue the same calls. */
 static int issue_queued(hn_dist *d, int wait, hn_error *err) {
     nccl_dist *m = impl(d);
-    if (!m->n_queued) return HN_OK;
-    if (m->broken) return wait_until(d, settled, SUMS_WHAT, err); /* says why */
-    ncclResult_t r = ncclSuccess;
-    int s = settled(d, &r);
-    if (s < 0) return nccl_fail(d, r, SUMS_WHAT, err);
-    if (s == 0) {
-        if (!wait) return HN_OK;
-        if (wait_until(d, settled, SUMS_WHAT, err)) return HN_ERR;
+    while (m->n_queued) {
+        if (m->broken) return wait_until(d, settled, SUMS_WHAT, err); /* says why */
+        ncclResult_t r = ncclSuccess;
+        int s = settled(d, &r);
+        if (s < 0) return nccl_fail(d, r, SUMS_WHAT, err);
+        if (s == 0) {
+            if (!wait) return HN_OK;
+            if (wait_until(d, settled, SUMS_WHAT, err)) return HN_ERR;
+        }
+        if (!sums_stream_ready(m) || cudaEventRecord(m->grads_written, m->stream) != cudaSuccess ||
+            cudaStreamWaitEvent(m->sums_stream, m->grads_written, 0) != cudaSuccess)
+            return nccl_fail(d, ncclUnhandledCudaError, SUMS_WHAT, err);
+        struct queued_sum q = m->queued[0];
+        memmove(m->queued, m->queued + 1, (size_t)(m->n_queued - 1) * sizeof *m->queued);
+        m->n_queued--;
+        r = lib.AllReduce(q.buf, q.buf, q.n, ncclFloat32, ncclSum, m->comm, m->sums_stream);
+        m->sums_issued = 1;
+        if (r != ncclSuccess && r != ncclInProgress) return nccl_fail(d, r, SUMS_WHAT, err);
     }
-    if (!sums_stream_ready(m) || cudaEventRecord(m->grads_written, m->stream) != cudaSuccess ||
-        cudaStreamWaitEvent(m->sums_stream, m->grads_written, 0) != cudaSuccess)
-        return nccl_fail(d, ncclUnhandledCudaError, SUMS_WHAT, err);
-    r = lib.GroupStart();
-    for (int i = 0; i < m->n_queued && r == ncclSuccess; i++)
-        r = lib.AllReduce(m->queued[i].buf, m->queued[i].buf, m->queued[i].n, ncclFloat32, ncclSum,
-                          m->comm, m->sums_stream);
-    ncclResult_t g = lib.GroupEnd();
-    m->n_queued = 0;
-    m->sums_issued = 1;
-    if (r == ncclSuccess) r = g;
-    if (r != ncclSuccess && r != ncclInProgress) return nccl_fail(d, r, SUMS_WHAT, err);
     return HN_OK;
 }
 

@@ -24,6 +24,7 @@ int fake_nccl_id_byte; /* the first byte of the id the communicator was made fro
 /* calls a non-blocking communicator refuses: a group's first collective while it is still
  * busy with the last (NCCL asks the caller to wait for ncclSuccess first) */
 int fake_nccl_busy_calls;
+int fake_nccl_groups; /* ncclGroupStart calls */
 /* the all-reduces in order, one letter each: f float32, d float64, i int64 */
 char fake_nccl_log[256];
 static int group_checked;
@@ -164,6 +165,7 @@ ncclResult_t ncclRecv(void *buf, size_t n, ncclDataType_t t, int peer, ncclComm_
 }
 
 ncclResult_t ncclGroupStart(void) {
+    fake_nccl_groups++;
     group_checked = 0;
     return ncclSuccess;
 }
