@@ -96,7 +96,9 @@ hn_tensor hn_network_output(const hn_network *net, const float *y, int T);
 hn_tensor hn_network_input_grad(const hn_network *net, const float *dx, int T);
 /* dx += d/dx of the last forward applied to dy; parameter gradients accumulate. dx NULL:
  * the gradient is left in the network, read with hn_network_input_grad_f32 (until its
- * next backward), instead of added into a buffer of the owner's. */
+ * next forward or backward: a forward that makes residuals again writes there), instead
+ * of added into a buffer of the owner's. With net->dy_spare the backward also uses dy's
+ * memory as its scratch once it has read it: the caller's dy is spent afterwards. */
 int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *seqs,
                         const float *dy, float *dx, hn_error *err);
 /* [T, d] float32: the input gradient of the last backward (its d_resid) */

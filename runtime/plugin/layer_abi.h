@@ -28,7 +28,9 @@
  * optional tail hooks (aux_loss .. active_param_count) were added;
  * 3: plugin API v2 -- config through hn_config accessors, core through the host API;
  * 4: the typed hooks forward_t and backward_t appended, and hn_layer_ctx.inference (a
- *    version-3 plugin never reads the field and runs its normal forward, still right) */
+ *    version-3 plugin never reads the field and runs its normal forward, still right);
+ * 5: the optional output_again appended (the network rebuilds a residual instead of
+ *    keeping it; a version-4 plugin has none and its residuals stay kept) */
 #define HN_LAYER_ABI_VERSION 5u
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;

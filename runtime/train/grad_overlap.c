@@ -98,6 +98,13 @@ int hn_grad_overlap_end(hn_grad_overlap *o, hn_error *err) {
 }
 
 void hn_grad_overlap_close(hn_grad_overlap *o) {
+    /* a step that failed between its first bucket and hn_grad_overlap_end (the backward,
+     * the agreement) left sums in flight on the gradients about to be freed: they finish
+     * first; their errors are the failure's consequence, already reported */
+    if (o->on && o->d) {
+        hn_error ignored;
+        hn_dist_wait_sums(o->d, &ignored);
+    }
     if (o->on && o->m && o->m->params.grads_done == grads_done) {
         o->m->params.grads_done = NULL;
         o->m->params.grads_ctx = NULL;

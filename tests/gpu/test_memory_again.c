@@ -3,11 +3,11 @@
  * made again (layer ABI 5 output_again) and d_normed over the model's spent dh gives the
  * same loss and the same gradients as with every residual kept and a d_normed of its own,
  * and its peak of backend allocations is lower by exactly those float32 [T, d] buffers.
- * The cpu's twin (tests/unit/test_network_memory.c) asks for the same bits; here the
- * gradients may differ in their last bits (measured on the H200: 5974 bytes of them),
- * because cuBLAS picks its algorithm per call (the forward's product adds into the
- * residual, beta = 1; made again it writes it, beta = 0): a relative difference of 1e-5
- * allows that rounding and still fails a wrong residual by orders of magnitude. */
+ * The cpu's twin (tests/unit/test_network_memory.c) asks for the same bits. Here two runs
+ * of the same step already differ in their last bits (float atomics in some kernels; the
+ * H200 showed 5974 bytes of the gradients differing), so the made-again step may differ
+ * from the kept one by no more than 10 x what the kept step differs from itself (and not
+ * at all where the kept step repeats to the bit). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,9 +84,10 @@ static double rel_diff(const float *a, const float *b, size_t n) {
 
 static void test_made_again_same_gradients_less_memory(void **state) {
     (void)state;
-    step warm, kept, again, own_dnormed;
+    step warm, kept, kept2, again, own_dnormed;
     run_step(1, 1, &warm); /* grows the backend's workspace and scratch once */
     run_step(1, 1, &kept);
+    run_step(1, 1, &kept2);
     run_step(0, 1, &again);
     run_step(0, 0, &own_dnormed);
     size_t row_buffer = (size_t)T * D * sizeof(float);
@@ -95,13 +96,16 @@ static void test_made_again_same_gradients_less_memory(void **state) {
     assert_int_equal(kept.peak - again.peak, 4 * row_buffer);
     assert_int_equal(own_dnormed.peak - again.peak, row_buffer);
     assert_true(kept.loss == again.loss && own_dnormed.loss == again.loss);
+    double noise = rel_diff(kept2.grads, kept.grads, again.n);
     double d_again = rel_diff(again.grads, kept.grads, again.n);
     double d_own = rel_diff(own_dnormed.grads, kept.grads, again.n);
-    printf("  gradients against every residual kept: made again %.3e, own d_normed %.3e\n", d_again, d_own);
-    assert_true(d_again <= 1e-5);
-    assert_true(d_own <= 1e-5);
+    printf("  gradients against every residual kept: made again %.3e, own d_normed %.3e; the "
+           "kept step against itself %.3e\n", d_again, d_own, noise);
+    assert_true(d_again <= 10 * noise);
+    assert_true(d_own <= 10 * noise);
     free(warm.grads);
     free(kept.grads);
+    free(kept2.grads);
     free(again.grads);
     free(own_dnormed.grads);
 }

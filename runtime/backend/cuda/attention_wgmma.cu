@@ -54,8 +54,8 @@ __global__ void __launch_bounds__(NT, 4)
     bf16 *KV = (bf16 *)(sm + BM * 128); /* [buffer][K, V] tiles of BN rows */
     constexpr int TILE = BN * 64;       /* bf16 elements of one tile */
     int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * BM;
-    int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    int g = lane >> 2, c = lane & 3, wg0 = r0 + wg * 64, w0 = wg0 + warp * 16;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = lane >> 2, c = lane & 3, wg0 = r0, w0 = wg0 + warp * 16; /* wg0: the warpgroup's first row */
     int row[2] = {w0 + g, w0 + g + 8};
     int lo[2] = {hn_att_lo(pos, row[0], T, window), hn_att_lo(pos, row[1], T, window)};
     /* the warpgroup's rows see keys [g_lo, g_last] (products are per warpgroup); a warp's
@@ -70,7 +70,7 @@ __global__ void __launch_bounds__(NT, 4)
     hn_stage_sw128<BN, NT>(KV, kh, ld, first, T);
     hn_stage_sw128<BN, NT>(KV + TILE, vh, ld, first, T);
     hn_cp_async_commit();
-    uint64_t qdesc = hn_wgmma_desc(Qs, wg * 64 * 128);
+    uint64_t qdesc = hn_wgmma_desc(Qs, 0);
     float o[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int i = 0; i < 32; i++) o[i] = 0.0f;
@@ -127,6 +127,12 @@ __global__ void __launch_bounds__(NT, 4)
             }
 #pragma unroll
             for (int i = 0; i < 32; i++) o[i] *= corr[(i >> 1) & 1];
+            /* the rescaled accumulators and P written before the fence, not moved past it */
+            hn_wgmma_pin_all(o);
+#pragma unroll
+            for (int kk = 0; kk < NJ / 2; kk++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) hn_wgmma_pin(a[kk][e]);
             hn_wgmma_fence();
             uint64_t vdesc = hn_wgmma_desc(Vs, 0);
 #pragma unroll
@@ -160,16 +166,40 @@ __global__ void __launch_bounds__(NT, 4)
 }
 
 /* ------------------------------------------------------------------ entry points */
+/* 1 where this build's code for the device has the warpgroup products (an sm_90a build:
+ * a plain sm_90 or compute_90 one compiles them to traps) */
+__global__ void k_wgmma_probe(int *ok) {
+#ifdef HN_WGMMA_OK
+    *ok = 1;
+#else
+    *ok = 0;
+#endif
+}
+
+#define HN_WGMMA_DEVICES 64
 int hn_wgmma_available(void) {
-    static int ok = -1; /* the sm_90a code runs on compute capability 9.0 only */
-    if (ok < 0) {
-        int dev = 0, major = 0, minor = 0;
-        ok = cudaGetDevice(&dev) == cudaSuccess &&
-             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-             cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
-             major == 9 && minor == 0;
+    static signed char known[HN_WGMMA_DEVICES]; /* per device: 0 not yet asked, 1 yes, 2 no */
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= HN_WGMMA_DEVICES) return 0;
+    if (!known[dev]) {
+        int yes = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+            major == 9 && minor == 0) {
+            /* once per device and process, before any step: a launch and a wait */
+            int *flag = NULL;
+            if (cudaMalloc(&flag, sizeof *flag) == cudaSuccess) {
+                k_wgmma_probe<<<1, 1, 0, HN_STREAM>>>(flag);
+                if (cudaMemcpyAsync(&yes, flag, sizeof yes, cudaMemcpyDeviceToHost, HN_STREAM) != cudaSuccess ||
+                    cudaStreamSynchronize(HN_STREAM) != cudaSuccess)
+                    yes = 0;
+                cudaFree(flag);
+            }
+            cudaGetLastError(); /* a failed probe means no: nothing sticky */
+        }
+        known[dev] = yes ? 1 : 2;
     }
-    return ok;
+    return known[dev] == 1;
 }
 
 template <typename TO>
@@ -193,8 +223,8 @@ void hn_wgmma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, c
 }
 
 /* ------------------------------------------------------------------ backward
- * attention_mma.cu's deterministic split on warpgroup products: one kernel per 128 keys
- * (dK, dV over the 64-query tiles that see them), one per 128 queries (dQ over their
+ * attention_mma.cu's deterministic split on warpgroup products: one kernel per 64 keys
+ * (dK, dV over the 64-query tiles that see them), one per 64 queries (dQ over their
  * 64-key tiles). D = rowsum(dO * O) comes from attention_mma.cu. */
 
 /* two 64 x 64 products into a[32] and b[32], one commit */
@@ -237,7 +267,7 @@ __device__ __forceinline__ void pin_a(uint32_t (&a)[4][4]) {
 /* K, V (or Q, dO) of the block's rows, then 2 x 2 streamed tiles */
 static const size_t BWD_SMEM = 1024 + 2 * (size_t)BM * 128 + 4 * (size_t)BN * 128;
 
-/* 166 and 153 registers: three blocks an SM */
+/* 166 registers: three blocks an SM */
 __global__ void __launch_bounds__(NT, 3)
     k_wgmma_dkv(float *dk, float *dv, int ld_grad, int ldq, const float *D, const bf16 *dout,
                 const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
@@ -251,8 +281,8 @@ __global__ void __launch_bounds__(NT, 3)
     __shared__ int Lo[2][BN];
     __shared__ float Ls[2][BN], Ds[2][BN];
     int h = blockIdx.y, c0 = blockIdx.x * BM;
-    int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    int g = lane >> 2, c = lane & 3, k0 = c0 + wg * 64, w0 = k0 + warp * 16, W = heads * HD;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = lane >> 2, c = lane & 3, k0 = c0, w0 = k0 + warp * 16, W = heads * HD;
     int key[2] = {w0 + g, w0 + g + 8};
     const bf16 *qh = q + (size_t)h * HD, *gh = dout + (size_t)h * HD;
     /* queries that can see this block's keys: up to the end of the last key's sequence,
@@ -272,7 +302,7 @@ __global__ void __launch_bounds__(NT, 3)
     hn_stage_sw128<BM, NT>(Vown, v + (size_t)h * HD, ldq, c0, T);
     stage_queries(0, c0);
     hn_cp_async_commit();
-    uint64_t kdesc = hn_wgmma_desc(Kown, wg * 64 * 128), vdesc = hn_wgmma_desc(Vown, wg * 64 * 128);
+    uint64_t kdesc = hn_wgmma_desc(Kown, 0), vdesc = hn_wgmma_desc(Vown, 0);
     float dka[32], dva[32];
 #pragma unroll
     for (int i = 0; i < 32; i++) dka[i] = dva[i] = 0.0f;
@@ -303,6 +333,8 @@ __global__ void __launch_bounds__(NT, 3)
             uint32_t pa[4][4], sa[4][4];
             pack_a(pa, st);
             pack_a(sa, dpt);
+            pin_a(pa); /* written before the fence, not moved past it */
+            pin_a(sa);
             hn_wgmma_fence();
             add_product(dva, pa, gd); /* dV += P^T dO */
             add_product(dka, sa, qd); /* dK += dS^T Q */
@@ -329,7 +361,7 @@ __global__ void __launch_bounds__(NT, 3)
     }
 }
 
-__global__ void __launch_bounds__(NT, 3)
+__global__ void __launch_bounds__(NT, 4) /* 128 registers, no spills: four blocks an SM */
     k_wgmma_dq(float *dq, int ld_grad, int ldq, const float *D, const bf16 *dout, const bf16 *q,
                const bf16 *k, const bf16 *v, const float *lse, const int32_t *pos, int T,
                int heads, int window, float scale, float scale_log2) {
@@ -339,8 +371,8 @@ __global__ void __launch_bounds__(NT, 3)
     bf16 *Qown = (bf16 *)sm, *Gown = Qown + BM * 64;
     bf16 *KV = Gown + BM * 64; /* [buffer][K, V] tiles of BN rows */
     int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * BM;
-    int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    int g = lane >> 2, c = lane & 3, wq0 = r0 + wg * 64, w0 = wq0 + warp * 16, W = heads * HD;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int g = lane >> 2, c = lane & 3, wq0 = r0, w0 = wq0 + warp * 16, W = heads * HD;
     int row[2] = {w0 + g, w0 + g + 8};
     int lo[2] = {hn_att_lo(pos, row[0], T, window), hn_att_lo(pos, row[1], T, window)};
     float L[2], Dr[2];
@@ -360,7 +392,7 @@ __global__ void __launch_bounds__(NT, 3)
     hn_stage_sw128<BN, NT>(KV, kh, ldq, first, T);
     hn_stage_sw128<BN, NT>(KV + TILE, vh, ldq, first, T);
     hn_cp_async_commit();
-    uint64_t qdesc = hn_wgmma_desc(Qown, wg * 64 * 128), gdesc = hn_wgmma_desc(Gown, wg * 64 * 128);
+    uint64_t qdesc = hn_wgmma_desc(Qown, 0), gdesc = hn_wgmma_desc(Gown, 0);
     float acc[32];
 #pragma unroll
     for (int i = 0; i < 32; i++) acc[i] = 0.0f;
@@ -389,6 +421,7 @@ __global__ void __launch_bounds__(NT, 3)
             }
             uint32_t sa[4][4];
             pack_a(sa, s);
+            pin_a(sa); /* written before the fence, not moved past it */
             hn_wgmma_fence();
             add_product(acc, sa, kd); /* dQ += dS K */
             hn_wgmma_commit();

@@ -85,8 +85,10 @@ void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode);
 hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
 
 /* Attention kernels: AUTO (default) = bf16 tensor cores for head_dim 64 (bf16 q, k, v,
- * P and dS; fp32 statistics and accumulation) with register-resident scores
- * (attention_mma.cu), fp32 CUDA-core tiles otherwise; WMMA = the first tensor-core
+ * P and dS; fp32 statistics and accumulation) with register-resident scores: Hopper's
+ * warpgroup products on compute capability 9.0 (attention_wgmma.cu; WGMMA asks for them),
+ * mma.sync elsewhere (attention_mma.cu; MMA asks for them everywhere); fp32 CUDA-core
+ * tiles for other head widths; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
  * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma. */
