@@ -310,12 +310,8 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dkv(float *dk, float *dv, int 
     auto stage_queries = [&](int bi, int ib) {
         stage<BWD_M, BWD_T>(QG[bi][0], qh, ldq, ib, T);
         stage<BWD_M, BWD_T>(QG[bi][1], gh, W, ib, T);
-        if (threadIdx.x < BWD_M) {
-            int i = ib + threadIdx.x;
-            Lo[bi][threadIdx.x] = hn_att_lo(pos, i, T, window);
-            Ls[bi][threadIdx.x] = i < T ? lse[(size_t)i * heads + h] * LOG2E : 0.0f;
-            Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
-        }
+        if (threadIdx.x < BWD_M)
+            hn_att_query_row(Lo[bi], Ls[bi], Ds[bi], ib, pos, lse, D, T, heads, h, window);
     };
     stage<BWD_M, BWD_T>(Kown, k + (size_t)h * HD, ldq, c0, T);
     stage<BWD_M, BWD_T>(Vown, v + (size_t)h * HD, ldq, c0, T);

@@ -35,6 +35,18 @@ __device__ __forceinline__ int hn_att_last_query(const int32_t *offsets, int n_s
     return window >= 0 ? min(q, last_key + window) : q;
 }
 
+/* thread t of a tile's rows: query ib + t's first visible key, log-sum-exp (in log2
+ * units) and D = rowsum(dO * O), as the dK/dV kernels read them per query tile */
+__device__ __forceinline__ void hn_att_query_row(int *lo, float *ls, float *ds, int ib,
+                                                 const int32_t *pos, const float *lse,
+                                                 const float *D, int T, int heads, int h,
+                                                 int window) {
+    int t = threadIdx.x, i = ib + t;
+    lo[t] = hn_att_lo(pos, i, T, window);
+    ls[t] = i < T ? lse[(size_t)i * heads + h] * HN_ATT_LOG2E : 0.0f;
+    ds[t] = i < T ? D[(size_t)i * heads + h] : 0.0f;
+}
+
 __device__ __forceinline__ void hn_att_store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
 __device__ __forceinline__ void hn_att_store2(__nv_bfloat16 *p, float a, float b) {
     *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);

@@ -291,12 +291,8 @@ __global__ void __launch_bounds__(NT, 3)
     auto stage_queries = [&](int bi, int ib) {
         hn_stage_sw128<BN, NT>(QG + bi * 2 * TILE, qh, ldq, ib, T);
         hn_stage_sw128<BN, NT>(QG + bi * 2 * TILE + TILE, gh, W, ib, T);
-        if (threadIdx.x < BN) {
-            int i = ib + threadIdx.x;
-            Lo[bi][threadIdx.x] = hn_att_lo(pos, i, T, window);
-            Ls[bi][threadIdx.x] = i < T ? lse[(size_t)i * heads + h] * LOG2E : 0.0f;
-            Ds[bi][threadIdx.x] = i < T ? D[(size_t)i * heads + h] : 0.0f;
-        }
+        if (threadIdx.x < BN)
+            hn_att_query_row(Lo[bi], Ls[bi], Ds[bi], ib, pos, lse, D, T, heads, h, window);
     };
     hn_stage_sw128<BM, NT>(Kown, k + (size_t)h * HD, ldq, c0, T);
     hn_stage_sw128<BM, NT>(Vown, v + (size_t)h * HD, ldq, c0, T);
