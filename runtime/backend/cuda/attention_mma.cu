@@ -213,16 +213,7 @@ __global__ void __launch_bounds__(FWD_M * 2 / MT, 2)
                         }
                 }
                 float corr[2], use[2];
-#pragma unroll
-                for (int r = 0; r < 2; r++) {
-                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-                    float mn = fmaxf(m[mt][r], mx[r]);
-                    use[r] = mn == -INFINITY ? 0.0f : mn * scale_log2;
-                    corr[r] = hn_ex2(m[mt][r] * scale_log2 - use[r]);
-                    m[mt][r] = mn;
-                    l[mt][r] *= corr[r];
-                }
+                hn_att_online_max(mx, m[mt], l[mt], scale_log2, use, corr);
 #pragma unroll
                 for (int n = 0; n < 8; n++)
 #pragma unroll

@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "backend/cuda/mma_bf16.cuh"
+
 #define HN_ATT_LOG2E 1.4426950408889634f
 #define HN_ATT_LN2 0.6931471805599453f
 
@@ -33,6 +35,24 @@ __device__ __forceinline__ int hn_att_last_query(const int32_t *offsets, int n_s
     }
     int q = offsets[a + 1] - 1;
     return window >= 0 ? min(q, last_key + window) : q;
+}
+
+/* One step of the online softmax for a thread's two rows (g and g + 8 of a warp's 16):
+ * mx holds the tile's maxima over the thread's scores (reduced over its quad here), m and
+ * l the running maxima and sums. use: the new maximum in exponent units (0 for a row that
+ * has seen no key yet); corr: the factor the old sum (done here) and accumulators take. */
+__device__ __forceinline__ void hn_att_online_max(float mx[2], float m[2], float l[2],
+                                                  float scale_log2, float use[2], float corr[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        float mn = fmaxf(m[r], mx[r]);
+        use[r] = mn == -INFINITY ? 0.0f : mn * scale_log2;
+        corr[r] = hn_ex2(m[r] * scale_log2 - use[r]);
+        m[r] = mn;
+        l[r] *= corr[r];
+    }
 }
 
 /* thread t of a tile's rows: query ib + t's first visible key, log-sum-exp (in log2

@@ -103,16 +103,7 @@ __global__ void __launch_bounds__(NT, 4)
                 }
             }
             float corr[2], use[2];
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-                float mn = fmaxf(m[r], mx[r]);
-                use[r] = mn == -INFINITY ? 0.0f : mn * scale_log2;
-                corr[r] = hn_ex2(m[r] * scale_log2 - use[r]);
-                m[r] = mn;
-                l[r] *= corr[r];
-            }
+            hn_att_online_max(mx, m, l, scale_log2, use, corr);
             uint32_t a[NJ / 2][4]; /* P as the A operand, one 16-key step each */
 #pragma unroll
             for (int j = 0; j < NJ; j++) {
