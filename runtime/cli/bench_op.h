@@ -25,6 +25,11 @@ typedef struct packed {
     int32_t *offsets, *pos, *offsets_dev, *pos_dev;
 } packed;
 
+/* the cuda and cpu backends; NULL with the message printed when there is no device */
+const hn_backend *hn_bench_gpu(const hn_backend **cpu);
+/* o's n_seqs lengths of seq_len each (malloc'd; NULL when out of memory) */
+int *hn_bench_equal_lens(const op_opts *o);
+
 int hn_bench_packed_make(packed *p, const hn_backend *be, const int *lens, int n);
 void hn_bench_packed_free(packed *p, const hn_backend *be);
 /* a device buffer of n normal values (std), also kept on the host when host != NULL */

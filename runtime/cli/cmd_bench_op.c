@@ -119,6 +119,19 @@ static int parse(int argc, char **argv, op_opts *o) {
 
 #ifdef HN_HAVE_CUDA
 
+const hn_backend *hn_bench_gpu(const hn_backend **cpu) {
+    const hn_backend *gpu = hn_backend_get("cuda");
+    *cpu = hn_backend_get("cpu");
+    if (!gpu) fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
+    return gpu;
+}
+
+int *hn_bench_equal_lens(const op_opts *o) {
+    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    for (int i = 0; lens && i < n; i++) lens[i] = (int)o->seq_len;
+    return lens;
+}
+
 int hn_bench_packed_make(packed *p, const hn_backend *be, const int *lens, int n) {
     memset(p, 0, sizeof *p);
     int T = 0, max_len = 0;
@@ -309,18 +322,14 @@ done:
 }
 
 static int bench_attention(const op_opts *o) {
-    const hn_backend *gpu = hn_backend_get("cuda"), *cpu = hn_backend_get("cpu");
-    if (!gpu) {
-        fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
-        return 1;
-    }
+    const hn_backend *cpu, *gpu = hn_bench_gpu(&cpu);
+    if (!gpu) return 1;
     if (o->n_seqs > 1 << 20 || o->seq_len > 1 << 24 || o->heads * o->head_dim > 1 << 16) {
         fprintf(stderr, "hnet bench: shape too large\n");
         return 2;
     }
-    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    int n = (int)o->n_seqs, *lens = hn_bench_equal_lens(o);
     if (!lens) return 1;
-    for (int i = 0; i < n; i++) lens[i] = (int)o->seq_len;
     double rate = hn_cuda_measure_bf16_flops(8192, 10);
     double fwd_flops = 4.0 * visible_pairs(lens, n, o->window) * o->head_dim * o->heads;
     printf("attention: %ld x %ld, heads %ld, head_dim %ld, window %s%ld, on %s\n", o->n_seqs,

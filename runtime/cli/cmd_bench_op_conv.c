@@ -198,11 +198,8 @@ done:
 }
 
 int hn_bench_conv1d(const op_opts *o) {
-    const hn_backend *gpu = hn_backend_get("cuda"), *cpu = hn_backend_get("cpu");
-    if (!gpu) {
-        fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
-        return 1;
-    }
+    const hn_backend *cpu, *gpu = hn_bench_gpu(&cpu);
+    if (!gpu) return 1;
     if (o->n_seqs * o->seq_len > 1L << 28 || o->n_seqs * o->seq_len * o->channels > 1L << 33) {
         fprintf(stderr, "hnet bench: shape too large\n");
         return 2;
@@ -216,9 +213,8 @@ int hn_bench_conv1d(const op_opts *o) {
         fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
         return 1;
     }
-    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    int n = (int)o->n_seqs, *lens = hn_bench_equal_lens(o);
     if (!lens) return 1;
-    for (int i = 0; i < n; i++) lens[i] = (int)o->seq_len;
     hn_rng r;
     hn_rng_seed(&r, 1);
     conv_case c;

@@ -72,21 +72,17 @@ static long plan_mismatch(plan_case *cc, plan_case *cg, const hn_backend *g, dou
 }
 
 int hn_bench_chunk_plan(const op_opts *o) {
-    const hn_backend *gpu = hn_backend_get("cuda"), *cpu = hn_backend_get("cpu");
-    if (!gpu) {
-        fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
-        return 1;
-    }
+    const hn_backend *cpu, *gpu = hn_bench_gpu(&cpu);
+    if (!gpu) return 1;
     if (o->n_seqs > 1 << 20 || o->n_seqs * o->seq_len > 1L << 28) {
         fprintf(stderr, "hnet bench: shape too large\n");
         return 2;
     }
-    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    int n = (int)o->n_seqs, *lens = hn_bench_equal_lens(o);
     size_t T = (size_t)o->n_seqs * (size_t)o->seq_len;
     float *p_h = malloc(T * sizeof(float));
     int32_t *bytes_h = malloc(T * sizeof(int32_t));
     if (!lens || !p_h || !bytes_h) return 1;
-    for (int i = 0; i < n; i++) lens[i] = (int)o->seq_len;
     hn_rng r;
     hn_rng_seed(&r, 1);
     for (size_t t = 0; t < T; t++) {

@@ -197,19 +197,15 @@ done:
 }
 
 int hn_bench_ssd(const op_opts *o) {
-    const hn_backend *gpu = hn_backend_get("cuda"), *cpu = hn_backend_get("cpu");
-    if (!gpu) {
-        fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
-        return 1;
-    }
+    const hn_backend *cpu, *gpu = hn_bench_gpu(&cpu);
+    if (!gpu) return 1;
     if (o->n_seqs > 1 << 20 || o->seq_len > 1 << 24 || o->heads * o->head_dim > 1 << 16 ||
         o->d_state > 1024 || o->chunk > 4096) {
         fprintf(stderr, "hnet bench: shape too large\n");
         return 2;
     }
-    int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
+    int n = (int)o->n_seqs, *lens = hn_bench_equal_lens(o);
     if (!lens) return 1;
-    for (int i = 0; i < n; i++) lens[i] = (int)o->seq_len;
     double rate = hn_cuda_measure_bf16_flops(8192, 10);
     printf("ssd: %ld x %ld, heads %ld, headdim %ld, d_state %ld, chunk %ld, one group, on %s\n",
            o->n_seqs, o->seq_len, o->heads, o->head_dim, o->d_state, o->chunk, hn_cuda_device_name());
