@@ -93,6 +93,7 @@ static void test_twice_reported_and_unreported(void **state) {
     assert_int_equal(hn_grad_buckets_finish_rest(&b, &first), N_ENTRIES - 1);
     assert_int_equal(first, 0);
     assert_int_equal(b.n_ready, b.n_buckets);
+    hn_grad_buckets_free(&b);
     /* padding that no entry covers is ready from the start */
     size_t one_off = 2048, one_len = 10;
     assert_int_equal(hn_grad_buckets_init(&b, &one_off, &one_len, 1, 4096, 1024, &err), HN_OK);
