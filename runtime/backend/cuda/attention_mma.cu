@@ -456,7 +456,9 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
  * configuration asks for these */
 static bool use_wgmma(void) {
     int mode = hn_cuda_attention_mode_now();
-    return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA) && hn_wgmma_available();
+    return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA ||
+            mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC) &&
+           hn_wgmma_available();
 }
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -538,7 +540,8 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
         g = gb;
     }
     if (use_wgmma()) {
-        hn_wgmma_backward_tiles(dq, dk, dv, ld_grad, g, q, k, v, ldq, lse, seqs, heads, window, scale, D);
+        hn_wgmma_backward_tiles(dq, dk, dv, ld_grad, g, q, k, v, ldq, lse, seqs, heads, window, scale, D,
+                                hn_cuda_attention_mode_now() == HN_CUDA_ATTENTION_WGMMA_ATOMIC);
         return;
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;

@@ -51,5 +51,6 @@ void hn_wgmma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, c
 /* dQ, dK, dV += (float32, row stride ld_grad) from bf16 dout, q, k, v and D = rowsum(dO * O) */
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
-                             const hn_seqs *seqs, int heads, int window, float scale, const float *D);
+                             const hn_seqs *seqs, int heads, int window, float scale, const float *D,
+                             int dq_atomic);
 #endif
