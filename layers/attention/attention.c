@@ -208,4 +208,4 @@ static const hn_layer_plugin plugin = {
     .output_again = hn_attn_output_again,
 };
 
-HN_PLUGIN_LAYER(&plugin, 2)
+HN_PLUGIN_LAYER(&plugin, 5) /* 5: hn_attention_params.overwrite */

@@ -306,7 +306,7 @@ __global__ void __launch_bounds__(NT, 3)
     k_wgmma_dkv(float *dk, float *dv, float *dq, int ld_grad, int ldq, const float *D,
                 const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
                 const int32_t *pos, const int32_t *offsets, int n_seqs, int T, int heads,
-                int window, float scale, float scale_log2) {
+                int window, float scale, float scale_log2, int add_to) {
     constexpr int TILE = BN * 64;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
@@ -407,10 +407,9 @@ __global__ void __launch_bounds__(NT, 3)
         size_t off = (size_t)key[r] * ld_grad + (size_t)h * HD + 2 * c;
 #pragma unroll
         for (int j = 0; j < 8; j++) {
-            float2 *pk = (float2 *)(dk + off + j * 8), *pv = (float2 *)(dv + off + j * 8);
-            float2 xk = *pk, xv = *pv;
-            *pk = make_float2(xk.x + scale * dka[4 * j + 2 * r], xk.y + scale * dka[4 * j + 2 * r + 1]);
-            *pv = make_float2(xv.x + dva[4 * j + 2 * r], xv.y + dva[4 * j + 2 * r + 1]);
+            hn_att_grad2(dk + off + j * 8, scale * dka[4 * j + 2 * r], scale * dka[4 * j + 2 * r + 1],
+                         add_to);
+            hn_att_grad2(dv + off + j * 8, dva[4 * j + 2 * r], dva[4 * j + 2 * r + 1], add_to);
         }
     }
 }
@@ -418,7 +417,7 @@ __global__ void __launch_bounds__(NT, 3)
 __global__ void __launch_bounds__(NT, 4) /* 128 registers, no spills: four blocks an SM */
     k_wgmma_dq(float *dq, int ld_grad, int ldq, const float *D, const bf16 *dout, const bf16 *q,
                const bf16 *k, const bf16 *v, const float *lse, const int32_t *pos, int T,
-               int heads, int window, float scale, float scale_log2) {
+               int heads, int window, float scale, float scale_log2, int add_to) {
     constexpr int TILE = BN * 64;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
@@ -491,17 +490,15 @@ __global__ void __launch_bounds__(NT, 4) /* 128 registers, no spills: four block
         if (row[r] >= T) continue;
         float *dst = dq + (size_t)row[r] * ld_grad + (size_t)h * HD + 2 * c;
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            float2 *p = (float2 *)(dst + j * 8), x = *p;
-            *p = make_float2(x.x + scale * acc[4 * j + 2 * r], x.y + scale * acc[4 * j + 2 * r + 1]);
-        }
+        for (int j = 0; j < 8; j++)
+            hn_att_grad2(dst + j * 8, scale * acc[4 * j + 2 * r], scale * acc[4 * j + 2 * r + 1], add_to);
     }
 }
 
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
                              const hn_seqs *seqs, int heads, int window, float scale, const float *D,
-                             int dq_atomic) {
+                             int dq_atomic, int add_to) {
     int T = seqs->total;
     const bf16 *g = (const bf16 *)dout, *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BM - 1) / BM, heads);
@@ -512,18 +509,22 @@ void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const
         HN_CK(cudaFuncSetAttribute(k_wgmma_dq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
     }
     if (dq_atomic) {
+        /* the atomics add to dq: = asks for it cleared first (its columns of each row) */
+        if (!add_to)
+            HN_CK(cudaMemset2DAsync(dq, (size_t)ld_grad * sizeof(float), 0, (size_t)heads * HD * sizeof(float),
+                                    T, HN_STREAM));
         k_wgmma_dkv<true><<<grid, NT, BWD_DQ_SMEM, HN_STREAM>>>(
             dk, dv, dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, seqs->offsets_dev, seqs->n,
-            T, heads, window, scale, scale * LOG2E);
+            T, heads, window, scale, scale * LOG2E, add_to);
         HN_LAUNCHED("attention_backward dkv+dq wgmma");
         return;
     }
     k_wgmma_dkv<false><<<grid, NT, BWD_SMEM, HN_STREAM>>>(dk, dv, NULL, ld_grad, ldq, D, g, qb, kb, vb,
                                                           lse, seqs->pos_dev, seqs->offsets_dev,
                                                           seqs->n, T, heads, window, scale,
-                                                          scale * LOG2E);
+                                                          scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dkv wgmma");
     k_wgmma_dq<<<grid, NT, BWD_SMEM, HN_STREAM>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
-                                                  T, heads, window, scale, scale * LOG2E);
+                                                  T, heads, window, scale, scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dq wgmma");
 }
