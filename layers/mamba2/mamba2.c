@@ -212,4 +212,4 @@ static const hn_layer_plugin plugin = {
     .step = hn_m2_step,
 };
 
-HN_PLUGIN_LAYER(&plugin, 2)
+HN_PLUGIN_LAYER(&plugin, 5) /* 5: hn_ssd_params.overwrite */

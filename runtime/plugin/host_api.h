@@ -83,9 +83,10 @@ typedef struct hn_host_api {
     int (*kernel_launch)(const hn_backend *be, const hn_kernel_def *def, const void *params,
                          hn_error *err);
 
-    /* ---- version 5 (2026-12): no new entry here; the backend's op params gained a
-     * field a host before 5 would ignore (hn_attention_params.overwrite: gradients
-     * written, not added), so a plugin that sets it needs version 5 ---- */
+    /* ---- version 5 (2026-12): no new entry here; the backend's op params gained
+     * fields a host before 5 would ignore (hn_attention_params.overwrite and
+     * hn_ssd_params.overwrite: gradients written, not added), so a plugin that sets one
+     * needs version 5 ---- */
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */
