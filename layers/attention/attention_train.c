@@ -169,7 +169,8 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
                            .c = hn_tensor_f32(a->gwqkv, 3 * D, D), .trans_a = 1, .alpha = 1.0f,
                            .beta = 1.0f};
     hn_matmul_params dxp = {.a = gp, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
-                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
+                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f,
+                            .beta = ctx->write_dx ? 0.0f : 1.0f};
     if ((dy.dtype != at && be->convert(be, dyt, dy)) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
         rope_back(a, be, seqs, g, gp) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))

@@ -204,7 +204,8 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
                             .c = hn_tensor_f32(m->g[M2_IN_PROJ], dp, d), .trans_a = 1,
                             .alpha = 1.0f, .beta = 1.0f};
     hn_matmul_params dxp = {.a = dzx, .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
-                            .c = hn_tensor_f32(dx, T, d), .alpha = 1.0f, .beta = 1.0f};
+                            .c = hn_tensor_f32(dx, T, d), .alpha = 1.0f,
+                            .beta = ctx->write_dx ? 0.0f : 1.0f};
     /* float32 gradient views are accumulated by the ops (ops_ssm.h), bf16 ones written */
     be->zero(dy.data, (size_t)T * di * sizeof(float));
     if (at == HN_F32) be->zero(dzx.data, (size_t)T * dp * sizeof(float));
