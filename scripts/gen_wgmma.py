@@ -9,14 +9,15 @@ def ss(n):  # A and B from shared memory (descriptors)
     d = ", ".join(f"%{i}" for i in range(regs))
     outs = ", ".join(f'"+f"(d[{i}])' for i in range(regs))
     return f'''
-/* d[{regs}] (+)= A(64 x 16, shared, K-major) . B(16 x {n}, shared; TB: 0 K-major, 1 MN-major) */
-template <int TB>
+/* d[{regs}] (+)= A(64 x 16, shared; TA: 0 K-major, 1 MN-major) . B(16 x {n}, shared; TB: 0
+ * K-major, 1 MN-major) */
+template <int TB, int TA = 0>
 __device__ __forceinline__ void hn_wgmma_m64n{n}_ss(float d[{regs}], uint64_t da, uint64_t db, int accumulate) {{
 #ifdef HN_WGMMA_OK
     asm volatile("{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{regs + 2}, 0;\\n"
-                 "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16 {{{d}}}, %{regs}, %{regs + 1}, p, 1, 1, 0, %{regs + 3};\\n}}\\n"
+                 "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16 {{{d}}}, %{regs}, %{regs + 1}, p, 1, 1, %{regs + 3}, %{regs + 4};\\n}}\\n"
                  : {outs}
-                 : "l"(da), "l"(db), "r"(accumulate), "n"(TB));
+                 : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
 #else
     __trap();
 #endif

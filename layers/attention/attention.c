@@ -206,6 +206,7 @@ static const hn_layer_plugin plugin = {
     .state_floats = hn_attn_state_floats,
     .step = hn_attn_step,
     .output_again = hn_attn_output_again,
+    .writes_dx = 1,
 };
 
-HN_PLUGIN_LAYER(&plugin, 2)
+HN_PLUGIN_LAYER(&plugin, 5) /* 5: hn_attention_params.overwrite */

@@ -159,6 +159,7 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
     ap.dq = hn_tensor_cols(g, 0, D);
     ap.dk = hn_tensor_cols(g, D, D);
     ap.dv = hn_tensor_cols(g, 2 * D, D);
+    ap.overwrite = 1; /* dqkv is written whole by it: no clearing pass before */
     /* out_proj: dWo += dy^T att, datt = dy Wo */
     hn_matmul_params dwo = {.a = dyt, .b = att, .c = hn_tensor_f32(a->gwo, D, D), .trans_a = 1,
                             .alpha = 1.0f, .beta = 1.0f};
@@ -168,8 +169,8 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
                            .c = hn_tensor_f32(a->gwqkv, 3 * D, D), .trans_a = 1, .alpha = 1.0f,
                            .beta = 1.0f};
     hn_matmul_params dxp = {.a = gp, .b = hn_tensor_f32(a->wqkv, 3 * D, D),
-                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
-    be->zero(dqkv, (size_t)T * 3 * D * sizeof(float));
+                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f,
+                            .beta = ctx->write_dx ? 0.0f : 1.0f};
     if ((dy.dtype != at && be->convert(be, dyt, dy)) ||
         be->matmul_t(be, &dwo) || be->matmul_t(be, &dap) || be->attention_backward_t(be, &ap) ||
         rope_back(a, be, seqs, g, gp) || be->matmul_t(be, &dw) || be->matmul_t(be, &dxp))

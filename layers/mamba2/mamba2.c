@@ -207,9 +207,10 @@ static const hn_layer_plugin plugin = {
     .backward = hn_m2_backward,
     .forward_t = hn_m2_forward_t,
     .backward_t = hn_m2_backward_t,
+    .writes_dx = 1,
     .flops = m2_flops,
     .state_floats = hn_m2_state_floats,
     .step = hn_m2_step,
 };
 
-HN_PLUGIN_LAYER(&plugin, 2)
+HN_PLUGIN_LAYER(&plugin, 5) /* 5: hn_ssd_params.overwrite */

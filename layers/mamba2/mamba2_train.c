@@ -147,8 +147,8 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
 
 /* In the bf16 activation dtype dout is bf16 for its two products (rounded here once when
  * it comes as float32), the gradients the products read (dyn, dzxbcdt) are bf16 and each
- * op writes its own columns of dzxbcdt (so nothing is zeroed); dy and dxbc, which the SSD
- * accumulates, are float32. */
+ * op writes its own columns of dzxbcdt (so nothing is zeroed); dy (the gated norm adds
+ * into it, so it is cleared first) and dxbc (the SSD writes it whole) are float32. */
 int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float *dx,
                      hn_error *err) {
     hn_m2 *m = self;
@@ -189,6 +189,7 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
     sp.ddt_bias = m->g[M2_DT_BIAS];
     sp.dA_log = m->g[M2_A_LOG];
     sp.dD = m->g[M2_D];
+    sp.overwrite = 1; /* dxbc is written whole by it: no clearing pass before */
     hn_gated_norm_params np = norm_params(m, y, zx, yn);
     np.dout = dyn;
     np.dx = dy;
@@ -203,10 +204,10 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
                             .c = hn_tensor_f32(m->g[M2_IN_PROJ], dp, d), .trans_a = 1,
                             .alpha = 1.0f, .beta = 1.0f};
     hn_matmul_params dxp = {.a = dzx, .b = hn_tensor_f32(m->w[M2_IN_PROJ], dp, d),
-                            .c = hn_tensor_f32(dx, T, d), .alpha = 1.0f, .beta = 1.0f};
+                            .c = hn_tensor_f32(dx, T, d), .alpha = 1.0f,
+                            .beta = ctx->write_dx ? 0.0f : 1.0f};
     /* float32 gradient views are accumulated by the ops (ops_ssm.h), bf16 ones written */
     be->zero(dy.data, (size_t)T * di * sizeof(float));
-    be->zero(dxbc.data, (size_t)T * cd * sizeof(float));
     if (at == HN_F32) be->zero(dzx.data, (size_t)T * dp * sizeof(float));
     /* xbc and yn again, from the kept zxbcdt and y: the forward's values */
     if ((dout.dtype != at && be->convert(be, dot, dout)) ||

@@ -144,7 +144,8 @@ static int sw_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, floa
                              .c = hn_tensor_f32(s->g1, 2 * H, D), .trans_a = 1, .alpha = 1.0f,
                              .beta = 1.0f};                               /* dfc1 += dgu^T x */
     hn_matmul_params dxp = {.a = dgu, .b = hn_tensor_f32(s->w1, 2 * H, D),
-                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f, .beta = 1.0f};
+                            .c = hn_tensor_f32(dx, T, D), .alpha = 1.0f,
+                            .beta = ctx->write_dx ? 0.0f : 1.0f};
     if ((dy.dtype != at && be->convert(be, dyt, dy)) ||
         be->swiglu_forward_t(be, &act) || /* h again: cheaper than keeping it */
         be->matmul_t(be, &dfc2) || be->matmul_t(be, &dhp) || be->swiglu_backward_t(be, &act) ||
@@ -197,6 +198,7 @@ static const hn_layer_plugin plugin = {
     .step = sw_step,
     .forward_t = sw_forward_t,
     .backward_t = sw_backward_t,
+    .writes_dx = 1,
 };
 
 HN_PLUGIN_LAYER(&plugin, 2)

@@ -92,6 +92,8 @@ typedef struct hn_attention_params {
     float scale;
     hn_tensor dout;      /* backward input */
     hn_tensor dq, dk, dv; /* backward outputs, accumulated (+=) */
+    int overwrite;        /* backward: 1 = dq, dk, dv written (=) instead, so that a caller
+                           * whose buffers start empty need not clear them first */
 } hn_attention_params;
 
 /* RMSNorm over rows, y = x r w with r = 1 / sqrt(mean(x^2) + eps) (the v1 rmsnorm ops on

@@ -65,6 +65,8 @@ typedef struct hn_ssd_params {
     hn_tensor dy;         /* backward input [T, H*P] */
     hn_tensor dx, dB, dC, ddt_raw;     /* backward outputs (the gradient rule above) */
     float *ddt_bias, *dA_log, *dD;     /* accumulated */
+    int overwrite; /* 1: float32 dx, dB, dC written (=) rather than added to, so a caller
+                    * whose buffer starts empty need not clear it (host API 5) */
 } hn_ssd_params;
 
 typedef struct hn_gated_norm_params {

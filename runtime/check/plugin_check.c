@@ -207,6 +207,58 @@ static int typed_same(check_fixture *f, size_t TD, FILE *out, hn_error *err) {
     return what != NULL;
 }
 
+/* largest |a - b| over the largest |b| (1 when a holds a NaN or b is all zero but a not) */
+static double max_rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d == d)) return 1.0;
+        num = d > num ? d : num;
+        den = fabs(b[i]) > den ? fabs(b[i]) : den;
+    }
+    return den > 0 ? num / den : (num > 0 ? 1.0 : 0.0);
+}
+
+/* The claim of writes_dx (layer ABI 6): backward with ctx.write_dx over a dx that holds
+ * NaN gives the dx and parameter gradients of backward into a cleared dx (f->dx and the
+ * store, kept as they were). Within float rounding, not to the bit: BLAS may take
+ * another kernel for beta 0 than for beta 1. 1 and a FAIL line when not, 0 when they
+ * agree or the plugin makes no claim, -1 when it could not run. */
+static int written_same(check_fixture *f, size_t TD, FILE *out, hn_error *err) {
+    const hn_layer_plugin *p = f->layer.plugin;
+    if (!p->writes_dx) return 0;
+    size_t np = f->store.total;
+    float *y = malloc(TD * sizeof *y), *dx = malloc(TD * sizeof *dx);
+    float *grads = malloc((np ? np : 1) * sizeof *grads);
+    if (!y || !dx || !grads) {
+        free(y), free(dx), free(grads);
+        hn_fail(err, "out of host memory");
+        return -1;
+    }
+    for (size_t i = 0; i < TD; i++) dx[i] = NAN;
+    memcpy(grads, f->store.grads, np * sizeof *grads);
+    hn_params_zero_grads(&f->store);
+    hn_layer_ctx ctx = f->ctx;
+    ctx.write_dx = 1;
+    int rc = 0;
+    if (p->forward(f->layer.self, &f->ctx, f->x, y, err))
+        rc = hn_fail_prefix(err, "%s: forward failed", p->name);
+    else if (p->backward(f->layer.self, &ctx, f->probe, dx, err))
+        rc = hn_fail_prefix(err, "%s: backward with write_dx failed", p->name);
+    double edx = rc ? 0 : max_rel_diff(dx, f->dx, TD);
+    double eg = rc ? 0 : max_rel_diff(f->store.grads, grads, np);
+    memcpy(f->store.grads, grads, np * sizeof *grads); /* backward's, for the checks after */
+    free(y), free(dx), free(grads);
+    if (rc) return -1;
+    int bad = edx > 1e-5 || eg > 1e-5;
+    if (out)
+        fprintf(out, "%s writes dx: %s (dx %.1e, parameter gradients %.1e)\n", bad ? "FAIL" : "ok  ",
+                bad ? "backward with write_dx over NaN differs from backward into zeros"
+                    : "backward with write_dx over NaN equals backward into zeros",
+                edx, eg);
+    return bad;
+}
+
 int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *o, int *n_failed,
                           hn_error *err) {
     *n_failed = 0;
@@ -227,6 +279,12 @@ int hn_plugin_check_layer(const hn_layer_plugin *p, const hn_plugin_check_opts *
         goto done;
     }
     int failed = typed_same(&f, TD, o->out, err);
+    if (failed < 0) {
+        rc = HN_ERR;
+        goto done;
+    }
+    *n_failed += failed;
+    failed = written_same(&f, TD, o->out, err);
     if (failed < 0) {
         rc = HN_ERR;
         goto done;

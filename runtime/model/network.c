@@ -383,15 +383,18 @@ int hn_network_backward(hn_network *net, const hn_backend *be, const hn_seqs *se
                                  .w = param_value(net, sl->norm_param), .rstd = net->rstd[i],
                                  .eps = net->eps, .y = hn_tensor_of(net->normed, it, T, D)};
         if (be->rmsnorm_forward_t(be, &np)) return norm_failed(be, "a pre-norm again", err);
-        be->zero(d_normed, n * sizeof(float));
+        /* d_normed starts empty: a plugin that can writes it, for the others it is cleared */
+        hn_layer_ctx bctx = ctx;
+        bctx.write_dx = p->writes_dx;
+        if (!bctx.write_dx) be->zero(d_normed, n * sizeof(float));
         int rc;
         if (p->backward_t) {
             hn_tensor dyt = it == HN_BF16 && net->d_resid16
                                 ? hn_tensor_of(net->d_resid16, HN_BF16, T, D)
                                 : hn_tensor_f32(net->d_resid, T, D);
-            rc = p->backward_t(sl->layer.self, &ctx, dyt, d_normed, err);
+            rc = p->backward_t(sl->layer.self, &bctx, dyt, d_normed, err);
         } else {
-            rc = p->backward(sl->layer.self, &ctx, net->d_resid, d_normed, err);
+            rc = p->backward(sl->layer.self, &bctx, net->d_resid, d_normed, err);
         }
         if (rc) return hn_fail_prefix(err, "%s backward", p->name);
         np.dy = hn_tensor_f32(d_normed, T, D);

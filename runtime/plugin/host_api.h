@@ -29,7 +29,7 @@
 #include "plugin/config_view.h"
 #include "plugin/layer_abi.h"
 
-#define HN_HOST_API_VERSION 4u
+#define HN_HOST_API_VERSION 5u
 
 /* A frozen byte LM that scores next-byte entropy (model/byte_lm.h), opaque here. */
 typedef struct hn_byte_lm hn_byte_lm;
@@ -82,6 +82,11 @@ typedef struct hn_host_api {
     const hn_kernel_def *(*kernel_find)(const char *name);
     int (*kernel_launch)(const hn_backend *be, const hn_kernel_def *def, const void *params,
                          hn_error *err);
+
+    /* ---- version 5 (2026-12): no new entry here; the backend's op params gained
+     * fields a host before 5 would ignore (hn_attention_params.overwrite and
+     * hn_ssd_params.overwrite: gradients written, not added), so a plugin that sets one
+     * needs version 5 ---- */
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */

@@ -30,8 +30,11 @@
  * 4: the typed hooks forward_t and backward_t appended, and hn_layer_ctx.inference (a
  *    version-3 plugin never reads the field and runs its normal forward, still right);
  * 5: the optional output_again appended (the network rebuilds a residual instead of
- *    keeping it; a version-4 plugin has none and its residuals stay kept) */
-#define HN_LAYER_ABI_VERSION 5u
+ *    keeping it; a version-4 plugin has none and its residuals stay kept);
+ * 6: writes_dx appended, and hn_layer_ctx.write_dx (a plugin that sets writes_dx
+ *    writes dx instead of adding to it when asked, so the network clears nothing for
+ *    it; older plugins read as writes_dx = 0 and get a cleared dx as before) */
+#define HN_LAYER_ABI_VERSION 6u
 
 /* A block letter: a mixer plugin plus optionally an MLP. mlp == NULL: no MLP;
  * mlp == "*": the MLP the stage chooses (swiglu by default, or moe{...});
@@ -107,6 +110,9 @@ typedef struct hn_layer_ctx {
     const hn_backend *be;
     const hn_seqs *seqs;
     int inference;
+    /* ABI 6, backward only, and only for a plugin whose table sets writes_dx: 1 when dx
+     * holds nothing to keep, so backward writes d f / dx over it (=) instead of adding */
+    int write_dx;
 } hn_layer_ctx;
 
 /* A workspace slot (hn_backend.workspace) as a packed [rows, cols] view of dtype, for a
@@ -161,7 +167,8 @@ typedef struct hn_layer_plugin {
      * ctx->be->workspace (shared by all layers). */
     int (*forward)(void *self, const hn_layer_ctx *ctx, const float *x, float *y,
                    hn_error *err);
-    /* dx += d f / dx applied to dy; parameter grads accumulate into hn_param.grad. */
+    /* dx += d f / dx applied to dy (dx = ..., when ctx->write_dx: ABI 6); parameter grads
+     * accumulate into hn_param.grad. */
     int (*backward)(void *self, const hn_layer_ctx *ctx, const float *dy, float *dx,
                     hn_error *err);
 
@@ -214,6 +221,13 @@ typedef struct hn_layer_plugin {
      * kept output), and the runtime keeps one float32 residual buffer fewer for it: the
      * residual after the layer is made again from the one before (bench/MEMORY.md). */
     int (*output_again)(void *self, const hn_layer_ctx *ctx, float *y, hn_error *err);
+
+    /* ---- ABI 6 (0: not provided) ----
+     * 1: backward (and backward_t) honour ctx->write_dx, writing dx rather than adding to
+     * it when it is set (its last product into dx with beta 0), so the network need not
+     * clear the buffer before each sublayer's backward. `hnet plugins --check` checks
+     * the claim (dx written over NaN equals dx added to zeros, to the bit). */
+    int writes_dx;
 } hn_layer_plugin;
 
 #endif

@@ -40,7 +40,8 @@ typedef struct required_entry {
  * appends fields, the entry of the one before becomes offsetof(its first new field). */
 static const size_t layer_sizes[] = {offsetof(hn_layer_plugin, forward_t),    /* 3 */
                                      offsetof(hn_layer_plugin, output_again), /* 4 */
-                                     sizeof(hn_layer_plugin)};              /* 5 */
+                                     offsetof(hn_layer_plugin, writes_dx),    /* 5 */
+                                     sizeof(hn_layer_plugin)};              /* 6 */
 static const size_t chunker_sizes[] = {sizeof(hn_chunker_plugin)}; /* 3 */
 static const size_t sink_sizes[] = {sizeof(hn_sink_plugin)};       /* 2 */
 static const hn_abi_versions layer_versions = {"layer", 3, HN_LAYER_ABI_VERSION, layer_sizes};

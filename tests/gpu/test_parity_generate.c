@@ -152,7 +152,7 @@ static void compare(const float *a, const float *b, int n, diffs *r) {
 static void check_model(cJSON *cfg, int stages, int strict) {
     hn_error err;
     hn_cuda_set_matmul_mode(strict ? HN_CUDA_MATMUL_FP32 : HN_CUDA_MATMUL_BF16);
-    hn_cuda_set_attention_mode(strict ? HN_CUDA_ATTENTION_FP32 : HN_CUDA_ATTENTION_AUTO);
+    hn_cuda_set_attention_mode(strict ? HN_CUDA_ATTENTION_FP32 : hn_cuda_attention_mode_env());
     hn_model mc, mg;
     if (hn_model_build(&mc, cfg, &reg, P_CPU, 11, &err)) fail_msg("cpu: %s", err.msg);
     if (hn_model_build(&mg, cfg, &reg, P_GPU, 11, &err)) fail_msg("cuda: %s", err.msg);
@@ -229,7 +229,7 @@ static void check_model(cJSON *cfg, int stages, int strict) {
     hn_model_free(&mg);
     cJSON_Delete(cfg);
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
-    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
+    hn_cuda_set_attention_mode(hn_cuda_attention_mode_env());
 }
 
 static cJSON *isotropic_moe(void) {

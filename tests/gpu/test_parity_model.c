@@ -53,7 +53,7 @@ static void step_case(const char *file, hn_cuda_matmul_mode mode, int full) {
     hn_cuda_set_matmul_mode(mode);
     /* the strict check runs fp32 attention too; the bf16 one the default kernels */
     hn_cuda_set_attention_mode(mode == HN_CUDA_MATMUL_FP32 ? HN_CUDA_ATTENTION_FP32
-                                                          : HN_CUDA_ATTENTION_AUTO);
+                                                          : hn_cuda_attention_mode_env());
     hn_model mc_, mg;
     if (hn_model_build(&mc_, mc, &reg, P_CPU, 7, &err)) fail_msg("cpu: %s", err.msg);
     if (hn_model_build(&mg, mc, &reg, P_GPU, 7, &err)) fail_msg("cuda: %s", err.msg);
@@ -130,7 +130,7 @@ static void step_case(const char *file, hn_cuda_matmul_mode mode, int full) {
     hn_model_free(&mg);
     cJSON_Delete(cfg);
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
-    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
+    hn_cuda_set_attention_mode(hn_cuda_attention_mode_env());
 }
 
 static void test_hnet1_step(void **st) {

@@ -250,6 +250,9 @@ static void attention_case_lens(const int *lens, int n, int heads, int hd, int w
     pseqs_make(&s, lens, n);
     int T = s.c.total, D = heads * hd, ld = 3 * D;
     float scale = 1.0f / sqrtf((float)hd);
+    /* AUTO: the default kernels, or those HNET_CUDA_ATTENTION names (gpu-check runs the
+     * test once per bf16 family) */
+    if (mode == HN_CUDA_ATTENTION_AUTO) mode = hn_cuda_attention_mode_env();
     hn_cuda_set_attention_mode(mode);
     twin qkv = tw_normal((size_t)T * ld, 1.5, &r), out = tw_zero((size_t)T * D), lse = tw_zero((size_t)T * heads);
     BOTH(P_CPU->attention_forward(out.c, lse.c, qkv.c, qkv.c + D, qkv.c + 2 * D, ld, &s.c, heads, hd, window, scale),
@@ -261,7 +264,7 @@ static void attention_case_lens(const int *lens, int n, int heads, int hd, int w
     BOTH(P_CPU->attention_backward(dqkv.c, dqkv.c + D, dqkv.c + 2 * D, dout.c, qkv.c, qkv.c + D, qkv.c + 2 * D, ld, out.c, lse.c, &s.c, heads, hd, window, scale),
          P_GPU->attention_backward(dqkv.g, dqkv.g + D, dqkv.g + 2 * D, dout.g, qkv.g, qkv.g + D, qkv.g + 2 * D, ld, out.g, lse.g, &s.g, heads, hd, window, scale));
     OK(dqkv, tol);
-    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_AUTO);
+    hn_cuda_set_attention_mode(hn_cuda_attention_mode_env());
     twin *all[] = {&qkv, &out, &lse, &dout, &dqkv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
     pseqs_free(&s);

@@ -207,16 +207,18 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     float *ws_c = P_CPU->alloc(P_CPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
     float *ws_g = P_GPU->alloc(P_GPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
     printf(" ssd_t activations %d H %d P %d N %d G %d Q %d\n", act, H, P, N, G, Q);
+    hn_ssd_params ps[2];
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         hn_tensor xv = tv(&xbc, g), dv = tv(&dxbc, g);
-        hn_ssd_params p = {hn_tensor_cols(xv, 0, HP), hn_tensor_cols(xv, HP, GN),
+        hn_ssd_params p = (hn_ssd_params){hn_tensor_cols(xv, 0, HP), hn_tensor_cols(xv, HP, GN),
                            hn_tensor_cols(xv, HP + GN, GN), hn_tensor_cols(tv(&zx, g), 7, H),
                            tv(&pv[0], g).data, tv(&pv[1], g).data, tv(&pv[2], g).data,
                            g ? &s.g : &s.c, &d, g ? ws_g : ws_c, tv(&y, g), tv(&cs, g).data,
                            tv(&dy, g), hn_tensor_cols(dv, 0, HP), hn_tensor_cols(dv, HP, GN),
                            hn_tensor_cols(dv, HP + GN, GN), hn_tensor_cols(tv(&dzx, g), 7, H),
-                           tv(&gv[0], g).data, tv(&gv[1], g).data, tv(&gv[2], g).data};
+                           tv(&gv[0], g).data, tv(&gv[1], g).data, tv(&gv[2], g).data, 0};
+        ps[g] = p;
         assert_int_equal(be->ssm->ssd_forward_t(be, &p), 0);
         assert_int_equal(be->ssm->ssd_backward_t(be, &p), 0);
     }
@@ -231,6 +233,21 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     assert_true(tb_err(&gv[0], "ddt_bias") < tol);
     assert_true(tb_err(&gv[1], "dA_log") < tol);
     assert_true(tb_err(&gv[2], "dD") < tol);
+    /* overwrite: dx, dB, dC written over what dxbc holds, NaN on the gpu (so a kernel
+     * that read it or added to it fails the check) */
+    size_t nd = (size_t)T * ld;
+    float *nan = malloc(nd * sizeof *nan);
+    for (size_t i = 0; i < nd; i++) nan[i] = NAN;
+    P_GPU->upload(dxbc.g, nan, nd * sizeof *nan);
+    free(nan);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        ps[g].overwrite = 1;
+        assert_int_equal(be->ssm->ssd_backward_t(be, &ps[g]), 0);
+    }
+    assert_true(tb_err_cols(&dxbc, 0, HP, "dx (written)") < tol);
+    assert_true(tb_err_cols(&dxbc, HP, GN, "dB (written)") < tol);
+    assert_true(tb_err_cols(&dxbc, HP + GN, GN, "dC (written)") < tol);
     tbuf *all[] = {&xbc, &zx, &y, &cs, &dy, &dxbc, &dzx, &pv[0], &pv[1], &pv[2], &gv[0], &gv[1], &gv[2]};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
     P_CPU->free(ws_c);

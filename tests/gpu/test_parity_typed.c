@@ -210,7 +210,7 @@ static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
                                      hn_tensor_cols(x, 2 * D, D), tv(&out, i),
                                      i ? lse.g : lse.c, i ? &s.g : &s.c, heads, hd, window, scale,
                                      tv(&go, i), hn_tensor_cols(gr, 0, D), hn_tensor_cols(gr, D, D),
-                                     hn_tensor_cols(gr, 2 * D, D)};
+                                     hn_tensor_cols(gr, 2 * D, D), 0};
     }
     assert_int_equal(P_CPU->attention_forward_t(P_CPU, &p[0]), 0);
     assert_int_equal(P_GPU->attention_forward_t(P_GPU, &p[1]), 0);
@@ -224,6 +224,17 @@ static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
     assert_int_equal(P_CPU->attention_backward_t(P_CPU, &p[0]), 0);
     assert_int_equal(P_GPU->attention_backward_t(P_GPU, &p[1]), 0);
     assert_true(tb_err(&g, "dqkv (accumulated)") < TOL_BF16);
+    /* overwrite: the gradients written over what the buffer holds, which on the gpu is
+     * NaN now, so a kernel that read it (or added to it) fails the check */
+    size_t gn = (size_t)T * 3 * D;
+    float *nan = malloc(gn * sizeof *nan);
+    for (size_t i = 0; i < gn; i++) nan[i] = NAN;
+    P_GPU->upload(g.g, nan, gn * sizeof *nan);
+    free(nan);
+    for (int i = 0; i < 2; i++) p[i].overwrite = 1;
+    assert_int_equal(P_CPU->attention_backward_t(P_CPU, &p[0]), 0);
+    assert_int_equal(P_GPU->attention_backward_t(P_GPU, &p[1]), 0);
+    assert_true(tb_err(&g, "dqkv (written)") < TOL_BF16);
     tb_free(&qkv);
     tb_free(&out);
     tb_free(&go);

@@ -242,6 +242,21 @@ static void check_attention_grads(int window) {
                               c.scale);
     for (size_t i = 0; i < n; i++) assert_true(fabsf(bad[i] - 2 * g[i]) <= 1e-5f * (1 + fabsf(g[i])));
 
+    /* the typed op asked to overwrite: the same gradients over buffers holding NaN (so
+     * nothing of what they held is read) */
+    for (size_t i = 0; i < n; i++) bad[i] = NAN;
+    hn_tensor x = hn_tensor_f32(c.qkv, T, A_LD), gb = hn_tensor_f32(bad, T, A_LD);
+    hn_attention_params ap = {.q = hn_tensor_cols(x, 0, A_D), .k = hn_tensor_cols(x, A_D, A_D),
+                              .v = hn_tensor_cols(x, 2 * A_D, A_D),
+                              .out = hn_tensor_f32(c.out, T, A_D), .lse = c.lse, .seqs = &c.p.s,
+                              .heads = A_HEADS, .head_dim = A_HD, .window = window,
+                              .scale = c.scale, .dout = hn_tensor_f32(c.probe, T, A_D),
+                              .dq = hn_tensor_cols(gb, 0, A_D), .dk = hn_tensor_cols(gb, A_D, A_D),
+                              .dv = hn_tensor_cols(gb, 2 * A_D, A_D), .overwrite = 1};
+    assert_int_equal(hn_cpu_attention_backward_t(NULL, &ap), 0);
+    for (int t = 0; t < T; t++)
+        assert_memory_equal(bad + (size_t)t * A_LD, g + (size_t)t * A_LD, 3 * A_D * sizeof(float));
+
     free(bad);
     free(g);
     free(c.qkv);

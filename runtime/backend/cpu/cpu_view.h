@@ -17,6 +17,12 @@ static inline void hn_view_put(hn_tensor t, int r, int c, float v) {
     else ((float *)t.data)[i] = v;
 }
 
+/* every element of t set to 0 (an output an op writes rather than adds to) */
+static inline void hn_cpu_view_zero(hn_tensor t) {
+    for (int r = 0; r < t.rows; r++)
+        for (int c = 0; c < t.cols; c++) hn_view_put(t, r, c, 0.0f);
+}
+
 /* a packed float32 copy of t (widened when bf16; free it); NULL when out of memory */
 float *hn_cpu_widen(hn_tensor t);
 /* dst = src (add = 0) or dst += src, src packed [dst.rows, dst.cols] */

@@ -116,7 +116,8 @@ int hn_cpu_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p) {
                 ok = 0;
                 break;
             }
-            hn_cpu_store_grad(*dst[i], s);
+            if (p->overwrite) hn_cpu_store(*dst[i], s, 0);
+            else hn_cpu_store_grad(*dst[i], s);
             free(s);
         }
         hn_cpu_store_grad(p->ddt_raw, ddt);

@@ -208,6 +208,11 @@ int hn_cpu_attention_forward_t(const hn_backend *be, const hn_attention_params *
 int hn_cpu_attention_backward_t(const hn_backend *be, const hn_attention_params *p) {
     (void)be;
     if (!attention_shapes_fit(p, 1)) return -1;
+    if (p->overwrite) { /* = as += onto zeros: the same bits */
+        hn_cpu_view_zero(p->dq);
+        hn_cpu_view_zero(p->dk);
+        hn_cpu_view_zero(p->dv);
+    }
     if (v1_views(p, 1)) {
         hn_cpu_attention_backward(p->dq.data, p->dk.data, p->dv.data, p->dout.data, p->q.data,
                                   p->k.data, p->v.data, p->q.ld, p->out.data, p->lse, p->seqs,

@@ -84,7 +84,7 @@ static int attention_mode(void) { return hn_cuda_attention_mode_now(); }
 static int bf16_family(void) {
     int m = attention_mode();
     return m == HN_CUDA_ATTENTION_AUTO || m == HN_CUDA_ATTENTION_MMA ||
-           m == HN_CUDA_ATTENTION_WGMMA;
+           m == HN_CUDA_ATTENTION_WGMMA || m == HN_CUDA_ATTENTION_WGMMA_ATOMIC;
 }
 static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
     return bf16_family() && hn_mma_supported(head_dim, ld, q, k, v);
@@ -346,7 +346,7 @@ extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_atten
                              p->dq.ld, p->dout.data, p->dout.dtype == HN_BF16, p->q.data,
                              p->k.data, p->v.data, p->q.ld, p->out.data,
                              p->out.dtype == HN_BF16, p->lse, p->seqs, p->heads, p->window,
-                             p->scale, Dbuf);
+                             p->scale, Dbuf, !p->overwrite);
         return 0;
     }
     /* float32 copies: q|k|v [T, 3D], then out, dout, and the gradients [T, 3D] */
@@ -362,7 +362,7 @@ extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_atten
     const hn_tensor *grad[] = {&p->dq, &p->dk, &p->dv};
     for (int i = 0; i < 3; i++) {
         hn_tensor src = {g + (size_t)i * D, HN_F32, T, D, 3 * D};
-        hn_cuda_view_copy(*grad[i], src, 1);
+        hn_cuda_view_copy(*grad[i], src, !p->overwrite);
     }
     return 0;
 }

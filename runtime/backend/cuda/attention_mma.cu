@@ -281,7 +281,7 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dkv(float *dk, float *dv, int 
                                                    const float *lse, const int32_t *pos,
                                                    const int32_t *offsets, int n_seqs, int T,
                                                    int heads, int window, float scale,
-                                                   float scale_log2) {
+                                                   float scale_log2, int add_to) {
     /* [buffer][Q, dO] tiles, then the block's own K and V rows: kept in shared memory
      * and re-read per tile rather than held as A fragments, which is what fits the
      * kernel in 168 registers, three blocks an SM (1.7x over 228 registers, two) */
@@ -361,10 +361,8 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dkv(float *dk, float *dv, int 
         size_t off = (size_t)key[r] * ld_grad + (size_t)h * HD + 2 * c;
 #pragma unroll
         for (int n = 0; n < 8; n++) {
-            float2 *pk = (float2 *)(dk + off + n * 8), *pv = (float2 *)(dv + off + n * 8);
-            float2 xk = *pk, xv = *pv;
-            *pk = make_float2(xk.x + scale * dka[n][2 * r], xk.y + scale * dka[n][2 * r + 1]);
-            *pv = make_float2(xv.x + dva[n][2 * r], xv.y + dva[n][2 * r + 1]);
+            hn_att_grad2(dk + off + n * 8, scale * dka[n][2 * r], scale * dka[n][2 * r + 1], add_to);
+            hn_att_grad2(dv + off + n * 8, dva[n][2 * r], dva[n][2 * r + 1], add_to);
         }
     }
 }
@@ -376,7 +374,7 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
                                                   const bf16 *k, const bf16 *v,
                                                   const float *lse, const int32_t *pos, int T,
                                                   int heads, int window, float scale,
-                                                  float scale_log2) {
+                                                  float scale_log2, int add_to) {
     __shared__ __align__(16) bf16 KV[2][2][BT]; /* [buffer][K, V] */
     int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * BWD_M, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16, W = heads * HD;
@@ -445,8 +443,7 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
         float *dst = dq + (size_t)row[r] * ld_grad + (size_t)h * HD + 2 * c;
 #pragma unroll
         for (int n = 0; n < 8; n++) {
-            float2 *p = (float2 *)(dst + n * 8), x = *p;
-            *p = make_float2(x.x + scale * acc[n][2 * r], x.y + scale * acc[n][2 * r + 1]);
+            hn_att_grad2(dst + n * 8, scale * acc[n][2 * r], scale * acc[n][2 * r + 1], add_to);
         }
     }
 }
@@ -456,7 +453,9 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
  * configuration asks for these */
 static bool use_wgmma(void) {
     int mode = hn_cuda_attention_mode_now();
-    return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA) && hn_wgmma_available();
+    return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA ||
+            mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC) &&
+           hn_wgmma_available();
 }
 
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -518,7 +517,7 @@ void hn_mma_forward(float *out, float *lse, const float *q, const float *k, cons
 void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                           int dout_bf16, const void *q, const void *k, const void *v, int ldq,
                           const void *out, int out_bf16, const float *lse, const hn_seqs *seqs,
-                          int heads, int window, float scale, float *D) {
+                          int heads, int window, float scale, float *D, int add_to) {
     int T = seqs->total, W = heads * HD;
     long items = (long)T * heads;
     unsigned rb = (unsigned)((items + 7) / 8);
@@ -538,7 +537,8 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
         g = gb;
     }
     if (use_wgmma()) {
-        hn_wgmma_backward_tiles(dq, dk, dv, ld_grad, g, q, k, v, ldq, lse, seqs, heads, window, scale, D);
+        hn_wgmma_backward_tiles(dq, dk, dv, ld_grad, g, q, k, v, ldq, lse, seqs, heads, window, scale, D,
+                                hn_cuda_attention_mode_now() == HN_CUDA_ATTENTION_WGMMA_ATOMIC, add_to);
         return;
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
@@ -548,10 +548,10 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
         HN_CK(cudaFuncSetAttribute(k_mma_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dkv_smem));
     k_mma_dkv<<<grid, BWD_T, dkv_smem, HN_STREAM>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
                                          seqs->offsets_dev, seqs->n, T, heads, window, scale,
-                                         scale * LOG2E);
+                                         scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dkv mma");
     k_mma_dq<<<grid, BWD_T, 0, HN_STREAM>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, T, heads,
-                              window, scale, scale * LOG2E);
+                              window, scale, scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dq mma");
 }
 
@@ -563,5 +563,5 @@ void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const f
     if (!x) return;
     size_t n = (size_t)T * W;
     hn_mma_backward_bf16(dq, dk, dv, ld, dout, 0, x, x + n, x + 2 * n, W, out, 0, lse, seqs, heads,
-                         window, scale, D);
+                         window, scale, D, 1);
 }

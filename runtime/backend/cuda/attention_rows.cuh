@@ -68,6 +68,16 @@ __device__ __forceinline__ void hn_att_query_row(int *lo, float *ls, float *ds, 
 }
 
 __device__ __forceinline__ void hn_att_store2(float *p, float a, float b) { *(float2 *)p = make_float2(a, b); }
+/* a gradient pair: added to what p holds (accumulate), or written over it (the caller
+ * asked for =, so nothing had to zero it first) */
+__device__ __forceinline__ void hn_att_grad2(float *p, float a, float b, int accumulate) {
+    if (accumulate) {
+        float2 x = *(const float2 *)p;
+        a += x.x;
+        b += x.y;
+    }
+    hn_att_store2(p, a, b);
+}
 __device__ __forceinline__ void hn_att_store2(__nv_bfloat16 *p, float a, float b) {
     *(__nv_bfloat162 *)p = __floats2bfloat162_rn(a, b);
 }

@@ -41,7 +41,7 @@ void hn_mma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, con
 void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                           int dout_bf16, const void *q, const void *k, const void *v, int ldq,
                           const void *out, int out_bf16, const float *lse, const hn_seqs *seqs,
-                          int heads, int window, float scale, float *D);
+                          int heads, int window, float scale, float *D, int add_to);
 /* Hopper warpgroup kernels (attention_wgmma.cu), head_dim 64, bf16 q, k, v as for the
  * mma ones; only where hn_wgmma_available() (compute capability 9.0, the sm_90a build) */
 int hn_wgmma_available(void);
@@ -51,5 +51,6 @@ void hn_wgmma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, c
 /* dQ, dK, dV += (float32, row stride ld_grad) from bf16 dout, q, k, v and D = rowsum(dO * O) */
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
-                             const hn_seqs *seqs, int heads, int window, float scale, const float *D);
+                             const hn_seqs *seqs, int heads, int window, float scale, const float *D,
+                             int dq_atomic, int add_to);
 #endif

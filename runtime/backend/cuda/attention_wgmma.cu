@@ -255,20 +255,64 @@ __device__ __forceinline__ void pin_a(uint32_t (&a)[4][4]) {
         for (int e = 0; e < 4; e++) hn_wgmma_pin(a[kk][e]);
 }
 
-/* K, V (or Q, dO) of the block's rows, then 2 x 2 streamed tiles */
+/* K, V (or Q, dO) of the block's rows, then 2 x 2 streamed tiles; the dK/dV kernel that
+ * also adds dQ has one more tile, for dS^T */
 static const size_t BWD_SMEM = 1024 + 2 * (size_t)BM * 128 + 4 * (size_t)BN * 128;
+static const size_t BWD_DQ_SMEM = BWD_SMEM + (size_t)BM * 128;
 
-/* 166 registers: three blocks an SM */
+/* dQ[rows of the query tile at ib] += scale * acc, by float atomics (the other blocks whose
+ * keys the same queries see add to the same rows in no fixed order) */
+__device__ __forceinline__ void add_dq_atomic(float *dq, const float (&acc)[32], int ib, int T,
+                                              int ld_grad, int h, float scale) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int i = ib + warp * 16 + g + 8 * r;
+        if (i >= T) continue;
+        float *dst = dq + (size_t)i * ld_grad + (size_t)h * HD + 2 * c;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float a = scale * acc[4 * j + 2 * r], b = scale * acc[4 * j + 2 * r + 1];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            atomicAdd((float2 *)(dst + j * 8), make_float2(a, b));
+#else
+            atomicAdd(dst + j * 8, a);
+            atomicAdd(dst + j * 8 + 1, b);
+#endif
+        }
+    }
+}
+
+/* the thread's dS^T values (packed as the A operand: rows = the warpgroup's keys, columns =
+ * the tile's queries) into a swizzled 64 x 64 tile, from which dS . K reads dS as an
+ * MN-major A; a warp's 32 four-byte stores of one column group hit 32 banks */
+__device__ __forceinline__ void store_a_sw128(bf16 *tile, const uint32_t (&a)[4][4]) {
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    unsigned char *base = (unsigned char *)tile;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            int row = warp * 16 + g + 8 * r;
+            *(uint32_t *)(base + row * HN_SW128_ROW + ((j ^ (row & 7)) << 4) + 4 * c) =
+                a[j >> 1][(j & 1) * 2 + r];
+        }
+}
+
+/* 166 registers: three blocks an SM. DQ: dQ is added here too (float atomics; the separate
+ * dQ kernel, which computes S and dP a second time, is not run) */
+template <bool DQ>
 __global__ void __launch_bounds__(NT, 3)
-    k_wgmma_dkv(float *dk, float *dv, int ld_grad, int ldq, const float *D, const bf16 *dout,
-                const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
+    k_wgmma_dkv(float *dk, float *dv, float *dq, int ld_grad, int ldq, const float *D,
+                const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
                 const int32_t *pos, const int32_t *offsets, int n_seqs, int T, int heads,
-                int window, float scale, float scale_log2) {
+                int window, float scale, float scale_log2, int add_to) {
     constexpr int TILE = BN * 64;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
     bf16 *Kown = (bf16 *)sm, *Vown = Kown + BM * 64;
     bf16 *QG = Vown + BM * 64; /* [buffer][Q, dO] tiles of BN rows */
+    bf16 *dSt = QG + 4 * TILE; /* DQ: dS^T of the current query tile */
     __shared__ int Lo[2][BN];
     __shared__ float Ls[2][BN], Ds[2][BN];
     int h = blockIdx.y, c0 = blockIdx.x * BM;
@@ -320,17 +364,40 @@ __global__ void __launch_bounds__(NT, 3)
             uint32_t pa[4][4], sa[4][4];
             pack_a(pa, st);
             pack_a(sa, dpt);
+            if (DQ) {
+                store_a_sw128(dSt, sa);
+                hn_wgmma_smem_fence(); /* read by dS . K below, after the barrier */
+            }
             pin_a(pa); /* written before the fence, not moved past it */
             pin_a(sa);
             hn_wgmma_fence();
             add_product(dva, pa, gd); /* dV += P^T dO */
             add_product(dka, sa, qd); /* dK += dS^T Q */
             hn_wgmma_commit();
+            if (DQ) __syncthreads(); /* every warp's part of dS^T stored (products run on) */
             hn_wgmma_wait<0>();
             hn_wgmma_pin_all(dva);
             hn_wgmma_pin_all(dka);
             pin_a(pa);
             pin_a(sa);
+            if (DQ) {
+                /* dQ = dS K: dS^T's tile read as an MN-major A (rows of the tile are the
+                 * reduction's keys), K's as an MN-major B; after the other products, so
+                 * that P and dS^T's registers are free (three blocks an SM) */
+                float dqa[32];
+#pragma unroll
+                for (int i = 0; i < 32; i++) dqa[i] = 0.0f;
+                uint64_t sd = hn_wgmma_desc(dSt, 0);
+                hn_wgmma_fence();
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++)
+                    hn_wgmma_m64n64_ss<1, 1>(dqa, sd + (uint64_t)(kk * 16 * 128 >> 4),
+                                             kdesc + (uint64_t)(kk * 16 * 128 >> 4), 1);
+                hn_wgmma_commit();
+                hn_wgmma_wait<0>();
+                hn_wgmma_pin_all(dqa);
+                add_dq_atomic(dq, dqa, ib, T, ld_grad, h, scale);
+            }
         }
         __syncthreads();
     }
@@ -340,10 +407,9 @@ __global__ void __launch_bounds__(NT, 3)
         size_t off = (size_t)key[r] * ld_grad + (size_t)h * HD + 2 * c;
 #pragma unroll
         for (int j = 0; j < 8; j++) {
-            float2 *pk = (float2 *)(dk + off + j * 8), *pv = (float2 *)(dv + off + j * 8);
-            float2 xk = *pk, xv = *pv;
-            *pk = make_float2(xk.x + scale * dka[4 * j + 2 * r], xk.y + scale * dka[4 * j + 2 * r + 1]);
-            *pv = make_float2(xv.x + dva[4 * j + 2 * r], xv.y + dva[4 * j + 2 * r + 1]);
+            hn_att_grad2(dk + off + j * 8, scale * dka[4 * j + 2 * r], scale * dka[4 * j + 2 * r + 1],
+                         add_to);
+            hn_att_grad2(dv + off + j * 8, dva[4 * j + 2 * r], dva[4 * j + 2 * r + 1], add_to);
         }
     }
 }
@@ -351,7 +417,7 @@ __global__ void __launch_bounds__(NT, 3)
 __global__ void __launch_bounds__(NT, 4) /* 128 registers, no spills: four blocks an SM */
     k_wgmma_dq(float *dq, int ld_grad, int ldq, const float *D, const bf16 *dout, const bf16 *q,
                const bf16 *k, const bf16 *v, const float *lse, const int32_t *pos, int T,
-               int heads, int window, float scale, float scale_log2) {
+               int heads, int window, float scale, float scale_log2, int add_to) {
     constexpr int TILE = BN * 64;
     extern __shared__ unsigned char smem_raw[];
     unsigned char *sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
@@ -424,28 +490,41 @@ __global__ void __launch_bounds__(NT, 4) /* 128 registers, no spills: four block
         if (row[r] >= T) continue;
         float *dst = dq + (size_t)row[r] * ld_grad + (size_t)h * HD + 2 * c;
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            float2 *p = (float2 *)(dst + j * 8), x = *p;
-            *p = make_float2(x.x + scale * acc[4 * j + 2 * r], x.y + scale * acc[4 * j + 2 * r + 1]);
-        }
+        for (int j = 0; j < 8; j++)
+            hn_att_grad2(dst + j * 8, scale * acc[4 * j + 2 * r], scale * acc[4 * j + 2 * r + 1], add_to);
     }
 }
 
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
-                             const hn_seqs *seqs, int heads, int window, float scale, const float *D) {
+                             const hn_seqs *seqs, int heads, int window, float scale, const float *D,
+                             int dq_atomic, int add_to) {
     int T = seqs->total;
     const bf16 *g = (const bf16 *)dout, *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BM - 1) / BM, heads);
-    if (hn_cuda_first_time((const void *)k_wgmma_dkv)) {
-        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
+    if (hn_cuda_first_time((const void *)k_wgmma_dkv<false>)) {
+        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
+        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   (int)BWD_DQ_SMEM));
         HN_CK(cudaFuncSetAttribute(k_wgmma_dq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
     }
-    k_wgmma_dkv<<<grid, NT, BWD_SMEM, HN_STREAM>>>(dk, dv, ld_grad, ldq, D, g, qb, kb, vb, lse,
-                                                   seqs->pos_dev, seqs->offsets_dev, seqs->n, T,
-                                                   heads, window, scale, scale * LOG2E);
+    if (dq_atomic) {
+        /* the atomics add to dq: = asks for it cleared first (its columns of each row) */
+        if (!add_to)
+            HN_CK(cudaMemset2DAsync(dq, (size_t)ld_grad * sizeof(float), 0, (size_t)heads * HD * sizeof(float),
+                                    T, HN_STREAM));
+        k_wgmma_dkv<true><<<grid, NT, BWD_DQ_SMEM, HN_STREAM>>>(
+            dk, dv, dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, seqs->offsets_dev, seqs->n,
+            T, heads, window, scale, scale * LOG2E, add_to);
+        HN_LAUNCHED("attention_backward dkv+dq wgmma");
+        return;
+    }
+    k_wgmma_dkv<false><<<grid, NT, BWD_SMEM, HN_STREAM>>>(dk, dv, NULL, ld_grad, ldq, D, g, qb, kb, vb,
+                                                          lse, seqs->pos_dev, seqs->offsets_dev,
+                                                          seqs->n, T, heads, window, scale,
+                                                          scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dkv wgmma");
     k_wgmma_dq<<<grid, NT, BWD_SMEM, HN_STREAM>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
-                                                  T, heads, window, scale, scale * LOG2E);
+                                                  T, heads, window, scale, scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dq wgmma");
 }

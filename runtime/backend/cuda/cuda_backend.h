@@ -91,16 +91,22 @@ hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
  * tiles for other head widths; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma. */
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
     HN_CUDA_ATTENTION_WARP = 2,
     HN_CUDA_ATTENTION_WMMA = 3,
     HN_CUDA_ATTENTION_MMA = 4,  /* the mma.sync kernels even where AUTO picks the wgmma ones */
-    HN_CUDA_ATTENTION_WGMMA = 5 /* the warpgroup kernels (sm_90a; elsewhere as MMA) */
+    HN_CUDA_ATTENTION_WGMMA = 5, /* the warpgroup kernels (sm_90a; elsewhere as MMA) */
+    /* WGMMA with dQ added inside the dK/dV kernel by float atomics instead of a second
+     * kernel that recomputes S and dP: fewer products, not deterministic */
+    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
+/* the kernels HNET_CUDA_ATTENTION asks for (AUTO where it is unset): what a test that
+ * sets the mode back uses, so that the variable still picks the kernels it checks */
+hn_cuda_attention_mode hn_cuda_attention_mode_env(void);
 
 /* The SSD scan: CHUNKED = the chunked algorithm, blocks per (chunk, head) doing matrix
  * products inside chunks (fp32, or bf16 tensor cores in the bf16 matmul mode); SCAN =

@@ -121,7 +121,7 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tenso
                               const float *x, const float *B, const float *C, int ld,
                               hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
-                              const hn_seqs *seqs, const hn_ssm_dims *d);
+                              const hn_seqs *seqs, const hn_ssm_dims *d, int add_to);
 void hn_cuda_ssdc_forward(float *y, float *chunk_states, float *final_state, size_t final_stride,
                           const float *x, const float *B, const float *C, int ld,
                           const float *dt_raw, int ld_dt, const float *dt_bias,
@@ -146,7 +146,7 @@ void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor dd
                           const float *x, const float *B, const float *C, int ld,
                           hn_tensor dt_raw, const float *dt_bias, const float *A_log,
                           const float *D, const float *chunk_states, const hn_seqs *seqs,
-                          const hn_ssm_dims *d);
+                          const hn_ssm_dims *d, int add_to);
 /* ssm_conv.cu, ssm_norm.cu: the v1 convolution and gated RMSNorm */
 void hn_cuda_conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
                             const hn_seqs *seqs, int C, int K);

@@ -110,6 +110,7 @@ static void config_from_env(hn_cuda_config *c) {
     if (e && !strcmp(e, "wmma")) c->attention = HN_CUDA_ATTENTION_WMMA;
     if (e && !strcmp(e, "mma")) c->attention = HN_CUDA_ATTENTION_MMA;
     if (e && !strcmp(e, "wgmma")) c->attention = HN_CUDA_ATTENTION_WGMMA;
+    if (e && !strcmp(e, "wgmma-atomic")) c->attention = HN_CUDA_ATTENTION_WGMMA_ATOMIC;
     e = getenv("HNET_CUDA_SSD");
     c->ssd = !e ? HN_CUDA_SSD_AUTO
              : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
@@ -124,6 +125,12 @@ static void config_from_env(hn_cuda_config *c) {
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }
+
+extern "C" hn_cuda_attention_mode hn_cuda_attention_mode_env(void) {
+    hn_cuda_config c;
+    config_from_env(&c);
+    return (hn_cuda_attention_mode)c.attention;
+}
 
 /* The configuration the mode setters change before the default instance exists (it is
  * created from it), so hn_cuda_set_matmul_mode may still come first. */

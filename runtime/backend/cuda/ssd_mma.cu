@@ -170,8 +170,9 @@ __device__ __forceinline__ void row_dots(float out[2], const float acc[8][4], co
     }
 }
 
-/* dst[r][0..64) += this warp's rows of acc (C fragments), rows r < rows of the tile */
-__device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][4], int rows) {
+/* dst[r][0..64) += this warp's rows of acc (C fragments), rows r < rows of the tile;
+ * written (=) instead where add_to is 0 */
+__device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][4], int rows, int add_to) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
 #pragma unroll
     for (int e2 = 0; e2 < 2; e2++) {
@@ -180,8 +181,8 @@ __device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][
         float *d = dst + (size_t)r * ld + 2 * c;
 #pragma unroll
         for (int n = 0; n < 8; n++) {
-            d[n * 8] += acc[n][2 * e2];
-            d[n * 8 + 1] += acc[n][2 * e2 + 1];
+            d[n * 8] = acc[n][2 * e2] + (add_to ? d[n * 8] : 0.0f);
+            d[n * 8 + 1] = acc[n][2 * e2 + 1] + (add_to ? d[n * 8 + 1] : 0.0f);
         }
     }
 }
@@ -389,7 +390,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
                                                     const float *Cm, int ld, const float *dtv,
                                                     const float *csv, const float *Dv,
                                                     const float *dstates, const int32_t *tab,
-                                                    const int32_t *tiles, int T, int H, int HG) {
+                                                    const int32_t *tiles, int T, int H, int HG,
+                                                    int add_to) {
     __shared__ __align__(16) bf16 Bs[TILE], Xs[TILE], Ss[TILE], Cs[TILE], Ys[TILE];
     __shared__ float csi_s[TR], red[NT / 32];
     tile_rec t = tile_at(tiles, blockIdx.x);
@@ -460,8 +462,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
                 for (int n = 0; n < 8; n++) {
                     int p = n * 8 + 2 * c;
                     float x0 = xr[p], x1 = xr[p + 1], g0 = yr[p], g1 = yr[p + 1];
-                    dxr[p] += Dh * g0 + dtj[e2] * u[n][2 * e2];
-                    dxr[p + 1] += Dh * g1 + dtj[e2] * u[n][2 * e2 + 1];
+                    dxr[p] = Dh * g0 + dtj[e2] * u[n][2 * e2] + (add_to ? dxr[p] : 0.0f);
+                    dxr[p + 1] = Dh * g1 + dtj[e2] * u[n][2 * e2 + 1] + (add_to ? dxr[p + 1] : 0.0f);
                     xu += x0 * u[n][2 * e2] + x1 * u[n][2 * e2 + 1];
                     dd += g0 * x0 + g1 * x1;
                 }
@@ -484,7 +486,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
             dDp[(size_t)blockIdx.x * H + h] = sum;
         }
     }
-    add_rows(dB + (size_t)t.t0 * ldd + grp * D64, ldd, dBacc, t.rows);
+    add_rows(dB + (size_t)t.t0 * ldd + grp * D64, ldd, dBacc, t.rows, add_to);
 }
 
 /* ---------------------------------------------------------------- backward, query side */
@@ -496,7 +498,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
                                                       const float *x, const float *Bm, const float *Cm,
                                                       int ld, const float *dtv, const float *csv,
                                                       const float *states, const int32_t *tiles, int T,
-                                                      int H, int HG) {
+                                                      int H, int HG, int add_to) {
     __shared__ __align__(16) bf16 Cs[TILE], Ys[TILE], Ss[TILE], Xs[TILE], Bs[TILE];
     __shared__ __align__(8) float csj[TR], dtj[TR];
     tile_rec t = tile_at(tiles, blockIdx.x);
@@ -539,7 +541,7 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, 
         for (int e2 = 0; e2 < 2; e2++)
             if (r_of[e2] < t.rows && c == 0) dcs[(size_t)h * T + t.t0 + r_of[e2]] += dot1[e2] - dot0[e2];
     }
-    add_rows(dC + (size_t)t.t0 * ldd + grp * D64, ldd, dCacc, t.rows);
+    add_rows(dC + (size_t)t.t0 * ldd + grp * D64, ldd, dCacc, t.rows, add_to);
 }
 
 /* ---------------------------------------------------------------- backward, decays */
@@ -649,7 +651,7 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tenso
                               const float *x, const float *B, const float *C, int ld,
                               hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
-                              const hn_seqs *seqs, const hn_ssm_dims *d) {
+                              const hn_seqs *seqs, const hn_ssm_dims *d, int add_to) {
     int T = seqs->total, H = d->heads, G = d->ngroups, HG = H / G, HP = H * D64;
     if (seqs->n <= 0 || T <= 0) return;
     hn_ssd_plan pl;
@@ -669,9 +671,9 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tenso
      * against 4.94 at three and 5.56 at two) */
     dim3 grid(pl.n_tiles, G);
     k_ssd_bwd_key<4><<<grid, NT, 0, HN_STREAM>>>(dx, dB, ldd, ddt_dir, dcs, sst, dDp, dy, x, B, C, ld, dtv, csv, D,
-                                   dstates, pl.tab, pl.tiles, T, H, HG);
+                                   dstates, pl.tab, pl.tiles, T, H, HG, add_to);
     k_ssd_bwd_query<4><<<grid, NT, 0, HN_STREAM>>>(dC, ldd, dcs, dy, x, B, C, ld, dtv, csv, chunk_states, pl.tiles, T,
-                                     H, HG);
+                                     H, HG, add_to);
     k_ssd_post<<<per_chunk, 32, 0, HN_STREAM>>>(view_of(ddt_raw), scal, ddt_dir, dcs, sst, dtv, csv, view_of(dt_raw),
                                   dt_bias, A_log, chunk_states, dstates, pl.tab, T, H);
     k_ssd_scalars<<<(H + 127) / 128, 128, 0, HN_STREAM>>>(ddt_bias, dA_log, dD, scal, pl.n_chunks, dDp, pl.n_tiles, H);

@@ -58,7 +58,7 @@ extern "C" int hn_cuda_ssd_forward_t(const hn_backend *be, const hn_ssd_params *
     return 0;
 }
 
-/* dx, dB, dC are accumulated (float32); a bf16 ddt_raw for float32 kernels is made in
+/* dx, dB, dC are accumulated (float32), or written where p->overwrite; a bf16 ddt_raw for float32 kernels is made in
  * zeroed scratch and written over the view */
 extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p) {
     (void)be;
@@ -86,7 +86,7 @@ extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params 
                          ddt, p->ddt_bias, p->dA_log, p->dD, (const float *)p->dy.data,
                          (const float *)p->x.data, (const float *)p->B.data,
                          (const float *)p->C.data, p->x.ld, dt, p->dt_bias, p->A_log, p->D,
-                         p->chunk_states, p->seqs, d);
+                         p->chunk_states, p->seqs, d, !p->overwrite);
     if (ddt_wide) hn_cuda_view_copy(p->ddt_raw, ddt, 0);
     return 0;
 }

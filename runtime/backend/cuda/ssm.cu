@@ -499,13 +499,21 @@ void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor dd
                           const float *x, const float *B, const float *C, int ld,
                           hn_tensor dt_raw, const float *dt_bias, const float *A_log,
                           const float *D, const float *chunk_states, const hn_seqs *seqs,
-                          const hn_ssm_dims *d) {
+                          const hn_ssm_dims *d, int add_to) {
     ssd_impl impl = ssd_pick(d);
     hn_cuda_cur()->last_ssd_impl = impl;
     if (impl == SSD_MMA) {
         hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, x, B, C, ld,
-                                 dt_raw, dt_bias, A_log, D, chunk_states, seqs, d);
+                                 dt_raw, dt_bias, A_log, D, chunk_states, seqs, d, add_to);
         return;
+    }
+    if (!add_to) { /* the float32 kernels add: = is + onto cleared columns */
+        int T = seqs->total, cols[3] = {d->heads * d->headdim, d->ngroups * d->d_state,
+                                        d->ngroups * d->d_state};
+        float *dst[3] = {dx, dB, dC};
+        for (int i = 0; i < 3; i++)
+            HN_CK(cudaMemset2DAsync(dst[i], (size_t)ldd * sizeof(float), 0, (size_t)cols[i] * sizeof(float),
+                                    T, HN_STREAM));
     }
     if (f32_io(ddt_raw, dt_raw, "ssd_backward: bf16 dt_raw or ddt_raw for float32 kernels"))
         ssd_backward_f32(impl, dx, dB, dC, ldd, (float *)ddt_raw.data, ddt_raw.ld, ddt_bias,
@@ -523,7 +531,7 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
     int T = seqs->total, H = d->heads;
     hn_cuda_ssd_backward(dx, dB, dC, ldd, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
                          dy, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
-                         chunk_states, seqs, d);
+                         chunk_states, seqs, d, 1);
 }
 
 /* one thread per (sequence, head, row p) */

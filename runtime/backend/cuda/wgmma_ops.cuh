@@ -12,14 +12,15 @@
 #define HN_WGMMA_OK 1
 #endif
 
-/* d[32] (+)= A(64 x 16, shared, K-major) . B(16 x 64, shared; TB: 0 K-major, 1 MN-major) */
-template <int TB>
+/* d[32] (+)= A(64 x 16, shared; TA: 0 K-major, 1 MN-major) . B(16 x 64, shared; TB: 0
+ * K-major, 1 MN-major) */
+template <int TB, int TA = 0>
 __device__ __forceinline__ void hn_wgmma_m64n64_ss(float d[32], uint64_t da, uint64_t db, int accumulate) {
 #ifdef HN_WGMMA_OK
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %35;\n}\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "l"(da), "l"(db), "r"(accumulate), "n"(TB));
+                 : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
 #else
     __trap();
 #endif
