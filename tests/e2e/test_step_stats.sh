@@ -37,7 +37,7 @@ for mode in host device; do
     run nan-$mode HNET_STEP_STATS=$mode HNET_TEST_NAN_GRAD_AT_STEP=5 &&
         { cat "$TMP/out"; fail "$mode: a NaN gradient did not stop the run"; }
     row=$(sqlite3 "$TMP/nan-$mode.db" "select status || ': ' || coalesce(error, 'NULL') from runs")
-    echo "$row" | grep -q "^failed: the gradient norm became NaN at step 5 (lr .*), its weights untouched" ||
+    echo "$row" | grep -q "^failed: the gradient norm became NaN at step 5 (lr [0-9.e-]*); the run stopped and is recorded as failed, its weights untouched" ||
         { cat "$TMP/out"; fail "$mode: the row reads '$row'"; }
     step=$(sqlite3 "$TMP/nan-$mode.db" "select max(step) from metrics")
     [ "$step" = 4 ] || fail "$mode: metrics reach step $step, expected 4 (step 5 must leave no trace)"
@@ -47,18 +47,32 @@ for mode in host device; do
 done
 [ "$(sqlite3 "$TMP/nan-host.db" 'select error from runs')" = \
   "$(sqlite3 "$TMP/nan-device.db" 'select error from runs')" ] || fail "the two paths' messages differ"
+# step 5 reports nothing (a metric every 4 steps, checkpoints every 3): the device path
+# reads its norm at step 6's wait, and still fails at step 5 with 4 steps done
+run nan-late HNET_STEP_STATS=device HNET_TEST_NAN_GRAD_AT_STEP=5 HNET_TEST_LOG_EVERY=4 &&
+    { cat "$TMP/out"; fail "late: a NaN gradient did not stop the run"; }
+[ "$(sqlite3 "$TMP/nan-late.db" 'select error from runs')" = \
+  "$(sqlite3 "$TMP/nan-host.db" 'select error from runs')" ] || { cat "$TMP/out"; fail "late: another message"; }
+grep -Eq "^e2e-dist +failed .* 4 +1.02K" "$TMP/out" || { cat "$TMP/out"; fail "late: not 4 steps done"; }
+[ "$(sqlite3 "$TMP/nan-late.db" "select max(step) from metrics")" = 4 ] || fail "late: metrics past step 4"
+echo "ok: device path, NaN gradient at step 5 read at step 6: the same failure, 4 steps done"
 
-# SIGTERM after the forward of step 8 (the norm of step 7 still on its way): stopped with 7
-# steps done and step 7's checkpoint; resumed, the curve of the uninterrupted run
+# SIGTERM after the forward of step 8, a metric every 4 steps (step 7 reports nothing: its
+# norm is read at step 8's wait): stopped with 7 steps done and step 7's checkpoint;
+# resumed, the curve of the host path's uninterrupted run
+export HNET_TEST_LOG_EVERY=4
+run ref4 || { cat "$TMP/out"; fail "the host path's run (a metric every 4 steps) failed"; }
 run stop HNET_STEP_STATS=device HNET_TEST_SIGTERM_AFTER_FORWARD=8
 row=$(sqlite3 "$TMP/stop.db" "select status from runs")
 [ "$row" = interrupted ] || { cat "$TMP/out"; fail "device path, stopped: the run is '$row'"; }
-[ "$(sqlite3 "$TMP/stop.db" 'select max(step) from metrics')" = 7 ] || fail "stopped: metrics past step 7"
+[ "$(sqlite3 "$TMP/stop.db" 'select max(step) from metrics')" = 4 ] || fail "stopped: metrics past step 4"
 last=$(ls "$TMP/ck-stop"/*/ | tail -1)
 [ "$last" = step-00000007.safetensors ] || fail "stopped: the newest checkpoint is $last"
 HNET_STEP_STATS=device HNET_DIST_CKPT="$TMP/ck-stop" $HNET run $LUA --db "$TMP/stop.db" --resume --quiet \
     >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "the resume failed"; }
-same_curve "device path, stopped after the forward of step 8 and resumed" "$TMP/stop.db" "$GOLD"
+curve "$TMP/ref4.db" >"$TMP/c-ref4"
+same_curve "device path, stopped after the forward of step 8 and resumed" "$TMP/stop.db" "$TMP/c-ref4"
+unset HNET_TEST_LOG_EVERY
 
 command -v mpirun >/dev/null 2>&1 || { echo "skip: the 2-rank half (no mpirun)"; exit 0; }
 . tests/e2e/dist_lib.sh
