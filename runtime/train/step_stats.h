@@ -13,7 +13,9 @@
  *
  * The numbers are the host path's to the bit: the same sums in the same order (the
  * losses are summed on the host as before; the norm's reduction is sum_squares's, and
- * its sqrt, division and rounding are IEEE on both sides).
+ * its sqrt, division and rounding are IEEE on both sides). On the cpu that is to the bit
+ * (tests/e2e/test_step_stats.sh); on cuda the reduction's atomics add in an order that
+ * varies from run to run, in both paths alike (tests/gpu/test_step_stats.sh).
  *
  * Which path a run takes: device where HNET_STEP_STATS=device and the whole gradient is
  * on every rank (one process, or data parallel without ZeRO-1, cpu or cuda); ZeRO-1
