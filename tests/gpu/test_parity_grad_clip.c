@@ -47,9 +47,11 @@ static void test_clip_matches_host(void **st) {
             hn_grad_clip c = read_clip(dev);
             printf("  n %zu limit %.4g: sum of squares cpu %.17g cuda %.17g (sum_squares %.17g)\n",
                    n, limits[i], cpu, c.sum_squares, host_path);
-            /* the atomics' order may differ from run to run: double rounding alone */
-            assert_true(fabs(c.sum_squares - cpu) <= 1e-12 * cpu);
-            assert_true(fabs(c.sum_squares - host_path) <= 1e-12 * cpu);
+            /* the atomics add in another order than the cpu: double rounding alone (of the
+             * order of eps x sqrt(n), ~2e-13 here); a lost or doubled element moves it by
+             * about 1 / n (>= 3e-7) */
+            assert_true(fabs(c.sum_squares - cpu) <= 1e-10 * cpu);
+            assert_true(fabs(c.sum_squares - host_path) <= 1e-10 * cpu);
             /* on the device's own sum, the host's arithmetic to the bit */
             double want_norm = sqrt(c.sum_squares);
             float want_scale = hn_grad_clip_scale(want_norm, limits[i]);
