@@ -6,7 +6,7 @@
 # x86 host computes the same bits). A NaN gradient (HNET_TEST_NAN_GRAD_AT_STEP) stops the
 # run at that step with the same message in both paths and no metric of that step; a stop
 # after a forward keeps the curve of the uninterrupted run; mpirun -np 2 records the same
-# curve in both paths (ZeRO-1 keeps the host path).
+# curve in both paths (ZeRO-1 keeps the host path); hnet bench --stats device runs.
 . tests/e2e/lib.sh
 LUA=tests/e2e/fixtures/dist_hnet.lua # 12 steps, checkpoints every 3, a metric every step
 GOLD=tests/e2e/fixtures/step_stats_curve.txt
@@ -73,6 +73,14 @@ HNET_STEP_STATS=device HNET_DIST_CKPT="$TMP/ck-stop" $HNET run $LUA --db "$TMP/s
 curve "$TMP/ref4.db" >"$TMP/c-ref4"
 same_curve "device path, stopped after the forward of step 8 and resumed" "$TMP/stop.db" "$TMP/c-ref4"
 unset HNET_TEST_LOG_EVERY
+
+# hnet bench --stats device (the bench loop's device path; timed on the GPU by
+# bench/session8_stats.sh) runs on the cpu too; a wrong mode is refused
+$HNET bench $LUA --device cpu --steps 2 --warmup 1 --stats device >"$TMP/out" 2>&1 ||
+    { cat "$TMP/out"; fail "hnet bench --stats device failed"; }
+grep -q "^  step statistics    device" "$TMP/out" || { cat "$TMP/out"; fail "bench: no statistics line"; }
+expect_fail "bench --stats with a wrong mode" "--stats expects host or device" \
+    $HNET bench $LUA --device cpu --stats gpu
 
 command -v mpirun >/dev/null 2>&1 || { echo "skip: the 2-rank half (no mpirun)"; exit 0; }
 . tests/e2e/dist_lib.sh
