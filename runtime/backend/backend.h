@@ -127,6 +127,27 @@ typedef struct hn_xent_params {
     float scale;
 } hn_xent_params;
 
+/* The clipping of one optimizer update as the device computes it (grad_clip), read by
+ * adamw_clipped on the device and by the host afterwards (logging, the non-finite norm's
+ * failure). */
+typedef struct hn_grad_clip {
+    double sum_squares; /* of the gradient, in double */
+    double norm;        /* sqrt(sum_squares) */
+    float scale;        /* hn_grad_clip_scale(norm, max_norm) */
+    int32_t skip;       /* the norm is not finite: the update leaves p, m and v untouched */
+} hn_grad_clip;
+
+#ifdef __CUDACC__
+#define HN_CLIP_RULE __host__ __device__ /* one rule for the device and the host */
+#else
+#define HN_CLIP_RULE
+#endif
+/* The gradient's factor when clipped to max_norm by its global norm (1: no clip; a
+ * non-finite norm gives 1 too, its update being skipped or refused). */
+static inline HN_CLIP_RULE float hn_grad_clip_scale(double norm, double max_norm) {
+    return (max_norm > 0 && norm > max_norm) ? (float)(max_norm / norm) : 1.0f;
+}
+
 struct hn_ops_ssm;   /* Mamba-2 kernels: runtime/backend/ops_ssm.h */
 struct hn_ops_chunk; /* dynamic chunking kernels (H-Net stages) */
 struct hn_ops_moe;   /* Mixture-of-Experts routing and dispatch: ops_moe.h */
@@ -286,6 +307,24 @@ typedef struct hn_backend {
      * column (the dims rope leaves alone copied), in out's dtype; x is only read. A
      * float32 gradient rotated back and rounded for its products in one pass. */
     int (*rope_to_t)(const struct hn_backend *be, const hn_rope_params *p, hn_tensor out);
+    /* ---- the training step's statistics without a host wait (runtime/train/step_stats.h) ----
+     * alloc_host: zero-filled host memory a download_async may write (cuda: pinned, so the
+     * copy does not wait for the device; NULL on failure); free_host releases it.
+     * download_async: enqueues the copy of bytes from the device into dst_host (memory of
+     * alloc_host) and returns at once (the cpu copies before it returns); dst_host holds
+     * them after the next download_wait, which waits for every download_async before it. */
+    void *(*alloc_host)(size_t bytes);
+    void (*free_host)(void *p);
+    void (*download_async)(void *dst_host, const void *src_dev, size_t bytes);
+    void (*download_wait)(void);
+    /* grad_clip: c (device) gets the sum of squares of g[0, n) in double (as sum_squares),
+     * its square root, the clip scale for max_norm and the skip flag (hn_grad_clip),
+     * without a host wait. adamw_clipped: adamw with grad_scale c->scale read on the
+     * device, and nothing written where c->skip. */
+    void (*grad_clip)(hn_grad_clip *c, const float *g, size_t n, double max_norm);
+    void (*adamw_clipped)(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                          float beta1, float beta2, float eps, float weight_decay, float bc1,
+                          float bc2, const hn_grad_clip *c);
 } hn_backend;
 
 /* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;

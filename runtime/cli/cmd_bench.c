@@ -51,7 +51,11 @@ static void usage(FILE *out) {
             "  --gaps N        idle gaps listed (default 10)\n"
             "  --routing MODE  learned (default) or targets: H-Net boundaries held at every\n"
             "                  N-th position of each sequence, N each stage's ratio target\n"
-            "                  (BENCH.md: time H-Nets at their target compression too)\n");
+            "                  (BENCH.md: time H-Nets at their target compression too)\n"
+            "  --stats MODE    host (default) or device: the step's statistics as the trainer's\n"
+            "                  HNET_STEP_STATS=device reads them (runtime/train/step_stats.h):\n"
+            "                  the loss read after the backward is enqueued, the gradient's\n"
+            "                  norm and clip on the device, no host wait inside the step\n");
 }
 
 static double now_s(void) {
@@ -108,7 +112,7 @@ static void timeline_mark(int edge, const char *part) {
 
 typedef struct bench_opts {
     const char *file, *device, *md;
-    int profile, hold_routing;
+    int profile, hold_routing, stats_device;
     long steps, warmup, batch, seq_len;
     long timeline, gaps; /* steps to record (0: no timeline); gaps to list */
 } bench_opts;
@@ -133,6 +137,13 @@ static int parse(int argc, char **argv, bench_opts *o) {
                 return 2;
             }
             o->hold_routing = !strcmp(v, "targets");
+        } else if (!strcmp(a, "--stats") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "host") && strcmp(v, "device")) {
+                fprintf(stderr, "hnet bench: --stats expects host or device, found '%s'\n", v);
+                return 2;
+            }
+            o->stats_device = !strcmp(v, "device");
         } else if (!strcmp(a, "--profile")) {
             o->profile = 1;
         } else if (!strcmp(a, "--timeline")) {
@@ -210,6 +221,7 @@ int hn_cmd_bench(int argc, char **argv) {
     hn_model m;
     memset(&m, 0, sizeof m);
     float *opt_m = NULL, *opt_v = NULL;
+    hn_grad_clip *clip = NULL, *clip_host = NULL; /* --stats device */
     int32_t *tok = NULL;
     double *t_step = NULL, *t_fwd = NULL, *t_bwd = NULL, *t_opt = NULL;
     hn_timeline tl;
@@ -256,7 +268,16 @@ int hn_cmd_bench(int argc, char **argv) {
     t_fwd = malloc((size_t)n * sizeof(double));
     t_bwd = malloc((size_t)n * sizeof(double));
     t_opt = malloc((size_t)n * sizeof(double));
-    if (!opt_m || !opt_v || !tok || !t_step || !t_fwd || !t_bwd || !t_opt) {
+    if (o.stats_device) {
+        if (!be->grad_clip || !be->alloc_host) {
+            fprintf(stderr, "hnet bench: --stats device: the %s backend has no such ops\n", be->name);
+            goto done;
+        }
+        clip = be->alloc(sizeof *clip);
+        clip_host = be->alloc_host(sizeof *clip_host);
+    }
+    if (!opt_m || !opt_v || !tok || !t_step || !t_fwd || !t_bwd || !t_opt ||
+        (o.stats_device && (!clip || !clip_host))) {
         fprintf(stderr, "hnet bench: out of memory for the optimizer state\n");
         goto done;
     }
@@ -306,20 +327,29 @@ int hn_cmd_bench(int argc, char **argv) {
         double t0 = now_s();
         if (rec) timeline_mark(1, "forward");
         hn_loss loss;
-        if (hn_model_forward(&m, tok, tok + T, batch, seq_len, &loss, &err)) goto fail;
+        if ((o.stats_device ? hn_model_forward_start : hn_model_forward)(&m, tok, tok + T, batch,
+                                                                        seq_len, &loss, &err))
+            goto fail;
         if (!cupti) be->sync();
         double t1 = now_s();
         if (rec) timeline_mark(0, "backward");
         hn_params_zero_grads(&m.params);
         if (hn_model_backward(&m, &err)) goto fail;
+        if (o.stats_device) hn_model_forward_finish(&m, &loss); /* the trainer's one wait */
         if (!cupti) be->sync();
         double t2 = now_s();
         if (rec) timeline_mark(0, "optimizer");
         hn_phase_enter(HN_PHASE_OPTIMIZER, 0);
-        double norm = sqrt(be->sum_squares(m.params.grads, P));
-        float scale = norm > 1.0 ? (float)(1.0 / norm) : 1.0f;
-        be->adamw(m.params.values, m.params.grads, opt_m, opt_v, P, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f,
-                  0.1f, 0.05f, scale);
+        if (o.stats_device) { /* the clip on the device, the norm read back behind the update */
+            be->grad_clip(clip, m.params.grads, P, 1.0);
+            be->adamw_clipped(m.params.values, m.params.grads, opt_m, opt_v, P, 1e-4f, 0.9f, 0.95f,
+                              1e-8f, 0.1f, 0.1f, 0.05f, clip);
+            be->download_async(clip_host, clip, sizeof *clip);
+        } else {
+            double norm = sqrt(be->sum_squares(m.params.grads, P));
+            be->adamw(m.params.values, m.params.grads, opt_m, opt_v, P, 1e-4f, 0.9f, 0.95f, 1e-8f,
+                      0.1f, 0.1f, 0.05f, hn_grad_clip_scale(norm, 1.0));
+        }
         be->sync();
         hn_phase_stop();
         if (rec) timeline_mark(-1, NULL);
@@ -380,6 +410,7 @@ int hn_cmd_bench(int argc, char **argv) {
     printf("  ms/step (median)   %10.2f   (forward %.2f, backward %.2f, optimizer %.2f)\n", ms, fwd,
            bwd, opt);
     printf("  bytes/s            %10.0f\n", bytes_s);
+    if (o.stats_device) printf("  step statistics    device (loss read after the backward, clip on the device)\n");
     printf("  GFLOPs/byte        %10.4f   (training: 3 x forward)\n", flops_byte / 1e9);
     printf("  achieved TFLOP/s   %10.3f\n", achieved / 1e12);
     if (peak_rate > 0)
@@ -421,6 +452,8 @@ done:
     if (m.be) {
         if (opt_m) m.be->free(opt_m);
         if (opt_v) m.be->free(opt_v);
+        if (clip) m.be->free(clip);
+        if (clip_host) m.be->free_host(clip_host);
         hn_model_free(&m);
     }
     hn_corpus_free(&corpus);

@@ -77,6 +77,17 @@ int hn_model_build(hn_model *m, const cJSON *cfg, const hn_registry *reg, const 
     return HN_OK;
 }
 
+/* loss_host is where the backend may copy the losses without a wait (alloc_host: cuda's
+ * pinned memory); plain host memory where it has no such op */
+static void *alloc_host(const hn_backend *be, size_t bytes) {
+    return be->alloc_host ? be->alloc_host(bytes) : calloc(1, bytes);
+}
+static void free_host(const hn_backend *be, void *p) {
+    if (!p) return;
+    if (be->free_host) be->free_host(p);
+    else free(p);
+}
+
 static void free_buffers(hn_model *m) {
     const hn_backend *be = m->be;
     void *bufs[] = {m->tok_dev, m->tgt_dev, m->offsets_dev, m->pos_dev, m->x,
@@ -84,7 +95,7 @@ static void free_buffers(hn_model *m) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(bufs[i]);
     free(m->offsets_host);
-    free(m->loss_host);
+    free_host(be, m->loss_host);
     m->tok_dev = m->tgt_dev = m->offsets_dev = m->pos_dev = NULL;
     m->x = m->h = m->logits = m->loss = m->dlogits = m->dh = NULL;
     m->offsets_host = NULL;
@@ -133,7 +144,7 @@ static int ensure_buffers(hn_model *m, int T, int n_seqs, int full, hn_error *er
     m->logits = be->alloc(t * v * sizeof(float));
     m->loss = be->alloc(t * sizeof(float));
     m->offsets_host = malloc(((size_t)n_seqs + 1) * sizeof(int32_t));
-    m->loss_host = malloc(t * sizeof(float));
+    m->loss_host = alloc_host(be, t * sizeof(float));
     if (!m->tok_dev || !m->tgt_dev || !m->pos_dev || !m->offsets_dev || !m->x ||
         (full && !m->dlogits) || !m->logits || !m->loss ||
         !m->offsets_host || !m->loss_host) {
@@ -230,6 +241,26 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
     loss->count = T;
     loss->aux = aux;
     return HN_OK;
+}
+
+int hn_model_forward_start(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                           int seq_len, hn_loss *loss, hn_error *err) {
+    const hn_backend *be = m->be;
+    if (!be->download_async || !be->download_wait)
+        return hn_fail(err, "the %s backend has no asynchronous download", be->name);
+    int T = n_seqs * seq_len;
+    double aux;
+    if (forward_losses(m, tok, tgt, n_seqs, seq_len, NULL, &aux, err)) return HN_ERR;
+    be->download_async(m->loss_host, m->loss, (size_t)T * sizeof(float));
+    loss->ce_nats = NAN; /* hn_model_forward_finish sums it */
+    loss->count = T;
+    loss->aux = aux;
+    return HN_OK;
+}
+
+void hn_model_forward_finish(hn_model *m, hn_loss *loss) {
+    m->be->download_wait();
+    loss->ce_nats = hn_model_sum_losses(m->loss_host, loss->count);
 }
 
 double hn_model_sum_losses(const float *loss, long n) {

@@ -63,6 +63,14 @@ int hn_model_forward(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_
  * with hn_model_sum_losses, as hn_model_forward does, for the same ce_nats. */
 int hn_model_forward_to(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
                         int seq_len, float *loss_dev, hn_error *err);
+/* hn_model_forward in two halves, for a training step that enqueues its backward before
+ * it waits: _start enqueues the forward and the copy of its per-token losses to the host
+ * (download_async; loss gets count and aux, ce_nats is NaN until then); _finish waits for
+ * that copy and sums the losses as hn_model_forward does (the same ce_nats, to the bit).
+ * Between the two only enqueued work (hn_model_backward) may touch the model. */
+int hn_model_forward_start(hn_model *m, const int32_t *tok, const int32_t *tgt, int n_seqs,
+                           int seq_len, hn_loss *loss, hn_error *err);
+void hn_model_forward_finish(hn_model *m, hn_loss *loss);
 /* The sum of n per-token losses in order, in double (hn_loss.ce_nats). */
 double hn_model_sum_losses(const float *loss, long n);
 /* Data-parallel training (model/batch_group.h): every training forward (not an

@@ -598,6 +598,11 @@ void hn_checkpoint_test_kill(long step) {
     if (v && *v && atol(v) == step) raise(SIGKILL);
 }
 
+int hn_checkpoint_test_nan_grad(long step) {
+    const char *v = getenv("HNET_TEST_NAN_GRAD_AT_STEP");
+    return v && *v && atol(v) == step;
+}
+
 void hn_checkpoint_test_stop(long step, int rank) {
     const char *v = getenv("HNET_TEST_SIGTERM_AFTER_FORWARD");
     if (!v || !*v || atol(v) != step) return;

@@ -114,5 +114,8 @@ void hn_checkpoint_test_kill(long step);
  * after the forward of step STEP (1-based), on every rank or on rank RANK only: a stop
  * that the ranks learn of after a forward, whose step must leave no trace. */
 void hn_checkpoint_test_stop(long step, int rank);
+/* Test hook: 1 when HNET_TEST_NAN_GRAD_AT_STEP equals step (1-based): the trainer puts a
+ * NaN into that step's reduced gradient, whose norm must stop the run, weights untouched. */
+int hn_checkpoint_test_nan_grad(long step);
 
 #endif

@@ -26,6 +26,7 @@
 #include "train/lr_modulation.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/step_stats.h"
 
 #define LN2 0.6931471805599453
 
@@ -212,16 +213,26 @@ static int sharded_gradient_norm(const hn_model *m, hn_dist *d, size_t off, size
     return HN_OK;
 }
 
+/* The failure of a non-finite gradient norm (the host path finds it before the update,
+ * the device path a step late, its update skipped on the device): one message for both. */
+static int norm_failure(double norm, long step, double lr, hn_error *err) {
+    return hn_fail(err, "the gradient norm became %s at step %ld (lr %.3g); the run stopped and "
+                        "is recorded as failed, its weights untouched — try a lower train.lr",
+                   isnan(norm) ? "NaN" : "infinite", step, lr);
+}
+
 /* Clips by the global norm and applies AdamW to the parameters in [lo, hi) of the flat
  * array (the whole of it, or this rank's ZeRO-1 shard), whose moments opt_m / opt_v hold
  * from lo on: each parameter cut to the range keeps its own learning rate (times its
- * stage's multiplier), weight decay and frozen group, element by element as unsharded. */
+ * stage's multiplier), weight decay and frozen group, element by element as unsharded.
+ * clip (device, or NULL): the device path's clip of this update (step_stats.h), in place
+ * of norm. */
 static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, size_t lo, size_t hi, long t,
-                           double lr, double norm, const double *mult, const hn_init *init,
-                           const run_settings *s) {
+                           double lr, double norm, const hn_grad_clip *clip, const double *mult,
+                           const hn_init *init, const run_settings *s) {
     const hn_backend *be = m->be;
     hn_param_store *ps = &m->params;
-    float scale = (s->grad_clip > 0 && norm > s->grad_clip) ? (float)(s->grad_clip / norm) : 1.0f;
+    float scale = hn_grad_clip_scale(norm, s->grad_clip);
     float bc1 = (float)(1 - pow(s->beta1, (double)t)), bc2 = (float)(1 - pow(s->beta2, (double)t));
     for (int i = 0; i < ps->n; i++) {
         hn_param_entry *e = &ps->entries[i];
@@ -231,9 +242,14 @@ static void optimizer_step(hn_model *m, float *opt_m, float *opt_v, size_t lo, s
         if (a >= b) continue;
         float wd = e->p.weight_decay ? (float)s->weight_decay : 0.0f;
         size_t in = a - e->offset; /* where the range starts inside this parameter */
-        be->adamw(e->p.value + in, e->p.grad + in, opt_m + (a - lo), opt_v + (a - lo), b - a,
-                  (float)(lr * mult[e->group]),
-                  (float)s->beta1, (float)s->beta2, (float)s->eps, wd, bc1, bc2, scale);
+        if (clip)
+            be->adamw_clipped(e->p.value + in, e->p.grad + in, opt_m + (a - lo), opt_v + (a - lo),
+                              b - a, (float)(lr * mult[e->group]), (float)s->beta1,
+                              (float)s->beta2, (float)s->eps, wd, bc1, bc2, clip);
+        else
+            be->adamw(e->p.value + in, e->p.grad + in, opt_m + (a - lo), opt_v + (a - lo), b - a,
+                      (float)(lr * mult[e->group]),
+                      (float)s->beta1, (float)s->beta2, (float)s->eps, wd, bc1, bc2, scale);
     }
     hn_params_zero_grads(ps);
 }
@@ -264,6 +280,7 @@ typedef struct run_state {
     hn_batch_group group;  /* the ranks, for the model's ratio loss */
     hn_grad_overlap overlap; /* the gradient's all-reduce during the backward (or off) */
     int agreed_failure;    /* the failure is every rank's (computed from shared numbers) */
+    hn_step_stats stats;   /* HNET_STEP_STATS=device: the norm on the device, read late */
 } run_state;
 
 /* Only rank 0 records; the other ranks compute the same numbers and keep quiet. */
@@ -461,6 +478,7 @@ static int gather_moments(run_state *r, float **m, float **v, hn_error *err) {
 
 static void release(run_state *r) {
     hn_grad_overlap_close(&r->overlap);
+    hn_step_stats_close(&r->stats);
     if (r->model.be) {
         if (r->opt_m) r->model.be->free(r->opt_m);
         if (r->opt_v) r->model.be->free(r->opt_v);
@@ -736,6 +754,24 @@ static int share_start(run_state *r, int *rc, int *resumed, hn_ckpt_train *pos,
     return HN_OK;
 }
 
+/* The device path's norm of the last update (step_stats.h), read (wait: waiting for it
+ * here) and checked: a non-finite one fails the run at its step, which then is not
+ * counted as done (prev_bpb: the train BPB of the step before it), as the host path
+ * fails before counting it. *norm gets it; nothing pending leaves *norm alone. */
+static int settle_norm(run_state *r, int wait, double bytes_per_step, double prev_bpb,
+                       double *norm, hn_train_result *res, hn_error *err) {
+    long step;
+    double lr, n;
+    if (!hn_step_stats_take(&r->stats, wait, &n, &step, &lr)) return HN_OK;
+    *norm = n;
+    if (isfinite(n)) return HN_OK;
+    res->steps_done = step - 1;
+    res->bytes_seen = llround((double)(step - 1) * bytes_per_step);
+    res->final_train_bpb = prev_bpb;
+    r->agreed_failure = 1; /* every rank has the same norm */
+    return norm_failure(n, step, lr, err);
+}
+
 int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *opt,
              hn_train_result *res, hn_error *err) {
     memset(res, 0, sizeof *res);
@@ -770,6 +806,11 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
                 r.dist->even_alone ? ", its collectives run alone too (HNET_COMM=mpi)" : "");
     /* the buckets of the gradient start as the backward makes them final */
     if (hn_grad_overlap_open(&r.overlap, r.dist, &r.model, &init, r.share, r.zero, err)) {
+        res->quiet_failure = !r.lead; /* the same environment on every rank */
+        release(&r);
+        return HN_ERR;
+    }
+    if (hn_step_stats_open(&r.stats, be, r.zero, err)) {
         res->quiet_failure = !r.lead; /* the same environment on every rank */
         release(&r);
         return HN_ERR;
@@ -860,6 +901,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
 
     double vbpb, bpic, flops_sum = pos.flops_sum, aux_sum = pos.aux_sum;
     long flops_n = pos.flops_n;
+    double gnorm = 0, prev_bpb = 0; /* the last update's norm; the BPB of the step before */
     hn_boundary_score bsc[MAX_SCORED_STAGES];
     if (resumed) {
         res->first_valid_bpb = pos.first_valid_bpb;
@@ -880,7 +922,9 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         long part_bytes = hn_data_stream_train_part(&r.data, &data_rng, s.batch, r.first, r.count,
                                                     r.tok, r.tgt);
         hn_loss loss;
-        if (hn_model_forward(&r.model, r.tok, r.tgt, r.count, L, &loss, err)) {
+        /* the device path reads the losses after the backward is enqueued */
+        if ((r.stats.on ? hn_model_forward_start : hn_model_forward)(&r.model, r.tok, r.tgt, r.count,
+                                                                    L, &loss, err)) {
             hn_fail_prefix(err, "step %ld", step + 1);
             goto fail;
         }
@@ -890,6 +934,11 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
          * gradient); with the overlap its buckets' sums start inside it. */
         hn_grad_overlap_begin(&r.overlap);
         if (hn_model_backward(&r.model, err)) goto fail;
+        if (r.stats.on) {
+            /* the step's one wait: the losses, and behind them the last update's norm */
+            hn_model_forward_finish(&r.model, &loss);
+            if (settle_norm(&r, 0, bytes_per_step, prev_bpb, &gnorm, res, err)) goto fail;
+        }
         /* The step's one agreement, where the host has waited for the loss anyway: the global
          * batch's numbers (nats and the bytes the targets stand for summed, per-rank means
          * weighted by share: a world of one keeps its own; FLOPs per position times
@@ -937,19 +986,22 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         flops_sum += g[3];
         flops_n++;
         aux_sum += g[2];
-        double gnorm = 0;
-        if (!r.zero) gnorm = gradient_norm(&r.model);
-        else if (sharded_gradient_norm(&r.model, d, r.shard_off, r.shard_len, &gnorm, err)) {
-            hn_fail_prefix(err, "step %ld", step + 1);
-            goto fail;
-        }
-        if (!isfinite(gnorm)) {
-            /* an update with it would put NaN into every weight (and into checkpoints) */
-            r.agreed_failure = 1;
-            hn_fail(err, "the gradient norm became %s at step %ld (lr %.3g); the run stopped and "
-                         "is recorded as failed, its weights untouched — try a lower train.lr",
-                    isnan(gnorm) ? "NaN" : "infinite", step + 1, lr);
-            goto fail;
+        if (hn_checkpoint_test_nan_grad(step + 1) && r.shard_len)
+            be->fill(grads + r.shard_off, NAN, 1);
+        if (r.stats.on) { /* the device path: the clip there, the norm checked a step late */
+            hn_step_stats_clip(&r.stats, grads, total, s.grad_clip);
+        } else {
+            if (!r.zero) gnorm = gradient_norm(&r.model);
+            else if (sharded_gradient_norm(&r.model, d, r.shard_off, r.shard_len, &gnorm, err)) {
+                hn_fail_prefix(err, "step %ld", step + 1);
+                goto fail;
+            }
+            if (!isfinite(gnorm)) {
+                /* an update with it would put NaN into every weight (and into checkpoints) */
+                r.agreed_failure = 1;
+                norm_failure(gnorm, step + 1, lr, err);
+                goto fail;
+            }
         }
         /* a failed kernel or allocation (e.g. out of device memory in a scratch buffer)
          * leaves garbage behind it: stop before the update touches the weights */
@@ -961,7 +1013,8 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             goto fail;
         }
         optimizer_step(&r.model, r.opt_m, r.opt_v, r.shard_off, r.shard_off + r.shard_len, step + 1,
-                       lr, gnorm, mult, &init, &s);
+                       lr, gnorm, r.stats.on ? r.stats.dev : NULL, mult, &init, &s);
+        if (r.stats.on) hn_step_stats_send(&r.stats, step + 1, lr);
         /* ZeRO-1: every rank's updated shard of the weights to all */
         if (r.zero && hn_dist_all_gather_floats(d, be, r.model.params.values, total, err)) {
             hn_fail_prefix(err, "step %ld", step + 1);
@@ -970,10 +1023,18 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
         long done = step + 1, bytes = llround((double)done * bytes_per_step);
         bpb_sum += bpb;
         bpb_n++;
+        prev_bpb = res->final_train_bpb;
         res->steps_done = done;
         res->bytes_seen = bytes;
         res->final_train_bpb = bpb;
-        if (done % s.log_every == 0 || done == s.steps) {
+        int logs = done % s.log_every == 0 || done == s.steps;
+        int evals = done % s.eval_every == 0 || done == s.steps;
+        int saves = ckpt.every > 0 && (done % ckpt.every == 0 || done == s.steps);
+        /* the device path: what reports this step waits for its norm (and checks it) */
+        if ((logs || evals || saves) &&
+            settle_norm(&r, 1, bytes_per_step, prev_bpb, &gnorm, res, err))
+            goto fail;
+        if (logs) {
             /* the rate of this process (with its ranks): bytes trained since it started (or
              * resumed) */
             double elapsed = now_seconds() - t_start;
@@ -997,7 +1058,7 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             bpb_n = 0;
             if (flush(&r, err)) goto fail;
         }
-        if (done % s.eval_every == 0 || done == s.steps) {
+        if (evals) {
             if (evaluate(&r.model, &r.data, &s, d, r.tok, r.tgt, &vbpb, &bpic, bsc, err)) {
                 hn_fail_prefix(err, "step %ld", done);
                 goto fail;
@@ -1010,13 +1071,15 @@ int hn_train(const cJSON *cfg, const hn_registry *reg, const hn_train_options *o
             hn_progress_valid(&progress, done, vbpb);
             if (flush(&r, err)) goto fail;
         }
-        if (ckpt.every > 0 && (done % ckpt.every == 0 || done == s.steps)) {
+        if (saves) {
             if (checkpoint_now(&r, &ckpt, cfg, s.name, done, data_rng, bpb_sum, flops_sum, aux_sum,
                                bpb_n, flops_n, res, err))
                 goto fail;
         }
         hn_checkpoint_test_kill(done);
     }
+    /* the device path: nothing is left pending (the last step reports itself), checked */
+    if (settle_norm(&r, 1, bytes_per_step, prev_bpb, &gnorm, res, err)) goto fail;
     res->seconds = now_seconds() - t_start;
     hn_progress_end(&progress);
     char why[160] = "";

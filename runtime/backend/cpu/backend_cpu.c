@@ -63,6 +63,13 @@ static const hn_backend cpu_backend = {
     .rmsnorm_backward_t = hn_cpu_rmsnorm_backward_t,
     .xent_fused_t = hn_cpu_xent_fused_t,
     .rope_to_t = hn_cpu_rope_to_t,
+    /* the step's statistics: host memory, copies and clipping done at once */
+    .alloc_host = hn_cpu_alloc,
+    .free_host = hn_cpu_free,
+    .download_async = hn_cpu_download,
+    .download_wait = hn_cpu_sync,
+    .grad_clip = hn_cpu_grad_clip,
+    .adamw_clipped = hn_cpu_adamw_clipped,
 };
 
 const hn_backend *hn_backend_cpu(void) { return &cpu_backend; }

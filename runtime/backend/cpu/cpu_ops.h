@@ -93,4 +93,10 @@ void hn_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float 
                   float beta2, float eps, float weight_decay, float bc1, float bc2,
                   float grad_scale);
 
+/* grad_clip.c */
+void hn_cpu_grad_clip(hn_grad_clip *c, const float *g, size_t n, double max_norm);
+void hn_cpu_adamw_clipped(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                          float beta1, float beta2, float eps, float weight_decay, float bc1,
+                          float bc2, const hn_grad_clip *c);
+
 #endif

@@ -60,6 +60,28 @@ double hn_cuda_sum_squares(const float *x, size_t n) {
     return h;
 }
 
+/* The clip of one update from the sum of squares in c: the host's arithmetic (IEEE sqrt
+ * and division in double, rounded to float as the host rounds), on one thread. */
+__global__ void k_grad_clip_finish(hn_grad_clip *c, double max_norm) {
+    double norm = sqrt(c->sum_squares);
+    c->norm = norm;
+    c->scale = hn_grad_clip_scale(norm, max_norm);
+    c->skip = !isfinite(norm);
+}
+
+/* sum_squares's reduction into c->sum_squares, then the clip, without a readback */
+void hn_cuda_grad_clip(hn_grad_clip *c, const float *g, size_t n, double max_norm) {
+    HN_CK(cudaMemsetAsync(&c->sum_squares, 0, sizeof(double), HN_STREAM));
+    if (n) {
+        unsigned blocks = hn_blocks(n, TPB);
+        if (blocks > 1024) blocks = 1024;
+        k_sum_squares<<<blocks, TPB, 0, HN_STREAM>>>(&c->sum_squares, g, n);
+        HN_LAUNCHED("grad_clip.sum_squares");
+    }
+    k_grad_clip_finish<<<1, 1, 0, HN_STREAM>>>(c, max_norm);
+    HN_LAUNCHED("grad_clip");
+}
+
 __global__ void k_add_bias(float *y, const float *b, int rows, int cols) {
     size_t n = (size_t)rows * cols;
     HN_GRID_STRIDE(i, n) y[i] += b[i % cols];
@@ -253,9 +275,15 @@ void hn_cuda_xent_fused(float *loss, float *dlogits, const float *logits, const 
 
 /* ---- AdamW ---- */
 /* p16 (may be NULL): the bf16 copy of p (shadow.cu), kept equal to round(p) */
+/* clip (may be NULL): the device's clip of this update (grad_clip), which replaces
+ * grad_scale, and whose skip leaves p, p16, m and v as they are */
 __global__ void k_adamw(float *p, __nv_bfloat16 *p16, const float *g, float *m, float *v,
                         size_t n, float lr, float beta1, float beta2, float eps, float decay,
-                        float bc1, float bc2, float grad_scale) {
+                        float bc1, float bc2, float grad_scale, const hn_grad_clip *clip) {
+    if (clip) {
+        if (clip->skip) return;
+        grad_scale = clip->scale;
+    }
     HN_GRID_STRIDE(i, n) {
         float gi = g[i] * grad_scale;
         float mi = beta1 * m[i] + (1.0f - beta1) * gi;
@@ -274,6 +302,16 @@ void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float
     if (!n) return;
     __nv_bfloat16 *p16 = (__nv_bfloat16 *)hn_cuda_shadow_update(p, n);
     k_adamw<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(p, p16, g, m, v, n, lr, beta1, beta2, eps,
-                                         lr * weight_decay, bc1, bc2, grad_scale);
+                                         lr * weight_decay, bc1, bc2, grad_scale, NULL);
     HN_LAUNCHED("adamw");
+}
+void hn_cuda_adamw_clipped(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                           float beta1, float beta2, float eps, float weight_decay, float bc1,
+                           float bc2, const hn_grad_clip *c) {
+    if (!n) return;
+    /* the copy is written by the kernel or, skipped, left equal to the unchanged p */
+    __nv_bfloat16 *p16 = (__nv_bfloat16 *)hn_cuda_shadow_update(p, n);
+    k_adamw<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(p, p16, g, m, v, n, lr, beta1, beta2, eps,
+                                         lr * weight_decay, bc1, bc2, 1.0f, c);
+    HN_LAUNCHED("adamw_clipped");
 }

@@ -20,6 +20,11 @@ void hn_cuda_download(void *dst, const void *src, size_t bytes);
 void hn_cuda_copy(void *dst, const void *src, size_t bytes);
 void hn_cuda_zero(void *p, size_t bytes);
 void hn_cuda_sync(void);
+/* the step's statistics read without a wait (memory.cu) */
+void *hn_cuda_alloc_host(size_t bytes);
+void hn_cuda_free_host(void *p);
+void hn_cuda_download_async(void *dst_host, const void *src, size_t bytes);
+void hn_cuda_download_wait(void);
 /* bf16 parameter copies (shadow.cu): params_arena is the table's op; touch marks an
  * arena stale after a write into it; read answers the bf16 copy of [p, p+count) (NULL:
  * not a parameter, or no copy); update answers where AdamW writes its rounded result
@@ -91,6 +96,10 @@ void hn_cuda_xent_fused(float *loss, float *dlogits, const float *logits, const 
 void hn_cuda_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                    float beta2, float eps, float weight_decay, float bc1, float bc2,
                    float grad_scale);
+void hn_cuda_grad_clip(hn_grad_clip *c, const float *g, size_t n, double max_norm);
+void hn_cuda_adamw_clipped(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                           float beta1, float beta2, float eps, float weight_decay, float bc1,
+                           float bc2, const hn_grad_clip *c);
 
 /* The SSD scan's three implementations (ssm.cu: row recurrence; ssd_chunked.cu: chunked
  * products; ssd_mma.cu: chunked on tensor cores for headdim = d_state = 64) and their

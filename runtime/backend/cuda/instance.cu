@@ -193,6 +193,7 @@ static void release(hn_cuda_instance *inst) {
     if (inst->t1) cudaEventDestroy(inst->t1);
     if (inst->ev_work) cudaEventDestroy(inst->ev_work);
     if (inst->ev_legacy) cudaEventDestroy(inst->ev_legacy);
+    if (inst->ev_download) cudaEventDestroy(inst->ev_download);
     if (inst->stream) cudaStreamDestroy(inst->stream);
     hn_cuda_forget_owner(inst);
 }
@@ -211,7 +212,8 @@ static const char *open_device(hn_cuda_instance *inst) {
         return "cublasSetWorkspace";
     if (cudaEventCreate(&inst->t0) != cudaSuccess || cudaEventCreate(&inst->t1) != cudaSuccess ||
         cudaEventCreateWithFlags(&inst->ev_work, cudaEventDisableTiming) != cudaSuccess ||
-        cudaEventCreateWithFlags(&inst->ev_legacy, cudaEventDisableTiming) != cudaSuccess)
+        cudaEventCreateWithFlags(&inst->ev_legacy, cudaEventDisableTiming) != cudaSuccess ||
+        cudaEventCreateWithFlags(&inst->ev_download, cudaEventDisableTiming) != cudaSuccess)
         return "cudaEventCreate";
     return NULL;
 }

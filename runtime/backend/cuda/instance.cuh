@@ -70,6 +70,7 @@ typedef struct hn_cuda_instance {
     int prof_n;
     cudaEvent_t t0, t1;
     cudaEvent_t ev_work, ev_legacy; /* ordering with the legacy stream (kernel registry) */
+    cudaEvent_t ev_download; /* after the last download_async (download_wait waits for it) */
 } hn_cuda_instance;
 
 /* The instance of the op running on this thread (set by the entry trampoline), else the

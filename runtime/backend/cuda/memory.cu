@@ -128,6 +128,31 @@ void hn_cuda_zero(void *p, size_t bytes) {
 }
 void hn_cuda_sync(void) { HN_CK(cudaStreamSynchronize(HN_STREAM)); }
 
+/* Pinned host memory: a copy from the device into it is enqueued and returns (into
+ * pageable memory cudaMemcpyAsync would wait for the stream). Not counted in in_use:
+ * it is no device memory. */
+void *hn_cuda_alloc_host(size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable);
+    if (e != cudaSuccess) {
+        hn_cuda_note(e, "cudaHostAlloc");
+        return NULL;
+    }
+    memset(p, 0, bytes ? bytes : 1);
+    return p;
+}
+void hn_cuda_free_host(void *p) {
+    if (p) HN_CK(cudaFreeHost(p)); /* waits for the copies into it */
+}
+/* the copy and an event after it; download_wait waits for the event alone, so for this
+ * copy and every one before it on the stream, not for the work enqueued after them */
+void hn_cuda_download_async(void *dst, const void *src, size_t bytes) {
+    if (bytes) HN_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, HN_STREAM));
+    HN_CK(cudaEventRecord(hn_cuda_cur()->ev_download, HN_STREAM));
+    hn_cuda_launched("download_async");
+}
+void hn_cuda_download_wait(void) { HN_CK(cudaEventSynchronize(hn_cuda_cur()->ev_download)); }
+
 void *hn_cuda_scratch(int slot, size_t bytes) {
     void *p = hn_grow_buf_get(&hn_cuda_cur()->scratch[slot], hn_cuda_alloc, hn_cuda_free, bytes);
     if (!p) {

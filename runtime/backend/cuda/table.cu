@@ -77,6 +77,12 @@ static hn_backend make_proto(void) {
     b.rmsnorm_backward_t = hn_cuda_rmsnorm_backward_t;
     b.xent_fused_t = hn_cuda_xent_fused_t;
     b.rope_to_t = hn_cuda_rope_to_t;
+    b.alloc_host = hn_cuda_alloc_host;
+    b.free_host = hn_cuda_free_host;
+    b.download_async = hn_cuda_download_async;
+    b.download_wait = hn_cuda_download_wait;
+    b.grad_clip = hn_cuda_grad_clip;
+    b.adamw_clipped = hn_cuda_adamw_clipped;
     return b;
 }
 
@@ -95,7 +101,8 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(matmul_t) X(swiglu_forward_t) X(swiglu_backward_t) X(convert) X(rope_t) \
     X(attention_forward_t) X(attention_backward_t) X(attention_step) X(sample) \
     X(rmsnorm_forward_t) X(add_rmsnorm_forward_t) X(rmsnorm_backward_t) X(xent_fused_t) \
-    X(rope_to_t)
+    X(rope_to_t) X(alloc_host) X(free_host) X(download_async) X(download_wait) X(grad_clip) \
+    X(adamw_clipped)
 
 #define HN_CUDA_SSM_OPS(X) \
     X(conv1d_forward) X(conv1d_backward) X(ssd_workspace_floats) X(ssd_forward) \
