@@ -53,7 +53,8 @@ static void usage(FILE *out) {
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention) or\n"
-            "                    mma,chunked,scan (ssd)\n");
+            "                    mma,chunked,scan (ssd) or window,lean (conv1d; default\n"
+            "                    window,lean,window,lean)\n");
 }
 
 static int parse(int argc, char **argv, op_opts *o) {

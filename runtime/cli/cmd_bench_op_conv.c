@@ -3,8 +3,11 @@
  * out and dout float32; w, bias and their gradients float32) and checked against the cpu
  * twin on a smaller packed shape in the same run.
  *
- *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4
+ *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4 --kernels window,lean
  *
+ * --kernels names the cuda conv kernels (hn_cuda_conv_mode) timed one after the other in
+ * the same call, each checked against the cpu (default window,lean,window,lean: the two
+ * alternated, so that a drift of the clocks shows as a difference between the rounds).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:
@@ -12,8 +15,10 @@
  *             + 4 T + 4 C (K+1) positions, w and bias read
  *   backward  T C (2 + 4 + 2)   x and dout read, dx written (bf16)
  *             + 4 T + 12 C (K+1) positions; w and bias read; dw and dbias read and written
- * (what a kernel moves beyond that, e.g. partial sums between its passes, counts against
- * it). */
+ * (what a kernel moves beyond that counts against it: the window and lean kernels also
+ * read K-1 rows before each 32-row strip again, x forward, x and dout backward (mostly
+ * from L2), and write and read back C (K+1) float32 partial sums a 256-row tile; the
+ * "issued" column counts those too). */
 #ifdef HN_HAVE_CUDA
 #include <math.h>
 #include <stdint.h>
@@ -134,6 +139,15 @@ static double conv_bytes(const conv_case *c, int backward) {
     return backward ? TC * 8 + 4 * T + 12 * CK1 : TC * 6 + 4 * T + 4 * CK1;
 }
 
+/* what the window / lean kernels issue beyond the floor: the halo rows of every 32-row
+ * strip (forward x, backward x and dout) and the backward's partial sums (written, read) */
+static double conv_bytes_issued(const conv_case *c, int backward) {
+    double T = c->pk.s.total, strips = ceil(T / 32), tiles = ceil(T / 256), C = c->C, K = c->K;
+    double halo = strips * (K - 1) * C * (backward ? 2 + 4 : 2);
+    double parts = backward ? 2 * tiles * C * (K + 1) * 4 : 0;
+    return conv_bytes(c, backward) + halo + parts;
+}
+
 static void copy_fn(const hn_backend *be, void *arg) {
     void **buf = arg;
     be->copy(buf[1], buf[0], (size_t)(uintptr_t)buf[2]);
@@ -197,6 +211,49 @@ done:
     return rc_;
 }
 
+static int parse_kernels(const char *k, hn_cuda_conv_mode *m) {
+    if (!strcmp(k, "window")) *m = HN_CUDA_CONV_WINDOW;
+    else if (!strcmp(k, "lean")) *m = HN_CUDA_CONV_LEAN;
+    else return -1;
+    return 0;
+}
+
+static int conv_within(const double err[N_ERR]) {
+    return err[0] <= CONV_TOL_F32 && err[1] <= CONV_TOL_BF16 && err[2] <= CONV_TOL_F32 &&
+           err[3] <= CONV_TOL_F32;
+}
+
+/* one kernel choice: checked against the cpu, then timed on c; 0, or the exit status */
+static int conv_round(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
+                      const char *k, conv_case *c, double bw) {
+    double err[N_ERR] = {NAN, NAN, NAN, NAN};
+    if (conv_check(cpu, gpu, o, err)) {
+        fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
+        return 1;
+    }
+    double t[2], need[2], issued[2];
+    for (int b = 0; b < 2; b++) {
+        t[b] = hn_bench_time_ms(b ? conv_bwd : conv_fwd, gpu, c, (int)o->warmup, (int)o->reps);
+        need[b] = conv_bytes(c, b);
+        issued[b] = conv_bytes_issued(c, b);
+    }
+    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
+    if (dev_err) {
+        fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+        return 1;
+    }
+    for (int b = 0; b < 2; b++)
+        printf("| %s | %s | %.3f | %.1f | %.1f | %.0f | %.2f | %.2e %.2e %.2e %.2e |\n", k,
+               b ? "backward" : "forward", t[b], need[b] / 1e6, issued[b] / 1e6,
+               need[b] / (t[b] * 1e-3) / 1e9, bw > 0 ? t[b] / (need[b] / bw * 1e3) : NAN, err[0],
+               err[1], err[2], err[3]);
+    if (!conv_within(err)) {
+        fprintf(stderr, "hnet bench: conv1d (%s) differs from the cpu beyond the limits\n", k);
+        return 3;
+    }
+    return 0;
+}
+
 int hn_bench_conv1d(const op_opts *o) {
     const hn_backend *cpu, *gpu = hn_bench_gpu(&cpu);
     if (!gpu) return 1;
@@ -207,12 +264,8 @@ int hn_bench_conv1d(const op_opts *o) {
     double bw = copy_rate(gpu, 10);
     printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out/dout float32, on %s\n",
            o->n_seqs, o->seq_len, o->channels, o->width, hn_cuda_device_name());
-    printf("  measured copy rate %.0f GB/s (read + written)\n", bw / 1e9);
-    double err[N_ERR] = {NAN, NAN, NAN, NAN};
-    if (conv_check(cpu, gpu, o, err)) {
-        fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
-        return 1;
-    }
+    printf("  measured copy rate %.0f GB/s (read + written); floor = MB needed at that rate; "
+           "MB issued adds the strips' halo rows and the partial sums\n", bw / 1e9);
     int n = (int)o->n_seqs, *lens = hn_bench_equal_lens(o);
     if (!lens) return 1;
     hn_rng r;
@@ -225,29 +278,26 @@ int hn_bench_conv1d(const op_opts *o) {
         return 1;
     }
     free(lens);
-    double f = hn_bench_time_ms(conv_fwd, gpu, &c, (int)o->warmup, (int)o->reps);
-    double b = hn_bench_time_ms(conv_bwd, gpu, &c, (int)o->warmup, (int)o->reps);
-    double fb = conv_bytes(&c, 0), bb = conv_bytes(&c, 1);
+    printf("| kernels | pass | ms | MB needed | MB issued | GB/s (needed) | x floor | err out dx dw "
+           "dbias (cpu check; limits %.0e, %.0e dx) |\n|---|---|---|---|---|---|---|---|\n",
+           CONV_TOL_F32, CONV_TOL_BF16);
+    hn_cuda_config *cfg = hn_cuda_config_of(gpu);
+    int was = cfg->conv, status = 0;
+    char *names = strdup(o->kernels ? o->kernels : "window,lean,window,lean"), *save = NULL;
+    for (char *k = names ? strtok_r(names, ",", &save) : NULL; k && !status; k = strtok_r(NULL, ",", &save)) {
+        hn_cuda_conv_mode mode;
+        if (parse_kernels(k, &mode)) {
+            fprintf(stderr, "hnet bench: unknown conv1d kernels '%s' (window, lean)\n", k);
+            status = 2;
+            break;
+        }
+        cfg->conv = mode;
+        status = conv_round(cpu, gpu, o, k, &c, bw);
+    }
+    cfg->conv = was;
+    free(names);
     case_free(&c, gpu);
-    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-    if (dev_err) {
-        fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
-        return 1;
-    }
-    printf("| pass | ms | MB moved | GB/s | x floor (copy rate) |\n|---|---|---|---|---|\n");
-    printf("| forward | %.3f | %.1f | %.0f | %.2f |\n", f, fb / 1e6, fb / (f * 1e-3) / 1e9,
-           bw > 0 ? f / (fb / bw * 1e3) : NAN);
-    printf("| backward | %.3f | %.1f | %.0f | %.2f |\n", b, bb / 1e6, bb / (b * 1e-3) / 1e9,
-           bw > 0 ? b / (bb / bw * 1e3) : NAN);
-    printf("errors against the cpu (%ld + %ld + short sequences): out %.2e, dx %.2e, dw %.2e, "
-           "dbias %.2e (limits %.0e float32, %.0e bf16 dx)\n",
-           o->check_len, o->check_len * 3 / 5 + 1, err[0], err[1], err[2], err[3], CONV_TOL_F32,
-           CONV_TOL_BF16);
-    if (!(err[0] <= CONV_TOL_F32 && err[1] <= CONV_TOL_BF16 && err[2] <= CONV_TOL_F32 &&
-          err[3] <= CONV_TOL_F32)) {
-        fprintf(stderr, "hnet bench: conv1d differs from the cpu beyond the limits\n");
-        return 3;
-    }
-    return 0;
+    printf("cpu check on %ld + %ld + short sequences\n", o->check_len, o->check_len * 3 / 5 + 1);
+    return status;
 }
 #endif

@@ -104,8 +104,7 @@ static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
  * ending mid-strip (T not a multiple of any of them), hundreds of sequences of 1 to 5
  * positions (starts inside every window slot, and inside a load batch), channel counts
  * that leave a block's channel groups partly empty, and widths wider than a batch. */
-static void test_conv1d_t_tiles(void **st) {
-    (void)st;
+static void conv_tile_cases(void) {
     enum { N_SHORT = 301 };
     int lens[N_SHORT + 2];
     lens[0] = 1000; /* 3 blocks and 29 of 32 rows of a strip */
@@ -121,11 +120,23 @@ static void test_conv1d_t_tiles(void **st) {
     int one[] = {1}, two_blocks[] = {257};
     conv_case_on(one, 1, HN_BF16, HN_F32, 64, 4, 4);        /* T = 1 */
     conv_case_on(two_blocks, 1, HN_BF16, HN_F32, 64, 4, 4); /* one row into a second block */
+    /* starts at every offset into a load batch: the lean kernels' unmasked batches begin
+     * exactly K-1 rows into a sequence */
+    int offs[] = {6, 100, 7, 61, 5, 40, 3, 70, 1, 2, 9, 33, 300};
+    int n_offs = (int)(sizeof offs / sizeof *offs);
+    conv_case_on(offs, n_offs, HN_BF16, HN_F32, 1152, 4, 4);
+    conv_case_on(offs, n_offs, HN_BF16, HN_F32, 100, 4, 4); /* channels not a multiple of 8 */
+    conv_case_on(offs, n_offs, HN_BF16, HN_F32, 45, 3, 3);
+    conv_case_on(offs, n_offs, HN_BF16, HN_BF16, 44, 6, 4);
+}
+
+static void test_conv1d_t_tiles(void **st) {
+    (void)st;
+    conv_tile_cases();
 }
 
 /* the window kernels (K <= 8) and the general ones, bf16 as the layer uses them */
-static void test_conv1d_t(void **st) {
-    (void)st;
+static void conv_cases(void) {
     conv_case(HN_BF16, HN_F32, 70, 4, 3);
     conv_case(HN_BF16, HN_BF16, 130, 8, 3);
     conv_case(HN_F32, HN_F32, 70, 4, 3);
@@ -135,6 +146,60 @@ static void test_conv1d_t(void **st) {
     conv_case(HN_BF16, HN_BF16, 64, 8, 4);
     conv_case(HN_F32, HN_F32, 72, 3, 4);
     conv_case(HN_F32, HN_BF16, 36, 1, 4);
+}
+
+static void test_conv1d_t(void **st) {
+    (void)st;
+    conv_cases();
+}
+
+/* the same cases on the lean kernels (HNET_CUDA_CONV=lean) */
+static void test_conv1d_t_lean(void **st) {
+    (void)st;
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->conv;
+    cfg->conv = HN_CUDA_CONV_LEAN;
+    conv_cases();
+    conv_tile_cases();
+    cfg->conv = was;
+}
+
+/* the mode is taken: window and lean forwards agree with the cpu but not bit for bit
+ * (the lean sigmoid rounds differently), and both runs write every element */
+static void test_conv1d_lean_taken(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("conv_lean_taken");
+    int lens[] = {700, 3, 1, 290};
+    pseqs s;
+    pseqs_make(&s, lens, 4);
+    int T = s.c.total, C = 132, K = 4;
+    tbuf x = tb_normal(HN_BF16, T, C, C, &r), out = tb_normal(HN_F32, T, C, C, &r);
+    tbuf w = tb_scaled(HN_F32, C, K, K, 0.5, &r), b = tb_scaled(HN_F32, 1, C, C, 0.5, &r);
+    size_t n = (size_t)T * C;
+    float *got[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    assert_non_null(got[0]);
+    assert_non_null(got[1]);
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->conv;
+    hn_conv1d_params pc = {.x = tv(&x, 0), .out = tv(&out, 0), .w = tv(&w, 0).data,
+                           .bias = tv(&b, 0).data, .seqs = &s.c, .K = K};
+    assert_int_equal(P_CPU->ssm->conv1d_forward_t(P_CPU, &pc), 0);
+    for (int lean = 0; lean < 2; lean++) {
+        cfg->conv = lean ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
+        P_GPU->zero(out.g, n * sizeof(float)); /* nothing left from the other mode */
+        hn_conv1d_params pg = {.x = tv(&x, 1), .out = tv(&out, 1), .w = tv(&w, 1).data,
+                               .bias = tv(&b, 1).data, .seqs = &s.g, .K = K};
+        assert_int_equal(P_GPU->ssm->conv1d_forward_t(P_GPU, &pg), 0);
+        assert_true(tb_err(&out, lean ? "out (lean)" : "out (window)") < TOL_FP32);
+        P_GPU->download(got[lean], out.g, n * sizeof(float));
+    }
+    cfg->conv = was;
+    assert_true(memcmp(got[0], got[1], n * sizeof(float)) != 0);
+    free(got[0]);
+    free(got[1]);
+    tbuf *all[] = {&x, &out, &w, &b};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+    pseqs_free(&s);
 }
 
 /* gated RMSNorm of Dm columns in groups of gs; z columns [off, off + Dm) of a wider row
@@ -279,6 +344,8 @@ int main(void) {
         cmocka_unit_test(test_detects_errors),
         cmocka_unit_test(test_conv1d_t),
         cmocka_unit_test(test_conv1d_t_tiles),
+        cmocka_unit_test(test_conv1d_t_lean),
+        cmocka_unit_test(test_conv1d_lean_taken),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),
     };
