@@ -247,16 +247,16 @@ static void test_gated_rmsnorm_t(void **st) {
 
 /* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in
  * the in-projection's output) and y of dtype act; ddt_raw of dtype act likewise */
-static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol) {
+static void ssd_case_x(hn_dtype act, hn_dtype xt, int pad, int H, int P, int N, int G, int Q, double tol) {
     hn_rng r = tb_fresh("ssd_t");
     static const int LONG[] = {700, 1, 513, 256, 37, 300, 9};
     pseqs s;
     pseqs_make(&s, LONG, 7);
     hn_ssm_dims d = {.heads = H, .headdim = P, .d_state = N, .ngroups = G, .chunk = Q};
-    int T = s.c.total, HP = H * P, GN = G * N, ld = HP + 2 * GN + 3, ldz = H + 40;
+    int T = s.c.total, HP = H * P, GN = G * N, ld = HP + 2 * GN + pad, ldz = H + 40;
     size_t HPN = (size_t)H * P * N;
     int nch = hn_ssd_n_chunks(&s.c, Q);
-    tbuf xbc = tb_normal(HN_F32, T, ld, ld, &r), zx = tb_normal(act, T, ldz, ldz, &r);
+    tbuf xbc = tb_normal(xt, T, ld, ld, &r), zx = tb_normal(act, T, ldz, ldz, &r);
     tbuf y = tb_normal(act, T, HP, HP, &r), cs = tb_normal(HN_F32, nch, (int)HPN, (int)HPN, &r);
     tbuf dy = tb_normal(HN_F32, T, HP, HP, &r), dxbc = tb_scaled(HN_F32, T, ld, ld, GSTART, &r);
     tbuf dzx = tb_scaled(act, T, ldz, ldz, GSTART, &r), pv[3], gv[3];
@@ -271,7 +271,8 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     P_GPU->upload(pv[1].g, pv[1].c, H * sizeof(float));
     float *ws_c = P_CPU->alloc(P_CPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
     float *ws_g = P_GPU->alloc(P_GPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
-    printf(" ssd_t activations %d H %d P %d N %d G %d Q %d\n", act, H, P, N, G, Q);
+    printf(" ssd_t activations %d x, B, C %d (row stride %d) H %d P %d N %d G %d Q %d\n", act, xt, ld, H,
+           P, N, G, Q);
     hn_ssd_params ps[2];
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
@@ -320,6 +321,10 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     pseqs_free(&s);
 }
 
+static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol) {
+    ssd_case_x(act, HN_F32, 3, H, P, N, G, Q, tol);
+}
+
 static void test_ssd_t(void **st) {
     (void)st;
     /* the tensor-core kernels (headdim = d_state = 64): y written in bf16 by them */
@@ -339,6 +344,58 @@ static void test_ssd_t(void **st) {
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
 }
 
+/* x, B, C in bf16 (HNET_CUDA_XBC=bf16: the mamba2 layer's conv output): read as they are
+ * by the tensor-core kernels (16-byte-aligned rows: 8-byte loads; an odd row stride: one
+ * element at a time), widened for the float32 ones; the cpu widens the same bf16 values.
+ * Mixed dtypes are refused. */
+static void test_ssd_t_bf16_xbc(void **st) {
+    (void)st;
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_MMA);
+    ssd_case_x(HN_BF16, HN_BF16, 0, 3, 64, 64, 1, 256, TOL_BF16);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma");
+    ssd_case_x(HN_BF16, HN_BF16, 3, 4, 64, 64, 2, 100, TOL_BF16);
+    ssd_case_x(HN_F32, HN_BF16, 8, 2, 64, 64, 1, 300, TOL_BF16);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_CHUNKED);
+    ssd_case_x(HN_BF16, HN_BF16, 0, 4, 32, 48, 2, 100, TOL_ROUND);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "chunked");
+    ssd_case_x(HN_F32, HN_BF16, 3, 3, 5, 24, 3, 7, TOL_FP32);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_AUTO);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    /* a bf16 x beside float32 B and C */
+    hn_rng r = tb_fresh("ssd_mixed");
+    static const int L[] = {70};
+    pseqs s;
+    pseqs_make(&s, L, 1);
+    hn_ssm_dims d = {.heads = 2, .headdim = 64, .d_state = 64, .ngroups = 1, .chunk = 64};
+    tbuf x = tb_normal(HN_BF16, 70, 128, 128, &r), bc = tb_normal(HN_F32, 70, 128, 128, &r);
+    tbuf y = tb_normal(HN_F32, 70, 128, 128, &r), dt = tb_normal(HN_F32, 70, 2, 2, &r);
+    hn_ssd_params p = {.x = tv(&x, 1), .B = hn_tensor_cols(tv(&bc, 1), 0, 64),
+                       .C = hn_tensor_cols(tv(&bc, 1), 64, 64), .dt_raw = tv(&dt, 1), .seqs = &s.g,
+                       .dims = &d, .y = tv(&y, 1)};
+    assert_int_equal(P_GPU->ssm->ssd_forward_t(P_GPU, &p), -1);
+    assert_non_null(P_GPU->device_error()); /* the refusal was noted */
+    tbuf *all[] = {&x, &bc, &y, &dt};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+    pseqs_free(&s);
+}
+
+/* the layer's side: the cuda backend asks for a bf16 conv output only when configured to
+ * and activations are bf16 */
+static void test_xbc_dtype(void **st) {
+    (void)st;
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->xbc_bf16;
+    assert_non_null(P_GPU->ssm->xbc_dtype);
+    assert_null(P_CPU->ssm->xbc_dtype);
+    cfg->xbc_bf16 = 0;
+    assert_int_equal(P_GPU->ssm->xbc_dtype(P_GPU), HN_F32);
+    cfg->xbc_bf16 = 1;
+    assert_int_equal(P_GPU->ssm->xbc_dtype(P_GPU), P_GPU->activation_dtype(P_GPU));
+    cfg->xbc_bf16 = was;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detects_errors),
@@ -348,6 +405,8 @@ int main(void) {
         cmocka_unit_test(test_conv1d_lean_taken),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),
+        cmocka_unit_test(test_ssd_t_bf16_xbc),
+        cmocka_unit_test(test_xbc_dtype),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

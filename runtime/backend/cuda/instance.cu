@@ -124,6 +124,8 @@ static void config_from_env(hn_cuda_config *c) {
     c->blas_workspace = 32u << 20;
     e = getenv("HNET_CUDA_CONV");
     c->conv = e && !strcmp(e, "lean") ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
+    e = getenv("HNET_CUDA_XBC");
+    c->xbc_bf16 = e && !strcmp(e, "bf16");
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }

@@ -583,6 +583,12 @@ static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
     HN_LAUNCHED("ssd_step");
 }
 
+/* bf16 for the mamba2 layer's conv output where the configuration asks for it
+ * (HNET_CUDA_XBC=bf16) and activations are bf16: the tensor-core SSD stages it as it is */
+static hn_dtype xbc_dtype(const hn_backend *be) {
+    return hn_cuda_cur()->cfg.xbc_bf16 && hn_cuda_activation_dtype(be) == HN_BF16 ? HN_BF16 : HN_F32;
+}
+
 static hn_ops_ssm make_ssm_ops(void) {
     hn_ops_ssm o;
     o.conv1d_forward = hn_cuda_conv1d_forward;
@@ -599,6 +605,7 @@ static hn_ops_ssm make_ssm_ops(void) {
     o.conv1d_backward_t = hn_cuda_conv1d_backward_t;
     o.ssd_forward_t = hn_cuda_ssd_forward_t;
     o.ssd_backward_t = hn_cuda_ssd_backward_t;
+    o.xbc_dtype = xbc_dtype;
     o.gated_rmsnorm_forward_t = hn_cuda_gated_rmsnorm_forward_t;
     o.gated_rmsnorm_backward_t = hn_cuda_gated_rmsnorm_backward_t;
     return o;
