@@ -53,8 +53,9 @@ static void usage(FILE *out) {
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention) or\n"
-            "                    mma,chunked,scan (ssd) or window,lean (conv1d; default\n"
-            "                    window,lean,window,lean)\n");
+            "                    mma,chunked,scan (ssd) or window,lean (conv1d; -bf16 after\n"
+            "                    either: a bf16 forward output; default\n"
+            "                    window,lean,lean-bf16,window,lean,lean-bf16)\n");
 }
 
 static int parse(int argc, char **argv, op_opts *o) {

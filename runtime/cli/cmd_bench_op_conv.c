@@ -6,8 +6,10 @@
  *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4 --kernels window,lean
  *
  * --kernels names the cuda conv kernels (hn_cuda_conv_mode) timed one after the other in
- * the same call, each checked against the cpu (default window,lean,window,lean: the two
- * alternated, so that a drift of the clocks shows as a difference between the rounds).
+ * the same call, each checked against the cpu (default window,lean,lean-bf16,window,lean,
+ * lean-bf16: alternated, so that a drift of the clocks shows as a difference between the
+ * rounds). A "-bf16" suffix writes the forward's output in bf16 (the layer's xbc under
+ * HNET_CUDA_XBC=bf16: T C (2 + 2) bytes forward, its floor counted so).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:
@@ -41,7 +43,7 @@
 /* one problem on one backend */
 typedef struct conv_case {
     packed pk;
-    int C, K;
+    int C, K, out_bf16;              /* out_bf16: out is bf16 (else float32) */
     void *x, *dx;                    /* bf16 [T, C] */
     float *out, *dout, *w, *b, *dw, *db; /* float32 */
 } conv_case;
@@ -117,7 +119,8 @@ done:
 static hn_conv1d_params params_of(const conv_case *c) {
     int T = c->pk.s.total;
     return (hn_conv1d_params){
-        .x = hn_tensor_of(c->x, HN_BF16, T, c->C), .out = hn_tensor_f32(c->out, T, c->C),
+        .x = hn_tensor_of(c->x, HN_BF16, T, c->C),
+        .out = hn_tensor_of(c->out, c->out_bf16 ? HN_BF16 : HN_F32, T, c->C),
         .w = c->w, .bias = c->b, .seqs = &c->pk.s, .K = c->K,
         .dout = hn_tensor_f32(c->dout, T, c->C), .dx = hn_tensor_of(c->dx, HN_BF16, T, c->C),
         .dw = c->dw, .dbias = c->db};
@@ -136,7 +139,7 @@ static void conv_bwd(const hn_backend *be, void *arg) {
 /* the formulas of the header */
 static double conv_bytes(const conv_case *c, int backward) {
     double TC = (double)n_tc(c), T = c->pk.s.total, CK1 = (double)c->C * (c->K + 1);
-    return backward ? TC * 8 + 4 * T + 12 * CK1 : TC * 6 + 4 * T + 4 * CK1;
+    return backward ? TC * 8 + 4 * T + 12 * CK1 : TC * (c->out_bf16 ? 4 : 6) + 4 * T + 4 * CK1;
 }
 
 /* what the window / lean kernels issue beyond the floor: the halo rows of every 32-row
@@ -186,7 +189,7 @@ static double rel_err_bf16(const void *gpu_dev, const void *cpu, size_t n, const
  * lengths: two long ones (several of the kernels' row tiles, not a multiple of them) and
  * short ones of length 1 to 3 (sequence starts inside a convolution window) */
 #define N_ERR 4
-static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
+static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o, int out_bf16,
                       double err[N_ERR]) {
     int L = (int)o->check_len, lens[] = {L, 1, L * 3 / 5 + 1, 2, 3, 1};
     int n = (int)(sizeof lens / sizeof *lens), C = (int)o->channels, K = (int)o->width;
@@ -196,11 +199,13 @@ static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opt
     conv_case cc, gc;
     int rc_ = -1;
     if (case_make(&cc, cpu, lens, n, C, K, &rc) || case_make(&gc, gpu, lens, n, C, K, &rg)) goto done;
+    cc.out_bf16 = gc.out_bf16 = out_bf16;
     conv_fwd(cpu, &cc);
     conv_fwd(gpu, &gc);
     conv_bwd(cpu, &cc);
     conv_bwd(gpu, &gc);
-    err[0] = hn_bench_rel_err(gc.out, cc.out, n_tc(&cc), gpu);
+    err[0] = out_bf16 ? rel_err_bf16(gc.out, cc.out, n_tc(&cc), gpu)
+                      : hn_bench_rel_err(gc.out, cc.out, n_tc(&cc), gpu);
     err[1] = rel_err_bf16(gc.dx, cc.dx, n_tc(&cc), gpu);
     err[2] = hn_bench_rel_err(gc.dw, cc.dw, n_ck(&cc), gpu);
     err[3] = hn_bench_rel_err(gc.db, cc.db, (size_t)C, gpu);
@@ -211,23 +216,27 @@ done:
     return rc_;
 }
 
-static int parse_kernels(const char *k, hn_cuda_conv_mode *m) {
-    if (!strcmp(k, "window")) *m = HN_CUDA_CONV_WINDOW;
-    else if (!strcmp(k, "lean")) *m = HN_CUDA_CONV_LEAN;
+/* "window" or "lean", "-bf16" after either for a bf16 forward output */
+static int parse_kernels(const char *k, hn_cuda_conv_mode *m, int *out_bf16) {
+    size_t n = strlen(k);
+    *out_bf16 = n > 5 && !strcmp(k + n - 5, "-bf16");
+    if (*out_bf16) n -= 5;
+    if (n == 6 && !strncmp(k, "window", n)) *m = HN_CUDA_CONV_WINDOW;
+    else if (n == 4 && !strncmp(k, "lean", n)) *m = HN_CUDA_CONV_LEAN;
     else return -1;
     return 0;
 }
 
-static int conv_within(const double err[N_ERR]) {
-    return err[0] <= CONV_TOL_F32 && err[1] <= CONV_TOL_BF16 && err[2] <= CONV_TOL_F32 &&
-           err[3] <= CONV_TOL_F32;
+static int conv_within(const double err[N_ERR], int out_bf16) {
+    return err[0] <= (out_bf16 ? CONV_TOL_BF16 : CONV_TOL_F32) && err[1] <= CONV_TOL_BF16 &&
+           err[2] <= CONV_TOL_F32 && err[3] <= CONV_TOL_F32;
 }
 
 /* one kernel choice: checked against the cpu, then timed on c; 0, or the exit status */
 static int conv_round(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
                       const char *k, conv_case *c, double bw) {
     double err[N_ERR] = {NAN, NAN, NAN, NAN};
-    if (conv_check(cpu, gpu, o, err)) {
+    if (conv_check(cpu, gpu, o, c->out_bf16, err)) {
         fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
         return 1;
     }
@@ -247,7 +256,7 @@ static int conv_round(const hn_backend *cpu, const hn_backend *gpu, const op_opt
                b ? "backward" : "forward", t[b], need[b] / 1e6, issued[b] / 1e6,
                need[b] / (t[b] * 1e-3) / 1e9, bw > 0 ? t[b] / (need[b] / bw * 1e3) : NAN, err[0],
                err[1], err[2], err[3]);
-    if (!conv_within(err)) {
+    if (!conv_within(err, c->out_bf16)) {
         fprintf(stderr, "hnet bench: conv1d (%s) differs from the cpu beyond the limits\n", k);
         return 3;
     }
@@ -262,7 +271,8 @@ int hn_bench_conv1d(const op_opts *o) {
         return 2;
     }
     double bw = copy_rate(gpu, 10);
-    printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out/dout float32, on %s\n",
+    printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out (-bf16: bf16) / dout "
+           "float32, on %s\n",
            o->n_seqs, o->seq_len, o->channels, o->width, hn_cuda_device_name());
     printf("  measured copy rate %.0f GB/s (read + written); floor = MB needed at that rate; "
            "MB issued adds the strips' halo rows and the partial sums\n", bw / 1e9);
@@ -279,15 +289,16 @@ int hn_bench_conv1d(const op_opts *o) {
     }
     free(lens);
     printf("| kernels | pass | ms | MB needed | MB issued | GB/s (needed) | x floor | err out dx dw "
-           "dbias (cpu check; limits %.0e, %.0e dx) |\n|---|---|---|---|---|---|---|---|\n",
+           "dbias (cpu check; limits %.0e, %.0e bf16) |\n|---|---|---|---|---|---|---|---|\n",
            CONV_TOL_F32, CONV_TOL_BF16);
     hn_cuda_config *cfg = hn_cuda_config_of(gpu);
     int was = cfg->conv, status = 0;
-    char *names = strdup(o->kernels ? o->kernels : "window,lean,window,lean"), *save = NULL;
+    char *names = strdup(o->kernels ? o->kernels : "window,lean,lean-bf16,window,lean,lean-bf16");
+    char *save = NULL;
     for (char *k = names ? strtok_r(names, ",", &save) : NULL; k && !status; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_conv_mode mode;
-        if (parse_kernels(k, &mode)) {
-            fprintf(stderr, "hnet bench: unknown conv1d kernels '%s' (window, lean)\n", k);
+        if (parse_kernels(k, &mode, &c.out_bf16)) {
+            fprintf(stderr, "hnet bench: unknown conv1d kernels '%s' (window, lean, either + -bf16)\n", k);
             status = 2;
             break;
         }

@@ -43,7 +43,8 @@ __device__ __forceinline__ void conv_load_rows(float (&regs)[U][V], view v, int 
 /* bias + the taps of the window slots u..u+K-1 (slot j: row t - (K-1) + j); MASK leaves
  * out the taps before the row's sequence start (k < K-1-p) */
 template <int K, int S, bool MASK>
-__device__ __forceinline__ float conv_pre_lean(const float (&wc)[K], float b, const float (&win)[S], int u, int p) {
+__device__ __forceinline__ float conv_pre_lean(const float (&wc)[K], float b, const float (&win)[S], int u,
+                                               int p) {
     float a = b;
 #pragma unroll
     for (int k = 0; k < K; k++) {
@@ -78,9 +79,8 @@ __device__ __forceinline__ void conv_fwd_batch(view out, const float (&wc)[K][V]
 }
 
 template <int K, int V>
-__global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1) k_conv_fwd_lean(view out, view x, const float *w,
-                                                                    const float *bias, const int32_t *pos,
-                                                                    int T, int C) {
+__global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
+    k_conv_fwd_lean(view out, view x, const float *w, const float *bias, const int32_t *pos, int T, int C) {
     constexpr int U = CONV_U_LEAN_FWD;
     int c = (blockIdx.x * CONV_CG + threadIdx.x) * V;
     int r0 = (blockIdx.y * CONV_RS + threadIdx.y) * CONV_ROWS;
@@ -102,8 +102,10 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1) k_conv_fwd_l
 #pragma unroll
             for (int v = 0; v < V; v++) win[K - 1 + u][v] = next[u][v];
         if (t + U < r1) conv_load_rows<U, V>(next, x, t + U, r1, c); /* in flight meanwhile */
-        if (conv_rows_clean<K>(pos, t, min(t + U, r1) - 1)) conv_fwd_batch<K, V, U, false>(out, wc, b, win, pos, t, r1, c);
-        else conv_fwd_batch<K, V, U, true>(out, wc, b, win, pos, t, r1, c);
+        if (conv_rows_clean<K>(pos, t, min(t + U, r1) - 1))
+            conv_fwd_batch<K, V, U, false>(out, wc, b, win, pos, t, r1, c);
+        else
+            conv_fwd_batch<K, V, U, true>(out, wc, b, win, pos, t, r1, c);
 #pragma unroll
         for (int j = 0; j < K - 1; j++)
 #pragma unroll
@@ -164,9 +166,9 @@ __device__ __forceinline__ void conv_bwd_batch(view dx, const float (&wc)[K][V],
 /* k_conv_bwd_win's strip walk (same partial sums: k_conv_dw_sum adds them) with the
  * batches above and the next batch's x and dout loaded while one is computed */
 template <int K, int V>
-__global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1) k_conv_bwd_lean(view dx, float *part, view dout, view x,
-                                                                       const float *w, const float *bias,
-                                                                       const int32_t *pos, int T, int C) {
+__global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
+    k_conv_bwd_lean(view dx, float *part, view dout, view x, const float *w, const float *bias,
+                    const int32_t *pos, int T, int C) {
     constexpr int U = CONV_U_LEAN_BWD(K), W = K - 1 + U;
     __shared__ float red[CONV_RS][CONV_CG * V * (K + 1)];
     int c = (blockIdx.x * CONV_CG + threadIdx.x) * V;
