@@ -154,7 +154,8 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
 /* In the bf16 activation dtype dout is bf16 for its two products (rounded here once when
  * it comes as float32), the gradients the products read (dyn, dzxbcdt) are bf16 and each
  * op writes its own columns of dzxbcdt (so nothing is zeroed); dy (the gated norm adds
- * into it, so it is cleared first) and dxbc (the SSD writes it whole) are float32. */
+ * into it, so it is cleared first) is float32, and dxbc (the SSD writes it whole) is in
+ * xbc's dtype. */
 int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float *dx,
                      hn_error *err) {
     hn_m2 *m = self;
@@ -173,7 +174,7 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
     hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
     hn_tensor dyn = hn_ws_tensor(be, HN_WS_LAYER2, at, T, di);
     hn_tensor dy = hn_ws_tensor(be, HN_WS_LAYER3, HN_F32, T, di);
-    hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, HN_F32, T, cd);
+    hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, xbc_dtype(be), T, cd);
     hn_tensor dzx = hn_ws_tensor(be, HN_WS_LAYER5, at, T, dp);
     hn_tensor dot = dout;
     if (dout.dtype != at) dot = hn_ws_tensor(be, HN_WS_LAYER6, at, T, d);

@@ -8,8 +8,9 @@
  * --kernels names the cuda conv kernels (hn_cuda_conv_mode) timed one after the other in
  * the same call, each checked against the cpu (default window,lean,lean-bf16,window,lean,
  * lean-bf16: alternated, so that a drift of the clocks shows as a difference between the
- * rounds). A "-bf16" suffix writes the forward's output in bf16 (the layer's xbc under
- * HNET_CUDA_XBC=bf16: T C (2 + 2) bytes forward, its floor counted so).
+ * rounds). A "-bf16" suffix makes the forward's output and the backward's dout bf16 (the
+ * layer's xbc and dxbc under HNET_CUDA_XBC=bf16: T C (2 + 2) bytes forward, T C (2 + 2 +
+ * 2) backward, the floors counted so).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:
@@ -43,8 +44,8 @@
 /* one problem on one backend */
 typedef struct conv_case {
     packed pk;
-    int C, K, out_bf16;              /* out_bf16: out is bf16 (else float32) */
-    void *x, *dx;                    /* bf16 [T, C] */
+    int C, K, out_bf16;              /* out_bf16: out and dout are bf16 (else float32) */
+    void *x, *dx, *dout16;           /* bf16 [T, C]; dout16: dout rounded */
     float *out, *dout, *w, *b, *dw, *db; /* float32 */
 } conv_case;
 
@@ -84,7 +85,7 @@ static void *upload(const hn_backend *be, const void *src, size_t bytes) {
 }
 
 static void case_free(conv_case *c, const hn_backend *be) {
-    void *all[] = {c->x, c->dx, c->out, c->dout, c->w, c->b, c->dw, c->db};
+    void *all[] = {c->x, c->dx, c->dout16, c->out, c->dout, c->w, c->b, c->dw, c->db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i]) be->free(all[i]);
     hn_bench_packed_free(&c->pk, be);
@@ -101,13 +102,20 @@ static int case_make(conv_case *c, const hn_backend *be, const int *lens, int n,
     if (inputs_make(&in, c, r)) goto done;
     c->x = upload(be, in.x, n_tc(c) * sizeof(uint16_t));
     c->dout = upload(be, in.dout, n_tc(c) * sizeof(float));
+    uint16_t *d16 = malloc(n_tc(c) * sizeof(uint16_t));
+    if (d16) {
+        for (size_t i = 0; i < n_tc(c); i++) d16[i] = hn_bf16_from_f32(in.dout[i]);
+        c->dout16 = upload(be, d16, n_tc(c) * sizeof(uint16_t));
+        free(d16);
+    }
     c->w = upload(be, in.w, n_ck(c) * sizeof(float));
     c->b = upload(be, in.b, (size_t)C * sizeof(float));
     c->dx = be->alloc(n_tc(c) * sizeof(uint16_t));
     c->out = be->alloc(n_tc(c) * sizeof(float));
     c->dw = be->alloc(n_ck(c) * sizeof(float));
     c->db = be->alloc((size_t)C * sizeof(float));
-    if (!c->x || !c->dout || !c->w || !c->b || !c->dx || !c->out || !c->dw || !c->db) goto done;
+    if (!c->x || !c->dout || !c->dout16 || !c->w || !c->b || !c->dx || !c->out || !c->dw || !c->db)
+        goto done;
     be->zero(c->dw, n_ck(c) * sizeof(float));
     be->zero(c->db, (size_t)C * sizeof(float));
     rc = 0;
@@ -122,7 +130,8 @@ static hn_conv1d_params params_of(const conv_case *c) {
         .x = hn_tensor_of(c->x, HN_BF16, T, c->C),
         .out = hn_tensor_of(c->out, c->out_bf16 ? HN_BF16 : HN_F32, T, c->C),
         .w = c->w, .bias = c->b, .seqs = &c->pk.s, .K = c->K,
-        .dout = hn_tensor_f32(c->dout, T, c->C), .dx = hn_tensor_of(c->dx, HN_BF16, T, c->C),
+        .dout = c->out_bf16 ? hn_tensor_of(c->dout16, HN_BF16, T, c->C) : hn_tensor_f32(c->dout, T, c->C),
+        .dx = hn_tensor_of(c->dx, HN_BF16, T, c->C),
         .dw = c->dw, .dbias = c->db};
 }
 
@@ -139,14 +148,15 @@ static void conv_bwd(const hn_backend *be, void *arg) {
 /* the formulas of the header */
 static double conv_bytes(const conv_case *c, int backward) {
     double TC = (double)n_tc(c), T = c->pk.s.total, CK1 = (double)c->C * (c->K + 1);
-    return backward ? TC * 8 + 4 * T + 12 * CK1 : TC * (c->out_bf16 ? 4 : 6) + 4 * T + 4 * CK1;
+    double o = c->out_bf16 ? 2 : 4; /* out, dout */
+    return backward ? TC * (4 + o) + 4 * T + 12 * CK1 : TC * (2 + o) + 4 * T + 4 * CK1;
 }
 
 /* what the window / lean kernels issue beyond the floor: the halo rows of every 32-row
  * strip (forward x, backward x and dout) and the backward's partial sums (written, read) */
 static double conv_bytes_issued(const conv_case *c, int backward) {
     double T = c->pk.s.total, strips = ceil(T / 32), tiles = ceil(T / 256), C = c->C, K = c->K;
-    double halo = strips * (K - 1) * C * (backward ? 2 + 4 : 2);
+    double halo = strips * (K - 1) * C * (backward ? 2 + (c->out_bf16 ? 2 : 4) : 2);
     double parts = backward ? 2 * tiles * C * (K + 1) * 4 : 0;
     return conv_bytes(c, backward) + halo + parts;
 }

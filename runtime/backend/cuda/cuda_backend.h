@@ -50,7 +50,8 @@ typedef struct hn_cuda_config {
     int activations_fp32;  /* 1: keep activations float32 (HNET_CUDA_ACTIVATIONS=fp32) */
     size_t blas_workspace; /* bytes of cuBLAS workspace (0: 32 MiB) */
     int conv;              /* hn_cuda_conv_mode (HNET_CUDA_CONV) */
-    int xbc_bf16;          /* 1: Mamba-2's conv output (the SSD's x, B, C) in bf16 (HNET_CUDA_XBC=bf16) */
+    int xbc_bf16;          /* 1: Mamba-2's conv output and its gradient (the SSD's x, B, C and dx, dB,
+                            * dC) in bf16 (HNET_CUDA_XBC=bf16) */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL

@@ -270,6 +270,23 @@ __device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][
         }
     }
 }
+/* the same into bf16 (HNET_CUDA_XBC=bf16's dxbc): always written (a bf16 gradient view is
+ * written over, ops_ssm.h), one element a store (any row stride) */
+__device__ __forceinline__ void add_rows(bf16 *dst, int ld, const float acc[8][4], int rows, int add_to) {
+    (void)add_to;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
+#pragma unroll
+    for (int e2 = 0; e2 < 2; e2++) {
+        int r = warp * 16 + (lane >> 2) + 8 * e2;
+        if (r >= rows) continue;
+        bf16 *d = dst + (size_t)r * ld + 2 * c;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            d[n * 8] = __float2bfloat16(acc[n][2 * e2]);
+            d[n * 8 + 1] = __float2bfloat16(acc[n][2 * e2 + 1]);
+        }
+    }
+}
 
 /* rows of a tile record (cuda_ops.cuh, hn_ssd_plan.tiles) */
 struct tile_rec {
@@ -470,8 +487,8 @@ __device__ __forceinline__ void key_decay(float s[8][4], const float *csi, const
  * leaves the decay gradient's key-side share -B_j . dB_j (dcs) and the state term's
  * share B_j . dB_j(state) (sst, summed onto the chunk's last row by k_ssd_post), and
  * per (tile, head) sum dy . x (dDp). */
-template <int MINB, class XT>
-__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, int ldd, float *ddt_dir,
+template <int MINB, class XT, class DT>
+__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(DT *dx, DT *dB, int ldd, float *ddt_dir,
                                                     float *dcs, float *sst, float *dDp,
                                                     const float *dy, const XT *x, const XT *Bm,
                                                     const XT *Cm, int ld, const float *dtv,
@@ -545,13 +562,18 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
                 size_t row = (size_t)(t.t0 + r);
                 const XT *xr = x + row * ld + h * D64;
                 const float *yr = dy + row * HP + h * D64;
-                float *dxr = dx + row * ldd + h * D64;
+                DT *dxr = dx + row * ldd + h * D64;
 #pragma unroll
                 for (int n = 0; n < 8; n++) {
                     int p = n * 8 + 2 * c;
                     float x0 = to_f(xr[p]), x1 = to_f(xr[p + 1]), g0 = yr[p], g1 = yr[p + 1];
-                    dxr[p] = Dh * g0 + dtj[e2] * u[n][2 * e2] + (add_to ? dxr[p] : 0.0f);
-                    dxr[p + 1] = Dh * g1 + dtj[e2] * u[n][2 * e2 + 1] + (add_to ? dxr[p + 1] : 0.0f);
+                    if constexpr (sizeof(DT) == sizeof(float)) {
+                        dxr[p] = Dh * g0 + dtj[e2] * u[n][2 * e2] + (add_to ? dxr[p] : 0.0f);
+                        dxr[p + 1] = Dh * g1 + dtj[e2] * u[n][2 * e2 + 1] + (add_to ? dxr[p + 1] : 0.0f);
+                    } else { /* bf16: written */
+                        dxr[p] = __float2bfloat16(Dh * g0 + dtj[e2] * u[n][2 * e2]);
+                        dxr[p + 1] = __float2bfloat16(Dh * g1 + dtj[e2] * u[n][2 * e2 + 1]);
+                    }
                     xu += x0 * u[n][2 * e2] + x1 * u[n][2 * e2 + 1];
                     dd += g0 * x0 + g1 * x1;
                 }
@@ -581,8 +603,8 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
 /* Per query tile i and group, the group's heads in turn:
  *   dC_i += e^cs_i S0^T dy_i + sum_{j <= i} (dy_i . x_j) e^(cs_i - cs_j) dt_j B_j
  * and the decay gradient's query-side share C_i . dC_i (added onto dcs). */
-template <int MINB, class XT>
-__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, float *dcs, const float *dy,
+template <int MINB, class XT, class DT>
+__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(DT *dC, int ldd, float *dcs, const float *dy,
                                                       const XT *x, const XT *Bm, const XT *Cm,
                                                       int ld, const float *dtv, const float *csv,
                                                       const float *states, const int32_t *tiles, int T,
@@ -747,8 +769,8 @@ void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_stat
                     (const float *)C, ld, dt_raw, dt_bias, A_log, D, seqs, d);
 }
 
-template <class XT>
-static void mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw, float *ddt_bias,
+template <class XT, class DT>
+static void mma_backward(DT *dx, DT *dB, DT *dC, int ldd, hn_tensor ddt_raw, float *ddt_bias,
                          float *dA_log, float *dD, const float *dy, const XT *x, const XT *B,
                          const XT *C, int ld, hn_tensor dt_raw, const float *dt_bias,
                          const float *A_log, const float *D, const float *chunk_states,
@@ -781,18 +803,24 @@ static void mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt
     HN_LAUNCHED("ssd_backward mma");
 }
 
-void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+void hn_cuda_ssd_mma_backward(void *dx, void *dB, void *dC, int ldd, int dxbc_bf16, hn_tensor ddt_raw,
                               float *ddt_bias, float *dA_log, float *dD, const float *dy,
                               const void *x, const void *B, const void *C, int ld, int xbc_bf16,
                               hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
                               const hn_seqs *seqs, const hn_ssm_dims *d, int add_to) {
-    if (xbc_bf16)
-        mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, (const bf16 *)x,
-                     (const bf16 *)B, (const bf16 *)C, ld, dt_raw, dt_bias, A_log, D, chunk_states,
-                     seqs, d, add_to);
+    if (xbc_bf16 && dxbc_bf16)
+        mma_backward((bf16 *)dx, (bf16 *)dB, (bf16 *)dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy,
+                     (const bf16 *)x, (const bf16 *)B, (const bf16 *)C, ld, dt_raw, dt_bias, A_log, D,
+                     chunk_states, seqs, d, 0);
+    else if (xbc_bf16)
+        mma_backward((float *)dx, (float *)dB, (float *)dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy,
+                     (const bf16 *)x, (const bf16 *)B, (const bf16 *)C, ld, dt_raw, dt_bias, A_log, D,
+                     chunk_states, seqs, d, add_to);
+    else if (!dxbc_bf16)
+        mma_backward((float *)dx, (float *)dB, (float *)dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy,
+                     (const float *)x, (const float *)B, (const float *)C, ld, dt_raw, dt_bias, A_log,
+                     D, chunk_states, seqs, d, add_to);
     else
-        mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, (const float *)x,
-                     (const float *)B, (const float *)C, ld, dt_raw, dt_bias, A_log, D, chunk_states,
-                     seqs, d, add_to);
+        hn_cuda_note(cudaErrorInvalidValue, "ssd_backward mma: bf16 dx, dB, dC need bf16 x, B, C");
 }

@@ -24,7 +24,8 @@ static int ssd_fits(const hn_ssd_params *p, int backward) {
     if (!backward) return ok && fits(p->y, T, HP);
     return ok && fits(p->dy, T, HP) && p->dy.dtype == HN_F32 && hn_tensor_packed(p->dy) &&
            fits(p->dx, T, HP) && fits(p->dB, T, GN) && fits(p->dC, T, GN) &&
-           one_f32_stride(p->dx, p->dB, p->dC) && fits(p->ddt_raw, T, d->heads);
+           (one_f32_stride(p->dx, p->dB, p->dC) || one_stride(p->dx, p->dB, p->dC, HN_BF16)) &&
+           fits(p->ddt_raw, T, d->heads);
 }
 
 /* dt_raw as a float32 view: itself, or widened into dst */
@@ -84,8 +85,10 @@ extern "C" int hn_cuda_ssd_forward_t(const hn_backend *be, const hn_ssd_params *
     return 0;
 }
 
-/* dx, dB, dC are accumulated (float32), or written where p->overwrite; a bf16 ddt_raw
- * for float32 kernels is made in zeroed scratch and written over the view */
+/* dx, dB, dC are accumulated (float32), or written where p->overwrite or bf16: by the
+ * tensor-core kernels themselves when x, B, C are bf16 too, else made in float32 scratch
+ * and rounded once; a bf16 ddt_raw for float32 kernels is made in zeroed scratch and
+ * written over the view */
 extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params *p) {
     (void)be;
     if (!ssd_fits(p, 1)) {
@@ -99,8 +102,10 @@ extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params 
     int native = hn_cuda_ssd_typed_io(d);
     int dt_wide = !native && p->dt_raw.dtype == HN_BF16;
     int ddt_wide = !native && p->ddt_raw.dtype == HN_BF16;
-    size_t n_dt = dt_wide ? TH : 0, n_ddt = ddt_wide ? TH : 0;
-    size_t floats = n_dt + n_ddt + xbc_wide_floats(p, native);
+    int g16 = p->dx.dtype == HN_BF16, g_direct = !g16 || (native && p->x.dtype == HN_BF16);
+    size_t n_dt = dt_wide ? TH : 0, n_ddt = ddt_wide ? TH : 0, n_xbc = xbc_wide_floats(p, native);
+    int w = p->dx.cols + p->dB.cols + p->dC.cols;
+    size_t floats = n_dt + n_ddt + n_xbc + (g_direct ? 0 : (size_t)T * w);
     float *s = floats ? (float *)hn_cuda_scratch(HN_SCRATCH_SSD_IO, floats * sizeof(float)) : NULL;
     if (floats && !s) return -1;
     hn_tensor dt = dt_wide ? dt_f32(p->dt_raw, s) : p->dt_raw;
@@ -109,11 +114,23 @@ extern "C" int hn_cuda_ssd_backward_t(const hn_backend *be, const hn_ssd_params 
         ddt = hn_tensor_f32(s + n_dt, T, H);
         hn_cuda_zero(ddt.data, TH * sizeof(float));
     }
-    ssd_xbc in = xbc_of(p, xbc_wide_floats(p, native) ? s + n_dt + n_ddt : NULL);
-    hn_cuda_ssd_backward((float *)p->dx.data, (float *)p->dB.data, (float *)p->dC.data, p->dx.ld,
-                         ddt, p->ddt_bias, p->dA_log, p->dD, (const float *)p->dy.data, in.x, in.B,
-                         in.C, in.ld, in.bf16, dt, p->dt_bias, p->A_log, p->D, p->chunk_states,
-                         p->seqs, d, !p->overwrite);
+    ssd_xbc in = xbc_of(p, n_xbc ? s + n_dt + n_ddt : NULL);
+    /* the gradients' destination: the views, or float32 scratch [T, w] written whole */
+    float *gs = g_direct ? NULL : s + n_dt + n_ddt + n_xbc;
+    void *gx = gs ? gs : p->dx.data, *gB = gs ? gs + p->dx.cols : p->dB.data;
+    void *gC = gs ? gs + p->dx.cols + p->dB.cols : p->dC.data;
+    hn_cuda_ssd_backward(gx, gB, gC, gs ? w : p->dx.ld, g16 && !gs, ddt, p->ddt_bias, p->dA_log,
+                         p->dD, (const float *)p->dy.data, in.x, in.B, in.C, in.ld, in.bf16, dt,
+                         p->dt_bias, p->A_log, p->D, p->chunk_states, p->seqs, d,
+                         !g16 && !p->overwrite);
+    if (gs) {
+        const hn_tensor *dst[3] = {&p->dx, &p->dB, &p->dC};
+        void *src[3] = {gx, gB, gC};
+        for (int i = 0; i < 3; i++) {
+            hn_tensor from = {src[i], HN_F32, T, dst[i]->cols, w};
+            hn_cuda_view_copy(*dst[i], from, 0);
+        }
+    }
     if (ddt_wide) hn_cuda_view_copy(p->ddt_raw, ddt, 0);
     return 0;
 }

@@ -500,7 +500,7 @@ static void ssd_backward_f32(ssd_impl impl, float *dx, float *dB, float *dC, int
     HN_LAUNCHED("ssd_backward reduce");
 }
 
-void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+void hn_cuda_ssd_backward(void *dx, void *dB, void *dC, int ldd, int dxbc_bf16, hn_tensor ddt_raw,
                           float *ddt_bias, float *dA_log, float *dD, const float *dy,
                           const void *x, const void *B, const void *C, int ld, int xbc_bf16,
                           hn_tensor dt_raw, const float *dt_bias, const float *A_log,
@@ -509,27 +509,29 @@ void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor dd
     ssd_impl impl = ssd_pick(d);
     hn_cuda_cur()->last_ssd_impl = impl;
     if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, x, B, C, ld,
-                                 xbc_bf16, dt_raw, dt_bias, A_log, D, chunk_states, seqs, d, add_to);
+        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, dxbc_bf16, ddt_raw, ddt_bias, dA_log, dD, dy, x, B,
+                                 C, ld, xbc_bf16, dt_raw, dt_bias, A_log, D, chunk_states, seqs, d,
+                                 add_to);
         return;
     }
-    if (xbc_bf16) {
-        hn_cuda_note(cudaErrorInvalidValue, "ssd_backward: bf16 x, B, C for float32 kernels");
+    if (xbc_bf16 || dxbc_bf16) {
+        hn_cuda_note(cudaErrorInvalidValue,
+                     "ssd_backward: bf16 x, B, C or dx, dB, dC for float32 kernels");
         return;
     }
     if (!add_to) { /* the float32 kernels add: = is + onto cleared columns */
         int T = seqs->total, cols[3] = {d->heads * d->headdim, d->ngroups * d->d_state,
                                         d->ngroups * d->d_state};
-        float *dst[3] = {dx, dB, dC};
+        void *dst[3] = {dx, dB, dC};
         for (int i = 0; i < 3; i++)
             HN_CK(cudaMemset2DAsync(dst[i], (size_t)ldd * sizeof(float), 0, (size_t)cols[i] * sizeof(float),
                                     T, HN_STREAM));
     }
     if (f32_io(ddt_raw, dt_raw, "ssd_backward: bf16 dt_raw or ddt_raw for float32 kernels"))
-        ssd_backward_f32(impl, dx, dB, dC, ldd, (float *)ddt_raw.data, ddt_raw.ld, ddt_bias,
-                         dA_log, dD, dy, (const float *)x, (const float *)B, (const float *)C, ld,
-                         (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log, D, chunk_states,
-                         seqs, d);
+        ssd_backward_f32(impl, (float *)dx, (float *)dB, (float *)dC, ldd, (float *)ddt_raw.data,
+                         ddt_raw.ld, ddt_bias, dA_log, dD, dy, (const float *)x, (const float *)B,
+                         (const float *)C, ld, (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log,
+                         D, chunk_states, seqs, d);
 }
 
 static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
@@ -540,7 +542,7 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const hn_ssm_dims *d, float *ws) {
     (void)ws;
     int T = seqs->total, H = d->heads;
-    hn_cuda_ssd_backward(dx, dB, dC, ldd, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
+    hn_cuda_ssd_backward(dx, dB, dC, ldd, 0, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
                          dy, x, B, C, ld, 0, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
                          chunk_states, seqs, d, 1);
 }
@@ -583,8 +585,9 @@ static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
     HN_LAUNCHED("ssd_step");
 }
 
-/* bf16 for the mamba2 layer's conv output where the configuration asks for it
- * (HNET_CUDA_XBC=bf16) and activations are bf16: the tensor-core SSD stages it as it is */
+/* bf16 for the mamba2 layer's conv output and its gradient where the configuration asks
+ * for it (HNET_CUDA_XBC=bf16) and activations are bf16: the tensor-core SSD stages the
+ * one as it is and writes the other */
 static hn_dtype xbc_dtype(const hn_backend *be) {
     return hn_cuda_cur()->cfg.xbc_bf16 && hn_cuda_activation_dtype(be) == HN_BF16 ? HN_BF16 : HN_F32;
 }
