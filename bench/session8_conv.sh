@@ -3,7 +3,8 @@
 #   window    the default (the sliding-window kernels, xbc float32)
 #   lean      HNET_CUDA_CONV=lean: the same bytes, fewer instructions an element
 #   lean+xbc  HNET_CUDA_CONV=lean HNET_CUDA_XBC=bf16: and the conv output (the SSD's x, B,
-#             C) in bf16, read as it is by the tensor-core SSD
+#             C) and its gradient (dx, dB, dC: the conv backward's dout) in bf16, read and
+#             written as they are by the tensor-core SSD
 #
 #   sh scripts/gpu-check.sh prepare                                        # here (CUDA=1)
 #   sh scripts/gpu-check.sh device exec sh bench/session8_conv.sh tests    # there, one call
@@ -11,11 +12,13 @@
 #   sh scripts/gpu-check.sh device exec sh bench/session8_conv.sh steps    # runs <= 10 min)
 #
 # tests: test_parity_ssm_typed (the typed conv under both kernels, starts at every offset
-#        into a load batch, the lean mode shown taken; the SSD on bf16 x, B, C),
+#        into a load batch, the lean mode shown taken; the SSD on bf16 x, B, C and
+#        dx, dB, dC),
 #        test_parity_ops (the v1 float32 conv under both) and test_parity_model, each
 #        binary with the whole process in each mode;
 # op:    `hnet bench --op conv1d` at H1's 1152 and M1's 1664 channels, 8 x 8192, width 4:
-#        window, lean, lean-bf16 (bf16 output), twice alternated, each checked against the cpu;
+#        window, lean, lean-bf16 (bf16 out and dout), twice alternated, each checked against
+#        the cpu;
 # steps: H1 (routing at the targets) and M1, the three modes alternated ROUNDS times, then
 #        one --profile step of each mode (conv1d and SSD ms a step).
 # Logs in $OUT (or ./gpu-out)/session8_conv/, the summary on stdout; exit 1 when a test or
