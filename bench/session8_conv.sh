@@ -22,7 +22,8 @@
 # steps: H1 (routing at the targets) and M1, the three modes alternated ROUNDS times, then
 #        one --profile step of each mode (conv1d and SSD ms a step).
 # Logs in $OUT (or ./gpu-out)/session8_conv/, the summary on stdout; exit 1 when a test or
-# a bench check fails. Environment: STEPS (10), WARMUP (2), ROUNDS (2), CONFIGS (H1 M1).
+# a bench check fails. Environment: STEPS (10), WARMUP (2), ROUNDS (2), CONFIGS (H1 M1),
+# MODES (window lean lean+xbc: e.g. MODES=lean+xbc for a part that ran out of time).
 set -u
 HNET=${HNET:-build/hnet}
 T=build/gpu-tests
@@ -30,7 +31,7 @@ LOG=${OUT:-gpu-out}/session8_conv
 mkdir -p "$LOG"
 what=${1:-tests op steps}
 status=0
-MODES="window lean lean+xbc"
+MODES=${MODES:-window lean lean+xbc}
 
 # the environment of a mode
 mode_env() {
