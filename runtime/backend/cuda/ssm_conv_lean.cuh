@@ -23,10 +23,10 @@
 
 __device__ __forceinline__ float conv_sigmoid_lean(float a) { return __fdividef(1.0f, 1.0f + __expf(-a)); }
 
-/* rows lo..hi (lo <= hi) all at position >= K-1 of one sequence */
-template <int K>
-__device__ __forceinline__ bool conv_rows_clean(const int32_t *pos, int lo, int hi) {
-    return pos[hi] >= K - 1 + hi - lo;
+/* rows lo..hi (lo <= hi) all at position >= K-1 of one sequence, from p_hi = pos[hi]
+ * (loaded with the batch's rows, so that no batch waits on it) */
+template <int K> __device__ __forceinline__ bool conv_rows_clean(int p_hi, int lo, int hi) {
+    return p_hi >= K - 1 + hi - lo;
 }
 
 /* U rows t.. of a view into regs (zeros past r_end) */
@@ -96,13 +96,18 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
         if (r >= 0) loadn<V>(x, r, c, win[j]);
     }
     conv_load_rows<U, V>(next, x, r0, r1, c);
+    int p_next = pos[min(r0 + U, r1) - 1]; /* the position of a batch's last row */
     for (int t = r0; t < r1; t += U) {
 #pragma unroll
         for (int u = 0; u < U; u++)
 #pragma unroll
             for (int v = 0; v < V; v++) win[K - 1 + u][v] = next[u][v];
-        if (t + U < r1) conv_load_rows<U, V>(next, x, t + U, r1, c); /* in flight meanwhile */
-        if (conv_rows_clean<K>(pos, t, min(t + U, r1) - 1))
+        int p_hi = p_next;
+        if (t + U < r1) { /* in flight meanwhile */
+            conv_load_rows<U, V>(next, x, t + U, r1, c);
+            p_next = pos[min(t + 2 * U, r1) - 1];
+        }
+        if (conv_rows_clean<K>(p_hi, t, min(t + U, r1) - 1))
             conv_fwd_batch<K, V, U, false>(out, wc, b, win, pos, t, r1, c);
         else
             conv_fwd_batch<K, V, U, true>(out, wc, b, win, pos, t, r1, c);
@@ -195,18 +200,21 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
         }
         conv_load_rows<U, V>(nx, x, r0, r_end, c);
         conv_load_rows<U, V>(nd, dout, r0, r_end, c);
+        int p_next = pos[min(r0 + U, r_end) - 1]; /* the position of a batch's last row */
         for (int t = r0; t < r1 + K - 1; t += U) {
 #pragma unroll
             for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int v = 0; v < V; v++) xw[K - 1 + u][v] = nx[u][v], go[u][v] = nd[u][v];
+            int p_hi = p_next;
             if (t + U < r1 + K - 1) {
                 conv_load_rows<U, V>(nx, x, t + U, r_end, c);
                 conv_load_rows<U, V>(nd, dout, t + U, r_end, c);
+                p_next = pos[min(t + 2 * U, r_end) - 1];
             }
             /* rows whose positions the batch reads: g rows t.., dx rows from t - (K-2) */
             int lo = max(r0, t - (K - 2)), hi = min(t + U, r_end) - 1;
-            if (hi < lo || conv_rows_clean<K>(pos, lo, hi))
+            if (hi < lo || conv_rows_clean<K>(p_hi, lo, hi))
                 conv_bwd_batch<K, V, U, false>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
             else conv_bwd_batch<K, V, U, true>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
 #pragma unroll
