@@ -118,7 +118,7 @@ static int forward(const hn_rmsnorm_params *p, int fused, const char *name) {
     }
     if (T == 0) return 0;
     if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_rms_rows_forward(p, fused)) {
-        HN_LAUNCHED(name);
+        HN_LAUNCHED(fused ? "add_rmsnorm_forward (rows)" : "rmsnorm_forward (typed, rows)");
         return 0;
     }
     view b = fused ? view_of(p->branch) : no_view;
@@ -155,7 +155,7 @@ extern "C" int hn_cuda_rmsnorm_backward_t(const hn_backend *be, const hn_rmsnorm
     }
     if (T == 0) return 0;
     if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_rms_rows_backward(p)) {
-        HN_LAUNCHED("rmsnorm_backward (typed)");
+        HN_LAUNCHED("rmsnorm_backward (typed, rows)");
         return 0;
     }
     bool by8 = D % 8 == 0 && vec8_ok(p->x) && vec8_ok(p->dy) && vec8_ok(p->dx) && vec8(p->dx2);

@@ -265,7 +265,7 @@ static void grms_forward(view out, float *rstd, view x, view z, const float *w, 
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
     if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_grms_rows_forward(out, rstd, x, z, w, T, Dm, gs, eps)) {
-        HN_LAUNCHED("gated_rmsnorm_forward");
+        HN_LAUNCHED("gated_rmsnorm_forward (rows)");
         return;
     }
     if (vec_fits(gs, {out, x, z})) {
@@ -283,7 +283,7 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
     if (items <= 0) return;
     if (hn_cuda_cur()->cfg.norm_rows &&
         hn_cuda_grms_rows_backward(dx, dz, dw, dout, x, z, w, rstd, T, Dm, gs)) {
-        HN_LAUNCHED("gated_rmsnorm_backward");
+        HN_LAUNCHED("gated_rmsnorm_backward (rows)");
         return;
     }
     int fused = fused_rows(T, gs, Dm / gs), rows = fused ? fused : NORM_STRIP;
