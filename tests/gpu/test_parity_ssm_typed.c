@@ -201,6 +201,7 @@ static void test_gated_rmsnorm_t(void **st) {
         norm_case(HN_BF16, 200, 200, 5);
         norm_case_t(HN_BF16, 1536, 1536, 8, 1);
         norm_case_t(HN_BF16, 100, 100, 5, 1);
+        norm_case_t(HN_BF16, 1024, 1024, 8, 20011); /* several rows a backward team */
     }
     cfg->norm_rows = 0;
 }

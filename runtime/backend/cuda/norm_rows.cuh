@@ -7,7 +7,8 @@
  * most NC V = 32 values a thread, then a warp tree and W warps in a fixed order.
  * The dw column sums stay in the registers of the threads that own the columns, summed
  * over a block's rows, then over its teams in team order in shared memory, one partial
- * row per block; hn_cuda_norm_dw_sum adds the blocks' rows in a fixed order (no atomics). */
+ * row per block (one wave of blocks: a few hundred rows); hn_cuda_norm_dw_sum_wide adds
+ * the blocks' rows in a fixed order (no atomics). */
 #ifndef HN_NORM_ROWS_CUH
 #define HN_NORM_ROWS_CUH
 
@@ -15,6 +16,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_view.cuh"
+#include "backend/cuda/instance.cuh"
 
 #define ROWS_THREADS 256
 #define ROWS_WARPS (ROWS_THREADS / 32)
@@ -146,11 +148,14 @@ template <int MAX_NC, typename F> static void rows_dispatch(rows_shape s, F &&f)
     else rows_by_w<1, MAX_NC>(s.w, s.nc, f);
 }
 
-/* rows a team takes in a backward block: about 1024 blocks over all items (row groups),
- * 1 to 16 rows a team (fewer blocks: fewer partial rows to add, longer tails) */
+/* rows a team takes in a backward block: as many blocks as fit the device at once (two an
+ * SM: __launch_bounds__), so one wave, each block's dw one partial row; at most 512 */
 static inline int rows_per_team(long items, int w) {
-    long teams = ROWS_WARPS / w, r = items / (1024 * teams);
-    return r < 1 ? 1 : r > 16 ? 16 : (int)r;
+    int dev = hn_cuda_cur()->device, sms = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms <= 0)
+        sms = 132;
+    long teams = ROWS_WARPS / w, slots = 2L * sms * teams, r = (items + slots - 1) / slots;
+    return r < 1 ? 1 : r > 512 ? 512 : (int)r;
 }
 
 /* the entry points the ops take when cfg.norm_rows is set: false where the shape or the
@@ -161,7 +166,9 @@ bool hn_cuda_grms_rows_forward(view out, float *rstd, view x, view z, const floa
                                int Dm, int gs, float eps); /* ssm_norm_rows.cu */
 bool hn_cuda_grms_rows_backward(view dx, view dz, float *dw, view dout, view x, view z,
                                 const float *w, const float *rstd, int T, int Dm, int gs);
-/* dw[c] += sum over strips of part[strip][c], strips in a fixed order (ssm_norm.cu) */
+/* dw[c] += sum over strips of part[strip][c], strips in a fixed order (ssm_norm.cu); _wide:
+ * 32 warps a block of columns instead of 8 (the rows kernels' sums) */
 void hn_cuda_norm_dw_sum(float *dw, const float *part, int strips, int D);
+void hn_cuda_norm_dw_sum_wide(float *dw, const float *part, int strips, int D);
 
 #endif

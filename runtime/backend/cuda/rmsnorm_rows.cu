@@ -121,6 +121,6 @@ bool hn_cuda_rms_rows_backward(const hn_rmsnorm_params *p) {
             view_of(p->dx), optional_view(p->dx2), part, view_of(p->dy), view_of(p->x), p->w,
             p->rstd, T, D, per_team);
     });
-    hn_cuda_norm_dw_sum(p->dw, part, strips, D);
+    hn_cuda_norm_dw_sum_wide(p->dw, part, strips, D);
     return true;
 }

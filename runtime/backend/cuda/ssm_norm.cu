@@ -227,27 +227,34 @@ __global__ void k_grms_dw_part(float *part, view dout, view x, view z, const flo
     part[(size_t)blockIdx.y * Dm + c] = (float)acc;
 }
 
-/* dw[c] += the strips' partial sums: a block per 32 columns, its 8 warps taking every
- * 8th strip (coalesced rows, 8 loads in flight per column), their sums added in warp
- * order */
-__global__ void __launch_bounds__(256) k_grms_dw_sum(float *dw, const float *part, int strips,
-                                                     int Dm) {
-    __shared__ float s[8][33];
+/* dw[c] += the strips' partial sums: a block per 32 columns, its WARPS warps taking every
+ * WARPS-th strip (coalesced rows, WARPS loads in flight per column), their sums added in
+ * warp order */
+template <int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) k_grms_dw_sum(float *dw, const float *part,
+                                                            int strips, int Dm) {
+    __shared__ float s[WARPS][33];
     int i = threadIdx.x & 31, j = threadIdx.x >> 5, c = blockIdx.x * 32 + i;
     float acc = 0.0f;
     if (c < Dm)
-        for (int b = j; b < strips; b += 8) acc += part[(size_t)b * Dm + c];
+        for (int b = j; b < strips; b += WARPS) acc += part[(size_t)b * Dm + c];
     s[j][i] = acc;
     __syncthreads();
     if (j == 0 && c < Dm) {
         float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += s[k][i];
+        for (int k = 0; k < WARPS; k++) t += s[k][i];
         dw[c] += t;
     }
 }
 
 void hn_cuda_norm_dw_sum(float *dw, const float *part, int strips, int D) {
-    k_grms_dw_sum<<<(D + 31) / 32, 256, 0, HN_STREAM>>>(dw, part, strips, D);
+    k_grms_dw_sum<8><<<(D + 31) / 32, 256, 0, HN_STREAM>>>(dw, part, strips, D);
+}
+
+/* the rows kernels' few partial rows (one a block of one wave) over few columns (a block
+ * per 32): 32 warps a block, so that a column's sum is 32 loads deep, not 8 x as deep */
+void hn_cuda_norm_dw_sum_wide(float *dw, const float *part, int strips, int D) {
+    k_grms_dw_sum<32><<<(D + 31) / 32, 1024, 0, HN_STREAM>>>(dw, part, strips, D);
 }
 
 /* rows per block of the fused backward: about 2048 blocks over all groups (two waves of

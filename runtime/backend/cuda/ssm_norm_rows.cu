@@ -130,6 +130,6 @@ bool hn_cuda_grms_rows_backward(view dx, view dz, float *dw, view dout, view x, 
         k_grms_bwd_rows<V, W, NC><<<grid, ROWS_THREADS, (size_t)gs * sizeof(float), HN_STREAM>>>(
             dx, dz, part, dout, x, z, w, rstd, T, gs, per_team);
     });
-    hn_cuda_norm_dw_sum(dw, part, strips, Dm);
+    hn_cuda_norm_dw_sum_wide(dw, part, strips, Dm);
     return true;
 }
