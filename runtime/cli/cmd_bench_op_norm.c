@@ -237,7 +237,7 @@ static int bench_norm(const op_opts *o, int gated) {
                  : "x, branch, dy, dx float32; y, dx2 bf16",
            hn_cuda_device_name());
     printf("  measured copy rate %.0f GB/s (read + written); kernels: old = the default, "
-           "rows = HNET_CUDA_NORM=rows\n", bw / 1e9);
+           "rows = HNET_CUDA_NORM=rows; (round)\n", bw / 1e9);
     printf("| width | kernels | pass | ms | MB moved | GB/s | x floor |\n|---|---|---|---|---|---|---|\n");
     for (int wi = 0; wi < nw && !status; wi++) {
         int D = widths[wi];
@@ -248,14 +248,15 @@ static int bench_norm(const op_opts *o, int gated) {
             status = 1;
             break;
         }
-        for (int rows = 0; rows < 2; rows++) {
+        for (int k = 0; k < 4; k++) { /* old, rows, old, rows: drift shows as a change */
+            int rows = k & 1;
             cfg->norm_rows = rows;
             for (int pass = 0; pass < n_passes(gated); pass++) {
                 timed t = {&c, pass};
                 double ms = hn_bench_time_ms(timed_fn, gpu, &t, (int)o->warmup, (int)o->reps);
                 double bytes = pass_bytes(&c, pass);
-                printf("| %d | %s | %s | %.3f | %.1f | %.0f | %.2f |\n", D, rows ? "rows" : "old",
-                       pass_name(gated, pass), ms, bytes / 1e6, bytes / (ms * 1e-3) / 1e9,
+                printf("| %d | %s (%d) | %s | %.3f | %.1f | %.0f | %.2f |\n", D,
+                       rows ? "rows" : "old", k / 2 + 1, pass_name(gated, pass), ms, bytes / 1e6, bytes / (ms * 1e-3) / 1e9,
                        bw > 0 ? ms / (bytes / bw * 1e3) : NAN);
             }
         }
