@@ -256,8 +256,8 @@ static int bench_norm(const op_opts *o, int gated) {
                 double ms = hn_bench_time_ms(timed_fn, gpu, &t, (int)o->warmup, (int)o->reps);
                 double bytes = pass_bytes(&c, pass);
                 printf("| %d | %s (%d) | %s | %.3f | %.1f | %.0f | %.2f |\n", D,
-                       rows ? "rows" : "old", k / 2 + 1, pass_name(gated, pass), ms, bytes / 1e6, bytes / (ms * 1e-3) / 1e9,
-                       bw > 0 ? ms / (bytes / bw * 1e3) : NAN);
+                       rows ? "rows" : "old", k / 2 + 1, pass_name(gated, pass), ms, bytes / 1e6,
+                       bytes / (ms * 1e-3) / 1e9, bw > 0 ? ms / (bytes / bw * 1e3) : NAN);
             }
         }
         case_free(&c, gpu);
