@@ -148,14 +148,27 @@ template <int MAX_NC, typename F> static void rows_dispatch(rows_shape s, F &&f)
     else rows_by_w<1, MAX_NC>(s.w, s.nc, f);
 }
 
-/* rows a team takes in a backward block: as many blocks as fit the device at once (two an
- * SM: __launch_bounds__), so one wave, each block's dw one partial row; at most 512 */
-static inline int rows_per_team(long items, int w) {
-    int dev = hn_cuda_cur()->device, sms = 0;
+/* the blocks of `kernel` (ROWS_THREADS threads, smem bytes of dynamic shared memory) the
+ * device holds at once: one wave, no tail */
+template <typename K> static long rows_wave(K kernel, size_t smem) {
+    int dev = hn_cuda_cur()->device, sms = 0, per_sm = 0;
     if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms <= 0)
         sms = 132;
-    long teams = ROWS_WARPS / w, slots = 2L * sms * teams, r = (items + slots - 1) / slots;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, ROWS_THREADS, smem) !=
+            cudaSuccess || per_sm <= 0)
+        per_sm = 2; /* __launch_bounds__'s minimum */
+    return (long)sms * per_sm;
+}
+/* rows a team takes in a backward block so that `wave` blocks cover `items` rows (x groups):
+ * one wave, each block's dw one partial row; 1 to 512 */
+static inline int rows_per_team(long items, int w, long wave) {
+    long slots = wave * (ROWS_WARPS / w), r = (items + slots - 1) / slots;
     return r < 1 ? 1 : r > 512 ? 512 : (int)r;
+}
+/* forward blocks over `blocks_needed` (a team a row, grid-strided): at most one wave */
+static inline unsigned rows_grid(long blocks_needed, long wave) {
+    long g = blocks_needed < wave ? blocks_needed : wave;
+    return (unsigned)(g < 1 ? 1 : g);
 }
 
 /* the entry points the ops take when cfg.norm_rows is set: false where the shape or the

@@ -98,10 +98,10 @@ bool hn_cuda_rms_rows_forward(const hn_rmsnorm_params *p, int fused) {
     rows_shape s = rows_shape_of(D, by8, ROWS_MAX_NC);
     if (!s.v) return false;
     long teams = ROWS_WARPS / s.w, blocks = (T + teams - 1) / teams;
-    unsigned grid = (unsigned)(blocks < 2048 ? blocks : 2048); /* a few rows a team: w kept */
     view b = fused ? view_of(p->branch) : no_view;
     rows_dispatch<ROWS_MAX_NC>(s, [&](auto V, auto W, auto NC) {
-        k_rms_fwd_rows<V, W, NC><<<grid, ROWS_THREADS, 0, HN_STREAM>>>(
+        auto kernel = k_rms_fwd_rows<V, W, NC>;
+        kernel<<<rows_grid(blocks, rows_wave(kernel, 0)), ROWS_THREADS, 0, HN_STREAM>>>(
             view_of(p->y), optional_view(p->y2), p->rstd, view_of(p->x), b, p->w, T, D, p->eps, fused);
     });
     return true;
@@ -112,15 +112,17 @@ bool hn_cuda_rms_rows_backward(const hn_rmsnorm_params *p) {
     bool by8 = vec8_ok(p->x) && vec8_ok(p->dy) && vec8_ok(p->dx) && vec8(p->dx2);
     rows_shape s = rows_shape_of(D, by8, RMS_BWD_NC);
     if (!s.v) return false;
-    int per_team = rows_per_team(T, s.w), rows = per_team * (ROWS_WARPS / s.w);
-    int strips = (T + rows - 1) / rows;
-    float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * D * sizeof(float));
-    if (!part) return true; /* the scratch failure is noted: the op fails */
     rows_dispatch<RMS_BWD_NC>(s, [&](auto V, auto W, auto NC) {
-        k_rms_bwd_rows<V, W, NC><<<strips, ROWS_THREADS, (size_t)D * sizeof(float), HN_STREAM>>>(
-            view_of(p->dx), optional_view(p->dx2), part, view_of(p->dy), view_of(p->x), p->w,
-            p->rstd, T, D, per_team);
+        auto kernel = k_rms_bwd_rows<V, W, NC>;
+        size_t smem = (size_t)D * sizeof(float);
+        int per_team = rows_per_team(T, W, rows_wave(kernel, smem)), rows = per_team * (ROWS_WARPS / W);
+        int strips = (T + rows - 1) / rows;
+        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * D * sizeof(float));
+        if (!part) return; /* noted: the op fails */
+        kernel<<<strips, ROWS_THREADS, smem, HN_STREAM>>>(view_of(p->dx), optional_view(p->dx2), part,
+                                                          view_of(p->dy), view_of(p->x), p->w,
+                                                          p->rstd, T, D, per_team);
+        hn_cuda_norm_dw_sum_wide(p->dw, part, strips, D);
     });
-    hn_cuda_norm_dw_sum_wide(p->dw, part, strips, D);
     return true;
 }

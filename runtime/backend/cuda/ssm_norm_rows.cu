@@ -109,9 +109,11 @@ bool hn_cuda_grms_rows_forward(view out, float *rstd, view x, view z, const floa
     rows_shape s = rows_shape_of(gs, view8_ok(out) && view8_ok(x) && view8_ok(z), ROWS_MAX_NC);
     if (!s.v) return false;
     long teams = ROWS_WARPS / s.w, blocks = (T + teams - 1) / teams;
-    dim3 grid((unsigned)(blocks < 2048 ? blocks : 2048), Dm / gs);
+    int ng = Dm / gs;
     rows_dispatch<ROWS_MAX_NC>(s, [&](auto V, auto W, auto NC) {
-        k_grms_fwd_rows<V, W, NC><<<grid, ROWS_THREADS, 0, HN_STREAM>>>(out, rstd, x, z, w, T, gs, eps);
+        auto kernel = k_grms_fwd_rows<V, W, NC>;
+        dim3 grid(rows_grid(blocks, rows_wave(kernel, 0) / ng), ng); /* one wave over all groups */
+        kernel<<<grid, ROWS_THREADS, 0, HN_STREAM>>>(out, rstd, x, z, w, T, gs, eps);
     });
     return true;
 }
@@ -121,15 +123,17 @@ bool hn_cuda_grms_rows_backward(view dx, view dz, float *dw, view dout, view x, 
     bool by8 = view8_ok(dx) && view8_ok(dz) && view8_ok(dout) && view8_ok(x) && view8_ok(z);
     rows_shape s = rows_shape_of(gs, by8, GRMS_BWD_NC);
     if (!s.v) return false;
-    int ng = Dm / gs, per_team = rows_per_team((long)T * ng, s.w);
-    int rows = per_team * (ROWS_WARPS / s.w), strips = (T + rows - 1) / rows;
-    float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * Dm * sizeof(float));
-    if (!part) return true; /* the scratch failure is noted: the op fails */
-    dim3 grid(strips, ng);
+    int ng = Dm / gs;
     rows_dispatch<GRMS_BWD_NC>(s, [&](auto V, auto W, auto NC) {
-        k_grms_bwd_rows<V, W, NC><<<grid, ROWS_THREADS, (size_t)gs * sizeof(float), HN_STREAM>>>(
-            dx, dz, part, dout, x, z, w, rstd, T, gs, per_team);
+        auto kernel = k_grms_bwd_rows<V, W, NC>;
+        size_t smem = (size_t)gs * sizeof(float);
+        int per_team = rows_per_team((long)T * ng, W, rows_wave(kernel, smem));
+        int rows = per_team * (ROWS_WARPS / W), strips = (T + rows - 1) / rows;
+        float *part = (float *)hn_cuda_scratch(HN_SCRATCH_NORM, (size_t)strips * Dm * sizeof(float));
+        if (!part) return; /* noted: the op fails */
+        dim3 grid(strips, ng);
+        kernel<<<grid, ROWS_THREADS, smem, HN_STREAM>>>(dx, dz, part, dout, x, z, w, rstd, T, gs, per_team);
+        hn_cuda_norm_dw_sum_wide(dw, part, strips, Dm);
     });
-    hn_cuda_norm_dw_sum_wide(dw, part, strips, Dm);
     return true;
 }
