@@ -153,7 +153,8 @@ static void norm_case_t(hn_dtype act, int Dm, int gs, int off, int T) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), off, Dm), tv(&out, g),
                                   tv(&w, g).data, tv(&rs, g).data, gs, 1e-5f, tv(&go, g),
-                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data};
+                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data,
+                                  0};
         assert_int_equal(be->ssm->gated_rmsnorm_forward_t(be, &p), 0);
         assert_int_equal(be->ssm->gated_rmsnorm_backward_t(be, &p), 0);
     }
@@ -163,6 +164,24 @@ static void norm_case_t(hn_dtype act, int Dm, int gs, int off, int T) {
     assert_true(tb_err_cols(&gz, off, Dm, "dz") < tol_for(act));
     assert_true(tb_err(&gz, "dz and the columns beside it") < tol_for(act));
     assert_true(tb_err(&gw, "dw (strip sums)") < TOL_FP32);
+    /* overwrite: dx and dz written over what they hold, NaN on the gpu (so a kernel that
+     * read it or added to it fails the check); dw still accumulates */
+    size_t nx = (size_t)T * Dm * sizeof(float), nz = (size_t)T * ldz * hn_dtype_size(act);
+    unsigned char *nan = malloc(nx > nz ? nx : nz);
+    memset(nan, 0xff, nx > nz ? nx : nz); /* all-ones: NaN in float32 and in bf16 */
+    P_GPU->upload(gx.g, nan, nx);
+    P_GPU->upload(gz.g, nan, nz);
+    free(nan);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), off, Dm), tv(&out, g),
+                                  tv(&w, g).data, tv(&rs, g).data, gs, 1e-5f, tv(&go, g),
+                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data,
+                                  1};
+        assert_int_equal(be->ssm->gated_rmsnorm_backward_t(be, &p), 0);
+    }
+    assert_true(tb_err(&gx, "dx (written)") < TOL_FP32);
+    assert_true(tb_err_cols(&gz, off, Dm, "dz (written)") < tol_for(act));
     tbuf *all[] = {&x, &z, &w, &out, &rs, &go, &gx, &gz, &gw};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
 }

@@ -349,7 +349,8 @@ extern "C" int hn_cuda_gated_rmsnorm_forward_t(const hn_backend *be, const hn_ga
 extern "C" int hn_cuda_gated_rmsnorm_backward_t(const hn_backend *be, const hn_gated_norm_params *p) {
     (void)be;
     if (!norm_fits(p, 1, "gated_rmsnorm_backward_t: shapes do not fit")) return -1;
-    grms_backward(view_of(p->dx), view_of(p->dz), p->dw, view_of(p->dout), view_of(p->x),
+    grms_backward(grad_view_of(p->dx, p->overwrite), grad_view_of(p->dz, p->overwrite), p->dw,
+                  view_of(p->dout), view_of(p->x),
                   view_of(p->z), p->w, p->rstd, p->x.rows, p->x.cols, p->group_size);
     return 0;
 }
