@@ -15,7 +15,7 @@ TOL=1e-5
 HNET_DIST_CKPT="$TMP/ck1" $HNET run $DIST_LUA --db "$TMP/one.db" >"$TMP/out1" 2>&1 ||
     { cat "$TMP/out1"; fail "the one-process run failed"; }
 for comm in auto mpi; do
-    HNET_COMM=$comm HNET_DIST_CKPT="$TMP/ck-$comm" $MPIRUN -np 1 $HNET run $DIST_LUA --db "$TMP/$comm.db" >"$TMP/out" 2>&1 ||
+    HNET_COMM=$comm HNET_DIST_CKPT="$TMP/ck-$comm" $MPIRUN1 -np 1 $HNET run $DIST_LUA --db "$TMP/$comm.db" >"$TMP/out" 2>&1 ||
         { cat "$TMP/out"; fail "HNET_COMM=$comm mpirun -np 1 failed"; }
     [ $comm = auto ] || grep -q "communicator mpi: 1 process (mpirun.*its collectives run alone too" "$TMP/out" ||
         { cat "$TMP/out"; fail "HNET_COMM=mpi did not say its collectives run alone"; }

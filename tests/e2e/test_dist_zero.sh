@@ -22,7 +22,7 @@ curve "$TMP/onez.db" >"$TMP/c1z"
 cmp -s "$TMP/c1" "$TMP/c1z" || { diff "$TMP/c1" "$TMP/c1z" | head; fail "zero = 1 in one process trains another curve"; }
 echo "ok: one process, zero = 1: $(wc -l <"$TMP/c1") metric rows identical to zero = 0"
 # HNET_COMM=mpi -np 1: ZeRO-1's collectives run in the world of one (the path of NCCL's)
-HNET_COMM=mpi HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ck1m" $MPIRUN -np 1 $HNET run $DIST_LUA --db "$TMP/onem.db" --quiet >"$TMP/out" 2>&1 ||
+HNET_COMM=mpi HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ck1m" $MPIRUN1 -np 1 $HNET run $DIST_LUA --db "$TMP/onem.db" --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "HNET_COMM=mpi mpirun -np 1 with zero = 1 failed"; }
 curve "$TMP/onem.db" >"$TMP/c1m"
 cmp -s "$TMP/c1" "$TMP/c1m" || { diff "$TMP/c1" "$TMP/c1m" | head; fail "HNET_COMM=mpi -np 1 zero = 1 trains another curve"; }
