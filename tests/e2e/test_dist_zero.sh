@@ -4,7 +4,8 @@
 # process with the same global batch and of the plain data-parallel run: train and valid
 # BPB within 1e-5 relative (the gradient norm's squares summed per shard, then over the
 # ranks: another order of the same sums). One process with zero = 1 owns every shard and
-# trains the plain curve to the bit, also with HNET_COMM=mpi (the collectives run). Checkpoints hold the whole state (the moments
+# trains the plain curve to the bit, also with HNET_COMM=mpi (the collectives run; mpirun
+# -np 1 on the same cores: $MPIRUN1). Checkpoints hold the whole state (the moments
 # gathered), the plain -np 2 run's to the bit. Stopped by SIGTERM and resumed with 2
 # ranks, the curve is, to the bit, the uninterrupted ZeRO-1 run's. A fine-tune with a frozen stage and per-stage learning-rate
 # multipliers checkpoints the plain run's bits too.
