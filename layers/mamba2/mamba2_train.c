@@ -153,9 +153,8 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
 
 /* In the bf16 activation dtype dout is bf16 for its two products (rounded here once when
  * it comes as float32), the gradients the products read (dyn, dzxbcdt) are bf16 and each
- * op writes its own columns of dzxbcdt (so nothing is zeroed); dy (the gated norm adds
- * into it, so it is cleared first) is float32, and dxbc (the SSD writes it whole) is in
- * xbc's dtype. */
+ * op writes its own columns of dzxbcdt (so nothing is zeroed); dy (the gated norm writes
+ * it) is float32, and dxbc (the SSD writes it whole) is in xbc's dtype. */
 int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float *dx,
                      hn_error *err) {
     hn_m2 *m = self;
@@ -202,6 +201,7 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
     np.dx = dy;
     np.dz = hn_tensor_cols(dzx, 0, di);
     np.dw = m->g[M2_NORM_W];
+    np.overwrite = 1; /* dy is written whole by it (and dz's columns) */
     /* out_proj: dWo += dout^T yn, dyn = dout Wo; in_proj: dWi += dzx^T x, dx += dzx Wi */
     hn_matmul_params dwo = {.a = dot, .b = yn, .c = hn_tensor_f32(m->g[M2_OUT_PROJ], d, di),
                             .trans_a = 1, .alpha = 1.0f, .beta = 1.0f};
@@ -214,7 +214,6 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
                             .c = hn_tensor_f32(dx, T, d), .alpha = 1.0f,
                             .beta = ctx->write_dx ? 0.0f : 1.0f};
     /* float32 gradient views are accumulated by the ops (ops_ssm.h), bf16 ones written */
-    be->zero(dy.data, (size_t)T * di * sizeof(float));
     if (at == HN_F32) be->zero(dzx.data, (size_t)T * dp * sizeof(float));
     /* xbc and yn again, from the kept zxbcdt and y: the forward's values */
     if ((dout.dtype != at && be->convert(be, dot, dout)) ||

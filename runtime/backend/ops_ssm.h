@@ -79,6 +79,7 @@ typedef struct hn_gated_norm_params {
     hn_tensor dout;       /* backward input [T, Dm] */
     hn_tensor dx, dz;     /* backward outputs (the gradient rule above) */
     float *dw;            /* accumulated */
+    int overwrite; /* 1: float32 dx, dz written (=) rather than added to (host API 5) */
 } hn_gated_norm_params;
 
 typedef struct hn_ops_ssm {

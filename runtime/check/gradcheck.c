@@ -41,3 +41,7 @@ double hn_gradcheck_max_error(float *x, const float *analytic, size_t n, hn_grad
                worst, worst_i, worst_a, worst_num);
     return worst;
 }
+
+double hn_gradcheck_noise_floor(double abs_terms, double eps, double tol) {
+    return 0x1p-24 * abs_terms / (eps * tol);
+}

@@ -27,4 +27,15 @@ typedef struct hn_gradcheck_opts {
 double hn_gradcheck_max_error(float *x, const float *analytic, size_t n, hn_gradcheck_loss_fn loss,
                               void *ctx, hn_gradcheck_opts opts);
 
+/* The smallest gradient a check with step eps can hold to tol, given the float32 rounding
+ * of a loss sum_i out_i * probe_i whose terms add up to abs_terms = sum_i |out_i * probe_i|:
+ * the rounding moves the loss by up to about one unit roundoff of each term,
+ * u * abs_terms (u = 2^-24; the plugin kit's losses differ between OpenBLAS's kernels by
+ * 0.2 to 0.45 of it), so the central difference is uncertain by about u * abs_terms / eps,
+ * and an entry smaller than that over tol is one whose relative error the rounding alone
+ * can push past tol. Used as the floor (the larger of it and a fixed one), an entry below
+ * it is held to that absolute error instead: the verdict is then the same on every CPU's
+ * float32 rounding. */
+double hn_gradcheck_noise_floor(double abs_terms, double eps, double tol);
+
 #endif

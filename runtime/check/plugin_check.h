@@ -3,7 +3,11 @@
  * is created from its config defaults (plus the given config), its parameters drawn
  * normal(0, 0.2) so gradients are far from zero, and the finite-difference gradient of
  * sum(f(x) * probe) is compared with its backward -- for the input and each parameter
- * -- over two packed sequences (so a state leaking across a sequence start shows). */
+ * -- over two packed sequences (so a state leaking across a sequence start shows). The
+ * error of an entry is relative to its gradient, or to a floor where the gradient is small:
+ * 5e-2, raised to what the float32 rounding of the loss lets the step of 1e-2 resolve
+ * (check/gradcheck.h: hn_gradcheck_noise_floor), so one plugin passes or fails alike on
+ * every CPU. */
 #ifndef HN_PLUGIN_CHECK_H
 #define HN_PLUGIN_CHECK_H
 

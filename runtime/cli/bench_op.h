@@ -1,5 +1,5 @@
 /* Internals shared by the ops of `hnet bench --op` (cmd_bench_op.c, cmd_bench_op_ssd.c,
- * cmd_bench_op_conv.c):
+ * cmd_bench_op_conv.c, cmd_bench_op_norm.c):
  * the parsed options, packed test sequences, random device buffers, the relative error
  * against the cpu twin and the timer. */
 #ifndef HN_CLI_BENCH_OP_H
@@ -16,6 +16,7 @@ typedef struct op_opts {
     long window;         /* < 0: global */
     long chunk, d_state; /* ssd */
     long channels, width; /* conv1d */
+    long dim;            /* rmsnorm, gated_rmsnorm: one row width (0: the models' widths) */
     const char *kernels; /* comma-separated kernel choices to compare, or NULL */
 } op_opts;
 
@@ -36,6 +37,13 @@ void hn_bench_packed_free(packed *p, const hn_backend *be);
 float *hn_bench_device_normal(const hn_backend *be, size_t n, double std, hn_rng *r, float **host);
 /* ||gpu - cpu|| / ||cpu|| (gpu_dev downloaded from g) */
 double hn_bench_rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g);
+/* a device copy of `bytes` host bytes (NULL when out of memory) */
+void *hn_bench_upload(const hn_backend *be, const void *src, size_t bytes);
+/* hn_bench_rel_err of bf16 values (both widened) */
+double hn_bench_rel_err_bf16(const void *gpu_dev, const void *cpu, size_t n, const hn_backend *g);
+/* the device's copy rate in bytes/s (read + written; a 512 MiB device-to-device copy,
+ * median of reps), 0 when the buffers do not fit */
+double hn_bench_copy_rate(const hn_backend *be, int reps);
 /* median ms (device events) of `reps` calls of fn(be, arg) after `warmup` */
 double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend *be, void *arg,
                         int warmup, int reps);
@@ -43,5 +51,7 @@ double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend
 int hn_bench_ssd(const op_opts *o);
 int hn_bench_chunk_plan(const op_opts *o); /* cmd_bench_op_plan.c */
 int hn_bench_conv1d(const op_opts *o);
+int hn_bench_rmsnorm(const op_opts *o);       /* cmd_bench_op_norm.c */
+int hn_bench_gated_rmsnorm(const op_opts *o);
 
 #endif

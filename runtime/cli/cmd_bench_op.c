@@ -9,11 +9,13 @@
  * check runs the same op on a smaller shape of the same kind (--check-len bytes per
  * sequence, two sequences of unequal length), since the cpu is far slower. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/tensor.h"
 #include "cli/bench_op.h"
 #include "cli/commands.h"
 #include "cli/util.h"
@@ -42,7 +44,17 @@ static void usage(FILE *out) {
             "                  the layer's dtypes (x, dx bf16; out, dout, w, dw float32); GB/s\n"
             "                  against the measured copy rate, bytes per call for T positions:\n"
             "                  forward T C (2 + 4) + 4 T + 4 C (K+1), backward T C (2 + 4 + 2)\n"
-            "                  + 4 T + 12 C (K+1); exits 3 when it differs from the cpu\n\n"
+            "                  + 4 T + 12 C (K+1); exits 3 when it differs from the cpu\n"
+            "  rmsnorm         the typed RMSNorm: forward (x float32 -> y bf16), the fused\n"
+            "                  residual add, backward (dx float32 +=, dx2 bf16, dw); widths 512\n"
+            "                  and 768; the default and the rows kernels (HNET_CUDA_NORM=rows)\n"
+            "                  side by side, GB/s against the copy rate; bytes for T rows of D:\n"
+            "                  T D (4 + 2) forward, T D (4 + 4 + 4 + 2) add + forward,\n"
+            "                  T D (4 + 4 + 8 + 2) backward; exits 3 when either set differs\n"
+            "                  from the cpu\n"
+            "  gated_rmsnorm   Mamba-2's gated RMSNorm (x, z, out, dout, dz bf16; dx float32 +=),\n"
+            "                  widths 1024 and 1536, as rmsnorm; bytes T D (2 + 2 + 2) forward,\n"
+            "                  T D (2 + 2 + 2 + 8 + 2) backward\n\n"
             "options:\n"
             "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
             "  --heads H         (default 12 for attention, 24 for ssd)\n"
@@ -50,6 +62,7 @@ static void usage(FILE *out) {
             "  --window W|global (default global)\n"
             "  --channels C      conv1d channels (default 1152: H1's d_inner + 2 d_state)\n"
             "  --width K         conv1d kernel width, 1 to 16 (default 4)\n"
+            "  --dim D           rmsnorm, gated_rmsnorm: one row width instead of the models'\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention) or\n"
@@ -94,6 +107,7 @@ static int parse(int argc, char **argv, op_opts *o) {
         else if (!strcmp(a, "--d-state")) dst = &o->d_state;
         else if (!strcmp(a, "--channels")) dst = &o->channels;
         else if (!strcmp(a, "--width")) dst = &o->width;
+        else if (!strcmp(a, "--dim")) dst = &o->dim;
         else if (!strcmp(a, "--reps")) dst = &o->reps;
         else if (!strcmp(a, "--warmup")) dst = &o->warmup;
         else if (!strcmp(a, "--check-len")) dst = &o->check_len;
@@ -279,6 +293,45 @@ double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend
     return m;
 }
 
+void *hn_bench_upload(const hn_backend *be, const void *src, size_t bytes) {
+    void *d = be->alloc(bytes);
+    if (d) be->upload(d, src, bytes);
+    return d;
+}
+
+double hn_bench_rel_err_bf16(const void *gpu_dev, const void *cpu, size_t n, const hn_backend *g) {
+    uint16_t *h = malloc(n * sizeof(uint16_t));
+    if (!h) return INFINITY;
+    g->download(h, gpu_dev, n * sizeof(uint16_t));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = hn_bf16_to_f32(h[i]), b = hn_bf16_to_f32(((const uint16_t *)cpu)[i]);
+        num += (a - b) * (a - b);
+        den += b * b;
+    }
+    free(h);
+    if (!(num == num)) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void copy_fn(const hn_backend *be, void *arg) {
+    void **buf = arg;
+    be->copy(buf[1], buf[0], (size_t)(uintptr_t)buf[2]);
+}
+
+double hn_bench_copy_rate(const hn_backend *be, int reps) {
+    size_t bytes = (size_t)512 << 20;
+    void *buf[3] = {be->alloc(bytes), be->alloc(bytes), (void *)(uintptr_t)bytes};
+    double rate = 0;
+    if (buf[0] && buf[1]) {
+        be->zero(buf[0], bytes);
+        rate = 2.0 * bytes / (hn_bench_time_ms(copy_fn, be, buf, 2, reps) * 1e-3);
+    }
+    if (buf[0]) be->free(buf[0]);
+    if (buf[1]) be->free(buf[1]);
+    return rate;
+}
+
 static void att_forward_fn(const hn_backend *be, void *c) { att_forward(be, c); }
 static void att_backward_fn(const hn_backend *be, void *c) { att_backward(be, c); }
 
@@ -397,7 +450,10 @@ int hn_cmd_bench_op(int argc, char **argv) {
     if (!strcmp(o.op, "ssd")) return hn_bench_ssd(&o);
     if (!strcmp(o.op, "chunk_plan")) return hn_bench_chunk_plan(&o);
     if (!strcmp(o.op, "conv1d")) return hn_bench_conv1d(&o);
-    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, conv1d, chunk_plan)\n", o.op);
+    if (!strcmp(o.op, "rmsnorm")) return hn_bench_rmsnorm(&o);
+    if (!strcmp(o.op, "gated_rmsnorm")) return hn_bench_gated_rmsnorm(&o);
+    fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, conv1d, chunk_plan, "
+                    "rmsnorm, gated_rmsnorm)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

@@ -78,12 +78,6 @@ static int inputs_make(conv_inputs *in, const conv_case *c, hn_rng *r) {
     return 0;
 }
 
-static void *upload(const hn_backend *be, const void *src, size_t bytes) {
-    void *d = be->alloc(bytes);
-    if (d) be->upload(d, src, bytes);
-    return d;
-}
-
 static void case_free(conv_case *c, const hn_backend *be) {
     void *all[] = {c->x, c->dx, c->dout16, c->out, c->dout, c->w, c->b, c->dw, c->db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
@@ -100,16 +94,16 @@ static int case_make(conv_case *c, const hn_backend *be, const int *lens, int n,
     conv_inputs in = {0};
     int rc = -1;
     if (inputs_make(&in, c, r)) goto done;
-    c->x = upload(be, in.x, n_tc(c) * sizeof(uint16_t));
-    c->dout = upload(be, in.dout, n_tc(c) * sizeof(float));
+    c->x = hn_bench_upload(be, in.x, n_tc(c) * sizeof(uint16_t));
+    c->dout = hn_bench_upload(be, in.dout, n_tc(c) * sizeof(float));
     uint16_t *d16 = malloc(n_tc(c) * sizeof(uint16_t));
     if (d16) {
         for (size_t i = 0; i < n_tc(c); i++) d16[i] = hn_bf16_from_f32(in.dout[i]);
-        c->dout16 = upload(be, d16, n_tc(c) * sizeof(uint16_t));
+        c->dout16 = hn_bench_upload(be, d16, n_tc(c) * sizeof(uint16_t));
         free(d16);
     }
-    c->w = upload(be, in.w, n_ck(c) * sizeof(float));
-    c->b = upload(be, in.b, (size_t)C * sizeof(float));
+    c->w = hn_bench_upload(be, in.w, n_ck(c) * sizeof(float));
+    c->b = hn_bench_upload(be, in.b, (size_t)C * sizeof(float));
     c->dx = be->alloc(n_tc(c) * sizeof(uint16_t));
     c->out = be->alloc(n_tc(c) * sizeof(float));
     c->dw = be->alloc(n_ck(c) * sizeof(float));
@@ -161,40 +155,6 @@ static double conv_bytes_issued(const conv_case *c, int backward) {
     return conv_bytes(c, backward) + halo + parts;
 }
 
-static void copy_fn(const hn_backend *be, void *arg) {
-    void **buf = arg;
-    be->copy(buf[1], buf[0], (size_t)(uintptr_t)buf[2]);
-}
-
-/* the device's copy rate in bytes/s (read + written), 0 when the buffers do not fit */
-static double copy_rate(const hn_backend *be, int reps) {
-    size_t bytes = (size_t)512 << 20;
-    void *buf[3] = {be->alloc(bytes), be->alloc(bytes), (void *)(uintptr_t)bytes};
-    double rate = 0;
-    if (buf[0] && buf[1]) {
-        be->zero(buf[0], bytes);
-        rate = 2.0 * bytes / (hn_bench_time_ms(copy_fn, be, buf, 2, reps) * 1e-3);
-    }
-    if (buf[0]) be->free(buf[0]);
-    if (buf[1]) be->free(buf[1]);
-    return rate;
-}
-
-static double rel_err_bf16(const void *gpu_dev, const void *cpu, size_t n, const hn_backend *g) {
-    uint16_t *h = malloc(n * sizeof(uint16_t));
-    if (!h) return INFINITY;
-    g->download(h, gpu_dev, n * sizeof(uint16_t));
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = hn_bf16_to_f32(h[i]), b = hn_bf16_to_f32(((const uint16_t *)cpu)[i]);
-        num += (a - b) * (a - b);
-        den += b * b;
-    }
-    free(h);
-    if (!(num == num)) return INFINITY;
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* relative errors of out, dx, dw, dbias against the cpu on packed sequences of unequal
  * lengths: two long ones (several of the kernels' row tiles, not a multiple of them) and
  * short ones of length 1 to 3 (sequence starts inside a convolution window) */
@@ -214,9 +174,9 @@ static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opt
     conv_fwd(gpu, &gc);
     conv_bwd(cpu, &cc);
     conv_bwd(gpu, &gc);
-    err[0] = out_bf16 ? rel_err_bf16(gc.out, cc.out, n_tc(&cc), gpu)
+    err[0] = out_bf16 ? hn_bench_rel_err_bf16(gc.out, cc.out, n_tc(&cc), gpu)
                       : hn_bench_rel_err(gc.out, cc.out, n_tc(&cc), gpu);
-    err[1] = rel_err_bf16(gc.dx, cc.dx, n_tc(&cc), gpu);
+    err[1] = hn_bench_rel_err_bf16(gc.dx, cc.dx, n_tc(&cc), gpu);
     err[2] = hn_bench_rel_err(gc.dw, cc.dw, n_ck(&cc), gpu);
     err[3] = hn_bench_rel_err(gc.db, cc.db, (size_t)C, gpu);
     rc_ = 0;
@@ -280,7 +240,7 @@ int hn_bench_conv1d(const op_opts *o) {
         fprintf(stderr, "hnet bench: shape too large\n");
         return 2;
     }
-    double bw = copy_rate(gpu, 10);
+    double bw = hn_bench_copy_rate(gpu, 10);
     printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out (-bf16: bf16) / dout "
            "float32, on %s\n",
            o->n_seqs, o->seq_len, o->channels, o->width, hn_cuda_device_name());

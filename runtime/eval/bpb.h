@@ -1,8 +1,10 @@
 /* Bits per byte of a model over a byte range of a corpus, batched through the backend as
- * inference forwards (the training forward's losses to the bit, nothing kept for a
- * backward, losses read back every few forwards: eval/loss_queue.h): consecutive non-overlapping windows of seq_len
- * inputs and their next-byte targets starting at `begin` (as the trainer's validation
- * windows: hn_valid_fill), at most max_bytes of them (0: all that fit). */
+ * inference forwards (the training forward's losses to the bit in batches of the same
+ * size; in others to float32 rounding: BLAS may split a product's sums by its rows;
+ * nothing kept for a backward, losses read back every few forwards: eval/loss_queue.h):
+ * consecutive non-overlapping windows of seq_len inputs and their next-byte targets
+ * starting at `begin` (as the trainer's validation windows: hn_valid_fill), at most
+ * max_bytes of them (0: all that fit). */
 #ifndef HN_EVAL_BPB_H
 #define HN_EVAL_BPB_H
 

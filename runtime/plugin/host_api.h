@@ -84,9 +84,9 @@ typedef struct hn_host_api {
                          hn_error *err);
 
     /* ---- version 5 (2026-12): no new entry here; the backend's op params gained
-     * fields a host before 5 would ignore (hn_attention_params.overwrite and
-     * hn_ssd_params.overwrite: gradients written, not added), so a plugin that sets one
-     * needs version 5 ---- */
+     * fields a host before 5 would ignore (the overwrite of hn_attention_params,
+     * hn_ssd_params and hn_gated_norm_params: gradients written, not added), so a plugin
+     * that sets one needs version 5 ---- */
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */

@@ -14,6 +14,12 @@ export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_cop
 case "${ASAN_OPTIONS:-}" in
     *detect_leaks=1*) MPIRUN="env ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 $MPIRUN" ;;
 esac
+# MPIRUN1 -np 1: one rank on the cores one process has. mpirun binds a lone rank to one
+# core, where OpenBLAS runs 1 thread (a plain process: one per core), and OpenBLAS's
+# products split over another number of threads may round differently (its Haswell and
+# Zen sgemm kernels do: a row's bits depend on the rows each thread takes), so a curve
+# compared to the bit with one process's needs the same cores.
+MPIRUN1="$MPIRUN --bind-to none"
 # the tests' runs keep their checkpoints in $TMP (tests/e2e/fixtures/dist_hnet.lua)
 DIST_LUA=tests/e2e/fixtures/dist_hnet.lua
 

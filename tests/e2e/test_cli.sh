@@ -17,5 +17,10 @@ grep -q "backward T C (2 + 4 + 2)" "$TMP/help" || fail "hnet bench --op --help s
 expect_fail "conv1d width past the kernels" "--width must be 1 to 16" $HNET bench --op conv1d --width 17
 expect_fail "conv1d without channels" "--channels expects a positive integer" \
     $HNET bench --op conv1d --channels 0
+# hnet bench --op rmsnorm / gated_rmsnorm: listed with their byte counts, --dim checked
+grep -q "rmsnorm .*typed RMSNorm" "$TMP/help" || fail "hnet bench --op --help does not list rmsnorm"
+grep -q "gated_rmsnorm .*Mamba-2's gated RMSNorm" "$TMP/help" || fail "hnet bench --op --help does not list gated_rmsnorm"
+grep -q "T D (4 + 4 + 8 + 2) backward" "$TMP/help" || fail "hnet bench --op --help states no rmsnorm byte count"
+expect_fail "rmsnorm without a width" "--dim expects a positive integer" $HNET bench --op rmsnorm --dim 0
 expect_fail "unknown command" "unknown command 'trian'" $HNET trian
 echo "ok: $(wc -l <"$TMP/plugins") plugin lines, every command has --help"

@@ -4,10 +4,11 @@
 # same sums in another order: about 1e-6 here). The model is a 2-stage H-Net, whose ratio
 # losses multiply batch means: taken per rank they miss by 1e-3 or more. Rank 0 alone
 # prints, writes results.db (world_size recorded) and checkpoints. The 3-rank run splits
-# the gradient's all-reduce into many buckets. mpirun -np 1 trains one process's curve to
-# the bit, also with HNET_COMM=mpi, which runs every collective (the step's agreement, the
-# ratio losses' sums, the gradient's all-reduce) in the world of one: the path the GPU's
-# NCCL world of one takes (tests/gpu/test_nccl_one_gpu.sh) computes nothing differently.
+# the gradient's all-reduce into many buckets. mpirun -np 1 on the same cores ($MPIRUN1:
+# dist_lib.sh) trains one process's curve to the bit, also with HNET_COMM=mpi, which runs
+# every collective (the step's agreement, the ratio losses' sums, the gradient's
+# all-reduce) in the world of one: the path the GPU's NCCL world of one takes
+# (tests/gpu/test_nccl_one_gpu.sh) computes nothing differently.
 . tests/e2e/lib.sh
 . tests/e2e/dist_lib.sh
 TOL=1e-5
@@ -15,7 +16,7 @@ TOL=1e-5
 HNET_DIST_CKPT="$TMP/ck1" $HNET run $DIST_LUA --db "$TMP/one.db" >"$TMP/out1" 2>&1 ||
     { cat "$TMP/out1"; fail "the one-process run failed"; }
 for comm in auto mpi; do
-    HNET_COMM=$comm HNET_DIST_CKPT="$TMP/ck-$comm" $MPIRUN -np 1 $HNET run $DIST_LUA --db "$TMP/$comm.db" >"$TMP/out" 2>&1 ||
+    HNET_COMM=$comm HNET_DIST_CKPT="$TMP/ck-$comm" $MPIRUN1 -np 1 $HNET run $DIST_LUA --db "$TMP/$comm.db" >"$TMP/out" 2>&1 ||
         { cat "$TMP/out"; fail "HNET_COMM=$comm mpirun -np 1 failed"; }
     [ $comm = auto ] || grep -q "communicator mpi: 1 process (mpirun.*its collectives run alone too" "$TMP/out" ||
         { cat "$TMP/out"; fail "HNET_COMM=mpi did not say its collectives run alone"; }

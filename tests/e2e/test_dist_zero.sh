@@ -4,7 +4,8 @@
 # process with the same global batch and of the plain data-parallel run: train and valid
 # BPB within 1e-5 relative (the gradient norm's squares summed per shard, then over the
 # ranks: another order of the same sums). One process with zero = 1 owns every shard and
-# trains the plain curve to the bit, also with HNET_COMM=mpi (the collectives run). Checkpoints hold the whole state (the moments
+# trains the plain curve to the bit, also with HNET_COMM=mpi (the collectives run; mpirun
+# -np 1 on the same cores: $MPIRUN1). Checkpoints hold the whole state (the moments
 # gathered), the plain -np 2 run's to the bit. Stopped by SIGTERM and resumed with 2
 # ranks, the curve is, to the bit, the uninterrupted ZeRO-1 run's. A fine-tune with a frozen stage and per-stage learning-rate
 # multipliers checkpoints the plain run's bits too.
@@ -22,7 +23,7 @@ curve "$TMP/onez.db" >"$TMP/c1z"
 cmp -s "$TMP/c1" "$TMP/c1z" || { diff "$TMP/c1" "$TMP/c1z" | head; fail "zero = 1 in one process trains another curve"; }
 echo "ok: one process, zero = 1: $(wc -l <"$TMP/c1") metric rows identical to zero = 0"
 # HNET_COMM=mpi -np 1: ZeRO-1's collectives run in the world of one (the path of NCCL's)
-HNET_COMM=mpi HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ck1m" $MPIRUN -np 1 $HNET run $DIST_LUA --db "$TMP/onem.db" --quiet >"$TMP/out" 2>&1 ||
+HNET_COMM=mpi HNET_DIST_ZERO=1 HNET_DIST_CKPT="$TMP/ck1m" $MPIRUN1 -np 1 $HNET run $DIST_LUA --db "$TMP/onem.db" --quiet >"$TMP/out" 2>&1 ||
     { cat "$TMP/out"; fail "HNET_COMM=mpi mpirun -np 1 with zero = 1 failed"; }
 curve "$TMP/onem.db" >"$TMP/c1m"
 cmp -s "$TMP/c1" "$TMP/c1m" || { diff "$TMP/c1" "$TMP/c1m" | head; fail "HNET_COMM=mpi -np 1 zero = 1 trains another curve"; }

@@ -45,11 +45,12 @@ expect_fail "the GPU parity without a GPU" \
     "hnet plugins --check --device cuda: (this hnet was built without CUDA; the GPU parity checks need a CUDA build|this machine has no usable CUDA device)" \
     "$PREFIX/bin/hnet" plugins --check "$WORK/linmix.so" --device cuda
 
-# the kit has teeth: the weight gradient doubled is caught
+# the kit has teeth: the weight gradient 3% too large is caught (its error's floor, raised
+# where the loss's float32 rounding asks, leaves it that fine: 3e-2 against 7e-4 right)
 BROKEN=$TMP/plugin-src/broken
 mkdir -p "$BROKEN" && cp templates/layer/* "$BROKEN/"
-sed -i 's/1.0f, dh, s->x, 1.0f, s->gw/2.0f, dh, s->x, 1.0f, s->gw/' "$BROKEN/linmix.c"
-grep -q '2.0f, dh, s->x' "$BROKEN/linmix.c" || fail "could not break the template's backward"
+sed -i 's/1.0f, dh, s->x, 1.0f, s->gw/1.03f, dh, s->x, 1.0f, s->gw/' "$BROKEN/linmix.c"
+grep -q '1.03f, dh, s->x' "$BROKEN/linmix.c" || fail "could not break the template's backward"
 make -s -C "$BROKEN" NVCC= >/dev/null 2>&1 || fail "the broken copy does not build"
 expect_fail "a wrong weight gradient" "^FAIL weight" "$PREFIX/bin/hnet" plugins --check "$BROKEN/linmix.so"
 

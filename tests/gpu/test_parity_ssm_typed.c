@@ -204,20 +204,22 @@ static void test_conv1d_lean_taken(void **st) {
 
 /* gated RMSNorm of Dm columns in groups of gs; z columns [off, off + Dm) of a wider row
  * (off 8: the 16-byte-aligned vec kernels where gs allows; off 5: the scalar ones) */
-static void norm_case(hn_dtype act, int Dm, int gs, int off) {
+static void norm_case_t(hn_dtype act, int Dm, int gs, int off, int T) {
     hn_rng r = tb_fresh("gated_norm_t");
-    int T = 300, ldz = Dm + (off % 8 ? 37 : 40);
+    int ldz = Dm + (off % 8 ? 37 : 40);
     tbuf x = tb_normal(act, T, Dm, Dm, &r), z = tb_scaled(act, T, ldz, ldz, 1.5, &r);
     tbuf w = tb_normal(HN_F32, 1, Dm, Dm, &r), out = tb_normal(act, T, Dm, Dm, &r);
     tbuf rs = tb_normal(HN_F32, T, Dm / gs, Dm / gs, &r), go = tb_normal(act, T, Dm, Dm, &r);
     tbuf gx = tb_scaled(HN_F32, T, Dm, Dm, GSTART, &r), gz = tb_scaled(act, T, ldz, ldz, GSTART, &r);
     tbuf gw = tb_scaled(HN_F32, 1, Dm, Dm, GSTART, &r);
-    printf(" gated_rmsnorm_t activations %d Dm %d group %d z at column %d\n", act, Dm, gs, off);
+    printf(" gated_rmsnorm_t activations %d Dm %d group %d z at column %d T %d rows kernels %d\n",
+           act, Dm, gs, off, T, hn_cuda_config_of(P_GPU)->norm_rows);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), off, Dm), tv(&out, g),
                                   tv(&w, g).data, tv(&rs, g).data, gs, 1e-5f, tv(&go, g),
-                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data};
+                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data,
+                                  0};
         assert_int_equal(be->ssm->gated_rmsnorm_forward_t(be, &p), 0);
         assert_int_equal(be->ssm->gated_rmsnorm_backward_t(be, &p), 0);
     }
@@ -227,12 +229,31 @@ static void norm_case(hn_dtype act, int Dm, int gs, int off) {
     assert_true(tb_err_cols(&gz, off, Dm, "dz") < tol_for(act));
     assert_true(tb_err(&gz, "dz and the columns beside it") < tol_for(act));
     assert_true(tb_err(&gw, "dw (strip sums)") < TOL_FP32);
+    /* overwrite: dx and dz written over what they hold, NaN on the gpu (so a kernel that
+     * read it or added to it fails the check); dw still accumulates */
+    size_t nx = (size_t)T * Dm * sizeof(float), nz = (size_t)T * ldz * hn_dtype_size(act);
+    unsigned char *nan = malloc(nx > nz ? nx : nz);
+    memset(nan, 0xff, nx > nz ? nx : nz); /* all-ones: NaN in float32 and in bf16 */
+    P_GPU->upload(gx.g, nan, nx);
+    P_GPU->upload(gz.g, nan, nz);
+    free(nan);
+    for (int g = 0; g < 2; g++) {
+        const hn_backend *be = g ? P_GPU : P_CPU;
+        hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), off, Dm), tv(&out, g),
+                                  tv(&w, g).data, tv(&rs, g).data, gs, 1e-5f, tv(&go, g),
+                                  tv(&gx, g), hn_tensor_cols(tv(&gz, g), off, Dm), tv(&gw, g).data,
+                                  1};
+        assert_int_equal(be->ssm->gated_rmsnorm_backward_t(be, &p), 0);
+    }
+    assert_true(tb_err(&gx, "dx (written)") < TOL_FP32);
+    assert_true(tb_err_cols(&gz, off, Dm, "dz (written)") < tol_for(act));
     tbuf *all[] = {&x, &z, &w, &out, &rs, &go, &gx, &gz, &gw};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
 }
 
-static void test_gated_rmsnorm_t(void **st) {
-    (void)st;
+static void norm_case(hn_dtype act, int Dm, int gs, int off) { norm_case_t(act, Dm, gs, off, 300); }
+
+static void gated_norm_cases(void) {
     norm_case(HN_BF16, 64, 32, 5);
     norm_case(HN_BF16, 1536, 1536, 5);
     norm_case(HN_F32, 2000, 1000, 5);
@@ -243,6 +264,30 @@ static void test_gated_rmsnorm_t(void **st) {
     norm_case(HN_F32, 2000, 1000, 8);
     norm_case(HN_BF16, 4096, 2048, 8);
     norm_case(HN_BF16, 8192, 8192, 8);
+}
+
+/* both kernel sets (HNET_CUDA_NORM=rows or not). The rows kernels' shapes (forward /
+ * backward): 1024 (H1) 4 eight-wide chunks a thread, one warp a row / 2 warps, 2 chunks;
+ * 1536 (M1) 2 warps, 3 chunks / 4 warps, 2 chunks (a quarter of the threads idle in the
+ * second); 1000 (not a multiple of 256) and groups of 32 in one warp; offset 5 one column a
+ * chunk where the group allows (64, 32, 200), else the old kernels; 8192 too wide (old). */
+static void test_gated_rmsnorm_t(void **st) {
+    (void)st;
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    assert_non_null(cfg);
+    for (int rows = 0; rows < 2; rows++) {
+        cfg->norm_rows = rows;
+        gated_norm_cases();
+        norm_case(HN_BF16, 1024, 1024, 8);
+        norm_case(HN_BF16, 3072, 1536, 8);
+        norm_case(HN_BF16, 1000, 1000, 8);
+        norm_case(HN_F32, 300, 300, 5); /* rows forward, old backward (too wide at one column) */
+        norm_case(HN_BF16, 200, 200, 5);
+        norm_case_t(HN_BF16, 1536, 1536, 8, 1);
+        norm_case_t(HN_BF16, 100, 100, 5, 1);
+        norm_case_t(HN_BF16, 1024, 1024, 8, 20011); /* several rows a backward team */
+    }
+    cfg->norm_rows = 0;
 }
 
 /* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in

@@ -257,9 +257,9 @@ static void test_attention_t(void **st) {
  * either), y and the optional y2 in any dtype (y a column slice of a wider buffer), the
  * backward's dy either, dx float32 with an optional bf16 copy. D = 512 runs the
  * eight-wide kernels, D = 100 the scalar ones. */
-static void rmsnorm_t_case(int fused, hn_dtype dx_in, hn_dtype dy_out, int with_y2, int D) {
+static void rmsnorm_t_case(int fused, hn_dtype dx_in, hn_dtype dy_out, int with_y2, int D, int T) {
     hn_rng r = tb_fresh("rmsnorm_t");
-    int T = 203, yld = D + 8;
+    int yld = D + 8;
     tbuf x = tb_normal(fused ? HN_F32 : dx_in, T, D, D, &r);
     tbuf br = tb_normal(dx_in, T, D, D, &r), y = tb_normal(dy_out, T, D, yld, &r);
     tbuf y2 = tb_normal(dy_out == HN_BF16 ? HN_F32 : HN_BF16, T, D, D, &r);
@@ -281,8 +281,9 @@ static void rmsnorm_t_case(int fused, hn_dtype dx_in, hn_dtype dy_out, int with_
         assert_int_equal(P_CPU->rmsnorm_forward_t(P_CPU, &p[0]), 0);
         assert_int_equal(P_GPU->rmsnorm_forward_t(P_GPU, &p[1]), 0);
     }
-    printf(" %s x/branch %d y/dy %d y2/dx2 %d D %d\n", fused ? "add_rmsnorm_t" : "rmsnorm_t",
-           dx_in, dy_out, with_y2, D);
+    printf(" %s x/branch %d y/dy %d y2/dx2 %d D %d T %d rows kernels %d\n",
+           fused ? "add_rmsnorm_t" : "rmsnorm_t", dx_in, dy_out, with_y2, D, T,
+           hn_cuda_config_of(P_GPU)->norm_rows);
     /* same inputs, same float32 arithmetic: a bf16 output may differ by one rounding step */
     double tol = dy_out == HN_BF16 || with_y2 ? 5e-3 : TOL_FP32;
     if (fused) assert_true(tb_err(&x, "residual x + branch") < TOL_FP32);
@@ -304,12 +305,31 @@ static void rmsnorm_t_case(int fused, hn_dtype dx_in, hn_dtype dy_out, int with_
     tw_free(&dw);
 }
 
+/* both kernel sets (HNET_CUDA_NORM=rows or not). The rows kernels' shapes: 512 and 768
+ * (I1, H1) one warp a row, 2 and 3 eight-wide chunks a thread; 1000 (not a multiple of
+ * 256) 4 chunks forward, 2 warps a row backward; 3000 4 warps a row; 100 and 300 (not
+ * multiples of 8) one column a chunk; 5000 too wide (the old kernels in either mode). */
 static void test_rmsnorm_t(void **st) {
     (void)st;
-    for (int D = 100; D <= 512; D += 412)
-        for (int fused = 0; fused < 2; fused++)
-            for (int i = 0; i < 8; i++)
-                rmsnorm_t_case(fused, i & 1 ? HN_BF16 : HN_F32, i & 2 ? HN_BF16 : HN_F32, i >> 2, D);
+    static const int widths[] = {100, 512, 768, 1000, 300, 3000, 5000};
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    assert_non_null(cfg);
+    for (int rows = 0; rows < 2; rows++) {
+        cfg->norm_rows = rows;
+        for (size_t d = 0; d < sizeof widths / sizeof *widths; d++)
+            for (int fused = 0; fused < 2; fused++)
+                for (int i = 0; i < 8; i++)
+                    rmsnorm_t_case(fused, i & 1 ? HN_BF16 : HN_F32, i & 2 ? HN_BF16 : HN_F32,
+                                   i >> 2, widths[d], 203);
+        for (int fused = 0; fused < 2; fused++) { /* one row: a team alone in its block */
+            rmsnorm_t_case(fused, HN_F32, HN_BF16, 1, 768, 1);
+            rmsnorm_t_case(fused, HN_BF16, HN_F32, 0, 300, 1);
+        }
+        /* enough rows that a rows backward team sums dw over several rows (~10 on an H200) */
+        rmsnorm_t_case(1, HN_F32, HN_BF16, 1, 768, 20011);
+        rmsnorm_t_case(0, HN_F32, HN_BF16, 1, 1000, 20011);
+    }
+    cfg->norm_rows = 0;
 }
 
 int main(void) {

@@ -164,8 +164,8 @@ int hn_cpu_gated_rmsnorm_backward_t(const hn_backend *be, const hn_gated_norm_pa
     if (ok) {
         hn_cpu_gated_rmsnorm_backward(dx, dz, Dm, p->dw, dout, x, z, Dm, p->w, p->rstd, T, Dm,
                                       p->group_size);
-        hn_cpu_store_grad(p->dx, dx);
-        hn_cpu_store_grad(p->dz, dz);
+        hn_cpu_store(p->dx, dx, p->dx.dtype == HN_F32 && !p->overwrite);
+        hn_cpu_store(p->dz, dz, p->dz.dtype == HN_F32 && !p->overwrite);
     }
     free_all(bufs, 5);
     return ok ? 0 : -1;

@@ -47,6 +47,8 @@ typedef struct hn_cuda_config {
     int attention;         /* hn_cuda_attention_mode (HNET_CUDA_ATTENTION) */
     int ssd;               /* hn_cuda_ssd_mode (HNET_CUDA_SSD) */
     int norm_split;        /* 1: gated RMSNorm backward in two passes (HNET_CUDA_NORM=split) */
+    int norm_rows;         /* 1: the row-register RMSNorm and gated RMSNorm kernels
+                            * (HNET_CUDA_NORM=rows; norm_rows.cuh) */
     int activations_fp32;  /* 1: keep activations float32 (HNET_CUDA_ACTIVATIONS=fp32) */
     size_t blas_workspace; /* bytes of cuBLAS workspace (0: 32 MiB) */
     int conv;              /* hn_cuda_conv_mode (HNET_CUDA_CONV) */

@@ -13,11 +13,16 @@ extern "C" {
 struct view {
     void *p;
     int bf16, ld;
+    int write; /* a float32 gradient the op writes (=) rather than adds to (vgrad, gradn) */
 };
 
-static inline view view_of(hn_tensor t) { return view{t.data, t.dtype == HN_BF16, t.ld}; }
+static inline view view_of(hn_tensor t) { return view{t.data, t.dtype == HN_BF16, t.ld, 0}; }
+/* a gradient output: added to (vgrad's rule), or written where the op was asked to */
+static inline view grad_view_of(hn_tensor t, int overwrite) {
+    return view{t.data, t.dtype == HN_BF16, t.ld, overwrite};
+}
 /* a float32 array with row stride ld as a view (the v1 ops' arguments) */
-static inline view view_f32(const float *p, int ld) { return view{(void *)p, 0, ld}; }
+static inline view view_f32(const float *p, int ld) { return view{(void *)p, 0, ld, 0}; }
 
 __device__ __forceinline__ float vget(view v, size_t r, int c) {
     size_t i = r * v.ld + c;
@@ -28,10 +33,12 @@ __device__ __forceinline__ void vput(view v, size_t r, int c, float x) {
     if (v.bf16) ((__nv_bfloat16 *)v.p)[i] = __float2bfloat16(x);
     else ((float *)v.p)[i] = x;
 }
-/* a gradient (ops_ssm.h): added into a float32 view, written over a bf16 one */
+/* a gradient (ops_ssm.h): added into a float32 view, written over a bf16 one (and over a
+ * float32 one marked write) */
 __device__ __forceinline__ void vgrad(view v, size_t r, int c, float x) {
     size_t i = r * v.ld + c;
     if (v.bf16) ((__nv_bfloat16 *)v.p)[i] = __float2bfloat16(x);
+    else if (v.write) ((float *)v.p)[i] = x;
     else ((float *)v.p)[i] += x;
 }
 
@@ -107,7 +114,7 @@ template <int N> __device__ __forceinline__ void storen(view v, size_t r, int c,
 template <int N> __device__ __forceinline__ void gradn(view v, size_t r, int c, const float x[N]) {
     if constexpr (N == 1) {
         vgrad(v, r, c, x[0]);
-    } else if (v.bf16) {
+    } else if (v.bf16 || v.write) {
         storen<N>(v, r, c, x);
     } else {
         float old[N];

@@ -3,10 +3,13 @@
  * adds the branch into the float32 residual and normalises the sum in the same pass, and
  * the outputs are written in the dtype of their views, so the next product reads its
  * operand as it is (no per-call rounding in matmul.cu). Where every view allows it a lane
- * moves eight consecutive elements at a time (cuda_view.cuh load8 / store8). */
+ * moves eight consecutive elements at a time (cuda_view.cuh load8 / store8).
+ * HNET_CUDA_NORM=rows (cfg.norm_rows) takes the row-register kernels of rmsnorm_rows.cu
+ * where the row fits them. */
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
+#include "backend/cuda/norm_rows.cuh"
 
 #define RMS_STRIP 256 /* rows per block of the dw column sums */
 
@@ -114,6 +117,10 @@ static int forward(const hn_rmsnorm_params *p, int fused, const char *name) {
         return -1;
     }
     if (T == 0) return 0;
+    if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_rms_rows_forward(p, fused)) {
+        HN_LAUNCHED(fused ? "add_rmsnorm_forward (rows)" : "rmsnorm_forward (typed, rows)");
+        return 0;
+    }
     view b = fused ? view_of(p->branch) : no_view;
     bool by8 = D % 8 == 0 && vec8_ok(p->x) && vec8_ok(p->y) && vec8(p->y2) &&
                (!fused || vec8_ok(p->branch));
@@ -147,6 +154,10 @@ extern "C" int hn_cuda_rmsnorm_backward_t(const hn_backend *be, const hn_rmsnorm
         return -1;
     }
     if (T == 0) return 0;
+    if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_rms_rows_backward(p)) {
+        HN_LAUNCHED("rmsnorm_backward (typed, rows)");
+        return 0;
+    }
     bool by8 = D % 8 == 0 && vec8_ok(p->x) && vec8_ok(p->dy) && vec8_ok(p->dx) && vec8(p->dx2);
     unsigned blocks = (unsigned)((T + 7) / 8);
     dim3 grid((D + 127) / 128, (T + RMS_STRIP - 1) / RMS_STRIP);

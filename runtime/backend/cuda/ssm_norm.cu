@@ -8,7 +8,8 @@
  * kernels: one read of each input, sums in float32); otherwise a warp per (row, group)
  * reads element by element, twice (the scalar kernels; their backward keeps a strip's dw
  * in shared memory, or, for groups too wide for it or HNET_CUDA_NORM=split, takes a
- * separate pass for dw). */
+ * separate pass for dw). HNET_CUDA_NORM=rows (cfg.norm_rows) takes the row-register kernels
+ * of ssm_norm_rows.cu where the group fits them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
+#include "backend/cuda/norm_rows.cuh"
 
 #define NORM_STRIP 256    /* rows per partial sum of dw (separate pass) */
 #define FUSED_MAX_GS 8192 /* widest group whose dw sums fit in shared memory */
@@ -225,23 +227,34 @@ __global__ void k_grms_dw_part(float *part, view dout, view x, view z, const flo
     part[(size_t)blockIdx.y * Dm + c] = (float)acc;
 }
 
-/* dw[c] += the strips' partial sums: a block per 32 columns, its 8 warps taking every
- * 8th strip (coalesced rows, 8 loads in flight per column), their sums added in warp
- * order */
-__global__ void __launch_bounds__(256) k_grms_dw_sum(float *dw, const float *part, int strips,
-                                                     int Dm) {
-    __shared__ float s[8][33];
+/* dw[c] += the strips' partial sums: a block per 32 columns, its WARPS warps taking every
+ * WARPS-th strip (coalesced rows, WARPS loads in flight per column), their sums added in
+ * warp order */
+template <int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) k_grms_dw_sum(float *dw, const float *part,
+                                                            int strips, int Dm) {
+    __shared__ float s[WARPS][33];
     int i = threadIdx.x & 31, j = threadIdx.x >> 5, c = blockIdx.x * 32 + i;
     float acc = 0.0f;
     if (c < Dm)
-        for (int b = j; b < strips; b += 8) acc += part[(size_t)b * Dm + c];
+        for (int b = j; b < strips; b += WARPS) acc += part[(size_t)b * Dm + c];
     s[j][i] = acc;
     __syncthreads();
     if (j == 0 && c < Dm) {
         float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += s[k][i];
+        for (int k = 0; k < WARPS; k++) t += s[k][i];
         dw[c] += t;
     }
+}
+
+void hn_cuda_norm_dw_sum(float *dw, const float *part, int strips, int D) {
+    k_grms_dw_sum<8><<<(D + 31) / 32, 256, 0, HN_STREAM>>>(dw, part, strips, D);
+}
+
+/* the rows kernels' few partial rows (one a block of one wave) over few columns (a block
+ * per 32): 32 warps a block, so that a column's sum is 32 loads deep, not 8 x as deep */
+void hn_cuda_norm_dw_sum_wide(float *dw, const float *part, int strips, int D) {
+    k_grms_dw_sum<32><<<(D + 31) / 32, 1024, 0, HN_STREAM>>>(dw, part, strips, D);
 }
 
 /* rows per block of the fused backward: about 2048 blocks over all groups (two waves of
@@ -258,6 +271,10 @@ static void grms_forward(view out, float *rstd, view x, view z, const float *w, 
                          int gs, float eps) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
+    if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_grms_rows_forward(out, rstd, x, z, w, T, Dm, gs, eps)) {
+        HN_LAUNCHED("gated_rmsnorm_forward (rows)");
+        return;
+    }
     if (vec_fits(gs, {out, x, z})) {
         dim3 grid((unsigned)(T < 4096 ? T : 4096), Dm / gs);
         k_grms_fwd_vec<<<grid, vec_threads(gs), 0, HN_STREAM>>>(out, rstd, x, z, w, T, gs, eps);
@@ -271,6 +288,11 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
                           const float *rstd, int T, int Dm, int gs) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
+    if (hn_cuda_cur()->cfg.norm_rows &&
+        hn_cuda_grms_rows_backward(dx, dz, dw, dout, x, z, w, rstd, T, Dm, gs)) {
+        HN_LAUNCHED("gated_rmsnorm_backward (rows)");
+        return;
+    }
     int fused = fused_rows(T, gs, Dm / gs), rows = fused ? fused : NORM_STRIP;
     bool vec = fused && vec_fits(gs, {dx, dz, dout, x, z});
     if (vec) rows = fused < 32 ? fused : 32; /* registers, not shared memory, hold dw: short strips */
@@ -289,7 +311,7 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
         dim3 grid((Dm + 127) / 128, strips);
         k_grms_dw_part<<<grid, 128, 0, HN_STREAM>>>(part, dout, x, z, rstd, T, Dm, gs);
     }
-    k_grms_dw_sum<<<(Dm + 31) / 32, 256, 0, HN_STREAM>>>(dw, part, strips, Dm);
+    hn_cuda_norm_dw_sum(dw, part, strips, Dm);
     HN_LAUNCHED("gated_rmsnorm_backward");
 }
 
@@ -327,7 +349,8 @@ extern "C" int hn_cuda_gated_rmsnorm_forward_t(const hn_backend *be, const hn_ga
 extern "C" int hn_cuda_gated_rmsnorm_backward_t(const hn_backend *be, const hn_gated_norm_params *p) {
     (void)be;
     if (!norm_fits(p, 1, "gated_rmsnorm_backward_t: shapes do not fit")) return -1;
-    grms_backward(view_of(p->dx), view_of(p->dz), p->dw, view_of(p->dout), view_of(p->x),
+    grms_backward(grad_view_of(p->dx, p->overwrite), grad_view_of(p->dz, p->overwrite), p->dw,
+                  view_of(p->dout), view_of(p->x),
                   view_of(p->z), p->w, p->rstd, p->x.rows, p->x.cols, p->group_size);
     return 0;
 }

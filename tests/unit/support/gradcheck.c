@@ -42,6 +42,15 @@ double max_rel_diff(const float *a, const float *b, size_t n, double floor) {
     return worst;
 }
 
+double max_scaled_diff(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - (double)b[i]));
+        scale = fmax(scale, fabs(a[i]));
+    }
+    return diff == 0 ? 0 : scale > 0 ? diff / scale : INFINITY;
+}
+
 void gradcheck_assert(float *x, const float *analytic, size_t n, gradcheck_loss_fn loss,
                       void *ctx, gradcheck_opts o, double tol) {
     assert_true(gradcheck_max_error(x, analytic, n, loss, ctx, o) < tol);

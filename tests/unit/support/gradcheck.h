@@ -43,5 +43,9 @@ void fill_uniform(float *x, size_t n, double lo, double hi, hn_rng *rng);
 double dot_f64(const float *a, const float *b, size_t n);
 /* Largest |a[i]-b[i]| / max(|a[i]|,|b[i]|,floor). */
 double max_rel_diff(const float *a, const float *b, size_t n, double floor);
+/* Largest |a[i]-b[i]| over the largest |a[i]|: a difference at the tensor's scale, as
+ * float32 rounding makes it (an entry much smaller than the terms it sums keeps their
+ * absolute error, not its own relative one); 0 when a and b are both all zero. */
+double max_scaled_diff(const float *a, const float *b, size_t n);
 
 #endif
