@@ -42,12 +42,14 @@ typedef struct lt_key { /* all ints, compared with memcmp (zeroed before filling
     int align_a, align_b, align_c;
 } lt_key;
 
-enum { LT_EMPTY = 0, LT_NONE, LT_PICK, LT_TIMED, LT_BORROWED };
+enum { LT_EMPTY = 0, LT_NONE, LT_PICK, LT_KEPT, LT_TIMED, LT_BORROWED };
 
 typedef struct lt_entry {
     lt_key key;
     int how; /* LT_NONE: cuBLASLt has no algorithm (cublasGemmEx runs it); LT_PICK: the
-              * heuristic's pick only; LT_TIMED: timed here; LT_BORROWED: a timed key's */
+              * heuristic's pick, not timed yet; LT_KEPT: the pick, timing refused (budget
+              * spent, or a captured stream); LT_TIMED: timed here; LT_BORROWED: a timed
+              * key's algorithm */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulAlgo_t pick, best;
@@ -172,7 +174,10 @@ static int heuristic(hn_cuda_lt *lt, const lt_entry *e, cublasLtMatmulHeuristicR
                                        &n) != CUBLAS_STATUS_SUCCESS)
         n = 0;
     cublasLtMatmulPreferenceDestroy(pref);
-    return n;
+    int kept = 0; /* the usable ones, in order */
+    for (int i = 0; i < n; i++)
+        if (res[i].state == CUBLAS_STATUS_SUCCESS && res[i].workspaceSize <= ws) res[kept++] = res[i];
+    return kept;
 }
 
 /* the descriptors of e's key and the heuristic's pick; 0, or -1 when cuBLASLt refuses
@@ -264,9 +269,10 @@ static float time_algo(hn_cuda_lt *lt, const lt_entry *e, const cublasLtMatmulAl
 static void tune(hn_cuda_lt *lt, lt_entry *e, const lt_call *cl) {
     hn_cuda_instance *inst = hn_cuda_cur();
     cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    e->how = LT_KEPT; /* unless timed below */
     if (cudaStreamIsCapturing(inst->stream, &cap) != cudaSuccess ||
         cap != cudaStreamCaptureStatusNone)
-        return; /* no host synchronisation inside a captured region: keep the pick */
+        return; /* no host synchronisation inside a captured region */
     if (lt->timed >= HN_LT_TUNE_MAX) {
         if (!lt->said_spent)
             fprintf(stderr, "hnet cuda: cuBLASLt tuning timed its %d shapes; new shapes take "
