@@ -117,14 +117,18 @@ static void entry_clear(lt_entry *e) {
 static hn_cuda_lt *lt_of(hn_cuda_instance *inst) {
     if (inst->lt) return inst->lt;
     hn_cuda_lt *lt = (hn_cuda_lt *)calloc(1, sizeof *lt);
-    if (!lt) return NULL;
+    if (!lt) {
+        hn_cuda_note(cudaErrorMemoryAllocation, "cuBLASLt cache (host)");
+        return NULL;
+    }
     if (cublasLtCreate(&lt->h) != CUBLAS_STATUS_SUCCESS) {
         hn_cuda_note(cudaErrorUnknown, "cublasLtCreate");
         free(lt);
         return NULL;
     }
     if (cudaEventCreate(&lt->e0) != cudaSuccess || cudaEventCreate(&lt->e1) != cudaSuccess) {
-        hn_cuda_note(cudaGetLastError(), "cudaEventCreate (cuBLASLt tuning)");
+        cudaError_t er = cudaGetLastError();
+        hn_cuda_note(er != cudaSuccess ? er : cudaErrorUnknown, "cudaEventCreate (cuBLASLt tuning)");
         if (lt->e0) cudaEventDestroy(lt->e0);
         cublasLtDestroy(lt->h);
         free(lt);
