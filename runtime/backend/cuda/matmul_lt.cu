@@ -6,15 +6,15 @@
  * kernels may run): per key, the operation descriptor and matrix layouts, built once, and
  * the algorithm. LT runs the heuristic's first candidate. LT_TUNED, the first time a key
  * is seen, asks the heuristic for up to HN_LT_CANDIDATES and times each on the instance's
- * stream (one warm-up, HN_LT_TUNE_REPS timed runs, device events) into a scratch copy of
- * C, so the real C is written once, by the call itself, afterwards (with beta != 0 the
- * scratch starts as a copy of C: the timed runs read realistic values and never touch
- * the real C). The fastest is kept.
+ * stream (device events: one warm-up, then 3 to 32 runs filling about 0.5 ms) into a
+ * scratch copy of C, so the real C is written once, by the call itself, afterwards (with
+ * beta != 0 the scratch starts as a copy of C: the timed runs read realistic values and
+ * never touch the real C). The fastest is kept.
  *
- * What tuning costs, and its bound: each timed key costs (1 + HN_LT_TUNE_REPS) runs of
- * each candidate plus a host synchronisation, i.e. about 4 x 16 x the product's time
- * (H1's largest product, 65536 x 2192 x 512, is ~0.3 ms: ~20-40 ms for its key); the
- * trainer's first step sees every key of a fixed-shape model. A key whose row count
+ * What tuning costs, and its bound: each timed key costs, per candidate, a warm-up run,
+ * max(3 runs, ~0.5 ms) and two host synchronisations: up to 16 x (4 x 0.3 ms) ~ 20 ms for
+ * H1's largest product (65536 x 2192 x 512), ~10 ms for a small one; the trainer's first
+ * step sees every key of a fixed-shape model (H1: ~25 keys, ~0.3-0.5 s). A key whose row count
  * varies from step to step (an H-Net's inner stages) borrows the algorithm timed for a
  * key of the same kind (equal but for sizes within a quarter octave of each other) when
  * cuBLASLt accepts it for the new sizes, and is not timed again. At most
@@ -32,7 +32,9 @@
 
 #define HN_LT_ENTRIES 128   /* shape keys cached per instance */
 #define HN_LT_CANDIDATES 16 /* algorithms timed per key (LT_TUNED) */
-#define HN_LT_TUNE_REPS 3   /* timed runs per candidate, after one warm-up */
+#define HN_LT_TUNE_REPS 3   /* timed runs per candidate, after one warm-up, at least */
+#define HN_LT_TUNE_REPS_MAX 32 /* and at most */
+#define HN_LT_TUNE_SPAN_MS 0.5f /* the timed runs of a candidate aim to fill this */
 #define HN_LT_TUNE_MAX 48   /* keys timed per instance; later keys take the heuristic's pick */
 
 typedef struct lt_key { /* all ints, compared with memcmp (zeroed before filling) */
@@ -252,21 +254,29 @@ static int borrow(hn_cuda_lt *lt, lt_entry *e) {
     return 0;
 }
 
-/* ms per run of algo (timed into scratch), or -1 when it fails */
+/* ms per run of algo (timed into scratch), or -1 when it fails: one warm-up run (timed
+ * roughly, to size the rest), then enough runs to fill HN_LT_TUNE_SPAN_MS, at least
+ * HN_LT_TUNE_REPS and at most HN_LT_TUNE_REPS_MAX (a small product's 3 runs would be
+ * within the events' noise) */
 static float time_algo(hn_cuda_lt *lt, const lt_entry *e, const cublasLtMatmulAlgo_t *algo,
                        const lt_call *cl, void *scratch) {
     cudaStream_t s = hn_cuda_cur()->stream;
-    if (run(lt, e, algo, cl, scratch) != CUBLAS_STATUS_SUCCESS) return -1;
-    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    float first = -1, ms = -1;
     cudaEventRecord(lt->e0, s);
-    for (int r = 0; r < HN_LT_TUNE_REPS && st == CUBLAS_STATUS_SUCCESS; r++)
-        st = run(lt, e, algo, cl, scratch);
+    cublasStatus_t st = run(lt, e, algo, cl, scratch);
     cudaEventRecord(lt->e1, s);
-    float ms = -1;
+    if (st != CUBLAS_STATUS_SUCCESS || cudaEventSynchronize(lt->e1) != cudaSuccess ||
+        cudaEventElapsedTime(&first, lt->e0, lt->e1) != cudaSuccess)
+        return -1;
+    int reps = first > 0 ? (int)(HN_LT_TUNE_SPAN_MS / first) : HN_LT_TUNE_REPS_MAX;
+    reps = reps < HN_LT_TUNE_REPS ? HN_LT_TUNE_REPS : reps > HN_LT_TUNE_REPS_MAX ? HN_LT_TUNE_REPS_MAX : reps;
+    cudaEventRecord(lt->e0, s);
+    for (int r = 0; r < reps && st == CUBLAS_STATUS_SUCCESS; r++) st = run(lt, e, algo, cl, scratch);
+    cudaEventRecord(lt->e1, s);
     if (cudaEventSynchronize(lt->e1) != cudaSuccess ||
         cudaEventElapsedTime(&ms, lt->e0, lt->e1) != cudaSuccess || st != CUBLAS_STATUS_SUCCESS)
         return -1;
-    return ms / HN_LT_TUNE_REPS;
+    return ms / reps;
 }
 
 /* times the heuristic's candidates for e's key (see the top of the file) */
