@@ -350,7 +350,15 @@ int hn_cuda_lt_matmul(cublasOperation_t opa, cublasOperation_t opb, int m, int n
     if (algo == HN_CUDA_MATMUL_ALGO_LT_TUNED && e->how == LT_PICK && !borrow(lt, e))
         tune(lt, e, &cl);
     const cublasLtMatmulAlgo_t *use = algo == HN_CUDA_MATMUL_ALGO_LT_TUNED ? &e->best : &e->pick;
-    note_blas(run(lt, e, use, &cl, c), "cublasLtMatmul");
+    cublasStatus_t st = run(lt, e, use, &cl, c);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE) {
+        /* refused before launching (nothing was written): the key goes to cublasGemmEx
+         * from now on, counted among the fallbacks the tests and the bench report */
+        e->how = LT_NONE;
+        lt->fallbacks++;
+        return 0;
+    }
+    note_blas(st, "cublasLtMatmul");
     return 1;
 }
 
