@@ -9,12 +9,14 @@
  * The shapes are listed here, from the layers' code (the products of matmul_t, as
  * row-major m x n x k, with the dtypes the bf16 activation mode gives them: operands bf16,
  * outputs bf16 where a stash or a bf16 gradient is written, float32 otherwise, beta 1
- * where a gradient accumulates), for bench/H1.lua and bench/I1.lua at batch 8 x 8192:
+ * where a gradient accumulates: the weight gradients, the residual and routing dx; a
+ * layer's dx is written, layer ABI 6's write_dx), for bench/H1.lua and bench/I1.lua at
+ * batch 8 x 8192:
  *   H1: outer stage d 512, T = 65536 rows: 8 mamba2 layers (d_inner 1024, in_proj
  *       512 -> 2192 = 2 d_inner + 2 d_state + heads), the residual projection and the
- *       routing's q and k projections (512 x 512 each) and the LM head (256 x 512); inner stage d 768 at ratio 6 (--routing targets:
- *       10923 rows): 8 blocks of attention (qkv 768 -> 2304, out 768 x 768) and SwiGLU
- *       (768 -> 2 x 2048 -> 768).
+ *       routing's q and k projections (512 x 512 each) and the LM head (256 x 512);
+ *       inner stage d 768 at ratio 6 (--routing targets: 10923 rows): 8 blocks of
+ *       attention (qkv 768 -> 2304, out 768 x 768) and SwiGLU (768 -> 2 x 2048 -> 768).
  *   I1: 12 blocks of attention and SwiGLU at d 768 over 65536 rows, and the LM head.
  * 156 products a step for H1, 147 for I1 (the counts of bench/RESULTS.md's profiles). A
  * step's product time per path is the sum of count x ms over its rows. */
@@ -54,7 +56,7 @@ static const mm_shape SHAPES[] = {
     {"H1", "mamba2 dW out_proj", 512, 1024, T_OUT, 1, 0, F, 1, 8},
     {"H1", "mamba2 d(y norm)", T_OUT, 1024, 512, 0, 0, B, 0, 8},
     {"H1", "mamba2 dW in_proj", 2192, 512, T_OUT, 1, 0, F, 1, 8},
-    {"H1", "mamba2 dx", T_OUT, 512, 2192, 0, 0, F, 1, 8},
+    {"H1", "mamba2 dx", T_OUT, 512, 2192, 0, 0, F, 0, 8},
     {"H1", "residual proj", T_OUT, 512, 512, 0, 1, F, 1, 1},
     {"H1", "routing q, k", T_OUT, 512, 512, 0, 1, F, 0, 2},
     {"H1", "residual + routing dW", 512, 512, T_OUT, 1, 0, F, 1, 3},
@@ -67,25 +69,25 @@ static const mm_shape SHAPES[] = {
     {"H1", "inner dW att out", 768, 768, T_IN, 1, 0, F, 1, 8},
     {"H1", "inner d(att)", T_IN, 768, 768, 0, 0, B, 0, 8},
     {"H1", "inner dW qkv", 2304, 768, T_IN, 1, 0, F, 1, 8},
-    {"H1", "inner dx qkv", T_IN, 768, 2304, 0, 0, F, 1, 8},
+    {"H1", "inner dx qkv", T_IN, 768, 2304, 0, 0, F, 0, 8},
     {"H1", "inner fc1", T_IN, 4096, 768, 0, 1, B, 0, 8},
     {"H1", "inner fc2", T_IN, 768, 2048, 0, 1, F, 0, 8},
     {"H1", "inner dW fc2", 768, 2048, T_IN, 1, 0, F, 1, 8},
     {"H1", "inner dh", T_IN, 2048, 768, 0, 0, B, 0, 8},
     {"H1", "inner dW fc1", 4096, 768, T_IN, 1, 0, F, 1, 8},
-    {"H1", "inner dx fc1", T_IN, 768, 4096, 0, 0, F, 1, 8},
+    {"H1", "inner dx fc1", T_IN, 768, 4096, 0, 0, F, 0, 8},
     {"I1", "qkv", T_OUT, 2304, 768, 0, 1, B, 0, 12},
     {"I1", "att out", T_OUT, 768, 768, 0, 1, F, 0, 12},
     {"I1", "dW att out", 768, 768, T_OUT, 1, 0, F, 1, 12},
     {"I1", "d(att)", T_OUT, 768, 768, 0, 0, B, 0, 12},
     {"I1", "dW qkv", 2304, 768, T_OUT, 1, 0, F, 1, 12},
-    {"I1", "dx qkv", T_OUT, 768, 2304, 0, 0, F, 1, 12},
+    {"I1", "dx qkv", T_OUT, 768, 2304, 0, 0, F, 0, 12},
     {"I1", "fc1", T_OUT, 4096, 768, 0, 1, B, 0, 12},
     {"I1", "fc2", T_OUT, 768, 2048, 0, 1, F, 0, 12},
     {"I1", "dW fc2", 768, 2048, T_OUT, 1, 0, F, 1, 12},
     {"I1", "dh", T_OUT, 2048, 768, 0, 0, B, 0, 12},
     {"I1", "dW fc1", 4096, 768, T_OUT, 1, 0, F, 1, 12},
-    {"I1", "dx fc1", T_OUT, 768, 4096, 0, 0, F, 1, 12},
+    {"I1", "dx fc1", T_OUT, 768, 4096, 0, 0, F, 0, 12},
     {"I1", "head", T_OUT, 256, 768, 0, 1, F, 0, 1},
     {"I1", "head dW", 256, 768, T_OUT, 1, 0, F, 1, 1},
     {"I1", "head dh", T_OUT, 768, 256, 0, 0, F, 0, 1},
