@@ -31,6 +31,8 @@ typedef struct packed {
 const hn_backend *hn_bench_gpu(const hn_backend **cpu);
 /* o's n_seqs lengths of seq_len each (malloc'd; NULL when out of memory) */
 int *hn_bench_equal_lens(const op_opts *o);
+/* 1 (after saying so on stderr) when the device failed since the last look, else 0 */
+int hn_bench_device_failed(const hn_backend *gpu);
 
 int hn_bench_packed_make(packed *p, const hn_backend *be, const int *lens, int n);
 void hn_bench_packed_free(packed *p, const hn_backend *be);

@@ -147,6 +147,12 @@ const hn_backend *hn_bench_gpu(const hn_backend **cpu) {
     return gpu;
 }
 
+int hn_bench_device_failed(const hn_backend *gpu) {
+    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
+    if (dev_err) fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+    return dev_err != NULL;
+}
+
 int *hn_bench_equal_lens(const op_opts *o) {
     int n = (int)o->n_seqs, *lens = malloc((size_t)n * sizeof(int));
     for (int i = 0; lens && i < n; i++) lens[i] = (int)o->seq_len;
@@ -429,9 +435,7 @@ static int bench_attention(const op_opts *o) {
         double f = hn_bench_time_ms(att_forward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
         double b = hn_bench_time_ms(att_backward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
         att_free(&c, gpu);
-        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-        if (dev_err) {
-            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+        if (hn_bench_device_failed(gpu)) {
             status = 1;
             break;
         }

@@ -189,11 +189,7 @@ int hn_bench_conv1d(const op_opts *o) {
     double b = hn_bench_time_ms(conv_bwd, gpu, &c, (int)o->warmup, (int)o->reps);
     double fb = conv_bytes(&c, 0), bb = conv_bytes(&c, 1);
     case_free(&c, gpu);
-    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-    if (dev_err) {
-        fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
-        return 1;
-    }
+    if (hn_bench_device_failed(gpu)) return 1;
     printf("| pass | ms | MB moved | GB/s | x floor (copy rate) |\n|---|---|---|---|---|\n");
     printf("| forward | %.3f | %.1f | %.0f | %.2f |\n", f, fb / 1e6, fb / (f * 1e-3) / 1e9,
            bw > 0 ? f / (fb / bw * 1e3) : NAN);

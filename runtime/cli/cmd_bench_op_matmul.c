@@ -284,9 +284,7 @@ int hn_bench_matmul(const op_opts *o) {
         }
         free(ref);
         case_free(&c, gpu);
-        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-        if (dev_err) {
-            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+        if (hn_bench_device_failed(gpu)) {
             status = 1;
             break;
         }
