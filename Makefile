@@ -110,7 +110,7 @@ CUDA_SRC  := $(sort $(wildcard runtime/backend/cuda/*.cu))
 CUDA_OBJ  := $(CUDA_SRC:%.cu=$(B)/obj/%.o)
 # nccl.h (for runtime/dist/nccl.c's types; libnccl.so.2 itself is loaded at run time)
 CFLAGS    += -DHN_HAVE_CUDA -I$(CUDA_HOME)/include
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt -lstdc++
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcublasLt -lcudart_static -lrt -lstdc++
 # CUPTI (hnet bench --timeline, runtime/backend/cuda/cupti_timeline.cu): its headers and
 # libcupti ship with the toolkit, in include/ and lib64/ or in extras/CUPTI/. Without
 # them the build goes on and --timeline says it is unavailable; CUPTI=0 leaves it out.

@@ -117,6 +117,11 @@ case " $what " in *" tests "*)
             grep -E '^\[  (PASSED|FAILED)|rel err' "$out/$t-$mode.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
         done
     done
+    # the products through cuBLASLt, candidates timed per shape (test_parity_matmul_lt
+    # covers the product itself; this runs every typed op's products that way)
+    echo "== test_parity_typed with HNET_CUDA_MATMUL_ALGO=lt-tuned"
+    HNET_CUDA_MATMUL_ALGO=lt-tuned build/gpu-tests/test_parity_typed > "$out/test_parity_typed-lt.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED)' "$out/test_parity_typed-lt.log"
     # shell tests of whole runs (NCCL): exit 77 is a skip, its reason printed
     for t in tests/gpu/test_*.sh; do
         echo "== $t"

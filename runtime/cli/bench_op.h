@@ -18,6 +18,7 @@ typedef struct op_opts {
     long channels, width; /* conv1d */
     long dim;            /* rmsnorm, gated_rmsnorm: one row width (0: the models' widths) */
     const char *kernels; /* comma-separated kernel choices to compare, or NULL */
+    const char *shapes;  /* matmul: the bench configs whose products to time, e.g. H1,I1 */
 } op_opts;
 
 /* packed sequences of the given lengths on one backend */
@@ -30,6 +31,8 @@ typedef struct packed {
 const hn_backend *hn_bench_gpu(const hn_backend **cpu);
 /* o's n_seqs lengths of seq_len each (malloc'd; NULL when out of memory) */
 int *hn_bench_equal_lens(const op_opts *o);
+/* 1 (after saying so on stderr) when the device failed since the last look, else 0 */
+int hn_bench_device_failed(const hn_backend *gpu);
 
 int hn_bench_packed_make(packed *p, const hn_backend *be, const int *lens, int n);
 void hn_bench_packed_free(packed *p, const hn_backend *be);
@@ -53,5 +56,6 @@ int hn_bench_chunk_plan(const op_opts *o); /* cmd_bench_op_plan.c */
 int hn_bench_conv1d(const op_opts *o);
 int hn_bench_rmsnorm(const op_opts *o);       /* cmd_bench_op_norm.c */
 int hn_bench_gated_rmsnorm(const op_opts *o);
+int hn_bench_matmul(const op_opts *o); /* cmd_bench_op_matmul.c */
 
 #endif

@@ -418,6 +418,15 @@ int hn_cmd_bench(int argc, char **argv) {
                100.0 * achieved / peak_rate, peak_rate / 1e12);
     if (peak_mem > 0) printf("  peak memory        %10.1f MiB (backend allocations)\n", peak_mem / 1048576.0);
     printf("  compression        %s%s\n", comp_s, o.hold_routing ? " (routing held at the targets)" : "");
+#ifdef HN_HAVE_CUDA
+    if (be->kind == HN_DEVICE_CUDA) { /* HNET_CUDA_MATMUL_ALGO=lt|lt-tuned: what tuning cost */
+        hn_cuda_lt_stats lt;
+        hn_cuda_lt_stats_of(be, &lt);
+        if (lt.shapes)
+            printf("  cuBLASLt           %d product shapes, %d timed in %.0f ms, %ld fallbacks\n",
+                   lt.shapes, lt.tuned, lt.tune_ms, lt.fallbacks);
+    }
+#endif
     print_split(S, o.md);
     if (o.md)
         printf("| %s | %s | %d x %d | %.1f | %.0f | %.4f | %.2f%% | %.0f | %.1f / %.1f / %.1f | %s |\n",

@@ -54,7 +54,12 @@ static void usage(FILE *out) {
             "                  from the cpu\n"
             "  gated_rmsnorm   Mamba-2's gated RMSNorm (x, z, out, dout, dz bf16; dx float32 +=),\n"
             "                  widths 1024 and 1536, as rmsnorm; bytes T D (2 + 2 + 2) forward,\n"
-            "                  T D (2 + 2 + 2 + 8 + 2) backward\n\n"
+            "                  T D (2 + 2 + 2 + 8 + 2) backward\n"
+            "  matmul          the bf16 products of a bench model's step (listed in\n"
+            "                  cmd_bench_op_matmul.c) through cublasGemmEx, cuBLASLt's pick and\n"
+            "                  cuBLASLt tuned per shape (HNET_CUDA_MATMUL_ALGO), each checked\n"
+            "                  against the first path listed; a step's product time per path;\n"
+            "                  exits 3 when they differ\n\n"
             "options:\n"
             "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
             "  --heads H         (default 12 for attention, 24 for ssd)\n"
@@ -65,10 +70,11 @@ static void usage(FILE *out) {
             "  --dim D           rmsnorm, gated_rmsnorm: one row width instead of the models'\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
-            "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention) or\n"
-            "                    mma,chunked,scan (ssd) or window,lean (conv1d; -bf16 after\n"
-            "                    either: a bf16 forward output; default\n"
-            "                    window,lean,lean-bf16,window,lean,lean-bf16)\n");
+            "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention),\n"
+            "                    mma,chunked,scan (ssd), gemmex,lt,lt-tuned (matmul, the default)\n"
+            "                    or window,lean (conv1d; -bf16 after either: bf16 out and dout;\n"
+            "                    default window,lean,lean-bf16,window,lean,lean-bf16)\n"
+            "  --shapes LIST     matmul: the products of H1 and/or I1 (default H1,I1)\n");
 }
 
 static int parse(int argc, char **argv, op_opts *o) {
@@ -89,6 +95,7 @@ static int parse(int argc, char **argv, op_opts *o) {
         i++;
         if (!strcmp(a, "--op")) o->op = v;
         else if (!strcmp(a, "--kernels")) o->kernels = v;
+        else if (!strcmp(a, "--shapes")) o->shapes = v;
         else if (!strcmp(a, "--seqs")) {
             if (sscanf(v, "%ldx%ld", &o->n_seqs, &o->seq_len) != 2 || o->n_seqs < 1 ||
                 o->seq_len < 1) {
@@ -140,6 +147,12 @@ const hn_backend *hn_bench_gpu(const hn_backend **cpu) {
     *cpu = hn_backend_get("cpu");
     if (!gpu) fprintf(stderr, "hnet bench: no CUDA device (%s)\n", hn_cuda_last_error());
     return gpu;
+}
+
+int hn_bench_device_failed(const hn_backend *gpu) {
+    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
+    if (dev_err) fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+    return dev_err != NULL;
 }
 
 int *hn_bench_equal_lens(const op_opts *o) {
@@ -424,9 +437,7 @@ static int bench_attention(const op_opts *o) {
         double f = hn_bench_time_ms(att_forward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
         double b = hn_bench_time_ms(att_backward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
         att_free(&c, gpu);
-        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-        if (dev_err) {
-            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+        if (hn_bench_device_failed(gpu)) {
             status = 1;
             break;
         }
@@ -452,8 +463,9 @@ int hn_cmd_bench_op(int argc, char **argv) {
     if (!strcmp(o.op, "conv1d")) return hn_bench_conv1d(&o);
     if (!strcmp(o.op, "rmsnorm")) return hn_bench_rmsnorm(&o);
     if (!strcmp(o.op, "gated_rmsnorm")) return hn_bench_gated_rmsnorm(&o);
+    if (!strcmp(o.op, "matmul")) return hn_bench_matmul(&o);
     fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, conv1d, chunk_plan, "
-                    "rmsnorm, gated_rmsnorm)\n", o.op);
+                    "rmsnorm, gated_rmsnorm, matmul)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

@@ -216,11 +216,7 @@ static int conv_round(const hn_backend *cpu, const hn_backend *gpu, const op_opt
         need[b] = conv_bytes(c, b);
         issued[b] = conv_bytes_issued(c, b);
     }
-    const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-    if (dev_err) {
-        fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
-        return 1;
-    }
+    if (hn_bench_device_failed(gpu)) return 1;
     for (int b = 0; b < 2; b++)
         printf("| %s | %s | %.3f | %.1f | %.1f | %.0f | %.2f | %.2e %.2e %.2e %.2e |\n", k,
                b ? "backward" : "forward", t[b], need[b] / 1e6, issued[b] / 1e6,

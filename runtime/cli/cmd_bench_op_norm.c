@@ -261,11 +261,7 @@ static int bench_norm(const op_opts *o, int gated) {
             }
         }
         case_free(&c, gpu);
-        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-        if (dev_err) {
-            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
-            status = 1;
-        }
+        if (hn_bench_device_failed(gpu)) status = 1;
     }
     for (int wi = 0; wi < nw && status != 1; wi++)
         for (int rows = 0; rows < 2; rows++) {

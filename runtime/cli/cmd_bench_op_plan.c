@@ -99,11 +99,7 @@ int hn_bench_chunk_plan(const op_opts *o) {
         double ms = hn_bench_time_ms(plan_fn, gpu, &cg, (int)o->warmup, (int)o->reps);
         double sum_err = NAN;
         long bad = plan_mismatch(&cc, &cg, gpu, &sum_err);
-        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-        if (dev_err) {
-            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
-            status = 1;
-        }
+        if (hn_bench_device_failed(gpu)) status = 1;
         size_t K = (size_t)cc.pp.offsets_in[n];
         /* per row: p and pos read, b written and read again, chunk written; per inner
          * row: bytes, idx, pos and its sequence start's chunk read, idx, bytes_in,

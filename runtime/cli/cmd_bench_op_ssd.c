@@ -244,9 +244,7 @@ int hn_bench_ssd(const op_opts *o) {
         double b = hn_bench_time_ms(ssd_bwd, gpu, &c, (int)o->warmup, (int)o->reps);
         double ff = case_flops(&c, 0), fb = case_flops(&c, 1);
         case_free(&c, gpu);
-        const char *dev_err = gpu->device_error ? gpu->device_error() : NULL;
-        if (dev_err) {
-            fprintf(stderr, "hnet bench: device error: %s\n", dev_err);
+        if (hn_bench_device_failed(gpu)) {
             status = 1;
             break;
         }

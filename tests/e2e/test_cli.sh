@@ -14,6 +14,8 @@ done
 $HNET bench --op conv1d --help >"$TMP/help" 2>&1 || fail "hnet bench --op conv1d --help exited non-zero"
 grep -q "conv1d.*causal depthwise" "$TMP/help" || fail "hnet bench --op --help does not list conv1d"
 grep -q "backward T C (2 + 4 + 2)" "$TMP/help" || fail "hnet bench --op --help states no conv1d byte count"
+grep -q "matmul  *the bf16 products of a bench model" "$TMP/help" || fail "hnet bench --op --help does not list matmul"
+grep -q "shapes LIST" "$TMP/help" || fail "hnet bench --op --help states no --shapes"
 expect_fail "conv1d width past the kernels" "--width must be 1 to 16" $HNET bench --op conv1d --width 17
 expect_fail "conv1d without channels" "--channels expects a positive integer" \
     $HNET bench --op conv1d --channels 0

@@ -44,6 +44,7 @@ const hn_backend *hn_backend_cuda(void);
 typedef struct hn_cuda_config {
     int device;            /* CUDA device ordinal */
     int matmul;            /* hn_cuda_matmul_mode (HNET_CUDA_MATMUL) */
+    int matmul_algo;       /* hn_cuda_matmul_algo (HNET_CUDA_MATMUL_ALGO) */
     int attention;         /* hn_cuda_attention_mode (HNET_CUDA_ATTENTION) */
     int ssd;               /* hn_cuda_ssd_mode (HNET_CUDA_SSD) */
     int norm_split;        /* 1: gated RMSNorm backward in two passes (HNET_CUDA_NORM=split) */
@@ -88,6 +89,29 @@ typedef enum hn_cuda_matmul_mode {
 } hn_cuda_matmul_mode;
 void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode);
 hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
+
+/* How the bf16 products (the bf16 matmul mode) reach cuBLAS: GEMMEX = cublasGemmEx with
+ * cuBLAS's default algorithm (the default); LT = cuBLASLt, its heuristic's first
+ * algorithm for each shape; LT_TUNED = cuBLASLt, the fastest of the heuristic's
+ * candidates, timed on the instance's stream the first time a shape is seen (matmul_lt.cu
+ * says what it costs and how it is bounded). The fp32 and tf32 modes stay on cuBLAS's
+ * legacy calls. Also settable with HNET_CUDA_MATMUL_ALGO=gemmex|lt|lt-tuned. */
+typedef enum hn_cuda_matmul_algo {
+    HN_CUDA_MATMUL_ALGO_GEMMEX = 0,
+    HN_CUDA_MATMUL_ALGO_LT = 1,
+    HN_CUDA_MATMUL_ALGO_LT_TUNED = 2
+} hn_cuda_matmul_algo;
+/* What an instance's cuBLASLt cache holds: shapes seen, shapes timed and the host time
+ * the timing took, products that fell back to cublasGemmEx (no cuBLASLt algorithm). */
+typedef struct hn_cuda_lt_stats {
+    int shapes, tuned;
+    double tune_ms;
+    long fallbacks;
+} hn_cuda_lt_stats;
+void hn_cuda_lt_stats_of(const hn_backend *be, hn_cuda_lt_stats *out);
+/* Empties be's cuBLASLt cache (the next product of each shape is looked up, and timed in
+ * LT_TUNED, again); the counters restart. */
+void hn_cuda_lt_forget(const hn_backend *be);
 
 /* Attention kernels: AUTO (default) = bf16 tensor cores for head_dim 64 (bf16 q, k, v,
  * P and dS; fp32 statistics and accumulation) with register-resident scores: Hopper's

@@ -20,6 +20,7 @@ void hn_cuda_fill_tables(hn_cuda_instance *inst); /* table.cu */
 void hn_cuda_forget_owner(hn_cuda_instance *inst); /* memory.cu */
 void hn_cuda_release_plans(hn_cuda_instance *inst); /* ssm.cu */
 void hn_cuda_release_arenas(hn_cuda_instance *inst); /* shadow.cu */
+void hn_cuda_lt_release(hn_cuda_instance *inst); /* matmul_lt.cu */
 
 /* ---- scope ---- */
 
@@ -103,6 +104,11 @@ static void config_from_env(hn_cuda_config *c) {
     c->matmul = HN_CUDA_MATMUL_BF16;
     if (e && !strcmp(e, "fp32")) c->matmul = HN_CUDA_MATMUL_FP32;
     if (e && !strcmp(e, "tf32")) c->matmul = HN_CUDA_MATMUL_TF32;
+    e = getenv("HNET_CUDA_MATMUL_ALGO");
+    c->matmul_algo = !e ? HN_CUDA_MATMUL_ALGO_GEMMEX
+                     : !strcmp(e, "lt")       ? HN_CUDA_MATMUL_ALGO_LT
+                     : !strcmp(e, "lt-tuned") ? HN_CUDA_MATMUL_ALGO_LT_TUNED
+                                              : HN_CUDA_MATMUL_ALGO_GEMMEX;
     e = getenv("HNET_CUDA_ATTENTION");
     c->attention = HN_CUDA_ATTENTION_AUTO;
     if (e && !strcmp(e, "fp32")) c->attention = HN_CUDA_ATTENTION_FP32;
@@ -192,6 +198,7 @@ static void release(hn_cuda_instance *inst) {
     for (int i = 0; i < HN_WS_SLOTS; i++) hn_cuda_free(inst->pool.slot[i].p);
     hn_cuda_release_arenas(inst);
     hn_cuda_release_plans(inst);
+    hn_cuda_lt_release(inst);
     if (inst->blas) cublasDestroy(inst->blas);
     if (inst->blas_ws) cudaFree(inst->blas_ws);
     if (inst->t0) cudaEventDestroy(inst->t0);
@@ -213,6 +220,7 @@ static const char *open_device(hn_cuda_instance *inst) {
     cublasSetMathMode(inst->blas, CUBLAS_DEFAULT_MATH);
     size_t ws = inst->cfg.blas_workspace ? inst->cfg.blas_workspace : 32u << 20;
     if (cudaMalloc(&inst->blas_ws, ws) != cudaSuccess) return "cudaMalloc (cuBLAS workspace)";
+    inst->blas_ws_bytes = ws;
     if (cublasSetWorkspace(inst->blas, inst->blas_ws, ws) != CUBLAS_STATUS_SUCCESS)
         return "cublasSetWorkspace";
     if (cudaEventCreate(&inst->t0) != cudaSuccess || cudaEventCreate(&inst->t1) != cudaSuccess ||

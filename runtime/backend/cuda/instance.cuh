@@ -48,6 +48,8 @@ typedef struct hn_cuda_instance {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws; /* cuBLAS's workspace: it never allocates inside a captured region */
+    size_t blas_ws_bytes;
+    struct hn_cuda_lt *lt; /* cuBLASLt handle and per-shape cache (matmul_lt.cu); NULL until used */
 
     /* the sticky error: the first failure, kept until read */
     char err[384];

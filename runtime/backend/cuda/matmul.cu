@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/instance.cuh"
+#include "backend/cuda/matmul_lt.cuh"
 
 static void note_blas(cublasStatus_t s, const char *what) {
     if (s != CUBLAS_STATUS_SUCCESS) hn_cuda_note(cudaErrorUnknown, what);
@@ -48,6 +49,21 @@ static const __nv_bfloat16 *to_bf16(int slot, const float *src, size_t n) {
     return dst;
 }
 
+/* The bf16 x bf16 product, fp32 accumulation, in cuBLAS's column-major terms (operands
+ * already swapped): on cuBLASLt where the configuration asks for it (matmul_lt.cu), else
+ * through cublasGemmEx with cuBLAS's default algorithm. */
+static void gemm_bf16(cublasOperation_t opb, cublasOperation_t opa, int n, int m, int k,
+                      const float *alpha, const void *b16, int ldb, const void *a16, int lda,
+                      const float *beta, void *c, cudaDataType_t ct, int ldc, const char *what) {
+    if (hn_cuda_lt_matmul(opb, opa, n, m, k, alpha, b16, CUDA_R_16BF, ldb, a16, CUDA_R_16BF, lda,
+                          beta, c, ct, ldc))
+        return;
+    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, alpha, b16, CUDA_R_16BF, ldb, a16,
+                           CUDA_R_16BF, lda, beta, c, ct, ldc, CUBLAS_COMPUTE_32F,
+                           CUBLAS_GEMM_DEFAULT),
+              what);
+}
+
 /* row-major: A is [m,k] (or [k,m] when trans_a), B is [k,n] (or [n,k]), C is [m,n] */
 static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc, int mode) {
@@ -73,9 +89,7 @@ static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *
     if (!a16) a16 = to_bf16(HN_SCRATCH_BF16A, a, na);
     if (!b16) b16 = to_bf16(HN_SCRATCH_BF16B, b, nb);
     if (!a16 || !b16) return;
-    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &alpha, b16, CUDA_R_16BF, ldb, a16,
-                           CUDA_R_16BF, lda, &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
-                           CUBLAS_GEMM_DEFAULT),
+    gemm_bf16(opb, opa, n, m, k, &alpha, b16, ldb, a16, lda, &beta, c, CUDA_R_32F, ldc,
               "cublasGemmEx bf16");
 }
 
@@ -152,9 +166,7 @@ extern "C" int hn_cuda_matmul_t(const hn_backend *be, const hn_matmul_params *p)
     cublasOperation_t opb = p->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasOperation_t opa = p->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     cudaDataType_t ct = p->c.dtype == HN_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-    note_blas(cublasGemmEx(handle(), opb, opa, n, m, k, &p->alpha, b16, CUDA_R_16BF, ldb, a16,
-                           CUDA_R_16BF, lda, &p->beta, p->c.data, ct, p->c.ld,
-                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+    gemm_bf16(opb, opa, n, m, k, &p->alpha, b16, ldb, a16, lda, &p->beta, p->c.data, ct, p->c.ld,
               "cublasGemmEx bf16 typed");
     HN_LAUNCHED("matmul");
     return 0;
