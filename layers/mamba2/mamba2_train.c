@@ -97,9 +97,15 @@ static hn_gated_norm_params norm_params(const hn_m2 *m, hn_tensor y, hn_tensor z
     return p;
 }
 
+/* the dtype of xbc, the convolution's output: what the backend's SSD reads */
+static hn_dtype xbc_dtype(const hn_backend *be) {
+    return be->ssm->xbc_dtype ? be->ssm->xbc_dtype(be) : HN_F32;
+}
+
 /* zxbcdt and y are kept in the backend's activation dtype, written there by the ops
- * themselves (the in-projection, the SSD) and read as they are in backward; xbc is
- * float32 (what the SSD reads) and, like yn, made again in backward. */
+ * themselves (the in-projection, the SSD) and read as they are in backward; xbc is in
+ * the dtype the SSD reads (float32, or bf16 where the backend says so) and, like yn,
+ * made again in backward. */
 int hn_m2_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *out,
                     hn_error *err) {
     hn_m2 *m = self;
@@ -114,7 +120,7 @@ int hn_m2_forward_t(void *self, const hn_layer_ctx *ctx, hn_tensor x, float *out
     const hn_ops_ssm *ssm = be->ssm;
     hn_dtype at = be->activation_dtype(be);
     int d = m->d, di = m->d_inner, dp = m->d_proj;
-    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, m->conv_dim);
+    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, xbc_dtype(be), T, m->conv_dim);
     hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
     /* an inference forward keeps nothing: zxbcdt and y in workspace slots */
     int inf = ctx->inference;
@@ -148,7 +154,7 @@ int hn_m2_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *ou
 /* In the bf16 activation dtype dout is bf16 for its two products (rounded here once when
  * it comes as float32), the gradients the products read (dyn, dzxbcdt) are bf16 and each
  * op writes its own columns of dzxbcdt (so nothing is zeroed); dy (the gated norm writes
- * it) and dxbc (the SSD writes it whole) are float32. */
+ * it) is float32, and dxbc (the SSD writes it whole) is in xbc's dtype. */
 int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float *dx,
                      hn_error *err) {
     hn_m2 *m = self;
@@ -163,11 +169,11 @@ int hn_m2_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dout, float 
     const hn_ops_ssm *ssm = be->ssm;
     hn_dtype at = be->activation_dtype(be);
     int d = m->d, di = m->d_inner, dp = m->d_proj, cd = m->conv_dim, gn = m->ngroups * m->d_state;
-    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, HN_F32, T, cd);
+    hn_tensor xbc = hn_ws_tensor(be, HN_WS_LAYER0, xbc_dtype(be), T, cd);
     hn_tensor yn = hn_ws_tensor(be, HN_WS_LAYER1, at, T, di);
     hn_tensor dyn = hn_ws_tensor(be, HN_WS_LAYER2, at, T, di);
     hn_tensor dy = hn_ws_tensor(be, HN_WS_LAYER3, HN_F32, T, di);
-    hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, HN_F32, T, cd);
+    hn_tensor dxbc = hn_ws_tensor(be, HN_WS_LAYER4, xbc_dtype(be), T, cd);
     hn_tensor dzx = hn_ws_tensor(be, HN_WS_LAYER5, at, T, dp);
     hn_tensor dot = dout;
     if (dout.dtype != at) dot = hn_ws_tensor(be, HN_WS_LAYER6, at, T, d);

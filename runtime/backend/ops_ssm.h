@@ -153,14 +153,21 @@ typedef struct hn_ops_ssm {
                      const int32_t *pos, int n, const hn_ssm_dims *dims);
 
     /* ---- typed forms (v2) of the training ops above, same arithmetic. On the cuda
-     * backend the SSD's x, B, C and dy are float32 (its kernels read float32; the
-     * tensor-core form rounds them as it stages them); dt_raw and y may be bf16. ---- */
+     * backend the SSD's dy is float32 and x, B, C are float32 or (the three alike) bf16
+     * (the tensor-core form rounds them to bf16 as it stages them anyway; the other
+     * kernels get float32 copies), as are dx, dB, dC; dt_raw and y may be bf16. ---- */
     int (*conv1d_forward_t)(const hn_backend *be, const hn_conv1d_params *p);
     int (*conv1d_backward_t)(const hn_backend *be, const hn_conv1d_params *p);
     int (*ssd_forward_t)(const hn_backend *be, const hn_ssd_params *p);
     int (*ssd_backward_t)(const hn_backend *be, const hn_ssd_params *p);
     int (*gated_rmsnorm_forward_t)(const hn_backend *be, const hn_gated_norm_params *p);
     int (*gated_rmsnorm_backward_t)(const hn_backend *be, const hn_gated_norm_params *p);
+
+    /* The dtype this backend's SSD would have x, B, C and dx, dB, dC in, so the dtype of
+     * the convolution output the mamba2 layer hands it and of that output's gradient
+     * (NULL: float32). The cuda backend answers bf16 under HNET_CUDA_XBC=bf16 with bf16
+     * activations (its tensor-core SSD reads and writes either). Host API 6. */
+    hn_dtype (*xbc_dtype)(const hn_backend *be);
 } hn_ops_ssm;
 
 #endif

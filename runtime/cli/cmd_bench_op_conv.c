@@ -3,8 +3,14 @@
  * out and dout float32; w, bias and their gradients float32) and checked against the cpu
  * twin on a smaller packed shape in the same run.
  *
- *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4
+ *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4 --kernels window,lean
  *
+ * --kernels names the cuda conv kernels (hn_cuda_conv_mode) timed one after the other in
+ * the same call, each checked against the cpu (default window,lean,lean-bf16,window,lean,
+ * lean-bf16: alternated, so that a drift of the clocks shows as a difference between the
+ * rounds). A "-bf16" suffix makes the forward's output and the backward's dout bf16 (the
+ * layer's xbc and dxbc under HNET_CUDA_XBC=bf16: T C (2 + 2) bytes forward, T C (2 + 2 +
+ * 2) backward, the floors counted so).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:
@@ -12,8 +18,10 @@
  *             + 4 T + 4 C (K+1) positions, w and bias read
  *   backward  T C (2 + 4 + 2)   x and dout read, dx written (bf16)
  *             + 4 T + 12 C (K+1) positions; w and bias read; dw and dbias read and written
- * (what a kernel moves beyond that, e.g. partial sums between its passes, counts against
- * it). */
+ * (what a kernel moves beyond that counts against it: the window and lean kernels also
+ * read K-1 rows before each 32-row strip again, x forward, x and dout backward (mostly
+ * from L2), and write and read back C (K+1) float32 partial sums a 256-row tile; the
+ * "issued" column counts those too). */
 #ifdef HN_HAVE_CUDA
 #include <math.h>
 #include <stdint.h>
@@ -36,8 +44,8 @@
 /* one problem on one backend */
 typedef struct conv_case {
     packed pk;
-    int C, K;
-    void *x, *dx;                    /* bf16 [T, C] */
+    int C, K, out_bf16;              /* out_bf16: out and dout are bf16 (else float32) */
+    void *x, *dx, *dout16;           /* bf16 [T, C]; dout16: dout rounded */
     float *out, *dout, *w, *b, *dw, *db; /* float32 */
 } conv_case;
 
@@ -71,7 +79,7 @@ static int inputs_make(conv_inputs *in, const conv_case *c, hn_rng *r) {
 }
 
 static void case_free(conv_case *c, const hn_backend *be) {
-    void *all[] = {c->x, c->dx, c->out, c->dout, c->w, c->b, c->dw, c->db};
+    void *all[] = {c->x, c->dx, c->dout16, c->out, c->dout, c->w, c->b, c->dw, c->db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i]) be->free(all[i]);
     hn_bench_packed_free(&c->pk, be);
@@ -88,13 +96,20 @@ static int case_make(conv_case *c, const hn_backend *be, const int *lens, int n,
     if (inputs_make(&in, c, r)) goto done;
     c->x = hn_bench_upload(be, in.x, n_tc(c) * sizeof(uint16_t));
     c->dout = hn_bench_upload(be, in.dout, n_tc(c) * sizeof(float));
+    uint16_t *d16 = malloc(n_tc(c) * sizeof(uint16_t));
+    if (d16) {
+        for (size_t i = 0; i < n_tc(c); i++) d16[i] = hn_bf16_from_f32(in.dout[i]);
+        c->dout16 = hn_bench_upload(be, d16, n_tc(c) * sizeof(uint16_t));
+        free(d16);
+    }
     c->w = hn_bench_upload(be, in.w, n_ck(c) * sizeof(float));
     c->b = hn_bench_upload(be, in.b, (size_t)C * sizeof(float));
     c->dx = be->alloc(n_tc(c) * sizeof(uint16_t));
     c->out = be->alloc(n_tc(c) * sizeof(float));
     c->dw = be->alloc(n_ck(c) * sizeof(float));
     c->db = be->alloc((size_t)C * sizeof(float));
-    if (!c->x || !c->dout || !c->w || !c->b || !c->dx || !c->out || !c->dw || !c->db) goto done;
+    if (!c->x || !c->dout || !c->dout16 || !c->w || !c->b || !c->dx || !c->out || !c->dw || !c->db)
+        goto done;
     be->zero(c->dw, n_ck(c) * sizeof(float));
     be->zero(c->db, (size_t)C * sizeof(float));
     rc = 0;
@@ -106,9 +121,11 @@ done:
 static hn_conv1d_params params_of(const conv_case *c) {
     int T = c->pk.s.total;
     return (hn_conv1d_params){
-        .x = hn_tensor_of(c->x, HN_BF16, T, c->C), .out = hn_tensor_f32(c->out, T, c->C),
+        .x = hn_tensor_of(c->x, HN_BF16, T, c->C),
+        .out = hn_tensor_of(c->out, c->out_bf16 ? HN_BF16 : HN_F32, T, c->C),
         .w = c->w, .bias = c->b, .seqs = &c->pk.s, .K = c->K,
-        .dout = hn_tensor_f32(c->dout, T, c->C), .dx = hn_tensor_of(c->dx, HN_BF16, T, c->C),
+        .dout = c->out_bf16 ? hn_tensor_of(c->dout16, HN_BF16, T, c->C) : hn_tensor_f32(c->dout, T, c->C),
+        .dx = hn_tensor_of(c->dx, HN_BF16, T, c->C),
         .dw = c->dw, .dbias = c->db};
 }
 
@@ -125,14 +142,24 @@ static void conv_bwd(const hn_backend *be, void *arg) {
 /* the formulas of the header */
 static double conv_bytes(const conv_case *c, int backward) {
     double TC = (double)n_tc(c), T = c->pk.s.total, CK1 = (double)c->C * (c->K + 1);
-    return backward ? TC * 8 + 4 * T + 12 * CK1 : TC * 6 + 4 * T + 4 * CK1;
+    double o = c->out_bf16 ? 2 : 4; /* out, dout */
+    return backward ? TC * (4 + o) + 4 * T + 12 * CK1 : TC * (2 + o) + 4 * T + 4 * CK1;
+}
+
+/* what the window / lean kernels issue beyond the floor: the halo rows of every 32-row
+ * strip (forward x, backward x and dout) and the backward's partial sums (written, read) */
+static double conv_bytes_issued(const conv_case *c, int backward) {
+    double T = c->pk.s.total, strips = ceil(T / 32), tiles = ceil(T / 256), C = c->C, K = c->K;
+    double halo = strips * (K - 1) * C * (backward ? 2 + (c->out_bf16 ? 2 : 4) : 2);
+    double parts = backward ? 2 * tiles * C * (K + 1) * 4 : 0;
+    return conv_bytes(c, backward) + halo + parts;
 }
 
 /* relative errors of out, dx, dw, dbias against the cpu on packed sequences of unequal
  * lengths: two long ones (several of the kernels' row tiles, not a multiple of them) and
  * short ones of length 1 to 3 (sequence starts inside a convolution window) */
 #define N_ERR 4
-static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
+static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o, int out_bf16,
                       double err[N_ERR]) {
     int L = (int)o->check_len, lens[] = {L, 1, L * 3 / 5 + 1, 2, 3, 1};
     int n = (int)(sizeof lens / sizeof *lens), C = (int)o->channels, K = (int)o->width;
@@ -142,11 +169,13 @@ static int conv_check(const hn_backend *cpu, const hn_backend *gpu, const op_opt
     conv_case cc, gc;
     int rc_ = -1;
     if (case_make(&cc, cpu, lens, n, C, K, &rc) || case_make(&gc, gpu, lens, n, C, K, &rg)) goto done;
+    cc.out_bf16 = gc.out_bf16 = out_bf16;
     conv_fwd(cpu, &cc);
     conv_fwd(gpu, &gc);
     conv_bwd(cpu, &cc);
     conv_bwd(gpu, &gc);
-    err[0] = hn_bench_rel_err(gc.out, cc.out, n_tc(&cc), gpu);
+    err[0] = out_bf16 ? hn_bench_rel_err_bf16(gc.out, cc.out, n_tc(&cc), gpu)
+                      : hn_bench_rel_err(gc.out, cc.out, n_tc(&cc), gpu);
     err[1] = hn_bench_rel_err_bf16(gc.dx, cc.dx, n_tc(&cc), gpu);
     err[2] = hn_bench_rel_err(gc.dw, cc.dw, n_ck(&cc), gpu);
     err[3] = hn_bench_rel_err(gc.db, cc.db, (size_t)C, gpu);
@@ -157,6 +186,49 @@ done:
     return rc_;
 }
 
+/* "window" or "lean", "-bf16" after either for a bf16 forward output */
+static int parse_kernels(const char *k, hn_cuda_conv_mode *m, int *out_bf16) {
+    size_t n = strlen(k);
+    *out_bf16 = n > 5 && !strcmp(k + n - 5, "-bf16");
+    if (*out_bf16) n -= 5;
+    if (n == 6 && !strncmp(k, "window", n)) *m = HN_CUDA_CONV_WINDOW;
+    else if (n == 4 && !strncmp(k, "lean", n)) *m = HN_CUDA_CONV_LEAN;
+    else return -1;
+    return 0;
+}
+
+static int conv_within(const double err[N_ERR], int out_bf16) {
+    return err[0] <= (out_bf16 ? CONV_TOL_BF16 : CONV_TOL_F32) && err[1] <= CONV_TOL_BF16 &&
+           err[2] <= CONV_TOL_F32 && err[3] <= CONV_TOL_F32;
+}
+
+/* one kernel choice: checked against the cpu, then timed on c; 0, or the exit status */
+static int conv_round(const hn_backend *cpu, const hn_backend *gpu, const op_opts *o,
+                      const char *k, conv_case *c, double bw) {
+    double err[N_ERR] = {NAN, NAN, NAN, NAN};
+    if (conv_check(cpu, gpu, o, c->out_bf16, err)) {
+        fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
+        return 1;
+    }
+    double t[2], need[2], issued[2];
+    for (int b = 0; b < 2; b++) {
+        t[b] = hn_bench_time_ms(b ? conv_bwd : conv_fwd, gpu, c, (int)o->warmup, (int)o->reps);
+        need[b] = conv_bytes(c, b);
+        issued[b] = conv_bytes_issued(c, b);
+    }
+    if (hn_bench_device_failed(gpu)) return 1;
+    for (int b = 0; b < 2; b++)
+        printf("| %s | %s | %.3f | %.1f | %.1f | %.0f | %.2f | %.2e %.2e %.2e %.2e |\n", k,
+               b ? "backward" : "forward", t[b], need[b] / 1e6, issued[b] / 1e6,
+               need[b] / (t[b] * 1e-3) / 1e9, bw > 0 ? t[b] / (need[b] / bw * 1e3) : NAN, err[0],
+               err[1], err[2], err[3]);
+    if (!conv_within(err, c->out_bf16)) {
+        fprintf(stderr, "hnet bench: conv1d (%s) differs from the cpu beyond the limits\n", k);
+        return 3;
+    }
+    return 0;
+}
+
 int hn_bench_conv1d(const op_opts *o) {
     const hn_backend *cpu, *gpu = hn_bench_gpu(&cpu);
     if (!gpu) return 1;
@@ -165,14 +237,11 @@ int hn_bench_conv1d(const op_opts *o) {
         return 2;
     }
     double bw = hn_bench_copy_rate(gpu, 10);
-    printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out/dout float32, on %s\n",
+    printf("conv1d + SiLU: %ld x %ld, %ld channels, width %ld, x/dx bf16, out (-bf16: bf16) / dout "
+           "float32, on %s\n",
            o->n_seqs, o->seq_len, o->channels, o->width, hn_cuda_device_name());
-    printf("  measured copy rate %.0f GB/s (read + written)\n", bw / 1e9);
-    double err[N_ERR] = {NAN, NAN, NAN, NAN};
-    if (conv_check(cpu, gpu, o, err)) {
-        fprintf(stderr, "hnet bench: out of memory for the cpu check\n");
-        return 1;
-    }
+    printf("  measured copy rate %.0f GB/s (read + written); floor = MB needed at that rate; "
+           "MB issued adds the strips' halo rows and the partial sums\n", bw / 1e9);
     int n = (int)o->n_seqs, *lens = hn_bench_equal_lens(o);
     if (!lens) return 1;
     hn_rng r;
@@ -185,25 +254,27 @@ int hn_bench_conv1d(const op_opts *o) {
         return 1;
     }
     free(lens);
-    double f = hn_bench_time_ms(conv_fwd, gpu, &c, (int)o->warmup, (int)o->reps);
-    double b = hn_bench_time_ms(conv_bwd, gpu, &c, (int)o->warmup, (int)o->reps);
-    double fb = conv_bytes(&c, 0), bb = conv_bytes(&c, 1);
-    case_free(&c, gpu);
-    if (hn_bench_device_failed(gpu)) return 1;
-    printf("| pass | ms | MB moved | GB/s | x floor (copy rate) |\n|---|---|---|---|---|\n");
-    printf("| forward | %.3f | %.1f | %.0f | %.2f |\n", f, fb / 1e6, fb / (f * 1e-3) / 1e9,
-           bw > 0 ? f / (fb / bw * 1e3) : NAN);
-    printf("| backward | %.3f | %.1f | %.0f | %.2f |\n", b, bb / 1e6, bb / (b * 1e-3) / 1e9,
-           bw > 0 ? b / (bb / bw * 1e3) : NAN);
-    printf("errors against the cpu (%ld + %ld + short sequences): out %.2e, dx %.2e, dw %.2e, "
-           "dbias %.2e (limits %.0e float32, %.0e bf16 dx)\n",
-           o->check_len, o->check_len * 3 / 5 + 1, err[0], err[1], err[2], err[3], CONV_TOL_F32,
-           CONV_TOL_BF16);
-    if (!(err[0] <= CONV_TOL_F32 && err[1] <= CONV_TOL_BF16 && err[2] <= CONV_TOL_F32 &&
-          err[3] <= CONV_TOL_F32)) {
-        fprintf(stderr, "hnet bench: conv1d differs from the cpu beyond the limits\n");
-        return 3;
+    printf("| kernels | pass | ms | MB needed | MB issued | GB/s (needed) | x floor | err out dx dw "
+           "dbias (cpu check; limits %.0e, %.0e bf16) |\n|---|---|---|---|---|---|---|---|\n",
+           CONV_TOL_F32, CONV_TOL_BF16);
+    hn_cuda_config *cfg = hn_cuda_config_of(gpu);
+    int was = cfg->conv, status = 0;
+    char *names = strdup(o->kernels ? o->kernels : "window,lean,lean-bf16,window,lean,lean-bf16");
+    char *save = NULL;
+    for (char *k = names ? strtok_r(names, ",", &save) : NULL; k && !status; k = strtok_r(NULL, ",", &save)) {
+        hn_cuda_conv_mode mode;
+        if (parse_kernels(k, &mode, &c.out_bf16)) {
+            fprintf(stderr, "hnet bench: unknown conv1d kernels '%s' (window, lean, either + -bf16)\n", k);
+            status = 2;
+            break;
+        }
+        cfg->conv = mode;
+        status = conv_round(cpu, gpu, o, k, &c, bw);
     }
-    return 0;
+    cfg->conv = was;
+    free(names);
+    case_free(&c, gpu);
+    printf("cpu check on %ld + %ld + short sequences\n", o->check_len, o->check_len * 3 / 5 + 1);
+    return status;
 }
 #endif

@@ -29,7 +29,7 @@
 #include "plugin/config_view.h"
 #include "plugin/layer_abi.h"
 
-#define HN_HOST_API_VERSION 5u
+#define HN_HOST_API_VERSION 6u
 
 /* A frozen byte LM that scores next-byte entropy (model/byte_lm.h), opaque here. */
 typedef struct hn_byte_lm hn_byte_lm;
@@ -87,6 +87,10 @@ typedef struct hn_host_api {
      * fields a host before 5 would ignore (the overwrite of hn_attention_params,
      * hn_ssd_params and hn_gated_norm_params: gradients written, not added), so a plugin
      * that sets one needs version 5 ---- */
+
+    /* ---- version 6 (2026-12): no new entry here; the backend's Mamba-2 ops gained one
+     * (hn_ops_ssm.xbc_dtype, the dtype of the conv output the SSD reads), which a plugin
+     * may read only from a host of version 6 or later ---- */
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */

@@ -1,5 +1,5 @@
-/* The cuda conv1d + SiLU window kernels (runtime/backend/cuda/ssm_conv_win.cuh) run on the
- * host: the same source with the cuda keywords and view accessors defined here, every
+/* The cuda conv1d + SiLU window kernels (runtime/backend/cuda/ssm_conv_win.cuh) and their
+ * lean form (ssm_conv_lean.cuh, HNET_CUDA_CONV=lean) run on the host: the same source with the cuda keywords and view accessors defined here, every
  * thread of a block a std::thread (a std::barrier for __syncthreads, __shared__ memory a
  * static shared by them, one block at a time), against a direct convolution in double
  * over packed sequences. It checks the kernels' indexing (tiles, load batches, window
@@ -17,6 +17,7 @@
 extern "C" {
 #include "backend/tensor.h"
 }
+using std::max;
 using std::min;
 #define __global__
 #define __device__
@@ -29,6 +30,8 @@ std::barrier<> *bar;
 void __syncthreads() { bar->arrive_and_wait(); }
 struct view { void *p; int bf16, ld; };
 inline float hn_sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+inline float __expf(float v) { return expf(v); }
+inline float __fdividef(float a, float b) { return a / b; }
 inline float vget(view v, size_t r, int c) { size_t i = r * v.ld + c; return v.bf16 ? hn_bf16_to_f32(((uint16_t *)v.p)[i]) : ((float *)v.p)[i]; }
 inline void vput(view v, size_t r, int c, float x) { size_t i = r * v.ld + c; if (v.bf16) ((uint16_t *)v.p)[i] = hn_bf16_from_f32(x); else ((float *)v.p)[i] = x; }
 template <int N> void loadn(view v, size_t r, int c, float *x) { for (int k = 0; k < N; k++) x[k] = vget(v, r, c + k); }
@@ -37,6 +40,7 @@ template <int N> void gradn(view v, size_t r, int c, const float *x) {
     for (int k = 0; k < N; k++) { size_t i = r * v.ld + c + k; if (v.bf16) ((uint16_t *)v.p)[i] = hn_bf16_from_f32(x[k]); else ((float *)v.p)[i] += x[k]; }
 }
 #include "backend/cuda/ssm_conv_win.cuh"
+#include "backend/cuda/ssm_conv_lean.cuh"
 
 template <class F> void launch(unsigned gx, unsigned gy, unsigned bx, unsigned by, F f) {
     for (unsigned y = 0; y < gy; y++)
@@ -82,16 +86,27 @@ template <int K, int V> int run(const std::vector<int> &lens, int C) {
     }
     int groups = C / V;
     unsigned gx = (groups + CONV_CG - 1) / CONV_CG, gy = (T + CONV_TILE_ROWS - 1) / CONV_TILE_ROWS;
-    view vo{out.data(), 0, C}, vx{x.data(), 0, C}, vd{dout.data(), 0, C}, vdx{dx.data(), 0, C};
-    launch(gx, gy, CONV_CG, CONV_RS, [&] { k_conv_fwd_win<K, V>(vo, vx, w.data(), b.data(), pos.data(), T, C); });
-    std::vector<float> part((size_t)gy * C * (K + 1), NAN);
-    launch(gx, gy, CONV_CG, CONV_RS, [&] { k_conv_bwd_win<K, V>(vdx, part.data(), vd, vx, w.data(), b.data(), pos.data(), T, C); });
-    int items = C * (K + 1);
-    launch((items + 31) / 32, 1, 32, CONV_SUM_LANES, [&] { k_conv_dw_sum(dw.data(), db.data(), part.data(), gy, C, K); });
-    double e[4] = {rel(rout, out.data(), T * C), rel(rdx, dx.data(), T * C), rel(rdw, dw.data(), C * K), rel(rdb, db.data(), C)};
-    bool ok = e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5 && e[3] < 1e-5;
-    printf("%s K %d V %d C %d T %d seqs %zu: out %.1e dx %.1e dw %.1e db %.1e\n", ok ? "ok  " : "FAIL", K, V, C, T, lens.size(), e[0], e[1], e[2], e[3]);
-    return !ok;
+    int bad = 0;
+    for (int lean = 0; lean < 2; lean++) {
+        std::fill(out.begin(), out.end(), 0.0f);
+        std::fill(dx.begin(), dx.end(), 0.0f);
+        std::fill(dw.begin(), dw.end(), 0.0f);
+        std::fill(db.begin(), db.end(), 0.0f);
+        view vo{out.data(), 0, C}, vx{x.data(), 0, C}, vd{dout.data(), 0, C}, vdx{dx.data(), 0, C};
+        auto fwd = lean ? k_conv_fwd_lean<K, V> : k_conv_fwd_win<K, V>;
+        auto bwd = lean ? k_conv_bwd_lean<K, V> : k_conv_bwd_win<K, V>;
+        launch(gx, gy, CONV_CG, CONV_RS, [&] { fwd(vo, vx, w.data(), b.data(), pos.data(), T, C); });
+        std::vector<float> part((size_t)gy * C * (K + 1), NAN);
+        launch(gx, gy, CONV_CG, CONV_RS, [&] { bwd(vdx, part.data(), vd, vx, w.data(), b.data(), pos.data(), T, C); });
+        int items = C * (K + 1);
+        launch((items + 31) / 32, 1, 32, CONV_SUM_LANES, [&] { k_conv_dw_sum(dw.data(), db.data(), part.data(), gy, C, K); });
+        double e[4] = {rel(rout, out.data(), T * C), rel(rdx, dx.data(), T * C), rel(rdw, dw.data(), C * K), rel(rdb, db.data(), C)};
+        bool ok = e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5 && e[3] < 1e-5;
+        printf("%s %-6s K %d V %d C %d T %d seqs %zu: out %.1e dx %.1e dw %.1e db %.1e\n", ok ? "ok  " : "FAIL",
+               lean ? "lean" : "window", K, V, C, T, lens.size(), e[0], e[1], e[2], e[3]);
+        bad += !ok;
+    }
+    return bad;
 }
 
 int main() {
@@ -99,6 +114,9 @@ int main() {
     for (int i = 1; i <= 301; i++) many.push_back(1 + (i * 7) % 5);
     many.push_back(300);
     std::vector<int> one = {1}, b2 = {257}, mixed = {37, 1, 64, 130, 5, 91};
+    /* sequence starts at every offset into a batch of rows (the lean kernels' unmasked
+     * batches begin exactly K-1 rows into a sequence, never K-2) */
+    std::vector<int> offs = {6, 100, 7, 61, 5, 40, 3, 70, 1, 2, 9, 33};
     int bad = 0;
     bad += run<4, 4>(many, 132);
     bad += run<4, 1>(many, 37);
@@ -110,5 +128,8 @@ int main() {
     bad += run<4, 4>(one, 64);
     bad += run<4, 4>(b2, 64);
     bad += run<7, 4>(b2, 40);
+    bad += run<4, 4>(offs, 68);
+    bad += run<3, 1>(offs, 7);
+    bad += run<6, 4>(offs, 12);
     return bad;
 }

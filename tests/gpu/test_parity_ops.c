@@ -528,12 +528,19 @@ static void grms_case(int Dm, int gs, int ldz) {
 /* the sliding-window convolution (K <= 8) and the general one (K = 11); the norm at
  * group sizes below, at and above a warp's multiples, the models' (1536) and a large one */
 static void test_conv_norm(void **st) {
-    conv_case(70, 4, 90);
-    conv_case(33, 1, 33);
-    conv_case(130, 8, 131);
-    conv_case(40, 11, 45);
-    conv_case(64, 4, 96); /* four channels a thread */
-    conv_case(132, 2, 136);
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->conv;
+    for (int lean = 0; lean < 2; lean++) { /* the window kernels, then HNET_CUDA_CONV=lean's */
+        cfg->conv = lean ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
+        printf(" conv kernels: %s\n", lean ? "lean" : "window");
+        conv_case(70, 4, 90);
+        conv_case(33, 1, 33);
+        conv_case(130, 8, 131);
+        conv_case(40, 11, 45);
+        conv_case(64, 4, 96); /* four channels a thread */
+        conv_case(132, 2, 136);
+    }
+    cfg->conv = was;
     grms_case(64, 32, 100);
     grms_case(1536, 1536, 1600);
     grms_case(2000, 1000, 2003);

@@ -104,8 +104,7 @@ static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
  * ending mid-strip (T not a multiple of any of them), hundreds of sequences of 1 to 5
  * positions (starts inside every window slot, and inside a load batch), channel counts
  * that leave a block's channel groups partly empty, and widths wider than a batch. */
-static void test_conv1d_t_tiles(void **st) {
-    (void)st;
+static void conv_tile_cases(void) {
     enum { N_SHORT = 301 };
     int lens[N_SHORT + 2];
     lens[0] = 1000; /* 3 blocks and 29 of 32 rows of a strip */
@@ -121,11 +120,23 @@ static void test_conv1d_t_tiles(void **st) {
     int one[] = {1}, two_blocks[] = {257};
     conv_case_on(one, 1, HN_BF16, HN_F32, 64, 4, 4);        /* T = 1 */
     conv_case_on(two_blocks, 1, HN_BF16, HN_F32, 64, 4, 4); /* one row into a second block */
+    /* starts at every offset into a load batch: the lean kernels' unmasked batches begin
+     * exactly K-1 rows into a sequence */
+    int offs[] = {6, 100, 7, 61, 5, 40, 3, 70, 1, 2, 9, 33, 300};
+    int n_offs = (int)(sizeof offs / sizeof *offs);
+    conv_case_on(offs, n_offs, HN_BF16, HN_F32, 1152, 4, 4);
+    conv_case_on(offs, n_offs, HN_BF16, HN_F32, 100, 4, 4); /* channels not a multiple of 8 */
+    conv_case_on(offs, n_offs, HN_BF16, HN_F32, 45, 3, 3);
+    conv_case_on(offs, n_offs, HN_BF16, HN_BF16, 44, 6, 4);
+}
+
+static void test_conv1d_t_tiles(void **st) {
+    (void)st;
+    conv_tile_cases();
 }
 
 /* the window kernels (K <= 8) and the general ones, bf16 as the layer uses them */
-static void test_conv1d_t(void **st) {
-    (void)st;
+static void conv_cases(void) {
     conv_case(HN_BF16, HN_F32, 70, 4, 3);
     conv_case(HN_BF16, HN_BF16, 130, 8, 3);
     conv_case(HN_F32, HN_F32, 70, 4, 3);
@@ -135,6 +146,60 @@ static void test_conv1d_t(void **st) {
     conv_case(HN_BF16, HN_BF16, 64, 8, 4);
     conv_case(HN_F32, HN_F32, 72, 3, 4);
     conv_case(HN_F32, HN_BF16, 36, 1, 4);
+}
+
+static void test_conv1d_t(void **st) {
+    (void)st;
+    conv_cases();
+}
+
+/* the same cases on the lean kernels (HNET_CUDA_CONV=lean) */
+static void test_conv1d_t_lean(void **st) {
+    (void)st;
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->conv;
+    cfg->conv = HN_CUDA_CONV_LEAN;
+    conv_cases();
+    conv_tile_cases();
+    cfg->conv = was;
+}
+
+/* the mode is taken: window and lean forwards agree with the cpu but not bit for bit
+ * (the lean sigmoid rounds differently), and both runs write every element */
+static void test_conv1d_lean_taken(void **st) {
+    (void)st;
+    hn_rng r = tb_fresh("conv_lean_taken");
+    int lens[] = {700, 3, 1, 290};
+    pseqs s;
+    pseqs_make(&s, lens, 4);
+    int T = s.c.total, C = 132, K = 4;
+    tbuf x = tb_normal(HN_BF16, T, C, C, &r), out = tb_normal(HN_F32, T, C, C, &r);
+    tbuf w = tb_scaled(HN_F32, C, K, K, 0.5, &r), b = tb_scaled(HN_F32, 1, C, C, 0.5, &r);
+    size_t n = (size_t)T * C;
+    float *got[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    assert_non_null(got[0]);
+    assert_non_null(got[1]);
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->conv;
+    hn_conv1d_params pc = {.x = tv(&x, 0), .out = tv(&out, 0), .w = tv(&w, 0).data,
+                           .bias = tv(&b, 0).data, .seqs = &s.c, .K = K};
+    assert_int_equal(P_CPU->ssm->conv1d_forward_t(P_CPU, &pc), 0);
+    for (int lean = 0; lean < 2; lean++) {
+        cfg->conv = lean ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
+        P_GPU->zero(out.g, n * sizeof(float)); /* nothing left from the other mode */
+        hn_conv1d_params pg = {.x = tv(&x, 1), .out = tv(&out, 1), .w = tv(&w, 1).data,
+                               .bias = tv(&b, 1).data, .seqs = &s.g, .K = K};
+        assert_int_equal(P_GPU->ssm->conv1d_forward_t(P_GPU, &pg), 0);
+        assert_true(tb_err(&out, lean ? "out (lean)" : "out (window)") < TOL_FP32);
+        P_GPU->download(got[lean], out.g, n * sizeof(float));
+    }
+    cfg->conv = was;
+    assert_true(memcmp(got[0], got[1], n * sizeof(float)) != 0);
+    free(got[0]);
+    free(got[1]);
+    tbuf *all[] = {&x, &out, &w, &b};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+    pseqs_free(&s);
 }
 
 /* gated RMSNorm of Dm columns in groups of gs; z columns [off, off + Dm) of a wider row
@@ -227,18 +292,20 @@ static void test_gated_rmsnorm_t(void **st) {
 
 /* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in
  * the in-projection's output) and y of dtype act; ddt_raw of dtype act likewise */
-static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol) {
+/* xt: the dtype of x, B, C and of dx, dB, dC (HNET_CUDA_XBC=bf16 makes both bf16) */
+static void ssd_case_x(hn_dtype act, hn_dtype xt, int pad, int H, int P, int N, int G, int Q, double tol) {
     hn_rng r = tb_fresh("ssd_t");
     static const int LONG[] = {700, 1, 513, 256, 37, 300, 9};
     pseqs s;
     pseqs_make(&s, LONG, 7);
     hn_ssm_dims d = {.heads = H, .headdim = P, .d_state = N, .ngroups = G, .chunk = Q};
-    int T = s.c.total, HP = H * P, GN = G * N, ld = HP + 2 * GN + 3, ldz = H + 40;
+    int T = s.c.total, HP = H * P, GN = G * N, ld = HP + 2 * GN + pad, ldz = H + 40;
     size_t HPN = (size_t)H * P * N;
     int nch = hn_ssd_n_chunks(&s.c, Q);
-    tbuf xbc = tb_normal(HN_F32, T, ld, ld, &r), zx = tb_normal(act, T, ldz, ldz, &r);
+    tbuf xbc = tb_normal(xt, T, ld, ld, &r), zx = tb_normal(act, T, ldz, ldz, &r);
     tbuf y = tb_normal(act, T, HP, HP, &r), cs = tb_normal(HN_F32, nch, (int)HPN, (int)HPN, &r);
-    tbuf dy = tb_normal(HN_F32, T, HP, HP, &r), dxbc = tb_scaled(HN_F32, T, ld, ld, GSTART, &r);
+    tbuf dy = tb_normal(HN_F32, T, HP, HP, &r), dxbc = tb_scaled(xt, T, ld, ld, GSTART, &r);
+    double gtol = xt == HN_BF16 && tol < TOL_ROUND ? TOL_ROUND : tol; /* bf16 gradients: one rounding */
     tbuf dzx = tb_scaled(act, T, ldz, ldz, GSTART, &r), pv[3], gv[3];
     for (int i = 0; i < 3; i++) pv[i] = tb_normal(HN_F32, 1, H, H, &r);
     for (int i = 0; i < 3; i++) gv[i] = tb_scaled(HN_F32, 1, H, H, GSTART, &r);
@@ -251,7 +318,8 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     P_GPU->upload(pv[1].g, pv[1].c, H * sizeof(float));
     float *ws_c = P_CPU->alloc(P_CPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
     float *ws_g = P_GPU->alloc(P_GPU->ssm->ssd_workspace_floats(&d) * sizeof(float));
-    printf(" ssd_t activations %d H %d P %d N %d G %d Q %d\n", act, H, P, N, G, Q);
+    printf(" ssd_t activations %d x, B, C %d (row stride %d) H %d P %d N %d G %d Q %d\n", act, xt, ld, H,
+           P, N, G, Q);
     hn_ssd_params ps[2];
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
@@ -270,9 +338,9 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     printf("  (cuda kernels: %s)\n", hn_cuda_ssd_last_impl());
     assert_true(tb_err(&y, "y") < tol);
     assert_true(tb_err(&cs, "chunk_states") < tol);
-    assert_true(tb_err_cols(&dxbc, 0, HP, "dx (accumulated)") < tol);
-    assert_true(tb_err_cols(&dxbc, HP, GN, "dB (accumulated)") < tol);
-    assert_true(tb_err_cols(&dxbc, HP + GN, GN, "dC (accumulated)") < tol);
+    assert_true(tb_err_cols(&dxbc, 0, HP, "dx (accumulated; bf16: written)") < gtol);
+    assert_true(tb_err_cols(&dxbc, HP, GN, "dB (accumulated; bf16: written)") < gtol);
+    assert_true(tb_err_cols(&dxbc, HP + GN, GN, "dC (accumulated; bf16: written)") < gtol);
     assert_true(tb_err_cols(&dzx, 7, H, "ddt_raw") < tol);
     assert_true(tb_err(&dzx, "ddt_raw and the columns beside it") < tol);
     assert_true(tb_err(&gv[0], "ddt_bias") < tol);
@@ -280,24 +348,31 @@ static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol
     assert_true(tb_err(&gv[2], "dD") < tol);
     /* overwrite: dx, dB, dC written over what dxbc holds, NaN on the gpu (so a kernel
      * that read it or added to it fails the check) */
-    size_t nd = (size_t)T * ld;
-    float *nan = malloc(nd * sizeof *nan);
-    for (size_t i = 0; i < nd; i++) nan[i] = NAN;
-    P_GPU->upload(dxbc.g, nan, nd * sizeof *nan);
+    size_t nd = (size_t)T * ld, es = hn_dtype_size(xt);
+    unsigned char *nan = malloc(nd * es);
+    for (size_t i = 0; i < nd; i++) {
+        if (xt == HN_BF16) ((uint16_t *)nan)[i] = 0x7fc0;
+        else ((float *)nan)[i] = NAN;
+    }
+    P_GPU->upload(dxbc.g, nan, nd * es);
     free(nan);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         ps[g].overwrite = 1;
         assert_int_equal(be->ssm->ssd_backward_t(be, &ps[g]), 0);
     }
-    assert_true(tb_err_cols(&dxbc, 0, HP, "dx (written)") < tol);
-    assert_true(tb_err_cols(&dxbc, HP, GN, "dB (written)") < tol);
-    assert_true(tb_err_cols(&dxbc, HP + GN, GN, "dC (written)") < tol);
+    assert_true(tb_err_cols(&dxbc, 0, HP, "dx (written)") < gtol);
+    assert_true(tb_err_cols(&dxbc, HP, GN, "dB (written)") < gtol);
+    assert_true(tb_err_cols(&dxbc, HP + GN, GN, "dC (written)") < gtol);
     tbuf *all[] = {&xbc, &zx, &y, &cs, &dy, &dxbc, &dzx, &pv[0], &pv[1], &pv[2], &gv[0], &gv[1], &gv[2]};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
     P_CPU->free(ws_c);
     P_GPU->free(ws_g);
     pseqs_free(&s);
+}
+
+static void ssd_case(hn_dtype act, int H, int P, int N, int G, int Q, double tol) {
+    ssd_case_x(act, HN_F32, 3, H, P, N, G, Q, tol);
 }
 
 static void test_ssd_t(void **st) {
@@ -319,13 +394,70 @@ static void test_ssd_t(void **st) {
     hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
 }
 
+/* x, B, C and dx, dB, dC in bf16 (HNET_CUDA_XBC=bf16: the mamba2 layer's conv output and
+ * its gradient): read and written as they are by the tensor-core kernels (16-byte-aligned
+ * rows: 8-byte loads; an odd row stride: one element at a time), widened and rounded
+ * around the float32 ones; the cpu widens the same bf16 values and rounds its gradients
+ * once. bf16 gradients are written (NaN before: nothing read); mixed dtypes refused. */
+static void test_ssd_t_bf16_xbc(void **st) {
+    (void)st;
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_MMA);
+    ssd_case_x(HN_BF16, HN_BF16, 0, 3, 64, 64, 1, 256, TOL_BF16);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "mma");
+    ssd_case_x(HN_BF16, HN_BF16, 3, 4, 64, 64, 2, 100, TOL_BF16);
+    ssd_case_x(HN_F32, HN_BF16, 8, 2, 64, 64, 1, 300, TOL_BF16);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_FP32);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_CHUNKED);
+    ssd_case_x(HN_BF16, HN_BF16, 0, 4, 32, 48, 2, 100, TOL_ROUND);
+    assert_string_equal(hn_cuda_ssd_last_impl(), "chunked");
+    ssd_case_x(HN_F32, HN_BF16, 3, 3, 5, 24, 3, 7, TOL_FP32);
+    hn_cuda_set_ssd_mode(HN_CUDA_SSD_AUTO);
+    hn_cuda_set_matmul_mode(HN_CUDA_MATMUL_BF16);
+    /* a bf16 x beside float32 B and C */
+    hn_rng r = tb_fresh("ssd_mixed");
+    static const int L[] = {70};
+    pseqs s;
+    pseqs_make(&s, L, 1);
+    hn_ssm_dims d = {.heads = 2, .headdim = 64, .d_state = 64, .ngroups = 1, .chunk = 64};
+    tbuf x = tb_normal(HN_BF16, 70, 128, 128, &r), bc = tb_normal(HN_F32, 70, 128, 128, &r);
+    tbuf y = tb_normal(HN_F32, 70, 128, 128, &r), dt = tb_normal(HN_F32, 70, 2, 2, &r);
+    hn_ssd_params p = {.x = tv(&x, 1), .B = hn_tensor_cols(tv(&bc, 1), 0, 64),
+                       .C = hn_tensor_cols(tv(&bc, 1), 64, 64), .dt_raw = tv(&dt, 1), .seqs = &s.g,
+                       .dims = &d, .y = tv(&y, 1)};
+    assert_int_equal(P_GPU->ssm->ssd_forward_t(P_GPU, &p), -1);
+    assert_non_null(P_GPU->device_error()); /* the refusal was noted */
+    tbuf *all[] = {&x, &bc, &y, &dt};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
+    pseqs_free(&s);
+}
+
+/* the layer's side: the cuda backend asks for a bf16 conv output only when configured to
+ * and activations are bf16 */
+static void test_xbc_dtype(void **st) {
+    (void)st;
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->xbc_bf16;
+    assert_non_null(P_GPU->ssm->xbc_dtype);
+    assert_null(P_CPU->ssm->xbc_dtype);
+    cfg->xbc_bf16 = 0;
+    assert_int_equal(P_GPU->ssm->xbc_dtype(P_GPU), HN_F32);
+    cfg->xbc_bf16 = 1;
+    assert_int_equal(P_GPU->ssm->xbc_dtype(P_GPU), P_GPU->activation_dtype(P_GPU));
+    cfg->xbc_bf16 = was;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detects_errors),
         cmocka_unit_test(test_conv1d_t),
         cmocka_unit_test(test_conv1d_t_tiles),
+        cmocka_unit_test(test_conv1d_t_lean),
+        cmocka_unit_test(test_conv1d_lean_taken),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),
+        cmocka_unit_test(test_ssd_t_bf16_xbc),
+        cmocka_unit_test(test_xbc_dtype),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -52,6 +52,9 @@ typedef struct hn_cuda_config {
                             * (HNET_CUDA_NORM=rows; norm_rows.cuh) */
     int activations_fp32;  /* 1: keep activations float32 (HNET_CUDA_ACTIVATIONS=fp32) */
     size_t blas_workspace; /* bytes of cuBLAS workspace (0: 32 MiB) */
+    int conv;              /* hn_cuda_conv_mode (HNET_CUDA_CONV) */
+    int xbc_bf16;          /* 1: Mamba-2's conv output and its gradient (the SSD's x, B, C and dx, dB,
+                            * dC) in bf16 (HNET_CUDA_XBC=bf16) */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL
@@ -149,6 +152,13 @@ typedef enum hn_cuda_ssd_mode {
 void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode);
 /* the implementation the last SSD forward or backward ran: "mma", "chunked" or "scan" */
 const char *hn_cuda_ssd_last_impl(void);
+
+/* conv1d + SiLU kernels (widths up to 8): WINDOW (default) = the sliding-window kernels
+ * of ssm_conv_win.cuh; LEAN = the same tiles with unmasked taps away from sequence starts,
+ * a fast sigmoid and the next rows' loads in flight while a batch is computed
+ * (ssm_conv_lean.cuh; where out / dx overlap x or dout, WINDOW). Also settable with
+ * HNET_CUDA_CONV=window|lean. */
+typedef enum hn_cuda_conv_mode { HN_CUDA_CONV_WINDOW = 0, HN_CUDA_CONV_LEAN = 1 } hn_cuda_conv_mode;
 
 /* The first failure since the last call ("" when none), naming the table op that failed
  * and the CUDA error; clears it. Later failures do not overwrite it. */

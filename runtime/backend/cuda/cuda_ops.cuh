@@ -119,15 +119,17 @@ void hn_cuda_ssdc_scan(float *out, float *final_state, size_t final_stride, cons
                        const float *el, const int32_t *cb, int n_seqs, int H, size_t PN,
                        int reverse);
 int hn_cuda_ssd_mma_supports(const hn_ssm_dims *d);
-/* y, dt_raw and ddt_raw: float32 or bf16 views (ddt_raw as ops_ssm.h's gradient rule) */
+/* y, dt_raw and ddt_raw: float32 or bf16 views (ddt_raw as ops_ssm.h's gradient rule); x,
+ * B, C: float32, or bf16 when xbc_bf16 (one row stride ld for the three); dx, dB, dC:
+ * float32, or bf16 (written, never added to) when dxbc_bf16, which needs xbc_bf16 */
 void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
-                             const float *x, const float *B, const float *C, int ld,
+                             const void *x, const void *B, const void *C, int ld, int xbc_bf16,
                              hn_tensor dt_raw, const float *dt_bias,
                              const float *A_log, const float *D, const hn_seqs *seqs,
                              const hn_ssm_dims *d);
-void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+void hn_cuda_ssd_mma_backward(void *dx, void *dB, void *dC, int ldd, int dxbc_bf16, hn_tensor ddt_raw,
                               float *ddt_bias, float *dA_log, float *dD, const float *dy,
-                              const float *x, const float *B, const float *C, int ld,
+                              const void *x, const void *B, const void *C, int ld, int xbc_bf16,
                               hn_tensor dt_raw, const float *dt_bias,
                               const float *A_log, const float *D, const float *chunk_states,
                               const hn_seqs *seqs, const hn_ssm_dims *d, int add_to);
@@ -144,15 +146,17 @@ void hn_cuda_ssdc_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_
                            const hn_seqs *seqs, const hn_ssm_dims *d);
 /* The SSD as the v1 ops (ssm.cu, whichever kernels ssd_pick chooses), y, dt_raw and
  * ddt_raw as views: bf16 ones only where hn_cuda_ssd_typed_io says the chosen kernels
- * read and write them (the tensor-core ones); float32 views with y packed elsewhere. */
+ * read and write them (the tensor-core ones); float32 views with y packed elsewhere.
+ * x, B, C and dx, dB, dC likewise: bf16 (xbc_bf16, dxbc_bf16) for the tensor-core
+ * kernels only. */
 int hn_cuda_ssd_typed_io(const hn_ssm_dims *d);
 void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
-                         size_t final_stride, const float *x, const float *B, const float *C,
-                         int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
+                         size_t final_stride, const void *x, const void *B, const void *C,
+                         int ld, int xbc_bf16, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
                          const float *D, const hn_seqs *seqs, const hn_ssm_dims *d);
-void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+void hn_cuda_ssd_backward(void *dx, void *dB, void *dC, int ldd, int dxbc_bf16, hn_tensor ddt_raw,
                           float *ddt_bias, float *dA_log, float *dD, const float *dy,
-                          const float *x, const float *B, const float *C, int ld,
+                          const void *x, const void *B, const void *C, int ld, int xbc_bf16,
                           hn_tensor dt_raw, const float *dt_bias, const float *A_log,
                           const float *D, const float *chunk_states, const hn_seqs *seqs,
                           const hn_ssm_dims *d, int add_to);

@@ -129,6 +129,10 @@ static void config_from_env(hn_cuda_config *c) {
     e = getenv("HNET_CUDA_ACTIVATIONS");
     c->activations_fp32 = e && !strcmp(e, "fp32");
     c->blas_workspace = 32u << 20;
+    e = getenv("HNET_CUDA_CONV");
+    c->conv = e && !strcmp(e, "lean") ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
+    e = getenv("HNET_CUDA_XBC");
+    c->xbc_bf16 = e && !strcmp(e, "bf16");
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }

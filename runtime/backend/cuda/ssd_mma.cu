@@ -2,7 +2,7 @@
  * chunked algorithm of ssd_chunked.cu recast in the flash-attention mould of
  * attention_mma.cu. Each chunk is cut into tiles of 64 rows; a block of four warps owns
  * one 64-row tile, each warp 16 rows, and every product is mma.sync m16n8k16 on tiles
- * staged in shared memory (fp32 inputs rounded to bf16 on the way in, fp32 accumulators,
+ * staged in shared memory (fp32 or bf16 inputs rounded to bf16 on the way in, fp32 accumulators,
  * nothing quadratic in the chunk written to global memory):
  *
  *   prep      dt = softplus(dt_raw + bias), cs = running sum of dt A within the chunk
@@ -40,6 +40,20 @@ typedef __nv_bfloat16 bf16;
 /* The decays of the tile kernels are 2^(log2e cs_i - log2e cs_j): cs is scaled by log2e
  * where it is loaded, and the exponential is one MUFU.EX2 (hn_ex2) per score */
 #define LOG2E 1.4426950408889634f
+
+/* x, B and C come in float32, or in bf16 where the mamba2 layer keeps its conv output in
+ * bf16 (HNET_CUDA_XBC=bf16); dy, the states and their gradients are float32. misalign:
+ * nonzero where four consecutive elements of every row cannot be one 16-byte (float32)
+ * or 8-byte (bf16) load; ld4_each: the four one at a time. */
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(bf16 v) { return __bfloat162float(v); }
+template <class S> __device__ __forceinline__ float4 ld4_each(const S *p) {
+    return make_float4(to_f(p[0]), to_f(p[1]), to_f(p[2]), to_f(p[3]));
+}
+
+template <class S> __device__ __forceinline__ uintptr_t misalign(const S *p, size_t ld) {
+    return ((uintptr_t)p | (ld * sizeof(S))) & (4 * sizeof(S) - 1);
+}
 
 /* rows [0, rows) of a 64-column fp32 block (row stride ld) -> bf16 dst[TR][LDS], row r
  * times scale[r] when scale != NULL; rows past `rows` are zero. 16-byte loads where the
@@ -107,6 +121,76 @@ __device__ __forceinline__ void stage2(bf16 *da, const float *__restrict__ sa, s
         float sc = scale_b && r < rb ? scale_b[r] : 1.0f;
         *(uint2 *)(db + r * LDS + c) =
             make_uint2(hn_pack_bf16(vb[k].x * sc, vb[k].y * sc), hn_pack_bf16(vb[k].z * sc, vb[k].w * sc));
+    }
+}
+
+/* The same for a bf16 source (or a bf16 and a float32 one together), written for
+ * either; the float32 functions above are kept as they were, so that the default path
+ * compiles to the same code. A bf16 source's four elements stay packed (8 bytes) from
+ * the load to the store unless scaled. */
+__device__ __forceinline__ float4 ld_raw(const float *p) { return __ldg((const float4 *)p); }
+__device__ __forceinline__ uint2 ld_raw(const bf16 *p) { return __ldg((const uint2 *)p); }
+__device__ __forceinline__ uint2 pack4(float4 v, float sc) {
+    return make_uint2(hn_pack_bf16(v.x * sc, v.y * sc), hn_pack_bf16(v.z * sc, v.w * sc));
+}
+__device__ __forceinline__ uint2 pack4(uint2 u, float sc) {
+    if (sc == 1.0f) return u; /* what rounding the widened values again gives */
+    float2 a = __bfloat1622float2(*(const __nv_bfloat162 *)&u.x), b = __bfloat1622float2(*(const __nv_bfloat162 *)&u.y);
+    return pack4(make_float4(a.x, a.y, b.x, b.y), sc);
+}
+
+template <class S>
+__device__ __forceinline__ void stage(bf16 *dst, const S *__restrict__ src, size_t ld, int rows,
+                                      const float *scale) {
+    if (misalign(src, ld) == 0) {
+        constexpr int N = TR * 16 / NT;
+        decltype(ld_raw(src)) v[N];
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+            int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+            v[k] = {};
+            if (r < rows) v[k] = ld_raw(src + r * ld + c);
+        }
+#pragma unroll
+        for (int k = 0; k < N; k++) {
+            int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+            *(uint2 *)(dst + r * LDS + c) = pack4(v[k], scale && r < rows ? scale[r] : 1.0f);
+        }
+        return;
+    }
+    for (int e = threadIdx.x; e < TR * 16; e += NT) {
+        int r = e >> 4, c = (e & 15) * 4;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (r < rows) v = ld4_each(src + r * ld + c);
+        *(uint2 *)(dst + r * LDS + c) = pack4(v, scale && r < rows ? scale[r] : 1.0f);
+    }
+}
+
+template <class SA, class SB>
+__device__ __forceinline__ void stage2(bf16 *da, const SA *__restrict__ sa, size_t lda, int ra,
+                                       bf16 *db, const SB *__restrict__ sb, size_t ldb, int rb,
+                                       const float *scale_b = NULL) {
+    constexpr int N = TR * 16 / NT;
+    if ((misalign(sa, lda) | misalign(sb, ldb)) != 0) {
+        stage(da, sa, lda, ra, NULL);
+        stage(db, sb, ldb, rb, scale_b);
+        return;
+    }
+    decltype(ld_raw(sa)) va[N];
+    decltype(ld_raw(sb)) vb[N];
+#pragma unroll
+    for (int k = 0; k < N; k++) {
+        int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+        va[k] = {};
+        vb[k] = {};
+        if (r < ra) va[k] = ld_raw(sa + r * lda + c);
+        if (r < rb) vb[k] = ld_raw(sb + r * ldb + c);
+    }
+#pragma unroll
+    for (int k = 0; k < N; k++) {
+        int e = threadIdx.x + k * NT, r = e >> 4, c = (e & 15) * 4;
+        *(uint2 *)(da + r * LDS + c) = pack4(va[k], 1.0f);
+        *(uint2 *)(db + r * LDS + c) = pack4(vb[k], scale_b && r < rb ? scale_b[r] : 1.0f);
     }
 }
 
@@ -186,6 +270,23 @@ __device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][
         }
     }
 }
+/* the same into bf16 (HNET_CUDA_XBC=bf16's dxbc): always written (a bf16 gradient view is
+ * written over, ops_ssm.h), one element a store (any row stride) */
+__device__ __forceinline__ void add_rows(bf16 *dst, int ld, const float acc[8][4], int rows, int add_to) {
+    (void)add_to;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;
+#pragma unroll
+    for (int e2 = 0; e2 < 2; e2++) {
+        int r = warp * 16 + (lane >> 2) + 8 * e2;
+        if (r >= rows) continue;
+        bf16 *d = dst + (size_t)r * ld + 2 * c;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            d[n * 8] = __float2bfloat16(acc[n][2 * e2]);
+            d[n * 8 + 1] = __float2bfloat16(acc[n][2 * e2 + 1]);
+        }
+    }
+}
 
 /* rows of a tile record (cuda_ops.cuh, hn_ssd_plan.tiles) */
 struct tile_rec {
@@ -228,8 +329,9 @@ __global__ void __launch_bounds__(32) k_ssd_prep(float *dtv, float *csv, view dt
  * e^cs_last. Forward: U = x, V = B, w_j = e^(cs_last - cs_j) dt_j (the chunk's own share
  * of the state it passes on). Backward: U = dy, V = C, w_i = e^cs_i (its share of the
  * gradient of the state entering it). */
-__global__ void __launch_bounds__(NT) k_ssd_state(float *z, float *el, const float *U, int ld_u,
-                                                  const float *V, int ld_v, const float *dtv,
+template <class UT, class VT>
+__global__ void __launch_bounds__(NT) k_ssd_state(float *z, float *el, const UT *U, int ld_u,
+                                                  const VT *V, int ld_v, const float *dtv,
                                                   const float *csv, const int32_t *tab, int T, int H,
                                                   int HG, int backward) {
     __shared__ __align__(16) bf16 Us[TILE], Vs[TILE];
@@ -238,7 +340,8 @@ __global__ void __launch_bounds__(NT) k_ssd_state(float *z, float *el, const flo
     int c0 = tab[2 * ci], q = tab[2 * ci + 1];
     const float *cs = csv + (size_t)h * T + c0, *dt = dtv + (size_t)h * T + c0;
     float last = cs[q - 1];
-    const float *Uh = U + (size_t)c0 * ld_u + h * D64, *Vg = V + (size_t)c0 * ld_v + (h / HG) * D64;
+    const UT *Uh = U + (size_t)c0 * ld_u + h * D64;
+    const VT *Vg = V + (size_t)c0 * ld_v + (h / HG) * D64;
     float acc[8][4] = {};
     for (int r0 = 0; r0 < q; r0 += TR) {
         int rows = min(TR, q - r0);
@@ -300,8 +403,9 @@ __device__ __forceinline__ void query_decay(float s[8][4], const float csi[2], c
 
 /* ---------------------------------------------------------------- forward output */
 /* y is written in float32, or in bf16 to y16 when that is not NULL */
-__global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float *states, const float *x,
-                                                const float *Bm, const float *Cm, int ld,
+template <class XT>
+__global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float *states, const XT *x,
+                                                const XT *Bm, const XT *Cm, int ld,
                                                 const float *dtv, const float *csv, const float *Dv,
                                                 const int32_t *tiles, int T, int H, int HG) {
     __shared__ __align__(16) bf16 Cs[TILE], Ss[TILE], Bs[TILE], Xs[TILE];
@@ -341,12 +445,12 @@ __global__ void __launch_bounds__(NT) k_ssd_out(float *y, bf16 *y16, const float
     for (int e2 = 0; e2 < 2; e2++) {
         int r = r_of[e2];
         if (r >= t.rows) continue;
-        const float *xr = x + (size_t)(t.t0 + r) * ld + h * D64;
+        const XT *xr = x + (size_t)(t.t0 + r) * ld + h * D64;
         size_t y0 = (size_t)(t.t0 + r) * HP + h * D64;
 #pragma unroll
         for (int n = 0; n < 8; n++) {
             int p = n * 8 + 2 * c;
-            float v0 = acc[n][2 * e2] + Dh * xr[p], v1 = acc[n][2 * e2 + 1] + Dh * xr[p + 1];
+            float v0 = acc[n][2 * e2] + Dh * to_f(xr[p]), v1 = acc[n][2 * e2 + 1] + Dh * to_f(xr[p + 1]);
             if (y16) {
                 *(__nv_bfloat162 *)(y16 + y0 + p) = __floats2bfloat162_rn(v0, v1);
             } else {
@@ -383,11 +487,11 @@ __device__ __forceinline__ void key_decay(float s[8][4], const float *csi, const
  * leaves the decay gradient's key-side share -B_j . dB_j (dcs) and the state term's
  * share B_j . dB_j(state) (sst, summed onto the chunk's last row by k_ssd_post), and
  * per (tile, head) sum dy . x (dDp). */
-template <int MINB>
-__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, int ldd, float *ddt_dir,
+template <int MINB, class XT, class DT>
+__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(DT *dx, DT *dB, int ldd, float *ddt_dir,
                                                     float *dcs, float *sst, float *dDp,
-                                                    const float *dy, const float *x, const float *Bm,
-                                                    const float *Cm, int ld, const float *dtv,
+                                                    const float *dy, const XT *x, const XT *Bm,
+                                                    const XT *Cm, int ld, const float *dtv,
                                                     const float *csv, const float *Dv,
                                                     const float *dstates, const int32_t *tab,
                                                     const int32_t *tiles, int T, int H, int HG,
@@ -456,14 +560,20 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
             float xu = 0.0f;
             if (ok) {
                 size_t row = (size_t)(t.t0 + r);
-                const float *xr = x + row * ld + h * D64, *yr = dy + row * HP + h * D64;
-                float *dxr = dx + row * ldd + h * D64;
+                const XT *xr = x + row * ld + h * D64;
+                const float *yr = dy + row * HP + h * D64;
+                DT *dxr = dx + row * ldd + h * D64;
 #pragma unroll
                 for (int n = 0; n < 8; n++) {
                     int p = n * 8 + 2 * c;
-                    float x0 = xr[p], x1 = xr[p + 1], g0 = yr[p], g1 = yr[p + 1];
-                    dxr[p] = Dh * g0 + dtj[e2] * u[n][2 * e2] + (add_to ? dxr[p] : 0.0f);
-                    dxr[p + 1] = Dh * g1 + dtj[e2] * u[n][2 * e2 + 1] + (add_to ? dxr[p + 1] : 0.0f);
+                    float x0 = to_f(xr[p]), x1 = to_f(xr[p + 1]), g0 = yr[p], g1 = yr[p + 1];
+                    if constexpr (sizeof(DT) == sizeof(float)) {
+                        dxr[p] = Dh * g0 + dtj[e2] * u[n][2 * e2] + (add_to ? dxr[p] : 0.0f);
+                        dxr[p + 1] = Dh * g1 + dtj[e2] * u[n][2 * e2 + 1] + (add_to ? dxr[p + 1] : 0.0f);
+                    } else { /* bf16: written */
+                        dxr[p] = __float2bfloat16(Dh * g0 + dtj[e2] * u[n][2 * e2]);
+                        dxr[p + 1] = __float2bfloat16(Dh * g1 + dtj[e2] * u[n][2 * e2 + 1]);
+                    }
                     xu += x0 * u[n][2 * e2] + x1 * u[n][2 * e2 + 1];
                     dd += g0 * x0 + g1 * x1;
                 }
@@ -493,9 +603,9 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(float *dx, float *dB, 
 /* Per query tile i and group, the group's heads in turn:
  *   dC_i += e^cs_i S0^T dy_i + sum_{j <= i} (dy_i . x_j) e^(cs_i - cs_j) dt_j B_j
  * and the decay gradient's query-side share C_i . dC_i (added onto dcs). */
-template <int MINB>
-__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(float *dC, int ldd, float *dcs, const float *dy,
-                                                      const float *x, const float *Bm, const float *Cm,
+template <int MINB, class XT, class DT>
+__global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(DT *dC, int ldd, float *dcs, const float *dy,
+                                                      const XT *x, const XT *Bm, const XT *Cm,
                                                       int ld, const float *dtv, const float *csv,
                                                       const float *states, const int32_t *tiles, int T,
                                                       int H, int HG, int add_to) {
@@ -622,11 +732,11 @@ static float *scratch(const hn_ssd_plan *pl, int T, int H, int backward) {
     return (float *)hn_cuda_scratch(HN_SCRATCH_SSD_MMA, n * sizeof(float));
 }
 
-void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
-                             const float *x, const float *B, const float *C, int ld,
-                             hn_tensor dt_raw, const float *dt_bias,
-                             const float *A_log, const float *D, const hn_seqs *seqs,
-                             const hn_ssm_dims *d) {
+template <class XT>
+static void mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
+                        const XT *x, const XT *B, const XT *C, int ld, hn_tensor dt_raw,
+                        const float *dt_bias, const float *A_log, const float *D, const hn_seqs *seqs,
+                        const hn_ssm_dims *d) {
     int T = seqs->total, H = d->heads, HG = d->heads / d->ngroups;
     if (seqs->n <= 0 || T <= 0) return;
     hn_ssd_plan pl;
@@ -646,12 +756,25 @@ void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_stat
     HN_LAUNCHED("ssd_forward mma");
 }
 
-void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
-                              float *ddt_bias, float *dA_log, float *dD, const float *dy,
-                              const float *x, const float *B, const float *C, int ld,
-                              hn_tensor dt_raw, const float *dt_bias,
-                              const float *A_log, const float *D, const float *chunk_states,
-                              const hn_seqs *seqs, const hn_ssm_dims *d, int add_to) {
+void hn_cuda_ssd_mma_forward(hn_tensor y, float *chunk_states, float *final_state, size_t final_stride,
+                             const void *x, const void *B, const void *C, int ld, int xbc_bf16,
+                             hn_tensor dt_raw, const float *dt_bias,
+                             const float *A_log, const float *D, const hn_seqs *seqs,
+                             const hn_ssm_dims *d) {
+    if (xbc_bf16)
+        mma_forward(y, chunk_states, final_state, final_stride, (const bf16 *)x, (const bf16 *)B,
+                    (const bf16 *)C, ld, dt_raw, dt_bias, A_log, D, seqs, d);
+    else
+        mma_forward(y, chunk_states, final_state, final_stride, (const float *)x, (const float *)B,
+                    (const float *)C, ld, dt_raw, dt_bias, A_log, D, seqs, d);
+}
+
+template <class XT, class DT>
+static void mma_backward(DT *dx, DT *dB, DT *dC, int ldd, hn_tensor ddt_raw, float *ddt_bias,
+                         float *dA_log, float *dD, const float *dy, const XT *x, const XT *B,
+                         const XT *C, int ld, hn_tensor dt_raw, const float *dt_bias,
+                         const float *A_log, const float *D, const float *chunk_states,
+                         const hn_seqs *seqs, const hn_ssm_dims *d, int add_to) {
     int T = seqs->total, H = d->heads, G = d->ngroups, HG = H / G, HP = H * D64;
     if (seqs->n <= 0 || T <= 0) return;
     hn_ssd_plan pl;
@@ -678,4 +801,26 @@ void hn_cuda_ssd_mma_backward(float *dx, float *dB, float *dC, int ldd, hn_tenso
                                   dt_bias, A_log, chunk_states, dstates, pl.tab, T, H);
     k_ssd_scalars<<<(H + 127) / 128, 128, 0, HN_STREAM>>>(ddt_bias, dA_log, dD, scal, pl.n_chunks, dDp, pl.n_tiles, H);
     HN_LAUNCHED("ssd_backward mma");
+}
+
+void hn_cuda_ssd_mma_backward(void *dx, void *dB, void *dC, int ldd, int dxbc_bf16, hn_tensor ddt_raw,
+                              float *ddt_bias, float *dA_log, float *dD, const float *dy,
+                              const void *x, const void *B, const void *C, int ld, int xbc_bf16,
+                              hn_tensor dt_raw, const float *dt_bias,
+                              const float *A_log, const float *D, const float *chunk_states,
+                              const hn_seqs *seqs, const hn_ssm_dims *d, int add_to) {
+    if (xbc_bf16 && dxbc_bf16)
+        mma_backward((bf16 *)dx, (bf16 *)dB, (bf16 *)dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy,
+                     (const bf16 *)x, (const bf16 *)B, (const bf16 *)C, ld, dt_raw, dt_bias, A_log, D,
+                     chunk_states, seqs, d, 0);
+    else if (xbc_bf16)
+        mma_backward((float *)dx, (float *)dB, (float *)dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy,
+                     (const bf16 *)x, (const bf16 *)B, (const bf16 *)C, ld, dt_raw, dt_bias, A_log, D,
+                     chunk_states, seqs, d, add_to);
+    else if (!dxbc_bf16)
+        mma_backward((float *)dx, (float *)dB, (float *)dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy,
+                     (const float *)x, (const float *)B, (const float *)C, ld, dt_raw, dt_bias, A_log,
+                     D, chunk_states, seqs, d, add_to);
+    else
+        hn_cuda_note(cudaErrorInvalidValue, "ssd_backward mma: bf16 dx, dB, dC need bf16 x, B, C");
 }

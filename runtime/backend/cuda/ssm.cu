@@ -291,19 +291,25 @@ static int f32_io(hn_tensor a, hn_tensor b, const char *what) {
 }
 
 void hn_cuda_ssd_forward(hn_tensor y, float *chunk_states, float *final_state,
-                         size_t final_stride, const float *x, const float *B, const float *C,
-                         int ld, hn_tensor dt_raw, const float *dt_bias, const float *A_log,
-                         const float *D, const hn_seqs *seqs, const hn_ssm_dims *d) {
+                         size_t final_stride, const void *x, const void *B, const void *C,
+                         int ld, int xbc_bf16, hn_tensor dt_raw, const float *dt_bias,
+                         const float *A_log, const float *D, const hn_seqs *seqs,
+                         const hn_ssm_dims *d) {
     ssd_impl impl = ssd_pick(d);
     hn_cuda_cur()->last_ssd_impl = impl;
     if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, dt_raw,
-                                dt_bias, A_log, D, seqs, d);
+        hn_cuda_ssd_mma_forward(y, chunk_states, final_state, final_stride, x, B, C, ld, xbc_bf16,
+                                dt_raw, dt_bias, A_log, D, seqs, d);
+        return;
+    }
+    if (xbc_bf16) {
+        hn_cuda_note(cudaErrorInvalidValue, "ssd_forward: bf16 x, B, C for float32 kernels");
         return;
     }
     if (f32_io(y, dt_raw, "ssd_forward: bf16 y or dt_raw for float32 kernels"))
-        ssd_forward_f32(impl, (float *)y.data, chunk_states, final_state, final_stride, x, B, C,
-                        ld, (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log, D, seqs, d);
+        ssd_forward_f32(impl, (float *)y.data, chunk_states, final_state, final_stride,
+                        (const float *)x, (const float *)B, (const float *)C, ld,
+                        (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log, D, seqs, d);
 }
 
 /* the [T, cols] float32 view of a v1 op's argument with row stride ld */
@@ -319,8 +325,8 @@ static void ssd_forward(float *y, float *chunk_states, float *final_state, size_
     (void)ws;
     int T = seqs->total, H = d->heads;
     hn_cuda_ssd_forward(f32_view(y, T, H * d->headdim, H * d->headdim), chunk_states, final_state,
-                        final_stride, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
-                        seqs, d);
+                        final_stride, x, B, C, ld, 0, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log,
+                        D, seqs, d);
 }
 
 __global__ void __launch_bounds__(32) k_ssd_bwd(float *dx, float *dB, float *dC, int ldd,
@@ -494,31 +500,38 @@ static void ssd_backward_f32(ssd_impl impl, float *dx, float *dB, float *dC, int
     HN_LAUNCHED("ssd_backward reduce");
 }
 
-void hn_cuda_ssd_backward(float *dx, float *dB, float *dC, int ldd, hn_tensor ddt_raw,
+void hn_cuda_ssd_backward(void *dx, void *dB, void *dC, int ldd, int dxbc_bf16, hn_tensor ddt_raw,
                           float *ddt_bias, float *dA_log, float *dD, const float *dy,
-                          const float *x, const float *B, const float *C, int ld,
+                          const void *x, const void *B, const void *C, int ld, int xbc_bf16,
                           hn_tensor dt_raw, const float *dt_bias, const float *A_log,
                           const float *D, const float *chunk_states, const hn_seqs *seqs,
                           const hn_ssm_dims *d, int add_to) {
     ssd_impl impl = ssd_pick(d);
     hn_cuda_cur()->last_ssd_impl = impl;
     if (impl == SSD_MMA) {
-        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, ddt_raw, ddt_bias, dA_log, dD, dy, x, B, C, ld,
-                                 dt_raw, dt_bias, A_log, D, chunk_states, seqs, d, add_to);
+        hn_cuda_ssd_mma_backward(dx, dB, dC, ldd, dxbc_bf16, ddt_raw, ddt_bias, dA_log, dD, dy, x, B,
+                                 C, ld, xbc_bf16, dt_raw, dt_bias, A_log, D, chunk_states, seqs, d,
+                                 add_to);
+        return;
+    }
+    if (xbc_bf16 || dxbc_bf16) {
+        hn_cuda_note(cudaErrorInvalidValue,
+                     "ssd_backward: bf16 x, B, C or dx, dB, dC for float32 kernels");
         return;
     }
     if (!add_to) { /* the float32 kernels add: = is + onto cleared columns */
         int T = seqs->total, cols[3] = {d->heads * d->headdim, d->ngroups * d->d_state,
                                         d->ngroups * d->d_state};
-        float *dst[3] = {dx, dB, dC};
+        void *dst[3] = {dx, dB, dC};
         for (int i = 0; i < 3; i++)
             HN_CK(cudaMemset2DAsync(dst[i], (size_t)ldd * sizeof(float), 0, (size_t)cols[i] * sizeof(float),
                                     T, HN_STREAM));
     }
     if (f32_io(ddt_raw, dt_raw, "ssd_backward: bf16 dt_raw or ddt_raw for float32 kernels"))
-        ssd_backward_f32(impl, dx, dB, dC, ldd, (float *)ddt_raw.data, ddt_raw.ld, ddt_bias,
-                         dA_log, dD, dy, x, B, C, ld, (const float *)dt_raw.data, dt_raw.ld,
-                         dt_bias, A_log, D, chunk_states, seqs, d);
+        ssd_backward_f32(impl, (float *)dx, (float *)dB, (float *)dC, ldd, (float *)ddt_raw.data,
+                         ddt_raw.ld, ddt_bias, dA_log, dD, dy, (const float *)x, (const float *)B,
+                         (const float *)C, ld, (const float *)dt_raw.data, dt_raw.ld, dt_bias, A_log,
+                         D, chunk_states, seqs, d);
 }
 
 static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_raw, int ld_ddt,
@@ -529,8 +542,8 @@ static void ssd_backward(float *dx, float *dB, float *dC, int ldd, float *ddt_ra
                          const hn_ssm_dims *d, float *ws) {
     (void)ws;
     int T = seqs->total, H = d->heads;
-    hn_cuda_ssd_backward(dx, dB, dC, ldd, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
-                         dy, x, B, C, ld, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
+    hn_cuda_ssd_backward(dx, dB, dC, ldd, 0, f32_view(ddt_raw, T, H, ld_ddt), ddt_bias, dA_log, dD,
+                         dy, x, B, C, ld, 0, f32_view(dt_raw, T, H, ld_dt), dt_bias, A_log, D,
                          chunk_states, seqs, d, 1);
 }
 
@@ -572,6 +585,13 @@ static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
     HN_LAUNCHED("ssd_step");
 }
 
+/* bf16 for the mamba2 layer's conv output and its gradient where the configuration asks
+ * for it (HNET_CUDA_XBC=bf16) and activations are bf16: the tensor-core SSD stages the
+ * one as it is and writes the other */
+static hn_dtype xbc_dtype(const hn_backend *be) {
+    return hn_cuda_cur()->cfg.xbc_bf16 && hn_cuda_activation_dtype(be) == HN_BF16 ? HN_BF16 : HN_F32;
+}
+
 static hn_ops_ssm make_ssm_ops(void) {
     hn_ops_ssm o;
     o.conv1d_forward = hn_cuda_conv1d_forward;
@@ -588,6 +608,7 @@ static hn_ops_ssm make_ssm_ops(void) {
     o.conv1d_backward_t = hn_cuda_conv1d_backward_t;
     o.ssd_forward_t = hn_cuda_ssd_forward_t;
     o.ssd_backward_t = hn_cuda_ssd_backward_t;
+    o.xbc_dtype = xbc_dtype;
     o.gated_rmsnorm_forward_t = hn_cuda_gated_rmsnorm_forward_t;
     o.gated_rmsnorm_backward_t = hn_cuda_gated_rmsnorm_backward_t;
     return o;

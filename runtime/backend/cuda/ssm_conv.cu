@@ -7,7 +7,8 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"
-#include "backend/cuda/ssm_conv_win.cuh" /* the window kernels */
+#include "backend/cuda/ssm_conv_win.cuh"  /* the window kernels */
+#include "backend/cuda/ssm_conv_lean.cuh" /* their lean form (HNET_CUDA_CONV=lean) */
 
 #define TPB 256
 
@@ -96,19 +97,40 @@ static dim3 conv_grid(int C, bool by4, int T) {
     int groups = by4 ? C / 4 : C;
     return dim3((groups + CONV_CG - 1) / CONV_CG, (T + CONV_TILE_ROWS - 1) / CONV_TILE_ROWS);
 }
+/* the bytes a view's T rows of C columns span */
+static void view_span(view v, int T, int C, uintptr_t *lo, uintptr_t *hi) {
+    size_t es = v.bf16 ? 2 : 4;
+    *lo = (uintptr_t)v.p;
+    *hi = *lo + ((size_t)(T - 1) * v.ld + C) * es;
+}
+/* the lean kernels where the configuration asks for them and `dst` overlaps none of `srcs`
+ * (they load later rows before storing earlier ones) */
+static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) {
+    if (hn_cuda_cur()->cfg.conv != HN_CUDA_CONV_LEAN) return false;
+    uintptr_t a0, a1, b0, b1;
+    view_span(dst, T, C, &a0, &a1);
+    for (view v : srcs) {
+        view_span(v, T, C, &b0, &b1);
+        if (a0 < b1 && b0 < a1) return false;
+    }
+    return true;
+}
 template <int K>
 static void conv_fwd_k(view out, view x, const float *w, const float *bias, const hn_seqs *s, int C) {
-    bool by4 = conv_by4(C, {out, x});
-    (by4 ? k_conv_fwd_win<K, 4> : k_conv_fwd_win<K, 1>)<<<conv_grid(C, by4, s->total), dim3(CONV_CG, CONV_RS), 0,
-                                                          HN_STREAM>>>(out, x, w, bias, s->pos_dev, s->total, C);
+    bool by4 = conv_by4(C, {out, x}), lean = conv_lean(out, {x}, s->total, C);
+    auto kern = lean ? (by4 ? k_conv_fwd_lean<K, 4> : k_conv_fwd_lean<K, 1>)
+                     : (by4 ? k_conv_fwd_win<K, 4> : k_conv_fwd_win<K, 1>);
+    kern<<<conv_grid(C, by4, s->total), dim3(CONV_CG, CONV_RS), 0, HN_STREAM>>>(out, x, w, bias, s->pos_dev,
+                                                                                 s->total, C);
 }
 template <int K>
 static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, const float *bias,
                        const hn_seqs *s, int C) {
-    bool by4 = conv_by4(C, {dx, dout, x});
-    (by4 ? k_conv_bwd_win<K, 4> : k_conv_bwd_win<K, 1>)<<<conv_grid(C, by4, s->total), dim3(CONV_CG, CONV_RS), 0,
-                                                          HN_STREAM>>>(dx, part, dout, x, w, bias, s->pos_dev,
-                                                                       s->total, C);
+    bool by4 = conv_by4(C, {dx, dout, x}), lean = conv_lean(dx, {dout, x}, s->total, C);
+    auto kern = lean ? (by4 ? k_conv_bwd_lean<K, 4> : k_conv_bwd_lean<K, 1>)
+                     : (by4 ? k_conv_bwd_win<K, 4> : k_conv_bwd_win<K, 1>);
+    kern<<<conv_grid(C, by4, s->total), dim3(CONV_CG, CONV_RS), 0, HN_STREAM>>>(dx, part, dout, x, w, bias,
+                                                                                 s->pos_dev, s->total, C);
 }
 #define CONV_SWITCH(K, CALL)                        \
     switch (K) {                                    \

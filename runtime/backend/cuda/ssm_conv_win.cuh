@@ -88,6 +88,31 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, 2) k_conv_fwd_win(view out, 
     }
 }
 
+/* A backward block's dw, dbias (each thread's sums over its strip) summed over the block's
+ * CONV_RS strips in shared memory in strip order into part[blockIdx.y][C][K + 1] (item i
+ * = local channel * (K+1) + k; summed over blocks by k_conv_dw_sum). */
+template <int K, int V>
+__device__ __forceinline__ void conv_block_part(float (*red)[CONV_CG * V * (K + 1)], float *part,
+                                                const float (&dw)[K][V], const float (&db)[V], int C) {
+    constexpr int ITEMS = CONV_CG * V * (K + 1);
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        float *rv = red[threadIdx.y] + (threadIdx.x * V + v) * (K + 1);
+#pragma unroll
+        for (int k = 0; k < K; k++) rv[k] = dw[k][v];
+        rv[K] = db[v];
+    }
+    __syncthreads();
+    int c0 = blockIdx.x * CONV_CG * V;
+    for (int i = threadIdx.y * CONV_CG + threadIdx.x; i < ITEMS; i += CONV_CG * CONV_RS) {
+        if (c0 + i / (K + 1) >= C) break;
+        float s = 0.0f;
+#pragma unroll
+        for (int q = 0; q < CONV_RS; q++) s += red[q][i];
+        part[(size_t)blockIdx.y * C * (K + 1) + (size_t)c0 * (K + 1) + i] = s;
+    }
+}
+
 /* Backward of a strip [r0, r1): g_t = dout_t silu'(pre_t) for t in [r0, r1 + K - 1) (the
  * K - 1 rows past the strip feed its dx; g is 0 past T), dx_r += sum_k g_(r + K-1-k) w_k
  * over the rows r + K-1-k of r's sequence (pos >= K-1-k there), and dw, dbias summed over
@@ -178,23 +203,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1) k_conv_bwd_w
             }
         }
     }
-    /* the block's strips summed in strip order: item i = local channel * (K+1) + k */
-#pragma unroll
-    for (int v = 0; v < V; v++) {
-        float *rv = red[threadIdx.y] + (threadIdx.x * V + v) * (K + 1);
-#pragma unroll
-        for (int k = 0; k < K; k++) rv[k] = dw[k][v];
-        rv[K] = db[v];
-    }
-    __syncthreads();
-    int c0 = blockIdx.x * CONV_CG * V;
-    for (int i = threadIdx.y * CONV_CG + threadIdx.x; i < ITEMS; i += CONV_CG * CONV_RS) {
-        if (c0 + i / (K + 1) >= C) break;
-        float s = 0.0f;
-#pragma unroll
-        for (int q = 0; q < CONV_RS; q++) s += red[q][i];
-        part[(size_t)blockIdx.y * C * (K + 1) + (size_t)c0 * (K + 1) + i] = s;
-    }
+    conv_block_part<K, V>(red, part, dw, db, C);
 }
 
 /* dw, dbias += the tiles' partial sums: a block of 32 items x CONV_SUM_LANES lanes, lane

@@ -108,7 +108,7 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(conv1d_forward) X(conv1d_backward) X(ssd_workspace_floats) X(ssd_forward) \
     X(ssd_backward) X(gated_rmsnorm_forward) X(gated_rmsnorm_backward) X(conv1d_state) \
     X(conv1d_step) X(ssd_step) X(conv1d_forward_t) X(conv1d_backward_t) X(ssd_forward_t) \
-    X(ssd_backward_t) X(gated_rmsnorm_forward_t) X(gated_rmsnorm_backward_t)
+    X(ssd_backward_t) X(gated_rmsnorm_forward_t) X(gated_rmsnorm_backward_t) X(xbc_dtype)
 
 #define HN_CUDA_CHUNK_OPS(X) \
     X(cosine_routing_forward) X(cosine_routing_backward) X(gather_rows) \
