@@ -213,4 +213,4 @@ static const hn_layer_plugin plugin = {
     .step = hn_m2_step,
 };
 
-HN_PLUGIN_LAYER(&plugin, 6) /* 5: hn_ssd_params.overwrite; 6: hn_ops_ssm.xbc_dtype */
+HN_PLUGIN_LAYER(&plugin, 5) /* 5: the overwrite fields, hn_ops_ssm.xbc_dtype */

@@ -29,7 +29,7 @@
 #include "plugin/config_view.h"
 #include "plugin/layer_abi.h"
 
-#define HN_HOST_API_VERSION 6u
+#define HN_HOST_API_VERSION 5u
 
 /* A frozen byte LM that scores next-byte entropy (model/byte_lm.h), opaque here. */
 typedef struct hn_byte_lm hn_byte_lm;
@@ -83,14 +83,11 @@ typedef struct hn_host_api {
     int (*kernel_launch)(const hn_backend *be, const hn_kernel_def *def, const void *params,
                          hn_error *err);
 
-    /* ---- version 5 (2026-12): no new entry here; the backend's op params gained
-     * fields a host before 5 would ignore (the overwrite of hn_attention_params,
-     * hn_ssd_params and hn_gated_norm_params: gradients written, not added), so a plugin
-     * that sets one needs version 5 ---- */
-
-    /* ---- version 6 (2026-12): no new entry here; the backend's Mamba-2 ops gained one
-     * (hn_ops_ssm.xbc_dtype, the dtype of the conv output the SSD reads), which a plugin
-     * may read only from a host of version 6 or later ---- */
+    /* ---- version 5 (2026-12): no new entry here, but the backend's tables grew in ways
+     * a host before 5 lacks: op params gained fields it would ignore (the overwrite of
+     * hn_attention_params, hn_ssd_params and hn_gated_norm_params: gradients written,
+     * not added) and the Mamba-2 ops gained xbc_dtype (the dtype of the conv output the
+     * SSD reads), so a plugin that uses one needs version 5 ---- */
 } hn_host_api;
 
 /* Whether the running host's table has `field` (for a plugin that can do without it). */
