@@ -122,6 +122,13 @@ case " $what " in *" tests "*)
     echo "== test_parity_typed with HNET_CUDA_MATMUL_ALGO=lt-tuned"
     HNET_CUDA_MATMUL_ALGO=lt-tuned build/gpu-tests/test_parity_typed > "$out/test_parity_typed-lt.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED)' "$out/test_parity_typed-lt.log"
+    # every opt-in kernel of session 8 at once (bench/session8_all.sh's NEW), whole models
+    for t in test_parity_model test_memory_again test_eval_inference; do
+        echo "== $t with all of session 8's kernels"
+        HNET_CUDA_ATTENTION=wgmma-atomic HNET_CUDA_NORM=rows HNET_CUDA_MATMUL_ALGO=lt-tuned \
+            HNET_CUDA_CONV=lean HNET_CUDA_XBC=bf16 "build/gpu-tests/$t" > "$out/$t-new.log" 2>&1 || status=1
+        grep -E '^\[  (PASSED|FAILED)|rel err' "$out/$t-new.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
+    done
     # shell tests of whole runs (NCCL): exit 77 is a skip, its reason printed
     for t in tests/gpu/test_*.sh; do
         echo "== $t"
