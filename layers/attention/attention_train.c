@@ -125,7 +125,7 @@ int hn_attn_forward(void *self, const hn_layer_ctx *ctx, const float *x, float *
 
 /* In the bf16 activation dtype dy is bf16 for its two products (rounded here once when it
  * comes as float32) and the attention output's gradient is bf16; dqkv stays float32 (the
- * attention backward accumulates into it). */
+ * attention backward writes it whole: ap.overwrite). */
 int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float *dx,
                        hn_error *err) {
     hn_attn *a = self;

@@ -33,7 +33,8 @@ void hn_mma_forward(float *out, float *lse, const float *q, const float *k, cons
 void hn_mma_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                      const float *k, const float *v, int ld, const float *out, const float *lse,
                      const hn_seqs *seqs, int heads, int window, float scale, float *D);
-/* the same on bf16 q, k, v (row stride ldq, a multiple of 8); out, dout float32 or bf16 */
+/* the same on bf16 q, k, v (row stride ldq, a multiple of 8); out, dout float32 or bf16;
+ * the backward adds into dq, dk, dv (add_to) or writes them (0: nothing read there) */
 int hn_mma_supported_bf16(int head_dim, int ld, const void *q, const void *k, const void *v);
 void hn_mma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, const void *k,
                          const void *v, int ldq, const hn_seqs *seqs, int heads, int window,
@@ -48,7 +49,9 @@ int hn_wgmma_available(void);
 void hn_wgmma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, const void *k,
                            const void *v, int ldq, const hn_seqs *seqs, int heads, int window,
                            float scale);
-/* dQ, dK, dV += (float32, row stride ld_grad) from bf16 dout, q, k, v and D = rowsum(dO * O) */
+/* dQ, dK, dV += (add_to) or = (float32, row stride ld_grad) from bf16 dout, q, k, v and
+ * D = rowsum(dO * O); dq_atomic: dQ added by the dK/dV kernel's atomics (dq cleared first
+ * where add_to is 0) instead of the dQ kernel */
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
                              const hn_seqs *seqs, int heads, int window, float scale, const float *D,

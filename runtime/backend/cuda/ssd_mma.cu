@@ -486,16 +486,16 @@ __device__ __forceinline__ void key_decay(float s[8][4], const float *csi, const
  * where dS is the gradient of the state leaving the chunk. Per head and row it also
  * leaves the decay gradient's key-side share -B_j . dB_j (dcs) and the state term's
  * share B_j . dB_j(state) (sst, summed onto the chunk's last row by k_ssd_post), and
- * per (tile, head) sum dy . x (dDp). */
-template <int MINB, class XT, class DT>
+ * per (tile, head) sum dy . x (dDp). ADD: float32 dx, dB added to, else written. */
+template <int MINB, class XT, class DT, bool ADD>
 __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(DT *dx, DT *dB, int ldd, float *ddt_dir,
                                                     float *dcs, float *sst, float *dDp,
                                                     const float *dy, const XT *x, const XT *Bm,
                                                     const XT *Cm, int ld, const float *dtv,
                                                     const float *csv, const float *Dv,
                                                     const float *dstates, const int32_t *tab,
-                                                    const int32_t *tiles, int T, int H, int HG,
-                                                    int add_to) {
+                                                    const int32_t *tiles, int T, int H, int HG) {
+    constexpr int add_to = ADD;
     __shared__ __align__(16) bf16 Bs[TILE], Xs[TILE], Ss[TILE], Cs[TILE], Ys[TILE];
     __shared__ float csi_s[TR], red[NT / 32];
     tile_rec t = tile_at(tiles, blockIdx.x);
@@ -602,13 +602,15 @@ __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_key(DT *dx, DT *dB, int ld
 /* ---------------------------------------------------------------- backward, query side */
 /* Per query tile i and group, the group's heads in turn:
  *   dC_i += e^cs_i S0^T dy_i + sum_{j <= i} (dy_i . x_j) e^(cs_i - cs_j) dt_j B_j
- * and the decay gradient's query-side share C_i . dC_i (added onto dcs). */
-template <int MINB, class XT, class DT>
+ * and the decay gradient's query-side share C_i . dC_i (added onto dcs). ADD: as the key
+ * side's. */
+template <int MINB, class XT, class DT, bool ADD>
 __global__ void __launch_bounds__(NT, MINB) k_ssd_bwd_query(DT *dC, int ldd, float *dcs, const float *dy,
                                                       const XT *x, const XT *Bm, const XT *Cm,
                                                       int ld, const float *dtv, const float *csv,
                                                       const float *states, const int32_t *tiles, int T,
-                                                      int H, int HG, int add_to) {
+                                                      int H, int HG) {
+    constexpr int add_to = ADD;
     __shared__ __align__(16) bf16 Cs[TILE], Ys[TILE], Ss[TILE], Xs[TILE], Bs[TILE];
     __shared__ __align__(8) float csj[TR], dtj[TR];
     tile_rec t = tile_at(tiles, blockIdx.x);
@@ -793,10 +795,12 @@ static void mma_backward(DT *dx, DT *dB, DT *dC, int ldd, hn_tensor ddt_raw, flo
     /* built for four blocks an SM (128 registers; measured on the M1 shape: 4.74 ms
      * against 4.94 at three and 5.56 at two) */
     dim3 grid(pl.n_tiles, G);
-    k_ssd_bwd_key<4><<<grid, NT, 0, HN_STREAM>>>(dx, dB, ldd, ddt_dir, dcs, sst, dDp, dy, x, B, C, ld, dtv, csv, D,
-                                   dstates, pl.tab, pl.tiles, T, H, HG, add_to);
-    k_ssd_bwd_query<4><<<grid, NT, 0, HN_STREAM>>>(dC, ldd, dcs, dy, x, B, C, ld, dtv, csv, chunk_states, pl.tiles, T,
-                                     H, HG, add_to);
+    /* add_to a template argument: the written (=) form compiles without the add's reads */
+    auto key = add_to ? k_ssd_bwd_key<4, XT, DT, true> : k_ssd_bwd_key<4, XT, DT, false>;
+    auto query = add_to ? k_ssd_bwd_query<4, XT, DT, true> : k_ssd_bwd_query<4, XT, DT, false>;
+    key<<<grid, NT, 0, HN_STREAM>>>(dx, dB, ldd, ddt_dir, dcs, sst, dDp, dy, x, B, C, ld, dtv, csv, D, dstates,
+                                    pl.tab, pl.tiles, T, H, HG);
+    query<<<grid, NT, 0, HN_STREAM>>>(dC, ldd, dcs, dy, x, B, C, ld, dtv, csv, chunk_states, pl.tiles, T, H, HG);
     k_ssd_post<<<per_chunk, 32, 0, HN_STREAM>>>(view_of(ddt_raw), scal, ddt_dir, dcs, sst, dtv, csv, view_of(dt_raw),
                                   dt_bias, A_log, chunk_states, dstates, pl.tab, T, H);
     k_ssd_scalars<<<(H + 127) / 128, 128, 0, HN_STREAM>>>(ddt_bias, dA_log, dD, scal, pl.n_chunks, dDp, pl.n_tiles, H);
