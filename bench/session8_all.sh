@@ -10,8 +10,10 @@
 #   call 3: what the numbers say (flip the winners' defaults, the six-config table)
 # Parts (arguments): ops (each family's per-kernel bench, checked against the cpu in the
 # same run), steps (six configs, default vs NEW alternated, STEPS timed steps each).
-# The per-family scripts (bench/session8_{attention,matmul,norm,conv,stats}.sh) go deeper
-# on one family each when a result needs it.
+# The per-family scripts (bench/session8_{attention,matmul,norm,conv,stats,review}.sh) go
+# deeper on one family each when a result needs it; the step statistics
+# (HNET_STEP_STATS=device) show only under --timeline (hnet bench otherwise synchronises
+# after the forward and the backward): bench/session8_stats.sh.
 set -u
 parts=" ${*:-ops steps} "
 want() { case "$parts" in *" $1 "*) return 0 ;; esac; return 1; }
@@ -46,7 +48,7 @@ if want steps; then
                 grep -E 'ms/step|peak' | tr -s ' ' | tr '\n' ' '
             echo
             printf '%s NEW:     ' "$cfg"
-            env $NEW $HNET bench "bench/$cfg.lua" --device cuda --steps "$STEPS" $flags --stats device 2>&1 |
+            env $NEW $HNET bench "bench/$cfg.lua" --device cuda --steps "$STEPS" $flags 2>&1 |
                 grep -E 'ms/step|peak|cuBLASLt' | tr -s ' ' | tr '\n' ' '
             echo
         done
