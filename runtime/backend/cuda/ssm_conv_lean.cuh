@@ -180,12 +180,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
     int r0 = (blockIdx.y * CONV_RS + threadIdx.y) * CONV_ROWS;
     int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
     float dw[K][V], db[V];
-#pragma unroll
-    for (int v = 0; v < V; v++) {
-        db[v] = 0.0f;
-#pragma unroll
-        for (int k = 0; k < K; k++) dw[k][v] = 0.0f;
-    }
+    zero_partials<K, V>(dw, db);
     if (c < C && r0 < T) {
         float wc[K][V], b[V];
         float xw[W][V], gw[W][V], go[U][V]; /* slot j: row t - (K-1) + j */

@@ -7,6 +7,17 @@
 #define HN_CUDA_SSM_CONV_WIN_CUH
 
 /* channels c..c+V-1: their K taps (w is [C][K]) and bias, into registers */
+/* a backward's dw and dbias partial sums, zero before its strip */
+template <int K, int V>
+__device__ __forceinline__ void zero_partials(float (&dw)[K][V], float (&db)[V]) {
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        db[v] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < K; k++) dw[k][v] = 0.0f;
+    }
+}
+
 template <int K, int V>
 __device__ __forceinline__ void load_taps(float (&wc)[K][V], float (&b)[V], const float *w,
                                           const float *bias, int c) {
@@ -129,12 +140,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1) k_conv_bwd_w
     int r0 = (blockIdx.y * CONV_RS + threadIdx.y) * CONV_ROWS;
     int r1 = min(T, r0 + CONV_ROWS), r_end = min(T, r1 + K - 1);
     float dw[K][V], db[V];
-#pragma unroll
-    for (int v = 0; v < V; v++) {
-        db[v] = 0.0f;
-#pragma unroll
-        for (int k = 0; k < K; k++) dw[k][v] = 0.0f;
-    }
+    zero_partials<K, V>(dw, db);
     if (c < C && r0 < T) {
         float wc[K][V], b[V];
         float xw[W][V], gw[W][V]; /* slot j: row t - (K-1) + j */
