@@ -6,7 +6,6 @@
 #ifndef HN_CUDA_SSM_CONV_WIN_CUH
 #define HN_CUDA_SSM_CONV_WIN_CUH
 
-/* channels c..c+V-1: their K taps (w is [C][K]) and bias, into registers */
 /* a backward's dw and dbias partial sums, zero before its strip */
 template <int K, int V>
 __device__ __forceinline__ void zero_partials(float (&dw)[K][V], float (&db)[V]) {
@@ -18,6 +17,7 @@ __device__ __forceinline__ void zero_partials(float (&dw)[K][V], float (&db)[V])
     }
 }
 
+/* channels c..c+V-1: their K taps (w is [C][K]) and bias, into registers */
 template <int K, int V>
 __device__ __forceinline__ void load_taps(float (&wc)[K][V], float (&b)[V], const float *w,
                                           const float *bias, int c) {
