@@ -210,19 +210,26 @@ float *hn_bench_device_normal(const hn_backend *be, size_t n, double std, hn_rng
     return d;
 }
 
-double hn_bench_rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g) {
-    float *h = malloc(n * sizeof(float));
+/* ||gpu - cpu|| / ||cpu|| over n float32 (bf16 = 0) or bf16 (bf16 = 1) elements */
+static double rel_err(const void *gpu_dev, const void *cpu, size_t n, int bf16, const hn_backend *g) {
+    size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
+    void *h = malloc(n * es);
     if (!h) return INFINITY;
-    g->download(h, gpu_dev, n * sizeof(float));
+    g->download(h, gpu_dev, n * es);
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
-        double d = (double)h[i] - cpu[i];
-        num += d * d;
-        den += (double)cpu[i] * cpu[i];
+        double a = bf16 ? hn_bf16_to_f32(((const uint16_t *)h)[i]) : ((const float *)h)[i];
+        double b = bf16 ? hn_bf16_to_f32(((const uint16_t *)cpu)[i]) : ((const float *)cpu)[i];
+        num += (a - b) * (a - b);
+        den += b * b;
     }
     free(h);
     if (!(num == num)) return INFINITY;
     return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+double hn_bench_rel_err(const float *gpu_dev, const float *cpu, size_t n, const hn_backend *g) {
+    return rel_err(gpu_dev, cpu, n, 0, g);
 }
 
 /* query-key pairs that attention computes (causal, windowed) over packed sequences */
@@ -313,18 +320,7 @@ void *hn_bench_upload(const hn_backend *be, const void *src, size_t bytes) {
 }
 
 double hn_bench_rel_err_bf16(const void *gpu_dev, const void *cpu, size_t n, const hn_backend *g) {
-    uint16_t *h = malloc(n * sizeof(uint16_t));
-    if (!h) return INFINITY;
-    g->download(h, gpu_dev, n * sizeof(uint16_t));
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = hn_bf16_to_f32(h[i]), b = hn_bf16_to_f32(((const uint16_t *)cpu)[i]);
-        num += (a - b) * (a - b);
-        den += b * b;
-    }
-    free(h);
-    if (!(num == num)) return INFINITY;
-    return den > 0 ? sqrt(num / den) : sqrt(num);
+    return rel_err(gpu_dev, cpu, n, 1, g);
 }
 
 static void copy_fn(const hn_backend *be, void *arg) {
