@@ -42,23 +42,18 @@ __device__ __forceinline__ void rows_load(view v, size_t t, int c0, int D, bool 
         }
     }
 }
-template <int V, int W, int NC>
+/* GRAD: a gradient (gradn: added into float32 unless the view is marked write, written
+ * over bf16) */
+template <int V, int W, int NC, bool GRAD = false>
 __device__ __forceinline__ void rows_store(view v, size_t t, int c0, int D, bool on,
                                            const float a[NC][V]) {
 #pragma unroll
     for (int k = 0; k < NC; k++) {
         int c = rows_col<V, W>(k);
-        if (on && c < D) storen<V>(v, t, c0 + c, a[k]);
-    }
-}
-/* a gradient (gradn: added into float32, written over bf16) */
-template <int V, int W, int NC>
-__device__ __forceinline__ void rows_grad(view v, size_t t, int c0, int D, bool on,
-                                          const float a[NC][V]) {
-#pragma unroll
-    for (int k = 0; k < NC; k++) {
-        int c = rows_col<V, W>(k);
-        if (on && c < D) gradn<V>(v, t, c0 + c, a[k]);
+        if (on && c < D) {
+            if constexpr (GRAD) gradn<V>(v, t, c0 + c, a[k]);
+            else storen<V>(v, t, c0 + c, a[k]);
+        }
     }
 }
 /* the weights of the thread's columns (w need not be 16-byte aligned: once a kernel) */

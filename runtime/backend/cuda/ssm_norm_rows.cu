@@ -92,8 +92,8 @@ __global__ void __launch_bounds__(ROWS_THREADS, 2)
                 xv[k][j] = dg * silu;
                 zv[k][j] = dg * xj * sg * (1.0f + zj * (1.0f - sg));
             }
-        rows_grad<V, W, NC>(dx, t, c0, gs, on, xv);
-        rows_grad<V, W, NC>(dz, t, c0, gs, on, zv);
+        rows_store<V, W, NC, true>(dx, t, c0, gs, on, xv);
+        rows_store<V, W, NC, true>(dz, t, c0, gs, on, zv);
     }
     rows_partials<V, W, NC>(part + (size_t)blockIdx.x * ng * gs + c0, gs, dw, dw_s);
 }
