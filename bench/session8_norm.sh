@@ -60,13 +60,9 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
             flags=""
             [ $c = H1 ] && flags="--routing targets"
             log="$T/step-$c-$mode-$round.log"
-            if [ $mode = rows ]; then
-                HNET_CUDA_NORM=rows timeout 300 $HNET bench bench/$c.lua --device cuda $flags \
-                    --steps "$STEPS" --warmup "$WARMUP" > "$log" 2>&1 || status=1
-            else
-                timeout 300 $HNET bench bench/$c.lua --device cuda $flags \
-                    --steps "$STEPS" --warmup "$WARMUP" > "$log" 2>&1 || status=1
-            fi
+            # HNET_CUDA_NORM=old: any value but rows (or split) is the default kernels
+            HNET_CUDA_NORM=$mode timeout 300 $HNET bench bench/$c.lua --device cuda $flags \
+                --steps "$STEPS" --warmup "$WARMUP" > "$log" 2>&1 || status=1
             ms=$(sed -n 's/^  ms\/step (median) *\([0-9.]*\).*/\1/p' "$log" | head -1)
             say "| $c | $mode | $round | ${ms:-see $(basename "$log")} |"
         done
@@ -81,13 +77,8 @@ for mode in old rows; do
         flags=""
         [ $c = H1 ] && flags="--routing targets"
         log="$T/profile-$c-$mode.log"
-        if [ $mode = rows ]; then
-            HNET_CUDA_NORM=rows timeout 300 $HNET bench bench/$c.lua --device cuda $flags \
-                --steps 3 --warmup 2 --profile > "$log" 2>&1 || status=1
-        else
-            timeout 300 $HNET bench bench/$c.lua --device cuda $flags --steps 3 --warmup 2 \
-                --profile > "$log" 2>&1 || status=1
-        fi
+        HNET_CUDA_NORM=$mode timeout 300 $HNET bench bench/$c.lua --device cuda $flags \
+            --steps 3 --warmup 2 --profile > "$log" 2>&1 || status=1
         say "$c $mode:"
         grep -iE 'norm' "$log" | tee -a "$md"
     done
