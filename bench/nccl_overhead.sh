@@ -3,14 +3,14 @@
 # rates between steps FROM and TO (after the warm-up and the first validation, before the
 # next), and the ratio of the means printed. Exits 1 when NCCL is more than 2% slower.
 # Run on the GPU machine: sh scripts/gpu-check.sh device exec sh bench/nccl_overhead.sh
-# Environment: FILE (experiments/gpu/hnet_2stage_gpu.lua), FROM (20), TO (90), ROUNDS (2);
+# Environment: FILE (experiments/gpu/hnet_2stage_gpu.lua), FROM (20), TO (250), ROUNDS (4);
 # anything else passes through (HNET_DIST_OVERLAP=0: the all-reduce after the backward).
 # The NCCL runs print the host's time in each kind of collective (HNET_DIST_TIMES=1).
 set -u
 HNET=${HNET:-build/hnet}
 FILE=${FILE:-experiments/gpu/hnet_2stage_gpu.lua}
 FROM=${FROM:-20}
-TO=${TO:-90}
+TO=${TO:-250}
 TMP=$(mktemp -d /tmp/hnet-nccl-bench-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -26,7 +26,7 @@ PY
 }
 
 plain="" nccl=""
-for round in $(seq 1 "${ROUNDS:-2}"); do
+for round in $(seq 1 "${ROUNDS:-4}"); do
     for mode in plain nccl; do
         db="$TMP/$mode$round.db"
         if [ $mode = nccl ]; then set -- env HNET_COMM=nccl HNET_DIST_TIMES=1; else set -- env; fi
@@ -44,7 +44,13 @@ import sys
 p = [float(x) for x in sys.argv[1].split()]
 n = [float(x) for x in sys.argv[2].split()]
 mp, mn = sum(p) / len(p), sum(n) / len(n)
-print(f"plain {mp:.3f} ms/step, NCCL world size 1 {mn:.3f} ms/step: ratio {mn / mp:.4f} "
-      f"({100 * (mn / mp - 1):+.2f}%; the issue asks at most +2%)")
-sys.exit(0 if mn <= 1.02 * mp else 1)
+# each round's NCCL run against the plain run just before it: the machine's drift between
+# rounds (10% seen at 18 ms steps) cancels; the median of those ratios decides
+ratios = sorted(b / a for a, b in zip(p, n))
+k = len(ratios)
+med = ratios[k // 2] if k % 2 else (ratios[k // 2 - 1] + ratios[k // 2]) / 2
+print(f"plain {mp:.3f} ms/step, NCCL world size 1 {mn:.3f} ms/step (means); per-round ratios "
+      + " ".join(f"{x:.4f}" for x in ratios)
+      + f"; median {med:.4f} ({100 * (med - 1):+.2f}%; the issue asks at most +2%)")
+sys.exit(0 if med <= 1.02 else 1)
 PY

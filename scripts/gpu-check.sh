@@ -120,16 +120,17 @@ case " $what " in *" tests "*)
             grep -E '^\[  (PASSED|FAILED)|rel err' "$out/$t-$mode.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
         done
     done
-    # the products through cuBLASLt, candidates timed per shape (test_parity_matmul_lt
-    # covers the product itself; this runs every typed op's products that way)
-    echo "== test_parity_typed with HNET_CUDA_MATMUL_ALGO=lt-tuned"
-    HNET_CUDA_MATMUL_ALGO=lt-tuned build/gpu-tests/test_parity_typed > "$out/test_parity_typed-lt.log" 2>&1 || status=1
-    grep -E '^\[  (PASSED|FAILED)' "$out/test_parity_typed-lt.log"
-    # every opt-in kernel of session 8 at once (bench/session8_all.sh's NEW), whole models
+    # the products through cublasGemmEx (the default is cuBLASLt tuned per shape;
+    # test_parity_matmul_lt covers each way of the product itself)
+    echo "== test_parity_typed with HNET_CUDA_MATMUL_ALGO=gemmex"
+    HNET_CUDA_MATMUL_ALGO=gemmex build/gpu-tests/test_parity_typed > "$out/test_parity_typed-gemmex.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED)' "$out/test_parity_typed-gemmex.log"
+    # whole models on the kernels that are not the default: the former defaults (gemmex,
+    # the window conv, float32 xbc) and the opt-in ones (atomic dQ, the rows norms)
     for t in test_parity_model test_memory_again test_eval_inference; do
-        echo "== $t with all of session 8's kernels"
-        HNET_CUDA_ATTENTION=wgmma-atomic HNET_CUDA_NORM=rows HNET_CUDA_MATMUL_ALGO=lt-tuned \
-            HNET_CUDA_CONV=lean HNET_CUDA_XBC=bf16 "build/gpu-tests/$t" > "$out/$t-new.log" 2>&1 || status=1
+        echo "== $t with the kernels that are not the default"
+        HNET_CUDA_ATTENTION=wgmma-atomic HNET_CUDA_NORM=rows HNET_CUDA_MATMUL_ALGO=gemmex \
+            HNET_CUDA_CONV=window HNET_CUDA_XBC=fp32 "build/gpu-tests/$t" > "$out/$t-new.log" 2>&1 || status=1
         grep -E '^\[  (PASSED|FAILED)|rel err' "$out/$t-new.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
     done
     # shell tests of whole runs (NCCL): exit 77 is a skip, its reason printed

@@ -165,7 +165,7 @@ typedef struct hn_ops_ssm {
 
     /* The dtype this backend's SSD would have x, B, C and dx, dB, dC in, so the dtype of
      * the convolution output the mamba2 layer hands it and of that output's gradient
-     * (NULL: float32). The cuda backend answers bf16 under HNET_CUDA_XBC=bf16 with bf16
+     * (NULL: float32). The cuda backend answers bf16 (unless HNET_CUDA_XBC=fp32) with bf16
      * activations (its tensor-core SSD reads and writes either). Host API 5. */
     hn_dtype (*xbc_dtype)(const hn_backend *be);
 } hn_ops_ssm;

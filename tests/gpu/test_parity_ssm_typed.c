@@ -148,9 +148,15 @@ static void conv_cases(void) {
     conv_case(HN_F32, HN_BF16, 36, 1, 4);
 }
 
+/* the sliding-window kernels (HNET_CUDA_CONV=window; the default is lean) */
 static void test_conv1d_t(void **st) {
     (void)st;
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    int was = cfg->conv;
+    cfg->conv = HN_CUDA_CONV_WINDOW;
     conv_cases();
+    conv_tile_cases();
+    cfg->conv = was;
 }
 
 /* the same cases on the lean kernels (HNET_CUDA_CONV=lean) */
@@ -344,7 +350,12 @@ static void ssd_case_x(hn_dtype act, hn_dtype xt, int pad, int H, int P, int N, 
     assert_true(tb_err_cols(&dzx, 7, H, "ddt_raw") < tol);
     assert_true(tb_err(&dzx, "ddt_raw and the columns beside it") < tol);
     assert_true(tb_err(&gv[0], "ddt_bias") < tol);
-    assert_true(tb_err(&gv[1], "dA_log") < tol);
+    /* dA_log sums every position's decay gradient (about 1800 per head here, of both
+     * signs): with bf16 x, B, C as well, one draw of this case cancels to a few percent of
+     * the terms' size (2.6e-2 measured on the H200), so its bound is twice tol; a wrong
+     * load or store of x, B, C shows in y, dx, dB, dC above at tol */
+    double atol = xt == HN_BF16 && tol >= TOL_BF16 ? 2 * tol : tol;
+    assert_true(tb_err(&gv[1], "dA_log") < atol);
     assert_true(tb_err(&gv[2], "dD") < tol);
     /* overwrite: dx, dB, dC written over what dxbc holds, NaN on the gpu (so a kernel
      * that read it or added to it fails the check) */

@@ -53,8 +53,9 @@ typedef struct hn_cuda_config {
     int activations_fp32;  /* 1: keep activations float32 (HNET_CUDA_ACTIVATIONS=fp32) */
     size_t blas_workspace; /* bytes of cuBLAS workspace (0: 32 MiB) */
     int conv;              /* hn_cuda_conv_mode (HNET_CUDA_CONV) */
-    int xbc_bf16;          /* 1: Mamba-2's conv output and its gradient (the SSD's x, B, C and dx, dB,
-                            * dC) in bf16 (HNET_CUDA_XBC=bf16) */
+    int xbc_bf16;          /* 1 (the default): Mamba-2's conv output and its gradient (the SSD's
+                            * x, B, C and dx, dB, dC) in bf16 with bf16 activations
+                            * (HNET_CUDA_XBC=fp32: float32) */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL
@@ -91,8 +92,8 @@ void hn_cuda_set_matmul_mode(hn_cuda_matmul_mode mode);
 hn_cuda_matmul_mode hn_cuda_get_matmul_mode(void);
 
 /* How the bf16 products (the bf16 matmul mode) reach cuBLAS: GEMMEX = cublasGemmEx with
- * cuBLAS's default algorithm (the default); LT = cuBLASLt, its heuristic's first
- * algorithm for each shape; LT_TUNED = cuBLASLt, the fastest of the heuristic's
+ * cuBLAS's default algorithm; LT = cuBLASLt, its heuristic's first
+ * algorithm for each shape; LT_TUNED (the default) = cuBLASLt, the fastest of the heuristic's
  * candidates, timed on the instance's stream the first time a shape is seen (matmul_lt.cu
  * says what it costs and how it is bounded). The fp32 and tf32 modes stay on cuBLAS's
  * legacy calls. Also settable with HNET_CUDA_MATMUL_ALGO=gemmex|lt|lt-tuned. */
@@ -153,10 +154,10 @@ void hn_cuda_set_ssd_mode(hn_cuda_ssd_mode mode);
 /* the implementation the last SSD forward or backward ran: "mma", "chunked" or "scan" */
 const char *hn_cuda_ssd_last_impl(void);
 
-/* conv1d + SiLU kernels (widths up to 8): WINDOW (default) = the sliding-window kernels
+/* conv1d + SiLU kernels (widths up to 8): WINDOW = the sliding-window kernels
  * of ssm_conv_win.cuh; LEAN = the same tiles with unmasked taps away from sequence starts,
  * a fast sigmoid and the next rows' loads in flight while a batch is computed
- * (ssm_conv_lean.cuh; where out / dx overlap x or dout, WINDOW). Also settable with
+ * (ssm_conv_lean.cuh; the default; where out / dx overlap x or dout, WINDOW). Also settable with
  * HNET_CUDA_CONV=window|lean. */
 typedef enum hn_cuda_conv_mode { HN_CUDA_CONV_WINDOW = 0, HN_CUDA_CONV_LEAN = 1 } hn_cuda_conv_mode;
 

@@ -105,10 +105,10 @@ static void config_from_env(hn_cuda_config *c) {
     if (e && !strcmp(e, "fp32")) c->matmul = HN_CUDA_MATMUL_FP32;
     if (e && !strcmp(e, "tf32")) c->matmul = HN_CUDA_MATMUL_TF32;
     e = getenv("HNET_CUDA_MATMUL_ALGO");
-    c->matmul_algo = !e ? HN_CUDA_MATMUL_ALGO_GEMMEX
-                     : !strcmp(e, "lt")       ? HN_CUDA_MATMUL_ALGO_LT
-                     : !strcmp(e, "lt-tuned") ? HN_CUDA_MATMUL_ALGO_LT_TUNED
-                                              : HN_CUDA_MATMUL_ALGO_GEMMEX;
+    /* defaults: what the H200 measured fastest in whole steps (bench/NOTES.md, session 9) */
+    c->matmul_algo = e && !strcmp(e, "gemmex") ? HN_CUDA_MATMUL_ALGO_GEMMEX
+                     : e && !strcmp(e, "lt")   ? HN_CUDA_MATMUL_ALGO_LT
+                                               : HN_CUDA_MATMUL_ALGO_LT_TUNED;
     e = getenv("HNET_CUDA_ATTENTION");
     c->attention = HN_CUDA_ATTENTION_AUTO;
     if (e && !strcmp(e, "fp32")) c->attention = HN_CUDA_ATTENTION_FP32;
@@ -130,9 +130,9 @@ static void config_from_env(hn_cuda_config *c) {
     c->activations_fp32 = e && !strcmp(e, "fp32");
     c->blas_workspace = 32u << 20;
     e = getenv("HNET_CUDA_CONV");
-    c->conv = e && !strcmp(e, "lean") ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
+    c->conv = e && !strcmp(e, "window") ? HN_CUDA_CONV_WINDOW : HN_CUDA_CONV_LEAN;
     e = getenv("HNET_CUDA_XBC");
-    c->xbc_bf16 = e && !strcmp(e, "bf16");
+    c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }

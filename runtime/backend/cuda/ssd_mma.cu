@@ -42,8 +42,8 @@ typedef __nv_bfloat16 bf16;
 #define LOG2E 1.4426950408889634f
 
 /* x, B and C come in float32, or in bf16 where the mamba2 layer keeps its conv output in
- * bf16 (HNET_CUDA_XBC=bf16); dy, the states and their gradients are float32. misalign:
- * nonzero where four consecutive elements of every row cannot be one 16-byte (float32)
+ * bf16 (the default; HNET_CUDA_XBC=fp32: float32); dy, the states and their gradients
+ * are float32. misalign: nonzero where four consecutive elements of every row cannot be one 16-byte (float32)
  * or 8-byte (bf16) load; ld4_each: the four one at a time. */
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(bf16 v) { return __bfloat162float(v); }
@@ -270,8 +270,9 @@ __device__ __forceinline__ void add_rows(float *dst, int ld, const float acc[8][
         }
     }
 }
-/* the same into bf16 (HNET_CUDA_XBC=bf16's dxbc): always written (a bf16 gradient view is
- * written over, ops_ssm.h), one element a store (any row stride) */
+/* the same into bf16 (the default dxbc; HNET_CUDA_XBC=fp32 keeps it float32): always
+ * written (a bf16 gradient view is written over, ops_ssm.h), one element a store (any
+ * row stride) */
 __device__ __forceinline__ void add_rows(bf16 *dst, int ld, const float acc[8][4], int rows, int add_to) {
     (void)add_to;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane & 3;

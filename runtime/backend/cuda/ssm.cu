@@ -586,8 +586,8 @@ static void ssd_step(float *y, float *ssm_state, size_t stride, const float *x, 
 }
 
 /* bf16 for the mamba2 layer's conv output and its gradient where the configuration asks
- * for it (HNET_CUDA_XBC=bf16) and activations are bf16: the tensor-core SSD stages the
- * one as it is and writes the other */
+ * for it (the default; HNET_CUDA_XBC=fp32 does not) and activations are bf16: the
+ * tensor-core SSD stages the one as it is and writes the other */
 static hn_dtype xbc_dtype(const hn_backend *be) {
     return hn_cuda_cur()->cfg.xbc_bf16 && hn_cuda_activation_dtype(be) == HN_BF16 ? HN_BF16 : HN_F32;
 }
