@@ -19,4 +19,8 @@ for B in 8 32; do
     $HNET eval "$CKPT" --data english:valid --device cuda --batch "$B" --bytes "$BYTES" \
         --routing targets
 done
+# op by op (each op waited for): the evaluation's forwards against a training step's
+$HNET eval "$CKPT" --data english:valid --device cuda --batch 8 --bytes "$BYTES" --routing targets \
+    --profile
+$HNET bench bench/H1.lua --device cuda --routing targets --steps 3 --profile
 echo "(files in $DIR)"

@@ -16,6 +16,9 @@
 #include "eval/tasks.h"
 #include "results/store.h"
 #include "train/checkpoint.h"
+#ifdef HN_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -72,6 +75,8 @@ static void usage(FILE *out) {
             "                  does: for timing a model whose router is untrained (a checkpoint\n"
             "                  of a few steps); the BPB is then not the model's, and nothing\n"
             "                  goes to results.db\n"
+            "  --profile       the corpus's forwards timed op by op (cuda; each op waited for, so\n"
+            "                  the rate printed is not the evaluation's)\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
 }
@@ -157,7 +162,7 @@ typedef struct eval_opts {
     long seq_len, seq_tokens, batch, max_bytes, limit;
     int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
     long seed;
-    int use_db, hold_routing;
+    int use_db, hold_routing, profile;
 } eval_opts;
 
 /* BPB over a corpus split. */
@@ -182,9 +187,22 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
             rc = hn_fail_prefix(err, "the run's tokens per sequence (give --seq-tokens)");
         if (rc) rc = hn_fail_prefix(err, "%s reads tokens", path);
     }
+#ifdef HN_HAVE_CUDA
+    int profiled = o->profile && m->be->kind == HN_DEVICE_CUDA;
+    if (profiled) {
+        hn_cuda_profile_reset();
+        hn_cuda_profile(1);
+    }
+#endif
     if (rc == HN_OK)
         rc = tok ? hn_eval_bpb_tokens(m, tok, c.bytes, begin, end, L, S, B, o->max_bytes, &res, err)
                  : hn_eval_bpb_range(m, c.bytes, begin, end, L, B, o->max_bytes, &res, err);
+#ifdef HN_HAVE_CUDA
+    if (profiled) { /* every forward, the first's one-time costs included */
+        hn_cuda_profile(0);
+        hn_cuda_profile_print(rc == HN_OK ? 1e3 * res.seconds : 0);
+    }
+#endif
     hn_tokenizer_free(tok);
     if (rc == HN_OK) {
         double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
@@ -371,6 +389,8 @@ int hn_cmd_eval(int argc, char **argv) {
             o.db = argv[++i];
         } else if (!strcmp(a, "--no-db")) {
             o.use_db = 0;
+        } else if (!strcmp(a, "--profile")) {
+            o.profile = 1;
         } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes") ||
                     !strcmp(a, "--limit") || !strcmp(a, "--seq-tokens")) && more) {
             long v;
