@@ -21,5 +21,11 @@ for cfg in I1 I2 G1 M1 H1 H2; do
 done
 timeout 100 sh bench/eval_speed.sh 1000000 >"$O/eval.txt" 2>&1
 grep -E 'bytes/s|ms/step' "$O/eval.txt"
+for cfg in I1 M1; do # op by op, against the floors of RESULTS.md's table
+    timeout 60 $HNET bench "bench/$cfg.lua" --device cuda --steps 3 --profile >"$O/profile-$cfg.log" 2>&1
+done
 timeout 150 sh bench/nccl_overhead.sh >"$O/nccl.txt" 2>&1
 tail -3 "$O/nccl.txt"
+# the gradient all-reduce after the backward instead of overlapped: is the overlap the cost?
+HNET_DIST_OVERLAP=0 ROUNDS=2 timeout 80 sh bench/nccl_overhead.sh >"$O/nccl-overlap0.txt" 2>&1
+tail -1 "$O/nccl-overlap0.txt"
