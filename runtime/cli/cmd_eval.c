@@ -432,6 +432,14 @@ int hn_cmd_eval(int argc, char **argv) {
                 hn_backend_get("cuda") ? ", cuda" : "");
         return 2;
     }
+#ifdef HN_HAVE_CUDA
+    /* The products take cuBLASLt's heuristic pick here, not the candidates timed per shape
+     * (the training default): timing costs about 15 ms a shape, 0.3-0.5 s for an H-Net's
+     * shapes and again for a last, partial batch: most of a 1 MB evaluation (H200,
+     * bench/NOTES.md session 9). HNET_CUDA_MATMUL_ALGO still decides where it is set. */
+    if (be->kind == HN_DEVICE_CUDA && !getenv("HNET_CUDA_MATMUL_ALGO"))
+        hn_cuda_config_of(be)->matmul_algo = HN_CUDA_MATMUL_ALGO_LT;
+#endif
     hn_registry reg;
     hn_registry_init(&reg);
     hn_error err;
