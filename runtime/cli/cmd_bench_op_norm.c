@@ -230,14 +230,17 @@ static int bench_norm(const op_opts *o, int gated) {
         fprintf(stderr, "hnet bench: %s\n", cfg ? "shape too large" : "no cuda configuration");
         return 2;
     }
-    int keep = cfg->norm_rows, check_T = 16 * (int)o->check_len + 3, status = 0;
+    /* the plain norm's kernels follow norm_rows, the gated norm's gated_norm_rows */
+    int *rows_flag = gated ? &cfg->gated_norm_rows : &cfg->norm_rows;
+    int keep = *rows_flag, check_T = 16 * (int)o->check_len + 3, status = 0;
     double bw = hn_bench_copy_rate(gpu, 10);
     printf("%s: %ld rows, %s, on %s\n", gated ? "gated RMSNorm" : "RMSNorm (typed)", T,
            gated ? "x, z, out, dout, dz bf16; dx float32 (accumulated); one group a row"
                  : "x, branch, dy, dx float32; y, dx2 bf16",
            hn_cuda_device_name());
-    printf("  measured copy rate %.0f GB/s (read + written); kernels: old = the default, "
-           "rows = HNET_CUDA_NORM=rows; (round)\n", bw / 1e9);
+    printf("  measured copy rate %.0f GB/s (read + written); kernels: old = HNET_CUDA_NORM=old "
+           "(the gated norm's default), rows = the plain norm's default (HNET_CUDA_NORM=rows "
+           "for the gated one too); (round)\n", bw / 1e9);
     printf("| width | kernels | pass | ms | MB moved | GB/s | x floor |\n|---|---|---|---|---|---|---|\n");
     for (int wi = 0; wi < nw && !status; wi++) {
         int D = widths[wi];
@@ -250,7 +253,7 @@ static int bench_norm(const op_opts *o, int gated) {
         }
         for (int k = 0; k < 4; k++) { /* old, rows, old, rows: drift shows as a change */
             int rows = k & 1;
-            cfg->norm_rows = rows;
+            *rows_flag = rows;
             for (int pass = 0; pass < n_passes(gated); pass++) {
                 timed t = {&c, pass};
                 double ms = hn_bench_time_ms(timed_fn, gpu, &t, (int)o->warmup, (int)o->reps);
@@ -265,7 +268,7 @@ static int bench_norm(const op_opts *o, int gated) {
     }
     for (int wi = 0; wi < nw && status != 1; wi++)
         for (int rows = 0; rows < 2; rows++) {
-            cfg->norm_rows = rows;
+            *rows_flag = rows;
             char line[512];
             int rc = check(cpu, gpu, gated, check_T, widths[wi], line, sizeof line);
             if (rc < 0) {
@@ -278,7 +281,7 @@ static int bench_norm(const op_opts *o, int gated) {
                    NORM_TOL_F32, NORM_TOL_BF16, rc ? ": OVER A LIMIT" : "");
             if (rc) status = 3;
         }
-    cfg->norm_rows = keep;
+    *rows_flag = keep;
     if (status == 3) fprintf(stderr, "hnet bench: the norm differs from the cpu beyond the limits\n");
     return status;
 }

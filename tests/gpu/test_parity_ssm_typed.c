@@ -219,7 +219,7 @@ static void norm_case_t(hn_dtype act, int Dm, int gs, int off, int T) {
     tbuf gx = tb_scaled(HN_F32, T, Dm, Dm, GSTART, &r), gz = tb_scaled(act, T, ldz, ldz, GSTART, &r);
     tbuf gw = tb_scaled(HN_F32, 1, Dm, Dm, GSTART, &r);
     printf(" gated_rmsnorm_t activations %d Dm %d group %d z at column %d T %d rows kernels %d\n",
-           act, Dm, gs, off, T, hn_cuda_config_of(P_GPU)->norm_rows);
+           act, Dm, gs, off, T, hn_cuda_config_of(P_GPU)->gated_norm_rows);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         hn_gated_norm_params p = {tv(&x, g), hn_tensor_cols(tv(&z, g), off, Dm), tv(&out, g),
@@ -281,8 +281,9 @@ static void test_gated_rmsnorm_t(void **st) {
     (void)st;
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     assert_non_null(cfg);
+    int was = cfg->gated_norm_rows;
     for (int rows = 0; rows < 2; rows++) {
-        cfg->norm_rows = rows;
+        cfg->gated_norm_rows = rows;
         gated_norm_cases();
         norm_case(HN_BF16, 1024, 1024, 8);
         norm_case(HN_BF16, 3072, 1536, 8);
@@ -293,7 +294,7 @@ static void test_gated_rmsnorm_t(void **st) {
         norm_case_t(HN_BF16, 100, 100, 5, 1);
         norm_case_t(HN_BF16, 1024, 1024, 8, 20011); /* several rows a backward team */
     }
-    cfg->norm_rows = 0;
+    cfg->gated_norm_rows = was;
 }
 
 /* SSD over x | B | C float32 slices of one buffer, dt_raw a slice of a wider row (as in

@@ -314,6 +314,7 @@ static void test_rmsnorm_t(void **st) {
     static const int widths[] = {100, 512, 768, 1000, 300, 3000, 5000};
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     assert_non_null(cfg);
+    int was = cfg->norm_rows;
     for (int rows = 0; rows < 2; rows++) {
         cfg->norm_rows = rows;
         for (size_t d = 0; d < sizeof widths / sizeof *widths; d++)
@@ -329,7 +330,7 @@ static void test_rmsnorm_t(void **st) {
         rmsnorm_t_case(1, HN_F32, HN_BF16, 1, 768, 20011);
         rmsnorm_t_case(0, HN_F32, HN_BF16, 1, 1000, 20011);
     }
-    cfg->norm_rows = 0;
+    cfg->norm_rows = was;
 }
 
 int main(void) {

@@ -48,14 +48,16 @@ typedef struct hn_cuda_config {
     int attention;         /* hn_cuda_attention_mode (HNET_CUDA_ATTENTION) */
     int ssd;               /* hn_cuda_ssd_mode (HNET_CUDA_SSD) */
     int norm_split;        /* 1: gated RMSNorm backward in two passes (HNET_CUDA_NORM=split) */
-    int norm_rows;         /* 1: the row-register RMSNorm and gated RMSNorm kernels
-                            * (HNET_CUDA_NORM=rows; norm_rows.cuh) */
+    int norm_rows;         /* 1 (the default): the row-register RMSNorm kernels (norm_rows.cuh;
+                            * HNET_CUDA_NORM=old for the one-warp-a-row ones) */
     int activations_fp32;  /* 1: keep activations float32 (HNET_CUDA_ACTIVATIONS=fp32) */
     size_t blas_workspace; /* bytes of cuBLAS workspace (0: 32 MiB) */
     int conv;              /* hn_cuda_conv_mode (HNET_CUDA_CONV) */
     int xbc_bf16;          /* 1 (the default): Mamba-2's conv output and its gradient (the SSD's
                             * x, B, C and dx, dB, dC) in bf16 with bf16 activations
                             * (HNET_CUDA_XBC=fp32: float32) */
+    int gated_norm_rows;   /* 1: the row-register gated RMSNorm kernels (HNET_CUDA_NORM=rows;
+                            * slower than the default ones at Mamba-2's widths on the H200) */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL

@@ -125,7 +125,8 @@ static void config_from_env(hn_cuda_config *c) {
                                      : HN_CUDA_SSD_AUTO;
     e = getenv("HNET_CUDA_NORM");
     c->norm_split = e && !strcmp(e, "split");
-    c->norm_rows = e && !strcmp(e, "rows");
+    c->norm_rows = !(e && !strcmp(e, "old"));
+    c->gated_norm_rows = e && !strcmp(e, "rows");
     e = getenv("HNET_CUDA_ACTIVATIONS");
     c->activations_fp32 = e && !strcmp(e, "fp32");
     c->blas_workspace = 32u << 20;

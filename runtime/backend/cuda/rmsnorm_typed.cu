@@ -4,8 +4,9 @@
  * the outputs are written in the dtype of their views, so the next product reads its
  * operand as it is (no per-call rounding in matmul.cu). Where every view allows it a lane
  * moves eight consecutive elements at a time (cuda_view.cuh load8 / store8).
- * HNET_CUDA_NORM=rows (cfg.norm_rows) takes the row-register kernels of rmsnorm_rows.cu
- * where the row fits them. */
+ * By default (cfg.norm_rows; HNET_CUDA_NORM=old turns it off) the row-register kernels of
+ * rmsnorm_rows.cu run where the row fits them: 1.1x their floor against these kernels'
+ * 1.3-1.5x at 512 and 768 wide (H200, bench/NOTES.md session 9). */
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/cuda_view.cuh"

@@ -8,8 +8,9 @@
  * kernels: one read of each input, sums in float32); otherwise a warp per (row, group)
  * reads element by element, twice (the scalar kernels; their backward keeps a strip's dw
  * in shared memory, or, for groups too wide for it or HNET_CUDA_NORM=split, takes a
- * separate pass for dw). HNET_CUDA_NORM=rows (cfg.norm_rows) takes the row-register kernels
- * of ssm_norm_rows.cu where the group fits them. */
+ * separate pass for dw). HNET_CUDA_NORM=rows (cfg.gated_norm_rows) takes the row-register
+ * kernels of ssm_norm_rows.cu where the group fits them (slower on the H200 at 1024 and
+ * 1536 wide: 2.1-2.4x their floor against these kernels' 1.3-1.5x; bench/NOTES.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,7 +272,7 @@ static void grms_forward(view out, float *rstd, view x, view z, const float *w, 
                          int gs, float eps) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    if (hn_cuda_cur()->cfg.norm_rows && hn_cuda_grms_rows_forward(out, rstd, x, z, w, T, Dm, gs, eps)) {
+    if (hn_cuda_cur()->cfg.gated_norm_rows && hn_cuda_grms_rows_forward(out, rstd, x, z, w, T, Dm, gs, eps)) {
         HN_LAUNCHED("gated_rmsnorm_forward (rows)");
         return;
     }
@@ -288,7 +289,7 @@ static void grms_backward(view dx, view dz, float *dw, view dout, view x, view z
                           const float *rstd, int T, int Dm, int gs) {
     long items = (long)T * (Dm / gs);
     if (items <= 0) return;
-    if (hn_cuda_cur()->cfg.norm_rows &&
+    if (hn_cuda_cur()->cfg.gated_norm_rows &&
         hn_cuda_grms_rows_backward(dx, dz, dw, dout, x, z, w, rstd, T, Dm, gs)) {
         HN_LAUNCHED("gated_rmsnorm_backward (rows)");
         return;
