@@ -176,18 +176,157 @@ __global__ void k_ema_bwd(float *dz, float *dP, const float *dzbar, const float 
         }
     }
 }
+
+/* ---- the same in segments (cfg.ema_segments, HNET_CUDA_EMA=segments): the kernels above
+ * walk a whole sequence on one thread a column, ~1,400 dependent rows at H1's inner shape
+ * with 4,096 threads in all (48x their floor on the H200), and their backward adds dP by
+ * D atomics a row into one address (44x). Here a block owns one sequence and 32 columns;
+ * each of its EMA_SEGS warps owns a segment of the rows. Pass 1: each segment's result
+ * from a zero carry and the product of its decays (1 - a); the carry into each segment
+ * then follows from those in shared memory; pass 2: the recurrence again from that carry,
+ * writing. A warp sums its 32 columns' share of dP before one atomic a row. ---- */
+#define EMA_SEGS 16
+#define EMA_BATCH 8 /* rows whose loads are issued together: the recurrence waits on none */
+
+struct ema_span { /* this thread's column and rows */
+    int d, k0, r0, r1, col;
+};
+__device__ __forceinline__ ema_span ema_span_of(const int32_t *offsets, int D) {
+    int seg = threadIdx.x >> 5, s = blockIdx.x;
+    ema_span e;
+    e.d = blockIdx.y * 32 + (threadIdx.x & 31);
+    e.col = e.d < D;
+    e.k0 = offsets[s];
+    int len = offsets[s + 1] - e.k0, per = (len + EMA_SEGS - 1) / EMA_SEGS;
+    e.r0 = e.k0 + min(seg * per, len);
+    e.r1 = e.k0 + min((seg + 1) * per, len);
+    return e;
+}
+
+/* zbar through the span's rows from h (returned); c times each row's decay 1 - a; WRITE:
+ * zbar stored */
+template <bool WRITE>
+__device__ __forceinline__ float ema_rows_fwd(float h, float &c, float *__restrict__ zbar,
+                                              const float *__restrict__ z,
+                                              const float *__restrict__ P, const ema_span &e, int D) {
+    for (int k = e.r0; k < e.r1; k += EMA_BATCH) {
+        int n = min(EMA_BATCH, e.r1 - k);
+        float a[EMA_BATCH], zv[EMA_BATCH];
+#pragma unroll
+        for (int i = 0; i < EMA_BATCH; i++) {
+            a[i] = i < n ? ema_clamp(P[k + i]) : 0.0f;
+            zv[i] = i < n && e.col ? z[(size_t)(k + i) * D + e.d] : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < EMA_BATCH; i++)
+            if (i < n) {
+                h = a[i] * zv[i] + (1.0f - a[i]) * h;
+                c *= 1.0f - a[i];
+                if (WRITE && e.col) zbar[(size_t)(k + i) * D + e.d] = h;
+            }
+    }
+    return h;
+}
+
+/* The backward through the span's rows, last first, from the carry the row above hands
+ * down (returned: what the span hands the row below it); c times each row's decay. FINAL:
+ * dz added to, dP summed over the warp's 32 columns and added once a row */
+template <bool FINAL>
+__device__ __forceinline__ float ema_rows_bwd(float carry, float &c, float *__restrict__ dz,
+                                              float *__restrict__ dP,
+                                              const float *__restrict__ dzbar,
+                                              const float *__restrict__ z,
+                                              const float *__restrict__ zbar,
+                                              const float *__restrict__ P, const ema_span &e,
+                                              int D) {
+    int lane = threadIdx.x & 31;
+    for (int top = e.r1 - 1; top >= e.r0; top -= EMA_BATCH) {
+        int n = min(EMA_BATCH, top - e.r0 + 1); /* rows top, top - 1, ... */
+        float p[EMA_BATCH], gi[EMA_BATCH], zv[EMA_BATCH], zprev[EMA_BATCH], dzv[EMA_BATCH];
+#pragma unroll
+        for (int i = 0; i < EMA_BATCH; i++) {
+            int k = top - i, on = i < n && e.col;
+            size_t r = (size_t)k * D + e.d;
+            p[i] = i < n ? P[k] : 0.0f;
+            gi[i] = on ? dzbar[r] : 0.0f;
+            if (FINAL) {
+                zv[i] = on ? z[r] : 0.0f;
+                zprev[i] = on && k > e.k0 ? zbar[r - D] : 0.0f;
+                dzv[i] = on ? dz[r] : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < EMA_BATCH; i++)
+            if (i < n) {
+                float a = ema_clamp(p[i]), g = gi[i] + carry;
+                if (FINAL) {
+                    int k = top - i;
+                    if (e.col) dz[(size_t)k * D + e.d] = dzv[i] + a * g;
+                    float part = e.col ? g * (zv[i] - zprev[i]) : 0.0f;
+                    for (int o = 16; o; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
+                    if (lane == 0 && a == p[i]) atomicAdd(dP + k, part); /* clamped: none */
+                }
+                carry = (1.0f - a) * g;
+                c *= 1.0f - a;
+            }
+    }
+    return carry;
+}
+
+__global__ void __launch_bounds__(32 * EMA_SEGS)
+    k_ema_fwd_seg(float *__restrict__ zbar, const float *__restrict__ z, const float *__restrict__ P,
+                  const int32_t *__restrict__ offsets, int D) {
+    __shared__ float tail[EMA_SEGS][32], decay[EMA_SEGS];
+    int lane = threadIdx.x & 31, seg = threadIdx.x >> 5;
+    ema_span e = ema_span_of(offsets, D);
+    float c = 1;
+    tail[seg][lane] = ema_rows_fwd<false>(0.0f, c, zbar, z, P, e, D);
+    if (lane == 0) decay[seg] = c;
+    __syncthreads();
+    float h = 0; /* the carry into this segment: the segments before it, in order */
+    for (int j = 0; j < seg; j++) h = decay[j] * h + tail[j][lane];
+    ema_rows_fwd<true>(h, c, zbar, z, P, e, D);
+}
+
+__global__ void __launch_bounds__(32 * EMA_SEGS)
+    k_ema_bwd_seg(float *__restrict__ dz, float *__restrict__ dP, const float *__restrict__ dzbar,
+                  const float *__restrict__ z, const float *__restrict__ zbar,
+                  const float *__restrict__ P, const int32_t *__restrict__ offsets, int D) {
+    __shared__ float tail[EMA_SEGS][32], decay[EMA_SEGS];
+    int lane = threadIdx.x & 31, seg = threadIdx.x >> 5;
+    ema_span e = ema_span_of(offsets, D);
+    float c = 1;
+    tail[seg][lane] = ema_rows_bwd<false>(0.0f, c, dz, dP, dzbar, z, zbar, P, e, D);
+    if (lane == 0) decay[seg] = c;
+    __syncthreads();
+    float carry = 0; /* the carry into this segment's last row: the segments after it */
+    for (int j = EMA_SEGS - 1; j > seg; j--) carry = decay[j] * carry + tail[j][lane];
+    ema_rows_bwd<true>(carry, c, dz, dP, dzbar, z, zbar, P, e, D);
+}
+
 static void ema_forward(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    k_ema_fwd<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(zbar, z, P, seqs->offsets_dev, seqs->n, D);
+    if (hn_cuda_cur()->cfg.ema_segments) {
+        dim3 grid((unsigned)seqs->n, (unsigned)((D + 31) / 32));
+        k_ema_fwd_seg<<<grid, 32 * EMA_SEGS, 0, HN_STREAM>>>(zbar, z, P, seqs->offsets_dev, D);
+    } else {
+        k_ema_fwd<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(zbar, z, P, seqs->offsets_dev, seqs->n, D);
+    }
     HN_LAUNCHED("ema_forward");
 }
 static void ema_backward(float *dz, float *dP, const float *dzbar, const float *z,
                          const float *zbar, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    k_ema_bwd<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(dz, dP, dzbar, z, zbar, P, seqs->offsets_dev,
-                                              seqs->n, D);
+    if (hn_cuda_cur()->cfg.ema_segments) {
+        dim3 grid((unsigned)seqs->n, (unsigned)((D + 31) / 32));
+        k_ema_bwd_seg<<<grid, 32 * EMA_SEGS, 0, HN_STREAM>>>(dz, dP, dzbar, z, zbar, P,
+                                                             seqs->offsets_dev, D);
+    } else {
+        k_ema_bwd<<<hn_blocks(items, 128), 128, 0, HN_STREAM>>>(dz, dP, dzbar, z, zbar, P,
+                                                  seqs->offsets_dev, seqs->n, D);
+    }
     HN_LAUNCHED("ema_backward");
 }
 
