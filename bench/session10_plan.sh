@@ -8,8 +8,10 @@
 # 3. hnet eval of 1 MB on the heuristic's products (no per-shape timing) against the step.
 set -u
 HNET=${HNET:-build/hnet}
-O=${OUT:-gpu-out}
-mkdir -p "$O"
+OUTDIR=${OUT:-gpu-out}
+O=/tmp/session10-logs # one tarball of these comes back: a call returns only a few files
+rm -rf "$O" && mkdir -p "$O" "$OUTDIR"
+trap 'tar czf "$OUTDIR/session10-logs.tgz" -C "$O" .' EXIT
 log() { tee -a "$O/session10.txt"; }
 for t in test_parity_ops test_parity_typed test_parity_ssm_typed; do
     echo "== $t" | log
