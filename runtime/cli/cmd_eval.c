@@ -432,6 +432,10 @@ int hn_cmd_eval(int argc, char **argv) {
                 hn_backend_get("cuda") ? ", cuda" : "");
         return 2;
     }
+    if (o.profile && be->kind != HN_DEVICE_CUDA) {
+        fprintf(stderr, "hnet eval: --profile times cuda ops; it needs --device cuda\n");
+        return 2;
+    }
 #ifdef HN_HAVE_CUDA
     /* The products take cuBLASLt's heuristic pick here, not the candidates timed per shape
      * (the training default): timing costs about 15 ms a shape, 0.3-0.5 s for an H-Net's
