@@ -39,6 +39,12 @@ for round in 1 2; do
         row "$cfg ema segments ($round)" $cfg HNET_CUDA_EMA=segments
     done
 done
+for cfg in H1 H2; do # free routing (the untrained router picks its own ratio), for #17's record
+    printf '%s free routing: ' "$cfg" | log
+    timeout 60 $HNET bench "bench/$cfg.lua" --device cuda --steps 20 2>&1 |
+        grep -E 'ms/step|compression' | tr -s ' ' | tr '\n' ' ' | log
+    echo | log
+done
 for mode in default segments; do
     HNET_CUDA_EMA=$mode timeout 60 $HNET bench bench/H1.lua --device cuda --routing targets --steps 3 \
         --profile 2>&1 | grep -E 'ema|booked' | sed "s/^/H1 $mode: /" | log
