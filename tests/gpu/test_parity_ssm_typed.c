@@ -148,26 +148,26 @@ static void conv_cases(void) {
     conv_case(HN_F32, HN_BF16, 36, 1, 4);
 }
 
-/* the sliding-window kernels (HNET_CUDA_CONV=window; the default is lean) */
-static void test_conv1d_t(void **st) {
-    (void)st;
+/* every conv case on the kernels of one mode (hn_cuda_conv_mode) */
+static void conv_cases_on(int mode) {
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     int was = cfg->conv;
-    cfg->conv = HN_CUDA_CONV_WINDOW;
+    cfg->conv = mode;
     conv_cases();
     conv_tile_cases();
     cfg->conv = was;
 }
 
+/* the sliding-window kernels (HNET_CUDA_CONV=window; the default is lean) */
+static void test_conv1d_t(void **st) {
+    (void)st;
+    conv_cases_on(HN_CUDA_CONV_WINDOW);
+}
+
 /* the same cases on the lean kernels (HNET_CUDA_CONV=lean) */
 static void test_conv1d_t_lean(void **st) {
     (void)st;
-    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
-    int was = cfg->conv;
-    cfg->conv = HN_CUDA_CONV_LEAN;
-    conv_cases();
-    conv_tile_cases();
-    cfg->conv = was;
+    conv_cases_on(HN_CUDA_CONV_LEAN);
 }
 
 /* the mode is taken: window and lean forwards agree with the cpu but not bit for bit
