@@ -1,5 +1,6 @@
 /* bf16 products through cuBLASLt, chosen per instance by hn_cuda_config.matmul_algo
- * (HNET_CUDA_MATMUL_ALGO=lt|lt-tuned; the default stays on cublasGemmEx, matmul.cu).
+ * (the default LT_TUNED; HNET_CUDA_MATMUL_ALGO=lt for the heuristic's pick, gemmex for
+ * cublasGemmEx, matmul.cu).
  *
  * Each instance keeps a cache of shape keys (sizes, transposes, leading dimensions,
  * dtypes, beta == 0 or not, and the operands' pointer alignment, which decides which

@@ -1,4 +1,4 @@
-/* The conv1d + SiLU kernels of HNET_CUDA_CONV=lean (hn_cuda_config.conv): the window
+/* The conv1d + SiLU kernels of HNET_CUDA_CONV=lean (the default; hn_cuda_config.conv): the window
  * kernels' tiles, strips and dw partial sums (ssm_conv_win.cuh, included before this) with
  * fewer instructions an element. The window kernels move the floor's bytes (x once, plus
  * K-1 halo rows a 32-row strip) and still run at 2-2.8x it: their PTX spends ~24
