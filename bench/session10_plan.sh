@@ -45,6 +45,10 @@ for cfg in H1 H2; do # free routing (the untrained router picks its own ratio), 
         grep -E 'ms/step|compression' | tr -s ' ' | tr '\n' ' ' | log
     echo | log
 done
+# the rope kernels on the cheaper angles (I1: rope 1.70 ms in place, 4.77 out of place in
+# session 9's profile)
+timeout 60 $HNET bench bench/I1.lua --device cuda --steps 3 --profile 2>&1 | grep -E 'rope|booked' |
+    sed 's/^/I1: /' | log
 for mode in default segments; do
     HNET_CUDA_EMA=$mode timeout 60 $HNET bench bench/H1.lua --device cuda --routing targets --steps 3 \
         --profile 2>&1 | grep -E 'ema|booked' | sed "s/^/H1 $mode: /" | log

@@ -38,10 +38,14 @@ __global__ void __launch_bounds__(256) k_rope_out8(view out, view x, int T, int 
                                                    float theta, int inverse) {
     extern __shared__ float cs[]; /* [half] cos, then [half] sin */
     int half = rot_dim / 2;
+    /* each angle's thread keeps its frequency across rows (blockDim >= half for the
+     * head dims this runs: a thread a frequency, or more where half exceeds it) */
+    double inv = threadIdx.x < half ? hn_rope_inv_freq(threadIdx.x, rot_dim, theta) : 0.0;
     for (int t = blockIdx.x; t < T; t += gridDim.x) {
         __syncthreads(); /* the previous row's readers are done */
         for (int f = threadIdx.x; f < half; f += blockDim.x) {
-            hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &cs[f], &cs[half + f]);
+            if (f == (int)threadIdx.x) hn_rope_cos_sin(pos[t], inv, inverse, &cs[f], &cs[half + f]);
+            else hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &cs[f], &cs[half + f]);
         }
         __syncthreads();
         for (int c = 8 * threadIdx.x; c < cols; c += 8 * blockDim.x) {

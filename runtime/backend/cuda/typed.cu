@@ -151,12 +151,14 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
 /* rotary embedding in place on a float32 or bf16 view, angles as the v1 kernel's */
 __global__ void k_rope_t(view x, int T, int heads, int head_dim, int rot_dim, const int32_t *pos,
                          float theta, int inverse) {
-    int half = rot_dim / 2;
+    int half = rot_dim / 2, f_had = -1;
+    double inv = 0; /* the frequency of f_had: a thread's f repeats where the stride allows */
     size_t n = (size_t)T * half;
     HN_GRID_STRIDE(i, n) {
         int t = (int)(i / half), f = (int)(i % half);
+        if (f != f_had) inv = hn_rope_inv_freq(f, rot_dim, theta), f_had = f;
         float c, s;
-        hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &c, &s);
+        hn_rope_cos_sin(pos[t], inv, inverse, &c, &s);
         hn_rope_rotate(x, x, t, f, heads, head_dim, half, c, s);
     }
 }
