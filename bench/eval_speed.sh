@@ -23,4 +23,7 @@ done
 $HNET eval "$CKPT" --data english:valid --device cuda --batch 8 --bytes "$BYTES" --routing targets \
     --profile
 $HNET bench bench/H1.lua --device cuda --routing targets --steps 3 --profile
+# the evaluation as the device ran it: where the first forward's one-time costs go
+$HNET eval "$CKPT" --data english:valid --device cuda --batch 8 --bytes "$BYTES" --routing targets \
+    --timeline
 echo "(files in $DIR)"

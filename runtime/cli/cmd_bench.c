@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/timeline_cli.h"
 #include "cli/util.h"
 #include "core/phase.h"
 #include "core/timeline.h"
@@ -190,22 +191,6 @@ static int parse(int argc, char **argv, bench_opts *o) {
     return 0;
 }
 
-/* Why --timeline cannot run on this backend and build ("" when it can). */
-static void timeline_refusal(const hn_backend *be, char *why, size_t cap) {
-    why[0] = 0;
-#ifdef HN_HAVE_CUDA
-    if (be->kind == HN_DEVICE_CUDA) {
-        if (hn_cupti_timeline_available(why, cap)) why[0] = 0;
-        return;
-    }
-    snprintf(why, cap, "--timeline records the device's kernels with CUPTI: it needs --device cuda");
-#else
-    (void)be;
-    snprintf(why, cap, "--timeline records the device's kernels with CUPTI: this hnet is built "
-                       "without CUDA (make CUDA=1)");
-#endif
-}
-
 int hn_cmd_bench(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--op")) return hn_cmd_bench_op(argc, argv);
@@ -243,7 +228,7 @@ int hn_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "hnet bench: device '%s' is not available here\n", device);
         goto done;
     }
-    if (o.timeline && (timeline_refusal(be, why, sizeof why), why[0])) {
+    if (o.timeline && (hn_cli_timeline_refusal(be, why, sizeof why), why[0])) {
         fprintf(stderr, "hnet bench: %s\n", why);
         status = 2;
         goto done;

@@ -8,7 +8,10 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "cli/timeline_cli.h"
 #include "cli/util.h"
+#include "core/phase.h"
+#include "core/timeline.h"
 #include "data/corpus.h"
 #include "data/token_corpus.h"
 #include "eval/bpb.h"
@@ -18,6 +21,7 @@
 #include "train/checkpoint.h"
 #ifdef HN_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cupti_timeline.h"
 #endif
 
 static void usage(FILE *out) {
@@ -77,6 +81,9 @@ static void usage(FILE *out) {
             "                  goes to results.db\n"
             "  --profile       the corpus's forwards timed op by op (cuda; each op waited for, so\n"
             "                  the rate printed is not the evaluation's)\n"
+            "  --timeline      the corpus's evaluation recorded with CUPTI as one step (cuda):\n"
+            "                  device busy and idle time, the longest idle gaps and the host's\n"
+            "                  phase in each (the first forward's one-time costs among them)\n"
             "  --db FILE       results database (default results/results.db)\n"
             "  --no-db         print only\n");
 }
@@ -162,8 +169,40 @@ typedef struct eval_opts {
     long seq_len, seq_tokens, batch, max_bytes, limit;
     int perturb[HN_PERTURB_COUNT], n_perturb; /* --perturb, in order */
     long seed;
-    int use_db, hold_routing, profile;
+    int use_db, hold_routing, profile, timeline;
 } eval_opts;
+
+#ifdef HN_HAVE_CUDA
+/* --timeline: the evaluation as one recorded step (start: the device idle; 0, or -1 with
+ * the reason in err) */
+static int timeline_start(const hn_backend *be, hn_timeline *tl, hn_error *err) {
+    char why[256];
+    be->sync();
+    if (hn_cupti_timeline_start(tl, why, sizeof why)) return hn_fail(err, "the timeline: %s", why);
+    hn_phase_observe(hn_cupti_timeline_phase);
+    hn_cupti_timeline_step_begin();
+    hn_cupti_timeline_part("evaluation");
+    return HN_OK;
+}
+
+/* ... its end, and what it recorded printed (after a failed evaluation: stopped only) */
+static int timeline_finish(const hn_backend *be, hn_timeline *tl, int print, hn_error *err) {
+    char why[256];
+    be->sync();
+    hn_cupti_timeline_step_end();
+    hn_phase_observe(NULL);
+    if (hn_cupti_timeline_stop(why, sizeof why)) return hn_fail(err, "the timeline: %s", why);
+    if (!print) return HN_OK;
+    hn_tl_report rep;
+    if (hn_timeline_analyse(tl, &rep)) return hn_fail(err, "out of memory for the timeline");
+    hn_timeline_print(tl, &rep, 10, NULL, stdout);
+    hn_tl_report_free(&rep);
+    if (tl->dropped)
+        fprintf(stderr, "hnet eval: CUPTI dropped %ld activity records: the timeline misses them\n",
+                tl->dropped);
+    return HN_OK;
+}
+#endif
 
 /* BPB over a corpus split. */
 static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const char *path,
@@ -187,11 +226,17 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
             rc = hn_fail_prefix(err, "the run's tokens per sequence (give --seq-tokens)");
         if (rc) rc = hn_fail_prefix(err, "%s reads tokens", path);
     }
+    hn_timeline tl;
+    hn_timeline_init(&tl);
 #ifdef HN_HAVE_CUDA
-    int profiled = o->profile && m->be->kind == HN_DEVICE_CUDA;
+    int profiled = o->profile && m->be->kind == HN_DEVICE_CUDA, recorded = 0;
     if (profiled) {
         hn_cuda_profile_reset();
         hn_cuda_profile(1);
+    }
+    if (rc == HN_OK && o->timeline) { /* the command refused --timeline where it cannot run */
+        rc = timeline_start(m->be, &tl, err);
+        recorded = rc == HN_OK;
     }
 #endif
     if (rc == HN_OK)
@@ -202,7 +247,12 @@ static int eval_corpus(hn_model *m, const cJSON *cfg, const eval_opts *o, const 
         hn_cuda_profile(0);
         hn_cuda_profile_print(rc == HN_OK ? 1e3 * res.seconds : 0);
     }
+    if (recorded) {
+        hn_error terr;
+        if (timeline_finish(m->be, &tl, rc == HN_OK, rc == HN_OK ? err : &terr)) rc = HN_ERR;
+    }
 #endif
+    hn_timeline_free(&tl);
     hn_tokenizer_free(tok);
     if (rc == HN_OK) {
         double bps = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
@@ -391,6 +441,8 @@ int hn_cmd_eval(int argc, char **argv) {
             o.use_db = 0;
         } else if (!strcmp(a, "--profile")) {
             o.profile = 1;
+        } else if (!strcmp(a, "--timeline")) {
+            o.timeline = 1;
         } else if ((!strcmp(a, "--seq-len") || !strcmp(a, "--batch") || !strcmp(a, "--bytes") ||
                     !strcmp(a, "--limit") || !strcmp(a, "--seq-tokens")) && more) {
             long v;
@@ -434,6 +486,15 @@ int hn_cmd_eval(int argc, char **argv) {
     }
     if (o.profile && be->kind != HN_DEVICE_CUDA) {
         fprintf(stderr, "hnet eval: --profile times cuda ops; it needs --device cuda\n");
+        return 2;
+    }
+    char why[256];
+    if (o.timeline && (hn_cli_timeline_refusal(be, why, sizeof why), why[0])) {
+        fprintf(stderr, "hnet eval: %s\n", why);
+        return 2;
+    }
+    if (o.timeline && o.profile) {
+        fprintf(stderr, "hnet eval: --timeline and --profile measure different things; give one\n");
         return 2;
     }
 #ifdef HN_HAVE_CUDA
