@@ -53,5 +53,5 @@ for mode in default segments; do
     HNET_CUDA_EMA=$mode timeout 60 $HNET bench bench/H1.lua --device cuda --routing targets --steps 3 \
         --profile 2>&1 | grep -E 'ema|booked' | sed "s/^/H1 $mode: /" | log
 done
-timeout 120 sh bench/eval_speed.sh 1000000 >"$O/eval.txt" 2>&1
+timeout 170 sh bench/eval_speed.sh 1000000 >"$O/eval.txt" 2>&1
 grep -E 'bytes/s|ms/step' "$O/eval.txt" | log
