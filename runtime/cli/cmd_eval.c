@@ -478,6 +478,11 @@ int hn_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "hnet eval: --task needs --format (%s)\n", HN_TASK_FORMATS);
         return 2;
     }
+    if ((o.timeline || o.profile) && o.task) {
+        fprintf(stderr, "hnet eval: --%s times a corpus's evaluation (--data), not a task\n",
+                o.timeline ? "timeline" : "profile");
+        return 2;
+    }
     const hn_backend *be = hn_backend_get(o.device);
     if (!be) {
         fprintf(stderr, "hnet eval: no backend '%s' in this build (cpu%s)\n", o.device,

@@ -34,6 +34,7 @@ grep -q "compression L1/L0 = 0.3438" "$TMP/held" || { cat "$TMP/held"; fail "rou
 [ "$(sqlite3 "$TMP/r.db" "select count(*) from evaluations")" = "$n0" ] || fail "--routing targets wrote to results.db"
 expect_fail "bad --routing" "--routing expects learned or targets, found 'fixed'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt --routing fixed --no-db
 echo "ok: --routing targets holds the boundaries and stores nothing"
+expect_fail "--timeline with a task" "--timeline times a corpus's evaluation" $HNET eval "$CK" --task tests/fixtures/shakespeare-400k.txt --format choice --timeline --no-db
 expect_fail "--timeline on the cpu" "--timeline records the device's kernels with CUPTI" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt --timeline --no-db
 expect_fail "--profile on the cpu" "--profile times cuda ops; it needs --device cuda" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt --profile --no-db
 expect_fail "unknown split" "unknown split 'tset'" $HNET eval "$CK" --data tests/fixtures/shakespeare-400k.txt:tset --no-db
