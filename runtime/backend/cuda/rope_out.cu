@@ -44,8 +44,8 @@ __global__ void __launch_bounds__(256) k_rope_out8(view out, view x, int T, int 
     for (int t = blockIdx.x; t < T; t += gridDim.x) {
         __syncthreads(); /* the previous row's readers are done */
         for (int f = threadIdx.x; f < half; f += blockDim.x) {
-            if (f == (int)threadIdx.x) hn_rope_cos_sin(pos[t], inv, inverse, &cs[f], &cs[half + f]);
-            else hn_rope_angle(pos[t], f, rot_dim, theta, inverse, &cs[f], &cs[half + f]);
+            double inv_f = f == (int)threadIdx.x ? inv : hn_rope_inv_freq(f, rot_dim, theta);
+            hn_rope_cos_sin(pos[t], inv_f, inverse, &cs[f], &cs[half + f]);
         }
         __syncthreads();
         for (int c = 8 * threadIdx.x; c < cols; c += 8 * blockDim.x) {
