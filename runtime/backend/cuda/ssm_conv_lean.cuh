@@ -40,16 +40,16 @@ __device__ __forceinline__ void conv_load_rows(float (&regs)[U][V], view v, int 
     }
 }
 
-/* bias + the taps of the window slots u..u+K-1 (slot j: row t - (K-1) + j); MASK leaves
- * out the taps before the row's sequence start (k < K-1-p) */
-template <int K, int S, bool MASK>
-__device__ __forceinline__ float conv_pre_lean(const float (&wc)[K], float b, const float (&win)[S], int u,
-                                               int p) {
-    float a = b;
+/* bias + the taps of the window slots u..u+K-1 (slot j: row t - (K-1) + j) for column v of
+ * the thread's V; MASK leaves out the taps before the row's sequence start (k < K-1-p) */
+template <int K, int S, int V, bool MASK>
+__device__ __forceinline__ float conv_pre_lean(const float (&wc)[K][V], const float (&b)[V],
+                                               const float (&win)[S][V], int v, int u, int p) {
+    float a = b[v];
 #pragma unroll
     for (int k = 0; k < K; k++) {
-        if (MASK) a += k >= K - 1 - p ? wc[k] * win[u + k] : 0.0f;
-        else a = fmaf(wc[k], win[u + k], a);
+        if (MASK) a += k >= K - 1 - p ? wc[k][v] * win[u + k][v] : 0.0f;
+        else a = fmaf(wc[k][v], win[u + k][v], a);
     }
     return a;
 }
@@ -66,12 +66,7 @@ __device__ __forceinline__ void conv_fwd_batch(view out, const float (&wc)[K][V]
         float o[V];
 #pragma unroll
         for (int v = 0; v < V; v++) {
-            float wv[K], xv[K - 1 + U];
-#pragma unroll
-            for (int k = 0; k < K; k++) wv[k] = wc[k][v];
-#pragma unroll
-            for (int j = 0; j < K - 1 + U; j++) xv[j] = win[j][v];
-            float a = conv_pre_lean<K, K - 1 + U, MASK>(wv, b[v], xv, u, p);
+            float a = conv_pre_lean<K, K - 1 + U, V, MASK>(wc, b, win, v, u, p);
             o[v] = a * conv_sigmoid_lean(a);
         }
         storen<V>(out, t + u, c, o);
@@ -132,12 +127,7 @@ __device__ __forceinline__ void conv_bwd_batch(view dx, const float (&wc)[K][V],
         bool mine = t + u < r1;
 #pragma unroll
         for (int v = 0; v < V; v++) {
-            float wv[K], xv[K - 1 + U];
-#pragma unroll
-            for (int k = 0; k < K; k++) wv[k] = wc[k][v];
-#pragma unroll
-            for (int j = 0; j < K - 1 + U; j++) xv[j] = xw[j][v];
-            float a = conv_pre_lean<K, K - 1 + U, MASK>(wv, b[v], xv, u, p);
+            float a = conv_pre_lean<K, K - 1 + U, V, MASK>(wc, b, xw, v, u, p);
             float sg = conv_sigmoid_lean(a), g = go[u][v] * sg * (1.0f + a * (1.0f - sg));
             gw[K - 1 + u][v] = g; /* 0 past r_end: go is 0 there */
             if (mine) {
