@@ -58,8 +58,9 @@ typedef struct hn_cuda_config {
                             * (HNET_CUDA_XBC=fp32: float32) */
     int gated_norm_rows;   /* 1: the row-register gated RMSNorm kernels (HNET_CUDA_NORM=rows;
                             * slower than the default ones at Mamba-2's widths on the H200) */
-    int ema_segments;      /* 1: the dechunk EMA in segments of rows (HNET_CUDA_EMA=segments;
-                            * chunk.cu) */
+    int ema_segments;      /* 1 (the default): the dechunk EMA in segments of rows (chunk.cu;
+                            * HNET_CUDA_EMA=column: one thread a column, 1.7-4.3 ms slower
+                            * in H1's and H2's steps on the H200) */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL

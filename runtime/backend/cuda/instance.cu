@@ -135,7 +135,7 @@ static void config_from_env(hn_cuda_config *c) {
     e = getenv("HNET_CUDA_XBC");
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
-    c->ema_segments = e && !strcmp(e, "segments");
+    c->ema_segments = !(e && !strcmp(e, "column"));
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }
