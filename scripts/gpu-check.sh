@@ -112,8 +112,8 @@ case " $what " in *" tests "*)
         [ $rc -eq 0 ] || status=1
     done
     # the mma.sync attention kernels (what other GPUs than the H200's 9.0 run) and the
-    # warpgroup backward that adds dQ by atomics as well
-    for mode in mma wgmma-atomic; do
+    # warpgroup backward that adds dQ by atomics or by bulk reductions as well
+    for mode in mma wgmma-atomic wgmma-bulk wgmma-pipe; do
         for t in test_parity_ops test_parity_typed test_parity_model; do
             echo "== $t with HNET_CUDA_ATTENTION=$mode"
             HNET_CUDA_ATTENTION=$mode "build/gpu-tests/$t" > "$out/$t-$mode.log" 2>&1 || status=1

@@ -349,7 +349,8 @@ static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
         {"auto", HN_CUDA_ATTENTION_AUTO}, {"wmma", HN_CUDA_ATTENTION_WMMA},
         {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP},
         {"mma", HN_CUDA_ATTENTION_MMA}, {"wgmma", HN_CUDA_ATTENTION_WGMMA},
-        {"wgmma-atomic", HN_CUDA_ATTENTION_WGMMA_ATOMIC}};
+        {"wgmma-atomic", HN_CUDA_ATTENTION_WGMMA_ATOMIC}, {"wgmma-bulk", HN_CUDA_ATTENTION_WGMMA_BULK},
+        {"wgmma-pipe", HN_CUDA_ATTENTION_WGMMA_PIPE}, {"wgmma-bulk3", HN_CUDA_ATTENTION_WGMMA_BULK3}};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
         if (!strcmp(name, modes[i].name)) {
             *mode = modes[i].mode;
@@ -412,7 +413,7 @@ static int bench_attention(const op_opts *o) {
     for (char *k = strtok_r(names, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_attention_mode mode;
         if (parse_mode(k, &mode)) {
-            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wgmma-atomic, wmma, fp32, warp)\n", k);
+            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wgmma-atomic, wgmma-bulk, wgmma-bulk3, wgmma-pipe, wmma, fp32, warp)\n", k);
             status = 2;
             break;
         }

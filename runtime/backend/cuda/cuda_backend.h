@@ -126,7 +126,7 @@ void hn_cuda_lt_forget(const hn_backend *be);
  * tiles for other head widths; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic. */
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic|wgmma-bulk|wgmma-bulk3|wgmma-pipe. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
@@ -136,7 +136,16 @@ typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_WGMMA = 5, /* the warpgroup kernels (sm_90a; elsewhere as MMA) */
     /* WGMMA with dQ added inside the dK/dV kernel by float atomics instead of a second
      * kernel that recomputes S and dP: fewer products, not deterministic */
-    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6
+    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6,
+    /* WGMMA_ATOMIC with dQ added by bulk reductions of a shared-memory tile (one
+     * cp.reduce.async.bulk a row) instead of atomics from registers; not deterministic */
+    HN_CUDA_ATTENTION_WGMMA_BULK = 7,
+    /* WGMMA with the forward's score product of one tile overlapping the previous tile's
+     * P V (FlashAttention-3's intra-warpgroup pipelining) */
+    HN_CUDA_ATTENTION_WGMMA_PIPE = 8,
+    /* WGMMA_BULK at three blocks an SM (its products serialised by ptxas to fit the
+     * registers) instead of two */
+    HN_CUDA_ATTENTION_WGMMA_BULK3 = 9
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 /* the kernels HNET_CUDA_ATTENTION asks for (AUTO where it is unset): what a test that
