@@ -46,16 +46,15 @@ static hn_attention_params att_params(const hn_attn *a, const hn_seqs *seqs, hn_
     return p;
 }
 
-/* rope on the q and k slices of a [T, 3D] view (inverse: the backward's) */
+/* rope on the q and k slices of a [T, 3D] view (inverse: the backward's): one call, q and
+ * k side by side as 2 * heads heads (a launch a layer fewer than a call each) */
 static int rope_qk(const hn_attn *a, const hn_backend *be, const hn_seqs *seqs, hn_tensor x,
                    int inverse) {
     if (a->rot_dim <= 0) return HN_OK;
-    hn_rope_params p = {.heads = a->heads, .head_dim = a->head_dim, .rot_dim = a->rot_dim,
-                        .pos = seqs->pos_dev, .theta = a->theta, .inverse = inverse};
-    p.x = hn_tensor_cols(x, 0, a->d);
-    if (be->rope_t(be, &p)) return HN_ERR;
-    p.x = hn_tensor_cols(x, a->d, a->d);
-    return be->rope_t(be, &p);
+    hn_rope_params p = {.x = hn_tensor_cols(x, 0, 2 * a->d), .heads = 2 * a->heads,
+                        .head_dim = a->head_dim, .rot_dim = a->rot_dim, .pos = seqs->pos_dev,
+                        .theta = a->theta, .inverse = inverse};
+    return be->rope_t(be, &p) ? HN_ERR : HN_OK;
 }
 
 /* dqkv's q and k rotated back: in place when out is g itself, else g -> out (another

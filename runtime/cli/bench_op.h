@@ -1,5 +1,5 @@
 /* Internals shared by the ops of `hnet bench --op` (cmd_bench_op.c, cmd_bench_op_ssd.c,
- * cmd_bench_op_conv.c, cmd_bench_op_norm.c):
+ * cmd_bench_op_conv.c, cmd_bench_op_norm.c, cmd_bench_op_rope.c):
  * the parsed options, packed test sequences, random device buffers, the relative error
  * against the cpu twin and the timer. */
 #ifndef HN_CLI_BENCH_OP_H
@@ -17,6 +17,7 @@ typedef struct op_opts {
     long chunk, d_state; /* ssd */
     long channels, width; /* conv1d */
     long dim;            /* rmsnorm, gated_rmsnorm: one row width (0: the models' widths) */
+    long rot_dim;        /* rope: rotated dims a head */
     const char *kernels; /* comma-separated kernel choices to compare, or NULL */
     const char *shapes;  /* matmul: the bench configs whose products to time, e.g. H1,I1 */
 } op_opts;
@@ -57,5 +58,6 @@ int hn_bench_conv1d(const op_opts *o);
 int hn_bench_rmsnorm(const op_opts *o);       /* cmd_bench_op_norm.c */
 int hn_bench_gated_rmsnorm(const op_opts *o);
 int hn_bench_matmul(const op_opts *o); /* cmd_bench_op_matmul.c */
+int hn_bench_rope(const op_opts *o);   /* cmd_bench_op_rope.c */
 
 #endif

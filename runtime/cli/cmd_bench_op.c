@@ -59,7 +59,13 @@ static void usage(FILE *out) {
             "                  cmd_bench_op_matmul.c) through cublasGemmEx, cuBLASLt's pick and\n"
             "                  cuBLASLt tuned per shape (HNET_CUDA_MATMUL_ALGO), each checked\n"
             "                  against the first path listed; a step's product time per path;\n"
-            "                  exits 3 when they differ\n\n"
+            "                  exits 3 when they differ\n"
+            "  rope            the attention layer's rotary embedding: in place on the bf16 qkv\n"
+            "                  buffer's q and k (one call, and q then k), and out of place from\n"
+            "                  the float32 dqkv into it (the backward's); the old and the tiles\n"
+            "                  kernels (HNET_CUDA_ROPE) side by side, GB/s against the copy rate;\n"
+            "                  bytes for T rows, H heads, R rotated dims a head: 8 T H R in place,\n"
+            "                  T 3D (4 + 2) out of place; exits 3 when one differs from the cpu\n\n"
             "options:\n"
             "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
             "  --heads H         (default 12 for attention, 24 for ssd)\n"
@@ -68,19 +74,21 @@ static void usage(FILE *out) {
             "  --channels C      conv1d channels (default 1152: H1's d_inner + 2 d_state)\n"
             "  --width K         conv1d kernel width, 1 to 16 (default 4)\n"
             "  --dim D           rmsnorm, gated_rmsnorm: one row width instead of the models'\n"
+            "  --rot-dim R       rope: rotated dims a head (default 32: I1's rotary_dim)\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention),\n"
             "                    mma,chunked,scan (ssd), gemmex,lt,lt-tuned (matmul, the default)\n"
             "                    or window,lean (conv1d; -bf16 after either: bf16 out and dout;\n"
             "                    default window,lean,lean-bf16,window,lean,lean-bf16)\n"
+            "                    or old,tiles (rope; default old,tiles,old,tiles)\n"
             "  --shapes LIST     matmul: the products of H1 and/or I1 (default H1,I1)\n");
 }
 
 static int parse(int argc, char **argv, op_opts *o) {
     *o = (op_opts){.n_seqs = 8, .seq_len = 8192, .heads = 0, .head_dim = 64, .reps = 20,
                    .warmup = 3, .check_len = 1024, .window = -1, .chunk = 256, .d_state = 64,
-                   .channels = 1152, .width = 4};
+                   .channels = 1152, .width = 4, .rot_dim = 32};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *dst = NULL;
@@ -115,6 +123,7 @@ static int parse(int argc, char **argv, op_opts *o) {
         else if (!strcmp(a, "--channels")) dst = &o->channels;
         else if (!strcmp(a, "--width")) dst = &o->width;
         else if (!strcmp(a, "--dim")) dst = &o->dim;
+        else if (!strcmp(a, "--rot-dim")) dst = &o->rot_dim;
         else if (!strcmp(a, "--reps")) dst = &o->reps;
         else if (!strcmp(a, "--warmup")) dst = &o->warmup;
         else if (!strcmp(a, "--check-len")) dst = &o->check_len;
@@ -461,8 +470,9 @@ int hn_cmd_bench_op(int argc, char **argv) {
     if (!strcmp(o.op, "rmsnorm")) return hn_bench_rmsnorm(&o);
     if (!strcmp(o.op, "gated_rmsnorm")) return hn_bench_gated_rmsnorm(&o);
     if (!strcmp(o.op, "matmul")) return hn_bench_matmul(&o);
+    if (!strcmp(o.op, "rope")) return hn_bench_rope(&o);
     fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, conv1d, chunk_plan, "
-                    "rmsnorm, gated_rmsnorm, matmul)\n", o.op);
+                    "rmsnorm, gated_rmsnorm, matmul, rope)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

@@ -176,6 +176,26 @@ double tb_err_cols(const tbuf *t, int c0, int cols, const char *name) {
     return err;
 }
 
+long tb_off_cols(const tbuf *t, int c0, int cols, double rel, double abs_tol, const char *name) {
+    size_t n = (size_t)t->rows * t->ld, bytes = n * hn_dtype_size(t->dtype);
+    void *h = malloc(bytes);
+    P_GPU->download(h, t->g, bytes);
+    const char *e = P_GPU->device_error();
+    long off = 0;
+    for (int r = 0; r < t->rows; r++)
+        for (int c = c0; c < c0 + cols; c++) {
+            size_t i = (size_t)r * t->ld + c;
+            double a = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)h)[i]) : ((float *)h)[i];
+            double b = t->dtype == HN_BF16 ? hn_bf16_to_f32(((uint16_t *)t->c)[i]) : ((float *)t->c)[i];
+            if (!(fabs(a - b) <= rel * fabs(b) + abs_tol)) off++;
+        }
+    free(h);
+    if (e) off = -1;
+    printf("  %-34s %ld off by more than %.0e |cpu| + %.0e%s%s\n", name, off, rel, abs_tol,
+           e ? " device error: " : "", e ? e : "");
+    return off;
+}
+
 hn_rng tb_fresh(const char *what) {
     hn_rng r;
     uint64_t seed = 0xC0FFEE;

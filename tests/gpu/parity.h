@@ -63,6 +63,10 @@ void tb_free(tbuf *t);
 double tb_err(const tbuf *t, const char *name);
 /* The same over columns [c0, c0 + cols) only (one op's slice of a wider buffer). */
 double tb_err_cols(const tbuf *t, int c0, int cols, const char *name);
+/* Elements of those columns whose gpu value is more than rel |cpu| + abs_tol from the
+ * cpu's (-1 on a CUDA error); prints name and the count. An elementwise bound: a wrong
+ * value anywhere fails it where a relative L2 error over many might not. */
+long tb_off_cols(const tbuf *t, int c0, int cols, double rel, double abs_tol, const char *name);
 /* A generator seeded from a name: fresh, reproducible inputs per case. */
 hn_rng tb_fresh(const char *what);
 

@@ -113,54 +113,114 @@ static void test_convert(void **st) {
     convert_case(136, 144);
 }
 
-/* rope_t on bf16 and float32 column slices */
+/* ---- rope: both kernel sets (cfg.rope_tiles: 0 the old kernels, 1 the tiles), each shape
+ * in float32 and bf16, against the cpu over the whole buffer (columns outside the view
+ * must stay as they were) by relative error and element by element ---- */
+static const char *const ROPE_SET[2] = {"old", "tiles"};
+/* positions to 1199: a float32 angle (pos * frequency rounded to float) would be ~7e-5
+ * rad off, beyond the float32 elementwise bound */
+static const int ROPE_LENS[] = {37, 1, 130, 1200};
+
+/* float32 within 4e-6 (cos and sin within a float ulp of the cpu's, inputs below ~5);
+ * bf16 within one bf16 step (the float32 results straddling a rounding) */
+static long rope_off(const tbuf *t, const char *name) {
+    return t->dtype == HN_BF16 ? tb_off_cols(t, 0, t->cols, 1.0 / 128, 1e-5, name)
+                               : tb_off_cols(t, 0, t->cols, 0, 4e-6, name);
+}
+
+typedef struct rope_shape {
+    int heads, hd, rot, c0, cols, ld; /* the view: columns [c0, c0 + cols) of rows of ld */
+    const char *what;
+} rope_shape;
+
+/* in place: the view is heads x hd wide */
+static const rope_shape ROPE_IN[] = {
+    {3, 16, 8, 48, 48, 144, "k of a qkv row, 4 frequencies (a column an access)"},
+    {12, 64, 32, 0, 768, 1152, "q and k as one call, I1's head dim and rot_dim (8 columns an access)"},
+    {3, 12, 6, 36, 36, 108, "3 frequencies"},
+    {2, 128, 128, 0, 256, 384, "every dim rotated"},
+    {3, 64, 32, 2, 192, 200, "a view at column 2 (not 16-byte aligned)"},
+    {1, 2056, 2056, 0, 2056, 2056, "1028 frequencies (beyond the tiles: the old kernel)"},
+};
+
 static void test_rope_t(void **st) {
     (void)st;
-    hn_rng r = tb_fresh("rope_t");
-    static const int lens[] = {37, 1, 130};
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    assert_non_null(cfg);
+    int was = cfg->rope_tiles;
     pseqs s;
-    pseqs_make(&s, lens, 3);
-    int T = s.c.total, heads = 3, hd = 16, ld = 3 * heads * hd;
-    for (int d = 0; d < 2; d++) {
-        tbuf x = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
-        hn_tensor xc = tv(&x, 0), xg = tv(&x, 1);
-        hn_rope_params pc = {hn_tensor_cols(xc, heads * hd, heads * hd), heads, hd, 8, s.pos.c, 10000.0f, d};
-        hn_rope_params pg = {hn_tensor_cols(xg, heads * hd, heads * hd), heads, hd, 8, s.pos.g, 10000.0f, d};
-        assert_int_equal(P_CPU->rope_t(P_CPU, &pc), 0);
-        assert_int_equal(P_GPU->rope_t(P_GPU, &pg), 0);
-        assert_true(tb_err(&x, d ? "rope_t bf16 inverse" : "rope_t f32") < (d ? 5e-3 : TOL_FP32));
-        tb_free(&x);
-    }
+    pseqs_make(&s, ROPE_LENS, 4);
+    int T = s.c.total;
+    for (int set = 0; set < 2; set++)
+        for (size_t i = 0; i < sizeof ROPE_IN / sizeof *ROPE_IN; i++)
+            for (int d = 0; d < 2; d++)
+                for (int inv = 0; inv < 2; inv++) {
+                    const rope_shape *sh = &ROPE_IN[i];
+                    cfg->rope_tiles = set;
+                    hn_rng r = tb_fresh("rope_t");
+                    tbuf x = tb_normal(d ? HN_BF16 : HN_F32, T, sh->ld, sh->ld, &r);
+                    hn_rope_params p[2];
+                    for (int g = 0; g < 2; g++)
+                        p[g] = (hn_rope_params){hn_tensor_cols(tv(&x, g), sh->c0, sh->cols), sh->heads,
+                                                sh->hd, sh->rot, g ? s.pos.g : s.pos.c,
+                                                inv ? 500.0f : 10000.0f, inv};
+                    assert_int_equal(P_CPU->rope_t(P_CPU, &p[0]), 0);
+                    assert_int_equal(P_GPU->rope_t(P_GPU, &p[1]), 0);
+                    printf(" rope_t, %s kernels: %s, %s%s\n", ROPE_SET[set], sh->what,
+                           d ? "bf16" : "f32", inv ? ", inverse" : "");
+                    assert_true(tb_err(&x, "x, every column") < (d ? 5e-3 : TOL_FP32));
+                    assert_int_equal(rope_off(&x, "x, element by element"), 0);
+                    tb_free(&x);
+                }
+    cfg->rope_tiles = was;
     pseqs_free(&s);
 }
 
-/* rope_to_t, rope out of place (the attention backward's dqkv): a float32 slice rotated back into
- * a bf16 or float32 output, every column written, x left as it was; and the whole qkv
- * row as the attention backward passes it (q and k as 2 * heads heads, v copied) */
+/* out of place (rope_to_t, the attention backward's dqkv rotated back into the bf16 qkv
+ * buffer): every column of the view written (out starts random), x left as it was */
+static const rope_shape ROPE_OUT[] = {
+    {3, 16, 8, 48, 48, 144, "k of a qkv row (a column an access)"},
+    {6, 16, 8, 0, 144, 144, "a whole qkv row: q and k as 2 x 3 heads, v copied"},
+    {12, 64, 32, 0, 1152, 1152, "a whole qkv row, I1's head dim and rot_dim (8 columns an access)"},
+    {6, 64, 32, 0, 404, 404, "20 columns after the heads (not a multiple of 8)"},
+    {3, 12, 6, 0, 40, 40, "3 frequencies of 6 dims a head, 4 columns after the heads"},
+    {2, 128, 128, 0, 384, 384, "every dim of a head rotated"},
+    {3, 64, 0, 0, 192, 192, "nothing rotated: a copy"},
+    {1, 2056, 2056, 0, 2064, 2064, "1028 frequencies (beyond the tiles: the old kernels)"},
+};
+
 static void test_rope_t_out(void **st) {
     (void)st;
-    hn_rng r = tb_fresh("rope_t out");
-    static const int lens[] = {37, 1, 130};
+    hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
+    assert_non_null(cfg);
+    int was = cfg->rope_tiles;
     pseqs s;
-    pseqs_make(&s, lens, 3);
-    /* head dim 16 rotating 8 (the per-element kernel), 64 rotating 32 (the row kernel) */
-    for (int big = 0; big < 2; big++)
-    for (int d = 0; d < 3; d++) {
-        int T = s.c.total, heads = 3, hd = big ? 64 : 16, rot = big ? 32 : 8, ld = 3 * heads * hd;
-        int whole = d == 2, c0 = whole ? 0 : heads * hd, cols = whole ? ld : heads * hd;
-        tbuf x = tb_normal(HN_F32, T, ld, ld, &r), y = tb_normal(d ? HN_BF16 : HN_F32, T, ld, ld, &r);
-        hn_rope_params p[2];
-        for (int i = 0; i < 2; i++)
-            p[i] = (hn_rope_params){hn_tensor_cols(tv(&x, i), c0, cols), whole ? 2 * heads : heads, hd,
-                                    rot, i ? s.pos.g : s.pos.c, 10000.0f, 1};
-        assert_int_equal(P_CPU->rope_to_t(P_CPU, &p[0], hn_tensor_cols(tv(&y, 0), c0, cols)), 0);
-        assert_int_equal(P_GPU->rope_to_t(P_GPU, &p[1], hn_tensor_cols(tv(&y, 1), c0, cols)), 0);
-        printf(" rope_t out %s%s, head dim %d\n", d ? "bf16" : "f32", whole ? ", whole qkv row" : "", hd);
-        assert_true(tb_err_cols(&y, c0, cols, "rotated into out") < (d ? 5e-3 : TOL_FP32));
-        assert_true(tb_err(&x, "x (only read)") == 0);
-        tb_free(&x);
-        tb_free(&y);
-    }
+    pseqs_make(&s, ROPE_LENS, 4);
+    int T = s.c.total;
+    for (int set = 0; set < 2; set++)
+        for (size_t i = 0; i < sizeof ROPE_OUT / sizeof *ROPE_OUT; i++)
+            for (int d = 0; d < 4; d++) { /* x, out dtypes: f32 f32, f32 bf16, bf16 f32, bf16 bf16 */
+                const rope_shape *sh = &ROPE_OUT[i];
+                hn_dtype xd = d & 2 ? HN_BF16 : HN_F32, yd = d & 1 ? HN_BF16 : HN_F32;
+                int inv = d != 3; /* the backward's inverse; the forward rotation bf16 to bf16 */
+                cfg->rope_tiles = set;
+                hn_rng r = tb_fresh("rope_t out");
+                tbuf x = tb_normal(xd, T, sh->ld, sh->ld, &r), y = tb_normal(yd, T, sh->ld, sh->ld, &r);
+                hn_rope_params p[2];
+                for (int g = 0; g < 2; g++)
+                    p[g] = (hn_rope_params){hn_tensor_cols(tv(&x, g), sh->c0, sh->cols), sh->heads,
+                                            sh->hd, sh->rot, g ? s.pos.g : s.pos.c, 10000.0f, inv};
+                assert_int_equal(P_CPU->rope_to_t(P_CPU, &p[0], hn_tensor_cols(tv(&y, 0), sh->c0, sh->cols)), 0);
+                assert_int_equal(P_GPU->rope_to_t(P_GPU, &p[1], hn_tensor_cols(tv(&y, 1), sh->c0, sh->cols)), 0);
+                printf(" rope_t out, %s kernels: %s, %s -> %s%s\n", ROPE_SET[set], sh->what,
+                       xd == HN_BF16 ? "bf16" : "f32", yd == HN_BF16 ? "bf16" : "f32", inv ? ", inverse" : "");
+                assert_true(tb_err(&y, "out, every column") < (yd == HN_BF16 ? 5e-3 : TOL_FP32));
+                assert_int_equal(rope_off(&y, "out, element by element"), 0);
+                assert_true(tb_err(&x, "x (only read)") == 0);
+                tb_free(&x);
+                tb_free(&y);
+            }
+    cfg->rope_tiles = was;
     pseqs_free(&s);
 }
 

@@ -61,6 +61,8 @@ typedef struct hn_cuda_config {
     int ema_segments;      /* 1 (the default): the dechunk EMA in segments of rows (chunk.cu;
                             * HNET_CUDA_EMA=column: one thread a column, 1.7-4.3 ms slower
                             * in H1's and H2's steps on the H200) */
+    int rope_tiles;        /* 1 (the default): rope in place and out of place by row tiles
+                            * (rope_tiles.cu); HNET_CUDA_ROPE=old for the kernels before */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL

@@ -45,6 +45,9 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
 /* rope_out.cu: rope_t with an output view (x only read) */
 int hn_cuda_rope_out(const hn_rope_params *p, hn_tensor out);
+/* rope_tiles.cu: rope in place (copy 0) or into out (copy 1) by row tiles; 1 when the
+ * shape does not fit them (nothing launched) */
+int hn_cuda_rope_tiles(const hn_rope_params *p, hn_tensor out, int copy);
 /* chunk_plan.cu */
 int hn_cuda_chunk_plan(const hn_chunk_plan_params *pp);
 /* chunk_typed.cu */

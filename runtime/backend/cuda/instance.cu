@@ -139,6 +139,8 @@ static void config_from_env(hn_cuda_config *c) {
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
     c->ema_segments = !(e && !strcmp(e, "column"));
+    e = getenv("HNET_CUDA_ROPE");
+    c->rope_tiles = !(e && !strcmp(e, "old"));
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }

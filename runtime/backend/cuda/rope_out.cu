@@ -1,6 +1,7 @@
-/* rope_t out of place (backend.h rope_to_t): every column of out from x, the
- * first rot_dim dims of each head rotated (angles and arithmetic as typed.cu's in-place
- * kernel), the rest copied, written in out's dtype. The attention backward rotates its
+/* rope_t out of place (backend.h rope_to_t): every column of out from x, the first
+ * rot_dim dims of each head rotated (angles and arithmetic as typed.cu's in-place
+ * kernel), the rest copied, written in out's dtype. By default rope_tiles.cu runs it;
+ * these kernels under HNET_CUDA_ROPE=old and for shapes the tiles do not take. The attention backward rotates its
  * float32 q and k gradients back straight into the bf16 buffer its products read. */
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
@@ -72,6 +73,7 @@ __global__ void __launch_bounds__(256) k_rope_out8(view out, view x, int T, int 
 }
 
 int hn_cuda_rope_out(const hn_rope_params *p, hn_tensor out) {
+    if (hn_cuda_cur()->cfg.rope_tiles && !hn_cuda_rope_tiles(p, out, 1)) return 0; /* rope_tiles.cu */
     size_t n = (size_t)p->x.rows * (p->x.cols + p->rot_dim / 2);
     if (!n) return 0;
     int half = p->rot_dim / 2;

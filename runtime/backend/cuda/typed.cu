@@ -148,7 +148,9 @@ extern "C" int hn_cuda_swiglu_backward_t(const hn_backend *be, const hn_swiglu_p
     return 0;
 }
 
-/* rotary embedding in place on a float32 or bf16 view, angles as the v1 kernel's */
+/* rotary embedding in place on a float32 or bf16 view, angles as the v1 kernel's (by
+ * default rope_tiles.cu runs it; this kernel under HNET_CUDA_ROPE=old and for shapes the
+ * tiles do not take) */
 __global__ void k_rope_t(view x, int T, int heads, int head_dim, int rot_dim, const int32_t *pos,
                          float theta, int inverse) {
     int half = rot_dim / 2, f_had = -1;
@@ -179,6 +181,7 @@ extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p) {
         hn_cuda_note(cudaErrorInvalidValue, "rope_t: shapes do not fit");
         return -1;
     }
+    if (hn_cuda_cur()->cfg.rope_tiles && !hn_cuda_rope_tiles(p, p->x, 0)) return 0; /* rope_tiles.cu */
     size_t n = (size_t)p->x.rows * (p->rot_dim / 2);
     if (!n) return 0;
     k_rope_t<<<hn_blocks(n, 256), 256, 0, HN_STREAM>>>(view_of(p->x), p->x.rows, p->heads, p->head_dim,
