@@ -61,6 +61,8 @@ typedef struct hn_cuda_config {
     int ema_segments;      /* 1 (the default): the dechunk EMA in segments of rows (chunk.cu;
                             * HNET_CUDA_EMA=column: one thread a column, 1.7-4.3 ms slower
                             * in H1's and H2's steps on the H200) */
+    int ema_scan;          /* 1: the dechunk EMA as a chunked scan reading its inputs once
+                            * (ema_scan.cu; HNET_CUDA_EMA=scan), over ema_segments */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL

@@ -136,6 +136,7 @@ static void config_from_env(hn_cuda_config *c) {
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
     c->ema_segments = !(e && !strcmp(e, "column"));
+    c->ema_scan = e && !strcmp(e, "scan");
 }
 
 extern "C" void hn_cuda_config_default(hn_cuda_config *cfg) { config_from_env(cfg); }
