@@ -535,7 +535,7 @@ static void test_ema(void **st) {
     (void)st;
     hn_rng r = fresh("ema");
     const hn_ops_chunk *cc = P_CPU->chunk, *cg = P_GPU->chunk;
-    static const int LENS_EMA[] = {1, 2, 15, 16, 17, 31, 300, 1366, 5, 128, 129, 256, 257};
+    static const int LENS_EMA[] = {1, 2, 15, 16, 17, 31, 300, 1366, 5, 128, 129, 256, 257, 700};
     static const char *const MODE[] = {"one thread a column", "segments", "scan"};
     int n = (int)(sizeof LENS_EMA / sizeof *LENS_EMA);
     pseqs s;
