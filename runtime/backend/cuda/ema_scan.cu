@@ -9,9 +9,9 @@
  *   2. the maps meet in shared memory (one barrier a tile): the carry into warp w is
  *      the tile's carry through the maps of the warps before it (after it, backward);
  *   3. the same L rows again from that carry, from registers, written.
- * The next tile's loads are issued before step 1, so two tiles of loads are in flight
- * while a tile's recurrence runs (forward L = 16: 32 KB an SM a tile; backward L = 8
- * with five inputs a row: 80 KB).
+ * The next tile's loads are issued before step 1, so up to two tiles of loads are in
+ * flight while a tile's recurrence waits (a tile is 32 KB an SM forward, L = 16 rows of z;
+ * 64 KB backward, L = 8 rows of dzbar, z, zbar and dz).
  *
  * The sums change order only where maps meet (A h + B at a warp's first row), as in the
  * segmented kernels. dP's row sums: a transposing butterfly over the warp's lanes (9
