@@ -1,5 +1,5 @@
 /* Internals shared by the ops of `hnet bench --op` (cmd_bench_op.c, cmd_bench_op_ssd.c,
- * cmd_bench_op_conv.c, cmd_bench_op_norm.c, cmd_bench_op_rope.c):
+ * cmd_bench_op_conv.c, cmd_bench_op_norm.c, cmd_bench_op_rope.c, cmd_bench_op_ema.c):
  * the parsed options, packed test sequences, random device buffers, the relative error
  * against the cpu twin and the timer. */
 #ifndef HN_CLI_BENCH_OP_H
@@ -20,6 +20,7 @@ typedef struct op_opts {
     long rot_dim;        /* rope: rotated dims a head */
     const char *kernels; /* comma-separated kernel choices to compare, or NULL */
     const char *shapes;  /* matmul: the bench configs whose products to time, e.g. H1,I1 */
+    int seqs_set;        /* --seqs given (ops with a default shape of their own: ema) */
 } op_opts;
 
 /* packed sequences of the given lengths on one backend */
@@ -59,5 +60,6 @@ int hn_bench_rmsnorm(const op_opts *o);       /* cmd_bench_op_norm.c */
 int hn_bench_gated_rmsnorm(const op_opts *o);
 int hn_bench_matmul(const op_opts *o); /* cmd_bench_op_matmul.c */
 int hn_bench_rope(const op_opts *o);   /* cmd_bench_op_rope.c */
+int hn_bench_ema(const op_opts *o);    /* cmd_bench_op_ema.c */
 
 #endif

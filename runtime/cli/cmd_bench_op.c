@@ -65,23 +65,33 @@ static void usage(FILE *out) {
             "                  the float32 dqkv into it (the backward's); the old and the tiles\n"
             "                  kernels (HNET_CUDA_ROPE) side by side, GB/s against the copy rate;\n"
             "                  bytes for T rows, H heads, R rotated dims a head: 8 T H R in place,\n"
-            "                  T 3D (4 + 2) out of place; exits 3 when one differs from the cpu\n\n"
+            "                  T 3D (4 + 2) out of place; exits 3 when one differs from the cpu\n"
+            "  ema             the dechunk EMA (smoothing), forward and backward, float32, on\n"
+            "                  unequal sequences of about L rows (default 8x1365: H1's inner\n"
+            "                  stage, 10,923 rows) and --dim columns (default 512); kernels\n"
+            "                  column, segments (the default), scan (HNET_CUDA_EMA=column|scan);\n"
+            "                  GB/s against the copy rate, bytes for K rows of D: K D (4 + 4) + 4 K\n"
+            "                  forward, K D (3 x 4 + 8) + 12 K backward (dz and dP added to);\n"
+            "                  checked against the cpu on the same inputs; exits 3 when one differs\n\n"
             "options:\n"
-            "  --seqs NxL        N sequences of L positions (default 8x8192)\n"
+            "  --seqs NxL        N sequences of L positions (default 8x8192; ema 8x1365)\n"
             "  --heads H         (default 12 for attention, 24 for ssd)\n"
             "  --head-dim D      (default 64)   --d-state N, --chunk Q (ssd: 64, 256)\n"
             "  --window W|global (default global)\n"
             "  --channels C      conv1d channels (default 1152: H1's d_inner + 2 d_state)\n"
             "  --width K         conv1d kernel width, 1 to 16 (default 4)\n"
-            "  --dim D           rmsnorm, gated_rmsnorm: one row width instead of the models'\n"
+            "  --dim D           rmsnorm, gated_rmsnorm: one row width instead of the models';\n"
+            "                    ema: the columns (default 512)\n"
             "  --rot-dim R       rope: rotated dims a head (default 32: I1's rotary_dim)\n"
             "  --reps N          timed calls (default 20)   --warmup N (default 3)\n"
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention),\n"
             "                    mma,chunked,scan (ssd), gemmex,lt,lt-tuned (matmul, the default)\n"
             "                    or window,lean (conv1d; -bf16 after either: bf16 out and dout;\n"
-            "                    default window,lean,lean-bf16,window,lean,lean-bf16)\n"
-            "                    or old,tiles (rope; default old,tiles,old,tiles)\n"
+            "                    default window,lean,lean-bf16,window,lean,lean-bf16),\n"
+            "                    old,tiles (rope; default old,tiles,old,tiles), or\n"
+            "                    column,segments,scan (ema; default column,segments,scan,\n"
+            "                    segments,scan)\n"
             "  --shapes LIST     matmul: the products of H1 and/or I1 (default H1,I1)\n");
 }
 
@@ -110,6 +120,7 @@ static int parse(int argc, char **argv, op_opts *o) {
                 fprintf(stderr, "hnet bench: --seqs expects NxL, e.g. 8x8192\n");
                 return 2;
             }
+            o->seqs_set = 1;
         } else if (!strcmp(a, "--window")) {
             if (!strcmp(v, "global")) o->window = -1;
             else if (hn_parse_long(v, &o->window) || o->window < 0) {
@@ -471,8 +482,9 @@ int hn_cmd_bench_op(int argc, char **argv) {
     if (!strcmp(o.op, "gated_rmsnorm")) return hn_bench_gated_rmsnorm(&o);
     if (!strcmp(o.op, "matmul")) return hn_bench_matmul(&o);
     if (!strcmp(o.op, "rope")) return hn_bench_rope(&o);
+    if (!strcmp(o.op, "ema")) return hn_bench_ema(&o);
     fprintf(stderr, "hnet bench: unknown op '%s' (ops: attention, ssd, conv1d, chunk_plan, "
-                    "rmsnorm, gated_rmsnorm, matmul, rope)\n", o.op);
+                    "rmsnorm, gated_rmsnorm, matmul, rope, ema)\n", o.op);
     return 2;
 #else
     fprintf(stderr, "hnet bench --op: this build has no cuda backend (no nvcc at build time)\n");

@@ -525,49 +525,56 @@ static void grms_case(int Dm, int gs, int ldz) {
     pseqs_free(&s);
 }
 
-/* the sliding-window convolution (K <= 8) and the general one (K = 11); the norm at
- * group sizes below, at and above a warp's multiples, the models' (1536) and a large one */
-/* The dechunk EMA on both cuda forms (one thread a column walking each sequence, and
- * segments of rows, cfg.ema_segments) against the cpu: sequences shorter than, equal to
- * and longer than a segment's share of rows, widths that leave a block's columns partly
- * empty, decays clamped at both ends (no dP there) */
+/* The dechunk EMA on every cuda form (one thread a column walking each sequence;
+ * segments of rows, cfg.ema_segments; the chunked scan, cfg.ema_scan) against the cpu:
+ * sequences shorter than, equal to and longer than a segment's share of rows and the
+ * scan's tiles (256 rows forward, 128 backward: lengths at and one past them), widths
+ * that leave a block's columns partly empty, decays clamped at both ends (no dP there),
+ * and small decays, whose carries reach across many tiles */
 static void test_ema(void **st) {
     (void)st;
     hn_rng r = fresh("ema");
     const hn_ops_chunk *cc = P_CPU->chunk, *cg = P_GPU->chunk;
-    static const int LENS_EMA[] = {1, 2, 15, 16, 17, 31, 300, 1366, 5};
+    static const int LENS_EMA[] = {1, 2, 15, 16, 17, 31, 300, 1366, 5, 128, 129, 256, 257, 700};
+    static const char *const MODE[] = {"one thread a column", "segments", "scan"};
     int n = (int)(sizeof LENS_EMA / sizeof *LENS_EMA);
     pseqs s;
     pseqs_make(&s, LENS_EMA, n);
     int K = s.c.total;
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     assert_non_null(cfg);
-    int was = cfg->ema_segments;
+    int was_seg = cfg->ema_segments, was_scan = cfg->ema_scan;
     static const int WIDTHS[] = {40, 512, 33};
     for (size_t w = 0; w < sizeof WIDTHS / sizeof *WIDTHS; w++)
-        for (int segments = 0; segments < 2; segments++) {
-            int D = WIDTHS[w];
-            cfg->ema_segments = segments;
-            printf("  ema: %d rows, %d columns, %s\n", K, D, segments ? "segments" : "one thread a column");
-            twin P = tw_uniform(K, 0.0, 1.0, &r), z = tw_normal((size_t)K * D, 1, &r);
-            for (int k = 0; k < K; k += 7) P.c[k] = k % 2 ? 1.0f : 0.0f; /* clamped */
-            P_GPU->upload(P.g, P.c, (size_t)K * sizeof(float));
-            twin zbar = tw_zero((size_t)K * D);
-            BOTH(cc->ema_forward(zbar.c, z.c, P.c, &s.c, D), cg->ema_forward(zbar.g, z.g, P.g, &s.g, D));
-            OK(zbar, TOL_FP32);
-            twin dzbar = tw_normal((size_t)K * D, 1, &r), dz = tw_normal((size_t)K * D, 1, &r);
-            twin dP = tw_normal(K, 1, &r);
-            BOTH(cc->ema_backward(dz.c, dP.c, dzbar.c, z.c, zbar.c, P.c, &s.c, D),
-                 cg->ema_backward(dz.g, dP.g, dzbar.g, z.g, zbar.g, P.g, &s.g, D));
-            OK(dz, TOL_FP32);
-            OK(dP, TOL_FP32);
-            twin *all[] = {&P, &z, &zbar, &dzbar, &dz, &dP};
-            for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
-        }
-    cfg->ema_segments = was;
+        for (int mode = 0; mode < 3; mode++)
+            for (int small = 0; small < 2; small++) {
+                int D = WIDTHS[w];
+                cfg->ema_segments = mode > 0;
+                cfg->ema_scan = mode == 2;
+                printf("  ema: %d rows, %d columns, %s, P in [0, %g]\n", K, D, MODE[mode],
+                       small ? 0.02 : 1.0);
+                twin P = tw_uniform(K, 0.0, small ? 0.02 : 1.0, &r), z = tw_normal((size_t)K * D, 1, &r);
+                for (int k = 0; k < K; k += 7) P.c[k] = k % 2 ? 1.0f : 0.0f; /* clamped */
+                P_GPU->upload(P.g, P.c, (size_t)K * sizeof(float));
+                twin zbar = tw_zero((size_t)K * D);
+                BOTH(cc->ema_forward(zbar.c, z.c, P.c, &s.c, D), cg->ema_forward(zbar.g, z.g, P.g, &s.g, D));
+                OK(zbar, TOL_FP32);
+                twin dzbar = tw_normal((size_t)K * D, 1, &r), dz = tw_normal((size_t)K * D, 1, &r);
+                twin dP = tw_normal(K, 1, &r);
+                BOTH(cc->ema_backward(dz.c, dP.c, dzbar.c, z.c, zbar.c, P.c, &s.c, D),
+                     cg->ema_backward(dz.g, dP.g, dzbar.g, z.g, zbar.g, P.g, &s.g, D));
+                OK(dz, TOL_FP32);
+                OK(dP, TOL_FP32);
+                twin *all[] = {&P, &z, &zbar, &dzbar, &dz, &dP};
+                for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
+            }
+    cfg->ema_segments = was_seg;
+    cfg->ema_scan = was_scan;
     pseqs_free(&s);
 }
 
+/* the sliding-window convolution (K <= 8) and the general one (K = 11); the norm at
+ * group sizes below, at and above a warp's multiples, the models' (1536) and a large one */
 static void test_conv_norm(void **st) {
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     int was = cfg->conv;

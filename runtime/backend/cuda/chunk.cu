@@ -177,7 +177,8 @@ __global__ void k_ema_bwd(float *dz, float *dP, const float *dzbar, const float 
     }
 }
 
-/* ---- the same in segments (cfg.ema_segments, the default; HNET_CUDA_EMA=column for the kernels above): those
+/* ---- the same in segments (cfg.ema_segments, the default; HNET_CUDA_EMA=column for the
+ * kernels above; HNET_CUDA_EMA=scan for ema_scan.cu's, which read each input once): those
  * walk a whole sequence on one thread a column, ~1,400 dependent rows at H1's inner shape
  * with 4,096 threads in all (48x their floor on the H200), and their backward adds dP by
  * D atomics a row into one address (44x). Here a block owns one sequence and 32 columns;
@@ -307,7 +308,9 @@ __global__ void __launch_bounds__(32 * EMA_SEGS)
 static void ema_forward(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    if (hn_cuda_cur()->cfg.ema_segments) {
+    if (hn_cuda_cur()->cfg.ema_scan) {
+        hn_cuda_ema_scan_forward(zbar, z, P, seqs, D);
+    } else if (hn_cuda_cur()->cfg.ema_segments) {
         dim3 grid((unsigned)seqs->n, (unsigned)((D + 31) / 32));
         k_ema_fwd_seg<<<grid, 32 * EMA_SEGS, 0, HN_STREAM>>>(zbar, z, P, seqs->offsets_dev, D);
     } else {
@@ -319,7 +322,9 @@ static void ema_backward(float *dz, float *dP, const float *dzbar, const float *
                          const float *zbar, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    if (hn_cuda_cur()->cfg.ema_segments) {
+    if (hn_cuda_cur()->cfg.ema_scan) {
+        hn_cuda_ema_scan_backward(dz, dP, dzbar, z, zbar, P, seqs, D);
+    } else if (hn_cuda_cur()->cfg.ema_segments) {
         dim3 grid((unsigned)seqs->n, (unsigned)((D + 31) / 32));
         k_ema_bwd_seg<<<grid, 32 * EMA_SEGS, 0, HN_STREAM>>>(dz, dP, dzbar, z, zbar, P,
                                                              seqs->offsets_dev, D);

@@ -63,6 +63,8 @@ typedef struct hn_cuda_config {
                             * in H1's and H2's steps on the H200) */
     int rope_tiles;        /* 1 (the default): rope in place and out of place by row tiles
                             * (rope_tiles.cu); HNET_CUDA_ROPE=old for the kernels before */
+    int ema_scan;          /* 1: the dechunk EMA as a chunked scan reading its inputs once
+                            * (ema_scan.cu; HNET_CUDA_EMA=scan), over ema_segments */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL

@@ -50,6 +50,11 @@ int hn_cuda_rope_out(const hn_rope_params *p, hn_tensor out);
 int hn_cuda_rope_tiles(const hn_rope_params *p, hn_tensor out, int copy);
 /* chunk_plan.cu */
 int hn_cuda_chunk_plan(const hn_chunk_plan_params *pp);
+/* ema_scan.cu: the dechunk EMA as a chunked scan (ema_forward / ema_backward's contract) */
+void hn_cuda_ema_scan_forward(float *zbar, const float *z, const float *P, const hn_seqs *seqs,
+                              int D);
+void hn_cuda_ema_scan_backward(float *dz, float *dP, const float *dzbar, const float *z,
+                               const float *zbar, const float *P, const hn_seqs *seqs, int D);
 /* chunk_typed.cu */
 int hn_cuda_cosine_routing_backward_t(hn_tensor dq, hn_tensor dk, const float *dp, const float *q,
                                       const float *k, int ld, const hn_seqs *seqs, int D);

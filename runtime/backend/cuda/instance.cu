@@ -139,6 +139,7 @@ static void config_from_env(hn_cuda_config *c) {
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
     c->ema_segments = !(e && !strcmp(e, "column"));
+    c->ema_scan = e && !strcmp(e, "scan");
     e = getenv("HNET_CUDA_ROPE");
     c->rope_tiles = !(e && !strcmp(e, "old"));
 }
