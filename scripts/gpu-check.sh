@@ -112,8 +112,8 @@ case " $what " in *" tests "*)
         [ $rc -eq 0 ] || status=1
     done
     # the mma.sync attention kernels (what other GPUs than the H200's 9.0 run) and the
-    # warpgroup backward that adds dQ by atomics or by bulk reductions as well
-    for mode in mma wgmma-atomic wgmma-bulk wgmma-pipe; do
+    # warpgroup backward that adds dQ by atomics as well
+    for mode in mma wgmma-atomic; do
         for t in test_parity_ops test_parity_typed test_parity_model; do
             echo "== $t with HNET_CUDA_ATTENTION=$mode"
             HNET_CUDA_ATTENTION=$mode "build/gpu-tests/$t" > "$out/$t-$mode.log" 2>&1 || status=1
@@ -134,10 +134,10 @@ case " $what " in *" tests "*)
             HNET_CUDA_CONV=window HNET_CUDA_XBC=fp32 HNET_CUDA_EMA=column HNET_CUDA_ROPE=old "build/gpu-tests/$t" > "$out/$t-new.log" 2>&1 || status=1
         grep -E '^\[  (PASSED|FAILED)|rel err' "$out/$t-new.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
     done
-    # whole models on the opt-in chunked-scan EMA (test_parity_ops covers the op itself)
-    echo "== test_parity_model with HNET_CUDA_EMA=scan"
-    HNET_CUDA_EMA=scan build/gpu-tests/test_parity_model > "$out/test_parity_model-ema-scan.log" 2>&1 || status=1
-    grep -E '^\[  (PASSED|FAILED)|rel err' "$out/test_parity_model-ema-scan.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
+    # whole models on the EMA in segments (test_parity_ops covers the op itself)
+    echo "== test_parity_model with HNET_CUDA_EMA=segments"
+    HNET_CUDA_EMA=segments build/gpu-tests/test_parity_model > "$out/test_parity_model-ema-segments.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED)|rel err' "$out/test_parity_model-ema-segments.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
     # shell tests of whole runs (NCCL): exit 77 is a skip, its reason printed
     for t in tests/gpu/test_*.sh; do
         echo "== $t"

@@ -69,7 +69,7 @@ static void usage(FILE *out) {
             "  ema             the dechunk EMA (smoothing), forward and backward, float32, on\n"
             "                  unequal sequences of about L rows (default 8x1365: H1's inner\n"
             "                  stage, 10,923 rows) and --dim columns (default 512); kernels\n"
-            "                  column, segments (the default), scan (HNET_CUDA_EMA=column|scan);\n"
+            "                  column, segments, scan (the default; HNET_CUDA_EMA=column|segments);\n"
             "                  GB/s against the copy rate, bytes for K rows of D: K D (4 + 4) + 4 K\n"
             "                  forward, K D (3 x 4 + 8) + 12 K backward (dz and dP added to);\n"
             "                  checked against the cpu on the same inputs; exits 3 when one differs\n\n"
@@ -369,8 +369,7 @@ static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
         {"auto", HN_CUDA_ATTENTION_AUTO}, {"wmma", HN_CUDA_ATTENTION_WMMA},
         {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP},
         {"mma", HN_CUDA_ATTENTION_MMA}, {"wgmma", HN_CUDA_ATTENTION_WGMMA},
-        {"wgmma-atomic", HN_CUDA_ATTENTION_WGMMA_ATOMIC}, {"wgmma-bulk", HN_CUDA_ATTENTION_WGMMA_BULK},
-        {"wgmma-pipe", HN_CUDA_ATTENTION_WGMMA_PIPE}, {"wgmma-bulk3", HN_CUDA_ATTENTION_WGMMA_BULK3}};
+        {"wgmma-atomic", HN_CUDA_ATTENTION_WGMMA_ATOMIC}};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
         if (!strcmp(name, modes[i].name)) {
             *mode = modes[i].mode;
@@ -433,7 +432,7 @@ static int bench_attention(const op_opts *o) {
     for (char *k = strtok_r(names, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_attention_mode mode;
         if (parse_mode(k, &mode)) {
-            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wgmma-atomic, wgmma-bulk, wgmma-bulk3, wgmma-pipe, wmma, fp32, warp)\n", k);
+            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wgmma-atomic, wmma, fp32, warp)\n", k);
             status = 2;
             break;
         }

@@ -9,7 +9,7 @@
  *
  * --seqs NxL: N sequences of about L rows each, unequal (L plus a fixed pattern of
  * offsets: 8x1365 is 10,923 rows, H1's inner stage); --dim D (default 512). --kernels:
- * column (HNET_CUDA_EMA=column), segments (the default), scan (HNET_CUDA_EMA=scan); by
+ * column (HNET_CUDA_EMA=column), segments (HNET_CUDA_EMA=segments), scan (the default); by
  * default column,segments,scan,segments,scan (repeated, so that a drift of the clocks
  * shows as a difference between the rounds).
  *
@@ -236,8 +236,8 @@ int hn_bench_ema(const op_opts *o) {
         printf("dechunk EMA: %d sequences, %d rows (%d to %d a sequence), %ld columns, float32, "
                "on %s\n", n, pg.s.total, lo, hi, D, hn_cuda_device_name());
         printf("  measured copy rate %.0f GB/s (read + written); floor = MB needed at that rate; "
-               "kernels: column = HNET_CUDA_EMA=column, segments = the default, scan = "
-               "HNET_CUDA_EMA=scan; errors against the cpu twin on the same inputs\n", bw / 1e9);
+               "kernels: column = HNET_CUDA_EMA=column, segments = HNET_CUDA_EMA=segments, "
+               "scan = the default; errors against the cpu twin on the same inputs\n", bw / 1e9);
         printf("| kernels | pass | ms | MB needed | MB issued | GB/s (needed) | x floor | err "
                "(limit %.0e) |\n|---|---|---|---|---|---|---|---|\n", EMA_TOL);
         status = ema_rounds(o, &g, &h, cfg, bw);

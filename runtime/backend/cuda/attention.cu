@@ -84,9 +84,7 @@ static int attention_mode(void) { return hn_cuda_attention_mode_now(); }
 static int bf16_family(void) {
     int m = attention_mode();
     return m == HN_CUDA_ATTENTION_AUTO || m == HN_CUDA_ATTENTION_MMA ||
-           m == HN_CUDA_ATTENTION_WGMMA || m == HN_CUDA_ATTENTION_WGMMA_ATOMIC ||
-           m == HN_CUDA_ATTENTION_WGMMA_BULK || m == HN_CUDA_ATTENTION_WGMMA_PIPE ||
-           m == HN_CUDA_ATTENTION_WGMMA_BULK3;
+           m == HN_CUDA_ATTENTION_WGMMA || m == HN_CUDA_ATTENTION_WGMMA_ATOMIC;
 }
 static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
     return bf16_family() && hn_mma_supported(head_dim, ld, q, k, v);

@@ -454,8 +454,7 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
 static bool use_wgmma(void) {
     int mode = hn_cuda_attention_mode_now();
     return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA ||
-            mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC || mode == HN_CUDA_ATTENTION_WGMMA_BULK ||
-            mode == HN_CUDA_ATTENTION_WGMMA_PIPE || mode == HN_CUDA_ATTENTION_WGMMA_BULK3) &&
+            mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC) &&
            hn_wgmma_available();
 }
 
@@ -538,13 +537,8 @@ void hn_mma_backward_bf16(float *dq, float *dk, float *dv, int ld_grad, const vo
         g = gb;
     }
     if (use_wgmma()) {
-        int mode = hn_cuda_attention_mode_now();
-        int dq_mode = mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC ? HN_WGMMA_DQ_ATOMIC
-                      : mode == HN_CUDA_ATTENTION_WGMMA_BULK ? HN_WGMMA_DQ_BULK
-                      : mode == HN_CUDA_ATTENTION_WGMMA_BULK3 ? HN_WGMMA_DQ_BULK3
-                                                             : HN_WGMMA_DQ_SPLIT;
         hn_wgmma_backward_tiles(dq, dk, dv, ld_grad, g, q, k, v, ldq, lse, seqs, heads, window, scale, D,
-                                dq_mode, add_to);
+                                hn_cuda_attention_mode_now() == HN_CUDA_ATTENTION_WGMMA_ATOMIC, add_to);
         return;
     }
     const bf16 *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;

@@ -49,14 +49,11 @@ int hn_wgmma_available(void);
 void hn_wgmma_forward_bf16(void *out, int out_bf16, float *lse, const void *q, const void *k,
                            const void *v, int ldq, const hn_seqs *seqs, int heads, int window,
                            float scale);
-/* how hn_wgmma_backward_tiles adds dQ: a second kernel (deterministic), or the dK/dV
- * kernel's float2 atomics, or its bulk reductions of a shared-memory tile (dq cleared
- * first where add_to is 0; neither is deterministic) */
-enum { HN_WGMMA_DQ_SPLIT = 0, HN_WGMMA_DQ_ATOMIC = 1, HN_WGMMA_DQ_BULK = 2, HN_WGMMA_DQ_BULK3 = 3 };
 /* dQ, dK, dV += (add_to) or = (float32, row stride ld_grad) from bf16 dout, q, k, v and
- * D = rowsum(dO * O); dq_mode one of the above */
+ * D = rowsum(dO * O); dq_atomic: dQ added by the dK/dV kernel's atomics (dq cleared first
+ * where add_to is 0) instead of the dQ kernel */
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
                              const hn_seqs *seqs, int heads, int window, float scale, const float *D,
-                             int dq_mode, int add_to);
+                             int dq_atomic, int add_to);
 #endif

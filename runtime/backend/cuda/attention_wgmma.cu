@@ -156,159 +156,6 @@ __global__ void __launch_bounds__(NT, 4)
     }
 }
 
-/* ------------------------------------------------------------------ pipelined forward
- * (HNET_CUDA_ATTENTION=wgmma-pipe): the same arithmetic with FlashAttention-3's
- * intra-warpgroup overlap. Tile j's scores S_j = Q K_j^T and the previous tile's
- * O += P_{j-1} V_{j-1} are issued together; the softmax of S_j runs while the tensor cores
- * still add P_{j-1} V_{j-1}. K and V therefore stream separately: at the top of tile j
- * (after the barrier) K_{j+1} and V_j are staged into the buffers K_{j-1} and V_{j-2}
- * left; the wait at the top of tile j+1 covers them. */
-
-/* the online softmax of one score tile (keys kb..kb+63): P into a (the A operand of
- * P V), the running max m and sum l updated, corr the factor O must be scaled by */
-__device__ __forceinline__ void softmax_tile(float (&s)[BN / 2], uint32_t (&a)[BN / 16][4], float m[2],
-                                             float l[2], float corr[2], int kb, bool full,
-                                             const int lo[2], const int row[2], float scale_log2) {
-    int c = threadIdx.x & 3;
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < BN / 2; i++) {
-        int r = (i >> 1) & 1, j = kb + (i >> 2) * 8 + 2 * c + (i & 1);
-        if (!full && (j < lo[r] || j > row[r])) s[i] = -INFINITY;
-        mx[r] = fmaxf(mx[r], s[i]);
-    }
-    float use[2];
-    hn_att_online_max(mx, m, l, scale_log2, use, corr);
-#pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-        float p0 = hn_ex2(fmaf(s[4 * j], scale_log2, -use[0]));
-        float p1 = hn_ex2(fmaf(s[4 * j + 1], scale_log2, -use[0]));
-        float p2 = hn_ex2(fmaf(s[4 * j + 2], scale_log2, -use[1]));
-        float p3 = hn_ex2(fmaf(s[4 * j + 3], scale_log2, -use[1]));
-        l[0] += p0 + p1;
-        l[1] += p2 + p3;
-        a[j >> 1][(j & 1) * 2] = hn_pack_bf16(p0, p1);
-        a[j >> 1][(j & 1) * 2 + 1] = hn_pack_bf16(p2, p3);
-    }
-}
-
-__device__ __forceinline__ void issue_scores(float (&s)[BN / 2], uint64_t q, uint64_t k) {
-#pragma unroll
-    for (int ks = 0; ks < HD / 16; ks++)
-        hn_wgmma_m64n64_ss<0>(s, q + (uint64_t)(ks * 32 >> 4), k + (uint64_t)(ks * 32 >> 4), ks > 0);
-    hn_wgmma_commit();
-}
-__device__ __forceinline__ void issue_pv(float (&o)[32], uint32_t (&a)[BN / 16][4], uint64_t v) {
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) hn_wgmma_m64n64_rs<1>(o, a[kk], v + (uint64_t)(kk * 16 * 128 >> 4), 1);
-    hn_wgmma_commit();
-}
-__device__ __forceinline__ void pin_p(uint32_t (&a)[BN / 16][4]) {
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) hn_wgmma_pin(a[kk][e]);
-}
-
-template <typename TO>
-__global__ void __launch_bounds__(NT, 4)
-    k_wgmma_fwd_pipe(TO *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ld,
-                     const int32_t *pos, int T, int heads, int window, float scale_log2) {
-    extern __shared__ unsigned char smem_raw[];
-    unsigned char *sm = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-    constexpr int TILE = BN * 64;
-    bf16 *Qs = (bf16 *)sm;
-    bf16 *Kb = (bf16 *)(sm + BM * 128), *Vb = Kb + 2 * TILE; /* [2] K tiles, then [2] V tiles */
-    int h = blockIdx.y, r0 = (gridDim.x - 1 - blockIdx.x) * BM;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int g = lane >> 2, c = lane & 3, w0 = r0 + warp * 16;
-    int row[2] = {w0 + g, w0 + g + 8};
-    int lo[2] = {hn_att_lo(pos, row[0], T, window), hn_att_lo(pos, row[1], T, window)};
-    int w_lo_max = hn_att_lo(pos, min(w0 + 15, T - 1), T, window);
-    bool w_full_rows = w0 + 15 < T;
-    const bf16 *kh = k + (size_t)h * HD, *vh = v + (size_t)h * HD;
-    /* r0 < T (the grid's rows): every tile from the first row's first key to the last
-     * row holds some visible pair of the warpgroup */
-    int last = min(r0 + BM, T) - 1, first = hn_att_lo(pos, r0, T, window);
-    int n = (last - first) / BN + 1;
-    hn_stage_sw128<BM, NT>(Qs, q + (size_t)h * HD, ld, r0, T);
-    hn_stage_sw128<BN, NT>(Kb, kh, ld, first, T);
-    hn_cp_async_commit();
-    uint64_t qdesc = hn_wgmma_desc(Qs, 0);
-    float o[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, corr[2];
-#pragma unroll
-    for (int i = 0; i < 32; i++) o[i] = 0.0f;
-    uint32_t a[BN / 16][4]; /* P of the tile whose P V is issued next */
-    /* the top of tile j: K_j and V_{j-1} have landed and every warp is past tile j-1's
-     * products; K_{j+1} and V_j go into the buffers K_{j-1} and V_{j-2} left */
-    auto top = [&](int j) {
-        hn_cp_async_wait<0>();
-        hn_wgmma_smem_fence();
-        __syncthreads();
-        int kb = first + j * BN;
-        if (j + 1 < n) hn_stage_sw128<BN, NT>(Kb + ((j + 1) & 1) * TILE, kh, ld, kb + BN, T);
-        hn_stage_sw128<BN, NT>(Vb + (j & 1) * TILE, vh, ld, kb, T);
-        hn_cp_async_commit();
-    };
-    auto is_full = [&](int kb) { return w_full_rows && kb >= w_lo_max && kb + BN - 1 <= w0; };
-    { /* tile 0: its scores alone */
-        top(0);
-        float s[BN / 2];
-        hn_wgmma_fence();
-        issue_scores(s, qdesc, hn_wgmma_desc(Kb, 0));
-        hn_wgmma_wait<0>();
-        hn_wgmma_pin_all(s);
-        softmax_tile(s, a, m, l, corr, first, is_full(first), lo, row, scale_log2);
-        pin_p(a);
-    }
-    for (int j = 1; j < n; j++) {
-        int kb = first + j * BN;
-        top(j);
-        float s[BN / 2];
-        hn_wgmma_fence();
-        issue_scores(s, qdesc, hn_wgmma_desc(Kb + (j & 1) * TILE, 0));
-        issue_pv(o, a, hn_wgmma_desc(Vb + ((j - 1) & 1) * TILE, 0));
-        hn_wgmma_wait<1>(); /* S_j; P_{j-1} V_{j-1} may still run */
-        hn_wgmma_pin_all(s);
-        uint32_t an[BN / 16][4];
-        softmax_tile(s, an, m, l, corr, kb, is_full(kb), lo, row, scale_log2);
-        hn_wgmma_wait<0>();
-        hn_wgmma_pin_all(o);
-        pin_p(a); /* read by the product until here */
-#pragma unroll
-        for (int i = 0; i < 32; i++) o[i] *= corr[(i >> 1) & 1];
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) a[kk][e] = an[kk][e];
-        /* the rescaled accumulators and P written before the next fence */
-        hn_wgmma_pin_all(o);
-        pin_p(a);
-    }
-    hn_cp_async_wait<0>(); /* V_{n-1} */
-    hn_wgmma_smem_fence();
-    __syncthreads();
-    hn_wgmma_fence();
-    issue_pv(o, a, hn_wgmma_desc(Vb + ((n - 1) & 1) * TILE, 0));
-    hn_wgmma_wait<0>();
-    hn_wgmma_pin_all(o);
-    if (w0 >= T) return;
-    int W = heads * HD;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float lr = l[r];
-        lr += __shfl_xor_sync(0xffffffffu, lr, 1);
-        lr += __shfl_xor_sync(0xffffffffu, lr, 2);
-        int t = row[r];
-        if (t >= T) continue;
-        float inv = 1.0f / lr;
-        TO *dst = out + (size_t)t * W + (size_t)h * HD + 2 * c;
-#pragma unroll
-        for (int j = 0; j < 8; j++) hn_att_store2(dst + j * 8, o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-        if (c == 0) lse[(size_t)t * heads + h] = (m[r] * scale_log2 + log2f(lr)) * LN2;
-    }
-}
-
 /* ------------------------------------------------------------------ entry points */
 /* 1 where this build's code for the device has the warpgroup products (an sm_90a build:
  * a plain sm_90 or compute_90 one compiles them to traps) */
@@ -349,19 +196,10 @@ int hn_wgmma_available(void) {
 template <typename TO>
 static void launch_fwd(TO *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, int ldq,
                        const hn_seqs *seqs, int heads, int window, float scale) {
-    if (hn_cuda_first_time((const void *)k_wgmma_fwd<TO>)) {
+    if (hn_cuda_first_time((const void *)k_wgmma_fwd<TO>))
         HN_CK(cudaFuncSetAttribute(k_wgmma_fwd<TO>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)FWD_SMEM));
-        HN_CK(cudaFuncSetAttribute(k_wgmma_fwd_pipe<TO>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)FWD_SMEM));
-    }
     int T = seqs->total;
     dim3 grid((T + BM - 1) / BM, heads);
-    if (hn_cuda_attention_mode_now() == HN_CUDA_ATTENTION_WGMMA_PIPE) {
-        k_wgmma_fwd_pipe<TO><<<grid, NT, FWD_SMEM, HN_STREAM>>>(out, lse, q, k, v, ldq, seqs->pos_dev, T,
-                                                                heads, window, scale * LOG2E);
-        HN_LAUNCHED("attention_forward wgmma pipelined");
-        return;
-    }
     k_wgmma_fwd<TO><<<grid, NT, FWD_SMEM, HN_STREAM>>>(out, lse, q, k, v, ldq, seqs->pos_dev, T, heads,
                                                        window, scale * LOG2E);
     HN_LAUNCHED("attention_forward wgmma");
@@ -421,19 +259,6 @@ __device__ __forceinline__ void pin_a(uint32_t (&a)[4][4]) {
  * also adds dQ has one more tile, for dS^T */
 static const size_t BWD_SMEM = 1024 + 2 * (size_t)BM * 128 + 4 * (size_t)BN * 128;
 static const size_t BWD_DQ_SMEM = BWD_SMEM + (size_t)BM * 128;
-/* DQ_BULK: one more tile, the float32 dQ of the current query tile on its way out
- * (3 x (74,752 + 1,536 static + 1,024 reserved) bytes still fit an SM's 228 KiB) */
-static const size_t BWD_DQ_BULK_SMEM = BWD_DQ_SMEM + (size_t)BN * HD * sizeof(float);
-
-/* how the dK/dV kernel's blocks add dQ: not at all (the dQ kernel computes it), by float2
- * atomics from registers, or through a float32 tile in shared memory that one bulk
- * reduction a row adds to global memory (cp.reduce.async.bulk: the copy engine does the
- * adds in L2, the warps issue 64 instructions a tile instead of 2,048 atomics) */
-enum { DQ_NONE = 0, DQ_ATOMIC = 1, DQ_BULK = 2, DQ_BULK3 = 3 };
-/* DQ_BULK at two blocks an SM: 214 registers and the products issued as written; DQ_BULK3
- * (and DQ_ATOMIC) at three: held to 168 registers, ptxas serialises the products (its
- * C7512) */
-#define DQ_IS_BULK(m) ((m) == DQ_BULK || (m) == DQ_BULK3)
 
 /* dQ[rows of the query tile at ib] += scale * acc, by float atomics (the other blocks whose
  * keys the same queries see add to the same rows in no fixed order) */
@@ -458,44 +283,6 @@ __device__ __forceinline__ void add_dq_atomic(float *dq, const float (&acc)[32],
     }
 }
 
-/* the block's dQ (scale * acc) into the float32 tile (rows of 64 floats, 256 bytes, no
- * padding: the bulk reduction copies rows as they are), then each of the first 64 threads
- * adds its row to dq with one bulk reduction. The caller has waited for the previous
- * tile's reductions to have read the tile (dq_tile_wait) and synchronised. */
-__device__ __forceinline__ void add_dq_bulk(float *dq, float *tile, const float (&acc)[32], int ib,
-                                            int T, int ld_grad, int h, float scale) {
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        float *dst = tile + (warp * 16 + g + 8 * r) * HD + 2 * c;
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-            *(float2 *)(dst + j * 8) = make_float2(scale * acc[4 * j + 2 * r], scale * acc[4 * j + 2 * r + 1]);
-    }
-    hn_wgmma_smem_fence(); /* the stores, seen by the bulk copies (async proxy) */
-    __syncthreads();
-    int i = threadIdx.x;
-    if (i < BN && ib + i < T) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        float *dst = dq + (size_t)(ib + i) * ld_grad + (size_t)h * HD;
-        asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst),
-                     "r"(hn_smem_addr(tile + i * HD)), "n"(HD * (int)sizeof(float))
-                     : "memory");
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-#endif
-    }
-}
-/* this thread's bulk reductions have read their rows of the tile (the tile may be
- * written again after a barrier); READ = 0: also completed in global memory */
-template <int READ> __device__ __forceinline__ void dq_tile_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (threadIdx.x < BN) {
-        if (READ) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
-        else asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-    }
-#endif
-}
-
 /* the thread's dS^T values (packed as the A operand: rows = the warpgroup's keys, columns =
  * the tile's queries) into a swizzled 64 x 64 tile, from which dS . K reads dS as an
  * MN-major A; a warp's 32 four-byte stores of one column group hit 32 banks */
@@ -512,10 +299,10 @@ __device__ __forceinline__ void store_a_sw128(bf16 *tile, const uint32_t (&a)[4]
         }
 }
 
-/* 166 registers: three blocks an SM. DQ (DQ_ATOMIC, DQ_BULK): dQ is added here too (the
- * separate dQ kernel, which computes S and dP a second time, is not run) */
-template <int DQ>
-__global__ void __launch_bounds__(NT, DQ == DQ_BULK ? 2 : 3)
+/* 166 registers: three blocks an SM. DQ: dQ is added here too (float atomics; the separate
+ * dQ kernel, which computes S and dP a second time, is not run) */
+template <bool DQ>
+__global__ void __launch_bounds__(NT, 3)
     k_wgmma_dkv(float *dk, float *dv, float *dq, int ld_grad, int ldq, const float *D,
                 const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
                 const int32_t *pos, const int32_t *offsets, int n_seqs, int T, int heads,
@@ -526,7 +313,6 @@ __global__ void __launch_bounds__(NT, DQ == DQ_BULK ? 2 : 3)
     bf16 *Kown = (bf16 *)sm, *Vown = Kown + BM * 64;
     bf16 *QG = Vown + BM * 64; /* [buffer][Q, dO] tiles of BN rows */
     bf16 *dSt = QG + 4 * TILE; /* DQ: dS^T of the current query tile */
-    float *dQt = (float *)(dSt + TILE); /* DQ_BULK: the tile's dQ, read by the bulk reductions */
     __shared__ int Lo[2][BN];
     __shared__ float Ls[2][BN], Ds[2][BN];
     int h = blockIdx.y, c0 = blockIdx.x * BM;
@@ -610,18 +396,11 @@ __global__ void __launch_bounds__(NT, DQ == DQ_BULK ? 2 : 3)
                 hn_wgmma_commit();
                 hn_wgmma_wait<0>();
                 hn_wgmma_pin_all(dqa);
-                if (DQ_IS_BULK(DQ)) {
-                    dq_tile_wait<1>(); /* the previous tile's reductions have read dQt */
-                    __syncthreads();
-                    add_dq_bulk(dq, dQt, dqa, ib, T, ld_grad, h, scale);
-                } else {
-                    add_dq_atomic(dq, dqa, ib, T, ld_grad, h, scale);
-                }
+                add_dq_atomic(dq, dqa, ib, T, ld_grad, h, scale);
             }
         }
         __syncthreads();
     }
-    if (DQ_IS_BULK(DQ)) dq_tile_wait<0>(); /* the block's shared memory outlives the reads */
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         if (key[r] >= T) continue;
@@ -719,46 +498,31 @@ __global__ void __launch_bounds__(NT, 4) /* 128 registers, no spills: four block
 void hn_wgmma_backward_tiles(float *dq, float *dk, float *dv, int ld_grad, const void *dout,
                              const void *q, const void *k, const void *v, int ldq, const float *lse,
                              const hn_seqs *seqs, int heads, int window, float scale, const float *D,
-                             int dq_mode, int add_to) {
+                             int dq_atomic, int add_to) {
     int T = seqs->total;
     const bf16 *g = (const bf16 *)dout, *qb = (const bf16 *)q, *kb = (const bf16 *)k, *vb = (const bf16 *)v;
     dim3 grid((T + BM - 1) / BM, heads);
-    if (hn_cuda_first_time((const void *)k_wgmma_dkv<DQ_NONE>)) {
-        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<DQ_NONE>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
-        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<DQ_ATOMIC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    if (hn_cuda_first_time((const void *)k_wgmma_dkv<false>)) {
+        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
+        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)BWD_DQ_SMEM));
-        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<DQ_BULK>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)BWD_DQ_BULK_SMEM));
-        HN_CK(cudaFuncSetAttribute(k_wgmma_dkv<DQ_BULK3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)BWD_DQ_BULK_SMEM));
         HN_CK(cudaFuncSetAttribute(k_wgmma_dq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)BWD_SMEM));
     }
-    /* the bulk reductions move 16-byte aligned rows */
-    bool bulk = dq_mode == HN_WGMMA_DQ_BULK || dq_mode == HN_WGMMA_DQ_BULK3;
-    if (bulk && (((uintptr_t)dq & 15) || ld_grad % 4)) dq_mode = HN_WGMMA_DQ_ATOMIC;
-    if (dq_mode != HN_WGMMA_DQ_SPLIT) {
+    if (dq_atomic) {
         /* the atomics add to dq: = asks for it cleared first (its columns of each row) */
         if (!add_to)
             HN_CK(cudaMemset2DAsync(dq, (size_t)ld_grad * sizeof(float), 0, (size_t)heads * HD * sizeof(float),
                                     T, HN_STREAM));
-        if (dq_mode == HN_WGMMA_DQ_BULK || dq_mode == HN_WGMMA_DQ_BULK3) {
-            auto kern = dq_mode == HN_WGMMA_DQ_BULK ? k_wgmma_dkv<DQ_BULK> : k_wgmma_dkv<DQ_BULK3>;
-            kern<<<grid, NT, BWD_DQ_BULK_SMEM, HN_STREAM>>>(dk, dv, dq, ld_grad, ldq, D, g, qb, kb, vb, lse,
-                                                           seqs->pos_dev, seqs->offsets_dev, seqs->n, T,
-                                                           heads, window, scale, scale * LOG2E, add_to);
-            HN_LAUNCHED("attention_backward dkv+dq wgmma bulk");
-            return;
-        }
-        k_wgmma_dkv<DQ_ATOMIC><<<grid, NT, BWD_DQ_SMEM, HN_STREAM>>>(
+        k_wgmma_dkv<true><<<grid, NT, BWD_DQ_SMEM, HN_STREAM>>>(
             dk, dv, dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev, seqs->offsets_dev, seqs->n,
             T, heads, window, scale, scale * LOG2E, add_to);
         HN_LAUNCHED("attention_backward dkv+dq wgmma");
         return;
     }
-    k_wgmma_dkv<DQ_NONE><<<grid, NT, BWD_SMEM, HN_STREAM>>>(dk, dv, NULL, ld_grad, ldq, D, g, qb, kb, vb,
-                                                            lse, seqs->pos_dev, seqs->offsets_dev,
-                                                            seqs->n, T, heads, window, scale,
-                                                            scale * LOG2E, add_to);
+    k_wgmma_dkv<false><<<grid, NT, BWD_SMEM, HN_STREAM>>>(dk, dv, NULL, ld_grad, ldq, D, g, qb, kb, vb,
+                                                          lse, seqs->pos_dev, seqs->offsets_dev,
+                                                          seqs->n, T, heads, window, scale,
+                                                          scale * LOG2E, add_to);
     HN_LAUNCHED("attention_backward dkv wgmma");
     k_wgmma_dq<<<grid, NT, BWD_SMEM, HN_STREAM>>>(dq, ld_grad, ldq, D, g, qb, kb, vb, lse, seqs->pos_dev,
                                                   T, heads, window, scale, scale * LOG2E, add_to);

@@ -177,8 +177,8 @@ __global__ void k_ema_bwd(float *dz, float *dP, const float *dzbar, const float 
     }
 }
 
-/* ---- the same in segments (cfg.ema_segments, the default; HNET_CUDA_EMA=column for the
- * kernels above; HNET_CUDA_EMA=scan for ema_scan.cu's, which read each input once): those
+/* ---- the same in segments (HNET_CUDA_EMA=segments; the default is ema_scan.cu's chunked
+ * scan, which reads each input once, HNET_CUDA_EMA=column the kernels above): those
  * walk a whole sequence on one thread a column, ~1,400 dependent rows at H1's inner shape
  * with 4,096 threads in all (48x their floor on the H200), and their backward adds dP by
  * D atomics a row into one address (44x). Here a block owns one sequence and 32 columns;

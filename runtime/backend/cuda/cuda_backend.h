@@ -58,13 +58,15 @@ typedef struct hn_cuda_config {
                             * (HNET_CUDA_XBC=fp32: float32) */
     int gated_norm_rows;   /* 1: the row-register gated RMSNorm kernels (HNET_CUDA_NORM=rows;
                             * slower than the default ones at Mamba-2's widths on the H200) */
-    int ema_segments;      /* 1 (the default): the dechunk EMA in segments of rows (chunk.cu;
-                            * HNET_CUDA_EMA=column: one thread a column, 1.7-4.3 ms slower
-                            * in H1's and H2's steps on the H200) */
+    int ema_segments;      /* 1: the dechunk EMA in segments of rows where ema_scan is 0
+                            * (chunk.cu; HNET_CUDA_EMA=segments); 0: one thread a column
+                            * (HNET_CUDA_EMA=column; 1.7-4.3 ms slower in H1's and H2's
+                            * steps on the H200) */
     int rope_tiles;        /* 1 (the default): rope in place and out of place by row tiles
                             * (rope_tiles.cu); HNET_CUDA_ROPE=old for the kernels before */
-    int ema_scan;          /* 1: the dechunk EMA as a chunked scan reading its inputs once
-                            * (ema_scan.cu; HNET_CUDA_EMA=scan), over ema_segments */
+    int ema_scan;          /* 1 (the default): the dechunk EMA as a chunked scan reading its
+                            * inputs once (ema_scan.cu; 1.2-2.3x faster than the segments
+                            * per call on the H200, hnet bench --op ema) */
 } hn_cuda_config;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL
@@ -130,7 +132,7 @@ void hn_cuda_lt_forget(const hn_backend *be);
  * tiles for other head widths; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic|wgmma-bulk|wgmma-bulk3|wgmma-pipe. */
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
@@ -140,16 +142,7 @@ typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_WGMMA = 5, /* the warpgroup kernels (sm_90a; elsewhere as MMA) */
     /* WGMMA with dQ added inside the dK/dV kernel by float atomics instead of a second
      * kernel that recomputes S and dP: fewer products, not deterministic */
-    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6,
-    /* WGMMA_ATOMIC with dQ added by bulk reductions of a shared-memory tile (one
-     * cp.reduce.async.bulk a row) instead of atomics from registers; not deterministic */
-    HN_CUDA_ATTENTION_WGMMA_BULK = 7,
-    /* WGMMA with the forward's score product of one tile overlapping the previous tile's
-     * P V (FlashAttention-3's intra-warpgroup pipelining) */
-    HN_CUDA_ATTENTION_WGMMA_PIPE = 8,
-    /* WGMMA_BULK at three blocks an SM (its products serialised by ptxas to fit the
-     * registers) instead of two */
-    HN_CUDA_ATTENTION_WGMMA_BULK3 = 9
+    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 /* the kernels HNET_CUDA_ATTENTION asks for (AUTO where it is unset): what a test that

@@ -117,9 +117,6 @@ static void config_from_env(hn_cuda_config *c) {
     if (e && !strcmp(e, "mma")) c->attention = HN_CUDA_ATTENTION_MMA;
     if (e && !strcmp(e, "wgmma")) c->attention = HN_CUDA_ATTENTION_WGMMA;
     if (e && !strcmp(e, "wgmma-atomic")) c->attention = HN_CUDA_ATTENTION_WGMMA_ATOMIC;
-    if (e && !strcmp(e, "wgmma-bulk")) c->attention = HN_CUDA_ATTENTION_WGMMA_BULK;
-    if (e && !strcmp(e, "wgmma-pipe")) c->attention = HN_CUDA_ATTENTION_WGMMA_PIPE;
-    if (e && !strcmp(e, "wgmma-bulk3")) c->attention = HN_CUDA_ATTENTION_WGMMA_BULK3;
     e = getenv("HNET_CUDA_SSD");
     c->ssd = !e ? HN_CUDA_SSD_AUTO
              : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
@@ -139,7 +136,7 @@ static void config_from_env(hn_cuda_config *c) {
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
     c->ema_segments = !(e && !strcmp(e, "column"));
-    c->ema_scan = e && !strcmp(e, "scan");
+    c->ema_scan = !(e && (!strcmp(e, "column") || !strcmp(e, "segments")));
     e = getenv("HNET_CUDA_ROPE");
     c->rope_tiles = !(e && !strcmp(e, "old"));
 }
