@@ -164,15 +164,18 @@ const char *hn_cuda_ssd_last_impl(void);
  * a fast sigmoid and the next rows' loads in flight while a batch is computed
  * (ssm_conv_lean.cuh; the default; where out / dx overlap x or dout, WINDOW); LEAN2 = LEAN with
  * the backward's rows of x and dout staged through a shared-memory ring by cp.async, six rows
- * a thread in flight (ssm_conv_ring.cuh; four channels a thread, else LEAN's). Also settable
- * with HNET_CUDA_CONV=window|lean|lean2. */
+ * a thread in flight (ssm_conv_ring.cuh; four channels a thread, else LEAN's); LEAN3 = LEAN2
+ * with fewer instructions a row for a bf16 x (dtypes fixed at compile time, addresses
+ * advanced; else LEAN2's). Also settable with HNET_CUDA_CONV=window|lean|lean2|lean3. */
 typedef enum hn_cuda_conv_mode {
     HN_CUDA_CONV_WINDOW = 0,
     HN_CUDA_CONV_LEAN = 1,
-    HN_CUDA_CONV_LEAN2 = 2
+    HN_CUDA_CONV_LEAN2 = 2,
+    HN_CUDA_CONV_LEAN3 = 3
 } hn_cuda_conv_mode;
 /* the kernels the last conv1d backward on the current instance ran: "window", "lean",
- * "lean2", "general" (widths over 8) or "" (none yet): a mode is shown taken, not only correct */
+ * "lean2", "lean3", "general" (widths over 8) or "" (none yet): a mode is shown taken, not
+ * only correct */
 const char *hn_cuda_conv_last_backward(void);
 
 /* The first failure since the last call ("" when none), naming the table op that failed

@@ -26,11 +26,20 @@ __device__ __forceinline__ void conv_cp_async_commit() { asm volatile("cp.async.
 template <int N> __device__ __forceinline__ void conv_cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+/* 1 / (1 + 2^(-a log2 e)) in two MUFU instructions: __expf and __fdividef add ~3 each for
+ * subnormals, which change nothing here (1 + e >= 1; a flushed sigmoid under 2^-126 leaves
+ * g under 2^-119) */
+__device__ __forceinline__ float conv_sigmoid_ftz(float a) {
+    float e, r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(a * -1.4426950408889634f));
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
+    return r;
+}
 __device__ __forceinline__ unsigned char *conv_ring_smem() {
     extern __shared__ __align__(16) unsigned char conv_ring_dyn[];
     return conv_ring_dyn;
 }
-#include "backend/cuda/ssm_conv_ring.cuh" /* the backward through a shared-memory ring (lean2) */
+#include "backend/cuda/ssm_conv_ring.cuh" /* the backward through a shared-memory ring (lean2, lean3) */
 
 #define TPB 256
 
@@ -125,11 +134,11 @@ static void view_span(view v, int T, int C, uintptr_t *lo, uintptr_t *hi) {
     *lo = (uintptr_t)v.p;
     *hi = *lo + ((size_t)(T - 1) * v.ld + C) * es;
 }
-/* the lean kernels where the configuration asks for them (lean2: the lean forward) and `dst`
- * overlaps none of `srcs` (they load later rows before storing earlier ones) */
+/* the lean kernels where the configuration asks for them (lean2, lean3: the lean forward)
+ * and `dst` overlaps none of `srcs` (they load later rows before storing earlier ones) */
 static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) {
     int mode = hn_cuda_cur()->cfg.conv;
-    if (mode != HN_CUDA_CONV_LEAN && mode != HN_CUDA_CONV_LEAN2) return false;
+    if (mode != HN_CUDA_CONV_LEAN && mode != HN_CUDA_CONV_LEAN2 && mode != HN_CUDA_CONV_LEAN3) return false;
     uintptr_t a0, a1, b0, b1;
     view_span(dst, T, C, &a0, &a1);
     for (view v : srcs) {
@@ -151,14 +160,17 @@ static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, 
                        const hn_seqs *s, int C) {
     bool by4 = conv_by4(C, {dx, dout, x}), lean = conv_lean(dx, {dout, x}, s->total, C);
     dim3 grid = conv_grid(C, by4, s->total), block(CONV_CG, CONV_RS);
-    bool ring = lean && by4 && hn_cuda_cur()->cfg.conv == HN_CUDA_CONV_LEAN2;
-    hn_cuda_cur()->last_conv_bwd = ring ? "lean2" : lean ? "lean" : "window";
+    int mode = hn_cuda_cur()->cfg.conv;
+    bool ring = lean && by4 && (mode == HN_CUDA_CONV_LEAN2 || mode == HN_CUDA_CONV_LEAN3);
+    bool ring_bf16 = ring && mode == HN_CUDA_CONV_LEAN3 && x.bf16 && dx.bf16; /* else lean2's kernel */
+    hn_cuda_cur()->last_conv_bwd = ring_bf16 ? "lean3" : ring ? "lean2" : lean ? "lean" : "window";
     if (ring) {
-        if (hn_cuda_first_time((const void *)k_conv_bwd_ring<K>)) /* per device: per instance; */
-            HN_CK(cudaFuncSetAttribute(k_conv_bwd_ring<K>, /* over 48 KB with float32 rows or K > 4 */
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)conv_ring_bytes(K, 0, 0)));
-        k_conv_bwd_ring<K><<<grid, block, conv_ring_bytes(K, x.bf16, dout.bf16), HN_STREAM>>>(
-            dx, part, dout, x, w, bias, s->pos_dev, s->total, C);
+        auto kern = !ring_bf16 ? k_conv_bwd_ring<K> : dout.bf16 ? k_conv_bwd_ring_bf16<K, 8> : k_conv_bwd_ring_bf16<K, 16>;
+        if (hn_cuda_first_time((const void *)kern)) /* per device: per instance; over 48 KB with */
+            HN_CK(cudaFuncSetAttribute(kern, /* float32 rows or K > 4 */ cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       (int)conv_ring_bytes(K, ring_bf16, ring_bf16 && dout.bf16)));
+        kern<<<grid, block, conv_ring_bytes(K, x.bf16, dout.bf16), HN_STREAM>>>(dx, part, dout, x, w, bias,
+                                                                                 s->pos_dev, s->total, C);
         return;
     }
     auto kern = lean ? (by4 ? k_conv_bwd_lean<K, 4> : k_conv_bwd_lean<K, 1>)
