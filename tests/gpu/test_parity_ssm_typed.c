@@ -168,9 +168,10 @@ static void conv_cases_on(int mode) {
     conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 1152, 4, 4);
     conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 36, 8, 4);
     conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 1664, 4, 4);
-    assert_string_equal(hn_cuda_conv_last_backward(), mode == HN_CUDA_CONV_LEAN2  ? "lean2"
-                                                      : mode == HN_CUDA_CONV_LEAN ? "lean"
-                                                                                  : "window");
+    assert_string_equal(hn_cuda_conv_last_backward(), mode == HN_CUDA_CONV_LEAN3   ? "lean3"
+                                                      : mode == HN_CUDA_CONV_LEAN2 ? "lean2"
+                                                      : mode == HN_CUDA_CONV_LEAN  ? "lean"
+                                                                                   : "window");
     cfg->conv = was;
 }
 
@@ -191,6 +192,13 @@ static void test_conv1d_t_lean(void **st) {
 static void test_conv1d_t_lean2(void **st) {
     (void)st;
     conv_cases_on(HN_CUDA_CONV_LEAN2);
+}
+
+/* and with lean3's (bf16 x: the ring with its dtypes fixed at compile time; float32 x
+ * falls back to lean2's) */
+static void test_conv1d_t_lean3(void **st) {
+    (void)st;
+    conv_cases_on(HN_CUDA_CONV_LEAN3);
 }
 
 /* the mode is taken: window and lean forwards agree with the cpu but not bit for bit
@@ -489,6 +497,7 @@ int main(void) {
         cmocka_unit_test(test_conv1d_t_tiles),
         cmocka_unit_test(test_conv1d_t_lean),
         cmocka_unit_test(test_conv1d_t_lean2),
+        cmocka_unit_test(test_conv1d_t_lean3),
         cmocka_unit_test(test_conv1d_lean_taken),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),
