@@ -165,8 +165,8 @@ const char *hn_cuda_ssd_last_impl(void);
  * (ssm_conv_lean.cuh; the default; where out / dx overlap x or dout, WINDOW); LEAN2 = LEAN with
  * the backward's rows of x and dout staged through a shared-memory ring by cp.async, six rows
  * a thread in flight (ssm_conv_ring.cuh; four channels a thread, else LEAN's); LEAN3 = LEAN2
- * with fewer instructions a row for a bf16 x (dtypes fixed at compile time, addresses
- * advanced; else LEAN2's). Also settable with HNET_CUDA_CONV=window|lean|lean2|lean3. */
+ * in about half the instructions for a bf16 x and dx (dtypes fixed at compile time, branch-
+ * free clean batches; else LEAN2's). Also settable with HNET_CUDA_CONV=window|lean|lean2|lean3. */
 typedef enum hn_cuda_conv_mode {
     HN_CUDA_CONV_WINDOW = 0,
     HN_CUDA_CONV_LEAN = 1,

@@ -165,9 +165,13 @@ static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, 
     bool ring_bf16 = ring && mode == HN_CUDA_CONV_LEAN3 && x.bf16 && dx.bf16; /* else lean2's kernel */
     hn_cuda_cur()->last_conv_bwd = ring_bf16 ? "lean3" : ring ? "lean2" : lean ? "lean" : "window";
     if (ring) {
-        auto kern = !ring_bf16 ? k_conv_bwd_ring<K> : dout.bf16 ? k_conv_bwd_ring_bf16<K, 8> : k_conv_bwd_ring_bf16<K, 16>;
-        if (hn_cuda_first_time((const void *)kern)) /* per device: per instance; over 48 KB with */
-            HN_CK(cudaFuncSetAttribute(kern, /* float32 rows or K > 4 */ cudaFuncAttributeMaxDynamicSharedMemorySize,
+        auto kern = !ring_bf16   ? k_conv_bwd_ring<K>
+                    : dout.bf16 ? k_conv_bwd_ring_bf16<K, 8>
+                                : k_conv_bwd_ring_bf16<K, 16>;
+        /* per device (per instance): the most the kernel asks for, over 48 KB with float32
+         * rows or K > 4 */
+        if (hn_cuda_first_time((const void *)kern))
+            HN_CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        (int)conv_ring_bytes(K, ring_bf16, ring_bf16 && dout.bf16)));
         kern<<<grid, block, conv_ring_bytes(K, x.bf16, dout.bf16), HN_STREAM>>>(dx, part, dout, x, w, bias,
                                                                                  s->pos_dev, s->total, C);

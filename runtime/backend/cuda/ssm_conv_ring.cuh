@@ -1,13 +1,14 @@
-/* The conv1d + SiLU backward of HNET_CUDA_CONV=lean2 (hn_cuda_config.conv): the lean
- * kernel's tiles, strips, batches and dw partial sums (ssm_conv_lean.cuh, included before
- * this), with the rows of x and dout staged through a ring in shared memory by cp.async.
+/* The conv1d + SiLU backwards of HNET_CUDA_CONV=lean2 and lean3 (hn_cuda_config.conv): the
+ * lean kernel's tiles, strips, batches and dw partial sums (ssm_conv_lean.cuh, included
+ * before this), with the rows of x and dout staged through a ring in shared memory by
+ * cp.async.
  *
- * Why: the lean backward holds the next batch (2 rows) in registers, but a bf16 row is
- * converted to float right after its load, inside the load's branch on the view's dtype,
- * so the thread waits for it there: each batch waits a full memory latency (twice with a
- * bf16 dout: x's rows, then dout's), and only 2 rows a thread are ever in flight. It runs
- * at 2.3x its floor with a float32 dout and slower still with a bf16 one (fewer bytes).
- * Here each thread copies its own 4 channels of each row into a private slot of the ring
+ * Why: the lean backward holds the next batch (2 rows) in registers, but in its PTX a bf16
+ * row is converted to float right after its load, inside the load's branch on the view's
+ * dtype, so the thread waits for it there: each batch waits a memory latency (twice with a
+ * bf16 dout: x's rows, then dout's), and at most 2 rows a thread are in flight. Measured
+ * (H200, H1): 2.38x its floor with a float32 dout, and slower with a bf16 one (0.452 against
+ * 0.348 ms) though that moves a quarter fewer bytes. Here each thread copies its own 4 channels of each row into a private slot of the ring
  * (no register holds them in flight, no barrier: a thread reads only what it copied) and
  * converts a row when its batch is computed. The ring holds CONV_RING_BATCHES batches:
  * while one is computed the next CONV_RING_BATCHES - 1 are in flight (6 rows of x and
@@ -53,11 +54,12 @@ __device__ __forceinline__ void conv_ring_get(const unsigned char *slot, int bf1
     else conv_ring_get_s<16>(slot, out);
 }
 
-/* a view's 4 channels at row r, column c into a ring slot (zeros where !valid) */
+/* a view's 4 channels at row r, column c into a ring slot (zeros where !valid); a copy's
+ * size fixed in each branch (a size known at run time only took a chain of branches) */
 __device__ __forceinline__ void conv_ring_put(unsigned char *slot, view v, int r, int c, bool valid) {
-    int es = v.bf16 ? 2 : 4;
-    const unsigned char *src = (const unsigned char *)v.p + (valid ? ((size_t)r * v.ld + c) * es : 0);
-    conv_cp_async(slot, src, 4 * es, valid);
+    size_t i = valid ? (size_t)r * v.ld + c : 0;
+    if (v.bf16) conv_cp_async(slot, (const unsigned char *)v.p + 2 * i, 8, valid);
+    else conv_cp_async(slot, (const unsigned char *)v.p + 4 * i, 16, valid);
 }
 
 template <int K>
@@ -182,11 +184,10 @@ __device__ __forceinline__ void conv_bwd_clean_bf16(unsigned char *dx0, long lon
  * stride instead of computed (64-bit products) per row, clean batches without branches
  * (conv_bwd_clean_bf16) and the window's register shifts once every two batches. SASS of
  * a clean batch (K = 4, 2 rows x 4 channels; the cubin's code size with the batch loop
- * unrolled 4 times less 3 times): k_conv_bwd_ring 816 instructions (some on the dtype
- * paths not taken), the same loop with lean's batch but dtypes fixed 624, this 232: ~29
- * an element, against the floor's 0.105 ms for H1 (bf16 dout) ~0.07 ms of issue at 4
- * warp instructions a clock an SM. The ring, the partial sums and the masked batches are
- * k_conv_bwd_ring's. */
+ * unrolled 4 times less 3 times, masked batches left out): k_conv_bwd_lean 448
+ * instructions, k_conv_bwd_ring 424, this 232: ~29 an element, ~0.07 ms of issue for H1
+ * at 4 warp instructions a clock an SM against its floor's 0.105 ms (bf16 dout). The ring,
+ * the partial sums and the masked batches are k_conv_bwd_ring's. */
 template <int K, int DS>
 __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
     k_conv_bwd_ring_bf16(view dx, float *part, view dout, view x, const float *w, const float *bias,
