@@ -5,12 +5,12 @@
  *
  *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4 --kernels window,lean
  *
- * --kernels names the cuda conv kernels (hn_cuda_conv_mode) timed one after the other in
- * the same call, each checked against the cpu (default window,lean,lean-bf16,window,lean,
- * lean-bf16: alternated, so that a drift of the clocks shows as a difference between the
- * rounds). A "-bf16" suffix makes the forward's output and the backward's dout bf16 (the
- * layer's xbc and dxbc under HNET_CUDA_XBC=bf16: T C (2 + 2) bytes forward, T C (2 + 2 +
- * 2) backward, the floors counted so).
+ * --kernels names the cuda conv kernels (hn_cuda_conv_mode: window, lean, lean2, lean3)
+ * timed one after the other in the same call, each checked against the cpu (default
+ * window,lean,lean-bf16,window,lean,lean-bf16: alternated, so that a drift of the clocks
+ * shows as a difference between the rounds). A "-bf16" suffix makes the forward's output
+ * and the backward's dout bf16 (the layer's xbc and dxbc under HNET_CUDA_XBC=bf16: T C
+ * (2 + 2) bytes forward, T C (2 + 2 + 2) backward, the floors counted so).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:
@@ -186,13 +186,15 @@ done:
     return rc_;
 }
 
-/* "window" or "lean", "-bf16" after either for a bf16 forward output */
+/* "window", "lean", "lean2" or "lean3", "-bf16" after any for a bf16 forward output */
 static int parse_kernels(const char *k, hn_cuda_conv_mode *m, int *out_bf16) {
     size_t n = strlen(k);
     *out_bf16 = n > 5 && !strcmp(k + n - 5, "-bf16");
     if (*out_bf16) n -= 5;
     if (n == 6 && !strncmp(k, "window", n)) *m = HN_CUDA_CONV_WINDOW;
     else if (n == 4 && !strncmp(k, "lean", n)) *m = HN_CUDA_CONV_LEAN;
+    else if (n == 5 && !strncmp(k, "lean2", n)) *m = HN_CUDA_CONV_LEAN2;
+    else if (n == 5 && !strncmp(k, "lean3", n)) *m = HN_CUDA_CONV_LEAN3;
     else return -1;
     return 0;
 }
@@ -264,7 +266,7 @@ int hn_bench_conv1d(const op_opts *o) {
     for (char *k = names ? strtok_r(names, ",", &save) : NULL; k && !status; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_conv_mode mode;
         if (parse_kernels(k, &mode, &c.out_bf16)) {
-            fprintf(stderr, "hnet bench: unknown conv1d kernels '%s' (window, lean, either + -bf16)\n", k);
+            fprintf(stderr, "hnet bench: unknown conv1d kernels '%s' (window, lean, lean2, lean3, any + -bf16)\n", k);
             status = 2;
             break;
         }

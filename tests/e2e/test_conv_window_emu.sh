@@ -1,4 +1,5 @@
-# The cuda conv1d window kernels' indexing (and their lean form's, HNET_CUDA_CONV=lean), run on the host against a direct convolution
+# The cuda conv1d window kernels' indexing (and their lean form's, HNET_CUDA_CONV=lean, and
+# lean2's ring backward with its copies done late or early), run on the host against a direct convolution
 # (tests/emu/conv_window_emu.cc): packed sequences of 1 to 1000 positions, widths 1 to 8,
 # one and four channels a thread, channel counts that leave blocks partly empty.
 . tests/e2e/lib.sh

@@ -578,14 +578,19 @@ static void test_ema(void **st) {
 static void test_conv_norm(void **st) {
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     int was = cfg->conv;
-    for (int lean = 0; lean < 2; lean++) { /* the window kernels, then HNET_CUDA_CONV=lean's */
-        cfg->conv = lean ? HN_CUDA_CONV_LEAN : HN_CUDA_CONV_WINDOW;
-        printf(" conv kernels: %s\n", lean ? "lean" : "window");
+    /* the window kernels, then HNET_CUDA_CONV=lean's, lean2's and lean3's (whose backward
+     * is lean2's on these float32 views) */
+    const int modes[] = {HN_CUDA_CONV_WINDOW, HN_CUDA_CONV_LEAN, HN_CUDA_CONV_LEAN2, HN_CUDA_CONV_LEAN3};
+    const char *names[] = {"window", "lean", "lean2", "lean2"};
+    for (int m = 0; m < 4; m++) {
+        cfg->conv = modes[m];
+        printf(" conv kernels: mode %d (%s backward)\n", modes[m], names[m]);
         conv_case(70, 4, 90);
         conv_case(33, 1, 33);
         conv_case(130, 8, 131);
         conv_case(40, 11, 45);
         conv_case(64, 4, 96); /* four channels a thread */
+        assert_string_equal(hn_cuda_conv_last_backward(), names[m]); /* the mode taken */
         conv_case(132, 2, 136);
     }
     cfg->conv = was;

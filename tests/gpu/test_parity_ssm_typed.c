@@ -65,18 +65,20 @@ static void test_detects_errors(void **st) {
 }
 
 /* convolution over C channels of a [T, ld] buffer (x the columns [off, off + C); off 4
- * with C a multiple of 4: the four-channel kernels, off 3: the one-channel ones) */
-static void conv_case_on(const int *lens, int n, hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
+ * with C a multiple of 4: the four-channel kernels, off 3: the one-channel ones); go_t is
+ * the backward's dout (bf16 where the layer's xbc is) */
+static void conv_case_go(const int *lens, int n, hn_dtype dx_t, hn_dtype dout_t, hn_dtype go_t, int C,
+                         int K, int off) {
     hn_rng r = tb_fresh("conv_t");
     pseqs s;
     pseqs_make(&s, lens, n);
     int T = s.c.total, ld = C + (off % 4 ? 11 : 12);
     tbuf x = tb_normal(dx_t, T, ld, ld, &r), out = tb_normal(dout_t, T, C, C, &r);
     tbuf w = tb_scaled(HN_F32, C, K, K, 0.5, &r), b = tb_scaled(HN_F32, 1, C, C, 0.5, &r);
-    tbuf go = tb_normal(HN_F32, T, C, C, &r), gx = tb_scaled(dx_t, T, ld, ld, GSTART, &r);
+    tbuf go = tb_normal(go_t, T, C, C, &r), gx = tb_scaled(dx_t, T, ld, ld, GSTART, &r);
     tbuf gw = tb_scaled(HN_F32, C, K, K, GSTART, &r), gb = tb_scaled(HN_F32, 1, C, C, GSTART, &r);
-    printf(" conv1d_t x/dx %d out %d C %d K %d x at column %d, %d sequences, T %d\n", dx_t, dout_t, C,
-           K, off, n, T);
+    printf(" conv1d_t x/dx %d out %d dout %d C %d K %d x at column %d, %d sequences, T %d\n", dx_t,
+           dout_t, go_t, C, K, off, n, T);
     for (int g = 0; g < 2; g++) {
         const hn_backend *be = g ? P_GPU : P_CPU;
         hn_conv1d_params p = {hn_tensor_cols(tv(&x, g), off, C), tv(&out, g), tv(&w, g).data,
@@ -93,6 +95,10 @@ static void conv_case_on(const int *lens, int n, hn_dtype dx_t, hn_dtype dout_t,
     tbuf *all[] = {&x, &out, &w, &b, &go, &gx, &gw, &gb};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tb_free(all[i]);
     pseqs_free(&s);
+}
+
+static void conv_case_on(const int *lens, int n, hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
+    conv_case_go(lens, n, dx_t, dout_t, HN_F32, C, K, off);
 }
 
 static void conv_case(hn_dtype dx_t, hn_dtype dout_t, int C, int K, int off) {
@@ -155,6 +161,17 @@ static void conv_cases_on(int mode) {
     cfg->conv = mode;
     conv_cases();
     conv_tile_cases();
+    /* the layer's dtypes with bf16 xbc: x, dx, out and dout bf16 (8-byte rows everywhere),
+     * then the mode's own backward shown run (lean2 has lean's arithmetic: only this tells
+     * them apart) */
+    int offs[] = {6, 100, 7, 61, 5, 40, 3, 70, 1, 2, 9, 33, 300};
+    conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 1152, 4, 4);
+    conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 36, 8, 4);
+    conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 1664, 4, 4);
+    assert_string_equal(hn_cuda_conv_last_backward(), mode == HN_CUDA_CONV_LEAN3   ? "lean3"
+                                                      : mode == HN_CUDA_CONV_LEAN2 ? "lean2"
+                                                      : mode == HN_CUDA_CONV_LEAN  ? "lean"
+                                                                                   : "window");
     cfg->conv = was;
 }
 
@@ -168,6 +185,20 @@ static void test_conv1d_t(void **st) {
 static void test_conv1d_t_lean(void **st) {
     (void)st;
     conv_cases_on(HN_CUDA_CONV_LEAN);
+}
+
+/* the same cases with lean2's backward (HNET_CUDA_CONV=lean2: rows staged through a
+ * shared-memory ring; one channel a thread falls back to lean's) */
+static void test_conv1d_t_lean2(void **st) {
+    (void)st;
+    conv_cases_on(HN_CUDA_CONV_LEAN2);
+}
+
+/* and with lean3's (bf16 x: the ring with its dtypes fixed at compile time; float32 x
+ * falls back to lean2's) */
+static void test_conv1d_t_lean3(void **st) {
+    (void)st;
+    conv_cases_on(HN_CUDA_CONV_LEAN3);
 }
 
 /* the mode is taken: window and lean forwards agree with the cpu but not bit for bit
@@ -465,6 +496,8 @@ int main(void) {
         cmocka_unit_test(test_conv1d_t),
         cmocka_unit_test(test_conv1d_t_tiles),
         cmocka_unit_test(test_conv1d_t_lean),
+        cmocka_unit_test(test_conv1d_t_lean2),
+        cmocka_unit_test(test_conv1d_t_lean3),
         cmocka_unit_test(test_conv1d_lean_taken),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),

@@ -168,9 +168,21 @@ const char *hn_cuda_ssd_last_impl(void);
 /* conv1d + SiLU kernels (widths up to 8): WINDOW = the sliding-window kernels
  * of ssm_conv_win.cuh; LEAN = the same tiles with unmasked taps away from sequence starts,
  * a fast sigmoid and the next rows' loads in flight while a batch is computed
- * (ssm_conv_lean.cuh; the default; where out / dx overlap x or dout, WINDOW). Also settable with
- * HNET_CUDA_CONV=window|lean. */
-typedef enum hn_cuda_conv_mode { HN_CUDA_CONV_WINDOW = 0, HN_CUDA_CONV_LEAN = 1 } hn_cuda_conv_mode;
+ * (ssm_conv_lean.cuh; the default; where out / dx overlap x or dout, WINDOW); LEAN2 = LEAN with
+ * the backward's rows of x and dout staged through a shared-memory ring by cp.async, six rows
+ * a thread in flight (ssm_conv_ring.cuh; four channels a thread, else LEAN's); LEAN3 = LEAN2
+ * in about half the instructions for a bf16 x and dx (dtypes fixed at compile time, branch-
+ * free clean batches; else LEAN2's). Also settable with HNET_CUDA_CONV=window|lean|lean2|lean3. */
+typedef enum hn_cuda_conv_mode {
+    HN_CUDA_CONV_WINDOW = 0,
+    HN_CUDA_CONV_LEAN = 1,
+    HN_CUDA_CONV_LEAN2 = 2,
+    HN_CUDA_CONV_LEAN3 = 3
+} hn_cuda_conv_mode;
+/* the kernels the last conv1d backward on the current instance ran: "window", "lean",
+ * "lean2", "lean3", "general" (widths over 8) or "" (none yet): a mode is shown taken, not
+ * only correct */
+const char *hn_cuda_conv_last_backward(void);
 
 /* The first failure since the last call ("" when none), naming the table op that failed
  * and the CUDA error; clears it. Later failures do not overwrite it. */

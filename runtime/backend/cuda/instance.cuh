@@ -63,6 +63,7 @@ typedef struct hn_cuda_instance {
     hn_cuda_plan_slot plans[HN_CUDA_PLANS];
     int plan_next;
     int last_ssd_impl;
+    const char *last_conv_bwd; /* the kernels of the last conv1d backward (hn_cuda_conv_last_backward) */
     const void *once[HN_CUDA_ONCE_KEYS];
     int n_once;
 

@@ -10,6 +10,37 @@
 #include "backend/cuda/ssm_conv_win.cuh"  /* the window kernels */
 #include "backend/cuda/ssm_conv_lean.cuh" /* their lean form (HNET_CUDA_CONV=lean) */
 
+/* what ssm_conv_ring.cuh needs: its copies are waited for by the thread that issued them
+ * and read by it alone, so the "memory" clobbers (no shared-memory access moved across a
+ * copy or a wait) are its only ordering */
+__device__ __forceinline__ void conv_cp_async(void *dst, const void *src, int bytes, bool valid) {
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    int n = valid ? bytes : 0; /* the rest of the slot zero-filled */
+    if (bytes == 16)
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
+    else if (bytes == 8)
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
+}
+__device__ __forceinline__ void conv_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void conv_cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+/* 1 / (1 + 2^(-a log2 e)) in two MUFU instructions: __expf and __fdividef add ~3 each for
+ * subnormals, which change nothing here (1 + e >= 1; a flushed sigmoid under 2^-126 leaves
+ * g under 2^-119) */
+__device__ __forceinline__ float conv_sigmoid_ftz(float a) {
+    float e, r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(a * -1.4426950408889634f));
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + e));
+    return r;
+}
+__device__ __forceinline__ unsigned char *conv_ring_smem() {
+    extern __shared__ __align__(16) unsigned char conv_ring_dyn[];
+    return conv_ring_dyn;
+}
+#include "backend/cuda/ssm_conv_ring.cuh" /* the backward through a shared-memory ring (lean2, lean3) */
+
 #define TPB 256
 
 /* ---- causal depthwise convolution + SiLU ---- */
@@ -103,10 +134,11 @@ static void view_span(view v, int T, int C, uintptr_t *lo, uintptr_t *hi) {
     *lo = (uintptr_t)v.p;
     *hi = *lo + ((size_t)(T - 1) * v.ld + C) * es;
 }
-/* the lean kernels where the configuration asks for them and `dst` overlaps none of `srcs`
- * (they load later rows before storing earlier ones) */
+/* the lean kernels where the configuration asks for them (lean2, lean3: the lean forward)
+ * and `dst` overlaps none of `srcs` (they load later rows before storing earlier ones) */
 static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) {
-    if (hn_cuda_cur()->cfg.conv != HN_CUDA_CONV_LEAN) return false;
+    int mode = hn_cuda_cur()->cfg.conv;
+    if (mode != HN_CUDA_CONV_LEAN && mode != HN_CUDA_CONV_LEAN2 && mode != HN_CUDA_CONV_LEAN3) return false;
     uintptr_t a0, a1, b0, b1;
     view_span(dst, T, C, &a0, &a1);
     for (view v : srcs) {
@@ -127,10 +159,27 @@ template <int K>
 static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, const float *bias,
                        const hn_seqs *s, int C) {
     bool by4 = conv_by4(C, {dx, dout, x}), lean = conv_lean(dx, {dout, x}, s->total, C);
+    dim3 grid = conv_grid(C, by4, s->total), block(CONV_CG, CONV_RS);
+    int mode = hn_cuda_cur()->cfg.conv;
+    bool ring = lean && by4 && (mode == HN_CUDA_CONV_LEAN2 || mode == HN_CUDA_CONV_LEAN3);
+    bool ring_bf16 = ring && mode == HN_CUDA_CONV_LEAN3 && x.bf16 && dx.bf16; /* else lean2's kernel */
+    hn_cuda_cur()->last_conv_bwd = ring_bf16 ? "lean3" : ring ? "lean2" : lean ? "lean" : "window";
+    if (ring) {
+        auto kern = !ring_bf16   ? k_conv_bwd_ring<K>
+                    : dout.bf16 ? k_conv_bwd_ring_bf16<K, 8>
+                                : k_conv_bwd_ring_bf16<K, 16>;
+        /* per device (per instance): the most the kernel asks for, over 48 KB with float32
+         * rows or K > 4 */
+        if (hn_cuda_first_time((const void *)kern))
+            HN_CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       (int)conv_ring_bytes(K, ring_bf16, ring_bf16 && dout.bf16)));
+        kern<<<grid, block, conv_ring_bytes(K, x.bf16, dout.bf16), HN_STREAM>>>(dx, part, dout, x, w, bias,
+                                                                                 s->pos_dev, s->total, C);
+        return;
+    }
     auto kern = lean ? (by4 ? k_conv_bwd_lean<K, 4> : k_conv_bwd_lean<K, 1>)
                      : (by4 ? k_conv_bwd_win<K, 4> : k_conv_bwd_win<K, 1>);
-    kern<<<conv_grid(C, by4, s->total), dim3(CONV_CG, CONV_RS), 0, HN_STREAM>>>(dx, part, dout, x, w, bias,
-                                                                                 s->pos_dev, s->total, C);
+    kern<<<grid, block, 0, HN_STREAM>>>(dx, part, dout, x, w, bias, s->pos_dev, s->total, C);
 }
 #define CONV_SWITCH(K, CALL)                        \
     switch (K) {                                    \
@@ -179,6 +228,7 @@ static void conv_backward(view dx, float *dw, float *dbias, view dout, view x, c
         HN_LAUNCHED("conv1d_backward");
         return;
     }
+    hn_cuda_cur()->last_conv_bwd = "general";
     int strips = (T + CONV_STRIP - 1) / CONV_STRIP, items = C * (K + 1);
     float *g = (float *)hn_cuda_scratch(HN_SCRATCH_CONV, (n + (size_t)strips * items) * sizeof(float));
     if (!g) return;
@@ -188,6 +238,11 @@ static void conv_backward(view dx, float *dw, float *dbias, view dout, view x, c
     k_conv_dw<<<dim3((C + 127) / 128, strips), 128, 0, HN_STREAM>>>(part, g, x, seqs->pos_dev, T, C, K);
     k_conv_dw_sum<<<(items + 31) / 32, dim3(32, CONV_SUM_LANES), 0, HN_STREAM>>>(dw, dbias, part, strips, C, K);
     HN_LAUNCHED("conv1d_backward");
+}
+
+extern "C" const char *hn_cuda_conv_last_backward(void) {
+    const char *k = hn_cuda_cur() ? hn_cuda_cur()->last_conv_bwd : NULL;
+    return k ? k : "";
 }
 
 void hn_cuda_conv1d_forward(float *out, const float *x, int ld_x, const float *w, const float *bias,
