@@ -36,13 +36,13 @@ if [ "$mode" = prepare ]; then
     cp -r build/hnet build/gpu-tests build/gpu-sdk build/layers build/plugins .gpu-build/
     rm -rf .gpu-build/gpu-sdk/include .gpu-build/gpu-sdk/lib/pkgconfig
     find .gpu-build -type f \( -name '*.so' -o -perm -u+x \) ! -name '*.sh' -exec strip {} +
-    # each test binary links the whole runtime and its kernels (~11 MB stripped): a
-    # dictionary larger than the whole set lets xz store the shared part once (4.5 MB, not
-    # 44 with xz's default 8 MiB); gpu-sdk is the install the template's plugin was built
-    # against (test_sdk_cuda.sh)
-    tar cf - -C .gpu-build gpu-tests gpu-sdk | xz -T1 --lzma2=preset=6,dict=192MiB \
-        > .gpu-build/gpu-tests.tar.xz &&
-        rm -rf .gpu-build/gpu-tests .gpu-build/gpu-sdk
+    # hnet and each test binary link the whole runtime and its kernels (~11-14 MB
+    # stripped): a dictionary larger than the whole set lets xz store the shared part once
+    # (hnet and the tests in ~6 MB, not 20 + 44); gpu-sdk is the install the template's
+    # plugin was built against (test_sdk_cuda.sh)
+    tar cf - -C .gpu-build hnet gpu-tests gpu-sdk | xz -T1 --lzma2=preset=6,dict=192MiB \
+        > .gpu-build/bin.tar.xz &&
+        rm -rf .gpu-build/hnet .gpu-build/gpu-tests .gpu-build/gpu-sdk
     for b in build/hnet $(find build/gpu-tests -type f); do ldd "$b"; done | awk '/=>/ {print $3}' | sort -u |
         grep -vE 'libc\.so|libm\.so|libdl|libpthread|librt|ld-linux|libcublas|libcudart|libcuda\.' |
         while read -r lib; do cp -L "$lib" .gpu-libs/; done
@@ -76,7 +76,7 @@ what=${*:-tests bench train}
 # the stripped build carried from `prepare`, where the tree has no build of its own
 if [ -d .gpu-build ] && [ ! -x build/hnet ]; then
     mkdir -p build && cp -r .gpu-build/. build/
-    [ -f build/gpu-tests.tar.xz ] && tar xJf build/gpu-tests.tar.xz -C build && rm build/gpu-tests.tar.xz
+    [ -f build/bin.tar.xz ] && tar xJf build/bin.tar.xz -C build && rm build/bin.tar.xz
 fi
 final=${OUT:-gpu-out}
 out=/tmp/gpu-check-logs   # everything; bench.md, the run's db and a tarball of the rest go to $final
