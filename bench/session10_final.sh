@@ -39,5 +39,15 @@ for cfg in I1 I2 G1 M1 H1 H2; do row "$cfg" $cfg HNET_X=0; done
 for m in $CONV_MODES; do
     for cfg in M1 H1; do row "$cfg conv $m" $cfg HNET_CUDA_CONV=$m; row "$cfg default" $cfg HNET_X=0; done
 done
-timeout 150 sh bench/eval_speed.sh 1000000 >"$O/eval.txt" 2>&1
-grep -E 'bytes/s|ms/step' "$O/eval.txt" | log
+# 1 MB of hnet eval of an H1 checkpoint (bench/eval_speed.sh's first half, without its
+# profiles): against the H1 row's bytes/s above
+D=$(mktemp -d /tmp/eval.XXXXXX)
+sed 's|^  backend = "cuda",|  backend = "cuda",\n  checkpoint = { every = 2, dir = "'"$D"'/ck" },\n  eval = { every = 1000000 },|' \
+    bench/H1.lua >"$D/H1.lua"
+timeout 60 $HNET run "$D/H1.lua" --steps 2 --db "$D/r.db" --quiet >"$O/eval.txt" 2>&1
+CKPT=$(ls -d "$D"/ck/bench-H1* | head -1)
+for B in 8 32; do
+    timeout 60 $HNET eval "$CKPT" --data english:valid --device cuda --batch "$B" --bytes 1000000 \
+        --routing targets >>"$O/eval.txt" 2>&1
+done
+grep -E 'bytes/s' "$O/eval.txt" | log
