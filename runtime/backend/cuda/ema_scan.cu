@@ -1,6 +1,7 @@
-/* The dechunk EMA as a chunked scan (cfg.ema_scan, HNET_CUDA_EMA=scan): each input
- * element read once and each output written once, where the segmented kernels
- * (chunk.cu) read their inputs twice and walk the first pass at load latency.
+/* The dechunk EMA as a chunked scan (cfg.ema_scan, the default; HNET_CUDA_EMA=segments or
+ * column for the others): each input element read once and each output written once,
+ * where the segmented kernels (chunk.cu) read their inputs twice and walk the first pass
+ * at load latency.
  *
  * A block owns one sequence and 32 columns (a lane a column) and walks the sequence in
  * tiles of SCAN_WARPS x L rows, warp w holding rows w L .. w L + L - 1 of a tile in
