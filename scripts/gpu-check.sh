@@ -126,12 +126,12 @@ case " $what " in *" tests "*)
     HNET_CUDA_MATMUL_ALGO=gemmex build/gpu-tests/test_parity_typed > "$out/test_parity_typed-gemmex.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED)' "$out/test_parity_typed-gemmex.log"
     # whole models on the kernels that are not the default: the former defaults (gemmex,
-    # the window conv, float32 xbc, the EMA one thread a column, the old rope) and the opt-in ones
+    # the lean conv, float32 xbc, the EMA one thread a column, the old rope) and the opt-in ones
     # (atomic dQ, the rows norms)
     for t in test_parity_model test_memory_again test_eval_inference; do
         echo "== $t with the kernels that are not the default"
         HNET_CUDA_ATTENTION=wgmma-atomic HNET_CUDA_NORM=rows HNET_CUDA_MATMUL_ALGO=gemmex \
-            HNET_CUDA_CONV=window HNET_CUDA_XBC=fp32 HNET_CUDA_EMA=column HNET_CUDA_ROPE=old "build/gpu-tests/$t" > "$out/$t-new.log" 2>&1 || status=1
+            HNET_CUDA_CONV=lean HNET_CUDA_XBC=fp32 HNET_CUDA_EMA=column HNET_CUDA_ROPE=old "build/gpu-tests/$t" > "$out/$t-new.log" 2>&1 || status=1
         grep -E '^\[  (PASSED|FAILED)|rel err' "$out/$t-new.log" | grep -vE 'e-0[5-9]|e-1[0-9]' | head -12
     done
     # whole models on the EMA in segments (test_parity_ops covers the op itself)

@@ -131,10 +131,10 @@ static void config_from_env(hn_cuda_config *c) {
     c->activations_fp32 = e && !strcmp(e, "fp32");
     c->blas_workspace = 32u << 20;
     e = getenv("HNET_CUDA_CONV");
-    c->conv = e && !strcmp(e, "window")  ? HN_CUDA_CONV_WINDOW
+    c->conv = e && !strcmp(e, "window") ? HN_CUDA_CONV_WINDOW
+              : e && !strcmp(e, "lean")  ? HN_CUDA_CONV_LEAN
               : e && !strcmp(e, "lean2") ? HN_CUDA_CONV_LEAN2
-              : e && !strcmp(e, "lean3") ? HN_CUDA_CONV_LEAN3
-                                         : HN_CUDA_CONV_LEAN;
+                                         : HN_CUDA_CONV_LEAN3;
     e = getenv("HNET_CUDA_XBC");
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
