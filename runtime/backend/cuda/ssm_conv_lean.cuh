@@ -158,6 +158,25 @@ __device__ __forceinline__ void conv_bwd_batch(view dx, const float (&wc)[K][V],
     }
 }
 
+/* one batch at rows t.. (unmasked where no row it reads starts a sequence: p_hi is the
+ * position of its last row), then the windows moved on by U rows */
+template <int K, int V, int U>
+__device__ __forceinline__ void conv_bwd_step(view dx, const float (&wc)[K][V], const float (&b)[V],
+                                              float (&xw)[K - 1 + U][V], float (&gw)[K - 1 + U][V],
+                                              const float (&go)[U][V], float (&dw)[K][V], float (&db)[V],
+                                              const int32_t *pos, int p_hi, int t, int r0, int r1,
+                                              int r_end, int T, int c) {
+    /* rows whose positions the batch reads: g rows t.., dx rows from t - (K-2) */
+    int lo = max(r0, t - (K - 2)), hi = min(t + U, r_end) - 1;
+    if (hi < lo || conv_rows_clean<K>(p_hi, lo, hi))
+        conv_bwd_batch<K, V, U, false>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
+    else conv_bwd_batch<K, V, U, true>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
+#pragma unroll
+    for (int j = 0; j < K - 1; j++)
+#pragma unroll
+        for (int v = 0; v < V; v++) xw[j][v] = xw[j + U][v], gw[j][v] = gw[j + U][v];
+}
+
 /* k_conv_bwd_win's strip walk (same partial sums: k_conv_dw_sum adds them) with the
  * batches above and the next batch's x and dout loaded while one is computed */
 template <int K, int V>
@@ -197,15 +216,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
                 conv_load_rows<U, V>(nd, dout, t + U, r_end, c);
                 p_next = pos[min(t + 2 * U, r_end) - 1];
             }
-            /* rows whose positions the batch reads: g rows t.., dx rows from t - (K-2) */
-            int lo = max(r0, t - (K - 2)), hi = min(t + U, r_end) - 1;
-            if (hi < lo || conv_rows_clean<K>(p_hi, lo, hi))
-                conv_bwd_batch<K, V, U, false>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
-            else conv_bwd_batch<K, V, U, true>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
-#pragma unroll
-            for (int j = 0; j < K - 1; j++)
-#pragma unroll
-                for (int v = 0; v < V; v++) xw[j][v] = xw[j + U][v], gw[j][v] = gw[j + U][v];
+            conv_bwd_step<K, V, U>(dx, wc, b, xw, gw, go, dw, db, pos, p_hi, t, r0, r1, r_end, T, c);
         }
     }
     conv_block_part<K, V>(red, part, dw, db, C);

@@ -123,15 +123,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
             int p_hi = ps[bs * N];
             /* into the ring batch read in the previous iteration: its values were used there */
             issue(i + NB - 1);
-            /* rows whose positions the batch reads: g rows t.., dx rows from t - (K-2) */
-            int lo = max(r0, t - (K - 2)), hi = min(t + U, r_end) - 1;
-            if (hi < lo || conv_rows_clean<K>(p_hi, lo, hi))
-                conv_bwd_batch<K, V, U, false>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
-            else conv_bwd_batch<K, V, U, true>(dx, wc, b, xw, gw, go, dw, db, pos, t, r0, r1, T, c);
-#pragma unroll
-            for (int j = 0; j < K - 1; j++)
-#pragma unroll
-                for (int v = 0; v < V; v++) xw[j][v] = xw[j + U][v], gw[j][v] = gw[j + U][v];
+            conv_bwd_step<K, V, U>(dx, wc, b, xw, gw, go, dw, db, pos, p_hi, t, r0, r1, r_end, T, c);
         }
     }
     conv_block_part<K, V>(red, part, dw, db, C);
