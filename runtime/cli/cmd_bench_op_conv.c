@@ -10,7 +10,8 @@
  * window,lean,lean-bf16,window,lean,lean-bf16: alternated, so that a drift of the clocks
  * shows as a difference between the rounds). A "-bf16" suffix makes the forward's output
  * and the backward's dout bf16 (the layer's xbc and dxbc under HNET_CUDA_XBC=bf16: T C
- * (2 + 2) bytes forward, T C (2 + 2 + 2) backward, the floors counted so).
+ * (2 + 2) bytes forward, T C (2 + 2 + 2) backward, the floors counted so; lean3-bf16's
+ * forward is lean3's own bf16 kernel, lean-bf16's and lean2-bf16's lean's).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:

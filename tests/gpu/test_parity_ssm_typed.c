@@ -161,10 +161,16 @@ static void conv_cases_on(int mode) {
     cfg->conv = mode;
     conv_cases();
     conv_tile_cases();
-    /* the layer's dtypes with bf16 xbc: x, dx, out and dout bf16 (8-byte rows everywhere),
-     * then the mode's own backward shown run (lean2 has lean's arithmetic: only this tells
-     * them apart) */
-    int offs[] = {6, 100, 7, 61, 5, 40, 3, 70, 1, 2, 9, 33, 300};
+    /* the layer's dtypes with bf16 xbc: x, dx, out and dout bf16 (8-byte rows everywhere;
+     * in lean3 the forward's own kernel at K <= 5: sequence starts at every offset into a
+     * batch, T not a multiple of a strip, a block of one channel group at 132 channels, T =
+     * 1), then the mode's own backward and forward shown run (lean2 has lean's arithmetic:
+     * only this tells them apart) */
+    int offs[] = {6, 100, 7, 61, 5, 40, 3, 70, 1, 2, 9, 33, 300}, one[] = {1};
+    conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 132, 4, 4);
+    conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 100, 5, 4);
+    conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 64, 2, 4);
+    conv_case_go(one, 1, HN_BF16, HN_BF16, HN_BF16, 64, 4, 4);
     conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 1152, 4, 4);
     conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 36, 8, 4);
     conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 1664, 4, 4);
@@ -172,6 +178,11 @@ static void conv_cases_on(int mode) {
                                                       : mode == HN_CUDA_CONV_LEAN2 ? "lean2"
                                                       : mode == HN_CUDA_CONV_LEAN  ? "lean"
                                                                                    : "window");
+    /* and the forward: lean3's own for bf16 x and out (k_conv_fwd_strip_bf16), lean's in
+     * lean and lean2 */
+    assert_string_equal(hn_cuda_conv_last_forward(), mode == HN_CUDA_CONV_WINDOW ? "window"
+                                                     : mode == HN_CUDA_CONV_LEAN3 ? "lean3"
+                                                                                  : "lean");
     cfg->conv = was;
 }
 

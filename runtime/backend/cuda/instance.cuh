@@ -64,6 +64,7 @@ typedef struct hn_cuda_instance {
     int plan_next;
     int last_ssd_impl;
     const char *last_conv_bwd; /* the kernels of the last conv1d backward (hn_cuda_conv_last_backward) */
+    const char *last_conv_fwd; /* and forward (hn_cuda_conv_last_forward) */
     const void *once[HN_CUDA_ONCE_KEYS];
     int n_once;
 

@@ -134,7 +134,8 @@ static void view_span(view v, int T, int C, uintptr_t *lo, uintptr_t *hi) {
     *lo = (uintptr_t)v.p;
     *hi = *lo + ((size_t)(T - 1) * v.ld + C) * es;
 }
-/* the lean kernels where the configuration asks for them (lean2, lean3: the lean forward)
+/* the lean kernels where the configuration asks for them (lean2: the lean forward; lean3:
+ * k_conv_fwd_strip_bf16 for bf16 x and out by four channels, else the lean forward)
  * and `dst` overlaps none of `srcs` (they load later rows before storing earlier ones) */
 static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) {
     int mode = hn_cuda_cur()->cfg.conv;
@@ -150,6 +151,25 @@ static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) 
 template <int K>
 static void conv_fwd_k(view out, view x, const float *w, const float *bias, const hn_seqs *s, int C) {
     bool by4 = conv_by4(C, {out, x}), lean = conv_lean(out, {x}, s->total, C);
+    /* lean3's forward for the layer's dtypes at widths to CONV_STRIP_MAXK (wider ones spill
+     * at two blocks an SM); lean's otherwise */
+    bool strip = lean && by4 && hn_cuda_cur()->cfg.conv == HN_CUDA_CONV_LEAN3 && x.bf16 && out.bf16 &&
+                 K <= CONV_STRIP_MAXK;
+    hn_cuda_cur()->last_conv_fwd = strip ? "lean3" : lean ? "lean" : "window";
+    if constexpr (K <= CONV_STRIP_MAXK) {
+        if (strip) {
+            auto kern = k_conv_fwd_strip_bf16<K>;
+            size_t bytes = conv_fwd_strip_bytes(K);
+            if (hn_cuda_first_time((const void *)kern)) { /* and shared memory for 3 blocks an SM at K <= 4 */
+                HN_CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+                HN_CK(cudaFuncSetAttribute(kern, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                           (int)cudaSharedmemCarveoutMaxShared));
+            }
+            kern<<<conv_grid(C, true, s->total), dim3(CONV_CG, CONV_RS), bytes, HN_STREAM>>>(out, x, w, bias,
+                                                                                          s->pos_dev, s->total, C);
+            return;
+        }
+    }
     auto kern = lean ? (by4 ? k_conv_fwd_lean<K, 4> : k_conv_fwd_lean<K, 1>)
                      : (by4 ? k_conv_fwd_win<K, 4> : k_conv_fwd_win<K, 1>);
     kern<<<conv_grid(C, by4, s->total), dim3(CONV_CG, CONV_RS), 0, HN_STREAM>>>(out, x, w, bias, s->pos_dev,
@@ -202,6 +222,7 @@ static void conv_forward(view out, view x, const float *w, const float *bias, co
         CONV_SWITCH(K, FWD)
 #undef FWD
     } else {
+        hn_cuda_cur()->last_conv_fwd = "general";
         k_conv_fwd<<<hn_blocks(n, TPB), TPB, 0, HN_STREAM>>>(out, x, w, bias, seqs->pos_dev, seqs->total, C, K);
     }
     HN_LAUNCHED("conv1d_forward");
@@ -242,6 +263,11 @@ static void conv_backward(view dx, float *dw, float *dbias, view dout, view x, c
 
 extern "C" const char *hn_cuda_conv_last_backward(void) {
     const char *k = hn_cuda_cur() ? hn_cuda_cur()->last_conv_bwd : NULL;
+    return k ? k : "";
+}
+
+extern "C" const char *hn_cuda_conv_last_forward(void) {
+    const char *k = hn_cuda_cur() ? hn_cuda_cur()->last_conv_fwd : NULL;
     return k ? k : "";
 }
 

@@ -1,4 +1,5 @@
-/* The conv1d + SiLU backwards of HNET_CUDA_CONV=lean2 and lean3 (hn_cuda_config.conv): the
+/* The conv1d + SiLU backwards of HNET_CUDA_CONV=lean2 and lean3 (hn_cuda_config.conv), and
+ * lean3's forward for bf16 x and out (k_conv_fwd_strip_bf16, at the end): the
  * lean kernel's tiles, strips, batches and dw partial sums (ssm_conv_lean.cuh, included
  * before this), with the rows of x and dout staged through a ring in shared memory by
  * cp.async.
@@ -258,6 +259,115 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
         }
     }
     conv_block_part<K, V>(red, part, dw, db, C);
+}
+
+/* HNET_CUDA_CONV=lean3's forward for a bf16 x and a bf16 out, four channels a thread (the
+ * layer's; anything else keeps k_conv_fwd_lean). Why: in k_conv_fwd_lean's PTX a bf16 row is
+ * converted right after its load inside the branch on the view's dtype, so the thread waits
+ * on each load there (about one row in flight, not the batch's 8), and a bf16 out branches
+ * again to store (measured, H200, 8x8192 rows, K = 4: 1.84x its floor at 1152 channels, 1.76x
+ * at 1664; 1.38x / 1.33x with a float32 out). Here a thread copies its whole strip (the K-1
+ * rows before it and its CONV_ROWS rows: 280 bytes at K = 4) into its private slots of
+ * shared memory with cp.async at its start, a commit group a batch of U rows (the rows before
+ * the strip with the first), and computes batch i once group i has landed, while the later
+ * ones are still in flight: every row of the strip is in flight at once, no register holds
+ * one, and no barrier (a thread reads only what it copied). The dtypes are fixed at compile
+ * time (no branch on a view's dtype), the batch loop is unrolled (the waits' counts are
+ * constants) and rows are addressed by a row stride. The arithmetic is k_conv_fwd_lean's in
+ * its order (conv_pre_lean, conv_sigmoid_lean, the same masked and clean batches decided
+ * the same way, bf16 rounded as store4), so the same bits are expected (the parity tests
+ * hold it to the cpu's tolerances, not to lean's bits). Shared memory: conv_fwd_strip_bytes
+ * (70 KB a block at K = 4: three blocks an SM, at 80 registers; two at K = 5). Widths to
+ * CONV_STRIP_MAXK. */
+#define CONV_STRIP_MAXK 5 /* the widest k_conv_fwd_strip_bf16 taken (6 to 8 spill at 128 registers) */
+static inline size_t conv_fwd_strip_bytes(int K) {
+    return (size_t)CONV_CG * CONV_RS * (CONV_ROWS + K - 1) * 8;
+}
+
+/* one batch of k_conv_fwd_strip_bf16: conv_fwd_batch<K, 4, U, MASK>'s arithmetic (conv_pre_lean
+ * over a window of the K rows t + u - (K-1) .. t + u, the same taps in the same order), the
+ * window cur moved on a row at a time from the thread's ring slots xb (row t) a slot stride
+ * apart, out bf16 written at ob (row t, moved on a row at a time: U rows after a batch
+ * but a masked one's past r1, where nothing follows) */
+template <int K, int U, int SLOT, bool MASK>
+__device__ __forceinline__ void conv_fwd_batch_bf16(unsigned char *&ob, long long o_row, const unsigned char *xb,
+                                                    const float (&wc)[K][4], const float (&b)[4], float (&cur)[K][4],
+                                                    const int32_t *pos, int t, int r1) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (MASK && t + u >= r1) break;
+#pragma unroll
+        for (int j = 0; j < K - 1; j++)
+#pragma unroll
+            for (int v = 0; v < 4; v++) cur[j][v] = cur[j + 1][v];
+        conv_ring_get_s<8>(xb + u * SLOT, cur[K - 1]);
+        int p = MASK ? pos[t + u] : K - 1;
+        float o[4];
+#pragma unroll
+        for (int v = 0; v < 4; v++) {
+            float a = conv_pre_lean<K, K, 4, MASK>(wc, b, cur, v, 0, p);
+            o[v] = a * conv_sigmoid_lean(a);
+        }
+        __nv_bfloat162 lo = __floats2bfloat162_rn(o[0], o[1]), hi = __floats2bfloat162_rn(o[2], o[3]);
+        if (t + u < r1) *(uint2 *)ob = make_uint2(*(uint32_t *)&lo, *(uint32_t *)&hi);
+        ob += o_row;
+    }
+}
+/* cp.async.wait_group with a count known once the loop around it is unrolled */
+__device__ __forceinline__ void conv_cp_async_wait_n(int n) {
+    switch (n) {
+    case 0: conv_cp_async_wait<0>(); break;
+    case 1: conv_cp_async_wait<1>(); break;
+    case 2: conv_cp_async_wait<2>(); break;
+    case 3: conv_cp_async_wait<3>(); break;
+    default: conv_cp_async_wait<4>(); break;
+    }
+}
+
+template <int K>
+__global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 3 : 2)
+    k_conv_fwd_strip_bf16(view out, view x, const float *w, const float *bias, const int32_t *pos, int T, int C) {
+    constexpr int V = 4, U = CONV_U_LEAN_FWD, NB = CONV_ROWS / U, H = K - 1, N = CONV_CG * CONV_RS, SX = 8;
+    static_assert(CONV_ROWS % U == 0 && NB <= 5, "a strip of whole batches, waits conv_cp_async_wait_n counts");
+    int c = (blockIdx.x * CONV_CG + threadIdx.x) * V;
+    int r0 = (blockIdx.y * CONV_RS + threadIdx.y) * CONV_ROWS;
+    if (c >= C || r0 >= T) return;
+    int r1 = min(T, r0 + CONV_ROWS);
+    /* slot j (row r0 - H + j) of this thread at xs + j * N * SX */
+    unsigned char *xs = conv_ring_smem() + (threadIdx.y * CONV_CG + threadIdx.x) * SX;
+    const unsigned char *x0 = (const unsigned char *)x.p;
+    long long x_row = (long long)x.ld * 2, o_row = (long long)out.ld * 2;
+    /* row r0 - H + j's 4 channels, j = 0.. (rows before the first zero-filled), the pointer
+     * moved on a row at a time (not a product a row: registers) */
+    const unsigned char *xr = x0 + ((long long)(r0 - H) * x.ld + c) * 2;
+#pragma unroll
+    for (int j = 0; j < H + CONV_ROWS; j++) {
+        int r = r0 - H + j;
+        bool in = r >= 0 && r < r1;
+        conv_cp_async(xs + j * N * SX, in ? xr : x0, SX, in);
+        xr += x_row;
+        if (j >= H && (j - H) % U == U - 1) conv_cp_async_commit(); /* a group a batch */
+    }
+    int p_hi[NB]; /* the position of each batch's last row (batches past r1: r1 - 1's) */
+#pragma unroll
+    for (int i = 0; i < NB; i++) p_hi[i] = pos[min(r0 + (i + 1) * U, r1) - 1];
+    float wc[K][V], b[V], cur[K][V]; /* cur[j]: row t + u - (K-1) + j while row t + u is computed */
+    load_taps<K, V>(wc, b, w, bias, c);
+    unsigned char *ob = (unsigned char *)out.p + ((long long)r0 * out.ld + c) * 2; /* row t */
+#pragma unroll
+    for (int i = 0; i < NB; i++) {
+        int t = r0 + i * U;
+        if (t >= r1) break;
+        conv_cp_async_wait_n(NB - 1 - i); /* batch i (and the rows before the strip) landed */
+        if (i == 0)
+#pragma unroll
+            for (int j = 0; j < H; j++) conv_ring_get_s<SX>(xs + j * N * SX, cur[j + 1]); /* moved down by the first row */
+        const unsigned char *xb = xs + (H + i * U) * N * SX;
+        if (conv_rows_clean<K>(p_hi[i], t, min(t + U, r1) - 1))
+            conv_fwd_batch_bf16<K, U, N * SX, false>(ob, o_row, xb, wc, b, cur, pos, t, r1);
+        else conv_fwd_batch_bf16<K, U, N * SX, true>(ob, o_row, xb, wc, b, cur, pos, t, r1);
+    }
+    conv_cp_async_wait<0>(); /* a short strip's batches past r1 (zero fills) before it exits */
 }
 
 #endif
