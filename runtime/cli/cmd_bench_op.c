@@ -87,7 +87,7 @@ static void usage(FILE *out) {
             "  --check-len L     positions per sequence of the cpu check (default 1024)\n"
             "  --kernels LIST    kernels to compare, e.g. mma,wgmma,wmma,fp32 (attention),\n"
             "                    mma,chunked,scan (ssd), gemmex,lt,lt-tuned (matmul, the default)\n"
-            "                    or window,lean,lean2,lean3 (conv1d; -bf16 after any: bf16 out and\n"
+            "                    or window,lean,lean2,lean3,lean4 (conv1d; -bf16 after any: bf16 out and\n"
             "                    dout; default window,lean,lean-bf16,window,lean,lean-bf16),\n"
             "                    old,tiles (rope; default old,tiles,old,tiles), or\n"
             "                    column,segments,scan (ema; default column,segments,scan,\n"

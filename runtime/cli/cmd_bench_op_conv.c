@@ -5,13 +5,13 @@
  *
  *   hnet bench --op conv1d --seqs 8x8192 --channels 1152 --width 4 --kernels window,lean
  *
- * --kernels names the cuda conv kernels (hn_cuda_conv_mode: window, lean, lean2, lean3)
+ * --kernels names the cuda conv kernels (hn_cuda_conv_mode: window, lean, lean2, lean3, lean4)
  * timed one after the other in the same call, each checked against the cpu (default
  * window,lean,lean-bf16,window,lean,lean-bf16: alternated, so that a drift of the clocks
  * shows as a difference between the rounds). A "-bf16" suffix makes the forward's output
  * and the backward's dout bf16 (the layer's xbc and dxbc under HNET_CUDA_XBC=bf16: T C
- * (2 + 2) bytes forward, T C (2 + 2 + 2) backward, the floors counted so; lean3-bf16's
- * forward is lean3's own bf16 kernel, lean-bf16's and lean2-bf16's lean's).
+ * (2 + 2) bytes forward, T C (2 + 2 + 2) backward, the floors counted so; lean4-bf16's
+ * forward is lean4's own bf16 kernel, the others' lean's).
  * The ops are memory-bound, so each is reported in GB/s against the device's measured
  * copy rate (a device-to-device copy: its bytes read + written / time). Bytes each kernel
  * must move, T positions, C channels, K taps:
@@ -187,7 +187,7 @@ done:
     return rc_;
 }
 
-/* "window", "lean", "lean2" or "lean3", "-bf16" after any for a bf16 forward output */
+/* "window", "lean", "lean2", "lean3" or "lean4", "-bf16" after any for a bf16 forward output */
 static int parse_kernels(const char *k, hn_cuda_conv_mode *m, int *out_bf16) {
     size_t n = strlen(k);
     *out_bf16 = n > 5 && !strcmp(k + n - 5, "-bf16");
@@ -196,6 +196,7 @@ static int parse_kernels(const char *k, hn_cuda_conv_mode *m, int *out_bf16) {
     else if (n == 4 && !strncmp(k, "lean", n)) *m = HN_CUDA_CONV_LEAN;
     else if (n == 5 && !strncmp(k, "lean2", n)) *m = HN_CUDA_CONV_LEAN2;
     else if (n == 5 && !strncmp(k, "lean3", n)) *m = HN_CUDA_CONV_LEAN3;
+    else if (n == 5 && !strncmp(k, "lean4", n)) *m = HN_CUDA_CONV_LEAN4;
     else return -1;
     return 0;
 }

@@ -162,7 +162,7 @@ static void conv_cases_on(int mode) {
     conv_cases();
     conv_tile_cases();
     /* the layer's dtypes with bf16 xbc: x, dx, out and dout bf16 (8-byte rows everywhere;
-     * in lean3 the forward's own kernel at K <= 5: sequence starts at every offset into a
+     * in lean4 the forward's own kernel at K <= 5: sequence starts at every offset into a
      * batch, T not a multiple of a strip, a block of one channel group at 132 channels, T =
      * 1), then the mode's own backward and forward shown run (lean2 has lean's arithmetic:
      * only this tells them apart) */
@@ -174,14 +174,14 @@ static void conv_cases_on(int mode) {
     conv_case_go(offs, (int)(sizeof offs / sizeof *offs), HN_BF16, HN_BF16, HN_BF16, 1152, 4, 4);
     conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 36, 8, 4);
     conv_case_go(LENS, NS, HN_BF16, HN_BF16, HN_BF16, 1664, 4, 4);
-    assert_string_equal(hn_cuda_conv_last_backward(), mode == HN_CUDA_CONV_LEAN3   ? "lean3"
+    assert_string_equal(hn_cuda_conv_last_backward(), mode >= HN_CUDA_CONV_LEAN3   ? "lean3"
                                                       : mode == HN_CUDA_CONV_LEAN2 ? "lean2"
                                                       : mode == HN_CUDA_CONV_LEAN  ? "lean"
                                                                                    : "window");
-    /* and the forward: lean3's own for bf16 x and out (k_conv_fwd_strip_bf16), lean's in
-     * lean and lean2 */
+    /* and the forward: lean4's own for bf16 x and out (k_conv_fwd_strip_bf16), lean's in
+     * lean, lean2 and lean3 */
     assert_string_equal(hn_cuda_conv_last_forward(), mode == HN_CUDA_CONV_WINDOW ? "window"
-                                                     : mode == HN_CUDA_CONV_LEAN3 ? "lean3"
+                                                     : mode == HN_CUDA_CONV_LEAN4 ? "lean4"
                                                                                   : "lean");
     cfg->conv = was;
 }
@@ -210,6 +210,12 @@ static void test_conv1d_t_lean2(void **st) {
 static void test_conv1d_t_lean3(void **st) {
     (void)st;
     conv_cases_on(HN_CUDA_CONV_LEAN3);
+}
+
+/* and with lean4's forward (bf16 x and out: k_conv_fwd_strip_bf16) and lean3's backward */
+static void test_conv1d_t_lean4(void **st) {
+    (void)st;
+    conv_cases_on(HN_CUDA_CONV_LEAN4);
 }
 
 /* the mode is taken: window and lean forwards agree with the cpu but not bit for bit
@@ -509,6 +515,7 @@ int main(void) {
         cmocka_unit_test(test_conv1d_t_lean),
         cmocka_unit_test(test_conv1d_t_lean2),
         cmocka_unit_test(test_conv1d_t_lean3),
+        cmocka_unit_test(test_conv1d_t_lean4),
         cmocka_unit_test(test_conv1d_lean_taken),
         cmocka_unit_test(test_gated_rmsnorm_t),
         cmocka_unit_test(test_ssd_t),

@@ -173,21 +173,23 @@ const char *hn_cuda_ssd_last_impl(void);
  * a thread in flight (ssm_conv_ring.cuh; four channels a thread, else LEAN's); LEAN3 = LEAN2
  * in about half the instructions for a bf16 x and dx (dtypes fixed at compile time, branch-
  * free clean batches; else LEAN2's; the default: its backward 1.2-1.6x its floor on the H200,
- * LEAN's 2.3-4.1x), and with its own forward for bf16 x and out at widths to 5 (a thread's
- * whole strip copied by cp.async at its start; untimed yet; else LEAN's forward). Also
- * settable with HNET_CUDA_CONV=window|lean|lean2|lean3. */
+ * LEAN's 2.3-4.1x); LEAN4 = LEAN3 with its own forward for bf16 x and out at widths to 5 (a
+ * thread's whole strip copied by cp.async at its start; else LEAN's forward): opt-in, built
+ * and covered by the parity tests but not yet run on a GPU. Also settable with
+ * HNET_CUDA_CONV=window|lean|lean2|lean3|lean4. */
 typedef enum hn_cuda_conv_mode {
     HN_CUDA_CONV_WINDOW = 0,
     HN_CUDA_CONV_LEAN = 1,
     HN_CUDA_CONV_LEAN2 = 2,
-    HN_CUDA_CONV_LEAN3 = 3
+    HN_CUDA_CONV_LEAN3 = 3,
+    HN_CUDA_CONV_LEAN4 = 4
 } hn_cuda_conv_mode;
 /* the kernels the last conv1d backward on the current instance ran: "window", "lean",
  * "lean2", "lean3", "general" (widths over 8) or "" (none yet): a mode is shown taken, not
  * only correct */
 const char *hn_cuda_conv_last_backward(void);
-/* and the last conv1d forward's: "window", "lean", "lean3" (bf16 x and out by four
- * channels in mode lean3: k_conv_fwd_strip_bf16; lean's forward otherwise), "general" or "" */
+/* and the last conv1d forward's: "window", "lean", "lean4" (bf16 x and out by four
+ * channels in mode lean4: k_conv_fwd_strip_bf16; lean's forward otherwise), "general" or "" */
 const char *hn_cuda_conv_last_forward(void);
 
 /* The first failure since the last call ("" when none), naming the table op that failed

@@ -134,6 +134,7 @@ static void config_from_env(hn_cuda_config *c) {
     c->conv = e && !strcmp(e, "window") ? HN_CUDA_CONV_WINDOW
               : e && !strcmp(e, "lean")  ? HN_CUDA_CONV_LEAN
               : e && !strcmp(e, "lean2") ? HN_CUDA_CONV_LEAN2
+              : e && !strcmp(e, "lean4") ? HN_CUDA_CONV_LEAN4
                                          : HN_CUDA_CONV_LEAN3;
     e = getenv("HNET_CUDA_XBC");
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));

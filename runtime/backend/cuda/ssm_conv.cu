@@ -134,12 +134,14 @@ static void view_span(view v, int T, int C, uintptr_t *lo, uintptr_t *hi) {
     *lo = (uintptr_t)v.p;
     *hi = *lo + ((size_t)(T - 1) * v.ld + C) * es;
 }
-/* the lean kernels where the configuration asks for them (lean2: the lean forward; lean3:
- * k_conv_fwd_strip_bf16 for bf16 x and out by four channels, else the lean forward)
+/* the lean kernels where the configuration asks for them (lean2, lean3: the lean forward;
+ * lean4: k_conv_fwd_strip_bf16 for bf16 x and out by four channels, else the lean forward)
  * and `dst` overlaps none of `srcs` (they load later rows before storing earlier ones) */
 static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) {
     int mode = hn_cuda_cur()->cfg.conv;
-    if (mode != HN_CUDA_CONV_LEAN && mode != HN_CUDA_CONV_LEAN2 && mode != HN_CUDA_CONV_LEAN3) return false;
+    if (mode != HN_CUDA_CONV_LEAN && mode != HN_CUDA_CONV_LEAN2 && mode != HN_CUDA_CONV_LEAN3 &&
+        mode != HN_CUDA_CONV_LEAN4)
+        return false;
     uintptr_t a0, a1, b0, b1;
     view_span(dst, T, C, &a0, &a1);
     for (view v : srcs) {
@@ -151,11 +153,11 @@ static bool conv_lean(view dst, std::initializer_list<view> srcs, int T, int C) 
 template <int K>
 static void conv_fwd_k(view out, view x, const float *w, const float *bias, const hn_seqs *s, int C) {
     bool by4 = conv_by4(C, {out, x}), lean = conv_lean(out, {x}, s->total, C);
-    /* lean3's forward for the layer's dtypes at widths to CONV_STRIP_MAXK (wider ones spill
+    /* lean4's forward for the layer's dtypes at widths to CONV_STRIP_MAXK (wider ones spill
      * at two blocks an SM); lean's otherwise */
-    bool strip = lean && by4 && hn_cuda_cur()->cfg.conv == HN_CUDA_CONV_LEAN3 && x.bf16 && out.bf16 &&
+    bool strip = lean && by4 && hn_cuda_cur()->cfg.conv == HN_CUDA_CONV_LEAN4 && x.bf16 && out.bf16 &&
                  K <= CONV_STRIP_MAXK;
-    hn_cuda_cur()->last_conv_fwd = strip ? "lean3" : lean ? "lean" : "window";
+    hn_cuda_cur()->last_conv_fwd = strip ? "lean4" : lean ? "lean" : "window";
     if constexpr (K <= CONV_STRIP_MAXK) {
         if (strip) {
             auto kern = k_conv_fwd_strip_bf16<K>;
@@ -181,8 +183,9 @@ static void conv_bwd_k(view dx, float *part, view dout, view x, const float *w, 
     bool by4 = conv_by4(C, {dx, dout, x}), lean = conv_lean(dx, {dout, x}, s->total, C);
     dim3 grid = conv_grid(C, by4, s->total), block(CONV_CG, CONV_RS);
     int mode = hn_cuda_cur()->cfg.conv;
-    bool ring = lean && by4 && (mode == HN_CUDA_CONV_LEAN2 || mode == HN_CUDA_CONV_LEAN3);
-    bool ring_bf16 = ring && mode == HN_CUDA_CONV_LEAN3 && x.bf16 && dx.bf16; /* else lean2's kernel */
+    bool lean3 = mode == HN_CUDA_CONV_LEAN3 || mode == HN_CUDA_CONV_LEAN4; /* lean4: lean3's backward */
+    bool ring = lean && by4 && (mode == HN_CUDA_CONV_LEAN2 || lean3);
+    bool ring_bf16 = ring && lean3 && x.bf16 && dx.bf16; /* else lean2's kernel */
     hn_cuda_cur()->last_conv_bwd = ring_bf16 ? "lean3" : ring ? "lean2" : lean ? "lean" : "window";
     if (ring) {
         auto kern = !ring_bf16   ? k_conv_bwd_ring<K>

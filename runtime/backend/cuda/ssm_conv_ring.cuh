@@ -1,5 +1,5 @@
 /* The conv1d + SiLU backwards of HNET_CUDA_CONV=lean2 and lean3 (hn_cuda_config.conv), and
- * lean3's forward for bf16 x and out (k_conv_fwd_strip_bf16, at the end): the
+ * lean4's forward for bf16 x and out (k_conv_fwd_strip_bf16, at the end): the
  * lean kernel's tiles, strips, batches and dw partial sums (ssm_conv_lean.cuh, included
  * before this), with the rows of x and dout staged through a ring in shared memory by
  * cp.async.
@@ -261,7 +261,7 @@ __global__ void __launch_bounds__(CONV_CG *CONV_RS, K <= 4 ? 2 : 1)
     conv_block_part<K, V>(red, part, dw, db, C);
 }
 
-/* HNET_CUDA_CONV=lean3's forward for a bf16 x and a bf16 out, four channels a thread (the
+/* HNET_CUDA_CONV=lean4's forward for a bf16 x and a bf16 out, four channels a thread (the
  * layer's; anything else keeps k_conv_fwd_lean). Why: in k_conv_fwd_lean's PTX a bf16 row is
  * converted right after its load inside the branch on the view's dtype, so the thread waits
  * on each load there (about one row in flight, not the batch's 8), and a bf16 out branches
