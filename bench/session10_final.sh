@@ -26,15 +26,8 @@ for ch in 1152 1664; do
     echo "== conv1d $ch channels" | log
     timeout 90 $HNET bench --op conv1d --seqs 8x8192 --channels $ch --width 4 --kernels "$CONV_KERNELS" 2>&1 | log
 done
-row() { # label cfg env...
-    label=$1 cfg=$2; shift 2
-    flags=""
-    case $cfg in H1 | H2) flags="--routing targets" ;; esac
-    printf '%s: ' "$label" | log
-    env "$@" timeout 90 $HNET bench "bench/$cfg.lua" --device cuda --steps 20 $flags 2>&1 |
-        grep -E 'ms/step|peak|MFU' | tr -s ' ' | tr '\n' ' ' | log
-    echo | log
-}
+. bench/bench_row.sh
+ROW_GREP='ms/step|peak|MFU'
 for cfg in I1 I2 G1 M1 H1 H2; do row "$cfg" $cfg HNET_X=0; done
 for m in $CONV_MODES; do
     for cfg in M1 H1; do row "$cfg conv $m" $cfg HNET_CUDA_CONV=$m; row "$cfg default" $cfg HNET_X=0; done

@@ -33,15 +33,7 @@ for ch in 1152 1664; do
     echo "== conv1d $ch channels" | log
     timeout 90 $HNET bench --op conv1d --seqs 8x8192 --channels $ch --width 4 --kernels "$CONV_KERNELS" 2>&1 | log
 done
-row() { # label cfg env...
-    label=$1 cfg=$2; shift 2
-    flags=""
-    case $cfg in H1 | H2) flags="--routing targets" ;; esac
-    printf '%s: ' "$label" | log
-    env "$@" timeout 90 $HNET bench "bench/$cfg.lua" --device cuda --steps 20 $flags 2>&1 |
-        grep -E 'ms/step' | tr -s ' ' | tr '\n' ' ' | log
-    echo | log
-}
+. bench/bench_row.sh
 for round in 1 2; do
     row "I1 default ($round)" I1 HNET_X=0
     row "I1 rope old ($round)" I1 HNET_CUDA_ROPE=old

@@ -23,15 +23,9 @@ for t in test_parity_model test_memory_again test_eval_inference; do
     HNET_CUDA_EMA=segments timeout 90 "build/gpu-tests/$t" >"$O/$t-ema.log" 2>&1 || echo "FAILED: $t" | log
     grep -E '^\[  (PASSED|FAILED)' "$O/$t-ema.log" | log
 done
-row() { # label cfg env...: ms/step and peak of one bench
-    label=$1 cfg=$2; shift 2
-    flags=""
-    case $cfg in H1 | H2) flags="--routing targets" ;; esac
-    printf '%s: ' "$label" | log
-    env "$@" timeout 60 $HNET bench "bench/$cfg.lua" --device cuda --steps 20 $flags 2>&1 |
-        grep -E 'ms/step|peak' | tr -s ' ' | tr '\n' ' ' | log
-    echo | log
-}
+. bench/bench_row.sh
+ROW_GREP='ms/step|peak'
+ROW_TIMEOUT=60
 for cfg in I1 I2 G1 M1 H1 H2; do row "$cfg" $cfg HNET_X=0; done
 for round in 1 2; do
     for cfg in H1 H2; do
