@@ -38,8 +38,7 @@
  * on the cpu) */
 #define EMA_TOL 1e-4
 
-enum { EMA_COLUMN, EMA_SEGMENTS, EMA_SCAN };
-static const char *const KERNEL_NAME[] = {"column", "segments", "scan"};
+static const char *const KERNEL_NAME[] = {"column", "segments", "scan"}; /* by hn_cuda_ema_mode */
 
 /* host inputs and the cpu's outputs on them */
 typedef struct ema_host {
@@ -149,8 +148,8 @@ static double ema_bytes(double K, double D, int backward) {
 }
 static double ema_bytes_issued(int kernels, double K, double D, int backward) {
     double extra = 0;
-    if (kernels == EMA_SEGMENTS) extra = 4 * K * D + 4 * K; /* z or dzbar, and P, again */
-    if (kernels == EMA_SCAN && backward) extra = 8 * K * ceil(D / 32);
+    if (kernels == HN_CUDA_EMA_SEGMENTS) extra = 4 * K * D + 4 * K; /* z or dzbar, and P, again */
+    if (kernels == HN_CUDA_EMA_SCAN && backward) extra = 8 * K * ceil(D / 32);
     return ema_bytes(K, D, backward) + extra;
 }
 
@@ -161,8 +160,7 @@ static int parse_kernels(const char *k) {
 }
 
 static void set_kernels(hn_cuda_config *cfg, int kernels) {
-    cfg->ema_segments = kernels != EMA_COLUMN;
-    cfg->ema_scan = kernels == EMA_SCAN;
+    cfg->ema = kernels;
 }
 
 /* one kernel set: checked, then timed; 0, or the exit status */
@@ -192,7 +190,7 @@ static int ema_round(const op_opts *o, ema_dev *g, const ema_host *h, int kernel
 /* the kernel sets of --kernels in turn on one case; 0, or the exit status */
 static int ema_rounds(const op_opts *o, ema_dev *g, const ema_host *h, hn_cuda_config *cfg,
                       double bw) {
-    int keep_seg = cfg->ema_segments, keep_scan = cfg->ema_scan, status = 0;
+    int keep = cfg->ema, status = 0;
     char *names = strdup(o->kernels ? o->kernels : "column,segments,scan,segments,scan");
     char *save = NULL;
     if (!names) return 1;
@@ -208,7 +206,7 @@ static int ema_rounds(const op_opts *o, ema_dev *g, const ema_host *h, hn_cuda_c
         if (rc) status = rc;
         if (rc && rc != 3) break; /* a differing set does not stop the others */
     }
-    cfg->ema_segments = keep_seg, cfg->ema_scan = keep_scan;
+    cfg->ema = keep;
     free(names);
     return status;
 }

@@ -526,7 +526,7 @@ static void grms_case(int Dm, int gs, int ldz) {
 }
 
 /* The dechunk EMA on every cuda form (one thread a column walking each sequence;
- * segments of rows, cfg.ema_segments; the chunked scan, cfg.ema_scan) against the cpu:
+ * segments of rows; the chunked scan: cfg.ema, hn_cuda_ema_mode) against the cpu:
  * sequences shorter than, equal to and longer than a segment's share of rows and the
  * scan's tiles (256 rows forward, 128 backward: lengths at and one past them), widths
  * that leave a block's columns partly empty, decays clamped at both ends (no dP there),
@@ -543,14 +543,13 @@ static void test_ema(void **st) {
     int K = s.c.total;
     hn_cuda_config *cfg = hn_cuda_config_of(P_GPU);
     assert_non_null(cfg);
-    int was_seg = cfg->ema_segments, was_scan = cfg->ema_scan;
+    int was = cfg->ema;
     static const int WIDTHS[] = {40, 512, 33};
     for (size_t w = 0; w < sizeof WIDTHS / sizeof *WIDTHS; w++)
         for (int mode = 0; mode < 3; mode++)
             for (int small = 0; small < 2; small++) {
                 int D = WIDTHS[w];
-                cfg->ema_segments = mode > 0;
-                cfg->ema_scan = mode == 2;
+                cfg->ema = mode; /* HN_CUDA_EMA_COLUMN, _SEGMENTS, _SCAN */
                 printf("  ema: %d rows, %d columns, %s, P in [0, %g]\n", K, D, MODE[mode],
                        small ? 0.02 : 1.0);
                 twin P = tw_uniform(K, 0.0, small ? 0.02 : 1.0, &r), z = tw_normal((size_t)K * D, 1, &r);
@@ -568,8 +567,7 @@ static void test_ema(void **st) {
                 twin *all[] = {&P, &z, &zbar, &dzbar, &dz, &dP};
                 for (size_t i = 0; i < sizeof all / sizeof *all; i++) tw_free(all[i]);
             }
-    cfg->ema_segments = was_seg;
-    cfg->ema_scan = was_scan;
+    cfg->ema = was;
     pseqs_free(&s);
 }
 

@@ -308,9 +308,9 @@ __global__ void __launch_bounds__(32 * EMA_SEGS)
 static void ema_forward(float *zbar, const float *z, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    if (hn_cuda_cur()->cfg.ema_scan) {
+    if (hn_cuda_cur()->cfg.ema == HN_CUDA_EMA_SCAN) {
         hn_cuda_ema_scan_forward(zbar, z, P, seqs, D);
-    } else if (hn_cuda_cur()->cfg.ema_segments) {
+    } else if (hn_cuda_cur()->cfg.ema == HN_CUDA_EMA_SEGMENTS) {
         dim3 grid((unsigned)seqs->n, (unsigned)((D + 31) / 32));
         k_ema_fwd_seg<<<grid, 32 * EMA_SEGS, 0, HN_STREAM>>>(zbar, z, P, seqs->offsets_dev, D);
     } else {
@@ -322,9 +322,9 @@ static void ema_backward(float *dz, float *dP, const float *dzbar, const float *
                          const float *zbar, const float *P, const hn_seqs *seqs, int D) {
     size_t items = (size_t)seqs->n * D;
     if (!items) return;
-    if (hn_cuda_cur()->cfg.ema_scan) {
+    if (hn_cuda_cur()->cfg.ema == HN_CUDA_EMA_SCAN) {
         hn_cuda_ema_scan_backward(dz, dP, dzbar, z, zbar, P, seqs, D);
-    } else if (hn_cuda_cur()->cfg.ema_segments) {
+    } else if (hn_cuda_cur()->cfg.ema == HN_CUDA_EMA_SEGMENTS) {
         dim3 grid((unsigned)seqs->n, (unsigned)((D + 31) / 32));
         k_ema_bwd_seg<<<grid, 32 * EMA_SEGS, 0, HN_STREAM>>>(dz, dP, dzbar, z, zbar, P,
                                                              seqs->offsets_dev, D);

@@ -58,16 +58,19 @@ typedef struct hn_cuda_config {
                             * (HNET_CUDA_XBC=fp32: float32) */
     int gated_norm_rows;   /* 1: the row-register gated RMSNorm kernels (HNET_CUDA_NORM=rows;
                             * slower than the default ones at Mamba-2's widths on the H200) */
-    int ema_segments;      /* 1: the dechunk EMA in segments of rows where ema_scan is 0
-                            * (chunk.cu; HNET_CUDA_EMA=segments); 0: one thread a column
-                            * (HNET_CUDA_EMA=column; 1.7-4.3 ms slower in H1's and H2's
-                            * steps on the H200) */
+    int ema;               /* hn_cuda_ema_mode (HNET_CUDA_EMA) */
     int rope_tiles;        /* 1 (the default): rope in place and out of place by row tiles
                             * (rope_tiles.cu); HNET_CUDA_ROPE=old for the kernels before */
-    int ema_scan;          /* 1 (the default): the dechunk EMA as a chunked scan reading its
-                            * inputs once (ema_scan.cu; 1.2-2.3x faster than the segments
-                            * per call on the H200, hnet bench --op ema) */
 } hn_cuda_config;
+/* the dechunk EMA's kernels: SCAN (the default) = a chunked scan reading its inputs once
+ * (ema_scan.cu; 1.2-2.3x faster than SEGMENTS a call on the H200, hnet bench --op ema);
+ * SEGMENTS = two passes over segments of rows (chunk.cu); COLUMN = one thread a column
+ * (chunk.cu; 1.7-4.3 ms slower in H1's and H2's steps). HNET_CUDA_EMA=column|segments|scan. */
+typedef enum hn_cuda_ema_mode {
+    HN_CUDA_EMA_COLUMN = 0,
+    HN_CUDA_EMA_SEGMENTS = 1,
+    HN_CUDA_EMA_SCAN = 2
+} hn_cuda_ema_mode;
 void hn_cuda_config_default(hn_cuda_config *cfg);
 /* A new instance on cfg->device (cfg NULL: the defaults on device 0): its table, or NULL
  * with the reason in hn_cuda_last_error (no such device, all slots in use, no memory). */

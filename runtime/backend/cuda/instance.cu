@@ -139,8 +139,9 @@ static void config_from_env(hn_cuda_config *c) {
     e = getenv("HNET_CUDA_XBC");
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
-    c->ema_segments = !(e && !strcmp(e, "column"));
-    c->ema_scan = !(e && (!strcmp(e, "column") || !strcmp(e, "segments")));
+    c->ema = e && !strcmp(e, "column")     ? HN_CUDA_EMA_COLUMN
+             : e && !strcmp(e, "segments") ? HN_CUDA_EMA_SEGMENTS
+                                           : HN_CUDA_EMA_SCAN;
     e = getenv("HNET_CUDA_ROPE");
     c->rope_tiles = !(e && !strcmp(e, "old"));
 }
