@@ -90,6 +90,13 @@ for f in /tmp/gpu-libs/*; do
     ldconfig -p | grep -q "$n" || cp "$f" $missing/
 done
 export LD_LIBRARY_PATH=$missing${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# cuDNN (HNET_CUDA_ATTENTION=cudnn opens libcudnn.so.9 at first use): the machine's image
+# has PyTorch's copy only; libcudnn opens its parts by name, so its folder goes on the path
+if ! ldconfig -p | grep -q libcudnn.so.9; then
+    for d in /opt/torch/.venv/lib/python3*/site-packages/nvidia/cudnn/lib; do
+        [ -e "$d/libcudnn.so.9" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
+    done
+fi
 export HNET_DATA_DIR=$PWD/.gpu-data
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv | tee "$out/device.txt"
 echo "carried libraries used: $(ls $missing | tr '\n' ' ')" | tee -a "$out/device.txt"

@@ -265,6 +265,7 @@ typedef struct att_case {
     int heads, hd, ld, window;
     float scale;
     float *qkv, *out, *lse, *dout, *dqkv; /* device (or cpu) buffers */
+    void *qkv_bf, *out_bf, *dout_bf;      /* bf16 copies: what the layer passes (typed ops) */
     float *h_qkv, *h_dout;                /* host copies of the inputs */
 } att_case;
 
@@ -293,11 +294,19 @@ static int att_make(att_case *c, const hn_backend *be, const int *lens, int n, i
     c->out = be->alloc(nout * sizeof(float));
     c->lse = be->alloc((size_t)T * heads * sizeof(float));
     c->dqkv = be->alloc(nqkv * sizeof(float));
-    return c->out && c->lse && c->dqkv ? 0 : -1;
+    c->qkv_bf = be->alloc(nqkv * 2);
+    c->out_bf = be->alloc(nout * 2);
+    c->dout_bf = be->alloc(nout * 2);
+    if (!c->out || !c->lse || !c->dqkv || !c->qkv_bf || !c->out_bf || !c->dout_bf) return -1;
+    if (be->convert(be, (hn_tensor){c->qkv_bf, HN_BF16, T, c->ld, c->ld},
+                    hn_tensor_f32(c->qkv, T, c->ld)) ||
+        be->convert(be, (hn_tensor){c->dout_bf, HN_BF16, T, D, D}, hn_tensor_f32(c->dout, T, D)))
+        return -1;
+    return 0;
 }
 
 static void att_free(att_case *c, const hn_backend *be) {
-    float *bufs[] = {c->qkv, c->out, c->lse, c->dout, c->dqkv};
+    void *bufs[] = {c->qkv, c->out, c->lse, c->dout, c->dqkv, c->qkv_bf, c->out_bf, c->dout_bf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) be->free(bufs[i]);
     free(c->h_qkv);
@@ -305,17 +314,33 @@ static void att_free(att_case *c, const hn_backend *be) {
     hn_bench_packed_free(&c->pk, be);
 }
 
+/* the typed ops as the attention layer calls them: bf16 q, k, v (slices of one qkv row),
+ * out and dout; float32 log-sum-exp and gradients (written, not accumulated) */
+static hn_attention_params att_params(att_case *c) {
+    int T = c->pk.s.total, D = c->heads * c->hd;
+    hn_tensor qkv = {c->qkv_bf, HN_BF16, T, c->ld, c->ld}, g = hn_tensor_f32(c->dqkv, T, c->ld);
+    return (hn_attention_params){hn_tensor_cols(qkv, 0, D), hn_tensor_cols(qkv, D, D),
+                                 hn_tensor_cols(qkv, 2 * D, D),
+                                 (hn_tensor){c->out_bf, HN_BF16, T, D, D}, c->lse, &c->pk.s,
+                                 c->heads, c->hd, c->window, c->scale,
+                                 (hn_tensor){c->dout_bf, HN_BF16, T, D, D}, hn_tensor_cols(g, 0, D),
+                                 hn_tensor_cols(g, D, D), hn_tensor_cols(g, 2 * D, D), 1};
+}
+
 static void att_forward(const hn_backend *be, att_case *c) {
-    int D = c->heads * c->hd;
-    be->attention_forward(c->out, c->lse, c->qkv, c->qkv + D, c->qkv + 2 * D, c->ld, &c->pk.s,
-                          c->heads, c->hd, c->window, c->scale);
+    hn_attention_params p = att_params(c);
+    be->attention_forward_t(be, &p);
 }
 
 static void att_backward(const hn_backend *be, att_case *c) {
-    int D = c->heads * c->hd;
-    be->attention_backward(c->dqkv, c->dqkv + D, c->dqkv + 2 * D, c->dout, c->qkv, c->qkv + D,
-                           c->qkv + 2 * D, c->ld, c->out, c->lse, &c->pk.s, c->heads, c->hd,
-                           c->window, c->scale);
+    hn_attention_params p = att_params(c);
+    be->attention_backward_t(be, &p);
+}
+
+/* the forward's bf16 output as float32 (for the cpu check) */
+static void att_out_f32(const hn_backend *be, att_case *c) {
+    int T = c->pk.s.total, D = c->heads * c->hd;
+    be->convert(be, hn_tensor_f32(c->out, T, D), (hn_tensor){c->out_bf, HN_BF16, T, D, D});
 }
 
 double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend *be, void *arg,
@@ -369,7 +394,7 @@ static int parse_mode(const char *name, hn_cuda_attention_mode *mode) {
         {"auto", HN_CUDA_ATTENTION_AUTO}, {"wmma", HN_CUDA_ATTENTION_WMMA},
         {"fp32", HN_CUDA_ATTENTION_FP32}, {"warp", HN_CUDA_ATTENTION_WARP},
         {"mma", HN_CUDA_ATTENTION_MMA}, {"wgmma", HN_CUDA_ATTENTION_WGMMA},
-        {"wgmma-atomic", HN_CUDA_ATTENTION_WGMMA_ATOMIC}};
+        {"wgmma-atomic", HN_CUDA_ATTENTION_WGMMA_ATOMIC}, {"cudnn", HN_CUDA_ATTENTION_CUDNN}};
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
         if (!strcmp(name, modes[i].name)) {
             *mode = modes[i].mode;
@@ -393,6 +418,8 @@ static int att_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts
     size_t T = (size_t)cc.pk.s.total, nout = T * o->heads * o->head_dim;
     att_forward(cpu, &cc);
     att_forward(gpu, &gc);
+    att_out_f32(cpu, &cc);
+    att_out_f32(gpu, &gc);
     att_backward(cpu, &cc);
     att_backward(gpu, &gc);
     double e_out = hn_bench_rel_err(gc.out, cc.out, nout, gpu), e_lse = hn_bench_rel_err(gc.lse, cc.lse, T * o->heads, gpu);
@@ -432,7 +459,7 @@ static int bench_attention(const op_opts *o) {
     for (char *k = strtok_r(names, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
         hn_cuda_attention_mode mode;
         if (parse_mode(k, &mode)) {
-            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wgmma-atomic, wmma, fp32, warp)\n", k);
+            fprintf(stderr, "hnet bench: unknown attention kernels '%s' (auto, mma, wgmma, wgmma-atomic, cudnn, wmma, fp32, warp)\n", k);
             status = 2;
             break;
         }
@@ -458,6 +485,11 @@ static int bench_attention(const op_opts *o) {
             break;
         }
         double tf = fwd_flops / (f * 1e-3) / 1e12, tb = 2.5 * fwd_flops / (b * 1e-3) / 1e12;
+        if (mode == HN_CUDA_ATTENTION_CUDNN && hn_cuda_attention_cudnn_why()[0])
+            printf("  (cudnn did not run: %s; the row is the fallback kernels')\n",
+                   hn_cuda_attention_cudnn_why());
+        else if (mode == HN_CUDA_ATTENTION_CUDNN)
+            printf("  (cudnn backward gradients: %s)\n", hn_cuda_attention_cudnn_grads());
         printf("| %s | %.2f | %.1f | %.2f | %.1f | %.1f%% / %.1f%% | %.2e | %.2e | %.2e |\n", k, f,
                tf, b, tb, 100 * tf * 1e12 / rate, 100 * tb * 1e12 / rate, err[0], err[1], err[2]);
     }

@@ -186,7 +186,7 @@ static void conv_cases_on(int mode) {
     cfg->conv = was;
 }
 
-/* the sliding-window kernels (HNET_CUDA_CONV=window; the default is lean3) */
+/* the sliding-window kernels (HNET_CUDA_CONV=window; the default is lean4) */
 static void test_conv1d_t(void **st) {
     (void)st;
     conv_cases_on(HN_CUDA_CONV_WINDOW);

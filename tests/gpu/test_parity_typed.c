@@ -253,6 +253,17 @@ static void test_xent_fused_t(void **st) {
 
 /* attention_t: q, k, v slices of one qkv buffer (bf16 on the mma path at head_dim 64,
  * float32 or other widths through the fallback), out and dout float32 or bf16 */
+static int g_expect_cudnn; /* the case must run on cuDNN (test_attention_t_cudnn) */
+
+/* in the cudnn mode, that cuDNN ran the call just made (not the fallback kernels) */
+static void check_cudnn_ran(const char *what) {
+    if (!g_expect_cudnn) return;
+    const char *why = hn_cuda_attention_cudnn_why();
+    if (why[0]) printf("  %s: cudnn did not run: %s\n", what, why);
+    else if (!strcmp(what, "backward")) printf("  cudnn gradients: %s\n", hn_cuda_attention_cudnn_grads());
+    assert_string_equal(why, "");
+}
+
 static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
     hn_rng r = tb_fresh("attention_t");
     static const int lens[] = {300, 1, 129, 64, 77};
@@ -274,6 +285,7 @@ static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
     }
     assert_int_equal(P_CPU->attention_forward_t(P_CPU, &p[0]), 0);
     assert_int_equal(P_GPU->attention_forward_t(P_GPU, &p[1]), 0);
+    check_cudnn_ran("forward");
     printf(" attention_t qkv %d out/dout %d head_dim %d window %d\n", dq, dout, hd, window);
     assert_true(tb_err(&out, "out") < TOL_BF16);
     assert_true(tb_err(&lse, "lse") < TOL_BF16);
@@ -283,6 +295,7 @@ static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
     P_GPU->upload(lse.g, lse.c, (size_t)T * heads * sizeof(float));
     assert_int_equal(P_CPU->attention_backward_t(P_CPU, &p[0]), 0);
     assert_int_equal(P_GPU->attention_backward_t(P_GPU, &p[1]), 0);
+    check_cudnn_ran("backward");
     assert_true(tb_err(&g, "dqkv (accumulated)") < TOL_BF16);
     /* overwrite: the gradients written over what the buffer holds, which on the gpu is
      * NaN now, so a kernel that read it (or added to it) fails the check */
@@ -311,6 +324,28 @@ static void test_attention_t(void **st) {
     attention_t_case(HN_F32, HN_F32, 64, 63);
     attention_t_case(HN_BF16, HN_BF16, 32, 50); /* fallback: float32 kernels on copies */
     attention_t_case(HN_F32, HN_BF16, 16, -1);
+}
+
+/* the same cases on cuDNN's fused attention (HNET_CUDA_ATTENTION=cudnn): packed sequences
+ * of unequal lengths with a length-1 one, global and windowed, head widths 64 and 128;
+ * each call must have run on cuDNN. Skipped where libcudnn.so.9 is not installed. */
+static void test_attention_t_cudnn(void **st) {
+    (void)st;
+    hn_cuda_set_attention_mode(HN_CUDA_ATTENTION_CUDNN);
+    attention_t_case(HN_BF16, HN_BF16, 64, -1); /* opens the library */
+    const char *why = hn_cuda_attention_cudnn_why();
+    if (strstr(why, "not found")) {
+        printf("  skipped: %s\n", why);
+        hn_cuda_set_attention_mode(hn_cuda_attention_mode_env());
+        skip();
+    }
+    g_expect_cudnn = 1;
+    attention_t_case(HN_BF16, HN_BF16, 64, -1);
+    attention_t_case(HN_BF16, HN_BF16, 64, 100);
+    attention_t_case(HN_BF16, HN_BF16, 64, 0);
+    attention_t_case(HN_BF16, HN_BF16, 128, 37);
+    g_expect_cudnn = 0;
+    hn_cuda_set_attention_mode(hn_cuda_attention_mode_env());
 }
 
 /* the typed RMSNorm ops: x float32 or bf16 (the fused op's residual float32, its branch
@@ -402,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_rope_t_out),
         cmocka_unit_test(test_xent_fused_t),
         cmocka_unit_test(test_attention_t),
+        cmocka_unit_test(test_attention_t_cudnn),
         cmocka_unit_test(test_rmsnorm_t),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

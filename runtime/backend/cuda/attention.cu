@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/attention_cudnn.cuh"
 #include "backend/cuda/attention_tiled.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
@@ -84,7 +85,8 @@ static int attention_mode(void) { return hn_cuda_attention_mode_now(); }
 static int bf16_family(void) {
     int m = attention_mode();
     return m == HN_CUDA_ATTENTION_AUTO || m == HN_CUDA_ATTENTION_MMA ||
-           m == HN_CUDA_ATTENTION_WGMMA || m == HN_CUDA_ATTENTION_WGMMA_ATOMIC;
+           m == HN_CUDA_ATTENTION_WGMMA || m == HN_CUDA_ATTENTION_WGMMA_ATOMIC ||
+           m == HN_CUDA_ATTENTION_CUDNN;
 }
 static int use_mma(int head_dim, int ld, const float *q, const float *k, const float *v) {
     return bf16_family() && hn_mma_supported(head_dim, ld, q, k, v);
@@ -317,6 +319,10 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
     }
     int T = p->seqs->total, D = p->heads * p->head_dim;
     if (T <= 0) return 0;
+    if (attention_mode() == HN_CUDA_ATTENTION_CUDNN) {
+        int rc = hn_cudnn_attention_forward(p);
+        if (rc <= 0) return rc; /* else the kernels below */
+    }
     if (typed_mma(p) && p->out.ld == D) {
         hn_mma_forward_bf16(p->out.data, p->out.dtype == HN_BF16, p->lse, p->q.data, p->k.data,
                             p->v.data, p->q.ld, p->seqs, p->heads, p->window, p->scale);
@@ -338,6 +344,10 @@ extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_atten
     }
     int T = p->seqs->total, D = p->heads * p->head_dim;
     if (T <= 0) return 0;
+    if (attention_mode() == HN_CUDA_ATTENTION_CUDNN) {
+        int rc = hn_cudnn_attention_backward(p);
+        if (rc <= 0) return rc; /* else the kernels below */
+    }
     size_t items = (size_t)T * p->heads;
     float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, items * sizeof(float));
     if (!Dbuf) return -1;

@@ -454,7 +454,7 @@ __global__ void __launch_bounds__(BWD_T, 3) k_mma_dq(float *dq, int ld_grad, int
 static bool use_wgmma(void) {
     int mode = hn_cuda_attention_mode_now();
     return (mode == HN_CUDA_ATTENTION_AUTO || mode == HN_CUDA_ATTENTION_WGMMA ||
-            mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC) &&
+            mode == HN_CUDA_ATTENTION_WGMMA_ATOMIC || mode == HN_CUDA_ATTENTION_CUDNN) &&
            hn_wgmma_available();
 }
 

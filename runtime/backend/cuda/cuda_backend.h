@@ -135,7 +135,7 @@ void hn_cuda_lt_forget(const hn_backend *be);
  * tiles for other head widths; WMMA = the first tensor-core
  * kernels (scores through shared memory; kept for same-run comparison); FP32 = never
  * tensor cores; WARP = the simple warp-per-row kernels. Also settable with
- * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic. */
+ * HNET_CUDA_ATTENTION=wmma|fp32|warp|mma|wgmma|wgmma-atomic|cudnn. */
 typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_AUTO = 0,
     HN_CUDA_ATTENTION_FP32 = 1,
@@ -145,12 +145,20 @@ typedef enum hn_cuda_attention_mode {
     HN_CUDA_ATTENTION_WGMMA = 5, /* the warpgroup kernels (sm_90a; elsewhere as MMA) */
     /* WGMMA with dQ added inside the dK/dV kernel by float atomics instead of a second
      * kernel that recomputes S and dP: fewer products, not deterministic */
-    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6
+    HN_CUDA_ATTENTION_WGMMA_ATOMIC = 6,
+    /* cuDNN's fused attention (libcudnn.so.9, 9.6 or newer, opened at first use), where it
+     * takes the shape; elsewhere the kernels AUTO picks (attention_cudnn.cu) */
+    HN_CUDA_ATTENTION_CUDNN = 7
 } hn_cuda_attention_mode;
 void hn_cuda_set_attention_mode(hn_cuda_attention_mode mode);
 /* the kernels HNET_CUDA_ATTENTION asks for (AUTO where it is unset): what a test that
  * sets the mode back uses, so that the variable still picks the kernels it checks */
 hn_cuda_attention_mode hn_cuda_attention_mode_env(void);
+/* why the last attention call of this thread in the CUDNN mode ran hnet's own kernels
+ * instead ("" when cuDNN ran it; the library missing, a shape it refused, ...) */
+const char *hn_cuda_attention_cudnn_why(void);
+/* how the last cuDNN backward of this thread made dq, dk and dv ("" before one) */
+const char *hn_cuda_attention_cudnn_grads(void);
 
 /* The SSD scan: CHUNKED = the chunked algorithm, blocks per (chunk, head) doing matrix
  * products inside chunks (fp32, or bf16 tensor cores in the bf16 matmul mode); SCAN =
@@ -175,10 +183,11 @@ const char *hn_cuda_ssd_last_impl(void);
  * the backward's rows of x and dout staged through a shared-memory ring by cp.async, six rows
  * a thread in flight (ssm_conv_ring.cuh; four channels a thread, else LEAN's); LEAN3 = LEAN2
  * in about half the instructions for a bf16 x and dx (dtypes fixed at compile time, branch-
- * free clean batches; else LEAN2's; the default: its backward 1.2-1.6x its floor on the H200,
- * LEAN's 2.3-4.1x); LEAN4 = LEAN3 with its own forward for bf16 x and out at widths to 5 (a
- * thread's whole strip copied by cp.async at its start; else LEAN's forward): opt-in, built
- * and covered by the parity tests but not yet run on a GPU. Also settable with
+ * free clean batches; else LEAN2's: its backward 1.2-1.6x its floor on the H200, LEAN's
+ * 2.3-4.1x); LEAN4 (the default) = LEAN3 with its own forward for bf16 x and out at widths
+ * to 5 (a thread's whole strip copied by cp.async at its start; else LEAN's forward): 1.24-
+ * 1.34x its floor on the H200 against LEAN's 1.76-1.86x (bench/NOTES.md, session 11). Also
+ * settable with
  * HNET_CUDA_CONV=window|lean|lean2|lean3|lean4. */
 typedef enum hn_cuda_conv_mode {
     HN_CUDA_CONV_WINDOW = 0,

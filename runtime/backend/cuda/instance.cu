@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/attention_cudnn.cuh"
 #include "backend/cuda/instance.cuh"
 
 thread_local hn_cuda_instance *hn_cuda_t_scope;
@@ -117,6 +118,7 @@ static void config_from_env(hn_cuda_config *c) {
     if (e && !strcmp(e, "mma")) c->attention = HN_CUDA_ATTENTION_MMA;
     if (e && !strcmp(e, "wgmma")) c->attention = HN_CUDA_ATTENTION_WGMMA;
     if (e && !strcmp(e, "wgmma-atomic")) c->attention = HN_CUDA_ATTENTION_WGMMA_ATOMIC;
+    if (e && !strcmp(e, "cudnn")) c->attention = HN_CUDA_ATTENTION_CUDNN;
     e = getenv("HNET_CUDA_SSD");
     c->ssd = !e ? HN_CUDA_SSD_AUTO
              : !strcmp(e, "scan")    ? HN_CUDA_SSD_SCAN
@@ -134,8 +136,8 @@ static void config_from_env(hn_cuda_config *c) {
     c->conv = e && !strcmp(e, "window") ? HN_CUDA_CONV_WINDOW
               : e && !strcmp(e, "lean")  ? HN_CUDA_CONV_LEAN
               : e && !strcmp(e, "lean2") ? HN_CUDA_CONV_LEAN2
-              : e && !strcmp(e, "lean4") ? HN_CUDA_CONV_LEAN4
-                                         : HN_CUDA_CONV_LEAN3;
+              : e && !strcmp(e, "lean3") ? HN_CUDA_CONV_LEAN3
+                                         : HN_CUDA_CONV_LEAN4;
     e = getenv("HNET_CUDA_XBC");
     c->xbc_bf16 = !(e && (!strcmp(e, "fp32") || !strcmp(e, "f32")));
     e = getenv("HNET_CUDA_EMA");
@@ -210,6 +212,7 @@ static void release(hn_cuda_instance *inst) {
     hn_cuda_release_arenas(inst);
     hn_cuda_release_plans(inst);
     hn_cuda_lt_release(inst);
+    hn_cudnn_release(inst);
     if (inst->blas) cublasDestroy(inst->blas);
     if (inst->blas_ws) cudaFree(inst->blas_ws);
     if (inst->t0) cudaEventDestroy(inst->t0);

@@ -50,6 +50,7 @@ typedef struct hn_cuda_instance {
     void *blas_ws; /* cuBLAS's workspace: it never allocates inside a captured region */
     size_t blas_ws_bytes;
     struct hn_cuda_lt *lt; /* cuBLASLt handle and per-shape cache (matmul_lt.cu); NULL until used */
+    struct hn_cudnn *cudnn; /* cuDNN handle and attention plans (attention_cudnn.cu); NULL until used */
 
     /* the sticky error: the first failure, kept until read */
     char err[384];
