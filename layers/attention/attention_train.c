@@ -141,24 +141,37 @@ int hn_attn_backward_t(void *self, const hn_layer_ctx *ctx, hn_tensor dy, float 
     hn_dtype at = be->activation_dtype(be);
     /* gradient buffers live only in this call: the backend's shared workspace */
     hn_tensor datt = hn_ws_tensor(be, HN_WS_LAYER0, at, T, D);
-    float *dqkv = be->workspace(HN_WS_LAYER1, (size_t)T * 3 * D * sizeof(float));
     hn_tensor dyt = dy;
     if (dy.dtype != at) dyt = hn_ws_tensor(be, HN_WS_LAYER2, at, T, D);
     hn_tensor qkv = hn_stash_tensor(&a->qkv_s), att = hn_stash_tensor(&a->att_s);
-    if (!datt.data || !dqkv || !dyt.data || !qkv.data || !att.data)
-        return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
-    hn_tensor g = hn_tensor_f32(dqkv, T, 3 * D);
-    /* the products' dqkv: bf16 in the bf16 activation dtype, made in one pass from g as
-     * rope rotates q and k back (v copied by the same pass), so no product rounds it;
-     * written over the kept qkv, which nothing reads after the attention backward (the
-     * stash is spent: a second backward needs a new forward) */
-    hn_tensor gp = at == HN_F32 ? g : qkv;
     hn_attention_params ap = att_params(a, seqs, qkv, att);
     ap.dout = datt;
+    ap.overwrite = 1; /* dqkv is written whole by it: no clearing pass before */
+    /* dqkv in bf16 where the backend makes it so itself (cuDNN's backward): rope rotates
+     * q and k back in place and the products read it; half the memory and no float32
+     * pass. The shape is asked with a bf16 view at the workspace's address to be. */
+    int bf16_grads = 0;
+    if (at == HN_BF16 && be->attention_grads_bf16) {
+        hn_tensor probe = {qkv.data, HN_BF16, T, 3 * D, 3 * D};
+        ap.dq = hn_tensor_cols(probe, 0, D);
+        ap.dk = hn_tensor_cols(probe, D, D);
+        ap.dv = hn_tensor_cols(probe, 2 * D, D);
+        bf16_grads = be->attention_grads_bf16(be, &ap) == 1;
+    }
+    hn_tensor g = bf16_grads ? hn_ws_tensor(be, HN_WS_LAYER1, HN_BF16, T, 3 * D)
+                             : hn_tensor_f32(be->workspace(HN_WS_LAYER1,
+                                                           (size_t)T * 3 * D * sizeof(float)),
+                                             T, 3 * D);
+    if (!datt.data || !g.data || !dyt.data || !qkv.data || !att.data)
+        return hn_fail(err, "attention: out of %s memory for %d rows of gradients", be->name, T);
+    /* the products' dqkv: bf16 in the bf16 activation dtype. From a float32 g it is made
+     * in one pass as rope rotates q and k back (v copied by the same pass), so no product
+     * rounds it, written over the kept qkv, which nothing reads after the attention
+     * backward (the stash is spent: a second backward needs a new forward) */
+    hn_tensor gp = at == HN_F32 || bf16_grads ? g : qkv;
     ap.dq = hn_tensor_cols(g, 0, D);
     ap.dk = hn_tensor_cols(g, D, D);
     ap.dv = hn_tensor_cols(g, 2 * D, D);
-    ap.overwrite = 1; /* dqkv is written whole by it: no clearing pass before */
     /* out_proj: dWo += dy^T att, datt = dy Wo */
     hn_matmul_params dwo = {.a = dyt, .b = att, .c = hn_tensor_f32(a->gwo, D, D), .trans_a = 1,
                             .alpha = 1.0f, .beta = 1.0f};

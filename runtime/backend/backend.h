@@ -82,7 +82,8 @@ typedef struct hn_rope_params {
 } hn_rope_params;
 
 /* Causal windowed attention over packed sequences (as the v1 attention ops). q, k and v
- * share one dtype and one row stride; dq, dk and dv are float32 and share theirs. */
+ * share one dtype and one row stride; dq, dk and dv share one dtype and one row stride:
+ * float32, or bf16 when overwrite is set (see attention_grads_bf16). */
 typedef struct hn_attention_params {
     hn_tensor q, k, v;   /* [T, heads * head_dim] */
     hn_tensor out;       /* forward output (overwritten); a backward input */
@@ -325,6 +326,12 @@ typedef struct hn_backend {
     void (*adamw_clipped)(float *p, const float *g, float *m, float *v, size_t n, float lr,
                           float beta1, float beta2, float eps, float weight_decay, float bc1,
                           float bc2, const hn_grad_clip *c);
+    /* attention_grads_bf16: 1 where attention_backward_t with these params (dq, dk, dv
+     * bf16 views with one row stride, overwrite set) makes the bf16 gradients itself, so
+     * a caller that wants them in bf16 need not keep a float32 copy (cuda: cuDNN's fused
+     * backward); 0 where it would round a float32 result (it still accepts them). NULL:
+     * always 0. */
+    int (*attention_grads_bf16)(const struct hn_backend *be, const hn_attention_params *p);
 } hn_backend;
 
 /* The largest vocabulary the cuda backend's sample op takes (a byte model's 256 fits;

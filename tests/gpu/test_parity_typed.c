@@ -308,6 +308,24 @@ static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
     assert_int_equal(P_CPU->attention_backward_t(P_CPU, &p[0]), 0);
     assert_int_equal(P_GPU->attention_backward_t(P_GPU, &p[1]), 0);
     assert_true(tb_err(&g, "dqkv (written)") < TOL_BF16);
+    if (dq == HN_BF16 && dout == HN_BF16) {
+        /* bf16 gradients (written): natively where attention_grads_bf16 says so, else
+         * rounded from a float32 backward; checked against the cpu's float32 ones */
+        tbuf gb = tb_normal(HN_BF16, T, 3 * D, 3 * D, &r);
+        hn_attention_params pb = p[1];
+        hn_tensor v = tv(&gb, 1);
+        pb.dq = hn_tensor_cols(v, 0, D);
+        pb.dk = hn_tensor_cols(v, D, D);
+        pb.dv = hn_tensor_cols(v, 2 * D, D);
+        int native = P_GPU->attention_grads_bf16(P_GPU, &pb);
+        assert_int_equal(P_GPU->attention_backward_t(P_GPU, &pb), 0);
+        if (g_expect_cudnn) assert_int_equal(native, 1);
+        check_cudnn_ran("backward");
+        assert_int_equal(P_GPU->convert(P_GPU, tv(&g, 1), v), 0);
+        printf("  bf16 gradients %s\n", native ? "native" : "rounded from float32");
+        assert_true(tb_err(&g, "dqkv (bf16, written)") < TOL_BF16);
+        tb_free(&gb);
+    }
     tb_free(&qkv);
     tb_free(&out);
     tb_free(&go);
@@ -316,14 +334,19 @@ static void attention_t_case(hn_dtype dq, hn_dtype dout, int hd, int window) {
     pseqs_free(&s);
 }
 
+/* hnet's own kernels (the warpgroup ones on Hopper; AUTO would send the backward to
+ * cuDNN there: test_attention_t_cudnn) unless HNET_CUDA_ATTENTION picks others */
 static void test_attention_t(void **st) {
     (void)st;
+    hn_cuda_attention_mode env = hn_cuda_attention_mode_env();
+    hn_cuda_set_attention_mode(env == HN_CUDA_ATTENTION_AUTO ? HN_CUDA_ATTENTION_WGMMA : env);
     attention_t_case(HN_BF16, HN_BF16, 64, -1);
     attention_t_case(HN_BF16, HN_F32, 64, 100);
     attention_t_case(HN_BF16, HN_BF16, 64, 0);
     attention_t_case(HN_F32, HN_F32, 64, 63);
     attention_t_case(HN_BF16, HN_BF16, 32, 50); /* fallback: float32 kernels on copies */
     attention_t_case(HN_F32, HN_BF16, 16, -1);
+    hn_cuda_set_attention_mode(env);
 }
 
 /* the same cases on cuDNN's fused attention (HNET_CUDA_ATTENTION=cudnn): packed sequences

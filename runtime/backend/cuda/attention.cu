@@ -288,8 +288,10 @@ static int typed_fits(const hn_attention_params *p, int backward) {
     if (p->k.dtype != p->q.dtype || p->v.dtype != p->q.dtype || p->k.ld != p->q.ld ||
         p->v.ld != p->q.ld)
         return 0;
-    return !backward || (p->dq.dtype == HN_F32 && p->dk.dtype == HN_F32 &&
-                         p->dv.dtype == HN_F32 && p->dk.ld == p->dq.ld && p->dv.ld == p->dq.ld);
+    if (!backward) return 1;
+    hn_dtype g = p->dq.dtype;
+    return (g == HN_F32 || (g == HN_BF16 && p->overwrite)) && p->dk.dtype == g &&
+           p->dv.dtype == g && p->dk.ld == p->dq.ld && p->dv.ld == p->dq.ld;
 }
 
 static int typed_mma(const hn_attention_params *p) {
@@ -319,7 +321,7 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
     }
     int T = p->seqs->total, D = p->heads * p->head_dim;
     if (T <= 0) return 0;
-    if (attention_mode() == HN_CUDA_ATTENTION_CUDNN) {
+    if (hn_cudnn_wanted(p, 0)) {
         int rc = hn_cudnn_attention_forward(p);
         if (rc <= 0) return rc; /* else the kernels below */
     }
@@ -336,6 +338,29 @@ extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attent
     return 0;
 }
 
+extern "C" int hn_cuda_attention_grads_bf16(const hn_backend *be, const hn_attention_params *p) {
+    (void)be;
+    return typed_fits(p, 1) && p->seqs->total > 0 && hn_cudnn_backward_ready(p);
+}
+
+/* bf16 dq, dk, dv where cuDNN did not run: the float32 backward into scratch, rounded */
+static int bf16_grads_through_f32(const hn_backend *be, const hn_attention_params *p) {
+    int T = p->seqs->total, D = p->heads * p->head_dim;
+    float *g = (float *)hn_cuda_scratch(HN_SCRATCH_ATT_GRADS, (size_t)T * 3 * D * sizeof(float));
+    if (!g) return -1;
+    hn_attention_params f = *p;
+    hn_tensor gt = hn_tensor_f32(g, T, 3 * D);
+    f.dq = hn_tensor_cols(gt, 0, D);
+    f.dk = hn_tensor_cols(gt, D, D);
+    f.dv = hn_tensor_cols(gt, 2 * D, D);
+    f.overwrite = 1;
+    if (hn_cuda_attention_backward_t(be, &f)) return -1;
+    hn_cuda_view_copy(p->dq, f.dq, 0);
+    hn_cuda_view_copy(p->dk, f.dk, 0);
+    hn_cuda_view_copy(p->dv, f.dv, 0);
+    return 0;
+}
+
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p) {
     (void)be;
     if (!typed_fits(p, 1)) {
@@ -344,10 +369,11 @@ extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_atten
     }
     int T = p->seqs->total, D = p->heads * p->head_dim;
     if (T <= 0) return 0;
-    if (attention_mode() == HN_CUDA_ATTENTION_CUDNN) {
+    if (hn_cudnn_wanted(p, 1)) {
         int rc = hn_cudnn_attention_backward(p);
         if (rc <= 0) return rc; /* else the kernels below */
     }
+    if (p->dq.dtype == HN_BF16) return bf16_grads_through_f32(be, p);
     size_t items = (size_t)T * p->heads;
     float *Dbuf = (float *)hn_cuda_scratch(HN_SCRATCH_ATT, items * sizeof(float));
     if (!Dbuf) return -1;

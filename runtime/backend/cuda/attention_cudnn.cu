@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "backend/cuda/attention_cudnn.cuh"
+#include "backend/cuda/attention_tiled.cuh"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 #include "backend/cuda/instance.cuh"
@@ -272,8 +273,6 @@ typedef struct att_shape {
     int64_t b, h, s, d; /* sequences, heads, longest sequence (rounded up), head width */
     int64_t ld_qkv, ld_o, ld_do, ld_g; /* row strides of q/k/v, out, dout, the gradients */
     int window;                        /* < 0: global */
-    int grads_f32; /* backward: dq, dk, dv written as float32 straight into the caller's
-                    * buffers (else bf16 into scratch, then converted) */
 } att_shape;
 
 /* the shared tensors of both graphs */
@@ -411,10 +410,11 @@ static void backward_graph(graph_builder *g, const att_shape *a) {
     desc_t off_do = tensor(g, UID_OFF_DO, CUDNN_DATA_INT32, off_dim, one, 0, 0, NULL);
     desc_t off_g = tensor(g, UID_OFF_G, CUDNN_DATA_INT32, off_dim, one, 0, 0, NULL);
     desc_t dout = packed(g, UID_DO, a, a->ld_do, 0, off_do, CUDNN_DATA_BFLOAT16, 0);
-    cudnnDataType_t gt = a->grads_f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_BFLOAT16;
-    desc_t dq = packed(g, UID_DQ, a, a->ld_g, 0, off_g, gt, 0);
-    desc_t dk = packed(g, UID_DK, a, a->ld_g, 0, off_g, gt, 0);
-    desc_t dv = packed(g, UID_DV, a, a->ld_g, 0, off_g, gt, 0);
+    /* bf16: cuDNN 9.19 takes float32 gradient tensors here, makes a plan and writes them
+     * wrong (bench/NOTES.md "Session 11") */
+    desc_t dq = packed(g, UID_DQ, a, a->ld_g, 0, off_g, CUDNN_DATA_BFLOAT16, 0);
+    desc_t dk = packed(g, UID_DK, a, a->ld_g, 0, off_g, CUDNN_DATA_BFLOAT16, 0);
+    desc_t dv = packed(g, UID_DV, a, a->ld_g, 0, off_g, CUDNN_DATA_BFLOAT16, 0);
     int64_t dim[4], st[4], rdim[4], rst[4];
     score_dims(a, dim, st);
     row_dims(a, rdim, rst);
@@ -648,15 +648,15 @@ static int shape_of(const hn_attention_params *p, int backward, att_shape *a) {
     return 0;
 }
 
-/* dq, dk, dv float32 column slices of one buffer, written (not accumulated): cuDNN can
- * write them itself */
-static int grads_in_place(const hn_attention_params *p) {
-    int D = p->heads * p->head_dim;
-    const float *q = (const float *)p->dq.data;
-    return p->overwrite && p->dq.dtype == HN_F32 && p->dk.dtype == HN_F32 &&
-           p->dv.dtype == HN_F32 && p->dk.ld == p->dq.ld && p->dv.ld == p->dq.ld &&
-           (const float *)p->dk.data == q + D && (const float *)p->dv.data == q + 2 * D &&
-           p->dq.ld % 4 == 0 && (uintptr_t)q % 16 == 0;
+/* dq, dk, dv bf16 views with one row stride, written (not accumulated): cuDNN writes
+ * them itself; otherwise it writes bf16 into scratch and a pass adds them to the float32
+ * ones */
+static int grads_native(const hn_attention_params *p) {
+    const hn_tensor *g[] = {&p->dq, &p->dk, &p->dv};
+    for (int i = 0; i < 3; i++)
+        if (g[i]->dtype != HN_BF16 || g[i]->ld != p->dq.ld || (uintptr_t)g[i]->data % 16)
+            return 0;
+    return p->overwrite && p->dq.ld % 8 == 0;
 }
 
 /* 0 where cuDNN takes the call, else why not */
@@ -674,6 +674,8 @@ static const char *refusal(const hn_attention_params *p, int backward) {
     for (int i = 0; i < 5; i++)
         if ((uintptr_t)ptrs[i] % 16) return "operands not 16-byte aligned";
     if (p->seqs->n <= 0 || p->seqs->max_len <= 0) return "no sequences";
+    if (backward && p->dq.dtype != HN_F32 && !grads_native(p))
+        return "bf16 gradients are only written (overwrite), with one row stride";
     int64_t widest = p->q.ld > 3 * D ? p->q.ld : 3 * D; /* offsets are int32 elements */
     if ((int64_t)p->seqs->total * widest >= INT32_MAX) return "more rows than int32 offsets hold";
     if (!load_api()) return api.why;
@@ -764,25 +766,15 @@ int hn_cudnn_attention_backward(const hn_attention_params *p) {
     if (!c) return 1;
     att_shape a;
     shape_of(p, 1, &a);
-    att_plan *plan = NULL;
-    if (grads_in_place(p)) { /* float32 gradients straight from cuDNN, where it makes them */
-        a.grads_f32 = 1;
-        a.ld_g = p->dq.ld;
-        plan = find_plan(c, &a);
-        if (!plan->plan) {
-            plan = NULL;
-            shape_of(p, 1, &a);
-        }
-    }
-    if (!plan) plan = usable_plan(c, &a);
+    int native = grads_native(p);
+    if (native) a.ld_g = p->dq.ld;
+    att_plan *plan = usable_plan(c, &a);
     if (!plan) return 1;
-    c->why[0] = 0;
-    g_why = c->why;
     int n = p->seqs->n, T = p->seqs->total, D = p->heads * p->head_dim;
     size_t m = (size_t)n + 1, idx = align256((size_t)(n + 5 * m) * sizeof(int32_t));
     size_t sum_bytes = align256((size_t)a.b * a.h * a.s * sizeof(float));
     size_t acc_bytes = align256((size_t)a.b * a.h * a.s * a.d * sizeof(float));
-    size_t g_bytes = a.grads_f32 ? 0 : align256((size_t)T * a.ld_g * 2);
+    size_t g_bytes = native ? 0 : align256((size_t)T * a.ld_g * 2);
     char *ws = (char *)hn_cuda_scratch(HN_SCRATCH_CUDNN, idx + sum_bytes + acc_bytes + g_bytes +
                                                              (size_t)plan->workspace);
     if (!ws) return -1;
@@ -794,10 +786,10 @@ int hn_cudnn_attention_backward(const hn_attention_params *p) {
                                                               (int)a.ld_do, (int)a.ld_g, p->heads);
     HN_LAUNCHED("attention (cudnn) offsets");
     float scale = p->scale, neg_inf = -INFINITY, left = (float)(p->window + 1), one = 1.0f;
+    const hn_tensor *gv[] = {&p->dq, &p->dk, &p->dv};
     void *grads[3];
     for (int i = 0; i < 3; i++)
-        grads[i] = a.grads_f32 ? (void *)((float *)p->dq.data + (size_t)i * D)
-                               : (void *)((__nv_bfloat16 *)gb + (size_t)i * D);
+        grads[i] = native ? gv[i]->data : (void *)((__nv_bfloat16 *)gb + (size_t)i * D);
     int64_t uids[] = {UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_NEG_INF,
                       UID_NEG_INF2, UID_SEQ_LEN, UID_OFF_QKV, UID_OFF_O, UID_OFF_STATS,
                       UID_DO, UID_OFF_DO, UID_DQ, UID_DK, UID_DV, UID_OFF_G, UID_ONE,
@@ -807,15 +799,34 @@ int hn_cudnn_attention_backward(const hn_attention_params *p) {
                     (void *)p->dout.data, off + 3 * m, grads[0], grads[1], grads[2], off + 4 * m,
                     &one, softmax_sum, acc, &neg_inf, &left};
     int nb = p->window < 0 ? 21 : 23;
-    g_grads = a.grads_f32 ? "float32 from cuDNN" : "bf16 from cuDNN, then converted";
+    g_grads = native ? "bf16, written by cuDNN" : "bf16 from cuDNN, added to float32";
     if (execute(c, plan, nb, uids, ptrs, work)) return -1;
-    if (a.grads_f32) return 0;
-    const hn_tensor *grad[] = {&p->dq, &p->dk, &p->dv};
+    if (native) return 0;
     for (int i = 0; i < 3; i++) {
         k_cudnn_grad_add<<<hn_blocks((size_t)T * D, 256), 256, 0, HN_STREAM>>>(
-            (float *)grad[i]->data, grad[i]->ld, (const __nv_bfloat16 *)grads[i], (int)a.ld_g, T,
+            (float *)gv[i]->data, gv[i]->ld, (const __nv_bfloat16 *)grads[i], (int)a.ld_g, T,
             D, !p->overwrite);
         HN_LAUNCHED("attention (cudnn) gradients");
     }
     return 0;
+}
+
+/* whether the configuration sends this call to cuDNN: the CUDNN mode always; AUTO on
+ * Hopper the backward everywhere and the forward of global attention over sequences of
+ * 4096 or more, where cuDNN was the faster on the H200 (bench/NOTES.md "Session 11") */
+int hn_cudnn_wanted(const hn_attention_params *p, int backward) {
+    int mode = hn_cuda_attention_mode_now();
+    if (mode == HN_CUDA_ATTENTION_CUDNN) return 1;
+    if (mode != HN_CUDA_ATTENTION_AUTO || !hn_wgmma_available()) return 0;
+    return backward || (p->window < 0 && p->seqs->max_len >= 4096);
+}
+
+int hn_cudnn_backward_ready(const hn_attention_params *p) {
+    if (!hn_cudnn_wanted(p, 1) || !grads_native(p)) return 0;
+    hn_cudnn *c = prepare(p, 1);
+    if (!c) return 0;
+    att_shape a;
+    shape_of(p, 1, &a);
+    a.ld_g = p->dq.ld;
+    return usable_plan(c, &a) != NULL;
 }

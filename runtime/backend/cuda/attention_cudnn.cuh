@@ -13,6 +13,12 @@ typedef struct hn_cudnn hn_cudnn; /* an instance's handle and plans; NULL until 
  * up to 128. */
 int hn_cudnn_attention_forward(const hn_attention_params *p);
 int hn_cudnn_attention_backward(const hn_attention_params *p);
+/* whether the instance's configuration sends the call to cuDNN (before it checks the
+ * shape): the CUDNN mode, and AUTO where cuDNN measured faster */
+int hn_cudnn_wanted(const hn_attention_params *p, int backward);
+/* 1 where a backward with these params (dq, dk, dv bf16, overwrite) runs on cuDNN, which
+ * writes the bf16 gradients itself (the plan is made here if it is not yet) */
+int hn_cudnn_backward_ready(const hn_attention_params *p);
 /* why the last call of this instance returned 1 ("" after one that ran) */
 const char *hn_cudnn_why(void);
 void hn_cudnn_release(struct hn_cuda_instance *inst);

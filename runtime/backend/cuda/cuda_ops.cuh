@@ -43,6 +43,7 @@ extern "C" int hn_cuda_rope_t(const hn_backend *be, const hn_rope_params *p);
 extern "C" int hn_cuda_rope_to_t(const hn_backend *be, const hn_rope_params *p, hn_tensor out);
 extern "C" int hn_cuda_attention_forward_t(const hn_backend *be, const hn_attention_params *p);
 extern "C" int hn_cuda_attention_backward_t(const hn_backend *be, const hn_attention_params *p);
+extern "C" int hn_cuda_attention_grads_bf16(const hn_backend *be, const hn_attention_params *p);
 /* rope_out.cu: rope_t with an output view (x only read) */
 int hn_cuda_rope_out(const hn_rope_params *p, hn_tensor out);
 /* rope_tiles.cu: rope in place (copy 0) or into out (copy 1) by row tiles; 1 when the

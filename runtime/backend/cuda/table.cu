@@ -83,6 +83,7 @@ static hn_backend make_proto(void) {
     b.download_wait = hn_cuda_download_wait;
     b.grad_clip = hn_cuda_grad_clip;
     b.adamw_clipped = hn_cuda_adamw_clipped;
+    b.attention_grads_bf16 = hn_cuda_attention_grads_bf16;
     return b;
 }
 
@@ -102,7 +103,7 @@ static const hn_backend hn_cuda_proto = make_proto();
     X(attention_forward_t) X(attention_backward_t) X(attention_step) X(sample) \
     X(rmsnorm_forward_t) X(add_rmsnorm_forward_t) X(rmsnorm_backward_t) X(xent_fused_t) \
     X(rope_to_t) X(alloc_host) X(free_host) X(download_async) X(download_wait) X(grad_clip) \
-    X(adamw_clipped)
+    X(adamw_clipped) X(attention_grads_bf16)
 
 #define HN_CUDA_SSM_OPS(X) \
     X(conv1d_forward) X(conv1d_backward) X(ssd_workspace_floats) X(ssd_forward) \
