@@ -266,6 +266,8 @@ typedef struct att_case {
     float scale;
     float *qkv, *out, *lse, *dout, *dqkv; /* device (or cpu) buffers */
     void *qkv_bf, *out_bf, *dout_bf;      /* bf16 copies: what the layer passes (typed ops) */
+    void *dqkv_bf; /* bf16 gradients, where the backend makes them itself (as the layer
+                    * takes them then: attention_grads_bf16); NULL: float32 dqkv */
     float *h_qkv, *h_dout;                /* host copies of the inputs */
 } att_case;
 
@@ -306,7 +308,7 @@ static int att_make(att_case *c, const hn_backend *be, const int *lens, int n, i
 }
 
 static void att_free(att_case *c, const hn_backend *be) {
-    void *bufs[] = {c->qkv, c->out, c->lse, c->dout, c->dqkv, c->qkv_bf, c->out_bf, c->dout_bf};
+    void *bufs[] = {c->qkv, c->out, c->lse, c->dout, c->dqkv, c->qkv_bf, c->out_bf, c->dout_bf, c->dqkv_bf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (bufs[i]) be->free(bufs[i]);
     free(c->h_qkv);
@@ -319,12 +321,27 @@ static void att_free(att_case *c, const hn_backend *be) {
 static hn_attention_params att_params(att_case *c) {
     int T = c->pk.s.total, D = c->heads * c->hd;
     hn_tensor qkv = {c->qkv_bf, HN_BF16, T, c->ld, c->ld}, g = hn_tensor_f32(c->dqkv, T, c->ld);
+    if (c->dqkv_bf) g = (hn_tensor){c->dqkv_bf, HN_BF16, T, c->ld, c->ld};
     return (hn_attention_params){hn_tensor_cols(qkv, 0, D), hn_tensor_cols(qkv, D, D),
                                  hn_tensor_cols(qkv, 2 * D, D),
                                  (hn_tensor){c->out_bf, HN_BF16, T, D, D}, c->lse, &c->pk.s,
                                  c->heads, c->hd, c->window, c->scale,
                                  (hn_tensor){c->dout_bf, HN_BF16, T, D, D}, hn_tensor_cols(g, 0, D),
                                  hn_tensor_cols(g, D, D), hn_tensor_cols(g, 2 * D, D), 1};
+}
+
+/* bf16 gradients where the backend writes them itself, as the layer then asks */
+static int att_use_bf16_grads(const hn_backend *be, att_case *c) {
+    if (!be->attention_grads_bf16) return 0;
+    int T = c->pk.s.total;
+    c->dqkv_bf = be->alloc((size_t)T * c->ld * 2);
+    if (!c->dqkv_bf) return -1;
+    hn_attention_params p = att_params(c);
+    if (be->attention_grads_bf16(be, &p) != 1) {
+        be->free(c->dqkv_bf);
+        c->dqkv_bf = NULL;
+    }
+    return 0;
 }
 
 static void att_forward(const hn_backend *be, att_case *c) {
@@ -337,10 +354,17 @@ static void att_backward(const hn_backend *be, att_case *c) {
     be->attention_backward_t(be, &p);
 }
 
-/* the forward's bf16 output as float32 (for the cpu check) */
+/* the forward's bf16 output (and bf16 gradients) as float32 (for the cpu check) */
 static void att_out_f32(const hn_backend *be, att_case *c) {
     int T = c->pk.s.total, D = c->heads * c->hd;
     be->convert(be, hn_tensor_f32(c->out, T, D), (hn_tensor){c->out_bf, HN_BF16, T, D, D});
+}
+
+static void att_grads_f32(const hn_backend *be, att_case *c) {
+    int T = c->pk.s.total;
+    if (c->dqkv_bf)
+        be->convert(be, hn_tensor_f32(c->dqkv, T, c->ld),
+                    (hn_tensor){c->dqkv_bf, HN_BF16, T, c->ld, c->ld});
 }
 
 double hn_bench_time_ms(void (*fn)(const hn_backend *, void *), const hn_backend *be, void *arg,
@@ -416,12 +440,14 @@ static int att_check(const hn_backend *cpu, const hn_backend *gpu, const op_opts
                  cc.h_dout))
         goto done;
     size_t T = (size_t)cc.pk.s.total, nout = T * o->heads * o->head_dim;
+    if (att_use_bf16_grads(gpu, &gc)) goto done;
     att_forward(cpu, &cc);
     att_forward(gpu, &gc);
     att_out_f32(cpu, &cc);
     att_out_f32(gpu, &gc);
     att_backward(cpu, &cc);
     att_backward(gpu, &gc);
+    att_grads_f32(gpu, &gc);
     double e_out = hn_bench_rel_err(gc.out, cc.out, nout, gpu), e_lse = hn_bench_rel_err(gc.lse, cc.lse, T * o->heads, gpu);
     err[0] = e_out;
     err[1] = e_lse;
@@ -471,7 +497,8 @@ static int bench_attention(const op_opts *o) {
             break;
         }
         att_case c;
-        if (att_make(&c, gpu, lens, n, (int)o->heads, (int)o->head_dim, o->window, &r, NULL, NULL)) {
+        if (att_make(&c, gpu, lens, n, (int)o->heads, (int)o->head_dim, o->window, &r, NULL, NULL) ||
+            att_use_bf16_grads(gpu, &c)) {
             att_free(&c, gpu);
             fprintf(stderr, "hnet bench: out of device memory for the shape\n");
             status = 1;
@@ -479,6 +506,7 @@ static int bench_attention(const op_opts *o) {
         }
         double f = hn_bench_time_ms(att_forward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
         double b = hn_bench_time_ms(att_backward_fn, gpu, &c, (int)o->warmup, (int)o->reps);
+        int bf16_grads = c.dqkv_bf != NULL;
         att_free(&c, gpu);
         if (hn_bench_device_failed(gpu)) {
             status = 1;
@@ -488,8 +516,7 @@ static int bench_attention(const op_opts *o) {
         if (mode == HN_CUDA_ATTENTION_CUDNN && hn_cuda_attention_cudnn_why()[0])
             printf("  (cudnn did not run: %s; the row is the fallback kernels')\n",
                    hn_cuda_attention_cudnn_why());
-        else if (mode == HN_CUDA_ATTENTION_CUDNN)
-            printf("  (cudnn backward gradients: %s)\n", hn_cuda_attention_cudnn_grads());
+        if (bf16_grads) printf("  (%s: bf16 gradients written by the backward, as the layer takes them)\n", k);
         printf("| %s | %.2f | %.1f | %.2f | %.1f | %.1f%% / %.1f%% | %.2e | %.2e | %.2e |\n", k, f,
                tf, b, tb, 100 * tf * 1e12 / rate, 100 * tb * 1e12 / rate, err[0], err[1], err[2]);
     }
